@@ -1,0 +1,515 @@
+//! What each command does. Output goes to stdout through a writer; problems with DAG
+//! files go to stderr in the compiler convention.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde_json::{Map, Value, json};
+
+use crate::cli::{Cli, Command, DagsCommand, OutputFormat, TasksCommand};
+use crate::dag::{
+    Dag, DagBag, DagFileResult, ExtraParams, Iterdata, MapReduceSpec, MapSpec, Schedule, Task,
+    TaskKind,
+};
+use crate::diag::Severity;
+use crate::output::render;
+use crate::{Outcome, duration};
+
+pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let stderr = io::stderr();
+    let mut err = stderr.lock();
+    match cli.command {
+        Command::Dags(cmd) => match cmd {
+            DagsCommand::List { output } => {
+                dags_list(&load(&cli.dags_folder)?, output.output, &mut out, &mut err)
+            }
+            DagsCommand::Show {
+                dag_id,
+                dot,
+                output,
+            } => dags_show(
+                &load(&cli.dags_folder)?,
+                &dag_id,
+                dot,
+                output,
+                &mut out,
+                &mut err,
+            ),
+            DagsCommand::Validate { paths, output } => {
+                let bag = if paths.is_empty() {
+                    load(&cli.dags_folder)?
+                } else {
+                    for p in &paths {
+                        if !p.exists() {
+                            bail!("{} does not exist", p.display());
+                        }
+                    }
+                    DagBag::load_paths(&paths).context("failed to read the DAG files")?
+                };
+                dags_validate(&bag, output.output, &mut out)
+            }
+            DagsCommand::ListImportErrors { output } => {
+                let bag = load(&cli.dags_folder)?;
+                let rows: Vec<Map<String, Value>> = bag
+                    .import_errors()
+                    .into_iter()
+                    .map(|e| object(json!({"filepath": e.filepath, "error": e.error})))
+                    .collect();
+                out.write_all(render(&rows, &["filepath", "error"], output.output).as_bytes())?;
+                Ok(Outcome::Ok)
+            }
+        },
+        Command::Tasks(TasksCommand::List { dag_id, output }) => {
+            let bag = load(&cli.dags_folder)?;
+            let Some(dag) = find_dag(&bag, &dag_id, &cli.dags_folder, &mut err)? else {
+                return Ok(Outcome::Invalid);
+            };
+            tasks_list(dag, output.output, &mut out)
+        }
+    }
+}
+
+fn load(folder: &Path) -> anyhow::Result<DagBag> {
+    if !folder.is_dir() {
+        bail!(
+            "the DAGs folder {} does not exist or is not a folder; pass --dags-folder DIR or set LITHOFLOW_DAGS_FOLDER",
+            folder.display()
+        );
+    }
+    DagBag::load_folder(folder)
+        .with_context(|| format!("failed to read the DAGs folder {}", folder.display()))
+}
+
+fn object(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// Looks a DAG up; when it is missing, says why (a broken file, or no such id).
+fn find_dag<'b>(
+    bag: &'b DagBag,
+    dag_id: &str,
+    folder: &Path,
+    err: &mut dyn Write,
+) -> io::Result<Option<&'b Dag>> {
+    if let Some(dag) = bag.dag(dag_id) {
+        return Ok(Some(dag));
+    }
+    if let Some(broken) = bag.broken_file_for(dag_id) {
+        writeln!(
+            err,
+            "error: DAG `{dag_id}` cannot be loaded: {} has errors",
+            broken.path.display()
+        )?;
+        write_diagnostics(broken, err)?;
+    } else {
+        let ids: Vec<&str> = bag.dags().iter().map(|d| d.dag_id.as_str()).collect();
+        let hint = crate::dag::suggest_id(dag_id, &ids)
+            .map_or(String::new(), |s| format!("; did you mean `{s}`?"));
+        writeln!(
+            err,
+            "error: DAG `{dag_id}` not found in {}{hint}",
+            folder.display()
+        )?;
+    }
+    Ok(None)
+}
+
+fn write_diagnostics(file: &DagFileResult, w: &mut dyn Write) -> io::Result<()> {
+    for d in &file.diagnostics {
+        write!(w, "{d}")?;
+    }
+    Ok(())
+}
+
+fn dags_list(
+    bag: &DagBag,
+    format: OutputFormat,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<Outcome> {
+    let rows: Vec<Map<String, Value>> = bag
+        .dags()
+        .into_iter()
+        .map(|d| {
+            let mut owners: Vec<&str> = d.tasks.iter().map(|t| t.owner.as_str()).collect();
+            owners.sort_unstable();
+            owners.dedup();
+            object(json!({
+                "dag_id": d.dag_id,
+                "fileloc": std::path::absolute(&d.fileloc).unwrap_or_else(|_| d.fileloc.clone()),
+                "schedule": d.schedule_str(),
+                "tags": d.tags,
+                "tasks": d.tasks.len(),
+                "owners": owners,
+                "description": d.description,
+                "timetable": d.timetable,
+                "is_paused_upon_creation": d.is_paused_upon_creation,
+            }))
+        })
+        .collect();
+    out.write_all(
+        render(
+            &rows,
+            &["dag_id", "fileloc", "schedule", "tags", "tasks"],
+            format,
+        )
+        .as_bytes(),
+    )?;
+    let broken = bag.import_errors();
+    if !broken.is_empty() {
+        writeln!(
+            err,
+            "warning: {} DAG file{} failed to load (see `lithoflow dags list-import-errors` or `lithoflow dags validate`):",
+            broken.len(),
+            if broken.len() == 1 { "" } else { "s" }
+        )?;
+        for b in &broken {
+            let count = b.error.lines().count();
+            writeln!(
+                err,
+                "  {} ({count} error{})",
+                b.filepath.display(),
+                if count == 1 { "" } else { "s" }
+            )?;
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+fn dags_validate(
+    bag: &DagBag,
+    format: OutputFormat,
+    out: &mut dyn Write,
+) -> anyhow::Result<Outcome> {
+    let invalid = bag.files.iter().filter(|f| f.has_errors()).count();
+    let count = |sev: Severity| {
+        bag.files
+            .iter()
+            .flat_map(|f| &f.diagnostics)
+            .filter(|d| d.severity == sev)
+            .count()
+    };
+    if format == OutputFormat::Json {
+        let files: Vec<Value> = bag
+            .files
+            .iter()
+            .map(|f| {
+                json!({
+                    "path": f.path,
+                    "dag_id": f.dag.as_ref().map(|d| d.dag_id.clone()),
+                    "valid": !f.has_errors(),
+                    "diagnostics": f.diagnostics.iter().map(|d| json!({
+                        "severity": d.severity,
+                        "line": d.location.as_ref().map(|l| l.line),
+                        "column": d.location.as_ref().map(|l| l.column),
+                        "message": d.message,
+                        "text": d.headline(),
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&files)?)?;
+    } else {
+        for f in &bag.files {
+            write_diagnostics(f, out)?;
+        }
+        let (errors, warnings) = (count(Severity::Error), count(Severity::Warning));
+        writeln!(
+            out,
+            "{} file{} checked: {} valid, {invalid} invalid ({errors} error{}, {warnings} warning{})",
+            bag.files.len(),
+            if bag.files.len() == 1 { "" } else { "s" },
+            bag.files.len() - invalid,
+            if errors == 1 { "" } else { "s" },
+            if warnings == 1 { "" } else { "s" },
+        )?;
+    }
+    Ok(if invalid > 0 {
+        Outcome::Invalid
+    } else {
+        Outcome::Ok
+    })
+}
+
+fn tasks_list(dag: &Dag, format: OutputFormat, out: &mut dyn Write) -> anyhow::Result<Outcome> {
+    if format == OutputFormat::Plain {
+        // Airflow's `tasks list`: sorted task ids, one per line.
+        let mut ids: Vec<&str> = dag.tasks.iter().map(|t| t.task_id.as_str()).collect();
+        ids.sort_unstable();
+        for id in ids {
+            writeln!(out, "{id}")?;
+        }
+        return Ok(Outcome::Ok);
+    }
+    let rows: Vec<Map<String, Value>> = dag
+        .tasks
+        .iter()
+        .map(|t| {
+            object(json!({
+                "task_id": t.task_id,
+                "type": t.type_name(),
+                "function": function_of(t),
+                "upstream": dag.graph.upstream(&t.task_id),
+                "trigger_rule": t.trigger_rule.name(),
+                "retries": t.retries,
+            }))
+        })
+        .collect();
+    out.write_all(
+        render(
+            &rows,
+            &[
+                "task_id",
+                "type",
+                "function",
+                "upstream",
+                "trigger_rule",
+                "retries",
+            ],
+            format,
+        )
+        .as_bytes(),
+    )?;
+    Ok(Outcome::Ok)
+}
+
+fn function_of(t: &Task) -> String {
+    match &t.kind {
+        TaskKind::CallAsync(c) => c.func.to_string(),
+        TaskKind::Map(m) => m.map_function.to_string(),
+        TaskKind::MapReduce(mr) => format!("{} -> {}", mr.map.map_function, mr.reduce_function),
+    }
+}
+
+fn dags_show(
+    bag: &DagBag,
+    dag_id: &str,
+    dot: bool,
+    format: Option<OutputFormat>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<Outcome> {
+    let folder = bag
+        .files
+        .first()
+        .and_then(|f| f.path.parent())
+        .map_or_else(PathBuf::new, Path::to_path_buf);
+    let Some(dag) = find_dag(bag, dag_id, &folder, err)? else {
+        return Ok(Outcome::Invalid);
+    };
+    if dot {
+        out.write_all(dag.graph.to_dot(&dag.dag_id).as_bytes())?;
+        return Ok(Outcome::Ok);
+    }
+    match format.unwrap_or_default() {
+        OutputFormat::Json => {
+            let mut v = serde_json::to_value(dag)?;
+            if let Value::Object(m) = &mut v {
+                let edges: Vec<Value> = dag
+                    .graph
+                    .edges()
+                    .into_iter()
+                    .map(|(a, b)| json!([a, b]))
+                    .collect();
+                m.insert("edges".to_owned(), Value::Array(edges));
+            }
+            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        }
+        OutputFormat::Table | OutputFormat::Plain => out.write_all(show_text(dag).as_bytes())?,
+    }
+    Ok(Outcome::Ok)
+}
+
+/// A readable summary of a DAG with every effective task parameter.
+fn show_text(dag: &Dag) -> String {
+    let mut s = String::new();
+    let mut line = |k: &str, v: String| s.push_str(&format!("{k:<24}{v}\n"));
+    line("dag_id", dag.dag_id.clone());
+    line("fileloc", dag.fileloc.display().to_string());
+    if let Some(d) = &dag.description {
+        line("description", d.clone());
+    }
+    let schedule = match &dag.schedule {
+        None => "none (manual triggers only)".to_owned(),
+        Some(Schedule::Cron { expr, .. }) => format!(
+            "{expr} ({})",
+            json_str(&serde_json::to_value(dag.timetable).unwrap_or(Value::Null))
+        ),
+        Some(other) => other.as_str().to_owned(),
+    };
+    line("schedule", schedule);
+    line("timezone", dag.timezone.to_string());
+    line(
+        "start_date",
+        dag.start_date.map_or("-".to_owned(), |d| d.to_rfc3339()),
+    );
+    line(
+        "end_date",
+        dag.end_date.map_or("-".to_owned(), |d| d.to_rfc3339()),
+    );
+    line("catchup", dag.catchup.to_string());
+    line(
+        "is_paused_upon_creation",
+        dag.is_paused_upon_creation.to_string(),
+    );
+    line("max_active_runs", dag.max_active_runs.to_string());
+    line("max_active_tasks", dag.max_active_tasks.to_string());
+    line(
+        "dagrun_timeout",
+        dag.dagrun_timeout.map_or("-".to_owned(), duration::format),
+    );
+    line("tags", dag.tags.join(", "));
+    if !dag.params.is_empty() {
+        line("params", Value::Object(dag.params.clone()).to_string());
+    }
+    let cfg = serde_json::to_value(&dag.lithops_config).unwrap_or(Value::Null);
+    line("lithops_config", cfg.to_string());
+    let order = dag.graph.topological_order().unwrap_or_default();
+    for id in order {
+        let Some(t) = dag.task(id) else { continue };
+        s.push_str(&format!("\n[tasks.{}]  ({})\n", t.task_id, t.type_name()));
+        for (k, v) in task_params(t) {
+            s.push_str(&format!("  {k:<24}{v}\n"));
+        }
+        let up = dag.graph.upstream(&t.task_id);
+        s.push_str(&format!(
+            "  {:<24}{}\n",
+            "upstream tasks",
+            if up.is_empty() {
+                "-".to_owned()
+            } else {
+                up.join(", ")
+            }
+        ));
+    }
+    let edges = dag.graph.edges();
+    s.push_str("\nedges\n");
+    if edges.is_empty() {
+        s.push_str("  (none)\n");
+    }
+    for (a, b) in edges {
+        s.push_str(&format!("  {a} -> {b}\n"));
+    }
+    s
+}
+
+fn json_str(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A task's effective parameters, in the order of the seed README's tables.
+fn task_params(t: &Task) -> Vec<(&'static str, String)> {
+    let mut p: Vec<(&'static str, String)> = Vec::new();
+    match &t.kind {
+        TaskKind::CallAsync(c) => {
+            p.push(("func", c.func.to_string()));
+            p.push(("data", c.data.to_string()));
+            if !c.data_from_task.is_empty() {
+                let m: Map<String, Value> = c
+                    .data_from_task
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect();
+                p.push(("data_from_task", Value::Object(m).to_string()));
+            }
+        }
+        TaskKind::Map(m) => map_params(&mut p, m, None),
+        TaskKind::MapReduce(mr) => map_params(&mut p, &mr.map, Some(mr)),
+    }
+    common_params(&mut p, t);
+    p
+}
+
+fn map_params(p: &mut Vec<(&'static str, String)>, m: &MapSpec, mr: Option<&MapReduceSpec>) {
+    let opt_u64 = |v: Option<u64>| v.map_or("-".to_owned(), |n| n.to_string());
+    {
+        {
+            p.push(("map_function", m.map_function.to_string()));
+            match &m.iterdata {
+                Iterdata::Literal(items) => {
+                    p.push(("map_iterdata", Value::Array(items.clone()).to_string()))
+                }
+                Iterdata::FromTask(t) => p.push(("iterdata_from_task", t.clone())),
+                Iterdata::FromTaskKeyword { keyword, task } => {
+                    p.push(("iterdata_from_task", format!("{{ {keyword} = {task:?} }}")))
+                }
+            }
+            if let Some(mr) = mr {
+                p.push(("reduce_function", mr.reduce_function.to_string()));
+            }
+            p.push((
+                "extra_params",
+                match &m.extra_params {
+                    Some(ExtraParams::Keyword(k)) => Value::Object(k.clone()).to_string(),
+                    Some(ExtraParams::Positional(a)) => Value::Array(a.clone()).to_string(),
+                    None => "-".to_owned(),
+                },
+            ));
+            p.push(("chunk_size", opt_u64(m.chunk_size)));
+            p.push(("chunk_n", opt_u64(m.chunk_n)));
+            p.push(("remote_invocation", m.remote_invocation.to_string()));
+            p.push(("invoke_pool_threads", m.invoke_pool_threads.to_string()));
+            if let Some(mr) = mr {
+                p.push(("map_runtime_memory", opt_u64(mr.map_runtime_memory)));
+                p.push(("reduce_runtime_memory", opt_u64(mr.reduce_runtime_memory)));
+                p.push((
+                    "reducer_one_per_object",
+                    mr.reducer_one_per_object.to_string(),
+                ));
+                p.push(("reducer_wait_local", mr.reducer_wait_local.to_string()));
+            }
+        }
+    }
+}
+
+fn common_params(p: &mut Vec<(&'static str, String)>, t: &Task) {
+    let c = &t.common;
+    p.push((
+        "lithops_config",
+        serde_json::to_value(&c.lithops_config)
+            .unwrap_or(Value::Null)
+            .to_string(),
+    ));
+    p.push(("async_invoke", c.async_invoke.to_string()));
+    p.push(("get_result", c.get_result.to_string()));
+    p.push(("clean_data", c.clean_data.to_string()));
+    p.push(("extra_env", Value::Object(c.extra_env.clone()).to_string()));
+    p.push((
+        "runtime_memory",
+        c.runtime_memory
+            .map_or("- (from config)".to_owned(), |n| n.to_string()),
+    ));
+    p.push((
+        "timeout",
+        c.timeout
+            .map_or("- (from config)".to_owned(), duration::format),
+    ));
+    p.push(("include_modules", format!("{:?}", c.include_modules)));
+    p.push(("exclude_modules", format!("{:?}", c.exclude_modules)));
+    p.push(("trigger_rule", t.trigger_rule.name().to_owned()));
+    p.push(("retries", t.retries.to_string()));
+    p.push(("retry_delay", duration::format(t.retry_delay)));
+    p.push((
+        "retry_exponential_backoff",
+        t.retry_exponential_backoff.to_string(),
+    ));
+    p.push((
+        "max_retry_delay",
+        t.max_retry_delay.map_or("-".to_owned(), duration::format),
+    ));
+    p.push((
+        "execution_timeout",
+        t.execution_timeout.map_or("-".to_owned(), duration::format),
+    ));
+    p.push(("depends_on_past", t.depends_on_past.to_string()));
+    p.push(("owner", t.owner.clone()));
+}

@@ -1,0 +1,361 @@
+//! Airflow's cron schedules: 5-field expressions as croniter reads them, and Airflow's
+//! presets. Pure: no clock, no IO.
+//!
+//! The `cron` crate wants a seconds field, counts days of the week 1–7 from Sunday and
+//! ANDs a restricted day-of-month with a restricted day-of-week. croniter (and so
+//! Airflow) counts 0–7 from Sunday and ORs the two day fields when both are restricted,
+//! as standard cron does. [`CronExpr`] parses croniter's grammar itself and builds the
+//! equivalent `cron::Schedule`s: one, or two whose union is the OR.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+/// Airflow's cron presets (`airflow/utils/dates.py`), the same in Airflow 2 and 3.
+pub const PRESETS: &[(&str, &str)] = &[
+    ("@hourly", "0 * * * *"),
+    ("@daily", "0 0 * * *"),
+    ("@weekly", "0 0 * * 0"),
+    ("@monthly", "0 0 1 * *"),
+    ("@quarterly", "0 0 1 */3 *"),
+    ("@yearly", "0 0 1 1 *"),
+];
+
+/// The expansion of a preset, if `name` is one.
+pub fn preset(name: &str) -> Option<&'static str> {
+    PRESETS.iter().find(|(n, _)| *n == name).map(|(_, e)| *e)
+}
+
+/// Why a cron expression was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CronError(pub String);
+
+impl fmt::Display for CronError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+struct FieldSpec {
+    name: &'static str,
+    min: u8,
+    max: u8,
+    names: &'static [&'static str],
+}
+
+const MONTHS: &[&str] = &[
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
+const DAYS: &[&str] = &["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+
+const FIELDS: [FieldSpec; 5] = [
+    FieldSpec {
+        name: "minute",
+        min: 0,
+        max: 59,
+        names: &[],
+    },
+    FieldSpec {
+        name: "hour",
+        min: 0,
+        max: 23,
+        names: &[],
+    },
+    FieldSpec {
+        name: "day-of-month",
+        min: 1,
+        max: 31,
+        names: &[],
+    },
+    FieldSpec {
+        name: "month",
+        min: 1,
+        max: 12,
+        names: MONTHS,
+    },
+    FieldSpec {
+        name: "day-of-week",
+        min: 0,
+        max: 7,
+        names: DAYS,
+    },
+];
+
+/// A parsed 5-field cron expression.
+#[derive(Debug, Clone)]
+pub struct CronExpr {
+    fields: [BTreeSet<u8>; 5],
+    dom_restricted: bool,
+    dow_restricted: bool,
+    schedules: Vec<cron::Schedule>,
+}
+
+impl CronExpr {
+    /// The `cron` crate schedules whose union is this expression's set of ticks.
+    pub fn schedules(&self) -> &[cron::Schedule] {
+        &self.schedules
+    }
+
+    /// Whether the day fields combine with OR (both restricted), as in standard cron.
+    pub fn days_ored(&self) -> bool {
+        self.dom_restricted && self.dow_restricted
+    }
+
+    /// The minutes (0–59) this expression fires at.
+    pub fn minutes(&self) -> &BTreeSet<u8> {
+        &self.fields[0]
+    }
+
+    /// The hours (0–23) this expression fires at.
+    pub fn hours(&self) -> &BTreeSet<u8> {
+        &self.fields[1]
+    }
+}
+
+impl FromStr for CronExpr {
+    type Err = CronError;
+
+    fn from_str(expr: &str) -> Result<Self, CronError> {
+        let parts: Vec<&str> = expr.split_whitespace().collect();
+        if parts.len() != 5 {
+            return Err(CronError(format!(
+                "expected 5 fields (minute hour day-of-month month day-of-week) or a preset, found {} field{}",
+                parts.len(),
+                if parts.len() == 1 { "" } else { "s" }
+            )));
+        }
+        let mut fields: [BTreeSet<u8>; 5] = Default::default();
+        for (i, (part, spec)) in parts.iter().zip(FIELDS.iter()).enumerate() {
+            fields[i] = parse_field(part, spec)?;
+        }
+        // Day-of-week 7 is Sunday, like 0.
+        if fields[4].remove(&7) {
+            fields[4].insert(0);
+        }
+        let unrestricted = |p: &str| p == "*" || p == "?";
+        let dom_restricted = !unrestricted(parts[2]);
+        let dow_restricted = !unrestricted(parts[4]);
+        let list = |set: &BTreeSet<u8>, shift: u8| {
+            set.iter()
+                .map(|v| (v + shift).to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let (min, hour, dom, month, dow) = (
+            list(&fields[0], 0),
+            list(&fields[1], 0),
+            list(&fields[2], 0),
+            list(&fields[3], 0),
+            list(&fields[4], 1),
+        );
+        let build = |dom: &str, dow: &str| {
+            cron::Schedule::from_str(&format!("0 {min} {hour} {dom} {month} {dow}"))
+                .map_err(|e| CronError(format!("cannot build the schedule: {e}")))
+        };
+        let schedules = if dom_restricted && dow_restricted {
+            vec![build(&dom, "*")?, build("*", &dow)?]
+        } else if dow_restricted {
+            vec![build("*", &dow)?]
+        } else {
+            vec![build(&dom, "*")?]
+        };
+        let parsed = CronExpr {
+            fields,
+            dom_restricted,
+            dow_restricted,
+            schedules,
+        };
+        if !parsed.can_fire() {
+            return Err(CronError(
+                "this schedule never fires: no month has the days it names".to_owned(),
+            ));
+        }
+        Ok(parsed)
+    }
+}
+
+impl CronExpr {
+    /// Whether some month has one of the named days. (The day-of-week schedule always
+    /// fires; only an impossible day-of-month and month combination never does.)
+    fn can_fire(&self) -> bool {
+        if self.dow_restricted {
+            return true;
+        }
+        const DAYS_IN_MONTH: [u8; 12] = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+        let first_day = self.fields[2].iter().next().copied().unwrap_or(1);
+        self.fields[3]
+            .iter()
+            .any(|&m| first_day <= DAYS_IN_MONTH[usize::from(m - 1)])
+    }
+}
+
+fn parse_field(text: &str, spec: &FieldSpec) -> Result<BTreeSet<u8>, CronError> {
+    let mut out = BTreeSet::new();
+    for item in text.split(',') {
+        if item.is_empty() {
+            return Err(CronError(format!(
+                "empty item in the {} field {text:?}",
+                spec.name
+            )));
+        }
+        let (range, step) = match item.split_once('/') {
+            Some((r, s)) => {
+                let step: u8 = s.parse().map_err(|_| {
+                    CronError(format!(
+                        "step {s:?} in the {} field is not a number",
+                        spec.name
+                    ))
+                })?;
+                if step == 0 {
+                    return Err(CronError(format!("step 0 in the {} field", spec.name)));
+                }
+                (r, step)
+            }
+            None => (item, 1),
+        };
+        let (lo, hi) = if range == "*" || range == "?" {
+            (spec.min, spec.max)
+        } else if let Some((a, b)) = range.split_once('-') {
+            let (a, b) = (value(a, spec)?, value(b, spec)?);
+            if a > b {
+                return Err(CronError(format!(
+                    "range {range:?} in the {} field runs backwards ({a} > {b})",
+                    spec.name
+                )));
+            }
+            (a, b)
+        } else {
+            let v = value(range, spec)?;
+            // croniter reads `5/15` as `5-max/15`.
+            (v, if item.contains('/') { spec.max } else { v })
+        };
+        out.extend((lo..=hi).step_by(usize::from(step)));
+    }
+    Ok(out)
+}
+
+fn value(text: &str, spec: &FieldSpec) -> Result<u8, CronError> {
+    let lower = text.to_ascii_lowercase();
+    if let Some(i) = spec.names.iter().position(|n| *n == lower) {
+        let first = if spec.names.len() == 12 { 1 } else { 0 };
+        return Ok(u8::try_from(i).unwrap_or(0) + first);
+    }
+    if text.contains(['L', 'W', '#', 'l', 'w']) {
+        return Err(CronError(format!(
+            "{text:?} in the {} field: the L, W and # extensions are not supported",
+            spec.name
+        )));
+    }
+    let v: u32 = text.parse().map_err(|_| {
+        let names = if spec.names.is_empty() {
+            String::new()
+        } else {
+            format!(" or a name ({})", spec.names.join(", "))
+        };
+        CronError(format!(
+            "{text:?} in the {} field is not a number{names}",
+            spec.name
+        ))
+    })?;
+    if v < u32::from(spec.min) || v > u32::from(spec.max) {
+        return Err(CronError(format!(
+            "{v} is out of range for the {} field ({}-{})",
+            spec.name, spec.min, spec.max
+        )));
+    }
+    Ok(u8::try_from(v).unwrap_or(spec.max))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    fn next(expr: &str, after: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
+        let c: CronExpr = expr.parse().expect("valid");
+        c.schedules()
+            .iter()
+            .filter_map(|s| s.after(&after).next())
+            .min()
+            .expect("fires")
+    }
+
+    #[test]
+    fn presets_expand_as_in_airflow() {
+        assert_eq!(preset("@quarterly"), Some("0 0 1 */3 *"));
+        assert_eq!(preset("@annually"), None);
+        for (_, e) in PRESETS {
+            assert!(e.parse::<CronExpr>().is_ok(), "{e}");
+        }
+    }
+
+    #[test]
+    fn sunday_is_zero_and_seven() {
+        let t = Utc
+            .with_ymd_and_hms(2026, 11, 25, 12, 0, 0)
+            .single()
+            .expect("valid"); // a Wednesday
+        let sunday = Utc
+            .with_ymd_and_hms(2026, 11, 29, 0, 0, 0)
+            .single()
+            .expect("valid");
+        assert_eq!(next("0 0 * * 0", t), sunday);
+        assert_eq!(next("0 0 * * 7", t), sunday);
+        assert_eq!(next("0 0 * * SUN", t), sunday);
+    }
+
+    #[test]
+    fn restricted_day_fields_combine_with_or() {
+        // The 1st of the month OR any Friday: after Wed 2026-11-25 comes Fri 11-27.
+        let t = Utc
+            .with_ymd_and_hms(2026, 11, 25, 12, 0, 0)
+            .single()
+            .expect("valid");
+        assert_eq!(
+            next("0 0 1 * 5", t),
+            Utc.with_ymd_and_hms(2026, 11, 27, 0, 0, 0)
+                .single()
+                .expect("valid")
+        );
+        assert!("0 0 1 * 5".parse::<CronExpr>().expect("valid").days_ored());
+    }
+
+    #[test]
+    fn steps_and_ranges() {
+        let c: CronExpr = "5/15 8-10 * * *".parse().expect("valid");
+        assert_eq!(
+            c.minutes().iter().copied().collect::<Vec<_>>(),
+            vec![5, 20, 35, 50]
+        );
+        assert_eq!(
+            c.hours().iter().copied().collect::<Vec<_>>(),
+            vec![8, 9, 10]
+        );
+    }
+
+    #[test]
+    fn errors_say_which_field_and_why() {
+        let err = |e: &str| e.parse::<CronExpr>().expect_err("invalid").to_string();
+        assert_eq!(
+            err("61 * * * *"),
+            "61 is out of range for the minute field (0-59)"
+        );
+        assert_eq!(
+            err("* * *"),
+            "expected 5 fields (minute hour day-of-month month day-of-week) or a preset, found 3 fields"
+        );
+        assert_eq!(
+            err("0 0 31 2 *"),
+            "this schedule never fires: no month has the days it names"
+        );
+        assert_eq!(err("*/0 * * * *"), "step 0 in the minute field");
+        assert_eq!(
+            err("0 0 L * *"),
+            "\"L\" in the day-of-month field: the L, W and # extensions are not supported"
+        );
+        assert_eq!(
+            err("0 0 * foo *"),
+            "\"foo\" in the month field is not a number or a name (jan, feb, mar, apr, may, jun, jul, aug, sep, oct, nov, dec)"
+        );
+    }
+}

@@ -1,0 +1,202 @@
+//! Which keys a DAG file may hold, where, and under which names.
+
+use super::model::TriggerRule;
+
+/// Task type names: the DESIGN.md names and the plugin's operator class names.
+pub(crate) const TASK_TYPES: &[(&str, TaskType)] = &[
+    ("call_async", TaskType::CallAsync),
+    ("map", TaskType::Map),
+    ("map_reduce", TaskType::MapReduce),
+    ("LithopsCallAsyncOperator", TaskType::CallAsync),
+    ("LithopsMapOperator", TaskType::Map),
+    ("LithopsMapReduceOperator", TaskType::MapReduce),
+];
+
+/// The three Lithops task types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TaskType {
+    CallAsync,
+    Map,
+    MapReduce,
+}
+
+impl TaskType {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            TaskType::CallAsync => "call_async",
+            TaskType::Map => "map",
+            TaskType::MapReduce => "map_reduce",
+        }
+    }
+
+    pub(crate) fn from_name(name: &str) -> Option<TaskType> {
+        TASK_TYPES.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+    }
+}
+
+/// Airflow's trigger rules, by name.
+pub const TRIGGER_RULES: &[(&str, TriggerRule)] = &[
+    ("all_success", TriggerRule::AllSuccess),
+    ("all_failed", TriggerRule::AllFailed),
+    ("all_done", TriggerRule::AllDone),
+    (
+        "all_done_min_one_success",
+        TriggerRule::AllDoneMinOneSuccess,
+    ),
+    ("one_success", TriggerRule::OneSuccess),
+    ("one_failed", TriggerRule::OneFailed),
+    ("one_done", TriggerRule::OneDone),
+    ("none_failed", TriggerRule::NoneFailed),
+    (
+        "none_failed_min_one_success",
+        TriggerRule::NoneFailedMinOneSuccess,
+    ),
+    ("none_skipped", TriggerRule::NoneSkipped),
+    ("all_skipped", TriggerRule::AllSkipped),
+    ("always", TriggerRule::Always),
+];
+
+impl TriggerRule {
+    /// The rule's Airflow name.
+    pub fn name(self) -> &'static str {
+        TRIGGER_RULES
+            .iter()
+            .find(|(_, r)| *r == self)
+            .map_or("all_success", |(n, _)| n)
+    }
+}
+
+/// Keys allowed at the top of a DAG file.
+pub(crate) const DAG_KEYS: &[&str] = &[
+    "dag_id",
+    "description",
+    "schedule",
+    "timetable",
+    "start_date",
+    "end_date",
+    "timezone",
+    "is_paused_upon_creation",
+    "catchup",
+    "max_active_runs",
+    "max_active_tasks",
+    "dagrun_timeout",
+    "tags",
+    "params",
+    "default_args",
+    "lithops_config",
+    "tasks",
+];
+
+/// Which task types a task key belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// Every task type.
+    Common,
+    /// `call_async` only.
+    CallAsync,
+    /// `map` and `map_reduce`.
+    MapLike,
+    /// `map_reduce` only.
+    MapReduce,
+}
+
+impl Scope {
+    pub(crate) fn allows(self, t: TaskType) -> bool {
+        match self {
+            Scope::Common => true,
+            Scope::CallAsync => t == TaskType::CallAsync,
+            Scope::MapLike => t != TaskType::CallAsync,
+            Scope::MapReduce => t == TaskType::MapReduce,
+        }
+    }
+
+    pub(crate) fn owners(self) -> &'static str {
+        match self {
+            Scope::Common => "every task type",
+            Scope::CallAsync => "call_async tasks",
+            Scope::MapLike => "map and map_reduce tasks",
+            Scope::MapReduce => "map_reduce tasks",
+        }
+    }
+}
+
+/// Every task key, with the task types it belongs to.
+pub(crate) const TASK_KEYS: &[(&str, Scope)] = &[
+    ("type", Scope::Common),
+    ("upstream", Scope::Common),
+    ("trigger_rule", Scope::Common),
+    ("retries", Scope::Common),
+    ("retry_delay", Scope::Common),
+    ("retry_exponential_backoff", Scope::Common),
+    ("max_retry_delay", Scope::Common),
+    ("execution_timeout", Scope::Common),
+    ("depends_on_past", Scope::Common),
+    ("owner", Scope::Common),
+    ("lithops_config", Scope::Common),
+    ("async_invoke", Scope::Common),
+    ("get_result", Scope::Common),
+    ("clean_data", Scope::Common),
+    ("extra_env", Scope::Common),
+    ("runtime_memory", Scope::Common),
+    ("timeout", Scope::Common),
+    ("include_modules", Scope::Common),
+    ("exclude_modules", Scope::Common),
+    ("func", Scope::CallAsync),
+    ("data", Scope::CallAsync),
+    ("data_from_task", Scope::CallAsync),
+    ("map_function", Scope::MapLike),
+    ("map_iterdata", Scope::MapLike),
+    ("iterdata_from_task", Scope::MapLike),
+    ("extra_params", Scope::MapLike),
+    ("chunk_size", Scope::MapLike),
+    ("chunk_n", Scope::MapLike),
+    ("remote_invocation", Scope::MapLike),
+    ("invoke_pool_threads", Scope::MapLike),
+    ("reduce_function", Scope::MapReduce),
+    ("map_runtime_memory", Scope::MapReduce),
+    ("reduce_runtime_memory", Scope::MapReduce),
+    ("reducer_one_per_object", Scope::MapReduce),
+    ("reducer_wait_local", Scope::MapReduce),
+];
+
+/// Keys that only make sense on one task and so may not appear in `[default_args]`.
+pub(crate) const TASK_ONLY_KEYS: &[&str] =
+    &["type", "upstream", "data_from_task", "iterdata_from_task"];
+
+/// Other spellings accepted for a key: the original plugin's code and the README's typo.
+pub(crate) const ALIASES: &[(&str, &str)] = &[
+    ("extra_args", "extra_params"),
+    ("iterdata_form_task", "iterdata_from_task"),
+    ("config", "lithops_config"),
+];
+
+/// The canonical name of a key, and whether it was written as an alias.
+pub(crate) fn canonical(key: &str) -> &str {
+    ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == key)
+        .map_or(key, |(_, canon)| canon)
+}
+
+pub(crate) fn task_key(key: &str) -> Option<(&'static str, Scope)> {
+    TASK_KEYS.iter().find(|(k, _)| *k == key).copied()
+}
+
+/// The closest of `candidates` to `word`, if it is close enough to be a likely typo.
+pub(crate) fn suggest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let word_lower = word.to_ascii_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| {
+            (
+                strsim::jaro_winkler(&word_lower, &c.to_ascii_lowercase()),
+                c,
+            )
+        })
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}

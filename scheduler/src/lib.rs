@@ -1,0 +1,62 @@
+//! lithoflow: Airflow-style DAGs written in TOML, run with Lithops' three serverless task
+//! types (`call_async`, `map`, `map_reduce`).
+//!
+//! The binary (`src/main.rs`) only parses arguments and maps the outcome to an exit code;
+//! everything else lives here: DAG files and their validation ([`dag`]), cron maths
+//! ([`cron`]) and the command line ([`cli`]).
+
+#![warn(missing_docs)]
+
+pub mod cli;
+mod commands;
+pub mod cron;
+pub mod dag;
+pub mod diag;
+pub mod duration;
+mod output;
+
+pub use cli::Cli;
+
+/// What the process should exit with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit 0.
+    Ok,
+    /// Exit 1: a DAG run or task failed.
+    Failed,
+    /// Exit 2: bad usage, or invalid DAG files.
+    Invalid,
+}
+
+impl Outcome {
+    /// The process exit code for this outcome.
+    pub fn code(self) -> u8 {
+        match self {
+            Outcome::Ok => 0,
+            Outcome::Failed => 1,
+            Outcome::Invalid => 2,
+        }
+    }
+}
+
+/// Runs one command line.
+pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    commands::run(cli)
+}
+
+/// Sets up logging to stderr: `RUST_LOG`, else `LITHOFLOW_LOG`, else warnings only.
+pub fn init_tracing(format: cli::LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("RUST_LOG")
+        .or_else(|_| std::env::var("LITHOFLOW_LOG"))
+        .ok()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        cli::LogFormat::Json => builder.json().init(),
+        cli::LogFormat::Text => builder.init(),
+    }
+}

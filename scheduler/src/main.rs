@@ -1,0 +1,24 @@
+//! The `lithoflow` binary: parse arguments, set up logging, run, map the outcome to an
+//! exit code (0 ok, 1 a run failed, 2 usage or DAG errors).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = lithoflow_scheduler::Cli::parse();
+    lithoflow_scheduler::init_tracing(cli.log_format);
+    match lithoflow_scheduler::run(cli) {
+        Ok(outcome) => ExitCode::from(outcome.code()),
+        Err(err) => {
+            #[expect(
+                clippy::print_stderr,
+                reason = "the binary reports its own fatal error"
+            )]
+            {
+                eprintln!("error: {err:#}");
+            }
+            ExitCode::from(lithoflow_scheduler::Outcome::Invalid.code())
+        }
+    }
+}
