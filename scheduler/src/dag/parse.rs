@@ -38,11 +38,19 @@ pub fn parse_dag(path: &Path, text: &str) -> (Option<Dag>, Vec<Diagnostic>) {
             .iter()
             .map(|e| {
                 let span = e.span().unwrap_or(0..0);
-                src.diagnostic(
-                    Severity::Error,
-                    span,
-                    format!("invalid TOML: {}", lowercase_first(e.message())),
-                )
+                let mut message = format!("invalid TOML: {}", lowercase_first(e.message()));
+                // toml says only "duplicate key"; name it, since the caret may sit on a table header.
+                if message.ends_with("duplicate key")
+                    && let Some(key) = text
+                        .get(span.clone())
+                        .filter(|k| !k.is_empty() && k.len() < 200)
+                {
+                    message = format!(
+                        "invalid TOML: duplicate key `{}`; a key may be set only once per table",
+                        key.trim()
+                    );
+                }
+                src.diagnostic(Severity::Error, span, message)
             })
             .collect();
         crate::diag::tidy(&mut diags);
@@ -139,6 +147,7 @@ type Fields = BTreeMap<&'static str, (Parsed, Span)>;
 /// Where a task's dependencies were written, for reference and cycle errors.
 #[derive(Debug)]
 struct TaskRefs {
+    task_id: String,
     header: Span,
     refs: Vec<(String, Span, &'static str)>,
 }
@@ -368,7 +377,8 @@ impl Walker<'_> {
     /// that look like access key ids.
     fn scan_credentials(&mut self, table: &DeTable<'_>) {
         for (k, v) in table.iter() {
-            if exec_config::is_credential_key(k.get_ref()) {
+            let credential = exec_config::is_credential_key(k.get_ref());
+            if credential {
                 self.error(
                     k.span(),
                     format!(
@@ -377,7 +387,9 @@ impl Walker<'_> {
                     ),
                 );
             }
-            self.scan_credential_value(v);
+            if !credential {
+                self.scan_credential_value(v);
+            }
         }
     }
 
@@ -561,21 +573,19 @@ impl Walker<'_> {
         };
         let mut tasks = Vec::new();
         let mut refs: Vec<TaskRefs> = Vec::new();
-        match top.get("tasks") {
-            Some(v) => match v.get_ref() {
+        if let Some(v) = top.get("tasks") {
+            match v.get_ref() {
                 DeValue::Table(t) => {
                     for (k, tv) in t.iter() {
-                        if let Some((task, r)) = self.task(k, tv, &defaults, &lithops_config) {
-                            tasks.push(task);
-                            refs.push(r);
-                        }
+                        let (task, r) = self.task(k, tv, &defaults, &lithops_config);
+                        tasks.extend(task);
+                        refs.push(r);
                     }
                 }
                 _ => self.wrong_type("tasks", v, "a table of tasks, written [tasks.<task_id>]"),
-            },
-            None => {}
+            }
         }
-        let graph = self.graph(&tasks, &refs);
+        let graph = self.graph(&refs);
 
         Some(Dag {
             dag_id: dag_id?,
@@ -596,7 +606,7 @@ impl Walker<'_> {
             lithops_config,
             tasks,
             graph,
-            dag_id_span: top_keys.get("dag_id").cloned(),
+            dag_id_span: top.get("dag_id").map(|v| v.span()),
         })
     }
 
@@ -1160,9 +1170,14 @@ impl Walker<'_> {
         v: &Sv<'_>,
         defaults: &Fields,
         dag_config: &ExecutorConfig,
-    ) -> Option<(Task, TaskRefs)> {
+    ) -> (Option<Task>, TaskRefs) {
         let task_id = k.get_ref().to_string();
         let header = k.span();
+        let no_refs = TaskRefs {
+            task_id: task_id.clone(),
+            header: header.clone(),
+            refs: Vec::new(),
+        };
         let id_ok = self.id("task id", &task_id, header.clone());
         let DeValue::Table(t) = v.get_ref() else {
             self.error(
@@ -1172,13 +1187,13 @@ impl Walker<'_> {
                     describe(v.get_ref())
                 ),
             );
-            return None;
+            return (None, no_refs);
         };
         let place = format!("task `{task_id}`");
         let ty = match t.iter().find(|(key, _)| key.get_ref() == "type") {
-            Some((_, tv)) => {
-                let name = self.string("type", tv)?;
-                match TaskType::from_name(&name) {
+            Some((_, tv)) => match self.string("type", tv) {
+                None => None,
+                Some(name) => match TaskType::from_name(&name) {
                     Some(ty) => Some(ty),
                     None => {
                         let names = schema::TASK_TYPES.iter().map(|(n, _)| *n);
@@ -1190,8 +1205,8 @@ impl Walker<'_> {
                         );
                         None
                     }
-                }
-            }
+                },
+            },
             None => {
                 self.error(
                     header.clone(),
@@ -1242,23 +1257,9 @@ impl Walker<'_> {
                 None => self.unknown_task_key(name, key.span(), &place, ty),
             }
         }
-        let ty = ty?;
-        for (key, value) in defaults {
-            let applies = schema::task_key(key).is_some_and(|(_, scope)| scope.allows(ty));
-            if applies && !key_spans.contains_key(key) {
-                fields.insert(key, value.clone());
-            }
-        }
-        let task = self.assemble(
-            &task_id,
-            ty,
-            &fields,
-            &key_spans,
-            header.clone(),
-            dag_config,
-        );
         let mut refs = TaskRefs {
-            header,
+            task_id: task_id.clone(),
+            header: header.clone(),
             refs: Vec::new(),
         };
         if let Some((Parsed::Refs(list), _)) = fields.get("upstream") {
@@ -1277,10 +1278,15 @@ impl Walker<'_> {
             refs.refs
                 .push((t.to_owned(), span.clone(), "iterdata_from_task"));
         }
-        if !id_ok {
-            return None;
+        let Some(ty) = ty else { return (None, refs) };
+        for (key, value) in defaults {
+            let applies = schema::task_key(key).is_some_and(|(_, scope)| scope.allows(ty));
+            if applies && !key_spans.contains_key(key) {
+                fields.insert(key, value.clone());
+            }
         }
-        Some((task?, refs))
+        let task = self.assemble(&task_id, ty, &fields, &key_spans, header, dag_config);
+        (task.filter(|_| id_ok), refs)
     }
 
     /// Builds a task from its parsed fields, checking what each type requires.
@@ -1544,12 +1550,12 @@ impl Walker<'_> {
 
     /// Checks references and builds the graph; reports missing tasks, self-dependencies
     /// and cycles with their full path.
-    fn graph(&mut self, tasks: &[Task], refs: &[TaskRefs]) -> TaskGraph {
-        let ids: Vec<&str> = tasks.iter().map(|t| t.task_id.as_str()).collect();
+    fn graph(&mut self, refs: &[TaskRefs]) -> TaskGraph {
+        let ids: Vec<&str> = refs.iter().map(|r| r.task_id.as_str()).collect();
         let mut edges = Vec::new();
-        for (task, r) in tasks.iter().zip(refs) {
+        for r in refs {
             for (dep, span, via) in &r.refs {
-                if *dep == task.task_id {
+                if *dep == r.task_id {
                     self.error(
                         span.clone(),
                         format!("task `{dep}` depends on itself through `{via}`"),
@@ -1557,20 +1563,19 @@ impl Walker<'_> {
                 } else if !ids.contains(&dep.as_str()) {
                     let hint = schema::suggest(dep, ids.iter().copied())
                         .map_or(String::new(), |s| format!("; did you mean `{s}`?"));
-                    self.error(span.clone(), format!("`{via}` of task `{}` names task `{dep}`, which does not exist in this DAG{hint}", task.task_id));
+                    self.error(span.clone(), format!("`{via}` of task `{}` names task `{dep}`, which does not exist in this DAG{hint}", r.task_id));
                 } else {
-                    edges.push((dep.as_str(), task.task_id.as_str()));
+                    edges.push((dep.as_str(), r.task_id.as_str()));
                 }
             }
         }
         let graph = TaskGraph::new(&ids, &edges);
         for cycle in graph.cycles() {
             let first = &cycle[0];
-            let span = tasks
+            let span = refs
                 .iter()
-                .zip(refs)
-                .find(|(t, _)| &t.task_id == first)
-                .map_or(0..0, |(_, r)| r.header.clone());
+                .find(|r| &r.task_id == first)
+                .map_or(0..0, |r| r.header.clone());
             let mut path = cycle.clone();
             path.push(first.clone());
             self.error(span, format!("dependency cycle: {}", path.join(" -> ")));
