@@ -329,7 +329,7 @@ fn dags_show(
 /// A readable summary of a DAG with every effective task parameter.
 fn show_text(dag: &Dag) -> String {
     let mut s = String::new();
-    let mut line = |k: &str, v: String| s.push_str(&format!("{k:<24}{v}\n"));
+    let mut line = |k: &str, v: String| s.push_str(&format!("{k:<27}{v}\n"));
     line("dag_id", dag.dag_id.clone());
     line("fileloc", dag.fileloc.display().to_string());
     if let Some(d) = &dag.description {
@@ -375,11 +375,11 @@ fn show_text(dag: &Dag) -> String {
         let Some(t) = dag.task(id) else { continue };
         s.push_str(&format!("\n[tasks.{}]  ({})\n", t.task_id, t.type_name()));
         for (k, v) in task_params(t) {
-            s.push_str(&format!("  {k:<24}{v}\n"));
+            s.push_str(&format!("  {k:<27}{v}\n"));
         }
         let up = dag.graph.upstream(&t.task_id);
         s.push_str(&format!(
-            "  {:<24}{}\n",
+            "  {:<27}{}\n",
             "upstream tasks",
             if up.is_empty() {
                 "-".to_owned()
@@ -457,7 +457,11 @@ fn map_params(p: &mut Vec<(&'static str, String)>, m: &MapSpec, mr: Option<&MapR
             p.push(("chunk_size", opt_u64(m.chunk_size)));
             p.push(("chunk_n", opt_u64(m.chunk_n)));
             p.push(("remote_invocation", m.remote_invocation.to_string()));
-            p.push(("invoke_pool_threads", m.invoke_pool_threads.to_string()));
+            p.push((
+                "invoke_pool_threads",
+                m.invoke_pool_threads
+                    .map_or("- (from config, else 500)".to_owned(), |n| n.to_string()),
+            ));
             if let Some(mr) = mr {
                 p.push(("map_runtime_memory", opt_u64(mr.map_runtime_memory)));
                 p.push(("reduce_runtime_memory", opt_u64(mr.reduce_runtime_memory)));

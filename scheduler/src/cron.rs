@@ -21,9 +21,17 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("@yearly", "0 0 1 1 *"),
 ];
 
-/// The expansion of a preset, if `name` is one.
+/// Aliases croniter itself understands, which Airflow passes through to it.
+pub const CRONITER_ALIASES: &[(&str, &str)] =
+    &[("@annually", "0 0 1 1 *"), ("@midnight", "0 0 * * *")];
+
+/// The expansion of a preset (Airflow's or croniter's), if `name` is one.
 pub fn preset(name: &str) -> Option<&'static str> {
-    PRESETS.iter().find(|(n, _)| *n == name).map(|(_, e)| *e)
+    PRESETS
+        .iter()
+        .chain(CRONITER_ALIASES)
+        .find(|(n, _)| *n == name)
+        .map(|(_, e)| *e)
 }
 
 /// Why a cron expression was rejected.
@@ -283,7 +291,9 @@ mod tests {
     #[test]
     fn presets_expand_as_in_airflow() {
         assert_eq!(preset("@quarterly"), Some("0 0 1 */3 *"));
-        assert_eq!(preset("@annually"), None);
+        assert_eq!(preset("@annually"), Some("0 0 1 1 *"));
+        assert_eq!(preset("@midnight"), Some("0 0 * * *"));
+        assert_eq!(preset("@fortnightly"), None);
         for (_, e) in PRESETS {
             assert!(e.parse::<CronExpr>().is_ok(), "{e}");
         }

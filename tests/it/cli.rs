@@ -209,10 +209,13 @@ fn dags_show_prints_effective_parameters_edges_and_dot() {
         "{text}"
     );
     assert!(
-        text.contains("retries                 1"),
+        text.contains("retries                    1"),
         "default_args applied:\n{text}"
     );
-    assert!(text.contains("invoke_pool_threads     500"), "{text}");
+    assert!(
+        text.contains("invoke_pool_threads        - (from config, else 500)"),
+        "{text}"
+    );
     assert!(text.contains("map_task -> mapreduce_task"), "{text}");
 
     let out = lithoflow()

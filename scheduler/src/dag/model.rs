@@ -296,8 +296,8 @@ pub enum TaskKind {
 pub struct CallAsync {
     /// The function.
     pub func: FuncRef,
-    /// Its arguments: a table binds as keyword arguments, an array as positional ones,
-    /// anything else as the one positional argument.
+    /// Its arguments: a table binds as keyword arguments; anything else (an array too,
+    /// as in current Lithops) binds as the one positional argument.
     pub data: Value,
     /// Keyword arguments taken from upstream tasks' return values, in file order.
     pub data_from_task: Vec<(String, TaskId)>,
@@ -355,8 +355,8 @@ pub struct MapSpec {
     pub chunk_n: Option<u64>,
     /// Fan the calls out from inside the cloud (aws_lambda only).
     pub remote_invocation: bool,
-    /// Calls in flight at once.
-    pub invoke_pool_threads: u64,
+    /// Calls in flight at once (None: `invoke_pool_threads` from the config, else 500).
+    pub invoke_pool_threads: Option<u64>,
 }
 
 /// A `map_reduce` task.

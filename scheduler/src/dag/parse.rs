@@ -456,15 +456,17 @@ impl Walker<'_> {
         let start = top
             .get("start_date")
             .and_then(|v| self.date("start_date", v, timezone));
-        let end = top
-            .get("end_date")
-            .and_then(|v| self.date("end_date", v, timezone));
+        // Without a `timezone`, a start_date with an offset sets the DAG's zone, as in
+        // Airflow; end_date is then read in that zone.
         let timezone = match (&start, tz_given) {
             (Some((_, Some(offset))), false) if offset.local_minus_utc() != 0 => {
                 DagTimezone::Fixed(*offset)
             }
             _ => timezone,
         };
+        let end = top
+            .get("end_date")
+            .and_then(|v| self.date("end_date", v, timezone));
         let start_date = start.map(|(d, _)| d);
         let end_date = end.map(|(d, _)| d);
         if let (Some(s), Some(e), Some(v)) = (start_date, end_date, top.get("end_date"))
@@ -528,7 +530,14 @@ impl Walker<'_> {
         }
         let dagrun_timeout = top
             .get("dagrun_timeout")
-            .and_then(|v| self.duration("dagrun_timeout", v));
+            .and_then(|v| self.duration("dagrun_timeout", v).map(|d| (d, v)))
+            .and_then(|(d, v)| {
+                if d.is_zero() {
+                    self.error(v.span(), "`dagrun_timeout` must be longer than 0 seconds");
+                    return None;
+                }
+                Some(d)
+            });
         let tags = match top.get("tags") {
             Some(v) => {
                 let tags = self.string_list("tags", v).unwrap_or_default();
@@ -786,6 +795,23 @@ impl Walker<'_> {
             return None;
         };
         let mut cfg = ExecutorConfig::default();
+        // Each setting once, whether written flat or in its section.
+        let mut seen: BTreeMap<(&'static str, &'static str), Span> = BTreeMap::new();
+        let mut once = |w: &mut Self, ck: &'static exec_config::ConfigKey, span: Span| {
+            if let Some(first) = seen.get(&(ck.section, ck.key)) {
+                let line = w.src.locate(first.clone()).line;
+                w.error(
+                    span,
+                    format!(
+                        "`{}.{}` is already set on line {line}; set it once",
+                        ck.section, ck.key
+                    ),
+                );
+                return false;
+            }
+            seen.insert((ck.section, ck.key), span);
+            true
+        };
         for (k, item) in t.iter() {
             let name = k.get_ref().as_ref();
             if exec_config::CONFIG_SECTIONS.contains(&name) {
@@ -797,7 +823,14 @@ impl Walker<'_> {
                     let sname = sk.get_ref().as_ref();
                     match exec_config::lookup_key(Some(name), sname) {
                         Some(ck) => {
-                            self.config_value(&mut cfg, ck, &format!("{key}.{name}.{sname}"), sv)
+                            if once(self, ck, sk.span()) {
+                                self.config_value(
+                                    &mut cfg,
+                                    ck,
+                                    &format!("{key}.{name}.{sname}"),
+                                    sv,
+                                );
+                            }
                         }
                         None if exec_config::is_credential_key(sname) => {}
                         None => {
@@ -822,7 +855,11 @@ impl Walker<'_> {
                 continue;
             }
             match exec_config::lookup_key(None, name) {
-                Some(ck) => self.config_value(&mut cfg, ck, &format!("{key}.{name}"), item),
+                Some(ck) => {
+                    if once(self, ck, k.span()) {
+                        self.config_value(&mut cfg, ck, &format!("{key}.{name}"), item);
+                    }
+                }
                 None if exec_config::is_credential_key(name) => {}
                 None => {
                     let mut msg = format!("unknown key `{name}` in `{key}`");
@@ -936,7 +973,8 @@ impl Walker<'_> {
 
     /// Parses one task parameter's value (from a task table or `[default_args]`).
     fn task_value(&mut self, key: &'static str, v: &Sv<'_>) -> Option<Parsed> {
-        const MEMORY_MAX: u64 = 10_240 * 1024;
+        // A sanity bound (1 TiB); each backend checks its own limits (Lambda: 128-10,240 MB).
+        const MEMORY_MAX: u64 = 1024 * 1024;
         Some(match key {
             "upstream" => Parsed::Refs(self.task_refs(key, v)?),
             "trigger_rule" => {
@@ -959,8 +997,14 @@ impl Walker<'_> {
                 }
             }
             "retries" => Parsed::Int(self.int(key, v, 0, u64::from(u32::MAX))?),
-            "retry_delay" | "max_retry_delay" | "execution_timeout" | "timeout" => {
-                Parsed::Duration(self.duration(key, v)?)
+            "retry_delay" | "max_retry_delay" => Parsed::Duration(self.duration(key, v)?),
+            "execution_timeout" | "timeout" => {
+                let d = self.duration(key, v)?;
+                if d.is_zero() {
+                    self.error(v.span(), format!("`{key}` must be longer than 0 seconds"));
+                    return None;
+                }
+                Parsed::Duration(d)
             }
             "retry_exponential_backoff" => match v.get_ref() {
                 DeValue::Boolean(b) => Parsed::Float(if *b { 2.0 } else { 0.0 }),
@@ -1063,6 +1107,12 @@ impl Walker<'_> {
                 DeValue::String(s) => Parsed::IterFrom(Iterdata::FromTask(s.to_string())),
                 DeValue::Table(t) if t.len() == 1 => {
                     let (k, item) = t.iter().next()?;
+                    if k.get_ref() == "id" {
+                        self.error(
+                            k.span(),
+                            "`id` is reserved: it receives the call's index; rename this argument",
+                        );
+                    }
                     let task = self.string(&format!("{key}.{}", k.get_ref()), item)?;
                     Parsed::IterFrom(Iterdata::FromTaskKeyword {
                         keyword: k.get_ref().to_string(),
@@ -1281,8 +1331,27 @@ impl Walker<'_> {
         let Some(ty) = ty else { return (None, refs) };
         for (key, value) in defaults {
             let applies = schema::task_key(key).is_some_and(|(_, scope)| scope.allows(ty));
-            if applies && !key_spans.contains_key(key) {
-                fields.insert(key, value.clone());
+            // A task's own value wins, also over a default for the other key of an
+            // either-or pair (its own iterdata_from_task beats a default map_iterdata).
+            let overridden = key_spans.contains_key(key)
+                || schema::EXCLUSIVE_PAIRS.iter().any(|(a, b)| {
+                    (a == key && key_spans.contains_key(b))
+                        || (b == key && key_spans.contains_key(a))
+                });
+            if !applies {
+                continue;
+            }
+            match (fields.get_mut(key), value) {
+                // Executor settings merge key by key: the task's win, the defaults fill in.
+                (Some((Parsed::Config(own), _)), (Parsed::Config(default), _)) => {
+                    let mut merged = default.clone();
+                    merged.merge(own);
+                    *own = merged;
+                }
+                _ if overridden => {}
+                _ => {
+                    fields.insert(key, value.clone());
+                }
             }
         }
         let task = self.assemble(&task_id, ty, &fields, &key_spans, header, dag_config);
@@ -1442,7 +1511,7 @@ impl Walker<'_> {
                 chunk_size,
                 chunk_n,
                 remote_invocation,
-                invoke_pool_threads: int_of("invoke_pool_threads").unwrap_or(500),
+                invoke_pool_threads: int_of("invoke_pool_threads"),
             })
         };
 

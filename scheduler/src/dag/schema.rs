@@ -159,6 +159,13 @@ pub(crate) const TASK_KEYS: &[(&str, Scope)] = &[
     ("reducer_wait_local", Scope::MapReduce),
 ];
 
+/// Keys of which a task may set only one: a task's own key also overrides a default for
+/// the other.
+pub(crate) const EXCLUSIVE_PAIRS: &[(&str, &str)] = &[
+    ("map_iterdata", "iterdata_from_task"),
+    ("chunk_size", "chunk_n"),
+];
+
 /// Keys that only make sense on one task and so may not appear in `[default_args]`.
 pub(crate) const TASK_ONLY_KEYS: &[&str] =
     &["type", "upstream", "data_from_task", "iterdata_from_task"];
