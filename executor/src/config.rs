@@ -135,6 +135,7 @@ enum Field {
     ExecutionTimeout,
     LogLevel,
     WorkerProcesses,
+    Python,
     Region,
     ExecutionRole,
     Runtime,
@@ -199,6 +200,13 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
         true,
         ConfigValueKind::PositiveInt,
         Field::WorkerProcesses,
+    ),
+    key(
+        "localhost",
+        "runtime",
+        false,
+        ConfigValueKind::String,
+        Field::Python,
     ),
     key(
         "aws",
@@ -342,6 +350,9 @@ pub struct ExecutorConfig {
     /// `localhost.worker_processes`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worker_processes: Option<u64>,
+    /// `localhost.runtime`: the Python interpreter local workers run (default `python3`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub python: Option<String>,
     /// `aws.region`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
@@ -405,6 +416,7 @@ impl ExecutorConfig {
             Field::ExecutionTimeout => self.execution_timeout = Some(positive(value)?),
             Field::LogLevel => self.log_level = Some(string(value)?),
             Field::WorkerProcesses => self.worker_processes = Some(positive(value)?),
+            Field::Python => self.python = Some(string(value)?),
             Field::Region => self.region = Some(string(value)?),
             Field::ExecutionRole => self.execution_role = Some(string(value)?),
             Field::Runtime => self.runtime = Some(string(value)?),
@@ -434,6 +446,7 @@ impl ExecutorConfig {
         pick(&mut self.execution_timeout, &later.execution_timeout);
         pick(&mut self.log_level, &later.log_level);
         pick(&mut self.worker_processes, &later.worker_processes);
+        pick(&mut self.python, &later.python);
         pick(&mut self.region, &later.region);
         pick(&mut self.execution_role, &later.execution_role);
         pick(&mut self.runtime, &later.runtime);

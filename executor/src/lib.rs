@@ -1,14 +1,29 @@
 //! lithoflow's executor: runs Python functions as Lithops does (`call_async`, `map`,
-//! `map_reduce`) on a backend (warm local workers or AWS Lambda) with a storage
-//! (a local folder or S3).
+//! `map_reduce`) on a backend (warm local workers, later AWS Lambda) with a storage
+//! (a local folder, later S3).
 //!
 //! This crate knows nothing about DAGs. The scheduler hands it resolved function
-//! references, arguments and an [`ExecutorConfig`]; the executor hands back results.
+//! references, arguments and settings; the executor hands back results, progress and
+//! per-call records.
 
 #![warn(missing_docs)]
 
+pub mod binding;
 pub mod config;
+pub mod error;
+mod executor;
+mod local;
+pub mod partition;
+pub mod protocol;
+pub mod storage;
 
+pub use binding::Extra;
 pub use config::{
     Backend, ConfigKey, ConfigValue, ConfigValueKind, ExecutorConfig, StorageBackend,
 };
+pub use error::{CallError, CallErrorKind, Error};
+pub use executor::{
+    CallOptions, CallRecord, DEFAULT_INVOKE_POOL_THREADS, DEFAULT_TIMEOUT, ExecutorSettings,
+    FunctionExecutor, FunctionRef, Job, JobKind, JobOutcome, JobSpec, MapJob, Progress,
+};
+pub use partition::Chunking;

@@ -106,6 +106,21 @@ pub enum DagsCommand {
 /// `lithoflow tasks ...`
 #[derive(Debug, Subcommand)]
 pub enum TasksCommand {
+    /// Run one task with the executor, without recording state or checking dependencies
+    /// (like `airflow tasks test`), and print its return value.
+    Test {
+        /// The DAG's id.
+        dag_id: String,
+        /// The task's id.
+        task_id: String,
+        /// An upstream task's return value, for `data_from_task` and `iterdata_from_task`
+        /// (repeatable): `--xcom add_task_1=4`.
+        #[arg(long = "xcom", value_name = "TASK_ID=JSON")]
+        xcom: Vec<String>,
+        /// Output format: `json` prints one object {task_id, state, return_value, error}.
+        #[arg(short, long, value_enum, default_value_t = OutputFormat::Plain)]
+        output: OutputFormat,
+    },
     /// List a DAG's tasks (ids one per line with `-o plain`).
     List {
         /// The DAG's id.

@@ -16,7 +16,7 @@ use crate::diag::Severity;
 use crate::output::render;
 use crate::{Outcome, duration};
 
-pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
+pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let stderr = io::stderr();
@@ -62,6 +62,22 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 Ok(Outcome::Ok)
             }
         },
+        Command::Tasks(TasksCommand::Test {
+            dag_id,
+            task_id,
+            xcom,
+            output,
+        }) => {
+            let bag = load(&cli.dags_folder)?;
+            let Some(dag) = find_dag(&bag, &dag_id, &cli.dags_folder, &mut err)? else {
+                return Ok(Outcome::Invalid);
+            };
+            let settings =
+                crate::config::Settings::load(&crate::config::Settings::home_from_env())?;
+            drop(out);
+            drop(err);
+            crate::tasktest::run(dag, &task_id, &xcom, output, &settings).await
+        }
         Command::Tasks(TasksCommand::List { dag_id, output }) => {
             let bag = load(&cli.dags_folder)?;
             let Some(dag) = find_dag(&bag, &dag_id, &cli.dags_folder, &mut err)? else {

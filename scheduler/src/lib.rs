@@ -9,11 +9,14 @@
 
 pub mod cli;
 mod commands;
+pub mod config;
 pub mod cron;
 pub mod dag;
 pub mod diag;
 pub mod duration;
 mod output;
+pub mod taskrun;
+mod tasktest;
 
 pub use cli::Cli;
 
@@ -40,8 +43,8 @@ impl Outcome {
 }
 
 /// Runs one command line.
-pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
-    commands::run(cli)
+pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    commands::run(cli).await
 }
 
 /// Sets up logging to stderr: `RUST_LOG`, else `LITHOFLOW_LOG`, else warnings only.

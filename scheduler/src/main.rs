@@ -8,7 +8,23 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = lithoflow_scheduler::Cli::parse();
     lithoflow_scheduler::init_tracing(cli.log_format);
-    match lithoflow_scheduler::run(cli) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            #[expect(
+                clippy::print_stderr,
+                reason = "the binary reports its own fatal error"
+            )]
+            {
+                eprintln!("error: failed to start the async runtime: {err}");
+            }
+            return ExitCode::from(lithoflow_scheduler::Outcome::Invalid.code());
+        }
+    };
+    match runtime.block_on(lithoflow_scheduler::run(cli)) {
         Ok(outcome) => ExitCode::from(outcome.code()),
         Err(err) => {
             #[expect(

@@ -134,7 +134,7 @@ enum Parsed {
     Json(Value),
     StrList(Vec<String>),
     Func(FuncRef),
-    Config(ExecutorConfig),
+    Config(Box<ExecutorConfig>),
     Env(Map<String, Value>),
     Refs(Vec<(String, Span)>),
     DataFrom(Vec<(String, String, Span)>),
@@ -1028,7 +1028,7 @@ impl Walker<'_> {
             | "reducer_one_per_object"
             | "reducer_wait_local" => Parsed::Bool(self.boolean(key, v)?),
             "owner" => Parsed::Str(self.string(key, v)?),
-            "lithops_config" => Parsed::Config(self.lithops_config(key, v)?),
+            "lithops_config" => Parsed::Config(Box::new(self.lithops_config(key, v)?)),
             "extra_env" => Parsed::Env(self.extra_env(v)?),
             "runtime_memory" | "map_runtime_memory" | "reduce_runtime_memory" => {
                 Parsed::Int(self.int(key, v, 1, MEMORY_MAX)?)
@@ -1406,7 +1406,7 @@ impl Walker<'_> {
 
         let mut lithops_config = ExecutorConfig::default();
         if let Some((Parsed::Config(c), _)) = f.get("lithops_config") {
-            lithops_config = c.clone();
+            lithops_config = (**c).clone();
         }
         let common = CommonParams {
             async_invoke: bool_of("async_invoke").unwrap_or(false),

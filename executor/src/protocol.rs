@@ -1,0 +1,302 @@
+//! The framed protocol between the executor and a Python runtime: a 4-byte big-endian
+//! length, then that many bytes of JSON. The same request and response documents are the
+//! payload of an AWS Lambda invocation, so local and Lambda run identical runtime code.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::error::{CallError, CallErrorKind};
+
+/// Frames larger than this are refused (a runaway or hostile peer cannot make the host
+/// allocate without bound).
+pub const MAX_FRAME: usize = 512 * 1024 * 1024;
+
+/// The embedded Python runtime's source.
+pub const RUNTIME_SOURCE: &str = include_str!("runtime/lithoflow_runtime.py");
+
+/// A request to the runtime.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Request {
+    /// Run one call.
+    Call(Box<CallRequest>),
+    /// Describe a function's parameters.
+    Inspect {
+        /// Module to import.
+        module: String,
+        /// Function in it.
+        function: String,
+        /// Folders put first on `sys.path`.
+        sys_path: Vec<String>,
+    },
+}
+
+/// One function call, as the runtime receives it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallRequest {
+    /// The call's id inside its job (zero-padded index).
+    pub call_id: String,
+    /// The call's index, passed to a function's `id` parameter.
+    pub call_index: usize,
+    /// Module to import.
+    pub module: String,
+    /// Function in it.
+    pub function: String,
+    /// Positional arguments.
+    pub args: Vec<Value>,
+    /// Keyword arguments.
+    pub kwargs: Map<String, Value>,
+    /// Environment variables set during the call.
+    pub extra_env: Map<String, Value>,
+    /// Folders put first on `sys.path`.
+    pub sys_path: Vec<String>,
+    /// Modules the function may not import.
+    pub exclude_modules: Vec<String>,
+    /// Memory limit, MB.
+    pub memory_mb: Option<u64>,
+    /// The object part for a function with an `obj` parameter.
+    pub obj: Option<ObjectPart>,
+}
+
+/// One part of one object, for object processing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectPart {
+    /// The bucket, for S3 objects.
+    pub bucket: Option<String>,
+    /// The object's key (for a local file, its path as given).
+    pub key: String,
+    /// The local file to read, for localhost storage.
+    pub path: Option<String>,
+    /// 1-based part number, as in Lithops.
+    pub part: usize,
+    /// How many parts the object was split into.
+    pub total_parts: usize,
+    /// The part's bytes, `[start, end)`.
+    pub range: (u64, u64),
+}
+
+/// What the runtime answered for a call.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CallResponse {
+    /// Whether the function returned.
+    pub ok: bool,
+    /// Its return value.
+    #[serde(default)]
+    pub result: Value,
+    /// Why it failed.
+    #[serde(default)]
+    pub error: Option<RuntimeError>,
+    /// What it printed to stdout.
+    #[serde(default)]
+    pub stdout: String,
+    /// What it printed to stderr.
+    #[serde(default)]
+    pub stderr: String,
+    /// How long the function ran, seconds.
+    #[serde(default)]
+    pub duration_s: f64,
+    /// Whether the worker exits after this call (its state may be damaged).
+    #[serde(default)]
+    pub restart: bool,
+}
+
+/// A failure as the runtime reports it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RuntimeError {
+    /// The error kind's name.
+    pub kind: String,
+    /// Exception type.
+    #[serde(rename = "type")]
+    pub exc_type: String,
+    /// Message.
+    pub message: String,
+    /// Remote traceback.
+    #[serde(default)]
+    pub traceback: String,
+}
+
+impl RuntimeError {
+    /// As a [`CallError`] of call `call_index`.
+    pub fn into_call_error(self, call_index: usize) -> CallError {
+        let kind = match self.kind.as_str() {
+            "exception" => CallErrorKind::Exception,
+            "module_not_found" => CallErrorKind::ModuleNotFound,
+            "import_error" => CallErrorKind::ImportError,
+            "function_not_found" => CallErrorKind::FunctionNotFound,
+            "binding" => CallErrorKind::Binding,
+            "not_json" => CallErrorKind::NotJson,
+            "memory" => CallErrorKind::Memory,
+            _ => CallErrorKind::Protocol,
+        };
+        CallError {
+            call_index,
+            kind,
+            exc_type: self.exc_type,
+            message: self.message,
+            traceback: self.traceback,
+        }
+    }
+}
+
+/// A function's parameters, as the runtime describes them.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Signature {
+    /// Parameters in order.
+    #[serde(default)]
+    pub params: Vec<Param>,
+    /// `name(args)` for messages.
+    #[serde(default)]
+    pub signature: String,
+}
+
+/// One parameter.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Param {
+    /// Its name.
+    pub name: String,
+    /// Python's `Parameter.kind` name (`POSITIONAL_OR_KEYWORD`, `VAR_KEYWORD`, ...).
+    pub kind: String,
+    /// Whether it has a default.
+    #[serde(default)]
+    pub has_default: bool,
+}
+
+impl Signature {
+    /// Whether the function has a parameter with this name.
+    pub fn has(&self, name: &str) -> bool {
+        self.params.iter().any(|p| p.name == name)
+    }
+}
+
+/// Why a frame could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The stream ended (the peer exited).
+    #[error("the stream ended")]
+    Eof,
+    /// An IO error.
+    #[error("io error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The length prefix is over [`MAX_FRAME`].
+    #[error("frame of {0} bytes is larger than the limit of {MAX_FRAME}")]
+    TooLarge(usize),
+    /// The body is not the expected JSON.
+    #[error("invalid frame body: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Writes one frame.
+pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, body: &[u8]) -> std::io::Result<()> {
+    let len =
+        u32::try_from(body.len()).map_err(|_| std::io::Error::other("frame larger than 4 GiB"))?;
+    let mut buf = Vec::with_capacity(body.len() + 4);
+    buf.extend_from_slice(&len.to_be_bytes());
+    buf.extend_from_slice(body);
+    w.write_all(&buf).await?;
+    w.flush().await
+}
+
+/// Reads one frame's body.
+pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Vec<u8>, FrameError> {
+    let mut head = [0u8; 4];
+    match r.read_exact(&mut head).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(FrameError::Eof),
+        Err(e) => return Err(e.into()),
+    }
+    let len = u32::from_be_bytes(head) as usize;
+    if len > MAX_FRAME {
+        return Err(FrameError::TooLarge(len));
+    }
+    let mut body = vec![0u8; len];
+    match r.read_exact(&mut body).await {
+        Ok(_) => Ok(body),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(FrameError::Eof),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Decodes a frame body as a runtime message; the `type` field says which.
+pub fn decode(body: &[u8]) -> Result<Message, FrameError> {
+    let v: Value = serde_json::from_slice(body)?;
+    let kind = v
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    Ok(match kind.as_str() {
+        "hello" => Message::Hello {
+            executable: v
+                .get("executable")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        },
+        "result" => Message::Result(Box::new(serde_json::from_value(v)?)),
+        "inspected" => {
+            if v.get("ok").and_then(Value::as_bool) == Some(true) {
+                Message::Inspected(Ok(serde_json::from_value(v)?))
+            } else {
+                let err = v.get("error").cloned().unwrap_or(Value::Null);
+                Message::Inspected(Err(serde_json::from_value(err)?))
+            }
+        }
+        _ => Message::Other(kind),
+    })
+}
+
+/// A decoded runtime message.
+#[derive(Debug)]
+pub enum Message {
+    /// The worker is ready; `executable` is the interpreter's real path.
+    Hello {
+        /// `sys.executable`.
+        executable: Option<String>,
+    },
+    /// A call's outcome.
+    Result(Box<CallResponse>),
+    /// A function's signature, or why it cannot be loaded.
+    Inspected(Result<Signature, RuntimeError>),
+    /// Anything else (a protocol error on the host's side).
+    Other(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn frames_round_trip_and_truncation_is_eof() {
+        let mut buf = Vec::new();
+        write_frame(&mut buf, br#"{"type":"hello"}"#)
+            .await
+            .expect("write");
+        let mut r = &buf[..];
+        let body = read_frame(&mut r).await.expect("read");
+        assert!(matches!(decode(&body), Ok(Message::Hello { .. })));
+        let mut short = &buf[..buf.len() - 1];
+        assert!(matches!(read_frame(&mut short).await, Err(FrameError::Eof)));
+        let mut huge: &[u8] = &[0xff, 0xff, 0xff, 0xff];
+        assert!(matches!(
+            read_frame(&mut huge).await,
+            Err(FrameError::TooLarge(_))
+        ));
+    }
+
+    #[test]
+    fn garbage_bodies_are_errors_not_panics() {
+        for body in [
+            &b""[..],
+            b"[]",
+            b"{\"type\":\"result\"}",
+            b"{\"type\":\"result\",\"ok\":\"yes\"}",
+            b"\xff",
+        ] {
+            let _ = decode(body);
+        }
+        assert!(matches!(
+            decode(b"{\"type\":\"result\",\"ok\":true,\"result\":1}"),
+            Ok(Message::Result(_))
+        ));
+    }
+}

@@ -1,0 +1,238 @@
+//! Turning a task of a DAG into an executor job, and the job's outcome into the task's
+//! XCom value (DESIGN.md §2 "What a task returns").
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use lithoflow_executor::{
+    CallError, CallOptions, Chunking, ExecutorConfig, Extra, FunctionExecutor, FunctionRef, Job,
+    JobKind, JobOutcome, JobSpec, MapJob,
+};
+use serde_json::{Map, Value};
+
+use crate::dag::{Dag, ExtraParams, FuncRef, Iterdata, MapSpec, Task, TaskKind};
+
+/// Why a task could not run or failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TaskError {
+    /// Its inputs are missing or have the wrong shape.
+    #[error("{0}")]
+    Input(String),
+    /// A call failed.
+    #[error("{0}")]
+    Call(CallError),
+}
+
+/// The executor settings of a task: home config < DAG `[lithops_config]` < task `lithops_config`.
+pub fn executor_config(home: &ExecutorConfig, dag: &Dag, task: &Task) -> ExecutorConfig {
+    let mut cfg = home.clone();
+    cfg.merge(&dag.lithops_config);
+    cfg.merge(&task.common.lithops_config);
+    cfg
+}
+
+fn func(f: &FuncRef) -> FunctionRef {
+    FunctionRef {
+        module: f.module.clone(),
+        function: f.function.clone(),
+    }
+}
+
+fn upstream<'x>(
+    xcom: &'x HashMap<String, Value>,
+    task: &Task,
+    from: &str,
+    key: &str,
+) -> Result<&'x Value, TaskError> {
+    xcom.get(from).ok_or_else(|| {
+        TaskError::Input(format!(
+            "task `{}` needs the return value of `{from}` (through `{key}`), and there is none",
+            task.task_id
+        ))
+    })
+}
+
+/// Builds the job for a task from its parameters and its upstream tasks' return values.
+pub fn job_spec(
+    dag: &Dag,
+    task: &Task,
+    cfg: &ExecutorConfig,
+    xcom: &HashMap<String, Value>,
+    job_key: String,
+) -> Result<JobSpec, TaskError> {
+    let dag_dir = dag_folder(&dag.fileloc);
+    let kind = match &task.kind {
+        TaskKind::CallAsync(c) => {
+            let mut data = c.data.clone();
+            for (kw, from) in &c.data_from_task {
+                let value = upstream(xcom, task, from, "data_from_task")?.clone();
+                if let Value::Object(m) = &mut data {
+                    m.insert(kw.clone(), value);
+                }
+            }
+            JobKind::CallAsync {
+                func: func(&c.func),
+                data,
+            }
+        }
+        TaskKind::Map(m) => JobKind::Map(map_job(task, m, xcom)?),
+        TaskKind::MapReduce(mr) => JobKind::MapReduce {
+            map: map_job(task, &mr.map, xcom)?,
+            reduce: func(&mr.reduce_function),
+            map_memory: mr.map_runtime_memory,
+            reduce_memory: mr.reduce_runtime_memory,
+            one_per_object: mr.reducer_one_per_object,
+        },
+    };
+    let invoke_pool_threads = match &task.kind {
+        TaskKind::Map(m) => m.invoke_pool_threads,
+        TaskKind::MapReduce(mr) => mr.map.invoke_pool_threads,
+        TaskKind::CallAsync(_) => None,
+    }
+    .or(cfg.invoke_pool_threads)
+    .and_then(|n| usize::try_from(n).ok());
+    let mut sys_path = vec![dag_dir.clone()];
+    for m in &task.common.include_modules {
+        // A path (`lib/`, `helpers.py`) makes its folder importable; a module name must
+        // already be importable from the DAG's folder or the interpreter's packages.
+        if m.contains('/') || m.ends_with(".py") {
+            let p = dag_dir.join(m);
+            let folder = if m.ends_with(".py") {
+                p.parent().map(Path::to_path_buf).unwrap_or(p)
+            } else {
+                p
+            };
+            if !sys_path.contains(&folder) {
+                sys_path.push(folder);
+            }
+        }
+    }
+    let options = CallOptions {
+        sys_path,
+        base_dir: dag_dir,
+        extra_env: task.common.extra_env.clone(),
+        runtime_memory: task.common.runtime_memory.or(cfg.runtime_memory),
+        timeout: task
+            .common
+            .timeout
+            .or(cfg.execution_timeout.map(std::time::Duration::from_secs)),
+        invoke_pool_threads,
+        exclude_modules: task.common.exclude_modules.clone(),
+    };
+    Ok(JobSpec {
+        job_key,
+        kind,
+        options,
+    })
+}
+
+fn dag_folder(fileloc: &Path) -> PathBuf {
+    let dir = fileloc
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let dir = if dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        dir
+    };
+    std::path::absolute(&dir).unwrap_or(dir)
+}
+
+fn map_job(task: &Task, m: &MapSpec, xcom: &HashMap<String, Value>) -> Result<MapJob, TaskError> {
+    let iterdata = match &m.iterdata {
+        Iterdata::Literal(items) => items.clone(),
+        Iterdata::FromTask(from) => match upstream(xcom, task, from, "iterdata_from_task")? {
+            Value::Array(items) => items.clone(),
+            other => return Err(not_a_list(task, from, other)),
+        },
+        Iterdata::FromTaskKeyword {
+            keyword,
+            task: from,
+        } => match upstream(xcom, task, from, "iterdata_from_task")? {
+            Value::Array(items) => items
+                .iter()
+                .map(|v| {
+                    let mut m = Map::new();
+                    m.insert(keyword.clone(), v.clone());
+                    Value::Object(m)
+                })
+                .collect(),
+            other => return Err(not_a_list(task, from, other)),
+        },
+    };
+    let extra = match &m.extra_params {
+        Some(ExtraParams::Keyword(k)) => Some(Extra::Keyword(k.clone())),
+        Some(ExtraParams::Positional(p)) => Some(Extra::Positional(p.clone())),
+        None => None,
+    };
+    let chunking = match (m.chunk_size, m.chunk_n) {
+        (Some(size), _) => Chunking::Size(size),
+        (None, Some(n)) => Chunking::Count(n),
+        (None, None) => Chunking::Whole,
+    };
+    Ok(MapJob {
+        func: func(&m.map_function),
+        iterdata,
+        extra,
+        chunking,
+    })
+}
+
+fn not_a_list(task: &Task, from: &str, value: &Value) -> TaskError {
+    let kind = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    };
+    let shown: String = value.to_string().chars().take(80).collect();
+    TaskError::Input(format!(
+        "task `{}` iterates over the return value of `{from}` (iterdata_from_task), which must be a list, but it is {kind}: {shown}",
+        task.task_id
+    ))
+}
+
+/// A task that has finished running through the executor.
+#[derive(Debug, Clone)]
+pub struct TaskOutcome {
+    /// The XCom `return_value` (the job reference with `async_invoke` or `get_result = false`).
+    pub return_value: Result<Value, TaskError>,
+    /// The job's record, when it ran to the end.
+    pub job: Option<Arc<JobOutcome>>,
+}
+
+/// Starts a task's job.
+pub fn start(executor: &FunctionExecutor, spec: JobSpec) -> Job {
+    executor.submit(spec)
+}
+
+/// Waits for a task's job and derives its XCom value. With `async_invoke` the value is
+/// the job reference as soon as every call is accepted, and the job keeps running;
+/// `on_accepted` is told the value then.
+pub async fn finish(executor: &FunctionExecutor, task: &Task, job: &Job) -> TaskOutcome {
+    if task.common.async_invoke {
+        job.accepted().await;
+        return TaskOutcome {
+            return_value: Ok(job.reference()),
+            job: None,
+        };
+    }
+    let outcome = job.wait().await;
+    let return_value = match &outcome.result {
+        Ok(v) if task.common.get_result => Ok(v.clone()),
+        Ok(_) => Ok(job.reference()),
+        Err(e) => Err(TaskError::Call(e.clone())),
+    };
+    if task.common.clean_data
+        && let Err(e) = executor.clean(&job.job_key)
+    {
+        tracing::warn!(job = %job.job_id, error = %e, "failed to clean the job's data");
+    }
+    TaskOutcome {
+        return_value,
+        job: Some(outcome),
+    }
+}
