@@ -21,6 +21,8 @@ use crate::protocol::{self, CallResponse, FrameError, Message, RuntimeError, Sig
 
 /// How long a new worker may take to start and say hello.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// The most calls a worker takes from the queue at once.
+const MAX_BATCH: usize = 16;
 /// The most of a worker's own stderr kept per call.
 const STDERR_TAIL: usize = 64 * 1024;
 
@@ -98,11 +100,15 @@ impl LocalPool {
         let (tx, rx) = async_channel::unbounded::<WorkItem>();
         let python = Python(Arc::new(Mutex::new(python.to_owned())));
         for slot in 0..size {
+            // Workers hold a sender to put back calls of a batch their process never ran;
+            // the pool closes the channel explicitly, so that does not keep it open.
             let worker = Worker {
                 slot,
+                pool_size: size,
                 python: python.clone(),
                 proc: None,
                 rx: rx.clone(),
+                requeue: tx.clone(),
             };
             tokio::spawn(worker.run());
         }
@@ -138,9 +144,11 @@ impl Drop for LocalPool {
 
 struct Worker {
     slot: usize,
+    pool_size: usize,
     python: Python,
     proc: Option<Proc>,
     rx: async_channel::Receiver<WorkItem>,
+    requeue: async_channel::Sender<WorkItem>,
 }
 
 impl Worker {
@@ -152,84 +160,150 @@ impl Worker {
                 tracing::warn!(slot = self.slot, error = %e, "worker failed to start; will retry on first call")
             }
         }
-        while let Ok(item) = self.rx.recv().await {
-            self.serve(item).await;
+        while let Ok(first) = self.rx.recv().await {
+            // Take a share of the waiting calls as one batch: the frames go out in one
+            // write and the worker runs them back to back, which saves two context
+            // switches per call. The share keeps every worker busy when calls are few.
+            let share = (self.rx.len() / self.pool_size).min(MAX_BATCH - 1);
+            let mut batch = vec![first];
+            while batch.len() <= share {
+                match self.rx.try_recv() {
+                    Ok(item) => batch.push(item),
+                    Err(_) => break,
+                }
+            }
+            self.serve(batch).await;
         }
         if let Some(p) = self.proc.take() {
             p.kill().await;
         }
     }
 
-    async fn serve(&mut self, mut item: WorkItem) {
-        if item.cancel.is_cancelled() {
-            let error = cancelled(item.call_index);
-            let _ = item.reply.send(WorkResult::Failed {
-                error,
-                worker_stderr: String::new(),
-            });
+    /// Runs a batch of calls on this worker, one after the other. Each call has its own
+    /// timeout and cancellation; when one ends the worker (timeout, crash, cancellation,
+    /// a memory error), the calls after it, which never started, go back to the queue.
+    async fn serve(&mut self, batch: Vec<WorkItem>) {
+        let mut items = Vec::with_capacity(batch.len());
+        for item in batch {
+            if item.cancel.is_cancelled() {
+                let error = cancelled(item.call_index);
+                let _ = item.reply.send(WorkResult::Failed {
+                    error,
+                    worker_stderr: String::new(),
+                });
+            } else {
+                items.push(item);
+            }
+        }
+        if items.is_empty() {
             return;
         }
         if self.proc.is_none() {
             match Proc::spawn(&self.python).await {
                 Ok(p) => self.proc = Some(p),
                 Err(e) => {
-                    let _ = item.reply.send(WorkResult::Infrastructure(e.to_string()));
+                    for item in items {
+                        let _ = item.reply.send(WorkResult::Infrastructure(e.to_string()));
+                    }
                     return;
                 }
             }
         }
-        let Some(proc) = self.proc.as_mut() else {
-            return;
-        };
-        if let Some(started) = item.started.take() {
-            let _ = started.send(());
+        let mut frames = Vec::new();
+        for item in &items {
+            frames.extend_from_slice(
+                &u32::try_from(item.body.len())
+                    .unwrap_or(u32::MAX)
+                    .to_be_bytes(),
+            );
+            frames.extend_from_slice(&item.body);
         }
+        let sent = match self.proc.as_mut() {
+            Some(proc) => proc.send(&frames).await,
+            None => return,
+        };
+        let mut queue = items.into_iter();
+        while let Some(mut item) = queue.next() {
+            if let Some(started) = item.started.take() {
+                let _ = started.send(());
+            }
+            let ended = match &sent {
+                Ok(()) => self.answer(&mut item).await,
+                Err(_) => {
+                    let (status, worker_stderr) = self.reap().await;
+                    self.died(&item, status, worker_stderr)
+                }
+            };
+            let (result, worker_gone) = ended;
+            let _ = item.reply.send(result);
+            if worker_gone {
+                for rest in queue {
+                    if self.requeue.send(rest).await.is_err() {
+                        break;
+                    }
+                }
+                return;
+            }
+        }
+    }
+
+    /// Waits for the answer to the call the worker is running. Returns the result and
+    /// whether the worker process is gone.
+    async fn answer(&mut self, item: &mut WorkItem) -> (WorkResult, bool) {
+        let Some(proc) = self.proc.as_mut() else {
+            return (
+                WorkResult::Infrastructure("the worker process is gone".to_owned()),
+                true,
+            );
+        };
         let outcome = tokio::select! {
-            r = proc.exchange(&item.body) => Outcome::Answer(r),
+            r = proc.receive() => Outcome::Answer(r),
             () = tokio::time::sleep(item.timeout) => Outcome::TimedOut,
             () = item.cancel.cancelled() => Outcome::Cancelled,
         };
-        let result = match outcome {
+        match outcome {
             Outcome::Answer(Ok(Message::Result(response))) => {
-                let restart = response.restart;
                 let worker_stderr = proc.take_stderr();
+                let restart = response.restart;
                 if restart {
                     self.retire().await;
                 }
-                WorkResult::Call {
-                    response,
-                    worker_stderr,
-                }
+                (
+                    WorkResult::Call {
+                        response,
+                        worker_stderr,
+                    },
+                    restart,
+                )
             }
-            Outcome::Answer(Ok(Message::Inspected(sig))) => WorkResult::Inspected(sig),
+            Outcome::Answer(Ok(Message::Inspected(sig))) => (WorkResult::Inspected(sig), false),
             Outcome::Answer(Ok(other)) => {
                 let worker_stderr = self.retire().await;
                 let message = format!("the worker answered an unexpected message: {other:?}");
-                WorkResult::Failed {
-                    error: failure(item.call_index, CallErrorKind::Protocol, message),
-                    worker_stderr,
-                }
+                let error = failure(item.call_index, CallErrorKind::Protocol, message);
+                (
+                    WorkResult::Failed {
+                        error,
+                        worker_stderr,
+                    },
+                    true,
+                )
             }
             Outcome::Answer(Err(FrameError::Eof | FrameError::Io(_))) => {
                 let (status, worker_stderr) = self.reap().await;
-                let message = format!(
-                    "the worker process died during the call: {}",
-                    describe_exit(status)
-                );
-                let mut error = failure(item.call_index, CallErrorKind::WorkerDied, message);
-                error.traceback = worker_stderr.clone();
-                WorkResult::Failed {
-                    error,
-                    worker_stderr,
-                }
+                (self.died(item, status, worker_stderr).0, true)
             }
             Outcome::Answer(Err(e)) => {
                 let worker_stderr = self.retire().await;
                 let message = format!("the worker broke the protocol: {e}");
-                WorkResult::Failed {
-                    error: failure(item.call_index, CallErrorKind::Protocol, message),
-                    worker_stderr,
-                }
+                let error = failure(item.call_index, CallErrorKind::Protocol, message);
+                (
+                    WorkResult::Failed {
+                        error,
+                        worker_stderr,
+                    },
+                    true,
+                )
             }
             Outcome::TimedOut => {
                 let worker_stderr = self.retire().await;
@@ -237,20 +311,47 @@ impl Worker {
                     "the call exceeded its timeout of {}; its worker was killed and replaced",
                     humanize(item.timeout)
                 );
-                WorkResult::Failed {
-                    error: failure(item.call_index, CallErrorKind::Timeout, message),
-                    worker_stderr,
-                }
+                let error = failure(item.call_index, CallErrorKind::Timeout, message);
+                (
+                    WorkResult::Failed {
+                        error,
+                        worker_stderr,
+                    },
+                    true,
+                )
             }
             Outcome::Cancelled => {
                 let worker_stderr = self.retire().await;
-                WorkResult::Failed {
-                    error: cancelled(item.call_index),
-                    worker_stderr,
-                }
+                (
+                    WorkResult::Failed {
+                        error: cancelled(item.call_index),
+                        worker_stderr,
+                    },
+                    true,
+                )
             }
-        };
-        let _ = item.reply.send(result);
+        }
+    }
+
+    fn died(
+        &self,
+        item: &WorkItem,
+        status: Option<ExitStatus>,
+        worker_stderr: String,
+    ) -> (WorkResult, bool) {
+        let message = format!(
+            "the worker process died during the call: {}",
+            describe_exit(status)
+        );
+        let mut error = failure(item.call_index, CallErrorKind::WorkerDied, message);
+        error.traceback = worker_stderr.clone();
+        (
+            WorkResult::Failed {
+                error,
+                worker_stderr,
+            },
+            true,
+        )
     }
 
     /// Kills the worker process; the next call starts a new one.
@@ -434,8 +535,15 @@ impl Proc {
         }
     }
 
-    async fn exchange(&mut self, body: &[u8]) -> Result<Message, FrameError> {
-        protocol::write_frame(&mut self.stdin, body).await?;
+    /// Writes already-framed requests.
+    async fn send(&mut self, frames: &[u8]) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        self.stdin.write_all(frames).await?;
+        self.stdin.flush().await
+    }
+
+    /// Reads the next message.
+    async fn receive(&mut self) -> Result<Message, FrameError> {
         let reply = protocol::read_frame(&mut self.stdout).await?;
         protocol::decode(&reply)
     }

@@ -45,6 +45,26 @@ MAX_CAPTURE = 4 * 1024 * 1024
 _THIS_FILE = globals().get("__file__", "<string>")
 
 _modules = {}  # module name -> (file, mtime) at import
+_checked = {}  # module name -> monotonic time of the last mtime check
+RELOAD_CHECK_S = 1.0
+_signatures = {}  # function -> inspect.Signature (or None), cached per function object
+
+
+_NOTHING = frozenset()
+
+
+class _Raw(str):
+    """Already-encoded JSON, spliced into a response without decoding it again."""
+
+
+def encode(obj):
+    """Encodes a message; a `_Raw` result is appended as it is, not decoded and re-encoded."""
+    raw = obj.get("result")
+    if isinstance(raw, _Raw):
+        rest = {k: v for k, v in obj.items() if k != "result"}
+        text = json.dumps(rest, separators=(",", ":"), allow_nan=False)
+        return text[:-1] + ',"result":' + raw + "}"
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
 
 
 class FunctionError(Exception):
@@ -57,16 +77,27 @@ class FunctionError(Exception):
         self.exc = exc
 
 
+_last_sys_path = None
+
+
 def _add_sys_path(paths):
+    global _last_sys_path
+    if paths == _last_sys_path:
+        return
     for p in reversed(paths or []):
         if p not in sys.path:
             sys.path.insert(0, p)
+    _last_sys_path = paths
 
 
 def _load_module(name):
     """Imports a module once; re-imports it when its file changed on disk."""
     module = sys.modules.get(name)
     if module is not None and name in _modules:
+        now = time.monotonic()
+        if now - _checked.get(name, 0.0) < RELOAD_CHECK_S:
+            return module
+        _checked[name] = now
         path, mtime = _modules[name]
         try:
             if path and os.stat(path).st_mtime_ns != mtime:
@@ -185,10 +216,40 @@ class CloudObject:
         )
 
 
-def _bind(func, args, kwargs, call_index):
+def _signature(func):
+    try:
+        return _signatures[func]
+    except KeyError:
+        pass
+    except TypeError:  # unhashable callable
+        return None
     try:
         sig = inspect.signature(func)
     except (TypeError, ValueError):
+        sig = None
+    _signatures[func] = sig
+    return sig
+
+
+def _binding_error(func, args, kwargs):
+    """Why `func(*args, **kwargs)` cannot bind, or None if it can."""
+    sig = _signature(func)
+    if sig is None:
+        return None
+    try:
+        sig.bind(*args, **kwargs)
+    except TypeError as e:
+        return FunctionError(
+            "binding",
+            "cannot call %s with arguments %s and keyword arguments %s: %s"
+            % (_describe(func), json.dumps(args, default=str)[:300], json.dumps(sorted(kwargs))[:300], e),
+        )
+    return None
+
+
+def _bind(func, args, kwargs, call_index):
+    sig = _signature(func)
+    if sig is None:
         return args, kwargs
     if "id" in sig.parameters and "id" not in kwargs:
         # As in Lithops, `id` is left out when arguments bind: positional values go to
@@ -201,14 +262,6 @@ def _bind(func, args, kwargs, call_index):
         named = dict(zip(names, args))
         args = args[len(named):]
         kwargs = {**named, **kwargs, "id": call_index}
-    try:
-        sig.bind(*args, **kwargs)
-    except TypeError as e:
-        raise FunctionError(
-            "binding",
-            "cannot call %s with arguments %s and keyword arguments %s: %s"
-            % (_describe(func), json.dumps(args)[:300], json.dumps(sorted(kwargs))[:300], e),
-        ) from None
     return args, kwargs
 
 
@@ -270,29 +323,52 @@ def run_call(req):
     out, err = _Capture(), _Capture()
     started = time.perf_counter()
     resp = {"type": "result", "call_id": call_id, "ok": False, "restart": False}
+    saved_out, saved_err = sys.stdout, sys.stderr
     try:
         _add_sys_path(req.get("sys_path"))
-        _excluded.names = set(req.get("exclude_modules") or [])
+        excluded = req.get("exclude_modules")
+        _excluded.names = set(excluded) if excluded else _NOTHING
         func = _load_function(req["module"], req["function"])
-        args = list(req.get("args") or [])
-        kwargs = dict(req.get("kwargs") or {})
+        args = req.get("args") or []
+        kwargs = req.get("kwargs") or {}
         obj = req.get("obj")
         if obj is not None:
             kwargs["obj"] = CloudObject(obj)
         args, kwargs = _bind(func, args, kwargs, req.get("call_index", 0))
-        with _env(req.get("extra_env") or {}), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        extra_env = req.get("extra_env")
+        memory_mb = req.get("memory_mb")
+        env = _env(extra_env) if extra_env else None
+        limit = _memory_limit(memory_mb) if memory_mb else None
+        try:
+            if env is not None:
+                env.__enter__()
+            sys.stdout, sys.stderr = out, err
+            if limit is not None:
+                limit.__enter__()
             try:
-                with _memory_limit(req.get("memory_mb")):
-                    result = func(*args, **kwargs)
+                result = func(*args, **kwargs)
             except MemoryError as e:
                 raise FunctionError(
                     "memory",
-                    "function exceeded its memory limit of %s MB (runtime_memory)" % req.get("memory_mb"),
+                    "function exceeded its memory limit of %s MB (runtime_memory)" % memory_mb,
                     e,
                 ) from None
+            except TypeError as e:
+                # Raised at the call itself (not inside the function): the arguments do not bind.
+                if e.__traceback__ is not None and e.__traceback__.tb_next is None:
+                    binding = _binding_error(func, args, kwargs)
+                    if binding is not None:
+                        raise binding from None
+                raise
             finally:
-                if obj is not None:
-                    kwargs["obj"].data_stream.close()
+                if limit is not None:
+                    limit.__exit__(None, None, None)
+        finally:
+            sys.stdout, sys.stderr = saved_out, saved_err
+            if env is not None:
+                env.__exit__(None, None, None)
+            if obj is not None:
+                kwargs["obj"].data_stream.close()
         try:
             encoded = json.dumps(result, allow_nan=False)
         except (TypeError, ValueError) as e:
@@ -302,7 +378,7 @@ def run_call(req):
                 % (type(result).__name__, e),
             ) from None
         resp["ok"] = True
-        resp["result"] = json.loads(encoded)
+        resp["result"] = _Raw(encoded)
     except FunctionError as e:
         resp["error"] = {
             "kind": e.kind,
@@ -361,7 +437,7 @@ def handle(req):
 
 def handler(event, context):
     """The AWS Lambda entry point: one request in, one response out."""
-    return handle(event)
+    return json.loads(encode(handle(event)))
 
 
 class _Worker:
@@ -388,7 +464,7 @@ class _Worker:
         return json.loads(body)
 
     def write(self, obj):
-        body = json.dumps(obj, separators=(",", ":"), allow_nan=False).encode()
+        body = encode(obj).encode()
         self.out.write(struct.pack(">I", len(body)) + body)
 
     def serve(self):
