@@ -330,6 +330,36 @@ impl FunctionExecutor {
         })
     }
 
+    /// Starts a map, then a reducer over the ordered list of its results (one reducer
+    /// per object with `one_per_object`). On localhost the reducer starts once every map
+    /// call has finished, whatever `reducer_wait_local` says.
+    pub fn map_reduce(
+        &self,
+        job_key: &str,
+        map: MapJob,
+        reduce: FunctionRef,
+        one_per_object: bool,
+        options: CallOptions,
+    ) -> Job {
+        let kind = JobKind::MapReduce {
+            map,
+            reduce,
+            map_memory: None,
+            reduce_memory: None,
+            one_per_object,
+        };
+        self.submit(JobSpec {
+            job_key: job_key.to_owned(),
+            kind,
+            options,
+        })
+    }
+
+    /// Waits for a job to finish (Lithops' `wait` with `ALL_COMPLETED`).
+    pub async fn wait(&self, job: &Job) -> Arc<JobOutcome> {
+        job.wait().await
+    }
+
     /// Starts a job.
     pub fn submit(&self, spec: JobSpec) -> Job {
         let n = self
@@ -815,6 +845,15 @@ fn input_error(call_index: usize, message: String) -> CallError {
 }
 
 fn record(phase: &'static str, index: usize, result: WorkResult) -> CallRecord {
+    let failed = |error: CallError, stderr: String| CallRecord {
+        index,
+        phase,
+        result: Value::Null,
+        error: Some(error),
+        stdout: String::new(),
+        stderr,
+        duration_s: 0.0,
+    };
     match result {
         WorkResult::Call {
             response,
@@ -822,19 +861,18 @@ fn record(phase: &'static str, index: usize, result: WorkResult) -> CallRecord {
         } => {
             let mut stderr = response.stderr;
             stderr.push_str(&worker_stderr);
-            let error = if response.ok {
-                None
+            let (result, error) = if response.ok {
+                (response.result, None)
             } else {
-                response.error.map(|e| e.into_call_error(index))
+                (
+                    Value::Null,
+                    response.error.map(|e| e.into_call_error(index)),
+                )
             };
             CallRecord {
                 index,
                 phase,
-                result: if response.ok {
-                    response.result
-                } else {
-                    Value::Null
-                },
+                result,
                 error,
                 stdout: response.stdout,
                 stderr,
@@ -844,37 +882,18 @@ fn record(phase: &'static str, index: usize, result: WorkResult) -> CallRecord {
         WorkResult::Failed {
             error,
             worker_stderr,
-        } => CallRecord {
-            index,
-            phase,
-            result: Value::Null,
-            error: Some(error),
-            stdout: String::new(),
-            stderr: worker_stderr,
-            duration_s: 0.0,
-        },
+        } => failed(error, worker_stderr),
         WorkResult::Infrastructure(message)
-        | WorkResult::Inspected(Err(crate::protocol::RuntimeError { message, .. })) => CallRecord {
-            index,
-            phase,
-            result: Value::Null,
-            error: Some(input_error(index, message)),
-            stdout: String::new(),
-            stderr: String::new(),
-            duration_s: 0.0,
-        },
-        WorkResult::Inspected(Ok(_)) => CallRecord {
-            index,
-            phase,
-            result: Value::Null,
-            error: Some(input_error(
+        | WorkResult::Inspected(Err(crate::protocol::RuntimeError { message, .. })) => {
+            failed(input_error(index, message), String::new())
+        }
+        WorkResult::Inspected(Ok(_)) => failed(
+            input_error(
                 index,
                 "the worker answered a call with a signature".to_owned(),
-            )),
-            stdout: String::new(),
-            stderr: String::new(),
-            duration_s: 0.0,
-        },
+            ),
+            String::new(),
+        ),
     }
 }
 
