@@ -168,6 +168,8 @@ pub struct Progress {
     pub done: usize,
     /// Calls that failed.
     pub failed: usize,
+    /// Calls of the whole job so far, every phase (map calls plus reducers).
+    pub job_calls: usize,
 }
 
 /// What became of one call.
@@ -264,7 +266,7 @@ impl Job {
         json!({
             "job_id": self.job_id,
             "job_key": self.job_key,
-            "calls": self.progress.borrow().total,
+            "calls": self.progress.borrow().job_calls,
             "status_location": self.status_location,
         })
     }
@@ -458,11 +460,11 @@ impl Runner {
         } else {
             "failed"
         };
-        let p = self.progress.borrow().clone();
+        let failed = outcome.calls.iter().filter(|c| c.error.is_some()).count();
         let _ = self.storage.put_json(
             &spec.job_key,
             "status.json",
-            &json!({"job_id": job_id, "state": state, "total": outcome.calls.len(), "done": p.done, "failed": p.failed}),
+            &json!({"job_id": job_id, "state": state, "total": outcome.calls.len(), "done": outcome.calls.len() - failed, "failed": failed}),
         );
         outcome
     }
@@ -484,7 +486,6 @@ impl Runner {
                         vec![Prepared { args, obj: None }],
                         opts,
                         memory,
-                        true,
                     )
                     .await;
                 let first = records.first().map(|r| (r.result.clone(), r.error.clone()));
@@ -498,7 +499,7 @@ impl Runner {
             JobKind::Map(map) => {
                 let (prepared, _) = self.prepare_map(map, opts).await?;
                 let mut records = self
-                    .run_calls("map", &map.func, prepared, opts, opts.runtime_memory, true)
+                    .run_calls("map", &map.func, prepared, opts, opts.runtime_memory)
                     .await;
                 let result = collect(&records);
                 calls.append(&mut records);
@@ -514,7 +515,7 @@ impl Runner {
                 let (prepared, objects) = self.prepare_map(map, opts).await?;
                 let memory = map_memory.or(opts.runtime_memory);
                 let mut records = self
-                    .run_calls("map", &map.func, prepared, opts, memory, false)
+                    .run_calls("map", &map.func, prepared, opts, memory)
                     .await;
                 let results = collect(&records);
                 calls.append(&mut records);
@@ -543,16 +544,10 @@ impl Runner {
                         obj: None,
                     })
                     .collect();
-                self.progress.send_modify(|p| {
-                    *p = Progress {
-                        phase: "reduce",
-                        total: reducers.len(),
-                        ..Progress::default()
-                    }
-                });
+
                 let memory = reduce_memory.or(opts.runtime_memory);
                 let mut records = self
-                    .run_calls("reduce", reduce, reducers, opts, memory, true)
+                    .run_calls("reduce", reduce, reducers, opts, memory)
                     .await;
                 let result = collect(&records);
                 calls.append(&mut records);
@@ -703,15 +698,16 @@ impl Runner {
         calls: Vec<Prepared>,
         opts: &CallOptions,
         memory: Option<u64>,
-        last_phase: bool,
     ) -> Vec<CallRecord> {
         let total = calls.len();
         self.progress.send_modify(|p| {
+            let job_calls = p.job_calls + total;
             *p = Progress {
                 phase,
                 total,
+                job_calls,
                 ..Progress::default()
-            }
+            };
         });
         let timeout = opts.timeout.unwrap_or(self.settings.default_timeout);
         let memory = memory.or(self.settings.default_memory);
@@ -776,7 +772,8 @@ impl Runner {
             let failed = failed.clone();
             pending.spawn(async move {
                 let _permit = permit;
-                if started_rx.await.is_ok() {
+                let started = started_rx.await.is_ok();
+                if started {
                     progress.send_modify(|p| p.running += 1);
                 }
                 let result = rx.await.unwrap_or_else(|_| {
@@ -784,7 +781,9 @@ impl Runner {
                 });
                 let ok = matches!(&result, WorkResult::Call { response, .. } if response.ok);
                 progress.send_modify(|p| {
-                    p.running = p.running.saturating_sub(1);
+                    if started {
+                        p.running = p.running.saturating_sub(1);
+                    }
                     if ok { p.done += 1 } else { p.failed += 1 }
                 });
                 if !ok {
@@ -793,9 +792,9 @@ impl Runner {
                 (index, result)
             });
         }
-        if last_phase {
-            let _ = self.accepted.send(true);
-        }
+        // Every call of this phase is handed over: an `async_invoke` task may return.
+        // (A map_reduce's reducer is invoked later by the job itself.)
+        let _ = self.accepted.send(true);
         let mut records: Vec<Option<CallRecord>> = (0..total).map(|_| None).collect();
         while let Some(joined) = pending.join_next().await {
             let Ok((index, result)) = joined else {

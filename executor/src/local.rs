@@ -23,6 +23,8 @@ use crate::protocol::{self, CallResponse, FrameError, Message, RuntimeError, Sig
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// The most calls a worker takes from the queue at once.
 const MAX_BATCH: usize = 16;
+/// Calls shorter than this (on average) are batched.
+const BATCH_BELOW_S: f64 = 0.002;
 /// The most of a worker's own stderr kept per call.
 const STDERR_TAIL: usize = 64 * 1024;
 
@@ -104,6 +106,7 @@ impl LocalPool {
             // the pool closes the channel explicitly, so that does not keep it open.
             let worker = Worker {
                 slot,
+                recent_call_s: None,
                 pool_size: size,
                 python: python.clone(),
                 proc: None,
@@ -144,6 +147,8 @@ impl Drop for LocalPool {
 
 struct Worker {
     slot: usize,
+    /// A moving average of this worker's recent call durations, seconds.
+    recent_call_s: Option<f64>,
     pool_size: usize,
     python: Python,
     proc: Option<Proc>,
@@ -164,7 +169,13 @@ impl Worker {
             // Take a share of the waiting calls as one batch: the frames go out in one
             // write and the worker runs them back to back, which saves two context
             // switches per call. The share keeps every worker busy when calls are few.
-            let share = (self.rx.len() / self.pool_size).min(MAX_BATCH - 1);
+            // Only calls known to be short are batched: a batch of long calls would keep
+            // the other workers idle while it runs.
+            let share = if self.recent_call_s.is_some_and(|s| s < BATCH_BELOW_S) {
+                (self.rx.len() / self.pool_size).min(MAX_BATCH - 1)
+            } else {
+                0
+            };
             let mut batch = vec![first];
             while batch.len() <= share {
                 match self.rx.try_recv() {
@@ -235,6 +246,14 @@ impl Worker {
                 }
             };
             let (result, worker_gone) = ended;
+            let took = match &result {
+                WorkResult::Call { response, .. } => response.duration_s,
+                _ => item.timeout.as_secs_f64().min(60.0),
+            };
+            self.recent_call_s = Some(
+                self.recent_call_s
+                    .map_or(took, |avg| 0.8 * avg + 0.2 * took),
+            );
             let _ = item.reply.send(result);
             if worker_gone {
                 for rest in queue {
@@ -263,7 +282,7 @@ impl Worker {
         };
         match outcome {
             Outcome::Answer(Ok(Message::Result(response))) => {
-                let worker_stderr = proc.take_stderr();
+                let worker_stderr = proc.stderr.take_call(&response.call_id).await;
                 let restart = response.restart;
                 if restart {
                     self.retire().await;
@@ -439,7 +458,7 @@ struct Proc {
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
-    stderr: Arc<Mutex<String>>,
+    stderr: Arc<StderrLog>,
     stderr_task: tokio::task::JoinHandle<()>,
 }
 
@@ -468,9 +487,8 @@ impl Proc {
         else {
             return Err(start_error("its pipes were not set up".to_owned()));
         };
-        // Drain stderr concurrently, keeping a bounded tail, so a chatty worker never
-        // blocks on a full pipe.
-        let stderr = Arc::new(Mutex::new(String::new()));
+        // Drain stderr concurrently, so a chatty worker never blocks on a full pipe.
+        let stderr = Arc::new(StderrLog::default());
         let sink = Arc::clone(&stderr);
         let stderr_task = tokio::spawn(async move {
             let mut buf = vec![0u8; 8192];
@@ -478,17 +496,9 @@ impl Proc {
                 if n == 0 {
                     break;
                 }
-                if let Ok(mut s) = sink.lock() {
-                    s.push_str(&String::from_utf8_lossy(&buf[..n]));
-                    if s.len() > STDERR_TAIL {
-                        let mut cut = s.len() - STDERR_TAIL;
-                        while !s.is_char_boundary(cut) {
-                            cut += 1;
-                        }
-                        s.drain(..cut);
-                    }
-                }
+                sink.push(&buf[..n]);
             }
+            sink.push_end();
         });
         let mut proc = Proc {
             child,
@@ -549,10 +559,7 @@ impl Proc {
     }
 
     fn take_stderr(&self) -> String {
-        self.stderr
-            .lock()
-            .map(|mut s| std::mem::take(&mut *s))
-            .unwrap_or_default()
+        self.stderr.take_all()
     }
 
     /// Kills the worker's whole process group and returns what it wrote to stderr.
@@ -569,4 +576,101 @@ impl Proc {
         let _ = tokio::time::timeout(Duration::from_secs(2), &mut self.stderr_task).await;
         self.take_stderr()
     }
+}
+
+/// What a worker writes to its own stderr (file descriptors 1 and 2), split per call.
+/// After each call the runtime writes an end mark with the call's id, so output is given
+/// to the call that produced it even though the pipe is read asynchronously.
+#[derive(Default)]
+struct StderrLog {
+    state: Mutex<StderrState>,
+    changed: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct StderrState {
+    /// Bytes not yet split at an end mark.
+    pending: Vec<u8>,
+    /// Output of finished calls, by call id, oldest first.
+    done: std::collections::VecDeque<(String, String)>,
+}
+
+/// The runtime's end-of-call mark: `END_MARK` in `lithoflow_runtime.py`.
+const END_MARK: &[u8] = b"\x1e\x1flithoflow-call-end:";
+
+impl StderrLog {
+    fn push(&self, bytes: &[u8]) {
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        st.pending.extend_from_slice(bytes);
+        loop {
+            let Some(at) = find(&st.pending, END_MARK) else {
+                break;
+            };
+            let rest = &st.pending[at + END_MARK.len()..];
+            let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
+                break;
+            };
+            let call_id = String::from_utf8_lossy(&rest[..nl]).into_owned();
+            let text = tail(&st.pending[..at]);
+            let consumed = at + END_MARK.len() + nl + 1;
+            st.pending.drain(..consumed);
+            st.done.push_back((call_id, text));
+            if st.done.len() > 1024 {
+                st.done.pop_front();
+            }
+        }
+        // Bound what waits for a mark (a call that prints without end).
+        if st.pending.len() > 2 * STDERR_TAIL {
+            let cut = st.pending.len() - STDERR_TAIL;
+            st.pending.drain(..cut);
+        }
+        drop(st);
+        self.changed.notify_waiters();
+    }
+
+    /// The stream ended: nothing more will come.
+    fn push_end(&self) {
+        self.changed.notify_waiters();
+    }
+
+    /// The output of call `call_id`; waits briefly for its end mark to be read.
+    async fn take_call(&self, call_id: &str) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+        loop {
+            let notified = self.changed.notified();
+            if let Ok(mut st) = self.state.lock()
+                && let Some(pos) = st.done.iter().position(|(id, _)| id == call_id)
+            {
+                // Anything before it belongs to calls that were never claimed.
+                let found = st.done.drain(..=pos).last().map(|(_, text)| text);
+                return found.unwrap_or_default();
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return String::new();
+            }
+        }
+    }
+
+    /// Everything not yet claimed (after a crash or a kill).
+    fn take_all(&self) -> String {
+        let Ok(mut st) = self.state.lock() else {
+            return String::new();
+        };
+        let mut out: String = st.done.drain(..).map(|(_, text)| text).collect();
+        out.push_str(&tail(&st.pending));
+        st.pending.clear();
+        out
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The last `STDERR_TAIL` bytes as text.
+fn tail(bytes: &[u8]) -> String {
+    let start = bytes.len().saturating_sub(STDERR_TAIL);
+    String::from_utf8_lossy(&bytes[start..]).into_owned()
 }

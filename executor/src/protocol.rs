@@ -79,6 +79,9 @@ pub struct ObjectPart {
 /// What the runtime answered for a call.
 #[derive(Debug, Clone, Deserialize)]
 pub struct CallResponse {
+    /// The call's id, as in the request.
+    #[serde(default)]
+    pub call_id: String,
     /// Whether the function returned.
     pub ok: bool,
     /// Its return value.

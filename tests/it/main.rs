@@ -3,6 +3,7 @@
 
 mod cli;
 mod examples;
+mod executor;
 mod fixtures;
 mod proptests;
 mod tidy;

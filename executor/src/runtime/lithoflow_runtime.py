@@ -40,6 +40,7 @@ import time
 import traceback
 
 RUNTIME_VERSION = 1
+END_MARK = b"\x1e\x1flithoflow-call-end:"
 MAX_CAPTURE = 4 * 1024 * 1024
 # "<string>" when started with `python3 -c`.
 _THIS_FILE = globals().get("__file__", "<string>")
@@ -137,16 +138,30 @@ def _load_module(name):
 
 
 class _Excluded:
-    """A meta path finder that hides `exclude_modules` from the function."""
+    """A meta path finder that hides `exclude_modules` from the function while it runs."""
 
     def __init__(self):
-        self.names = set()
+        self.names = _NOTHING
+        self.hidden = {}
 
     def find_spec(self, name, path=None, target=None):
-        root = name.split(".")[0]
-        if name in self.names or root in self.names:
+        if self.names and (name in self.names or name.split(".")[0] in self.names):
             raise ModuleNotFoundError("module `%s` is excluded by exclude_modules" % name, name=name)
         return None
+
+    def hide(self, names):
+        """Takes excluded modules (and their submodules) out of sys.modules for a call."""
+        self.names = names
+        self.hidden = {
+            k: m for k, m in sys.modules.items() if k in names or k.split(".")[0] in names
+        }
+        for k in self.hidden:
+            del sys.modules[k]
+
+    def restore(self):
+        self.names = _NOTHING
+        sys.modules.update(self.hidden)
+        self.hidden = {}
 
 
 _excluded = _Excluded()
@@ -260,6 +275,13 @@ def _bind(func, args, kwargs, call_index):
             if p.kind == inspect.Parameter.POSITIONAL_OR_KEYWORD and p.name != "id"
         ]
         named = dict(zip(names, args))
+        twice = sorted(set(named) & set(kwargs))
+        if twice:
+            raise FunctionError(
+                "binding",
+                "cannot call %s with arguments %s and keyword arguments %s: multiple values for argument '%s'"
+                % (_describe(func), json.dumps(args, default=str)[:300], json.dumps(sorted(kwargs))[:300], twice[0]),
+            )
         args = args[len(named):]
         kwargs = {**named, **kwargs, "id": call_index}
     return args, kwargs
@@ -268,7 +290,7 @@ def _bind(func, args, kwargs, call_index):
 @contextlib.contextmanager
 def _env(extra):
     saved = {k: os.environ.get(k) for k in extra}
-    os.environ.update({k: str(v) for k, v in extra.items()})
+    os.environ.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in extra.items()})
     try:
         yield
     finally:
@@ -307,9 +329,7 @@ class _Capture(io.StringIO):
 
 def _user_traceback(e):
     """The traceback of `e` without this runtime's own frames, so it starts in user code."""
-    tb = traceback.extract_tb(e.__traceback__)
-    while tb and tb[0].filename == _THIS_FILE:
-        tb = tb[1:]
+    tb = [f for f in traceback.extract_tb(e.__traceback__) if f.filename != _THIS_FILE]
     return (
         "Traceback (most recent call last):\n"
         + "".join(traceback.format_list(tb))
@@ -327,7 +347,6 @@ def run_call(req):
     try:
         _add_sys_path(req.get("sys_path"))
         excluded = req.get("exclude_modules")
-        _excluded.names = set(excluded) if excluded else _NOTHING
         func = _load_function(req["module"], req["function"])
         args = req.get("args") or []
         kwargs = req.get("kwargs") or {}
@@ -342,6 +361,8 @@ def run_call(req):
         try:
             if env is not None:
                 env.__enter__()
+            if excluded:
+                _excluded.hide(frozenset(excluded))
             sys.stdout, sys.stderr = out, err
             if limit is not None:
                 limit.__enter__()
@@ -365,6 +386,8 @@ def run_call(req):
                     limit.__exit__(None, None, None)
         finally:
             sys.stdout, sys.stderr = saved_out, saved_err
+            if excluded:
+                _excluded.restore()
             if env is not None:
                 env.__exit__(None, None, None)
             if obj is not None:
@@ -450,7 +473,12 @@ class _Worker:
         self.out = os.fdopen(os.dup(1), "wb", buffering=0)
         os.dup2(2, 1)
         sys.stdout = io.TextIOWrapper(os.fdopen(1, "wb", buffering=0), write_through=True)
-        self.inp = sys.stdin.buffer
+        # The protocol owns stdin too; a function that reads stdin gets end-of-file.
+        self.inp = os.fdopen(os.dup(0), "rb")
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        sys.stdin = io.TextIOWrapper(os.fdopen(0, "rb"))
         faulthandler.enable(file=sys.stderr)
 
     def read(self):
@@ -482,6 +510,14 @@ class _Worker:
             if req is None:
                 return
             resp = handle(req)
+            if req.get("type") == "call":
+                # Marks where this call's output on file descriptors 1 and 2 ends, so
+                # the host can give each call exactly its own output.
+                try:
+                    sys.__stderr__.flush()
+                except Exception:
+                    pass
+                os.write(2, END_MARK + str(req.get("call_id")).encode() + b"\n")
             self.write(resp)
             if resp.get("restart"):
                 return
