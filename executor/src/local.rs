@@ -604,10 +604,7 @@ impl StderrLog {
             return;
         };
         st.pending.extend_from_slice(bytes);
-        loop {
-            let Some(at) = find(&st.pending, END_MARK) else {
-                break;
-            };
+                while let Some(at) = find(&st.pending, END_MARK) {
             let rest = &st.pending[at + END_MARK.len()..];
             let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
                 break;
@@ -644,7 +641,7 @@ impl StderrLog {
                 && let Some(pos) = st.done.iter().position(|(id, _)| id == call_id)
             {
                 // Anything before it belongs to calls that were never claimed.
-                let found = st.done.drain(..=pos).last().map(|(_, text)| text);
+                let found = st.done.drain(..=pos).next_back().map(|(_, text)| text);
                 return found.unwrap_or_default();
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
