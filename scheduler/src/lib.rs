@@ -15,8 +15,10 @@ pub mod dag;
 pub mod diag;
 pub mod duration;
 mod output;
+pub mod retry;
 pub mod taskrun;
 mod tasktest;
+pub mod trigger;
 
 pub use cli::Cli;
 
