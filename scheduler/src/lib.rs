@@ -16,6 +16,7 @@ pub mod diag;
 pub mod duration;
 mod output;
 pub mod retry;
+pub mod store;
 pub mod taskrun;
 mod tasktest;
 pub mod trigger;

@@ -1,0 +1,530 @@
+//! The state store: the only module that touches sled. A sync API; the engine calls it
+//! from `spawn_blocking` and flushes at durability points.
+//!
+//! Trees (keys are `\0`-separated ids, values JSON with a `version` field):
+//! - `meta`: `schema_version`.
+//! - `dags`: dag_id -> [`DagRecord`] (paused).
+//! - `dag_runs`: dag_id \0 run_id -> [`DagRunRecord`].
+//! - `task_instances`: dag_id \0 run_id \0 task_id -> [`TaskInstanceRecord`].
+//! - `xcom`: dag_id \0 run_id \0 task_id \0 key -> JSON value.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The schema this build writes and reads.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled failed (IO, corruption, the lock held by another process).
+    #[error("state database at {path}: {message}")]
+    Db {
+        /// The database folder.
+        path: PathBuf,
+        /// sled's message.
+        message: String,
+    },
+    /// A stored value does not decode.
+    #[error("state database at {path}: corrupt {what}: {source}")]
+    Decode {
+        /// The database folder.
+        path: PathBuf,
+        /// What was being read.
+        what: String,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The database was written by a newer lithoflow.
+    #[error(
+        "state database at {path} has schema version {found}; this lithoflow reads up to {SCHEMA_VERSION}"
+    )]
+    TooNew {
+        /// The database folder.
+        path: PathBuf,
+        /// Its schema version.
+        found: u32,
+    },
+}
+
+/// A DAG run's state (Airflow's DagRunState).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    /// Waiting for a slot under `max_active_runs`.
+    Queued,
+    /// Running.
+    Running,
+    /// Every leaf task succeeded or was skipped.
+    Success,
+    /// A leaf task failed, a deadlock, or `dagrun_timeout`.
+    Failed,
+}
+
+impl RunState {
+    /// Airflow's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            RunState::Queued => "queued",
+            RunState::Running => "running",
+            RunState::Success => "success",
+            RunState::Failed => "failed",
+        }
+    }
+
+    /// Whether the run has ended.
+    pub fn is_finished(self) -> bool {
+        matches!(self, RunState::Success | RunState::Failed)
+    }
+}
+
+/// A task instance's state (Airflow's TaskInstanceState; `None` is "no status").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    /// Created, not yet decided.
+    None,
+    /// Its dependencies are met.
+    Scheduled,
+    /// Handed to the executor, waiting for a slot.
+    Queued,
+    /// Running.
+    Running,
+    /// Finished: returned.
+    Success,
+    /// Finished: failed with no retries left.
+    Failed,
+    /// Finished without running, or raised AirflowSkipException.
+    Skipped,
+    /// Finished without running: an upstream task failed.
+    UpstreamFailed,
+    /// Failed, will be retried.
+    UpForRetry,
+}
+
+impl TaskState {
+    /// Airflow's name (`none` for no status).
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskState::None => "none",
+            TaskState::Scheduled => "scheduled",
+            TaskState::Queued => "queued",
+            TaskState::Running => "running",
+            TaskState::Success => "success",
+            TaskState::Failed => "failed",
+            TaskState::Skipped => "skipped",
+            TaskState::UpstreamFailed => "upstream_failed",
+            TaskState::UpForRetry => "up_for_retry",
+        }
+    }
+
+    /// Finished states: success, failed, skipped, upstream_failed.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            TaskState::Success | TaskState::Failed | TaskState::Skipped | TaskState::UpstreamFailed
+        )
+    }
+}
+
+/// A DAG's stored settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DagRecord {
+    /// Record format.
+    pub version: u32,
+    /// Whether the scheduler creates runs for it.
+    pub is_paused: bool,
+}
+
+/// One DAG run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DagRunRecord {
+    /// Record format.
+    pub version: u32,
+    /// The DAG.
+    pub dag_id: String,
+    /// The run's id (`manual__2026-11-27T10:00:00+00:00`).
+    pub run_id: String,
+    /// `manual`, `scheduled` or `backfill`.
+    pub run_type: String,
+    /// State.
+    pub state: RunState,
+    /// The logical date (None for manual runs without one, as in Airflow 3).
+    pub logical_date: Option<DateTime<Utc>>,
+    /// Start of the data interval.
+    pub data_interval_start: Option<DateTime<Utc>>,
+    /// End of the data interval.
+    pub data_interval_end: Option<DateTime<Utc>>,
+    /// When the run may start.
+    pub run_after: DateTime<Utc>,
+    /// When it started running.
+    pub start_date: Option<DateTime<Utc>>,
+    /// When it finished.
+    pub end_date: Option<DateTime<Utc>>,
+    /// The trigger's `--conf`.
+    pub conf: serde_json::Map<String, Value>,
+    /// Why it failed, when it failed for a reason of its own (deadlock, timeout).
+    pub note: Option<String>,
+}
+
+/// One task instance (one task in one run).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskInstanceRecord {
+    /// Record format.
+    pub version: u32,
+    /// The task.
+    pub task_id: String,
+    /// State.
+    pub state: TaskState,
+    /// The current (or last) try, 1-based; 0 before the first try.
+    pub try_number: u32,
+    /// Tries allowed in all (`retries + 1`).
+    pub max_tries: u32,
+    /// When the current try started.
+    pub start_date: Option<DateTime<Utc>>,
+    /// When it finished.
+    pub end_date: Option<DateTime<Utc>>,
+    /// Seconds the last try ran.
+    pub duration_s: Option<f64>,
+    /// Why the last try failed.
+    pub error: Option<String>,
+    /// The executor job of the current try.
+    pub job_id: Option<String>,
+    /// When an up_for_retry instance may run again.
+    pub next_retry_at: Option<DateTime<Utc>>,
+    /// Calls done/failed/total of the current try's job.
+    pub calls_done: usize,
+    /// Calls that failed.
+    pub calls_failed: usize,
+    /// Calls in all.
+    pub calls_total: usize,
+}
+
+impl TaskInstanceRecord {
+    /// A new instance, state none.
+    pub fn new(task_id: &str, max_tries: u32) -> TaskInstanceRecord {
+        TaskInstanceRecord {
+            version: SCHEMA_VERSION,
+            task_id: task_id.to_owned(),
+            state: TaskState::None,
+            try_number: 0,
+            max_tries,
+            start_date: None,
+            end_date: None,
+            duration_s: None,
+            error: None,
+            job_id: None,
+            next_retry_at: None,
+            calls_done: 0,
+            calls_failed: 0,
+            calls_total: 0,
+        }
+    }
+}
+
+/// The state database.
+pub struct Store {
+    db: sled::Db,
+    path: PathBuf,
+    dags: sled::Tree,
+    runs: sled::Tree,
+    tis: sled::Tree,
+    xcom: sled::Tree,
+}
+
+fn key(parts: &[&str]) -> Vec<u8> {
+    parts.join("\0").into_bytes()
+}
+
+fn prefix(parts: &[&str]) -> Vec<u8> {
+    let mut k = key(parts);
+    k.push(0);
+    k
+}
+
+impl Store {
+    /// Opens (or creates) the database at `path`. Only one process can hold it.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let db_err = |e: sled::Error| StoreError::Db {
+            path: path.to_owned(),
+            message: e.to_string(),
+        };
+        let db = sled::Config::new()
+            .path(path)
+            .mode(sled::Mode::LowSpace)
+            .open()
+            .map_err(db_err)?;
+        let meta = db.open_tree("meta").map_err(db_err)?;
+        match meta.get("schema_version").map_err(db_err)? {
+            Some(v) => {
+                let found: u32 =
+                    serde_json::from_slice(&v).map_err(|source| StoreError::Decode {
+                        path: path.to_owned(),
+                        what: "schema version".to_owned(),
+                        source,
+                    })?;
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::TooNew {
+                        path: path.to_owned(),
+                        found,
+                    });
+                }
+            }
+            None => {
+                meta.insert("schema_version", SCHEMA_VERSION.to_string().as_bytes())
+                    .map_err(db_err)?;
+            }
+        }
+        Ok(Store {
+            dags: db.open_tree("dags").map_err(db_err)?,
+            runs: db.open_tree("dag_runs").map_err(db_err)?,
+            tis: db.open_tree("task_instances").map_err(db_err)?,
+            xcom: db.open_tree("xcom").map_err(db_err)?,
+            path: path.to_owned(),
+            db,
+        })
+    }
+
+    fn db_err(&self, e: sled::Error) -> StoreError {
+        StoreError::Db {
+            path: self.path.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    fn put<T: Serialize>(&self, tree: &sled::Tree, k: Vec<u8>, v: &T) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(v).map_err(|source| StoreError::Decode {
+            path: self.path.clone(),
+            what: "value".to_owned(),
+            source,
+        })?;
+        tree.insert(k, bytes).map_err(|e| self.db_err(e))?;
+        Ok(())
+    }
+
+    fn get<T: DeserializeOwned>(
+        &self,
+        tree: &sled::Tree,
+        k: &[u8],
+        what: &str,
+    ) -> Result<Option<T>, StoreError> {
+        match tree.get(k).map_err(|e| self.db_err(e))? {
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|source| StoreError::Decode {
+                    path: self.path.clone(),
+                    what: what.to_owned(),
+                    source,
+                }),
+            None => Ok(None),
+        }
+    }
+
+    fn scan<T: DeserializeOwned>(
+        &self,
+        tree: &sled::Tree,
+        p: &[u8],
+        what: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        for item in tree.scan_prefix(p) {
+            let (_, v) = item.map_err(|e| self.db_err(e))?;
+            out.push(
+                serde_json::from_slice(&v).map_err(|source| StoreError::Decode {
+                    path: self.path.clone(),
+                    what: what.to_owned(),
+                    source,
+                })?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Makes every write so far durable.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map_err(|e| self.db_err(e))?;
+        Ok(())
+    }
+
+    /// A DAG's stored settings.
+    pub fn dag(&self, dag_id: &str) -> Result<Option<DagRecord>, StoreError> {
+        self.get(&self.dags, dag_id.as_bytes(), "DAG record")
+    }
+
+    /// Stores a DAG's settings.
+    pub fn put_dag(&self, dag_id: &str, rec: &DagRecord) -> Result<(), StoreError> {
+        self.put(&self.dags, dag_id.as_bytes().to_vec(), rec)
+    }
+
+    /// Stores a run.
+    pub fn put_run(&self, run: &DagRunRecord) -> Result<(), StoreError> {
+        self.put(&self.runs, key(&[&run.dag_id, &run.run_id]), run)
+    }
+
+    /// A run.
+    pub fn run(&self, dag_id: &str, run_id: &str) -> Result<Option<DagRunRecord>, StoreError> {
+        self.get(&self.runs, &key(&[dag_id, run_id]), "DAG run")
+    }
+
+    /// Every run of a DAG, newest `run_after` first.
+    pub fn runs(&self, dag_id: &str) -> Result<Vec<DagRunRecord>, StoreError> {
+        let mut runs: Vec<DagRunRecord> = self.scan(&self.runs, &prefix(&[dag_id]), "DAG run")?;
+        runs.sort_by(|a, b| {
+            b.run_after
+                .cmp(&a.run_after)
+                .then_with(|| b.run_id.cmp(&a.run_id))
+        });
+        Ok(runs)
+    }
+
+    /// Every run of every DAG.
+    pub fn all_runs(&self) -> Result<Vec<DagRunRecord>, StoreError> {
+        self.scan(&self.runs, b"", "DAG run")
+    }
+
+    /// Stores a task instance.
+    pub fn put_ti(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        ti: &TaskInstanceRecord,
+    ) -> Result<(), StoreError> {
+        self.put(&self.tis, key(&[dag_id, run_id, &ti.task_id]), ti)
+    }
+
+    /// The task instances of a run.
+    pub fn tis(&self, dag_id: &str, run_id: &str) -> Result<Vec<TaskInstanceRecord>, StoreError> {
+        self.scan(&self.tis, &prefix(&[dag_id, run_id]), "task instance")
+    }
+
+    /// One task instance.
+    pub fn ti(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+    ) -> Result<Option<TaskInstanceRecord>, StoreError> {
+        self.get(&self.tis, &key(&[dag_id, run_id, task_id]), "task instance")
+    }
+
+    /// Stores an XCom value.
+    pub fn put_xcom(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+        xkey: &str,
+        v: &Value,
+    ) -> Result<(), StoreError> {
+        self.put(&self.xcom, key(&[dag_id, run_id, task_id, xkey]), v)
+    }
+
+    /// An XCom value.
+    pub fn xcom(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+        xkey: &str,
+    ) -> Result<Option<Value>, StoreError> {
+        self.get(
+            &self.xcom,
+            &key(&[dag_id, run_id, task_id, xkey]),
+            "XCom value",
+        )
+    }
+
+    /// Deletes an XCom value (a cleared task's old value).
+    pub fn delete_xcom(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+        xkey: &str,
+    ) -> Result<(), StoreError> {
+        self.xcom
+            .remove(key(&[dag_id, run_id, task_id, xkey]))
+            .map_err(|e| self.db_err(e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(dag: &str, id: &str, after: i64) -> DagRunRecord {
+        DagRunRecord {
+            version: SCHEMA_VERSION,
+            dag_id: dag.to_owned(),
+            run_id: id.to_owned(),
+            run_type: "manual".to_owned(),
+            state: RunState::Queued,
+            logical_date: None,
+            data_interval_start: None,
+            data_interval_end: None,
+            run_after: DateTime::from_timestamp(after, 0).expect("valid"),
+            start_date: None,
+            end_date: None,
+            conf: serde_json::Map::new(),
+            note: None,
+        }
+    }
+
+    #[test]
+    fn records_survive_a_reopen_and_prefixes_do_not_leak() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("state");
+        {
+            let s = Store::open(&path).expect("opens");
+            s.put_run(&run("a", "r1", 10)).expect("put");
+            s.put_run(&run("a", "r2", 20)).expect("put");
+            s.put_run(&run("ab", "r1", 30)).expect("put");
+            let mut ti = TaskInstanceRecord::new("t", 2);
+            ti.state = TaskState::Success;
+            s.put_ti("a", "r1", &ti).expect("put");
+            s.put_xcom("a", "r1", "t", "return_value", &serde_json::json!([1, 2]))
+                .expect("put");
+            s.flush().expect("flush");
+        }
+        let s = Store::open(&path).expect("reopens");
+        let ids: Vec<String> = s
+            .runs("a")
+            .expect("scan")
+            .into_iter()
+            .map(|r| r.run_id)
+            .collect();
+        assert_eq!(
+            ids,
+            ["r2", "r1"],
+            "newest first, and DAG `ab` is not DAG `a`"
+        );
+        assert_eq!(s.tis("a", "r1").expect("scan")[0].state, TaskState::Success);
+        assert_eq!(
+            s.xcom("a", "r1", "t", "return_value").expect("get"),
+            Some(serde_json::json!([1, 2]))
+        );
+        assert!(s.tis("a", "r2").expect("scan").is_empty());
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("state");
+        {
+            let db = sled::open(&path).expect("opens");
+            db.open_tree("meta")
+                .expect("tree")
+                .insert("schema_version", &b"99"[..])
+                .expect("insert");
+            db.flush().expect("flush");
+        }
+        let err = Store::open(&path).err().expect("refused");
+        assert!(err.to_string().contains("schema version 99"), "{err}");
+    }
+}
