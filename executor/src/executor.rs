@@ -8,6 +8,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -18,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::binding::{self, Extra};
 use crate::config::ExecutorConfig;
 use crate::error::{CallError, CallErrorKind, Error};
-use crate::local::{LocalPool, WorkItem, WorkResult};
+use crate::local::{CallEvents, LocalPool, WorkItem, WorkResult};
 use crate::partition::{self, Chunking, LocalFile};
 use crate::protocol::{CallRequest, ObjectPart, Request, Signature};
 use crate::storage::LocalStorage;
@@ -670,7 +671,7 @@ impl Runner {
             call_index: 0,
             timeout: Duration::from_secs(120),
             cancel: self.cancel.clone(),
-            started: None,
+            events: None,
             reply,
         };
         self.pool
@@ -755,37 +756,34 @@ impl Runner {
                 }
             };
             let (reply, rx) = oneshot::channel();
-            let (started, started_rx) = oneshot::channel();
+            let events = Arc::new(ProgressEvents {
+                progress: self.progress.clone(),
+                started: AtomicBool::new(false),
+            });
             let item = WorkItem {
                 body,
                 call_index: index,
                 timeout,
                 cancel: failed.clone(),
-                started: Some(started),
+                events: Some(Arc::clone(&events) as Arc<dyn CallEvents>),
                 reply,
             };
             if self.pool.submit(item).await.is_err() {
                 break;
             }
             self.progress.send_modify(|p| p.invoked += 1);
-            let progress = self.progress.clone();
             let failed = failed.clone();
             pending.spawn(async move {
                 let _permit = permit;
-                let started = started_rx.await.is_ok();
-                if started {
-                    progress.send_modify(|p| p.running += 1);
-                }
-                let result = rx.await.unwrap_or_else(|_| {
-                    WorkResult::Infrastructure("the worker pool stopped".to_owned())
-                });
-                let ok = matches!(&result, WorkResult::Call { response, .. } if response.ok);
-                progress.send_modify(|p| {
-                    if started {
-                        p.running = p.running.saturating_sub(1);
+                let result = match rx.await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        // The pool dropped the call without serving it.
+                        events.finished(false);
+                        WorkResult::Infrastructure("the worker pool stopped".to_owned())
                     }
-                    if ok { p.done += 1 } else { p.failed += 1 }
-                });
+                };
+                let ok = matches!(&result, WorkResult::Call { response, .. } if response.ok);
                 if !ok {
                     failed.cancel();
                 }
@@ -823,6 +821,33 @@ impl Runner {
                 })
             })
             .collect()
+    }
+}
+
+/// Progress counts, updated by the worker in call order.
+struct ProgressEvents {
+    progress: watch::Sender<Progress>,
+    started: AtomicBool,
+}
+
+impl CallEvents for ProgressEvents {
+    fn started(&self) {
+        self.started.store(true, Ordering::SeqCst);
+        self.progress.send_modify(|p| p.running += 1);
+    }
+
+    fn finished(&self, ok: bool) {
+        let was_running = self.started.swap(false, Ordering::SeqCst);
+        self.progress.send_modify(|p| {
+            if was_running {
+                p.running = p.running.saturating_sub(1);
+            }
+            if ok {
+                p.done += 1;
+            } else {
+                p.failed += 1;
+            }
+        });
     }
 }
 

@@ -38,10 +38,29 @@ pub(crate) struct WorkItem {
     pub timeout: Duration,
     /// Stops the call (its worker is killed).
     pub cancel: CancellationToken,
-    /// Told when a worker picks the call up.
-    pub started: Option<oneshot::Sender<()>>,
+    /// Told, in order and from the worker itself, when the call starts and ends.
+    pub events: Option<Arc<dyn CallEvents>>,
     /// Where the outcome goes.
     pub reply: oneshot::Sender<WorkResult>,
+}
+
+/// Hooks a worker calls synchronously, so counts of running calls are exact: a call's
+/// end is always seen before the next call on the same worker starts.
+pub(crate) trait CallEvents: Send + Sync {
+    /// A worker started the call.
+    fn started(&self);
+    /// The call ended (`ok`: the function returned), whether or not it started.
+    fn finished(&self, ok: bool);
+}
+
+impl WorkItem {
+    /// Sends the result, telling the hooks first.
+    fn reply(self, result: WorkResult) {
+        if let Some(events) = &self.events {
+            events.finished(matches!(&result, WorkResult::Call { response, .. } if response.ok));
+        }
+        let _ = self.reply.send(result);
+    }
 }
 
 /// What came of a work item.
@@ -198,7 +217,7 @@ impl Worker {
         for item in batch {
             if item.cancel.is_cancelled() {
                 let error = cancelled(item.call_index);
-                let _ = item.reply.send(WorkResult::Failed {
+                item.reply(WorkResult::Failed {
                     error,
                     worker_stderr: String::new(),
                 });
@@ -214,7 +233,7 @@ impl Worker {
                 Ok(p) => self.proc = Some(p),
                 Err(e) => {
                     for item in items {
-                        let _ = item.reply.send(WorkResult::Infrastructure(e.to_string()));
+                        item.reply(WorkResult::Infrastructure(e.to_string()));
                     }
                     return;
                 }
@@ -235,8 +254,8 @@ impl Worker {
         };
         let mut queue = items.into_iter();
         while let Some(mut item) = queue.next() {
-            if let Some(started) = item.started.take() {
-                let _ = started.send(());
+            if let Some(events) = &item.events {
+                events.started();
             }
             let ended = match &sent {
                 Ok(()) => self.answer(&mut item).await,
@@ -254,7 +273,7 @@ impl Worker {
                 self.recent_call_s
                     .map_or(took, |avg| 0.8 * avg + 0.2 * took),
             );
-            let _ = item.reply.send(result);
+            item.reply(result);
             if worker_gone {
                 for rest in queue {
                     if self.requeue.send(rest).await.is_err() {
@@ -604,7 +623,7 @@ impl StderrLog {
             return;
         };
         st.pending.extend_from_slice(bytes);
-                while let Some(at) = find(&st.pending, END_MARK) {
+        while let Some(at) = find(&st.pending, END_MARK) {
             let rest = &st.pending[at + END_MARK.len()..];
             let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
                 break;

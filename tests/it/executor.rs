@@ -956,6 +956,55 @@ async fn invoke_pool_threads_bounds_the_calls_in_flight() {
     );
 }
 
+/// Long calls of one map are spread over the workers, never batched onto one: a worker
+/// batches only once it has seen calls shorter than 2 ms on average.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_calls_of_one_map_run_on_different_workers() {
+    let s = Setup::new();
+    // Both workers take a call that lasts 0.3 s more once both have arrived; the map is
+    // submitted meanwhile, so all its calls wait in the queue when the workers free up.
+    let dir = s.scratch("busy");
+    let folder = dir.to_string_lossy();
+    let busy = s.exec.map(
+        "tests/busy",
+        MapJob {
+            func: fns("barrier"),
+            iterdata: (0..2)
+                .map(|i| json!({"i": i, "folder": folder, "n": 2, "linger": 0.3}))
+                .collect(),
+            extra: None,
+            chunking: Chunking::Whole,
+        },
+        options(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(dir.join("arrived-0").exists() && dir.join("arrived-1").exists()) {
+        assert!(Instant::now() < deadline, "both workers took a call");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let map = MapJob {
+        func: fns("sleep_pid"),
+        iterdata: [2, 2, 0, 0]
+            .iter()
+            .map(|seconds| json!({"seconds": seconds}))
+            .collect(),
+        extra: None,
+        chunking: Chunking::Whole,
+    };
+    let job = s.exec.map("tests/long", map, options());
+    let busy_pids = results(&*busy.wait().await);
+    assert_eq!(busy_pids.len(), 2);
+    assert_ne!(busy_pids[0], busy_pids[1], "both workers were busy");
+    let out = job.wait().await;
+    let pids = results(&out);
+    assert_eq!(pids.len(), 4, "{:?}", out.result);
+    assert!(pids.iter().all(|p| busy_pids.contains(p)), "{pids:?}");
+    assert_ne!(
+        pids[0], pids[1],
+        "the two 2-second calls ran on different workers: {pids:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // 5. Environment and output
 // ---------------------------------------------------------------------------------------
@@ -1036,6 +1085,143 @@ async fn stdout_and_stderr_are_captured_per_call() {
     assert_eq!(
         (out.calls[0].stdout.as_str(), out.calls[0].stderr.as_str()),
         ("", "")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_written_to_file_descriptors_goes_to_the_call_that_wrote_it() {
+    let s = Setup::new();
+    // Later rounds run on warm workers that batch these short calls.
+    for round in 0..3 {
+        let out = s
+            .map(
+                "fd_talk",
+                (0..8).map(|i| json!(i)).collect(),
+                None,
+                options(),
+            )
+            .await;
+        assert_eq!(out.result, Ok(json!([0, 1, 2, 3, 4, 5, 6, 7])));
+        for c in &out.calls {
+            // File descriptor 1 points at the worker's stderr, so both lines are there.
+            assert_eq!(
+                c.stderr,
+                format!("fd2 of call {0}\nfd1 of call {0}\n", c.index),
+                "round {round}, call {}",
+                c.index
+            );
+            assert_eq!(c.stdout, "", "round {round}, call {}", c.index);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_reading_stdin_gets_end_of_file_and_the_calls_behind_it_run() {
+    // One worker, warmed with short calls so that it batches: the calls behind the one
+    // reading stdin are already written to the worker when it reads.
+    let s = Setup::with(1, 500);
+    let out = s
+        .map(
+            "add",
+            (0..20).map(|i| json!(i)).collect(),
+            Some(Extra::Keyword(env_map(json!({"y": 1})))),
+            options(),
+        )
+        .await;
+    assert_eq!(results(&out).len(), 20, "{:?}", out.result);
+    let opts = CallOptions {
+        // A read that blocked would hold the worker until this limit.
+        timeout: Some(Duration::from_secs(5)),
+        ..options()
+    };
+    let iterdata = vec![
+        json!({"x": 0, "read": true}),
+        json!({"x": 1}),
+        json!({"x": 2}),
+        json!({"x": 3, "read": true}),
+        json!({"x": 4}),
+    ];
+    let out = s.map("read_stdin", iterdata, None, opts.clone()).await;
+    assert_eq!(
+        out.result,
+        Ok(json!([[0, "", []], [1], [2], [3, "", []], [4]]))
+    );
+    let out = s
+        .call("read_stdin", json!({"x": 5, "read": true}), opts)
+        .await;
+    assert_eq!(out.result, Ok(json!([5, "", []])));
+    s.assert_still_works().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extra_env_values_that_are_not_strings_reach_the_function_as_json() {
+    let s = Setup::with(1, 500);
+    let names = json!([
+        "LITHOFLOW_A",
+        "LITHOFLOW_B",
+        "LITHOFLOW_C",
+        "LITHOFLOW_D",
+        "LITHOFLOW_E"
+    ]);
+    let opts = CallOptions {
+        extra_env: env_map(json!({
+            "LITHOFLOW_A": true,
+            "LITHOFLOW_B": null,
+            "LITHOFLOW_C": {"a": 1},
+            "LITHOFLOW_D": 5,
+            "LITHOFLOW_E": "text",
+        })),
+        ..options()
+    };
+    let out = s.call("envs", json!({"names": names}), opts).await;
+    assert_eq!(
+        out.result,
+        Ok(json!(["true", "null", "{\"a\": 1}", "5", "text"]))
+    );
+    let out = s.call("envs", json!({"names": names}), options()).await;
+    assert_eq!(
+        out.result,
+        Ok(json!([null, null, null, null, null])),
+        "the variables are removed after the call"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exclude_modules_hides_a_module_an_earlier_call_imported() {
+    // One worker: the excluding call runs in the process that already imported `csv`.
+    let s = Setup::with(1, 500);
+    let out = s.call("csv_name", json!({}), options()).await;
+    assert_eq!(out.result, Ok(json!("csv")), "no exclusion: csv imports");
+
+    let excluding = CallOptions {
+        exclude_modules: vec!["csv".to_owned()],
+        ..options()
+    };
+    let out = s.call("csv_name", json!({}), excluding).await;
+    let e = error(&out);
+    assert_eq!(e.kind, CallErrorKind::Exception);
+    assert_eq!(e.exc_type, "ModuleNotFoundError");
+    assert_eq!(e.message, "module `csv` is excluded by exclude_modules");
+    let line = line_of(&fns_py(), "import csv");
+    let frame = format!("File \"{}\", line {line}, in csv_name", fns_py().display());
+    assert!(e.traceback.contains(&frame), "{frame} in {}", e.traceback);
+    assert!(
+        !e.traceback.lines().any(|l| l.contains("File \"<string>\"")),
+        "the runtime's own frames are left out: {}",
+        e.traceback
+    );
+    assert!(
+        e.traceback
+            .ends_with("ModuleNotFoundError: module `csv` is excluded by exclude_modules\n"),
+        "{}",
+        e.traceback
+    );
+
+    let out = s.call("csv_name", json!({}), options()).await;
+    assert_eq!(
+        out.result,
+        Ok(json!("csv")),
+        "the exclusion belonged to that call only"
     );
 }
 
@@ -1361,6 +1547,153 @@ async fn progress_counts_every_call_and_the_reference_names_the_job() {
             "{seen:?}"
         );
         assert!(w[1].done + w[1].failed <= w[1].total);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_map_reduce_reference_and_status_count_the_map_calls_and_the_reducer() {
+    let s = Setup::new();
+    let job = s.exec.map_reduce(
+        "dag/run/map_reduce/1",
+        MapJob {
+            func: fns("add"),
+            iterdata: vec![json!(1), json!(2), json!(3)],
+            extra: Some(Extra::Keyword(env_map(json!({"y": 1})))),
+            chunking: Chunking::Whole,
+        },
+        fns("mult_array"),
+        false,
+        options(),
+    );
+    let out = job.wait().await;
+    assert_eq!(out.result, Ok(json!(24)));
+    assert_eq!(out.calls.len(), 4);
+    let status_location = s
+        .tmp
+        .path()
+        .join("storage/lithoflow.jobs/dag/run/map_reduce/1/status.json");
+    assert_eq!(
+        job.reference(),
+        json!({
+            "job_id": job.job_id,
+            "job_key": "dag/run/map_reduce/1",
+            "calls": 4,
+            "status_location": status_location,
+        })
+    );
+    let location = job.reference()["status_location"]
+        .as_str()
+        .map(PathBuf::from)
+        .expect("a path");
+    let status: Value =
+        serde_json::from_slice(&std::fs::read(location).expect("status.json")).expect("JSON");
+    assert_eq!(
+        status,
+        json!({"job_id": job.job_id, "state": "success", "total": 4, "done": 4, "failed": 0})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_map_reduce_is_accepted_once_its_map_calls_are_handed_over() {
+    let s = Setup::new();
+    let submitted = Instant::now();
+    let job = s.exec.map_reduce(
+        "tests/accepted",
+        MapJob {
+            func: fns("sleepy"),
+            iterdata: vec![json!({"x": 1, "seconds": 1.5})],
+            extra: None,
+            chunking: Chunking::Whole,
+        },
+        fns("identity"),
+        false,
+        options(),
+    );
+    tokio::time::timeout(Duration::from_millis(500), job.accepted())
+        .await
+        .expect("accepted() returns while the 1.5 s map call still sleeps");
+    let accepted_after = submitted.elapsed();
+    assert!(
+        tokio::time::timeout(Duration::ZERO, job.wait())
+            .await
+            .is_err(),
+        "the job had not finished when it was accepted (after {accepted_after:?})"
+    );
+    let progress = job.progress().borrow().clone();
+    assert_eq!(
+        (progress.phase, progress.total, progress.done),
+        ("map", 1, 0),
+        "the reducer was not invoked yet"
+    );
+    let out = job.wait().await;
+    let finished_after = submitted.elapsed();
+    assert!(
+        finished_after >= Duration::from_millis(1500),
+        "accepted after {accepted_after:?}, finished after {finished_after:?}"
+    );
+    let Ok(Value::Array(items)) = &out.result else {
+        panic!("{:?}", out.result)
+    };
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0][0], json!(10));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_running_counts_the_running_call_and_never_more() {
+    // One worker and three calls in flight: one runs while the others wait their turn.
+    let s = Setup::with(1, 3);
+    let job = s.exec.map(
+        "tests/running",
+        MapJob {
+            func: fns("sleepy"),
+            iterdata: (0..3).map(|x| json!({"x": x, "seconds": 0.3})).collect(),
+            extra: None,
+            chunking: Chunking::Whole,
+        },
+        options(),
+    );
+    let mut rx = job.progress();
+    let watcher = tokio::spawn(async move {
+        let mut seen = vec![rx.borrow_and_update().clone()];
+        while rx.changed().await.is_ok() {
+            seen.push(rx.borrow_and_update().clone());
+        }
+        seen
+    });
+    let out = job.wait().await;
+    let values: Vec<Value> = results(&out).iter().map(|v| v[0].clone()).collect();
+    assert_eq!(values, [json!(0), json!(10), json!(20)], "{:?}", out.result);
+    let last = Progress {
+        phase: "map",
+        total: 3,
+        invoked: 3,
+        running: 0,
+        done: 3,
+        failed: 0,
+        job_calls: 3,
+    };
+    assert_eq!(*job.progress().borrow(), last);
+    drop(job);
+    let seen = watcher.await.expect("watcher");
+    assert_eq!(seen.last(), Some(&last));
+    // The worker counts a call's end before the next call's start, so one worker never
+    // shows two calls running.
+    for p in &seen {
+        assert!(
+            p.running <= 1,
+            "one worker runs one call at a time: {seen:?}"
+        );
+        assert!(
+            p.running + p.done + p.failed <= p.invoked,
+            "no call is counted twice: {seen:?}"
+        );
+    }
+    // While each call ran, it was counted.
+    for done in 0..3 {
+        assert!(
+            seen.iter().any(|p| p.done == done && p.running == 1),
+            "call {done} was counted as running: {seen:?}"
+        );
     }
 }
 
