@@ -19,6 +19,7 @@ pub mod retry;
 pub mod store;
 pub mod taskrun;
 mod tasktest;
+pub mod template;
 pub mod trigger;
 
 pub use cli::Cli;
