@@ -87,6 +87,20 @@ pub enum DagsCommand {
         #[arg(short, long, value_enum)]
         output: Option<OutputFormat>,
     },
+    /// Run one DAG run in the foreground (like `airflow dags test`), record it, and print
+    /// each task's state, tries, duration and return value. Exit 1 if the run failed.
+    Test {
+        /// The DAG's id.
+        dag_id: String,
+        /// The run's logical date (RFC 3339 or YYYY-MM-DD; default: now).
+        logical_date: Option<String>,
+        /// The run's conf, a JSON object (overrides `params`).
+        #[arg(short, long, value_name = "JSON")]
+        conf: Option<String>,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = OutputFormat::Table)]
+        output: OutputFormat,
+    },
     /// Check DAG files and report every problem (all of the DAGs folder if no path is given).
     Validate {
         /// DAG files or folders to check.

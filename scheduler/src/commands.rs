@@ -51,6 +51,30 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 };
                 dags_validate(&bag, output.output, &mut out)
             }
+            DagsCommand::Test {
+                dag_id,
+                logical_date,
+                conf,
+                output,
+            } => {
+                let bag = load(&cli.dags_folder)?;
+                let Some(dag) = find_dag(&bag, &dag_id, &cli.dags_folder, &mut err)? else {
+                    return Ok(Outcome::Invalid);
+                };
+                let dag = dag.clone();
+                let settings =
+                    crate::config::Settings::load(&crate::config::Settings::home_from_env())?;
+                drop(out);
+                drop(err);
+                crate::dagtest::run(
+                    dag,
+                    logical_date.as_deref(),
+                    conf.as_deref(),
+                    output,
+                    &settings,
+                )
+                .await
+            }
             DagsCommand::ListImportErrors { output } => {
                 let bag = load(&cli.dags_folder)?;
                 let rows: Vec<Map<String, Value>> = bag

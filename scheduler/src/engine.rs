@@ -1,0 +1,687 @@
+//! The run engine: one tokio task owns a DAG run's state and reacts to task completions,
+//! retry timers and the run's timeout. When a task finishes, its downstream tasks are
+//! decided (trigger rules) and dispatched at once, without a polling sleep.
+//!
+//! Every state change is written to the store, and flushed, before its side effect (a
+//! dispatch); a run left running by a killed process is recovered by running it again:
+//! finished tasks keep their state and XCom, tasks that were running run again on the
+//! same try number (a kill is not the task's failure, so it costs no retry).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use lithoflow_executor::{ExecutorConfig, FunctionExecutor, JobOutcome};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::dag::{Dag, ExtraParams, Iterdata, Task, TaskKind};
+use crate::store::{DagRunRecord, RunState, Store, TaskInstanceRecord, TaskState};
+use crate::taskrun::{self, TaskError};
+use crate::template;
+use crate::trigger::{self, Decision, UpstreamCounts};
+
+/// What a running DAG run reports, for live displays.
+#[derive(Debug, Clone)]
+pub enum RunEvent {
+    /// A task instance changed state.
+    Task {
+        /// The task.
+        task_id: String,
+        /// Its new state.
+        state: TaskState,
+        /// Its try number.
+        try_number: u32,
+    },
+    /// The run ended.
+    Finished(RunState),
+}
+
+/// Runs DAG runs through an executor, with state in a store.
+pub struct Engine {
+    store: Arc<Store>,
+    executor: Arc<FunctionExecutor>,
+    home_config: ExecutorConfig,
+    logs_dir: PathBuf,
+}
+
+/// The result of a task's try, as the run sees it.
+struct TryResult {
+    task_id: String,
+    try_number: u32,
+    value: Result<Value, TaskError>,
+    job: Option<Arc<JobOutcome>>,
+    duration_s: f64,
+}
+
+impl Engine {
+    /// An engine over `store` and `executor`; logs go under `logs_dir`.
+    pub fn new(
+        store: Arc<Store>,
+        executor: Arc<FunctionExecutor>,
+        home_config: ExecutorConfig,
+        logs_dir: PathBuf,
+    ) -> Engine {
+        Engine {
+            store,
+            executor,
+            home_config,
+            logs_dir,
+        }
+    }
+
+    /// The per-try log file of a task instance.
+    pub fn log_path(
+        logs_dir: &Path,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+        try_number: u32,
+    ) -> PathBuf {
+        logs_dir
+            .join(format!("dag_id={dag_id}"))
+            .join(format!("run_id={}", sanitize(run_id)))
+            .join(format!("task_id={task_id}"))
+            .join(format!("attempt={try_number}.log"))
+    }
+
+    async fn persist(
+        &self,
+        f: impl FnOnce(&Store) -> Result<(), crate::store::StoreError> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || {
+            f(&store)?;
+            store.flush()
+        })
+        .await
+        .context("the state store task stopped")??;
+        Ok(())
+    }
+
+    /// Runs (or resumes) a run until it reaches a final state.
+    pub async fn run(
+        &self,
+        dag: Arc<Dag>,
+        run_id: &str,
+        events: Option<mpsc::UnboundedSender<RunEvent>>,
+    ) -> anyhow::Result<DagRunRecord> {
+        let emit = |e: RunEvent| {
+            if let Some(tx) = &events {
+                let _ = tx.send(e);
+            }
+        };
+        let mut run = self
+            .store
+            .run(&dag.dag_id, run_id)?
+            .with_context(|| format!("DAG `{}` has no run `{run_id}`", dag.dag_id))?;
+        if run.state.is_finished() {
+            return Ok(run);
+        }
+        // Task instances: create what is missing; recover what a killed process left running.
+        let mut tis: HashMap<String, TaskInstanceRecord> = self
+            .store
+            .tis(&dag.dag_id, run_id)?
+            .into_iter()
+            .map(|t| (t.task_id.clone(), t))
+            .collect();
+        for task in &dag.tasks {
+            let ti = tis
+                .entry(task.task_id.clone())
+                .or_insert_with(|| TaskInstanceRecord::new(&task.task_id, task.retries + 1));
+            if matches!(
+                ti.state,
+                TaskState::Running | TaskState::Queued | TaskState::Scheduled
+            ) {
+                tracing::warn!(dag = %dag.dag_id, run = %run_id, task = %task.task_id, attempt = ti.try_number, "recovering a task that was running when lithoflow stopped; it runs again on the same try");
+                ti.state = TaskState::None;
+                ti.try_number = ti.try_number.saturating_sub(1);
+                ti.job_id = None;
+            }
+        }
+        let now = Utc::now();
+        run.state = RunState::Running;
+        run.start_date.get_or_insert(now);
+        {
+            let (run, tis) = (run.clone(), tis.values().cloned().collect::<Vec<_>>());
+            self.persist(move |s| {
+                s.put_run(&run)?;
+                for ti in &tis {
+                    s.put_ti(&run.dag_id, &run.run_id, ti)?;
+                }
+                Ok(())
+            })
+            .await?;
+        }
+        let deadline = dag.dagrun_timeout.and_then(|t| {
+            let start = run.start_date.unwrap_or(now);
+            chrono::Duration::from_std(t).ok().map(|t| start + t)
+        });
+        let mut running: JoinSet<TryResult> = JoinSet::new();
+        let mut jobs: HashMap<String, lithoflow_executor::Job> = HashMap::new();
+        let (job_tx, mut job_rx) = mpsc::unbounded_channel::<(String, lithoflow_executor::Job)>();
+
+        loop {
+            // Decide every undecided task; dispatch what may run.
+            let now = Utc::now();
+            let mut changed: Vec<TaskInstanceRecord> = Vec::new();
+            let mut to_dispatch: Vec<String> = Vec::new();
+            let mut progress = true;
+            while progress {
+                progress = false;
+                let active = tis
+                    .values()
+                    .filter(|t| t.state == TaskState::Running)
+                    .count()
+                    + to_dispatch.len();
+                for task in &dag.tasks {
+                    let Some(ti) = tis.get(&task.task_id) else {
+                        continue;
+                    };
+                    let waiting_retry = ti.state == TaskState::UpForRetry
+                        && ti.next_retry_at.is_some_and(|at| at > now);
+                    if !matches!(ti.state, TaskState::None | TaskState::UpForRetry)
+                        || waiting_retry
+                        || to_dispatch.contains(&task.task_id)
+                    {
+                        continue;
+                    }
+                    let counts = upstream_counts(&dag, task, &tis);
+                    let decision = trigger::evaluate(task.trigger_rule, counts);
+                    let new_state = match decision {
+                        Decision::Skip => Some(TaskState::Skipped),
+                        Decision::UpstreamFailed => Some(TaskState::UpstreamFailed),
+                        Decision::Wait => None,
+                        Decision::Run => {
+                            if task.depends_on_past && !self.past_met(&dag, &run, &task.task_id)? {
+                                None
+                            } else if active + to_dispatch.len() < dag.max_active_tasks as usize {
+                                to_dispatch.push(task.task_id.clone());
+                                None
+                            } else {
+                                None
+                            }
+                        }
+                    };
+                    if let Some(state) = new_state
+                        && let Some(ti) = tis.get_mut(&task.task_id)
+                    {
+                        ti.state = state;
+                        ti.end_date = Some(now);
+                        changed.push(ti.clone());
+                        emit(RunEvent::Task {
+                            task_id: task.task_id.clone(),
+                            state,
+                            try_number: ti.try_number,
+                        });
+                        progress = true;
+                    }
+                }
+            }
+            for task_id in &to_dispatch {
+                if let Some(ti) = tis.get_mut(task_id) {
+                    ti.state = TaskState::Running;
+                    ti.try_number += 1;
+                    ti.start_date = Some(now);
+                    ti.end_date = None;
+                    ti.error = None;
+                    ti.next_retry_at = None;
+                    changed.push(ti.clone());
+                    emit(RunEvent::Task {
+                        task_id: task_id.clone(),
+                        state: TaskState::Running,
+                        try_number: ti.try_number,
+                    });
+                }
+            }
+            if !changed.is_empty() {
+                let (d, r) = (dag.dag_id.clone(), run.run_id.clone());
+                // Durable before the dispatch.
+                self.persist(move |s| changed.iter().try_for_each(|ti| s.put_ti(&d, &r, ti)))
+                    .await?;
+            }
+            for task_id in to_dispatch {
+                let Some(task) = dag.task(&task_id).cloned() else {
+                    continue;
+                };
+                let try_number = tis.get(&task_id).map_or(1, |t| t.try_number);
+                self.dispatch(&dag, &run, task, try_number, &mut running, job_tx.clone())?;
+            }
+
+            // Finished?
+            if tis.values().all(|t| t.state.is_finished()) {
+                let state = leaves_state(&dag, &tis);
+                return self.finish(run, state, None, &emit).await;
+            }
+            if running.is_empty() {
+                let next_retry = tis
+                    .values()
+                    .filter(|t| t.state == TaskState::UpForRetry)
+                    .filter_map(|t| t.next_retry_at)
+                    .min();
+                if next_retry.is_none() {
+                    let stuck: Vec<&str> = tis
+                        .values()
+                        .filter(|t| !t.state.is_finished())
+                        .map(|t| t.task_id.as_str())
+                        .collect();
+                    let note = format!("deadlock: no task can run (waiting: {})", stuck.join(", "));
+                    for ti in tis.values_mut().filter(|t| !t.state.is_finished()) {
+                        ti.state = TaskState::UpstreamFailed;
+                    }
+                    self.save_all(&run, &tis).await?;
+                    return self.finish(run, RunState::Failed, Some(note), &emit).await;
+                }
+            }
+
+            // Wait for the next event.
+            let retry_at = tis
+                .values()
+                .filter(|t| t.state == TaskState::UpForRetry)
+                .filter_map(|t| t.next_retry_at)
+                .min();
+            let sleep_until = |at: Option<DateTime<Utc>>| {
+                let d = at.map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO));
+                async move {
+                    match d {
+                        Some(d) => tokio::time::sleep(d).await,
+                        None => std::future::pending::<()>().await,
+                    }
+                }
+            };
+            tokio::select! {
+                Some((task_id, job)) = job_rx.recv() => { jobs.insert(task_id, job); }
+                Some(joined) = running.join_next() => {
+                    let Ok(result) = joined else { continue };
+                    jobs.remove(&result.task_id);
+                    self.complete(&dag, &run, &mut tis, result, &emit).await?;
+                }
+                () = sleep_until(retry_at) => {}
+                () = sleep_until(deadline) => {
+                    for job in jobs.values() {
+                        job.cancel();
+                    }
+                    running.abort_all();
+                    for ti in tis.values_mut().filter(|t| !t.state.is_finished()) {
+                        ti.state = TaskState::Skipped;
+                        ti.end_date = Some(Utc::now());
+                    }
+                    self.save_all(&run, &tis).await?;
+                    let note = format!("dagrun_timeout of {} exceeded", dag.dagrun_timeout.map(crate::duration::format).unwrap_or_default());
+                    return self.finish(run, RunState::Failed, Some(note), &emit).await;
+                }
+            }
+        }
+    }
+
+    async fn save_all(
+        &self,
+        run: &DagRunRecord,
+        tis: &HashMap<String, TaskInstanceRecord>,
+    ) -> anyhow::Result<()> {
+        let (d, r) = (run.dag_id.clone(), run.run_id.clone());
+        let all: Vec<TaskInstanceRecord> = tis.values().cloned().collect();
+        self.persist(move |s| all.iter().try_for_each(|ti| s.put_ti(&d, &r, ti)))
+            .await
+    }
+
+    async fn finish(
+        &self,
+        mut run: DagRunRecord,
+        state: RunState,
+        note: Option<String>,
+        emit: &impl Fn(RunEvent),
+    ) -> anyhow::Result<DagRunRecord> {
+        run.state = state;
+        run.end_date = Some(Utc::now());
+        run.note = note;
+        let saved = run.clone();
+        self.persist(move |s| s.put_run(&saved)).await?;
+        emit(RunEvent::Finished(state));
+        Ok(run)
+    }
+
+    /// Whether `depends_on_past` is met: the same task in the previous run (by logical
+    /// date) succeeded or was skipped; the first run always passes.
+    fn past_met(&self, dag: &Dag, run: &DagRunRecord, task_id: &str) -> anyhow::Result<bool> {
+        let Some(date) = run.logical_date else {
+            return Ok(true);
+        };
+        let previous = self
+            .store
+            .runs(&dag.dag_id)?
+            .into_iter()
+            .filter(|r| r.logical_date.is_some_and(|d| d < date))
+            .max_by_key(|r| r.logical_date);
+        let Some(prev) = previous else {
+            return Ok(true);
+        };
+        Ok(self
+            .store
+            .ti(&dag.dag_id, &prev.run_id, task_id)?
+            .is_some_and(|t| matches!(t.state, TaskState::Success | TaskState::Skipped)))
+    }
+
+    /// Starts a task's try on the executor.
+    fn dispatch(
+        &self,
+        dag: &Arc<Dag>,
+        run: &DagRunRecord,
+        task: Task,
+        try_number: u32,
+        running: &mut JoinSet<TryResult>,
+        job_tx: mpsc::UnboundedSender<(String, lithoflow_executor::Job)>,
+    ) -> anyhow::Result<()> {
+        // Upstream values for data_from_task / iterdata_from_task.
+        let mut xcom = HashMap::new();
+        for dep in task.dependencies() {
+            if let Some(v) = self
+                .store
+                .xcom(&dag.dag_id, &run.run_id, dep, "return_value")?
+            {
+                xcom.insert(dep.to_owned(), v);
+            }
+        }
+        let cfg = taskrun::executor_config(&self.home_config, dag, &task);
+        let job_key = format!(
+            "{}/{}/{}/{try_number}",
+            dag.dag_id,
+            sanitize(&run.run_id),
+            task.task_id
+        );
+        let ctx = template_context(dag, run, &task.task_id, try_number);
+        let executor = Arc::clone(&self.executor);
+        let task_id = task.task_id.clone();
+        let dag = Arc::clone(dag);
+        running.spawn(async move {
+            let started = std::time::Instant::now();
+            let prepared = render_task(&task, &ctx)
+                .map_err(TaskError::Input)
+                .and_then(|t| {
+                    let spec = taskrun::job_spec(&dag, &t, &cfg, &xcom, job_key)?;
+                    Ok((t, spec))
+                });
+            let (task, spec) = match prepared {
+                Ok(p) => p,
+                Err(e) => {
+                    return TryResult {
+                        task_id,
+                        try_number,
+                        value: Err(e),
+                        job: None,
+                        duration_s: 0.0,
+                    };
+                }
+            };
+            let job = taskrun::start(&executor, spec);
+            let _ = job_tx.send((task_id.clone(), job.clone()));
+            let finished = taskrun::finish(&executor, &task, &job);
+            let outcome = match task.execution_timeout {
+                Some(limit) => match tokio::time::timeout(limit, finished).await {
+                    Ok(o) => o,
+                    Err(_) => {
+                        job.cancel();
+                        let message = format!(
+                            "the task exceeded its execution_timeout of {}; its calls were stopped",
+                            crate::duration::format(limit)
+                        );
+                        return TryResult {
+                            task_id,
+                            try_number,
+                            value: Err(TaskError::Input(message)),
+                            job: None,
+                            duration_s: started.elapsed().as_secs_f64(),
+                        };
+                    }
+                },
+                None => finished.await,
+            };
+            TryResult {
+                task_id,
+                try_number,
+                value: outcome.return_value,
+                job: outcome.job,
+                duration_s: started.elapsed().as_secs_f64(),
+            }
+        });
+        Ok(())
+    }
+
+    /// Records a finished try: XCom and state first, then the log file.
+    async fn complete(
+        &self,
+        dag: &Dag,
+        run: &DagRunRecord,
+        tis: &mut HashMap<String, TaskInstanceRecord>,
+        result: TryResult,
+        emit: &impl Fn(RunEvent),
+    ) -> anyhow::Result<()> {
+        let Some(ti) = tis.get_mut(&result.task_id) else {
+            return Ok(());
+        };
+        let Some(task) = dag.task(&result.task_id) else {
+            return Ok(());
+        };
+        if ti.try_number != result.try_number || ti.state != TaskState::Running {
+            return Ok(());
+        }
+        let now = Utc::now();
+        ti.end_date = Some(now);
+        ti.duration_s = Some(result.duration_s);
+        if let Some(job) = &result.job {
+            ti.job_id = Some(job.job_id.clone());
+            ti.calls_total = job.calls.len();
+            ti.calls_failed = job.calls.iter().filter(|c| c.error.is_some()).count();
+            ti.calls_done = ti.calls_total - ti.calls_failed;
+        }
+        let mut xcom = None;
+        match &result.value {
+            Ok(v) => {
+                ti.state = TaskState::Success;
+                xcom = Some(v.clone());
+            }
+            Err(TaskError::Call(e)) if e.exc_type == "AirflowSkipException" => {
+                ti.state = TaskState::Skipped;
+                ti.error = Some(e.message.clone());
+            }
+            Err(e) => {
+                ti.error = Some(e.to_string());
+                if ti.try_number < ti.max_tries {
+                    ti.state = TaskState::UpForRetry;
+                    let delay = crate::retry::retry_delay(
+                        task,
+                        &dag.dag_id,
+                        run.logical_date,
+                        ti.try_number,
+                    );
+                    ti.next_retry_at =
+                        Some(now + chrono::Duration::from_std(delay).unwrap_or_default());
+                } else {
+                    ti.state = TaskState::Failed;
+                }
+            }
+        }
+        let saved = ti.clone();
+        let (d, r) = (dag.dag_id.clone(), run.run_id.clone());
+        self.persist(move |s| {
+            if let Some(v) = &xcom {
+                s.put_xcom(&d, &r, &saved.task_id, "return_value", v)?;
+            }
+            s.put_ti(&d, &r, &saved)
+        })
+        .await?;
+        emit(RunEvent::Task {
+            task_id: ti.task_id.clone(),
+            state: ti.state,
+            try_number: ti.try_number,
+        });
+        if let Err(e) = self.write_log(dag, run, ti, &result) {
+            tracing::warn!(dag = %dag.dag_id, task = %ti.task_id, error = %e, "failed to write the task's log");
+        }
+        Ok(())
+    }
+
+    fn write_log(
+        &self,
+        dag: &Dag,
+        run: &DagRunRecord,
+        ti: &TaskInstanceRecord,
+        result: &TryResult,
+    ) -> std::io::Result<()> {
+        let path = Self::log_path(
+            &self.logs_dir,
+            &dag.dag_id,
+            &run.run_id,
+            &ti.task_id,
+            result.try_number,
+        );
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let mut f = std::fs::File::create(&path)?;
+        let start = ti.start_date.map(|d| d.to_rfc3339()).unwrap_or_default();
+        writeln!(
+            f,
+            "[{start}] {}.{} run {} try {}/{}",
+            dag.dag_id, ti.task_id, run.run_id, result.try_number, ti.max_tries
+        )?;
+        if let Some(job) = &result.job {
+            for c in &job.calls {
+                for (stream, text) in [("stdout", &c.stdout), ("stderr", &c.stderr)] {
+                    if !text.is_empty() {
+                        writeln!(f, "--- {} call {} {stream} ---", c.phase, c.index)?;
+                        f.write_all(text.as_bytes())?;
+                        if !text.ends_with('\n') {
+                            writeln!(f)?;
+                        }
+                    }
+                }
+            }
+        }
+        let end = ti.end_date.map(|d| d.to_rfc3339()).unwrap_or_default();
+        match &result.value {
+            Ok(v) => writeln!(f, "[{end}] Done. Returned value was: {v}")?,
+            Err(e) => writeln!(f, "[{end}] Task failed: {e}")?,
+        }
+        writeln!(
+            f,
+            "[{end}] state: {} after {:.3}s",
+            ti.state.name(),
+            result.duration_s
+        )?;
+        Ok(())
+    }
+}
+
+/// Counts the direct upstream tasks' states.
+fn upstream_counts(
+    dag: &Dag,
+    task: &Task,
+    tis: &HashMap<String, TaskInstanceRecord>,
+) -> UpstreamCounts {
+    let mut c = UpstreamCounts::default();
+    for up in dag.graph.upstream(&task.task_id) {
+        c.upstream += 1;
+        match tis.get(up).map(|t| t.state) {
+            Some(TaskState::Success) => c.success += 1,
+            Some(TaskState::Skipped) => c.skipped += 1,
+            Some(TaskState::Failed) => c.failed += 1,
+            Some(TaskState::UpstreamFailed) => c.upstream_failed += 1,
+            _ => {}
+        }
+    }
+    c
+}
+
+/// The run's state from its leaf tasks: any leaf failed or upstream_failed -> failed;
+/// otherwise (all success or skipped) -> success.
+fn leaves_state(dag: &Dag, tis: &HashMap<String, TaskInstanceRecord>) -> RunState {
+    let failed = dag
+        .tasks
+        .iter()
+        .filter(|t| dag.graph.downstream(&t.task_id).is_empty())
+        .any(|t| {
+            tis.get(&t.task_id)
+                .is_some_and(|ti| matches!(ti.state, TaskState::Failed | TaskState::UpstreamFailed))
+        });
+    if failed {
+        RunState::Failed
+    } else {
+        RunState::Success
+    }
+}
+
+fn template_context(
+    dag: &Dag,
+    run: &DagRunRecord,
+    task_id: &str,
+    try_number: u32,
+) -> template::Context {
+    let logical = run.logical_date.unwrap_or(run.run_after);
+    let mut params = dag.params.clone();
+    for (k, v) in &run.conf {
+        params.insert(k.clone(), v.clone());
+    }
+    template::Context {
+        dag_id: dag.dag_id.clone(),
+        task_id: task_id.to_owned(),
+        run_id: run.run_id.clone(),
+        logical_date: logical,
+        data_interval_start: run.data_interval_start.unwrap_or(logical),
+        data_interval_end: run.data_interval_end.unwrap_or(logical),
+        params,
+        conf: run.conf.clone(),
+        try_number,
+    }
+}
+
+/// The task with its templates rendered.
+fn render_task(task: &Task, ctx: &template::Context) -> Result<Task, String> {
+    let mut t = task.clone();
+    let render = |v: &Value| template::render(v, ctx);
+    match &mut t.kind {
+        TaskKind::CallAsync(c) => c.data = render(&c.data)?,
+        TaskKind::Map(m) => render_map(m, &render)?,
+        TaskKind::MapReduce(mr) => render_map(&mut mr.map, &render)?,
+    }
+    if let Value::Object(env) = render(&Value::Object(t.common.extra_env.clone()))? {
+        t.common.extra_env = env;
+    }
+    Ok(t)
+}
+
+fn render_map(
+    m: &mut crate::dag::MapSpec,
+    render: &impl Fn(&Value) -> Result<Value, String>,
+) -> Result<(), String> {
+    if let Iterdata::Literal(items) = &mut m.iterdata
+        && let Value::Array(rendered) = render(&Value::Array(std::mem::take(items)))?
+    {
+        *items = rendered;
+    }
+    m.extra_params = match m.extra_params.take() {
+        Some(ExtraParams::Keyword(k)) => match render(&Value::Object(k))? {
+            Value::Object(k) => Some(ExtraParams::Keyword(k)),
+            _ => None,
+        },
+        Some(ExtraParams::Positional(p)) => match render(&Value::Array(p))? {
+            Value::Array(p) => Some(ExtraParams::Positional(p)),
+            _ => None,
+        },
+        None => None,
+    };
+    Ok(())
+}
+
+/// A run id as a path segment.
+fn sanitize(run_id: &str) -> String {
+    run_id
+        .chars()
+        .map(|c| if c == '/' || c == '\0' { '_' } else { c })
+        .collect()
+}
