@@ -65,6 +65,13 @@ pub enum Command {
     /// Work with the tasks of a DAG.
     #[command(subcommand)]
     Tasks(TasksCommand),
+    /// Run queued DAG runs (and recover runs a stopped scheduler left running) until
+    /// stopped with Ctrl-C or SIGTERM.
+    Scheduler {
+        /// Exit once no run is queued or running, instead of waiting for more.
+        #[arg(long)]
+        exit_when_idle: bool,
+    },
 }
 
 /// `lithoflow dags ...`
@@ -101,6 +108,34 @@ pub enum DagsCommand {
         #[arg(short, long, value_enum, default_value_t = OutputFormat::Table)]
         output: OutputFormat,
     },
+    /// Record a queued run of a DAG; `lithoflow scheduler` runs it.
+    Trigger {
+        /// The DAG's id.
+        dag_id: String,
+        /// The run's conf, a JSON object (overrides `params`).
+        #[arg(short, long, value_name = "JSON")]
+        conf: Option<String>,
+        /// The run's id (default `manual__<now>`).
+        #[arg(short = 'r', long)]
+        run_id: Option<String>,
+        /// The run's logical date (default: now).
+        #[arg(short = 'l', long)]
+        logical_date: Option<String>,
+        /// Output format.
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// List a DAG's runs, newest first.
+    ListRuns {
+        /// The DAG's id.
+        dag_id: String,
+        /// Only runs in this state (queued, running, success, failed).
+        #[arg(long)]
+        state: Option<String>,
+        /// Output format.
+        #[command(flatten)]
+        output: OutputArg,
+    },
     /// Check DAG files and report every problem (all of the DAGs folder if no path is given).
     Validate {
         /// DAG files or folders to check.
@@ -134,6 +169,60 @@ pub enum TasksCommand {
         /// Output format: `json` prints one object {task_id, state, return_value, error}.
         #[arg(short, long, value_enum, default_value_t = OutputFormat::Plain)]
         output: OutputFormat,
+    },
+    /// The states of every task instance of a run.
+    StatesForDagRun {
+        /// The DAG's id.
+        dag_id: String,
+        /// The run's id.
+        run_id: String,
+        /// Output format.
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// The state of one task instance, as one word.
+    State {
+        /// The DAG's id.
+        dag_id: String,
+        /// The task's id.
+        task_id: String,
+        /// The run's id.
+        run_id: String,
+    },
+    /// Print a task instance's log (the latest try unless `--try`).
+    Logs {
+        /// The DAG's id.
+        dag_id: String,
+        /// The task's id.
+        task_id: String,
+        /// The run's id.
+        run_id: String,
+        /// The try to show.
+        #[arg(long = "try", value_name = "N")]
+        try_number: Option<u32>,
+    },
+    /// Clear task instances so they run again (their runs go back to queued).
+    Clear {
+        /// The DAG's id.
+        dag_id: String,
+        /// Only tasks whose id matches this regular expression.
+        #[arg(short = 't', long)]
+        task_regex: Option<String>,
+        /// Also clear the matched tasks' upstream tasks.
+        #[arg(short = 'u', long)]
+        upstream: bool,
+        /// Also clear the matched tasks' downstream tasks.
+        #[arg(short = 'd', long)]
+        downstream: bool,
+        /// Only failed (and upstream_failed) task instances.
+        #[arg(short = 'f', long)]
+        only_failed: bool,
+        /// Only this run (default: every run of the DAG).
+        #[arg(long)]
+        run_id: Option<String>,
+        /// Do not ask for confirmation.
+        #[arg(short = 'y', long)]
+        yes: bool,
     },
     /// List a DAG's tasks (ids one per line with `-o plain`).
     List {

@@ -75,6 +75,37 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 )
                 .await
             }
+            DagsCommand::Trigger {
+                dag_id,
+                conf,
+                run_id,
+                logical_date,
+                output,
+            } => {
+                let bag = load(&cli.dags_folder)?;
+                let Some(dag) = find_dag(&bag, &dag_id, &cli.dags_folder, &mut err)? else {
+                    return Ok(Outcome::Invalid);
+                };
+                let settings = home_settings()?;
+                crate::runcmds::trigger(
+                    dag,
+                    &settings,
+                    conf.as_deref(),
+                    run_id,
+                    logical_date.as_deref(),
+                    output.output,
+                )
+            }
+            DagsCommand::ListRuns {
+                dag_id,
+                state,
+                output,
+            } => crate::runcmds::list_runs(
+                &dag_id,
+                &home_settings()?,
+                state.as_deref(),
+                output.output,
+            ),
             DagsCommand::ListImportErrors { output } => {
                 let bag = load(&cli.dags_folder)?;
                 let rows: Vec<Map<String, Value>> = bag
@@ -102,6 +133,57 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             drop(err);
             crate::tasktest::run(dag, &task_id, &xcom, output, &settings).await
         }
+        Command::Tasks(TasksCommand::StatesForDagRun {
+            dag_id,
+            run_id,
+            output,
+        }) => {
+            crate::runcmds::states_for_dag_run(&dag_id, &run_id, &home_settings()?, output.output)
+        }
+        Command::Tasks(TasksCommand::State {
+            dag_id,
+            task_id,
+            run_id,
+        }) => crate::runcmds::state(&dag_id, &task_id, &run_id, &home_settings()?),
+        Command::Tasks(TasksCommand::Logs {
+            dag_id,
+            task_id,
+            run_id,
+            try_number,
+        }) => crate::runcmds::logs(&dag_id, &task_id, &run_id, try_number, &home_settings()?),
+        Command::Tasks(TasksCommand::Clear {
+            dag_id,
+            task_regex,
+            upstream,
+            downstream,
+            only_failed,
+            run_id,
+            yes,
+        }) => {
+            let bag = load(&cli.dags_folder)?;
+            let Some(dag) = find_dag(&bag, &dag_id, &cli.dags_folder, &mut err)? else {
+                return Ok(Outcome::Invalid);
+            };
+            let settings = home_settings()?;
+            drop(out);
+            crate::runcmds::clear(
+                dag,
+                &settings,
+                task_regex.as_deref(),
+                upstream,
+                downstream,
+                only_failed,
+                run_id.as_deref(),
+                yes,
+            )
+        }
+        Command::Scheduler { exit_when_idle } => {
+            let bag = load(&cli.dags_folder)?;
+            let settings = home_settings()?;
+            drop(out);
+            drop(err);
+            crate::runcmds::scheduler(&bag, &settings, exit_when_idle).await
+        }
         Command::Tasks(TasksCommand::List { dag_id, output }) => {
             let bag = load(&cli.dags_folder)?;
             let Some(dag) = find_dag(&bag, &dag_id, &cli.dags_folder, &mut err)? else {
@@ -110,6 +192,10 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             tasks_list(dag, output.output, &mut out)
         }
     }
+}
+
+fn home_settings() -> anyhow::Result<crate::config::Settings> {
+    crate::config::Settings::load(&crate::config::Settings::home_from_env())
 }
 
 fn load(folder: &Path) -> anyhow::Result<DagBag> {

@@ -55,7 +55,7 @@ pub(crate) async fn run(
     format: OutputFormat,
     settings: &Settings,
 ) -> anyhow::Result<Outcome> {
-    let now = Utc::now();
+    let now = chrono::SubsecRound::trunc_subsecs(Utc::now(), 6);
     let logical = match logical_date {
         Some(text) => parse_date(text)?,
         None => now,

@@ -18,6 +18,7 @@ pub mod duration;
 pub mod engine;
 mod output;
 pub mod retry;
+mod runcmds;
 pub mod store;
 pub mod taskrun;
 mod tasktest;
