@@ -6,6 +6,8 @@ mod examples;
 mod executor;
 mod fixtures;
 mod proptests;
+mod recovery;
+mod runs;
 mod tidy;
 
 use std::path::{Path, PathBuf};
