@@ -482,7 +482,7 @@ impl Runner {
                 let memory = opts.runtime_memory;
                 let mut records = self
                     .run_calls(
-                        "map",
+                        "call",
                         func,
                         vec![Prepared { args, obj: None }],
                         opts,

@@ -91,7 +91,8 @@ pub(crate) async fn run(
         Arc::clone(&executor),
         settings.executor.clone(),
         settings.home.join("logs"),
-    );
+    )
+    .wait_for_past(false);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let printer = tokio::spawn(async move {
         let mut err = std::io::stderr();

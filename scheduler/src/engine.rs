@@ -48,7 +48,11 @@ pub struct Engine {
     executor: Arc<FunctionExecutor>,
     home_config: ExecutorConfig,
     logs_dir: PathBuf,
+    wait_for_past: bool,
 }
+
+/// How often a run blocked only by `depends_on_past` looks again.
+const PAST_RECHECK: Duration = Duration::from_secs(5);
 
 /// The result of a task's try, as the run sees it.
 struct TryResult {
@@ -72,7 +76,16 @@ impl Engine {
             executor,
             home_config,
             logs_dir,
+            wait_for_past: true,
         }
+    }
+
+    /// Whether a run whose only runnable tasks wait for `depends_on_past` keeps waiting
+    /// (Airflow's scheduler: the run stays running, true by default) or fails at once
+    /// with a note naming them (for `dags test`, which cannot wait for another run).
+    pub fn wait_for_past(mut self, wait: bool) -> Engine {
+        self.wait_for_past = wait;
+        self
     }
 
     /// The per-try log file of a task instance.
@@ -171,6 +184,7 @@ impl Engine {
             let now = Utc::now();
             let mut changed: Vec<TaskInstanceRecord> = Vec::new();
             let mut to_dispatch: Vec<String> = Vec::new();
+            let mut blocked_on_past: Vec<String> = Vec::new();
             let mut progress = true;
             while progress {
                 progress = false;
@@ -199,6 +213,9 @@ impl Engine {
                         Decision::Wait => None,
                         Decision::Run => {
                             if task.depends_on_past && !self.past_met(&dag, &run, &task.task_id)? {
+                                if !blocked_on_past.contains(&task.task_id) {
+                                    blocked_on_past.push(task.task_id.clone());
+                                }
                                 None
                             } else if active + to_dispatch.len() < dag.max_active_tasks as usize {
                                 to_dispatch.push(task.task_id.clone());
@@ -258,6 +275,7 @@ impl Engine {
                 let state = leaves_state(&dag, &tis);
                 return self.finish(run, state, None, &emit).await;
             }
+            let mut recheck_past = false;
             if running.is_empty() {
                 let next_retry = tis
                     .values()
@@ -265,17 +283,30 @@ impl Engine {
                     .filter_map(|t| t.next_retry_at)
                     .min();
                 if next_retry.is_none() {
-                    let stuck: Vec<&str> = tis
-                        .values()
-                        .filter(|t| !t.state.is_finished())
+                    // In DAG order, for a stable message.
+                    let stuck: Vec<&str> = dag
+                        .tasks
+                        .iter()
                         .map(|t| t.task_id.as_str())
+                        .filter(|id| tis.get(*id).is_some_and(|t| !t.state.is_finished()))
                         .collect();
-                    let note = format!("deadlock: no task can run (waiting: {})", stuck.join(", "));
-                    for ti in tis.values_mut().filter(|t| !t.state.is_finished()) {
-                        ti.state = TaskState::UpstreamFailed;
+                    if !blocked_on_past.is_empty() && self.wait_for_past {
+                        // Airflow keeps such a run running until the past is fixed
+                        // (or dagrun_timeout); look again now and then.
+                        recheck_past = true;
+                    } else {
+                        // Task instances keep their states, as in Airflow's deadlock branch.
+                        let note = if blocked_on_past.is_empty() {
+                            format!("deadlock: no task can run (waiting: {})", stuck.join(", "))
+                        } else {
+                            format!(
+                                "depends_on_past not met: {} did not succeed in the previous run (waiting: {})",
+                                blocked_on_past.join(", "),
+                                stuck.join(", ")
+                            )
+                        };
+                        return self.finish(run, RunState::Failed, Some(note), &emit).await;
                     }
-                    self.save_all(&run, &tis).await?;
-                    return self.finish(run, RunState::Failed, Some(note), &emit).await;
                 }
             }
 
@@ -301,7 +332,8 @@ impl Engine {
                     jobs.remove(&result.task_id);
                     self.complete(&dag, &run, &mut tis, result, &emit).await?;
                 }
-                () = sleep_until(retry_at) => {}
+                                () = sleep_until(retry_at) => {}
+                () = tokio::time::sleep(PAST_RECHECK), if recheck_past => {}
                 () = sleep_until(deadline) => {
                     for job in jobs.values() {
                         job.cancel();
@@ -486,8 +518,9 @@ impl Engine {
                 xcom = Some(v.clone());
             }
             Err(TaskError::Call(e)) if e.exc_type == "AirflowSkipException" => {
+                // As in Airflow, a skip is not an error; its message is in the log.
                 ti.state = TaskState::Skipped;
-                ti.error = Some(e.message.clone());
+                ti.error = None;
             }
             Err(e) => {
                 ti.error = Some(e.to_string());
@@ -506,6 +539,11 @@ impl Engine {
                 }
             }
         }
+        // The log first: a kill after it re-runs the try and rewrites the log; a kill
+        // between a recorded state and its log would lose the log.
+        if let Err(e) = self.write_log(dag, run, ti, &result) {
+            tracing::warn!(dag = %dag.dag_id, task = %ti.task_id, error = %e, "failed to write the task's log");
+        }
         let saved = ti.clone();
         let (d, r) = (dag.dag_id.clone(), run.run_id.clone());
         self.persist(move |s| {
@@ -520,9 +558,6 @@ impl Engine {
             state: ti.state,
             try_number: ti.try_number,
         });
-        if let Err(e) = self.write_log(dag, run, ti, &result) {
-            tracing::warn!(dag = %dag.dag_id, task = %ti.task_id, error = %e, "failed to write the task's log");
-        }
         Ok(())
     }
 
