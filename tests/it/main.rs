@@ -7,6 +7,7 @@ mod executor;
 mod fixtures;
 mod proptests;
 mod recovery;
+mod runcli;
 mod runs;
 mod tidy;
 
