@@ -21,10 +21,28 @@ pub(crate) fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The `lithoflow` binary built for this test run.
+/// The `lithoflow` binary of this build: `target/<profile>/lithoflow` beside this test
+/// binary. Cargo builds it with `cargo build --workspace`, which the README's test command
+/// runs first (a test crate cannot make cargo build another package's binary).
+pub(crate) fn lithoflow_path() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary knows its path");
+    // target/<profile>/deps/it-<hash> -> target/<profile>/lithoflow
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary lives in target/<profile>/deps");
+    let bin = profile_dir.join("lithoflow");
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it first with `cargo build --workspace` (the README's test command does)",
+        bin.display()
+    );
+    bin
+}
+
+/// A command running the `lithoflow` binary.
 pub(crate) fn lithoflow() -> assert_cmd::Command {
-    let mut cmd =
-        assert_cmd::Command::cargo_bin("lithoflow").expect("the lithoflow binary is built");
+    let mut cmd = assert_cmd::Command::new(lithoflow_path());
     cmd.env_remove("LITHOFLOW_DAGS_FOLDER")
         .env_remove("RUST_LOG")
         .env_remove("LITHOFLOW_LOG");

@@ -17,7 +17,7 @@ const RUNS: usize = 24;
 const KILLS: usize = 8;
 
 fn binary() -> PathBuf {
-    assert_cmd::cargo::cargo_bin("lithoflow")
+    crate::lithoflow_path()
 }
 
 fn fixture() -> PathBuf {
