@@ -296,7 +296,8 @@ const CREDENTIAL_KEYS: &[&str] = &[
 
 /// Whether `name` (a config key or an environment variable name) holds an AWS credential.
 pub fn is_credential_key(name: &str) -> bool {
-    CREDENTIAL_KEYS.iter().any(|k| k.eq_ignore_ascii_case(name))
+    // Every key of a DAG file passes here; most are shorter or longer than any credential.
+    (13..=21).contains(&name.len()) && CREDENTIAL_KEYS.iter().any(|k| k.eq_ignore_ascii_case(name))
 }
 
 /// Looks up a key, in a section or (with `section = None`) written flat.

@@ -143,18 +143,24 @@ impl FromStr for CronExpr {
         let unrestricted = |p: &str| p == "*" || p == "?";
         let dom_restricted = !unrestricted(parts[2]);
         let dow_restricted = !unrestricted(parts[4]);
-        let list = |set: &BTreeSet<u8>, shift: u8| {
+        // A full field is written `*`: the `cron` crate parses it far faster than a list.
+        let list = |set: &BTreeSet<u8>, spec: &FieldSpec, shift: u8| {
+            let full = (spec.min..=spec.max.min(if shift == 1 { 6 } else { spec.max }))
+                .all(|v| set.contains(&v));
+            if full {
+                return "*".to_owned();
+            }
             set.iter()
                 .map(|v| (v + shift).to_string())
                 .collect::<Vec<_>>()
                 .join(",")
         };
         let (min, hour, dom, month, dow) = (
-            list(&fields[0], 0),
-            list(&fields[1], 0),
-            list(&fields[2], 0),
-            list(&fields[3], 0),
-            list(&fields[4], 1),
+            list(&fields[0], &FIELDS[0], 0),
+            list(&fields[1], &FIELDS[1], 0),
+            list(&fields[2], &FIELDS[2], 0),
+            list(&fields[3], &FIELDS[3], 0),
+            list(&fields[4], &FIELDS[4], 1),
         );
         let build = |dom: &str, dow: &str| {
             cron::Schedule::from_str(&format!("0 {min} {hour} {dom} {month} {dow}"))
