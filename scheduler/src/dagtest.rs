@@ -14,7 +14,7 @@ use crate::cli::OutputFormat;
 use crate::config::Settings;
 use crate::dag::Dag;
 use crate::engine::{Engine, RunEvent};
-use crate::store::{DagRunRecord, RunState, SCHEMA_VERSION, Store};
+use crate::store::{DagRunRecord, RunState, Store};
 
 /// Parses a logical date: RFC 3339, or a date (midnight UTC).
 pub(crate) fn parse_date(text: &str) -> anyhow::Result<DateTime<Utc>> {
@@ -63,21 +63,7 @@ pub(crate) async fn run(
     let conf = parse_conf(conf)?;
     let store = open_store(settings)?;
     let run_id = format!("manual__{}", now.format("%Y-%m-%dT%H:%M:%S%.6f+00:00"));
-    let run = DagRunRecord {
-        version: SCHEMA_VERSION,
-        dag_id: dag.dag_id.clone(),
-        run_id: run_id.clone(),
-        run_type: "manual".to_owned(),
-        state: RunState::Queued,
-        logical_date: Some(logical),
-        data_interval_start: Some(logical),
-        data_interval_end: Some(logical),
-        run_after: now,
-        start_date: None,
-        end_date: None,
-        conf,
-        note: None,
-    };
+    let run = DagRunRecord::manual(&dag.dag_id, run_id.clone(), logical, now, conf);
     store.put_run(&run)?;
     store.flush()?;
     let mut cfg = settings.executor.clone();

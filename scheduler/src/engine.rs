@@ -586,17 +586,7 @@ impl Engine {
             dag.dag_id, ti.task_id, run.run_id, result.try_number, ti.max_tries
         )?;
         if let Some(job) = &result.job {
-            for c in &job.calls {
-                for (stream, text) in [("stdout", &c.stdout), ("stderr", &c.stderr)] {
-                    if !text.is_empty() {
-                        writeln!(f, "--- {} call {} {stream} ---", c.phase, c.index)?;
-                        f.write_all(text.as_bytes())?;
-                        if !text.ends_with('\n') {
-                            writeln!(f)?;
-                        }
-                    }
-                }
-            }
+            taskrun::write_call_output(&mut f, job)?;
         }
         let end = ti.end_date.map(|d| d.to_rfc3339()).unwrap_or_default();
         match &result.value {

@@ -18,7 +18,7 @@ use crate::dag::{Dag, DagBag};
 use crate::dagtest::{open_store, parse_conf, parse_date};
 use crate::engine::Engine;
 use crate::output::render;
-use crate::store::{DagRunRecord, RunState, SCHEMA_VERSION, Store, TaskInstanceRecord, TaskState};
+use crate::store::{DagRunRecord, RunState, Store, TaskInstanceRecord, TaskState};
 
 fn ts(d: Option<DateTime<Utc>>) -> Value {
     d.map_or(Value::Null, |d| {
@@ -53,21 +53,7 @@ pub(crate) fn trigger(
     if store.run(&dag.dag_id, &run_id)?.is_some() {
         bail!("DAG `{}` already has a run `{run_id}`", dag.dag_id);
     }
-    let run = DagRunRecord {
-        version: SCHEMA_VERSION,
-        dag_id: dag.dag_id.clone(),
-        run_id: run_id.clone(),
-        run_type: "manual".to_owned(),
-        state: RunState::Queued,
-        logical_date: Some(logical),
-        data_interval_start: Some(logical),
-        data_interval_end: Some(logical),
-        run_after: now,
-        start_date: None,
-        end_date: None,
-        conf: parse_conf(conf)?,
-        note: None,
-    };
+    let run = DagRunRecord::manual(&dag.dag_id, run_id.clone(), logical, now, parse_conf(conf)?);
     store.put_run(&run)?;
     store.flush()?;
     let row = object(json!({

@@ -172,6 +172,34 @@ pub struct DagRunRecord {
     pub note: Option<String>,
 }
 
+impl DagRunRecord {
+    /// A queued manual run (`dags trigger`, `dags test`), its data interval collapsed on
+    /// its logical date as Airflow 3 does for trigger timetables.
+    pub fn manual(
+        dag_id: &str,
+        run_id: String,
+        logical_date: DateTime<Utc>,
+        now: DateTime<Utc>,
+        conf: serde_json::Map<String, Value>,
+    ) -> DagRunRecord {
+        DagRunRecord {
+            version: SCHEMA_VERSION,
+            dag_id: dag_id.to_owned(),
+            run_id,
+            run_type: "manual".to_owned(),
+            state: RunState::Queued,
+            logical_date: Some(logical_date),
+            data_interval_start: Some(logical_date),
+            data_interval_end: Some(logical_date),
+            run_after: now,
+            start_date: None,
+            end_date: None,
+            conf,
+            note: None,
+        }
+    }
+}
+
 /// One task instance (one task in one run).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskInstanceRecord {

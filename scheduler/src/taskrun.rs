@@ -236,3 +236,19 @@ pub async fn finish(executor: &FunctionExecutor, task: &Task, job: &Job) -> Task
         job: Some(outcome),
     }
 }
+
+/// Writes each call's stdout and stderr, separated per call (`--- map call 3 stdout ---`).
+pub fn write_call_output(w: &mut dyn std::io::Write, outcome: &JobOutcome) -> std::io::Result<()> {
+    for c in &outcome.calls {
+        for (stream, text) in [("stdout", &c.stdout), ("stderr", &c.stderr)] {
+            if !text.is_empty() {
+                writeln!(w, "--- {} call {} {stream} ---", c.phase, c.index)?;
+                w.write_all(text.as_bytes())?;
+                if !text.ends_with('\n') {
+                    writeln!(w)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -80,9 +80,9 @@ pub(crate) async fn run(
             "[tasks test] async_invoke: every call was accepted; waiting for them to finish before exiting"
         )?;
         let done = job.wait().await;
-        write_logs(&mut stderr, &done)?;
+        taskrun::write_call_output(&mut stderr, &done)?;
     } else if let Some(done) = &outcome.job {
-        write_logs(&mut stderr, done)?;
+        taskrun::write_call_output(&mut stderr, done)?;
         writeln!(
             stderr,
             "[tasks test] {} call{} in {:.3}s",
@@ -132,22 +132,6 @@ fn progress_bar(
         }
         bar.finish_and_clear();
     }))
-}
-
-/// Each call's output, separated per call.
-fn write_logs(w: &mut impl Write, outcome: &JobOutcome) -> std::io::Result<()> {
-    for c in &outcome.calls {
-        for (stream, text) in [("stdout", &c.stdout), ("stderr", &c.stderr)] {
-            if !text.is_empty() {
-                writeln!(w, "--- {} call {} {stream} ---", c.phase, c.index)?;
-                w.write_all(text.as_bytes())?;
-                if !text.ends_with('\n') {
-                    writeln!(w)?;
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 fn report(
