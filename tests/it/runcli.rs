@@ -5,22 +5,7 @@ use serde_json::Value;
 
 use crate::{lithoflow, repo_root};
 
-fn json_of(args: &[&str], home: &std::path::Path) -> Value {
-    let out = lithoflow()
-        .arg("--dags-folder")
-        .arg(repo_root().join("dags"))
-        .args(args)
-        .env("LITHOFLOW_HOME", home)
-        .output()
-        .expect("runs");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?} prints JSON: {e}"))
-}
-
+/// Runs lithoflow on the example DAGs with `home` as LITHOFLOW_HOME: (success, stdout, stderr).
 fn run(args: &[&str], home: &std::path::Path) -> (bool, String, String) {
     let out = lithoflow()
         .arg("--dags-folder")
@@ -34,6 +19,13 @@ fn run(args: &[&str], home: &std::path::Path) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Like [`run`], for a command that must succeed and print JSON.
+fn json_of(args: &[&str], home: &std::path::Path) -> Value {
+    let (ok, stdout, stderr) = run(args, home);
+    assert!(ok, "{args:?}: {stderr}");
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{args:?} prints JSON: {e}"))
 }
 
 #[test]
