@@ -160,7 +160,6 @@ fi
 
 # 4. Wait for a quiet machine: first for freed inodes to age (see $SETTLE_MARK above), then
 # for another benchmark's Lithops processes and other engineers' builds (cargo/rustc).
-# pgrep never lists itself; nothing of ours matches.
 if [ -f "$SETTLE_MARK" ]; then
     left=$(( $(cat "$SETTLE_MARK") + SETTLE - $(date +%s) ))
     if [ "$left" -gt 0 ]; then
@@ -168,19 +167,28 @@ if [ -f "$SETTLE_MARK" ]; then
         sleep "$left"
     fi
 fi
-busy_pids() { { pgrep -f -i lithops; pgrep -x cargo; pgrep -x rustc; } 2>/dev/null | sort -u || true; }
+# (Our own shell and its subshells are skipped: their command line may contain "lithops",
+# as in --wait-lithops.)
+busy_pids() {
+    local self p cmd
+    self=$(tr '\0' ' ' < /proc/$$/cmdline)
+    for p in $({ pgrep -f -i lithops; pgrep -x cargo; pgrep -x rustc; } 2>/dev/null | sort -u); do
+        cmd=$( { tr '\0' ' ' < "/proc/$p/cmdline"; } 2>/dev/null ) || continue  # gone already
+        [ -n "$cmd" ] && [ "$cmd" != "$self" ] && echo "$p"
+    done
+}
 waited=0
 while [ -n "$(busy_pids)" ] && [ "$waited" -lt "$WAIT_LITHOPS" ]; do
     if [ "$waited" = 0 ]; then
         say "waiting (up to ${WAIT_LITHOPS}s) for other work to end (Lithops, cargo, rustc):"
-        busy_pids | xargs -r ps -o pid=,args= -p | cut -c1-150
+        busy_pids | xargs -r ps -o pid=,args= -p | cut -c1-150 || true
     fi
     sleep 10
     waited=$((waited + 10))
 done
 if [ -n "$(busy_pids)" ]; then
     echo "WARNING: other work still running after ${WAIT_LITHOPS}s; timing anyway (figures are noisy):"
-    busy_pids | xargs -r ps -o pid=,args= -p | cut -c1-150
+    busy_pids | xargs -r ps -o pid=,args= -p | cut -c1-150 || true
 elif [ "$waited" -gt 0 ]; then
     echo "waited ${waited}s"
 fi

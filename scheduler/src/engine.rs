@@ -188,11 +188,11 @@ impl Engine {
             let mut progress = true;
             while progress {
                 progress = false;
+                // Running tasks; the ones chosen for dispatch in this pass are added below.
                 let active = tis
                     .values()
                     .filter(|t| t.state == TaskState::Running)
-                    .count()
-                    + to_dispatch.len();
+                    .count();
                 for task in &dag.tasks {
                     let Some(ti) = tis.get(&task.task_id) else {
                         continue;
