@@ -79,8 +79,13 @@ impl Setup {
     }
 
     async fn call(&self, func: &str, data: Value, options: CallOptions) -> Arc<JobOutcome> {
+        self.call_in(fns(func), data, options).await
+    }
+
+    /// One `call_async` of any function, waited for.
+    async fn call_in(&self, f: FunctionRef, data: Value, options: CallOptions) -> Arc<JobOutcome> {
         self.exec
-            .call_async("tests/call", fns(func), data, options)
+            .call_async("tests/call", f, data, options)
             .wait()
             .await
     }
@@ -650,13 +655,9 @@ async fn a_worker_killed_by_sigkill_fails_only_its_call_with_the_signal_named() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_module_is_named_with_the_searched_sys_path() {
     let s = Setup::new();
-    let job = s.exec.call_async(
-        "tests/call",
-        func("lithoflow_no_such_module", "f"),
-        json!({}),
-        options(),
-    );
-    let out = job.wait().await;
+    let out = s
+        .call_in(func("lithoflow_no_such_module", "f"), json!({}), options())
+        .await;
     let e = error(&out);
     assert_eq!(e.kind, CallErrorKind::ModuleNotFound);
     assert_eq!(e.exc_type, "module_not_found");
@@ -721,13 +722,9 @@ async fn a_result_json_cannot_hold_fails_with_its_type_named() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_module_that_fails_to_import_is_an_import_error_with_its_traceback() {
     let s = Setup::new();
-    let job = s.exec.call_async(
-        "tests/call",
-        func("broken_import", "f"),
-        json!({}),
-        options(),
-    );
-    let out = job.wait().await;
+    let out = s
+        .call_in(func("broken_import", "f"), json!({}), options())
+        .await;
     let e = error(&out);
     assert_eq!(e.kind, CallErrorKind::ImportError);
     assert_eq!(e.exc_type, "RuntimeError");
@@ -748,13 +745,9 @@ async fn a_module_that_fails_to_import_is_an_import_error_with_its_traceback() {
 
     // A module that is found but whose own dependency is missing is an import error too,
     // not "module not found".
-    let job = s.exec.call_async(
-        "tests/call",
-        func("needs_missing", "f"),
-        json!({}),
-        options(),
-    );
-    let out = job.wait().await;
+    let out = s
+        .call_in(func("needs_missing", "f"), json!({}), options())
+        .await;
     let e = error(&out);
     assert_eq!(e.kind, CallErrorKind::ImportError);
     assert_eq!(e.exc_type, "ModuleNotFoundError");

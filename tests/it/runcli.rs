@@ -21,6 +21,21 @@ fn run(args: &[&str], home: &std::path::Path) -> (bool, String, String) {
     )
 }
 
+/// The task instances of run `first` of the chained example, as JSON.
+fn states_of_first(home: &std::path::Path) -> Value {
+    json_of(
+        &[
+            "tasks",
+            "states-for-dag-run",
+            "lithops_example",
+            "first",
+            "-o",
+            "json",
+        ],
+        home,
+    )
+}
+
 /// Like [`run`], for a command that must succeed and print JSON.
 fn json_of(args: &[&str], home: &std::path::Path) -> Value {
     let (ok, stdout, stderr) = run(args, home);
@@ -62,17 +77,7 @@ fn triggered_runs_are_run_by_the_scheduler_and_cleared_tasks_run_again() {
     let runs = json_of(&["dags", "list-runs", "lithops_example", "-o", "json"], h);
     assert_eq!(runs[0]["run_id"], "first");
     assert_eq!(runs[0]["state"], "success");
-    let states = json_of(
-        &[
-            "tasks",
-            "states-for-dag-run",
-            "lithops_example",
-            "first",
-            "-o",
-            "json",
-        ],
-        h,
-    );
+    let states = states_of_first(h);
     let names: Vec<(&str, &str)> = states
         .as_array()
         .expect("array")
@@ -153,17 +158,7 @@ fn triggered_runs_are_run_by_the_scheduler_and_cleared_tasks_run_again() {
     assert_eq!(runs[0]["state"], "queued");
     let (ok, _, err) = run(&["scheduler", "--exit-when-idle"], h);
     assert!(ok, "{err}");
-    let states = json_of(
-        &[
-            "tasks",
-            "states-for-dag-run",
-            "lithops_example",
-            "first",
-            "-o",
-            "json",
-        ],
-        h,
-    );
+    let states = states_of_first(h);
     let tries: Vec<u64> = states
         .as_array()
         .expect("array")
