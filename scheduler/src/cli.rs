@@ -68,9 +68,18 @@ pub enum Command {
     /// Run queued DAG runs (and recover runs a stopped scheduler left running) until
     /// stopped with Ctrl-C or SIGTERM.
     Scheduler {
-        /// Exit once no run is queued or running, instead of waiting for more.
+        /// Exit once no run is queued or running and none is due, instead of waiting for
+        /// more (for scripts and tests).
         #[arg(long)]
         exit_when_idle: bool,
+        /// The local API's port (default: `[api] port` in lithoflow.toml, else 8793; 0
+        /// picks a free port, written to `$LITHOFLOW_HOME/scheduler.json`).
+        #[arg(long, value_name = "PORT")]
+        api_port: Option<u16>,
+        /// Seconds running calls get to finish after SIGTERM/SIGINT before they are
+        /// stopped (their tasks then run again on the next start).
+        #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+        grace_period: u64,
     },
 }
 
@@ -144,12 +153,85 @@ pub enum DagsCommand {
         #[command(flatten)]
         output: OutputArg,
     },
+    /// Stop creating runs of a DAG (queued runs wait; running runs finish).
+    Pause {
+        /// The DAG's id.
+        dag_id: String,
+        /// Output format.
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// Let the scheduler create runs of a DAG again.
+    Unpause {
+        /// The DAG's id.
+        dag_id: String,
+        /// Output format.
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// The next runs the scheduler would create for a DAG that had no runs yet.
+    NextExecution {
+        /// The DAG's id.
+        dag_id: String,
+        /// How many runs to show.
+        #[arg(short = 'n', long, default_value_t = 1)]
+        num_executions: usize,
+        /// The clock to compute from (RFC 3339; default: now).
+        #[arg(long, value_name = "RFC3339")]
+        now: Option<String>,
+        /// Output format (`plain` prints one logical date per line, like Airflow).
+        #[arg(short, long, value_enum, default_value_t = OutputFormat::Plain)]
+        output: OutputFormat,
+    },
+    /// Create runs for every schedule tick between two dates (both inclusive), like
+    /// Airflow 3's `backfill create`; without a running scheduler they run here.
+    Backfill {
+        /// The DAG's id.
+        dag_id: String,
+        /// The first logical date (RFC 3339 or YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        from_date: String,
+        /// The last logical date (RFC 3339 or YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        to_date: String,
+        /// What to do with dates that already have a run.
+        #[arg(long, value_enum, default_value_t = ReprocessBehavior::None)]
+        reprocess_behavior: ReprocessBehavior,
+        /// Backfill runs running at once.
+        #[arg(long, value_name = "N", default_value_t = 10)]
+        max_active_runs: u32,
+        /// Create the runs newest first.
+        #[arg(long)]
+        run_backwards: bool,
+        /// Print the logical dates that would be run, and do nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The runs' conf, a JSON object (overrides `params`).
+        #[arg(short, long, value_name = "JSON")]
+        conf: Option<String>,
+        /// Output format.
+        #[command(flatten)]
+        output: OutputArg,
+    },
     /// List the DAG files that failed to load, with their errors.
     ListImportErrors {
         /// Output format.
         #[command(flatten)]
         output: OutputArg,
     },
+}
+
+/// What a backfill does with logical dates that already have a run (Airflow 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReprocessBehavior {
+    /// Keep every existing run.
+    #[default]
+    None,
+    /// Clear and re-run failed runs.
+    Failed,
+    /// Clear and re-run failed and successful runs.
+    Completed,
 }
 
 /// `lithoflow tasks ...`

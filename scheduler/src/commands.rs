@@ -106,6 +106,58 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 state.as_deref(),
                 output.output,
             ),
+            DagsCommand::Pause { dag_id, output } => {
+                pause_cmd(&cli.dags_folder, &dag_id, true, output.output, &mut err)
+            }
+            DagsCommand::Unpause { dag_id, output } => {
+                pause_cmd(&cli.dags_folder, &dag_id, false, output.output, &mut err)
+            }
+            DagsCommand::NextExecution {
+                dag_id,
+                num_executions,
+                now,
+                output,
+            } => {
+                let bag = load(&cli.dags_folder)?;
+                let Some(dag) = find_dag(&bag, &dag_id, &cli.dags_folder, &mut err)? else {
+                    return Ok(Outcome::Invalid);
+                };
+                let now = match now {
+                    Some(t) => crate::dagtest::parse_date(&t)?,
+                    None => chrono::Utc::now(),
+                };
+                crate::runcmds::next_execution(dag, &home_settings()?, num_executions, now, output)
+            }
+            DagsCommand::Backfill {
+                dag_id,
+                from_date,
+                to_date,
+                reprocess_behavior,
+                max_active_runs,
+                run_backwards,
+                dry_run,
+                conf,
+                output,
+            } => {
+                let bag = load(&cli.dags_folder)?;
+                let Some(dag) = find_dag(&bag, &dag_id, &cli.dags_folder, &mut err)? else {
+                    return Ok(Outcome::Invalid);
+                };
+                let spec = crate::ops::BackfillSpec {
+                    from_date: crate::dagtest::parse_date(&from_date)?,
+                    to_date: crate::dagtest::parse_date(&to_date)?,
+                    reprocess_behavior,
+                    max_active_runs,
+                    run_backwards,
+                    dry_run,
+                    conf: crate::dagtest::parse_conf(conf.as_deref())?,
+                };
+                let dag = dag.clone();
+                let settings = home_settings()?;
+                drop(out);
+                drop(err);
+                crate::runcmds::backfill(dag, &settings, spec, output.output).await
+            }
             DagsCommand::ListImportErrors { output } => {
                 let bag = load(&cli.dags_folder)?;
                 let rows: Vec<Map<String, Value>> = bag
@@ -166,23 +218,32 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             };
             let settings = home_settings()?;
             drop(out);
-            crate::runcmds::clear(
-                dag,
-                &settings,
-                task_regex.as_deref(),
+            let spec = crate::ops::ClearSpec {
+                task_regex,
+                task_ids: None,
                 upstream,
                 downstream,
                 only_failed,
-                run_id.as_deref(),
-                yes,
-            )
+                run_id,
+                dry_run: false,
+            };
+            crate::runcmds::clear(dag, &settings, spec, yes)
         }
-        Command::Scheduler { exit_when_idle } => {
-            let bag = load(&cli.dags_folder)?;
+        Command::Scheduler {
+            exit_when_idle,
+            api_port,
+            grace_period,
+        } => {
             let settings = home_settings()?;
             drop(out);
             drop(err);
-            crate::runcmds::scheduler(&bag, &settings, exit_when_idle).await
+            let opts = crate::daemon::Options {
+                dags_folder: cli.dags_folder.clone(),
+                exit_when_idle,
+                api_port,
+                grace_period: std::time::Duration::from_secs(grace_period),
+            };
+            crate::daemon::run(settings, opts).await
         }
         Command::Tasks(TasksCommand::List { dag_id, output }) => {
             let bag = load(&cli.dags_folder)?;
@@ -192,6 +253,20 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             tasks_list(dag, output.output, &mut out)
         }
     }
+}
+
+fn pause_cmd(
+    folder: &Path,
+    dag_id: &str,
+    paused: bool,
+    format: OutputFormat,
+    err: &mut impl Write,
+) -> anyhow::Result<Outcome> {
+    let bag = load(folder)?;
+    let Some(dag) = find_dag(&bag, dag_id, folder, err)? else {
+        return Ok(Outcome::Invalid);
+    };
+    crate::runcmds::set_paused(dag, &home_settings()?, paused, format)
 }
 
 fn home_settings() -> anyhow::Result<crate::config::Settings> {

@@ -9,13 +9,17 @@
 
 pub mod cli;
 mod commands;
+pub mod api;
 pub mod config;
+pub mod control;
 pub mod cron;
 pub mod dag;
+pub mod daemon;
 mod dagtest;
 pub mod diag;
 pub mod duration;
 pub mod engine;
+pub mod ops;
 mod output;
 pub mod retry;
 mod runcmds;
@@ -23,6 +27,7 @@ pub mod store;
 pub mod taskrun;
 mod tasktest;
 pub mod template;
+pub mod timetable;
 pub mod trigger;
 
 pub use cli::Cli;

@@ -1,24 +1,20 @@
 //! Commands over recorded runs: `dags trigger`, `dags list-runs`,
 //! `tasks states-for-dag-run|state|logs|clear`, and `lithoflow scheduler`.
 
-use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, IsTerminal, Write};
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
-use lithoflow_executor::{ExecutorSettings, FunctionExecutor};
 use serde_json::{Map, Value, json};
-use tokio::task::JoinSet;
 
 use crate::Outcome;
 use crate::cli::OutputFormat;
 use crate::config::Settings;
-use crate::dag::{Dag, DagBag};
+use crate::dag::Dag;
 use crate::dagtest::{open_store, parse_conf, parse_date};
 use crate::engine::Engine;
 use crate::output::render;
-use crate::store::{DagRunRecord, RunState, Store, TaskInstanceRecord, TaskState};
+use crate::store::{DagRunRecord, Store, TaskState};
 
 fn ts(d: Option<DateTime<Utc>>) -> Value {
     d.map_or(Value::Null, |d| {
@@ -43,19 +39,17 @@ pub(crate) fn trigger(
     format: OutputFormat,
 ) -> anyhow::Result<Outcome> {
     let store = open_store(settings)?;
-    let now = chrono::SubsecRound::trunc_subsecs(Utc::now(), 6);
-    let logical = logical_date.map(parse_date).transpose()?.unwrap_or(now);
-    let run_id =
-        run_id.unwrap_or_else(|| format!("manual__{}", now.format("%Y-%m-%dT%H:%M:%S%.6f+00:00")));
-    if !crate::dag::is_valid_id(&run_id.replace([':', '+'], "_")) {
-        bail!("run id {run_id:?}: use letters, digits, `_`, `.`, `-`, `:` and `+`");
-    }
-    if store.run(&dag.dag_id, &run_id)?.is_some() {
-        bail!("DAG `{}` already has a run `{run_id}`", dag.dag_id);
-    }
-    let run = DagRunRecord::manual(&dag.dag_id, run_id.clone(), logical, now, parse_conf(conf)?);
-    store.put_run(&run)?;
-    store.flush()?;
+    let req = crate::ops::TriggerRequest {
+        conf: parse_conf(conf)?,
+        run_id,
+        logical_date: logical_date.map(parse_date).transpose()?,
+    };
+    let run = crate::ops::trigger(&store, dag, req, Utc::now())?;
+    print_triggered(&run, format)
+}
+
+/// Prints a triggered run as `dags trigger` does.
+pub(crate) fn print_triggered(run: &DagRunRecord, format: OutputFormat) -> anyhow::Result<Outcome> {
     let row = object(json!({
         "conf": run.conf,
         "dag_id": run.dag_id,
@@ -77,6 +71,103 @@ pub(crate) fn trigger(
         "state",
     ];
     std::io::stdout().write_all(render(&[row], &cols, format).as_bytes())?;
+    Ok(Outcome::Ok)
+}
+
+/// `dags pause` / `dags unpause`: prints the DAG with its previous `is_paused`, as
+/// Airflow 3 does.
+pub(crate) fn set_paused(
+    dag: &Dag,
+    settings: &Settings,
+    paused: bool,
+    format: OutputFormat,
+) -> anyhow::Result<Outcome> {
+    let store = open_store(settings)?;
+    let before = crate::ops::set_paused(&store, dag, paused)?;
+    print_paused(&dag.dag_id, before, paused, format)
+}
+
+/// Prints the outcome of a pause or unpause.
+pub(crate) fn print_paused(
+    dag_id: &str,
+    before: bool,
+    after: bool,
+    format: OutputFormat,
+) -> anyhow::Result<Outcome> {
+    let row = object(json!({"dag_id": dag_id, "is_paused": after, "was_paused": before}));
+    std::io::stdout().write_all(render(&[row], &["dag_id", "is_paused"], format).as_bytes())?;
+    Ok(Outcome::Ok)
+}
+
+/// `dags next-execution`.
+pub(crate) fn next_execution(
+    dag: &Dag,
+    settings: &Settings,
+    n: usize,
+    now: DateTime<Utc>,
+    format: OutputFormat,
+) -> anyhow::Result<Outcome> {
+    let mut err = std::io::stderr();
+    // Best effort: a scheduler holding the store just means no reminder.
+    if let Ok(store) = Store::open(&settings.home.join("state"))
+        && crate::ops::is_paused(&store, dag).unwrap_or(false)
+    {
+        writeln!(err, "[INFO] Please be reminded this DAG is PAUSED now.")?;
+    }
+    let infos = crate::timetable::next_executions(dag, n, now);
+    let mut out = std::io::stdout();
+    let t = |d: DateTime<Utc>| Value::String(crate::ops::iso(d));
+    match format {
+        OutputFormat::Json => {
+            let rows: Vec<Value> = infos
+                .iter()
+                .map(|i| {
+                    json!({
+                        "run_after": t(i.run_after),
+                        "logical_date": t(i.logical_date()),
+                        "data_interval_start": t(i.data_interval.start),
+                        "data_interval_end": t(i.data_interval.end),
+                    })
+                })
+                .collect();
+            writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+        }
+        OutputFormat::Plain => {
+            for i in &infos {
+                writeln!(out, "{}", crate::ops::iso(i.logical_date()))?;
+            }
+        }
+        OutputFormat::Table => {
+            let rows: Vec<Map<String, Value>> = infos
+                .iter()
+                .map(|i| {
+                    object(json!({
+                        "logical_date": t(i.logical_date()),
+                        "run_after": t(i.run_after),
+                        "data_interval_start": t(i.data_interval.start),
+                        "data_interval_end": t(i.data_interval.end),
+                    }))
+                })
+                .collect();
+            let cols = [
+                "logical_date",
+                "run_after",
+                "data_interval_start",
+                "data_interval_end",
+            ];
+            out.write_all(render(&rows, &cols, format).as_bytes())?;
+        }
+    }
+    if infos.len() < n {
+        writeln!(
+            err,
+            "[WARN] No following schedule can be found after {} run(s). This DAG may have schedule `@once`, no schedule, or an end_date.",
+            infos.len()
+        )?;
+        if infos.is_empty() && format == OutputFormat::Plain {
+            writeln!(out, "None")?;
+        }
+    }
     Ok(Outcome::Ok)
 }
 
@@ -202,223 +293,119 @@ pub(crate) fn logs(
 
 /// `tasks clear`: matched task instances go back to no state (their XCom removed) and
 /// their runs back to queued, so `lithoflow scheduler` runs them again.
-#[expect(clippy::too_many_arguments, reason = "one argument per CLI flag")]
 pub(crate) fn clear(
     dag: &Dag,
     settings: &Settings,
-    task_regex: Option<&str>,
-    upstream: bool,
-    downstream: bool,
-    only_failed: bool,
-    run_id: Option<&str>,
+    spec: crate::ops::ClearSpec,
     yes: bool,
 ) -> anyhow::Result<Outcome> {
-    let re = task_regex
-        .map(regex::Regex::new)
-        .transpose()
-        .context("-t/--task-regex is not a valid regular expression")?;
-    let mut tasks: BTreeSet<String> = dag
-        .tasks
-        .iter()
-        .filter(|t| re.as_ref().is_none_or(|r| r.is_match(&t.task_id)))
-        .map(|t| t.task_id.clone())
-        .collect();
-    let relatives = |start: &BTreeSet<String>, up: bool| {
-        let mut seen = start.clone();
-        let mut stack: Vec<String> = start.iter().cloned().collect();
-        while let Some(t) = stack.pop() {
-            let next = if up {
-                dag.graph.upstream(&t)
-            } else {
-                dag.graph.downstream(&t)
-            };
-            for n in next {
-                if seen.insert(n.to_owned()) {
-                    stack.push(n.to_owned());
-                }
-            }
-        }
-        seen
-    };
-    if upstream {
-        tasks.extend(relatives(&tasks, true));
-    }
-    if downstream {
-        tasks.extend(relatives(&tasks, false));
-    }
     let store = open_store(settings)?;
-    let runs: Vec<DagRunRecord> = match run_id {
-        Some(r) => vec![run_of(&store, &dag.dag_id, r)?],
-        None => store.runs(&dag.dag_id)?,
-    };
-    let mut targets: Vec<(DagRunRecord, TaskInstanceRecord)> = Vec::new();
-    for run in &runs {
-        for ti in store.tis(&dag.dag_id, &run.run_id)? {
-            let failed = matches!(ti.state, TaskState::Failed | TaskState::UpstreamFailed);
-            if tasks.contains(&ti.task_id)
-                && (!only_failed || failed)
-                && ti.state != TaskState::None
-            {
-                targets.push((run.clone(), ti));
-            }
-        }
-    }
+    let targets = crate::ops::clear_targets(&store, dag, &spec)?;
     let mut out = std::io::stdout();
     if targets.is_empty() {
         writeln!(out, "No task instances to clear")?;
         return Ok(Outcome::Ok);
     }
-    for (run, ti) in &targets {
-        writeln!(
-            out,
-            "<TaskInstance: {}.{} {} [{}]>",
-            dag.dag_id,
-            ti.task_id,
-            run.run_id,
-            ti.state.name()
-        )?;
-    }
-    if !yes {
-        if !std::io::stdin().is_terminal() {
-            bail!("refusing to clear without confirmation; pass -y");
-        }
-        write!(
-            out,
-            "You are about to clear these {} task instances. Are you sure? [y/n] ",
-            targets.len()
-        )?;
-        out.flush()?;
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            writeln!(out, "Cancelled, nothing was cleared.")?;
-            return Ok(Outcome::Ok);
+    let mut n = 0;
+    for (run, tis) in &targets {
+        for ti in tis {
+            n += 1;
+            writeln!(
+                out,
+                "<TaskInstance: {}.{} {} [{}]>",
+                dag.dag_id,
+                ti.task_id,
+                run.run_id,
+                ti.state.name()
+            )?;
         }
     }
-    let mut touched: HashMap<String, DagRunRecord> = HashMap::new();
-    for (run, mut ti) in targets {
-        ti.state = TaskState::None;
-        ti.next_retry_at = None;
-        ti.error = None;
-        // Airflow gives a cleared instance a fresh set of retries.
-        ti.max_tries = ti.try_number + dag.task(&ti.task_id).map_or(0, |t| t.retries) + 1;
-        store.put_ti(&dag.dag_id, &run.run_id, &ti)?;
-        store.delete_xcom(&dag.dag_id, &run.run_id, &ti.task_id, "return_value")?;
-        touched.insert(run.run_id.clone(), run);
+    if spec.dry_run {
+        return Ok(Outcome::Ok);
     }
-    for (_, mut run) in touched {
-        run.state = RunState::Queued;
-        run.end_date = None;
-        run.note = None;
-        store.put_run(&run)?;
+    if !confirm(&format!("You are about to clear these {n} task instances."), yes)? {
+        writeln!(out, "Cancelled, nothing was cleared.")?;
+        return Ok(Outcome::Ok);
     }
-    store.flush()?;
+    crate::ops::apply_clear(&store, dag, targets)?;
     writeln!(out, "Cleared; `lithoflow scheduler` runs them again.")?;
     Ok(Outcome::Ok)
 }
 
-/// `lithoflow scheduler`: runs queued runs and recovers running ones, at most
-/// `max_active_runs` per DAG at a time, until stopped.
-pub(crate) async fn scheduler(
-    bag: &DagBag,
-    settings: &Settings,
-    exit_when_idle: bool,
-) -> anyhow::Result<Outcome> {
-    let store = open_store(settings)?;
-    let executor = Arc::new(FunctionExecutor::new(ExecutorSettings::from_config(
-        &settings.executor,
-        settings.storage_dir(),
-    )));
-    executor
-        .check()
-        .await
-        .context("the executor cannot start its Python workers")?;
-    let engine = Arc::new(Engine::new(
-        Arc::clone(&store),
-        Arc::clone(&executor),
-        settings.executor.clone(),
-        settings.home.join("logs"),
-    ));
-    let dags: HashMap<String, Arc<Dag>> = bag
-        .dags()
-        .into_iter()
-        .map(|d| (d.dag_id.clone(), Arc::new(d.clone())))
-        .collect();
-    let mut running: JoinSet<(String, String, anyhow::Result<DagRunRecord>)> = JoinSet::new();
-    let mut active: BTreeSet<(String, String)> = BTreeSet::new();
-    let mut err = std::io::stderr();
-    writeln!(
-        err,
-        "[scheduler] started with {} DAGs and {} local workers",
-        dags.len(),
-        executor.workers()
-    )?;
-    loop {
-        // Start what may start: runs left running first (recovery), then queued ones,
-        // oldest first, within each DAG's max_active_runs.
-        let mut runs = store.all_runs()?;
-        runs.sort_by_key(|r| (r.state != RunState::Running, r.run_after));
-        for run in runs.into_iter().filter(|r| !r.state.is_finished()) {
-            let key = (run.dag_id.clone(), run.run_id.clone());
-            if active.contains(&key) {
-                continue;
-            }
-            let Some(dag) = dags.get(&run.dag_id) else {
-                continue;
-            };
-            let busy = active.iter().filter(|(d, _)| d == &run.dag_id).count();
-            if busy >= dag.max_active_runs as usize {
-                continue;
-            }
-            writeln!(
-                err,
-                "[scheduler] {} run {} ({})",
-                if run.state == RunState::Running {
-                    "recovering"
-                } else {
-                    "starting"
-                },
-                run.run_id,
-                run.dag_id
-            )?;
-            active.insert(key);
-            let (engine, dag) = (Arc::clone(&engine), Arc::clone(dag));
-            running.spawn(async move {
-                let result = engine.run(Arc::clone(&dag), &run.run_id, None).await;
-                (dag.dag_id.clone(), run.run_id, result)
-            });
-        }
-        if running.is_empty() && exit_when_idle {
-            executor.shutdown();
-            return Ok(Outcome::Ok);
-        }
-        tokio::select! {
-            Some(joined) = running.join_next() => {
-                if let Ok((dag_id, run_id, result)) = joined {
-                    active.remove(&(dag_id.clone(), run_id.clone()));
-                    match result {
-                        Ok(run) => writeln!(err, "[scheduler] run {run_id} ({dag_id}) finished: {}", run.state.name())?,
-                        Err(e) => writeln!(err, "[scheduler] run {run_id} ({dag_id}) stopped: {e:#}")?,
-                    }
-                }
-            }
-            () = tokio::time::sleep(std::time::Duration::from_secs(1)), if running.is_empty() => {}
-            _ = shutdown_signal() => {
-                writeln!(err, "[scheduler] stopping; runs still in flight are recovered by the next start")?;
-                executor.shutdown();
-                return Ok(Outcome::Ok);
-            }
-        }
+/// Asks `question [y/n]` on a terminal; refuses without one unless `yes`.
+pub(crate) fn confirm(question: &str, yes: bool) -> anyhow::Result<bool> {
+    if yes {
+        return Ok(true);
     }
+    if !std::io::stdin().is_terminal() {
+        bail!("refusing to change state without confirmation; pass -y");
+    }
+    let mut out = std::io::stdout();
+    write!(out, "{question} Are you sure? [y/n] ")?;
+    out.flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+/// `dags backfill`: plans, records the runs, and (without a running scheduler) runs
+/// them here until they finish.
+pub(crate) async fn backfill(
+    dag: Dag,
+    settings: &Settings,
+    spec: crate::ops::BackfillSpec,
+    format: OutputFormat,
+) -> anyhow::Result<Outcome> {
+    let store = open_store(settings)?;
+    let outcome = crate::ops::backfill(&store, &dag, &spec, Utc::now())?;
+    print_backfill(&outcome, spec.dry_run, format)?;
+    if spec.dry_run || outcome.runs.iter().all(|r| r.action == "skip") {
+        return Ok(Outcome::Ok);
     }
+    let run_ids: Vec<String> = outcome
+        .runs
+        .iter()
+        .filter(|r| r.action != "skip")
+        .map(|r| r.dag_run_id.clone())
+        .collect();
+    drop(store);
+    crate::daemon::run_backfill_here(dag, settings, run_ids, spec.max_active_runs).await
 }
+
+/// Prints a backfill plan: `Logical dates to be attempted:` for a dry run, like Airflow.
+pub(crate) fn print_backfill(
+    outcome: &crate::ops::BackfillOutcome,
+    dry_run: bool,
+    format: OutputFormat,
+) -> anyhow::Result<()> {
+    let mut out = std::io::stdout();
+    if format == OutputFormat::Plain && dry_run {
+        writeln!(out, "Logical dates to be attempted:")?;
+        for r in outcome.runs.iter().filter(|r| r.action != "skip") {
+            writeln!(out, "  {}", crate::ops::iso(r.logical_date))?;
+        }
+        return Ok(());
+    }
+    let rows: Vec<Map<String, Value>> = outcome
+        .runs
+        .iter()
+        .map(|r| {
+            object(json!({
+                "logical_date": crate::ops::iso(r.logical_date),
+                "dag_run_id": r.dag_run_id,
+                "action": r.action,
+                "reason": r.reason,
+            }))
+        })
+        .collect();
+    out.write_all(
+        render(
+            &rows,
+            &["logical_date", "dag_run_id", "action", "reason"],
+            format,
+        )
+        .as_bytes(),
+    )?;
+    Ok(())
+}
+

@@ -7,6 +7,7 @@
 //! - `dag_runs`: dag_id \0 run_id -> [`DagRunRecord`].
 //! - `task_instances`: dag_id \0 run_id \0 task_id -> [`TaskInstanceRecord`].
 //! - `xcom`: dag_id \0 run_id \0 task_id \0 key -> JSON value.
+//! - `backfills`: backfill id -> [`BackfillRecord`].
 
 use std::path::{Path, PathBuf};
 
@@ -170,6 +171,30 @@ pub struct DagRunRecord {
     pub conf: serde_json::Map<String, Value>,
     /// Why it failed, when it failed for a reason of its own (deadlock, timeout).
     pub note: Option<String>,
+    /// The backfill that created (or cleared) it.
+    #[serde(default)]
+    pub backfill_id: Option<String>,
+}
+
+/// A backfill: runs created for a date range, with their own concurrency limit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackfillRecord {
+    /// Record format.
+    pub version: u32,
+    /// Its id (`backfill__<created_at>`).
+    pub id: String,
+    /// The DAG.
+    pub dag_id: String,
+    /// First logical date asked for (inclusive).
+    pub from_date: DateTime<Utc>,
+    /// Last logical date asked for (inclusive).
+    pub to_date: DateTime<Utc>,
+    /// `none`, `failed` or `completed`.
+    pub reprocess_behavior: String,
+    /// Its runs running at once.
+    pub max_active_runs: u32,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
 }
 
 impl DagRunRecord {
@@ -196,6 +221,7 @@ impl DagRunRecord {
             end_date: None,
             conf,
             note: None,
+            backfill_id: None,
         }
     }
 }
@@ -263,6 +289,7 @@ pub struct Store {
     runs: sled::Tree,
     tis: sled::Tree,
     xcom: sled::Tree,
+    backfills: sled::Tree,
 }
 
 fn key(parts: &[&str]) -> Vec<u8> {
@@ -313,6 +340,7 @@ impl Store {
             runs: db.open_tree("dag_runs").map_err(db_err)?,
             tis: db.open_tree("task_instances").map_err(db_err)?,
             xcom: db.open_tree("xcom").map_err(db_err)?,
+            backfills: db.open_tree("backfills").map_err(db_err)?,
             path: path.to_owned(),
             db,
         })
@@ -387,6 +415,31 @@ impl Store {
     /// Stores a DAG's settings.
     pub fn put_dag(&self, dag_id: &str, rec: &DagRecord) -> Result<(), StoreError> {
         self.put(&self.dags, dag_id.as_bytes().to_vec(), rec)
+    }
+
+    /// Every stored DAG record, by dag_id.
+    pub fn dag_records(&self) -> Result<Vec<(String, DagRecord)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.dags.iter() {
+            let (k, v) = item.map_err(|e| self.db_err(e))?;
+            let rec: DagRecord = serde_json::from_slice(&v).map_err(|source| StoreError::Decode {
+                path: self.path.clone(),
+                what: "DAG record".to_owned(),
+                source,
+            })?;
+            out.push((String::from_utf8_lossy(&k).into_owned(), rec));
+        }
+        Ok(out)
+    }
+
+    /// Stores a backfill.
+    pub fn put_backfill(&self, rec: &BackfillRecord) -> Result<(), StoreError> {
+        self.put(&self.backfills, rec.id.as_bytes().to_vec(), rec)
+    }
+
+    /// A backfill.
+    pub fn backfill(&self, id: &str) -> Result<Option<BackfillRecord>, StoreError> {
+        self.get(&self.backfills, id.as_bytes(), "backfill")
     }
 
     /// Stores a run.

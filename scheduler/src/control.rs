@@ -1,0 +1,167 @@
+//! What a running scheduler shares between its loop and its API: the state store, the
+//! DAGs it has loaded, a broadcast of state changes for live clients, and a channel of
+//! requests that change state (the loop owns the runs, so it applies them).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::config::Settings;
+use crate::dag::{Dag, ImportError};
+use crate::ops::{BackfillOutcome, BackfillSpec, ClearSpec, ClearedTi, OpError, TriggerRequest};
+use crate::store::{DagRunRecord, RunState, Store, TaskState};
+use crate::timetable::DagRunInfo;
+
+/// The DAGs a scheduler currently serves.
+#[derive(Debug, Default)]
+pub struct DagSet {
+    /// Valid DAGs by id (a file that became invalid keeps its last valid version here).
+    pub dags: BTreeMap<String, Arc<Dag>>,
+    /// Files that fail to load, with their errors.
+    pub import_errors: Vec<ImportError>,
+    /// The next run the scheduler will create for each DAG (None: no more).
+    pub next_run: HashMap<String, Option<DagRunInfo>>,
+}
+
+/// A state change, as the API's event stream sends it (`event: <type>`, JSON data).
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A DAG run changed state (created queued, running, success, failed).
+    DagRun {
+        /// The DAG.
+        dag_id: String,
+        /// The run.
+        run_id: String,
+        /// Its new state.
+        state: RunState,
+    },
+    /// A task instance changed state.
+    TaskInstance {
+        /// The DAG.
+        dag_id: String,
+        /// The run.
+        run_id: String,
+        /// The task.
+        task_id: String,
+        /// Its new state.
+        state: TaskState,
+        /// Its try.
+        try_number: u32,
+    },
+    /// The calls of a running task's executor job.
+    Progress {
+        /// The DAG.
+        dag_id: String,
+        /// The run.
+        run_id: String,
+        /// The task.
+        task_id: String,
+        /// `map` or `reduce`.
+        phase: String,
+        /// Calls in this phase.
+        total: usize,
+        /// Calls that returned.
+        done: usize,
+        /// Calls that failed.
+        failed: usize,
+        /// Calls running now.
+        running: usize,
+    },
+    /// A DAG was paused or unpaused.
+    Dag {
+        /// The DAG.
+        dag_id: String,
+        /// Whether it is paused now.
+        is_paused: bool,
+    },
+    /// The DAGs folder was loaded again after a change.
+    DagsReloaded {
+        /// Valid DAGs.
+        dags: usize,
+        /// Files with errors.
+        import_errors: usize,
+    },
+}
+
+/// A request that changes state; the scheduler loop answers on `reply`.
+#[derive(Debug)]
+pub enum Request {
+    /// Record a queued manual run.
+    Trigger {
+        /// The DAG.
+        dag_id: String,
+        /// The run's settings.
+        req: TriggerRequest,
+        /// The run created.
+        reply: oneshot::Sender<Result<DagRunRecord, OpError>>,
+    },
+    /// Pause or unpause a DAG.
+    SetPaused {
+        /// The DAG.
+        dag_id: String,
+        /// Paused or not.
+        paused: bool,
+        /// Whether it was paused before.
+        reply: oneshot::Sender<Result<bool, OpError>>,
+    },
+    /// Clear task instances.
+    Clear {
+        /// The DAG.
+        dag_id: String,
+        /// Which.
+        spec: ClearSpec,
+        /// What was (or, for a dry run, would be) cleared.
+        reply: oneshot::Sender<Result<Vec<ClearedTi>, OpError>>,
+    },
+    /// Create a backfill.
+    Backfill {
+        /// The DAG.
+        dag_id: String,
+        /// The date range and options.
+        spec: BackfillSpec,
+        /// The plan and the backfill's id.
+        reply: oneshot::Sender<Result<BackfillOutcome, OpError>>,
+    },
+}
+
+/// Everything the API needs from a running scheduler.
+pub struct Shared {
+    /// The state store (reads go straight to it).
+    pub store: Arc<Store>,
+    /// lithoflow home settings.
+    pub settings: Settings,
+    /// The DAGs folder.
+    pub dags_folder: PathBuf,
+    /// The loaded DAGs.
+    pub dags: RwLock<DagSet>,
+    /// State changes, for the event stream.
+    pub events: broadcast::Sender<Event>,
+    /// Requests to the scheduler loop.
+    pub requests: mpsc::Sender<Request>,
+    /// When the scheduler started.
+    pub started_at: DateTime<Utc>,
+    /// The API's bearer token.
+    pub token: String,
+}
+
+impl Shared {
+    /// The DAG with this id, if loaded.
+    pub fn dag(&self, dag_id: &str) -> Option<Arc<Dag>> {
+        self.dags
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .dags
+            .get(dag_id)
+            .cloned()
+    }
+
+    /// Sends an event to live clients (none listening is fine).
+    pub fn emit(&self, event: Event) {
+        let _ = self.events.send(event);
+    }
+}

@@ -1,0 +1,480 @@
+//! Operations that change recorded state: trigger a run, pause or unpause a DAG, clear
+//! task instances, create a backfill. The CLI calls them on the store when no scheduler
+//! holds it; a running scheduler calls them for its API. Each flushes before it returns.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::cli::ReprocessBehavior;
+use crate::dag::Dag;
+use crate::store::{
+    BackfillRecord, DagRecord, DagRunRecord, RunState, SCHEMA_VERSION, Store, StoreError,
+    TaskInstanceRecord, TaskState,
+};
+use crate::timetable;
+
+/// Why an operation was refused; the API maps these to 404, 409, 400 and 500.
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    /// No such DAG, run or task.
+    #[error("{0}")]
+    NotFound(String),
+    /// The state does not allow it (a run id taken, a backfill already running).
+    #[error("{0}")]
+    Conflict(String),
+    /// The request itself is wrong.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The state store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Formats a time as Airflow prints it in run ids: `2026-11-27T10:00:00+00:00`, with
+/// microseconds when there are any.
+pub fn iso(t: DateTime<Utc>) -> String {
+    if t.timestamp_subsec_micros() == 0 {
+        t.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
+    } else {
+        t.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string()
+    }
+}
+
+/// The DAG's record, created on first sight with `is_paused_upon_creation`.
+pub fn ensure_dag_record(store: &Store, dag: &Dag) -> Result<DagRecord, OpError> {
+    if let Some(rec) = store.dag(&dag.dag_id)? {
+        return Ok(rec);
+    }
+    let rec = DagRecord {
+        version: SCHEMA_VERSION,
+        is_paused: dag.is_paused_upon_creation,
+    };
+    store.put_dag(&dag.dag_id, &rec)?;
+    Ok(rec)
+}
+
+/// Whether a DAG is paused (a DAG never seen before follows `is_paused_upon_creation`).
+pub fn is_paused(store: &Store, dag: &Dag) -> Result<bool, StoreError> {
+    Ok(store
+        .dag(&dag.dag_id)?
+        .map_or(dag.is_paused_upon_creation, |r| r.is_paused))
+}
+
+/// What `dags trigger` (and `POST .../dagRuns`) asks for.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TriggerRequest {
+    /// The run's conf.
+    #[serde(default)]
+    pub conf: Map<String, Value>,
+    /// The run id (default `manual__<now>`).
+    #[serde(default, alias = "dag_run_id")]
+    pub run_id: Option<String>,
+    /// The logical date (default: now).
+    #[serde(default)]
+    pub logical_date: Option<DateTime<Utc>>,
+}
+
+/// Records a queued manual run. A paused DAG's run waits queued until it is unpaused.
+pub fn trigger(
+    store: &Store,
+    dag: &Dag,
+    req: TriggerRequest,
+    now: DateTime<Utc>,
+) -> Result<DagRunRecord, OpError> {
+    let now = now.trunc_subsecs(6);
+    ensure_dag_record(store, dag)?;
+    let logical = req.logical_date.unwrap_or(now);
+    let run_id = req
+        .run_id
+        .unwrap_or_else(|| format!("manual__{}", iso(now)));
+    if run_id.is_empty()
+        || run_id.len() > crate::dag::MAX_ID_LEN
+        || !crate::dag::is_valid_id(&run_id.replace([':', '+'], "_"))
+    {
+        return Err(OpError::BadRequest(format!(
+            "run id {run_id:?}: use at most 250 letters, digits, `_`, `.`, `-`, `:` and `+`"
+        )));
+    }
+    if store.run(&dag.dag_id, &run_id)?.is_some() {
+        return Err(OpError::Conflict(format!(
+            "DAG `{}` already has a run `{run_id}`",
+            dag.dag_id
+        )));
+    }
+    let interval = timetable::infer_manual_data_interval(dag, logical);
+    let mut run = DagRunRecord::manual(&dag.dag_id, run_id, logical, now, req.conf);
+    run.data_interval_start = Some(interval.start);
+    run.data_interval_end = Some(interval.end);
+    store.put_run(&run)?;
+    store.flush()?;
+    Ok(run)
+}
+
+/// Pauses or unpauses a DAG; returns whether it was paused before.
+pub fn set_paused(store: &Store, dag: &Dag, paused: bool) -> Result<bool, OpError> {
+    let mut rec = ensure_dag_record(store, dag)?;
+    let before = rec.is_paused;
+    rec.is_paused = paused;
+    store.put_dag(&dag.dag_id, &rec)?;
+    store.flush()?;
+    Ok(before)
+}
+
+/// Which task instances `tasks clear` (and `POST .../clearTaskInstances`) resets.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ClearSpec {
+    /// Only tasks whose id matches this regular expression.
+    #[serde(default)]
+    pub task_regex: Option<String>,
+    /// Exactly these tasks (API: `task_ids`).
+    #[serde(default)]
+    pub task_ids: Option<Vec<String>>,
+    /// Also their upstream tasks.
+    #[serde(default, alias = "include_upstream")]
+    pub upstream: bool,
+    /// Also their downstream tasks.
+    #[serde(default, alias = "include_downstream")]
+    pub downstream: bool,
+    /// Only failed and upstream_failed instances.
+    #[serde(default)]
+    pub only_failed: bool,
+    /// Only this run (default: every run).
+    #[serde(default, alias = "dag_run_id")]
+    pub run_id: Option<String>,
+    /// Only report what would be cleared.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// One cleared task instance, with the state it had.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClearedTi {
+    /// The run.
+    pub dag_run_id: String,
+    /// The task.
+    pub task_id: String,
+    /// Its state before the clear.
+    pub state: TaskState,
+}
+
+/// The task instances a clear selects, grouped by run.
+pub fn clear_targets(
+    store: &Store,
+    dag: &Dag,
+    spec: &ClearSpec,
+) -> Result<Vec<(DagRunRecord, Vec<TaskInstanceRecord>)>, OpError> {
+    let re = spec
+        .task_regex
+        .as_deref()
+        .map(regex::Regex::new)
+        .transpose()
+        .map_err(|e| OpError::BadRequest(format!("task regex: {e}")))?;
+    if let Some(ids) = &spec.task_ids {
+        for id in ids {
+            if dag.task(id).is_none() {
+                return Err(OpError::NotFound(format!(
+                    "DAG `{}` has no task `{id}`",
+                    dag.dag_id
+                )));
+            }
+        }
+    }
+    let mut tasks: BTreeSet<String> = dag
+        .tasks
+        .iter()
+        .filter(|t| re.as_ref().is_none_or(|r| r.is_match(&t.task_id)))
+        .filter(|t| {
+            spec.task_ids
+                .as_ref()
+                .is_none_or(|ids| ids.contains(&t.task_id))
+        })
+        .map(|t| t.task_id.clone())
+        .collect();
+    let relatives = |start: &BTreeSet<String>, up: bool| {
+        let mut seen = start.clone();
+        let mut stack: Vec<String> = start.iter().cloned().collect();
+        while let Some(t) = stack.pop() {
+            let next = if up {
+                dag.graph.upstream(&t)
+            } else {
+                dag.graph.downstream(&t)
+            };
+            for n in next {
+                if seen.insert(n.to_owned()) {
+                    stack.push(n.to_owned());
+                }
+            }
+        }
+        seen
+    };
+    let mut all = tasks.clone();
+    if spec.upstream {
+        all.extend(relatives(&tasks, true));
+    }
+    if spec.downstream {
+        all.extend(relatives(&tasks, false));
+    }
+    tasks = all;
+    let runs: Vec<DagRunRecord> = match &spec.run_id {
+        Some(r) => vec![store.run(&dag.dag_id, r)?.ok_or_else(|| {
+            OpError::NotFound(format!("DAG `{}` has no run `{r}`", dag.dag_id))
+        })?],
+        None => store.runs(&dag.dag_id)?,
+    };
+    let mut out = Vec::new();
+    for run in runs {
+        let tis: Vec<TaskInstanceRecord> = store
+            .tis(&dag.dag_id, &run.run_id)?
+            .into_iter()
+            .filter(|ti| {
+                let failed = matches!(ti.state, TaskState::Failed | TaskState::UpstreamFailed);
+                tasks.contains(&ti.task_id)
+                    && (!spec.only_failed || failed)
+                    && ti.state != TaskState::None
+            })
+            .collect();
+        if !tis.is_empty() {
+            out.push((run, tis));
+        }
+    }
+    Ok(out)
+}
+
+/// Resets task instances of runs no engine is running: state none, a fresh set of
+/// retries, XCom removed; their runs go back to queued.
+pub fn apply_clear(
+    store: &Store,
+    dag: &Dag,
+    targets: Vec<(DagRunRecord, Vec<TaskInstanceRecord>)>,
+) -> Result<Vec<ClearedTi>, OpError> {
+    let mut cleared = Vec::new();
+    for (mut run, tis) in targets {
+        for mut ti in tis {
+            cleared.push(ClearedTi {
+                dag_run_id: run.run_id.clone(),
+                task_id: ti.task_id.clone(),
+                state: ti.state,
+            });
+            reset_ti(dag, &mut ti);
+            store.put_ti(&dag.dag_id, &run.run_id, &ti)?;
+            store.delete_xcom(&dag.dag_id, &run.run_id, &ti.task_id, "return_value")?;
+        }
+        run.state = RunState::Queued;
+        run.end_date = None;
+        run.note = None;
+        store.put_run(&run)?;
+    }
+    store.flush()?;
+    Ok(cleared)
+}
+
+/// A task instance back to no state with a fresh set of retries, as Airflow's clear.
+pub fn reset_ti(dag: &Dag, ti: &mut TaskInstanceRecord) {
+    ti.state = TaskState::None;
+    ti.next_retry_at = None;
+    ti.error = None;
+    ti.job_id = None;
+    ti.max_tries = ti.try_number + dag.task(&ti.task_id).map_or(0, |t| t.retries) + 1;
+}
+
+/// What `dags backfill` (and `POST /api/v1/backfills`) asks for.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BackfillSpec {
+    /// First logical date (inclusive).
+    pub from_date: DateTime<Utc>,
+    /// Last logical date (inclusive).
+    pub to_date: DateTime<Utc>,
+    /// What to do with dates that have a run.
+    #[serde(default)]
+    pub reprocess_behavior: ReprocessBehavior,
+    /// Backfill runs running at once.
+    #[serde(default = "default_backfill_runs")]
+    pub max_active_runs: u32,
+    /// Newest first.
+    #[serde(default)]
+    pub run_backwards: bool,
+    /// Only plan.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// The runs' conf.
+    #[serde(default)]
+    pub conf: Map<String, Value>,
+}
+
+fn default_backfill_runs() -> u32 {
+    10
+}
+
+/// One logical date of a backfill and what was done about it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackfillRow {
+    /// The logical date.
+    pub logical_date: DateTime<Utc>,
+    /// The run (new or existing).
+    pub dag_run_id: String,
+    /// `create`, `clear` or `skip`.
+    pub action: String,
+    /// Why it was skipped.
+    pub reason: Option<String>,
+}
+
+/// A backfill's plan and, unless a dry run, its id.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackfillOutcome {
+    /// The backfill's id (none for a dry run).
+    pub backfill_id: Option<String>,
+    /// One row per logical date, in the order they run.
+    pub runs: Vec<BackfillRow>,
+}
+
+/// Plans a backfill and, unless `dry_run`, creates its queued runs and clears the runs
+/// it reprocesses. Airflow 3's rules: both dates inclusive, only intervals that ended
+/// before now, runs in flight left alone, existing runs kept unless reprocessed.
+pub fn backfill(
+    store: &Store,
+    dag: &Dag,
+    spec: &BackfillSpec,
+    now: DateTime<Utc>,
+) -> Result<BackfillOutcome, OpError> {
+    if spec.from_date > spec.to_date {
+        return Err(OpError::BadRequest(format!(
+            "--from-date {} is after --to-date {}",
+            iso(spec.from_date),
+            iso(spec.to_date)
+        )));
+    }
+    if spec.max_active_runs == 0 {
+        return Err(OpError::BadRequest(
+            "--max-active-runs must be at least 1".to_owned(),
+        ));
+    }
+    if dag.schedule.is_none() {
+        return Err(OpError::BadRequest(format!(
+            "DAG `{}` has no schedule, so there is nothing to backfill; trigger runs with `lithoflow dags trigger`",
+            dag.dag_id
+        )));
+    }
+    if spec.run_backwards
+        && let Some(t) = dag.tasks.iter().find(|t| t.depends_on_past)
+    {
+        return Err(OpError::BadRequest(format!(
+            "--run-backwards cannot be used: task `{}` has depends_on_past",
+            t.task_id
+        )));
+    }
+    let runs = store.runs(&dag.dag_id)?;
+    if !spec.dry_run
+        && let Some(r) = runs
+            .iter()
+            .find(|r| r.backfill_id.is_some() && !r.state.is_finished())
+    {
+        return Err(OpError::Conflict(format!(
+            "DAG `{}` already has a backfill in progress (run `{}` is {})",
+            dag.dag_id,
+            r.run_id,
+            r.state.name()
+        )));
+    }
+    let by_date: HashMap<DateTime<Utc>, &DagRunRecord> = runs
+        .iter()
+        .filter_map(|r| r.logical_date.map(|d| (d, r)))
+        .collect();
+    let mut infos = timetable::backfill_infos(dag, spec.from_date, spec.to_date, now);
+    if spec.run_backwards {
+        infos.reverse();
+    }
+    let now_t = now.trunc_subsecs(6);
+    let backfill_id = format!("backfill__{}", iso(now_t));
+    let mut rows = Vec::new();
+    let mut to_create = Vec::new();
+    let mut to_clear = Vec::new();
+    for info in infos {
+        let logical = info.logical_date();
+        let row = |run_id: &str, action: &str, reason: Option<&str>| BackfillRow {
+            logical_date: logical,
+            dag_run_id: run_id.to_owned(),
+            action: action.to_owned(),
+            reason: reason.map(str::to_owned),
+        };
+        match by_date.get(&logical) {
+            Some(r) if !r.state.is_finished() => {
+                rows.push(row(&r.run_id, "skip", Some("a run for this date is in flight")));
+            }
+            Some(r) => {
+                let reprocess = match spec.reprocess_behavior {
+                    ReprocessBehavior::None => false,
+                    ReprocessBehavior::Failed => r.state == RunState::Failed,
+                    ReprocessBehavior::Completed => true,
+                };
+                if reprocess {
+                    rows.push(row(&r.run_id, "clear", None));
+                    to_clear.push((*r).clone());
+                } else {
+                    rows.push(row(
+                        &r.run_id,
+                        "skip",
+                        Some(&format!("a {} run exists", r.state.name())),
+                    ));
+                }
+            }
+            None => {
+                let run_id = format!("backfill__{}", iso(info.run_after));
+                rows.push(row(&run_id, "create", None));
+                let mut run = DagRunRecord::manual(
+                    &dag.dag_id,
+                    run_id,
+                    logical,
+                    info.run_after,
+                    spec.conf.clone(),
+                );
+                run.run_type = "backfill".to_owned();
+                run.data_interval_start = Some(info.data_interval.start);
+                run.data_interval_end = Some(info.data_interval.end);
+                run.backfill_id = Some(backfill_id.clone());
+                to_create.push(run);
+            }
+        }
+    }
+    if spec.dry_run {
+        return Ok(BackfillOutcome {
+            backfill_id: None,
+            runs: rows,
+        });
+    }
+    ensure_dag_record(store, dag)?;
+    store.put_backfill(&BackfillRecord {
+        version: SCHEMA_VERSION,
+        id: backfill_id.clone(),
+        dag_id: dag.dag_id.clone(),
+        from_date: spec.from_date,
+        to_date: spec.to_date,
+        reprocess_behavior: format!("{:?}", spec.reprocess_behavior).to_lowercase(),
+        max_active_runs: spec.max_active_runs,
+        created_at: now_t,
+    })?;
+    for run in &to_create {
+        store.put_run(run)?;
+    }
+    for mut run in to_clear {
+        for mut ti in store.tis(&dag.dag_id, &run.run_id)? {
+            reset_ti(dag, &mut ti);
+            store.put_ti(&dag.dag_id, &run.run_id, &ti)?;
+            store.delete_xcom(&dag.dag_id, &run.run_id, &ti.task_id, "return_value")?;
+        }
+        run.state = RunState::Queued;
+        run.start_date = None;
+        run.end_date = None;
+        run.note = None;
+        run.run_type = "backfill".to_owned();
+        run.backfill_id = Some(backfill_id.clone());
+        store.put_run(&run)?;
+    }
+    store.flush()?;
+    Ok(BackfillOutcome {
+        backfill_id: Some(backfill_id),
+        runs: rows,
+    })
+}
