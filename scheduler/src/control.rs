@@ -165,3 +165,24 @@ impl Shared {
         let _ = self.events.send(event);
     }
 }
+
+/// `$LITHOFLOW_HOME/scheduler.json`: how CLI commands find a running scheduler's API.
+/// Written once the API listens; removed when the scheduler exits.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct SchedulerInfo {
+    /// The scheduler's process id.
+    pub pid: u32,
+    /// The API's port on 127.0.0.1.
+    pub port: u16,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// The DAGs folder it serves.
+    pub dags_folder: PathBuf,
+}
+
+impl SchedulerInfo {
+    /// The file's path in a lithoflow home.
+    pub fn path(home: &std::path::Path) -> PathBuf {
+        home.join("scheduler.json")
+    }
+}
