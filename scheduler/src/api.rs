@@ -1,12 +1,1155 @@
 //! The local API (axum): paths shaped like Airflow's stable REST API v1, a bearer token,
-//! and an event stream. Bound to 127.0.0.1 only.
+//! and an event stream. Bound to 127.0.0.1 only (by the daemon).
+//!
+//! Reads go straight to the store (on the blocking pool); changes go to the scheduler
+//! loop as [`Request`]s, because it owns the runs. Every route needs the token; every
+//! error is problem JSON. Ids from the path are checked before any lookup and are never
+//! joined into a file path unless the run or task instance they name is recorded.
+//! `docs/api.md` describes each route.
 
+pub mod types;
+
+#[cfg(test)]
+mod tests;
+
+use std::convert::Infallible;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::control::Shared;
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::Utc;
+use futures_util::stream::{self, Stream, StreamExt};
+use serde::de::DeserializeOwned;
+use tokio::sync::{broadcast, oneshot};
+
+use crate::control::{Event, Request, Shared};
+use crate::dag::Dag;
+use crate::ops::{BackfillSpec, ClearSpec, OpError, TriggerRequest};
+use crate::store::{Store, StoreError};
+use types::{
+    BackfillBody, BackfillResponse, ClearBody, ClearResponse, ClearedInstance, ComponentHealth,
+    DagCollection, DagInfo, DagPatch, DagRun, DagRunCollection, Health, ImportErrorCollection,
+    ImportErrorInfo, Problem, RECENT_RUNS, RecentRun, SchedulerHealth, Tag, TaskCollection,
+    TaskInfo, TaskInstance, TaskInstanceCollection, Version, XComEntry,
+};
+
+/// Request bodies larger than this are refused (413).
+pub const BODY_LIMIT: usize = 1 << 20;
+
+/// How long a change may wait for the scheduler loop's answer.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Lists show this many entries unless `limit` says otherwise.
+const DEFAULT_LIMIT: usize = 100;
+
+/// `limit` above this is lowered to it, as Airflow's `maximum_page_limit`.
+pub const MAX_LIMIT: usize = 1000;
+
+/// A log response carries at most this many bytes; ask again from `X-Log-Offset`.
+pub const LOG_CHUNK: u64 = 4 << 20;
+
+/// The header carrying the offset to ask a log from next.
+pub const LOG_OFFSET_HEADER: &str = "x-log-offset";
+
+/// An SSE comment is sent this often so proxies and clients see the stream alive.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// The API's routes over a running scheduler's shared state.
 pub fn router(shared: Arc<Shared>) -> axum::Router {
-    let _ = shared;
+    let ti = "/api/v1/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}";
     axum::Router::new()
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/version", get(version))
+        .route("/api/v1/dags", get(list_dags))
+        .route("/api/v1/dags/{dag_id}", get(get_dag).patch(patch_dag))
+        .route("/api/v1/dags/{dag_id}/tasks", get(list_tasks))
+        .route(
+            "/api/v1/dags/{dag_id}/dagRuns",
+            get(list_runs).post(trigger_run),
+        )
+        .route("/api/v1/dags/{dag_id}/dagRuns/{dag_run_id}", get(get_run))
+        .route(
+            "/api/v1/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances",
+            get(list_task_instances),
+        )
+        .route(ti, get(get_task_instance))
+        .route(&format!("{ti}/xcomEntries/{{xcom_key}}"), get(get_xcom))
+        .route(&format!("{ti}/logs/{{try_number}}"), get(get_log))
+        .route(
+            "/api/v1/dags/{dag_id}/clearTaskInstances",
+            post(clear_task_instances),
+        )
+        .route("/api/v1/backfills", post(create_backfill))
+        .route("/api/v1/importErrors", get(import_errors))
+        .route("/api/v1/events", get(events))
+        .fallback(no_route)
+        .method_not_allowed_fallback(no_method)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(Arc::clone(&shared), auth))
+        .with_state(shared)
+}
+
+// ---------------------------------------------------------------------------------------
+// The token.
+
+/// The API token in `home/api-token`: read, or created on first start (32 random bytes,
+/// hex) with mode 0600 inside a home created 0700. A token file that the group or others
+/// can read is refused: anyone who can read it can drive the scheduler.
+pub fn ensure_token(home: &Path) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    use std::io::Write as _;
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+
+    if !home.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(home)
+            .with_context(|| format!("failed to create {}", home.display()))?;
+    }
+    let path = token_path(home);
+    // Two tries: a scheduler started at the same moment may create the file between our
+    // look and our create; then we read theirs.
+    for _ in 0..2 {
+        match read_token(&path) {
+            Ok(Some(token)) => return Ok(token),
+            Ok(None) => {}
+            Err(e) => return Err(e),
+        }
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes)
+            .map_err(|e| anyhow::anyhow!("failed to get random bytes for the API token: {e}"))?;
+        let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path);
+        match file {
+            Ok(mut f) => {
+                f.write_all(token.as_bytes())
+                    .and_then(|()| f.write_all(b"\n"))
+                    .and_then(|()| f.sync_all())
+                    .with_context(|| format!("failed to write {}", path.display()))?;
+                return Ok(token);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(e).with_context(|| format!("failed to create {}", path.display()));
+            }
+        }
+    }
+    anyhow::bail!("failed to create or read {}", path.display())
+}
+
+/// Where a lithoflow home keeps the API token.
+pub fn token_path(home: &Path) -> std::path::PathBuf {
+    home.join("api-token")
+}
+
+/// Reads the token file: None if it does not exist; an error if others can read it or
+/// it holds no token.
+pub fn read_token(path: &Path) -> anyhow::Result<Option<String>> {
+    use anyhow::Context as _;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("failed to read {}", path.display())),
+    };
+    if meta.permissions().mode() & 0o077 != 0 {
+        anyhow::bail!(
+            "the API token {} is accessible to other users (mode {:03o}); run `chmod 600 {}`",
+            path.display(),
+            meta.permissions().mode() & 0o777,
+            path.display()
+        );
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read {}", path.display()))?;
+    let token = text.trim();
+    if token.len() < 32 || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        anyhow::bail!(
+            "the API token {} is not a token (at least 32 printable characters); delete it and start the scheduler again to make a new one",
+            path.display()
+        );
+    }
+    Ok(Some(token.to_owned()))
+}
+
+/// Compares without an early exit, so the time taken says nothing about the token.
+fn same_token(given: &[u8], expected: &[u8]) -> bool {
+    let mut diff = u8::from(given.len() != expected.len());
+    for (i, e) in expected.iter().enumerate() {
+        diff |= given.get(i).copied().unwrap_or(0) ^ e;
+    }
+    diff == 0
+}
+
+async fn auth(
+    State(shared): State<Arc<Shared>>,
+    req: axum::extract::Request,
+    next: Next,
+) -> Response {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim());
+    match given {
+        Some(t) if same_token(t.as_bytes(), shared.token.as_bytes()) => {
+            let method = req.method().clone();
+            let path = req.uri().path().to_owned();
+            let resp = next.run(req).await;
+            tracing::debug!(%method, %path, status = resp.status().as_u16(), "api request");
+            resp
+        }
+        Some(_) => ApiError::new(StatusCode::UNAUTHORIZED, "the bearer token is wrong")
+            .into_response(),
+        None => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "send the token of $LITHOFLOW_HOME/api-token as `Authorization: Bearer <token>`",
+        )
+        .into_response(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Errors and extractors.
+
+/// An error answer: problem JSON with the status's name as its title.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    detail: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, detail: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            detail: detail.into(),
+        }
+    }
+
+    fn bad_request(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, detail)
+    }
+
+    fn not_found(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, detail)
+    }
+
+    fn internal(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, detail)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::warn!(status = self.status.as_u16(), "api error: {}", self.detail);
+        }
+        let problem = Problem {
+            kind: "about:blank".to_owned(),
+            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail,
+        };
+        let mut resp = (self.status, Json(problem)).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        ApiError::internal(e.to_string())
+    }
+}
+
+impl From<OpError> for ApiError {
+    fn from(e: OpError) -> ApiError {
+        let status = match &e {
+            OpError::NotFound(_) => StatusCode::NOT_FOUND,
+            OpError::Conflict(_) => StatusCode::CONFLICT,
+            OpError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            OpError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// A JSON body whose rejections (bad JSON, too large, wrong content type) are problem
+/// JSON too.
+struct Body<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(JsonRejection::BytesRejection(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the request body is larger than {BODY_LIMIT} bytes"),
+                ))
+            }
+            Err(e) => Err(ApiError::new(e.status(), e.body_text())),
+        }
+    }
+}
+
+/// The path's ids, each checked: no `/`, `\`, NUL, `.` or `..`, at most 250 bytes.
+struct Ids<const N: usize>([String; N]);
+
+impl<S: Send + Sync, const N: usize> FromRequestParts<S> for Ids<N> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let params = axum::extract::Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request(e.body_text()))?
+            .0;
+        let mut out: [String; N] = std::array::from_fn(|_| String::new());
+        if params.len() != N {
+            return Err(ApiError::internal("route and handler disagree on path ids"));
+        }
+        for (slot, (name, value)) in out.iter_mut().zip(params) {
+            check_id(&name, &value)?;
+            *slot = value;
+        }
+        Ok(Ids(out))
+    }
+}
+
+/// Refuses ids that could name another file if they ever reached a path, and ids no
+/// record can have.
+fn check_id(name: &str, id: &str) -> ApiResult<()> {
+    if id.is_empty()
+        || id == "."
+        || id == ".."
+        || id.contains(['/', '\\', '\0'])
+        || id.len() > crate::dag::MAX_ID_LEN
+    {
+        return Err(ApiError::bad_request(format!(
+            "`{name}` {id:?} is not a valid id (no `/`, `\\`, NUL, `.` or `..`; at most {} bytes)",
+            crate::dag::MAX_ID_LEN
+        )));
+    }
+    Ok(())
+}
+
+/// The query string as pairs, with every name checked against the route's list.
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn parse(uri: &Uri, known: &[&str]) -> ApiResult<Params> {
+        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(uri)
+            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        if let Some((k, _)) = pairs.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+            return Err(ApiError::bad_request(format!(
+                "unknown query parameter `{k}`; this route takes {}",
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            )));
+        }
+        Ok(Params(pairs))
+    }
+
+    /// Every value of a name; comma-separated values count as several.
+    fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .flat_map(|(_, v)| v.split(',').map(str::trim).map(str::to_owned))
+            .filter(|v| !v.is_empty())
+            .collect()
+    }
+
+    fn last(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn number(&self, name: &str) -> ApiResult<Option<u64>> {
+        self.last(name)
+            .map(|v| {
+                v.parse::<u64>().map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "`{name}` must be a non-negative integer, found {v:?}"
+                    ))
+                })
+            })
+            .transpose()
+    }
+
+    fn bool(&self, name: &str) -> ApiResult<Option<bool>> {
+        self.last(name)
+            .map(|v| match v.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => Ok(true),
+                "false" | "0" | "no" => Ok(false),
+                _ => Err(ApiError::bad_request(format!(
+                    "`{name}` must be true or false, found {v:?}"
+                ))),
+            })
+            .transpose()
+    }
+
+    /// `limit` and `offset`.
+    fn page(&self) -> ApiResult<(usize, usize)> {
+        let limit = self
+            .number("limit")?
+            .map_or(DEFAULT_LIMIT, |n| usize::try_from(n).unwrap_or(MAX_LIMIT))
+            .min(MAX_LIMIT);
+        let offset = self
+            .number("offset")?
+            .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
+        Ok((limit, offset))
+    }
+}
+
+fn paged<T>(items: Vec<T>, (limit, offset): (usize, usize)) -> Vec<T> {
+    items.into_iter().skip(offset).take(limit).collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers over the shared state.
+
+/// Runs a store read on the blocking pool (sled is blocking).
+async fn read<T, F>(shared: &Arc<Shared>, f: F) -> ApiResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&Store) -> ApiResult<T> + Send + 'static,
+{
+    let store = Arc::clone(&shared.store);
+    tokio::task::spawn_blocking(move || f(&store))
+        .await
+        .map_err(|e| ApiError::internal(format!("a store read failed: {e}")))?
+}
+
+/// Sends a change to the scheduler loop and waits for its answer.
+async fn ask<T>(
+    shared: &Shared,
+    make: impl FnOnce(oneshot::Sender<Result<T, OpError>>) -> Request,
+) -> ApiResult<T> {
+    let unavailable = |why: &str| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why.to_owned());
+    let (tx, rx) = oneshot::channel();
+    shared
+        .requests
+        .send(make(tx))
+        .await
+        .map_err(|_| unavailable("the scheduler is stopping"))?;
+    match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
+        Err(_) => Err(unavailable("the scheduler did not answer within 60 s")),
+        Ok(Err(_)) => Err(unavailable("the scheduler dropped the request")),
+        Ok(Ok(result)) => result.map_err(ApiError::from),
+    }
+}
+
+fn loaded_dag(shared: &Shared, dag_id: &str) -> ApiResult<Arc<Dag>> {
+    shared.dag(dag_id).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "DAG `{dag_id}` is not loaded (see `lithoflow dags list` and `lithoflow dags list-import-errors`)"
+        ))
+    })
+}
+
+/// A DAG the scheduler serves, or one it served before (its runs stay readable).
+fn known_dag(shared: &Shared, store: &Store, dag_id: &str) -> ApiResult<Option<Arc<Dag>>> {
+    if let Some(dag) = shared.dag(dag_id) {
+        return Ok(Some(dag));
+    }
+    if store.dag(dag_id)?.is_some() {
+        return Ok(None);
+    }
+    Err(ApiError::not_found(format!("no DAG `{dag_id}`")))
+}
+
+fn run_of(
+    store: &Store,
+    dag_id: &str,
+    run_id: &str,
+) -> ApiResult<crate::store::DagRunRecord> {
+    store
+        .run(dag_id, run_id)?
+        .ok_or_else(|| ApiError::not_found(format!("DAG `{dag_id}` has no run `{run_id}`")))
+}
+
+fn ti_of(
+    store: &Store,
+    dag_id: &str,
+    run_id: &str,
+    task_id: &str,
+) -> ApiResult<crate::store::TaskInstanceRecord> {
+    store.ti(dag_id, run_id, task_id)?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "run `{run_id}` of DAG `{dag_id}` has no task instance `{task_id}` (yet)"
+        ))
+    })
+}
+
+fn operator(dag: Option<&Arc<Dag>>, task_id: &str) -> Option<String> {
+    dag.and_then(|d| d.task(task_id))
+        .map(|t| t.type_name().to_owned())
+}
+
+/// What the DAG list needs from the DAG set, taken under its lock.
+struct DagView {
+    dag: Arc<Dag>,
+    next: Option<crate::timetable::DagRunInfo>,
+    has_import_errors: bool,
+}
+
+fn dag_views(shared: &Shared, filter: impl Fn(&Dag) -> bool) -> Vec<DagView> {
+    let set = shared
+        .dags
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    set.dags
+        .values()
+        .filter(|d| filter(d))
+        .map(|d| DagView {
+            dag: Arc::clone(d),
+            next: set.next_run.get(&d.dag_id).copied().flatten(),
+            has_import_errors: set.import_errors.iter().any(|e| e.filepath == d.fileloc),
+        })
+        .collect()
+}
+
+fn dag_info(store: &Store, v: &DagView) -> ApiResult<DagInfo> {
+    let d = &v.dag;
+    let mut owners: Vec<String> = d.tasks.iter().map(|t| t.owner.clone()).collect();
+    owners.sort_unstable();
+    owners.dedup();
+    let recent_runs = store
+        .runs(&d.dag_id)?
+        .into_iter()
+        .take(RECENT_RUNS)
+        .map(|r| RecentRun {
+            dag_run_id: r.run_id,
+            state: r.state,
+            run_after: r.run_after,
+        })
+        .collect();
+    let timetable = serde_json::to_value(d.timetable)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    Ok(DagInfo {
+        dag_id: d.dag_id.clone(),
+        description: d.description.clone(),
+        fileloc: d.fileloc.display().to_string(),
+        is_paused: crate::ops::is_paused(store, d)?,
+        is_active: true,
+        is_paused_upon_creation: d.is_paused_upon_creation,
+        schedule: d.schedule_str().map(str::to_owned),
+        timetable,
+        tags: d.tags.iter().map(|t| Tag { name: t.clone() }).collect(),
+        owners,
+        max_active_runs: d.max_active_runs,
+        max_active_tasks: d.max_active_tasks,
+        catchup: d.catchup,
+        start_date: d.start_date,
+        end_date: d.end_date,
+        next_dagrun: v.next.map(|i| i.logical_date()),
+        next_dagrun_data_interval_start: v.next.map(|i| i.data_interval.start),
+        next_dagrun_data_interval_end: v.next.map(|i| i.data_interval.end),
+        next_dagrun_create_after: v.next.map(|i| i.run_after),
+        has_import_errors: v.has_import_errors,
+        recent_runs,
+        was_paused: None,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Handlers.
+
+async fn no_route(uri: Uri) -> ApiError {
+    ApiError::not_found(format!(
+        "no route {}; see docs/api.md for the routes",
+        uri.path()
+    ))
+}
+
+async fn no_method() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "this route does not take that method; see docs/api.md",
+    )
+}
+
+async fn health(State(shared): State<Arc<Shared>>, uri: Uri) -> ApiResult<Json<Health>> {
+    Params::parse(&uri, &[])?;
+    let db_ok = read(&shared, |store| Ok(store.dag("").is_ok())).await?;
+    let status = |ok: bool| if ok { "healthy" } else { "unhealthy" }.to_owned();
+    Ok(Json(Health {
+        metadatabase: ComponentHealth {
+            status: status(db_ok),
+        },
+        scheduler: SchedulerHealth {
+            status: status(true),
+            latest_scheduler_heartbeat: Some(Utc::now()),
+            started_at: shared.started_at,
+            dags_folder: shared.dags_folder.display().to_string(),
+        },
+    }))
+}
+
+async fn version(uri: Uri) -> ApiResult<Json<Version>> {
+    Params::parse(&uri, &[])?;
+    Ok(Json(Version {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        git_version: None,
+    }))
+}
+
+async fn list_dags(State(shared): State<Arc<Shared>>, uri: Uri) -> ApiResult<Json<DagCollection>> {
+    let params = Params::parse(
+        &uri,
+        &[
+            "limit",
+            "offset",
+            "paused",
+            "tags",
+            "dag_id_pattern",
+            "only_active",
+        ],
+    )?;
+    let page = params.page()?;
+    params.bool("only_active")?;
+    let paused = params.bool("paused")?;
+    let tags = params.all("tags");
+    let pattern = params.last("dag_id_pattern").map(str::to_lowercase);
+    let views = dag_views(&shared, |d| {
+        (tags.is_empty() || d.tags.iter().any(|t| tags.contains(t)))
+            && pattern
+                .as_deref()
+                .is_none_or(|p| d.dag_id.to_lowercase().contains(p))
+    });
+    let dags = read(&shared, move |store| {
+        let mut out = Vec::new();
+        for v in &views {
+            if let Some(p) = paused
+                && crate::ops::is_paused(store, &v.dag)? != p
+            {
+                continue;
+            }
+            out.push(v);
+        }
+        let total_entries = out.len();
+        let dags = paged(out, page)
+            .into_iter()
+            .map(|v| dag_info(store, v))
+            .collect::<ApiResult<Vec<_>>>()?;
+        Ok(DagCollection {
+            dags,
+            total_entries,
+        })
+    })
+    .await?;
+    Ok(Json(dags))
+}
+
+async fn get_dag(
+    State(shared): State<Arc<Shared>>,
+    Ids([dag_id]): Ids<1>,
+    uri: Uri,
+) -> ApiResult<Json<DagInfo>> {
+    Params::parse(&uri, &[])?;
+    loaded_dag(&shared, &dag_id)?;
+    let views = dag_views(&shared, |d| d.dag_id == dag_id);
+    read(&shared, move |store| {
+        let v = views
+            .first()
+            .ok_or_else(|| ApiError::not_found(format!("DAG `{dag_id}` is not loaded")))?;
+        dag_info(store, v)
+    })
+    .await
+    .map(Json)
+}
+
+async fn patch_dag(
+    State(shared): State<Arc<Shared>>,
+    Ids([dag_id]): Ids<1>,
+    uri: Uri,
+    Body(patch): Body<DagPatch>,
+) -> ApiResult<Json<DagInfo>> {
+    // Airflow's `update_mask` may only name the one field there is.
+    let params = Params::parse(&uri, &["update_mask"])?;
+    if let Some(m) = params.all("update_mask").iter().find(|m| *m != "is_paused") {
+        return Err(ApiError::bad_request(format!(
+            "`update_mask` {m:?}: only `is_paused` can be changed"
+        )));
+    }
+    loaded_dag(&shared, &dag_id)?;
+    let before = ask(&shared, |reply| Request::SetPaused {
+        dag_id: dag_id.clone(),
+        paused: patch.is_paused,
+        reply,
+    })
+    .await?;
+    let views = dag_views(&shared, |d| d.dag_id == dag_id);
+    read(&shared, move |store| {
+        let v = views
+            .first()
+            .ok_or_else(|| ApiError::not_found(format!("DAG `{dag_id}` is not loaded")))?;
+        let mut info = dag_info(store, v)?;
+        info.was_paused = Some(before);
+        Ok(info)
+    })
+    .await
+    .map(Json)
+}
+
+async fn list_tasks(
+    State(shared): State<Arc<Shared>>,
+    Ids([dag_id]): Ids<1>,
+    uri: Uri,
+) -> ApiResult<Json<TaskCollection>> {
+    Params::parse(&uri, &[])?;
+    let dag = loaded_dag(&shared, &dag_id)?;
+    let tasks: Vec<TaskInfo> = dag
+        .tasks
+        .iter()
+        .map(|t| TaskInfo {
+            task_id: t.task_id.clone(),
+            operator_name: t.type_name().to_owned(),
+            upstream_task_ids: dag
+                .graph
+                .upstream(&t.task_id)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            downstream_task_ids: dag
+                .graph
+                .downstream(&t.task_id)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            trigger_rule: t.trigger_rule.name().to_owned(),
+            retries: t.retries,
+            owner: t.owner.clone(),
+            depends_on_past: t.depends_on_past,
+        })
+        .collect();
+    Ok(Json(TaskCollection {
+        total_entries: tasks.len(),
+        tasks,
+    }))
+}
+
+async fn list_runs(
+    State(shared): State<Arc<Shared>>,
+    Ids([dag_id]): Ids<1>,
+    uri: Uri,
+) -> ApiResult<Json<DagRunCollection>> {
+    let params = Params::parse(&uri, &["limit", "offset", "state"])?;
+    let page = params.page()?;
+    let states = params.all("state");
+    for s in &states {
+        if !["queued", "running", "success", "failed"].contains(&s.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "`state` {s:?}: expected queued, running, success or failed"
+            )));
+        }
+    }
+    let sh = Arc::clone(&shared);
+    read(&shared, move |store| {
+        let mut runs = if dag_id == "~" {
+            let mut all = store.all_runs()?;
+            all.sort_by(|a, b| {
+                b.run_after
+                    .cmp(&a.run_after)
+                    .then_with(|| b.run_id.cmp(&a.run_id))
+            });
+            all
+        } else {
+            known_dag(&sh, store, &dag_id)?;
+            store.runs(&dag_id)?
+        };
+        runs.retain(|r| states.is_empty() || states.iter().any(|s| s == r.state.name()));
+        let total_entries = runs.len();
+        let dag_runs = paged(runs, page).iter().map(DagRun::from).collect();
+        Ok(DagRunCollection {
+            dag_runs,
+            total_entries,
+        })
+    })
+    .await
+    .map(Json)
+}
+
+async fn trigger_run(
+    State(shared): State<Arc<Shared>>,
+    Ids([dag_id]): Ids<1>,
+    uri: Uri,
+    Body(req): Body<TriggerRequest>,
+) -> ApiResult<Json<DagRun>> {
+    Params::parse(&uri, &[])?;
+    loaded_dag(&shared, &dag_id)?;
+    let run = ask(&shared, |reply| Request::Trigger {
+        dag_id: dag_id.clone(),
+        req,
+        reply,
+    })
+    .await?;
+    Ok(Json(DagRun::from(&run)))
+}
+
+async fn get_run(
+    State(shared): State<Arc<Shared>>,
+    Ids([dag_id, run_id]): Ids<2>,
+    uri: Uri,
+) -> ApiResult<Json<DagRun>> {
+    Params::parse(&uri, &[])?;
+    let sh = Arc::clone(&shared);
+    read(&shared, move |store| {
+        known_dag(&sh, store, &dag_id)?;
+        Ok(DagRun::from(&run_of(store, &dag_id, &run_id)?))
+    })
+    .await
+    .map(Json)
+}
+
+async fn list_task_instances(
+    State(shared): State<Arc<Shared>>,
+    Ids([dag_id, run_id]): Ids<2>,
+    uri: Uri,
+) -> ApiResult<Json<TaskInstanceCollection>> {
+    let params = Params::parse(&uri, &["limit", "offset", "state"])?;
+    let page = params.page()?;
+    let states = params.all("state");
+    let sh = Arc::clone(&shared);
+    read(&shared, move |store| {
+        let dag = known_dag(&sh, store, &dag_id)?;
+        let run = run_of(store, &dag_id, &run_id)?;
+        let mut tis = store.tis(&dag_id, &run_id)?;
+        tis.retain(|t| {
+            states.is_empty()
+                || states
+                    .iter()
+                    .any(|s| s == t.state.name() || (s == "null" && t.state.name() == "none"))
+        });
+        let total_entries = tis.len();
+        let task_instances = paged(tis, page)
+            .iter()
+            .map(|t| TaskInstance::new(&run, t, operator(dag.as_ref(), &t.task_id)))
+            .collect();
+        Ok(TaskInstanceCollection {
+            task_instances,
+            total_entries,
+        })
+    })
+    .await
+    .map(Json)
+}
+
+async fn get_task_instance(
+    State(shared): State<Arc<Shared>>,
+    Ids([dag_id, run_id, task_id]): Ids<3>,
+    uri: Uri,
+) -> ApiResult<Json<TaskInstance>> {
+    Params::parse(&uri, &[])?;
+    let sh = Arc::clone(&shared);
+    read(&shared, move |store| {
+        let dag = known_dag(&sh, store, &dag_id)?;
+        let run = run_of(store, &dag_id, &run_id)?;
+        let ti = ti_of(store, &dag_id, &run_id, &task_id)?;
+        let mut out = TaskInstance::new(&run, &ti, operator(dag.as_ref(), &task_id));
+        out.return_value = Some(
+            store
+                .xcom(&dag_id, &run_id, &task_id, "return_value")?
+                .unwrap_or(serde_json::Value::Null),
+        );
+        Ok(out)
+    })
+    .await
+    .map(Json)
+}
+
+async fn get_xcom(
+    State(shared): State<Arc<Shared>>,
+    Ids([dag_id, run_id, task_id, key]): Ids<4>,
+    uri: Uri,
+) -> ApiResult<Json<XComEntry>> {
+    Params::parse(&uri, &[])?;
+    let sh = Arc::clone(&shared);
+    read(&shared, move |store| {
+        known_dag(&sh, store, &dag_id)?;
+        let run = run_of(store, &dag_id, &run_id)?;
+        ti_of(store, &dag_id, &run_id, &task_id)?;
+        let value = store.xcom(&dag_id, &run_id, &task_id, &key)?.ok_or_else(|| {
+            ApiError::not_found(format!(
+                "task `{task_id}` of run `{run_id}` has no XCom `{key}`"
+            ))
+        })?;
+        Ok(XComEntry {
+            key,
+            dag_id,
+            dag_run_id: run_id,
+            task_id,
+            map_index: -1,
+            logical_date: run.logical_date,
+            value,
+        })
+    })
+    .await
+    .map(Json)
+}
+
+async fn get_log(
+    State(shared): State<Arc<Shared>>,
+    Ids([dag_id, run_id, task_id, try_text]): Ids<4>,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let params = Params::parse(&uri, &["offset"])?;
+    let offset = params.number("offset")?.unwrap_or(0);
+    let try_number: u32 = try_text.parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "`try_number` must be a positive integer, found {try_text:?}"
+        ))
+    })?;
+    let logs_dir = shared.settings.home.join("logs");
+    let sh = Arc::clone(&shared);
+    let (bytes, next) = read(&shared, move |store| {
+        known_dag(&sh, store, &dag_id)?;
+        run_of(store, &dag_id, &run_id)?;
+        let ti = ti_of(store, &dag_id, &run_id, &task_id)?;
+        if try_number == 0 || try_number > ti.try_number {
+            return Err(ApiError::not_found(format!(
+                "task `{task_id}` of run `{run_id}` has no try {try_number} (its latest is {})",
+                ti.try_number
+            )));
+        }
+        // The instance is recorded, so its ids passed validation when it was created;
+        // check again anyway before they become path segments.
+        if !crate::dag::is_valid_id(&dag_id) || !crate::dag::is_valid_id(&task_id) {
+            return Err(ApiError::bad_request("invalid DAG or task id"));
+        }
+        let path =
+            crate::engine::Engine::log_path(&logs_dir, &dag_id, &run_id, &task_id, try_number);
+        read_log(&path, offset).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ApiError::not_found(format!(
+                "no log for try {try_number} of task `{task_id}` in run `{run_id}` yet"
+            )),
+            _ => ApiError::internal(format!("failed to read {}: {e}", path.display())),
+        })
+    })
+    .await?;
+    let mut resp = (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        bytes,
+    )
+        .into_response();
+    resp.headers_mut()
+        .insert(LOG_OFFSET_HEADER, HeaderValue::from(next));
+    Ok(resp)
+}
+
+/// The log's bytes from `offset` (at most [`LOG_CHUNK`]) and the offset after them.
+fn read_log(path: &Path, offset: u64) -> std::io::Result<(Vec<u8>, u64)> {
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let start = offset.min(len);
+    file.seek(SeekFrom::Start(start))?;
+    let mut buf = Vec::new();
+    file.take(LOG_CHUNK).read_to_end(&mut buf)?;
+    let next = start + buf.len() as u64;
+    Ok((buf, next))
+}
+
+async fn clear_task_instances(
+    State(shared): State<Arc<Shared>>,
+    Ids([dag_id]): Ids<1>,
+    uri: Uri,
+    Body(body): Body<ClearBody>,
+) -> ApiResult<Json<ClearResponse>> {
+    Params::parse(&uri, &[])?;
+    loaded_dag(&shared, &dag_id)?;
+    if let Some(r) = &body.dag_run_id {
+        check_id("dag_run_id", r)?;
+    }
+    let spec = ClearSpec {
+        task_regex: body.task_regex,
+        task_ids: body.task_ids,
+        upstream: body.include_upstream,
+        downstream: body.include_downstream,
+        only_failed: body.only_failed,
+        run_id: body.dag_run_id,
+        dry_run: body.dry_run.unwrap_or(true),
+    };
+    let cleared = ask(&shared, |reply| Request::Clear {
+        dag_id: dag_id.clone(),
+        spec,
+        reply,
+    })
+    .await?;
+    Ok(Json(ClearResponse {
+        task_instances: cleared
+            .into_iter()
+            .map(|c| ClearedInstance {
+                dag_id: dag_id.clone(),
+                dag_run_id: c.dag_run_id,
+                task_id: c.task_id,
+                state: c.state,
+            })
+            .collect(),
+    }))
+}
+
+async fn create_backfill(
+    State(shared): State<Arc<Shared>>,
+    uri: Uri,
+    Body(body): Body<BackfillBody>,
+) -> ApiResult<Json<BackfillResponse>> {
+    Params::parse(&uri, &[])?;
+    check_id("dag_id", &body.dag_id)?;
+    loaded_dag(&shared, &body.dag_id)?;
+    let spec = BackfillSpec {
+        from_date: body.from_date,
+        to_date: body.to_date,
+        reprocess_behavior: body.reprocess_behavior,
+        max_active_runs: body.max_active_runs,
+        run_backwards: body.run_backwards,
+        dry_run: body.dry_run,
+        conf: body.dag_run_conf.clone(),
+    };
+    let outcome = ask(&shared, |reply| Request::Backfill {
+        dag_id: body.dag_id.clone(),
+        spec,
+        reply,
+    })
+    .await?;
+    Ok(Json(BackfillResponse {
+        id: outcome.backfill_id,
+        dag_id: body.dag_id,
+        from_date: body.from_date,
+        to_date: body.to_date,
+        reprocess_behavior: body.reprocess_behavior,
+        max_active_runs: body.max_active_runs,
+        run_backwards: body.run_backwards,
+        dry_run: body.dry_run,
+        dag_run_conf: body.dag_run_conf,
+        total_entries: outcome.runs.len(),
+        dag_runs: outcome.runs,
+    }))
+}
+
+async fn import_errors(
+    State(shared): State<Arc<Shared>>,
+    uri: Uri,
+) -> ApiResult<Json<ImportErrorCollection>> {
+    let params = Params::parse(&uri, &["limit", "offset"])?;
+    let page = params.page()?;
+    let all: Vec<ImportErrorInfo> = shared
+        .dags
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .import_errors
+        .iter()
+        .enumerate()
+        .map(|(i, e)| ImportErrorInfo {
+            import_error_id: i + 1,
+            filename: e.filepath.display().to_string(),
+            stack_trace: e.error.clone(),
+        })
+        .collect();
+    let total_entries = all.len();
+    Ok(Json(ImportErrorCollection {
+        import_errors: paged(all, page),
+        total_entries,
+    }))
+}
+
+/// `GET /events`: server-sent events, one per [`Event`], named by its `type`, its data
+/// the event as JSON. A client too slow for the broadcast buffer gets `event: lagged`
+/// and should fetch the state again. The stream ends when the scheduler stops.
+async fn events(
+    State(shared): State<Arc<Shared>>,
+    uri: Uri,
+) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+    let params = Params::parse(&uri, &["dag_id"])?;
+    let dag_filter = params.last("dag_id").map(str::to_owned);
+    let rx = shared.events.subscribe();
+    let first = stream::once(async { Ok(SseEvent::default().comment("connected")) });
+    let rest = stream::unfold(
+        (rx, Arc::clone(&shared), dag_filter),
+        |(mut rx, shared, filter)| async move {
+            loop {
+                let got = tokio::select! {
+                    got = rx.recv() => got,
+                    () = shared.requests.closed() => return None,
+                };
+                let event = match got {
+                    Ok(ev) => {
+                        if !wanted(&ev, filter.as_deref()) {
+                            continue;
+                        }
+                        sse_event(&ev)
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => SseEvent::default()
+                        .event("lagged")
+                        .data(serde_json::json!({"type": "lagged", "skipped": n}).to_string()),
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                };
+                return Some((Ok(event), (rx, shared, filter)));
+            }
+        },
+    );
+    Ok(Sse::new(first.chain(rest)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+}
+
+fn wanted(ev: &Event, dag: Option<&str>) -> bool {
+    let Some(want) = dag else { return true };
+    match ev {
+        Event::DagRun { dag_id, .. }
+        | Event::TaskInstance { dag_id, .. }
+        | Event::Progress { dag_id, .. }
+        | Event::Dag { dag_id, .. } => dag_id == want,
+        Event::DagsReloaded { .. } => true,
+    }
+}
+
+fn sse_event(ev: &Event) -> SseEvent {
+    let data = serde_json::to_value(ev).unwrap_or(serde_json::Value::Null);
+    let name = data
+        .get("type")
+        .and_then(|t| t.as_str())
+        .unwrap_or("event")
+        .to_owned();
+    SseEvent::default().event(name).data(data.to_string())
 }

@@ -1,6 +1,7 @@
 //! lithoflow's own configuration: the home folder (`LITHOFLOW_HOME`, default
 //! `~/.lithoflow`) and its `lithoflow.toml`, which holds executor settings under Lithops'
-//! section names (`[lithops]`, `[localhost]`, `[aws]`, `[aws_lambda]`, `[aws_s3]`).
+//! section names (`[lithops]`, `[localhost]`, `[aws]`, `[aws_lambda]`, `[aws_s3]`), and
+//! the scheduler's local API settings (`[api] port`).
 //!
 //! Resolved once in the binary and passed down; nothing below reads the environment.
 
@@ -23,6 +24,8 @@ pub struct Settings {
     pub home: PathBuf,
     /// Executor settings from `lithoflow.toml` (the layer under a DAG's `[lithops_config]`).
     pub executor: ExecutorConfig,
+    /// `[api] port`: the scheduler's API port on 127.0.0.1 (None: the default, 8793).
+    pub api_port: Option<u16>,
 }
 
 impl Settings {
@@ -39,14 +42,15 @@ impl Settings {
     /// values of the wrong type are errors naming file, line and column.
     pub fn load(home: &Path) -> anyhow::Result<Settings> {
         let path = home.join("lithoflow.toml");
-        let executor = match std::fs::read_to_string(&path) {
-            Ok(text) => parse_config(&path, &text)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => ExecutorConfig::default(),
+        let file = match std::fs::read_to_string(&path) {
+            Ok(text) => parse_file(&path, &text)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => ConfigFile::default(),
             Err(e) => return Err(e).with_context(|| format!("failed to read {}", path.display())),
         };
         Ok(Settings {
             home: home.to_owned(),
-            executor,
+            executor: file.executor,
+            api_port: file.api_port,
         })
     }
 
@@ -56,8 +60,23 @@ impl Settings {
     }
 }
 
+/// What `lithoflow.toml` sets.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigFile {
+    /// The executor sections.
+    pub executor: ExecutorConfig,
+    /// `[api] port`.
+    pub api_port: Option<u16>,
+}
+
 /// Parses the executor sections of a config file.
 pub fn parse_config(path: &Path, text: &str) -> anyhow::Result<ExecutorConfig> {
+    parse_file(path, text).map(|f| f.executor)
+}
+
+/// Parses a config file: the executor sections and `[api]`. Every value of the wrong
+/// type is reported, each with file, line and column.
+pub fn parse_file(path: &Path, text: &str) -> anyhow::Result<ConfigFile> {
     let src = Source::new(path, text);
     let (doc, errors) = DeTable::parse_recoverable(text);
     if let Some(e) = errors.first() {
@@ -69,9 +88,14 @@ pub fn parse_config(path: &Path, text: &str) -> anyhow::Result<ExecutorConfig> {
         bail!("{}", d.headline());
     }
     let mut cfg = ExecutorConfig::default();
+    let mut api_port = None;
     let mut problems = Vec::new();
     for (section, value) in doc.get_ref().iter() {
         let name = section.get_ref().as_ref();
+        if name == "api" {
+            api_port = parse_api(&src, text, value, &mut problems);
+            continue;
+        }
         if OTHER_SECTIONS.contains(&name) {
             continue;
         }
@@ -111,7 +135,59 @@ pub fn parse_config(path: &Path, text: &str) -> anyhow::Result<ExecutorConfig> {
     if !problems.is_empty() {
         bail!("{}", problems.join("\n"));
     }
-    Ok(cfg)
+    Ok(ConfigFile {
+        executor: cfg,
+        api_port,
+    })
+}
+
+/// `[api]`: `port`, an integer from 0 to 65535 (0 picks a free port).
+fn parse_api(
+    src: &Source<'_>,
+    text: &str,
+    value: &toml::Spanned<DeValue<'_>>,
+    problems: &mut Vec<String>,
+) -> Option<u16> {
+    let DeValue::Table(table) = value.get_ref() else {
+        problems.push(
+            src.diagnostic(
+                Severity::Error,
+                value.span(),
+                "`api` must be a table (`[api]`)".to_owned(),
+            )
+            .headline(),
+        );
+        return None;
+    };
+    let mut port = None;
+    for (k, v) in table.iter() {
+        let key = k.get_ref().as_ref();
+        if key != "port" {
+            tracing::warn!(file = %src.path().display(), "unknown key `{key}` in [api] of the config; ignored");
+            continue;
+        }
+        let parsed = match v.get_ref() {
+            DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
+                .ok()
+                .and_then(|n| u16::try_from(n).ok()),
+            _ => None,
+        };
+        match parsed {
+            Some(p) => port = Some(p),
+            None => problems.push(
+                src.diagnostic(
+                    Severity::Error,
+                    v.span(),
+                    format!(
+                        "`api.port`: expected a port number from 0 to 65535, found {}",
+                        text.get(v.span()).unwrap_or("?").trim()
+                    ),
+                )
+                .headline(),
+            ),
+        }
+    }
+    port
 }
 
 #[cfg(test)]
@@ -134,6 +210,30 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "c.toml:2:20: error: `localhost.worker_processes`: expected a positive integer, found \"many\""
+        );
+    }
+
+    #[test]
+    fn reads_the_api_port_and_reports_a_bad_one_with_its_position() {
+        let f = parse_file(Path::new("c.toml"), "[api]\nport = 0\n").expect("valid");
+        assert_eq!(f.api_port, Some(0));
+        let f = parse_file(Path::new("c.toml"), "[localhost]\nworker_processes = 2\n")
+            .expect("valid");
+        assert_eq!(f.api_port, None);
+        let err = parse_file(Path::new("c.toml"), "[api]\nport = 70000\n").expect_err("too big");
+        assert_eq!(
+            err.to_string(),
+            "c.toml:2:8: error: `api.port`: expected a port number from 0 to 65535, found 70000"
+        );
+        let err = parse_file(Path::new("c.toml"), "[api]\nport = \"x\"\n").expect_err("text");
+        assert_eq!(
+            err.to_string(),
+            "c.toml:2:8: error: `api.port`: expected a port number from 0 to 65535, found \"x\""
+        );
+        let err = parse_file(Path::new("c.toml"), "api = 3\n").expect_err("not a table");
+        assert_eq!(
+            err.to_string(),
+            "c.toml:1:7: error: `api` must be a table (`[api]`)"
         );
     }
 }

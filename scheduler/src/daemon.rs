@@ -1,11 +1,46 @@
-//! `lithoflow scheduler`: the long-running daemon. (Being written; see issue 5.)
+//! `lithoflow scheduler`: the long-running daemon.
+//!
+//! One loop owns scheduling. Each turn it (1) picks up changed DAG files, (2) creates
+//! the runs whose time has come (timetables, catchup, `max_active_runs`), (3) starts
+//! queued runs within their limits, each in an [`Engine`] task, and then waits for the
+//! first of: a run ending, an API request, the next due run, the next folder scan
+//! (every 500 ms), or SIGTERM/SIGINT. State-changing API requests come to this loop
+//! (it knows which runs are in flight); reads go straight to the store.
+//!
+//! On SIGTERM/SIGINT it stops creating and starting runs, lets running tries finish
+//! within the grace period (then stops them; their runs are recovered on the next
+//! start), flushes the store and exits 0.
 
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use lithoflow_executor::{ExecutorSettings, FunctionExecutor};
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinSet;
 
 use crate::Outcome;
 use crate::config::Settings;
-use crate::dag::Dag;
+use crate::control::{DagSet, Event, Request, SchedulerInfo, Shared};
+use crate::dag::{Dag, DagBag, DagFileResult, ImportError};
+use crate::engine::{Engine, RunControl, RunEvent};
+use crate::ops::{self, OpError};
+use crate::store::{BackfillRecord, DagRunRecord, RunState, Store};
+use crate::timetable::{self, DataInterval, TimeRestriction};
+
+/// The API port when neither `--api-port` nor `[api] port` sets one.
+pub const DEFAULT_API_PORT: u16 = 8793;
+
+/// How often the DAGs folder is scanned for changes.
+const SCAN_EVERY: Duration = Duration::from_millis(500);
+
+/// Scheduled runs created for one DAG in one turn at most (catchup creates the rest on
+/// the following turns, as Airflow's `max_dagruns_to_create_per_loop`).
+const MAX_CREATE_PER_TURN: usize = 64;
 
 /// How the daemon was started.
 #[derive(Debug, Clone)]
@@ -14,25 +49,877 @@ pub struct Options {
     pub dags_folder: PathBuf,
     /// Exit once nothing is queued, running or due.
     pub exit_when_idle: bool,
-    /// The API port (None: `[api] port`, else 8793).
+    /// The API port (None: `[api] port`, else 8793; 0 picks a free one).
     pub api_port: Option<u16>,
     /// How long running calls get to finish after SIGTERM.
     pub grace_period: Duration,
 }
 
-/// Runs the scheduler until SIGTERM/SIGINT (or idle with `exit_when_idle`).
-pub async fn run(settings: Settings, opts: Options) -> anyhow::Result<Outcome> {
-    let _ = (settings, opts);
-    anyhow::bail!("the scheduler daemon is being rewritten")
+/// The DAGs folder as last seen: every file's parse result, and the last valid DAG of
+/// each file, which keeps running while the file is broken.
+struct Watcher {
+    folder: PathBuf,
+    stamps: HashMap<PathBuf, (Option<SystemTime>, u64)>,
+    results: BTreeMap<PathBuf, DagFileResult>,
+    last_valid: HashMap<PathBuf, Dag>,
+    folder_error: Option<String>,
 }
 
-/// Runs a backfill's runs in this process (no scheduler holds the store).
+impl Watcher {
+    fn new(folder: PathBuf) -> Watcher {
+        Watcher {
+            folder,
+            stamps: HashMap::new(),
+            results: BTreeMap::new(),
+            last_valid: HashMap::new(),
+            folder_error: None,
+        }
+    }
+
+    /// Loads new and changed files and forgets deleted ones; true if anything changed.
+    fn scan(&mut self) -> bool {
+        let paths = match crate::dag::toml_files(&self.folder) {
+            Ok(p) => {
+                self.folder_error = None;
+                p
+            }
+            Err(e) => {
+                let message = format!("cannot read the DAGs folder {}: {e}", self.folder.display());
+                if self.folder_error.as_deref() != Some(message.as_str()) {
+                    tracing::warn!("{message}");
+                    self.folder_error = Some(message);
+                }
+                return false;
+            }
+        };
+        let mut changed = false;
+        let present: std::collections::HashSet<&PathBuf> = paths.iter().collect();
+        let gone: Vec<PathBuf> = self
+            .results
+            .keys()
+            .filter(|p| !present.contains(p))
+            .cloned()
+            .collect();
+        for p in gone {
+            self.results.remove(&p);
+            self.last_valid.remove(&p);
+            self.stamps.remove(&p);
+            changed = true;
+        }
+        for p in &paths {
+            let stamp = std::fs::metadata(p)
+                .map(|m| (m.modified().ok(), m.len()))
+                .unwrap_or((None, 0));
+            if self.stamps.get(p) == Some(&stamp) {
+                continue;
+            }
+            let result = crate::dag::load_file(p);
+            if let Some(dag) = &result.dag {
+                self.last_valid.insert(p.clone(), dag.clone());
+            }
+            self.stamps.insert(p.clone(), stamp);
+            self.results.insert(p.clone(), result);
+            changed = true;
+        }
+        changed
+    }
+
+    /// The DAGs to serve and the files' errors.
+    fn dag_set(&self) -> (BTreeMap<String, Arc<Dag>>, Vec<ImportError>) {
+        let bag = DagBag::from_results(self.results.values().cloned().collect());
+        let mut dags = BTreeMap::new();
+        for f in &bag.files {
+            if let Some(d) = &f.dag {
+                dags.entry(d.dag_id.clone())
+                    .or_insert_with(|| Arc::new(d.clone()));
+            }
+        }
+        // A broken file keeps its last valid DAG, unless another file now has that id.
+        for f in bag.files.iter().filter(|f| f.dag.is_none()) {
+            if let Some(d) = self.last_valid.get(&f.path) {
+                dags.entry(d.dag_id.clone())
+                    .or_insert_with(|| Arc::new(d.clone()));
+            }
+        }
+        (dags, bag.import_errors())
+    }
+}
+
+/// A run an engine task is running.
+struct ActiveRun {
+    control: mpsc::UnboundedSender<RunControl>,
+    backfill_id: Option<String>,
+}
+
+type RunKey = (String, String);
+
+/// The scheduling loop's state.
+struct Daemon {
+    shared: Arc<Shared>,
+    engine: Arc<Engine>,
+    /// Runs not finished (queued, or running and maybe in flight), by (dag_id, run_id).
+    unfinished: HashMap<RunKey, DagRunRecord>,
+    active: HashMap<RunKey, ActiveRun>,
+    joins: JoinSet<(RunKey, anyhow::Result<DagRunRecord>)>,
+    /// The data interval of each DAG's latest scheduled run.
+    last_scheduled: HashMap<String, Option<DataInterval>>,
+    backfills: HashMap<String, Option<BackfillRecord>>,
+    draining: bool,
+}
+
+/// Runs the scheduler until SIGTERM/SIGINT (or idle with `exit_when_idle`).
+pub async fn run(settings: Settings, opts: Options) -> anyhow::Result<Outcome> {
+    let store = open_exclusive(&settings)?;
+    let executor = Arc::new(FunctionExecutor::new(ExecutorSettings::from_config(
+        &settings.executor,
+        settings.storage_dir(),
+    )));
+    executor
+        .check()
+        .await
+        .context("the executor cannot start its Python workers")?;
+    let engine = Arc::new(Engine::new(
+        Arc::clone(&store),
+        Arc::clone(&executor),
+        settings.executor.clone(),
+        settings.home.join("logs"),
+    ));
+    let mut watcher = Watcher::new(opts.dags_folder.clone());
+    watcher.scan();
+    let token = crate::api::ensure_token(&settings.home)?;
+    let (req_tx, mut req_rx) = mpsc::channel::<Request>(256);
+    let (events, _) = broadcast::channel(4096);
+    let shared = Arc::new(Shared {
+        store: Arc::clone(&store),
+        settings: settings.clone(),
+        dags_folder: opts.dags_folder.clone(),
+        dags: RwLock::new(DagSet::default()),
+        events,
+        requests: req_tx,
+        started_at: Utc::now(),
+        token,
+    });
+
+    // The API, on loopback only.
+    let port = opts
+        .api_port
+        .or(settings.api_port)
+        .unwrap_or(DEFAULT_API_PORT);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| {
+            format!("cannot listen on 127.0.0.1:{port} for the API (is another scheduler running? choose another with --api-port or [api] port)")
+        })?;
+    let port = listener.local_addr()?.port();
+    let (stop_api, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = {
+        let app = crate::api::router(Arc::clone(&shared));
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop_rx.await;
+                })
+                .await
+        })
+    };
+    let info_path = SchedulerInfo::path(&settings.home);
+    let info = SchedulerInfo {
+        pid: std::process::id(),
+        port,
+        started_at: shared.started_at,
+        dags_folder: std::fs::canonicalize(&opts.dags_folder)
+            .unwrap_or_else(|_| opts.dags_folder.clone()),
+    };
+    std::fs::write(&info_path, serde_json::to_vec_pretty(&info)?)
+        .with_context(|| format!("failed to write {}", info_path.display()))?;
+
+    let mut daemon = Daemon {
+        shared: Arc::clone(&shared),
+        engine,
+        unfinished: HashMap::new(),
+        active: HashMap::new(),
+        joins: JoinSet::new(),
+        last_scheduled: HashMap::new(),
+        backfills: HashMap::new(),
+        draining: false,
+    };
+    for run in store.all_runs()?.into_iter().filter(|r| !r.state.is_finished()) {
+        daemon
+            .unfinished
+            .insert((run.dag_id.clone(), run.run_id.clone()), run);
+    }
+    daemon.publish_dags(&watcher)?;
+    let mut err = std::io::stderr();
+    writeln!(
+        err,
+        "[scheduler] started: {} DAGs from {}, {} local workers, API on http://127.0.0.1:{port}/api/v1",
+        daemon.dag_count(),
+        opts.dags_folder.display(),
+        executor.workers()
+    )?;
+
+    let result = daemon
+        .main_loop(&mut watcher, &mut req_rx, &opts)
+        .await;
+    // Shutdown: the API stops, the state is flushed, the workers stop.
+    let _ = stop_api.send(());
+    // Event streams never end by themselves: give open connections a moment, then go.
+    let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    let _ = std::fs::remove_file(&info_path);
+    let flushed = store.flush();
+    executor.shutdown();
+    result?;
+    flushed?;
+    writeln!(err, "[scheduler] stopped")?;
+    Ok(Outcome::Ok)
+}
+
+/// Opens the store; a clear error when another process holds it.
+fn open_exclusive(settings: &Settings) -> anyhow::Result<Arc<Store>> {
+    let path = settings.home.join("state");
+    std::fs::create_dir_all(&settings.home)
+        .with_context(|| format!("failed to create {}", settings.home.display()))?;
+    Store::open(&path).map(Arc::new).with_context(|| {
+        let running = std::fs::read(SchedulerInfo::path(&settings.home))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<SchedulerInfo>(&b).ok());
+        match running {
+            Some(i) => format!(
+                "another lithoflow scheduler (pid {}) holds the state database at {}",
+                i.pid,
+                path.display()
+            ),
+            None => format!(
+                "failed to open the state database at {} (is another lithoflow process using this LITHOFLOW_HOME?)",
+                path.display()
+            ),
+        }
+    })
+}
+
+impl Daemon {
+    fn dag_count(&self) -> usize {
+        self.read_dags().dags.len()
+    }
+
+    fn read_dags(&self) -> std::sync::RwLockReadGuard<'_, DagSet> {
+        self.shared
+            .dags
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn dag(&self, dag_id: &str) -> Option<Arc<Dag>> {
+        self.shared.dag(dag_id)
+    }
+
+    /// Publishes the watcher's DAGs; new DAGs get their stored record.
+    fn publish_dags(&mut self, watcher: &Watcher) -> anyhow::Result<()> {
+        let (dags, import_errors) = watcher.dag_set();
+        for dag in dags.values() {
+            ops::ensure_dag_record(&self.shared.store, dag)?;
+        }
+        let (n, e) = (dags.len(), import_errors.len());
+        {
+            let mut set = self
+                .shared
+                .dags
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            set.dags = dags;
+            set.import_errors = import_errors;
+        }
+        self.shared.emit(Event::DagsReloaded {
+            dags: n,
+            import_errors: e,
+        });
+        Ok(())
+    }
+
+    async fn main_loop(
+        &mut self,
+        watcher: &mut Watcher,
+        requests: &mut mpsc::Receiver<Request>,
+        opts: &Options,
+    ) -> anyhow::Result<()> {
+        let mut next_scan = tokio::time::Instant::now() + SCAN_EVERY;
+        let stop = shutdown_signal();
+        tokio::pin!(stop);
+        let mut drain_deadline: Option<tokio::time::Instant> = None;
+        loop {
+            let now = Utc::now();
+            let mut busy = false;
+            let mut next_due: Option<DateTime<Utc>> = None;
+            if !self.draining {
+                let (created, due) = self.create_scheduled_runs(now)?;
+                next_due = due;
+                let started = self.start_runs()?;
+                busy = created + started > 0;
+            }
+            if self.draining && self.active.is_empty() {
+                return Ok(());
+            }
+            if opts.exit_when_idle && !busy && self.active.is_empty() {
+                return Ok(());
+            }
+            let wake_at = match next_due {
+                Some(due) => {
+                    let wait = (due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+                    (tokio::time::Instant::now() + wait).min(next_scan)
+                }
+                None => next_scan,
+            };
+            tokio::select! {
+                Some(joined) = self.joins.join_next() => {
+                    if let Ok((key, result)) = joined {
+                        self.finished(key, result)?;
+                    }
+                }
+                Some(req) = requests.recv() => self.handle(req)?,
+                () = tokio::time::sleep_until(wake_at) => {
+                    if tokio::time::Instant::now() >= next_scan {
+                        next_scan = tokio::time::Instant::now() + SCAN_EVERY;
+                        if !self.draining && watcher.scan() {
+                            self.publish_dags(watcher)?;
+                            self.last_scheduled.clear();
+                        }
+                    }
+                }
+                () = &mut stop, if !self.draining => {
+                    let deadline = tokio::time::Instant::now() + opts.grace_period;
+                    drain_deadline = Some(deadline);
+                    self.draining = true;
+                    writeln!(std::io::stderr(), "[scheduler] stopping: no new runs; {} run(s) in flight get {}s to finish their running tasks", self.active.len(), opts.grace_period.as_secs())?;
+                    for a in self.active.values() {
+                        let _ = a.control.send(RunControl::Drain { deadline });
+                    }
+                }
+                () = async {
+                    match drain_deadline {
+                        Some(at) => tokio::time::sleep_until(at + Duration::from_secs(5)).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    // Engines stop their tries at the deadline; this is the backstop.
+                    self.joins.abort_all();
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// The data interval of a DAG's latest scheduled run (cached).
+    fn last_scheduled(&mut self, dag_id: &str) -> anyhow::Result<Option<DataInterval>> {
+        if let Some(v) = self.last_scheduled.get(dag_id) {
+            return Ok(*v);
+        }
+        let last = self
+            .shared
+            .store
+            .runs(dag_id)?
+            .into_iter()
+            .filter(|r| r.run_type == "scheduled")
+            .filter_map(|r| match (r.data_interval_start, r.data_interval_end) {
+                (Some(start), Some(end)) => Some(DataInterval { start, end }),
+                _ => None,
+            })
+            .max_by_key(|i| (i.start, i.end));
+        self.last_scheduled.insert(dag_id.to_owned(), last);
+        Ok(last)
+    }
+
+    /// Runs of a DAG that count against its `max_active_runs` (not backfills).
+    fn active_scheduled_runs(&self, dag_id: &str) -> usize {
+        self.unfinished
+            .values()
+            .filter(|r| r.dag_id == dag_id && r.backfill_id.is_none())
+            .count()
+    }
+
+    /// Creates the scheduled runs that are due; returns how many, and when the next
+    /// one falls due.
+    fn create_scheduled_runs(
+        &mut self,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<(usize, Option<DateTime<Utc>>)> {
+        let dags: Vec<Arc<Dag>> = self
+            .read_dags()
+            .dags
+            .values()
+            .filter(|d| d.schedule.is_some())
+            .cloned()
+            .collect();
+        let mut created = 0;
+        let mut next_due: Option<DateTime<Utc>> = None;
+        let mut next_runs = HashMap::new();
+        for dag in dags {
+            let restriction = TimeRestriction::of(&dag);
+            let paused = ops::is_paused(&self.shared.store, &dag)?;
+            let mut n = 0;
+            loop {
+                let last = self.last_scheduled(&dag.dag_id)?;
+                let info = timetable::next_dagrun_info(&dag, last.as_ref(), &restriction, now);
+                next_runs.insert(dag.dag_id.clone(), info);
+                let Some(info) = info else { break };
+                if paused {
+                    break;
+                }
+                let limit = timetable::active_runs_limit(&dag) as usize;
+                if info.run_after > now {
+                    if self.active_scheduled_runs(&dag.dag_id) < limit {
+                        next_due = Some(next_due.map_or(info.run_after, |d| d.min(info.run_after)));
+                    }
+                    break;
+                }
+                // Airflow creates no scheduled run while max_active_runs are active.
+                if self.active_scheduled_runs(&dag.dag_id) >= limit || n >= MAX_CREATE_PER_TURN {
+                    break;
+                }
+                let logical = info.logical_date();
+                let run_id = format!("scheduled__{}", ops::iso(info.run_after));
+                let store = &self.shared.store;
+                let taken = store.run(&dag.dag_id, &run_id)?.is_some()
+                    || store
+                        .runs(&dag.dag_id)?
+                        .iter()
+                        .any(|r| r.logical_date == Some(logical));
+                if !taken {
+                    let mut run =
+                        DagRunRecord::manual(&dag.dag_id, run_id.clone(), logical, info.run_after, serde_json::Map::new());
+                    run.run_type = "scheduled".to_owned();
+                    run.data_interval_start = Some(info.data_interval.start);
+                    run.data_interval_end = Some(info.data_interval.end);
+                    store.put_run(&run)?;
+                    store.flush()?;
+                    writeln!(std::io::stderr(), "[scheduler] created run {run_id} ({})", dag.dag_id)?;
+                    self.shared.emit(Event::DagRun {
+                        dag_id: dag.dag_id.clone(),
+                        run_id: run_id.clone(),
+                        state: RunState::Queued,
+                    });
+                    self.unfinished
+                        .insert((dag.dag_id.clone(), run_id), run);
+                    created += 1;
+                    n += 1;
+                }
+                self.last_scheduled
+                    .insert(dag.dag_id.clone(), Some(info.data_interval));
+            }
+        }
+        self.shared
+            .dags
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .next_run = next_runs;
+        Ok((created, next_due))
+    }
+
+    fn backfill_limit(&mut self, id: &str) -> anyhow::Result<usize> {
+        if !self.backfills.contains_key(id) {
+            let rec = self.shared.store.backfill(id)?;
+            self.backfills.insert(id.to_owned(), rec);
+        }
+        Ok(self
+            .backfills
+            .get(id)
+            .and_then(|r| r.as_ref())
+            .map_or(10, |r| r.max_active_runs as usize))
+    }
+
+    /// Starts queued runs (and recovers running ones) within their limits.
+    fn start_runs(&mut self) -> anyhow::Result<usize> {
+        let mut candidates: Vec<DagRunRecord> = self
+            .unfinished
+            .iter()
+            .filter(|(k, _)| !self.active.contains_key(*k))
+            .map(|(_, r)| r.clone())
+            .collect();
+        candidates.sort_by(|a, b| {
+            (a.state != RunState::Running, a.run_after, a.logical_date, &a.run_id).cmp(&(
+                b.state != RunState::Running,
+                b.run_after,
+                b.logical_date,
+                &b.run_id,
+            ))
+        });
+        let mut started = 0;
+        for run in candidates {
+            let Some(dag) = self.dag(&run.dag_id) else {
+                continue;
+            };
+            let busy = self
+                .active
+                .iter()
+                .filter(|((d, _), a)| d == &run.dag_id && a.backfill_id == run.backfill_id)
+                .count();
+            match &run.backfill_id {
+                Some(id) => {
+                    if busy >= self.backfill_limit(id)? {
+                        continue;
+                    }
+                }
+                None => {
+                    if ops::is_paused(&self.shared.store, &dag)?
+                        || busy >= timetable::active_runs_limit(&dag) as usize
+                    {
+                        continue;
+                    }
+                }
+            }
+            self.spawn(dag, run);
+            started += 1;
+        }
+        Ok(started)
+    }
+
+    fn spawn(&mut self, dag: Arc<Dag>, run: DagRunRecord) {
+        let key = (run.dag_id.clone(), run.run_id.clone());
+        let _ = writeln!(
+            std::io::stderr(),
+            "[scheduler] {} run {} ({})",
+            if run.state == RunState::Running { "recovering" } else { "starting" },
+            run.run_id,
+            run.dag_id
+        );
+        let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+        let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<RunEvent>();
+        let shared = Arc::clone(&self.shared);
+        let (dag_id, run_id) = key.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = ev_rx.recv().await {
+                shared.emit(run_event(&dag_id, &run_id, ev));
+            }
+        });
+        self.shared.emit(Event::DagRun {
+            dag_id: key.0.clone(),
+            run_id: key.1.clone(),
+            state: RunState::Running,
+        });
+        let engine = Arc::clone(&self.engine);
+        let k = key.clone();
+        self.joins.spawn(async move {
+            let result = engine
+                .run_controlled(dag, &k.1, Some(ev_tx), Some(ctl_rx))
+                .await;
+            (k, result)
+        });
+        self.active.insert(
+            key,
+            ActiveRun {
+                control: ctl_tx,
+                backfill_id: run.backfill_id,
+            },
+        );
+    }
+
+    fn finished(&mut self, key: RunKey, result: anyhow::Result<DagRunRecord>) -> anyhow::Result<()> {
+        self.active.remove(&key);
+        let mut err = std::io::stderr();
+        match result {
+            Ok(run) if run.state.is_finished() => {
+                writeln!(err, "[scheduler] run {} ({}) finished: {}", key.1, key.0, run.state.name())?;
+                self.unfinished.remove(&key);
+            }
+            Ok(run) => {
+                // Drained on shutdown: recovered by the next start.
+                self.unfinished.insert(key, run);
+            }
+            Err(e) => {
+                writeln!(err, "[scheduler] run {} ({}) stopped: {e:#}; it is recovered on the next start", key.1, key.0)?;
+                self.unfinished.remove(&key);
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies an API request and answers it.
+    fn handle(&mut self, req: Request) -> anyhow::Result<()> {
+        let stopping = || OpError::Conflict("the scheduler is stopping".to_owned());
+        let not_found = |id: &str| {
+            OpError::NotFound(format!("DAG `{id}` is not loaded (see `lithoflow dags list-import-errors`)"))
+        };
+        match req {
+            Request::Trigger { dag_id, req, reply } => {
+                let result = match self.dag(&dag_id) {
+                    None => Err(not_found(&dag_id)),
+                    Some(_) if self.draining => Err(stopping()),
+                    Some(dag) => ops::trigger(&self.shared.store, &dag, req, Utc::now()),
+                };
+                if let Ok(run) = &result {
+                    self.shared.emit(Event::DagRun {
+                        dag_id: dag_id.clone(),
+                        run_id: run.run_id.clone(),
+                        state: run.state,
+                    });
+                    self.unfinished
+                        .insert((dag_id, run.run_id.clone()), run.clone());
+                }
+                let _ = reply.send(result);
+            }
+            Request::SetPaused {
+                dag_id,
+                paused,
+                reply,
+            } => {
+                let result = match self.dag(&dag_id) {
+                    None => Err(not_found(&dag_id)),
+                    Some(dag) => ops::set_paused(&self.shared.store, &dag, paused),
+                };
+                if result.is_ok() {
+                    self.shared.emit(Event::Dag {
+                        dag_id,
+                        is_paused: paused,
+                    });
+                }
+                let _ = reply.send(result);
+            }
+            Request::Clear {
+                dag_id,
+                spec,
+                reply,
+            } => {
+                let result = match self.dag(&dag_id) {
+                    None => Err(not_found(&dag_id)),
+                    Some(_) if self.draining && !spec.dry_run => Err(stopping()),
+                    Some(dag) => self.clear(&dag, &spec),
+                };
+                let _ = reply.send(result);
+            }
+            Request::Backfill {
+                dag_id,
+                spec,
+                reply,
+            } => {
+                let result = match self.dag(&dag_id) {
+                    None => Err(not_found(&dag_id)),
+                    Some(_) if self.draining && !spec.dry_run => Err(stopping()),
+                    Some(dag) => {
+                        let r = ops::backfill(&self.shared.store, &dag, &spec, Utc::now());
+                        if let Ok(outcome) = &r {
+                            for row in outcome.runs.iter().filter(|r| r.action != "skip") {
+                                if spec.dry_run {
+                                    break;
+                                }
+                                if let Some(run) = self.shared.store.run(&dag_id, &row.dag_run_id)? {
+                                    self.shared.emit(Event::DagRun {
+                                        dag_id: dag_id.clone(),
+                                        run_id: run.run_id.clone(),
+                                        state: run.state,
+                                    });
+                                    self.unfinished
+                                        .insert((dag_id.clone(), run.run_id.clone()), run);
+                                }
+                            }
+                        }
+                        r
+                    }
+                };
+                let _ = reply.send(result);
+            }
+        }
+        Ok(())
+    }
+
+    /// Clears task instances: runs in flight through their engine, the others in the
+    /// store (their runs go back to queued).
+    fn clear(&mut self, dag: &Dag, spec: &ops::ClearSpec) -> Result<Vec<ops::ClearedTi>, OpError> {
+        let targets = ops::clear_targets(&self.shared.store, dag, spec)?;
+        let listed: Vec<ops::ClearedTi> = targets
+            .iter()
+            .flat_map(|(run, tis)| {
+                tis.iter().map(|ti| ops::ClearedTi {
+                    dag_run_id: run.run_id.clone(),
+                    task_id: ti.task_id.clone(),
+                    state: ti.state,
+                })
+            })
+            .collect();
+        if spec.dry_run {
+            return Ok(listed);
+        }
+        let mut stored = Vec::new();
+        for (run, tis) in targets {
+            let key = (dag.dag_id.clone(), run.run_id.clone());
+            if let Some(active) = self.active.get(&key) {
+                let ids = tis.iter().map(|t| t.task_id.clone()).collect();
+                let _ = active.control.send(RunControl::Clear(ids));
+            } else {
+                stored.push((run, tis));
+            }
+        }
+        let runs: Vec<String> = stored.iter().map(|(r, _)| r.run_id.clone()).collect();
+        for (run, tis) in &stored {
+            for ti in tis {
+                self.shared.emit(Event::TaskInstance {
+                    dag_id: dag.dag_id.clone(),
+                    run_id: run.run_id.clone(),
+                    task_id: ti.task_id.clone(),
+                    state: crate::store::TaskState::None,
+                    try_number: ti.try_number,
+                });
+            }
+        }
+        ops::apply_clear(&self.shared.store, dag, stored)?;
+        for run_id in runs {
+            if let Some(run) = self.shared.store.run(&dag.dag_id, &run_id)? {
+                self.shared.emit(Event::DagRun {
+                    dag_id: dag.dag_id.clone(),
+                    run_id: run_id.clone(),
+                    state: run.state,
+                });
+                self.unfinished.insert((dag.dag_id.clone(), run_id), run);
+            }
+        }
+        Ok(listed)
+    }
+}
+
+/// A run's engine event as an API event.
+fn run_event(dag_id: &str, run_id: &str, ev: RunEvent) -> Event {
+    match ev {
+        RunEvent::Task {
+            task_id,
+            state,
+            try_number,
+        } => Event::TaskInstance {
+            dag_id: dag_id.to_owned(),
+            run_id: run_id.to_owned(),
+            task_id,
+            state,
+            try_number,
+        },
+        RunEvent::Progress { task_id, progress } => Event::Progress {
+            dag_id: dag_id.to_owned(),
+            run_id: run_id.to_owned(),
+            task_id,
+            phase: progress.phase.to_owned(),
+            total: progress.total,
+            done: progress.done,
+            failed: progress.failed,
+            running: progress.running,
+        },
+        RunEvent::Finished(state) => Event::DagRun {
+            dag_id: dag_id.to_owned(),
+            run_id: run_id.to_owned(),
+            state,
+        },
+    }
+}
+
+/// Runs a backfill's runs in this process (no scheduler holds the store), at most
+/// `max_active_runs` at once, oldest first; exit 1 if any failed.
 pub async fn run_backfill_here(
     dag: Dag,
     settings: &Settings,
     run_ids: Vec<String>,
     max_active_runs: u32,
 ) -> anyhow::Result<Outcome> {
-    let _ = (dag, settings, run_ids, max_active_runs);
-    anyhow::bail!("the scheduler daemon is being rewritten")
+    let store = crate::dagtest::open_store(settings)?;
+    let executor = Arc::new(FunctionExecutor::new(ExecutorSettings::from_config(
+        &settings.executor,
+        settings.storage_dir(),
+    )));
+    executor
+        .check()
+        .await
+        .context("the executor cannot start its Python workers")?;
+    let engine = Arc::new(Engine::new(
+        Arc::clone(&store),
+        Arc::clone(&executor),
+        settings.executor.clone(),
+        settings.home.join("logs"),
+    ));
+    let dag = Arc::new(dag);
+    let mut pending: std::collections::VecDeque<String> = run_ids.into();
+    let mut joins: JoinSet<(String, anyhow::Result<DagRunRecord>)> = JoinSet::new();
+    let mut failed = 0;
+    let mut err = std::io::stderr();
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    loop {
+        while joins.len() < max_active_runs.max(1) as usize {
+            let Some(run_id) = pending.pop_front() else {
+                break;
+            };
+            writeln!(err, "[backfill] starting run {run_id}")?;
+            let (engine, dag) = (Arc::clone(&engine), Arc::clone(&dag));
+            joins.spawn(async move {
+                let r = engine.run(dag, &run_id, None).await;
+                (run_id, r)
+            });
+        }
+        tokio::select! {
+            joined = joins.join_next() => match joined {
+                None => break,
+                Some(Ok((run_id, Ok(run)))) => {
+                    writeln!(err, "[backfill] run {run_id} finished: {}", run.state.name())?;
+                    if run.state != RunState::Success {
+                        failed += 1;
+                    }
+                }
+                Some(Ok((run_id, Err(e)))) => {
+                    writeln!(err, "[backfill] run {run_id} stopped: {e:#}")?;
+                    failed += 1;
+                }
+                Some(Err(_)) => failed += 1,
+            },
+            () = &mut stop => {
+                writeln!(err, "[backfill] interrupted; the queued runs are run by `lithoflow scheduler`")?;
+                joins.abort_all();
+                break;
+            }
+        }
+    }
+    executor.shutdown();
+    store.flush()?;
+    Ok(if failed > 0 { Outcome::Failed } else { Outcome::Ok })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        std::fs::write(dir.join(name), text).expect("write");
+    }
+
+    #[test]
+    fn watcher_keeps_the_last_valid_version_of_a_broken_file_and_drops_deleted_ones() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(
+            dir.path(),
+            "a.toml",
+            "[tasks.t]\ntype = \"call_async\"\nfunc = \"m:f\"\n",
+        );
+        let mut w = Watcher::new(dir.path().to_owned());
+        assert!(w.scan());
+        assert!(!w.scan(), "nothing changed");
+        let (dags, errors) = w.dag_set();
+        assert!(dags.contains_key("a") && errors.is_empty());
+        // Broken: the last valid version stays, the error is listed.
+        write(dir.path(), "a.toml", "[tasks.t]\ntype = \"call_async\"\nfunc = \n");
+        assert!(w.scan());
+        let (dags, errors) = w.dag_set();
+        assert!(dags.contains_key("a"));
+        assert_eq!(errors.len(), 1);
+        // Deleted: gone.
+        std::fs::remove_file(dir.path().join("a.toml")).expect("rm");
+        assert!(w.scan());
+        let (dags, errors) = w.dag_set();
+        assert!(dags.is_empty() && errors.is_empty());
+    }
 }

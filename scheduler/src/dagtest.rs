@@ -98,6 +98,7 @@ pub(crate) async fn run(
                 RunEvent::Finished(state) => {
                     writeln!(err, "[dags test] run finished: {}", state.name())
                 }
+                RunEvent::Progress { .. } => Ok(()),
             };
         }
     });

@@ -38,8 +38,29 @@ pub enum RunEvent {
         /// Its try number.
         try_number: u32,
     },
+    /// Progress of a running task's executor job.
+    Progress {
+        /// The task.
+        task_id: String,
+        /// The job's progress.
+        progress: lithoflow_executor::Progress,
+    },
     /// The run ended.
     Finished(RunState),
+}
+
+/// Commands a scheduler sends to a run it is running.
+#[derive(Debug, Clone)]
+pub enum RunControl {
+    /// Start nothing new; let running tries finish until the deadline, then stop them.
+    /// The run is left running in the store, to be recovered by the next start.
+    Drain {
+        /// When running tries are stopped.
+        deadline: tokio::time::Instant,
+    },
+    /// Reset these task instances (Airflow's clear): finished ones at once, running
+    /// ones once their try is stopped; they run again with a fresh set of retries.
+    Clear(Vec<String>),
 }
 
 /// Runs DAG runs through an executor, with state in a store.
@@ -124,6 +145,18 @@ impl Engine {
         run_id: &str,
         events: Option<mpsc::UnboundedSender<RunEvent>>,
     ) -> anyhow::Result<DagRunRecord> {
+        self.run_controlled(dag, run_id, events, None).await
+    }
+
+    /// Runs (or resumes) a run until it reaches a final state, or until a
+    /// [`RunControl::Drain`] stops it (the returned run is then still running).
+    pub async fn run_controlled(
+        &self,
+        dag: Arc<Dag>,
+        run_id: &str,
+        events: Option<mpsc::UnboundedSender<RunEvent>>,
+        mut control: Option<mpsc::UnboundedReceiver<RunControl>>,
+    ) -> anyhow::Result<DagRunRecord> {
         let emit = |e: RunEvent| {
             if let Some(tx) = &events {
                 let _ = tx.send(e);
@@ -178,6 +211,8 @@ impl Engine {
         let mut running: JoinSet<TryResult> = JoinSet::new();
         let mut jobs: HashMap<String, lithoflow_executor::Job> = HashMap::new();
         let (job_tx, mut job_rx) = mpsc::unbounded_channel::<(String, lithoflow_executor::Job)>();
+        let mut drain: Option<tokio::time::Instant> = None;
+        let mut restarting: std::collections::HashSet<String> = std::collections::HashSet::new();
 
         loop {
             // Decide every undecided task; dispatch what may run.
@@ -217,7 +252,9 @@ impl Engine {
                                     blocked_on_past.push(task.task_id.clone());
                                 }
                                 None
-                            } else if active + to_dispatch.len() < dag.max_active_tasks as usize {
+                            } else if drain.is_none()
+                                && active + to_dispatch.len() < dag.max_active_tasks as usize
+                            {
                                 to_dispatch.push(task.task_id.clone());
                                 None
                             } else {
@@ -270,13 +307,17 @@ impl Engine {
                 self.dispatch(&dag, &run, task, try_number, &mut running, job_tx.clone())?;
             }
 
+            if drain.is_some() && running.is_empty() {
+                // Left running in the store; the next start recovers it.
+                return Ok(run);
+            }
             // Finished?
             if tis.values().all(|t| t.state.is_finished()) {
                 let state = leaves_state(&dag, &tis);
                 return self.finish(run, state, None, &emit).await;
             }
             let mut recheck_past = false;
-            if running.is_empty() {
+            if running.is_empty() && drain.is_none() {
                 let next_retry = tis
                     .values()
                     .filter(|t| t.state == TaskState::UpForRetry)
@@ -325,12 +366,60 @@ impl Engine {
                     }
                 }
             };
+            let drain_deadline = async move {
+                match drain {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let next_control = async {
+                match control.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
-                Some((task_id, job)) = job_rx.recv() => { jobs.insert(task_id, job); }
+                Some((task_id, job)) = job_rx.recv() => {
+                    if let Some(tx) = &events {
+                        forward_progress(task_id.clone(), &job, tx.clone());
+                    }
+                    jobs.insert(task_id, job);
+                }
                 Some(joined) = running.join_next() => {
                     let Ok(result) = joined else { continue };
                     jobs.remove(&result.task_id);
+                    if restarting.remove(&result.task_id) {
+                        // Cleared while running: the try's outcome is dropped.
+                        self.clear_tis(&dag, &run, &mut tis, std::slice::from_ref(&result.task_id), &emit).await?;
+                        continue;
+                    }
                     self.complete(&dag, &run, &mut tis, result, &emit).await?;
+                }
+                cmd = next_control => match cmd {
+                    Some(RunControl::Drain { deadline }) => drain = Some(deadline),
+                    Some(RunControl::Clear(task_ids)) => {
+                        let mut now_ids = Vec::new();
+                        for id in task_ids {
+                            if tis.get(&id).is_some_and(|t| t.state == TaskState::Running) {
+                                if let Some(job) = jobs.get(&id) {
+                                    job.cancel();
+                                }
+                                restarting.insert(id);
+                            } else {
+                                now_ids.push(id);
+                            }
+                        }
+                        self.clear_tis(&dag, &run, &mut tis, &now_ids, &emit).await?;
+                    }
+                    None => control = None,
+                },
+                () = drain_deadline => {
+                    for job in jobs.values() {
+                        job.cancel();
+                    }
+                    running.abort_all();
+                    // Their task instances stay running in the store: recovered (same try) on the next start.
+                    return Ok(run);
                 }
                                 () = sleep_until(retry_at) => {}
                 () = tokio::time::sleep(PAST_RECHECK), if recheck_past => {}
@@ -349,6 +438,38 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Resets task instances as Airflow's clear does and persists them.
+    async fn clear_tis(
+        &self,
+        dag: &Dag,
+        run: &DagRunRecord,
+        tis: &mut HashMap<String, TaskInstanceRecord>,
+        task_ids: &[String],
+        emit: &impl Fn(RunEvent),
+    ) -> anyhow::Result<()> {
+        let mut changed = Vec::new();
+        for id in task_ids {
+            if let Some(ti) = tis.get_mut(id) {
+                crate::ops::reset_ti(dag, ti);
+                changed.push(ti.clone());
+                emit(RunEvent::Task {
+                    task_id: id.clone(),
+                    state: ti.state,
+                    try_number: ti.try_number,
+                });
+            }
+        }
+        let (d, r) = (dag.dag_id.clone(), run.run_id.clone());
+        self.persist(move |s| {
+            for ti in &changed {
+                s.put_ti(&d, &r, ti)?;
+                s.delete_xcom(&d, &r, &ti.task_id, "return_value")?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn save_all(
@@ -601,6 +722,37 @@ impl Engine {
         )?;
         Ok(())
     }
+}
+
+/// Sends a job's progress as run events until the job ends.
+fn forward_progress(
+    task_id: String,
+    job: &lithoflow_executor::Job,
+    tx: mpsc::UnboundedSender<RunEvent>,
+) {
+    let mut rx = job.progress();
+    tokio::spawn(async move {
+        loop {
+            let progress = rx.borrow_and_update().clone();
+            if tx
+                .send(RunEvent::Progress {
+                    task_id: task_id.clone(),
+                    progress,
+                })
+                .is_err()
+            {
+                return;
+            }
+            // At most ten updates a second; ends when the job drops its sender.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if rx.changed().await.is_err() {
+                // The job ended: its last figures.
+                let progress = rx.borrow().clone();
+                let _ = tx.send(RunEvent::Progress { task_id, progress });
+                return;
+            }
+        }
+    });
 }
 
 /// Counts the direct upstream tasks' states.

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod client;
 mod commands;
 pub mod api;
 pub mod config;

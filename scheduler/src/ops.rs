@@ -104,6 +104,20 @@ pub fn trigger(
             dag.dag_id
         )));
     }
+    if let Some(other) = store
+        .runs(&dag.dag_id)?
+        .into_iter()
+        .find(|r| r.logical_date == Some(logical))
+    {
+        return Err(OpError::Conflict(format!(
+            "DAG `{}` already has a run for logical date {} (`{}`); clear it with `lithoflow tasks clear {} --run-id {}` to run it again",
+            dag.dag_id,
+            iso(logical),
+            other.run_id,
+            dag.dag_id,
+            other.run_id
+        )));
+    }
     let interval = timetable::infer_manual_data_interval(dag, logical);
     let mut run = DagRunRecord::manual(&dag.dag_id, run_id, logical, now, req.conf);
     run.data_interval_start = Some(interval.start);

@@ -554,6 +554,7 @@ mod tests {
             end_date: None,
             conf: serde_json::Map::new(),
             note: None,
+            backfill_id: None,
         }
     }
 

@@ -2,13 +2,16 @@
 //! (`airflow/timetables/{trigger,interval,simple,_cron}.py`). Pure: the clock is an
 //! argument, nothing here does IO.
 
-use chrono::{DateTime, Utc};
+use std::collections::HashSet;
+
+use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, Offset, TimeZone, Timelike, Utc};
 use serde::Serialize;
 
-use crate::dag::Dag;
+use crate::cron::CronExpr;
+use crate::dag::{Dag, DagTimezone, Schedule, Timetable};
 
 /// A run's data interval, `[start, end)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub struct DataInterval {
     /// Start (inclusive); the run's logical date.
     pub start: DateTime<Utc>,
@@ -63,17 +66,44 @@ pub fn next_dagrun_info(
     restriction: &TimeRestriction,
     now: DateTime<Utc>,
 ) -> Option<DagRunInfo> {
-    let _ = (dag, last, restriction, now);
-    None
+    match &dag.schedule {
+        None => None,
+        Some(Schedule::Once) => once_next(last, restriction, now),
+        Some(Schedule::Continuous) => continuous_next(last, restriction, now),
+        Some(Schedule::Cron { cron, .. }) => {
+            let cron = CronTimes::new(cron, dag.timezone);
+            match dag.timetable {
+                Timetable::CronTrigger => cron.trigger_next(last, restriction, now),
+                Timetable::CronDataInterval => cron.data_interval_next(last, restriction, now),
+            }
+        }
+    }
 }
 
 /// The data interval of a manual run at `run_after` (Airflow's
 /// `infer_manual_data_interval`).
 pub fn infer_manual_data_interval(dag: &Dag, run_after: DateTime<Utc>) -> DataInterval {
-    let _ = dag;
-    DataInterval {
+    let exact = DataInterval {
         start: run_after,
         end: run_after,
+    };
+    match (&dag.schedule, dag.timetable) {
+        // `CronDataIntervalTimetable`: the last complete interval before `run_after`,
+        // e.g. for `@daily` a run at 01:00 on the 25th covers the 24th.
+        (Some(Schedule::Cron { cron, .. }), Timetable::CronDataInterval) => {
+            let cron = CronTimes::new(cron, dag.timezone);
+            cron.align_to_prev(run_after)
+                .and_then(|end| {
+                    Some(DataInterval {
+                        start: cron.get_prev(end)?,
+                        end,
+                    })
+                })
+                .unwrap_or(exact)
+        }
+        // `CronTriggerTimetable` with its interval of 0, `NullTimetable`,
+        // `OnceTimetable` and `ContinuousTimetable`: the instant itself.
+        _ => exact,
     }
 }
 
@@ -102,14 +132,310 @@ pub fn backfill_infos(
     to: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Vec<DagRunInfo> {
-    let _ = (dag, from, to, now);
-    Vec::new()
+    let restriction = TimeRestriction {
+        earliest: Some(from),
+        latest: Some(to),
+        catchup: true,
+    };
+    let mut out = Vec::new();
+    // Airflow loops until the timetable returns None. A timetable that returns the
+    // interval it was given (`@continuous` once it reaches `now`) would loop forever
+    // there; here a repeated interval ends the loop, which yields the runs Airflow
+    // would have yielded up to that point.
+    let mut seen: HashSet<DataInterval> = HashSet::new();
+    let mut last: Option<DataInterval> = None;
+    while let Some(info) = next_dagrun_info(dag, last.as_ref(), &restriction, now) {
+        if !seen.insert(info.data_interval) {
+            break;
+        }
+        if info.data_interval.end < now {
+            out.push(info);
+        }
+        last = Some(info.data_interval);
+    }
+    out
 }
 
 /// Runs of this DAG that may be active at once (`@continuous`: 1).
 pub fn active_runs_limit(dag: &Dag) -> u32 {
     match dag.schedule {
-        Some(crate::dag::Schedule::Continuous) => 1,
+        Some(Schedule::Continuous) => 1,
         _ => dag.max_active_runs,
     }
 }
+
+/// `OnceTimetable`: one run at `start_date`, or right away without one.
+fn once_next(
+    last: Option<&DataInterval>,
+    restriction: &TimeRestriction,
+    now: DateTime<Utc>,
+) -> Option<DagRunInfo> {
+    if last.is_some() {
+        return None;
+    }
+    let run_after = restriction.earliest.unwrap_or(now);
+    if restriction.latest.is_some_and(|latest| run_after > latest) {
+        return None;
+    }
+    Some(interval(run_after, run_after))
+}
+
+/// `ContinuousTimetable`: the next run covers the time since the last one ended.
+fn continuous_next(
+    last: Option<&DataInterval>,
+    restriction: &TimeRestriction,
+    now: DateTime<Utc>,
+) -> Option<DagRunInfo> {
+    let start_date = restriction.earliest.unwrap_or(now);
+    let (start, end) = match last {
+        // The last run ends in the future: the start date moved back, say.
+        Some(last) if last.end > now => (start_date, start_date + (last.end - last.start)),
+        Some(last) => (last.end, now),
+        None => (start_date, start_date.max(now)),
+    };
+    if restriction.latest.is_some_and(|latest| end > latest) {
+        return None;
+    }
+    Some(interval(start, end))
+}
+
+/// Airflow's `DagRunInfo.interval`: the run may start once its interval has ended.
+fn interval(start: DateTime<Utc>, end: DateTime<Utc>) -> DagRunInfo {
+    DagRunInfo {
+        run_after: end,
+        data_interval: DataInterval { start, end },
+    }
+}
+
+/// A cron expression in a time zone: Airflow's `CronMixin` (`timetables/_cron.py`).
+///
+/// croniter works on naive wall-clock times; `CronMixin` converts to and from the
+/// DAG's zone around each call. A tick that falls in a DST gap moves forward by the
+/// gap; a tick in a fold is the second occurrence. Schedules that fire every hour
+/// instead add croniter's wall-clock distance to the absolute time, so they fire in
+/// both folded hours and once per real hour across a gap.
+struct CronTimes<'a> {
+    cron: &'a CronExpr,
+    tz: DagTimezone,
+    /// croniter's hour field expands to `*` (`_covers_every_hour`).
+    every_hour: bool,
+}
+
+impl<'a> CronTimes<'a> {
+    fn new(cron: &'a CronExpr, tz: DagTimezone) -> Self {
+        CronTimes {
+            cron,
+            tz,
+            every_hour: cron.hours().len() == 24,
+        }
+    }
+
+    /// `make_naive`: the wall-clock time in the DAG's zone.
+    fn naive(&self, t: DateTime<Utc>) -> NaiveDateTime {
+        match self.tz {
+            DagTimezone::Named(tz) => t.with_timezone(&tz).naive_local(),
+            DagTimezone::Fixed(off) => t.with_timezone(&off).naive_local(),
+        }
+    }
+
+    /// `make_aware` (with `fold=1`, through pendulum's `Timezone.convert`): an
+    /// ambiguous time is its second occurrence; a time in a gap is read with the
+    /// offset in effect before the gap, which moves it forward by the gap's length.
+    fn aware(&self, naive: NaiveDateTime) -> Option<DateTime<Utc>> {
+        match self.tz {
+            DagTimezone::Fixed(off) => off
+                .from_local_datetime(&naive)
+                .single()
+                .map(|d| d.with_timezone(&Utc)),
+            DagTimezone::Named(tz) => match tz.from_local_datetime(&naive) {
+                LocalResult::Single(d) => Some(d.with_timezone(&Utc)),
+                LocalResult::Ambiguous(a, b) => {
+                    Some(a.with_timezone(&Utc).max(b.with_timezone(&Utc)))
+                }
+                LocalResult::None => {
+                    // Transitions are months apart, so a day earlier the offset from
+                    // before this gap is in effect.
+                    let before = tz
+                        .offset_from_utc_datetime(&(naive - Duration::days(1)))
+                        .fix()
+                        .local_minus_utc();
+                    Some((naive - Duration::seconds(i64::from(before))).and_utc())
+                }
+            },
+        }
+    }
+
+    /// croniter's `get_next` on a naive time: the first tick strictly after it.
+    fn tick_after(&self, naive: NaiveDateTime) -> Option<NaiveDateTime> {
+        // Ticks are whole minutes, so the first tick after `naive` is the first after
+        // its minute; the cron crate is strict on whole seconds.
+        let minute = naive.with_second(0)?.with_nanosecond(0)?.and_utc();
+        self.cron
+            .schedules()
+            .iter()
+            .filter_map(|s| s.after(&minute).next())
+            .min()
+            .map(|t| t.naive_utc())
+    }
+
+    /// croniter's `get_prev` on a naive time: the last tick strictly before it.
+    fn tick_before(&self, naive: NaiveDateTime) -> Option<NaiveDateTime> {
+        // The last tick before `naive` is the last one before the end of its minute
+        // when `naive` is past the minute's start.
+        let minute = naive.with_second(0)?.with_nanosecond(0)?;
+        let bound = if minute == naive {
+            minute
+        } else {
+            minute + Duration::minutes(1)
+        }
+        .and_utc();
+        self.cron
+            .schedules()
+            .iter()
+            .filter_map(|s| s.after(&bound).next_back())
+            .max()
+            .map(|t| t.naive_utc())
+    }
+
+    /// `_get_next`: the first tick after `current`.
+    fn get_next(&self, current: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let naive = self.naive(current);
+        let scheduled = self.tick_after(naive)?;
+        if self.every_hour {
+            Some(current + (scheduled - naive))
+        } else {
+            self.aware(scheduled)
+        }
+    }
+
+    /// `_get_prev`: the last tick before `current`.
+    fn get_prev(&self, current: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let naive = self.naive(current);
+        let scheduled = self.tick_before(naive)?;
+        if self.every_hour {
+            Some(current - (naive - scheduled))
+        } else {
+            self.aware(scheduled)
+        }
+    }
+
+    /// `_align_to_next`: `current` if it is a tick, else the next tick.
+    fn align_to_next(&self, current: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let next = self.get_next(current)?;
+        if self.get_prev(next) == Some(current) {
+            Some(current)
+        } else {
+            Some(next)
+        }
+    }
+
+    /// `_align_to_prev`: `current` if it is a tick, else the previous tick.
+    fn align_to_prev(&self, current: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let prev = self.get_prev(current)?;
+        if self.get_next(prev) == Some(current) {
+            Some(current)
+        } else {
+            Some(prev)
+        }
+    }
+
+    /// `CronTriggerTimetable._calc_first_run` with `run_immediately=False`: the
+    /// latest tick if it is at most a tenth of the ticks' spacing (at least five
+    /// minutes) ago, else the next tick.
+    fn calc_first_run(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let past = self.align_to_prev(now)?;
+        let next = self.align_to_next(now)?;
+        let buffer = ((next - past) / 10).max(Duration::minutes(5));
+        Some(if now - past <= buffer { past } else { next })
+    }
+
+    /// `CronTriggerTimetable.next_dagrun_info` (Airflow 3, interval 0): a run at each
+    /// tick, with the tick as its logical date and an empty data interval.
+    fn trigger_next(
+        &self,
+        last: Option<&DataInterval>,
+        restriction: &TimeRestriction,
+        now: DateTime<Utc>,
+    ) -> Option<DagRunInfo> {
+        let next = if restriction.catchup {
+            match (last, restriction.earliest) {
+                (Some(last), _) => self.get_next(last.end)?,
+                (None, None) => self.calc_first_run(now)?,
+                (None, Some(earliest)) => self.align_to_next(earliest)?,
+            }
+        } else {
+            // Without catchup, never earlier than the latest tick.
+            let mut candidates = vec![self.align_to_prev(now)];
+            match (last, restriction.earliest) {
+                (Some(last), _) => candidates.push(self.get_next(last.end)),
+                (None, None) => candidates.push(self.calc_first_run(now)),
+                (None, Some(_)) => {}
+            }
+            if let Some(earliest) = restriction.earliest {
+                candidates.push(self.align_to_next(earliest));
+            }
+            candidates.into_iter().flatten().max()?
+        };
+        if restriction.latest.is_some_and(|latest| latest < next) {
+            return None;
+        }
+        Some(interval(next, next))
+    }
+
+    /// `CronDataIntervalTimetable.next_dagrun_info` (Airflow 2's default): runs
+    /// cover `[tick, next tick)` and start at the end of it.
+    fn data_interval_next(
+        &self,
+        last: Option<&DataInterval>,
+        restriction: &TimeRestriction,
+        now: DateTime<Utc>,
+    ) -> Option<DagRunInfo> {
+        let earliest = if !restriction.catchup {
+            Some(self.skip_to_latest(restriction.earliest, now)?)
+        } else {
+            match restriction.earliest {
+                Some(e) => Some(self.align_to_next(e)?),
+                None => None,
+            }
+        };
+        let start = match last {
+            None => earliest?,
+            Some(last) => {
+                let aligned = self.align_to_prev(last.end)?;
+                earliest.map_or(aligned, |e| aligned.max(e))
+            }
+        };
+        if restriction.latest.is_some_and(|latest| start > latest) {
+            return None;
+        }
+        let end = self.get_next(start)?;
+        Some(interval(start, end))
+    }
+
+    /// `CronDataIntervalTimetable._skip_to_latest`: without catchup, the first run is
+    /// the latest interval that has ended by `now` (or `earliest`, if later).
+    fn skip_to_latest(
+        &self,
+        earliest: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let last_start = self.get_prev(now)?;
+        let next_start = self.get_next(last_start)?;
+        let new_start = if next_start == now {
+            last_start
+        } else if next_start > now {
+            self.get_prev(last_start)?
+        } else {
+            // Airflow raises here ("next schedule shouldn't be earlier"), so the DAG
+            // gets no next run.
+            return None;
+        };
+        match earliest {
+            None => Some(new_start),
+            Some(e) => Some(new_start.max(self.align_to_next(e)?)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -2,6 +2,7 @@
 //! binary and the library on the fixtures under `tests/fixtures/`.
 
 mod cli;
+mod daemon;
 mod examples;
 mod executor;
 mod fixtures;

@@ -28,7 +28,7 @@ fn scheduler(home: &Path, log: &Path, exit_when_idle: bool) -> Command {
     let mut cmd = Command::new(binary());
     cmd.arg("--dags-folder")
         .arg(fixture())
-        .arg("scheduler")
+        .args(["scheduler", "--api-port", "0"])
         .env("LITHOFLOW_HOME", home)
         .env("RECOVERY_LOG", log)
         .env_remove("LITHOFLOW_DAGS_FOLDER")

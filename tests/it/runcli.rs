@@ -67,7 +67,7 @@ fn triggered_runs_are_run_by_the_scheduler_and_cleared_tasks_run_again() {
     let (ok, _, err) = run(&["dags", "trigger", "lithops_example", "-r", "first"], h);
     assert!(!ok && err.contains("already has a run `first`"), "{err}");
 
-    let (ok, _, err) = run(&["scheduler", "--exit-when-idle"], h);
+    let (ok, _, err) = run(&["scheduler", "--exit-when-idle", "--api-port", "0"], h);
     assert!(ok, "{err}");
     assert!(
         err.contains("run first (lithops_example) finished: success"),
@@ -156,7 +156,7 @@ fn triggered_runs_are_run_by_the_scheduler_and_cleared_tasks_run_again() {
     assert_eq!(state, "none\n");
     let runs = json_of(&["dags", "list-runs", "lithops_example", "-o", "json"], h);
     assert_eq!(runs[0]["state"], "queued");
-    let (ok, _, err) = run(&["scheduler", "--exit-when-idle"], h);
+    let (ok, _, err) = run(&["scheduler", "--exit-when-idle", "--api-port", "0"], h);
     assert!(ok, "{err}");
     let states = states_of_first(h);
     let tries: Vec<u64> = states

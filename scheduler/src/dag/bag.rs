@@ -70,6 +70,14 @@ impl DagBag {
         Ok(Self::load_files(files))
     }
 
+    /// A bag of files loaded one by one (a watcher's cache): sorted by path, with
+    /// duplicate dag_ids marked as in a full load.
+    pub fn from_results(mut files: Vec<DagFileResult>) -> DagBag {
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        mark_duplicate_ids(&mut files);
+        DagBag { files }
+    }
+
     fn load_files(mut paths: Vec<PathBuf>) -> DagBag {
         paths.sort();
         paths.dedup();
@@ -136,6 +144,14 @@ impl DagBag {
             .iter()
             .find(|f| f.has_errors() && f.path.file_stem().is_some_and(|s| s == dag_id))
     }
+}
+
+/// Every `*.toml` file under `folder`, recursively, skipping hidden folders; sorted.
+pub fn toml_files(folder: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut paths = Vec::new();
+    collect_toml_files(folder, 0, &mut paths)?;
+    paths.sort();
+    Ok(paths)
 }
 
 fn collect_toml_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> std::io::Result<()> {

@@ -1,0 +1,551 @@
+//! `lithoflow scheduler` as a daemon: runs created on schedule (catchup, both
+//! timetables), pause/unpause, backfill, `max_active_runs`, the live DAGs folder, and a
+//! graceful SIGTERM. Each test has its own DAGs folder and LITHOFLOW_HOME.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Duration as Span, DurationRound, Utc};
+use serde_json::Value;
+
+use crate::lithoflow_path;
+
+const FNS: &str = r#"
+import time
+
+def add(x, y):
+    return x + y
+
+def nap(s):
+    time.sleep(s)
+    return s
+
+def fail_on(ds, bad):
+    if ds == bad:
+        raise ValueError("bad day " + ds)
+    return ds
+"#;
+
+/// A DAGs folder with the test functions, and a home.
+struct Env {
+    dags: tempfile::TempDir,
+    home: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        let env = Env {
+            dags: tempfile::tempdir().expect("tempdir"),
+            home: tempfile::tempdir().expect("tempdir"),
+        };
+        env.write("fns.py", FNS);
+        env
+    }
+
+    fn write(&self, name: &str, text: &str) {
+        // Write then rename, so the watcher never reads half a file.
+        let tmp = self.dags.path().join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, text).expect("write");
+        std::fs::rename(&tmp, self.dags.path().join(name)).expect("rename");
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(lithoflow_path());
+        cmd.arg("--dags-folder")
+            .arg(self.dags.path())
+            .args(args)
+            .env("LITHOFLOW_HOME", self.home.path())
+            .env_remove("LITHOFLOW_DAGS_FOLDER")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs a command to completion: (exit code, stdout, stderr).
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.cmd(args).output().expect("runs");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let (code, out, err) = self.run(args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?} prints JSON ({e}): {out}"))
+    }
+
+    fn runs(&self, dag: &str) -> Vec<Value> {
+        match self.json(&["dags", "list-runs", dag, "-o", "json"]) {
+            Value::Array(a) => a,
+            other => panic!("not a list: {other}"),
+        }
+    }
+
+    /// `scheduler --exit-when-idle` to completion; its stderr.
+    fn schedule_until_idle(&self) -> String {
+        let (code, _, err) = self.run(&["scheduler", "--exit-when-idle", "--api-port", "0"]);
+        assert_eq!(code, 0, "{err}");
+        err
+    }
+
+    /// A scheduler in the background, its stderr in a file.
+    fn start(&self) -> Daemon {
+        let log = self.home.path().join("scheduler.log");
+        let child = self
+            .cmd(&["scheduler", "--api-port", "0", "--grace-period", "20"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("scheduler starts");
+        let info = self.home.path().join("scheduler.json");
+        wait_for("the scheduler's API", Duration::from_secs(60), || {
+            info.exists().then_some(())
+        });
+        let info: Value =
+            serde_json::from_slice(&std::fs::read(&info).expect("read")).expect("json");
+        let token = std::fs::read_to_string(self.home.path().join("api-token")).expect("token");
+        Daemon {
+            child,
+            log,
+            port: u16::try_from(info["port"].as_u64().expect("port")).expect("u16"),
+            token: token.trim().to_owned(),
+        }
+    }
+}
+
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+    port: u16,
+    token: String,
+}
+
+impl Daemon {
+    /// GET on the API: (status, JSON body).
+    fn get(&self, path: &str) -> (u16, Value) {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+            self.token
+        )
+        .expect("send");
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).expect("read");
+        let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP response");
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .expect("a status");
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+
+    fn dag_ids(&self) -> Vec<String> {
+        let (status, body) = self.get("/api/v1/dags");
+        assert_eq!(status, 200, "{body}");
+        body["dags"]
+            .as_array()
+            .expect("dags")
+            .iter()
+            .map(|d| d["dag_id"].as_str().expect("id").to_owned())
+            .collect()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then the exit code.
+    fn terminate(mut self) -> (i32, String) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("kill");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return (status.code().unwrap_or(-1), self.log());
+            }
+            assert!(Instant::now() < deadline, "no exit after SIGTERM: {}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn date(v: &Value) -> DateTime<Utc> {
+    v.as_str()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .unwrap_or_else(|| panic!("not a date: {v}"))
+        .with_timezone(&Utc)
+}
+
+fn hour_floor(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(Span::hours(1)).expect("trunc")
+}
+
+fn hourly_dag(timetable: &str, start: DateTime<Utc>) -> String {
+    format!(
+        r#"
+schedule = "@hourly"
+timetable = "{timetable}"
+start_date = {start}
+catchup = true
+is_paused_upon_creation = false
+max_active_runs = 2
+
+[tasks.a]
+type = "call_async"
+func = "fns:add"
+data = {{ x = 1, y = 2 }}
+"#,
+        start = start.format("%Y-%m-%dT%H:%M:%SZ")
+    )
+}
+
+#[test]
+fn catchup_creates_every_missed_tick_of_a_cron_trigger_dag() {
+    let env = Env::new();
+    let before = hour_floor(Utc::now());
+    let start = before - Span::hours(5);
+    env.write("hourly.toml", &hourly_dag("cron_trigger", start));
+    env.schedule_until_idle();
+    let after = hour_floor(Utc::now());
+    let runs = env.runs("hourly");
+    // Ticks from start_date (on a tick, so included) up to the latest past tick.
+    let mut dates: Vec<DateTime<Utc>> = runs.iter().map(|r| date(&r["logical_date"])).collect();
+    dates.sort();
+    let expected = |last: DateTime<Utc>| -> Vec<DateTime<Utc>> {
+        let mut v = Vec::new();
+        let mut t = start;
+        while t <= last {
+            v.push(t);
+            t += Span::hours(1);
+        }
+        v
+    };
+    assert!(
+        dates == expected(before) || dates == expected(after),
+        "{dates:?}"
+    );
+    for r in &runs {
+        assert_eq!(r["state"], "success", "{r}");
+        let logical = date(&r["logical_date"]);
+        assert_eq!(
+            r["run_id"],
+            format!("scheduled__{}", logical.format("%Y-%m-%dT%H:%M:%S+00:00"))
+        );
+        assert_eq!(date(&r["run_after"]), logical, "cron_trigger runs at the tick");
+    }
+}
+
+#[test]
+fn catchup_with_data_intervals_runs_each_complete_interval_at_its_end() {
+    let env = Env::new();
+    let before = hour_floor(Utc::now());
+    let start = before - Span::hours(4);
+    env.write("intervals.toml", &hourly_dag("cron_data_interval", start));
+    env.schedule_until_idle();
+    let runs = env.runs("intervals");
+    let mut starts: Vec<DateTime<Utc>> = runs.iter().map(|r| date(&r["logical_date"])).collect();
+    starts.sort();
+    // [start, start+1h) ... up to the interval that ended at the latest tick.
+    assert!(
+        starts.len() == 4 || starts.len() == 5,
+        "four complete intervals (five if an hour turned): {starts:?}"
+    );
+    assert_eq!(starts[0], start);
+    for r in &runs {
+        assert_eq!(r["state"], "success", "{r}");
+        let logical = date(&r["logical_date"]);
+        assert_eq!(date(&r["run_after"]), logical + Span::hours(1), "runs at the interval's end");
+    }
+}
+
+#[test]
+fn paused_dags_get_no_runs_until_unpaused_and_then_only_the_latest_without_catchup() {
+    let env = Env::new();
+    env.write(
+        "sleepy.toml",
+        r#"
+schedule = "@hourly"
+start_date = 2026-01-01T00:00:00Z
+
+[tasks.a]
+type = "call_async"
+func = "fns:add"
+data = { x = 1, y = 2 }
+"#,
+    );
+    // is_paused_upon_creation defaults to true, as in Airflow.
+    env.schedule_until_idle();
+    assert!(env.runs("sleepy").is_empty());
+    let (code, out, err) = env.run(&["dags", "unpause", "sleepy", "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let rows: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(rows[0]["is_paused"], false);
+    env.schedule_until_idle();
+    let runs = env.runs("sleepy");
+    assert_eq!(runs.len(), 1, "catchup = false: only the latest tick: {runs:?}");
+    let logical = date(&runs[0]["logical_date"]);
+    let now = Utc::now();
+    assert!(logical <= now && now - logical < Span::minutes(61), "{logical}");
+    let (code, _, err) = env.run(&["dags", "pause", "sleepy"]);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn runs_beyond_max_active_runs_wait_queued() {
+    let env = Env::new();
+    env.write(
+        "one_at_a_time.toml",
+        r#"
+is_paused_upon_creation = false
+max_active_runs = 1
+
+[tasks.nap]
+type = "call_async"
+func = "fns:nap"
+data = { s = 0.3 }
+"#,
+    );
+    for id in ["r1", "r2", "r3"] {
+        let (code, _, err) = env.run(&["dags", "trigger", "one_at_a_time", "-r", id]);
+        assert_eq!(code, 0, "{err}");
+    }
+    env.schedule_until_idle();
+    let mut runs = env.runs("one_at_a_time");
+    runs.sort_by_key(|r| date(&r["start_date"]));
+    assert_eq!(runs.len(), 3);
+    for pair in runs.windows(2) {
+        assert_eq!(pair[0]["state"], "success");
+        assert!(
+            date(&pair[1]["start_date"]) >= date(&pair[0]["end_date"]),
+            "one run at a time: {pair:?}"
+        );
+    }
+}
+
+#[test]
+fn backfill_runs_each_tick_in_the_range_and_reprocesses_only_what_is_asked() {
+    let env = Env::new();
+    env.write(
+        "daily.toml",
+        r#"
+schedule = "@daily"
+start_date = 2026-01-01T00:00:00Z
+
+[tasks.check]
+type = "call_async"
+func = "fns:fail_on"
+data = { ds = "{{ ds }}", bad = "2026-01-02" }
+"#,
+    );
+    let args = [
+        "dags",
+        "backfill",
+        "daily",
+        "--from-date",
+        "2026-01-01",
+        "--to-date",
+        "2026-01-03",
+    ];
+    let (code, out, err) = env.run(&[&args[..], &["--dry-run", "-o", "plain"]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("Logical dates to be attempted:"), "{out}");
+    for d in ["2026-01-01T00:00:00", "2026-01-02T00:00:00", "2026-01-03T00:00:00"] {
+        assert!(out.contains(d), "{out}");
+    }
+    assert!(env.runs("daily").is_empty(), "a dry run creates nothing");
+
+    // The backfill runs here (no scheduler) and fails because one day fails.
+    let (code, _, err) = env.run(&args);
+    assert_eq!(code, 1, "{err}");
+    let states = |env: &Env| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = env
+            .runs("daily")
+            .iter()
+            .map(|r| {
+                (
+                    r["logical_date"].as_str().unwrap_or_default()[..10].to_owned(),
+                    r["state"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let s = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    assert_eq!(
+        states(&env),
+        [
+            s("2026-01-01", "success"),
+            s("2026-01-02", "failed"),
+            s("2026-01-03", "success")
+        ]
+    );
+    let tries = |env: &Env, run: &str| -> u64 {
+        let tis = env.json(&["tasks", "states-for-dag-run", "daily", run, "-o", "json"]);
+        tis[0]["try_number"].as_u64().expect("try")
+    };
+    let id = |d: &str| format!("backfill__{d}T00:00:00+00:00");
+    // none: every date has a run, nothing to do.
+    let (code, out, err) = env.run(&[&args[..], &["-o", "json"]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("\"create\"") && !out.contains("\"clear\""), "{out}");
+    // failed: only the failed day runs again.
+    let (code, _, err) = env.run(&[&args[..], &["--reprocess-behavior", "failed"]].concat());
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(tries(&env, &id("2026-01-01")), 1);
+    assert_eq!(tries(&env, &id("2026-01-02")), 2);
+    // completed: all three again.
+    let (code, _, err) = env.run(&[&args[..], &["--reprocess-behavior", "completed"]].concat());
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(tries(&env, &id("2026-01-01")), 2);
+    assert_eq!(tries(&env, &id("2026-01-03")), 2);
+    assert_eq!(tries(&env, &id("2026-01-02")), 3);
+    let (code, _, err) = env.run(&[
+        "dags",
+        "backfill",
+        "daily",
+        "--from-date",
+        "2026-01-03",
+        "--to-date",
+        "2026-01-01",
+    ]);
+    assert_eq!(code, 2, "a reversed range is a usage error");
+    assert!(err.contains("is after"), "{err}");
+}
+
+#[test]
+fn the_daemon_picks_up_new_edited_broken_and_deleted_dag_files() {
+    let env = Env::new();
+    let daemon = env.start();
+    assert!(daemon.dag_ids().is_empty());
+    let once = r#"
+schedule = "@once"
+is_paused_upon_creation = false
+
+[tasks.a]
+type = "call_async"
+func = "fns:add"
+data = { x = 1, y = 2 }
+"#;
+    let written = Instant::now();
+    env.write("fresh.toml", once);
+    wait_for("the new DAG", Duration::from_secs(10), || {
+        daemon.dag_ids().contains(&"fresh".to_owned()).then_some(())
+    });
+    let seen = written.elapsed();
+    assert!(seen < Duration::from_secs(3), "picked up after {seen:?}");
+    // @once without a start date runs once, now.
+    wait_for("the @once run to succeed", Duration::from_secs(30), || {
+        let (_, body) = daemon.get("/api/v1/dags/fresh/dagRuns");
+        (body["dag_runs"][0]["state"] == "success").then_some(())
+    });
+
+    // Broken: the last valid version stays loaded, the error is listed.
+    env.write("fresh.toml", "schedule = \"@once\"\n[tasks.a]\ntype = \"nope\"\n");
+    wait_for("the import error", Duration::from_secs(10), || {
+        let (_, body) = daemon.get("/api/v1/importErrors");
+        (body["total_entries"] == 1).then_some(())
+    });
+    assert!(daemon.dag_ids().contains(&"fresh".to_owned()));
+    let (code, out, _) = env.run(&["dags", "list-import-errors", "-o", "json"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("fresh.toml") && out.contains("nope"), "{out}");
+
+    // Deleted: no longer served; its history stays.
+    std::fs::remove_file(env.dags.path().join("fresh.toml")).expect("rm");
+    wait_for("the DAG to go", Duration::from_secs(10), || {
+        (!daemon.dag_ids().contains(&"fresh".to_owned())).then_some(())
+    });
+    let (code, log) = daemon.terminate();
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(env.runs("fresh").len(), 1, "history kept");
+}
+
+#[test]
+fn sigterm_lets_running_calls_finish_then_exits_zero_and_the_run_resumes_later() {
+    let env = Env::new();
+    env.write(
+        "slow.toml",
+        r#"
+is_paused_upon_creation = false
+
+[tasks.nap]
+type = "call_async"
+func = "fns:nap"
+data = { s = 2 }
+
+[tasks.after]
+type = "call_async"
+func = "fns:add"
+data = { x = 1, y = 1 }
+upstream = ["nap"]
+"#,
+    );
+    let (code, _, err) = env.run(&["dags", "trigger", "slow", "-r", "r1"]);
+    assert_eq!(code, 0, "{err}");
+    let daemon = env.start();
+    wait_for("the nap to start", Duration::from_secs(30), || {
+        let (_, body) = daemon.get("/api/v1/dags/slow/dagRuns/r1/taskInstances");
+        let running = body["task_instances"]
+            .as_array()
+            .is_some_and(|tis| tis.iter().any(|t| t["task_id"] == "nap" && t["state"] == "running"));
+        running.then_some(())
+    });
+    let stopped = Instant::now();
+    let (code, log) = daemon.terminate();
+    assert_eq!(code, 0, "{log}");
+    assert!(stopped.elapsed() < Duration::from_secs(15), "{log}");
+    // The running call finished and was recorded; nothing new started.
+    let tis = env.json(&["tasks", "states-for-dag-run", "slow", "r1", "-o", "json"]);
+    let state = |t: &str| {
+        tis.as_array()
+            .and_then(|a| a.iter().find(|x| x["task_id"] == t))
+            .map(|x| x["state"].as_str().unwrap_or_default().to_owned())
+    };
+    assert_eq!(state("nap").as_deref(), Some("success"), "{tis}");
+    assert_ne!(state("after").as_deref(), Some("success"), "{tis}");
+    // The next start finishes the run without running the nap again.
+    env.schedule_until_idle();
+    let tis = env.json(&["tasks", "states-for-dag-run", "slow", "r1", "-o", "json"]);
+    for t in tis.as_array().expect("tis") {
+        assert_eq!(t["state"], "success", "{t}");
+        assert_eq!(t["try_number"], 1, "{t}");
+    }
+}
+
+#[test]
+fn a_second_scheduler_on_the_same_home_is_refused_clearly() {
+    let env = Env::new();
+    let daemon = env.start();
+    let (code, _, err) = env.run(&["scheduler", "--api-port", "0", "--exit-when-idle"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("another lithoflow scheduler"), "{err}");
+    let (code, log) = daemon.terminate();
+    assert_eq!(code, 0, "{log}");
+    assert!(!env.home.path().join("scheduler.json").exists());
+}
