@@ -217,8 +217,9 @@ async fn auth(
             tracing::debug!(%method, %path, status = resp.status().as_u16(), "api request");
             resp
         }
-        Some(_) => ApiError::new(StatusCode::UNAUTHORIZED, "the bearer token is wrong")
-            .into_response(),
+        Some(_) => {
+            ApiError::new(StatusCode::UNAUTHORIZED, "the bearer token is wrong").into_response()
+        }
         None => ApiError::new(
             StatusCode::UNAUTHORIZED,
             "send the token of $LITHOFLOW_HOME/api-token as `Authorization: Bearer <token>`",
@@ -312,11 +313,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(Body(v)),
-            Err(JsonRejection::BytesRejection(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(JsonRejection::BytesRejection(e))
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
                 Err(ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     format!("the request body is larger than {BODY_LIMIT} bytes"),
                 ))
+            }
+            // Airflow answers 400 to a body it cannot read; axum would say 422.
+            Err(e @ (JsonRejection::JsonDataError(_) | JsonRejection::JsonSyntaxError(_))) => {
+                Err(ApiError::bad_request(e.body_text()))
             }
             Err(e) => Err(ApiError::new(e.status(), e.body_text())),
         }
@@ -499,11 +506,7 @@ fn known_dag(shared: &Shared, store: &Store, dag_id: &str) -> ApiResult<Option<A
     Err(ApiError::not_found(format!("no DAG `{dag_id}`")))
 }
 
-fn run_of(
-    store: &Store,
-    dag_id: &str,
-    run_id: &str,
-) -> ApiResult<crate::store::DagRunRecord> {
+fn run_of(store: &Store, dag_id: &str, run_id: &str) -> ApiResult<crate::store::DagRunRecord> {
     store
         .run(dag_id, run_id)?
         .ok_or_else(|| ApiError::not_found(format!("DAG `{dag_id}` has no run `{run_id}`")))
@@ -912,11 +915,13 @@ async fn get_xcom(
         known_dag(&sh, store, &dag_id)?;
         let run = run_of(store, &dag_id, &run_id)?;
         ti_of(store, &dag_id, &run_id, &task_id)?;
-        let value = store.xcom(&dag_id, &run_id, &task_id, &key)?.ok_or_else(|| {
-            ApiError::not_found(format!(
-                "task `{task_id}` of run `{run_id}` has no XCom `{key}`"
-            ))
-        })?;
+        let value = store
+            .xcom(&dag_id, &run_id, &task_id, &key)?
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "task `{task_id}` of run `{run_id}` has no XCom `{key}`"
+                ))
+            })?;
         Ok(XComEntry {
             key,
             dag_id,
@@ -970,11 +975,7 @@ async fn get_log(
         })
     })
     .await?;
-    let mut resp = (
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        bytes,
-    )
-        .into_response();
+    let mut resp = ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], bytes).into_response();
     resp.headers_mut()
         .insert(LOG_OFFSET_HEADER, HeaderValue::from(next));
     Ok(resp)
@@ -1065,7 +1066,7 @@ async fn create_backfill(
         dry_run: body.dry_run,
         dag_run_conf: body.dag_run_conf,
         total_entries: outcome.runs.len(),
-        dag_runs: outcome.runs,
+        dag_runs: outcome.runs.into_iter().map(Into::into).collect(),
     }))
 }
 

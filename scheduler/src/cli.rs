@@ -222,7 +222,9 @@ pub enum DagsCommand {
 }
 
 /// What a backfill does with logical dates that already have a run (Airflow 3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ReprocessBehavior {
     /// Keep every existing run.

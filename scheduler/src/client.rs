@@ -444,7 +444,11 @@ impl Client {
     }
 
     /// Clears task instances (a dry run unless `body.dry_run` is `Some(false)`).
-    pub async fn clear(&self, dag_id: &str, body: &ClearBody) -> Result<ClearResponse, ClientError> {
+    pub async fn clear(
+        &self,
+        dag_id: &str,
+        body: &ClearBody,
+    ) -> Result<ClearResponse, ClientError> {
         self.json(
             Method::POST,
             &format!("/dags/{}/clearTaskInstances", segment(dag_id)),
@@ -472,15 +476,12 @@ impl Client {
             format!("/events?{query}")
         };
         let url = format!("{}{path}", self.base);
-        let resp = tokio::time::timeout(
-            REQUEST_TIMEOUT,
-            self.send(Method::GET, &path, None),
-        )
-        .await
-        .map_err(|_| ClientError::Unreachable {
-            url: url.clone(),
-            message: "no answer".to_owned(),
-        })??;
+        let resp = tokio::time::timeout(REQUEST_TIMEOUT, self.send(Method::GET, &path, None))
+            .await
+            .map_err(|_| ClientError::Unreachable {
+                url: url.clone(),
+                message: "no answer".to_owned(),
+            })??;
         if !resp.status().is_success() {
             let status = resp.status();
             let body = resp

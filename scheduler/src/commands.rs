@@ -24,7 +24,10 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Dags(cmd) => match cmd {
             DagsCommand::List { output } => {
-                dags_list(&load(&cli.dags_folder)?, output.output, &mut out, &mut err)
+                let bag = load(&cli.dags_folder)?;
+                let home = crate::config::Settings::home_from_env();
+                let paused = crate::runcmds::paused_states(&home, &bag.dags(), &mut err).await?;
+                dags_list(&bag, &paused, output.output, &mut out, &mut err)
             }
             DagsCommand::Show {
                 dag_id,
@@ -95,22 +98,26 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                     logical_date.as_deref(),
                     output.output,
                 )
+                .await
             }
             DagsCommand::ListRuns {
                 dag_id,
                 state,
                 output,
-            } => crate::runcmds::list_runs(
-                &dag_id,
-                &home_settings()?,
-                state.as_deref(),
-                output.output,
-            ),
+            } => {
+                crate::runcmds::list_runs(
+                    &dag_id,
+                    &home_settings()?,
+                    state.as_deref(),
+                    output.output,
+                )
+                .await
+            }
             DagsCommand::Pause { dag_id, output } => {
-                pause_cmd(&cli.dags_folder, &dag_id, true, output.output, &mut err)
+                pause_cmd(&cli.dags_folder, &dag_id, true, output.output, &mut err).await
             }
             DagsCommand::Unpause { dag_id, output } => {
-                pause_cmd(&cli.dags_folder, &dag_id, false, output.output, &mut err)
+                pause_cmd(&cli.dags_folder, &dag_id, false, output.output, &mut err).await
             }
             DagsCommand::NextExecution {
                 dag_id,
@@ -127,6 +134,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                     None => chrono::Utc::now(),
                 };
                 crate::runcmds::next_execution(dag, &home_settings()?, num_executions, now, output)
+                    .await
             }
             DagsCommand::Backfill {
                 dag_id,
@@ -191,18 +199,19 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             output,
         }) => {
             crate::runcmds::states_for_dag_run(&dag_id, &run_id, &home_settings()?, output.output)
+                .await
         }
         Command::Tasks(TasksCommand::State {
             dag_id,
             task_id,
             run_id,
-        }) => crate::runcmds::state(&dag_id, &task_id, &run_id, &home_settings()?),
+        }) => crate::runcmds::state(&dag_id, &task_id, &run_id, &home_settings()?).await,
         Command::Tasks(TasksCommand::Logs {
             dag_id,
             task_id,
             run_id,
             try_number,
-        }) => crate::runcmds::logs(&dag_id, &task_id, &run_id, try_number, &home_settings()?),
+        }) => crate::runcmds::logs(&dag_id, &task_id, &run_id, try_number, &home_settings()?).await,
         Command::Tasks(TasksCommand::Clear {
             dag_id,
             task_regex,
@@ -227,7 +236,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 run_id,
                 dry_run: false,
             };
-            crate::runcmds::clear(dag, &settings, spec, yes)
+            crate::runcmds::clear(dag, &settings, spec, yes).await
         }
         Command::Scheduler {
             exit_when_idle,
@@ -255,7 +264,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     }
 }
 
-fn pause_cmd(
+async fn pause_cmd(
     folder: &Path,
     dag_id: &str,
     paused: bool,
@@ -266,7 +275,7 @@ fn pause_cmd(
     let Some(dag) = find_dag(&bag, dag_id, folder, err)? else {
         return Ok(Outcome::Invalid);
     };
-    crate::runcmds::set_paused(dag, &home_settings()?, paused, format)
+    crate::runcmds::set_paused(dag, &home_settings()?, paused, format).await
 }
 
 fn home_settings() -> anyhow::Result<crate::config::Settings> {
@@ -330,6 +339,7 @@ fn write_diagnostics(file: &DagFileResult, w: &mut dyn Write) -> io::Result<()> 
 
 fn dags_list(
     bag: &DagBag,
+    paused: &std::collections::HashMap<String, Option<bool>>,
     format: OutputFormat,
     out: &mut dyn Write,
     err: &mut dyn Write,
@@ -351,13 +361,21 @@ fn dags_list(
                 "description": d.description,
                 "timetable": d.timetable,
                 "is_paused_upon_creation": d.is_paused_upon_creation,
+                "is_paused": paused.get(&d.dag_id).copied().flatten(),
             }))
         })
         .collect();
     out.write_all(
         render(
             &rows,
-            &["dag_id", "fileloc", "schedule", "tags", "tasks"],
+            &[
+                "dag_id",
+                "fileloc",
+                "schedule",
+                "tags",
+                "tasks",
+                "is_paused",
+            ],
             format,
         )
         .as_bytes(),

@@ -217,8 +217,8 @@ mod tests {
     fn reads_the_api_port_and_reports_a_bad_one_with_its_position() {
         let f = parse_file(Path::new("c.toml"), "[api]\nport = 0\n").expect("valid");
         assert_eq!(f.api_port, Some(0));
-        let f = parse_file(Path::new("c.toml"), "[localhost]\nworker_processes = 2\n")
-            .expect("valid");
+        let f =
+            parse_file(Path::new("c.toml"), "[localhost]\nworker_processes = 2\n").expect("valid");
         assert_eq!(f.api_port, None);
         let err = parse_file(Path::new("c.toml"), "[api]\nport = 70000\n").expect_err("too big");
         assert_eq!(

@@ -230,7 +230,10 @@ pub async fn run(settings: Settings, opts: Options) -> anyhow::Result<Outcome> {
         dags_folder: std::fs::canonicalize(&opts.dags_folder)
             .unwrap_or_else(|_| opts.dags_folder.clone()),
     };
-    std::fs::write(&info_path, serde_json::to_vec_pretty(&info)?)
+    // Written whole, then renamed: a client never reads half of it.
+    let tmp = info_path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&info)?)
+        .and_then(|()| std::fs::rename(&tmp, &info_path))
         .with_context(|| format!("failed to write {}", info_path.display()))?;
 
     let mut daemon = Daemon {
@@ -261,6 +264,8 @@ pub async fn run(settings: Settings, opts: Options) -> anyhow::Result<Outcome> {
     let result = daemon
         .main_loop(&mut watcher, &mut req_rx, &opts)
         .await;
+    // Ends the event streams at once; queued requests get a clean 503.
+    drop(req_rx);
     // Shutdown: the API stops, the state is flushed, the workers stop.
     let _ = stop_api.send(());
     // Event streams never end by themselves: give open connections a moment, then go.

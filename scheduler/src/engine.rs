@@ -212,6 +212,7 @@ impl Engine {
         let mut jobs: HashMap<String, lithoflow_executor::Job> = HashMap::new();
         let (job_tx, mut job_rx) = mpsc::unbounded_channel::<(String, lithoflow_executor::Job)>();
         let mut drain: Option<tokio::time::Instant> = None;
+        let mut gates: HashMap<String, Arc<std::sync::Mutex<bool>>> = HashMap::new();
         let mut restarting: std::collections::HashSet<String> = std::collections::HashSet::new();
 
         loop {
@@ -381,13 +382,27 @@ impl Engine {
             tokio::select! {
                 Some((task_id, job)) = job_rx.recv() => {
                     if let Some(tx) = &events {
-                        forward_progress(task_id.clone(), &job, tx.clone());
+                        let gate = Arc::new(std::sync::Mutex::new(false));
+                        forward_progress(task_id.clone(), &job, tx.clone(), Arc::clone(&gate));
+                        gates.insert(task_id.clone(), gate);
                     }
                     jobs.insert(task_id, job);
                 }
                 Some(joined) = running.join_next() => {
                     let Ok(result) = joined else { continue };
-                    jobs.remove(&result.task_id);
+                    let job = jobs.remove(&result.task_id);
+                    // The job's last figures, then (in `complete`) the task's new state:
+                    // the forwarder is closed first, so no progress follows the state.
+                    if let Some(gate) = gates.remove(&result.task_id) {
+                        let mut closed = gate.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        *closed = true;
+                        if let Some(job) = &job {
+                            let progress = job.progress().borrow().clone();
+                            if progress.total > 0 {
+                                emit(RunEvent::Progress { task_id: result.task_id.clone(), progress });
+                            }
+                        }
+                    }
                     if restarting.remove(&result.task_id) {
                         // Cleared while running: the try's outcome is dropped.
                         self.clear_tis(&dag, &run, &mut tis, std::slice::from_ref(&result.task_id), &emit).await?;
@@ -724,31 +739,38 @@ impl Engine {
     }
 }
 
-/// Sends a job's progress as run events until the job ends.
+/// Sends a job's progress as run events (at most ten a second) until the engine closes
+/// the gate, which it does before it records the task's outcome.
 fn forward_progress(
     task_id: String,
     job: &lithoflow_executor::Job,
     tx: mpsc::UnboundedSender<RunEvent>,
+    gate: Arc<std::sync::Mutex<bool>>,
 ) {
     let mut rx = job.progress();
     tokio::spawn(async move {
         loop {
-            let progress = rx.borrow_and_update().clone();
-            if tx
-                .send(RunEvent::Progress {
-                    task_id: task_id.clone(),
-                    progress,
-                })
-                .is_err()
             {
-                return;
+                let closed = gate
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if *closed {
+                    return;
+                }
+                let progress = rx.borrow_and_update().clone();
+                if progress.total > 0
+                    && tx
+                        .send(RunEvent::Progress {
+                            task_id: task_id.clone(),
+                            progress,
+                        })
+                        .is_err()
+                {
+                    return;
+                }
             }
-            // At most ten updates a second; ends when the job drops its sender.
             tokio::time::sleep(Duration::from_millis(100)).await;
             if rx.changed().await.is_err() {
-                // The job ended: its last figures.
-                let progress = rx.borrow().clone();
-                let _ = tx.send(RunEvent::Progress { task_id, progress });
                 return;
             }
         }

@@ -549,3 +549,41 @@ fn a_second_scheduler_on_the_same_home_is_refused_clearly() {
     assert_eq!(code, 0, "{log}");
     assert!(!env.home.path().join("scheduler.json").exists());
 }
+
+#[test]
+fn clearing_a_running_task_stops_its_try_and_runs_it_again() {
+    let env = Env::new();
+    env.write(
+        "slow.toml",
+        r#"
+is_paused_upon_creation = false
+
+[tasks.nap]
+type = "call_async"
+func = "fns:nap"
+data = { s = 3 }
+"#,
+    );
+    let (code, _, err) = env.run(&["dags", "trigger", "slow", "-r", "r1"]);
+    assert_eq!(code, 0, "{err}");
+    let daemon = env.start();
+    let nap = |d: &Daemon| -> Value {
+        let (_, body) = d.get("/api/v1/dags/slow/dagRuns/r1/taskInstances/nap");
+        body
+    };
+    wait_for("the nap to start", Duration::from_secs(30), || {
+        (nap(&daemon)["state"] == "running").then_some(())
+    });
+    // Through the API, since the scheduler holds the store.
+    let (code, out, err) = env.run(&["tasks", "clear", "slow", "-t", "nap", "--run-id", "r1", "-y"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("[running]"), "{out}");
+    wait_for("the second try to succeed", Duration::from_secs(30), || {
+        let ti = nap(&daemon);
+        (ti["state"] == "success").then_some(())
+    });
+    let ti = nap(&daemon);
+    assert_eq!(ti["try_number"], 2, "{ti}");
+    let (code, log) = daemon.terminate();
+    assert_eq!(code, 0, "{log}");
+}

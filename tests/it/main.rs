@@ -1,6 +1,7 @@
 //! lithoflow's end-to-end tests: one test binary (`it`) that drives the real `lithoflow`
 //! binary and the library on the fixtures under `tests/fixtures/`.
 
+mod api;
 mod cli;
 mod daemon;
 mod examples;
@@ -11,6 +12,7 @@ mod recovery;
 mod runcli;
 mod runs;
 mod tidy;
+mod timetable;
 
 use std::path::{Path, PathBuf};
 

@@ -492,9 +492,45 @@ pub struct BackfillResponse {
     /// The runs' conf.
     pub dag_run_conf: Map<String, Value>,
     /// One row per logical date, in the order they run.
-    pub dag_runs: Vec<BackfillRow>,
+    pub dag_runs: Vec<BackfillRun>,
     /// How many rows.
     pub total_entries: usize,
+}
+
+/// One logical date of a backfill and what was done about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackfillRun {
+    /// The logical date.
+    #[serde(serialize_with = "iso")]
+    pub logical_date: DateTime<Utc>,
+    /// The run (new or existing).
+    pub dag_run_id: String,
+    /// `create`, `clear` or `skip`.
+    pub action: String,
+    /// Why it was skipped.
+    pub reason: Option<String>,
+}
+
+impl From<BackfillRow> for BackfillRun {
+    fn from(r: BackfillRow) -> BackfillRun {
+        BackfillRun {
+            logical_date: r.logical_date,
+            dag_run_id: r.dag_run_id,
+            action: r.action,
+            reason: r.reason,
+        }
+    }
+}
+
+impl From<BackfillRun> for BackfillRow {
+    fn from(r: BackfillRun) -> BackfillRow {
+        BackfillRow {
+            logical_date: r.logical_date,
+            dag_run_id: r.dag_run_id,
+            action: r.action,
+            reason: r.reason,
+        }
+    }
 }
 
 /// A DAG file that fails to load.
