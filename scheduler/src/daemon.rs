@@ -246,7 +246,11 @@ pub async fn run(settings: Settings, opts: Options) -> anyhow::Result<Outcome> {
         backfills: HashMap::new(),
         draining: false,
     };
-    for run in store.all_runs()?.into_iter().filter(|r| !r.state.is_finished()) {
+    for run in store
+        .all_runs()?
+        .into_iter()
+        .filter(|r| !r.state.is_finished())
+    {
         daemon
             .unfinished
             .insert((run.dag_id.clone(), run.run_id.clone()), run);
@@ -261,9 +265,7 @@ pub async fn run(settings: Settings, opts: Options) -> anyhow::Result<Outcome> {
         executor.workers()
     )?;
 
-    let result = daemon
-        .main_loop(&mut watcher, &mut req_rx, &opts)
-        .await;
+    let result = daemon.main_loop(&mut watcher, &mut req_rx, &opts).await;
     // Ends the event streams at once; queued requests get a clean 503.
     drop(req_rx);
     // Shutdown: the API stops, the state is flushed, the workers stop.
@@ -489,21 +491,29 @@ impl Daemon {
                         .iter()
                         .any(|r| r.logical_date == Some(logical));
                 if !taken {
-                    let mut run =
-                        DagRunRecord::manual(&dag.dag_id, run_id.clone(), logical, info.run_after, serde_json::Map::new());
+                    let mut run = DagRunRecord::manual(
+                        &dag.dag_id,
+                        run_id.clone(),
+                        logical,
+                        info.run_after,
+                        serde_json::Map::new(),
+                    );
                     run.run_type = "scheduled".to_owned();
                     run.data_interval_start = Some(info.data_interval.start);
                     run.data_interval_end = Some(info.data_interval.end);
                     store.put_run(&run)?;
                     store.flush()?;
-                    writeln!(std::io::stderr(), "[scheduler] created run {run_id} ({})", dag.dag_id)?;
+                    writeln!(
+                        std::io::stderr(),
+                        "[scheduler] created run {run_id} ({})",
+                        dag.dag_id
+                    )?;
                     self.shared.emit(Event::DagRun {
                         dag_id: dag.dag_id.clone(),
                         run_id: run_id.clone(),
                         state: RunState::Queued,
                     });
-                    self.unfinished
-                        .insert((dag.dag_id.clone(), run_id), run);
+                    self.unfinished.insert((dag.dag_id.clone(), run_id), run);
                     created += 1;
                     n += 1;
                 }
@@ -540,12 +550,18 @@ impl Daemon {
             .map(|(_, r)| r.clone())
             .collect();
         candidates.sort_by(|a, b| {
-            (a.state != RunState::Running, a.run_after, a.logical_date, &a.run_id).cmp(&(
-                b.state != RunState::Running,
-                b.run_after,
-                b.logical_date,
-                &b.run_id,
-            ))
+            (
+                a.state != RunState::Running,
+                a.run_after,
+                a.logical_date,
+                &a.run_id,
+            )
+                .cmp(&(
+                    b.state != RunState::Running,
+                    b.run_after,
+                    b.logical_date,
+                    &b.run_id,
+                ))
         });
         let mut started = 0;
         for run in candidates {
@@ -582,7 +598,11 @@ impl Daemon {
         let _ = writeln!(
             std::io::stderr(),
             "[scheduler] {} run {} ({})",
-            if run.state == RunState::Running { "recovering" } else { "starting" },
+            if run.state == RunState::Running {
+                "recovering"
+            } else {
+                "starting"
+            },
             run.run_id,
             run.dag_id
         );
@@ -617,12 +637,22 @@ impl Daemon {
         );
     }
 
-    fn finished(&mut self, key: RunKey, result: anyhow::Result<DagRunRecord>) -> anyhow::Result<()> {
+    fn finished(
+        &mut self,
+        key: RunKey,
+        result: anyhow::Result<DagRunRecord>,
+    ) -> anyhow::Result<()> {
         self.active.remove(&key);
         let mut err = std::io::stderr();
         match result {
             Ok(run) if run.state.is_finished() => {
-                writeln!(err, "[scheduler] run {} ({}) finished: {}", key.1, key.0, run.state.name())?;
+                writeln!(
+                    err,
+                    "[scheduler] run {} ({}) finished: {}",
+                    key.1,
+                    key.0,
+                    run.state.name()
+                )?;
                 self.unfinished.remove(&key);
             }
             Ok(run) => {
@@ -630,7 +660,11 @@ impl Daemon {
                 self.unfinished.insert(key, run);
             }
             Err(e) => {
-                writeln!(err, "[scheduler] run {} ({}) stopped: {e:#}; it is recovered on the next start", key.1, key.0)?;
+                writeln!(
+                    err,
+                    "[scheduler] run {} ({}) stopped: {e:#}; it is recovered on the next start",
+                    key.1, key.0
+                )?;
                 self.unfinished.remove(&key);
             }
         }
@@ -641,7 +675,9 @@ impl Daemon {
     fn handle(&mut self, req: Request) -> anyhow::Result<()> {
         let stopping = || OpError::Conflict("the scheduler is stopping".to_owned());
         let not_found = |id: &str| {
-            OpError::NotFound(format!("DAG `{id}` is not loaded (see `lithoflow dags list-import-errors`)"))
+            OpError::NotFound(format!(
+                "DAG `{id}` is not loaded (see `lithoflow dags list-import-errors`)"
+            ))
         };
         match req {
             Request::Trigger { dag_id, req, reply } => {
@@ -705,7 +741,9 @@ impl Daemon {
                                 if spec.dry_run {
                                     break;
                                 }
-                                if let Some(run) = self.shared.store.run(&dag_id, &row.dag_run_id)? {
+                                if let Some(run) =
+                                    self.shared.store.run(&dag_id, &row.dag_run_id)?
+                                {
                                     self.shared.emit(Event::DagRun {
                                         dag_id: dag_id.clone(),
                                         run_id: run.run_id.clone(),
@@ -877,7 +915,11 @@ pub async fn run_backfill_here(
     }
     executor.shutdown();
     store.flush()?;
-    Ok(if failed > 0 { Outcome::Failed } else { Outcome::Ok })
+    Ok(if failed > 0 {
+        Outcome::Failed
+    } else {
+        Outcome::Ok
+    })
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -916,7 +958,11 @@ mod tests {
         let (dags, errors) = w.dag_set();
         assert!(dags.contains_key("a") && errors.is_empty());
         // Broken: the last valid version stays, the error is listed.
-        write(dir.path(), "a.toml", "[tasks.t]\ntype = \"call_async\"\nfunc = \n");
+        write(
+            dir.path(),
+            "a.toml",
+            "[tasks.t]\ntype = \"call_async\"\nfunc = \n",
+        );
         assert!(w.scan());
         let (dags, errors) = w.dag_set();
         assert!(dags.contains_key("a"));

@@ -232,12 +232,13 @@ pub fn clear_targets(
         all.extend(relatives(&tasks, false));
     }
     tasks = all;
-    let runs: Vec<DagRunRecord> = match &spec.run_id {
-        Some(r) => vec![store.run(&dag.dag_id, r)?.ok_or_else(|| {
-            OpError::NotFound(format!("DAG `{}` has no run `{r}`", dag.dag_id))
-        })?],
-        None => store.runs(&dag.dag_id)?,
-    };
+    let runs: Vec<DagRunRecord> =
+        match &spec.run_id {
+            Some(r) => vec![store.run(&dag.dag_id, r)?.ok_or_else(|| {
+                OpError::NotFound(format!("DAG `{}` has no run `{r}`", dag.dag_id))
+            })?],
+            None => store.runs(&dag.dag_id)?,
+        };
     let mut out = Vec::new();
     for run in runs {
         let tis: Vec<TaskInstanceRecord> = store
@@ -415,7 +416,11 @@ pub fn backfill(
         };
         match by_date.get(&logical) {
             Some(r) if !r.state.is_finished() => {
-                rows.push(row(&r.run_id, "skip", Some("a run for this date is in flight")));
+                rows.push(row(
+                    &r.run_id,
+                    "skip",
+                    Some("a run for this date is in flight"),
+                ));
             }
             Some(r) => {
                 let reprocess = match spec.reprocess_behavior {

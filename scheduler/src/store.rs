@@ -422,11 +422,12 @@ impl Store {
         let mut out = Vec::new();
         for item in self.dags.iter() {
             let (k, v) = item.map_err(|e| self.db_err(e))?;
-            let rec: DagRecord = serde_json::from_slice(&v).map_err(|source| StoreError::Decode {
-                path: self.path.clone(),
-                what: "DAG record".to_owned(),
-                source,
-            })?;
+            let rec: DagRecord =
+                serde_json::from_slice(&v).map_err(|source| StoreError::Decode {
+                    path: self.path.clone(),
+                    what: "DAG record".to_owned(),
+                    source,
+                })?;
             out.push((String::from_utf8_lossy(&k).into_owned(), rec));
         }
         Ok(out)

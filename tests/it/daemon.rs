@@ -170,7 +170,11 @@ impl Daemon {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 return (status.code().unwrap_or(-1), self.log());
             }
-            assert!(Instant::now() < deadline, "no exit after SIGTERM: {}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "no exit after SIGTERM: {}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -256,7 +260,11 @@ fn catchup_creates_every_missed_tick_of_a_cron_trigger_dag() {
             r["run_id"],
             format!("scheduled__{}", logical.format("%Y-%m-%dT%H:%M:%S+00:00"))
         );
-        assert_eq!(date(&r["run_after"]), logical, "cron_trigger runs at the tick");
+        assert_eq!(
+            date(&r["run_after"]),
+            logical,
+            "cron_trigger runs at the tick"
+        );
     }
 }
 
@@ -279,7 +287,11 @@ fn catchup_with_data_intervals_runs_each_complete_interval_at_its_end() {
     for r in &runs {
         assert_eq!(r["state"], "success", "{r}");
         let logical = date(&r["logical_date"]);
-        assert_eq!(date(&r["run_after"]), logical + Span::hours(1), "runs at the interval's end");
+        assert_eq!(
+            date(&r["run_after"]),
+            logical + Span::hours(1),
+            "runs at the interval's end"
+        );
     }
 }
 
@@ -307,10 +319,17 @@ data = { x = 1, y = 2 }
     assert_eq!(rows[0]["is_paused"], false);
     env.schedule_until_idle();
     let runs = env.runs("sleepy");
-    assert_eq!(runs.len(), 1, "catchup = false: only the latest tick: {runs:?}");
+    assert_eq!(
+        runs.len(),
+        1,
+        "catchup = false: only the latest tick: {runs:?}"
+    );
     let logical = date(&runs[0]["logical_date"]);
     let now = Utc::now();
-    assert!(logical <= now && now - logical < Span::minutes(61), "{logical}");
+    assert!(
+        logical <= now && now - logical < Span::minutes(61),
+        "{logical}"
+    );
     let (code, _, err) = env.run(&["dags", "pause", "sleepy"]);
     assert_eq!(code, 0, "{err}");
 }
@@ -374,7 +393,11 @@ data = { ds = "{{ ds }}", bad = "2026-01-02" }
     let (code, out, err) = env.run(&[&args[..], &["--dry-run", "-o", "plain"]].concat());
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("Logical dates to be attempted:"), "{out}");
-    for d in ["2026-01-01T00:00:00", "2026-01-02T00:00:00", "2026-01-03T00:00:00"] {
+    for d in [
+        "2026-01-01T00:00:00",
+        "2026-01-02T00:00:00",
+        "2026-01-03T00:00:00",
+    ] {
         assert!(out.contains(d), "{out}");
     }
     assert!(env.runs("daily").is_empty(), "a dry run creates nothing");
@@ -413,7 +436,10 @@ data = { ds = "{{ ds }}", bad = "2026-01-02" }
     // none: every date has a run, nothing to do.
     let (code, out, err) = env.run(&[&args[..], &["-o", "json"]].concat());
     assert_eq!(code, 0, "{err}");
-    assert!(!out.contains("\"create\"") && !out.contains("\"clear\""), "{out}");
+    assert!(
+        !out.contains("\"create\"") && !out.contains("\"clear\""),
+        "{out}"
+    );
     // failed: only the failed day runs again.
     let (code, _, err) = env.run(&[&args[..], &["--reprocess-behavior", "failed"]].concat());
     assert_eq!(code, 1, "{err}");
@@ -466,7 +492,10 @@ data = { x = 1, y = 2 }
     });
 
     // Broken: the last valid version stays loaded, the error is listed.
-    env.write("fresh.toml", "schedule = \"@once\"\n[tasks.a]\ntype = \"nope\"\n");
+    env.write(
+        "fresh.toml",
+        "schedule = \"@once\"\n[tasks.a]\ntype = \"nope\"\n",
+    );
     wait_for("the import error", Duration::from_secs(10), || {
         let (_, body) = daemon.get("/api/v1/importErrors");
         (body["total_entries"] == 1).then_some(())
@@ -511,9 +540,10 @@ upstream = ["nap"]
     let daemon = env.start();
     wait_for("the nap to start", Duration::from_secs(30), || {
         let (_, body) = daemon.get("/api/v1/dags/slow/dagRuns/r1/taskInstances");
-        let running = body["task_instances"]
-            .as_array()
-            .is_some_and(|tis| tis.iter().any(|t| t["task_id"] == "nap" && t["state"] == "running"));
+        let running = body["task_instances"].as_array().is_some_and(|tis| {
+            tis.iter()
+                .any(|t| t["task_id"] == "nap" && t["state"] == "running")
+        });
         running.then_some(())
     });
     let stopped = Instant::now();
@@ -575,7 +605,9 @@ data = { s = 3 }
         (nap(&daemon)["state"] == "running").then_some(())
     });
     // Through the API, since the scheduler holds the store.
-    let (code, out, err) = env.run(&["tasks", "clear", "slow", "-t", "nap", "--run-id", "r1", "-y"]);
+    let (code, out, err) = env.run(&[
+        "tasks", "clear", "slow", "-t", "nap", "--run-id", "r1", "-y",
+    ]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("[running]"), "{out}");
     wait_for("the second try to succeed", Duration::from_secs(30), || {
