@@ -7,15 +7,15 @@
 
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod cli;
 pub mod client;
 mod commands;
-pub mod api;
 pub mod config;
 pub mod control;
 pub mod cron;
-pub mod dag;
 pub mod daemon;
+pub mod dag;
 mod dagtest;
 pub mod diag;
 pub mod duration;
