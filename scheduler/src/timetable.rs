@@ -4,7 +4,11 @@
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, Offset, TimeZone, Timelike, Utc};
+use ::cron::TimeUnitSpec;
+use chrono::{
+    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone,
+    Timelike, Utc,
+};
 use serde::Serialize;
 
 use crate::cron::CronExpr;
@@ -164,6 +168,15 @@ pub fn active_runs_limit(dag: &Dag) -> u32 {
     }
 }
 
+/// The longest wait between two days a valid expression fires on, with room to spare:
+/// 29 February can be 8 years away (2096 to 2104); the calendar repeats every 400.
+const MAX_DAYS_BETWEEN_TICKS: u32 = 146_097;
+
+/// `time` (hour, minute) on `day`.
+fn at(day: NaiveDate, (hour, minute): (u8, u8)) -> Option<NaiveDateTime> {
+    day.and_hms_opt(u32::from(hour), u32::from(minute), 0)
+}
+
 /// `OnceTimetable`: one run at `start_date`, or right away without one.
 fn once_next(
     last: Option<&DataInterval>,
@@ -267,34 +280,76 @@ impl<'a> CronTimes<'a> {
 
     /// croniter's `get_next` on a naive time: the first tick strictly after it.
     fn tick_after(&self, naive: NaiveDateTime) -> Option<NaiveDateTime> {
-        // Ticks are whole minutes, so the first tick after `naive` is the first after
-        // its minute; the cron crate is strict on whole seconds.
-        let minute = naive.with_second(0)?.with_nanosecond(0)?.and_utc();
-        self.cron
-            .schedules()
-            .iter()
-            .filter_map(|s| s.after(&minute).next())
-            .min()
-            .map(|t| t.naive_utc())
+        // Ticks are whole minutes, so the first tick after `naive` is the first tick
+        // after the start of its minute.
+        let (hours, minutes) = (self.cron.hours(), self.cron.minutes());
+        let (h, m) = (naive.hour() as u8, naive.minute() as u8);
+        let mut day = naive.date();
+        let same_day = minutes
+            .range(m + 1..)
+            .next()
+            .filter(|_| hours.contains(&h))
+            .map(|&m| (h, m))
+            .or_else(|| {
+                let h = *hours.range(h + 1..).next()?;
+                Some((h, *minutes.first()?))
+            });
+        if let Some(time) = same_day.filter(|_| self.fires_on(day)) {
+            return at(day, time);
+        }
+        let first = (*hours.first()?, *minutes.first()?);
+        for _ in 0..MAX_DAYS_BETWEEN_TICKS {
+            day = day.succ_opt()?;
+            if self.fires_on(day) {
+                return at(day, first);
+            }
+        }
+        None
     }
 
     /// croniter's `get_prev` on a naive time: the last tick strictly before it.
     fn tick_before(&self, naive: NaiveDateTime) -> Option<NaiveDateTime> {
-        // The last tick before `naive` is the last one before the end of its minute
-        // when `naive` is past the minute's start.
-        let minute = naive.with_second(0)?.with_nanosecond(0)?;
-        let bound = if minute == naive {
-            minute
+        // Ticks are whole minutes: past the start of its minute, that minute's tick
+        // (if any) is before `naive` too.
+        let bound = if naive.second() == 0 && naive.nanosecond() == 0 {
+            naive
         } else {
-            minute + Duration::minutes(1)
+            naive.with_second(0)?.with_nanosecond(0)? + Duration::minutes(1)
+        };
+        let (hours, minutes) = (self.cron.hours(), self.cron.minutes());
+        let (h, m) = (bound.hour() as u8, bound.minute() as u8);
+        let mut day = bound.date();
+        let same_day = minutes
+            .range(..m)
+            .next_back()
+            .filter(|_| hours.contains(&h))
+            .map(|&m| (h, m))
+            .or_else(|| {
+                let h = *hours.range(..h).next_back()?;
+                Some((h, *minutes.last()?))
+            });
+        if let Some(time) = same_day.filter(|_| self.fires_on(day)) {
+            return at(day, time);
         }
-        .and_utc();
-        self.cron
-            .schedules()
-            .iter()
-            .filter_map(|s| s.after(&bound).next_back())
-            .max()
-            .map(|t| t.naive_utc())
+        let last = (*hours.last()?, *minutes.last()?);
+        for _ in 0..MAX_DAYS_BETWEEN_TICKS {
+            day = day.pred_opt()?;
+            if self.fires_on(day) {
+                return at(day, last);
+            }
+        }
+        None
+    }
+
+    /// Whether the expression fires on `day` (its schedules differ only in their day
+    /// fields; the `cron` crate counts days of the week 1-7 from Sunday).
+    fn fires_on(&self, day: NaiveDate) -> bool {
+        self.cron.schedules().iter().any(|s| {
+            s.months().includes(day.month())
+                && s.days_of_month().includes(day.day())
+                && s.days_of_week()
+                    .includes(day.weekday().number_from_sunday())
+        })
     }
 
     /// `_get_next`: the first tick after `current`.

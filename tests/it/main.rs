@@ -4,6 +4,7 @@
 mod api;
 mod cli;
 mod daemon;
+mod emulator;
 mod examples;
 mod executor;
 mod fixtures;

@@ -1362,3 +1362,130 @@ fn backfill_covers_the_range_inclusively() {
         &[],
     );
 }
+
+mod differential {
+    use super::*;
+    use chrono::FixedOffset;
+    use serde_json::Value;
+
+    #[test]
+    fn differential_against_airflow() {
+        let Ok(path) = std::env::var("TIMETABLE_CASES") else {
+            return;
+        };
+        let text = std::fs::read_to_string(path).expect("cases");
+        let cases: Vec<Value> = serde_json::from_str(&text).expect("json");
+        let mut failures = 0;
+        for (idx, c) in cases.iter().enumerate() {
+            let s = |k: &str| c.get(k).and_then(Value::as_str);
+            let mut toml = String::new();
+            if let Some(sch) = s("schedule") {
+                toml.push_str(&format!("schedule = {sch:?}\n"));
+            }
+            toml.push_str(&format!(
+                "timetable = {:?}\n",
+                s("timetable").unwrap_or("cron_trigger")
+            ));
+            let tz = s("tz").unwrap_or("UTC");
+            let fixed = tz.starts_with(['+', '-']);
+            if !fixed {
+                toml.push_str(&format!("timezone = {tz:?}\n"));
+            }
+            if let Some(start) = s("start") {
+                if fixed {
+                    let off: FixedOffset = tz.parse().expect("offset");
+                    toml.push_str(&format!(
+                        "start_date = {:?}\n",
+                        t(start).with_timezone(&off).to_rfc3339()
+                    ));
+                } else {
+                    toml.push_str(&format!("start_date = {start:?}\n"));
+                }
+            }
+            if let Some(end) = s("end") {
+                toml.push_str(&format!("end_date = {end:?}\n"));
+            }
+            if c.get("catchup").and_then(Value::as_bool) == Some(true) {
+                toml.push_str("catchup = true\n");
+            }
+            let (dag, _) = parse_dag(Path::new("t.toml"), &toml);
+            let Some(dag) = dag else {
+                failures += 1;
+                continue;
+            };
+            let now = t(s("now").expect("now"));
+            let fmt = |i: &DagRunInfo| serde_json::json!({"run_after": z(i.run_after), "start": z(i.data_interval.start), "end": z(i.data_interval.end)});
+            let one = |v: &Value| Value::String(z(t(v.as_str().expect("s"))));
+            let obj = |v: &Value| {
+                Value::Object(
+                    v.as_object()
+                        .expect("o")
+                        .iter()
+                        .map(|(k, v)| (k.clone(), one(v)))
+                        .collect(),
+                )
+            };
+            let expected = &c["expected"];
+            let want = match expected {
+                Value::Array(a) => Value::Array(a.iter().map(obj).collect()),
+                other => obj(other),
+            };
+            let got = match s("op") {
+                Some("next") => Value::Array(
+                    next_executions(&dag, c["n"].as_u64().expect("n") as usize, now)
+                        .iter()
+                        .map(fmt)
+                        .collect(),
+                ),
+                Some("manual") => {
+                    let di = infer_manual_data_interval(&dag, t(s("run_after").expect("ra")));
+                    serde_json::json!({"start": z(di.start), "end": z(di.end)})
+                }
+                _ => Value::Array(
+                    backfill_infos(&dag, t(s("from").expect("f")), t(s("to").expect("t")), now)
+                        .iter()
+                        .map(fmt)
+                        .collect(),
+                ),
+            };
+            if got != want {
+                failures += 1;
+                if failures < 10 {
+                    eprintln!("case {idx} MISMATCH\n{toml}{c}\n got: {got}\nwant: {want}\n");
+                }
+            }
+        }
+        assert_eq!(failures, 0, "{failures} of {} cases differ", cases.len());
+    }
+}
+#[test]
+fn tmp_edges() {
+    for tt in ["cron_trigger", "cron_data_interval"] {
+        for catchup in ["true", "false"] {
+            let d = dag(&format!(
+                "schedule = '@daily'\ntimetable = '{tt}'\nstart_date = 1960-01-01\ncatchup = {catchup}"
+            ));
+            eprintln!(
+                "{tt} {catchup} {:?}",
+                render(&next_executions(&d, 3, t("2100-12-31T12:00:00Z")))
+            );
+            eprintln!(
+                "{tt} {catchup} {:?}",
+                render(&next_executions(&d, 3, t("1965-12-31T12:00:00Z")))
+            );
+            eprintln!(
+                "{tt} {catchup} {:?}",
+                render(&backfill_infos(
+                    &d,
+                    t("1969-12-30T00:00:00Z"),
+                    t("1970-01-03T00:00:00Z"),
+                    t("2000-01-01T00:00:00Z")
+                ))
+            );
+            eprintln!(
+                "{:?}",
+                infer_manual_data_interval(&d, t("1960-01-01T00:00:00Z"))
+            );
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! AWS: the settings and SDK clients shared by the `aws_lambda` backend and the `aws_s3`
+//! storage. Credentials come only from the standard AWS chain (environment, profiles,
+//! roles); endpoints from the config (`[aws_lambda] endpoint_url`, `[aws_s3]
+//! endpoint_url`) or the SDK's own `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_S3`,
+//! `AWS_ENDPOINT_URL_LAMBDA`, so any S3/Lambda-compatible server works.
+
+use crate::config::ExecutorConfig;
+
+/// Lithops' default memory of a Lambda runtime, MB.
+pub const DEFAULT_RUNTIME_MEMORY: u64 = 256;
+/// Lithops' default Lambda timeout, seconds.
+pub const DEFAULT_RUNTIME_TIMEOUT: u64 = 180;
+/// Lithops' default concurrent invocations for aws_lambda.
+pub const DEFAULT_INVOKE_POOL_THREADS: usize = 64;
+
+/// AWS settings after layering, with Lithops' defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AwsSettings {
+    /// `[aws] region` (None: the SDK's chain, e.g. `AWS_REGION`).
+    pub region: Option<String>,
+    /// `[aws_lambda] endpoint_url`.
+    pub lambda_endpoint: Option<String>,
+    /// `[aws_s3] endpoint_url`.
+    pub s3_endpoint: Option<String>,
+    /// `[aws_s3] storage_bucket`.
+    pub bucket: Option<String>,
+    /// `[aws_lambda] execution_role` (an IAM role ARN).
+    pub execution_role: Option<String>,
+    /// `[aws_lambda] runtime_memory`, MB.
+    pub runtime_memory: u64,
+    /// `[aws_lambda] runtime_timeout`, seconds.
+    pub runtime_timeout: u64,
+    /// `[aws_lambda] invoke_pool_threads`.
+    pub invoke_pool_threads: usize,
+}
+
+impl AwsSettings {
+    /// The AWS settings of a layered executor config.
+    pub fn from_config(cfg: &ExecutorConfig) -> AwsSettings {
+        AwsSettings {
+            region: cfg.region.clone(),
+            lambda_endpoint: cfg.lambda_endpoint_url.clone(),
+            s3_endpoint: cfg.s3_endpoint_url.clone(),
+            bucket: cfg.storage_bucket.clone(),
+            execution_role: cfg.execution_role.clone(),
+            runtime_memory: cfg.runtime_memory.unwrap_or(DEFAULT_RUNTIME_MEMORY),
+            runtime_timeout: cfg.runtime_timeout.unwrap_or(DEFAULT_RUNTIME_TIMEOUT),
+            invoke_pool_threads: cfg
+                .invoke_pool_threads
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(DEFAULT_INVOKE_POOL_THREADS),
+        }
+    }
+}
+
+/// The SDK configuration: the standard chain for credentials and region, with the
+/// configured region on top.
+pub async fn sdk_config(settings: &AwsSettings) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(region) = &settings.region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    loader.load().await
+}
+
+/// An S3 client: path-style addressing (what S3-compatible servers need), the
+/// configured endpoint over the SDK's environment ones.
+pub async fn s3_client(settings: &AwsSettings) -> aws_sdk_s3::Client {
+    let sdk = sdk_config(settings).await;
+    let mut b = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true);
+    if let Some(url) = &settings.s3_endpoint {
+        b = b.endpoint_url(url);
+    }
+    aws_sdk_s3::Client::from_conf(b.build())
+}
+
+/// A Lambda client, the configured endpoint over the SDK's environment ones.
+pub async fn lambda_client(settings: &AwsSettings) -> aws_sdk_lambda::Client {
+    let sdk = sdk_config(settings).await;
+    let mut b = aws_sdk_lambda::config::Builder::from(&sdk);
+    if let Some(url) = &settings.lambda_endpoint {
+        b = b.endpoint_url(url);
+    }
+    aws_sdk_lambda::Client::from_conf(b.build())
+}
