@@ -112,4 +112,15 @@ pub enum Error {
     /// The executor was shut down.
     #[error("the executor is shut down")]
     Closed,
+    /// The settings do not allow the job (a missing key, a backend this build lacks).
+    #[error("{0}")]
+    Config(String),
+    /// A cloud service failed (S3, Lambda), after retries.
+    #[error("{service}: {message}")]
+    Cloud {
+        /// `s3` or `lambda`.
+        service: &'static str,
+        /// What failed, with the service's own message.
+        message: String,
+    },
 }

@@ -16,13 +16,15 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{Semaphore, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::backend::Backend;
 use crate::binding::{self, Extra};
 use crate::config::ExecutorConfig;
+use crate::config::{Backend as BackendName, StorageBackend};
 use crate::error::{CallError, CallErrorKind, Error};
 use crate::local::{CallEvents, LocalPool, WorkItem, WorkResult};
 use crate::partition::{self, Chunking, LocalFile};
 use crate::protocol::{CallRequest, ObjectPart, Request, Signature};
-use crate::storage::LocalStorage;
+use crate::storage::{LocalStorage, Storage};
 
 /// Lithops' default per-call time limit on localhost (`execution_timeout`, 3600 s).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -101,6 +103,8 @@ pub struct CallOptions {
     pub invoke_pool_threads: Option<usize>,
     /// Modules the function may not import.
     pub exclude_modules: Vec<String>,
+    /// The task's layered executor settings: backend, storage and their AWS keys.
+    pub config: ExecutorConfig,
 }
 
 /// What a job runs.
@@ -214,7 +218,8 @@ pub struct Job {
     pub job_id: String,
     /// Its storage key.
     pub job_key: String,
-    status_location: PathBuf,
+    status_location: String,
+    options: Arc<CallOptions>,
     progress: watch::Receiver<Progress>,
     accepted: watch::Receiver<bool>,
     outcome: watch::Receiver<Option<Arc<JobOutcome>>>,
@@ -279,6 +284,8 @@ pub struct FunctionExecutor {
     storage: LocalStorage,
     settings: ExecutorSettings,
     next_job: std::sync::atomic::AtomicU64,
+    #[cfg(feature = "aws")]
+    aws: Arc<crate::aws::Cache>,
 }
 
 impl FunctionExecutor {
@@ -291,6 +298,8 @@ impl FunctionExecutor {
             storage,
             settings,
             next_job: std::sync::atomic::AtomicU64::new(0),
+            #[cfg(feature = "aws")]
+            aws: Arc::default(),
         }
     }
 
@@ -379,7 +388,8 @@ impl FunctionExecutor {
         let job = Job {
             job_id: job_id.clone(),
             job_key: spec.job_key.clone(),
-            status_location: self.storage.job_dir(&spec.job_key).join("status.json"),
+            status_location: self.status_location(&spec),
+            options: Arc::new(spec.options.clone()),
             progress,
             accepted,
             outcome,
@@ -387,7 +397,9 @@ impl FunctionExecutor {
         };
         let runner = Runner {
             pool: Arc::clone(&self.pool),
-            storage: self.storage.clone(),
+            local_storage: self.storage.clone(),
+            #[cfg(feature = "aws")]
+            aws: Arc::clone(&self.aws),
             settings: self.settings.clone(),
             progress: progress_tx,
             accepted: accepted_tx,
@@ -405,9 +417,41 @@ impl FunctionExecutor {
         job.wait().await.result.clone()
     }
 
-    /// Deletes a job's data from storage (`clean_data`).
-    pub fn clean(&self, job_key: &str) -> Result<(), Error> {
-        self.storage.clean(job_key)
+    /// Deletes a job's data from its storage (`clean_data`).
+    pub async fn clean(&self, job: &Job) -> Result<(), Error> {
+        self.storage_for(&job.options)
+            .await?
+            .clean(&job.job_key)
+            .await
+    }
+
+    /// Where a job's status will be, as users see it.
+    fn status_location(&self, spec: &JobSpec) -> String {
+        match spec.options.config.effective_storage() {
+            StorageBackend::Localhost => {
+                Storage::Local(self.storage.clone()).location(&spec.job_key, "status.json")
+            }
+            StorageBackend::AwsS3 => format!(
+                "s3://{}/{}/status.json",
+                spec.options
+                    .config
+                    .storage_bucket
+                    .as_deref()
+                    .unwrap_or("<no storage_bucket>"),
+                Storage::job_prefix(&spec.job_key)
+            ),
+        }
+    }
+
+    /// The storage a job's settings ask for.
+    async fn storage_for(&self, options: &CallOptions) -> Result<Storage, Error> {
+        resolve_storage(
+            &self.storage,
+            #[cfg(feature = "aws")]
+            &self.aws,
+            options,
+        )
+        .await
     }
 
     /// Stops the workers.
@@ -422,9 +466,32 @@ struct Prepared {
     obj: Option<ObjectPart>,
 }
 
+/// The storage a job's settings ask for.
+async fn resolve_storage(
+    local: &LocalStorage,
+    #[cfg(feature = "aws")] aws: &crate::aws::Cache,
+    options: &CallOptions,
+) -> Result<Storage, Error> {
+    match options.config.effective_storage() {
+        StorageBackend::Localhost => Ok(Storage::Local(local.clone())),
+        #[cfg(feature = "aws")]
+        StorageBackend::AwsS3 => Ok(Storage::S3(
+            aws.storage(&crate::aws::AwsSettings::from_config(&options.config))
+                .await?,
+        )),
+        #[cfg(not(feature = "aws"))]
+        StorageBackend::AwsS3 => Err(Error::Config(
+            "storage = \"aws_s3\" needs a lithoflow built with the `aws` feature".to_owned(),
+        )),
+    }
+}
+
+/// Starts a job: resolves its backend and storage, then runs it.
 struct Runner {
     pool: Arc<LocalPool>,
-    storage: LocalStorage,
+    local_storage: LocalStorage,
+    #[cfg(feature = "aws")]
+    aws: Arc<crate::aws::Cache>,
     settings: ExecutorSettings,
     progress: watch::Sender<Progress>,
     accepted: watch::Sender<bool>,
@@ -434,11 +501,79 @@ struct Runner {
 impl Runner {
     async fn run(self, job_id: String, spec: JobSpec) -> JobOutcome {
         let started = Instant::now();
-        let _ = self.storage.put_json(
-            &spec.job_key,
-            "status.json",
-            &json!({"job_id": job_id, "state": "running"}),
-        );
+        match self.resolve(&spec.options).await {
+            Ok((backend, storage)) => {
+                let run = JobRun {
+                    backend,
+                    storage,
+                    settings: self.settings,
+                    progress: self.progress,
+                    accepted: self.accepted,
+                    cancel: self.cancel,
+                };
+                run.run(job_id, spec).await
+            }
+            Err(e) => {
+                let _ = self.accepted.send(true);
+                JobOutcome {
+                    job_id,
+                    result: Err(input_error(0, e.to_string())),
+                    calls: Vec::new(),
+                    duration_s: started.elapsed().as_secs_f64(),
+                }
+            }
+        }
+    }
+
+    async fn resolve(&self, options: &CallOptions) -> Result<(Backend, Storage), Error> {
+        let storage = resolve_storage(
+            &self.local_storage,
+            #[cfg(feature = "aws")]
+            &self.aws,
+            options,
+        )
+        .await?;
+        let backend = match options.config.effective_backend() {
+            BackendName::Localhost => Backend::Local(Arc::clone(&self.pool)),
+            #[cfg(feature = "aws")]
+            BackendName::AwsLambda => Backend::Lambda(
+                self.aws
+                    .backend(&crate::aws::AwsSettings::from_config(&options.config))
+                    .await?,
+            ),
+            #[cfg(not(feature = "aws"))]
+            BackendName::AwsLambda => {
+                return Err(Error::Config(
+                    "backend = \"aws_lambda\" needs a lithoflow built with the `aws` feature"
+                        .to_owned(),
+                ));
+            }
+        };
+        Ok((backend, storage))
+    }
+}
+
+/// One job on its backend and storage.
+struct JobRun {
+    backend: Backend,
+    storage: Storage,
+    settings: ExecutorSettings,
+    progress: watch::Sender<Progress>,
+    accepted: watch::Sender<bool>,
+    cancel: CancellationToken,
+}
+
+impl JobRun {
+    async fn run(self, job_id: String, spec: JobSpec) -> JobOutcome {
+        let started = Instant::now();
+        let _ = self
+            .storage
+            .put_json(
+                &spec.job_key,
+                "status.json",
+                &json!({"job_id": job_id, "state": "running"}),
+            )
+            .await;
         let mut calls = Vec::new();
         let result = self.run_kind(&spec, &mut calls).await;
         let outcome = JobOutcome {
@@ -455,7 +590,8 @@ impl Runner {
             .collect();
         let _ = self
             .storage
-            .put_json(&spec.job_key, "results.json", &results);
+            .put_json(&spec.job_key, "results.json", &results)
+            .await;
         let state = if outcome.result.is_ok() {
             "success"
         } else {
@@ -466,7 +602,7 @@ impl Runner {
             &spec.job_key,
             "status.json",
             &json!({"job_id": job_id, "state": state, "total": outcome.calls.len(), "done": outcome.calls.len() - failed, "failed": failed}),
-        );
+        ).await;
         outcome
     }
 
@@ -674,7 +810,7 @@ impl Runner {
             events: None,
             reply,
         };
-        self.pool
+        self.backend
             .submit(item)
             .await
             .map_err(|e| input_error(0, e.to_string()))?;
@@ -768,7 +904,7 @@ impl Runner {
                 events: Some(Arc::clone(&events) as Arc<dyn CallEvents>),
                 reply,
             };
-            if self.pool.submit(item).await.is_err() {
+            if self.backend.submit(item).await.is_err() {
                 break;
             }
             self.progress.send_modify(|p| p.invoked += 1);

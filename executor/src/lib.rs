@@ -10,6 +10,7 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+mod backend;
 pub mod binding;
 pub mod config;
 pub mod error;
@@ -29,3 +30,4 @@ pub use executor::{
     FunctionExecutor, FunctionRef, Job, JobKind, JobOutcome, JobSpec, MapJob, Progress,
 };
 pub use partition::Chunking;
+pub use storage::Storage;

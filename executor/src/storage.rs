@@ -27,21 +27,8 @@ impl LocalStorage {
     /// storage (`..`, empty, absolute) are replaced.
     pub fn job_dir(&self, job_key: &str) -> PathBuf {
         let mut dir = self.root.join(JOBS_PREFIX);
-        for seg in job_key.split('/') {
-            let safe: String = seg
-                .chars()
-                .map(|c| {
-                    if c.is_alphanumeric() || "_.-+:=".contains(c) {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
-            dir.push(match safe.as_str() {
-                "" | "." | ".." => "_".to_owned(),
-                _ => safe,
-            });
+        for seg in safe_key(job_key).split('/') {
+            dir.push(seg);
         }
         dir
     }
@@ -88,6 +75,90 @@ impl LocalStorage {
     /// The storage's root folder.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+}
+
+/// A job key with every segment made safe (`..`, empty and odd characters replaced).
+pub fn safe_key(job_key: &str) -> String {
+    job_key
+        .split('/')
+        .map(|seg| {
+            let safe: String = seg
+                .chars()
+                .map(|c| {
+                    if c.is_alphanumeric() || "_.-+:=".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            match safe.as_str() {
+                "" | "." | ".." => "_".to_owned(),
+                _ => safe,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Where a job's data goes: a local folder or an S3 bucket, both under
+/// `lithoflow.jobs/<job_key>/`.
+#[derive(Debug, Clone)]
+pub enum Storage {
+    /// A local folder.
+    Local(LocalStorage),
+    /// An S3 bucket.
+    #[cfg(feature = "aws")]
+    S3(crate::aws::s3::S3Storage),
+}
+
+impl Storage {
+    /// The key prefix of a job's data: `lithoflow.jobs/<job_key>`.
+    pub fn job_prefix(job_key: &str) -> String {
+        format!("{JOBS_PREFIX}/{}", safe_key(job_key))
+    }
+
+    /// Where `name` of a job lives, as users see it (a path, or `s3://bucket/key`).
+    pub fn location(&self, job_key: &str, name: &str) -> String {
+        match self {
+            Storage::Local(l) => l.job_dir(job_key).join(name).to_string_lossy().into_owned(),
+            #[cfg(feature = "aws")]
+            Storage::S3(s) => format!("s3://{}/{}/{name}", s.bucket, Self::job_prefix(job_key)),
+        }
+    }
+
+    /// Writes `name` (JSON) in the job's data.
+    pub async fn put_json<T: Serialize>(
+        &self,
+        job_key: &str,
+        name: &str,
+        value: &T,
+    ) -> Result<(), Error> {
+        match self {
+            Storage::Local(l) => l.put_json(job_key, name, value).map(drop),
+            #[cfg(feature = "aws")]
+            Storage::S3(s) => {
+                let body = serde_json::to_vec(value).map_err(|e| Error::Cloud {
+                    service: "s3",
+                    message: format!("cannot encode {name}: {e}"),
+                })?;
+                s.put(&format!("{}/{name}", Self::job_prefix(job_key)), body)
+                    .await
+            }
+        }
+    }
+
+    /// Deletes a job's data (`clean_data`).
+    pub async fn clean(&self, job_key: &str) -> Result<(), Error> {
+        match self {
+            Storage::Local(l) => l.clean(job_key),
+            #[cfg(feature = "aws")]
+            Storage::S3(s) => {
+                s.delete_prefix(&format!("{}/", Self::job_prefix(job_key)))
+                    .await
+            }
+        }
     }
 }
 

@@ -119,6 +119,7 @@ pub fn job_spec(
             .or(cfg.execution_timeout.map(std::time::Duration::from_secs)),
         invoke_pool_threads,
         exclude_modules: task.common.exclude_modules.clone(),
+        config: cfg.clone(),
     };
     Ok(JobSpec {
         job_key,
@@ -227,7 +228,7 @@ pub async fn finish(executor: &FunctionExecutor, task: &Task, job: &Job) -> Task
         Err(e) => Err(TaskError::Call(e.clone())),
     };
     if task.common.clean_data
-        && let Err(e) = executor.clean(&job.job_key)
+        && let Err(e) = executor.clean(job).await
     {
         tracing::warn!(job = %job.job_id, error = %e, "failed to clean the job's data");
     }

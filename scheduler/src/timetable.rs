@@ -168,8 +168,9 @@ pub fn active_runs_limit(dag: &Dag) -> u32 {
     }
 }
 
-/// The longest wait between two days a valid expression fires on, with room to spare:
-/// 29 February can be 8 years away (2096 to 2104); the calendar repeats every 400.
+/// How many days the tick search walks before giving up. A valid expression fires at
+/// least every 8 years (29 February: 2096, then 2104), and the calendar repeats every
+/// 400 years (146 097 days), so this is never reached.
 const MAX_DAYS_BETWEEN_TICKS: u32 = 146_097;
 
 /// `time` (hour, minute) on `day`.
@@ -266,8 +267,10 @@ impl<'a> CronTimes<'a> {
                     Some(a.with_timezone(&Utc).max(b.with_timezone(&Utc)))
                 }
                 LocalResult::None => {
-                    // Transitions are months apart, so a day earlier the offset from
-                    // before this gap is in effect.
+                    // pendulum adds the gap and reads the result with the offset after
+                    // the gap: the same instant as the wall time read with the offset
+                    // before it. A day earlier that offset is in effect (a zone does
+                    // not change its offset twice in a day).
                     let before = tz
                         .offset_from_utc_datetime(&(naive - Duration::days(1)))
                         .fix()
@@ -420,16 +423,16 @@ impl<'a> CronTimes<'a> {
             }
         } else {
             // Without catchup, never earlier than the latest tick.
-            let mut candidates = vec![self.align_to_prev(now)];
+            let mut next = self.align_to_prev(now)?;
             match (last, restriction.earliest) {
-                (Some(last), _) => candidates.push(self.get_next(last.end)),
-                (None, None) => candidates.push(self.calc_first_run(now)),
+                (Some(last), _) => next = next.max(self.get_next(last.end)?),
+                (None, None) => next = next.max(self.calc_first_run(now)?),
                 (None, Some(_)) => {}
             }
             if let Some(earliest) = restriction.earliest {
-                candidates.push(self.align_to_next(earliest));
+                next = next.max(self.align_to_next(earliest)?);
             }
-            candidates.into_iter().flatten().max()?
+            next
         };
         if restriction.latest.is_some_and(|latest| latest < next) {
             return None;

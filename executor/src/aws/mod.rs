@@ -4,7 +4,14 @@
 //! endpoint_url`) or the SDK's own `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_S3`,
 //! `AWS_ENDPOINT_URL_LAMBDA`, so any S3/Lambda-compatible server works.
 
+pub mod lambda;
+pub mod s3;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use crate::config::ExecutorConfig;
+use crate::error::Error;
 
 /// Lithops' default memory of a Lambda runtime, MB.
 pub const DEFAULT_RUNTIME_MEMORY: u64 = 256;
@@ -82,4 +89,43 @@ pub async fn lambda_client(settings: &AwsSettings) -> aws_sdk_lambda::Client {
         b = b.endpoint_url(url);
     }
     aws_sdk_lambda::Client::from_conf(b.build())
+}
+
+/// Clients built once per set of settings and shared by jobs.
+#[derive(Default)]
+pub(crate) struct Cache {
+    storages: tokio::sync::Mutex<HashMap<AwsSettings, S3StorageHandle>>,
+    backends: tokio::sync::Mutex<HashMap<AwsSettings, Arc<lambda::LambdaBackend>>>,
+}
+
+type S3StorageHandle = s3::S3Storage;
+
+impl Cache {
+    /// The S3 storage for these settings.
+    pub(crate) async fn storage(&self, settings: &AwsSettings) -> Result<s3::S3Storage, Error> {
+        let mut map = self.storages.lock().await;
+        if let Some(s) = map.get(settings) {
+            return Ok(s.clone());
+        }
+        let s = s3::S3Storage::new(settings).await?;
+        map.insert(settings.clone(), s.clone());
+        Ok(s)
+    }
+
+    /// The Lambda backend for these settings.
+    pub(crate) async fn backend(
+        &self,
+        settings: &AwsSettings,
+    ) -> Result<Arc<lambda::LambdaBackend>, Error> {
+        if let Some(b) = self.backends.lock().await.get(settings) {
+            return Ok(Arc::clone(b));
+        }
+        let storage = self.storage(settings).await?;
+        let b = Arc::new(lambda::LambdaBackend::new(settings, storage).await?);
+        self.backends
+            .lock()
+            .await
+            .insert(settings.clone(), Arc::clone(&b));
+        Ok(b)
+    }
 }
