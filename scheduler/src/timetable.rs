@@ -221,6 +221,35 @@ fn interval(start: DateTime<Utc>, end: DateTime<Utc>) -> DagRunInfo {
     }
 }
 
+/// `make_aware` (with `fold=1`, through pendulum's `Timezone.convert`): an
+/// ambiguous time is its second occurrence; a time in a gap is read with the
+/// offset in effect before the gap, which moves it forward by the gap's length.
+pub(crate) fn make_aware(tz: DagTimezone, naive: NaiveDateTime) -> Option<DateTime<Utc>> {
+    match tz {
+        DagTimezone::Fixed(off) => off
+            .from_local_datetime(&naive)
+            .single()
+            .map(|d| d.with_timezone(&Utc)),
+        DagTimezone::Named(tz) => match tz.from_local_datetime(&naive) {
+            LocalResult::Single(d) => Some(d.with_timezone(&Utc)),
+            LocalResult::Ambiguous(a, b) => {
+                Some(a.with_timezone(&Utc).max(b.with_timezone(&Utc)))
+            }
+            LocalResult::None => {
+                // pendulum adds the gap and reads the result with the offset after
+                // the gap: the same instant as the wall time read with the offset
+                // before it. A day earlier that offset is in effect (a zone does
+                // not change its offset twice in a day).
+                let before = tz
+                    .offset_from_utc_datetime(&(naive - Duration::days(1)))
+                    .fix()
+                    .local_minus_utc();
+                Some((naive - Duration::seconds(i64::from(before))).and_utc())
+            }
+        },
+    }
+}
+
 /// A cron expression in a time zone: Airflow's `CronMixin` (`timetables/_cron.py`).
 ///
 /// croniter works on naive wall-clock times; `CronMixin` converts to and from the
@@ -252,33 +281,9 @@ impl<'a> CronTimes<'a> {
         }
     }
 
-    /// `make_aware` (with `fold=1`, through pendulum's `Timezone.convert`): an
-    /// ambiguous time is its second occurrence; a time in a gap is read with the
-    /// offset in effect before the gap, which moves it forward by the gap's length.
+    /// `make_aware`; see [`make_aware`].
     fn aware(&self, naive: NaiveDateTime) -> Option<DateTime<Utc>> {
-        match self.tz {
-            DagTimezone::Fixed(off) => off
-                .from_local_datetime(&naive)
-                .single()
-                .map(|d| d.with_timezone(&Utc)),
-            DagTimezone::Named(tz) => match tz.from_local_datetime(&naive) {
-                LocalResult::Single(d) => Some(d.with_timezone(&Utc)),
-                LocalResult::Ambiguous(a, b) => {
-                    Some(a.with_timezone(&Utc).max(b.with_timezone(&Utc)))
-                }
-                LocalResult::None => {
-                    // pendulum adds the gap and reads the result with the offset after
-                    // the gap: the same instant as the wall time read with the offset
-                    // before it. A day earlier that offset is in effect (a zone does
-                    // not change its offset twice in a day).
-                    let before = tz
-                        .offset_from_utc_datetime(&(naive - Duration::days(1)))
-                        .fix()
-                        .local_minus_utc();
-                    Some((naive - Duration::seconds(i64::from(before))).and_utc())
-                }
-            },
-        }
+        make_aware(self.tz, naive)
     }
 
     /// croniter's `get_next` on a naive time: the first tick strictly after it.

@@ -11,7 +11,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{
-    DateTime, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc,
+    DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc,
 };
 use lithoflow_executor::ExecutorConfig;
 use lithoflow_executor::config::{self as exec_config, ConfigValue};
@@ -721,21 +721,15 @@ impl Walker<'_> {
                 .single()
                 .map(|d| (d.with_timezone(&Utc), Some(off)));
         }
-        // No offset: the wall-clock time in the DAG's zone.
-        let local = match tz {
-            DagTimezone::Named(tz) => match tz.from_local_datetime(&naive) {
-                LocalResult::Single(d) | LocalResult::Ambiguous(d, _) => {
-                    Some(d.with_timezone(&Utc))
-                }
-                LocalResult::None => None,
-            },
-            DagTimezone::Fixed(off) => off
-                .from_local_datetime(&naive)
-                .single()
-                .map(|d| d.with_timezone(&Utc)),
-        };
+        // No offset: the wall-clock time in the DAG's zone, read as Airflow reads
+        // `pendulum.datetime(...)` (fold=1): a repeated time is its second occurrence,
+        // a time in a daylight-saving gap moves forward by the gap.
+        let local = crate::timetable::make_aware(tz, naive);
         if local.is_none() {
-            self.error(v.span(), format!("`{key}` {naive} does not exist in time zone {tz} (it falls in a daylight-saving gap)"));
+            self.error(
+                v.span(),
+                format!("`{key}` {naive} cannot be placed in time zone {tz}"),
+            );
         }
         local.map(|d| (d, None))
     }

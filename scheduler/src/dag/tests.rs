@@ -151,13 +151,19 @@ fn dates_are_read_in_the_dags_zone() {
 }
 
 #[test]
-fn a_time_in_a_dst_gap_is_an_error() {
-    let errs = errors("timezone = \"Europe/Amsterdam\"\nstart_date = 2026-03-29T02:30:00\n");
+fn local_times_in_dst_gaps_and_folds_are_read_as_airflow_reads_pendulum_datetimes() {
+    // pendulum's fold=1: a time in the spring-forward gap moves forward by the gap
+    // (02:30 -> 03:30 CEST = 01:30 UTC) ...
+    let dag = parse_ok("timezone = \"Europe/Amsterdam\"\nstart_date = 2026-03-29T02:30:00\n");
     assert_eq!(
-        errs,
-        [
-            "t.toml:2:14: error: `start_date` 2026-03-29 02:30:00 does not exist in time zone Europe/Amsterdam (it falls in a daylight-saving gap)"
-        ]
+        dag.start_date,
+        Utc.with_ymd_and_hms(2026, 3, 29, 1, 30, 0).single()
+    );
+    // ... and a time that exists twice is its second occurrence (02:30 CET = 01:30 UTC).
+    let dag = parse_ok("timezone = \"Europe/Amsterdam\"\nstart_date = 2026-10-25T02:30:00\n");
+    assert_eq!(
+        dag.start_date,
+        Utc.with_ymd_and_hms(2026, 10, 25, 1, 30, 0).single()
     );
 }
 
