@@ -232,9 +232,7 @@ pub(crate) fn make_aware(tz: DagTimezone, naive: NaiveDateTime) -> Option<DateTi
             .map(|d| d.with_timezone(&Utc)),
         DagTimezone::Named(tz) => match tz.from_local_datetime(&naive) {
             LocalResult::Single(d) => Some(d.with_timezone(&Utc)),
-            LocalResult::Ambiguous(a, b) => {
-                Some(a.with_timezone(&Utc).max(b.with_timezone(&Utc)))
-            }
+            LocalResult::Ambiguous(a, b) => Some(a.with_timezone(&Utc).max(b.with_timezone(&Utc))),
             LocalResult::None => {
                 // pendulum adds the gap and reads the result with the offset after
                 // the gap: the same instant as the wall time read with the offset
