@@ -10,9 +10,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{
-    DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc,
-};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use lithoflow_executor::ExecutorConfig;
 use lithoflow_executor::config::{self as exec_config, ConfigValue};
 use serde_json::{Map, Value};
