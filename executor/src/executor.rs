@@ -22,7 +22,7 @@ use crate::config::ExecutorConfig;
 use crate::config::{Backend as BackendName, StorageBackend};
 use crate::error::{CallError, CallErrorKind, Error};
 use crate::local::{CallEvents, LocalPool, WorkItem, WorkResult};
-use crate::partition::{self, Chunking, LocalFile};
+use crate::partition::{self, Chunking};
 use crate::protocol::{CallRequest, ObjectPart, Request, Signature};
 use crate::storage::{LocalStorage, Storage};
 
@@ -30,6 +30,10 @@ use crate::storage::{LocalStorage, Storage};
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Lithops' default number of calls in flight (`invoke_pool_threads`).
 pub const DEFAULT_INVOKE_POOL_THREADS: usize = 500;
+/// The largest S3 part handed to a local worker inline (base64 inside a protocol frame,
+/// whose limit is `protocol::MAX_FRAME`).
+#[cfg(feature = "aws")]
+const MAX_INLINE_PART: u64 = 256 * 1024 * 1024;
 
 /// A Python callable, `module:function`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -105,6 +109,18 @@ pub struct CallOptions {
     pub exclude_modules: Vec<String>,
     /// The task's layered executor settings: backend, storage and their AWS keys.
     pub config: ExecutorConfig,
+    /// `include_modules` entries that name modules rather than paths: a cloud backend
+    /// ships them beside the `sys_path` folders' modules.
+    pub include_modules: Vec<String>,
+    /// `async_invoke`: on Lambda, calls are asynchronous (Event) invocations, followed
+    /// through the status objects the runtime writes.
+    pub async_invoke: bool,
+    /// `remote_invocation`: on Lambda, one invoker fans a map's calls out from inside
+    /// the cloud.
+    pub remote_invocation: bool,
+    /// `reducer_wait_local`: on Lambda, false starts a map_reduce's reducer together
+    /// with the maps, and it waits for their results inside its function.
+    pub reducer_wait_local: bool,
 }
 
 /// What a job runs.
@@ -267,6 +283,11 @@ impl Job {
         self.cancel.cancel();
     }
 
+    /// The options the job was submitted with (its layered config among them).
+    pub fn options(&self) -> &CallOptions {
+        &self.options
+    }
+
     /// The job reference a task returns with `async_invoke` or `get_result = false`.
     pub fn reference(&self) -> Value {
         json!({
@@ -425,6 +446,42 @@ impl FunctionExecutor {
             .await
     }
 
+    /// Writes `name` (for example `xcom/return_value.json`) in a job's data, in the
+    /// job's storage; returns its location (a path, or `s3://bucket/key`).
+    pub async fn put_job_data(
+        &self,
+        job: &Job,
+        name: &str,
+        body: Vec<u8>,
+    ) -> Result<String, Error> {
+        self.storage_for(&job.options)
+            .await?
+            .put_bytes(&job.job_key, name, body)
+            .await
+    }
+
+    /// Reads what [`FunctionExecutor::put_job_data`] wrote, by its location, with the
+    /// storage settings of `config` (an `s3://` location is read from S3 even when
+    /// `config` selects the localhost storage).
+    pub async fn read_location(
+        &self,
+        config: &ExecutorConfig,
+        location: &str,
+    ) -> Result<Vec<u8>, Error> {
+        let options = CallOptions {
+            config: config.clone(),
+            ..CallOptions::default()
+        };
+        #[cfg(feature = "aws")]
+        if location.starts_with("s3://") && config.effective_storage() != StorageBackend::AwsS3 {
+            let settings = crate::aws::AwsSettings::from_config(config);
+            return Storage::S3(crate::aws::s3::S3Storage::for_objects(&settings).await)
+                .read(location)
+                .await;
+        }
+        self.storage_for(&options).await?.read(location).await
+    }
+
     /// Where a job's status will be, as users see it.
     fn status_location(&self, spec: &JobSpec) -> String {
         match spec.options.config.effective_storage() {
@@ -505,11 +562,15 @@ impl Runner {
             Ok((backend, storage)) => {
                 let run = JobRun {
                     backend,
+                    #[cfg(feature = "aws")]
+                    cloud: std::sync::OnceLock::new(),
                     storage,
                     settings: self.settings,
                     progress: self.progress,
                     accepted: self.accepted,
                     cancel: self.cancel,
+                    #[cfg(feature = "aws")]
+                    objects_s3: tokio::sync::OnceCell::new(),
                 };
                 run.run(job_id, spec).await
             }
@@ -556,11 +617,17 @@ impl Runner {
 /// One job on its backend and storage.
 struct JobRun {
     backend: Backend,
+    /// The job's context on Lambda (modules archive, storage keys), set when it starts.
+    #[cfg(feature = "aws")]
+    cloud: std::sync::OnceLock<Arc<crate::backend::CloudJob>>,
     storage: Storage,
     settings: ExecutorSettings,
     progress: watch::Sender<Progress>,
     accepted: watch::Sender<bool>,
     cancel: CancellationToken,
+    /// The S3 client for `obj = "s3://..."` when the job's storage is not S3.
+    #[cfg(feature = "aws")]
+    objects_s3: tokio::sync::OnceCell<crate::aws::s3::S3Storage>,
 }
 
 impl JobRun {
@@ -575,7 +642,10 @@ impl JobRun {
             )
             .await;
         let mut calls = Vec::new();
-        let result = self.run_kind(&spec, &mut calls).await;
+        let result = match self.prepare_cloud(&job_id, &spec).await {
+            Ok(()) => self.run_kind(&spec, &mut calls).await,
+            Err(e) => Err(input_error(0, e.to_string())),
+        };
         let outcome = JobOutcome {
             job_id: job_id.clone(),
             result,
@@ -651,6 +721,18 @@ impl JobRun {
             } => {
                 let (prepared, objects) = self.prepare_map(map, opts).await?;
                 let memory = map_memory.or(opts.runtime_memory);
+                #[cfg(feature = "aws")]
+                if self.remote_reduce() {
+                    let phases = RemoteReduce {
+                        map,
+                        reduce,
+                        objects: &objects,
+                        one_per_object: *one_per_object,
+                        map_memory: memory,
+                        reduce_memory: reduce_memory.or(opts.runtime_memory),
+                    };
+                    return self.map_reduce_remote(phases, prepared, opts, calls).await;
+                }
                 let mut records = self
                     .run_calls("map", &map.func, prepared, opts, memory)
                     .await;
@@ -719,11 +801,18 @@ impl JobRun {
                 (Some(sig), Some(Value::String(location))) if sig.has("obj") => {
                     let parts = self
                         .partition(location, map.chunking, opts)
+                        .await
                         .map_err(|m| input_error(i, m))?;
                     for part in parts {
                         let mut a = args.clone();
                         a.kwargs.remove("obj");
-                        objects.push(part.key.clone());
+                        // Grouping key for `reducer_one_per_object`: the element and
+                        // the object (two buckets may hold the same key).
+                        objects.push(format!(
+                            "{i}\0{}\0{}",
+                            part.bucket.as_deref().unwrap_or_default(),
+                            part.key
+                        ));
                         prepared.push(Prepared {
                             args: a,
                             obj: Some(part),
@@ -744,50 +833,105 @@ impl JobRun {
         Ok((prepared, objects))
     }
 
-    fn partition(
+    /// The parts of the objects `location` names: a local file or folder, or an
+    /// `s3://bucket/key`, `s3://bucket/prefix/` or `s3://bucket` (split the same way,
+    /// reading only the bytes around part boundaries).
+    async fn partition(
         &self,
         location: &str,
         chunking: Chunking,
         opts: &CallOptions,
     ) -> Result<Vec<ObjectPart>, String> {
         if location.starts_with("s3://") {
-            return Err(format!(
-                "`obj` {location:?} is in S3, which needs `storage = \"aws_s3\"` and the aws_s3 storage backend"
-            ));
+            return self.partition_s3(location, chunking, opts).await;
         }
-        let path = opts.base_dir.join(location);
-        let files = partition::local_objects(&path)
-            .map_err(|e| format!("`obj` {location:?} ({}): {e}", path.display()))?;
-        let mut parts = Vec::new();
-        for file in files {
-            let src = LocalFile::open(&file)
-                .map_err(|e| format!("cannot open {}: {e}", file.display()))?;
-            let ranges = partition::split(&src, chunking)
-                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-            let total = ranges.len();
-            let key = if file == path {
-                location.to_owned()
-            } else {
-                format!(
-                    "{}/{}",
-                    location.trim_end_matches('/'),
-                    file.file_name()
-                        .map(|n| n.to_string_lossy())
-                        .unwrap_or_default()
-                )
-            };
-            for (i, range) in ranges.into_iter().enumerate() {
-                parts.push(ObjectPart {
-                    bucket: None,
-                    key: key.clone(),
-                    path: Some(file.to_string_lossy().into_owned()),
-                    part: i + 1,
-                    total_parts: total,
-                    range,
-                });
+        let base_dir = opts.base_dir.clone();
+        let location = location.to_owned();
+        tokio::task::spawn_blocking(move || partition::local_parts(&base_dir, &location, chunking))
+            .await
+            .map_err(|e| format!("partitioning stopped: {e}"))?
+    }
+
+    #[cfg(feature = "aws")]
+    async fn partition_s3(
+        &self,
+        location: &str,
+        chunking: Chunking,
+        opts: &CallOptions,
+    ) -> Result<Vec<ObjectPart>, String> {
+        let s3 = self.objects_s3(opts).await;
+        crate::aws::s3::object_parts(&s3, location, chunking)
+            .await
+            .map_err(|e| format!("`obj` {location:?}: {e}"))
+    }
+
+    #[cfg(not(feature = "aws"))]
+    async fn partition_s3(
+        &self,
+        location: &str,
+        _chunking: Chunking,
+        _opts: &CallOptions,
+    ) -> Result<Vec<ObjectPart>, String> {
+        Err(format!(
+            "`obj` {location:?} is in S3, which needs a lithoflow built with the `aws` feature"
+        ))
+    }
+
+    /// The S3 client objects are read with: the job's S3 storage, or (with localhost
+    /// storage) one built once from the job's AWS settings.
+    #[cfg(feature = "aws")]
+    async fn objects_s3(&self, opts: &CallOptions) -> crate::aws::s3::S3Storage {
+        if let Storage::S3(s) = &self.storage {
+            return s.clone();
+        }
+        self.objects_s3
+            .get_or_init(|| async {
+                crate::aws::s3::S3Storage::for_objects(&crate::aws::AwsSettings::from_config(
+                    &opts.config,
+                ))
+                .await
+            })
+            .await
+            .clone()
+    }
+
+    /// How a part reaches the runtime. Local files and parts on Lambda travel as
+    /// references (the runtime reads its range itself, with boto3 on Lambda); an S3 part
+    /// for a local worker is read here and handed over inline, since local workers may
+    /// lack boto3.
+    async fn deliver_part(
+        &self,
+        obj: Option<ObjectPart>,
+        opts: &CallOptions,
+    ) -> Result<Option<ObjectPart>, String> {
+        #[cfg(feature = "aws")]
+        if let (Backend::Local(_), Some(mut part)) = (&self.backend, obj.clone())
+            && part.path.is_none()
+            && part.data_b64.is_none()
+            && let Some(bucket) = part.bucket.clone()
+        {
+            let (start, end) = part.range;
+            if end - start > MAX_INLINE_PART {
+                return Err(format!(
+                    "part {} of s3://{bucket}/{} is {} bytes, more than the {} MiB a local worker takes inline; set a smaller chunk_size or chunk_n",
+                    part.part,
+                    part.key,
+                    end - start,
+                    MAX_INLINE_PART >> 20
+                ));
             }
+            let bytes = self
+                .objects_s3(opts)
+                .await
+                .for_bucket(&bucket)
+                .get_range(&part.key, start, end)
+                .await
+                .map_err(|e| e.to_string())?;
+            part.data_b64 = Some(crate::protocol::base64(&bytes));
+            return Ok(Some(part));
         }
-        Ok(parts)
+        let _ = opts;
+        Ok(obj)
     }
 
     async fn inspect(
@@ -809,6 +953,7 @@ impl JobRun {
             cancel: self.cancel.clone(),
             events: None,
             reply,
+            cloud: self.cloud_call("inspect", 0, opts.runtime_memory),
         };
         self.backend
             .submit(item)
@@ -852,6 +997,13 @@ impl JobRun {
             .invoke_pool_threads
             .unwrap_or(self.settings.invoke_pool_threads)
             .max(1);
+        // On Lambda, `remote_invocation` hands the phase over in one batch, and
+        // `async_invoke` calls hold no slot while they run: Lambda bounds them.
+        let (batch, detached) = self.dispatch_mode(phase);
+        let limit = if batch || detached { total.max(1) } else { limit };
+        let mut batch_items: Vec<WorkItem> = Vec::new();
+        let gate = detached.then(|| Arc::new(Semaphore::new(0)));
+        let mut handed = 0u32;
         let permits = Arc::new(Semaphore::new(limit));
         let failed = self.cancel.child_token();
         let sys_path = paths(opts);
@@ -863,6 +1015,22 @@ impl JobRun {
             if failed.is_cancelled() {
                 break;
             }
+            let obj = match self.deliver_part(call.obj, opts).await {
+                Ok(obj) => obj,
+                Err(message) => {
+                    failed.cancel();
+                    pending.spawn(async move {
+                        (
+                            index,
+                            WorkResult::Failed {
+                                error: input_error(index, message),
+                                worker_stderr: String::new(),
+                            },
+                        )
+                    });
+                    continue;
+                }
+            };
             let request = Request::Call(Box::new(CallRequest {
                 call_id: format!("{index:05}"),
                 call_index: index,
@@ -874,7 +1042,7 @@ impl JobRun {
                 sys_path: sys_path.clone(),
                 exclude_modules: opts.exclude_modules.clone(),
                 memory_mb: memory,
-                obj: call.obj,
+                obj,
             }));
             let body = match serde_json::to_vec(&request) {
                 Ok(b) => b,
@@ -895,6 +1063,8 @@ impl JobRun {
             let events = Arc::new(ProgressEvents {
                 progress: self.progress.clone(),
                 started: AtomicBool::new(false),
+                gate: gate.clone(),
+                accepted: AtomicBool::new(false),
             });
             let item = WorkItem {
                 body,
@@ -903,10 +1073,14 @@ impl JobRun {
                 cancel: failed.clone(),
                 events: Some(Arc::clone(&events) as Arc<dyn CallEvents>),
                 reply,
+                cloud: self.cloud_call(phase, index, memory),
             };
-            if self.backend.submit(item).await.is_err() {
+            if batch {
+                batch_items.push(item);
+            } else if self.backend.submit(item).await.is_err() {
                 break;
             }
+            handed += 1;
             self.progress.send_modify(|p| p.invoked += 1);
             let failed = failed.clone();
             pending.spawn(async move {
@@ -925,6 +1099,16 @@ impl JobRun {
                 }
                 (index, result)
             });
+        }
+        if !batch_items.is_empty() {
+            // If the backend is gone, the calls' replies were dropped with it and each
+            // call fails on its own.
+            let _ = self.backend.submit_batch(batch_items).await;
+        }
+        if let Some(gate) = &gate {
+            // Asynchronous calls count as handed over once Lambda accepted their
+            // invocations (or they ended before that).
+            let _ = gate.acquire_many(handed).await;
         }
         // Every call of this phase is handed over: an `async_invoke` task may return.
         // (A map_reduce's reducer is invoked later by the job itself.)
@@ -964,9 +1148,26 @@ impl JobRun {
 struct ProgressEvents {
     progress: watch::Sender<Progress>,
     started: AtomicBool,
+    /// Released once per call when a cloud backend accepted it, or when it ended.
+    gate: Option<Arc<Semaphore>>,
+    accepted: AtomicBool,
+}
+
+impl ProgressEvents {
+    fn accept(&self) {
+        if !self.accepted.swap(true, Ordering::SeqCst)
+            && let Some(gate) = &self.gate
+        {
+            gate.add_permits(1);
+        }
+    }
 }
 
 impl CallEvents for ProgressEvents {
+    fn accepted(&self) {
+        self.accept();
+    }
+
     fn started(&self) {
         self.started.store(true, Ordering::SeqCst);
         self.progress.send_modify(|p| p.running += 1);
@@ -984,6 +1185,7 @@ impl CallEvents for ProgressEvents {
                 p.failed += 1;
             }
         });
+        self.accept();
     }
 }
 
@@ -1073,5 +1275,231 @@ fn collect(records: &[CallRecord]) -> Result<Vec<Value>, CallError> {
     match cancelled {
         Some(e) => Err(e),
         None => Ok(records.iter().map(|r| r.result.clone()).collect()),
+    }
+}
+
+/// A map_reduce whose reducer waits for the map results inside its Lambda function.
+#[cfg(feature = "aws")]
+struct RemoteReduce<'a> {
+    map: &'a MapJob,
+    reduce: &'a FunctionRef,
+    /// Per map call, its object's key (object processing only).
+    objects: &'a [String],
+    one_per_object: bool,
+    map_memory: Option<u64>,
+    reduce_memory: Option<u64>,
+}
+
+/// The cloud side of a job: its context on Lambda, and how its calls are dispatched.
+impl JobRun {
+    /// On Lambda: zips and uploads the job's modules, and fixes where its calls keep
+    /// their data.
+    #[cfg(feature = "aws")]
+    async fn prepare_cloud(&self, job_id: &str, spec: &JobSpec) -> Result<(), Error> {
+        let Backend::Lambda(lambda) = &self.backend else {
+            return Ok(());
+        };
+        let opts = &spec.options;
+        // A job key can be run again (a task re-run on the same try after a restart):
+        // each run's calls get their own prefix, so stale statuses are never read.
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let mut job = lambda
+            .prepare_job(
+                &spec.job_key,
+                &format!("{job_id}-{nonce:x}"),
+                &opts.sys_path,
+                &opts.include_modules,
+                &opts.exclude_modules,
+                &self.settings.python,
+            )
+            .await?;
+        job.detached = opts.async_invoke;
+        job.remote = opts.remote_invocation;
+        job.remote_reduce =
+            matches!(spec.kind, JobKind::MapReduce { .. }) && !opts.reducer_wait_local;
+        let _ = self.cloud.set(Arc::new(job));
+        Ok(())
+    }
+
+    #[cfg(not(feature = "aws"))]
+    async fn prepare_cloud(&self, _job_id: &str, _spec: &JobSpec) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// A call's place on the cloud backend (None on localhost).
+    #[cfg(feature = "aws")]
+    fn cloud_call(
+        &self,
+        phase: &'static str,
+        index: usize,
+        memory: Option<u64>,
+    ) -> Option<crate::backend::CloudCall> {
+        let job = self.cloud.get()?;
+        Some(crate::backend::CloudCall {
+            job: Arc::clone(job),
+            phase,
+            call_id: format!("{index:05}"),
+            memory,
+            detached: job.detached && phase != "inspect",
+            persist: job.remote_reduce && phase == "map",
+            wait_for: None,
+        })
+    }
+
+    #[cfg(not(feature = "aws"))]
+    fn cloud_call(
+        &self,
+        _phase: &'static str,
+        _index: usize,
+        _memory: Option<u64>,
+    ) -> Option<crate::backend::CloudCall> {
+        None
+    }
+
+    /// Whether a phase goes out as one batch (`remote_invocation`), and whether its
+    /// calls are asynchronous (`async_invoke`).
+    fn dispatch_mode(&self, phase: &'static str) -> (bool, bool) {
+        #[cfg(feature = "aws")]
+        if let Some(job) = self.cloud.get() {
+            return (job.remote && phase == "map", job.detached);
+        }
+        let _ = phase;
+        (false, false)
+    }
+
+    #[cfg(feature = "aws")]
+    fn remote_reduce(&self) -> bool {
+        self.cloud.get().is_some_and(|j| j.remote_reduce)
+    }
+
+    /// A map_reduce on Lambda with `reducer_wait_local = false`: the reducers are
+    /// invoked first and wait, inside their functions, for the status objects of their
+    /// map calls; then the map phase runs. A failed map phase tells them to stop.
+    #[cfg(feature = "aws")]
+    async fn map_reduce_remote(
+        &self,
+        phases: RemoteReduce<'_>,
+        prepared: Vec<Prepared>,
+        opts: &CallOptions,
+        calls: &mut Vec<CallRecord>,
+    ) -> Result<Value, CallError> {
+        let (Backend::Lambda(lambda), Some(job)) = (&self.backend, self.cloud.get()) else {
+            return Err(input_error(
+                0,
+                "a reducer can only wait remotely on AWS Lambda".to_owned(),
+            ));
+        };
+        let by_object = phases.one_per_object && !phases.objects.is_empty();
+        // The map calls each reducer waits for, in iterdata order.
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        if by_object {
+            let mut last: Option<&String> = None;
+            for (i, key) in phases.objects.iter().enumerate() {
+                match groups.last_mut() {
+                    Some(g) if last == Some(key) => g.push(i),
+                    _ => groups.push(vec![i]),
+                }
+                last = Some(key);
+            }
+        } else {
+            groups.push((0..prepared.len()).collect());
+        }
+        let timeout = opts.timeout.unwrap_or(self.settings.default_timeout);
+        let stop = self.cancel.child_token();
+        let mut waiting = Vec::with_capacity(groups.len());
+        for (index, group) in groups.into_iter().enumerate() {
+            let request = Request::Call(Box::new(CallRequest {
+                call_id: format!("{index:05}"),
+                call_index: index,
+                module: phases.reduce.module.clone(),
+                function: phases.reduce.function.clone(),
+                // The runtime puts the list of map results first.
+                args: Vec::new(),
+                kwargs: Map::new(),
+                extra_env: opts.extra_env.clone(),
+                sys_path: paths(opts),
+                exclude_modules: opts.exclude_modules.clone(),
+                memory_mb: phases.reduce_memory,
+                obj: None,
+            }));
+            let body = serde_json::to_vec(&request).map_err(|e| input_error(index, e.to_string()))?;
+            let (reply, rx) = oneshot::channel();
+            let item = WorkItem {
+                body,
+                call_index: index,
+                timeout,
+                cancel: stop.clone(),
+                events: None,
+                reply,
+                cloud: Some(crate::backend::CloudCall {
+                    job: Arc::clone(job),
+                    phase: "reduce",
+                    call_id: format!("{index:05}"),
+                    memory: phases.reduce_memory,
+                    detached: job.detached,
+                    persist: false,
+                    wait_for: Some(group.iter().map(|i| format!("{i:05}")).collect()),
+                }),
+            };
+            self.backend
+                .submit(item)
+                .await
+                .map_err(|e| input_error(index, e.to_string()))?;
+            waiting.push(rx);
+        }
+        let mut records = self
+            .run_calls("map", &phases.map.func, prepared, opts, phases.map_memory)
+            .await;
+        let results = collect(&records);
+        calls.append(&mut records);
+        if let Err(e) = results {
+            stop.cancel();
+            if let Err(err) = lambda.cancel_waiters(job).await {
+                tracing::warn!(error = %err, "cannot tell the waiting reducers to stop; they stop at their timeout");
+            }
+            return Err(e);
+        }
+        let total = waiting.len();
+        self.progress.send_modify(|p| {
+            let job_calls = p.job_calls + total;
+            *p = Progress {
+                phase: "reduce",
+                total,
+                invoked: total,
+                running: total,
+                job_calls,
+                ..Progress::default()
+            };
+        });
+        let mut reduced = Vec::with_capacity(total);
+        for (index, rx) in waiting.into_iter().enumerate() {
+            let result = rx.await.unwrap_or_else(|_| {
+                WorkResult::Infrastructure("the reducer's invocation was dropped".to_owned())
+            });
+            let rec = record("reduce", index, result);
+            let ok = rec.error.is_none();
+            self.progress.send_modify(|p| {
+                p.running = p.running.saturating_sub(1);
+                if ok {
+                    p.done += 1;
+                } else {
+                    p.failed += 1;
+                }
+            });
+            if !ok {
+                stop.cancel();
+            }
+            reduced.push(rec);
+        }
+        let result = collect(&reduced);
+        calls.append(&mut reduced);
+        let values = result?;
+        if by_object {
+            Ok(Value::Array(values))
+        } else {
+            Ok(values.into_iter().next().unwrap_or(Value::Null))
+        }
     }
 }

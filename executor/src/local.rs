@@ -42,6 +42,13 @@ pub(crate) struct WorkItem {
     pub events: Option<Arc<dyn CallEvents>>,
     /// Where the outcome goes.
     pub reply: oneshot::Sender<WorkResult>,
+    /// The call's place on a cloud backend (its job, its storage keys); the local pool
+    /// ignores it.
+    #[cfg_attr(
+        not(feature = "aws"),
+        expect(dead_code, reason = "read by the aws_lambda backend only")
+    )]
+    pub cloud: Option<crate::backend::CloudCall>,
 }
 
 /// Hooks a worker calls synchronously, so counts of running calls are exact: a call's
@@ -51,11 +58,18 @@ pub(crate) trait CallEvents: Send + Sync {
     fn started(&self);
     /// The call ended (`ok`: the function returned), whether or not it started.
     fn finished(&self, ok: bool);
+    /// A cloud backend accepted the call for asynchronous execution (an Event
+    /// invocation answered 202): it runs even if this process stops.
+    #[cfg_attr(
+        not(feature = "aws"),
+        expect(dead_code, reason = "called by the aws_lambda backend only")
+    )]
+    fn accepted(&self) {}
 }
 
 impl WorkItem {
     /// Sends the result, telling the hooks first.
-    fn reply(self, result: WorkResult) {
+    pub(crate) fn reply(self, result: WorkResult) {
         if let Some(events) = &self.events {
             events.finished(matches!(&result, WorkResult::Call { response, .. } if response.ok));
         }

@@ -74,6 +74,33 @@ pub struct ObjectPart {
     pub total_parts: usize,
     /// The part's bytes, `[start, end)`.
     pub range: (u64, u64),
+    /// The part's bytes themselves, base64: how an S3 part reaches a local worker (which
+    /// may lack boto3). Absent when the runtime reads `path` or the S3 object itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_b64: Option<String>,
+}
+
+/// Standard base64 (RFC 4648, with padding), how raw bytes travel inside JSON; the
+/// runtime decodes it with Python's `base64.b64decode`.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// What the runtime answered for a call.
@@ -130,6 +157,7 @@ impl RuntimeError {
             "binding" => CallErrorKind::Binding,
             "not_json" => CallErrorKind::NotJson,
             "memory" => CallErrorKind::Memory,
+            "input" => CallErrorKind::Input,
             _ => CallErrorKind::Protocol,
         };
         CallError {
@@ -284,6 +312,22 @@ mod tests {
             read_frame(&mut huge).await,
             Err(FrameError::TooLarge(_))
         ));
+    }
+
+    #[test]
+    fn base64_matches_rfc_4648() {
+        for (raw, encoded) in [
+            (&b""[..], ""),
+            (b"f", "Zg=="),
+            (b"fo", "Zm8="),
+            (b"foo", "Zm9v"),
+            (b"foob", "Zm9vYg=="),
+            (b"fooba", "Zm9vYmE="),
+            (b"foobar", "Zm9vYmFy"),
+            (b"\xff\xfe\x00\n", "//4ACg=="),
+        ] {
+            assert_eq!(base64(raw), encoded);
+        }
     }
 
     #[test]

@@ -149,6 +149,68 @@ impl Storage {
         }
     }
 
+    /// Writes `name` (raw bytes, which may hold a `/`: `xcom/return_value.json`) in the
+    /// job's data; returns its location (a path, or `s3://bucket/key`).
+    pub async fn put_bytes(
+        &self,
+        job_key: &str,
+        name: &str,
+        body: Vec<u8>,
+    ) -> Result<String, Error> {
+        let name = safe_key(name);
+        match self {
+            Storage::Local(l) => {
+                let path = l.job_dir(job_key).join(&name);
+                let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+                let io = |source| Error::Storage {
+                    path: path.clone(),
+                    source,
+                };
+                tokio::fs::create_dir_all(&dir).await.map_err(io)?;
+                tokio::fs::write(&path, body).await.map_err(io)?;
+                Ok(path.to_string_lossy().into_owned())
+            }
+            #[cfg(feature = "aws")]
+            Storage::S3(s) => {
+                let key = format!("{}/{name}", Self::job_prefix(job_key));
+                s.put(&key, body).await?;
+                Ok(s.location(&key))
+            }
+        }
+    }
+
+    /// Reads data written by [`Storage::put_bytes`]: a path inside this (local) storage,
+    /// or an `s3://bucket/key` (read with this S3 storage's client, whatever the bucket).
+    pub async fn read(&self, location: &str) -> Result<Vec<u8>, Error> {
+        match self {
+            Storage::Local(l) => {
+                let path = Path::new(location);
+                let escapes = path
+                    .components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir));
+                if location.starts_with("s3://") || escapes || !path.starts_with(l.root()) {
+                    return Err(Error::Config(format!(
+                        "`{location}` is not in the localhost storage at {}",
+                        l.root().display()
+                    )));
+                }
+                tokio::fs::read(path)
+                    .await
+                    .map_err(|source| Error::Storage {
+                        path: path.to_path_buf(),
+                        source,
+                    })
+            }
+            #[cfg(feature = "aws")]
+            Storage::S3(s) => {
+                let loc = crate::aws::s3::S3Location::parse(location).ok_or_else(|| {
+                    Error::Config(format!("`{location}` is not an s3://bucket/key location"))
+                })?;
+                s.for_bucket(&loc.bucket).get(&loc.key).await
+            }
+        }
+    }
+
     /// Deletes a job's data (`clean_data`).
     pub async fn clean(&self, job_key: &str) -> Result<(), Error> {
         match self {

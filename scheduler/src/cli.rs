@@ -65,6 +65,10 @@ pub enum Command {
     /// Work with the tasks of a DAG.
     #[command(subcommand)]
     Tasks(TasksCommand),
+    /// Manage the AWS Lambda runtime functions (one per memory size) that run tasks
+    /// with `backend = "aws_lambda"`.
+    #[command(subcommand)]
+    Runtime(RuntimeCommand),
     /// Run queued DAG runs (and recover runs a stopped scheduler left running) until
     /// stopped with Ctrl-C or SIGTERM.
     Scheduler {
@@ -312,6 +316,46 @@ pub enum TasksCommand {
     List {
         /// The DAG's id.
         dag_id: String,
+        /// Output format.
+        #[command(flatten)]
+        output: OutputArg,
+    },
+}
+
+/// `lithoflow runtime ...`
+#[derive(Debug, Subcommand)]
+pub enum RuntimeCommand {
+    /// Create or update the Lambda runtime function for a memory size from this build's
+    /// embedded runtime, and wait until it is active. Settings come from `[aws]` and
+    /// `[aws_lambda]` in $LITHOFLOW_HOME/lithoflow.toml (`execution_role` is required) and
+    /// the standard AWS environment.
+    Deploy {
+        /// The function's memory, MB (default: `[aws_lambda] runtime_memory`, else 256).
+        #[arg(long, value_name = "MB")]
+        memory: Option<u64>,
+        /// The function's timeout, seconds (default: `[aws_lambda] runtime_timeout`,
+        /// else 180).
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<u64>,
+        /// Output format.
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// List the deployed runtime functions, of every lithoflow version.
+    List {
+        /// Output format.
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// Delete this version's runtime function for a memory size (default:
+    /// `runtime_memory`), or every lithoflow runtime function with `--all`.
+    Delete {
+        /// The memory size whose function to delete, MB.
+        #[arg(long, value_name = "MB", conflicts_with = "all")]
+        memory: Option<u64>,
+        /// Delete every lithoflow runtime function (all versions and memory sizes).
+        #[arg(long)]
+        all: bool,
         /// Output format.
         #[command(flatten)]
         output: OutputArg,

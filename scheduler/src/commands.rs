@@ -52,6 +52,13 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                     }
                     DagBag::load_paths(&paths).context("failed to read the DAG files")?
                 };
+                let mut bag = bag;
+                // The home config is the layer under every DAG's settings; a broken one
+                // is reported by the commands that run tasks, not here.
+                let home = crate::config::Settings::load(&crate::config::Settings::home_from_env())
+                    .map(|s| s.executor)
+                    .unwrap_or_default();
+                add_aws_warnings(&mut bag, &home);
                 dags_validate(&bag, output.output, &mut out)
             }
             DagsCommand::Test {
@@ -85,14 +92,11 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 logical_date,
                 output,
             } => {
-                let bag = load(&cli.dags_folder)?;
-                let Some(dag) = find_dag(&bag, &dag_id, &cli.dags_folder, &mut err)? else {
+                let Some(target) = target(&cli.dags_folder, &dag_id, &mut err).await? else {
                     return Ok(Outcome::Invalid);
                 };
-                let settings = home_settings()?;
                 crate::runcmds::trigger(
-                    dag,
-                    &settings,
+                    target,
                     conf.as_deref(),
                     run_id,
                     logical_date.as_deref(),
@@ -221,11 +225,9 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             run_id,
             yes,
         }) => {
-            let bag = load(&cli.dags_folder)?;
-            let Some(dag) = find_dag(&bag, &dag_id, &cli.dags_folder, &mut err)? else {
+            let Some(target) = target(&cli.dags_folder, &dag_id, &mut err).await? else {
                 return Ok(Outcome::Invalid);
             };
-            let settings = home_settings()?;
             drop(out);
             let spec = crate::ops::ClearSpec {
                 task_regex,
@@ -236,7 +238,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 run_id,
                 dry_run: false,
             };
-            crate::runcmds::clear(dag, &settings, spec, yes).await
+            crate::runcmds::clear(target, spec, yes).await
         }
         Command::Scheduler {
             exit_when_idle,
@@ -253,6 +255,11 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 grace_period: std::time::Duration::from_secs(grace_period),
             };
             crate::daemon::run(settings, opts).await
+        }
+        Command::Runtime(cmd) => {
+            let settings = home_settings()?;
+            drop(out);
+            crate::runtimecmds::run(cmd, &settings, &mut err).await
         }
         Command::Tasks(TasksCommand::List { dag_id, output }) => {
             let bag = load(&cli.dags_folder)?;
@@ -271,11 +278,35 @@ async fn pause_cmd(
     format: OutputFormat,
     err: &mut impl Write,
 ) -> anyhow::Result<Outcome> {
-    let bag = load(folder)?;
-    let Some(dag) = find_dag(&bag, dag_id, folder, err)? else {
+    let Some(target) = target(folder, dag_id, err).await? else {
         return Ok(Outcome::Invalid);
     };
-    crate::runcmds::set_paused(dag, &home_settings()?, paused, format).await
+    crate::runcmds::set_paused(target, paused, format).await
+}
+
+/// The state (store or a running scheduler's API) and, for direct store access, the
+/// DAG (None: not found, reported on `err`).
+async fn target(
+    folder: &Path,
+    dag_id: &str,
+    err: &mut impl Write,
+) -> anyhow::Result<Option<crate::runcmds::Target>> {
+    let backend = crate::runcmds::Backend::connect(&home_settings()?).await?;
+    let dag = match backend {
+        crate::runcmds::Backend::Api(_) => None,
+        crate::runcmds::Backend::Store(_) => {
+            let bag = load(folder)?;
+            match find_dag(&bag, dag_id, folder, err)? {
+                Some(d) => Some(d.clone()),
+                None => return Ok(None),
+            }
+        }
+    };
+    Ok(Some(crate::runcmds::Target {
+        backend,
+        dag_id: dag_id.to_owned(),
+        dag,
+    }))
 }
 
 fn home_settings() -> anyhow::Result<crate::config::Settings> {
@@ -735,4 +766,140 @@ fn common_params(p: &mut Vec<(&'static str, String)>, t: &Task) {
     ));
     p.push(("depends_on_past", t.depends_on_past.to_string()));
     p.push(("owner", t.owner.clone()));
+}
+
+/// Adds a warning to every DAG file that asks for an AWS backend or storage (with
+/// `backend`/`storage` in its `[lithops_config]`, `[default_args]` or a task's
+/// `lithops_config`) whose effective settings (home config < DAG < task, as when tasks
+/// run) lack the keys it needs, pointing at the key that asked for it.
+fn add_aws_warnings(bag: &mut DagBag, home: &lithoflow_executor::ExecutorConfig) {
+    for file in &mut bag.files {
+        let Some(dag) = &file.dag else {
+            continue;
+        };
+        let Ok(text) = std::fs::read_to_string(&file.path) else {
+            continue;
+        };
+        let mut extra = aws_warnings(&file.path, &text, dag, home);
+        if extra.is_empty() {
+            continue;
+        }
+        file.diagnostics.append(&mut extra);
+        file.diagnostics
+            .sort_by_key(|d| d.location.as_ref().map_or((0, 0), |l| (l.line, l.column)));
+    }
+}
+
+/// The AWS warnings of one DAG file.
+fn aws_warnings(
+    path: &Path,
+    text: &str,
+    dag: &Dag,
+    home: &lithoflow_executor::ExecutorConfig,
+) -> Vec<crate::diag::Diagnostic> {
+    use lithoflow_executor::{Backend, StorageBackend};
+    use toml::de::{DeTable, DeValue};
+
+    type Span = std::ops::Range<usize>;
+    /// The span of `key` in a Lithops settings table, written flat or in `[.. .lithops]`.
+    fn key_in(table: &DeTable<'_>, key: &str) -> Option<Span> {
+        for (k, v) in table.iter() {
+            let name: &str = k.get_ref().as_ref();
+            if name == key {
+                return Some(k.span());
+            }
+            if name == "lithops"
+                && let DeValue::Table(t) = v.get_ref()
+                && let Some(span) = key_in(t, key)
+            {
+                return Some(span);
+            }
+        }
+        None
+    }
+    /// The Lithops settings table of a DAG, `[default_args]` or task table.
+    fn settings_of<'a>(table: &'a DeTable<'a>) -> Option<&'a DeTable<'a>> {
+        table.iter().find_map(|(k, v)| {
+            let name: &str = k.get_ref().as_ref();
+            match (name, v.get_ref()) {
+                ("lithops_config" | "config", DeValue::Table(t)) => Some(t),
+                _ => None,
+            }
+        })
+    }
+    fn table<'a>(v: Option<&'a toml::Spanned<DeValue<'a>>>) -> Option<&'a DeTable<'a>> {
+        match v.map(toml::Spanned::get_ref) {
+            Some(DeValue::Table(t)) => Some(t),
+            _ => None,
+        }
+    }
+
+    let (doc, _) = DeTable::parse_recoverable(text);
+    let top = doc.get_ref();
+    let dag_settings = table(top.get("lithops_config"));
+    let default_settings = table(top.get("default_args")).and_then(settings_of);
+    let tasks = table(top.get("tasks"));
+    let src = crate::diag::Source::new(path, text);
+    let mut out: Vec<crate::diag::Diagnostic> = Vec::new();
+    let mut warn = |span: Span, message: String| {
+        let d = src.diagnostic(Severity::Warning, span, message);
+        if !out.contains(&d) {
+            out.push(d);
+        }
+    };
+    const HOME: &str = "$LITHOFLOW_HOME/lithoflow.toml";
+    for task in &dag.tasks {
+        let cfg = crate::taskrun::executor_config(home, dag, task);
+        let task_settings = tasks
+            .and_then(|t| table(t.get(task.task_id.as_str())))
+            .and_then(settings_of);
+        // The nearest place in this file that sets `key` for this task.
+        let anchor = |key: &str| {
+            [task_settings, default_settings, dag_settings]
+                .into_iter()
+                .flatten()
+                .find_map(|t| key_in(t, key))
+        };
+        let lambda = cfg.effective_backend() == Backend::AwsLambda;
+        let s3 = cfg.effective_storage() == StorageBackend::AwsS3;
+        if lambda && let Some(span) = anchor("backend") {
+            if !s3 {
+                warn(
+                    span.clone(),
+                    format!(
+                        "`backend = \"aws_lambda\"` needs S3 storage for the function modules and for results too large for a Lambda response: add `storage = \"aws_s3\"` to [lithops_config] in this file, or under [lithops] in {HOME}"
+                    ),
+                );
+            }
+            if cfg.storage_bucket.is_none() {
+                warn(
+                    span.clone(),
+                    format!(
+                        "`backend = \"aws_lambda\"` needs a bucket for its storage: add `storage_bucket = \"<bucket>\"` under [aws_s3] in {HOME} (or under [lithops_config.aws_s3] in this file)"
+                    ),
+                );
+            }
+            if cfg.execution_role.is_none() {
+                warn(
+                    span,
+                    format!(
+                        "`backend = \"aws_lambda\"` runs tasks on the lithoflow runtime function, which must be deployed first with `lithoflow runtime deploy`, and deploying needs an IAM role: add `execution_role = \"arn:aws:iam::<account>:role/<role>\"` under [aws_lambda] in {HOME} (lithoflow then also deploys missing runtimes on first use)"
+                    ),
+                );
+            }
+        }
+        if s3
+            && !lambda
+            && cfg.storage_bucket.is_none()
+            && let Some(span) = anchor("storage")
+        {
+            warn(
+                span,
+                format!(
+                    "`storage = \"aws_s3\"` needs a bucket: add `storage_bucket = \"<bucket>\"` under [aws_s3] in {HOME} (or under [lithops_config.aws_s3] in this file)"
+                ),
+            );
+        }
+    }
+    out
 }

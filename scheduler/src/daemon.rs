@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 use crate::Outcome;
 use crate::config::Settings;
 use crate::control::{DagSet, Event, Request, SchedulerInfo, Shared};
-use crate::dag::{Dag, DagBag, DagFileResult, ImportError};
+use crate::dag::{Dag, ImportError};
 use crate::engine::{Engine, RunControl, RunEvent};
 use crate::ops::{self, OpError};
 use crate::store::{BackfillRecord, DagRunRecord, RunState, Store};
@@ -55,13 +55,22 @@ pub struct Options {
     pub grace_period: Duration,
 }
 
-/// The DAGs folder as last seen: every file's parse result, and the last valid DAG of
-/// each file, which keeps running while the file is broken.
+/// One DAG file as last seen.
+struct WatchedFile {
+    stamp: (Option<SystemTime>, u64),
+    /// Its diagnostics (errors make it an import error).
+    diagnostics: Vec<crate::diag::Diagnostic>,
+    /// Its DAG when it is valid now.
+    dag: Option<Arc<Dag>>,
+    /// Its last valid DAG, which keeps running while the file is broken.
+    last_valid: Option<Arc<Dag>>,
+}
+
+/// The DAGs folder as last seen. Only new and changed files are parsed again; DAGs are
+/// shared (`Arc`), so publishing a new set copies pointers, not DAGs.
 struct Watcher {
     folder: PathBuf,
-    stamps: HashMap<PathBuf, (Option<SystemTime>, u64)>,
-    results: BTreeMap<PathBuf, DagFileResult>,
-    last_valid: HashMap<PathBuf, Dag>,
+    files: BTreeMap<PathBuf, WatchedFile>,
     folder_error: Option<String>,
 }
 
@@ -69,9 +78,7 @@ impl Watcher {
     fn new(folder: PathBuf) -> Watcher {
         Watcher {
             folder,
-            stamps: HashMap::new(),
-            results: BTreeMap::new(),
-            last_valid: HashMap::new(),
+            files: BTreeMap::new(),
             folder_error: None,
         }
     }
@@ -92,57 +99,100 @@ impl Watcher {
                 return false;
             }
         };
-        let mut changed = false;
+        let before = self.files.len();
         let present: std::collections::HashSet<&PathBuf> = paths.iter().collect();
-        let gone: Vec<PathBuf> = self
-            .results
-            .keys()
-            .filter(|p| !present.contains(p))
-            .cloned()
+        self.files.retain(|p, _| present.contains(p));
+        let mut changed = self.files.len() != before;
+        let stale: Vec<(PathBuf, (Option<SystemTime>, u64))> = paths
+            .iter()
+            .filter_map(|p| {
+                let stamp = std::fs::metadata(p)
+                    .map(|m| (m.modified().ok(), m.len()))
+                    .unwrap_or((None, 0));
+                let same = self.files.get(p).is_some_and(|f| f.stamp == stamp);
+                (!same).then(|| (p.clone(), stamp))
+            })
             .collect();
-        for p in gone {
-            self.results.remove(&p);
-            self.last_valid.remove(&p);
-            self.stamps.remove(&p);
+        // Parse changed files on every core (a first scan may be thousands of files).
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = stale.len().div_ceil(workers).max(1);
+        let loaded: Vec<(
+            PathBuf,
+            (Option<SystemTime>, u64),
+            crate::dag::DagFileResult,
+        )> = std::thread::scope(|scope| {
+            let handles: Vec<_> = stale
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|(p, st)| (p.clone(), *st, crate::dag::load_file(p)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        for (path, stamp, result) in loaded {
             changed = true;
-        }
-        for p in &paths {
-            let stamp = std::fs::metadata(p)
-                .map(|m| (m.modified().ok(), m.len()))
-                .unwrap_or((None, 0));
-            if self.stamps.get(p) == Some(&stamp) {
-                continue;
-            }
-            let result = crate::dag::load_file(p);
-            if let Some(dag) = &result.dag {
-                self.last_valid.insert(p.clone(), dag.clone());
-            }
-            self.stamps.insert(p.clone(), stamp);
-            self.results.insert(p.clone(), result);
-            changed = true;
+            let dag = result.dag.map(Arc::new);
+            let last_valid = dag
+                .clone()
+                .or_else(|| self.files.get(&path).and_then(|f| f.last_valid.clone()));
+            self.files.insert(
+                path,
+                WatchedFile {
+                    stamp,
+                    diagnostics: result.diagnostics,
+                    dag,
+                    last_valid,
+                },
+            );
         }
         changed
     }
 
-    /// The DAGs to serve and the files' errors.
+    /// The DAGs to serve and the files' errors. The first file (by path) keeps a
+    /// dag_id; a broken file keeps its last valid DAG unless another file has its id.
     fn dag_set(&self) -> (BTreeMap<String, Arc<Dag>>, Vec<ImportError>) {
-        let bag = DagBag::from_results(self.results.values().cloned().collect());
-        let mut dags = BTreeMap::new();
-        for f in &bag.files {
-            if let Some(d) = &f.dag {
-                dags.entry(d.dag_id.clone())
-                    .or_insert_with(|| Arc::new(d.clone()));
+        let mut dags: BTreeMap<String, Arc<Dag>> = BTreeMap::new();
+        let mut owners: HashMap<String, &PathBuf> = HashMap::new();
+        let mut errors = Vec::new();
+        for (path, f) in &self.files {
+            match &f.dag {
+                Some(d) => match owners.get(&d.dag_id) {
+                    None => {
+                        owners.insert(d.dag_id.clone(), path);
+                        dags.insert(d.dag_id.clone(), Arc::clone(d));
+                    }
+                    Some(owner) => {
+                        let mut diagnostics = f.diagnostics.clone();
+                        diagnostics.push(crate::dag::duplicate_id_diagnostic(path, d, owner));
+                        errors.push(ImportError::new(path, &diagnostics));
+                    }
+                },
+                None => errors.push(ImportError::new(path, &f.diagnostics)),
             }
         }
-        // A broken file keeps its last valid DAG, unless another file now has that id.
-        for f in bag.files.iter().filter(|f| f.dag.is_none()) {
-            if let Some(d) = self.last_valid.get(&f.path) {
+        for f in self.files.values().filter(|f| f.dag.is_none()) {
+            if let Some(d) = &f.last_valid {
                 dags.entry(d.dag_id.clone())
-                    .or_insert_with(|| Arc::new(d.clone()));
+                    .or_insert_with(|| Arc::clone(d));
             }
         }
-        (dags, bag.import_errors())
+        (dags, errors)
     }
+}
+
+/// A DAG's scheduling state, kept between turns so a turn only recomputes the DAGs
+/// whose next run is due or whose inputs changed.
+struct DagSched {
+    paused: bool,
+    /// The next run (None: not computed since the last change).
+    next: Option<Option<timetable::DagRunInfo>>,
 }
 
 /// A run an engine task is running.
@@ -163,6 +213,8 @@ struct Daemon {
     joins: JoinSet<(RunKey, anyhow::Result<DagRunRecord>)>,
     /// The data interval of each DAG's latest scheduled run.
     last_scheduled: HashMap<String, Option<DataInterval>>,
+    /// Per DAG: whether it is paused, and its next run once computed.
+    sched: HashMap<String, DagSched>,
     backfills: HashMap<String, Option<BackfillRecord>>,
     draining: bool,
 }
@@ -200,6 +252,28 @@ pub async fn run(settings: Settings, opts: Options) -> anyhow::Result<Outcome> {
         token,
     });
 
+    let mut daemon = Daemon {
+        shared: Arc::clone(&shared),
+        engine,
+        unfinished: HashMap::new(),
+        active: HashMap::new(),
+        joins: JoinSet::new(),
+        last_scheduled: HashMap::new(),
+        sched: HashMap::new(),
+        backfills: HashMap::new(),
+        draining: false,
+    };
+    for run in store
+        .all_runs()?
+        .into_iter()
+        .filter(|r| !r.state.is_finished())
+    {
+        daemon
+            .unfinished
+            .insert((run.dag_id.clone(), run.run_id.clone()), run);
+    }
+    daemon.publish_dags(&watcher)?;
+    // The API only once the DAGs are published, so a client never sees an empty set.
     // The API, on loopback only.
     let port = opts
         .api_port
@@ -236,26 +310,6 @@ pub async fn run(settings: Settings, opts: Options) -> anyhow::Result<Outcome> {
         .and_then(|()| std::fs::rename(&tmp, &info_path))
         .with_context(|| format!("failed to write {}", info_path.display()))?;
 
-    let mut daemon = Daemon {
-        shared: Arc::clone(&shared),
-        engine,
-        unfinished: HashMap::new(),
-        active: HashMap::new(),
-        joins: JoinSet::new(),
-        last_scheduled: HashMap::new(),
-        backfills: HashMap::new(),
-        draining: false,
-    };
-    for run in store
-        .all_runs()?
-        .into_iter()
-        .filter(|r| !r.state.is_finished())
-    {
-        daemon
-            .unfinished
-            .insert((run.dag_id.clone(), run.run_id.clone()), run);
-    }
-    daemon.publish_dags(&watcher)?;
     let mut err = std::io::stderr();
     writeln!(
         err,
@@ -323,9 +377,18 @@ impl Daemon {
     /// Publishes the watcher's DAGs; new DAGs get their stored record.
     fn publish_dags(&mut self, watcher: &Watcher) -> anyhow::Result<()> {
         let (dags, import_errors) = watcher.dag_set();
+        let mut sched = HashMap::with_capacity(dags.len());
         for dag in dags.values() {
-            ops::ensure_dag_record(&self.shared.store, dag)?;
+            let rec = ops::ensure_dag_record(&self.shared.store, dag)?;
+            sched.insert(
+                dag.dag_id.clone(),
+                DagSched {
+                    paused: rec.is_paused,
+                    next: None,
+                },
+            );
         }
+        self.sched = sched;
         let (n, e) = (dags.len(), import_errors.len());
         {
             let mut set = self
@@ -443,8 +506,17 @@ impl Daemon {
             .count()
     }
 
+    /// Whether a DAG is paused (cached; a DAG not loaded follows its file's default).
+    fn paused(&self, dag: &Dag) -> bool {
+        self.sched
+            .get(&dag.dag_id)
+            .map_or(dag.is_paused_upon_creation, |d| d.paused)
+    }
+
     /// Creates the scheduled runs that are due; returns how many, and when the next
-    /// one falls due.
+    /// one falls due. A DAG's next run is recomputed only when it is due (a due run is
+    /// always recomputed with the clock first, as catchup = false depends on it) or
+    /// when something changed (its file, a run created, pause).
     fn create_scheduled_runs(
         &mut self,
         now: DateTime<Utc>,
@@ -458,17 +530,28 @@ impl Daemon {
             .collect();
         let mut created = 0;
         let mut next_due: Option<DateTime<Utc>> = None;
-        let mut next_runs = HashMap::new();
+        let mut changed = false;
         for dag in dags {
             let restriction = TimeRestriction::of(&dag);
-            let paused = ops::is_paused(&self.shared.store, &dag)?;
             let mut n = 0;
             loop {
-                let last = self.last_scheduled(&dag.dag_id)?;
-                let info = timetable::next_dagrun_info(&dag, last.as_ref(), &restriction, now);
-                next_runs.insert(dag.dag_id.clone(), info);
+                let cached = self.sched.get(&dag.dag_id).and_then(|d| d.next);
+                let info = match cached {
+                    Some(Some(info)) if info.run_after > now => Some(info),
+                    Some(None) => None,
+                    _ => {
+                        let last = self.last_scheduled(&dag.dag_id)?;
+                        let info =
+                            timetable::next_dagrun_info(&dag, last.as_ref(), &restriction, now);
+                        if let Some(d) = self.sched.get_mut(&dag.dag_id) {
+                            changed |= d.next != Some(info);
+                            d.next = Some(info);
+                        }
+                        info
+                    }
+                };
                 let Some(info) = info else { break };
-                if paused {
+                if self.paused(&dag) {
                     break;
                 }
                 let limit = timetable::active_runs_limit(&dag) as usize;
@@ -519,13 +602,23 @@ impl Daemon {
                 }
                 self.last_scheduled
                     .insert(dag.dag_id.clone(), Some(info.data_interval));
+                if let Some(d) = self.sched.get_mut(&dag.dag_id) {
+                    d.next = None;
+                }
             }
         }
-        self.shared
-            .dags
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .next_run = next_runs;
+        if changed {
+            let next_runs = self
+                .sched
+                .iter()
+                .filter_map(|(id, d)| d.next.map(|n| (id.clone(), n)))
+                .collect();
+            self.shared
+                .dags
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .next_run = next_runs;
+        }
         Ok((created, next_due))
     }
 
@@ -580,9 +673,7 @@ impl Daemon {
                     }
                 }
                 None => {
-                    if ops::is_paused(&self.shared.store, &dag)?
-                        || busy >= timetable::active_runs_limit(&dag) as usize
-                    {
+                    if self.paused(&dag) || busy >= timetable::active_runs_limit(&dag) as usize {
                         continue;
                     }
                 }
@@ -707,6 +798,10 @@ impl Daemon {
                     Some(dag) => ops::set_paused(&self.shared.store, &dag, paused),
                 };
                 if result.is_ok() {
+                    if let Some(d) = self.sched.get_mut(&dag_id) {
+                        d.paused = paused;
+                        d.next = None;
+                    }
                     self.shared.emit(Event::Dag {
                         dag_id,
                         is_paused: paused,

@@ -568,12 +568,13 @@ impl Engine {
         let dag = Arc::clone(dag);
         running.spawn(async move {
             let started = std::time::Instant::now();
-            let prepared = render_task(&task, &ctx)
-                .map_err(TaskError::Input)
-                .and_then(|t| {
-                    let spec = taskrun::job_spec(&dag, &t, &cfg, &xcom, job_key)?;
-                    Ok((t, spec))
-                });
+            // Upstream values offloaded to S3 are read back here (taskrun::prepare).
+            let prepared = match render_task(&task, &ctx).map_err(TaskError::Input) {
+                Ok(t) => taskrun::prepare(&executor, &dag, &t, &cfg, xcom, job_key)
+                    .await
+                    .map(|spec| (t, spec)),
+                Err(e) => Err(e),
+            };
             let (task, spec) = match prepared {
                 Ok(p) => p,
                 Err(e) => {

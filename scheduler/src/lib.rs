@@ -24,6 +24,7 @@ pub mod ops;
 mod output;
 pub mod retry;
 mod runcmds;
+mod runtimecmds;
 pub mod store;
 pub mod taskrun;
 mod tasktest;

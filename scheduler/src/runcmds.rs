@@ -166,10 +166,29 @@ fn object(v: Value) -> Map<String, Value> {
     }
 }
 
+/// The DAG a state-changing command acts on. Through a scheduler's API only its id is
+/// needed (the scheduler resolves it), so the DAGs folder is parsed only for direct
+/// store access.
+pub(crate) struct Target {
+    /// The store or the API.
+    pub(crate) backend: Backend,
+    /// The DAG's id.
+    pub(crate) dag_id: String,
+    /// The DAG, loaded for direct store access.
+    pub(crate) dag: Option<Dag>,
+}
+
+impl Target {
+    fn dag(&self) -> anyhow::Result<&Dag> {
+        self.dag
+            .as_ref()
+            .with_context(|| format!("DAG `{}` was not loaded", self.dag_id))
+    }
+}
+
 /// `dags trigger`: records a queued run.
 pub(crate) async fn trigger(
-    dag: &Dag,
-    settings: &Settings,
+    target: Target,
     conf: Option<&str>,
     run_id: Option<String>,
     logical_date: Option<&str>,
@@ -180,15 +199,15 @@ pub(crate) async fn trigger(
         run_id,
         logical_date: logical_date.map(parse_date).transpose()?,
     };
-    let run = match Backend::connect(settings).await? {
-        Backend::Store(store) => crate::ops::trigger(&store, dag, req, Utc::now())?,
+    let run = match &target.backend {
+        Backend::Store(store) => crate::ops::trigger(store, target.dag()?, req, Utc::now())?,
         Backend::Api(client) => {
             let body = TriggerBody {
                 dag_run_id: req.run_id,
                 logical_date: req.logical_date,
                 conf: req.conf,
             };
-            client.trigger(&dag.dag_id, &body).await?.into()
+            client.trigger(&target.dag_id, &body).await?.into()
         }
     };
     print_triggered(&run, format)
@@ -223,19 +242,18 @@ pub(crate) fn print_triggered(run: &DagRunRecord, format: OutputFormat) -> anyho
 /// `dags pause` / `dags unpause`: prints the DAG with its previous `is_paused`, as
 /// Airflow 3 does.
 pub(crate) async fn set_paused(
-    dag: &Dag,
-    settings: &Settings,
+    target: Target,
     paused: bool,
     format: OutputFormat,
 ) -> anyhow::Result<Outcome> {
-    let before = match Backend::connect(settings).await? {
-        Backend::Store(store) => crate::ops::set_paused(&store, dag, paused)?,
+    let before = match &target.backend {
+        Backend::Store(store) => crate::ops::set_paused(store, target.dag()?, paused)?,
         Backend::Api(client) => {
-            let info = client.set_paused(&dag.dag_id, paused).await?;
+            let info = client.set_paused(&target.dag_id, paused).await?;
             info.was_paused.unwrap_or(info.is_paused)
         }
     };
-    print_paused(&dag.dag_id, before, paused, format)
+    print_paused(&target.dag_id, before, paused, format)
 }
 
 /// Prints the outcome of a pause or unpause.
@@ -514,16 +532,15 @@ pub(crate) async fn logs(
 /// `tasks clear`: matched task instances go back to no state (their XCom removed) and
 /// their runs back to queued, so `lithoflow scheduler` runs them again.
 pub(crate) async fn clear(
-    dag: &Dag,
-    settings: &Settings,
+    target: Target,
     spec: crate::ops::ClearSpec,
     yes: bool,
 ) -> anyhow::Result<Outcome> {
-    let backend = Backend::connect(settings).await?;
+    let backend = &target.backend;
     // What would be cleared, as (run id, task id, state) in the order ops finds them.
     let (targets, listed): (_, Vec<(String, String, TaskState)>) = match &backend {
         Backend::Store(store) => {
-            let targets = crate::ops::clear_targets(store, dag, &spec)?;
+            let targets = crate::ops::clear_targets(store, target.dag()?, &spec)?;
             let listed = targets
                 .iter()
                 .flat_map(|(run, tis)| {
@@ -534,7 +551,9 @@ pub(crate) async fn clear(
             (Some(targets), listed)
         }
         Backend::Api(client) => {
-            let planned = client.clear(&dag.dag_id, &clear_body(&spec, true)).await?;
+            let planned = client
+                .clear(&target.dag_id, &clear_body(&spec, true))
+                .await?;
             let listed = planned
                 .task_instances
                 .into_iter()
@@ -552,7 +571,7 @@ pub(crate) async fn clear(
         writeln!(
             out,
             "<TaskInstance: {}.{task_id} {run_id} [{}]>",
-            dag.dag_id,
+            target.dag_id,
             state.name()
         )?;
     }
@@ -567,12 +586,14 @@ pub(crate) async fn clear(
         writeln!(out, "Cancelled, nothing was cleared.")?;
         return Ok(Outcome::Ok);
     }
-    match (&backend, targets) {
+    match (backend, targets) {
         (Backend::Store(store), Some(targets)) => {
-            crate::ops::apply_clear(store, dag, targets)?;
+            crate::ops::apply_clear(store, target.dag()?, targets)?;
         }
         (Backend::Api(client), _) => {
-            client.clear(&dag.dag_id, &clear_body(&spec, false)).await?;
+            client
+                .clear(&target.dag_id, &clear_body(&spec, false))
+                .await?;
         }
         (Backend::Store(_), None) => {}
     }

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use lithoflow_executor::{
     CallError, CallOptions, Chunking, ExecutorConfig, Extra, FunctionExecutor, FunctionRef, Job,
-    JobKind, JobOutcome, JobSpec, MapJob,
+    JobKind, JobOutcome, JobSpec, MapJob, StorageBackend,
 };
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::dag::{Dag, ExtraParams, FuncRef, Iterdata, MapSpec, Task, TaskKind};
 
@@ -22,6 +22,80 @@ pub enum TaskError {
     /// A call failed.
     #[error("{0}")]
     Call(CallError),
+}
+
+/// A return value whose JSON is larger than this many bytes (1 MiB) is offloaded when
+/// the task's storage is `aws_s3`: the JSON goes to
+/// `lithoflow.jobs/<job_key>/xcom/return_value.json` in the bucket, and the XCom holds a
+/// reference to it ([`XCOM_REFERENCE_KEY`]). Small values stay in the state database,
+/// where reading them costs nothing.
+pub const XCOM_OFFLOAD_THRESHOLD: usize = 1024 * 1024;
+
+/// The key of an offloaded XCom's reference: `{"__lithoflow_xcom__": "s3://bucket/key",
+/// "size": N}` (N the JSON's size in bytes).
+pub const XCOM_REFERENCE_KEY: &str = "__lithoflow_xcom__";
+
+/// Where an offloaded return value lives inside its job's data.
+const XCOM_OBJECT: &str = "xcom/return_value.json";
+
+/// The location an offloaded XCom value points to, when `value` is such a reference.
+pub fn xcom_reference(value: &Value) -> Option<&str> {
+    let m = value.as_object()?;
+    if m.len() != 2 || !m.get("size").is_some_and(Value::is_u64) {
+        return None;
+    }
+    m.get(XCOM_REFERENCE_KEY)?.as_str()
+}
+
+/// Replaces the offloaded values among `xcom` that this task reads (through
+/// `data_from_task` or `iterdata_from_task`) by the values themselves, read from their
+/// storage with the task's settings.
+pub async fn resolve_xcom(
+    executor: &FunctionExecutor,
+    task: &Task,
+    cfg: &ExecutorConfig,
+    xcom: &mut HashMap<String, Value>,
+) -> Result<(), TaskError> {
+    let used: Vec<&str> = match &task.kind {
+        TaskKind::CallAsync(c) => c.data_from_task.iter().map(|(_, t)| t.as_str()).collect(),
+        TaskKind::Map(m) => m.iterdata.from_task().into_iter().collect(),
+        TaskKind::MapReduce(mr) => mr.map.iterdata.from_task().into_iter().collect(),
+    };
+    for from in used {
+        let Some(location) = xcom.get(from).and_then(xcom_reference).map(str::to_owned) else {
+            continue;
+        };
+        let bytes = executor
+            .read_location(cfg, &location)
+            .await
+            .map_err(|e| {
+                TaskError::Input(format!(
+                    "task `{}` needs the return value of `{from}`, stored at {location}, which cannot be read: {e}",
+                    task.task_id
+                ))
+            })?;
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            TaskError::Input(format!(
+                "the return value of `{from}` stored at {location} is not JSON: {e}"
+            ))
+        })?;
+        xcom.insert(from.to_owned(), value);
+    }
+    Ok(())
+}
+
+/// [`resolve_xcom`], then [`job_spec`]: the job for a task whose upstream values may be
+/// offloaded.
+pub async fn prepare(
+    executor: &FunctionExecutor,
+    dag: &Dag,
+    task: &Task,
+    cfg: &ExecutorConfig,
+    mut xcom: HashMap<String, Value>,
+    job_key: String,
+) -> Result<JobSpec, TaskError> {
+    resolve_xcom(executor, task, cfg, &mut xcom).await?;
+    job_spec(dag, task, cfg, &xcom, job_key)
 }
 
 /// The executor settings of a task: home config < DAG `[lithops_config]` < task `lithops_config`.
@@ -120,6 +194,24 @@ pub fn job_spec(
         invoke_pool_threads,
         exclude_modules: task.common.exclude_modules.clone(),
         config: cfg.clone(),
+        // Names (not paths) in include_modules: the Lambda backend ships them too.
+        include_modules: task
+            .common
+            .include_modules
+            .iter()
+            .filter(|m| !m.contains('/') && !m.ends_with(".py"))
+            .cloned()
+            .collect(),
+        async_invoke: task.common.async_invoke,
+        remote_invocation: match &task.kind {
+            TaskKind::Map(m) => m.remote_invocation,
+            TaskKind::MapReduce(mr) => mr.map.remote_invocation,
+            TaskKind::CallAsync(_) => false,
+        } || cfg.remote_invoker == Some(true),
+        reducer_wait_local: match &task.kind {
+            TaskKind::MapReduce(mr) => mr.reducer_wait_local,
+            _ => true,
+        },
     };
     Ok(JobSpec {
         job_key,
@@ -232,9 +324,39 @@ pub async fn finish(executor: &FunctionExecutor, task: &Task, job: &Job) -> Task
     {
         tracing::warn!(job = %job.job_id, error = %e, "failed to clean the job's data");
     }
+    // After the clean: an offloaded value is the task's XCom, not job data, so
+    // `clean_data` never takes it away from the downstream tasks.
+    let return_value = match return_value {
+        Ok(v) => Ok(offload(executor, job, v).await),
+        Err(e) => Err(e),
+    };
     TaskOutcome {
         return_value,
         job: Some(outcome),
+    }
+}
+
+/// Stores a large return value in the job's S3 storage and returns the reference that
+/// replaces it in XCom; any other value comes back as it is. A value that cannot be
+/// stored stays inline (the state database holds it too, only less comfortably).
+async fn offload(executor: &FunctionExecutor, job: &Job, value: Value) -> Value {
+    if job.options().config.effective_storage() != StorageBackend::AwsS3 {
+        return value;
+    }
+    let body = match serde_json::to_vec(&value) {
+        Ok(b) if b.len() > XCOM_OFFLOAD_THRESHOLD => b,
+        _ => return value,
+    };
+    let size = body.len();
+    match executor.put_job_data(job, XCOM_OBJECT, body).await {
+        Ok(location) => {
+            tracing::debug!(job = %job.job_id, %location, size, "offloaded a large return value");
+            json!({ XCOM_REFERENCE_KEY: location, "size": size })
+        }
+        Err(e) => {
+            tracing::warn!(job = %job.job_id, error = %e, size, "failed to offload a large return value to S3; keeping it in the state database");
+            value
+        }
     }
 }
 
@@ -252,4 +374,25 @@ pub fn write_call_output(w: &mut dyn std::io::Write, outcome: &JobOutcome) -> st
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_exact_reference_object_is_an_offloaded_xcom() {
+        let r = json!({ XCOM_REFERENCE_KEY: "s3://b/k", "size": 12 });
+        assert_eq!(xcom_reference(&r), Some("s3://b/k"));
+        for other in [
+            json!({ XCOM_REFERENCE_KEY: "s3://b/k" }),
+            json!({ XCOM_REFERENCE_KEY: "s3://b/k", "size": "12" }),
+            json!({ XCOM_REFERENCE_KEY: "s3://b/k", "size": 12, "more": 1 }),
+            json!({ XCOM_REFERENCE_KEY: 3, "size": 12 }),
+            json!(["s3://b/k", 12]),
+            json!("s3://b/k"),
+        ] {
+            assert_eq!(xcom_reference(&other), None, "{other}");
+        }
+    }
 }

@@ -55,7 +55,7 @@ pub(crate) async fn run(
     );
     let job_key = format!("{}/{run_id}/{}/1", dag.dag_id, task.task_id);
     let mut stderr = std::io::stderr();
-    let spec = match taskrun::job_spec(dag, task, &cfg, &xcom, job_key) {
+    let spec = match taskrun::prepare(&executor, dag, task, &cfg, xcom, job_key).await {
         Ok(spec) => spec,
         Err(e) => return report(format, &task.task_id, Err(e), None),
     };

@@ -8,10 +8,12 @@ mod emulator;
 mod examples;
 mod executor;
 mod fixtures;
+mod lambda;
 mod proptests;
 mod recovery;
 mod runcli;
 mod runs;
+mod s3;
 mod tidy;
 mod timetable;
 

@@ -4,6 +4,7 @@
 //! endpoint_url`) or the SDK's own `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_S3`,
 //! `AWS_ENDPOINT_URL_LAMBDA`, so any S3/Lambda-compatible server works.
 
+pub mod deploy;
 pub mod lambda;
 pub mod s3;
 
@@ -39,6 +40,9 @@ pub struct AwsSettings {
     pub runtime_timeout: u64,
     /// `[aws_lambda] invoke_pool_threads`.
     pub invoke_pool_threads: usize,
+    /// `[aws_lambda] runtime`: the Lambda runtime of the runtime function (None:
+    /// [`deploy::DEFAULT_PYTHON_RUNTIME`]).
+    pub runtime: Option<String>,
 }
 
 impl AwsSettings {
@@ -56,6 +60,7 @@ impl AwsSettings {
                 .invoke_pool_threads
                 .and_then(|n| usize::try_from(n).ok())
                 .unwrap_or(DEFAULT_INVOKE_POOL_THREADS),
+            runtime: cfg.runtime.clone(),
         }
     }
 }
@@ -84,9 +89,22 @@ pub async fn s3_client(settings: &AwsSettings) -> aws_sdk_s3::Client {
 /// A Lambda client, the configured endpoint over the SDK's environment ones.
 pub async fn lambda_client(settings: &AwsSettings) -> aws_sdk_lambda::Client {
     let sdk = sdk_config(settings).await;
-    let mut b = aws_sdk_lambda::config::Builder::from(&sdk);
+    lambda_client_from(&sdk, settings, true)
+}
+
+/// A Lambda client on an SDK configuration; `sdk_retries = false` turns the SDK's own
+/// retries off (the backend retries invocations itself, with backoff and requeueing).
+pub(crate) fn lambda_client_from(
+    sdk: &aws_config::SdkConfig,
+    settings: &AwsSettings,
+    sdk_retries: bool,
+) -> aws_sdk_lambda::Client {
+    let mut b = aws_sdk_lambda::config::Builder::from(sdk);
     if let Some(url) = &settings.lambda_endpoint {
         b = b.endpoint_url(url);
+    }
+    if !sdk_retries {
+        b = b.retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled());
     }
     aws_sdk_lambda::Client::from_conf(b.build())
 }

@@ -24,7 +24,7 @@ Response::
                "traceback": "..."}, "restart": false, ...}
 
 Error kinds: exception, module_not_found, import_error, function_not_found, binding,
-not_json, memory, protocol.
+not_json, memory, input (an object part cannot be read), protocol.
 """
 
 import contextlib
@@ -211,8 +211,72 @@ class _Range(io.RawIOBase):
         super().close()
 
 
+_s3_client = None
+
+
+def _s3():
+    """A boto3 S3 client, made once. boto3 finds the endpoint (AWS_ENDPOINT_URL,
+    AWS_ENDPOINT_URL_S3), region and credentials itself, as on Lambda; path-style
+    addressing when an endpoint is set, as S3-compatible servers need."""
+    global _s3_client
+    if _s3_client is None:
+        import boto3
+        from botocore.config import Config
+
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        config = Config(
+            s3={"addressing_style": "path"} if endpoint else {},
+            retries={"max_attempts": 6, "mode": "standard"},
+        )
+        _s3_client = boto3.client("s3", config=config)
+    return _s3_client
+
+
+def _s3_range(bucket, key, start, end):
+    """A readable stream over bytes [start, end) of an S3 object (one ranged GET)."""
+    if end <= start:
+        return io.BytesIO(b"")
+    try:
+        resp = _s3().get_object(Bucket=bucket, Key=key, Range="bytes=%d-%d" % (start, end - 1))
+    except Exception as e:
+        raise FunctionError(
+            "input",
+            "cannot read bytes %d-%d of s3://%s/%s: %s: %s" % (start, end - 1, bucket, key, type(e).__name__, e),
+        ) from None
+    return io.BufferedReader(_Body(resp["Body"]))
+
+
+class _Body(io.RawIOBase):
+    """A raw stream over a boto3 StreamingBody, so the function gets the same buffered
+    stream (read, readline, iteration by line) as for a local file."""
+
+    def __init__(self, body):
+        super().__init__()
+        self._body = body
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        data = self._body.read(len(b))
+        n = len(data)
+        memoryview(b)[:n] = data
+        return n
+
+    def close(self):
+        try:
+            self._body.close()
+        finally:
+            super().close()
+
+
 class CloudObject:
-    """What a function with an `obj` parameter receives: one part of one object."""
+    """What a function with an `obj` parameter receives: one part of one object.
+
+    The part's bytes come inline (`data_b64`: an S3 part the host read for a local
+    worker), from a local file (`path`), or from S3 (`bucket`: the runtime reads its range
+    itself, as on Lambda).
+    """
 
     def __init__(self, spec):
         self.bucket = spec.get("bucket")
@@ -223,7 +287,17 @@ class CloudObject:
         start, end = spec["range"]
         self.data_byte_range = (start, end - 1)
         self.size = end - start
-        self.data_stream = io.BufferedReader(_Range(self.path, start, end))
+        inline = spec.get("data_b64")
+        if inline is not None:
+            import base64
+
+            self.data_stream = io.BytesIO(base64.b64decode(inline))
+        elif self.path is not None:
+            self.data_stream = io.BufferedReader(_Range(self.path, start, end))
+        elif self.bucket is not None:
+            self.data_stream = _s3_range(self.bucket, self.key, start, end)
+        else:
+            raise FunctionError("input", "object part %r names no file, bucket or data" % (self.key,))
 
     def __repr__(self):
         return "CloudObject(key=%r, part=%r/%r, range=%r)" % (
@@ -458,9 +532,329 @@ def handle(req):
     }
 
 
+# --- AWS Lambda ------------------------------------------------------------------------
+#
+# On Lambda a call request carries an "aws" section the local workers never see:
+#
+#     {"bucket": "b", "s3_endpoint": null,
+#      "modules": {"key": "lithoflow.modules/<sha256>.zip", "sha256": "<sha256>"},
+#      "prefix": "lithoflow.jobs/<job>/<run>/map/00003",   # this call's objects
+#      "status": false,   # write <prefix>/status.json (the whole answer)
+#      "init": false,     # write <prefix>/init when the call starts
+#      "response_limit": 6275072,   # larger answers go to <prefix>/output.json
+#      "timeout_s": 60.0,
+#      "wait_for": {"prefix": ".../map/", "call_ids": ["00000", ...], "cancel_key": "..."}}
+#
+# "wait_for" makes the call a reducer that waits, here, for its map calls' status objects
+# and gets their results as its first argument. A request {"type": "invoker"} makes this
+# function the remote invoker: it reads a phase's requests from S3 and makes their Event
+# invocations from inside the cloud.
+
+MODULES_DIR = "lithoflow-modules"
+_active_modules = None  # the extracted modules folder on sys.path
+_endpoint_clients = {}  # s3 endpoint -> boto3 client
+
+
+class _CallTimeout(BaseException):
+    """Raised in the function when its call's time is up (a BaseException, so user code
+    catching Exception cannot swallow it)."""
+
+
+def _lambda_s3(aws):
+    endpoint = aws.get("s3_endpoint")
+    if not endpoint:
+        return _s3()
+    client = _endpoint_clients.get(endpoint)
+    if client is None:
+        import boto3
+        from botocore.config import Config
+
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 6, "mode": "standard"}),
+        )
+        _endpoint_clients[endpoint] = client
+    return client
+
+
+def _put(aws, key, body):
+    _lambda_s3(aws).put_object(Bucket=aws["bucket"], Key=key, Body=body)
+
+
+def _use_modules(aws):
+    """Puts the job's modules archive on sys.path: downloaded and extracted once per
+    container (to /tmp/lithoflow-modules/<sha256>), then reused by every warm call."""
+    global _active_modules
+    ref = aws.get("modules")
+    if not ref:
+        return None
+    import shutil
+    import tempfile
+    import zipfile
+
+    root = os.path.join(tempfile.gettempdir(), MODULES_DIR)
+    folder = os.path.join(root, ref["sha256"])
+    if not os.path.isdir(folder):
+        try:
+            os.makedirs(root, exist_ok=True)
+            data = _lambda_s3(aws).get_object(Bucket=aws["bucket"], Key=ref["key"])["Body"].read()
+            tmp = tempfile.mkdtemp(prefix=ref["sha256"] + ".", dir=root)
+            zipfile.ZipFile(io.BytesIO(data)).extractall(tmp)
+        except Exception as e:
+            raise FunctionError(
+                "import_error",
+                "cannot fetch the function modules from s3://%s/%s: %s: %s"
+                % (aws.get("bucket"), ref.get("key"), type(e).__name__, e),
+            ) from None
+        try:
+            os.rename(tmp, folder)
+        except OSError:  # another process of this container extracted it meanwhile
+            shutil.rmtree(tmp, ignore_errors=True)
+    if _active_modules != folder:
+        if _active_modules is not None:
+            # Another archive (the DAG folder changed): forget what was imported from
+            # the old one, so the new modules are imported.
+            old = _active_modules + os.sep
+            for name, module in list(sys.modules.items()):
+                if (getattr(module, "__file__", None) or "").startswith(old):
+                    del sys.modules[name]
+                    _modules.pop(name, None)
+                    _checked.pop(name, None)
+            while _active_modules in sys.path:
+                sys.path.remove(_active_modules)
+        importlib.invalidate_caches()
+        _active_modules = folder
+    return folder
+
+
+def _remaining_s(context):
+    try:
+        return context.get_remaining_time_in_millis() / 1000.0
+    except Exception:
+        return None
+
+
+def _wait_for_maps(aws, wf, context):
+    """Waits for the status objects of the map calls a reducer reduces; returns their
+    results in order. A failed map call, or the job's cancel mark, stops the wait."""
+    s3 = _lambda_s3(aws)
+    bucket, prefix, ids = aws["bucket"], wf["prefix"], list(wf["call_ids"])
+    results = {}
+    pause = 0.1
+    while True:
+        existing = set()
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            existing.update(o["Key"] for o in page.get("Contents", []))
+        progressed = False
+        for cid in ids:
+            key = prefix + cid + "/status.json"
+            if cid in results or key not in existing:
+                continue
+            status = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+            if not status.get("ok"):
+                err = status.get("error") or {}
+                raise FunctionError(
+                    "cancelled",
+                    "map call %d failed (%s: %s), so the reducer does not run"
+                    % (int(cid), err.get("type"), err.get("message")),
+                )
+            results[cid] = status.get("result")
+            progressed = True
+        if len(results) == len(ids):
+            return [results[cid] for cid in ids]
+        cancel_key = wf.get("cancel_key")
+        if cancel_key:
+            try:
+                s3.head_object(Bucket=bucket, Key=cancel_key)
+                raise FunctionError("cancelled", "the job stopped while the reducer waited for its map calls")
+            except FunctionError:
+                raise
+            except Exception:
+                pass
+        remaining = _remaining_s(context)
+        if remaining is not None and remaining < 3.0:
+            raise FunctionError(
+                "timeout",
+                "the reducer waited for its map calls until its Lambda function's timeout; %d of %d results had arrived"
+                % (len(results), len(ids)),
+            )
+        time.sleep(pause)
+        pause = 0.1 if progressed else min(pause * 1.5, 1.0)
+
+
+@contextlib.contextmanager
+def _alarm(seconds):
+    """Raises _CallTimeout in the call after `seconds` (main thread only, as on Lambda;
+    elsewhere the host's own deadline applies)."""
+    import signal
+    import threading
+
+    if not seconds or seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def fire(signum, frame):
+        raise _CallTimeout("the call exceeded its timeout of %gs on AWS Lambda" % seconds)
+
+    previous = signal.signal(signal.SIGALRM, fire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _failure(req, kind, message, exc_type=None, tb=""):
+    return {
+        "type": "inspected" if req.get("type") == "inspect" else "result",
+        "call_id": req.get("call_id"),
+        "ok": False,
+        "restart": False,
+        "error": {"kind": kind, "type": exc_type or kind, "message": message, "traceback": tb},
+        "stdout": "",
+        "stderr": "",
+        "duration_s": 0.0,
+    }
+
+
+def _run_lambda(event, aws, context):
+    """Runs one request on Lambda: modules, start mark, remote wait, time limit."""
+    prefix = aws.get("prefix")
+    saved_out, saved_err = sys.stdout, sys.stderr
+    try:
+        if aws.get("init") and prefix:
+            _put(aws, prefix + "/init", b"")
+        folder = _use_modules(aws)
+        if folder:
+            event["sys_path"] = [folder]
+        # Lambda enforces the function's memory itself.
+        event["memory_mb"] = None
+        wf = aws.get("wait_for")
+        if wf and event.get("type") == "call":
+            event["args"] = [_wait_for_maps(aws, wf, context)] + list(event.get("args") or [])
+        limit = aws.get("timeout_s") or 0
+        remaining = _remaining_s(context)
+        if remaining is not None:
+            # Stop the call cleanly before Lambda kills the function.
+            cap = max(remaining - 1.5, 0.1)
+            limit = min(limit, cap) if limit else cap
+        with _alarm(limit):
+            resp = handle(event)
+    except _CallTimeout as e:
+        resp = _failure(event, "timeout", str(e), "TimeoutError")
+    except FunctionError as e:
+        resp = _failure(event, e.kind, e.message)
+    except Exception as e:  # the runtime's own trouble (S3 unreachable, ...)
+        resp = _failure(event, "protocol", "the lithoflow runtime failed on Lambda: %s: %s" % (type(e).__name__, e),
+                        tb=traceback.format_exc())
+    finally:
+        sys.stdout, sys.stderr = saved_out, saved_err
+    err = resp.get("error")
+    if isinstance(err, dict) and err.get("type") == "_CallTimeout":
+        # The time limit fired inside the function: the traceback shows where it was.
+        err["kind"] = "timeout"
+        err["type"] = "TimeoutError"
+        err["traceback"] = (err.get("traceback") or "").replace(
+            "lithoflow_runtime._CallTimeout", "TimeoutError"
+        ).replace("_CallTimeout", "TimeoutError")
+    return resp
+
+
+def _run_invoker(event, context):
+    """The remote invoker: reads a phase's requests from S3 and makes their Event
+    invocations from inside the cloud, retrying throttling with backoff."""
+    import concurrent.futures
+    import random
+
+    aws = event.get("aws") or {}
+    try:
+        spec = json.loads(_lambda_s3(aws).get_object(Bucket=aws["bucket"], Key=aws["key"])["Body"].read())
+        import boto3
+        from botocore.config import Config
+    except Exception as e:
+        return {"type": "invoker_failed", "error": "cannot read the calls from s3://%s/%s: %s: %s"
+                % (aws.get("bucket"), aws.get("key"), type(e).__name__, e)}
+    function, calls = spec["function"], spec["calls"]
+    threads = max(1, int(spec.get("threads") or 64))
+    client = boto3.client(
+        "lambda",
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}, max_pool_connections=threads),
+    )
+    remaining = _remaining_s(context)
+    deadline = time.time() + (max(remaining - 5.0, 1.0) if remaining is not None else 600.0)
+
+    def invoke(i):
+        pause, attempts = 0.1, 0
+        while True:
+            attempts += 1
+            try:
+                client.invoke(FunctionName=function, InvocationType="Event", Payload=calls[i].encode())
+                return None
+            except Exception as e:
+                response = getattr(e, "response", None) or {}
+                code = (response.get("Error") or {}).get("Code", "")
+                status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+                retry = (
+                    status is None
+                    or status == 429
+                    or status >= 500
+                    or code in ("TooManyRequestsException", "ServiceException", "ResourceNotReadyException")
+                )
+                if not retry:
+                    return "%s: %s" % (code or type(e).__name__, e)
+                if time.time() + pause > deadline:
+                    return "still failing after %d attempts: %s" % (attempts, e)
+                time.sleep(pause / 2 + random.random() * pause / 2)
+                pause = min(pause * 2, 10.0)
+
+    failed = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(threads, max(1, len(calls)))) as pool:
+        for i, error in enumerate(pool.map(invoke, range(len(calls)))):
+            if error:
+                failed.append({"index": i, "error": error})
+    return {"type": "invoked", "invoked": len(calls) - len(failed), "failed": failed}
+
+
 def handler(event, context):
-    """The AWS Lambda entry point: one request in, one response out."""
-    return json.loads(encode(handle(event)))
+    """The AWS Lambda entry point: one request in, one response out.
+
+    Exceptions in user code come back in the response with their type, message and
+    traceback (Lambda's own error reporting is not used: it loses the traceback on some
+    hosts). An answer larger than the request's `response_limit` is written to S3 and
+    a reference to it is returned instead.
+    """
+    if not isinstance(event, dict):
+        return {"type": "result", "ok": False, "error": {"kind": "protocol", "type": "protocol",
+                "message": "the request is not a JSON object", "traceback": ""}}
+    kind = event.get("type")
+    if kind == "ping":
+        return {"type": "pong", "runtime_version": RUNTIME_VERSION, "python": sys.version.split()[0]}
+    if kind == "invoker":
+        return _run_invoker(event, context)
+    aws = event.pop("aws", None)
+    if not aws:
+        return json.loads(encode(handle(event)))
+    resp = _run_lambda(event, aws, context)
+    body = encode(resp)
+    prefix = aws.get("prefix")
+    if aws.get("status") and prefix:
+        _put(aws, prefix + "/status.json", body.encode())
+    limit = aws.get("response_limit") or 0
+    decoded = json.loads(body)
+    # Lambda re-encodes the answer with spaces after separators, so measure that (only
+    # when it can be near the limit).
+    if limit and prefix and len(body) * 2 > limit and len(json.dumps(decoded)) > limit:
+        key = prefix + "/output.json"
+        _put(aws, key, body.encode())
+        return {
+            "type": resp.get("type", "result"),
+            "call_id": resp.get("call_id"),
+            "ok": resp.get("ok"),
+            "offloaded": {"bucket": aws["bucket"], "key": key, "size": len(body)},
+        }
+    return decoded
 
 
 class _Worker:

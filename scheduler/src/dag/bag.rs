@@ -42,6 +42,21 @@ pub struct ImportError {
     pub error: String,
 }
 
+impl ImportError {
+    /// The error of a file: its error diagnostics, one headline per line.
+    pub fn new(path: &Path, diagnostics: &[Diagnostic]) -> ImportError {
+        ImportError {
+            filepath: path.to_owned(),
+            error: diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .map(Diagnostic::headline)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+}
+
 /// Every DAG file under a folder (or a list of paths), parsed.
 #[derive(Debug, Clone, Default)]
 pub struct DagBag {
@@ -68,14 +83,6 @@ impl DagBag {
             }
         }
         Ok(Self::load_files(files))
-    }
-
-    /// A bag of files loaded one by one (a watcher's cache): sorted by path, with
-    /// duplicate dag_ids marked as in a full load.
-    pub fn from_results(mut files: Vec<DagFileResult>) -> DagBag {
-        files.sort_by(|a, b| a.path.cmp(&b.path));
-        mark_duplicate_ids(&mut files);
-        DagBag { files }
     }
 
     fn load_files(mut paths: Vec<PathBuf>) -> DagBag {
@@ -124,16 +131,7 @@ impl DagBag {
         self.files
             .iter()
             .filter(|f| f.has_errors())
-            .map(|f| ImportError {
-                filepath: f.path.clone(),
-                error: f
-                    .diagnostics
-                    .iter()
-                    .filter(|d| d.is_error())
-                    .map(Diagnostic::headline)
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            })
+            .map(|f| ImportError::new(&f.path, &f.diagnostics))
             .collect()
     }
 
@@ -241,29 +239,32 @@ fn mark_duplicate_ids(files: &mut [DagFileResult]) {
                 first.insert(dag.dag_id.clone(), f.path.clone());
             }
             Some(owner) => {
-                let message = format!(
-                    "dag_id `{}` is already defined in {}; each DAG needs its own id",
-                    dag.dag_id,
-                    owner.display()
-                );
-                let diag = match (&dag.dag_id_span, std::fs::read_to_string(&f.path)) {
-                    (Some(span), Ok(text)) => Source::new(&f.path, &text).diagnostic(
-                        Severity::Error,
-                        span.clone(),
-                        message,
-                    ),
-                    _ => Diagnostic {
-                        severity: Severity::Error,
-                        path: f.path.clone(),
-                        location: None,
-                        message: format!(
-                            "{message} (the id comes from the file name; set `dag_id` to change it)"
-                        ),
-                    },
-                };
+                let diag = duplicate_id_diagnostic(&f.path, dag, owner);
                 f.diagnostics.push(diag);
                 f.dag = None;
             }
         }
+    }
+}
+
+/// The error of a file whose `dag_id` another file (`owner`) already defines.
+pub fn duplicate_id_diagnostic(path: &Path, dag: &Dag, owner: &Path) -> Diagnostic {
+    let message = format!(
+        "dag_id `{}` is already defined in {}; each DAG needs its own id",
+        dag.dag_id,
+        owner.display()
+    );
+    match (&dag.dag_id_span, std::fs::read_to_string(path)) {
+        (Some(span), Ok(text)) => {
+            Source::new(path, &text).diagnostic(Severity::Error, span.clone(), message)
+        }
+        _ => Diagnostic {
+            severity: Severity::Error,
+            path: path.to_owned(),
+            location: None,
+            message: format!(
+                "{message} (the id comes from the file name; set `dag_id` to change it)"
+            ),
+        },
     }
 }

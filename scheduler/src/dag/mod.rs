@@ -9,7 +9,10 @@ mod model;
 mod parse;
 mod schema;
 
-pub use bag::{DagBag, DagFileResult, ImportError, MAX_DAG_FILE_BYTES, load_file, toml_files};
+pub use bag::{
+    DagBag, DagFileResult, ImportError, MAX_DAG_FILE_BYTES, duplicate_id_diagnostic, load_file,
+    toml_files,
+};
 pub use graph::TaskGraph;
 pub use model::*;
 pub use parse::parse_dag;

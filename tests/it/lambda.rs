@@ -1,0 +1,827 @@
+//! The aws_lambda backend end to end, through the binary, against the ministack emulator,
+//! whose Lambda really runs the lithoflow runtime's handler: `lithoflow runtime
+//! deploy|list|delete`, DAGs with `backend = "aws_lambda"` and `storage = "aws_s3"`
+//! returning what they return on localhost (call_async, map, map_reduce with the reducer
+//! waiting locally or remotely, remote invocation, object parts read from S3), user
+//! exceptions with their remote traceback, timeouts, `extra_env`, a result over Lambda's
+//! 6 MB response limit coming back through S3, the request limits lithoflow enforces
+//! (the emulator has none), `async_invoke`, throttling retried, a call that never starts,
+//! the missing-runtime message, and `dags validate`'s warnings about missing AWS keys.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use lithoflow_executor::aws::deploy::function_name;
+use serde_json::Value;
+
+use crate::emulator::Emulator;
+use crate::{lithoflow, repo_root};
+
+/// The functions the test DAGs call.
+const FUNCS: &str = r#"
+import os, time
+
+def add(x, y):
+    return x + y
+
+def mult_array(results):
+    r = 1
+    for n in results:
+        r *= n
+    return r
+
+def total(results):
+    print("reducing %d results" % len(results))
+    return sum(results)
+
+def ident(id, x):
+    return [id, x]
+
+def boom(x):
+    raise ValueError("bad value %s" % x)
+
+def sleepy(s):
+    time.sleep(s)
+    return s
+
+def env(name):
+    return os.environ.get(name)
+
+def big(mb):
+    return "x" * (mb * 1024 * 1024)
+
+def length(s):
+    return len(s)
+
+def maybe(x):
+    if x == 2:
+        raise RuntimeError("two is bad")
+    return x
+
+def count_lines(obj):
+    return len(obj.data_stream.read().splitlines())
+
+def use_extra(x):
+    import extra_pkg
+    return extra_pkg.double(x)
+"#;
+
+/// A package outside the DAG folder, importable locally through PYTHONPATH only: on
+/// Lambda it exists only when `include_modules` ships it.
+const EXTRA_PKG: &str = "def double(x):\n    return 2 * x\n";
+
+const BUCKET: &str = "lithoflow-it";
+const ROLE: &str = "arn:aws:iam::000000000000:role/lithoflow";
+
+/// lithoflow.toml for Lambda, with or without an execution role.
+fn lambda_config(role: bool) -> String {
+    let mut c = format!(
+        "[lithops]\nbackend = \"aws_lambda\"\nstorage = \"aws_s3\"\n\n[aws_s3]\nstorage_bucket = \"{BUCKET}\"\n"
+    );
+    if role {
+        c.push_str(&format!("\n[aws_lambda]\nexecution_role = \"{ROLE}\"\n"));
+    }
+    c
+}
+
+/// An emulator, a lithoflow home and a DAG folder holding `lamfuncs.py`.
+struct Setup {
+    emu: Emulator,
+    home: tempfile::TempDir,
+    dags: tempfile::TempDir,
+    /// On PYTHONPATH: `extra_pkg`.
+    site: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new(config: &str) -> Setup {
+        let emu = Emulator::start();
+        let home = tempfile::tempdir().expect("tempdir");
+        let dags = tempfile::tempdir().expect("tempdir");
+        std::fs::write(home.path().join("lithoflow.toml"), config).expect("write config");
+        std::fs::write(dags.path().join("lamfuncs.py"), FUNCS).expect("write functions");
+        let site = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(site.path().join("extra_pkg")).expect("mkdir");
+        std::fs::write(site.path().join("extra_pkg/__init__.py"), EXTRA_PKG).expect("write");
+        Setup {
+            emu,
+            home,
+            dags,
+            site,
+        }
+    }
+
+    fn set_config(&self, config: &str) {
+        std::fs::write(self.home.path().join("lithoflow.toml"), config).expect("write config");
+    }
+
+    fn dag(&self, name: &str, text: &str) {
+        std::fs::write(self.dags.path().join(format!("{name}.toml")), text).expect("write dag");
+    }
+
+    /// `lithoflow` with the emulator's environment, this home and DAG folder.
+    fn cmd(&self, home: &Path) -> assert_cmd::Command {
+        let mut cmd = lithoflow();
+        cmd.envs(self.emu.env())
+            .env("LITHOFLOW_HOME", home)
+            .env("PYTHONPATH", self.site.path())
+            .arg("--dags-folder")
+            .arg(self.dags.path())
+            .timeout(Duration::from_secs(240));
+        cmd
+    }
+
+    /// `dags test -o json` with `home`; returns the document, stderr and how long it took.
+    fn dags_test_with(&self, home: &Path, dag_id: &str) -> (Value, String, Duration) {
+        let started = Instant::now();
+        let out = self
+            .cmd(home)
+            .args(["dags", "test", dag_id, "-o", "json"])
+            .output()
+            .expect("lithoflow runs");
+        let elapsed = started.elapsed();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "dags test {dag_id} exited with {:?}\nstderr:\n{stderr}\nemulator:\n{}",
+            out.status,
+            tail(&self.emu.log())
+        );
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "dags test prints JSON ({e}): {}\nstderr:\n{stderr}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        });
+        (doc, stderr, elapsed)
+    }
+
+    fn dags_test(&self, dag_id: &str) -> (Value, String, Duration) {
+        self.dags_test_with(self.home.path(), dag_id)
+    }
+
+    /// Runs Python with boto3 (the emulator's own environment) against the emulator.
+    fn boto(&self, script: &str) -> String {
+        let python = repo_root().join(".emu/venv/bin/python");
+        let out = Command::new(&python)
+            .envs(self.emu.env())
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .arg("-c")
+            .arg(format!(
+                "import boto3, json, sys\nlam = boto3.client('lambda')\ns3 = boto3.client('s3')\n{script}"
+            ))
+            .output()
+            .expect("the emulator's python runs");
+        assert!(
+            out.status.success(),
+            "boto3 script failed:\n{script}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A job file (`results.json`, `status.json`) of a task's first try, found by its
+    /// key's ending.
+    fn job_file(&self, dag_id: &str, task_id: &str, name: &str) -> Option<Value> {
+        let found = self.boto(&format!(
+            "keys = [o['Key'] for p in s3.get_paginator('list_objects_v2').paginate(Bucket='{BUCKET}', Prefix='lithoflow.jobs/{dag_id}/') for o in p.get('Contents', [])]\n\
+             keys = [k for k in keys if k.endswith('/{task_id}/1/{name}')]\n\
+             print(s3.get_object(Bucket='{BUCKET}', Key=keys[-1])['Body'].read().decode() if keys else 'null')"
+        ));
+        serde_json::from_str(found.trim()).ok()
+    }
+
+    /// `tasks test DAG TASK -o json`, which waits for async_invoke calls to finish.
+    fn tasks_test(&self, dag_id: &str, task_id: &str) -> (Value, String) {
+        let out = self
+            .cmd(self.home.path())
+            .args(["tasks", "test", dag_id, task_id, "-o", "json"])
+            .output()
+            .expect("lithoflow runs");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "tasks test prints JSON ({e}): {}\nstderr:\n{stderr}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        });
+        (doc, stderr)
+    }
+}
+
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+fn task<'d>(doc: &'d Value, task_id: &str) -> &'d Value {
+    doc["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .find(|t| t["task_id"] == task_id)
+        .unwrap_or_else(|| panic!("no task {task_id} in {doc}"))
+}
+
+fn state<'d>(doc: &'d Value, task_id: &str) -> &'d str {
+    task(doc, task_id)["state"].as_str().unwrap_or_default()
+}
+
+fn error<'d>(doc: &'d Value, task_id: &str) -> &'d str {
+    task(doc, task_id)["error"].as_str().unwrap_or_default()
+}
+
+#[test]
+fn runtime_deploy_list_and_delete_manage_one_function_per_memory_size() {
+    let s = Setup::new(&lambda_config(false));
+    let name = function_name(512);
+    assert!(name.starts_with("lithoflow-runtime-") && name.ends_with("-512mb"));
+
+    // Without an execution role, deploying says which key to add where.
+    let out = s
+        .cmd(s.home.path())
+        .args(["runtime", "deploy", "--memory", "512"])
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("execution_role = ") && err.contains("[aws_lambda]"),
+        "{err}"
+    );
+
+    // A task needing a runtime that is not deployed names the command that deploys it.
+    s.dag(
+        "mem",
+        "dag_id = \"mem\"\n[tasks.a]\ntype = \"call_async\"\nfunc = \"lamfuncs:add\"\ndata = { x = 1, y = 2 }\nruntime_memory = 512\n",
+    );
+    let (doc, stderr, _) = s.dags_test("mem");
+    assert_eq!(state(&doc, "a"), "failed", "{doc}\n{stderr}");
+    assert!(
+        error(&doc, "a").contains(&format!("`{name}`"))
+            && error(&doc, "a").contains("lithoflow runtime deploy --memory 512"),
+        "{doc}"
+    );
+
+    // With a role: created, then unchanged, Active, with the timeout asked for.
+    s.set_config(&lambda_config(true));
+    let deploy = |args: &[&str]| {
+        let out = s
+            .cmd(s.home.path())
+            .args(["runtime", "deploy"])
+            .args(args)
+            .args(["-o", "json"])
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "deploy {args:?}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            tail(&s.emu.log())
+        );
+        let rows: Value = serde_json::from_slice(&out.stdout).expect("json");
+        rows[0].clone()
+    };
+    let first = deploy(&["--memory", "512", "--timeout", "30"]);
+    assert_eq!(first["name"], name.as_str());
+    assert_eq!(first["action"], "created");
+    assert_eq!(first["state"], "Active");
+    assert_eq!(first["timeout_s"], 30);
+    assert_eq!(first["memory_mb"], 512);
+    assert_eq!(first["runtime"], "python3.11");
+    assert_eq!(
+        deploy(&["--memory", "512", "--timeout", "30"])["action"],
+        "unchanged"
+    );
+    assert_eq!(
+        deploy(&["--memory", "512", "--timeout", "45"])["action"],
+        "updated"
+    );
+
+    let list = |s: &Setup| -> Vec<Value> {
+        let out = s
+            .cmd(s.home.path())
+            .args(["runtime", "list", "-o", "json"])
+            .output()
+            .expect("runs");
+        assert!(out.status.success());
+        serde_json::from_slice::<Value>(&out.stdout)
+            .expect("json")
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let listed = list(&s);
+    let row = listed
+        .iter()
+        .find(|r| r["name"] == name.as_str())
+        .unwrap_or_else(|| panic!("{name} listed: {listed:?}"));
+    assert_eq!(row["current"], true);
+    assert_eq!(row["timeout_s"], 45);
+    assert_eq!(row["version"], env!("CARGO_PKG_VERSION"));
+
+    // The deployed runtime runs the task, even for a home without a role.
+    s.set_config(&lambda_config(false));
+    let (doc, stderr, _) = s.dags_test("mem");
+    assert_eq!(state(&doc, "a"), "success", "{doc}\n{stderr}");
+    assert_eq!(task(&doc, "a")["return_value"], 3);
+
+    // Memory out of Lambda's range is refused before anything is asked of AWS.
+    s.set_config(&lambda_config(true));
+    let out = s
+        .cmd(s.home.path())
+        .args(["runtime", "deploy", "--memory", "64"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("from 128 to 10240 MB"));
+
+    // Delete removes it; deleting again says there is nothing to delete.
+    let out = s
+        .cmd(s.home.path())
+        .args(["runtime", "delete", "--memory", "512", "-o", "json"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let deleted: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(deleted[0]["name"], name.as_str());
+    assert!(!list(&s).iter().any(|r| r["name"] == name.as_str()));
+    let out = s
+        .cmd(s.home.path())
+        .args(["runtime", "delete", "--memory", "512"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+
+    // `--all` deletes every lithoflow runtime.
+    deploy(&["--memory", "128"]);
+    deploy(&["--memory", "256"]);
+    assert_eq!(list(&s).len(), 2);
+    let out = s
+        .cmd(s.home.path())
+        .args(["runtime", "delete", "--all", "-o", "json"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    assert!(list(&s).is_empty());
+}
+
+/// The same tasks on localhost and on Lambda.
+const PARITY: &str = r#"
+dag_id = "parity"
+
+[tasks.add_task_1]
+type = "call_async"
+func = "lamfuncs:add"
+data = { x = 1, y = 3 }
+
+[tasks.add_task_2]
+type = "call_async"
+func = "lamfuncs:add"
+data = { x = 4 }
+data_from_task = { y = "add_task_1" }
+
+[tasks.map_task]
+type = "map"
+map_function = "lamfuncs:add"
+map_iterdata = [1, 2, 3]
+extra_params = { y = 1 }
+upstream = ["add_task_2"]
+
+[tasks.reduce_remote]
+type = "map_reduce"
+map_function = "lamfuncs:add"
+reduce_function = "lamfuncs:mult_array"
+iterdata_from_task = "map_task"
+extra_params = { y = 1 }
+
+[tasks.reduce_local]
+type = "map_reduce"
+map_function = "lamfuncs:add"
+reduce_function = "lamfuncs:total"
+map_iterdata = [1, 2, 3, 4]
+extra_params = { y = 10 }
+reducer_wait_local = true
+
+[tasks.ids]
+type = "map"
+map_function = "lamfuncs:ident"
+map_iterdata = [10, 20, 30]
+
+[tasks.remote]
+type = "map"
+map_function = "lamfuncs:add"
+map_iterdata = [1, 2, 3, 4, 5, 6, 7, 8]
+extra_params = { y = 100 }
+remote_invocation = true
+
+[tasks.remote_reduce]
+type = "map_reduce"
+map_function = "lamfuncs:add"
+reduce_function = "lamfuncs:total"
+map_iterdata = [1, 2, 3]
+extra_params = { y = 1 }
+remote_invocation = true
+
+[tasks.env]
+type = "call_async"
+func = "lamfuncs:env"
+data = { name = "LITHOFLOW_IT_GREETING" }
+extra_env = { LITHOFLOW_IT_GREETING = "hello from the task" }
+
+[tasks.included]
+type = "call_async"
+func = "lamfuncs:use_extra"
+data = { x = 21 }
+include_modules = ["extra_pkg"]
+
+[tasks.objects]
+type = "map_reduce"
+map_function = "lamfuncs:count_lines"
+reduce_function = "lamfuncs:total"
+map_iterdata = [{ obj = "s3://lithoflow-it-data/lines/" }]
+chunk_n = 3
+reducer_one_per_object = true
+"#;
+
+#[test]
+fn dags_on_lambda_return_what_they_return_on_localhost() {
+    let s = Setup::new(&lambda_config(true));
+    s.dag("parity", PARITY);
+    // Two objects the object task splits into parts and counts the lines of.
+    s.boto(
+        "s3.create_bucket(Bucket='lithoflow-it-data')\n\
+         s3.put_object(Bucket='lithoflow-it-data', Key='lines/a.txt', Body=''.join('line %d\\n' % i for i in range(100)).encode())\n\
+         s3.put_object(Bucket='lithoflow-it-data', Key='lines/b.txt', Body=''.join('row %d\\n' % i for i in range(37)).encode() + b'last')",
+    );
+    let local_home = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        local_home.path().join("lithoflow.toml"),
+        "[lithops]\nbackend = \"localhost\"\nstorage = \"localhost\"\n",
+    )
+    .expect("config");
+    let (local, local_err, _) = s.dags_test_with(local_home.path(), "parity");
+    let (lambda, lambda_err, _) = s.dags_test("parity");
+    for t in lambda["tasks"].as_array().expect("tasks") {
+        let id = t["task_id"].as_str().expect("id");
+        assert_eq!(
+            t["state"],
+            "success",
+            "{id} on Lambda: {t}\nstderr:\n{lambda_err}\nemulator:\n{}",
+            tail(&s.emu.log())
+        );
+        assert_eq!(
+            state(&local, id),
+            "success",
+            "{id} locally: {local}\n{local_err}"
+        );
+        assert_eq!(
+            t["return_value"],
+            task(&local, id)["return_value"],
+            "{id} returns the same on Lambda and on localhost"
+        );
+    }
+    let value = |id: &str| task(&lambda, id)["return_value"].clone();
+    assert_eq!(value("add_task_2"), 8);
+    assert_eq!(value("map_task"), serde_json::json!([2, 3, 4]));
+    assert_eq!(value("reduce_remote"), 60);
+    assert_eq!(value("reduce_local"), 50);
+    assert_eq!(value("ids"), serde_json::json!([[0, 10], [1, 20], [2, 30]]));
+    assert_eq!(
+        value("remote"),
+        serde_json::json!([101, 102, 103, 104, 105, 106, 107, 108])
+    );
+    assert_eq!(value("remote_reduce"), 9);
+    assert_eq!(value("env"), "hello from the task");
+    assert_eq!(value("included"), 42);
+    // One reducer per object: 100 lines, and 38 (the last without a newline).
+    assert_eq!(value("objects"), serde_json::json!([100, 38]));
+
+    // The modules went up once per distinct archive, by content hash: the DAG folder's,
+    // and the DAG folder's with extra_pkg for `included`.
+    let modules = s.boto(&format!(
+        "print(len([o for o in s3.list_objects_v2(Bucket='{BUCKET}', Prefix='lithoflow.modules/').get('Contents', [])]))"
+    ));
+    assert_eq!(modules.trim(), "2");
+    // The runtime was deployed on first use, for the default 256 MB.
+    let functions = s.boto("print([f['FunctionName'] for f in lam.list_functions()['Functions']])");
+    assert!(functions.contains(&function_name(256)), "{functions}");
+}
+
+const EDGES: &str = r#"
+dag_id = "edges"
+
+[tasks.exc]
+type = "call_async"
+func = "lamfuncs:boom"
+data = { x = 7 }
+
+[tasks.slow]
+type = "call_async"
+func = "lamfuncs:sleepy"
+data = { s = 20 }
+timeout = 1
+
+[tasks.big]
+type = "call_async"
+func = "lamfuncs:big"
+data = { mb = 7 }
+
+[tasks.big_len_local]
+type = "call_async"
+func = "lamfuncs:length"
+data_from_task = { s = "big" }
+lithops_config = { backend = "localhost" }
+
+[tasks.too_large]
+type = "call_async"
+func = "lamfuncs:length"
+data_from_task = { s = "big" }
+
+[tasks.failing_map]
+type = "map_reduce"
+map_function = "lamfuncs:maybe"
+reduce_function = "lamfuncs:total"
+map_iterdata = [1, 2, 3]
+"#;
+
+#[test]
+fn failures_limits_and_large_results_on_lambda() {
+    let s = Setup::new(&lambda_config(true));
+    s.dag("edges", EDGES);
+    let (doc, stderr, _) = s.dags_test("edges");
+    let ctx = || {
+        format!(
+            "{doc}\nstderr:\n{stderr}\nemulator:\n{}",
+            tail(&s.emu.log())
+        )
+    };
+
+    // A user exception comes back with its type, message and remote traceback (the
+    // emulator itself would only say Runtime.HandlerError).
+    assert_eq!(state(&doc, "exc"), "failed", "{}", ctx());
+    let e = error(&doc, "exc");
+    assert!(e.contains("raised ValueError: bad value 7"), "{e}");
+    assert!(e.contains("Traceback (most recent call last)"), "{e}");
+    assert!(e.contains("lamfuncs.py") && e.contains("in boom"), "{e}");
+    assert!(!e.contains("lithoflow_runtime.py"), "only user frames: {e}");
+
+    // The call's timeout stops it on Lambda, long before the function would finish.
+    assert_eq!(state(&doc, "slow"), "failed", "{}", ctx());
+    let e = error(&doc, "slow");
+    assert!(e.contains("timeout of 1s"), "{e}");
+    assert!(e.contains("in sleepy"), "where it was stopped: {e}");
+    let took = task(&doc, "slow")["duration_s"]
+        .as_f64()
+        .unwrap_or(f64::MAX);
+    assert!(
+        took < 15.0,
+        "the call was stopped at its timeout, took {took}s"
+    );
+
+    // A 7 MB result does not fit Lambda's 6 MB response: it comes back through S3, whole.
+    assert_eq!(state(&doc, "big"), "success", "{}", ctx());
+    assert_eq!(state(&doc, "big_len_local"), "success", "{}", ctx());
+    assert_eq!(task(&doc, "big_len_local")["return_value"], 7 * 1024 * 1024);
+    let outputs = s.boto(&format!(
+        "print(len([o for p in s3.get_paginator('list_objects_v2').paginate(Bucket='{BUCKET}', Prefix='lithoflow.jobs/edges/') for o in p.get('Contents', []) if o['Key'].endswith('/output.json')]))"
+    ));
+    assert_eq!(outputs.trim(), "1", "the big result went through S3");
+
+    // ... but as the request of a Lambda call it is over the real 6 MB limit, which
+    // lithoflow enforces itself (the emulator has no limit).
+    assert_eq!(state(&doc, "too_large"), "failed", "{}", ctx());
+    let e = error(&doc, "too_large");
+    assert!(
+        e.contains("7.0 MB") && e.contains("at most 6.0 MB") && e.contains("synchronous"),
+        "{e}"
+    );
+
+    // A failed map call fails the map_reduce with its own error, and the reducer, which
+    // was already waiting remotely, is told to stop.
+    assert_eq!(state(&doc, "failing_map"), "failed", "{}", ctx());
+    let e = error(&doc, "failing_map");
+    assert!(e.contains("RuntimeError: two is bad"), "{e}");
+    assert!(
+        task(&doc, "failing_map")["duration_s"]
+            .as_f64()
+            .unwrap_or(f64::MAX)
+            < 30.0,
+        "the waiting reducer did not hold the task"
+    );
+}
+
+const ASYNC: &str = r#"
+dag_id = "detached"
+
+[tasks.maps]
+type = "map"
+map_function = "lamfuncs:add"
+map_iterdata = [1, 2, 3]
+extra_params = { y = 10 }
+async_invoke = true
+
+[tasks.remote]
+type = "map"
+map_function = "lamfuncs:add"
+map_iterdata = [1, 2, 3, 4]
+extra_params = { y = 20 }
+async_invoke = true
+remote_invocation = true
+
+[tasks.large_event]
+type = "call_async"
+func = "lamfuncs:length"
+data = { s = "" }
+async_invoke = true
+"#;
+
+#[test]
+fn async_invoke_uses_event_invocations_followed_through_s3() {
+    let s = Setup::new(&lambda_config(true));
+    // A 300 KB argument, over the 256 KB limit of an Event invocation.
+    let large = "y".repeat(300 * 1024);
+    s.dag(
+        "detached",
+        &ASYNC.replace(
+            "data = { s = \"\" }",
+            &format!("data = {{ s = \"{large}\" }}"),
+        ),
+    );
+    for task_id in ["maps", "remote"] {
+        let (doc, stderr) = s.tasks_test("detached", task_id);
+        assert_eq!(doc["state"], "success", "{doc}\n{stderr}");
+        let reference = &doc["return_value"];
+        assert!(
+            reference["status_location"]
+                .as_str()
+                .is_some_and(|l| l.starts_with(&format!("s3://{BUCKET}/lithoflow.jobs/detached/"))),
+            "{reference}"
+        );
+        let results = s
+            .job_file("detached", task_id, "results.json")
+            .unwrap_or_else(|| panic!("results of {task_id}\n{stderr}"));
+        let values: Vec<Value> = results
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|r| r["result"].clone())
+            .collect();
+        let expected: Vec<Value> = match task_id {
+            "maps" => vec![11.into(), 12.into(), 13.into()],
+            _ => vec![21.into(), 22.into(), 23.into(), 24.into()],
+        };
+        assert_eq!(values, expected, "{results}\n{stderr}");
+    }
+    // Each asynchronous call wrote its start mark and its status.
+    let marks = s.boto(&format!(
+        "keys = [o['Key'] for p in s3.get_paginator('list_objects_v2').paginate(Bucket='{BUCKET}', Prefix='lithoflow.jobs/detached/') for o in p.get('Contents', []) if '/maps/1/' in o['Key']]\n\
+         print(sum(k.endswith('/init') for k in keys), sum(k.endswith('/status.json') and '/map/' in k for k in keys))"
+    ));
+    assert_eq!(marks.trim(), "3 3", "{marks}");
+
+    // An Event invocation's request is limited to 256 KB.
+    let (doc, stderr) = s.tasks_test("detached", "large_event");
+    assert_eq!(
+        doc["state"], "success",
+        "the task only hands the call over: {doc}"
+    );
+    let results = s
+        .job_file("detached", "large_event", "results.json")
+        .unwrap_or_else(|| panic!("results\n{stderr}"));
+    let message = results[0]["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("at most 256.0 KB") && message.contains("async_invoke"),
+        "{results}"
+    );
+}
+
+#[test]
+fn throttling_is_retried_and_a_call_that_never_starts_fails_after_its_timeout() {
+    let s = Setup::new(&lambda_config(true));
+    let out = s
+        .cmd(s.home.path())
+        .args(["runtime", "deploy"])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let name = function_name(256);
+
+    // One invocation at a time: the others are throttled (HTTP 429) and retried.
+    s.boto(&format!(
+        "lam.put_function_concurrency(FunctionName='{name}', ReservedConcurrentExecutions=1)"
+    ));
+    s.dag(
+        "throttled",
+        "dag_id = \"throttled\"\n[tasks.m]\ntype = \"map\"\nmap_function = \"lamfuncs:sleepy\"\nmap_iterdata = [0.3, 0.3, 0.3, 0.3, 0.3, 0.3]\ninvoke_pool_threads = 6\n",
+    );
+    let (doc, stderr, _) = s.dags_test("throttled");
+    assert_eq!(state(&doc, "m"), "success", "{doc}\n{stderr}");
+    assert_eq!(
+        task(&doc, "m")["return_value"],
+        serde_json::json!([0.3, 0.3, 0.3, 0.3, 0.3, 0.3])
+    );
+    assert!(
+        stderr.contains("TooManyRequestsException") && stderr.contains("retrying"),
+        "the throttling was seen and retried:\n{stderr}"
+    );
+
+    // No concurrency at all: Lambda accepts Event invocations but never runs them; the
+    // call fails once its timeout (plus a grace period) has passed.
+    s.boto(&format!(
+        "lam.put_function_concurrency(FunctionName='{name}', ReservedConcurrentExecutions=0)"
+    ));
+    s.dag(
+        "never",
+        "dag_id = \"never\"\n[tasks.a]\ntype = \"call_async\"\nfunc = \"lamfuncs:add\"\ndata = { x = 1, y = 2 }\nasync_invoke = true\ntimeout = 1\n",
+    );
+    let started = Instant::now();
+    let (doc, stderr) = s.tasks_test("never", "a");
+    assert_eq!(doc["state"], "success", "{doc}\n{stderr}");
+    let results = s
+        .job_file("never", "a", "results.json")
+        .unwrap_or_else(|| panic!("results\n{stderr}"));
+    let e = &results[0]["error"];
+    assert_eq!(e["kind"], "timeout", "{results}");
+    assert!(
+        e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("never started")),
+        "{results}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+#[test]
+fn validate_warns_about_aws_settings_missing_keys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = tempfile::tempdir().expect("tempdir");
+    let dag = dir.path().join("aws.toml");
+    std::fs::write(
+        &dag,
+        "dag_id = \"aws\"\n\n[lithops_config]\nbackend = \"aws_lambda\"\n\n[tasks.t]\ntype = \"call_async\"\nfunc = \"m:f\"\n\n[tasks.u]\ntype = \"call_async\"\nfunc = \"m:f\"\nlithops_config = { storage = \"aws_s3\", backend = \"localhost\" }\n",
+    )
+    .expect("write");
+    let run = |home: &Path| {
+        let out = lithoflow()
+            .env("LITHOFLOW_HOME", home)
+            .args(["dags", "validate"])
+            .arg(&dag)
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "warnings do not make the file invalid"
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = run(home.path());
+    let at = |line: &str| {
+        text.lines()
+            .filter(|l| l.contains(line) && l.contains(": warning: "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let backend = at("aws.toml:4:1");
+    assert!(backend.contains("add `storage = \"aws_s3\"`"), "{text}");
+    assert!(
+        backend.contains("`storage_bucket = \"<bucket>\"` under [aws_s3]"),
+        "{text}"
+    );
+    assert!(backend.contains("`execution_role = "), "{text}");
+    assert!(
+        at("aws.toml:13:20").contains("`storage = \"aws_s3\"` needs a bucket"),
+        "{text}"
+    );
+    assert!(text.contains("(0 errors, 4 warnings)"), "{text}");
+
+    // With the keys in the home config, nothing to warn about.
+    std::fs::write(home.path().join("lithoflow.toml"), lambda_config(true)).expect("write");
+    let text = run(home.path());
+    assert!(text.contains("(0 errors, 0 warnings)"), "{text}");
+}
+
+/// The docs page exists and names what it must.
+#[test]
+fn the_lambda_docs_cover_setup_limits_and_the_emulator() {
+    let doc = std::fs::read_to_string(repo_root().join("docs/aws-lambda.md"))
+        .expect("docs/aws-lambda.md");
+    for needle in [
+        "execution_role",
+        "storage_bucket",
+        "lithoflow runtime deploy",
+        "remote_invocation",
+        "reducer_wait_local",
+        "6 MB",
+        "256 KB",
+        "ministack",
+    ] {
+        assert!(doc.contains(needle), "docs/aws-lambda.md mentions {needle}");
+    }
+}
