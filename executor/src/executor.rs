@@ -1000,7 +1000,11 @@ impl JobRun {
         // On Lambda, `remote_invocation` hands the phase over in one batch, and
         // `async_invoke` calls hold no slot while they run: Lambda bounds them.
         let (batch, detached) = self.dispatch_mode(phase);
-        let limit = if batch || detached { total.max(1) } else { limit };
+        let limit = if batch || detached {
+            total.max(1)
+        } else {
+            limit
+        };
         let mut batch_items: Vec<WorkItem> = Vec::new();
         let gate = detached.then(|| Arc::new(Semaphore::new(0)));
         let mut handed = 0u32;
@@ -1424,7 +1428,8 @@ impl JobRun {
                 memory_mb: phases.reduce_memory,
                 obj: None,
             }));
-            let body = serde_json::to_vec(&request).map_err(|e| input_error(index, e.to_string()))?;
+            let body =
+                serde_json::to_vec(&request).map_err(|e| input_error(index, e.to_string()))?;
             let (reply, rx) = oneshot::channel();
             let item = WorkItem {
                 body,

@@ -405,6 +405,14 @@ map_iterdata = [1, 2, 3, 4]
 extra_params = { y = 10 }
 reducer_wait_local = true
 
+[tasks.one_slot]
+type = "map_reduce"
+map_function = "lamfuncs:add"
+reduce_function = "lamfuncs:total"
+map_iterdata = [1, 2, 3]
+extra_params = { y = 1 }
+lithops_config = { invoke_pool_threads = 1 }
+
 [tasks.ids]
 type = "map"
 map_function = "lamfuncs:ident"
@@ -494,6 +502,8 @@ fn dags_on_lambda_return_what_they_return_on_localhost() {
         serde_json::json!([101, 102, 103, 104, 105, 106, 107, 108])
     );
     assert_eq!(value("remote_reduce"), 9);
+    // A reducer waiting remotely holds no invocation slot, even when there is only one.
+    assert_eq!(value("one_slot"), 9);
     assert_eq!(value("env"), "hello from the task");
     assert_eq!(value("included"), 42);
     // One reducer per object: 100 lines, and 38 (the last without a newline).

@@ -358,16 +358,14 @@ impl Inner {
         timeout: Duration,
     ) {
         // A reducer that waits for its map calls inside its function may run as long as
-        // the function's own timeout.
-        let limit = if call.is_some_and(|c| c.wait_for.is_some()) {
-            function.timeout
-        } else {
-            timeout
-        };
+        // the function's own timeout, and takes no invocation slot: it must not keep
+        // the map calls it waits for from being invoked.
+        let waits = call.is_some_and(|c| c.wait_for.is_some());
+        let limit = if waits { function.timeout } else { timeout };
         let events = item.events.clone();
         let attempt = Attempt {
             client: &self.client,
-            permits: &self.permits,
+            permits: (!waits).then_some(&*self.permits),
             function: &function.name,
             payload: &payload,
             mode: Mode::Sync,
@@ -410,7 +408,7 @@ impl Inner {
         let seen = self.watch(&call);
         let attempt = Attempt {
             client: &self.client,
-            permits: &self.permits,
+            permits: Some(&self.permits),
             function: &function.name,
             payload: &payload,
             mode: Mode::Event,
@@ -628,7 +626,7 @@ impl Inner {
         let never = CancellationToken::new();
         let attempt = Attempt {
             client: &self.client,
-            permits: &self.permits,
+            permits: Some(&self.permits),
             function: &function.name,
             payload: &payload,
             mode: Mode::Sync,
@@ -1151,7 +1149,8 @@ where
 /// One invocation to make, with its limits.
 struct Attempt<'a> {
     client: &'a aws_sdk_lambda::Client,
-    permits: &'a Semaphore,
+    /// The invocation slots (None: the invocation takes none).
+    permits: Option<&'a Semaphore>,
     function: &'a str,
     payload: &'a [u8],
     mode: Mode,
@@ -1241,9 +1240,12 @@ async fn invoke(
     let mut on_send = Some(on_send);
     let mut tries = 0u32;
     loop {
-        let permit = tokio::select! {
-            p = attempt.permits.acquire() => p.map_err(|_| InvokeFailure::Fatal("the backend is shut down".to_owned()))?,
-            () = attempt.cancel.cancelled() => return Err(InvokeFailure::Cancelled),
+        let permit = match attempt.permits {
+            Some(permits) => Some(tokio::select! {
+                p = permits.acquire() => p.map_err(|_| InvokeFailure::Fatal("the backend is shut down".to_owned()))?,
+                () = attempt.cancel.cancelled() => return Err(InvokeFailure::Cancelled),
+            }),
+            None => None,
         };
         if let Some(f) = on_send.take() {
             f();
@@ -1687,7 +1689,7 @@ mod tests {
         let cancel = CancellationToken::new();
         let attempt = Attempt {
             client: &client,
-            permits: &permits,
+            permits: Some(&permits),
             function: "f",
             payload: b"{}",
             mode: Mode::Sync,
@@ -1726,7 +1728,7 @@ mod tests {
         let cancel = CancellationToken::new();
         let attempt = Attempt {
             client: &client,
-            permits: &permits,
+            permits: Some(&permits),
             function: "f",
             payload: b"{}",
             mode: Mode::Event,
@@ -1761,7 +1763,7 @@ mod tests {
         let cancel = CancellationToken::new();
         let attempt = Attempt {
             client: &client,
-            permits: &permits,
+            permits: Some(&permits),
             function: "f",
             payload: b"{}",
             mode: Mode::Sync,
@@ -1793,7 +1795,7 @@ mod tests {
         let cancel = CancellationToken::new();
         let attempt = Attempt {
             client: &client,
-            permits: &permits,
+            permits: Some(&permits),
             function: "f",
             payload: b"{}",
             mode: Mode::Sync,
