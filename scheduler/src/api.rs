@@ -694,12 +694,23 @@ async fn get_dag(
 ) -> ApiResult<Json<DagInfo>> {
     Params::parse(&uri, &[])?;
     loaded_dag(&shared, &dag_id)?;
-    let views = dag_views(&shared, |d| d.dag_id == dag_id);
-    read(&shared, move |store| {
+    one_dag_info(&shared, dag_id, None).await
+}
+
+/// A loaded DAG's [`DagInfo`], with `was_paused` set as given.
+async fn one_dag_info(
+    shared: &Arc<Shared>,
+    dag_id: String,
+    was_paused: Option<bool>,
+) -> ApiResult<Json<DagInfo>> {
+    let views = dag_views(shared, |d| d.dag_id == dag_id);
+    read(shared, move |store| {
         let v = views
             .first()
             .ok_or_else(|| ApiError::not_found(format!("DAG `{dag_id}` is not loaded")))?;
-        dag_info(store, v)
+        let mut info = dag_info(store, v)?;
+        info.was_paused = was_paused;
+        Ok(info)
     })
     .await
     .map(Json)
@@ -725,17 +736,7 @@ async fn patch_dag(
         reply,
     })
     .await?;
-    let views = dag_views(&shared, |d| d.dag_id == dag_id);
-    read(&shared, move |store| {
-        let v = views
-            .first()
-            .ok_or_else(|| ApiError::not_found(format!("DAG `{dag_id}` is not loaded")))?;
-        let mut info = dag_info(store, v)?;
-        info.was_paused = Some(before);
-        Ok(info)
-    })
-    .await
-    .map(Json)
+    one_dag_info(&shared, dag_id, Some(before)).await
 }
 
 async fn list_tasks(

@@ -222,20 +222,7 @@ struct Daemon {
 /// Runs the scheduler until SIGTERM/SIGINT (or idle with `exit_when_idle`).
 pub async fn run(settings: Settings, opts: Options) -> anyhow::Result<Outcome> {
     let store = open_exclusive(&settings)?;
-    let executor = Arc::new(FunctionExecutor::new(ExecutorSettings::from_config(
-        &settings.executor,
-        settings.storage_dir(),
-    )));
-    executor
-        .check()
-        .await
-        .context("the executor cannot start its Python workers")?;
-    let engine = Arc::new(Engine::new(
-        Arc::clone(&store),
-        Arc::clone(&executor),
-        settings.executor.clone(),
-        settings.home.join("logs"),
-    ));
+    let (executor, engine) = start_engine(&settings, &store).await?;
     let mut watcher = Watcher::new(opts.dags_folder.clone());
     watcher.scan();
     let token = crate::api::ensure_token(&settings.home)?;
@@ -333,6 +320,28 @@ pub async fn run(settings: Settings, opts: Options) -> anyhow::Result<Outcome> {
     flushed?;
     writeln!(err, "[scheduler] stopped")?;
     Ok(Outcome::Ok)
+}
+
+/// The executor (its local workers checked) and a run engine over `store`.
+pub(crate) async fn start_engine(
+    settings: &Settings,
+    store: &Arc<Store>,
+) -> anyhow::Result<(Arc<FunctionExecutor>, Arc<Engine>)> {
+    let executor = Arc::new(FunctionExecutor::new(ExecutorSettings::from_config(
+        &settings.executor,
+        settings.storage_dir(),
+    )));
+    executor
+        .check()
+        .await
+        .context("the executor cannot start its Python workers")?;
+    let engine = Arc::new(Engine::new(
+        Arc::clone(store),
+        Arc::clone(&executor),
+        settings.executor.clone(),
+        settings.home.join("logs"),
+    ));
+    Ok((executor, engine))
 }
 
 /// Opens the store; a clear error when another process holds it.
@@ -953,20 +962,7 @@ pub async fn run_backfill_here(
     max_active_runs: u32,
 ) -> anyhow::Result<Outcome> {
     let store = crate::dagtest::open_store(settings)?;
-    let executor = Arc::new(FunctionExecutor::new(ExecutorSettings::from_config(
-        &settings.executor,
-        settings.storage_dir(),
-    )));
-    executor
-        .check()
-        .await
-        .context("the executor cannot start its Python workers")?;
-    let engine = Arc::new(Engine::new(
-        Arc::clone(&store),
-        Arc::clone(&executor),
-        settings.executor.clone(),
-        settings.home.join("logs"),
-    ));
+    let (executor, engine) = start_engine(settings, &store).await?;
     let dag = Arc::new(dag);
     let mut pending: std::collections::VecDeque<String> = run_ids.into();
     let mut joins: JoinSet<(String, anyhow::Result<DagRunRecord>)> = JoinSet::new();

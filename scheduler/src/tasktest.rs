@@ -59,14 +59,20 @@ pub(crate) async fn run(
         Ok(spec) => spec,
         Err(e) => return report(format, &task.task_id, Err(e), None),
     };
+    let on = match cfg.effective_backend() {
+        lithoflow_executor::Backend::Localhost => format!(
+            "{} local worker{}",
+            executor.workers(),
+            if executor.workers() == 1 { "" } else { "s" }
+        ),
+        lithoflow_executor::Backend::AwsLambda => "AWS Lambda".to_owned(),
+    };
     writeln!(
         stderr,
-        "[tasks test] running {}.{} ({}) on {} local worker{}",
+        "[tasks test] running {}.{} ({}) on {on}",
         dag.dag_id,
         task.task_id,
         task.type_name(),
-        executor.workers(),
-        if executor.workers() == 1 { "" } else { "s" }
     )?;
     let job = taskrun::start(&executor, spec);
     let bar = progress_bar(task, &job);

@@ -2,180 +2,23 @@
 //! and the CLI's run commands go through its API (with the token) while it runs; the
 //! event stream shows the runs' state changes; SIGTERM ends it with exit code 0.
 
-use std::io::{Read as _, Write as _};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lithoflow_scheduler::client::{Client, SseMessage};
 use serde_json::Value;
 
-use crate::{lithoflow_path, repo_root};
+use crate::harness::{Env, wait_for};
+use crate::repo_root;
 
 /// A DAGs folder with the API fixtures, and a home.
-struct Env {
-    dags: tempfile::TempDir,
-    home: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        let env = Env {
-            dags: tempfile::tempdir().expect("temp dir"),
-            home: tempfile::tempdir().expect("temp dir"),
-        };
-        let fixtures = repo_root().join("tests/fixtures/api");
-        for entry in std::fs::read_dir(&fixtures).expect("fixtures") {
-            let path = entry.expect("entry").path();
-            if path.is_file() {
-                let name = path.file_name().expect("a name");
-                std::fs::copy(&path, env.dags.path().join(name)).expect("copy");
-            }
-        }
-        env
-    }
-
-    fn home(&self) -> &Path {
-        self.home.path()
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(lithoflow_path());
-        cmd.arg("--dags-folder")
-            .arg(self.dags.path())
-            .args(args)
-            .env("LITHOFLOW_HOME", self.home())
-            .env_remove("LITHOFLOW_DAGS_FOLDER")
-            .env_remove("RUST_LOG")
-            .env_remove("LITHOFLOW_LOG")
-            .stdin(Stdio::null());
-        cmd
-    }
-
-    /// (exit code, stdout, stderr).
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = self.cmd(args).output().expect("runs");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let (code, out, err) = self.run(args);
-        assert_eq!(code, 0, "{args:?}: {err}");
-        out
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let out = self.ok(args);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?} prints JSON ({e}): {out}"))
-    }
-
-    fn run_state(&self, dag: &str, run: &str) -> Option<String> {
-        let runs = self.json(&["dags", "list-runs", dag, "-o", "json"]);
-        runs.as_array()?
-            .iter()
-            .find(|r| r["run_id"] == run)
-            .and_then(|r| r["state"].as_str().map(str::to_owned))
-    }
-
-    fn start(&self) -> Scheduler {
-        let log = self.home().join("scheduler.log");
-        let child = self
-            .cmd(&["scheduler", "--api-port", "0"])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log"))
-            .spawn()
-            .expect("the scheduler starts");
-        let mut s = Scheduler {
-            child,
-            log,
-            port: 0,
-        };
-        let info = self.home().join("scheduler.json");
-        wait_for("scheduler.json", Duration::from_secs(60), || {
-            if let Ok(Some(status)) = s.child.try_wait() {
-                panic!("the scheduler exited with {status}: {}", s.log());
-            }
-            std::fs::read(&info)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-        });
-        let info: Value = serde_json::from_slice(&std::fs::read(&info).expect("read"))
-            .expect("scheduler.json is JSON");
-        s.port = u16::try_from(info["port"].as_u64().expect("a port")).expect("a u16");
-        s
-    }
-}
-
-struct Scheduler {
-    child: Child,
-    log: PathBuf,
-    port: u16,
-}
-
-impl Scheduler {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// A raw GET without the client: the status line and headers.
-    fn raw_get(&self, path: &str, auth: Option<&str>) -> String {
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        let auth = auth.map_or(String::new(), |a| format!("Authorization: {a}\r\n"));
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"
-        )
-        .expect("send");
-        let mut raw = String::new();
-        s.read_to_string(&mut raw).expect("read");
-        raw
-    }
-
-    /// SIGTERM; the exit code.
-    fn terminate(&mut self) -> i32 {
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("kill");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status.code().unwrap_or(-1);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no exit after SIGTERM: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Scheduler {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+fn env() -> Env {
+    Env::with_fixtures(&repo_root().join("tests/fixtures/api"))
 }
 
 #[test]
 fn cli_commands_go_through_the_api_while_the_scheduler_holds_the_store() {
-    let env = Env::new();
+    let env = env();
     let mut sched = env.start();
 
     // The token: created on start, private.
@@ -447,7 +290,7 @@ fn cli_commands_go_through_the_api_while_the_scheduler_holds_the_store() {
 
 #[test]
 fn without_a_scheduler_the_commands_use_the_store_and_dags_list_shows_paused() {
-    let env = Env::new();
+    let env = env();
     let list = env.json(&["dags", "list", "-o", "json"]);
     let paused: Vec<(String, Value)> = list
         .as_array()

@@ -2,15 +2,12 @@
 //! timetables), pause/unpause, backfill, `max_active_runs`, the live DAGs folder, and a
 //! graceful SIGTERM. Each test has its own DAGs folder and LITHOFLOW_HOME.
 
-use std::io::{Read, Write};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Duration as Span, DurationRound, Utc};
 use serde_json::Value;
 
-use crate::lithoflow_path;
+use crate::harness::{Daemon, Env, wait_for};
 
 const FNS: &str = r#"
 import time
@@ -28,174 +25,22 @@ def fail_on(ds, bad):
     return ds
 "#;
 
-/// A DAGs folder with the test functions, and a home.
-struct Env {
-    dags: tempfile::TempDir,
-    home: tempfile::TempDir,
+/// A DAGs folder holding the test functions, and a home.
+fn env() -> Env {
+    let env = Env::new();
+    env.write("fns.py", FNS);
+    env
 }
 
-impl Env {
-    fn new() -> Env {
-        let env = Env {
-            dags: tempfile::tempdir().expect("tempdir"),
-            home: tempfile::tempdir().expect("tempdir"),
-        };
-        env.write("fns.py", FNS);
-        env
-    }
-
-    fn write(&self, name: &str, text: &str) {
-        // Write then rename, so the watcher never reads half a file.
-        let tmp = self.dags.path().join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, text).expect("write");
-        std::fs::rename(&tmp, self.dags.path().join(name)).expect("rename");
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(lithoflow_path());
-        cmd.arg("--dags-folder")
-            .arg(self.dags.path())
-            .args(args)
-            .env("LITHOFLOW_HOME", self.home.path())
-            .env_remove("LITHOFLOW_DAGS_FOLDER")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null());
-        cmd
-    }
-
-    /// Runs a command to completion: (exit code, stdout, stderr).
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = self.cmd(args).output().expect("runs");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let (code, out, err) = self.run(args);
-        assert_eq!(code, 0, "{args:?}: {err}");
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?} prints JSON ({e}): {out}"))
-    }
-
-    fn runs(&self, dag: &str) -> Vec<Value> {
-        match self.json(&["dags", "list-runs", dag, "-o", "json"]) {
-            Value::Array(a) => a,
-            other => panic!("not a list: {other}"),
-        }
-    }
-
-    /// `scheduler --exit-when-idle` to completion; its stderr.
-    fn schedule_until_idle(&self) -> String {
-        let (code, _, err) = self.run(&["scheduler", "--exit-when-idle", "--api-port", "0"]);
-        assert_eq!(code, 0, "{err}");
-        err
-    }
-
-    /// A scheduler in the background, its stderr in a file.
-    fn start(&self) -> Daemon {
-        let log = self.home.path().join("scheduler.log");
-        let child = self
-            .cmd(&["scheduler", "--api-port", "0", "--grace-period", "20"])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log"))
-            .spawn()
-            .expect("scheduler starts");
-        let info = self.home.path().join("scheduler.json");
-        wait_for("the scheduler's API", Duration::from_secs(60), || {
-            info.exists().then_some(())
-        });
-        let info: Value =
-            serde_json::from_slice(&std::fs::read(&info).expect("read")).expect("json");
-        let token = std::fs::read_to_string(self.home.path().join("api-token")).expect("token");
-        Daemon {
-            child,
-            log,
-            port: u16::try_from(info["port"].as_u64().expect("port")).expect("u16"),
-            token: token.trim().to_owned(),
-        }
-    }
-}
-
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-    port: u16,
-    token: String,
-}
-
-impl Daemon {
-    /// GET on the API: (status, JSON body).
-    fn get(&self, path: &str) -> (u16, Value) {
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
-            self.token
-        )
-        .expect("send");
-        let mut raw = String::new();
-        s.read_to_string(&mut raw).expect("read");
-        let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP response");
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .expect("a status");
-        (status, serde_json::from_str(body).unwrap_or(Value::Null))
-    }
-
-    fn dag_ids(&self) -> Vec<String> {
-        let (status, body) = self.get("/api/v1/dags");
-        assert_eq!(status, 200, "{body}");
-        body["dags"]
-            .as_array()
-            .expect("dags")
-            .iter()
-            .map(|d| d["dag_id"].as_str().expect("id").to_owned())
-            .collect()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGTERM, then the exit code.
-    fn terminate(mut self) -> (i32, String) {
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("kill");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return (status.code().unwrap_or(-1), self.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no exit after SIGTERM: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn dag_ids(daemon: &Daemon) -> Vec<String> {
+    let (status, body) = daemon.get("/api/v1/dags");
+    assert_eq!(status, 200, "{body}");
+    body["dags"]
+        .as_array()
+        .expect("dags")
+        .iter()
+        .map(|d| d["dag_id"].as_str().expect("id").to_owned())
+        .collect()
 }
 
 fn date(v: &Value) -> DateTime<Utc> {
@@ -230,7 +75,7 @@ data = {{ x = 1, y = 2 }}
 
 #[test]
 fn catchup_creates_every_missed_tick_of_a_cron_trigger_dag() {
-    let env = Env::new();
+    let env = env();
     let before = hour_floor(Utc::now());
     let start = before - Span::hours(5);
     env.write("hourly.toml", &hourly_dag("cron_trigger", start));
@@ -270,7 +115,7 @@ fn catchup_creates_every_missed_tick_of_a_cron_trigger_dag() {
 
 #[test]
 fn catchup_with_data_intervals_runs_each_complete_interval_at_its_end() {
-    let env = Env::new();
+    let env = env();
     let before = hour_floor(Utc::now());
     let start = before - Span::hours(4);
     env.write("intervals.toml", &hourly_dag("cron_data_interval", start));
@@ -297,7 +142,7 @@ fn catchup_with_data_intervals_runs_each_complete_interval_at_its_end() {
 
 #[test]
 fn paused_dags_get_no_runs_until_unpaused_and_then_only_the_latest_without_catchup() {
-    let env = Env::new();
+    let env = env();
     env.write(
         "sleepy.toml",
         r#"
@@ -336,7 +181,7 @@ data = { x = 1, y = 2 }
 
 #[test]
 fn runs_beyond_max_active_runs_wait_queued() {
-    let env = Env::new();
+    let env = env();
     env.write(
         "one_at_a_time.toml",
         r#"
@@ -368,7 +213,7 @@ data = { s = 0.3 }
 
 #[test]
 fn backfill_runs_each_tick_in_the_range_and_reprocesses_only_what_is_asked() {
-    let env = Env::new();
+    let env = env();
     env.write(
         "daily.toml",
         r#"
@@ -466,9 +311,9 @@ data = { ds = "{{ ds }}", bad = "2026-01-02" }
 
 #[test]
 fn the_daemon_picks_up_new_edited_broken_and_deleted_dag_files() {
-    let env = Env::new();
-    let daemon = env.start();
-    assert!(daemon.dag_ids().is_empty());
+    let env = env();
+    let mut daemon = env.start();
+    assert!(dag_ids(&daemon).is_empty());
     let once = r#"
 schedule = "@once"
 is_paused_upon_creation = false
@@ -481,7 +326,7 @@ data = { x = 1, y = 2 }
     let written = Instant::now();
     env.write("fresh.toml", once);
     wait_for("the new DAG", Duration::from_secs(10), || {
-        daemon.dag_ids().contains(&"fresh".to_owned()).then_some(())
+        dag_ids(&daemon).contains(&"fresh".to_owned()).then_some(())
     });
     let seen = written.elapsed();
     assert!(seen < Duration::from_secs(3), "picked up after {seen:?}");
@@ -500,7 +345,7 @@ data = { x = 1, y = 2 }
         let (_, body) = daemon.get("/api/v1/importErrors");
         (body["total_entries"] == 1).then_some(())
     });
-    assert!(daemon.dag_ids().contains(&"fresh".to_owned()));
+    assert!(dag_ids(&daemon).contains(&"fresh".to_owned()));
     let (code, out, _) = env.run(&["dags", "list-import-errors", "-o", "json"]);
     assert_eq!(code, 0);
     assert!(out.contains("fresh.toml") && out.contains("nope"), "{out}");
@@ -508,16 +353,18 @@ data = { x = 1, y = 2 }
     // Deleted: no longer served; its history stays.
     std::fs::remove_file(env.dags.path().join("fresh.toml")).expect("rm");
     wait_for("the DAG to go", Duration::from_secs(10), || {
-        (!daemon.dag_ids().contains(&"fresh".to_owned())).then_some(())
+        (!dag_ids(&daemon).contains(&"fresh".to_owned())).then_some(())
     });
-    let (code, log) = daemon.terminate();
+
+    let code = daemon.terminate();
+    let log = daemon.log();
     assert_eq!(code, 0, "{log}");
     assert_eq!(env.runs("fresh").len(), 1, "history kept");
 }
 
 #[test]
 fn sigterm_lets_running_calls_finish_then_exits_zero_and_the_run_resumes_later() {
-    let env = Env::new();
+    let env = env();
     env.write(
         "slow.toml",
         r#"
@@ -537,7 +384,7 @@ upstream = ["nap"]
     );
     let (code, _, err) = env.run(&["dags", "trigger", "slow", "-r", "r1"]);
     assert_eq!(code, 0, "{err}");
-    let daemon = env.start();
+    let mut daemon = env.start();
     wait_for("the nap to start", Duration::from_secs(30), || {
         let (_, body) = daemon.get("/api/v1/dags/slow/dagRuns/r1/taskInstances");
         let running = body["task_instances"].as_array().is_some_and(|tis| {
@@ -547,7 +394,9 @@ upstream = ["nap"]
         running.then_some(())
     });
     let stopped = Instant::now();
-    let (code, log) = daemon.terminate();
+
+    let code = daemon.terminate();
+    let log = daemon.log();
     assert_eq!(code, 0, "{log}");
     assert!(stopped.elapsed() < Duration::from_secs(15), "{log}");
     // The running call finished and was recorded; nothing new started.
@@ -570,19 +419,21 @@ upstream = ["nap"]
 
 #[test]
 fn a_second_scheduler_on_the_same_home_is_refused_clearly() {
-    let env = Env::new();
-    let daemon = env.start();
+    let env = env();
+    let mut daemon = env.start();
     let (code, _, err) = env.run(&["scheduler", "--api-port", "0", "--exit-when-idle"]);
     assert_ne!(code, 0);
     assert!(err.contains("another lithoflow scheduler"), "{err}");
-    let (code, log) = daemon.terminate();
+
+    let code = daemon.terminate();
+    let log = daemon.log();
     assert_eq!(code, 0, "{log}");
     assert!(!env.home.path().join("scheduler.json").exists());
 }
 
 #[test]
 fn clearing_a_running_task_stops_its_try_and_runs_it_again() {
-    let env = Env::new();
+    let env = env();
     env.write(
         "slow.toml",
         r#"
@@ -596,7 +447,7 @@ data = { s = 3 }
     );
     let (code, _, err) = env.run(&["dags", "trigger", "slow", "-r", "r1"]);
     assert_eq!(code, 0, "{err}");
-    let daemon = env.start();
+    let mut daemon = env.start();
     let nap = |d: &Daemon| -> Value {
         let (_, body) = d.get("/api/v1/dags/slow/dagRuns/r1/taskInstances/nap");
         body
@@ -616,6 +467,8 @@ data = { s = 3 }
     });
     let ti = nap(&daemon);
     assert_eq!(ti["try_number"], 2, "{ti}");
-    let (code, log) = daemon.terminate();
+
+    let code = daemon.terminate();
+    let log = daemon.log();
     assert_eq!(code, 0, "{log}");
 }

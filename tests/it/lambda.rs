@@ -157,6 +157,26 @@ impl Setup {
         (doc, stderr, elapsed)
     }
 
+    /// `lithoflow ARGS` with this home.
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        self.cmd(self.home.path())
+            .args(args)
+            .output()
+            .expect("runs")
+    }
+
+    /// `lithoflow ARGS` with this home, which must succeed.
+    fn run_ok(&self, args: &[&str]) -> std::process::Output {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            tail(&self.emu.log())
+        );
+        out
+    }
+
     fn dags_test(&self, dag_id: &str) -> (Value, String, Duration) {
         self.dags_test_with(self.home.path(), dag_id)
     }
@@ -239,11 +259,7 @@ fn runtime_deploy_list_and_delete_manage_one_function_per_memory_size() {
     assert!(name.starts_with("lithoflow-runtime-") && name.ends_with("-512mb"));
 
     // Without an execution role, deploying says which key to add where.
-    let out = s
-        .cmd(s.home.path())
-        .args(["runtime", "deploy", "--memory", "512"])
-        .output()
-        .expect("runs");
+    let out = s.run(&["runtime", "deploy", "--memory", "512"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
@@ -267,19 +283,7 @@ fn runtime_deploy_list_and_delete_manage_one_function_per_memory_size() {
     // With a role: created, then unchanged, Active, with the timeout asked for.
     s.set_config(&lambda_config(true));
     let deploy = |args: &[&str]| {
-        let out = s
-            .cmd(s.home.path())
-            .args(["runtime", "deploy"])
-            .args(args)
-            .args(["-o", "json"])
-            .output()
-            .expect("runs");
-        assert!(
-            out.status.success(),
-            "deploy {args:?}: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            tail(&s.emu.log())
-        );
+        let out = s.run_ok(&[&["runtime", "deploy"], args, &["-o", "json"]].concat());
         let rows: Value = serde_json::from_slice(&out.stdout).expect("json");
         rows[0].clone()
     };
@@ -300,12 +304,7 @@ fn runtime_deploy_list_and_delete_manage_one_function_per_memory_size() {
     );
 
     let list = |s: &Setup| -> Vec<Value> {
-        let out = s
-            .cmd(s.home.path())
-            .args(["runtime", "list", "-o", "json"])
-            .output()
-            .expect("runs");
-        assert!(out.status.success());
+        let out = s.run_ok(&["runtime", "list", "-o", "json"]);
         serde_json::from_slice::<Value>(&out.stdout)
             .expect("json")
             .as_array()
@@ -329,42 +328,23 @@ fn runtime_deploy_list_and_delete_manage_one_function_per_memory_size() {
 
     // Memory out of Lambda's range is refused before anything is asked of AWS.
     s.set_config(&lambda_config(true));
-    let out = s
-        .cmd(s.home.path())
-        .args(["runtime", "deploy", "--memory", "64"])
-        .output()
-        .expect("runs");
+    let out = s.run(&["runtime", "deploy", "--memory", "64"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("from 128 to 10240 MB"));
 
     // Delete removes it; deleting again says there is nothing to delete.
-    let out = s
-        .cmd(s.home.path())
-        .args(["runtime", "delete", "--memory", "512", "-o", "json"])
-        .output()
-        .expect("runs");
-    assert!(out.status.success());
+    let out = s.run_ok(&["runtime", "delete", "--memory", "512", "-o", "json"]);
     let deleted: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(deleted[0]["name"], name.as_str());
     assert!(!list(&s).iter().any(|r| r["name"] == name.as_str()));
-    let out = s
-        .cmd(s.home.path())
-        .args(["runtime", "delete", "--memory", "512"])
-        .output()
-        .expect("runs");
-    assert!(out.status.success());
+    let out = s.run_ok(&["runtime", "delete", "--memory", "512"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
 
     // `--all` deletes every lithoflow runtime.
     deploy(&["--memory", "128"]);
     deploy(&["--memory", "256"]);
     assert_eq!(list(&s).len(), 2);
-    let out = s
-        .cmd(s.home.path())
-        .args(["runtime", "delete", "--all", "-o", "json"])
-        .output()
-        .expect("runs");
-    assert!(out.status.success());
+    s.run_ok(&["runtime", "delete", "--all", "-o", "json"]);
     assert!(list(&s).is_empty());
 }
 
@@ -711,16 +691,7 @@ fn async_invoke_uses_event_invocations_followed_through_s3() {
 #[test]
 fn throttling_is_retried_and_a_call_that_never_starts_fails_after_its_timeout() {
     let s = Setup::new(&lambda_config(true));
-    let out = s
-        .cmd(s.home.path())
-        .args(["runtime", "deploy"])
-        .output()
-        .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    s.run_ok(&["runtime", "deploy"]);
     let name = function_name(256);
 
     // One invocation at a time: the others are throttled (HTTP 429) and retried.

@@ -72,7 +72,7 @@ pub fn runtime_zip() -> Result<Vec<u8>, Error> {
 
 /// Lambda's `CodeSha256` of an archive: base64 of its SHA-256.
 pub fn code_sha256(bytes: &[u8]) -> String {
-    base64(&Sha256::digest(bytes))
+    crate::protocol::base64(&Sha256::digest(bytes))
 }
 
 /// The SHA-256 of some bytes, in hex.
@@ -81,27 +81,6 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ABC[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// Where an archive entry's bytes come from.
@@ -381,14 +360,7 @@ impl Runtimes {
                 let mut action = DeployAction::Unchanged;
                 if cfg.code_sha256() != Some(sha.as_str()) {
                     tracing::info!(function = %name, "updating the Lambda runtime function's code");
-                    self.wait_ready(&name).await?;
-                    self.client
-                        .update_function_code()
-                        .function_name(&name)
-                        .zip_file(Blob::new(zip))
-                        .send()
-                        .await
-                        .map_err(|e| lambda_error(&format!("updating the code of {name}"), &e))?;
+                    self.update_code(&name, zip).await?;
                     action = DeployAction::Updated;
                 }
                 let differs = cfg.memory_size() != Some(memory)
@@ -537,20 +509,26 @@ impl Runtimes {
             // Same lithoflow version, another build of the runtime (a development
             // build): bring the function's code in line so local and Lambda agree.
             tracing::warn!(function = %name, "the runtime function runs another build of the lithoflow runtime; updating its code");
-            self.wait_ready(&name).await?;
-            self.client
-                .update_function_code()
-                .function_name(&name)
-                .zip_file(Blob::new(zip))
-                .send()
-                .await
-                .map_err(|e| lambda_error(&format!("updating the code of {name}"), &e))?;
+            self.update_code(&name, zip).await?;
         }
         let cfg = self.wait_ready(&name).await?;
         Ok(cfg
             .timeout()
             .and_then(|t| u64::try_from(t).ok())
             .unwrap_or(self.settings.runtime_timeout))
+    }
+
+    /// Waits until the function is ready, then replaces its code with `zip`.
+    async fn update_code(&self, name: &str, zip: Vec<u8>) -> Result<(), Error> {
+        self.wait_ready(name).await?;
+        self.client
+            .update_function_code()
+            .function_name(name)
+            .zip_file(Blob::new(zip))
+            .send()
+            .await
+            .map_err(|e| lambda_error(&format!("updating the code of {name}"), &e))?;
+        Ok(())
     }
 
     async fn get(
@@ -733,11 +711,11 @@ mod tests {
 
     #[test]
     fn base64_matches_the_standard_alphabet() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+        assert_eq!(crate::protocol::base64(b""), "");
+        assert_eq!(crate::protocol::base64(b"f"), "Zg==");
+        assert_eq!(crate::protocol::base64(b"fo"), "Zm8=");
+        assert_eq!(crate::protocol::base64(b"foo"), "Zm9v");
+        assert_eq!(crate::protocol::base64(b"foobar"), "Zm9vYmFy");
     }
 
     #[test]

@@ -448,7 +448,10 @@ impl Inner {
         // Before the invoker says the call was invoked, the invoker's own limit applies.
         let mut deadline = Instant::now() + function.timeout + SYNC_GRACE;
         let result = loop {
+            // Biased: an invocation is accepted before it can be seen starting, so a
+            // ready acceptance is handled first and the events come in that order.
             tokio::select! {
+                biased;
                 a = &mut accepted, if !accepted_done => {
                     accepted_done = true;
                     match a {
@@ -1666,18 +1669,39 @@ mod tests {
 
     const THROTTLED: &str = r#"{"Type":"User","message":"Rate Exceeded.","Reason":"ReservedFunctionConcurrentInvocationLimitExceeded"}"#;
 
+    /// A Lambda error answer: status, `x-amzn-ErrorType`, body.
+    fn aws_error(status: u16, kind: &'static str, body: &'static str) -> Canned {
+        (status, vec![("x-amzn-ErrorType", kind)], body)
+    }
+
+    fn throttled() -> Canned {
+        aws_error(429, "TooManyRequestsException", THROTTLED)
+    }
+
+    /// An invocation of `f` with an empty payload, answered within 10 s.
+    fn attempt<'a>(
+        client: &'a aws_sdk_lambda::Client,
+        permits: &'a Semaphore,
+        cancel: &'a CancellationToken,
+        mode: Mode,
+        retry_for: Duration,
+    ) -> Attempt<'a> {
+        Attempt {
+            client,
+            permits: Some(permits),
+            function: "f",
+            payload: b"{}",
+            mode,
+            cancel,
+            answer_within: Duration::from_secs(10),
+            retry_for,
+        }
+    }
+
     #[tokio::test]
     async fn throttled_invocations_are_retried_with_backoff_until_they_succeed() {
-        let throttle = (
-            429,
-            vec![("x-amzn-ErrorType", "TooManyRequestsException")],
-            THROTTLED,
-        );
-        let server_error = (
-            502,
-            vec![("x-amzn-ErrorType", "ServiceException")],
-            r#"{"message":"bad gateway"}"#,
-        );
+        let throttle = throttled();
+        let server_error = aws_error(502, "ServiceException", r#"{"message":"bad gateway"}"#);
         let ok = (
             200,
             vec![("Content-Type", "application/json")],
@@ -1687,16 +1711,13 @@ mod tests {
         let client = test_client(&url);
         let permits = Semaphore::new(1);
         let cancel = CancellationToken::new();
-        let attempt = Attempt {
-            client: &client,
-            permits: Some(&permits),
-            function: "f",
-            payload: b"{}",
-            mode: Mode::Sync,
-            cancel: &cancel,
-            answer_within: Duration::from_secs(10),
-            retry_for: Duration::from_secs(30),
-        };
+        let attempt = attempt(
+            &client,
+            &permits,
+            &cancel,
+            Mode::Sync,
+            Duration::from_secs(30),
+        );
         let mut sent = 0;
         let started = std::time::Instant::now();
         let out = invoke(&attempt, || sent += 1)
@@ -1717,25 +1738,17 @@ mod tests {
 
     #[tokio::test]
     async fn throttling_past_the_budget_gives_up_with_the_last_error() {
-        let throttle = (
-            429,
-            vec![("x-amzn-ErrorType", "TooManyRequestsException")],
-            THROTTLED,
-        );
-        let (url, _) = canned_server(vec![throttle; 50]).await;
+        let (url, _) = canned_server(vec![throttled(); 50]).await;
         let client = test_client(&url);
         let permits = Semaphore::new(4);
         let cancel = CancellationToken::new();
-        let attempt = Attempt {
-            client: &client,
-            permits: Some(&permits),
-            function: "f",
-            payload: b"{}",
-            mode: Mode::Event,
-            cancel: &cancel,
-            answer_within: Duration::from_secs(10),
-            retry_for: Duration::from_millis(500),
-        };
+        let attempt = attempt(
+            &client,
+            &permits,
+            &cancel,
+            Mode::Event,
+            Duration::from_millis(500),
+        );
         match invoke(&attempt, || {}).await {
             Err(InvokeFailure::GaveUp { attempts, last }) => {
                 assert!(attempts >= 2, "{attempts}");
@@ -1747,30 +1760,27 @@ mod tests {
 
     #[tokio::test]
     async fn missing_functions_and_oversized_requests_are_not_retried() {
-        let missing = (
+        let missing = aws_error(
             404,
-            vec![("x-amzn-ErrorType", "ResourceNotFoundException")],
+            "ResourceNotFoundException",
             r#"{"Type":"User","message":"Function not found: arn:aws:lambda:us-east-1:000000000000:function:f"}"#,
         );
-        let large = (
+        let large = aws_error(
             413,
-            vec![("x-amzn-ErrorType", "RequestTooLargeException")],
+            "RequestTooLargeException",
             r#"{"Type":"User","message":"Request must be smaller than 6291456 bytes for the InvokeFunction operation"}"#,
         );
         let (url, count) = canned_server(vec![missing, large]).await;
         let client = test_client(&url);
         let permits = Semaphore::new(1);
         let cancel = CancellationToken::new();
-        let attempt = Attempt {
-            client: &client,
-            permits: Some(&permits),
-            function: "f",
-            payload: b"{}",
-            mode: Mode::Sync,
-            cancel: &cancel,
-            answer_within: Duration::from_secs(10),
-            retry_for: Duration::from_secs(30),
-        };
+        let attempt = attempt(
+            &client,
+            &permits,
+            &cancel,
+            Mode::Sync,
+            Duration::from_secs(30),
+        );
         assert!(matches!(
             invoke(&attempt, || {}).await,
             Err(InvokeFailure::NotFound(m)) if m.contains("Function not found")
@@ -1784,25 +1794,17 @@ mod tests {
 
     #[tokio::test]
     async fn a_cancelled_call_stops_retrying() {
-        let throttle = (
-            429,
-            vec![("x-amzn-ErrorType", "TooManyRequestsException")],
-            THROTTLED,
-        );
-        let (url, _) = canned_server(vec![throttle; 50]).await;
+        let (url, _) = canned_server(vec![throttled(); 50]).await;
         let client = test_client(&url);
         let permits = Semaphore::new(1);
         let cancel = CancellationToken::new();
-        let attempt = Attempt {
-            client: &client,
-            permits: Some(&permits),
-            function: "f",
-            payload: b"{}",
-            mode: Mode::Sync,
-            cancel: &cancel,
-            answer_within: Duration::from_secs(10),
-            retry_for: Duration::from_secs(60),
-        };
+        let attempt = attempt(
+            &client,
+            &permits,
+            &cancel,
+            Mode::Sync,
+            Duration::from_secs(60),
+        );
         let stopper = cancel.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(300)).await;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use axum::body::Body as HttpBody;
-use axum::http::{Method, Request as HttpRequest, StatusCode, header};
+use axum::http::{Method, Request as HttpRequest, StatusCode, StatusCode as S, header};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
@@ -266,6 +266,21 @@ impl Harness {
     }
 }
 
+/// Sends each `(uri, body, status, detail part)` with `method`; each answer is that problem.
+async fn assert_problems(h: &Harness, method: Method, cases: &[(&str, Value, S, &str)]) {
+    for (uri, body, status, detail_part) in cases {
+        let got = h.send(method.clone(), uri, body.clone()).await;
+        assert_problem(&got, *status, detail_part);
+    }
+}
+
+/// Gets each `(uri, status, detail part)`; each answer is that problem.
+async fn assert_get_problems(h: &Harness, cases: &[(&str, S, &str)]) {
+    for (uri, status, detail_part) in cases {
+        assert_problem(&h.get(uri).await, *status, detail_part);
+    }
+}
+
 fn assert_problem(got: &Got, status: StatusCode, detail_part: &str) {
     assert_eq!(got.status, status, "{}", got.text);
     assert_eq!(
@@ -442,21 +457,27 @@ async fn dags_are_listed_filtered_and_paged() {
     let page = h.get("/api/v1/dags?limit=1&offset=1").await;
     assert_eq!(ids(&page), ["sleepy"]);
     assert_eq!(page.body["total_entries"], 2);
-    assert_problem(
-        &h.get("/api/v1/dags?limt=1").await,
-        StatusCode::BAD_REQUEST,
-        "unknown query parameter `limt`",
-    );
-    assert_problem(
-        &h.get("/api/v1/dags?limit=-1").await,
-        StatusCode::BAD_REQUEST,
-        "`limit` must be a non-negative integer",
-    );
-    assert_problem(
-        &h.get("/api/v1/dags?paused=maybe").await,
-        StatusCode::BAD_REQUEST,
-        "`paused` must be true or false",
-    );
+    assert_get_problems(
+        &h,
+        &[
+            (
+                "/api/v1/dags?limt=1",
+                S::BAD_REQUEST,
+                "unknown query parameter `limt`",
+            ),
+            (
+                "/api/v1/dags?limit=-1",
+                S::BAD_REQUEST,
+                "`limit` must be a non-negative integer",
+            ),
+            (
+                "/api/v1/dags?paused=maybe",
+                S::BAD_REQUEST,
+                "`paused` must be true or false",
+            ),
+        ],
+    )
+    .await;
 
     let got = h.get("/api/v1/dags/hello").await;
     assert_eq!(got.body["dag_id"], "hello");
@@ -534,36 +555,31 @@ async fn pausing_goes_through_the_scheduler_loop() {
         (json!(true), json!(false))
     );
 
-    assert_problem(
-        &h.send(
-            Method::PATCH,
-            "/api/v1/dags/sleepy",
-            json!({"paused": true}),
-        )
-        .await,
-        StatusCode::BAD_REQUEST,
-        "unknown field `paused`",
-    );
-    assert_problem(
-        &h.send(
-            Method::PATCH,
-            "/api/v1/dags/sleepy?update_mask=description",
-            json!({"is_paused": true}),
-        )
-        .await,
-        StatusCode::BAD_REQUEST,
-        "only `is_paused`",
-    );
-    assert_problem(
-        &h.send(
-            Method::PATCH,
-            "/api/v1/dags/nope",
-            json!({"is_paused": true}),
-        )
-        .await,
-        StatusCode::NOT_FOUND,
-        "DAG `nope` is not loaded",
-    );
+    assert_problems(
+        &h,
+        Method::PATCH,
+        &[
+            (
+                "/api/v1/dags/sleepy",
+                json!({"paused": true}),
+                S::BAD_REQUEST,
+                "unknown field `paused`",
+            ),
+            (
+                "/api/v1/dags/sleepy?update_mask=description",
+                json!({"is_paused": true}),
+                S::BAD_REQUEST,
+                "only `is_paused`",
+            ),
+            (
+                "/api/v1/dags/nope",
+                json!({"is_paused": true}),
+                S::NOT_FOUND,
+                "DAG `nope` is not loaded",
+            ),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -587,42 +603,33 @@ async fn runs_are_triggered_listed_and_refused_when_they_clash() {
     assert!(got.body["run_after"].is_string());
     assert_eq!(got.body["start_date"], Value::Null);
 
-    assert_problem(
-        &h.send(
-            Method::POST,
-            "/api/v1/dags/hello/dagRuns",
-            json!({"dag_run_id": "mine"}),
-        )
-        .await,
-        StatusCode::CONFLICT,
-        "already has a run `mine`",
-    );
-    assert_problem(
-        &h.send(
-            Method::POST,
-            "/api/v1/dags/hello/dagRuns",
-            json!({"dag_run_id": "a b"}),
-        )
-        .await,
-        StatusCode::BAD_REQUEST,
-        "run id \"a b\"",
-    );
-    assert_problem(
-        &h.send(Method::POST, "/api/v1/dags/nope/dagRuns", json!({}))
-            .await,
-        StatusCode::NOT_FOUND,
-        "DAG `nope` is not loaded",
-    );
-    assert_problem(
-        &h.send(
-            Method::POST,
-            "/api/v1/dags/hello/dagRuns",
-            json!({"conf": [1]}),
-        )
-        .await,
-        StatusCode::BAD_REQUEST,
-        "conf",
-    );
+    let runs = "/api/v1/dags/hello/dagRuns";
+    assert_problems(
+        &h,
+        Method::POST,
+        &[
+            (
+                runs,
+                json!({"dag_run_id": "mine"}),
+                S::CONFLICT,
+                "already has a run `mine`",
+            ),
+            (
+                runs,
+                json!({"dag_run_id": "a b"}),
+                S::BAD_REQUEST,
+                "run id \"a b\"",
+            ),
+            (
+                "/api/v1/dags/nope/dagRuns",
+                json!({}),
+                S::NOT_FOUND,
+                "DAG `nope` is not loaded",
+            ),
+            (runs, json!({"conf": [1]}), S::BAD_REQUEST, "conf"),
+        ],
+    )
+    .await;
     let bad = h
         .call_with(
             Method::POST,
@@ -682,16 +689,18 @@ async fn runs_are_triggered_listed_and_refused_when_they_clash() {
         .await;
     assert_eq!(one.status, StatusCode::OK, "{}", one.text);
     assert_eq!(one.body["dag_run_id"], auto_id.as_str());
-    assert_problem(
-        &h.get("/api/v1/dags/hello/dagRuns/nope").await,
-        StatusCode::NOT_FOUND,
-        "DAG `hello` has no run `nope`",
-    );
-    assert_problem(
-        &h.get("/api/v1/dags/nope/dagRuns").await,
-        StatusCode::NOT_FOUND,
-        "no DAG `nope`",
-    );
+    assert_get_problems(
+        &h,
+        &[
+            (
+                "/api/v1/dags/hello/dagRuns/nope",
+                S::NOT_FOUND,
+                "DAG `hello` has no run `nope`",
+            ),
+            ("/api/v1/dags/nope/dagRuns", S::NOT_FOUND, "no DAG `nope`"),
+        ],
+    )
+    .await;
     let dags = h.get("/api/v1/dags/hello").await;
     assert_eq!(dags.body["recent_runs"][0]["state"], "queued");
 }
@@ -771,26 +780,22 @@ async fn task_instances_xcom_and_logs_are_read() {
             .and_then(|v| v.to_str().ok()),
         Some("18")
     );
-    assert_problem(
-        &h.get(&format!("{base}/first/logs/2")).await,
-        StatusCode::NOT_FOUND,
-        "has no try 2 (its latest is 1)",
-    );
-    assert_problem(
-        &h.get(&format!("{base}/first/logs/0")).await,
-        StatusCode::NOT_FOUND,
-        "has no try 0",
-    );
-    assert_problem(
-        &h.get(&format!("{base}/first/logs/one")).await,
-        StatusCode::BAD_REQUEST,
-        "`try_number` must be a positive integer",
-    );
-    assert_problem(
-        &h.get(&format!("{base}/second/logs/1")).await,
-        StatusCode::NOT_FOUND,
-        "no log for try 1",
-    );
+    for (tail, status, detail) in [
+        (
+            "first/logs/2",
+            StatusCode::NOT_FOUND,
+            "has no try 2 (its latest is 1)",
+        ),
+        ("first/logs/0", StatusCode::NOT_FOUND, "has no try 0"),
+        (
+            "first/logs/one",
+            StatusCode::BAD_REQUEST,
+            "`try_number` must be a positive integer",
+        ),
+        ("second/logs/1", StatusCode::NOT_FOUND, "no log for try 1"),
+    ] {
+        assert_problem(&h.get(&format!("{base}/{tail}")).await, status, detail);
+    }
 }
 
 #[tokio::test]
@@ -815,28 +820,26 @@ async fn ids_that_could_escape_a_folder_are_refused() {
         );
         assert_eq!(got.body["type"], "about:blank", "{uri}: {}", got.text);
     }
-    assert_problem(
-        &h.get("/api/v1/dags/hello/dagRuns/%2E%2E/taskInstances")
-            .await,
-        StatusCode::BAD_REQUEST,
-        "is not a valid id",
-    );
-    assert_problem(
-        &h.get("/api/v1/dags/hello/dagRuns/r1/taskInstances/first%00/logs/1")
-            .await,
-        StatusCode::BAD_REQUEST,
-        "is not a valid id",
-    );
-    assert_problem(
-        &h.send(
-            Method::POST,
-            "/api/v1/dags/hello/clearTaskInstances",
-            json!({"dag_run_id": "../r1"}),
-        )
-        .await,
-        StatusCode::BAD_REQUEST,
-        "is not a valid id",
-    );
+    let invalid = "is not a valid id";
+    assert_get_problems(
+        &h,
+        &[
+            (
+                "/api/v1/dags/hello/dagRuns/%2E%2E/taskInstances",
+                S::BAD_REQUEST,
+                invalid,
+            ),
+            (
+                "/api/v1/dags/hello/dagRuns/r1/taskInstances/first%00/logs/1",
+                S::BAD_REQUEST,
+                invalid,
+            ),
+        ],
+    )
+    .await;
+    let body = json!({"dag_run_id": "../r1"});
+    let clear = "/api/v1/dags/hello/clearTaskInstances";
+    assert_problems(&h, Method::POST, &[(clear, body, S::BAD_REQUEST, invalid)]).await;
 }
 
 #[tokio::test]
@@ -900,28 +903,31 @@ async fn clearing_is_a_dry_run_unless_asked() {
         .send(Method::POST, url, json!({"task_regex": "^fir"}))
         .await;
     assert_eq!(regex.body["task_instances"][0]["task_id"], "first");
-    assert_problem(
-        &h.send(
-            Method::POST,
-            url,
-            json!({"start_date": "2026-01-01T00:00:00Z"}),
-        )
-        .await,
-        StatusCode::BAD_REQUEST,
-        "unknown field `start_date`",
-    );
-    assert_problem(
-        &h.send(Method::POST, url, json!({"task_ids": ["nope"]}))
-            .await,
-        StatusCode::NOT_FOUND,
-        "has no task `nope`",
-    );
-    assert_problem(
-        &h.send(Method::POST, url, json!({"dag_run_id": "nope"}))
-            .await,
-        StatusCode::NOT_FOUND,
-        "has no run `nope`",
-    );
+    assert_problems(
+        &h,
+        Method::POST,
+        &[
+            (
+                url,
+                json!({"start_date": "2026-01-01T00:00:00Z"}),
+                S::BAD_REQUEST,
+                "unknown field `start_date`",
+            ),
+            (
+                url,
+                json!({"task_ids": ["nope"]}),
+                S::NOT_FOUND,
+                "has no task `nope`",
+            ),
+            (
+                url,
+                json!({"dag_run_id": "nope"}),
+                S::NOT_FOUND,
+                "has no run `nope`",
+            ),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -969,37 +975,43 @@ async fn backfills_are_planned_and_created() {
     assert_eq!(runs.body["dag_runs"][0]["run_type"], "backfill");
     assert_eq!(runs.body["dag_runs"][0]["conf"], json!({"k": 2}));
 
-    let mut wrong = body.clone();
-    wrong["to_date"] = json!("2026-02-01T00:00:00Z");
-    assert_problem(
-        &h.send(Method::POST, "/api/v1/backfills", wrong).await,
-        StatusCode::BAD_REQUEST,
-        "is after",
-    );
-    let mut manual = body.clone();
-    manual["dag_id"] = json!("sleepy");
-    assert_problem(
-        &h.send(Method::POST, "/api/v1/backfills", manual).await,
-        StatusCode::BAD_REQUEST,
-        "has no schedule",
-    );
-    let mut unknown = body;
-    unknown["dag_id"] = json!("nope");
-    assert_problem(
-        &h.send(Method::POST, "/api/v1/backfills", unknown).await,
-        StatusCode::NOT_FOUND,
-        "DAG `nope` is not loaded",
-    );
-    assert_problem(
-        &h.send(
-            Method::POST,
-            "/api/v1/backfills",
-            json!({"dag_id": "hello"}),
-        )
-        .await,
-        StatusCode::BAD_REQUEST,
-        "missing field `from_date`",
-    );
+    let with = |key: &str, value: &str| {
+        let mut b = body.clone();
+        b[key] = json!(value);
+        b
+    };
+    let url = "/api/v1/backfills";
+    assert_problems(
+        &h,
+        Method::POST,
+        &[
+            (
+                url,
+                with("to_date", "2026-02-01T00:00:00Z"),
+                S::BAD_REQUEST,
+                "is after",
+            ),
+            (
+                url,
+                with("dag_id", "sleepy"),
+                S::BAD_REQUEST,
+                "has no schedule",
+            ),
+            (
+                url,
+                with("dag_id", "nope"),
+                S::NOT_FOUND,
+                "DAG `nope` is not loaded",
+            ),
+            (
+                url,
+                json!({"dag_id": "hello"}),
+                S::BAD_REQUEST,
+                "missing field `from_date`",
+            ),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
