@@ -6,7 +6,10 @@
 //! exceptions with their remote traceback, timeouts, `extra_env`, a result over Lambda's
 //! 6 MB response limit coming back through S3, the request limits lithoflow enforces
 //! (the emulator has none), `async_invoke`, throttling retried, a call that never starts,
-//! the missing-runtime message, and `dags validate`'s warnings about missing AWS keys.
+//! the missing-runtime message, `dags validate`'s warnings about missing AWS keys, the
+//! example DAGs of `dags/` switched to Lambda by their `[lithops_config]` alone,
+//! `get_result = false` returning the job reference, and `runtime_memory`
+//! (`map_runtime_memory`, `reduce_runtime_memory`) picking the function calls run on.
 
 use std::path::Path;
 use std::process::Command;
@@ -65,6 +68,12 @@ def count_lines(obj):
 def use_extra(x):
     import extra_pkg
     return extra_pkg.double(x)
+
+def where(x=None):
+    return {"x": x, "function": os.environ.get("AWS_LAMBDA_FUNCTION_NAME")}
+
+def where_reduce(results):
+    return {"maps": results, "function": os.environ.get("AWS_LAMBDA_FUNCTION_NAME")}
 "#;
 
 /// A package outside the DAG folder, importable locally through PYTHONPATH only: on
@@ -122,21 +131,31 @@ impl Setup {
 
     /// `lithoflow` with the emulator's environment, this home and DAG folder.
     fn cmd(&self, home: &Path) -> assert_cmd::Command {
+        self.cmd_in(home, self.dags.path())
+    }
+
+    /// `lithoflow` with the emulator's environment, `home` and the DAG folder `dags`.
+    fn cmd_in(&self, home: &Path, dags: &Path) -> assert_cmd::Command {
         let mut cmd = lithoflow();
         cmd.envs(self.emu.env())
             .env("LITHOFLOW_HOME", home)
             .env("PYTHONPATH", self.site.path())
             .arg("--dags-folder")
-            .arg(self.dags.path())
+            .arg(dags)
             .timeout(Duration::from_secs(240));
         cmd
     }
 
     /// `dags test -o json` with `home`; returns the document, stderr and how long it took.
     fn dags_test_with(&self, home: &Path, dag_id: &str) -> (Value, String, Duration) {
+        self.dags_test_in(home, self.dags.path(), dag_id)
+    }
+
+    /// `dags test -o json` with `home` and the DAG folder `dags`.
+    fn dags_test_in(&self, home: &Path, dags: &Path, dag_id: &str) -> (Value, String, Duration) {
         let started = Instant::now();
         let out = self
-            .cmd(home)
+            .cmd_in(home, dags)
             .args(["dags", "test", dag_id, "-o", "json"])
             .output()
             .expect("lithoflow runs");
@@ -150,8 +169,9 @@ impl Setup {
         );
         let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
             panic!(
-                "dags test prints JSON ({e}): {}\nstderr:\n{stderr}",
-                String::from_utf8_lossy(&out.stdout)
+                "dags test prints JSON ({e}): {}\nstderr:\n{stderr}\nemulator:\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                tail(&self.emu.log())
             )
         });
         (doc, stderr, elapsed)
@@ -210,6 +230,24 @@ impl Setup {
              print(s3.get_object(Bucket='{BUCKET}', Key=keys[-1])['Body'].read().decode() if keys else 'null')"
         ));
         serde_json::from_str(found.trim()).ok()
+    }
+
+    /// The JSON object at `s3://BUCKET/KEY` in the emulator.
+    fn s3_json(&self, location: &str) -> Value {
+        let (bucket, key) = location
+            .strip_prefix("s3://")
+            .and_then(|rest| rest.split_once('/'))
+            .unwrap_or_else(|| panic!("not an S3 location: {location}"));
+        let text = self.boto(&format!(
+            "print(s3.get_object(Bucket={bucket:?}, Key={key:?})['Body'].read().decode())"
+        ));
+        serde_json::from_str(text.trim())
+            .unwrap_or_else(|e| panic!("{location} holds JSON ({e}): {text}"))
+    }
+
+    /// The last lines of the emulator's log, for failure messages.
+    fn emu_tail(&self) -> String {
+        tail(&self.emu.log())
     }
 
     /// `tasks test DAG TASK -o json`, which waits for async_invoke calls to finish.
@@ -805,4 +843,479 @@ fn the_lambda_docs_cover_setup_limits_and_the_emulator() {
     ] {
         assert!(doc.contains(needle), "docs/aws-lambda.md mentions {needle}");
     }
+}
+
+/// A home whose config runs everything on this machine.
+fn localhost_home() -> tempfile::TempDir {
+    let home = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        home.path().join("lithoflow.toml"),
+        "[lithops]\nbackend = \"localhost\"\nstorage = \"localhost\"\n",
+    )
+    .expect("config");
+    home
+}
+
+/// A DAG file switched to Lambda by its `[lithops_config]` only: the table's `backend`
+/// and `storage` become `aws_lambda` and `aws_s3` (the table is added when the file has
+/// none), and `[lithops_config.aws_s3]` names the bucket. Nothing else changes.
+fn switch_to_lambda(text: &str) -> String {
+    const SWITCHED: &str = "backend = \"aws_lambda\"\nstorage = \"aws_s3\"\n";
+    let mut out = String::new();
+    let (mut in_config, mut had_config) = (false, false);
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            in_config = trimmed == "[lithops_config]";
+            if in_config {
+                had_config = true;
+                out.push_str(line);
+                out.push('\n');
+                out.push_str(SWITCHED);
+                continue;
+            }
+        }
+        let key = trimmed.split('=').next().unwrap_or_default().trim();
+        if in_config && (key == "backend" || key == "storage") {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if !had_config {
+        out.push_str("\n[lithops_config]\n");
+        out.push_str(SWITCHED);
+    }
+    out.push_str(&format!(
+        "\n[lithops_config.aws_s3]\nstorage_bucket = \"{BUCKET}\"\n"
+    ));
+    out
+}
+
+/// Copies every example DAG of `dags/` and `dags/my_functions.py` into `dir`, switched
+/// to Lambda with `lambda`; returns the DAG ids, checked to load without errors and,
+/// switched, to ask for aws_lambda and aws_s3 with the bucket.
+fn copy_examples(dir: &Path, lambda: bool) -> Vec<String> {
+    use lithoflow_executor::config::{Backend, StorageBackend};
+    use lithoflow_scheduler::dag::DagBag;
+
+    let examples = repo_root().join("dags");
+    std::fs::copy(
+        examples.join("my_functions.py"),
+        dir.join("my_functions.py"),
+    )
+    .expect("copy my_functions.py");
+    let mut copied = 0;
+    for entry in std::fs::read_dir(&examples).expect("dags/ is readable") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read example");
+        let text = if lambda {
+            switch_to_lambda(&text)
+        } else {
+            text
+        };
+        std::fs::write(dir.join(path.file_name().expect("name")), text).expect("write");
+        copied += 1;
+    }
+    assert!(
+        copied >= 4,
+        "expected the four example DAGs, found {copied}"
+    );
+
+    let bag = DagBag::load_folder(dir).expect("the copy is readable");
+    let mut ids = Vec::new();
+    for f in &bag.files {
+        let text: String = f.diagnostics.iter().map(ToString::to_string).collect();
+        assert!(!f.has_errors(), "{}:\n{text}", f.path.display());
+        let dag = f
+            .dag
+            .as_ref()
+            .unwrap_or_else(|| panic!("{} loads:\n{text}", f.path.display()));
+        if lambda {
+            let c = &dag.lithops_config;
+            assert_eq!(c.effective_backend(), Backend::AwsLambda, "{}", dag.dag_id);
+            assert_eq!(
+                c.effective_storage(),
+                StorageBackend::AwsS3,
+                "{}",
+                dag.dag_id
+            );
+            assert_eq!(c.storage_bucket.as_deref(), Some(BUCKET), "{}", dag.dag_id);
+        }
+        ids.push(dag.dag_id.clone());
+    }
+    ids.sort();
+    ids
+}
+
+/// What must be identical between two runs of a DAG: the run's state and, per task,
+/// its state, try number, return value and error.
+fn comparable(doc: &Value) -> Value {
+    let tasks: Vec<Value> = doc["tasks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("tasks in {doc}"))
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "task_id": t["task_id"],
+                "state": t["state"],
+                "try_number": t["try_number"],
+                "return_value": t["return_value"],
+                "error": t["error"],
+            })
+        })
+        .collect();
+    serde_json::json!({"dag_id": doc["dag_id"], "state": doc["state"], "tasks": tasks})
+}
+
+#[test]
+fn the_example_dags_switched_to_lambda_by_their_lithops_config_return_the_same() {
+    // The home only grants the execution role: the DAG files themselves switch backend.
+    let s = Setup::new(&format!("[aws_lambda]\nexecution_role = \"{ROLE}\"\n"));
+    let original = tempfile::tempdir().expect("tempdir");
+    let ids = copy_examples(original.path(), false);
+    let switched = copy_examples(s.dags.path(), true);
+    assert_eq!(ids, switched);
+    let local_home = localhost_home();
+
+    let mut lambda_docs = Vec::new();
+    for id in &ids {
+        let (local, local_err, _) = s.dags_test_in(local_home.path(), original.path(), id);
+        let (lambda, lambda_err, _) = s.dags_test(id);
+        let ctx = || {
+            format!(
+                "localhost:\n{local}\n{local_err}\nLambda:\n{lambda}\n{lambda_err}\nemulator:\n{}",
+                s.emu_tail()
+            )
+        };
+        assert_eq!(local["state"], "success", "{id}: {}", ctx());
+        for t in local["tasks"].as_array().expect("tasks") {
+            assert_eq!(t["state"], "success", "{id}: {}", ctx());
+        }
+        assert_eq!(
+            comparable(&lambda),
+            comparable(&local),
+            "{id} returns the same on Lambda as on localhost: {}",
+            ctx()
+        );
+        lambda_docs.push((id.clone(), lambda));
+    }
+
+    // What the examples' comments say they return.
+    let value = |dag: &str, task_id: &str| {
+        let (_, doc) = lambda_docs
+            .iter()
+            .find(|(id, _)| id == dag)
+            .unwrap_or_else(|| panic!("no example {dag} among {ids:?}"));
+        task(doc, task_id)["return_value"].clone()
+    };
+    assert_eq!(value("call_async_example", "add_task_1"), 4);
+    assert_eq!(value("call_async_example", "add_task_2"), 8);
+    assert_eq!(
+        value("map_example", "map_task"),
+        serde_json::json!([2, 3, 4])
+    );
+    assert_eq!(value("map_reduce_example", "mapreduce_task"), 24);
+    assert_eq!(value("lithops_example", "add_task_2"), 8);
+    assert_eq!(
+        value("lithops_example", "map_task"),
+        serde_json::json!([2, 3, 4])
+    );
+    assert_eq!(value("lithops_example", "mapreduce_task"), 60);
+
+    // The switched copies really ran on Lambda: each left its job data in the bucket,
+    // and the default runtime was deployed on first use.
+    let prefixes = s.boto(&format!(
+        "keys = [o['Key'] for p in s3.get_paginator('list_objects_v2').paginate(Bucket='{BUCKET}', Prefix='lithoflow.jobs/') for o in p.get('Contents', [])]\n\
+         print(json.dumps(sorted(set(k.split('/')[1] for k in keys))))"
+    ));
+    let prefixes: Value = serde_json::from_str(prefixes.trim()).expect("json");
+    assert_eq!(
+        prefixes,
+        serde_json::json!(ids),
+        "every example left job data in S3:\n{}",
+        s.emu_tail()
+    );
+    let functions = s.boto("print([f['FunctionName'] for f in lam.list_functions()['Functions']])");
+    assert!(functions.contains(&function_name(256)), "{functions}");
+}
+
+const NO_RESULT: &str = r#"
+dag_id = "no_result"
+
+[tasks.call]
+type = "call_async"
+func = "lamfuncs:add"
+data = { x = 1, y = 2 }
+get_result = false
+
+[tasks.mapped]
+type = "map"
+map_function = "lamfuncs:add"
+map_iterdata = [1, 2, 3]
+extra_params = { y = 10 }
+get_result = false
+
+[tasks.reduced]
+type = "map_reduce"
+map_function = "lamfuncs:add"
+reduce_function = "lamfuncs:total"
+map_iterdata = [1, 2, 3]
+extra_params = { y = 1 }
+get_result = false
+
+[tasks.reduced_local]
+type = "map_reduce"
+map_function = "lamfuncs:add"
+reduce_function = "lamfuncs:total"
+map_iterdata = [1, 2, 3]
+extra_params = { y = 1 }
+reducer_wait_local = true
+get_result = false
+"#;
+
+#[test]
+fn get_result_false_on_lambda_returns_the_job_reference_as_on_localhost() {
+    let s = Setup::new(&lambda_config(true));
+    s.dag("no_result", NO_RESULT);
+    let local_home = localhost_home();
+    let (local, local_err, _) = s.dags_test_with(local_home.path(), "no_result");
+    let (lambda, lambda_err, _) = s.dags_test("no_result");
+    let ctx = || {
+        format!(
+            "localhost:\n{local}\n{local_err}\nLambda:\n{lambda}\n{lambda_err}\nemulator:\n{}",
+            s.emu_tail()
+        )
+    };
+    let keys = |v: &Value| -> Vec<String> {
+        let mut k: Vec<String> = v
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        k.sort();
+        k
+    };
+    // What each job's calls returned, without their durations.
+    let call_results = |results: &Value| -> Vec<Value> {
+        results
+            .as_array()
+            .unwrap_or_else(|| panic!("results.json is a list: {results}"))
+            .iter()
+            .map(|r| serde_json::json!([r["phase"], r["index"], r["result"], r["error"]]))
+            .collect()
+    };
+    for (task_id, expected) in [
+        ("call", serde_json::json!([["call", 0, 3, null]])),
+        (
+            "mapped",
+            serde_json::json!([
+                ["map", 0, 11, null],
+                ["map", 1, 12, null],
+                ["map", 2, 13, null]
+            ]),
+        ),
+        ("reduced", Value::Null),
+        ("reduced_local", Value::Null),
+    ] {
+        assert_eq!(state(&local, task_id), "success", "{task_id}: {}", ctx());
+        assert_eq!(state(&lambda, task_id), "success", "{task_id}: {}", ctx());
+        let local_ref = &task(&local, task_id)["return_value"];
+        let lambda_ref = &task(&lambda, task_id)["return_value"];
+        // The XCom is the job reference, with the same fields as on localhost, not the
+        // results.
+        assert_eq!(
+            keys(lambda_ref),
+            ["calls", "job_id", "job_key", "status_location"],
+            "{task_id}: {}",
+            ctx()
+        );
+        assert_eq!(keys(lambda_ref), keys(local_ref), "{task_id}: {}", ctx());
+        assert_eq!(
+            lambda_ref["calls"],
+            local_ref["calls"],
+            "{task_id}: as many calls: {}",
+            ctx()
+        );
+        let location = lambda_ref["status_location"].as_str().unwrap_or_default();
+        assert!(
+            location.starts_with(&format!("s3://{BUCKET}/lithoflow.jobs/no_result/"))
+                && location.ends_with("/status.json"),
+            "{task_id}: {}",
+            ctx()
+        );
+
+        // The reference leads to the job's status and results, in S3 as they are in
+        // the local folder on localhost.
+        let status = s.s3_json(location);
+        assert_eq!(status["state"], "success", "{task_id}: {status}");
+        let local_location = local_ref["status_location"].as_str().unwrap_or_default();
+        let local_status: Value = serde_json::from_str(
+            &std::fs::read_to_string(local_location)
+                .unwrap_or_else(|e| panic!("{task_id}: {local_location}: {e}")),
+        )
+        .expect("json");
+        assert_eq!(
+            status["total"], local_status["total"],
+            "{task_id}: {status}"
+        );
+        assert_eq!(status["failed"], 0, "{task_id}: {status}");
+        let results = s.s3_json(&location.replace("/status.json", "/results.json"));
+        let local_results: Value = serde_json::from_str(
+            &std::fs::read_to_string(local_location.replace("status.json", "results.json"))
+                .expect("local results.json"),
+        )
+        .expect("json");
+        assert_eq!(
+            call_results(&results),
+            call_results(&local_results),
+            "{task_id}: the same call results in the job's data: {}",
+            ctx()
+        );
+        if !expected.is_null() {
+            assert_eq!(Value::Array(call_results(&results)), expected, "{task_id}");
+        }
+    }
+    // Both map_reduce jobs reduced [2, 3, 4] to 9 in the job's data.
+    for task_id in ["reduced", "reduced_local"] {
+        let location = task(&lambda, task_id)["return_value"]["status_location"]
+            .as_str()
+            .unwrap_or_default()
+            .replace("/status.json", "/results.json");
+        let results = s.s3_json(&location);
+        let reduce: Vec<&Value> = results
+            .as_array()
+            .expect("results")
+            .iter()
+            .filter(|r| r["phase"] == "reduce")
+            .collect();
+        assert_eq!(reduce.len(), 1, "{task_id}: {results}");
+        assert_eq!(reduce[0]["result"], 9, "{task_id}: {results}");
+    }
+}
+
+const MEMORY: &str = r#"
+dag_id = "memory"
+
+[tasks.default_size]
+type = "call_async"
+func = "lamfuncs:where"
+data = { x = 0 }
+
+[tasks.sized]
+type = "call_async"
+func = "lamfuncs:where"
+data = { x = 1 }
+runtime_memory = 512
+
+[tasks.sized_by_config]
+type = "call_async"
+func = "lamfuncs:where"
+data = { x = 2 }
+lithops_config = { runtime_memory = 768 }
+
+[tasks.sized_map]
+type = "map"
+map_function = "lamfuncs:where"
+map_iterdata = [1, 2]
+runtime_memory = 1024
+
+[tasks.remote_sized]
+type = "map"
+map_function = "lamfuncs:where"
+map_iterdata = [1, 2, 3]
+runtime_memory = 896
+remote_invocation = true
+
+[tasks.split]
+type = "map_reduce"
+map_function = "lamfuncs:where"
+reduce_function = "lamfuncs:where_reduce"
+map_iterdata = [1, 2, 3]
+map_runtime_memory = 384
+reduce_runtime_memory = 640
+
+[tasks.split_local]
+type = "map_reduce"
+map_function = "lamfuncs:where"
+reduce_function = "lamfuncs:where_reduce"
+map_iterdata = [1, 2, 3]
+map_runtime_memory = 384
+reduce_runtime_memory = 640
+reducer_wait_local = true
+
+[tasks.fallback]
+type = "map_reduce"
+map_function = "lamfuncs:where"
+reduce_function = "lamfuncs:where_reduce"
+map_iterdata = [1, 2]
+runtime_memory = 1536
+reduce_runtime_memory = 640
+"#;
+
+#[test]
+fn runtime_memory_picks_the_function_each_call_runs_on() {
+    let s = Setup::new(&lambda_config(true));
+    s.dag("memory", MEMORY);
+    let (doc, stderr, _) = s.dags_test("memory");
+    let ctx = || format!("{doc}\nstderr:\n{stderr}\nemulator:\n{}", s.emu_tail());
+    for t in doc["tasks"].as_array().expect("tasks") {
+        assert_eq!(t["state"], "success", "{}", ctx());
+    }
+    // Each call says which function it ran in (AWS_LAMBDA_FUNCTION_NAME).
+    let on = |mb: u64, x: u64| serde_json::json!({"x": x, "function": function_name(mb)});
+    let value = |id: &str| task(&doc, id)["return_value"].clone();
+    assert_eq!(value("default_size"), on(256, 0), "{}", ctx());
+    assert_eq!(value("sized"), on(512, 1), "{}", ctx());
+    assert_eq!(value("sized_by_config"), on(768, 2), "{}", ctx());
+    assert_eq!(
+        value("sized_map"),
+        serde_json::json!([on(1024, 1), on(1024, 2)]),
+        "{}",
+        ctx()
+    );
+    assert_eq!(
+        value("remote_sized"),
+        serde_json::json!([on(896, 1), on(896, 2), on(896, 3)]),
+        "remote invocation: {}",
+        ctx()
+    );
+    // map_runtime_memory and reduce_runtime_memory pick each phase's function, whether
+    // the reducer waits remotely or locally; a phase without its own size takes the
+    // task's runtime_memory.
+    let reduced = |map_mb: u64, reduce_mb: u64, xs: &[u64]| {
+        serde_json::json!({
+            "maps": xs.iter().map(|&x| on(map_mb, x)).collect::<Vec<_>>(),
+            "function": function_name(reduce_mb),
+        })
+    };
+    assert_eq!(value("split"), reduced(384, 640, &[1, 2, 3]), "{}", ctx());
+    assert_eq!(
+        value("split_local"),
+        reduced(384, 640, &[1, 2, 3]),
+        "reducer_wait_local: {}",
+        ctx()
+    );
+    assert_eq!(value("fallback"), reduced(1536, 640, &[1, 2]), "{}", ctx());
+
+    // Exactly the functions the sizes name were deployed, each with its memory.
+    let out = s.run_ok(&["runtime", "list", "-o", "json"]);
+    let listed: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let mut names: Vec<String> = Vec::new();
+    for row in listed.as_array().expect("rows") {
+        let name = row["name"].as_str().unwrap_or_default().to_owned();
+        let mb = row["memory_mb"].as_u64().unwrap_or_default();
+        assert_eq!(name, function_name(mb), "{row}");
+        assert_eq!(row["current"], true, "{row}");
+        names.push(name);
+    }
+    names.sort();
+    let mut expected: Vec<String> = [256, 384, 512, 640, 768, 896, 1024, 1536]
+        .into_iter()
+        .map(function_name)
+        .collect();
+    expected.sort();
+    assert_eq!(names, expected, "{listed}\n{}", ctx());
 }
