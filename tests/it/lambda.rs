@@ -5,7 +5,9 @@
 //! waiting locally or remotely, remote invocation, object parts read from S3), user
 //! exceptions with their remote traceback, timeouts, `extra_env`, a result over Lambda's
 //! 6 MB response limit coming back through S3, the request limits lithoflow enforces
-//! (the emulator has none), `async_invoke`, throttling retried, a call that never starts,
+//! (the emulator has none), `async_invoke`, throttling retried (the function's concurrency
+//! limit, and 429/5xx injected by a proxy in front of the Lambda API with every call reaching
+//! the function exactly once), a call that never starts,
 //! the missing-runtime message, `dags validate`'s warnings about missing AWS keys, the
 //! example DAGs of `dags/` switched to Lambda by their `[lithops_config]` alone,
 //! `get_result = false` returning the job reference, and `runtime_memory`
@@ -775,6 +777,156 @@ fn throttling_is_retried_and_a_call_that_never_starts_fails_after_its_timeout() 
         "{results}"
     );
     assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+/// The fault-injecting proxy of `tests/fixtures/python/fault_proxy.py` in front of the
+/// emulator's Lambda API; killed when dropped.
+struct FaultProxy {
+    child: std::process::Child,
+    port: u16,
+    plan: tempfile::NamedTempFile,
+    stats: tempfile::NamedTempFile,
+}
+
+impl FaultProxy {
+    fn start(upstream: &str) -> FaultProxy {
+        use std::io::BufRead;
+        let plan = tempfile::NamedTempFile::new().expect("plan file");
+        let stats = tempfile::NamedTempFile::new().expect("stats file");
+        let mut child = Command::new("python3")
+            .arg(repo_root().join("tests/fixtures/python/fault_proxy.py"))
+            .arg(upstream)
+            .arg(plan.path())
+            .arg(stats.path())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs the fault proxy");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the proxy says its port");
+        let port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("the proxy did not start: {line:?}"));
+        FaultProxy {
+            child,
+            port,
+            plan,
+            stats,
+        }
+    }
+
+    /// Answers the next invocations with these HTTP statuses, one each.
+    fn inject(&self, statuses: &[u16]) {
+        let served = self.stats()["faults_served"].as_u64().unwrap_or(0) as usize;
+        let mut faults = vec![0u16; served];
+        faults.extend_from_slice(statuses);
+        // The proxy numbers faults from its start; those already served stay in the list.
+        std::fs::write(
+            self.plan.path(),
+            serde_json::json!({ "faults": faults }).to_string(),
+        )
+        .expect("write plan");
+    }
+
+    fn stats(&self) -> Value {
+        let text = std::fs::read_to_string(self.stats.path()).unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn throttling_and_server_errors_from_lambda_are_retried_and_no_call_is_lost_or_doubled() {
+    let s = Setup::new(&lambda_config(true));
+    let proxy = FaultProxy::start(&s.emu.endpoint());
+    s.set_config(&format!(
+        "{}endpoint_url = \"{}\"\n",
+        lambda_config(true),
+        proxy.endpoint()
+    ));
+    s.run_ok(&["runtime", "deploy"]);
+    // The deploy's own check (one `ping` invocation).
+    let pings = proxy.stats()["forwarded_by_type"]["RequestResponse"]
+        .as_u64()
+        .unwrap_or(0);
+
+    // Synchronous invocations: 429s and 5xx answered by the proxy (the function never runs
+    // for them), then the calls pass.
+    let faults = [429, 429, 500, 429, 503, 502, 429, 429, 500, 429];
+    proxy.inject(&faults);
+    s.dag(
+        "faulty",
+        "dag_id = \"faulty\"\n[tasks.m]\ntype = \"map\"\nmap_function = \"lamfuncs:ident\"\nmap_iterdata = [10, 11, 12, 13, 14, 15, 16, 17]\ninvoke_pool_threads = 8\n\n[tasks.detached]\ntype = \"map\"\nmap_function = \"lamfuncs:ident\"\nmap_iterdata = [20, 21, 22, 23, 24]\nasync_invoke = true\ninvoke_pool_threads = 5\n",
+    );
+    let (doc, stderr) = s.tasks_test("faulty", "m");
+    assert_eq!(doc["state"], "success", "{doc}\n{stderr}");
+    assert_eq!(
+        doc["return_value"],
+        serde_json::json!([
+            [0, 10],
+            [1, 11],
+            [2, 12],
+            [3, 13],
+            [4, 14],
+            [5, 15],
+            [6, 16],
+            [7, 17]
+        ]),
+        "every call answered once, in order:\n{stderr}"
+    );
+    let stats = proxy.stats();
+    assert_eq!(stats["faults_served"], faults.len(), "{stats}");
+    assert_eq!(
+        stats["forwarded_by_type"]["RequestResponse"],
+        pings + 8,
+        "each call reached the function exactly once: {stats}"
+    );
+    for (error_type, status) in [("TooManyRequestsException", 429), ("ServiceException", 500)] {
+        assert!(
+            stderr.contains(error_type) || stderr.contains(&status.to_string()),
+            "the {status}s were reported as retried:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("retrying"), "{stderr}");
+
+    // Event invocations (async_invoke): the same, followed through S3 to their results.
+    let faults = [429, 500, 429, 429, 503, 429];
+    proxy.inject(&faults);
+    let (doc, stderr) = s.tasks_test("faulty", "detached");
+    assert_eq!(doc["state"], "success", "{doc}\n{stderr}");
+    let results = s
+        .job_file("faulty", "detached", "results.json")
+        .unwrap_or_else(|| panic!("results\n{stderr}"));
+    let values: Vec<Value> = results
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["result"].clone())
+        .collect();
+    assert_eq!(
+        values,
+        serde_json::json!([[0, 20], [1, 21], [2, 22], [3, 23], [4, 24]])
+            .as_array()
+            .expect("array")
+            .clone(),
+        "{results}\n{stderr}"
+    );
+    let stats = proxy.stats();
+    assert_eq!(stats["faults_served"], 10 + faults.len(), "{stats}");
+    assert_eq!(stats["forwarded_by_type"]["Event"], 5, "{stats}");
 }
 
 #[test]
