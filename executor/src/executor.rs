@@ -133,6 +133,21 @@ pub enum JobKind {
         /// Its argument(s): a table binds as keyword arguments.
         data: Value,
     },
+    /// One call with explicit positional and keyword arguments (Airflow's
+    /// `python_callable` with `op_args`/`op_kwargs`). With `context`, the function also
+    /// gets the Airflow context values its signature asks for (all of them when it takes
+    /// `**kwargs`), as Airflow's PythonOperator passes them, and the Lithops `id` rule does
+    /// not apply.
+    Call {
+        /// The function.
+        func: FunctionRef,
+        /// Positional arguments.
+        args: Vec<Value>,
+        /// Keyword arguments.
+        kwargs: Map<String, Value>,
+        /// The Airflow context (`ds`, `logical_date`, `params`, ...).
+        context: Option<Map<String, Value>>,
+    },
     /// One call per element.
     Map(MapJob),
     /// A map, then a reducer over the list of its results.
@@ -521,6 +536,8 @@ impl FunctionExecutor {
 struct Prepared {
     args: binding::CallArgs,
     obj: Option<ObjectPart>,
+    /// The Airflow context, for `JobKind::Call`.
+    context: Option<Map<String, Value>>,
 }
 
 /// The storage a job's settings ask for.
@@ -690,10 +707,39 @@ impl JobRun {
                     .run_calls(
                         "call",
                         func,
-                        vec![Prepared { args, obj: None }],
+                        vec![Prepared {
+                            args,
+                            obj: None,
+                            context: None,
+                        }],
                         opts,
                         memory,
                     )
+                    .await;
+                let first = records.first().map(|r| (r.result.clone(), r.error.clone()));
+                calls.append(&mut records);
+                match first {
+                    Some((_, Some(e))) => Err(e),
+                    Some((v, None)) => Ok(v),
+                    None => Err(input_error(0, "the call produced no record".to_owned())),
+                }
+            }
+            JobKind::Call {
+                func,
+                args,
+                kwargs,
+                context,
+            } => {
+                let call = Prepared {
+                    args: binding::CallArgs {
+                        args: args.clone(),
+                        kwargs: kwargs.clone(),
+                    },
+                    obj: None,
+                    context: context.clone(),
+                };
+                let mut records = self
+                    .run_calls("call", func, vec![call], opts, opts.runtime_memory)
                     .await;
                 let first = records.first().map(|r| (r.result.clone(), r.error.clone()));
                 calls.append(&mut records);
@@ -756,6 +802,7 @@ impl JobRun {
                 let reducers: Vec<Prepared> = groups
                     .into_iter()
                     .map(|g| Prepared {
+                        context: None,
                         args: binding::CallArgs {
                             args: vec![Value::Array(g)],
                             kwargs: Map::new(),
@@ -814,6 +861,7 @@ impl JobRun {
                             part.key
                         ));
                         prepared.push(Prepared {
+                            context: None,
                             args: a,
                             obj: Some(part),
                         });
@@ -827,7 +875,11 @@ impl JobRun {
                         ),
                     ));
                 }
-                _ => prepared.push(Prepared { args, obj: None }),
+                _ => prepared.push(Prepared {
+                    args,
+                    obj: None,
+                    context: None,
+                }),
             }
         }
         Ok((prepared, objects))
@@ -1047,6 +1099,7 @@ impl JobRun {
                 exclude_modules: opts.exclude_modules.clone(),
                 memory_mb: memory,
                 obj,
+                airflow_context: call.context,
             }));
             let body = match serde_json::to_vec(&request) {
                 Ok(b) => b,
@@ -1427,6 +1480,7 @@ impl JobRun {
                 exclude_modules: opts.exclude_modules.clone(),
                 memory_mb: phases.reduce_memory,
                 obj: None,
+                airflow_context: None,
             }));
             let body =
                 serde_json::to_vec(&request).map_err(|e| input_error(index, e.to_string()))?;

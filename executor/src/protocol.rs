@@ -57,6 +57,9 @@ pub struct CallRequest {
     pub memory_mb: Option<u64>,
     /// The object part for a function with an `obj` parameter.
     pub obj: Option<ObjectPart>,
+    /// The Airflow context for a `python_callable` (Airflow's binding instead of Lithops').
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub airflow_context: Option<Map<String, Value>>,
 }
 
 /// One part of one object, for object processing.

@@ -534,6 +534,11 @@ fn function_of(t: &Task) -> String {
         TaskKind::CallAsync(c) => c.func.to_string(),
         TaskKind::Map(m) => m.map_function.to_string(),
         TaskKind::MapReduce(mr) => format!("{} -> {}", mr.map.map_function, mr.reduce_function),
+        TaskKind::Python(p) | TaskKind::Branch(p) | TaskKind::ShortCircuit { python: p, .. } => {
+            p.python_callable.to_string()
+        }
+        TaskKind::Bash(b) => b.bash_command.clone(),
+        TaskKind::Empty => "-".to_owned(),
     }
 }
 
@@ -674,6 +679,58 @@ fn task_params(t: &Task) -> Vec<(&'static str, String)> {
         }
         TaskKind::Map(m) => map_params(&mut p, m, None),
         TaskKind::MapReduce(mr) => map_params(&mut p, &mr.map, Some(mr)),
+        TaskKind::Python(py) | TaskKind::Branch(py) | TaskKind::ShortCircuit { python: py, .. } => {
+            let refs = |list: Vec<(String, String)>| -> String {
+                Value::Object(
+                    list.into_iter()
+                        .map(|(k, v)| (k, Value::String(v)))
+                        .collect(),
+                )
+                .to_string()
+            };
+            p.push(("python_callable", py.python_callable.to_string()));
+            p.push(("op_args", Value::Array(py.op_args.clone()).to_string()));
+            p.push(("op_kwargs", Value::Object(py.op_kwargs.clone()).to_string()));
+            p.push((
+                "op_args_from_task",
+                refs(
+                    py.op_args_from_task
+                        .iter()
+                        .map(|(i, t)| (i.to_string(), t.clone()))
+                        .collect(),
+                ),
+            ));
+            p.push(("op_kwargs_from_task", refs(py.op_kwargs_from_task.clone())));
+            if let TaskKind::ShortCircuit {
+                ignore_downstream_trigger_rules,
+                ..
+            } = &t.kind
+            {
+                p.push((
+                    "ignore_downstream_trigger_rules",
+                    ignore_downstream_trigger_rules.to_string(),
+                ));
+            }
+        }
+        TaskKind::Bash(b) => {
+            p.push(("bash_command", b.bash_command.clone()));
+            p.push((
+                "env",
+                b.env.as_ref().map_or("- (inherited)".to_owned(), |e| {
+                    Value::Object(e.clone()).to_string()
+                }),
+            ));
+            p.push(("append_env", b.append_env.to_string()));
+            p.push((
+                "cwd",
+                b.cwd
+                    .clone()
+                    .unwrap_or_else(|| "- (a temporary folder)".to_owned()),
+            ));
+            p.push(("skip_on_exit_code", format!("{:?}", b.skip_on_exit_code)));
+            return p;
+        }
+        TaskKind::Empty => return p,
     }
     common_params(&mut p, t);
     p

@@ -82,6 +82,8 @@ struct TryResult {
     value: Result<Value, TaskError>,
     job: Option<Arc<JobOutcome>>,
     duration_s: f64,
+    /// Output for the log that no executor job holds (a bash command's).
+    output: Option<String>,
 }
 
 impl Engine {
@@ -566,11 +568,30 @@ impl Engine {
         let executor = Arc::clone(&self.executor);
         let task_id = task.task_id.clone();
         let dag = Arc::clone(dag);
+        if matches!(task.kind, TaskKind::Bash(_) | TaskKind::Empty) {
+            running.spawn(async move {
+                let started = std::time::Instant::now();
+                let (value, output) = match render_task(&task, &ctx) {
+                    Ok(t) => taskrun::run_local(&dag, &t).await,
+                    Err(e) => (Err(TaskError::Input(e)), None),
+                };
+                TryResult {
+                    task_id,
+                    try_number,
+                    value,
+                    job: None,
+                    duration_s: started.elapsed().as_secs_f64(),
+                    output,
+                }
+            });
+            return Ok(());
+        }
+        let context = task.python().map(|_| ctx.json());
         running.spawn(async move {
             let started = std::time::Instant::now();
             // Upstream values offloaded to S3 are read back here (taskrun::prepare).
             let prepared = match render_task(&task, &ctx).map_err(TaskError::Input) {
-                Ok(t) => taskrun::prepare(&executor, &dag, &t, &cfg, xcom, job_key)
+                Ok(t) => taskrun::prepare(&executor, &dag, &t, &cfg, xcom, job_key, context)
                     .await
                     .map(|spec| (t, spec)),
                 Err(e) => Err(e),
@@ -584,6 +605,7 @@ impl Engine {
                         value: Err(e),
                         job: None,
                         duration_s: 0.0,
+                        output: None,
                     };
                 }
             };
@@ -605,6 +627,7 @@ impl Engine {
                             value: Err(TaskError::Input(message)),
                             job: None,
                             duration_s: started.elapsed().as_secs_f64(),
+                            output: None,
                         };
                     }
                 },
@@ -616,6 +639,7 @@ impl Engine {
                 value: outcome.return_value,
                 job: outcome.job,
                 duration_s: started.elapsed().as_secs_f64(),
+                output: None,
             }
         });
         Ok(())
@@ -649,13 +673,29 @@ impl Engine {
             ti.calls_done = ti.calls_total - ti.calls_failed;
         }
         let mut xcom = None;
-        match &result.value {
+        // A branch or short_circuit task that succeeded skips some of its downstream tasks.
+        let mut to_skip = Vec::new();
+        let value = match &result.value {
+            Ok(v) => skips_after(dag, task, v).map(|skips| {
+                to_skip = skips;
+                v
+            }),
+            Err(e) => Err(e.clone()),
+        };
+        match &value {
             Ok(v) => {
                 ti.state = TaskState::Success;
-                xcom = Some(v.clone());
+                // An empty task pushes nothing, as EmptyOperator.
+                if !matches!(task.kind, TaskKind::Empty) {
+                    xcom = Some((*v).clone());
+                }
             }
             Err(TaskError::Call(e)) if e.exc_type == "AirflowSkipException" => {
                 // As in Airflow, a skip is not an error; its message is in the log.
+                ti.state = TaskState::Skipped;
+                ti.error = None;
+            }
+            Err(TaskError::Skip(_)) => {
                 ti.state = TaskState::Skipped;
                 ti.error = None;
             }
@@ -678,23 +718,41 @@ impl Engine {
         }
         // The log first: a kill after it re-runs the try and rewrites the log; a kill
         // between a recorded state and its log would lose the log.
-        if let Err(e) = self.write_log(dag, run, ti, &result) {
+        if let Err(e) = self.write_log(dag, run, ti, &result, value.as_ref().map(|v| *v)) {
             tracing::warn!(dag = %dag.dag_id, task = %ti.task_id, error = %e, "failed to write the task's log");
         }
         let saved = ti.clone();
+        let mut skipped = Vec::new();
+        for id in &to_skip {
+            if let Some(t) = tis.get_mut(id)
+                && t.state == TaskState::None
+            {
+                t.state = TaskState::Skipped;
+                t.end_date = Some(now);
+                skipped.push(t.clone());
+            }
+        }
         let (d, r) = (dag.dag_id.clone(), run.run_id.clone());
+        let events: Vec<RunEvent> = std::iter::once(&saved)
+            .chain(&skipped)
+            .map(|t| RunEvent::Task {
+                task_id: t.task_id.clone(),
+                state: t.state,
+                try_number: t.try_number,
+            })
+            .collect();
+        // The branch's success and the skips it decides are stored together.
         self.persist(move |s| {
             if let Some(v) = &xcom {
                 s.put_xcom(&d, &r, &saved.task_id, "return_value", v)?;
             }
-            s.put_ti(&d, &r, &saved)
+            s.put_ti(&d, &r, &saved)?;
+            skipped.iter().try_for_each(|t| s.put_ti(&d, &r, t))
         })
         .await?;
-        emit(RunEvent::Task {
-            task_id: ti.task_id.clone(),
-            state: ti.state,
-            try_number: ti.try_number,
-        });
+        for e in events {
+            emit(e);
+        }
         Ok(())
     }
 
@@ -704,6 +762,7 @@ impl Engine {
         run: &DagRunRecord,
         ti: &TaskInstanceRecord,
         result: &TryResult,
+        value: Result<&Value, &TaskError>,
     ) -> std::io::Result<()> {
         let path = Self::log_path(
             &self.logs_dir,
@@ -725,9 +784,13 @@ impl Engine {
         if let Some(job) = &result.job {
             taskrun::write_call_output(&mut f, job)?;
         }
+        if let Some(output) = &result.output {
+            f.write_all(output.as_bytes())?;
+        }
         let end = ti.end_date.map(|d| d.to_rfc3339()).unwrap_or_default();
-        match &result.value {
+        match value {
             Ok(v) => writeln!(f, "[{end}] Done. Returned value was: {v}")?,
+            Err(TaskError::Skip(m)) => writeln!(f, "[{end}] {m}")?,
             Err(e) => writeln!(f, "[{end}] Task failed: {e}")?,
         }
         writeln!(
@@ -816,6 +879,48 @@ fn leaves_state(dag: &Dag, tis: &HashMap<String, TaskInstanceRecord>) -> RunStat
     }
 }
 
+/// The tasks a successful branch or short_circuit task skips, as Airflow's SkipMixin:
+/// a branch skips its direct downstream tasks it did not name; a short_circuit whose
+/// value is falsy skips every downstream task (`ignore_downstream_trigger_rules`, the
+/// default) or only the direct ones. A branch naming unknown tasks fails.
+fn skips_after(dag: &Dag, task: &Task, value: &Value) -> Result<Vec<String>, TaskError> {
+    let direct = || -> Vec<String> {
+        dag.graph
+            .downstream(&task.task_id)
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    };
+    match &task.kind {
+        TaskKind::Branch(_) => {
+            let follow = taskrun::branch_targets(dag, task, value)?;
+            Ok(direct()
+                .into_iter()
+                .filter(|d| !follow.contains(d))
+                .collect())
+        }
+        TaskKind::ShortCircuit {
+            ignore_downstream_trigger_rules,
+            ..
+        } if !taskrun::truthy(value) => {
+            if !ignore_downstream_trigger_rules {
+                return Ok(direct());
+            }
+            let mut seen: Vec<String> = Vec::new();
+            let mut queue = direct();
+            while let Some(id) = queue.pop() {
+                if seen.contains(&id) {
+                    continue;
+                }
+                queue.extend(dag.graph.downstream(&id).into_iter().map(str::to_owned));
+                seen.push(id);
+            }
+            Ok(seen)
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
 fn template_context(
     dag: &Dag,
     run: &DagRunRecord,
@@ -841,13 +946,44 @@ fn template_context(
 }
 
 /// The task with its templates rendered.
-fn render_task(task: &Task, ctx: &template::Context) -> Result<Task, String> {
+pub(crate) fn render_task(task: &Task, ctx: &template::Context) -> Result<Task, String> {
     let mut t = task.clone();
     let render = |v: &Value| template::render(v, ctx);
     match &mut t.kind {
         TaskKind::CallAsync(c) => c.data = render(&c.data)?,
         TaskKind::Map(m) => render_map(m, &render)?,
         TaskKind::MapReduce(mr) => render_map(&mut mr.map, &render)?,
+        TaskKind::Python(p) | TaskKind::Branch(p) | TaskKind::ShortCircuit { python: p, .. } => {
+            // Airflow's template_fields of PythonOperator.
+            if let Value::Array(a) = render(&Value::Array(std::mem::take(&mut p.op_args)))? {
+                p.op_args = a;
+            }
+            if let Value::Object(m) = render(&Value::Object(std::mem::take(&mut p.op_kwargs)))? {
+                p.op_kwargs = m;
+            }
+            if let Some(td) = p.templates_dict.take()
+                && let Value::Object(m) = render(&Value::Object(td))?
+            {
+                p.templates_dict = Some(m);
+            }
+        }
+        TaskKind::Bash(b) => {
+            // BashOperator's template_fields: bash_command, env, cwd.
+            if let Value::String(c) = render(&Value::String(std::mem::take(&mut b.bash_command)))? {
+                b.bash_command = c;
+            }
+            if let Some(env) = b.env.take()
+                && let Value::Object(m) = render(&Value::Object(env))?
+            {
+                b.env = Some(m);
+            }
+            if let Some(cwd) = b.cwd.take()
+                && let Value::String(c) = render(&Value::String(cwd))?
+            {
+                b.cwd = Some(c);
+            }
+        }
+        TaskKind::Empty => {}
     }
     if let Value::Object(env) = render(&Value::Object(t.common.extra_env.clone()))? {
         t.common.extra_env = env;

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod bash;
 pub mod cli;
 pub mod client;
 mod commands;

@@ -11,7 +11,7 @@ use lithoflow_executor::{
 };
 use serde_json::{Map, Value, json};
 
-use crate::dag::{Dag, ExtraParams, FuncRef, Iterdata, MapSpec, Task, TaskKind};
+use crate::dag::{Dag, ExtraParams, FuncRef, Iterdata, MapSpec, PythonSpec, Task, TaskKind};
 
 /// Why a task could not run or failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -22,6 +22,76 @@ pub enum TaskError {
     /// A call failed.
     #[error("{0}")]
     Call(CallError),
+    /// The task skipped itself (a bash exit code in `skip_on_exit_code`).
+    #[error("{0}")]
+    Skip(String),
+}
+
+/// Runs a bash or empty task on this machine: its value (or why it failed or skipped)
+/// and its output for the log. Empty tasks succeed at once, with no value.
+pub async fn run_local(dag: &Dag, task: &Task) -> (Result<Value, TaskError>, Option<String>) {
+    match &task.kind {
+        TaskKind::Empty => (Ok(Value::Null), None),
+        TaskKind::Bash(b) => {
+            let o = crate::bash::run(b, &dag_folder(&dag.fileloc), task.execution_timeout).await;
+            let value = o.result.map_err(|e| match e {
+                crate::bash::BashEnd::Skipped(m) => TaskError::Skip(m),
+                crate::bash::BashEnd::Failed(m) => TaskError::Input(m),
+            });
+            (value, Some(o.output))
+        }
+        _ => (
+            Err(TaskError::Input(format!(
+                "task `{}` ({}) runs on the executor",
+                task.task_id,
+                task.type_name()
+            ))),
+            None,
+        ),
+    }
+}
+
+/// Python's truthiness of a JSON value: null, false, 0, "", [] and {} are false.
+pub fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(m) => !m.is_empty(),
+    }
+}
+
+/// The task ids a branch task's return value names: a string, a list of strings, or
+/// null (follow nothing). Every id must be a task of the DAG, as Airflow checks.
+pub fn branch_targets(dag: &Dag, task: &Task, value: &Value) -> Result<Vec<String>, TaskError> {
+    let ids: Vec<String> = match value {
+        Value::Null => Vec::new(),
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) if items.iter().all(Value::is_string) => items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_owned))
+            .collect(),
+        other => {
+            let shown: String = other.to_string().chars().take(80).collect();
+            return Err(TaskError::Input(format!(
+                "branch task `{}` must return a task id, a list of task ids or None, but returned {shown}",
+                task.task_id
+            )));
+        }
+    };
+    let invalid: Vec<&str> = ids
+        .iter()
+        .map(String::as_str)
+        .filter(|id| dag.task(id).is_none())
+        .collect();
+    if !invalid.is_empty() {
+        return Err(TaskError::Input(format!(
+            "'branch_task_ids' must contain only valid task_ids. Invalid tasks found: {invalid:?}"
+        )));
+    }
+    Ok(ids)
 }
 
 /// A return value whose JSON is larger than this many bytes (1 MiB) is offloaded when
@@ -48,7 +118,7 @@ pub fn xcom_reference(value: &Value) -> Option<&str> {
 }
 
 /// Replaces the offloaded values among `xcom` that this task reads (through
-/// `data_from_task` or `iterdata_from_task`) by the values themselves, read from their
+/// `data_from_task`, `iterdata_from_task`, `op_args_from_task` or `op_kwargs_from_task`) by the values themselves, read from their
 /// storage with the task's settings.
 pub async fn resolve_xcom(
     executor: &FunctionExecutor,
@@ -56,12 +126,7 @@ pub async fn resolve_xcom(
     cfg: &ExecutorConfig,
     xcom: &mut HashMap<String, Value>,
 ) -> Result<(), TaskError> {
-    let used: Vec<&str> = match &task.kind {
-        TaskKind::CallAsync(c) => c.data_from_task.iter().map(|(_, t)| t.as_str()).collect(),
-        TaskKind::Map(m) => m.iterdata.from_task().into_iter().collect(),
-        TaskKind::MapReduce(mr) => mr.map.iterdata.from_task().into_iter().collect(),
-    };
-    for from in used {
+    for from in task.value_sources() {
         let Some(location) = xcom.get(from).and_then(xcom_reference).map(str::to_owned) else {
             continue;
         };
@@ -93,9 +158,10 @@ pub async fn prepare(
     cfg: &ExecutorConfig,
     mut xcom: HashMap<String, Value>,
     job_key: String,
+    context: Option<Map<String, Value>>,
 ) -> Result<JobSpec, TaskError> {
     resolve_xcom(executor, task, cfg, &mut xcom).await?;
-    job_spec(dag, task, cfg, &xcom, job_key)
+    job_spec(dag, task, cfg, &xcom, job_key, context)
 }
 
 /// The executor settings of a task: home config < DAG `[lithops_config]` < task `lithops_config`.
@@ -128,12 +194,15 @@ fn upstream<'x>(
 }
 
 /// Builds the job for a task from its parameters and its upstream tasks' return values.
+/// `context` is the Airflow context a `python_callable` may ask for (python, branch and
+/// short_circuit tasks). Bash and empty tasks have no job.
 pub fn job_spec(
     dag: &Dag,
     task: &Task,
     cfg: &ExecutorConfig,
     xcom: &HashMap<String, Value>,
     job_key: String,
+    context: Option<Map<String, Value>>,
 ) -> Result<JobSpec, TaskError> {
     let dag_dir = dag_folder(&dag.fileloc);
     let kind = match &task.kind {
@@ -158,11 +227,21 @@ pub fn job_spec(
             reduce_memory: mr.reduce_runtime_memory,
             one_per_object: mr.reducer_one_per_object,
         },
+        TaskKind::Python(p) | TaskKind::Branch(p) | TaskKind::ShortCircuit { python: p, .. } => {
+            python_call(task, p, xcom, context)?
+        }
+        TaskKind::Bash(_) | TaskKind::Empty => {
+            return Err(TaskError::Input(format!(
+                "task `{}` ({}) does not run on the executor",
+                task.task_id,
+                task.type_name()
+            )));
+        }
     };
     let invoke_pool_threads = match &task.kind {
         TaskKind::Map(m) => m.invoke_pool_threads,
         TaskKind::MapReduce(mr) => mr.map.invoke_pool_threads,
-        TaskKind::CallAsync(_) => None,
+        _ => None,
     }
     .or(cfg.invoke_pool_threads)
     .and_then(|n| usize::try_from(n).ok());
@@ -206,7 +285,7 @@ pub fn job_spec(
         remote_invocation: match &task.kind {
             TaskKind::Map(m) => m.remote_invocation,
             TaskKind::MapReduce(mr) => mr.map.remote_invocation,
-            TaskKind::CallAsync(_) => false,
+            _ => false,
         } || cfg.remote_invoker == Some(true),
         reducer_wait_local: match &task.kind {
             TaskKind::MapReduce(mr) => mr.reducer_wait_local,
@@ -269,6 +348,44 @@ fn map_job(task: &Task, m: &MapSpec, xcom: &HashMap<String, Value>) -> Result<Ma
         iterdata,
         extra,
         chunking,
+    })
+}
+
+/// The one call of a python, branch or short_circuit task: `op_args` with the upstream
+/// values at their positions, `op_kwargs` with theirs, and the Airflow context.
+fn python_call(
+    task: &Task,
+    p: &PythonSpec,
+    xcom: &HashMap<String, Value>,
+    context: Option<Map<String, Value>>,
+) -> Result<JobKind, TaskError> {
+    let total = p.op_args.len() + p.op_args_from_task.len();
+    let mut literal = p.op_args.iter();
+    let mut args = Vec::with_capacity(total);
+    for pos in 0..total {
+        match p.op_args_from_task.iter().find(|(at, _)| *at == pos) {
+            Some((_, from)) => args.push(upstream(xcom, task, from, "op_args_from_task")?.clone()),
+            None => args.extend(literal.next().cloned()),
+        }
+    }
+    let mut kwargs = p.op_kwargs.clone();
+    for (kw, from) in &p.op_kwargs_from_task {
+        kwargs.insert(
+            kw.clone(),
+            upstream(xcom, task, from, "op_kwargs_from_task")?.clone(),
+        );
+    }
+    // As in Airflow, `templates_dict` reaches the callable through the context: a
+    // function that names it (or takes **kwargs) gets it.
+    let mut context = context.unwrap_or_default();
+    if let Some(td) = &p.templates_dict {
+        context.insert("templates_dict".to_owned(), Value::Object(td.clone()));
+    }
+    Ok(JobKind::Call {
+        func: func(&p.python_callable),
+        args,
+        kwargs,
+        context: Some(context),
     })
 }
 

@@ -55,7 +55,30 @@ pub(crate) async fn run(
     );
     let job_key = format!("{}/{run_id}/{}/1", dag.dag_id, task.task_id);
     let mut stderr = std::io::stderr();
-    let spec = match taskrun::prepare(&executor, dag, task, &cfg, xcom, job_key).await {
+    // Templates render as in a run whose logical date is now (Airflow's `tasks test`
+    // takes the date as an argument; lithoflow's runs it "now").
+    let ctx = crate::template::Context::standalone(dag, &task.task_id, &run_id, chrono::Utc::now());
+    let rendered = match crate::engine::render_task(task, &ctx) {
+        Ok(t) => t,
+        Err(e) => return report(format, &task.task_id, Err(TaskError::Input(e)), None),
+    };
+    let task = &rendered;
+    if matches!(task.kind, TaskKind::Bash(_) | TaskKind::Empty) {
+        writeln!(
+            stderr,
+            "[tasks test] running {}.{} ({}) here",
+            dag.dag_id,
+            task.task_id,
+            task.type_name()
+        )?;
+        let (value, output) = taskrun::run_local(dag, task).await;
+        if let Some(output) = output {
+            stderr.write_all(output.as_bytes())?;
+        }
+        return report(format, &task.task_id, value, None);
+    }
+    let context = task.python().map(|_| ctx.json());
+    let spec = match taskrun::prepare(&executor, dag, task, &cfg, xcom, job_key, context).await {
         Ok(spec) => spec,
         Err(e) => return report(format, &task.task_id, Err(e), None),
     };
@@ -147,11 +170,14 @@ fn report(
     _job: Option<&JobOutcome>,
 ) -> anyhow::Result<Outcome> {
     let mut out = std::io::stdout();
-    let failed = value.is_err();
+    let failed = value.is_err() && !matches!(value, Err(TaskError::Skip(_)));
     if format == OutputFormat::Json {
         let doc = match &value {
             Ok(v) => {
                 json!({"task_id": task_id, "state": "success", "return_value": v, "error": null})
+            }
+            Err(TaskError::Skip(m)) => {
+                json!({"task_id": task_id, "state": "skipped", "return_value": null, "error": null, "message": m})
             }
             Err(e) => {
                 json!({"task_id": task_id, "state": "failed", "return_value": null, "error": e.to_string()})
@@ -161,6 +187,7 @@ fn report(
     } else {
         match &value {
             Ok(v) => writeln!(out, "Done. Returned value was: {v}")?,
+            Err(TaskError::Skip(m)) => writeln!(out, "Skipped: {m}")?,
             Err(e) => {
                 writeln!(std::io::stderr(), "Task failed: {e}")?;
             }

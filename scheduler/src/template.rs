@@ -29,7 +29,40 @@ pub struct Context {
 }
 
 impl Context {
+    /// The context of a try that belongs to no run (`tasks test`), at logical date `at`.
+    pub fn standalone(
+        dag: &crate::dag::Dag,
+        task_id: &str,
+        run_id: &str,
+        at: DateTime<Utc>,
+    ) -> Context {
+        Context {
+            dag_id: dag.dag_id.clone(),
+            task_id: task_id.to_owned(),
+            run_id: run_id.to_owned(),
+            logical_date: at,
+            data_interval_start: at,
+            data_interval_end: at,
+            params: dag.params.clone(),
+            conf: serde_json::Map::new(),
+            try_number: 1,
+        }
+    }
+
+    /// The context as JSON: what templates see, and what a `python_callable` may ask
+    /// for by name (Airflow's context).
+    pub fn json(&self) -> serde_json::Map<String, serde_json::Value> {
+        match self.json_value() {
+            serde_json::Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        }
+    }
+
     fn value(&self) -> J {
+        J::from_serialize(self.json_value())
+    }
+
+    fn json_value(&self) -> serde_json::Value {
         let iso = |d: &DateTime<Utc>| d.format("%Y-%m-%dT%H:%M:%S%:z").to_string();
         let ld = &self.logical_date;
         let ctx = serde_json::json!({
@@ -39,6 +72,8 @@ impl Context {
             "ts_nodash": ld.format("%Y%m%dT%H%M%S").to_string(),
             "ts_nodash_with_tz": ld.format("%Y%m%dT%H%M%S%z").to_string(),
             "logical_date": iso(ld),
+            // Airflow 2's name for the logical date, which DAGs moved from it still use.
+            "execution_date": iso(ld),
             "data_interval_start": iso(&self.data_interval_start),
             "data_interval_end": iso(&self.data_interval_end),
             "run_id": self.run_id,
@@ -50,7 +85,7 @@ impl Context {
             "ti": {"try_number": self.try_number, "task_id": self.task_id, "dag_id": self.dag_id, "run_id": self.run_id},
             "task": {"task_id": self.task_id},
         });
-        J::from_serialize(&ctx)
+        ctx
     }
 }
 

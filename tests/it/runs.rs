@@ -484,3 +484,103 @@ fn depends_on_past_lets_the_task_run_after_a_successful_previous_run() {
     second.expect_task("after", "success", 1);
     assert!(second.doc["note"].is_null());
 }
+
+#[test]
+fn python_bash_and_empty_tasks_run_with_airflows_arguments_context_and_xcom() {
+    let home = home();
+    let run = dags_test(home.path(), &["airflow_types"]);
+    assert_eq!(run.state(), "success", "{}\n{}", run.doc, run.stderr);
+    assert_eq!(
+        run.expect_task("start", "success", 1)["return_value"],
+        Value::Null
+    );
+    assert_eq!(run.value("first"), &serde_json::json!(3));
+    let d = run.value("described");
+    let ds = d["ds"]
+        .as_str()
+        .expect("ds is passed to a function that names it");
+    assert_eq!(ds.len(), 10, "{d}");
+    assert_eq!(
+        (&d["x"], &d["y"], &d["has_run_id"], &d["params"]),
+        (
+            &serde_json::json!(3),
+            &serde_json::json!("lithoflow"),
+            &serde_json::json!(true),
+            &serde_json::json!({"who": "lithoflow"})
+        ),
+        "op_args_from_task, a templated op_kwargs, the whole context through **kwargs: {d}"
+    );
+    assert_eq!(d["templates_dict"]["day"], ds.replace('-', ""), "{d}");
+    assert_eq!(run.value("named"), &serde_json::json!(["a", 10]));
+    assert_eq!(run.value("shell"), &serde_json::json!("hello lithoflow 21"));
+    let log = run.log(home.path(), "shell", 1);
+    assert!(log.contains("start\nhello lithoflow 21"), "{log}");
+    run.expect_task("end", "success", 1);
+}
+
+#[test]
+fn a_branch_skips_the_direct_downstream_tasks_it_does_not_follow() {
+    let home = home();
+    let run = dags_test(home.path(), &["branching"]);
+    assert_eq!(run.state(), "success", "{}\n{}", run.doc, run.stderr);
+    assert_eq!(run.value("pick"), &serde_json::json!("left"));
+    assert_eq!(run.value("left"), &serde_json::json!("L"));
+    run.expect_task("right", "skipped", 0);
+    run.expect_task("right_child", "skipped", 0);
+    run.expect_task("join", "success", 1);
+    run.expect_task("b1", "success", 1);
+    run.expect_task("b2", "success", 1);
+}
+
+#[test]
+fn a_falsy_short_circuit_skips_downstream_tasks_as_airflow_does() {
+    let home = home();
+    let run = dags_test(home.path(), &["short_circuit"]);
+    assert_eq!(run.state(), "success", "{}\n{}", run.doc, run.stderr);
+    assert_eq!(run.value("stop"), &serde_json::json!(0));
+    run.expect_task("after_stop", "skipped", 0);
+    // ignore_downstream_trigger_rules (the default): even an all_done task is skipped.
+    run.expect_task("after_stop_always", "skipped", 0);
+    run.expect_task("direct_child", "skipped", 0);
+    assert_eq!(
+        run.expect_task("grandchild_all_done", "success", 1)["return_value"],
+        "ran"
+    );
+    run.expect_task("after_go", "success", 1);
+}
+
+#[test]
+fn bash_exit_codes_skip_or_fail_the_task() {
+    let home = home();
+    let run = dags_test(home.path(), &["bash_exit"]);
+    assert_eq!(run.state(), "failed", "{}", run.doc);
+    run.expect_task("skipper", "skipped", 1);
+    run.expect_task("after_skip", "skipped", 0);
+    run.expect_task("failer", "failed", 1);
+    assert_eq!(
+        run.error("failer"),
+        "bash command failed. The command returned a non-zero exit code 3."
+    );
+    assert!(run.log(home.path(), "failer", 1).contains("oops"));
+    run.expect_task("custom", "skipped", 1);
+}
+
+#[test]
+fn a_branch_naming_an_unknown_task_fails() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(fixtures().join("funcs.py"), dir.path().join("funcs.py")).expect("copy");
+    std::fs::write(
+        dir.path().join("bad_branch.toml"),
+        "[tasks.pick]\ntype = \"branch\"\npython_callable = \"funcs:choose\"\nop_args = [\"nowhere\"]\n\n[tasks.a]\ntype = \"empty\"\nupstream = [\"pick\"]\n",
+    )
+    .expect("write");
+    let home = home();
+    let run = dags_test_in(dir.path(), home.path(), &["bad_branch"]);
+    assert_eq!(run.state(), "failed");
+    run.expect_task("pick", "failed", 1);
+    assert_eq!(
+        run.error("pick"),
+        "'branch_task_ids' must contain only valid task_ids. Invalid tasks found: [\"nowhere\"]"
+    );
+    run.expect_task("a", "upstream_failed", 0);
+}

@@ -361,6 +361,33 @@ def _bind(func, args, kwargs, call_index):
     return args, kwargs
 
 
+def _bind_airflow(func, args, kwargs, context):
+    """Airflow's PythonOperator binding (`KeywordParameters.determine`): `op_kwargs`
+    win over the context; a function taking `**kwargs` gets the whole context, any other
+    only the context values it names; a context name bound by a positional argument is
+    an error, as in Airflow."""
+    sig = _signature(func)
+    if sig is None:
+        return args, kwargs
+    names = list(sig.parameters)
+    for name in names[: len(args)]:
+        if name in context:
+            raise FunctionError(
+                "binding",
+                "the key %r in args is a part of kwargs and therefore reserved" % name,
+            )
+    merged = dict(context)
+    merged.update(kwargs)
+    if any(p.kind == inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
+        return args, merged
+    positional = set(names[: len(args)])
+    chosen = {k: v for k, v in merged.items() if k in sig.parameters and k not in positional}
+    for k in kwargs:
+        # An op_kwargs name the function does not take is an error, as in Python.
+        chosen.setdefault(k, kwargs[k])
+    return args, chosen
+
+
 @contextlib.contextmanager
 def _env(extra):
     saved = {k: os.environ.get(k) for k in extra}
@@ -427,7 +454,11 @@ def run_call(req):
         obj = req.get("obj")
         if obj is not None:
             kwargs["obj"] = CloudObject(obj)
-        args, kwargs = _bind(func, args, kwargs, req.get("call_index", 0))
+        context = req.get("airflow_context")
+        if context is not None:
+            args, kwargs = _bind_airflow(func, args, kwargs, context)
+        else:
+            args, kwargs = _bind(func, args, kwargs, req.get("call_index", 0))
         extra_env = req.get("extra_env")
         memory_mb = req.get("memory_mb")
         env = _env(extra_env) if extra_env else None

@@ -209,24 +209,54 @@ pub struct Task {
 }
 
 impl Task {
-    /// The task type's name as written in files (`call_async`, `map`, `map_reduce`).
+    /// The task type's name as written in files (`call_async`, `map`, `python`, ...).
     pub fn type_name(&self) -> &'static str {
         match self.kind {
             TaskKind::CallAsync(_) => "call_async",
             TaskKind::Map(_) => "map",
             TaskKind::MapReduce(_) => "map_reduce",
+            TaskKind::Python(_) => "python",
+            TaskKind::Branch(_) => "branch",
+            TaskKind::ShortCircuit { .. } => "short_circuit",
+            TaskKind::Bash(_) => "bash",
+            TaskKind::Empty => "empty",
         }
     }
 
-    /// Every task this one depends on: `upstream`, `data_from_task` and
-    /// `iterdata_from_task`, without repeats, in that order.
+    /// The upstream tasks whose return values this task reads (`data_from_task`,
+    /// `iterdata_from_task`, `op_args_from_task`, `op_kwargs_from_task`).
+    pub fn value_sources(&self) -> Vec<&str> {
+        match &self.kind {
+            TaskKind::CallAsync(c) => c.data_from_task.iter().map(|(_, t)| t.as_str()).collect(),
+            TaskKind::Map(m) => m.iterdata.from_task().into_iter().collect(),
+            TaskKind::MapReduce(mr) => mr.map.iterdata.from_task().into_iter().collect(),
+            TaskKind::Python(p)
+            | TaskKind::Branch(p)
+            | TaskKind::ShortCircuit { python: p, .. } => p
+                .op_args_from_task
+                .iter()
+                .map(|(_, t)| t.as_str())
+                .chain(p.op_kwargs_from_task.iter().map(|(_, t)| t.as_str()))
+                .collect(),
+            TaskKind::Bash(_) | TaskKind::Empty => Vec::new(),
+        }
+    }
+
+    /// The Python callable settings of a python, branch or short_circuit task.
+    pub fn python(&self) -> Option<&PythonSpec> {
+        match &self.kind {
+            TaskKind::Python(p)
+            | TaskKind::Branch(p)
+            | TaskKind::ShortCircuit { python: p, .. } => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Every task this one depends on: `upstream`, then the tasks it reads values from,
+    /// without repeats, in that order.
     pub fn dependencies(&self) -> Vec<&str> {
         let mut deps: Vec<&str> = self.upstream.iter().map(String::as_str).collect();
-        match &self.kind {
-            TaskKind::CallAsync(c) => deps.extend(c.data_from_task.iter().map(|(_, t)| t.as_str())),
-            TaskKind::Map(m) => deps.extend(m.iterdata.from_task()),
-            TaskKind::MapReduce(mr) => deps.extend(mr.map.iterdata.from_task()),
-        }
+        deps.extend(self.value_sources());
         let mut seen = std::collections::HashSet::new();
         deps.retain(|d| seen.insert(*d));
         deps
@@ -289,6 +319,59 @@ pub enum TaskKind {
     Map(MapSpec),
     /// A map, then a reducer over its results (`LithopsMapReduceOperator`).
     MapReduce(MapReduceSpec),
+    /// A Python callable with Airflow's arguments (`PythonOperator`, `@task`).
+    Python(PythonSpec),
+    /// A callable that returns the task ids to follow (`BranchPythonOperator`,
+    /// `@task.branch`); the other direct downstream tasks are skipped.
+    Branch(PythonSpec),
+    /// A callable whose falsy result skips the downstream tasks
+    /// (`ShortCircuitOperator`, `@task.short_circuit`).
+    ShortCircuit {
+        /// The callable.
+        #[serde(flatten)]
+        python: PythonSpec,
+        /// True: a falsy result skips every downstream task; false: only the direct
+        /// ones, the rest follow their trigger rules.
+        ignore_downstream_trigger_rules: bool,
+    },
+    /// A shell command (`BashOperator`).
+    Bash(BashSpec),
+    /// Nothing to run (`EmptyOperator`, `DummyOperator`).
+    Empty,
+}
+
+/// The callable of a python, branch or short_circuit task.
+#[derive(Debug, Clone, Serialize)]
+pub struct PythonSpec {
+    /// The function.
+    pub python_callable: FuncRef,
+    /// Positional arguments (templated).
+    pub op_args: Vec<Value>,
+    /// Keyword arguments (templated).
+    pub op_kwargs: Map<String, Value>,
+    /// Positional arguments taken from upstream tasks' return values: position -> task.
+    pub op_args_from_task: Vec<(usize, TaskId)>,
+    /// Keyword arguments taken from upstream tasks' return values, in file order.
+    pub op_kwargs_from_task: Vec<(String, TaskId)>,
+    /// Rendered and passed as the keyword argument `templates_dict`.
+    pub templates_dict: Option<Map<String, Value>>,
+    /// Write the return value into the task's log.
+    pub show_return_value_in_logs: bool,
+}
+
+/// A `bash` task.
+#[derive(Debug, Clone, Serialize)]
+pub struct BashSpec {
+    /// The command, run with `bash -c` (templated).
+    pub bash_command: String,
+    /// The environment: replaces the inherited one unless `append_env` (templated).
+    pub env: Option<Map<String, Value>>,
+    /// Add `env` to the inherited environment instead of replacing it.
+    pub append_env: bool,
+    /// The working directory (default: a fresh temporary one, as Airflow).
+    pub cwd: Option<String>,
+    /// Exit codes that mean "skipped" (Airflow's default: 99).
+    pub skip_on_exit_code: Vec<i64>,
 }
 
 /// A `call_async` task.

@@ -136,6 +136,8 @@ enum Parsed {
     Env(Map<String, Value>),
     Refs(Vec<(String, Span)>),
     DataFrom(Vec<(String, String, Span)>),
+    ArgsFrom(Vec<(usize, String, Span)>),
+    IntList(Vec<i64>),
     IterFrom(Iterdata),
     Rule(TriggerRule),
 }
@@ -1012,6 +1014,95 @@ impl Walker<'_> {
                     }
                 },
             },
+            "show_return_value_in_logs" | "append_env" | "ignore_downstream_trigger_rules" => {
+                Parsed::Bool(self.boolean(key, v)?)
+            }
+            "python_callable" => Parsed::Func(self.func_ref(key, v)?),
+            "bash_command" => {
+                let cmd = self.string(key, v)?;
+                if cmd.trim().is_empty() {
+                    self.error(
+                        v.span(),
+                        "`bash_command` is empty; expected a shell command",
+                    );
+                    return None;
+                }
+                Parsed::Str(cmd)
+            }
+            "cwd" => Parsed::Str(self.string(key, v)?),
+            "op_args" => {
+                if !matches!(v.get_ref(), DeValue::Array(_)) {
+                    self.wrong_type(key, v, "an array of positional arguments");
+                    return None;
+                }
+                Parsed::Json(self.json(key, v)?)
+            }
+            "op_kwargs" | "templates_dict" => {
+                if !matches!(v.get_ref(), DeValue::Table(_)) {
+                    self.wrong_type(key, v, "a table of keyword arguments");
+                    return None;
+                }
+                Parsed::Json(self.json(key, v)?)
+            }
+            "env" => {
+                let DeValue::Table(t) = v.get_ref() else {
+                    self.wrong_type(key, v, "a table of environment variables (strings)");
+                    return None;
+                };
+                for (k, item) in t.iter() {
+                    if !matches!(item.get_ref(), DeValue::String(_)) {
+                        self.error(
+                            item.span(),
+                            format!(
+                                "`env.{}` must be a string, found {}",
+                                k.get_ref(),
+                                describe(item.get_ref())
+                            ),
+                        );
+                    }
+                }
+                Parsed::Json(self.json(key, v)?)
+            }
+            "skip_on_exit_code" => {
+                let items: Vec<&Sv<'_>> = match v.get_ref() {
+                    DeValue::Array(items) => items.iter().collect(),
+                    _ => vec![v],
+                };
+                let mut codes = Vec::new();
+                for item in items {
+                    match int_of(item.get_ref()) {
+                        Some(c) if (0..=255).contains(&c) => codes.push(c as i64),
+                        _ => {
+                            self.wrong_type(key, item, "an exit code (0-255) or an array of them");
+                            return None;
+                        }
+                    }
+                }
+                Parsed::IntList(codes)
+            }
+            "op_args_from_task" => {
+                let DeValue::Table(t) = v.get_ref() else {
+                    self.wrong_type(key, v, "a table mapping argument positions to task ids (op_args_from_task = { 0 = \"task\" })");
+                    return None;
+                };
+                let mut out = Vec::new();
+                for (k, item) in t.iter() {
+                    let Ok(pos) = k.get_ref().parse::<usize>() else {
+                        self.error(
+                            k.span(),
+                            format!(
+                                "`{key}` keys are argument positions (0, 1, ...), found {:?}",
+                                k.get_ref()
+                            ),
+                        );
+                        continue;
+                    };
+                    if let Some(task) = self.string(&format!("{key}.{pos}"), item) {
+                        out.push((pos, task, item.span()));
+                    }
+                }
+                Parsed::ArgsFrom(out)
+            }
             "depends_on_past"
             | "async_invoke"
             | "get_result"
@@ -1075,9 +1166,9 @@ impl Walker<'_> {
                     return None;
                 }
             },
-            "data_from_task" => {
+            "data_from_task" | "op_kwargs_from_task" => {
                 let DeValue::Table(t) = v.get_ref() else {
-                    self.wrong_type(key, v, "a table mapping argument names to task ids (data_from_task = { y = \"add_task_1\" })");
+                    self.wrong_type(key, v, &format!("a table mapping argument names to task ids ({key} = {{ y = \"add_task_1\" }})"));
                     return None;
                 };
                 let mut out = Vec::new();
@@ -1243,7 +1334,10 @@ impl Walker<'_> {
                             .map_or(String::new(), |s| format!("did you mean {s:?}? "));
                         self.error(
                             tv.span(),
-                            format!("unknown task type {name:?} in {place}; {hint}expected \"call_async\", \"map\" or \"map_reduce\""),
+                            format!(
+                                "unknown task type {name:?} in {place}; {hint}expected {}",
+                                schema::TYPES_EXPECTED
+                            ),
                         );
                         None
                     }
@@ -1252,7 +1346,10 @@ impl Walker<'_> {
             None => {
                 self.error(
                     header.clone(),
-                    format!("{place} has no `type`; expected type = \"call_async\", \"map\" or \"map_reduce\""),
+                    format!(
+                        "{place} has no `type`; expected type = {}",
+                        schema::TYPES_EXPECTED
+                    ),
                 );
                 None
             }
@@ -1312,6 +1409,18 @@ impl Walker<'_> {
             refs.refs.extend(
                 list.iter()
                     .map(|(_, t, s)| (t.clone(), s.clone(), "data_from_task")),
+            );
+        }
+        if let Some((Parsed::DataFrom(list), _)) = fields.get("op_kwargs_from_task") {
+            refs.refs.extend(
+                list.iter()
+                    .map(|(_, t, s)| (t.clone(), s.clone(), "op_kwargs_from_task")),
+            );
+        }
+        if let Some((Parsed::ArgsFrom(list), _)) = fields.get("op_args_from_task") {
+            refs.refs.extend(
+                list.iter()
+                    .map(|(_, t, s)| (t.clone(), s.clone(), "op_args_from_task")),
             );
         }
         if let Some((Parsed::IterFrom(it), span)) = fields.get("iterdata_from_task")
@@ -1582,6 +1691,38 @@ impl Walker<'_> {
                     reducer_wait_local: bool_of("reducer_wait_local").unwrap_or(false),
                 })
             }
+            TaskType::Python | TaskType::Branch | TaskType::ShortCircuit => {
+                let python = self.python_spec(task_id, f, key_spans, &header, &mut missing)?;
+                match ty {
+                    TaskType::Branch => TaskKind::Branch(python),
+                    TaskType::ShortCircuit => TaskKind::ShortCircuit {
+                        python,
+                        ignore_downstream_trigger_rules: bool_of("ignore_downstream_trigger_rules")
+                            .unwrap_or(true),
+                    },
+                    _ => TaskKind::Python(python),
+                }
+            }
+            TaskType::Bash => {
+                let bash_command = str_of("bash_command");
+                if bash_command.is_none() {
+                    missing(self, "bash_command", "the shell command to run");
+                }
+                TaskKind::Bash(BashSpec {
+                    bash_command: bash_command?,
+                    env: match f.get("env") {
+                        Some((Parsed::Json(Value::Object(m)), _)) => Some(m.clone()),
+                        _ => None,
+                    },
+                    append_env: bool_of("append_env").unwrap_or(false),
+                    cwd: str_of("cwd"),
+                    skip_on_exit_code: match f.get("skip_on_exit_code") {
+                        Some((Parsed::IntList(codes), _)) => codes.clone(),
+                        _ => vec![99],
+                    },
+                })
+            }
+            TaskType::Empty => TaskKind::Empty,
         };
         let upstream = match f.get("upstream") {
             Some((Parsed::Refs(list), _)) => list.iter().map(|(t, _)| t.clone()).collect(),
@@ -1606,6 +1747,84 @@ impl Walker<'_> {
             depends_on_past: bool_of("depends_on_past").unwrap_or(false),
             owner: str_of("owner").unwrap_or_else(|| "airflow".to_owned()),
             common,
+        })
+    }
+
+    /// The callable of a python, branch or short_circuit task.
+    fn python_spec(
+        &mut self,
+        task_id: &str,
+        f: &Fields,
+        key_spans: &BTreeMap<&'static str, Span>,
+        header: &Span,
+        missing: &mut dyn FnMut(&mut Self, &str, &str),
+    ) -> Option<PythonSpec> {
+        let span_of = |k: &str| key_spans.get(k).cloned().unwrap_or_else(|| header.clone());
+        let python_callable = match f.get("python_callable") {
+            Some((Parsed::Func(r), _)) => Some(r.clone()),
+            _ => None,
+        };
+        if python_callable.is_none() {
+            missing(
+                self,
+                "python_callable",
+                "the Python callable to run (\"module:function\")",
+            );
+        }
+        let op_args = match f.get("op_args") {
+            Some((Parsed::Json(Value::Array(a)), _)) => a.clone(),
+            _ => Vec::new(),
+        };
+        let op_kwargs = match f.get("op_kwargs") {
+            Some((Parsed::Json(Value::Object(m)), _)) => m.clone(),
+            _ => Map::new(),
+        };
+        let mut op_args_from_task: Vec<(usize, String)> = match f.get("op_args_from_task") {
+            Some((Parsed::ArgsFrom(list), _)) => {
+                list.iter().map(|(p, t, _)| (*p, t.clone())).collect()
+            }
+            _ => Vec::new(),
+        };
+        op_args_from_task.sort_by_key(|(p, _)| *p);
+        let op_kwargs_from_task: Vec<(String, String)> = match f.get("op_kwargs_from_task") {
+            Some((Parsed::DataFrom(list), _)) => list
+                .iter()
+                .map(|(k, t, _)| (k.clone(), t.clone()))
+                .collect(),
+            _ => Vec::new(),
+        };
+        // The positions must leave no hole: together with op_args they are 0..n.
+        let total = op_args.len() + op_args_from_task.len();
+        for (pos, _) in &op_args_from_task {
+            if *pos >= total {
+                self.error(
+                    span_of("op_args_from_task"),
+                    format!("task `{task_id}` takes positional argument {pos} from a task, but it has only {total} positional arguments (op_args and op_args_from_task together); positions start at 0"),
+                );
+            }
+        }
+        for (kw, _) in &op_kwargs_from_task {
+            if op_kwargs.contains_key(kw) {
+                self.error(
+                    span_of("op_kwargs_from_task"),
+                    format!("task `{task_id}` sets argument `{kw}` both in `op_kwargs` and in `op_kwargs_from_task`; set it in one place"),
+                );
+            }
+        }
+        Some(PythonSpec {
+            python_callable: python_callable?,
+            op_args,
+            op_kwargs,
+            op_args_from_task,
+            op_kwargs_from_task,
+            templates_dict: match f.get("templates_dict") {
+                Some((Parsed::Json(Value::Object(m)), _)) => Some(m.clone()),
+                _ => None,
+            },
+            show_return_value_in_logs: match f.get("show_return_value_in_logs") {
+                Some((Parsed::Bool(b), _)) => *b,
+                _ => true,
+            },
         })
     }
 

@@ -2,22 +2,41 @@
 
 use super::model::TriggerRule;
 
-/// Task type names: the DESIGN.md names and the plugin's operator class names.
+/// Task type names: the DESIGN.md names and Airflow's operator class names.
 pub(crate) const TASK_TYPES: &[(&str, TaskType)] = &[
     ("call_async", TaskType::CallAsync),
     ("map", TaskType::Map),
     ("map_reduce", TaskType::MapReduce),
+    ("python", TaskType::Python),
+    ("branch", TaskType::Branch),
+    ("short_circuit", TaskType::ShortCircuit),
+    ("bash", TaskType::Bash),
+    ("empty", TaskType::Empty),
     ("LithopsCallAsyncOperator", TaskType::CallAsync),
     ("LithopsMapOperator", TaskType::Map),
     ("LithopsMapReduceOperator", TaskType::MapReduce),
+    ("PythonOperator", TaskType::Python),
+    ("task", TaskType::Python),
+    ("BranchPythonOperator", TaskType::Branch),
+    ("task.branch", TaskType::Branch),
+    ("ShortCircuitOperator", TaskType::ShortCircuit),
+    ("task.short_circuit", TaskType::ShortCircuit),
+    ("BashOperator", TaskType::Bash),
+    ("EmptyOperator", TaskType::Empty),
+    ("DummyOperator", TaskType::Empty),
 ];
 
-/// The three Lithops task types.
+/// The task types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TaskType {
     CallAsync,
     Map,
     MapReduce,
+    Python,
+    Branch,
+    ShortCircuit,
+    Bash,
+    Empty,
 }
 
 impl TaskType {
@@ -26,13 +45,37 @@ impl TaskType {
             TaskType::CallAsync => "call_async",
             TaskType::Map => "map",
             TaskType::MapReduce => "map_reduce",
+            TaskType::Python => "python",
+            TaskType::Branch => "branch",
+            TaskType::ShortCircuit => "short_circuit",
+            TaskType::Bash => "bash",
+            TaskType::Empty => "empty",
         }
     }
 
     pub(crate) fn from_name(name: &str) -> Option<TaskType> {
         TASK_TYPES.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
     }
+
+    /// The three Lithops operators.
+    pub(crate) fn is_lithops(self) -> bool {
+        matches!(
+            self,
+            TaskType::CallAsync | TaskType::Map | TaskType::MapReduce
+        )
+    }
+
+    /// The task types that call a `python_callable`.
+    pub(crate) fn is_python(self) -> bool {
+        matches!(
+            self,
+            TaskType::Python | TaskType::Branch | TaskType::ShortCircuit
+        )
+    }
 }
+
+/// The task type names as the "expected ..." part of a message.
+pub(crate) const TYPES_EXPECTED: &str = "\"call_async\", \"map\", \"map_reduce\", \"python\", \"branch\", \"short_circuit\", \"bash\" or \"empty\"";
 
 /// Airflow's trigger rules, by name.
 pub const TRIGGER_RULES: &[(&str, TriggerRule)] = &[
@@ -92,30 +135,50 @@ pub(crate) const DAG_KEYS: &[&str] = &[
 pub(crate) enum Scope {
     /// Every task type.
     Common,
+    /// Task types whose code runs on the executor: the Lithops three and the Python ones.
+    Executor,
+    /// The three Lithops operators.
+    Lithops,
     /// `call_async` only.
     CallAsync,
     /// `map` and `map_reduce`.
     MapLike,
     /// `map_reduce` only.
     MapReduce,
+    /// `python`, `branch` and `short_circuit`.
+    Python,
+    /// `short_circuit` only.
+    ShortCircuit,
+    /// `bash` only.
+    Bash,
 }
 
 impl Scope {
     pub(crate) fn allows(self, t: TaskType) -> bool {
         match self {
             Scope::Common => true,
+            Scope::Executor => t.is_lithops() || t.is_python(),
+            Scope::Lithops => t.is_lithops(),
             Scope::CallAsync => t == TaskType::CallAsync,
-            Scope::MapLike => t != TaskType::CallAsync,
+            Scope::MapLike => matches!(t, TaskType::Map | TaskType::MapReduce),
             Scope::MapReduce => t == TaskType::MapReduce,
+            Scope::Python => t.is_python(),
+            Scope::ShortCircuit => t == TaskType::ShortCircuit,
+            Scope::Bash => t == TaskType::Bash,
         }
     }
 
     pub(crate) fn owners(self) -> &'static str {
         match self {
             Scope::Common => "every task type",
+            Scope::Executor => "the Lithops and Python task types",
+            Scope::Lithops => "call_async, map and map_reduce tasks",
             Scope::CallAsync => "call_async tasks",
             Scope::MapLike => "map and map_reduce tasks",
             Scope::MapReduce => "map_reduce tasks",
+            Scope::Python => "python, branch and short_circuit tasks",
+            Scope::ShortCircuit => "short_circuit tasks",
+            Scope::Bash => "bash tasks",
         }
     }
 }
@@ -132,15 +195,15 @@ pub(crate) const TASK_KEYS: &[(&str, Scope)] = &[
     ("execution_timeout", Scope::Common),
     ("depends_on_past", Scope::Common),
     ("owner", Scope::Common),
-    ("lithops_config", Scope::Common),
-    ("async_invoke", Scope::Common),
-    ("get_result", Scope::Common),
-    ("clean_data", Scope::Common),
-    ("extra_env", Scope::Common),
-    ("runtime_memory", Scope::Common),
-    ("timeout", Scope::Common),
-    ("include_modules", Scope::Common),
-    ("exclude_modules", Scope::Common),
+    ("lithops_config", Scope::Executor),
+    ("async_invoke", Scope::Lithops),
+    ("get_result", Scope::Lithops),
+    ("clean_data", Scope::Lithops),
+    ("extra_env", Scope::Executor),
+    ("runtime_memory", Scope::Executor),
+    ("timeout", Scope::Executor),
+    ("include_modules", Scope::Executor),
+    ("exclude_modules", Scope::Executor),
     ("func", Scope::CallAsync),
     ("data", Scope::CallAsync),
     ("data_from_task", Scope::CallAsync),
@@ -157,6 +220,19 @@ pub(crate) const TASK_KEYS: &[(&str, Scope)] = &[
     ("reduce_runtime_memory", Scope::MapReduce),
     ("reducer_one_per_object", Scope::MapReduce),
     ("reducer_wait_local", Scope::MapReduce),
+    ("python_callable", Scope::Python),
+    ("op_args", Scope::Python),
+    ("op_kwargs", Scope::Python),
+    ("op_args_from_task", Scope::Python),
+    ("op_kwargs_from_task", Scope::Python),
+    ("templates_dict", Scope::Python),
+    ("show_return_value_in_logs", Scope::Python),
+    ("ignore_downstream_trigger_rules", Scope::ShortCircuit),
+    ("bash_command", Scope::Bash),
+    ("env", Scope::Bash),
+    ("append_env", Scope::Bash),
+    ("cwd", Scope::Bash),
+    ("skip_on_exit_code", Scope::Bash),
 ];
 
 /// Keys of which a task may set only one: a task's own key also overrides a default for
@@ -167,8 +243,14 @@ pub(crate) const EXCLUSIVE_PAIRS: &[(&str, &str)] = &[
 ];
 
 /// Keys that only make sense on one task and so may not appear in `[default_args]`.
-pub(crate) const TASK_ONLY_KEYS: &[&str] =
-    &["type", "upstream", "data_from_task", "iterdata_from_task"];
+pub(crate) const TASK_ONLY_KEYS: &[&str] = &[
+    "type",
+    "upstream",
+    "data_from_task",
+    "iterdata_from_task",
+    "op_args_from_task",
+    "op_kwargs_from_task",
+];
 
 /// Other spellings accepted for a key: the original plugin's code and the README's typo.
 pub(crate) const ALIASES: &[(&str, &str)] = &[

@@ -1,0 +1,283 @@
+//! `bash` tasks (Airflow's BashOperator): the rendered command runs with `bash -c` in
+//! its own process group on the scheduler's machine; stdout and stderr are drained
+//! together and kept for the log; the last line of stdout is the XCom value; an exit
+//! code in `skip_on_exit_code` (99 by default) skips the task; any other non-zero code
+//! fails it. A try past its timeout gets SIGTERM, then SIGKILL, to the whole group.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tokio::io::AsyncReadExt;
+
+use crate::dag::BashSpec;
+
+/// The most output kept per stream for the log (the tail is kept).
+const OUTPUT_LIMIT: usize = 1024 * 1024;
+
+/// How long a stopped command has between SIGTERM and SIGKILL.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// What a bash try did.
+#[derive(Debug, Clone)]
+pub struct BashOutcome {
+    /// The XCom value (the last line of stdout), or why the task did not succeed.
+    pub result: Result<Value, BashEnd>,
+    /// The command's output, for the log.
+    pub output: String,
+}
+
+/// How a bash try ended without success.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BashEnd {
+    /// An exit code in `skip_on_exit_code`.
+    Skipped(String),
+    /// A failure, with its message.
+    Failed(String),
+}
+
+/// Runs the rendered command. `env` of the spec is already rendered; `dag_dir` is where a
+/// relative `cwd` is resolved.
+pub async fn run(spec: &BashSpec, dag_dir: &Path, timeout: Option<Duration>) -> BashOutcome {
+    let tmp = match tempfile::tempdir() {
+        Ok(t) => t,
+        Err(e) => return failed(format!("cannot create a working directory: {e}")),
+    };
+    let cwd = match &spec.cwd {
+        Some(c) => {
+            let p = dag_dir.join(c);
+            if !p.is_dir() {
+                return failed(format!(
+                    "cwd {} does not exist or is not a directory",
+                    p.display()
+                ));
+            }
+            p
+        }
+        None => tmp.path().to_path_buf(),
+    };
+    let mut cmd = tokio::process::Command::new("bash");
+    cmd.arg("-c")
+        .arg(&spec.bash_command)
+        .current_dir(&cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    if let Some(env) = &spec.env {
+        if !spec.append_env {
+            cmd.env_clear();
+        }
+        cmd.envs(env_strings(env));
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return failed(format!("cannot start bash: {e}")),
+    };
+    let pid = child.id();
+    let (Some(mut out), Some(mut err)) = (child.stdout.take(), child.stderr.take()) else {
+        return failed("bash's output pipes are missing".to_owned());
+    };
+    // Both pipes drained at once, so a command filling one cannot block on the other.
+    let drain = async {
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        let (ro, re) = tokio::join!(out.read_to_end(&mut o), err.read_to_end(&mut e));
+        (ro.map(|_| o), re.map(|_| e))
+    };
+    let waited = async {
+        let (o, e) = drain.await;
+        let status = child.wait().await;
+        (o, e, status)
+    };
+    let ended = match timeout {
+        Some(limit) => tokio::time::timeout(limit, waited).await.ok(),
+        None => Some(waited.await),
+    };
+    let Some((stdout, stderr, status)) = ended else {
+        stop_group(pid).await;
+        let limit = timeout.map(crate::duration::format).unwrap_or_default();
+        return BashOutcome {
+            result: Err(BashEnd::Failed(format!(
+                "the command exceeded its execution_timeout of {limit} and was stopped"
+            ))),
+            output: String::new(),
+        };
+    };
+    let stdout = tail(&String::from_utf8_lossy(&stdout.unwrap_or_default()));
+    let stderr = tail(&String::from_utf8_lossy(&stderr.unwrap_or_default()));
+    let mut output = String::new();
+    for (name, text) in [("stdout", &stdout), ("stderr", &stderr)] {
+        if !text.is_empty() {
+            output.push_str(&format!("--- bash {name} ---\n{text}"));
+            if !text.ends_with('\n') {
+                output.push('\n');
+            }
+        }
+    }
+    let code = match status {
+        Ok(s) => s.code(),
+        Err(e) => {
+            return BashOutcome {
+                result: Err(BashEnd::Failed(format!("cannot wait for bash: {e}"))),
+                output,
+            };
+        }
+    };
+    let result = match code {
+        Some(0) => Ok(Value::String(
+            stdout.lines().last().unwrap_or_default().to_owned(),
+        )),
+        Some(c) if spec.skip_on_exit_code.contains(&i64::from(c)) => Err(BashEnd::Skipped(
+            format!("bash command returned exit code {c}; skipping"),
+        )),
+        Some(c) => Err(BashEnd::Failed(format!(
+            "bash command failed. The command returned a non-zero exit code {c}."
+        ))),
+        None => Err(BashEnd::Failed(
+            "bash command was killed by a signal".to_owned(),
+        )),
+    };
+    BashOutcome { result, output }
+}
+
+fn failed(message: String) -> BashOutcome {
+    BashOutcome {
+        result: Err(BashEnd::Failed(message)),
+        output: String::new(),
+    }
+}
+
+/// The environment values as strings (numbers and booleans written as JSON).
+fn env_strings(env: &Map<String, Value>) -> Vec<(String, String)> {
+    env.iter()
+        .map(|(k, v)| {
+            let s = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (k.clone(), s)
+        })
+        .collect()
+}
+
+/// The last [`OUTPUT_LIMIT`] bytes of `s`, on a character boundary.
+fn tail(s: &str) -> String {
+    if s.len() <= OUTPUT_LIMIT {
+        return s.to_owned();
+    }
+    let mut start = s.len() - OUTPUT_LIMIT;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    format!(
+        "[... output cut to its last {OUTPUT_LIMIT} bytes ...]\n{}",
+        &s[start..]
+    )
+}
+
+/// SIGTERM to the command's process group, then SIGKILL after a grace period.
+async fn stop_group(pid: Option<u32>) {
+    use nix::sys::signal::{Signal, killpg};
+    use nix::unistd::Pid;
+    let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) else {
+        return;
+    };
+    let group = Pid::from_raw(pid);
+    if killpg(group, Signal::SIGTERM).is_err() {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + KILL_GRACE;
+    while tokio::time::Instant::now() < deadline {
+        // Signal 0: is any process of the group still there?
+        if killpg(group, None).is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = killpg(group, Signal::SIGKILL);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(cmd: &str) -> BashSpec {
+        BashSpec {
+            bash_command: cmd.to_owned(),
+            env: None,
+            append_env: false,
+            cwd: None,
+            skip_on_exit_code: vec![99],
+        }
+    }
+
+    #[tokio::test]
+    async fn the_last_line_of_stdout_is_the_value() {
+        let o = run(
+            &spec("echo one; echo two >&2; echo three"),
+            Path::new("."),
+            None,
+        )
+        .await;
+        assert_eq!(o.result, Ok(Value::String("three".into())));
+        assert!(
+            o.output.contains("one\nthree") && o.output.contains("two"),
+            "{}",
+            o.output
+        );
+    }
+
+    #[tokio::test]
+    async fn exit_99_skips_and_other_codes_fail() {
+        let o = run(&spec("exit 99"), Path::new("."), None).await;
+        assert!(
+            matches!(o.result, Err(BashEnd::Skipped(_))),
+            "{:?}",
+            o.result
+        );
+        let o = run(&spec("exit 3"), Path::new("."), None).await;
+        assert_eq!(
+            o.result,
+            Err(BashEnd::Failed(
+                "bash command failed. The command returned a non-zero exit code 3.".into()
+            ))
+        );
+        let mut s = spec("exit 99");
+        s.skip_on_exit_code = vec![];
+        assert!(matches!(
+            run(&s, Path::new("."), None).await.result,
+            Err(BashEnd::Failed(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn env_replaces_the_environment_unless_appended() {
+        let mut s = spec("echo \"${GREETING}-${HOME:-none}\"");
+        let env: Map<String, Value> = serde_json::from_str(r#"{"GREETING": "hi"}"#).expect("json");
+        s.env = Some(env);
+        assert_eq!(
+            run(&s, Path::new("."), None).await.result,
+            Ok(Value::String("hi-none".into()))
+        );
+        s.append_env = true;
+        let Ok(Value::String(v)) = run(&s, Path::new("."), None).await.result else {
+            panic!("succeeds");
+        };
+        assert!(v.starts_with("hi-") && v != "hi-none", "{v}");
+    }
+
+    #[tokio::test]
+    async fn a_command_past_its_timeout_is_stopped_with_its_children() {
+        let started = std::time::Instant::now();
+        let o = run(
+            &spec("sleep 30 & sleep 30; echo never"),
+            Path::new("."),
+            Some(Duration::from_millis(300)),
+        )
+        .await;
+        assert!(matches!(o.result, Err(BashEnd::Failed(ref m)) if m.contains("execution_timeout")));
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+}
