@@ -1471,3 +1471,41 @@ fn runtime_memory_picks_the_function_each_call_runs_on() {
     expected.sort();
     assert_eq!(names, expected, "{listed}\n{}", ctx());
 }
+
+#[test]
+fn python_tasks_run_on_lambda_with_airflows_arguments_and_context() {
+    let s = Setup::new(&lambda_config(true));
+    s.run_ok(&["runtime", "deploy"]);
+    s.dag(
+        "airflowish",
+        "dag_id = \"airflowish\"\n\
+         [tasks.start]\ntype = \"empty\"\n\n\
+         [tasks.first]\ntype = \"python\"\npython_callable = \"lamfuncs:add\"\nop_args = [1, 2]\nupstream = [\"start\"]\n\n\
+         [tasks.second]\ntype = \"python\"\npython_callable = \"lamfuncs:where\"\nop_kwargs_from_task = { x = \"first\" }\n\n\
+         [tasks.pick]\ntype = \"branch\"\npython_callable = \"lamfuncs:ident_branch\"\nop_args = [\"yes\"]\nupstream = [\"second\"]\n\n\
+         [tasks.yes]\ntype = \"bash\"\nbash_command = \"echo {{ ds }}\"\nupstream = [\"pick\"]\n\n\
+         [tasks.no]\ntype = \"empty\"\nupstream = [\"pick\"]\n",
+    );
+    std::fs::write(
+        s.dags.path().join("lamfuncs.py"),
+        format!("{FUNCS}\ndef ident_branch(choice, ds=None, **kwargs):\n    assert ds and 'run_id' in kwargs\n    return choice\n"),
+    )
+    .expect("write functions");
+    let (doc, stderr, _) = s.dags_test("airflowish");
+    assert_eq!(doc["state"], "success", "{doc}\n{stderr}");
+    assert_eq!(task(&doc, "first")["return_value"], 3);
+    let second = &task(&doc, "second")["return_value"];
+    assert_eq!(second["x"], 3, "{second}");
+    assert!(
+        second["function"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("lithoflow-runtime-")),
+        "the python task ran on Lambda: {second}"
+    );
+    assert_eq!(state(&doc, "yes"), "success");
+    assert_eq!(state(&doc, "no"), "skipped");
+    assert_eq!(
+        task(&doc, "yes")["return_value"].as_str().map(str::len),
+        Some(10)
+    );
+}
