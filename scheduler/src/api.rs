@@ -12,13 +12,13 @@ pub mod types;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Query, State};
 use axum::http::request::Parts;
@@ -27,6 +27,7 @@ use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Json};
 use chrono::Utc;
 use futures_util::stream::{self, Stream, StreamExt};
 use serde::de::DeserializeOwned;
@@ -37,10 +38,11 @@ use crate::dag::Dag;
 use crate::ops::{BackfillSpec, ClearSpec, OpError, TriggerRequest};
 use crate::store::{Store, StoreError};
 use types::{
-    BackfillBody, BackfillResponse, ClearBody, ClearResponse, ClearedInstance, ComponentHealth,
-    DagCollection, DagInfo, DagPatch, DagRun, DagRunCollection, Health, ImportErrorCollection,
-    ImportErrorInfo, Problem, RECENT_RUNS, RecentRun, SchedulerHealth, Tag, TaskCollection,
-    TaskInfo, TaskInstance, TaskInstanceCollection, Version, XComEntry,
+    BackfillBody, BackfillResponse, CallCollection, CallInfo, ClearBody, ClearResponse,
+    ClearedInstance, ComponentHealth, DagCollection, DagInfo, DagPatch, DagRun, DagRunCollection,
+    Health, ImportErrorCollection, ImportErrorInfo, JobProgress, MAX_RECENT_RUNS, Problem,
+    RECENT_RUNS, RecentRun, SchedulerHealth, Tag, TaskCollection, TaskInfo, TaskInstance,
+    TaskInstanceCollection, Version, XComEntry,
 };
 
 /// Request bodies larger than this are refused (413).
@@ -64,9 +66,21 @@ pub const LOG_OFFSET_HEADER: &str = "x-log-offset";
 /// An SSE comment is sent this often so proxies and clients see the stream alive.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
+/// A job's results file larger than this is not read for `.../calls`.
+const MAX_RESULTS_FILE: u64 = 256 << 20;
+
 /// The API's routes over a running scheduler's shared state.
+///
+/// Inside a tokio runtime it also starts a task that keeps the latest progress of each
+/// running job from the event broadcast, so a client that connects in the middle of a
+/// `map` sees where it is (`progress` in task instances); the task ends with the
+/// broadcast.
 pub fn router(shared: Arc<Shared>) -> axum::Router {
     let ti = "/api/v1/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}";
+    let book = ProgressBook::default();
+    if tokio::runtime::Handle::try_current().is_ok() {
+        tokio::spawn(keep_progress(shared.events.subscribe(), book.clone()));
+    }
     axum::Router::new()
         .route("/api/v1/health", get(health))
         .route("/api/v1/version", get(version))
@@ -85,6 +99,7 @@ pub fn router(shared: Arc<Shared>) -> axum::Router {
         .route(ti, get(get_task_instance))
         .route(&format!("{ti}/xcomEntries/{{xcom_key}}"), get(get_xcom))
         .route(&format!("{ti}/logs/{{try_number}}"), get(get_log))
+        .route(&format!("{ti}/calls"), get(list_calls))
         .route(
             "/api/v1/dags/{dag_id}/clearTaskInstances",
             post(clear_task_instances),
@@ -95,8 +110,91 @@ pub fn router(shared: Arc<Shared>) -> axum::Router {
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(Extension(book))
         .layer(middleware::from_fn_with_state(Arc::clone(&shared), auth))
         .with_state(shared)
+}
+
+// ---------------------------------------------------------------------------------------
+// Live job progress.
+
+/// A task instance: DAG, run, task.
+type TiKey = (String, String, String);
+
+/// The latest progress of each running job, by task instance. Entries go when their
+/// instance leaves `running` (or its run ends), so the map holds running jobs only.
+#[derive(Clone, Default)]
+struct ProgressBook(Arc<Mutex<HashMap<TiKey, JobProgress>>>);
+
+impl ProgressBook {
+    fn get(&self, dag_id: &str, run_id: &str, task_id: &str) -> Option<JobProgress> {
+        let key = (dag_id.to_owned(), run_id.to_owned(), task_id.to_owned());
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+            .cloned()
+    }
+
+    fn apply(&self, ev: &Event) {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match ev {
+            Event::Progress {
+                dag_id,
+                run_id,
+                task_id,
+                phase,
+                total,
+                done,
+                failed,
+                running,
+            } => {
+                map.insert(
+                    (dag_id.clone(), run_id.clone(), task_id.clone()),
+                    JobProgress {
+                        phase: phase.clone(),
+                        total: *total,
+                        done: *done,
+                        failed: *failed,
+                        running: *running,
+                    },
+                );
+            }
+            Event::TaskInstance {
+                dag_id,
+                run_id,
+                task_id,
+                ..
+            } => {
+                // A new try starts from nothing; a finished one has its counts recorded.
+                map.remove(&(dag_id.clone(), run_id.clone(), task_id.clone()));
+            }
+            Event::DagRun {
+                dag_id,
+                run_id,
+                state: crate::store::RunState::Success | crate::store::RunState::Failed,
+            } => {
+                map.retain(|(d, r, _), _| d != dag_id || r != run_id);
+            }
+            Event::DagRun { .. } | Event::Dag { .. } | Event::DagsReloaded { .. } => {}
+        }
+    }
+}
+
+/// Applies the broadcast's events to the book until the broadcast ends. After a lag
+/// the book may hold a finished job's last progress; answers show progress only for
+/// instances recorded `running`, so that never reaches a client.
+async fn keep_progress(mut rx: broadcast::Receiver<Event>, book: ProgressBook) {
+    loop {
+        match rx.recv().await {
+            Ok(ev) => book.apply(&ev),
+            Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -436,6 +534,20 @@ impl Params {
             .transpose()
     }
 
+    /// `recent_runs`: how many runs a DAG's `recent_runs` lists (1 to
+    /// [`MAX_RECENT_RUNS`], default [`RECENT_RUNS`]).
+    fn recent_runs(&self) -> ApiResult<usize> {
+        match self.number("recent_runs")? {
+            None => Ok(RECENT_RUNS),
+            Some(n) if (1..=MAX_RECENT_RUNS as u64).contains(&n) => {
+                Ok(usize::try_from(n).unwrap_or(RECENT_RUNS))
+            }
+            Some(n) => Err(ApiError::bad_request(format!(
+                "`recent_runs` must be between 1 and {MAX_RECENT_RUNS}, found {n}"
+            ))),
+        }
+    }
+
     /// `limit` and `offset`.
     fn page(&self) -> ApiResult<(usize, usize)> {
         let limit = self
@@ -525,6 +637,17 @@ fn ti_of(
     })
 }
 
+/// The book's progress of an instance's job, only while the instance is recorded running.
+fn live_progress(
+    book: &ProgressBook,
+    run: &crate::store::DagRunRecord,
+    ti: &crate::store::TaskInstanceRecord,
+) -> Option<JobProgress> {
+    (ti.state == crate::store::TaskState::Running)
+        .then(|| book.get(&run.dag_id, &run.run_id, &ti.task_id))
+        .flatten()
+}
+
 fn operator(dag: Option<&Arc<Dag>>, task_id: &str) -> Option<String> {
     dag.and_then(|d| d.task(task_id))
         .map(|t| t.type_name().to_owned())
@@ -553,7 +676,7 @@ fn dag_views(shared: &Shared, filter: impl Fn(&Dag) -> bool) -> Vec<DagView> {
         .collect()
 }
 
-fn dag_info(store: &Store, v: &DagView) -> ApiResult<DagInfo> {
+fn dag_info(store: &Store, v: &DagView, recent: usize) -> ApiResult<DagInfo> {
     let d = &v.dag;
     let mut owners: Vec<String> = d.tasks.iter().map(|t| t.owner.clone()).collect();
     owners.sort_unstable();
@@ -561,7 +684,7 @@ fn dag_info(store: &Store, v: &DagView) -> ApiResult<DagInfo> {
     let recent_runs = store
         .runs(&d.dag_id)?
         .into_iter()
-        .take(RECENT_RUNS)
+        .take(recent)
         .map(|r| RecentRun {
             dag_run_id: r.run_id,
             state: r.state,
@@ -650,9 +773,11 @@ async fn list_dags(State(shared): State<Arc<Shared>>, uri: Uri) -> ApiResult<Jso
             "tags",
             "dag_id_pattern",
             "only_active",
+            "recent_runs",
         ],
     )?;
     let page = params.page()?;
+    let recent = params.recent_runs()?;
     params.bool("only_active")?;
     let paused = params.bool("paused")?;
     let tags = params.all("tags");
@@ -676,7 +801,7 @@ async fn list_dags(State(shared): State<Arc<Shared>>, uri: Uri) -> ApiResult<Jso
         let total_entries = out.len();
         let dags = paged(out, page)
             .into_iter()
-            .map(|v| dag_info(store, v))
+            .map(|v| dag_info(store, v, recent))
             .collect::<ApiResult<Vec<_>>>()?;
         Ok(DagCollection {
             dags,
@@ -692,9 +817,9 @@ async fn get_dag(
     Ids([dag_id]): Ids<1>,
     uri: Uri,
 ) -> ApiResult<Json<DagInfo>> {
-    Params::parse(&uri, &[])?;
+    let recent = Params::parse(&uri, &["recent_runs"])?.recent_runs()?;
     loaded_dag(&shared, &dag_id)?;
-    one_dag_info(&shared, dag_id, None).await
+    one_dag_info(&shared, dag_id, None, recent).await
 }
 
 /// A loaded DAG's [`DagInfo`], with `was_paused` set as given.
@@ -702,13 +827,14 @@ async fn one_dag_info(
     shared: &Arc<Shared>,
     dag_id: String,
     was_paused: Option<bool>,
+    recent: usize,
 ) -> ApiResult<Json<DagInfo>> {
     let views = dag_views(shared, |d| d.dag_id == dag_id);
     read(shared, move |store| {
         let v = views
             .first()
             .ok_or_else(|| ApiError::not_found(format!("DAG `{dag_id}` is not loaded")))?;
-        let mut info = dag_info(store, v)?;
+        let mut info = dag_info(store, v, recent)?;
         info.was_paused = was_paused;
         Ok(info)
     })
@@ -736,7 +862,7 @@ async fn patch_dag(
         reply,
     })
     .await?;
-    one_dag_info(&shared, dag_id, Some(before)).await
+    one_dag_info(&shared, dag_id, Some(before), RECENT_RUNS).await
 }
 
 async fn list_tasks(
@@ -851,6 +977,7 @@ async fn get_run(
 
 async fn list_task_instances(
     State(shared): State<Arc<Shared>>,
+    Extension(book): Extension<ProgressBook>,
     Ids([dag_id, run_id]): Ids<2>,
     uri: Uri,
 ) -> ApiResult<Json<TaskInstanceCollection>> {
@@ -871,7 +998,11 @@ async fn list_task_instances(
         let total_entries = tis.len();
         let task_instances = paged(tis, page)
             .iter()
-            .map(|t| TaskInstance::new(&run, t, operator(dag.as_ref(), &t.task_id)))
+            .map(|t| {
+                let mut out = TaskInstance::new(&run, t, operator(dag.as_ref(), &t.task_id));
+                out.progress = live_progress(&book, &run, t);
+                out
+            })
             .collect();
         Ok(TaskInstanceCollection {
             task_instances,
@@ -884,6 +1015,7 @@ async fn list_task_instances(
 
 async fn get_task_instance(
     State(shared): State<Arc<Shared>>,
+    Extension(book): Extension<ProgressBook>,
     Ids([dag_id, run_id, task_id]): Ids<3>,
     uri: Uri,
 ) -> ApiResult<Json<TaskInstance>> {
@@ -894,6 +1026,7 @@ async fn get_task_instance(
         let run = run_of(store, &dag_id, &run_id)?;
         let ti = ti_of(store, &dag_id, &run_id, &task_id)?;
         let mut out = TaskInstance::new(&run, &ti, operator(dag.as_ref(), &task_id));
+        out.progress = live_progress(&book, &run, &ti);
         out.return_value = Some(
             store
                 .xcom(&dag_id, &run_id, &task_id, "return_value")?
@@ -992,6 +1125,109 @@ fn read_log(path: &Path, offset: u64) -> std::io::Result<(Vec<u8>, u64)> {
     file.take(LOG_CHUNK).read_to_end(&mut buf)?;
     let next = start + buf.len() as u64;
     Ok((buf, next))
+}
+
+/// One entry of a job's `results.json` (the executor writes it when the job ends);
+/// only what `.../calls` answers is read, the results themselves are skipped.
+#[derive(serde::Deserialize)]
+struct ResultEntry {
+    phase: String,
+    index: usize,
+    #[serde(default)]
+    error: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    duration_s: f64,
+}
+
+/// `GET .../taskInstances/{task_id}/calls?try_number=N`: the calls of a try's executor
+/// job with their durations, read from the `results.json` the executor writes into the
+/// job's data when the job ends (localhost storage only).
+async fn list_calls(
+    State(shared): State<Arc<Shared>>,
+    Ids([dag_id, run_id, task_id]): Ids<3>,
+    uri: Uri,
+) -> ApiResult<Json<CallCollection>> {
+    let params = Params::parse(&uri, &["try_number", "limit", "offset"])?;
+    let page = params.page()?;
+    let asked_try = params.number("try_number")?;
+    let dag = loaded_dag(&shared, &dag_id)?;
+    let task = dag
+        .task(&task_id)
+        .ok_or_else(|| ApiError::not_found(format!("DAG `{dag_id}` has no task `{task_id}`")))?;
+    let cfg = crate::taskrun::executor_config(&shared.settings.executor, &dag, task);
+    if cfg.effective_storage() != lithoflow_executor::StorageBackend::Localhost {
+        return Err(ApiError::not_found(format!(
+            "task `{task_id}` keeps its job data in {:?} storage; the API reads call records from localhost storage only",
+            cfg.effective_storage()
+        )));
+    }
+    let storage = lithoflow_executor::storage::LocalStorage::new(shared.settings.storage_dir());
+    read(&shared, move |store| {
+        run_of(store, &dag_id, &run_id)?;
+        let ti = ti_of(store, &dag_id, &run_id, &task_id)?;
+        let try_number = match asked_try {
+            Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
+            None => ti.try_number,
+        };
+        if try_number == 0 || try_number > ti.try_number {
+            return Err(ApiError::not_found(format!(
+                "task `{task_id}` of run `{run_id}` has no try {try_number} (its latest is {})",
+                ti.try_number
+            )));
+        }
+        // The engine's job key: the run id with `/` and NUL made `_` (engine.rs).
+        let run_key: String = run_id
+            .chars()
+            .map(|c| if c == '/' || c == '\0' { '_' } else { c })
+            .collect();
+        let job_key = format!("{dag_id}/{run_key}/{task_id}/{try_number}");
+        let path = storage.job_dir(&job_key).join("results.json");
+        let missing = || {
+            ApiError::not_found(format!(
+                "no call records for try {try_number} of task `{task_id}` in run `{run_id}`: the job has not ended, or its data was cleaned (`clean_data`)"
+            ))
+        };
+        let meta = std::fs::metadata(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => missing(),
+            _ => ApiError::internal(format!("failed to read {}: {e}", path.display())),
+        })?;
+        if meta.len() > MAX_RESULTS_FILE {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the job's results file is larger than {} MiB",
+                    MAX_RESULTS_FILE >> 20
+                ),
+            ));
+        }
+        let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => missing(),
+            _ => ApiError::internal(format!("failed to read {}: {e}", path.display())),
+        })?;
+        let entries: Vec<ResultEntry> = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::internal(format!("failed to parse {}: {e}", path.display()))
+        })?;
+        let total_entries = entries.len();
+        let calls = paged(entries, page)
+            .into_iter()
+            .map(|e| CallInfo {
+                phase: e.phase,
+                index: e.index,
+                duration_s: e.duration_s,
+                failed: e.error.is_some(),
+            })
+            .collect();
+        Ok(CallCollection {
+            dag_id,
+            dag_run_id: run_id,
+            task_id,
+            try_number,
+            calls,
+            total_entries,
+        })
+    })
+    .await
+    .map(Json)
 }
 
 async fn clear_task_instances(

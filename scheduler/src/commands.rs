@@ -17,6 +17,7 @@ use crate::output::render;
 use crate::{Outcome, duration};
 
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    let tui_log = cli.tui_log_file(&crate::config::Settings::home_from_env());
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let stderr = io::stderr();
@@ -244,6 +245,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             exit_when_idle,
             api_port,
             grace_period,
+            tui,
         } => {
             let settings = home_settings()?;
             drop(out);
@@ -254,7 +256,21 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 api_port,
                 grace_period: std::time::Duration::from_secs(grace_period),
             };
-            crate::daemon::run(settings, opts).await
+            match tui_log.filter(|_| tui) {
+                Some(log) => scheduler_with_tui(settings, opts, log).await,
+                None => crate::daemon::run(settings, opts).await,
+            }
+        }
+        Command::Tui => {
+            drop(out);
+            drop(err);
+            lithoflow_tui::run(lithoflow_tui::Options {
+                home: crate::config::Settings::home_from_env(),
+                log_file: tui_log,
+            })
+            .await
+            .context("the terminal UI failed")?;
+            Ok(Outcome::Ok)
         }
         Command::Runtime(cmd) => {
             let settings = home_settings()?;
@@ -267,6 +283,89 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 return Ok(Outcome::Invalid);
             };
             tasks_list(dag, output.output, &mut out)
+        }
+    }
+}
+
+/// `lithoflow scheduler --tui`: the scheduler and the terminal UI in one process. The
+/// UI owns the terminal, so stderr (where the scheduler writes its lines) goes to the
+/// log file meanwhile. Quitting the UI stops the scheduler as SIGTERM always does
+/// (running calls get the grace period); a scheduler that stops first closes the UI.
+async fn scheduler_with_tui(
+    settings: crate::config::Settings,
+    opts: crate::daemon::Options,
+    log: PathBuf,
+) -> anyhow::Result<Outcome> {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+
+    // From here on SIGTERM is tokio's to handle, never the default (instant death),
+    // even before the scheduler loop listens for it.
+    let _sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("failed to listen for SIGTERM")?;
+    let home = settings.home.clone();
+    let grace = opts.grace_period;
+    let redirect = StderrRedirect::to(&log)?;
+    let mut daemon = tokio::spawn(crate::daemon::run(settings, opts));
+    let first = {
+        let ui = lithoflow_tui::run(lithoflow_tui::Options {
+            home,
+            log_file: Some(log.clone()),
+        });
+        tokio::pin!(ui);
+        tokio::select! {
+            r = &mut ui => Ok(r),
+            d = &mut daemon => Err(d),
+        }
+        // The UI is dropped here, which gives the terminal back.
+    };
+    drop(redirect);
+    let mut err = io::stderr();
+    let (ui, ended) = match first {
+        Err(daemon_ended) => (Ok(()), daemon_ended),
+        Ok(ui) => {
+            writeln!(
+                err,
+                "[scheduler] the terminal UI closed: stopping the scheduler (running calls get up to {}s; its log: {})",
+                grace.as_secs(),
+                log.display()
+            )?;
+            // Again every half second until it stops: the scheduler listens for SIGTERM
+            // only once its loop runs.
+            let ended = loop {
+                let _ = kill(Pid::this(), Signal::SIGTERM);
+                tokio::select! {
+                    d = &mut daemon => break d,
+                    () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+                }
+            };
+            (ui, ended)
+        }
+    };
+    let outcome = ended.context("the scheduler task failed")??;
+    ui.context("the terminal UI failed")?;
+    Ok(outcome)
+}
+
+/// Points stderr (fd 2) at a file until dropped, then back where it was.
+struct StderrRedirect {
+    saved: Option<std::os::fd::OwnedFd>,
+}
+
+impl StderrRedirect {
+    fn to(path: &Path) -> anyhow::Result<StderrRedirect> {
+        let file = crate::cli::open_log(path)
+            .with_context(|| format!("failed to open the log file {}", path.display()))?;
+        let saved = nix::unistd::dup(io::stderr()).context("failed to duplicate stderr")?;
+        nix::unistd::dup2_stderr(&file).context("failed to redirect stderr")?;
+        Ok(StderrRedirect { saved: Some(saved) })
+    }
+}
+
+impl Drop for StderrRedirect {
+    fn drop(&mut self) {
+        if let Some(fd) = self.saved.take() {
+            let _ = nix::unistd::dup2_stderr(&fd);
         }
     }
 }

@@ -7,7 +7,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = lithoflow_scheduler::Cli::parse();
-    lithoflow_scheduler::init_tracing(cli.log_format);
+    lithoflow_scheduler::cli::init_logging(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

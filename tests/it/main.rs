@@ -17,6 +17,7 @@ mod runs;
 mod s3;
 mod tidy;
 mod timetable;
+mod tui;
 
 use std::path::{Path, PathBuf};
 

@@ -1185,3 +1185,209 @@ async fn the_event_stream_ends_when_the_scheduler_loop_stops() {
     });
     assert_eq!(next_event(&mut stream).await.event, "dags_reloaded");
 }
+
+#[tokio::test]
+async fn recent_runs_can_ask_for_more_runs_per_dag() {
+    let h = harness();
+    for i in 0..7 {
+        h.seed_run(&format!("r{i}"));
+    }
+    let five = h.get("/api/v1/dags?dag_id_pattern=hello").await;
+    assert_eq!(five.status, S::OK, "{}", five.text);
+    assert_eq!(
+        five.body["dags"][0]["recent_runs"].as_array().map(Vec::len),
+        Some(5)
+    );
+    let seven = h
+        .get("/api/v1/dags?dag_id_pattern=hello&recent_runs=10")
+        .await;
+    assert_eq!(
+        seven.body["dags"][0]["recent_runs"]
+            .as_array()
+            .map(Vec::len),
+        Some(7)
+    );
+    let one = h.get("/api/v1/dags/hello?recent_runs=1").await;
+    assert_eq!(one.body["recent_runs"].as_array().map(Vec::len), Some(1));
+    assert_get_problems(
+        &h,
+        &[
+            (
+                "/api/v1/dags?recent_runs=0",
+                S::BAD_REQUEST,
+                "`recent_runs` must be between 1 and 50, found 0",
+            ),
+            (
+                "/api/v1/dags/hello?recent_runs=51",
+                S::BAD_REQUEST,
+                "between 1 and 50",
+            ),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_running_instance_shows_its_jobs_live_progress() {
+    let h = harness();
+    h.seed_run("live");
+    let store = &h.shared.store;
+    let mut first = store
+        .ti("hello", "live", "first")
+        .expect("read")
+        .expect("ti");
+    first.state = TaskState::Running;
+    store.put_ti("hello", "live", &first).expect("ti");
+    // One router, so one progress book, as a running scheduler has.
+    let app = router(Arc::clone(&h.shared));
+    let get = |uri: &'static str| {
+        let app = app.clone();
+        let token = h.token.clone();
+        async move {
+            let req = HttpRequest::builder()
+                .uri(uri)
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(HttpBody::empty())
+                .expect("request");
+            let resp = app.oneshot(req).await.expect("infallible");
+            let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+                .await
+                .expect("body");
+            serde_json::from_slice::<Value>(&bytes).expect("json")
+        }
+    };
+    let one = "/api/v1/dags/hello/dagRuns/live/taskInstances/first";
+    let list = "/api/v1/dags/hello/dagRuns/live/taskInstances";
+    assert_eq!(
+        get(one).await.get("progress"),
+        None,
+        "none before any event"
+    );
+    let progress = |done| Event::Progress {
+        dag_id: "hello".to_owned(),
+        run_id: "live".to_owned(),
+        task_id: "first".to_owned(),
+        phase: "map".to_owned(),
+        total: 10,
+        done,
+        failed: 1,
+        running: 2,
+    };
+    h.shared.emit(progress(3));
+    h.shared.emit(progress(6));
+    let want = json!({"phase": "map", "total": 10, "done": 6, "failed": 1, "running": 2});
+    let seen = async {
+        loop {
+            let got = get(one).await;
+            if got["progress"] == want {
+                return got;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), seen)
+        .await
+        .expect("the book takes the events");
+    let listed = get(list).await;
+    assert_eq!(listed["task_instances"][0]["progress"], want);
+    assert_eq!(listed["task_instances"][1].get("progress"), None);
+    // The try ends: its counts are the record's, and the live progress goes.
+    h.shared.emit(Event::TaskInstance {
+        dag_id: "hello".to_owned(),
+        run_id: "live".to_owned(),
+        task_id: "first".to_owned(),
+        state: TaskState::Success,
+        try_number: 1,
+    });
+    first.state = TaskState::Success;
+    store.put_ti("hello", "live", &first).expect("ti");
+    let gone = async {
+        while get(one).await.get("progress").is_some() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), gone)
+        .await
+        .expect("the progress goes with the running state");
+}
+
+#[tokio::test]
+async fn calls_are_read_from_the_jobs_results_in_localhost_storage() {
+    let h = harness();
+    h.seed_run("manual__2026-11-27T10:00:00+00:00");
+    let run = "manual__2026-11-27T10:00:00+00:00";
+    let base = format!(
+        "/api/v1/dags/hello/dagRuns/{}/taskInstances/first/calls",
+        crate::client::segment(run)
+    );
+    // No results yet (the job has not ended, or was cleaned).
+    assert_get_problems(
+        &h,
+        &[(
+            &base,
+            S::NOT_FOUND,
+            "no call records for try 1 of task `first`",
+        )],
+    )
+    .await;
+    // What the executor writes when a job ends, where the engine's job key puts it.
+    let storage = lithoflow_executor::storage::LocalStorage::new(h.shared.settings.storage_dir());
+    storage
+        .put_json(
+            &format!("hello/{run}/first/1"),
+            "results.json",
+            &json!([
+                {"phase": "map", "index": 0, "result": [1, 2, 3], "error": null, "duration_s": 0.25},
+                {"phase": "map", "index": 1, "result": null,
+                 "error": {"call_index": 1, "kind": "exception", "exc_type": "ValueError", "message": "no", "traceback": ""},
+                 "duration_s": 0.5},
+                {"phase": "reduce", "index": 0, "result": 6, "error": null, "duration_s": 0.125}
+            ]),
+        )
+        .expect("results");
+    let got = h.get(&base).await;
+    assert_eq!(got.status, S::OK, "{}", got.text);
+    assert_eq!(
+        got.body,
+        json!({
+            "dag_id": "hello", "dag_run_id": run, "task_id": "first", "try_number": 1,
+            "calls": [
+                {"phase": "map", "index": 0, "duration_s": 0.25, "failed": false},
+                {"phase": "map", "index": 1, "duration_s": 0.5, "failed": true},
+                {"phase": "reduce", "index": 0, "duration_s": 0.125, "failed": false}
+            ],
+            "total_entries": 3
+        })
+    );
+    let page = h
+        .get(&format!("{base}?limit=1&offset=2&try_number=1"))
+        .await;
+    assert_eq!(page.body["calls"][0]["phase"], "reduce");
+    assert_eq!(page.body["total_entries"], 3);
+    assert_get_problems(
+        &h,
+        &[
+            (
+                &format!("{base}?try_number=2"),
+                S::NOT_FOUND,
+                "has no try 2 (its latest is 1)",
+            ),
+            (
+                "/api/v1/dags/hello/dagRuns/nope/taskInstances/first/calls",
+                S::NOT_FOUND,
+                "has no run `nope`",
+            ),
+            (
+                "/api/v1/dags/hello/dagRuns/nope/taskInstances/nope/calls",
+                S::NOT_FOUND,
+                "has no task `nope`",
+            ),
+            (
+                &format!("{base}?bogus=1"),
+                S::BAD_REQUEST,
+                "unknown query parameter `bogus`",
+            ),
+        ],
+    )
+    .await;
+}

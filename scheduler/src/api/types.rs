@@ -106,15 +106,19 @@ pub struct DagInfo {
     pub next_dagrun_create_after: Option<DateTime<Utc>>,
     /// Whether its file fails to load now (the scheduler keeps its last valid version).
     pub has_import_errors: bool,
-    /// Its latest runs, newest first (at most [`RECENT_RUNS`]).
+    /// Its latest runs, newest first (at most [`RECENT_RUNS`], or the `recent_runs`
+    /// query parameter's count).
     pub recent_runs: Vec<RecentRun>,
     /// Only in the answer to a PATCH: whether it was paused before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub was_paused: Option<bool>,
 }
 
-/// How many runs a DAG's `recent_runs` shows.
+/// How many runs a DAG's `recent_runs` shows unless `recent_runs=N` asks for more.
 pub const RECENT_RUNS: usize = 5;
+
+/// The most runs `recent_runs=N` may ask for.
+pub const MAX_RECENT_RUNS: usize = 50;
 
 /// `GET /dags`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -311,6 +315,57 @@ pub struct TaskInstance {
     /// Its XCom `return_value` (only when one instance is asked for; null if none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub return_value: Option<Value>,
+    /// The live progress of a running try's executor job (lithoflow's addition; only
+    /// while the instance is running and its job has reported progress).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<JobProgress>,
+}
+
+/// Where a running try's executor job is: its calls in the current phase. The same
+/// numbers as the event stream's `progress` events, kept for clients that connect
+/// in the middle of a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobProgress {
+    /// `call`, `map` or `reduce`.
+    pub phase: String,
+    /// Calls in this phase.
+    pub total: usize,
+    /// Calls that returned.
+    pub done: usize,
+    /// Calls that failed.
+    pub failed: usize,
+    /// Calls running now.
+    pub running: usize,
+}
+
+/// One call of a try's executor job (`GET .../taskInstances/{task_id}/calls`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallInfo {
+    /// `call`, `map` or `reduce`.
+    pub phase: String,
+    /// Its index in its phase (the iterdata position for `map`).
+    pub index: usize,
+    /// How long it ran, in seconds.
+    pub duration_s: f64,
+    /// Whether it failed.
+    pub failed: bool,
+}
+
+/// `GET .../taskInstances/{task_id}/calls`: the calls of one try's executor job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallCollection {
+    /// The DAG.
+    pub dag_id: String,
+    /// The run.
+    pub dag_run_id: String,
+    /// The task.
+    pub task_id: String,
+    /// The try.
+    pub try_number: u32,
+    /// This page, map calls first, each phase in index order.
+    pub calls: Vec<CallInfo>,
+    /// Calls in all.
+    pub total_entries: usize,
 }
 
 impl TaskInstance {
@@ -335,6 +390,7 @@ impl TaskInstance {
             calls_total: ti.calls_total,
             next_retry_at: ti.next_retry_at,
             return_value: None,
+            progress: None,
         }
     }
 }
