@@ -1175,12 +1175,7 @@ async fn list_calls(
                 ti.try_number
             )));
         }
-        // The engine's job key: the run id with `/` and NUL made `_` (engine.rs).
-        let run_key: String = run_id
-            .chars()
-            .map(|c| if c == '/' || c == '\0' { '_' } else { c })
-            .collect();
-        let job_key = format!("{dag_id}/{run_key}/{task_id}/{try_number}");
+        let job_key = crate::engine::job_key(&dag_id, &run_id, &task_id, try_number);
         let path = storage.job_dir(&job_key).join("results.json");
         let missing = || {
             ApiError::not_found(format!(

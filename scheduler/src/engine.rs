@@ -558,12 +558,7 @@ impl Engine {
             }
         }
         let cfg = taskrun::executor_config(&self.home_config, dag, &task);
-        let job_key = format!(
-            "{}/{}/{}/{try_number}",
-            dag.dag_id,
-            sanitize(&run.run_id),
-            task.task_id
-        );
+        let job_key = job_key(&dag.dag_id, &run.run_id, &task.task_id, try_number);
         let ctx = template_context(dag, run, &task.task_id, try_number);
         let executor = Arc::clone(&self.executor);
         let task_id = task.task_id.clone();
@@ -1012,6 +1007,12 @@ fn render_map(
         None => None,
     };
     Ok(())
+}
+
+/// The executor job key of a try: where its data lives in storage
+/// (`lithoflow.jobs/<job key>/`).
+pub fn job_key(dag_id: &str, run_id: &str, task_id: &str, try_number: u32) -> String {
+    format!("{dag_id}/{}/{task_id}/{try_number}", sanitize(run_id))
 }
 
 /// A run id as a path segment.

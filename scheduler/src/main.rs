@@ -5,6 +5,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc: the AWS SDK allocates a lot per request, and glibc's allocator made ~25% of
+/// the Lambda client's CPU (bench/aws/run.sh).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = lithoflow_scheduler::Cli::parse();
     lithoflow_scheduler::cli::init_logging(&cli);
