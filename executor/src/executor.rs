@@ -702,27 +702,12 @@ impl JobRun {
         match &spec.kind {
             JobKind::CallAsync { func, data } => {
                 let args = binding::bind(data, None).map_err(|m| input_error(0, m))?;
-                let memory = opts.runtime_memory;
-                let mut records = self
-                    .run_calls(
-                        "call",
-                        func,
-                        vec![Prepared {
-                            args,
-                            obj: None,
-                            context: None,
-                        }],
-                        opts,
-                        memory,
-                    )
-                    .await;
-                let first = records.first().map(|r| (r.result.clone(), r.error.clone()));
-                calls.append(&mut records);
-                match first {
-                    Some((_, Some(e))) => Err(e),
-                    Some((v, None)) => Ok(v),
-                    None => Err(input_error(0, "the call produced no record".to_owned())),
-                }
+                let call = Prepared {
+                    args,
+                    obj: None,
+                    context: None,
+                };
+                self.one_call(func, call, opts, calls).await
             }
             JobKind::Call {
                 func,
@@ -738,16 +723,7 @@ impl JobRun {
                     obj: None,
                     context: context.clone(),
                 };
-                let mut records = self
-                    .run_calls("call", func, vec![call], opts, opts.runtime_memory)
-                    .await;
-                let first = records.first().map(|r| (r.result.clone(), r.error.clone()));
-                calls.append(&mut records);
-                match first {
-                    Some((_, Some(e))) => Err(e),
-                    Some((v, None)) => Ok(v),
-                    None => Err(input_error(0, "the call produced no record".to_owned())),
-                }
+                self.one_call(func, call, opts, calls).await
             }
             JobKind::Map(map) => {
                 let (prepared, _) = self.prepare_map(map, opts).await?;
@@ -1025,6 +1001,26 @@ impl JobRun {
 
     /// Runs calls with bounded concurrency; returns their records in order. The first
     /// failure cancels the rest.
+    /// A job of one call: its record joins `calls`, its result is the job's.
+    async fn one_call(
+        &self,
+        func: &FunctionRef,
+        call: Prepared,
+        opts: &CallOptions,
+        calls: &mut Vec<CallRecord>,
+    ) -> Result<Value, CallError> {
+        let mut records = self
+            .run_calls("call", func, vec![call], opts, opts.runtime_memory)
+            .await;
+        let first = records.first().map(|r| (r.result.clone(), r.error.clone()));
+        calls.append(&mut records);
+        match first {
+            Some((_, Some(e))) => Err(e),
+            Some((v, None)) => Ok(v),
+            None => Err(input_error(0, "the call produced no record".to_owned())),
+        }
+    }
+
     async fn run_calls(
         &self,
         phase: &'static str,

@@ -234,6 +234,20 @@ impl Setup {
         serde_json::from_str(found.trim()).ok()
     }
 
+    /// A task's `results.json` (first try) and the result of each call in it.
+    fn call_results(&self, dag_id: &str, task_id: &str, stderr: &str) -> (Value, Vec<Value>) {
+        let results = self
+            .job_file(dag_id, task_id, "results.json")
+            .unwrap_or_else(|| panic!("results of {task_id}\n{stderr}"));
+        let values = results
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|r| r["result"].clone())
+            .collect();
+        (results, values)
+    }
+
     /// The JSON object at `s3://BUCKET/KEY` in the emulator.
     fn s3_json(&self, location: &str) -> Value {
         let (bucket, key) = location
@@ -690,15 +704,7 @@ fn async_invoke_uses_event_invocations_followed_through_s3() {
                 .is_some_and(|l| l.starts_with(&format!("s3://{BUCKET}/lithoflow.jobs/detached/"))),
             "{reference}"
         );
-        let results = s
-            .job_file("detached", task_id, "results.json")
-            .unwrap_or_else(|| panic!("results of {task_id}\n{stderr}"));
-        let values: Vec<Value> = results
-            .as_array()
-            .expect("results")
-            .iter()
-            .map(|r| r["result"].clone())
-            .collect();
+        let (results, values) = s.call_results("detached", task_id, &stderr);
         let expected: Vec<Value> = match task_id {
             "maps" => vec![11.into(), 12.into(), 13.into()],
             _ => vec![21.into(), 22.into(), 23.into(), 24.into()],
@@ -907,15 +913,7 @@ fn throttling_and_server_errors_from_lambda_are_retried_and_no_call_is_lost_or_d
     proxy.inject(&faults);
     let (doc, stderr) = s.tasks_test("faulty", "detached");
     assert_eq!(doc["state"], "success", "{doc}\n{stderr}");
-    let results = s
-        .job_file("faulty", "detached", "results.json")
-        .unwrap_or_else(|| panic!("results\n{stderr}"));
-    let values: Vec<Value> = results
-        .as_array()
-        .expect("results")
-        .iter()
-        .map(|r| r["result"].clone())
-        .collect();
+    let (results, values) = s.call_results("faulty", "detached", &stderr);
     assert_eq!(
         values,
         serde_json::json!([[0, 20], [1, 21], [2, 22], [3, 23], [4, 24]])
