@@ -94,6 +94,9 @@ pub enum Command {
     /// task instances with their map progress, logs, the graph; trigger, pause and
     /// clear. Finds the scheduler through `$LITHOFLOW_HOME`; press `?` for the keys.
     Tui,
+    /// Convert Airflow DAG files (.py) into lithoflow DAG files (TOML), reporting what
+    /// could not be translated (exit 1 unless `--allow-partial`).
+    Migrate(crate::migrate::MigrateArgs),
 }
 
 impl Cli {

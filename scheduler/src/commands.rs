@@ -272,6 +272,9 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             .context("the terminal UI failed")?;
             Ok(Outcome::Ok)
         }
+        Command::Migrate(args) => {
+            crate::migrate::run(&args, &mut out, &mut err).map(|o| o.outcome())
+        }
         Command::Runtime(cmd) => {
             let settings = home_settings()?;
             drop(out);

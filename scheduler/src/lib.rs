@@ -21,6 +21,7 @@ mod dagtest;
 pub mod diag;
 pub mod duration;
 pub mod engine;
+pub mod migrate;
 pub mod ops;
 mod output;
 pub mod retry;

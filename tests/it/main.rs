@@ -10,6 +10,7 @@ mod executor;
 mod fixtures;
 mod harness;
 mod lambda;
+mod migrate;
 mod proptests;
 mod recovery;
 mod runcli;

@@ -1,0 +1,497 @@
+//! Unit tests of the static evaluator and the converter, on small DAG files; and hostile
+//! input (random bytes, deep nesting, endless loops), which must be reported, never panic.
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn opts(version: AirflowVersion) -> ConvertOptions {
+    ConvertOptions {
+        airflow_version: version,
+        now: "2026-11-28T10:00:00Z".parse().expect("a valid time"),
+    }
+}
+
+/// Converts `src` as `dag.py` in a folder that does not exist (no function modules).
+fn convert(src: &str) -> FileConversion {
+    convert_file(
+        Path::new("/nonexistent/dag.py"),
+        src,
+        &opts(AirflowVersion::V2),
+    )
+}
+
+/// The report, one headline per line, without the path.
+fn report(conv: &FileConversion) -> String {
+    conv.diagnostics
+        .iter()
+        .map(|d| d.headline().replace("/nonexistent/dag.py:", ""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The TOML text of `value` after running `setup`: the evaluator's result as the
+/// converter writes it (a DAG param), or the report when it cannot.
+fn value(setup: &str, value: &str) -> String {
+    let src = format!(
+        "from airflow import DAG\n{setup}\nDAG('d', schedule=None, start_date=None, params={{'v': {value}}})\n"
+    );
+    let conv = convert(&src);
+    let toml = conv
+        .dags
+        .first()
+        .map(|d| d.toml.clone())
+        .unwrap_or_default();
+    match toml.lines().find(|l| l.starts_with("params = ")) {
+        Some(line) => line
+            .strip_prefix("params = { v = ")
+            .and_then(|l| l.strip_suffix(" }"))
+            .unwrap_or(line)
+            .to_owned(),
+        None => report(&conv),
+    }
+}
+
+/// The `[tasks.*]` tables of the only DAG in `src`, without the DAG-level keys.
+fn tasks(src: &str) -> String {
+    let conv = convert(src);
+    let toml = conv
+        .dags
+        .first()
+        .map(|d| d.toml.clone())
+        .unwrap_or_default();
+    let from = toml.find("[tasks.").unwrap_or(toml.len());
+    toml[from..].trim().to_owned()
+}
+
+#[test]
+fn literals_and_operators() {
+    for (expr, expect) in [
+        ("1 + 2 * 3", "7"),
+        ("7 // 2", "3"),
+        ("-7 % 3", "2"),
+        ("2 ** 10", "1024"),
+        ("1 / 4", "0.25"),
+        ("'a' + 'b' * 2", r#""abb""#),
+        ("[1, 2] + [3]", "[1, 2, 3]"),
+        ("(1, 'x')", r#"[1, "x"]"#),
+        ("{'a': 1, **{'b': 2}}", "{ a = 1, b = 2 }"),
+        ("{'a': 1} | {'a': 3}", "{ a = 3 }"),
+        ("True and 'yes'", r#""yes""#),
+        ("0 or 5", "5"),
+        ("not []", "true"),
+        ("3 if 1 < 2 < 3 else 4", "3"),
+        ("'ab' in 'cabd'", "true"),
+        ("2 in [1, 2]", "true"),
+        ("[i * i for i in range(4) if i]", "[1, 4, 9]"),
+        (
+            "{k: v for k, v in [('a', 1), ('b', 2)]}",
+            "{ a = 1, b = 2 }",
+        ),
+        ("sorted(['b', 'a'])", r#"["a", "b"]"#),
+        ("list(zip([1, 2], 'ab'))", r#"[[1, "a"], [2, "b"]]"#),
+        ("len({'a': 1, 'b': 2})", "2"),
+        ("max([3, 9, 1])", "9"),
+        ("[1, 2, 3][-1]", "3"),
+        ("'hello'[1:3]", r#""el""#),
+    ] {
+        assert_eq!(value("", expr), expect, "{expr}");
+    }
+}
+
+#[test]
+fn strings_are_formatted_as_python_formats_them() {
+    for (expr, expect) in [
+        ("f'task_{3:02d}'", r#""task_03""#),
+        ("f'{1.5:.2f}|{\"x\":>3}|{7}'", r#""1.50|  x|7""#),
+        ("f'{[1, \"a\"]!r}'", r#""[1, 'a']""#),
+        ("f'{2.0}'", r#""2.0""#),
+        ("'{}_{name}'.format(1, name='n')", r#""1_n""#),
+        ("'{0}-{0}'.format('a')", r#""a-a""#),
+        ("'check_%02d_%s' % (3, 'x')", r#""check_03_x""#),
+        ("'%s%%' % 5", r#""5%""#),
+        ("'-'.join(['a', 'b'])", r#""a-b""#),
+        ("'A b'.lower().replace(' ', '_')", r#""a_b""#),
+        ("str(None)", r#""None""#),
+        (
+            "textwrap.dedent('''\n    a\n      b\n''')",
+            r#""\na\n  b\n""#,
+        ),
+    ] {
+        assert_eq!(value("import textwrap", expr), expect, "{expr}");
+    }
+}
+
+#[test]
+fn statements_bind_names_as_python_does() {
+    let setup = "
+xs = []
+for i, name in enumerate(['a', 'b']):
+    xs.append(f'{i}{name}')
+d = {'k': 1}
+d['j'] = 2
+d.update(z=3)
+n = 1
+n += 4
+a, (b, c) = 1, (2, 3)
+def double(x, factor=2):
+    return x * factor
+if __name__ == '__main__':
+    n = 100
+";
+    assert_eq!(value(setup, "xs"), r#"["0a", "1b"]"#);
+    assert_eq!(value(setup, "d"), "{ k = 1, j = 2, z = 3 }");
+    assert_eq!(value(setup, "n"), "5");
+    assert_eq!(value(setup, "[a, b, c]"), "[1, 2, 3]");
+    assert_eq!(value(setup, "double(4) + double(1, factor=10)"), "18");
+}
+
+#[test]
+fn dates_and_durations() {
+    let setup = "
+from datetime import datetime, timedelta
+import pendulum
+from airflow.utils.dates import days_ago
+";
+    assert_eq!(
+        value(setup, "datetime(2024, 5, 1, 6, 30)"),
+        r#""2024-05-01T06:30:00Z""#
+    );
+    assert_eq!(
+        value(
+            setup,
+            "pendulum.datetime(2024, 7, 1, tz='Europe/Amsterdam')"
+        ),
+        r#""2024-06-30T22:00:00Z""#
+    );
+    assert_eq!(
+        value(setup, "str(timedelta(days=1, hours=2))"),
+        r#""1 day, 2:00:00""#
+    );
+    assert_eq!(value(setup, "timedelta(minutes=90)"), r#""1h30m""#);
+    assert_eq!(
+        value(setup, "datetime(2024, 1, 31) + timedelta(days=1)"),
+        r#""2024-02-01T00:00:00Z""#
+    );
+    assert_eq!(value(setup, "days_ago(2)"), r#""2026-11-26T00:00:00Z""#);
+    assert_eq!(
+        value(setup, "pendulum.today('UTC').add(days=-1)"),
+        r#""2026-11-27T00:00:00Z""#
+    );
+    assert!(value(setup, "timedelta(months=1)").contains("no fixed length"));
+}
+
+#[test]
+fn what_cannot_be_known_is_reported_where_it_is_used() {
+    let v = value("import os\nHOME = os.environ['HOME']", "HOME");
+    assert!(
+        v.contains("error: params[\"v\"]") || v.contains("error:"),
+        "{v}"
+    );
+    assert!(
+        v.contains("`HOME` cannot be known without running Python"),
+        "{v}"
+    );
+    let v = value("", "undefined_name");
+    assert!(v.contains("name `undefined_name` is not defined"), "{v}");
+    let v = value("", "None");
+    assert!(v.contains("None has no TOML form"), "{v}");
+}
+
+#[test]
+fn timedelta_schedules_become_cron_expressions_aligned_to_start_date() {
+    let schedule = |delta: &str, start: &str| {
+        let src = format!(
+            "from datetime import datetime, timedelta\nfrom airflow import DAG\nDAG('d', schedule={delta}, start_date={start})\n"
+        );
+        let conv = convert(&src);
+        let toml = &conv.dags[0].toml;
+        toml.lines()
+            .find(|l| l.starts_with("schedule = "))
+            .map(|l| l.split("  #").next().unwrap_or(l).to_owned())
+            .unwrap_or_else(|| report(&conv))
+    };
+    assert_eq!(
+        schedule("timedelta(days=1)", "datetime(2024, 1, 1)"),
+        r#"schedule = "@daily""#
+    );
+    assert_eq!(
+        schedule("timedelta(days=1)", "datetime(2024, 1, 1, 6, 15)"),
+        r#"schedule = "15 6 * * *""#
+    );
+    assert_eq!(
+        schedule("timedelta(hours=1)", "datetime(2024, 1, 1, 0, 20)"),
+        r#"schedule = "20 * * * *""#
+    );
+    assert_eq!(
+        schedule("timedelta(hours=4)", "datetime(2024, 1, 1, 2)"),
+        r#"schedule = "0 2/4 * * *""#
+    );
+    assert_eq!(
+        schedule("timedelta(minutes=15)", "datetime(2024, 1, 1, 0, 5)"),
+        r#"schedule = "5/15 * * * *""#
+    );
+    assert_eq!(
+        schedule("timedelta(weeks=1)", "datetime(2024, 1, 3)"),
+        r#"schedule = "0 0 * * 3""#
+    );
+    assert!(schedule("timedelta(minutes=45)", "datetime(2024, 1, 1)").contains("does not divide"));
+}
+
+#[test]
+fn airflow_versions_differ_in_their_defaults() {
+    let src = "from airflow import DAG\nfrom datetime import datetime\nDAG('d', start_date=datetime(2024, 1, 1))\n";
+    let v2 = &convert_file(Path::new("dag.py"), src, &opts(AirflowVersion::V2)).dags[0].toml;
+    let v3 = &convert_file(Path::new("dag.py"), src, &opts(AirflowVersion::V3)).dags[0].toml;
+    assert!(
+        v2.contains("schedule = \"@daily\"  # Airflow 2's default"),
+        "{v2}"
+    );
+    assert!(v2.contains("timetable = \"cron_data_interval\""), "{v2}");
+    assert!(v2.contains("catchup = true  # Airflow 2's default"), "{v2}");
+    assert!(v3.contains("# schedule: none (Airflow 3's default"), "{v3}");
+    assert!(v3.contains("timetable = \"cron_trigger\""), "{v3}");
+    assert!(
+        v3.contains("catchup = false  # Airflow 3's default"),
+        "{v3}"
+    );
+}
+
+#[test]
+fn dependencies_every_way() {
+    let src = "
+from airflow import DAG
+from airflow.operators.empty import EmptyOperator as E
+from airflow.models.baseoperator import chain, chain_linear
+with DAG('d', schedule=None):
+    a, b, c, d, e, f = [E(task_id=x) for x in 'abcdef']
+    a >> [b, c] >> d
+    e << d
+    chain_linear([a, b], [e, f])
+";
+    assert_eq!(
+        tasks(src),
+        r#"[tasks.a]
+type = "empty"
+
+[tasks.b]
+type = "empty"
+upstream = ["a"]
+
+[tasks.c]
+type = "empty"
+upstream = ["a"]
+
+[tasks.d]
+type = "empty"
+upstream = ["b", "c"]
+
+[tasks.e]
+type = "empty"
+upstream = ["a", "b", "d"]
+
+[tasks.f]
+type = "empty"
+upstream = ["a", "b"]"#
+    );
+    let conv = convert(
+        "from airflow import DAG\nfrom airflow.operators.empty import EmptyOperator as E\nwith DAG('d', schedule=None):\n    [E(task_id='a')] >> [E(task_id='b')]\n",
+    );
+    assert!(
+        report(&conv).contains("lists on both sides of `>>`"),
+        "{}",
+        report(&conv)
+    );
+}
+
+#[test]
+fn taskflow_calls_pass_results_by_position_and_name() {
+    let src = "
+from airflow.decorators import dag, task
+@dag(schedule=None)
+def d():
+    @task
+    def a():
+        return 1
+    @task
+    def b(x, y, z=0):
+        return x + y + z
+    b(1, a(), z=a())
+d()
+";
+    let out = tasks(src);
+    assert!(out.contains("op_args = [1]\nop_args_from_task = { 1 = \"a\" }\nop_kwargs_from_task = { z = \"a__1\" }"), "{out}");
+    let conv = convert(src);
+    let module = conv.module.expect("a generated module");
+    assert_eq!(module.name, "dag_tasks");
+    assert!(
+        module
+            .text
+            .contains("def b(x, y, z=0):\n    return x + y + z\n"),
+        "{}",
+        module.text
+    );
+    assert!(!module.text.contains("@task"), "{}", module.text);
+}
+
+#[test]
+fn the_lithops_operators_keep_every_parameter() {
+    let src = "
+from airflow import DAG
+from airflow.operators.lithops_airflow_plugin import LithopsMapReduceOperator
+with DAG('d', schedule=None):
+    LithopsMapReduceOperator(task_id='m', map_function=f, reduce_function=f, map_iterdata=[1],
+        extra_args={'y': 1}, chunk_n=2, map_runtime_memory=128, reduce_runtime_memory=256,
+        reducer_one_per_object=True, reducer_wait_local=False, invoke_pool_threads=8,
+        remote_invocation=True, config={'backend': 'localhost'}, clean_data=True, timeout=30)
+def f(x, y=0):
+    return x
+";
+    // `f` is defined after the DAG: Python raises a NameError, and so does the converter.
+    let conv = convert(src);
+    assert!(
+        report(&conv).contains("name `f` is not defined"),
+        "{}",
+        report(&conv)
+    );
+    let src = src.replace("def f(x, y=0):\n    return x\n", "").replace(
+        "from airflow import DAG\n",
+        "from airflow import DAG\nfrom fns import f\n",
+    );
+    let out = tasks(&src);
+    for key in [
+        "map_function = \"fns:f\"",
+        "extra_params = { y = 1 }  # written `extra_args`",
+        "chunk_n = 2",
+        "map_runtime_memory = 128",
+        "reduce_runtime_memory = 256",
+        "reducer_one_per_object = true",
+        "reducer_wait_local = false",
+        "invoke_pool_threads = 8",
+        "remote_invocation = true",
+        "lithops_config = { backend = \"localhost\" }",
+        "clean_data = true",
+        "timeout = 30",
+    ] {
+        assert!(out.contains(key), "{key} in\n{out}");
+    }
+}
+
+#[test]
+fn a_file_with_no_dag_or_bad_python_is_reported() {
+    assert_eq!(
+        report(&convert("x = 1\n")),
+        "1:1: error: no DAG found in this file"
+    );
+    let r = report(&convert("def (:\n"));
+    assert!(
+        r.starts_with("1:") && r.contains("error: not valid Python"),
+        "{r}"
+    );
+}
+
+#[test]
+fn hostile_input_is_reported_not_a_panic() {
+    let deep_parens = format!("x = {}1{}\n", "(".repeat(100_000), ")".repeat(100_000));
+    let long_sum = format!(
+        "from airflow import DAG\nDAG('d', params={{'v': {}1}})\n",
+        "1 + ".repeat(150_000)
+    );
+    let longer_sum = format!("x = {}1\n", "1 + ".repeat(600_000));
+    let deep_ifs: String = (0..300)
+        .map(|i| format!("{}if True:\n", " ".repeat(i)))
+        .collect::<String>()
+        + &" ".repeat(300)
+        + "pass\n";
+    let deep_lists = format!(
+        "from airflow import DAG\nDAG('d', params={{'v': {}1{}}})\n",
+        "[".repeat(400),
+        "]".repeat(400)
+    );
+    for (src, expect) in [
+        (&deep_parens, "brackets nest more than 200 deep"),
+        (&longer_sum, "a statement is longer than 1000000 tokens"),
+        (&deep_ifs, "blocks nest more than 100 deep"),
+        (&long_sum, "the expression is nested too deeply"),
+    ] {
+        let r = report(&convert(src));
+        assert!(r.contains(expect), "{expect}: {r}");
+    }
+    for src in [
+        deep_parens.as_str(),
+        long_sum.as_str(),
+        longer_sum.as_str(),
+        deep_ifs.as_str(),
+        deep_lists.as_str(),
+        "from airflow import DAG\nfor i in range(10**9):\n    pass\n",
+        "from airflow import DAG\nx = 'a' * 10**12\nDAG('d', params={'v': x})\n",
+        "from airflow import DAG\ndef f(n):\n    return f(n)\nDAG('d', params={'v': f(1)})\n",
+        "from airflow import DAG\nxs = [1]\nfor x in xs:\n    xs.append(x)\n",
+        "from airflow import DAG\nDAG(**{1: 2})\n",
+        "from airflow import DAG\nDAG('d', start_date=datetime(2024, 13, 40))\nfrom datetime import datetime\n",
+        "\u{0}\u{1}airflow dag \u{7f}",
+    ] {
+        let conv = convert(src);
+        let _ = report(&conv);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let text = String::from_utf8_lossy(&bytes);
+        let _ = convert(&text);
+    }
+
+    #[test]
+    fn random_dag_like_python_never_panics(parts in proptest::collection::vec(prop_oneof![
+        Just("from airflow import DAG\n"), Just("from airflow.decorators import dag, task\n"),
+        Just("with DAG('d') as dag:\n"), Just("    "), Just("t = "), Just("EmptyOperator(task_id='t')"),
+        Just(" >> "), Just(" << "), Just("["), Just("]"), Just("("), Just(")"), Just(", "),
+        Just("for i in range(3):\n"), Just("f'{i}'"), Just("@task\n"), Just("def f(x):\n"),
+        Just("return x\n"), Just("f(f(1))"), Just("\n"), Just("None"), Just("{'a': 1}"),
+        Just("chain(t, [t, t])"), Just("**"), Just("*"), Just(":"), Just("dag"),
+    ], 0..60)) {
+        let text: String = parts.concat();
+        let _ = convert(&text);
+    }
+}
+
+#[test]
+fn catchup_without_a_start_date_is_reported() {
+    let conv = convert("from airflow import DAG\nDAG('d', schedule='@daily')\n");
+    assert!(
+        report(&conv).contains("catchup is on with a schedule but the DAG has no start_date"),
+        "{}",
+        report(&conv)
+    );
+    let conv = convert("from airflow import DAG\nDAG('d', schedule='@daily', catchup=False)\n");
+    assert_eq!(conv.dags[0].errors, 0, "{}", report(&conv));
+}
+
+#[test]
+fn strings_written_to_toml_read_back_unchanged() {
+    use emit::{Line, TomlVal, write_lines};
+    for s in [
+        "plain",
+        "line 1\nline 2",
+        "\nstarts with a newline",
+        "quotes \" inside\nand \"\"\" three",
+        "ends with a quote\n\"",
+        "ends with two\n\"\"",
+        "back\\slash\n\ttab",
+        "\"\"\"\"\n",
+        "control \u{1} char\nline",
+        "carriage\r\nreturn",
+        "ünïcödé ✓\n",
+    ] {
+        let mut out = String::new();
+        write_lines(&mut out, &[Line::key("k", TomlVal::Str(s.to_owned()))]);
+        let table: toml::Table = out
+            .parse()
+            .unwrap_or_else(|e| panic!("{s:?} as {out}: {e}"));
+        assert_eq!(table["k"].as_str(), Some(s), "{out}");
+    }
+}
