@@ -70,7 +70,7 @@ impl Lcg {
 
 #[test]
 fn runs_survive_kill_9_at_random_moments() {
-    let home = tempfile::tempdir().expect("temp dir");
+    let home = crate::private_home();
     let log = home.path().join("executions.log");
     std::fs::write(&log, "").expect("log file");
     for i in 0..RUNS {
@@ -97,10 +97,19 @@ fn runs_survive_kill_9_at_random_moments() {
     let mut rng = Lcg(0x5eed);
     let mut snapshots: Vec<(f64, HashSet<(String, String)>)> = Vec::new();
     for _ in 0..KILLS {
+        let before = std::fs::read_to_string(&log).map_or(0, |t| t.lines().count());
         let mut child = scheduler(home.path(), &log, false)
             .spawn()
             .expect("scheduler starts");
-        std::thread::sleep(Duration::from_millis(rng.next_ms(800, 3500)));
+        // A random moment once this scheduler has started calls: on a loaded machine
+        // its start-up alone can take longer than any fixed delay.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::fs::read_to_string(&log).map_or(0, |t| t.lines().count()) <= before
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(rng.next_ms(100, 2500)));
         child.kill().expect("SIGKILL");
         child.wait().expect("reaped");
         let at = std::time::SystemTime::now()
