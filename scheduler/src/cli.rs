@@ -80,6 +80,14 @@ pub enum Command {
         /// picks a free port, written to `$LITHOFLOW_HOME/scheduler.json`).
         #[arg(long, value_name = "PORT")]
         api_port: Option<u16>,
+        /// The address the local API binds (default: `[api] host` in lithoflow.toml, else
+        /// 127.0.0.1). Anything but a loopback address needs `--allow-non-loopback`.
+        #[arg(long, value_name = "ADDR")]
+        api_host: Option<std::net::IpAddr>,
+        /// Let `--api-host` (or `[api] host`) be an address other machines can reach; the
+        /// API's token then crosses the network in clear text, so a warning is printed.
+        #[arg(long)]
+        allow_non_loopback: bool,
         /// Seconds running calls get to finish after SIGTERM/SIGINT before they are
         /// stopped (their tasks then run again on the next start).
         #[arg(long, value_name = "SECONDS", default_value_t = 30)]

@@ -244,6 +244,8 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Scheduler {
             exit_when_idle,
             api_port,
+            api_host,
+            allow_non_loopback,
             grace_period,
             tui,
         } => {
@@ -254,6 +256,8 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 dags_folder: cli.dags_folder.clone(),
                 exit_when_idle,
                 api_port,
+                api_host,
+                allow_non_loopback,
                 grace_period: std::time::Duration::from_secs(grace_period),
             };
             match tui_log.filter(|_| tui) {
@@ -606,7 +610,7 @@ fn tasks_list(dag: &Dag, format: OutputFormat, out: &mut dyn Write) -> anyhow::R
             object(json!({
                 "task_id": t.task_id,
                 "type": t.type_name(),
-                "function": function_of(t),
+                "function": crate::redact::redact_text(&function_of(t)),
                 "upstream": dag.graph.upstream(&t.task_id),
                 "trigger_rule": t.trigger_rule.name(),
                 "retries": t.retries,
@@ -666,7 +670,8 @@ fn dags_show(
     }
     match format.unwrap_or_default() {
         OutputFormat::Json => {
-            let mut v = serde_json::to_value(dag)?;
+            // Secrets (env values, credential-named keys, AWS key ids) never reach output.
+            let mut v = crate::redact::redact_value(&serde_json::to_value(dag)?);
             if let Value::Object(m) = &mut v {
                 let edges: Vec<Value> = dag
                     .graph
@@ -723,15 +728,22 @@ fn show_text(dag: &Dag) -> String {
     );
     line("tags", dag.tags.join(", "));
     if !dag.params.is_empty() {
-        line("params", Value::Object(dag.params.clone()).to_string());
+        line(
+            "params",
+            Value::Object(crate::redact::redact_map(&dag.params)).to_string(),
+        );
     }
     let cfg = serde_json::to_value(&dag.lithops_config).unwrap_or(Value::Null);
-    line("lithops_config", cfg.to_string());
+    line(
+        "lithops_config",
+        crate::redact::redact_value(&cfg).to_string(),
+    );
     let order = dag.graph.topological_order().unwrap_or_default();
     for id in order {
         let Some(t) = dag.task(id) else { continue };
         s.push_str(&format!("\n[tasks.{}]  ({})\n", t.task_id, t.type_name()));
         for (k, v) in task_params(t) {
+            let v = redact_param(k, &v);
             s.push_str(&format!("  {k:<27}{v}\n"));
         }
         let up = dag.graph.upstream(&t.task_id);
@@ -754,6 +766,22 @@ fn show_text(dag: &Dag) -> String {
         s.push_str(&format!("  {a} -> {b}\n"));
     }
     s
+}
+
+/// A task parameter as `dags show` prints it, secrets masked: every value of an
+/// environment, a credential-named parameter, credential-named keys inside JSON values,
+/// and AWS access key ids anywhere.
+fn redact_param(name: &str, shown: &str) -> String {
+    use crate::redact;
+    let parsed = serde_json::from_str::<Value>(shown).ok();
+    match parsed {
+        Some(Value::Object(env)) if name == "extra_env" || name == "env" => {
+            Value::Object(redact::mask_all(&env)).to_string()
+        }
+        _ if redact::is_secret_name(name) => redact::MASK.to_owned(),
+        Some(v @ (Value::Object(_) | Value::Array(_))) => redact::redact_value(&v).to_string(),
+        _ => redact::redact_text(shown),
+    }
 }
 
 fn json_str(v: &Value) -> String {

@@ -1,7 +1,7 @@
 //! lithoflow's own configuration: the home folder (`LITHOFLOW_HOME`, default
 //! `~/.lithoflow`) and its `lithoflow.toml`, which holds executor settings under Lithops'
 //! section names (`[lithops]`, `[localhost]`, `[aws]`, `[aws_lambda]`, `[aws_s3]`), and
-//! the scheduler's local API settings (`[api] port`).
+//! the scheduler's local API settings (`[api] port`, `host`, `allow_non_loopback`).
 //!
 //! Resolved once in the binary and passed down; nothing below reads the environment.
 
@@ -26,6 +26,10 @@ pub struct Settings {
     pub executor: ExecutorConfig,
     /// `[api] port`: the scheduler's API port on 127.0.0.1 (None: the default, 8793).
     pub api_port: Option<u16>,
+    /// `[api] host`: the address the API binds (None: 127.0.0.1).
+    pub api_host: Option<std::net::IpAddr>,
+    /// `[api] allow_non_loopback`: whether `host` may be an address other hosts reach.
+    pub allow_non_loopback: bool,
 }
 
 impl Settings {
@@ -51,7 +55,37 @@ impl Settings {
             home: home.to_owned(),
             executor: file.executor,
             api_port: file.api_port,
+            api_host: file.api.host,
+            allow_non_loopback: file.api.allow_non_loopback,
         })
+    }
+
+    /// Creates the home and its state, logs and storage folders with mode 0700 where
+    /// missing (existing folders keep their mode).
+    pub fn create_private_dirs(&self) -> anyhow::Result<()> {
+        for dir in self.private_dirs() {
+            create_private_dir(&dir)?;
+        }
+        Ok(())
+    }
+
+    /// The folders that hold state, logs or data and must stay private to the user.
+    pub fn private_dirs(&self) -> [PathBuf; 4] {
+        [
+            self.home.clone(),
+            self.home.join("state"),
+            self.home.join("logs"),
+            self.storage_dir(),
+        ]
+    }
+
+    /// Refuses a home whose folders (see [`Settings::private_dirs`]) the group or others
+    /// can read, write or enter, naming the path and the `chmod` that fixes it.
+    pub fn check_private_dirs(&self) -> anyhow::Result<()> {
+        for dir in self.private_dirs() {
+            check_private(&dir, 0o700)?;
+        }
+        Ok(())
     }
 
     /// The localhost storage folder.
@@ -67,6 +101,50 @@ pub struct ConfigFile {
     pub executor: ExecutorConfig,
     /// `[api] port`.
     pub api_port: Option<u16>,
+    /// The rest of `[api]`.
+    pub api: ApiSection,
+}
+
+/// `[api]` besides `port`.
+#[derive(Debug, Clone, Default)]
+pub struct ApiSection {
+    /// `host`: the address to bind.
+    pub host: Option<std::net::IpAddr>,
+    /// `allow_non_loopback`: whether `host` may be other than a loopback address.
+    pub allow_non_loopback: bool,
+}
+
+/// Creates `dir` and its missing parents with mode 0700.
+pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("failed to create {}", dir.display()))
+}
+
+/// Refuses `path` (a file or folder) when the group or others have any access to it;
+/// a missing path is fine. `mode` is what the error tells the user to `chmod` it to.
+pub fn check_private(path: &Path, mode: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("failed to read {}", path.display())),
+    };
+    let found = meta.permissions().mode() & 0o777;
+    if found & 0o077 != 0 {
+        bail!(
+            "{} is accessible to other users (mode {found:03o}); run `chmod {mode:o} {}`",
+            path.display(),
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// Parses the executor sections of a config file.
@@ -89,11 +167,12 @@ pub fn parse_file(path: &Path, text: &str) -> anyhow::Result<ConfigFile> {
     }
     let mut cfg = ExecutorConfig::default();
     let mut api_port = None;
+    let mut api = ApiSection::default();
     let mut problems = Vec::new();
     for (section, value) in doc.get_ref().iter() {
         let name = section.get_ref().as_ref();
         if name == "api" {
-            api_port = parse_api(&src, text, value, &mut problems);
+            (api_port, api) = parse_api(&src, text, value, &mut problems);
             continue;
         }
         if OTHER_SECTIONS.contains(&name) {
@@ -138,16 +217,19 @@ pub fn parse_file(path: &Path, text: &str) -> anyhow::Result<ConfigFile> {
     Ok(ConfigFile {
         executor: cfg,
         api_port,
+        api,
     })
 }
 
-/// `[api]`: `port`, an integer from 0 to 65535 (0 picks a free port).
+/// `[api]`: `port`, an integer from 0 to 65535 (0 picks a free port); `host`, an IP
+/// address; `allow_non_loopback`, a boolean.
 fn parse_api(
     src: &Source<'_>,
     text: &str,
     value: &toml::Spanned<DeValue<'_>>,
     problems: &mut Vec<String>,
-) -> Option<u16> {
+) -> (Option<u16>, ApiSection) {
+    let mut api = ApiSection::default();
     let DeValue::Table(table) = value.get_ref() else {
         problems.push(
             src.diagnostic(
@@ -157,11 +239,47 @@ fn parse_api(
             )
             .headline(),
         );
-        return None;
+        return (None, api);
     };
     let mut port = None;
     for (k, v) in table.iter() {
         let key = k.get_ref().as_ref();
+        if key == "host" {
+            match v.get_ref() {
+                DeValue::String(h) if h.parse::<std::net::IpAddr>().is_ok() => {
+                    api.host = h.parse().ok();
+                }
+                _ => problems.push(
+                    src.diagnostic(
+                        Severity::Error,
+                        v.span(),
+                        format!(
+                            "`api.host`: expected an IP address such as \"127.0.0.1\", found {}",
+                            text.get(v.span()).unwrap_or("?").trim()
+                        ),
+                    )
+                    .headline(),
+                ),
+            }
+            continue;
+        }
+        if key == "allow_non_loopback" {
+            match v.get_ref() {
+                DeValue::Boolean(b) => api.allow_non_loopback = *b,
+                _ => problems.push(
+                    src.diagnostic(
+                        Severity::Error,
+                        v.span(),
+                        format!(
+                            "`api.allow_non_loopback`: expected true or false, found {}",
+                            text.get(v.span()).unwrap_or("?").trim()
+                        ),
+                    )
+                    .headline(),
+                ),
+            }
+            continue;
+        }
         if key != "port" {
             tracing::warn!(file = %src.path().display(), "unknown key `{key}` in [api] of the config; ignored");
             continue;
@@ -187,12 +305,45 @@ fn parse_api(
             ),
         }
     }
-    port
+    (port, api)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn private_dirs_are_created_0700_and_open_ones_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let settings = Settings {
+            home: tmp.path().join("home"),
+            executor: ExecutorConfig::default(),
+            api_port: None,
+            api_host: None,
+            allow_non_loopback: false,
+        };
+        settings.create_private_dirs().expect("created");
+        for dir in settings.private_dirs() {
+            let mode = std::fs::metadata(&dir)
+                .expect("exists")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o700, "{}", dir.display());
+        }
+        settings.check_private_dirs().expect("private");
+        let logs = settings.home.join("logs");
+        std::fs::set_permissions(&logs, std::fs::Permissions::from_mode(0o750)).expect("chmod");
+        let err = settings.check_private_dirs().expect_err("group can read");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} is accessible to other users (mode 750); run `chmod 700 {}`",
+                logs.display(),
+                logs.display()
+            )
+        );
+    }
 
     #[test]
     fn reads_lithops_sections_and_reports_bad_values_with_positions() {
@@ -229,6 +380,20 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "c.toml:2:8: error: `api.port`: expected a port number from 0 to 65535, found \"x\""
+        );
+        let f = parse_file(
+            Path::new("c.toml"),
+            "[api]\nhost = \"0.0.0.0\"\nallow_non_loopback = true\n",
+        )
+        .expect("valid");
+        assert_eq!(
+            (f.api.host, f.api.allow_non_loopback),
+            (Some(std::net::Ipv4Addr::UNSPECIFIED.into()), true)
+        );
+        let err = parse_file(Path::new("c.toml"), "[api]\nhost = \"lan\"\n").expect_err("host");
+        assert_eq!(
+            err.to_string(),
+            "c.toml:2:8: error: `api.host`: expected an IP address such as \"127.0.0.1\", found \"lan\""
         );
         let err = parse_file(Path::new("c.toml"), "api = 3\n").expect_err("not a table");
         assert_eq!(

@@ -51,6 +51,10 @@ pub struct Options {
     pub exit_when_idle: bool,
     /// The API port (None: `[api] port`, else 8793; 0 picks a free one).
     pub api_port: Option<u16>,
+    /// The API's address (None: `[api] host`, else 127.0.0.1).
+    pub api_host: Option<std::net::IpAddr>,
+    /// `--allow-non-loopback`: the API may bind an address other hosts reach.
+    pub allow_non_loopback: bool,
     /// How long running calls get to finish after SIGTERM.
     pub grace_period: Duration,
 }
@@ -221,6 +225,11 @@ struct Daemon {
 
 /// Runs the scheduler until SIGTERM/SIGINT (or idle with `exit_when_idle`).
 pub async fn run(settings: Settings, opts: Options) -> anyhow::Result<Outcome> {
+    // Checked before anything is opened or written, so a refused start changes nothing.
+    let host = api_host(&settings, &opts)?;
+    settings.create_private_dirs()?;
+    settings.check_private_dirs()?;
+    crate::config::check_private(&crate::api::token_path(&settings.home), 0o600)?;
     let store = open_exclusive(&settings)?;
     let (executor, engine) = start_engine(&settings, &store).await?;
     let mut watcher = Watcher::new(opts.dags_folder.clone());
@@ -261,15 +270,15 @@ pub async fn run(settings: Settings, opts: Options) -> anyhow::Result<Outcome> {
     }
     daemon.publish_dags(&watcher)?;
     // The API only once the DAGs are published, so a client never sees an empty set.
-    // The API, on loopback only.
+    // The API, on loopback unless explicitly allowed elsewhere.
     let port = opts
         .api_port
         .or(settings.api_port)
         .unwrap_or(DEFAULT_API_PORT);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+    let listener = tokio::net::TcpListener::bind((host, port))
         .await
         .with_context(|| {
-            format!("cannot listen on 127.0.0.1:{port} for the API (is another scheduler running? choose another with --api-port or [api] port)")
+            format!("cannot listen on {host}:{port} for the API (is another scheduler running? choose another with --api-port or [api] port)")
         })?;
     let port = listener.local_addr()?.port();
     let (stop_api, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -300,10 +309,11 @@ pub async fn run(settings: Settings, opts: Options) -> anyhow::Result<Outcome> {
     let mut err = std::io::stderr();
     writeln!(
         err,
-        "[scheduler] started: {} DAGs from {}, {} local workers, API on http://127.0.0.1:{port}/api/v1",
+        "[scheduler] started: {} DAGs from {}, {} local workers, API on http://{}/api/v1",
         daemon.dag_count(),
         opts.dags_folder.display(),
-        executor.workers()
+        executor.workers(),
+        std::net::SocketAddr::new(host, port)
     )?;
 
     let result = daemon.main_loop(&mut watcher, &mut req_rx, &opts).await;
@@ -320,6 +330,31 @@ pub async fn run(settings: Settings, opts: Options) -> anyhow::Result<Outcome> {
     flushed?;
     writeln!(err, "[scheduler] stopped")?;
     Ok(Outcome::Ok)
+}
+
+/// The address the API binds: `--api-host`, else `[api] host`, else 127.0.0.1. Anything
+/// but loopback is refused unless `--allow-non-loopback` (or `[api] allow_non_loopback`)
+/// allows it, and then warned about: the token crosses the network in clear text.
+fn api_host(settings: &Settings, opts: &Options) -> anyhow::Result<std::net::IpAddr> {
+    let host = opts
+        .api_host
+        .or(settings.api_host)
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    if host.is_loopback() {
+        return Ok(host);
+    }
+    if !(opts.allow_non_loopback || settings.allow_non_loopback) {
+        anyhow::bail!(
+            "refusing to serve the API on {host}, which is not a loopback address: anyone who can reach it could try the token; pass --allow-non-loopback (or set `[api] allow_non_loopback = true`) to do it anyway"
+        );
+    }
+    let mut err = std::io::stderr();
+    let _ = writeln!(
+        err,
+        "[scheduler] warning: the API listens on {host}, not loopback: other machines can reach it and its bearer token travels unencrypted (plain HTTP)"
+    );
+    tracing::warn!(%host, "the API listens on a non-loopback address");
+    Ok(host)
 }
 
 /// The executor (its local workers checked) and a run engine over `store`.
@@ -347,8 +382,7 @@ pub(crate) async fn start_engine(
 /// Opens the store; a clear error when another process holds it.
 fn open_exclusive(settings: &Settings) -> anyhow::Result<Arc<Store>> {
     let path = settings.home.join("state");
-    std::fs::create_dir_all(&settings.home)
-        .with_context(|| format!("failed to create {}", settings.home.display()))?;
+    settings.create_private_dirs()?;
     Store::open(&path).map(Arc::new).with_context(|| {
         let running = std::fs::read(SchedulerInfo::path(&settings.home))
             .ok()

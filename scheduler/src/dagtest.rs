@@ -41,8 +41,7 @@ pub(crate) fn parse_conf(conf: Option<&str>) -> anyhow::Result<Map<String, Value
 /// Opens the state store in the lithoflow home.
 pub(crate) fn open_store(settings: &Settings) -> anyhow::Result<Arc<Store>> {
     let path = settings.home.join("state");
-    std::fs::create_dir_all(&settings.home)
-        .with_context(|| format!("failed to create {}", settings.home.display()))?;
+    settings.create_private_dirs()?;
     Store::open(&path).map(Arc::new).with_context(|| {
         format!("failed to open the state database at {} (is a `lithoflow scheduler` running with this LITHOFLOW_HOME?)", path.display())
     })

@@ -119,10 +119,12 @@ impl Engine {
         task_id: &str,
         try_number: u32,
     ) -> PathBuf {
+        // Every id becomes one `name=value` segment: it can neither hold a `/` nor be `..`,
+        // so no id escapes the logs folder (the ids are checked before they get here too).
         logs_dir
-            .join(format!("dag_id={dag_id}"))
+            .join(format!("dag_id={}", sanitize(dag_id)))
             .join(format!("run_id={}", sanitize(run_id)))
-            .join(format!("task_id={task_id}"))
+            .join(format!("task_id={}", sanitize(task_id)))
             .join(format!("attempt={try_number}.log"))
     }
 
@@ -1012,13 +1014,50 @@ fn render_map(
 /// The executor job key of a try: where its data lives in storage
 /// (`lithoflow.jobs/<job key>/`).
 pub fn job_key(dag_id: &str, run_id: &str, task_id: &str, try_number: u32) -> String {
-    format!("{dag_id}/{}/{task_id}/{try_number}", sanitize(run_id))
+    format!(
+        "{}/{}/{}/{try_number}",
+        sanitize(dag_id),
+        sanitize(run_id),
+        sanitize(task_id)
+    )
 }
 
-/// A run id as a path segment.
-fn sanitize(run_id: &str) -> String {
-    run_id
-        .chars()
-        .map(|c| if c == '/' || c == '\0' { '_' } else { c })
+/// An id as one path segment: `/`, `\` and NUL become `_`.
+fn sanitize(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if matches!(c, '/' | '\\' | '\0') {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect()
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::*;
+
+    #[test]
+    fn ids_cannot_escape_the_logs_folder_or_the_job_storage() {
+        let logs = Path::new("/home/logs");
+        for (dag, run, task) in [
+            ("../../etc", "../x", "/abs"),
+            ("..", "..", ".."),
+            ("a\0b", "r\\..\\..", "t/../../u"),
+        ] {
+            let p = Engine::log_path(logs, dag, run, task, 1);
+            assert!(p.starts_with(logs), "{}", p.display());
+            // Exactly the four segments lithoflow writes, whatever the ids hold.
+            assert_eq!(p.strip_prefix(logs).map(|r| r.components().count()), Ok(4));
+            assert!(
+                p.components()
+                    .all(|c| !matches!(c, std::path::Component::ParentDir)),
+                "{}",
+                p.display()
+            );
+            assert_eq!(job_key(dag, run, task, 1).split('/').count(), 4);
+        }
+    }
 }

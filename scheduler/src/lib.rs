@@ -24,6 +24,7 @@ pub mod engine;
 pub mod migrate;
 pub mod ops;
 mod output;
+pub mod redact;
 pub mod retry;
 mod runcmds;
 mod runtimecmds;

@@ -90,12 +90,15 @@ pub fn trigger(
     let run_id = req
         .run_id
         .unwrap_or_else(|| format!("manual__{}", iso(now)));
+    // `.` and `..` are valid characters but, alone, name folders.
     if run_id.is_empty()
+        || run_id == "."
+        || run_id == ".."
         || run_id.len() > crate::dag::MAX_ID_LEN
         || !crate::dag::is_valid_id(&run_id.replace([':', '+'], "_"))
     {
         return Err(OpError::BadRequest(format!(
-            "run id {run_id:?}: use at most 250 letters, digits, `_`, `.`, `-`, `:` and `+`"
+            "run id {run_id:?}: use at most 250 letters, digits, `_`, `.`, `-`, `:` and `+` (not `.` or `..` alone)"
         )));
     }
     if store.run(&dag.dag_id, &run_id)?.is_some() {

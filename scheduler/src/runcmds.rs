@@ -216,7 +216,7 @@ pub(crate) async fn trigger(
 /// Prints a triggered run as `dags trigger` does.
 pub(crate) fn print_triggered(run: &DagRunRecord, format: OutputFormat) -> anyhow::Result<Outcome> {
     let row = object(json!({
-        "conf": run.conf,
+        "conf": crate::redact::redact_map(&run.conf),
         "dag_id": run.dag_id,
         "dag_run_id": run.run_id,
         "data_interval_start": ts(run.data_interval_start),

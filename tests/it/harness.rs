@@ -22,7 +22,7 @@ impl Env {
     pub(crate) fn new() -> Env {
         Env {
             dags: tempfile::tempdir().expect("temp dir"),
-            home: tempfile::tempdir().expect("temp dir"),
+            home: crate::private_home(),
         }
     }
 

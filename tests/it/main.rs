@@ -16,6 +16,7 @@ mod recovery;
 mod runcli;
 mod runs;
 mod s3;
+mod security;
 mod tidy;
 mod timetable;
 mod tui;
@@ -56,4 +57,13 @@ pub(crate) fn lithoflow() -> assert_cmd::Command {
         .env_remove("RUST_LOG")
         .env_remove("LITHOFLOW_LOG");
     cmd
+}
+
+/// A temporary folder for `LITHOFLOW_HOME`, private as the scheduler insists (mode 0700;
+/// tempfile creates folders with the umask's mode).
+pub(crate) fn private_home() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir()
+        .expect("temp dir")
 }

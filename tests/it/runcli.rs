@@ -45,7 +45,7 @@ fn json_of(args: &[&str], home: &std::path::Path) -> Value {
 
 #[test]
 fn triggered_runs_are_run_by_the_scheduler_and_cleared_tasks_run_again() {
-    let home = tempfile::tempdir().expect("temp dir");
+    let home = crate::private_home();
     let h = home.path();
     let trig = json_of(
         &[
@@ -183,7 +183,7 @@ fn triggered_runs_are_run_by_the_scheduler_and_cleared_tasks_run_again() {
 
 #[test]
 fn run_commands_explain_what_is_missing() {
-    let home = tempfile::tempdir().expect("temp dir");
+    let home = crate::private_home();
     let h = home.path();
     let (ok, _, err) = run(
         &["tasks", "states-for-dag-run", "lithops_example", "nope"],

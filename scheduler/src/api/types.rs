@@ -199,6 +199,7 @@ pub struct DagRun {
     /// Whether it was triggered by hand (Airflow 2's field).
     pub external_trigger: bool,
     /// Its conf.
+    #[serde(serialize_with = "redacted")]
     pub conf: Map<String, Value>,
     /// Why it failed, when it failed for a reason of its own.
     pub note: Option<String>,
@@ -546,6 +547,7 @@ pub struct BackfillResponse {
     /// Only planned.
     pub dry_run: bool,
     /// The runs' conf.
+    #[serde(serialize_with = "redacted")]
     pub dag_run_conf: Map<String, Value>,
     /// One row per logical date, in the order they run.
     pub dag_runs: Vec<BackfillRun>,
@@ -647,4 +649,10 @@ pub struct Version {
     pub version: String,
     /// Unknown (null); Airflow's field.
     pub git_version: Option<String>,
+}
+
+/// A conf as answers show it: credential-named keys, environments and AWS key ids masked
+/// (`crate::redact`), so a secret passed in a conf never comes back out of the API.
+fn redacted<S: serde::Serializer>(map: &Map<String, Value>, s: S) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&crate::redact::redact_map(map), s)
 }

@@ -1119,7 +1119,13 @@ impl Walker<'_> {
             "chunk_size" | "chunk_n" | "invoke_pool_threads" => {
                 Parsed::Int(self.int(key, v, 1, i64::MAX.unsigned_abs())?)
             }
-            "include_modules" | "exclude_modules" => Parsed::StrList(self.string_list(key, v)?),
+            "include_modules" | "exclude_modules" => {
+                let list = self.string_list(key, v)?;
+                if key == "include_modules" {
+                    self.check_include_paths(v);
+                }
+                Parsed::StrList(list)
+            }
             "func" | "map_function" | "reduce_function" => Parsed::Func(self.func_ref(key, v)?),
             "data" => {
                 let value = self.json(key, v)?;
@@ -1216,6 +1222,34 @@ impl Walker<'_> {
             },
             _ => return None,
         })
+    }
+
+    /// `include_modules` paths make folders importable: one that is absolute or climbs
+    /// with `..` would let a DAG file load code from outside the DAGs folder.
+    fn check_include_paths(&mut self, v: &Sv<'_>) {
+        let DeValue::Array(items) = v.get_ref() else {
+            return;
+        };
+        for item in items.iter() {
+            let DeValue::String(m) = item.get_ref() else {
+                continue;
+            };
+            let path = Path::new(m.as_ref());
+            let escapes = path.is_absolute()
+                || m.starts_with('~')
+                || path
+                    .components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir));
+            if escapes {
+                self.error(
+                    item.span(),
+                    format!(
+                        "`include_modules` path {:?} leaves the DAG's folder; only paths inside it (such as \"lib/\" or \"helpers.py\") or module names may be included",
+                        m.as_ref()
+                    ),
+                );
+            }
+        }
     }
 
     fn check_reserved_id(&mut self, key: &str, value: &Value, span: Span) {
