@@ -29,5 +29,7 @@ pub use executor::{
     CallOptions, CallRecord, DEFAULT_INVOKE_POOL_THREADS, DEFAULT_TIMEOUT, ExecutorSettings,
     FunctionExecutor, FunctionRef, Job, JobKind, JobOutcome, JobSpec, MapJob, Progress,
 };
+#[doc(hidden)]
+pub use local::fuzz_split_stderr;
 pub use partition::Chunking;
 pub use storage::Storage;

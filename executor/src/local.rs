@@ -695,6 +695,23 @@ impl StderrLog {
     }
 }
 
+/// Splits a worker's stderr, arriving in these chunks, into per-call output as a worker
+/// does; returns the finished calls' `(call id, output)` and what is left unclaimed. The
+/// entry point of the protocol fuzzer in `tests/it/fuzz.rs`.
+#[doc(hidden)]
+pub fn fuzz_split_stderr(chunks: &[&[u8]]) -> (Vec<(String, String)>, String) {
+    let log = StderrLog::default();
+    for chunk in chunks {
+        log.push(chunk);
+    }
+    log.push_end();
+    let done = match log.state.lock() {
+        Ok(st) => st.done.iter().cloned().collect(),
+        Err(_) => Vec::new(),
+    };
+    (done, log.take_all())
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }

@@ -88,10 +88,33 @@ pub trait AsyncObjectSource {
     fn read_at(&self, offset: u64, len: usize) -> impl Future<Output = io::Result<Vec<u8>>> + Send;
 }
 
+/// The most parts one object is split into. Each part is a call, and `chunk_n` or a small
+/// `chunk_size` comes from a DAG file: without a bound, `chunk_n = 1000000000000` made the
+/// host allocate terabytes for the boundaries and abort.
+pub const MAX_PARTS: u64 = 1_000_000;
+
 /// Where parts nominally start, before moving each to a line start: multiples of
 /// `chunk_size`, or `size * i / n`.
-fn nominal_bounds(size: u64, chunking: Chunking) -> Vec<u64> {
-    match chunking {
+fn nominal_bounds(size: u64, chunking: Chunking) -> io::Result<Vec<u64>> {
+    let parts = match chunking {
+        Chunking::Whole => 1,
+        Chunking::Size(cs) => size.div_ceil(cs.max(1)),
+        Chunking::Count(n) => n.max(1),
+    };
+    if parts > MAX_PARTS {
+        let how = match chunking {
+            Chunking::Count(n) => format!("chunk_n = {n}"),
+            Chunking::Size(cs) => format!("chunk_size = {cs}"),
+            Chunking::Whole => "whole".to_owned(),
+        };
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{how} would split the {size}-byte object into {parts} parts, more than the limit of {MAX_PARTS}"
+            ),
+        ));
+    }
+    Ok(match chunking {
         Chunking::Whole => Vec::new(),
         Chunking::Size(cs) => {
             let cs = cs.max(1);
@@ -103,7 +126,7 @@ fn nominal_bounds(size: u64, chunking: Chunking) -> Vec<u64> {
                 .map(|i| (u128::from(i) * u128::from(size) / u128::from(n)) as u64)
                 .collect()
         }
-    }
+    })
 }
 
 /// The ranges between consecutive boundaries, from 0 to `size`.
@@ -129,9 +152,19 @@ fn split_with<S: ObjectSource + ?Sized>(
 ) -> io::Result<Vec<(u64, u64)>> {
     let size = src.size();
     let mut bounds: Vec<u64> = Vec::new();
-    for b in nominal_bounds(size, chunking) {
+    // One buffer for every boundary: a small `chunk_size` makes many boundaries.
+    let mut buf = Vec::new();
+    for b in nominal_bounds(size, chunking)? {
         let prev = bounds.last().copied().unwrap_or(0);
-        bounds.push(line_start_at_or_after(src, b.max(prev), window)?);
+        let b = b.max(prev);
+        // As in `split_async_with`: a boundary that an earlier line already pushed past
+        // is a line start, no read needed.
+        let start = if b == prev && b > 0 {
+            b
+        } else {
+            line_start_at_or_after(src, b, window, &mut buf)?
+        };
+        bounds.push(start);
     }
     Ok(ranges(bounds, size))
 }
@@ -152,7 +185,7 @@ async fn split_async_with<S: AsyncObjectSource + Sync + ?Sized>(
 ) -> io::Result<Vec<(u64, u64)>> {
     let size = src.size();
     let mut bounds: Vec<u64> = Vec::new();
-    for b in nominal_bounds(size, chunking) {
+    for b in nominal_bounds(size, chunking)? {
         let prev = bounds.last().copied().unwrap_or(0);
         let b = b.max(prev);
         // A boundary that an earlier line already pushed past needs no read: the
@@ -172,6 +205,7 @@ fn line_start_at_or_after<S: ObjectSource + ?Sized>(
     src: &S,
     b: u64,
     window: usize,
+    buf: &mut Vec<u8>,
 ) -> io::Result<u64> {
     let size = src.size();
     if b == 0 || b >= size {
@@ -179,9 +213,9 @@ fn line_start_at_or_after<S: ObjectSource + ?Sized>(
     }
     // Reading from `b - 1`: a part starts at `b` when the byte before it ends a line.
     let mut pos = b - 1;
-    let mut buf = vec![0u8; window.max(1)];
+    buf.resize(window.max(1), 0);
     while pos < size {
-        let n = src.read_at(pos, &mut buf)?;
+        let n = src.read_at(pos, buf)?;
         if n == 0 {
             break;
         }
@@ -390,6 +424,28 @@ mod tests {
                 b"cccc\n".to_vec(),
                 b"dddd\n".to_vec()
             ]
+        );
+    }
+
+    #[test]
+    fn too_many_parts_is_an_error_not_an_abort() {
+        // Found while writing tests/it/fuzz.rs: `chunk_n` is any positive i64 in a DAG file.
+        for c in [
+            Chunking::Count(1_000_000_000_000),
+            Chunking::Count(u64::MAX),
+        ] {
+            let e = split(&b"a\nb\n"[..], c).expect_err("too many parts");
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+            let e = block_on(split_async(&Remote::new(b"a\n"), c)).expect_err("too many parts");
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        }
+        let big = vec![b'\n'; 2_000_000];
+        assert!(split(&big[..], Chunking::Size(1)).is_err());
+        assert_eq!(
+            split(&big[..], Chunking::Count(MAX_PARTS))
+                .map(|r| r.len() as u64)
+                .ok(),
+            Some(MAX_PARTS)
         );
     }
 

@@ -8,6 +8,7 @@ mod emulator;
 mod examples;
 mod executor;
 mod fixtures;
+mod fuzz;
 mod harness;
 mod lambda;
 mod migrate;

@@ -772,30 +772,10 @@ impl Inner {
         timeout: Duration,
         function: &Function,
     ) -> WorkResult {
-        #[derive(Deserialize)]
-        struct Probe {
-            #[serde(default)]
-            offloaded: Option<Offloaded>,
-            #[serde(default, rename = "errorType")]
-            error_type: Option<String>,
-        }
-        #[derive(Deserialize)]
-        struct Offloaded {
-            key: String,
-        }
-        let probe: Option<Probe> = serde_json::from_slice(body).ok();
-        if let Some(Probe {
-            error_type: Some(kind),
-            ..
-        }) = &probe
-        {
-            // A status object the runtime could not write itself (written by Lambda's
-            // own error handling) or an unhandled error document.
-            return runtime_failure(index, kind, body, function);
-        }
         let fetched;
-        let body = match probe.and_then(|p| p.offloaded) {
-            Some(o) => match self.get(&o.key).await {
+        let body = match probe_body(index, body, function) {
+            Probed::Done(result) => return result,
+            Probed::Offloaded(key) => match self.get(&key).await {
                 Ok(Some(b)) => {
                     fetched = b;
                     &fetched[..]
@@ -803,7 +783,7 @@ impl Inner {
                 Ok(None) => {
                     return WorkResult::Infrastructure(format!(
                         "the call's result was written to s3://{}/{} but is not there",
-                        self.storage.bucket, o.key
+                        self.storage.bucket, key
                     ));
                 }
                 Err(e) => {
@@ -812,61 +792,9 @@ impl Inner {
                     ));
                 }
             },
-            None => body,
+            Probed::Inline => body,
         };
-        match protocol::decode(body) {
-            Ok(Message::Result(response)) => {
-                if let (false, Some(err)) = (response.ok, &response.error) {
-                    let kind = match err.kind.as_str() {
-                        "timeout" => Some(CallErrorKind::Timeout),
-                        "cancelled" => Some(CallErrorKind::Cancelled),
-                        "input" => Some(CallErrorKind::Input),
-                        _ => None,
-                    };
-                    if let Some(kind) = kind {
-                        let message = if err.message.is_empty() {
-                            format!(
-                                "the call exceeded its timeout of {} on AWS Lambda",
-                                humanize(timeout)
-                            )
-                        } else {
-                            err.message.clone()
-                        };
-                        return WorkResult::Failed {
-                            error: CallError {
-                                call_index: index,
-                                kind,
-                                exc_type: kind.name().to_owned(),
-                                message,
-                                traceback: err.traceback.clone(),
-                            },
-                            worker_stderr: response.stderr.clone(),
-                        };
-                    }
-                }
-                WorkResult::Call {
-                    response,
-                    worker_stderr: String::new(),
-                }
-            }
-            Ok(Message::Inspected(sig)) => WorkResult::Inspected(sig),
-            Ok(other) => failed(
-                index,
-                CallErrorKind::Protocol,
-                format!("the Lambda runtime answered an unexpected message: {other:?}"),
-            ),
-            Err(e) => failed(
-                index,
-                CallErrorKind::Protocol,
-                format!(
-                    "the Lambda runtime's answer is not the protocol ({e}): {}",
-                    String::from_utf8_lossy(body)
-                        .chars()
-                        .take(300)
-                        .collect::<String>()
-                ),
-            ),
-        }
+        decode_answer(index, body, timeout)
     }
 
     /// Starts following a call's status objects.
@@ -1056,6 +984,113 @@ fn bytes(n: usize) -> String {
         format!("{:.1} MB ({n} bytes)", n as f64 / (1024.0 * 1024.0))
     } else {
         format!("{:.1} KB ({n} bytes)", n as f64 / 1024.0)
+    }
+}
+
+/// What a body is, before the protocol is decoded: a failure Lambda reported, a pointer to
+/// a result offloaded to S3, or the runtime's answer itself.
+enum Probed {
+    Done(WorkResult),
+    Offloaded(String),
+    Inline,
+}
+
+fn probe_body(index: usize, body: &[u8], function: &Function) -> Probed {
+    #[derive(Deserialize)]
+    struct Probe {
+        #[serde(default)]
+        offloaded: Option<Offloaded>,
+        #[serde(default, rename = "errorType")]
+        error_type: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct Offloaded {
+        key: String,
+    }
+    let probe: Option<Probe> = serde_json::from_slice(body).ok();
+    match probe {
+        // A status object the runtime could not write itself (written by Lambda's own
+        // error handling) or an unhandled error document.
+        Some(Probe {
+            error_type: Some(kind),
+            ..
+        }) => Probed::Done(runtime_failure(index, &kind, body, function)),
+        Some(Probe {
+            offloaded: Some(o), ..
+        }) => Probed::Offloaded(o.key),
+        _ => Probed::Inline,
+    }
+}
+
+/// The runtime's answer as the call's result.
+fn decode_answer(index: usize, body: &[u8], timeout: Duration) -> WorkResult {
+    match protocol::decode(body) {
+        Ok(Message::Result(response)) => {
+            if let (false, Some(err)) = (response.ok, &response.error) {
+                let kind = match err.kind.as_str() {
+                    "timeout" => Some(CallErrorKind::Timeout),
+                    "cancelled" => Some(CallErrorKind::Cancelled),
+                    "input" => Some(CallErrorKind::Input),
+                    _ => None,
+                };
+                if let Some(kind) = kind {
+                    let message = if err.message.is_empty() {
+                        format!(
+                            "the call exceeded its timeout of {} on AWS Lambda",
+                            humanize(timeout)
+                        )
+                    } else {
+                        err.message.clone()
+                    };
+                    return WorkResult::Failed {
+                        error: CallError {
+                            call_index: index,
+                            kind,
+                            exc_type: kind.name().to_owned(),
+                            message,
+                            traceback: err.traceback.clone(),
+                        },
+                        worker_stderr: response.stderr.clone(),
+                    };
+                }
+            }
+            WorkResult::Call {
+                response,
+                worker_stderr: String::new(),
+            }
+        }
+        Ok(Message::Inspected(sig)) => WorkResult::Inspected(sig),
+        Ok(other) => failed(
+            index,
+            CallErrorKind::Protocol,
+            format!("the Lambda runtime answered an unexpected message: {other:?}"),
+        ),
+        Err(e) => failed(
+            index,
+            CallErrorKind::Protocol,
+            format!(
+                "the Lambda runtime's answer is not the protocol ({e}): {}",
+                String::from_utf8_lossy(body)
+                    .chars()
+                    .take(300)
+                    .collect::<String>()
+            ),
+        ),
+    }
+}
+
+/// Decodes a Lambda reply body as the backend does, without S3 (an offloaded result is
+/// reported by its key): the entry point of the protocol fuzzer in `tests/it/fuzz.rs`.
+#[doc(hidden)]
+pub fn fuzz_decode_reply(body: &[u8]) -> String {
+    let function = Function {
+        name: "lithoflow-runtime-fuzz".to_owned(),
+        timeout: Duration::from_secs(60),
+    };
+    match probe_body(0, body, &function) {
+        Probed::Done(result) => format!("{result:?}"),
+        Probed::Offloaded(key) => format!("offloaded to {key}"),
+        Probed::Inline => format!("{:?}", decode_answer(0, body, function.timeout)),
     }
 }
 
