@@ -1116,7 +1116,12 @@ impl Walker<'_> {
             "runtime_memory" | "map_runtime_memory" | "reduce_runtime_memory" => {
                 Parsed::Int(self.int(key, v, 1, MEMORY_MAX)?)
             }
-            "chunk_size" | "chunk_n" | "invoke_pool_threads" => {
+            // An object is split into at most MAX_PARTS parts, so a larger chunk_n can
+            // never run: said here, at validation, rather than when the task runs.
+            "chunk_n" => {
+                Parsed::Int(self.int(key, v, 1, lithoflow_executor::partition::MAX_PARTS)?)
+            }
+            "chunk_size" | "invoke_pool_threads" => {
                 Parsed::Int(self.int(key, v, 1, i64::MAX.unsigned_abs())?)
             }
             "include_modules" | "exclude_modules" => {
