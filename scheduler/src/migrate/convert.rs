@@ -267,6 +267,14 @@ impl<'m, 'a> Converter<'m, 'a> {
         }
     }
 
+    /// Records a value the evaluator could not know, prefixed with what it was for.
+    fn eval_failed(&mut self, e: &EvalError, dag: usize, what: &str) {
+        self.findings.push(Finding {
+            message: format!("{what}: {}", e.message),
+            ..e2f(e, dag)
+        });
+    }
+
     fn error(&mut self, span: &Span, message: impl Into<String>) {
         self.findings.push(Finding {
             span: span.clone(),
@@ -308,10 +316,7 @@ impl<'m, 'a> Converter<'m, 'a> {
         let v = match &k.value {
             Ok(v) => v.clone(),
             Err(e) => {
-                self.findings.push(Finding {
-                    message: format!("{what}: {}", e.message),
-                    ..e2f(e, self.dag)
-                });
+                self.eval_failed(e, self.dag, what);
                 return None;
             }
         };
@@ -361,10 +366,7 @@ impl<'m, 'a> Converter<'m, 'a> {
         let v = match &k.value {
             Ok(v) => v.clone(),
             Err(e) => {
-                self.findings.push(Finding {
-                    message: format!("{what}: {}", e.message),
-                    ..e2f(e, self.dag)
-                });
+                self.eval_failed(e, self.dag, what);
                 return None;
             }
         };
@@ -473,11 +475,7 @@ impl<'m, 'a> Converter<'m, 'a> {
                     self.error(&k.span, m);
                 }
                 Err(e) => {
-                    let f = Finding {
-                        message: format!("default_args: {}", e.message),
-                        ..e2f(e, d)
-                    };
-                    self.findings.push(f);
+                    self.eval_failed(e, d, "default_args");
                 }
             }
         }
@@ -787,11 +785,7 @@ impl<'m, 'a> Converter<'m, 'a> {
                 None
             }
             Err(e) => {
-                let f = Finding {
-                    message: format!("{what}: {}", e.message),
-                    ..e2f(e, self.dag)
-                };
-                self.findings.push(f);
+                self.eval_failed(e, self.dag, what);
                 None
             }
         }
@@ -948,11 +942,7 @@ impl<'m, 'a> Converter<'m, 'a> {
                 self.error(&span, m);
             }
             Err(e) => {
-                let f = Finding {
-                    message: format!("schedule: {}", e.message),
-                    ..e2f(e, self.dag)
-                };
-                self.findings.push(f);
+                self.eval_failed(e, self.dag, "schedule");
             }
         }
     }
@@ -1159,11 +1149,7 @@ impl<'m, 'a> Converter<'m, 'a> {
                             format!("unknown argument `{}` of {op}{hint}", k.name),
                         );
                         if let Err(e) = &k.value {
-                            let f = Finding {
-                                message: format!("`{}`: {}", k.name, e.message),
-                                ..e2f(e, self.dag)
-                            };
-                            self.findings.push(f);
+                            self.eval_failed(e, self.dag, &format!("`{}`", k.name));
                         }
                     }
                 }
@@ -1605,11 +1591,7 @@ impl<'m, 'a> Converter<'m, 'a> {
                     }
                 }
                 Err(e) => {
-                    let f = Finding {
-                        message: format!("argument `{}`: {}", k.name, e.message),
-                        ..e2f(e, self.dag)
-                    };
-                    self.findings.push(f);
+                    self.eval_failed(e, self.dag, &format!("argument `{}`", k.name));
                 }
             }
         }
@@ -1761,11 +1743,7 @@ impl<'m, 'a> Converter<'m, 'a> {
                 match v {
                     Ok(v) => items.push(v.clone()),
                     Err(e) => {
-                        let f = Finding {
-                            message: format!("argument: {}", e.message),
-                            ..e2f(e, self.dag)
-                        };
-                        self.findings.push(f);
+                        self.eval_failed(e, self.dag, "argument");
                     }
                 }
             }
