@@ -149,6 +149,13 @@ impl<'a> Interp<'a> {
             .finding(span.clone(), Severity::Note, message, dag);
     }
 
+    /// Findings made since `mark` (while a task's arguments were evaluated) concern the
+    /// DAG task `t` went to.
+    fn claim_for_task(&mut self, mark: usize, t: TaskIdx) {
+        let dag = self.model.tasks[t].dag;
+        self.claim(mark..usize::MAX, dag);
+    }
+
     /// Findings made since `mark` without a DAG concern DAG `d` (they came from its
     /// constructor's or its task's arguments).
     fn claim(&mut self, range: std::ops::Range<usize>, d: Option<usize>) {
@@ -2545,8 +2552,7 @@ impl<'a> Interp<'a> {
             Vec::new(),
             false,
         );
-        let dag = self.model.tasks[t].dag;
-        self.claim(mark..usize::MAX, dag);
+        self.claim_for_task(mark, t);
         Ok(Value::Task(t))
     }
 
@@ -2567,8 +2573,7 @@ impl<'a> Interp<'a> {
             Vec::new(),
             false,
         );
-        let dag = self.model.tasks[t].dag;
-        self.claim(mark..usize::MAX, dag);
+        self.claim_for_task(mark, t);
         Ok(Value::Task(t))
     }
 
@@ -2608,8 +2613,7 @@ impl<'a> Interp<'a> {
             Vec::new(),
             true,
         );
-        let dag = self.model.tasks[t].dag;
-        self.claim(mark..usize::MAX, dag);
+        self.claim_for_task(mark, t);
         Ok(Value::XCom(t))
     }
 
@@ -2655,8 +2659,7 @@ impl<'a> Interp<'a> {
             expand,
             true,
         );
-        let dag = self.model.tasks[t].dag;
-        self.claim(mark..usize::MAX, dag);
+        self.claim_for_task(mark, t);
         Ok(Value::XCom(t))
     }
 }
