@@ -36,6 +36,11 @@ pub struct Options {
 /// Why the UI stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Standard input or output is not a terminal.
+    #[error(
+        "the terminal UI needs a terminal: standard input and output must both be one (run it in a terminal, not through a pipe or redirect)"
+    )]
+    NotATerminal,
     /// The terminal could not be set up or read.
     #[error("terminal error: {0}")]
     Terminal(#[source] std::io::Error),
@@ -57,6 +62,10 @@ impl Drop for Restore {
 
 /// Runs the UI in the terminal until the user quits.
 pub async fn run(opts: Options) -> Result<(), Error> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        return Err(Error::NotATerminal);
+    }
     let mut terminal = ratatui::try_init().map_err(Error::Terminal)?;
     let _restore = Restore;
     let size = terminal.size().map_err(Error::Terminal)?;
