@@ -281,6 +281,7 @@ pub fn apply_clear(
             store.delete_xcom(&dag.dag_id, &run.run_id, &ti.task_id, "return_value")?;
         }
         run.state = RunState::Queued;
+        run.queued_at = Some(Utc::now().trunc_subsecs(6));
         run.end_date = None;
         run.note = None;
         store.put_run(&run)?;
@@ -487,6 +488,7 @@ pub fn backfill(
             store.delete_xcom(&dag.dag_id, &run.run_id, &ti.task_id, "return_value")?;
         }
         run.state = RunState::Queued;
+        run.queued_at = Some(now_t);
         run.start_date = None;
         run.end_date = None;
         run.note = None;

@@ -3,6 +3,12 @@
 //!
 //! Trees (keys are `\0`-separated ids, values JSON with a `version` field):
 //! - `meta`: `schema_version`.
+//!
+//! Schema history (a database of an older schema is migrated when it is opened, after a
+//! copy of it is kept beside it; see [`Store::open`]):
+//! - 1: lithoflow 0.1's first format.
+//! - 2: runs have `queued_at` (Airflow's `DagRun.queued_at`); migration sets it to the
+//!   run's `run_after`, the moment a version 1 run became due.
 //! - `dags`: dag_id -> [`DagRecord`] (paused).
 //! - `dag_runs`: dag_id \0 run_id -> [`DagRunRecord`].
 //! - `task_instances`: dag_id \0 run_id \0 task_id -> [`TaskInstanceRecord`].
@@ -17,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The schema this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -163,6 +169,10 @@ pub struct DagRunRecord {
     pub data_interval_end: Option<DateTime<Utc>>,
     /// When the run may start.
     pub run_after: DateTime<Utc>,
+    /// When it was last queued: created, cleared or re-queued by a backfill (schema 2;
+    /// a migrated version 1 run has its `run_after`).
+    #[serde(default)]
+    pub queued_at: Option<DateTime<Utc>>,
     /// When it started running.
     pub start_date: Option<DateTime<Utc>>,
     /// When it finished.
@@ -217,6 +227,7 @@ impl DagRunRecord {
             data_interval_start: Some(logical_date),
             data_interval_end: Some(logical_date),
             run_after: now,
+            queued_at: Some(now),
             start_date: None,
             end_date: None,
             conf,
@@ -292,6 +303,59 @@ pub struct Store {
     backfills: sled::Tree,
 }
 
+/// Copies the database folder at `path` to `<path>.schema-<version>.bak` (or `.bak.N` when
+/// that exists already), private to the user like the home, and returns the copy's path.
+fn backup_folder(path: &Path, version: u32) -> Result<PathBuf, StoreError> {
+    let io_err = |what: &str, at: &Path, e: std::io::Error| StoreError::Db {
+        path: path.to_owned(),
+        message: format!(
+            "keeping a copy before the schema migration: {what} {}: {e}",
+            at.display()
+        ),
+    };
+    let base = path.with_file_name(format!(
+        "{}.schema-{version}.bak",
+        path.file_name()
+            .map_or_else(|| "state".into(), |n| n.to_string_lossy())
+    ));
+    let mut target = base.clone();
+    let mut n = 1;
+    while target.exists() {
+        target = PathBuf::from(format!("{}.{n}", base.display()));
+        n += 1;
+    }
+    fn copy_dir(from: &Path, to: &Path) -> Result<(), (String, PathBuf, std::io::Error)> {
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(to)
+            .map_err(|e| ("creating".to_owned(), to.to_owned(), e))?;
+        let entries =
+            std::fs::read_dir(from).map_err(|e| ("reading".to_owned(), from.to_owned(), e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| ("reading".to_owned(), from.to_owned(), e))?;
+            let src = entry.path();
+            let dst = to.join(entry.file_name());
+            let kind = entry
+                .file_type()
+                .map_err(|e| ("reading".to_owned(), src.clone(), e))?;
+            if kind.is_dir() {
+                copy_dir(&src, &dst)?;
+            } else if kind.is_file() {
+                std::fs::copy(&src, &dst).map_err(|e| ("copying".to_owned(), src.clone(), e))?;
+            }
+        }
+        Ok(())
+    }
+    if let Err((what, at, e)) = copy_dir(path, &target) {
+        // A half-made copy (a full disk) is no backup; the next open tries again.
+        let _ = std::fs::remove_dir_all(&target);
+        return Err(io_err(&what, &at, e));
+    }
+    Ok(target)
+}
+
 fn key(parts: &[&str]) -> Vec<u8> {
     parts.join("\0").into_bytes()
 }
@@ -305,6 +369,44 @@ fn prefix(parts: &[&str]) -> Vec<u8> {
 impl Store {
     /// Opens (or creates) the database at `path`. Only one process can hold it.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let store = Store::open_as_is(path)?;
+        let found = store.schema_version()?;
+        match found {
+            None => {
+                store
+                    .db
+                    .open_tree("meta")
+                    .and_then(|meta| {
+                        meta.insert("schema_version", SCHEMA_VERSION.to_string().as_bytes())
+                    })
+                    .map_err(|e| store.db_err(e))?;
+                Ok(store)
+            }
+            Some(found) if found > SCHEMA_VERSION => Err(StoreError::TooNew {
+                path: path.to_owned(),
+                found,
+            }),
+            Some(found) if found < SCHEMA_VERSION => {
+                // Keep a copy of the old database first: sled holds a lock on it while
+                // open, so close it, copy its folder, and open it again to migrate.
+                drop(store);
+                let backup = backup_folder(path, found)?;
+                let store = Store::open_as_is(path)?;
+                store.migrate(found)?;
+                tracing::warn!(
+                    "state database at {} migrated from schema {found} to {SCHEMA_VERSION}; \
+                     the schema {found} database is kept at {}",
+                    path.display(),
+                    backup.display()
+                );
+                Ok(store)
+            }
+            Some(_) => Ok(store),
+        }
+    }
+
+    /// Opens the database without looking at its schema.
+    fn open_as_is(path: &Path) -> Result<Store, StoreError> {
         let db_err = |e: sled::Error| StoreError::Db {
             path: path.to_owned(),
             message: e.to_string(),
@@ -314,27 +416,6 @@ impl Store {
             .mode(sled::Mode::LowSpace)
             .open()
             .map_err(db_err)?;
-        let meta = db.open_tree("meta").map_err(db_err)?;
-        match meta.get("schema_version").map_err(db_err)? {
-            Some(v) => {
-                let found: u32 =
-                    serde_json::from_slice(&v).map_err(|source| StoreError::Decode {
-                        path: path.to_owned(),
-                        what: "schema version".to_owned(),
-                        source,
-                    })?;
-                if found > SCHEMA_VERSION {
-                    return Err(StoreError::TooNew {
-                        path: path.to_owned(),
-                        found,
-                    });
-                }
-            }
-            None => {
-                meta.insert("schema_version", SCHEMA_VERSION.to_string().as_bytes())
-                    .map_err(db_err)?;
-            }
-        }
         Ok(Store {
             dags: db.open_tree("dags").map_err(db_err)?,
             runs: db.open_tree("dag_runs").map_err(db_err)?,
@@ -344,6 +425,42 @@ impl Store {
             path: path.to_owned(),
             db,
         })
+    }
+
+    /// The schema the database was written with; `None` for a new, empty database.
+    pub fn schema_version(&self) -> Result<Option<u32>, StoreError> {
+        let meta = self.db.open_tree("meta").map_err(|e| self.db_err(e))?;
+        self.get(&meta, b"schema_version", "schema version")
+    }
+
+    /// Brings every record from schema `from` to [`SCHEMA_VERSION`], then records the new
+    /// schema and flushes. Each record carries its own `version`, so a migration cut short
+    /// (a kill, a full disk) is simply done again at the next open: records already
+    /// migrated are left as they are, and the schema number changes last.
+    fn migrate(&self, from: u32) -> Result<(), StoreError> {
+        if from < 2 {
+            // 1 -> 2: runs get `queued_at`, the moment a version 1 run became due.
+            for item in self.runs.iter() {
+                let (k, v) = item.map_err(|e| self.db_err(e))?;
+                let mut run: DagRunRecord =
+                    serde_json::from_slice(&v).map_err(|source| StoreError::Decode {
+                        path: self.path.clone(),
+                        what: "DAG run (schema 1)".to_owned(),
+                        source,
+                    })?;
+                if run.version >= 2 {
+                    continue;
+                }
+                run.version = 2;
+                run.queued_at.get_or_insert(run.run_after);
+                self.put(&self.runs, k.to_vec(), &run)?;
+            }
+        }
+        self.flush()?;
+        let meta = self.db.open_tree("meta").map_err(|e| self.db_err(e))?;
+        meta.insert("schema_version", SCHEMA_VERSION.to_string().as_bytes())
+            .map_err(|e| self.db_err(e))?;
+        self.flush()
     }
 
     fn db_err(&self, e: sled::Error) -> StoreError {
@@ -539,6 +656,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn run(dag: &str, id: &str, after: i64) -> DagRunRecord {
         DagRunRecord {
@@ -551,6 +669,7 @@ mod tests {
             data_interval_start: None,
             data_interval_end: None,
             run_after: DateTime::from_timestamp(after, 0).expect("valid"),
+            queued_at: None,
             start_date: None,
             end_date: None,
             conf: serde_json::Map::new(),
@@ -609,5 +728,48 @@ mod tests {
         }
         let err = Store::open(&path).err().expect("refused");
         assert!(err.to_string().contains("schema version 99"), "{err}");
+    }
+
+    #[test]
+    fn a_schema_1_database_is_migrated_once_even_after_a_migration_cut_short() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("state");
+        let earlier = DateTime::from_timestamp(5, 0).expect("valid");
+        {
+            // Schema 1 records (no queued_at), one of them already migrated by a
+            // migration that was killed before it recorded the new schema.
+            let db = sled::open(&path).expect("opens");
+            db.open_tree("meta")
+                .expect("tree")
+                .insert("schema_version", &b"1"[..])
+                .expect("insert");
+            let runs = db.open_tree("dag_runs").expect("tree");
+            let mut old = serde_json::to_value(run("a", "r1", 10)).expect("json");
+            old["version"] = json!(1);
+            old.as_object_mut().expect("object").remove("queued_at");
+            runs.insert(key(&["a", "r1"]), serde_json::to_vec(&old).expect("bytes"))
+                .expect("insert");
+            let mut done = run("a", "r2", 20);
+            done.version = 2;
+            done.queued_at = Some(earlier);
+            runs.insert(key(&["a", "r2"]), serde_json::to_vec(&done).expect("bytes"))
+                .expect("insert");
+            db.flush().expect("flush");
+        }
+        let s = Store::open(&path).expect("migrates");
+        assert_eq!(s.schema_version().expect("meta"), Some(SCHEMA_VERSION));
+        let r1 = s.run("a", "r1").expect("reads").expect("present");
+        assert_eq!((r1.version, r1.queued_at), (2, Some(r1.run_after)));
+        let r2 = s.run("a", "r2").expect("reads").expect("present");
+        assert_eq!(
+            r2.queued_at,
+            Some(earlier),
+            "a migrated record is left alone"
+        );
+        drop(s);
+        assert!(dir.path().join("state.schema-1.bak").join("db").is_file());
+        // A second open is a plain open: no second backup.
+        drop(Store::open(&path).expect("opens"));
+        assert!(!dir.path().join("state.schema-1.bak.1").exists());
     }
 }

@@ -17,6 +17,7 @@ mod recovery;
 mod runcli;
 mod runs;
 mod s3;
+mod schema;
 mod security;
 mod tidy;
 mod timetable;

@@ -190,6 +190,9 @@ pub struct DagRun {
     /// When it may start.
     #[serde(serialize_with = "iso")]
     pub run_after: DateTime<Utc>,
+    /// When it was last queued (created, cleared, re-queued by a backfill).
+    #[serde(serialize_with = "iso_opt", default)]
+    pub queued_at: Option<DateTime<Utc>>,
     /// When it started running.
     #[serde(serialize_with = "iso_opt")]
     pub start_date: Option<DateTime<Utc>>,
@@ -218,6 +221,7 @@ impl From<&DagRunRecord> for DagRun {
             data_interval_start: r.data_interval_start,
             data_interval_end: r.data_interval_end,
             run_after: r.run_after,
+            queued_at: r.queued_at,
             start_date: r.start_date,
             end_date: r.end_date,
             external_trigger: r.run_type == "manual",
@@ -240,6 +244,7 @@ impl From<DagRun> for DagRunRecord {
             data_interval_start: r.data_interval_start,
             data_interval_end: r.data_interval_end,
             run_after: r.run_after,
+            queued_at: r.queued_at,
             start_date: r.start_date,
             end_date: r.end_date,
             conf: r.conf,
