@@ -43,15 +43,25 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 &mut err,
             ),
             DagsCommand::Validate { paths, output } => {
+                // A broken config lists no include paths here (the strict default); the
+                // commands that run tasks report it.
+                let options = home_settings().map_or_else(
+                    |_| crate::dag::LoadOptions {
+                        dags_folder: Some(cli.dags_folder.clone()),
+                        include_paths: Vec::new(),
+                    },
+                    |s| s.load_options(&cli.dags_folder),
+                );
                 let bag = if paths.is_empty() {
-                    load(&cli.dags_folder)?
+                    load_with(&cli.dags_folder, &options)?
                 } else {
                     for p in &paths {
                         if !p.exists() {
                             bail!("{} does not exist", p.display());
                         }
                     }
-                    DagBag::load_paths(&paths).context("failed to read the DAG files")?
+                    DagBag::load_paths_with(&paths, &options)
+                        .context("failed to read the DAG files")?
                 };
                 let mut bag = bag;
                 // The home config is the layer under every DAG's settings; a broken one
@@ -420,13 +430,19 @@ fn home_settings() -> anyhow::Result<crate::config::Settings> {
 }
 
 fn load(folder: &Path) -> anyhow::Result<DagBag> {
+    // `[dags] include_paths` of the home's config widens what DAG files may include; a
+    // broken config is an error here rather than a silently narrower DAGs folder.
+    load_with(folder, &home_settings()?.load_options(folder))
+}
+
+fn load_with(folder: &Path, options: &crate::dag::LoadOptions) -> anyhow::Result<DagBag> {
     if !folder.is_dir() {
         bail!(
             "the DAGs folder {} does not exist or is not a folder; pass --dags-folder DIR or set LITHOFLOW_DAGS_FOLDER",
             folder.display()
         );
     }
-    DagBag::load_folder(folder)
+    DagBag::load_folder_with(folder, options)
         .with_context(|| format!("failed to read the DAGs folder {}", folder.display()))
 }
 

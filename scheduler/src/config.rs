@@ -15,7 +15,7 @@ use toml::de::{DeTable, DeValue};
 use crate::diag::{Severity, Source};
 
 /// Top-level sections of `lithoflow.toml` that are not executor settings.
-const OTHER_SECTIONS: &[&str] = &["api"];
+const OTHER_SECTIONS: &[&str] = &["api", "dags"];
 
 /// Where lithoflow keeps its state, logs and storage, and the settings read from there.
 #[derive(Debug, Clone)]
@@ -30,9 +30,20 @@ pub struct Settings {
     pub api_host: Option<std::net::IpAddr>,
     /// `[api] allow_non_loopback`: whether `host` may be an address other hosts reach.
     pub allow_non_loopback: bool,
+    /// `[dags] include_paths`: absolute folders outside the DAGs folder that DAG files may
+    /// name in `include_modules` (by default none).
+    pub include_paths: Vec<PathBuf>,
 }
 
 impl Settings {
+    /// How DAG files under `dags_folder` are loaded with these settings.
+    pub fn load_options(&self, dags_folder: &Path) -> crate::dag::LoadOptions {
+        crate::dag::LoadOptions {
+            dags_folder: Some(dags_folder.to_path_buf()),
+            include_paths: self.include_paths.clone(),
+        }
+    }
+
     /// The home folder from `LITHOFLOW_HOME`, else `~/.lithoflow`.
     pub fn home_from_env() -> PathBuf {
         if let Some(h) = std::env::var_os("LITHOFLOW_HOME").filter(|h| !h.is_empty()) {
@@ -57,6 +68,7 @@ impl Settings {
             api_port: file.api_port,
             api_host: file.api.host,
             allow_non_loopback: file.api.allow_non_loopback,
+            include_paths: file.include_paths,
         })
     }
 
@@ -103,6 +115,8 @@ pub struct ConfigFile {
     pub api_port: Option<u16>,
     /// The rest of `[api]`.
     pub api: ApiSection,
+    /// `[dags] include_paths`, made absolute with `..` folded.
+    pub include_paths: Vec<PathBuf>,
 }
 
 /// `[api]` besides `port`.
@@ -168,11 +182,16 @@ pub fn parse_file(path: &Path, text: &str) -> anyhow::Result<ConfigFile> {
     let mut cfg = ExecutorConfig::default();
     let mut api_port = None;
     let mut api = ApiSection::default();
+    let mut include_paths = Vec::new();
     let mut problems = Vec::new();
     for (section, value) in doc.get_ref().iter() {
         let name = section.get_ref().as_ref();
         if name == "api" {
             (api_port, api) = parse_api(&src, text, value, &mut problems);
+            continue;
+        }
+        if name == "dags" {
+            include_paths = parse_dags(&src, text, value, &mut problems);
             continue;
         }
         if OTHER_SECTIONS.contains(&name) {
@@ -218,7 +237,58 @@ pub fn parse_file(path: &Path, text: &str) -> anyhow::Result<ConfigFile> {
         executor: cfg,
         api_port,
         api,
+        include_paths,
     })
+}
+
+/// `[dags]`: `include_paths`, a list of absolute folder paths.
+fn parse_dags(
+    src: &Source<'_>,
+    text: &str,
+    value: &toml::Spanned<DeValue<'_>>,
+    problems: &mut Vec<String>,
+) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut problem = |span: std::ops::Range<usize>, message: String| {
+        problems.push(src.diagnostic(Severity::Error, span, message).headline());
+    };
+    let DeValue::Table(table) = value.get_ref() else {
+        problem(value.span(), "`dags` must be a table (`[dags]`)".to_owned());
+        return out;
+    };
+    for (k, v) in table.iter() {
+        let key = k.get_ref().as_ref();
+        if key != "include_paths" {
+            tracing::warn!(file = %src.path().display(), "unknown key `{key}` in [dags] of the config; ignored");
+            continue;
+        }
+        let found = |span: std::ops::Range<usize>| text.get(span).unwrap_or("?").trim().to_owned();
+        let DeValue::Array(items) = v.get_ref() else {
+            problem(
+                v.span(),
+                format!(
+                    "`dags.include_paths`: expected a list of absolute folder paths such as [\"/opt/shared/lib\"], found {}",
+                    found(v.span())
+                ),
+            );
+            continue;
+        };
+        for item in items.iter() {
+            match item.get_ref() {
+                DeValue::String(p) if Path::new(p.as_ref()).is_absolute() => {
+                    out.push(crate::dag::lexical_absolute(Path::new(p.as_ref())));
+                }
+                _ => problem(
+                    item.span(),
+                    format!(
+                        "`dags.include_paths`: expected an absolute folder path such as \"/opt/shared/lib\", found {}",
+                        found(item.span())
+                    ),
+                ),
+            }
+        }
+    }
+    out
 }
 
 /// `[api]`: `port`, an integer from 0 to 65535 (0 picks a free port); `host`, an IP
@@ -322,6 +392,7 @@ mod tests {
             api_port: None,
             api_host: None,
             allow_non_loopback: false,
+            include_paths: Vec::new(),
         };
         settings.create_private_dirs().expect("created");
         for dir in settings.private_dirs() {

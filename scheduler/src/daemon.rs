@@ -74,14 +74,16 @@ struct WatchedFile {
 /// shared (`Arc`), so publishing a new set copies pointers, not DAGs.
 struct Watcher {
     folder: PathBuf,
+    options: crate::dag::LoadOptions,
     files: BTreeMap<PathBuf, WatchedFile>,
     folder_error: Option<String>,
 }
 
 impl Watcher {
-    fn new(folder: PathBuf) -> Watcher {
+    fn new(folder: PathBuf, options: crate::dag::LoadOptions) -> Watcher {
         Watcher {
             folder,
+            options,
             files: BTreeMap::new(),
             folder_error: None,
         }
@@ -119,6 +121,7 @@ impl Watcher {
             .collect();
         // Parse changed files on every core (a first scan may be thousands of files).
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let options = &self.options;
         let chunk = stale.len().div_ceil(workers).max(1);
         let loaded: Vec<(
             PathBuf,
@@ -130,7 +133,7 @@ impl Watcher {
                 .map(|part| {
                     scope.spawn(move || {
                         part.iter()
-                            .map(|(p, st)| (p.clone(), *st, crate::dag::load_file(p)))
+                            .map(|(p, st)| (p.clone(), *st, crate::dag::load_file_with(p, options)))
                             .collect::<Vec<_>>()
                     })
                 })
@@ -232,7 +235,10 @@ pub async fn run(settings: Settings, opts: Options) -> anyhow::Result<Outcome> {
     crate::config::check_private(&crate::api::token_path(&settings.home), 0o600)?;
     let store = open_exclusive(&settings)?;
     let (executor, engine) = start_engine(&settings, &store).await?;
-    let mut watcher = Watcher::new(opts.dags_folder.clone());
+    let mut watcher = Watcher::new(
+        opts.dags_folder.clone(),
+        settings.load_options(&opts.dags_folder),
+    );
     watcher.scan();
     let token = crate::api::ensure_token(&settings.home)?;
     let (req_tx, mut req_rx) = mpsc::channel::<Request>(256);
@@ -1077,7 +1083,7 @@ mod tests {
             "a.toml",
             "[tasks.t]\ntype = \"call_async\"\nfunc = \"m:f\"\n",
         );
-        let mut w = Watcher::new(dir.path().to_owned());
+        let mut w = Watcher::new(dir.path().to_owned(), crate::dag::LoadOptions::default());
         assert!(w.scan());
         assert!(!w.scan(), "nothing changed");
         let (dags, errors) = w.dag_set();

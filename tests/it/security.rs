@@ -448,12 +448,120 @@ fn include_paths_cannot_leave_the_dags_folder() {
     let file = env.dags.path().join("inc.toml");
     for (col, path) in [(50, "../outside"), (64, "/etc"), (72, "lib/../../up.py")] {
         let expected = format!(
-            "{}:4:{col}: error: `include_modules` path {path:?} leaves the DAG's folder",
+            "{}:4:{col}: error: `include_modules` path {path:?} leaves the DAGs folder",
             file.display()
         );
         assert!(all.contains(&expected), "{expected}\n{all}");
     }
+    assert!(all.contains("(none are listed)"), "{all}");
     for fine in ["\"lib/\"", "\"helpers.py\"", "\"json\""] {
         assert!(!all.contains(&format!("path {fine}")), "{all}");
     }
+}
+
+#[test]
+fn include_paths_listed_in_lithoflow_toml_may_be_included_and_nothing_else() {
+    let env = Env::new();
+    let shared = tempfile::tempdir().expect("temp dir");
+    let lib = shared.path().join("pylib");
+    std::fs::create_dir(&lib).expect("lib folder");
+    std::fs::write(
+        lib.join("sharedmod.py"),
+        "def triple(x):\n    return 3 * x\n",
+    )
+    .expect("module");
+    let outside = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        outside.path().join("evil.py"),
+        "def triple(x):\n    return -1\n",
+    )
+    .expect("module");
+    let dag = |include: &str| {
+        format!(
+            "[tasks.a]\ntype = \"call_async\"\nfunc = \"sharedmod:triple\"\ndata = {{ x = 14 }}\ninclude_modules = [{include:?}]\n"
+        )
+    };
+    // Not listed: refused at validation, naming the key to set.
+    env.write("shared.toml", &dag(&format!("{}/", lib.display())));
+    let (code, out, err) = env.run(&["dags", "validate"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains("leaves the DAGs folder")
+            && format!("{out}{err}").contains("[dags] include_paths"),
+        "{out}{err}"
+    );
+
+    // Listed: the DAG validates and its task imports the module from there.
+    std::fs::write(
+        env.home().join("lithoflow.toml"),
+        format!(
+            "[dags]\ninclude_paths = [{:?}]\n",
+            shared.path().display().to_string()
+        ),
+    )
+    .expect("config");
+    let (code, out, err) = env.run(&["dags", "validate"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = env.run(&["tasks", "test", "shared", "a"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("42"), "{out}{err}");
+
+    // Climbing out of a listed folder, or naming another folder, is still refused.
+    for bad in [
+        format!(
+            "{}/../{}/",
+            shared.path().display(),
+            outside.path().display()
+        ),
+        format!("{}/", outside.path().display()),
+        format!("{}/pylib/../../", shared.path().display()),
+    ] {
+        env.write("shared.toml", &dag(&bad));
+        let (code, out, err) = env.run(&["dags", "validate"]);
+        assert_eq!(code, 2, "{bad} is refused: {out}{err}");
+        assert!(
+            format!("{out}{err}").contains(&format!(
+                "listed: {:?}",
+                shared.path().display().to_string()
+            )),
+            "{out}{err}"
+        );
+    }
+
+    // A relative path in the config is an error with its position.
+    env.write("shared.toml", &dag(&format!("{}/", lib.display())));
+    std::fs::write(
+        env.home().join("lithoflow.toml"),
+        "[dags]\ninclude_paths = [\"relative/lib\"]\n",
+    )
+    .expect("config");
+    let (code, out, err) = env.run(&["tasks", "test", "shared", "a"]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        err.contains(
+            "lithoflow.toml:2:18: error: `dags.include_paths`: expected an absolute folder path"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_dag_in_a_subfolder_may_include_another_folder_of_the_dags_folder() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.dags.path().join("team")).expect("subfolder");
+    std::fs::create_dir_all(env.dags.path().join("common")).expect("common");
+    std::fs::write(
+        env.dags.path().join("common/commonmod.py"),
+        "def plus(x):\n    return x + 1\n",
+    )
+    .expect("module");
+    std::fs::write(
+        env.dags.path().join("team/sub.toml"),
+        "[tasks.a]\ntype = \"call_async\"\nfunc = \"commonmod:plus\"\ndata = { x = 41 }\ninclude_modules = [\"../common/\"]\n",
+    ).expect("DAG file");
+    let (code, out, err) = env.run(&["dags", "validate"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = env.run(&["tasks", "test", "sub", "a"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("42"), "{out}{err}");
 }

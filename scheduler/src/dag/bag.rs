@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::LoadOptions;
 use super::model::Dag;
-use super::parse::parse_dag;
+use super::parse::parse_dag_with;
 use crate::diag::{Diagnostic, Severity, Source};
 
 /// Files larger than this are refused rather than read into memory.
@@ -67,13 +68,28 @@ pub struct DagBag {
 impl DagBag {
     /// Loads every `*.toml` file under `folder`, recursively, skipping hidden folders.
     pub fn load_folder(folder: &Path) -> std::io::Result<DagBag> {
+        Self::load_folder_with(folder, &LoadOptions::default())
+    }
+
+    /// [`DagBag::load_folder`] with the loader's options; `folder` is the DAGs folder
+    /// unless the options name one.
+    pub fn load_folder_with(folder: &Path, options: &LoadOptions) -> std::io::Result<DagBag> {
         let mut paths = Vec::new();
         collect_toml_files(folder, 0, &mut paths)?;
-        Ok(Self::load_files(paths))
+        let mut options = options.clone();
+        options
+            .dags_folder
+            .get_or_insert_with(|| folder.to_path_buf());
+        Ok(Self::load_files(paths, &options))
     }
 
     /// Loads files and folders given on a command line.
     pub fn load_paths(paths: &[PathBuf]) -> std::io::Result<DagBag> {
+        Self::load_paths_with(paths, &LoadOptions::default())
+    }
+
+    /// [`DagBag::load_paths`] with the loader's options.
+    pub fn load_paths_with(paths: &[PathBuf], options: &LoadOptions) -> std::io::Result<DagBag> {
         let mut files = Vec::new();
         for p in paths {
             if p.is_dir() {
@@ -82,10 +98,10 @@ impl DagBag {
                 files.push(p.clone());
             }
         }
-        Ok(Self::load_files(files))
+        Ok(Self::load_files(files, options))
     }
 
-    fn load_files(mut paths: Vec<PathBuf>) -> DagBag {
+    fn load_files(mut paths: Vec<PathBuf>, options: &LoadOptions) -> DagBag {
         paths.sort();
         paths.dedup();
         let workers = std::thread::available_parallelism()
@@ -96,7 +112,11 @@ impl DagBag {
             let handles: Vec<_> = paths
                 .chunks(chunk)
                 .map(|part| {
-                    scope.spawn(move || part.iter().map(|p| load_file(p)).collect::<Vec<_>>())
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|p| load_file_with(p, options))
+                            .collect::<Vec<_>>()
+                    })
                 })
                 .collect();
             handles
@@ -179,6 +199,11 @@ fn collect_toml_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> std::
 
 /// Reads and parses one file; IO and encoding problems become diagnostics too.
 pub fn load_file(path: &Path) -> DagFileResult {
+    load_file_with(path, &LoadOptions::default())
+}
+
+/// [`load_file`] with the loader's options.
+pub fn load_file_with(path: &Path, options: &LoadOptions) -> DagFileResult {
     let whole_file = |message: String| DagFileResult {
         path: path.to_owned(),
         dag: None,
@@ -221,7 +246,7 @@ pub fn load_file(path: &Path) -> DagFileResult {
             };
         }
     };
-    let (dag, diagnostics) = parse_dag(path, &text);
+    let (dag, diagnostics) = parse_dag_with(path, &text, options);
     DagFileResult {
         path: path.to_owned(),
         dag,

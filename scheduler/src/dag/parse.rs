@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use super::LoadOptions;
 use super::graph::TaskGraph;
 use super::model::*;
 use super::schema::{self, TaskType};
@@ -27,8 +28,19 @@ type Sv<'i> = Spanned<DeValue<'i>>;
 type Span = Range<usize>;
 
 /// Parses and validates one DAG file. Returns the DAG when the file has no errors, and
-/// every diagnostic (errors, warnings, notes) in file order either way.
+/// every diagnostic (errors, warnings, notes) in file order either way. `include_modules`
+/// may name only paths inside the DAG file's own folder; see [`parse_dag_with`].
 pub fn parse_dag(path: &Path, text: &str) -> (Option<Dag>, Vec<Diagnostic>) {
+    parse_dag_with(path, text, &LoadOptions::default())
+}
+
+/// [`parse_dag`] with the loader's options: the DAGs folder and the folders listed in
+/// `[dags] include_paths` of `lithoflow.toml`, which `include_modules` paths may name.
+pub fn parse_dag_with(
+    path: &Path,
+    text: &str,
+    options: &LoadOptions,
+) -> (Option<Dag>, Vec<Diagnostic>) {
     let src = Source::new(path, text);
     let (doc, syntax_errors) = DeTable::parse_recoverable(text);
     if !syntax_errors.is_empty() {
@@ -57,6 +69,7 @@ pub fn parse_dag(path: &Path, text: &str) -> (Option<Dag>, Vec<Diagnostic>) {
     let mut w = Walker {
         src,
         diags: Vec::new(),
+        options,
     };
     let dag = w.dag(doc.get_ref());
     let mut diags = w.diags;
@@ -155,6 +168,7 @@ struct TaskRefs {
 struct Walker<'s> {
     src: Source<'s>,
     diags: Vec<Diagnostic>,
+    options: &'s LoadOptions,
 }
 
 impl Walker<'_> {
@@ -1230,7 +1244,10 @@ impl Walker<'_> {
     }
 
     /// `include_modules` paths make folders importable: one that is absolute or climbs
-    /// with `..` would let a DAG file load code from outside the DAGs folder.
+    /// with `..` may load code from outside the DAGs folder, so it must land inside the
+    /// DAGs folder (the DAG file's own folder when none is known) or inside one of the
+    /// folders `[dags] include_paths` of `lithoflow.toml` lists. Decided on the path's
+    /// text, without touching the file system.
     fn check_include_paths(&mut self, v: &Sv<'_>) {
         let DeValue::Array(items) = v.get_ref() else {
             return;
@@ -1239,21 +1256,48 @@ impl Walker<'_> {
             let DeValue::String(m) = item.get_ref() else {
                 continue;
             };
-            let path = Path::new(m.as_ref());
-            let escapes = path.is_absolute()
-                || m.starts_with('~')
-                || path
-                    .components()
-                    .any(|c| matches!(c, std::path::Component::ParentDir));
-            if escapes {
+            let m: &str = m.as_ref();
+            if m.starts_with('~') {
                 self.error(
                     item.span(),
-                    format!(
-                        "`include_modules` path {:?} leaves the DAG's folder; only paths inside it (such as \"lib/\" or \"helpers.py\") or module names may be included",
-                        m.as_ref()
-                    ),
+                    format!("`include_modules` path {m:?} starts with `~`, which is not expanded; write the full path"),
                 );
+                continue;
             }
+            let path = Path::new(m);
+            let climbs = path
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir));
+            if !path.is_absolute() && !climbs {
+                continue;
+            }
+            let dag_dir = self.src.path().parent().unwrap_or(Path::new("."));
+            let resolved = lexical_absolute(&dag_dir.join(path));
+            let dags_folder =
+                lexical_absolute(self.options.dags_folder.as_deref().unwrap_or(dag_dir));
+            let allowed = std::iter::once(&dags_folder)
+                .chain(&self.options.include_paths)
+                .any(|root| resolved.starts_with(root));
+            if allowed {
+                continue;
+            }
+            let listed = if self.options.include_paths.is_empty() {
+                "none are listed".to_owned()
+            } else {
+                let names: Vec<String> = self
+                    .options
+                    .include_paths
+                    .iter()
+                    .map(|p| format!("{:?}", p.display().to_string()))
+                    .collect();
+                format!("listed: {}", names.join(", "))
+            };
+            self.error(
+                item.span(),
+                format!(
+                    "`include_modules` path {m:?} leaves the DAGs folder; only paths inside it (such as \"lib/\" or \"helpers.py\"), module names, or folders under `[dags] include_paths` in $LITHOFLOW_HOME/lithoflow.toml may be included ({listed})"
+                ),
+            );
         }
     }
 
@@ -1923,4 +1967,21 @@ fn looks_like_access_key_id(s: &str) -> bool {
         && (s.starts_with("AKIA") || s.starts_with("ASIA"))
         && s.bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// `path` made absolute against the current folder and with `.` and `..` folded away,
+/// on its text alone (symbolic links are not followed).
+pub(crate) fn lexical_absolute(path: &Path) -> PathBuf {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
