@@ -650,14 +650,17 @@ struct JobRun {
 impl JobRun {
     async fn run(self, job_id: String, spec: JobSpec) -> JobOutcome {
         let started = Instant::now();
-        let _ = self
+        if let Err(e) = self
             .storage
             .put_json(
                 &spec.job_key,
                 "status.json",
                 &json!({"job_id": job_id, "state": "running"}),
             )
-            .await;
+            .await
+        {
+            tracing::warn!(job = %job_id, error = %e, "failed to write the job's status");
+        }
         let mut calls = Vec::new();
         let result = match self.prepare_cloud(&job_id, &spec).await {
             Ok(()) => self.run_kind(&spec, &mut calls).await,
@@ -675,21 +678,26 @@ impl JobRun {
             .iter()
             .map(|c| json!({"phase": c.phase, "index": c.index, "result": c.result, "error": c.error, "duration_s": c.duration_s}))
             .collect();
-        let _ = self
+        if let Err(e) = self
             .storage
             .put_json(&spec.job_key, "results.json", &results)
-            .await;
+            .await
+        {
+            tracing::warn!(job = %job_id, error = %e, "failed to write the job's results");
+        }
         let state = if outcome.result.is_ok() {
             "success"
         } else {
             "failed"
         };
         let failed = outcome.calls.iter().filter(|c| c.error.is_some()).count();
-        let _ = self.storage.put_json(
+        if let Err(e) = self.storage.put_json(
             &spec.job_key,
             "status.json",
             &json!({"job_id": job_id, "state": state, "total": outcome.calls.len(), "done": outcome.calls.len() - failed, "failed": failed}),
-        ).await;
+        ).await {
+            tracing::warn!(job = %job_id, error = %e, "failed to write the job's status");
+        }
         outcome
     }
 

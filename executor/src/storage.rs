@@ -51,9 +51,13 @@ impl LocalStorage {
             path: path.clone(),
             source: e.into(),
         })?;
-        std::fs::write(&tmp, body).map_err(|source| Error::Storage {
-            path: tmp.clone(),
-            source,
+        std::fs::write(&tmp, body).map_err(|source| {
+            // A half-written file (a full disk) is not left behind.
+            let _ = std::fs::remove_file(&tmp);
+            Error::Storage {
+                path: tmp.clone(),
+                source,
+            }
         })?;
         std::fs::rename(&tmp, &path).map_err(|source| Error::Storage {
             path: path.clone(),

@@ -224,6 +224,8 @@ struct Daemon {
     sched: HashMap<String, DagSched>,
     backfills: HashMap<String, Option<BackfillRecord>>,
     draining: bool,
+    /// Whether the lack of room for the state database was reported (once per episode).
+    short_of_space: bool,
 }
 
 /// Runs the scheduler until SIGTERM/SIGINT (or idle with `exit_when_idle`).
@@ -234,7 +236,7 @@ pub async fn run(settings: Settings, opts: Options) -> anyhow::Result<Outcome> {
     settings.check_private_dirs()?;
     crate::config::check_private(&crate::api::token_path(&settings.home), 0o600)?;
     let store = open_exclusive(&settings)?;
-    let (executor, engine) = start_engine(&settings, &store).await?;
+    let (executor, engine) = start_engine(&settings, &store, true).await?;
     let mut watcher = Watcher::new(
         opts.dags_folder.clone(),
         settings.load_options(&opts.dags_folder),
@@ -264,6 +266,7 @@ pub async fn run(settings: Settings, opts: Options) -> anyhow::Result<Outcome> {
         sched: HashMap::new(),
         backfills: HashMap::new(),
         draining: false,
+        short_of_space: false,
     };
     for run in store
         .all_runs()?
@@ -363,10 +366,13 @@ fn api_host(settings: &Settings, opts: &Options) -> anyhow::Result<std::net::IpA
     Ok(host)
 }
 
-/// The executor (its local workers checked) and a run engine over `store`.
+/// The executor (its local workers checked) and a run engine over `store`; with
+/// `wait_for_space`, runs wait for free space on the state database's filesystem instead
+/// of stopping (see [`Engine::wait_for_space`]).
 pub(crate) async fn start_engine(
     settings: &Settings,
     store: &Arc<Store>,
+    wait_for_space: bool,
 ) -> anyhow::Result<(Arc<FunctionExecutor>, Arc<Engine>)> {
     let executor = Arc::new(FunctionExecutor::new(ExecutorSettings::from_config(
         &settings.executor,
@@ -376,12 +382,15 @@ pub(crate) async fn start_engine(
         .check()
         .await
         .context("the executor cannot start its Python workers")?;
-    let engine = Arc::new(Engine::new(
-        Arc::clone(store),
-        Arc::clone(&executor),
-        settings.executor.clone(),
-        settings.home.join("logs"),
-    ));
+    let engine = Arc::new(
+        Engine::new(
+            Arc::clone(store),
+            Arc::clone(&executor),
+            settings.executor.clone(),
+            settings.home.join("logs"),
+        )
+        .wait_for_space(wait_for_space),
+    );
     Ok((executor, engine))
 }
 
@@ -427,15 +436,17 @@ impl Daemon {
     fn publish_dags(&mut self, watcher: &Watcher) -> anyhow::Result<()> {
         let (dags, import_errors) = watcher.dag_set();
         let mut sched = HashMap::with_capacity(dags.len());
+        // A full disk must not reach the state database (see `STATE_SPACE_RESERVE`): a
+        // new DAG's record then waits for its next publication; its paused state is its
+        // default until then either way.
+        let room = self.room().is_ok();
         for dag in dags.values() {
-            let rec = ops::ensure_dag_record(&self.shared.store, dag)?;
-            sched.insert(
-                dag.dag_id.clone(),
-                DagSched {
-                    paused: rec.is_paused,
-                    next: None,
-                },
-            );
+            let paused = if room {
+                ops::ensure_dag_record(&self.shared.store, dag)?.is_paused
+            } else {
+                ops::is_paused(&self.shared.store, dag)?
+            };
+            sched.insert(dag.dag_id.clone(), DagSched { paused, next: None });
         }
         self.sched = sched;
         let (n, e) = (dags.len(), import_errors.len());
@@ -577,6 +588,25 @@ impl Daemon {
             .filter(|d| d.schedule.is_some())
             .cloned()
             .collect();
+        if !dags.is_empty() {
+            match self.room() {
+                Err(e) => {
+                    // Runs due now are created once space is freed (looked at every scan).
+                    if !self.short_of_space {
+                        tracing::error!(path = %e.path.display(), "{e}; no scheduled run is created until space is freed");
+                        self.short_of_space = true;
+                    }
+                    return Ok((0, None));
+                }
+                Ok(()) if self.short_of_space => {
+                    tracing::warn!(
+                        "there is room for the state database again; scheduled runs are created"
+                    );
+                    self.short_of_space = false;
+                }
+                Ok(()) => {}
+            }
+        }
         let mut created = 0;
         let mut next_due: Option<DateTime<Utc>> = None;
         let mut changed = false;
@@ -811,8 +841,35 @@ impl Daemon {
         Ok(())
     }
 
+    /// Whether the state database's filesystem has room for a state change (see
+    /// [`crate::engine::STATE_SPACE_RESERVE`]).
+    fn room(&self) -> Result<(), crate::engine::NoSpace> {
+        crate::engine::check_space(&self.shared.settings.home.join("state"), 0)
+    }
+
     /// Applies an API request and answers it.
     fn handle(&mut self, req: Request) -> anyhow::Result<()> {
+        let writes = match &req {
+            Request::Trigger { .. } | Request::SetPaused { .. } => true,
+            Request::Clear { spec, .. } => !spec.dry_run,
+            Request::Backfill { spec, .. } => !spec.dry_run,
+        };
+        if writes && let Err(e) = self.room() {
+            // Refused before the state database sees a full disk; the answer names it.
+            let refused = || {
+                OpError::Store(crate::store::StoreError::Db {
+                    path: e.path.clone(),
+                    message: e.reason(),
+                })
+            };
+            match req {
+                Request::Trigger { reply, .. } => drop(reply.send(Err(refused()))),
+                Request::SetPaused { reply, .. } => drop(reply.send(Err(refused()))),
+                Request::Clear { reply, .. } => drop(reply.send(Err(refused()))),
+                Request::Backfill { reply, .. } => drop(reply.send(Err(refused()))),
+            }
+            return Ok(());
+        }
         let stopping = || OpError::Conflict("the scheduler is stopping".to_owned());
         let not_found = |id: &str| {
             OpError::NotFound(format!(
@@ -1002,7 +1059,7 @@ pub async fn run_backfill_here(
     max_active_runs: u32,
 ) -> anyhow::Result<Outcome> {
     let store = crate::dagtest::open_store(settings)?;
-    let (executor, engine) = start_engine(settings, &store).await?;
+    let (executor, engine) = start_engine(settings, &store, false).await?;
     let dag = Arc::new(dag);
     let mut pending: std::collections::VecDeque<String> = run_ids.into();
     let mut joins: JoinSet<(String, anyhow::Result<DagRunRecord>)> = JoinSet::new();

@@ -42,8 +42,17 @@ pub(crate) fn parse_conf(conf: Option<&str>) -> anyhow::Result<Map<String, Value
 pub(crate) fn open_store(settings: &Settings) -> anyhow::Result<Arc<Store>> {
     let path = settings.home.join("state");
     settings.create_private_dirs()?;
-    Store::open(&path).map(Arc::new).with_context(|| {
-        format!("failed to open the state database at {} (is a `lithoflow scheduler` running with this LITHOFLOW_HOME?)", path.display())
+    Store::open(&path).map(Arc::new).map_err(|e| {
+        // The lock is sled's: another process (a scheduler) has the database open.
+        let hint = if e.to_string().contains("could not acquire lock") {
+            " (is a `lithoflow scheduler` running with this LITHOFLOW_HOME?)"
+        } else {
+            ""
+        };
+        anyhow::Error::new(e).context(format!(
+            "failed to open the state database at {}{hint}",
+            path.display()
+        ))
     })
 }
 
@@ -61,8 +70,30 @@ pub(crate) async fn run(
     };
     let conf = parse_conf(conf)?;
     let store = open_store(settings)?;
+    let result = run_on(dag, logical, now, conf, format, settings, &store).await;
+    if result.is_err() {
+        // The state database may have failed a write (a full disk): sled 0.34 can then
+        // wait forever in the flush it makes when it is closed. What was flushed before is
+        // safe, and nothing more can be written, so it is left open for the process's
+        // exit to release.
+        std::mem::forget(Arc::clone(&store));
+    }
+    result
+}
+
+/// [`run`] on an open store.
+async fn run_on(
+    dag: Dag,
+    logical: DateTime<Utc>,
+    now: DateTime<Utc>,
+    conf: Map<String, Value>,
+    format: OutputFormat,
+    settings: &Settings,
+    store: &Arc<Store>,
+) -> anyhow::Result<Outcome> {
     let run_id = format!("manual__{}", now.format("%Y-%m-%dT%H:%M:%S%.6f+00:00"));
     let run = DagRunRecord::manual(&dag.dag_id, run_id.clone(), logical, now, conf);
+    crate::engine::check_space(&settings.home.join("state"), 0)?;
     store.put_run(&run)?;
     store.flush()?;
     let mut cfg = settings.executor.clone();
@@ -72,7 +103,7 @@ pub(crate) async fn run(
         settings.storage_dir(),
     )));
     let engine = Engine::new(
-        Arc::clone(&store),
+        Arc::clone(store),
         Arc::clone(&executor),
         settings.executor.clone(),
         settings.home.join("logs"),
@@ -103,9 +134,16 @@ pub(crate) async fn run(
     });
     let dag = Arc::new(dag);
     let started = std::time::Instant::now();
-    let finished = engine.run(Arc::clone(&dag), &run_id, Some(tx)).await?;
+    let finished = engine.run(Arc::clone(&dag), &run_id, Some(tx)).await;
+    drop(engine);
     let _ = printer.await;
     executor.shutdown();
+    let finished = finished.with_context(|| {
+        format!(
+            "run {run_id} of `{}` stopped; what it recorded so far is kept",
+            dag.dag_id
+        )
+    })?;
 
     let mut tasks = Vec::new();
     let tis = store.tis(&dag.dag_id, &run_id)?;

@@ -70,10 +70,79 @@ pub struct Engine {
     home_config: ExecutorConfig,
     logs_dir: PathBuf,
     wait_for_past: bool,
+    /// The state database's folder, whose filesystem must keep [`STATE_SPACE_RESERVE`]
+    /// free before anything is written to the store.
+    state_dir: PathBuf,
+    wait_for_space: bool,
 }
 
 /// How often a run blocked only by `depends_on_past` looks again.
 const PAST_RECHECK: Duration = Duration::from_secs(5);
+
+/// The free space lithoflow keeps on the filesystem of its state database: no state is
+/// written when less than this (plus the size of what is written) is free. sled 0.34
+/// does not survive running out of space: after a failed write every later write fails
+/// until the database is opened again, and a failed write of a large value (an XCom of
+/// more than about 128 KiB) leaves its log waiting forever, so that the next flush, even
+/// the one when the database is closed, never returns. So lithoflow refuses (or waits)
+/// before sled sees a full disk.
+pub const STATE_SPACE_RESERVE: u64 = 1024 * 1024;
+
+/// How often a run waiting for free space looks again.
+const SPACE_RECHECK: Duration = Duration::from_secs(1);
+
+/// The state database's filesystem has too little free space to write to it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("state database at {}: {}", path.display(), self.reason())]
+pub struct NoSpace {
+    /// The state database's folder.
+    pub path: PathBuf,
+    /// The free space, in bytes (for an unprivileged user).
+    pub free: u64,
+    /// The reserve kept free.
+    pub reserve: u64,
+    /// The size of what was to be written.
+    pub need: u64,
+}
+
+impl NoSpace {
+    /// What is wrong, without the path.
+    pub fn reason(&self) -> String {
+        let writing = if self.need > 0 {
+            format!(" beside the {} bytes to write", self.need)
+        } else {
+            String::new()
+        };
+        format!(
+            "No space left on device: {} bytes free, and lithoflow keeps {} bytes free there{writing}; free some space (nothing was written)",
+            self.free, self.reserve
+        )
+    }
+}
+
+/// Checks that the filesystem holding `dir` has [`STATE_SPACE_RESERVE`] plus `need`
+/// bytes free. A folder whose filesystem cannot be asked (it does not exist yet) passes:
+/// the write itself then reports what is wrong.
+pub fn check_space(dir: &Path, need: u64) -> Result<(), NoSpace> {
+    let Ok(st) = nix::sys::statvfs::statvfs(dir) else {
+        return Ok(());
+    };
+    #[expect(
+        clippy::useless_conversion,
+        reason = "the block counts' types differ between platforms"
+    )]
+    let free = u64::from(st.blocks_available()).saturating_mul(u64::from(st.fragment_size()));
+    if free >= STATE_SPACE_RESERVE.saturating_add(need) {
+        Ok(())
+    } else {
+        Err(NoSpace {
+            path: dir.to_path_buf(),
+            free,
+            reserve: STATE_SPACE_RESERVE,
+            need,
+        })
+    }
+}
 
 /// The result of a task's try, as the run sees it.
 struct TryResult {
@@ -94,13 +163,28 @@ impl Engine {
         home_config: ExecutorConfig,
         logs_dir: PathBuf,
     ) -> Engine {
+        // The home holds `logs/` and `state/`.
+        let state_dir = logs_dir
+            .parent()
+            .map_or_else(|| PathBuf::from("state"), |home| home.join("state"));
         Engine {
             store,
             executor,
             home_config,
             logs_dir,
             wait_for_past: true,
+            state_dir,
+            wait_for_space: false,
         }
+    }
+
+    /// Whether a state write that finds too little free space on the state database's
+    /// filesystem waits until there is enough (the scheduler: the run pauses and goes on
+    /// once space is freed, nothing lost) or fails the run's engine with [`NoSpace`]
+    /// (`dags test`, false by default).
+    pub fn wait_for_space(mut self, wait: bool) -> Engine {
+        self.wait_for_space = wait;
+        self
     }
 
     /// Whether a run whose only runnable tasks wait for `depends_on_past` keeps waiting
@@ -132,6 +216,17 @@ impl Engine {
         &self,
         f: impl FnOnce(&Store) -> Result<(), crate::store::StoreError> + Send + 'static,
     ) -> anyhow::Result<()> {
+        self.persist_sized(0, f).await
+    }
+
+    /// [`Engine::persist`] of about `size` bytes (beyond small records), once the state
+    /// database's filesystem has room for them (see [`STATE_SPACE_RESERVE`]).
+    async fn persist_sized(
+        &self,
+        size: u64,
+        f: impl FnOnce(&Store) -> Result<(), crate::store::StoreError> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        self.room_for(size).await?;
         let store = Arc::clone(&self.store);
         tokio::task::spawn_blocking(move || {
             f(&store)?;
@@ -140,6 +235,30 @@ impl Engine {
         .await
         .context("the state store task stopped")??;
         Ok(())
+    }
+
+    /// Returns once the state database's filesystem has room for `size` more bytes; with
+    /// `wait_for_space` it waits for that (warning once), otherwise it fails at once.
+    async fn room_for(&self, size: u64) -> Result<(), NoSpace> {
+        let mut warned = false;
+        loop {
+            match check_space(&self.state_dir, size) {
+                Ok(()) => {
+                    if warned {
+                        tracing::warn!(path = %self.state_dir.display(), "there is room for the state database again; runs go on");
+                    }
+                    return Ok(());
+                }
+                Err(e) if self.wait_for_space => {
+                    if !warned {
+                        tracing::error!(path = %e.path.display(), free = e.free, "{e}; runs wait until space is freed");
+                        warned = true;
+                    }
+                    tokio::time::sleep(SPACE_RECHECK).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Runs (or resumes) a run until it reaches a final state.
@@ -715,9 +834,14 @@ impl Engine {
         }
         // The log first: a kill after it re-runs the try and rewrites the log; a kill
         // between a recorded state and its log would lose the log.
-        if let Err(e) = self.write_log(dag, run, ti, &result, value.as_ref().map(|v| *v)) {
-            tracing::warn!(dag = %dag.dag_id, task = %ti.task_id, error = %e, "failed to write the task's log");
+        let logged = self.write_log(dag, run, ti, &result, value.as_ref().map(|v| *v));
+        if let Err(e) = &logged {
+            tracing::warn!(dag = %dag.dag_id, task = %ti.task_id, error = %e, "failed to write the task's log; trying again once the state is recorded");
         }
+        let xcom_size = xcom
+            .as_ref()
+            .and_then(|v| serde_json::to_vec(v).ok())
+            .map_or(0, |b| b.len() as u64);
         let saved = ti.clone();
         let mut skipped = Vec::new();
         for id in &to_skip {
@@ -739,7 +863,7 @@ impl Engine {
             })
             .collect();
         // The branch's success and the skips it decides are stored together.
-        self.persist(move |s| {
+        self.persist_sized(xcom_size, move |s| {
             if let Some(v) = &xcom {
                 s.put_xcom(&d, &r, &saved.task_id, "return_value", v)?;
             }
@@ -747,6 +871,15 @@ impl Engine {
             skipped.iter().try_for_each(|t| s.put_ti(&d, &r, t))
         })
         .await?;
+        if logged.is_err() {
+            // The disk was full, and the state write found room since (it waits for
+            // room in the scheduler): the log is written after all.
+            if let Some(ti) = tis.get(&result.task_id)
+                && let Err(e) = self.write_log(dag, run, ti, &result, value.as_ref().map(|v| *v))
+            {
+                tracing::warn!(dag = %dag.dag_id, task = %ti.task_id, error = %e, "failed to write the task's log");
+            }
+        }
         for e in events {
             emit(e);
         }
@@ -768,10 +901,22 @@ impl Engine {
             &ti.task_id,
             result.try_number,
         );
+        Self::write_log_to(&path, dag, run, ti, result, value)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+    }
+
+    fn write_log_to(
+        path: &Path,
+        dag: &Dag,
+        run: &DagRunRecord,
+        ti: &TaskInstanceRecord,
+        result: &TryResult,
+        value: Result<&Value, &TaskError>,
+    ) -> std::io::Result<()> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        let mut f = std::fs::File::create(&path)?;
+        let mut f = std::fs::File::create(path)?;
         let start = ti.start_date.map(|d| d.to_rfc3339()).unwrap_or_default();
         writeln!(
             f,

@@ -21,6 +21,7 @@ use lithoflow_executor::aws::deploy::function_name;
 use serde_json::Value;
 
 use crate::emulator::Emulator;
+use crate::fault_proxy::FaultProxy;
 use crate::{lithoflow, repo_root};
 
 /// The functions the test DAGs call.
@@ -783,75 +784,6 @@ fn throttling_is_retried_and_a_call_that_never_starts_fails_after_its_timeout() 
         "{results}"
     );
     assert!(started.elapsed() < Duration::from_secs(60));
-}
-
-/// The fault-injecting proxy of `tests/fixtures/python/fault_proxy.py` in front of the
-/// emulator's Lambda API; killed when dropped.
-struct FaultProxy {
-    child: std::process::Child,
-    port: u16,
-    plan: tempfile::NamedTempFile,
-    stats: tempfile::NamedTempFile,
-}
-
-impl FaultProxy {
-    fn start(upstream: &str) -> FaultProxy {
-        use std::io::BufRead;
-        let plan = tempfile::NamedTempFile::new().expect("plan file");
-        let stats = tempfile::NamedTempFile::new().expect("stats file");
-        let mut child = Command::new("python3")
-            .arg(repo_root().join("tests/fixtures/python/fault_proxy.py"))
-            .arg(upstream)
-            .arg(plan.path())
-            .arg(stats.path())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3 runs the fault proxy");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("the proxy says its port");
-        let port = line
-            .trim()
-            .strip_prefix("PORT ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("the proxy did not start: {line:?}"));
-        FaultProxy {
-            child,
-            port,
-            plan,
-            stats,
-        }
-    }
-
-    /// Answers the next invocations with these HTTP statuses, one each.
-    fn inject(&self, statuses: &[u16]) {
-        let served = self.stats()["faults_served"].as_u64().unwrap_or(0) as usize;
-        let mut faults = vec![0u16; served];
-        faults.extend_from_slice(statuses);
-        // The proxy numbers faults from its start; those already served stay in the list.
-        std::fs::write(
-            self.plan.path(),
-            serde_json::json!({ "faults": faults }).to_string(),
-        )
-        .expect("write plan");
-    }
-
-    fn stats(&self) -> Value {
-        let text = std::fs::read_to_string(self.stats.path()).unwrap_or_default();
-        serde_json::from_str(&text).unwrap_or(Value::Null)
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

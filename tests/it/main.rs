@@ -7,6 +7,8 @@ mod daemon;
 mod emulator;
 mod examples;
 mod executor;
+mod fault_proxy;
+mod faults;
 mod fixtures;
 mod fuzz;
 mod harness;
