@@ -846,18 +846,9 @@ fn upload_s3_inputs(emu: &crate::emulator::Emulator) {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let conf = aws_sdk_s3::Config::builder()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .region(aws_sdk_s3::config::Region::new("us-east-1"))
-            .endpoint_url(emu.endpoint())
-            .force_path_style(true)
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                "test", "test", None, None, "test",
-            ))
-            .build();
         let s = lithoflow_executor::aws::s3::S3Storage::from_client(
             "lf-faults",
-            aws_sdk_s3::Client::from_conf(conf),
+            crate::s3::client(emu),
         );
         s.ensure_bucket().await.expect("the bucket");
         for (key, text) in S3_INPUTS {

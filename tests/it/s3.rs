@@ -19,7 +19,7 @@ use crate::{lithoflow, repo_root};
 
 /// An SDK client for the emulator, with its test credentials (this process's environment
 /// has none, and tests do not change it).
-fn client(emu: &Emulator) -> aws_sdk_s3::Client {
+pub(crate) fn client(emu: &Emulator) -> aws_sdk_s3::Client {
     let conf = aws_sdk_s3::Config::builder()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
         .region(aws_sdk_s3::config::Region::new("us-east-1"))
