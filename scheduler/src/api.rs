@@ -69,6 +69,13 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// A job's results file larger than this is not read for `.../calls`.
 const MAX_RESULTS_FILE: u64 = 256 << 20;
 
+/// At most this many call records (from all jobs together) are kept parsed for
+/// `.../calls`; the least recently asked job goes first. About 64 bytes each, so ~32 MB.
+const CALLS_CACHE_RECORDS: usize = 500_000;
+
+/// At most this many jobs' call records are kept parsed, however small.
+const CALLS_CACHE_JOBS: usize = 256;
+
 /// The API's routes over a running scheduler's shared state.
 ///
 /// Inside a tokio runtime it also starts a task that keeps the latest progress of each
@@ -78,6 +85,7 @@ const MAX_RESULTS_FILE: u64 = 256 << 20;
 pub fn router(shared: Arc<Shared>) -> axum::Router {
     let ti = "/api/v1/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}";
     let book = ProgressBook::default();
+    let calls = CallsCache::default();
     if tokio::runtime::Handle::try_current().is_ok() {
         tokio::spawn(keep_progress(shared.events.subscribe(), book.clone()));
     }
@@ -111,6 +119,7 @@ pub fn router(shared: Arc<Shared>) -> axum::Router {
         .method_not_allowed_fallback(no_method)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(Extension(book))
+        .layer(Extension(calls))
         .layer(middleware::from_fn_with_state(Arc::clone(&shared), auth))
         .with_state(shared)
 }
@@ -195,6 +204,148 @@ async fn keep_progress(mut rx: broadcast::Receiver<Event>, book: ProgressBook) {
             Err(broadcast::error::RecvError::Closed) => return,
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Call records.
+
+/// Call records already read from jobs' `results.json`, by file. The file of a
+/// 100,000-call map is ~9 MB of JSON: parsing it on every `.../calls` request took
+/// 0.1-1 s and, under load, over half of the scheduler's CPU (bench/load), while a client
+/// that pages through the calls or refreshes a histogram asks for the same file again and
+/// again. The executor writes the file once, when the job ends (write, then rename); an
+/// entry is used only while the file's length and modification time are unchanged.
+#[derive(Clone, Default)]
+struct CallsCache(Arc<Mutex<CallsCacheInner>>);
+
+#[derive(Default)]
+struct CallsCacheInner {
+    entries: HashMap<std::path::PathBuf, CachedCalls>,
+    /// Call records held by all entries together.
+    records: usize,
+    /// Bumped on every use, to find the least recently used entry.
+    clock: u64,
+}
+
+struct CachedCalls {
+    stamp: (u64, Option<std::time::SystemTime>),
+    calls: Arc<Vec<CallInfo>>,
+    used: u64,
+}
+
+impl CallsCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CallsCacheInner> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(
+        &self,
+        path: &Path,
+        stamp: (u64, Option<std::time::SystemTime>),
+    ) -> Option<Arc<Vec<CallInfo>>> {
+        let mut inner = self.lock();
+        inner.clock += 1;
+        let clock = inner.clock;
+        let entry = inner.entries.get_mut(path)?;
+        if entry.stamp != stamp {
+            return None;
+        }
+        entry.used = clock;
+        Some(Arc::clone(&entry.calls))
+    }
+
+    /// Keeps `calls` for `path`, dropping the least recently used entries to stay within
+    /// [`CALLS_CACHE_RECORDS`] and [`CALLS_CACHE_JOBS`]; a job with more records than
+    /// that is not kept.
+    fn put(
+        &self,
+        path: &Path,
+        stamp: (u64, Option<std::time::SystemTime>),
+        calls: &Arc<Vec<CallInfo>>,
+    ) {
+        if calls.len() > CALLS_CACHE_RECORDS {
+            return;
+        }
+        let mut inner = self.lock();
+        if let Some(old) = inner.entries.remove(path) {
+            inner.records -= old.calls.len();
+        }
+        while inner.records + calls.len() > CALLS_CACHE_RECORDS
+            || inner.entries.len() >= CALLS_CACHE_JOBS
+        {
+            let Some(oldest) = inner
+                .entries
+                .iter()
+                .min_by_key(|(_, e)| e.used)
+                .map(|(p, _)| p.clone())
+            else {
+                break;
+            };
+            if let Some(old) = inner.entries.remove(&oldest) {
+                inner.records -= old.calls.len();
+            }
+        }
+        inner.clock += 1;
+        let used = inner.clock;
+        inner.records += calls.len();
+        inner.entries.insert(
+            path.to_owned(),
+            CachedCalls {
+                stamp,
+                calls: Arc::clone(calls),
+                used,
+            },
+        );
+    }
+}
+
+/// A job's call records from its `results.json`, parsed once per file version.
+fn job_calls(
+    cache: &CallsCache,
+    path: &Path,
+    missing: impl Fn() -> ApiError,
+) -> ApiResult<Arc<Vec<CallInfo>>> {
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => missing(),
+        _ => ApiError::internal(format!("failed to read {}: {e}", path.display())),
+    })?;
+    if meta.len() > MAX_RESULTS_FILE {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the job's results file is larger than {} MiB",
+                MAX_RESULTS_FILE >> 20
+            ),
+        ));
+    }
+    let stamp = (meta.len(), meta.modified().ok());
+    if let Some(calls) = cache.get(path, stamp) {
+        return Ok(calls);
+    }
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => missing(),
+        _ => ApiError::internal(format!("failed to read {}: {e}", path.display())),
+    })?;
+    let entries: Vec<ResultEntry> = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::internal(format!("failed to parse {}: {e}", path.display())))?;
+    let calls: Arc<Vec<CallInfo>> = Arc::new(
+        entries
+            .into_iter()
+            .map(|e| CallInfo {
+                phase: e.phase,
+                index: e.index,
+                duration_s: e.duration_s,
+                failed: e.error.is_some(),
+            })
+            .collect(),
+    );
+    // Kept only if the file did not change while it was read (it never should).
+    if std::fs::metadata(path).is_ok_and(|m| (m.len(), m.modified().ok()) == stamp) {
+        cache.put(path, stamp, &calls);
+    }
+    Ok(calls)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -660,18 +811,31 @@ struct DagView {
     has_import_errors: bool,
 }
 
-fn dag_views(shared: &Shared, filter: impl Fn(&Dag) -> bool) -> Vec<DagView> {
+/// The DAGs that pass `filter`, in id order. Only `Arc`s are copied: the views of the
+/// page that is answered are made afterwards ([`dag_views`]), not of every DAG (with
+/// 1,000 DAGs, making a view of each took ~8% of the scheduler's CPU under load).
+fn served_dags(shared: &Shared, filter: impl Fn(&Dag) -> bool) -> Vec<Arc<Dag>> {
+    shared
+        .dags
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .dags
+        .values()
+        .filter(|d| filter(d))
+        .cloned()
+        .collect()
+}
+
+fn dag_views(shared: &Shared, dags: Vec<Arc<Dag>>) -> Vec<DagView> {
     let set = shared
         .dags
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    set.dags
-        .values()
-        .filter(|d| filter(d))
-        .map(|d| DagView {
-            dag: Arc::clone(d),
-            next: set.next_run.get(&d.dag_id).copied().flatten(),
-            has_import_errors: set.import_errors.iter().any(|e| e.filepath == d.fileloc),
+    dags.into_iter()
+        .map(|dag| DagView {
+            next: set.next_run.get(&dag.dag_id).copied().flatten(),
+            has_import_errors: set.import_errors.iter().any(|e| e.filepath == dag.fileloc),
+            dag,
         })
         .collect()
 }
@@ -782,25 +946,26 @@ async fn list_dags(State(shared): State<Arc<Shared>>, uri: Uri) -> ApiResult<Jso
     let paused = params.bool("paused")?;
     let tags = params.all("tags");
     let pattern = params.last("dag_id_pattern").map(str::to_lowercase);
-    let views = dag_views(&shared, |d| {
+    let matching = served_dags(&shared, |d| {
         (tags.is_empty() || d.tags.iter().any(|t| tags.contains(t)))
             && pattern
                 .as_deref()
                 .is_none_or(|p| d.dag_id.to_lowercase().contains(p))
     });
+    let sh = Arc::clone(&shared);
     let dags = read(&shared, move |store| {
         let mut out = Vec::new();
-        for v in &views {
+        for dag in matching {
             if let Some(p) = paused
-                && crate::ops::is_paused(store, &v.dag)? != p
+                && crate::ops::is_paused(store, &dag)? != p
             {
                 continue;
             }
-            out.push(v);
+            out.push(dag);
         }
         let total_entries = out.len();
-        let dags = paged(out, page)
-            .into_iter()
+        let dags = dag_views(&sh, paged(out, page))
+            .iter()
             .map(|v| dag_info(store, v, recent))
             .collect::<ApiResult<Vec<_>>>()?;
         Ok(DagCollection {
@@ -829,7 +994,7 @@ async fn one_dag_info(
     was_paused: Option<bool>,
     recent: usize,
 ) -> ApiResult<Json<DagInfo>> {
-    let views = dag_views(shared, |d| d.dag_id == dag_id);
+    let views = dag_views(shared, shared.dag(&dag_id).into_iter().collect());
     read(shared, move |store| {
         let v = views
             .first()
@@ -1144,6 +1309,7 @@ struct ResultEntry {
 /// job's data when the job ends (localhost storage only).
 async fn list_calls(
     State(shared): State<Arc<Shared>>,
+    Extension(cache): Extension<CallsCache>,
     Ids([dag_id, run_id, task_id]): Ids<3>,
     uri: Uri,
 ) -> ApiResult<Json<CallCollection>> {
@@ -1182,36 +1348,10 @@ async fn list_calls(
                 "no call records for try {try_number} of task `{task_id}` in run `{run_id}`: the job has not ended, or its data was cleaned (`clean_data`)"
             ))
         };
-        let meta = std::fs::metadata(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => missing(),
-            _ => ApiError::internal(format!("failed to read {}: {e}", path.display())),
-        })?;
-        if meta.len() > MAX_RESULTS_FILE {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "the job's results file is larger than {} MiB",
-                    MAX_RESULTS_FILE >> 20
-                ),
-            ));
-        }
-        let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => missing(),
-            _ => ApiError::internal(format!("failed to read {}: {e}", path.display())),
-        })?;
-        let entries: Vec<ResultEntry> = serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::internal(format!("failed to parse {}: {e}", path.display()))
-        })?;
-        let total_entries = entries.len();
-        let calls = paged(entries, page)
-            .into_iter()
-            .map(|e| CallInfo {
-                phase: e.phase,
-                index: e.index,
-                duration_s: e.duration_s,
-                failed: e.error.is_some(),
-            })
-            .collect();
+        let all = job_calls(&cache, &path, missing)?;
+        let total_entries = all.len();
+        let (limit, offset) = page;
+        let calls = all.iter().skip(offset).take(limit).cloned().collect();
         Ok(CallCollection {
             dag_id,
             dag_run_id: run_id,

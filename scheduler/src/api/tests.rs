@@ -1364,6 +1364,20 @@ async fn calls_are_read_from_the_jobs_results_in_localhost_storage() {
         .await;
     assert_eq!(page.body["calls"][0]["phase"], "reduce");
     assert_eq!(page.body["total_entries"], 3);
+    // The records are kept parsed; a file written again is read again.
+    storage
+        .put_json(
+            &format!("hello/{run}/first/1"),
+            "results.json",
+            &json!([{"phase": "call", "index": 0, "result": 1, "error": null, "duration_s": 2.0}]),
+        )
+        .expect("results");
+    let again = h.get(&base).await;
+    assert_eq!(
+        again.body["calls"],
+        json!([{"phase": "call", "index": 0, "duration_s": 2.0, "failed": false}])
+    );
+    assert_eq!(again.body["total_entries"], 1);
     assert_get_problems(
         &h,
         &[
@@ -1390,4 +1404,84 @@ async fn calls_are_read_from_the_jobs_results_in_localhost_storage() {
         ],
     )
     .await;
+}
+
+#[test]
+fn the_calls_cache_keeps_at_most_its_bound_dropping_the_least_recently_used() {
+    let cache = CallsCache::default();
+    let calls = |n: usize| {
+        Arc::new(
+            (0..n)
+                .map(|index| CallInfo {
+                    phase: "map".to_owned(),
+                    index,
+                    duration_s: 0.0,
+                    failed: false,
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
+    let stamp = (1, None);
+    let third = CALLS_CACHE_RECORDS / 3;
+    let (a, b, c) = (Path::new("a"), Path::new("b"), Path::new("c"));
+    cache.put(a, stamp, &calls(third));
+    cache.put(b, stamp, &calls(third));
+    assert!(cache.get(a, stamp).is_some(), "a was used last");
+    cache.put(c, stamp, &calls(third + 10));
+    assert!(
+        cache.get(b, stamp).is_none(),
+        "b, the least recently used, made room"
+    );
+    assert!(cache.get(a, stamp).is_some() && cache.get(c, stamp).is_some());
+    assert!(cache.lock().records <= CALLS_CACHE_RECORDS);
+    assert!(
+        cache.get(a, (2, None)).is_none(),
+        "another file version is not served"
+    );
+    cache.put(b, stamp, &calls(CALLS_CACHE_RECORDS + 1));
+    assert!(
+        cache.get(b, stamp).is_none(),
+        "a job above the bound is not kept"
+    );
+    // Small jobs: at most CALLS_CACHE_JOBS of them.
+    for i in 0..CALLS_CACHE_JOBS + 10 {
+        cache.put(
+            &std::path::PathBuf::from(format!("small-{i}")),
+            stamp,
+            &calls(1),
+        );
+    }
+    assert_eq!(cache.lock().entries.len(), CALLS_CACHE_JOBS);
+    let newest = std::path::PathBuf::from(format!("small-{}", CALLS_CACHE_JOBS + 9));
+    assert!(cache.get(&newest, stamp).is_some());
+    assert!(cache.get(Path::new("small-0"), stamp).is_none());
+}
+
+#[test]
+fn api_times_are_written_exactly_as_ops_iso_writes_them() {
+    use chrono::{TimeZone as _, Timelike as _};
+    let mut times = vec![
+        t("2026-11-27T10:00:00Z"),
+        t("2026-11-27T10:00:00.123456Z"),
+        t("2026-01-02T03:04:05.000001Z"),
+        t("1970-01-01T00:00:00Z"),
+        t("0001-01-01T00:00:00Z"),
+        t("9999-12-31T23:59:59.999999999Z"),
+        Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0)
+            .single()
+            .expect("valid"),
+        Utc.with_ymd_and_hms(-1, 1, 1, 0, 0, 0)
+            .single()
+            .expect("valid"),
+    ];
+    for nanos in [1, 999, 1000, 1500, 123_456_789, 999_999_999, 1_000_000_500] {
+        let base = t("2026-06-30T23:59:59Z");
+        times.push(
+            base.with_nanosecond(nanos)
+                .unwrap_or_else(|| panic!("{nanos} ns")),
+        );
+    }
+    for (i, x) in times.iter().enumerate() {
+        assert_eq!(types::iso_string(x), crate::ops::iso(*x), "case {i}: {x:?}");
+    }
 }

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Soak benchmark: `lithoflow scheduler` running every-minute DAGs for a long time.
+#
+#   bench/soak/run.sh [MINUTES] [--no-build] [--rss-every SECONDS] [--api-every SECONDS]
+#                     [--no-thp]
+#
+# The DAGs are bench/soak/dags/: the example DAGs of dags/ (call_async, map, map_reduce,
+# the three operators chained) with `schedule = "* * * * *"`, plus one with a map of 1,000
+# calls over a task's result; five runs a minute. They are copied to
+# bench/.work/soak/dags and run by the release binary with a fresh LITHOFLOW_HOME
+# (bench/.work/soak/home, mode 0700) for MINUTES (default 30).
+#
+# Measured: the scheduler's RSS every --rss-every seconds (default 10) and, apart from it,
+# its Python workers'; one round of API requests every --api-every seconds (default 5).
+# Printed: RSS median over the first and the last 5 minutes, max, least-squares slope in
+# KB/hour; runs completed and failed (every finished run's task instances are checked);
+# API latency percentiles; load average. It never fails on a time or a memory figure.
+# --no-thp runs the scheduler with transparent huge pages disabled (prctl
+# PR_SET_THP_DISABLE), which shows how much of its RSS is the allocator's huge pages.
+#
+# Exit status: 0 figures printed; 1 a step failed (build, validation, the scheduler).
+# Environment: PYTHON (default python3) runs the driver and is the workers' runtime.
+set -euo pipefail
+
+MINUTES=30
+BUILD=1
+RSS_EVERY=10
+API_EVERY=5
+NO_THP=()
+
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --no-build) BUILD=0 ;;
+        --rss-every) RSS_EVERY="$2"; shift ;;
+        --api-every) API_EVERY="$2"; shift ;;
+        --no-thp) NO_THP=(--no-thp) ;;
+        -h|--help) usage; exit 0 ;;
+        [0-9]*) MINUTES="$1" ;;
+        *) echo "unknown argument: $1" >&2; usage >&2; exit 1 ;;
+    esac
+    shift
+done
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+W="$ROOT/bench/.work/soak"
+BIN="$ROOT/target/release/lithoflow"
+PY="${PYTHON:-python3}"
+mkdir -p "$W"
+
+say() { printf '\n== %s\n' "$*"; }
+
+say "machine"
+echo "date:       $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "cpus:       $(nproc)   load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "commit:     $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- scheduler executor 2>/dev/null || echo ' (+ uncommitted changes)')"
+
+if [ "$BUILD" = 1 ]; then
+    say "cargo build --release -p lithoflow-scheduler"
+    cargo build --release -p lithoflow-scheduler
+fi
+[ -x "$BIN" ] || { echo "no release binary at $BIN" >&2; exit 1; }
+echo "binary:     $BIN ($("$BIN" --version))"
+# The real interpreter, so the workers do not start through a pyenv shim.
+RUNTIME="$("$PY" -c 'import sys; print(sys.executable)')"
+echo "runtime:    [localhost] runtime = \"$RUNTIME\" ($("$RUNTIME" --version 2>&1))"
+
+if ! "$BIN" dags validate bench/soak/dags > "$W/validate.log" 2>&1; then
+    cat "$W/validate.log"
+    echo "ABORT: bench/soak/dags is not valid" >&2
+    exit 1
+fi
+
+say "soak: $MINUTES min (RSS every ${RSS_EVERY}s, API every ${API_EVERY}s; progress every minute)"
+"$PY" bench/soak/soak.py --bin "$BIN" --dags bench/soak/dags --work "$W" --runtime "$RUNTIME" \
+    --minutes "$MINUTES" --rss-every "$RSS_EVERY" --api-every "$API_EVERY" \
+    "${NO_THP[@]}" --json "$W/results.json" --markdown "$W/results.md"
+echo
+echo "raw data: $W/results.json (every RSS sample), scheduler log $W/scheduler.log; tables: $W/results.md"
