@@ -84,23 +84,11 @@ rm -f "$OUT"/*.json "$OUT"/*.log "$OUT"/results.md
 STARTED="$(date -u '+%Y-%m-%d %H:%M UTC')"
 T_START=$(date +%s)
 
-say() { printf '\n== %s\n' "$*"; }
-
-say "machine"
-echo "date:       $STARTED"
-echo "cpus:       $(nproc)   load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- scheduler executor 2>/dev/null || echo ' (+ uncommitted changes)')"
-echo "commit:     $COMMIT"
-
-if [ "$BUILD" = 1 ]; then
-    say "cargo build --release -p lithoflow-scheduler"
-    cargo build --release -p lithoflow-scheduler
-fi
-[ -x "$BIN" ] || { echo "no release binary at $BIN" >&2; exit 1; }
-echo "binary:     $BIN ($("$BIN" --version))"
-# The real interpreter, so the workers do not start through a pyenv shim.
-RUNTIME="$("$PY" -c 'import sys; print(sys.executable)')"
-echo "runtime:    [localhost] runtime = \"$RUNTIME\" ($("$RUNTIME" --version 2>&1)), worker_processes = CPUs ($(nproc))"
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+bench_machine
+bench_release_binary "$BUILD"
+bench_runtime ", worker_processes = CPUs ($(nproc))"
 
 say "generating the DAGs"
 "$PY" bench/gen_dags.py --out "$W/gen" --dags "$DAGS" --tasks 20

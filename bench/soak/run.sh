@@ -49,22 +49,11 @@ BIN="$ROOT/target/release/lithoflow"
 PY="${PYTHON:-python3}"
 mkdir -p "$W"
 
-say() { printf '\n== %s\n' "$*"; }
-
-say "machine"
-echo "date:       $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "cpus:       $(nproc)   load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "commit:     $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- scheduler executor 2>/dev/null || echo ' (+ uncommitted changes)')"
-
-if [ "$BUILD" = 1 ]; then
-    say "cargo build --release -p lithoflow-scheduler"
-    cargo build --release -p lithoflow-scheduler
-fi
-[ -x "$BIN" ] || { echo "no release binary at $BIN" >&2; exit 1; }
-echo "binary:     $BIN ($("$BIN" --version))"
-# The real interpreter, so the workers do not start through a pyenv shim.
-RUNTIME="$("$PY" -c 'import sys; print(sys.executable)')"
-echo "runtime:    [localhost] runtime = \"$RUNTIME\" ($("$RUNTIME" --version 2>&1))"
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+bench_machine
+bench_release_binary "$BUILD"
+bench_runtime ""
 
 if ! "$BIN" dags validate bench/soak/dags > "$W/validate.log" 2>&1; then
     cat "$W/validate.log"
