@@ -52,6 +52,11 @@ impl Env {
         std::fs::rename(&tmp, self.dags.path().join(name)).expect("rename");
     }
 
+    /// Writes `$LITHOFLOW_HOME/lithoflow.toml`.
+    pub(crate) fn write_config(&self, text: &str) {
+        std::fs::write(self.home().join("lithoflow.toml"), text).expect("write lithoflow.toml");
+    }
+
     /// The binary on this folder and home.
     pub(crate) fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(lithoflow_path());

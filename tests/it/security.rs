@@ -240,11 +240,7 @@ fn the_api_binds_loopback_unless_explicitly_allowed_and_then_warns() {
     assert!(!env.home().join("state").exists(), "{err}");
 
     // The config key alone is not enough either.
-    std::fs::write(
-        env.home().join("lithoflow.toml"),
-        "[api]\nhost = \"0.0.0.0\"\n",
-    )
-    .expect("config");
+    env.write_config("[api]\nhost = \"0.0.0.0\"\n");
     let (code, _, err) = env.run(&["scheduler", "--exit-when-idle", "--api-port", "0"]);
     assert_eq!(code, 2, "{err}");
     assert!(
@@ -492,14 +488,10 @@ fn include_paths_listed_in_lithoflow_toml_may_be_included_and_nothing_else() {
     );
 
     // Listed: the DAG validates and its task imports the module from there.
-    std::fs::write(
-        env.home().join("lithoflow.toml"),
-        format!(
-            "[dags]\ninclude_paths = [{:?}]\n",
-            shared.path().display().to_string()
-        ),
-    )
-    .expect("config");
+    env.write_config(&format!(
+        "[dags]\ninclude_paths = [{:?}]\n",
+        shared.path().display().to_string()
+    ));
     let (code, out, err) = env.run(&["dags", "validate"]);
     assert_eq!(code, 0, "{out}{err}");
     let (code, out, err) = env.run(&["tasks", "test", "shared", "a"]);
@@ -530,11 +522,7 @@ fn include_paths_listed_in_lithoflow_toml_may_be_included_and_nothing_else() {
 
     // A relative path in the config is an error with its position.
     env.write("shared.toml", &dag(&format!("{}/", lib.display())));
-    std::fs::write(
-        env.home().join("lithoflow.toml"),
-        "[dags]\ninclude_paths = [\"relative/lib\"]\n",
-    )
-    .expect("config");
+    env.write_config("[dags]\ninclude_paths = [\"relative/lib\"]\n");
     let (code, out, err) = env.run(&["tasks", "test", "shared", "a"]);
     assert_ne!(code, 0, "{out}{err}");
     assert!(
