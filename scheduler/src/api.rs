@@ -17,7 +17,7 @@ use std::convert::Infallible;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Query, State};
@@ -76,6 +76,11 @@ const CALLS_CACHE_RECORDS: usize = 500_000;
 /// At most this many jobs' call records are kept parsed, however small.
 const CALLS_CACHE_JOBS: usize = 256;
 
+/// A job's call records not asked for this long are dropped, so a scheduler whose clients
+/// look at each new job's calls once (a dashboard following every-minute DAGs) holds only
+/// the last few jobs' records rather than filling the bounds above over hours.
+const CALLS_CACHE_IDLE: Duration = Duration::from_secs(120);
+
 /// The API's routes over a running scheduler's shared state.
 ///
 /// Inside a tokio runtime it also starts a task that keeps the latest progress of each
@@ -88,6 +93,7 @@ pub fn router(shared: Arc<Shared>) -> axum::Router {
     let calls = CallsCache::default();
     if tokio::runtime::Handle::try_current().is_ok() {
         tokio::spawn(keep_progress(shared.events.subscribe(), book.clone()));
+        tokio::spawn(expire_calls(Arc::downgrade(&calls.0)));
     }
     axum::Router::new()
         .route("/api/v1/health", get(health))
@@ -230,7 +236,24 @@ struct CallsCacheInner {
 struct CachedCalls {
     stamp: (u64, Option<std::time::SystemTime>),
     calls: Arc<Vec<CallInfo>>,
+    /// The cache's clock at the last use: orders entries for eviction.
     used: u64,
+    /// When it was last used: entries idle for [`CALLS_CACHE_IDLE`] go.
+    used_at: Instant,
+}
+
+/// Drops idle call records every half [`CALLS_CACHE_IDLE`] until the cache is gone
+/// (the router that held it was dropped).
+async fn expire_calls(cache: std::sync::Weak<Mutex<CallsCacheInner>>) {
+    let mut tick = tokio::time::interval(CALLS_CACHE_IDLE / 2);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(inner) = cache.upgrade() else {
+            return;
+        };
+        CallsCache(inner).expire(Instant::now());
+    }
 }
 
 impl CallsCache {
@@ -253,7 +276,22 @@ impl CallsCache {
             return None;
         }
         entry.used = clock;
+        entry.used_at = Instant::now();
         Some(Arc::clone(&entry.calls))
+    }
+
+    /// Drops the entries last used more than [`CALLS_CACHE_IDLE`] before `now`.
+    fn expire(&self, now: Instant) {
+        let mut inner = self.lock();
+        let mut dropped = 0;
+        inner.entries.retain(|_, e| {
+            let keep = now.saturating_duration_since(e.used_at) <= CALLS_CACHE_IDLE;
+            if !keep {
+                dropped += e.calls.len();
+            }
+            keep
+        });
+        inner.records -= dropped;
     }
 
     /// Keeps `calls` for `path`, dropping the least recently used entries to stay within
@@ -296,6 +334,7 @@ impl CallsCache {
                 stamp,
                 calls: Arc::clone(calls),
                 used,
+                used_at: Instant::now(),
             },
         );
     }

@@ -25,6 +25,12 @@ use serde_json::Value;
 /// The schema this build writes and reads.
 pub const SCHEMA_VERSION: u32 = 2;
 
+/// At most this much of the state is kept decoded in memory (sled's page cache; pages
+/// beyond it are read again from disk when needed). sled's default is 1 GiB, which a
+/// scheduler with a long run history would fill, since listing runs reads a DAG's whole
+/// history. With this bound the cache stays within 64 MiB however long the history.
+pub const STATE_CACHE_BYTES: u64 = 64 << 20;
+
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -414,6 +420,7 @@ impl Store {
         let db = sled::Config::new()
             .path(path)
             .mode(sled::Mode::LowSpace)
+            .cache_capacity(STATE_CACHE_BYTES)
             .open()
             .map_err(db_err)?;
         Ok(Store {

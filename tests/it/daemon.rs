@@ -472,3 +472,35 @@ data = { s = 3 }
     let log = daemon.log();
     assert_eq!(code, 0, "{log}");
 }
+
+/// A DAG whose bash task prints the allocator setting the scheduler passes on to it.
+const PURGE_DAG: &str = r#"
+is_paused_upon_creation = false
+
+[tasks.show]
+type = "bash"
+bash_command = "echo purge=[$MIMALLOC_PURGE_DELAY]"
+"#;
+
+#[test]
+fn the_daemon_runs_with_mimalloc_purging_freed_memory_at_once_unless_told_otherwise() {
+    let env = Env::new();
+    env.write("purge.toml", PURGE_DAG);
+    for (preset, expected) in [(None, "purge=[0]"), (Some("7"), "purge=[7]")] {
+        let run_id = format!("purge_{}", preset.unwrap_or("default"));
+        env.ok(&["dags", "trigger", "purge", "--run-id", &run_id]);
+        let mut cmd = env.cmd(&["scheduler", "--exit-when-idle", "--api-port", "0"]);
+        cmd.env_remove("MIMALLOC_PURGE_DELAY");
+        if let Some(v) = preset {
+            cmd.env("MIMALLOC_PURGE_DELAY", v);
+        }
+        let out = cmd.output().expect("the scheduler runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let log = env.ok(&["tasks", "logs", "purge", "show", &run_id]);
+        assert!(log.contains(expected), "{preset:?}: {log}");
+    }
+}

@@ -1458,6 +1458,34 @@ fn the_calls_cache_keeps_at_most_its_bound_dropping_the_least_recently_used() {
 }
 
 #[test]
+fn the_calls_cache_drops_records_nobody_asked_for_within_the_idle_time() {
+    let cache = CallsCache::default();
+    let calls = Arc::new(vec![CallInfo {
+        phase: "map".to_owned(),
+        index: 0,
+        duration_s: 0.0,
+        failed: false,
+    }]);
+    let stamp = (1, None);
+    let (old, fresh) = (Path::new("old"), Path::new("fresh"));
+    cache.put(old, stamp, &calls);
+    cache.put(fresh, stamp, &calls);
+    let now = std::time::Instant::now();
+    cache.expire(now + CALLS_CACHE_IDLE / 2);
+    assert_eq!(cache.lock().entries.len(), 2, "nothing is idle yet");
+    // `fresh` is asked for again later; `old` is not.
+    cache.lock().entries.get_mut(old).expect("kept").used_at = now - CALLS_CACHE_IDLE;
+    cache.expire(now + Duration::from_millis(1));
+    assert!(cache.get(old, stamp).is_none(), "idle past the limit");
+    assert!(cache.get(fresh, stamp).is_some());
+    assert_eq!(
+        cache.lock().records,
+        1,
+        "the dropped records are counted out"
+    );
+}
+
+#[test]
 fn api_times_are_written_exactly_as_ops_iso_writes_them() {
     use chrono::{TimeZone as _, Timelike as _};
     let mut times = vec![
