@@ -25,10 +25,11 @@ use serde_json::Value;
 /// The schema this build writes and reads.
 pub const SCHEMA_VERSION: u32 = 2;
 
-/// At most this much of the state is kept decoded in memory (sled's page cache; pages
-/// beyond it are read again from disk when needed). sled's default is 1 GiB, which a
-/// scheduler with a long run history would fill, since listing runs reads a DAG's whole
-/// history. With this bound the cache stays within 64 MiB however long the history.
+/// sled's page cache limit (`cache_capacity`, counted in the on-disk size of the cached
+/// pages). sled's default is 1 GiB, which a scheduler with a long run history would grow
+/// towards, since listing runs reads a DAG's whole history. sled's memory is more than
+/// this cache (its page table and the nodes in use) and grows with the database: about
+/// 3 KB per run of the soak DAGs (bench/soak `--fast`), as the state folder does.
 pub const STATE_CACHE_BYTES: u64 = 64 << 20;
 
 /// Why the store failed.
