@@ -20,10 +20,8 @@ here stand for ten hours of the 30-minute soak. --env sets a variable for the sc
 Never fails on a memory figure; exits 1 if the scheduler could not run or a run failed.
 """
 
-import argparse
 import json
 import os
-import shutil
 import sys
 import time
 
@@ -58,32 +56,17 @@ def active_by_dag(api):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bin", required=True)
-    ap.add_argument("--dags", required=True)
-    ap.add_argument("--work", required=True)
-    ap.add_argument("--runtime", required=True)
+    ap = soak.common_args(__doc__)
     ap.add_argument("--runs", type=int, default=3000)
     ap.add_argument("--every", type=int, default=500)
     ap.add_argument("--rest", type=float, default=15)
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
-    ap.add_argument("--json", required=True)
-    ap.add_argument("--markdown")
     a = ap.parse_args()
 
     for kv in a.env:
         name, _, value = kv.partition("=")
         os.environ[name] = value
-    dags = os.path.join(a.work, "dags")
-    home = os.path.join(a.work, "home")
-    if os.path.isdir(dags):
-        shutil.rmtree(dags)
-    shutil.copytree(a.dags, dags, ignore=shutil.ignore_patterns("__pycache__"))
-    dag_ids = sorted(n[:-5] for n in os.listdir(dags) if n.endswith(".toml"))
-    lf.fresh_home(home, a.runtime)
-    sched_log = os.path.join(a.work, "scheduler.log")
-    if os.path.exists(sched_log):
-        os.remove(sched_log)
+    dags, home, dag_ids, sched_log = soak.prepare(a)
 
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load0 = lf.loadavg()

@@ -92,31 +92,43 @@ def api_round(api, lat):
             "/taskInstances/map_1000/calls?limit=100")
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bin", required=True)
-    ap.add_argument("--dags", required=True)
-    ap.add_argument("--work", required=True)
-    ap.add_argument("--runtime", required=True)
-    ap.add_argument("--minutes", type=float, default=30)
-    ap.add_argument("--rss-every", type=float, default=10)
-    ap.add_argument("--api-every", type=float, default=5)
-    ap.add_argument("--json", required=True)
+def common_args(doc):
+    """The options every soak driver takes: --bin, --dags, --work, --runtime, --json,
+    --markdown."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name in ("--bin", "--dags", "--work", "--runtime", "--json"):
+        ap.add_argument(name, required=True)
     ap.add_argument("--markdown")
-    ap.add_argument("--no-thp", action="store_true",
-                    help="disable transparent huge pages for the scheduler (PR_SET_THP_DISABLE)")
-    a = ap.parse_args()
+    return ap
 
+
+def prepare(a):
+    """Copies the DAGs to WORK/dags and makes a fresh home WORK/home; returns
+    (dags folder, home, DAG ids, scheduler log path)."""
     dags = os.path.join(a.work, "dags")
     home = os.path.join(a.work, "home")
     if os.path.isdir(dags):
         shutil.rmtree(dags)
     shutil.copytree(a.dags, dags, ignore=shutil.ignore_patterns("__pycache__"))
-    n_dags = len([n for n in os.listdir(dags) if n.endswith(".toml")])
+    dag_ids = sorted(n[:-5] for n in os.listdir(dags) if n.endswith(".toml"))
     lf.fresh_home(home, a.runtime)
     sched_log = os.path.join(a.work, "scheduler.log")
     if os.path.exists(sched_log):
         os.remove(sched_log)
+    return dags, home, dag_ids, sched_log
+
+
+def main():
+    ap = common_args(__doc__)
+    ap.add_argument("--minutes", type=float, default=30)
+    ap.add_argument("--rss-every", type=float, default=10)
+    ap.add_argument("--api-every", type=float, default=5)
+    ap.add_argument("--no-thp", action="store_true",
+                    help="disable transparent huge pages for the scheduler (PR_SET_THP_DISABLE)")
+    a = ap.parse_args()
+
+    dags, home, dag_ids, sched_log = prepare(a)
+    n_dags = len(dag_ids)
 
     started_utc = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load0 = lf.loadavg()
