@@ -43,15 +43,26 @@ while [ $# -gt 0 ]; do
         --rss-every) RSS_EVERY="$2"; shift ;;
         --api-every) API_EVERY="$2"; shift ;;
         --no-thp) NO_THP=(--no-thp) ;;
-        --fast) FAST="$2"; shift ;;
-        --every) EVERY="$2"; shift ;;
-        --env) ENVS+=(--env "$2"); shift ;;
+        --fast|--every|--env)
+            if [ $# -lt 2 ]; then echo "$1 needs a value" >&2; usage >&2; exit 1; fi
+            case "$1" in
+                --fast) FAST="$2" ;;
+                --every) EVERY="$2" ;;
+                --env) ENVS+=(--env "$2") ;;
+            esac
+            shift ;;
         -h|--help) usage; exit 0 ;;
         [0-9]*) MINUTES="$1" ;;
         *) echo "unknown argument: $1" >&2; usage >&2; exit 1 ;;
     esac
     shift
 done
+
+if [ -n "$FAST" ]; then
+    case "$FAST$EVERY" in
+        *[!0-9]*) echo "--fast and --every take a number of runs (got --fast $FAST --every $EVERY)" >&2; exit 1 ;;
+    esac
+fi
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
