@@ -12,13 +12,15 @@
 pub mod aws;
 mod backend;
 pub mod binding;
-pub mod config;
 pub mod error;
 mod executor;
 mod local;
 pub mod partition;
 pub mod protocol;
 pub mod storage;
+
+/// Executor settings (the leaf crate `lithoflow-executor-config`, re-exported).
+pub use lithoflow_executor_config as config;
 
 pub use binding::Extra;
 pub use config::{

@@ -88,10 +88,7 @@ pub trait AsyncObjectSource {
     fn read_at(&self, offset: u64, len: usize) -> impl Future<Output = io::Result<Vec<u8>>> + Send;
 }
 
-/// The most parts one object is split into. Each part is a call, and `chunk_n` or a small
-/// `chunk_size` comes from a DAG file: without a bound, `chunk_n = 1000000000000` made the
-/// host allocate terabytes for the boundaries and abort.
-pub const MAX_PARTS: u64 = 1_000_000;
+pub use lithoflow_executor_config::MAX_PARTS;
 
 /// Where parts nominally start, before moving each to a line start: multiples of
 /// `chunk_size`, or `size * i / n`.

@@ -34,9 +34,9 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{broadcast, oneshot};
 
 use crate::control::{Event, Request, Shared};
-use crate::dag::Dag;
 use crate::ops::{BackfillSpec, ClearSpec, OpError, TriggerRequest};
 use crate::store::{Store, StoreError};
+use lithoflow_dag::Dag;
 use types::{
     BackfillBody, BackfillResponse, CallCollection, CallInfo, ClearBody, ClearResponse,
     ClearedInstance, ComponentHealth, DagCollection, DagInfo, DagPatch, DagRun, DagRunCollection,
@@ -648,11 +648,11 @@ fn check_id(name: &str, id: &str) -> ApiResult<()> {
         || id == "."
         || id == ".."
         || id.contains(['/', '\\', '\0'])
-        || id.len() > crate::dag::MAX_ID_LEN
+        || id.len() > lithoflow_dag::MAX_ID_LEN
     {
         return Err(ApiError::bad_request(format!(
             "`{name}` {id:?} is not a valid id (no `/`, `\\`, NUL, `.` or `..`; at most {} bytes)",
-            crate::dag::MAX_ID_LEN
+            lithoflow_dag::MAX_ID_LEN
         )));
     }
     Ok(())
@@ -846,7 +846,7 @@ fn operator(dag: Option<&Arc<Dag>>, task_id: &str) -> Option<String> {
 /// What the DAG list needs from the DAG set, taken under its lock.
 struct DagView {
     dag: Arc<Dag>,
-    next: Option<crate::timetable::DagRunInfo>,
+    next: Option<lithoflow_dag::timetable::DagRunInfo>,
     has_import_errors: bool,
 }
 
@@ -1300,7 +1300,7 @@ async fn get_log(
         }
         // The instance is recorded, so its ids passed validation when it was created;
         // check again anyway before they become path segments.
-        if !crate::dag::is_valid_id(&dag_id) || !crate::dag::is_valid_id(&task_id) {
+        if !lithoflow_dag::is_valid_id(&dag_id) || !lithoflow_dag::is_valid_id(&task_id) {
             return Err(ApiError::bad_request("invalid DAG or task id"));
         }
         let path =

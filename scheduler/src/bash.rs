@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use tokio::io::AsyncReadExt;
 
-use crate::dag::BashSpec;
+use lithoflow_dag::BashSpec;
 
 /// The most output kept per stream for the log (the tail is kept).
 const OUTPUT_LIMIT: usize = 1024 * 1024;
@@ -97,7 +97,9 @@ pub async fn run(spec: &BashSpec, dag_dir: &Path, timeout: Option<Duration>) -> 
     };
     let Some((stdout, stderr, status)) = ended else {
         stop_group(pid).await;
-        let limit = timeout.map(crate::duration::format).unwrap_or_default();
+        let limit = timeout
+            .map(lithoflow_dag::duration::format)
+            .unwrap_or_default();
         return BashOutcome {
             result: Err(BashEnd::Failed(format!(
                 "the command exceeded its execution_timeout of {limit} and was stopped"

@@ -12,7 +12,7 @@ use lithoflow_executor::ExecutorConfig;
 use lithoflow_executor::config::{self as exec_config, ConfigValue};
 use toml::de::{DeTable, DeValue};
 
-use crate::diag::{Severity, Source};
+use lithoflow_dag::diag::{Severity, Source};
 
 /// Top-level sections of `lithoflow.toml` that are not executor settings.
 const OTHER_SECTIONS: &[&str] = &["api", "dags"];
@@ -36,9 +36,29 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Opens the state store in the lithoflow home.
+    pub fn open_store(&self) -> anyhow::Result<std::sync::Arc<crate::store::Store>> {
+        let path = self.home.join("state");
+        self.create_private_dirs()?;
+        crate::store::Store::open(&path)
+            .map(std::sync::Arc::new)
+            .map_err(|e| {
+                // The lock is sled's: another process (a scheduler) has the database open.
+                let hint = if e.to_string().contains("could not acquire lock") {
+                    " (is a `lithoflow scheduler` running with this LITHOFLOW_HOME?)"
+                } else {
+                    ""
+                };
+                anyhow::Error::new(e).context(format!(
+                    "failed to open the state database at {}{hint}",
+                    path.display()
+                ))
+            })
+    }
+
     /// How DAG files under `dags_folder` are loaded with these settings.
-    pub fn load_options(&self, dags_folder: &Path) -> crate::dag::LoadOptions {
-        crate::dag::LoadOptions {
+    pub fn load_options(&self, dags_folder: &Path) -> lithoflow_dag::LoadOptions {
+        lithoflow_dag::LoadOptions {
             dags_folder: Some(dags_folder.to_path_buf()),
             include_paths: self.include_paths.clone(),
         }
@@ -276,7 +296,7 @@ fn parse_dags(
         for item in items.iter() {
             match item.get_ref() {
                 DeValue::String(p) if Path::new(p.as_ref()).is_absolute() => {
-                    out.push(crate::dag::lexical_absolute(Path::new(p.as_ref())));
+                    out.push(lithoflow_dag::lexical_absolute(Path::new(p.as_ref())));
                 }
                 _ => problem(
                     item.span(),

@@ -11,10 +11,11 @@ use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::config::Settings;
-use crate::dag::{Dag, ImportError};
+use crate::dagbag::ImportError;
 use crate::ops::{BackfillOutcome, BackfillSpec, ClearSpec, ClearedTi, OpError, TriggerRequest};
 use crate::store::{DagRunRecord, RunState, Store, TaskState};
-use crate::timetable::DagRunInfo;
+use lithoflow_dag::Dag;
+use lithoflow_dag::timetable::DagRunInfo;
 
 /// The DAGs a scheduler currently serves.
 #[derive(Debug, Default)]

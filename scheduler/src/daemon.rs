@@ -26,11 +26,12 @@ use tokio::task::JoinSet;
 use crate::Outcome;
 use crate::config::Settings;
 use crate::control::{DagSet, Event, Request, SchedulerInfo, Shared};
-use crate::dag::{Dag, ImportError};
+use crate::dagbag::ImportError;
 use crate::engine::{Engine, RunControl, RunEvent};
 use crate::ops::{self, OpError};
 use crate::store::{BackfillRecord, DagRunRecord, RunState, Store};
-use crate::timetable::{self, DataInterval, TimeRestriction};
+use lithoflow_dag::Dag;
+use lithoflow_dag::timetable::{self, DataInterval, TimeRestriction};
 
 /// The API port when neither `--api-port` nor `[api] port` sets one.
 pub const DEFAULT_API_PORT: u16 = 8793;
@@ -63,7 +64,7 @@ pub struct Options {
 struct WatchedFile {
     stamp: (Option<SystemTime>, u64),
     /// Its diagnostics (errors make it an import error).
-    diagnostics: Vec<crate::diag::Diagnostic>,
+    diagnostics: Vec<lithoflow_dag::diag::Diagnostic>,
     /// Its DAG when it is valid now.
     dag: Option<Arc<Dag>>,
     /// Its last valid DAG, which keeps running while the file is broken.
@@ -74,13 +75,13 @@ struct WatchedFile {
 /// shared (`Arc`), so publishing a new set copies pointers, not DAGs.
 struct Watcher {
     folder: PathBuf,
-    options: crate::dag::LoadOptions,
+    options: lithoflow_dag::LoadOptions,
     files: BTreeMap<PathBuf, WatchedFile>,
     folder_error: Option<String>,
 }
 
 impl Watcher {
-    fn new(folder: PathBuf, options: crate::dag::LoadOptions) -> Watcher {
+    fn new(folder: PathBuf, options: lithoflow_dag::LoadOptions) -> Watcher {
         Watcher {
             folder,
             options,
@@ -91,7 +92,7 @@ impl Watcher {
 
     /// Loads new and changed files and forgets deleted ones; true if anything changed.
     fn scan(&mut self) -> bool {
-        let paths = match crate::dag::toml_files(&self.folder) {
+        let paths = match crate::dagbag::toml_files(&self.folder) {
             Ok(p) => {
                 self.folder_error = None;
                 p
@@ -126,14 +127,16 @@ impl Watcher {
         let loaded: Vec<(
             PathBuf,
             (Option<SystemTime>, u64),
-            crate::dag::DagFileResult,
+            crate::dagbag::DagFileResult,
         )> = std::thread::scope(|scope| {
             let handles: Vec<_> = stale
                 .chunks(chunk)
                 .map(|part| {
                     scope.spawn(move || {
                         part.iter()
-                            .map(|(p, st)| (p.clone(), *st, crate::dag::load_file_with(p, options)))
+                            .map(|(p, st)| {
+                                (p.clone(), *st, crate::dagbag::load_file_with(p, options))
+                            })
                             .collect::<Vec<_>>()
                     })
                 })
@@ -177,7 +180,7 @@ impl Watcher {
                     }
                     Some(owner) => {
                         let mut diagnostics = f.diagnostics.clone();
-                        diagnostics.push(crate::dag::duplicate_id_diagnostic(path, d, owner));
+                        diagnostics.push(crate::dagbag::duplicate_id_diagnostic(path, d, owner));
                         errors.push(ImportError::new(path, &diagnostics));
                     }
                 },
@@ -1058,7 +1061,7 @@ pub async fn run_backfill_here(
     run_ids: Vec<String>,
     max_active_runs: u32,
 ) -> anyhow::Result<Outcome> {
-    let store = crate::dagtest::open_store(settings)?;
+    let store = settings.open_store()?;
     let (executor, engine) = start_engine(settings, &store, false).await?;
     let dag = Arc::new(dag);
     let mut pending: std::collections::VecDeque<String> = run_ids.into();
@@ -1140,7 +1143,7 @@ mod tests {
             "a.toml",
             "[tasks.t]\ntype = \"call_async\"\nfunc = \"m:f\"\n",
         );
-        let mut w = Watcher::new(dir.path().to_owned(), crate::dag::LoadOptions::default());
+        let mut w = Watcher::new(dir.path().to_owned(), lithoflow_dag::LoadOptions::default());
         assert!(w.scan());
         assert!(!w.scan(), "nothing changed");
         let (dags, errors) = w.dag_set();

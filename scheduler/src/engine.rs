@@ -20,11 +20,11 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use crate::dag::{Dag, ExtraParams, Iterdata, Task, TaskKind};
 use crate::store::{DagRunRecord, RunState, Store, TaskInstanceRecord, TaskState};
 use crate::taskrun::{self, TaskError};
-use crate::template;
-use crate::trigger::{self, Decision, UpstreamCounts};
+use lithoflow_dag::template;
+use lithoflow_dag::trigger::{self, Decision, UpstreamCounts};
+use lithoflow_dag::{Dag, ExtraParams, Iterdata, Task, TaskKind};
 
 /// What a running DAG run reports, for live displays.
 #[derive(Debug, Clone)]
@@ -571,7 +571,7 @@ impl Engine {
                         ti.end_date = Some(Utc::now());
                     }
                     self.save_all(&run, &tis).await?;
-                    let note = format!("dagrun_timeout of {} exceeded", dag.dagrun_timeout.map(crate::duration::format).unwrap_or_default());
+                    let note = format!("dagrun_timeout of {} exceeded", dag.dagrun_timeout.map(lithoflow_dag::duration::format).unwrap_or_default());
                     return self.finish(run, RunState::Failed, Some(note), &emit).await;
                 }
             }
@@ -735,7 +735,7 @@ impl Engine {
                         job.cancel();
                         let message = format!(
                             "the task exceeded its execution_timeout of {}; its calls were stopped",
-                            crate::duration::format(limit)
+                            lithoflow_dag::duration::format(limit)
                         );
                         return TryResult {
                             task_id,
@@ -819,7 +819,7 @@ impl Engine {
                 ti.error = Some(e.to_string());
                 if ti.try_number < ti.max_tries {
                     ti.state = TaskState::UpForRetry;
-                    let delay = crate::retry::retry_delay(
+                    let delay = lithoflow_dag::retry::retry_delay(
                         task,
                         &dag.dag_id,
                         run.logical_date,
@@ -1136,7 +1136,7 @@ pub(crate) fn render_task(task: &Task, ctx: &template::Context) -> Result<Task, 
 }
 
 fn render_map(
-    m: &mut crate::dag::MapSpec,
+    m: &mut lithoflow_dag::MapSpec,
     render: &impl Fn(&Value) -> Result<Value, String>,
 ) -> Result<(), String> {
     if let Iterdata::Literal(items) = &mut m.iterdata

@@ -11,29 +11,14 @@ pub mod api;
 pub mod bash;
 pub mod cli;
 pub mod client;
-mod commands;
 pub mod config;
 pub mod control;
-pub mod cron;
 pub mod daemon;
-pub mod dag;
-mod dagtest;
-pub mod diag;
-pub mod duration;
+pub mod dagbag;
 pub mod engine;
-pub mod migrate;
 pub mod ops;
-mod output;
-pub mod redact;
-pub mod retry;
-mod runcmds;
-mod runtimecmds;
 pub mod store;
 pub mod taskrun;
-mod tasktest;
-pub mod template;
-pub mod timetable;
-pub mod trigger;
 
 pub use cli::Cli;
 
@@ -61,7 +46,7 @@ impl Outcome {
 
 /// Runs one command line.
 pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
-    commands::run(cli).await
+    cli::run(cli).await
 }
 
 /// Sets up logging to stderr: `RUST_LOG`, else `LITHOFLOW_LOG`, else warnings only.
@@ -78,5 +63,17 @@ pub fn init_tracing(format: cli::LogFormat) {
     match format {
         cli::LogFormat::Json => builder.json().init(),
         cli::LogFormat::Text => builder.init(),
+    }
+}
+
+impl From<&lithoflow_migrate::MigrateOutcome> for Outcome {
+    /// `lithoflow migrate` exits 1 when anything was left untranslated, unless
+    /// `--allow-partial`.
+    fn from(o: &lithoflow_migrate::MigrateOutcome) -> Outcome {
+        if o.failed() {
+            Outcome::Failed
+        } else {
+            Outcome::Ok
+        }
     }
 }

@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::cli::ReprocessBehavior;
-use crate::dag::Dag;
 use crate::store::{
     BackfillRecord, DagRecord, DagRunRecord, RunState, SCHEMA_VERSION, Store, StoreError,
     TaskInstanceRecord, TaskState,
 };
-use crate::timetable;
+use lithoflow_dag::Dag;
+use lithoflow_dag::timetable;
 
 /// Why an operation was refused; the API maps these to 404, 409, 400 and 500.
 #[derive(Debug, thiserror::Error)]
@@ -94,8 +94,8 @@ pub fn trigger(
     if run_id.is_empty()
         || run_id == "."
         || run_id == ".."
-        || run_id.len() > crate::dag::MAX_ID_LEN
-        || !crate::dag::is_valid_id(&run_id.replace([':', '+'], "_"))
+        || run_id.len() > lithoflow_dag::MAX_ID_LEN
+        || !lithoflow_dag::is_valid_id(&run_id.replace([':', '+'], "_"))
     {
         return Err(OpError::BadRequest(format!(
             "run id {run_id:?}: use at most 250 letters, digits, `_`, `.`, `-`, `:` and `+` (not `.` or `..` alone)"

@@ -11,7 +11,7 @@ use lithoflow_executor::{
 };
 use serde_json::{Map, Value, json};
 
-use crate::dag::{Dag, ExtraParams, FuncRef, Iterdata, MapSpec, PythonSpec, Task, TaskKind};
+use lithoflow_dag::{Dag, ExtraParams, FuncRef, Iterdata, MapSpec, PythonSpec, Task, TaskKind};
 
 /// Why a task could not run or failed.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -1,6 +1,7 @@
 //! Every file in `dags/` is a valid DAG, with the shape its comments describe.
 
-use lithoflow_scheduler::dag::{DagBag, ExtraParams, Iterdata, TaskKind};
+use lithoflow_dag::{ExtraParams, Iterdata, TaskKind};
+use lithoflow_scheduler::dagbag::DagBag;
 use serde_json::json;
 
 use crate::repo_root;

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use lithoflow_scheduler::dag::{DagBag, load_file};
+use lithoflow_scheduler::dagbag::{DagBag, load_file};
 
 /// Renders every diagnostic of a fixture, with its path relative to `tests/`.
 fn diagnostics_of(path: &Path) -> String {

@@ -15,10 +15,10 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use lithoflow_dag::diag::Diagnostic;
+use lithoflow_dag::parse_dag;
 use lithoflow_executor::partition::{self, AsyncObjectSource, Chunking};
-use lithoflow_scheduler::dag::parse_dag;
-use lithoflow_scheduler::diag::Diagnostic;
-use lithoflow_scheduler::migrate::{AirflowVersion, ConvertOptions, convert_file};
+use lithoflow_migrate::{AirflowVersion, ConvertOptions, convert_file};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::strategy::{BoxedStrategy, ValueTree};

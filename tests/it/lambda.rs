@@ -979,7 +979,7 @@ fn switch_to_lambda(text: &str) -> String {
 /// switched, to ask for aws_lambda and aws_s3 with the bucket.
 fn copy_examples(dir: &Path, lambda: bool) -> Vec<String> {
     use lithoflow_executor::config::{Backend, StorageBackend};
-    use lithoflow_scheduler::dag::DagBag;
+    use lithoflow_scheduler::dagbag::DagBag;
 
     let examples = repo_root().join("dags");
     std::fs::copy(

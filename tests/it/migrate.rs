@@ -9,8 +9,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use lithoflow_scheduler::migrate::{
-    self, AirflowVersion, ConvertOptions, FileConversion, MigrateArgs,
+use lithoflow_migrate::{
+    self as migrate, AirflowVersion, ConvertOptions, FileConversion, MigrateArgs,
 };
 use serde_json::{Value, json};
 
@@ -131,7 +131,7 @@ fn every_dag_that_converts_whole_validates_with_lithoflows_parser() {
         for d in conv.dags.iter().filter(|d| d.errors == 0) {
             whole += 1;
             let toml_path = path.with_file_name(format!("{}.toml", d.dag_id));
-            let (dag, diags) = lithoflow_scheduler::dag::parse_dag(&toml_path, &d.toml);
+            let (dag, diags) = lithoflow_dag::parse_dag(&toml_path, &d.toml);
             let errors: Vec<String> = diags
                 .iter()
                 .filter(|x| x.is_error())
@@ -162,7 +162,7 @@ fn the_partial_dags_are_valid_toml_with_their_gaps_as_comments() {
         let conv = convert(&path, &text);
         for d in conv.dags.iter().filter(|d| d.errors > 0) {
             let toml_path = path.with_file_name(format!("{}.toml", d.dag_id));
-            let (_, diags) = lithoflow_scheduler::dag::parse_dag(&toml_path, &d.toml);
+            let (_, diags) = lithoflow_dag::parse_dag(&toml_path, &d.toml);
             let syntax: Vec<String> = diags
                 .iter()
                 .filter(|x| x.message.starts_with("invalid TOML"))
@@ -214,7 +214,10 @@ fn migrating_the_folder_writes_whole_dags_and_fails_on_gaps_unless_partial() {
     let out = tmp.path().join("strict");
     let (r, stdout, stderr) = migrate_run(&args(vec![corpus()], &out, AirflowVersion::V2, false));
     let outcome = r.expect("runs");
-    assert_eq!(outcome.outcome(), lithoflow_scheduler::Outcome::Failed);
+    assert_eq!(
+        lithoflow_scheduler::Outcome::from(&outcome),
+        lithoflow_scheduler::Outcome::Failed
+    );
     assert!(outcome.files >= 25, "{stdout}");
     // Whole DAGs, their generated modules and the function modules they import.
     for f in [
@@ -257,7 +260,10 @@ fn migrating_the_folder_writes_whole_dags_and_fails_on_gaps_unless_partial() {
     // With --allow-partial the rest is written too, with the gaps as comments, exit 0.
     let partial = tmp.path().join("partial");
     let (r, stdout, _) = migrate_run(&args(vec![corpus()], &partial, AirflowVersion::V2, true));
-    assert_eq!(r.expect("runs").outcome(), lithoflow_scheduler::Outcome::Ok);
+    assert_eq!(
+        lithoflow_scheduler::Outcome::from(&r.expect("runs")),
+        lithoflow_scheduler::Outcome::Ok
+    );
     let text = std::fs::read_to_string(partial.join("untranslatable_parts.toml")).expect("written");
     assert!(text.contains("# migrate: not translated"), "{text}");
     assert!(stdout.contains("gap(s) marked as comments"), "{stdout}");
@@ -318,7 +324,7 @@ fn converted(file: &str) -> Converted {
     ));
     let outcome = r.expect("migrate runs");
     assert_eq!(
-        outcome.outcome(),
+        lithoflow_scheduler::Outcome::from(&outcome),
         lithoflow_scheduler::Outcome::Ok,
         "{file} converts whole:\n{stdout}\n{stderr}"
     );

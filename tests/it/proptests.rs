@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use lithoflow_scheduler::dag::parse_dag;
+use lithoflow_dag::parse_dag;
 use proptest::prelude::*;
 
 /// A random task: its type and the indices of earlier tasks it depends on, and through

@@ -16,9 +16,9 @@ use tower::ServiceExt as _;
 use super::*;
 use crate::config::Settings;
 use crate::control::DagSet;
-use crate::dag::DagBag;
+use crate::dagbag::DagBag;
 use crate::store::{TaskInstanceRecord, TaskState};
-use crate::timetable::{DagRunInfo, DataInterval};
+use lithoflow_dag::timetable::{DagRunInfo, DataInterval};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/api")

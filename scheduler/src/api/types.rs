@@ -685,7 +685,7 @@ pub struct Version {
 }
 
 /// A conf as answers show it: credential-named keys, environments and AWS key ids masked
-/// (`crate::redact`), so a secret passed in a conf never comes back out of the API.
+/// (`lithoflow_dag::redact`), so a secret passed in a conf never comes back out of the API.
 fn redacted<S: serde::Serializer>(map: &Map<String, Value>, s: S) -> Result<S::Ok, S::Error> {
-    serde::Serialize::serialize(&crate::redact::redact_map(map), s)
+    serde::Serialize::serialize(&lithoflow_dag::redact::redact_map(map), s)
 }

@@ -1,0 +1,266 @@
+//! Unit tests of DAG parsing: defaults, aliases, dates and binding forms.
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use serde_json::json;
+
+use super::*;
+
+fn parse_ok(text: &str) -> Dag {
+    let (dag, diags) = parse_dag(Path::new("t.toml"), text);
+    let rendered: String = diags.iter().map(ToString::to_string).collect();
+    assert!(diags.is_empty(), "unexpected diagnostics:\n{rendered}");
+    dag.expect("valid DAG")
+}
+
+fn errors(text: &str) -> Vec<String> {
+    let (dag, diags) = parse_dag(Path::new("t.toml"), text);
+    assert!(dag.is_none(), "expected the DAG to be invalid");
+    diags
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.headline())
+        .collect()
+}
+
+#[test]
+fn an_empty_file_is_a_manual_dag_named_after_the_file() {
+    let dag = parse_ok("");
+    assert_eq!(dag.dag_id, "t");
+    assert!(dag.schedule.is_none());
+    assert!(
+        dag.is_paused_upon_creation,
+        "Airflow's default: new DAGs start paused"
+    );
+    assert!(!dag.catchup);
+    assert_eq!((dag.max_active_runs, dag.max_active_tasks), (16, 16));
+    assert!(dag.tasks.is_empty());
+}
+
+#[test]
+fn default_args_fill_in_and_a_tasks_own_value_wins() {
+    let dag = parse_ok(
+        r#"
+[default_args]
+retries = 3
+retry_delay = "1m"
+retry_exponential_backoff = true
+chunk_n = 4
+owner = "data-team"
+lithops_config = { backend = "aws_lambda", runtime_memory = 512 }
+
+[tasks.a]
+type = "call_async"
+func = "m:f"
+retries = 0
+lithops_config = { runtime_memory = 2048 }
+
+[tasks.b]
+type = "map"
+map_function = "m:f"
+map_iterdata = [{ obj = "data/" }]
+chunk_size = 1024
+"#,
+    );
+    let a = dag.task("a").expect("a");
+    assert_eq!(a.retries, 0);
+    assert_eq!(a.retry_delay, Duration::from_secs(60));
+    assert_eq!(a.retry_exponential_backoff, 2.0);
+    assert_eq!(a.owner, "data-team");
+    assert_eq!(
+        a.common.lithops_config.backend,
+        Some(lithoflow_executor_config::Backend::AwsLambda)
+    );
+    assert_eq!(a.common.lithops_config.runtime_memory, Some(2048));
+    let TaskKind::Map(b) = &dag.task("b").expect("b").kind else {
+        panic!("b is a map")
+    };
+    assert_eq!(
+        (b.chunk_size, b.chunk_n),
+        (Some(1024), None),
+        "a task's chunk_size beats a default chunk_n"
+    );
+    assert_eq!(b.invoke_pool_threads, None);
+}
+
+#[test]
+fn the_plugins_spellings_are_accepted() {
+    let dag = parse_ok(
+        r#"
+[config]
+storage = "localhost"
+
+[tasks.gen]
+type = "LithopsCallAsyncOperator"
+func = "m:gen"
+
+[tasks.m]
+type = "LithopsMapOperator"
+map_function = "m:f"
+iterdata_form_task = { a = "gen" }
+extra_args = [10]
+
+[tasks.mr]
+type = "LithopsMapReduceOperator"
+map_function = "m:f"
+reduce_function = "m:r"
+map_iterdata = [1]
+"#,
+    );
+    assert_eq!(
+        dag.lithops_config.storage,
+        Some(lithoflow_executor_config::StorageBackend::Localhost)
+    );
+    let TaskKind::Map(m) = &dag.task("m").expect("m").kind else {
+        panic!("m is a map")
+    };
+    assert!(
+        matches!(&m.iterdata, Iterdata::FromTaskKeyword { keyword, task } if keyword == "a" && task == "gen")
+    );
+    assert!(matches!(&m.extra_params, Some(ExtraParams::Positional(p)) if p == &vec![json!(10)]));
+    assert_eq!(dag.task("mr").map(Task::type_name), Some("map_reduce"));
+    assert_eq!(dag.graph.edges(), vec![("gen", "m")]);
+}
+
+#[test]
+fn dates_are_read_in_the_dags_zone() {
+    let dag = parse_ok(
+        "timezone = \"Europe/Amsterdam\"\nstart_date = 2026-07-01T02:00:00\nend_date = 2026-12-01\n",
+    );
+    assert_eq!(
+        dag.start_date,
+        Utc.with_ymd_and_hms(2026, 7, 1, 0, 0, 0).single()
+    );
+    assert_eq!(
+        dag.end_date,
+        Utc.with_ymd_and_hms(2026, 11, 30, 23, 0, 0).single()
+    );
+
+    // Without `timezone`, a start_date offset sets the zone, and end_date follows it.
+    let dag = parse_ok("start_date = 2026-11-01T00:00:00-05:00\nend_date = 2026-12-01T00:00:00\n");
+    assert_eq!(dag.timezone.to_string(), "-05:00");
+    assert_eq!(
+        dag.end_date,
+        Utc.with_ymd_and_hms(2026, 12, 1, 5, 0, 0).single()
+    );
+
+    let dag = parse_ok("start_date = \"2026-11-01T00:00:00Z\"\n");
+    assert_eq!(dag.timezone.to_string(), "UTC");
+}
+
+#[test]
+fn local_times_in_dst_gaps_and_folds_are_read_as_airflow_reads_pendulum_datetimes() {
+    // pendulum's fold=1: a time in the spring-forward gap moves forward by the gap
+    // (02:30 -> 03:30 CEST = 01:30 UTC) ...
+    let dag = parse_ok("timezone = \"Europe/Amsterdam\"\nstart_date = 2026-03-29T02:30:00\n");
+    assert_eq!(
+        dag.start_date,
+        Utc.with_ymd_and_hms(2026, 3, 29, 1, 30, 0).single()
+    );
+    // ... and a time that exists twice is its second occurrence (02:30 CET = 01:30 UTC).
+    let dag = parse_ok("timezone = \"Europe/Amsterdam\"\nstart_date = 2026-10-25T02:30:00\n");
+    assert_eq!(
+        dag.start_date,
+        Utc.with_ymd_and_hms(2026, 10, 25, 1, 30, 0).single()
+    );
+}
+
+#[test]
+fn schedules_presets_and_aliases() {
+    let s = |text: &str| {
+        parse_ok(&format!("schedule = {text:?}\nstart_date = 2026-01-01\n"))
+            .schedule
+            .map(|s| s.as_str().to_owned())
+    };
+    assert_eq!(s("@daily").as_deref(), Some("@daily"));
+    assert_eq!(s("@annually").as_deref(), Some("@annually"));
+    assert_eq!(
+        s("*/5 9-17 * * mon-fri").as_deref(),
+        Some("*/5 9-17 * * mon-fri")
+    );
+    assert_eq!(s("@once").as_deref(), Some("@once"));
+    let dag = parse_ok("schedule = \"@continuous\"\n");
+    assert_eq!(dag.max_active_runs, 1, "@continuous implies one active run");
+}
+
+#[test]
+fn argument_forms_keep_their_json_shape() {
+    let dag = parse_ok(
+        r#"
+params = { n = 10, when = 2026-01-01 }
+
+[tasks.c]
+type = "call_async"
+func = "pkg.sub.mod:fn_2"
+data = [1, [2, 3]]
+extra_env = { DEBUG = 1, MODE = "fast", ON = true }
+
+[tasks.m]
+type = "map"
+map_function = "m:f"
+map_iterdata = [1, "s", [1, 2], { x = 1 }, 1.5]
+extra_params = { y = 1 }
+"#,
+    );
+    assert_eq!(json!(dag.params), json!({"n": 10, "when": "2026-01-01"}));
+    let c = dag.task("c").expect("c");
+    let TaskKind::CallAsync(call) = &c.kind else {
+        panic!("c is call_async")
+    };
+    assert_eq!(call.func.to_string(), "pkg.sub.mod:fn_2");
+    assert_eq!(call.data, json!([1, [2, 3]]));
+    assert_eq!(
+        json!(c.common.extra_env),
+        json!({"DEBUG": "1", "MODE": "fast", "ON": "true"})
+    );
+    let TaskKind::Map(m) = &dag.task("m").expect("m").kind else {
+        panic!("m is a map")
+    };
+    assert!(matches!(&m.iterdata, Iterdata::Literal(items) if items.len() == 5));
+}
+
+#[test]
+fn every_trigger_rule_name_parses() {
+    for (name, rule) in TRIGGER_RULES {
+        let dag = parse_ok(&format!(
+            "[tasks.a]\ntype = \"call_async\"\nfunc = \"m:f\"\ntrigger_rule = \"{name}\"\n"
+        ));
+        assert_eq!(dag.tasks[0].trigger_rule, *rule);
+        assert_eq!(rule.name(), *name);
+    }
+    assert_eq!(TRIGGER_RULES.len(), 12);
+}
+
+#[test]
+fn a_broken_task_still_counts_as_a_target() {
+    // `b` has an error of its own, but `a` naming it is not "does not exist".
+    let errs = errors(
+        "[tasks.a]\ntype = \"call_async\"\nfunc = \"m:f\"\nupstream = [\"b\"]\n\n[tasks.b]\ntype = \"call_async\"\n",
+    );
+    assert_eq!(
+        errs,
+        [
+            "t.toml:6:8: error: task `b` (call_async) is missing `func`: the Python callable to invoke (\"module:function\")"
+        ]
+    );
+}
+
+#[test]
+fn hostile_input_is_reported_not_panicked_on() {
+    for text in [
+        "\u{feff}dag_id = \"x\"\n",
+        "[tasks]\n[tasks.a]\ntype = 5\n",
+        "tasks = []\n",
+        "[[tasks]]\ntype = \"map\"\n",
+        "dag_id = \"\"\n",
+        "[tasks.a]\ntype = \"call_async\"\nfunc = \":\"\n",
+        "[tasks.a]\ntype = \"call_async\"\nfunc = \"m:f\"\ndata = { x = 99999999999999999999 }\n",
+        "start_date = 0001-01-01T00:00:00+23:59\n",
+        "retry_delay = 1e308\n[default_args]\nretry_delay = 1e308\n",
+        "[default_args]\nretry_delay = 1e300\n[tasks.a]\ntype = \"call_async\"\nfunc = \"m:f\"\n",
+    ] {
+        let _ = parse_dag(Path::new("t.toml"), text);
+    }
+}

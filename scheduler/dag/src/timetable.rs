@@ -1,0 +1,502 @@
+//! Timetables: when a DAG's runs are created, with Airflow 3's semantics exactly
+//! (`airflow/timetables/{trigger,interval,simple,_cron}.py`). Pure: the clock is an
+//! argument, nothing here does IO.
+
+use std::collections::HashSet;
+
+use ::cron::TimeUnitSpec;
+use chrono::{
+    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone,
+    Timelike, Utc,
+};
+use serde::Serialize;
+
+use crate::cron::CronExpr;
+use crate::{Dag, DagTimezone, Schedule, Timetable};
+
+/// A run's data interval, `[start, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct DataInterval {
+    /// Start (inclusive); the run's logical date.
+    pub start: DateTime<Utc>,
+    /// End (exclusive).
+    pub end: DateTime<Utc>,
+}
+
+/// A run the scheduler would create (Airflow's `DagRunInfo`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DagRunInfo {
+    /// When the run may be created and start.
+    pub run_after: DateTime<Utc>,
+    /// Its data interval.
+    pub data_interval: DataInterval,
+}
+
+impl DagRunInfo {
+    /// The logical date: the start of the data interval.
+    pub fn logical_date(&self) -> DateTime<Utc> {
+        self.data_interval.start
+    }
+}
+
+/// Bounds on scheduling (Airflow's `TimeRestriction`); both bounds inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRestriction {
+    /// `start_date`.
+    pub earliest: Option<DateTime<Utc>>,
+    /// `end_date`.
+    pub latest: Option<DateTime<Utc>>,
+    /// `catchup`.
+    pub catchup: bool,
+}
+
+impl TimeRestriction {
+    /// A DAG's own restriction: its start_date, end_date and catchup.
+    pub fn of(dag: &Dag) -> TimeRestriction {
+        TimeRestriction {
+            earliest: dag.start_date,
+            latest: dag.end_date,
+            catchup: dag.catchup,
+        }
+    }
+}
+
+/// The next run after `last` (the data interval of the DAG's latest scheduled or
+/// backfill run; None if it has none), given the clock reads `now`. None: no more runs
+/// (manual-only DAG, `@once` done, past `end_date`).
+pub fn next_dagrun_info(
+    dag: &Dag,
+    last: Option<&DataInterval>,
+    restriction: &TimeRestriction,
+    now: DateTime<Utc>,
+) -> Option<DagRunInfo> {
+    match &dag.schedule {
+        None => None,
+        Some(Schedule::Once) => once_next(last, restriction, now),
+        Some(Schedule::Continuous) => continuous_next(last, restriction, now),
+        Some(Schedule::Cron { cron, .. }) => {
+            let cron = CronTimes::new(cron, dag.timezone);
+            match dag.timetable {
+                Timetable::CronTrigger => cron.trigger_next(last, restriction, now),
+                Timetable::CronDataInterval => cron.data_interval_next(last, restriction, now),
+            }
+        }
+    }
+}
+
+/// The data interval of a manual run at `run_after` (Airflow's
+/// `infer_manual_data_interval`).
+pub fn infer_manual_data_interval(dag: &Dag, run_after: DateTime<Utc>) -> DataInterval {
+    let exact = DataInterval {
+        start: run_after,
+        end: run_after,
+    };
+    match (&dag.schedule, dag.timetable) {
+        // `CronDataIntervalTimetable`: the last complete interval before `run_after`,
+        // e.g. for `@daily` a run at 01:00 on the 25th covers the 24th.
+        (Some(Schedule::Cron { cron, .. }), Timetable::CronDataInterval) => {
+            let cron = CronTimes::new(cron, dag.timezone);
+            cron.align_to_prev(run_after)
+                .and_then(|end| {
+                    Some(DataInterval {
+                        start: cron.get_prev(end)?,
+                        end,
+                    })
+                })
+                .unwrap_or(exact)
+        }
+        // `CronTriggerTimetable` with its interval of 0, `NullTimetable`,
+        // `OnceTimetable` and `ContinuousTimetable`: the instant itself.
+        _ => exact,
+    }
+}
+
+/// The next `n` runs the scheduler would create for `dag` if it had no runs yet and
+/// the clock read `now` (`dags next-execution`).
+pub fn next_executions(dag: &Dag, n: usize, now: DateTime<Utc>) -> Vec<DagRunInfo> {
+    let restriction = TimeRestriction::of(dag);
+    let mut out: Vec<DagRunInfo> = Vec::new();
+    while out.len() < n {
+        let last = out.last().map(|i| i.data_interval);
+        match next_dagrun_info(dag, last.as_ref(), &restriction, now) {
+            Some(info) => out.push(info),
+            None => break,
+        }
+    }
+    out
+}
+
+/// The runs a backfill from `from` to `to` (both inclusive) creates: the DAG's
+/// schedule between those dates, ignoring its start/end dates and catchup, keeping
+/// only runs whose data interval ended before `now` (Airflow 3's
+/// `models/backfill.py::_get_info_list`).
+pub fn backfill_infos(
+    dag: &Dag,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Vec<DagRunInfo> {
+    let restriction = TimeRestriction {
+        earliest: Some(from),
+        latest: Some(to),
+        catchup: true,
+    };
+    let mut out = Vec::new();
+    // Airflow loops until the timetable returns None. A timetable that returns the
+    // interval it was given (`@continuous` once it reaches `now`) would loop forever
+    // there; here a repeated interval ends the loop, which yields the runs Airflow
+    // would have yielded up to that point.
+    let mut seen: HashSet<DataInterval> = HashSet::new();
+    let mut last: Option<DataInterval> = None;
+    while let Some(info) = next_dagrun_info(dag, last.as_ref(), &restriction, now) {
+        if !seen.insert(info.data_interval) {
+            break;
+        }
+        if info.data_interval.end < now {
+            out.push(info);
+        }
+        last = Some(info.data_interval);
+    }
+    out
+}
+
+/// Runs of this DAG that may be active at once (`@continuous`: 1).
+pub fn active_runs_limit(dag: &Dag) -> u32 {
+    match dag.schedule {
+        Some(Schedule::Continuous) => 1,
+        _ => dag.max_active_runs,
+    }
+}
+
+/// How many days the tick search walks before giving up. A valid expression fires at
+/// least every 8 years (29 February: 2096, then 2104), and the calendar repeats every
+/// 400 years (146 097 days), so this is never reached.
+const MAX_DAYS_BETWEEN_TICKS: u32 = 146_097;
+
+/// `time` (hour, minute) on `day`.
+fn at(day: NaiveDate, (hour, minute): (u8, u8)) -> Option<NaiveDateTime> {
+    day.and_hms_opt(u32::from(hour), u32::from(minute), 0)
+}
+
+/// `OnceTimetable`: one run at `start_date`, or right away without one.
+fn once_next(
+    last: Option<&DataInterval>,
+    restriction: &TimeRestriction,
+    now: DateTime<Utc>,
+) -> Option<DagRunInfo> {
+    if last.is_some() {
+        return None;
+    }
+    let run_after = restriction.earliest.unwrap_or(now);
+    if restriction.latest.is_some_and(|latest| run_after > latest) {
+        return None;
+    }
+    Some(interval(run_after, run_after))
+}
+
+/// `ContinuousTimetable`: the next run covers the time since the last one ended.
+fn continuous_next(
+    last: Option<&DataInterval>,
+    restriction: &TimeRestriction,
+    now: DateTime<Utc>,
+) -> Option<DagRunInfo> {
+    let start_date = restriction.earliest.unwrap_or(now);
+    let (start, end) = match last {
+        // The last run ends in the future: the start date moved back, say.
+        Some(last) if last.end > now => (start_date, start_date + (last.end - last.start)),
+        Some(last) => (last.end, now),
+        None => (start_date, start_date.max(now)),
+    };
+    if restriction.latest.is_some_and(|latest| end > latest) {
+        return None;
+    }
+    Some(interval(start, end))
+}
+
+/// Airflow's `DagRunInfo.interval`: the run may start once its interval has ended.
+fn interval(start: DateTime<Utc>, end: DateTime<Utc>) -> DagRunInfo {
+    DagRunInfo {
+        run_after: end,
+        data_interval: DataInterval { start, end },
+    }
+}
+
+/// `make_aware` (with `fold=1`, through pendulum's `Timezone.convert`): an
+/// ambiguous time is its second occurrence; a time in a gap is read with the
+/// offset in effect before the gap, which moves it forward by the gap's length.
+pub(crate) fn make_aware(tz: DagTimezone, naive: NaiveDateTime) -> Option<DateTime<Utc>> {
+    match tz {
+        DagTimezone::Fixed(off) => off
+            .from_local_datetime(&naive)
+            .single()
+            .map(|d| d.with_timezone(&Utc)),
+        DagTimezone::Named(tz) => match tz.from_local_datetime(&naive) {
+            LocalResult::Single(d) => Some(d.with_timezone(&Utc)),
+            LocalResult::Ambiguous(a, b) => Some(a.with_timezone(&Utc).max(b.with_timezone(&Utc))),
+            LocalResult::None => {
+                // pendulum adds the gap and reads the result with the offset after
+                // the gap: the same instant as the wall time read with the offset
+                // before it. A day earlier that offset is in effect (a zone does
+                // not change its offset twice in a day).
+                let before = tz
+                    .offset_from_utc_datetime(&(naive - Duration::days(1)))
+                    .fix()
+                    .local_minus_utc();
+                Some((naive - Duration::seconds(i64::from(before))).and_utc())
+            }
+        },
+    }
+}
+
+/// A cron expression in a time zone: Airflow's `CronMixin` (`timetables/_cron.py`).
+///
+/// croniter works on naive wall-clock times; `CronMixin` converts to and from the
+/// DAG's zone around each call. A tick that falls in a DST gap moves forward by the
+/// gap; a tick in a fold is the second occurrence. Schedules that fire every hour
+/// instead add croniter's wall-clock distance to the absolute time, so they fire in
+/// both folded hours and once per real hour across a gap.
+struct CronTimes<'a> {
+    cron: &'a CronExpr,
+    tz: DagTimezone,
+    /// croniter's hour field expands to `*` (`_covers_every_hour`).
+    every_hour: bool,
+}
+
+impl<'a> CronTimes<'a> {
+    fn new(cron: &'a CronExpr, tz: DagTimezone) -> Self {
+        CronTimes {
+            cron,
+            tz,
+            every_hour: cron.hours().len() == 24,
+        }
+    }
+
+    /// `make_naive`: the wall-clock time in the DAG's zone.
+    fn naive(&self, t: DateTime<Utc>) -> NaiveDateTime {
+        match self.tz {
+            DagTimezone::Named(tz) => t.with_timezone(&tz).naive_local(),
+            DagTimezone::Fixed(off) => t.with_timezone(&off).naive_local(),
+        }
+    }
+
+    /// `make_aware`; see [`make_aware`].
+    fn aware(&self, naive: NaiveDateTime) -> Option<DateTime<Utc>> {
+        make_aware(self.tz, naive)
+    }
+
+    /// croniter's `get_next` on a naive time: the first tick strictly after it.
+    fn tick_after(&self, naive: NaiveDateTime) -> Option<NaiveDateTime> {
+        // Ticks are whole minutes, so the first tick after `naive` is the first tick
+        // after the start of its minute.
+        let (hours, minutes) = (self.cron.hours(), self.cron.minutes());
+        let (h, m) = (naive.hour() as u8, naive.minute() as u8);
+        let mut day = naive.date();
+        let same_day = minutes
+            .range(m + 1..)
+            .next()
+            .filter(|_| hours.contains(&h))
+            .map(|&m| (h, m))
+            .or_else(|| {
+                let h = *hours.range(h + 1..).next()?;
+                Some((h, *minutes.first()?))
+            });
+        if let Some(time) = same_day.filter(|_| self.fires_on(day)) {
+            return at(day, time);
+        }
+        let first = (*hours.first()?, *minutes.first()?);
+        for _ in 0..MAX_DAYS_BETWEEN_TICKS {
+            day = day.succ_opt()?;
+            if self.fires_on(day) {
+                return at(day, first);
+            }
+        }
+        None
+    }
+
+    /// croniter's `get_prev` on a naive time: the last tick strictly before it.
+    fn tick_before(&self, naive: NaiveDateTime) -> Option<NaiveDateTime> {
+        // Ticks are whole minutes: past the start of its minute, that minute's tick
+        // (if any) is before `naive` too.
+        let bound = if naive.second() == 0 && naive.nanosecond() == 0 {
+            naive
+        } else {
+            naive.with_second(0)?.with_nanosecond(0)? + Duration::minutes(1)
+        };
+        let (hours, minutes) = (self.cron.hours(), self.cron.minutes());
+        let (h, m) = (bound.hour() as u8, bound.minute() as u8);
+        let mut day = bound.date();
+        let same_day = minutes
+            .range(..m)
+            .next_back()
+            .filter(|_| hours.contains(&h))
+            .map(|&m| (h, m))
+            .or_else(|| {
+                let h = *hours.range(..h).next_back()?;
+                Some((h, *minutes.last()?))
+            });
+        if let Some(time) = same_day.filter(|_| self.fires_on(day)) {
+            return at(day, time);
+        }
+        let last = (*hours.last()?, *minutes.last()?);
+        for _ in 0..MAX_DAYS_BETWEEN_TICKS {
+            day = day.pred_opt()?;
+            if self.fires_on(day) {
+                return at(day, last);
+            }
+        }
+        None
+    }
+
+    /// Whether the expression fires on `day` (its schedules differ only in their day
+    /// fields; the `cron` crate counts days of the week 1-7 from Sunday).
+    fn fires_on(&self, day: NaiveDate) -> bool {
+        self.cron.schedules().iter().any(|s| {
+            s.months().includes(day.month())
+                && s.days_of_month().includes(day.day())
+                && s.days_of_week()
+                    .includes(day.weekday().number_from_sunday())
+        })
+    }
+
+    /// `_get_next`: the first tick after `current`.
+    fn get_next(&self, current: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let naive = self.naive(current);
+        let scheduled = self.tick_after(naive)?;
+        if self.every_hour {
+            Some(current + (scheduled - naive))
+        } else {
+            self.aware(scheduled)
+        }
+    }
+
+    /// `_get_prev`: the last tick before `current`.
+    fn get_prev(&self, current: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let naive = self.naive(current);
+        let scheduled = self.tick_before(naive)?;
+        if self.every_hour {
+            Some(current - (naive - scheduled))
+        } else {
+            self.aware(scheduled)
+        }
+    }
+
+    /// `_align_to_next`: `current` if it is a tick, else the next tick.
+    fn align_to_next(&self, current: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let next = self.get_next(current)?;
+        if self.get_prev(next) == Some(current) {
+            Some(current)
+        } else {
+            Some(next)
+        }
+    }
+
+    /// `_align_to_prev`: `current` if it is a tick, else the previous tick.
+    fn align_to_prev(&self, current: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let prev = self.get_prev(current)?;
+        if self.get_next(prev) == Some(current) {
+            Some(current)
+        } else {
+            Some(prev)
+        }
+    }
+
+    /// `CronTriggerTimetable._calc_first_run` with `run_immediately=False`: the
+    /// latest tick if it is at most a tenth of the ticks' spacing (at least five
+    /// minutes) ago, else the next tick.
+    fn calc_first_run(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let past = self.align_to_prev(now)?;
+        let next = self.align_to_next(now)?;
+        let buffer = ((next - past) / 10).max(Duration::minutes(5));
+        Some(if now - past <= buffer { past } else { next })
+    }
+
+    /// `CronTriggerTimetable.next_dagrun_info` (Airflow 3, interval 0): a run at each
+    /// tick, with the tick as its logical date and an empty data interval.
+    fn trigger_next(
+        &self,
+        last: Option<&DataInterval>,
+        restriction: &TimeRestriction,
+        now: DateTime<Utc>,
+    ) -> Option<DagRunInfo> {
+        let next = if restriction.catchup {
+            match (last, restriction.earliest) {
+                (Some(last), _) => self.get_next(last.end)?,
+                (None, None) => self.calc_first_run(now)?,
+                (None, Some(earliest)) => self.align_to_next(earliest)?,
+            }
+        } else {
+            // Without catchup, never earlier than the latest tick.
+            let mut next = self.align_to_prev(now)?;
+            match (last, restriction.earliest) {
+                (Some(last), _) => next = next.max(self.get_next(last.end)?),
+                (None, None) => next = next.max(self.calc_first_run(now)?),
+                (None, Some(_)) => {}
+            }
+            if let Some(earliest) = restriction.earliest {
+                next = next.max(self.align_to_next(earliest)?);
+            }
+            next
+        };
+        if restriction.latest.is_some_and(|latest| latest < next) {
+            return None;
+        }
+        Some(interval(next, next))
+    }
+
+    /// `CronDataIntervalTimetable.next_dagrun_info` (Airflow 2's default): runs
+    /// cover `[tick, next tick)` and start at the end of it.
+    fn data_interval_next(
+        &self,
+        last: Option<&DataInterval>,
+        restriction: &TimeRestriction,
+        now: DateTime<Utc>,
+    ) -> Option<DagRunInfo> {
+        let earliest = if !restriction.catchup {
+            Some(self.skip_to_latest(restriction.earliest, now)?)
+        } else {
+            match restriction.earliest {
+                Some(e) => Some(self.align_to_next(e)?),
+                None => None,
+            }
+        };
+        let start = match last {
+            None => earliest?,
+            Some(last) => {
+                let aligned = self.align_to_prev(last.end)?;
+                earliest.map_or(aligned, |e| aligned.max(e))
+            }
+        };
+        if restriction.latest.is_some_and(|latest| start > latest) {
+            return None;
+        }
+        let end = self.get_next(start)?;
+        Some(interval(start, end))
+    }
+
+    /// `CronDataIntervalTimetable._skip_to_latest`: without catchup, the first run is
+    /// the latest interval that has ended by `now` (or `earliest`, if later).
+    fn skip_to_latest(
+        &self,
+        earliest: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let last_start = self.get_prev(now)?;
+        let next_start = self.get_next(last_start)?;
+        let new_start = if next_start == now {
+            last_start
+        } else if next_start > now {
+            self.get_prev(last_start)?
+        } else {
+            // Airflow raises here ("next schedule shouldn't be earlier"), so the DAG
+            // gets no next run.
+            return None;
+        };
+        match earliest {
+            None => Some(new_start),
+            Some(e) => Some(new_start.max(self.align_to_next(e)?)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

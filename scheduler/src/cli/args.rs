@@ -1,0 +1,441 @@
+//! The command line, shaped like Airflow's: `lithoflow dags list`, `lithoflow tasks list`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Airflow-style DAGs in TOML, run with Lithops' serverless task types.
+#[derive(Debug, Parser)]
+#[command(name = "lithoflow", version, about, propagate_version = true)]
+pub struct Cli {
+    /// The folder holding the DAG files (*.toml) and their Python modules.
+    #[arg(
+        long,
+        global = true,
+        env = "LITHOFLOW_DAGS_FOLDER",
+        default_value = "dags",
+        value_name = "DIR"
+    )]
+    pub dags_folder: PathBuf,
+
+    /// Log line format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log line formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Output formats of listings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OutputFormat {
+    /// A table with borders.
+    #[default]
+    Table,
+    /// JSON (an array of objects for listings).
+    Json,
+    /// Columns separated by spaces, without borders.
+    Plain,
+}
+
+/// `-o/--output`.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct OutputArg {
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Work with DAGs.
+    #[command(subcommand)]
+    Dags(DagsCommand),
+    /// Work with the tasks of a DAG.
+    #[command(subcommand)]
+    Tasks(TasksCommand),
+    /// Manage the AWS Lambda runtime functions (one per memory size) that run tasks
+    /// with `backend = "aws_lambda"`.
+    #[command(subcommand)]
+    Runtime(RuntimeCommand),
+    /// Run queued DAG runs (and recover runs a stopped scheduler left running) until
+    /// stopped with Ctrl-C or SIGTERM.
+    Scheduler {
+        /// Exit once no run is queued or running and none is due, instead of waiting for
+        /// more (for scripts and tests).
+        #[arg(long)]
+        exit_when_idle: bool,
+        /// The local API's port (default: `[api] port` in lithoflow.toml, else 8793; 0
+        /// picks a free port, written to `$LITHOFLOW_HOME/scheduler.json`).
+        #[arg(long, value_name = "PORT")]
+        api_port: Option<u16>,
+        /// The address the local API binds (default: `[api] host` in lithoflow.toml, else
+        /// 127.0.0.1). Anything but a loopback address needs `--allow-non-loopback`.
+        #[arg(long, value_name = "ADDR")]
+        api_host: Option<std::net::IpAddr>,
+        /// Let `--api-host` (or `[api] host`) be an address other machines can reach; the
+        /// API's token then crosses the network in clear text, so a warning is printed.
+        #[arg(long)]
+        allow_non_loopback: bool,
+        /// Seconds running calls get to finish after SIGTERM/SIGINT before they are
+        /// stopped (their tasks then run again on the next start).
+        #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+        grace_period: u64,
+        /// Run the terminal UI in this process too; logs go to
+        /// `$LITHOFLOW_HOME/logs/scheduler-tui.log` while it owns the terminal, and
+        /// quitting it stops the scheduler.
+        #[arg(long, conflicts_with = "exit_when_idle")]
+        tui: bool,
+    },
+    /// Watch and control a running scheduler in the terminal: DAGs, runs as a grid,
+    /// task instances with their map progress, logs, the graph; trigger, pause and
+    /// clear. Finds the scheduler through `$LITHOFLOW_HOME`; press `?` for the keys.
+    Tui,
+    /// Convert Airflow DAG files (.py) into lithoflow DAG files (TOML), reporting what
+    /// could not be translated (exit 1 unless `--allow-partial`).
+    Migrate(lithoflow_migrate::MigrateArgs),
+}
+
+impl Cli {
+    /// The file this process logs to instead of stderr, when the terminal UI owns the
+    /// terminal (`lithoflow tui`, `lithoflow scheduler --tui`).
+    pub fn tui_log_file(&self, home: &std::path::Path) -> Option<PathBuf> {
+        match self.command {
+            Command::Tui => Some(home.join("logs").join("tui.log")),
+            Command::Scheduler { tui: true, .. } => {
+                Some(home.join("logs").join("scheduler-tui.log"))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Sets up logging: to stderr, or, when the terminal UI will own the terminal, to its
+/// log file without colours (`RUST_LOG`, else `LITHOFLOW_LOG`, else `info` for the file
+/// and warnings only for stderr). A file that cannot be opened falls back to stderr.
+pub fn init_logging(cli: &Cli) {
+    use tracing_subscriber::EnvFilter;
+    let home = crate::config::Settings::home_from_env();
+    let Some(path) = cli.tui_log_file(&home) else {
+        crate::init_tracing(cli.log_format);
+        return;
+    };
+    let Ok(file) = open_log(&path) else {
+        crate::init_tracing(cli.log_format);
+        return;
+    };
+    let filter = std::env::var("RUST_LOG")
+        .or_else(|_| std::env::var("LITHOFLOW_LOG"))
+        .ok()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file));
+    match cli.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// Opens a log file for appending, creating its folder (private, as the home is).
+pub fn open_log(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    if let Some(dir) = path.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+}
+
+/// `lithoflow dags ...`
+#[derive(Debug, Subcommand)]
+pub enum DagsCommand {
+    /// List the DAGs in the DAGs folder; files that fail to load are reported on stderr.
+    List {
+        /// Output format.
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// Show a DAG: its settings, its tasks with their effective parameters, its edges.
+    Show {
+        /// The DAG's id.
+        dag_id: String,
+        /// Print the task graph as Graphviz DOT source.
+        #[arg(long, conflicts_with = "output")]
+        dot: bool,
+        /// Output format (table is a readable summary).
+        #[arg(short, long, value_enum)]
+        output: Option<OutputFormat>,
+    },
+    /// Run one DAG run in the foreground (like `airflow dags test`), record it, and print
+    /// each task's state, tries, duration and return value. Exit 1 if the run failed.
+    Test {
+        /// The DAG's id.
+        dag_id: String,
+        /// The run's logical date (RFC 3339 or YYYY-MM-DD; default: now).
+        logical_date: Option<String>,
+        /// The run's conf, a JSON object (overrides `params`).
+        #[arg(short, long, value_name = "JSON")]
+        conf: Option<String>,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = OutputFormat::Table)]
+        output: OutputFormat,
+    },
+    /// Record a queued run of a DAG; `lithoflow scheduler` runs it.
+    Trigger {
+        /// The DAG's id.
+        dag_id: String,
+        /// The run's conf, a JSON object (overrides `params`).
+        #[arg(short, long, value_name = "JSON")]
+        conf: Option<String>,
+        /// The run's id (default `manual__<now>`).
+        #[arg(short = 'r', long)]
+        run_id: Option<String>,
+        /// The run's logical date (default: now).
+        #[arg(short = 'l', long)]
+        logical_date: Option<String>,
+        /// Output format.
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// List a DAG's runs, newest first.
+    ListRuns {
+        /// The DAG's id.
+        dag_id: String,
+        /// Only runs in this state (queued, running, success, failed).
+        #[arg(long)]
+        state: Option<String>,
+        /// Output format.
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// Check DAG files and report every problem (all of the DAGs folder if no path is given).
+    Validate {
+        /// DAG files or folders to check.
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// Stop creating runs of a DAG (queued runs wait; running runs finish).
+    Pause {
+        /// The DAG's id.
+        dag_id: String,
+        /// Output format.
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// Let the scheduler create runs of a DAG again.
+    Unpause {
+        /// The DAG's id.
+        dag_id: String,
+        /// Output format.
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// The next runs the scheduler would create for a DAG that had no runs yet.
+    NextExecution {
+        /// The DAG's id.
+        dag_id: String,
+        /// How many runs to show.
+        #[arg(short = 'n', long, default_value_t = 1)]
+        num_executions: usize,
+        /// The clock to compute from (RFC 3339; default: now).
+        #[arg(long, value_name = "RFC3339")]
+        now: Option<String>,
+        /// Output format (`plain` prints one logical date per line, like Airflow).
+        #[arg(short, long, value_enum, default_value_t = OutputFormat::Plain)]
+        output: OutputFormat,
+    },
+    /// Create runs for every schedule tick between two dates (both inclusive), like
+    /// Airflow 3's `backfill create`; without a running scheduler they run here.
+    Backfill {
+        /// The DAG's id.
+        dag_id: String,
+        /// The first logical date (RFC 3339 or YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        from_date: String,
+        /// The last logical date (RFC 3339 or YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        to_date: String,
+        /// What to do with dates that already have a run.
+        #[arg(long, value_enum, default_value_t = ReprocessBehavior::None)]
+        reprocess_behavior: ReprocessBehavior,
+        /// Backfill runs running at once.
+        #[arg(long, value_name = "N", default_value_t = 10)]
+        max_active_runs: u32,
+        /// Create the runs newest first.
+        #[arg(long)]
+        run_backwards: bool,
+        /// Print the logical dates that would be run, and do nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The runs' conf, a JSON object (overrides `params`).
+        #[arg(short, long, value_name = "JSON")]
+        conf: Option<String>,
+        /// Output format.
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// List the DAG files that failed to load, with their errors.
+    ListImportErrors {
+        /// Output format.
+        #[command(flatten)]
+        output: OutputArg,
+    },
+}
+
+/// What a backfill does with logical dates that already have a run (Airflow 3).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ReprocessBehavior {
+    /// Keep every existing run.
+    #[default]
+    None,
+    /// Clear and re-run failed runs.
+    Failed,
+    /// Clear and re-run failed and successful runs.
+    Completed,
+}
+
+/// `lithoflow tasks ...`
+#[derive(Debug, Subcommand)]
+pub enum TasksCommand {
+    /// Run one task with the executor, without recording state or checking dependencies
+    /// (like `airflow tasks test`), and print its return value.
+    Test {
+        /// The DAG's id.
+        dag_id: String,
+        /// The task's id.
+        task_id: String,
+        /// An upstream task's return value, for `data_from_task` and `iterdata_from_task`
+        /// (repeatable): `--xcom add_task_1=4`.
+        #[arg(long = "xcom", value_name = "TASK_ID=JSON")]
+        xcom: Vec<String>,
+        /// Output format: `json` prints one object {task_id, state, return_value, error}.
+        #[arg(short, long, value_enum, default_value_t = OutputFormat::Plain)]
+        output: OutputFormat,
+    },
+    /// The states of every task instance of a run.
+    StatesForDagRun {
+        /// The DAG's id.
+        dag_id: String,
+        /// The run's id.
+        run_id: String,
+        /// Output format.
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// The state of one task instance, as one word.
+    State {
+        /// The DAG's id.
+        dag_id: String,
+        /// The task's id.
+        task_id: String,
+        /// The run's id.
+        run_id: String,
+    },
+    /// Print a task instance's log (the latest try unless `--try`).
+    Logs {
+        /// The DAG's id.
+        dag_id: String,
+        /// The task's id.
+        task_id: String,
+        /// The run's id.
+        run_id: String,
+        /// The try to show.
+        #[arg(long = "try", value_name = "N")]
+        try_number: Option<u32>,
+    },
+    /// Clear task instances so they run again (their runs go back to queued).
+    Clear {
+        /// The DAG's id.
+        dag_id: String,
+        /// Only tasks whose id matches this regular expression.
+        #[arg(short = 't', long)]
+        task_regex: Option<String>,
+        /// Also clear the matched tasks' upstream tasks.
+        #[arg(short = 'u', long)]
+        upstream: bool,
+        /// Also clear the matched tasks' downstream tasks.
+        #[arg(short = 'd', long)]
+        downstream: bool,
+        /// Only failed (and upstream_failed) task instances.
+        #[arg(short = 'f', long)]
+        only_failed: bool,
+        /// Only this run (default: every run of the DAG).
+        #[arg(long)]
+        run_id: Option<String>,
+        /// Do not ask for confirmation.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+    /// List a DAG's tasks (ids one per line with `-o plain`).
+    List {
+        /// The DAG's id.
+        dag_id: String,
+        /// Output format.
+        #[command(flatten)]
+        output: OutputArg,
+    },
+}
+
+/// `lithoflow runtime ...`
+#[derive(Debug, Subcommand)]
+pub enum RuntimeCommand {
+    /// Create or update the Lambda runtime function for a memory size from this build's
+    /// embedded runtime, and wait until it is active. Settings come from `[aws]` and
+    /// `[aws_lambda]` in $LITHOFLOW_HOME/lithoflow.toml (`execution_role` is required) and
+    /// the standard AWS environment.
+    Deploy {
+        /// The function's memory, MB (default: `[aws_lambda] runtime_memory`, else 256).
+        #[arg(long, value_name = "MB")]
+        memory: Option<u64>,
+        /// The function's timeout, seconds (default: `[aws_lambda] runtime_timeout`,
+        /// else 180).
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<u64>,
+        /// Output format.
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// List the deployed runtime functions, of every lithoflow version.
+    List {
+        /// Output format.
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// Delete this version's runtime function for a memory size (default:
+    /// `runtime_memory`), or every lithoflow runtime function with `--all`.
+    Delete {
+        /// The memory size whose function to delete, MB.
+        #[arg(long, value_name = "MB", conflicts_with = "all")]
+        memory: Option<u64>,
+        /// Delete every lithoflow runtime function (all versions and memory sizes).
+        #[arg(long)]
+        all: bool,
+        /// Output format.
+        #[command(flatten)]
+        output: OutputArg,
+    },
+}

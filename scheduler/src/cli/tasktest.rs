@@ -1,0 +1,202 @@
+//! `lithoflow tasks test`: run one task with the executor, record nothing, print its
+//! return value (Airflow's `tasks test`).
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use lithoflow_executor::{ExecutorSettings, FunctionExecutor, JobOutcome};
+use serde_json::{Value, json};
+
+use crate::Outcome;
+use crate::cli::OutputFormat;
+use crate::config::Settings;
+use crate::taskrun::{self, TaskError};
+use lithoflow_dag::{Dag, TaskKind};
+
+/// Parses `--xcom TASK_ID=JSON` values.
+fn parse_xcom(values: &[String], dag: &Dag) -> anyhow::Result<HashMap<String, Value>> {
+    let mut out = HashMap::new();
+    for v in values {
+        let Some((task, json)) = v.split_once('=') else {
+            bail!("--xcom {v:?}: expected TASK_ID=JSON, for example --xcom add_task_1=4");
+        };
+        if dag.task(task).is_none() {
+            bail!("--xcom {v:?}: DAG `{}` has no task `{task}`", dag.dag_id);
+        }
+        let value: Value = serde_json::from_str(json)
+            .with_context(|| format!("--xcom {v:?}: the value is not JSON"))?;
+        out.insert(task.to_owned(), value);
+    }
+    Ok(out)
+}
+
+pub(crate) async fn run(
+    dag: &Dag,
+    task_id: &str,
+    xcom: &[String],
+    format: OutputFormat,
+    settings: &Settings,
+) -> anyhow::Result<Outcome> {
+    let Some(task) = dag.task(task_id) else {
+        let ids: Vec<&str> = dag.tasks.iter().map(|t| t.task_id.as_str()).collect();
+        let hint = lithoflow_dag::suggest_id(task_id, &ids)
+            .map_or(String::new(), |s| format!("; did you mean `{s}`?"));
+        bail!("DAG `{}` has no task `{task_id}`{hint}", dag.dag_id);
+    };
+    let xcom = parse_xcom(xcom, dag)?;
+    let cfg = taskrun::executor_config(&settings.executor, dag, task);
+    let executor =
+        FunctionExecutor::new(ExecutorSettings::from_config(&cfg, settings.storage_dir()));
+    let run_id = format!(
+        "tasks_test__{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ")
+    );
+    let job_key = format!("{}/{run_id}/{}/1", dag.dag_id, task.task_id);
+    let mut stderr = std::io::stderr();
+    // Templates render as in a run whose logical date is now (Airflow's `tasks test`
+    // takes the date as an argument; lithoflow's runs it "now").
+    let ctx = lithoflow_dag::template::Context::standalone(
+        dag,
+        &task.task_id,
+        &run_id,
+        chrono::Utc::now(),
+    );
+    let rendered = match crate::engine::render_task(task, &ctx) {
+        Ok(t) => t,
+        Err(e) => return report(format, &task.task_id, Err(TaskError::Input(e)), None),
+    };
+    let task = &rendered;
+    if matches!(task.kind, TaskKind::Bash(_) | TaskKind::Empty) {
+        writeln!(
+            stderr,
+            "[tasks test] running {}.{} ({}) here",
+            dag.dag_id,
+            task.task_id,
+            task.type_name()
+        )?;
+        let (value, output) = taskrun::run_local(dag, task).await;
+        if let Some(output) = output {
+            stderr.write_all(output.as_bytes())?;
+        }
+        return report(format, &task.task_id, value, None);
+    }
+    let context = task.python().map(|_| ctx.json());
+    let spec = match taskrun::prepare(&executor, dag, task, &cfg, xcom, job_key, context).await {
+        Ok(spec) => spec,
+        Err(e) => return report(format, &task.task_id, Err(e), None),
+    };
+    let on = match cfg.effective_backend() {
+        lithoflow_executor::Backend::Localhost => format!(
+            "{} local worker{}",
+            executor.workers(),
+            if executor.workers() == 1 { "" } else { "s" }
+        ),
+        lithoflow_executor::Backend::AwsLambda => "AWS Lambda".to_owned(),
+    };
+    writeln!(
+        stderr,
+        "[tasks test] running {}.{} ({}) on {on}",
+        dag.dag_id,
+        task.task_id,
+        task.type_name(),
+    )?;
+    let job = taskrun::start(&executor, spec);
+    let bar = progress_bar(task, &job);
+    let outcome = taskrun::finish(&executor, task, &job).await;
+    if let Some(bar) = bar {
+        bar.abort();
+    }
+    if task.common.async_invoke {
+        writeln!(
+            stderr,
+            "[tasks test] async_invoke: every call was accepted; waiting for them to finish before exiting"
+        )?;
+        let done = job.wait().await;
+        taskrun::write_call_output(&mut stderr, &done)?;
+    } else if let Some(done) = &outcome.job {
+        taskrun::write_call_output(&mut stderr, done)?;
+        writeln!(
+            stderr,
+            "[tasks test] {} call{} in {:.3}s",
+            done.calls.len(),
+            if done.calls.len() == 1 { "" } else { "s" },
+            done.duration_s
+        )?;
+    }
+    executor.shutdown();
+    report(
+        format,
+        &task.task_id,
+        outcome.return_value,
+        outcome.job.as_deref(),
+    )
+}
+
+/// A live progress bar for maps, on a terminal only.
+fn progress_bar(
+    task: &lithoflow_dag::Task,
+    job: &lithoflow_executor::Job,
+) -> Option<tokio::task::JoinHandle<()>> {
+    if matches!(task.kind, TaskKind::CallAsync(_)) || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let mut rx = job.progress();
+    Some(tokio::spawn(async move {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{prefix:>6} [{bar:40}] {pos}/{len} done, {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        loop {
+            {
+                let p = rx.borrow_and_update();
+                bar.set_prefix(p.phase);
+                bar.set_length(p.total as u64);
+                bar.set_position((p.done + p.failed) as u64);
+                bar.set_message(format!("{} running, {} failed", p.running, p.failed));
+            }
+            tokio::select! {
+                changed = rx.changed() => if changed.is_err() { break },
+                () = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+        }
+        bar.finish_and_clear();
+    }))
+}
+
+fn report(
+    format: OutputFormat,
+    task_id: &str,
+    value: Result<Value, TaskError>,
+    _job: Option<&JobOutcome>,
+) -> anyhow::Result<Outcome> {
+    let mut out = std::io::stdout();
+    let failed = value.is_err() && !matches!(value, Err(TaskError::Skip(_)));
+    if format == OutputFormat::Json {
+        let doc = match &value {
+            Ok(v) => {
+                json!({"task_id": task_id, "state": "success", "return_value": v, "error": null})
+            }
+            Err(TaskError::Skip(m)) => {
+                json!({"task_id": task_id, "state": "skipped", "return_value": null, "error": null, "message": m})
+            }
+            Err(e) => {
+                json!({"task_id": task_id, "state": "failed", "return_value": null, "error": e.to_string()})
+            }
+        };
+        writeln!(out, "{doc}")?;
+    } else {
+        match &value {
+            Ok(v) => writeln!(out, "Done. Returned value was: {v}")?,
+            Err(TaskError::Skip(m)) => writeln!(out, "Skipped: {m}")?,
+            Err(e) => {
+                writeln!(std::io::stderr(), "Task failed: {e}")?;
+            }
+        }
+    }
+    Ok(if failed { Outcome::Failed } else { Outcome::Ok })
+}

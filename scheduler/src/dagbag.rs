@@ -1,0 +1,293 @@
+//! Loading every DAG file of a folder, as Airflow's DagBag does.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use lithoflow_dag::diag::{Diagnostic, Severity, Source};
+use lithoflow_dag::{Dag, LoadOptions, parse_dag_with};
+
+/// Files larger than this are refused rather than read into memory.
+pub const MAX_DAG_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Folders deeper than this under the DAGs folder are not searched.
+const MAX_DEPTH: usize = 32;
+
+/// The outcome of loading one file.
+#[derive(Debug, Clone)]
+pub struct DagFileResult {
+    /// The file.
+    pub path: PathBuf,
+    /// The DAG, when the file has no errors.
+    pub dag: Option<Dag>,
+    /// Errors, warnings and notes, in file order.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl DagFileResult {
+    /// Whether the file has at least one error.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// One file that failed to load, as `dags list-import-errors` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportError {
+    /// The file.
+    pub filepath: PathBuf,
+    /// Every error of the file, each in `PATH:LINE:COLUMN: error: MESSAGE` form.
+    pub error: String,
+}
+
+impl ImportError {
+    /// The error of a file: its error diagnostics, one headline per line.
+    pub fn new(path: &Path, diagnostics: &[Diagnostic]) -> ImportError {
+        ImportError {
+            filepath: path.to_owned(),
+            error: diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .map(Diagnostic::headline)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+}
+
+/// Every DAG file under a folder (or a list of paths), parsed.
+#[derive(Debug, Clone, Default)]
+pub struct DagBag {
+    /// One result per file, sorted by path.
+    pub files: Vec<DagFileResult>,
+}
+
+impl DagBag {
+    /// Loads every `*.toml` file under `folder`, recursively, skipping hidden folders.
+    pub fn load_folder(folder: &Path) -> std::io::Result<DagBag> {
+        Self::load_folder_with(folder, &LoadOptions::default())
+    }
+
+    /// [`DagBag::load_folder`] with the loader's options; `folder` is the DAGs folder
+    /// unless the options name one.
+    pub fn load_folder_with(folder: &Path, options: &LoadOptions) -> std::io::Result<DagBag> {
+        let mut paths = Vec::new();
+        collect_toml_files(folder, 0, &mut paths)?;
+        let mut options = options.clone();
+        options
+            .dags_folder
+            .get_or_insert_with(|| folder.to_path_buf());
+        Ok(Self::load_files(paths, &options))
+    }
+
+    /// Loads files and folders given on a command line.
+    pub fn load_paths(paths: &[PathBuf]) -> std::io::Result<DagBag> {
+        Self::load_paths_with(paths, &LoadOptions::default())
+    }
+
+    /// [`DagBag::load_paths`] with the loader's options.
+    pub fn load_paths_with(paths: &[PathBuf], options: &LoadOptions) -> std::io::Result<DagBag> {
+        let mut files = Vec::new();
+        for p in paths {
+            if p.is_dir() {
+                collect_toml_files(p, 0, &mut files)?;
+            } else {
+                files.push(p.clone());
+            }
+        }
+        Ok(Self::load_files(files, options))
+    }
+
+    fn load_files(mut paths: Vec<PathBuf>, options: &LoadOptions) -> DagBag {
+        paths.sort();
+        paths.dedup();
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(paths.len().max(1));
+        let chunk = paths.len().div_ceil(workers).max(1);
+        let mut files: Vec<DagFileResult> = std::thread::scope(|scope| {
+            let handles: Vec<_> = paths
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|p| load_file_with(p, options))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        mark_duplicate_ids(&mut files);
+        DagBag { files }
+    }
+
+    /// Every valid DAG, sorted by dag_id.
+    pub fn dags(&self) -> Vec<&Dag> {
+        let mut dags: Vec<&Dag> = self.files.iter().filter_map(|f| f.dag.as_ref()).collect();
+        dags.sort_by(|a, b| a.dag_id.cmp(&b.dag_id));
+        dags
+    }
+
+    /// The DAG with this id.
+    pub fn dag(&self, dag_id: &str) -> Option<&Dag> {
+        self.files
+            .iter()
+            .filter_map(|f| f.dag.as_ref())
+            .find(|d| d.dag_id == dag_id)
+    }
+
+    /// Files that failed to load.
+    pub fn import_errors(&self) -> Vec<ImportError> {
+        self.files
+            .iter()
+            .filter(|f| f.has_errors())
+            .map(|f| ImportError::new(&f.path, &f.diagnostics))
+            .collect()
+    }
+
+    /// A file that failed to load whose name suggests it defines `dag_id`, for errors
+    /// like "DAG not found" that should point at the broken file instead.
+    pub fn broken_file_for(&self, dag_id: &str) -> Option<&DagFileResult> {
+        self.files
+            .iter()
+            .find(|f| f.has_errors() && f.path.file_stem().is_some_and(|s| s == dag_id))
+    }
+}
+
+/// Every `*.toml` file under `folder`, recursively, skipping hidden folders; sorted.
+pub fn toml_files(folder: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut paths = Vec::new();
+    collect_toml_files(folder, 0, &mut paths)?;
+    paths.sort();
+    Ok(paths)
+}
+
+fn collect_toml_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if depth > MAX_DEPTH {
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || name == "__pycache__" {
+            continue;
+        }
+        // Symlinks are followed for files but not folders, so a link loop cannot trap the scan.
+        let file_type = entry.file_type()?;
+        let path = entry.path();
+        if file_type.is_dir() {
+            collect_toml_files(&path, depth + 1, out)?;
+        } else if path.extension().is_some_and(|e| e == "toml")
+            && (file_type.is_file() || path.is_file())
+        {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Reads and parses one file; IO and encoding problems become diagnostics too.
+pub fn load_file(path: &Path) -> DagFileResult {
+    load_file_with(path, &LoadOptions::default())
+}
+
+/// [`load_file`] with the loader's options.
+pub fn load_file_with(path: &Path, options: &LoadOptions) -> DagFileResult {
+    let whole_file = |message: String| DagFileResult {
+        path: path.to_owned(),
+        dag: None,
+        diagnostics: vec![Diagnostic {
+            severity: Severity::Error,
+            path: path.to_owned(),
+            location: None,
+            message,
+        }],
+    };
+    match std::fs::metadata(path) {
+        Ok(m) if m.len() > MAX_DAG_FILE_BYTES => {
+            return whole_file(format!(
+                "file is {} bytes; DAG files are at most {MAX_DAG_FILE_BYTES} bytes",
+                m.len()
+            ));
+        }
+        Ok(_) => {}
+        Err(e) => return whole_file(format!("cannot read the file: {e}")),
+    }
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => return whole_file(format!("cannot read the file: {e}")),
+    };
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            let src = Source::new(path, &lossy);
+            let before = String::from_utf8_lossy(&e.as_bytes()[..at]).len();
+            return DagFileResult {
+                path: path.to_owned(),
+                dag: None,
+                diagnostics: vec![src.diagnostic(
+                    Severity::Error,
+                    before..before + 1,
+                    format!("invalid UTF-8 at byte {at}; DAG files must be UTF-8 text"),
+                )],
+            };
+        }
+    };
+    let (dag, diagnostics) = parse_dag_with(path, &text, options);
+    DagFileResult {
+        path: path.to_owned(),
+        dag,
+        diagnostics,
+    }
+}
+
+/// A dag_id defined by two files: the first file (by path) keeps it, the others fail.
+fn mark_duplicate_ids(files: &mut [DagFileResult]) {
+    let mut first: HashMap<String, PathBuf> = HashMap::new();
+    for f in files.iter_mut() {
+        let Some(dag) = &f.dag else { continue };
+        match first.get(&dag.dag_id) {
+            None => {
+                first.insert(dag.dag_id.clone(), f.path.clone());
+            }
+            Some(owner) => {
+                let diag = duplicate_id_diagnostic(&f.path, dag, owner);
+                f.diagnostics.push(diag);
+                f.dag = None;
+            }
+        }
+    }
+}
+
+/// The error of a file whose `dag_id` another file (`owner`) already defines.
+pub fn duplicate_id_diagnostic(path: &Path, dag: &Dag, owner: &Path) -> Diagnostic {
+    let message = format!(
+        "dag_id `{}` is already defined in {}; each DAG needs its own id",
+        dag.dag_id,
+        owner.display()
+    );
+    match (&dag.dag_id_span, std::fs::read_to_string(path)) {
+        (Some(span), Ok(text)) => {
+            Source::new(path, &text).diagnostic(Severity::Error, span.clone(), message)
+        }
+        _ => Diagnostic {
+            severity: Severity::Error,
+            path: path.to_owned(),
+            location: None,
+            message: format!(
+                "{message} (the id comes from the file name; set `dag_id` to change it)"
+            ),
+        },
+    }
+}
