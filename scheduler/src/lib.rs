@@ -16,6 +16,7 @@ pub mod control;
 pub mod daemon;
 pub mod dagbag;
 pub mod engine;
+pub mod logging;
 pub mod ops;
 pub mod store;
 pub mod taskrun;
@@ -47,23 +48,6 @@ impl Outcome {
 /// Runs one command line.
 pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     cli::run(cli).await
-}
-
-/// Sets up logging to stderr: `RUST_LOG`, else `LITHOFLOW_LOG`, else warnings only.
-pub fn init_tracing(format: cli::LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = std::env::var("RUST_LOG")
-        .or_else(|_| std::env::var("LITHOFLOW_LOG"))
-        .ok()
-        .and_then(|f| EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        cli::LogFormat::Json => builder.json().init(),
-        cli::LogFormat::Text => builder.init(),
-    }
 }
 
 impl From<&lithoflow_migrate::MigrateOutcome> for Outcome {

@@ -56,7 +56,7 @@ fn main() -> ExitCode {
     ) {
         purge_freed_memory_at_once();
     }
-    lithoflow_scheduler::cli::init_logging(&cli);
+    lithoflow_scheduler::logging::init_logging(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,15 +1,21 @@
-//! Turning a task of a DAG into an executor job, and the job's outcome into the task's
-//! XCom value (DESIGN.md §2 "What a task returns").
+//! A task's try, prepared and run: its templates rendered ([`render_task`], with
+//! [`template_context`]), its job key, the task turned into an executor job and the job's
+//! outcome into the task's XCom value (docs/dag-format.md, "What a task returns"), and
+//! [`ExecutorTasks`], the engine's real [`TaskExecutor`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use futures_util::future::BoxFuture;
 use lithoflow_executor::{
     CallError, CallOptions, Chunking, ExecutorConfig, Extra, FunctionExecutor, FunctionRef, Job,
     JobKind, JobOutcome, JobSpec, MapJob, StorageBackend,
 };
 use serde_json::{Map, Value, json};
+
+use crate::engine::{JobStarted, TaskExecutor, TryInput, TryOutput};
+use crate::store::DagRunRecord;
 
 use lithoflow_dag::{Dag, ExtraParams, FuncRef, Iterdata, MapSpec, PythonSpec, Task, TaskKind};
 
@@ -491,6 +497,223 @@ pub fn write_call_output(w: &mut dyn std::io::Write, outcome: &JobOutcome) -> st
         }
     }
     Ok(())
+}
+
+/// The real [`TaskExecutor`]: python and Lithops tasks run on the lithoflow executor
+/// (local workers or Lambda), bash and empty tasks on this machine.
+pub struct ExecutorTasks {
+    executor: Arc<FunctionExecutor>,
+    home_config: ExecutorConfig,
+}
+
+impl ExecutorTasks {
+    /// Tries run on `executor`; `home_config` is the first layer of every task's settings.
+    pub fn new(executor: Arc<FunctionExecutor>, home_config: ExecutorConfig) -> ExecutorTasks {
+        ExecutorTasks {
+            executor,
+            home_config,
+        }
+    }
+}
+
+impl TaskExecutor for ExecutorTasks {
+    fn run_try(&self, input: TryInput) -> BoxFuture<'static, TryOutput> {
+        let executor = Arc::clone(&self.executor);
+        let cfg = executor_config(&self.home_config, &input.dag, &input.task);
+        Box::pin(async move {
+            let TryInput {
+                dag,
+                task,
+                try_number,
+                job_key,
+                xcom,
+                context,
+                cancel,
+                started,
+            } = input;
+            if runs_here(&task) {
+                let (value, output) = run_local(&dag, &task).await;
+                return TryOutput {
+                    value,
+                    job: None,
+                    output,
+                };
+            }
+            // Upstream values offloaded to S3 are read back here.
+            let spec = match prepare(&executor, &dag, &task, &cfg, xcom, job_key, context).await {
+                Ok(spec) => spec,
+                Err(e) => return TryOutput::failed(e),
+            };
+            let job = start(&executor, spec);
+            let _ = started.send(JobStarted {
+                task_id: task.task_id.clone(),
+                try_number,
+                progress: job.progress(),
+            });
+            // Dropped before the job ends (execution_timeout, a drain or dagrun_timeout):
+            // the job stops too.
+            let guard = CancelOnDrop(Some(job.clone()));
+            let finished = finish(&executor, &task, &job);
+            tokio::pin!(finished);
+            let outcome = tokio::select! {
+                o = &mut finished => o,
+                () = cancel.cancelled() => {
+                    job.cancel();
+                    finished.await
+                }
+            };
+            guard.disarm();
+            TryOutput {
+                value: outcome.return_value,
+                job: outcome.job,
+                output: None,
+            }
+        })
+    }
+
+    fn enforces_execution_timeout(&self, task: &Task) -> bool {
+        runs_here(task)
+    }
+}
+
+/// Bash and empty tasks run on this machine, not on the executor.
+fn runs_here(task: &Task) -> bool {
+    matches!(task.kind, TaskKind::Bash(_) | TaskKind::Empty)
+}
+
+/// Cancels a job when dropped, unless disarmed first.
+struct CancelOnDrop(Option<Job>);
+
+impl CancelOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(job) = &self.0 {
+            job.cancel();
+        }
+    }
+}
+
+/// The template context of a task's try (Airflow's names).
+pub(crate) fn template_context(
+    dag: &Dag,
+    run: &DagRunRecord,
+    task_id: &str,
+    try_number: u32,
+) -> lithoflow_dag::template::Context {
+    let logical = run.logical_date.unwrap_or(run.run_after);
+    let mut params = dag.params.clone();
+    for (k, v) in &run.conf {
+        params.insert(k.clone(), v.clone());
+    }
+    lithoflow_dag::template::Context {
+        dag_id: dag.dag_id.clone(),
+        task_id: task_id.to_owned(),
+        run_id: run.run_id.clone(),
+        logical_date: logical,
+        data_interval_start: run.data_interval_start.unwrap_or(logical),
+        data_interval_end: run.data_interval_end.unwrap_or(logical),
+        params,
+        conf: run.conf.clone(),
+        try_number,
+    }
+}
+
+/// The task with its templates rendered.
+pub fn render_task(task: &Task, ctx: &lithoflow_dag::template::Context) -> Result<Task, String> {
+    let mut t = task.clone();
+    let render = |v: &Value| lithoflow_dag::template::render(v, ctx);
+    match &mut t.kind {
+        TaskKind::CallAsync(c) => c.data = render(&c.data)?,
+        TaskKind::Map(m) => render_map(m, &render)?,
+        TaskKind::MapReduce(mr) => render_map(&mut mr.map, &render)?,
+        TaskKind::Python(p) | TaskKind::Branch(p) | TaskKind::ShortCircuit { python: p, .. } => {
+            // Airflow's template_fields of PythonOperator.
+            if let Value::Array(a) = render(&Value::Array(std::mem::take(&mut p.op_args)))? {
+                p.op_args = a;
+            }
+            if let Value::Object(m) = render(&Value::Object(std::mem::take(&mut p.op_kwargs)))? {
+                p.op_kwargs = m;
+            }
+            if let Some(td) = p.templates_dict.take()
+                && let Value::Object(m) = render(&Value::Object(td))?
+            {
+                p.templates_dict = Some(m);
+            }
+        }
+        TaskKind::Bash(b) => {
+            // BashOperator's template_fields: bash_command, env, cwd.
+            if let Value::String(c) = render(&Value::String(std::mem::take(&mut b.bash_command)))? {
+                b.bash_command = c;
+            }
+            if let Some(env) = b.env.take()
+                && let Value::Object(m) = render(&Value::Object(env))?
+            {
+                b.env = Some(m);
+            }
+            if let Some(cwd) = b.cwd.take()
+                && let Value::String(c) = render(&Value::String(cwd))?
+            {
+                b.cwd = Some(c);
+            }
+        }
+        TaskKind::Empty => {}
+    }
+    if let Value::Object(env) = render(&Value::Object(t.common.extra_env.clone()))? {
+        t.common.extra_env = env;
+    }
+    Ok(t)
+}
+
+fn render_map(
+    m: &mut lithoflow_dag::MapSpec,
+    render: &impl Fn(&Value) -> Result<Value, String>,
+) -> Result<(), String> {
+    if let Iterdata::Literal(items) = &mut m.iterdata
+        && let Value::Array(rendered) = render(&Value::Array(std::mem::take(items)))?
+    {
+        *items = rendered;
+    }
+    m.extra_params = match m.extra_params.take() {
+        Some(ExtraParams::Keyword(k)) => match render(&Value::Object(k))? {
+            Value::Object(k) => Some(ExtraParams::Keyword(k)),
+            _ => None,
+        },
+        Some(ExtraParams::Positional(p)) => match render(&Value::Array(p))? {
+            Value::Array(p) => Some(ExtraParams::Positional(p)),
+            _ => None,
+        },
+        None => None,
+    };
+    Ok(())
+}
+
+/// The executor job key of a try: where its data lives in storage
+/// (`lithoflow.jobs/<job key>/`).
+pub fn job_key(dag_id: &str, run_id: &str, task_id: &str, try_number: u32) -> String {
+    format!(
+        "{}/{}/{}/{try_number}",
+        sanitize(dag_id),
+        sanitize(run_id),
+        sanitize(task_id)
+    )
+}
+
+/// An id as one path segment: `/`, `\` and NUL become `_`.
+pub(crate) fn sanitize(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if matches!(c, '/' | '\\' | '\0') {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

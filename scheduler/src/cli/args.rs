@@ -121,50 +121,6 @@ impl Cli {
     }
 }
 
-/// Sets up logging: to stderr, or, when the terminal UI will own the terminal, to its
-/// log file without colours (`RUST_LOG`, else `LITHOFLOW_LOG`, else `info` for the file
-/// and warnings only for stderr). A file that cannot be opened falls back to stderr.
-pub fn init_logging(cli: &Cli) {
-    use tracing_subscriber::EnvFilter;
-    let home = crate::config::Settings::home_from_env();
-    let Some(path) = cli.tui_log_file(&home) else {
-        crate::init_tracing(cli.log_format);
-        return;
-    };
-    let Ok(file) = open_log(&path) else {
-        crate::init_tracing(cli.log_format);
-        return;
-    };
-    let filter = std::env::var("RUST_LOG")
-        .or_else(|_| std::env::var("LITHOFLOW_LOG"))
-        .ok()
-        .and_then(|f| EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(false)
-        .with_writer(std::sync::Mutex::new(file));
-    match cli.log_format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
-}
-
-/// Opens a log file for appending, creating its folder (private, as the home is).
-pub fn open_log(path: &std::path::Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::DirBuilderExt as _;
-    if let Some(dir) = path.parent() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
-    }
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-}
-
 /// `lithoflow dags ...`
 #[derive(Debug, Subcommand)]
 pub enum DagsCommand {

@@ -387,7 +387,7 @@ struct StderrRedirect {
 
 impl StderrRedirect {
     fn to(path: &Path) -> anyhow::Result<StderrRedirect> {
-        let file = crate::cli::open_log(path)
+        let file = crate::logging::open_log(path)
             .with_context(|| format!("failed to open the log file {}", path.display()))?;
         let saved = nix::unistd::dup(io::stderr()).context("failed to duplicate stderr")?;
         nix::unistd::dup2_stderr(&file).context("failed to redirect stderr")?;

@@ -1,0 +1,420 @@
+//! The run engine: one tokio task owns a DAG run's state and reacts to task completions,
+//! retry timers and the run's timeout. When a task finishes, its downstream tasks are
+//! decided (trigger rules) and dispatched at once, without a polling sleep.
+//!
+//! Every state change is written to the store, and flushed, before its side effect (a
+//! dispatch); a run left running by a killed process is recovered by running it again:
+//! finished tasks keep their state and XCom, tasks that were running run again on the
+//! same try number (a kill is not the task's failure, so it costs no retry).
+//!
+//! The engine does not know how a try runs: it hands each one to a [`TaskExecutor`]
+//! (the real one, [`crate::taskrun::ExecutorTasks`], runs it on the lithoflow executor or,
+//! for bash and empty tasks, on this machine), and it reads the time from a [`Clock`].
+//! The run loop itself is [`run::RunLoop`], a state machine with one method per event.
+
+mod log;
+mod run;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
+use lithoflow_executor::{ExecutorConfig, FunctionExecutor, JobOutcome, Progress};
+use serde_json::{Map, Value};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::store::{DagRunRecord, RunState, Store, TaskState};
+use crate::taskrun::TaskError;
+use lithoflow_dag::{Dag, Task};
+
+pub use crate::taskrun::{job_key, render_task};
+
+/// What a running DAG run reports, for live displays.
+#[derive(Debug, Clone)]
+pub enum RunEvent {
+    /// A task instance changed state.
+    Task {
+        /// The task.
+        task_id: String,
+        /// Its new state.
+        state: TaskState,
+        /// Its try number.
+        try_number: u32,
+    },
+    /// Progress of a running task's executor job.
+    Progress {
+        /// The task.
+        task_id: String,
+        /// The job's progress.
+        progress: Progress,
+    },
+    /// The run ended.
+    Finished(RunState),
+}
+
+/// Commands a scheduler sends to a run it is running.
+#[derive(Debug, Clone)]
+pub enum RunControl {
+    /// Start nothing new; let running tries finish until the deadline, then stop them.
+    /// The run is left running in the store, to be recovered by the next start.
+    Drain {
+        /// When running tries are stopped.
+        deadline: tokio::time::Instant,
+    },
+    /// Reset these task instances (Airflow's clear): finished ones at once, running
+    /// ones once their try is stopped; they run again with a fresh set of retries.
+    Clear(Vec<String>),
+}
+
+/// One try of a task, as the engine hands it to a [`TaskExecutor`].
+pub struct TryInput {
+    /// The task's DAG.
+    pub dag: Arc<Dag>,
+    /// The task, its templates rendered.
+    pub task: Task,
+    /// Its try number (1 for the first try).
+    pub try_number: u32,
+    /// Where the try's job data lives in storage ([`job_key`]).
+    pub job_key: String,
+    /// The XCom `return_value` of each upstream task the task reads.
+    pub xcom: std::collections::HashMap<String, Value>,
+    /// Airflow's context for Python callables (`python`, `branch`, `short_circuit`).
+    pub context: Option<Map<String, Value>>,
+    /// Cancelled when the engine stops the try (a clear while it runs): the try's job is
+    /// stopped and the future still resolves, with the job's cancelled outcome.
+    pub cancel: CancellationToken,
+    /// Told once the try's job has started, with its live progress.
+    pub started: mpsc::UnboundedSender<JobStarted>,
+}
+
+/// A try's executor job has started.
+#[derive(Debug)]
+pub struct JobStarted {
+    /// The task.
+    pub task_id: String,
+    /// The try.
+    pub try_number: u32,
+    /// The job's live progress.
+    pub progress: watch::Receiver<Progress>,
+}
+
+/// What a try ended with.
+#[derive(Debug, Clone)]
+pub struct TryOutput {
+    /// The task's XCom `return_value`, or why the try failed or skipped.
+    pub value: Result<Value, TaskError>,
+    /// The executor job's record (calls, their output), when one ran to its end.
+    pub job: Option<Arc<JobOutcome>>,
+    /// Output for the log that no executor job holds (a bash command's).
+    pub output: Option<String>,
+}
+
+impl TryOutput {
+    /// A try that failed before anything ran.
+    pub fn failed(e: TaskError) -> TryOutput {
+        TryOutput {
+            value: Err(e),
+            job: None,
+            output: None,
+        }
+    }
+}
+
+/// What the engine needs to run a try: the seam between the engine and the executor, so
+/// that retries, timeouts and trigger rules can be tested with a fake executor and
+/// paused time.
+pub trait TaskExecutor: Send + Sync + 'static {
+    /// Runs one try. Dropping the returned future stops the try's job (the engine drops
+    /// it at `execution_timeout` and when a drain's deadline or `dagrun_timeout` passes).
+    fn run_try(&self, input: TryInput) -> BoxFuture<'static, TryOutput>;
+
+    /// Whether the try enforces the task's `execution_timeout` itself (bash tasks stop
+    /// their process group and report what it printed); otherwise the engine does.
+    fn enforces_execution_timeout(&self, task: &Task) -> bool;
+}
+
+/// Where the engine reads the time: the wall clock, or a test's clock that moves with
+/// tokio's paused time.
+pub trait Clock: Send + Sync + 'static {
+    /// Now.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system's wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WallClock;
+
+impl Clock for WallClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Runs DAG runs through an executor, with state in a store.
+pub struct Engine {
+    store: Arc<Store>,
+    executor: Arc<dyn TaskExecutor>,
+    clock: Arc<dyn Clock>,
+    logs_dir: PathBuf,
+    wait_for_past: bool,
+    /// The state database's folder, whose filesystem must keep [`STATE_SPACE_RESERVE`]
+    /// free before anything is written to the store.
+    state_dir: PathBuf,
+    wait_for_space: bool,
+}
+
+/// How often a run blocked only by `depends_on_past` looks again.
+const PAST_RECHECK: Duration = Duration::from_secs(5);
+
+/// The free space lithoflow keeps on the filesystem of its state database: no state is
+/// written when less than this (plus the size of what is written) is free. sled 0.34
+/// does not survive running out of space: after a failed write every later write fails
+/// until the database is opened again, and a failed write of a large value (an XCom of
+/// more than about 128 KiB) leaves its log waiting forever, so that the next flush, even
+/// the one when the database is closed, never returns. So lithoflow refuses (or waits)
+/// before sled sees a full disk.
+pub const STATE_SPACE_RESERVE: u64 = 1024 * 1024;
+
+/// How often a run waiting for free space looks again.
+const SPACE_RECHECK: Duration = Duration::from_secs(1);
+
+/// The state database's filesystem has too little free space to write to it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("state database at {}: {}", path.display(), self.reason())]
+pub struct NoSpace {
+    /// The state database's folder.
+    pub path: PathBuf,
+    /// The free space, in bytes (for an unprivileged user).
+    pub free: u64,
+    /// The reserve kept free.
+    pub reserve: u64,
+    /// The size of what was to be written.
+    pub need: u64,
+}
+
+impl NoSpace {
+    /// What is wrong, without the path.
+    pub fn reason(&self) -> String {
+        let writing = if self.need > 0 {
+            format!(" beside the {} bytes to write", self.need)
+        } else {
+            String::new()
+        };
+        format!(
+            "No space left on device: {} bytes free, and lithoflow keeps {} bytes free there{writing}; free some space (nothing was written)",
+            self.free, self.reserve
+        )
+    }
+}
+
+/// Checks that the filesystem holding `dir` has [`STATE_SPACE_RESERVE`] plus `need`
+/// bytes free. A folder whose filesystem cannot be asked (it does not exist yet) passes:
+/// the write itself then reports what is wrong.
+pub fn check_space(dir: &Path, need: u64) -> Result<(), NoSpace> {
+    let Ok(st) = nix::sys::statvfs::statvfs(dir) else {
+        return Ok(());
+    };
+    #[expect(
+        clippy::useless_conversion,
+        reason = "the block counts' types differ between platforms"
+    )]
+    let free = u64::from(st.blocks_available()).saturating_mul(u64::from(st.fragment_size()));
+    if free >= STATE_SPACE_RESERVE.saturating_add(need) {
+        Ok(())
+    } else {
+        Err(NoSpace {
+            path: dir.to_path_buf(),
+            free,
+            reserve: STATE_SPACE_RESERVE,
+            need,
+        })
+    }
+}
+
+impl Engine {
+    /// An engine over `store` that runs tries on `executor` (the lithoflow executor, with
+    /// `home_config` as the first layer of every task's settings); logs go under
+    /// `logs_dir`.
+    pub fn new(
+        store: Arc<Store>,
+        executor: Arc<FunctionExecutor>,
+        home_config: ExecutorConfig,
+        logs_dir: PathBuf,
+    ) -> Engine {
+        let tasks = crate::taskrun::ExecutorTasks::new(executor, home_config);
+        Engine::with_executor(store, Arc::new(tasks), logs_dir)
+    }
+
+    /// An engine over `store` that runs tries on any [`TaskExecutor`].
+    pub fn with_executor(
+        store: Arc<Store>,
+        executor: Arc<dyn TaskExecutor>,
+        logs_dir: PathBuf,
+    ) -> Engine {
+        // The home holds `logs/` and `state/`.
+        let state_dir = logs_dir
+            .parent()
+            .map_or_else(|| PathBuf::from("state"), |home| home.join("state"));
+        Engine {
+            store,
+            executor,
+            clock: Arc::new(WallClock),
+            logs_dir,
+            wait_for_past: true,
+            state_dir,
+            wait_for_space: false,
+        }
+    }
+
+    /// Reads the time from `clock` instead of the wall clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Engine {
+        self.clock = clock;
+        self
+    }
+
+    /// Whether a state write that finds too little free space on the state database's
+    /// filesystem waits until there is enough (the scheduler: the run pauses and goes on
+    /// once space is freed, nothing lost) or fails the run's engine with [`NoSpace`]
+    /// (`dags test`, false by default).
+    pub fn wait_for_space(mut self, wait: bool) -> Engine {
+        self.wait_for_space = wait;
+        self
+    }
+
+    /// Whether a run whose only runnable tasks wait for `depends_on_past` keeps waiting
+    /// (Airflow's scheduler: the run stays running, true by default) or fails at once
+    /// with a note naming them (for `dags test`, which cannot wait for another run).
+    pub fn wait_for_past(mut self, wait: bool) -> Engine {
+        self.wait_for_past = wait;
+        self
+    }
+
+    /// The per-try log file of a task instance.
+    pub fn log_path(
+        logs_dir: &Path,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+        try_number: u32,
+    ) -> PathBuf {
+        // Every id becomes one `name=value` segment: it can neither hold a `/` nor be `..`,
+        // so no id escapes the logs folder (the ids are checked before they get here too).
+        use crate::taskrun::sanitize;
+        logs_dir
+            .join(format!("dag_id={}", sanitize(dag_id)))
+            .join(format!("run_id={}", sanitize(run_id)))
+            .join(format!("task_id={}", sanitize(task_id)))
+            .join(format!("attempt={try_number}.log"))
+    }
+
+    /// Runs (or resumes) a run until it reaches a final state.
+    pub async fn run(
+        &self,
+        dag: Arc<Dag>,
+        run_id: &str,
+        events: Option<mpsc::UnboundedSender<RunEvent>>,
+    ) -> anyhow::Result<DagRunRecord> {
+        self.run_controlled(dag, run_id, events, None).await
+    }
+
+    /// Runs (or resumes) a run until it reaches a final state, or until a
+    /// [`RunControl::Drain`] stops it (the returned run is then still running).
+    pub async fn run_controlled(
+        &self,
+        dag: Arc<Dag>,
+        run_id: &str,
+        events: Option<mpsc::UnboundedSender<RunEvent>>,
+        control: Option<mpsc::UnboundedReceiver<RunControl>>,
+    ) -> anyhow::Result<DagRunRecord> {
+        match run::RunLoop::start(self, dag, run_id, events).await? {
+            run::Started::Finished(run) => Ok(*run),
+            run::Started::Running(run_loop) => run_loop.run(control).await,
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    async fn persist(
+        &self,
+        f: impl FnOnce(&Store) -> Result<(), crate::store::StoreError> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        self.persist_sized(0, f).await
+    }
+
+    /// [`Engine::persist`] of about `size` bytes (beyond small records), once the state
+    /// database's filesystem has room for them (see [`STATE_SPACE_RESERVE`]).
+    async fn persist_sized(
+        &self,
+        size: u64,
+        f: impl FnOnce(&Store) -> Result<(), crate::store::StoreError> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        self.room_for(size).await?;
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || {
+            f(&store)?;
+            store.flush()
+        })
+        .await
+        .context("the state store task stopped")??;
+        Ok(())
+    }
+
+    /// Returns once the state database's filesystem has room for `size` more bytes; with
+    /// `wait_for_space` it waits for that (warning once), otherwise it fails at once.
+    async fn room_for(&self, size: u64) -> Result<(), NoSpace> {
+        let mut warned = false;
+        loop {
+            match check_space(&self.state_dir, size) {
+                Ok(()) => {
+                    if warned {
+                        tracing::warn!(path = %self.state_dir.display(), "there is room for the state database again; runs go on");
+                    }
+                    return Ok(());
+                }
+                Err(e) if self.wait_for_space => {
+                    if !warned {
+                        tracing::error!(path = %e.path.display(), free = e.free, "{e}; runs wait until space is freed");
+                        warned = true;
+                    }
+                    tokio::time::sleep(SPACE_RECHECK).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::*;
+
+    #[test]
+    fn ids_cannot_escape_the_logs_folder_or_the_job_storage() {
+        let logs = Path::new("/home/logs");
+        for (dag, run, task) in [
+            ("../../etc", "../x", "/abs"),
+            ("..", "..", ".."),
+            ("a\0b", "r\\..\\..", "t/../../u"),
+        ] {
+            let p = Engine::log_path(logs, dag, run, task, 1);
+            assert!(p.starts_with(logs), "{}", p.display());
+            // Exactly the four segments lithoflow writes, whatever the ids hold.
+            assert_eq!(p.strip_prefix(logs).map(|r| r.components().count()), Ok(4));
+            assert!(
+                p.components()
+                    .all(|c| !matches!(c, std::path::Component::ParentDir)),
+                "{}",
+                p.display()
+            );
+            assert_eq!(job_key(dag, run, task, 1).split('/').count(), 4);
+        }
+    }
+}

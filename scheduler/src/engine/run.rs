@@ -1,0 +1,899 @@
+//! One DAG run as a state machine: [`RunLoop`] owns the run's task instances and the tries
+//! in flight, and has one method per event: a job started ([`RunLoop::on_job_started`]), a
+//! try finished ([`RunLoop::on_try_finished`]), a control command
+//! ([`RunLoop::on_control`]), a drain's deadline ([`RunLoop::on_drain_deadline`]) and the
+//! run's `dagrun_timeout` ([`RunLoop::on_run_timeout`]); a retry coming due or the
+//! `depends_on_past` re-check only wake it. After each event, [`RunLoop::schedule`]
+//! decides every undecided task and dispatches what may run.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use lithoflow_executor::Progress;
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::{Engine, JobStarted, PAST_RECHECK, RunControl, RunEvent, TryInput, TryOutput};
+use crate::store::{DagRunRecord, RunState, TaskInstanceRecord, TaskState};
+use crate::taskrun::{self, TaskError, job_key, render_task, template_context};
+use lithoflow_dag::trigger::{self, Decision, UpstreamCounts};
+use lithoflow_dag::{Dag, Task, TaskKind};
+
+/// The result of a task's try, as the run sees it.
+pub(super) struct TryResult {
+    pub(super) task_id: String,
+    pub(super) try_number: u32,
+    pub(super) output: TryOutput,
+    pub(super) duration_s: f64,
+}
+
+/// What [`RunLoop::start`] found.
+pub(super) enum Started<'e> {
+    /// The run had already ended.
+    Finished(Box<DagRunRecord>),
+    /// The run is running, its task instances recovered.
+    Running(Box<RunLoop<'e>>),
+}
+
+/// A try in flight.
+struct InFlight {
+    try_number: u32,
+    /// Stops the try (a clear while it runs).
+    cancel: CancellationToken,
+    /// Its job's live progress, once the job has started.
+    progress: Option<watch::Receiver<Progress>>,
+    /// Closed before the try's outcome is recorded, so that no progress event follows
+    /// the task's new state.
+    gate: Option<Arc<Mutex<bool>>>,
+}
+
+/// What woke the run up.
+enum Wake {
+    JobStarted(JobStarted),
+    /// A try ended (`None`: its task panicked or was aborted).
+    TryFinished(Option<TryResult>),
+    /// A control command (`None`: the control channel closed).
+    Control(Option<RunControl>),
+    DrainDeadline,
+    RetryDue,
+    PastRecheck,
+    RunTimeout,
+}
+
+/// What [`RunLoop::schedule`] leaves the run with.
+enum Next {
+    /// Wait for the next event; `recheck_past` when only `depends_on_past` holds it.
+    Wait { recheck_past: bool },
+    /// The run ended, or was drained.
+    Done(Box<DagRunRecord>),
+}
+
+/// A DAG run being run: the state the engine keeps between events.
+pub(super) struct RunLoop<'e> {
+    engine: &'e Engine,
+    dag: Arc<Dag>,
+    run: DagRunRecord,
+    tis: HashMap<String, TaskInstanceRecord>,
+    events: Option<mpsc::UnboundedSender<RunEvent>>,
+    /// When `dagrun_timeout` ends the run.
+    timeout_at: Option<DateTime<Utc>>,
+    running: JoinSet<TryResult>,
+    in_flight: HashMap<String, InFlight>,
+    started_tx: mpsc::UnboundedSender<JobStarted>,
+    started_rx: mpsc::UnboundedReceiver<JobStarted>,
+    /// Set by a drain: nothing new starts, and running tries stop at this instant.
+    drain: Option<tokio::time::Instant>,
+    /// Running tries that were cleared: their outcome is dropped and they run again.
+    restarting: HashSet<String>,
+    /// Tasks whose trigger rule lets them run but whose previous run's instance did not
+    /// succeed (`depends_on_past`), as of the last [`RunLoop::decide`].
+    blocked_on_past: Vec<String>,
+}
+
+impl<'e> RunLoop<'e> {
+    /// Loads a run and its task instances, creates the missing ones, recovers the ones a
+    /// killed process left running (they run again on the same try), and records the run
+    /// as running.
+    pub(super) async fn start(
+        engine: &'e Engine,
+        dag: Arc<Dag>,
+        run_id: &str,
+        events: Option<mpsc::UnboundedSender<RunEvent>>,
+    ) -> anyhow::Result<Started<'e>> {
+        let mut run = engine
+            .store
+            .run(&dag.dag_id, run_id)?
+            .with_context(|| format!("DAG `{}` has no run `{run_id}`", dag.dag_id))?;
+        if run.state.is_finished() {
+            return Ok(Started::Finished(Box::new(run)));
+        }
+        let mut tis: HashMap<String, TaskInstanceRecord> = engine
+            .store
+            .tis(&dag.dag_id, run_id)?
+            .into_iter()
+            .map(|t| (t.task_id.clone(), t))
+            .collect();
+        for task in &dag.tasks {
+            let ti = tis
+                .entry(task.task_id.clone())
+                .or_insert_with(|| TaskInstanceRecord::new(&task.task_id, task.retries + 1));
+            if matches!(
+                ti.state,
+                TaskState::Running | TaskState::Queued | TaskState::Scheduled
+            ) {
+                tracing::warn!(dag = %dag.dag_id, run = %run_id, task = %task.task_id, attempt = ti.try_number, "recovering a task that was running when lithoflow stopped; it runs again on the same try");
+                ti.state = TaskState::None;
+                ti.try_number = ti.try_number.saturating_sub(1);
+                ti.job_id = None;
+            }
+        }
+        let now = engine.now();
+        run.state = RunState::Running;
+        run.start_date.get_or_insert(now);
+        {
+            let (run, tis) = (run.clone(), tis.values().cloned().collect::<Vec<_>>());
+            engine
+                .persist(move |s| {
+                    s.put_run(&run)?;
+                    for ti in &tis {
+                        s.put_ti(&run.dag_id, &run.run_id, ti)?;
+                    }
+                    Ok(())
+                })
+                .await?;
+        }
+        let timeout_at = dag.dagrun_timeout.and_then(|t| {
+            let start = run.start_date.unwrap_or(now);
+            chrono::Duration::from_std(t).ok().map(|t| start + t)
+        });
+        let (started_tx, started_rx) = mpsc::unbounded_channel();
+        Ok(Started::Running(Box::new(RunLoop {
+            engine,
+            dag,
+            run,
+            tis,
+            events,
+            timeout_at,
+            running: JoinSet::new(),
+            in_flight: HashMap::new(),
+            started_tx,
+            started_rx,
+            drain: None,
+            restarting: HashSet::new(),
+            blocked_on_past: Vec::new(),
+        })))
+    }
+
+    /// Runs until the run ends (or is drained).
+    pub(super) async fn run(
+        mut self,
+        mut control: Option<mpsc::UnboundedReceiver<RunControl>>,
+    ) -> anyhow::Result<DagRunRecord> {
+        loop {
+            let recheck_past = match self.schedule().await? {
+                Next::Done(run) => return Ok(*run),
+                Next::Wait { recheck_past } => recheck_past,
+            };
+            match self.next_event(&mut control, recheck_past).await {
+                Wake::JobStarted(job) => self.on_job_started(job),
+                Wake::TryFinished(Some(result)) => self.on_try_finished(result).await?,
+                Wake::TryFinished(None) | Wake::RetryDue | Wake::PastRecheck => {}
+                Wake::Control(Some(cmd)) => self.on_control(cmd).await?,
+                Wake::Control(None) => control = None,
+                Wake::DrainDeadline => return Ok(self.on_drain_deadline()),
+                Wake::RunTimeout => return self.on_run_timeout().await,
+            }
+        }
+    }
+
+    fn emit(&self, e: RunEvent) {
+        if let Some(tx) = &self.events {
+            let _ = tx.send(e);
+        }
+    }
+
+    /// Decides every undecided task, records and dispatches what may run, and tells
+    /// whether the run goes on.
+    async fn schedule(&mut self) -> anyhow::Result<Next> {
+        let now = self.engine.now();
+        let (mut changed, to_dispatch) = self.decide(now)?;
+        for task_id in &to_dispatch {
+            if let Some(ti) = self.tis.get_mut(task_id) {
+                ti.state = TaskState::Running;
+                ti.try_number += 1;
+                ti.start_date = Some(now);
+                ti.end_date = None;
+                ti.error = None;
+                ti.next_retry_at = None;
+                let (state, try_number) = (ti.state, ti.try_number);
+                changed.push(ti.clone());
+                self.emit(RunEvent::Task {
+                    task_id: task_id.clone(),
+                    state,
+                    try_number,
+                });
+            }
+        }
+        if !changed.is_empty() {
+            let (d, r) = (self.dag.dag_id.clone(), self.run.run_id.clone());
+            // Durable before the dispatch.
+            self.engine
+                .persist(move |s| changed.iter().try_for_each(|ti| s.put_ti(&d, &r, ti)))
+                .await?;
+        }
+        for task_id in to_dispatch {
+            let Some(task) = self.dag.task(&task_id).cloned() else {
+                continue;
+            };
+            let try_number = self.tis.get(&task_id).map_or(1, |t| t.try_number);
+            self.dispatch(task, try_number)?;
+        }
+
+        if self.drain.is_some() && self.running.is_empty() {
+            // Left running in the store; the next start recovers it.
+            return Ok(Next::Done(Box::new(self.run.clone())));
+        }
+        if self.tis.values().all(|t| t.state.is_finished()) {
+            let state = leaves_state(&self.dag, &self.tis);
+            return self
+                .finish(state, None)
+                .await
+                .map(|r| Next::Done(Box::new(r)));
+        }
+        let mut recheck_past = false;
+        if self.running.is_empty() && self.drain.is_none() && self.next_retry().is_none() {
+            if !self.blocked_on_past.is_empty() && self.engine.wait_for_past {
+                // Airflow keeps such a run running until the past is fixed (or
+                // dagrun_timeout); look again now and then.
+                recheck_past = true;
+            } else {
+                // In DAG order, for a stable message. Task instances keep their states,
+                // as in Airflow's deadlock branch.
+                let stuck: Vec<&str> = self
+                    .dag
+                    .tasks
+                    .iter()
+                    .map(|t| t.task_id.as_str())
+                    .filter(|id| self.tis.get(*id).is_some_and(|t| !t.state.is_finished()))
+                    .collect();
+                let note = if self.blocked_on_past.is_empty() {
+                    format!("deadlock: no task can run (waiting: {})", stuck.join(", "))
+                } else {
+                    format!(
+                        "depends_on_past not met: {} did not succeed in the previous run (waiting: {})",
+                        self.blocked_on_past.join(", "),
+                        stuck.join(", ")
+                    )
+                };
+                return self
+                    .finish(RunState::Failed, Some(note))
+                    .await
+                    .map(|r| Next::Done(Box::new(r)));
+            }
+        }
+        Ok(Next::Wait { recheck_past })
+    }
+
+    /// Applies the trigger rules, `depends_on_past` and `max_active_tasks` to every task
+    /// not yet decided, until nothing changes: the task instances that changed state
+    /// (skipped, upstream_failed) and the tasks to start now.
+    fn decide(
+        &mut self,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<(Vec<TaskInstanceRecord>, Vec<String>)> {
+        let mut changed: Vec<TaskInstanceRecord> = Vec::new();
+        let mut to_dispatch: Vec<String> = Vec::new();
+        self.blocked_on_past.clear();
+        let dag = Arc::clone(&self.dag);
+        let mut progress = true;
+        while progress {
+            progress = false;
+            // Running tasks; the ones chosen for dispatch in this pass are added below.
+            let active = self
+                .tis
+                .values()
+                .filter(|t| t.state == TaskState::Running)
+                .count();
+            for task in &dag.tasks {
+                let Some(ti) = self.tis.get(&task.task_id) else {
+                    continue;
+                };
+                let waiting_retry = ti.state == TaskState::UpForRetry
+                    && ti.next_retry_at.is_some_and(|at| at > now);
+                if !matches!(ti.state, TaskState::None | TaskState::UpForRetry)
+                    || waiting_retry
+                    || to_dispatch.contains(&task.task_id)
+                {
+                    continue;
+                }
+                let counts = upstream_counts(&dag, task, &self.tis);
+                let new_state = match trigger::evaluate(task.trigger_rule, counts) {
+                    Decision::Skip => Some(TaskState::Skipped),
+                    Decision::UpstreamFailed => Some(TaskState::UpstreamFailed),
+                    Decision::Wait => None,
+                    Decision::Run => {
+                        if task.depends_on_past && !self.past_met(&task.task_id)? {
+                            if !self.blocked_on_past.contains(&task.task_id) {
+                                self.blocked_on_past.push(task.task_id.clone());
+                            }
+                        } else if self.drain.is_none()
+                            && active + to_dispatch.len() < dag.max_active_tasks as usize
+                        {
+                            to_dispatch.push(task.task_id.clone());
+                        }
+                        None
+                    }
+                };
+                if let Some(state) = new_state
+                    && let Some(ti) = self.tis.get_mut(&task.task_id)
+                {
+                    ti.state = state;
+                    ti.end_date = Some(now);
+                    let try_number = ti.try_number;
+                    changed.push(ti.clone());
+                    self.emit(RunEvent::Task {
+                        task_id: task.task_id.clone(),
+                        state,
+                        try_number,
+                    });
+                    progress = true;
+                }
+            }
+        }
+        Ok((changed, to_dispatch))
+    }
+
+    /// The earliest time a task waiting for its retry may run again.
+    fn next_retry(&self) -> Option<DateTime<Utc>> {
+        self.tis
+            .values()
+            .filter(|t| t.state == TaskState::UpForRetry)
+            .filter_map(|t| t.next_retry_at)
+            .min()
+    }
+
+    /// Waits for the next thing that can change the run.
+    async fn next_event(
+        &mut self,
+        control: &mut Option<mpsc::UnboundedReceiver<RunControl>>,
+        recheck_past: bool,
+    ) -> Wake {
+        let now = self.engine.now();
+        let until =
+            |at: Option<DateTime<Utc>>| at.map(|at| (at - now).to_std().unwrap_or(Duration::ZERO));
+        let (retry_in, timeout_in) = (until(self.next_retry()), until(self.timeout_at));
+        let drain = self.drain;
+        let next_control = async {
+            match control.as_mut() {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            Some(job) = self.started_rx.recv() => Wake::JobStarted(job),
+            Some(joined) = self.running.join_next() => Wake::TryFinished(joined.ok()),
+            cmd = next_control => Wake::Control(cmd),
+            () = sleep_until(drain) => Wake::DrainDeadline,
+            () = sleep_for(retry_in) => Wake::RetryDue,
+            () = tokio::time::sleep(PAST_RECHECK), if recheck_past => Wake::PastRecheck,
+            () = sleep_for(timeout_in) => Wake::RunTimeout,
+        }
+    }
+
+    /// A try's job started: its progress is forwarded as run events.
+    fn on_job_started(&mut self, job: JobStarted) {
+        let Some(try_) = self.in_flight.get_mut(&job.task_id) else {
+            return;
+        };
+        // A job of an earlier try that ended before its start was seen.
+        if try_.try_number != job.try_number {
+            return;
+        }
+        if let Some(tx) = &self.events {
+            let gate = Arc::new(Mutex::new(false));
+            forward_progress(
+                job.task_id,
+                job.progress.clone(),
+                tx.clone(),
+                Arc::clone(&gate),
+            );
+            try_.gate = Some(gate);
+        }
+        try_.progress = Some(job.progress);
+    }
+
+    /// A try ended: its outcome is recorded, unless it was cleared while it ran.
+    async fn on_try_finished(&mut self, result: TryResult) -> anyhow::Result<()> {
+        // The job's last figures, then (in `complete`) the task's new state: the
+        // forwarder is closed first, so no progress follows the state.
+        if let Some(try_) = self.in_flight.remove(&result.task_id)
+            && let Some(gate) = try_.gate
+        {
+            *gate.lock().unwrap_or_else(PoisonError::into_inner) = true;
+            if let Some(rx) = &try_.progress {
+                let progress = rx.borrow().clone();
+                if progress.total > 0 {
+                    self.emit(RunEvent::Progress {
+                        task_id: result.task_id.clone(),
+                        progress,
+                    });
+                }
+            }
+        }
+        if self.restarting.remove(&result.task_id) {
+            // Cleared while running: the try's outcome is dropped.
+            return self.clear_tis(std::slice::from_ref(&result.task_id)).await;
+        }
+        self.complete(result).await
+    }
+
+    /// A drain or a clear.
+    async fn on_control(&mut self, cmd: RunControl) -> anyhow::Result<()> {
+        match cmd {
+            RunControl::Drain { deadline } => {
+                self.drain = Some(deadline);
+                Ok(())
+            }
+            RunControl::Clear(task_ids) => {
+                let mut now_ids = Vec::new();
+                for id in task_ids {
+                    if self
+                        .tis
+                        .get(&id)
+                        .is_some_and(|t| t.state == TaskState::Running)
+                    {
+                        if let Some(try_) = self.in_flight.get(&id) {
+                            try_.cancel.cancel();
+                        }
+                        self.restarting.insert(id);
+                    } else {
+                        now_ids.push(id);
+                    }
+                }
+                self.clear_tis(&now_ids).await
+            }
+        }
+    }
+
+    /// A drain's deadline passed: running tries are stopped and their task instances
+    /// stay running in the store, recovered (same try) on the next start.
+    fn on_drain_deadline(mut self) -> DagRunRecord {
+        self.stop_all();
+        self.run
+    }
+
+    /// `dagrun_timeout` passed: running tries are stopped, every unfinished task is
+    /// skipped, and the run fails.
+    async fn on_run_timeout(mut self) -> anyhow::Result<DagRunRecord> {
+        self.stop_all();
+        let now = self.engine.now();
+        for ti in self.tis.values_mut().filter(|t| !t.state.is_finished()) {
+            ti.state = TaskState::Skipped;
+            ti.end_date = Some(now);
+        }
+        self.save_all().await?;
+        let note = format!(
+            "dagrun_timeout of {} exceeded",
+            self.dag
+                .dagrun_timeout
+                .map(lithoflow_dag::duration::format)
+                .unwrap_or_default()
+        );
+        self.finish(RunState::Failed, Some(note)).await
+    }
+
+    /// Stops every try in flight (dropping a try's future stops its job).
+    fn stop_all(&mut self) {
+        for try_ in self.in_flight.values() {
+            try_.cancel.cancel();
+        }
+        self.running.abort_all();
+    }
+
+    /// Starts a task's try on the executor.
+    fn dispatch(&mut self, task: Task, try_number: u32) -> anyhow::Result<()> {
+        let (dag, run) = (&self.dag, &self.run);
+        // Upstream values for data_from_task / iterdata_from_task.
+        let mut xcom = HashMap::new();
+        for dep in task.dependencies() {
+            if let Some(v) =
+                self.engine
+                    .store
+                    .xcom(&dag.dag_id, &run.run_id, dep, "return_value")?
+            {
+                xcom.insert(dep.to_owned(), v);
+            }
+        }
+        let job_key = job_key(&dag.dag_id, &run.run_id, &task.task_id, try_number);
+        let ctx = template_context(dag, run, &task.task_id, try_number);
+        let context = task.python().map(|_| ctx.json());
+        let cancel = CancellationToken::new();
+        self.in_flight.insert(
+            task.task_id.clone(),
+            InFlight {
+                try_number,
+                cancel: cancel.clone(),
+                progress: None,
+                gate: None,
+            },
+        );
+        let executor = Arc::clone(&self.engine.executor);
+        let limit = task
+            .execution_timeout
+            .filter(|_| !executor.enforces_execution_timeout(&task));
+        let started_tx = self.started_tx.clone();
+        let dag = Arc::clone(dag);
+        self.running.spawn(async move {
+            let started = std::time::Instant::now();
+            let task_id = task.task_id.clone();
+            let output = match render_task(&task, &ctx) {
+                Ok(task) => {
+                    let try_ = executor.run_try(TryInput {
+                        dag,
+                        task,
+                        try_number,
+                        job_key,
+                        xcom,
+                        context,
+                        cancel,
+                        started: started_tx,
+                    });
+                    run_with_limit(try_, limit).await
+                }
+                Err(e) => TryOutput::failed(TaskError::Input(e)),
+            };
+            TryResult {
+                task_id,
+                try_number,
+                output,
+                duration_s: started.elapsed().as_secs_f64(),
+            }
+        });
+        Ok(())
+    }
+
+    /// Records a finished try: XCom and state first, then the log file.
+    async fn complete(&mut self, result: TryResult) -> anyhow::Result<()> {
+        let dag = Arc::clone(&self.dag);
+        let Some(ti) = self.tis.get_mut(&result.task_id) else {
+            return Ok(());
+        };
+        let Some(task) = dag.task(&result.task_id) else {
+            return Ok(());
+        };
+        if ti.try_number != result.try_number || ti.state != TaskState::Running {
+            return Ok(());
+        }
+        let now = self.engine.now();
+        ti.end_date = Some(now);
+        ti.duration_s = Some(result.duration_s);
+        if let Some(job) = &result.output.job {
+            ti.job_id = Some(job.job_id.clone());
+            ti.calls_total = job.calls.len();
+            ti.calls_failed = job.calls.iter().filter(|c| c.error.is_some()).count();
+            ti.calls_done = ti.calls_total - ti.calls_failed;
+        }
+        let mut xcom = None;
+        // A branch or short_circuit task that succeeded skips some of its downstream tasks.
+        let mut to_skip = Vec::new();
+        let value = match &result.output.value {
+            Ok(v) => skips_after(&dag, task, v).map(|skips| {
+                to_skip = skips;
+                v
+            }),
+            Err(e) => Err(e.clone()),
+        };
+        match &value {
+            Ok(v) => {
+                ti.state = TaskState::Success;
+                // An empty task pushes nothing, as EmptyOperator.
+                if !matches!(task.kind, TaskKind::Empty) {
+                    xcom = Some((*v).clone());
+                }
+            }
+            Err(TaskError::Call(e)) if e.exc_type == "AirflowSkipException" => {
+                // As in Airflow, a skip is not an error; its message is in the log.
+                ti.state = TaskState::Skipped;
+                ti.error = None;
+            }
+            Err(TaskError::Skip(_)) => {
+                ti.state = TaskState::Skipped;
+                ti.error = None;
+            }
+            Err(e) => {
+                ti.error = Some(e.to_string());
+                if ti.try_number < ti.max_tries {
+                    ti.state = TaskState::UpForRetry;
+                    let delay = lithoflow_dag::retry::retry_delay(
+                        task,
+                        &dag.dag_id,
+                        self.run.logical_date,
+                        ti.try_number,
+                    );
+                    ti.next_retry_at =
+                        Some(now + chrono::Duration::from_std(delay).unwrap_or_default());
+                } else {
+                    ti.state = TaskState::Failed;
+                }
+            }
+        }
+        // The log first: a kill after it re-runs the try and rewrites the log; a kill
+        // between a recorded state and its log would lose the log.
+        let logged =
+            self.engine
+                .write_log(&dag, &self.run, ti, &result, value.as_ref().map(|v| *v));
+        if let Err(e) = &logged {
+            tracing::warn!(dag = %dag.dag_id, task = %ti.task_id, error = %e, "failed to write the task's log; trying again once the state is recorded");
+        }
+        let xcom_size = xcom
+            .as_ref()
+            .and_then(|v| serde_json::to_vec(v).ok())
+            .map_or(0, |b| b.len() as u64);
+        let saved = ti.clone();
+        let mut skipped = Vec::new();
+        for id in &to_skip {
+            if let Some(t) = self.tis.get_mut(id)
+                && t.state == TaskState::None
+            {
+                t.state = TaskState::Skipped;
+                t.end_date = Some(now);
+                skipped.push(t.clone());
+            }
+        }
+        let (d, r) = (dag.dag_id.clone(), self.run.run_id.clone());
+        let events: Vec<RunEvent> = std::iter::once(&saved)
+            .chain(&skipped)
+            .map(|t| RunEvent::Task {
+                task_id: t.task_id.clone(),
+                state: t.state,
+                try_number: t.try_number,
+            })
+            .collect();
+        // The branch's success and the skips it decides are stored together.
+        self.engine
+            .persist_sized(xcom_size, move |s| {
+                if let Some(v) = &xcom {
+                    s.put_xcom(&d, &r, &saved.task_id, "return_value", v)?;
+                }
+                s.put_ti(&d, &r, &saved)?;
+                skipped.iter().try_for_each(|t| s.put_ti(&d, &r, t))
+            })
+            .await?;
+        if logged.is_err() {
+            // The disk was full, and the state write found room since (it waits for
+            // room in the scheduler): the log is written after all.
+            if let Some(ti) = self.tis.get(&result.task_id)
+                && let Err(e) =
+                    self.engine
+                        .write_log(&dag, &self.run, ti, &result, value.as_ref().map(|v| *v))
+            {
+                tracing::warn!(dag = %dag.dag_id, task = %ti.task_id, error = %e, "failed to write the task's log");
+            }
+        }
+        for e in events {
+            self.emit(e);
+        }
+        Ok(())
+    }
+
+    /// Resets task instances as Airflow's clear does and persists them.
+    async fn clear_tis(&mut self, task_ids: &[String]) -> anyhow::Result<()> {
+        let mut changed = Vec::new();
+        for id in task_ids {
+            if let Some(ti) = self.tis.get_mut(id) {
+                crate::ops::reset_ti(&self.dag, ti);
+                let (state, try_number) = (ti.state, ti.try_number);
+                changed.push(ti.clone());
+                self.emit(RunEvent::Task {
+                    task_id: id.clone(),
+                    state,
+                    try_number,
+                });
+            }
+        }
+        let (d, r) = (self.dag.dag_id.clone(), self.run.run_id.clone());
+        self.engine
+            .persist(move |s| {
+                for ti in &changed {
+                    s.put_ti(&d, &r, ti)?;
+                    s.delete_xcom(&d, &r, &ti.task_id, "return_value")?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn save_all(&self) -> anyhow::Result<()> {
+        let (d, r) = (self.run.dag_id.clone(), self.run.run_id.clone());
+        let all: Vec<TaskInstanceRecord> = self.tis.values().cloned().collect();
+        self.engine
+            .persist(move |s| all.iter().try_for_each(|ti| s.put_ti(&d, &r, ti)))
+            .await
+    }
+
+    /// Records the run's end.
+    async fn finish(
+        &mut self,
+        state: RunState,
+        note: Option<String>,
+    ) -> anyhow::Result<DagRunRecord> {
+        self.run.state = state;
+        self.run.end_date = Some(self.engine.now());
+        self.run.note = note;
+        let saved = self.run.clone();
+        self.engine.persist(move |s| s.put_run(&saved)).await?;
+        self.emit(RunEvent::Finished(state));
+        Ok(self.run.clone())
+    }
+
+    /// Whether `depends_on_past` is met: the same task in the previous run (by logical
+    /// date) succeeded or was skipped; the first run always passes.
+    fn past_met(&self, task_id: &str) -> anyhow::Result<bool> {
+        let Some(date) = self.run.logical_date else {
+            return Ok(true);
+        };
+        let store = &self.engine.store;
+        let previous = store
+            .runs(&self.dag.dag_id)?
+            .into_iter()
+            .filter(|r| r.logical_date.is_some_and(|d| d < date))
+            .max_by_key(|r| r.logical_date);
+        let Some(prev) = previous else {
+            return Ok(true);
+        };
+        Ok(store
+            .ti(&self.dag.dag_id, &prev.run_id, task_id)?
+            .is_some_and(|t| matches!(t.state, TaskState::Success | TaskState::Skipped)))
+    }
+}
+
+/// A try's future under the engine's `execution_timeout` (dropping it stops the job).
+async fn run_with_limit(
+    try_: impl Future<Output = TryOutput>,
+    limit: Option<Duration>,
+) -> TryOutput {
+    let Some(limit) = limit else {
+        return try_.await;
+    };
+    match tokio::time::timeout(limit, try_).await {
+        Ok(output) => output,
+        Err(_) => TryOutput::failed(TaskError::Input(format!(
+            "the task exceeded its execution_timeout of {}; its calls were stopped",
+            lithoflow_dag::duration::format(limit)
+        ))),
+    }
+}
+
+async fn sleep_for(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending::<()>().await,
+    }
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending::<()>().await,
+    }
+}
+
+/// Sends a job's progress as run events (at most ten a second) until the engine closes
+/// the gate, which it does before it records the task's outcome.
+fn forward_progress(
+    task_id: String,
+    mut rx: watch::Receiver<Progress>,
+    tx: mpsc::UnboundedSender<RunEvent>,
+    gate: Arc<Mutex<bool>>,
+) {
+    tokio::spawn(async move {
+        loop {
+            {
+                let closed = gate.lock().unwrap_or_else(PoisonError::into_inner);
+                if *closed {
+                    return;
+                }
+                let progress = rx.borrow_and_update().clone();
+                if progress.total > 0
+                    && tx
+                        .send(RunEvent::Progress {
+                            task_id: task_id.clone(),
+                            progress,
+                        })
+                        .is_err()
+                {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// Counts the direct upstream tasks' states.
+fn upstream_counts(
+    dag: &Dag,
+    task: &Task,
+    tis: &HashMap<String, TaskInstanceRecord>,
+) -> UpstreamCounts {
+    let mut c = UpstreamCounts::default();
+    for up in dag.graph.upstream(&task.task_id) {
+        c.upstream += 1;
+        match tis.get(up).map(|t| t.state) {
+            Some(TaskState::Success) => c.success += 1,
+            Some(TaskState::Skipped) => c.skipped += 1,
+            Some(TaskState::Failed) => c.failed += 1,
+            Some(TaskState::UpstreamFailed) => c.upstream_failed += 1,
+            _ => {}
+        }
+    }
+    c
+}
+
+/// The run's state from its leaf tasks: any leaf failed or upstream_failed -> failed;
+/// otherwise (all success or skipped) -> success.
+fn leaves_state(dag: &Dag, tis: &HashMap<String, TaskInstanceRecord>) -> RunState {
+    let failed = dag
+        .tasks
+        .iter()
+        .filter(|t| dag.graph.downstream(&t.task_id).is_empty())
+        .any(|t| {
+            tis.get(&t.task_id)
+                .is_some_and(|ti| matches!(ti.state, TaskState::Failed | TaskState::UpstreamFailed))
+        });
+    if failed {
+        RunState::Failed
+    } else {
+        RunState::Success
+    }
+}
+
+/// The tasks a successful branch or short_circuit task skips, as Airflow's SkipMixin:
+/// a branch skips its direct downstream tasks it did not name; a short_circuit whose
+/// value is falsy skips every downstream task (`ignore_downstream_trigger_rules`, the
+/// default) or only the direct ones. A branch naming unknown tasks fails.
+fn skips_after(dag: &Dag, task: &Task, value: &Value) -> Result<Vec<String>, TaskError> {
+    let direct = || -> Vec<String> {
+        dag.graph
+            .downstream(&task.task_id)
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    };
+    match &task.kind {
+        TaskKind::Branch(_) => {
+            let follow = taskrun::branch_targets(dag, task, value)?;
+            Ok(direct()
+                .into_iter()
+                .filter(|d| !follow.contains(d))
+                .collect())
+        }
+        TaskKind::ShortCircuit {
+            ignore_downstream_trigger_rules,
+            ..
+        } if !taskrun::truthy(value) => {
+            if !ignore_downstream_trigger_rules {
+                return Ok(direct());
+            }
+            let mut seen: Vec<String> = Vec::new();
+            let mut queue = direct();
+            while let Some(id) = queue.pop() {
+                if seen.contains(&id) {
+                    continue;
+                }
+                queue.extend(dag.graph.downstream(&id).into_iter().map(str::to_owned));
+                seen.push(id);
+            }
+            Ok(seen)
+        }
+        _ => Ok(Vec::new()),
+    }
+}
