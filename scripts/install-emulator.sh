@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs ministack (a local AWS emulator whose Lambda really runs Python handlers, and
 # whose S3 the AWS SDK accepts) into .emu/venv, for the AWS tests. Idempotent. See
-# ../shared/TESTING-AWS.md. The test harness runs this itself when the emulator is missing.
+# docs/aws-lambda.md §8. The test harness runs this itself when the emulator is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MINISTACK_VERSION=1.5.33

@@ -1,4 +1,4 @@
-//! The AWS emulator for the S3 and Lambda tests: ministack (../shared/TESTING-AWS.md), a
+//! The AWS emulator for the S3 and Lambda tests: ministack (docs/aws-lambda.md §8), a
 //! real server on 127.0.0.1 whose Lambda runs the Python handler. Each test starts its
 //! own on a free port; the harness installs it (scripts/install-emulator.sh) when it is
 //! missing and fails loudly when it cannot start.
