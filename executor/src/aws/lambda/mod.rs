@@ -19,6 +19,11 @@
 //! giving the invocation slot back while waiting, until the call's retry budget is
 //! spent: a call is never dropped silently. A call that never answers (or never starts)
 //! fails after its timeout plus a grace period.
+//!
+//! Here: the backend, its runtime functions and how each kind of call is served. Beside
+//! it: `invoke.rs` (one invocation with its retries), `answer.rs` (requests spliced and
+//! checked, answers decoded), `poll.rs` (the status pollers), `bucket.rs` (the backend's
+//! own S3 requests).
 
 mod answer;
 mod bucket;
