@@ -111,17 +111,18 @@ pub(crate) struct Resolver {
     pool: Arc<LocalPool>,
     local: LocalStorage,
     #[cfg(feature = "aws")]
-    aws: crate::aws::Cache,
+    aws: crate::aws::cache::Cache,
 }
 
 impl Resolver {
-    /// A resolver over the local pool and the localhost storage.
-    pub(crate) fn new(pool: Arc<LocalPool>, local: LocalStorage) -> Resolver {
+    /// Starts `workers` local workers running `python`, with the localhost storage at
+    /// `storage_root`. Must be called inside a tokio runtime.
+    pub(crate) fn new(python: &str, workers: usize, storage_root: PathBuf) -> Resolver {
         Resolver {
-            pool,
-            local,
+            pool: LocalPool::new(python, workers),
+            local: LocalStorage::new(storage_root),
             #[cfg(feature = "aws")]
-            aws: crate::aws::Cache::default(),
+            aws: crate::aws::cache::Cache::default(),
         }
     }
 

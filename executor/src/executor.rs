@@ -20,9 +20,8 @@ use crate::error::{CallError, Error};
 use crate::job::{
     CallOptions, ExecutorSettings, FunctionRef, Job, JobKind, JobOutcome, JobSpec, MapJob, Progress,
 };
-use crate::local::LocalPool;
 use crate::run::Runner;
-use crate::storage::{LocalStorage, Storage};
+use crate::storage::Storage;
 
 /// Runs Python functions as Lithops does.
 pub struct FunctionExecutor {
@@ -35,10 +34,13 @@ pub struct FunctionExecutor {
 impl FunctionExecutor {
     /// Starts the local worker pool. Must be called inside a tokio runtime.
     pub fn new(settings: ExecutorSettings) -> FunctionExecutor {
-        let pool = LocalPool::new(&settings.python, settings.worker_processes);
-        let storage = LocalStorage::new(settings.storage_root.clone());
+        let resolver = Resolver::new(
+            &settings.python,
+            settings.worker_processes,
+            settings.storage_root.clone(),
+        );
         FunctionExecutor {
-            resolver: Arc::new(Resolver::new(pool, storage)),
+            resolver: Arc::new(resolver),
             settings,
             next_job: std::sync::atomic::AtomicU64::new(0),
         }

@@ -4,15 +4,13 @@
 //! endpoint_url`) or the SDK's own `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_S3`,
 //! `AWS_ENDPOINT_URL_LAMBDA`, so any S3/Lambda-compatible server works.
 
-mod cache;
+pub(crate) mod cache;
 pub mod deploy;
 pub mod lambda;
 pub mod s3;
 
 use std::hash::BuildHasher;
 use std::time::Duration;
-
-pub(crate) use cache::Cache;
 
 use crate::config::ExecutorConfig;
 
