@@ -2,7 +2,7 @@
 # The aws_lambda backend's client side: invocation submit rate, a 1,000-call map end to
 # end, and the CPU time of the lithoflow process, against the ministack emulator and
 # against a trivial local endpoint that answers instantly (issue 6's performance
-# requirement). The measuring is done by executor/examples/bench_lambda.rs.
+# requirement). The measuring is done by bench/programs/src/bin/bench_lambda.rs.
 #
 #   bench/aws/run.sh [--no-build] [--repeats N] [--quick] [--no-emulator] [--no-trivial] [--no-lithops]
 #                    [--emulator-calls N] [--trivial-calls N] [--pools LIST]
@@ -70,10 +70,13 @@ rm -f "$W"/*.json "$W"/*.md "$W"/*.log
 say() { echo "== $*" >&2; }
 
 # ---- build -------------------------------------------------------------------------
-BIN="$ROOT/target/release/examples/bench_lambda"
+# bench_lambda is a package of its own (bench/programs, outside the workspace), built into
+# the workspace's target dir so it reuses the compiled AWS SDK.
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+BIN="$TARGET/release/bench_lambda"
 if [ "$BUILD" = 1 ]; then
-    say "cargo build --release -p lithoflow-executor --example bench_lambda"
-    cargo build --release -p lithoflow-executor --example bench_lambda
+    say "cargo build --release --manifest-path bench/programs/Cargo.toml --bin bench_lambda"
+    CARGO_TARGET_DIR="$TARGET" cargo build --release --manifest-path bench/programs/Cargo.toml --bin bench_lambda
 fi
 [ -x "$BIN" ] || { echo "missing $BIN (run without --no-build)" >&2; exit 1; }
 

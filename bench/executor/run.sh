@@ -6,7 +6,7 @@
 #                         [--lithops-100-runs N] [--lithops-1000-runs N]
 #                         [--lithops-mapreduce-runs N] [--lithops-e2e-runs N] [--quick]
 #
-# lithoflow, in-process  executor/examples/bench_executor.rs: one FunctionExecutor, warm
+# lithoflow, in-process  bench/programs/src/bin/bench_executor.rs: one FunctionExecutor, warm
 #                        pool; maps of 100/1,000/10,000 add(x, y=1), 20 sequential
 #                        call_async round trips (x --repeats sets), map_reduce of 1,000.
 # lithoflow, CLI e2e     `lithoflow tasks test DAG TASK -o json` on generated DAGs (one DAG
@@ -18,7 +18,7 @@
 # Memory                 worker-pool and process peak RSS (see README.md).
 #
 # --rev REV builds lithoflow from `git archive REV` (in bench/.work/executor/src, with its
-# own target dir) instead of the work tree; the bench example is copied in if REV lacks it.
+# own target dir) instead of the work tree; the benchmark program is copied in if REV lacks it.
 # --quick: fewer runs, no Lithops 1,000-call runs (a smoke test, figures not for quoting).
 # Lithops (pinned: LITHOPS_VERSION, default 3.8.0) is installed into bench/.work/lithops-venv.
 #
@@ -90,25 +90,36 @@ if [ -n "$REV" ]; then
         find "$SRC" -type f -exec touch {} +
         BUILD=1
     fi
-    if [ ! -f "$SRC/executor/examples/bench_executor.rs" ]; then
-        mkdir -p "$SRC/executor/examples"
-        cp "$ROOT/executor/examples/bench_executor.rs" "$SRC/executor/examples/"
+    # Revisions before the benchmark programs moved to bench/programs have their own
+    # bench_executor, as an example of lithoflow-executor; others get this one.
+    if [ ! -f "$SRC/bench/programs/Cargo.toml" ] && [ ! -f "$SRC/executor/examples/bench_executor.rs" ]; then
+        mkdir -p "$SRC/bench/programs"
+        cp -r "$ROOT/bench/programs/Cargo.toml" "$ROOT/bench/programs/Cargo.lock" \
+            "$ROOT/bench/programs/src" "$SRC/bench/programs/"
         BUILD=1
     fi
     LITHOFLOW_DESC="$SHA (git archive)"
 else
     SRC="$ROOT"
     TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-    LITHOFLOW_DESC="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- executor scheduler 2>/dev/null || echo '+uncommitted changes')"
+    LITHOFLOW_DESC="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- executor scheduler bench/programs 2>/dev/null || echo '+uncommitted changes')"
+fi
+# bench_executor is a package of its own (bench/programs, outside the workspace), built
+# into the same target dir; older revisions build it as an example of lithoflow-executor.
+if [ -f "$SRC/bench/programs/Cargo.toml" ]; then
+    BENCH="$TARGET/release/bench_executor"
+    BENCH_BUILD=(--manifest-path bench/programs/Cargo.toml --bin bench_executor)
+else
+    BENCH="$TARGET/release/examples/bench_executor"
+    BENCH_BUILD=(-p lithoflow-executor --example bench_executor)
 fi
 if [ "$BUILD" = 1 ]; then
     say "building lithoflow and bench_executor (release) from $SRC"
-    (cd "$SRC" && CARGO_TARGET_DIR="$TARGET" cargo build --release -p lithoflow-scheduler \
-        -p lithoflow-executor --bin lithoflow --example bench_executor)
+    (cd "$SRC" && CARGO_TARGET_DIR="$TARGET" cargo build --release -p lithoflow-scheduler --bin lithoflow)
+    (cd "$SRC" && CARGO_TARGET_DIR="$TARGET" cargo build --release "${BENCH_BUILD[@]}")
     if [ -n "$REV" ]; then echo "$SHA" > "$W/src.rev"; fi
 fi
 LITHOFLOW="$TARGET/release/lithoflow"
-BENCH="$TARGET/release/examples/bench_executor"
 for b in "$LITHOFLOW" "$BENCH"; do
     [ -x "$b" ] || { echo "missing $b (build it, or drop --no-build)" >&2; exit 1; }
 done

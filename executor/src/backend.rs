@@ -1,45 +1,93 @@
-//! The compute backend a job's calls go to: the warm local workers, or AWS Lambda. Both
-//! take the same [`WorkItem`]s (an encoded request, a timeout, a cancellation token,
-//! progress hooks, a reply channel) and answer with the same [`WorkResult`]s.
+//! What every compute backend takes and answers, whichever it is (the warm local workers
+//! in `local.rs`, AWS Lambda in `aws/lambda/`): a [`WorkItem`] (an encoded request, a
+//! timeout, a cancellation token, progress hooks, a reply channel) answered with a
+//! [`WorkResult`]. The backends depend on this module and never on each other; the
+//! dispatcher that picks one for a job (`dispatch.rs`) sits above them both.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::error::Error;
-use crate::local::{LocalPool, WorkItem};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
 
-/// Where calls run.
-#[derive(Clone)]
-pub(crate) enum Backend {
-    /// Warm local Python workers.
-    Local(Arc<LocalPool>),
-    /// AWS Lambda.
-    #[cfg(feature = "aws")]
-    Lambda(Arc<crate::aws::lambda::LambdaBackend>),
+use crate::error::{CallError, CallErrorKind};
+use crate::protocol::{CallResponse, RuntimeError, Signature};
+
+/// One unit of work for a backend: a call or an inspection.
+pub(crate) struct WorkItem {
+    /// The encoded request.
+    pub body: Vec<u8>,
+    /// The call's index, for errors.
+    pub call_index: usize,
+    /// How long the call may run.
+    pub timeout: Duration,
+    /// Stops the call (a local worker running it is killed).
+    pub cancel: CancellationToken,
+    /// Told, in order and from the backend itself, when the call starts and ends.
+    pub events: Option<Arc<dyn CallEvents>>,
+    /// Where the outcome goes.
+    pub reply: oneshot::Sender<WorkResult>,
+    /// The call's place on a cloud backend (its job, its storage keys); the local pool
+    /// ignores it.
+    #[cfg_attr(
+        not(feature = "aws"),
+        expect(dead_code, reason = "read by the aws_lambda backend only")
+    )]
+    pub cloud: Option<CloudCall>,
 }
 
-impl Backend {
-    /// Hands a call (or an inspection) to the backend; the reply comes on `item.reply`.
-    pub(crate) async fn submit(&self, item: WorkItem) -> Result<(), Error> {
-        match self {
-            Backend::Local(pool) => pool.submit(item).await,
-            #[cfg(feature = "aws")]
-            Backend::Lambda(lambda) => lambda.submit(item).await,
-        }
-    }
+/// Hooks a backend calls synchronously, so counts of running calls are exact: a call's
+/// end is always seen before the next call on the same worker starts.
+pub(crate) trait CallEvents: Send + Sync {
+    /// A worker started the call.
+    fn started(&self);
+    /// The call ended (`ok`: the function returned), whether or not it started.
+    fn finished(&self, ok: bool);
+    /// A cloud backend accepted the call for asynchronous execution (an Event
+    /// invocation answered 202): it runs even if this process stops.
+    #[cfg_attr(
+        not(feature = "aws"),
+        expect(dead_code, reason = "called by the aws_lambda backend only")
+    )]
+    fn accepted(&self) {}
+}
 
-    /// Hands a whole phase over at once. On Lambda with `remote_invocation` this is one
-    /// invocation of an invoker that fans the calls out from inside the cloud; locally
-    /// the calls are queued one by one.
-    pub(crate) async fn submit_batch(&self, items: Vec<WorkItem>) -> Result<(), Error> {
-        match self {
-            Backend::Local(pool) => {
-                for item in items {
-                    pool.submit(item).await?;
-                }
-                Ok(())
-            }
-            #[cfg(feature = "aws")]
-            Backend::Lambda(lambda) => lambda.submit_remote(items).await,
+impl WorkItem {
+    /// Sends the result, telling the hooks first.
+    pub(crate) fn reply(self, result: WorkResult) {
+        if let Some(events) = &self.events {
+            events.finished(matches!(&result, WorkResult::Call { response, .. } if response.ok));
+        }
+        let _ = self.reply.send(result);
+    }
+}
+
+/// What came of a work item.
+#[derive(Debug)]
+pub(crate) enum WorkResult {
+    /// The runtime answered a call (successfully or not); `worker_stderr` is what the
+    /// worker process wrote to its own stderr meanwhile (C-level output, crash dumps).
+    Call {
+        response: Box<CallResponse>,
+        worker_stderr: String,
+    },
+    /// The runtime described a function.
+    Inspected(Result<Signature, RuntimeError>),
+    /// The call ended outside Python's control: timeout, crash, cancellation.
+    Failed {
+        error: CallError,
+        worker_stderr: String,
+    },
+    /// No worker could be started, or the cloud service failed.
+    Infrastructure(String),
+}
+
+impl WorkResult {
+    /// A call that ended outside Python's control, with nothing on stderr.
+    pub(crate) fn failed(call_index: usize, kind: CallErrorKind, message: String) -> WorkResult {
+        WorkResult::Failed {
+            error: CallError::new(call_index, kind, message),
+            worker_stderr: String::new(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! could not do its job (a worker cannot start, storage cannot be written).
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -69,6 +70,30 @@ pub struct CallError {
     /// The remote traceback, when Python produced one.
     #[serde(default)]
     pub traceback: String,
+}
+
+impl CallError {
+    /// A failure outside Python's control (a timeout, a crash, bad input): no traceback,
+    /// and the kind's name as the exception type.
+    pub(crate) fn new(call_index: usize, kind: CallErrorKind, message: String) -> CallError {
+        CallError {
+            call_index,
+            kind,
+            exc_type: kind.name().to_owned(),
+            message,
+            traceback: String::new(),
+        }
+    }
+}
+
+/// A duration as call errors show it: whole seconds as `90s`, anything finer as `1.500s`
+/// (the timeout a user set, not a rounded one).
+pub(crate) fn humanize(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{:.3}s", d.as_secs_f64())
+    }
 }
 
 impl fmt::Display for CallError {

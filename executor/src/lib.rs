@@ -12,11 +12,14 @@
 pub mod aws;
 mod backend;
 pub mod binding;
+mod dispatch;
 pub mod error;
 mod executor;
+mod job;
 mod local;
 pub mod partition;
 pub mod protocol;
+mod run;
 pub mod storage;
 
 /// Executor settings (the leaf crate `lithoflow-executor-config`, re-exported).
@@ -27,9 +30,10 @@ pub use config::{
     Backend, ConfigKey, ConfigValue, ConfigValueKind, ExecutorConfig, StorageBackend,
 };
 pub use error::{CallError, CallErrorKind, Error};
-pub use executor::{
+pub use executor::FunctionExecutor;
+pub use job::{
     CallOptions, CallRecord, DEFAULT_INVOKE_POOL_THREADS, DEFAULT_TIMEOUT, ExecutorSettings,
-    FunctionExecutor, FunctionRef, Job, JobKind, JobOutcome, JobSpec, MapJob, Progress,
+    FunctionRef, Job, JobKind, JobOutcome, JobSpec, MapJob, Progress,
 };
 #[doc(hidden)]
 pub use local::fuzz_split_stderr;

@@ -13,11 +13,10 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
-use tokio::sync::oneshot;
-use tokio_util::sync::CancellationToken;
 
-use crate::error::{CallError, CallErrorKind, Error};
-use crate::protocol::{self, CallResponse, FrameError, Message, RuntimeError, Signature};
+use crate::backend::{WorkItem, WorkResult};
+use crate::error::{CallError, CallErrorKind, Error, humanize};
+use crate::protocol::{self, FrameError, Message};
 
 /// How long a new worker may take to start and say hello.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -27,75 +26,6 @@ const MAX_BATCH: usize = 16;
 const BATCH_BELOW_S: f64 = 0.002;
 /// The most of a worker's own stderr kept per call.
 const STDERR_TAIL: usize = 64 * 1024;
-
-/// One unit of work for a worker.
-pub(crate) struct WorkItem {
-    /// The encoded request.
-    pub body: Vec<u8>,
-    /// The call's index, for errors.
-    pub call_index: usize,
-    /// How long the call may run.
-    pub timeout: Duration,
-    /// Stops the call (its worker is killed).
-    pub cancel: CancellationToken,
-    /// Told, in order and from the worker itself, when the call starts and ends.
-    pub events: Option<Arc<dyn CallEvents>>,
-    /// Where the outcome goes.
-    pub reply: oneshot::Sender<WorkResult>,
-    /// The call's place on a cloud backend (its job, its storage keys); the local pool
-    /// ignores it.
-    #[cfg_attr(
-        not(feature = "aws"),
-        expect(dead_code, reason = "read by the aws_lambda backend only")
-    )]
-    pub cloud: Option<crate::backend::CloudCall>,
-}
-
-/// Hooks a worker calls synchronously, so counts of running calls are exact: a call's
-/// end is always seen before the next call on the same worker starts.
-pub(crate) trait CallEvents: Send + Sync {
-    /// A worker started the call.
-    fn started(&self);
-    /// The call ended (`ok`: the function returned), whether or not it started.
-    fn finished(&self, ok: bool);
-    /// A cloud backend accepted the call for asynchronous execution (an Event
-    /// invocation answered 202): it runs even if this process stops.
-    #[cfg_attr(
-        not(feature = "aws"),
-        expect(dead_code, reason = "called by the aws_lambda backend only")
-    )]
-    fn accepted(&self) {}
-}
-
-impl WorkItem {
-    /// Sends the result, telling the hooks first.
-    pub(crate) fn reply(self, result: WorkResult) {
-        if let Some(events) = &self.events {
-            events.finished(matches!(&result, WorkResult::Call { response, .. } if response.ok));
-        }
-        let _ = self.reply.send(result);
-    }
-}
-
-/// What came of a work item.
-#[derive(Debug)]
-pub(crate) enum WorkResult {
-    /// The runtime answered a call (successfully or not); `worker_stderr` is what the
-    /// worker process wrote to its own stderr meanwhile (C-level output, crash dumps).
-    Call {
-        response: Box<CallResponse>,
-        worker_stderr: String,
-    },
-    /// The runtime described a function.
-    Inspected(Result<Signature, RuntimeError>),
-    /// The call ended outside Python's control: timeout, crash, cancellation.
-    Failed {
-        error: CallError,
-        worker_stderr: String,
-    },
-    /// No worker could be started.
-    Infrastructure(String),
-}
 
 /// A pool of warm Python workers.
 pub(crate) struct LocalPool {
@@ -332,7 +262,7 @@ impl Worker {
             Outcome::Answer(Ok(other)) => {
                 let worker_stderr = self.retire().await;
                 let message = format!("the worker answered an unexpected message: {other:?}");
-                let error = failure(item.call_index, CallErrorKind::Protocol, message);
+                let error = CallError::new(item.call_index, CallErrorKind::Protocol, message);
                 (
                     WorkResult::Failed {
                         error,
@@ -348,7 +278,7 @@ impl Worker {
             Outcome::Answer(Err(e)) => {
                 let worker_stderr = self.retire().await;
                 let message = format!("the worker broke the protocol: {e}");
-                let error = failure(item.call_index, CallErrorKind::Protocol, message);
+                let error = CallError::new(item.call_index, CallErrorKind::Protocol, message);
                 (
                     WorkResult::Failed {
                         error,
@@ -363,7 +293,7 @@ impl Worker {
                     "the call exceeded its timeout of {}; its worker was killed and replaced",
                     humanize(item.timeout)
                 );
-                let error = failure(item.call_index, CallErrorKind::Timeout, message);
+                let error = CallError::new(item.call_index, CallErrorKind::Timeout, message);
                 (
                     WorkResult::Failed {
                         error,
@@ -395,7 +325,7 @@ impl Worker {
             "the worker process died during the call: {}",
             describe_exit(status)
         );
-        let mut error = failure(item.call_index, CallErrorKind::WorkerDied, message);
+        let mut error = CallError::new(item.call_index, CallErrorKind::WorkerDied, message);
         error.traceback = worker_stderr.clone();
         (
             WorkResult::Failed {
@@ -436,18 +366,8 @@ enum Outcome {
     Cancelled,
 }
 
-fn failure(call_index: usize, kind: CallErrorKind, message: String) -> CallError {
-    CallError {
-        call_index,
-        kind,
-        exc_type: kind.name().to_owned(),
-        message,
-        traceback: String::new(),
-    }
-}
-
 fn cancelled(call_index: usize) -> CallError {
-    failure(
+    CallError::new(
         call_index,
         CallErrorKind::Cancelled,
         "the call was cancelled before it finished".to_owned(),
@@ -476,14 +396,6 @@ fn describe_exit(status: Option<ExitStatus>) -> String {
 
 fn libc_sigkill() -> i32 {
     nix::sys::signal::Signal::SIGKILL as i32
-}
-
-fn humanize(d: Duration) -> String {
-    if d.subsec_millis() == 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{:.3}s", d.as_secs_f64())
-    }
 }
 
 /// A running worker process.

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::Error;
+use crate::partition::Chunking;
+use crate::protocol::ObjectPart;
 
 /// The top folder of job data inside a storage.
 pub const JOBS_PREFIX: &str = "lithoflow.jobs";
@@ -225,6 +227,111 @@ impl Storage {
                     .await
             }
         }
+    }
+}
+
+/// The objects `obj = "s3://..."` names, for one job: read with the job's S3 storage's
+/// client, or (with localhost storage) with one built on first use from the job's AWS
+/// settings. Without the `aws` feature an S3 location is an error that says so.
+pub(crate) struct S3Objects {
+    /// The job's own S3 storage, if its storage is S3.
+    #[cfg(feature = "aws")]
+    storage: Option<crate::aws::s3::S3Storage>,
+    /// The client built for objects when the job's storage is not S3.
+    #[cfg(feature = "aws")]
+    built: tokio::sync::OnceCell<crate::aws::s3::S3Storage>,
+}
+
+impl S3Objects {
+    /// The objects of a job whose data goes to `storage`.
+    #[cfg_attr(
+        not(feature = "aws"),
+        expect(unused_variables, reason = "only an S3 storage has a client to reuse")
+    )]
+    pub(crate) fn new(storage: &Storage) -> S3Objects {
+        S3Objects {
+            #[cfg(feature = "aws")]
+            storage: match storage {
+                Storage::S3(s) => Some(s.clone()),
+                Storage::Local(_) => None,
+            },
+            #[cfg(feature = "aws")]
+            built: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The S3 client objects are read with.
+    #[cfg(feature = "aws")]
+    async fn client(&self, config: &crate::config::ExecutorConfig) -> crate::aws::s3::S3Storage {
+        if let Some(s) = &self.storage {
+            return s.clone();
+        }
+        self.built
+            .get_or_init(|| async {
+                crate::aws::s3::S3Storage::for_objects(&crate::aws::AwsSettings::from_config(
+                    config,
+                ))
+                .await
+            })
+            .await
+            .clone()
+    }
+
+    /// The parts of the objects an `s3://bucket/key`, `s3://bucket/prefix/` or
+    /// `s3://bucket` location names, reading only the bytes around part boundaries.
+    #[cfg(feature = "aws")]
+    pub(crate) async fn parts(
+        &self,
+        config: &crate::config::ExecutorConfig,
+        location: &str,
+        chunking: Chunking,
+    ) -> Result<Vec<ObjectPart>, String> {
+        let s3 = self.client(config).await;
+        crate::aws::s3::object_parts(&s3, location, chunking)
+            .await
+            .map_err(|e| format!("`obj` {location:?}: {e}"))
+    }
+
+    #[cfg(not(feature = "aws"))]
+    pub(crate) async fn parts(
+        &self,
+        _config: &crate::config::ExecutorConfig,
+        location: &str,
+        _chunking: Chunking,
+    ) -> Result<Vec<ObjectPart>, String> {
+        Err(format!(
+            "`obj` {location:?} is in S3, which needs a lithoflow built with the `aws` feature"
+        ))
+    }
+
+    /// Bytes `start..end` of `s3://bucket/key`.
+    #[cfg(feature = "aws")]
+    pub(crate) async fn range(
+        &self,
+        config: &crate::config::ExecutorConfig,
+        bucket: &str,
+        key: &str,
+        (start, end): (u64, u64),
+    ) -> Result<Vec<u8>, String> {
+        self.client(config)
+            .await
+            .for_bucket(bucket)
+            .get_range(key, start, end)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    #[cfg(not(feature = "aws"))]
+    pub(crate) async fn range(
+        &self,
+        _config: &crate::config::ExecutorConfig,
+        bucket: &str,
+        key: &str,
+        _range: (u64, u64),
+    ) -> Result<Vec<u8>, String> {
+        Err(format!(
+            "`s3://{bucket}/{key}` is in S3, which needs a lithoflow built with the `aws` feature"
+        ))
     }
 }
 

@@ -8,7 +8,7 @@
 //! files) travel separately, as a content-addressed archive in S3 that warm containers
 //! download once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -188,6 +188,91 @@ pub fn modules_zip(
         files: files.into_keys().collect(),
         bytes,
     }))
+}
+
+/// Resolves `include_modules` entries that name modules (not paths) to files or package
+/// folders, with this machine's Python (as Lithops does); names already in one of the
+/// `sys_path` folders are shipped with it. A name the interpreter cannot find, or finds
+/// only in its standard library, is left to the Lambda runtime's own packages.
+pub(crate) async fn named_modules(
+    python: &str,
+    include: &[String],
+    sys_path: &[PathBuf],
+) -> Result<Vec<(String, PathBuf)>, Error> {
+    let names: Vec<&String> = include
+        .iter()
+        .filter(|m| !m.contains('/') && !m.ends_with(".py") && !m.is_empty())
+        .filter(|m| {
+            let top = m.split('.').next().unwrap_or(m);
+            !sys_path
+                .iter()
+                .any(|p| p.join(top).is_dir() || p.join(format!("{top}.py")).is_file())
+        })
+        .collect();
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    const FIND: &str = r#"
+import importlib.util, json, sys, sysconfig
+std = sysconfig.get_paths().get("stdlib", "")
+out = {}
+for name in sys.argv[1:]:
+    top = name.split(".")[0]
+    try:
+        spec = importlib.util.find_spec(top)
+    except Exception:
+        spec = None
+    if spec is None or spec.origin in (None, "built-in", "frozen"):
+        if spec is not None and spec.submodule_search_locations:
+            out[top] = list(spec.submodule_search_locations)[0]
+        continue
+    if std and spec.origin.startswith(std) and "site-packages" not in spec.origin:
+        continue
+    if spec.submodule_search_locations:
+        out[top] = list(spec.submodule_search_locations)[0]
+    else:
+        out[top] = spec.origin
+print(json.dumps(out))
+"#;
+    let output = tokio::process::Command::new(python)
+        .arg("-c")
+        .arg(FIND)
+        .args(names.iter().map(|s| s.as_str()))
+        .output()
+        .await
+        .map_err(|e| {
+            Error::Config(format!(
+                "include_modules names modules ({}), and finding them needs `{python}`: {e}",
+                names
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+    let found: HashMap<String, String> = serde_json::from_slice(&output.stdout).unwrap_or_default();
+    let mut out = Vec::new();
+    for (top, origin) in found {
+        let path = PathBuf::from(&origin);
+        if path.is_dir() {
+            out.push((top, path));
+        } else {
+            let ext = path
+                .extension()
+                .map(|e| e.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "py".to_owned());
+            let name = if ext == "py" {
+                format!("{top}.py")
+            } else {
+                path.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or(top)
+            };
+            out.push((name, path));
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 fn ext_of(name: &str) -> Option<&str> {

@@ -4,15 +4,15 @@
 //! endpoint_url`) or the SDK's own `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_S3`,
 //! `AWS_ENDPOINT_URL_LAMBDA`, so any S3/Lambda-compatible server works.
 
+pub(crate) mod cache;
 pub mod deploy;
 pub mod lambda;
 pub mod s3;
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::hash::BuildHasher;
+use std::time::Duration;
 
 use crate::config::ExecutorConfig;
-use crate::error::Error;
 
 /// Lithops' default memory of a Lambda runtime, MB.
 pub const DEFAULT_RUNTIME_MEMORY: u64 = 256;
@@ -109,41 +109,22 @@ pub(crate) fn lambda_client_from(
     aws_sdk_lambda::Client::from_conf(b.build())
 }
 
-/// Clients built once per set of settings and shared by jobs.
-#[derive(Default)]
-pub(crate) struct Cache {
-    storages: tokio::sync::Mutex<HashMap<AwsSettings, S3StorageHandle>>,
-    backends: tokio::sync::Mutex<HashMap<AwsSettings, Arc<lambda::LambdaBackend>>>,
-}
-
-type S3StorageHandle = s3::S3Storage;
-
-impl Cache {
-    /// The S3 storage for these settings.
-    pub(crate) async fn storage(&self, settings: &AwsSettings) -> Result<s3::S3Storage, Error> {
-        let mut map = self.storages.lock().await;
-        if let Some(s) = map.get(settings) {
-            return Ok(s.clone());
-        }
-        let s = s3::S3Storage::new(settings).await?;
-        map.insert(settings.clone(), s.clone());
-        Ok(s)
-    }
-
-    /// The Lambda backend for these settings.
-    pub(crate) async fn backend(
-        &self,
-        settings: &AwsSettings,
-    ) -> Result<Arc<lambda::LambdaBackend>, Error> {
-        if let Some(b) = self.backends.lock().await.get(settings) {
-            return Ok(Arc::clone(b));
-        }
-        let storage = self.storage(settings).await?;
-        let b = Arc::new(lambda::LambdaBackend::new(settings, storage).await?);
-        self.backends
-            .lock()
-            .await
-            .insert(settings.clone(), Arc::clone(&b));
-        Ok(b)
-    }
+/// The pause before retry `attempt` (1-based) of a throttled or failed AWS request:
+/// `initial * 2^(attempt-1)`, capped at `max`, then a random point in its upper half
+/// ("equal jitter"), so clients that failed together do not retry together. The S3
+/// storage ([`s3::RetryPolicy`]) and the Lambda invocations both wait this way, each with
+/// its own bounds.
+pub(crate) fn backoff(attempt: u32, initial: Duration, max: Duration) -> Duration {
+    let exp = attempt.saturating_sub(1).min(30);
+    let full = initial.saturating_mul(1u32 << exp).min(max);
+    let half = full / 2;
+    let random = std::collections::hash_map::RandomState::new()
+        .hash_one((attempt, std::time::Instant::now()));
+    let jitter_ns = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
+    let jitter = if jitter_ns == 0 {
+        0
+    } else {
+        random % (jitter_ns + 1)
+    };
+    half + Duration::from_nanos(jitter)
 }

@@ -6,7 +6,6 @@
 //! operation, the `s3://bucket/key` and the server's error code.
 
 use std::future::Future;
-use std::hash::{BuildHasher, RandomState};
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,20 +78,7 @@ impl RetryPolicy {
     /// capped at `max_delay`, then a random point in its upper half ("equal jitter"), so
     /// clients that failed together do not retry together.
     pub fn delay(&self, attempt: u32) -> Duration {
-        let exp = attempt.saturating_sub(1).min(30);
-        let full = self
-            .initial_delay
-            .saturating_mul(1u32 << exp)
-            .min(self.max_delay);
-        let half = full / 2;
-        let random = RandomState::new().hash_one((attempt, std::time::Instant::now()));
-        let jitter_ns = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
-        let jitter = if jitter_ns == 0 {
-            0
-        } else {
-            random % (jitter_ns + 1)
-        };
-        half + Duration::from_nanos(jitter)
+        super::backoff(attempt, self.initial_delay, self.max_delay)
     }
 }
 

@@ -33,7 +33,7 @@
 //!   (`--emulator-pid`: the process and its direct children).
 //!
 //! ```text
-//! cargo run --release -p lithoflow-executor --example bench_lambda -- \
+//! cargo run --release --manifest-path bench/programs/Cargo.toml --bin bench_lambda -- \
 //!     --target emulator|trivial [--endpoint URL] [--bucket NAME]
 //!     [--submit-calls N] [--pools 64,500] [--map-calls N] [--map-pools 64]
 //!     [--repeats N] [--func module:function] [--functions DIR] [--emulator-pid PID]

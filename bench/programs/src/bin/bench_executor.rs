@@ -13,7 +13,7 @@
 //! Sampling is kept out of the timed runs so that it cannot slow them down.
 //!
 //! ```text
-//! cargo run --release -p lithoflow-executor --example bench_executor -- \
+//! cargo run --release --manifest-path bench/programs/Cargo.toml --bin bench_executor -- \
 //!     --functions bench/executor [--python python3] [--workers N] [--sizes 100,1000,10000]
 //!     [--repeats 7] [--roundtrips 20] [--roundtrip-sets 5] [--mapreduce 1000]
 //!     [--mapreduce-repeats 5] [--no-rss]

@@ -1,0 +1,304 @@
+//! The executor's public job types: what a job runs ([`JobSpec`], [`JobKind`],
+//! [`MapJob`], [`CallOptions`]), the handle a caller holds while it runs ([`Job`]:
+//! progress, acceptance, outcome, cancellation) and what it leaves ([`JobOutcome`],
+//! [`CallRecord`]). Plain data: which backend runs the calls is decided when the job
+//! starts, from `CallOptions::config`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::binding::Extra;
+use crate::config::ExecutorConfig;
+use crate::error::{CallError, CallErrorKind};
+use crate::partition::Chunking;
+
+/// Lithops' default per-call time limit on localhost (`execution_timeout`, 3600 s).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3600);
+/// Lithops' default number of calls in flight (`invoke_pool_threads`).
+pub const DEFAULT_INVOKE_POOL_THREADS: usize = 500;
+
+/// A Python callable, `module:function`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FunctionRef {
+    /// Dotted module path.
+    pub module: String,
+    /// Function name.
+    pub function: String,
+}
+
+impl std::fmt::Display for FunctionRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.module, self.function)
+    }
+}
+
+/// Settings the executor needs, resolved from the layered [`ExecutorConfig`].
+#[derive(Debug, Clone)]
+pub struct ExecutorSettings {
+    /// The Python interpreter for local workers.
+    pub python: String,
+    /// How many warm workers (`[localhost] worker_processes`).
+    pub worker_processes: usize,
+    /// Where job data lives (localhost storage).
+    pub storage_root: PathBuf,
+    /// Per-call time limit when a job sets none (`lithops.execution_timeout`).
+    pub default_timeout: Duration,
+    /// Memory limit when a job sets none (`runtime_memory`), MB.
+    pub default_memory: Option<u64>,
+    /// Calls in flight when a job sets none.
+    pub invoke_pool_threads: usize,
+}
+
+impl ExecutorSettings {
+    /// Resolves settings from a config, filling in Lithops' defaults.
+    pub fn from_config(cfg: &ExecutorConfig, storage_root: PathBuf) -> ExecutorSettings {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        ExecutorSettings {
+            python: cfg.python.clone().unwrap_or_else(|| "python3".to_owned()),
+            worker_processes: cfg
+                .worker_processes
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(cpus),
+            storage_root,
+            default_timeout: cfg
+                .execution_timeout
+                .map_or(DEFAULT_TIMEOUT, Duration::from_secs),
+            default_memory: cfg.runtime_memory,
+            invoke_pool_threads: cfg
+                .invoke_pool_threads
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(DEFAULT_INVOKE_POOL_THREADS),
+        }
+    }
+}
+
+/// Options every call of a job shares (the plugin's inherited parameters).
+#[derive(Debug, Clone, Default)]
+pub struct CallOptions {
+    /// Folders put first on `sys.path` (the DAG's folder, then `include_modules` paths).
+    pub sys_path: Vec<PathBuf>,
+    /// Where relative `obj` paths are resolved.
+    pub base_dir: PathBuf,
+    /// Environment variables for the function.
+    pub extra_env: Map<String, Value>,
+    /// Memory limit, MB.
+    pub runtime_memory: Option<u64>,
+    /// Per-call time limit.
+    pub timeout: Option<Duration>,
+    /// Calls in flight at once.
+    pub invoke_pool_threads: Option<usize>,
+    /// Modules the function may not import.
+    pub exclude_modules: Vec<String>,
+    /// The task's layered executor settings: backend, storage and their AWS keys.
+    pub config: ExecutorConfig,
+    /// `include_modules` entries that name modules rather than paths: a cloud backend
+    /// ships them beside the `sys_path` folders' modules.
+    pub include_modules: Vec<String>,
+    /// `async_invoke`: on Lambda, calls are asynchronous (Event) invocations, followed
+    /// through the status objects the runtime writes.
+    pub async_invoke: bool,
+    /// `remote_invocation`: on Lambda, one invoker fans a map's calls out from inside
+    /// the cloud.
+    pub remote_invocation: bool,
+    /// `reducer_wait_local`: on Lambda, false starts a map_reduce's reducer together
+    /// with the maps, and it waits for their results inside its function.
+    pub reducer_wait_local: bool,
+}
+
+/// What a job runs.
+#[derive(Debug, Clone)]
+pub enum JobKind {
+    /// One call with `data`.
+    CallAsync {
+        /// The function.
+        func: FunctionRef,
+        /// Its argument(s): a table binds as keyword arguments.
+        data: Value,
+    },
+    /// One call with explicit positional and keyword arguments (Airflow's
+    /// `python_callable` with `op_args`/`op_kwargs`). With `context`, the function also
+    /// gets the Airflow context values its signature asks for (all of them when it takes
+    /// `**kwargs`), as Airflow's PythonOperator passes them, and the Lithops `id` rule does
+    /// not apply.
+    Call {
+        /// The function.
+        func: FunctionRef,
+        /// Positional arguments.
+        args: Vec<Value>,
+        /// Keyword arguments.
+        kwargs: Map<String, Value>,
+        /// The Airflow context (`ds`, `logical_date`, `params`, ...).
+        context: Option<Map<String, Value>>,
+    },
+    /// One call per element.
+    Map(MapJob),
+    /// A map, then a reducer over the list of its results.
+    MapReduce {
+        /// The map half.
+        map: MapJob,
+        /// The reducer.
+        reduce: FunctionRef,
+        /// Memory for map calls, MB (over `runtime_memory`).
+        map_memory: Option<u64>,
+        /// Memory for the reducer, MB (over `runtime_memory`).
+        reduce_memory: Option<u64>,
+        /// One reducer per object.
+        one_per_object: bool,
+    },
+}
+
+/// A map: a function, its elements and how they bind.
+#[derive(Debug, Clone)]
+pub struct MapJob {
+    /// The function.
+    pub func: FunctionRef,
+    /// The elements.
+    pub iterdata: Vec<Value>,
+    /// Arguments added to every call.
+    pub extra: Option<Extra>,
+    /// How objects are split.
+    pub chunking: Chunking,
+}
+
+/// A job to run.
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    /// Where its data lives in storage (`<dag>/<run>/<task>/<try>`).
+    pub job_key: String,
+    /// What it runs.
+    pub kind: JobKind,
+    /// Shared call options.
+    pub options: CallOptions,
+}
+
+/// A job's progress, as calls are invoked and finish.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Progress {
+    /// `map` or `reduce`.
+    pub phase: &'static str,
+    /// Calls in this phase.
+    pub total: usize,
+    /// Calls handed to the backend.
+    pub invoked: usize,
+    /// Calls a worker is running.
+    pub running: usize,
+    /// Calls that returned.
+    pub done: usize,
+    /// Calls that failed.
+    pub failed: usize,
+    /// Calls of the whole job so far, every phase (map calls plus reducers).
+    pub job_calls: usize,
+}
+
+/// What became of one call.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallRecord {
+    /// Its index in its phase.
+    pub index: usize,
+    /// `map` or `reduce`.
+    pub phase: &'static str,
+    /// Its return value (null when it failed).
+    pub result: Value,
+    /// Why it failed.
+    pub error: Option<CallError>,
+    /// What it printed to stdout.
+    pub stdout: String,
+    /// What it (or its worker) printed to stderr.
+    pub stderr: String,
+    /// How long it ran, seconds.
+    pub duration_s: f64,
+}
+
+/// A finished job.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobOutcome {
+    /// The job's id.
+    pub job_id: String,
+    /// The task's value (`call_async`: the result; `map`: the list; `map_reduce`: the
+    /// reducer's value, or the list of them with one reducer per object), or the first
+    /// failure.
+    pub result: Result<Value, CallError>,
+    /// Every call, map calls first, in order.
+    pub calls: Vec<CallRecord>,
+    /// Wall time from submission to the end.
+    pub duration_s: f64,
+}
+
+/// A submitted job.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Unique id.
+    pub job_id: String,
+    /// Its storage key.
+    pub job_key: String,
+    /// Where its status will be, as users see it.
+    pub(crate) status_location: String,
+    pub(crate) options: Arc<CallOptions>,
+    pub(crate) progress: watch::Receiver<Progress>,
+    pub(crate) accepted: watch::Receiver<bool>,
+    pub(crate) outcome: watch::Receiver<Option<Arc<JobOutcome>>>,
+    pub(crate) cancel: CancellationToken,
+}
+
+impl Job {
+    /// Live progress.
+    pub fn progress(&self) -> watch::Receiver<Progress> {
+        self.progress.clone()
+    }
+
+    /// Waits until every call has been handed to the backend (`async_invoke`).
+    pub async fn accepted(&self) {
+        let mut rx = self.accepted.clone();
+        let _ = rx.wait_for(|a| *a).await;
+    }
+
+    /// Waits for the job to finish.
+    pub async fn wait(&self) -> Arc<JobOutcome> {
+        let mut rx = self.outcome.clone();
+        match rx.wait_for(Option::is_some).await {
+            Ok(v) => v.clone().unwrap_or_else(|| self.lost()),
+            Err(_) => self.lost(),
+        }
+    }
+
+    fn lost(&self) -> Arc<JobOutcome> {
+        Arc::new(JobOutcome {
+            job_id: self.job_id.clone(),
+            result: Err(CallError {
+                call_index: 0,
+                kind: CallErrorKind::Cancelled,
+                exc_type: "cancelled".to_owned(),
+                message: "the job's runner stopped before the job finished".to_owned(),
+                traceback: String::new(),
+            }),
+            calls: Vec::new(),
+            duration_s: 0.0,
+        })
+    }
+
+    /// Stops the job: queued calls are dropped and running ones killed.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// The options the job was submitted with (its layered config among them).
+    pub fn options(&self) -> &CallOptions {
+        &self.options
+    }
+
+    /// The job reference a task returns with `async_invoke` or `get_result = false`.
+    pub fn reference(&self) -> Value {
+        json!({
+            "job_id": self.job_id,
+            "job_key": self.job_key,
+            "calls": self.progress.borrow().job_calls,
+            "status_location": self.status_location,
+        })
+    }
+}

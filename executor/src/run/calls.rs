@@ -1,0 +1,325 @@
+//! A phase's calls: handed to the dispatcher with bounded concurrency (or as one batch
+//! with `remote_invocation`), the first failure cancelling the rest, progress counted
+//! from the backend's hooks, and each answer turned into a [`CallRecord`], in order.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde_json::Value;
+use tokio::sync::{Semaphore, oneshot, watch};
+
+use super::{JobRun, Prepared, input_error, paths};
+use crate::backend::{CallEvents, WorkItem, WorkResult};
+use crate::error::{CallError, CallErrorKind};
+use crate::job::{CallOptions, CallRecord, FunctionRef, Progress};
+use crate::protocol::{CallRequest, Request};
+
+impl JobRun {
+    /// A job of one call: its record joins `calls`, its result is the job's.
+    pub(super) async fn one_call(
+        &self,
+        func: &FunctionRef,
+        call: Prepared,
+        opts: &CallOptions,
+        calls: &mut Vec<CallRecord>,
+    ) -> Result<Value, CallError> {
+        let mut records = self
+            .run_calls("call", func, vec![call], opts, opts.runtime_memory)
+            .await;
+        let first = records.first().map(|r| (r.result.clone(), r.error.clone()));
+        calls.append(&mut records);
+        match first {
+            Some((_, Some(e))) => Err(e),
+            Some((v, None)) => Ok(v),
+            None => Err(input_error(0, "the call produced no record".to_owned())),
+        }
+    }
+
+    /// Runs calls with bounded concurrency; returns their records in order. The first
+    /// failure cancels the rest.
+    pub(super) async fn run_calls(
+        &self,
+        phase: &'static str,
+        func: &FunctionRef,
+        calls: Vec<Prepared>,
+        opts: &CallOptions,
+        memory: Option<u64>,
+    ) -> Vec<CallRecord> {
+        let total = calls.len();
+        self.progress.send_modify(|p| {
+            let job_calls = p.job_calls + total;
+            *p = Progress {
+                phase,
+                total,
+                job_calls,
+                ..Progress::default()
+            };
+        });
+        let timeout = opts.timeout.unwrap_or(self.settings.default_timeout);
+        let memory = memory.or(self.settings.default_memory);
+        let limit = opts
+            .invoke_pool_threads
+            .unwrap_or(self.settings.invoke_pool_threads)
+            .max(1);
+        // On Lambda, `remote_invocation` hands the phase over in one batch, and
+        // `async_invoke` calls hold no slot while they run: Lambda bounds them.
+        let (batch, detached) = self.dispatch_mode(phase);
+        let limit = if batch || detached {
+            total.max(1)
+        } else {
+            limit
+        };
+        let mut batch_items: Vec<WorkItem> = Vec::new();
+        let gate = detached.then(|| Arc::new(Semaphore::new(0)));
+        let mut handed = 0u32;
+        let permits = Arc::new(Semaphore::new(limit));
+        let failed = self.cancel.child_token();
+        let sys_path = paths(opts);
+        let mut pending = tokio::task::JoinSet::new();
+        for (index, call) in calls.into_iter().enumerate() {
+            let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                break;
+            };
+            if failed.is_cancelled() {
+                break;
+            }
+            let obj = match self.deliver_part(call.obj, opts).await {
+                Ok(obj) => obj,
+                Err(message) => {
+                    failed.cancel();
+                    pending.spawn(async move {
+                        (
+                            index,
+                            WorkResult::failed(index, CallErrorKind::Input, message),
+                        )
+                    });
+                    continue;
+                }
+            };
+            let request = Request::Call(Box::new(CallRequest {
+                call_id: format!("{index:05}"),
+                call_index: index,
+                module: func.module.clone(),
+                function: func.function.clone(),
+                args: call.args.args,
+                kwargs: call.args.kwargs,
+                extra_env: opts.extra_env.clone(),
+                sys_path: sys_path.clone(),
+                exclude_modules: opts.exclude_modules.clone(),
+                memory_mb: memory,
+                obj,
+                airflow_context: call.context,
+            }));
+            let body = match serde_json::to_vec(&request) {
+                Ok(b) => b,
+                Err(e) => {
+                    pending.spawn(async move {
+                        (
+                            index,
+                            WorkResult::failed(index, CallErrorKind::Input, e.to_string()),
+                        )
+                    });
+                    continue;
+                }
+            };
+            let (reply, rx) = oneshot::channel();
+            let events = Arc::new(ProgressEvents {
+                progress: self.progress.clone(),
+                started: AtomicBool::new(false),
+                gate: gate.clone(),
+                accepted: AtomicBool::new(false),
+            });
+            let item = WorkItem {
+                body,
+                call_index: index,
+                timeout,
+                cancel: failed.clone(),
+                events: Some(Arc::clone(&events) as Arc<dyn CallEvents>),
+                reply,
+                cloud: self.cloud_call(phase, index, memory),
+            };
+            if batch {
+                batch_items.push(item);
+            } else if self.dispatcher.submit(item).await.is_err() {
+                break;
+            }
+            handed += 1;
+            self.progress.send_modify(|p| p.invoked += 1);
+            let failed = failed.clone();
+            pending.spawn(async move {
+                let _permit = permit;
+                let result = match rx.await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        // The pool dropped the call without serving it.
+                        events.finished(false);
+                        WorkResult::Infrastructure("the worker pool stopped".to_owned())
+                    }
+                };
+                let ok = matches!(&result, WorkResult::Call { response, .. } if response.ok);
+                if !ok {
+                    failed.cancel();
+                }
+                (index, result)
+            });
+        }
+        if !batch_items.is_empty() {
+            // If the backend is gone, the calls' replies were dropped with it and each
+            // call fails on its own.
+            let _ = self.dispatcher.submit_batch(batch_items).await;
+        }
+        if let Some(gate) = &gate {
+            // Asynchronous calls count as handed over once Lambda accepted their
+            // invocations (or they ended before that).
+            let _ = gate.acquire_many(handed).await;
+        }
+        // Every call of this phase is handed over: an `async_invoke` task may return.
+        // (A map_reduce's reducer is invoked later by the job itself.)
+        let _ = self.accepted.send(true);
+        let mut records: Vec<Option<CallRecord>> = (0..total).map(|_| None).collect();
+        while let Some(joined) = pending.join_next().await {
+            let Ok((index, result)) = joined else {
+                continue;
+            };
+            records[index] = Some(record(phase, index, result));
+        }
+        records
+            .into_iter()
+            .enumerate()
+            .map(|(index, r)| {
+                r.unwrap_or_else(|| CallRecord {
+                    index,
+                    phase,
+                    result: Value::Null,
+                    error: Some(CallError {
+                        call_index: index,
+                        kind: CallErrorKind::Cancelled,
+                        exc_type: "cancelled".to_owned(),
+                        message: "the call was not started because another call failed or the job was cancelled".to_owned(),
+                        traceback: String::new(),
+                    }),
+                    stdout: String::new(),
+                    stderr: String::new(),
+                    duration_s: 0.0,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Progress counts, updated by the worker in call order.
+struct ProgressEvents {
+    progress: watch::Sender<Progress>,
+    started: AtomicBool,
+    /// Released once per call when a cloud backend accepted it, or when it ended.
+    gate: Option<Arc<Semaphore>>,
+    accepted: AtomicBool,
+}
+
+impl ProgressEvents {
+    fn accept(&self) {
+        if !self.accepted.swap(true, Ordering::SeqCst)
+            && let Some(gate) = &self.gate
+        {
+            gate.add_permits(1);
+        }
+    }
+}
+
+impl CallEvents for ProgressEvents {
+    fn accepted(&self) {
+        self.accept();
+    }
+
+    fn started(&self) {
+        self.started.store(true, Ordering::SeqCst);
+        self.progress.send_modify(|p| p.running += 1);
+    }
+
+    fn finished(&self, ok: bool) {
+        let was_running = self.started.swap(false, Ordering::SeqCst);
+        self.progress.send_modify(|p| {
+            if was_running {
+                p.running = p.running.saturating_sub(1);
+            }
+            if ok {
+                p.done += 1;
+            } else {
+                p.failed += 1;
+            }
+        });
+        self.accept();
+    }
+}
+
+pub(super) fn record(phase: &'static str, index: usize, result: WorkResult) -> CallRecord {
+    let failed = |error: CallError, stderr: String| CallRecord {
+        index,
+        phase,
+        result: Value::Null,
+        error: Some(error),
+        stdout: String::new(),
+        stderr,
+        duration_s: 0.0,
+    };
+    match result {
+        WorkResult::Call {
+            response,
+            worker_stderr,
+        } => {
+            let mut stderr = response.stderr;
+            stderr.push_str(&worker_stderr);
+            let (result, error) = if response.ok {
+                (response.result, None)
+            } else {
+                (
+                    Value::Null,
+                    response.error.map(|e| e.into_call_error(index)),
+                )
+            };
+            CallRecord {
+                index,
+                phase,
+                result,
+                error,
+                stdout: response.stdout,
+                stderr,
+                duration_s: response.duration_s,
+            }
+        }
+        WorkResult::Failed {
+            error,
+            worker_stderr,
+        } => failed(error, worker_stderr),
+        WorkResult::Infrastructure(message)
+        | WorkResult::Inspected(Err(crate::protocol::RuntimeError { message, .. })) => {
+            failed(input_error(index, message), String::new())
+        }
+        WorkResult::Inspected(Ok(_)) => failed(
+            input_error(
+                index,
+                "the worker answered a call with a signature".to_owned(),
+            ),
+            String::new(),
+        ),
+    }
+}
+
+/// The results in order, or the first real failure (a cancellation only when nothing
+/// else failed).
+pub(super) fn collect(records: &[CallRecord]) -> Result<Vec<Value>, CallError> {
+    let mut cancelled = None;
+    for r in records {
+        if let Some(e) = &r.error {
+            if e.kind == CallErrorKind::Cancelled {
+                cancelled.get_or_insert_with(|| e.clone());
+            } else {
+                return Err(e.clone());
+            }
+        }
+    }
+    match cancelled {
+        Some(e) => Err(e),
+        None => Ok(records.iter().map(|r| r.result.clone()).collect()),
+    }
+}

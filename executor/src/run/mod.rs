@@ -1,0 +1,277 @@
+//! One job, from its start to its outcome, on the dispatcher and storage its config
+//! names ([`Runner`] resolves them, [`JobRun`] runs the phases). The parts:
+//! `prepare.rs` binds elements and splits objects before a phase, `calls.rs` runs a
+//! phase's calls with bounded concurrency and turns their results into records, and
+//! `cloud.rs` holds what only a cloud backend uses (a job's context there, remote
+//! invocation, reducers that wait remotely); on localhost those paths are never taken.
+
+mod calls;
+mod cloud;
+mod prepare;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use serde_json::{Map, Value, json};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::CloudJob;
+use crate::binding;
+use crate::dispatch::{Dispatcher, Resolver};
+use crate::error::{CallError, CallErrorKind, Error};
+use crate::job::{
+    CallOptions, CallRecord, ExecutorSettings, JobKind, JobOutcome, JobSpec, Progress,
+};
+use crate::protocol::ObjectPart;
+use crate::storage::{S3Objects, Storage};
+use calls::collect;
+use cloud::RemoteReduce;
+
+/// Starts a job: resolves its dispatcher and storage, then runs it.
+pub(crate) struct Runner {
+    pub(crate) resolver: Arc<Resolver>,
+    pub(crate) settings: ExecutorSettings,
+    pub(crate) progress: watch::Sender<Progress>,
+    pub(crate) accepted: watch::Sender<bool>,
+    pub(crate) cancel: CancellationToken,
+}
+
+impl Runner {
+    /// Runs the job; a config that cannot be resolved fails it (as a failed input).
+    pub(crate) async fn run(self, job_id: String, spec: JobSpec) -> JobOutcome {
+        let started = Instant::now();
+        match self.resolve(&spec.options).await {
+            Ok((dispatcher, storage)) => {
+                let run = JobRun {
+                    dispatcher,
+                    cloud: OnceLock::new(),
+                    objects: S3Objects::new(&storage),
+                    storage,
+                    settings: self.settings,
+                    progress: self.progress,
+                    accepted: self.accepted,
+                    cancel: self.cancel,
+                };
+                run.run(job_id, spec).await
+            }
+            Err(e) => {
+                let _ = self.accepted.send(true);
+                JobOutcome {
+                    job_id,
+                    result: Err(input_error(0, e.to_string())),
+                    calls: Vec::new(),
+                    duration_s: started.elapsed().as_secs_f64(),
+                }
+            }
+        }
+    }
+
+    async fn resolve(&self, options: &CallOptions) -> Result<(Dispatcher, Storage), Error> {
+        let storage = self.resolver.storage(&options.config).await?;
+        let dispatcher = self.resolver.dispatcher(&options.config).await?;
+        Ok((dispatcher, storage))
+    }
+}
+
+/// One job on its dispatcher and storage.
+struct JobRun {
+    dispatcher: Dispatcher,
+    /// The job's context on a cloud backend (modules archive, storage keys), set when it
+    /// starts there; never set on localhost.
+    cloud: OnceLock<Arc<CloudJob>>,
+    storage: Storage,
+    /// The objects `obj = "s3://..."` names.
+    objects: S3Objects,
+    settings: ExecutorSettings,
+    progress: watch::Sender<Progress>,
+    accepted: watch::Sender<bool>,
+    cancel: CancellationToken,
+}
+
+impl JobRun {
+    /// Runs the job to its end, keeping its status and every call's record in storage.
+    async fn run(self, job_id: String, spec: JobSpec) -> JobOutcome {
+        let started = Instant::now();
+        if let Err(e) = self
+            .storage
+            .put_json(
+                &spec.job_key,
+                "status.json",
+                &json!({"job_id": job_id, "state": "running"}),
+            )
+            .await
+        {
+            tracing::warn!(job = %job_id, error = %e, "failed to write the job's status");
+        }
+        let mut calls = Vec::new();
+        let result = match self.prepare_cloud(&job_id, &spec).await {
+            Ok(()) => self.run_kind(&spec, &mut calls).await,
+            Err(e) => Err(input_error(0, e.to_string())),
+        };
+        let outcome = JobOutcome {
+            job_id: job_id.clone(),
+            result,
+            calls,
+            duration_s: started.elapsed().as_secs_f64(),
+        };
+        let _ = self.accepted.send(true);
+        let results: Vec<Value> = outcome
+            .calls
+            .iter()
+            .map(|c| json!({"phase": c.phase, "index": c.index, "result": c.result, "error": c.error, "duration_s": c.duration_s}))
+            .collect();
+        if let Err(e) = self
+            .storage
+            .put_json(&spec.job_key, "results.json", &results)
+            .await
+        {
+            tracing::warn!(job = %job_id, error = %e, "failed to write the job's results");
+        }
+        let state = if outcome.result.is_ok() {
+            "success"
+        } else {
+            "failed"
+        };
+        let failed = outcome.calls.iter().filter(|c| c.error.is_some()).count();
+        if let Err(e) = self.storage.put_json(
+            &spec.job_key,
+            "status.json",
+            &json!({"job_id": job_id, "state": state, "total": outcome.calls.len(), "done": outcome.calls.len() - failed, "failed": failed}),
+        ).await {
+            tracing::warn!(job = %job_id, error = %e, "failed to write the job's status");
+        }
+        outcome
+    }
+
+    /// The job's phases, by what it runs: one call, a map, or a map then its reducers.
+    async fn run_kind(
+        &self,
+        spec: &JobSpec,
+        calls: &mut Vec<CallRecord>,
+    ) -> Result<Value, CallError> {
+        let opts = &spec.options;
+        match &spec.kind {
+            JobKind::CallAsync { func, data } => {
+                let args = binding::bind(data, None).map_err(|m| input_error(0, m))?;
+                let call = Prepared {
+                    args,
+                    obj: None,
+                    context: None,
+                };
+                self.one_call(func, call, opts, calls).await
+            }
+            JobKind::Call {
+                func,
+                args,
+                kwargs,
+                context,
+            } => {
+                let call = Prepared {
+                    args: binding::CallArgs {
+                        args: args.clone(),
+                        kwargs: kwargs.clone(),
+                    },
+                    obj: None,
+                    context: context.clone(),
+                };
+                self.one_call(func, call, opts, calls).await
+            }
+            JobKind::Map(map) => {
+                let (prepared, _) = self.prepare_map(map, opts).await?;
+                let mut records = self
+                    .run_calls("map", &map.func, prepared, opts, opts.runtime_memory)
+                    .await;
+                let result = collect(&records);
+                calls.append(&mut records);
+                result.map(Value::Array)
+            }
+            JobKind::MapReduce {
+                map,
+                reduce,
+                map_memory,
+                reduce_memory,
+                one_per_object,
+            } => {
+                let (prepared, objects) = self.prepare_map(map, opts).await?;
+                let memory = map_memory.or(opts.runtime_memory);
+                if self.remote_reduce() {
+                    let phases = RemoteReduce {
+                        map,
+                        reduce,
+                        objects: &objects,
+                        one_per_object: *one_per_object,
+                        map_memory: memory,
+                        reduce_memory: reduce_memory.or(opts.runtime_memory),
+                    };
+                    return self.map_reduce_remote(phases, prepared, opts, calls).await;
+                }
+                let mut records = self
+                    .run_calls("map", &map.func, prepared, opts, memory)
+                    .await;
+                let results = collect(&records);
+                calls.append(&mut records);
+                let results = results?;
+                // The reducer gets the list of map results, in iterdata order; with one
+                // reducer per object, each gets its object's parts.
+                let groups: Vec<Vec<Value>> = if *one_per_object && !objects.is_empty() {
+                    let mut groups: Vec<(String, Vec<Value>)> = Vec::new();
+                    for (key, value) in objects.iter().zip(results) {
+                        match groups.last_mut() {
+                            Some((k, g)) if k == key => g.push(value),
+                            _ => groups.push((key.clone(), vec![value])),
+                        }
+                    }
+                    groups.into_iter().map(|(_, g)| g).collect()
+                } else {
+                    vec![results]
+                };
+                let reducers: Vec<Prepared> = groups
+                    .into_iter()
+                    .map(|g| Prepared {
+                        context: None,
+                        args: binding::CallArgs {
+                            args: vec![Value::Array(g)],
+                            kwargs: Map::new(),
+                        },
+                        obj: None,
+                    })
+                    .collect();
+
+                let memory = reduce_memory.or(opts.runtime_memory);
+                let mut records = self
+                    .run_calls("reduce", reduce, reducers, opts, memory)
+                    .await;
+                let result = collect(&records);
+                calls.append(&mut records);
+                let values = result?;
+                if *one_per_object && !objects.is_empty() {
+                    Ok(Value::Array(values))
+                } else {
+                    Ok(values.into_iter().next().unwrap_or(Value::Null))
+                }
+            }
+        }
+    }
+}
+
+/// A prepared call.
+struct Prepared {
+    args: binding::CallArgs,
+    obj: Option<ObjectPart>,
+    /// The Airflow context, for `JobKind::Call`.
+    context: Option<Map<String, Value>>,
+}
+
+/// The `sys_path` folders as the runtime takes them.
+fn paths(opts: &CallOptions) -> Vec<String> {
+    opts.sys_path
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// A call whose input could not be prepared (or a job that could not start).
+fn input_error(call_index: usize, message: String) -> CallError {
+    CallError::new(call_index, CallErrorKind::Input, message)
+}
