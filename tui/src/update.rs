@@ -8,7 +8,6 @@ use chrono::Duration;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde_json::{Map, Value};
 
-use crate::api::{ApiError, ApiEvent, RecentRun, RunState, TaskInstance, TaskState};
 use crate::app::{
     App, Calls, Conn, DAG_LIST_RUNS, Fetch, GRID_RUNS, Grid, LogView, MAX_XCOM_LINES,
     PROGRESS_SAMPLES, Pane, Progress, Prompt, RunColumn, Status, StatusKind, TaskDetail, TiRef,
@@ -16,6 +15,9 @@ use crate::app::{
 };
 use crate::graph::{Step, dag_order, layout};
 use crate::msg::{Command, Msg};
+use lithoflow_api::{
+    ApiEvent, ClientError, DagRun, RecentRun, RunState, TaskInfo, TaskInstance, TaskState,
+};
 
 /// Lines a page key moves in lists.
 const PAGE: usize = 10;
@@ -308,9 +310,11 @@ fn on_run_event(app: &mut App, dag_id: &str, run_id: &str, state: RunState) -> O
             None => {
                 d.recent_runs.insert(
                     0,
+                    // The event has no `run_after`: the list's refresh brings it.
                     RecentRun {
                         dag_run_id: run_id.to_owned(),
                         state,
+                        ..RecentRun::default()
                     },
                 );
                 d.recent_runs.truncate(DAG_LIST_RUNS);
@@ -383,7 +387,7 @@ fn on_ti_event(app: &mut App, ti: TiRef, state: TaskState, try_number: u32) -> O
 fn on_tasks(
     app: &mut App,
     dag_id: &str,
-    result: Result<Vec<crate::api::Task>, ApiError>,
+    result: Result<Vec<TaskInfo>, ClientError>,
 ) -> Option<Command> {
     let grid = app.grid.as_mut().filter(|g| g.dag_id == dag_id)?;
     match result {
@@ -427,7 +431,7 @@ fn on_tasks(
 fn on_runs(
     app: &mut App,
     dag_id: &str,
-    result: Result<Vec<crate::api::DagRun>, ApiError>,
+    result: Result<Vec<DagRun>, ClientError>,
 ) -> Option<Command> {
     let grid = app.grid.as_mut().filter(|g| g.dag_id == dag_id)?;
     let runs = match result {
@@ -485,7 +489,11 @@ fn on_runs(
 
 fn set_run_tis(app: &mut App, dag_id: &str, run_id: &str, tis: Vec<TaskInstance>) {
     for t in &tis {
-        if let Some(p) = t.progress.filter(|_| t.state() == TaskState::Running) {
+        if let Some(p) = t
+            .progress
+            .as_ref()
+            .filter(|_| t.state() == TaskState::Running)
+        {
             let key = TiRef {
                 dag_id: dag_id.to_owned(),
                 run_id: run_id.to_owned(),
@@ -518,7 +526,7 @@ fn set_run_tis(app: &mut App, dag_id: &str, run_id: &str, tis: Vec<TaskInstance>
 fn on_task_instance(
     app: &mut App,
     ti: &TiRef,
-    result: Result<Box<TaskInstance>, ApiError>,
+    result: Result<Box<TaskInstance>, ClientError>,
 ) -> Option<Command> {
     if app.task.ti_ref.as_ref() != Some(ti) {
         return None;
@@ -597,7 +605,7 @@ fn on_log(
     ti: &TiRef,
     try_number: u32,
     offset: u64,
-    result: Result<(String, u64), ApiError>,
+    result: Result<(String, u64), ClientError>,
 ) -> Option<Command> {
     if app.logs.ti_ref.as_ref() != Some(ti) || app.logs.try_number != try_number {
         return None;
