@@ -5,8 +5,9 @@ use chrono::Duration;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde_json::json;
 
+use super::answers::xcom_lines;
 use super::*;
-use crate::app::{App, Conn, Fetch, Prompt, StatusKind, TiRef, View};
+use crate::app::{App, Conn, Fetch, MAX_XCOM_LINES, Prompt, StatusKind, TiRef, View};
 use crate::demo::{self, key};
 use crate::msg::{Command, Msg};
 use lithoflow_api::{ApiEvent, ClientError, RunState, TaskState};
