@@ -9,10 +9,10 @@
 //! any lookup and are never joined into a file path unless the run or task instance
 //! they name is recorded. `docs/api.md` describes each route.
 //!
-//! The modules: [`auth`] (the token and its check), [`extract`] (errors and request
-//! extractors), [`lookup`] (helpers over the shared state), one module of handlers per
-//! resource ([`health`], [`dags`], [`runs`], [`task_instances`], [`events`]), [`progress`] (live job
-//! progress) and [`calls`] (call records of ended jobs).
+//! The modules: `auth` (the token and its check), `extract` (errors and request
+//! extractors), `lookup` (helpers over the shared state), one module of handlers per
+//! resource (`health`, `dags`, `runs`, `task_instances`, `events`), `progress` (live job
+//! progress) and `calls` (call records of ended jobs).
 
 mod auth;
 mod calls;

@@ -3,7 +3,7 @@
 //! goes through a running scheduler's API, turns answers back into records to print
 //! them as it prints the store's.
 //!
-//! Confs leave the scheduler only through [`dag_run`] and [`backfill_response`], which
+//! Confs leave the scheduler only through `dag_run` and `backfill_response`, which
 //! mask them (`lithoflow_dag::redact`): the wire types cannot, as the masking rules
 //! belong to the DAG format, so the server must never build a `DagRun` or a
 //! `BackfillResponse` another way.
