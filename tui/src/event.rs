@@ -102,7 +102,7 @@ fn execute(cmd: Command, client: &Option<Client>, tx: &mpsc::UnboundedSender<Msg
     });
 }
 
-/// Calls the client if there is one, else fails as unreachable.
+/// Calls the client if there is one, else fails as not connected.
 macro_rules! call {
     ($client:expr, |$c:ident| $call:expr) => {
         match &$client {
