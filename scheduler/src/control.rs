@@ -7,13 +7,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::config::Settings;
 use crate::dagbag::ImportError;
-use crate::ops::{BackfillOutcome, BackfillSpec, ClearSpec, ClearedTi, OpError, TriggerRequest};
+use crate::ops::{BackfillOutcome, ClearSpec, ClearedTi, OpError, TriggerRequest};
 use crate::store::{DagRunRecord, RunState, Store, TaskState};
+use lithoflow_api::BackfillBody;
 use lithoflow_dag::Dag;
 use lithoflow_dag::timetable::DagRunInfo;
 
@@ -28,9 +28,9 @@ pub struct DagSet {
     pub next_run: HashMap<String, Option<DagRunInfo>>,
 }
 
-/// A state change, as the API's event stream sends it (`event: <type>`, JSON data).
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+/// A state change, for the API's event stream (which sends each as a
+/// [`lithoflow_api::ApiEvent`]) and its book of live progress.
+#[derive(Debug, Clone)]
 pub enum Event {
     /// A DAG run changed state (created queued, running, success, failed).
     DagRun {
@@ -123,8 +123,8 @@ pub enum Request {
     Backfill {
         /// The DAG.
         dag_id: String,
-        /// The date range and options.
-        spec: BackfillSpec,
+        /// The date range and options (its `dag_id` is `dag_id`).
+        spec: BackfillBody,
         /// The plan and the backfill's id.
         reply: oneshot::Sender<Result<BackfillOutcome, OpError>>,
     },
@@ -164,26 +164,5 @@ impl Shared {
     /// Sends an event to live clients (none listening is fine).
     pub fn emit(&self, event: Event) {
         let _ = self.events.send(event);
-    }
-}
-
-/// `$LITHOFLOW_HOME/scheduler.json`: how CLI commands find a running scheduler's API.
-/// Written once the API listens; removed when the scheduler exits.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct SchedulerInfo {
-    /// The scheduler's process id.
-    pub pid: u32,
-    /// The API's port on 127.0.0.1.
-    pub port: u16,
-    /// When it started.
-    pub started_at: DateTime<Utc>,
-    /// The DAGs folder it serves.
-    pub dags_folder: PathBuf,
-}
-
-impl SchedulerInfo {
-    /// The file's path in a lithoflow home.
-    pub fn path(home: &std::path::Path) -> PathBuf {
-        home.join("scheduler.json")
     }
 }

@@ -25,11 +25,12 @@ use tokio::task::JoinSet;
 
 use crate::Outcome;
 use crate::config::Settings;
-use crate::control::{DagSet, Event, Request, SchedulerInfo, Shared};
+use crate::control::{DagSet, Event, Request, Shared};
 use crate::dagbag::ImportError;
 use crate::engine::{Engine, RunControl, RunEvent};
 use crate::ops::{self, OpError};
 use crate::store::{BackfillRecord, DagRunRecord, RunState, Store};
+use lithoflow_api::SchedulerInfo;
 use lithoflow_dag::Dag;
 use lithoflow_dag::timetable::{self, DataInterval, TimeRestriction};
 

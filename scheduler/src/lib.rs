@@ -10,7 +10,6 @@
 pub mod api;
 pub mod bash;
 pub mod cli;
-pub mod client;
 pub mod config;
 pub mod control;
 pub mod daemon;

@@ -5,14 +5,13 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, SubsecRound, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::cli::ReprocessBehavior;
 use crate::store::{
     BackfillRecord, DagRecord, DagRunRecord, RunState, SCHEMA_VERSION, Store, StoreError,
     TaskInstanceRecord, TaskState,
 };
+use lithoflow_api::{BackfillBody, BackfillRun, ReprocessBehavior};
 use lithoflow_dag::Dag;
 use lithoflow_dag::timetable;
 
@@ -63,17 +62,15 @@ pub fn is_paused(store: &Store, dag: &Dag) -> Result<bool, StoreError> {
         .map_or(dag.is_paused_upon_creation, |r| r.is_paused))
 }
 
-/// What `dags trigger` (and `POST .../dagRuns`) asks for.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// What `dags trigger` (and `POST .../dagRuns`, whose body is
+/// [`lithoflow_api::TriggerBody`]) asks for.
+#[derive(Debug, Clone, Default)]
 pub struct TriggerRequest {
     /// The run's conf.
-    #[serde(default)]
     pub conf: Map<String, Value>,
     /// The run id (default `manual__<now>`).
-    #[serde(default, alias = "dag_run_id")]
     pub run_id: Option<String>,
     /// The logical date (default: now).
-    #[serde(default)]
     pub logical_date: Option<DateTime<Utc>>,
 }
 
@@ -140,34 +137,28 @@ pub fn set_paused(store: &Store, dag: &Dag, paused: bool) -> Result<bool, OpErro
     Ok(before)
 }
 
-/// Which task instances `tasks clear` (and `POST .../clearTaskInstances`) resets.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Which task instances `tasks clear` (and `POST .../clearTaskInstances`, whose body is
+/// [`lithoflow_api::ClearBody`]) resets.
+#[derive(Debug, Clone, Default)]
 pub struct ClearSpec {
     /// Only tasks whose id matches this regular expression.
-    #[serde(default)]
     pub task_regex: Option<String>,
     /// Exactly these tasks (API: `task_ids`).
-    #[serde(default)]
     pub task_ids: Option<Vec<String>>,
     /// Also their upstream tasks.
-    #[serde(default, alias = "include_upstream")]
     pub upstream: bool,
     /// Also their downstream tasks.
-    #[serde(default, alias = "include_downstream")]
     pub downstream: bool,
     /// Only failed and upstream_failed instances.
-    #[serde(default)]
     pub only_failed: bool,
     /// Only this run (default: every run).
-    #[serde(default, alias = "dag_run_id")]
     pub run_id: Option<String>,
     /// Only report what would be cleared.
-    #[serde(default)]
     pub dry_run: bool,
 }
 
 /// One cleared task instance, with the state it had.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct ClearedTi {
     /// The run.
     pub dag_run_id: String,
@@ -299,63 +290,25 @@ pub fn reset_ti(dag: &Dag, ti: &mut TaskInstanceRecord) {
     ti.max_tries = ti.try_number + dag.task(&ti.task_id).map_or(0, |t| t.retries) + 1;
 }
 
-/// What `dags backfill` (and `POST /api/v1/backfills`) asks for.
-#[derive(Debug, Clone, Deserialize)]
-pub struct BackfillSpec {
-    /// First logical date (inclusive).
-    pub from_date: DateTime<Utc>,
-    /// Last logical date (inclusive).
-    pub to_date: DateTime<Utc>,
-    /// What to do with dates that have a run.
-    #[serde(default)]
-    pub reprocess_behavior: ReprocessBehavior,
-    /// Backfill runs running at once.
-    #[serde(default = "default_backfill_runs")]
-    pub max_active_runs: u32,
-    /// Newest first.
-    #[serde(default)]
-    pub run_backwards: bool,
-    /// Only plan.
-    #[serde(default)]
-    pub dry_run: bool,
-    /// The runs' conf.
-    #[serde(default)]
-    pub conf: Map<String, Value>,
-}
-
-fn default_backfill_runs() -> u32 {
-    10
-}
-
-/// One logical date of a backfill and what was done about it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BackfillRow {
-    /// The logical date.
-    pub logical_date: DateTime<Utc>,
-    /// The run (new or existing).
-    pub dag_run_id: String,
-    /// `create`, `clear` or `skip`.
-    pub action: String,
-    /// Why it was skipped.
-    pub reason: Option<String>,
-}
-
 /// A backfill's plan and, unless a dry run, its id.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct BackfillOutcome {
     /// The backfill's id (none for a dry run).
     pub backfill_id: Option<String>,
     /// One row per logical date, in the order they run.
-    pub runs: Vec<BackfillRow>,
+    pub runs: Vec<BackfillRun>,
 }
 
 /// Plans a backfill and, unless `dry_run`, creates its queued runs and clears the runs
 /// it reprocesses. Airflow 3's rules: both dates inclusive, only intervals that ended
 /// before now, runs in flight left alone, existing runs kept unless reprocessed.
+///
+/// `spec` is what `dags backfill` asks for, through the API (as its body) or here on the
+/// store; its `dag_id` is `dag`'s.
 pub fn backfill(
     store: &Store,
     dag: &Dag,
-    spec: &BackfillSpec,
+    spec: &BackfillBody,
     now: DateTime<Utc>,
 ) -> Result<BackfillOutcome, OpError> {
     if spec.from_date > spec.to_date {
@@ -412,7 +365,7 @@ pub fn backfill(
     let mut to_clear = Vec::new();
     for info in infos {
         let logical = info.logical_date();
-        let row = |run_id: &str, action: &str, reason: Option<&str>| BackfillRow {
+        let row = |run_id: &str, action: &str, reason: Option<&str>| BackfillRun {
             logical_date: logical,
             dag_run_id: run_id.to_owned(),
             action: action.to_owned(),
@@ -451,7 +404,7 @@ pub fn backfill(
                     run_id,
                     logical,
                     info.run_after,
-                    spec.conf.clone(),
+                    spec.dag_run_conf.clone(),
                 );
                 run.run_type = "backfill".to_owned();
                 run.data_interval_start = Some(info.data_interval.start);
@@ -474,7 +427,7 @@ pub fn backfill(
         dag_id: dag.dag_id.clone(),
         from_date: spec.from_date,
         to_date: spec.to_date,
-        reprocess_behavior: format!("{:?}", spec.reprocess_behavior).to_lowercase(),
+        reprocess_behavior: spec.reprocess_behavior.name().to_owned(),
         max_active_runs: spec.max_active_runs,
         created_at: now_t,
     })?;

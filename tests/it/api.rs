@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lithoflow_scheduler::client::{Client, SseMessage};
+use lithoflow_api::{Client, SseMessage};
 use serde_json::Value;
 
 use crate::harness::{Env, wait_for};

@@ -12,7 +12,7 @@ use std::time::Instant;
 use lithoflow_tui::app::{App, TiRef, View};
 use lithoflow_tui::msg::Msg;
 use lithoflow_tui::update::update;
-use lithoflow_tui::{api, demo, ui};
+use lithoflow_tui::{demo, ui};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
@@ -44,7 +44,12 @@ fn add_task_and_log(app: &mut App) {
         run_id: "scheduled__0039".to_owned(),
         task_id: "task_0001".to_owned(),
     };
-    let mut t = demo::ti(&ti.dag_id, &ti.run_id, &ti.task_id, api::TaskState::Success);
+    let mut t = demo::ti(
+        &ti.dag_id,
+        &ti.run_id,
+        &ti.task_id,
+        lithoflow_api::TaskState::Success,
+    );
     t.calls_done = 10_000;
     t.calls_total = 10_000;
     t.return_value = Some(serde_json::json!((0..10_000).collect::<Vec<u32>>()));
@@ -57,7 +62,7 @@ fn add_task_and_log(app: &mut App) {
         },
     );
     let calls = (0..10_000)
-        .map(|i| api::CallInfo {
+        .map(|i| lithoflow_api::CallInfo {
             phase: "map".to_owned(),
             index: i,
             duration_s: 0.05 + f64::from(u32::try_from(i % 97).unwrap_or(0)) * 0.001,

@@ -6,8 +6,8 @@ use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 
-use crate::api::{Dag, DagRun, Task, TaskInstance, TaskState};
 use crate::graph::GraphLayout;
+use lithoflow_api::{DagInfo, DagRun, TaskInfo, TaskInstance, TaskState};
 
 /// How many latest runs the DAG list asks for each DAG (it shows as many as fit).
 pub const DAG_LIST_RUNS: usize = 10;
@@ -141,7 +141,7 @@ pub struct Grid {
     /// The DAG.
     pub dag_id: String,
     /// Its tasks in DAG order (upstream first, file order among equals).
-    pub tasks: Vec<Task>,
+    pub tasks: Vec<TaskInfo>,
     /// Task id to index in `tasks`.
     pub index: HashMap<String, usize>,
     /// Whether the tasks arrived.
@@ -187,7 +187,7 @@ impl Grid {
     }
 
     /// The selected task.
-    pub fn selected_task(&self) -> Option<&Task> {
+    pub fn selected_task(&self) -> Option<&TaskInfo> {
         self.tasks.get(self.sel_task)
     }
 
@@ -390,7 +390,7 @@ pub struct App {
     /// The connection.
     pub conn: Conn,
     /// Every DAG, by dag_id.
-    pub dags: Vec<Dag>,
+    pub dags: Vec<DagInfo>,
     /// Whether the DAG list arrived.
     pub dags_loaded: bool,
     /// The DAG list should be fetched again (a new run moved `next_dagrun`).
@@ -452,7 +452,7 @@ impl App {
     }
 
     /// The DAG under the cursor in the DAG list.
-    pub fn selected_dag(&self) -> Option<&Dag> {
+    pub fn selected_dag(&self) -> Option<&DagInfo> {
         let visible = self.visible_dags();
         let i = *visible.get(self.dag_list.selected.min(visible.len().saturating_sub(1)))?;
         self.dags.get(i)
@@ -471,7 +471,7 @@ impl App {
     }
 
     /// A DAG by id.
-    pub fn dag(&self, dag_id: &str) -> Option<&Dag> {
+    pub fn dag(&self, dag_id: &str) -> Option<&DagInfo> {
         self.dags.iter().find(|d| d.dag_id == dag_id)
     }
 
@@ -499,8 +499,8 @@ impl App {
         if self.task.ti_ref.as_ref() != Some(ti) || t.state() != TaskState::Running {
             return None;
         }
-        t.progress.map(|p| Progress {
-            phase: String::new(),
+        t.progress.as_ref().map(|p| Progress {
+            phase: p.phase.clone(),
             total: p.total,
             done: p.done,
             failed: p.failed,

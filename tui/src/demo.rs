@@ -5,12 +5,13 @@
 use chrono::{DateTime, Duration, TimeZone as _, Utc};
 use serde_json::json;
 
-use crate::api::{
-    ApiEvent, CallInfo, Dag, DagRun, RecentRun, RunState, Tag, Task, TaskInstance, TaskState,
-};
 use crate::app::{App, TiRef};
 use crate::msg::Msg;
 use crate::update::update;
+use lithoflow_api::{
+    ApiEvent, CallInfo, DagInfo, DagRun, RecentRun, RunState, Tag, TaskInfo, TaskInstance,
+    TaskState,
+};
 
 /// The demo's clock: 2026-11-28 12:00:00 UTC.
 pub fn now() -> DateTime<Utc> {
@@ -24,8 +25,8 @@ fn at(mins_ago: i64) -> DateTime<Utc> {
 }
 
 /// A DAG of the list.
-pub fn dag(id: &str, schedule: Option<&str>, tags: &[&str], runs: &[RunState]) -> Dag {
-    Dag {
+pub fn dag(id: &str, schedule: Option<&str>, tags: &[&str], runs: &[RunState]) -> DagInfo {
+    DagInfo {
         dag_id: id.to_owned(),
         description: Some(format!("the {id} pipeline")),
         is_paused: false,
@@ -45,19 +46,22 @@ pub fn dag(id: &str, schedule: Option<&str>, tags: &[&str], runs: &[RunState]) -
             .map(|(i, s)| RecentRun {
                 dag_run_id: format!("scheduled__2026-11-{:02}T02:00:00+00:00", 28 - i),
                 state: *s,
+                ..RecentRun::default()
             })
             .collect(),
+        ..DagInfo::default()
     }
 }
 
 /// A task with its upstream tasks.
-pub fn task(id: &str, operator: &str, upstream: &[&str]) -> Task {
-    Task {
+pub fn task(id: &str, operator: &str, upstream: &[&str]) -> TaskInfo {
+    TaskInfo {
         task_id: id.to_owned(),
         operator_name: operator.to_owned(),
         upstream_task_ids: upstream.iter().map(|s| (*s).to_owned()).collect(),
         downstream_task_ids: Vec::new(),
         trigger_rule: "all_success".to_owned(),
+        ..TaskInfo::default()
     }
 }
 
@@ -79,6 +83,7 @@ pub fn run(dag_id: &str, id: &str, state: RunState, mins_ago: i64, took_s: Optio
         end_date: took_s.map(|s| start + Duration::seconds(s)),
         conf: serde_json::Map::new(),
         note: None,
+        ..DagRun::default()
     }
 }
 
@@ -511,14 +516,14 @@ pub fn large(dags: usize, tis: usize) -> App {
     let _ = update(&mut app, Msg::Dags(Ok(list)));
     let _ = update(&mut app, key('\n'));
     let n_tasks = tis.div_ceil(GRID_RUNS).max(1);
-    let tasks: Vec<Task> = (0..n_tasks)
+    let tasks: Vec<TaskInfo> = (0..n_tasks)
         .map(|i| {
             let up = if i == 0 {
                 Vec::new()
             } else {
                 vec![format!("task_{:04}", i / 2)]
             };
-            Task {
+            TaskInfo {
                 upstream_task_ids: up,
                 ..task(&format!("task_{i:04}"), "map", &[])
             }

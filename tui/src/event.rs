@@ -4,7 +4,8 @@
 //! The network never blocks the loop: every request runs in its own task and its
 //! answer comes back as a [`Msg`]. The event stream lives in a task of its own that
 //! finds the scheduler through its home (`scheduler.json`, `api-token`), and when the
-//! stream ends, finds it again, with a short backoff, for as long as the UI runs.
+//! stream ends (or falls silent: `lithoflow_api::STREAM_SILENCE`), finds it again, with
+//! a short backoff ([`reconnect_delay`]), for as long as the UI runs.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,25 +17,17 @@ use ratatui::backend::Backend;
 use ratatui::crossterm::event::{Event, KeyEventKind};
 use tokio::sync::{mpsc, watch};
 
-use crate::api::{ApiError, Client, discover};
 use crate::app::{App, DAG_LIST_RUNS, GRID_RUNS, MAX_CALLS};
 use crate::msg::{Command, Msg};
 use crate::update::update;
 use crate::{Error, ui};
+use lithoflow_api::{ClearBody, Client, ClientError, DiscoveryError, TriggerBody, reconnect_delay};
 
 /// How often the clock ticks (durations of running things, log polling).
 const TICK: Duration = Duration::from_millis(250);
 
-/// The scheduler sends a keep-alive every 15 s; this much silence means it is gone.
-const SILENCE: Duration = Duration::from_secs(45);
-
 /// Messages handled between two draws at most (the rest wait for the next round).
 const BATCH: usize = 256;
-
-/// The wait before reconnect attempt `n` (1-based): 250 ms, doubling up to 2 s.
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(250u64 << attempt.saturating_sub(1).min(3))
-}
 
 /// Runs the UI on `terminal` until the user quits; `keys` are the terminal's events.
 pub async fn run_loop<B, K>(
@@ -109,14 +102,12 @@ fn execute(cmd: Command, client: &Option<Client>, tx: &mpsc::UnboundedSender<Msg
     });
 }
 
-/// Calls the client if there is one, else fails as unreachable.
+/// Calls the client if there is one, else fails as not connected.
 macro_rules! call {
     ($client:expr, |$c:ident| $call:expr) => {
         match &$client {
             Some($c) => $call.await,
-            None => Err(ApiError::Unreachable(
-                "not connected to a scheduler".to_owned(),
-            )),
+            None => Err(ClientError::NotConnected),
         }
     };
 }
@@ -124,13 +115,13 @@ macro_rules! call {
 async fn perform(client: Option<Client>, cmd: Command) -> Msg {
     match cmd {
         Command::Batch(_) => Msg::ActionDone(Err("nested command batch".to_owned())),
-        Command::FetchDags => Msg::Dags(call!(client, |c| c.dags(DAG_LIST_RUNS))),
+        Command::FetchDags => Msg::Dags(call!(client, |c| c.dags_with_recent_runs(DAG_LIST_RUNS))),
         Command::FetchTasks { dag_id } => Msg::Tasks {
             result: call!(client, |c| c.tasks(&dag_id)),
             dag_id,
         },
         Command::FetchRuns { dag_id } => Msg::Runs {
-            result: call!(client, |c| c.runs(&dag_id, GRID_RUNS)),
+            result: call!(client, |c| c.latest_runs(&dag_id, GRID_RUNS)),
             dag_id,
         },
         Command::FetchTaskInstances { dag_id, run_id } => Msg::TaskInstances {
@@ -169,16 +160,21 @@ async fn perform(client: Option<Client>, cmd: Command) -> Msg {
                 &ti.task_id,
                 try_number,
                 offset
-            )),
+            ))
+            .map(|(bytes, next)| (String::from_utf8_lossy(&bytes).into_owned(), next)),
             ti,
             try_number,
             offset,
         },
-        Command::Trigger { dag_id, conf } => Msg::ActionDone(
-            call!(client, |c| c.trigger(&dag_id, conf))
+        Command::Trigger { dag_id, conf } => Msg::ActionDone({
+            let body = TriggerBody {
+                conf,
+                ..TriggerBody::default()
+            };
+            call!(client, |c| c.trigger(&dag_id, &body))
                 .map(|run| format!("triggered run {} of {dag_id}", run.dag_run_id))
-                .map_err(|e| format!("failed to trigger {dag_id}: {e}")),
-        ),
+                .map_err(|e| format!("failed to trigger {dag_id}: {e}"))
+        }),
         Command::SetPaused { dag_id, paused } => {
             let verb = if paused { "pause" } else { "unpause" };
             Msg::ActionDone(
@@ -187,32 +183,36 @@ async fn perform(client: Option<Client>, cmd: Command) -> Msg {
                     .map_err(|e| format!("failed to {verb} {dag_id}: {e}")),
             )
         }
-        Command::Clear { ti, downstream } => Msg::ActionDone(
-            call!(client, |c| c.clear(
-                &ti.dag_id,
-                &ti.run_id,
-                &ti.task_id,
-                downstream
-            ))
-            .map(|cleared| match cleared.len() {
-                0 => format!(
-                    "nothing to clear: {} has no status in {}",
-                    ti.task_id, ti.run_id
-                ),
-                n => format!(
-                    "cleared {n} task instance{} in {}: {}; the scheduler runs {} again",
-                    if n == 1 { "" } else { "s" },
-                    ti.run_id,
-                    cleared
-                        .iter()
-                        .map(|c| c.task_id.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    if n == 1 { "it" } else { "them" }
-                ),
-            })
-            .map_err(|e| format!("failed to clear {}: {e}", ti.task_id)),
-        ),
+        Command::Clear { ti, downstream } => Msg::ActionDone({
+            // Exactly this instance (and, if asked, its downstream tasks) of this run.
+            let body = ClearBody {
+                dry_run: Some(false),
+                task_ids: Some(vec![ti.task_id.clone()]),
+                dag_run_id: Some(ti.run_id.clone()),
+                include_downstream: downstream,
+                ..ClearBody::default()
+            };
+            call!(client, |c| c.clear(&ti.dag_id, &body))
+                .map(|answer| answer.task_instances)
+                .map(|cleared| match cleared.len() {
+                    0 => format!(
+                        "nothing to clear: {} has no status in {}",
+                        ti.task_id, ti.run_id
+                    ),
+                    n => format!(
+                        "cleared {n} task instance{} in {}: {}; the scheduler runs {} again",
+                        if n == 1 { "" } else { "s" },
+                        ti.run_id,
+                        cleared
+                            .iter()
+                            .map(|c| c.task_id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        if n == 1 { "it" } else { "them" }
+                    ),
+                })
+                .map_err(|e| format!("failed to clear {}: {e}", ti.task_id))
+        }),
     }
 }
 
@@ -226,32 +226,26 @@ async fn follow(
     let mut attempt: u32 = 0;
     loop {
         let opened = match find(&home).await {
-            Ok(client) => client.events().await.map(|s| (client, s)),
+            Ok(client) => client.events("").await.map(|s| (client, s)),
             Err(e) => Err(e),
         };
         match opened {
             Ok((client, mut stream)) => {
-                let port = client.endpoint().port;
+                let port = client.port();
                 tracing::info!(port, "connected to the scheduler's event stream");
                 clients.send_replace(Some(client));
                 if tx.send(Msg::Connected { port }).is_err() {
                     return;
                 }
                 let reason = loop {
-                    match tokio::time::timeout(SILENCE, stream.next()).await {
-                        Ok(Ok(Some(ev))) => {
+                    match stream.next_event().await {
+                        Ok(Some(ev)) => {
                             if tx.send(Msg::Event(ev)).is_err() {
                                 return;
                             }
                         }
-                        Ok(Ok(None)) => break "the scheduler closed the event stream".to_owned(),
-                        Ok(Err(e)) => break e.to_string(),
-                        Err(_) => {
-                            break format!(
-                                "nothing from the scheduler for {} s",
-                                SILENCE.as_secs()
-                            );
-                        }
+                        Ok(None) => break "the scheduler closed the event stream".to_owned(),
+                        Err(e) => break e.to_string(),
                     }
                 };
                 tracing::warn!("lost the scheduler: {reason}");
@@ -275,26 +269,18 @@ async fn follow(
                 }
             }
         }
-        tokio::time::sleep(backoff(attempt)).await;
+        tokio::time::sleep(reconnect_delay(attempt)).await;
     }
 }
 
 /// A client of the scheduler the home describes (its files read off the loop).
-async fn find(home: &Path) -> Result<Client, ApiError> {
-    let home = home.to_path_buf();
-    let endpoint = tokio::task::spawn_blocking(move || discover(&home))
+async fn find(home: &Path) -> Result<Client, ClientError> {
+    let path = home.to_path_buf();
+    let found = tokio::task::spawn_blocking(move || Client::connect(&path))
         .await
-        .map_err(|e| ApiError::Discovery(e.to_string()))??;
-    Ok(Client::new(endpoint))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reconnects_quickly_then_backs_off_to_two_seconds() {
-        let waits: Vec<u128> = (1..=6).map(|n| backoff(n).as_millis()).collect();
-        assert_eq!(waits, [250, 500, 1000, 2000, 2000, 2000]);
-    }
+        .map_err(|e| DiscoveryError::Read {
+            path: home.to_path_buf(),
+            message: e.to_string(),
+        })??;
+    Ok(found)
 }

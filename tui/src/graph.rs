@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::api::Task;
+use lithoflow_api::TaskInfo;
 
 /// Channels (vertical lanes) in one gap at most; more sources share them.
 const MAX_CHANNELS: usize = 6;
@@ -127,7 +127,7 @@ fn to_u16(n: usize) -> u16 {
 }
 
 /// Lays out tasks given in DAG order (every task after its upstream tasks).
-pub fn layout(tasks: &[Task], index: &HashMap<String, usize>) -> GraphLayout {
+pub fn layout(tasks: &[TaskInfo], index: &HashMap<String, usize>) -> GraphLayout {
     let n = tasks.len();
     if n == 0 {
         return GraphLayout::default();
@@ -367,7 +367,7 @@ impl GraphLayout {
 /// Tasks in DAG order: every task after its upstream tasks, file order among those
 /// that are ready together (Kahn's algorithm). Tasks on a cycle, which a valid DAG
 /// cannot have, come last in file order.
-pub fn dag_order(tasks: Vec<Task>) -> Vec<Task> {
+pub fn dag_order(tasks: Vec<TaskInfo>) -> Vec<TaskInfo> {
     let index: HashMap<&str, usize> = tasks
         .iter()
         .enumerate()
@@ -407,7 +407,7 @@ pub fn dag_order(tasks: Vec<Task>) -> Vec<Task> {
         placed[i] = true;
     }
     order.extend((0..tasks.len()).filter(|&i| !placed[i]));
-    let mut slots: Vec<Option<Task>> = tasks.into_iter().map(Some).collect();
+    let mut slots: Vec<Option<TaskInfo>> = tasks.into_iter().map(Some).collect();
     order
         .into_iter()
         .filter_map(|i| slots.get_mut(i).and_then(Option::take))
@@ -418,18 +418,19 @@ pub fn dag_order(tasks: Vec<Task>) -> Vec<Task> {
 mod tests {
     use super::*;
 
-    fn task(id: &str, up: &[&str]) -> Task {
-        Task {
+    fn task(id: &str, up: &[&str]) -> TaskInfo {
+        TaskInfo {
             task_id: id.to_owned(),
             operator_name: "call_async".to_owned(),
             upstream_task_ids: up.iter().map(|s| (*s).to_owned()).collect(),
             downstream_task_ids: Vec::new(),
             trigger_rule: "all_success".to_owned(),
+            ..TaskInfo::default()
         }
     }
 
     /// The layout drawn as text: task ids and edge characters.
-    fn draw(tasks: &[Task]) -> String {
+    fn draw(tasks: &[TaskInfo]) -> String {
         let index = tasks
             .iter()
             .enumerate()

@@ -2,8 +2,9 @@
 //! and map progress.
 //!
 //! The UI is a client of the scheduler's local API (DESIGN.md §5): it never opens the
-//! state database and depends on neither the scheduler nor the executor crate; it has
-//! its own types for the API's JSON ([`api`]). It is built the Elm way:
+//! state database and depends on neither the scheduler nor the executor crate, only on
+//! `lithoflow-api`, the API's contract and client, which reads the API's JSON leniently
+//! (unknown fields skipped, unknown states read as `Unknown`). It is built the Elm way:
 //!
 //! - [`app::App`] is plain data (with `now`);
 //! - [`update::update`] turns a [`msg::Msg`] into a new `App` and maybe a
@@ -12,7 +13,6 @@
 //! - [`event::run_loop`] is the one loop that waits for keys, scheduler events and
 //!   ticks, and runs commands in tasks of their own so the network never blocks it.
 
-pub mod api;
 pub mod app;
 pub mod demo;
 pub mod event;

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use ratatui::crossterm::event::KeyEvent;
 use serde_json::{Map, Value};
 
-use crate::api::{ApiError, ApiEvent, CallInfo, Dag, DagRun, Task, TaskInstance};
 use crate::app::TiRef;
+use lithoflow_api::{ApiEvent, CallInfo, ClientError, DagInfo, DagRun, TaskInfo, TaskInstance};
 
 /// Something that happened: a key, a tick, an event from the scheduler, or the answer
 /// to a request the loop made.
@@ -33,20 +33,20 @@ pub enum Msg {
     /// A state change from the scheduler.
     Event(ApiEvent),
     /// The DAG list.
-    Dags(Result<Vec<Dag>, ApiError>),
+    Dags(Result<Vec<DagInfo>, ClientError>),
     /// A DAG's tasks.
     Tasks {
         /// The DAG.
         dag_id: String,
         /// Its tasks.
-        result: Result<Vec<Task>, ApiError>,
+        result: Result<Vec<TaskInfo>, ClientError>,
     },
     /// A DAG's latest runs.
     Runs {
         /// The DAG.
         dag_id: String,
         /// Newest first.
-        result: Result<Vec<DagRun>, ApiError>,
+        result: Result<Vec<DagRun>, ClientError>,
     },
     /// A run's task instances.
     TaskInstances {
@@ -55,14 +55,14 @@ pub enum Msg {
         /// The run.
         run_id: String,
         /// Its instances.
-        result: Result<Vec<TaskInstance>, ApiError>,
+        result: Result<Vec<TaskInstance>, ClientError>,
     },
     /// One task instance with its XCom value.
     TaskInstance {
         /// Which.
         ti: TiRef,
         /// It (boxed: it is much larger than the other messages).
-        result: Result<Box<TaskInstance>, ApiError>,
+        result: Result<Box<TaskInstance>, ClientError>,
     },
     /// The calls of a try's job.
     Calls {
@@ -71,7 +71,7 @@ pub enum Msg {
         /// Which try.
         try_number: u32,
         /// The calls (capped) and how many there are.
-        result: Result<(Vec<CallInfo>, usize), ApiError>,
+        result: Result<(Vec<CallInfo>, usize), ClientError>,
     },
     /// A piece of a try's log.
     Log {
@@ -82,7 +82,7 @@ pub enum Msg {
         /// The offset it was read from.
         offset: u64,
         /// The text and the next offset.
-        result: Result<(String, u64), ApiError>,
+        result: Result<(String, u64), ClientError>,
     },
     /// An action finished: what to say in the status line.
     ActionDone(Result<String, String>),

@@ -3,8 +3,9 @@
 //! functions). Most tests drive the router with `tower::ServiceExt::oneshot`; the event
 //! stream and the client are tested over a real socket on 127.0.0.1.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use axum::body::Body as HttpBody;
 use axum::http::{Method, Request as HttpRequest, StatusCode, StatusCode as S, header};
@@ -13,11 +14,15 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 use tower::ServiceExt as _;
 
+use super::auth::same_token;
+use super::calls::{CALLS_CACHE_IDLE, CALLS_CACHE_JOBS, CALLS_CACHE_RECORDS, CallsCache};
 use super::*;
 use crate::config::Settings;
-use crate::control::DagSet;
+use crate::control::{DagSet, Event, Request, Shared};
 use crate::dagbag::DagBag;
-use crate::store::{TaskInstanceRecord, TaskState};
+use crate::ops::OpError;
+use crate::store::{Store, TaskInstanceRecord, TaskState};
+use lithoflow_api::{CallInfo, LOG_OFFSET_HEADER};
 use lithoflow_dag::timetable::{DagRunInfo, DataInterval};
 
 fn fixtures() -> PathBuf {
@@ -684,7 +689,7 @@ async fn runs_are_triggered_listed_and_refused_when_they_clash() {
     let one = h
         .get(&format!(
             "/api/v1/dags/hello/dagRuns/{}",
-            crate::client::segment(&auto_id)
+            lithoflow_api::segment(&auto_id)
         ))
         .await;
     assert_eq!(one.status, StatusCode::OK, "{}", one.text);
@@ -930,6 +935,54 @@ async fn clearing_is_a_dry_run_unless_asked() {
     .await;
 }
 
+/// Every answer that carries a conf masks it: the trigger's, one run, a DAG's runs,
+/// every DAG's runs, a backfill's plan and its answer. The wire types cannot mask (the
+/// rules are the DAG format's), so the server does it where it builds them.
+#[tokio::test]
+async fn no_answer_carries_an_unmasked_conf() {
+    let h = harness();
+    let secret = "hunter2-conf-secret";
+    let conf = json!({"api_token": secret, "db": {"PASSWORD": secret}, "region": "eu-west-1"});
+    let mut answers = Vec::new();
+    let got = h
+        .send(
+            Method::POST,
+            "/api/v1/dags/hello/dagRuns",
+            json!({"dag_run_id": "masked", "conf": conf}),
+        )
+        .await;
+    assert_eq!(got.status, StatusCode::OK, "{}", got.text);
+    answers.push(got);
+    answers.push(h.get("/api/v1/dags/hello/dagRuns/masked").await);
+    answers.push(h.get("/api/v1/dags/hello/dagRuns").await);
+    answers.push(h.get("/api/v1/dags/~/dagRuns").await);
+    for dry_run in [true, false] {
+        let got = h
+            .send(
+                Method::POST,
+                "/api/v1/backfills",
+                json!({
+                    "dag_id": "hello",
+                    "from_date": "2026-03-01T00:00:00Z",
+                    "to_date": "2026-03-01T00:00:00Z",
+                    "dry_run": dry_run,
+                    "dag_run_conf": conf,
+                }),
+            )
+            .await;
+        assert_eq!(got.status, StatusCode::OK, "{}", got.text);
+        assert_eq!(got.body["dag_run_conf"]["api_token"], "***", "{}", got.text);
+        answers.push(got);
+    }
+    answers.push(h.get("/api/v1/dags/~/dagRuns").await);
+    for got in &answers {
+        assert_eq!(got.status, StatusCode::OK, "{}", got.text);
+        assert!(!got.text.contains(secret), "{}", got.text);
+        assert!(got.text.contains("eu-west-1"), "{}", got.text);
+    }
+    assert_eq!(answers[1].body["conf"]["db"]["PASSWORD"], "***");
+}
+
 #[tokio::test]
 async fn backfills_are_planned_and_created() {
     let h = harness();
@@ -1048,17 +1101,17 @@ async fn a_stopped_scheduler_loop_is_a_503() {
 }
 
 /// Serves the router on 127.0.0.1:0; returns a client of it.
-async fn serve(h: &Harness) -> crate::client::Client {
+async fn serve(h: &Harness) -> lithoflow_api::Client {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
         .await
         .expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let app = router(Arc::clone(&h.shared));
     tokio::spawn(async move { axum::serve(listener, app).await });
-    crate::client::Client::new(port, h.token.clone())
+    lithoflow_api::Client::new(port, h.token.clone())
 }
 
-async fn next_event(stream: &mut crate::client::EventStream) -> crate::client::SseMessage {
+async fn next_event(stream: &mut lithoflow_api::EventStream) -> lithoflow_api::SseMessage {
     tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
         .await
         .expect("an event within 10 s")
@@ -1075,9 +1128,9 @@ async fn the_event_stream_delivers_state_changes() {
     let run = client
         .trigger(
             "hello",
-            &types::TriggerBody {
+            &lithoflow_api::TriggerBody {
                 dag_run_id: Some("live".to_owned()),
-                ..types::TriggerBody::default()
+                ..lithoflow_api::TriggerBody::default()
             },
         )
         .await
@@ -1104,9 +1157,9 @@ async fn the_event_stream_delivers_state_changes() {
     let err = client
         .trigger(
             "hello",
-            &types::TriggerBody {
+            &lithoflow_api::TriggerBody {
                 dag_run_id: Some("live".to_owned()),
-                ..types::TriggerBody::default()
+                ..lithoflow_api::TriggerBody::default()
             },
         )
         .await
@@ -1116,7 +1169,7 @@ async fn the_event_stream_delivers_state_changes() {
         err.to_string().contains("already has a run `live`"),
         "{err}"
     );
-    let wrong = crate::client::Client::new(
+    let wrong = lithoflow_api::Client::new(
         client
             .base()
             .trim_start_matches("http://127.0.0.1:")
@@ -1318,7 +1371,7 @@ async fn calls_are_read_from_the_jobs_results_in_localhost_storage() {
     let run = "manual__2026-11-27T10:00:00+00:00";
     let base = format!(
         "/api/v1/dags/hello/dagRuns/{}/taskInstances/first/calls",
-        crate::client::segment(run)
+        lithoflow_api::segment(run)
     );
     // No results yet (the job has not ended, or was cleaned).
     assert_get_problems(
@@ -1510,6 +1563,10 @@ fn api_times_are_written_exactly_as_ops_iso_writes_them() {
         );
     }
     for (i, x) in times.iter().enumerate() {
-        assert_eq!(types::iso_string(x), crate::ops::iso(*x), "case {i}: {x:?}");
+        assert_eq!(
+            lithoflow_api::iso_string(x),
+            crate::ops::iso(*x),
+            "case {i}: {x:?}"
+        );
     }
 }

@@ -259,11 +259,9 @@ pub enum DagsCommand {
     },
 }
 
-/// What a backfill does with logical dates that already have a run (Airflow 3).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
+/// What a backfill does with logical dates that already have a run (Airflow 3). The
+/// option's values; the request carries [`lithoflow_api::ReprocessBehavior`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum ReprocessBehavior {
     /// Keep every existing run.
     #[default]
@@ -272,6 +270,16 @@ pub enum ReprocessBehavior {
     Failed,
     /// Clear and re-run failed and successful runs.
     Completed,
+}
+
+impl From<ReprocessBehavior> for lithoflow_api::ReprocessBehavior {
+    fn from(r: ReprocessBehavior) -> lithoflow_api::ReprocessBehavior {
+        match r {
+            ReprocessBehavior::None => lithoflow_api::ReprocessBehavior::None,
+            ReprocessBehavior::Failed => lithoflow_api::ReprocessBehavior::Failed,
+            ReprocessBehavior::Completed => lithoflow_api::ReprocessBehavior::Completed,
+        }
+    }
 }
 
 /// `lithoflow tasks ...`

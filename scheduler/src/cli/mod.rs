@@ -180,14 +180,15 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 let Some(dag) = find_dag(&bag, &dag_id, &cli.dags_folder, &mut err)? else {
                     return Ok(Outcome::Invalid);
                 };
-                let spec = crate::ops::BackfillSpec {
+                let spec = lithoflow_api::BackfillBody {
+                    dag_id: dag.dag_id.clone(),
                     from_date: crate::cli::dagtest::parse_date(&from_date)?,
                     to_date: crate::cli::dagtest::parse_date(&to_date)?,
-                    reprocess_behavior,
+                    reprocess_behavior: reprocess_behavior.into(),
                     max_active_runs,
                     run_backwards,
                     dry_run,
-                    conf: crate::cli::dagtest::parse_conf(conf.as_deref())?,
+                    dag_run_conf: crate::cli::dagtest::parse_conf(conf.as_deref())?,
                 };
                 let dag = dag.clone();
                 let settings = home_settings()?;
@@ -423,10 +424,10 @@ async fn target(
     dag_id: &str,
     err: &mut impl Write,
 ) -> anyhow::Result<Option<crate::cli::runs::Target>> {
-    let backend = crate::cli::runs::Backend::connect(&home_settings()?).await?;
-    let dag = match backend {
-        crate::cli::runs::Backend::Api(_) => None,
-        crate::cli::runs::Backend::Store(_) => {
+    let access = crate::cli::runs::StateAccess::connect(&home_settings()?).await?;
+    let dag = match access {
+        crate::cli::runs::StateAccess::Api(_) => None,
+        crate::cli::runs::StateAccess::Store(_) => {
             let bag = load(folder)?;
             match find_dag(&bag, dag_id, folder, err)? {
                 Some(d) => Some(d.clone()),
@@ -435,7 +436,7 @@ async fn target(
         }
     };
     Ok(Some(crate::cli::runs::Target {
-        backend,
+        access,
         dag_id: dag_id.to_owned(),
         dag,
     }))

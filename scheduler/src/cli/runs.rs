@@ -3,7 +3,8 @@
 //!
 //! Each opens the state store itself; when a running `lithoflow scheduler` holds it
 //! (sled lets one process open it), the command goes through that scheduler's API
-//! instead ([`Backend`]) and prints the same output.
+//! instead ([`StateAccess`]) and prints the same output: the API's answers are turned
+//! back into the store's records ([`crate::api::wire`]) and printed as those are.
 
 use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
@@ -15,32 +16,30 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::Outcome;
-use crate::api::types::{BackfillBody, ClearBody, TriggerBody};
 use crate::cli::OutputFormat;
 use crate::cli::dagtest::{parse_conf, parse_date};
 use crate::cli::output::render;
-use crate::client::Client;
 use crate::config::Settings;
-use crate::control::SchedulerInfo;
 use crate::engine::Engine;
 use crate::store::{DagRunRecord, Store, TaskInstanceRecord, TaskState};
+use lithoflow_api::{BackfillBody, ClearBody, Client, SchedulerInfo, TriggerBody, found};
 use lithoflow_dag::Dag;
 
-/// Where a command reads and changes state.
-pub(crate) enum Backend {
+/// How a command reads and changes recorded state.
+pub(crate) enum StateAccess {
     /// The store, opened by this process (no scheduler holds it).
     Store(Arc<Store>),
     /// A running scheduler's API.
     Api(Box<Client>),
 }
 
-impl Backend {
+impl StateAccess {
     /// Opens the store; when a running scheduler holds it, connects to its API.
-    pub(crate) async fn connect(settings: &Settings) -> anyhow::Result<Backend> {
+    pub(crate) async fn connect(settings: &Settings) -> anyhow::Result<StateAccess> {
         let mut tries = 0;
         let (store_err, client) = loop {
             let store_err = match settings.open_store() {
-                Ok(store) => return Ok(Backend::Store(store)),
+                Ok(store) => return Ok(StateAccess::Store(store)),
                 Err(e) => e,
             };
             match Client::discover(&settings.home) {
@@ -58,7 +57,7 @@ impl Backend {
             }
         };
         match client.health().await {
-            Ok(_) => Ok(Backend::Api(Box::new(client))),
+            Ok(_) => Ok(StateAccess::Api(Box::new(client))),
             Err(e) => {
                 let pid = client.info().map_or(0, |i| i.pid);
                 bail!(
@@ -124,7 +123,7 @@ pub(crate) async fn paused_states(
     let answer = match Client::discover(home) {
         Ok(Some(client)) => client.dags().await.map_err(anyhow::Error::from),
         Ok(None) => Err(anyhow::Error::from(store_err)),
-        Err(e) => Err(e),
+        Err(e) => Err(anyhow::Error::from(e)),
     };
     match answer {
         Ok(served) => {
@@ -171,7 +170,7 @@ fn object(v: Value) -> Map<String, Value> {
 /// store access.
 pub(crate) struct Target {
     /// The store or the API.
-    pub(crate) backend: Backend,
+    pub(crate) access: StateAccess,
     /// The DAG's id.
     pub(crate) dag_id: String,
     /// The DAG, loaded for direct store access.
@@ -199,15 +198,15 @@ pub(crate) async fn trigger(
         run_id,
         logical_date: logical_date.map(parse_date).transpose()?,
     };
-    let run = match &target.backend {
-        Backend::Store(store) => crate::ops::trigger(store, target.dag()?, req, Utc::now())?,
-        Backend::Api(client) => {
+    let run = match &target.access {
+        StateAccess::Store(store) => crate::ops::trigger(store, target.dag()?, req, Utc::now())?,
+        StateAccess::Api(client) => {
             let body = TriggerBody {
                 dag_run_id: req.run_id,
                 logical_date: req.logical_date,
                 conf: req.conf,
             };
-            client.trigger(&target.dag_id, &body).await?.into()
+            client.trigger(&target.dag_id, &body).await?.try_into()?
         }
     };
     print_triggered(&run, format)
@@ -246,9 +245,9 @@ pub(crate) async fn set_paused(
     paused: bool,
     format: OutputFormat,
 ) -> anyhow::Result<Outcome> {
-    let before = match &target.backend {
-        Backend::Store(store) => crate::ops::set_paused(store, target.dag()?, paused)?,
-        Backend::Api(client) => {
+    let before = match &target.access {
+        StateAccess::Store(store) => crate::ops::set_paused(store, target.dag()?, paused)?,
+        StateAccess::Api(client) => {
             let info = client.set_paused(&target.dag_id, paused).await?;
             info.was_paused.unwrap_or(info.is_paused)
         }
@@ -346,14 +345,14 @@ pub(crate) async fn list_runs(
     state: Option<&str>,
     format: OutputFormat,
 ) -> anyhow::Result<Outcome> {
-    let runs: Vec<DagRunRecord> = match Backend::connect(settings).await? {
-        Backend::Store(store) => store.runs(dag_id)?,
+    let runs: Vec<DagRunRecord> = match StateAccess::connect(settings).await? {
+        StateAccess::Store(store) => store.runs(dag_id)?,
         // A DAG the store has never seen has no runs, as on the direct path.
-        Backend::Api(client) => match client.runs(dag_id).await {
-            Ok(runs) => runs.into_iter().map(DagRunRecord::from).collect(),
-            Err(e) if e.is_not_found() => Vec::new(),
-            Err(e) => return Err(e.into()),
-        },
+        StateAccess::Api(client) => found(client.runs(dag_id).await)?
+            .unwrap_or_default()
+            .into_iter()
+            .map(DagRunRecord::try_from)
+            .collect::<Result<_, _>>()?,
     };
     let rows: Vec<Map<String, Value>> = runs
         .into_iter()
@@ -384,17 +383,17 @@ pub(crate) async fn list_runs(
     Ok(Outcome::Ok)
 }
 
-impl Backend {
+impl StateAccess {
     /// A run, or an error pointing at `dags list-runs`.
     async fn run_of(&self, dag_id: &str, run_id: &str) -> anyhow::Result<DagRunRecord> {
         let run = match self {
-            Backend::Store(store) => store.run(dag_id, run_id)?,
-            Backend::Api(client) => match client.run(dag_id, run_id).await {
-                Ok(run) => run.map(DagRunRecord::from),
-                // An unknown DAG has no runs, as on the direct path.
-                Err(e) if e.is_not_found() => None,
-                Err(e) => return Err(e.into()),
-            },
+            StateAccess::Store(store) => store.run(dag_id, run_id)?,
+            // An unknown DAG has no runs (None), as on the direct path.
+            StateAccess::Api(client) => client
+                .run(dag_id, run_id)
+                .await?
+                .map(DagRunRecord::try_from)
+                .transpose()?,
         };
         run.with_context(|| {
             format!("DAG `{dag_id}` has no run `{run_id}`; see `lithoflow dags list-runs {dag_id}`")
@@ -404,13 +403,13 @@ impl Backend {
     /// The task instances of a run.
     async fn tis(&self, dag_id: &str, run_id: &str) -> anyhow::Result<Vec<TaskInstanceRecord>> {
         Ok(match self {
-            Backend::Store(store) => store.tis(dag_id, run_id)?,
-            Backend::Api(client) => client
+            StateAccess::Store(store) => store.tis(dag_id, run_id)?,
+            StateAccess::Api(client) => client
                 .task_instances(dag_id, run_id)
                 .await?
                 .into_iter()
-                .map(TaskInstanceRecord::from)
-                .collect(),
+                .map(TaskInstanceRecord::try_from)
+                .collect::<Result<_, _>>()?,
         })
     }
 
@@ -422,11 +421,10 @@ impl Backend {
         task_id: &str,
     ) -> anyhow::Result<Option<TaskInstanceRecord>> {
         Ok(match self {
-            Backend::Store(store) => store.ti(dag_id, run_id, task_id)?,
-            Backend::Api(client) => client
-                .task_instance(dag_id, run_id, task_id)
-                .await?
-                .map(TaskInstanceRecord::from),
+            StateAccess::Store(store) => store.ti(dag_id, run_id, task_id)?,
+            StateAccess::Api(client) => found(client.task_instance(dag_id, run_id, task_id).await)?
+                .map(TaskInstanceRecord::try_from)
+                .transpose()?,
         })
     }
 }
@@ -438,9 +436,9 @@ pub(crate) async fn states_for_dag_run(
     settings: &Settings,
     format: OutputFormat,
 ) -> anyhow::Result<Outcome> {
-    let backend = Backend::connect(settings).await?;
-    let run = backend.run_of(dag_id, run_id).await?;
-    let rows: Vec<Map<String, Value>> = backend
+    let access = StateAccess::connect(settings).await?;
+    let run = access.run_of(dag_id, run_id).await?;
+    let rows: Vec<Map<String, Value>> = access
         .tis(dag_id, run_id)
         .await?
         .into_iter()
@@ -476,9 +474,9 @@ pub(crate) async fn state(
     run_id: &str,
     settings: &Settings,
 ) -> anyhow::Result<Outcome> {
-    let backend = Backend::connect(settings).await?;
-    backend.run_of(dag_id, run_id).await?;
-    let state = backend
+    let access = StateAccess::connect(settings).await?;
+    access.run_of(dag_id, run_id).await?;
+    let state = access
         .ti(dag_id, run_id, task_id)
         .await?
         .map_or(TaskState::None, |t| t.state);
@@ -494,9 +492,9 @@ pub(crate) async fn logs(
     try_number: Option<u32>,
     settings: &Settings,
 ) -> anyhow::Result<Outcome> {
-    let backend = Backend::connect(settings).await?;
-    backend.run_of(dag_id, run_id).await?;
-    let ti = backend.ti(dag_id, run_id, task_id).await?;
+    let access = StateAccess::connect(settings).await?;
+    access.run_of(dag_id, run_id).await?;
+    let ti = access.ti(dag_id, run_id, task_id).await?;
     let latest = ti.as_ref().map_or(0, |t| t.try_number);
     let n = try_number.unwrap_or(latest);
     if n == 0 {
@@ -504,13 +502,13 @@ pub(crate) async fn logs(
     }
     let path = Engine::log_path(&settings.home.join("logs"), dag_id, run_id, task_id, n);
     let mut out = std::io::stdout();
-    match &backend {
-        Backend::Store(_) => {
+    match &access {
+        StateAccess::Store(_) => {
             let text = std::fs::read(&path)
                 .with_context(|| format!("no log for try {n} at {}", path.display()))?;
             out.write_all(&text)?;
         }
-        Backend::Api(client) => {
+        StateAccess::Api(client) => {
             // The API answers in chunks; ask until a chunk comes back empty.
             let mut offset = 0;
             loop {
@@ -536,10 +534,10 @@ pub(crate) async fn clear(
     spec: crate::ops::ClearSpec,
     yes: bool,
 ) -> anyhow::Result<Outcome> {
-    let backend = &target.backend;
+    let access = &target.access;
     // What would be cleared, as (run id, task id, state) in the order ops finds them.
-    let (targets, listed): (_, Vec<(String, String, TaskState)>) = match &backend {
-        Backend::Store(store) => {
+    let (targets, listed): (_, Vec<(String, String, TaskState)>) = match access {
+        StateAccess::Store(store) => {
             let targets = crate::ops::clear_targets(store, target.dag()?, &spec)?;
             let listed = targets
                 .iter()
@@ -550,15 +548,15 @@ pub(crate) async fn clear(
                 .collect();
             (Some(targets), listed)
         }
-        Backend::Api(client) => {
+        StateAccess::Api(client) => {
             let planned = client
                 .clear(&target.dag_id, &clear_body(&spec, true))
                 .await?;
             let listed = planned
                 .task_instances
                 .into_iter()
-                .map(|t| (t.dag_run_id, t.task_id, t.state))
-                .collect();
+                .map(|t| Ok((t.dag_run_id, t.task_id, t.state.try_into()?)))
+                .collect::<anyhow::Result<_>>()?;
             (None, listed)
         }
     };
@@ -586,16 +584,16 @@ pub(crate) async fn clear(
         writeln!(out, "Cancelled, nothing was cleared.")?;
         return Ok(Outcome::Ok);
     }
-    match (backend, targets) {
-        (Backend::Store(store), Some(targets)) => {
+    match (access, targets) {
+        (StateAccess::Store(store), Some(targets)) => {
             crate::ops::apply_clear(store, target.dag()?, targets)?;
         }
-        (Backend::Api(client), _) => {
+        (StateAccess::Api(client), _) => {
             client
                 .clear(&target.dag_id, &clear_body(&spec, false))
                 .await?;
         }
-        (Backend::Store(_), None) => {}
+        (StateAccess::Store(_), None) => {}
     }
     writeln!(out, "Cleared; `lithoflow scheduler` runs them again.")?;
     Ok(Outcome::Ok)
@@ -635,12 +633,12 @@ pub(crate) fn confirm(question: &str, yes: bool) -> anyhow::Result<bool> {
 pub(crate) async fn backfill(
     dag: Dag,
     settings: &Settings,
-    spec: crate::ops::BackfillSpec,
+    spec: BackfillBody,
     format: OutputFormat,
 ) -> anyhow::Result<Outcome> {
-    let store = match Backend::connect(settings).await? {
-        Backend::Store(store) => store,
-        Backend::Api(client) => return backfill_through(&client, &dag, &spec, format).await,
+    let store = match StateAccess::connect(settings).await? {
+        StateAccess::Store(store) => store,
+        StateAccess::Api(client) => return backfill_through(&client, &dag, &spec, format).await,
     };
     let outcome = crate::ops::backfill(&store, &dag, &spec, Utc::now())?;
     print_backfill(&outcome, spec.dry_run, format)?;
@@ -661,23 +659,13 @@ pub(crate) async fn backfill(
 async fn backfill_through(
     client: &Client,
     dag: &Dag,
-    spec: &crate::ops::BackfillSpec,
+    spec: &BackfillBody,
     format: OutputFormat,
 ) -> anyhow::Result<Outcome> {
-    let body = BackfillBody {
-        dag_id: dag.dag_id.clone(),
-        from_date: spec.from_date,
-        to_date: spec.to_date,
-        reprocess_behavior: spec.reprocess_behavior,
-        max_active_runs: spec.max_active_runs,
-        run_backwards: spec.run_backwards,
-        dry_run: spec.dry_run,
-        dag_run_conf: spec.conf.clone(),
-    };
-    let answer = client.backfill(&body).await?;
+    let answer = client.backfill(spec).await?;
     let outcome = crate::ops::BackfillOutcome {
         backfill_id: answer.id,
-        runs: answer.dag_runs.into_iter().map(Into::into).collect(),
+        runs: answer.dag_runs,
     };
     print_backfill(&outcome, spec.dry_run, format)?;
     let queued = outcome.runs.iter().filter(|r| r.action != "skip").count();

@@ -8,10 +8,10 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 
-use crate::api::Dag;
 use crate::app::App;
 use crate::ui::{ACCENT, CROSSHAIR, DIM, empty, title, view_block};
 use crate::widgets::{ellipsize, relative, run_style, short_time, state_glyph};
+use lithoflow_api::DagInfo;
 
 const KEYS: &[(&str, &str)] = &[
     ("⏎", "grid"),
@@ -103,7 +103,7 @@ fn render_table(app: &App, visible: &[usize], frame: &mut Frame, area: Rect) {
     frame.render_stateful_widget(table, area, &mut state);
 }
 
-fn dag_row<'a>(app: &App, d: &'a Dag, runs_shown: usize, id_w: usize, wide: bool) -> Row<'a> {
+fn dag_row<'a>(app: &App, d: &'a DagInfo, runs_shown: usize, id_w: usize, wide: bool) -> Row<'a> {
     let paused = if d.is_paused {
         Span::styled("‖", Style::new().fg(DIM))
     } else {
@@ -168,7 +168,7 @@ fn dag_row<'a>(app: &App, d: &'a Dag, runs_shown: usize, id_w: usize, wide: bool
     ])
 }
 
-fn render_info(app: &App, d: &Dag, frame: &mut Frame, area: Rect) {
+fn render_info(app: &App, d: &DagInfo, frame: &mut Frame, area: Rect) {
     let block = view_block(
         title(
             &d.dag_id,

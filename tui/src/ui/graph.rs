@@ -7,10 +7,10 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 
-use crate::api::TaskState;
 use crate::app::{App, Grid};
 use crate::ui::{DIM, empty, title, view_block};
 use crate::widgets::{ellipsize, human_duration, run_style, state_glyph, state_span, state_style};
+use lithoflow_api::TaskState;
 
 const KEYS: &[(&str, &str)] = &[
     ("←→↑↓", "task"),

@@ -10,12 +10,12 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::api::{DagRun, RunState, TaskState};
 use crate::app::{App, Grid};
 use crate::ui::{CROSSHAIR, DIM, empty, title, view_block};
 use crate::widgets::{
     ellipsize, human_duration, run_style, short_time, state_glyph, state_span, state_style,
 };
+use lithoflow_api::{DagRun, RunState, TaskState};
 
 const KEYS: &[(&str, &str)] = &[
     ("←→", "run"),

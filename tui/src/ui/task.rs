@@ -11,11 +11,11 @@ use ratatui::widgets::{
     Bar, BarChart, BarGroup, Block, BorderType, Gauge, Paragraph, Sparkline, Wrap,
 };
 
-use crate::api::{TaskInstance, TaskState};
 use crate::app::{App, Fetch, Pane, TiRef};
 use crate::ui::grid::percent;
 use crate::ui::{ACCENT, DIM, empty, title, view_block};
 use crate::widgets::{human_duration, human_time, relative, state_span, state_style};
+use lithoflow_api::{TaskInstance, TaskState};
 
 const KEYS: &[(&str, &str)] = &[
     ("Tab", "pane"),

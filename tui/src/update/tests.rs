@@ -5,11 +5,12 @@ use chrono::Duration;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde_json::json;
 
+use super::answers::xcom_lines;
 use super::*;
-use crate::api::{ApiEvent, RunState, TaskState};
-use crate::app::{App, Conn, Fetch, Prompt, StatusKind, TiRef, View};
+use crate::app::{App, Conn, Fetch, MAX_XCOM_LINES, Prompt, StatusKind, TiRef, View};
 use crate::demo::{self, key};
 use crate::msg::{Command, Msg};
+use lithoflow_api::{ApiEvent, ClientError, RunState, TaskState};
 
 fn keys(app: &mut App, keys: &str) -> Vec<Command> {
     keys.chars().filter_map(|c| update(app, key(c))).collect()
@@ -429,7 +430,7 @@ fn a_finished_instance_fetches_its_calls_and_events_refresh_it() {
         &mut app,
         Msg::TaskInstance {
             ti: transform_in(run),
-            result: Err(ApiError::Status {
+            result: Err(ClientError::Status {
                 status: 404,
                 detail: "no".to_owned(),
             }),
@@ -460,7 +461,7 @@ fn the_log_follows_new_lines_and_a_new_try() {
             ti: ti.clone(),
             try_number: 1,
             offset: 0,
-            result: Err(ApiError::Status {
+            result: Err(ClientError::Status {
                 status: 404,
                 detail: "no log".to_owned(),
             }),

@@ -8,7 +8,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget, Wrap};
 
-use crate::api::{RunState, TaskState};
+use lithoflow_api::{RunState, TaskState};
 
 /// The colour Airflow gives a state.
 pub fn state_color(state: TaskState) -> Color {

@@ -1,155 +1,127 @@
 //! The API's JSON bodies, shaped like Airflow's stable REST API v1 where a concept
-//! matches. The server ([`crate::api`]) and the CLI's client ([`crate::client`]) share
-//! them, so the two cannot drift apart.
+//! matches.
 //!
-//! Times are written as Airflow writes them (`2026-11-27T10:00:00+00:00`, with
-//! microseconds when there are any) and read in any RFC 3339 form.
+//! Times are written as Airflow writes them (see [`crate::iso_string`]) and read in any
+//! RFC 3339 form. Answers read leniently: unknown fields are skipped and, besides the
+//! ids and the state a client cannot do without, a missing field reads as its default.
+//! A `conf` in an answer is always redacted: the server masks it when it builds the
+//! answer (these types cannot, as the masking rules live with the DAG format).
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::cli::ReprocessBehavior;
-use crate::ops::BackfillRow;
-use crate::store::{DagRunRecord, RunState, SCHEMA_VERSION, TaskInstanceRecord, TaskState};
-
-fn iso<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&iso_string(t))
-}
-
-/// [`crate::ops::iso`]'s text without chrono's format-string interpreter, which took
-/// ~15% of the scheduler's CPU while the API answered lists of runs and DAGs under load
-/// (bench/load). Years outside 0-9999 and leap seconds go to `ops::iso` itself.
-pub(crate) fn iso_string(t: &DateTime<Utc>) -> String {
-    use chrono::{Datelike as _, Timelike as _};
-    use std::fmt::Write as _;
-    let (year, nanos) = (t.year(), t.nanosecond());
-    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
-        return crate::ops::iso(*t);
-    }
-    let mut out = String::with_capacity(32);
-    let _ = write!(
-        out,
-        "{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        t.month(),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
-    let micros = nanos / 1000;
-    if micros != 0 {
-        let _ = write!(out, ".{micros:06}");
-    }
-    out.push_str("+00:00");
-    out
-}
-
-fn iso_opt<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
-    match t {
-        Some(t) => iso(t, s),
-        None => s.serialize_none(),
-    }
-}
+use crate::state::{ReprocessBehavior, RunState, TaskState};
+use crate::time::{iso, iso_opt};
 
 /// An error, as RFC 7807 problem JSON (`application/problem+json`), as Airflow answers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
     /// Always `about:blank`: the title is the HTTP status's name.
-    #[serde(rename = "type")]
+    #[serde(rename = "type", default)]
     pub kind: String,
     /// The status's name (`Not Found`).
+    #[serde(default)]
     pub title: String,
     /// The HTTP status.
+    #[serde(default)]
     pub status: u16,
     /// What was wrong, for a person.
+    #[serde(default)]
     pub detail: String,
 }
 
 /// A DAG tag, as Airflow writes it (`{"name": "example"}`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tag {
     /// The tag.
     pub name: String,
 }
 
 /// A run in a DAG's `recent_runs`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RecentRun {
     /// The run.
     pub dag_run_id: String,
     /// Its state.
     pub state: RunState,
     /// When it may start (the order of `recent_runs`, newest first).
-    #[serde(serialize_with = "iso")]
+    #[serde(serialize_with = "iso", default)]
     pub run_after: DateTime<Utc>,
 }
 
 /// A DAG (`GET /dags`, `GET|PATCH /dags/{dag_id}`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DagInfo {
     /// The DAG's id.
     pub dag_id: String,
     /// Free text.
+    #[serde(default)]
     pub description: Option<String>,
     /// The file it was read from.
+    #[serde(default)]
     pub fileloc: String,
     /// Whether the scheduler creates its runs.
     pub is_paused: bool,
     /// Always true: the scheduler serves only DAGs its folder has (Airflow's field).
+    #[serde(default)]
     pub is_active: bool,
     /// Its `is_paused_upon_creation`.
+    #[serde(default)]
     pub is_paused_upon_creation: bool,
     /// The schedule as written (`@daily`, `0 2 * * *`); null for manual runs only.
+    #[serde(default)]
     pub schedule: Option<String>,
     /// `cron_trigger` or `cron_data_interval`.
+    #[serde(default)]
     pub timetable: String,
     /// Its tags.
+    #[serde(default)]
     pub tags: Vec<Tag>,
     /// Its tasks' owners, sorted, without repeats.
+    #[serde(default)]
     pub owners: Vec<String>,
     /// Runs running at once at most.
+    #[serde(default)]
     pub max_active_runs: u32,
     /// Task instances of one run running at once at most.
+    #[serde(default)]
     pub max_active_tasks: u32,
     /// Whether missed ticks since `start_date` run.
+    #[serde(default)]
     pub catchup: bool,
     /// The first tick that may run.
-    #[serde(serialize_with = "iso_opt")]
+    #[serde(serialize_with = "iso_opt", default)]
     pub start_date: Option<DateTime<Utc>>,
     /// The last tick that may run.
-    #[serde(serialize_with = "iso_opt")]
+    #[serde(serialize_with = "iso_opt", default)]
     pub end_date: Option<DateTime<Utc>>,
     /// The logical date of the next run the scheduler will create (null: none).
-    #[serde(serialize_with = "iso_opt")]
+    #[serde(serialize_with = "iso_opt", default)]
     pub next_dagrun: Option<DateTime<Utc>>,
     /// Its data interval's start.
-    #[serde(serialize_with = "iso_opt")]
+    #[serde(serialize_with = "iso_opt", default)]
     pub next_dagrun_data_interval_start: Option<DateTime<Utc>>,
     /// Its data interval's end.
-    #[serde(serialize_with = "iso_opt")]
+    #[serde(serialize_with = "iso_opt", default)]
     pub next_dagrun_data_interval_end: Option<DateTime<Utc>>,
     /// When it will be created.
-    #[serde(serialize_with = "iso_opt")]
+    #[serde(serialize_with = "iso_opt", default)]
     pub next_dagrun_create_after: Option<DateTime<Utc>>,
     /// Whether its file fails to load now (the scheduler keeps its last valid version).
+    #[serde(default)]
     pub has_import_errors: bool,
-    /// Its latest runs, newest first (at most [`RECENT_RUNS`], or the `recent_runs`
-    /// query parameter's count).
+    /// Its latest runs, newest first (at most [`crate::RECENT_RUNS`], or the
+    /// `recent_runs` query parameter's count).
+    #[serde(default)]
     pub recent_runs: Vec<RecentRun>,
     /// Only in the answer to a PATCH: whether it was paused before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub was_paused: Option<bool>,
 }
 
-/// How many runs a DAG's `recent_runs` shows unless `recent_runs=N` asks for more.
-pub const RECENT_RUNS: usize = 5;
-
-/// The most runs `recent_runs=N` may ask for.
-pub const MAX_RECENT_RUNS: usize = 50;
-
 /// `GET /dags`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DagCollection {
     /// This page.
     pub dags: Vec<DagInfo>,
@@ -166,54 +138,62 @@ pub struct DagPatch {
 }
 
 /// A task of a DAG (`GET /dags/{dag_id}/tasks`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TaskInfo {
     /// The task's id.
     pub task_id: String,
     /// Its type: `call_async`, `map` or `map_reduce`.
     pub operator_name: String,
     /// Tasks it waits for.
+    #[serde(default)]
     pub upstream_task_ids: Vec<String>,
     /// Tasks that wait for it.
+    #[serde(default)]
     pub downstream_task_ids: Vec<String>,
     /// Its trigger rule.
+    #[serde(default)]
     pub trigger_rule: String,
     /// Retries after the first try.
+    #[serde(default)]
     pub retries: u32,
     /// Its owner.
+    #[serde(default)]
     pub owner: String,
     /// Whether it waits for its previous run's instance.
+    #[serde(default)]
     pub depends_on_past: bool,
 }
 
 /// `GET /dags/{dag_id}/tasks`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TaskCollection {
     /// Every task, in file order.
     pub tasks: Vec<TaskInfo>,
     /// How many.
+    #[serde(default)]
     pub total_entries: usize,
 }
 
 /// A DAG run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DagRun {
     /// The run's id.
     pub dag_run_id: String,
     /// The DAG.
     pub dag_id: String,
     /// `manual`, `scheduled` or `backfill`.
+    #[serde(default)]
     pub run_type: String,
     /// `queued`, `running`, `success` or `failed`.
     pub state: RunState,
     /// The logical date.
-    #[serde(serialize_with = "iso_opt")]
+    #[serde(serialize_with = "iso_opt", default)]
     pub logical_date: Option<DateTime<Utc>>,
     /// Start of the data interval.
-    #[serde(serialize_with = "iso_opt")]
+    #[serde(serialize_with = "iso_opt", default)]
     pub data_interval_start: Option<DateTime<Utc>>,
     /// End of the data interval.
-    #[serde(serialize_with = "iso_opt")]
+    #[serde(serialize_with = "iso_opt", default)]
     pub data_interval_end: Option<DateTime<Utc>>,
     /// When it may start.
     #[serde(serialize_with = "iso")]
@@ -222,71 +202,31 @@ pub struct DagRun {
     #[serde(serialize_with = "iso_opt", default)]
     pub queued_at: Option<DateTime<Utc>>,
     /// When it started running.
-    #[serde(serialize_with = "iso_opt")]
+    #[serde(serialize_with = "iso_opt", default)]
     pub start_date: Option<DateTime<Utc>>,
     /// When it finished.
-    #[serde(serialize_with = "iso_opt")]
+    #[serde(serialize_with = "iso_opt", default)]
     pub end_date: Option<DateTime<Utc>>,
     /// Whether it was triggered by hand (Airflow 2's field).
+    #[serde(default)]
     pub external_trigger: bool,
-    /// Its conf.
-    #[serde(serialize_with = "redacted")]
+    /// Its conf, redacted by the server (credential-named keys, environments and AWS
+    /// key ids masked), so a secret passed in a conf never comes back out of the API.
+    #[serde(default)]
     pub conf: Map<String, Value>,
     /// Why it failed, when it failed for a reason of its own.
+    #[serde(default)]
     pub note: Option<String>,
     /// The backfill that created or cleared it.
+    #[serde(default)]
     pub backfill_id: Option<String>,
 }
 
-impl From<&DagRunRecord> for DagRun {
-    fn from(r: &DagRunRecord) -> DagRun {
-        DagRun {
-            dag_run_id: r.run_id.clone(),
-            dag_id: r.dag_id.clone(),
-            run_type: r.run_type.clone(),
-            state: r.state,
-            logical_date: r.logical_date,
-            data_interval_start: r.data_interval_start,
-            data_interval_end: r.data_interval_end,
-            run_after: r.run_after,
-            queued_at: r.queued_at,
-            start_date: r.start_date,
-            end_date: r.end_date,
-            external_trigger: r.run_type == "manual",
-            conf: r.conf.clone(),
-            note: r.note.clone(),
-            backfill_id: r.backfill_id.clone(),
-        }
-    }
-}
-
-impl From<DagRun> for DagRunRecord {
-    fn from(r: DagRun) -> DagRunRecord {
-        DagRunRecord {
-            version: SCHEMA_VERSION,
-            dag_id: r.dag_id,
-            run_id: r.dag_run_id,
-            run_type: r.run_type,
-            state: r.state,
-            logical_date: r.logical_date,
-            data_interval_start: r.data_interval_start,
-            data_interval_end: r.data_interval_end,
-            run_after: r.run_after,
-            queued_at: r.queued_at,
-            start_date: r.start_date,
-            end_date: r.end_date,
-            conf: r.conf,
-            note: r.note,
-            backfill_id: r.backfill_id,
-        }
-    }
-}
-
-/// `POST /dags/{dag_id}/dagRuns` (what [`crate::ops::TriggerRequest`] reads).
+/// `POST /dags/{dag_id}/dagRuns`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TriggerBody {
-    /// The run's id (default `manual__<now>`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The run's id (default `manual__<now>`); `run_id` is read too.
+    #[serde(default, alias = "run_id", skip_serializing_if = "Option::is_none")]
     pub dag_run_id: Option<String>,
     /// The logical date (default: now).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -297,54 +237,67 @@ pub struct TriggerBody {
 }
 
 /// `GET /dags/{dag_id}/dagRuns`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DagRunCollection {
     /// This page, newest `run_after` first.
     pub dag_runs: Vec<DagRun>,
     /// Matches before paging.
+    #[serde(default)]
     pub total_entries: usize,
 }
 
 /// A task instance.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TaskInstance {
     /// The task.
     pub task_id: String,
     /// The DAG.
+    #[serde(default)]
     pub dag_id: String,
     /// The run.
+    #[serde(default)]
     pub dag_run_id: String,
     /// The run's logical date.
-    #[serde(serialize_with = "iso_opt")]
+    #[serde(serialize_with = "iso_opt", default)]
     pub logical_date: Option<DateTime<Utc>>,
     /// Its state; null is Airflow's "no status".
+    #[serde(default)]
     pub state: Option<TaskState>,
     /// The current (or last) try, 1-based; 0 before the first.
+    #[serde(default)]
     pub try_number: u32,
     /// Tries allowed in all.
+    #[serde(default)]
     pub max_tries: u32,
     /// When the current try started.
-    #[serde(serialize_with = "iso_opt")]
+    #[serde(serialize_with = "iso_opt", default)]
     pub start_date: Option<DateTime<Utc>>,
     /// When it finished.
-    #[serde(serialize_with = "iso_opt")]
+    #[serde(serialize_with = "iso_opt", default)]
     pub end_date: Option<DateTime<Utc>>,
     /// Seconds the last try ran.
+    #[serde(default)]
     pub duration: Option<f64>,
     /// The task's type (null when its DAG is no longer loaded).
+    #[serde(default)]
     pub operator: Option<String>,
-    /// Why the last try failed.
+    /// Why the last try failed, with the remote traceback.
+    #[serde(default)]
     pub error: Option<String>,
     /// The executor job of the current try.
+    #[serde(default)]
     pub job_id: Option<String>,
     /// Calls of the current try's job that returned.
+    #[serde(default)]
     pub calls_done: usize,
     /// Calls that failed.
+    #[serde(default)]
     pub calls_failed: usize,
     /// Calls in all.
+    #[serde(default)]
     pub calls_total: usize,
     /// When an up_for_retry instance may run again.
-    #[serde(serialize_with = "iso_opt")]
+    #[serde(serialize_with = "iso_opt", default)]
     pub next_retry_at: Option<DateTime<Utc>>,
     /// Its XCom `return_value` (only when one instance is asked for; null if none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -355,12 +308,20 @@ pub struct TaskInstance {
     pub progress: Option<JobProgress>,
 }
 
+impl TaskInstance {
+    /// Its state, [`TaskState::None`] for no status.
+    pub fn state(&self) -> TaskState {
+        self.state.unwrap_or(TaskState::None)
+    }
+}
+
 /// Where a running try's executor job is: its calls in the current phase. The same
 /// numbers as the event stream's `progress` events, kept for clients that connect
 /// in the middle of a job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobProgress {
     /// `call`, `map` or `reduce`.
+    #[serde(default)]
     pub phase: String,
     /// Calls in this phase.
     pub total: usize,
@@ -386,15 +347,19 @@ pub struct CallInfo {
 }
 
 /// `GET .../taskInstances/{task_id}/calls`: the calls of one try's executor job.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CallCollection {
     /// The DAG.
+    #[serde(default)]
     pub dag_id: String,
     /// The run.
+    #[serde(default)]
     pub dag_run_id: String,
     /// The task.
+    #[serde(default)]
     pub task_id: String,
     /// The try.
+    #[serde(default)]
     pub try_number: u32,
     /// This page, map calls first, each phase in index order.
     pub calls: Vec<CallInfo>,
@@ -402,56 +367,8 @@ pub struct CallCollection {
     pub total_entries: usize,
 }
 
-impl TaskInstance {
-    /// A task instance of a run, as the API shows it.
-    pub fn new(run: &DagRunRecord, ti: &TaskInstanceRecord, operator: Option<String>) -> Self {
-        TaskInstance {
-            task_id: ti.task_id.clone(),
-            dag_id: run.dag_id.clone(),
-            dag_run_id: run.run_id.clone(),
-            logical_date: run.logical_date,
-            state: (ti.state != TaskState::None).then_some(ti.state),
-            try_number: ti.try_number,
-            max_tries: ti.max_tries,
-            start_date: ti.start_date,
-            end_date: ti.end_date,
-            duration: ti.duration_s,
-            operator,
-            error: ti.error.clone(),
-            job_id: ti.job_id.clone(),
-            calls_done: ti.calls_done,
-            calls_failed: ti.calls_failed,
-            calls_total: ti.calls_total,
-            next_retry_at: ti.next_retry_at,
-            return_value: None,
-            progress: None,
-        }
-    }
-}
-
-impl From<TaskInstance> for TaskInstanceRecord {
-    fn from(t: TaskInstance) -> TaskInstanceRecord {
-        TaskInstanceRecord {
-            version: SCHEMA_VERSION,
-            task_id: t.task_id,
-            state: t.state.unwrap_or(TaskState::None),
-            try_number: t.try_number,
-            max_tries: t.max_tries,
-            start_date: t.start_date,
-            end_date: t.end_date,
-            duration_s: t.duration,
-            error: t.error,
-            job_id: t.job_id,
-            next_retry_at: t.next_retry_at,
-            calls_done: t.calls_done,
-            calls_failed: t.calls_failed,
-            calls_total: t.calls_total,
-        }
-    }
-}
-
 /// `GET .../dagRuns/{dag_run_id}/taskInstances`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TaskInstanceCollection {
     /// This page, by task id.
     pub task_instances: Vec<TaskInstance>,
@@ -471,9 +388,10 @@ pub struct XComEntry {
     /// The task.
     pub task_id: String,
     /// Always -1: lithoflow has no mapped task instances (Airflow's field).
+    #[serde(default)]
     pub map_index: i32,
     /// The run's logical date.
-    #[serde(serialize_with = "iso_opt")]
+    #[serde(serialize_with = "iso_opt", default)]
     pub logical_date: Option<DateTime<Utc>>,
     /// The value, as JSON.
     pub value: Value,
@@ -511,23 +429,26 @@ pub struct ClearBody {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClearedInstance {
     /// The DAG.
+    #[serde(default)]
     pub dag_id: String,
     /// The run.
     pub dag_run_id: String,
     /// The task.
     pub task_id: String,
     /// Its state before the clear.
+    #[serde(default)]
     pub state: TaskState,
 }
 
 /// The answer to `clearTaskInstances`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClearResponse {
     /// Grouped by run, newest run first.
     pub task_instances: Vec<ClearedInstance>,
 }
 
-/// `POST /backfills`.
+/// `POST /backfills`: a backfill of one DAG, as the CLI asks for it (through the API
+/// or straight on the store) and as the scheduler plans it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackfillBody {
@@ -562,6 +483,7 @@ fn ten() -> u32 {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BackfillResponse {
     /// The backfill's id (null for a dry run).
+    #[serde(default)]
     pub id: Option<String>,
     /// The DAG.
     pub dag_id: String,
@@ -572,19 +494,24 @@ pub struct BackfillResponse {
     #[serde(serialize_with = "iso")]
     pub to_date: DateTime<Utc>,
     /// What it does with dates that have a run.
+    #[serde(default)]
     pub reprocess_behavior: ReprocessBehavior,
     /// Its runs running at once.
+    #[serde(default)]
     pub max_active_runs: u32,
     /// Newest first.
+    #[serde(default)]
     pub run_backwards: bool,
     /// Only planned.
+    #[serde(default)]
     pub dry_run: bool,
-    /// The runs' conf.
-    #[serde(serialize_with = "redacted")]
+    /// The runs' conf, redacted by the server as [`DagRun::conf`] is.
+    #[serde(default)]
     pub dag_run_conf: Map<String, Value>,
     /// One row per logical date, in the order they run.
     pub dag_runs: Vec<BackfillRun>,
     /// How many rows.
+    #[serde(default)]
     pub total_entries: usize,
 }
 
@@ -599,48 +526,30 @@ pub struct BackfillRun {
     /// `create`, `clear` or `skip`.
     pub action: String,
     /// Why it was skipped.
+    #[serde(default)]
     pub reason: Option<String>,
-}
-
-impl From<BackfillRow> for BackfillRun {
-    fn from(r: BackfillRow) -> BackfillRun {
-        BackfillRun {
-            logical_date: r.logical_date,
-            dag_run_id: r.dag_run_id,
-            action: r.action,
-            reason: r.reason,
-        }
-    }
-}
-
-impl From<BackfillRun> for BackfillRow {
-    fn from(r: BackfillRun) -> BackfillRow {
-        BackfillRow {
-            logical_date: r.logical_date,
-            dag_run_id: r.dag_run_id,
-            action: r.action,
-            reason: r.reason,
-        }
-    }
 }
 
 /// A DAG file that fails to load.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImportErrorInfo {
     /// Its position in the list (Airflow's id).
+    #[serde(default)]
     pub import_error_id: usize,
     /// The file.
     pub filename: String,
     /// Every error of the file, one `PATH:LINE:COLUMN: error: MESSAGE` per line.
+    #[serde(default)]
     pub stack_trace: String,
 }
 
 /// `GET /importErrors`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ImportErrorCollection {
     /// This page.
     pub import_errors: Vec<ImportErrorInfo>,
     /// Files with errors.
+    #[serde(default)]
     pub total_entries: usize,
 }
 
@@ -657,12 +566,13 @@ pub struct SchedulerHealth {
     /// `healthy` while it answers.
     pub status: String,
     /// Now: the API runs inside the scheduler, so an answer is a heartbeat.
-    #[serde(serialize_with = "iso_opt")]
+    #[serde(serialize_with = "iso_opt", default)]
     pub latest_scheduler_heartbeat: Option<DateTime<Utc>>,
     /// When it started (lithoflow's addition).
-    #[serde(serialize_with = "iso")]
+    #[serde(serialize_with = "iso", default)]
     pub started_at: DateTime<Utc>,
     /// The DAGs folder it serves (lithoflow's addition).
+    #[serde(default)]
     pub dags_folder: String,
 }
 
@@ -681,11 +591,63 @@ pub struct Version {
     /// lithoflow's version.
     pub version: String,
     /// Unknown (null); Airflow's field.
+    #[serde(default)]
     pub git_version: Option<String>,
 }
 
-/// A conf as answers show it: credential-named keys, environments and AWS key ids masked
-/// (`lithoflow_dag::redact`), so a secret passed in a conf never comes back out of the API.
-fn redacted<S: serde::Serializer>(map: &Map<String, Value>, s: S) -> Result<S::Ok, S::Error> {
-    serde::Serialize::serialize(&lithoflow_dag::redact::redact_map(map), s)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_states_and_fields_do_not_break_answers() {
+        let ti: TaskInstance = serde_json::from_str(
+            r#"{"task_id":"t","state":"deferred","try_number":1,"new_field":[1]}"#,
+        )
+        .expect("reads");
+        assert_eq!(ti.state(), TaskState::Unknown);
+        let ti: TaskInstance =
+            serde_json::from_str(r#"{"task_id":"t","state":null}"#).expect("reads");
+        assert_eq!(ti.state(), TaskState::None);
+        let run: DagRun = serde_json::from_str(
+            r#"{"dag_run_id":"r","dag_id":"d","state":"archived","run_after":"2026-11-27T10:00:00Z","new":1}"#,
+        )
+        .expect("reads");
+        assert_eq!(run.state, RunState::Unknown);
+        let dag: DagInfo =
+            serde_json::from_str(r#"{"dag_id":"d","is_paused":true,"recent_runs":[{"dag_run_id":"r","state":"running"}]}"#)
+                .expect("reads");
+        assert_eq!(dag.recent_runs[0].state, RunState::Running);
+    }
+
+    #[test]
+    fn times_are_written_as_airflow_writes_them() {
+        let run = DagRun {
+            run_after: DateTime::parse_from_rfc3339("2026-11-27T10:00:00.5Z")
+                .expect("valid")
+                .with_timezone(&Utc),
+            ..DagRun::default()
+        };
+        let v = serde_json::to_value(&run).expect("serialises");
+        assert_eq!(v["run_after"], "2026-11-27T10:00:00.500000+00:00");
+        assert_eq!(v["logical_date"], Value::Null);
+    }
+
+    #[test]
+    fn requests_refuse_unknown_fields_where_that_matters() {
+        assert!(
+            serde_json::from_str::<ClearBody>(r#"{"task_ids":["a"],"map_indexes":[1]}"#).is_err()
+        );
+        assert!(serde_json::from_str::<DagPatch>(r#"{"is_paused":true,"owners":[]}"#).is_err());
+        let t: TriggerBody = serde_json::from_str(r#"{"run_id":"r"}"#).expect("reads");
+        assert_eq!(t.dag_run_id.as_deref(), Some("r"));
+        let b: BackfillBody = serde_json::from_str(
+            r#"{"dag_id":"d","from_date":"2026-01-01T00:00:00Z","to_date":"2026-01-02T00:00:00Z"}"#,
+        )
+        .expect("reads");
+        assert_eq!(
+            (b.reprocess_behavior, b.max_active_runs, b.dry_run),
+            (ReprocessBehavior::None, 10, false)
+        );
+    }
 }

@@ -1,0 +1,163 @@
+//! DAG runs: `GET|POST /dags/{dag_id}/dagRuns`, `GET .../dagRuns/{dag_run_id}`, and the
+//! changes that make runs run again: `POST /dags/{dag_id}/clearTaskInstances` and
+//! `POST /backfills`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::Uri;
+
+use super::extract::{ApiError, ApiResult, Body, Ids, Params, check_id, paged};
+use super::lookup::{ask, known_dag, loaded_dag, read, run_of};
+use super::wire;
+use crate::control::{Request, Shared};
+use crate::ops::{ClearSpec, TriggerRequest};
+use lithoflow_api::{
+    BackfillBody, BackfillResponse, ClearBody, ClearResponse, ClearedInstance, DagRun,
+    DagRunCollection, TriggerBody,
+};
+
+// Every run and backfill this module answers goes through `wire::dag_run` or
+// `wire::backfill_response`, which mask the conf: never build `DagRun` or
+// `BackfillResponse` here.
+
+/// `GET /dags/{dag_id}/dagRuns` (`~` for every DAG's), newest `run_after` first.
+pub(super) async fn list_runs(
+    State(shared): State<Arc<Shared>>,
+    Ids([dag_id]): Ids<1>,
+    uri: Uri,
+) -> ApiResult<Json<DagRunCollection>> {
+    let params = Params::parse(&uri, &["limit", "offset", "state"])?;
+    let page = params.page()?;
+    let states = params.all("state");
+    for s in &states {
+        if !["queued", "running", "success", "failed"].contains(&s.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "`state` {s:?}: expected queued, running, success or failed"
+            )));
+        }
+    }
+    let sh = Arc::clone(&shared);
+    read(&shared, move |store| {
+        let mut runs = if dag_id == "~" {
+            let mut all = store.all_runs()?;
+            all.sort_by(|a, b| {
+                b.run_after
+                    .cmp(&a.run_after)
+                    .then_with(|| b.run_id.cmp(&a.run_id))
+            });
+            all
+        } else {
+            known_dag(&sh, store, &dag_id)?;
+            store.runs(&dag_id)?
+        };
+        runs.retain(|r| states.is_empty() || states.iter().any(|s| s == r.state.name()));
+        let total_entries = runs.len();
+        let dag_runs = paged(runs, page).iter().map(wire::dag_run).collect();
+        Ok(DagRunCollection {
+            dag_runs,
+            total_entries,
+        })
+    })
+    .await
+    .map(Json)
+}
+
+/// `POST /dags/{dag_id}/dagRuns`: a queued manual run, made by the scheduler loop.
+pub(super) async fn trigger_run(
+    State(shared): State<Arc<Shared>>,
+    Ids([dag_id]): Ids<1>,
+    uri: Uri,
+    Body(body): Body<TriggerBody>,
+) -> ApiResult<Json<DagRun>> {
+    Params::parse(&uri, &[])?;
+    loaded_dag(&shared, &dag_id)?;
+    let req = TriggerRequest {
+        conf: body.conf,
+        run_id: body.dag_run_id,
+        logical_date: body.logical_date,
+    };
+    let run = ask(&shared, |reply| Request::Trigger {
+        dag_id: dag_id.clone(),
+        req,
+        reply,
+    })
+    .await?;
+    Ok(Json(wire::dag_run(&run)))
+}
+
+/// `GET /dags/{dag_id}/dagRuns/{dag_run_id}`.
+pub(super) async fn get_run(
+    State(shared): State<Arc<Shared>>,
+    Ids([dag_id, run_id]): Ids<2>,
+    uri: Uri,
+) -> ApiResult<Json<DagRun>> {
+    Params::parse(&uri, &[])?;
+    let sh = Arc::clone(&shared);
+    read(&shared, move |store| {
+        known_dag(&sh, store, &dag_id)?;
+        Ok(wire::dag_run(&run_of(store, &dag_id, &run_id)?))
+    })
+    .await
+    .map(Json)
+}
+
+/// `POST /dags/{dag_id}/clearTaskInstances`: a dry run unless `dry_run` is false.
+pub(super) async fn clear_task_instances(
+    State(shared): State<Arc<Shared>>,
+    Ids([dag_id]): Ids<1>,
+    uri: Uri,
+    Body(body): Body<ClearBody>,
+) -> ApiResult<Json<ClearResponse>> {
+    Params::parse(&uri, &[])?;
+    loaded_dag(&shared, &dag_id)?;
+    if let Some(r) = &body.dag_run_id {
+        check_id("dag_run_id", r)?;
+    }
+    let spec = ClearSpec {
+        task_regex: body.task_regex,
+        task_ids: body.task_ids,
+        upstream: body.include_upstream,
+        downstream: body.include_downstream,
+        only_failed: body.only_failed,
+        run_id: body.dag_run_id,
+        dry_run: body.dry_run.unwrap_or(true),
+    };
+    let cleared = ask(&shared, |reply| Request::Clear {
+        dag_id: dag_id.clone(),
+        spec,
+        reply,
+    })
+    .await?;
+    Ok(Json(ClearResponse {
+        task_instances: cleared
+            .into_iter()
+            .map(|c| ClearedInstance {
+                dag_id: dag_id.clone(),
+                dag_run_id: c.dag_run_id,
+                task_id: c.task_id,
+                state: c.state.into(),
+            })
+            .collect(),
+    }))
+}
+
+/// `POST /backfills`: a backfill planned (and, unless a dry run, queued) by the
+/// scheduler loop.
+pub(super) async fn create_backfill(
+    State(shared): State<Arc<Shared>>,
+    uri: Uri,
+    Body(body): Body<BackfillBody>,
+) -> ApiResult<Json<BackfillResponse>> {
+    Params::parse(&uri, &[])?;
+    check_id("dag_id", &body.dag_id)?;
+    loaded_dag(&shared, &body.dag_id)?;
+    let outcome = ask(&shared, |reply| Request::Backfill {
+        dag_id: body.dag_id.clone(),
+        spec: body.clone(),
+        reply,
+    })
+    .await?;
+    Ok(Json(wire::backfill_response(body, outcome)))
+}

@@ -1,0 +1,303 @@
+//! The boundary between the state store's records and the API's wire types
+//! (`lithoflow-api`): the server turns records into answers here, and the CLI, when it
+//! goes through a running scheduler's API, turns answers back into records to print
+//! them as it prints the store's.
+//!
+//! Confs leave the scheduler only through `dag_run` and `backfill_response`, which
+//! mask them (`lithoflow_dag::redact`): the wire types cannot, as the masking rules
+//! belong to the DAG format, so the server must never build a `DagRun` or a
+//! `BackfillResponse` another way.
+
+use crate::control::Event;
+use crate::ops::BackfillOutcome;
+use crate::store::{DagRunRecord, RunState, SCHEMA_VERSION, TaskInstanceRecord, TaskState};
+use lithoflow_api as wire;
+use lithoflow_dag::redact::redact_map;
+
+impl From<RunState> for wire::RunState {
+    fn from(s: RunState) -> wire::RunState {
+        match s {
+            RunState::Queued => wire::RunState::Queued,
+            RunState::Running => wire::RunState::Running,
+            RunState::Success => wire::RunState::Success,
+            RunState::Failed => wire::RunState::Failed,
+        }
+    }
+}
+
+impl From<TaskState> for wire::TaskState {
+    fn from(s: TaskState) -> wire::TaskState {
+        match s {
+            TaskState::None => wire::TaskState::None,
+            TaskState::Scheduled => wire::TaskState::Scheduled,
+            TaskState::Queued => wire::TaskState::Queued,
+            TaskState::Running => wire::TaskState::Running,
+            TaskState::Success => wire::TaskState::Success,
+            TaskState::Failed => wire::TaskState::Failed,
+            TaskState::Skipped => wire::TaskState::Skipped,
+            TaskState::UpstreamFailed => wire::TaskState::UpstreamFailed,
+            TaskState::UpForRetry => wire::TaskState::UpForRetry,
+        }
+    }
+}
+
+/// A state in an answer that this lithoflow's records cannot hold: the scheduler is a
+/// newer version than the CLI.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the scheduler's API answered a state this lithoflow does not know; use the same lithoflow version for the CLI and the scheduler"
+)]
+pub struct UnknownState;
+
+impl TryFrom<wire::RunState> for RunState {
+    type Error = UnknownState;
+
+    fn try_from(s: wire::RunState) -> Result<RunState, UnknownState> {
+        Ok(match s {
+            wire::RunState::Queued => RunState::Queued,
+            wire::RunState::Running => RunState::Running,
+            wire::RunState::Success => RunState::Success,
+            wire::RunState::Failed => RunState::Failed,
+            wire::RunState::Unknown => return Err(UnknownState),
+        })
+    }
+}
+
+impl TryFrom<wire::TaskState> for TaskState {
+    type Error = UnknownState;
+
+    fn try_from(s: wire::TaskState) -> Result<TaskState, UnknownState> {
+        Ok(match s {
+            wire::TaskState::None => TaskState::None,
+            wire::TaskState::Scheduled => TaskState::Scheduled,
+            wire::TaskState::Queued => TaskState::Queued,
+            wire::TaskState::Running => TaskState::Running,
+            wire::TaskState::Success => TaskState::Success,
+            wire::TaskState::Failed => TaskState::Failed,
+            wire::TaskState::Skipped => TaskState::Skipped,
+            wire::TaskState::UpstreamFailed => TaskState::UpstreamFailed,
+            wire::TaskState::UpForRetry => TaskState::UpForRetry,
+            wire::TaskState::Unknown => return Err(UnknownState),
+        })
+    }
+}
+
+/// A run as the API shows it, its conf masked.
+pub(crate) fn dag_run(r: &DagRunRecord) -> wire::DagRun {
+    wire::DagRun {
+        dag_run_id: r.run_id.clone(),
+        dag_id: r.dag_id.clone(),
+        run_type: r.run_type.clone(),
+        state: r.state.into(),
+        logical_date: r.logical_date,
+        data_interval_start: r.data_interval_start,
+        data_interval_end: r.data_interval_end,
+        run_after: r.run_after,
+        queued_at: r.queued_at,
+        start_date: r.start_date,
+        end_date: r.end_date,
+        external_trigger: r.run_type == "manual",
+        conf: redact_map(&r.conf),
+        note: r.note.clone(),
+        backfill_id: r.backfill_id.clone(),
+    }
+}
+
+/// The answer to a backfill: what was asked (its conf masked) and the plan.
+pub(crate) fn backfill_response(
+    spec: wire::BackfillBody,
+    outcome: BackfillOutcome,
+) -> wire::BackfillResponse {
+    wire::BackfillResponse {
+        id: outcome.backfill_id,
+        dag_id: spec.dag_id,
+        from_date: spec.from_date,
+        to_date: spec.to_date,
+        reprocess_behavior: spec.reprocess_behavior,
+        max_active_runs: spec.max_active_runs,
+        run_backwards: spec.run_backwards,
+        dry_run: spec.dry_run,
+        dag_run_conf: redact_map(&spec.dag_run_conf),
+        total_entries: outcome.runs.len(),
+        dag_runs: outcome.runs,
+    }
+}
+
+/// A task instance of a run, as the API shows it (without its return value and live
+/// progress, which only some answers carry).
+pub(crate) fn task_instance(
+    run: &DagRunRecord,
+    ti: &TaskInstanceRecord,
+    operator: Option<String>,
+) -> wire::TaskInstance {
+    wire::TaskInstance {
+        task_id: ti.task_id.clone(),
+        dag_id: run.dag_id.clone(),
+        dag_run_id: run.run_id.clone(),
+        logical_date: run.logical_date,
+        state: (ti.state != TaskState::None).then_some(ti.state.into()),
+        try_number: ti.try_number,
+        max_tries: ti.max_tries,
+        start_date: ti.start_date,
+        end_date: ti.end_date,
+        duration: ti.duration_s,
+        operator,
+        error: ti.error.clone(),
+        job_id: ti.job_id.clone(),
+        calls_done: ti.calls_done,
+        calls_failed: ti.calls_failed,
+        calls_total: ti.calls_total,
+        next_retry_at: ti.next_retry_at,
+        return_value: None,
+        progress: None,
+    }
+}
+
+impl TryFrom<wire::DagRun> for DagRunRecord {
+    type Error = UnknownState;
+
+    fn try_from(r: wire::DagRun) -> Result<DagRunRecord, UnknownState> {
+        Ok(DagRunRecord {
+            version: SCHEMA_VERSION,
+            dag_id: r.dag_id,
+            run_id: r.dag_run_id,
+            run_type: r.run_type,
+            state: r.state.try_into()?,
+            logical_date: r.logical_date,
+            data_interval_start: r.data_interval_start,
+            data_interval_end: r.data_interval_end,
+            run_after: r.run_after,
+            queued_at: r.queued_at,
+            start_date: r.start_date,
+            end_date: r.end_date,
+            conf: r.conf,
+            note: r.note,
+            backfill_id: r.backfill_id,
+        })
+    }
+}
+
+impl TryFrom<wire::TaskInstance> for TaskInstanceRecord {
+    type Error = UnknownState;
+
+    fn try_from(t: wire::TaskInstance) -> Result<TaskInstanceRecord, UnknownState> {
+        Ok(TaskInstanceRecord {
+            version: SCHEMA_VERSION,
+            state: t.state().try_into()?,
+            task_id: t.task_id,
+            try_number: t.try_number,
+            max_tries: t.max_tries,
+            start_date: t.start_date,
+            end_date: t.end_date,
+            duration_s: t.duration,
+            error: t.error,
+            job_id: t.job_id,
+            next_retry_at: t.next_retry_at,
+            calls_done: t.calls_done,
+            calls_failed: t.calls_failed,
+            calls_total: t.calls_total,
+        })
+    }
+}
+
+impl From<&Event> for wire::ApiEvent {
+    fn from(ev: &Event) -> wire::ApiEvent {
+        match ev.clone() {
+            Event::DagRun {
+                dag_id,
+                run_id,
+                state,
+            } => wire::ApiEvent::DagRun {
+                dag_id,
+                run_id,
+                state: state.into(),
+            },
+            Event::TaskInstance {
+                dag_id,
+                run_id,
+                task_id,
+                state,
+                try_number,
+            } => wire::ApiEvent::TaskInstance {
+                dag_id,
+                run_id,
+                task_id,
+                state: state.into(),
+                try_number,
+            },
+            Event::Progress {
+                dag_id,
+                run_id,
+                task_id,
+                phase,
+                total,
+                done,
+                failed,
+                running,
+            } => wire::ApiEvent::Progress {
+                dag_id,
+                run_id,
+                task_id,
+                phase,
+                total,
+                done,
+                failed,
+                running,
+            },
+            Event::Dag { dag_id, is_paused } => wire::ApiEvent::Dag { dag_id, is_paused },
+            Event::DagsReloaded {
+                dags,
+                import_errors,
+            } => wire::ApiEvent::DagsReloaded {
+                dags,
+                import_errors,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every state reads back as itself through the wire, and says the same name.
+    #[test]
+    fn states_cross_the_wire_unchanged() {
+        for s in [
+            TaskState::None,
+            TaskState::Scheduled,
+            TaskState::Queued,
+            TaskState::Running,
+            TaskState::Success,
+            TaskState::Failed,
+            TaskState::Skipped,
+            TaskState::UpstreamFailed,
+            TaskState::UpForRetry,
+        ] {
+            let w = wire::TaskState::from(s);
+            assert_eq!(
+                serde_json::to_value(w).ok(),
+                serde_json::to_value(s).ok(),
+                "{s:?}"
+            );
+            assert_eq!(TaskState::try_from(w).ok(), Some(s));
+        }
+        for s in [
+            RunState::Queued,
+            RunState::Running,
+            RunState::Success,
+            RunState::Failed,
+        ] {
+            let w = wire::RunState::from(s);
+            assert_eq!(w.name(), s.name());
+            assert_eq!(
+                serde_json::to_value(w).ok(),
+                serde_json::to_value(s).ok(),
+                "{s:?}"
+            );
+            assert_eq!(RunState::try_from(w).ok(), Some(s));
+        }
+        assert!(TaskState::try_from(wire::TaskState::Unknown).is_err());
+        assert!(RunState::try_from(wire::RunState::Unknown).is_err());
+    }
+}

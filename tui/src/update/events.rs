@@ -1,0 +1,165 @@
+//! Events from the scheduler's stream: runs, task instances, progress, pauses and
+//! reloads, applied to what the UI shows (and fetched again where an event is not
+//! enough).
+
+use super::connection::{fetch_dags, fetch_log, refresh_open_views};
+use crate::app::{App, DAG_LIST_RUNS, Fetch, LogView, PROGRESS_SAMPLES, Progress, TiRef};
+use crate::msg::Command;
+use lithoflow_api::{ApiEvent, RecentRun, RunState, TaskInstance, TaskState};
+
+pub(super) fn on_event(app: &mut App, ev: ApiEvent) -> Option<Command> {
+    match ev {
+        ApiEvent::DagRun {
+            dag_id,
+            run_id,
+            state,
+        } => on_run_event(app, &dag_id, &run_id, state),
+        ApiEvent::TaskInstance {
+            dag_id,
+            run_id,
+            task_id,
+            state,
+            try_number,
+        } => on_ti_event(
+            app,
+            TiRef {
+                dag_id,
+                run_id,
+                task_id,
+            },
+            state,
+            try_number,
+        ),
+        ApiEvent::Progress {
+            dag_id,
+            run_id,
+            task_id,
+            phase,
+            total,
+            done,
+            failed,
+            running,
+        } => {
+            let ti = TiRef {
+                dag_id,
+                run_id,
+                task_id,
+            };
+            if app.task.ti_ref.as_ref() == Some(&ti) {
+                app.task.samples.push_back((app.now, done + failed));
+                while app.task.samples.len() > PROGRESS_SAMPLES {
+                    app.task.samples.pop_front();
+                }
+            }
+            app.progress.insert(
+                ti,
+                Progress {
+                    phase,
+                    total,
+                    done,
+                    failed,
+                    running,
+                },
+            );
+            None
+        }
+        ApiEvent::Dag { dag_id, is_paused } => {
+            if let Some(d) = app.dags.iter_mut().find(|d| d.dag_id == dag_id) {
+                d.is_paused = is_paused;
+            }
+            None
+        }
+        ApiEvent::DagsReloaded { .. } => {
+            let mut cmds = vec![fetch_dags(app)];
+            if let Some(g) = &app.grid {
+                cmds.push(Command::FetchTasks {
+                    dag_id: g.dag_id.clone(),
+                });
+            }
+            Command::batch(cmds)
+        }
+        ApiEvent::Lagged { .. } => {
+            let mut cmds = vec![fetch_dags(app)];
+            cmds.extend(refresh_open_views(app));
+            Command::batch(cmds)
+        }
+    }
+}
+
+fn on_run_event(app: &mut App, dag_id: &str, run_id: &str, state: RunState) -> Option<Command> {
+    if let Some(d) = app.dags.iter_mut().find(|d| d.dag_id == dag_id) {
+        match d.recent_runs.iter_mut().find(|r| r.dag_run_id == run_id) {
+            Some(r) => r.state = state,
+            None => {
+                d.recent_runs.insert(
+                    0,
+                    // The event has no `run_after`: the list's refresh brings it.
+                    RecentRun {
+                        dag_run_id: run_id.to_owned(),
+                        state,
+                        ..RecentRun::default()
+                    },
+                );
+                d.recent_runs.truncate(DAG_LIST_RUNS);
+                // A new run moves the DAG's next run.
+                app.dags_stale = true;
+            }
+        }
+    }
+    let grid = app.grid.as_mut().filter(|g| g.dag_id == dag_id)?;
+    match grid.run_position(run_id) {
+        Some(i) => {
+            grid.runs[i].run.state = state;
+            None
+        }
+        None if grid.tasks_loaded => Some(Command::FetchRuns {
+            dag_id: dag_id.to_owned(),
+        }),
+        None => None,
+    }
+}
+
+fn on_ti_event(app: &mut App, ti: TiRef, state: TaskState, try_number: u32) -> Option<Command> {
+    let mut cmds = Vec::new();
+    app.progress.remove(&ti);
+    if let Some(grid) = app.grid.as_mut().filter(|g| g.dag_id == ti.dag_id)
+        && let (Some(r), Some(&t)) = (grid.run_position(&ti.run_id), grid.index.get(&ti.task_id))
+        && let Some(slot) = grid.runs[r].tis.get_mut(t)
+    {
+        let cell = slot.get_or_insert_with(|| TaskInstance {
+            task_id: ti.task_id.clone(),
+            dag_id: ti.dag_id.clone(),
+            dag_run_id: ti.run_id.clone(),
+            ..TaskInstance::default()
+        });
+        cell.state = Some(state);
+        cell.try_number = try_number;
+    }
+    if app.task.ti_ref.as_ref() == Some(&ti) {
+        let loaded_try = app.task.ti.ready().map(|t| t.try_number);
+        if loaded_try != Some(try_number) {
+            app.task.samples.clear();
+            app.task.calls = Fetch::Idle;
+        }
+        cmds.push(Command::FetchTaskInstance(ti.clone()));
+    }
+    if app.logs.ti_ref.as_ref() == Some(&ti) {
+        if try_number > app.logs.try_number && app.logs.follow {
+            let follow = app.logs.follow;
+            app.logs = LogView {
+                ti_ref: Some(ti.clone()),
+                try_number,
+                follow,
+                ..LogView::default()
+            };
+        }
+        if try_number == app.logs.try_number
+            && !app.logs.in_flight
+            && (state.is_finished() || state == TaskState::UpForRetry)
+            && let Some(c) = fetch_log(app)
+        {
+            cmds.push(c);
+        }
+    }
+    Command::batch(cmds)
+}
