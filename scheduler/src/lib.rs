@@ -1,9 +1,11 @@
-//! lithoflow: Airflow-style DAGs written in TOML, run with Lithops' three serverless task
-//! types (`call_async`, `map`, `map_reduce`).
+//! lithoflow's scheduler: the state store (sled, [`store`]), the run engine (`engine`),
+//! the daemon with its local API server (`daemon`, `api`) and the command line ([`cli`]),
+//! on top of the DAG format (crate `lithoflow-dag`), the executor (`lithoflow-executor`)
+//! and the API's wire types and client (`lithoflow-api`).
 //!
-//! The binary (`src/main.rs`) only parses arguments and maps the outcome to an exit code;
-//! everything else lives here: DAG files and their validation ([`dag`]), cron maths
-//! ([`cron`]) and the command line ([`cli`]).
+//! The binary (`src/main.rs`) only parses arguments, sets up logging ([`logging`]) and
+//! maps the [`Outcome`] to an exit code; everything else lives here. ARCHITECTURE.md
+//! draws the crates and what each may depend on.
 
 #![warn(missing_docs)]
 

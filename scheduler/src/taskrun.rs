@@ -1,5 +1,5 @@
 //! A task's try, prepared and run: its templates rendered ([`render_task`], with
-//! [`template_context`]), its job key, the task turned into an executor job and the job's
+//! `template_context`), its job key, the task turned into an executor job and the job's
 //! outcome into the task's XCom value (docs/dag-format.md, "What a task returns"), and
 //! [`ExecutorTasks`], the engine's real [`TaskExecutor`].
 

@@ -1,4 +1,4 @@
-//! The command line: its clap definitions ([`args`], re-exported here) and what each
+//! The command line: its clap definitions (module `args`, re-exported here) and what each
 //! command does, one file per command group. Output goes to stdout through a writer;
 //! problems with DAG files go to stderr in the compiler convention.
 

@@ -10,7 +10,7 @@
 //! The engine does not know how a try runs: it hands each one to a [`TaskExecutor`]
 //! (the real one, [`crate::taskrun::ExecutorTasks`], runs it on the lithoflow executor or,
 //! for bash and empty tasks, on this machine), and it reads the time from a [`Clock`].
-//! The run loop itself is [`run::RunLoop`], a state machine with one method per event.
+//! The run loop itself is `run::RunLoop`, a state machine with one method per event.
 
 mod log;
 mod run;
