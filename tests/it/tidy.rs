@@ -26,7 +26,7 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 #[test]
 fn every_rust_file_starts_with_a_module_comment_and_nothing_is_ignored() {
     let mut files = Vec::new();
-    for krate in ["scheduler", "executor", "tui", "tests"] {
+    for krate in ["scheduler", "executor", "tui", "tests", "bench"] {
         rust_files(&repo_root().join(krate), &mut files);
     }
     assert!(files.len() > 10);
