@@ -15,6 +15,8 @@ pub mod cron;
 pub mod diag;
 pub mod duration;
 mod graph;
+pub mod keys;
+pub mod lint;
 mod model;
 mod parse;
 pub mod redact;
