@@ -8,7 +8,7 @@
 //! and a test that docs/dag-format.md documents every key.
 //!
 //! A *plain* key is a typed value carried on the [`Task`] with a default and no other
-//! semantics: its table entry ([`Plain`], with a [`Slot`] naming the field) is all the
+//! semantics: its table entry (`Plain`, with a `Slot` naming the field) is all the
 //! code it needs besides the model field. Keys with real semantics (function references,
 //! values taken from other tasks, trigger rules, executor settings, ...) are read by hand
 //! in `parse`; their entries say where they may appear and how `dags show` prints them.

@@ -165,82 +165,95 @@ cwd = "/tmp"
     let (dag, diags) = crate::parse_dag(Path::new("t.toml"), text);
     assert!(diags.is_empty(), "{diags:?}");
     let dag = dag.expect("valid");
+    let index = |name: &str| KEYS.iter().position(|k| k.name == name);
+    // Some keys of each kind and place: a new key leaves this listing as it is.
+    const SOME: &[&str] = &[
+        "map_iterdata",
+        "chunk_n",
+        "invoke_pool_threads",
+        "reduce_function",
+        "reducer_wait_local",
+        "python_callable",
+        "op_args_from_task",
+        "templates_dict",
+        "ignore_downstream_trigger_rules",
+        "env",
+        "cwd",
+        "skip_on_exit_code",
+        "lithops_config",
+        "async_invoke",
+        "get_result",
+        "runtime_memory",
+        "include_modules",
+        "trigger_rule",
+        "retries",
+        "retry_delay",
+        "retry_exponential_backoff",
+        "execution_timeout",
+        "owner",
+    ];
     let listing = |id: &str| {
-        dag.task(id)
-            .expect("task")
-            .parameters()
+        let task = dag.task(id).expect("task");
+        let params = task.parameters();
+        // A type's own keys first, then the executor settings, then the keys of every
+        // type, each group in table order.
+        let order: Vec<(u8, Option<usize>)> = params
+            .iter()
+            .map(|(k, _)| {
+                let scope = task_key(k).and_then(Key::scope).expect("a task key");
+                (scope.listing_rank(), index(k))
+            })
+            .collect();
+        assert!(order.is_sorted(), "{id}: {params:?}");
+        params
             .into_iter()
+            .filter(|(k, _)| SOME.contains(k))
             .map(|(k, v)| format!("{k} = {v}\n"))
             .collect::<String>()
     };
     insta::assert_snapshot!(listing("m"), @r#"
-    map_function = f:m
     map_iterdata = [1,2]
-    extra_params = -
-    chunk_size = -
     chunk_n = 4
-    remote_invocation = false
     invoke_pool_threads = - (from config, else 500)
     reduce_function = f:r
-    map_runtime_memory = -
-    reduce_runtime_memory = -
-    reducer_one_per_object = false
     reducer_wait_local = true
     lithops_config = {}
     async_invoke = false
     get_result = true
-    clean_data = false
-    extra_env = {}
     runtime_memory = - (from config)
-    timeout = - (from config)
     include_modules = ["lib/"]
-    exclude_modules = []
     trigger_rule = all_success
     retries = 2
     retry_delay = 5m
     retry_exponential_backoff = 0
-    max_retry_delay = -
     execution_timeout = -
-    depends_on_past = false
     owner = airflow
     "#);
+    // No Lithops keys on a python type, and its own before the executor settings.
     insta::assert_snapshot!(listing("p"), @r#"
     python_callable = f:p
-    op_args = []
-    op_kwargs = {}
     op_args_from_task = {}
-    op_kwargs_from_task = {}
     templates_dict = {"day":"{{ ds }}"}
-    show_return_value_in_logs = true
     ignore_downstream_trigger_rules = false
     lithops_config = {}
-    extra_env = {}
     runtime_memory = - (from config)
-    timeout = - (from config)
     include_modules = ["lib/"]
-    exclude_modules = []
     trigger_rule = all_success
     retries = 2
     retry_delay = 5m
     retry_exponential_backoff = 0
-    max_retry_delay = -
     execution_timeout = -
-    depends_on_past = false
     owner = airflow
     "#);
     insta::assert_snapshot!(listing("b"), @r#"
-    bash_command = true
     env = - (inherited)
-    append_env = false
     cwd = /tmp
     skip_on_exit_code = [99]
     trigger_rule = all_success
     retries = 2
     retry_delay = 5m
     retry_exponential_backoff = 0
-    max_retry_delay = -
     execution_timeout = -
-    depends_on_past = false
     owner = airflow
     "#);
 }

@@ -82,7 +82,7 @@ impl Walker<'_> {
     }
 
     /// Reads a plain key's value as its table entry says.
-    pub(super) fn plain_value(
+    fn plain_value(
         &mut self,
         key: &str,
         plain: &Plain,
