@@ -82,12 +82,7 @@ impl Walker<'_> {
     }
 
     /// Reads a plain key's value as its table entry says.
-    fn plain_value(
-        &mut self,
-        key: &str,
-        plain: &Plain,
-        v: &Sv<'_>,
-    ) -> Option<PlainValue> {
+    fn plain_value(&mut self, key: &str, plain: &Plain, v: &Sv<'_>) -> Option<PlainValue> {
         Some(match plain {
             Plain::Bool { .. } => PlainValue::Bool(self.boolean(key, v)?),
             Plain::Count { .. } => PlainValue::Int(self.int(key, v, 0, u64::from(u32::MAX))?),
