@@ -1,9 +1,11 @@
 //! lithoflow's DAG format: DAG files (TOML, DESIGN.md §2) parsed into typed structs,
 //! validated with every problem of a file reported at once, and turned into a task graph;
-//! and the pure semantics a DAG carries: diagnostics ([`diag`]), cron expressions
-//! ([`cron`]) and Airflow's timetables ([`timetable`]), trigger rules ([`trigger`]), retry
-//! delays ([`retry`]), templates ([`template`]), durations ([`duration`]) and the masking
-//! of secrets ([`redact`]).
+//! the one table of the keys a file may hold ([`keys`]), which drives the parser, `dags
+//! show` and `lithoflow migrate`; lints that need more than the file ([`lint`]); and the
+//! pure semantics a DAG carries: diagnostics ([`diag`]), cron expressions ([`cron`]) and
+//! Airflow's timetables ([`timetable`]), trigger rules ([`trigger`]), retry delays
+//! ([`retry`]), templates ([`template`]), durations ([`duration`]) and the masking of
+//! secrets ([`redact`]).
 //!
 //! Pure: no tokio, no sled, no clock (`now` is always a parameter), no environment, and no
 //! IO: [`parse_dag`] takes the file's text and path and never touches the file system.
@@ -15,6 +17,8 @@ pub mod cron;
 pub mod diag;
 pub mod duration;
 mod graph;
+pub mod keys;
+pub mod lint;
 mod model;
 mod parse;
 pub mod redact;

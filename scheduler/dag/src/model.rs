@@ -1,5 +1,6 @@
 //! The typed form of a DAG file.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::cron::CronExpr;
+use crate::diag::Location;
 use crate::graph::TaskGraph;
 
 /// A DAG or task id: `^[A-Za-z0-9_.-]+$`, at most 250 characters.
@@ -73,7 +75,25 @@ pub struct Dag {
     /// Where `dag_id` is written, for errors about the id (such as a duplicate).
     #[serde(skip)]
     pub dag_id_span: Option<std::ops::Range<usize>>,
+    /// Where the file writes executor settings, for diagnostics about them.
+    #[serde(skip)]
+    pub settings_written: SettingsWritten,
 }
+
+/// Where a DAG file writes executor settings: the settings of each `lithops_config`
+/// table, by section and name (`("lithops", "backend")`, written flat or in its section).
+#[derive(Debug, Clone, Default)]
+pub struct SettingsWritten {
+    /// `[lithops_config]`.
+    pub dag: WrittenAt,
+    /// `lithops_config` in `[default_args]`.
+    pub default_args: WrittenAt,
+    /// Each task's own `lithops_config`, by task id (tasks without one are absent).
+    pub tasks: BTreeMap<TaskId, WrittenAt>,
+}
+
+/// Settings by section and name, and where each is written.
+pub type WrittenAt = BTreeMap<(&'static str, &'static str), Location>;
 
 impl Dag {
     /// The task with this id.
@@ -84,6 +104,16 @@ impl Dag {
     /// The schedule as written (`"@daily"`, `"0 2 * * *"`), or `None` for manual only.
     pub fn schedule_str(&self) -> Option<&str> {
         self.schedule.as_ref().map(Schedule::as_str)
+    }
+
+    /// The executor settings `task` runs with, the layers merged key by key: `home` (the
+    /// lithoflow home's config), then the DAG's `[lithops_config]`, then the task's own
+    /// (with `[default_args]` filled in).
+    pub fn executor_config(&self, home: &ExecutorConfig, task: &Task) -> ExecutorConfig {
+        let mut cfg = home.clone();
+        cfg.merge(&self.lithops_config);
+        cfg.merge(&task.common.lithops_config);
+        cfg
     }
 }
 
@@ -176,7 +206,10 @@ pub enum TriggerRule {
 }
 
 /// A task, with `default_args` applied.
-#[derive(Debug, Clone, Serialize)]
+///
+/// `Default` gives placeholder values (an empty task); [`crate::parse_dag`] gives every
+/// key its value or its default from the table in [`crate::keys`].
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Task {
     /// The task's id (its table name under `[tasks]`).
     pub task_id: TaskId,
@@ -288,7 +321,7 @@ pub struct CommonParams {
 }
 
 /// A Python callable, `module:function`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(into = "String")]
 pub struct FuncRef {
     /// Dotted module path, importable with the DAG folder on `sys.path`.
@@ -310,7 +343,7 @@ impl From<FuncRef> for String {
 }
 
 /// What a task runs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TaskKind {
     /// One call (`LithopsCallAsyncOperator`).
@@ -337,11 +370,12 @@ pub enum TaskKind {
     /// A shell command (`BashOperator`).
     Bash(BashSpec),
     /// Nothing to run (`EmptyOperator`, `DummyOperator`).
+    #[default]
     Empty,
 }
 
 /// The callable of a python, branch or short_circuit task.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct PythonSpec {
     /// The function.
     pub python_callable: FuncRef,
@@ -360,7 +394,7 @@ pub struct PythonSpec {
 }
 
 /// A `bash` task.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct BashSpec {
     /// The command, run with `bash -c` (templated).
     pub bash_command: String,
@@ -375,7 +409,7 @@ pub struct BashSpec {
 }
 
 /// A `call_async` task.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct CallAsync {
     /// The function.
     pub func: FuncRef,
@@ -403,6 +437,12 @@ pub enum Iterdata {
     },
 }
 
+impl Default for Iterdata {
+    fn default() -> Self {
+        Iterdata::Literal(Vec::new())
+    }
+}
+
 impl Iterdata {
     /// The upstream task the elements come from, if any.
     pub fn from_task(&self) -> Option<&str> {
@@ -424,7 +464,7 @@ pub enum ExtraParams {
 }
 
 /// A `map` task, and the map half of a `map_reduce`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct MapSpec {
     /// The function applied to each element.
     pub map_function: FuncRef,
@@ -443,7 +483,7 @@ pub struct MapSpec {
 }
 
 /// A `map_reduce` task.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct MapReduceSpec {
     /// The map half.
     #[serde(flatten)]

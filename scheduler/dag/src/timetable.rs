@@ -4,10 +4,9 @@
 
 use std::collections::HashSet;
 
-use ::cron::TimeUnitSpec;
 use chrono::{
-    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone,
-    Timelike, Utc,
+    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset,
+    TimeZone, Utc,
 };
 use serde::Serialize;
 
@@ -168,14 +167,29 @@ pub fn active_runs_limit(dag: &Dag) -> u32 {
     }
 }
 
-/// How many days the tick search walks before giving up. A valid expression fires at
+/// How many years the tick search walks before giving up. A valid expression fires at
 /// least every 8 years (29 February: 2096, then 2104), and the calendar repeats every
-/// 400 years (146 097 days), so this is never reached.
-const MAX_DAYS_BETWEEN_TICKS: u32 = 146_097;
+/// 400 years, so this is never reached.
+const MAX_YEARS_BETWEEN_TICKS: u32 = 401;
 
-/// `time` (hour, minute) on `day`.
-fn at(day: NaiveDate, (hour, minute): (u8, u8)) -> Option<NaiveDateTime> {
-    day.and_hms_opt(u32::from(hour), u32::from(minute), 0)
+/// The year that stands in for `year` in the `cron` crate's iterators, which only know
+/// 1970 to 2100: `year` itself inside that range, else a year of the same kind (leap or
+/// not, starting on the same day of the week), so the same months have the same days on
+/// the same weekdays. Ticks are searched one year at a time and moved back to `year`.
+/// Inside 1971..=2099, so the years around it exist for the crate too.
+fn stand_in_year(year: i32) -> Option<i32> {
+    if (1971..=2099).contains(&year) {
+        return Some(year);
+    }
+    let kind = |y: i32| {
+        Some((
+            NaiveDate::from_ymd_opt(y, 1, 1)?.weekday(),
+            NaiveDate::from_ymd_opt(y, 2, 29).is_some(),
+        ))
+    };
+    let wanted = kind(year)?;
+    // Any 28 years without a skipped leap year hold all fourteen kinds.
+    (2001..=2028).find(|&y| kind(y) == Some(wanted))
 }
 
 /// `OnceTimetable`: one run at `start_date`, or right away without one.
@@ -286,76 +300,55 @@ impl<'a> CronTimes<'a> {
 
     /// croniter's `get_next` on a naive time: the first tick strictly after it.
     fn tick_after(&self, naive: NaiveDateTime) -> Option<NaiveDateTime> {
-        // Ticks are whole minutes, so the first tick after `naive` is the first tick
-        // after the start of its minute.
-        let (hours, minutes) = (self.cron.hours(), self.cron.minutes());
-        let (h, m) = (naive.hour() as u8, naive.minute() as u8);
-        let mut day = naive.date();
-        let same_day = minutes
-            .range(m + 1..)
-            .next()
-            .filter(|_| hours.contains(&h))
-            .map(|&m| (h, m))
-            .or_else(|| {
-                let h = *hours.range(h + 1..).next()?;
-                Some((h, *minutes.first()?))
-            });
-        if let Some(time) = same_day.filter(|_| self.fires_on(day)) {
-            return at(day, time);
-        }
-        let first = (*hours.first()?, *minutes.first()?);
-        for _ in 0..MAX_DAYS_BETWEEN_TICKS {
-            day = day.succ_opt()?;
-            if self.fires_on(day) {
-                return at(day, first);
+        // Year by year (see `stand_in_year`): the rest of `naive`'s year, then each
+        // following year whole. `after` None: from the start of `year`.
+        let (mut year, mut after) = (naive.year(), Some(naive));
+        for _ in 0..MAX_YEARS_BETWEEN_TICKS {
+            let stand_in = stand_in_year(year)?;
+            let from = match after {
+                Some(t) => t.with_year(stand_in)?,
+                // The crate's ticks are strictly after: a second before the year.
+                None => NaiveDate::from_ymd_opt(stand_in - 1, 12, 31)?.and_hms_opt(23, 59, 59)?,
+            };
+            let first = self
+                .cron
+                .schedules()
+                .iter()
+                .filter_map(|s| s.after(&from.and_utc()).next())
+                .min();
+            if let Some(tick) = first.filter(|t| t.year() == stand_in) {
+                return tick.naive_utc().with_year(year);
             }
+            (year, after) = (year.checked_add(1)?, None);
         }
         None
     }
 
     /// croniter's `get_prev` on a naive time: the last tick strictly before it.
     fn tick_before(&self, naive: NaiveDateTime) -> Option<NaiveDateTime> {
-        // Ticks are whole minutes: past the start of its minute, that minute's tick
-        // (if any) is before `naive` too.
-        let bound = if naive.second() == 0 && naive.nanosecond() == 0 {
-            naive
-        } else {
-            naive.with_second(0)?.with_nanosecond(0)? + Duration::minutes(1)
-        };
-        let (hours, minutes) = (self.cron.hours(), self.cron.minutes());
-        let (h, m) = (bound.hour() as u8, bound.minute() as u8);
-        let mut day = bound.date();
-        let same_day = minutes
-            .range(..m)
-            .next_back()
-            .filter(|_| hours.contains(&h))
-            .map(|&m| (h, m))
-            .or_else(|| {
-                let h = *hours.range(..h).next_back()?;
-                Some((h, *minutes.last()?))
-            });
-        if let Some(time) = same_day.filter(|_| self.fires_on(day)) {
-            return at(day, time);
-        }
-        let last = (*hours.last()?, *minutes.last()?);
-        for _ in 0..MAX_DAYS_BETWEEN_TICKS {
-            day = day.pred_opt()?;
-            if self.fires_on(day) {
-                return at(day, last);
+        // As `tick_after`, backwards with the crate's reverse iteration. `before` None:
+        // from the end of `year`.
+        let (mut year, mut before) = (naive.year(), Some(naive));
+        for _ in 0..MAX_YEARS_BETWEEN_TICKS {
+            let stand_in = stand_in_year(year)?;
+            let from = match before {
+                Some(t) => t.with_year(stand_in)?,
+                // The crate's ticks are strictly before a whole second: the next year's
+                // first instant.
+                None => NaiveDate::from_ymd_opt(stand_in + 1, 1, 1)?.and_time(NaiveTime::MIN),
+            };
+            let last = self
+                .cron
+                .schedules()
+                .iter()
+                .filter_map(|s| s.after(&from.and_utc()).next_back())
+                .max();
+            if let Some(tick) = last.filter(|t| t.year() == stand_in) {
+                return tick.naive_utc().with_year(year);
             }
+            (year, before) = (year.checked_sub(1)?, None);
         }
         None
-    }
-
-    /// Whether the expression fires on `day` (its schedules differ only in their day
-    /// fields; the `cron` crate counts days of the week 1-7 from Sunday).
-    fn fires_on(&self, day: NaiveDate) -> bool {
-        self.cron.schedules().iter().any(|s| {
-            s.months().includes(day.month())
-                && s.days_of_month().includes(day.day())
-                && s.days_of_week()
-                    .includes(day.weekday().number_from_sunday())
-        })
     }
 
     /// `_get_next`: the first tick after `current`.

@@ -495,3 +495,93 @@ fn strings_written_to_toml_read_back_unchanged() {
         assert_eq!(table["k"].as_str(), Some(s), "{out}");
     }
 }
+
+#[test]
+fn every_plain_key_converts_from_the_operator_argument_of_its_name() {
+    use lithoflow_dag::keys::{KEYS, ValueKind};
+    // One operator of each task type, with what it requires.
+    let operators = [
+        ("call_async", "LithopsCallAsyncOperator", "func=f"),
+        (
+            "map",
+            "LithopsMapOperator",
+            "map_function=f, map_iterdata=[1]",
+        ),
+        (
+            "map_reduce",
+            "LithopsMapReduceOperator",
+            "map_function=f, map_iterdata=[1], reduce_function=f",
+        ),
+        ("python", "PythonOperator", "python_callable=f"),
+        ("short_circuit", "ShortCircuitOperator", "python_callable=f"),
+        ("bash", "BashOperator", "bash_command='true'"),
+    ];
+    let mut checked = 0;
+    for key in KEYS {
+        let Some((kind, _)) = key.plain() else {
+            continue;
+        };
+        let (python, toml) = match kind {
+            ValueKind::Boolean => ("True", "true"),
+            ValueKind::Integer | ValueKind::Duration => ("3", "3"),
+            ValueKind::Number => ("2", "2.0"),
+            ValueKind::String => ("'x'", "\"x\""),
+            ValueKind::Strings => ("['a']", "[\"a\"]"),
+            ValueKind::Table => ("{'a': 1}", "{ a = 1 }"),
+            other => panic!("a plain key of kind {other:?}: give it a sample value"),
+        };
+        for (ty, op, required) in operators {
+            if !key.airflow_argument_of(ty) {
+                continue;
+            }
+            let src = format!(
+                "from airflow import DAG\nfrom airflow.operators.python import {op}\nfrom fns import f\nwith DAG('d', schedule=None):\n    {op}(task_id='t', {required}, {}={python})\n",
+                key.name
+            );
+            let conv = convert(&src);
+            let out = tasks(&src) + "\n";
+            let line = format!("\n{} = {toml}\n", key.name);
+            assert!(
+                out.contains(&line),
+                "{op}({}={python}) in\n{out}\n{}",
+                key.name,
+                report(&conv)
+            );
+            checked += 1;
+        }
+        // In default_args too, for the operators that take it.
+        let src = format!(
+            "from airflow import DAG\nwith DAG('d', schedule=None, default_args={{'{}': {python}}}):\n    pass\n",
+            key.name
+        );
+        let toml_text = convert(&src).dags.first().map(|d| d.toml.clone());
+        let line = format!("\n{} = {toml}\n", key.name);
+        assert!(
+            toml_text.as_ref().is_some_and(|t| t.contains(&line)),
+            "default_args {}={python}: {toml_text:?}",
+            key.name
+        );
+    }
+    assert!(checked >= 25, "{checked}");
+}
+
+#[test]
+fn a_none_argument_leaves_a_key_unset_only_where_lithoflow_has_no_default() {
+    let src = "
+from airflow import DAG
+from airflow.operators.bash import BashOperator
+with DAG('d', schedule=None):
+    BashOperator(task_id='t', bash_command='true', cwd=None, execution_timeout=None, retries=None)
+";
+    let conv = convert(src);
+    let out = tasks(src);
+    assert!(
+        !out.contains("cwd") && !out.contains("execution_timeout ="),
+        "{out}"
+    );
+    assert!(
+        report(&conv).contains("argument `retries` must be an integer"),
+        "{}",
+        report(&conv)
+    );
+}

@@ -12,7 +12,7 @@ use crate::Outcome;
 use crate::dagbag::{DagBag, DagFileResult};
 use lithoflow_dag::diag::Severity;
 use lithoflow_dag::duration;
-use lithoflow_dag::{Dag, ExtraParams, Iterdata, MapReduceSpec, MapSpec, Schedule, Task, TaskKind};
+use lithoflow_dag::{Dag, Schedule, Task, TaskKind};
 
 pub(super) fn write_diagnostics(file: &DagFileResult, w: &mut dyn Write) -> io::Result<()> {
     for d in &file.diagnostics {
@@ -293,7 +293,7 @@ fn show_text(dag: &Dag) -> String {
     for id in order {
         let Some(t) = dag.task(id) else { continue };
         s.push_str(&format!("\n[tasks.{}]  ({})\n", t.task_id, t.type_name()));
-        for (k, v) in task_params(t) {
+        for (k, v) in t.parameters() {
             let v = redact_param(k, &v);
             s.push_str(&format!("  {k:<27}{v}\n"));
         }
@@ -342,302 +342,20 @@ fn json_str(v: &Value) -> String {
     }
 }
 
-/// A task's effective parameters, in the order of the seed README's tables.
-fn task_params(t: &Task) -> Vec<(&'static str, String)> {
-    let mut p: Vec<(&'static str, String)> = Vec::new();
-    match &t.kind {
-        TaskKind::CallAsync(c) => {
-            p.push(("func", c.func.to_string()));
-            p.push(("data", c.data.to_string()));
-            if !c.data_from_task.is_empty() {
-                let m: Map<String, Value> = c
-                    .data_from_task
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                    .collect();
-                p.push(("data_from_task", Value::Object(m).to_string()));
-            }
-        }
-        TaskKind::Map(m) => map_params(&mut p, m, None),
-        TaskKind::MapReduce(mr) => map_params(&mut p, &mr.map, Some(mr)),
-        TaskKind::Python(py) | TaskKind::Branch(py) | TaskKind::ShortCircuit { python: py, .. } => {
-            let refs = |list: Vec<(String, String)>| -> String {
-                Value::Object(
-                    list.into_iter()
-                        .map(|(k, v)| (k, Value::String(v)))
-                        .collect(),
-                )
-                .to_string()
-            };
-            p.push(("python_callable", py.python_callable.to_string()));
-            p.push(("op_args", Value::Array(py.op_args.clone()).to_string()));
-            p.push(("op_kwargs", Value::Object(py.op_kwargs.clone()).to_string()));
-            p.push((
-                "op_args_from_task",
-                refs(
-                    py.op_args_from_task
-                        .iter()
-                        .map(|(i, t)| (i.to_string(), t.clone()))
-                        .collect(),
-                ),
-            ));
-            p.push(("op_kwargs_from_task", refs(py.op_kwargs_from_task.clone())));
-            if let TaskKind::ShortCircuit {
-                ignore_downstream_trigger_rules,
-                ..
-            } = &t.kind
-            {
-                p.push((
-                    "ignore_downstream_trigger_rules",
-                    ignore_downstream_trigger_rules.to_string(),
-                ));
-            }
-        }
-        TaskKind::Bash(b) => {
-            p.push(("bash_command", b.bash_command.clone()));
-            p.push((
-                "env",
-                b.env.as_ref().map_or("- (inherited)".to_owned(), |e| {
-                    Value::Object(e.clone()).to_string()
-                }),
-            ));
-            p.push(("append_env", b.append_env.to_string()));
-            p.push((
-                "cwd",
-                b.cwd
-                    .clone()
-                    .unwrap_or_else(|| "- (a temporary folder)".to_owned()),
-            ));
-            p.push(("skip_on_exit_code", format!("{:?}", b.skip_on_exit_code)));
-            return p;
-        }
-        TaskKind::Empty => return p,
-    }
-    common_params(&mut p, t);
-    p
-}
-
-fn map_params(p: &mut Vec<(&'static str, String)>, m: &MapSpec, mr: Option<&MapReduceSpec>) {
-    let opt_u64 = |v: Option<u64>| v.map_or("-".to_owned(), |n| n.to_string());
-    {
-        {
-            p.push(("map_function", m.map_function.to_string()));
-            match &m.iterdata {
-                Iterdata::Literal(items) => {
-                    p.push(("map_iterdata", Value::Array(items.clone()).to_string()))
-                }
-                Iterdata::FromTask(t) => p.push(("iterdata_from_task", t.clone())),
-                Iterdata::FromTaskKeyword { keyword, task } => {
-                    p.push(("iterdata_from_task", format!("{{ {keyword} = {task:?} }}")))
-                }
-            }
-            if let Some(mr) = mr {
-                p.push(("reduce_function", mr.reduce_function.to_string()));
-            }
-            p.push((
-                "extra_params",
-                match &m.extra_params {
-                    Some(ExtraParams::Keyword(k)) => Value::Object(k.clone()).to_string(),
-                    Some(ExtraParams::Positional(a)) => Value::Array(a.clone()).to_string(),
-                    None => "-".to_owned(),
-                },
-            ));
-            p.push(("chunk_size", opt_u64(m.chunk_size)));
-            p.push(("chunk_n", opt_u64(m.chunk_n)));
-            p.push(("remote_invocation", m.remote_invocation.to_string()));
-            p.push((
-                "invoke_pool_threads",
-                m.invoke_pool_threads
-                    .map_or("- (from config, else 500)".to_owned(), |n| n.to_string()),
-            ));
-            if let Some(mr) = mr {
-                p.push(("map_runtime_memory", opt_u64(mr.map_runtime_memory)));
-                p.push(("reduce_runtime_memory", opt_u64(mr.reduce_runtime_memory)));
-                p.push((
-                    "reducer_one_per_object",
-                    mr.reducer_one_per_object.to_string(),
-                ));
-                p.push(("reducer_wait_local", mr.reducer_wait_local.to_string()));
-            }
-        }
-    }
-}
-
-fn common_params(p: &mut Vec<(&'static str, String)>, t: &Task) {
-    let c = &t.common;
-    p.push((
-        "lithops_config",
-        serde_json::to_value(&c.lithops_config)
-            .unwrap_or(Value::Null)
-            .to_string(),
-    ));
-    p.push(("async_invoke", c.async_invoke.to_string()));
-    p.push(("get_result", c.get_result.to_string()));
-    p.push(("clean_data", c.clean_data.to_string()));
-    p.push(("extra_env", Value::Object(c.extra_env.clone()).to_string()));
-    p.push((
-        "runtime_memory",
-        c.runtime_memory
-            .map_or("- (from config)".to_owned(), |n| n.to_string()),
-    ));
-    p.push((
-        "timeout",
-        c.timeout
-            .map_or("- (from config)".to_owned(), duration::format),
-    ));
-    p.push(("include_modules", format!("{:?}", c.include_modules)));
-    p.push(("exclude_modules", format!("{:?}", c.exclude_modules)));
-    p.push(("trigger_rule", t.trigger_rule.name().to_owned()));
-    p.push(("retries", t.retries.to_string()));
-    p.push(("retry_delay", duration::format(t.retry_delay)));
-    p.push((
-        "retry_exponential_backoff",
-        t.retry_exponential_backoff.to_string(),
-    ));
-    p.push((
-        "max_retry_delay",
-        t.max_retry_delay.map_or("-".to_owned(), duration::format),
-    ));
-    p.push((
-        "execution_timeout",
-        t.execution_timeout.map_or("-".to_owned(), duration::format),
-    ));
-    p.push(("depends_on_past", t.depends_on_past.to_string()));
-    p.push(("owner", t.owner.clone()));
-}
-
-/// Adds a warning to every DAG file that asks for an AWS backend or storage (with
-/// `backend`/`storage` in its `[lithops_config]`, `[default_args]` or a task's
-/// `lithops_config`) whose effective settings (home config < DAG < task, as when tasks
-/// run) lack the keys it needs, pointing at the key that asked for it.
+/// Adds the DAG crate's AWS lint ([`lithoflow_dag::lint::aws_settings`]) to every valid
+/// DAG file: warnings for AWS backends or storage whose effective settings lack keys they
+/// need, with `home` as the layer under every DAG's settings.
 pub(super) fn add_aws_warnings(bag: &mut DagBag, home: &lithoflow_executor::ExecutorConfig) {
     for file in &mut bag.files {
         let Some(dag) = &file.dag else {
             continue;
         };
-        let Ok(text) = std::fs::read_to_string(&file.path) else {
-            continue;
-        };
-        let mut extra = aws_warnings(&file.path, &text, dag, home);
+        let extra = lithoflow_dag::lint::aws_settings(dag, home);
         if extra.is_empty() {
             continue;
         }
-        file.diagnostics.append(&mut extra);
+        file.diagnostics.extend(extra);
         file.diagnostics
             .sort_by_key(|d| d.location.as_ref().map_or((0, 0), |l| (l.line, l.column)));
     }
-}
-
-/// The AWS warnings of one DAG file.
-fn aws_warnings(
-    path: &Path,
-    text: &str,
-    dag: &Dag,
-    home: &lithoflow_executor::ExecutorConfig,
-) -> Vec<lithoflow_dag::diag::Diagnostic> {
-    use lithoflow_executor::{Backend, StorageBackend};
-    use toml::de::{DeTable, DeValue};
-
-    type Span = std::ops::Range<usize>;
-    /// The span of `key` in a Lithops settings table, written flat or in `[.. .lithops]`.
-    fn key_in(table: &DeTable<'_>, key: &str) -> Option<Span> {
-        for (k, v) in table.iter() {
-            let name: &str = k.get_ref().as_ref();
-            if name == key {
-                return Some(k.span());
-            }
-            if name == "lithops"
-                && let DeValue::Table(t) = v.get_ref()
-                && let Some(span) = key_in(t, key)
-            {
-                return Some(span);
-            }
-        }
-        None
-    }
-    /// The Lithops settings table of a DAG, `[default_args]` or task table.
-    fn settings_of<'a>(table: &'a DeTable<'a>) -> Option<&'a DeTable<'a>> {
-        table.iter().find_map(|(k, v)| {
-            let name: &str = k.get_ref().as_ref();
-            match (name, v.get_ref()) {
-                ("lithops_config" | "config", DeValue::Table(t)) => Some(t),
-                _ => None,
-            }
-        })
-    }
-    fn table<'a>(v: Option<&'a toml::Spanned<DeValue<'a>>>) -> Option<&'a DeTable<'a>> {
-        match v.map(toml::Spanned::get_ref) {
-            Some(DeValue::Table(t)) => Some(t),
-            _ => None,
-        }
-    }
-
-    let (doc, _) = DeTable::parse_recoverable(text);
-    let top = doc.get_ref();
-    let dag_settings = table(top.get("lithops_config"));
-    let default_settings = table(top.get("default_args")).and_then(settings_of);
-    let tasks = table(top.get("tasks"));
-    let src = lithoflow_dag::diag::Source::new(path, text);
-    let mut out: Vec<lithoflow_dag::diag::Diagnostic> = Vec::new();
-    let mut warn = |span: Span, message: String| {
-        let d = src.diagnostic(Severity::Warning, span, message);
-        if !out.contains(&d) {
-            out.push(d);
-        }
-    };
-    const HOME: &str = "$LITHOFLOW_HOME/lithoflow.toml";
-    for task in &dag.tasks {
-        let cfg = crate::taskrun::executor_config(home, dag, task);
-        let task_settings = tasks
-            .and_then(|t| table(t.get(task.task_id.as_str())))
-            .and_then(settings_of);
-        // The nearest place in this file that sets `key` for this task.
-        let anchor = |key: &str| {
-            [task_settings, default_settings, dag_settings]
-                .into_iter()
-                .flatten()
-                .find_map(|t| key_in(t, key))
-        };
-        let lambda = cfg.effective_backend() == Backend::AwsLambda;
-        let s3 = cfg.effective_storage() == StorageBackend::AwsS3;
-        if lambda && let Some(span) = anchor("backend") {
-            if !s3 {
-                warn(
-                    span.clone(),
-                    format!(
-                        "`backend = \"aws_lambda\"` needs S3 storage for the function modules and for results too large for a Lambda response: add `storage = \"aws_s3\"` to [lithops_config] in this file, or under [lithops] in {HOME}"
-                    ),
-                );
-            }
-            if cfg.storage_bucket.is_none() {
-                warn(
-                    span.clone(),
-                    format!(
-                        "`backend = \"aws_lambda\"` needs a bucket for its storage: add `storage_bucket = \"<bucket>\"` under [aws_s3] in {HOME} (or under [lithops_config.aws_s3] in this file)"
-                    ),
-                );
-            }
-            if cfg.execution_role.is_none() {
-                warn(
-                    span,
-                    format!(
-                        "`backend = \"aws_lambda\"` runs tasks on the lithoflow runtime function, which must be deployed first with `lithoflow runtime deploy`, and deploying needs an IAM role: add `execution_role = \"arn:aws:iam::<account>:role/<role>\"` under [aws_lambda] in {HOME} (lithoflow then also deploys missing runtimes on first use)"
-                    ),
-                );
-            }
-        }
-        if s3
-            && !lambda
-            && cfg.storage_bucket.is_none()
-            && let Some(span) = anchor("storage")
-        {
-            warn(
-                span,
-                format!(
-                    "`storage = \"aws_s3\"` needs a bucket: add `storage_bucket = \"<bucket>\"` under [aws_s3] in {HOME} (or under [lithops_config.aws_s3] in this file)"
-                ),
-            );
-        }
-    }
-    out
 }

@@ -1,0 +1,787 @@
+//! The table of keys.
+//!
+//! Its order is the order of the parser's messages: the keys allowed at the top of a
+//! file are listed in it ("expected one of dag_id, description, ..."), and a "did you
+//! mean" hint prefers, of equally close keys, the later one. `dags show` lists a task's
+//! keys in this order too (a task type's own keys first).
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::Holds::{Hand, Plain as P};
+use super::Scope::{Bash, CallAsync, Common, Executor, Lithops, MapLike, MapReduce, Python};
+use super::{DAG, Key, Place, Plain, Scope, ValueKind as K, slot, task, task_only};
+use crate::model::{BashSpec, ExtraParams, Iterdata, MapReduceSpec, Task, TaskKind};
+
+/// A sanity bound on memory, MB (1 TiB); each backend checks its own limits (Lambda:
+/// 128-10,240 MB).
+const MEMORY_MAX: u64 = 1024 * 1024;
+
+/// The largest integer a count such as `chunk_size` may be (what fits in an `i64`).
+const INT_MAX: u64 = i64::MAX.unsigned_abs();
+
+/// Every key of a DAG file: the DAG-level keys, then the task keys (`lithops_config` is
+/// both), then `tasks`.
+pub static KEYS: &[Key] = &[
+    // ----- the top of a DAG file ---------------------------------------------------------
+    dag_key("dag_id", K::String, "the file stem", "The DAG's id."),
+    dag_key(
+        "description",
+        K::String,
+        "none",
+        "Free text, shown by `dags show`.",
+    ),
+    dag_key(
+        "schedule",
+        K::String,
+        "none: manual triggers only",
+        "A cron expression, a preset, \"@once\" or \"@continuous\".",
+    ),
+    dag_key(
+        "timetable",
+        K::String,
+        "\"cron_trigger\"",
+        "How cron ticks become runs: \"cron_trigger\" (Airflow 3) or \"cron_data_interval\" (Airflow 2).",
+    ),
+    dag_key(
+        "start_date",
+        K::Date,
+        "none",
+        "The first tick that may run.",
+    ),
+    dag_key(
+        "end_date",
+        K::Date,
+        "none",
+        "The last tick that may run (inclusive).",
+    ),
+    dag_key(
+        "timezone",
+        K::String,
+        "\"UTC\", or the fixed offset of start_date",
+        "The IANA zone cron ticks are computed in.",
+    ),
+    dag_key(
+        "is_paused_upon_creation",
+        K::Boolean,
+        "true",
+        "Whether the DAG starts paused the first time it is seen.",
+    ),
+    dag_key(
+        "catchup",
+        K::Boolean,
+        "false",
+        "Whether every missed tick since start_date gets a run.",
+    ),
+    dag_key(
+        "max_active_runs",
+        K::Integer,
+        "16 (1 with @continuous)",
+        "Runs of this DAG running at once; further runs wait queued.",
+    ),
+    dag_key(
+        "max_active_tasks",
+        K::Integer,
+        "16",
+        "Tasks running at once within one run.",
+    ),
+    dag_key(
+        "dagrun_timeout",
+        K::Duration,
+        "none",
+        "A run still unfinished after this long fails.",
+    ),
+    dag_key("tags", K::Strings, "[]", "Labels for filtering."),
+    dag_key(
+        "params",
+        K::Table,
+        "{}",
+        "Defaults for {{ params.x }}, overridable by a trigger's conf.",
+    ),
+    dag_key(
+        "default_args",
+        K::Table,
+        "{}",
+        "Defaults for task parameters.",
+    ),
+    // ----- every task type -----------------------------------------------------------------
+    Key {
+        name: "type",
+        aliases: &[],
+        doc: "The task type.",
+        place: task_only(Common),
+        airflow: None,
+        holds: Hand {
+            kind: K::String,
+            default: None,
+            // The listing names the type in each task's header.
+            show: None,
+        },
+    },
+    Key {
+        name: "upstream",
+        aliases: &[],
+        doc: "Plain dependencies: Airflow's `[a, b] >> this`.",
+        place: task_only(Common),
+        airflow: None,
+        holds: Hand {
+            kind: K::TaskIds,
+            default: Some("[]"),
+            // The listing shows every upstream task, data dependencies too, on its own.
+            show: None,
+        },
+    },
+    Key {
+        name: "trigger_rule",
+        aliases: &[],
+        doc: "When the task may run, given its upstream tasks' states.",
+        place: task(Common),
+        airflow: Some(Common),
+        holds: Hand {
+            kind: K::String,
+            default: Some("\"all_success\""),
+            show: Some(|t| Some(t.trigger_rule.name().to_owned())),
+        },
+    },
+    Key {
+        name: "retries",
+        aliases: &[],
+        doc: "How many times a failed try is retried.",
+        place: task(Common),
+        airflow: Some(Common),
+        holds: P(Plain::Count {
+            at: slot!(retries),
+            default: 0,
+        }),
+    },
+    Key {
+        name: "retry_delay",
+        aliases: &[],
+        doc: "The base wait before a retry.",
+        place: task(Common),
+        airflow: Some(Common),
+        holds: P(Plain::Duration {
+            at: slot!(retry_delay),
+            default: Duration::from_secs(300),
+        }),
+    },
+    Key {
+        name: "retry_exponential_backoff",
+        aliases: &[],
+        doc: "Multiplier for exponential backoff between retries; 0 is off.",
+        place: task(Common),
+        airflow: Some(Common),
+        holds: P(Plain::Multiplier {
+            at: slot!(retry_exponential_backoff),
+            default: 0.0,
+        }),
+    },
+    Key {
+        name: "max_retry_delay",
+        aliases: &[],
+        doc: "Upper bound of the wait between retries.",
+        place: task(Common),
+        airflow: Some(Common),
+        holds: P(Plain::OptDuration {
+            at: slot!(max_retry_delay),
+            positive: false,
+            unset: "-",
+        }),
+    },
+    Key {
+        name: "execution_timeout",
+        aliases: &[],
+        doc: "A try still running after this long fails.",
+        place: task(Common),
+        airflow: Some(Common),
+        holds: P(Plain::OptDuration {
+            at: slot!(execution_timeout),
+            positive: true,
+            unset: "-",
+        }),
+    },
+    Key {
+        name: "depends_on_past",
+        aliases: &[],
+        doc: "Run only if the previous run's instance of this task succeeded or was skipped.",
+        place: task(Common),
+        airflow: Some(Common),
+        holds: P(Plain::Bool {
+            at: slot!(depends_on_past),
+            default: false,
+        }),
+    },
+    Key {
+        name: "owner",
+        aliases: &[],
+        doc: "The task's owner, shown in listings.",
+        place: task(Common),
+        airflow: Some(Common),
+        holds: P(Plain::Str {
+            at: slot!(owner),
+            default: "airflow",
+        }),
+    },
+    // ----- executor settings -----------------------------------------------------------------
+    Key {
+        name: "lithops_config",
+        aliases: &["config"],
+        doc: "Executor settings, over the DAG's [lithops_config] (at the top: the DAG's).",
+        place: Place {
+            dag: true,
+            task: Some(Executor),
+            default_args: true,
+        },
+        airflow: Some(Lithops),
+        holds: Hand {
+            kind: K::Table,
+            default: Some("{}"),
+            show: Some(|t| {
+                let cfg = serde_json::to_value(&t.common.lithops_config).unwrap_or(Value::Null);
+                Some(cfg.to_string())
+            }),
+        },
+    },
+    Key {
+        name: "async_invoke",
+        aliases: &[],
+        doc: "Return once every call is accepted; the XCom is a job reference.",
+        place: task(Lithops),
+        airflow: Some(Lithops),
+        holds: P(Plain::Bool {
+            at: slot!(common.async_invoke),
+            default: false,
+        }),
+    },
+    Key {
+        name: "get_result",
+        aliases: &[],
+        doc: "Wait for completion and return the results (false: a job reference).",
+        place: task(Lithops),
+        airflow: Some(Lithops),
+        holds: P(Plain::Bool {
+            at: slot!(common.get_result),
+            default: true,
+        }),
+    },
+    Key {
+        name: "clean_data",
+        aliases: &[],
+        doc: "Delete the job's data from storage after the task.",
+        place: task(Lithops),
+        airflow: Some(Lithops),
+        holds: P(Plain::Bool {
+            at: slot!(common.clean_data),
+            default: false,
+        }),
+    },
+    Key {
+        name: "extra_env",
+        aliases: &[],
+        doc: "Environment variables set for the function.",
+        place: task(Executor),
+        airflow: Some(Lithops),
+        holds: Hand {
+            kind: K::Table,
+            default: Some("{}"),
+            show: Some(|t| Some(Value::Object(t.common.extra_env.clone()).to_string())),
+        },
+    },
+    Key {
+        name: "runtime_memory",
+        aliases: &[],
+        doc: "Memory for the function, MB.",
+        place: task(Executor),
+        airflow: Some(Lithops),
+        holds: P(Plain::OptInt {
+            at: slot!(common.runtime_memory),
+            min: 1,
+            max: MEMORY_MAX,
+            unset: "- (from config)",
+        }),
+    },
+    Key {
+        name: "timeout",
+        aliases: &[],
+        doc: "Time limit of each function call.",
+        place: task(Executor),
+        airflow: Some(Lithops),
+        holds: P(Plain::OptDuration {
+            at: slot!(common.timeout),
+            positive: true,
+            unset: "- (from config)",
+        }),
+    },
+    Key {
+        name: "include_modules",
+        aliases: &[],
+        doc: "Modules shipped with the function; paths must stay inside the DAGs folder.",
+        place: task(Executor),
+        airflow: Some(Lithops),
+        holds: P(Plain::Strings {
+            at: slot!(common.include_modules),
+            module_paths: true,
+        }),
+    },
+    Key {
+        name: "exclude_modules",
+        aliases: &[],
+        doc: "Modules never shipped.",
+        place: task(Executor),
+        airflow: Some(Lithops),
+        holds: P(Plain::Strings {
+            at: slot!(common.exclude_modules),
+            module_paths: false,
+        }),
+    },
+    // ----- call_async ---------------------------------------------------------------------
+    Key {
+        name: "func",
+        aliases: &[],
+        doc: "The Python callable.",
+        place: task(CallAsync),
+        airflow: Some(CallAsync),
+        holds: Hand {
+            kind: K::Function,
+            default: None,
+            show: Some(|t| match &t.kind {
+                TaskKind::CallAsync(c) => Some(c.func.to_string()),
+                _ => None,
+            }),
+        },
+    },
+    Key {
+        name: "data",
+        aliases: &[],
+        doc: "The function's arguments: a table binds as keyword arguments.",
+        place: task(CallAsync),
+        airflow: Some(CallAsync),
+        holds: Hand {
+            kind: K::Value,
+            default: Some("{}"),
+            show: Some(|t| match &t.kind {
+                TaskKind::CallAsync(c) => Some(c.data.to_string()),
+                _ => None,
+            }),
+        },
+    },
+    Key {
+        name: "data_from_task",
+        aliases: &[],
+        doc: "Keyword arguments taken from upstream tasks' results.",
+        place: task_only(CallAsync),
+        airflow: Some(CallAsync),
+        holds: Hand {
+            kind: K::Table,
+            default: Some("none"),
+            show: Some(|t| match &t.kind {
+                TaskKind::CallAsync(c) if !c.data_from_task.is_empty() => Some(task_refs(
+                    c.data_from_task.iter().map(|(k, t)| (k.clone(), t)),
+                )),
+                _ => None,
+            }),
+        },
+    },
+    // ----- map and map_reduce -----------------------------------------------------------------
+    Key {
+        name: "map_function",
+        aliases: &[],
+        doc: "The function applied to each element.",
+        place: task(MapLike),
+        airflow: Some(MapLike),
+        holds: Hand {
+            kind: K::Function,
+            default: None,
+            show: Some(|t| map_spec(t).map(|m| m.map_function.to_string())),
+        },
+    },
+    Key {
+        name: "map_iterdata",
+        aliases: &[],
+        doc: "The elements, one call each (or iterdata_from_task).",
+        place: task(MapLike),
+        airflow: Some(MapLike),
+        holds: Hand {
+            kind: K::Value,
+            default: Some("none"),
+            show: Some(|t| match &map_spec(t)?.iterdata {
+                Iterdata::Literal(items) => Some(Value::Array(items.clone()).to_string()),
+                _ => None,
+            }),
+        },
+    },
+    Key {
+        name: "iterdata_from_task",
+        aliases: &["iterdata_form_task"],
+        doc: "Iterate over an upstream task's result (or map_iterdata).",
+        place: task_only(MapLike),
+        airflow: Some(MapLike),
+        holds: Hand {
+            kind: K::TaskIds,
+            default: Some("none"),
+            show: Some(|t| match &map_spec(t)?.iterdata {
+                Iterdata::Literal(_) => None,
+                Iterdata::FromTask(t) => Some(t.clone()),
+                Iterdata::FromTaskKeyword { keyword, task } => {
+                    Some(format!("{{ {keyword} = {task:?} }}"))
+                }
+            }),
+        },
+    },
+    Key {
+        name: "extra_params",
+        aliases: &["extra_args"],
+        doc: "Arguments added to every call: a table by keyword, an array by position.",
+        place: task(MapLike),
+        airflow: Some(MapLike),
+        holds: Hand {
+            kind: K::Value,
+            default: Some("none"),
+            show: Some(|t| {
+                Some(match &map_spec(t)?.extra_params {
+                    Some(ExtraParams::Keyword(k)) => Value::Object(k.clone()).to_string(),
+                    Some(ExtraParams::Positional(a)) => Value::Array(a.clone()).to_string(),
+                    None => "-".to_owned(),
+                })
+            }),
+        },
+    },
+    Key {
+        name: "chunk_size",
+        aliases: &[],
+        doc: "Split each object into parts of this many bytes.",
+        place: task(MapLike),
+        airflow: Some(MapLike),
+        holds: P(Plain::OptInt {
+            at: slot!(TaskKind::Map(m) | TaskKind::MapReduce(MapReduceSpec { map: m, .. }) => m.chunk_size),
+            min: 1,
+            max: INT_MAX,
+            unset: "-",
+        }),
+    },
+    Key {
+        name: "chunk_n",
+        aliases: &[],
+        doc: "Split each object into this many parts.",
+        place: task(MapLike),
+        airflow: Some(MapLike),
+        holds: P(Plain::OptInt {
+            at: slot!(TaskKind::Map(m) | TaskKind::MapReduce(MapReduceSpec { map: m, .. }) => m.chunk_n),
+            min: 1,
+            // An object is split into at most MAX_PARTS parts, so a larger chunk_n can
+            // never run: said at validation rather than when the task runs.
+            max: lithoflow_executor_config::MAX_PARTS,
+            unset: "-",
+        }),
+    },
+    Key {
+        name: "remote_invocation",
+        aliases: &[],
+        doc: "Fan the calls out from inside the cloud (aws_lambda only).",
+        place: task(MapLike),
+        airflow: Some(MapLike),
+        holds: P(Plain::Bool {
+            at: slot!(TaskKind::Map(m) | TaskKind::MapReduce(MapReduceSpec { map: m, .. }) => m.remote_invocation),
+            default: false,
+        }),
+    },
+    Key {
+        name: "invoke_pool_threads",
+        aliases: &[],
+        doc: "Calls in flight at once.",
+        place: task(MapLike),
+        airflow: Some(MapLike),
+        holds: P(Plain::OptInt {
+            at: slot!(TaskKind::Map(m) | TaskKind::MapReduce(MapReduceSpec { map: m, .. }) => m.invoke_pool_threads),
+            min: 1,
+            max: INT_MAX,
+            unset: "- (from config, else 500)",
+        }),
+    },
+    Key {
+        name: "reduce_function",
+        aliases: &[],
+        doc: "The reducer, called with the list of map results.",
+        place: task(MapReduce),
+        airflow: Some(MapReduce),
+        holds: Hand {
+            kind: K::Function,
+            default: None,
+            show: Some(|t| match &t.kind {
+                TaskKind::MapReduce(mr) => Some(mr.reduce_function.to_string()),
+                _ => None,
+            }),
+        },
+    },
+    Key {
+        name: "map_runtime_memory",
+        aliases: &[],
+        doc: "Memory for the map calls, MB.",
+        place: task(MapReduce),
+        airflow: Some(MapReduce),
+        holds: P(Plain::OptInt {
+            at: slot!(TaskKind::MapReduce(mr) => mr.map_runtime_memory),
+            min: 1,
+            max: MEMORY_MAX,
+            unset: "-",
+        }),
+    },
+    Key {
+        name: "reduce_runtime_memory",
+        aliases: &[],
+        doc: "Memory for the reducer, MB.",
+        place: task(MapReduce),
+        airflow: Some(MapReduce),
+        holds: P(Plain::OptInt {
+            at: slot!(TaskKind::MapReduce(mr) => mr.reduce_runtime_memory),
+            min: 1,
+            max: MEMORY_MAX,
+            unset: "-",
+        }),
+    },
+    Key {
+        name: "reducer_one_per_object",
+        aliases: &[],
+        doc: "One reducer per object after partitioning.",
+        place: task(MapReduce),
+        airflow: Some(MapReduce),
+        holds: P(Plain::Bool {
+            at: slot!(TaskKind::MapReduce(mr) => mr.reducer_one_per_object),
+            default: false,
+        }),
+    },
+    Key {
+        name: "reducer_wait_local",
+        aliases: &[],
+        doc: "Wait for the map results locally before starting the reducer.",
+        place: task(MapReduce),
+        airflow: Some(MapReduce),
+        holds: P(Plain::Bool {
+            at: slot!(TaskKind::MapReduce(mr) => mr.reducer_wait_local),
+            default: false,
+        }),
+    },
+    // ----- python, branch and short_circuit ---------------------------------------------
+    Key {
+        name: "python_callable",
+        aliases: &[],
+        doc: "The Python callable.",
+        place: task(Python),
+        airflow: Some(Python),
+        holds: Hand {
+            kind: K::Function,
+            default: None,
+            show: Some(|t| t.python().map(|p| p.python_callable.to_string())),
+        },
+    },
+    Key {
+        name: "op_args",
+        aliases: &[],
+        doc: "Positional arguments (templated).",
+        place: task(Python),
+        airflow: Some(Python),
+        holds: Hand {
+            kind: K::Value,
+            default: Some("[]"),
+            show: Some(|t| {
+                t.python()
+                    .map(|p| Value::Array(p.op_args.clone()).to_string())
+            }),
+        },
+    },
+    Key {
+        name: "op_kwargs",
+        aliases: &[],
+        doc: "Keyword arguments (templated).",
+        place: task(Python),
+        airflow: Some(Python),
+        holds: Hand {
+            kind: K::Table,
+            default: Some("{}"),
+            show: Some(|t| {
+                t.python()
+                    .map(|p| Value::Object(p.op_kwargs.clone()).to_string())
+            }),
+        },
+    },
+    Key {
+        name: "op_args_from_task",
+        aliases: &[],
+        doc: "Positional arguments taken from upstream tasks' results, by position.",
+        place: task_only(Python),
+        airflow: None,
+        holds: Hand {
+            kind: K::Table,
+            default: Some("{}"),
+            show: Some(|t| {
+                let p = t.python()?;
+                Some(task_refs(
+                    p.op_args_from_task.iter().map(|(i, t)| (i.to_string(), t)),
+                ))
+            }),
+        },
+    },
+    Key {
+        name: "op_kwargs_from_task",
+        aliases: &[],
+        doc: "Keyword arguments taken from upstream tasks' results.",
+        place: task_only(Python),
+        airflow: None,
+        holds: Hand {
+            kind: K::Table,
+            default: Some("{}"),
+            show: Some(|t| {
+                let p = t.python()?;
+                Some(task_refs(
+                    p.op_kwargs_from_task.iter().map(|(k, t)| (k.clone(), t)),
+                ))
+            }),
+        },
+    },
+    Key {
+        name: "templates_dict",
+        aliases: &[],
+        doc: "Rendered and passed as the keyword argument templates_dict.",
+        place: task(Python),
+        airflow: Some(Python),
+        holds: P(Plain::Kwargs {
+            at: slot!(TaskKind::Python(p) | TaskKind::Branch(p) | TaskKind::ShortCircuit { python: p, .. } => p.templates_dict),
+            unset: "-",
+        }),
+    },
+    Key {
+        name: "show_return_value_in_logs",
+        aliases: &[],
+        doc: "Write the return value into the task's log.",
+        place: task(Python),
+        airflow: Some(Python),
+        holds: P(Plain::Bool {
+            at: slot!(TaskKind::Python(p) | TaskKind::Branch(p) | TaskKind::ShortCircuit { python: p, .. } => p.show_return_value_in_logs),
+            default: true,
+        }),
+    },
+    Key {
+        name: "ignore_downstream_trigger_rules",
+        aliases: &[],
+        doc: "A falsy result skips every downstream task (false: only the direct ones).",
+        place: task(Scope::ShortCircuit),
+        airflow: Some(Scope::ShortCircuit),
+        holds: P(Plain::Bool {
+            at: slot!(TaskKind::ShortCircuit { ignore_downstream_trigger_rules: b, .. } => *b),
+            default: true,
+        }),
+    },
+    // ----- bash -----------------------------------------------------------------------------
+    Key {
+        name: "bash_command",
+        aliases: &[],
+        doc: "The command, run with bash -c (templated).",
+        place: task(Bash),
+        airflow: Some(Bash),
+        holds: Hand {
+            kind: K::String,
+            default: None,
+            show: Some(|t| bash(t).map(|b| b.bash_command.clone())),
+        },
+    },
+    Key {
+        name: "env",
+        aliases: &[],
+        doc: "The command's environment: replaces the inherited one unless append_env.",
+        place: task(Bash),
+        airflow: Some(Bash),
+        holds: Hand {
+            kind: K::Table,
+            default: Some("none (inherited)"),
+            show: Some(|t| {
+                Some(
+                    bash(t)?
+                        .env
+                        .as_ref()
+                        .map_or("- (inherited)".to_owned(), |e| {
+                            Value::Object(e.clone()).to_string()
+                        }),
+                )
+            }),
+        },
+    },
+    Key {
+        name: "append_env",
+        aliases: &[],
+        doc: "Add env to the inherited environment instead of replacing it.",
+        place: task(Bash),
+        airflow: Some(Bash),
+        holds: P(Plain::Bool {
+            at: slot!(TaskKind::Bash(b) => b.append_env),
+            default: false,
+        }),
+    },
+    Key {
+        name: "cwd",
+        aliases: &[],
+        doc: "The working directory (default: a fresh temporary one).",
+        place: task(Bash),
+        airflow: Some(Bash),
+        holds: P(Plain::OptStr {
+            at: slot!(TaskKind::Bash(b) => b.cwd),
+            unset: "- (a temporary folder)",
+        }),
+    },
+    Key {
+        name: "skip_on_exit_code",
+        aliases: &[],
+        doc: "Exit codes that mean \"skipped\".",
+        place: task(Bash),
+        airflow: Some(Bash),
+        holds: Hand {
+            kind: K::Integers,
+            default: Some("[99]"),
+            show: Some(|t| Some(format!("{:?}", bash(t)?.skip_on_exit_code))),
+        },
+    },
+    // ----- the tasks --------------------------------------------------------------------------
+    dag_key(
+        "tasks",
+        K::Table,
+        "{}",
+        "The tasks, one [tasks.<task_id>] table each.",
+    ),
+];
+
+/// A key of the top of a DAG file, read by hand.
+const fn dag_key(name: &'static str, kind: K, default: &'static str, doc: &'static str) -> Key {
+    Key {
+        name,
+        aliases: &[],
+        doc,
+        place: DAG,
+        airflow: None,
+        holds: Hand {
+            kind,
+            default: Some(default),
+            show: None,
+        },
+    }
+}
+
+/// The map half of a map or map_reduce task.
+fn map_spec(t: &Task) -> Option<&crate::model::MapSpec> {
+    match &t.kind {
+        TaskKind::Map(m) | TaskKind::MapReduce(MapReduceSpec { map: m, .. }) => Some(m),
+        _ => None,
+    }
+}
+
+fn bash(t: &Task) -> Option<&BashSpec> {
+    match &t.kind {
+        TaskKind::Bash(b) => Some(b),
+        _ => None,
+    }
+}
+
+/// Arguments taken from tasks, `{"argument": "task"}`.
+fn task_refs<'t>(refs: impl Iterator<Item = (String, &'t String)>) -> String {
+    let m: Map<String, Value> = refs.map(|(k, t)| (k, Value::String(t.clone()))).collect();
+    Value::Object(m).to_string()
+}

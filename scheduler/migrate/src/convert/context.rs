@@ -1,0 +1,173 @@
+//! What a callable takes from Airflow's context, against what lithoflow's context holds;
+//! and strings that must render with lithoflow's templates.
+
+use super::{Converter, toml_to_json};
+use crate::FnSig;
+use crate::emit::{Line, TomlVal};
+use crate::value::{Span, Value};
+
+/// Context values lithoflow passes as tables where Airflow passes objects.
+const TABLE_OBJECTS: &[&str] = &["ti", "dag_run", "dag", "task"];
+
+/// Context values that are datetimes in Airflow and ISO strings in lithoflow.
+const DATE_NAMES: &[&str] = &[
+    "logical_date",
+    "execution_date",
+    "data_interval_start",
+    "data_interval_end",
+];
+
+/// The names lithoflow's context holds (its template context, which the python task
+/// types also pass to callables).
+fn lithoflow_context_names() -> Vec<String> {
+    let ctx = lithoflow_dag::template::Context {
+        dag_id: String::new(),
+        task_id: String::new(),
+        run_id: String::new(),
+        logical_date: chrono::DateTime::UNIX_EPOCH,
+        data_interval_start: chrono::DateTime::UNIX_EPOCH,
+        data_interval_end: chrono::DateTime::UNIX_EPOCH,
+        params: serde_json::Map::new(),
+        conf: serde_json::Map::new(),
+        try_number: 1,
+    };
+    ctx.json().keys().cloned().collect()
+}
+
+/// Context names Airflow passes that have no lithoflow equivalent.
+const CONTEXT_OBJECTS: &[&str] = &[
+    "ti",
+    "task_instance",
+    "dag_run",
+    "dag",
+    "task",
+    "conf",
+    "macros",
+    "params",
+    "var",
+    "conn",
+    "inlets",
+    "outlets",
+    "prev_ds",
+    "next_ds",
+    "prev_ds_nodash",
+    "next_ds_nodash",
+    "yesterday_ds",
+    "tomorrow_ds",
+    "prev_execution_date",
+    "next_execution_date",
+    "prev_data_interval_start_success",
+    "prev_data_interval_end_success",
+    "prev_start_date_success",
+    "test_mode",
+    "triggering_dataset_events",
+    "triggering_asset_events",
+    "outlet_events",
+    "inlet_events",
+    "map_index_template",
+    "expanded_ti_count",
+];
+
+impl Converter<'_, '_> {
+    pub(super) fn sig_for(&mut self, v: &Value) -> Option<FnSig> {
+        match v {
+            Value::Func { module, name } => {
+                (self.modules)(module).and_then(|m| m.defs.get(name).cloned().flatten())
+            }
+            Value::Local(fid) | Value::TaskFactory(fid, _) => {
+                let f = &self.model.functions[*fid];
+                Some(FnSig::of(
+                    f.args,
+                    self.src.get(f.span.clone()).unwrap_or(""),
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    /// Airflow passes its context to a callable by signature, and so does lithoflow, but
+    /// lithoflow's context holds fewer values and plain data for Airflow's objects (`ti`,
+    /// `dag_run` are tables, dates are ISO strings): say where a callable relies on more.
+    pub(super) fn check_context(&mut self, sig: Option<&FnSig>, body: &[Line], span: &Span) {
+        let Some(sig) = sig else { return };
+        let mut positional_given = 0;
+        let mut given: Vec<String> = Vec::new();
+        for l in body {
+            if let Line::Key { key, value, .. } = l {
+                match (key.as_str(), value) {
+                    ("op_args", TomlVal::Array(a)) => positional_given += a.len(),
+                    ("op_args_from_task", TomlVal::Table(t)) => positional_given += t.len(),
+                    ("op_kwargs" | "op_kwargs_from_task", TomlVal::Table(t)) => {
+                        given.extend(t.iter().map(|(k, _)| k.clone()))
+                    }
+                    ("templates_dict", _) => given.push("templates_dict".into()),
+                    _ => {}
+                }
+            }
+        }
+        let context = lithoflow_context_names();
+        let check = |this: &mut Self, name: &str, how: &str, has_default: bool| {
+            if given.iter().any(|g| g == name) {
+                return;
+            }
+            if context.iter().any(|c| c == name) {
+                if TABLE_OBJECTS.contains(&name) && sig.dotted.iter().any(|(n, _)| n == name) {
+                    let attrs: Vec<&str> = sig
+                        .dotted
+                        .iter()
+                        .filter(|(n, _)| n == name)
+                        .map(|(_, a)| a.as_str())
+                        .collect();
+                    this.error(span, format!("the function takes `{name}` {how} and uses `{name}.{}`: lithoflow's `{name}` is a table of plain values (a dict), not Airflow's object", attrs.join("`, `.")));
+                } else if DATE_NAMES.contains(&name) {
+                    this.note(span, format!("the function takes Airflow's context value `{name}` {how}: lithoflow passes it as an ISO 8601 string, Airflow as a datetime"));
+                }
+                return;
+            }
+            if name == "templates_dict" && has_default {
+                return;
+            }
+            if CONTEXT_OBJECTS.contains(&name) || name == "templates_dict" {
+                this.error(span, format!("the function takes Airflow's context value `{name}` {how}, which lithoflow's context does not have"));
+            }
+        };
+        for (i, (p, has_default)) in sig.params.iter().enumerate() {
+            if i < positional_given.min(sig.positional) {
+                continue;
+            }
+            check(self, p, "as a parameter", *has_default);
+        }
+        if let Some(kwargs) = &sig.kwargs {
+            for key in &sig.kwargs_keys {
+                check(self, key, &format!("through `**{kwargs}`"), false);
+            }
+        }
+    }
+
+    pub(super) fn check_templates(
+        &mut self,
+        lines: &[Line],
+        span: &Span,
+        params: &serde_json::Map<String, serde_json::Value>,
+    ) {
+        let ctx = lithoflow_dag::template::Context {
+            dag_id: "dag".into(),
+            task_id: "task".into(),
+            run_id: "manual__2026-01-01T00:00:00+00:00".into(),
+            logical_date: self.opts.now,
+            data_interval_start: self.opts.now,
+            data_interval_end: self.opts.now,
+            params: params.clone(),
+            conf: serde_json::Map::new(),
+            try_number: 1,
+        };
+        for l in lines {
+            if let Line::Key { key, value, .. } = l {
+                let json = toml_to_json(value);
+                if let Err(m) = lithoflow_dag::template::render(&json, &ctx) {
+                    self.error(span, format!("`{key}`: {m} (lithoflow's templates know ds, ds_nodash, ts, ts_nodash, ts_nodash_with_tz, logical_date, data_interval_start, data_interval_end, run_id, dag_id, task_id, params, dag_run, dag, ti, task)"));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! From what the evaluator found to lithoflow's TOML: DAG settings with Airflow 2's or 3's
+//! defaults written out, every operator parameter mapped to its task key (or reported),
+//! TaskFlow data passing as `op_args_from_task`/`op_kwargs_from_task`, and dependencies.
+
+//!
+//! The DAG's own arguments are in `dag`, operator arguments in `args` (those that are
+//! lithoflow keys through the DAG crate's table of keys), each task in `task`, and what a
+//! callable may take from Airflow's context in `context`.
+
+mod args;
+mod context;
+mod dag;
+mod task;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::emit::{TomlDoc, TomlVal};
+use super::value::{EvalError, Span, Value, duration_text};
+use super::{ConvertOptions, FnSig, ModuleSigs};
+use crate::model::{Finding, FuncKind, Kw, Model};
+use lithoflow_dag::diag::Severity;
+
+/// One converted DAG.
+#[derive(Debug)]
+pub(crate) struct DagOut {
+    pub(crate) index: usize,
+    pub(crate) dag_id: String,
+    pub(crate) doc: TomlDoc,
+    pub(crate) tasks: usize,
+}
+
+pub(crate) struct Converter<'m, 'a> {
+    pub(crate) model: &'m Model<'a>,
+    pub(crate) src: &'a str,
+    pub(crate) opts: &'m ConvertOptions,
+    /// The generated module's name, for functions the DAG file defines itself.
+    pub(crate) gen_module: String,
+    /// The functions moved to the generated module, with the DAGs that use them.
+    pub(crate) moved: BTreeMap<usize, BTreeSet<usize>>,
+    pub(crate) findings: Vec<Finding>,
+    pub(crate) modules: &'m mut dyn FnMut(&str) -> Option<std::rc::Rc<ModuleSigs>>,
+    /// The DAG being converted.
+    dag: usize,
+    /// The task being converted.
+    task: usize,
+    /// The findings written as comments into a task's table.
+    pub(crate) in_task_comments: BTreeSet<usize>,
+}
+
+fn e2f(e: &EvalError, dag: usize) -> Finding {
+    Finding {
+        span: e.span.clone(),
+        severity: Severity::Error,
+        message: e.message.clone(),
+        dag: Some(dag),
+    }
+}
+
+/// What a TOML key holds, for checking an Airflow argument's value.
+#[derive(Clone, Copy)]
+enum Kind {
+    Str,
+    Int,
+    Bool,
+    Duration,
+    Any,
+    Table,
+    StrList,
+}
+
+impl<'m, 'a> Converter<'m, 'a> {
+    pub(crate) fn new(
+        model: &'m Model<'a>,
+        src: &'a str,
+        opts: &'m ConvertOptions,
+        gen_module: String,
+        modules: &'m mut dyn FnMut(&str) -> Option<std::rc::Rc<ModuleSigs>>,
+    ) -> Self {
+        Converter {
+            model,
+            src,
+            opts,
+            gen_module,
+            moved: BTreeMap::new(),
+            findings: Vec::new(),
+            modules,
+            dag: 0,
+            task: 0,
+            in_task_comments: BTreeSet::new(),
+        }
+    }
+
+    /// Records a value the evaluator could not know, prefixed with what it was for.
+    fn eval_failed(&mut self, e: &EvalError, dag: usize, what: &str) {
+        self.findings.push(Finding {
+            message: format!("{what}: {}", e.message),
+            ..e2f(e, dag)
+        });
+    }
+
+    fn error(&mut self, span: &Span, message: impl Into<String>) {
+        self.findings.push(Finding {
+            span: span.clone(),
+            severity: Severity::Error,
+            message: message.into(),
+            dag: Some(self.dag),
+        });
+    }
+
+    fn note(&mut self, span: &Span, message: impl Into<String>) {
+        self.findings.push(Finding {
+            span: span.clone(),
+            severity: Severity::Note,
+            message: message.into(),
+            dag: Some(self.dag),
+        });
+    }
+
+    fn line(&self, offset: usize) -> usize {
+        self.src
+            .get(..offset.min(self.src.len()))
+            .map_or(1, |s| s.bytes().filter(|&b| b == b'\n').count() + 1)
+    }
+
+    /// A Python value as TOML, or an error naming `what`.
+    fn toml(&mut self, v: &Value, span: &Span, what: &str) -> Option<TomlVal> {
+        match to_toml(v) {
+            Ok(t) => Some(t),
+            Err(m) => {
+                self.error(span, format!("{what}: {m}"));
+                None
+            }
+        }
+    }
+
+    fn kind_value(&mut self, k: &Kw, kind: Kind, what: &str) -> Option<TomlVal> {
+        let v = match &k.value {
+            Ok(v) => v.clone(),
+            Err(e) => {
+                self.eval_failed(e, self.dag, what);
+                return None;
+            }
+        };
+        let bad = |v: &Value, expected: &str| {
+            format!("{what} must be {expected}, found a {}", v.type_name())
+        };
+        let t = match (kind, &v) {
+            (Kind::Str, Value::Str(s)) => TomlVal::Str(s.clone()),
+            (Kind::Int, Value::Int(i)) => TomlVal::Int(*i),
+            (Kind::Bool, Value::Bool(b)) => TomlVal::Bool(*b),
+            (Kind::Duration, Value::Delta(d)) => match duration_text(*d) {
+                Some(s) => TomlVal::Str(s),
+                None => {
+                    self.error(&k.span, format!("{what} is a negative duration"));
+                    return None;
+                }
+            },
+            (Kind::Duration, Value::Int(secs)) if *secs >= 0 => TomlVal::Int(*secs),
+            (Kind::Duration, Value::Float(secs)) if *secs >= 0.0 && secs.is_finite() => {
+                TomlVal::Float(*secs)
+            }
+            (Kind::Table, Value::Dict(_))
+            | (Kind::StrList, Value::List(_) | Value::Tuple(_))
+            | (Kind::Any, _) => {
+                return self.toml(&v, &k.span, what);
+            }
+            (Kind::Str, v) => return self.fail(&k.span, bad(v, "a string")),
+            (Kind::Int, v) => return self.fail(&k.span, bad(v, "an integer")),
+            (Kind::Bool, v) => return self.fail(&k.span, bad(v, "True or False")),
+            (Kind::Duration, v) => {
+                return self.fail(&k.span, bad(v, "a timedelta or a number of seconds"));
+            }
+            (Kind::Table, v) => return self.fail(&k.span, bad(v, "a dict")),
+            (Kind::StrList, v) => return self.fail(&k.span, bad(v, "a list")),
+        };
+        Some(t)
+    }
+
+    fn fail(&mut self, span: &Span, m: String) -> Option<TomlVal> {
+        self.error(span, m);
+        None
+    }
+
+    /// A callable as `"module:function"`: imported (`from my_functions import add`), or
+    /// defined in the DAG file (moved to the generated module).
+    fn function_ref(&mut self, k: &Kw, what: &str) -> Option<(String, Option<FnSig>)> {
+        let v = match &k.value {
+            Ok(v) => v.clone(),
+            Err(e) => {
+                self.eval_failed(e, self.dag, what);
+                return None;
+            }
+        };
+        match v {
+            Value::Func { module, name } => {
+                let sig = match (self.modules)(&module) {
+                    Some(m) => match m.defs.get(&name) {
+                        Some(sig) => sig.clone(),
+                        None => {
+                            let known: Vec<&str> = m.defs.keys().map(String::as_str).collect();
+                            let hint = lithoflow_dag::suggest_id(&name, &known)
+                                .map(|s| format!("; did you mean `{s}`?"))
+                                .unwrap_or_default();
+                            self.error(
+                                &k.span,
+                                format!("{what}: `{name}` is not defined in {}{hint}", m.file_name),
+                            );
+                            return None;
+                        }
+                    },
+                    None => None,
+                };
+                Some((format!("{module}:{name}"), sig))
+            }
+            Value::Local(fid) | Value::TaskFactory(fid, _) => {
+                let f = &self.model.functions[fid];
+                if let FuncKind::Other(d) = &f.kind {
+                    self.error(
+                        &k.span,
+                        format!(
+                            "{what}: `{}` is decorated with `{d}`, which the converter cannot move",
+                            f.name
+                        ),
+                    );
+                    return None;
+                }
+                let sig = FnSig::of(f.args, self.src.get(f.span.clone()).unwrap_or(""));
+                self.moved.entry(fid).or_default().insert(self.dag);
+                Some((format!("{}:{}", self.gen_module, f.name), Some(sig)))
+            }
+            Value::Lambda => {
+                self.error(&k.span, format!("{what}: a lambda has no name lithoflow can import; write it as a function in a module"));
+                None
+            }
+            other => {
+                self.error(
+                    &k.span,
+                    format!("{what} must be a function, found a {}", other.type_name()),
+                );
+                None
+            }
+        }
+    }
+}
+
+fn set_entry(items: &mut Vec<(String, TomlVal)>, k: &str, v: TomlVal) {
+    match items.iter_mut().find(|(x, _)| x == k) {
+        Some(slot) => slot.1 = v,
+        None => items.push((k.to_owned(), v)),
+    }
+}
+
+/// A static Python value as TOML.
+pub(crate) fn to_toml(v: &Value) -> Result<TomlVal, String> {
+    Ok(match v {
+        Value::None => return Err("None has no TOML form (TOML has no null)".into()),
+        Value::Bool(b) => TomlVal::Bool(*b),
+        Value::Int(i) => TomlVal::Int(*i),
+        Value::Float(f) => {
+            if !f.is_finite() {
+                return Err("nan and inf are not allowed".into());
+            }
+            TomlVal::Float(*f)
+        }
+        Value::Str(s) => TomlVal::Str(s.clone()),
+        Value::List(items) | Value::Tuple(items) => {
+            TomlVal::Array(items.iter().map(to_toml).collect::<Result<_, _>>()?)
+        }
+        Value::Dict(items) => {
+            let mut out = Vec::new();
+            for (k, v) in items {
+                let k = match k {
+                    Value::Str(s) => s.clone(),
+                    Value::Int(i) => i.to_string(),
+                    other => return Err(format!("a dict key that is a {}", other.type_name())),
+                };
+                set_entry(&mut out, &k, to_toml(v)?);
+            }
+            TomlVal::Table(out)
+        }
+        Value::DateTime(d) => match d.instant() {
+            Some(i) => TomlVal::Str(i.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+            None => return Err("a datetime that does not exist in its zone".into()),
+        },
+        Value::Delta(d) => TomlVal::Str(duration_text(*d).ok_or("a negative timedelta")?),
+        Value::DagParam(p) => TomlVal::Str(format!("{{{{ params.{p} }}}}")),
+        Value::XCom(_) | Value::XComKey(..) => {
+            return Err("another task's result is only known when the DAG runs".into());
+        }
+        other => return Err(format!("a {} has no TOML form", other.type_name())),
+    })
+}
+
+fn toml_to_json(v: &TomlVal) -> serde_json::Value {
+    match v {
+        TomlVal::Str(s) | TomlVal::Datetime(s) => serde_json::Value::String(s.clone()),
+        TomlVal::Int(i) => serde_json::Value::from(*i),
+        TomlVal::Float(f) => serde_json::Number::from_f64(*f)
+            .map_or(serde_json::Value::Null, serde_json::Value::Number),
+        TomlVal::Bool(b) => serde_json::Value::Bool(*b),
+        TomlVal::Array(a) => serde_json::Value::Array(a.iter().map(toml_to_json).collect()),
+        TomlVal::Table(t) => serde_json::Value::Object(
+            t.iter()
+                .map(|(k, v)| (k.clone(), toml_to_json(v)))
+                .collect(),
+        ),
+    }
+}
