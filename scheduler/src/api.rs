@@ -24,7 +24,7 @@ mod lookup;
 mod progress;
 mod runs;
 mod task_instances;
-pub mod wire;
+pub(crate) mod wire;
 
 #[cfg(test)]
 mod tests;
@@ -52,7 +52,7 @@ pub(crate) const BODY_LIMIT: usize = 1 << 20;
 /// running job from the event broadcast, so a client that connects in the middle of a
 /// `map` sees where it is (`progress` in task instances); the task ends with the
 /// broadcast.
-pub fn router(shared: Arc<Shared>) -> axum::Router {
+pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
     let ti = "/api/v1/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}";
     let book = ProgressBook::default();
     let calls = CallsCache::default();

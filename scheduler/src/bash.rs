@@ -21,7 +21,7 @@ const KILL_GRACE: Duration = Duration::from_secs(5);
 
 /// What a bash try did.
 #[derive(Debug, Clone)]
-pub struct BashOutcome {
+pub(crate) struct BashOutcome {
     /// The XCom value (the last line of stdout), or why the task did not succeed.
     pub result: Result<Value, BashEnd>,
     /// The command's output, for the log.
@@ -30,7 +30,7 @@ pub struct BashOutcome {
 
 /// How a bash try ended without success.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BashEnd {
+pub(crate) enum BashEnd {
     /// An exit code in `skip_on_exit_code`.
     Skipped(String),
     /// A failure, with its message.
@@ -39,7 +39,7 @@ pub enum BashEnd {
 
 /// Runs the rendered command. `env` of the spec is already rendered; `dag_dir` is where a
 /// relative `cwd` is resolved.
-pub async fn run(spec: &BashSpec, dag_dir: &Path, timeout: Option<Duration>) -> BashOutcome {
+pub(crate) async fn run(spec: &BashSpec, dag_dir: &Path, timeout: Option<Duration>) -> BashOutcome {
     let tmp = match tempfile::tempdir() {
         Ok(t) => t,
         Err(e) => return failed(format!("cannot create a working directory: {e}")),

@@ -19,7 +19,7 @@ const OTHER_SECTIONS: &[&str] = &["api", "dags"];
 
 /// Where lithoflow keeps its state, logs and storage, and the settings read from there.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// The lithoflow home.
     pub home: PathBuf,
     /// Executor settings from `lithoflow.toml` (the layer under a DAG's `[lithops_config]`).
@@ -37,7 +37,7 @@ pub struct Settings {
 
 impl Settings {
     /// Opens the state store in the lithoflow home.
-    pub fn open_store(&self) -> anyhow::Result<std::sync::Arc<crate::store::Store>> {
+    pub(crate) fn open_store(&self) -> anyhow::Result<std::sync::Arc<crate::store::Store>> {
         let path = self.home.join("state");
         self.create_private_dirs()?;
         crate::store::Store::open(&path)
@@ -57,7 +57,7 @@ impl Settings {
     }
 
     /// How DAG files under `dags_folder` are loaded with these settings.
-    pub fn load_options(&self, dags_folder: &Path) -> lithoflow_dag::LoadOptions {
+    pub(crate) fn load_options(&self, dags_folder: &Path) -> lithoflow_dag::LoadOptions {
         lithoflow_dag::LoadOptions {
             dags_folder: Some(dags_folder.to_path_buf()),
             include_paths: self.include_paths.clone(),
@@ -65,7 +65,7 @@ impl Settings {
     }
 
     /// The home folder from `LITHOFLOW_HOME`, else `~/.lithoflow`.
-    pub fn home_from_env() -> PathBuf {
+    pub(crate) fn home_from_env() -> PathBuf {
         if let Some(h) = std::env::var_os("LITHOFLOW_HOME").filter(|h| !h.is_empty()) {
             return PathBuf::from(h);
         }
@@ -75,7 +75,7 @@ impl Settings {
 
     /// Reads `<home>/lithoflow.toml` if it exists. Unknown keys are warnings (logged);
     /// values of the wrong type are errors naming file, line and column.
-    pub fn load(home: &Path) -> anyhow::Result<Settings> {
+    pub(crate) fn load(home: &Path) -> anyhow::Result<Settings> {
         let path = home.join("lithoflow.toml");
         let file = match std::fs::read_to_string(&path) {
             Ok(text) => parse_file(&path, &text)?,
@@ -94,7 +94,7 @@ impl Settings {
 
     /// Creates the home and its state, logs and storage folders with mode 0700 where
     /// missing (existing folders keep their mode).
-    pub fn create_private_dirs(&self) -> anyhow::Result<()> {
+    pub(crate) fn create_private_dirs(&self) -> anyhow::Result<()> {
         for dir in self.private_dirs() {
             create_private_dir(&dir)?;
         }
@@ -102,7 +102,7 @@ impl Settings {
     }
 
     /// The folders that hold state, logs or data and must stay private to the user.
-    pub fn private_dirs(&self) -> [PathBuf; 4] {
+    pub(crate) fn private_dirs(&self) -> [PathBuf; 4] {
         [
             self.home.clone(),
             self.home.join("state"),
@@ -113,7 +113,7 @@ impl Settings {
 
     /// Refuses a home whose folders (see [`Settings::private_dirs`]) the group or others
     /// can read, write or enter, naming the path and the `chmod` that fixes it.
-    pub fn check_private_dirs(&self) -> anyhow::Result<()> {
+    pub(crate) fn check_private_dirs(&self) -> anyhow::Result<()> {
         for dir in self.private_dirs() {
             check_private(&dir, 0o700)?;
         }
@@ -121,14 +121,14 @@ impl Settings {
     }
 
     /// The localhost storage folder.
-    pub fn storage_dir(&self) -> PathBuf {
+    pub(crate) fn storage_dir(&self) -> PathBuf {
         self.home.join("storage")
     }
 }
 
 /// What `lithoflow.toml` sets.
 #[derive(Debug, Clone, Default)]
-pub struct ConfigFile {
+pub(crate) struct ConfigFile {
     /// The executor sections.
     pub executor: ExecutorConfig,
     /// `[api] port`.
@@ -141,7 +141,7 @@ pub struct ConfigFile {
 
 /// `[api]` besides `port`.
 #[derive(Debug, Clone, Default)]
-pub struct ApiSection {
+pub(crate) struct ApiSection {
     /// `host`: the address to bind.
     pub host: Option<std::net::IpAddr>,
     /// `allow_non_loopback`: whether `host` may be other than a loopback address.
@@ -149,7 +149,7 @@ pub struct ApiSection {
 }
 
 /// Creates `dir` and its missing parents with mode 0700.
-pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::DirBuilderExt as _;
     if dir.is_dir() {
         return Ok(());
@@ -163,7 +163,7 @@ pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
 
 /// Refuses `path` (a file or folder) when the group or others have any access to it;
 /// a missing path is fine. `mode` is what the error tells the user to `chmod` it to.
-pub fn check_private(path: &Path, mode: u32) -> anyhow::Result<()> {
+pub(crate) fn check_private(path: &Path, mode: u32) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
@@ -182,13 +182,14 @@ pub fn check_private(path: &Path, mode: u32) -> anyhow::Result<()> {
 }
 
 /// Parses the executor sections of a config file.
-pub fn parse_config(path: &Path, text: &str) -> anyhow::Result<ExecutorConfig> {
+#[cfg(test)]
+fn parse_config(path: &Path, text: &str) -> anyhow::Result<ExecutorConfig> {
     parse_file(path, text).map(|f| f.executor)
 }
 
 /// Parses a config file: the executor sections and `[api]`. Every value of the wrong
 /// type is reported, each with file, line and column.
-pub fn parse_file(path: &Path, text: &str) -> anyhow::Result<ConfigFile> {
+pub(crate) fn parse_file(path: &Path, text: &str) -> anyhow::Result<ConfigFile> {
     let src = Source::new(path, text);
     let (doc, errors) = DeTable::parse_recoverable(text);
     if let Some(e) = errors.first() {

@@ -19,7 +19,7 @@ use lithoflow_dag::timetable::DagRunInfo;
 
 /// The DAGs a scheduler currently serves.
 #[derive(Debug, Default)]
-pub struct DagSet {
+pub(crate) struct DagSet {
     /// Valid DAGs by id (a file that became invalid keeps its last valid version here).
     pub dags: BTreeMap<String, Arc<Dag>>,
     /// Files that fail to load, with their errors.
@@ -91,7 +91,7 @@ pub enum Event {
 
 /// A request that changes state; the scheduler loop answers on `reply`.
 #[derive(Debug)]
-pub enum Request {
+pub(crate) enum Request {
     /// Record a queued manual run.
     Trigger {
         /// The DAG.
@@ -131,7 +131,7 @@ pub enum Request {
 }
 
 /// Everything the API needs from a running scheduler.
-pub struct Shared {
+pub(crate) struct Shared {
     /// The state store (reads go straight to it).
     pub store: Arc<Store>,
     /// lithoflow home settings.
@@ -152,7 +152,7 @@ pub struct Shared {
 
 impl Shared {
     /// The DAG with this id, if loaded.
-    pub fn dag(&self, dag_id: &str) -> Option<Arc<Dag>> {
+    pub(crate) fn dag(&self, dag_id: &str) -> Option<Arc<Dag>> {
         self.dags
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -162,7 +162,7 @@ impl Shared {
     }
 
     /// Sends an event to live clients (none listening is fine).
-    pub fn emit(&self, event: Event) {
+    pub(crate) fn emit(&self, event: Event) {
         let _ = self.events.send(event);
     }
 }

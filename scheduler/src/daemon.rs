@@ -35,7 +35,7 @@ use lithoflow_dag::Dag;
 use lithoflow_dag::timetable::{self, DataInterval, TimeRestriction};
 
 /// The API port when neither `--api-port` nor `[api] port` sets one.
-pub const DEFAULT_API_PORT: u16 = 8793;
+pub(crate) const DEFAULT_API_PORT: u16 = 8793;
 
 /// How often the DAGs folder is scanned for changes.
 const SCAN_EVERY: Duration = Duration::from_millis(500);
@@ -46,7 +46,7 @@ const MAX_CREATE_PER_TURN: usize = 64;
 
 /// How the daemon was started.
 #[derive(Debug, Clone)]
-pub struct Options {
+pub(crate) struct Options {
     /// The DAGs folder it watches.
     pub dags_folder: PathBuf,
     /// Exit once nothing is queued, running or due.
@@ -233,7 +233,7 @@ struct Daemon {
 }
 
 /// Runs the scheduler until SIGTERM/SIGINT (or idle with `exit_when_idle`).
-pub async fn run(settings: Settings, opts: Options) -> anyhow::Result<Outcome> {
+pub(crate) async fn run(settings: Settings, opts: Options) -> anyhow::Result<Outcome> {
     // Checked before anything is opened or written, so a refused start changes nothing.
     let host = api_host(&settings, &opts)?;
     settings.create_private_dirs()?;
@@ -1056,7 +1056,7 @@ fn run_event(dag_id: &str, run_id: &str, ev: RunEvent) -> Event {
 
 /// Runs a backfill's runs in this process (no scheduler holds the store), at most
 /// `max_active_runs` at once, oldest first; exit 1 if any failed.
-pub async fn run_backfill_here(
+pub(crate) async fn run_backfill_here(
     dag: Dag,
     settings: &Settings,
     run_ids: Vec<String>,

@@ -9,18 +9,18 @@
 
 #![warn(missing_docs)]
 
-pub mod api;
-pub mod bash;
+mod api;
+mod bash;
 pub mod cli;
-pub mod config;
-pub mod control;
-pub mod daemon;
+mod config;
+mod control;
+mod daemon;
 pub mod dagbag;
-pub mod engine;
+mod engine;
 pub mod logging;
-pub mod ops;
+mod ops;
 pub mod store;
-pub mod taskrun;
+mod taskrun;
 
 pub use cli::Cli;
 

@@ -17,7 +17,7 @@ use lithoflow_dag::timetable;
 
 /// Why an operation was refused; the API maps these to 404, 409, 400 and 500.
 #[derive(Debug, thiserror::Error)]
-pub enum OpError {
+pub(crate) enum OpError {
     /// No such DAG, run or task.
     #[error("{0}")]
     NotFound(String),
@@ -34,7 +34,7 @@ pub enum OpError {
 
 /// Formats a time as Airflow prints it in run ids: `2026-11-27T10:00:00+00:00`, with
 /// microseconds when there are any.
-pub fn iso(t: DateTime<Utc>) -> String {
+pub(crate) fn iso(t: DateTime<Utc>) -> String {
     if t.timestamp_subsec_micros() == 0 {
         t.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
     } else {
@@ -43,7 +43,7 @@ pub fn iso(t: DateTime<Utc>) -> String {
 }
 
 /// The DAG's record, created on first sight with `is_paused_upon_creation`.
-pub fn ensure_dag_record(store: &Store, dag: &Dag) -> Result<DagRecord, OpError> {
+pub(crate) fn ensure_dag_record(store: &Store, dag: &Dag) -> Result<DagRecord, OpError> {
     if let Some(rec) = store.dag(&dag.dag_id)? {
         return Ok(rec);
     }
@@ -56,7 +56,7 @@ pub fn ensure_dag_record(store: &Store, dag: &Dag) -> Result<DagRecord, OpError>
 }
 
 /// Whether a DAG is paused (a DAG never seen before follows `is_paused_upon_creation`).
-pub fn is_paused(store: &Store, dag: &Dag) -> Result<bool, StoreError> {
+pub(crate) fn is_paused(store: &Store, dag: &Dag) -> Result<bool, StoreError> {
     Ok(store
         .dag(&dag.dag_id)?
         .map_or(dag.is_paused_upon_creation, |r| r.is_paused))
@@ -65,7 +65,7 @@ pub fn is_paused(store: &Store, dag: &Dag) -> Result<bool, StoreError> {
 /// What `dags trigger` (and `POST .../dagRuns`, whose body is
 /// [`lithoflow_api::TriggerBody`]) asks for.
 #[derive(Debug, Clone, Default)]
-pub struct TriggerRequest {
+pub(crate) struct TriggerRequest {
     /// The run's conf.
     pub conf: Map<String, Value>,
     /// The run id (default `manual__<now>`).
@@ -75,7 +75,7 @@ pub struct TriggerRequest {
 }
 
 /// Records a queued manual run. A paused DAG's run waits queued until it is unpaused.
-pub fn trigger(
+pub(crate) fn trigger(
     store: &Store,
     dag: &Dag,
     req: TriggerRequest,
@@ -128,7 +128,7 @@ pub fn trigger(
 }
 
 /// Pauses or unpauses a DAG; returns whether it was paused before.
-pub fn set_paused(store: &Store, dag: &Dag, paused: bool) -> Result<bool, OpError> {
+pub(crate) fn set_paused(store: &Store, dag: &Dag, paused: bool) -> Result<bool, OpError> {
     let mut rec = ensure_dag_record(store, dag)?;
     let before = rec.is_paused;
     rec.is_paused = paused;
@@ -140,7 +140,7 @@ pub fn set_paused(store: &Store, dag: &Dag, paused: bool) -> Result<bool, OpErro
 /// Which task instances `tasks clear` (and `POST .../clearTaskInstances`, whose body is
 /// [`lithoflow_api::ClearBody`]) resets.
 #[derive(Debug, Clone, Default)]
-pub struct ClearSpec {
+pub(crate) struct ClearSpec {
     /// Only tasks whose id matches this regular expression.
     pub task_regex: Option<String>,
     /// Exactly these tasks (API: `task_ids`).
@@ -159,7 +159,7 @@ pub struct ClearSpec {
 
 /// One cleared task instance, with the state it had.
 #[derive(Debug, Clone)]
-pub struct ClearedTi {
+pub(crate) struct ClearedTi {
     /// The run.
     pub dag_run_id: String,
     /// The task.
@@ -169,7 +169,7 @@ pub struct ClearedTi {
 }
 
 /// The task instances a clear selects, grouped by run.
-pub fn clear_targets(
+pub(crate) fn clear_targets(
     store: &Store,
     dag: &Dag,
     spec: &ClearSpec,
@@ -254,7 +254,7 @@ pub fn clear_targets(
 
 /// Resets task instances of runs no engine is running: state none, a fresh set of
 /// retries, XCom removed; their runs go back to queued.
-pub fn apply_clear(
+pub(crate) fn apply_clear(
     store: &Store,
     dag: &Dag,
     targets: Vec<(DagRunRecord, Vec<TaskInstanceRecord>)>,
@@ -282,7 +282,7 @@ pub fn apply_clear(
 }
 
 /// A task instance back to no state with a fresh set of retries, as Airflow's clear.
-pub fn reset_ti(dag: &Dag, ti: &mut TaskInstanceRecord) {
+pub(crate) fn reset_ti(dag: &Dag, ti: &mut TaskInstanceRecord) {
     ti.state = TaskState::None;
     ti.next_retry_at = None;
     ti.error = None;
@@ -292,7 +292,7 @@ pub fn reset_ti(dag: &Dag, ti: &mut TaskInstanceRecord) {
 
 /// A backfill's plan and, unless a dry run, its id.
 #[derive(Debug, Clone)]
-pub struct BackfillOutcome {
+pub(crate) struct BackfillOutcome {
     /// The backfill's id (none for a dry run).
     pub backfill_id: Option<String>,
     /// One row per logical date, in the order they run.
@@ -305,7 +305,7 @@ pub struct BackfillOutcome {
 ///
 /// `spec` is what `dags backfill` asks for, through the API (as its body) or here on the
 /// store; its `dag_id` is `dag`'s.
-pub fn backfill(
+pub(crate) fn backfill(
     store: &Store,
     dag: &Dag,
     spec: &BackfillBody,

@@ -21,7 +21,7 @@ use lithoflow_dag::{Dag, ExtraParams, FuncRef, Iterdata, MapSpec, PythonSpec, Ta
 
 /// Why a task could not run or failed.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum TaskError {
+pub(crate) enum TaskError {
     /// Its inputs are missing or have the wrong shape.
     #[error("{0}")]
     Input(String),
@@ -35,7 +35,10 @@ pub enum TaskError {
 
 /// Runs a bash or empty task on this machine: its value (or why it failed or skipped)
 /// and its output for the log. Empty tasks succeed at once, with no value.
-pub async fn run_local(dag: &Dag, task: &Task) -> (Result<Value, TaskError>, Option<String>) {
+pub(crate) async fn run_local(
+    dag: &Dag,
+    task: &Task,
+) -> (Result<Value, TaskError>, Option<String>) {
     match &task.kind {
         TaskKind::Empty => (Ok(Value::Null), None),
         TaskKind::Bash(b) => {
@@ -58,7 +61,7 @@ pub async fn run_local(dag: &Dag, task: &Task) -> (Result<Value, TaskError>, Opt
 }
 
 /// Python's truthiness of a JSON value: null, false, 0, "", [] and {} are false.
-pub fn truthy(v: &Value) -> bool {
+pub(crate) fn truthy(v: &Value) -> bool {
     match v {
         Value::Null => false,
         Value::Bool(b) => *b,
@@ -71,7 +74,11 @@ pub fn truthy(v: &Value) -> bool {
 
 /// The task ids a branch task's return value names: a string, a list of strings, or
 /// null (follow nothing). Every id must be a task of the DAG, as Airflow checks.
-pub fn branch_targets(dag: &Dag, task: &Task, value: &Value) -> Result<Vec<String>, TaskError> {
+pub(crate) fn branch_targets(
+    dag: &Dag,
+    task: &Task,
+    value: &Value,
+) -> Result<Vec<String>, TaskError> {
     let ids: Vec<String> = match value {
         Value::Null => Vec::new(),
         Value::String(s) => vec![s.clone()],
@@ -105,17 +112,17 @@ pub fn branch_targets(dag: &Dag, task: &Task, value: &Value) -> Result<Vec<Strin
 /// `lithoflow.jobs/<job_key>/xcom/return_value.json` in the bucket, and the XCom holds a
 /// reference to it ([`XCOM_REFERENCE_KEY`]). Small values stay in the state database,
 /// where reading them costs nothing.
-pub const XCOM_OFFLOAD_THRESHOLD: usize = 1024 * 1024;
+pub(crate) const XCOM_OFFLOAD_THRESHOLD: usize = 1024 * 1024;
 
 /// The key of an offloaded XCom's reference: `{"__lithoflow_xcom__": "s3://bucket/key",
 /// "size": N}` (N the JSON's size in bytes).
-pub const XCOM_REFERENCE_KEY: &str = "__lithoflow_xcom__";
+pub(crate) const XCOM_REFERENCE_KEY: &str = "__lithoflow_xcom__";
 
 /// Where an offloaded return value lives inside its job's data.
 const XCOM_OBJECT: &str = "xcom/return_value.json";
 
 /// The location an offloaded XCom value points to, when `value` is such a reference.
-pub fn xcom_reference(value: &Value) -> Option<&str> {
+pub(crate) fn xcom_reference(value: &Value) -> Option<&str> {
     let m = value.as_object()?;
     if m.len() != 2 || !m.get("size").is_some_and(Value::is_u64) {
         return None;
@@ -126,7 +133,7 @@ pub fn xcom_reference(value: &Value) -> Option<&str> {
 /// Replaces the offloaded values among `xcom` that this task reads (through
 /// `data_from_task`, `iterdata_from_task`, `op_args_from_task` or `op_kwargs_from_task`) by the values themselves, read from their
 /// storage with the task's settings.
-pub async fn resolve_xcom(
+pub(crate) async fn resolve_xcom(
     executor: &FunctionExecutor,
     task: &Task,
     cfg: &ExecutorConfig,
@@ -157,7 +164,7 @@ pub async fn resolve_xcom(
 
 /// [`resolve_xcom`], then [`job_spec`]: the job for a task whose upstream values may be
 /// offloaded.
-pub async fn prepare(
+pub(crate) async fn prepare(
     executor: &FunctionExecutor,
     dag: &Dag,
     task: &Task,
@@ -168,14 +175,6 @@ pub async fn prepare(
 ) -> Result<JobSpec, TaskError> {
     resolve_xcom(executor, task, cfg, &mut xcom).await?;
     job_spec(dag, task, cfg, &xcom, job_key, context)
-}
-
-/// The executor settings of a task: home config < DAG `[lithops_config]` < task `lithops_config`.
-pub fn executor_config(home: &ExecutorConfig, dag: &Dag, task: &Task) -> ExecutorConfig {
-    let mut cfg = home.clone();
-    cfg.merge(&dag.lithops_config);
-    cfg.merge(&task.common.lithops_config);
-    cfg
 }
 
 fn func(f: &FuncRef) -> FunctionRef {
@@ -202,7 +201,7 @@ fn upstream<'x>(
 /// Builds the job for a task from its parameters and its upstream tasks' return values.
 /// `context` is the Airflow context a `python_callable` may ask for (python, branch and
 /// short_circuit tasks). Bash and empty tasks have no job.
-pub fn job_spec(
+pub(crate) fn job_spec(
     dag: &Dag,
     task: &Task,
     cfg: &ExecutorConfig,
@@ -413,7 +412,7 @@ fn not_a_list(task: &Task, from: &str, value: &Value) -> TaskError {
 
 /// A task that has finished running through the executor.
 #[derive(Debug, Clone)]
-pub struct TaskOutcome {
+pub(crate) struct TaskOutcome {
     /// The XCom `return_value` (the job reference with `async_invoke` or `get_result = false`).
     pub return_value: Result<Value, TaskError>,
     /// The job's record, when it ran to the end.
@@ -421,14 +420,14 @@ pub struct TaskOutcome {
 }
 
 /// Starts a task's job.
-pub fn start(executor: &FunctionExecutor, spec: JobSpec) -> Job {
+pub(crate) fn start(executor: &FunctionExecutor, spec: JobSpec) -> Job {
     executor.submit(spec)
 }
 
 /// Waits for a task's job and derives its XCom value. With `async_invoke` the value is
 /// the job reference as soon as every call is accepted, and the job keeps running;
 /// `on_accepted` is told the value then.
-pub async fn finish(executor: &FunctionExecutor, task: &Task, job: &Job) -> TaskOutcome {
+pub(crate) async fn finish(executor: &FunctionExecutor, task: &Task, job: &Job) -> TaskOutcome {
     if task.common.async_invoke {
         job.accepted().await;
         return TaskOutcome {
@@ -484,7 +483,10 @@ async fn offload(executor: &FunctionExecutor, job: &Job, value: Value) -> Value 
 }
 
 /// Writes each call's stdout and stderr, separated per call (`--- map call 3 stdout ---`).
-pub fn write_call_output(w: &mut dyn std::io::Write, outcome: &JobOutcome) -> std::io::Result<()> {
+pub(crate) fn write_call_output(
+    w: &mut dyn std::io::Write,
+    outcome: &JobOutcome,
+) -> std::io::Result<()> {
     for c in &outcome.calls {
         for (stream, text) in [("stdout", &c.stdout), ("stderr", &c.stderr)] {
             if !text.is_empty() {
@@ -501,14 +503,17 @@ pub fn write_call_output(w: &mut dyn std::io::Write, outcome: &JobOutcome) -> st
 
 /// The real [`TaskExecutor`]: python and Lithops tasks run on the lithoflow executor
 /// (local workers or Lambda), bash and empty tasks on this machine.
-pub struct ExecutorTasks {
+pub(crate) struct ExecutorTasks {
     executor: Arc<FunctionExecutor>,
     home_config: ExecutorConfig,
 }
 
 impl ExecutorTasks {
     /// Tries run on `executor`; `home_config` is the first layer of every task's settings.
-    pub fn new(executor: Arc<FunctionExecutor>, home_config: ExecutorConfig) -> ExecutorTasks {
+    pub(crate) fn new(
+        executor: Arc<FunctionExecutor>,
+        home_config: ExecutorConfig,
+    ) -> ExecutorTasks {
         ExecutorTasks {
             executor,
             home_config,
@@ -519,7 +524,7 @@ impl ExecutorTasks {
 impl TaskExecutor for ExecutorTasks {
     fn run_try(&self, input: TryInput) -> BoxFuture<'static, TryOutput> {
         let executor = Arc::clone(&self.executor);
-        let cfg = executor_config(&self.home_config, &input.dag, &input.task);
+        let cfg = input.dag.executor_config(&self.home_config, &input.task);
         Box::pin(async move {
             let TryInput {
                 dag,
@@ -624,7 +629,10 @@ pub(crate) fn template_context(
 }
 
 /// The task with its templates rendered.
-pub fn render_task(task: &Task, ctx: &lithoflow_dag::template::Context) -> Result<Task, String> {
+pub(crate) fn render_task(
+    task: &Task,
+    ctx: &lithoflow_dag::template::Context,
+) -> Result<Task, String> {
     let mut t = task.clone();
     let render = |v: &Value| lithoflow_dag::template::render(v, ctx);
     match &mut t.kind {
@@ -694,7 +702,7 @@ fn render_map(
 
 /// The executor job key of a try: where its data lives in storage
 /// (`lithoflow.jobs/<job key>/`).
-pub fn job_key(dag_id: &str, run_id: &str, task_id: &str, try_number: u32) -> String {
+pub(crate) fn job_key(dag_id: &str, run_id: &str, task_id: &str, try_number: u32) -> String {
     format!(
         "{}/{}/{}/{try_number}",
         sanitize(dag_id),

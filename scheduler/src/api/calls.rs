@@ -236,7 +236,7 @@ pub(super) async fn list_calls(
     let task = dag
         .task(&task_id)
         .ok_or_else(|| ApiError::not_found(format!("DAG `{dag_id}` has no task `{task_id}`")))?;
-    let cfg = crate::taskrun::executor_config(&shared.settings.executor, &dag, task);
+    let cfg = dag.executor_config(&shared.settings.executor, task);
     if cfg.effective_storage() != lithoflow_executor::StorageBackend::Localhost {
         return Err(ApiError::not_found(format!(
             "task `{task_id}` keeps its job data in {:?} storage; the API reads call records from localhost storage only",

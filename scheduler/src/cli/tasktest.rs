@@ -46,7 +46,7 @@ pub(crate) async fn run(
         bail!("DAG `{}` has no task `{task_id}`{hint}", dag.dag_id);
     };
     let xcom = parse_xcom(xcom, dag)?;
-    let cfg = taskrun::executor_config(&settings.executor, dag, task);
+    let cfg = dag.executor_config(&settings.executor, task);
     let executor =
         FunctionExecutor::new(ExecutorSettings::from_config(&cfg, settings.storage_dir()));
     let run_id = format!(

@@ -33,11 +33,11 @@ use crate::store::{DagRunRecord, RunState, Store, TaskState};
 use crate::taskrun::TaskError;
 use lithoflow_dag::{Dag, Task};
 
-pub use crate::taskrun::{job_key, render_task};
+pub(crate) use crate::taskrun::{job_key, render_task};
 
 /// What a running DAG run reports, for live displays.
 #[derive(Debug, Clone)]
-pub enum RunEvent {
+pub(crate) enum RunEvent {
     /// A task instance changed state.
     Task {
         /// The task.
@@ -60,7 +60,7 @@ pub enum RunEvent {
 
 /// Commands a scheduler sends to a run it is running.
 #[derive(Debug, Clone)]
-pub enum RunControl {
+pub(crate) enum RunControl {
     /// Start nothing new; let running tries finish until the deadline, then stop them.
     /// The run is left running in the store, to be recovered by the next start.
     Drain {
@@ -73,7 +73,7 @@ pub enum RunControl {
 }
 
 /// One try of a task, as the engine hands it to a [`TaskExecutor`].
-pub struct TryInput {
+pub(crate) struct TryInput {
     /// The task's DAG.
     pub dag: Arc<Dag>,
     /// The task, its templates rendered.
@@ -95,7 +95,7 @@ pub struct TryInput {
 
 /// A try's executor job has started.
 #[derive(Debug)]
-pub struct JobStarted {
+pub(crate) struct JobStarted {
     /// The task.
     pub task_id: String,
     /// The try.
@@ -106,7 +106,7 @@ pub struct JobStarted {
 
 /// What a try ended with.
 #[derive(Debug, Clone)]
-pub struct TryOutput {
+pub(crate) struct TryOutput {
     /// The task's XCom `return_value`, or why the try failed or skipped.
     pub value: Result<Value, TaskError>,
     /// The executor job's record (calls, their output), when one ran to its end.
@@ -117,7 +117,7 @@ pub struct TryOutput {
 
 impl TryOutput {
     /// A try that failed before anything ran.
-    pub fn failed(e: TaskError) -> TryOutput {
+    pub(crate) fn failed(e: TaskError) -> TryOutput {
         TryOutput {
             value: Err(e),
             job: None,
@@ -129,7 +129,7 @@ impl TryOutput {
 /// What the engine needs to run a try: the seam between the engine and the executor, so
 /// that retries, timeouts and trigger rules can be tested with a fake executor and
 /// paused time.
-pub trait TaskExecutor: Send + Sync + 'static {
+pub(crate) trait TaskExecutor: Send + Sync + 'static {
     /// Runs one try. Dropping the returned future stops the try's job (the engine drops
     /// it at `execution_timeout` and when a drain's deadline or `dagrun_timeout` passes).
     fn run_try(&self, input: TryInput) -> BoxFuture<'static, TryOutput>;
@@ -141,14 +141,14 @@ pub trait TaskExecutor: Send + Sync + 'static {
 
 /// Where the engine reads the time: the wall clock, or a test's clock that moves with
 /// tokio's paused time.
-pub trait Clock: Send + Sync + 'static {
+pub(crate) trait Clock: Send + Sync + 'static {
     /// Now.
     fn now(&self) -> DateTime<Utc>;
 }
 
 /// The system's wall clock.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct WallClock;
+pub(crate) struct WallClock;
 
 impl Clock for WallClock {
     fn now(&self) -> DateTime<Utc> {
@@ -157,7 +157,7 @@ impl Clock for WallClock {
 }
 
 /// Runs DAG runs through an executor, with state in a store.
-pub struct Engine {
+pub(crate) struct Engine {
     store: Arc<Store>,
     executor: Arc<dyn TaskExecutor>,
     clock: Arc<dyn Clock>,
@@ -179,7 +179,7 @@ const PAST_RECHECK: Duration = Duration::from_secs(5);
 /// more than about 128 KiB) leaves its log waiting forever, so that the next flush, even
 /// the one when the database is closed, never returns. So lithoflow refuses (or waits)
 /// before sled sees a full disk.
-pub const STATE_SPACE_RESERVE: u64 = 1024 * 1024;
+pub(crate) const STATE_SPACE_RESERVE: u64 = 1024 * 1024;
 
 /// How often a run waiting for free space looks again.
 const SPACE_RECHECK: Duration = Duration::from_secs(1);
@@ -187,7 +187,7 @@ const SPACE_RECHECK: Duration = Duration::from_secs(1);
 /// The state database's filesystem has too little free space to write to it.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("state database at {}: {}", path.display(), self.reason())]
-pub struct NoSpace {
+pub(crate) struct NoSpace {
     /// The state database's folder.
     pub path: PathBuf,
     /// The free space, in bytes (for an unprivileged user).
@@ -200,7 +200,7 @@ pub struct NoSpace {
 
 impl NoSpace {
     /// What is wrong, without the path.
-    pub fn reason(&self) -> String {
+    pub(crate) fn reason(&self) -> String {
         let writing = if self.need > 0 {
             format!(" beside the {} bytes to write", self.need)
         } else {
@@ -216,7 +216,7 @@ impl NoSpace {
 /// Checks that the filesystem holding `dir` has [`STATE_SPACE_RESERVE`] plus `need`
 /// bytes free. A folder whose filesystem cannot be asked (it does not exist yet) passes:
 /// the write itself then reports what is wrong.
-pub fn check_space(dir: &Path, need: u64) -> Result<(), NoSpace> {
+pub(crate) fn check_space(dir: &Path, need: u64) -> Result<(), NoSpace> {
     let Ok(st) = nix::sys::statvfs::statvfs(dir) else {
         return Ok(());
     };
@@ -241,7 +241,7 @@ impl Engine {
     /// An engine over `store` that runs tries on `executor` (the lithoflow executor, with
     /// `home_config` as the first layer of every task's settings); logs go under
     /// `logs_dir`.
-    pub fn new(
+    pub(crate) fn new(
         store: Arc<Store>,
         executor: Arc<FunctionExecutor>,
         home_config: ExecutorConfig,
@@ -252,7 +252,7 @@ impl Engine {
     }
 
     /// An engine over `store` that runs tries on any [`TaskExecutor`].
-    pub fn with_executor(
+    pub(crate) fn with_executor(
         store: Arc<Store>,
         executor: Arc<dyn TaskExecutor>,
         logs_dir: PathBuf,
@@ -272,8 +272,9 @@ impl Engine {
         }
     }
 
-    /// Reads the time from `clock` instead of the wall clock.
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Engine {
+    /// Reads the time from `clock` instead of the wall clock (tests: tokio's paused clock).
+    #[cfg(test)]
+    pub(crate) fn with_clock(mut self, clock: Arc<dyn Clock>) -> Engine {
         self.clock = clock;
         self
     }
@@ -282,7 +283,7 @@ impl Engine {
     /// filesystem waits until there is enough (the scheduler: the run pauses and goes on
     /// once space is freed, nothing lost) or fails the run's engine with [`NoSpace`]
     /// (`dags test`, false by default).
-    pub fn wait_for_space(mut self, wait: bool) -> Engine {
+    pub(crate) fn wait_for_space(mut self, wait: bool) -> Engine {
         self.wait_for_space = wait;
         self
     }
@@ -290,13 +291,13 @@ impl Engine {
     /// Whether a run whose only runnable tasks wait for `depends_on_past` keeps waiting
     /// (Airflow's scheduler: the run stays running, true by default) or fails at once
     /// with a note naming them (for `dags test`, which cannot wait for another run).
-    pub fn wait_for_past(mut self, wait: bool) -> Engine {
+    pub(crate) fn wait_for_past(mut self, wait: bool) -> Engine {
         self.wait_for_past = wait;
         self
     }
 
     /// The per-try log file of a task instance.
-    pub fn log_path(
+    pub(crate) fn log_path(
         logs_dir: &Path,
         dag_id: &str,
         run_id: &str,
@@ -314,7 +315,7 @@ impl Engine {
     }
 
     /// Runs (or resumes) a run until it reaches a final state.
-    pub async fn run(
+    pub(crate) async fn run(
         &self,
         dag: Arc<Dag>,
         run_id: &str,
@@ -325,7 +326,7 @@ impl Engine {
 
     /// Runs (or resumes) a run until it reaches a final state, or until a
     /// [`RunControl::Drain`] stops it (the returned run is then still running).
-    pub async fn run_controlled(
+    pub(crate) async fn run_controlled(
         &self,
         dag: Arc<Dag>,
         run_id: &str,
