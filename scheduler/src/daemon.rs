@@ -1054,15 +1054,19 @@ fn run_event(dag_id: &str, run_id: &str, ev: RunEvent) -> Event {
     }
 }
 
-/// Runs a backfill's runs in this process (no scheduler holds the store), at most
-/// `max_active_runs` at once, oldest first; exit 1 if any failed.
+/// Runs a backfill's runs in this process (which holds the store: no scheduler does),
+/// at most `max_active_runs` at once, oldest first; exit 1 if any failed.
+///
+/// The store is the one the backfill was planned with: closing sled and opening it again
+/// raced with sled's flusher thread, which lets go of the database's lock only some time
+/// after the last handle is dropped (a busy machine saw "could not acquire lock").
 pub(crate) async fn run_backfill_here(
     dag: Dag,
     settings: &Settings,
+    store: Arc<Store>,
     run_ids: Vec<String>,
     max_active_runs: u32,
 ) -> anyhow::Result<Outcome> {
-    let store = settings.open_store()?;
     let (executor, engine) = start_engine(settings, &store, false).await?;
     let dag = Arc::new(dag);
     let mut pending: std::collections::VecDeque<String> = run_ids.into();

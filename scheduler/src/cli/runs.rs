@@ -651,8 +651,7 @@ pub(crate) async fn backfill(
         .filter(|r| r.action != "skip")
         .map(|r| r.dag_run_id.clone())
         .collect();
-    drop(store);
-    crate::daemon::run_backfill_here(dag, settings, run_ids, spec.max_active_runs).await
+    crate::daemon::run_backfill_here(dag, settings, store, run_ids, spec.max_active_runs).await
 }
 
 /// A backfill through a running scheduler: it creates the runs and runs them.
