@@ -12,7 +12,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::config::Settings;
 use crate::dagbag::ImportError;
 use crate::ops::{BackfillOutcome, ClearSpec, ClearedTi, OpError, TriggerRequest};
-use crate::store::{DagRunRecord, RunState, Store, TaskState};
+use crate::store::{DagRunRecord, Store};
 use lithoflow_api::BackfillBody;
 use lithoflow_dag::Dag;
 use lithoflow_dag::timetable::DagRunInfo;
@@ -28,66 +28,9 @@ pub(crate) struct DagSet {
     pub next_run: HashMap<String, Option<DagRunInfo>>,
 }
 
-/// A state change, for the API's event stream (which sends each as a
-/// [`lithoflow_api::ApiEvent`]) and its book of live progress.
-#[derive(Debug, Clone)]
-pub enum Event {
-    /// A DAG run changed state (created queued, running, success, failed).
-    DagRun {
-        /// The DAG.
-        dag_id: String,
-        /// The run.
-        run_id: String,
-        /// Its new state.
-        state: RunState,
-    },
-    /// A task instance changed state.
-    TaskInstance {
-        /// The DAG.
-        dag_id: String,
-        /// The run.
-        run_id: String,
-        /// The task.
-        task_id: String,
-        /// Its new state.
-        state: TaskState,
-        /// Its try.
-        try_number: u32,
-    },
-    /// The calls of a running task's executor job.
-    Progress {
-        /// The DAG.
-        dag_id: String,
-        /// The run.
-        run_id: String,
-        /// The task.
-        task_id: String,
-        /// `map` or `reduce`.
-        phase: String,
-        /// Calls in this phase.
-        total: usize,
-        /// Calls that returned.
-        done: usize,
-        /// Calls that failed.
-        failed: usize,
-        /// Calls running now.
-        running: usize,
-    },
-    /// A DAG was paused or unpaused.
-    Dag {
-        /// The DAG.
-        dag_id: String,
-        /// Whether it is paused now.
-        is_paused: bool,
-    },
-    /// The DAGs folder was loaded again after a change.
-    DagsReloaded {
-        /// Valid DAGs.
-        dags: usize,
-        /// Files with errors.
-        import_errors: usize,
-    },
-}
+/// A state change, as the API's event stream sends it and its book of live progress
+/// reads it: the wire type itself (states converted from the store's when emitted).
+pub(crate) use lithoflow_api::ApiEvent as Event;
 
 /// A request that changes state; the scheduler loop answers on `reply`.
 #[derive(Debug)]

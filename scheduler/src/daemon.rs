@@ -677,7 +677,7 @@ impl Daemon {
                     self.shared.emit(Event::DagRun {
                         dag_id: dag.dag_id.clone(),
                         run_id: run_id.clone(),
-                        state: RunState::Queued,
+                        state: RunState::Queued.into(),
                     });
                     self.unfinished.insert((dag.dag_id.clone(), run_id), run);
                     created += 1;
@@ -792,7 +792,7 @@ impl Daemon {
         self.shared.emit(Event::DagRun {
             dag_id: key.0.clone(),
             run_id: key.1.clone(),
-            state: RunState::Running,
+            state: RunState::Running.into(),
         });
         let engine = Arc::clone(&self.engine);
         let k = key.clone();
@@ -891,7 +891,7 @@ impl Daemon {
                     self.shared.emit(Event::DagRun {
                         dag_id: dag_id.clone(),
                         run_id: run.run_id.clone(),
-                        state: run.state,
+                        state: run.state.into(),
                     });
                     self.unfinished
                         .insert((dag_id, run.run_id.clone()), run.clone());
@@ -952,7 +952,7 @@ impl Daemon {
                                     self.shared.emit(Event::DagRun {
                                         dag_id: dag_id.clone(),
                                         run_id: run.run_id.clone(),
-                                        state: run.state,
+                                        state: run.state.into(),
                                     });
                                     self.unfinished
                                         .insert((dag_id.clone(), run.run_id.clone()), run);
@@ -1002,7 +1002,7 @@ impl Daemon {
                     dag_id: dag.dag_id.clone(),
                     run_id: run.run_id.clone(),
                     task_id: ti.task_id.clone(),
-                    state: crate::store::TaskState::None,
+                    state: crate::store::TaskState::None.into(),
                     try_number: ti.try_number,
                 });
             }
@@ -1013,7 +1013,7 @@ impl Daemon {
                 self.shared.emit(Event::DagRun {
                     dag_id: dag.dag_id.clone(),
                     run_id: run_id.clone(),
-                    state: run.state,
+                    state: run.state.into(),
                 });
                 self.unfinished.insert((dag.dag_id.clone(), run_id), run);
             }
@@ -1033,7 +1033,7 @@ fn run_event(dag_id: &str, run_id: &str, ev: RunEvent) -> Event {
             dag_id: dag_id.to_owned(),
             run_id: run_id.to_owned(),
             task_id,
-            state,
+            state: state.into(),
             try_number,
         },
         RunEvent::Progress { task_id, progress } => Event::Progress {
@@ -1049,7 +1049,7 @@ fn run_event(dag_id: &str, run_id: &str, ev: RunEvent) -> Event {
         RunEvent::Finished(state) => Event::DagRun {
             dag_id: dag_id.to_owned(),
             run_id: run_id.to_owned(),
-            state,
+            state: state.into(),
         },
     }
 }

@@ -33,7 +33,7 @@ pub(super) async fn events(
                     () = shared.requests.closed() => return None,
                 };
                 let event = match got {
-                    Ok(ev) => ApiEvent::from(&ev),
+                    Ok(ev) => ev,
                     Err(broadcast::error::RecvError::Lagged(n)) => ApiEvent::Lagged { skipped: n },
                     Err(broadcast::error::RecvError::Closed) => return None,
                 };

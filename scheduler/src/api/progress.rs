@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
 use crate::control::Event;
-use crate::store::{DagRunRecord, RunState, TaskInstanceRecord, TaskState};
+use crate::store::{DagRunRecord, TaskInstanceRecord, TaskState};
 use lithoflow_api::JobProgress;
 
 /// A task instance: DAG, run, task.
@@ -67,11 +67,14 @@ impl ProgressBook {
             Event::DagRun {
                 dag_id,
                 run_id,
-                state: RunState::Success | RunState::Failed,
+                state: lithoflow_api::RunState::Success | lithoflow_api::RunState::Failed,
             } => {
                 map.retain(|(d, r, _), _| d != dag_id || r != run_id);
             }
-            Event::DagRun { .. } | Event::Dag { .. } | Event::DagsReloaded { .. } => {}
+            Event::DagRun { .. }
+            | Event::Dag { .. }
+            | Event::DagsReloaded { .. }
+            | Event::Lagged { .. } => {}
         }
     }
 

@@ -56,7 +56,7 @@ async fn answer(shared: Arc<Shared>, mut rx: mpsc::Receiver<Request>) {
                     shared.emit(Event::DagRun {
                         dag_id,
                         run_id: run.run_id.clone(),
-                        state: run.state,
+                        state: run.state.into(),
                     });
                 }
                 let _ = reply.send(r);
@@ -1349,7 +1349,7 @@ async fn a_running_instance_shows_its_jobs_live_progress() {
         dag_id: "hello".to_owned(),
         run_id: "live".to_owned(),
         task_id: "first".to_owned(),
-        state: TaskState::Success,
+        state: TaskState::Success.into(),
         try_number: 1,
     });
     first.state = TaskState::Success;

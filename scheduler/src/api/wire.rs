@@ -8,7 +8,6 @@
 //! belong to the DAG format, so the server must never build a `DagRun` or a
 //! `BackfillResponse` another way.
 
-use crate::control::Event;
 use crate::ops::BackfillOutcome;
 use crate::store::{DagRunRecord, RunState, SCHEMA_VERSION, TaskInstanceRecord, TaskState};
 use lithoflow_api as wire;
@@ -197,62 +196,6 @@ impl TryFrom<wire::TaskInstance> for TaskInstanceRecord {
             calls_failed: t.calls_failed,
             calls_total: t.calls_total,
         })
-    }
-}
-
-impl From<&Event> for wire::ApiEvent {
-    fn from(ev: &Event) -> wire::ApiEvent {
-        match ev.clone() {
-            Event::DagRun {
-                dag_id,
-                run_id,
-                state,
-            } => wire::ApiEvent::DagRun {
-                dag_id,
-                run_id,
-                state: state.into(),
-            },
-            Event::TaskInstance {
-                dag_id,
-                run_id,
-                task_id,
-                state,
-                try_number,
-            } => wire::ApiEvent::TaskInstance {
-                dag_id,
-                run_id,
-                task_id,
-                state: state.into(),
-                try_number,
-            },
-            Event::Progress {
-                dag_id,
-                run_id,
-                task_id,
-                phase,
-                total,
-                done,
-                failed,
-                running,
-            } => wire::ApiEvent::Progress {
-                dag_id,
-                run_id,
-                task_id,
-                phase,
-                total,
-                done,
-                failed,
-                running,
-            },
-            Event::Dag { dag_id, is_paused } => wire::ApiEvent::Dag { dag_id, is_paused },
-            Event::DagsReloaded {
-                dags,
-                import_errors,
-            } => wire::ApiEvent::DagsReloaded {
-                dags,
-                import_errors,
-            },
-        }
     }
 }
 
