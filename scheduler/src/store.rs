@@ -25,6 +25,9 @@ use serde_json::Value;
 /// The schema this build writes and reads.
 pub const SCHEMA_VERSION: u32 = 2;
 
+/// How long [`Store::reopen`] waits for sled to let go of a database it just closed.
+const REOPEN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// sled's page cache limit (`cache_capacity`, counted in the on-disk size of the cached
 /// pages). sled's default is 1 GiB, which a scheduler with a long run history would grow
 /// towards, since listing runs reads a DAG's whole history. sled's memory is more than
@@ -398,7 +401,7 @@ impl Store {
                 // open, so close it, copy its folder, and open it again to migrate.
                 drop(store);
                 let backup = backup_folder(path, found)?;
-                let store = Store::open_as_is(path)?;
+                let store = Store::reopen(path)?;
                 store.migrate(found)?;
                 tracing::warn!(
                     "state database at {} migrated from schema {found} to {SCHEMA_VERSION}; \
@@ -433,6 +436,24 @@ impl Store {
             path: path.to_owned(),
             db,
         })
+    }
+
+    /// Opens a database this process has just closed. sled lets go of its lock only when
+    /// its background threads have dropped their handles, some time after the last
+    /// `Db` is dropped, so a lock error is waited out (up to [`REOPEN_WAIT`]).
+    fn reopen(path: &Path) -> Result<Store, StoreError> {
+        let started = std::time::Instant::now();
+        loop {
+            match Store::open_as_is(path) {
+                Err(StoreError::Db { message, .. })
+                    if message.contains("could not acquire lock")
+                        && started.elapsed() < REOPEN_WAIT =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                other => return other,
+            }
+        }
     }
 
     /// The schema the database was written with; `None` for a new, empty database.
