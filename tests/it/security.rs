@@ -337,6 +337,51 @@ fn state_folders_and_the_token_are_private_and_open_ones_are_refused() {
 }
 
 #[test]
+fn every_command_creates_the_home_private_so_the_scheduler_accepts_it() {
+    let env = secret_env();
+    env.write(
+        "plain.toml",
+        "[tasks.one]\ntype = \"call_async\"\nfunc = \"secfns:take\"\ndata = { a = 1 }\n",
+    );
+    // Each command on a home that does not exist yet, then the scheduler on that home.
+    for args in [
+        &["tasks", "test", "plain", "one"][..],
+        &["dags", "test", "plain"][..],
+        &["dags", "trigger", "plain"][..],
+    ] {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let home = tmp.path().join("fresh");
+        let out = env
+            .cmd(args)
+            .env("LITHOFLOW_HOME", &home)
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for dir in ["", "state", "logs", "storage"] {
+            let path = home.join(dir);
+            if path.exists() {
+                assert_eq!(mode(&path), 0o700, "{args:?} created {}", path.display());
+            }
+        }
+        let out = env
+            .cmd(&["scheduler", "--exit-when-idle", "--api-port", "0"])
+            .env("LITHOFLOW_HOME", &home)
+            .output()
+            .expect("runs");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "the scheduler after {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
 fn cli_ids_cannot_escape_the_logs_or_storage_folders() {
     let env = secret_env();
     for bad in ["../../x", "/tmp/x", "..", "a/b", "a\\b"] {

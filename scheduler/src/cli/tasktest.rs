@@ -47,6 +47,10 @@ pub(crate) async fn run(
     };
     let xcom = parse_xcom(xcom, dag)?;
     let cfg = dag.executor_config(&settings.executor, task);
+    // The executor's local storage lives in the home: create the home's folders private
+    // first, as every command does, or the folders it creates would be open to others
+    // and `lithoflow scheduler` would then refuse the home.
+    settings.create_private_dirs()?;
     let executor =
         FunctionExecutor::new(ExecutorSettings::from_config(&cfg, settings.storage_dir()));
     let run_id = format!(
