@@ -860,12 +860,7 @@ impl Daemon {
         };
         if writes && let Err(e) = self.room() {
             // Refused before the state database sees a full disk; the answer names it.
-            let refused = || {
-                OpError::Store(crate::store::StoreError::Db {
-                    path: e.path.clone(),
-                    message: e.reason(),
-                })
-            };
+            let refused = || OpError::NoSpace(e.clone());
             match req {
                 Request::Trigger { reply, .. } => drop(reply.send(Err(refused()))),
                 Request::SetPaused { reply, .. } => drop(reply.send(Err(refused()))),

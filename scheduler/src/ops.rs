@@ -30,6 +30,9 @@ pub(crate) enum OpError {
     /// The state store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Refused before writing: the state database's filesystem is (nearly) full.
+    #[error(transparent)]
+    NoSpace(#[from] crate::engine::NoSpace),
 }
 
 /// Formats a time as Airflow prints it in run ids: `2026-11-27T10:00:00+00:00`, with

@@ -1306,6 +1306,18 @@ fn a_full_disk_under_the_scheduler_refuses_triggers_pauses_runs_and_loses_nothin
         err.contains("No space left on device") && err.contains(&state),
         "{err}"
     );
+    // Through the API: 507 Insufficient Storage, with the same reason.
+    let (status, problem) = d.post(
+        "/api/v1/dags/disk_small/dagRuns",
+        &json!({"dag_run_id": "r2_api"}),
+    );
+    assert_eq!(status, 507, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("No space left on device") && d.contains(&state)),
+        "{problem}"
+    );
     // The scheduler is still up, and what it recorded is intact.
     let (status, body) = xcom("disk_small", "r1", "sum");
     assert_eq!((status, &body["value"]), (200, &json!(60)), "{body}");
