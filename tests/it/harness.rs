@@ -183,14 +183,7 @@ impl Daemon {
 
     /// GET with the token: (status, JSON body or null).
     pub(crate) fn get(&self, path: &str) -> (u16, Value) {
-        let raw = self.raw_get(path, Some(&format!("Bearer {}", self.token)));
-        let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP response");
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .expect("a status");
-        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+        status_and_json(&self.raw_get(path, Some(&format!("Bearer {}", self.token))))
     }
 
     /// POST of a JSON body with the token: (status, JSON body or null).
@@ -206,13 +199,7 @@ impl Daemon {
         .expect("send");
         let mut raw = String::new();
         s.read_to_string(&mut raw).expect("read");
-        let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP response");
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .expect("a status");
-        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+        status_and_json(&raw)
     }
 
     /// SIGTERM; the exit code.
@@ -232,6 +219,17 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// A whole HTTP response's status, and its body as JSON (null when it is not JSON).
+fn status_and_json(raw: &str) -> (u16, Value) {
+    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP response");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("a status");
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
 impl Drop for Daemon {
