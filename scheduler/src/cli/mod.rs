@@ -86,11 +86,9 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 conf,
                 output,
             } => {
-                let bag = load(&cli.dags_folder)?;
-                let Some(dag) = find_dag(&bag, &dag_id, &cli.dags_folder, &mut err)? else {
+                let Some(dag) = load_dag(&cli.dags_folder, &dag_id, &mut err)? else {
                     return Ok(Outcome::Invalid);
                 };
-                let dag = dag.clone();
                 let settings =
                     crate::config::Settings::load(&crate::config::Settings::home_from_env())?;
                 drop(out);
@@ -148,8 +146,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 now,
                 output,
             } => {
-                let bag = load(&cli.dags_folder)?;
-                let Some(dag) = find_dag(&bag, &dag_id, &cli.dags_folder, &mut err)? else {
+                let Some(dag) = load_dag(&cli.dags_folder, &dag_id, &mut err)? else {
                     return Ok(Outcome::Invalid);
                 };
                 let now = match now {
@@ -157,7 +154,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                     None => chrono::Utc::now(),
                 };
                 crate::cli::runs::next_execution(
-                    dag,
+                    &dag,
                     &home_settings()?,
                     num_executions,
                     now,
@@ -176,8 +173,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 conf,
                 output,
             } => {
-                let bag = load(&cli.dags_folder)?;
-                let Some(dag) = find_dag(&bag, &dag_id, &cli.dags_folder, &mut err)? else {
+                let Some(dag) = load_dag(&cli.dags_folder, &dag_id, &mut err)? else {
                     return Ok(Outcome::Invalid);
                 };
                 let spec = lithoflow_api::BackfillBody {
@@ -213,15 +209,14 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             xcom,
             output,
         }) => {
-            let bag = load(&cli.dags_folder)?;
-            let Some(dag) = find_dag(&bag, &dag_id, &cli.dags_folder, &mut err)? else {
+            let Some(dag) = load_dag(&cli.dags_folder, &dag_id, &mut err)? else {
                 return Ok(Outcome::Invalid);
             };
             let settings =
                 crate::config::Settings::load(&crate::config::Settings::home_from_env())?;
             drop(out);
             drop(err);
-            crate::cli::tasktest::run(dag, &task_id, &xcom, output, &settings).await
+            crate::cli::tasktest::run(&dag, &task_id, &xcom, output, &settings).await
         }
         Command::Tasks(TasksCommand::StatesForDagRun {
             dag_id,
@@ -312,11 +307,10 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             crate::cli::runtime::run(cmd, &settings, &mut err).await
         }
         Command::Tasks(TasksCommand::List { dag_id, output }) => {
-            let bag = load(&cli.dags_folder)?;
-            let Some(dag) = find_dag(&bag, &dag_id, &cli.dags_folder, &mut err)? else {
+            let Some(dag) = load_dag(&cli.dags_folder, &dag_id, &mut err)? else {
                 return Ok(Outcome::Invalid);
             };
-            tasks_list(dag, output.output, &mut out)
+            tasks_list(&dag, output.output, &mut out)
         }
     }
 }
@@ -427,13 +421,10 @@ async fn target(
     let access = crate::cli::runs::StateAccess::connect(&home_settings()?).await?;
     let dag = match access {
         crate::cli::runs::StateAccess::Api(_) => None,
-        crate::cli::runs::StateAccess::Store(_) => {
-            let bag = load(folder)?;
-            match find_dag(&bag, dag_id, folder, err)? {
-                Some(d) => Some(d.clone()),
-                None => return Ok(None),
-            }
-        }
+        crate::cli::runs::StateAccess::Store(_) => match load_dag(folder, dag_id, err)? {
+            Some(d) => Some(d),
+            None => return Ok(None),
+        },
     };
     Ok(Some(crate::cli::runs::Target {
         access,
@@ -468,6 +459,13 @@ fn object(v: Value) -> Map<String, Value> {
         Value::Object(m) => m,
         _ => Map::new(),
     }
+}
+
+/// Loads the DAGs folder and takes one DAG out of it; when it is missing, says why
+/// ([`find_dag`]) and gives `None`.
+fn load_dag(folder: &Path, dag_id: &str, err: &mut dyn Write) -> anyhow::Result<Option<Dag>> {
+    let bag = load(folder)?;
+    Ok(find_dag(&bag, dag_id, folder, err)?.cloned())
 }
 
 /// Looks a DAG up; when it is missing, says why (a broken file, or no such id).

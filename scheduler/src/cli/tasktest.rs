@@ -67,7 +67,7 @@ pub(crate) async fn run(
         &run_id,
         chrono::Utc::now(),
     );
-    let rendered = match crate::engine::render_task(task, &ctx) {
+    let rendered = match crate::taskrun::render_task(task, &ctx) {
         Ok(t) => t,
         Err(e) => return report(format, &task.task_id, Err(TaskError::Input(e)), None),
     };

@@ -33,8 +33,6 @@ use crate::store::{DagRunRecord, RunState, Store, TaskState};
 use crate::taskrun::TaskError;
 use lithoflow_dag::{Dag, Task};
 
-pub(crate) use crate::taskrun::{job_key, render_task};
-
 /// What a running DAG run reports, for live displays.
 #[derive(Debug, Clone)]
 pub(crate) enum RunEvent {
@@ -80,7 +78,7 @@ pub(crate) struct TryInput {
     pub task: Task,
     /// Its try number (1 for the first try).
     pub try_number: u32,
-    /// Where the try's job data lives in storage ([`job_key`]).
+    /// Where the try's job data lives in storage ([`crate::taskrun::job_key`]).
     pub job_key: String,
     /// The XCom `return_value` of each upstream task the task reads.
     pub xcom: std::collections::HashMap<String, Value>,
@@ -396,6 +394,7 @@ impl Engine {
 #[cfg(test)]
 mod path_tests {
     use super::*;
+    use crate::taskrun::job_key;
 
     #[test]
     fn ids_cannot_escape_the_logs_folder_or_the_job_storage() {
