@@ -185,7 +185,7 @@ impl<'e> RunLoop<'e> {
                 Wake::TryFinished(None) | Wake::RetryDue | Wake::PastRecheck => {}
                 Wake::Control(Some(cmd)) => self.on_control(cmd).await?,
                 Wake::Control(None) => control = None,
-                Wake::DrainDeadline => return Ok(self.on_drain_deadline()),
+                Wake::DrainDeadline => return Ok(self.on_drain_deadline().await),
                 Wake::RunTimeout => return self.on_run_timeout().await,
             }
         }
@@ -462,15 +462,15 @@ impl<'e> RunLoop<'e> {
 
     /// A drain's deadline passed: running tries are stopped and their task instances
     /// stay running in the store, recovered (same try) on the next start.
-    fn on_drain_deadline(mut self) -> DagRunRecord {
-        self.stop_all();
+    async fn on_drain_deadline(mut self) -> DagRunRecord {
+        self.stop_all().await;
         self.run
     }
 
     /// `dagrun_timeout` passed: running tries are stopped, every unfinished task is
     /// skipped, and the run fails.
     async fn on_run_timeout(mut self) -> anyhow::Result<DagRunRecord> {
-        self.stop_all();
+        self.stop_all().await;
         let now = self.engine.now();
         for ti in self.tis.values_mut().filter(|t| !t.state.is_finished()) {
             ti.state = TaskState::Skipped;
@@ -487,12 +487,16 @@ impl<'e> RunLoop<'e> {
         self.finish(RunState::Failed, Some(note)).await
     }
 
-    /// Stops every try in flight (dropping a try's future stops its job).
-    fn stop_all(&mut self) {
+    /// Stops every try in flight and returns once each has stopped: dropping a try's
+    /// future stops its job, and an aborted task's future is dropped only when the
+    /// runtime next gets to it, so the aborted tasks are waited for (each ends at its
+    /// next await) before the run records anything.
+    async fn stop_all(&mut self) {
         for try_ in self.in_flight.values() {
             try_.cancel.cancel();
         }
         self.running.abort_all();
+        while self.running.join_next().await.is_some() {}
     }
 
     /// Starts a task's try on the executor.
