@@ -9,9 +9,22 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use lithoflow_dag::BashSpec;
+
+/// What `bash -c` runs: the user's command (`$1`) with a watcher beside it in its
+/// process group. The scheduler holds the only write end of the watcher's pipe (the
+/// command's original stdin, moved to fd 3; the command itself reads /dev/null as
+/// before). When the scheduler exits or is killed, SIGKILL included, the kernel closes
+/// that end, the watcher reads end-of-file and kills the whole group, so no command goes
+/// on running for a scheduler that will run the task again when it restarts. When the
+/// command ends first the scheduler writes a line, and the watcher leaves quietly.
+/// `exec -a bash` keeps `$0` what Airflow's `bash -c` gives; the watcher's own output
+/// goes nowhere, so it never holds the command's output pipes open.
+const DIE_WITH_HOST: &str = r#"exec 3<&0 </dev/null
+( exec >/dev/null 2>&1; read -r -u 3 _ || kill -KILL 0 ) &
+exec -a bash "$BASH" -c "$1" 3<&-"#;
 
 /// The most output kept per stream for the log (the tail is kept).
 const OUTPUT_LIMIT: usize = 1024 * 1024;
@@ -59,9 +72,11 @@ pub(crate) async fn run(spec: &BashSpec, dag_dir: &Path, timeout: Option<Duratio
     };
     let mut cmd = tokio::process::Command::new("bash");
     cmd.arg("-c")
+        .arg(DIE_WITH_HOST)
+        .arg("bash")
         .arg(&spec.bash_command)
         .current_dir(&cwd)
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -77,8 +92,10 @@ pub(crate) async fn run(spec: &BashSpec, dag_dir: &Path, timeout: Option<Duratio
         Err(e) => return failed(format!("cannot start bash: {e}")),
     };
     let pid = child.id();
-    let (Some(mut out), Some(mut err)) = (child.stdout.take(), child.stderr.take()) else {
-        return failed("bash's output pipes are missing".to_owned());
+    let (Some(mut out), Some(mut err), Some(mut host)) =
+        (child.stdout.take(), child.stderr.take(), child.stdin.take())
+    else {
+        return failed("bash's pipes are missing".to_owned());
     };
     // Both pipes drained at once, so a command filling one cannot block on the other.
     let drain = async {
@@ -95,8 +112,13 @@ pub(crate) async fn run(spec: &BashSpec, dag_dir: &Path, timeout: Option<Duratio
         Some(limit) => tokio::time::timeout(limit, waited).await.ok(),
         None => Some(waited.await),
     };
+    // The command has ended (or is stopped below): its watcher may go without killing
+    // what the command left running, as it would have run under Airflow. If this write
+    // fails the watcher has gone already.
+    let _ = host.write_all(b"ended\n").await;
+    drop(host);
     let Some((stdout, stderr, status)) = ended else {
-        stop_group(pid).await;
+        stop_group(pid, &mut child).await;
         let limit = timeout
             .map(lithoflow_dag::duration::format)
             .unwrap_or_default();
@@ -179,8 +201,10 @@ fn tail(s: &str) -> String {
     )
 }
 
-/// SIGTERM to the command's process group, then SIGKILL after a grace period.
-async fn stop_group(pid: Option<u32>) {
+/// SIGTERM to the command's process group, then SIGKILL after a grace period. The
+/// group's leader is reaped as it goes: unreaped, it stays in the group as a zombie, and
+/// every stop took the whole grace period.
+async fn stop_group(pid: Option<u32>, leader: &mut tokio::process::Child) {
     use nix::sys::signal::{Signal, killpg};
     use nix::unistd::Pid;
     let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) else {
@@ -192,6 +216,7 @@ async fn stop_group(pid: Option<u32>) {
     }
     let deadline = tokio::time::Instant::now() + KILL_GRACE;
     while tokio::time::Instant::now() < deadline {
+        let _ = leader.try_wait();
         // Signal 0: is any process of the group still there?
         if killpg(group, None).is_err() {
             return;
@@ -270,6 +295,96 @@ mod tests {
         assert!(v.starts_with("hi-") && v != "hi-none", "{v}");
     }
 
+    /// Whether process `pid` is gone (or only a zombie waiting for its parent).
+    fn gone(pid: i32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        })
+    }
+
+    #[tokio::test]
+    async fn a_command_whose_scheduler_is_gone_dies_with_what_it_started() {
+        // The run's future dropped stands for a scheduler that died: either way the
+        // write end of the watcher's pipe closes. kill_on_drop alone reached only the
+        // group's leader, and the background `sleep` went on running.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pidfile = dir.path().join("pid");
+        let cmd = format!(
+            "sleep 300 & echo $! > {}.tmp; mv {0}.tmp {0}; wait",
+            pidfile.display()
+        );
+        let task = tokio::spawn(async move { run(&spec(&cmd), Path::new("."), None).await });
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let pid: i32 = loop {
+            if let Ok(text) = std::fs::read_to_string(&pidfile) {
+                break text.trim().parse().expect("a pid");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the command never started"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(!gone(pid));
+        task.abort();
+        let _ = task.await;
+        while !gone(pid) {
+            assert!(
+                std::time::Instant::now() < deadline + Duration::from_secs(30),
+                "the background sleep {pid} outlived its scheduler"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_command_that_ends_leaves_what_it_started_running() {
+        // As under Airflow: a command may start something that outlives it on purpose.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pidfile = dir.path().join("pid");
+        let cmd = format!(
+            "sleep 300 >/dev/null 2>&1 & echo $! > {}",
+            pidfile.display()
+        );
+        let o = run(&spec(&cmd), Path::new("."), None).await;
+        assert!(o.result.is_ok(), "{:?}", o.result);
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .expect("pid file")
+            .trim()
+            .parse()
+            .expect("a pid");
+        // The watcher leaves at once when told the command ended; give it time to have
+        // misbehaved: wait until it is gone from the group (only the sleep remains).
+        let group = nix::unistd::Pid::from_raw(pid);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let members = std::fs::read_dir("/proc")
+                .expect("/proc")
+                .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+                .filter(|p| {
+                    nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(*p))).ok()
+                        == nix::unistd::getpgid(Some(group)).ok()
+                })
+                .filter(|p| !gone(*p))
+                .count();
+            if members <= 1 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the watcher never left"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            !gone(pid),
+            "the command's background sleep was killed when it ended"
+        );
+        let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGKILL);
+    }
+
     #[tokio::test]
     async fn a_command_past_its_timeout_is_stopped_with_its_children() {
         let started = std::time::Instant::now();
@@ -280,6 +395,12 @@ mod tests {
         )
         .await;
         assert!(matches!(o.result, Err(BashEnd::Failed(ref m)) if m.contains("execution_timeout")));
-        assert!(started.elapsed() < Duration::from_secs(10));
+        // Well inside the 5 s between SIGTERM and SIGKILL: the group ends at SIGTERM, and
+        // its reaped leader no longer counts as a member (it did, and every stop took 5 s).
+        assert!(
+            started.elapsed() < Duration::from_millis(4500),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

@@ -17,6 +17,9 @@ use lithoflow_dag::diag::{Severity, Source};
 /// Top-level sections of `lithoflow.toml` that are not executor settings.
 const OTHER_SECTIONS: &[&str] = &["api", "dags"];
 
+/// How long opening the state database waits for a lock that no live scheduler holds.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Where lithoflow keeps its state, logs and storage, and the settings read from there.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
@@ -40,19 +43,46 @@ impl Settings {
     pub(crate) fn open_store(&self) -> anyhow::Result<std::sync::Arc<crate::store::Store>> {
         let path = self.home.join("state");
         self.create_private_dirs()?;
-        crate::store::Store::open(&path)
-            .map(std::sync::Arc::new)
-            .map_err(|e| {
-                // The lock is sled's: another process (a scheduler) has the database open.
-                let hint = if e.to_string().contains("could not acquire lock") {
-                    " (is a `lithoflow scheduler` running with this LITHOFLOW_HOME?)"
-                } else {
-                    ""
-                };
-                anyhow::Error::new(e).context(format!(
-                    "failed to open the state database at {}{hint}",
-                    path.display()
-                ))
+        let started = std::time::Instant::now();
+        let opened = loop {
+            match crate::store::Store::open(&path) {
+                // sled's lock outlives the process or handle that held it for a moment:
+                // a command that just exited, a database this process just closed (its
+                // background threads let go of the file last). With no live scheduler
+                // described in the home, the holder is one of those: wait it out.
+                Err(e)
+                    if e.to_string().contains("could not acquire lock")
+                        && started.elapsed() < LOCK_WAIT
+                        && !self.scheduler_alive() =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => break other,
+            }
+        };
+        opened.map(std::sync::Arc::new).map_err(|e| {
+            // The lock is sled's: another process (a scheduler) has the database open.
+            let hint = if e.to_string().contains("could not acquire lock") {
+                " (is a `lithoflow scheduler` running with this LITHOFLOW_HOME?)"
+            } else {
+                ""
+            };
+            anyhow::Error::new(e).context(format!(
+                "failed to open the state database at {}{hint}",
+                path.display()
+            ))
+        })
+    }
+
+    /// Whether the home's `scheduler.json` describes a process that is still alive (a
+    /// killed scheduler leaves its file behind).
+    fn scheduler_alive(&self) -> bool {
+        lithoflow_api::SchedulerInfo::read(&self.home)
+            .ok()
+            .flatten()
+            .and_then(|info| i32::try_from(info.pid).ok())
+            .is_some_and(|pid| {
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
             })
     }
 

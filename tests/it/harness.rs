@@ -202,6 +202,17 @@ impl Daemon {
         status_and_json(&raw)
     }
 
+    /// Its process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL (`kill -9`), and reaped.
+    pub(crate) fn kill9(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+
     /// SIGTERM; the exit code.
     pub(crate) fn terminate(&mut self) -> i32 {
         let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));

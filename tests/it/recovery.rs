@@ -44,7 +44,20 @@ fn scheduler(home: &Path, log: &Path, exit_when_idle: bool) -> Command {
 
 /// Finished task instances per (run, task), read while no scheduler holds the database.
 fn finished(home: &Path) -> HashSet<(String, String)> {
-    let store = Store::open(&home.join("state")).expect("the state database opens after a kill");
+    // sled's lock outlives a closed handle for a moment (this process's previous look),
+    // and the scheduler waits such a lock out too: so does this look.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let store = loop {
+        match Store::open(&home.join("state")) {
+            Err(e)
+                if e.to_string().contains("could not acquire lock")
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            other => break other.expect("the state database opens after a kill"),
+        }
+    };
     let mut out = HashSet::new();
     for run in store.runs("mixed").expect("runs") {
         for ti in store.tis("mixed", &run.run_id).expect("task instances") {
@@ -225,4 +238,140 @@ fn runs_survive_kill_9_at_random_moments() {
         snapshots.iter().any(|(_, s)| s.len() < RUNS * TASKS),
         "every kill came after all runs had finished"
     );
+}
+
+/// Whether process `pid` is gone (a zombie waiting for a parent counts as gone: it runs
+/// nothing).
+fn process_gone(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+        s.rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+    })
+}
+
+/// The children of `pid` (from /proc), to find a scheduler's Python workers.
+fn children_of(pid: u32) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| {
+                s.rsplit(')')
+                    .next()
+                    .and_then(|rest| rest.split_whitespace().nth(1))
+                    .and_then(|ppid| ppid.parse::<u32>().ok())
+                    == Some(pid)
+            })
+        })
+        .collect()
+}
+
+/// Lines of a marks file that start with `word`, as their whitespace-separated fields.
+fn marks(path: &Path, word: &str) -> Vec<Vec<String>> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.split_whitespace().next() == Some(word))
+        .map(|l| l.split_whitespace().skip(1).map(str::to_owned).collect())
+        .collect()
+}
+
+#[test]
+fn a_killed_scheduler_takes_its_workers_and_commands_with_it() {
+    // A Python task and a bash task each start a child process and then wait for a go
+    // file; the scheduler is killed with SIGKILL while they wait. Everything they run
+    // must die with it (before this, the worker went on and finished the call after the
+    // scheduler was gone, and the restarted scheduler ran it again). The restarted
+    // scheduler runs both tasks again, and each completes exactly once.
+    let env = crate::harness::Env::new();
+    let m = tempfile::tempdir().expect("marks dir");
+    let go = m.path().join("go");
+    let py_marks = m.path().join("py.log");
+    let sh_marks = m.path().join("sh.log");
+    env.write(
+        "orph.py",
+        r#"import os, subprocess, time
+
+def hold(marks, go):
+    child = subprocess.Popen(["sleep", "300"])
+    with open(marks, "a") as f:
+        f.write("start %d %d\n" % (os.getpid(), child.pid))
+    while not os.path.exists(go):
+        time.sleep(0.02)
+    with open(marks, "a") as f:
+        f.write("end %d\n" % os.getpid())
+    child.kill()
+    return 1
+"#,
+    );
+    env.write(
+        "orphans.toml",
+        &format!(
+            r#"is_paused_upon_creation = false
+
+[tasks.py]
+type = "call_async"
+func = "orph:hold"
+data = {{ marks = "{py}", go = "{go}" }}
+
+[tasks.sh]
+type = "bash"
+bash_command = """
+sleep 300 &
+echo "start $$ $!" >> {sh}
+while [ ! -e {go} ]; do sleep 0.02; done
+echo "end $$" >> {sh}
+kill $!
+"""
+"#,
+            py = py_marks.display(),
+            sh = sh_marks.display(),
+            go = go.display(),
+        ),
+    );
+    env.ok(&["dags", "trigger", "orphans", "-r", "r1"]);
+    let mut first = env.start();
+    let pids = crate::harness::wait_for("both tasks to start", Duration::from_secs(120), || {
+        let py = marks(&py_marks, "start");
+        let sh = marks(&sh_marks, "start");
+        (py.len() == 1 && sh.len() == 1).then(|| {
+            let mut pids: Vec<i32> = py[0]
+                .iter()
+                .chain(sh[0].iter())
+                .map(|p| p.parse().expect("a pid"))
+                .collect();
+            pids.extend(children_of(first.pid()));
+            pids
+        })
+    });
+    assert!(pids.iter().all(|p| !process_gone(*p)), "{pids:?}");
+    first.kill9();
+    // The promise is about a second; the limit is for a busy machine.
+    crate::harness::wait_for(
+        "every worker, command and child of the killed scheduler to be gone",
+        Duration::from_secs(30),
+        || pids.iter().all(|p| process_gone(*p)).then_some(()),
+    );
+    std::fs::write(&go, "").expect("go file");
+    drop(first);
+    env.schedule_until_idle();
+    assert_eq!(env.run_state("orphans", "r1").as_deref(), Some("success"));
+    for (marks_file, what) in [
+        (&py_marks, "the Python call"),
+        (&sh_marks, "the bash command"),
+    ] {
+        let starts = marks(marks_file, "start");
+        let ends = marks(marks_file, "end");
+        assert_eq!(
+            starts.len(),
+            2,
+            "{what} ran once before the kill and once after"
+        );
+        assert_eq!(ends.len(), 1, "{what} completed exactly once: {ends:?}");
+        assert_ne!(
+            ends[0][0], starts[0][0],
+            "{what} of the killed scheduler went on to the end"
+        );
+    }
 }

@@ -888,6 +888,41 @@ def handler(event, context):
     return decoded
 
 
+def _die_with_host(fd):
+    """Kills this worker's process group as soon as its host is gone.
+
+    The host (the scheduler, or a `tasks test`) holds the only write end of the pipe
+    on ``fd``; the kernel closes it when the host exits or is killed, SIGKILL included.
+    A thread waits for that hang-up (poll with no events asked for reports only
+    POLLHUP and POLLERR, so it never reads a byte of the protocol) and then kills the
+    whole group: the function running now and anything it started, so that no user
+    code goes on running on behalf of a host that will run the task again when it
+    restarts. The host puts each worker in a group of its own; it closes the pipe of a
+    worker it no longer wants too, and kills that group itself.
+    """
+    import select
+    import signal
+    import threading
+
+    def watch():
+        poller = select.poll()
+        poller.register(fd, 0)
+        while True:
+            try:
+                events = poller.poll()
+            except InterruptedError:
+                continue
+            if any(ev & (select.POLLHUP | select.POLLERR | select.POLLNVAL) for _, ev in events):
+                break
+        try:
+            if os.getpgrp() == os.getpid():
+                os.killpg(os.getpgrp(), signal.SIGKILL)
+        finally:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="lithoflow-host-watch", daemon=True).start()
+
+
 class _Worker:
     """Serves framed requests on stdin until stdin closes."""
 
@@ -905,6 +940,7 @@ class _Worker:
         os.close(null)
         sys.stdin = io.TextIOWrapper(os.fdopen(0, "rb"))
         faulthandler.enable(file=sys.stderr)
+        _die_with_host(self.inp.fileno())
 
     def read(self):
         head = self.inp.read(4)
