@@ -304,3 +304,27 @@ fn usage_errors_and_a_missing_folder_exit_2() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn trigger_of_a_paused_dag_says_the_run_waits_for_dags_unpause() {
+    // Without a scheduler (the store directly) and through a running one (the API), the
+    // run is recorded queued and stderr says why it will not start; stdout stays the run.
+    let env = crate::harness::Env::with_fixtures(&crate::repo_root().join("tests/fixtures/api"));
+    let (code, out, err) = env.run(&["dags", "trigger", "sleepy", "-r", "direct", "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let run: serde_json::Value = serde_json::from_str(&out).expect("stdout is the run as JSON");
+    assert_eq!(run[0]["state"], "queued", "{run}");
+    assert!(
+        err.contains("DAG `sleepy` is paused: run `direct` stays queued until the DAG is unpaused (`lithoflow dags unpause sleepy`"),
+        "{err}"
+    );
+    let (_, _, err) = env.run(&["dags", "trigger", "hello", "-r", "direct"]);
+    assert!(!err.contains("paused"), "{err}");
+    let _daemon = env.start();
+    let (code, _, err) = env.run(&["dags", "trigger", "sleepy", "-r", "via_api"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("DAG `sleepy` is paused: run `via_api` stays queued"),
+        "{err}"
+    );
+}

@@ -172,7 +172,11 @@ async fn perform(client: Option<Client>, cmd: Command) -> Msg {
                 ..TriggerBody::default()
             };
             call!(client, |c| c.trigger(&dag_id, &body))
-                .map(|run| format!("triggered run {} of {dag_id}", run.dag_run_id))
+                .map(|t| match t.warning {
+                    // Paused: the run waits, and the status line says for what.
+                    Some(w) => format!("triggered run {} of {dag_id}; {w}", t.run.dag_run_id),
+                    None => format!("triggered run {} of {dag_id}", t.run.dag_run_id),
+                })
                 .map_err(|e| format!("failed to trigger {dag_id}: {e}"))
         }),
         Command::SetPaused { dag_id, paused } => {

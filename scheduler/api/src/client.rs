@@ -24,6 +24,7 @@ use crate::types::{
     BackfillBody, BackfillResponse, CallCollection, CallInfo, ClearBody, ClearResponse,
     DagCollection, DagInfo, DagPatch, DagRun, DagRunCollection, Health, ImportErrorCollection,
     Problem, TaskCollection, TaskInfo, TaskInstance, TaskInstanceCollection, TriggerBody,
+    Triggered,
 };
 use crate::{CONNECT_TIMEOUT, LOG_OFFSET_HEADER, MAX_LIMIT, REQUEST_TIMEOUT};
 
@@ -354,13 +355,28 @@ impl Client {
     }
 
     /// Creates a queued manual run.
-    pub async fn trigger(&self, dag_id: &str, body: &TriggerBody) -> Result<DagRun, ClientError> {
-        self.json(
-            Method::POST,
-            &format!("/dags/{}/dagRuns", segment(dag_id)),
-            Some(body),
-        )
-        .await
+    pub async fn trigger(
+        &self,
+        dag_id: &str,
+        body: &TriggerBody,
+    ) -> Result<Triggered, ClientError> {
+        let path = format!("/dags/{}/dagRuns", segment(dag_id));
+        let protocol = |e: serde_json::Error| ClientError::Protocol {
+            url: self.url(&path),
+            message: e.to_string(),
+        };
+        let body = serde_json::to_vec(body).map_err(protocol)?;
+        let answer = self.call(Method::POST, &path, Some(body)).await?;
+        let warning = answer
+            .headers
+            .get(header::WARNING)
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::warning_text)
+            .map(str::to_owned);
+        Ok(Triggered {
+            run: serde_json::from_slice(&answer.body).map_err(protocol)?,
+            warning,
+        })
     }
 
     /// Every run of a DAG (all pages), newest first.

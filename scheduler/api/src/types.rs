@@ -222,6 +222,39 @@ pub struct DagRun {
     pub backfill_id: Option<String>,
 }
 
+/// What a trigger of a paused DAG says, in the CLI, the TUI and the API's `Warning`
+/// header: Airflow records the run and leaves it queued until the DAG is unpaused, which
+/// a new user does not expect.
+pub fn paused_trigger_notice(dag_id: &str, run_id: &str) -> String {
+    format!(
+        "DAG `{dag_id}` is paused: run `{run_id}` stays queued until the DAG is unpaused \
+         (`lithoflow dags unpause {dag_id}`, or `p` in the TUI)"
+    )
+}
+
+/// The `Warning` header (RFC 9111's `299`, "miscellaneous persistent warning") of an
+/// answer with something to add, e.g. [`paused_trigger_notice`].
+pub fn warning_header(text: &str) -> String {
+    format!("299 lithoflow \"{}\"", text.replace(['"', '\\'], "'"))
+}
+
+/// The text of a [`warning_header`] value.
+pub fn warning_text(header: &str) -> Option<&str> {
+    let rest = header.strip_prefix("299 ")?;
+    let start = rest.find('"')?;
+    let end = rest.rfind('"')?;
+    (end > start).then(|| &rest[start + 1..end])
+}
+
+/// A run just triggered, and what the scheduler added (e.g. that the DAG is paused).
+#[derive(Debug, Clone)]
+pub struct Triggered {
+    /// The run.
+    pub run: DagRun,
+    /// The answer's warning, if any.
+    pub warning: Option<String>,
+}
+
 /// `POST /dags/{dag_id}/dagRuns`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TriggerBody {

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::Uri;
+use axum::http::{HeaderValue, Uri, header};
+use axum::response::{IntoResponse, Response};
 
 use super::extract::{ApiError, ApiResult, Body, Ids, Params, check_id, paged};
 use super::lookup::{ask, known_dag, loaded_dag, read, run_of};
@@ -64,13 +65,14 @@ pub(super) async fn list_runs(
     .map(Json)
 }
 
-/// `POST /dags/{dag_id}/dagRuns`: a queued manual run, made by the scheduler loop.
+/// `POST /dags/{dag_id}/dagRuns`: a queued manual run, made by the scheduler loop. Of a
+/// paused DAG, the run is recorded as in Airflow and waits; a `Warning` header says so.
 pub(super) async fn trigger_run(
     State(shared): State<Arc<Shared>>,
     Ids([dag_id]): Ids<1>,
     uri: Uri,
     Body(body): Body<TriggerBody>,
-) -> ApiResult<Json<DagRun>> {
+) -> ApiResult<Response> {
     Params::parse(&uri, &[])?;
     loaded_dag(&shared, &dag_id)?;
     let req = TriggerRequest {
@@ -84,7 +86,21 @@ pub(super) async fn trigger_run(
         reply,
     })
     .await?;
-    Ok(Json(wire::dag_run(&run)))
+    let sh = Arc::clone(&shared);
+    let id = dag_id.clone();
+    let paused = read(&shared, move |store| {
+        let dag = loaded_dag(&sh, &id)?;
+        crate::ops::is_paused(store, &dag).map_err(|e| ApiError::internal(e.to_string()))
+    })
+    .await?;
+    let mut resp = Json(wire::dag_run(&run)).into_response();
+    if paused {
+        let text = lithoflow_api::paused_trigger_notice(&dag_id, &run.run_id);
+        if let Ok(value) = HeaderValue::from_str(&lithoflow_api::warning_header(&text)) {
+            resp.headers_mut().insert(header::WARNING, value);
+        }
+    }
+    Ok(resp)
 }
 
 /// `GET /dags/{dag_id}/dagRuns/{dag_run_id}`.

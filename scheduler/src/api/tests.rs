@@ -1135,7 +1135,7 @@ async fn the_event_stream_delivers_state_changes() {
         )
         .await
         .expect("trigger");
-    assert_eq!(run.dag_run_id, "live");
+    assert_eq!(run.run.dag_run_id, "live");
     let ev = next_event(&mut all).await;
     assert_eq!(ev.event, "dag_run");
     assert_eq!(
@@ -1569,4 +1569,34 @@ fn api_times_are_written_exactly_as_ops_iso_writes_them() {
             "case {i}: {x:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_trigger_of_a_paused_dag_says_the_run_waits_for_an_unpause() {
+    // Recorded and queued, as in Airflow, with a `Warning` header naming the way out; an
+    // unpaused DAG's trigger has none.
+    let h = harness();
+    let client = serve(&h).await;
+    let body = |id: &str| lithoflow_api::TriggerBody {
+        dag_run_id: Some(id.to_owned()),
+        ..lithoflow_api::TriggerBody::default()
+    };
+    let paused = client
+        .trigger("sleepy", &body("p1"))
+        .await
+        .expect("trigger");
+    assert_eq!(paused.run.state, lithoflow_api::RunState::Queued);
+    assert_eq!(
+        paused.warning.as_deref(),
+        Some(
+            "DAG `sleepy` is paused: run `p1` stays queued until the DAG is unpaused \
+             (`lithoflow dags unpause sleepy`, or `p` in the TUI)"
+        )
+    );
+    client.set_paused("sleepy", false).await.expect("unpause");
+    let running = client
+        .trigger("sleepy", &body("p2"))
+        .await
+        .expect("trigger");
+    assert_eq!(running.warning, None);
 }

@@ -198,18 +198,34 @@ pub(crate) async fn trigger(
         run_id,
         logical_date: logical_date.map(parse_date).transpose()?,
     };
-    let run = match &target.access {
-        StateAccess::Store(store) => crate::ops::trigger(store, target.dag()?, req, Utc::now())?,
+    let (run, paused) = match &target.access {
+        StateAccess::Store(store) => {
+            let dag = target.dag()?;
+            let run = crate::ops::trigger(store, dag, req, Utc::now())?;
+            (run, crate::ops::is_paused(store, dag)?)
+        }
         StateAccess::Api(client) => {
             let body = TriggerBody {
                 dag_run_id: req.run_id,
                 logical_date: req.logical_date,
                 conf: req.conf,
             };
-            client.trigger(&target.dag_id, &body).await?.try_into()?
+            let triggered = client.trigger(&target.dag_id, &body).await?;
+            let paused = triggered.warning.is_some();
+            (triggered.run.try_into()?, paused)
         }
     };
-    print_triggered(&run, format)
+    let outcome = print_triggered(&run, format)?;
+    if paused {
+        // On stderr: stdout stays the run alone (JSON with `-o json`).
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: {}",
+            lithoflow_api::paused_trigger_notice(&run.dag_id, &run.run_id)
+        );
+    }
+    Ok(outcome)
 }
 
 /// Prints a triggered run as `dags trigger` does.
