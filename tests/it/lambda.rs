@@ -566,7 +566,7 @@ data = { x = 7 }
 [tasks.slow]
 type = "call_async"
 func = "lamfuncs:sleepy"
-data = { s = 20 }
+data = { s = 120 }
 timeout = 1
 
 [tasks.big]
@@ -621,8 +621,10 @@ fn failures_limits_and_large_results_on_lambda() {
     let took = task(&doc, "slow")["duration_s"]
         .as_f64()
         .unwrap_or(f64::MAX);
+    // Stopped, not run to its end: far under the 120 s it sleeps, however slowly a busy
+    // machine starts the function (16.8 s once, when this limit was 15 s).
     assert!(
-        took < 15.0,
+        took < 90.0,
         "the call was stopped at its timeout, took {took}s"
     );
 
