@@ -374,6 +374,16 @@ fn item(events: &Arc<Recorder>) -> (WorkItem, tokio::sync::oneshot::Receiver<Wor
     (item, rx)
 }
 
+/// Following a call of 1 s, bound to no request, not adopted.
+fn following(f: &Function) -> Following<'_> {
+    Following {
+        timeout: Duration::from_secs(1),
+        function: f,
+        bound: None,
+        adopted: None,
+    }
+}
+
 fn function() -> Function {
     Function {
         name: "lithoflow-runtime-0-1-0-256mb".to_owned(),
@@ -390,14 +400,9 @@ async fn a_followed_call_reports_accepted_started_and_its_answer() {
     let follow = {
         let inner = Arc::clone(&inner);
         tokio::spawn(async move {
+            let f = function();
             inner
-                .follow(
-                    item,
-                    seen,
-                    std::future::ready(Ok(())),
-                    Duration::from_secs(1),
-                    &function(),
-                )
+                .follow(item, seen, std::future::ready(Ok(())), following(&f))
                 .await;
         })
     };
@@ -428,14 +433,9 @@ async fn a_call_that_never_starts_fails_after_its_timeout_and_the_grace() {
     let (item, rx) = item(&events);
     let (_tx, seen) = mpsc::unbounded_channel();
     let started = Instant::now();
+    let f = function();
     inner
-        .follow(
-            item,
-            seen,
-            std::future::ready(Ok(())),
-            Duration::from_secs(1),
-            &function(),
-        )
+        .follow(item, seen, std::future::ready(Ok(())), following(&f))
         .await;
     match rx.await.expect("a reply") {
         WorkResult::Failed { error, .. } => {
@@ -463,9 +463,8 @@ async fn a_call_the_remote_invoker_could_not_invoke_fails_with_why() {
     let (item, rx) = item(&events);
     let (_tx, seen) = mpsc::unbounded_channel();
     let refused = async { Err("the remote invoker could not invoke the call: boom".to_owned()) };
-    inner
-        .follow(item, seen, refused, Duration::from_secs(1), &function())
-        .await;
+    let f = function();
+    inner.follow(item, seen, refused, following(&f)).await;
     match rx.await.expect("a reply") {
         WorkResult::Infrastructure(m) => assert!(m.contains("boom"), "{m}"),
         other => panic!("{other:?}"),
