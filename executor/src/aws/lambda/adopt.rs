@@ -113,7 +113,9 @@ impl Inner {
         function: &Function,
     ) -> Option<WorkItem> {
         let id = format!("{}/{}", call.phase, call.call_id);
-        let earlier = call.job.earlier.get(&id)?;
+        let Some(earlier) = call.job.earlier.get(&id) else {
+            return Some(item);
+        };
         let base = format!("{}/{id}", call.job.calls_prefix);
         let index = item.call_index;
         if earlier.finished {
