@@ -113,7 +113,10 @@ impl Inner {
         function: &Function,
     ) -> Option<WorkItem> {
         let id = format!("{}/{}", call.phase, call.call_id);
-        let Some(earlier) = call.job.earlier.get(&id) else {
+        let earlier = (call.phase != super::INSPECT)
+            .then(|| call.job.earlier.get(&id))
+            .flatten();
+        let Some(earlier) = earlier else {
             return Some(item);
         };
         let base = format!("{}/{id}", call.job.calls_prefix);

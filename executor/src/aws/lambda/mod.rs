@@ -304,9 +304,9 @@ impl Inner {
         Ok(payload)
     }
 
-    /// Every call with a place in the bucket writes its `init` and `status.json`, so a
+    /// Every call of a user's function writes its `init` and `status.json`, so a
     /// scheduler restarted while it ran can tell that it finished or still runs
-    /// (`adopt.rs`).
+    /// (`adopt.rs`); an inspection (a function's signature) writes neither.
     fn aws_section(
         &self,
         call: Option<&CloudCall>,
@@ -314,6 +314,7 @@ impl Inner {
         mode: Mode,
         request: &str,
     ) -> Value {
+        let marked = call.is_some_and(|c| c.phase != INSPECT);
         let prefix = call.map(|c| format!("{}/{}/{}", c.job.calls_prefix, c.phase, c.call_id));
         let wait_for = call.and_then(|c| {
             c.wait_for.as_ref().map(|ids| {
@@ -329,8 +330,8 @@ impl Inner {
             "s3_endpoint": self.settings.s3_endpoint,
             "modules": call.and_then(|c| c.job.modules.as_ref()).map(|m| json!({"key": m.key, "sha256": m.sha256})),
             "prefix": prefix,
-            "status": call.is_some(),
-            "init": call.is_some(),
+            "status": marked,
+            "init": marked,
             "request": request,
             "response_limit": if mode == Mode::Sync { self.limits.response } else { 0 },
             "timeout_s": timeout.as_secs_f64(),
@@ -890,5 +891,8 @@ impl Inner {
         decode_answer(index, body, timeout)
     }
 }
+
+/// The phase of a job's inspection call, which runs no user function.
+const INSPECT: &str = "inspect";
 
 const CANCELLED: &str = "the call was cancelled before it finished";

@@ -618,10 +618,12 @@ impl World {
 
     /// A fresh backend (a scheduler process), its function's timeout `timeout_s`.
     async fn backend(&self, timeout_s: u64) -> LambdaBackend {
-        let mut cfg = crate::config::ExecutorConfig::default();
-        cfg.storage_bucket = Some("adopt".to_owned());
-        cfg.execution_role = Some("arn:aws:iam::000000000000:role/lithoflow".to_owned());
-        cfg.runtime_timeout = Some(timeout_s);
+        let cfg = crate::config::ExecutorConfig {
+            storage_bucket: Some("adopt".to_owned()),
+            execution_role: Some("arn:aws:iam::000000000000:role/lithoflow".to_owned()),
+            runtime_timeout: Some(timeout_s),
+            ..Default::default()
+        };
         let settings = AwsSettings::from_config(&cfg);
         let client = test_client(&self.emu.endpoint());
         let s3 = aws_sdk_s3::Client::from_conf(
