@@ -23,7 +23,8 @@
 //! Here: the backend, its runtime functions and how each kind of call is served. Beside
 //! it: `invoke.rs` (one invocation with its retries), `answer.rs` (requests spliced and
 //! checked, answers decoded), `poll.rs` (the status pollers), `bucket.rs` (the backend's
-//! own S3 requests).
+//! own S3 requests), `adopt.rs` (calls of a killed scheduler's run taken over after a
+//! restart instead of invoked again).
 
 mod adopt;
 mod answer;
