@@ -4,8 +4,9 @@
 //! [`WorkResult`]. The backends depend on this module and never on each other; the
 //! dispatcher that picks one for a job (`dispatch.rs`) sits above them both.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
@@ -111,9 +112,6 @@ pub(crate) struct CloudCall {
     /// Invoke asynchronously (an Event invocation) and follow the call through the
     /// status object the runtime writes (`async_invoke`).
     pub detached: bool,
-    /// Have the runtime write the call's status object even when it answers directly
-    /// (map calls whose reducer waits for them remotely).
-    pub persist: bool,
     /// Start right away and wait, inside the function, for these map calls' results,
     /// which become the first argument (`reducer_wait_local = false`).
     pub wait_for: Option<Vec<String>>,
@@ -126,8 +124,14 @@ pub(crate) struct CloudCall {
 )]
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CloudJob {
-    /// Where this run of the job keeps its calls' data: `lithoflow.jobs/<job_key>/<run>`.
+    /// Where the job keeps its calls' data: `lithoflow.jobs/<job_key>/calls`, the same
+    /// for every run of one job key (a try run again after a restart finds what the
+    /// killed run's calls wrote; a new try has a new job key).
     pub calls_prefix: String,
+    /// What an earlier run of the same job key left under `calls_prefix`, listed once
+    /// when the job started, by `<phase>/<call_id>`: the calls that finished or were
+    /// in flight when that run's process died.
+    pub earlier: Arc<HashMap<String, EarlierCall>>,
     /// The function modules' archive in the bucket, if there are modules to ship.
     pub modules: Option<ModulesRef>,
     /// `async_invoke`: calls are Event invocations followed through S3.
@@ -136,6 +140,20 @@ pub(crate) struct CloudJob {
     pub remote: bool,
     /// `reducer_wait_local = false` on a map_reduce: the reducer starts with the maps.
     pub remote_reduce: bool,
+}
+
+/// A call of an earlier run of a job, as its objects in storage show it.
+#[cfg_attr(
+    not(feature = "aws"),
+    expect(dead_code, reason = "read by the aws_lambda backend only")
+)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct EarlierCall {
+    /// Its `init` object (the function started) exists; with when it was written, if
+    /// storage said.
+    pub started: Option<Option<SystemTime>>,
+    /// Its `status.json` (the runtime's answer) exists.
+    pub finished: bool,
 }
 
 /// A modules archive in the bucket.

@@ -66,7 +66,6 @@ impl Dispatcher {
     pub(crate) async fn prepare_job(
         &self,
         job_key: &str,
-        run_id: &str,
         sys_path: &[PathBuf],
         include_modules: &[String],
         exclude_modules: &[String],
@@ -76,14 +75,7 @@ impl Dispatcher {
             Dispatcher::Local(_) => Ok(None),
             #[cfg(feature = "aws")]
             Dispatcher::Lambda(lambda) => lambda
-                .prepare_job(
-                    job_key,
-                    run_id,
-                    sys_path,
-                    include_modules,
-                    exclude_modules,
-                    python,
-                )
+                .prepare_job(job_key, sys_path, include_modules, exclude_modules, python)
                 .await
                 .map(Some),
         }

@@ -33,16 +33,15 @@ impl JobRun {
     /// keep their data. Nothing on localhost.
     pub(super) async fn prepare_cloud(&self, job_id: &str, spec: &JobSpec) -> Result<(), Error> {
         let opts = &spec.options;
-        // A job key can be run again (a task re-run on the same try after a restart):
-        // each run's calls get their own prefix, so stale statuses are never read.
-        let nonce = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
+        // A job key is run again when a scheduler killed during a try re-runs it on the
+        // same try: its calls keep the same prefix, so the backend finds the calls the
+        // killed run finished or still runs and adopts them instead of invoking them
+        // again (a retry or a clear is a new try, so a new job key and prefix).
+        tracing::debug!(job = %job_id, key = %spec.job_key, "preparing the job on the cloud backend");
         let prepared = self
             .dispatcher
             .prepare_job(
                 &spec.job_key,
-                &format!("{job_id}-{nonce:x}"),
                 &opts.sys_path,
                 &opts.include_modules,
                 &opts.exclude_modules,
@@ -74,7 +73,6 @@ impl JobRun {
             call_id: format!("{index:05}"),
             memory,
             detached: job.detached && phase != "inspect",
-            persist: job.remote_reduce && phase == "map",
             wait_for: None,
         })
     }
@@ -161,7 +159,6 @@ impl JobRun {
                     call_id: format!("{index:05}"),
                     memory: phases.reduce_memory,
                     detached: job.detached,
-                    persist: false,
                     wait_for: Some(group.iter().map(|i| format!("{i:05}")).collect()),
                 }),
             };

@@ -570,8 +570,10 @@ def handle(req):
 #     {"bucket": "b", "s3_endpoint": null,
 #      "modules": {"key": "lithoflow.modules/<sha256>.zip", "sha256": "<sha256>"},
 #      "prefix": "lithoflow.jobs/<job>/<run>/map/00003",   # this call's objects
-#      "status": false,   # write <prefix>/status.json (the whole answer)
-#      "init": false,     # write <prefix>/init when the call starts
+#      "status": true,    # write <prefix>/status.json (the whole answer)
+#      "init": true,      # write <prefix>/init (its body: "request") when the call starts
+#      "request": "<sha256 of the request>",   # named by both, so a restarted scheduler
+#                                              # adopts only answers to the same request
 #      "response_limit": 6275072,   # larger answers go to <prefix>/output.json
 #      "timeout_s": 60.0,
 #      "wait_for": {"prefix": ".../map/", "call_ids": ["00000", ...], "cancel_key": "..."}}
@@ -751,12 +753,17 @@ def _failure(req, kind, message, exc_type=None, tb=""):
 
 
 def _run_lambda(event, aws, context):
-    """Runs one request on Lambda: modules, start mark, remote wait, time limit."""
+    """Runs one request on Lambda: modules, start mark, remote wait, time limit.
+
+    The answer names the request it answers ("request"), and says when the function was
+    never reached ("unrun": the modules could not be fetched, a reducer's wait was cut
+    short): a restarted scheduler invokes such a call again, and adopts any other."""
     prefix = aws.get("prefix")
     saved_out, saved_err = sys.stdout, sys.stderr
+    entered = False
     try:
         if aws.get("init") and prefix:
-            _put(aws, prefix + "/init", b"")
+            _put(aws, prefix + "/init", (aws.get("request") or "").encode())
         folder = _use_modules(aws)
         if folder:
             event["sys_path"] = [folder]
@@ -772,6 +779,7 @@ def _run_lambda(event, aws, context):
             cap = max(remaining - 1.5, 0.1)
             limit = min(limit, cap) if limit else cap
         with _alarm(limit):
+            entered = True
             resp = handle(event)
     except _CallTimeout as e:
         resp = _failure(event, "timeout", str(e), "TimeoutError")
@@ -790,6 +798,10 @@ def _run_lambda(event, aws, context):
         err["traceback"] = (err.get("traceback") or "").replace(
             "lithoflow_runtime._CallTimeout", "TimeoutError"
         ).replace("_CallTimeout", "TimeoutError")
+    if aws.get("request"):
+        resp["request"] = aws["request"]
+    if not entered:
+        resp["unrun"] = True
     return resp
 
 

@@ -3,6 +3,8 @@
 //! what a failure means (the status poller retries a listing on its own schedule; a
 //! missing object is `None`, not an error).
 
+use std::time::SystemTime;
+
 use super::Inner;
 use crate::error::Error;
 
@@ -67,6 +69,31 @@ impl Inner {
     }
 
     pub(super) async fn list(&self, prefix: &str) -> Result<Vec<String>, Error> {
+        Ok(self
+            .list_dated(prefix)
+            .await?
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect())
+    }
+
+    pub(super) async fn delete(&self, key: &str) -> Result<(), Error> {
+        self.storage
+            .client()
+            .delete_object()
+            .bucket(&self.storage.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| s3_error(&format!("deleting s3://{}/{key}", self.storage.bucket), &e))?;
+        Ok(())
+    }
+
+    /// The keys under `prefix`, each with when it was last written (if S3 said).
+    pub(super) async fn list_dated(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, Option<SystemTime>)>, Error> {
         let mut keys = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -85,11 +112,12 @@ impl Inner {
                         &e,
                     )
                 })?;
-            keys.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(str::to_owned)),
-            );
+            keys.extend(page.contents().iter().filter_map(|o| {
+                let written = o
+                    .last_modified()
+                    .and_then(|t| SystemTime::try_from(*t).ok());
+                o.key().map(|k| (k.to_owned(), written))
+            }));
             token = page
                 .next_continuation_token()
                 .filter(|_| page.is_truncated() == Some(true))

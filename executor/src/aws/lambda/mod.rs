@@ -23,8 +23,10 @@
 //! Here: the backend, its runtime functions and how each kind of call is served. Beside
 //! it: `invoke.rs` (one invocation with its retries), `answer.rs` (requests spliced and
 //! checked, answers decoded), `poll.rs` (the status pollers), `bucket.rs` (the backend's
-//! own S3 requests).
+//! own S3 requests), `adopt.rs` (calls of a killed scheduler's run taken over after a
+//! restart instead of invoked again).
 
+mod adopt;
 mod answer;
 mod bucket;
 mod invoke;
@@ -44,6 +46,7 @@ use tokio::sync::{OnceCell, Semaphore, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use adopt::request_digest;
 #[doc(hidden)]
 pub use answer::fuzz_decode_reply;
 use answer::{
@@ -176,7 +179,6 @@ impl LambdaBackend {
     pub(crate) async fn prepare_job(
         &self,
         job_key: &str,
-        run_id: &str,
         sys_path: &[PathBuf],
         include: &[String],
         exclude: &[String],
@@ -194,8 +196,11 @@ impl LambdaBackend {
             Some(a) => Some(self.inner.upload_modules(a).await?),
             None => None,
         };
+        let calls_prefix = format!("{}/calls", crate::storage::Storage::job_prefix(job_key));
+        let earlier = self.inner.earlier_calls(&calls_prefix).await?;
         Ok(CloudJob {
-            calls_prefix: format!("{}/{run_id}", crate::storage::Storage::job_prefix(job_key)),
+            calls_prefix,
+            earlier: Arc::new(earlier),
             modules,
             ..CloudJob::default()
         })
@@ -207,6 +212,20 @@ impl LambdaBackend {
             .put(&format!("{}/cancel", job.calls_prefix), b"{}".to_vec())
             .await
     }
+}
+
+/// How a followed call is checked, and how long it may take.
+struct Following<'a> {
+    /// The call's own time limit.
+    timeout: Duration,
+    /// The function it runs on.
+    function: &'a Function,
+    /// The call and its request's digest: an answer written for another request is not
+    /// this call's, and the call is watched again until its own arrives.
+    bound: Option<(&'a CloudCall, &'a str)>,
+    /// Adopted after a restart (in flight when the scheduler that invoked it stopped):
+    /// started already, and must report by then.
+    adopted: Option<Instant>,
 }
 
 /// How a call is invoked.
@@ -268,14 +287,15 @@ impl Inner {
     }
 
     /// The request with its `aws` section, checked against the payload limit.
+    /// `request` is the request's digest, which the call's status objects carry.
     fn payload(
         &self,
         body: &[u8],
         call: Option<&CloudCall>,
-        timeout: Duration,
-        mode: Mode,
+        (timeout, mode): (Duration, Mode),
+        request: &str,
     ) -> Result<Vec<u8>, String> {
-        let section = self.aws_section(call, timeout, mode);
+        let section = self.aws_section(call, timeout, mode, request);
         let payload = splice(body, "aws", &section);
         let limit = match mode {
             Mode::Sync => self.limits.sync_request,
@@ -285,7 +305,17 @@ impl Inner {
         Ok(payload)
     }
 
-    fn aws_section(&self, call: Option<&CloudCall>, timeout: Duration, mode: Mode) -> Value {
+    /// Every call of a user's function writes its `init` and `status.json`, so a
+    /// scheduler restarted while it ran can tell that it finished or still runs
+    /// (`adopt.rs`); an inspection (a function's signature) writes neither.
+    fn aws_section(
+        &self,
+        call: Option<&CloudCall>,
+        timeout: Duration,
+        mode: Mode,
+        request: &str,
+    ) -> Value {
+        let marked = call.is_some_and(|c| c.phase != INSPECT);
         let prefix = call.map(|c| format!("{}/{}/{}", c.job.calls_prefix, c.phase, c.call_id));
         let wait_for = call.and_then(|c| {
             c.wait_for.as_ref().map(|ids| {
@@ -301,8 +331,9 @@ impl Inner {
             "s3_endpoint": self.settings.s3_endpoint,
             "modules": call.and_then(|c| c.job.modules.as_ref()).map(|m| json!({"key": m.key, "sha256": m.sha256})),
             "prefix": prefix,
-            "status": mode == Mode::Event || call.is_some_and(|c| c.persist),
-            "init": mode == Mode::Event,
+            "status": marked,
+            "init": marked,
+            "request": request,
             "response_limit": if mode == Mode::Sync { self.limits.response } else { 0 },
             "timeout_s": timeout.as_secs_f64(),
             "wait_for": wait_for,
@@ -335,7 +366,8 @@ impl Inner {
         } else {
             Mode::Sync
         };
-        let payload = match self.payload(&item.body, call.as_ref(), timeout, mode) {
+        let request = request_digest(&item.body);
+        let payload = match self.payload(&item.body, call.as_ref(), (timeout, mode), &request) {
             Ok(p) => p,
             Err(message) => {
                 let index = item.call_index;
@@ -343,13 +375,20 @@ impl Inner {
                 return;
             }
         };
+        let item = match &call {
+            Some(c) => match self.adopt(item, c, &request, timeout, &function).await {
+                Some(item) => item,
+                None => return,
+            },
+            None => item,
+        };
         match mode {
             Mode::Sync => {
                 self.serve_sync(item, call.as_ref(), &function, memory, payload, timeout)
                     .await;
             }
             Mode::Event => {
-                self.serve_event(item, call, &function, memory, payload, timeout)
+                self.serve_event(item, call, &function, (memory, payload, timeout), &request)
                     .await;
             }
         }
@@ -399,9 +438,8 @@ impl Inner {
         item: WorkItem,
         call: Option<CloudCall>,
         function: &Function,
-        memory: u64,
-        payload: Vec<u8>,
-        timeout: Duration,
+        (memory, payload, timeout): (u64, Vec<u8>, Duration),
+        request: &str,
     ) {
         let Some(call) = call else {
             let index = item.call_index;
@@ -425,7 +463,13 @@ impl Inner {
         };
         match invoke(&attempt, || {}).await {
             Ok(_) => {
-                self.follow(item, seen, std::future::ready(Ok(())), timeout, function)
+                let following = Following {
+                    timeout,
+                    function,
+                    bound: Some((&call, request)),
+                    adopted: None,
+                };
+                self.follow(item, seen, std::future::ready(Ok(())), following)
                     .await;
             }
             Err(f) => {
@@ -440,13 +484,18 @@ impl Inner {
     /// cancelled, or overstays. `accepted` resolves when the call's invocation was
     /// accepted (or could not be made).
     async fn follow(
-        &self,
+        self: &Arc<Self>,
         item: WorkItem,
         mut seen: mpsc::UnboundedReceiver<Seen>,
         accepted: impl std::future::Future<Output = Result<(), String>>,
-        timeout: Duration,
-        function: &Function,
+        following: Following<'_>,
     ) {
+        let Following {
+            timeout,
+            function,
+            bound,
+            adopted,
+        } = following;
         let index = item.call_index;
         let events = item.events.clone();
         tokio::pin!(accepted);
@@ -454,6 +503,17 @@ impl Inner {
         let mut started = false;
         // Before the invoker says the call was invoked, the invoker's own limit applies.
         let mut deadline = Instant::now() + function.timeout + SYNC_GRACE;
+        if let Some(until) = adopted {
+            // Invoked by a scheduler that stopped, and started: it runs on Lambda
+            // until it reports or its function's time is up.
+            accepted_done = true;
+            started = true;
+            deadline = until;
+            if let Some(e) = &events {
+                e.accepted();
+                e.started();
+            }
+        }
         let result = loop {
             // Biased: an invocation is accepted before it can be seen starting, so a
             // ready acceptance is handled first and the events come in that order.
@@ -484,6 +544,17 @@ impl Inner {
                         }
                     }
                     Some(Seen::Finished(body)) => {
+                        if let Some((call, request)) = bound
+                            && adopt::stored_answer(&body, request) != adopt::Stored::Answer
+                        {
+                            // Another request's answer: an invocation of an earlier run
+                            // (before a restart, the DAG since changed) that was still
+                            // running wrote it. This call's own answer replaces it.
+                            tracing::debug!(call = %call.call_id, "a status object of an earlier request was ignored");
+                            tokio::time::sleep(poll::POLL_MAX).await;
+                            seen = self.watch(call);
+                            continue;
+                        }
                         if !started && let Some(e) = &events {
                             e.started();
                         }
@@ -498,7 +569,13 @@ impl Inner {
                     break WorkResult::failed(index, CallErrorKind::Cancelled, CANCELLED.to_owned());
                 }
                 () = tokio::time::sleep_until(deadline) => {
-                    let message = if started {
+                    let message = if adopted.is_some() {
+                        format!(
+                            "the call was in flight on AWS Lambda when the scheduler that invoked it stopped; adopted after the restart, it reported no result within its function's timeout of {} (plus {}s) from its start",
+                            humanize(function.timeout),
+                            self.detached_grace.as_secs_f64()
+                        )
+                    } else if started {
                         format!(
                             "the call started but reported no result within its timeout of {} (plus {}s); its Lambda invocation was abandoned",
                             humanize(timeout),
@@ -558,14 +635,19 @@ impl Inner {
                 continue;
             }
             let timeout = item.timeout.min(function.timeout);
-            match self.payload(&item.body, Some(&call), timeout, Mode::Event) {
+            let request = request_digest(&item.body);
+            match self.payload(&item.body, Some(&call), (timeout, Mode::Event), &request) {
                 Ok(p) => {
+                    let Some(item) = self.adopt(item, &call, &request, timeout, &function).await
+                    else {
+                        continue;
+                    };
                     spec_key.get_or_insert_with(|| {
                         format!("{}/{}/invoker.json", call.job.calls_prefix, call.phase)
                     });
                     let seen = self.watch(&call);
                     payloads.push(Value::String(String::from_utf8_lossy(&p).into_owned()));
-                    followed.push((item, seen, timeout));
+                    followed.push((item, seen, timeout, call, request));
                 }
                 Err(message) => {
                     let index = item.call_index;
@@ -579,7 +661,7 @@ impl Inner {
         // Each call learns from the invoker's answer whether its invocation was made.
         let mut senders = Vec::with_capacity(followed.len());
         let mut waiters = tokio::task::JoinSet::new();
-        for (item, seen, timeout) in followed {
+        for (item, seen, timeout, call, request) in followed {
             let (tx, rx) = tokio::sync::oneshot::channel::<Result<(), String>>();
             senders.push(tx);
             let me = Arc::clone(&self);
@@ -589,7 +671,13 @@ impl Inner {
                     rx.await
                         .unwrap_or_else(|_| Err("the remote invoker was abandoned".to_owned()))
                 };
-                me.follow(item, seen, accepted, timeout, &function).await;
+                let following = Following {
+                    timeout,
+                    function: &function,
+                    bound: Some((&call, &request)),
+                    adopted: None,
+                };
+                me.follow(item, seen, accepted, following).await;
             });
         }
         let answers = self
@@ -804,5 +892,8 @@ impl Inner {
         decode_answer(index, body, timeout)
     }
 }
+
+/// The phase of a job's inspection call, which runs no user function.
+const INSPECT: &str = "inspect";
 
 const CANCELLED: &str = "the call was cancelled before it finished";

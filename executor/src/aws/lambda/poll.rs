@@ -14,7 +14,7 @@ use crate::backend::CloudCall;
 
 /// Status polling interval: right after a change, and at most.
 const POLL_MIN: Duration = Duration::from_millis(150);
-const POLL_MAX: Duration = Duration::from_secs(1);
+pub(super) const POLL_MAX: Duration = Duration::from_secs(1);
 /// A poller with nothing to follow for this long stops.
 const POLL_IDLE: Duration = Duration::from_secs(30);
 /// Status objects fetched at once by a poller.
