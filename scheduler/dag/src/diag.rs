@@ -278,7 +278,11 @@ mod tests {
         let text = "KEY1 = \"Zq8xWv2LmN4pRt6YbC0d\"; other = oops\n";
         let src = Source::new(Path::new("f.py"), text);
         let at = text.find("oops").expect("in");
-        let mut d = src.diagnostic(Severity::Error, at..at + 4, "`oops` near Zq8xWv2LmN4pRt6YbC0d".into());
+        let mut d = src.diagnostic(
+            Severity::Error,
+            at..at + 4,
+            "`oops` near Zq8xWv2LmN4pRt6YbC0d".into(),
+        );
         d.mask_values(&["Zq8xWv2LmN4pRt6YbC0d"]);
         insta::assert_snapshot!(d.to_string(), @r#"
         f.py:1:23: error: `oops` near ***

@@ -81,11 +81,53 @@ const WEAK_WORDS: &[&str] = &["KEY", "AUTH", "PASS", "SIGNATURE", "SALT", "HMAC"
 /// Last words that say the name describes a credential rather than holds one
 /// (`token_url`, `secret_name`, `password_file`, `max_token_length`).
 const DESCRIPTORS: &[&str] = &[
-    "URL", "URI", "ENDPOINT", "HOST", "NAME", "NAMES", "PATH", "FILE", "FILENAME", "DIR",
-    "FOLDER", "ARN", "TYPE", "FIELD", "HEADER", "PARAM", "VAR", "VARIABLE", "ENV", "LENGTH",
-    "LEN", "COUNT", "LIMIT", "TTL", "EXPIRY", "EXPIRES", "EXPIRATION", "TIMEOUT", "SECONDS",
-    "MIN", "MAX", "REF", "CONN", "LOCATION", "PREFIX", "SCOPE", "SCOPES", "VERSION", "REGION",
-    "PROVIDER", "BACKEND", "METHOD", "FORMAT", "ENABLED", "REQUIRED", "KIND", "MODE",
+    "URL",
+    "URI",
+    "ENDPOINT",
+    "HOST",
+    "NAME",
+    "NAMES",
+    "PATH",
+    "FILE",
+    "FILENAME",
+    "DIR",
+    "FOLDER",
+    "ARN",
+    "TYPE",
+    "FIELD",
+    "HEADER",
+    "PARAM",
+    "VAR",
+    "VARIABLE",
+    "ENV",
+    "LENGTH",
+    "LEN",
+    "COUNT",
+    "LIMIT",
+    "TTL",
+    "EXPIRY",
+    "EXPIRES",
+    "EXPIRATION",
+    "TIMEOUT",
+    "SECONDS",
+    "MIN",
+    "MAX",
+    "REF",
+    "CONN",
+    "LOCATION",
+    "PREFIX",
+    "SCOPE",
+    "SCOPES",
+    "VERSION",
+    "REGION",
+    "PROVIDER",
+    "BACKEND",
+    "METHOD",
+    "FORMAT",
+    "ENABLED",
+    "REQUIRED",
+    "KIND",
+    "MODE",
 ];
 
 /// Values that stand for a credential someone still has to fill in.
@@ -203,11 +245,14 @@ static SHAPES: LazyLock<Vec<(Regex, usize, SecretKind)>> = LazyLock::new(|| {
     .collect()
 });
 
-/// `name=value` or `name: value` inside a free text (a shell command, JSON in a string):
-/// the value is a credential when the name says so.
+/// `name=value`, `name: value` or `"name":"value"` inside a free text (a shell command,
+/// JSON in a string): the value is a credential when the name says so. A colon needs a
+/// space or a quote after it: `module:function` is not a name and its value.
 static NAME_VALUE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"([A-Za-z_][A-Za-z0-9_.\-]*)["']?\s*[:=]\s*["']?([^\s"'&,;{}$()\[\]<>]{6,})"#)
-        .expect("a valid pattern")
+    Regex::new(
+        r#"([A-Za-z_][A-Za-z0-9_.\-]*)["']?\s*(?:=|:\s|:["'])\s*["']?([^\s"'&,;{}$()\[\]<>]{6,})"#,
+    )
+    .expect("a valid pattern")
 });
 
 /// A Bearer/Basic scheme before a credential given by name (`"Authorization": "Bearer x"`).
@@ -237,6 +282,12 @@ pub fn is_secret_name(name: &str) -> bool {
                 | "AUTHORIZATION"
         )
     })
+}
+
+/// Whether a name says the string given to it is a credential (strictly: `api_key`,
+/// `db_password`, `Authorization`; also `key` or `auth`, whose values must look random).
+pub fn is_credential_name(name: &str) -> bool {
+    name_strength(name) != Strength::None
 }
 
 /// How strongly a name says its value is a credential (strict: for values to copy).
@@ -375,8 +426,7 @@ pub fn find_secrets(name: Option<&str>, value: &str) -> Vec<SecretSpan> {
         let strength = name_strength(name);
         let candidate = is_candidate(value);
         if candidate
-            && (strength == Strength::Strong
-                || (strength == Strength::Weak && looks_random(value)))
+            && (strength == Strength::Strong || (strength == Strength::Weak && looks_random(value)))
         {
             let start = AUTH_SCHEME.find(value).map_or(0, |m| m.end());
             let trimmed_end = value.trim_end().len();
@@ -524,10 +574,14 @@ pub fn mask_line(line: &str) -> MaskedLine {
         if lit.fstring && content.contains('{') {
             continue;
         }
-        spans.extend(find_secrets(Some(&name), content).into_iter().map(|s| SecretSpan {
-            range: s.range.start + lit.content.start..s.range.end + lit.content.start,
-            kind: s.kind,
-        }));
+        spans.extend(
+            find_secrets(Some(&name), content)
+                .into_iter()
+                .map(|s| SecretSpan {
+                    range: s.range.start + lit.content.start..s.range.end + lit.content.start,
+                    kind: s.kind,
+                }),
+        );
     }
     let ranges: Vec<Range<usize>> = merge(spans).into_iter().map(|s| s.range).collect();
     mask_ranges(line, &ranges)
@@ -724,18 +778,38 @@ mod tests {
     #[test]
     fn literals_given_to_credential_names_are_credentials() {
         for (name, value, secret) in [
-            ("api_key", "k3y-for-the-weather-service", "k3y-for-the-weather-service"),
+            (
+                "api_key",
+                "k3y-for-the-weather-service",
+                "k3y-for-the-weather-service",
+            ),
             ("apiKey", "abc12345", "abc12345"),
-            ("X-Api-Key", "qFRHN4uyV8Xoqyq2cukNA", "qFRHN4uyV8Xoqyq2cukNA"),
+            (
+                "X-Api-Key",
+                "qFRHN4uyV8Xoqyq2cukNA",
+                "qFRHN4uyV8Xoqyq2cukNA",
+            ),
             ("db_password", "hunter2", "hunter2"),
             ("PASSWD", "hunter2", "hunter2"),
             ("client_secret", "s3cr3t-value", "s3cr3t-value"),
             ("auth_token", "t0k3n", "t0k3n"),
-            ("Authorization", "Bearer abcdefgh12345678", "abcdefgh12345678"),
-            ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"),
+            (
+                "Authorization",
+                "Bearer abcdefgh12345678",
+                "abcdefgh12345678",
+            ),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY",
+                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY",
+            ),
             ("credentials", "user:pw", "user:pw"),
             // A weak name: only a random-looking value.
-            ("key", "Zx81kQm2Lp07RtYv55NbWq3e", "Zx81kQm2Lp07RtYv55NbWq3e"),
+            (
+                "key",
+                "Zx81kQm2Lp07RtYv55NbWq3e",
+                "Zx81kQm2Lp07RtYv55NbWq3e",
+            ),
         ] {
             assert_eq!(found(Some(name), value), vec![secret], "{name} = {value:?}");
         }
@@ -769,14 +843,33 @@ mod tests {
     #[test]
     fn credential_shapes_are_found_anywhere() {
         for (text, secret) in [
-            ("aws s3 ls --id AKIAQ3EGRJ7XBN4KCW5T", "AKIAQ3EGRJ7XBN4KCW5T"),
-            ("postgresql://etl:Tr0ub4dor@db.internal:5432/sales", "Tr0ub4dor"),
-            ("curl -H 'Authorization: Bearer sk-proj-4fJk29XmQpL0vBn7RtYw' x", "sk-proj-4fJk29XmQpL0vBn7RtYw"),
-            ("ghp_0123456789abcdefghijABCDEFGHIJklmnop", "ghp_0123456789abcdefghijABCDEFGHIJklmnop"),
+            (
+                "aws s3 ls --id AKIAQ3EGRJ7XBN4KCW5T",
+                "AKIAQ3EGRJ7XBN4KCW5T",
+            ),
+            (
+                "postgresql://etl:Tr0ub4dor@db.internal:5432/sales",
+                "Tr0ub4dor",
+            ),
+            (
+                "curl -H 'Authorization: Bearer sk-proj-4fJk29XmQpL0vBn7RtYw' x",
+                "sk-proj-4fJk29XmQpL0vBn7RtYw",
+            ),
+            (
+                "ghp_0123456789abcdefghijABCDEFGHIJklmnop",
+                "ghp_0123456789abcdefghijABCDEFGHIJklmnop",
+            ),
             ("xoxb-1234-5678-abcdefghij", "xoxb-1234-5678-abcdefghij"),
-            ("https://hooks.slack.com/services/T000/B000/XXXXabcd", "T000/B000/XXXXabcd"),
+            (
+                "https://hooks.slack.com/services/T000/B000/XXXXabcd",
+                "T000/B000/XXXXabcd",
+            ),
             ("export DB_PASSWORD=Tr0ub4dor3 && run", "Tr0ub4dor3"),
-            ("-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----", "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----"),
+            (r#"{"password": "Tr0ub4dor3"}"#, "Tr0ub4dor3"),
+            (
+                "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----",
+                "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----",
+            ),
         ] {
             assert_eq!(found(None, text), vec![secret], "{text}");
         }
@@ -786,6 +879,7 @@ mod tests {
             "Authorization: Bearer {{ var.value.token }}",
             "echo max_tokens=100",
             "password=Variable.get('db_password')",
+            "my_credentials_tasks:fetch_forecast",
         ] {
             assert!(found(None, text).is_empty(), "{text}");
         }
@@ -806,13 +900,19 @@ mod tests {
                 r#"headers={"Authorization": "Bearer abcdefgh12345678"},"#,
                 r#"headers={"Authorization": "Bearer ***"},"#,
             ),
-            (r#"OPENAI_API_KEY = 'sk-4fJk29XmQpL0vBn7RtYwZ'"#, r#"OPENAI_API_KEY = '***'"#),
+            (
+                r#"OPENAI_API_KEY = 'sk-4fJk29XmQpL0vBn7RtYwZ'"#,
+                r#"OPENAI_API_KEY = '***'"#,
+            ),
             (
                 r#"max_tokens=100, token_url="https://x/token", password="{{ var.value.pw }}""#,
                 r#"max_tokens=100, token_url="https://x/token", password="{{ var.value.pw }}""#,
             ),
             (r#"api_key=f"{prefix}abc""#, r#"api_key=f"{prefix}abc""#),
-            (r#"if password == "hunter2":"#, r#"if password == "hunter2":"#),
+            (
+                r#"if password == "hunter2":"#,
+                r#"if password == "hunter2":"#,
+            ),
         ] {
             assert_eq!(mask_line(line).text, shown);
         }
@@ -820,6 +920,9 @@ mod tests {
         let m = mask_line(line);
         let col = line.find("retrys").expect("in the line");
         assert_eq!(&m.text[m.position(col)..m.position(col) + 6], "retrys");
-        assert_eq!(m.position(line.find("hunter22").expect("in")), line.find("hunter22").expect("in"));
+        assert_eq!(
+            m.position(line.find("hunter22").expect("in")),
+            line.find("hunter22").expect("in")
+        );
     }
 }
