@@ -51,6 +51,10 @@ pub struct Location {
     /// How many characters of the line the span covers (at least 1).
     #[serde(skip)]
     pub width: usize,
+    /// Credentials known to be on the line besides those it shows by name or shape,
+    /// masked when the line is shown ([`Diagnostic::mask_values`]).
+    #[serde(skip)]
+    known_secrets: Vec<String>,
 }
 
 /// One problem found in a file.
@@ -91,24 +95,26 @@ impl Diagnostic {
     }
 
     /// Masks every occurrence of `values` (credentials found elsewhere in the file) in the
-    /// message and in the line's text, keeping the span on the same characters.
+    /// message now, and in the snippet when it is shown (the location keeps the line's
+    /// real text and column).
     pub fn mask_values(&mut self, values: &[&str]) {
-        self.message = redact::mask_values(&self.message, values).text;
+        self.message = redact::mask_values(&self.message, values);
         if let Some(loc) = &mut self.location {
-            let masked = redact::mask_values(&loc.line_text, values);
-            loc.remap(masked);
+            loc.known_secrets
+                .extend(values.iter().map(|v| (*v).to_owned()));
         }
     }
 }
 
 impl Location {
-    /// Replaces the line by its masked form, moving the column and width with it.
-    fn remap(&mut self, masked: redact::MaskedLine) {
+    /// The line and the span as they may be shown: credentials masked, the column and
+    /// width moved with the text.
+    fn shown(&self) -> (String, usize, usize) {
+        let known: Vec<&str> = self.known_secrets.iter().map(String::as_str).collect();
+        let masked = redact::mask_line(&self.line_text, &known);
         let start = masked.position(self.column - 1);
         let end = masked.position(self.column - 1 + self.width);
-        self.column = start + 1;
-        self.width = end.saturating_sub(start).max(1);
-        self.line_text = masked.text;
+        (masked.text, start + 1, end.saturating_sub(start).max(1))
     }
 }
 
@@ -117,11 +123,9 @@ impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{}", self.headline())?;
         if let Some(loc) = &self.location {
-            let mut loc = loc.clone();
-            loc.remap(redact::mask_line(&loc.line_text));
+            let (line_text, column, width) = loc.shown();
             let gutter = loc.line.to_string().len();
-            let text: String = loc
-                .line_text
+            let text: String = line_text
                 .chars()
                 .map(|c| if c == '\t' { ' ' } else { c })
                 .collect();
@@ -131,8 +135,8 @@ impl fmt::Display for Diagnostic {
                 f,
                 "{:gutter$} | {}{}",
                 "",
-                " ".repeat(loc.column - 1),
-                "^".repeat(loc.width)
+                " ".repeat(column - 1),
+                "^".repeat(width)
             )?;
         }
         Ok(())
@@ -186,6 +190,7 @@ impl<'a> Source<'a> {
             column,
             line_text: line_text.to_owned(),
             width: width.min(room),
+            known_secrets: Vec::new(),
         }
     }
 
@@ -285,7 +290,7 @@ mod tests {
         );
         d.mask_values(&["Zq8xWv2LmN4pRt6YbC0d"]);
         insta::assert_snapshot!(d.to_string(), @r#"
-        f.py:1:23: error: `oops` near ***
+        f.py:1:40: error: `oops` near ***
           |
         1 | KEY1 = "***"; other = oops
           |                       ^^^^

@@ -375,9 +375,11 @@ fn is_candidate(value: &str) -> bool {
     if chars.all(|c| Some(c) == first) {
         return false; // `xxxx`, `****`
     }
-    let pathlike = ["/", "./", "../", "~/"].iter().any(|p| v.starts_with(p));
-    let url = v.contains("://");
-    !(pathlike && !v.contains(char::is_whitespace)) && !url
+    // A file that holds the credential, or a URL: names one, is not one (a URL's password
+    // is found by its shape).
+    let path = ["/", "./", "../", "~/"].iter().any(|p| v.starts_with(p))
+        && !v.contains(char::is_whitespace);
+    !path && !v.contains("://")
 }
 
 /// Whether a string looks randomly generated: 20 characters or more of a key's alphabet,
@@ -545,10 +547,10 @@ fn mask_ranges(text: &str, ranges: &[Range<usize>]) -> MaskedLine {
     MaskedLine { text: out, masked }
 }
 
-/// `text` with every occurrence of the given values masked (values known to be
-/// credentials elsewhere, such as a constant later given to `api_key`). Values shorter
-/// than 4 characters are left alone: masking them would hide unrelated text.
-pub fn mask_values(text: &str, values: &[&str]) -> MaskedLine {
+/// Where `values` (credentials known from elsewhere, such as a constant later given to
+/// `api_key`) occur in `text`. Values shorter than 4 characters are left alone: masking
+/// them would hide unrelated text.
+fn occurrences(text: &str, values: &[&str]) -> Vec<SecretSpan> {
     let mut spans = Vec::new();
     for v in values.iter().filter(|v| v.len() >= 4) {
         spans.extend(text.match_indices(v).map(|(i, _)| SecretSpan {
@@ -556,15 +558,26 @@ pub fn mask_values(text: &str, values: &[&str]) -> MaskedLine {
             kind: SecretKind::ByName,
         }));
     }
-    let ranges: Vec<Range<usize>> = merge(spans).into_iter().map(|s| s.range).collect();
-    mask_ranges(text, &ranges)
+    spans
+}
+
+/// `text` with every occurrence of `values` (credentials known from elsewhere) masked;
+/// values shorter than 4 characters are left alone.
+pub fn mask_values(text: &str, values: &[&str]) -> String {
+    let ranges: Vec<Range<usize>> = merge(occurrences(text, values))
+        .into_iter()
+        .map(|s| s.range)
+        .collect();
+    mask_ranges(text, &ranges).text
 }
 
 /// A line of TOML or Python source with its credentials masked: string literals given to a
-/// credential's name (`api_key = "…"`, `api_key="…"`, `"api_key": "…"`) and
-/// credential-shaped parts anywhere. For the snippets diagnostics show.
-pub fn mask_line(line: &str) -> MaskedLine {
+/// credential's name (`api_key = "…"`, `api_key="…"`, `"api_key": "…"`), credential-shaped
+/// parts anywhere, and the `known` credentials wherever they occur. For the snippets
+/// diagnostics show.
+pub fn mask_line(line: &str, known: &[&str]) -> MaskedLine {
     let mut spans = find_secrets(None, line);
+    spans.extend(occurrences(line, known));
     for lit in string_literals(line) {
         let Some(name) = name_before(line, lit.quote_start) else {
             continue;
@@ -668,8 +681,10 @@ fn name_before(line: &str, at: usize) -> Option<String> {
         return Some(inner[open + 1..].to_owned());
     }
     let start = rest
-        .rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-' || c == '.'))
-        .map_or(0, |i| i + 1);
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !(c.is_alphanumeric() || *c == '_' || *c == '-' || *c == '.'))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     let name = &rest[start..];
     (!name.is_empty()).then(|| name.to_owned())
 }
@@ -913,11 +928,16 @@ mod tests {
                 r#"if password == "hunter2":"#,
                 r#"if password == "hunter2":"#,
             ),
+            (
+                r#"“token”→password = "hunter22""#,
+                r#"“token”→password = "***""#,
+            ),
+            (r#"€ = "é", §: "€""#, r#"€ = "é", §: "€""#),
         ] {
-            assert_eq!(mask_line(line).text, shown);
+            assert_eq!(mask_line(line, &[]).text, shown);
         }
         let line = r#"a = { password = "hunter22", retrys = 3 }"#;
-        let m = mask_line(line);
+        let m = mask_line(line, &[]);
         let col = line.find("retrys").expect("in the line");
         assert_eq!(&m.text[m.position(col)..m.position(col) + 6], "retrys");
         assert_eq!(

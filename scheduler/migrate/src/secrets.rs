@@ -191,7 +191,7 @@ impl Vault {
     /// `text` with every credential known masked (for messages and comments, which quote
     /// the DAG file).
     pub(crate) fn mask(&self, text: &str) -> String {
-        redact::redact_text(&redact::mask_values(text, &self.values()).text)
+        redact::redact_text(&redact::mask_values(text, &self.values()))
     }
 
     /// Masks what the comments of `doc` would echo (gaps and notes quote the DAG file).
@@ -485,8 +485,10 @@ fn conn_id(lit_name: Option<&str>, key: &str, s: &str, sp: &SecretSpan) -> Strin
         .map(|i| {
             let head = &s[..i];
             let from = head
-                .rfind(|c: char| !(c.is_ascii_alphanumeric() || "+.-".contains(c)))
-                .map_or(0, |j| j + 1);
+                .char_indices()
+                .rev()
+                .find(|(_, c)| !(c.is_ascii_alphanumeric() || "+.-".contains(*c)))
+                .map_or(0, |(j, c)| j + c.len_utf8());
             &head[from..]
         })
         .unwrap_or("conn");
