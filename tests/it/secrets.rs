@@ -68,7 +68,14 @@ fn migrate_and_validate_never_copy_or_print_a_hard_coded_credential() {
     let out = work.path().join("dags");
     let (src_s, out_s) = (src.to_string_lossy(), out.to_string_lossy());
     let migrate = |partial: bool| {
-        let mut args = vec!["migrate", &*src_s, "--out", &*out_s, "--now", "2026-11-28T10:00:00Z"];
+        let mut args = vec![
+            "migrate",
+            &*src_s,
+            "--out",
+            &*out_s,
+            "--now",
+            "2026-11-28T10:00:00Z",
+        ];
         if partial {
             args.push("--allow-partial");
         }
