@@ -444,6 +444,12 @@ pub fn find_secrets(name: Option<&str>, value: &str) -> Vec<SecretSpan> {
     for (re, group, kind) in SHAPES.iter() {
         for caps in re.captures_iter(value) {
             if let Some(m) = caps.get(*group) {
+                // After `Bearer` or an API-key header, prose is not a credential: real ones
+                // hold digits.
+                let header = matches!(kind, SecretKind::Token("api_token" | "api_key"));
+                if header && !m.as_str().contains(|c: char| c.is_ascii_digit()) {
+                    continue;
+                }
                 out.push(SecretSpan {
                     range: m.range(),
                     kind: *kind,
@@ -462,8 +468,14 @@ pub fn find_secrets(name: Option<&str>, value: &str) -> Vec<SecretSpan> {
         {
             continue;
         }
+        // In a free text a word after `token:` is prose ("refresh token: rotated"): a
+        // value counts when it holds a digit or a symbol, as passwords and keys do.
+        let symbolic = v
+            .as_str()
+            .contains(|c: char| c.is_ascii_digit() || "+/=_-.~!@#%^*".contains(c));
         let strength = name_strength(n.as_str());
-        if is_candidate(v.as_str())
+        if symbolic
+            && is_candidate(v.as_str())
             && (strength == Strength::Strong
                 || (strength == Strength::Weak && looks_random(v.as_str())))
         {
@@ -895,6 +907,7 @@ mod tests {
             "echo max_tokens=100",
             "password=Variable.get('db_password')",
             "my_credentials_tasks:fetch_forecast",
+            "Refresh token: rotated monthly; the bearer authentication-mechanism",
         ] {
             assert!(found(None, text).is_empty(), "{text}");
         }
