@@ -273,10 +273,14 @@ impl Vault {
                     let off = l.raw.find(secret).unwrap_or(0);
                     l.content_start + off..l.content_start + off + secret.len()
                 }
-                None => match src.find(secret) {
-                    Some(i) => i..i + secret.len(),
-                    None => 0..0,
-                },
+                // Not a literal as such (escapes: a PEM key's `\n`): where its first line is.
+                None => {
+                    let first = secret.lines().next().unwrap_or(secret);
+                    match src.find(first).filter(|_| first.len() >= 8) {
+                        Some(i) => i..i + first.len(),
+                        None => 0..0,
+                    }
+                }
             };
             let what = lit_name
                 .clone()

@@ -776,3 +776,23 @@ fn the_command_writes_references_and_prints_no_credential() {
         assert!(!printed.contains(secret), "{secret} printed:\n{printed}");
     }
 }
+
+#[test]
+fn a_pem_private_key_with_escaped_newlines_is_found_where_it_starts() {
+    let src = "from airflow import DAG\nfrom airflow.operators.python import PythonOperator\nfrom my_functions import call\nwith DAG('d', schedule=None):\n    PythonOperator(task_id='t', python_callable=call, op_kwargs={'cert': '-----BEGIN RSA PRIVATE KEY-----\\nMIIEowIBAAKCAQEAq8xWv2LmN4pRt6Yb\\n-----END RSA PRIVATE KEY-----'})\n";
+    let conv = convert(src);
+    let all = everything(&conv);
+    assert!(!all.contains("MIIEowIBAAKCAQEAq8xWv2LmN4pRt6Yb"), "{all}");
+    assert!(
+        conv.dags[0]
+            .toml
+            .contains(r#"op_kwargs = { cert = "{{ var.value.private_key }}" }"#),
+        "{}",
+        conv.dags[0].toml
+    );
+    assert!(
+        report(&conv).contains("5:75: error: hard-coded credential in `cert`"),
+        "{}",
+        report(&conv)
+    );
+}
