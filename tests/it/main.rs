@@ -21,6 +21,7 @@ mod runcli;
 mod runs;
 mod s3;
 mod schema;
+mod secrets;
 mod security;
 mod tidy;
 mod timetable;

@@ -3,12 +3,18 @@
 //!
 //! A diagnostic carries its resolved location (line, column and the line's text), so it
 //! can be printed long after the source text is gone.
+//!
+//! Nothing printed echoes a credential: the snippet masks credential-looking values on the
+//! line (`api_key = "***"`, [`crate::redact::mask_line`]) whatever the diagnostic is about,
+//! with the caret moved to match, and the message masks credential shapes.
 
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+
+use crate::redact;
 
 /// How bad a diagnostic is. Only errors make a DAG file invalid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -45,6 +51,10 @@ pub struct Location {
     /// How many characters of the line the span covers (at least 1).
     #[serde(skip)]
     pub width: usize,
+    /// Credentials known to be on the line besides those it shows by name or shape,
+    /// masked when the line is shown ([`Diagnostic::mask_values`]).
+    #[serde(skip)]
+    known_secrets: Vec<String>,
 }
 
 /// One problem found in a file.
@@ -62,8 +72,10 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    /// The first line, `PATH:LINE:COLUMN: error: MESSAGE`.
+    /// The first line, `PATH:LINE:COLUMN: error: MESSAGE` (credential shapes in the
+    /// message masked).
     pub fn headline(&self) -> String {
+        let message = redact::redact_text(&self.message);
         match &self.location {
             Some(loc) => format!(
                 "{}:{}:{}: {}: {}",
@@ -71,20 +83,38 @@ impl Diagnostic {
                 loc.line,
                 loc.column,
                 self.severity,
-                self.message
+                message
             ),
-            None => format!(
-                "{}: {}: {}",
-                self.path.display(),
-                self.severity,
-                self.message
-            ),
+            None => format!("{}: {}: {}", self.path.display(), self.severity, message),
         }
     }
 
     /// Whether this is an error (as opposed to a warning or a note).
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
+    }
+
+    /// Masks every occurrence of `values` (credentials found elsewhere in the file) in the
+    /// message now, and in the snippet when it is shown (the location keeps the line's
+    /// real text and column).
+    pub fn mask_values(&mut self, values: &[&str]) {
+        self.message = redact::mask_values(&self.message, values);
+        if let Some(loc) = &mut self.location {
+            loc.known_secrets
+                .extend(values.iter().map(|v| (*v).to_owned()));
+        }
+    }
+}
+
+impl Location {
+    /// The line and the span as they may be shown: credentials masked, the column and
+    /// width moved with the text.
+    fn shown(&self) -> (String, usize, usize) {
+        let known: Vec<&str> = self.known_secrets.iter().map(String::as_str).collect();
+        let masked = redact::mask_line(&self.line_text, &known);
+        let start = masked.position(self.column - 1);
+        let end = masked.position(self.column - 1 + self.width);
+        (masked.text, start + 1, end.saturating_sub(start).max(1))
     }
 }
 
@@ -93,9 +123,9 @@ impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{}", self.headline())?;
         if let Some(loc) = &self.location {
+            let (line_text, column, width) = loc.shown();
             let gutter = loc.line.to_string().len();
-            let text: String = loc
-                .line_text
+            let text: String = line_text
                 .chars()
                 .map(|c| if c == '\t' { ' ' } else { c })
                 .collect();
@@ -105,8 +135,8 @@ impl fmt::Display for Diagnostic {
                 f,
                 "{:gutter$} | {}{}",
                 "",
-                " ".repeat(loc.column - 1),
-                "^".repeat(loc.width)
+                " ".repeat(column - 1),
+                "^".repeat(width)
             )?;
         }
         Ok(())
@@ -160,6 +190,7 @@ impl<'a> Source<'a> {
             column,
             line_text: line_text.to_owned(),
             width: width.min(room),
+            known_secrets: Vec::new(),
         }
     }
 
@@ -218,6 +249,52 @@ mod tests {
         2 | retrys = 3
           | ^^^^^^
         ");
+    }
+
+    #[test]
+    fn snippets_mask_credentials_on_the_line_and_keep_the_caret() {
+        let text = "[tasks.t]\nop_kwargs = { api_key = \"k3y-for-the-weather-service\", n = 3 }\nretrys = 1\n";
+        let src = Source::new(Path::new("dags/x.toml"), text);
+        let at = text.find("n = 3").expect("in the text");
+        let d = src.diagnostic(Severity::Error, at..at + 1, "`n` must be a string".into());
+        let shown = d.to_string();
+        assert!(!shown.contains("k3y-for-the-weather-service"), "{shown}");
+        insta::assert_snapshot!(shown, @r#"
+        dags/x.toml:2:56: error: `n` must be a string
+          |
+        2 | op_kwargs = { api_key = "***", n = 3 }
+          |                                ^
+        "#);
+    }
+
+    #[test]
+    fn messages_mask_credential_shapes() {
+        let src = Source::new(Path::new("f"), "x = 1\n");
+        let d = src.diagnostic(
+            Severity::Error,
+            0..1,
+            "unknown value \"AKIAQ3EGRJ7XBN4KCW5T\"".into(),
+        );
+        assert_eq!(d.headline(), "f:1:1: error: unknown value \"***\"");
+    }
+
+    #[test]
+    fn known_values_are_masked_in_message_and_line() {
+        let text = "KEY1 = \"Zq8xWv2LmN4pRt6YbC0d\"; other = oops\n";
+        let src = Source::new(Path::new("f.py"), text);
+        let at = text.find("oops").expect("in");
+        let mut d = src.diagnostic(
+            Severity::Error,
+            at..at + 4,
+            "`oops` near Zq8xWv2LmN4pRt6YbC0d".into(),
+        );
+        d.mask_values(&["Zq8xWv2LmN4pRt6YbC0d"]);
+        insta::assert_snapshot!(d.to_string(), @r#"
+        f.py:1:40: error: `oops` near ***
+          |
+        1 | KEY1 = "***"; other = oops
+          |                       ^^^^
+        "#);
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod eval;
 mod known;
 mod model;
 mod relocate;
+mod secrets;
 mod value;
 
 #[cfg(test)]
@@ -508,6 +509,21 @@ fn convert_file_inner(path: &Path, text: &str, opts: &ConvertOptions) -> FileCon
     drop(conv);
     let (module, more) = relocate::build(&model, text, &gen_name, &file_label, &moved);
     findings.extend(more);
+    // Credentials are replaced by references in everything written, and reported.
+    let mut vault = secrets::Vault::new(text);
+    let module = module.map(|m| {
+        let users: std::collections::BTreeSet<usize> = moved.values().flatten().copied().collect();
+        let users: Vec<usize> = users.into_iter().collect();
+        let (scrubbed, found) = vault.scrub_module(text, &m.text, &users);
+        findings.extend(found);
+        GeneratedModule {
+            text: scrubbed,
+            ..m
+        }
+    });
+    for out in &mut outs {
+        findings.extend(vault.scrub_doc(text, &mut out.doc, out.index));
+    }
     for (fid, dags) in &moved {
         let f = &model.functions[*fid];
         for d in dags {
@@ -552,6 +568,14 @@ fn convert_file_inner(path: &Path, text: &str, opts: &ConvertOptions) -> FileCon
             message: "no DAG found in this file".into(),
             dag: None,
         });
+    }
+
+    // Messages and comments quote the DAG file: none may echo a credential.
+    for f in &mut findings {
+        f.message = vault.mask(&f.message);
+    }
+    for out in &mut outs {
+        vault.mask_comments(&mut out.doc);
     }
 
     // Each DAG's errors, and the gaps written at the top of its file.
@@ -605,9 +629,14 @@ fn convert_file_inner(path: &Path, text: &str, opts: &ConvertOptions) -> FileCon
         });
     }
 
+    let known = vault.values();
     let mut diagnostics: Vec<Diagnostic> = findings
         .iter()
-        .map(|f| source.diagnostic(f.severity, f.span.clone(), f.message.clone()))
+        .map(|f| {
+            let mut d = source.diagnostic(f.severity, f.span.clone(), f.message.clone());
+            d.mask_values(&known);
+            d
+        })
         .collect();
     lithoflow_dag::diag::tidy(&mut diagnostics);
     found_files.sort();

@@ -585,3 +585,214 @@ with DAG('d', schedule=None):
         report(&conv)
     );
 }
+
+/// Made-up credentials of every kind the converter must not copy (they only look real).
+const FAKE_SECRETS: &[&str] = &[
+    "Wq7Zt2Lp9XvB4nR8kM3sYc6Hd1Gf5JaQ0eUiTo8P",
+    "AKIAZ7QW3ERT5YUI9OPL",
+    "r8Xv2Lq9Zt4Wb7Np1Kc6Hs3Mf5Jd0Gy8Ta2Ue4Q",
+    "xoxb-2231-5560-Zq8xWv2LmN4pRt6YbC0d",
+    "sk-proj-4fJk29XmQpL0vBn7RtYwZs1",
+    "Tr0ub4dor-Xk29",
+    "hunter2-but-longer",
+];
+
+/// A DAG file that hard-codes each of [`FAKE_SECRETS`], in the ways DAG files do.
+const DAG_WITH_SECRETS: &str = r#"from airflow import DAG
+from airflow.operators.bash import BashOperator
+from airflow.operators.python import PythonOperator
+from my_functions import call
+
+WEATHER_API_KEY = "Wq7Zt2Lp9XvB4nR8kM3sYc6Hd1Gf5JaQ0eUiTo8P"
+AWS_KEY_ID = "AKIAZ7QW3ERT5YUI9OPL"
+SLACK_TOKEN = "xoxb-2231-5560-Zq8xWv2LmN4pRt6YbC0d"
+
+def notify(text):
+    return {"Authorization": "Bearer " + SLACK_TOKEN, "text": text}
+
+with DAG('d', schedule=None):
+    a = PythonOperator(task_id='a', python_callable=call, op_kwargs={"api_key": WEATHER_API_KEY, "warehouse_uri": "postgresql://etl:Tr0ub4dor-Xk29@db.internal:5432/sales"})
+    b = BashOperator(task_id='b', bash_command='curl -H "Authorization: Bearer sk-proj-4fJk29XmQpL0vBn7RtYwZs1" https://api.example.com', env={"AWS_ACCESS_KEY_ID": AWS_KEY_ID, "AWS_SECRET_ACCESS_KEY": "r8Xv2Lq9Zt4Wb7Np1Kc6Hs3Mf5Jd0Gy8Ta2Ue4Q"})
+    c = PythonOperator(task_id='c', python_callable=call, op_kwargs={"db_password": "hunter2-but-longer"})
+    n = PythonOperator(task_id='n', python_callable=notify, op_args=["done"])
+    a >> b >> c >> n
+"#;
+
+/// Everything a conversion would write or print: the TOML, the module, every diagnostic
+/// with its snippet.
+fn everything(conv: &FileConversion) -> String {
+    let mut s = String::new();
+    for d in &conv.dags {
+        s.push_str(&d.toml);
+    }
+    if let Some(m) = &conv.module {
+        s.push_str(&m.text);
+    }
+    for d in &conv.diagnostics {
+        s.push_str(&d.to_string());
+    }
+    s
+}
+
+#[test]
+fn hard_coded_credentials_are_neither_written_nor_printed() {
+    let conv = convert(DAG_WITH_SECRETS);
+    let all = everything(&conv);
+    for secret in FAKE_SECRETS {
+        assert!(!all.contains(secret), "{secret} leaked:\n{all}");
+    }
+    let toml = &conv.dags[0].toml;
+    for reference in [
+        r#"api_key = "{{ var.value.weather_api_key }}""#,
+        r#"warehouse_uri = "postgresql://etl:{{ conn.warehouse.password }}@db.internal:5432/sales""#,
+        r#"Authorization: Bearer {{ var.value.openai_api_key }}"#,
+        r#"AWS_ACCESS_KEY_ID = "{{ var.value.aws_key_id }}""#,
+        r#"AWS_SECRET_ACCESS_KEY = "{{ var.value.aws_secret_access_key }}""#,
+        r#"db_password = "{{ var.value.db_password }}""#,
+    ] {
+        assert!(toml.contains(reference), "{reference} missing:\n{toml}");
+    }
+    let module = conv.module.as_ref().expect("notify moved");
+    assert!(
+        module
+            .text
+            .contains(r#"SLACK_TOKEN = os.environ["SLACK_TOKEN"]"#)
+            && module.text.contains("import os\n"),
+        "{}",
+        module.text
+    );
+    // Each is an error at the literal itself, with its name and never its value.
+    let report = report(&conv);
+    for expected in [
+        "6:20: error: hard-coded credential in `WEATHER_API_KEY`: not copied; the TOML refers to `{{ var.value.weather_api_key }}` instead: set the variable `weather_api_key`",
+        "7:15: error: hard-coded credential in `AWS_KEY_ID`",
+        "8:15: error: hard-coded credential in `SLACK_TOKEN`: not copied to the generated module, which reads the environment variable `SLACK_TOKEN` instead",
+        "14:133: error: hard-coded credential in `warehouse_uri`: not copied; the TOML refers to the connection's password `{{ conn.warehouse.password }}` instead: define the connection `warehouse`",
+        "15:80: error: hard-coded credential in `bash_command`: not copied; the TOML refers to `{{ var.value.openai_api_key }}`",
+        "16:86: error: hard-coded credential in `db_password`",
+    ] {
+        assert!(report.contains(expected), "{expected} missing:\n{report}");
+    }
+    assert!(conv.dags[0].errors >= 7, "{report}");
+}
+
+#[test]
+fn snippets_of_the_dag_file_mask_credentials() {
+    // An error unrelated to the credential, on its line: the snippet masks the value.
+    let src = "from airflow import DAG\nfrom airflow.operators.bash import BashOperator\nwith DAG('d', schedule=None):\n    BashOperator(task_id='t', bash_command='true', env={'API_KEY': 'Wq7Zt2Lp9XvB4nR8kM3sYc6Hd1Gf5JaQ0eUiTo8P'}, retries='x')\n";
+    let conv = convert(src);
+    let all = everything(&conv);
+    assert!(!all.contains(FAKE_SECRETS[0]), "{all}");
+    let retries = conv
+        .diagnostics
+        .iter()
+        .find(|d| d.message.contains("retries"))
+        .expect("retries reported");
+    assert!(
+        retries
+            .to_string()
+            .contains("env={'API_KEY': '***'}, retries='x')"),
+        "{retries}"
+    );
+}
+
+#[test]
+fn values_that_only_resemble_credentials_are_copied() {
+    let src = r#"from airflow import DAG
+from airflow.operators.python import PythonOperator
+from my_functions import call
+with DAG('d', schedule=None, params={"db_password": ""}):
+    PythonOperator(task_id='t', python_callable=call, op_kwargs={
+        "max_tokens": 100,
+        "token_url": "https://auth.example.com/oauth/token",
+        "password": "{{ params.db_password }}",
+        "api_key": "",
+        "secret_name": "prod/warehouse",
+        "key": "data/2024/01/file_name.csv",
+        "client_secret": "changeme",
+        "tokenizer": "bert-base-uncased",
+    })
+"#;
+    let conv = convert(src);
+    let report = report(&conv);
+    assert!(!report.contains("credential"), "{report}");
+    let toml = &conv.dags[0].toml;
+    assert!(
+        toml.contains(r#"op_kwargs = { max_tokens = 100, token_url = "https://auth.example.com/oauth/token", password = "{{ params.db_password }}", api_key = "", secret_name = "prod/warehouse", key = "data/2024/01/file_name.csv", client_secret = "changeme", tokenizer = "bert-base-uncased" }"#),
+        "{toml}"
+    );
+}
+
+#[test]
+fn the_command_writes_references_and_prints_no_credential() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let dag = dir.path().join("dag.py");
+    std::fs::write(&dag, DAG_WITH_SECRETS).expect("written");
+    std::fs::write(
+        dir.path().join("my_functions.py"),
+        "def call(**kw):\n    return kw\n",
+    )
+    .expect("written");
+    let run_with = |allow_partial: bool| {
+        let args = MigrateArgs {
+            paths: vec![dag.clone()],
+            out: Some(dir.path().join("out")),
+            airflow_version: AirflowVersion::V2,
+            allow_partial,
+            now: Some("2026-11-28T10:00:00Z".into()),
+        };
+        let (mut summary, mut report) = (Vec::new(), Vec::new());
+        let outcome = run(&args, &mut summary, &mut report).expect("runs");
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&summary),
+            String::from_utf8_lossy(&report)
+        );
+        (outcome, printed)
+    };
+    // Without --allow-partial a credential is an error like any other: nothing written.
+    let (outcome, printed) = run_with(false);
+    assert!(outcome.failed() && outcome.written.is_empty(), "{printed}");
+    for secret in FAKE_SECRETS {
+        assert!(!printed.contains(secret), "{secret} printed:\n{printed}");
+    }
+    let (outcome, printed) = run_with(true);
+    assert!(!outcome.failed() && outcome.written.len() == 3, "{printed}");
+    assert!(
+        printed.contains("dag.py:6:20: error: hard-coded credential in `WEATHER_API_KEY`"),
+        "{printed}"
+    );
+    for path in &outcome.written {
+        let text = std::fs::read_to_string(path).expect("readable");
+        for secret in FAKE_SECRETS {
+            assert!(
+                !text.contains(secret),
+                "{secret} in {}:\n{text}",
+                path.display()
+            );
+        }
+    }
+    for secret in FAKE_SECRETS {
+        assert!(!printed.contains(secret), "{secret} printed:\n{printed}");
+    }
+}
+
+#[test]
+fn a_pem_private_key_with_escaped_newlines_is_found_where_it_starts() {
+    let src = "from airflow import DAG\nfrom airflow.operators.python import PythonOperator\nfrom my_functions import call\nwith DAG('d', schedule=None):\n    PythonOperator(task_id='t', python_callable=call, op_kwargs={'cert': '-----BEGIN RSA PRIVATE KEY-----\\nMIIEowIBAAKCAQEAq8xWv2LmN4pRt6Yb\\n-----END RSA PRIVATE KEY-----'})\n";
+    let conv = convert(src);
+    let all = everything(&conv);
+    assert!(!all.contains("MIIEowIBAAKCAQEAq8xWv2LmN4pRt6Yb"), "{all}");
+    assert!(
+        conv.dags[0]
+            .toml
+            .contains(r#"op_kwargs = { cert = "{{ var.value.private_key }}" }"#),
+        "{}",
+        conv.dags[0].toml
+    );
+    assert!(
+        report(&conv).contains("5:75: error: hard-coded credential in `cert`"),
+        "{}",
+        report(&conv)
+    );
+}

@@ -111,7 +111,9 @@ pub(super) fn dags_validate(
                         "severity": d.severity,
                         "line": d.location.as_ref().map(|l| l.line),
                         "column": d.location.as_ref().map(|l| l.column),
-                        "message": d.message,
+                        // The message may quote the file: credential shapes are masked, as
+                        // in the headline.
+                        "message": lithoflow_dag::redact::redact_text(&d.message),
                         "text": d.headline(),
                     })).collect::<Vec<_>>(),
                 })
