@@ -37,9 +37,18 @@ pub(crate) enum BashEnd {
     Failed(String),
 }
 
+/// Told each piece of output as the command prints it: (`stdout` or `stderr`, whole
+/// lines; a last line without its newline when the stream ends).
+pub(crate) type OnOutput = dyn Fn(&str, &str) + Sync;
+
 /// Runs the rendered command. `env` of the spec is already rendered; `dag_dir` is where a
 /// relative `cwd` is resolved.
-pub(crate) async fn run(spec: &BashSpec, dag_dir: &Path, timeout: Option<Duration>) -> BashOutcome {
+pub(crate) async fn run(
+    spec: &BashSpec,
+    dag_dir: &Path,
+    timeout: Option<Duration>,
+    on_output: Option<&OnOutput>,
+) -> BashOutcome {
     let tmp = match tempfile::tempdir() {
         Ok(t) => t,
         Err(e) => return failed(format!("cannot create a working directory: {e}")),
@@ -77,14 +86,15 @@ pub(crate) async fn run(spec: &BashSpec, dag_dir: &Path, timeout: Option<Duratio
         Err(e) => return failed(format!("cannot start bash: {e}")),
     };
     let pid = child.id();
-    let (Some(mut out), Some(mut err)) = (child.stdout.take(), child.stderr.take()) else {
+    let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {
         return failed("bash's output pipes are missing".to_owned());
     };
     // Both pipes drained at once, so a command filling one cannot block on the other.
     let drain = async {
-        let (mut o, mut e) = (Vec::new(), Vec::new());
-        let (ro, re) = tokio::join!(out.read_to_end(&mut o), err.read_to_end(&mut e));
-        (ro.map(|_| o), re.map(|_| e))
+        tokio::join!(
+            drain_lines(out, "stdout", on_output),
+            drain_lines(err, "stderr", on_output)
+        )
     };
     let waited = async {
         let (o, e) = drain.await;
@@ -142,6 +152,38 @@ pub(crate) async fn run(spec: &BashSpec, dag_dir: &Path, timeout: Option<Duratio
         )),
     };
     BashOutcome { result, output }
+}
+
+/// Reads a pipe to its end, telling `on_output` each run of whole lines as it arrives.
+async fn drain_lines(
+    mut pipe: impl tokio::io::AsyncRead + Unpin,
+    stream: &str,
+    on_output: Option<&OnOutput>,
+) -> std::io::Result<Vec<u8>> {
+    let mut all = Vec::new();
+    let mut told = 0;
+    let mut buf = vec![0u8; 8192];
+    loop {
+        let n = pipe.read(&mut buf).await?;
+        let end = if n == 0 {
+            all.len()
+        } else {
+            all.extend_from_slice(&buf[..n]);
+            all[told..]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(told, |nl| told + nl + 1)
+        };
+        if let Some(f) = on_output
+            && end > told
+        {
+            f(stream, &String::from_utf8_lossy(&all[told..end]));
+            told = end;
+        }
+        if n == 0 {
+            return Ok(all);
+        }
+    }
 }
 
 fn failed(message: String) -> BashOutcome {
