@@ -13,6 +13,7 @@ mod fixtures;
 mod fuzz;
 mod harness;
 mod lambda;
+mod logs;
 mod migrate;
 mod proptests;
 mod recovery;
