@@ -39,7 +39,7 @@ pub(crate) enum BashEnd {
 
 /// Told each piece of output as the command prints it: (`stdout` or `stderr`, whole
 /// lines; a last line without its newline when the stream ends).
-pub(crate) type OnOutput = dyn Fn(&str, &str) + Sync;
+pub(crate) type OnOutput<'a> = dyn Fn(&str, &str) + Sync + 'a;
 
 /// Runs the rendered command. `env` of the spec is already rendered; `dag_dir` is where a
 /// relative `cwd` is resolved.
@@ -47,7 +47,7 @@ pub(crate) async fn run(
     spec: &BashSpec,
     dag_dir: &Path,
     timeout: Option<Duration>,
-    on_output: Option<&OnOutput>,
+    on_output: Option<&OnOutput<'_>>,
 ) -> BashOutcome {
     let tmp = match tempfile::tempdir() {
         Ok(t) => t,
@@ -158,7 +158,7 @@ pub(crate) async fn run(
 async fn drain_lines(
     mut pipe: impl tokio::io::AsyncRead + Unpin,
     stream: &str,
-    on_output: Option<&OnOutput>,
+    on_output: Option<&OnOutput<'_>>,
 ) -> std::io::Result<Vec<u8>> {
     let mut all = Vec::new();
     let mut told = 0;
@@ -263,6 +263,7 @@ mod tests {
             &spec("echo one; echo two >&2; echo three"),
             Path::new("."),
             None,
+            None,
         )
         .await;
         assert_eq!(o.result, Ok(Value::String("three".into())));
@@ -275,13 +276,13 @@ mod tests {
 
     #[tokio::test]
     async fn exit_99_skips_and_other_codes_fail() {
-        let o = run(&spec("exit 99"), Path::new("."), None).await;
+        let o = run(&spec("exit 99"), Path::new("."), None, None).await;
         assert!(
             matches!(o.result, Err(BashEnd::Skipped(_))),
             "{:?}",
             o.result
         );
-        let o = run(&spec("exit 3"), Path::new("."), None).await;
+        let o = run(&spec("exit 3"), Path::new("."), None, None).await;
         assert_eq!(
             o.result,
             Err(BashEnd::Failed(
@@ -291,7 +292,7 @@ mod tests {
         let mut s = spec("exit 99");
         s.skip_on_exit_code = vec![];
         assert!(matches!(
-            run(&s, Path::new("."), None).await.result,
+            run(&s, Path::new("."), None, None).await.result,
             Err(BashEnd::Failed(_))
         ));
     }
@@ -302,11 +303,11 @@ mod tests {
         let env: Map<String, Value> = serde_json::from_str(r#"{"GREETING": "hi"}"#).expect("json");
         s.env = Some(env);
         assert_eq!(
-            run(&s, Path::new("."), None).await.result,
+            run(&s, Path::new("."), None, None).await.result,
             Ok(Value::String("hi-none".into()))
         );
         s.append_env = true;
-        let Ok(Value::String(v)) = run(&s, Path::new("."), None).await.result else {
+        let Ok(Value::String(v)) = run(&s, Path::new("."), None, None).await.result else {
             panic!("succeeds");
         };
         assert!(v.starts_with("hi-") && v != "hi-none", "{v}");
@@ -319,9 +320,65 @@ mod tests {
             &spec("sleep 30 & sleep 30; echo never"),
             Path::new("."),
             Some(Duration::from_millis(300)),
+            None,
         )
         .await;
         assert!(matches!(o.result, Err(BashEnd::Failed(ref m)) if m.contains("execution_timeout")));
         assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[tokio::test]
+    async fn output_is_told_a_line_at_a_time_as_printed_and_before_a_timeout() {
+        let told = std::sync::Mutex::new(Vec::<(String, String)>::new());
+        let on_output = |stream: &str, text: &str| {
+            told.lock()
+                .expect("not poisoned")
+                .push((stream.to_owned(), text.to_owned()));
+        };
+        // The command waits until it was told its first line: it is told while it runs.
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let marker = dir.path().join("seen");
+        let command = format!(
+            "echo first; printf 'half'; echo oops >&2; while [ ! -e {m} ]; do sleep 0.01; done; echo ' line'; sleep 30",
+            m = marker.display()
+        );
+        let watcher = async {
+            loop {
+                if told
+                    .lock()
+                    .expect("not poisoned")
+                    .iter()
+                    .any(|(_, t)| t == "first\n")
+                {
+                    std::fs::write(&marker, "").expect("the marker");
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        let s = spec(&command);
+        let (o, ()) = tokio::join!(
+            run(
+                &s,
+                Path::new("."),
+                Some(Duration::from_secs(3)),
+                Some(&on_output),
+            ),
+            watcher
+        );
+        assert!(matches!(o.result, Err(BashEnd::Failed(ref m)) if m.contains("execution_timeout")));
+        let told = told.into_inner().expect("not poisoned");
+        let stdout: String = told
+            .iter()
+            .filter(|(s, _)| s == "stdout")
+            .map(|(_, t)| t.as_str())
+            .collect();
+        assert_eq!(stdout, "first\nhalf line\n", "{told:?}");
+        assert!(
+            told.contains(&("stderr".to_owned(), "oops\n".to_owned())),
+            "{told:?}"
+        );
+        // Whole lines only: the half line came with its end.
+        assert!(told.iter().all(|(_, t)| t.ends_with('\n')), "{told:?}");
     }
 }

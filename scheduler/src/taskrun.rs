@@ -54,7 +54,7 @@ async fn run_local_logged(
             let on_output = log
                 .cloned()
                 .map(|log| move |stream: &str, text: &str| log.bash_output(stream, text));
-            let on_output = on_output.as_ref().map(|f| f as &crate::bash::OnOutput);
+            let on_output = on_output.as_ref().map(|f| f as &crate::bash::OnOutput<'_>);
             let dir = dag_folder(&dag.fileloc);
             let o = crate::bash::run(b, &dir, task.execution_timeout, on_output).await;
             let value = o.result.map_err(|e| match e {
