@@ -341,3 +341,112 @@ fn tasks_logs_follow_prints_a_running_try_and_exits_with_its_outcome_when_it_end
     assert!(text.contains("done waiting"), "{text}");
     assert!(text.contains("state: success"), "{text}");
 }
+
+/// The executor's side: what a local call prints reaches the job's sink while the call
+/// runs, each piece once, in order; a call that prints nothing sends nothing; and the
+/// calls' records still hold their whole output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_executor_streams_a_local_calls_output_to_the_sink_while_it_runs() {
+    use lithoflow_executor::{
+        CallOptions, Chunking, ExecutorSettings, FunctionExecutor, FunctionRef, JobKind, MapJob,
+        OutputSink, OutputStream,
+    };
+    use std::sync::{Arc, Mutex};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("fns.py"), FNS).expect("fns.py");
+    std::fs::write(
+        dir.path().join("quiet.py"),
+        "def nothing(x):\n    return x\n",
+    )
+    .expect("quiet.py");
+    let exec = FunctionExecutor::new(ExecutorSettings {
+        python: "python3".into(),
+        worker_processes: 2,
+        storage_root: dir.path().join("storage"),
+        default_timeout: Duration::from_secs(60),
+        default_memory: None,
+        invoke_pool_threads: 8,
+    });
+    let seen: Arc<Mutex<Vec<(&'static str, usize, OutputStream, String)>>> = Arc::default();
+    let sink = {
+        let seen = Arc::clone(&seen);
+        OutputSink::new(move |o| {
+            seen.lock().expect("not poisoned").push((
+                o.phase,
+                o.index,
+                o.stream,
+                o.text.to_owned(),
+            ));
+        })
+    };
+    let options = || CallOptions {
+        sys_path: vec![dir.path().to_path_buf()],
+        base_dir: dir.path().to_path_buf(),
+        output: Some(sink.clone()),
+        ..CallOptions::default()
+    };
+
+    // A call that prints, then waits: its first line arrives before it ends.
+    let marker = dir.path().join("go");
+    let job = exec.submit(lithoflow_executor::JobSpec {
+        job_key: "logs/speak/1".to_owned(),
+        kind: JobKind::CallAsync {
+            func: FunctionRef {
+                module: "fns".to_owned(),
+                function: "speak".to_owned(),
+            },
+            data: serde_json::json!({ "marker": marker.display().to_string() }),
+        },
+        options: options(),
+    });
+    let deadline = std::time::Instant::now() + LIMIT;
+    while !seen
+        .lock()
+        .expect("not poisoned")
+        .iter()
+        .any(|(_, _, _, t)| t.contains("hello from the running task"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no output while the call runs"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    std::fs::write(&marker, "").expect("the marker");
+    let outcome = job.wait().await;
+    assert_eq!(outcome.result.as_ref().ok(), Some(&Value::from(7)));
+    let record = &outcome.calls[0];
+    assert_eq!(record.stdout, "hello from the running task\ndone waiting\n");
+    assert_eq!(record.stderr, "a warning on stderr\n");
+    let streamed: String = seen
+        .lock()
+        .expect("not poisoned")
+        .iter()
+        .filter(|(phase, index, stream, _)| {
+            (*phase, *index, *stream) == ("call", 0, OutputStream::Stdout)
+        })
+        .map(|(_, _, _, t)| t.as_str())
+        .collect();
+    assert_eq!(streamed, record.stdout, "each piece once, in order");
+
+    // A map of calls that print nothing hands the sink nothing.
+    seen.lock().expect("not poisoned").clear();
+    let quiet = exec.submit(lithoflow_executor::JobSpec {
+        job_key: "logs/quiet/1".to_owned(),
+        kind: JobKind::Map(MapJob {
+            func: FunctionRef {
+                module: "quiet".to_owned(),
+                function: "nothing".to_owned(),
+            },
+            iterdata: (0..200).map(Value::from).collect(),
+            extra: None,
+            chunking: Chunking::Whole,
+        }),
+        options: options(),
+    });
+    let outcome = quiet.wait().await;
+    assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+    assert!(seen.lock().expect("not poisoned").is_empty());
+    exec.shutdown();
+}
