@@ -368,7 +368,9 @@ async fn the_executor_streams_a_local_calls_output_to_the_sink_while_it_runs() {
         default_memory: None,
         invoke_pool_threads: 8,
     });
-    let seen: Arc<Mutex<Vec<(&'static str, usize, OutputStream, String)>>> = Arc::default();
+    /// (phase, index, stream, text) of each piece the sink was handed.
+    type Seen = Vec<(&'static str, usize, OutputStream, String)>;
+    let seen: Arc<Mutex<Seen>> = Arc::default();
     let sink = {
         let seen = Arc::clone(&seen);
         OutputSink::new(move |o| {
