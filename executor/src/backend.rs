@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{CallError, CallErrorKind};
+use crate::job::OutputStream;
 use crate::protocol::{CallResponse, RuntimeError, Signature};
 
 /// One unit of work for a backend: a call or an inspection.
@@ -44,6 +45,9 @@ pub(crate) trait CallEvents: Send + Sync {
     fn started(&self);
     /// The call ended (`ok`: the function returned), whether or not it started.
     fn finished(&self, ok: bool);
+    /// The running call printed this (local workers stream it while the call runs;
+    /// other backends hand the call's whole output over in its response instead).
+    fn output(&self, _stream: OutputStream, _text: &str) {}
     /// A cloud backend accepted the call for asynchronous execution (an Event
     /// invocation answered 202): it runs even if this process stops.
     #[cfg_attr(

@@ -109,6 +109,66 @@ pub struct CallOptions {
     /// `reducer_wait_local`: on Lambda, false starts a map_reduce's reducer together
     /// with the maps, and it waits for their results inside its function.
     pub reducer_wait_local: bool,
+    /// Where the calls' output goes while they run: on local workers as it is printed
+    /// (a line at a time, coalesced), on Lambda when each call ends. Every call's
+    /// [`CallRecord`] holds its whole output as well.
+    pub output: Option<OutputSink>,
+}
+
+/// Which of a call's streams a piece of output was printed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputStream {
+    /// `sys.stdout`.
+    Stdout,
+    /// `sys.stderr` (and what the worker process wrote to its own stderr).
+    Stderr,
+}
+
+impl OutputStream {
+    /// `stdout` or `stderr`.
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputStream::Stdout => "stdout",
+            OutputStream::Stderr => "stderr",
+        }
+    }
+}
+
+/// A piece of what one call printed, in the order it was printed.
+#[derive(Debug, Clone, Copy)]
+pub struct CallOutput<'a> {
+    /// `call`, `map` or `reduce`.
+    pub phase: &'static str,
+    /// The call's index in its phase.
+    pub index: usize,
+    /// Where it was printed.
+    pub stream: OutputStream,
+    /// The text.
+    pub text: &'a str,
+}
+
+/// Receives a job's output as it arrives. Called from the executor's own tasks, so it
+/// must be quick (appending to a file is; waiting on anything is not).
+#[derive(Clone)]
+pub struct OutputSink(Arc<dyn Fn(CallOutput<'_>) + Send + Sync>);
+
+impl OutputSink {
+    /// A sink that hands each piece to `f`.
+    pub fn new(f: impl Fn(CallOutput<'_>) + Send + Sync + 'static) -> OutputSink {
+        OutputSink(Arc::new(f))
+    }
+
+    /// Hands one piece over.
+    pub(crate) fn send(&self, output: CallOutput<'_>) {
+        (self.0)(output);
+    }
+}
+
+impl std::fmt::Debug for OutputSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OutputSink")
+    }
 }
 
 /// What a job runs.
@@ -213,6 +273,25 @@ pub struct CallRecord {
     pub stderr: String,
     /// How long it ran, seconds.
     pub duration_s: f64,
+}
+
+impl CallRecord {
+    /// Hands the call's whole output to `sink` (for output that was not streamed).
+    pub(crate) fn send_output(&self, sink: &OutputSink) {
+        for (stream, text) in [
+            (OutputStream::Stdout, &self.stdout),
+            (OutputStream::Stderr, &self.stderr),
+        ] {
+            if !text.is_empty() {
+                sink.send(CallOutput {
+                    phase: self.phase,
+                    index: self.index,
+                    stream,
+                    text,
+                });
+            }
+        }
+    }
 }
 
 /// A finished job.

@@ -32,8 +32,9 @@ pub use config::{
 pub use error::{CallError, CallErrorKind, Error};
 pub use executor::FunctionExecutor;
 pub use job::{
-    CallOptions, CallRecord, DEFAULT_INVOKE_POOL_THREADS, DEFAULT_TIMEOUT, ExecutorSettings,
-    FunctionRef, Job, JobKind, JobOutcome, JobSpec, MapJob, Progress,
+    CallOptions, CallOutput, CallRecord, DEFAULT_INVOKE_POOL_THREADS, DEFAULT_TIMEOUT,
+    ExecutorSettings, FunctionRef, Job, JobKind, JobOutcome, JobSpec, MapJob, OutputSink,
+    OutputStream, Progress,
 };
 #[doc(hidden)]
 pub use local::fuzz_split_stderr;

@@ -11,12 +11,13 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, BufReader};
+use tokio::io::AsyncReadExt;
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use crate::backend::{WorkItem, WorkResult};
 use crate::error::{CallError, CallErrorKind, Error, humanize};
-use crate::protocol::{self, FrameError, Message};
+use crate::job::OutputStream;
+use crate::protocol::{self, FrameError, FrameReader, Message};
 
 /// How long a new worker may take to start and say hello.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -26,6 +27,8 @@ const MAX_BATCH: usize = 16;
 const BATCH_BELOW_S: f64 = 0.002;
 /// The most of a worker's own stderr kept per call.
 const STDERR_TAIL: usize = 64 * 1024;
+/// How long a killed worker's last frames are read for (they are already in its pipe).
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A pool of warm Python workers.
 pub(crate) struct LocalPool {
@@ -229,8 +232,9 @@ impl Worker {
         }
     }
 
-    /// Waits for the answer to the call the worker is running. Returns the result and
-    /// whether the worker process is gone.
+    /// Waits for the answer to the call the worker is running, handing what it prints
+    /// meanwhile to the call's hooks. Returns the result and whether the worker process
+    /// is gone.
     async fn answer(&mut self, item: &mut WorkItem) -> (WorkResult, bool) {
         let Some(proc) = self.proc.as_mut() else {
             return (
@@ -238,10 +242,20 @@ impl Worker {
                 true,
             );
         };
-        let outcome = tokio::select! {
-            r = proc.receive() => Outcome::Answer(r),
-            () = tokio::time::sleep(item.timeout) => Outcome::TimedOut,
-            () = item.cancel.cancelled() => Outcome::Cancelled,
+        let limit = tokio::time::sleep(item.timeout);
+        tokio::pin!(limit);
+        let outcome = loop {
+            // `receive` is cancel-safe: a frame half read when the time is up stays
+            // buffered for `retire_draining`.
+            let outcome = tokio::select! {
+                r = proc.receive() => Outcome::Answer(r),
+                () = &mut limit => Outcome::TimedOut,
+                () = item.cancel.cancelled() => Outcome::Cancelled,
+            };
+            match outcome {
+                Outcome::Answer(Ok(Message::Output(parts))) => print(item, parts),
+                other => break other,
+            }
         };
         match outcome {
             Outcome::Answer(Ok(Message::Result(response))) => {
@@ -288,7 +302,7 @@ impl Worker {
                 )
             }
             Outcome::TimedOut => {
-                let worker_stderr = self.retire().await;
+                let worker_stderr = self.retire_draining(item).await;
                 let message = format!(
                     "the call exceeded its timeout of {}; its worker was killed and replaced",
                     humanize(item.timeout)
@@ -303,7 +317,7 @@ impl Worker {
                 )
             }
             Outcome::Cancelled => {
-                let worker_stderr = self.retire().await;
+                let worker_stderr = self.retire_draining(item).await;
                 (
                     WorkResult::Failed {
                         error: cancelled(item.call_index),
@@ -344,6 +358,27 @@ impl Worker {
         }
     }
 
+    /// Kills the worker process, then reads what it had already sent before it died
+    /// (output of the call it was running, printed just before its timeout), so that
+    /// output is not lost with it.
+    async fn retire_draining(&mut self, item: &WorkItem) -> String {
+        let Some(mut p) = self.proc.take() else {
+            return String::new();
+        };
+        p.kill_group();
+        let drain = async {
+            loop {
+                match p.receive().await {
+                    Ok(Message::Output(parts)) => print(item, parts),
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, drain).await;
+        p.kill().await
+    }
+
     /// Waits for a worker that ended by itself; returns how it ended and its stderr.
     async fn reap(&mut self) -> (Option<ExitStatus>, String) {
         match self.proc.take() {
@@ -356,6 +391,15 @@ impl Worker {
                 (status, stderr)
             }
             None => (None, String::new()),
+        }
+    }
+}
+
+/// Hands what the running call printed to its hooks.
+fn print(item: &WorkItem, parts: Vec<(OutputStream, String)>) {
+    if let Some(events) = &item.events {
+        for (stream, text) in parts {
+            events.output(stream, &text);
         }
     }
 }
@@ -402,7 +446,7 @@ fn libc_sigkill() -> i32 {
 struct Proc {
     child: Child,
     stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
+    stdout: FrameReader<ChildStdout>,
     stderr: Arc<StderrLog>,
     stderr_task: tokio::task::JoinHandle<()>,
 }
@@ -448,11 +492,11 @@ impl Proc {
         let mut proc = Proc {
             child,
             stdin,
-            stdout: BufReader::new(stdout),
+            stdout: FrameReader::new(stdout),
             stderr,
             stderr_task,
         };
-        match tokio::time::timeout(START_TIMEOUT, protocol::read_frame(&mut proc.stdout)).await {
+        match tokio::time::timeout(START_TIMEOUT, proc.stdout.next()).await {
             Ok(Ok(body)) => match protocol::decode(&body) {
                 Ok(Message::Hello { executable }) => {
                     python.resolved(executable);
@@ -499,7 +543,7 @@ impl Proc {
 
     /// Reads the next message.
     async fn receive(&mut self) -> Result<Message, FrameError> {
-        let reply = protocol::read_frame(&mut self.stdout).await?;
+        let reply = self.stdout.next().await?;
         protocol::decode(&reply)
     }
 
@@ -507,16 +551,20 @@ impl Proc {
         self.stderr.take_all()
     }
 
-    /// Kills the worker's whole process group and returns what it wrote to stderr.
-    async fn kill(mut self) -> String {
+    /// SIGKILL to the worker's whole process group: the worker leads its own group, so
+    /// this also stops anything the function started.
+    fn kill_group(&self) {
         if let Some(pid) = self.child.id().and_then(|p| i32::try_from(p).ok()) {
-            // The worker leads its own process group, so this also stops anything the
-            // function started.
             let _ = nix::sys::signal::killpg(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,
             );
         }
+    }
+
+    /// Kills the worker's whole process group and returns what it wrote to stderr.
+    async fn kill(mut self) -> String {
+        self.kill_group();
         let _ = self.child.kill().await;
         let _ = tokio::time::timeout(Duration::from_secs(2), &mut self.stderr_task).await;
         self.take_stderr()

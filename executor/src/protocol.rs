@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::error::{CallError, CallErrorKind};
+use crate::job::OutputStream;
 
 /// Frames larger than this are refused (a runaway or hostile peer cannot make the host
 /// allocate without bound).
@@ -235,6 +236,65 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Vec<u8>, Fram
     }
 }
 
+/// Reads frames from a stream in a way that is cancel-safe: bytes already read stay in
+/// its buffer when a `select!` drops [`FrameReader::next`] half-way, so the host can stop
+/// waiting for a call (its timeout) and still read what the worker sent before it died.
+pub(crate) struct FrameReader<R> {
+    inner: R,
+    buf: Vec<u8>,
+    /// Where the unread bytes start in `buf`.
+    start: usize,
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    /// Frames read from `inner`.
+    pub(crate) fn new(inner: R) -> FrameReader<R> {
+        FrameReader {
+            inner,
+            buf: Vec::with_capacity(64 * 1024),
+            start: 0,
+        }
+    }
+
+    /// The next frame's body.
+    pub(crate) async fn next(&mut self) -> Result<Vec<u8>, FrameError> {
+        loop {
+            let have = &self.buf[self.start..];
+            let mut want = 4;
+            if let Some(head) = have.first_chunk::<4>() {
+                let len = u32::from_be_bytes(*head) as usize;
+                if len > MAX_FRAME {
+                    return Err(FrameError::TooLarge(len));
+                }
+                want = 4 + len;
+                if have.len() >= want {
+                    let body = have[4..want].to_vec();
+                    self.start += want;
+                    if self.start == self.buf.len() {
+                        self.buf.clear();
+                        self.start = 0;
+                    }
+                    return Ok(body);
+                }
+            }
+            // Make room: drop what was consumed, then grow to hold the whole frame.
+            if self.start > 0 {
+                self.buf.drain(..self.start);
+                self.start = 0;
+            }
+            self.buf.reserve((want - self.buf.len()).max(64 * 1024));
+            match self.inner.read_buf(&mut self.buf).await {
+                Ok(0) => return Err(FrameError::Eof),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Err(FrameError::Eof);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
 /// Decodes a frame body as a runtime message; the `type` field says which.
 pub fn decode(body: &[u8]) -> Result<Message, FrameError> {
     let v: Value = serde_json::from_slice(body)?;
@@ -251,6 +311,10 @@ pub fn decode(body: &[u8]) -> Result<Message, FrameError> {
                 .map(str::to_owned),
         },
         "result" => Message::Result(Box::new(serde_json::from_value(v)?)),
+        "output" => {
+            let out: OutputFrame = serde_json::from_value(v)?;
+            Message::Output(out.parts)
+        }
         "inspected" => {
             if v.get("ok").and_then(Value::as_bool) == Some(true) {
                 Message::Inspected(Ok(serde_json::from_value(v)?))
@@ -263,9 +327,19 @@ pub fn decode(body: &[u8]) -> Result<Message, FrameError> {
     })
 }
 
+/// What a worker printed during the call it is running: `{"type": "output",
+/// "parts": [["stdout", "text"], ...]}`, sent (coalesced) as the call prints, always
+/// before the call's result; a call that prints nothing sends none.
+#[derive(Deserialize)]
+struct OutputFrame {
+    parts: Vec<(OutputStream, String)>,
+}
+
 /// A decoded runtime message.
 #[derive(Debug)]
 pub enum Message {
+    /// Output of the running call, in the order it was printed.
+    Output(Vec<(OutputStream, String)>),
     /// The worker is ready; `executable` is the interpreter's real path.
     Hello {
         /// `sys.executable`.
@@ -301,6 +375,27 @@ mod tests {
         ));
     }
 
+    #[tokio::test]
+    async fn the_frame_reader_reads_frames_split_and_joined_anyhow() {
+        let mut bytes = Vec::new();
+        for body in [&b"{\"type\":\"hello\"}"[..], b"", &[b'x'; 100_000]] {
+            write_frame(&mut bytes, body).await.expect("write");
+        }
+        // One byte at a time, as a slow pipe may deliver them.
+        let (mut tx, rx) = tokio::io::duplex(1);
+        let writer = tokio::spawn(async move {
+            tx.write_all(&bytes).await.expect("write");
+        });
+        let mut r = FrameReader::new(rx);
+        assert_eq!(r.next().await.expect("first"), b"{\"type\":\"hello\"}");
+        assert_eq!(r.next().await.expect("second"), b"");
+        assert_eq!(r.next().await.expect("third").len(), 100_000);
+        writer.await.expect("writer");
+        assert!(matches!(r.next().await, Err(FrameError::Eof)));
+        let mut huge = FrameReader::new(&[0xffu8, 0xff, 0xff, 0xff][..]);
+        assert!(matches!(huge.next().await, Err(FrameError::TooLarge(_))));
+    }
+
     #[test]
     fn base64_matches_rfc_4648() {
         for (raw, encoded) in [
@@ -332,5 +427,23 @@ mod tests {
             decode(b"{\"type\":\"result\",\"ok\":true,\"result\":1}"),
             Ok(Message::Result(_))
         ));
+        for body in [
+            &b"{\"type\":\"output\"}"[..],
+            b"{\"type\":\"output\",\"parts\":[[\"stdin\",\"x\"]]}",
+            b"{\"type\":\"output\",\"parts\":[[\"stdout\"]]}",
+        ] {
+            assert!(decode(body).is_err(), "{}", String::from_utf8_lossy(body));
+        }
+        match decode(b"{\"type\":\"output\",\"parts\":[[\"stdout\",\"a\\n\"],[\"stderr\",\"b\"]]}")
+        {
+            Ok(Message::Output(parts)) => assert_eq!(
+                parts,
+                [
+                    (OutputStream::Stdout, "a\n".to_owned()),
+                    (OutputStream::Stderr, "b".to_owned())
+                ]
+            ),
+            other => panic!("{other:?}"),
+        }
     }
 }

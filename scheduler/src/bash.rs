@@ -50,9 +50,18 @@ pub(crate) enum BashEnd {
     Failed(String),
 }
 
+/// Told each piece of output as the command prints it: (`stdout` or `stderr`, whole
+/// lines; a last line without its newline when the stream ends).
+pub(crate) type OnOutput<'a> = dyn Fn(&str, &str) + Sync + 'a;
+
 /// Runs the rendered command. `env` of the spec is already rendered; `dag_dir` is where a
 /// relative `cwd` is resolved.
-pub(crate) async fn run(spec: &BashSpec, dag_dir: &Path, timeout: Option<Duration>) -> BashOutcome {
+pub(crate) async fn run(
+    spec: &BashSpec,
+    dag_dir: &Path,
+    timeout: Option<Duration>,
+    on_output: Option<&OnOutput<'_>>,
+) -> BashOutcome {
     let tmp = match tempfile::tempdir() {
         Ok(t) => t,
         Err(e) => return failed(format!("cannot create a working directory: {e}")),
@@ -92,16 +101,17 @@ pub(crate) async fn run(spec: &BashSpec, dag_dir: &Path, timeout: Option<Duratio
         Err(e) => return failed(format!("cannot start bash: {e}")),
     };
     let pid = child.id();
-    let (Some(mut out), Some(mut err), Some(mut host)) =
+    let (Some(out), Some(err), Some(mut host)) =
         (child.stdout.take(), child.stderr.take(), child.stdin.take())
     else {
         return failed("bash's pipes are missing".to_owned());
     };
     // Both pipes drained at once, so a command filling one cannot block on the other.
     let drain = async {
-        let (mut o, mut e) = (Vec::new(), Vec::new());
-        let (ro, re) = tokio::join!(out.read_to_end(&mut o), err.read_to_end(&mut e));
-        (ro.map(|_| o), re.map(|_| e))
+        tokio::join!(
+            drain_lines(out, "stdout", on_output),
+            drain_lines(err, "stderr", on_output)
+        )
     };
     let waited = async {
         let (o, e) = drain.await;
@@ -164,6 +174,38 @@ pub(crate) async fn run(spec: &BashSpec, dag_dir: &Path, timeout: Option<Duratio
         )),
     };
     BashOutcome { result, output }
+}
+
+/// Reads a pipe to its end, telling `on_output` each run of whole lines as it arrives.
+async fn drain_lines(
+    mut pipe: impl tokio::io::AsyncRead + Unpin,
+    stream: &str,
+    on_output: Option<&OnOutput<'_>>,
+) -> std::io::Result<Vec<u8>> {
+    let mut all = Vec::new();
+    let mut told = 0;
+    let mut buf = vec![0u8; 8192];
+    loop {
+        let n = pipe.read(&mut buf).await?;
+        let end = if n == 0 {
+            all.len()
+        } else {
+            all.extend_from_slice(&buf[..n]);
+            all[told..]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(told, |nl| told + nl + 1)
+        };
+        if let Some(f) = on_output
+            && end > told
+        {
+            f(stream, &String::from_utf8_lossy(&all[told..end]));
+            told = end;
+        }
+        if n == 0 {
+            return Ok(all);
+        }
+    }
 }
 
 fn failed(message: String) -> BashOutcome {
@@ -246,6 +288,7 @@ mod tests {
             &spec("echo one; echo two >&2; echo three"),
             Path::new("."),
             None,
+            None,
         )
         .await;
         assert_eq!(o.result, Ok(Value::String("three".into())));
@@ -258,13 +301,13 @@ mod tests {
 
     #[tokio::test]
     async fn exit_99_skips_and_other_codes_fail() {
-        let o = run(&spec("exit 99"), Path::new("."), None).await;
+        let o = run(&spec("exit 99"), Path::new("."), None, None).await;
         assert!(
             matches!(o.result, Err(BashEnd::Skipped(_))),
             "{:?}",
             o.result
         );
-        let o = run(&spec("exit 3"), Path::new("."), None).await;
+        let o = run(&spec("exit 3"), Path::new("."), None, None).await;
         assert_eq!(
             o.result,
             Err(BashEnd::Failed(
@@ -274,7 +317,7 @@ mod tests {
         let mut s = spec("exit 99");
         s.skip_on_exit_code = vec![];
         assert!(matches!(
-            run(&s, Path::new("."), None).await.result,
+            run(&s, Path::new("."), None, None).await.result,
             Err(BashEnd::Failed(_))
         ));
     }
@@ -285,11 +328,11 @@ mod tests {
         let env: Map<String, Value> = serde_json::from_str(r#"{"GREETING": "hi"}"#).expect("json");
         s.env = Some(env);
         assert_eq!(
-            run(&s, Path::new("."), None).await.result,
+            run(&s, Path::new("."), None, None).await.result,
             Ok(Value::String("hi-none".into()))
         );
         s.append_env = true;
-        let Ok(Value::String(v)) = run(&s, Path::new("."), None).await.result else {
+        let Ok(Value::String(v)) = run(&s, Path::new("."), None, None).await.result else {
             panic!("succeeds");
         };
         assert!(v.starts_with("hi-") && v != "hi-none", "{v}");
@@ -315,7 +358,7 @@ mod tests {
             "sleep 300 & echo $! > {}.tmp; mv {0}.tmp {0}; wait",
             pidfile.display()
         );
-        let task = tokio::spawn(async move { run(&spec(&cmd), Path::new("."), None).await });
+        let task = tokio::spawn(async move { run(&spec(&cmd), Path::new("."), None, None).await });
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         let pid: i32 = loop {
             if let Ok(text) = std::fs::read_to_string(&pidfile) {
@@ -348,7 +391,7 @@ mod tests {
             "sleep 300 >/dev/null 2>&1 & echo $! > {}",
             pidfile.display()
         );
-        let o = run(&spec(&cmd), Path::new("."), None).await;
+        let o = run(&spec(&cmd), Path::new("."), None, None).await;
         assert!(o.result.is_ok(), "{:?}", o.result);
         let pid: i32 = std::fs::read_to_string(&pidfile)
             .expect("pid file")
@@ -392,6 +435,7 @@ mod tests {
             &spec("sleep 30 & sleep 30; echo never"),
             Path::new("."),
             Some(Duration::from_millis(300)),
+            None,
         )
         .await;
         assert!(matches!(o.result, Err(BashEnd::Failed(ref m)) if m.contains("execution_timeout")));
@@ -402,5 +446,60 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
+    }
+
+    #[tokio::test]
+    async fn output_is_told_a_line_at_a_time_as_printed_and_before_a_timeout() {
+        let told = std::sync::Mutex::new(Vec::<(String, String)>::new());
+        let on_output = |stream: &str, text: &str| {
+            told.lock()
+                .expect("not poisoned")
+                .push((stream.to_owned(), text.to_owned()));
+        };
+        // The command waits until it was told its first line: it is told while it runs.
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let marker = dir.path().join("seen");
+        let command = format!(
+            "echo first; printf 'half'; echo oops >&2; while [ ! -e {m} ]; do sleep 0.01; done; echo ' line'; sleep 30",
+            m = marker.display()
+        );
+        let watcher = async {
+            loop {
+                if told
+                    .lock()
+                    .expect("not poisoned")
+                    .iter()
+                    .any(|(_, t)| t == "first\n")
+                {
+                    std::fs::write(&marker, "").expect("the marker");
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        let s = spec(&command);
+        let (o, ()) = tokio::join!(
+            run(
+                &s,
+                Path::new("."),
+                Some(Duration::from_secs(3)),
+                Some(&on_output),
+            ),
+            watcher
+        );
+        assert!(matches!(o.result, Err(BashEnd::Failed(ref m)) if m.contains("execution_timeout")));
+        let told = told.into_inner().expect("not poisoned");
+        let stdout: String = told
+            .iter()
+            .filter(|(s, _)| s == "stdout")
+            .map(|(_, t)| t.as_str())
+            .collect();
+        assert_eq!(stdout, "first\nhalf line\n", "{told:?}");
+        assert!(
+            told.contains(&("stderr".to_owned(), "oops\n".to_owned())),
+            "{told:?}"
+        );
+        // Whole lines only: the half line came with its end.
+        assert!(told.iter().all(|(_, t)| t.ends_with('\n')), "{told:?}");
     }
 }

@@ -10,11 +10,11 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use lithoflow_executor::{
     CallError, CallOptions, Chunking, ExecutorConfig, Extra, FunctionExecutor, FunctionRef, Job,
-    JobKind, JobOutcome, JobSpec, MapJob, StorageBackend,
+    JobKind, JobOutcome, JobSpec, MapJob, OutputSink, StorageBackend,
 };
 use serde_json::{Map, Value, json};
 
-use crate::engine::{JobStarted, TaskExecutor, TryInput, TryOutput};
+use crate::engine::{JobStarted, TaskExecutor, TryInput, TryLog, TryOutput};
 use crate::store::DagRunRecord;
 
 use lithoflow_dag::{Dag, ExtraParams, FuncRef, Iterdata, MapSpec, PythonSpec, Task, TaskKind};
@@ -39,10 +39,24 @@ pub(crate) async fn run_local(
     dag: &Dag,
     task: &Task,
 ) -> (Result<Value, TaskError>, Option<String>) {
+    run_local_logged(dag, task, None).await
+}
+
+/// [`run_local`], a bash command's output also appended to `log` as it is printed.
+async fn run_local_logged(
+    dag: &Dag,
+    task: &Task,
+    log: Option<&TryLog>,
+) -> (Result<Value, TaskError>, Option<String>) {
     match &task.kind {
         TaskKind::Empty => (Ok(Value::Null), None),
         TaskKind::Bash(b) => {
-            let o = crate::bash::run(b, &dag_folder(&dag.fileloc), task.execution_timeout).await;
+            let on_output = log
+                .cloned()
+                .map(|log| move |stream: &str, text: &str| log.bash_output(stream, text));
+            let on_output = on_output.as_ref().map(|f| f as &crate::bash::OnOutput<'_>);
+            let dir = dag_folder(&dag.fileloc);
+            let o = crate::bash::run(b, &dir, task.execution_timeout, on_output).await;
             let value = o.result.map_err(|e| match e {
                 crate::bash::BashEnd::Skipped(m) => TaskError::Skip(m),
                 crate::bash::BashEnd::Failed(m) => TaskError::Input(m),
@@ -296,6 +310,7 @@ pub(crate) fn job_spec(
             TaskKind::MapReduce(mr) => mr.reducer_wait_local,
             _ => true,
         },
+        output: None,
     };
     Ok(JobSpec {
         job_key,
@@ -535,9 +550,10 @@ impl TaskExecutor for ExecutorTasks {
                 context,
                 cancel,
                 started,
+                log,
             } = input;
             if runs_here(&task) {
-                let (value, output) = run_local(&dag, &task).await;
+                let (value, output) = run_local_logged(&dag, &task, Some(&log)).await;
                 return TryOutput {
                     value,
                     job: None,
@@ -545,10 +561,13 @@ impl TaskExecutor for ExecutorTasks {
                 };
             }
             // Upstream values offloaded to S3 are read back here.
-            let spec = match prepare(&executor, &dag, &task, &cfg, xcom, job_key, context).await {
+            let mut spec = match prepare(&executor, &dag, &task, &cfg, xcom, job_key, context).await
+            {
                 Ok(spec) => spec,
                 Err(e) => return TryOutput::failed(e),
             };
+            // The calls' output goes to the try's log as it arrives.
+            spec.options.output = Some(OutputSink::new(move |out| log.call_output(out)));
             let job = start(&executor, spec);
             let _ = started.send(JobStarted {
                 task_id: task.task_id.clone(),

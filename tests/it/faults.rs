@@ -712,7 +712,7 @@ fn a_worker_killed_with_sigkill_from_outside_mid_map_fails_the_try_and_the_retry
     // Try 1 ends (its log is written) before the calls may go on.
     let try1_log = case.home().join("logs/dag_id=killed").to_path_buf();
     crate::harness::wait_for("try 1 of gated to end", DEADLINE, || {
-        find_file(&try1_log, "attempt=1.log")
+        ended_log(&try1_log, "attempt=1.log")
     });
     std::fs::write(case.marks.path().join("go"), "").expect("the go file");
     let run = bg.finish();
@@ -742,6 +742,13 @@ fn a_worker_killed_with_sigkill_from_outside_mid_map_fails_the_try_and_the_retry
 }
 
 /// A file named `name` somewhere under `dir`.
+/// A try's log once the try has ended: the file exists from the try's start, and its
+/// last line (`[...] state: ...`) is written when the try ends.
+fn ended_log(dir: &Path, name: &str) -> Option<PathBuf> {
+    find_file(dir, name)
+        .filter(|p| std::fs::read_to_string(p).is_ok_and(|text| text.contains("] state: ")))
+}
+
 fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
     for entry in std::fs::read_dir(dir).ok()?.flatten() {
         let path = entry.path();
@@ -873,7 +880,7 @@ fn the_s3_server_stopping_mid_map_fails_the_try_naming_the_endpoint_and_a_retry_
     std::fs::write(case.marks.path().join("go"), "").expect("the go file");
     let logs = case.home().join("logs/dag_id=s3_restart");
     crate::harness::wait_for("try 1 of parts to end", DEADLINE, || {
-        find_file(&logs, "attempt=1.log")
+        ended_log(&logs, "attempt=1.log")
     });
     // ministack keeps its data in memory: the restarted server is empty, so the bucket
     // and the inputs go up again before a retry (3 s apart) reads them.

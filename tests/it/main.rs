@@ -14,6 +14,7 @@ mod fuzz;
 mod harness;
 mod lambda;
 mod lambda_restart;
+mod logs;
 mod migrate;
 mod proptests;
 mod recovery;

@@ -2,8 +2,8 @@
 //! with `remote_invocation`), the first failure cancelling the rest, progress counted
 //! from the backend's hooks, and each answer turned into a [`CallRecord`], in order.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::Value;
 use tokio::sync::{Semaphore, oneshot, watch};
@@ -11,7 +11,9 @@ use tokio::sync::{Semaphore, oneshot, watch};
 use super::{JobRun, Prepared, input_error, paths};
 use crate::backend::{CallEvents, WorkItem, WorkResult};
 use crate::error::{CallError, CallErrorKind};
-use crate::job::{CallOptions, CallRecord, FunctionRef, Progress};
+use crate::job::{
+    CallOptions, CallOutput, CallRecord, FunctionRef, OutputSink, OutputStream, Progress,
+};
 use crate::protocol::{CallRequest, Request};
 
 impl JobRun {
@@ -88,10 +90,8 @@ impl JobRun {
                 Err(message) => {
                     failed.cancel();
                     pending.spawn(async move {
-                        (
-                            index,
-                            WorkResult::failed(index, CallErrorKind::Input, message),
-                        )
+                        let failed = WorkResult::failed(index, CallErrorKind::Input, message);
+                        (index, record(phase, index, failed))
                     });
                     continue;
                 }
@@ -114,10 +114,8 @@ impl JobRun {
                 Ok(b) => b,
                 Err(e) => {
                     pending.spawn(async move {
-                        (
-                            index,
-                            WorkResult::failed(index, CallErrorKind::Input, e.to_string()),
-                        )
+                        let failed = WorkResult::failed(index, CallErrorKind::Input, e.to_string());
+                        (index, record(phase, index, failed))
                     });
                     continue;
                 }
@@ -128,6 +126,10 @@ impl JobRun {
                 started: AtomicBool::new(false),
                 gate: gate.clone(),
                 accepted: AtomicBool::new(false),
+                phase,
+                index,
+                sink: opts.output.clone(),
+                printed: Mutex::new(Printed::default()),
             });
             let item = WorkItem {
                 body,
@@ -160,7 +162,7 @@ impl JobRun {
                 if !ok {
                     failed.cancel();
                 }
-                (index, result)
+                (index, events.record(result))
             });
         }
         if !batch_items.is_empty() {
@@ -178,10 +180,10 @@ impl JobRun {
         let _ = self.accepted.send(true);
         let mut records: Vec<Option<CallRecord>> = (0..total).map(|_| None).collect();
         while let Some(joined) = pending.join_next().await {
-            let Ok((index, result)) = joined else {
+            let Ok((index, record)) = joined else {
                 continue;
             };
-            records[index] = Some(record(phase, index, result));
+            records[index] = Some(record);
         }
         records
             .into_iter()
@@ -207,16 +209,57 @@ impl JobRun {
     }
 }
 
-/// Progress counts, updated by the worker in call order.
+/// Progress counts, updated by the worker in call order, and the call's output.
 struct ProgressEvents {
     progress: watch::Sender<Progress>,
     started: AtomicBool,
     /// Released once per call when a cloud backend accepted it, or when it ended.
     gate: Option<Arc<Semaphore>>,
     accepted: AtomicBool,
+    phase: &'static str,
+    index: usize,
+    /// Where output goes as it is printed.
+    sink: Option<OutputSink>,
+    /// What the call printed while it ran (streamed by a local worker).
+    printed: Mutex<Printed>,
+}
+
+/// A call's output streamed so far, for its record.
+#[derive(Default)]
+struct Printed {
+    stdout: String,
+    stderr: String,
 }
 
 impl ProgressEvents {
+    /// The call's record: its streamed output first, then what its answer holds besides
+    /// (a Lambda call's whole output, a worker's own stderr), which goes to the sink now,
+    /// so the sink sees every call's output exactly once.
+    fn record(&self, result: WorkResult) -> CallRecord {
+        let mut record = record(self.phase, self.index, result);
+        let printed =
+            std::mem::take(&mut *self.printed.lock().unwrap_or_else(PoisonError::into_inner));
+        for (stream, text, before) in [
+            (OutputStream::Stdout, &mut record.stdout, printed.stdout),
+            (OutputStream::Stderr, &mut record.stderr, printed.stderr),
+        ] {
+            if let Some(sink) = &self.sink
+                && !text.is_empty()
+            {
+                sink.send(CallOutput {
+                    phase: self.phase,
+                    index: self.index,
+                    stream,
+                    text,
+                });
+            }
+            if !before.is_empty() {
+                text.insert_str(0, &before);
+            }
+        }
+        record
+    }
+
     fn accept(&self) {
         if !self.accepted.swap(true, Ordering::SeqCst)
             && let Some(gate) = &self.gate
@@ -234,6 +277,22 @@ impl CallEvents for ProgressEvents {
     fn started(&self) {
         self.started.store(true, Ordering::SeqCst);
         self.progress.send_modify(|p| p.running += 1);
+    }
+
+    fn output(&self, stream: OutputStream, text: &str) {
+        if let Some(sink) = &self.sink {
+            sink.send(CallOutput {
+                phase: self.phase,
+                index: self.index,
+                stream,
+                text,
+            });
+        }
+        let mut printed = self.printed.lock().unwrap_or_else(PoisonError::into_inner);
+        match stream {
+            OutputStream::Stdout => printed.stdout.push_str(text),
+            OutputStream::Stderr => printed.stderr.push_str(text),
+        }
     }
 
     fn finished(&self, ok: bool) {

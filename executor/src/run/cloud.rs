@@ -198,6 +198,10 @@ impl JobRun {
                 WorkResult::Infrastructure("the reducer's invocation was dropped".to_owned())
             });
             let rec = record("reduce", index, result);
+            if let Some(sink) = &opts.output {
+                // These reducers ran remotely: their output arrives with their end.
+                rec.send_output(sink);
+            }
             let ok = rec.error.is_none();
             self.progress.send_modify(|p| {
                 p.running = p.running.saturating_sub(1);

@@ -19,6 +19,11 @@ Response::
 
     {"type": "result", "call_id": "00003", "ok": true, "result": 2,
      "stdout": "", "stderr": "", "duration_s": 0.0001}
+
+A local worker sends what a call prints while it runs, before the call's result, and
+leaves the result's "stdout" and "stderr" empty (see ``_Streamer``)::
+
+    {"type": "output", "parts": [["stdout", "line\n"], ["stderr", "warning\n"]]}
     {"type": "result", "call_id": "00003", "ok": false,
      "error": {"kind": "exception", "type": "ValueError", "message": "...",
                "traceback": "..."}, "restart": false, ...}
@@ -36,6 +41,7 @@ import json
 import os
 import struct
 import sys
+import threading
 import time
 import traceback
 
@@ -428,6 +434,133 @@ class _Capture(io.StringIO):
         return len(s)
 
 
+class _Streamer:
+    """A local worker's output of the running call, sent to the host as it is printed.
+
+    Line-buffered and coalesced: a write that ends a line is sent at once unless the last
+    frame left less than ``DELAY`` ago; anything else waits at most ``DELAY`` (a timer
+    thread sends it), or until ``LIMIT`` characters are waiting. A call that prints
+    nothing sends no frame. Everything waiting is sent before the call's result, so the
+    host gives each call exactly its own output, and what a call printed up to ``DELAY``
+    before it was killed (its timeout) has already left the worker.
+    """
+
+    DELAY = 0.02
+    LIMIT = 64 * 1024
+
+    def __init__(self, send):
+        self.send = send
+        self.cond = threading.Condition()
+        self.parts = []
+        self.size = 0
+        self.counts = {"stdout": 0, "stderr": 0}
+        self.last = 0.0
+        self.due = None
+        self.active = False
+        self.timer = None
+        self.stdout = _Stream(self, "stdout")
+        self.stderr = _Stream(self, "stderr")
+
+    def begin(self):
+        with self.cond:
+            self.active = True
+            self.counts = {"stdout": 0, "stderr": 0}
+        if self.timer is None:
+            # Started before the call's memory limit applies; without a thread, waiting
+            # output is sent at the next line or the call's end.
+            try:
+                self.timer = threading.Thread(target=self._run, name="lithoflow-output", daemon=True)
+                self.timer.start()
+            except RuntimeError:
+                self.timer = False
+
+    def end(self):
+        with self.cond:
+            self._send()
+            self.active = False
+
+    def add(self, stream, s, flush=False):
+        with self.cond:
+            if not self.active:
+                return
+            n = self.counts[stream]
+            if n >= MAX_CAPTURE:
+                return
+            if s:
+                s = s[: MAX_CAPTURE - n]
+                self.counts[stream] = n + len(s)
+                if self.parts and self.parts[-1][0] == stream:
+                    self.parts[-1][1].append(s)
+                else:
+                    self.parts.append((stream, [s]))
+                self.size += len(s)
+            if not self.parts:
+                return
+            now = time.monotonic()
+            if self.size >= self.LIMIT or ((flush or "\n" in s) and now - self.last >= self.DELAY):
+                self._send(now)
+            elif self.due is None:
+                self.due = now + self.DELAY
+                self.cond.notify()
+
+    def _send(self, now=None):
+        self.due = None
+        if not self.parts:
+            return
+        parts = [[stream, "".join(texts)] for stream, texts in self.parts]
+        self.parts = []
+        self.size = 0
+        self.last = time.monotonic() if now is None else now
+        self.send({"type": "output", "parts": parts})
+
+    def _run(self):
+        with self.cond:
+            while True:
+                if self.due is None:
+                    self.cond.wait()
+                    continue
+                delay = self.due - time.monotonic()
+                if delay > 0:
+                    self.cond.wait(delay)
+                else:
+                    try:
+                        self._send()
+                    except Exception:  # the host is gone; the main thread sees it too
+                        self.parts = []
+
+
+class _Stream(io.TextIOBase):
+    """``sys.stdout`` or ``sys.stderr`` of a call on a local worker."""
+
+    def __init__(self, streamer, name):
+        super().__init__()
+        self._streamer = streamer
+        self._name = name
+
+    @property
+    def encoding(self):
+        return "utf-8"
+
+    def writable(self):
+        return True
+
+    def isatty(self):
+        return False
+
+    def write(self, s):
+        if not isinstance(s, str):
+            raise TypeError("write() argument must be str, not %s" % type(s).__name__)
+        self._streamer.add(self._name, s)
+        return len(s)
+
+    def flush(self):
+        self._streamer.add(self._name, "", flush=True)
+
+
+# Set by a local worker: calls stream their output instead of returning it.
+_STREAMER = None
+
+
 def _user_traceback(e):
     """The traceback of `e` without this runtime's own frames, so it starts in user code."""
     tb = [f for f in traceback.extract_tb(e.__traceback__) if f.filename != _THIS_FILE]
@@ -441,7 +574,12 @@ def _user_traceback(e):
 def run_call(req):
     """Runs one call request; always returns a response dict."""
     call_id = req.get("call_id")
-    out, err = _Capture(), _Capture()
+    streamer = _STREAMER
+    if streamer is None:
+        out, err = _Capture(), _Capture()
+    else:
+        out, err = streamer.stdout, streamer.stderr
+        streamer.begin()
     started = time.perf_counter()
     resp = {"type": "result", "call_id": call_id, "ok": False, "restart": False}
     saved_out, saved_err = sys.stdout, sys.stderr
@@ -524,8 +662,12 @@ def run_call(req):
         }
         resp["restart"] = isinstance(e, (SystemExit, KeyboardInterrupt))
     resp["duration_s"] = time.perf_counter() - started
-    resp["stdout"] = out.getvalue()
-    resp["stderr"] = err.getvalue()
+    if streamer is None:
+        resp["stdout"] = out.getvalue()
+        resp["stderr"] = err.getvalue()
+    else:
+        streamer.end()
+        resp["stdout"] = resp["stderr"] = ""
     return resp
 
 
@@ -964,11 +1106,17 @@ class _Worker:
             return None
         return json.loads(body)
 
+    # Results (this thread) and output (``_Streamer``'s timer) share the pipe.
+    _write_lock = threading.Lock()
+
     def write(self, obj):
         body = encode(obj).encode()
-        self.out.write(struct.pack(">I", len(body)) + body)
+        with self._write_lock:
+            self.out.write(struct.pack(">I", len(body)) + body)
 
     def serve(self):
+        global _STREAMER
+        _STREAMER = _Streamer(self.write)
         self.write(
             {
                 "type": "hello",

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderValue, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
@@ -117,20 +117,58 @@ pub(super) async fn get_xcom(
     .map(Json)
 }
 
-/// `GET .../taskInstances/{task_id}/logs/{try_number}?offset=N`: at most
-/// [`LOG_CHUNK`] bytes from `offset`, and in [`LOG_OFFSET_HEADER`] where to go on.
+/// `GET .../taskInstances/{task_id}/logs/{try_number}`: a try's log, while the try runs
+/// too (the file grows as it prints). Two shapes:
+///
+/// - `?offset=N` (what lithoflow's CLI and TUI ask): at most [`LOG_CHUNK`] bytes from
+///   `offset` as `text/plain`, and in [`LOG_OFFSET_HEADER`] where to go on;
+/// - Airflow's (`Accept: application/json`, or `?token=`): `{"content": ...,
+///   "continuation_token": ...}`, the token to pass as `?token=` for what follows
+///   (Airflow 2.10's `get_log`). A token is this log's offset signed with the API's
+///   secret; any other token is refused with 400, as Airflow refuses a bad signature.
+///   `full_content=true` starts from the beginning; `map_index` may only be -1 (there
+///   are no mapped task instances).
 pub(super) async fn get_log(
     State(shared): State<Arc<Shared>>,
     Ids([dag_id, run_id, task_id, try_text]): Ids<4>,
     uri: Uri,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let params = Params::parse(&uri, &["offset"])?;
-    let offset = params.number("offset")?.unwrap_or(0);
+    let params = Params::parse(&uri, &["offset", "token", "full_content", "map_index"])?;
     let try_number: u32 = try_text.parse().map_err(|_| {
         ApiError::bad_request(format!(
             "`try_number` must be a positive integer, found {try_text:?}"
         ))
     })?;
+    if let Some(m) = params.last("map_index")
+        && m != "-1"
+    {
+        return Err(ApiError::not_found(format!(
+            "task `{task_id}` of run `{run_id}` has no mapped instance {m:?} (lithoflow has no mapped task instances: use -1)"
+        )));
+    }
+    let airflow = params.last("offset").is_none()
+        && (params.last("token").is_some() || prefers_json(&headers));
+    let log_id = LogId {
+        dag_id: dag_id.clone(),
+        run_id: run_id.clone(),
+        task_id: task_id.clone(),
+        try_number,
+    };
+    let offset = if !airflow {
+        params.number("offset")?.unwrap_or(0)
+    } else if params.bool("full_content")? == Some(true) {
+        0
+    } else {
+        match params.last("token") {
+            Some(t) if !t.is_empty() => log_id.offset_of(&shared.token, t).ok_or_else(|| {
+                ApiError::bad_request(
+                    "Bad Signature. Please use only the tokens provided by the API.",
+                )
+            })?,
+            _ => 0,
+        }
+    };
     let logs_dir = shared.settings.home.join("logs");
     let sh = Arc::clone(&shared);
     let (bytes, next) = read(&shared, move |store| {
@@ -158,10 +196,130 @@ pub(super) async fn get_log(
         })
     })
     .await?;
+    if airflow {
+        // Whole characters only: a character cut by the chunk's end comes with the next.
+        let (text, next) = match std::str::from_utf8(&bytes) {
+            Ok(t) => (t.to_owned(), next),
+            Err(e) if e.error_len().is_none() => {
+                let valid = e.valid_up_to();
+                let text = String::from_utf8_lossy(&bytes[..valid]).into_owned();
+                (text, next - (bytes.len() - valid) as u64)
+            }
+            Err(_) => (String::from_utf8_lossy(&bytes).into_owned(), next),
+        };
+        let body = serde_json::json!({
+            "content": text,
+            "continuation_token": log_id.token(&shared.token, next),
+        });
+        return Ok(Json(body).into_response());
+    }
     let mut resp = ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], bytes).into_response();
     resp.headers_mut()
         .insert(LOG_OFFSET_HEADER, HeaderValue::from(next));
     Ok(resp)
+}
+
+/// Whether `Accept` prefers `application/json` to `text/plain` (Airflow picks with
+/// werkzeug's `best_match(["text/plain", "application/json"])`: a tie is text).
+fn prefers_json(headers: &HeaderMap) -> bool {
+    let accept: Vec<&str> = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let quality = |wanted: &str| -> f32 {
+        let (kind, _) = wanted.split_once('/').unwrap_or((wanted, ""));
+        let mut best: Option<(u8, f32)> = None;
+        for item in accept.iter().flat_map(|a| a.split(',')) {
+            let mut parts = item.split(';').map(str::trim);
+            let range = parts.next().unwrap_or_default().to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| p.strip_prefix("q="))
+                .find_map(|q| q.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            // The most specific range that matches decides.
+            let specificity = if range == wanted {
+                2
+            } else if range == format!("{kind}/*") {
+                1
+            } else if range == "*/*" {
+                0
+            } else {
+                continue;
+            };
+            if best.is_none_or(|(s, _)| specificity > s) {
+                best = Some((specificity, q));
+            }
+        }
+        best.map_or(0.0, |(_, q)| q)
+    };
+    let json = quality("application/json");
+    json > 0.0 && json > quality("text/plain")
+}
+
+/// Which log a continuation token belongs to.
+struct LogId {
+    dag_id: String,
+    run_id: String,
+    task_id: String,
+    try_number: u32,
+}
+
+impl LogId {
+    /// The token for `offset` in this log: the offset and a MAC over it and the log's
+    /// ids, keyed with the API's secret, so a token is good for this log only and
+    /// cannot be altered.
+    fn token(&self, secret: &str, offset: u64) -> String {
+        format!("{offset}.{}", self.mac(secret, offset))
+    }
+
+    /// The offset a token of this log holds; `None` for anything this API did not issue.
+    fn offset_of(&self, secret: &str, token: &str) -> Option<u64> {
+        let (offset, mac) = token.split_once('.')?;
+        // Digits only (`u64::from_str` would take a `+`), and no leading zeros, so each
+        // offset has exactly one token.
+        if offset.is_empty()
+            || !offset.bytes().all(|b| b.is_ascii_digit())
+            || (offset.len() > 1 && offset.starts_with('0'))
+        {
+            return None;
+        }
+        let offset: u64 = offset.parse().ok()?;
+        (self.mac(secret, offset) == mac).then_some(offset)
+    }
+
+    fn mac(&self, secret: &str, offset: u64) -> String {
+        let message = format!(
+            "lithoflow-log\0{}\0{}\0{}\0{}\0{offset}",
+            self.dag_id, self.run_id, self.task_id, self.try_number
+        );
+        hmac_sha1(secret.as_bytes(), message.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+/// HMAC-SHA1 (RFC 2104), what Airflow's `URLSafeSerializer` signs its tokens with.
+fn hmac_sha1(key: &[u8], message: &[u8]) -> [u8; 20] {
+    use sha1::{Digest, Sha1};
+    const BLOCK: usize = 64;
+    let mut k = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        k[..20].copy_from_slice(&Sha1::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| k.map(|b| b ^ byte);
+    let inner = Sha1::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    Sha1::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .into()
 }
 
 /// The log's bytes from `offset` (at most [`LOG_CHUNK`]) and the offset after them.
@@ -174,4 +332,74 @@ fn read_log(path: &Path, offset: u64) -> std::io::Result<(Vec<u8>, u64)> {
     file.take(LOG_CHUNK).read_to_end(&mut buf)?;
     let next = start + buf.len() as u64;
     Ok((buf, next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_sha1_matches_rfc_2202() {
+        let hex = |b: [u8; 20]| b.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        assert_eq!(
+            hex(hmac_sha1(&[0x0b; 20], b"Hi There")),
+            "b617318655057264e28bc0b6fb378c8ef146be00"
+        );
+        assert_eq!(
+            hex(hmac_sha1(b"Jefe", b"what do ya want for nothing?")),
+            "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"
+        );
+        assert_eq!(
+            hex(hmac_sha1(
+                &[0xaa; 80],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            )),
+            "aa4ae5e15272d00e95705637ce8a3b55ed402112"
+        );
+    }
+
+    #[test]
+    fn a_token_is_good_for_its_log_and_offset_only() {
+        let id = |try_number| LogId {
+            dag_id: "d".to_owned(),
+            run_id: "r".to_owned(),
+            task_id: "t".to_owned(),
+            try_number,
+        };
+        let token = id(1).token("secret", 1234);
+        assert_eq!(id(1).offset_of("secret", &token), Some(1234));
+        assert_eq!(id(2).offset_of("secret", &token), None, "another try's");
+        assert_eq!(id(1).offset_of("other", &token), None, "another secret's");
+        let (_, mac) = token.split_once('.').expect("a dot");
+        for bad in [
+            format!("1235.{mac}"),
+            format!("01234.{mac}"),
+            format!("+1234.{mac}"),
+            format!("1234.{}", &mac[1..]),
+            "1234".to_owned(),
+            String::new(),
+            "garbage".to_owned(),
+        ] {
+            assert_eq!(id(1).offset_of("secret", &bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn json_is_chosen_only_when_accept_prefers_it() {
+        let with = |accept: Option<&str>| {
+            let mut h = HeaderMap::new();
+            if let Some(a) = accept {
+                h.insert(header::ACCEPT, HeaderValue::from_str(a).expect("a header"));
+            }
+            prefers_json(&h)
+        };
+        assert!(with(Some("application/json")));
+        assert!(with(Some("text/plain;q=0.5, application/json")));
+        assert!(with(Some("application/*")));
+        assert!(!with(None));
+        assert!(!with(Some("*/*")));
+        assert!(!with(Some("text/plain")));
+        assert!(!with(Some("application/json, text/plain")));
+        assert!(!with(Some("application/json;q=0, */*")));
+    }
 }

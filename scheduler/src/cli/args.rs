@@ -330,6 +330,10 @@ pub enum TasksCommand {
         /// The try to show.
         #[arg(long = "try", value_name = "N")]
         try_number: Option<u32>,
+        /// Follow a running try's log as it grows (through the scheduler's API) until the
+        /// try ends; the exit status is then the try's outcome.
+        #[arg(short = 'f', long)]
+        follow: bool,
     },
     /// Clear task instances so they run again (their runs go back to queued).
     Clear {

@@ -236,8 +236,10 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             task_id,
             run_id,
             try_number,
+            follow,
         }) => {
-            crate::cli::runs::logs(&dag_id, &task_id, &run_id, try_number, &home_settings()?).await
+            let settings = home_settings()?;
+            crate::cli::runs::logs(&dag_id, &task_id, &run_id, try_number, follow, &settings).await
         }
         Command::Tasks(TasksCommand::Clear {
             dag_id,

@@ -500,12 +500,15 @@ pub(crate) async fn state(
     Ok(Outcome::Ok)
 }
 
-/// `tasks logs`.
+/// `tasks logs`: a try's log (the latest by default). With `follow`, a running try is
+/// followed through the scheduler's API as its log grows, until the try ends; the exit
+/// status is then the try's outcome (0: success or skipped).
 pub(crate) async fn logs(
     dag_id: &str,
     task_id: &str,
     run_id: &str,
     try_number: Option<u32>,
+    follow: bool,
     settings: &Settings,
 ) -> anyhow::Result<Outcome> {
     let access = StateAccess::connect(settings).await?;
@@ -518,29 +521,71 @@ pub(crate) async fn logs(
     }
     let path = Engine::log_path(&settings.home.join("logs"), dag_id, run_id, task_id, n);
     let mut out = std::io::stdout();
-    match &access {
+    let client = match &access {
         StateAccess::Store(_) => {
+            // No scheduler runs: nothing will be added to the file.
             let text = std::fs::read(&path)
                 .with_context(|| format!("no log for try {n} at {}", path.display()))?;
             out.write_all(&text)?;
+            return Ok(if follow {
+                try_outcome(ti.as_ref(), n)
+            } else {
+                Outcome::Ok
+            });
         }
-        StateAccess::Api(client) => {
-            // The API answers in chunks; ask until a chunk comes back empty.
-            let mut offset = 0;
-            loop {
-                let (bytes, next) = client
-                    .log(dag_id, run_id, task_id, n, offset)
-                    .await
-                    .with_context(|| format!("no log for try {n} at {}", path.display()))?;
-                if bytes.is_empty() || next <= offset {
-                    break;
+        StateAccess::Api(client) => client,
+    };
+    let mut offset = 0;
+    loop {
+        // Whether the try had ended before this read: then the read reaches the log's end.
+        let ended = if follow {
+            let ti = access.ti(dag_id, run_id, task_id).await?;
+            let running = ti
+                .as_ref()
+                .is_some_and(|t| t.try_number == n && t.state == TaskState::Running);
+            (!running).then(|| try_outcome(ti.as_ref(), n))
+        } else {
+            Some(Outcome::Ok)
+        };
+        // The API answers in chunks; ask until a chunk comes back empty.
+        loop {
+            let (bytes, next) = match client.log(dag_id, run_id, task_id, n, offset).await {
+                Ok(answer) => answer,
+                // A followed try's log may not exist yet (its try is being dispatched).
+                Err(e) if follow && ended.is_none() && e.is_not_found() => break,
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("no log for try {n} at {}", path.display()));
                 }
-                out.write_all(&bytes)?;
-                offset = next;
+            };
+            if bytes.is_empty() || next <= offset {
+                break;
             }
+            out.write_all(&bytes)?;
+            offset = next;
         }
+        out.flush()?;
+        if let Some(outcome) = ended {
+            return Ok(outcome);
+        }
+        tokio::time::sleep(FOLLOW_POLL).await;
     }
-    Ok(Outcome::Ok)
+}
+
+/// How often `tasks logs -f` asks for more of a running try's log.
+const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The outcome of try `n` once it has ended: its task instance's state when it is the
+/// latest try; an earlier try was followed by another, so it did not succeed.
+fn try_outcome(ti: Option<&TaskInstanceRecord>, n: u32) -> Outcome {
+    match ti {
+        Some(t)
+            if t.try_number == n && matches!(t.state, TaskState::Success | TaskState::Skipped) =>
+        {
+            Outcome::Ok
+        }
+        _ => Outcome::Failed,
+    }
 }
 
 /// `tasks clear`: matched task instances go back to no state (their XCom removed) and

@@ -1,9 +1,18 @@
 //! A try's log file: its header, each call's output (or the bash command's), and how it
-//! ended. Written once the try has ended, before its state is recorded.
+//! ended. The file is created with its header when the try starts ([`TryLog::create`]);
+//! output is appended as it arrives (local workers and bash as it is printed, Lambda
+//! calls as each ends), in sections named like the end-of-try format
+//! (`--- map call 3 stdout ---`, a new header whenever another call or stream speaks);
+//! the end is appended once the try has ended, before its state is recorded. When the
+//! file could not be written while the try ran, it is written whole at the end, from
+//! the calls' records.
 
+use std::fs::File;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
+use lithoflow_executor::CallOutput;
 use serde_json::Value;
 
 use super::Engine;
@@ -12,8 +21,156 @@ use crate::store::{DagRunRecord, TaskInstanceRecord};
 use crate::taskrun::{self, TaskError};
 use lithoflow_dag::Dag;
 
+/// The log file of a running try; clones append to the same file.
+#[derive(Clone)]
+pub(crate) struct TryLog(Arc<Mutex<LiveFile>>);
+
+struct LiveFile {
+    path: PathBuf,
+    /// `None` once a write failed (or the file could not be created): the end-of-try
+    /// write then writes the file whole.
+    file: Option<File>,
+    /// The section header the last text went under.
+    section: String,
+    /// Whether the last text ended its line.
+    at_line_start: bool,
+    /// The try's end is written: output still arriving (calls being stopped) would land
+    /// after it, so it is dropped.
+    closed: bool,
+}
+
+impl TryLog {
+    /// Creates (or truncates: a try re-run after a restart starts its log again) the log
+    /// file with its header line. A file that cannot be created is reported once and
+    /// written whole when the try ends.
+    pub(crate) fn create(path: PathBuf, header: &str) -> TryLog {
+        let file = open_with_header(&path, header)
+            .inspect_err(|e| {
+                tracing::warn!(path = %path.display(), error = %e, "failed to create the try's log; it is written when the try ends");
+            })
+            .ok();
+        TryLog(Arc::new(Mutex::new(LiveFile {
+            path,
+            file,
+            section: String::new(),
+            at_line_start: true,
+            closed: false,
+        })))
+    }
+
+    /// A log that writes nothing (the try's task instance was not found, or a test).
+    pub(crate) fn nowhere() -> TryLog {
+        TryLog(Arc::new(Mutex::new(LiveFile {
+            path: PathBuf::new(),
+            file: None,
+            section: String::new(),
+            at_line_start: true,
+            closed: true,
+        })))
+    }
+
+    /// Appends a piece of a call's output under its section header.
+    pub(crate) fn call_output(&self, out: CallOutput<'_>) {
+        let header = format!(
+            "--- {} call {} {} ---",
+            out.phase,
+            out.index,
+            out.stream.name()
+        );
+        self.append(header, out.text);
+    }
+
+    /// Appends a piece of a bash command's output (`stream`: `stdout` or `stderr`).
+    pub(crate) fn bash_output(&self, stream: &str, text: &str) {
+        self.append(format!("--- bash {stream} ---"), text);
+    }
+
+    fn append(&self, header: String, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        let mut live = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if live.closed || live.file.is_none() {
+            return;
+        }
+        // One write per piece, so a reader never sees a header without its text.
+        let mut buf = Vec::with_capacity(header.len() + text.len() + 2);
+        if live.section != header {
+            if !live.at_line_start {
+                buf.push(b'\n');
+            }
+            buf.extend_from_slice(header.as_bytes());
+            buf.push(b'\n');
+            live.section = header;
+        }
+        buf.extend_from_slice(text.as_bytes());
+        live.at_line_start = text.ends_with('\n');
+        live.write(&buf);
+    }
+
+    /// Appends the try's end and closes the log. `Ok(false)`: the file was not written
+    /// while the try ran, and the caller writes it whole.
+    fn finish(&self, end: &str) -> std::io::Result<bool> {
+        let mut live = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        live.closed = true;
+        if live.file.is_none() {
+            return Ok(false);
+        }
+        let mut buf = Vec::with_capacity(end.len() + 1);
+        if !live.at_line_start {
+            buf.push(b'\n');
+        }
+        buf.extend_from_slice(end.as_bytes());
+        let path = live.path.clone();
+        let Some(file) = live.file.as_mut() else {
+            return Ok(false);
+        };
+        let written = file.write_all(&buf).and_then(|()| file.flush());
+        if let Err(e) = written {
+            live.file = None;
+            return Err(std::io::Error::new(
+                e.kind(),
+                format!("{}: {e}", path.display()),
+            ));
+        }
+        live.file = None;
+        Ok(true)
+    }
+}
+
+impl LiveFile {
+    fn write(&mut self, buf: &[u8]) {
+        if let Some(file) = self.file.as_mut()
+            && let Err(e) = file.write_all(buf)
+        {
+            tracing::warn!(path = %self.path.display(), error = %e, "failed to append to the try's log; it is written whole when the try ends");
+            self.file = None;
+        }
+    }
+}
+
+fn open_with_header(path: &Path, header: &str) -> std::io::Result<File> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut f = File::create(path)?;
+    f.write_all(header.as_bytes())?;
+    Ok(f)
+}
+
+/// The first line of a try's log.
+pub(super) fn header(dag: &Dag, run: &DagRunRecord, ti: &TaskInstanceRecord) -> String {
+    let start = ti.start_date.map(|d| d.to_rfc3339()).unwrap_or_default();
+    format!(
+        "[{start}] {}.{} run {} try {}/{}\n",
+        dag.dag_id, ti.task_id, run.run_id, ti.try_number, ti.max_tries
+    )
+}
+
 impl Engine {
-    /// Writes the log of a finished try; the error names the file.
+    /// Finishes the log of an ended try: its end is appended to what was written while
+    /// it ran, or (when that file could not be written) the whole log is written now;
+    /// the error names the file.
     pub(super) fn write_log(
         &self,
         dag: &Dag,
@@ -22,6 +179,12 @@ impl Engine {
         result: &TryResult,
         value: Result<&Value, &TaskError>,
     ) -> std::io::Result<()> {
+        let end = end_lines(ti, result, value);
+        if let Some(log) = &result.log
+            && log.finish(&end)?
+        {
+            return Ok(());
+        }
         let path = Self::log_path(
             &self.logs_dir,
             &dag.dag_id,
@@ -29,48 +192,45 @@ impl Engine {
             &ti.task_id,
             result.try_number,
         );
-        write_log_to(&path, dag, run, ti, result, value)
+        write_log_to(&path, &header(dag, run, ti), result, &end)
             .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
     }
 }
 
-fn write_log_to(
-    path: &Path,
-    dag: &Dag,
-    run: &DagRunRecord,
+/// How the try ended: its value or error, then its state and duration.
+fn end_lines(
     ti: &TaskInstanceRecord,
     result: &TryResult,
     value: Result<&Value, &TaskError>,
-) -> std::io::Result<()> {
+) -> String {
+    let end = ti.end_date.map(|d| d.to_rfc3339()).unwrap_or_default();
+    let outcome = match value {
+        Ok(v) => format!("[{end}] Done. Returned value was: {v}"),
+        Err(TaskError::Skip(m)) => format!("[{end}] {m}"),
+        Err(e) => format!("[{end}] Task failed: {e}"),
+    };
+    format!(
+        "{outcome}\n[{end}] state: {} after {:.3}s\n",
+        ti.state.name(),
+        result.duration_s
+    )
+}
+
+/// The whole log, from the try's records.
+fn write_log_to(path: &Path, header: &str, result: &TryResult, end: &str) -> std::io::Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
     // Buffered: a return value is formatted a number at a time, and a 100,000-call
     // map's log was 400,000 `write` calls on the scheduler's async threads.
-    let mut f = std::io::BufWriter::with_capacity(64 * 1024, std::fs::File::create(path)?);
-    let start = ti.start_date.map(|d| d.to_rfc3339()).unwrap_or_default();
-    writeln!(
-        f,
-        "[{start}] {}.{} run {} try {}/{}",
-        dag.dag_id, ti.task_id, run.run_id, result.try_number, ti.max_tries
-    )?;
+    let mut f = std::io::BufWriter::with_capacity(64 * 1024, File::create(path)?);
+    f.write_all(header.as_bytes())?;
     if let Some(job) = &result.output.job {
         taskrun::write_call_output(&mut f, job)?;
     }
     if let Some(output) = &result.output.output {
         f.write_all(output.as_bytes())?;
     }
-    let end = ti.end_date.map(|d| d.to_rfc3339()).unwrap_or_default();
-    match value {
-        Ok(v) => writeln!(f, "[{end}] Done. Returned value was: {v}")?,
-        Err(TaskError::Skip(m)) => writeln!(f, "[{end}] {m}")?,
-        Err(e) => writeln!(f, "[{end}] Task failed: {e}")?,
-    }
-    writeln!(
-        f,
-        "[{end}] state: {} after {:.3}s",
-        ti.state.name(),
-        result.duration_s
-    )?;
+    f.write_all(end.as_bytes())?;
     f.flush()
 }

@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use crate::store::{DagRunRecord, RunState, Store, TaskState};
 use crate::taskrun::TaskError;
 use lithoflow_dag::{Dag, Task};
+pub(crate) use log::TryLog;
 
 /// What a running DAG run reports, for live displays.
 #[derive(Debug, Clone)]
@@ -89,6 +90,8 @@ pub(crate) struct TryInput {
     pub cancel: CancellationToken,
     /// Told once the try's job has started, with its live progress.
     pub started: mpsc::UnboundedSender<JobStarted>,
+    /// The try's log file, created with its header: output is appended as it arrives.
+    pub log: TryLog,
 }
 
 /// A try's executor job has started.

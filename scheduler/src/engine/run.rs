@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::log::TryLog;
 use super::{Engine, JobStarted, PAST_RECHECK, RunControl, RunEvent, TryInput, TryOutput};
 use crate::store::{DagRunRecord, RunState, TaskInstanceRecord, TaskState};
 use crate::taskrun::{self, TaskError, job_key, render_task, template_context};
@@ -30,6 +31,8 @@ pub(super) struct TryResult {
     pub(super) try_number: u32,
     pub(super) output: TryOutput,
     pub(super) duration_s: f64,
+    /// The log written while the try ran.
+    pub(super) log: Option<TryLog>,
 }
 
 /// What [`RunLoop::start`] found.
@@ -531,6 +534,17 @@ impl<'e> RunLoop<'e> {
             .execution_timeout
             .filter(|_| !executor.enforces_execution_timeout(&task));
         let started_tx = self.started_tx.clone();
+        // The log exists from the try's start, so its output can be read while it runs.
+        let log = self.tis.get(&task.task_id).map(|ti| {
+            let path = Engine::log_path(
+                &self.engine.logs_dir,
+                &dag.dag_id,
+                &run.run_id,
+                &ti.task_id,
+                try_number,
+            );
+            TryLog::create(path, &super::log::header(dag, run, ti))
+        });
         let dag = Arc::clone(dag);
         self.running.spawn(async move {
             let started = std::time::Instant::now();
@@ -546,6 +560,7 @@ impl<'e> RunLoop<'e> {
                         context,
                         cancel,
                         started: started_tx,
+                        log: log.clone().unwrap_or_else(TryLog::nowhere),
                     });
                     run_with_limit(try_, limit).await
                 }
@@ -556,6 +571,7 @@ impl<'e> RunLoop<'e> {
                 try_number,
                 output,
                 duration_s: started.elapsed().as_secs_f64(),
+                log,
             }
         });
         Ok(())

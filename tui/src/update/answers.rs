@@ -263,7 +263,7 @@ pub(super) fn on_log(
         }
         Err(e) if e.is_not_found() => {
             app.logs.note = Some(format!(
-                "no log for try {try_number} yet: the scheduler writes it when the try ends"
+                "no log for try {try_number} yet: the scheduler starts it when the try starts"
             ));
             None
         }

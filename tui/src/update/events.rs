@@ -153,9 +153,13 @@ fn on_ti_event(app: &mut App, ti: TiRef, state: TaskState, try_number: u32) -> O
                 ..LogView::default()
             };
         }
+        // A try that starts has its log from then on (the follow mode's ticks read on as
+        // it grows); one that ends has its last lines.
         if try_number == app.logs.try_number
             && !app.logs.in_flight
-            && (state.is_finished() || state == TaskState::UpForRetry)
+            && (state.is_finished()
+                || state == TaskState::UpForRetry
+                || state == TaskState::Running)
             && let Some(c) = fetch_log(app)
         {
             cmds.push(c);

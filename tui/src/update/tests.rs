@@ -471,7 +471,7 @@ fn the_log_follows_new_lines_and_a_new_try() {
         app.logs
             .note
             .as_deref()
-            .is_some_and(|n| n.contains("writes it when the try ends"))
+            .is_some_and(|n| n.contains("starts it when the try starts"))
     );
     // Followed: asked again once a second.
     let now = app.now;
@@ -527,7 +527,7 @@ fn the_log_follows_new_lines_and_a_new_try() {
     // A retry starts: the followed log moves to the new try.
     keys(&mut app, "G");
     assert!(app.logs.follow);
-    update(
+    let started = update(
         &mut app,
         Msg::Event(ApiEvent::TaskInstance {
             dag_id: "etl_daily".to_owned(),
@@ -539,6 +539,47 @@ fn the_log_follows_new_lines_and_a_new_try() {
     );
     assert_eq!(app.logs.try_number, 2);
     assert!(app.logs.lines.is_empty());
+    // Its log exists from its start: it is read at once, then as it grows.
+    assert_eq!(
+        flat(started),
+        [Command::FetchLog {
+            ti: ti.clone(),
+            try_number: 2,
+            offset: 0
+        }]
+    );
+    let header = "[2026-11-28T02:00:00+00:00] etl_daily.transform try 2/3\nworking\n";
+    let at = header.len() as u64;
+    let answer = |app: &mut App, offset: u64, text: &str| {
+        flat(update(
+            app,
+            Msg::Log {
+                ti: ti.clone(),
+                try_number: 2,
+                offset,
+                result: Ok((text.to_owned(), offset + text.len() as u64)),
+            },
+        ))
+    };
+    assert_eq!(answer(&mut app, 0, header).len(), 1, "it asks for more");
+    assert_eq!(answer(&mut app, at, ""), [] as [Command; 0]);
+    assert_eq!(app.logs.lines.len(), 2);
+    let now = app.now + Duration::seconds(5);
+    assert_eq!(
+        flat(update(&mut app, Msg::Tick(now))),
+        [Command::FetchLog {
+            ti: ti.clone(),
+            try_number: 2,
+            offset: at
+        }],
+        "a running try's log is polled"
+    );
+    answer(&mut app, at, "still working\n");
+    answer(&mut app, at + 14, "");
+    assert_eq!(
+        app.logs.lines.last().map(String::as_str),
+        Some("still working")
+    );
     // It ends: its log is fetched at once.
     let cmd = update(
         &mut app,
@@ -555,7 +596,7 @@ fn the_log_follows_new_lines_and_a_new_try() {
         [Command::FetchLog {
             ti,
             try_number: 2,
-            offset: 0
+            offset: at + 14
         }]
     );
 }
