@@ -247,7 +247,10 @@ impl Worker {
         let outcome = loop {
             // `receive` is cancel-safe: a frame half read when the time is up stays
             // buffered for `retire_draining`.
+            // Biased: an answer already sent wins over a time limit or a cancellation
+            // that came at the same moment.
             let outcome = tokio::select! {
+                biased;
                 r = proc.receive() => Outcome::Answer(r),
                 () = &mut limit => Outcome::TimedOut,
                 () = item.cancel.cancelled() => Outcome::Cancelled,
@@ -302,7 +305,8 @@ impl Worker {
                 )
             }
             Outcome::TimedOut => {
-                let worker_stderr = self.retire_draining(item).await;
+                // An answer that comes after the limit is not taken: the call overstayed.
+                let (worker_stderr, _) = self.retire_draining(item).await;
                 let message = format!(
                     "the call exceeded its timeout of {}; its worker was killed and replaced",
                     humanize(item.timeout)
@@ -317,7 +321,19 @@ impl Worker {
                 )
             }
             Outcome::Cancelled => {
-                let worker_stderr = self.retire_draining(item).await;
+                let (worker_stderr, answered) = self.retire_draining(item).await;
+                // The function had returned and its answer was on its way when the job
+                // was cancelled (another call failed): the call finished, and its result
+                // is kept like any finished call's.
+                if let Some(response) = answered {
+                    return (
+                        WorkResult::Call {
+                            response,
+                            worker_stderr,
+                        },
+                        true,
+                    );
+                }
                 (
                     WorkResult::Failed {
                         error: cancelled(item.call_index),
@@ -360,23 +376,28 @@ impl Worker {
 
     /// Kills the worker process, then reads what it had already sent before it died
     /// (output of the call it was running, printed just before its timeout), so that
-    /// output is not lost with it.
-    async fn retire_draining(&mut self, item: &WorkItem) -> String {
+    /// output is not lost with it; and the call's answer, if it had sent one.
+    async fn retire_draining(
+        &mut self,
+        item: &WorkItem,
+    ) -> (String, Option<Box<protocol::CallResponse>>) {
         let Some(mut p) = self.proc.take() else {
-            return String::new();
+            return (String::new(), None);
         };
         p.kill_group();
+        let mut answered = None;
         let drain = async {
             loop {
                 match p.receive().await {
                     Ok(Message::Output(parts)) => print(item, parts),
+                    Ok(Message::Result(response)) => answered = Some(response),
                     Ok(_) => {}
                     Err(_) => break,
                 }
             }
         };
         let _ = tokio::time::timeout(DRAIN_TIMEOUT, drain).await;
-        p.kill().await
+        (p.kill().await, answered)
     }
 
     /// Waits for a worker that ended by itself; returns how it ended and its stderr.
