@@ -17,6 +17,7 @@
 mod auth;
 mod calls;
 mod dags;
+mod db;
 mod events;
 mod extract;
 mod health;
@@ -99,6 +100,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
             post(runs::clear_task_instances),
         )
         .route("/api/v1/backfills", post(runs::create_backfill))
+        .route("/api/v1/dbClean", post(db::db_clean))
         .route("/api/v1/importErrors", get(dags::import_errors))
         .route("/api/v1/events", get(events::events))
         .fallback(extract::no_route)
