@@ -16,6 +16,7 @@ mod lambda;
 mod migrate;
 mod proptests;
 mod recovery;
+mod retention;
 mod runcli;
 mod runs;
 mod s3;
