@@ -11,7 +11,7 @@
 //!
 //! The modules: `auth` (the token and its check), `extract` (errors and request
 //! extractors), `lookup` (helpers over the shared state), one module of handlers per
-//! resource (`health`, `dags`, `runs`, `task_instances`, `events`), `progress` (live job
+//! resource (`health`, `dags`, `runs`, `task_instances`, `events`, `db`), `progress` (live job
 //! progress) and `calls` (call records of ended jobs).
 
 mod auth;
