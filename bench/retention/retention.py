@@ -24,12 +24,15 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import lfdaemon as lf  # noqa: E402
 
-P = "[retention]"
+P = "retention"
 DAG = "every_minute"
 
 
 def sh(cmd, env=None):
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        raise SystemExit(f"{cmd} failed ({r.returncode}): {r.stderr}")
+    return r
 
 
 def rss_at_rest(pid, settle):
@@ -67,6 +70,10 @@ def main():
     home = os.path.join(a.work, "home")
     dags = os.path.join(a.work, "dags")
     lf.fresh_home(home, sys.executable)
+    for d in ("state", "logs", "storage"):
+        # Private, as every lithoflow command makes them (the scheduler refuses others).
+        os.makedirs(os.path.join(home, d), mode=0o700)
+        os.chmod(os.path.join(home, d), 0o700)
     os.makedirs(dags, exist_ok=True)
     with open(os.path.join(dags, f"{DAG}.toml"), "w") as f:
         # Paused: the scheduler creates no run while the benchmark measures it.

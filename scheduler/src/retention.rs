@@ -42,6 +42,8 @@ pub(crate) struct CleanSpec {
     pub(crate) dag_ids: Vec<String>,
     /// Only count what would be removed.
     pub(crate) dry_run: bool,
+    /// Remove at most this many runs (then `more` says whether old runs remain).
+    pub(crate) max_runs: Option<usize>,
 }
 
 /// Where a home keeps the files of runs.
@@ -165,7 +167,7 @@ pub(crate) fn clean(
         dry_run: spec.dry_run,
         ..DbCleanResponse::default()
     };
-    for (dag_id, runs) in &by_dag {
+    'dags: for (dag_id, runs) in &by_dag {
         let keep = kept_latest(runs);
         let mut removed_any = false;
         for run in runs {
@@ -180,6 +182,10 @@ pub(crate) fn clean(
             if keep.contains(run.run_id.as_str()) {
                 report.kept_latest += 1;
                 continue;
+            }
+            if !spec.dry_run && spec.max_runs.is_some_and(|m| report.dag_runs >= m) {
+                report.more = true;
+                break 'dags;
             }
             let log_dir = files.log_dir(dag_id, &run.run_id);
             let storage_dir = files.storage_dir(dag_id, &run.run_id);

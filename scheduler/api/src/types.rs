@@ -668,6 +668,11 @@ pub struct DbCleanBody {
     /// Only report what would be removed (default **true**, as `clearTaskInstances`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<bool>,
+    /// Remove at most this many runs, then answer with `more` set when old runs remain
+    /// (lithoflow's CLI sends batches, so the scheduler's loop is never held long and no
+    /// answer waits past the API's timeout). Ignored for a dry run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_runs: Option<usize>,
 }
 
 /// What a `db clean` removed (or, for a dry run, would remove).
@@ -706,4 +711,7 @@ pub struct DbCleanResponse {
     /// Runs that started before the moment but have not finished: never removed.
     #[serde(default)]
     pub skipped_unfinished: usize,
+    /// The clean stopped at `max_runs`: more old runs remain (ask again).
+    #[serde(default)]
+    pub more: bool,
 }

@@ -27,6 +27,7 @@ pub(super) async fn db_clean(
         before: body.clean_before_timestamp,
         dag_ids: body.dag_ids,
         dry_run: body.dry_run.unwrap_or(true),
+        max_runs: body.max_runs,
     };
     let report = ask(&shared, |reply| Request::DbClean { spec, reply }).await?;
     Ok(Json(report))

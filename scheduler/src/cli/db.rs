@@ -42,6 +42,7 @@ pub(crate) async fn run(cmd: DbCommand, settings: &Settings) -> anyhow::Result<O
                 before,
                 dag_ids,
                 dry_run: true,
+                max_runs: None,
             };
             clean(settings, spec, dry_run, yes, output.output).await
         }
@@ -58,12 +59,17 @@ async fn clean(
     format: OutputFormat,
 ) -> anyhow::Result<Outcome> {
     let access = StateAccess::connect(settings).await?;
+    if yes && !dry_run {
+        let removed = remove(&access, settings, plan).await?;
+        print_report(&removed, format)?;
+        return Ok(Outcome::Ok);
+    }
     let planned = apply(&access, settings, &plan).await?;
     if dry_run {
         print_report(&planned, format)?;
         return Ok(Outcome::Ok);
     }
-    if planned.dag_runs > 0 && !yes {
+    if planned.dag_runs > 0 {
         let mut out = std::io::stdout();
         writeln!(
             out,
@@ -93,13 +99,46 @@ async fn clean(
             return Ok(Outcome::Ok);
         }
     }
-    let spec = CleanSpec {
-        dry_run: false,
-        ..plan
-    };
-    let removed = apply(&access, settings, &spec).await?;
+    let removed = remove(&access, settings, plan).await?;
     print_report(&removed, format)?;
     Ok(Outcome::Ok)
+}
+
+/// How many runs one request through the API removes at most.
+const API_BATCH: usize = 2_000;
+
+/// The clean itself: in one go on the store; through the API in batches of
+/// [`API_BATCH`] runs, so the scheduler's loop is never held for long and no answer waits
+/// past the API's timeout. The counts add up; what was kept and skipped is the last
+/// batch's (each batch sees every run).
+async fn remove(
+    access: &StateAccess,
+    settings: &Settings,
+    plan: CleanSpec,
+) -> anyhow::Result<DbCleanResponse> {
+    let max_runs = matches!(access, StateAccess::Api(_)).then_some(API_BATCH);
+    let spec = CleanSpec {
+        dry_run: false,
+        max_runs,
+        ..plan
+    };
+    let mut total = DbCleanResponse::default();
+    loop {
+        let r = apply(access, settings, &spec).await?;
+        total.clean_before_timestamp = r.clean_before_timestamp;
+        total.dag_runs += r.dag_runs;
+        total.task_instances += r.task_instances;
+        total.xcom += r.xcom;
+        total.log_files += r.log_files;
+        total.log_bytes += r.log_bytes;
+        total.job_storage_files += r.job_storage_files;
+        total.job_storage_bytes += r.job_storage_bytes;
+        total.kept_latest = r.kept_latest;
+        total.skipped_unfinished = r.skipped_unfinished;
+        if !r.more {
+            return Ok(total);
+        }
+    }
 }
 
 /// Runs a clean on the store, or through the scheduler's API.
@@ -119,6 +158,7 @@ async fn apply(
                     clean_before_timestamp: spec.before,
                     dag_ids: spec.dag_ids.clone(),
                     dry_run: Some(spec.dry_run),
+                    max_runs: spec.max_runs,
                 })
                 .await?
         }
