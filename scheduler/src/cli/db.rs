@@ -185,10 +185,10 @@ pub(crate) fn parse_timestamp(text: &str) -> anyhow::Result<DateTime<Utc>> {
             return Ok(d.with_timezone(&Utc));
         }
     }
-    if let Some(naive) = t.strip_suffix('Z').or(t.strip_suffix('z')) {
-        if let Ok(d) = parse_naive(naive) {
-            return Ok(d);
-        }
+    if let Some(naive) = t.strip_suffix('Z').or(t.strip_suffix('z'))
+        && let Ok(d) = parse_naive(naive)
+    {
+        return Ok(d);
     }
     parse_naive(t).map_err(|_| {
         anyhow::anyhow!(

@@ -10,8 +10,8 @@
 //! bench_retention rss                                # this process's RSS, KiB (a check)
 //! ```
 //!
-//! `fill` adds runs `from` the DAG's current count, one a minute ending a day ago (an
-//! every-minute DAG's history), and flushes. `list` prints one JSON object: medians and
+//! `fill` adds runs from the DAG's current count on, one a minute going back from a day
+//! ago (an every-minute DAG's history), and flushes. `list` prints one JSON object: medians and
 //! the other percentiles of both ways, in milliseconds, and their ratio. No scheduler may
 //! hold the home's state while this runs (sled's lock).
 
@@ -71,12 +71,13 @@ fn fill(home: &Path, dag: &str, runs: usize) {
     let from = store
         .run_count(dag)
         .unwrap_or_else(|e| fail(&format!("{e}")));
-    let first = Utc::now().date_naive().and_hms_opt(0, 0, 0).expect("midnight").and_utc()
-        - Duration::days(1)
-        - Duration::minutes(i64::try_from(runs).expect("fits"));
+    // Run i is i + 1 minutes before a day ago: a later fill adds older runs, never the
+    // same ones again.
+    let end = Utc::now().date_naive().and_hms_opt(0, 0, 0).expect("midnight").and_utc()
+        - Duration::days(1);
     let started = Instant::now();
     for i in from..runs {
-        let at = first + Duration::minutes(i64::try_from(i).expect("fits"));
+        let at = end - Duration::minutes(i64::try_from(i + 1).expect("fits"));
         let run_id = format!("scheduled__{}", iso(at));
         let mut run = DagRunRecord::manual(dag, run_id.clone(), at, at, serde_json::Map::new());
         run.run_type = "scheduled".to_owned();
