@@ -14,7 +14,7 @@
 //!   migration builds both from `dag_runs`.
 //! - `dags`: dag_id -> [`DagRecord`] (paused).
 //! - `dag_runs`: dag_id \0 run_id -> [`DagRunRecord`].
-//! - `dag_runs_by_recency`: dag_id \0 run_after (12 bytes, [`recency_key`]) run_id ->
+//! - `dag_runs_by_recency`: dag_id \0 run_after (12 bytes, `recency_key`) run_id ->
 //!   nothing; in key order a DAG's runs go oldest `run_after` first (ties by run_id), so
 //!   reading its prefix backwards gives the newest first. Written in the same
 //!   transaction as the run.
