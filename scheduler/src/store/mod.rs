@@ -11,7 +11,7 @@
 //!   run's `run_after`, the moment a version 1 run became due.
 //! - 3: runs are indexed by DAG and recency (`dag_runs_by_recency`) and counted per DAG
 //!   (`dag_run_counts`), so a DAG's latest runs are read without its whole history;
-//!   migration builds both from `dag_runs`.
+//!   migration builds both from `dag_runs` (and marks the runs version 3).
 //! - `dags`: dag_id -> [`DagRecord`] (paused).
 //! - `dag_runs`: dag_id \0 run_id -> [`DagRunRecord`].
 //! - `dag_runs_by_recency`: dag_id \0 run_after (12 bytes, `recency_key`) run_id ->
@@ -544,8 +544,8 @@ impl Store {
             self.run_counts.clear().map_err(|e| self.db_err(e))?;
             let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
             for item in self.runs.iter() {
-                let (_, v) = item.map_err(|e| self.db_err(e))?;
-                let run: DagRunRecord =
+                let (k, v) = item.map_err(|e| self.db_err(e))?;
+                let mut run: DagRunRecord =
                     serde_json::from_slice(&v).map_err(|source| StoreError::Decode {
                         path: self.path.clone(),
                         what: "DAG run (schema 2)".to_owned(),
@@ -557,6 +557,11 @@ impl Store {
                         &[] as &[u8],
                     )
                     .map_err(|e| self.db_err(e))?;
+                // The record's format is unchanged; it says which schema it belongs to.
+                if run.version < 3 {
+                    run.version = 3;
+                    self.put(&self.runs, k.to_vec(), &run)?;
+                }
                 *counts.entry(run.dag_id).or_default() += 1;
             }
             for (dag_id, n) in counts {
