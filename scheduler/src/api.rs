@@ -11,12 +11,13 @@
 //!
 //! The modules: `auth` (the token and its check), `extract` (errors and request
 //! extractors), `lookup` (helpers over the shared state), one module of handlers per
-//! resource (`health`, `dags`, `runs`, `task_instances`, `events`), `progress` (live job
+//! resource (`health`, `dags`, `runs`, `task_instances`, `events`, `db`), `progress` (live job
 //! progress) and `calls` (call records of ended jobs).
 
 mod auth;
 mod calls;
 mod dags;
+mod db;
 mod events;
 mod extract;
 mod health;
@@ -99,6 +100,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
             post(runs::clear_task_instances),
         )
         .route("/api/v1/backfills", post(runs::create_backfill))
+        .route("/api/v1/dbClean", post(db::db_clean))
         .route("/api/v1/importErrors", get(dags::import_errors))
         .route("/api/v1/events", get(events::events))
         .fallback(extract::no_route)

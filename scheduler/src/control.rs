@@ -62,6 +62,13 @@ pub(crate) enum Request {
         /// What was (or, for a dry run, would be) cleared.
         reply: oneshot::Sender<Result<Vec<ClearedTi>, OpError>>,
     },
+    /// `db clean`: remove old finished runs the loop does not hold.
+    DbClean {
+        /// What to clean.
+        spec: crate::retention::CleanSpec,
+        /// What was (or, for a dry run, would be) removed.
+        reply: oneshot::Sender<Result<lithoflow_api::DbCleanResponse, OpError>>,
+    },
     /// Create a backfill.
     Backfill {
         /// The DAG.

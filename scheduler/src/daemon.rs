@@ -857,6 +857,7 @@ impl Daemon {
             Request::Trigger { .. } | Request::SetPaused { .. } => true,
             Request::Clear { spec, .. } => !spec.dry_run,
             Request::Backfill { spec, .. } => !spec.dry_run,
+            Request::DbClean { spec, .. } => !spec.dry_run,
         };
         if writes && let Err(e) = self.room() {
             // Refused before the state database sees a full disk; the answer names it.
@@ -866,6 +867,7 @@ impl Daemon {
                 Request::SetPaused { reply, .. } => drop(reply.send(Err(refused()))),
                 Request::Clear { reply, .. } => drop(reply.send(Err(refused()))),
                 Request::Backfill { reply, .. } => drop(reply.send(Err(refused()))),
+                Request::DbClean { reply, .. } => drop(reply.send(Err(refused()))),
             }
             return Ok(());
         }
@@ -876,6 +878,18 @@ impl Daemon {
             ))
         };
         match req {
+            Request::DbClean { spec, reply } => {
+                // In the loop, which is the only writer of runs it does not hold: no run
+                // can be created, cleared or started while the clean decides and removes.
+                // Runs it holds (queued, running, or finishing) are left alone.
+                let files = crate::retention::RunFiles::of(&self.shared.settings);
+                let held = |dag: &str, run: &str| {
+                    let key = (dag.to_owned(), run.to_owned());
+                    self.unfinished.contains_key(&key) || self.active.contains_key(&key)
+                };
+                let result = crate::retention::clean(&self.shared.store, &files, &spec, &held);
+                let _ = reply.send(result);
+            }
             Request::Trigger { dag_id, req, reply } => {
                 let result = match self.dag(&dag_id) {
                     None => Err(not_found(&dag_id)),

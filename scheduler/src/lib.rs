@@ -19,6 +19,7 @@ pub mod dagbag;
 mod engine;
 pub mod logging;
 mod ops;
+mod retention;
 pub mod store;
 mod taskrun;
 

@@ -30,6 +30,9 @@ pub(crate) enum OpError {
     /// The state store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A file or folder of the home could not be changed (`db clean`).
+    #[error("{0}")]
+    Files(String),
     /// Refused before writing: the state database's filesystem is (nearly) full.
     #[error(transparent)]
     NoSpace(#[from] crate::engine::NoSpace),

@@ -18,6 +18,7 @@ mod logs;
 mod migrate;
 mod proptests;
 mod recovery;
+mod retention;
 mod runcli;
 mod runs;
 mod s3;

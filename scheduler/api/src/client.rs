@@ -22,9 +22,9 @@ use crate::discovery::{DiscoveryError, SchedulerInfo, read_token, token_path};
 use crate::sse::EventStream;
 use crate::types::{
     BackfillBody, BackfillResponse, CallCollection, CallInfo, ClearBody, ClearResponse,
-    DagCollection, DagInfo, DagPatch, DagRun, DagRunCollection, Health, ImportErrorCollection,
-    Problem, TaskCollection, TaskInfo, TaskInstance, TaskInstanceCollection, TriggerBody,
-    Triggered,
+    DagCollection, DagInfo, DagPatch, DagRun, DagRunCollection, DbCleanBody, DbCleanResponse,
+    Health, ImportErrorCollection, Problem, TaskCollection, TaskInfo, TaskInstance,
+    TaskInstanceCollection, TriggerBody, Triggered,
 };
 use crate::{CONNECT_TIMEOUT, LOG_OFFSET_HEADER, MAX_LIMIT, REQUEST_TIMEOUT};
 
@@ -514,6 +514,11 @@ impl Client {
             Some(body),
         )
         .await
+    }
+
+    /// `db clean`: removes old runs (a dry run unless `body.dry_run` is `Some(false)`).
+    pub async fn db_clean(&self, body: &DbCleanBody) -> Result<DbCleanResponse, ClientError> {
+        self.json(Method::POST, "/dbClean", Some(body)).await
     }
 
     /// Creates (or plans) a backfill.

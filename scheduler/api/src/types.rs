@@ -684,3 +684,67 @@ mod tests {
         );
     }
 }
+
+/// `POST /dbClean` (lithoflow's addition, what `lithoflow db clean` sends): remove the
+/// finished runs that started before `clean_before_timestamp`, as Airflow's
+/// `airflow db clean`. Unknown fields are refused, so a filter lithoflow does not have
+/// cannot silently remove more.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DbCleanBody {
+    /// Runs that started before this moment are removed.
+    #[serde(serialize_with = "iso")]
+    pub clean_before_timestamp: DateTime<Utc>,
+    /// Only these DAGs (default: every DAG).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dag_ids: Vec<String>,
+    /// Only report what would be removed (default **true**, as `clearTaskInstances`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+    /// Remove at most this many runs, then answer with `more` set when old runs remain
+    /// (lithoflow's CLI sends batches, so the scheduler's loop is never held long and no
+    /// answer waits past the API's timeout). Ignored for a dry run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_runs: Option<usize>,
+}
+
+/// What a `db clean` removed (or, for a dry run, would remove).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DbCleanResponse {
+    /// The moment asked for.
+    #[serde(serialize_with = "iso_opt", default)]
+    pub clean_before_timestamp: Option<DateTime<Utc>>,
+    /// Whether nothing was removed.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Runs.
+    #[serde(default)]
+    pub dag_runs: usize,
+    /// Their task instances.
+    #[serde(default)]
+    pub task_instances: usize,
+    /// Their XCom values.
+    #[serde(default)]
+    pub xcom: usize,
+    /// Their log files.
+    #[serde(default)]
+    pub log_files: u64,
+    /// The log files' size.
+    #[serde(default)]
+    pub log_bytes: u64,
+    /// Their files in the local job storage (`storage/lithoflow.jobs/<dag>/<run>/`).
+    #[serde(default)]
+    pub job_storage_files: u64,
+    /// Those files' size.
+    #[serde(default)]
+    pub job_storage_bytes: u64,
+    /// Old runs kept because each is its DAG's latest (see `docs/cli.md`).
+    #[serde(default)]
+    pub kept_latest: usize,
+    /// Runs that started before the moment but have not finished: never removed.
+    #[serde(default)]
+    pub skipped_unfinished: usize,
+    /// The clean stopped at `max_runs`: more old runs remain (ask again).
+    #[serde(default)]
+    pub more: bool,
+}

@@ -59,9 +59,8 @@ fn dag_info(store: &Store, v: &DagView, recent: usize) -> ApiResult<DagInfo> {
     owners.sort_unstable();
     owners.dedup();
     let recent_runs = store
-        .runs(&d.dag_id)?
+        .recent_runs(&d.dag_id, 0, recent)?
         .into_iter()
-        .take(recent)
         .map(|r| RecentRun {
             dag_run_id: r.run_id,
             state: r.state.into(),

@@ -81,7 +81,7 @@ impl From<OpError> for ApiError {
             OpError::NotFound(_) => StatusCode::NOT_FOUND,
             OpError::Conflict(_) => StatusCode::CONFLICT,
             OpError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            OpError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            OpError::Store(_) | OpError::Files(_) => StatusCode::INTERNAL_SERVER_ERROR,
             // WebDAV's "the server is unable to store the representation", which
             // clients and proxies know; a 500 would read as a bug.
             OpError::NoSpace(_) => StatusCode::INSUFFICIENT_STORAGE,

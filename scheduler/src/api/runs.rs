@@ -41,21 +41,49 @@ pub(super) async fn list_runs(
     }
     let sh = Arc::clone(&shared);
     read(&shared, move |store| {
-        let mut runs = if dag_id == "~" {
+        let wanted = |r: &crate::store::DagRunRecord| {
+            states.is_empty() || states.iter().any(|s| s == r.state.name())
+        };
+        if dag_id == "~" {
             let mut all = store.all_runs()?;
             all.sort_by(|a, b| {
                 b.run_after
                     .cmp(&a.run_after)
                     .then_with(|| b.run_id.cmp(&a.run_id))
             });
-            all
-        } else {
-            known_dag(&sh, store, &dag_id)?;
-            store.runs(&dag_id)?
-        };
-        runs.retain(|r| states.is_empty() || states.iter().any(|s| s == r.state.name()));
-        let total_entries = runs.len();
-        let dag_runs = paged(runs, page).iter().map(wire::dag_run).collect();
+            all.retain(wanted);
+            let total_entries = all.len();
+            let dag_runs = paged(all, page).iter().map(wire::dag_run).collect();
+            return Ok(DagRunCollection {
+                dag_runs,
+                total_entries,
+            });
+        }
+        known_dag(&sh, store, &dag_id)?;
+        let (limit, offset) = page;
+        if states.is_empty() {
+            // The page through the DAG's index, the total from its count: nothing of the
+            // rest of its history is read.
+            let runs = store.recent_runs(&dag_id, offset, limit)?;
+            return Ok(DagRunCollection {
+                dag_runs: runs.iter().map(wire::dag_run).collect(),
+                total_entries: store.run_count(&dag_id)?,
+            });
+        }
+        // A state filter counts every match, so every run is read, newest first, and
+        // only the page is kept.
+        let mut dag_runs = Vec::new();
+        let mut total_entries = 0;
+        for run in store.runs_newest_first(&dag_id) {
+            let run = run?;
+            if !wanted(&run) {
+                continue;
+            }
+            if total_entries >= offset && dag_runs.len() < limit {
+                dag_runs.push(wire::dag_run(&run));
+            }
+            total_entries += 1;
+        }
         Ok(DagRunCollection {
             dag_runs,
             total_entries,

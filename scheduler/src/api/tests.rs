@@ -115,6 +115,11 @@ async fn answer(shared: Arc<Shared>, mut rx: mpsc::Receiver<Request>) {
                 };
                 let _ = reply.send(r);
             }
+            Request::DbClean { spec, reply } => {
+                let files = crate::retention::RunFiles::of(&shared.settings);
+                let r = crate::retention::clean(store, &files, &spec, &|_, _| false);
+                let _ = reply.send(r);
+            }
         }
     }
 }

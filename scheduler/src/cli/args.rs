@@ -105,6 +105,37 @@ pub enum Command {
     /// Convert Airflow DAG files (.py) into lithoflow DAG files (TOML), reporting what
     /// could not be translated (exit 1 unless `--allow-partial`).
     Migrate(lithoflow_migrate::MigrateArgs),
+    /// Maintain the state database, as `airflow db`.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+/// `lithoflow db ...`
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Remove finished runs that started before a moment, with their task instances,
+    /// XCom values, log files and local job storage (like `airflow db clean`). Each DAG's
+    /// latest scheduled or backfill run is kept; queued and running runs are never
+    /// removed. Goes through the API when a scheduler runs.
+    Clean {
+        /// The date or timestamp before which runs are removed (by their start). Without
+        /// an offset it is read in UTC (Airflow's default `default_timezone`). Examples:
+        /// `2026-01-01`, `2026-01-01T00:00:00Z`, '2026-01-01 00:00:00+01:00'.
+        #[arg(long, value_name = "TIMESTAMP")]
+        clean_before_timestamp: String,
+        /// Only this DAG's runs (repeatable, or comma-separated; default: every DAG).
+        #[arg(long = "dag-id", value_name = "DAG_ID", value_delimiter = ',')]
+        dag_ids: Vec<String>,
+        /// Print what would be removed, and remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not prompt to confirm (needed when stdin is not a terminal).
+        #[arg(short = 'y', long)]
+        yes: bool,
+        /// Output format.
+        #[command(flatten)]
+        output: OutputArg,
+    },
 }
 
 impl Cli {

@@ -5,6 +5,7 @@
 mod args;
 mod dags;
 pub(crate) mod dagtest;
+mod db;
 pub(crate) mod output;
 pub(crate) mod runs;
 mod runtime;
@@ -300,6 +301,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             .context("the terminal UI failed")?;
             Ok(Outcome::Ok)
         }
+        Command::Db(cmd) => db::run(cmd, &home_settings()?).await,
         Command::Migrate(args) => {
             lithoflow_migrate::run(&args, &mut out, &mut err).map(|o| Outcome::from(&o))
         }

@@ -9,8 +9,17 @@
 //! - 1: lithoflow 0.1's first format.
 //! - 2: runs have `queued_at` (Airflow's `DagRun.queued_at`); migration sets it to the
 //!   run's `run_after`, the moment a version 1 run became due.
+//! - 3: runs are indexed by DAG and recency (`dag_runs_by_recency`) and counted per DAG
+//!   (`dag_run_counts`), so a DAG's latest runs are read without its whole history;
+//!   migration builds both from `dag_runs` (and marks the runs version 3).
 //! - `dags`: dag_id -> [`DagRecord`] (paused).
 //! - `dag_runs`: dag_id \0 run_id -> [`DagRunRecord`].
+//! - `dag_runs_by_recency`: dag_id \0 run_after (12 bytes, `recency_key`) run_id ->
+//!   nothing; in key order a DAG's runs go oldest `run_after` first (ties by run_id), so
+//!   reading its prefix backwards gives the newest first. Written in the same
+//!   transaction as the run.
+//! - `dag_run_counts`: dag_id -> the DAG's number of runs (u64, big-endian), in the same
+//!   transaction.
 //! - `task_instances`: dag_id \0 run_id \0 task_id -> [`TaskInstanceRecord`].
 //! - `xcom`: dag_id \0 run_id \0 task_id \0 key -> JSON value.
 //! - `backfills`: backfill id -> [`BackfillRecord`].
@@ -23,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The schema this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// How long [`Store::reopen`] waits for sled to let go of a database it just closed.
 const REOPEN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -32,7 +41,8 @@ const REOPEN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// pages). sled's default is 1 GiB, which a scheduler with a long run history would grow
 /// towards, since listing runs reads a DAG's whole history. sled's memory is more than
 /// this cache (its page table and the nodes in use) and grows with the database: about
-/// 3 KB per run of the soak DAGs (bench/soak `--fast`), as the state folder does.
+/// 3 KB per run of the soak DAGs (bench/soak `--fast`), as the state folder does, until
+/// `lithoflow db clean` removes old runs.
 pub const STATE_CACHE_BYTES: u64 = 64 << 20;
 
 /// Why the store failed.
@@ -308,6 +318,8 @@ pub struct Store {
     path: PathBuf,
     dags: sled::Tree,
     runs: sled::Tree,
+    by_recency: sled::Tree,
+    run_counts: sled::Tree,
     tis: sled::Tree,
     xcom: sled::Tree,
     backfills: sled::Tree,
@@ -376,6 +388,44 @@ fn prefix(parts: &[&str]) -> Vec<u8> {
     k
 }
 
+/// A run's key in `dag_runs_by_recency`: `dag_id \0`, then `run_after` as 12 bytes that
+/// sort as the time does (seconds since the epoch with the sign bit flipped, big-endian,
+/// then the nanoseconds, big-endian), then the run id. The time has a fixed length, so
+/// byte order is (time, run id) order, the order [`Store::runs`] sorts by.
+fn recency_key(dag_id: &str, run_after: DateTime<Utc>, run_id: &str) -> Vec<u8> {
+    let mut k = prefix(&[dag_id]);
+    k.extend_from_slice(&((run_after.timestamp() as u64) ^ (1 << 63)).to_be_bytes());
+    k.extend_from_slice(&run_after.timestamp_subsec_nanos().to_be_bytes());
+    k.extend_from_slice(run_id.as_bytes());
+    k
+}
+
+/// The run id at the end of a `dag_runs_by_recency` key of `dag_id`.
+fn run_id_of_recency_key(dag_id: &str, k: &[u8]) -> Option<String> {
+    let rest = k.get(dag_id.len() + 1 + 12..)?;
+    String::from_utf8(rest.to_vec()).ok()
+}
+
+fn count_bytes(n: u64) -> [u8; 8] {
+    n.to_be_bytes()
+}
+
+fn count_of(v: Option<&[u8]>) -> u64 {
+    v.and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, u64::from_be_bytes)
+}
+
+/// What [`Store::delete_run`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RemovedRecords {
+    /// The run itself (0 when it was not there).
+    pub runs: usize,
+    /// Its task instances.
+    pub task_instances: usize,
+    /// Its XCom values.
+    pub xcom: usize,
+}
+
 impl Store {
     /// Opens (or creates) the database at `path`. Only one process can hold it.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
@@ -430,6 +480,8 @@ impl Store {
         Ok(Store {
             dags: db.open_tree("dags").map_err(db_err)?,
             runs: db.open_tree("dag_runs").map_err(db_err)?,
+            by_recency: db.open_tree("dag_runs_by_recency").map_err(db_err)?,
+            run_counts: db.open_tree("dag_run_counts").map_err(db_err)?,
             tis: db.open_tree("task_instances").map_err(db_err)?,
             xcom: db.open_tree("xcom").map_err(db_err)?,
             backfills: db.open_tree("backfills").map_err(db_err)?,
@@ -483,6 +535,39 @@ impl Store {
                 run.version = 2;
                 run.queued_at.get_or_insert(run.run_after);
                 self.put(&self.runs, k.to_vec(), &run)?;
+            }
+        }
+        if from < 3 {
+            // 2 -> 3: the run index and counts, built afresh from the runs (so a
+            // migration cut short builds them whole again).
+            self.by_recency.clear().map_err(|e| self.db_err(e))?;
+            self.run_counts.clear().map_err(|e| self.db_err(e))?;
+            let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
+            for item in self.runs.iter() {
+                let (k, v) = item.map_err(|e| self.db_err(e))?;
+                let mut run: DagRunRecord =
+                    serde_json::from_slice(&v).map_err(|source| StoreError::Decode {
+                        path: self.path.clone(),
+                        what: "DAG run (schema 2)".to_owned(),
+                        source,
+                    })?;
+                self.by_recency
+                    .insert(
+                        recency_key(&run.dag_id, run.run_after, &run.run_id),
+                        &[] as &[u8],
+                    )
+                    .map_err(|e| self.db_err(e))?;
+                // The record's format is unchanged; it says which schema it belongs to.
+                if run.version < 3 {
+                    run.version = 3;
+                    self.put(&self.runs, k.to_vec(), &run)?;
+                }
+                *counts.entry(run.dag_id).or_default() += 1;
+            }
+            for (dag_id, n) in counts {
+                self.run_counts
+                    .insert(dag_id.as_bytes(), &count_bytes(n))
+                    .map_err(|e| self.db_err(e))?;
             }
         }
         self.flush()?;
@@ -589,9 +674,182 @@ impl Store {
         self.get(&self.backfills, id.as_bytes(), "backfill")
     }
 
-    /// Stores a run.
+    /// Stores a run, with its place in the DAG's index of runs (one transaction).
     pub fn put_run(&self, run: &DagRunRecord) -> Result<(), StoreError> {
-        self.put(&self.runs, key(&[&run.dag_id, &run.run_id]), run)
+        use sled::Transactional;
+        use sled::transaction::ConflictableTransactionError as Abort;
+
+        let bytes = serde_json::to_vec(run).map_err(|source| StoreError::Decode {
+            path: self.path.clone(),
+            what: "value".to_owned(),
+            source,
+        })?;
+        let k = key(&[&run.dag_id, &run.run_id]);
+        let new_index = recency_key(&run.dag_id, run.run_after, &run.run_id);
+        let result = (&self.runs, &self.by_recency, &self.run_counts).transaction(
+            |(runs, index, counts)| {
+                match runs.insert(k.as_slice(), bytes.as_slice())? {
+                    Some(old) => {
+                        // Only `run_after` places a run; a record that does not decode
+                        // keeps its index entry (it is skipped when read).
+                        if let Ok(old) = serde_json::from_slice::<DagRunRecord>(&old)
+                            && old.run_after != run.run_after
+                        {
+                            index.remove(recency_key(&run.dag_id, old.run_after, &run.run_id))?;
+                        }
+                    }
+                    None => {
+                        let n = count_of(counts.get(run.dag_id.as_bytes())?.as_deref());
+                        counts.insert(run.dag_id.as_bytes(), &count_bytes(n + 1))?;
+                    }
+                }
+                index.insert(new_index.as_slice(), &[] as &[u8])?;
+                Ok::<(), Abort<()>>(())
+            },
+        );
+        result.map_err(|e| self.tx_err(e))
+    }
+
+    fn tx_err<E: std::fmt::Debug>(&self, e: sled::transaction::TransactionError<E>) -> StoreError {
+        match e {
+            sled::transaction::TransactionError::Storage(e) => self.db_err(e),
+            sled::transaction::TransactionError::Abort(e) => StoreError::Db {
+                path: self.path.clone(),
+                message: format!("transaction aborted: {e:?}"),
+            },
+        }
+    }
+
+    /// A DAG's latest runs, newest `run_after` first (ties: greater run id first, as
+    /// [`Store::runs`]), skipping `offset`: read through the index, so the cost is the
+    /// page's, not the DAG's history.
+    pub fn recent_runs(
+        &self,
+        dag_id: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<DagRunRecord>, StoreError> {
+        let mut out = Vec::new();
+        let mut skipped = 0;
+        for item in self.by_recency.scan_prefix(prefix(&[dag_id])).rev() {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, _) = item.map_err(|e| self.db_err(e))?;
+            let Some(run_id) = run_id_of_recency_key(dag_id, &k) else {
+                continue;
+            };
+            // An entry whose run is gone is skipped: it cannot happen, as both change
+            // in one transaction, but a reader must not fail on it.
+            let Some(run) = self.run(dag_id, &run_id)? else {
+                continue;
+            };
+            if skipped < offset {
+                skipped += 1;
+                continue;
+            }
+            out.push(run);
+        }
+        Ok(out)
+    }
+
+    /// A DAG's runs, newest first, read through the index one at a time: for a caller
+    /// that filters and stops early, or counts without keeping the runs.
+    pub fn runs_newest_first(
+        &self,
+        dag_id: &str,
+    ) -> impl Iterator<Item = Result<DagRunRecord, StoreError>> + '_ {
+        let dag_id = dag_id.to_owned();
+        self.by_recency
+            .scan_prefix(prefix(&[&dag_id]))
+            .rev()
+            .filter_map(move |item| {
+                let k = match item {
+                    Ok((k, _)) => k,
+                    Err(e) => return Some(Err(self.db_err(e))),
+                };
+                let run_id = run_id_of_recency_key(&dag_id, &k)?;
+                self.run(&dag_id, &run_id).transpose()
+            })
+    }
+
+    /// How many runs a DAG has (kept with the index; no run is read).
+    pub fn run_count(&self, dag_id: &str) -> Result<usize, StoreError> {
+        let n = self
+            .run_counts
+            .get(dag_id.as_bytes())
+            .map_err(|e| self.db_err(e))?;
+        Ok(usize::try_from(count_of(n.as_deref())).unwrap_or(usize::MAX))
+    }
+
+    /// Removes a run with its task instances and XCom values, in one transaction (a
+    /// kill leaves all of it or none). Files (logs, job storage) are the caller's.
+    pub fn delete_run(&self, dag_id: &str, run_id: &str) -> Result<RemovedRecords, StoreError> {
+        use sled::Transactional;
+        use sled::transaction::ConflictableTransactionError as Abort;
+
+        let keys = |tree: &sled::Tree| -> Result<Vec<sled::IVec>, StoreError> {
+            tree.scan_prefix(prefix(&[dag_id, run_id]))
+                .keys()
+                .collect::<Result<_, _>>()
+                .map_err(|e| self.db_err(e))
+        };
+        let ti_keys = keys(&self.tis)?;
+        let xcom_keys = keys(&self.xcom)?;
+        let k = key(&[dag_id, run_id]);
+        let result = (
+            &self.runs,
+            &self.by_recency,
+            &self.run_counts,
+            &self.tis,
+            &self.xcom,
+        )
+            .transaction(|(runs, index, counts, tis, xcom)| {
+                let mut removed = RemovedRecords::default();
+                if let Some(old) = runs.remove(k.as_slice())? {
+                    removed.runs = 1;
+                    if let Ok(old) = serde_json::from_slice::<DagRunRecord>(&old) {
+                        index.remove(recency_key(dag_id, old.run_after, run_id))?;
+                    }
+                    let n = count_of(counts.get(dag_id.as_bytes())?.as_deref());
+                    counts.insert(dag_id.as_bytes(), &count_bytes(n.saturating_sub(1)))?;
+                }
+                for t in &ti_keys {
+                    removed.task_instances += usize::from(tis.remove(t)?.is_some());
+                }
+                for x in &xcom_keys {
+                    removed.xcom += usize::from(xcom.remove(x)?.is_some());
+                }
+                Ok::<_, Abort<()>>(removed)
+            });
+        result.map_err(|e| self.tx_err(e))
+    }
+
+    /// How many task instances and XCom values a run has (for a dry run of
+    /// [`Store::delete_run`]).
+    pub fn run_record_counts(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+    ) -> Result<RemovedRecords, StoreError> {
+        let p = prefix(&[dag_id, run_id]);
+        let count = |tree: &sled::Tree| -> Result<usize, StoreError> {
+            let mut n = 0;
+            for k in tree.scan_prefix(&p).keys() {
+                k.map_err(|e| self.db_err(e))?;
+                n += 1;
+            }
+            Ok(n)
+        };
+        Ok(RemovedRecords {
+            runs: usize::from(
+                self.runs
+                    .contains_key(key(&[dag_id, run_id]))
+                    .map_err(|e| self.db_err(e))?,
+            ),
+            task_instances: count(&self.tis)?,
+            xcom: count(&self.xcom)?,
+        })
     }
 
     /// A run.
@@ -683,122 +941,4 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn run(dag: &str, id: &str, after: i64) -> DagRunRecord {
-        DagRunRecord {
-            version: SCHEMA_VERSION,
-            dag_id: dag.to_owned(),
-            run_id: id.to_owned(),
-            run_type: "manual".to_owned(),
-            state: RunState::Queued,
-            logical_date: None,
-            data_interval_start: None,
-            data_interval_end: None,
-            run_after: DateTime::from_timestamp(after, 0).expect("valid"),
-            queued_at: None,
-            start_date: None,
-            end_date: None,
-            conf: serde_json::Map::new(),
-            note: None,
-            backfill_id: None,
-        }
-    }
-
-    #[test]
-    fn records_survive_a_reopen_and_prefixes_do_not_leak() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("state");
-        {
-            let s = Store::open(&path).expect("opens");
-            s.put_run(&run("a", "r1", 10)).expect("put");
-            s.put_run(&run("a", "r2", 20)).expect("put");
-            s.put_run(&run("ab", "r1", 30)).expect("put");
-            let mut ti = TaskInstanceRecord::new("t", 2);
-            ti.state = TaskState::Success;
-            s.put_ti("a", "r1", &ti).expect("put");
-            s.put_xcom("a", "r1", "t", "return_value", &serde_json::json!([1, 2]))
-                .expect("put");
-            s.flush().expect("flush");
-        }
-        let s = Store::open(&path).expect("reopens");
-        let ids: Vec<String> = s
-            .runs("a")
-            .expect("scan")
-            .into_iter()
-            .map(|r| r.run_id)
-            .collect();
-        assert_eq!(
-            ids,
-            ["r2", "r1"],
-            "newest first, and DAG `ab` is not DAG `a`"
-        );
-        assert_eq!(s.tis("a", "r1").expect("scan")[0].state, TaskState::Success);
-        assert_eq!(
-            s.xcom("a", "r1", "t", "return_value").expect("get"),
-            Some(serde_json::json!([1, 2]))
-        );
-        assert!(s.tis("a", "r2").expect("scan").is_empty());
-    }
-
-    #[test]
-    fn a_newer_schema_is_refused() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("state");
-        {
-            let db = sled::open(&path).expect("opens");
-            db.open_tree("meta")
-                .expect("tree")
-                .insert("schema_version", &b"99"[..])
-                .expect("insert");
-            db.flush().expect("flush");
-        }
-        let err = Store::open(&path).err().expect("refused");
-        assert!(err.to_string().contains("schema version 99"), "{err}");
-    }
-
-    #[test]
-    fn a_schema_1_database_is_migrated_once_even_after_a_migration_cut_short() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("state");
-        let earlier = DateTime::from_timestamp(5, 0).expect("valid");
-        {
-            // Schema 1 records (no queued_at), one of them already migrated by a
-            // migration that was killed before it recorded the new schema.
-            let db = sled::open(&path).expect("opens");
-            db.open_tree("meta")
-                .expect("tree")
-                .insert("schema_version", &b"1"[..])
-                .expect("insert");
-            let runs = db.open_tree("dag_runs").expect("tree");
-            let mut old = serde_json::to_value(run("a", "r1", 10)).expect("json");
-            old["version"] = json!(1);
-            old.as_object_mut().expect("object").remove("queued_at");
-            runs.insert(key(&["a", "r1"]), serde_json::to_vec(&old).expect("bytes"))
-                .expect("insert");
-            let mut done = run("a", "r2", 20);
-            done.version = 2;
-            done.queued_at = Some(earlier);
-            runs.insert(key(&["a", "r2"]), serde_json::to_vec(&done).expect("bytes"))
-                .expect("insert");
-            db.flush().expect("flush");
-        }
-        let s = Store::open(&path).expect("migrates");
-        assert_eq!(s.schema_version().expect("meta"), Some(SCHEMA_VERSION));
-        let r1 = s.run("a", "r1").expect("reads").expect("present");
-        assert_eq!((r1.version, r1.queued_at), (2, Some(r1.run_after)));
-        let r2 = s.run("a", "r2").expect("reads").expect("present");
-        assert_eq!(
-            r2.queued_at,
-            Some(earlier),
-            "a migrated record is left alone"
-        );
-        drop(s);
-        assert!(dir.path().join("state.schema-1.bak").join("db").is_file());
-        // A second open is a plain open: no second backup.
-        drop(Store::open(&path).expect("opens"));
-        assert!(!dir.path().join("state.schema-1.bak.1").exists());
-    }
-}
+mod tests;
