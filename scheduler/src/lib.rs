@@ -22,8 +22,6 @@ mod ops;
 mod retention;
 pub mod store;
 mod taskrun;
-// Its users (templates, the CLI, the API, the task runtime) are being wired in.
-#[allow(dead_code)]
 mod values;
 
 pub use cli::Cli;

@@ -946,5 +946,4 @@ impl Store {
 
 #[cfg(test)]
 mod tests;
-#[allow(dead_code)]
 mod values;

@@ -49,6 +49,16 @@ pub(crate) enum ValuesError {
     Invalid(String),
 }
 
+/// `quote(s, safe="")` (Python's), as a password appears in a URI.
+pub(crate) fn quote(s: &str) -> String {
+    uri::quote(s)
+}
+
+/// The scheme of a URI as Python's `urlsplit` reads it (`""` when none).
+pub(crate) fn uri_scheme(u: &str) -> String {
+    uri::urlsplit(u).map(|s| s.scheme).unwrap_or_default()
+}
+
 /// Prefixes of the environment backend, in the order they are read.
 const VAR_PREFIXES: [&str; 2] = ["LITHOFLOW_VAR_", "AIRFLOW_VAR_"];
 const CONN_PREFIXES: [&str; 2] = ["LITHOFLOW_CONN_", "AIRFLOW_CONN_"];
@@ -240,6 +250,40 @@ pub(crate) fn sensitive_leaves(name: Option<&str>, v: &Value, out: &mut Vec<Stri
     }
 }
 
+/// A JSON value as shown: strings under sensitive keys as `***`, credential-shaped parts
+/// of other strings masked (`lithoflow_dag::redact`).
+pub(crate) fn mask_json(v: &Value) -> Value {
+    mask_json_named(None, v)
+}
+
+fn mask_json_named(name: Option<&str>, v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, item)| (k.clone(), mask_json_named(Some(k), item)))
+                .collect(),
+        ),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|i| mask_json_named(name, i)).collect())
+        }
+        Value::String(s) if name.is_some_and(is_sensitive) && !s.is_empty() => {
+            Value::String(lithoflow_dag::redact::MASK.to_owned())
+        }
+        Value::String(s) => Value::String(lithoflow_dag::redact::redact_text(s)),
+        other => other.clone(),
+    }
+}
+
+/// A connection's extras as shown: [`mask_json`] of the object, or (text that is not a
+/// JSON object) its credential-shaped parts masked.
+pub(crate) fn shown_extra(extra: Option<&str>) -> Option<String> {
+    let extra = extra?;
+    Some(match serde_json::from_str::<Value>(extra) {
+        Ok(v @ Value::Object(_)) => mask_json(&v).to_string(),
+        _ => lithoflow_dag::redact::redact_text(extra),
+    })
+}
+
 /// The secrets of variable `key` holding `value`: the whole value when the key is
 /// sensitive, and (for a JSON value) what `mask_secret(json.loads(value), key)` masks.
 pub(crate) fn variable_secrets(key: &str, value: &str, out: &mut Vec<String>) {
@@ -305,6 +349,82 @@ impl lithoflow_dag::template_values::Lookup for StoreLookup {
         get_connection(&self.0, conn_id)
             .map(|c| c.map(|c| c.to_json()))
             .map_err(|e| e.to_string())
+    }
+}
+
+/// Templates' `var` and `conn` for a command that holds no store (`tasks test`): the
+/// environment, then the state store, opened only when a template names a value the
+/// environment does not define.
+pub(crate) struct OpenOnNeed {
+    open: Box<dyn Fn() -> anyhow::Result<Arc<Store>> + Send + Sync>,
+    store: std::sync::Mutex<Option<Arc<Store>>>,
+}
+
+impl OpenOnNeed {
+    /// A lookup that calls `open` for the store the first time it is needed.
+    pub(crate) fn new(
+        open: impl Fn() -> anyhow::Result<Arc<Store>> + Send + Sync + 'static,
+    ) -> OpenOnNeed {
+        OpenOnNeed {
+            open: Box::new(open),
+            store: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn store(&self) -> Result<Arc<Store>, String> {
+        let mut cell = self
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(s) = cell.as_ref() {
+            return Ok(Arc::clone(s));
+        }
+        let store = (self.open)().map_err(|e| format!("{e:#}"))?;
+        *cell = Some(Arc::clone(&store));
+        Ok(store)
+    }
+
+    /// The secrets to mask: the environment's, and the store's when it was opened.
+    pub(crate) fn secret_masks(&self) -> Vec<String> {
+        let opened = self
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        match opened {
+            Some(store) => secret_masks(&store).unwrap_or_default(),
+            None => {
+                let mut out = Vec::new();
+                for (name, value) in ProcessEnv.all() {
+                    if let Some(key) = VAR_PREFIXES.iter().find_map(|p| name.strip_prefix(p)) {
+                        variable_secrets(key, &value, &mut out);
+                    } else if let Some(id) = CONN_PREFIXES.iter().find_map(|p| name.strip_prefix(p))
+                        && let Ok(Some(c)) = env_connection(&ProcessEnv, &id.to_lowercase())
+                    {
+                        out.extend(c.secrets());
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
+impl lithoflow_dag::template_values::Lookup for OpenOnNeed {
+    fn variable(&self, key: &str) -> Result<Option<String>, String> {
+        if let Some((_, v)) = env_variable(&ProcessEnv, key) {
+            return Ok(Some(v));
+        }
+        let store = self.store()?;
+        get_variable(&store, key).map_err(|e| e.to_string())
+    }
+
+    fn connection(&self, conn_id: &str) -> Result<Option<Value>, String> {
+        if let Some(c) = env_connection(&ProcessEnv, conn_id).map_err(|e| e.to_string())? {
+            return Ok(Some(c.to_json()));
+        }
+        let store = self.store()?;
+        StoreLookup(store).connection(conn_id)
     }
 }
 
