@@ -337,6 +337,31 @@ pub(crate) fn secret_masks_in(env: &dyn Env, store: &Store) -> Result<Vec<String
     Ok(out)
 }
 
+/// A value (an XCom value shown by `dags test` or the API) with the secrets a task could
+/// have been given ([`secret_masks`]) masked in its strings. Kept as it is when the
+/// secrets cannot be read.
+pub(crate) fn mask_value(store: &Store, v: &Value) -> Value {
+    let masks = secret_masks(store).unwrap_or_default();
+    if masks.is_empty() {
+        return v.clone();
+    }
+    let values: Vec<&str> = masks.iter().map(String::as_str).collect();
+    mask_strings(v, &values)
+}
+
+fn mask_strings(v: &Value, masks: &[&str]) -> Value {
+    match v {
+        Value::String(s) => Value::String(lithoflow_dag::redact::mask_values(s, masks)),
+        Value::Array(items) => Value::Array(items.iter().map(|i| mask_strings(i, masks)).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, i)| (k.clone(), mask_strings(i, masks)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 /// Templates' `var` and `conn`, read from the environment and the store.
 pub(crate) struct StoreLookup(pub Arc<Store>);
 
