@@ -739,18 +739,23 @@ pub fn mask_all(env: &Map<String, Value>) -> Map<String, Value> {
         .collect()
 }
 
-/// Airflow's `DEFAULT_SENSITIVE_FIELDS` (`airflow/utils/log/secrets_masker.py`, Airflow
-/// 2.10.5; the same list in Airflow 3.1's task SDK): a variable key or a connection extra's
-/// key containing one of these (case-insensitively) is sensitive.
+/// Airflow's `DEFAULT_SENSITIVE_FIELDS` (Airflow 3.1's
+/// `airflow/_shared/secrets_masker/secrets_masker.py`, which adds `access_key`,
+/// `connection_string`, `proxy` and `proxies` to Airflow 2.10's list): a variable key or a
+/// connection extra's key containing one of these (case-insensitively) is sensitive.
 pub const AIRFLOW_SENSITIVE_FIELDS: &[&str] = &[
+    "access_key",
     "access_token",
     "api_key",
     "apikey",
     "authorization",
+    "connection_string",
     "passphrase",
     "passwd",
     "password",
     "private_key",
+    "proxy",
+    "proxies",
     "secret",
     "token",
     "keyfile_dict",
