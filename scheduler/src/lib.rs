@@ -22,6 +22,7 @@ mod ops;
 mod retention;
 pub mod store;
 mod taskrun;
+mod values;
 
 pub use cli::Cli;
 

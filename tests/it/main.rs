@@ -28,6 +28,7 @@ mod security;
 mod tidy;
 mod timetable;
 mod tui;
+mod values;
 
 use std::path::{Path, PathBuf};
 

@@ -73,11 +73,13 @@ pub(super) async fn get_task_instance(
         let ti = ti_of(store, &dag_id, &run_id, &task_id)?;
         let mut out = wire::task_instance(&run, &ti, operator(dag.as_ref(), &task_id));
         out.progress = book.live(&run, &ti);
-        out.return_value = Some(
-            store
+        // Masked: a task may return a secret it was given.
+        out.return_value = Some(crate::values::mask_value(
+            store,
+            &store
                 .xcom(&dag_id, &run_id, &task_id, "return_value")?
                 .unwrap_or(serde_json::Value::Null),
-        );
+        ));
         Ok(out)
     })
     .await
@@ -110,7 +112,8 @@ pub(super) async fn get_xcom(
             task_id,
             map_index: -1,
             logical_date: run.logical_date,
-            value,
+            // Masked: a task may push a secret it was given.
+            value: crate::values::mask_value(store, &value),
         })
     })
     .await

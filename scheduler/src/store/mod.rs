@@ -23,6 +23,8 @@
 //! - `task_instances`: dag_id \0 run_id \0 task_id -> [`TaskInstanceRecord`].
 //! - `xcom`: dag_id \0 run_id \0 task_id \0 key -> JSON value.
 //! - `backfills`: backfill id -> [`BackfillRecord`].
+//! - `variables`, `connections`: Airflow's variables and connections, their secrets
+//!   encrypted (`values.rs`; new trees, so no schema change).
 
 use std::path::{Path, PathBuf};
 
@@ -323,6 +325,7 @@ pub struct Store {
     tis: sled::Tree,
     xcom: sled::Tree,
     backfills: sled::Tree,
+    values: values::ValueTrees,
 }
 
 /// Copies the database folder at `path` to `<path>.schema-<version>.bak` (or `.bak.N` when
@@ -485,6 +488,7 @@ impl Store {
             tis: db.open_tree("task_instances").map_err(db_err)?,
             xcom: db.open_tree("xcom").map_err(db_err)?,
             backfills: db.open_tree("backfills").map_err(db_err)?,
+            values: values::ValueTrees::open(&db, path).map_err(db_err)?,
             path: path.to_owned(),
             db,
         })
@@ -942,3 +946,4 @@ impl Store {
 
 #[cfg(test)]
 mod tests;
+mod values;
