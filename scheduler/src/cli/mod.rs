@@ -10,6 +10,7 @@ pub(crate) mod output;
 pub(crate) mod runs;
 mod runtime;
 mod tasktest;
+mod xcom;
 
 pub use args::*;
 
@@ -226,6 +227,23 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         }) => {
             crate::cli::runs::states_for_dag_run(&dag_id, &run_id, &home_settings()?, output.output)
                 .await
+        }
+        Command::Tasks(TasksCommand::Xcom {
+            dag_id,
+            run_id,
+            task_id,
+            key,
+            map_index,
+            output,
+        }) => {
+            let q = crate::cli::xcom::XComQuery {
+                dag_id: &dag_id,
+                run_id: &run_id,
+                task_id: task_id.as_deref(),
+                key: key.as_deref(),
+                map_index,
+            };
+            crate::cli::xcom::list(&q, &home_settings()?, output.output).await
         }
         Command::Tasks(TasksCommand::State {
             dag_id,

@@ -87,10 +87,21 @@ pub(crate) async fn run(
         return report(format, &task.task_id, value, None);
     }
     let context = task.python().map(|_| ctx.json());
-    let spec = match taskrun::prepare(&executor, dag, task, &cfg, xcom, job_key, context).await {
+    let mut spec = match taskrun::prepare(&executor, dag, task, &cfg, xcom, job_key, context).await
+    {
         Ok(spec) => spec,
         Err(e) => return report(format, &task.task_id, Err(e), None),
     };
+    // The function may read variables and connections (from the state database, when no
+    // scheduler holds it) and push XCom, which `tasks test` keeps in memory only.
+    let values = settings.open_store().ok();
+    spec.options.services = Some(crate::services::TaskServices::standalone(
+        &dag.dag_id,
+        &run_id,
+        &task.task_id,
+        ctx.json(),
+        values,
+    ));
     let on = match cfg.effective_backend() {
         lithoflow_executor::Backend::Localhost => format!(
             "{} local worker{}",
