@@ -55,9 +55,9 @@ class LithoflowError(RuntimeError):
 
 
 _ON_LAMBDA = (
-    "on AWS Lambda a function cannot read {what} while it runs (a Lambda function has no "
-    "channel back to the scheduler); pass the value in the task's arguments with a "
-    "template instead, for example {example}"
+    "on AWS Lambda a function cannot ask the scheduler for {what} while it runs (a Lambda "
+    "function has no channel back to the scheduler); pass the value in the task's "
+    "arguments with a template instead, for example {example}"
 )
 _NO_TASK = (
     "{what} is only available inside a function that lithoflow runs for a task "
@@ -549,7 +549,7 @@ def get_current_context():
             raw = call.get("raw")
             if raw is None:
                 raw = _ask("context", {}, "the task's context",
-                           "{{ ds }} or {{ params.x }} in the task's arguments")
+                           "{{ ds }} or {{ params.x }}")
             context = call["context"] = _airflow_context_from(raw)
     return context
 

@@ -87,6 +87,12 @@ def _install_lithoflow(source):
     _lithoflow = module
 
 
+def _airflow_context_from(raw):
+    """Airflow's context (a dict of Python objects) from its JSON: the `lithoflow`
+    module's, for whatever passes the context as an argument (callbacks)."""
+    return _lithoflow_module()._airflow_context_from(raw)
+
+
 def _lithoflow_module():
     """The `lithoflow` module: the installed one, else the file beside this runtime."""
     global _lithoflow
