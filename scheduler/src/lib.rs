@@ -23,6 +23,7 @@ mod retention;
 mod services;
 pub mod store;
 mod taskrun;
+mod values;
 
 pub use cli::Cli;
 

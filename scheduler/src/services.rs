@@ -39,8 +39,15 @@ pub(crate) struct TaskServices {
     /// The template context's JSON (`Context::json`), given to a call that asks.
     context: Map<String, Value>,
     xcom: XComPlace,
-    /// The state store for variables and connections (None: `tasks test` without it).
-    values: Option<Arc<Store>>,
+    /// Where variables and connections are read (after the environment's).
+    values: Values,
+}
+
+/// The state store of variables and connections: the run's, or `tasks test`'s, opened
+/// when first needed.
+enum Values {
+    Store(Arc<Store>),
+    OnNeed(Arc<crate::values::OpenOnNeed>),
 }
 
 impl TaskServices {
@@ -62,18 +69,18 @@ impl TaskServices {
                 store: Arc::clone(&store),
                 state_dir,
             },
-            values: Some(store),
+            values: Values::Store(store),
         }))
     }
 
-    /// The services of `tasks test`: XCom in memory, values from `store` when it could
-    /// be opened.
+    /// The services of `tasks test`: XCom in memory, values from the environment, then
+    /// the store `values` opens when first asked.
     pub(crate) fn standalone(
         dag_id: &str,
         run_id: &str,
         task_id: &str,
         context: Map<String, Value>,
-        values: Option<Arc<Store>>,
+        values: Arc<crate::values::OpenOnNeed>,
     ) -> Services {
         Services(Arc::new(TaskServices {
             dag_id: dag_id.to_owned(),
@@ -82,7 +89,7 @@ impl TaskServices {
             logical_date: None,
             context,
             xcom: XComPlace::Memory(Mutex::new(BTreeMap::new())),
-            values,
+            values: Values::OnNeed(values),
         }))
     }
 
@@ -242,36 +249,83 @@ impl TaskServices {
         Ok(Vec::new())
     }
 
-    fn values_store(&self, what: &str) -> Result<&Arc<Store>, String> {
-        self.values.as_ref().ok_or_else(|| {
-            format!(
-                "{what} cannot be read here: the state database could not be opened (a running scheduler holds it); \
-                 pass the value to `tasks test` in the task's arguments, or run the task with `dags test`"
-            )
+    fn values_store(&self) -> Result<Arc<Store>, String> {
+        match &self.values {
+            Values::Store(store) => Ok(Arc::clone(store)),
+            Values::OnNeed(lazy) => lazy.store(),
+        }
+    }
+
+    /// `Variable.get`: `{"value": text, "secrets": [...]}` (what the task log must mask,
+    /// as Airflow's `mask_secret(value, key)`), or null when there is no such variable.
+    fn variable_get(&self, body: &Value) -> Result<Value, String> {
+        let key = body
+            .get("key")
+            .and_then(Value::as_str)
+            .ok_or("Variable.get needs a string key")?;
+        let value = match self.values_store() {
+            Ok(store) => crate::values::get_variable(&store, key).map_err(|e| e.to_string())?,
+            // Without the store (a scheduler holds it), the environment still answers.
+            Err(e) => match crate::values::env_variable(&crate::values::ProcessEnv, key) {
+                Some((_, v)) => Some(v),
+                None => return Err(format!("variable `{key}`: {e}")),
+            },
+        };
+        Ok(match value {
+            Some(v) => {
+                let mut secrets = Vec::new();
+                crate::values::variable_secrets(key, &v, &mut secrets);
+                json!({"value": v, "secrets": secrets})
+            }
+            None => Value::Null,
         })
     }
 
-    // Variables and connections are served through `crate::values` (branch i17-values)
-    // once it is merged; until then these say so.
-    fn variable_get(&self, body: &Value) -> Result<Value, String> {
-        let key = body.get("key").and_then(Value::as_str).unwrap_or_default();
-        let _store = self.values_store(&format!("variable `{key}`"))?;
-        Err(format!("variable `{key}`: variables are not served yet"))
-    }
-
+    /// `Variable.set(key, value, description)`.
     fn variable_set(&self, body: &Value) -> Result<Value, String> {
-        self.variable_get(body)
+        let key = body
+            .get("key")
+            .and_then(Value::as_str)
+            .ok_or("Variable.set needs a string key")?;
+        let value = body
+            .get("value")
+            .and_then(Value::as_str)
+            .ok_or("Variable.set needs a string value")?;
+        let description = body.get("description").and_then(Value::as_str);
+        let store = self
+            .values_store()
+            .map_err(|e| format!("variable `{key}`: {e}"))?;
+        crate::values::set_variable(&store, key, value, description).map_err(|e| e.to_string())?;
+        Ok(Value::Null)
     }
 
+    /// `get_connection(conn_id)`: the connection's JSON form (its fields, `extra_dejson`,
+    /// `uri`) with `secrets` (its password and sensitive extras), or null.
     fn connection_get(&self, body: &Value) -> Result<Value, String> {
         let conn_id = body
             .get("conn_id")
             .and_then(Value::as_str)
-            .unwrap_or_default();
-        let _store = self.values_store(&format!("connection `{conn_id}`"))?;
-        Err(format!(
-            "connection `{conn_id}`: connections are not served yet"
-        ))
+            .ok_or("get_connection needs a string conn_id")?;
+        let conn = match self.values_store() {
+            Ok(store) => {
+                crate::values::get_connection(&store, conn_id).map_err(|e| e.to_string())?
+            }
+            Err(e) => match crate::values::env_connection(&crate::values::ProcessEnv, conn_id) {
+                Ok(Some(c)) => Some(c),
+                Ok(None) => return Err(format!("connection `{conn_id}`: {e}")),
+                Err(env) => return Err(env.to_string()),
+            },
+        };
+        Ok(match conn {
+            Some(c) => {
+                let mut doc = c.to_json();
+                if let Value::Object(m) = &mut doc {
+                    m.insert("secrets".to_owned(), json!(c.secrets()));
+                }
+                doc
+            }
+            None => Value::Null,
+        })
     }
 
     /// Answers one request, on a blocking thread (the store is sync).

@@ -650,13 +650,14 @@ pub(crate) fn template_context(
     }
 }
 
-/// The task with its templates rendered.
+/// The task with its templates rendered; `var` and `conn` are read through `lookup`.
 pub(crate) fn render_task(
     task: &Task,
     ctx: &lithoflow_dag::template::Context,
+    lookup: Arc<dyn lithoflow_dag::template_values::Lookup>,
 ) -> Result<Task, String> {
     let mut t = task.clone();
-    let render = |v: &Value| lithoflow_dag::template::render(v, ctx);
+    let render = |v: &Value| lithoflow_dag::template::render_with(v, ctx, Arc::clone(&lookup));
     match &mut t.kind {
         TaskKind::CallAsync(c) => c.data = render(&c.data)?,
         TaskKind::Map(m) => render_map(m, &render)?,

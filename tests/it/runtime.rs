@@ -341,3 +341,61 @@ def context_in_python():
         "a python task's context travels with the call"
     );
 }
+
+#[test]
+fn variables_and_connections_are_read_and_written_from_inside_a_function() {
+    let env = env();
+    env.ok(&["variables", "set", "threshold", "10"]);
+    env.ok(&["variables", "set", "api_token", "tok-s3cr3t-99"]);
+    env.ok(&[
+        "connections",
+        "add",
+        "warehouse",
+        "--conn-uri",
+        "postgres://loader:pa55word-x@db.example.com:5432/sales?sslmode=require",
+    ]);
+    let (code, doc) = dags_test(&env, "values");
+    assert_eq!(code, 1, "`missing` fails: {doc}");
+    assert_eq!(
+        task(&doc, "read")["return_value"],
+        json!([{
+            "threshold": "10",
+            "missing": "fallback",
+            "json": {"from": 1},
+            "conn": ["postgres", "db.example.com", "loader", 5432, "sales", {"sslmode": "require"}],
+            "uri": "postgres://loader:pa55word-x@db.example.com:5432/sales?sslmode=require",
+            "var_accessor": "10",
+            "conn_accessor": "db.example.com",
+            "missing_conn": "none",
+        }]),
+        "{doc}"
+    );
+    assert!(
+        task(&doc, "missing")["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("KeyError: 'Variable no_such_key does not exist'"),
+        "{doc}"
+    );
+    // Set from the task, read by the CLI.
+    let stored = env.ok(&["variables", "get", "written_by_task", "-j"]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&stored).expect("JSON"),
+        json!({"from": 1})
+    );
+    // What the call printed is in the try's log with the secrets masked.
+    let run_id = doc["run_id"].as_str().expect("run_id");
+    let log = std::fs::read_to_string(
+        env.home()
+            .join("logs/dag_id=values")
+            .join(format!("run_id={run_id}"))
+            .join("task_id=read/attempt=1.log"),
+    )
+    .expect("the log");
+    assert!(
+        log.contains("the password is *** and the token is ***")
+            && !log.contains("pa55word-x")
+            && !log.contains("tok-s3cr3t-99"),
+        "{log}"
+    );
+}

@@ -106,8 +106,8 @@ class Variable:
                 return default_var
             raise KeyError("Variable %s does not exist" % key)
         value = found["value"]
-        if found.get("secret"):
-            _mask(value)
+        for secret in found.get("secrets") or ():
+            _mask(secret)
         if deserialize_json:
             return _json.loads(value)
         return value
@@ -222,8 +222,8 @@ def get_connection(conn_id):
     )
     if doc is None:
         raise KeyError("The conn_id `%s` isn't defined" % conn_id)
-    if doc.get("password"):
-        _mask(doc["password"])
+    for secret in doc.get("secrets") or ():
+        _mask(secret)
     return Connection._from_json(doc)
 
 
@@ -237,12 +237,13 @@ _secrets = set()
 
 
 def _mask(value):
-    if isinstance(value, str) and len(value) >= 4:
+    if isinstance(value, str) and value:
         _secrets.add(value)
 
 
 def _redact(text):
-    for s in _secrets:
+    # Longest first, so a secret that holds another is masked whole.
+    for s in sorted(_secrets, key=len, reverse=True):
         if s in text:
             text = text.replace(s, "***")
     return text

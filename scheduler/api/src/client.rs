@@ -114,7 +114,7 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// A whole answer: its headers and body.
-struct Answer {
+pub(crate) struct Answer {
     headers: hyper::HeaderMap,
     body: Bytes,
 }
@@ -230,7 +230,7 @@ impl Client {
 
     /// Sends a request and reads the whole answer; error statuses become
     /// [`ClientError::Status`].
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: Method,
         path: &str,
@@ -265,7 +265,7 @@ impl Client {
         Err(status_error(parts.status, &body))
     }
 
-    async fn json<T: DeserializeOwned>(
+    pub(crate) async fn json<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
@@ -280,14 +280,14 @@ impl Client {
         serde_json::from_slice(&answer.body).map_err(protocol)
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+    pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         self.json(Method::GET, path, None::<&()>).await
     }
 
     /// Every item of a paged list: asks `path` (with its own query, or none) page by
     /// page of [`MAX_LIMIT`] until `total_entries` or `max` items are read. Returns the
     /// items and `total_entries`.
-    async fn pages<P: DeserializeOwned, T>(
+    pub(crate) async fn pages<P: DeserializeOwned, T>(
         &self,
         path: &str,
         max: usize,

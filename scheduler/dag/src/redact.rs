@@ -739,6 +739,32 @@ pub fn mask_all(env: &Map<String, Value>) -> Map<String, Value> {
         .collect()
 }
 
+/// Airflow's `DEFAULT_SENSITIVE_FIELDS` (`airflow/utils/log/secrets_masker.py`, Airflow
+/// 2.10.5; the same list in Airflow 3.1's task SDK): a variable key or a connection extra's
+/// key containing one of these (case-insensitively) is sensitive.
+pub const AIRFLOW_SENSITIVE_FIELDS: &[&str] = &[
+    "access_token",
+    "api_key",
+    "apikey",
+    "authorization",
+    "passphrase",
+    "passwd",
+    "password",
+    "private_key",
+    "secret",
+    "token",
+    "keyfile_dict",
+    "service_account",
+];
+
+/// Whether the value of a variable, or of a connection extra, named `name` is masked:
+/// Airflow's rule (`should_hide_value_for_key`: the trimmed, lowercased name contains one
+/// of [`AIRFLOW_SENSITIVE_FIELDS`]) or this module's broader [`is_secret_name`].
+pub fn is_sensitive_var_conn_name(name: &str) -> bool {
+    let lower = name.trim().to_lowercase();
+    AIRFLOW_SENSITIVE_FIELDS.iter().any(|f| lower.contains(f)) || is_secret_name(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -92,6 +92,22 @@ pub fn render(v: &Value, ctx: &Context) -> Result<Value, String> {
     render_in(&env, &jctx, v)
 }
 
+/// [`render`] with Airflow's `var` and `conn` ([`crate::template_values`]) read through
+/// `lookup`.
+pub fn render_with(
+    v: &Value,
+    ctx: &Context,
+    lookup: std::sync::Arc<dyn crate::template_values::Lookup>,
+) -> Result<Value, String> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    let extra: std::collections::BTreeMap<&str, J> = crate::template_values::globals(lookup)
+        .into_iter()
+        .collect();
+    let jctx = minijinja::value::merge_maps([J::from(extra), ctx.value()]);
+    render_in(&env, &jctx, v)
+}
+
 fn render_in(env: &Environment<'_>, ctx: &J, v: &Value) -> Result<Value, String> {
     Ok(match v {
         Value::String(s) if s.contains("{{") || s.contains("{%") => Value::String(

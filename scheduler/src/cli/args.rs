@@ -108,6 +108,14 @@ pub enum Command {
     /// Maintain the state database, as `airflow db`.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Manage Airflow variables (`{{ var.value.KEY }}`, `Variable.get`): stored in the
+    /// state database, encrypted; the environment's `AIRFLOW_VAR_<KEY>` comes first.
+    #[command(subcommand)]
+    Variables(super::args_values::VariablesCommand),
+    /// Manage Airflow connections (`{{ conn.ID.host }}`, `BaseHook.get_connection`):
+    /// passwords and extras encrypted at rest; `AIRFLOW_CONN_<ID>` comes first.
+    #[command(subcommand)]
+    Connections(super::args_values::ConnectionsCommand),
 }
 
 /// `lithoflow db ...`

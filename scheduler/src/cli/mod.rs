@@ -3,6 +3,8 @@
 //! problems with DAG files go to stderr in the compiler convention.
 
 mod args;
+mod args_values;
+mod connections;
 mod dags;
 pub(crate) mod dagtest;
 mod db;
@@ -10,9 +12,11 @@ pub(crate) mod output;
 pub(crate) mod runs;
 mod runtime;
 mod tasktest;
+mod variables;
 mod xcom;
 
 pub use args::*;
+pub use args_values::*;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -320,6 +324,8 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             Ok(Outcome::Ok)
         }
         Command::Db(cmd) => db::run(cmd, &home_settings()?).await,
+        Command::Variables(cmd) => variables::run(cmd, &home_settings()?).await,
+        Command::Connections(cmd) => connections::run(cmd, &home_settings()?).await,
         Command::Migrate(args) => {
             lithoflow_migrate::run(&args, &mut out, &mut err).map(|o| Outcome::from(&o))
         }

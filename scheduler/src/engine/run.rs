@@ -558,11 +558,19 @@ impl<'e> RunLoop<'e> {
             );
             TryLog::create(path, &super::log::header(dag, run, ti))
         });
+        // The secrets the try could be given are masked in its log and error.
+        let masks = crate::values::secret_masks(&self.engine.store).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "failed to read the variables and connections to mask in the task's log");
+            Vec::new()
+        });
+        let log = log.map(|l| l.with_masks(masks));
+        let lookup: Arc<dyn lithoflow_dag::template_values::Lookup> =
+            Arc::new(crate::values::StoreLookup(Arc::clone(&self.engine.store)));
         let dag = Arc::clone(dag);
         self.running.spawn(async move {
             let started = std::time::Instant::now();
             let task_id = task.task_id.clone();
-            let output = match render_task(&task, &ctx) {
+            let output = match render_task(&task, &ctx, lookup) {
                 Ok(task) => {
                     let try_ = executor.run_try(TryInput {
                         dag,
@@ -642,7 +650,11 @@ impl<'e> RunLoop<'e> {
                 ti.error = None;
             }
             Err(e) => {
-                ti.error = Some(e.to_string());
+                let error = e.to_string();
+                ti.error = Some(match &result.log {
+                    Some(log) => log.mask(&error),
+                    None => error,
+                });
                 if ti.try_number < ti.max_tries {
                     ti.state = TaskState::UpForRetry;
                     let delay = lithoflow_dag::retry::retry_delay(

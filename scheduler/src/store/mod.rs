@@ -26,6 +26,8 @@
 //! - `task_instances`: dag_id \0 run_id \0 task_id -> [`TaskInstanceRecord`].
 //! - `xcom`: dag_id \0 run_id \0 task_id \0 key \0 map index (4 bytes) -> [`XComRecord`].
 //! - `backfills`: backfill id -> [`BackfillRecord`].
+//! - `variables`, `connections`: Airflow's variables and connections, their secrets
+//!   encrypted (`values.rs`; new trees, so no schema change).
 
 mod xcom;
 
@@ -330,6 +332,7 @@ pub struct Store {
     tis: sled::Tree,
     xcom: sled::Tree,
     backfills: sled::Tree,
+    values: values::ValueTrees,
 }
 
 /// Copies the database folder at `path` to `<path>.schema-<version>.bak` (or `.bak.N` when
@@ -492,6 +495,7 @@ impl Store {
             tis: db.open_tree("task_instances").map_err(db_err)?,
             xcom: db.open_tree("xcom").map_err(db_err)?,
             backfills: db.open_tree("backfills").map_err(db_err)?,
+            values: values::ValueTrees::open(&db, path).map_err(db_err)?,
             path: path.to_owned(),
             db,
         })
@@ -925,3 +929,4 @@ impl Store {
 
 #[cfg(test)]
 mod tests;
+mod values;
