@@ -95,14 +95,14 @@ for i in $(seq 1 "$RUNS"); do
     echo "run $i done"
 done
 
-say "round trip per request (seconds: median, p90, p99 over $((CALLS * RUNS)) calls)"
+say "round trip per request (microseconds: median, p90, p99 over $((CALLS * RUNS)) calls)"
 "$PY" - "$ALL" <<'PYEOF'
 import json, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1])]
 names = list(runs[0])
-print("%-22s %12s %12s %12s" % ("request", "median", "p90", "p99"))
+print("%-22s %10s %10s %10s" % ("request", "median", "p90", "p99"))
 for name in names:
     xs = sorted(x for r in runs for x in r[name])
     q = lambda p: xs[min(len(xs) - 1, int(p * len(xs)))]
-    print("%-22s %12.6f %12.6f %12.6f" % (name, statistics.median(xs), q(0.9), q(0.99)))
+    print("%-22s %10.1f %10.1f %10.1f" % (name, 1e6 * statistics.median(xs), 1e6 * q(0.9), 1e6 * q(0.99)))
 PYEOF
