@@ -458,6 +458,34 @@ mod tests {
     }
 
     #[test]
+    fn a_request_decodes_without_its_envelope_and_an_answer_names_it() {
+        match decode(br#"{"type":"request","id":7,"op":"xcom_push","key":"k","value":[1]}"#) {
+            Ok(Message::Request { id, op, body }) => {
+                assert_eq!((id, op.as_str()), (7, "xcom_push"));
+                assert_eq!(body, serde_json::json!({"key": "k", "value": [1]}));
+            }
+            other => panic!("{other:?}"),
+        }
+        for bad in [
+            &br#"{"type":"request","op":"x"}"#[..],
+            br#"{"type":"request","id":1}"#,
+            br#"{"type":"request","id":"1","op":"x"}"#,
+        ] {
+            assert!(decode(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+        let ok: Value = serde_json::from_slice(&answer(3, Ok(Value::Null))).expect("json");
+        assert_eq!(
+            ok,
+            serde_json::json!({"type": "answer", "id": 3, "ok": true, "value": null})
+        );
+        let err: Value = serde_json::from_slice(&answer(4, Err("no".into()))).expect("json");
+        assert_eq!(
+            err,
+            serde_json::json!({"type": "answer", "id": 4, "ok": false, "error": "no"})
+        );
+    }
+
+    #[test]
     fn garbage_bodies_are_errors_not_panics() {
         for body in [
             &b""[..],
