@@ -88,6 +88,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
             get(task_instances::list_task_instances),
         )
         .route(ti, get(task_instances::get_task_instance))
+        .route(&format!("{ti}/xcomEntries"), get(task_instances::list_xcom))
         .route(
             &format!("{ti}/xcomEntries/{{xcom_key}}"),
             get(task_instances::get_xcom),

@@ -311,6 +311,7 @@ pub(crate) fn job_spec(
             _ => true,
         },
         output: None,
+        services: None,
     };
     Ok(JobSpec {
         job_key,
@@ -551,6 +552,7 @@ impl TaskExecutor for ExecutorTasks {
                 cancel,
                 started,
                 log,
+                services,
             } = input;
             if runs_here(&task) {
                 let (value, output) = run_local_logged(&dag, &task, Some(&log)).await;
@@ -568,6 +570,7 @@ impl TaskExecutor for ExecutorTasks {
             };
             // The calls' output goes to the try's log as it arrives.
             spec.options.output = Some(OutputSink::new(move |out| log.call_output(out)));
+            spec.options.services = services;
             let job = start(&executor, spec);
             let _ = started.send(JobStarted {
                 task_id: task.task_id.clone(),

@@ -21,6 +21,7 @@ mod recovery;
 mod retention;
 mod runcli;
 mod runs;
+mod runtime;
 mod s3;
 mod schema;
 mod secrets;

@@ -12,7 +12,7 @@ use super::{JobRun, Prepared, input_error, paths};
 use crate::backend::{CallEvents, WorkItem, WorkResult};
 use crate::error::{CallError, CallErrorKind};
 use crate::job::{
-    CallOptions, CallOutput, CallRecord, FunctionRef, OutputSink, OutputStream, Progress,
+    CallOptions, CallOutput, CallPlace, CallRecord, FunctionRef, OutputSink, OutputStream, Progress,
 };
 use crate::protocol::{CallRequest, Request};
 
@@ -138,6 +138,10 @@ impl JobRun {
                 cancel: failed.clone(),
                 events: Some(Arc::clone(&events) as Arc<dyn CallEvents>),
                 reply,
+                services: opts
+                    .services
+                    .clone()
+                    .map(|s| (s, CallPlace { phase, index })),
                 cloud: self.cloud_call(phase, index, memory),
             };
             if batch {

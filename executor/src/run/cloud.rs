@@ -153,6 +153,7 @@ impl JobRun {
                 cancel: stop.clone(),
                 events: None,
                 reply,
+                services: None,
                 cloud: Some(CloudCall {
                     job: Arc::clone(job),
                     phase: "reduce",

@@ -24,7 +24,7 @@ use crate::types::{
     BackfillBody, BackfillResponse, CallCollection, CallInfo, ClearBody, ClearResponse,
     DagCollection, DagInfo, DagPatch, DagRun, DagRunCollection, DbCleanBody, DbCleanResponse,
     Health, ImportErrorCollection, Problem, TaskCollection, TaskInfo, TaskInstance,
-    TaskInstanceCollection, TriggerBody, Triggered,
+    TaskInstanceCollection, TriggerBody, Triggered, XComCollection, XComCollectionItem, XComEntry,
 };
 use crate::{CONNECT_TIMEOUT, LOG_OFFSET_HEADER, MAX_LIMIT, REQUEST_TIMEOUT};
 
@@ -446,6 +446,46 @@ impl Client {
             segment(dag_id),
             segment(run_id),
             segment(task_id)
+        ))
+        .await
+    }
+
+    /// A task instance's XCom entries (all pages), by key, then map index.
+    pub async fn xcom_entries(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+    ) -> Result<Vec<XComCollectionItem>, ClientError> {
+        self.pages(
+            &format!(
+                "/dags/{}/dagRuns/{}/taskInstances/{}/xcomEntries",
+                segment(dag_id),
+                segment(run_id),
+                segment(task_id)
+            ),
+            usize::MAX,
+            |c: XComCollection| (c.xcom_entries, c.total_entries),
+        )
+        .await
+        .map(|(entries, _)| entries)
+    }
+
+    /// One XCom entry with its value (`stringify=false`: the JSON value itself).
+    pub async fn xcom_entry(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+        key: &str,
+        map_index: i32,
+    ) -> Result<XComEntry, ClientError> {
+        self.get(&format!(
+            "/dags/{}/dagRuns/{}/taskInstances/{}/xcomEntries/{}?map_index={map_index}&stringify=false",
+            segment(dag_id),
+            segment(run_id),
+            segment(task_id),
+            segment(key)
         ))
         .await
     }

@@ -237,6 +237,12 @@ pub struct Task {
     pub depends_on_past: bool,
     /// The task's owner (Airflow's `owner`, shown in listings).
     pub owner: String,
+    /// Whether the task's return value is pushed as its XCom `return_value` (Airflow's
+    /// `do_xcom_push`, true by default).
+    pub do_xcom_push: bool,
+    /// Whether a returned dict is also pushed key by key, each key an XCom of its own
+    /// (Airflow's `multiple_outputs`).
+    pub multiple_outputs: bool,
     /// Settings every Lithops operator inherits.
     pub common: CommonParams,
 }

@@ -349,6 +349,24 @@ pub enum TasksCommand {
         #[command(flatten)]
         output: OutputArg,
     },
+    /// A run's XCom entries (every key and map index a task pushed, with its value).
+    Xcom {
+        /// The DAG's id.
+        dag_id: String,
+        /// The run's id.
+        run_id: String,
+        /// Only this task (default: every task of the run).
+        task_id: Option<String>,
+        /// Only this key (`return_value`, or a key the task pushed).
+        #[arg(short = 'k', long)]
+        key: Option<String>,
+        /// Only this map index (-1: not mapped; a map call's index).
+        #[arg(long, allow_hyphen_values = true)]
+        map_index: Option<i32>,
+        /// Output format (`json` keeps each value whole).
+        #[command(flatten)]
+        output: OutputArg,
+    },
     /// The state of one task instance, as one word.
     State {
         /// The DAG's id.

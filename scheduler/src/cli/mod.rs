@@ -13,6 +13,7 @@ pub(crate) mod runs;
 mod runtime;
 mod tasktest;
 mod variables;
+mod xcom;
 
 pub use args::*;
 pub use args_values::*;
@@ -230,6 +231,23 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         }) => {
             crate::cli::runs::states_for_dag_run(&dag_id, &run_id, &home_settings()?, output.output)
                 .await
+        }
+        Command::Tasks(TasksCommand::Xcom {
+            dag_id,
+            run_id,
+            task_id,
+            key,
+            map_index,
+            output,
+        }) => {
+            let q = crate::cli::xcom::XComQuery {
+                dag_id: &dag_id,
+                run_id: &run_id,
+                task_id: task_id.as_deref(),
+                key: key.as_deref(),
+                map_index,
+            };
+            crate::cli::xcom::list(&q, &home_settings()?, output.output).await
         }
         Command::Tasks(TasksCommand::State {
             dag_id,

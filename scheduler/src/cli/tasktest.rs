@@ -106,10 +106,21 @@ pub(crate) async fn run(
         return report(format, &task.task_id, value, None, &masks);
     }
     let context = task.python().map(|_| ctx.json());
-    let spec = match taskrun::prepare(&executor, dag, task, &cfg, xcom, job_key, context).await {
+    let mut spec = match taskrun::prepare(&executor, dag, task, &cfg, xcom, job_key, context).await
+    {
         Ok(spec) => spec,
         Err(e) => return report(format, &task.task_id, Err(e), None, &masks),
     };
+    // The function may read variables and connections (the environment's, then the
+    // state database's while no scheduler holds it) and push XCom, which `tasks test`
+    // keeps in memory only.
+    spec.options.services = Some(crate::services::TaskServices::standalone(
+        &dag.dag_id,
+        &run_id,
+        &task.task_id,
+        ctx.json(),
+        Arc::clone(&lookup),
+    ));
     let on = match cfg.effective_backend() {
         lithoflow_executor::Backend::Localhost => format!(
             "{} local worker{}",

@@ -92,6 +92,9 @@ pub(crate) struct TryInput {
     pub started: mpsc::UnboundedSender<JobStarted>,
     /// The try's log file, created with its header: output is appended as it arrives.
     pub log: TryLog,
+    /// What the task's running Python code may ask the scheduler for (XCom, variables,
+    /// connections, its context).
+    pub services: Option<lithoflow_executor::Services>,
 }
 
 /// A try's executor job has started.

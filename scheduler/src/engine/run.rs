@@ -224,9 +224,15 @@ impl<'e> RunLoop<'e> {
         }
         if !changed.is_empty() {
             let (d, r) = (self.dag.dag_id.clone(), self.run.run_id.clone());
-            // Durable before the dispatch.
+            let starting = to_dispatch.clone();
+            // Durable before the dispatch. A try starts without the XCom of the one
+            // before it, as in Airflow (`TaskInstance._run_raw_task` clears it in 2.x,
+            // the task runner's `xcom_keys_to_clear` in 3.x).
             self.engine
-                .persist(move |s| changed.iter().try_for_each(|ti| s.put_ti(&d, &r, ti)))
+                .persist(move |s| {
+                    changed.iter().try_for_each(|ti| s.put_ti(&d, &r, ti))?;
+                    starting.iter().try_for_each(|t| s.clear_xcom(&d, &r, t))
+                })
                 .await?;
         }
         for task_id in to_dispatch {
@@ -519,6 +525,13 @@ impl<'e> RunLoop<'e> {
         let job_key = job_key(&dag.dag_id, &run.run_id, &task.task_id, try_number);
         let ctx = template_context(dag, run, &task.task_id, try_number);
         let context = task.python().map(|_| ctx.json());
+        let services = crate::services::TaskServices::in_run(
+            Arc::clone(&self.engine.store),
+            self.engine.state_dir.clone(),
+            run,
+            &task.task_id,
+            ctx.json(),
+        );
         let cancel = CancellationToken::new();
         self.in_flight.insert(
             task.task_id.clone(),
@@ -569,6 +582,7 @@ impl<'e> RunLoop<'e> {
                         cancel,
                         started: started_tx,
                         log: log.clone().unwrap_or_else(TryLog::nowhere),
+                        services: Some(services),
                     });
                     run_with_limit(try_, limit).await
                 }
@@ -606,14 +620,16 @@ impl<'e> RunLoop<'e> {
             ti.calls_failed = job.calls.iter().filter(|c| c.error.is_some()).count();
             ti.calls_done = ti.calls_total - ti.calls_failed;
         }
-        let mut xcom = None;
+        let mut xcom: Vec<(String, Value)> = Vec::new();
         // A branch or short_circuit task that succeeded skips some of its downstream tasks.
         let mut to_skip = Vec::new();
         let value = match &result.output.value {
-            Ok(v) => skips_after(&dag, task, v).map(|skips| {
-                to_skip = skips;
-                v
-            }),
+            Ok(v) => multiple_outputs_check(task, v)
+                .and_then(|()| skips_after(&dag, task, v))
+                .map(|skips| {
+                    to_skip = skips;
+                    v
+                }),
             Err(e) => Err(e.clone()),
         };
         match &value {
@@ -621,7 +637,7 @@ impl<'e> RunLoop<'e> {
                 ti.state = TaskState::Success;
                 // An empty task pushes nothing, as EmptyOperator.
                 if !matches!(task.kind, TaskKind::Empty) {
-                    xcom = Some((*v).clone());
+                    xcom = pushes(task, v);
                 }
             }
             Err(TaskError::Call(e)) if e.exc_type == "AirflowSkipException" => {
@@ -663,9 +679,10 @@ impl<'e> RunLoop<'e> {
             tracing::warn!(dag = %dag.dag_id, task = %ti.task_id, error = %e, "failed to write the task's log; trying again once the state is recorded");
         }
         let xcom_size = xcom
-            .as_ref()
-            .and_then(|v| serde_json::to_vec(v).ok())
-            .map_or(0, |b| b.len() as u64);
+            .iter()
+            .filter_map(|(_, v)| serde_json::to_vec(v).ok())
+            .map(|b| b.len() as u64)
+            .sum();
         let saved = ti.clone();
         let mut skipped = Vec::new();
         for id in &to_skip {
@@ -689,8 +706,8 @@ impl<'e> RunLoop<'e> {
         // The branch's success and the skips it decides are stored together.
         self.engine
             .persist_sized(xcom_size, move |s| {
-                if let Some(v) = &xcom {
-                    s.put_xcom(&d, &r, &saved.task_id, "return_value", v)?;
+                for (k, v) in &xcom {
+                    s.put_xcom(&d, &r, &saved.task_id, k, v)?;
                 }
                 s.put_ti(&d, &r, &saved)?;
                 skipped.iter().try_for_each(|t| s.put_ti(&d, &r, t))
@@ -733,7 +750,7 @@ impl<'e> RunLoop<'e> {
             .persist(move |s| {
                 for ti in &changed {
                     s.put_ti(&d, &r, ti)?;
-                    s.delete_xcom(&d, &r, &ti.task_id, "return_value")?;
+                    s.clear_xcom(&d, &r, &ti.task_id)?;
                 }
                 Ok(())
             })
@@ -886,6 +903,42 @@ fn leaves_state(dag: &Dag, tis: &HashMap<String, TaskInstanceRecord>) -> RunStat
     } else {
         RunState::Success
     }
+}
+
+/// A `multiple_outputs` task must return a dict (or nothing): Airflow's check and message
+/// (task-sdk `execution_time/task_runner.py` `_push_xcom_if_needed`; 2.x
+/// `taskinstance.py` `_execute_task`).
+fn multiple_outputs_check(task: &Task, value: &Value) -> Result<(), TaskError> {
+    if !task.multiple_outputs || !task.do_xcom_push || value.is_null() || value.is_object() {
+        return Ok(());
+    }
+    let python_type = match value {
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::String(_) => "str",
+        _ => "list",
+    };
+    Err(TaskError::Input(format!(
+        "TypeError: Returned output was type <class '{python_type}'> expected dictionary for multiple_outputs"
+    )))
+}
+
+/// The XCom a successful try pushes from its return value: nothing with `do_xcom_push =
+/// false`; with `multiple_outputs`, each key of the returned dict, then `return_value`
+/// (Airflow pushes the keys first, then the whole value).
+fn pushes(task: &Task, value: &Value) -> Vec<(String, Value)> {
+    if !task.do_xcom_push {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    if task.multiple_outputs
+        && let Value::Object(m) = value
+    {
+        out.extend(m.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    out.push((crate::store::RETURN_KEY.to_owned(), value.clone()));
+    out
 }
 
 /// The tasks a successful branch or short_circuit task skips, as Airflow's SkipMixin:

@@ -396,7 +396,8 @@ impl OpenOnNeed {
         }
     }
 
-    fn store(&self) -> Result<Arc<Store>, String> {
+    /// The store, opened now if it was not yet.
+    pub(crate) fn store(&self) -> Result<Arc<Store>, String> {
         let mut cell = self
             .store
             .lock()

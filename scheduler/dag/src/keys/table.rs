@@ -213,6 +213,28 @@ pub static KEYS: &[Key] = &[
         }),
     },
     Key {
+        name: "do_xcom_push",
+        aliases: &[],
+        doc: "Push the task's return value as its XCom `return_value` (false: push nothing).",
+        place: task(Common),
+        airflow: Some(Common),
+        holds: P(Plain::Bool {
+            at: slot!(do_xcom_push),
+            default: true,
+        }),
+    },
+    Key {
+        name: "multiple_outputs",
+        aliases: &[],
+        doc: "Also push a returned dict key by key, each as an XCom of its own.",
+        place: task(Common),
+        airflow: Some(Common),
+        holds: P(Plain::Bool {
+            at: slot!(multiple_outputs),
+            default: false,
+        }),
+    },
+    Key {
         name: "owner",
         aliases: &[],
         doc: "The task's owner, shown in listings.",
