@@ -129,6 +129,16 @@ pub enum Schedule {
         #[serde(skip)]
         cron: Box<CronExpr>,
     },
+    /// A fixed duration (`"1d"`, `"6h"`, `"30m"`): Airflow's `schedule=timedelta(...)`,
+    /// a run every `delta` (`DeltaTriggerTimetable`, or `DeltaDataIntervalTimetable`
+    /// with `timetable = "cron_data_interval"`).
+    Delta {
+        /// As written in the file.
+        expr: String,
+        /// The time between runs (more than zero).
+        #[serde(serialize_with = "ser_duration")]
+        delta: Duration,
+    },
     /// `@once`: one run at `start_date`.
     Once,
     /// `@continuous`: a new run as soon as the last one ends.
@@ -139,21 +149,24 @@ impl Schedule {
     /// The schedule as written.
     pub fn as_str(&self) -> &str {
         match self {
-            Schedule::Cron { expr, .. } => expr,
+            Schedule::Cron { expr, .. } | Schedule::Delta { expr, .. } => expr,
             Schedule::Once => "@once",
             Schedule::Continuous => "@continuous",
         }
     }
 }
 
-/// How cron ticks become runs.
+/// How cron ticks (or a duration schedule's steps) become runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Timetable {
-    /// Airflow 3: a run at each tick, logical date = the tick.
+    /// Airflow 3: a run at each tick, logical date = the tick (`CronTriggerTimetable`;
+    /// for a duration schedule `DeltaTriggerTimetable`).
     #[default]
     CronTrigger,
-    /// Airflow 2: interval [tick, next tick), run at its end, logical date = its start.
+    /// Airflow 2: interval [tick, next tick), run at its end, logical date = its start
+    /// (`CronDataIntervalTimetable`; for a duration schedule
+    /// `DeltaDataIntervalTimetable`).
     CronDataInterval,
 }
 
