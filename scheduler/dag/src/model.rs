@@ -65,6 +65,10 @@ pub struct Dag {
     pub tags: Vec<String>,
     /// Defaults for `{{ params.x }}`, overridable by a trigger's conf.
     pub params: Map<String, Value>,
+    /// Called when a run succeeds.
+    pub on_success_callback: Vec<FuncRef>,
+    /// Called when a run fails.
+    pub on_failure_callback: Vec<FuncRef>,
     /// The DAG-wide executor settings (`[lithops_config]`).
     pub lithops_config: ExecutorConfig,
     /// Tasks in file order, with `default_args` applied.
@@ -252,6 +256,35 @@ pub struct Task {
     pub owner: String,
     /// Settings every Lithops operator inherits.
     pub common: CommonParams,
+    /// Python functions called on the executor when the task's state changes.
+    pub callbacks: TaskCallbacks,
+}
+
+/// A task's callbacks (Airflow's `on_*_callback` operator arguments), each a list of
+/// functions called in order with the context as their one argument.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TaskCallbacks {
+    /// Just before the task runs.
+    pub on_execute_callback: Vec<FuncRef>,
+    /// After it succeeded.
+    pub on_success_callback: Vec<FuncRef>,
+    /// After it failed with no retry left (the context holds `exception`).
+    pub on_failure_callback: Vec<FuncRef>,
+    /// After a failed try that will be retried (the context holds `exception`).
+    pub on_retry_callback: Vec<FuncRef>,
+    /// After it skipped itself.
+    pub on_skipped_callback: Vec<FuncRef>,
+}
+
+impl TaskCallbacks {
+    /// Whether no callback is set.
+    pub fn is_empty(&self) -> bool {
+        self.on_execute_callback.is_empty()
+            && self.on_success_callback.is_empty()
+            && self.on_failure_callback.is_empty()
+            && self.on_retry_callback.is_empty()
+            && self.on_skipped_callback.is_empty()
+    }
 }
 
 impl Task {

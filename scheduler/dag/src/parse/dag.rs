@@ -219,6 +219,13 @@ impl Walker<'_> {
             },
             None => Map::new(),
         };
+        let callbacks = |w: &mut Self, key: &str| {
+            top.get(key)
+                .and_then(|v| w.func_refs(key, v))
+                .unwrap_or_default()
+        };
+        let on_success_callback = callbacks(self, "on_success_callback");
+        let on_failure_callback = callbacks(self, "on_failure_callback");
         let (lithops_config, dag_settings) = top
             .get("lithops_config")
             .and_then(|v| self.lithops_config("lithops_config", v))
@@ -272,6 +279,8 @@ impl Walker<'_> {
             dagrun_timeout,
             tags,
             params,
+            on_success_callback,
+            on_failure_callback,
             lithops_config,
             tasks,
             graph,
