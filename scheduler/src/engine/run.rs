@@ -90,6 +90,9 @@ pub(super) struct RunLoop<'e> {
     /// Task callbacks running after their try's state was recorded; the run's end
     /// waits for them.
     callbacks: JoinSet<()>,
+    /// Per task, told when its latest callbacks are done: a task's callbacks run in the
+    /// order its states changed (a retry's before the final failure's).
+    callbacks_done: HashMap<String, tokio::sync::oneshot::Receiver<()>>,
     in_flight: HashMap<String, InFlight>,
     started_tx: mpsc::UnboundedSender<JobStarted>,
     started_rx: mpsc::UnboundedReceiver<JobStarted>,
@@ -168,6 +171,7 @@ impl<'e> RunLoop<'e> {
             timeout_at,
             running: JoinSet::new(),
             callbacks: JoinSet::new(),
+            callbacks_done: HashMap::new(),
             in_flight: HashMap::new(),
             started_tx,
             started_rx,
@@ -742,8 +746,17 @@ impl<'e> RunLoop<'e> {
                 result.try_number,
             );
             let executor = Arc::clone(&self.engine.executor);
-            self.callbacks
-                .spawn(callbacks::run_all(executor, calls, CallbackLog::File(path)));
+            let before = self.callbacks_done.remove(&result.task_id);
+            let (done, done_rx) = tokio::sync::oneshot::channel();
+            self.callbacks_done.insert(result.task_id.clone(), done_rx);
+            self.callbacks.spawn(async move {
+                if let Some(before) = before {
+                    // Err: those were stopped; these run anyway.
+                    let _ = before.await;
+                }
+                callbacks::run_all(executor, calls, CallbackLog::File(path)).await;
+                let _ = done.send(());
+            });
         }
         Ok(())
     }

@@ -452,7 +452,7 @@ impl Walker<'_> {
             }),
             Err(e) => {
                 let hint = if trimmed.split_whitespace().count() < 5 {
-                    ", or a duration such as \"1d\", \"6h\" or \"30m\""
+                    "; a duration schedule is written like \"1d\", \"6h\" or \"30m\""
                 } else {
                     ""
                 };
