@@ -8,7 +8,7 @@
 //! equivalent `cron::Schedule`s: one, or two whose union is the OR.
 //!
 //! croniter's day extensions (`L`, `W`, `#`), which the `cron` crate lacks, are
-//! searched by [`days`] instead.
+//! searched by the `days` module instead.
 
 mod days;
 
