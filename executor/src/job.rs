@@ -232,6 +232,10 @@ pub enum JobKind {
         kwargs: Map<String, Value>,
         /// The Airflow context (`ds`, `logical_date`, `params`, ...).
         context: Option<Map<String, Value>>,
+        /// The function takes the whole context as its one positional argument (an
+        /// Airflow callback, `def on_failure(context)`), instead of the context values
+        /// it names; `args` and `kwargs` are then empty.
+        context_positional: bool,
     },
     /// One call per element.
     Map(MapJob),

@@ -66,6 +66,10 @@ pub struct CallRequest {
     /// The Airflow context for a `python_callable` (Airflow's binding instead of Lithops').
     #[serde(skip_serializing_if = "Option::is_none")]
     pub airflow_context: Option<Map<String, Value>>,
+    /// The function takes `airflow_context` as its one positional argument (an Airflow
+    /// callback) instead of the context values it names.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub context_positional: bool,
 }
 
 /// One part of one object, for object processing.

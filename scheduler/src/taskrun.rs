@@ -14,7 +14,9 @@ use lithoflow_executor::{
 };
 use serde_json::{Map, Value, json};
 
-use crate::engine::{JobStarted, TaskExecutor, TryInput, TryLog, TryOutput};
+use crate::engine::{
+    CallbackInput, CallbackOutput, JobStarted, TaskExecutor, TryInput, TryLog, TryOutput,
+};
 use crate::store::DagRunRecord;
 
 use lithoflow_dag::{Dag, ExtraParams, FuncRef, Iterdata, MapSpec, PythonSpec, Task, TaskKind};
@@ -31,6 +33,9 @@ pub(crate) enum TaskError {
     /// The task skipped itself (a bash exit code in `skip_on_exit_code`).
     #[error("{0}")]
     Skip(String),
+    /// The try ran longer than its `execution_timeout` (Airflow's AirflowTaskTimeout).
+    #[error("{0}")]
+    Timeout(String),
 }
 
 /// Runs a bash or empty task on this machine: its value (or why it failed or skipped)
@@ -223,7 +228,6 @@ pub(crate) fn job_spec(
     job_key: String,
     context: Option<Map<String, Value>>,
 ) -> Result<JobSpec, TaskError> {
-    let dag_dir = dag_folder(&dag.fileloc);
     let kind = match &task.kind {
         TaskKind::CallAsync(c) => {
             let mut data = c.data.clone();
@@ -257,6 +261,18 @@ pub(crate) fn job_spec(
             )));
         }
     };
+    let options = call_options(dag, task, cfg);
+    Ok(JobSpec {
+        job_key,
+        kind,
+        options,
+    })
+}
+
+/// How a task's calls run: its folder and `include_modules` on `sys.path`, its
+/// environment, memory, timeout and executor settings.
+fn call_options(dag: &Dag, task: &Task, cfg: &ExecutorConfig) -> CallOptions {
+    let dag_dir = dag_folder(&dag.fileloc);
     let invoke_pool_threads = match &task.kind {
         TaskKind::Map(m) => m.invoke_pool_threads,
         TaskKind::MapReduce(mr) => mr.map.invoke_pool_threads,
@@ -280,7 +296,7 @@ pub(crate) fn job_spec(
             }
         }
     }
-    let options = CallOptions {
+    CallOptions {
         sys_path,
         base_dir: dag_dir,
         extra_env: task.common.extra_env.clone(),
@@ -312,12 +328,7 @@ pub(crate) fn job_spec(
         },
         output: None,
         services: None,
-    };
-    Ok(JobSpec {
-        job_key,
-        kind,
-        options,
-    })
+    }
 }
 
 fn dag_folder(fileloc: &Path) -> PathBuf {
@@ -407,6 +418,7 @@ fn python_call(
         args,
         kwargs,
         context: Some(context),
+        context_positional: false,
     })
 }
 
@@ -600,6 +612,48 @@ impl TaskExecutor for ExecutorTasks {
 
     fn enforces_execution_timeout(&self, task: &Task) -> bool {
         runs_here(task)
+    }
+
+    fn run_callback(&self, input: CallbackInput) -> BoxFuture<'static, CallbackOutput> {
+        let executor = Arc::clone(&self.executor);
+        // A DAG's callback runs with the DAG's settings (a task's defaults).
+        let task = input.task.unwrap_or_default();
+        let cfg = input.dag.executor_config(&self.home_config, &task);
+        let spec = JobSpec {
+            job_key: input.job_key,
+            kind: JobKind::Call {
+                func: func(&input.func),
+                args: Vec::new(),
+                kwargs: Map::new(),
+                context: Some(input.context),
+                context_positional: true,
+            },
+            options: call_options(&input.dag, &task, &cfg),
+        };
+        Box::pin(async move {
+            let job = start(&executor, spec);
+            // Dropped before the call ends (the scheduler stopping): the call stops too.
+            let guard = CancelOnDrop(Some(job.clone()));
+            let outcome = job.wait().await;
+            guard.disarm();
+            let mut output = Vec::new();
+            // Into a Vec: cannot fail.
+            let _ = write_call_output(&mut output, &outcome);
+            if let Err(e) = executor.clean(&job).await {
+                tracing::debug!(job = %job.job_id, error = %e, "failed to clean a callback's job data");
+            }
+            CallbackOutput {
+                result: outcome.result.as_ref().map(|_| ()).map_err(|e| {
+                    let mut text = format!("{}: {}", e.exc_type, e.message);
+                    if !e.traceback.is_empty() {
+                        text.push('\n');
+                        text.push_str(e.traceback.trim_end());
+                    }
+                    text
+                }),
+                output: String::from_utf8_lossy(&output).into_owned(),
+            }
+        })
     }
 }
 

@@ -108,7 +108,8 @@ impl JobRun {
                 exclude_modules: opts.exclude_modules.clone(),
                 memory_mb: memory,
                 obj,
-                airflow_context: call.context,
+                context_positional: call.context.as_ref().is_some_and(|c| c.positional),
+                airflow_context: call.context.map(|c| c.values),
             }));
             let body = match serde_json::to_vec(&request) {
                 Ok(b) => b,

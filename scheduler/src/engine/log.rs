@@ -123,6 +123,13 @@ impl TryLog {
         self.append(header, out.text);
     }
 
+    /// Appends what a callback printed and how it ended (`on_execute_callback`, which
+    /// runs while the try's log is open); `text` starts with its section header.
+    pub(crate) fn callback_output(&self, text: &str) {
+        let (header, body) = text.split_once('\n').unwrap_or((text, ""));
+        self.append(header.to_owned(), body);
+    }
+
     /// Appends a piece of a bash command's output (`stream`: `stdout` or `stderr`).
     pub(crate) fn bash_output(&self, stream: &str, text: &str) {
         self.append(format!("--- bash {stream} ---"), text);

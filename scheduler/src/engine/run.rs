@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::callbacks::{self, CallbackKind, CallbackLog, RunEnd};
 use super::log::TryLog;
 use super::{Engine, JobStarted, PAST_RECHECK, RunControl, RunEvent, TryInput, TryOutput};
 use crate::store::{DagRunRecord, RunState, TaskInstanceRecord, TaskState};
@@ -86,6 +87,12 @@ pub(super) struct RunLoop<'e> {
     /// When `dagrun_timeout` ends the run.
     timeout_at: Option<DateTime<Utc>>,
     running: JoinSet<TryResult>,
+    /// Task callbacks running after their try's state was recorded; the run's end
+    /// waits for them.
+    callbacks: JoinSet<()>,
+    /// Per task, told when its latest callbacks are done: a task's callbacks run in the
+    /// order its states changed (a retry's before the final failure's).
+    callbacks_done: HashMap<String, tokio::sync::oneshot::Receiver<()>>,
     in_flight: HashMap<String, InFlight>,
     started_tx: mpsc::UnboundedSender<JobStarted>,
     started_rx: mpsc::UnboundedReceiver<JobStarted>,
@@ -163,6 +170,8 @@ impl<'e> RunLoop<'e> {
             events,
             timeout_at,
             running: JoinSet::new(),
+            callbacks: JoinSet::new(),
+            callbacks_done: HashMap::new(),
             in_flight: HashMap::new(),
             started_tx,
             started_rx,
@@ -249,8 +258,13 @@ impl<'e> RunLoop<'e> {
         }
         if self.tis.values().all(|t| t.state.is_finished()) {
             let state = leaves_state(&self.dag, &self.tis);
+            let end = if state == RunState::Success {
+                RunEnd::Success
+            } else {
+                RunEnd::TaskFailure
+            };
             return self
-                .finish(state, None)
+                .finish(state, None, end)
                 .await
                 .map(|r| Next::Done(Box::new(r)));
         }
@@ -280,7 +294,7 @@ impl<'e> RunLoop<'e> {
                     )
                 };
                 return self
-                    .finish(RunState::Failed, Some(note))
+                    .finish(RunState::Failed, Some(note), RunEnd::Deadlocked)
                     .await
                     .map(|r| Next::Done(Box::new(r)));
             }
@@ -493,7 +507,8 @@ impl<'e> RunLoop<'e> {
                 .map(lithoflow_dag::duration::format)
                 .unwrap_or_default()
         );
-        self.finish(RunState::Failed, Some(note)).await
+        self.finish(RunState::Failed, Some(note), RunEnd::TimedOut)
+            .await
     }
 
     /// Stops every try in flight and returns once each has stopped: dropping a try's
@@ -566,12 +581,25 @@ impl<'e> RunLoop<'e> {
         let log = log.map(|l| l.with_masks(masks));
         let lookup: Arc<dyn lithoflow_dag::template_values::Lookup> =
             Arc::new(crate::values::StoreLookup(Arc::clone(&self.engine.store)));
+        let on_execute =
+            callbacks::for_task(dag, run, &task, try_number, CallbackKind::Execute, None);
         let dag = Arc::clone(dag);
         self.running.spawn(async move {
             let started = std::time::Instant::now();
             let task_id = task.task_id.clone();
             let output = match render_task(&task, &ctx, lookup) {
                 Ok(task) => {
+                    // Airflow calls them after rendering, before execution_timeout
+                    // starts; their failure is logged, and the task runs anyway.
+                    if !on_execute.is_empty() {
+                        let log = log.clone().unwrap_or_else(TryLog::nowhere);
+                        callbacks::run_all(
+                            Arc::clone(&executor),
+                            on_execute,
+                            CallbackLog::Try(log),
+                        )
+                        .await;
+                    }
                     let try_ = executor.run_try(TryInput {
                         dag,
                         task,
@@ -695,6 +723,16 @@ impl<'e> RunLoop<'e> {
             }
         }
         let (d, r) = (dag.dag_id.clone(), self.run.run_id.clone());
+        let after = CallbackKind::after_try(saved.state).map(|kind| {
+            callbacks::for_task(
+                &dag,
+                &self.run,
+                task,
+                saved.try_number,
+                kind,
+                value.as_ref().err(),
+            )
+        });
         let events: Vec<RunEvent> = std::iter::once(&saved)
             .chain(&skipped)
             .map(|t| RunEvent::Task {
@@ -726,6 +764,28 @@ impl<'e> RunLoop<'e> {
         }
         for e in events {
             self.emit(e);
+        }
+        // Recorded: now the callbacks, without holding up the tasks that follow.
+        if let Some(calls) = after.filter(|c| !c.is_empty()) {
+            let path = Engine::log_path(
+                &self.engine.logs_dir,
+                &dag.dag_id,
+                &self.run.run_id,
+                &result.task_id,
+                result.try_number,
+            );
+            let executor = Arc::clone(&self.engine.executor);
+            let before = self.callbacks_done.remove(&result.task_id);
+            let (done, done_rx) = tokio::sync::oneshot::channel();
+            self.callbacks_done.insert(result.task_id.clone(), done_rx);
+            self.callbacks.spawn(async move {
+                if let Some(before) = before {
+                    // Err: those were stopped; these run anyway.
+                    let _ = before.await;
+                }
+                callbacks::run_all(executor, calls, CallbackLog::File(path)).await;
+                let _ = done.send(());
+            });
         }
         Ok(())
     }
@@ -765,11 +825,13 @@ impl<'e> RunLoop<'e> {
             .await
     }
 
-    /// Records the run's end.
+    /// Records the run's end; then, once the task callbacks still running are done,
+    /// calls the DAG's callbacks.
     async fn finish(
         &mut self,
         state: RunState,
         note: Option<String>,
+        end: RunEnd,
     ) -> anyhow::Result<DagRunRecord> {
         self.run.state = state;
         self.run.end_date = Some(self.engine.now());
@@ -777,6 +839,19 @@ impl<'e> RunLoop<'e> {
         let saved = self.run.clone();
         self.engine.persist(move |s| s.put_run(&saved)).await?;
         self.emit(RunEvent::Finished(state));
+        while self.callbacks.join_next().await.is_some() {}
+        let calls = callbacks::for_run(&self.dag, &self.run, self.tis.values(), end);
+        if !calls.is_empty() {
+            let log = self
+                .engine
+                .dag_callbacks_log(&self.run.dag_id, &self.run.run_id);
+            callbacks::run_all(
+                Arc::clone(&self.engine.executor),
+                calls,
+                CallbackLog::File(log),
+            )
+            .await;
+        }
         Ok(self.run.clone())
     }
 
@@ -811,7 +886,7 @@ async fn run_with_limit(
     };
     match tokio::time::timeout(limit, try_).await {
         Ok(output) => output,
-        Err(_) => TryOutput::failed(TaskError::Input(format!(
+        Err(_) => TryOutput::failed(TaskError::Timeout(format!(
             "the task exceeded its execution_timeout of {}; its calls were stopped",
             lithoflow_dag::duration::format(limit)
         ))),

@@ -685,6 +685,7 @@ impl World {
             memory_mb: None,
             obj: None,
             airflow_context: None,
+            context_positional: false,
         }));
         serde_json::to_vec(&request).expect("json")
     }
