@@ -510,17 +510,21 @@ impl Emulator {
             .expect("the executor is inside the repository")
             .to_path_buf();
         let bin = root.join(".emu/venv/bin/ministack");
-        if !bin.exists() {
+        // Once per test process, always through the script: it takes a file lock, so
+        // tests starting together (threads here, other test processes) never see a
+        // half-installed emulator.
+        static INSTALLED: std::sync::Once = std::sync::Once::new();
+        INSTALLED.call_once(|| {
             let out = std::process::Command::new("bash")
                 .arg(root.join("scripts/install-emulator.sh"))
                 .output()
                 .expect("bash runs scripts/install-emulator.sh");
             assert!(
-                out.status.success(),
+                out.status.success() && bin.exists(),
                 "installing the AWS emulator failed: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
-        }
+        });
         let port = std::net::TcpListener::bind(("127.0.0.1", 0))
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
