@@ -61,13 +61,31 @@ pub(crate) async fn run(
     let mut stderr = std::io::stderr();
     // Templates render as in a run whose logical date is now (Airflow's `tasks test`
     // takes the date as an argument; lithoflow's runs it "now").
-    let ctx = lithoflow_dag::template::Context::standalone(
-        dag,
-        &task.task_id,
-        &run_id,
-        chrono::Utc::now(),
-    );
-    let rendered = match crate::taskrun::render_task(task, &ctx) {
+    let now = chrono::Utc::now();
+    let mut ctx = lithoflow_dag::template::Context::standalone(dag, &task.task_id, &run_id, now);
+    taskrun::set_clock(&mut ctx, now);
+    let executor = std::sync::Arc::new(executor);
+    let caller = if dag.templates.calls_python() {
+        taskrun::ExecutorPyCaller::new(std::sync::Arc::clone(&executor), dag, &settings.executor)
+            .map(|c| {
+                std::sync::Arc::new(c) as std::sync::Arc<dyn lithoflow_dag::template::PyCaller>
+            })
+    } else {
+        None
+    };
+    let renderer = lithoflow_dag::template::Renderer::new(&dag.templates, caller);
+    let rendered = {
+        let task = task.clone();
+        match tokio::task::spawn_blocking(move || {
+            crate::taskrun::render_task(&task, &renderer, &ctx).map(|t| (t, ctx))
+        })
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => Err(format!("rendering the templates stopped: {e}")),
+        }
+    };
+    let (rendered, ctx) = match rendered {
         Ok(t) => t,
         Err(e) => return report(format, &task.task_id, Err(TaskError::Input(e)), None),
     };

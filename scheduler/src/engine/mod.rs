@@ -138,6 +138,13 @@ pub(crate) trait TaskExecutor: Send + Sync + 'static {
     /// Whether the try enforces the task's `execution_timeout` itself (bash tasks stop
     /// their process group and report what it printed); otherwise the engine does.
     fn enforces_execution_timeout(&self, task: &Task) -> bool;
+
+    /// What runs a DAG's Python template callables (`user_defined_macros` and
+    /// `user_defined_filters` naming functions); None: templates cannot call Python.
+    fn py_caller(&self, dag: &Dag) -> Option<Arc<dyn lithoflow_dag::template::PyCaller>> {
+        let _ = dag;
+        None
+    }
 }
 
 /// Where the engine reads the time: the wall clock, or a test's clock that moves with

@@ -214,6 +214,7 @@ impl Walker<'_> {
             },
             None => Map::new(),
         };
+        let templates = self.template_settings(&top);
         let (lithops_config, dag_settings) = top
             .get("lithops_config")
             .and_then(|v| self.lithops_config("lithops_config", v))
@@ -267,6 +268,7 @@ impl Walker<'_> {
             dagrun_timeout,
             tags,
             params,
+            templates,
             lithops_config,
             tasks,
             graph,
