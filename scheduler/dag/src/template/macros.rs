@@ -659,6 +659,28 @@ pub(crate) fn date_filter(
     }
 }
 
+/// Jinja2's `tojson` filter: Python's `json.dumps` with sorted keys, then `<`, `>`, `&`
+/// and `'` escaped (`jinja2/utils.py`, `htmlsafe_json_dumps`).
+pub(crate) fn tojson(v: J, indent: Option<i64>) -> Result<J, Error> {
+    let mut out = String::new();
+    json_dumps(
+        &mut out,
+        &v,
+        &JsonOpts {
+            indent,
+            sort: true,
+            ascii: true,
+        },
+        0,
+    )?;
+    let out = out
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\'', "\\u0027");
+    Ok(J::from(out))
+}
+
 /// The filter names of [`date_filter`].
 pub(crate) const DATE_FILTERS: [&str; 5] =
     ["ds", "ds_nodash", "ts", "ts_nodash", "ts_nodash_with_tz"];

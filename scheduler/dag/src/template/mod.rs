@@ -136,6 +136,7 @@ impl Renderer {
         env.add_function(SUB, |a: J, b: J| {
             dates::sub(&a, &b).unwrap_or_else(|| plain(&PLAIN_SUB, a, b))
         });
+        env.add_filter("tojson", macros::tojson);
         for name in macros::DATE_FILTERS {
             env.add_filter(name, macros::date_filter(name));
         }
