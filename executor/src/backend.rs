@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{CallError, CallErrorKind};
-use crate::job::OutputStream;
+use crate::job::{CallPlace, OutputStream, Services};
 use crate::protocol::{CallResponse, RuntimeError, Signature};
 
 /// One unit of work for a backend: a call or an inspection.
@@ -29,6 +29,9 @@ pub(crate) struct WorkItem {
     pub events: Option<Arc<dyn CallEvents>>,
     /// Where the outcome goes.
     pub reply: oneshot::Sender<WorkResult>,
+    /// Who answers the requests the call sends while it runs, and for which call
+    /// (local workers only: a Lambda function has no channel back to the host).
+    pub services: Option<(Services, CallPlace)>,
     /// The call's place on a cloud backend (its job, its storage keys); the local pool
     /// ignores it.
     #[cfg_attr(

@@ -113,6 +113,43 @@ pub struct CallOptions {
     /// (a line at a time, coalesced), on Lambda when each call ends. Every call's
     /// [`CallRecord`] holds its whole output as well.
     pub output: Option<OutputSink>,
+    /// What a call on a local worker may ask of the host while it runs (a task's XCom,
+    /// variables, connections, its context: docs/executor.md, "Requests from a running
+    /// call"). Without one, such a request gets an error saying the host serves none.
+    pub services: Option<Services>,
+}
+
+/// Where a call runs inside its job: what a request from it is answered for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallPlace {
+    /// `call`, `map` or `reduce`.
+    pub phase: &'static str,
+    /// The call's index in its phase.
+    pub index: usize,
+}
+
+/// A request's answer: a JSON value, or why the host refused it (the message the
+/// function's exception carries).
+pub type ServiceFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, String>> + Send + 'static>>;
+
+/// Answers the requests a running call sends its host (`{"type": "request", "op": ...}`
+/// frames). The executor knows nothing of what the operations mean; the scheduler
+/// implements this over its state store.
+pub trait HostServices: Send + Sync {
+    /// Answers operation `op` with `body` (the request's JSON object, `type`, `id` and
+    /// `op` removed) for the call at `call`.
+    fn request(self: Arc<Self>, call: CallPlace, op: &str, body: Value) -> ServiceFuture;
+}
+
+/// A shared [`HostServices`] handle, as [`CallOptions`] holds it.
+#[derive(Clone)]
+pub struct Services(pub Arc<dyn HostServices>);
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Services")
+    }
 }
 
 /// Which of a call's streams a piece of output was printed on.
@@ -195,6 +232,10 @@ pub enum JobKind {
         kwargs: Map<String, Value>,
         /// The Airflow context (`ds`, `logical_date`, `params`, ...).
         context: Option<Map<String, Value>>,
+        /// The function takes the whole context as its one positional argument (an
+        /// Airflow callback, `def on_failure(context)`), instead of the context values
+        /// it names; `args` and `kwargs` are then empty.
+        context_positional: bool,
     },
     /// One call per element.
     Map(MapJob),

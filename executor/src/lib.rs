@@ -32,9 +32,9 @@ pub use config::{
 pub use error::{CallError, CallErrorKind, Error};
 pub use executor::FunctionExecutor;
 pub use job::{
-    CallOptions, CallOutput, CallRecord, DEFAULT_INVOKE_POOL_THREADS, DEFAULT_TIMEOUT,
-    ExecutorSettings, FunctionRef, Job, JobKind, JobOutcome, JobSpec, MapJob, OutputSink,
-    OutputStream, Progress,
+    CallOptions, CallOutput, CallPlace, CallRecord, DEFAULT_INVOKE_POOL_THREADS, DEFAULT_TIMEOUT,
+    ExecutorSettings, FunctionRef, HostServices, Job, JobKind, JobOutcome, JobSpec, MapJob,
+    OutputSink, OutputStream, Progress, ServiceFuture, Services,
 };
 #[doc(hidden)]
 pub use local::fuzz_split_stderr;

@@ -16,7 +16,7 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use crate::backend::{WorkItem, WorkResult};
 use crate::error::{CallError, CallErrorKind, Error, humanize};
-use crate::job::OutputStream;
+use crate::job::{OutputStream, ServiceFuture};
 use crate::protocol::{self, FrameError, FrameReader, Message};
 
 /// How long a new worker may take to start and say hello.
@@ -257,6 +257,25 @@ impl Worker {
             };
             match outcome {
                 Outcome::Answer(Ok(Message::Output(parts))) => print(item, parts),
+                Outcome::Answer(Ok(Message::Request { id, op, body })) => {
+                    // The call waits for the answer; its time limit and cancellation
+                    // still apply while the host works on it.
+                    let answer = tokio::select! {
+                        biased;
+                        a = serve_request(item, &op, body) => a,
+                        () = &mut limit => break Outcome::TimedOut,
+                        () = item.cancel.cancelled() => break Outcome::Cancelled,
+                    };
+                    let body = protocol::answer(id, answer);
+                    let mut frame = Vec::with_capacity(body.len() + 4);
+                    frame.extend_from_slice(
+                        &u32::try_from(body.len()).unwrap_or(u32::MAX).to_be_bytes(),
+                    );
+                    frame.extend_from_slice(&body);
+                    if let Err(e) = proc.send(&frame).await {
+                        break Outcome::Answer(Err(FrameError::Io(e)));
+                    }
+                }
                 other => break other,
             }
         };
@@ -416,6 +435,21 @@ impl Worker {
     }
 }
 
+/// The host's answer to a request of the running call: its services' answer, or an
+/// error when the job has none.
+fn serve_request(item: &WorkItem, op: &str, body: serde_json::Value) -> ServiceFuture {
+    match &item.services {
+        Some((services, place)) => Arc::clone(&services.0).request(*place, op, body),
+        None => {
+            let message = format!(
+                "the host running this call answers no requests (the call asked for `{op}`); \
+                 pass the value in the task's arguments instead"
+            );
+            Box::pin(std::future::ready(Err(message)))
+        }
+    }
+}
+
 /// Hands what the running call printed to its hooks.
 fn print(item: &WorkItem, parts: Vec<(OutputStream, String)>) {
     if let Some(events) = &item.events {
@@ -484,6 +518,7 @@ impl Proc {
             .arg("-c")
             .arg(protocol::RUNTIME_SOURCE)
             .arg("--worker")
+            .arg(protocol::LITHOFLOW_MODULE_SOURCE)
             .env("PYTHONUNBUFFERED", "1")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

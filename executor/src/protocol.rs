@@ -16,6 +16,11 @@ pub const MAX_FRAME: usize = 512 * 1024 * 1024;
 /// The embedded Python runtime's source.
 pub const RUNTIME_SOURCE: &str = include_str!("runtime/lithoflow_runtime.py");
 
+/// The source of the `lithoflow` module a function imports (`from lithoflow import
+/// Variable`): a local worker gets it after `--worker`, a Lambda function as
+/// `lithoflow.py` beside the runtime.
+pub const LITHOFLOW_MODULE_SOURCE: &str = include_str!("runtime/lithoflow.py");
+
 /// A request to the runtime.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -61,6 +66,10 @@ pub struct CallRequest {
     /// The Airflow context for a `python_callable` (Airflow's binding instead of Lithops').
     #[serde(skip_serializing_if = "Option::is_none")]
     pub airflow_context: Option<Map<String, Value>>,
+    /// The function takes `airflow_context` as its one positional argument (an Airflow
+    /// callback) instead of the context values it names.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub context_positional: bool,
 }
 
 /// One part of one object, for object processing.
@@ -315,6 +324,26 @@ pub fn decode(body: &[u8]) -> Result<Message, FrameError> {
             let out: OutputFrame = serde_json::from_value(v)?;
             Message::Output(out.parts)
         }
+        "request" => {
+            let Value::Object(mut body) = v else {
+                return Ok(Message::Other(kind));
+            };
+            let id = body.get("id").and_then(Value::as_u64);
+            let op = body.get("op").and_then(Value::as_str).map(str::to_owned);
+            let (Some(id), Some(op)) = (id, op) else {
+                return Err(FrameError::Json(serde::de::Error::custom(
+                    "a request needs a numeric `id` and a string `op`",
+                )));
+            };
+            for k in ["type", "id", "op"] {
+                body.remove(k);
+            }
+            Message::Request {
+                id,
+                op,
+                body: Value::Object(body),
+            }
+        }
         "inspected" => {
             if v.get("ok").and_then(Value::as_bool) == Some(true) {
                 Message::Inspected(Ok(serde_json::from_value(v)?))
@@ -325,6 +354,16 @@ pub fn decode(body: &[u8]) -> Result<Message, FrameError> {
         }
         _ => Message::Other(kind),
     })
+}
+
+/// The frame body answering request `id`: `{"type": "answer", "id": .., "ok": true,
+/// "value": ..}`, or `"ok": false` with the `error` message.
+pub fn answer(id: u64, result: Result<Value, String>) -> Vec<u8> {
+    let doc = match result {
+        Ok(value) => serde_json::json!({"type": "answer", "id": id, "ok": true, "value": value}),
+        Err(error) => serde_json::json!({"type": "answer", "id": id, "ok": false, "error": error}),
+    };
+    serde_json::to_vec(&doc).unwrap_or_default()
 }
 
 /// What a worker printed during the call it is running: `{"type": "output",
@@ -349,6 +388,16 @@ pub enum Message {
     Result(Box<CallResponse>),
     /// A function's signature, or why it cannot be loaded.
     Inspected(Result<Signature, RuntimeError>),
+    /// The running call asks the host for something (a variable, an XCom value) and
+    /// waits for the [`answer`] with the same `id`.
+    Request {
+        /// Names the answer.
+        id: u64,
+        /// What is asked (`xcom_push`, `variable_get`, ...).
+        op: String,
+        /// The request's other fields.
+        body: Value,
+    },
     /// Anything else (a protocol error on the host's side).
     Other(String),
 }
@@ -410,6 +459,34 @@ mod tests {
         ] {
             assert_eq!(base64(raw), encoded);
         }
+    }
+
+    #[test]
+    fn a_request_decodes_without_its_envelope_and_an_answer_names_it() {
+        match decode(br#"{"type":"request","id":7,"op":"xcom_push","key":"k","value":[1]}"#) {
+            Ok(Message::Request { id, op, body }) => {
+                assert_eq!((id, op.as_str()), (7, "xcom_push"));
+                assert_eq!(body, serde_json::json!({"key": "k", "value": [1]}));
+            }
+            other => panic!("{other:?}"),
+        }
+        for bad in [
+            &br#"{"type":"request","op":"x"}"#[..],
+            br#"{"type":"request","id":1}"#,
+            br#"{"type":"request","id":"1","op":"x"}"#,
+        ] {
+            assert!(decode(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+        let ok: Value = serde_json::from_slice(&answer(3, Ok(Value::Null))).expect("json");
+        assert_eq!(
+            ok,
+            serde_json::json!({"type": "answer", "id": 3, "ok": true, "value": null})
+        );
+        let err: Value = serde_json::from_slice(&answer(4, Err("no".into()))).expect("json");
+        assert_eq!(
+            err,
+            serde_json::json!({"type": "answer", "id": 4, "ok": false, "error": "no"})
+        );
     }
 
     #[test]

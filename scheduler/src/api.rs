@@ -16,6 +16,7 @@
 
 mod auth;
 mod calls;
+mod connections;
 mod dags;
 mod db;
 mod events;
@@ -25,6 +26,7 @@ mod lookup;
 mod progress;
 mod runs;
 mod task_instances;
+mod variables;
 pub(crate) mod wire;
 
 #[cfg(test)]
@@ -86,6 +88,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
             get(task_instances::list_task_instances),
         )
         .route(ti, get(task_instances::get_task_instance))
+        .route(&format!("{ti}/xcomEntries"), get(task_instances::list_xcom))
         .route(
             &format!("{ti}/xcomEntries/{{xcom_key}}"),
             get(task_instances::get_xcom),
@@ -101,6 +104,26 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
         )
         .route("/api/v1/backfills", post(runs::create_backfill))
         .route("/api/v1/dbClean", post(db::db_clean))
+        .route(
+            "/api/v1/variables",
+            get(variables::list_variables).post(variables::post_variable),
+        )
+        .route(
+            "/api/v1/variables/{variable_key}",
+            get(variables::get_variable)
+                .patch(variables::patch_variable)
+                .delete(variables::delete_variable),
+        )
+        .route(
+            "/api/v1/connections",
+            get(connections::list_connections).post(connections::post_connection),
+        )
+        .route(
+            "/api/v1/connections/{connection_id}",
+            get(connections::get_connection)
+                .patch(connections::patch_connection)
+                .delete(connections::delete_connection),
+        )
         .route("/api/v1/importErrors", get(dags::import_errors))
         .route("/api/v1/events", get(events::events))
         .fallback(extract::no_route)

@@ -620,7 +620,11 @@ impl Daemon {
             loop {
                 let cached = self.sched.get(&dag.dag_id).and_then(|d| d.next);
                 let info = match cached {
-                    Some(Some(info)) if info.run_after > now => Some(info),
+                    Some(Some(info))
+                        if info.run_after > now || timetable::keeps_due_run(&dag, &info, now) =>
+                    {
+                        Some(info)
+                    }
                     Some(None) => None,
                     _ => {
                         let last = self.last_scheduled(&dag.dag_id)?;

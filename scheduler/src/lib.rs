@@ -20,8 +20,10 @@ mod engine;
 pub mod logging;
 mod ops;
 mod retention;
+mod services;
 pub mod store;
 mod taskrun;
+mod values;
 
 pub use cli::Cli;
 

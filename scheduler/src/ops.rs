@@ -275,7 +275,7 @@ pub(crate) fn apply_clear(
             });
             reset_ti(dag, &mut ti);
             store.put_ti(&dag.dag_id, &run.run_id, &ti)?;
-            store.delete_xcom(&dag.dag_id, &run.run_id, &ti.task_id, "return_value")?;
+            store.clear_xcom(&dag.dag_id, &run.run_id, &ti.task_id)?;
         }
         run.state = RunState::Queued;
         run.queued_at = Some(Utc::now().trunc_subsecs(6));
@@ -444,7 +444,7 @@ pub(crate) fn backfill(
         for mut ti in store.tis(&dag.dag_id, &run.run_id)? {
             reset_ti(dag, &mut ti);
             store.put_ti(&dag.dag_id, &run.run_id, &ti)?;
-            store.delete_xcom(&dag.dag_id, &run.run_id, &ti.task_id, "return_value")?;
+            store.clear_xcom(&dag.dag_id, &run.run_id, &ti.task_id)?;
         }
         run.state = RunState::Queued;
         run.queued_at = Some(now_t);

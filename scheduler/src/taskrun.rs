@@ -17,7 +17,9 @@ use serde_json::{Map, Value, json};
 use chrono::{DateTime, Offset, TimeZone, Utc};
 use lithoflow_dag::template::{Context, PrevRun, Renderer, XcomSource};
 
-use crate::engine::{JobStarted, TaskExecutor, TryInput, TryLog, TryOutput};
+use crate::engine::{
+    CallbackInput, CallbackOutput, JobStarted, TaskExecutor, TryInput, TryLog, TryOutput,
+};
 use crate::store::{DagRunRecord, RunState, Store};
 
 use lithoflow_dag::{Dag, ExtraParams, FuncRef, Iterdata, MapSpec, PythonSpec, Task, TaskKind};
@@ -34,6 +36,9 @@ pub(crate) enum TaskError {
     /// The task skipped itself (a bash exit code in `skip_on_exit_code`).
     #[error("{0}")]
     Skip(String),
+    /// The try ran longer than its `execution_timeout` (Airflow's AirflowTaskTimeout).
+    #[error("{0}")]
+    Timeout(String),
 }
 
 /// Runs a bash or empty task on this machine: its value (or why it failed or skipped)
@@ -226,7 +231,6 @@ pub(crate) fn job_spec(
     job_key: String,
     context: Option<Map<String, Value>>,
 ) -> Result<JobSpec, TaskError> {
-    let dag_dir = dag_folder(&dag.fileloc);
     let kind = match &task.kind {
         TaskKind::CallAsync(c) => {
             let mut data = c.data.clone();
@@ -260,6 +264,18 @@ pub(crate) fn job_spec(
             )));
         }
     };
+    let options = call_options(dag, task, cfg);
+    Ok(JobSpec {
+        job_key,
+        kind,
+        options,
+    })
+}
+
+/// How a task's calls run: its folder and `include_modules` on `sys.path`, its
+/// environment, memory, timeout and executor settings.
+fn call_options(dag: &Dag, task: &Task, cfg: &ExecutorConfig) -> CallOptions {
+    let dag_dir = dag_folder(&dag.fileloc);
     let invoke_pool_threads = match &task.kind {
         TaskKind::Map(m) => m.invoke_pool_threads,
         TaskKind::MapReduce(mr) => mr.map.invoke_pool_threads,
@@ -283,7 +299,7 @@ pub(crate) fn job_spec(
             }
         }
     }
-    let options = CallOptions {
+    CallOptions {
         sys_path,
         base_dir: dag_dir,
         extra_env: task.common.extra_env.clone(),
@@ -314,12 +330,8 @@ pub(crate) fn job_spec(
             _ => true,
         },
         output: None,
-    };
-    Ok(JobSpec {
-        job_key,
-        kind,
-        options,
-    })
+        services: None,
+    }
 }
 
 fn dag_folder(fileloc: &Path) -> PathBuf {
@@ -409,6 +421,7 @@ fn python_call(
         args,
         kwargs,
         context: Some(context),
+        context_positional: false,
     })
 }
 
@@ -554,6 +567,7 @@ impl TaskExecutor for ExecutorTasks {
                 cancel,
                 started,
                 log,
+                services,
             } = input;
             if runs_here(&task) {
                 let (value, output) = run_local_logged(&dag, &task, Some(&log)).await;
@@ -571,6 +585,7 @@ impl TaskExecutor for ExecutorTasks {
             };
             // The calls' output goes to the try's log as it arrives.
             spec.options.output = Some(OutputSink::new(move |out| log.call_output(out)));
+            spec.options.services = services;
             let job = start(&executor, spec);
             let _ = started.send(JobStarted {
                 task_id: task.task_id.clone(),
@@ -600,6 +615,48 @@ impl TaskExecutor for ExecutorTasks {
 
     fn enforces_execution_timeout(&self, task: &Task) -> bool {
         runs_here(task)
+    }
+
+    fn run_callback(&self, input: CallbackInput) -> BoxFuture<'static, CallbackOutput> {
+        let executor = Arc::clone(&self.executor);
+        // A DAG's callback runs with the DAG's settings (a task's defaults).
+        let task = input.task.unwrap_or_default();
+        let cfg = input.dag.executor_config(&self.home_config, &task);
+        let spec = JobSpec {
+            job_key: input.job_key,
+            kind: JobKind::Call {
+                func: func(&input.func),
+                args: Vec::new(),
+                kwargs: Map::new(),
+                context: Some(input.context),
+                context_positional: true,
+            },
+            options: call_options(&input.dag, &task, &cfg),
+        };
+        Box::pin(async move {
+            let job = start(&executor, spec);
+            // Dropped before the call ends (the scheduler stopping): the call stops too.
+            let guard = CancelOnDrop(Some(job.clone()));
+            let outcome = job.wait().await;
+            guard.disarm();
+            let mut output = Vec::new();
+            // Into a Vec: cannot fail.
+            let _ = write_call_output(&mut output, &outcome);
+            if let Err(e) = executor.clean(&job).await {
+                tracing::debug!(job = %job.job_id, error = %e, "failed to clean a callback's job data");
+            }
+            CallbackOutput {
+                result: outcome.result.as_ref().map(|_| ()).map_err(|e| {
+                    let mut text = format!("{}: {}", e.exc_type, e.message);
+                    if !e.traceback.is_empty() {
+                        text.push('\n');
+                        text.push_str(e.traceback.trim_end());
+                    }
+                    text
+                }),
+                output: String::from_utf8_lossy(&output).into_owned(),
+            }
+        })
     }
 
     fn py_caller(&self, dag: &Dag) -> Option<Arc<dyn lithoflow_dag::template::PyCaller>> {
@@ -644,12 +701,24 @@ pub(crate) struct ContextInputs {
     pub xcom: Option<Arc<dyn XcomSource>>,
 }
 
+impl ContextInputs {
+    /// Nothing from the store (no previous run, nothing to pull), the run's `run_after`
+    /// as the clock: for a context only sent to Python as JSON (callbacks).
+    pub(crate) fn detached(run: &DagRunRecord) -> ContextInputs {
+        ContextInputs {
+            now: run.run_after,
+            prev_success: None,
+            xcom: None,
+        }
+    }
+}
+
 /// The template context of a task's try (Airflow's names, docs/airflow-runtime.md "The
 /// context").
 pub(crate) fn template_context(
     dag: &Dag,
     run: &DagRunRecord,
-    task: &Task,
+    task_id: &str,
     try_number: u32,
     inputs: ContextInputs,
 ) -> Context {
@@ -665,8 +734,11 @@ pub(crate) fn template_context(
         logical,
         interval_end,
     );
-    let mut c = Context::new(&dag.dag_id, &task.task_id, &run.run_id, logical);
-    c.task_type = lithoflow_dag::template::operator_class(task).to_owned();
+    let mut c = Context::new(&dag.dag_id, task_id, &run.run_id, logical);
+    if let Some(task) = dag.task(task_id) {
+        c.task_type = lithoflow_dag::template::operator_class(task).to_owned();
+        c.max_tries = task.retries.saturating_add(1);
+    }
     c.run_type = run.run_type.clone();
     c.data_interval_start = run.data_interval_start.unwrap_or(logical);
     c.data_interval_end = interval_end;
@@ -675,7 +747,6 @@ pub(crate) fn template_context(
     c.params = params;
     c.conf = run.conf.clone();
     c.try_number = try_number;
-    c.max_tries = task.retries.saturating_add(1);
     c.prev_success = inputs.prev_success;
     c.prev_execution_date = prev;
     c.next_execution_date = next;
@@ -821,6 +892,7 @@ impl lithoflow_dag::template::PyCaller for ExecutorPyCaller {
                 args,
                 kwargs,
                 context: None,
+                context_positional: false,
             },
             options: CallOptions {
                 sys_path: vec![self.dag_dir.clone()],
@@ -841,10 +913,15 @@ impl lithoflow_dag::template::PyCaller for ExecutorPyCaller {
     }
 }
 
-/// The task with its templates rendered.
-pub(crate) fn render_task(task: &Task, renderer: &Renderer, ctx: &Context) -> Result<Task, String> {
+/// The task with its templates rendered; `var` and `conn` are read through `lookup`.
+pub(crate) fn render_task(
+    task: &Task,
+    renderer: &Renderer,
+    ctx: &Context,
+    lookup: Option<Arc<dyn lithoflow_dag::template_values::Lookup>>,
+) -> Result<Task, String> {
     let mut t = task.clone();
-    let render = |v: &Value| renderer.render(v, ctx);
+    let render = |v: &Value| renderer.render_with(v, ctx, lookup.clone());
     match &mut t.kind {
         TaskKind::CallAsync(c) => c.data = render(&c.data)?,
         TaskKind::Map(m) => render_map(m, &render)?,

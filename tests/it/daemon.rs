@@ -504,3 +504,70 @@ fn the_daemon_runs_with_mimalloc_purging_freed_memory_at_once_unless_told_otherw
         assert!(log.contains(expected), "{preset:?}: {log}");
     }
 }
+
+fn every_dag(schedule: &str, timetable: &str, start: DateTime<Utc>, catchup: bool) -> String {
+    format!(
+        r#"
+schedule = "{schedule}"
+timetable = "{timetable}"
+start_date = {start}
+catchup = {catchup}
+is_paused_upon_creation = false
+max_active_runs = 16
+
+[tasks.a]
+type = "call_async"
+func = "fns:add"
+data = {{ x = 1, y = 2 }}
+"#,
+        start = start.format("%Y-%m-%dT%H:%M:%SZ")
+    )
+}
+
+#[test]
+fn a_duration_schedule_creates_a_run_every_step_from_the_start_date() {
+    let env = env();
+    // 3.5 hours ago, on a whole second: steps at +0h, +1h, +2h and +3h have come.
+    let start = Utc::now().duration_trunc(Span::seconds(1)).expect("trunc") - Span::minutes(210);
+    env.write("every.toml", &every_dag("1h", "cron_trigger", start, true));
+    env.write(
+        "every_interval.toml",
+        &every_dag("1h", "cron_data_interval", start, true),
+    );
+    env.schedule_until_idle();
+    let dates = |dag: &str, key: &str| -> Vec<DateTime<Utc>> {
+        let mut v: Vec<_> = env.runs(dag).iter().map(|r| date(&r[key])).collect();
+        v.sort();
+        v
+    };
+    let steps = |n: i64| -> Vec<DateTime<Utc>> { (0..n).map(|k| start + Span::hours(k)).collect() };
+    // DeltaTriggerTimetable (Airflow 3): a run at each step, logical date = the step.
+    assert_eq!(dates("every", "logical_date"), steps(4));
+    assert_eq!(dates("every", "run_after"), steps(4));
+    // DeltaDataIntervalTimetable (Airflow 2): [step, step + 1h) once it has ended.
+    assert_eq!(dates("every_interval", "logical_date"), steps(3));
+    assert_eq!(dates("every_interval", "run_after"), steps(4)[1..].to_vec());
+    for r in env.runs("every").iter().chain(&env.runs("every_interval")) {
+        assert_eq!(r["state"], "success", "{r}");
+    }
+}
+
+#[test]
+fn a_running_scheduler_keeps_a_duration_schedules_steps_exact() {
+    let env = env();
+    let start = Utc::now().duration_trunc(Span::seconds(1)).expect("trunc");
+    env.write("often.toml", &every_dag("2s", "cron_trigger", start, false));
+    let mut daemon = env.start();
+    let runs = wait_for("three runs", Duration::from_secs(60), || {
+        let runs = env.runs("often");
+        (runs.len() >= 3).then_some(runs)
+    });
+    daemon.terminate();
+    let mut dates: Vec<DateTime<Utc>> = runs.iter().map(|r| date(&r["logical_date"])).collect();
+    dates.sort();
+    // The first run at the scheduler's first look (Airflow: `max(now, start_date)`),
+    // then exactly every 2 seconds after it, however late the loop woke up.
+    for pair in dates.windows(2) {
+        assert_eq!(pair[1] - pair[0], Span::seconds(2), "{dates:?}");
+    }
+}

@@ -2,6 +2,7 @@
 //! binary and the library on the fixtures under `tests/fixtures/`.
 
 mod api;
+mod callbacks;
 mod cli;
 mod daemon;
 mod emulator;
@@ -21,6 +22,7 @@ mod recovery;
 mod retention;
 mod runcli;
 mod runs;
+mod runtime;
 mod s3;
 mod schema;
 mod secrets;
@@ -29,6 +31,7 @@ mod templates;
 mod tidy;
 mod timetable;
 mod tui;
+mod values;
 
 use std::path::{Path, PathBuf};
 

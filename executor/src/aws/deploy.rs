@@ -28,8 +28,10 @@ pub const FUNCTION_PREFIX: &str = "lithoflow-runtime-";
 pub const DEFAULT_PYTHON_RUNTIME: &str = "python3.11";
 /// The runtime's entry point inside the archive.
 pub const HANDLER: &str = "lithoflow_runtime.handler";
-/// The archive's one file.
+/// The archive's runtime file.
 const RUNTIME_FILE: &str = "lithoflow_runtime.py";
+/// The `lithoflow` module functions import, beside the runtime.
+const MODULE_FILE: &str = "lithoflow.py";
 /// Where modules archives live in the bucket: `lithoflow.modules/<sha256>.zip`.
 pub const MODULES_PREFIX: &str = "lithoflow.modules";
 /// Lambda's memory bounds, MB.
@@ -59,13 +61,17 @@ pub fn deploy_command(memory_mb: u64) -> String {
     format!("lithoflow runtime deploy --memory {memory_mb}")
 }
 
-/// The runtime function's code: a zip holding `lithoflow_runtime.py`, built in memory,
-/// byte for byte the same for the same runtime source.
+/// The runtime function's code: a zip holding `lithoflow_runtime.py` and `lithoflow.py`,
+/// built in memory, byte for byte the same for the same sources.
 pub fn runtime_zip() -> Result<Vec<u8>, Error> {
     let mut files = BTreeMap::new();
     files.insert(
         RUNTIME_FILE.to_owned(),
         FileSource::Bytes(crate::protocol::RUNTIME_SOURCE.as_bytes().to_vec()),
+    );
+    files.insert(
+        MODULE_FILE.to_owned(),
+        FileSource::Bytes(crate::protocol::LITHOFLOW_MODULE_SOURCE.as_bytes().to_vec()),
     );
     write_zip(&files)
 }

@@ -12,7 +12,7 @@ use super::{JobRun, Prepared, input_error, paths};
 use crate::backend::{CallEvents, WorkItem, WorkResult};
 use crate::error::{CallError, CallErrorKind};
 use crate::job::{
-    CallOptions, CallOutput, CallRecord, FunctionRef, OutputSink, OutputStream, Progress,
+    CallOptions, CallOutput, CallPlace, CallRecord, FunctionRef, OutputSink, OutputStream, Progress,
 };
 use crate::protocol::{CallRequest, Request};
 
@@ -108,7 +108,8 @@ impl JobRun {
                 exclude_modules: opts.exclude_modules.clone(),
                 memory_mb: memory,
                 obj,
-                airflow_context: call.context,
+                context_positional: call.context.as_ref().is_some_and(|c| c.positional),
+                airflow_context: call.context.map(|c| c.values),
             }));
             let body = match serde_json::to_vec(&request) {
                 Ok(b) => b,
@@ -138,6 +139,10 @@ impl JobRun {
                 cancel: failed.clone(),
                 events: Some(Arc::clone(&events) as Arc<dyn CallEvents>),
                 reply,
+                services: opts
+                    .services
+                    .clone()
+                    .map(|s| (s, CallPlace { phase, index })),
                 cloud: self.cloud_call(phase, index, memory),
             };
             if batch {

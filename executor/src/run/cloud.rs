@@ -142,6 +142,7 @@ impl JobRun {
                 memory_mb: phases.reduce_memory,
                 obj: None,
                 airflow_context: None,
+                context_positional: false,
             }));
             let body =
                 serde_json::to_vec(&request).map_err(|e| input_error(index, e.to_string()))?;
@@ -153,6 +154,7 @@ impl JobRun {
                 cancel: stop.clone(),
                 events: None,
                 reply,
+                services: None,
                 cloud: Some(CloudCall {
                     job: Arc::clone(job),
                     phase: "reduce",

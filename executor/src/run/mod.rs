@@ -166,6 +166,7 @@ impl JobRun {
                 args,
                 kwargs,
                 context,
+                context_positional,
             } => {
                 let call = Prepared {
                     args: binding::CallArgs {
@@ -173,7 +174,10 @@ impl JobRun {
                         kwargs: kwargs.clone(),
                     },
                     obj: None,
-                    context: context.clone(),
+                    context: context.clone().map(|values| CallContext {
+                        values,
+                        positional: *context_positional,
+                    }),
                 };
                 self.one_call(func, call, opts, calls).await
             }
@@ -260,7 +264,14 @@ struct Prepared {
     args: binding::CallArgs,
     obj: Option<ObjectPart>,
     /// The Airflow context, for `JobKind::Call`.
-    context: Option<Map<String, Value>>,
+    context: Option<CallContext>,
+}
+
+/// The Airflow context of a `JobKind::Call` and how the function takes it.
+struct CallContext {
+    values: Map<String, Value>,
+    /// As the one positional argument (a callback).
+    positional: bool,
 }
 
 /// The `sys_path` folders as the runtime takes them.

@@ -152,6 +152,7 @@ impl JobRun {
             cancel: self.cancel.clone(),
             events: None,
             reply,
+            services: None,
             cloud: self.cloud_call("inspect", 0, opts.runtime_memory),
         };
         self.dispatcher

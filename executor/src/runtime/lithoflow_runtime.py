@@ -30,8 +30,19 @@ leaves the result's "stdout" and "stderr" empty (see ``_Streamer``)::
 
 Error kinds: exception, module_not_found, import_error, function_not_found, binding,
 not_json, memory, input (an object part cannot be read), protocol.
+
+While a call runs on a local worker, the function may ask the host for something (a
+variable, a connection, an XCom value, its context: the ``lithoflow`` module users import,
+``lithoflow.py``), and the call waits for the host's answer::
+
+    {"type": "request", "id": 1, "op": "variable_get", "key": "threshold"}
+    {"type": "answer", "id": 1, "ok": true, "value": {"value": "10"}}
+
+The answer comes on stdin, where a batch's next call requests may already wait; those
+are kept for later (``_Worker.pending``).
 """
 
+import builtins
 import contextlib
 import faulthandler
 import importlib
@@ -58,6 +69,41 @@ _signatures = {}  # function -> inspect.Signature (or None), cached per function
 
 
 _NOTHING = frozenset()
+
+# The `lithoflow` module users import (`from lithoflow import Variable`): a local worker
+# makes it from the source the host passes after `--worker`; on Lambda it is the file
+# `lithoflow.py` beside this one.
+_lithoflow = None
+_LITHOFLOW_FILE = "<lithoflow>"
+
+
+def _install_lithoflow(source):
+    global _lithoflow
+    import types
+
+    module = types.ModuleType("lithoflow")
+    module.__file__ = _LITHOFLOW_FILE
+    exec(compile(source, _LITHOFLOW_FILE, "exec"), module.__dict__)
+    sys.modules["lithoflow"] = module
+    _lithoflow = module
+
+
+def _airflow_context_from(raw):
+    """Airflow's context (a dict of Python objects) from its JSON: the `lithoflow`
+    module's, for whatever passes the context as an argument (callbacks)."""
+    return _lithoflow_module()._airflow_context_from(raw)
+
+
+def _lithoflow_module():
+    """The `lithoflow` module: the installed one, else the file beside this runtime."""
+    global _lithoflow
+    if _lithoflow is None:
+        try:
+            import lithoflow as module
+        except ImportError:
+            return None
+        _lithoflow = module
+    return _lithoflow
 
 
 class _Raw(str):
@@ -394,6 +440,40 @@ def _bind_airflow(func, args, kwargs, context):
     return args, chosen
 
 
+def _callback_context(raw):
+    """An Airflow callback's context: `_airflow_context_from`, with `exception` the
+    exception the task raised (rebuilt here from its type and message, as the try ran
+    in another process), as Airflow's `context["exception"]`."""
+    ctx = _airflow_context_from(raw)
+    info = raw.get("exception")
+    if isinstance(info, dict):
+        ctx["exception"] = _rebuilt_exception(info)
+    return ctx
+
+
+def _rebuilt_exception(info):
+    """An exception of the type named in `info` with its message: a builtin type (or
+    one from `airflow.exceptions`, when importable) as itself, any other as an Exception
+    subclass of that name. Its remote traceback is `.remote_traceback`."""
+    name = str(info.get("type") or "Exception")
+    message = str(info.get("message") or "")
+    cls = getattr(builtins, name, None)
+    if cls is None and name.startswith("Airflow"):
+        try:
+            cls = getattr(importlib.import_module("airflow.exceptions"), name, None)
+        except Exception:
+            cls = None
+    if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+        module, _, short = name.rpartition(".")
+        cls = type(short, (Exception,), {"__module__": module or "lithoflow.task"})
+    try:
+        e = cls(message)
+    except Exception:
+        e = Exception(message)
+    e.remote_traceback = info.get("traceback") or ""
+    return e
+
+
 @contextlib.contextmanager
 def _env(extra):
     saved = {k: os.environ.get(k) for k in extra}
@@ -550,8 +630,11 @@ class _Stream(io.TextIOBase):
     def write(self, s):
         if not isinstance(s, str):
             raise TypeError("write() argument must be str, not %s" % type(s).__name__)
+        n = len(s)
+        if _lithoflow is not None and _lithoflow._secrets:
+            s = _lithoflow._redact(s)
         self._streamer.add(self._name, s)
-        return len(s)
+        return n
 
     def flush(self):
         self._streamer.add(self._name, "", flush=True)
@@ -559,11 +642,14 @@ class _Stream(io.TextIOBase):
 
 # Set by a local worker: calls stream their output instead of returning it.
 _STREAMER = None
+# Set on AWS Lambda, where a call cannot ask the host for anything.
+_ON_LAMBDA = False
 
 
 def _user_traceback(e):
     """The traceback of `e` without this runtime's own frames, so it starts in user code."""
-    tb = [f for f in traceback.extract_tb(e.__traceback__) if f.filename != _THIS_FILE]
+    mine = (_THIS_FILE, _LITHOFLOW_FILE, getattr(_lithoflow, "__file__", _LITHOFLOW_FILE))
+    tb = [f for f in traceback.extract_tb(e.__traceback__) if f.filename not in mine]
     return (
         "Traceback (most recent call last):\n"
         + "".join(traceback.format_list(tb))
@@ -583,6 +669,10 @@ def run_call(req):
     started = time.perf_counter()
     resp = {"type": "result", "call_id": call_id, "ok": False, "restart": False}
     saved_out, saved_err = sys.stdout, sys.stderr
+    context = req.get("airflow_context")
+    lf = _lithoflow_module()
+    if lf is not None:
+        lf._begin_call(context, on_lambda=_ON_LAMBDA)
     try:
         _add_sys_path(req.get("sys_path"))
         excluded = req.get("exclude_modules")
@@ -592,8 +682,12 @@ def run_call(req):
         obj = req.get("obj")
         if obj is not None:
             kwargs["obj"] = CloudObject(obj)
-        context = req.get("airflow_context")
-        if context is not None:
+        if context is not None and req.get("context_positional"):
+            # An Airflow callback: the whole context is its one argument.
+            args, kwargs = [_callback_context(context)], {}
+        elif context is not None:
+            if lf is not None:
+                context = lf._context_of_call()
             args, kwargs = _bind_airflow(func, args, kwargs, context)
         else:
             args, kwargs = _bind(func, args, kwargs, req.get("call_index", 0))
@@ -661,6 +755,8 @@ def run_call(req):
             "traceback": _user_traceback(e),
         }
         resp["restart"] = isinstance(e, (SystemExit, KeyboardInterrupt))
+    if lf is not None:
+        lf._end_call()
     resp["duration_s"] = time.perf_counter() - started
     if streamer is None:
         resp["stdout"] = out.getvalue()
@@ -900,6 +996,8 @@ def _run_lambda(event, aws, context):
     The answer names the request it answers ("request"), and says when the function was
     never reached ("unrun": the modules could not be fetched, a reducer's wait was cut
     short): a restarted scheduler invokes such a call again, and adopts any other."""
+    global _ON_LAMBDA
+    _ON_LAMBDA = True
     prefix = aws.get("prefix")
     saved_out, saved_err = sys.stdout, sys.stderr
     entered = False
@@ -1095,8 +1193,13 @@ class _Worker:
         sys.stdin = io.TextIOWrapper(os.fdopen(0, "rb"))
         faulthandler.enable(file=sys.stderr)
         _die_with_host(self.inp.fileno())
+        self.pending = []
+        self._request_lock = threading.Lock()
+        self._request_id = 0
+        if _lithoflow is not None:
+            _lithoflow._host = self.request
 
-    def read(self):
+    def _read_frame(self):
         head = self.inp.read(4)
         if len(head) < 4:
             return None
@@ -1105,6 +1208,36 @@ class _Worker:
         if len(body) < n:
             return None
         return json.loads(body)
+
+    def read(self):
+        if self.pending:
+            return self.pending.pop(0)
+        return self._read_frame()
+
+    def request(self, op, body):
+        """Asks the host and waits for its answer: ``(ok, value or message)``. Frames
+        that come first (the next calls of a batch) are kept for ``read``. One request
+        at a time, whichever thread of the function asks."""
+        with self._request_lock:
+            self._request_id += 1
+            rid = self._request_id
+            msg = dict(body)
+            msg.update({"type": "request", "id": rid, "op": op})
+            try:
+                self.write(msg)
+            except (TypeError, ValueError) as e:
+                return False, "the request cannot be sent as JSON: %s" % e
+            while True:
+                frame = self._read_frame()
+                if frame is None:
+                    # The host is gone; `_die_with_host` ends this process.
+                    return False, "the host closed the connection"
+                if frame.get("type") == "answer" and frame.get("id") == rid:
+                    break
+                self.pending.append(frame)
+        if frame.get("ok"):
+            return True, frame.get("value")
+        return False, str(frame.get("error") or "the host refused the request")
 
     # Results (this thread) and output (``_Streamer``'s timer) share the pipe.
     _write_lock = threading.Lock()
@@ -1145,5 +1278,10 @@ class _Worker:
 
 
 if __name__ == "__main__" and "--worker" in sys.argv:
+    # The `lithoflow` module's source follows `--worker` (lithoflow.py, embedded in the
+    # host's binary with this file).
+    at = sys.argv.index("--worker")
+    if len(sys.argv) > at + 1:
+        _install_lithoflow(sys.argv[at + 1])
     sys.argv = [sys.argv[0]]
     _Worker().serve()

@@ -24,7 +24,7 @@ use crate::types::{
     BackfillBody, BackfillResponse, CallCollection, CallInfo, ClearBody, ClearResponse,
     DagCollection, DagInfo, DagPatch, DagRun, DagRunCollection, DbCleanBody, DbCleanResponse,
     Health, ImportErrorCollection, Problem, TaskCollection, TaskInfo, TaskInstance,
-    TaskInstanceCollection, TriggerBody, Triggered,
+    TaskInstanceCollection, TriggerBody, Triggered, XComCollection, XComCollectionItem, XComEntry,
 };
 use crate::{CONNECT_TIMEOUT, LOG_OFFSET_HEADER, MAX_LIMIT, REQUEST_TIMEOUT};
 
@@ -114,7 +114,7 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// A whole answer: its headers and body.
-struct Answer {
+pub(crate) struct Answer {
     headers: hyper::HeaderMap,
     body: Bytes,
 }
@@ -230,7 +230,7 @@ impl Client {
 
     /// Sends a request and reads the whole answer; error statuses become
     /// [`ClientError::Status`].
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: Method,
         path: &str,
@@ -265,7 +265,7 @@ impl Client {
         Err(status_error(parts.status, &body))
     }
 
-    async fn json<T: DeserializeOwned>(
+    pub(crate) async fn json<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
@@ -280,14 +280,14 @@ impl Client {
         serde_json::from_slice(&answer.body).map_err(protocol)
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+    pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         self.json(Method::GET, path, None::<&()>).await
     }
 
     /// Every item of a paged list: asks `path` (with its own query, or none) page by
     /// page of [`MAX_LIMIT`] until `total_entries` or `max` items are read. Returns the
     /// items and `total_entries`.
-    async fn pages<P: DeserializeOwned, T>(
+    pub(crate) async fn pages<P: DeserializeOwned, T>(
         &self,
         path: &str,
         max: usize,
@@ -446,6 +446,46 @@ impl Client {
             segment(dag_id),
             segment(run_id),
             segment(task_id)
+        ))
+        .await
+    }
+
+    /// A task instance's XCom entries (all pages), by key, then map index.
+    pub async fn xcom_entries(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+    ) -> Result<Vec<XComCollectionItem>, ClientError> {
+        self.pages(
+            &format!(
+                "/dags/{}/dagRuns/{}/taskInstances/{}/xcomEntries",
+                segment(dag_id),
+                segment(run_id),
+                segment(task_id)
+            ),
+            usize::MAX,
+            |c: XComCollection| (c.xcom_entries, c.total_entries),
+        )
+        .await
+        .map(|(entries, _)| entries)
+    }
+
+    /// One XCom entry with its value (`stringify=false`: the JSON value itself).
+    pub async fn xcom_entry(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+        key: &str,
+        map_index: i32,
+    ) -> Result<XComEntry, ClientError> {
+        self.get(&format!(
+            "/dags/{}/dagRuns/{}/taskInstances/{}/xcomEntries/{}?map_index={map_index}&stringify=false",
+            segment(dag_id),
+            segment(run_id),
+            segment(task_id),
+            segment(key)
         ))
         .await
     }

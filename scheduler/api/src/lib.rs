@@ -23,6 +23,7 @@ mod sse;
 mod state;
 mod time;
 mod types;
+mod values;
 
 use std::time::Duration;
 
@@ -33,6 +34,10 @@ pub use sse::{EventStream, SseMessage, reconnect_delay};
 pub use state::{ReprocessBehavior, RunState, TaskState};
 pub use time::iso_string;
 pub use types::*;
+pub use values::{
+    Connection, ConnectionCollection, ConnectionCollectionItem, Variable, VariableCollection,
+    VariableCollectionItem,
+};
 
 /// `limit` above this is lowered to it, as Airflow's `maximum_page_limit`; the client
 /// pages with it.

@@ -409,18 +409,25 @@ pub struct TaskInstanceCollection {
     pub total_entries: usize,
 }
 
-/// `GET .../taskInstances/{task_id}/xcomEntries/{xcom_key}`.
+/// `GET .../taskInstances/{task_id}/xcomEntries/{xcom_key}`: Airflow 2.10's `XCom`
+/// (with lithoflow's `dag_run_id` and `logical_date` beside it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct XComEntry {
-    /// The key (`return_value`).
+    /// The key (`return_value`, or any key the task pushed).
     pub key: String,
+    /// When it was pushed.
+    #[serde(serialize_with = "iso_opt", default)]
+    pub timestamp: Option<DateTime<Utc>>,
+    /// The run's logical date (Airflow 2's name).
+    #[serde(serialize_with = "iso_opt", default)]
+    pub execution_date: Option<DateTime<Utc>>,
     /// The DAG.
     pub dag_id: String,
     /// The run.
     pub dag_run_id: String,
     /// The task.
     pub task_id: String,
-    /// Always -1: lithoflow has no mapped task instances (Airflow's field).
+    /// The map index: -1, or the index of the map call that pushed it.
     #[serde(default)]
     pub map_index: i32,
     /// The run's logical date.
@@ -428,6 +435,36 @@ pub struct XComEntry {
     pub logical_date: Option<DateTime<Utc>>,
     /// The value, as JSON.
     pub value: Value,
+}
+
+/// One entry of `GET .../taskInstances/{task_id}/xcomEntries`: Airflow 2.10's
+/// `XComCollectionItem` (no value: a listing stays small however large the values).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct XComCollectionItem {
+    /// The key.
+    pub key: String,
+    /// When it was pushed.
+    #[serde(serialize_with = "iso_opt", default)]
+    pub timestamp: Option<DateTime<Utc>>,
+    /// The run's logical date (Airflow 2's name).
+    #[serde(serialize_with = "iso_opt", default)]
+    pub execution_date: Option<DateTime<Utc>>,
+    /// The map index (-1: not mapped).
+    #[serde(default)]
+    pub map_index: i32,
+    /// The task.
+    pub task_id: String,
+    /// The DAG.
+    pub dag_id: String,
+}
+
+/// `GET .../taskInstances/{task_id}/xcomEntries`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct XComCollection {
+    /// This page, by key, then map index.
+    pub xcom_entries: Vec<XComCollectionItem>,
+    /// Matches before paging.
+    pub total_entries: usize,
 }
 
 /// `POST /dags/{dag_id}/clearTaskInstances`: Airflow's body. Unknown fields are

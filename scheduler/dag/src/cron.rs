@@ -6,10 +6,19 @@
 //! Airflow) counts 0–7 from Sunday and ORs the two day fields when both are restricted,
 //! as standard cron does. [`CronExpr`] parses croniter's grammar itself and builds the
 //! equivalent `cron::Schedule`s: one, or two whose union is the OR.
+//!
+//! croniter's day extensions (`L`, `W`, `#`), which the `cron` crate lacks, are
+//! searched by the `days` module instead.
+
+mod days;
 
 use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
+
+use chrono::NaiveDateTime;
+
+use days::{Days, Nth, Walk};
 
 /// Airflow's cron presets (`airflow/utils/dates.py`), the same in Airflow 2 and 3.
 pub const PRESETS: &[(&str, &str)] = &[
@@ -95,13 +104,43 @@ pub struct CronExpr {
     fields: [BTreeSet<u8>; 5],
     dom_restricted: bool,
     dow_restricted: bool,
+    /// The day rules, with croniter's extensions.
+    days: Days,
+    /// Empty when the expression uses an extension: [`CronExpr::tick_after`] then walks.
     schedules: Vec<cron::Schedule>,
 }
 
 impl CronExpr {
-    /// The `cron` crate schedules whose union is this expression's set of ticks.
+    /// The `cron` crate schedules whose union is this expression's set of ticks; empty
+    /// when the expression uses croniter's `L`, `W` or `#`, which the crate lacks (use
+    /// [`CronExpr::walk_after`] and [`CronExpr::walk_before`] for those).
     pub fn schedules(&self) -> &[cron::Schedule] {
         &self.schedules
+    }
+
+    /// Whether the expression uses croniter's `L`, `W` or `#`.
+    pub fn extended(&self) -> bool {
+        self.days.extended()
+    }
+
+    fn walk(&self) -> Walk<'_> {
+        Walk {
+            days: &self.days,
+            months: &self.fields[3],
+            hours: &self.fields[1],
+            minutes: &self.fields[0],
+        }
+    }
+
+    /// croniter's `get_next` on a naive wall-clock time, searched a day at a time
+    /// (any expression; the timetables use it for extended ones).
+    pub fn walk_after(&self, naive: NaiveDateTime) -> Option<NaiveDateTime> {
+        self.walk().after(naive)
+    }
+
+    /// croniter's `get_prev` on a naive wall-clock time, searched a day at a time.
+    pub fn walk_before(&self, naive: NaiveDateTime) -> Option<NaiveDateTime> {
+        self.walk().before(naive)
     }
 
     /// Whether the day fields combine with OR (both restricted), as in standard cron.
@@ -133,8 +172,13 @@ impl FromStr for CronExpr {
             )));
         }
         let mut fields: [BTreeSet<u8>; 5] = Default::default();
+        let mut days = Days::default();
         for (i, (part, spec)) in parts.iter().zip(FIELDS.iter()).enumerate() {
-            fields[i] = parse_field(part, spec)?;
+            fields[i] = match i {
+                2 => parse_day_of_month(part, &mut days)?,
+                4 => parse_day_of_week(part, &mut days)?,
+                _ => parse_field(part, spec)?,
+            };
         }
         // Day-of-week 7 is Sunday, like 0.
         if fields[4].remove(&7) {
@@ -143,6 +187,29 @@ impl FromStr for CronExpr {
         let unrestricted = |p: &str| p == "*" || p == "?";
         let dom_restricted = !unrestricted(parts[2]);
         let dow_restricted = !unrestricted(parts[4]);
+        days.dom = fields[2].clone();
+        days.dow = fields[4].clone();
+        days.dom_restricted = dom_restricted;
+        days.dow_restricted = dow_restricted;
+        if days.extended() {
+            if days.one_side_never_fires(&fields[3]) {
+                return Err(CronError(
+                    "this schedule never fires as croniter (Airflow) reads it: with both day fields restricted, `W`, `#` and `L<weekday>` stay on both sides of the OR, and one side never matches".to_owned(),
+                ));
+            }
+            if !days.can_fire(&fields[3]) {
+                return Err(CronError(
+                    "this schedule never fires: no month has the days it names".to_owned(),
+                ));
+            }
+            return Ok(CronExpr {
+                fields,
+                dom_restricted,
+                dow_restricted,
+                days,
+                schedules: Vec::new(),
+            });
+        }
         // A full field is written `*`: the `cron` crate parses it far faster than a list.
         let list = |set: &BTreeSet<u8>, spec: &FieldSpec, shift: u8| {
             let full = (spec.min..=spec.max.min(if shift == 1 { 6 } else { spec.max }))
@@ -177,6 +244,7 @@ impl FromStr for CronExpr {
             fields,
             dom_restricted,
             dow_restricted,
+            days,
             schedules,
         };
         if !parsed.can_fire() {
@@ -201,6 +269,106 @@ impl CronExpr {
             .iter()
             .any(|&m| first_day <= DAYS_IN_MONTH[usize::from(m - 1)])
     }
+}
+
+/// The day-of-month field with croniter's `L` (last day, also `15-L`) and `W` (`15W` or
+/// `W15`, alone in the field).
+fn parse_day_of_month(text: &str, days: &mut Days) -> Result<BTreeSet<u8>, CronError> {
+    let spec = &FIELDS[2];
+    let items: Vec<&str> = text.split(',').collect();
+    let mut out = BTreeSet::new();
+    for item in &items {
+        let lower = item.to_ascii_lowercase();
+        if lower == "l" {
+            days.last_day = true;
+            continue;
+        }
+        let w_day = lower
+            .strip_suffix('w')
+            .or_else(|| lower.strip_prefix('w'))
+            .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
+        if let Some(d) = w_day {
+            if items.len() > 1 {
+                return Err(CronError(format!(
+                    "{item:?} in the day-of-month field: `W` takes a single day, not a list (croniter refuses {text:?})"
+                )));
+            }
+            let d: u8 = d.parse().unwrap_or(0);
+            if !(1..=31).contains(&d) {
+                return Err(CronError(format!(
+                    "{item:?} in the day-of-month field: the day before `W` must be 1-31"
+                )));
+            }
+            days.nearest_weekday = Some(d);
+            continue;
+        }
+        // `15-L` is `15-31` (croniter reads the L at the end of a range as 31).
+        let item = match lower.strip_suffix("-l") {
+            Some(start) if !start.is_empty() => format!("{start}-31"),
+            _ => (*item).to_owned(),
+        };
+        out.extend(parse_field(&item, spec)?);
+    }
+    Ok(out)
+}
+
+/// The day-of-week field with croniter's `L5` (the last Friday) and `1#2` (the second
+/// Monday; also `mon#2` and `mon-fri#1`), which cannot be mixed with plain days.
+fn parse_day_of_week(text: &str, days: &mut Days) -> Result<BTreeSet<u8>, CronError> {
+    let spec = &FIELDS[4];
+    let mut out = BTreeSet::new();
+    let mut plain = false;
+    let sunday = |v: u8| if v == 7 { 0 } else { v };
+    for item in text.split(',') {
+        let lower = item.to_ascii_lowercase();
+        if let Some(d) = lower
+            .strip_prefix('l')
+            .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        {
+            let v = sunday(value(d, spec)?);
+            days.nth.insert((v, Nth::Last));
+            out.insert(v);
+            continue;
+        }
+        if let Some((weekdays, n)) = lower.split_once('#') {
+            let n: u8 = n
+                .parse()
+                .ok()
+                .filter(|n| (1..=5).contains(n))
+                .ok_or_else(|| {
+                    CronError(format!(
+                        "{item:?} in the day-of-week field: the number after `#` must be 1-5"
+                    ))
+                })?;
+            if weekdays.contains(['/', '*']) {
+                return Err(CronError(format!(
+                    "{item:?} in the day-of-week field: `#` follows a day or a range of days"
+                )));
+            }
+            for v in parse_field(weekdays, spec)? {
+                let v = sunday(v);
+                days.nth.insert((v, Nth::Nth(n)));
+                out.insert(v);
+            }
+            continue;
+        }
+        if let Some(d) = lower
+            .strip_suffix('l')
+            .filter(|d| !d.is_empty() && !d.contains('-'))
+        {
+            return Err(CronError(format!(
+                "{item:?} in the day-of-week field: croniter (and so Airflow) writes the last such weekday of the month as \"L{d}\", with the L first"
+            )));
+        }
+        plain = true;
+        out.extend(parse_field(item, spec)?.into_iter().map(sunday));
+    }
+    if plain && !days.nth.is_empty() {
+        return Err(CronError(format!(
+            "{text:?} in the day-of-week field: plain days of the week cannot be mixed with `#` or `L` days (croniter refuses it)"
+        )));
+    }
+    Ok(out)
 }
 
 fn parse_field(text: &str, spec: &FieldSpec) -> Result<BTreeSet<u8>, CronError> {
@@ -256,7 +424,7 @@ fn value(text: &str, spec: &FieldSpec) -> Result<u8, CronError> {
     }
     if text.contains(['L', 'W', '#', 'l', 'w']) {
         return Err(CronError(format!(
-            "{text:?} in the {} field: the L, W and # extensions are not supported",
+            "{text:?} in the {} field: croniter's L, W and # are written `L`, `15W` or `15-L` in the day-of-month field and `L5` or `1#2` alone in the day-of-week field",
             spec.name
         )));
     }
@@ -279,6 +447,9 @@ fn value(text: &str, spec: &FieldSpec) -> Result<u8, CronError> {
     }
     Ok(u8::try_from(v).unwrap_or(spec.max))
 }
+
+#[cfg(test)]
+mod croniter_cases;
 
 #[cfg(test)]
 mod tests {
@@ -365,10 +536,6 @@ mod tests {
             "this schedule never fires: no month has the days it names"
         );
         assert_eq!(err("*/0 * * * *"), "step 0 in the minute field");
-        assert_eq!(
-            err("0 0 L * *"),
-            "\"L\" in the day-of-month field: the L, W and # extensions are not supported"
-        );
         assert_eq!(
             err("0 0 * foo *"),
             "\"foo\" in the month field is not a number or a name (jan, feb, mar, apr, may, jun, jul, aug, sep, oct, nov, dec)"

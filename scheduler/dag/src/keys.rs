@@ -168,6 +168,8 @@ pub enum ValueKind {
     Date,
     /// A Python function reference, `"module:function"`.
     Function,
+    /// A Python function reference, or an array of them (callbacks).
+    Functions,
     /// A task id, or several.
     TaskIds,
     /// Any TOML value (it reaches Python as JSON).

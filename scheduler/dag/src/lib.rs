@@ -25,6 +25,7 @@ pub mod redact;
 pub mod retry;
 mod schema;
 pub mod template;
+pub mod template_values;
 pub mod timetable;
 pub mod trigger;
 

@@ -67,6 +67,10 @@ pub struct Dag {
     pub params: Map<String, Value>,
     /// `user_defined_macros`, `user_defined_filters`, `render_template_as_native_obj`.
     pub templates: crate::template::TemplateSettings,
+    /// Called when a run succeeds.
+    pub on_success_callback: Vec<FuncRef>,
+    /// Called when a run fails.
+    pub on_failure_callback: Vec<FuncRef>,
     /// The DAG-wide executor settings (`[lithops_config]`).
     pub lithops_config: ExecutorConfig,
     /// Tasks in file order, with `default_args` applied.
@@ -131,6 +135,16 @@ pub enum Schedule {
         #[serde(skip)]
         cron: Box<CronExpr>,
     },
+    /// A fixed duration (`"1d"`, `"6h"`, `"30m"`): Airflow's `schedule=timedelta(...)`,
+    /// a run every `delta` (`DeltaTriggerTimetable`, or `DeltaDataIntervalTimetable`
+    /// with `timetable = "cron_data_interval"`).
+    Delta {
+        /// As written in the file.
+        expr: String,
+        /// The time between runs (more than zero).
+        #[serde(serialize_with = "ser_duration")]
+        delta: Duration,
+    },
     /// `@once`: one run at `start_date`.
     Once,
     /// `@continuous`: a new run as soon as the last one ends.
@@ -141,21 +155,24 @@ impl Schedule {
     /// The schedule as written.
     pub fn as_str(&self) -> &str {
         match self {
-            Schedule::Cron { expr, .. } => expr,
+            Schedule::Cron { expr, .. } | Schedule::Delta { expr, .. } => expr,
             Schedule::Once => "@once",
             Schedule::Continuous => "@continuous",
         }
     }
 }
 
-/// How cron ticks become runs.
+/// How cron ticks (or a duration schedule's steps) become runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Timetable {
-    /// Airflow 3: a run at each tick, logical date = the tick.
+    /// Airflow 3: a run at each tick, logical date = the tick (`CronTriggerTimetable`;
+    /// for a duration schedule `DeltaTriggerTimetable`).
     #[default]
     CronTrigger,
-    /// Airflow 2: interval [tick, next tick), run at its end, logical date = its start.
+    /// Airflow 2: interval [tick, next tick), run at its end, logical date = its start
+    /// (`CronDataIntervalTimetable`; for a duration schedule
+    /// `DeltaDataIntervalTimetable`).
     CronDataInterval,
 }
 
@@ -239,8 +256,43 @@ pub struct Task {
     pub depends_on_past: bool,
     /// The task's owner (Airflow's `owner`, shown in listings).
     pub owner: String,
+    /// Whether the task's return value is pushed as its XCom `return_value` (Airflow's
+    /// `do_xcom_push`, true by default).
+    pub do_xcom_push: bool,
+    /// Whether a returned dict is also pushed key by key, each key an XCom of its own
+    /// (Airflow's `multiple_outputs`).
+    pub multiple_outputs: bool,
     /// Settings every Lithops operator inherits.
     pub common: CommonParams,
+    /// Python functions called on the executor when the task's state changes.
+    pub callbacks: TaskCallbacks,
+}
+
+/// A task's callbacks (Airflow's `on_*_callback` operator arguments), each a list of
+/// functions called in order with the context as their one argument.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TaskCallbacks {
+    /// Just before the task runs.
+    pub on_execute_callback: Vec<FuncRef>,
+    /// After it succeeded.
+    pub on_success_callback: Vec<FuncRef>,
+    /// After it failed with no retry left (the context holds `exception`).
+    pub on_failure_callback: Vec<FuncRef>,
+    /// After a failed try that will be retried (the context holds `exception`).
+    pub on_retry_callback: Vec<FuncRef>,
+    /// After it skipped itself.
+    pub on_skipped_callback: Vec<FuncRef>,
+}
+
+impl TaskCallbacks {
+    /// Whether no callback is set.
+    pub fn is_empty(&self) -> bool {
+        self.on_execute_callback.is_empty()
+            && self.on_success_callback.is_empty()
+            && self.on_failure_callback.is_empty()
+            && self.on_retry_callback.is_empty()
+            && self.on_skipped_callback.is_empty()
+    }
 }
 
 impl Task {

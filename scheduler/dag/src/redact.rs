@@ -739,6 +739,37 @@ pub fn mask_all(env: &Map<String, Value>) -> Map<String, Value> {
         .collect()
 }
 
+/// Airflow's `DEFAULT_SENSITIVE_FIELDS` (Airflow 3.1's
+/// `airflow/_shared/secrets_masker/secrets_masker.py`, which adds `access_key`,
+/// `connection_string`, `proxy` and `proxies` to Airflow 2.10's list): a variable key or a
+/// connection extra's key containing one of these (case-insensitively) is sensitive.
+pub const AIRFLOW_SENSITIVE_FIELDS: &[&str] = &[
+    "access_key",
+    "access_token",
+    "api_key",
+    "apikey",
+    "authorization",
+    "connection_string",
+    "passphrase",
+    "passwd",
+    "password",
+    "private_key",
+    "proxy",
+    "proxies",
+    "secret",
+    "token",
+    "keyfile_dict",
+    "service_account",
+];
+
+/// Whether the value of a variable, or of a connection extra, named `name` is masked:
+/// Airflow's rule (`should_hide_value_for_key`: the trimmed, lowercased name contains one
+/// of [`AIRFLOW_SENSITIVE_FIELDS`]) or this module's broader [`is_secret_name`].
+pub fn is_sensitive_var_conn_name(name: &str) -> bool {
+    let lower = name.trim().to_lowercase();
+    AIRFLOW_SENSITIVE_FIELDS.iter().any(|f| lower.contains(f)) || is_secret_name(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -264,3 +264,58 @@ fn hostile_input_is_reported_not_panicked_on() {
         let _ = parse_dag(Path::new("t.toml"), text);
     }
 }
+
+#[test]
+fn callbacks_are_one_function_or_a_list_and_default_args_give_them() {
+    let dag = parse_ok(
+        r#"
+on_success_callback = "alerts:run_ok"
+on_failure_callback = ["alerts:page", "alerts:log"]
+
+[default_args]
+on_failure_callback = "alerts:task_failed"
+on_retry_callback = ["alerts:a", "alerts:b"]
+
+[tasks.a]
+type = "empty"
+on_execute_callback = "alerts:starting"
+
+[tasks.b]
+type = "bash"
+bash_command = "true"
+on_failure_callback = []
+on_skipped_callback = "alerts:skipped"
+"#,
+    );
+    let names = |l: &[FuncRef]| l.iter().map(ToString::to_string).collect::<Vec<_>>();
+    assert_eq!(names(&dag.on_success_callback), ["alerts:run_ok"]);
+    assert_eq!(
+        names(&dag.on_failure_callback),
+        ["alerts:page", "alerts:log"]
+    );
+    let a = &dag.tasks[0].callbacks;
+    assert_eq!(names(&a.on_execute_callback), ["alerts:starting"]);
+    assert_eq!(names(&a.on_failure_callback), ["alerts:task_failed"]);
+    assert_eq!(names(&a.on_retry_callback), ["alerts:a", "alerts:b"]);
+    assert!(a.on_success_callback.is_empty());
+    let b = &dag.tasks[1].callbacks;
+    // A task's own list (even an empty one) replaces the default.
+    assert!(b.on_failure_callback.is_empty());
+    assert_eq!(names(&b.on_skipped_callback), ["alerts:skipped"]);
+    assert_eq!(names(&b.on_retry_callback), ["alerts:a", "alerts:b"]);
+
+    let errs = errors(
+        "on_retry_callback = \"m:f\"\n[tasks.a]\ntype = \"empty\"\non_success_callback = [\"m:f\", \"no colon\"]\n",
+    );
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert!(
+        errs[0].contains("`on_retry_callback` is a task parameter"),
+        "{}",
+        errs[0]
+    );
+    assert!(
+        errs[1].contains("`on_success_callback` must be a Python function reference"),
+        "{}",
+        errs[1]
+    );
+}

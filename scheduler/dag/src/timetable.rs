@@ -80,7 +80,99 @@ pub fn next_dagrun_info(
                 Timetable::CronDataInterval => cron.data_interval_next(last, restriction, now),
             }
         }
+        Some(Schedule::Delta { delta, .. }) => {
+            let delta = Duration::from_std(*delta).ok()?;
+            match dag.timetable {
+                Timetable::CronTrigger => delta_trigger_next(delta, last, restriction, now),
+                Timetable::CronDataInterval => {
+                    delta_data_interval_next(delta, last, restriction, now)
+                }
+            }
+        }
     }
+}
+
+/// Whether a scheduler that computed `info` as a DAG's next run, and finds it due at
+/// `now`, should create it as computed rather than ask the timetable again.
+///
+/// Airflow stores a DAG's next run when it creates the previous one and creates it as
+/// stored once due. For a duration schedule asking again at `now` would move the run
+/// to `now` (`max(now, last + delta)`), later by the scheduler's latency each time, so
+/// a due duration step is kept, unless the scheduler is more than a step late (asleep,
+/// stopped): then the timetable decides afresh, which without catchup skips to now as
+/// it does for cron schedules.
+pub fn keeps_due_run(dag: &Dag, info: &DagRunInfo, now: DateTime<Utc>) -> bool {
+    match &dag.schedule {
+        Some(Schedule::Delta { delta, .. }) => {
+            Duration::from_std(*delta).is_ok_and(|d| now - info.run_after < d)
+        }
+        _ => false,
+    }
+}
+
+/// `DeltaTriggerTimetable.next_dagrun_info` (Airflow 3's timetable for
+/// `schedule=timedelta(...)`, `airflow/timetables/trigger.py` with `_delta.py`): a run
+/// every `delta` from the last one, with an empty data interval. Aligning is the
+/// identity, so without catchup the next run is the latest of now, the last run plus
+/// `delta` and `start_date`; with catchup, the last run plus `delta`, else `start_date`,
+/// else now. Arithmetic is on UTC instants, as Airflow's (its dates are UTC), so a
+/// `"1d"` schedule keeps 24 hours across a DST change.
+fn delta_trigger_next(
+    delta: Duration,
+    last: Option<&DataInterval>,
+    restriction: &TimeRestriction,
+    now: DateTime<Utc>,
+) -> Option<DagRunInfo> {
+    let after_last = last.map(|l| l.end + delta);
+    let next = if restriction.catchup {
+        after_last.or(restriction.earliest).unwrap_or(now)
+    } else {
+        [Some(now), after_last, restriction.earliest]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(now)
+    };
+    if restriction.latest.is_some_and(|latest| latest < next) {
+        return None;
+    }
+    Some(interval(next, next))
+}
+
+/// `DeltaDataIntervalTimetable.next_dagrun_info` (Airflow 2's timetable for
+/// `schedule=timedelta(...)`, `airflow/timetables/interval.py`): runs cover
+/// `[start, start + delta)` and start at its end, each interval starting where the last
+/// ended. Without catchup the earliest start is one `delta` before now rounded down to a
+/// multiple of `delta` since the Unix epoch (`_skip_to_latest`), or `start_date` if later.
+fn delta_data_interval_next(
+    delta: Duration,
+    last: Option<&DataInterval>,
+    restriction: &TimeRestriction,
+    now: DateTime<Utc>,
+) -> Option<DagRunInfo> {
+    let earliest = if restriction.catchup {
+        restriction.earliest
+    } else {
+        let step = i128::from(delta.num_nanoseconds()?);
+        let at = i128::from(now.timestamp_nanos_opt()?);
+        let rounded = i64::try_from(at - at.rem_euclid(step)).ok()?;
+        let latest_start = DateTime::from_timestamp_nanos(rounded) - delta;
+        Some(
+            restriction
+                .earliest
+                .map_or(latest_start, |e| e.max(latest_start)),
+        )
+    };
+    let start = match (last, earliest) {
+        (None, None) => return None,
+        (None, Some(e)) => e,
+        (Some(last), None) => last.end,
+        (Some(last), Some(e)) => last.end.max(e),
+    };
+    if restriction.latest.is_some_and(|latest| start > latest) {
+        return None;
+    }
+    Some(interval(start, start + delta))
 }
 
 /// The data interval of a manual run at `run_after` (Airflow's
@@ -104,7 +196,18 @@ pub fn infer_manual_data_interval(dag: &Dag, run_after: DateTime<Utc>) -> DataIn
                 })
                 .unwrap_or(exact)
         }
-        // `CronTriggerTimetable` with its interval of 0, `NullTimetable`,
+        // `DeltaDataIntervalTimetable`: the `delta` before `run_after`.
+        (Some(Schedule::Delta { delta, .. }), Timetable::CronDataInterval) => {
+            match Duration::from_std(*delta) {
+                Ok(d) => DataInterval {
+                    start: run_after - d,
+                    end: run_after,
+                },
+                Err(_) => exact,
+            }
+        }
+        // `CronTriggerTimetable` and `DeltaTriggerTimetable` with their interval of 0,
+        // `NullTimetable`,
         // `OnceTimetable` and `ContinuousTimetable`: the instant itself.
         _ => exact,
     }
@@ -327,6 +430,9 @@ impl<'a> CronTimes<'a> {
 
     /// croniter's `get_next` on a naive time: the first tick strictly after it.
     fn tick_after(&self, naive: NaiveDateTime) -> Option<NaiveDateTime> {
+        if self.cron.extended() {
+            return self.cron.walk_after(naive);
+        }
         // Year by year (see `stand_in_year`): the rest of `naive`'s year, then each
         // following year whole. `after` None: from the start of `year`.
         let (mut year, mut after) = (naive.year(), Some(naive));
@@ -353,6 +459,9 @@ impl<'a> CronTimes<'a> {
 
     /// croniter's `get_prev` on a naive time: the last tick strictly before it.
     fn tick_before(&self, naive: NaiveDateTime) -> Option<NaiveDateTime> {
+        if self.cron.extended() {
+            return self.cron.walk_before(naive);
+        }
         // As `tick_after`, backwards with the crate's reverse iteration. `before` None:
         // from the end of `year`.
         let (mut year, mut before) = (naive.year(), Some(naive));

@@ -16,7 +16,8 @@ use super::progress::ProgressBook;
 use super::wire;
 use crate::control::Shared;
 use lithoflow_api::{
-    LOG_CHUNK, LOG_OFFSET_HEADER, TaskInstance, TaskInstanceCollection, XComEntry,
+    LOG_CHUNK, LOG_OFFSET_HEADER, TaskInstance, TaskInstanceCollection, XComCollection,
+    XComCollectionItem, XComEntry,
 };
 
 /// `GET .../dagRuns/{dag_run_id}/taskInstances`, by task id.
@@ -73,44 +74,110 @@ pub(super) async fn get_task_instance(
         let ti = ti_of(store, &dag_id, &run_id, &task_id)?;
         let mut out = wire::task_instance(&run, &ti, operator(dag.as_ref(), &task_id));
         out.progress = book.live(&run, &ti);
-        out.return_value = Some(
-            store
+        // Masked: a task may return a secret it was given.
+        out.return_value = Some(crate::values::mask_value(
+            store,
+            &store
                 .xcom(&dag_id, &run_id, &task_id, "return_value")?
                 .unwrap_or(serde_json::Value::Null),
-        );
+        ));
         Ok(out)
     })
     .await
     .map(Json)
 }
 
-/// `GET .../taskInstances/{task_id}/xcomEntries/{xcom_key}`.
-pub(super) async fn get_xcom(
+/// A `map_index` query parameter: an integer, -1 for an unmapped entry.
+fn map_index_param(params: &Params) -> ApiResult<Option<i32>> {
+    params
+        .last("map_index")
+        .map(|v| {
+            v.parse::<i32>().map_err(|_| {
+                ApiError::bad_request(format!("`map_index` must be an integer, found {v:?}"))
+            })
+        })
+        .transpose()
+}
+
+/// `GET .../taskInstances/{task_id}/xcomEntries`: the task instance's XCom entries
+/// without their values, by key then map index, filtered by `map_index` and `xcom_key`
+/// (Airflow 2.10's `get_xcom_entries`; `~` for all DAGs, runs or tasks is not taken).
+pub(super) async fn list_xcom(
     State(shared): State<Arc<Shared>>,
-    Ids([dag_id, run_id, task_id, key]): Ids<4>,
+    Ids([dag_id, run_id, task_id]): Ids<3>,
     uri: Uri,
-) -> ApiResult<Json<XComEntry>> {
-    Params::parse(&uri, &[])?;
+) -> ApiResult<Json<XComCollection>> {
+    let params = Params::parse(&uri, &["map_index", "xcom_key", "limit", "offset"])?;
+    let page = params.page()?;
+    let map_index = map_index_param(&params)?;
+    let key = params.last("xcom_key").map(str::to_owned);
     let sh = Arc::clone(&shared);
     read(&shared, move |store| {
         known_dag(&sh, store, &dag_id)?;
         let run = run_of(store, &dag_id, &run_id)?;
         ti_of(store, &dag_id, &run_id, &task_id)?;
-        let value = store
-            .xcom(&dag_id, &run_id, &task_id, &key)?
+        let mut entries = store.xcom_entries(&dag_id, &run_id, &task_id)?;
+        entries.retain(|e| {
+            map_index.is_none_or(|i| e.map_index == i) && key.as_ref().is_none_or(|k| &e.key == k)
+        });
+        let total_entries = entries.len();
+        let xcom_entries = paged(entries, page)
+            .into_iter()
+            .map(|e| XComCollectionItem {
+                key: e.key,
+                timestamp: Some(e.record.timestamp),
+                execution_date: run.logical_date,
+                map_index: e.map_index,
+                task_id: task_id.clone(),
+                dag_id: dag_id.clone(),
+            })
+            .collect();
+        Ok(XComCollection {
+            xcom_entries,
+            total_entries,
+        })
+    })
+    .await
+    .map(Json)
+}
+
+/// `GET .../taskInstances/{task_id}/xcomEntries/{xcom_key}`: one entry with its value,
+/// at `map_index` (default -1). `stringify` and `deserialize` are taken for Airflow's
+/// clients; the value is always the stored JSON (Airflow's `stringify=false`).
+pub(super) async fn get_xcom(
+    State(shared): State<Arc<Shared>>,
+    Ids([dag_id, run_id, task_id, key]): Ids<4>,
+    uri: Uri,
+) -> ApiResult<Json<XComEntry>> {
+    let params = Params::parse(&uri, &["map_index", "deserialize", "stringify"])?;
+    let map_index = map_index_param(&params)?.unwrap_or(crate::store::UNMAPPED);
+    params.bool("deserialize")?;
+    params.bool("stringify")?;
+    let sh = Arc::clone(&shared);
+    read(&shared, move |store| {
+        known_dag(&sh, store, &dag_id)?;
+        let run = run_of(store, &dag_id, &run_id)?;
+        ti_of(store, &dag_id, &run_id, &task_id)?;
+        let entry = store
+            .xcom_entries(&dag_id, &run_id, &task_id)?
+            .into_iter()
+            .find(|e| e.key == key && e.map_index == map_index)
             .ok_or_else(|| {
                 ApiError::not_found(format!(
-                    "task `{task_id}` of run `{run_id}` has no XCom `{key}`"
+                    "task `{task_id}` of run `{run_id}` has no XCom `{key}` at map index {map_index}"
                 ))
             })?;
         Ok(XComEntry {
             key,
+            timestamp: Some(entry.record.timestamp),
+            execution_date: run.logical_date,
             dag_id,
             dag_run_id: run_id,
             task_id,
-            map_index: -1,
+            map_index,
             logical_date: run.logical_date,
-            value,
+            // Masked: a task may push a secret it was given.
+            value: crate::values::mask_value(store, &entry.record.value),
         })
     })
     .await

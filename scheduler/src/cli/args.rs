@@ -108,6 +108,14 @@ pub enum Command {
     /// Maintain the state database, as `airflow db`.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Manage Airflow variables (`{{ var.value.KEY }}`, `Variable.get`): stored in the
+    /// state database, encrypted; the environment's `AIRFLOW_VAR_<KEY>` comes first.
+    #[command(subcommand)]
+    Variables(super::args_values::VariablesCommand),
+    /// Manage Airflow connections (`{{ conn.ID.host }}`, `BaseHook.get_connection`):
+    /// passwords and extras encrypted at rest; `AIRFLOW_CONN_<ID>` comes first.
+    #[command(subcommand)]
+    Connections(super::args_values::ConnectionsCommand),
 }
 
 /// `lithoflow db ...`
@@ -338,6 +346,24 @@ pub enum TasksCommand {
         /// The run's id.
         run_id: String,
         /// Output format.
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// A run's XCom entries (every key and map index a task pushed, with its value).
+    Xcom {
+        /// The DAG's id.
+        dag_id: String,
+        /// The run's id.
+        run_id: String,
+        /// Only this task (default: every task of the run).
+        task_id: Option<String>,
+        /// Only this key (`return_value`, or a key the task pushed).
+        #[arg(short = 'k', long)]
+        key: Option<String>,
+        /// Only this map index (-1: not mapped; a map call's index).
+        #[arg(long, allow_hyphen_values = true)]
+        map_index: Option<i32>,
+        /// Output format (`json` keeps each value whole).
         #[command(flatten)]
         output: OutputArg,
     },

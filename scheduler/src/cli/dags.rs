@@ -12,7 +12,7 @@ use crate::Outcome;
 use crate::dagbag::{DagBag, DagFileResult};
 use lithoflow_dag::diag::Severity;
 use lithoflow_dag::duration;
-use lithoflow_dag::{Dag, Schedule, Task, TaskKind};
+use lithoflow_dag::{Dag, Schedule, Task, TaskKind, Timetable};
 
 pub(super) fn write_diagnostics(file: &DagFileResult, w: &mut dyn Write) -> io::Result<()> {
     for d in &file.diagnostics {
@@ -255,6 +255,13 @@ fn show_text(dag: &Dag) -> String {
         Some(Schedule::Cron { expr, .. }) => format!(
             "{expr} ({})",
             json_str(&serde_json::to_value(dag.timetable).unwrap_or(Value::Null))
+        ),
+        Some(Schedule::Delta { expr, .. }) => format!(
+            "{expr} ({})",
+            match dag.timetable {
+                Timetable::CronTrigger => "delta_trigger",
+                Timetable::CronDataInterval => "delta_data_interval",
+            }
         ),
         Some(other) => other.as_str().to_owned(),
     };

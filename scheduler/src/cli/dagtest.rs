@@ -133,7 +133,10 @@ async fn run_on(
         let Some(ti) = tis.iter().find(|t| t.task_id == task.task_id) else {
             continue;
         };
-        let value = store.xcom(&dag.dag_id, &run_id, &task.task_id, "return_value")?;
+        // Shown masked: a task may return a secret it was given.
+        let value = store
+            .xcom(&dag.dag_id, &run_id, &task.task_id, "return_value")?
+            .map(|v| crate::values::mask_value(store, &v));
         tasks.push(json!({
             "task_id": ti.task_id,
             "state": ti.state.name(),

@@ -3,6 +3,8 @@
 //! problems with DAG files go to stderr in the compiler convention.
 
 mod args;
+mod args_values;
+mod connections;
 mod dags;
 pub(crate) mod dagtest;
 mod db;
@@ -10,8 +12,11 @@ pub(crate) mod output;
 pub(crate) mod runs;
 mod runtime;
 mod tasktest;
+mod variables;
+mod xcom;
 
 pub use args::*;
+pub use args_values::*;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -227,6 +232,23 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             crate::cli::runs::states_for_dag_run(&dag_id, &run_id, &home_settings()?, output.output)
                 .await
         }
+        Command::Tasks(TasksCommand::Xcom {
+            dag_id,
+            run_id,
+            task_id,
+            key,
+            map_index,
+            output,
+        }) => {
+            let q = crate::cli::xcom::XComQuery {
+                dag_id: &dag_id,
+                run_id: &run_id,
+                task_id: task_id.as_deref(),
+                key: key.as_deref(),
+                map_index,
+            };
+            crate::cli::xcom::list(&q, &home_settings()?, output.output).await
+        }
         Command::Tasks(TasksCommand::State {
             dag_id,
             task_id,
@@ -302,6 +324,8 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             Ok(Outcome::Ok)
         }
         Command::Db(cmd) => db::run(cmd, &home_settings()?).await,
+        Command::Variables(cmd) => variables::run(cmd, &home_settings()?).await,
+        Command::Connections(cmd) => connections::run(cmd, &home_settings()?).await,
         Command::Migrate(args) => {
             lithoflow_migrate::run(&args, &mut out, &mut err).map(|o| Outcome::from(&o))
         }

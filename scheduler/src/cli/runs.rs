@@ -401,7 +401,7 @@ pub(crate) async fn list_runs(
 
 impl StateAccess {
     /// A run, or an error pointing at `dags list-runs`.
-    async fn run_of(&self, dag_id: &str, run_id: &str) -> anyhow::Result<DagRunRecord> {
+    pub(super) async fn run_of(&self, dag_id: &str, run_id: &str) -> anyhow::Result<DagRunRecord> {
         let run = match self {
             StateAccess::Store(store) => store.run(dag_id, run_id)?,
             // An unknown DAG has no runs (None), as on the direct path.
@@ -417,7 +417,11 @@ impl StateAccess {
     }
 
     /// The task instances of a run.
-    async fn tis(&self, dag_id: &str, run_id: &str) -> anyhow::Result<Vec<TaskInstanceRecord>> {
+    pub(super) async fn tis(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+    ) -> anyhow::Result<Vec<TaskInstanceRecord>> {
         Ok(match self {
             StateAccess::Store(store) => store.tis(dag_id, run_id)?,
             StateAccess::Api(client) => client

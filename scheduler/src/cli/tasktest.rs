@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -64,20 +65,27 @@ pub(crate) async fn run(
     let now = chrono::Utc::now();
     let mut ctx = lithoflow_dag::template::Context::standalone(dag, &task.task_id, &run_id, now);
     taskrun::set_clock(&mut ctx, now);
-    let executor = std::sync::Arc::new(executor);
+    let executor = Arc::new(executor);
     let caller = if dag.templates.calls_python() {
-        taskrun::ExecutorPyCaller::new(std::sync::Arc::clone(&executor), dag, &settings.executor)
-            .map(|c| {
-                std::sync::Arc::new(c) as std::sync::Arc<dyn lithoflow_dag::template::PyCaller>
-            })
+        taskrun::ExecutorPyCaller::new(Arc::clone(&executor), dag, &settings.executor)
+            .map(|c| Arc::new(c) as Arc<dyn lithoflow_dag::template::PyCaller>)
     } else {
         None
     };
     let renderer = lithoflow_dag::template::Renderer::new(&dag.templates, caller);
+    // `var` and `conn`: the environment, then the store (opened only if needed).
+    let open_settings = settings.clone();
+    let lookup = Arc::new(crate::values::OpenOnNeed::new(move || {
+        open_settings.open_store().context(
+            "`tasks test` reads stored variables and connections only while no scheduler holds the state database",
+        )
+    }));
     let rendered = {
         let task = task.clone();
+        let lookup = Arc::clone(&lookup) as Arc<dyn lithoflow_dag::template_values::Lookup>;
+        // Off the runtime's threads: Python template callables wait for the executor.
         match tokio::task::spawn_blocking(move || {
-            crate::taskrun::render_task(&task, &renderer, &ctx).map(|t| (t, ctx))
+            crate::taskrun::render_task(&task, &renderer, &ctx, Some(lookup)).map(|t| (t, ctx))
         })
         .await
         {
@@ -85,10 +93,21 @@ pub(crate) async fn run(
             Err(e) => Err(format!("rendering the templates stopped: {e}")),
         }
     };
-    let (rendered, ctx) = match rendered {
+    // What the task could be given is masked in what this command prints.
+    let masks = Masks(lookup.secret_masks());
+    let rendered = match rendered {
         Ok(t) => t,
-        Err(e) => return report(format, &task.task_id, Err(TaskError::Input(e)), None),
+        Err(e) => {
+            return report(
+                format,
+                &task.task_id,
+                Err(TaskError::Input(e)),
+                None,
+                &masks,
+            );
+        }
     };
+    let (rendered, ctx) = rendered;
     let task = &rendered;
     if matches!(task.kind, TaskKind::Bash(_) | TaskKind::Empty) {
         writeln!(
@@ -100,15 +119,26 @@ pub(crate) async fn run(
         )?;
         let (value, output) = taskrun::run_local(dag, task).await;
         if let Some(output) = output {
-            stderr.write_all(output.as_bytes())?;
+            stderr.write_all(masks.apply(&output).as_bytes())?;
         }
-        return report(format, &task.task_id, value, None);
+        return report(format, &task.task_id, value, None, &masks);
     }
     let context = task.python().map(|_| ctx.json());
-    let spec = match taskrun::prepare(&executor, dag, task, &cfg, xcom, job_key, context).await {
+    let mut spec = match taskrun::prepare(&executor, dag, task, &cfg, xcom, job_key, context).await
+    {
         Ok(spec) => spec,
-        Err(e) => return report(format, &task.task_id, Err(e), None),
+        Err(e) => return report(format, &task.task_id, Err(e), None, &masks),
     };
+    // The function may read variables and connections (the environment's, then the
+    // state database's while no scheduler holds it) and push XCom, which `tasks test`
+    // keeps in memory only.
+    spec.options.services = Some(crate::services::TaskServices::standalone(
+        &dag.dag_id,
+        &run_id,
+        &task.task_id,
+        ctx.json(),
+        Arc::clone(&lookup),
+    ));
     let on = match cfg.effective_backend() {
         lithoflow_executor::Backend::Localhost => format!(
             "{} local worker{}",
@@ -136,9 +166,9 @@ pub(crate) async fn run(
             "[tasks test] async_invoke: every call was accepted; waiting for them to finish before exiting"
         )?;
         let done = job.wait().await;
-        taskrun::write_call_output(&mut stderr, &done)?;
+        masks.write_call_output(&mut stderr, &done)?;
     } else if let Some(done) = &outcome.job {
-        taskrun::write_call_output(&mut stderr, done)?;
+        masks.write_call_output(&mut stderr, done)?;
         writeln!(
             stderr,
             "[tasks test] {} call{} in {:.3}s",
@@ -153,7 +183,27 @@ pub(crate) async fn run(
         &task.task_id,
         outcome.return_value,
         outcome.job.as_deref(),
+        &masks,
     )
+}
+
+/// Secrets masked in what `tasks test` prints.
+struct Masks(Vec<String>);
+
+impl Masks {
+    fn apply(&self, text: &str) -> String {
+        if self.0.is_empty() {
+            return text.to_owned();
+        }
+        let values: Vec<&str> = self.0.iter().map(String::as_str).collect();
+        lithoflow_dag::redact::mask_values(text, &values)
+    }
+
+    fn write_call_output(&self, w: &mut dyn Write, job: &JobOutcome) -> std::io::Result<()> {
+        let mut text = Vec::new();
+        taskrun::write_call_output(&mut text, job)?;
+        w.write_all(self.apply(&String::from_utf8_lossy(&text)).as_bytes())
+    }
 }
 
 /// A live progress bar for maps, on a terminal only.
@@ -195,6 +245,7 @@ fn report(
     task_id: &str,
     value: Result<Value, TaskError>,
     _job: Option<&JobOutcome>,
+    masks: &Masks,
 ) -> anyhow::Result<Outcome> {
     let mut out = std::io::stdout();
     let failed = value.is_err() && !matches!(value, Err(TaskError::Skip(_)));
@@ -210,13 +261,21 @@ fn report(
                 json!({"task_id": task_id, "state": "failed", "return_value": null, "error": e.to_string()})
             }
         };
-        writeln!(out, "{doc}")?;
+        writeln!(out, "{}", masks.apply(&doc.to_string()))?;
     } else {
         match &value {
-            Ok(v) => writeln!(out, "Done. Returned value was: {v}")?,
-            Err(TaskError::Skip(m)) => writeln!(out, "Skipped: {m}")?,
+            Ok(v) => writeln!(
+                out,
+                "{}",
+                masks.apply(&format!("Done. Returned value was: {v}"))
+            )?,
+            Err(TaskError::Skip(m)) => writeln!(out, "{}", masks.apply(&format!("Skipped: {m}")))?,
             Err(e) => {
-                writeln!(std::io::stderr(), "Task failed: {e}")?;
+                writeln!(
+                    std::io::stderr(),
+                    "{}",
+                    masks.apply(&format!("Task failed: {e}"))
+                )?;
             }
         }
     }

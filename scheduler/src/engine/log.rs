@@ -6,6 +6,13 @@
 //! the end is appended once the try has ended, before its state is recorded. When the
 //! file could not be written while the try ran, it is written whole at the end, from
 //! the calls' records.
+//!
+//! Secrets are masked before anything is written (Airflow's secrets masker on task logs,
+//! `airflow/utils/log/secrets_masker.py`): the values of sensitive variables and the
+//! passwords and sensitive extras of connections ([`crate::values::secret_masks`]),
+//! given with [`TryLog::with_masks`]. Output is masked a line at a time, so a secret
+//! split between two pieces of output is still found: with masks, a line's end is held
+//! back until its newline arrives (or the section changes, or the try ends).
 
 use std::fs::File;
 use std::io::Write;
@@ -37,7 +44,14 @@ struct LiveFile {
     /// The try's end is written: output still arriving (calls being stopped) would land
     /// after it, so it is dropped.
     closed: bool,
+    /// Secrets to mask, longest first.
+    masks: Arc<Vec<String>>,
+    /// With masks: the start of a line whose end has not arrived, and its section.
+    pending: Option<(String, String)>,
 }
+
+/// Held back at most this long without a newline before it is written anyway.
+const PENDING_LIMIT: usize = 64 * 1024;
 
 impl TryLog {
     /// Creates (or truncates: a try re-run after a restart starts its log again) the log
@@ -55,7 +69,34 @@ impl TryLog {
             section: String::new(),
             at_line_start: true,
             closed: false,
+            masks: Arc::default(),
+            pending: None,
         })))
+    }
+
+    /// The log with `masks` (secrets) masked in everything written from now on.
+    pub(crate) fn with_masks(self, masks: Vec<String>) -> TryLog {
+        {
+            let mut live = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            live.masks = Arc::new(masks);
+        }
+        self
+    }
+
+    /// Whether this log masks secrets.
+    fn has_masks(&self) -> bool {
+        !self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .masks
+            .is_empty()
+    }
+
+    /// `text` with this log's secrets masked.
+    pub(crate) fn mask(&self, text: &str) -> String {
+        let masks = Arc::clone(&self.0.lock().unwrap_or_else(PoisonError::into_inner).masks);
+        mask_text(&masks, text)
     }
 
     /// A log that writes nothing (the try's task instance was not found, or a test).
@@ -66,6 +107,8 @@ impl TryLog {
             section: String::new(),
             at_line_start: true,
             closed: true,
+            masks: Arc::default(),
+            pending: None,
         })))
     }
 
@@ -78,6 +121,13 @@ impl TryLog {
             out.stream.name()
         );
         self.append(header, out.text);
+    }
+
+    /// Appends what a callback printed and how it ended (`on_execute_callback`, which
+    /// runs while the try's log is open); `text` starts with its section header.
+    pub(crate) fn callback_output(&self, text: &str) {
+        let (header, body) = text.split_once('\n').unwrap_or((text, ""));
+        self.append(header.to_owned(), body);
     }
 
     /// Appends a piece of a bash command's output (`stream`: `stdout` or `stderr`).
@@ -93,6 +143,55 @@ impl TryLog {
         if live.closed || live.file.is_none() {
             return;
         }
+        if live.masks.is_empty() {
+            live.write_piece(header, text);
+            return;
+        }
+        // Whole lines only, so a secret cut between two pieces is seen whole.
+        let mut text = text.to_owned();
+        match live.pending.take() {
+            Some((section, start)) if section == header => text.insert_str(0, &start),
+            Some((section, start)) => {
+                let masked = mask_text(&live.masks, &start);
+                live.write_piece(section, &masked);
+            }
+            None => {}
+        }
+        let cut = text.rfind('\n').map_or(0, |i| i + 1);
+        let cut = if text.len() - cut > PENDING_LIMIT {
+            text.len()
+        } else {
+            cut
+        };
+        let rest = text.split_off(cut);
+        if !rest.is_empty() {
+            live.pending = Some((header.clone(), rest));
+        }
+        if !text.is_empty() {
+            let masked = mask_text(&live.masks, &text);
+            live.write_piece(header, &masked);
+        }
+    }
+
+    /// Appends the try's end and closes the log. `Ok(false)`: the file was not written
+    /// while the try ran, and the caller writes it whole.
+    fn finish(&self, end: &str) -> std::io::Result<bool> {
+        let mut live = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((section, start)) = live.pending.take()
+            && live.file.is_some()
+            && !live.closed
+        {
+            let masked = mask_text(&live.masks, &start);
+            live.write_piece(section, &masked);
+        }
+        let end = mask_text(&live.masks, end);
+        live.finish(&end)
+    }
+}
+
+impl LiveFile {
+    fn write_piece(&mut self, header: String, text: &str) {
+        let live = self;
         // One write per piece, so a reader never sees a header without its text.
         let mut buf = Vec::with_capacity(header.len() + text.len() + 2);
         if live.section != header {
@@ -108,10 +207,9 @@ impl TryLog {
         live.write(&buf);
     }
 
-    /// Appends the try's end and closes the log. `Ok(false)`: the file was not written
-    /// while the try ran, and the caller writes it whole.
-    fn finish(&self, end: &str) -> std::io::Result<bool> {
-        let mut live = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+    /// Appends the (masked) end and closes the file.
+    fn finish(&mut self, end: &str) -> std::io::Result<bool> {
+        let live = self;
         live.closed = true;
         if live.file.is_none() {
             return Ok(false);
@@ -136,9 +234,7 @@ impl TryLog {
         live.file = None;
         Ok(true)
     }
-}
 
-impl LiveFile {
     fn write(&mut self, buf: &[u8]) {
         if let Some(file) = self.file.as_mut()
             && let Err(e) = file.write_all(buf)
@@ -147,6 +243,16 @@ impl LiveFile {
             self.file = None;
         }
     }
+}
+
+/// `text` with every secret in `masks` replaced by `***` (values under 4 characters are
+/// left alone: masking them would hide unrelated text; `lithoflow_dag::redact`).
+fn mask_text(masks: &[String], text: &str) -> String {
+    if masks.is_empty() {
+        return text.to_owned();
+    }
+    let values: Vec<&str> = masks.iter().map(String::as_str).collect();
+    lithoflow_dag::redact::mask_values(text, &values)
 }
 
 fn open_with_header(path: &Path, header: &str) -> std::io::Result<File> {
@@ -192,8 +298,20 @@ impl Engine {
             &ti.task_id,
             result.try_number,
         );
-        write_log_to(&path, &header(dag, run, ti), result, &end)
-            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+        let written = match result.log.as_ref().filter(|l| l.has_masks()) {
+            // With secrets to mask, the log is made in memory and masked whole.
+            Some(log) => {
+                let mut text = Vec::new();
+                write_log_into(&mut text, &header(dag, run, ti), result, &end).and_then(|()| {
+                    if let Some(parent) = path.parent() {
+                        std::fs::create_dir_all(parent)?;
+                    }
+                    std::fs::write(&path, log.mask(&String::from_utf8_lossy(&text)))
+                })
+            }
+            None => write_log_to(&path, &header(dag, run, ti), result, &end),
+        };
+        written.map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
     }
 }
 
@@ -224,13 +342,23 @@ fn write_log_to(path: &Path, header: &str, result: &TryResult, end: &str) -> std
     // Buffered: a return value is formatted a number at a time, and a 100,000-call
     // map's log was 400,000 `write` calls on the scheduler's async threads.
     let mut f = std::io::BufWriter::with_capacity(64 * 1024, File::create(path)?);
+    write_log_into(&mut f, header, result, end)?;
+    f.flush()
+}
+
+/// The whole log, written to `f`.
+fn write_log_into(
+    f: &mut impl Write,
+    header: &str,
+    result: &TryResult,
+    end: &str,
+) -> std::io::Result<()> {
     f.write_all(header.as_bytes())?;
     if let Some(job) = &result.output.job {
-        taskrun::write_call_output(&mut f, job)?;
+        taskrun::write_call_output(f, job)?;
     }
     if let Some(output) = &result.output.output {
         f.write_all(output.as_bytes())?;
     }
-    f.write_all(end.as_bytes())?;
-    f.flush()
+    f.write_all(end.as_bytes())
 }

@@ -12,6 +12,7 @@
 //! for bash and empty tasks, on this machine), and it reads the time from a [`Clock`].
 //! The run loop itself is `run::RunLoop`, a state machine with one method per event.
 
+mod callbacks;
 mod log;
 mod run;
 #[cfg(test)]
@@ -31,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::store::{DagRunRecord, RunState, Store, TaskState};
 use crate::taskrun::TaskError;
+pub(crate) use callbacks::{CallbackInput, CallbackOutput};
 use lithoflow_dag::{Dag, Task};
 pub(crate) use log::TryLog;
 
@@ -92,6 +94,9 @@ pub(crate) struct TryInput {
     pub started: mpsc::UnboundedSender<JobStarted>,
     /// The try's log file, created with its header: output is appended as it arrives.
     pub log: TryLog,
+    /// What the task's running Python code may ask the scheduler for (XCom, variables,
+    /// connections, its context).
+    pub services: Option<lithoflow_executor::Services>,
 }
 
 /// A try's executor job has started.
@@ -138,6 +143,10 @@ pub(crate) trait TaskExecutor: Send + Sync + 'static {
     /// Whether the try enforces the task's `execution_timeout` itself (bash tasks stop
     /// their process group and report what it printed); otherwise the engine does.
     fn enforces_execution_timeout(&self, task: &Task) -> bool;
+
+    /// Calls one callback (a task's or the DAG's) with its context. Dropping the future
+    /// stops its call.
+    fn run_callback(&self, input: CallbackInput) -> BoxFuture<'static, CallbackOutput>;
 
     /// What runs a DAG's Python template callables (`user_defined_macros` and
     /// `user_defined_filters` naming functions); None: templates cannot call Python.

@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::callbacks::{self, CallbackKind, CallbackLog, RunEnd};
 use super::log::TryLog;
 use super::{Engine, JobStarted, PAST_RECHECK, RunControl, RunEvent, TryInput, TryOutput};
 use crate::store::{DagRunRecord, RunState, TaskInstanceRecord, TaskState};
@@ -89,6 +90,12 @@ pub(super) struct RunLoop<'e> {
     /// When `dagrun_timeout` ends the run.
     timeout_at: Option<DateTime<Utc>>,
     running: JoinSet<TryResult>,
+    /// Task callbacks running after their try's state was recorded; the run's end
+    /// waits for them.
+    callbacks: JoinSet<()>,
+    /// Per task, told when its latest callbacks are done: a task's callbacks run in the
+    /// order its states changed (a retry's before the final failure's).
+    callbacks_done: HashMap<String, tokio::sync::oneshot::Receiver<()>>,
     in_flight: HashMap<String, InFlight>,
     started_tx: mpsc::UnboundedSender<JobStarted>,
     started_rx: mpsc::UnboundedReceiver<JobStarted>,
@@ -172,6 +179,8 @@ impl<'e> RunLoop<'e> {
             events,
             timeout_at,
             running: JoinSet::new(),
+            callbacks: JoinSet::new(),
+            callbacks_done: HashMap::new(),
             in_flight: HashMap::new(),
             started_tx,
             started_rx,
@@ -234,9 +243,15 @@ impl<'e> RunLoop<'e> {
         }
         if !changed.is_empty() {
             let (d, r) = (self.dag.dag_id.clone(), self.run.run_id.clone());
-            // Durable before the dispatch.
+            let starting = to_dispatch.clone();
+            // Durable before the dispatch. A try starts without the XCom of the one
+            // before it, as in Airflow (`TaskInstance._run_raw_task` clears it in 2.x,
+            // the task runner's `xcom_keys_to_clear` in 3.x).
             self.engine
-                .persist(move |s| changed.iter().try_for_each(|ti| s.put_ti(&d, &r, ti)))
+                .persist(move |s| {
+                    changed.iter().try_for_each(|ti| s.put_ti(&d, &r, ti))?;
+                    starting.iter().try_for_each(|t| s.clear_xcom(&d, &r, t))
+                })
                 .await?;
         }
         for task_id in to_dispatch {
@@ -253,8 +268,13 @@ impl<'e> RunLoop<'e> {
         }
         if self.tis.values().all(|t| t.state.is_finished()) {
             let state = leaves_state(&self.dag, &self.tis);
+            let end = if state == RunState::Success {
+                RunEnd::Success
+            } else {
+                RunEnd::TaskFailure
+            };
             return self
-                .finish(state, None)
+                .finish(state, None, end)
                 .await
                 .map(|r| Next::Done(Box::new(r)));
         }
@@ -284,7 +304,7 @@ impl<'e> RunLoop<'e> {
                     )
                 };
                 return self
-                    .finish(RunState::Failed, Some(note))
+                    .finish(RunState::Failed, Some(note), RunEnd::Deadlocked)
                     .await
                     .map(|r| Next::Done(Box::new(r)));
             }
@@ -497,7 +517,8 @@ impl<'e> RunLoop<'e> {
                 .map(lithoflow_dag::duration::format)
                 .unwrap_or_default()
         );
-        self.finish(RunState::Failed, Some(note)).await
+        self.finish(RunState::Failed, Some(note), RunEnd::TimedOut)
+            .await
     }
 
     /// Stops every try in flight and returns once each has stopped: dropping a try's
@@ -537,10 +558,17 @@ impl<'e> RunLoop<'e> {
                 run_id: run.run_id.clone(),
             })),
         };
-        let ctx = template_context(dag, run, &task, try_number, inputs);
+        let ctx = template_context(dag, run, &task.task_id, try_number, inputs);
         let context = task.python().map(|_| ctx.json());
         let renderer = Arc::clone(&self.renderer);
         let calls_python = dag.templates.calls_python();
+        let services = crate::services::TaskServices::in_run(
+            Arc::clone(&self.engine.store),
+            self.engine.state_dir.clone(),
+            run,
+            &task.task_id,
+            ctx.json(),
+        );
         let cancel = CancellationToken::new();
         self.in_flight.insert(
             task.task_id.clone(),
@@ -567,6 +595,16 @@ impl<'e> RunLoop<'e> {
             );
             TryLog::create(path, &super::log::header(dag, run, ti))
         });
+        // The secrets the try could be given are masked in its log and error.
+        let masks = crate::values::secret_masks(&self.engine.store).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "failed to read the variables and connections to mask in the task's log");
+            Vec::new()
+        });
+        let log = log.map(|l| l.with_masks(masks));
+        let lookup: Arc<dyn lithoflow_dag::template_values::Lookup> =
+            Arc::new(crate::values::StoreLookup(Arc::clone(&self.engine.store)));
+        let on_execute =
+            callbacks::for_task(dag, run, &task, try_number, CallbackKind::Execute, None);
         let dag = Arc::clone(dag);
         self.running.spawn(async move {
             let started = std::time::Instant::now();
@@ -575,14 +613,27 @@ impl<'e> RunLoop<'e> {
             // macros wait for the executor.
             let rendered = if calls_python {
                 let task = task.clone();
-                tokio::task::spawn_blocking(move || render_task(&task, &renderer, &ctx))
-                    .await
-                    .unwrap_or_else(|e| Err(format!("rendering the templates stopped: {e}")))
+                tokio::task::spawn_blocking(move || {
+                    render_task(&task, &renderer, &ctx, Some(lookup))
+                })
+                .await
+                .unwrap_or_else(|e| Err(format!("rendering the templates stopped: {e}")))
             } else {
-                render_task(&task, &renderer, &ctx)
+                render_task(&task, &renderer, &ctx, Some(lookup))
             };
             let output = match rendered {
                 Ok(task) => {
+                    // Airflow calls them after rendering, before execution_timeout
+                    // starts; their failure is logged, and the task runs anyway.
+                    if !on_execute.is_empty() {
+                        let log = log.clone().unwrap_or_else(TryLog::nowhere);
+                        callbacks::run_all(
+                            Arc::clone(&executor),
+                            on_execute,
+                            CallbackLog::Try(log),
+                        )
+                        .await;
+                    }
                     let try_ = executor.run_try(TryInput {
                         dag,
                         task,
@@ -593,6 +644,7 @@ impl<'e> RunLoop<'e> {
                         cancel,
                         started: started_tx,
                         log: log.clone().unwrap_or_else(TryLog::nowhere),
+                        services: Some(services),
                     });
                     run_with_limit(try_, limit).await
                 }
@@ -630,14 +682,16 @@ impl<'e> RunLoop<'e> {
             ti.calls_failed = job.calls.iter().filter(|c| c.error.is_some()).count();
             ti.calls_done = ti.calls_total - ti.calls_failed;
         }
-        let mut xcom = None;
+        let mut xcom: Vec<(String, Value)> = Vec::new();
         // A branch or short_circuit task that succeeded skips some of its downstream tasks.
         let mut to_skip = Vec::new();
         let value = match &result.output.value {
-            Ok(v) => skips_after(&dag, task, v).map(|skips| {
-                to_skip = skips;
-                v
-            }),
+            Ok(v) => multiple_outputs_check(task, v)
+                .and_then(|()| skips_after(&dag, task, v))
+                .map(|skips| {
+                    to_skip = skips;
+                    v
+                }),
             Err(e) => Err(e.clone()),
         };
         match &value {
@@ -645,7 +699,7 @@ impl<'e> RunLoop<'e> {
                 ti.state = TaskState::Success;
                 // An empty task pushes nothing, as EmptyOperator.
                 if !matches!(task.kind, TaskKind::Empty) {
-                    xcom = Some((*v).clone());
+                    xcom = pushes(task, v);
                 }
             }
             Err(TaskError::Call(e)) if e.exc_type == "AirflowSkipException" => {
@@ -658,7 +712,11 @@ impl<'e> RunLoop<'e> {
                 ti.error = None;
             }
             Err(e) => {
-                ti.error = Some(e.to_string());
+                let error = e.to_string();
+                ti.error = Some(match &result.log {
+                    Some(log) => log.mask(&error),
+                    None => error,
+                });
                 if ti.try_number < ti.max_tries {
                     ti.state = TaskState::UpForRetry;
                     let delay = lithoflow_dag::retry::retry_delay(
@@ -683,9 +741,10 @@ impl<'e> RunLoop<'e> {
             tracing::warn!(dag = %dag.dag_id, task = %ti.task_id, error = %e, "failed to write the task's log; trying again once the state is recorded");
         }
         let xcom_size = xcom
-            .as_ref()
-            .and_then(|v| serde_json::to_vec(v).ok())
-            .map_or(0, |b| b.len() as u64);
+            .iter()
+            .filter_map(|(_, v)| serde_json::to_vec(v).ok())
+            .map(|b| b.len() as u64)
+            .sum();
         let saved = ti.clone();
         let mut skipped = Vec::new();
         for id in &to_skip {
@@ -698,6 +757,16 @@ impl<'e> RunLoop<'e> {
             }
         }
         let (d, r) = (dag.dag_id.clone(), self.run.run_id.clone());
+        let after = CallbackKind::after_try(saved.state).map(|kind| {
+            callbacks::for_task(
+                &dag,
+                &self.run,
+                task,
+                saved.try_number,
+                kind,
+                value.as_ref().err(),
+            )
+        });
         let events: Vec<RunEvent> = std::iter::once(&saved)
             .chain(&skipped)
             .map(|t| RunEvent::Task {
@@ -709,8 +778,8 @@ impl<'e> RunLoop<'e> {
         // The branch's success and the skips it decides are stored together.
         self.engine
             .persist_sized(xcom_size, move |s| {
-                if let Some(v) = &xcom {
-                    s.put_xcom(&d, &r, &saved.task_id, "return_value", v)?;
+                for (k, v) in &xcom {
+                    s.put_xcom(&d, &r, &saved.task_id, k, v)?;
                 }
                 s.put_ti(&d, &r, &saved)?;
                 skipped.iter().try_for_each(|t| s.put_ti(&d, &r, t))
@@ -729,6 +798,28 @@ impl<'e> RunLoop<'e> {
         }
         for e in events {
             self.emit(e);
+        }
+        // Recorded: now the callbacks, without holding up the tasks that follow.
+        if let Some(calls) = after.filter(|c| !c.is_empty()) {
+            let path = Engine::log_path(
+                &self.engine.logs_dir,
+                &dag.dag_id,
+                &self.run.run_id,
+                &result.task_id,
+                result.try_number,
+            );
+            let executor = Arc::clone(&self.engine.executor);
+            let before = self.callbacks_done.remove(&result.task_id);
+            let (done, done_rx) = tokio::sync::oneshot::channel();
+            self.callbacks_done.insert(result.task_id.clone(), done_rx);
+            self.callbacks.spawn(async move {
+                if let Some(before) = before {
+                    // Err: those were stopped; these run anyway.
+                    let _ = before.await;
+                }
+                callbacks::run_all(executor, calls, CallbackLog::File(path)).await;
+                let _ = done.send(());
+            });
         }
         Ok(())
     }
@@ -753,7 +844,7 @@ impl<'e> RunLoop<'e> {
             .persist(move |s| {
                 for ti in &changed {
                     s.put_ti(&d, &r, ti)?;
-                    s.delete_xcom(&d, &r, &ti.task_id, "return_value")?;
+                    s.clear_xcom(&d, &r, &ti.task_id)?;
                 }
                 Ok(())
             })
@@ -768,11 +859,13 @@ impl<'e> RunLoop<'e> {
             .await
     }
 
-    /// Records the run's end.
+    /// Records the run's end; then, once the task callbacks still running are done,
+    /// calls the DAG's callbacks.
     async fn finish(
         &mut self,
         state: RunState,
         note: Option<String>,
+        end: RunEnd,
     ) -> anyhow::Result<DagRunRecord> {
         self.run.state = state;
         self.run.end_date = Some(self.engine.now());
@@ -780,6 +873,19 @@ impl<'e> RunLoop<'e> {
         let saved = self.run.clone();
         self.engine.persist(move |s| s.put_run(&saved)).await?;
         self.emit(RunEvent::Finished(state));
+        while self.callbacks.join_next().await.is_some() {}
+        let calls = callbacks::for_run(&self.dag, &self.run, self.tis.values(), end);
+        if !calls.is_empty() {
+            let log = self
+                .engine
+                .dag_callbacks_log(&self.run.dag_id, &self.run.run_id);
+            callbacks::run_all(
+                Arc::clone(&self.engine.executor),
+                calls,
+                CallbackLog::File(log),
+            )
+            .await;
+        }
         Ok(self.run.clone())
     }
 
@@ -814,7 +920,7 @@ async fn run_with_limit(
     };
     match tokio::time::timeout(limit, try_).await {
         Ok(output) => output,
-        Err(_) => TryOutput::failed(TaskError::Input(format!(
+        Err(_) => TryOutput::failed(TaskError::Timeout(format!(
             "the task exceeded its execution_timeout of {}; its calls were stopped",
             lithoflow_dag::duration::format(limit)
         ))),
@@ -906,6 +1012,42 @@ fn leaves_state(dag: &Dag, tis: &HashMap<String, TaskInstanceRecord>) -> RunStat
     } else {
         RunState::Success
     }
+}
+
+/// A `multiple_outputs` task must return a dict (or nothing): Airflow's check and message
+/// (task-sdk `execution_time/task_runner.py` `_push_xcom_if_needed`; 2.x
+/// `taskinstance.py` `_execute_task`).
+fn multiple_outputs_check(task: &Task, value: &Value) -> Result<(), TaskError> {
+    if !task.multiple_outputs || !task.do_xcom_push || value.is_null() || value.is_object() {
+        return Ok(());
+    }
+    let python_type = match value {
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::String(_) => "str",
+        _ => "list",
+    };
+    Err(TaskError::Input(format!(
+        "TypeError: Returned output was type <class '{python_type}'> expected dictionary for multiple_outputs"
+    )))
+}
+
+/// The XCom a successful try pushes from its return value: nothing with `do_xcom_push =
+/// false`; with `multiple_outputs`, each key of the returned dict, then `return_value`
+/// (Airflow pushes the keys first, then the whole value).
+fn pushes(task: &Task, value: &Value) -> Vec<(String, Value)> {
+    if !task.do_xcom_push {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    if task.multiple_outputs
+        && let Value::Object(m) = value
+    {
+        out.extend(m.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    out.push((crate::store::RETURN_KEY.to_owned(), value.clone()));
+    out
 }
 
 /// The tasks a successful branch or short_circuit task skips, as Airflow's SkipMixin:

@@ -17,7 +17,9 @@ use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::{Clock, Engine, RunControl, TaskExecutor, TryInput, TryOutput};
+use super::{
+    CallbackInput, CallbackOutput, Clock, Engine, RunControl, TaskExecutor, TryInput, TryOutput,
+};
 use crate::ops::{self, TriggerRequest};
 use crate::store::{DagRunRecord, RunState, Store, TaskState};
 use crate::taskrun::TaskError;
@@ -74,6 +76,20 @@ struct FakeExecutor {
     seen: Arc<Mutex<Vec<Seen>>>,
     running: Arc<AtomicUsize>,
     max_running: Arc<AtomicUsize>,
+    /// The callbacks called, in order.
+    called: Mutex<Vec<Called>>,
+}
+
+/// A callback the fake was asked to call.
+#[derive(Debug, Clone)]
+struct Called {
+    /// `on_success_callback`, ...
+    key: &'static str,
+    /// `module:function`; functions named `bad` fail.
+    func: String,
+    context: serde_json::Map<String, Value>,
+    /// Virtual seconds since the test began.
+    at: f64,
 }
 
 impl FakeExecutor {
@@ -84,7 +100,12 @@ impl FakeExecutor {
             seen: Arc::new(Mutex::new(Vec::new())),
             running: Arc::new(AtomicUsize::new(0)),
             max_running: Arc::new(AtomicUsize::new(0)),
+            called: Mutex::new(Vec::new()),
         })
+    }
+
+    fn called(&self) -> Vec<Called> {
+        self.called.lock().expect("called").clone()
     }
 
     fn on(&self, task: &str, try_number: u32, step: Step) {
@@ -180,6 +201,29 @@ impl TaskExecutor for FakeExecutor {
 
     fn enforces_execution_timeout(&self, _task: &Task) -> bool {
         false
+    }
+
+    fn run_callback(&self, input: CallbackInput) -> BoxFuture<'static, CallbackOutput> {
+        let func = input.func.to_string();
+        let fails = input.func.function == "bad";
+        self.called.lock().expect("called").push(Called {
+            key: input.kind.key(),
+            func,
+            context: input.context,
+            at: (Instant::now() - self.t0).as_secs_f64(),
+        });
+        Box::pin(async move {
+            // A callback takes a second, so a task's callbacks overlap what follows.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            CallbackOutput {
+                result: if fails {
+                    Err("ValueError: bad callback".to_owned())
+                } else {
+                    Ok(())
+                },
+                output: String::new(),
+            }
+        })
     }
 }
 
@@ -580,5 +624,217 @@ async fn a_task_cleared_while_it_runs_is_stopped_and_runs_again_with_fresh_retri
     assert_eq!(
         (ti.state, ti.try_number, ti.max_tries),
         (TaskState::Success, 2, 2)
+    );
+}
+
+/// The callbacks called: (key, function, task_id of the context, its `reason`, its
+/// exception's type).
+fn calls(h: &Harness) -> Vec<(&'static str, String, String, String, String)> {
+    let text = |c: &Called, k: &str| {
+        c.context
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    h.fake
+        .called()
+        .iter()
+        .map(|c| {
+            let exc = c
+                .context
+                .get("exception")
+                .and_then(|e| e.get("type"))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            (
+                c.key,
+                c.func.clone(),
+                text(c, "task_id"),
+                text(c, "reason"),
+                exc,
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn callbacks_fire_when_airflow_fires_them_and_a_failing_one_changes_nothing() {
+    let h = Harness::new(
+        r#"
+        start_date = 2026-11-01T00:00:00Z
+        on_success_callback = "cb:run_ok"
+        on_failure_callback = "cb:run_failed"
+        [default_args]
+        on_retry_callback = "cb:retry"
+        on_failure_callback = "cb:failed"
+        [tasks.flaky]
+        type = "python"
+        python_callable = "m:f"
+        retries = 1
+        retry_delay = "10s"
+        on_execute_callback = "cb:starting"
+        on_success_callback = ["cb:bad", "cb:ok"]
+        [tasks.after]
+        type = "python"
+        python_callable = "m:g"
+        upstream = ["flaky"]
+        "#,
+    );
+    h.fake.on("flaky", 1, fail_after(5));
+    h.fake.on("flaky", 2, ok_after(5));
+    h.trigger("r", 0);
+    let run = h.run("r").await;
+    // A callback that raised changed nothing.
+    assert_eq!(run.state, RunState::Success);
+    assert_eq!(h.state("r", "flaky"), (TaskState::Success, 2));
+    assert_eq!(h.state("r", "after").0, TaskState::Success);
+    let s = |x: &str| x.to_owned();
+    assert_eq!(
+        calls(&h),
+        [
+            (
+                "on_execute_callback",
+                s("cb:starting"),
+                s("flaky"),
+                s(""),
+                s("")
+            ),
+            (
+                "on_retry_callback",
+                s("cb:retry"),
+                s("flaky"),
+                s(""),
+                s("AirflowException")
+            ),
+            (
+                "on_execute_callback",
+                s("cb:starting"),
+                s("flaky"),
+                s(""),
+                s("")
+            ),
+            // The list in order, the second after the first failed.
+            ("on_success_callback", s("cb:bad"), s("flaky"), s(""), s("")),
+            ("on_success_callback", s("cb:ok"), s("flaky"), s(""), s("")),
+            // The run's, with the context of the last task instance by task id (Airflow's
+            // `get_last_ti`) and the reason.
+            (
+                "on_success_callback",
+                s("cb:run_ok"),
+                s("flaky"),
+                s("success"),
+                s("")
+            ),
+        ]
+    );
+    let called = h.fake.called();
+    // The retry's callback carries the try's error.
+    let exc = &called[1].context["exception"];
+    assert_eq!(exc["message"], "boom after 5s");
+    // `after` started as soon as `flaky` was recorded, while its callbacks ran.
+    let after = h.fake.tries("after");
+    assert!(
+        close(after[0].1, called[3].at),
+        "{after:?} {:?}",
+        called[3].at
+    );
+    // The run's callback waited for the task's.
+    assert!(called[5].at >= called[4].at + 1.0, "{called:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_run_calls_the_failure_callbacks_with_the_exception_and_the_reason() {
+    let h = Harness::new(
+        r#"
+        start_date = 2026-11-01T00:00:00Z
+        on_success_callback = "cb:run_ok"
+        on_failure_callback = ["cb:run_failed", "cb:bad", "cb:run_failed_2"]
+        [default_args]
+        on_failure_callback = "cb:failed"
+        on_skipped_callback = "cb:skipped"
+        on_success_callback = "cb:ok"
+        [tasks.a]
+        type = "python"
+        python_callable = "m:f"
+        execution_timeout = "3s"
+        [tasks.b]
+        type = "python"
+        python_callable = "m:g"
+        upstream = ["a"]
+        "#,
+    );
+    h.fake.on("a", 1, ok_after(60));
+    h.trigger("r", 0);
+    let run = h.run("r").await;
+    assert_eq!(run.state, RunState::Failed);
+    assert_eq!(h.state("r", "b").0, TaskState::UpstreamFailed);
+    let s = |x: &str| x.to_owned();
+    // b never ran: no callback of its own (upstream_failed is not a try's failure).
+    assert_eq!(
+        calls(&h),
+        [
+            (
+                "on_failure_callback",
+                s("cb:failed"),
+                s("a"),
+                s(""),
+                s("AirflowTaskTimeout")
+            ),
+            (
+                "on_failure_callback",
+                s("cb:run_failed"),
+                s("b"),
+                s("task_failure"),
+                s("")
+            ),
+            (
+                "on_failure_callback",
+                s("cb:bad"),
+                s("b"),
+                s("task_failure"),
+                s("")
+            ),
+            (
+                "on_failure_callback",
+                s("cb:run_failed_2"),
+                s("b"),
+                s("task_failure"),
+                s("")
+            ),
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_past_its_dagrun_timeout_calls_the_failure_callback_with_timed_out() {
+    let h = Harness::new(
+        r#"
+        start_date = 2026-11-01T00:00:00Z
+        dagrun_timeout = "10s"
+        on_failure_callback = "cb:run_failed"
+        [tasks.slow]
+        type = "python"
+        python_callable = "m:f"
+        on_failure_callback = "cb:failed"
+        on_skipped_callback = "cb:skipped"
+        "#,
+    );
+    h.fake.on("slow", 1, ok_after(60));
+    h.trigger("r", 0);
+    let run = h.run("r").await;
+    assert_eq!(run.state, RunState::Failed);
+    let s = |x: &str| x.to_owned();
+    // The stopped task gets no callback (Airflow kills it); the run's says why.
+    assert_eq!(
+        calls(&h),
+        [(
+            "on_failure_callback",
+            s("cb:run_failed"),
+            s("slow"),
+            s("timed_out"),
+            s("")
+        )]
     );
 }

@@ -12,6 +12,9 @@
 //! - 3: runs are indexed by DAG and recency (`dag_runs_by_recency`) and counted per DAG
 //!   (`dag_run_counts`), so a DAG's latest runs are read without its whole history;
 //!   migration builds both from `dag_runs` (and marks the runs version 3).
+//! - 4: XCom values are kept per map index, with the time they were pushed (an
+//!   [`XComRecord`] under a key that ends with the map index, see `xcom.rs`); migration
+//!   moves each value to map index -1 (and marks the runs version 4).
 //! - `dags`: dag_id -> [`DagRecord`] (paused).
 //! - `dag_runs`: dag_id \0 run_id -> [`DagRunRecord`].
 //! - `dag_runs_by_recency`: dag_id \0 run_after (12 bytes, `recency_key`) run_id ->
@@ -21,8 +24,12 @@
 //! - `dag_run_counts`: dag_id -> the DAG's number of runs (u64, big-endian), in the same
 //!   transaction.
 //! - `task_instances`: dag_id \0 run_id \0 task_id -> [`TaskInstanceRecord`].
-//! - `xcom`: dag_id \0 run_id \0 task_id \0 key -> JSON value.
+//! - `xcom`: dag_id \0 run_id \0 task_id \0 key \0 map index (4 bytes) -> [`XComRecord`].
 //! - `backfills`: backfill id -> [`BackfillRecord`].
+//! - `variables`, `connections`: Airflow's variables and connections, their secrets
+//!   encrypted (`values.rs`; new trees, so no schema change).
+
+mod xcom;
 
 use std::path::{Path, PathBuf};
 
@@ -31,8 +38,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use xcom::{RETURN_KEY, UNMAPPED, XComEntry, XComRecord, check_key as check_xcom_key};
+
 /// The schema this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// How long [`Store::reopen`] waits for sled to let go of a database it just closed.
 const REOPEN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -323,6 +332,7 @@ pub struct Store {
     tis: sled::Tree,
     xcom: sled::Tree,
     backfills: sled::Tree,
+    values: values::ValueTrees,
 }
 
 /// Copies the database folder at `path` to `<path>.schema-<version>.bak` (or `.bak.N` when
@@ -485,6 +495,7 @@ impl Store {
             tis: db.open_tree("task_instances").map_err(db_err)?,
             xcom: db.open_tree("xcom").map_err(db_err)?,
             backfills: db.open_tree("backfills").map_err(db_err)?,
+            values: values::ValueTrees::open(&db, path).map_err(db_err)?,
             path: path.to_owned(),
             db,
         })
@@ -568,6 +579,23 @@ impl Store {
                 self.run_counts
                     .insert(dag_id.as_bytes(), &count_bytes(n))
                     .map_err(|e| self.db_err(e))?;
+            }
+        }
+        if from < 4 {
+            // 3 -> 4: XCom values per map index, with their time.
+            self.migrate_xcom_to_4()?;
+            for item in self.runs.iter() {
+                let (k, v) = item.map_err(|e| self.db_err(e))?;
+                let mut run: DagRunRecord =
+                    serde_json::from_slice(&v).map_err(|source| StoreError::Decode {
+                        path: self.path.clone(),
+                        what: "DAG run (schema 3)".to_owned(),
+                        source,
+                    })?;
+                if run.version < 4 {
+                    run.version = 4;
+                    self.put(&self.runs, k.to_vec(), &run)?;
+                }
             }
         }
         self.flush()?;
@@ -897,48 +925,8 @@ impl Store {
     ) -> Result<Option<TaskInstanceRecord>, StoreError> {
         self.get(&self.tis, &key(&[dag_id, run_id, task_id]), "task instance")
     }
-
-    /// Stores an XCom value.
-    pub fn put_xcom(
-        &self,
-        dag_id: &str,
-        run_id: &str,
-        task_id: &str,
-        xkey: &str,
-        v: &Value,
-    ) -> Result<(), StoreError> {
-        self.put(&self.xcom, key(&[dag_id, run_id, task_id, xkey]), v)
-    }
-
-    /// An XCom value.
-    pub fn xcom(
-        &self,
-        dag_id: &str,
-        run_id: &str,
-        task_id: &str,
-        xkey: &str,
-    ) -> Result<Option<Value>, StoreError> {
-        self.get(
-            &self.xcom,
-            &key(&[dag_id, run_id, task_id, xkey]),
-            "XCom value",
-        )
-    }
-
-    /// Deletes an XCom value (a cleared task's old value).
-    pub fn delete_xcom(
-        &self,
-        dag_id: &str,
-        run_id: &str,
-        task_id: &str,
-        xkey: &str,
-    ) -> Result<(), StoreError> {
-        self.xcom
-            .remove(key(&[dag_id, run_id, task_id, xkey]))
-            .map_err(|e| self.db_err(e))?;
-        Ok(())
-    }
 }
 
 #[cfg(test)]
 mod tests;
+mod values;

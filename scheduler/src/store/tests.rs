@@ -285,3 +285,52 @@ fn a_schema_2_database_gets_its_run_index_when_migrated() {
     drop(s);
     assert!(dir.path().join("state.schema-2.bak").join("db").is_file());
 }
+
+#[test]
+fn a_schema_3_database_keeps_its_xcom_at_map_index_minus_one_when_migrated() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("state");
+    {
+        // What lithoflow wrote with schema 3: bare JSON values, no map index.
+        let db = sled::open(&path).expect("opens");
+        db.open_tree("meta")
+            .expect("tree")
+            .insert("schema_version", &b"3"[..])
+            .expect("insert");
+        let mut r = run("a", "r1", 10);
+        r.version = 3;
+        db.open_tree("dag_runs")
+            .expect("tree")
+            .insert(key(&["a", "r1"]), serde_json::to_vec(&r).expect("bytes"))
+            .expect("insert");
+        let xcom = db.open_tree("xcom").expect("tree");
+        for (task, value) in [("t", json!([1, 2])), ("u", json!({"a": "b"}))] {
+            xcom.insert(
+                key(&["a", "r1", task, "return_value"]),
+                serde_json::to_vec(&value).expect("bytes"),
+            )
+            .expect("insert");
+        }
+        db.flush().expect("flush");
+    }
+    let s = Store::open(&path).expect("migrates");
+    assert_eq!(s.schema_version().expect("meta"), Some(SCHEMA_VERSION));
+    assert_eq!(
+        s.xcom("a", "r1", "t", "return_value").expect("reads"),
+        Some(json!([1, 2]))
+    );
+    assert_eq!(
+        s.xcom_all("a", "r1", "u", "return_value").expect("reads"),
+        vec![(-1, json!({"a": "b"}))]
+    );
+    let r1 = s.run("a", "r1").expect("reads").expect("present");
+    assert_eq!(r1.version, SCHEMA_VERSION, "marked as of the new schema");
+    // Opening again (a migration done twice) changes nothing.
+    drop(s);
+    let s = Store::open(&path).expect("opens");
+    assert_eq!(
+        s.xcom_entries("a", "r1", "t").expect("reads").len(),
+        1,
+        "no entry twice"
+    );
+}

@@ -369,6 +369,7 @@ fn item(events: &Arc<Recorder>) -> (WorkItem, tokio::sync::oneshot::Receiver<Wor
         cancel: CancellationToken::new(),
         events: Some(Arc::clone(events) as Arc<dyn crate::backend::CallEvents>),
         reply,
+        services: None,
         cloud: None,
     };
     (item, rx)
@@ -684,6 +685,7 @@ impl World {
             memory_mb: None,
             obj: None,
             airflow_context: None,
+            context_positional: false,
         }));
         serde_json::to_vec(&request).expect("json")
     }
@@ -708,6 +710,7 @@ impl World {
                 cancel: CancellationToken::new(),
                 events: Some(Arc::clone(&events) as Arc<dyn crate::backend::CallEvents>),
                 reply,
+                services: None,
                 cloud: Some(CloudCall {
                     job: Arc::clone(job),
                     phase: "map",

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::Holds::{Hand, Plain as P};
 use super::Scope::{Bash, CallAsync, Common, Executor, Lithops, MapLike, MapReduce, Python};
 use super::{DAG, Key, Place, Plain, Scope, ValueKind as K, slot, task, task_only};
-use crate::model::{BashSpec, ExtraParams, Iterdata, MapReduceSpec, Task, TaskKind};
+use crate::model::{BashSpec, ExtraParams, FuncRef, Iterdata, MapReduceSpec, Task, TaskKind};
 
 /// A sanity bound on memory, MB (1 TiB); each backend checks its own limits (Lambda:
 /// 128-10,240 MB).
@@ -231,6 +231,28 @@ pub static KEYS: &[Key] = &[
         }),
     },
     Key {
+        name: "do_xcom_push",
+        aliases: &[],
+        doc: "Push the task's return value as its XCom `return_value` (false: push nothing).",
+        place: task(Common),
+        airflow: Some(Common),
+        holds: P(Plain::Bool {
+            at: slot!(do_xcom_push),
+            default: true,
+        }),
+    },
+    Key {
+        name: "multiple_outputs",
+        aliases: &[],
+        doc: "Also push a returned dict key by key, each as an XCom of its own.",
+        place: task(Common),
+        airflow: Some(Common),
+        holds: P(Plain::Bool {
+            at: slot!(multiple_outputs),
+            default: false,
+        }),
+    },
+    Key {
         name: "owner",
         aliases: &[],
         doc: "The task's owner, shown in listings.",
@@ -242,6 +264,36 @@ pub static KEYS: &[Key] = &[
         }),
     },
     // ----- executor settings -----------------------------------------------------------------
+    callback_key(
+        "on_execute_callback",
+        false,
+        "Called with the context just before the task runs.",
+        |t| show_funcs(&t.callbacks.on_execute_callback),
+    ),
+    callback_key(
+        "on_success_callback",
+        true,
+        "Called with the context after the task succeeds (at the top: after a run succeeds, reason \"success\").",
+        |t| show_funcs(&t.callbacks.on_success_callback),
+    ),
+    callback_key(
+        "on_failure_callback",
+        true,
+        "Called with the context (and its `exception`) after the task fails for good (at the top: after a run fails, reason \"task_failure\", \"timed_out\" or \"all_tasks_deadlocked\").",
+        |t| show_funcs(&t.callbacks.on_failure_callback),
+    ),
+    callback_key(
+        "on_retry_callback",
+        false,
+        "Called with the context (and its `exception`) after a failed try that will be retried.",
+        |t| show_funcs(&t.callbacks.on_retry_callback),
+    ),
+    callback_key(
+        "on_skipped_callback",
+        false,
+        "Called with the context after the task skips itself (AirflowSkipException, a bash skip exit code).",
+        |t| show_funcs(&t.callbacks.on_skipped_callback),
+    ),
     Key {
         name: "lithops_config",
         aliases: &["config"],
@@ -780,6 +832,48 @@ const fn dag_key(name: &'static str, kind: K, default: &'static str, doc: &'stat
             default: Some(default),
             show: None,
         },
+    }
+}
+
+/// A task callback key: every task type, `[default_args]` too, listed by `dags show`;
+/// `dag`: also a DAG's callback at the top of the file.
+const fn callback_key(
+    name: &'static str,
+    dag: bool,
+    doc: &'static str,
+    show: fn(&Task) -> Option<String>,
+) -> Key {
+    Key {
+        name,
+        aliases: &[],
+        doc,
+        place: Place {
+            dag,
+            task: Some(Common),
+            default_args: true,
+        },
+        // `lithoflow migrate` does not convert callables to references yet.
+        airflow: None,
+        holds: Hand {
+            kind: K::Functions,
+            default: None,
+            show: Some(show),
+        },
+    }
+}
+
+/// Callbacks as `dags show` lists them; none: not listed.
+fn show_funcs(list: &[FuncRef]) -> Option<String> {
+    match list {
+        [] => None,
+        [one] => Some(one.to_string()),
+        many => Some(format!(
+            "[{}]",
+            many.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
     }
 }
 

@@ -46,6 +46,13 @@ impl Keys<'_> {
         }
     }
 
+    fn funcs(&self, k: &str) -> Vec<FuncRef> {
+        match self.fields.get(k) {
+            Some((Parsed::Funcs(list), _)) => list.clone(),
+            _ => Vec::new(),
+        }
+    }
+
     fn json(&self, k: &str) -> Option<&Value> {
         match self.fields.get(k) {
             Some((Parsed::Json(v), _)) => Some(v),
@@ -303,6 +310,13 @@ impl Walker<'_> {
                 _ => TriggerRule::AllSuccess,
             },
             common,
+            callbacks: TaskCallbacks {
+                on_execute_callback: keys.funcs("on_execute_callback"),
+                on_success_callback: keys.funcs("on_success_callback"),
+                on_failure_callback: keys.funcs("on_failure_callback"),
+                on_retry_callback: keys.funcs("on_retry_callback"),
+                on_skipped_callback: keys.funcs("on_skipped_callback"),
+            },
             ..Task::default()
         };
         // Every plain key of the task's type: its value, else its default.

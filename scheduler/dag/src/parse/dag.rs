@@ -112,12 +112,14 @@ impl Walker<'_> {
             .and_then(|v| self.date("end_date", v, timezone));
         let start_date = start.map(|(d, _)| d);
         let end_date = end.map(|(d, _)| d);
+        // Airflow accepts this and the DAG simply gets no scheduled runs (its timetable's
+        // restriction is empty); say so rather than refuse the file.
         if let (Some(s), Some(e), Some(v)) = (start_date, end_date, top.get("end_date"))
             && e < s
         {
-            self.error(
+            self.warn(
                 v.span(),
-                format!("`end_date` ({e}) is before `start_date` ({s})"),
+                format!("`end_date` ({e}) is before `start_date` ({s}): the DAG gets no scheduled runs (manual runs and backfills still work)"),
             );
         }
         let schedule = top.get("schedule").and_then(|v| self.schedule(v));
@@ -163,7 +165,10 @@ impl Walker<'_> {
         };
         if catchup
             && start_date.is_none()
-            && matches!(schedule, Some(Schedule::Cron { .. }))
+            && matches!(
+                schedule,
+                Some(Schedule::Cron { .. } | Schedule::Delta { .. })
+            )
             && let Some(span) = top_keys.get("catchup")
         {
             self.error(
@@ -215,6 +220,13 @@ impl Walker<'_> {
             None => Map::new(),
         };
         let templates = self.template_settings(&top);
+        let callbacks = |w: &mut Self, key: &str| {
+            top.get(key)
+                .and_then(|v| w.func_refs(key, v))
+                .unwrap_or_default()
+        };
+        let on_success_callback = callbacks(self, "on_success_callback");
+        let on_failure_callback = callbacks(self, "on_failure_callback");
         let (lithops_config, dag_settings) = top
             .get("lithops_config")
             .and_then(|v| self.lithops_config("lithops_config", v))
@@ -269,6 +281,8 @@ impl Walker<'_> {
             tags,
             params,
             templates,
+            on_success_callback,
+            on_failure_callback,
             lithops_config,
             tasks,
             graph,
@@ -406,6 +420,9 @@ impl Walker<'_> {
             "@continuous" => return Some(Schedule::Continuous),
             _ => {}
         }
+        if let Some(delta) = self.delta_schedule(trimmed, v) {
+            return delta;
+        }
         let expr = if trimmed.starts_with('@') {
             match cron::preset(trimmed) {
                 Some(e) => e,
@@ -436,10 +453,46 @@ impl Walker<'_> {
                 cron: Box::new(cron),
             }),
             Err(e) => {
-                self.error(v.span(), format!("invalid schedule {text:?}: {e}"));
+                let hint = if trimmed.split_whitespace().count() < 5 {
+                    "; a duration schedule is written like \"1d\", \"6h\" or \"30m\""
+                } else {
+                    ""
+                };
+                self.error(v.span(), format!("invalid schedule {text:?}: {e}{hint}"));
                 None
             }
         }
+    }
+
+    /// A duration schedule (`"1d"`, `"6h"`, `"1h30m"`): Airflow's
+    /// `schedule=timedelta(...)`. None: the text is not a duration (a cron expression or
+    /// a preset); Some(None): a duration that is refused (reported).
+    fn delta_schedule(&mut self, text: &str, v: &Sv<'_>) -> Option<Option<Schedule>> {
+        // A cron field never parses as a duration, which needs a unit after each number.
+        let delta = humantime::parse_duration(text).ok()?;
+        // humantime reads months and years as 30.44 and 365.25 days; Airflow's
+        // `relativedelta(months=1)` is a calendar month, which this is not.
+        let calendar = text
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .any(|unit| matches!(unit, "M" | "month" | "months" | "y" | "year" | "years"));
+        if calendar {
+            self.error(
+                v.span(),
+                format!("schedule {text:?}: months and years are not fixed durations (Airflow's relativedelta); write a cron expression such as \"@monthly\" or \"0 0 1 */3 *\" instead"),
+            );
+            return Some(None);
+        }
+        if delta.is_zero() {
+            self.error(
+                v.span(),
+                format!("schedule {text:?}: the time between runs must be more than zero"),
+            );
+            return Some(None);
+        }
+        Some(Some(Schedule::Delta {
+            expr: text.to_owned(),
+            delta,
+        }))
     }
 }
 

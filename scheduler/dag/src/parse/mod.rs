@@ -106,6 +106,7 @@ enum Parsed {
     Str(String),
     Json(Value),
     Func(FuncRef),
+    Funcs(Vec<FuncRef>),
     /// Executor settings, and where each is written.
     Config(Box<(ExecutorConfig, Written)>),
     Env(serde_json::Map<String, Value>),

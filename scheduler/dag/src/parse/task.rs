@@ -155,6 +155,11 @@ impl Walker<'_> {
                 }
             }
             "python_callable" => Parsed::Func(self.func_ref(key, v)?),
+            "on_execute_callback"
+            | "on_success_callback"
+            | "on_failure_callback"
+            | "on_retry_callback"
+            | "on_skipped_callback" => Parsed::Funcs(self.func_refs(key, v)?),
             "bash_command" => {
                 let cmd = self.string(key, v)?;
                 if cmd.trim().is_empty() {

@@ -215,6 +215,22 @@ impl Walker<'_> {
         false
     }
 
+    /// A function reference or an array of them (Airflow's callbacks take either).
+    pub(super) fn func_refs(&mut self, key: &str, v: &Sv<'_>) -> Option<Vec<FuncRef>> {
+        let DeValue::Array(items) = v.get_ref() else {
+            return self.func_ref(key, v).map(|f| vec![f]);
+        };
+        let mut out = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for item in items.iter() {
+            match self.func_ref(key, item) {
+                Some(f) => out.push(f),
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
     pub(super) fn func_ref(&mut self, key: &str, v: &Sv<'_>) -> Option<FuncRef> {
         let s = self.string(key, v)?;
         let ident = |p: &str| {

@@ -4,11 +4,11 @@
 //! strict undefined names, Airflow's context ([`Context`]), `macros`, the `ds`/`ts`
 //! filters, values printed as Python's `str()` prints them, the DAG's
 //! `user_defined_macros` and `user_defined_filters`, and
-//! `render_template_as_native_obj` ([`native`]'s `literal_eval`).
+//! `render_template_as_native_obj` (`native.rs`'s `literal_eval`).
 //!
 //! minijinja has no operator overloading for objects, so a template's `+` and `-` are
 //! compiled into calls of a function that does date arithmetic when an operand is a
-//! date value and minijinja's own `+`/`-` otherwise ([`Renderer::compile`]).
+//! date value and minijinja's own `+`/`-` otherwise (`patch`).
 
 mod context;
 mod dates;
@@ -167,9 +167,25 @@ impl Renderer {
     /// they are. In native mode every string is rendered and read back as Python's
     /// `ast.literal_eval` reads it, as Airflow does.
     pub fn render(&self, v: &Value, ctx: &Context) -> Result<Value, String> {
+        self.render_with(v, ctx, None)
+    }
+
+    /// [`Renderer::render`] with Airflow's `var` and `conn` ([`crate::template_values`])
+    /// read through `lookup` (None: templates have no `var` and `conn`).
+    pub fn render_with(
+        &self,
+        v: &Value,
+        ctx: &Context,
+        lookup: Option<Arc<dyn crate::template_values::Lookup>>,
+    ) -> Result<Value, String> {
         let clock = Arc::new(macros::Clock::new(ctx.now, ctx.local_offset, ctx.seed));
-        let root = J::from_iter(ctx.root(&clock));
-        self.render_in(&root, v)
+        let mut root = ctx.root(&clock);
+        if let Some(lookup) = lookup {
+            for (k, v) in crate::template_values::globals(lookup) {
+                root.insert(k.to_owned(), v);
+            }
+        }
+        self.render_in(&J::from_iter(root), v)
     }
 
     fn render_in(&self, root: &J, v: &Value) -> Result<Value, String> {
@@ -315,4 +331,13 @@ fn call_python(
 /// ([`Renderer::plain`]).
 pub fn render(v: &Value, ctx: &Context) -> Result<Value, String> {
     Renderer::plain().render(v, ctx)
+}
+
+/// [`render`] with Airflow's `var` and `conn` read through `lookup`.
+pub fn render_with(
+    v: &Value,
+    ctx: &Context,
+    lookup: Arc<dyn crate::template_values::Lookup>,
+) -> Result<Value, String> {
+    Renderer::plain().render_with(v, ctx, Some(lookup))
 }

@@ -1392,3 +1392,155 @@ fn ticks_are_not_limited_to_a_range_of_years() {
         &["2151-01-01T00:00:00Z", "2152-01-01T00:00:00Z"],
     );
 }
+
+// Duration schedules (`schedule = "6h"`, Airflow's `schedule=timedelta(hours=6)`). The
+// expected runs follow Airflow 3.1's `DeltaTriggerTimetable` (`timetables/trigger.py`
+// `_TriggerTimetable.next_dagrun_info` with `_delta.py`'s identity alignment) and
+// `DeltaDataIntervalTimetable` (`timetables/interval.py`, `_skip_to_latest` rounding
+// `now` down on the epoch grid), worked out from those formulas.
+
+#[test]
+fn a_duration_schedule_triggers_every_delta() {
+    // Without catchup the first run is now (Airflow aligns a delta to nothing), then
+    // every 6 hours after it.
+    check_next(
+        "schedule = '6h'\nstart_date = 2026-05-01",
+        "2026-05-15T10:17:00Z",
+        3,
+        &[
+            "2026-05-15T10:17:00Z",
+            "2026-05-15T16:17:00Z",
+            "2026-05-15T22:17:00Z",
+        ],
+    );
+    // A start date in the future: the first run waits for it.
+    check_next(
+        "schedule = '1h30m'\nstart_date = 2026-06-01T08:00:00Z",
+        "2026-05-15T10:17:00Z",
+        2,
+        &["2026-06-01T08:00:00Z", "2026-06-01T09:30:00Z"],
+    );
+    // With catchup, every step from start_date; end_date is inclusive.
+    check_next(
+        "schedule = '6h'\nstart_date = 2026-05-15\nend_date = 2026-05-15T12:00:00Z\ncatchup = true",
+        "2026-05-15T10:17:00Z",
+        5,
+        &[
+            "2026-05-15T00:00:00Z",
+            "2026-05-15T06:00:00Z",
+            "2026-05-15T12:00:00Z",
+        ],
+    );
+}
+
+#[test]
+fn a_duration_schedule_with_data_intervals_runs_at_each_interval_end() {
+    // Airflow 2's DeltaDataIntervalTimetable: without catchup, the interval that ended
+    // last on the epoch grid (midnight UTC for a day), then the following ones.
+    check_next(
+        "schedule = '1d'\ntimetable = 'cron_data_interval'\nstart_date = 2026-05-01",
+        "2026-05-15T10:17:00Z",
+        3,
+        &[
+            "2026-05-14T00:00:00Z..2026-05-15T00:00:00Z",
+            "2026-05-15T00:00:00Z..2026-05-16T00:00:00Z",
+            "2026-05-16T00:00:00Z..2026-05-17T00:00:00Z",
+        ],
+    );
+    // 90 minutes: 10:17 rounds down to 09:00 on the epoch's 90-minute grid.
+    check_next(
+        "schedule = '90m'\ntimetable = 'cron_data_interval'",
+        "2026-05-15T10:17:00Z",
+        2,
+        &[
+            "2026-05-15T07:30:00Z..2026-05-15T09:00:00Z",
+            "2026-05-15T09:00:00Z..2026-05-15T10:30:00Z",
+        ],
+    );
+    // With catchup, intervals from start_date itself (not aligned to anything).
+    check_next(
+        "schedule = '1d'\ntimetable = 'cron_data_interval'\nstart_date = 2026-05-01T08:00:00Z\ncatchup = true",
+        "2026-05-15T10:17:00Z",
+        2,
+        &[
+            "2026-05-01T08:00:00Z..2026-05-02T08:00:00Z",
+            "2026-05-02T08:00:00Z..2026-05-03T08:00:00Z",
+        ],
+    );
+}
+
+#[test]
+fn a_duration_schedule_counts_real_hours_across_dst() {
+    // Airflow adds the timedelta to UTC instants: a day is 24 hours, so after the
+    // spring change a midnight schedule runs at 01:00 local time.
+    check_next(
+        "schedule = '1d'\ntimezone = 'Europe/Amsterdam'\nstart_date = 2026-03-28\ncatchup = true",
+        "2026-05-15T10:17:00Z",
+        3,
+        &[
+            "2026-03-27T23:00:00Z",
+            "2026-03-28T23:00:00Z",
+            "2026-03-29T23:00:00Z",
+        ],
+    );
+}
+
+#[test]
+fn manual_runs_of_a_duration_schedule() {
+    check_manual(
+        "schedule = '6h'",
+        "2026-05-15T10:17:00Z",
+        "2026-05-15T10:17:00Z",
+    );
+    check_manual(
+        "schedule = '6h'\ntimetable = 'cron_data_interval'",
+        "2026-05-15T10:17:00Z",
+        "2026-05-15T04:17:00Z..2026-05-15T10:17:00Z",
+    );
+}
+
+#[test]
+fn extended_cron_expressions_drive_the_timetables() {
+    // The last Friday of each month (croniter's `L5`) and the last day of the month.
+    check_next(
+        "schedule = '0 18 * * L5'\nstart_date = 2026-01-01\ncatchup = true",
+        "2026-05-15T10:17:00Z",
+        3,
+        &[
+            "2026-01-30T18:00:00Z",
+            "2026-02-27T18:00:00Z",
+            "2026-03-27T18:00:00Z",
+        ],
+    );
+    check_next(
+        "schedule = '0 0 L * *'\ntimetable = 'cron_data_interval'\nstart_date = 2024-01-31\ncatchup = true",
+        "2026-05-15T10:17:00Z",
+        2,
+        &[
+            "2024-01-31T00:00:00Z..2024-02-29T00:00:00Z",
+            "2024-02-29T00:00:00Z..2024-03-31T00:00:00Z",
+        ],
+    );
+    // The second Monday, without catchup: the latest tick has passed, so it runs.
+    check_next(
+        "schedule = '0 9 * * 1#2'\nstart_date = 2026-01-01",
+        "2026-05-15T10:17:00Z",
+        2,
+        &["2026-05-11T09:00:00Z", "2026-06-08T09:00:00Z"],
+    );
+}
+
+#[test]
+fn an_end_date_before_the_start_date_is_a_warning_and_no_runs() {
+    let text = "schedule = '@daily'\nstart_date = 2026-05-01\nend_date = 2026-04-01";
+    let (dag, diags) = parse_dag(Path::new("t.toml"), text);
+    let dag = dag.expect("the DAG loads");
+    let rendered: Vec<String> = diags.iter().map(ToString::to_string).collect();
+    assert_eq!(rendered.len(), 1, "{rendered:?}");
+    assert!(
+        rendered[0].contains("warning: `end_date` (2026-04-01 00:00:00 UTC) is before `start_date` (2026-05-01 00:00:00 UTC): the DAG gets no scheduled runs"),
+        "{}",
+        rendered[0]
+    );
+    assert!(next_executions(&dag, 3, t("2026-05-15T00:00:00Z")).is_empty());
+}

@@ -124,23 +124,23 @@ const DROPPED_NOTES: &[(&str, &str)] = &[
 const UNSUPPORTED: &[(&str, &str)] = &[
     (
         "on_failure_callback",
-        "callbacks are not supported: the function would never be called",
+        "callbacks are not converted: move the function to a module and write `on_failure_callback = \"module:function\"` in the TOML",
     ),
     (
         "on_success_callback",
-        "callbacks are not supported: the function would never be called",
+        "callbacks are not converted: move the function to a module and write `on_success_callback = \"module:function\"` in the TOML",
     ),
     (
         "on_retry_callback",
-        "callbacks are not supported: the function would never be called",
+        "callbacks are not converted: move the function to a module and write `on_retry_callback = \"module:function\"` in the TOML",
     ),
     (
         "on_execute_callback",
-        "callbacks are not supported: the function would never be called",
+        "callbacks are not converted: move the function to a module and write `on_execute_callback = \"module:function\"` in the TOML",
     ),
     (
         "on_skipped_callback",
-        "callbacks are not supported: the function would never be called",
+        "callbacks are not converted: move the function to a module and write `on_skipped_callback = \"module:function\"` in the TOML",
     ),
     (
         "sla_miss_callback",

@@ -321,7 +321,16 @@ impl Converter<'_, '_> {
                 "template_searchpath" | "user_defined_macros" | "user_defined_filters" => {
                     self.error(&span, format!("`{}`: lithoflow templates have no custom search path, macros or filters", k.name));
                 }
-                "on_success_callback" | "on_failure_callback" | "sla_miss_callback" => {
+                "on_success_callback" | "on_failure_callback" => {
+                    self.error(
+                        &span,
+                        format!(
+                            "`{0}`: callbacks are not converted: move the function to a module and write `{0} = \"module:function\"` in the TOML",
+                            k.name
+                        ),
+                    );
+                }
+                "sla_miss_callback" => {
                     self.error(
                         &span,
                         format!(
