@@ -5,10 +5,12 @@
 //!
 //!   bench_templates [--tasks 1000] [--rounds 7]
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{TimeZone, Utc};
 use lithoflow_dag::template::{Context, Renderer, TemplateSettings, UserMacro};
+use lithoflow_dag::template_values::Lookup;
 use serde_json::{Value, json};
 
 /// The templated values of one task: what real DAG files write (bench/README.md).
@@ -24,9 +26,31 @@ fn task_values(i: usize) -> Value {
         "key": "{{ task_instance_key_str }}-{{ ti.try_number }}-{{ dag_run.run_type }}",
         "conf": "{{ dag_run.conf.get('table', params.table) }}",
         "project": "{{ project }}",
+        "bucket": "{{ var.value.bucket }}/{{ var.json.limits.rows }}",
+        "host": "{{ conn.warehouse.host }}:{{ conn.warehouse.port }}",
         "plain": "not templated",
         "n": i,
     })
+}
+
+/// Variables and connections from memory: the benchmark measures the templates, not the
+/// state store.
+struct Memory;
+
+impl Lookup for Memory {
+    fn variable(&self, key: &str) -> Result<Option<String>, String> {
+        Ok(match key {
+            "bucket" => Some("s3://data".to_owned()),
+            "limits" => Some(r#"{"rows": 500}"#.to_owned()),
+            _ => None,
+        })
+    }
+
+    fn connection(&self, conn_id: &str) -> Result<Option<Value>, String> {
+        Ok((conn_id == "warehouse").then(|| {
+            json!({"conn_id": "warehouse", "conn_type": "postgres", "host": "db.internal", "port": 5432, "login": "etl", "schema": "sales", "extra_dejson": {}, "uri": "postgres://etl@db.internal:5432/sales"})
+        }))
+    }
 }
 
 fn main() {
@@ -50,6 +74,7 @@ fn main() {
         .user_defined_macros
         .insert("project".into(), UserMacro::Value(json!("analytics")));
     let renderer = Renderer::new(&settings, None);
+    let lookup: Arc<dyn Lookup> = Arc::new(Memory);
     let values: Vec<Value> = (0..tasks).map(task_values).collect();
     let ld = Utc.with_ymd_and_hms(2026, 11, 1, 2, 0, 0).single().expect("valid");
     let mut per_render = Vec::with_capacity(tasks * rounds);
@@ -60,7 +85,9 @@ fn main() {
             let mut c = Context::new("bench", &format!("t{i}"), "scheduled__2026-11-01T02:00:00+00:00", ld);
             c.run_type = "scheduled".into();
             c.params = json!({"table": "events"}).as_object().cloned().unwrap_or_default();
-            let out = renderer.render(v, &c).expect("renders");
+            let out = renderer
+                .render_with(v, &c, Some(Arc::clone(&lookup)))
+                .expect("renders");
             per_render.push(started.elapsed().as_secs_f64() * 1e6);
             rendered_bytes += out.to_string().len();
         }
