@@ -76,15 +76,26 @@ fn main() {
     let renderer = Renderer::new(&settings, None);
     let lookup: Arc<dyn Lookup> = Arc::new(Memory);
     let values: Vec<Value> = (0..tasks).map(task_values).collect();
-    let ld = Utc.with_ymd_and_hms(2026, 11, 1, 2, 0, 0).single().expect("valid");
+    let ld = Utc
+        .with_ymd_and_hms(2026, 11, 1, 2, 0, 0)
+        .single()
+        .expect("valid");
     let mut per_render = Vec::with_capacity(tasks * rounds);
     let mut rendered_bytes = 0usize;
     for _ in 0..rounds {
         for (i, v) in values.iter().enumerate() {
             let started = Instant::now();
-            let mut c = Context::new("bench", &format!("t{i}"), "scheduled__2026-11-01T02:00:00+00:00", ld);
+            let mut c = Context::new(
+                "bench",
+                &format!("t{i}"),
+                "scheduled__2026-11-01T02:00:00+00:00",
+                ld,
+            );
             c.run_type = "scheduled".into();
-            c.params = json!({"table": "events"}).as_object().cloned().unwrap_or_default();
+            c.params = json!({"table": "events"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
             let out = renderer
                 .render_with(v, &c, Some(Arc::clone(&lookup)))
                 .expect("renders");
@@ -94,10 +105,25 @@ fn main() {
     }
     per_render.sort_by(f64::total_cmp);
     let q = |p: f64| per_render[((per_render.len() - 1) as f64 * p).round() as usize];
-    let templates = task_values(0).as_object().map_or(0, |m| m.values().filter(|v| v.is_string()).count() - 1);
-    println!("bench_templates: {tasks} tasks x {rounds} rounds, {templates} templated strings per task");
-    println!("  per task render: median {:.1} us, p95 {:.1} us, min {:.1} us", q(0.5), q(0.95), q(0.0));
-    println!("  per template:    median {:.2} us", q(0.5) / templates as f64);
-    println!("  {tasks} tasks:      {:.1} ms (the median x {tasks})", q(0.5) * tasks as f64 / 1000.0);
+    let templates = task_values(0)
+        .as_object()
+        .map_or(0, |m| m.values().filter(|v| v.is_string()).count() - 1);
+    println!(
+        "bench_templates: {tasks} tasks x {rounds} rounds, {templates} templated strings per task"
+    );
+    println!(
+        "  per task render: median {:.1} us, p95 {:.1} us, min {:.1} us",
+        q(0.5),
+        q(0.95),
+        q(0.0)
+    );
+    println!(
+        "  per template:    median {:.2} us",
+        q(0.5) / templates as f64
+    );
+    println!(
+        "  {tasks} tasks:      {:.1} ms (the median x {tasks})",
+        q(0.5) * tasks as f64 / 1000.0
+    );
     println!("  ({rendered_bytes} bytes rendered)");
 }
