@@ -567,6 +567,45 @@ def _context_of_call():
     return get_current_context()
 
 
+def _callback_context():
+    """An Airflow callback's context: the running call's (so ``get_current_context()``
+    works in the callback too), with ``exception`` the exception the task raised,
+    rebuilt here from its type and message as the try ran in another process (Airflow's
+    ``context["exception"]``)."""
+    ctx = get_current_context()
+    raw = (_call or {}).get("raw") or {}
+    info = raw.get("exception")
+    if isinstance(info, dict):
+        ctx["exception"] = _rebuilt_exception(info)
+    return ctx
+
+
+def _rebuilt_exception(info):
+    """An exception of the type named in `info` with its message: a builtin type (or
+    one from `airflow.exceptions`, when importable) as itself, any other as an Exception
+    subclass of that name. Its remote traceback is `.remote_traceback`."""
+    import builtins
+    import importlib
+
+    name = str(info.get("type") or "Exception")
+    message = str(info.get("message") or "")
+    cls = getattr(builtins, name, None)
+    if cls is None and name.startswith("Airflow"):
+        try:
+            cls = getattr(importlib.import_module("airflow.exceptions"), name, None)
+        except Exception:
+            cls = None
+    if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+        module, _, short = name.rpartition(".")
+        cls = type(short, (Exception,), {"__module__": module or "lithoflow.task"})
+    try:
+        e = cls(message)
+    except Exception:
+        e = Exception(message)
+    e.remote_traceback = info.get("traceback") or ""
+    return e
+
+
 def _end_call():
     global _call
     _call = None

@@ -42,7 +42,6 @@ The answer comes on stdin, where a batch's next call requests may already wait; 
 are kept for later (``_Worker.pending``).
 """
 
-import builtins
 import contextlib
 import faulthandler
 import importlib
@@ -86,12 +85,6 @@ def _install_lithoflow(source):
     exec(compile(source, _LITHOFLOW_FILE, "exec"), module.__dict__)
     sys.modules["lithoflow"] = module
     _lithoflow = module
-
-
-def _airflow_context_from(raw):
-    """Airflow's context (a dict of Python objects) from its JSON: the `lithoflow`
-    module's, for whatever passes the context as an argument (callbacks)."""
-    return _lithoflow_module()._airflow_context_from(raw)
 
 
 def _lithoflow_module():
@@ -440,40 +433,6 @@ def _bind_airflow(func, args, kwargs, context):
     return args, chosen
 
 
-def _callback_context(raw):
-    """An Airflow callback's context: `_airflow_context_from`, with `exception` the
-    exception the task raised (rebuilt here from its type and message, as the try ran
-    in another process), as Airflow's `context["exception"]`."""
-    ctx = _airflow_context_from(raw)
-    info = raw.get("exception")
-    if isinstance(info, dict):
-        ctx["exception"] = _rebuilt_exception(info)
-    return ctx
-
-
-def _rebuilt_exception(info):
-    """An exception of the type named in `info` with its message: a builtin type (or
-    one from `airflow.exceptions`, when importable) as itself, any other as an Exception
-    subclass of that name. Its remote traceback is `.remote_traceback`."""
-    name = str(info.get("type") or "Exception")
-    message = str(info.get("message") or "")
-    cls = getattr(builtins, name, None)
-    if cls is None and name.startswith("Airflow"):
-        try:
-            cls = getattr(importlib.import_module("airflow.exceptions"), name, None)
-        except Exception:
-            cls = None
-    if not (isinstance(cls, type) and issubclass(cls, BaseException)):
-        module, _, short = name.rpartition(".")
-        cls = type(short, (Exception,), {"__module__": module or "lithoflow.task"})
-    try:
-        e = cls(message)
-    except Exception:
-        e = Exception(message)
-    e.remote_traceback = info.get("traceback") or ""
-    return e
-
-
 @contextlib.contextmanager
 def _env(extra):
     saved = {k: os.environ.get(k) for k in extra}
@@ -684,7 +643,8 @@ def run_call(req):
             kwargs["obj"] = CloudObject(obj)
         if context is not None and req.get("context_positional"):
             # An Airflow callback: the whole context is its one argument.
-            args, kwargs = [_callback_context(context)], {}
+            args = [lf._callback_context() if lf is not None else dict(context)]
+            kwargs = {}
         elif context is not None:
             if lf is not None:
                 context = lf._context_of_call()
