@@ -1906,6 +1906,12 @@ impl<'a> Interp<'a> {
             (Value::Conn(id), "get_uri") => {
                 Ok(crate::runtime_values::conn_template(id, "get_uri()"))
             }
+            (Value::Runtime { template, what }, m) => Err(err(
+                span,
+                format!(
+                    "`.{m}(...)` of `{what}`: Airflow reads it while parsing, lithoflow when the task runs (the template {template:?}), so nothing can be computed from it while converting; compute it in the template (Jinja) or in the task's function"
+                ),
+            )),
             (
                 Value::Task(_) | Value::XCom(_) | Value::Group(_),
                 "set_upstream" | "set_downstream",

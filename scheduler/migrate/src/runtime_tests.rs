@@ -76,7 +76,11 @@ fn variables_read_while_parsing_become_templates_in_templated_fields() {
             "Variable.get(key='k', default_var={'a': 1}, deserialize_json=True)",
             r#""{{ var.json.get('k', {'a': 1}) }}""#,
         ),
-        (models, "Variable.get('my-key')", r#""{{ var.value['my-key'] }}""#),
+        (
+            models,
+            "Variable.get('my-key')",
+            r#""{{ var.value['my-key'] }}""#,
+        ),
         (
             "from airflow.sdk import Variable",
             "Variable.get('k', default='d')",
@@ -117,7 +121,10 @@ fn variables_read_while_parsing_become_templates_in_templated_fields() {
     let conv = convert(&src, AirflowVersion::V2);
     let t = toml(&conv);
     assert!(t.contains(r#"op_args = ["{{ var.value.a }}"]"#), "{t}");
-    assert!(t.contains(r#"op_kwargs = { b = "{{ var.value.b }}" }"#), "{t}");
+    assert!(
+        t.contains(r#"op_kwargs = { b = "{{ var.value.b }}" }"#),
+        "{t}"
+    );
     assert!(t.contains(r#"env = { X = "{{ var.value.x }}" }"#), "{t}");
     let r = report(&conv);
     assert!(
@@ -170,7 +177,10 @@ fn moved_functions_use_lithoflows_variable_connection_and_context() {
         ),
         "{module}"
     );
-    assert!(module.contains("    h = get_connection('db').host\n"), "{module}");
+    assert!(
+        module.contains("    h = get_connection('db').host\n"),
+        "{module}"
+    );
     assert!(
         module.contains(
             "    from lithoflow import get_current_context as gcc\n    from lithoflow import get_connection\n    return get_connection('x').login, gcc()['ds']\n"
@@ -214,7 +224,10 @@ fn callbacks_defined_in_the_file_are_moved_and_referenced() {
         r.contains("`sla_miss_callback`: callbacks are not supported"),
         "{r}"
     );
-    assert!(r.contains("a lambda has no name lithoflow can import"), "{r}");
+    assert!(
+        r.contains("a lambda has no name lithoflow can import"),
+        "{r}"
+    );
     assert!(
         r.contains("is not a function of the DAG file or of a module next to it"),
         "{r}"

@@ -238,7 +238,11 @@ fn timedelta_schedules_become_duration_schedules_with_the_versions_timetable() {
     let months = schedule("relativedelta(months=1)", v2);
     assert!(months.contains("error"), "{months}");
     // Each converted DAG validates.
-    for delta in ["timedelta(days=1)", "timedelta(minutes=45)", "timedelta(seconds=90)"] {
+    for delta in [
+        "timedelta(days=1)",
+        "timedelta(minutes=45)",
+        "timedelta(seconds=90)",
+    ] {
         let src = format!(
             "from datetime import datetime, timedelta\nfrom airflow import DAG\nDAG('d', schedule={delta}, start_date=datetime(2024, 1, 1))\n"
         );

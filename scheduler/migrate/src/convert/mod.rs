@@ -231,7 +231,8 @@ impl<'m, 'a> Converter<'m, 'a> {
         let mut found = Vec::new();
         collect(v, &mut found);
         if !found.is_empty() {
-            self.note(span, format!("{what}: {} is read when the task runs, through its template, where Airflow read it each time it parsed the DAG file", found.join(", ")));
+            let verb = if found.len() == 1 { "is" } else { "are" };
+            self.note(span, format!("{what}: {} {verb} read when the task runs, through its template, where Airflow read it each time it parsed the DAG file", found.join(", ")));
         }
     }
 
