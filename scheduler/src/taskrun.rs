@@ -14,10 +14,13 @@ use lithoflow_executor::{
 };
 use serde_json::{Map, Value, json};
 
+use chrono::{DateTime, Offset, TimeZone, Utc};
+use lithoflow_dag::template::{Context, PrevRun, Renderer, XcomSource};
+
 use crate::engine::{
     CallbackInput, CallbackOutput, JobStarted, TaskExecutor, TryInput, TryLog, TryOutput,
 };
-use crate::store::DagRunRecord;
+use crate::store::{DagRunRecord, RunState, Store};
 
 use lithoflow_dag::{Dag, ExtraParams, FuncRef, Iterdata, MapSpec, PythonSpec, Task, TaskKind};
 
@@ -655,6 +658,14 @@ impl TaskExecutor for ExecutorTasks {
             }
         })
     }
+
+    fn py_caller(&self, dag: &Dag) -> Option<Arc<dyn lithoflow_dag::template::PyCaller>> {
+        if !dag.templates.calls_python() {
+            return None;
+        }
+        let c = ExecutorPyCaller::new(Arc::clone(&self.executor), dag, &self.home_config)?;
+        Some(Arc::new(c))
+    }
 }
 
 /// Bash and empty tasks run on this machine, not on the executor.
@@ -679,39 +690,238 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// The template context of a task's try (Airflow's names).
+/// What the context of a try needs from beyond the DAG and the run: the clock, the
+/// previous successful run, where `ti.xcom_pull` reads.
+pub(crate) struct ContextInputs {
+    /// The time of rendering.
+    pub now: DateTime<Utc>,
+    /// The DAG's previous successful run.
+    pub prev_success: Option<PrevRun>,
+    /// This run's XCom values.
+    pub xcom: Option<Arc<dyn XcomSource>>,
+}
+
+impl ContextInputs {
+    /// Nothing from the store (no previous run, nothing to pull), the run's `run_after`
+    /// as the clock: for a context only sent to Python as JSON (callbacks).
+    pub(crate) fn detached(run: &DagRunRecord) -> ContextInputs {
+        ContextInputs {
+            now: run.run_after,
+            prev_success: None,
+            xcom: None,
+        }
+    }
+}
+
+/// The template context of a task's try (Airflow's names, docs/airflow-runtime.md "The
+/// context").
 pub(crate) fn template_context(
     dag: &Dag,
     run: &DagRunRecord,
     task_id: &str,
     try_number: u32,
-) -> lithoflow_dag::template::Context {
+    inputs: ContextInputs,
+) -> Context {
     let logical = run.logical_date.unwrap_or(run.run_after);
     let mut params = dag.params.clone();
     for (k, v) in &run.conf {
         params.insert(k.clone(), v.clone());
     }
-    lithoflow_dag::template::Context {
-        dag_id: dag.dag_id.clone(),
-        task_id: task_id.to_owned(),
-        run_id: run.run_id.clone(),
-        logical_date: logical,
-        data_interval_start: run.data_interval_start.unwrap_or(logical),
-        data_interval_end: run.data_interval_end.unwrap_or(logical),
-        params,
-        conf: run.conf.clone(),
-        try_number,
+    let interval_end = run.data_interval_end.unwrap_or(logical);
+    let (prev, next) = lithoflow_dag::timetable::airflow2_neighbours(
+        dag,
+        run.run_type == "manual",
+        logical,
+        interval_end,
+    );
+    let mut c = Context::new(&dag.dag_id, task_id, &run.run_id, logical);
+    if let Some(task) = dag.task(task_id) {
+        c.task_type = lithoflow_dag::template::operator_class(task).to_owned();
+        c.max_tries = task.retries.saturating_add(1);
+    }
+    c.run_type = run.run_type.clone();
+    c.data_interval_start = run.data_interval_start.unwrap_or(logical);
+    c.data_interval_end = interval_end;
+    c.run_after = run.run_after;
+    c.run_start_date = run.start_date;
+    c.params = params;
+    c.conf = run.conf.clone();
+    c.try_number = try_number;
+    c.prev_success = inputs.prev_success;
+    c.prev_execution_date = prev;
+    c.next_execution_date = next;
+    c.xcom = inputs.xcom;
+    set_clock(&mut c, inputs.now);
+    c
+}
+
+/// The clock and randomness a render reads (`macros.datetime.now()`, `uuid4()`).
+pub(crate) fn set_clock(c: &mut Context, now: DateTime<Utc>) {
+    c.now = now;
+    c.local_offset = chrono::Local
+        .offset_from_utc_datetime(&now.naive_utc())
+        .fix();
+    c.seed = {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_i64(now.timestamp_micros());
+        h.finish()
+    };
+}
+
+/// The DAG's previous successful run: of its runs that succeeded, the one with the latest
+/// logical date before `logical` (Airflow's `get_previous_successful_dagrun`). Runs are
+/// read newest `run_after` first, and a run's logical date is never after its
+/// `run_after`, so the scan stops at the first run older than the best found.
+pub(crate) fn prev_success(
+    store: &Store,
+    dag_id: &str,
+    logical: DateTime<Utc>,
+) -> anyhow::Result<Option<PrevRun>> {
+    let mut best: Option<PrevRun> = None;
+    for r in store.runs_newest_first(dag_id) {
+        let r = r?;
+        if best.is_some_and(|b| r.run_after < b.logical_date) {
+            break;
+        }
+        let ld = r.logical_date.unwrap_or(r.run_after);
+        if r.state != RunState::Success || ld >= logical {
+            continue;
+        }
+        if best.is_none_or(|b| ld > b.logical_date) {
+            best = Some(PrevRun {
+                logical_date: ld,
+                data_interval_start: r.data_interval_start.unwrap_or(ld),
+                data_interval_end: r.data_interval_end.unwrap_or(ld),
+                start_date: r.start_date,
+                end_date: r.end_date,
+            });
+        }
+    }
+    Ok(best)
+}
+
+/// `ti.xcom_pull` in a template: this run's values, read from the store.
+pub(crate) struct StoreXcom {
+    /// The state store.
+    pub store: Arc<Store>,
+    /// The DAG.
+    pub dag_id: String,
+    /// The run.
+    pub run_id: String,
+}
+
+impl std::fmt::Debug for StoreXcom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoreXcom({}, {})", self.dag_id, self.run_id)
+    }
+}
+
+impl XcomSource for StoreXcom {
+    fn xcom(&self, task_id: &str, key: &str) -> Option<Value> {
+        match self.store.xcom(&self.dag_id, &self.run_id, task_id, key) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(dag = %self.dag_id, run = %self.run_id, task = task_id, error = %e, "failed to read an XCom value for a template");
+                None
+            }
+        }
+    }
+}
+
+/// Runs a DAG's template callables (`user_defined_macros` and `user_defined_filters`
+/// naming Python functions) as one-call jobs on the executor's local workers, with the
+/// DAG's folder on `sys.path`, and waits for each: templates render before the task is
+/// dispatched, in a blocking thread ([`render_task`]'s caller uses `spawn_blocking`).
+pub(crate) struct ExecutorPyCaller {
+    executor: Arc<FunctionExecutor>,
+    dag_id: String,
+    dag_dir: PathBuf,
+    config: ExecutorConfig,
+    handle: tokio::runtime::Handle,
+    calls: std::sync::atomic::AtomicU64,
+}
+
+impl ExecutorPyCaller {
+    /// A caller for `dag`'s templates; None outside a tokio runtime.
+    pub(crate) fn new(
+        executor: Arc<FunctionExecutor>,
+        dag: &Dag,
+        home: &ExecutorConfig,
+    ) -> Option<ExecutorPyCaller> {
+        let mut config = home.clone();
+        config.merge(&dag.lithops_config);
+        // Template callables run on this machine's workers, whatever the tasks use.
+        config.backend = Some(lithoflow_executor::Backend::Localhost);
+        config.storage = Some(StorageBackend::Localhost);
+        Some(ExecutorPyCaller {
+            executor,
+            dag_id: dag.dag_id.clone(),
+            dag_dir: dag_folder(&dag.fileloc),
+            config,
+            handle: tokio::runtime::Handle::try_current().ok()?,
+            calls: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+}
+
+impl std::fmt::Debug for ExecutorPyCaller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ExecutorPyCaller({})", self.dag_id)
+    }
+}
+
+impl lithoflow_dag::template::PyCaller for ExecutorPyCaller {
+    fn call(
+        &self,
+        f: &FuncRef,
+        args: Vec<Value>,
+        kwargs: Map<String, Value>,
+    ) -> Result<Value, String> {
+        let n = self
+            .calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let spec = JobSpec {
+            job_key: format!(
+                "{}/templates/{}-{n}",
+                sanitize(&self.dag_id),
+                chrono::Utc::now().format("%Y%m%dT%H%M%S%.6f")
+            ),
+            kind: JobKind::Call {
+                func: func(f),
+                args,
+                kwargs,
+                context: None,
+                context_positional: false,
+            },
+            options: CallOptions {
+                sys_path: vec![self.dag_dir.clone()],
+                base_dir: self.dag_dir.clone(),
+                config: self.config.clone(),
+                ..CallOptions::default()
+            },
+        };
+        let executor = Arc::clone(&self.executor);
+        self.handle.block_on(async move {
+            let job = executor.submit(spec);
+            let outcome = job.wait().await;
+            if let Err(e) = executor.clean(&job).await {
+                tracing::debug!(job = %job.job_id, error = %e, "failed to clean a template call's data");
+            }
+            outcome.result.clone().map_err(|e| e.to_string())
+        })
     }
 }
 
 /// The task with its templates rendered; `var` and `conn` are read through `lookup`.
 pub(crate) fn render_task(
     task: &Task,
-    ctx: &lithoflow_dag::template::Context,
-    lookup: Arc<dyn lithoflow_dag::template_values::Lookup>,
+    renderer: &Renderer,
+    ctx: &Context,
+    lookup: Option<Arc<dyn lithoflow_dag::template_values::Lookup>>,
 ) -> Result<Task, String> {
     let mut t = task.clone();
-    let render = |v: &Value| lithoflow_dag::template::render_with(v, ctx, Arc::clone(&lookup));
+    let render = |v: &Value| renderer.render_with(v, ctx, lookup.clone());
     match &mut t.kind {
         TaskKind::CallAsync(c) => c.data = render(&c.data)?,
         TaskKind::Map(m) => render_map(m, &render)?,
@@ -731,19 +941,20 @@ pub(crate) fn render_task(
             }
         }
         TaskKind::Bash(b) => {
-            // BashOperator's template_fields: bash_command, env, cwd.
-            if let Value::String(c) = render(&Value::String(std::mem::take(&mut b.bash_command)))? {
-                b.bash_command = c;
-            }
+            // BashOperator's template_fields: bash_command, env, cwd. Rendered natively
+            // too, a command is still run as text.
+            b.bash_command = as_text(render(&Value::String(std::mem::take(&mut b.bash_command)))?);
             if let Some(env) = b.env.take()
                 && let Value::Object(m) = render(&Value::Object(env))?
             {
-                b.env = Some(m);
+                b.env = Some(
+                    m.into_iter()
+                        .map(|(k, v)| (k, Value::String(as_text(v))))
+                        .collect(),
+                );
             }
-            if let Some(cwd) = b.cwd.take()
-                && let Value::String(c) = render(&Value::String(cwd))?
-            {
-                b.cwd = Some(c);
+            if let Some(cwd) = b.cwd.take() {
+                b.cwd = Some(as_text(render(&Value::String(cwd))?));
             }
         }
         TaskKind::Empty => {}
@@ -752,6 +963,14 @@ pub(crate) fn render_task(
         t.common.extra_env = env;
     }
     Ok(t)
+}
+
+/// A rendered value where text is needed: a string as it is, anything else as JSON.
+fn as_text(v: Value) -> String {
+    match v {
+        Value::String(s) => s,
+        other => other.to_string(),
+    }
 }
 
 fn render_map(

@@ -27,6 +27,7 @@ mod s3;
 mod schema;
 mod secrets;
 mod security;
+mod templates;
 mod tidy;
 mod timetable;
 mod tui;

@@ -65,6 +65,8 @@ pub struct Dag {
     pub tags: Vec<String>,
     /// Defaults for `{{ params.x }}`, overridable by a trigger's conf.
     pub params: Map<String, Value>,
+    /// `user_defined_macros`, `user_defined_filters`, `render_template_as_native_obj`.
+    pub templates: crate::template::TemplateSettings,
     /// Called when a run succeeds.
     pub on_success_callback: Vec<FuncRef>,
     /// Called when a run fails.

@@ -306,17 +306,7 @@ mod tests {
             .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
             .single()
             .expect("valid");
-        Context {
-            dag_id: "d".into(),
-            task_id: "t".into(),
-            run_id: "r".into(),
-            logical_date: d,
-            data_interval_start: d,
-            data_interval_end: d,
-            params: Default::default(),
-            conf: Default::default(),
-            try_number: 1,
-        }
+        Context::new("d", "t", "r", d)
     }
 
     fn render(t: &str) -> Result<Value, String> {

@@ -213,6 +213,33 @@ pub fn infer_manual_data_interval(dag: &Dag, run_after: DateTime<Utc>) -> DataIn
     }
 }
 
+/// Airflow 2's `prev_execution_date` and `next_execution_date` of a run (2.10's
+/// `_get_template_context`): a manual run's are its logical date; otherwise the previous
+/// is `DAG.previous_schedule(logical_date)` (the cron tick before it, for the
+/// `cron_data_interval` timetable only, None for every other timetable) and the next is
+/// the logical date of the run after this one's data interval, unrestricted (None for
+/// `@once`, `@continuous` and manual-only DAGs).
+pub fn airflow2_neighbours(
+    dag: &Dag,
+    manual: bool,
+    logical_date: DateTime<Utc>,
+    interval_end: DateTime<Utc>,
+) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+    if manual {
+        return (Some(logical_date), Some(logical_date));
+    }
+    match &dag.schedule {
+        Some(Schedule::Cron { cron, .. }) => {
+            let cron = CronTimes::new(cron, dag.timezone);
+            match dag.timetable {
+                Timetable::CronDataInterval => (cron.get_prev(logical_date), Some(interval_end)),
+                Timetable::CronTrigger => (None, cron.get_next(interval_end)),
+            }
+        }
+        _ => (None, None),
+    }
+}
+
 /// The next `n` runs the scheduler would create for `dag` if it had no runs yet and
 /// the clock read `now` (`dags next-execution`).
 pub fn next_executions(dag: &Dag, n: usize, now: DateTime<Utc>) -> Vec<DagRunInfo> {

@@ -62,12 +62,17 @@ pub(crate) async fn run(
     let mut stderr = std::io::stderr();
     // Templates render as in a run whose logical date is now (Airflow's `tasks test`
     // takes the date as an argument; lithoflow's runs it "now").
-    let ctx = lithoflow_dag::template::Context::standalone(
-        dag,
-        &task.task_id,
-        &run_id,
-        chrono::Utc::now(),
-    );
+    let now = chrono::Utc::now();
+    let mut ctx = lithoflow_dag::template::Context::standalone(dag, &task.task_id, &run_id, now);
+    taskrun::set_clock(&mut ctx, now);
+    let executor = Arc::new(executor);
+    let caller = if dag.templates.calls_python() {
+        taskrun::ExecutorPyCaller::new(Arc::clone(&executor), dag, &settings.executor)
+            .map(|c| Arc::new(c) as Arc<dyn lithoflow_dag::template::PyCaller>)
+    } else {
+        None
+    };
+    let renderer = lithoflow_dag::template::Renderer::new(&dag.templates, caller);
     // `var` and `conn`: the environment, then the store (opened only if needed).
     let open_settings = settings.clone();
     let lookup = Arc::new(crate::values::OpenOnNeed::new(move || {
@@ -75,7 +80,19 @@ pub(crate) async fn run(
             "`tasks test` reads stored variables and connections only while no scheduler holds the state database",
         )
     }));
-    let rendered = crate::taskrun::render_task(task, &ctx, Arc::clone(&lookup) as _);
+    let rendered = {
+        let task = task.clone();
+        let lookup = Arc::clone(&lookup) as Arc<dyn lithoflow_dag::template_values::Lookup>;
+        // Off the runtime's threads: Python template callables wait for the executor.
+        match tokio::task::spawn_blocking(move || {
+            crate::taskrun::render_task(&task, &renderer, &ctx, Some(lookup)).map(|t| (t, ctx))
+        })
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => Err(format!("rendering the templates stopped: {e}")),
+        }
+    };
     // What the task could be given is masked in what this command prints.
     let masks = Masks(lookup.secret_masks());
     let rendered = match rendered {
@@ -90,6 +107,7 @@ pub(crate) async fn run(
             );
         }
     };
+    let (rendered, ctx) = rendered;
     let task = &rendered;
     if matches!(task.kind, TaskKind::Bash(_) | TaskKind::Empty) {
         writeln!(

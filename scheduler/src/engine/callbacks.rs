@@ -33,7 +33,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Engine, TaskExecutor, TryLog};
 use crate::store::{DagRunRecord, RunState, TaskInstanceRecord, TaskState};
-use crate::taskrun::{TaskError, job_key, template_context};
+use crate::taskrun::{ContextInputs, TaskError, job_key, template_context};
 use lithoflow_dag::{Dag, FuncRef, Task};
 
 /// Which callback.
@@ -233,7 +233,14 @@ pub(super) fn for_task(
     if funcs.is_empty() {
         return Vec::new();
     }
-    let mut context = template_context(dag, run, &task.task_id, try_number).json();
+    let mut context = template_context(
+        dag,
+        run,
+        &task.task_id,
+        try_number,
+        ContextInputs::detached(run),
+    )
+    .json();
     if let Some(e) = error.filter(|_| matches!(kind, CallbackKind::Failure | CallbackKind::Retry)) {
         context.insert("exception".to_owned(), exception(e));
     }
@@ -298,7 +305,14 @@ pub(super) fn for_run<'t>(
     }
     let last = tis.max_by(|a, b| natural_key(&a.task_id).cmp(&natural_key(&b.task_id)));
     let mut context = match last {
-        Some(ti) => template_context(dag, run, &ti.task_id, ti.try_number.max(1)).json(),
+        Some(ti) => template_context(
+            dag,
+            run,
+            &ti.task_id,
+            ti.try_number.max(1),
+            ContextInputs::detached(run),
+        )
+        .json(),
         None => {
             let mut m = Map::new();
             m.insert("dag".to_owned(), json!({ "dag_id": dag.dag_id }));

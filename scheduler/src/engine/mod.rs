@@ -147,6 +147,13 @@ pub(crate) trait TaskExecutor: Send + Sync + 'static {
     /// Calls one callback (a task's or the DAG's) with its context. Dropping the future
     /// stops its call.
     fn run_callback(&self, input: CallbackInput) -> BoxFuture<'static, CallbackOutput>;
+
+    /// What runs a DAG's Python template callables (`user_defined_macros` and
+    /// `user_defined_filters` naming functions); None: templates cannot call Python.
+    fn py_caller(&self, dag: &Dag) -> Option<Arc<dyn lithoflow_dag::template::PyCaller>> {
+        let _ = dag;
+        None
+    }
 }
 
 /// Where the engine reads the time: the wall clock, or a test's clock that moves with

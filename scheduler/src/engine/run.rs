@@ -22,7 +22,10 @@ use super::callbacks::{self, CallbackKind, CallbackLog, RunEnd};
 use super::log::TryLog;
 use super::{Engine, JobStarted, PAST_RECHECK, RunControl, RunEvent, TryInput, TryOutput};
 use crate::store::{DagRunRecord, RunState, TaskInstanceRecord, TaskState};
-use crate::taskrun::{self, TaskError, job_key, render_task, template_context};
+use crate::taskrun::{
+    self, ContextInputs, StoreXcom, TaskError, job_key, render_task, template_context,
+};
+use lithoflow_dag::template::Renderer;
 use lithoflow_dag::trigger::{self, Decision, UpstreamCounts};
 use lithoflow_dag::{Dag, Task, TaskKind};
 
@@ -103,6 +106,8 @@ pub(super) struct RunLoop<'e> {
     /// Tasks whose trigger rule lets them run but whose previous run's instance did not
     /// succeed (`depends_on_past`), as of the last [`RunLoop::decide`].
     blocked_on_past: Vec<String>,
+    /// The DAG's template environment (its macros and filters), built once per run.
+    renderer: Arc<Renderer>,
 }
 
 impl<'e> RunLoop<'e> {
@@ -162,6 +167,10 @@ impl<'e> RunLoop<'e> {
             chrono::Duration::from_std(t).ok().map(|t| start + t)
         });
         let (started_tx, started_rx) = mpsc::unbounded_channel();
+        let renderer = Arc::new(Renderer::new(
+            &dag.templates,
+            engine.executor.py_caller(&dag),
+        ));
         Ok(Started::Running(Box::new(RunLoop {
             engine,
             dag,
@@ -178,6 +187,7 @@ impl<'e> RunLoop<'e> {
             drain: None,
             restarting: HashSet::new(),
             blocked_on_past: Vec::new(),
+            renderer,
         })))
     }
 
@@ -538,8 +548,20 @@ impl<'e> RunLoop<'e> {
             }
         }
         let job_key = job_key(&dag.dag_id, &run.run_id, &task.task_id, try_number);
-        let ctx = template_context(dag, run, &task.task_id, try_number);
+        let logical = run.logical_date.unwrap_or(run.run_after);
+        let inputs = ContextInputs {
+            now: self.engine.now(),
+            prev_success: taskrun::prev_success(&self.engine.store, &dag.dag_id, logical)?,
+            xcom: Some(Arc::new(StoreXcom {
+                store: Arc::clone(&self.engine.store),
+                dag_id: dag.dag_id.clone(),
+                run_id: run.run_id.clone(),
+            })),
+        };
+        let ctx = template_context(dag, run, &task.task_id, try_number, inputs);
         let context = task.python().map(|_| ctx.json());
+        let renderer = Arc::clone(&self.renderer);
+        let calls_python = dag.templates.calls_python();
         let services = crate::services::TaskServices::in_run(
             Arc::clone(&self.engine.store),
             self.engine.state_dir.clone(),
@@ -587,7 +609,19 @@ impl<'e> RunLoop<'e> {
         self.running.spawn(async move {
             let started = std::time::Instant::now();
             let task_id = task.task_id.clone();
-            let output = match render_task(&task, &ctx, lookup) {
+            // A DAG whose templates call Python renders off the runtime's threads: its
+            // macros wait for the executor.
+            let rendered = if calls_python {
+                let task = task.clone();
+                tokio::task::spawn_blocking(move || {
+                    render_task(&task, &renderer, &ctx, Some(lookup))
+                })
+                .await
+                .unwrap_or_else(|e| Err(format!("rendering the templates stopped: {e}")))
+            } else {
+                render_task(&task, &renderer, &ctx, Some(lookup))
+            };
+            let output = match rendered {
                 Ok(task) => {
                     // Airflow calls them after rendering, before execution_timeout
                     // starts; their failure is logged, and the task runs anyway.

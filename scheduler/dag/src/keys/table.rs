@@ -100,6 +100,24 @@ pub static KEYS: &[Key] = &[
         "Defaults for {{ params.x }}, overridable by a trigger's conf.",
     ),
     dag_key(
+        "user_defined_macros",
+        K::Table,
+        "{}",
+        "Names every template sees: a value, or { callable = \"module:function\" } run in Python.",
+    ),
+    dag_key(
+        "user_defined_filters",
+        K::Table,
+        "{}",
+        "Jinja filters by name, each a Python function \"module:function\".",
+    ),
+    dag_key(
+        "render_template_as_native_obj",
+        K::Boolean,
+        "false",
+        "Templates render to Python values (lists, numbers...) rather than text.",
+    ),
+    dag_key(
         "default_args",
         K::Table,
         "{}",

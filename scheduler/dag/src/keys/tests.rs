@@ -124,8 +124,8 @@ fn the_keys_allowed_at_the_top_keep_their_order() {
         names.join(", "),
         "dag_id, description, schedule, timetable, start_date, end_date, timezone, \
          is_paused_upon_creation, catchup, max_active_runs, max_active_tasks, dagrun_timeout, \
-         tags, params, default_args, on_success_callback, on_failure_callback, lithops_config, \
-         tasks"
+         tags, params, user_defined_macros, user_defined_filters, render_template_as_native_obj, \
+         default_args, on_success_callback, on_failure_callback, lithops_config, tasks"
     );
 }
 

@@ -219,6 +219,7 @@ impl Walker<'_> {
             },
             None => Map::new(),
         };
+        let templates = self.template_settings(&top);
         let callbacks = |w: &mut Self, key: &str| {
             top.get(key)
                 .and_then(|v| w.func_refs(key, v))
@@ -279,6 +280,7 @@ impl Walker<'_> {
             dagrun_timeout,
             tags,
             params,
+            templates,
             on_success_callback,
             on_failure_callback,
             lithops_config,

@@ -11,6 +11,7 @@ mod assemble;
 mod config;
 mod dag;
 mod task;
+mod templates;
 mod values;
 
 use std::collections::BTreeMap;

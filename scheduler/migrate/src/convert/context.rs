@@ -39,17 +39,7 @@ const PYTHON_CONTEXT: &[&str] = &[
 /// The names lithoflow's context holds (its template context, which the python task
 /// types also pass to callables).
 fn lithoflow_context_names() -> Vec<String> {
-    let ctx = lithoflow_dag::template::Context {
-        dag_id: String::new(),
-        task_id: String::new(),
-        run_id: String::new(),
-        logical_date: chrono::DateTime::UNIX_EPOCH,
-        data_interval_start: chrono::DateTime::UNIX_EPOCH,
-        data_interval_end: chrono::DateTime::UNIX_EPOCH,
-        params: serde_json::Map::new(),
-        conf: serde_json::Map::new(),
-        try_number: 1,
-    };
+    let ctx = lithoflow_dag::template::Context::new("", "", "", chrono::DateTime::UNIX_EPOCH);
     ctx.json().keys().cloned().collect()
 }
 
@@ -178,17 +168,13 @@ impl Converter<'_, '_> {
         span: &Span,
         params: &serde_json::Map<String, serde_json::Value>,
     ) {
-        let ctx = lithoflow_dag::template::Context {
-            dag_id: "dag".into(),
-            task_id: "task".into(),
-            run_id: "manual__2026-01-01T00:00:00+00:00".into(),
-            logical_date: self.opts.now,
-            data_interval_start: self.opts.now,
-            data_interval_end: self.opts.now,
-            params: params.clone(),
-            conf: serde_json::Map::new(),
-            try_number: 1,
-        };
+        let mut ctx = lithoflow_dag::template::Context::new(
+            "dag",
+            "task",
+            "manual__2026-01-01T00:00:00+00:00",
+            self.opts.now,
+        );
+        ctx.params = params.clone();
         for l in lines {
             if let Line::Key { key, value, .. } = l {
                 let json = toml_to_json(value);
@@ -199,7 +185,7 @@ impl Converter<'_, '_> {
                 }
                 let lookup = std::sync::Arc::new(AnyValues);
                 if let Err(m) = lithoflow_dag::template::render_with(&json, &ctx, lookup) {
-                    self.error(span, format!("`{key}`: {m} (lithoflow's templates know ds, ds_nodash, ts, ts_nodash, ts_nodash_with_tz, logical_date, data_interval_start, data_interval_end, run_id, dag_id, task_id, params, dag_run, dag, ti, task)"));
+                    self.error(span, format!("`{key}`: {m} (docs/airflow-runtime.md, \"The context\", lists what lithoflow's templates know)"));
                 }
             }
         }
