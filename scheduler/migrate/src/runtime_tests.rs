@@ -246,3 +246,27 @@ fn xcom_settings_are_written_as_keys() {
     assert!(t.contains("multiple_outputs = true"), "{t}");
     assert!(!report(&conv).contains("always keeps"), "{}", report(&conv));
 }
+
+#[test]
+fn a_json_variable_keeps_its_value_with_native_rendering() {
+    let dag = |native: &str| {
+        format!(
+            "{HEAD}from airflow.models import Variable\nfrom my_functions import f\nwith DAG('d', schedule=None, start_date=datetime(2026, 1, 1){native}):\n    PythonOperator(task_id='p', python_callable=f, op_kwargs={{'cfg': Variable.get('cfg', deserialize_json=True)}})\n"
+        )
+    };
+    let conv = convert(&dag(""), AirflowVersion::V2);
+    let r = report(&conv);
+    assert!(r.contains("renders the JSON value as text"), "{r}");
+    let conv = convert(
+        &dag(", render_template_as_native_obj=True"),
+        AirflowVersion::V2,
+    );
+    let t = toml(&conv);
+    assert!(t.contains("render_template_as_native_obj = true"), "{t}");
+    assert!(
+        t.contains(r#"op_kwargs = { cfg = "{{ var.json.cfg }}" }"#),
+        "{t}"
+    );
+    let r = report(&conv);
+    assert!(!r.contains("as text"), "{r}");
+}

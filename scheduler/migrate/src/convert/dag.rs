@@ -298,8 +298,9 @@ impl Converter<'_, '_> {
                     );
                 }
                 "render_template_as_native_obj" => {
-                    if matches!(k.value, Ok(Value::Bool(true))) {
-                        self.error(&span, "render_template_as_native_obj=True: lithoflow renders templates as text");
+                    if let Some(v) = self.kind_value(k, Kind::Bool, "render_template_as_native_obj")
+                    {
+                        doc.top.push(Line::key(&k.name, v));
                     }
                 }
                 "fail_stop" | "fail_fast" => {

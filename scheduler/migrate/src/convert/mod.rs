@@ -232,7 +232,17 @@ impl<'m, 'a> Converter<'m, 'a> {
         collect(v, &mut found);
         if !found.is_empty() {
             let verb = if found.len() == 1 { "is" } else { "are" };
-            self.note(span, format!("{what}: {} {verb} read when the task runs, through its template, where Airflow read it each time it parsed the DAG file", found.join(", ")));
+            let dag = &self.model.dags[self.dag];
+            let native = dag.kwargs.iter().chain(&dag.attrs).any(|k| {
+                k.name == "render_template_as_native_obj"
+                    && matches!(k.value, Ok(Value::Bool(true)))
+            });
+            let json = if !native && found.iter().any(|w| w.contains("deserialize_json=True")) {
+                "; the template renders the JSON value as text, where Airflow's Variable.get passed the decoded value: set render_template_as_native_obj = true on the DAG, or decode it with json.loads in the function"
+            } else {
+                ""
+            };
+            self.note(span, format!("{what}: {} {verb} read when the task runs, through its template, where Airflow read it each time it parsed the DAG file{json}", found.join(", ")));
         }
     }
 
