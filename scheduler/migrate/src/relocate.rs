@@ -335,6 +335,7 @@ pub(crate) fn build(
             queue.push((name, fid));
         }
     }
+    let mut stmt_texts: BTreeMap<usize, String> = BTreeMap::new();
     while let Some((name, fid)) = queue.pop() {
         for (i, t) in model.top_level.iter().enumerate() {
             if !t.names.contains(&name) || needed.contains(&i) {
@@ -348,10 +349,18 @@ pub(crate) fn build(
             if t.kind == (TopKind::Import { airflow: true }) {
                 continue;
             }
-            let code = text(src, &t.span);
-            let uses_airflow = names_used(&code)
-                .iter()
-                .any(|n| airflow_names.contains(n.as_str()) || n == "airflow");
+            // Module-level code runs when the module is imported, in the task's call, as
+            // Airflow runs the DAG file again in the task's process: what it reads of
+            // Airflow's runtime (`LIMIT = Variable.get("limit")`) is lithoflow's there.
+            let (code, uses_hook) = rewrite_runtime(&text(src, &t.span), &hooks);
+            let mut runtime_here: Vec<(&'static str, String)> = Vec::new();
+            let mut uses_airflow = false;
+            for n in names_used(&code) {
+                match model.runtime_imports.iter().find(|(bound, _)| *bound == n) {
+                    Some((_, lf)) if *lf != "BaseHook" => runtime_here.push((lf, n)),
+                    _ => uses_airflow |= airflow_names.contains(n.as_str()) || n == "airflow",
+                }
+            }
             if uses_airflow && t.kind == TopKind::Assign {
                 report(
                     &mut findings,
@@ -365,6 +374,26 @@ pub(crate) fn build(
                 continue;
             }
             needed.insert(i);
+            if !runtime_here.is_empty() && t.kind == TopKind::Assign {
+                let used: Vec<String> =
+                    runtime_here.iter().map(|(_, b)| format!("`{b}`")).collect();
+                for d in &moved[&fid] {
+                    findings.push(Finding {
+                        span: t.span.clone(),
+                        severity: Severity::Note,
+                        message: format!(
+                            "`{name}` is computed with {} when {module_name}.py is imported: once per warm worker process, where Airflow ran the DAG file again in each task's process",
+                            used.join(", ")
+                        ),
+                        dag: Some(*d),
+                    });
+                }
+            }
+            lithoflow_names.extend(runtime_here);
+            if uses_hook {
+                lithoflow_names.insert(("get_connection", "get_connection".into()));
+            }
+            stmt_texts.insert(i, code.clone());
             if !matches!(t.kind, TopKind::Import { .. }) {
                 for n in names_used(&code) {
                     queue.push((n, fid));
@@ -378,7 +407,8 @@ pub(crate) fn build(
         .iter()
         .map(|&i| {
             let t = &model.top_level[i];
-            (t.span.start, text(src, &t.span))
+            let code = stmt_texts.remove(&i).unwrap_or_else(|| text(src, &t.span));
+            (t.span.start, code)
         })
         .collect();
     for &fid in moved.keys() {

@@ -270,3 +270,22 @@ fn a_json_variable_keeps_its_value_with_native_rendering() {
     let r = report(&conv);
     assert!(!r.contains("as text"), "{r}");
 }
+
+#[test]
+fn module_level_reads_that_moved_functions_use_come_along() {
+    let src = "from datetime import datetime\nfrom airflow import DAG\nfrom airflow.models import Variable\nfrom airflow.operators.python import PythonOperator\n\nLIMIT = Variable.get('limit', default_var='5')\n\ndef f():\n    return int(LIMIT) * 2\n\nwith DAG('d', schedule=None, start_date=datetime(2026, 1, 1)):\n    PythonOperator(task_id='t', python_callable=f)\n";
+    let conv = convert(src, AirflowVersion::V2);
+    let r = report(&conv);
+    assert!(!r.contains("error:"), "{r}");
+    assert!(
+        r.contains("6:1: note: `LIMIT` is computed with `Variable` when dag_tasks.py is imported"),
+        "{r}"
+    );
+    let module = conv.module.expect("a generated module").text;
+    assert!(
+        module.contains(
+            "from lithoflow import Variable\n\n\nLIMIT = Variable.get('limit', default_var='5')\n"
+        ),
+        "{module}"
+    );
+}
