@@ -643,7 +643,7 @@ impl Converter<'_, '_> {
             }
             Value::XComKey(t, key) => {
                 let id = self.model.tasks[*t].task_id.clone();
-                self.error(span, format!("{what}: `{id}`[{key:?}] (one key of a task's result) cannot be passed; pass the whole result and read the key in the function"));
+                self.error(span, format!("{what}: `{id}`[{key:?}] (one key of a task's result) cannot be passed; pass the whole result and read the key in the function, or pull it there: `ti.xcom_pull(task_ids={id:?}, key={key:?})` with `multiple_outputs` on `{id}`"));
                 None
             }
             v => {
