@@ -365,8 +365,20 @@ impl Run {
 
 fn dags_test(c: &Converted, dag_id: &str, extra: &[&str]) -> Run {
     let home = tempfile::tempdir().expect("temp home");
+    dags_test_in(c, dag_id, extra, home.path(), &[])
+}
+
+/// [`dags_test`] in the home `home` (with its variables and connections), with `envs`.
+fn dags_test_in(
+    c: &Converted,
+    dag_id: &str,
+    extra: &[&str],
+    home: &Path,
+    envs: &[(&str, &Path)],
+) -> Run {
     let out = lithoflow()
-        .env("LITHOFLOW_HOME", home.path())
+        .env("LITHOFLOW_HOME", home)
+        .envs(envs.iter().copied())
         .arg("--dags-folder")
         .arg(&c.folder)
         .args(["dags", "test", dag_id])
@@ -625,4 +637,94 @@ fn a_dag_param_and_a_task_group_factory_run() {
     run.expect("ingest.fetch_db", "success", json!("fetched db"));
     run.expect("check_rows", "success", json!("rows"));
     run.expect("check_schema", "success", json!("schema"));
+}
+
+/// Runs `lithoflow ARGS` in `home`, which must succeed.
+fn lithoflow_ok(home: &Path, args: &[&str]) {
+    let out = lithoflow()
+        .env("LITHOFLOW_HOME", home)
+        .args(args)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("lithoflow runs");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn variables_connections_xcom_keys_and_callbacks_carry_over() {
+    let c = converted("example_runtime_access.py");
+    let home = tempfile::tempdir().expect("temp home");
+    let markers = tempfile::tempdir().expect("marker folder");
+    lithoflow_ok(
+        home.path(),
+        &[
+            "connections",
+            "add",
+            "warehouse",
+            "--conn-type",
+            "postgres",
+            "--conn-host",
+            "db.example",
+            "--conn-port",
+            "5432",
+        ],
+    );
+    let envs = [("MARKER_DIR", markers.path())];
+
+    // Without the variable `greeting`, the template `{{ var.value.greeting }}` fails the
+    // task, as Airflow's Variable.get fails the DAG file: its failure callbacks run.
+    let run = dags_test_in(
+        &c,
+        "example_runtime_access",
+        &["2026-06-01"],
+        home.path(),
+        &envs,
+    );
+    assert_eq!(run.state(), "failed", "{}", run.doc);
+    run.expect_state("report", "failed");
+    run.expect_state("echo", "upstream_failed");
+    let read = |name: &str| std::fs::read_to_string(markers.path().join(name));
+    assert_eq!(
+        read("report.done").expect("the failure callback ran"),
+        "2026-06-01"
+    );
+    assert!(read("run.done").is_ok(), "the second failure callback ran");
+    // push_rows succeeded: the default_args success callback.
+    assert_eq!(
+        read("push_rows.done").expect("the success callback ran"),
+        "2026-06-01"
+    );
+    std::fs::remove_file(markers.path().join("run.done")).expect("remove marker");
+
+    lithoflow_ok(home.path(), &["variables", "set", "greeting", "hello"]);
+    let run = dags_test_in(
+        &c,
+        "example_runtime_access",
+        &["2026-06-02"],
+        home.path(),
+        &envs,
+    );
+    assert_eq!(run.state(), "success", "{}", run.doc);
+    // do_xcom_push=False: the return value is not kept; the pushed key is pulled.
+    run.expect("push_rows", "success", Value::Null);
+    run.expect(
+        "report",
+        "success",
+        json!("hello: 20 rows to db.example in eu (report)"),
+    );
+    run.expect("late_import", "success", json!("hello"));
+    run.expect("echo", "success", json!("hello from db.example"));
+    for task in ["push_rows", "report", "late_import", "echo"] {
+        assert_eq!(
+            read(&format!("{task}.done")).expect("the success callback ran"),
+            "2026-06-02",
+            "{task}"
+        );
+    }
+    let run_id = run.doc["run_id"].as_str().expect("run_id");
+    assert_eq!(read("run.done").expect("the DAG's callback ran"), run_id);
 }

@@ -369,6 +369,12 @@ impl<'a> Interp<'a> {
                         // `from . import my_functions`: a module next to the DAG file.
                         None => Value::Module(alias.name.to_string()),
                     };
+                    if airflow
+                        && self.call_depth == 0
+                        && let Some(lf) = crate::relocate::runtime_name(&alias.name)
+                    {
+                        self.model.runtime_imports.push((bound.clone(), lf));
+                    }
                     if let (Value::Func { module, name }, 0) = (&v, self.call_depth) {
                         self.model
                             .imports
@@ -956,6 +962,9 @@ impl<'a> Interp<'a> {
 
     fn fstring(&mut self, parts: &'a [Expr], span: &Span) -> Eval {
         let mut out = String::new();
+        // The Python of the values read while parsing, when there are any: the f-string
+        // is then a template that reads them at run time.
+        let mut runtime: Vec<String> = Vec::new();
         for p in parts {
             match p {
                 Expr::Constant(c) => match &c.value {
@@ -964,6 +973,14 @@ impl<'a> Interp<'a> {
                 },
                 Expr::FormattedValue(f) => {
                     let v = self.eval(&f.value)?;
+                    if let Value::Runtime { template, what } = &v
+                        && f.conversion == ast::ConversionFlag::None
+                        && f.format_spec.is_none()
+                    {
+                        out.push_str(template);
+                        runtime.push(what.clone());
+                        continue;
+                    }
                     out.push_str(&self.format_value(
                         v,
                         f.conversion,
@@ -979,6 +996,12 @@ impl<'a> Interp<'a> {
             if out.len() > MAX_LEN {
                 return Err(err(span, "the string is too long"));
             }
+        }
+        if !runtime.is_empty() {
+            return Ok(Value::Runtime {
+                template: out,
+                what: runtime.join(", "),
+            });
         }
         Ok(Value::Str(out))
     }
@@ -1160,6 +1183,7 @@ impl<'a> Interp<'a> {
                 name: name.to_owned(),
             }),
             Value::Foreign(f) => Ok(Value::Foreign(format!("{f}.{name}"))),
+            Value::Conn(id) => crate::runtime_values::conn_attr(id, name, span),
             Value::Task(t) => match name {
                 "output" => Ok(Value::XCom(*t)),
                 "task_id" => Ok(Value::Str(self.model.tasks[*t].task_id.clone())),
@@ -1210,6 +1234,28 @@ impl<'a> Interp<'a> {
         let overflow = || err(span, "integer overflow");
         let too_long = || err(span, "the value is too long");
         Ok(match (op, l, r) {
+            (
+                O::Add,
+                Value::Runtime {
+                    template: a,
+                    what: wa,
+                },
+                Value::Runtime {
+                    template: b,
+                    what: wb,
+                },
+            ) => Value::Runtime {
+                template: a + &b,
+                what: format!("{wa}, {wb}"),
+            },
+            (O::Add, Value::Runtime { template, what }, Value::Str(b)) => Value::Runtime {
+                template: template + &b,
+                what,
+            },
+            (O::Add, Value::Str(a), Value::Runtime { template, what }) => Value::Runtime {
+                template: a + &template,
+                what,
+            },
             (O::Add, Value::Int(a), Value::Int(b)) => {
                 Value::Int(a.checked_add(b).ok_or_else(overflow)?)
             }
@@ -1510,6 +1556,14 @@ impl<'a> Interp<'a> {
             return builtin(b, pos, kws, span);
         }
         match s {
+            "Variable.get" => {
+                let (pos, kws) = self.strict_args(c)?;
+                crate::runtime_values::variable_get(pos, kws, span)
+            }
+            "BaseHook.get_connection" => {
+                let (pos, kws) = self.strict_args(c)?;
+                crate::runtime_values::get_connection(pos, kws, span)
+            }
             "DAG" => self.call_dag(c, span),
             "TaskGroup" => self.call_task_group(c, span),
             "chain" | "chain_linear" => {
@@ -1849,6 +1903,15 @@ impl<'a> Interp<'a> {
         span: &Span,
     ) -> Eval {
         match (&recv, name) {
+            (Value::Conn(id), "get_uri") => {
+                Ok(crate::runtime_values::conn_template(id, "get_uri()"))
+            }
+            (Value::Runtime { template, what }, m) => Err(err(
+                span,
+                format!(
+                    "`.{m}(...)` of `{what}`: Airflow reads it while parsing, lithoflow when the task runs (the template {template:?}), so nothing can be computed from it while converting; compute it in the template (Jinja) or in the task's function"
+                ),
+            )),
             (
                 Value::Task(_) | Value::XCom(_) | Value::Group(_),
                 "set_upstream" | "set_downstream",

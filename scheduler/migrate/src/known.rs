@@ -95,6 +95,8 @@ const AIRFLOW_NAMES: &[&str] = &[
     "Dataset",
     "AssetAlias",
     "DatasetAlias",
+    "Variable",
+    "BaseHook",
 ];
 
 /// Airflow's submodules, reached as attributes (`airflow.operators.bash.BashOperator`).
@@ -126,6 +128,10 @@ const AIRFLOW_SUBMODULES: &[&str] = &[
     "interval",
     "lithops_airflow_plugin",
     "lithops_operator",
+    "variable",
+    "hooks",
+    "base",
+    "base_hook",
 ];
 
 /// What `from <module> import <name>` binds `name` to.
@@ -280,6 +286,8 @@ pub(crate) fn sym_attr(sym: &str, attr: &str) -> Option<Value> {
             Value::Sym(format!("task.{attr}"))
         }
         ("task", a) => Value::Foreign(format!("airflow.decorators.task.{a}")),
+        ("Variable", "get") => Value::Sym("Variable.get".into()),
+        ("BaseHook", "get_connection") => Value::Sym("BaseHook.get_connection".into()),
         ("TriggerRule", a) => {
             let rule = a.to_ascii_lowercase();
             Value::Str(rule)

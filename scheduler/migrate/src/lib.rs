@@ -19,9 +19,12 @@ mod eval;
 mod known;
 mod model;
 mod relocate;
+mod runtime_values;
 mod secrets;
 mod value;
 
+#[cfg(test)]
+mod runtime_tests;
 #[cfg(test)]
 mod tests;
 

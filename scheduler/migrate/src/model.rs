@@ -148,6 +148,9 @@ pub(crate) struct Model<'a> {
     pub(crate) top_level: Vec<TopLevel>,
     /// `from <module> import <name>` of modules that are not Airflow's or the stdlib's.
     pub(crate) imports: Vec<(String, String, Span)>,
+    /// Names the file imports from Airflow at module level that lithoflow's runtime has
+    /// (`Variable` as bound, to `Variable`), for the module functions are moved to.
+    pub(crate) runtime_imports: Vec<(String, &'static str)>,
 }
 
 /// A module-level statement that defines names: copied into the generated module when a

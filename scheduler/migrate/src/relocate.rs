@@ -1,7 +1,10 @@
 //! Functions a DAG file defines itself (TaskFlow `@task` functions, `python_callable`s)
 //! cannot stay there: lithoflow imports functions from modules, and a TOML file holds none.
 //! They are copied verbatim, without their Airflow decorators, into a module generated next
-//! to the TOML, together with the imports and module-level names they use.
+//! to the TOML, together with the imports and module-level names they use. What they use
+//! of Airflow's runtime that lithoflow's `lithoflow` module has (`Variable`,
+//! `get_current_context`, `Connection`, `BaseHook.get_connection`) is imported from there
+//! instead, in the module and in the functions' own imports.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,6 +30,126 @@ pub struct GeneratedModule {
     pub text: String,
     /// The functions moved into it.
     pub functions: Vec<String>,
+}
+
+/// The name lithoflow's runtime gives an Airflow name a task function may use when it runs
+/// (docs/airflow-runtime.md, "Python access from tasks"); `BaseHook` only for its
+/// `get_connection`.
+pub(crate) fn runtime_name(airflow: &str) -> Option<&'static str> {
+    Some(match airflow {
+        "Variable" => "Variable",
+        "get_current_context" => "get_current_context",
+        "Connection" => "Connection",
+        "BaseHook" => "BaseHook",
+        _ => return None,
+    })
+}
+
+/// `from lithoflow import ...` for (lithoflow name, name bound) pairs.
+fn lithoflow_import(names: &BTreeSet<(&'static str, String)>) -> String {
+    let list: Vec<String> = names
+        .iter()
+        .map(|(lf, bound)| {
+            if lf == bound {
+                (*lf).to_owned()
+            } else {
+                format!("{lf} as {bound}")
+            }
+        })
+        .collect();
+    format!("from lithoflow import {}", list.join(", "))
+}
+
+/// A moved function's text with what it uses of Airflow's runtime made lithoflow's:
+/// `BaseHook.get_connection(...)` (BaseHook bound as any of `hooks`, or imported in the
+/// function) becomes `get_connection(...)`, and the function's own `from airflow... import`
+/// of names lithoflow has becomes `from lithoflow import ...`. Also gives the lithoflow
+/// names the module must import for the rewritten `BaseHook` calls.
+fn rewrite_runtime(code: &str, hooks: &[String]) -> (String, bool) {
+    let toks: Vec<(Tok, usize, usize)> = lex(code, Mode::Module)
+        .map_while(Result::ok)
+        .map(|(t, r)| (t, usize::from(r.start()), usize::from(r.end())))
+        .collect();
+    let name_at = |i: usize| match toks.get(i) {
+        Some((Tok::Name { name }, ..)) => Some(name.as_str()),
+        _ => None,
+    };
+    let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    let mut hooks: Vec<String> = hooks.to_vec();
+    // The function's own imports from Airflow.
+    let mut i = 0;
+    while i < toks.len() {
+        if matches!(toks[i].0, Tok::From) && name_at(i + 1) == Some("airflow") {
+            let start = toks[i].1;
+            let mut j = i + 2;
+            while matches!(toks.get(j), Some((Tok::Dot, ..))) && name_at(j + 1).is_some() {
+                j += 2;
+            }
+            if !matches!(toks.get(j), Some((Tok::Import, ..))) {
+                i += 1;
+                continue;
+            }
+            j += 1;
+            let mut pairs: BTreeSet<(&'static str, String)> = BTreeSet::new();
+            let mut all_known = true;
+            let mut end = toks.get(j).map_or(start, |t| t.2);
+            while let Some((tok, _, e)) = toks.get(j) {
+                match tok {
+                    Tok::Newline | Tok::Semi => break,
+                    Tok::Name { name } => {
+                        let bound = if matches!(toks.get(j + 1), Some((Tok::As, ..))) {
+                            j += 2;
+                            name_at(j).unwrap_or(name).to_owned()
+                        } else {
+                            name.clone()
+                        };
+                        end = toks.get(j).map_or(*e, |t| t.2);
+                        match runtime_name(name) {
+                            Some("BaseHook") => {
+                                hooks.push(bound);
+                                pairs.insert(("get_connection", "get_connection".into()));
+                            }
+                            Some(lf) => {
+                                pairs.insert((lf, bound));
+                            }
+                            None => all_known = false,
+                        }
+                    }
+                    Tok::Rpar => end = *e,
+                    _ => {}
+                }
+                j += 1;
+            }
+            if all_known && !pairs.is_empty() {
+                edits.push((start, end, lithoflow_import(&pairs)));
+            }
+            i = j;
+            continue;
+        }
+        i += 1;
+    }
+    // `BaseHook.get_connection` -> `get_connection`.
+    let mut uses_hook = false;
+    for i in 0..toks.len() {
+        let after_dot = i > 0 && matches!(toks[i - 1].0, Tok::Dot);
+        if let Some(n) = name_at(i)
+            && !after_dot
+            && hooks.iter().any(|h| h == n)
+            && matches!(toks.get(i + 1), Some((Tok::Dot, ..)))
+            && name_at(i + 2) == Some("get_connection")
+        {
+            edits.push((toks[i].1, toks[i + 2].2, "get_connection".into()));
+            uses_hook = true;
+        }
+    }
+    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
+    let mut out = code.to_owned();
+    for (start, end, with) in edits {
+        if out.is_char_boundary(start) && out.is_char_boundary(end) && start <= end {
+            out.replace_range(start..end, &with);
+        }
+    }
+    (out, uses_hook)
 }
 
 /// The names a piece of Python code refers to (attribute names after a `.` excluded).
@@ -113,6 +236,23 @@ pub(crate) fn build(
         .flat_map(|t| t.names.iter().map(String::as_str))
         .collect();
 
+    // The moved functions' text, with Airflow's runtime made lithoflow's.
+    let hooks: Vec<String> = model
+        .runtime_imports
+        .iter()
+        .filter(|(_, lf)| *lf == "BaseHook")
+        .map(|(bound, _)| bound.clone())
+        .collect();
+    let mut lithoflow_names: BTreeSet<(&'static str, String)> = BTreeSet::new();
+    let mut texts: BTreeMap<usize, String> = BTreeMap::new();
+    for &fid in moved.keys() {
+        let (code, uses_hook) = rewrite_runtime(&text(src, &model.functions[fid].span), &hooks);
+        if uses_hook {
+            lithoflow_names.insert(("get_connection", "get_connection".into()));
+        }
+        texts.insert(fid, code);
+    }
+
     // Which module-level statements the moved functions need, transitively.
     let mut needed: BTreeSet<usize> = BTreeSet::new();
     let mut queue: Vec<(String, usize)> = Vec::new();
@@ -126,10 +266,34 @@ pub(crate) fn build(
             .chain(&f.args.kwonlyargs)
             .map(|a| a.def.arg.to_string())
             .collect();
-        let body = src.get(f.span.clone()).unwrap_or("");
+        let body = texts.get(&fid).map_or("", String::as_str);
         for name in names_used(body) {
             if own_params.contains(&name) || name == f.name {
                 continue;
+            }
+            let runtime = model
+                .runtime_imports
+                .iter()
+                .find(|(bound, _)| *bound == name)
+                .map(|(_, lf)| *lf);
+            match runtime {
+                Some("BaseHook") => {
+                    report(
+                        &mut findings,
+                        &f.span,
+                        &moved[&fid],
+                        format!(
+                            "`{}` uses `{name}` for more than `{name}.get_connection(...)`, the one part of BaseHook lithoflow has (as `lithoflow.get_connection`)",
+                            f.name
+                        ),
+                    );
+                    continue;
+                }
+                Some(lf) => {
+                    lithoflow_names.insert((lf, name.clone()));
+                    continue;
+                }
+                None => {}
             }
             if airflow_names.contains(name.as_str()) {
                 report(
@@ -171,6 +335,7 @@ pub(crate) fn build(
             queue.push((name, fid));
         }
     }
+    let mut stmt_texts: BTreeMap<usize, String> = BTreeMap::new();
     while let Some((name, fid)) = queue.pop() {
         for (i, t) in model.top_level.iter().enumerate() {
             if !t.names.contains(&name) || needed.contains(&i) {
@@ -184,10 +349,18 @@ pub(crate) fn build(
             if t.kind == (TopKind::Import { airflow: true }) {
                 continue;
             }
-            let code = text(src, &t.span);
-            let uses_airflow = names_used(&code)
-                .iter()
-                .any(|n| airflow_names.contains(n.as_str()) || n == "airflow");
+            // Module-level code runs when the module is imported, in the task's call, as
+            // Airflow runs the DAG file again in the task's process: what it reads of
+            // Airflow's runtime (`LIMIT = Variable.get("limit")`) is lithoflow's there.
+            let (code, uses_hook) = rewrite_runtime(&text(src, &t.span), &hooks);
+            let mut runtime_here: Vec<(&'static str, String)> = Vec::new();
+            let mut uses_airflow = false;
+            for n in names_used(&code) {
+                match model.runtime_imports.iter().find(|(bound, _)| *bound == n) {
+                    Some((_, lf)) if *lf != "BaseHook" => runtime_here.push((lf, n)),
+                    _ => uses_airflow |= airflow_names.contains(n.as_str()) || n == "airflow",
+                }
+            }
             if uses_airflow && t.kind == TopKind::Assign {
                 report(
                     &mut findings,
@@ -201,6 +374,26 @@ pub(crate) fn build(
                 continue;
             }
             needed.insert(i);
+            if !runtime_here.is_empty() && t.kind == TopKind::Assign {
+                let used: Vec<String> =
+                    runtime_here.iter().map(|(_, b)| format!("`{b}`")).collect();
+                for d in &moved[&fid] {
+                    findings.push(Finding {
+                        span: t.span.clone(),
+                        severity: Severity::Note,
+                        message: format!(
+                            "`{name}` is computed with {} when {module_name}.py is imported: once per warm worker process, where Airflow ran the DAG file again in each task's process",
+                            used.join(", ")
+                        ),
+                        dag: Some(*d),
+                    });
+                }
+            }
+            lithoflow_names.extend(runtime_here);
+            if uses_hook {
+                lithoflow_names.insert(("get_connection", "get_connection".into()));
+            }
+            stmt_texts.insert(i, code.clone());
             if !matches!(t.kind, TopKind::Import { .. }) {
                 for n in names_used(&code) {
                     queue.push((n, fid));
@@ -214,18 +407,27 @@ pub(crate) fn build(
         .iter()
         .map(|&i| {
             let t = &model.top_level[i];
-            (t.span.start, text(src, &t.span))
+            let code = stmt_texts.remove(&i).unwrap_or_else(|| text(src, &t.span));
+            (t.span.start, code)
         })
         .collect();
     for &fid in moved.keys() {
         let f = &model.functions[fid];
-        chunks.push((f.span.start, text(src, &f.span)));
+        chunks.push((
+            f.span.start,
+            texts.remove(&fid).unwrap_or_else(|| text(src, &f.span)),
+        ));
     }
     chunks.sort_by_key(|(at, _)| *at);
     chunks.dedup_by_key(|(at, _)| *at);
     let mut out = format!(
         "{GENERATED_MARKER} from {source_file}: the functions that file defined\n# itself, copied verbatim (without their Airflow decorators), with the imports and\n# module-level names they use. lithoflow runs functions from modules, not DAG files.\n"
     );
+    if !lithoflow_names.is_empty() {
+        out.push_str("# Airflow's Variable, get_current_context, Connection and BaseHook.get_connection\n# are lithoflow's (docs/airflow-runtime.md, \"Python access from tasks\").\n\n");
+        out.push_str(&lithoflow_import(&lithoflow_names));
+        out.push('\n');
+    }
     let mut prev_import = false;
     for (_, code) in &chunks {
         let is_import = code.starts_with("import ") || code.starts_with("from ");

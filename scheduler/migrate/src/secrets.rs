@@ -5,9 +5,9 @@
 //! migrate writes by a reference, and reports each with its `file:line:col`.
 //!
 //! The references are Airflow's: `{{ var.value.<name> }}` for a plain credential, and
-//! `{{ conn.<id>.password }}` for the password of a connection URI. lithoflow has no
-//! variables or connections yet, so such a template fails to render when the task runs:
-//! the placeholder cannot pass for a value. In the generated module (Python code, where
+//! `{{ conn.<id>.password }}` for the password of a connection URI. Until the variable or
+//! connection is defined (`lithoflow variables set`, `lithoflow connections add`), such a
+//! template fails to render when the task runs: the reference cannot pass for a value. In the generated module (Python code, where
 //! templates do not render) a credential becomes `os.environ["<NAME>"]`.
 
 use std::collections::BTreeMap;
@@ -163,13 +163,13 @@ impl Vault {
         for r in replaced {
             let message = if r.conn {
                 format!(
-                    "hard-coded credential in `{}`: not copied; the TOML refers to the connection's password `{}` instead: define the connection `{}` with it (lithoflow has no connections yet; until then the task fails when it renders this reference)",
-                    r.what, r.reference, r.var
+                    "hard-coded credential in `{}`: not copied; the TOML refers to the connection's password `{}` instead: define the connection `{}` with it (`lithoflow connections add {} --conn-uri ...`; until then the task fails when it renders this reference)",
+                    r.what, r.reference, r.var, r.var
                 )
             } else {
                 format!(
-                    "hard-coded credential in `{}`: not copied; the TOML refers to `{}` instead: set the variable `{}` to it (lithoflow has no variables yet; until then the task fails when it renders this reference)",
-                    r.what, r.reference, r.var
+                    "hard-coded credential in `{}`: not copied; the TOML refers to `{}` instead: set the variable `{}` to it (`lithoflow variables set {} ...`; until then the task fails when it renders this reference)",
+                    r.what, r.reference, r.var, r.var
                 )
             };
             if !findings

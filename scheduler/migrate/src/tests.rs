@@ -199,43 +199,62 @@ fn what_cannot_be_known_is_reported_where_it_is_used() {
 }
 
 #[test]
-fn timedelta_schedules_become_cron_expressions_aligned_to_start_date() {
-    let schedule = |delta: &str, start: &str| {
+fn timedelta_schedules_become_duration_schedules_with_the_versions_timetable() {
+    let schedule = |delta: &str, version: AirflowVersion| {
         let src = format!(
-            "from datetime import datetime, timedelta\nfrom airflow import DAG\nDAG('d', schedule={delta}, start_date={start})\n"
+            "from datetime import datetime, timedelta\nfrom airflow import DAG\nDAG('d', schedule={delta}, start_date=datetime(2024, 1, 1, 6, 15))\n"
         );
-        let conv = convert(&src);
+        let conv = convert_file(Path::new("dag.py"), &src, &opts(version));
         let toml = &conv.dags[0].toml;
-        toml.lines()
-            .find(|l| l.starts_with("schedule = "))
-            .map(|l| l.split("  #").next().unwrap_or(l).to_owned())
-            .unwrap_or_else(|| report(&conv))
+        let keys: Vec<&str> = toml
+            .lines()
+            .filter(|l| l.starts_with("schedule = ") || l.starts_with("timetable = "))
+            .collect();
+        if keys.len() == 2 {
+            keys.join("\n")
+        } else {
+            report(&conv)
+        }
     };
+    let v2 = AirflowVersion::V2;
     assert_eq!(
-        schedule("timedelta(days=1)", "datetime(2024, 1, 1)"),
-        r#"schedule = "@daily""#
+        schedule("timedelta(days=1)", v2),
+        "schedule = \"1d\"  # from timedelta(days=1)\ntimetable = \"cron_data_interval\"  # Airflow 2's DeltaDataIntervalTimetable"
     );
     assert_eq!(
-        schedule("timedelta(days=1)", "datetime(2024, 1, 1, 6, 15)"),
-        r#"schedule = "15 6 * * *""#
+        schedule("timedelta(hours=6)", AirflowVersion::V3),
+        "schedule = \"6h\"  # from timedelta(hours=6)\ntimetable = \"cron_trigger\"  # Airflow 3's DeltaTriggerTimetable"
     );
-    assert_eq!(
-        schedule("timedelta(hours=1)", "datetime(2024, 1, 1, 0, 20)"),
-        r#"schedule = "20 * * * *""#
-    );
-    assert_eq!(
-        schedule("timedelta(hours=4)", "datetime(2024, 1, 1, 2)"),
-        r#"schedule = "0 2/4 * * *""#
-    );
-    assert_eq!(
-        schedule("timedelta(minutes=15)", "datetime(2024, 1, 1, 0, 5)"),
-        r#"schedule = "5/15 * * * *""#
-    );
-    assert_eq!(
-        schedule("timedelta(weeks=1)", "datetime(2024, 1, 3)"),
-        r#"schedule = "0 0 * * 3""#
-    );
-    assert!(schedule("timedelta(minutes=45)", "datetime(2024, 1, 1)").contains("does not divide"));
+    // What no cron expression could say, a duration can.
+    assert!(schedule("timedelta(minutes=45)", v2).starts_with("schedule = \"45m\""));
+    assert!(schedule("timedelta(hours=1, minutes=30)", v2).starts_with("schedule = \"1h30m\""));
+    assert!(schedule("timedelta(weeks=1)", v2).starts_with("schedule = \"7d\""));
+    assert!(schedule("timedelta(seconds=90)", v2).starts_with("schedule = \"1m30s\""));
+    let zero = schedule("timedelta(0)", v2);
+    assert!(zero.contains("must be longer than zero"), "{zero}");
+    let negative = schedule("timedelta(days=-1)", v2);
+    assert!(negative.contains("must be longer than zero"), "{negative}");
+    // Months are not a fixed duration: the evaluator refuses them already.
+    let months = schedule("relativedelta(months=1)", v2);
+    assert!(months.contains("error"), "{months}");
+    // Each converted DAG validates.
+    for delta in [
+        "timedelta(days=1)",
+        "timedelta(minutes=45)",
+        "timedelta(seconds=90)",
+    ] {
+        let src = format!(
+            "from datetime import datetime, timedelta\nfrom airflow import DAG\nDAG('d', schedule={delta}, start_date=datetime(2024, 1, 1))\n"
+        );
+        for version in [AirflowVersion::V2, AirflowVersion::V3] {
+            let toml = &convert_file(Path::new("dag.py"), &src, &opts(version)).dags[0].toml;
+            let (dag, diags) = lithoflow_dag::parse_dag(Path::new("d.toml"), toml);
+            assert!(
+                dag.is_some() && !diags.iter().any(|d| d.is_error()),
+                "{delta}: {diags:?}\n{toml}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -244,7 +263,7 @@ fn airflow_versions_differ_in_their_defaults() {
     let v2 = &convert_file(Path::new("dag.py"), src, &opts(AirflowVersion::V2)).dags[0].toml;
     let v3 = &convert_file(Path::new("dag.py"), src, &opts(AirflowVersion::V3)).dags[0].toml;
     assert!(
-        v2.contains("schedule = \"@daily\"  # Airflow 2's default"),
+        v2.contains("schedule = \"1d\"  # Airflow 2's default schedule, timedelta(days=1)"),
         "{v2}"
     );
     assert!(v2.contains("timetable = \"cron_data_interval\""), "{v2}");

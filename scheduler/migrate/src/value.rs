@@ -142,6 +142,15 @@ pub(crate) enum Value {
     Label(Vec<TaskIdx>),
     /// A parameter of a `@dag` function: `{{ params.name }}` at run time.
     DagParam(String),
+    /// A value Airflow reads while it parses the file (`Variable.get("k")`, a
+    /// connection's field): `template` is the Jinja text that reads it at run time
+    /// (`{{ var.value.k }}`, or an f-string holding it), `what` the Python that read it.
+    Runtime {
+        template: String,
+        what: String,
+    },
+    /// `BaseHook.get_connection("id")`: its fields are [`Value::Runtime`] values.
+    Conn(String),
     /// A Python lambda, which lithoflow cannot reference by name.
     Lambda,
     /// `CronTriggerTimetable("0 0 * * *", timezone="UTC")` and its data-interval sibling:
@@ -178,6 +187,8 @@ impl Value {
             Value::Group(_) => "TaskGroup",
             Value::Label(_) => "Label",
             Value::DagParam(_) => "DAG param",
+            Value::Runtime { .. } => "value read while parsing (a variable or connection)",
+            Value::Conn(_) => "connection",
             Value::Lambda => "lambda",
             Value::Timetable(..) => "timetable",
             Value::Opaque(_) => "unknown value",
@@ -195,7 +206,12 @@ impl Value {
             Value::List(v) | Value::Tuple(v) => !v.is_empty(),
             Value::Dict(v) => !v.is_empty(),
             Value::Delta(d) => *d != 0,
-            Value::Opaque(_) | Value::DagParam(_) | Value::XCom(_) | Value::XComKey(..) => {
+            Value::Opaque(_)
+            | Value::DagParam(_)
+            | Value::XCom(_)
+            | Value::XComKey(..)
+            | Value::Runtime { .. }
+            | Value::Conn(_) => {
                 return None;
             }
             _ => true,

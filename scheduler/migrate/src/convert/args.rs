@@ -123,26 +123,6 @@ const DROPPED_NOTES: &[(&str, &str)] = &[
 /// Arguments that change what runs and have no lithoflow equivalent.
 const UNSUPPORTED: &[(&str, &str)] = &[
     (
-        "on_failure_callback",
-        "callbacks are not converted: move the function to a module and write `on_failure_callback = \"module:function\"` in the TOML",
-    ),
-    (
-        "on_success_callback",
-        "callbacks are not converted: move the function to a module and write `on_success_callback = \"module:function\"` in the TOML",
-    ),
-    (
-        "on_retry_callback",
-        "callbacks are not converted: move the function to a module and write `on_retry_callback = \"module:function\"` in the TOML",
-    ),
-    (
-        "on_execute_callback",
-        "callbacks are not converted: move the function to a module and write `on_execute_callback = \"module:function\"` in the TOML",
-    ),
-    (
-        "on_skipped_callback",
-        "callbacks are not converted: move the function to a module and write `on_skipped_callback = \"module:function\"` in the TOML",
-    ),
-    (
         "sla_miss_callback",
         "callbacks are not supported: the function would never be called",
     ),
@@ -174,6 +154,14 @@ impl Converter<'_, '_> {
     /// unless written unset, and is reported for the others. None when `k` is not such an
     /// argument.
     pub(super) fn key_arg(&mut self, of: ArgsOf, k: &Kw, owner: &str) -> Option<KeyLine> {
+        let before = self.templated;
+        self.templated = super::TEMPLATED.contains(&k.name.as_str());
+        let out = self.key_arg_inner(of, k, owner);
+        self.templated = before;
+        out
+    }
+
+    fn key_arg_inner(&mut self, of: ArgsOf, k: &Kw, owner: &str) -> Option<KeyLine> {
         let key = keys::lookup(&k.name)?;
         let (kind, optional) = key.plain()?;
         let takes = match of {
@@ -262,17 +250,13 @@ impl Converter<'_, '_> {
                     );
                 }
             }
-            "do_xcom_push" => {
-                if matches!(k.value, Ok(Value::Bool(false))) {
-                    self.note(
-                        &k.span,
-                        "do_xcom_push=False: lithoflow always keeps a task's return value",
-                    );
-                }
-            }
-            "multiple_outputs" => {
-                if matches!(k.value, Ok(Value::Bool(true))) {
-                    self.note(&k.span, "multiple_outputs: lithoflow keeps the returned dict whole (as return_value)");
+            "on_failure_callback"
+            | "on_success_callback"
+            | "on_retry_callback"
+            | "on_execute_callback"
+            | "on_skipped_callback" => {
+                if let Some(v) = self.callbacks(k, &what) {
+                    lines.push(Line::key(name, v));
                 }
             }
             // The Lithops operators' keys with semantics that a default may carry, written
@@ -309,6 +293,21 @@ impl Converter<'_, '_> {
 
     /// An operator-specific argument; false when `k` is not one of `kind`'s.
     pub(super) fn operator_arg(
+        &mut self,
+        kind: OpKind,
+        k: &Kw,
+        body: &mut Vec<Line>,
+        implied: &mut Vec<usize>,
+        dag_tasks: &[usize],
+    ) -> bool {
+        let before = self.templated;
+        self.templated = super::TEMPLATED.contains(&k.name.as_str());
+        let out = self.operator_arg_inner(kind, k, body, implied, dag_tasks);
+        self.templated = before;
+        out
+    }
+
+    fn operator_arg_inner(
         &mut self,
         kind: OpKind,
         k: &Kw,
@@ -644,7 +643,7 @@ impl Converter<'_, '_> {
             }
             Value::XComKey(t, key) => {
                 let id = self.model.tasks[*t].task_id.clone();
-                self.error(span, format!("{what}: `{id}`[{key:?}] (one key of a task's result) cannot be passed; pass the whole result and read the key in the function"));
+                self.error(span, format!("{what}: `{id}`[{key:?}] (one key of a task's result) cannot be passed; pass the whole result and read the key in the function, or pull it there: `ti.xcom_pull(task_ids={id:?}, key={key:?})` with `multiple_outputs` on `{id}`"));
                 None
             }
             v => {
@@ -655,7 +654,12 @@ impl Converter<'_, '_> {
                     self.error(span, format!("{what}: the result of task `{id}` inside a list or dict cannot be passed; pass it as an argument of its own"));
                     return None;
                 }
-                self.toml(v, span, what)
+                // A function's arguments are templated (op_args, op_kwargs).
+                let before = self.templated;
+                self.templated = true;
+                let out = self.toml(v, span, what);
+                self.templated = before;
+                out
             }
         }
     }

@@ -6,15 +6,34 @@ use crate::FnSig;
 use crate::emit::{Line, TomlVal};
 use crate::value::{Span, Value};
 
-/// Context values lithoflow passes as tables where Airflow passes objects.
-const TABLE_OBJECTS: &[&str] = &["ti", "dag_run", "dag", "task"];
-
-/// Context values that are datetimes in Airflow and ISO strings in lithoflow.
-const DATE_NAMES: &[&str] = &[
+/// The task instance's attributes lithoflow's `ti` (`task_instance`) has in Python
+/// (`TaskInstance` in executor/src/runtime/lithoflow.py).
+const TI_ATTRS: &[&str] = &[
+    "dag_id",
+    "task_id",
+    "run_id",
+    "try_number",
+    "map_index",
+    "task",
     "logical_date",
-    "execution_date",
-    "data_interval_start",
-    "data_interval_end",
+    "xcom_push",
+    "xcom_pull",
+    "get_dagrun",
+];
+
+/// Context names the Python context adds to the template context's (objects built from
+/// it: docs/airflow-runtime.md, "The context in Python").
+const PYTHON_CONTEXT: &[&str] = &[
+    "ti",
+    "task_instance",
+    "dag_run",
+    "dag",
+    "task",
+    "params",
+    "var",
+    "conn",
+    "macros",
+    "map_index",
 ];
 
 /// The names lithoflow's context holds (its template context, which the python task
@@ -26,16 +45,7 @@ fn lithoflow_context_names() -> Vec<String> {
 
 /// Context names Airflow passes that have no lithoflow equivalent.
 const CONTEXT_OBJECTS: &[&str] = &[
-    "ti",
-    "task_instance",
-    "dag_run",
-    "dag",
-    "task",
     "conf",
-    "macros",
-    "params",
-    "var",
-    "conn",
     "inlets",
     "outlets",
     "prev_ds",
@@ -58,6 +68,23 @@ const CONTEXT_OBJECTS: &[&str] = &[
     "expanded_ti_count",
 ];
 
+/// Variables and connections for checking templates: every one exists.
+struct AnyValues;
+
+impl lithoflow_dag::template_values::Lookup for AnyValues {
+    fn variable(&self, _key: &str) -> Result<Option<String>, String> {
+        Ok(Some("0".into()))
+    }
+
+    fn connection(&self, conn_id: &str) -> Result<Option<serde_json::Value>, String> {
+        Ok(Some(serde_json::json!({
+            "conn_id": conn_id, "conn_type": "", "description": "", "host": "",
+            "login": "", "password": "", "schema": "", "port": 0, "extra": "",
+            "extra_dejson": {}, "uri": "",
+        })))
+    }
+}
+
 impl Converter<'_, '_> {
     pub(super) fn sig_for(&mut self, v: &Value) -> Option<FnSig> {
         match v {
@@ -76,8 +103,8 @@ impl Converter<'_, '_> {
     }
 
     /// Airflow passes its context to a callable by signature, and so does lithoflow, but
-    /// lithoflow's context holds fewer values and plain data for Airflow's objects (`ti`,
-    /// `dag_run` are tables, dates are ISO strings): say where a callable relies on more.
+    /// lithoflow's context holds fewer values, and its task instance fewer attributes: say
+    /// where a callable relies on more.
     pub(super) fn check_context(&mut self, sig: Option<&FnSig>, body: &[Line], span: &Span) {
         let Some(sig) = sig else { return };
         let mut positional_given = 0;
@@ -100,18 +127,19 @@ impl Converter<'_, '_> {
             if given.iter().any(|g| g == name) {
                 return;
             }
-            if context.iter().any(|c| c == name) {
-                if TABLE_OBJECTS.contains(&name) && sig.dotted.iter().any(|(n, _)| n == name) {
-                    let attrs: Vec<&str> = sig
-                        .dotted
-                        .iter()
-                        .filter(|(n, _)| n == name)
-                        .map(|(_, a)| a.as_str())
-                        .collect();
-                    this.error(span, format!("the function takes `{name}` {how} and uses `{name}.{}`: lithoflow's `{name}` is a table of plain values (a dict), not Airflow's object", attrs.join("`, `.")));
-                } else if DATE_NAMES.contains(&name) {
-                    this.note(span, format!("the function takes Airflow's context value `{name}` {how}: lithoflow passes it as an ISO 8601 string, Airflow as a datetime"));
+            if name == "ti" || name == "task_instance" {
+                let unknown: Vec<&str> = sig
+                    .dotted
+                    .iter()
+                    .filter(|(n, a)| n == name && !TI_ATTRS.contains(&a.as_str()))
+                    .map(|(_, a)| a.as_str())
+                    .collect();
+                if !unknown.is_empty() {
+                    this.error(span, format!("the function takes `{name}` {how} and uses `{name}.{}`, which lithoflow's task instance does not have (it has {})", unknown.join("`, `."), TI_ATTRS.join(", ")));
                 }
+                return;
+            }
+            if context.iter().any(|c| c == name) || PYTHON_CONTEXT.contains(&name) {
                 return;
             }
             if name == "templates_dict" && has_default {
@@ -150,7 +178,13 @@ impl Converter<'_, '_> {
         for l in lines {
             if let Line::Key { key, value, .. } = l {
                 let json = toml_to_json(value);
-                if let Err(m) = lithoflow_dag::template::render(&json, &ctx) {
+                // What variables and connections hold is only known when the task runs:
+                // a path into a JSON variable is not checked.
+                if json.to_string().contains("var.json") {
+                    continue;
+                }
+                let lookup = std::sync::Arc::new(AnyValues);
+                if let Err(m) = lithoflow_dag::template::render_with(&json, &ctx, lookup) {
                     self.error(span, format!("`{key}`: {m} (docs/airflow-runtime.md, \"The context\", lists what lithoflow's templates know)"));
                 }
             }

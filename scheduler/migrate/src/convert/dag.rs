@@ -1,5 +1,5 @@
 //! A DAG's own arguments: `dag_id`, dates and time zone, the schedule (a timedelta
-//! becomes a cron expression), Airflow 2's or 3's defaults written out, `params`,
+//! becomes a duration schedule), callbacks, Airflow 2's or 3's defaults written out, `params`,
 //! `default_args`; then its tasks.
 
 use chrono::{Datelike, Timelike};
@@ -8,7 +8,7 @@ use super::{Converter, DagOut, Kind, e2f, set_entry, toml_to_json};
 use crate::AirflowVersion;
 use crate::emit::{Line, TomlDoc, TomlVal};
 use crate::model::{Kw, kw};
-use crate::value::{PyDateTime, TzInfo, Value};
+use crate::value::{PyDateTime, TzInfo, Value, duration_text};
 
 impl Converter<'_, '_> {
     pub(crate) fn convert_dag(&mut self, d: usize, file_label: &str) -> DagOut {
@@ -298,8 +298,9 @@ impl Converter<'_, '_> {
                     );
                 }
                 "render_template_as_native_obj" => {
-                    if matches!(k.value, Ok(Value::Bool(true))) {
-                        self.error(&span, "render_template_as_native_obj=True: lithoflow renders templates as text");
+                    if let Some(v) = self.kind_value(k, Kind::Bool, "render_template_as_native_obj")
+                    {
+                        doc.top.push(Line::key(&k.name, v));
                     }
                 }
                 "fail_stop" | "fail_fast" => {
@@ -322,13 +323,9 @@ impl Converter<'_, '_> {
                     self.error(&span, format!("`{}`: lithoflow templates have no custom search path, macros or filters", k.name));
                 }
                 "on_success_callback" | "on_failure_callback" => {
-                    self.error(
-                        &span,
-                        format!(
-                            "`{0}`: callbacks are not converted: move the function to a module and write `{0} = \"module:function\"` in the TOML",
-                            k.name
-                        ),
-                    );
+                    if let Some(v) = self.callbacks(k, &format!("`{}`", k.name)) {
+                        doc.top.push(Line::key(&k.name, v));
+                    }
                 }
                 "sla_miss_callback" => {
                     self.error(
@@ -422,25 +419,17 @@ impl Converter<'_, '_> {
         }
         let Some(k) = given.first() else {
             if v2 {
-                // Airflow 2's default: timedelta(days=1).
-                match delta_cron(86_400_000_000, start) {
-                    Ok((cron, _)) => {
-                        top.push(Line::with_comment(
-                            "schedule",
-                            TomlVal::Str(cron),
-                            "Airflow 2's default schedule, timedelta(days=1), from start_date on",
-                        ));
-                        top.push(Line::with_comment(
-                            "timetable",
-                            TomlVal::Str("cron_data_interval".into()),
-                            "Airflow 2 runs each interval once it has ended",
-                        ));
-                    }
-                    Err(m) => self.error(
-                        &self.model.dags[self.dag].span.clone(),
-                        format!("Airflow 2's default schedule timedelta(days=1): {m}"),
-                    ),
-                }
+                // Airflow 2's default: timedelta(days=1), its DeltaDataIntervalTimetable.
+                top.push(Line::with_comment(
+                    "schedule",
+                    TomlVal::Str("1d".into()),
+                    "Airflow 2's default schedule, timedelta(days=1)",
+                ));
+                top.push(Line::with_comment(
+                    "timetable",
+                    TomlVal::Str("cron_data_interval".into()),
+                    "Airflow 2's DeltaDataIntervalTimetable: each interval runs once it has ended",
+                ));
             } else {
                 top.push(Line::Comment(
                     "schedule: none (Airflow 3's default, schedule=None): manual triggers only"
@@ -489,11 +478,11 @@ impl Converter<'_, '_> {
                     self.error(&span, "@continuous needs max_active_runs=1 (Airflow raises an error with the default 16)");
                 }
             }
-            Ok(Value::Delta(d)) => match delta_cron(*d, start) {
-                Ok((cron, note)) => {
+            Ok(Value::Delta(d)) => match duration_text(*d) {
+                Some(text) if *d > 0 => {
                     top.push(Line::with_comment(
                         "schedule",
-                        TomlVal::Str(cron.clone()),
+                        TomlVal::Str(text),
                         format!("from {}", delta_repr(*d)),
                     ));
                     let (tt, what) = if v2 {
@@ -506,9 +495,14 @@ impl Converter<'_, '_> {
                         TomlVal::Str(tt.into()),
                         format!("Airflow {}'s {what}", if v2 { 2 } else { 3 }),
                     ));
-                    self.note(&span, format!("the timedelta schedule is written as the cron expression {cron:?}: {note}"));
                 }
-                Err(m) => self.error(&span, format!("schedule: {m}")),
+                _ => self.error(
+                    &span,
+                    format!(
+                        "schedule {}: a timedelta schedule must be longer than zero",
+                        delta_repr(*d)
+                    ),
+                ),
             },
             Ok(Value::Timetable(tt, cron, tz)) => {
                 top.push(Line::key("schedule", TomlVal::Str(cron.clone())));
@@ -535,6 +529,10 @@ impl Converter<'_, '_> {
             }
             Ok(Value::List(_)) => {
                 self.error(&span, "a schedule of datasets or assets is not supported")
+            }
+            Ok(Value::Runtime { template, what }) => {
+                let m = crate::runtime_values::not_templated(what, template, "schedule");
+                self.error(&span, m);
             }
             Ok(other) => {
                 let m = format!(
@@ -632,66 +630,4 @@ fn delta_repr(micros: i128) -> String {
         }
     }
     format!("timedelta(microseconds={micros})")
-}
-
-/// A timedelta schedule as a cron expression that fires at the same times from
-/// `start_date` on, when there is one.
-fn delta_cron(micros: i128, start: Option<&PyDateTime>) -> Result<(String, String), String> {
-    if micros <= 0 || micros % 60_000_000 != 0 {
-        return Err("a timedelta schedule must be a positive whole number of minutes to become a cron expression".into());
-    }
-    let mins = (micros / 60_000_000) as u32;
-    let (m, h, wd) = start.map_or((0, 0, 0), |s| {
-        (
-            s.local.minute(),
-            s.local.hour(),
-            s.local.weekday().num_days_from_sunday(),
-        )
-    });
-    let secs_ok = start.is_none_or(|s| s.local.second() == 0 && s.local.nanosecond() == 0);
-    if !secs_ok {
-        return Err("start_date has seconds: no cron expression fires at it".into());
-    }
-    let cron = if mins < 60 && 60u32.is_multiple_of(mins) {
-        if m % mins == 0 {
-            if mins == 1 {
-                "* * * * *".to_owned()
-            } else {
-                format!("*/{mins} * * * *")
-            }
-        } else {
-            format!("{}/{mins} * * * *", m % mins)
-        }
-    } else if mins.is_multiple_of(60) && mins < 1440 && 1440 % mins == 0 {
-        let hours = mins / 60;
-        if hours == 1 {
-            if m == 0 {
-                "@hourly".to_owned()
-            } else {
-                format!("{m} * * * *")
-            }
-        } else if h % hours == 0 {
-            format!("{m} */{hours} * * *")
-        } else {
-            format!("{m} {}/{hours} * * *", h % hours)
-        }
-    } else if mins == 1440 {
-        if m == 0 && h == 0 {
-            "@daily".to_owned()
-        } else {
-            format!("{m} {h} * * *")
-        }
-    } else if mins == 10_080 {
-        format!("{m} {h} * * {wd}")
-    } else {
-        return Err(format!(
-            "a schedule of {mins} minutes does not divide an hour, a day or a week, so no cron expression has the same ticks"
-        ));
-    };
-    let note = match start {
-        Some(s) if matches!(s.tz, TzInfo::Named(_)) => "the same ticks from start_date on; the cron ticks follow the zone's wall clock over daylight-saving changes, where Airflow adds fixed durations".to_owned(),
-        Some(_) => "the same ticks from start_date on".to_owned(),
-        None => "aligned to midnight UTC, as there is no start_date".to_owned(),
-    };
-    Ok((cron, note))
 }

@@ -45,7 +45,24 @@ pub(crate) struct Converter<'m, 'a> {
     task: usize,
     /// The findings written as comments into a task's table.
     pub(crate) in_task_comments: BTreeSet<usize>,
+    /// Whether the argument being converted is a templated field, where a value read
+    /// while parsing (`Variable.get`) can become its template.
+    templated: bool,
 }
+
+/// The operator arguments lithoflow renders as templates (docs/airflow-runtime.md,
+/// "Variables"): Airflow's `template_fields` of the operators lithoflow has.
+const TEMPLATED: &[&str] = &[
+    "op_args",
+    "op_kwargs",
+    "templates_dict",
+    "bash_command",
+    "env",
+    "cwd",
+    "data",
+    "iterdata",
+    "extra_env",
+];
 
 fn e2f(e: &EvalError, dag: usize) -> Finding {
     Finding {
@@ -87,6 +104,7 @@ impl<'m, 'a> Converter<'m, 'a> {
             dag: 0,
             task: 0,
             in_task_comments: BTreeSet::new(),
+            templated: false,
         }
     }
 
@@ -124,8 +142,16 @@ impl<'m, 'a> Converter<'m, 'a> {
 
     /// A Python value as TOML, or an error naming `what`.
     fn toml(&mut self, v: &Value, span: &Span, what: &str) -> Option<TomlVal> {
-        match to_toml(v) {
-            Ok(t) => Some(t),
+        let converted = if self.templated {
+            to_toml_templated(v)
+        } else {
+            to_toml(v)
+        };
+        match converted {
+            Ok(t) => {
+                self.runtime_note(v, span, what);
+                Some(t)
+            }
             Err(m) => {
                 self.error(span, format!("{what}: {m}"));
                 None
@@ -146,6 +172,20 @@ impl<'m, 'a> Converter<'m, 'a> {
         };
         let t = match (kind, &v) {
             (Kind::Str, Value::Str(s)) => TomlVal::Str(s.clone()),
+            (Kind::Str, Value::Runtime { template, .. }) if self.templated => {
+                self.runtime_note(&v, &k.span, what);
+                TomlVal::Str(template.clone())
+            }
+            (
+                _,
+                Value::Runtime {
+                    template,
+                    what: read,
+                },
+            ) => {
+                let m = crate::runtime_values::not_templated(read, template, what);
+                return self.fail(&k.span, m);
+            }
             (Kind::Int, Value::Int(i)) => TomlVal::Int(*i),
             (Kind::Bool, Value::Bool(b)) => TomlVal::Bool(*b),
             (Kind::Duration, Value::Delta(d)) => match duration_text(*d) {
@@ -174,6 +214,36 @@ impl<'m, 'a> Converter<'m, 'a> {
             (Kind::StrList, v) => return self.fail(&k.span, bad(v, "a list")),
         };
         Some(t)
+    }
+
+    /// Says that the values read while parsing inside `v` are read when the task runs.
+    fn runtime_note(&mut self, v: &Value, span: &Span, what: &str) {
+        fn collect(v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::Runtime { what, .. } => out.push(format!("`{what}`")),
+                Value::List(items) | Value::Tuple(items) => {
+                    items.iter().for_each(|i| collect(i, out))
+                }
+                Value::Dict(items) => items.iter().for_each(|(_, i)| collect(i, out)),
+                _ => {}
+            }
+        }
+        let mut found = Vec::new();
+        collect(v, &mut found);
+        if !found.is_empty() {
+            let verb = if found.len() == 1 { "is" } else { "are" };
+            let dag = &self.model.dags[self.dag];
+            let native = dag.kwargs.iter().chain(&dag.attrs).any(|k| {
+                k.name == "render_template_as_native_obj"
+                    && matches!(k.value, Ok(Value::Bool(true)))
+            });
+            let json = if !native && found.iter().any(|w| w.contains("deserialize_json=True")) {
+                "; the template renders the JSON value as text, where Airflow's Variable.get passed the decoded value: set render_template_as_native_obj = true on the DAG, or decode it with json.loads in the function"
+            } else {
+                ""
+            };
+            self.note(span, format!("{what}: {} {verb} read when the task runs, through its template, where Airflow read it each time it parsed the DAG file{json}", found.join(", ")));
+        }
     }
 
     fn fail(&mut self, span: &Span, m: String) -> Option<TomlVal> {
@@ -243,6 +313,40 @@ impl<'m, 'a> Converter<'m, 'a> {
     }
 }
 
+impl Converter<'_, '_> {
+    /// A callback argument (a function or a list of them) as `"module:function"` or an
+    /// array of them: functions the DAG file defines move to the generated module, as a
+    /// `python_callable` does; anything else (a lambda, an Airflow notifier) is an error.
+    fn callbacks(&mut self, k: &Kw, what: &str) -> Option<TomlVal> {
+        let one = |this: &mut Self, v: Value| -> Option<String> {
+            if let Value::Foreign(name) | Value::Sym(name) = &v {
+                this.error(
+                    &k.span,
+                    format!("{what}: `{name}` is not a function of the DAG file or of a module next to it; lithoflow calls a function as \"module:function\" with the context as its only argument"),
+                );
+                return None;
+            }
+            let item = Kw::new(&k.name, k.span.clone(), Ok(v));
+            this.function_ref(&item, what).map(|(r, _)| r)
+        };
+        match &k.value {
+            Ok(Value::None) => None,
+            Ok(Value::List(items) | Value::Tuple(items)) => {
+                let mut out = Vec::new();
+                for item in items.clone() {
+                    out.push(TomlVal::Str(one(self, item)?));
+                }
+                Some(TomlVal::Array(out))
+            }
+            Ok(v) => one(self, v.clone()).map(TomlVal::Str),
+            Err(e) => {
+                self.eval_failed(e, self.dag, what);
+                None
+            }
+        }
+    }
+}
+
 fn set_entry(items: &mut Vec<(String, TomlVal)>, k: &str, v: TomlVal) {
     match items.iter_mut().find(|(x, _)| x == k) {
         Some(slot) => slot.1 = v,
@@ -252,6 +356,16 @@ fn set_entry(items: &mut Vec<(String, TomlVal)>, k: &str, v: TomlVal) {
 
 /// A static Python value as TOML.
 pub(crate) fn to_toml(v: &Value) -> Result<TomlVal, String> {
+    to_toml_with(v, false)
+}
+
+/// A value in a templated field as TOML: values read while parsing are their templates.
+fn to_toml_templated(v: &Value) -> Result<TomlVal, String> {
+    to_toml_with(v, true)
+}
+
+fn to_toml_with(v: &Value, templated: bool) -> Result<TomlVal, String> {
+    let to_toml = |v: &Value| to_toml_with(v, templated);
     Ok(match v {
         Value::None => return Err("None has no TOML form (TOML has no null)".into()),
         Value::Bool(b) => TomlVal::Bool(*b),
@@ -286,6 +400,12 @@ pub(crate) fn to_toml(v: &Value) -> Result<TomlVal, String> {
         Value::DagParam(p) => TomlVal::Str(format!("{{{{ params.{p} }}}}")),
         Value::XCom(_) | Value::XComKey(..) => {
             return Err("another task's result is only known when the DAG runs".into());
+        }
+        Value::Runtime { template, .. } if templated => TomlVal::Str(template.clone()),
+        Value::Runtime { template, what } => {
+            return Err(format!(
+                "`{what}` is read when Airflow parses the DAG file, and this setting is not a templated field, so lithoflow cannot read it when the task runs; write the value itself in the TOML (or pass the template {template:?} in a templated field: op_args, op_kwargs, templates_dict, bash_command, env)"
+            ));
         }
         other => return Err(format!("a {} has no TOML form", other.type_name())),
     })
