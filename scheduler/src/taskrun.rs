@@ -631,7 +631,10 @@ impl TaskExecutor for ExecutorTasks {
                 context: Some(input.context),
                 context_positional: true,
             },
-            options: call_options(&input.dag, &task, &cfg),
+            options: CallOptions {
+                services: input.services,
+                ..call_options(&input.dag, &task, &cfg)
+            },
         };
         Box::pin(async move {
             let job = start(&executor, spec);

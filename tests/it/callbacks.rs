@@ -11,6 +11,8 @@ use crate::harness::Env;
 const FNS: &str = r#"
 import json
 
+from lithoflow import Variable, get_current_context
+
 
 class AirflowSkipException(Exception):
     pass
@@ -37,6 +39,10 @@ def _record(name, context):
         "exc_type": type(exc).__name__ if exc is not None else None,
         "exc": str(exc) if exc is not None else None,
         "is_exception": isinstance(exc, BaseException) if exc is not None else None,
+        # A callback asks the scheduler as its task does (a Slack callback reads its
+        # connection or a variable), and its context is the current one.
+        "var": Variable.get("alert_channel", default_var=None),
+        "current": get_current_context()["run_id"] == context["run_id"],
     }
     with open(context["params"]["out"], "a") as f:
         f.write(json.dumps(line) + "\n")
@@ -187,10 +193,21 @@ fn dags_test_fires_each_callback_when_airflow_does_with_the_context() {
     env.write("cbs.py", FNS);
     let out = env.home().join("callbacks.jsonl");
     env.write("cb.toml", &dag(&out, ""));
+    let (code, _, err) = env.run(&["variables", "set", "alert_channel", "#alerts"]);
+    assert_eq!(code, 0, "{err}");
     let (code, _, err) = env.run(&["dags", "test", "cb"]);
     // `second` failed for good, so the run failed; no callback changed a state.
     assert_eq!(code, 1, "{err}");
     check(&out);
+    let lines = std::fs::read_to_string(&out).expect("recorded");
+    for line in lines.lines() {
+        let v: Value = serde_json::from_str(line).expect("json line");
+        assert_eq!(
+            v["var"], "#alerts",
+            "every callback read the variable: {line}"
+        );
+        assert_eq!(v["current"], true, "{line}");
+    }
 
     // The try's log holds its callbacks' output and failures.
     let logs = env.home().join("logs").join("dag_id=cb");

@@ -106,6 +106,38 @@ pub(crate) struct CallbackInput {
     pub context: Map<String, Value>,
     /// Where the call's job data lives in storage.
     pub job_key: String,
+    /// What the callback's code may ask the scheduler (`Variable.get`, `get_connection`,
+    /// `xcom_pull`, ...), as a task's code may; see [`with_services`].
+    pub services: Option<lithoflow_executor::Services>,
+}
+
+/// `calls` with the services of their run: a callback reads variables, connections and
+/// XCom as its task does (a Slack or mail callback commonly reads its connection).
+pub(super) fn with_services(
+    mut calls: Vec<CallbackInput>,
+    store: &Arc<crate::store::Store>,
+    state_dir: &std::path::Path,
+    run: &DagRunRecord,
+) -> Vec<CallbackInput> {
+    for call in &mut calls {
+        let task_id = match &call.task {
+            Some(t) => t.task_id.clone(),
+            None => call
+                .context
+                .get("task_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+        };
+        call.services = Some(crate::services::TaskServices::in_run(
+            Arc::clone(store),
+            state_dir.to_path_buf(),
+            run,
+            &task_id,
+            call.context.clone(),
+        ));
+    }
+    calls
 }
 
 /// How a callback ended.
@@ -259,6 +291,7 @@ pub(super) fn for_task(
                 &format!("{}@{}.{i}", task.task_id, kind.key()),
                 try_number,
             ),
+            services: None,
         })
         .collect()
 }
@@ -332,6 +365,7 @@ pub(super) fn for_run<'t>(
             func: func.clone(),
             context: context.clone(),
             job_key: job_key(&dag.dag_id, &run.run_id, &format!("@{}.{i}", kind.key()), 0),
+            services: None,
         })
         .collect()
 }

@@ -603,8 +603,12 @@ impl<'e> RunLoop<'e> {
         let log = log.map(|l| l.with_masks(masks));
         let lookup: Arc<dyn lithoflow_dag::template_values::Lookup> =
             Arc::new(crate::values::StoreLookup(Arc::clone(&self.engine.store)));
-        let on_execute =
-            callbacks::for_task(dag, run, &task, try_number, CallbackKind::Execute, None);
+        let on_execute = callbacks::with_services(
+            callbacks::for_task(dag, run, &task, try_number, CallbackKind::Execute, None),
+            &self.engine.store,
+            &self.engine.state_dir,
+            run,
+        );
         let dag = Arc::clone(dag);
         self.running.spawn(async move {
             let started = std::time::Instant::now();
@@ -758,13 +762,18 @@ impl<'e> RunLoop<'e> {
         }
         let (d, r) = (dag.dag_id.clone(), self.run.run_id.clone());
         let after = CallbackKind::after_try(saved.state).map(|kind| {
-            callbacks::for_task(
-                &dag,
+            callbacks::with_services(
+                callbacks::for_task(
+                    &dag,
+                    &self.run,
+                    task,
+                    saved.try_number,
+                    kind,
+                    value.as_ref().err(),
+                ),
+                &self.engine.store,
+                &self.engine.state_dir,
                 &self.run,
-                task,
-                saved.try_number,
-                kind,
-                value.as_ref().err(),
             )
         });
         let events: Vec<RunEvent> = std::iter::once(&saved)
@@ -874,7 +883,12 @@ impl<'e> RunLoop<'e> {
         self.engine.persist(move |s| s.put_run(&saved)).await?;
         self.emit(RunEvent::Finished(state));
         while self.callbacks.join_next().await.is_some() {}
-        let calls = callbacks::for_run(&self.dag, &self.run, self.tis.values(), end);
+        let calls = callbacks::with_services(
+            callbacks::for_run(&self.dag, &self.run, self.tis.values(), end),
+            &self.engine.store,
+            &self.engine.state_dir,
+            &self.run,
+        );
         if !calls.is_empty() {
             let log = self
                 .engine
