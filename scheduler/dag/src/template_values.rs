@@ -46,6 +46,54 @@ impl std::fmt::Debug for dyn Lookup {
     }
 }
 
+/// An accessor of things by name (`var.value`, `var.json`, `conn`): `acc.NAME` fails
+/// when NAME is not defined; `acc.get(NAME, default)` gives the default.
+trait Named {
+    /// How `get` is called, for a call with the wrong arguments.
+    const GET_USAGE: &'static str;
+    /// What a name must be.
+    const NAME_KIND: &'static str;
+    /// Whether `get(NAME)` without a default fails when NAME is not defined (else none).
+    const MISSING_IS_AN_ERROR: bool;
+    /// The value named `name`, `None` when it is not defined.
+    fn read(&self, name: &str) -> Result<Option<J>, Error>;
+    /// The error for a name that is not defined.
+    fn missing(&self, name: &str) -> String;
+}
+
+/// `acc.NAME`: its value, or the error naming it.
+fn by_name<T: Named>(acc: &T, key: &J) -> Option<J> {
+    let name = key.as_str()?;
+    Some(match acc.read(name) {
+        Ok(Some(v)) => v,
+        Ok(None) => failed(acc.missing(name)),
+        Err(e) => J::from(e),
+    })
+}
+
+/// `acc.get(NAME)` and `acc.get(NAME, default)`.
+fn call_get<T: Named>(acc: &T, method: &str, args: &[J]) -> Result<J, Error> {
+    if method != "get" {
+        return Err(Error::from(ErrorKind::UnknownMethod));
+    }
+    let (name, default) = match args {
+        [name] => (name, None),
+        [name, default] => (name, Some(default)),
+        _ => return Err(Error::new(ErrorKind::InvalidOperation, T::GET_USAGE)),
+    };
+    let name = name
+        .as_str()
+        .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, T::NAME_KIND))?;
+    match (acc.read(name)?, default) {
+        (Some(v), _) => Ok(v),
+        (None, Some(d)) => Ok(d.clone()),
+        (None, None) if T::MISSING_IS_AN_ERROR => {
+            Err(Error::new(ErrorKind::InvalidOperation, acc.missing(name)))
+        }
+        (None, None) => Ok(J::from(())),
+    }
+}
+
 /// `var`: `var.value` and `var.json`.
 #[derive(Debug)]
 struct VarRoot(Arc<dyn Lookup>);
@@ -75,7 +123,12 @@ struct VarAccessor {
     json: bool,
 }
 
-impl VarAccessor {
+impl Named for VarAccessor {
+    const GET_USAGE: &'static str =
+        "var.value.get and var.json.get take a key and an optional default";
+    const NAME_KIND: &'static str = "a variable's key is a string";
+    const MISSING_IS_AN_ERROR: bool = true;
+
     fn read(&self, key: &str) -> Result<Option<J>, Error> {
         let value = self
             .lookup
@@ -96,7 +149,7 @@ impl VarAccessor {
         Ok(Some(J::from_serialize(parsed)))
     }
 
-    fn missing(key: &str) -> String {
+    fn missing(&self, key: &str) -> String {
         format!("variable {key:?} does not exist (Airflow raises KeyError)")
     }
 }
@@ -107,12 +160,7 @@ impl Object for VarAccessor {
     }
 
     fn get_value(self: &Arc<Self>, key: &J) -> Option<J> {
-        let key = key.as_str()?;
-        Some(match self.read(key) {
-            Ok(Some(v)) => v,
-            Ok(None) => failed(VarAccessor::missing(key)),
-            Err(e) => J::from(e),
-        })
+        by_name(self.as_ref(), key)
     }
 
     fn call_method(
@@ -121,30 +169,7 @@ impl Object for VarAccessor {
         method: &str,
         args: &[J],
     ) -> Result<J, Error> {
-        if method != "get" {
-            return Err(Error::from(ErrorKind::UnknownMethod));
-        }
-        let (key, default) = match args {
-            [key] => (key, None),
-            [key, default] => (key, Some(default)),
-            _ => {
-                return Err(Error::new(
-                    ErrorKind::InvalidOperation,
-                    "var.value.get and var.json.get take a key and an optional default",
-                ));
-            }
-        };
-        let key = key.as_str().ok_or_else(|| {
-            Error::new(ErrorKind::InvalidOperation, "a variable's key is a string")
-        })?;
-        match (self.read(key)?, default) {
-            (Some(v), _) => Ok(v),
-            (None, Some(d)) => Ok(d.clone()),
-            (None, None) => Err(Error::new(
-                ErrorKind::InvalidOperation,
-                VarAccessor::missing(key),
-            )),
-        }
+        call_get(self.as_ref(), method, args)
     }
 }
 
@@ -152,7 +177,12 @@ impl Object for VarAccessor {
 #[derive(Debug)]
 struct ConnAccessor(Arc<dyn Lookup>);
 
-impl ConnAccessor {
+impl Named for ConnAccessor {
+    const GET_USAGE: &'static str = "conn.get takes a conn_id and an optional default_conn";
+    const NAME_KIND: &'static str = "a conn_id is a string";
+    // Airflow's `ConnectionAccessor.get(key, default_conn=None)`.
+    const MISSING_IS_AN_ERROR: bool = false;
+
     fn read(&self, conn_id: &str) -> Result<Option<J>, Error> {
         let found = self
             .0
@@ -161,7 +191,7 @@ impl ConnAccessor {
         Ok(found.map(|v| J::from_object(ConnObject(v))))
     }
 
-    fn missing(conn_id: &str) -> String {
+    fn missing(&self, conn_id: &str) -> String {
         format!("the conn_id {conn_id:?} isn't defined (Airflow raises AirflowNotFoundException)")
     }
 }
@@ -172,12 +202,7 @@ impl Object for ConnAccessor {
     }
 
     fn get_value(self: &Arc<Self>, key: &J) -> Option<J> {
-        let conn_id = key.as_str()?;
-        Some(match self.read(conn_id) {
-            Ok(Some(v)) => v,
-            Ok(None) => failed(ConnAccessor::missing(conn_id)),
-            Err(e) => J::from(e),
-        })
+        by_name(self.as_ref(), key)
     }
 
     fn call_method(
@@ -186,23 +211,7 @@ impl Object for ConnAccessor {
         method: &str,
         args: &[J],
     ) -> Result<J, Error> {
-        if method != "get" {
-            return Err(Error::from(ErrorKind::UnknownMethod));
-        }
-        let (conn_id, default) = match args {
-            [id] => (id, J::from(())),
-            [id, default] => (id, default.clone()),
-            _ => {
-                return Err(Error::new(
-                    ErrorKind::InvalidOperation,
-                    "conn.get takes a conn_id and an optional default_conn",
-                ));
-            }
-        };
-        let conn_id = conn_id
-            .as_str()
-            .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "a conn_id is a string"))?;
-        Ok(self.read(conn_id)?.unwrap_or(default))
+        call_get(self.as_ref(), method, args)
     }
 }
 
