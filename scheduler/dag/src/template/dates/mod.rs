@@ -935,45 +935,59 @@ impl Object for TzInfo {
     }
 }
 
+/// A date value, as `+` and `-` see it.
+#[derive(Clone, Copy)]
+enum Operand {
+    DateTime(PyDateTime),
+    Delta(TimeDelta),
+    Relative(RelativeDelta),
+    Date(PyDate),
+}
+
+impl Operand {
+    fn of(v: &J) -> Option<Operand> {
+        as_dt(v)
+            .map(Operand::DateTime)
+            .or_else(|| as_td(v).map(Operand::Delta))
+            .or_else(|| as_rd(v).map(Operand::Relative))
+            .or_else(|| as_date(v).map(Operand::Date))
+    }
+
+    /// Both operands, None when neither is a date value (the renderer then does as
+    /// minijinja does).
+    fn pair(a: &J, b: &J) -> Option<(Option<Operand>, Option<Operand>)> {
+        let pair = (Operand::of(a), Operand::of(b));
+        (pair.0.is_some() || pair.1.is_some()).then_some(pair)
+    }
+}
+
 /// `a + b` when either is a date value: None when neither is one (the renderer then adds
 /// as minijinja does).
 pub(crate) fn add(a: &J, b: &J) -> Option<Result<J, Error>> {
-    let (dt, td, rd, d) = (as_dt(a), as_td(a), as_rd(a), as_date(a));
-    let (dt2, td2, rd2, d2) = (as_dt(b), as_td(b), as_rd(b), as_date(b));
-    if dt.is_none()
-        && td.is_none()
-        && rd.is_none()
-        && d.is_none()
-        && dt2.is_none()
-        && td2.is_none()
-        && rd2.is_none()
-        && d2.is_none()
-    {
-        return None;
-    }
-    Some(match (dt, td, rd, d, dt2, td2, rd2, d2) {
-        (Some(x), _, _, _, _, Some(t), _, _) | (_, Some(t), _, _, Some(x), _, _, _) => {
+    use Operand::{Date, DateTime, Delta, Relative};
+    Some(match Operand::pair(a, b)? {
+        (Some(DateTime(x)), Some(Delta(t))) | (Some(Delta(t)), Some(DateTime(x))) => {
             x.add_delta(t.0).map(J::from_object)
         }
-        (Some(x), _, _, _, _, _, Some(r), _) | (_, _, Some(r), _, Some(x), _, _, _) => {
+        (Some(DateTime(x)), Some(Relative(r))) | (Some(Relative(r)), Some(DateTime(x))) => {
             r.apply(&x).map(J::from_object)
         }
-        (_, Some(t), _, _, _, Some(u), _, _) => {
+        (Some(Delta(t)), Some(Delta(u))) => {
             t.0.checked_add(u.0)
                 .map(|s| J::from_object(TimeDelta(s, None)))
                 .ok_or_else(overflow)
         }
-        (_, _, Some(r), _, _, _, Some(s), _) => Ok(J::from_object(r.plus(&s))),
-        (_, _, Some(r), _, _, Some(t), _, _) | (_, Some(t), _, _, _, _, Some(r), _) => {
+        (Some(Relative(r)), Some(Relative(s))) => Ok(J::from_object(r.plus(&s))),
+        (Some(Relative(r)), Some(Delta(t))) | (Some(Delta(t)), Some(Relative(r))) => {
             Ok(J::from_object(r.plus(&RelativeDelta {
                 microseconds: t.0,
                 ..Default::default()
             })))
         }
-        (_, _, _, Some(x), _, Some(t), _, _) | (_, Some(t), _, _, _, _, _, Some(x)) => {
+        (Some(Date(x)), Some(Delta(t))) | (Some(Delta(t)), Some(Date(x))) => {
             date_plus_days(x, t.0.div_euclid(US_PER_DAY))
         }
-        (_, _, _, Some(x), _, _, Some(r), _) | (_, _, Some(r), _, _, _, _, Some(x)) => {
+        (Some(Date(x)), Some(Relative(r))) | (Some(Relative(r)), Some(Date(x))) => {
             date_plus_rd(x, &r)
         }
         _ => Err(unsupported("+", a, b)),
@@ -982,23 +996,11 @@ pub(crate) fn add(a: &J, b: &J) -> Option<Result<J, Error>> {
 
 /// `a - b` when either is a date value (see [`add`]).
 pub(crate) fn sub(a: &J, b: &J) -> Option<Result<J, Error>> {
-    let (dt, td, rd, d) = (as_dt(a), as_td(a), as_rd(a), as_date(a));
-    let (dt2, td2, rd2, d2) = (as_dt(b), as_td(b), as_rd(b), as_date(b));
-    if dt.is_none()
-        && td.is_none()
-        && rd.is_none()
-        && d.is_none()
-        && dt2.is_none()
-        && td2.is_none()
-        && rd2.is_none()
-        && d2.is_none()
-    {
-        return None;
-    }
-    Some(match (dt, td, rd, d, dt2, td2, rd2, d2) {
-        (Some(x), _, _, _, _, Some(t), _, _) => x.add_delta(-t.0).map(J::from_object),
-        (Some(x), _, _, _, _, _, Some(r), _) => r.neg().apply(&x).map(J::from_object),
-        (Some(x), _, _, _, Some(y), _, _, _) => {
+    use Operand::{Date, DateTime, Delta, Relative};
+    Some(match Operand::pair(a, b)? {
+        (Some(DateTime(x)), Some(Delta(t))) => x.add_delta(-t.0).map(J::from_object),
+        (Some(DateTime(x)), Some(Relative(r))) => r.neg().apply(&x).map(J::from_object),
+        (Some(DateTime(x)), Some(DateTime(y))) => {
             if x.zone.is_some() != y.zone.is_some() {
                 Err(type_error(
                     "can't subtract offset-naive and offset-aware datetimes",
@@ -1011,11 +1013,11 @@ pub(crate) fn sub(a: &J, b: &J) -> Option<Result<J, Error>> {
                     .ok_or_else(overflow)
             }
         }
-        (_, Some(t), _, _, _, Some(u), _, _) => Ok(J::from_object(TimeDelta(t.0 - u.0, None))),
-        (_, _, Some(r), _, _, _, Some(s), _) => Ok(J::from_object(r.plus(&s.neg()))),
-        (_, _, _, Some(x), _, Some(t), _, _) => date_plus_days(x, -t.0.div_euclid(US_PER_DAY)),
-        (_, _, _, Some(x), _, _, Some(r), _) => date_plus_rd(x, &r.neg()),
-        (_, _, _, Some(x), _, _, _, Some(y)) => Ok(J::from_object(TimeDelta(
+        (Some(Delta(t)), Some(Delta(u))) => Ok(J::from_object(TimeDelta(t.0 - u.0, None))),
+        (Some(Relative(r)), Some(Relative(s))) => Ok(J::from_object(r.plus(&s.neg()))),
+        (Some(Date(x)), Some(Delta(t))) => date_plus_days(x, -t.0.div_euclid(US_PER_DAY)),
+        (Some(Date(x)), Some(Relative(r))) => date_plus_rd(x, &r.neg()),
+        (Some(Date(x)), Some(Date(y))) => Ok(J::from_object(TimeDelta(
             (x.0 - y.0).num_days() * US_PER_DAY,
             None,
         ))),
