@@ -3,7 +3,11 @@
 # `xcom_push`) from inside a task function, each a round trip over the worker protocol
 # to the scheduler's state database and back.
 #
-#   bench/runtime/run.sh [--no-build] [--debug] [--calls N] [--runs N]
+#   bench/runtime/run.sh [--no-build] [--debug] [--calls N] [--runs N] [--no-airflow]
+#
+# Then Airflow 2.10's Variable.get in the same script (installed into
+# bench/.work/airflow-venv-runtime unless AIRFLOW_VENV names a venv that has it), and the
+# ratio of the medians.
 #
 # One `dags test` of a DAG whose call_async function times N (--calls, default 2000) calls
 # of each request with time.perf_counter() and returns the durations; --runs (default 5)
@@ -20,12 +24,15 @@ BUILD=1
 PROFILE=release
 CALLS=2000
 RUNS=5
+AIRFLOW=1
+AIRFLOW_VERSION=2.10.5
 while [ $# -gt 0 ]; do
     case "$1" in
         --no-build) BUILD=0 ;;
         --debug) PROFILE=debug; BUILD=0 ;;
         --calls) CALLS="$2"; shift ;;
         --runs) RUNS="$2"; shift ;;
+        --no-airflow) AIRFLOW=0 ;;
         *) echo "unknown option $1" >&2; exit 1 ;;
     esac
     shift
@@ -105,4 +112,36 @@ for name in names:
     xs = sorted(x for r in runs for x in r[name])
     q = lambda p: xs[min(len(xs) - 1, int(p * len(xs)))]
     print("%-22s %10.1f %10.1f %10.1f" % (name, 1e6 * statistics.median(xs), 1e6 * q(0.9), 1e6 * q(0.99)))
+PYEOF
+
+# Airflow beside it: a task's `Variable.get` in Airflow 2.10 is a query of the metadata
+# database through its ORM (sqlite here, in one process: the cheapest Airflow can do).
+[ "$AIRFLOW" = 1 ] || { echo "Airflow: not run (--no-airflow)"; exit 0; }
+VENV="${AIRFLOW_VENV:-$ROOT/bench/.work/airflow-venv-runtime}"
+if [ ! -x "$VENV/bin/airflow" ]; then
+    say "installing apache-airflow==$AIRFLOW_VERSION into $VENV (several minutes)"
+    { "$PY" -m venv "$VENV" && "$VENV/bin/pip" install "apache-airflow==$AIRFLOW_VERSION"; } \
+        > "$WORK/airflow-install.log" 2>&1 || { tail -n 20 "$WORK/airflow-install.log"; echo "Airflow: FAILED to install"; exit 1; }
+fi
+export AIRFLOW_HOME="$WORK/airflow-home" AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$WORK/airflow-home/airflow.db"
+mkdir -p "$AIRFLOW_HOME"
+"$VENV/bin/airflow" db migrate > "$WORK/airflow-db.log" 2>&1 || { tail -n 20 "$WORK/airflow-db.log"; exit 1; }
+say "Airflow $AIRFLOW_VERSION: Variable.get, $((CALLS * RUNS)) calls in one process (microseconds)"
+"$VENV/bin/python" - "$((CALLS * RUNS))" "$ALL" <<'PYEOF'
+import json, statistics, sys, time
+from airflow.models import Variable
+n = int(sys.argv[1])
+Variable.set("bench_threshold", "10")
+xs = []
+for _ in range(n):
+    t = time.perf_counter()
+    Variable.get("bench_threshold")
+    xs.append(time.perf_counter() - t)
+xs.sort()
+q = lambda p: xs[min(len(xs) - 1, int(p * len(xs)))]
+af = statistics.median(xs)
+print("%-22s %10.1f %10.1f %10.1f" % ("Variable.get (Airflow)", 1e6 * af, 1e6 * q(0.9), 1e6 * q(0.99)))
+ours = statistics.median(sorted(x for l in open(sys.argv[2]) for x in json.loads(l)["Variable.get"]))
+print("ratio airflow / lithoflow (medians): %.1fx" % (af / ours))
 PYEOF
