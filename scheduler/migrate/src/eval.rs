@@ -1197,6 +1197,7 @@ impl<'a> Interp<'a> {
                 "operator" => Ok(Value::Task(*t)),
                 _ => Err(unknown(&v)),
             },
+            Value::Asset(a) => crate::assets::attr(a, name).ok_or_else(|| unknown(&v)),
             Value::Dag(d) => match name {
                 "dag_id" => self.model.dags[*d]
                     .dag_id
@@ -1230,6 +1231,9 @@ impl<'a> Interp<'a> {
             && !(matches!(l, Value::Int(_)) && matches!(r, Value::Int(_)))
         {
             return self.shift(l, r, op == O::RShift, span);
+        }
+        if let Some(v) = crate::assets::combine(op, &l, &r) {
+            return Ok(v);
         }
         let overflow = || err(span, "integer overflow");
         let too_long = || err(span, "the value is too long");
@@ -1654,8 +1658,27 @@ impl<'a> Interp<'a> {
                 default.ok_or_else(|| err(span, "a Param without a default has no TOML value"))
             }
             "Label" => Ok(Value::Label(Vec::new())),
-            "Asset" | "Dataset" | "AssetAlias" | "DatasetAlias" => {
-                Ok(Value::Foreign(format!("{s}(...)")))
+            "Asset" | "Dataset" => {
+                let (pos, kws) = self.strict_args(c)?;
+                crate::assets::make_asset(s, &pos, &kws, span)
+            }
+            "AssetAll" | "AssetAny" | "DatasetAll" | "DatasetAny" => {
+                let (pos, _) = self.strict_args(c)?;
+                crate::assets::make_condition(s, &pos, span)
+            }
+            "AssetAlias" | "DatasetAlias" => Ok(Value::Foreign(format!("{s}(...)"))),
+            "datetime.time" => {
+                let (pos, kws) = self.strict_args(c)?;
+                crate::assets::make_time(&pos, &kws, span)
+            }
+            op if op.ends_with(".partial") => {
+                let kind = operator_kind(op.trim_end_matches(".partial"))
+                    .ok_or_else(|| err(span, format!("`{op}` is not understood")))?;
+                let (pos, kwargs) = self.eval_args(&c.args, &c.keywords);
+                if !pos.is_empty() {
+                    return Err(err(span, "partial takes keyword arguments only"));
+                }
+                Ok(Value::OpPartial(kind, kwargs))
             }
             "textwrap.dedent" => {
                 let (pos, _) = self.strict_args(c)?;
@@ -1964,23 +1987,27 @@ impl<'a> Interp<'a> {
                 }
                 Ok(Value::Partial(*fid, kws))
             }
-            (Value::TaskFactory(fid, ov), "expand") => {
-                if !ov.is_empty() {
-                    return Err(err(
-                        span,
-                        "override(...) before expand(...) is not supported",
-                    ));
-                }
-                self.call_mapped(*fid, Vec::new(), c, span)
+            (Value::TaskFactory(fid, ov), "expand" | "expand_kwargs") => {
+                let ov = ov.clone();
+                self.call_mapped(*fid, &ov, Vec::new(), name == "expand_kwargs", c, span)
             }
-            (Value::Partial(fid, fixed), "expand") => {
+            (Value::Partial(fid, fixed), "expand" | "expand_kwargs") => {
                 let fixed = fixed.clone();
-                self.call_mapped(*fid, fixed, c, span)
+                self.call_mapped(*fid, &[], fixed, name == "expand_kwargs", c, span)
             }
-            (Value::TaskFactory(..) | Value::Partial(..), "expand_kwargs") => Err(err(
-                span,
-                "expand_kwargs is not supported (write one map task per argument set)",
-            )),
+            (Value::OpPartial(kind, kwargs), "expand" | "expand_kwargs") => {
+                let (kind, kwargs) = (*kind, kwargs.clone());
+                self.call_mapped_operator(kind, kwargs, name == "expand_kwargs", c, span)
+            }
+            (Value::XCom(t), "map" | "zip" | "concat") => {
+                let id = self.model.tasks[*t].task_id.clone();
+                Err(err(
+                    span,
+                    format!(
+                        "`.{name}(...)` of the result of task `{id}` transforms it with Python while Airflow expands; lithoflow expands over a task's result as it is: do the transformation in `{id}` (or in a task between)"
+                    ),
+                ))
+            }
             (Value::List(items), "append" | "extend" | "insert") => {
                 let (pos, _) = self.strict_args(c)?;
                 let mut items = items.clone();
@@ -2468,9 +2495,11 @@ impl<'a> Interp<'a> {
         kwargs: Vec<Kw>,
         args: Vec<(Eval, Span)>,
         call_kwargs: Vec<Kw>,
-        expand: Vec<Kw>,
+        expand: (Vec<Kw>, Option<Kw>),
         dedupe: bool,
     ) -> TaskIdx {
+        let (expand, expand_kwargs) = expand;
+        let mapped = !expand.is_empty() || expand_kwargs.is_some();
         let dag = explicit_dag.or(self.current_dag());
         let group = self.group_stack.last().copied();
         let prefix = group.and_then(|g| self.model.groups[g].prefix.clone());
@@ -2503,7 +2532,12 @@ impl<'a> Interp<'a> {
             }
         }
         let mut data_up = Vec::new();
-        for k in kwargs.iter().chain(&call_kwargs).chain(&expand) {
+        for k in kwargs
+            .iter()
+            .chain(&call_kwargs)
+            .chain(&expand)
+            .chain(&expand_kwargs)
+        {
             if let Ok(v) = &k.value {
                 xcoms_in(v, &mut data_up);
             }
@@ -2523,6 +2557,8 @@ impl<'a> Interp<'a> {
             args,
             call_kwargs,
             expand,
+            expand_kwargs,
+            mapped,
             upstream: Vec::new(),
             data_upstream: Vec::new(),
             attrs: Vec::new(),
@@ -2612,7 +2648,7 @@ impl<'a> Interp<'a> {
             kwargs,
             Vec::new(),
             Vec::new(),
-            Vec::new(),
+            (Vec::new(), None),
             false,
         );
         self.claim_for_task(mark, t);
@@ -2633,7 +2669,7 @@ impl<'a> Interp<'a> {
             kwargs,
             Vec::new(),
             Vec::new(),
-            Vec::new(),
+            (Vec::new(), None),
             false,
         );
         self.claim_for_task(mark, t);
@@ -2673,17 +2709,23 @@ impl<'a> Interp<'a> {
             kwargs,
             args,
             call_kwargs,
-            Vec::new(),
+            (Vec::new(), None),
             true,
         );
         self.claim_for_task(mark, t);
         Ok(Value::XCom(t))
     }
 
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the two forms of mapping a TaskFlow function share it"
+    )]
     fn call_mapped(
         &mut self,
         fid: usize,
+        overrides: &[(String, Value)],
         fixed: Vec<(String, Value)>,
+        by_kwargs: bool,
         c: &'a ast::ExprCall,
         span: &Span,
     ) -> Eval {
@@ -2695,16 +2737,18 @@ impl<'a> Interp<'a> {
         if *kind != OpKind::Python {
             return Err(err(
                 span,
-                "mapping a branch, short-circuit or bash task is not supported",
+                "mapping a branch, short-circuit, bash or sensor task is not supported (lithoflow maps python, bash and call_async tasks)",
             ));
         }
-        let (pos, expand) = self.eval_args(&c.args, &c.keywords);
-        if !pos.is_empty() {
-            return Err(err(span, "expand takes keyword arguments only"));
+        let mut kwargs = kwargs.clone();
+        for (k, v) in overrides {
+            kwargs.push(Kw::new(k, span.clone(), Ok(v.clone())));
         }
-        let dag = self.task_dag_kw(kwargs);
-        let id = match kw(kwargs, "task_id") {
-            Some(_) => self.task_id_of(kwargs, span),
+        let (pos, expand) = self.eval_args(&c.args, &c.keywords);
+        let expand = self.expansion(pos, expand, by_kwargs, span)?;
+        let dag = self.task_dag_kw(&kwargs);
+        let id = match kw(&kwargs, "task_id") {
+            Some(_) => self.task_id_of(&kwargs, span),
             None => f.name.clone(),
         };
         let fixed = fixed
@@ -2716,7 +2760,7 @@ impl<'a> Interp<'a> {
             dag,
             span,
             TaskSource::Mapped { func: fid },
-            kwargs.clone(),
+            kwargs,
             Vec::new(),
             fixed,
             expand,
@@ -2724,6 +2768,70 @@ impl<'a> Interp<'a> {
         );
         self.claim_for_task(mark, t);
         Ok(Value::XCom(t))
+    }
+
+    /// `Operator.partial(...).expand(...)` and `.expand_kwargs(...)`: a mapped classic
+    /// operator, whose fixed arguments are its operator arguments.
+    fn call_mapped_operator(
+        &mut self,
+        kind: OpKind,
+        kwargs: Vec<Kw>,
+        by_kwargs: bool,
+        c: &'a ast::ExprCall,
+        span: &Span,
+    ) -> Eval {
+        let mark = self.model.findings.len();
+        let (pos, expand) = self.eval_args(&c.args, &c.keywords);
+        let expand = self.expansion(pos, expand, by_kwargs, span)?;
+        let dag = self.task_dag_kw(&kwargs);
+        let id = self.task_id_of(&kwargs, span);
+        let t = self.create_task(
+            &id,
+            dag,
+            span,
+            TaskSource::Operator(kind),
+            kwargs,
+            Vec::new(),
+            Vec::new(),
+            expand,
+            false,
+        );
+        self.claim_for_task(mark, t);
+        Ok(Value::Task(t))
+    }
+
+    /// The arguments of `.expand(name=values, ...)` (keywords only, at least one) or of
+    /// `.expand_kwargs(values)` (one).
+    fn expansion(
+        &self,
+        pos: Vec<(Eval, Span)>,
+        named: Vec<Kw>,
+        by_kwargs: bool,
+        span: &Span,
+    ) -> Result<(Vec<Kw>, Option<Kw>), EvalError> {
+        if by_kwargs {
+            return match (pos.as_slice(), named.as_slice()) {
+                ([(v, s)], []) => Ok((
+                    Vec::new(),
+                    Some(Kw::new("expand_kwargs", s.clone(), v.clone())),
+                )),
+                ([], [k]) if k.name == "kwargs" => Ok((Vec::new(), Some(k.clone()))),
+                _ => Err(err(
+                    span,
+                    "expand_kwargs takes one argument: a list of dicts, or a task's result",
+                )),
+            };
+        }
+        if !pos.is_empty() {
+            return Err(err(span, "expand takes keyword arguments only"));
+        }
+        if named.is_empty() {
+            return Err(err(
+                span,
+                "expand() without arguments (Airflow raises an error: nothing to map over)",
+            ));
+        }
+        Ok((named, None))
     }
 }
 

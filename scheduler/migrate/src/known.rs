@@ -14,6 +14,39 @@ pub(crate) enum OpKind {
     CallAsync,
     Map,
     MapReduce,
+    /// A sensor (`type = "sensor"`) of one kind.
+    Sensor(SensorKind),
+    /// `TriggerDagRunOperator` (`type = "trigger_dag_run"`).
+    TriggerDagRun,
+}
+
+/// The kinds of sensor lithoflow has (`sensor = "..."`), each Airflow's sensor class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SensorKind {
+    Python,
+    File,
+    ExternalTask,
+    TimeDelta,
+    DateTime,
+    Time,
+    S3Key,
+    Bash,
+}
+
+impl SensorKind {
+    /// The value of the `sensor` key.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            SensorKind::Python => "python",
+            SensorKind::File => "file",
+            SensorKind::ExternalTask => "external_task",
+            SensorKind::TimeDelta => "time_delta",
+            SensorKind::DateTime => "date_time",
+            SensorKind::Time => "time",
+            SensorKind::S3Key => "s3_key",
+            SensorKind::Bash => "bash",
+        }
+    }
 }
 
 impl OpKind {
@@ -28,6 +61,8 @@ impl OpKind {
             OpKind::CallAsync => "call_async",
             OpKind::Map => "map",
             OpKind::MapReduce => "map_reduce",
+            OpKind::Sensor(_) => "sensor",
+            OpKind::TriggerDagRun => "trigger_dag_run",
         }
     }
 
@@ -48,6 +83,23 @@ pub(crate) fn operator_kind(sym: &str) -> Option<OpKind> {
         "LithopsCallAsyncOperator" => OpKind::CallAsync,
         "LithopsMapOperator" => OpKind::Map,
         "LithopsMapReduceOperator" => OpKind::MapReduce,
+        "TriggerDagRunOperator" => OpKind::TriggerDagRun,
+        s => return sensor_kind(s).map(OpKind::Sensor),
+    })
+}
+
+/// The sensor class behind a symbol (Airflow 1.10's, 2's and 3's names; the `Async`
+/// variants are the deferrable ones, which lithoflow's sensors already are).
+pub(crate) fn sensor_kind(sym: &str) -> Option<SensorKind> {
+    Some(match sym {
+        "PythonSensor" => SensorKind::Python,
+        "FileSensor" => SensorKind::File,
+        "ExternalTaskSensor" | "ExternalTaskSensorAsync" => SensorKind::ExternalTask,
+        "TimeDeltaSensor" | "TimeDeltaSensorAsync" => SensorKind::TimeDelta,
+        "DateTimeSensor" | "DateTimeSensorAsync" => SensorKind::DateTime,
+        "TimeSensor" | "TimeSensorAsync" => SensorKind::Time,
+        "S3KeySensor" => SensorKind::S3Key,
+        "BashSensor" => SensorKind::Bash,
         _ => return None,
     })
 }
@@ -59,6 +111,7 @@ pub(crate) fn decorator_kind(sym: &str) -> Option<OpKind> {
         "task.branch" => OpKind::Branch,
         "task.short_circuit" => OpKind::ShortCircuit,
         "task.bash" => OpKind::Bash,
+        "task.sensor" => OpKind::Sensor(SensorKind::Python),
         _ => return None,
     })
 }
@@ -97,6 +150,27 @@ const AIRFLOW_NAMES: &[&str] = &[
     "DatasetAlias",
     "Variable",
     "BaseHook",
+    "AssetAll",
+    "AssetAny",
+    "DatasetAll",
+    "DatasetAny",
+    "WeightRule",
+    "DagRunState",
+    "TaskInstanceState",
+    "State",
+    "TriggerDagRunOperator",
+    "PythonSensor",
+    "FileSensor",
+    "ExternalTaskSensor",
+    "ExternalTaskSensorAsync",
+    "TimeDeltaSensor",
+    "TimeDeltaSensorAsync",
+    "DateTimeSensor",
+    "DateTimeSensorAsync",
+    "TimeSensor",
+    "TimeSensorAsync",
+    "S3KeySensor",
+    "BashSensor",
 ];
 
 /// Airflow's submodules, reached as attributes (`airflow.operators.bash.BashOperator`).
@@ -132,6 +206,29 @@ const AIRFLOW_SUBMODULES: &[&str] = &[
     "hooks",
     "base",
     "base_hook",
+    "sensors",
+    "contrib",
+    "filesystem",
+    "file_sensor",
+    "external_task",
+    "external_task_sensor",
+    "time_delta",
+    "time_delta_sensor",
+    "date_time",
+    "date_time_sensor",
+    "time_sensor",
+    "python_sensor",
+    "bash_sensor",
+    "s3",
+    "s3_key_sensor",
+    "amazon",
+    "aws",
+    "trigger_dagrun",
+    "dagrun_operator",
+    "weight_rule",
+    "state",
+    "datasets",
+    "assets",
 ];
 
 /// What `from <module> import <name>` binds `name` to.
@@ -144,6 +241,7 @@ pub(crate) fn resolve_import(module: &str, name: &str) -> Value {
             "timedelta" => Value::Sym("datetime.timedelta".into()),
             "timezone" => Value::Sym("datetime.timezone".into()),
             "date" => Value::Sym("datetime.date".into()),
+            "time" => Value::Sym("datetime.time".into()),
             _ => Value::Foreign(format!("{module}.{name}")),
         },
         "pendulum" => {
@@ -263,7 +361,7 @@ pub(crate) fn sym_attr(sym: &str, attr: &str) -> Option<Value> {
                 Value::Foreign(format!("airflow.{a}"))
             }
         }
-        ("ns:datetime", "datetime" | "timedelta" | "timezone" | "date") => {
+        ("ns:datetime", "datetime" | "timedelta" | "timezone" | "date" | "time") => {
             Value::Sym(format!("datetime.{attr}"))
         }
         ("ns:pendulum", a) => pendulum_attr(a)?,
@@ -282,16 +380,20 @@ pub(crate) fn sym_attr(sym: &str, attr: &str) -> Option<Value> {
         // Also modules of those names: `airflow.models.dag.DAG`.
         ("dag", "DAG") => Value::Sym("DAG".into()),
         ("task_group", "TaskGroup") => Value::Sym("TaskGroup".into()),
-        ("task", "branch" | "short_circuit" | "bash" | "python") => {
+        ("task", "branch" | "short_circuit" | "bash" | "python" | "sensor") => {
             Value::Sym(format!("task.{attr}"))
         }
         ("task", a) => Value::Foreign(format!("airflow.decorators.task.{a}")),
         ("Variable", "get") => Value::Sym("Variable.get".into()),
         ("BaseHook", "get_connection") => Value::Sym("BaseHook.get_connection".into()),
-        ("TriggerRule", a) => {
-            let rule = a.to_ascii_lowercase();
-            Value::Str(rule)
+        // Airflow's string enums: `TriggerRule.ALL_DONE` is "all_done".
+        ("TriggerRule" | "WeightRule" | "DagRunState" | "TaskInstanceState" | "State", a)
+            if a.chars().all(|c| c.is_ascii_uppercase() || c == '_') =>
+        {
+            Value::Str(a.to_ascii_lowercase())
         }
+        // `BashOperator.partial(...)`: dynamic task mapping of a classic operator.
+        (op, "partial") if operator_kind(op).is_some() => Value::Sym(format!("{op}.partial")),
         _ => return None,
     })
 }

@@ -13,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+mod assets;
 mod convert;
 mod emit;
 mod eval;
@@ -23,6 +24,8 @@ mod runtime_values;
 mod secrets;
 mod value;
 
+#[cfg(test)]
+mod runtime2_tests;
 #[cfg(test)]
 mod runtime_tests;
 #[cfg(test)]

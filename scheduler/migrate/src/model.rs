@@ -8,7 +8,7 @@ use super::value::{Eval, EvalError, Span, TaskIdx, Value};
 use lithoflow_dag::diag::Severity;
 
 /// A keyword argument as written: its name, where, and its value (or why it has none).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Kw {
     pub(crate) name: String,
     pub(crate) span: Span,
@@ -82,6 +82,10 @@ pub(crate) struct TaskDraft {
     pub(crate) call_kwargs: Vec<Kw>,
     /// A mapped task's `.expand(...)` arguments.
     pub(crate) expand: Vec<Kw>,
+    /// A mapped task's `.expand_kwargs(...)` argument.
+    pub(crate) expand_kwargs: Option<Kw>,
+    /// Whether `.expand(...)` or `.expand_kwargs(...)` made it (dynamic task mapping).
+    pub(crate) mapped: bool,
     /// Plain dependencies (`>>`, `set_upstream`, `chain`, ...), in the order declared.
     pub(crate) upstream: Vec<TaskIdx>,
     /// Dependencies through data (an `XComArg` passed in).

@@ -41,6 +41,7 @@ pub(crate) fn runtime_name(airflow: &str) -> Option<&'static str> {
         "get_current_context" => "get_current_context",
         "Connection" => "Connection",
         "BaseHook" => "BaseHook",
+        "PokeReturnValue" => "PokeReturnValue",
         _ => return None,
     })
 }

@@ -158,6 +158,29 @@ pub(crate) enum Value {
     Timetable(&'static str, String, Option<String>),
     /// A name bound to something that could not be evaluated; using it is an error.
     Opaque(EvalError),
+    /// An asset (`Asset(...)`, Airflow 2's `Dataset(...)`) or a condition over assets
+    /// (`AssetAll`, `AssetAny`, `&`, `|`).
+    Asset(AssetExpr),
+    /// `BashOperator.partial(...)`: a classic operator with fixed arguments, waiting for
+    /// `.expand(...)` or `.expand_kwargs(...)`; the arguments with their positions.
+    OpPartial(super::known::OpKind, Vec<super::model::Kw>),
+}
+
+/// An asset or a condition over assets, as a DAG's `schedule` or a task's `outlets` hold.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum AssetExpr {
+    /// One asset: its URI and Airflow 3's name, group and extra (the URI alone when only
+    /// it, or only the name, was given).
+    One {
+        uri: String,
+        name: Option<String>,
+        group: Option<String>,
+        extra: Option<Box<Value>>,
+    },
+    /// `AssetAll(...)`, `a & b`, a list as a schedule.
+    All(Vec<AssetExpr>),
+    /// `AssetAny(...)`, `a | b`.
+    Any(Vec<AssetExpr>),
 }
 
 impl Value {
@@ -192,6 +215,9 @@ impl Value {
             Value::Lambda => "lambda",
             Value::Timetable(..) => "timetable",
             Value::Opaque(_) => "unknown value",
+            Value::Asset(AssetExpr::One { .. }) => "Asset",
+            Value::Asset(_) => "asset condition",
+            Value::OpPartial(..) => "partial operator",
         }
     }
 

@@ -5,7 +5,7 @@ use lithoflow_dag::keys::{self, ValueKind};
 
 use super::{Converter, Kind, set_entry};
 use crate::emit::{Line, TomlVal};
-use crate::known::OpKind;
+use crate::known::{OpKind, SensorKind};
 use crate::model::Kw;
 use crate::value::{Span, Value};
 
@@ -65,8 +65,6 @@ const DROPPED_NOTES: &[(&str, &str)] = &[
     ("task_display_name", "display names are not kept"),
     ("ui_color", "UI colours are not kept"),
     ("ui_fgcolor", "UI colours are not kept"),
-    ("pool", "lithoflow has no pools"),
-    ("pool_slots", "lithoflow has no pools"),
     ("queue", "lithoflow has no executor queues"),
     (
         "executor",
@@ -76,38 +74,21 @@ const DROPPED_NOTES: &[(&str, &str)] = &[
         "executor_config",
         "lithoflow has one executor per DAG ([lithops_config])",
     ),
-    ("priority_weight", "lithoflow does not weigh tasks"),
-    ("weight_rule", "lithoflow does not weigh tasks"),
     (
         "resources",
         "lithoflow does not reserve resources (runtime_memory sets a call's memory)",
     ),
     ("run_as_user", "lithoflow runs every task as its own user"),
-    (
-        "max_active_tis_per_dag",
-        "per-task concurrency limits are not supported",
-    ),
-    (
-        "max_active_tis_per_dagrun",
-        "per-task concurrency limits are not supported",
-    ),
-    (
-        "task_concurrency",
-        "per-task concurrency limits are not supported",
-    ),
     ("email", "e-mail alerts are not supported"),
     ("email_on_failure", "e-mail alerts are not supported"),
     ("email_on_retry", "e-mail alerts are not supported"),
     ("sla", "SLAs are not supported (Airflow 3 removed them too)"),
-    ("inlets", "lineage is not kept"),
-    ("outlets", "lineage (and asset events) are not kept"),
     (
         "provide_context",
         "an Airflow 1 argument, ignored by Airflow 2 as well",
     ),
     ("templates_exts", "template files are not read"),
     ("template_ext", "template files are not read"),
-    ("map_index_template", "map indexes are not named"),
     (
         "ignore_first_depends_on_past",
         "depends_on_past applies from the first run on",
@@ -269,6 +250,7 @@ impl Converter<'_, '_> {
                     lines.push(Line::key(canon, v));
                 }
             }
+            _ if self.runtime2_arg(k, lines, owner) => {}
             _ => {
                 if let Some((_, why)) = DROPPED_NOTES.iter().find(|(n, _)| *n == name) {
                     if !matches!(k.value, Ok(Value::None) | Ok(Value::Bool(false))) {
@@ -301,7 +283,8 @@ impl Converter<'_, '_> {
         dag_tasks: &[usize],
     ) -> bool {
         let before = self.templated;
-        self.templated = super::TEMPLATED.contains(&k.name.as_str());
+        self.templated = super::TEMPLATED.contains(&k.name.as_str())
+            || super::sensor::TEMPLATED.contains(&k.name.as_str());
         let out = self.operator_arg_inner(kind, k, body, implied, dag_tasks);
         self.templated = before;
         out
@@ -325,6 +308,9 @@ impl Converter<'_, '_> {
         // The operators' arguments that are lithoflow keys with semantics; the plain keys
         // are `key_arg`'s.
         match (kind, name) {
+            (OpKind::Sensor(_) | OpKind::TriggerDagRun, _) => {
+                return self.sensor_arg(kind, k, body);
+            }
             (OpKind::Python | OpKind::Branch | OpKind::ShortCircuit, "python_callable") => {
                 if let Some((r, _)) = self.function_ref(k, "python_callable") {
                     body.push(Line::key("python_callable", TomlVal::Str(r)));
@@ -673,6 +659,7 @@ pub(super) fn known_args(kind: OpKind) -> Vec<&'static str> {
         v.push(key.name);
         v.extend(key.aliases);
     }
+    v.extend(super::sensor::known(kind));
     v
 }
 
@@ -686,5 +673,16 @@ pub(super) fn operator_name(kind: OpKind) -> &'static str {
         OpKind::CallAsync => "LithopsCallAsyncOperator",
         OpKind::Map => "LithopsMapOperator",
         OpKind::MapReduce => "LithopsMapReduceOperator",
+        OpKind::TriggerDagRun => "TriggerDagRunOperator",
+        OpKind::Sensor(s) => match s {
+            SensorKind::Python => "PythonSensor",
+            SensorKind::File => "FileSensor",
+            SensorKind::ExternalTask => "ExternalTaskSensor",
+            SensorKind::TimeDelta => "TimeDeltaSensor",
+            SensorKind::DateTime => "DateTimeSensor",
+            SensorKind::Time => "TimeSensor",
+            SensorKind::S3Key => "S3KeySensor",
+            SensorKind::Bash => "BashSensor",
+        },
     }
 }

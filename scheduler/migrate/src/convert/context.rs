@@ -118,6 +118,8 @@ impl Converter<'_, '_> {
                         given.extend(t.iter().map(|(k, _)| k.clone()))
                     }
                     ("templates_dict", _) => given.push("templates_dict".into()),
+                    // A mapped task's expanded names are its keyword arguments.
+                    ("expand", TomlVal::Table(t)) => given.extend(t.iter().map(|(k, _)| k.clone())),
                     _ => {}
                 }
             }

@@ -414,10 +414,33 @@ impl Converter<'_, '_> {
             );
         }
         let given: Vec<&Kw> = [sched, interval, timetable].into_iter().flatten().collect();
-        if given.len() > 1 {
-            self.error(&given[1].span, "more than one of schedule, schedule_interval and timetable (Airflow raises an error)");
+        // Airflow counts the ones that are set and truthy (airflow/utils/helpers.py
+        // at_most_one), so `schedule_interval=None` beside a schedule is allowed ...
+        let set: Vec<&&Kw> = given
+            .iter()
+            .filter(|k| !matches!(&k.value, Ok(v) if v.truthy() == Some(false)))
+            .collect();
+        if set.len() > 1 {
+            self.error(&set[1].span, "more than one of schedule, schedule_interval and timetable (Airflow raises an error)");
         }
-        let Some(k) = given.first() else {
+        // ... and Airflow 2 then takes timetable, else schedule_interval (even None),
+        // else schedule (airflow/models/dag.py, DAG.__init__).
+        let chosen = if v2 {
+            timetable
+                .filter(|k| !matches!(k.value, Ok(Value::None)))
+                .or(interval)
+                .or(sched)
+        } else {
+            set.first().map(|k| **k).or(given.first().copied())
+        };
+        if v2
+            && let (Some(i), Some(s)) = (interval, sched)
+            && matches!(&s.value, Ok(v) if v.truthy() != Some(false))
+            && matches!(i.value, Ok(Value::None))
+        {
+            self.note(&i.span, "schedule_interval=None beside schedule=...: Airflow 2 takes schedule_interval when it is given (airflow/models/dag.py), so the DAG has no schedule and `schedule` is ignored; written as Airflow 2 reads it");
+        }
+        let Some(k) = chosen else {
             if v2 {
                 // Airflow 2's default: timedelta(days=1), its DeltaDataIntervalTimetable.
                 top.push(Line::with_comment(
@@ -519,17 +542,33 @@ impl Converter<'_, '_> {
                     }
                 }
             }
+            Ok(v) if super::runtime2::asset_schedule(v).is_some() => {
+                match super::runtime2::asset_schedule(v) {
+                    Some(Ok(t)) => top.push(Line::with_comment(
+                        "schedule",
+                        t,
+                        "runs when its assets are updated (Airflow's asset/dataset schedule)",
+                    )),
+                    Some(Err(m)) => self.error(&span, format!("schedule: {m}")),
+                    None => {}
+                }
+            }
             Ok(Value::Foreign(f)) | Ok(Value::Sym(f)) => {
                 self.error(
                     &span,
                     format!(
-                        "schedule `{f}` (assets, datasets or custom timetables) is not supported"
+                        "schedule `{f}` (asset aliases, DatasetOrTimeSchedule or custom timetables) is not supported"
                     ),
                 );
             }
-            Ok(Value::List(_)) => {
-                self.error(&span, "a schedule of datasets or assets is not supported")
-            }
+            Ok(Value::List(items)) if items.is_empty() => self.error(
+                &span,
+                "schedule=[]: an empty list of assets (Airflow's DAG would never run)",
+            ),
+            Ok(Value::List(_)) => self.error(
+                &span,
+                "a list schedule must hold only assets (Asset/Dataset); Airflow raises a ValueError",
+            ),
             Ok(Value::Runtime { template, what }) => {
                 let m = crate::runtime_values::not_templated(what, template, "schedule");
                 self.error(&span, m);

@@ -10,6 +10,8 @@
 mod args;
 mod context;
 mod dag;
+mod runtime2;
+mod sensor;
 mod task;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -3,11 +3,11 @@
 
 use lithoflow_dag::keys;
 
+use super::Converter;
 use super::args::{ArgsOf, KeyLine, README_ONLY, known_args, operator_name};
-use super::{Converter, e2f};
 use crate::FnSig;
 use crate::emit::{Line, TomlVal};
-use crate::known::OpKind;
+use crate::known::{OpKind, SensorKind};
 use crate::model::{Kw, TaskSource, kw};
 use crate::value::{Span, Value};
 use lithoflow_dag::diag::Severity;
@@ -54,7 +54,10 @@ impl Converter<'_, '_> {
                     TomlVal::Str("empty".into()),
                     format!("migrate: placeholder for {name}, which lithoflow cannot run"),
                 ));
-                self.error(&task.span, format!("{name} is not supported by lithoflow: task `{}` is written as an empty placeholder", task.task_id));
+                let why = unsupported_operator(name)
+                    .map(|w| format!(" ({w})"))
+                    .unwrap_or_default();
+                self.error(&task.span, format!("{name} is not supported by lithoflow{why}: task `{}` is written as an empty placeholder", task.task_id));
                 // Only the arguments every operator has; the rest belong to the operator
                 // that is not converted.
                 for k in &kwargs {
@@ -67,6 +70,7 @@ impl Converter<'_, '_> {
             }
             TaskSource::Operator(kind) => {
                 table.head.push(type_line(kind.toml_type()));
+                Self::sensor_head(*kind, &mut table.head);
                 let op = operator_name(*kind);
                 for k in &kwargs {
                     if matches!(k.name.as_str(), "task_id" | "dag") {
@@ -98,8 +102,16 @@ impl Converter<'_, '_> {
                         }
                     }
                 }
-                self.required(*kind, &kwargs, &task.span, op);
-                if kind.is_python_like()
+                // A mapped operator takes the arguments it expands as given.
+                let mut given = kwargs.clone();
+                given.extend(task.expand.iter().cloned());
+                if task.expand_kwargs.is_none() {
+                    self.required(*kind, &given, &task.span, op);
+                }
+                if task.mapped {
+                    self.operator_expansion(*kind, &task, op, &mut table.body, &mut table.implied);
+                }
+                if (kind.is_python_like() || *kind == OpKind::Sensor(SensorKind::Python))
                     && let Some(k) = kw(&kwargs, "python_callable")
                     && let Ok(v) = &k.value
                 {
@@ -159,6 +171,10 @@ impl Converter<'_, '_> {
     }
 
     pub(super) fn required(&mut self, kind: OpKind, kwargs: &[Kw], span: &Span, op: &str) {
+        if matches!(kind, OpKind::Sensor(_) | OpKind::TriggerDagRun) {
+            self.sensor_required(kind, kwargs, span, op);
+            return;
+        }
         // The keys a task of this type must set that the operator takes as arguments.
         let need = keys::KEYS
             .iter()
@@ -211,6 +227,7 @@ impl Converter<'_, '_> {
             }
         } else {
             lines.push(Line::key("type", TomlVal::Str(kind.toml_type().into())));
+            Self::sensor_head(kind, lines);
             let fref = Kw::new("python_callable", task.span.clone(), Ok(Value::Local(func)));
             if let Some((r, _)) = self.function_ref(&fref, "the @task function") {
                 body.push(Line::key("python_callable", TomlVal::Str(r)));
@@ -243,6 +260,7 @@ impl Converter<'_, '_> {
             }
             if kind == OpKind::Bash && matches!(k.name.as_str(), "env" | "skip_on_exit_code") {
                 self.operator_arg(OpKind::Bash, k, body, implied, &[]);
+            } else if matches!(kind, OpKind::Sensor(_)) && self.sensor_arg(kind, k, body) {
             } else if !self.common_arg(k, common, "decorator argument", false) {
                 self.error(&k.span, format!("unknown @task argument `{}`", k.name));
             }
@@ -253,7 +271,8 @@ impl Converter<'_, '_> {
         }
     }
 
-    /// A mapped TaskFlow task (`f.partial(...).expand(x=...)`): one map task.
+    /// A mapped TaskFlow task (`f.partial(...).expand(x=...)`, `f.expand_kwargs(...)`):
+    /// a python task whose instances Airflow's way, each its own task instance.
     fn mapped(
         &mut self,
         func: usize,
@@ -261,77 +280,50 @@ impl Converter<'_, '_> {
         kwargs: &[Kw],
         table: &mut TaskTable,
     ) {
-        let TaskTable {
-            head: lines,
-            body,
-            implied,
-            ..
-        } = table;
-        lines.push(Line::with_comment(
-            "type",
-            TomlVal::Str("map".into()),
-            "dynamic task mapping (.expand): one call per element, results in order",
-        ));
-        self.note(&task.span, format!("`{}`.expand(...) becomes one map task: its calls run as one task, so one failed call fails the task (Airflow fails one mapped instance)", self.model.functions[func].name));
-        let fref = Kw::new("map_function", task.span.clone(), Ok(Value::Local(func)));
+        table
+            .head
+            .push(Line::key("type", TomlVal::Str("python".into())));
+        let f = self.model.functions[func].clone();
+        let fref = Kw::new("python_callable", task.span.clone(), Ok(Value::Local(func)));
         if let Some((r, _)) = self.function_ref(&fref, "the @task function") {
-            body.push(Line::key("map_function", TomlVal::Str(r)));
+            table
+                .body
+                .push(Line::key("python_callable", TomlVal::Str(r)));
         }
-        // One expanded argument: the elements are bound to it by name.
-        match task.expand.as_slice() {
-            [k] => match &k.value {
-                Ok(Value::XCom(t)) => {
-                    implied.push(*t);
-                    body.push(Line::key("iterdata_from_task", TomlVal::Table(vec![(k.name.clone(), TomlVal::Str(self.model.tasks[*t].task_id.clone()))])));
-                }
-                Ok(Value::List(items) | Value::Tuple(items)) => {
-                    let mut out = Vec::new();
-                    for i in items {
-                        if let Some(v) = self.toml_arg(i, &k.span, &format!("expand `{}`", k.name)) {
-                            out.push(TomlVal::Table(vec![(k.name.clone(), v)]));
-                        }
-                    }
-                    body.push(Line::key("map_iterdata", TomlVal::Array(out)));
-                }
-                Ok(other) => {
-                    let m = format!("expand `{}` must be a list or a task's result, found a {}", k.name, other.type_name());
-                    self.error(&k.span, m);
-                }
-                Err(e) => self.findings.push(e2f(e, self.dag)),
-            },
-            [] => self.error(&task.span, "expand() without arguments"),
-            many => self.error(&many[1].span, "expand() over several arguments (a cross product) is not supported; expand one argument"),
-        }
-        let mut extra = Vec::new();
-        for k in &task.call_kwargs {
-            match &k.value {
-                Ok(Value::XCom(_)) => self.error(
-                    &k.span,
-                    "partial() with another task's result is not supported by map tasks",
-                ),
-                Ok(v) => {
-                    if let Some(t) = self.toml_arg(v, &k.span, &format!("partial `{}`", k.name)) {
-                        extra.push((k.name.clone(), t));
-                    }
-                }
-                Err(e) => self.findings.push(e2f(e, self.dag)),
-            }
-        }
-        if !extra.is_empty() {
-            body.push(Line::key("extra_params", TomlVal::Table(extra)));
-        }
-        // Only BaseOperator's arguments: the map task is no Python task.
+        // partial(...)'s fixed arguments are keyword arguments, as a call's.
+        self.keywords(&task.call_kwargs, &mut table.body, &mut table.implied);
+        self.taskflow_expansion(task, &mut table.body, &mut table.implied);
         for k in kwargs {
             if matches!(k.name.as_str(), "task_id" | "dag") {
                 continue;
             }
-            if let Some(key) = self.key_arg(ArgsOf::EveryOperator, k, "decorator argument") {
+            if let Some(key) = self.key_arg(ArgsOf::Type(OpKind::Python), k, "decorator argument") {
                 table.put(key);
             } else if !self.common_arg(k, &mut table.common, "decorator argument", false) {
                 self.error(&k.span, format!("unknown @task argument `{}`", k.name));
             }
         }
+        let sig = FnSig::of(f.args, self.src.get(f.span.clone()).unwrap_or(""));
+        self.check_context(Some(&sig), &table.body, &task.span);
     }
+}
+
+/// Why an Airflow operator lithoflow has no type for is not converted, for the ones users
+/// ask about.
+fn unsupported_operator(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "ExternalTaskMarker" => {
+            "it clears the tasks of another DAG when this task is cleared; lithoflow has no equivalent: clear the other DAG's run yourself"
+        }
+        "SqlSensor" | "HttpSensor" | "SqsSensor" | "GCSObjectExistenceSensor" => {
+            "lithoflow's sensors are python, file, external_task, time_delta, date_time, time, s3_key and bash: write its check as a PythonSensor's callable"
+        }
+        "DayOfWeekSensor" | "WeekDaySensor" => {
+            "write the check as a PythonSensor's callable, or branch on the logical date"
+        }
+        "SubDagOperator" => "Airflow 2 deprecated SubDAGs; use a task group",
+        _ => return None,
+    })
 }
 
 /// The command of a `@task.bash` function that only returns a literal string.
