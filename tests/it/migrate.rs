@@ -23,6 +23,7 @@ const AIRFLOW3_FILES: &[&str] = &[
     "example_taskflow_data_passing.py",
     "example_schedules_airflow3.py",
     "example_asset_schedule.py",
+    "example_runtime2_airflow3.py",
 ];
 
 /// The time `days_ago` and `now()` are evaluated at, so the snapshots do not move.
@@ -727,4 +728,106 @@ fn variables_connections_xcom_keys_and_callbacks_carry_over() {
     }
     let run_id = run.doc["run_id"].as_str().expect("run_id");
     assert_eq!(read("run.done").expect("the DAG's callback ran"), run_id);
+}
+
+// ----- issue 18: sensors, triggers, pools, assets and mapping -----------------------------
+
+/// Runs the real binary's `lithoflow migrate` on one corpus file into `out`.
+fn migrate_cli(file: &str, out: &Path) -> std::process::Output {
+    let version = match version_of(file) {
+        AirflowVersion::V2 => "2",
+        AirflowVersion::V3 => "3",
+    };
+    lithoflow()
+        .args(["migrate"])
+        .arg(corpus().join(file))
+        .arg("--out")
+        .arg(out)
+        .args(["--airflow-version", version, "--now", NOW])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("lithoflow runs")
+}
+
+#[test]
+fn issue18_airflow2_and_airflow3_files_migrate_whole_and_validate() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let out = tmp.path().join("dags");
+    for (file, dags) in [
+        (
+            "example_runtime2_airflow2.py",
+            &["orders_producer", "orders_consumer"],
+        ),
+        (
+            "example_runtime2_airflow3.py",
+            &["mapped_sensing", "waits_and_triggers"],
+        ),
+    ] {
+        let o = migrate_cli(file, &out);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{file}: {stderr}");
+        assert!(!stderr.contains("error"), "{file}: {stderr}");
+        for d in dags {
+            assert!(out.join(format!("{d}.toml")).is_file(), "{d} written");
+        }
+    }
+    let o = lithoflow()
+        .arg("--dags-folder")
+        .arg(&out)
+        .args(["dags", "validate"])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("lithoflow runs");
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = |d: &str| std::fs::read_to_string(out.join(format!("{d}.toml"))).expect("read");
+    // The keys each construct became (the snapshots hold the whole files).
+    let producer = text("orders_producer");
+    for key in [
+        "sensor = \"file\"",
+        "sensor = \"s3_key\"",
+        "sensor = \"external_task\"",
+        "sensor = \"time_delta\"",
+        "sensor = \"python\"",
+        "mode = \"reschedule\"",
+        "outlets = [\"s3://lake/raw/orders.csv\"]",
+        "pool = \"etl\"",
+        "weight_rule = \"upstream\"",
+        "expand = { bash_command = [\"echo part-0\", \"echo part-1\", \"echo part-2\"] }",
+    ] {
+        assert!(producer.contains(key), "{key} in\n{producer}");
+    }
+    let consumer = text("orders_consumer");
+    assert!(
+        consumer.contains("type = \"trigger_dag_run\""),
+        "{consumer}"
+    );
+    assert!(
+        consumer.contains("expand = { region = \"regions\" }"),
+        "{consumer}"
+    );
+    let sensing = text("mapped_sensing");
+    assert!(sensing.contains("schedule = { any = ["), "{sensing}");
+    assert!(
+        sensing.contains("expand_kwargs = \"make_kwargs\""),
+        "{sensing}"
+    );
+}
+
+#[test]
+fn a_converted_airflow3_dag_senses_maps_and_weighs_as_airflow() {
+    let c = converted("example_runtime2_airflow3.py");
+    let run = dags_test(&c, "mapped_sensing", &[]);
+    assert_eq!(run.state(), "success", "{}", run.doc);
+    run.expect("ready", "success", json!("go"));
+    run.expect("numbers", "success", json!([1, 2, 3]));
+    run.expect_state("double", "success");
+    run.expect("total", "success", json!(12));
+    run.expect_state("add", "success");
+    run.expect("total_added", "success", json!(33));
+    run.expect("weighted", "success", json!("ok"));
 }
