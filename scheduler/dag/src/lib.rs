@@ -21,6 +21,7 @@ pub mod keys;
 pub mod lint;
 mod model;
 mod parse;
+pub mod priority;
 pub mod redact;
 pub mod retry;
 mod schema;

@@ -224,6 +224,38 @@ pub enum TriggerRule {
     Always,
 }
 
+/// Airflow's weight rules (`airflow/utils/weight_rule.py`): how a task's effective
+/// priority weight is computed from its own and its relatives' `priority_weight`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightRule {
+    /// Its own weight plus those of every task downstream of it (Airflow's default).
+    #[default]
+    Downstream,
+    /// Its own weight plus those of every task upstream of it.
+    Upstream,
+    /// Its own weight.
+    Absolute,
+}
+
+impl WeightRule {
+    /// The rules by their names in files, in Airflow's order.
+    pub const NAMES: &[(&str, WeightRule)] = &[
+        ("downstream", WeightRule::Downstream),
+        ("upstream", WeightRule::Upstream),
+        ("absolute", WeightRule::Absolute),
+    ];
+
+    /// The rule's name as written in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            WeightRule::Downstream => "downstream",
+            WeightRule::Upstream => "upstream",
+            WeightRule::Absolute => "absolute",
+        }
+    }
+}
+
 /// A task, with `default_args` applied.
 ///
 /// `Default` gives placeholder values (an empty task); [`crate::parse_dag`] gives every
@@ -262,6 +294,18 @@ pub struct Task {
     /// Whether a returned dict is also pushed key by key, each key an XCom of its own
     /// (Airflow's `multiple_outputs`).
     pub multiple_outputs: bool,
+    /// The pool whose slots the task's tries take (Airflow's `pool`, `"default_pool"`).
+    pub pool: String,
+    /// How many slots of its pool a try takes (Airflow's `pool_slots`, at least 1).
+    pub pool_slots: i64,
+    /// The task's own priority weight (Airflow's `priority_weight`, int32 bounds);
+    /// [`crate::priority::effective_weights`] applies the `weight_rule`.
+    pub priority_weight: i64,
+    /// How the effective priority weight is computed (Airflow's `weight_rule`).
+    pub weight_rule: WeightRule,
+    /// Instances of this task running at once across all runs of the DAG (Airflow's
+    /// `max_active_tis_per_dag`); None: no limit.
+    pub max_active_tis_per_dag: Option<u64>,
     /// Settings every Lithops operator inherits.
     pub common: CommonParams,
     /// Python functions called on the executor when the task's state changes.

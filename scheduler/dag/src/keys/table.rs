@@ -13,6 +13,7 @@ use super::Holds::{Hand, Plain as P};
 use super::Scope::{Bash, CallAsync, Common, Executor, Lithops, MapLike, MapReduce, Python};
 use super::{DAG, Key, Place, Plain, Scope, ValueKind as K, slot, task, task_only};
 use crate::model::{BashSpec, ExtraParams, FuncRef, Iterdata, MapReduceSpec, Task, TaskKind};
+use crate::priority::{MAX_WEIGHT, MIN_WEIGHT};
 
 /// A sanity bound on memory, MB (1 TiB); each backend checks its own limits (Lambda:
 /// 128-10,240 MB).
@@ -261,6 +262,68 @@ pub static KEYS: &[Key] = &[
         holds: P(Plain::Str {
             at: slot!(owner),
             default: "airflow",
+        }),
+    },
+    Key {
+        name: "pool",
+        aliases: &[],
+        doc: "The pool whose slots the task's tries take; a try waits, scheduled, for a free slot.",
+        place: task(Common),
+        airflow: Some(Common),
+        holds: P(Plain::Str {
+            at: slot!(pool),
+            default: "default_pool",
+        }),
+    },
+    Key {
+        name: "pool_slots",
+        aliases: &[],
+        doc: "How many slots of its pool a try takes (at least 1).",
+        place: task(Common),
+        airflow: Some(Common),
+        holds: P(Plain::Int {
+            at: slot!(pool_slots),
+            default: 1,
+            min: 1,
+            max: MAX_WEIGHT,
+        }),
+    },
+    Key {
+        name: "priority_weight",
+        aliases: &[],
+        doc: "The task's own priority; waiting instances with the higher effective weight start first.",
+        place: task(Common),
+        airflow: Some(Common),
+        holds: P(Plain::Int {
+            at: slot!(priority_weight),
+            default: 1,
+            min: MIN_WEIGHT,
+            max: MAX_WEIGHT,
+        }),
+    },
+    Key {
+        name: "weight_rule",
+        aliases: &[],
+        doc: "How the effective weight is computed: \"downstream\" (own + all downstream), \"upstream\" (own + all upstream) or \"absolute\" (own).",
+        place: task(Common),
+        airflow: Some(Common),
+        holds: Hand {
+            kind: K::String,
+            default: Some("\"downstream\""),
+            show: Some(|t| Some(t.weight_rule.name().to_owned())),
+        },
+    },
+    Key {
+        name: "max_active_tis_per_dag",
+        aliases: &[],
+        doc: "Instances of this task running at once across all runs of the DAG.",
+        place: task(Common),
+        airflow: Some(Common),
+        holds: P(Plain::OptInt {
+            at: slot!(max_active_tis_per_dag),
+            min: 1,
+            max: MAX_WEIGHT.unsigned_abs(),
+            unset: "unlimited",
         }),
     },
     // ----- executor settings -----------------------------------------------------------------

@@ -309,6 +309,10 @@ impl Walker<'_> {
                 Some((Parsed::Rule(r), _)) => *r,
                 _ => TriggerRule::AllSuccess,
             },
+            weight_rule: match f.get("weight_rule") {
+                Some((Parsed::Weight(r), _)) => *r,
+                _ => WeightRule::Downstream,
+            },
             common,
             callbacks: TaskCallbacks {
                 on_execute_callback: keys.funcs("on_execute_callback"),

@@ -116,6 +116,7 @@ enum Parsed {
     IntList(Vec<i64>),
     IterFrom(Iterdata),
     Rule(TriggerRule),
+    Weight(WeightRule),
 }
 
 type Fields = BTreeMap<&'static str, (Parsed, Span)>;

@@ -87,6 +87,7 @@ impl Walker<'_> {
             Plain::Bool { .. } => PlainValue::Bool(self.boolean(key, v)?),
             Plain::Count { .. } => PlainValue::Int(self.int(key, v, 0, u64::from(u32::MAX))?),
             Plain::OptInt { min, max, .. } => PlainValue::Int(self.int(key, v, *min, *max)?),
+            Plain::Int { min, max, .. } => PlainValue::Signed(self.signed(key, v, *min, *max)?),
             Plain::Duration { .. } => PlainValue::Duration(self.duration(key, v)?),
             Plain::OptDuration { positive, .. } => {
                 let d = self.duration(key, v)?;
@@ -147,6 +148,25 @@ impl Walker<'_> {
                             v.span(),
                             format!(
                                 "unknown trigger_rule {name:?}; {hint}expected one of {}",
+                                names.collect::<Vec<_>>().join(", ")
+                            ),
+                        );
+                        return None;
+                    }
+                }
+            }
+            "weight_rule" => {
+                let name = self.string(key, v)?;
+                match WeightRule::NAMES.iter().find(|(n, _)| *n == name) {
+                    Some((_, rule)) => Parsed::Weight(*rule),
+                    None => {
+                        let names = WeightRule::NAMES.iter().map(|(n, _)| *n);
+                        let hint = schema::suggest(&name, names.clone())
+                            .map_or(String::new(), |s| format!("did you mean {s:?}? "));
+                        self.error(
+                            v.span(),
+                            format!(
+                                "unknown weight_rule {name:?}; {hint}expected one of {}",
                                 names.collect::<Vec<_>>().join(", ")
                             ),
                         );
