@@ -13,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+pub mod asset;
 pub mod cron;
 pub mod diag;
 pub mod duration;
@@ -52,3 +53,5 @@ pub fn suggest_id<'a>(id: &str, known: &[&'a str]) -> Option<&'a str> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_assets;

@@ -149,6 +149,10 @@ pub enum Schedule {
     Once,
     /// `@continuous`: a new run as soon as the last one ends.
     Continuous,
+    /// Runs triggered by asset events (Airflow's `schedule=[Asset(...), ...]`,
+    /// `AssetTriggeredTimetable`): a run when the condition is met by the assets updated
+    /// since the DAG's last asset-triggered run; no time-based runs.
+    Assets(crate::asset::AssetCondition),
 }
 
 impl Schedule {
@@ -158,6 +162,16 @@ impl Schedule {
             Schedule::Cron { expr, .. } | Schedule::Delta { expr, .. } => expr,
             Schedule::Once => "@once",
             Schedule::Continuous => "@continuous",
+            // The `summary` of Airflow 3's AssetTriggeredTimetable.
+            Schedule::Assets(_) => "Asset",
+        }
+    }
+
+    /// The asset condition of an asset schedule.
+    pub fn assets(&self) -> Option<&crate::asset::AssetCondition> {
+        match self {
+            Schedule::Assets(c) => Some(c),
+            _ => None,
         }
     }
 }
@@ -262,6 +276,10 @@ pub struct Task {
     /// Whether a returned dict is also pushed key by key, each key an XCom of its own
     /// (Airflow's `multiple_outputs`).
     pub multiple_outputs: bool,
+    /// Assets the task updates when it succeeds (Airflow's `outlets`).
+    pub outlets: Vec<crate::asset::Asset>,
+    /// Assets the task reads (Airflow's `inlets`); informational.
+    pub inlets: Vec<crate::asset::Asset>,
     /// Settings every Lithops operator inherits.
     pub common: CommonParams,
     /// Python functions called on the executor when the task's state changes.

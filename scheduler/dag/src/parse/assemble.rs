@@ -309,6 +309,14 @@ impl Walker<'_> {
                 Some((Parsed::Rule(r), _)) => *r,
                 _ => TriggerRule::AllSuccess,
             },
+            outlets: match f.get("outlets") {
+                Some((Parsed::Assets(a), _)) => a.clone(),
+                _ => Vec::new(),
+            },
+            inlets: match f.get("inlets") {
+                Some((Parsed::Assets(a), _)) => a.clone(),
+                _ => Vec::new(),
+            },
             common,
             callbacks: TaskCallbacks {
                 on_execute_callback: keys.funcs("on_execute_callback"),

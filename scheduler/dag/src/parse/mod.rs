@@ -8,6 +8,7 @@
 //! single values.
 
 mod assemble;
+mod assets;
 mod config;
 mod dag;
 mod task;
@@ -116,6 +117,7 @@ enum Parsed {
     IntList(Vec<i64>),
     IterFrom(Iterdata),
     Rule(TriggerRule),
+    Assets(Vec<crate::asset::Asset>),
 }
 
 type Fields = BTreeMap<&'static str, (Parsed, Span)>;
