@@ -13,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+pub mod asset;
 pub mod cron;
 pub mod diag;
 pub mod duration;
@@ -53,3 +54,5 @@ pub fn suggest_id<'a>(id: &str, known: &[&'a str]) -> Option<&'a str> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_assets;

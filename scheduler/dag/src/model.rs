@@ -149,6 +149,10 @@ pub enum Schedule {
     Once,
     /// `@continuous`: a new run as soon as the last one ends.
     Continuous,
+    /// Runs triggered by asset events (Airflow's `schedule=[Asset(...), ...]`,
+    /// `AssetTriggeredTimetable`): a run when the condition is met by the assets updated
+    /// since the DAG's last asset-triggered run; no time-based runs.
+    Assets(crate::asset::AssetCondition),
 }
 
 impl Schedule {
@@ -158,6 +162,16 @@ impl Schedule {
             Schedule::Cron { expr, .. } | Schedule::Delta { expr, .. } => expr,
             Schedule::Once => "@once",
             Schedule::Continuous => "@continuous",
+            // The `summary` of Airflow 3's AssetTriggeredTimetable.
+            Schedule::Assets(_) => "Asset",
+        }
+    }
+
+    /// The asset condition of an asset schedule.
+    pub fn assets(&self) -> Option<&crate::asset::AssetCondition> {
+        match self {
+            Schedule::Assets(c) => Some(c),
+            _ => None,
         }
     }
 }
@@ -306,6 +320,10 @@ pub struct Task {
     /// Instances of this task running at once across all runs of the DAG (Airflow's
     /// `max_active_tis_per_dag`); None: no limit.
     pub max_active_tis_per_dag: Option<u64>,
+    /// Assets the task updates when it succeeds (Airflow's `outlets`).
+    pub outlets: Vec<crate::asset::Asset>,
+    /// Assets the task reads (Airflow's `inlets`); informational.
+    pub inlets: Vec<crate::asset::Asset>,
     /// Settings every Lithops operator inherits.
     pub common: CommonParams,
     /// Python functions called on the executor when the task's state changes.

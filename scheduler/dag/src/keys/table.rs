@@ -37,7 +37,7 @@ pub static KEYS: &[Key] = &[
         "schedule",
         K::String,
         "none: manual triggers only",
-        "A cron expression, a preset, \"@once\" or \"@continuous\".",
+        "A cron expression, a preset, a duration, \"@once\", \"@continuous\", or assets: [\"uri\", ...] (all), { all = [...] }, { any = [...] }.",
     ),
     dag_key(
         "timetable",
@@ -325,6 +325,30 @@ pub static KEYS: &[Key] = &[
             max: MAX_WEIGHT.unsigned_abs(),
             unset: "unlimited",
         }),
+    },
+    Key {
+        name: "outlets",
+        aliases: &[],
+        doc: "Assets the task updates when it succeeds: an event per asset, which may trigger asset-scheduled DAGs.",
+        place: task(Common),
+        airflow: None,
+        holds: Hand {
+            kind: K::Value,
+            default: Some("[]"),
+            show: Some(|t| show_assets(&t.outlets)),
+        },
+    },
+    Key {
+        name: "inlets",
+        aliases: &[],
+        doc: "Assets the task reads (informational, as in Airflow).",
+        place: task(Common),
+        airflow: None,
+        holds: Hand {
+            kind: K::Value,
+            default: Some("[]"),
+            show: Some(|t| show_assets(&t.inlets)),
+        },
     },
     // ----- executor settings -----------------------------------------------------------------
     callback_key(
@@ -923,6 +947,17 @@ const fn callback_key(
             show: Some(show),
         },
     }
+}
+
+/// Assets as `dags show` lists them (their URIs); none: not listed.
+fn show_assets(assets: &[crate::asset::Asset]) -> Option<String> {
+    (!assets.is_empty()).then(|| {
+        assets
+            .iter()
+            .map(|a| a.uri.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
 }
 
 /// Callbacks as `dags show` lists them; none: not listed.

@@ -313,6 +313,14 @@ impl Walker<'_> {
                 Some((Parsed::Weight(r), _)) => *r,
                 _ => WeightRule::Downstream,
             },
+            outlets: match f.get("outlets") {
+                Some((Parsed::Assets(a), _)) => a.clone(),
+                _ => Vec::new(),
+            },
+            inlets: match f.get("inlets") {
+                Some((Parsed::Assets(a), _)) => a.clone(),
+                _ => Vec::new(),
+            },
             common,
             callbacks: TaskCallbacks {
                 on_execute_callback: keys.funcs("on_execute_callback"),

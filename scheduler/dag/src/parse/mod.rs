@@ -8,6 +8,7 @@
 //! single values.
 
 mod assemble;
+mod assets;
 mod config;
 mod dag;
 mod task;
@@ -117,6 +118,7 @@ enum Parsed {
     IterFrom(Iterdata),
     Rule(TriggerRule),
     Weight(WeightRule),
+    Assets(Vec<crate::asset::Asset>),
 }
 
 type Fields = BTreeMap<&'static str, (Parsed, Span)>;

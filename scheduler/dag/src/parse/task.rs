@@ -136,6 +136,7 @@ impl Walker<'_> {
     fn hand_value(&mut self, key: &'static str, v: &Sv<'_>) -> Option<Parsed> {
         Some(match key {
             "upstream" => Parsed::Refs(self.task_refs(key, v)?),
+            "outlets" | "inlets" => Parsed::Assets(self.asset_list(key, v)?),
             "trigger_rule" => {
                 let name = self.string(key, v)?;
                 match schema::TRIGGER_RULES.iter().find(|(n, _)| *n == name) {
