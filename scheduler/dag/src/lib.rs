@@ -52,3 +52,5 @@ pub fn suggest_id<'a>(id: &str, known: &[&'a str]) -> Option<&'a str> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_expand;

@@ -10,6 +10,7 @@
 mod assemble;
 mod config;
 mod dag;
+mod expand;
 mod task;
 mod templates;
 mod values;
@@ -116,6 +117,10 @@ enum Parsed {
     IntList(Vec<i64>),
     IterFrom(Iterdata),
     Rule(TriggerRule),
+    /// `expand`: each name, its source, and where the source is written.
+    Expand(Vec<(String, ExpandSource, Span)>),
+    /// `expand_kwargs`.
+    ExpandKwargs(ExpandSource),
 }
 
 type Fields = BTreeMap<&'static str, (Parsed, Span)>;
