@@ -103,6 +103,8 @@ pub(crate) enum Scope {
     ShortCircuit,
     /// `bash` only.
     Bash,
+    /// The task types that may be mapped (`expand`): `python`, `bash`, `call_async`.
+    Mappable,
 }
 
 impl Scope {
@@ -117,6 +119,7 @@ impl Scope {
             Scope::Python => t.is_python(),
             Scope::ShortCircuit => t == TaskType::ShortCircuit,
             Scope::Bash => t == TaskType::Bash,
+            Scope::Mappable => matches!(t, TaskType::Python | TaskType::Bash | TaskType::CallAsync),
         }
     }
 
@@ -131,6 +134,7 @@ impl Scope {
             Scope::Python => "python, branch and short_circuit tasks",
             Scope::ShortCircuit => "short_circuit tasks",
             Scope::Bash => "bash tasks",
+            Scope::Mappable => "python, bash and call_async tasks",
         }
     }
 

@@ -56,3 +56,5 @@ pub fn suggest_id<'a>(id: &str, known: &[&'a str]) -> Option<&'a str> {
 mod tests;
 #[cfg(test)]
 mod tests_assets;
+#[cfg(test)]
+mod tests_expand;

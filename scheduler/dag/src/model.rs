@@ -328,6 +328,59 @@ pub struct Task {
     pub common: CommonParams,
     /// Python functions called on the executor when the task's state changes.
     pub callbacks: TaskCallbacks,
+    /// Dynamic task mapping (`expand`, `expand_kwargs`): one task instance per element,
+    /// created at run time; None: the task is not mapped.
+    pub expand: Option<Expand>,
+    /// The label of a mapped instance (Airflow 2.9's `map_index_template`), rendered
+    /// with the instance's context after it ran.
+    pub map_index_template: Option<String>,
+    /// Instances of this task running at once in one DAG run (Airflow's
+    /// `max_active_tis_per_dagrun`); None: no limit but the DAG's.
+    pub max_active_tis_per_dagrun: Option<u64>,
+}
+
+/// How a mapped task's instances get their arguments (Airflow's `expand` and
+/// `expand_kwargs`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expand {
+    /// `expand = { name = source, ... }`: each name maps over its source; several names
+    /// give the cross product, the last name varying fastest (Airflow's
+    /// `DictOfListsExpandInput`).
+    Args(Vec<(String, ExpandSource)>),
+    /// `expand_kwargs = source`: each element is a table of arguments (Airflow's
+    /// `ListOfDictsExpandInput`).
+    Kwargs(ExpandSource),
+}
+
+/// Where a mapped argument's elements come from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpandSource {
+    /// An upstream task's XCom `return_value` (a list, or a dict read as (key, value) pairs).
+    Task(TaskId),
+    /// A literal array written in the file.
+    Literal(Vec<Value>),
+}
+
+impl Expand {
+    /// The upstream tasks the elements come from, in file order, without repeats.
+    pub fn sources(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = match self {
+            Expand::Args(args) => args
+                .iter()
+                .filter_map(|(_, s)| match s {
+                    ExpandSource::Task(t) => Some(t.as_str()),
+                    ExpandSource::Literal(_) => None,
+                })
+                .collect(),
+            Expand::Kwargs(ExpandSource::Task(t)) => vec![t.as_str()],
+            Expand::Kwargs(ExpandSource::Literal(_)) => Vec::new(),
+        };
+        let mut seen = std::collections::HashSet::new();
+        out.retain(|t| seen.insert(*t));
+        out
+    }
 }
 
 /// A task's callbacks (Airflow's `on_*_callback` operator arguments), each a list of
@@ -401,11 +454,19 @@ impl Task {
         }
     }
 
+    /// Whether the task is mapped (`expand` or `expand_kwargs`).
+    pub fn is_mapped(&self) -> bool {
+        self.expand.is_some()
+    }
+
     /// Every task this one depends on: `upstream`, then the tasks it reads values from,
-    /// without repeats, in that order.
+    /// then the tasks its mapping expands over, without repeats, in that order.
     pub fn dependencies(&self) -> Vec<&str> {
         let mut deps: Vec<&str> = self.upstream.iter().map(String::as_str).collect();
         deps.extend(self.value_sources());
+        if let Some(e) = &self.expand {
+            deps.extend(e.sources());
+        }
         let mut seen = std::collections::HashSet::new();
         deps.retain(|d| seen.insert(*d));
         deps

@@ -10,9 +10,13 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::Holds::{Hand, Plain as P};
-use super::Scope::{Bash, CallAsync, Common, Executor, Lithops, MapLike, MapReduce, Python};
+use super::Scope::{
+    Bash, CallAsync, Common, Executor, Lithops, MapLike, MapReduce, Mappable, Python,
+};
 use super::{DAG, Key, Place, Plain, Scope, ValueKind as K, slot, task, task_only};
-use crate::model::{BashSpec, ExtraParams, FuncRef, Iterdata, MapReduceSpec, Task, TaskKind};
+use crate::model::{
+    BashSpec, Expand, ExpandSource, ExtraParams, FuncRef, Iterdata, MapReduceSpec, Task, TaskKind,
+};
 use crate::priority::{MAX_WEIGHT, MIN_WEIGHT};
 
 /// A sanity bound on memory, MB (1 TiB); each backend checks its own limits (Lambda:
@@ -897,6 +901,67 @@ pub static KEYS: &[Key] = &[
             show: Some(|t| Some(format!("{:?}", bash(t)?.skip_on_exit_code))),
         },
     },
+    // ----- dynamic task mapping ----------------------------------------------------------------
+    Key {
+        name: "expand",
+        aliases: &[],
+        doc: "Map the task at run time: a table of argument name -> upstream task id (its result) or literal array; several names give the cross product.",
+        place: task_only(Mappable),
+        airflow: None,
+        holds: Hand {
+            kind: K::Table,
+            default: Some("none (not mapped)"),
+            show: Some(|t| match &t.expand {
+                Some(Expand::Args(args)) => {
+                    let m: Map<String, Value> = args
+                        .iter()
+                        .map(|(k, s)| (k.clone(), show_source(s)))
+                        .collect();
+                    Some(Value::Object(m).to_string())
+                }
+                _ => None,
+            }),
+        },
+    },
+    Key {
+        name: "expand_kwargs",
+        aliases: &[],
+        doc: "Map the task at run time over a list of argument tables: an upstream task id (its result) or a literal array of tables.",
+        place: task_only(Mappable),
+        airflow: None,
+        holds: Hand {
+            kind: K::Value,
+            default: Some("none (not mapped)"),
+            show: Some(|t| match &t.expand {
+                Some(Expand::Kwargs(s)) => Some(show_source(s).to_string()),
+                _ => None,
+            }),
+        },
+    },
+    Key {
+        name: "map_index_template",
+        aliases: &[],
+        doc: "The label of each mapped instance, rendered with its context after it ran (ignored on an unmapped task).",
+        place: task(Common),
+        airflow: Some(Common),
+        holds: P(Plain::OptStr {
+            at: slot!(map_index_template),
+            unset: "-",
+        }),
+    },
+    Key {
+        name: "max_active_tis_per_dagrun",
+        aliases: &[],
+        doc: "Instances of the task running at once in one DAG run (mapped instances count one each).",
+        place: task(Common),
+        airflow: Some(Common),
+        holds: P(Plain::OptInt {
+            at: slot!(max_active_tis_per_dagrun),
+            min: 1,
+            max: INT_MAX,
+            unset: "-",
+        }),
+    },
     // ----- the tasks --------------------------------------------------------------------------
     dag_key(
         "tasks",
@@ -980,6 +1045,14 @@ fn map_spec(t: &Task) -> Option<&crate::model::MapSpec> {
     match &t.kind {
         TaskKind::Map(m) | TaskKind::MapReduce(MapReduceSpec { map: m, .. }) => Some(m),
         _ => None,
+    }
+}
+
+/// A mapped argument's source as `dags show` prints it: the task id, or the array.
+fn show_source(s: &ExpandSource) -> Value {
+    match s {
+        ExpandSource::Task(t) => Value::String(t.clone()),
+        ExpandSource::Literal(items) => Value::Array(items.clone()),
     }
 }
 

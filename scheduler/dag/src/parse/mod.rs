@@ -11,6 +11,7 @@ mod assemble;
 mod assets;
 mod config;
 mod dag;
+mod expand;
 mod task;
 mod templates;
 mod values;
@@ -119,6 +120,10 @@ enum Parsed {
     Rule(TriggerRule),
     Weight(WeightRule),
     Assets(Vec<crate::asset::Asset>),
+    /// `expand`: each name, its source, and where the source is written.
+    Expand(Vec<(String, ExpandSource, Span)>),
+    /// `expand_kwargs`.
+    ExpandKwargs(ExpandSource),
 }
 
 type Fields = BTreeMap<&'static str, (Parsed, Span)>;

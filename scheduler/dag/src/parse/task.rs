@@ -361,6 +361,8 @@ impl Walker<'_> {
                     return None;
                 }
             },
+            "expand" => Parsed::Expand(self.expand_table(v)?),
+            "expand_kwargs" => Parsed::ExpandKwargs(self.expand_kwargs(v)?),
             // A key the table says is read by hand but no arm above reads: a bug the
             // table's tests catch.
             _ => return None,
@@ -641,6 +643,18 @@ impl Walker<'_> {
         {
             refs.refs
                 .push((t.to_owned(), span.clone(), "iterdata_from_task"));
+        }
+        if let Some((Parsed::Expand(list), _)) = fields.get("expand") {
+            refs.refs
+                .extend(list.iter().filter_map(|(_, src, s)| match src {
+                    ExpandSource::Task(t) => Some((t.clone(), s.clone(), "expand")),
+                    ExpandSource::Literal(_) => None,
+                }));
+        }
+        if let Some((Parsed::ExpandKwargs(ExpandSource::Task(t)), span)) =
+            fields.get("expand_kwargs")
+        {
+            refs.refs.push((t.clone(), span.clone(), "expand_kwargs"));
         }
         let Some(ty) = ty else { return (None, refs) };
         for (key, value) in defaults {
