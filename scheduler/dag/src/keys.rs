@@ -103,6 +103,8 @@ pub(crate) enum Scope {
     ShortCircuit,
     /// `bash` only.
     Bash,
+    /// The task types that may be mapped (`expand`): `python`, `bash`, `call_async`.
+    Mappable,
 }
 
 impl Scope {
@@ -117,6 +119,7 @@ impl Scope {
             Scope::Python => t.is_python(),
             Scope::ShortCircuit => t == TaskType::ShortCircuit,
             Scope::Bash => t == TaskType::Bash,
+            Scope::Mappable => matches!(t, TaskType::Python | TaskType::Bash | TaskType::CallAsync),
         }
     }
 
@@ -131,6 +134,7 @@ impl Scope {
             Scope::Python => "python, branch and short_circuit tasks",
             Scope::ShortCircuit => "short_circuit tasks",
             Scope::Bash => "bash tasks",
+            Scope::Mappable => "python, bash and call_async tasks",
         }
     }
 
@@ -244,6 +248,13 @@ pub(crate) enum Plain {
         max: u64,
         unset: &'static str,
     },
+    /// A signed integer in `min..=max` with a default.
+    Int {
+        at: Slot<i64>,
+        default: i64,
+        min: i64,
+        max: i64,
+    },
     /// A duration.
     Duration {
         at: Slot<Duration>,
@@ -285,6 +296,7 @@ pub(crate) enum Plain {
 pub(crate) enum PlainValue {
     Bool(bool),
     Int(u64),
+    Signed(i64),
     Float(f64),
     Duration(Duration),
     Str(String),
@@ -296,7 +308,7 @@ impl Plain {
     fn kind(&self) -> ValueKind {
         match self {
             Plain::Bool { .. } => ValueKind::Boolean,
-            Plain::Count { .. } | Plain::OptInt { .. } => ValueKind::Integer,
+            Plain::Count { .. } | Plain::OptInt { .. } | Plain::Int { .. } => ValueKind::Integer,
             Plain::Duration { .. } | Plain::OptDuration { .. } => ValueKind::Duration,
             Plain::Multiplier { .. } => ValueKind::Number,
             Plain::Str { .. } | Plain::OptStr { .. } => ValueKind::String,
@@ -344,6 +356,13 @@ impl Plain {
                 let n = match v {
                     Some(V::Int(n)) => Some(*n),
                     _ => None,
+                };
+                put(at, task, n);
+            }
+            (Plain::Int { at, default, .. }, v) => {
+                let n = match v {
+                    Some(V::Signed(n)) => *n,
+                    _ => *default,
                 };
                 put(at, task, n);
             }
@@ -407,6 +426,7 @@ impl Plain {
         Some(match self {
             Plain::Bool { at, .. } => (at.get)(task)?.to_string(),
             Plain::Count { at, .. } => (at.get)(task)?.to_string(),
+            Plain::Int { at, .. } => (at.get)(task)?.to_string(),
             Plain::OptInt { at, unset, .. } => opt((at.get)(task)?, unset, u64::to_string),
             Plain::Duration { at, .. } => crate::duration::format(*(at.get)(task)?),
             Plain::OptDuration { at, unset, .. } => {
@@ -428,6 +448,7 @@ impl Plain {
         match self {
             Plain::Bool { at, .. } => (at.get)(task).is_some(),
             Plain::Count { at, .. } => (at.get)(task).is_some(),
+            Plain::Int { at, .. } => (at.get)(task).is_some(),
             Plain::OptInt { at, .. } => (at.get)(task).is_some(),
             Plain::Duration { at, .. } => (at.get)(task).is_some(),
             Plain::OptDuration { at, .. } => (at.get)(task).is_some(),

@@ -13,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+pub mod asset;
 pub mod cron;
 pub mod diag;
 pub mod duration;
@@ -21,6 +22,7 @@ pub mod keys;
 pub mod lint;
 mod model;
 mod parse;
+pub mod priority;
 pub mod redact;
 pub mod retry;
 mod schema;
@@ -52,3 +54,7 @@ pub fn suggest_id<'a>(id: &str, known: &[&'a str]) -> Option<&'a str> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_assets;
+#[cfg(test)]
+mod tests_expand;

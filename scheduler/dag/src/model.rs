@@ -149,6 +149,10 @@ pub enum Schedule {
     Once,
     /// `@continuous`: a new run as soon as the last one ends.
     Continuous,
+    /// Runs triggered by asset events (Airflow's `schedule=[Asset(...), ...]`,
+    /// `AssetTriggeredTimetable`): a run when the condition is met by the assets updated
+    /// since the DAG's last asset-triggered run; no time-based runs.
+    Assets(crate::asset::AssetCondition),
 }
 
 impl Schedule {
@@ -158,6 +162,16 @@ impl Schedule {
             Schedule::Cron { expr, .. } | Schedule::Delta { expr, .. } => expr,
             Schedule::Once => "@once",
             Schedule::Continuous => "@continuous",
+            // The `summary` of Airflow 3's AssetTriggeredTimetable.
+            Schedule::Assets(_) => "Asset",
+        }
+    }
+
+    /// The asset condition of an asset schedule.
+    pub fn assets(&self) -> Option<&crate::asset::AssetCondition> {
+        match self {
+            Schedule::Assets(c) => Some(c),
+            _ => None,
         }
     }
 }
@@ -224,6 +238,38 @@ pub enum TriggerRule {
     Always,
 }
 
+/// Airflow's weight rules (`airflow/utils/weight_rule.py`): how a task's effective
+/// priority weight is computed from its own and its relatives' `priority_weight`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightRule {
+    /// Its own weight plus those of every task downstream of it (Airflow's default).
+    #[default]
+    Downstream,
+    /// Its own weight plus those of every task upstream of it.
+    Upstream,
+    /// Its own weight.
+    Absolute,
+}
+
+impl WeightRule {
+    /// The rules by their names in files, in Airflow's order.
+    pub const NAMES: &[(&str, WeightRule)] = &[
+        ("downstream", WeightRule::Downstream),
+        ("upstream", WeightRule::Upstream),
+        ("absolute", WeightRule::Absolute),
+    ];
+
+    /// The rule's name as written in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            WeightRule::Downstream => "downstream",
+            WeightRule::Upstream => "upstream",
+            WeightRule::Absolute => "absolute",
+        }
+    }
+}
+
 /// A task, with `default_args` applied.
 ///
 /// `Default` gives placeholder values (an empty task); [`crate::parse_dag`] gives every
@@ -262,10 +308,79 @@ pub struct Task {
     /// Whether a returned dict is also pushed key by key, each key an XCom of its own
     /// (Airflow's `multiple_outputs`).
     pub multiple_outputs: bool,
+    /// The pool whose slots the task's tries take (Airflow's `pool`, `"default_pool"`).
+    pub pool: String,
+    /// How many slots of its pool a try takes (Airflow's `pool_slots`, at least 1).
+    pub pool_slots: i64,
+    /// The task's own priority weight (Airflow's `priority_weight`, int32 bounds);
+    /// [`crate::priority::effective_weights`] applies the `weight_rule`.
+    pub priority_weight: i64,
+    /// How the effective priority weight is computed (Airflow's `weight_rule`).
+    pub weight_rule: WeightRule,
+    /// Instances of this task running at once across all runs of the DAG (Airflow's
+    /// `max_active_tis_per_dag`); None: no limit.
+    pub max_active_tis_per_dag: Option<u64>,
+    /// Assets the task updates when it succeeds (Airflow's `outlets`).
+    pub outlets: Vec<crate::asset::Asset>,
+    /// Assets the task reads (Airflow's `inlets`); informational.
+    pub inlets: Vec<crate::asset::Asset>,
     /// Settings every Lithops operator inherits.
     pub common: CommonParams,
     /// Python functions called on the executor when the task's state changes.
     pub callbacks: TaskCallbacks,
+    /// Dynamic task mapping (`expand`, `expand_kwargs`): one task instance per element,
+    /// created at run time; None: the task is not mapped.
+    pub expand: Option<Expand>,
+    /// The label of a mapped instance (Airflow 2.9's `map_index_template`), rendered
+    /// with the instance's context after it ran.
+    pub map_index_template: Option<String>,
+    /// Instances of this task running at once in one DAG run (Airflow's
+    /// `max_active_tis_per_dagrun`); None: no limit but the DAG's.
+    pub max_active_tis_per_dagrun: Option<u64>,
+}
+
+/// How a mapped task's instances get their arguments (Airflow's `expand` and
+/// `expand_kwargs`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expand {
+    /// `expand = { name = source, ... }`: each name maps over its source; several names
+    /// give the cross product, the last name varying fastest (Airflow's
+    /// `DictOfListsExpandInput`).
+    Args(Vec<(String, ExpandSource)>),
+    /// `expand_kwargs = source`: each element is a table of arguments (Airflow's
+    /// `ListOfDictsExpandInput`).
+    Kwargs(ExpandSource),
+}
+
+/// Where a mapped argument's elements come from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpandSource {
+    /// An upstream task's XCom `return_value` (a list, or a dict read as (key, value) pairs).
+    Task(TaskId),
+    /// A literal array written in the file.
+    Literal(Vec<Value>),
+}
+
+impl Expand {
+    /// The upstream tasks the elements come from, in file order, without repeats.
+    pub fn sources(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = match self {
+            Expand::Args(args) => args
+                .iter()
+                .filter_map(|(_, s)| match s {
+                    ExpandSource::Task(t) => Some(t.as_str()),
+                    ExpandSource::Literal(_) => None,
+                })
+                .collect(),
+            Expand::Kwargs(ExpandSource::Task(t)) => vec![t.as_str()],
+            Expand::Kwargs(ExpandSource::Literal(_)) => Vec::new(),
+        };
+        let mut seen = std::collections::HashSet::new();
+        out.retain(|t| seen.insert(*t));
+        out
+    }
 }
 
 /// A task's callbacks (Airflow's `on_*_callback` operator arguments), each a list of
@@ -339,11 +454,19 @@ impl Task {
         }
     }
 
+    /// Whether the task is mapped (`expand` or `expand_kwargs`).
+    pub fn is_mapped(&self) -> bool {
+        self.expand.is_some()
+    }
+
     /// Every task this one depends on: `upstream`, then the tasks it reads values from,
-    /// without repeats, in that order.
+    /// then the tasks its mapping expands over, without repeats, in that order.
     pub fn dependencies(&self) -> Vec<&str> {
         let mut deps: Vec<&str> = self.upstream.iter().map(String::as_str).collect();
         deps.extend(self.value_sources());
+        if let Some(e) = &self.expand {
+            deps.extend(e.sources());
+        }
         let mut seen = std::collections::HashSet::new();
         deps.retain(|d| seen.insert(*d));
         deps

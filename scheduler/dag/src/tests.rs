@@ -319,3 +319,105 @@ on_skipped_callback = "alerts:skipped"
         errs[1]
     );
 }
+
+#[test]
+fn pool_and_priority_keys_default_validate_and_weigh_as_airflow() {
+    let dag = parse_ok(
+        r#"
+[default_args]
+pool = "etl"
+priority_weight = 2
+
+[tasks.a]
+type = "empty"
+
+[tasks.b]
+type = "empty"
+upstream = ["a"]
+pool_slots = 3
+priority_weight = 10
+max_active_tis_per_dag = 2
+
+[tasks.c]
+type = "empty"
+upstream = ["b"]
+weight_rule = "upstream"
+pool = "default_pool"
+
+[tasks.d]
+type = "empty"
+upstream = ["a"]
+weight_rule = "absolute"
+priority_weight = -5
+"#,
+    );
+    let b = dag.task("b").expect("b");
+    assert_eq!((b.pool.as_str(), b.pool_slots), ("etl", 3));
+    assert_eq!(b.max_active_tis_per_dag, Some(2));
+    let a = dag.task("a").expect("a");
+    assert_eq!((a.pool_slots, a.weight_rule), (1, WeightRule::Downstream));
+    assert_eq!(a.max_active_tis_per_dag, None);
+    assert_eq!(dag.task("c").expect("c").pool, "default_pool");
+    let w = priority::effective_weights(&dag);
+    // a: 2 + b 10 + c 2 + d -5; b: 10 + c 2; c (upstream): 2 + b 10 + a 2; d: -5.
+    assert_eq!((w["a"], w["b"], w["c"], w["d"]), (9, 12, 14, -5), "{w:?}");
+    // No default_args: Airflow's defaults.
+    let plain = parse_ok("[tasks.x]\ntype = \"empty\"\n");
+    let x = plain.task("x").expect("x");
+    assert_eq!(
+        (x.pool.as_str(), x.pool_slots, x.priority_weight),
+        ("default_pool", 1, 1)
+    );
+}
+
+#[test]
+fn effective_weights_are_clamped_to_32_bits() {
+    let dag = parse_ok(
+        r#"
+[default_args]
+priority_weight = 2147483647
+[tasks.a]
+type = "empty"
+[tasks.b]
+type = "empty"
+upstream = ["a"]
+"#,
+    );
+    assert_eq!(priority::effective_weights(&dag)["a"], 2_147_483_647);
+}
+
+#[test]
+fn bad_pool_and_priority_values_are_errors() {
+    let errs = errors(
+        r#"
+[tasks.a]
+type = "empty"
+pool_slots = 0
+priority_weight = 2147483648
+weight_rule = "downstrem"
+max_active_tis_per_dag = 0
+
+[tasks.b]
+type = "empty"
+priority_weight = -2147483649
+pool = 3
+"#,
+    );
+    let all = errs.join("\n");
+    assert!(all.contains("`pool_slots`"), "{all}");
+    assert!(
+        all.contains("`priority_weight` is too large: 2147483648 is more than 2147483647"),
+        "{all}"
+    );
+    assert!(
+        all.contains("unknown weight_rule \"downstrem\"; did you mean \"downstream\"?"),
+        "{all}"
+    );
+    assert!(all.contains("`max_active_tis_per_dag`"), "{all}");
+    assert!(
+        all.contains("`priority_weight` is too small: -2147483649 is less than -2147483648"),
+        "{all}"
+    );
+    assert!(all.contains("`pool`"), "{all}");
+    assert_eq!(errs.len(), 6, "{all}");
+}

@@ -70,7 +70,8 @@ pub fn next_dagrun_info(
     now: DateTime<Utc>,
 ) -> Option<DagRunInfo> {
     match &dag.schedule {
-        None => None,
+        // Asset schedules have no time-based runs (`AssetTriggeredTimetable`).
+        None | Some(Schedule::Assets(_)) => None,
         Some(Schedule::Once) => once_next(last, restriction, now),
         Some(Schedule::Continuous) => continuous_next(last, restriction, now),
         Some(Schedule::Cron { cron, .. }) => {

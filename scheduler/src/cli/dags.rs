@@ -263,6 +263,7 @@ fn show_text(dag: &Dag) -> String {
                 Timetable::CronDataInterval => "delta_data_interval",
             }
         ),
+        Some(Schedule::Assets(c)) => format!("assets {} (triggered by assets)", c.expression()),
         Some(other) => other.as_str().to_owned(),
     };
     line("schedule", schedule);

@@ -10,9 +10,14 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::Holds::{Hand, Plain as P};
-use super::Scope::{Bash, CallAsync, Common, Executor, Lithops, MapLike, MapReduce, Python};
+use super::Scope::{
+    Bash, CallAsync, Common, Executor, Lithops, MapLike, MapReduce, Mappable, Python,
+};
 use super::{DAG, Key, Place, Plain, Scope, ValueKind as K, slot, task, task_only};
-use crate::model::{BashSpec, ExtraParams, FuncRef, Iterdata, MapReduceSpec, Task, TaskKind};
+use crate::model::{
+    BashSpec, Expand, ExpandSource, ExtraParams, FuncRef, Iterdata, MapReduceSpec, Task, TaskKind,
+};
+use crate::priority::{MAX_WEIGHT, MIN_WEIGHT};
 
 /// A sanity bound on memory, MB (1 TiB); each backend checks its own limits (Lambda:
 /// 128-10,240 MB).
@@ -36,7 +41,7 @@ pub static KEYS: &[Key] = &[
         "schedule",
         K::String,
         "none: manual triggers only",
-        "A cron expression, a preset, \"@once\" or \"@continuous\".",
+        "A cron expression, a preset, a duration, \"@once\", \"@continuous\", or assets: [\"uri\", ...] (all), { all = [...] }, { any = [...] }.",
     ),
     dag_key(
         "timetable",
@@ -262,6 +267,92 @@ pub static KEYS: &[Key] = &[
             at: slot!(owner),
             default: "airflow",
         }),
+    },
+    Key {
+        name: "pool",
+        aliases: &[],
+        doc: "The pool whose slots the task's tries take; a try waits, scheduled, for a free slot.",
+        place: task(Common),
+        airflow: Some(Common),
+        holds: P(Plain::Str {
+            at: slot!(pool),
+            default: "default_pool",
+        }),
+    },
+    Key {
+        name: "pool_slots",
+        aliases: &[],
+        doc: "How many slots of its pool a try takes (at least 1).",
+        place: task(Common),
+        airflow: Some(Common),
+        holds: P(Plain::Int {
+            at: slot!(pool_slots),
+            default: 1,
+            min: 1,
+            max: MAX_WEIGHT,
+        }),
+    },
+    Key {
+        name: "priority_weight",
+        aliases: &[],
+        doc: "The task's own priority; waiting instances with the higher effective weight start first.",
+        place: task(Common),
+        airflow: Some(Common),
+        holds: P(Plain::Int {
+            at: slot!(priority_weight),
+            default: 1,
+            min: MIN_WEIGHT,
+            max: MAX_WEIGHT,
+        }),
+    },
+    Key {
+        name: "weight_rule",
+        aliases: &[],
+        doc: "How the effective weight is computed: \"downstream\" (own + all downstream), \"upstream\" (own + all upstream) or \"absolute\" (own).",
+        place: task(Common),
+        airflow: Some(Common),
+        holds: Hand {
+            kind: K::String,
+            default: Some("\"downstream\""),
+            show: Some(|t| Some(t.weight_rule.name().to_owned())),
+        },
+    },
+    Key {
+        name: "max_active_tis_per_dag",
+        aliases: &[],
+        doc: "Instances of this task running at once across all runs of the DAG.",
+        place: task(Common),
+        airflow: Some(Common),
+        holds: P(Plain::OptInt {
+            at: slot!(max_active_tis_per_dag),
+            min: 1,
+            max: MAX_WEIGHT.unsigned_abs(),
+            unset: "unlimited",
+        }),
+    },
+    Key {
+        name: "outlets",
+        aliases: &[],
+        doc: "Assets the task updates when it succeeds: an event per asset, which may trigger asset-scheduled DAGs.",
+        place: task(Common),
+        airflow: None,
+        holds: Hand {
+            kind: K::Value,
+            default: Some("[]"),
+            show: Some(|t| show_assets(&t.outlets)),
+        },
+    },
+    Key {
+        name: "inlets",
+        aliases: &[],
+        doc: "Assets the task reads (informational, as in Airflow).",
+        place: task(Common),
+        airflow: None,
+        holds: Hand {
+            kind: K::Value,
+            default: Some("[]"),
+            show: Some(|t| show_assets(&t.inlets)),
+        },
     },
     // ----- executor settings -----------------------------------------------------------------
     callback_key(
@@ -810,6 +901,67 @@ pub static KEYS: &[Key] = &[
             show: Some(|t| Some(format!("{:?}", bash(t)?.skip_on_exit_code))),
         },
     },
+    // ----- dynamic task mapping ----------------------------------------------------------------
+    Key {
+        name: "expand",
+        aliases: &[],
+        doc: "Map the task at run time: a table of argument name -> upstream task id (its result) or literal array; several names give the cross product.",
+        place: task_only(Mappable),
+        airflow: None,
+        holds: Hand {
+            kind: K::Table,
+            default: Some("none (not mapped)"),
+            show: Some(|t| match &t.expand {
+                Some(Expand::Args(args)) => {
+                    let m: Map<String, Value> = args
+                        .iter()
+                        .map(|(k, s)| (k.clone(), show_source(s)))
+                        .collect();
+                    Some(Value::Object(m).to_string())
+                }
+                _ => None,
+            }),
+        },
+    },
+    Key {
+        name: "expand_kwargs",
+        aliases: &[],
+        doc: "Map the task at run time over a list of argument tables: an upstream task id (its result) or a literal array of tables.",
+        place: task_only(Mappable),
+        airflow: None,
+        holds: Hand {
+            kind: K::Value,
+            default: Some("none (not mapped)"),
+            show: Some(|t| match &t.expand {
+                Some(Expand::Kwargs(s)) => Some(show_source(s).to_string()),
+                _ => None,
+            }),
+        },
+    },
+    Key {
+        name: "map_index_template",
+        aliases: &[],
+        doc: "The label of each mapped instance, rendered with its context after it ran (ignored on an unmapped task).",
+        place: task(Common),
+        airflow: Some(Common),
+        holds: P(Plain::OptStr {
+            at: slot!(map_index_template),
+            unset: "-",
+        }),
+    },
+    Key {
+        name: "max_active_tis_per_dagrun",
+        aliases: &[],
+        doc: "Instances of the task running at once in one DAG run (mapped instances count one each).",
+        place: task(Common),
+        airflow: Some(Common),
+        holds: P(Plain::OptInt {
+            at: slot!(max_active_tis_per_dagrun),
+            min: 1,
+            max: INT_MAX,
+            unset: "-",
+        }),
+    },
     // ----- the tasks --------------------------------------------------------------------------
     dag_key(
         "tasks",
@@ -862,6 +1014,17 @@ const fn callback_key(
     }
 }
 
+/// Assets as `dags show` lists them (their URIs); none: not listed.
+fn show_assets(assets: &[crate::asset::Asset]) -> Option<String> {
+    (!assets.is_empty()).then(|| {
+        assets
+            .iter()
+            .map(|a| a.uri.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
 /// Callbacks as `dags show` lists them; none: not listed.
 fn show_funcs(list: &[FuncRef]) -> Option<String> {
     match list {
@@ -882,6 +1045,14 @@ fn map_spec(t: &Task) -> Option<&crate::model::MapSpec> {
     match &t.kind {
         TaskKind::Map(m) | TaskKind::MapReduce(MapReduceSpec { map: m, .. }) => Some(m),
         _ => None,
+    }
+}
+
+/// A mapped argument's source as `dags show` prints it: the task id, or the array.
+fn show_source(s: &ExpandSource) -> Value {
+    match s {
+        ExpandSource::Task(t) => Value::String(t.clone()),
+        ExpandSource::Literal(items) => Value::Array(items.clone()),
     }
 }
 

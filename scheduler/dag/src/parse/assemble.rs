@@ -282,6 +282,17 @@ impl Walker<'_> {
                     Some((Parsed::Str(s), _)) => Some(s.clone()),
                     _ => None,
                 };
+                // A mapped command comes from the mapping (checked in `mapping`).
+                let mapped_command = match f.get("expand") {
+                    Some((Parsed::Expand(list), _)) => {
+                        list.iter().any(|(n, _, _)| n == "bash_command")
+                    }
+                    _ => f.contains_key("expand_kwargs"),
+                };
+                let bash_command = match bash_command {
+                    None if mapped_command => Some(String::new()),
+                    other => other,
+                };
                 if bash_command.is_none() {
                     missing(self, "bash_command", "the shell command to run");
                 }
@@ -301,13 +312,27 @@ impl Walker<'_> {
             Some((Parsed::Refs(list), _)) => list.iter().map(|(t, _)| t.clone()).collect(),
             _ => Vec::new(),
         };
+        let expand = self.mapping(task_id, ty, f, key_spans, &kind);
         let mut task = Task {
             task_id: task_id.to_owned(),
             kind,
+            expand,
             upstream,
             trigger_rule: match f.get("trigger_rule") {
                 Some((Parsed::Rule(r), _)) => *r,
                 _ => TriggerRule::AllSuccess,
+            },
+            weight_rule: match f.get("weight_rule") {
+                Some((Parsed::Weight(r), _)) => *r,
+                _ => WeightRule::Downstream,
+            },
+            outlets: match f.get("outlets") {
+                Some((Parsed::Assets(a), _)) => a.clone(),
+                _ => Vec::new(),
+            },
+            inlets: match f.get("inlets") {
+                Some((Parsed::Assets(a), _)) => a.clone(),
+                _ => Vec::new(),
             },
             common,
             callbacks: TaskCallbacks {

@@ -413,6 +413,9 @@ impl Walker<'_> {
     }
 
     fn schedule(&mut self, v: &Sv<'_>) -> Option<Schedule> {
+        if matches!(v.get_ref(), DeValue::Array(_) | DeValue::Table(_)) {
+            return self.asset_schedule(v).map(Schedule::Assets);
+        }
         let text = self.string("schedule", v)?;
         let trimmed = text.trim();
         match trimmed {

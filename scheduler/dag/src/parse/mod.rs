@@ -8,8 +8,10 @@
 //! single values.
 
 mod assemble;
+mod assets;
 mod config;
 mod dag;
+mod expand;
 mod task;
 mod templates;
 mod values;
@@ -116,6 +118,12 @@ enum Parsed {
     IntList(Vec<i64>),
     IterFrom(Iterdata),
     Rule(TriggerRule),
+    Weight(WeightRule),
+    Assets(Vec<crate::asset::Asset>),
+    /// `expand`: each name, its source, and where the source is written.
+    Expand(Vec<(String, ExpandSource, Span)>),
+    /// `expand_kwargs`.
+    ExpandKwargs(ExpandSource),
 }
 
 type Fields = BTreeMap<&'static str, (Parsed, Span)>;

@@ -87,6 +87,7 @@ impl Walker<'_> {
             Plain::Bool { .. } => PlainValue::Bool(self.boolean(key, v)?),
             Plain::Count { .. } => PlainValue::Int(self.int(key, v, 0, u64::from(u32::MAX))?),
             Plain::OptInt { min, max, .. } => PlainValue::Int(self.int(key, v, *min, *max)?),
+            Plain::Int { min, max, .. } => PlainValue::Signed(self.signed(key, v, *min, *max)?),
             Plain::Duration { .. } => PlainValue::Duration(self.duration(key, v)?),
             Plain::OptDuration { positive, .. } => {
                 let d = self.duration(key, v)?;
@@ -135,6 +136,7 @@ impl Walker<'_> {
     fn hand_value(&mut self, key: &'static str, v: &Sv<'_>) -> Option<Parsed> {
         Some(match key {
             "upstream" => Parsed::Refs(self.task_refs(key, v)?),
+            "outlets" | "inlets" => Parsed::Assets(self.asset_list(key, v)?),
             "trigger_rule" => {
                 let name = self.string(key, v)?;
                 match schema::TRIGGER_RULES.iter().find(|(n, _)| *n == name) {
@@ -147,6 +149,25 @@ impl Walker<'_> {
                             v.span(),
                             format!(
                                 "unknown trigger_rule {name:?}; {hint}expected one of {}",
+                                names.collect::<Vec<_>>().join(", ")
+                            ),
+                        );
+                        return None;
+                    }
+                }
+            }
+            "weight_rule" => {
+                let name = self.string(key, v)?;
+                match WeightRule::NAMES.iter().find(|(n, _)| *n == name) {
+                    Some((_, rule)) => Parsed::Weight(*rule),
+                    None => {
+                        let names = WeightRule::NAMES.iter().map(|(n, _)| *n);
+                        let hint = schema::suggest(&name, names.clone())
+                            .map_or(String::new(), |s| format!("did you mean {s:?}? "));
+                        self.error(
+                            v.span(),
+                            format!(
+                                "unknown weight_rule {name:?}; {hint}expected one of {}",
                                 names.collect::<Vec<_>>().join(", ")
                             ),
                         );
@@ -340,6 +361,8 @@ impl Walker<'_> {
                     return None;
                 }
             },
+            "expand" => Parsed::Expand(self.expand_table(v)?),
+            "expand_kwargs" => Parsed::ExpandKwargs(self.expand_kwargs(v)?),
             // A key the table says is read by hand but no arm above reads: a bug the
             // table's tests catch.
             _ => return None,
@@ -620,6 +643,18 @@ impl Walker<'_> {
         {
             refs.refs
                 .push((t.to_owned(), span.clone(), "iterdata_from_task"));
+        }
+        if let Some((Parsed::Expand(list), _)) = fields.get("expand") {
+            refs.refs
+                .extend(list.iter().filter_map(|(_, src, s)| match src {
+                    ExpandSource::Task(t) => Some((t.clone(), s.clone(), "expand")),
+                    ExpandSource::Literal(_) => None,
+                }));
+        }
+        if let Some((Parsed::ExpandKwargs(ExpandSource::Task(t)), span)) =
+            fields.get("expand_kwargs")
+        {
+            refs.refs.push((t.clone(), span.clone(), "expand_kwargs"));
         }
         let Some(ty) = ty else { return (None, refs) };
         for (key, value) in defaults {

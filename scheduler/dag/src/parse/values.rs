@@ -94,6 +94,31 @@ impl Walker<'_> {
         }
     }
 
+    /// A signed integer in `min..=max`.
+    pub(super) fn signed(&mut self, key: &str, v: &Sv<'_>, min: i64, max: i64) -> Option<i64> {
+        match int_of(v.get_ref()) {
+            Some(i) if i >= i128::from(min) && i <= i128::from(max) => i64::try_from(i).ok(),
+            Some(i) if i > i128::from(max) => {
+                self.error(
+                    v.span(),
+                    format!("`{key}` is too large: {i} is more than {max}"),
+                );
+                None
+            }
+            Some(i) => {
+                self.error(
+                    v.span(),
+                    format!("`{key}` is too small: {i} is less than {min}"),
+                );
+                None
+            }
+            None => {
+                self.wrong_type(key, v, "an integer");
+                None
+            }
+        }
+    }
+
     pub(super) fn duration(&mut self, key: &str, v: &Sv<'_>) -> Option<Duration> {
         const EXPECTED: &str =
             "a duration such as \"90s\", \"5m\" or \"1h30m\", or a number of seconds";
