@@ -367,13 +367,13 @@ fn a_mapped_taskflow_function_is_a_python_task_with_expand() {
     let (t, _) = whole(src, V3);
     has(&t, r#"type = "python""#);
     has(&t, r#"op_kwargs_from_task = { y = "items" }"#);
-    has(&t, r#"expand = { x = [1, 2, 3], z = "items" }"#);
+    has(&t, r#"expand = { x = [1, 2, 3], z = "items__1" }"#);
     has(&t, r#"map_index_template = "{{ task.op_kwargs.x }}""#);
     has(
         &t,
         r#"expand_kwargs = [{ x = 1, y = 2 }, { x = 3, y = 4 }]"#,
     );
-    has(&t, r#"expand_kwargs = "items""#);
+    has(&t, r#"expand_kwargs = "items__2""#);
     assert!(t.contains("[tasks.add_kw]"), "{t}");
     assert!(!t.contains("type = \"map\""), "{t}");
 }
@@ -396,7 +396,7 @@ fn mapped_classic_operators_expand_their_arguments() {
     );
     has(&t, r#"expand = { op_args = [["a"], ["b"]] }"#);
     has(&t, r#"op_kwargs = { y = 10 }"#);
-    has(&t, r#"expand_kwargs = [{ a = 1 }, { a = 2 }]"#);
+    has(&t, r#"expand = { op_kwargs = [{ a = 1 }, { a = 2 }] }"#);
     has(&t, r#"expand_kwargs = [{ a = 1 }]"#);
 }
 
@@ -405,12 +405,12 @@ fn mapping_what_lithoflow_does_not_map_is_reported() {
     let r = gaps(
         &dag2(
             "from airflow.operators.bash import BashOperator\nfrom airflow.operators.python import PythonOperator\nfrom airflow.decorators import task\nfrom airflow.sensors.filesystem import FileSensor\n@task\ndef items():\n    return [1]",
-            "    BashOperator.partial(task_id='b').expand(cwd=['/a'])\n    FileSensor.partial(task_id='f').expand(filepath=['/a'])\n    PythonOperator.partial(task_id='p', python_callable=len).expand_kwargs(items())\n    BashOperator.partial(task_id='m').expand(bash_command=items().map(str))\n    BashOperator.partial(task_id='s').expand(bash_command='echo')",
+            "    BashOperator.partial(task_id='b').expand(append_env=[True])\n    FileSensor.partial(task_id='f').expand(filepath=['/a'])\n    PythonOperator.partial(task_id='p', python_callable=len).expand_kwargs(items())\n    BashOperator.partial(task_id='m').expand(bash_command=items().map(str))\n    BashOperator.partial(task_id='s').expand(bash_command='echo')",
         ),
         V2,
     );
     for want in [
-        "error: expand `cwd`: lithoflow maps bash_command and env of a BashOperator",
+        "error: expand `append_env`: lithoflow maps bash_command, env, cwd of a BashOperator",
         "error: FileSensor.partial(...).expand(...): mapping a FileSensor is not converted",
         "error: PythonOperator.partial(...).expand_kwargs over the result of `items`",
         "error: expand `bash_command`: `.map(...)` of the result of task `items__1`",

@@ -541,6 +541,8 @@ fn every_plain_key_converts_from_the_operator_argument_of_its_name() {
             continue;
         };
         let (python, toml) = match kind {
+            // A key whose values migrate checks against Airflow's: one of them.
+            ValueKind::String if key.name == "weight_rule" => ("'upstream'", "\"upstream\""),
             ValueKind::Boolean => ("True", "true"),
             ValueKind::Integer | ValueKind::Duration => ("3", "3"),
             ValueKind::Number => ("2", "2.0"),

@@ -143,6 +143,16 @@ impl Converter<'_, '_> {
     }
 
     fn key_arg_inner(&mut self, of: ArgsOf, k: &Kw, owner: &str) -> Option<KeyLine> {
+        // Issue 18's arguments are checked where they are read (`runtime2`, `sensor`),
+        // so a bad value is reported at its place in the DAG file.
+        if super::runtime2::ARGS.contains(&k.name.as_str()) {
+            return None;
+        }
+        if let ArgsOf::Type(op @ (OpKind::Sensor(_) | OpKind::TriggerDagRun)) = of
+            && super::sensor::known(op).contains(&k.name.as_str())
+        {
+            return None;
+        }
         let key = keys::lookup(&k.name)?;
         let (kind, optional) = key.plain()?;
         let takes = match of {

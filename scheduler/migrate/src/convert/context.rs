@@ -179,6 +179,11 @@ impl Converter<'_, '_> {
         ctx.params = params.clone();
         for l in lines {
             if let Line::Key { key, value, .. } = l {
+                // A mapped instance's label renders with its own arguments after it ran
+                // (`{{ task.op_kwargs.x }}`), which no context before the run has.
+                if key == "map_index_template" {
+                    continue;
+                }
                 let json = toml_to_json(value);
                 // What variables and connections hold is only known when the task runs:
                 // a path into a JSON variable is not checked.

@@ -1,14 +1,27 @@
 //! Issue 18's task arguments: pools and priority (`pool`, `pool_slots`,
 //! `priority_weight`, `weight_rule`, `max_active_tis_per_dag(run)`, Airflow 2's
 //! `task_concurrency`), assets (`outlets`, `inlets`, and the asset forms of a DAG's
-//! `schedule`), and dynamic task mapping (`expand`, `expand_kwargs`, `map_index_template`)
-//! of TaskFlow functions and classic operators.
+//! `schedule`), and dynamic task mapping (`expand`, `expand_kwargs`) of TaskFlow functions
+//! and classic operators (`map_index_template` is a plain key).
 
 use super::{Converter, Kind};
 use crate::emit::{Line, TomlVal};
 use crate::known::OpKind;
 use crate::model::{Kw, TaskDraft};
 use crate::value::{AssetExpr, Span, Value};
+
+/// The operator arguments `runtime2_arg` reads (before the table of keys does).
+pub(super) const ARGS: &[&str] = &[
+    "pool",
+    "pool_slots",
+    "priority_weight",
+    "weight_rule",
+    "max_active_tis_per_dag",
+    "max_active_tis_per_dagrun",
+    "task_concurrency",
+    "outlets",
+    "inlets",
+];
 
 /// Airflow's weight rules (`airflow.utils.weight_rule.WeightRule`).
 const WEIGHT_RULES: &[&str] = &["downstream", "upstream", "absolute"];
@@ -99,8 +112,8 @@ pub(super) fn asset_schedule(v: &Value) -> Option<Result<TomlVal, String>> {
 }
 
 impl Converter<'_, '_> {
-    /// An argument of every operator that issue 18 gave a key (pools, priority, assets,
-    /// `map_index_template`); false when `k` is none of them. Written as the key of the
+    /// An argument of every operator that issue 18 gave a key (pools, priority, assets);
+    /// false when `k` is none of them. Written as the key of the
     /// same name (`task_concurrency` as `max_active_tis_per_dag`).
     pub(super) fn runtime2_arg(&mut self, k: &Kw, lines: &mut Vec<Line>, owner: &str) -> bool {
         let name = k.name.as_str();
@@ -148,23 +161,6 @@ impl Converter<'_, '_> {
             "outlets" | "inlets" => {
                 if let Some(v) = self.assets_arg(k, &what) {
                     lines.push(Line::key(name, v));
-                }
-                true
-            }
-            "map_index_template" => {
-                let mapped = owner != "default_args" && self.model.tasks[self.task].mapped;
-                if matches!(k.value, Ok(Value::None)) {
-                } else if mapped {
-                    if let Some(v) = self.kind_value(k, Kind::Str, &what) {
-                        lines.push(Line::key(name, v));
-                    }
-                } else {
-                    self.note(
-                        &k.span,
-                        format!(
-                            "{what} is dropped: the task is not mapped (Airflow ignores it too)"
-                        ),
-                    );
                 }
                 true
             }
@@ -340,7 +336,7 @@ impl Converter<'_, '_> {
     ) {
         let names: &[&str] = match kind {
             OpKind::Python => &["op_args", "op_kwargs"],
-            OpKind::Bash => &["bash_command", "env"],
+            OpKind::Bash => &["bash_command", "env", "cwd"],
             _ => {
                 let why = match kind {
                     OpKind::Sensor(_) | OpKind::TriggerDagRun => {
@@ -363,7 +359,7 @@ impl Converter<'_, '_> {
             if !names.contains(&k.name.as_str()) {
                 self.error(
                     &k.span,
-                    format!("{what}: lithoflow maps {} of a {op}", names.join(" and ")),
+                    format!("{what}: lithoflow maps {} of a {op}", names.join(", ")),
                 );
                 continue;
             }
@@ -374,19 +370,6 @@ impl Converter<'_, '_> {
                     continue;
                 }
             };
-            // PythonOperator's op_kwargs, one dict per instance, are the callable's
-            // keyword arguments: lithoflow's expand_kwargs.
-            if k.name == "op_kwargs" {
-                if task.expand.len() > 1 {
-                    self.error(&k.span, "expand over op_kwargs and op_args together (a cross product of argument lists) is not converted; expand one of them");
-                    continue;
-                }
-                let kw = Kw::new("expand_kwargs", k.span.clone(), Ok(v));
-                if let Some(t) = self.expand_kwargs_value(&kw, None, implied) {
-                    body.push(Line::with_comment("expand_kwargs", t, "PythonOperator's expand(op_kwargs=...): each dict is one instance's keyword arguments"));
-                }
-                continue;
-            }
             if let Some(t) = self.expand_value(&v, &k.span, &what, implied) {
                 table.push((k.name.clone(), t));
             }
