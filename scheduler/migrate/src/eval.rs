@@ -1505,6 +1505,14 @@ impl<'a> Interp<'a> {
                 if Self::has_task_id(c) {
                     return self.call_unknown_operator(&name, c, span);
                 }
+                if name.ends_with("OrTimeSchedule") {
+                    return Err(err(
+                        span,
+                        format!(
+                            "`{name}` (runs on a timetable or when assets are updated) is not supported: lithoflow's schedule is a timetable or assets, not both"
+                        ),
+                    ));
+                }
                 Err(err(
                     span,
                     format!("calls `{name}` while parsing, which only Airflow (or Python) can run"),
@@ -1979,21 +1987,15 @@ impl<'a> Interp<'a> {
                         "partial with positional arguments is not supported",
                     ));
                 }
-                if !ov.is_empty() {
-                    return Err(err(
-                        span,
-                        "override(...) before partial(...) is not supported",
-                    ));
-                }
-                Ok(Value::Partial(*fid, kws))
+                Ok(Value::Partial(*fid, kws, ov.clone()))
             }
             (Value::TaskFactory(fid, ov), "expand" | "expand_kwargs") => {
                 let ov = ov.clone();
                 self.call_mapped(*fid, &ov, Vec::new(), name == "expand_kwargs", c, span)
             }
-            (Value::Partial(fid, fixed), "expand" | "expand_kwargs") => {
-                let fixed = fixed.clone();
-                self.call_mapped(*fid, &[], fixed, name == "expand_kwargs", c, span)
+            (Value::Partial(fid, fixed, ov), "expand" | "expand_kwargs") => {
+                let (fixed, ov) = (fixed.clone(), ov.clone());
+                self.call_mapped(*fid, &ov, fixed, name == "expand_kwargs", c, span)
             }
             (Value::OpPartial(kind, kwargs), "expand" | "expand_kwargs") => {
                 let (kind, kwargs) = (*kind, kwargs.clone());

@@ -419,3 +419,19 @@ fn mapping_what_lithoflow_does_not_map_is_reported() {
         assert!(r.contains(want), "missing {want:?} in\n{r}");
     }
 }
+
+#[test]
+fn override_before_partial_and_custom_sensors() {
+    let src = "import pendulum\nfrom airflow.decorators import dag, task\n\n@dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1))\ndef d():\n    @task\n    def add(x, y):\n        return x + y\n    add.override(task_id='plus', retries=2).partial(y=1).expand(x=[1, 2])\n\nd()\n";
+    let (t, _) = whole(src, V3);
+    assert!(t.contains("[tasks.plus]"), "{t}");
+    has(&t, "retries = 2");
+    has(&t, "op_kwargs = { y = 1 }");
+    has(&t, "expand = { x = [1, 2] }");
+    let r = gaps(
+        "from datetime import datetime\nfrom airflow import DAG\nfrom airflow.sensors.base import BaseSensorOperator\nfrom airflow.timetables.datasets import DatasetOrTimeSchedule\nfrom airflow.datasets import Dataset\nclass Ready(BaseSensorOperator):\n    def poke(self, context):\n        return True\nwith DAG('d', schedule=DatasetOrTimeSchedule(timetable=None, datasets=[Dataset('x')]), start_date=datetime(2026, 1, 1)):\n    Ready(task_id='r')\n",
+        V2,
+    );
+    assert!(r.contains("9:24: error: schedule: `airflow.timetables.datasets.DatasetOrTimeSchedule` (runs on a timetable or when assets are updated) is not supported"), "{r}");
+    assert!(r.contains("10:5: error:"), "{r}");
+}

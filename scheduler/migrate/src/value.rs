@@ -123,7 +123,8 @@ pub(crate) enum Value {
     /// A `@task`-decorated function, with the keyword arguments of `.override(...)` calls.
     TaskFactory(usize, Vec<(String, Value)>),
     /// `add.partial(y=1)`: a TaskFlow function with fixed arguments, waiting for `.expand`.
-    Partial(usize, Vec<(String, Value)>),
+    /// The second list holds `.override(...)`'s arguments given before.
+    Partial(usize, Vec<(String, Value)>, Vec<(String, Value)>),
     /// A `@dag`-decorated function.
     DagFactory(usize),
     /// A `@task_group`-decorated function.
