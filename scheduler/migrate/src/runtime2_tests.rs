@@ -435,3 +435,20 @@ fn override_before_partial_and_custom_sensors() {
     assert!(r.contains("9:24: error: schedule: `airflow.timetables.datasets.DatasetOrTimeSchedule` (runs on a timetable or when assets are updated) is not supported"), "{r}");
     assert!(r.contains("10:5: error:"), "{r}");
 }
+
+#[test]
+fn mapping_shapes_seen_in_public_dag_files_convert() {
+    let src = dag2(
+        "from airflow.decorators import task\nfrom airflow.operators.bash import BashOperator\nfrom airflow.operators.python import PythonOperator\ndef process(source, y):\n    return source\n@task\ndef commands():\n    return [{'bash_command': 'echo $W', 'env': {'W': 'hi'}}]",
+        "    BashOperator.partial(task_id='many', do_xcom_push=False).expand(bash_command=['echo 0'] * 3)\n    BashOperator.partial(task_id='say').expand_kwargs(commands())\n    PythonOperator.partial(task_id='sources', python_callable=process, op_kwargs={'y': 10},\n        map_index_template='source={{ task.op_args[0] }}').expand(op_args=[['a'], ['b']])",
+    );
+    let (t, _) = whole(&src, V2);
+    has(
+        &t,
+        r#"expand = { bash_command = ["echo 0", "echo 0", "echo 0"] }"#,
+    );
+    has(&t, "do_xcom_push = false");
+    has(&t, r#"expand_kwargs = "commands""#);
+    has(&t, r#"expand = { op_args = [["a"], ["b"]] }"#);
+    has(&t, r#"map_index_template = "source={{ task.op_args[0] }}""#);
+}
