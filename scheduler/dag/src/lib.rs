@@ -24,6 +24,7 @@ mod parse;
 pub mod redact;
 pub mod retry;
 mod schema;
+mod sensor;
 pub mod template;
 pub mod template_values;
 pub mod timetable;
@@ -50,5 +51,7 @@ pub fn suggest_id<'a>(id: &str, known: &[&'a str]) -> Option<&'a str> {
     schema::suggest(id, known.iter().copied())
 }
 
+#[cfg(test)]
+mod sensor_tests;
 #[cfg(test)]
 mod tests;

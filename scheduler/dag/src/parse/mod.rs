@@ -10,6 +10,7 @@
 mod assemble;
 mod config;
 mod dag;
+mod sensor;
 mod task;
 mod templates;
 mod values;
