@@ -20,6 +20,7 @@ mod engine;
 pub mod logging;
 mod ops;
 mod retention;
+mod sensors;
 mod services;
 pub mod store;
 mod taskrun;

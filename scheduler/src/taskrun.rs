@@ -22,7 +22,10 @@ use crate::engine::{
 };
 use crate::store::{DagRunRecord, RunState, Store};
 
-use lithoflow_dag::{Dag, ExtraParams, FuncRef, Iterdata, MapSpec, PythonSpec, Task, TaskKind};
+use lithoflow_dag::{
+    Dag, ExtraParams, FuncRef, Iterdata, MapSpec, PythonSpec, SensorKind, SensorSpec, Task,
+    TaskKind,
+};
 
 /// Why a task could not run or failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -253,10 +256,14 @@ pub(crate) fn job_spec(
             reduce_memory: mr.reduce_runtime_memory,
             one_per_object: mr.reducer_one_per_object,
         },
-        TaskKind::Python(p) | TaskKind::Branch(p) | TaskKind::ShortCircuit { python: p, .. } => {
-            python_call(task, p, xcom, context)?
-        }
-        TaskKind::Bash(_) | TaskKind::Empty => {
+        TaskKind::Python(p)
+        | TaskKind::Branch(p)
+        | TaskKind::ShortCircuit { python: p, .. }
+        | TaskKind::Sensor(SensorSpec {
+            sensor: SensorKind::Python(p),
+            ..
+        }) => python_call(task, p, xcom, context)?,
+        TaskKind::Bash(_) | TaskKind::Sensor(_) | TaskKind::TriggerDagRun(_) | TaskKind::Empty => {
             return Err(TaskError::Input(format!(
                 "task `{}` ({}) does not run on the executor",
                 task.task_id,
@@ -943,23 +950,9 @@ pub(crate) fn render_task(
                 p.templates_dict = Some(m);
             }
         }
-        TaskKind::Bash(b) => {
-            // BashOperator's template_fields: bash_command, env, cwd. Rendered natively
-            // too, a command is still run as text.
-            b.bash_command = as_text(render(&Value::String(std::mem::take(&mut b.bash_command)))?);
-            if let Some(env) = b.env.take()
-                && let Value::Object(m) = render(&Value::Object(env))?
-            {
-                b.env = Some(
-                    m.into_iter()
-                        .map(|(k, v)| (k, Value::String(as_text(v))))
-                        .collect(),
-                );
-            }
-            if let Some(cwd) = b.cwd.take() {
-                b.cwd = Some(as_text(render(&Value::String(cwd))?));
-            }
-        }
+        TaskKind::Bash(b) => render_bash(b, &render)?,
+        TaskKind::Sensor(s) => crate::sensors::render(&mut s.sensor, &render)?,
+        TaskKind::TriggerDagRun(tr) => crate::sensors::render_trigger(tr, &render)?,
         TaskKind::Empty => {}
     }
     if let Value::Object(env) = render(&Value::Object(t.common.extra_env.clone()))? {
@@ -968,8 +961,30 @@ pub(crate) fn render_task(
     Ok(t)
 }
 
+/// Renders BashOperator's template_fields: bash_command, env, cwd. Rendered natively
+/// too, a command is still run as text.
+pub(crate) fn render_bash(
+    b: &mut lithoflow_dag::BashSpec,
+    render: &impl Fn(&Value) -> Result<Value, String>,
+) -> Result<(), String> {
+    b.bash_command = as_text(render(&Value::String(std::mem::take(&mut b.bash_command)))?);
+    if let Some(env) = b.env.take()
+        && let Value::Object(m) = render(&Value::Object(env))?
+    {
+        b.env = Some(
+            m.into_iter()
+                .map(|(k, v)| (k, Value::String(as_text(v))))
+                .collect(),
+        );
+    }
+    if let Some(cwd) = b.cwd.take() {
+        b.cwd = Some(as_text(render(&Value::String(cwd))?));
+    }
+    Ok(())
+}
+
 /// A rendered value where text is needed: a string as it is, anything else as JSON.
-fn as_text(v: Value) -> String {
+pub(crate) fn as_text(v: Value) -> String {
     match v {
         Value::String(s) => s,
         other => other.to_string(),

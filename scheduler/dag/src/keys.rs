@@ -105,13 +105,23 @@ pub(crate) enum Scope {
     Bash,
     /// The task types that may be mapped (`expand`): `python`, `bash`, `call_async`.
     Mappable,
+    /// `sensor` only.
+    Sensor,
+    /// `trigger_dag_run` only.
+    TriggerDagRun,
+    /// `sensor` and `trigger_dag_run` (the waiting keys).
+    Waits,
+    /// `python`, `branch`, `short_circuit`, and `sensor = "python"`.
+    PythonCall,
+    /// `bash`, and `sensor = "bash"`.
+    BashCommand,
 }
 
 impl Scope {
     pub(crate) fn allows(self, t: TaskType) -> bool {
         match self {
             Scope::Common => true,
-            Scope::Executor => t.is_lithops() || t.is_python(),
+            Scope::Executor => t.is_lithops() || t.is_python() || t == TaskType::Sensor,
             Scope::Lithops => t.is_lithops(),
             Scope::CallAsync => t == TaskType::CallAsync,
             Scope::MapLike => matches!(t, TaskType::Map | TaskType::MapReduce),
@@ -120,13 +130,18 @@ impl Scope {
             Scope::ShortCircuit => t == TaskType::ShortCircuit,
             Scope::Bash => t == TaskType::Bash,
             Scope::Mappable => matches!(t, TaskType::Python | TaskType::Bash | TaskType::CallAsync),
+            Scope::Sensor => t == TaskType::Sensor,
+            Scope::TriggerDagRun => t == TaskType::TriggerDagRun,
+            Scope::Waits => matches!(t, TaskType::Sensor | TaskType::TriggerDagRun),
+            Scope::PythonCall => t.is_python() || t == TaskType::Sensor,
+            Scope::BashCommand => matches!(t, TaskType::Bash | TaskType::Sensor),
         }
     }
 
     pub(crate) fn owners(self) -> &'static str {
         match self {
             Scope::Common => "every task type",
-            Scope::Executor => "the Lithops and Python task types",
+            Scope::Executor => "the Lithops and Python task types and sensors",
             Scope::Lithops => "call_async, map and map_reduce tasks",
             Scope::CallAsync => "call_async tasks",
             Scope::MapLike => "map and map_reduce tasks",
@@ -135,6 +150,11 @@ impl Scope {
             Scope::ShortCircuit => "short_circuit tasks",
             Scope::Bash => "bash tasks",
             Scope::Mappable => "python, bash and call_async tasks",
+            Scope::Sensor => "sensor tasks",
+            Scope::TriggerDagRun => "trigger_dag_run tasks",
+            Scope::Waits => "sensor and trigger_dag_run tasks",
+            Scope::PythonCall => "python, branch and short_circuit tasks and python sensors",
+            Scope::BashCommand => "bash tasks and bash sensors",
         }
     }
 
@@ -610,6 +630,8 @@ impl TaskType {
             TaskKind::Branch(_) => TaskType::Branch,
             TaskKind::ShortCircuit { .. } => TaskType::ShortCircuit,
             TaskKind::Bash(_) => TaskType::Bash,
+            TaskKind::Sensor(_) => TaskType::Sensor,
+            TaskKind::TriggerDagRun(_) => TaskType::TriggerDagRun,
             TaskKind::Empty => TaskType::Empty,
         }
     }

@@ -26,6 +26,7 @@ pub mod priority;
 pub mod redact;
 pub mod retry;
 mod schema;
+mod sensor;
 pub mod template;
 pub mod template_values;
 pub mod timetable;
@@ -52,6 +53,8 @@ pub fn suggest_id<'a>(id: &str, known: &[&'a str]) -> Option<&'a str> {
     schema::suggest(id, known.iter().copied())
 }
 
+#[cfg(test)]
+mod sensor_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use crate::cron::CronExpr;
 use crate::diag::Location;
 use crate::graph::TaskGraph;
+pub use crate::sensor::*;
 
 /// A DAG or task id: `^[A-Za-z0-9_.-]+$`, at most 250 characters.
 pub type DagId = String;
@@ -421,6 +422,8 @@ impl Task {
             TaskKind::Branch(_) => "branch",
             TaskKind::ShortCircuit { .. } => "short_circuit",
             TaskKind::Bash(_) => "bash",
+            TaskKind::Sensor(_) => "sensor",
+            TaskKind::TriggerDagRun(_) => "trigger_dag_run",
             TaskKind::Empty => "empty",
         }
     }
@@ -440,7 +443,10 @@ impl Task {
                 .map(|(_, t)| t.as_str())
                 .chain(p.op_kwargs_from_task.iter().map(|(_, t)| t.as_str()))
                 .collect(),
-            TaskKind::Bash(_) | TaskKind::Empty => Vec::new(),
+            TaskKind::Bash(_)
+            | TaskKind::Sensor(_)
+            | TaskKind::TriggerDagRun(_)
+            | TaskKind::Empty => Vec::new(),
         }
     }
 
@@ -546,6 +552,10 @@ pub enum TaskKind {
     },
     /// A shell command (`BashOperator`).
     Bash(BashSpec),
+    /// Waits for a condition, poking it from the scheduler (Airflow's sensors).
+    Sensor(SensorSpec),
+    /// Creates a run of another DAG, optionally waiting for it (`TriggerDagRunOperator`).
+    TriggerDagRun(TriggerDagRunSpec),
     /// Nothing to run (`EmptyOperator`, `DummyOperator`).
     #[default]
     Empty,
@@ -677,11 +687,14 @@ pub struct MapReduceSpec {
     pub reducer_wait_local: bool,
 }
 
-fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&crate::duration::format(*d))
 }
 
-fn ser_opt_duration<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn ser_opt_duration<S: serde::Serializer>(
+    d: &Option<Duration>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     match d {
         Some(d) => ser_duration(d, s),
         None => s.serialize_none(),

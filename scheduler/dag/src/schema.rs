@@ -12,6 +12,8 @@ pub(crate) const TASK_TYPES: &[(&str, TaskType)] = &[
     ("branch", TaskType::Branch),
     ("short_circuit", TaskType::ShortCircuit),
     ("bash", TaskType::Bash),
+    ("sensor", TaskType::Sensor),
+    ("trigger_dag_run", TaskType::TriggerDagRun),
     ("empty", TaskType::Empty),
     ("LithopsCallAsyncOperator", TaskType::CallAsync),
     ("LithopsMapOperator", TaskType::Map),
@@ -23,6 +25,8 @@ pub(crate) const TASK_TYPES: &[(&str, TaskType)] = &[
     ("ShortCircuitOperator", TaskType::ShortCircuit),
     ("task.short_circuit", TaskType::ShortCircuit),
     ("BashOperator", TaskType::Bash),
+    ("task.sensor", TaskType::Sensor),
+    ("TriggerDagRunOperator", TaskType::TriggerDagRun),
     ("EmptyOperator", TaskType::Empty),
     ("DummyOperator", TaskType::Empty),
 ];
@@ -37,6 +41,8 @@ pub(crate) enum TaskType {
     Branch,
     ShortCircuit,
     Bash,
+    Sensor,
+    TriggerDagRun,
     Empty,
 }
 
@@ -50,6 +56,8 @@ impl TaskType {
             TaskType::Branch => "branch",
             TaskType::ShortCircuit => "short_circuit",
             TaskType::Bash => "bash",
+            TaskType::Sensor => "sensor",
+            TaskType::TriggerDagRun => "trigger_dag_run",
             TaskType::Empty => "empty",
         }
     }
@@ -76,7 +84,7 @@ impl TaskType {
 }
 
 /// The task type names as the "expected ..." part of a message.
-pub(crate) const TYPES_EXPECTED: &str = "\"call_async\", \"map\", \"map_reduce\", \"python\", \"branch\", \"short_circuit\", \"bash\" or \"empty\"";
+pub(crate) const TYPES_EXPECTED: &str = "\"call_async\", \"map\", \"map_reduce\", \"python\", \"branch\", \"short_circuit\", \"bash\", \"sensor\", \"trigger_dag_run\" or \"empty\"";
 
 /// Airflow's trigger rules, by name.
 pub const TRIGGER_RULES: &[(&str, TriggerRule)] = &[

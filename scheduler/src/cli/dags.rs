@@ -197,6 +197,8 @@ fn function_of(t: &Task) -> String {
             p.python_callable.to_string()
         }
         TaskKind::Bash(b) => b.bash_command.clone(),
+        TaskKind::Sensor(s) => format!("sensor {}", s.sensor.name()),
+        TaskKind::TriggerDagRun(t) => format!("-> {}", t.trigger_dag_id),
         TaskKind::Empty => "-".to_owned(),
     }
 }

@@ -11,11 +11,13 @@ use serde_json::{Map, Value};
 
 use super::Holds::{Hand, Plain as P};
 use super::Scope::{
-    Bash, CallAsync, Common, Executor, Lithops, MapLike, MapReduce, Mappable, Python,
+    BashCommand, CallAsync, Common, Executor, Lithops, MapLike, MapReduce, Mappable, PythonCall,
+    Sensor, TriggerDagRun, Waits,
 };
 use super::{DAG, Key, Place, Plain, Scope, ValueKind as K, slot, task, task_only};
 use crate::model::{
-    BashSpec, Expand, ExpandSource, ExtraParams, FuncRef, Iterdata, MapReduceSpec, Task, TaskKind,
+    BashSpec, Expand, ExpandSource, ExtraParams, FuncRef, Iterdata, MapReduceSpec, PythonSpec,
+    SensorKind, SensorSpec, Task, TaskKind, TriggerDagRunSpec,
 };
 use crate::priority::{MAX_WEIGHT, MIN_WEIGHT};
 
@@ -465,7 +467,7 @@ pub static KEYS: &[Key] = &[
     Key {
         name: "timeout",
         aliases: &[],
-        doc: "Time limit of each function call.",
+        doc: "Time limit of each function call; for a sensor, its timeout (default 7 days).",
         place: task(Executor),
         airflow: Some(Lithops),
         holds: P(Plain::OptDuration {
@@ -728,49 +730,43 @@ pub static KEYS: &[Key] = &[
         name: "python_callable",
         aliases: &[],
         doc: "The Python callable.",
-        place: task(Python),
-        airflow: Some(Python),
+        place: task(PythonCall),
+        airflow: Some(PythonCall),
         holds: Hand {
             kind: K::Function,
             default: None,
-            show: Some(|t| t.python().map(|p| p.python_callable.to_string())),
+            show: Some(|t| python_of(t).map(|p| p.python_callable.to_string())),
         },
     },
     Key {
         name: "op_args",
         aliases: &[],
         doc: "Positional arguments (templated).",
-        place: task(Python),
-        airflow: Some(Python),
+        place: task(PythonCall),
+        airflow: Some(PythonCall),
         holds: Hand {
             kind: K::Value,
             default: Some("[]"),
-            show: Some(|t| {
-                t.python()
-                    .map(|p| Value::Array(p.op_args.clone()).to_string())
-            }),
+            show: Some(|t| python_of(t).map(|p| Value::Array(p.op_args.clone()).to_string())),
         },
     },
     Key {
         name: "op_kwargs",
         aliases: &[],
         doc: "Keyword arguments (templated).",
-        place: task(Python),
-        airflow: Some(Python),
+        place: task(PythonCall),
+        airflow: Some(PythonCall),
         holds: Hand {
             kind: K::Table,
             default: Some("{}"),
-            show: Some(|t| {
-                t.python()
-                    .map(|p| Value::Object(p.op_kwargs.clone()).to_string())
-            }),
+            show: Some(|t| python_of(t).map(|p| Value::Object(p.op_kwargs.clone()).to_string())),
         },
     },
     Key {
         name: "op_args_from_task",
         aliases: &[],
         doc: "Positional arguments taken from upstream tasks' results, by position.",
-        place: task_only(Python),
+        place: task_only(Scope::Python),
         airflow: None,
         holds: Hand {
             kind: K::Table,
@@ -787,7 +783,7 @@ pub static KEYS: &[Key] = &[
         name: "op_kwargs_from_task",
         aliases: &[],
         doc: "Keyword arguments taken from upstream tasks' results.",
-        place: task_only(Python),
+        place: task_only(Scope::Python),
         airflow: None,
         holds: Hand {
             kind: K::Table,
@@ -804,10 +800,10 @@ pub static KEYS: &[Key] = &[
         name: "templates_dict",
         aliases: &[],
         doc: "Rendered and passed as the keyword argument templates_dict.",
-        place: task(Python),
-        airflow: Some(Python),
+        place: task(PythonCall),
+        airflow: Some(PythonCall),
         holds: P(Plain::Kwargs {
-            at: slot!(TaskKind::Python(p) | TaskKind::Branch(p) | TaskKind::ShortCircuit { python: p, .. } => p.templates_dict),
+            at: slot!(TaskKind::Python(p) | TaskKind::Branch(p) | TaskKind::ShortCircuit { python: p, .. } | TaskKind::Sensor(SensorSpec { sensor: SensorKind::Python(p), .. }) => p.templates_dict),
             unset: "-",
         }),
     },
@@ -815,8 +811,8 @@ pub static KEYS: &[Key] = &[
         name: "show_return_value_in_logs",
         aliases: &[],
         doc: "Write the return value into the task's log.",
-        place: task(Python),
-        airflow: Some(Python),
+        place: task(Scope::Python),
+        airflow: Some(Scope::Python),
         holds: P(Plain::Bool {
             at: slot!(TaskKind::Python(p) | TaskKind::Branch(p) | TaskKind::ShortCircuit { python: p, .. } => p.show_return_value_in_logs),
             default: true,
@@ -838,8 +834,8 @@ pub static KEYS: &[Key] = &[
         name: "bash_command",
         aliases: &[],
         doc: "The command, run with bash -c (templated).",
-        place: task(Bash),
-        airflow: Some(Bash),
+        place: task(BashCommand),
+        airflow: Some(BashCommand),
         holds: Hand {
             kind: K::String,
             default: None,
@@ -850,8 +846,8 @@ pub static KEYS: &[Key] = &[
         name: "env",
         aliases: &[],
         doc: "The command's environment: replaces the inherited one unless append_env.",
-        place: task(Bash),
-        airflow: Some(Bash),
+        place: task(BashCommand),
+        airflow: Some(BashCommand),
         holds: Hand {
             kind: K::Table,
             default: Some("none (inherited)"),
@@ -871,8 +867,8 @@ pub static KEYS: &[Key] = &[
         name: "append_env",
         aliases: &[],
         doc: "Add env to the inherited environment instead of replacing it.",
-        place: task(Bash),
-        airflow: Some(Bash),
+        place: task(Scope::Bash),
+        airflow: Some(Scope::Bash),
         holds: P(Plain::Bool {
             at: slot!(TaskKind::Bash(b) => b.append_env),
             default: false,
@@ -882,10 +878,10 @@ pub static KEYS: &[Key] = &[
         name: "cwd",
         aliases: &[],
         doc: "The working directory (default: a fresh temporary one).",
-        place: task(Bash),
-        airflow: Some(Bash),
+        place: task(BashCommand),
+        airflow: Some(BashCommand),
         holds: P(Plain::OptStr {
-            at: slot!(TaskKind::Bash(b) => b.cwd),
+            at: slot!(TaskKind::Bash(b) | TaskKind::Sensor(SensorSpec { sensor: SensorKind::Bash { bash: b, .. }, .. }) => b.cwd),
             unset: "- (a temporary folder)",
         }),
     },
@@ -893,8 +889,8 @@ pub static KEYS: &[Key] = &[
         name: "skip_on_exit_code",
         aliases: &[],
         doc: "Exit codes that mean \"skipped\".",
-        place: task(Bash),
-        airflow: Some(Bash),
+        place: task(Scope::Bash),
+        airflow: Some(Scope::Bash),
         holds: Hand {
             kind: K::Integers,
             default: Some("[99]"),
@@ -960,6 +956,331 @@ pub static KEYS: &[Key] = &[
             min: 1,
             max: INT_MAX,
             unset: "-",
+        }),
+    },
+    // ----- sensor and trigger_dag_run ------------------------------------------------------
+    Key {
+        name: "poke_interval",
+        aliases: &[],
+        doc: "The time between two pokes (trigger_dag_run: between two reads of the triggered run's state).",
+        place: task(Waits),
+        airflow: Some(Waits),
+        holds: P(Plain::Duration {
+            at: slot!(TaskKind::Sensor(SensorSpec { poke_interval: p, .. }) | TaskKind::TriggerDagRun(TriggerDagRunSpec { poke_interval: p, .. }) => *p),
+            default: crate::model::POKE_INTERVAL_DEFAULT,
+        }),
+    },
+    Key {
+        name: "allowed_states",
+        aliases: &[],
+        doc: "States of the awaited run or tasks that end the wait successfully.",
+        place: task_only(Waits),
+        airflow: Some(Waits),
+        holds: Hand {
+            kind: K::Strings,
+            default: Some("[\"success\"]"),
+            show: Some(|t| match &t.kind {
+                TaskKind::TriggerDagRun(s) => Some(format!("{:?}", s.allowed_states)),
+                _ => sensor_show(t, "allowed_states"),
+            }),
+        },
+    },
+    Key {
+        name: "failed_states",
+        aliases: &[],
+        doc: "States of the awaited run or tasks that fail the task.",
+        place: task_only(Waits),
+        airflow: Some(Waits),
+        holds: Hand {
+            kind: K::Strings,
+            default: Some("[\"failed\"] (external_task: [])"),
+            show: Some(|t| match &t.kind {
+                TaskKind::TriggerDagRun(s) => Some(format!("{:?}", s.failed_states)),
+                _ => sensor_show(t, "failed_states"),
+            }),
+        },
+    },
+    // ----- sensor -----------------------------------------------------------------------------
+    Key {
+        name: "sensor",
+        aliases: &[],
+        doc: "What the sensor waits for: python, file, external_task, time_delta, date_time, time, s3_key or bash.",
+        place: task_only(Sensor),
+        airflow: None,
+        holds: Hand {
+            kind: K::String,
+            default: None,
+            show: Some(|t| Some(sensor(t)?.sensor.name().to_owned())),
+        },
+    },
+    Key {
+        name: "mode",
+        aliases: &[],
+        doc: "\"poke\": running between pokes; \"reschedule\": up_for_reschedule between pokes.",
+        place: task(Sensor),
+        airflow: Some(Sensor),
+        holds: Hand {
+            kind: K::String,
+            default: Some("\"poke\""),
+            show: Some(|t| {
+                Some(
+                    match sensor(t)?.mode {
+                        crate::model::SensorMode::Poke => "poke",
+                        crate::model::SensorMode::Reschedule => "reschedule",
+                    }
+                    .to_owned(),
+                )
+            }),
+        },
+    },
+    Key {
+        name: "soft_fail",
+        aliases: &[],
+        doc: "On timeout the sensor is skipped instead of failed.",
+        place: task(Sensor),
+        airflow: Some(Sensor),
+        holds: P(Plain::Bool {
+            at: slot!(TaskKind::Sensor(s) => s.soft_fail),
+            default: false,
+        }),
+    },
+    Key {
+        name: "exponential_backoff",
+        aliases: &[],
+        doc: "Grow the time between pokes exponentially (Airflow's formula, with jitter).",
+        place: task(Sensor),
+        airflow: Some(Sensor),
+        holds: P(Plain::Bool {
+            at: slot!(TaskKind::Sensor(s) => s.exponential_backoff),
+            default: false,
+        }),
+    },
+    Key {
+        name: "max_wait",
+        aliases: &[],
+        doc: "The longest time between pokes with exponential_backoff.",
+        place: task(Sensor),
+        airflow: Some(Sensor),
+        holds: P(Plain::OptDuration {
+            at: slot!(TaskKind::Sensor(s) => s.max_wait),
+            positive: true,
+            unset: "- (no cap)",
+        }),
+    },
+    Key {
+        name: "silent_fail",
+        aliases: &[],
+        doc: "A poke that raises is logged and poking continues.",
+        place: task(Sensor),
+        airflow: Some(Sensor),
+        holds: P(Plain::Bool {
+            at: slot!(TaskKind::Sensor(s) => s.silent_fail),
+            default: false,
+        }),
+    },
+    sensor_key(
+        "retry_exit_code",
+        K::Integer,
+        Some("none: any non-zero code pokes again"),
+        "bash sensor: the exit code that means poke again; other non-zero codes fail.",
+        |t| sensor_show(t, "retry_exit_code"),
+    ),
+    sensor_key(
+        "filepath",
+        K::String,
+        None,
+        "file sensor: the path or glob to wait for (templated).",
+        |t| sensor_show(t, "filepath"),
+    ),
+    sensor_key(
+        "recursive",
+        K::Boolean,
+        Some("false"),
+        "file sensor: ** in filepath matches folders recursively.",
+        |t| sensor_show(t, "recursive"),
+    ),
+    sensor_key(
+        "fs_conn_id",
+        K::String,
+        Some("\"fs_default\""),
+        "file sensor: accepted; the scheduler's file system is read.",
+        |t| sensor_show(t, "fs_conn_id"),
+    ),
+    sensor_key(
+        "external_dag_id",
+        K::String,
+        None,
+        "external_task sensor: the DAG to wait for (templated).",
+        |t| sensor_show(t, "external_dag_id"),
+    ),
+    sensor_key(
+        "external_task_id",
+        K::String,
+        Some("none: the whole run"),
+        "external_task sensor: the task to wait for (templated).",
+        |t| sensor_show(t, "external_task_ids"),
+    ),
+    sensor_key(
+        "external_task_ids",
+        K::Strings,
+        Some("none: the whole run"),
+        "external_task sensor: the tasks to wait for (templated).",
+        |_| None,
+    ),
+    sensor_key(
+        "external_task_group_id",
+        K::String,
+        Some("none"),
+        "external_task sensor: the task group to wait for (templated).",
+        |t| sensor_show(t, "external_task_group_id"),
+    ),
+    sensor_key(
+        "skipped_states",
+        K::Strings,
+        Some("[]"),
+        "external_task sensor: states of the awaited run or tasks that skip the sensor.",
+        |t| sensor_show(t, "skipped_states"),
+    ),
+    sensor_key(
+        "execution_delta",
+        K::Duration,
+        Some("none: the same logical date"),
+        "external_task sensor: the other run's logical date is this much earlier.",
+        |t| sensor_show(t, "execution_delta"),
+    ),
+    sensor_key(
+        "execution_date_fn",
+        K::Function,
+        Some("none"),
+        "external_task sensor: (logical_date, context) -> the other run's logical date(s).",
+        |t| sensor_show(t, "execution_date_fn"),
+    ),
+    sensor_key(
+        "check_existence",
+        K::Boolean,
+        Some("false"),
+        "external_task sensor: fail at once if the other DAG or task does not exist.",
+        |t| sensor_show(t, "check_existence"),
+    ),
+    sensor_key(
+        "delta",
+        K::Duration,
+        None,
+        "time_delta sensor: wait until this long after the data interval end.",
+        |t| sensor_show(t, "delta"),
+    ),
+    sensor_key(
+        "target_time",
+        K::String,
+        None,
+        "date_time: an ISO date-time (templated); time: \"HH:MM[:SS]\" in the DAG's time zone.",
+        |t| sensor_show(t, "target_time"),
+    ),
+    sensor_key(
+        "bucket_key",
+        K::Strings,
+        None,
+        "s3_key sensor: the keys, s3:// URLs or keys in bucket_name, all of which must exist (templated).",
+        |t| sensor_show(t, "bucket_key"),
+    ),
+    sensor_key(
+        "bucket_name",
+        K::String,
+        Some("none: bucket_key holds s3:// URLs"),
+        "s3_key sensor: the bucket of the keys (templated).",
+        |t| sensor_show(t, "bucket_name"),
+    ),
+    sensor_key(
+        "wildcard_match",
+        K::Boolean,
+        Some("false"),
+        "s3_key sensor: the keys are fnmatch patterns.",
+        |t| sensor_show(t, "wildcard_match"),
+    ),
+    sensor_key(
+        "aws_conn_id",
+        K::String,
+        Some("\"aws_default\""),
+        "s3_key sensor: accepted; the aws_s3 storage's credentials are used.",
+        |t| sensor_show(t, "aws_conn_id"),
+    ),
+    // ----- trigger_dag_run ----------------------------------------------------------------
+    Key {
+        name: "trigger_dag_id",
+        aliases: &[],
+        doc: "The DAG to trigger (templated).",
+        place: task_only(TriggerDagRun),
+        airflow: Some(TriggerDagRun),
+        holds: Hand {
+            kind: K::String,
+            default: None,
+            show: Some(|t| Some(trigger(t)?.trigger_dag_id.clone())),
+        },
+    },
+    Key {
+        name: "trigger_run_id",
+        aliases: &[],
+        doc: "The new run's id (templated).",
+        place: task(TriggerDagRun),
+        airflow: Some(TriggerDagRun),
+        holds: P(Plain::OptStr {
+            at: slot!(TaskKind::TriggerDagRun(s) => s.trigger_run_id),
+            unset: "- (manual__<logical date>)",
+        }),
+    },
+    Key {
+        name: "conf",
+        aliases: &[],
+        doc: "The new run's conf (templated).",
+        place: task(TriggerDagRun),
+        airflow: Some(TriggerDagRun),
+        holds: P(Plain::Kwargs {
+            at: slot!(TaskKind::TriggerDagRun(s) => s.conf),
+            unset: "-",
+        }),
+    },
+    Key {
+        name: "logical_date",
+        aliases: &["execution_date"],
+        doc: "The new run's logical date (templated); execution_date is Airflow 2's name.",
+        place: task(TriggerDagRun),
+        airflow: Some(TriggerDagRun),
+        holds: P(Plain::OptStr {
+            at: slot!(TaskKind::TriggerDagRun(s) => s.logical_date),
+            unset: "- (now)",
+        }),
+    },
+    Key {
+        name: "reset_dag_run",
+        aliases: &[],
+        doc: "A run with that id exists: clear it and run it again.",
+        place: task(TriggerDagRun),
+        airflow: Some(TriggerDagRun),
+        holds: P(Plain::Bool {
+            at: slot!(TaskKind::TriggerDagRun(s) => s.reset_dag_run),
+            default: false,
+        }),
+    },
+    Key {
+        name: "wait_for_completion",
+        aliases: &[],
+        doc: "Wait until the triggered run ends (no worker is held).",
+        place: task(TriggerDagRun),
+        airflow: Some(TriggerDagRun),
+        holds: P(Plain::Bool {
+            at: slot!(TaskKind::TriggerDagRun(s) => s.wait_for_completion),
+            default: false,
+        }),
+    },
+    Key {
+        name: "skip_when_already_exists",
+        aliases: &[],
+        doc: "A run with that id exists: skip instead of failing.",
+        place: task(TriggerDagRun),
+        airflow: Some(TriggerDagRun),
+        holds: P(Plain::Bool {
+            at: slot!(TaskKind::TriggerDagRun(s) => s.skip_when_already_exists),
+            default: false,
         }),
     },
     // ----- the tasks --------------------------------------------------------------------------
@@ -1056,10 +1377,74 @@ fn show_source(s: &ExpandSource) -> Value {
     }
 }
 
+/// The command of a bash task or a bash sensor.
 fn bash(t: &Task) -> Option<&BashSpec> {
     match &t.kind {
-        TaskKind::Bash(b) => Some(b),
+        TaskKind::Bash(b)
+        | TaskKind::Sensor(SensorSpec {
+            sensor: SensorKind::Bash { bash: b, .. },
+            ..
+        }) => Some(b),
         _ => None,
+    }
+}
+
+/// The callable of a python-like task or a python sensor.
+fn python_of(t: &Task) -> Option<&PythonSpec> {
+    match &t.kind {
+        TaskKind::Sensor(SensorSpec {
+            sensor: SensorKind::Python(p),
+            ..
+        }) => Some(p),
+        _ => t.python(),
+    }
+}
+
+fn sensor(t: &Task) -> Option<&SensorSpec> {
+    match &t.kind {
+        TaskKind::Sensor(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn trigger(t: &Task) -> Option<&TriggerDagRunSpec> {
+    match &t.kind {
+        TaskKind::TriggerDagRun(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// A key of one or more sensor kinds, read by hand, set on the task itself (not in
+/// `[default_args]`); `lithoflow migrate` maps the Airflow sensors' argument of the
+/// same name to it.
+const fn sensor_key(
+    name: &'static str,
+    kind: K,
+    default: Option<&'static str>,
+    doc: &'static str,
+    show: fn(&Task) -> Option<String>,
+) -> Key {
+    Key {
+        name,
+        aliases: &[],
+        doc,
+        place: task_only(Sensor),
+        airflow: Some(Sensor),
+        holds: Hand {
+            kind,
+            default,
+            show: Some(show),
+        },
+    }
+}
+
+/// The value of a sensor kind's key, as `dags show` prints it.
+fn sensor_show(t: &Task, key: &str) -> Option<String> {
+    let v = serde_json::to_value(&sensor(t)?.sensor).ok()?;
+    match v.get(key)? {
+        Value::Null => Some("-".to_owned()),
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
     }
 }
 

@@ -4,7 +4,9 @@
 use std::path::Path;
 
 use super::*;
-use crate::model::{BashSpec, CallAsync, MapReduceSpec, MapSpec, PythonSpec};
+use crate::model::{
+    BashSpec, CallAsync, MapReduceSpec, MapSpec, PythonSpec, SensorSpec, TriggerDagRunSpec,
+};
 use crate::schema::TASK_TYPES;
 
 /// A task of each type, with placeholder values.
@@ -29,6 +31,11 @@ fn sample_tasks() -> Vec<(TaskType, Task)> {
             },
         ),
         (TaskType::Bash, TaskKind::Bash(BashSpec::default())),
+        (TaskType::Sensor, TaskKind::Sensor(SensorSpec::default())),
+        (
+            TaskType::TriggerDagRun,
+            TaskKind::TriggerDagRun(TriggerDagRunSpec::default()),
+        ),
         (TaskType::Empty, TaskKind::Empty),
     ];
     kinds
@@ -55,7 +62,11 @@ fn a_plain_key_lives_on_exactly_the_task_types_of_its_scope() {
             };
             let scope = key.scope().expect("a task key");
             let present = plain.present_on(&task);
-            if scope.allows(ty) {
+            // The python and bash keys of a sensor live on the sensor of that kind only
+            // (the sample is a time_delta sensor).
+            let of_one_kind =
+                ty == TaskType::Sensor && matches!(scope, Scope::PythonCall | Scope::BashCommand);
+            if scope.allows(ty) && !of_one_kind {
                 assert!(
                     present,
                     "`{}` has no field on a {} task",
@@ -275,6 +286,8 @@ fn every_task_key_is_read() {
                 &[("python_callable", "\"f:g\"")]
             }
             TaskType::Bash => &[("bash_command", "\"true\"")],
+            TaskType::Sensor => &[("sensor", "\"time_delta\""), ("delta", "\"1h\"")],
+            TaskType::TriggerDagRun => &[("trigger_dag_id", "\"other\"")],
             TaskType::Empty => &[],
         };
         keys.iter()

@@ -306,6 +306,25 @@ impl Walker<'_> {
                     ..BashSpec::default()
                 })
             }
+            TaskType::Sensor => {
+                let python = match f.get("sensor") {
+                    Some((Parsed::Str(kind), _)) if kind == "python" => {
+                        Some(self.python_spec(task_id, &keys, key_spans, &header, &mut missing)?)
+                    }
+                    _ => None,
+                };
+                TaskKind::Sensor(self.sensor_spec(
+                    task_id,
+                    f,
+                    key_spans,
+                    &header,
+                    python,
+                    &mut missing,
+                )?)
+            }
+            TaskType::TriggerDagRun => {
+                TaskKind::TriggerDagRun(self.trigger_spec(f, key_spans, &header, &mut missing)?)
+            }
             TaskType::Empty => TaskKind::Empty,
         };
         let upstream = match f.get("upstream") {
@@ -349,6 +368,15 @@ impl Walker<'_> {
             if let Holds::Plain(plain) = &key.holds {
                 plain.apply(&mut task, keys.plain(key.name));
             }
+        }
+        // For a sensor, `timeout` is the sensor's timeout (BaseSensorOperator's), not a
+        // time limit of its Python pokes.
+        let timeout = task.common.timeout;
+        if let TaskKind::Sensor(s) = &mut task.kind {
+            if let Some(t) = timeout {
+                s.timeout = t;
+            }
+            task.common.timeout = None;
         }
         Some(task)
     }

@@ -12,6 +12,7 @@ mod assets;
 mod config;
 mod dag;
 mod expand;
+mod sensor;
 mod task;
 mod templates;
 mod values;

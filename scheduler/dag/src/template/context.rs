@@ -355,7 +355,7 @@ fn iso_str(d: &DateTime<Utc>) -> String {
 /// The Airflow operator class a task stands for.
 pub fn operator_class(t: &crate::Task) -> &'static str {
     use crate::TaskKind;
-    match t.kind {
+    match &t.kind {
         TaskKind::CallAsync(_) => "LithopsCallAsyncOperator",
         TaskKind::Map(_) => "LithopsMapOperator",
         TaskKind::MapReduce(_) => "LithopsMapReduceOperator",
@@ -363,6 +363,8 @@ pub fn operator_class(t: &crate::Task) -> &'static str {
         TaskKind::Branch(_) => "BranchPythonOperator",
         TaskKind::ShortCircuit { .. } => "ShortCircuitOperator",
         TaskKind::Bash(_) => "BashOperator",
+        TaskKind::Sensor(s) => s.sensor.airflow_class(),
+        TaskKind::TriggerDagRun(_) => "TriggerDagRunOperator",
         TaskKind::Empty => "EmptyOperator",
     }
 }
