@@ -261,7 +261,7 @@ fn the_airflow1_trigger_callable_is_reported() {
 
 #[test]
 fn pools_and_priority_convert_on_tasks_and_in_default_args() {
-    let src = "from datetime import datetime\nfrom airflow import DAG\nfrom airflow.operators.bash import BashOperator\nfrom airflow.utils.weight_rule import WeightRule\nargs = {'pool': 'etl', 'priority_weight': 5, 'weight_rule': 'upstream'}\nwith DAG('d', schedule=None, start_date=datetime(2026, 1, 1), default_args=args):\n    BashOperator(task_id='a', bash_command='true', pool='io', pool_slots=2, priority_weight=10,\n        weight_rule=WeightRule.ABSOLUTE, max_active_tis_per_dag=1, max_active_tis_per_dagrun=1)\n    BashOperator(task_id='b', bash_command='true', task_concurrency=3)\n";
+    let src = "from datetime import datetime\nfrom airflow import DAG\nfrom airflow.operators.bash import BashOperator\nfrom airflow.utils.weight_rule import WeightRule\nargs = {'pool': 'etl', 'priority_weight': 5, 'weight_rule': 'upstream'}\nwith DAG('d', schedule=None, start_date=datetime(2026, 1, 1), default_args=args):\n    BashOperator(task_id='a', bash_command='true', pool='io', pool_slots=2, priority_weight=10,\n        weight_rule=WeightRule.ABSOLUTE, max_active_tis_per_dag=1, max_active_tis_per_dagrun=1)\n    BashOperator(task_id='b', bash_command='true', task_concurrency=3)\n    BashOperator(task_id='c', bash_command='true', task_concurrency=3, max_active_tis_per_dag=4)\n    BashOperator(task_id='e', bash_command='true', max_active_tis_per_dag=5, task_concurrency=3)\n";
     let (t, _) = whole(src, V2);
     for l in [
         r#"pool = "etl""#,
@@ -274,6 +274,8 @@ fn pools_and_priority_convert_on_tasks_and_in_default_args() {
         "max_active_tis_per_dag = 1",
         "max_active_tis_per_dagrun = 1",
         "max_active_tis_per_dag = 3",
+        "max_active_tis_per_dag = 4",
+        "max_active_tis_per_dag = 5",
     ] {
         has(&t, l);
     }

@@ -23,6 +23,13 @@ pub(super) const ARGS: &[&str] = &[
     "inlets",
 ];
 
+/// Whether `lines` already set `key`.
+fn has_key(lines: &[Line], key: &str) -> bool {
+    lines
+        .iter()
+        .any(|l| matches!(l, Line::Key { key: k, .. } if k == key))
+}
+
 /// Airflow's weight rules (`airflow.utils.weight_rule.WeightRule`).
 const WEIGHT_RULES: &[&str] = &["downstream", "upstream", "absolute"];
 
@@ -149,11 +156,26 @@ impl Converter<'_, '_> {
                             ),
                         );
                     }
-                    ("task_concurrency", _) => lines.push(Line::with_comment(
-                        "max_active_tis_per_dag",
-                        v,
-                        "Airflow 2's `task_concurrency` (deprecated name)",
-                    )),
+                    // Airflow 2 takes task_concurrency only without max_active_tis_per_dag
+                    // (models/baseoperator.py), in whichever order they are written.
+                    ("task_concurrency", _) => {
+                        if has_key(lines, "max_active_tis_per_dag") {
+                            self.note(&k.span, format!("{what} is dropped: max_active_tis_per_dag is given too, and Airflow 2 takes it"));
+                        } else {
+                            lines.push(Line::with_comment(
+                                "max_active_tis_per_dag",
+                                v,
+                                "Airflow 2's `task_concurrency` (deprecated name)",
+                            ));
+                        }
+                    }
+                    ("max_active_tis_per_dag", _) => {
+                        if has_key(lines, name) {
+                            self.note(&k.span, format!("{what} replaces the task_concurrency given before it, as in Airflow 2"));
+                        }
+                        lines.retain(|l| !matches!(l, Line::Key { key, .. } if key == name));
+                        lines.push(Line::key(name, v));
+                    }
                     _ => lines.push(Line::key(name, v)),
                 }
                 true
