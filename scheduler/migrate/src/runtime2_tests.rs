@@ -436,6 +436,14 @@ fn override_before_partial_and_custom_sensors() {
     );
     assert!(r.contains("9:24: error: schedule: `airflow.timetables.datasets.DatasetOrTimeSchedule` (runs on a timetable or when assets are updated) is not supported"), "{r}");
     assert!(r.contains("10:5: error:"), "{r}");
+    let r = gaps(
+        &dag2(
+            "from airflow.providers.common.sql.sensors.sql import SqlSensor",
+            "    SqlSensor(task_id='q', conn_id='db', sql='select 1')",
+        ),
+        V2,
+    );
+    assert!(r.contains("5:5: error: SqlSensor is not supported by lithoflow (lithoflow's sensors are python, file,"), "{r}");
 }
 
 #[test]

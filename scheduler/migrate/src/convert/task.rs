@@ -315,13 +315,13 @@ fn unsupported_operator(name: &str) -> Option<&'static str> {
         "ExternalTaskMarker" => {
             "it clears the tasks of another DAG when this task is cleared; lithoflow has no equivalent: clear the other DAG's run yourself"
         }
-        "SqlSensor" | "HttpSensor" | "SqsSensor" | "GCSObjectExistenceSensor" => {
-            "lithoflow's sensors are python, file, external_task, time_delta, date_time, time, s3_key and bash: write its check as a PythonSensor's callable"
-        }
         "DayOfWeekSensor" | "WeekDaySensor" => {
             "write the check as a PythonSensor's callable, or branch on the logical date"
         }
         "SubDagOperator" => "Airflow 2 deprecated SubDAGs; use a task group",
+        s if s.ends_with("Sensor") || s.ends_with("SensorAsync") => {
+            "lithoflow's sensors are python, file, external_task, time_delta, date_time, time, s3_key and bash: write its check as a PythonSensor's callable"
+        }
         _ => return None,
     })
 }
