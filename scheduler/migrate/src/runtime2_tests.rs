@@ -140,7 +140,7 @@ fn sensors_of_every_airflow_version_and_module_convert() {
         ),
         (
             "from airflow.sensors.s3_key_sensor import S3KeySensor",
-            "S3KeySensor(task_id='s', bucket_key=['a.csv', 'b.csv'], bucket_name='b')",
+            "S3KeySensor(task_id='s', bucket_key=[k.strip() for k in 'a.csv, b.csv'.split(',')], bucket_name='b', check_fn=None, verify=True)",
             "s3_key",
             r#"bucket_key = ["a.csv", "b.csv"]"#,
         ),

@@ -110,7 +110,7 @@ pub(super) fn known(kind: OpKind) -> Vec<&'static str> {
             match s {
                 SensorKind::Python => v.extend(["python_callable", "op_args", "op_kwargs"]),
                 SensorKind::ExternalTask => v.push("execution_date_fn"),
-                SensorKind::S3Key => v.push("bucket_key"),
+                SensorKind::S3Key => v.extend(["bucket_key", "verify"]),
                 _ => {}
             }
         }
@@ -221,6 +221,12 @@ impl Converter<'_, '_> {
             (OpKind::Sensor(SensorKind::S3Key), "check_fn" | "use_regex" | "metadata_keys") => {
                 if !matches!(k.value, Ok(Value::None) | Ok(Value::Bool(false))) {
                     self.error(&k.span, format!("S3KeySensor's `{name}` is not supported (lithoflow's s3_key sensor checks that the keys exist, with wildcard_match for globs)"));
+                }
+                true
+            }
+            (OpKind::Sensor(SensorKind::S3Key), "verify") => {
+                if !matches!(k.value, Ok(Value::None) | Ok(Value::Bool(true))) {
+                    self.note(&k.span, "S3KeySensor's `verify` is dropped: the s3_key sensor connects as the aws_s3 storage does, with its TLS settings");
                 }
                 true
             }
