@@ -695,6 +695,10 @@ impl<'a> Interp<'a> {
                     span: dspan,
                 },
                 Ok(Value::Sym(s)) if s == "task_group" => FuncKind::Group { kwargs },
+                Ok(Value::Foreign(f)) if f.ends_with(".asset") || f.ends_with(".multi_asset") => {
+                    self.report(err(&dspan, format!("`@{}` (Airflow 3's asset-defining function, a DAG of one task) is not supported: write a DAG with a task whose `outlets` name the asset", f.rsplit('.').next().unwrap_or("asset"))));
+                    FuncKind::Other(text)
+                }
                 _ => FuncKind::Other(text),
             };
         }

@@ -462,3 +462,15 @@ fn mapping_shapes_seen_in_public_dag_files_convert() {
     has(&t, r#"expand = { op_args = [["a"], ["b"]] }"#);
     has(&t, r#"map_index_template = "source={{ task.op_args[0] }}""#);
 }
+
+#[test]
+fn an_asset_decorated_function_is_reported() {
+    let r = report(&convert(
+        "from airflow.sdk import asset\n\n@asset(schedule='@daily')\ndef orders():\n    return 1\n",
+        V3,
+    ));
+    assert!(
+        r.contains("3:2: error: `@asset` (Airflow 3's asset-defining function"),
+        "{r}"
+    );
+}
