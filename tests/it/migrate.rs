@@ -358,6 +358,35 @@ impl Run {
         assert_eq!(t["return_value"], value, "{id}: {t}");
     }
 
+    /// A mapped task's instances as (map index, state, return value), by map index.
+    fn instances(&self, id: &str) -> Vec<(i64, String, Value)> {
+        let mut out: Vec<(i64, String, Value)> = self.doc["tasks"]
+            .as_array()
+            .expect("tasks")
+            .iter()
+            .filter(|t| t["task_id"] == id)
+            .map(|t| {
+                (
+                    t["map_index"].as_i64().unwrap_or(-1),
+                    t["state"].as_str().unwrap_or("").to_owned(),
+                    t["return_value"].clone(),
+                )
+            })
+            .collect();
+        out.sort_by_key(|(i, _, _)| *i);
+        out
+    }
+
+    /// Asserts that a mapped task ran one successful instance per value, in order.
+    fn expect_mapped(&self, id: &str, values: &[Value]) {
+        let want: Vec<(i64, String, Value)> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i as i64, "success".to_owned(), v.clone()))
+            .collect();
+        assert_eq!(self.instances(id), want, "{id}: {}", self.doc);
+    }
+
     fn expect_state(&self, id: &str, state: &str) {
         let t = self.task(id);
         assert_eq!(t["state"], state, "{id}: {t}");
@@ -569,10 +598,11 @@ fn mapped_tasks_return_their_results_in_order() {
     let c = converted("example_mapped_tasks.py");
     let run = dags_test(&c, "example_mapped_tasks", &[]);
     assert_eq!(run.state(), "success", "{}", run.doc);
-    run.expect("add", "success", json!([2, 3, 4]));
+    // Each element is its own task instance, as in Airflow.
+    run.expect_mapped("add", &[json!(2), json!(3), json!(4)]);
     run.expect("total", "success", json!(9));
     run.expect("numbers", "success", json!([10, 20, 30]));
-    run.expect("add__1", "success", json!([15, 25, 35]));
+    run.expect_mapped("add__1", &[json!(15), json!(25), json!(35)]);
     run.expect("total_from_task", "success", json!(75));
 }
 
@@ -825,9 +855,9 @@ fn a_converted_airflow3_dag_senses_maps_and_weighs_as_airflow() {
     assert_eq!(run.state(), "success", "{}", run.doc);
     run.expect("ready", "success", json!("go"));
     run.expect("numbers", "success", json!([1, 2, 3]));
-    run.expect_state("double", "success");
+    run.expect_mapped("double", &[json!(2), json!(4), json!(6)]);
     run.expect("total", "success", json!(12));
-    run.expect_state("add", "success");
+    run.expect_mapped("add", &[json!(3), json!(30)]);
     run.expect("total_added", "success", json!(33));
     run.expect("weighted", "success", json!("ok"));
 }
