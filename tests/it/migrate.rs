@@ -861,3 +861,24 @@ fn a_converted_airflow3_dag_senses_maps_and_weighs_as_airflow() {
     run.expect("total_added", "success", json!(33));
     run.expect("weighted", "success", json!("ok"));
 }
+
+#[test]
+fn converted_airflow2_sensors_poke_and_a_soft_fail_skips() {
+    let c = converted("example_sensors_airflow2.py");
+    let run = dags_test(&c, "sensors_that_pass", &["2026-06-01"]);
+    assert_eq!(run.state(), "success", "{}", run.doc);
+    for id in [
+        "passwd_exists",
+        "tmp_is_a_folder",
+        "passwd_not_empty",
+        "settled",
+        "past",
+    ] {
+        run.expect_state(id, "success");
+    }
+    // A one-second timeout on a DAG that never runs: skipped, as soft_fail makes it.
+    run.expect_state("never_runs", "skipped");
+    // The @task.sensor's PokeReturnValue gives its XCom, which report passes on.
+    run.expect("ready", "success", json!("ready"));
+    run.expect("report", "success", json!("ready"));
+}

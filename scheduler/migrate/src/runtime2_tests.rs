@@ -474,3 +474,28 @@ fn an_asset_decorated_function_is_reported() {
         "{r}"
     );
 }
+
+#[test]
+fn sensor_arguments_in_default_args_reach_every_sensor() {
+    let src = "from datetime import datetime, timedelta\nfrom airflow import DAG\nfrom airflow.sensors.filesystem import FileSensor\nfrom airflow.operators.bash import BashOperator\nargs = {'poke_interval': timedelta(seconds=5), 'mode': 'reschedule', 'soft_fail': True, 'retries': 1}\nwith DAG('d', schedule=None, start_date=datetime(2026, 1, 1), default_args=args):\n    FileSensor(task_id='f', filepath='/x') >> BashOperator(task_id='b', bash_command='true')\n";
+    let (t, _) = whole(src, V2);
+    let defaults = t
+        .split("[default_args]")
+        .nth(1)
+        .and_then(|s| s.split("[tasks.").next())
+        .unwrap_or_default()
+        .to_owned();
+    for l in [
+        r#"poke_interval = "5s""#,
+        r#"mode = "reschedule""#,
+        "soft_fail = true",
+        "retries = 1",
+    ] {
+        has(&defaults, l);
+    }
+    let r = gaps(
+        "from datetime import datetime\nfrom airflow import DAG\nwith DAG('d', schedule=None, start_date=datetime(2026, 1, 1), default_args={'mode': 'later'}):\n    pass\n",
+        V2,
+    );
+    assert!(r.contains("error: mode \"later\""), "{r}");
+}

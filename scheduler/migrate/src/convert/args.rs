@@ -260,6 +260,7 @@ impl Converter<'_, '_> {
                     lines.push(Line::key(canon, v));
                 }
             }
+            _ if in_defaults && self.sensor_default(k, lines) => {}
             _ if self.runtime2_arg(k, lines, owner) => {}
             _ => {
                 if let Some((_, why)) = DROPPED_NOTES.iter().find(|(n, _)| *n == name) {

@@ -155,6 +155,35 @@ impl Converter<'_, '_> {
         }
     }
 
+    /// A `default_args` entry that every sensor takes (`poke_interval`, `mode`, ...), as
+    /// Airflow passes it to each sensor: a `[default_args]` key of the same name, when
+    /// lithoflow allows it there. False when `k` is none of them.
+    pub(super) fn sensor_default(&mut self, k: &Kw, lines: &mut Vec<Line>) -> bool {
+        let name = k.name.as_str();
+        let Some((_, kind)) = SENSOR_COMMON
+            .iter()
+            .find(|(n, _)| *n == name && *n != "timeout")
+        else {
+            return false;
+        };
+        if !lithoflow_dag::keys::lookup(name).is_some_and(|key| key.may_be_default()) {
+            return false;
+        }
+        if matches!(k.value, Ok(Value::None)) {
+            return true;
+        }
+        let what = format!("default_args `{name}`");
+        let v = if name == "mode" {
+            let mut body = Vec::new();
+            self.sensor_arg(OpKind::Sensor(SensorKind::File), k, &mut body);
+            body.into_iter().next()
+        } else {
+            self.kind_value(k, *kind, &what).map(|v| Line::key(name, v))
+        };
+        lines.extend(v);
+        true
+    }
+
     /// A sensor's or TriggerDagRunOperator's argument onto `body`; false when `k` is not
     /// one of theirs (BaseOperator's are the caller's).
     pub(super) fn sensor_arg(&mut self, kind: OpKind, k: &Kw, body: &mut Vec<Line>) -> bool {
