@@ -560,6 +560,7 @@ impl TaskExecutor for ExecutorTasks {
             let TryInput {
                 dag,
                 task,
+                map_index,
                 try_number,
                 job_key,
                 xcom,
@@ -589,6 +590,7 @@ impl TaskExecutor for ExecutorTasks {
             let job = start(&executor, spec);
             let _ = started.send(JobStarted {
                 task_id: task.task_id.clone(),
+                map_index,
                 try_number,
                 progress: job.progress(),
             });
@@ -1001,12 +1003,23 @@ fn render_map(
 
 /// The executor job key of a try: where its data lives in storage
 /// (`lithoflow.jobs/<job key>/`).
-pub(crate) fn job_key(dag_id: &str, run_id: &str, task_id: &str, try_number: u32) -> String {
+/// A mapped instance's jobs are under its map index (`<task>/m<N>/<try>`).
+pub(crate) fn job_key(
+    dag_id: &str,
+    run_id: &str,
+    task_id: &str,
+    map_index: i32,
+    try_number: u32,
+) -> String {
+    let task = if map_index >= 0 {
+        format!("{}/m{map_index}", sanitize(task_id))
+    } else {
+        sanitize(task_id)
+    };
     format!(
-        "{}/{}/{}/{try_number}",
+        "{}/{}/{task}/{try_number}",
         sanitize(dag_id),
         sanitize(run_id),
-        sanitize(task_id)
     )
 }
 

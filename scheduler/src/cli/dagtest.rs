@@ -98,12 +98,14 @@ async fn run_on(
             let _ = match event {
                 RunEvent::Task {
                     task_id,
+                    map_index,
                     state,
                     try_number,
                 } => {
+                    let key = crate::engine::mapping::TiKey::new(&task_id, map_index);
                     writeln!(
                         err,
-                        "[dags test] {task_id}: {} (try {try_number})",
+                        "[dags test] {key}: {} (try {try_number})",
                         state.name()
                     )
                 }
