@@ -304,6 +304,8 @@ fn reset_stored_ti(
         let mut unexpanded = store
             .ti(d, run_id, &ti.task_id)?
             .unwrap_or_else(|| TaskInstanceRecord::new(&task.task_id, task.retries + 1));
+        // The instances expanded again go on from the most tries one had.
+        unexpanded.try_number = unexpanded.try_number.max(ti.try_number);
         reset_ti(dag, &mut unexpanded);
         store.put_ti(d, run_id, &unexpanded)?;
         return Ok(());

@@ -870,12 +870,16 @@ impl<'e> RunLoop<'e> {
     /// upstream results of then, once it may run.
     async fn clear_tis(&mut self, keys: &[TiKey]) -> anyhow::Result<()> {
         let mut changed = Vec::new();
+        // The most tries a cleared instance of each mapped task had.
+        let mut tries_before: HashMap<String, u32> = HashMap::new();
         let mut removed = Vec::new();
         for key in keys {
             let mapped = self.dag.task(&key.task_id).filter(|t| t.is_mapped());
             if let Some(task) = mapped {
                 if key.map_index != UNMAPPED {
-                    if self.tis.remove(key).is_some() {
+                    if let Some(gone) = self.tis.remove(key) {
+                        let most = tries_before.entry(key.task_id.clone()).or_default();
+                        *most = (*most).max(gone.try_number);
                         removed.push(key.clone());
                     }
                     self.callbacks_done.remove(key);
@@ -887,6 +891,9 @@ impl<'e> RunLoop<'e> {
                     let ti = self.tis.entry(unmapped).or_insert_with(|| {
                         TaskInstanceRecord::new(&task.task_id, task.retries + 1)
                     });
+                    ti.try_number = ti
+                        .try_number
+                        .max(tries_before.get(&task.task_id).copied().unwrap_or(0));
                     crate::ops::reset_ti(&self.dag, ti);
                     if !changed
                         .iter()

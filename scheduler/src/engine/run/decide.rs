@@ -80,7 +80,7 @@ impl RunLoop<'_> {
                         Decision::UpstreamFailed => Some(TaskState::UpstreamFailed),
                         Decision::Wait => None,
                         Decision::Run if task.is_mapped() && key.map_index == UNMAPPED => {
-                            match self.expand(task, now, &mut out) {
+                            match self.expand(task, &mut out) {
                                 Ok(true) => {
                                     progress = true;
                                     None
@@ -152,32 +152,29 @@ impl RunLoop<'_> {
     /// Expands a mapped task whose upstream tasks are done: its unexpanded instance
     /// makes way for one instance per element (recorded through `out`). False: there is
     /// nothing to map over; an error is the task's failure.
-    fn expand(
-        &mut self,
-        task: &Task,
-        now: DateTime<Utc>,
-        out: &mut Decided,
-    ) -> Result<bool, String> {
+    fn expand(&mut self, task: &Task, out: &mut Decided) -> Result<bool, String> {
         let instances = mapping::expand(&self.engine.store, &self.dag, &self.run.run_id, task)?;
-        let _ = now;
         if instances.is_empty() {
             return Ok(false);
         }
         let n = i32::try_from(instances.len())
             .map_err(|_| format!("{} mapped instances are too many", instances.len()))?;
         let unmapped = TiKey::unmapped(&task.task_id);
-        self.tis.remove(&unmapped);
+        // The tries the task's instances had before a clear: each new instance goes on
+        // from there, so no earlier try's log is written over.
+        let tries_before = self.tis.remove(&unmapped).map_or(0, |t| t.try_number);
         out.removed.push(unmapped);
         tracing::info!(dag = %self.dag.dag_id, run = %self.run.run_id, task = %task.task_id, instances = n, "expanded a mapped task");
         for i in 0..n {
-            let ti = TaskInstanceRecord::mapped(&task.task_id, i, task.retries + 1);
-            let _ = now;
+            let mut ti = TaskInstanceRecord::mapped(&task.task_id, i, task.retries + 1);
+            ti.try_number = tries_before;
+            ti.max_tries = tries_before + task.retries + 1;
             out.changed.push(ti.clone());
             self.emit(RunEvent::Task {
                 task_id: task.task_id.clone(),
                 map_index: i,
                 state: ti.state,
-                try_number: 0,
+                try_number: tries_before,
             });
             self.tis.insert(TiKey::new(&task.task_id, i), ti);
         }
