@@ -101,6 +101,12 @@ fn mapped_tasks_expand_over_results_literals_and_cross_products_and_retry_alone(
             json!({"x": 30, "map_index": 2}),
         ])
     );
+    // Each instance's label from map_index_template, with its own argument.
+    let labels: Vec<&Value> = instances(&doc, "lit")
+        .iter()
+        .map(|t| &t["rendered_map_index"])
+        .collect();
+    assert_eq!(labels, [&json!("x=10"), &json!("x=20"), &json!("x=30")]);
     // xcom_pull of a mapped task gives the list, even of one.
     assert_eq!(
         instances(&doc, "pull")[0]["return_value"],

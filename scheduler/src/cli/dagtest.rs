@@ -144,7 +144,7 @@ async fn run_on(
                     "return_value",
                 )?
                 .map(|v| crate::values::mask_value(store, &v));
-            tasks.push(json!({
+            let mut row = json!({
                 "task_id": ti.task_id,
                 "map_index": ti.map_index,
                 "state": ti.state.name(),
@@ -152,7 +152,11 @@ async fn run_on(
                 "duration_s": ti.duration_s,
                 "return_value": value,
                 "error": ti.error,
-            }));
+            });
+            if let (Some(label), Value::Object(m)) = (&ti.rendered_map_index, &mut row) {
+                m.insert("rendered_map_index".into(), json!(label));
+            }
+            tasks.push(row);
         }
     }
     let mut out = std::io::stdout();

@@ -371,6 +371,24 @@ pub(crate) fn apply_args(task: &mut Task, args: &Map<String, Value>) -> Result<(
     Ok(())
 }
 
+/// The arguments of a task that its template context's `task` object shows, for
+/// `map_index_template` (Airflow's operator attributes: `{{ task.op_kwargs['item'] }}`).
+pub(crate) fn task_fields(task: &Task) -> Vec<(&'static str, Value)> {
+    match &task.kind {
+        TaskKind::Python(p) => vec![
+            ("op_args", Value::Array(p.op_args.clone())),
+            ("op_kwargs", Value::Object(p.op_kwargs.clone())),
+        ],
+        TaskKind::Bash(b) => vec![
+            ("bash_command", Value::String(b.bash_command.clone())),
+            ("env", b.env.clone().map_or(Value::Null, Value::Object)),
+            ("cwd", b.cwd.clone().map_or(Value::Null, Value::String)),
+        ],
+        TaskKind::CallAsync(c) => vec![("data", c.data.clone())],
+        _ => Vec::new(),
+    }
+}
+
 /// Checks a mapped instance once all its arguments are on it: a bash task needs its
 /// command.
 pub(crate) fn check_instance(task: &Task) -> Result<(), String> {

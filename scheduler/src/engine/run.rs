@@ -43,6 +43,8 @@ pub(super) struct TryResult {
     pub(super) duration_s: f64,
     /// The log written while the try ran.
     pub(super) log: Option<TryLog>,
+    /// A mapped instance's `map_index_template`, rendered.
+    pub(super) rendered_map_index: Option<String>,
 }
 
 impl TryResult {
@@ -627,12 +629,17 @@ impl<'e> RunLoop<'e> {
             &self.engine.state_dir,
             run,
         );
+        let map_index_template = task
+            .map_index_template
+            .clone()
+            .filter(|_| map_index != UNMAPPED);
         let dag = Arc::clone(dag);
         self.running.spawn(async move {
             let started = std::time::Instant::now();
             let task_id = task.task_id.clone();
             // A DAG whose templates call Python renders off the runtime's threads: its
             // macros wait for the executor.
+            let label_env = map_index_template.map(|t| (t, ctx.clone(), Arc::clone(&renderer)));
             let rendered = if let Some(e) = args_error {
                 Err(e)
             } else if calls_python {
@@ -650,6 +657,29 @@ impl<'e> RunLoop<'e> {
                     .and_then(|()| mapping::check_instance(&task))
                     .map(|()| task)
             });
+            // A mapped instance's label, rendered with its arguments on `task`.
+            let rendered_map_index = match (&rendered, label_env) {
+                (Ok(task), Some((template, mut ctx, renderer))) => {
+                    ctx.task_fields = mapping::task_fields(task);
+                    let render = move || renderer.render(&Value::String(template), &ctx);
+                    let label = if calls_python {
+                        tokio::task::spawn_blocking(render)
+                            .await
+                            .unwrap_or_else(|e| Err(e.to_string()))
+                    } else {
+                        render()
+                    };
+                    match label {
+                        Ok(Value::String(label)) => Some(label),
+                        Ok(other) => Some(other.to_string()),
+                        Err(e) => {
+                            tracing::warn!(task = %task.task_id, map_index, error = %e, "failed to render map_index_template");
+                            None
+                        }
+                    }
+                }
+                _ => None,
+            };
             let output = match rendered {
                 Ok(task) => {
                     // Airflow calls them after rendering, before execution_timeout
@@ -683,6 +713,7 @@ impl<'e> RunLoop<'e> {
             TryResult {
                 task_id,
                 map_index,
+                rendered_map_index,
                 try_number,
                 output,
                 duration_s: started.elapsed().as_secs_f64(),
@@ -707,6 +738,9 @@ impl<'e> RunLoop<'e> {
         let now = self.engine.now();
         ti.end_date = Some(now);
         ti.duration_s = Some(result.duration_s);
+        if result.rendered_map_index.is_some() {
+            ti.rendered_map_index = result.rendered_map_index.clone();
+        }
         if let Some(job) = &result.output.job {
             ti.job_id = Some(job.job_id.clone());
             ti.calls_total = job.calls.len();
