@@ -824,7 +824,31 @@ impl std::fmt::Debug for StoreXcom {
 
 impl XcomSource for StoreXcom {
     fn xcom(&self, task_id: &str, key: &str) -> Option<Value> {
-        match self.store.xcom(&self.dag_id, &self.run_id, task_id, key) {
+        // A mapped task (expanded, so no unmapped instance): the list of its instances'
+        // values in map index order, as Airflow's `LazyXComSelectSequence`.
+        let mapped = || -> Result<Option<Value>, crate::store::StoreError> {
+            if self
+                .store
+                .ti(&self.dag_id, &self.run_id, task_id)?
+                .is_some()
+                || self
+                    .store
+                    .ti_at(&self.dag_id, &self.run_id, task_id, 0)?
+                    .is_none()
+            {
+                return self.store.xcom(&self.dag_id, &self.run_id, task_id, key);
+            }
+            let all = self
+                .store
+                .xcom_all(&self.dag_id, &self.run_id, task_id, key)?;
+            Ok(Some(Value::Array(
+                all.into_iter()
+                    .filter(|(i, _)| *i >= 0)
+                    .map(|(_, v)| v)
+                    .collect(),
+            )))
+        };
+        match mapped() {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!(dag = %self.dag_id, run = %self.run_id, task = task_id, error = %e, "failed to read an XCom value for a template");

@@ -112,7 +112,7 @@ fn mapped_tasks_expand_over_results_literals_and_cross_products_and_retry_alone(
         instances(&doc, "pull")[0]["return_value"],
         json!({"pulled": [0], "pulled_3": [
             {"x": 10, "map_index": 0}, {"x": 20, "map_index": 1}, {"x": 30, "map_index": 2}
-        ]})
+        ], "templated": "6"})
     );
     // The cross product: the last name varies fastest, as Airflow's.
     assert_eq!(
