@@ -23,6 +23,7 @@ mod events;
 mod extract;
 mod health;
 mod lookup;
+mod mapped;
 mod progress;
 mod runs;
 mod task_instances;
@@ -88,6 +89,11 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
             get(task_instances::list_task_instances),
         )
         .route(ti, get(task_instances::get_task_instance))
+        .route(&format!("{ti}/listMapped"), get(mapped::list_mapped))
+        .route(
+            &format!("{ti}/{{map_index}}"),
+            get(mapped::get_mapped_task_instance),
+        )
         .route(&format!("{ti}/xcomEntries"), get(task_instances::list_xcom))
         .route(
             &format!("{ti}/xcomEntries/{{xcom_key}}"),

@@ -16,6 +16,7 @@ mod harness;
 mod lambda;
 mod lambda_restart;
 mod logs;
+mod mapping;
 mod migrate;
 mod proptests;
 mod recovery;

@@ -265,6 +265,7 @@ pub fn grid() -> App {
     let _ = update(
         &mut app,
         Msg::Event(ApiEvent::Progress {
+            map_index: -1,
             dag_id: DAG.to_owned(),
             run_id: ids[5].clone(),
             task_id: "transform".to_owned(),
@@ -326,6 +327,7 @@ pub fn task_running() -> App {
         let _ = update(
             &mut app,
             Msg::Event(ApiEvent::Progress {
+                map_index: -1,
                 dag_id: DAG.to_owned(),
                 run_id: id.clone(),
                 task_id: "transform".to_owned(),

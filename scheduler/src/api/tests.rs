@@ -268,6 +268,7 @@ impl Harness {
             "hello",
             run_id,
             "first",
+            -1,
             1,
         );
         std::fs::create_dir_all(log.parent().expect("parent")).expect("mkdir");
@@ -1322,6 +1323,7 @@ async fn a_running_instance_shows_its_jobs_live_progress() {
         "none before any event"
     );
     let progress = |done| Event::Progress {
+        map_index: -1,
         dag_id: "hello".to_owned(),
         run_id: "live".to_owned(),
         task_id: "first".to_owned(),
@@ -1351,6 +1353,7 @@ async fn a_running_instance_shows_its_jobs_live_progress() {
     assert_eq!(listed["task_instances"][1].get("progress"), None);
     // The try ends: its counts are the record's, and the live progress goes.
     h.shared.emit(Event::TaskInstance {
+        map_index: -1,
         dag_id: "hello".to_owned(),
         run_id: "live".to_owned(),
         task_id: "first".to_owned(),

@@ -253,16 +253,29 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             dag_id,
             task_id,
             run_id,
-        }) => crate::cli::runs::state(&dag_id, &task_id, &run_id, &home_settings()?).await,
+            map_index,
+        }) => {
+            crate::cli::runs::state(&dag_id, (&task_id, map_index), &run_id, &home_settings()?)
+                .await
+        }
         Command::Tasks(TasksCommand::Logs {
             dag_id,
             task_id,
             run_id,
             try_number,
+            map_index,
             follow,
         }) => {
             let settings = home_settings()?;
-            crate::cli::runs::logs(&dag_id, &task_id, &run_id, try_number, follow, &settings).await
+            crate::cli::runs::logs(
+                &dag_id,
+                (&task_id, map_index),
+                &run_id,
+                try_number,
+                follow,
+                &settings,
+            )
+            .await
         }
         Command::Tasks(TasksCommand::Clear {
             dag_id,

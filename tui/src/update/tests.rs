@@ -111,6 +111,7 @@ fn events_move_the_grid_the_list_and_the_progress_live() {
     ev(
         &mut app,
         ApiEvent::TaskInstance {
+            map_index: -1,
             dag_id: "etl_daily".to_owned(),
             run_id: NEWEST.to_owned(),
             task_id: "load".to_owned(),
@@ -126,6 +127,7 @@ fn events_move_the_grid_the_list_and_the_progress_live() {
     ev(
         &mut app,
         ApiEvent::Progress {
+            map_index: -1,
             dag_id: "etl_daily".to_owned(),
             run_id: NEWEST.to_owned(),
             task_id: "transform".to_owned(),
@@ -140,6 +142,7 @@ fn events_move_the_grid_the_list_and_the_progress_live() {
     ev(
         &mut app,
         ApiEvent::TaskInstance {
+            map_index: -1,
             dag_id: "etl_daily".to_owned(),
             run_id: NEWEST.to_owned(),
             task_id: "transform".to_owned(),
@@ -416,6 +419,7 @@ fn a_finished_instance_fetches_its_calls_and_events_refresh_it() {
     let cmd = update(
         &mut app,
         Msg::Event(ApiEvent::TaskInstance {
+            map_index: -1,
             dag_id: "etl_daily".to_owned(),
             run_id: run.to_owned(),
             task_id: "transform".to_owned(),
@@ -530,6 +534,7 @@ fn the_log_follows_new_lines_and_a_new_try() {
     let started = update(
         &mut app,
         Msg::Event(ApiEvent::TaskInstance {
+            map_index: -1,
             dag_id: "etl_daily".to_owned(),
             run_id: run.to_owned(),
             task_id: "transform".to_owned(),
@@ -584,6 +589,7 @@ fn the_log_follows_new_lines_and_a_new_try() {
     let cmd = update(
         &mut app,
         Msg::Event(ApiEvent::TaskInstance {
+            map_index: -1,
             dag_id: "etl_daily".to_owned(),
             run_id: run.to_owned(),
             task_id: "transform".to_owned(),
