@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::callbacks::{self, CallbackKind, CallbackLog, RunEnd};
 use super::log::TryLog;
+use super::pools::{Grant, RunSlots};
 use super::{Engine, JobStarted, PAST_RECHECK, RunControl, RunEvent, TryInput, TryOutput};
 use crate::store::{DagRunRecord, RunState, TaskInstanceRecord, TaskState};
 use crate::taskrun::{
@@ -70,6 +71,8 @@ enum Wake {
     RetryDue,
     PastRecheck,
     RunTimeout,
+    /// A pool slot request of this run was granted.
+    PoolGrant(Grant),
 }
 
 /// What [`RunLoop::schedule`] leaves the run with.
@@ -108,6 +111,8 @@ pub(super) struct RunLoop<'e> {
     blocked_on_past: Vec<String>,
     /// The DAG's template environment (its macros and filters), built once per run.
     renderer: Arc<Renderer>,
+    /// Pool slots this run waits for and holds (`engine/pools.rs`).
+    slots: RunSlots,
 }
 
 impl<'e> RunLoop<'e> {
@@ -137,10 +142,11 @@ impl<'e> RunLoop<'e> {
             let ti = tis
                 .entry(task.task_id.clone())
                 .or_insert_with(|| TaskInstanceRecord::new(&task.task_id, task.retries + 1));
-            if matches!(
-                ti.state,
-                TaskState::Running | TaskState::Queued | TaskState::Scheduled
-            ) {
+            if ti.state == TaskState::Scheduled {
+                // It waited for a pool slot: it asks again.
+                ti.state = TaskState::None;
+            }
+            if matches!(ti.state, TaskState::Running | TaskState::Queued) {
                 tracing::warn!(dag = %dag.dag_id, run = %run_id, task = %task.task_id, attempt = ti.try_number, "recovering a task that was running when lithoflow stopped; it runs again on the same try");
                 ti.state = TaskState::None;
                 ti.try_number = ti.try_number.saturating_sub(1);
@@ -171,7 +177,9 @@ impl<'e> RunLoop<'e> {
             &dag.templates,
             engine.executor.py_caller(&dag),
         ));
+        let slots = RunSlots::new(engine.pools.clone(), &dag, &run);
         Ok(Started::Running(Box::new(RunLoop {
+            slots,
             engine,
             dag,
             run,
@@ -209,6 +217,7 @@ impl<'e> RunLoop<'e> {
                 Wake::Control(None) => control = None,
                 Wake::DrainDeadline => return Ok(self.on_drain_deadline().await),
                 Wake::RunTimeout => return self.on_run_timeout().await,
+                Wake::PoolGrant(grant) => self.slots.on_grant(grant),
             }
         }
     }
@@ -279,7 +288,11 @@ impl<'e> RunLoop<'e> {
                 .map(|r| Next::Done(Box::new(r)));
         }
         let mut recheck_past = false;
-        if self.running.is_empty() && self.drain.is_none() && self.next_retry().is_none() {
+        if self.running.is_empty()
+            && self.drain.is_none()
+            && self.next_retry().is_none()
+            && !self.slots.waiting()
+        {
             if !self.blocked_on_past.is_empty() && self.engine.wait_for_past {
                 // Airflow keeps such a run running until the past is fixed (or
                 // dagrun_timeout); look again now and then.
@@ -338,8 +351,10 @@ impl<'e> RunLoop<'e> {
                 };
                 let waiting_retry = ti.state == TaskState::UpForRetry
                     && ti.next_retry_at.is_some_and(|at| at > now);
-                if !matches!(ti.state, TaskState::None | TaskState::UpForRetry)
-                    || waiting_retry
+                if !matches!(
+                    ti.state,
+                    TaskState::None | TaskState::UpForRetry | TaskState::Scheduled
+                ) || waiting_retry
                     || to_dispatch.contains(&task.task_id)
                 {
                     continue;
@@ -356,6 +371,7 @@ impl<'e> RunLoop<'e> {
                             }
                         } else if self.drain.is_none()
                             && active + to_dispatch.len() < dag.max_active_tasks as usize
+                            && self.slots.ready(task)
                         {
                             to_dispatch.push(task.task_id.clone());
                         }
@@ -376,6 +392,23 @@ impl<'e> RunLoop<'e> {
                     });
                     progress = true;
                 }
+            }
+        }
+        // Pool slots for the tasks that may run, asked for together (priority order).
+        let (granted, waiting) = self.slots.submit(&dag);
+        to_dispatch.extend(granted);
+        for id in waiting {
+            if let Some(ti) = self.tis.get_mut(&id)
+                && ti.state != TaskState::Scheduled
+            {
+                ti.state = TaskState::Scheduled;
+                changed.push(ti.clone());
+                let try_number = ti.try_number;
+                self.emit(RunEvent::Task {
+                    task_id: id,
+                    state: TaskState::Scheduled,
+                    try_number,
+                });
             }
         }
         Ok((changed, to_dispatch))
@@ -415,6 +448,7 @@ impl<'e> RunLoop<'e> {
             () = sleep_for(retry_in) => Wake::RetryDue,
             () = tokio::time::sleep(PAST_RECHECK), if recheck_past => Wake::PastRecheck,
             () = sleep_for(timeout_in) => Wake::RunTimeout,
+            grant = self.slots.next_grant() => Wake::PoolGrant(grant),
         }
     }
 
@@ -470,6 +504,7 @@ impl<'e> RunLoop<'e> {
         match cmd {
             RunControl::Drain { deadline } => {
                 self.drain = Some(deadline);
+                self.slots.cancel_all();
                 Ok(())
             }
             RunControl::Clear(task_ids) => {
@@ -610,7 +645,10 @@ impl<'e> RunLoop<'e> {
             run,
         );
         let dag = Arc::clone(dag);
+        let slot = self.slots.take(&task.task_id);
         self.running.spawn(async move {
+            // The pool slots are held while the try runs.
+            let _slot = slot;
             let started = std::time::Instant::now();
             let task_id = task.task_id.clone();
             // A DAG whose templates call Python renders off the runtime's threads: its
@@ -837,6 +875,7 @@ impl<'e> RunLoop<'e> {
     async fn clear_tis(&mut self, task_ids: &[String]) -> anyhow::Result<()> {
         let mut changed = Vec::new();
         for id in task_ids {
+            self.slots.cancel(id);
             if let Some(ti) = self.tis.get_mut(id) {
                 crate::ops::reset_ti(&self.dag, ti);
                 let (state, try_number) = (ti.state, ti.try_number);
