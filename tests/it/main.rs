@@ -17,6 +17,7 @@ mod lambda;
 mod lambda_restart;
 mod logs;
 mod migrate;
+mod pools;
 mod proptests;
 mod recovery;
 mod retention;

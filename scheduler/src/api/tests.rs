@@ -1608,3 +1608,6 @@ async fn a_trigger_of_a_paused_dag_says_the_run_waits_for_an_unpause() {
         .expect("trigger");
     assert_eq!(running.warning, None);
 }
+
+#[path = "tests/pools.rs"]
+mod pools;

@@ -10,7 +10,7 @@ mod dags;
 pub(crate) mod dagtest;
 mod db;
 pub(crate) mod output;
-mod pools;
+pub(crate) mod pools;
 pub(crate) mod runs;
 mod runtime;
 mod tasktest;

@@ -203,3 +203,51 @@ async fn import(settings: &Settings, file: &Path) -> anyhow::Result<Outcome> {
     writeln!(std::io::stdout(), "Uploaded {ok} pool(s)")?;
     Ok(Outcome::Ok)
 }
+
+/// What a scheduled task instance waits for, in words: "waiting for a slot in pool p
+/// (2 ahead)", or Airflow's reason for the other dependencies.
+pub(crate) fn waiting_note(dep: &lithoflow_api::TaskFailedDependency) -> String {
+    match (&dep.pool, dep.ahead) {
+        (Some(pool), Some(ahead)) if dep.name == "Pool Slots Available" => {
+            format!(
+                "waiting for a slot in pool {pool} ({ahead} ahead): {}",
+                dep.reason
+            )
+        }
+        _ => dep.reason.clone(),
+    }
+}
+
+/// Adds `waiting_for` to the rows of scheduled task instances of a run (through a
+/// running scheduler, which knows what they wait for); whether any row got one.
+pub(crate) async fn add_waiting_for(
+    access: &StateAccess,
+    dag_id: &str,
+    run_id: &str,
+    rows: &mut [Map<String, Value>],
+) -> anyhow::Result<bool> {
+    let StateAccess::Api(client) = access else {
+        return Ok(false);
+    };
+    let mut any = false;
+    for row in rows.iter_mut() {
+        if row.get("state").and_then(Value::as_str) != Some("scheduled") {
+            continue;
+        }
+        let Some(task_id) = row
+            .get("task_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+        else {
+            continue;
+        };
+        let Some(deps) = found(client.ti_dependencies(dag_id, run_id, &task_id).await)? else {
+            continue;
+        };
+        if let Some(dep) = deps.dependencies.first() {
+            row.insert("waiting_for".to_owned(), Value::String(waiting_note(dep)));
+            any = true;
+        }
+    }
+    Ok(any)
+}
