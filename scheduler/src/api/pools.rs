@@ -156,8 +156,11 @@ fn missing(body: &Map<String, Value>) -> ApiResult<()> {
     if missing.is_empty() {
         Ok(())
     } else {
+        // Python's repr of the sorted list, as Airflow prints it.
+        let names: Vec<String> = missing.iter().map(|m| format!("'{m}'")).collect();
         Err(ApiError::bad_request(format!(
-            "Missing required property(ies): {missing:?}"
+            "Missing required property(ies): [{}]",
+            names.join(", ")
         )))
     }
 }

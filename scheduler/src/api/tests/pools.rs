@@ -55,7 +55,7 @@ async fn pools_are_listed_created_patched_and_deleted_as_airflow() {
     assert_eq!(got.status, S::BAD_REQUEST);
     assert_eq!(
         got.body["detail"],
-        "Missing required property(ies): [\"slots\"]"
+        "Missing required property(ies): ['slots']"
     );
     let got = h
         .send(
@@ -103,7 +103,7 @@ async fn pools_are_listed_created_patched_and_deleted_as_airflow() {
     assert_eq!(got.status, S::BAD_REQUEST);
     assert_eq!(
         got.body["detail"],
-        "Missing required property(ies): [\"name\"]"
+        "Missing required property(ies): ['name']"
     );
     let got = h
         .send(
