@@ -173,27 +173,26 @@ impl Arbiter {
         let st = self.lock();
         let mut order: Vec<&Request> = st.pending.iter().collect();
         order.sort_by_key(|r| r.order());
-        order
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.holder.dag_id == dag_id && r.holder.run_id == run_id)
-            .map(|(i, r)| {
-                let h = &r.holder;
-                let ahead = order[..i]
-                    .iter()
-                    .filter(|o| o.holder.pool == h.pool)
-                    .count();
+        // One pass: how many of each pool come before each request.
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        let mut out = Vec::new();
+        for r in order {
+            let h = &r.holder;
+            let ahead = seen.entry(h.pool.as_str()).or_default();
+            if h.dag_id == dag_id && h.run_id == run_id {
                 let (dependency, reason) = st.why_waiting(r);
-                Waiting {
+                out.push(Waiting {
                     task_id: h.task_id.clone(),
                     pool: h.pool.clone(),
                     slots: h.slots,
-                    ahead,
+                    ahead: *ahead,
                     dependency,
                     reason,
-                }
-            })
-            .collect()
+                });
+            }
+            *ahead += 1;
+        }
+        out
     }
 
     /// Registers a run; its grants arrive on the returned receiver.
