@@ -258,6 +258,7 @@ pub(crate) async fn run(settings: Settings, opts: Options) -> anyhow::Result<Out
         requests: req_tx,
         started_at: Utc::now(),
         token,
+        pools: engine.pools().cloned(),
     });
 
     let mut daemon = Daemon {

@@ -18,6 +18,7 @@ mod lambda_restart;
 mod logs;
 mod mapping;
 mod migrate;
+mod pools;
 mod proptests;
 mod recovery;
 mod retention;

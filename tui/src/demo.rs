@@ -399,6 +399,46 @@ pub fn task_failed() -> App {
     app
 }
 
+/// The task view of an instance waiting for a slot of its pool (its dependencies say
+/// which pool and how many come first).
+pub fn task_waiting_for_slot() -> App {
+    let mut app = grid();
+    for _ in 0..2 {
+        let _ = update(&mut app, key('h'));
+    }
+    let _ = update(&mut app, key('j'));
+    let _ = update(&mut app, key('\n'));
+    let id = run_ids()[3].clone();
+    let t = ti(DAG, &id, "validate", TaskState::Scheduled);
+    let r = TiRef {
+        dag_id: DAG.to_owned(),
+        run_id: id,
+        task_id: "validate".to_owned(),
+    };
+    let _ = update(
+        &mut app,
+        Msg::TaskInstance {
+            ti: r.clone(),
+            result: Ok(Box::new(t)),
+        },
+    );
+    let _ = update(
+        &mut app,
+        Msg::Dependencies {
+            ti: r,
+            result: Ok(lithoflow_api::TaskInstanceDependencyCollection {
+                dependencies: vec![lithoflow_api::TaskFailedDependency {
+                    name: "Pool Slots Available".to_owned(),
+                    reason: "Not scheduling since there are 0 open slots in pool etl and require 1 pool slots".to_owned(),
+                    pool: Some("etl".to_owned()),
+                    ahead: Some(2),
+                }],
+            }),
+        },
+    );
+    app
+}
+
 /// The task view of a finished map with its per-call durations.
 pub fn task_map_done() -> App {
     let mut app = grid_on_transform();

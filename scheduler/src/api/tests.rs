@@ -151,6 +151,7 @@ fn harness_with(capacity: usize) -> Harness {
     let (tx, rx) = mpsc::channel(16);
     let (events, _) = broadcast::channel(capacity);
     let shared = Arc::new(Shared {
+        pools: Some(crate::engine::pools::Arbiter::new(Arc::clone(&store))),
         store,
         settings,
         dags_folder: fixtures(),
@@ -1091,6 +1092,7 @@ async fn a_stopped_scheduler_loop_is_a_503() {
         requests: tx,
         started_at: Utc::now(),
         token: h.token.clone(),
+        pools: None,
     });
     let stopped = Harness {
         home,
@@ -1223,6 +1225,7 @@ async fn the_event_stream_ends_when_the_scheduler_loop_stops() {
         requests: tx,
         started_at: Utc::now(),
         token: h.token.clone(),
+        pools: None,
     });
     let stopping = Harness {
         home: tempfile::tempdir().expect("temp dir"),
@@ -1608,3 +1611,6 @@ async fn a_trigger_of_a_paused_dag_says_the_run_waits_for_an_unpause() {
         .expect("trigger");
     assert_eq!(running.warning, None);
 }
+
+#[path = "tests/pools.rs"]
+mod pools;

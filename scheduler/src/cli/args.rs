@@ -116,6 +116,10 @@ pub enum Command {
     /// passwords and extras encrypted at rest; `AIRFLOW_CONN_<ID>` comes first.
     #[command(subcommand)]
     Connections(super::args_values::ConnectionsCommand),
+    /// Manage pools (a task's `pool` and `pool_slots`): how many task instances of all
+    /// runs and DAGs run at once in each; `default_pool` has 128 slots unless set.
+    #[command(subcommand)]
+    Pools(super::args_pools::PoolsCommand),
 }
 
 /// `lithoflow db ...`

@@ -90,7 +90,8 @@ async fn run_on(
         settings.executor.clone(),
         settings.home.join("logs"),
     )
-    .wait_for_past(false);
+    .wait_for_past(false)
+    .without_pools();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let printer = tokio::spawn(async move {
         let mut err = std::io::stderr();

@@ -462,7 +462,7 @@ pub(crate) async fn states_for_dag_run(
 ) -> anyhow::Result<Outcome> {
     let access = StateAccess::connect(settings).await?;
     let run = access.run_of(dag_id, run_id).await?;
-    let rows: Vec<Map<String, Value>> = access
+    let mut rows: Vec<Map<String, Value>> = access
         .tis(dag_id, run_id)
         .await?
         .into_iter()
@@ -479,7 +479,7 @@ pub(crate) async fn states_for_dag_run(
             }))
         })
         .collect();
-    let cols = [
+    let mut cols = vec![
         "dag_id",
         "logical_date",
         "task_id",
@@ -489,6 +489,10 @@ pub(crate) async fn states_for_dag_run(
         "start_date",
         "end_date",
     ];
+    // Scheduled instances waiting for a pool slot say so.
+    if crate::cli::pools::add_waiting_for(&access, dag_id, run_id, &mut rows).await? {
+        cols.push("waiting_for");
+    }
     std::io::stdout().write_all(render(&rows, &cols, format).as_bytes())?;
     Ok(Outcome::Ok)
 }

@@ -16,6 +16,7 @@ mod callbacks;
 mod log;
 pub(crate) mod mapping;
 mod outcome;
+pub(crate) mod pools;
 mod run;
 #[cfg(test)]
 mod tests;
@@ -194,6 +195,8 @@ pub(crate) struct Engine {
     /// free before anything is written to the store.
     state_dir: PathBuf,
     wait_for_space: bool,
+    /// The slot arbiter all runs of this engine share (None: tasks run without pools).
+    pools: Option<Arc<pools::Arbiter>>,
 }
 
 /// How often a run blocked only by `depends_on_past` looks again.
@@ -289,6 +292,7 @@ impl Engine {
             .parent()
             .map_or_else(|| PathBuf::from("state"), |home| home.join("state"));
         Engine {
+            pools: Some(pools::Arbiter::new(Arc::clone(&store))),
             store,
             executor,
             clock: Arc::new(WallClock),
@@ -321,6 +325,18 @@ impl Engine {
     pub(crate) fn wait_for_past(mut self, wait: bool) -> Engine {
         self.wait_for_past = wait;
         self
+    }
+
+    /// Runs tasks without pools and priority (`dags test`, as Airflow's `dag.test()`,
+    /// which runs every task at once without the scheduler's pool checks).
+    pub(crate) fn without_pools(mut self) -> Engine {
+        self.pools = None;
+        self
+    }
+
+    /// The slot arbiter of this engine's runs.
+    pub(crate) fn pools(&self) -> Option<&Arc<pools::Arbiter>> {
+        self.pools.as_ref()
     }
 
     /// The per-try log file of a task instance.

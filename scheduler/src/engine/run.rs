@@ -22,6 +22,7 @@ use super::callbacks::{self, CallbackKind, CallbackLog, RunEnd};
 use super::log::TryLog;
 use super::mapping::{self, InstanceArgs, TiKey};
 use super::outcome::{multiple_outputs_check, pushes, skips_after};
+use super::pools::{Grant, RunSlots};
 use decide::Decided;
 mod decide;
 
@@ -84,6 +85,8 @@ enum Wake {
     RetryDue,
     PastRecheck,
     RunTimeout,
+    /// A pool slot request of this run was granted.
+    PoolGrant(Grant),
 }
 
 /// What [`RunLoop::schedule`] leaves the run with.
@@ -108,6 +111,8 @@ pub(super) struct RunLoop<'e> {
     /// When `dagrun_timeout` ends the run.
     timeout_at: Option<DateTime<Utc>>,
     running: JoinSet<TryResult>,
+    /// Pool slots this run waits for and holds (`engine/pools.rs`).
+    slots: RunSlots,
     /// Task callbacks running after their try's state was recorded; the run's end
     /// waits for them.
     callbacks: JoinSet<()>,
@@ -162,10 +167,11 @@ impl<'e> RunLoop<'e> {
             }
         }
         for (key, ti) in tis.iter_mut() {
-            if matches!(
-                ti.state,
-                TaskState::Running | TaskState::Queued | TaskState::Scheduled
-            ) {
+            if ti.state == TaskState::Scheduled {
+                // It waited for a pool slot: it asks again.
+                ti.state = TaskState::None;
+            }
+            if matches!(ti.state, TaskState::Running | TaskState::Queued) {
                 tracing::warn!(dag = %dag.dag_id, run = %run_id, task = %key, attempt = ti.try_number, "recovering a task that was running when lithoflow stopped; it runs again on the same try");
                 ti.state = TaskState::None;
                 ti.try_number = ti.try_number.saturating_sub(1);
@@ -196,6 +202,7 @@ impl<'e> RunLoop<'e> {
             &dag.templates,
             engine.executor.py_caller(&dag),
         ));
+        let slots = RunSlots::new(engine.pools.clone(), &dag, &run);
         Ok(Started::Running(Box::new(RunLoop {
             engine,
             dag,
@@ -205,6 +212,7 @@ impl<'e> RunLoop<'e> {
             events,
             timeout_at,
             running: JoinSet::new(),
+            slots,
             callbacks: JoinSet::new(),
             callbacks_done: HashMap::new(),
             in_flight: HashMap::new(),
@@ -235,6 +243,7 @@ impl<'e> RunLoop<'e> {
                 Wake::Control(None) => control = None,
                 Wake::DrainDeadline => return Ok(self.on_drain_deadline().await),
                 Wake::RunTimeout => return self.on_run_timeout().await,
+                Wake::PoolGrant(grant) => self.slots.on_grant(grant),
             }
         }
     }
@@ -315,7 +324,11 @@ impl<'e> RunLoop<'e> {
                 .map(|r| Next::Done(Box::new(r)));
         }
         let mut recheck_past = false;
-        if self.running.is_empty() && self.drain.is_none() && self.next_retry().is_none() {
+        if self.running.is_empty()
+            && self.drain.is_none()
+            && self.next_retry().is_none()
+            && !self.slots.waiting()
+        {
             if !self.blocked_on_past.is_empty() && self.engine.wait_for_past {
                 // Airflow keeps such a run running until the past is fixed (or
                 // dagrun_timeout); look again now and then.
@@ -386,6 +399,7 @@ impl<'e> RunLoop<'e> {
             () = sleep_for(retry_in) => Wake::RetryDue,
             () = tokio::time::sleep(PAST_RECHECK), if recheck_past => Wake::PastRecheck,
             () = sleep_for(timeout_in) => Wake::RunTimeout,
+            grant = self.slots.next_grant() => Wake::PoolGrant(grant),
         }
     }
 
@@ -449,6 +463,7 @@ impl<'e> RunLoop<'e> {
         match cmd {
             RunControl::Drain { deadline } => {
                 self.drain = Some(deadline);
+                self.slots.cancel_all();
                 Ok(())
             }
             RunControl::Clear(mut task_ids) => {
@@ -634,7 +649,10 @@ impl<'e> RunLoop<'e> {
             .clone()
             .filter(|_| map_index != UNMAPPED);
         let dag = Arc::clone(dag);
+        let slot = self.slots.take(&TiKey::new(&task.task_id, map_index));
         self.running.spawn(async move {
+            // The pool slots are held while the try runs.
+            let _slot = slot;
             let started = std::time::Instant::now();
             let task_id = task.task_id.clone();
             // A DAG whose templates call Python renders off the runtime's threads: its
@@ -908,6 +926,7 @@ impl<'e> RunLoop<'e> {
         let mut tries_before: HashMap<String, u32> = HashMap::new();
         let mut removed = Vec::new();
         for key in keys {
+            self.slots.cancel(key);
             let mapped = self.dag.task(&key.task_id).filter(|t| t.is_mapped());
             if let Some(task) = mapped {
                 if key.map_index != UNMAPPED {

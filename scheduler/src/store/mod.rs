@@ -32,7 +32,10 @@
 //! - `backfills`: backfill id -> [`BackfillRecord`].
 //! - `variables`, `connections`: Airflow's variables and connections, their secrets
 //!   encrypted (`values.rs`; new trees, so no schema change).
+//! - `pools`: pool name -> [`PoolRecord`] (`pools.rs`; a new tree, `default_pool` created
+//!   on open, so no schema change).
 
+mod pools;
 mod xcom;
 
 use std::path::{Path, PathBuf};
@@ -42,6 +45,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use pools::{DEFAULT_POOL, DEFAULT_POOL_SLOTS, MAX_POOL_NAME, PoolRecord, check_pool};
 pub use xcom::{RETURN_KEY, UNMAPPED, XComEntry, XComRecord, check_key as check_xcom_key};
 
 /// The schema this build writes and reads.
@@ -461,7 +465,15 @@ pub struct RemovedRecords {
 
 impl Store {
     /// Opens (or creates) the database at `path`. Only one process can hold it.
+    /// `default_pool` is created if it is missing.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let store = Store::open_schema(path)?;
+        store.ensure_default_pool()?;
+        Ok(store)
+    }
+
+    /// Opens the database, migrating an older schema.
+    fn open_schema(path: &Path) -> Result<Store, StoreError> {
         let store = Store::open_as_is(path)?;
         let found = store.schema_version()?;
         match found {

@@ -686,3 +686,44 @@ fn conf_must_be_an_object() {
     );
     assert!(parse_conf("{").is_err_and(|e| e.starts_with("conf is not valid JSON")));
 }
+
+#[test]
+fn a_scheduled_instance_asks_what_it_waits_for_and_shows_its_pool() {
+    let app = demo::task_waiting_for_slot();
+    let w = app.task.waiting.as_ref().expect("waiting");
+    assert_eq!(w.summary(), "a slot in pool etl, 2 ahead");
+    // Asking for a scheduled instance fetches its dependencies too.
+    let mut app = demo::grid_on_transform();
+    keys(&mut app, "h");
+    keys(&mut app, "\n");
+    let run = "scheduled__2026-11-27T02:00:00+00:00";
+    let cmds = flat(update(
+        &mut app,
+        Msg::TaskInstance {
+            ti: transform_in(run),
+            result: Ok(Box::new(demo::ti(
+                "etl_daily",
+                run,
+                "transform",
+                TaskState::Scheduled,
+            ))),
+        },
+    ));
+    assert_eq!(cmds, [Command::FetchDependencies(transform_in(run))]);
+    // Once it runs, it waits for nothing.
+    app.task.waiting = Some(crate::app::Waiting {
+        pool: None,
+        ahead: None,
+        reason: "x".to_owned(),
+    });
+    let mut running = demo::ti("etl_daily", run, "transform", TaskState::Running);
+    running.try_number = 1;
+    update(
+        &mut app,
+        Msg::TaskInstance {
+            ti: transform_in(run),
+            result: Ok(Box::new(running)),
+        },
+    );
+    assert_eq!(app.task.waiting, None);
+}

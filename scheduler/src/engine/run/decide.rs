@@ -62,8 +62,10 @@ impl RunLoop<'_> {
                     };
                     let waiting_retry = ti.state == TaskState::UpForRetry
                         && ti.next_retry_at.is_some_and(|at| at > now);
-                    if !matches!(ti.state, TaskState::None | TaskState::UpForRetry)
-                        || waiting_retry
+                    if !matches!(
+                        ti.state,
+                        TaskState::None | TaskState::UpForRetry | TaskState::Scheduled
+                    ) || waiting_retry
                         || out.to_dispatch.contains(&key)
                     {
                         continue;
@@ -101,6 +103,7 @@ impl RunLoop<'_> {
                             } else if self.drain.is_none()
                                 && active + out.to_dispatch.len() < dag.max_active_tasks as usize
                                 && self.below_task_limit(task, &out.to_dispatch)
+                                && self.slots.ready(task, &key)
                             {
                                 out.to_dispatch.push(key.clone());
                             }
@@ -126,6 +129,24 @@ impl RunLoop<'_> {
                         progress = true;
                     }
                 }
+            }
+        }
+        // Pool slots for the instances that may run, asked for together (priority order).
+        let (granted, waiting) = self.slots.submit(&dag);
+        out.to_dispatch.extend(granted);
+        for key in waiting {
+            if let Some(ti) = self.tis.get_mut(&key)
+                && ti.state != TaskState::Scheduled
+            {
+                ti.state = TaskState::Scheduled;
+                out.changed.push(ti.clone());
+                let try_number = ti.try_number;
+                self.emit(RunEvent::Task {
+                    task_id: key.task_id.clone(),
+                    map_index: key.map_index,
+                    state: TaskState::Scheduled,
+                    try_number,
+                });
             }
         }
         Ok(out)
