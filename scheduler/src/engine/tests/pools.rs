@@ -345,3 +345,61 @@ async fn max_active_tasks_picks_the_heavier_task_of_a_run_first() {
     let order: Vec<String> = m.starts().into_iter().map(|(t, _)| t).collect();
     assert_eq!(order, ["heavy", "light"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_unlimited_pool_never_holds_back_and_a_too_large_request_waits_for_the_timeout() {
+    let m = Many::new(&[("open", -1), ("small", 1)]);
+    let mut toml = String::new();
+    for i in 0..4 {
+        toml.push_str(&one_task(
+            &format!("u{i}"),
+            "pool = \"open\"\npool_slots = 50",
+        ));
+    }
+    let wide = Many::dag("wide", &toml);
+    for i in 0..4 {
+        m.fake.on(&format!("u{i}"), 1, ok_after(10));
+    }
+    assert_eq!(
+        m.start(&wide, "r", 0).await.expect("join").state,
+        RunState::Success
+    );
+    assert_eq!(m.fake.max_running.load(Ordering::SeqCst), 4);
+
+    // Two slots of a one-slot pool: never granted, and the run is not a deadlock; its
+    // dagrun_timeout ends it, the instance skipped as every unfinished one.
+    let big = Many::dag(
+        "big",
+        &format!(
+            "dagrun_timeout = \"1h\"\n{}",
+            one_task("huge", "pool = \"small\"\npool_slots = 2")
+        ),
+    );
+    let run = m.start(&big, "r", 0);
+    m.until("huge waits", |m| {
+        m.state("big", "huge") == Some(TaskState::Scheduled)
+    })
+    .await;
+    let why = m.engine.pools().expect("pools").waiting("big", "r");
+    assert_eq!(
+        why[0].reason,
+        "Requested pool slots (2) are greater than total pool slots: '1' for pool: small"
+    );
+    let run = run.await.expect("join");
+    assert_eq!(run.state, RunState::Failed);
+    assert!(
+        run.note
+            .as_deref()
+            .is_some_and(|n| n.contains("dagrun_timeout")),
+        "{run:?}"
+    );
+    assert_eq!(m.state("big", "huge"), Some(TaskState::Skipped));
+    assert!(
+        m.engine
+            .pools()
+            .expect("pools")
+            .usage()
+            .values()
+            .all(|u| u.running == 0 && u.scheduled == 0)
+    );
+}
