@@ -23,6 +23,8 @@ mod events;
 mod extract;
 mod health;
 mod lookup;
+mod mapped;
+pub(crate) mod pools;
 mod progress;
 mod runs;
 mod task_instances;
@@ -88,7 +90,13 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
             get(task_instances::list_task_instances),
         )
         .route(ti, get(task_instances::get_task_instance))
+        .route(&format!("{ti}/listMapped"), get(mapped::list_mapped))
+        .route(
+            &format!("{ti}/{{map_index}}"),
+            get(mapped::get_mapped_task_instance),
+        )
         .route(&format!("{ti}/xcomEntries"), get(task_instances::list_xcom))
+        .route(&format!("{ti}/dependencies"), get(pools::ti_dependencies))
         .route(
             &format!("{ti}/xcomEntries/{{xcom_key}}"),
             get(task_instances::get_xcom),
@@ -123,6 +131,16 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
             get(connections::get_connection)
                 .patch(connections::patch_connection)
                 .delete(connections::delete_connection),
+        )
+        .route(
+            "/api/v1/pools",
+            get(pools::list_pools).post(pools::post_pool),
+        )
+        .route(
+            "/api/v1/pools/{pool_name}",
+            get(pools::get_pool)
+                .patch(pools::patch_pool)
+                .delete(pools::delete_pool),
         )
         .route("/api/v1/importErrors", get(dags::import_errors))
         .route("/api/v1/events", get(events::events))

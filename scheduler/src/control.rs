@@ -98,6 +98,9 @@ pub(crate) struct Shared {
     pub started_at: DateTime<Utc>,
     /// The API's bearer token.
     pub token: String,
+    /// The slot arbiter of the scheduler's runs (`engine/pools.rs`), told when pools
+    /// change; None in tests without an engine.
+    pub pools: Option<Arc<crate::engine::pools::Arbiter>>,
 }
 
 impl Shared {

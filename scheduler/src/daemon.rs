@@ -258,6 +258,7 @@ pub(crate) async fn run(settings: Settings, opts: Options) -> anyhow::Result<Out
         requests: req_tx,
         started_at: Utc::now(),
         token,
+        pools: engine.pools().cloned(),
     });
 
     let mut daemon = Daemon {
@@ -1015,6 +1016,7 @@ impl Daemon {
                     dag_id: dag.dag_id.clone(),
                     run_id: run.run_id.clone(),
                     task_id: ti.task_id.clone(),
+                    map_index: ti.map_index,
                     state: crate::store::TaskState::None.into(),
                     try_number: ti.try_number,
                 });
@@ -1040,19 +1042,26 @@ fn run_event(dag_id: &str, run_id: &str, ev: RunEvent) -> Event {
     match ev {
         RunEvent::Task {
             task_id,
+            map_index,
             state,
             try_number,
         } => Event::TaskInstance {
             dag_id: dag_id.to_owned(),
             run_id: run_id.to_owned(),
             task_id,
+            map_index,
             state: state.into(),
             try_number,
         },
-        RunEvent::Progress { task_id, progress } => Event::Progress {
+        RunEvent::Progress {
+            task_id,
+            map_index,
+            progress,
+        } => Event::Progress {
             dag_id: dag_id.to_owned(),
             run_id: run_id.to_owned(),
             task_id,
+            map_index,
             phase: progress.phase.to_owned(),
             total: progress.total,
             done: progress.done,

@@ -267,15 +267,13 @@ pub(crate) fn apply_clear(
 ) -> Result<Vec<ClearedTi>, OpError> {
     let mut cleared = Vec::new();
     for (mut run, tis) in targets {
-        for mut ti in tis {
+        for ti in tis {
             cleared.push(ClearedTi {
                 dag_run_id: run.run_id.clone(),
                 task_id: ti.task_id.clone(),
                 state: ti.state,
             });
-            reset_ti(dag, &mut ti);
-            store.put_ti(&dag.dag_id, &run.run_id, &ti)?;
-            store.clear_xcom(&dag.dag_id, &run.run_id, &ti.task_id)?;
+            reset_stored_ti(store, dag, &run.run_id, ti)?;
         }
         run.state = RunState::Queued;
         run.queued_at = Some(Utc::now().trunc_subsecs(6));
@@ -285,6 +283,37 @@ pub(crate) fn apply_clear(
     }
     store.flush()?;
     Ok(cleared)
+}
+
+/// Resets a stored task instance ([`reset_ti`]) and removes its XCom. A mapped task's
+/// instance is removed instead, and the task goes back to its one unexpanded instance:
+/// it is expanded again, over its upstream results of then, when it may run.
+fn reset_stored_ti(
+    store: &Store,
+    dag: &Dag,
+    run_id: &str,
+    mut ti: TaskInstanceRecord,
+) -> Result<(), OpError> {
+    let d = &dag.dag_id;
+    let mapped = dag.task(&ti.task_id).filter(|t| t.is_mapped());
+    if let Some(task) = mapped {
+        if ti.map_index >= 0 {
+            store.delete_ti(d, run_id, &ti.task_id, ti.map_index)?;
+            store.clear_xcom_at(d, run_id, &ti.task_id, ti.map_index)?;
+        }
+        let mut unexpanded = store
+            .ti(d, run_id, &ti.task_id)?
+            .unwrap_or_else(|| TaskInstanceRecord::new(&task.task_id, task.retries + 1));
+        // The instances expanded again go on from the most tries one had.
+        unexpanded.try_number = unexpanded.try_number.max(ti.try_number);
+        reset_ti(dag, &mut unexpanded);
+        store.put_ti(d, run_id, &unexpanded)?;
+        return Ok(());
+    }
+    reset_ti(dag, &mut ti);
+    store.put_ti(d, run_id, &ti)?;
+    store.clear_xcom_at(d, run_id, &ti.task_id, ti.map_index)?;
+    Ok(())
 }
 
 /// A task instance back to no state with a fresh set of retries, as Airflow's clear.
@@ -441,10 +470,8 @@ pub(crate) fn backfill(
         store.put_run(run)?;
     }
     for mut run in to_clear {
-        for mut ti in store.tis(&dag.dag_id, &run.run_id)? {
-            reset_ti(dag, &mut ti);
-            store.put_ti(&dag.dag_id, &run.run_id, &ti)?;
-            store.clear_xcom(&dag.dag_id, &run.run_id, &ti.task_id)?;
+        for ti in store.tis(&dag.dag_id, &run.run_id)? {
+            reset_stored_ti(store, dag, &run.run_id, ti)?;
         }
         run.state = RunState::Queued;
         run.queued_at = Some(now_t);

@@ -34,6 +34,8 @@ pub(crate) struct TaskServices {
     dag_id: String,
     run_id: String,
     task_id: String,
+    /// The instance's map index (-1 unmapped): where its calls push.
+    map_index: i32,
     /// The run's logical date, for `include_prior_dates`.
     logical_date: Option<chrono::DateTime<chrono::Utc>>,
     /// The template context's JSON (`Context::json`), given to a call that asks.
@@ -57,12 +59,14 @@ impl TaskServices {
         state_dir: PathBuf,
         run: &crate::store::DagRunRecord,
         task_id: &str,
+        map_index: i32,
         context: Map<String, Value>,
     ) -> Services {
         Services(Arc::new(TaskServices {
             dag_id: run.dag_id.clone(),
             run_id: run.run_id.clone(),
             task_id: task_id.to_owned(),
+            map_index,
             logical_date: run.logical_date,
             context,
             xcom: XComPlace::Store {
@@ -86,6 +90,7 @@ impl TaskServices {
             dag_id: dag_id.to_owned(),
             run_id: run_id.to_owned(),
             task_id: task_id.to_owned(),
+            map_index: UNMAPPED,
             logical_date: None,
             context,
             xcom: XComPlace::Memory(Mutex::new(BTreeMap::new())),
@@ -94,19 +99,20 @@ impl TaskServices {
     }
 
     /// The map index of what a call pushes: a map call's index (a map_reduce's map
-    /// calls too); -1 for a call_async or python call and for reducers.
-    fn map_index(call: CallPlace) -> i32 {
+    /// calls too); a mapped instance's own map index for its call; -1 for an unmapped
+    /// call_async or python call and for reducers.
+    fn map_index(&self, call: CallPlace) -> i32 {
         if call.phase == "map" {
             i32::try_from(call.index).unwrap_or(i32::MAX)
         } else {
-            UNMAPPED
+            self.map_index
         }
     }
 
     /// The context with this call's `ti.map_index`.
     fn context_of(&self, call: CallPlace) -> Value {
         let mut context = self.context.clone();
-        let map_index = Self::map_index(call);
+        let map_index = self.map_index(call);
         if let Some(Value::Object(ti)) = context.get_mut("ti") {
             ti.insert("map_index".to_owned(), json!(map_index));
         } else {
@@ -125,7 +131,7 @@ impl TaskServices {
             .ok_or("xcom_push needs a string `key`")?;
         crate::store::check_xcom_key(key)?;
         let value = body.get("value").cloned().unwrap_or(Value::Null);
-        let map_index = Self::map_index(call);
+        let map_index = self.map_index(call);
         match &self.xcom {
             XComPlace::Store { store, state_dir } => {
                 let size = serde_json::to_vec(&value).map_or(0, |b| b.len() as u64);
@@ -184,11 +190,26 @@ impl TaskServices {
                 .unwrap_or(false);
             let found = self.lookup(dag_id, run_id, task_id, key, map_index, prior)?;
             out.push(match map_index {
+                // A mapped task's values are a list even when there is one (Airflow's
+                // `LazyXComSelectSequence`): the runtime is told so.
+                None if self.is_mapped(dag_id, run_id, task_id) => {
+                    serde_json::json!({ "mapped": found })
+                }
                 None => Value::Array(found),
                 Some(_) => found.into_iter().next().unwrap_or(Value::Null),
             });
         }
         Ok(Value::Array(out))
+    }
+
+    /// Whether a task of a run has mapped instances (it was expanded).
+    fn is_mapped(&self, dag_id: &str, run_id: &str, task_id: &str) -> bool {
+        match &self.xcom {
+            XComPlace::Store { store, .. } => store
+                .ti_at(dag_id, run_id, task_id, 0)
+                .is_ok_and(|t| t.is_some()),
+            XComPlace::Memory(_) => false,
+        }
     }
 
     /// The values of one key at one map index (or all of them), in run `run_id`, or

@@ -567,6 +567,7 @@ impl TaskExecutor for ExecutorTasks {
             let TryInput {
                 dag,
                 task,
+                map_index,
                 try_number,
                 job_key,
                 xcom,
@@ -596,6 +597,7 @@ impl TaskExecutor for ExecutorTasks {
             let job = start(&executor, spec);
             let _ = started.send(JobStarted {
                 task_id: task.task_id.clone(),
+                map_index,
                 try_number,
                 progress: job.progress(),
             });
@@ -829,7 +831,31 @@ impl std::fmt::Debug for StoreXcom {
 
 impl XcomSource for StoreXcom {
     fn xcom(&self, task_id: &str, key: &str) -> Option<Value> {
-        match self.store.xcom(&self.dag_id, &self.run_id, task_id, key) {
+        // A mapped task (expanded, so no unmapped instance): the list of its instances'
+        // values in map index order, as Airflow's `LazyXComSelectSequence`.
+        let mapped = || -> Result<Option<Value>, crate::store::StoreError> {
+            if self
+                .store
+                .ti(&self.dag_id, &self.run_id, task_id)?
+                .is_some()
+                || self
+                    .store
+                    .ti_at(&self.dag_id, &self.run_id, task_id, 0)?
+                    .is_none()
+            {
+                return self.store.xcom(&self.dag_id, &self.run_id, task_id, key);
+            }
+            let all = self
+                .store
+                .xcom_all(&self.dag_id, &self.run_id, task_id, key)?;
+            Ok(Some(Value::Array(
+                all.into_iter()
+                    .filter(|(i, _)| *i >= 0)
+                    .map(|(_, v)| v)
+                    .collect(),
+            )))
+        };
+        match mapped() {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!(dag = %self.dag_id, run = %self.run_id, task = task_id, error = %e, "failed to read an XCom value for a template");
@@ -1016,12 +1042,23 @@ fn render_map(
 
 /// The executor job key of a try: where its data lives in storage
 /// (`lithoflow.jobs/<job key>/`).
-pub(crate) fn job_key(dag_id: &str, run_id: &str, task_id: &str, try_number: u32) -> String {
+/// A mapped instance's jobs are under its map index (`<task>/m<N>/<try>`).
+pub(crate) fn job_key(
+    dag_id: &str,
+    run_id: &str,
+    task_id: &str,
+    map_index: i32,
+    try_number: u32,
+) -> String {
+    let task = if map_index >= 0 {
+        format!("{}/m{map_index}", sanitize(task_id))
+    } else {
+        sanitize(task_id)
+    };
     format!(
-        "{}/{}/{}/{try_number}",
+        "{}/{}/{task}/{try_number}",
         sanitize(dag_id),
         sanitize(run_id),
-        sanitize(task_id)
     )
 }
 

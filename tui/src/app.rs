@@ -298,6 +298,31 @@ pub struct TaskDetail {
     pub error_scroll: usize,
     /// Calls finished at each progress event of the current try: (when, done+failed).
     pub samples: VecDeque<(DateTime<Utc>, usize)>,
+    /// What a scheduled instance waits for (a pool slot, ...), from its dependencies.
+    pub waiting: Option<Waiting>,
+}
+
+/// What a scheduled task instance waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    /// The pool, when it waits for a pool slot.
+    pub pool: Option<String>,
+    /// Waiting instances of that pool (all runs and DAGs) that come first.
+    pub ahead: Option<usize>,
+    /// Airflow's reason.
+    pub reason: String,
+}
+
+impl Waiting {
+    /// One line: "a slot in pool etl, 2 ahead", or the reason.
+    pub fn summary(&self) -> String {
+        match (&self.pool, self.ahead) {
+            (Some(pool), Some(ahead)) if self.reason.contains("slots in pool") => {
+                format!("a slot in pool {pool}, {ahead} ahead")
+            }
+            _ => self.reason.clone(),
+        }
+    }
 }
 
 /// The log search.

@@ -265,6 +265,7 @@ pub fn grid() -> App {
     let _ = update(
         &mut app,
         Msg::Event(ApiEvent::Progress {
+            map_index: -1,
             dag_id: DAG.to_owned(),
             run_id: ids[5].clone(),
             task_id: "transform".to_owned(),
@@ -326,6 +327,7 @@ pub fn task_running() -> App {
         let _ = update(
             &mut app,
             Msg::Event(ApiEvent::Progress {
+                map_index: -1,
                 dag_id: DAG.to_owned(),
                 run_id: id.clone(),
                 task_id: "transform".to_owned(),
@@ -392,6 +394,46 @@ pub fn task_failed() -> App {
                 }],
                 1,
             )),
+        },
+    );
+    app
+}
+
+/// The task view of an instance waiting for a slot of its pool (its dependencies say
+/// which pool and how many come first).
+pub fn task_waiting_for_slot() -> App {
+    let mut app = grid();
+    for _ in 0..2 {
+        let _ = update(&mut app, key('h'));
+    }
+    let _ = update(&mut app, key('j'));
+    let _ = update(&mut app, key('\n'));
+    let id = run_ids()[3].clone();
+    let t = ti(DAG, &id, "validate", TaskState::Scheduled);
+    let r = TiRef {
+        dag_id: DAG.to_owned(),
+        run_id: id,
+        task_id: "validate".to_owned(),
+    };
+    let _ = update(
+        &mut app,
+        Msg::TaskInstance {
+            ti: r.clone(),
+            result: Ok(Box::new(t)),
+        },
+    );
+    let _ = update(
+        &mut app,
+        Msg::Dependencies {
+            ti: r,
+            result: Ok(lithoflow_api::TaskInstanceDependencyCollection {
+                dependencies: vec![lithoflow_api::TaskFailedDependency {
+                    name: "Pool Slots Available".to_owned(),
+                    reason: "Not scheduling since there are 0 open slots in pool etl and require 1 pool slots".to_owned(),
+                    pool: Some("etl".to_owned()),
+                    ahead: Some(2),
+                }],
+            }),
         },
     );
     app

@@ -138,6 +138,14 @@ async fn perform(client: Option<Client>, cmd: Command) -> Msg {
             .map(Box::new),
             ti,
         },
+        Command::FetchDependencies(ti) => Msg::Dependencies {
+            result: call!(client, |c| c.ti_dependencies(
+                &ti.dag_id,
+                &ti.run_id,
+                &ti.task_id
+            )),
+            ti,
+        },
         Command::FetchCalls { ti, try_number } => Msg::Calls {
             result: call!(client, |c| c.calls(
                 &ti.dag_id,

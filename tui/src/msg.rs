@@ -6,7 +6,10 @@ use ratatui::crossterm::event::KeyEvent;
 use serde_json::{Map, Value};
 
 use crate::app::TiRef;
-use lithoflow_api::{ApiEvent, CallInfo, ClientError, DagInfo, DagRun, TaskInfo, TaskInstance};
+use lithoflow_api::{
+    ApiEvent, CallInfo, ClientError, DagInfo, DagRun, TaskInfo, TaskInstance,
+    TaskInstanceDependencyCollection,
+};
 
 /// Something that happened: a key, a tick, an event from the scheduler, or the answer
 /// to a request the loop made.
@@ -64,6 +67,13 @@ pub enum Msg {
         /// It (boxed: it is much larger than the other messages).
         result: Result<Box<TaskInstance>, ClientError>,
     },
+    /// What a scheduled task instance waits for.
+    Dependencies {
+        /// Which.
+        ti: TiRef,
+        /// Its unmet dependencies.
+        result: Result<TaskInstanceDependencyCollection, ClientError>,
+    },
     /// The calls of a try's job.
     Calls {
         /// Which instance.
@@ -114,6 +124,8 @@ pub enum Command {
     },
     /// `GET .../taskInstances/{task_id}`.
     FetchTaskInstance(TiRef),
+    /// `GET .../taskInstances/{task_id}/dependencies`.
+    FetchDependencies(TiRef),
     /// `GET .../taskInstances/{task_id}/calls`.
     FetchCalls {
         /// Which instance.

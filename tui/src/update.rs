@@ -14,7 +14,7 @@ mod prompt;
 #[cfg(test)]
 mod tests;
 
-use crate::app::{App, Calls, Conn, Fetch, Status, StatusKind};
+use crate::app::{App, Calls, Conn, Fetch, Status, StatusKind, Waiting};
 use crate::msg::{Command, Msg};
 use answers::{on_log, on_runs, on_task_instance, on_tasks, set_run_tis};
 use connection::{on_connected, on_tick};
@@ -88,6 +88,19 @@ pub fn update(app: &mut App, msg: Msg) -> Option<Command> {
             None
         }
         Msg::TaskInstance { ti, result } => on_task_instance(app, &ti, result),
+        Msg::Dependencies { ti, result } => {
+            if app.task.ti_ref.as_ref() == Some(&ti) {
+                // Not known (an older scheduler, an error): nothing is said.
+                app.task.waiting = result.ok().and_then(|deps| {
+                    deps.dependencies.into_iter().next().map(|d| Waiting {
+                        pool: d.pool,
+                        ahead: d.ahead,
+                        reason: d.reason,
+                    })
+                });
+            }
+            None
+        }
         Msg::Calls {
             ti,
             try_number,

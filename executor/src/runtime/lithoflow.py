@@ -374,7 +374,10 @@ class TaskInstance(_Record):
             found = _ask("xcom_pull", {"queries": queries}, "XCom", example)
             values = []
             for got in found:
-                if got:
+                if isinstance(got, dict):
+                    # A mapped task: the list of its instances' values, whatever its length.
+                    values.append(got.get("mapped", []))
+                elif got:
                     values.extend(got)
                 else:
                     values.append(None)

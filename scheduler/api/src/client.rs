@@ -450,6 +450,27 @@ impl Client {
         .await
     }
 
+    /// One instance of a task at a map index (-1: the unmapped one, as
+    /// [`Client::task_instance`]), with its return value.
+    pub async fn task_instance_at(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+        map_index: i32,
+    ) -> Result<TaskInstance, ClientError> {
+        if map_index < 0 {
+            return self.task_instance(dag_id, run_id, task_id).await;
+        }
+        self.get(&format!(
+            "/dags/{}/dagRuns/{}/taskInstances/{}/{map_index}",
+            segment(dag_id),
+            segment(run_id),
+            segment(task_id)
+        ))
+        .await
+    }
+
     /// A task instance's XCom entries (all pages), by key, then map index.
     pub async fn xcom_entries(
         &self,
@@ -523,8 +544,21 @@ impl Client {
         try_number: u32,
         offset: u64,
     ) -> Result<(Bytes, u64), ClientError> {
+        self.log_at(dag_id, run_id, (task_id, -1), try_number, offset)
+            .await
+    }
+
+    /// [`Client::log`] of a mapped instance (`map_index` -1: the unmapped one).
+    pub async fn log_at(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        (task_id, map_index): (&str, i32),
+        try_number: u32,
+        offset: u64,
+    ) -> Result<(Bytes, u64), ClientError> {
         let path = format!(
-            "/dags/{}/dagRuns/{}/taskInstances/{}/logs/{try_number}?offset={offset}",
+            "/dags/{}/dagRuns/{}/taskInstances/{}/logs/{try_number}?offset={offset}&map_index={map_index}",
             segment(dag_id),
             segment(run_id),
             segment(task_id)

@@ -26,6 +26,9 @@ pub enum ApiEvent {
         run_id: String,
         /// The task.
         task_id: String,
+        /// The instance's map index (-1 unmapped).
+        #[serde(default = "unmapped")]
+        map_index: i32,
         /// Its new state.
         state: TaskState,
         /// Its try.
@@ -39,6 +42,9 @@ pub enum ApiEvent {
         run_id: String,
         /// The task.
         task_id: String,
+        /// The instance's map index (-1 unmapped).
+        #[serde(default = "unmapped")]
+        map_index: i32,
         /// `call`, `map` or `reduce`.
         phase: String,
         /// Calls in this phase.
@@ -97,6 +103,11 @@ impl ApiEvent {
     }
 }
 
+/// The map index of an unmapped task instance.
+fn unmapped() -> i32 {
+    -1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +124,7 @@ mod tests {
                 dag_id: "d".to_owned(),
                 run_id: "r".to_owned(),
                 task_id: "t".to_owned(),
+                map_index: -1,
                 state: TaskState::UpForRetry,
                 try_number: 1,
             },
@@ -120,6 +132,7 @@ mod tests {
                 dag_id: "d".to_owned(),
                 run_id: "r".to_owned(),
                 task_id: "t".to_owned(),
+                map_index: -1,
                 phase: "map".to_owned(),
                 total: 4,
                 done: 1,

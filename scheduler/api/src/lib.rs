@@ -19,6 +19,7 @@
 mod client;
 mod discovery;
 mod event;
+mod pools;
 mod sse;
 mod state;
 mod time;
@@ -30,6 +31,9 @@ use std::time::Duration;
 pub use client::{Client, ClientError, found, segment};
 pub use discovery::{DiscoveryError, SchedulerInfo, read_token, token_path};
 pub use event::ApiEvent;
+pub use pools::{
+    Pool, PoolBody, PoolCollection, TaskFailedDependency, TaskInstanceDependencyCollection,
+};
 pub use sse::{EventStream, SseMessage, reconnect_delay};
 pub use state::{ReprocessBehavior, RunState, TaskState};
 pub use time::iso_string;

@@ -284,6 +284,14 @@ pub struct DagRunCollection {
 pub struct TaskInstance {
     /// The task.
     pub task_id: String,
+    /// Its place among a mapped task's instances (0, 1, ...); -1 for an unmapped task
+    /// (and a mapped task not yet expanded), as Airflow's `map_index`.
+    #[serde(default = "unmapped")]
+    pub map_index: i32,
+    /// A mapped instance's label from the task's `map_index_template` (Airflow 2.9+'s
+    /// `rendered_map_index`); null without one.
+    #[serde(default)]
+    pub rendered_map_index: Option<String>,
     /// The DAG.
     #[serde(default)]
     pub dag_id: String,
@@ -339,6 +347,11 @@ pub struct TaskInstance {
     /// while the instance is running and its job has reported progress).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<JobProgress>,
+}
+
+/// The map index of an unmapped task instance.
+fn unmapped() -> i32 {
+    -1
 }
 
 impl TaskInstance {

@@ -257,7 +257,7 @@ pub(super) async fn list_calls(
                 ti.try_number
             )));
         }
-        let job_key = crate::taskrun::job_key(&dag_id, &run_id, &task_id, try_number);
+        let job_key = crate::taskrun::job_key(&dag_id, &run_id, &task_id, -1, try_number);
         let path = storage.job_dir(&job_key).join("results.json");
         let missing = || {
             ApiError::not_found(format!(

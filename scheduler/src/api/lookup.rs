@@ -80,18 +80,48 @@ pub(super) fn run_of(store: &Store, dag_id: &str, run_id: &str) -> ApiResult<Dag
         .ok_or_else(|| ApiError::not_found(format!("DAG `{dag_id}` has no run `{run_id}`")))
 }
 
-/// A recorded task instance.
+/// A recorded task instance: the unmapped one, or, for a mapped task, any of its
+/// instances (for routes about the task as a whole, such as its XCom entries).
 pub(super) fn ti_of(
     store: &Store,
     dag_id: &str,
     run_id: &str,
     task_id: &str,
 ) -> ApiResult<TaskInstanceRecord> {
-    store.ti(dag_id, run_id, task_id)?.ok_or_else(|| {
-        ApiError::not_found(format!(
-            "run `{run_id}` of DAG `{dag_id}` has no task instance `{task_id}` (yet)"
-        ))
-    })
+    if let Some(ti) = store.ti(dag_id, run_id, task_id)? {
+        return Ok(ti);
+    }
+    store
+        .task_tis(dag_id, run_id, task_id)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "run `{run_id}` of DAG `{dag_id}` has no task instance `{task_id}` (yet)"
+            ))
+        })
+}
+
+/// A recorded task instance at a map index (-1: the unmapped one).
+pub(super) fn ti_at(
+    store: &Store,
+    dag_id: &str,
+    run_id: &str,
+    task_id: &str,
+    map_index: i32,
+) -> ApiResult<TaskInstanceRecord> {
+    store
+        .ti_at(dag_id, run_id, task_id, map_index)?
+        .ok_or_else(|| {
+            let which = if map_index >= 0 {
+                format!("`{task_id}` at map index {map_index}")
+            } else {
+                format!("`{task_id}`")
+            };
+            ApiError::not_found(format!(
+                "run `{run_id}` of DAG `{dag_id}` has no task instance {which} (yet)"
+            ))
+        })
 }
 
 /// A task's type, if its DAG is loaded.

@@ -10,8 +10,8 @@ use crate::control::Event;
 use crate::store::{DagRunRecord, TaskInstanceRecord, TaskState};
 use lithoflow_api::JobProgress;
 
-/// A task instance: DAG, run, task.
-type TiKey = (String, String, String);
+/// A task instance: DAG, run, task, map index.
+type TiKey = (String, String, String, i32);
 
 /// The latest progress of each running job, by task instance. Entries go when their
 /// instance leaves `running` (or its run ends), so the map holds running jobs only.
@@ -19,8 +19,19 @@ type TiKey = (String, String, String);
 pub(super) struct ProgressBook(Arc<Mutex<HashMap<TiKey, JobProgress>>>);
 
 impl ProgressBook {
-    fn get(&self, dag_id: &str, run_id: &str, task_id: &str) -> Option<JobProgress> {
-        let key = (dag_id.to_owned(), run_id.to_owned(), task_id.to_owned());
+    fn get(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+        map_index: i32,
+    ) -> Option<JobProgress> {
+        let key = (
+            dag_id.to_owned(),
+            run_id.to_owned(),
+            task_id.to_owned(),
+            map_index,
+        );
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -38,6 +49,7 @@ impl ProgressBook {
                 dag_id,
                 run_id,
                 task_id,
+                map_index,
                 phase,
                 total,
                 done,
@@ -45,7 +57,7 @@ impl ProgressBook {
                 running,
             } => {
                 map.insert(
-                    (dag_id.clone(), run_id.clone(), task_id.clone()),
+                    (dag_id.clone(), run_id.clone(), task_id.clone(), *map_index),
                     JobProgress {
                         phase: phase.clone(),
                         total: *total,
@@ -59,17 +71,18 @@ impl ProgressBook {
                 dag_id,
                 run_id,
                 task_id,
+                map_index,
                 ..
             } => {
                 // A new try starts from nothing; a finished one has its counts recorded.
-                map.remove(&(dag_id.clone(), run_id.clone(), task_id.clone()));
+                map.remove(&(dag_id.clone(), run_id.clone(), task_id.clone(), *map_index));
             }
             Event::DagRun {
                 dag_id,
                 run_id,
                 state: lithoflow_api::RunState::Success | lithoflow_api::RunState::Failed,
             } => {
-                map.retain(|(d, r, _), _| d != dag_id || r != run_id);
+                map.retain(|(d, r, _, _), _| d != dag_id || r != run_id);
             }
             Event::DagRun { .. }
             | Event::Dag { .. }
@@ -81,7 +94,7 @@ impl ProgressBook {
     /// The progress of an instance's job, only while the instance is recorded running.
     pub(super) fn live(&self, run: &DagRunRecord, ti: &TaskInstanceRecord) -> Option<JobProgress> {
         (ti.state == TaskState::Running)
-            .then(|| self.get(&run.dag_id, &run.run_id, &ti.task_id))
+            .then(|| self.get(&run.dag_id, &run.run_id, &ti.task_id, ti.map_index))
             .flatten()
     }
 }

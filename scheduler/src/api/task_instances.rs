@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
 use super::extract::{ApiError, ApiResult, Ids, Params, paged};
-use super::lookup::{known_dag, operator, read, run_of, ti_of};
+use super::lookup::{known_dag, operator, read, run_of, ti_at, ti_of};
 use super::progress::ProgressBook;
 use super::wire;
 use crate::control::Shared;
@@ -71,6 +71,14 @@ pub(super) async fn get_task_instance(
     read(&shared, move |store| {
         let dag = known_dag(&sh, store, &dag_id)?;
         let run = run_of(store, &dag_id, &run_id)?;
+        // A mapped task's instances are asked for by map index, as in Airflow 2.10.
+        if store.ti(&dag_id, &run_id, &task_id)?.is_none()
+            && !store.task_tis(&dag_id, &run_id, &task_id)?.is_empty()
+        {
+            return Err(ApiError::bad_request(
+                "Task instance is mapped, add the map_index value to the URL",
+            ));
+        }
         let ti = ti_of(store, &dag_id, &run_id, &task_id)?;
         let mut out = wire::task_instance(&run, &ti, operator(dag.as_ref(), &task_id));
         out.progress = book.live(&run, &ti);
@@ -193,8 +201,8 @@ pub(super) async fn get_xcom(
 ///   "continuation_token": ...}`, the token to pass as `?token=` for what follows
 ///   (Airflow 2.10's `get_log`). A token is this log's offset signed with the API's
 ///   secret; any other token is refused with 400, as Airflow refuses a bad signature.
-///   `full_content=true` starts from the beginning; `map_index` may only be -1 (there
-///   are no mapped task instances).
+///   `full_content=true` starts from the beginning; `map_index` picks a mapped
+///   instance's log (default -1, the unmapped instance).
 pub(super) async fn get_log(
     State(shared): State<Arc<Shared>>,
     Ids([dag_id, run_id, task_id, try_text]): Ids<4>,
@@ -207,19 +215,14 @@ pub(super) async fn get_log(
             "`try_number` must be a positive integer, found {try_text:?}"
         ))
     })?;
-    if let Some(m) = params.last("map_index")
-        && m != "-1"
-    {
-        return Err(ApiError::not_found(format!(
-            "task `{task_id}` of run `{run_id}` has no mapped instance {m:?} (lithoflow has no mapped task instances: use -1)"
-        )));
-    }
+    let map_index = map_index_param(&params)?.unwrap_or(crate::store::UNMAPPED);
     let airflow = params.last("offset").is_none()
         && (params.last("token").is_some() || prefers_json(&headers));
     let log_id = LogId {
         dag_id: dag_id.clone(),
         run_id: run_id.clone(),
         task_id: task_id.clone(),
+        map_index,
         try_number,
     };
     let offset = if !airflow {
@@ -241,7 +244,7 @@ pub(super) async fn get_log(
     let (bytes, next) = read(&shared, move |store| {
         known_dag(&sh, store, &dag_id)?;
         run_of(store, &dag_id, &run_id)?;
-        let ti = ti_of(store, &dag_id, &run_id, &task_id)?;
+        let ti = ti_at(store, &dag_id, &run_id, &task_id, map_index)?;
         if try_number == 0 || try_number > ti.try_number {
             return Err(ApiError::not_found(format!(
                 "task `{task_id}` of run `{run_id}` has no try {try_number} (its latest is {})",
@@ -253,8 +256,9 @@ pub(super) async fn get_log(
         if !lithoflow_dag::is_valid_id(&dag_id) || !lithoflow_dag::is_valid_id(&task_id) {
             return Err(ApiError::bad_request("invalid DAG or task id"));
         }
-        let path =
-            crate::engine::Engine::log_path(&logs_dir, &dag_id, &run_id, &task_id, try_number);
+        let path = crate::engine::Engine::log_path(
+            &logs_dir, &dag_id, &run_id, &task_id, map_index, try_number,
+        );
         read_log(&path, offset).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => ApiError::not_found(format!(
                 "no log for try {try_number} of task `{task_id}` in run `{run_id}` yet"
@@ -329,6 +333,7 @@ struct LogId {
     dag_id: String,
     run_id: String,
     task_id: String,
+    map_index: i32,
     try_number: u32,
 }
 
@@ -356,8 +361,14 @@ impl LogId {
     }
 
     fn mac(&self, secret: &str, offset: u64) -> String {
+        // An unmapped instance's tokens are as before map indexes existed.
+        let map = if self.map_index >= 0 {
+            format!("\0{}", self.map_index)
+        } else {
+            String::new()
+        };
         let message = format!(
-            "lithoflow-log\0{}\0{}\0{}\0{}\0{offset}",
+            "lithoflow-log\0{}\0{}\0{}{map}\0{}\0{offset}",
             self.dag_id, self.run_id, self.task_id, self.try_number
         );
         hmac_sha1(secret.as_bytes(), message.as_bytes())
@@ -428,6 +439,7 @@ mod tests {
     #[test]
     fn a_token_is_good_for_its_log_and_offset_only() {
         let id = |try_number| LogId {
+            map_index: -1,
             dag_id: "d".to_owned(),
             run_id: "r".to_owned(),
             task_id: "t".to_owned(),

@@ -151,6 +151,7 @@ fn harness_with(capacity: usize) -> Harness {
     let (tx, rx) = mpsc::channel(16);
     let (events, _) = broadcast::channel(capacity);
     let shared = Arc::new(Shared {
+        pools: Some(crate::engine::pools::Arbiter::new(Arc::clone(&store))),
         store,
         settings,
         dags_folder: fixtures(),
@@ -268,6 +269,7 @@ impl Harness {
             "hello",
             run_id,
             "first",
+            -1,
             1,
         );
         std::fs::create_dir_all(log.parent().expect("parent")).expect("mkdir");
@@ -1090,6 +1092,7 @@ async fn a_stopped_scheduler_loop_is_a_503() {
         requests: tx,
         started_at: Utc::now(),
         token: h.token.clone(),
+        pools: None,
     });
     let stopped = Harness {
         home,
@@ -1222,6 +1225,7 @@ async fn the_event_stream_ends_when_the_scheduler_loop_stops() {
         requests: tx,
         started_at: Utc::now(),
         token: h.token.clone(),
+        pools: None,
     });
     let stopping = Harness {
         home: tempfile::tempdir().expect("temp dir"),
@@ -1322,6 +1326,7 @@ async fn a_running_instance_shows_its_jobs_live_progress() {
         "none before any event"
     );
     let progress = |done| Event::Progress {
+        map_index: -1,
         dag_id: "hello".to_owned(),
         run_id: "live".to_owned(),
         task_id: "first".to_owned(),
@@ -1351,6 +1356,7 @@ async fn a_running_instance_shows_its_jobs_live_progress() {
     assert_eq!(listed["task_instances"][1].get("progress"), None);
     // The try ends: its counts are the record's, and the live progress goes.
     h.shared.emit(Event::TaskInstance {
+        map_index: -1,
         dag_id: "hello".to_owned(),
         run_id: "live".to_owned(),
         task_id: "first".to_owned(),
@@ -1605,3 +1611,6 @@ async fn a_trigger_of_a_paused_dag_says_the_run_waits_for_an_unpause() {
         .expect("trigger");
     assert_eq!(running.warning, None);
 }
+
+#[path = "tests/pools.rs"]
+mod pools;

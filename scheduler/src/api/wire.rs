@@ -131,6 +131,8 @@ pub(crate) fn task_instance(
 ) -> wire::TaskInstance {
     wire::TaskInstance {
         task_id: ti.task_id.clone(),
+        map_index: ti.map_index,
+        rendered_map_index: ti.rendered_map_index.clone(),
         dag_id: run.dag_id.clone(),
         dag_run_id: run.run_id.clone(),
         logical_date: run.logical_date,
@@ -184,6 +186,8 @@ impl TryFrom<wire::TaskInstance> for TaskInstanceRecord {
             version: SCHEMA_VERSION,
             state: t.state().try_into()?,
             task_id: t.task_id,
+            map_index: t.map_index,
+            rendered_map_index: t.rendered_map_index,
             try_number: t.try_number,
             max_tries: t.max_tries,
             start_date: t.start_date,

@@ -116,6 +116,10 @@ pub enum Command {
     /// passwords and extras encrypted at rest; `AIRFLOW_CONN_<ID>` comes first.
     #[command(subcommand)]
     Connections(super::args_values::ConnectionsCommand),
+    /// Manage pools (a task's `pool` and `pool_slots`): how many task instances of all
+    /// runs and DAGs run at once in each; `default_pool` has 128 slots unless set.
+    #[command(subcommand)]
+    Pools(super::args_pools::PoolsCommand),
 }
 
 /// `lithoflow db ...`
@@ -375,6 +379,9 @@ pub enum TasksCommand {
         task_id: String,
         /// The run's id.
         run_id: String,
+        /// A mapped task's instance (default -1: an unmapped task).
+        #[arg(long, allow_hyphen_values = true, default_value_t = -1)]
+        map_index: i32,
     },
     /// Print a task instance's log (the latest try unless `--try`).
     Logs {
@@ -387,6 +394,9 @@ pub enum TasksCommand {
         /// The try to show.
         #[arg(long = "try", value_name = "N")]
         try_number: Option<u32>,
+        /// A mapped task's instance (default -1: an unmapped task).
+        #[arg(long, allow_hyphen_values = true, default_value_t = -1)]
+        map_index: i32,
         /// Follow a running try's log as it grows (through the scheduler's API) until the
         /// try ends; the exit status is then the try's outcome.
         #[arg(short = 'f', long)]

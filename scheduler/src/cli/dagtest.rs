@@ -90,7 +90,8 @@ async fn run_on(
         settings.executor.clone(),
         settings.home.join("logs"),
     )
-    .wait_for_past(false);
+    .wait_for_past(false)
+    .without_pools();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let printer = tokio::spawn(async move {
         let mut err = std::io::stderr();
@@ -98,12 +99,14 @@ async fn run_on(
             let _ = match event {
                 RunEvent::Task {
                     task_id,
+                    map_index,
                     state,
                     try_number,
                 } => {
+                    let key = crate::engine::mapping::TiKey::new(&task_id, map_index);
                     writeln!(
                         err,
-                        "[dags test] {task_id}: {} (try {try_number})",
+                        "[dags test] {key}: {} (try {try_number})",
                         state.name()
                     )
                 }
@@ -130,21 +133,32 @@ async fn run_on(
     let mut tasks = Vec::new();
     let tis = store.tis(&dag.dag_id, &run_id)?;
     for task in &dag.tasks {
-        let Some(ti) = tis.iter().find(|t| t.task_id == task.task_id) else {
-            continue;
-        };
-        // Shown masked: a task may return a secret it was given.
-        let value = store
-            .xcom(&dag.dag_id, &run_id, &task.task_id, "return_value")?
-            .map(|v| crate::values::mask_value(store, &v));
-        tasks.push(json!({
-            "task_id": ti.task_id,
-            "state": ti.state.name(),
-            "try_number": ti.try_number,
-            "duration_s": ti.duration_s,
-            "return_value": value,
-            "error": ti.error,
-        }));
+        // A mapped task's instances each, in map index order.
+        for ti in tis.iter().filter(|t| t.task_id == task.task_id) {
+            // Shown masked: a task may return a secret it was given.
+            let value = store
+                .xcom_at(
+                    &dag.dag_id,
+                    &run_id,
+                    &task.task_id,
+                    ti.map_index,
+                    "return_value",
+                )?
+                .map(|v| crate::values::mask_value(store, &v));
+            let mut row = json!({
+                "task_id": ti.task_id,
+                "map_index": ti.map_index,
+                "state": ti.state.name(),
+                "try_number": ti.try_number,
+                "duration_s": ti.duration_s,
+                "return_value": value,
+                "error": ti.error,
+            });
+            if let (Some(label), Value::Object(m)) = (&ti.rendered_map_index, &mut row) {
+                m.insert("rendered_map_index".into(), json!(label));
+            }
+            tasks.push(row);
+        }
     }
     let mut out = std::io::stdout();
     if format == OutputFormat::Json {
@@ -155,6 +169,13 @@ async fn run_on(
             .iter()
             .map(|t| {
                 let mut m = t.as_object().cloned().unwrap_or_default();
+                // A mapped instance is shown as `task[N]`.
+                if let (Some(id), Some(i)) = (
+                    t["task_id"].as_str(),
+                    t["map_index"].as_i64().filter(|i| *i >= 0),
+                ) {
+                    m.insert("task_id".into(), Value::String(format!("{id}[{i}]")));
+                }
                 let shown: String = m
                     .get("return_value")
                     .map(|v| v.to_string())

@@ -3,12 +3,14 @@
 //! problems with DAG files go to stderr in the compiler convention.
 
 mod args;
+mod args_pools;
 mod args_values;
 mod connections;
 mod dags;
 pub(crate) mod dagtest;
 mod db;
 pub(crate) mod output;
+pub(crate) mod pools;
 pub(crate) mod runs;
 mod runtime;
 mod tasktest;
@@ -16,6 +18,7 @@ mod variables;
 mod xcom;
 
 pub use args::*;
+pub use args_pools::*;
 pub use args_values::*;
 
 use std::io::{self, Write};
@@ -253,16 +256,29 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             dag_id,
             task_id,
             run_id,
-        }) => crate::cli::runs::state(&dag_id, &task_id, &run_id, &home_settings()?).await,
+            map_index,
+        }) => {
+            crate::cli::runs::state(&dag_id, (&task_id, map_index), &run_id, &home_settings()?)
+                .await
+        }
         Command::Tasks(TasksCommand::Logs {
             dag_id,
             task_id,
             run_id,
             try_number,
+            map_index,
             follow,
         }) => {
             let settings = home_settings()?;
-            crate::cli::runs::logs(&dag_id, &task_id, &run_id, try_number, follow, &settings).await
+            crate::cli::runs::logs(
+                &dag_id,
+                (&task_id, map_index),
+                &run_id,
+                try_number,
+                follow,
+                &settings,
+            )
+            .await
         }
         Command::Tasks(TasksCommand::Clear {
             dag_id,
@@ -326,6 +342,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Db(cmd) => db::run(cmd, &home_settings()?).await,
         Command::Variables(cmd) => variables::run(cmd, &home_settings()?).await,
         Command::Connections(cmd) => connections::run(cmd, &home_settings()?).await,
+        Command::Pools(cmd) => pools::run(cmd, &home_settings()?).await,
         Command::Migrate(args) => {
             lithoflow_migrate::run(&args, &mut out, &mut err).map(|o| Outcome::from(&o))
         }

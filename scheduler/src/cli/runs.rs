@@ -433,18 +433,22 @@ impl StateAccess {
         })
     }
 
-    /// One task instance; None if it does not exist yet.
+    /// One task instance (at a map index, -1 unmapped); None if it does not exist yet.
     async fn ti(
         &self,
         dag_id: &str,
         run_id: &str,
-        task_id: &str,
+        (task_id, map_index): (&str, i32),
     ) -> anyhow::Result<Option<TaskInstanceRecord>> {
         Ok(match self {
-            StateAccess::Store(store) => store.ti(dag_id, run_id, task_id)?,
-            StateAccess::Api(client) => found(client.task_instance(dag_id, run_id, task_id).await)?
-                .map(TaskInstanceRecord::try_from)
-                .transpose()?,
+            StateAccess::Store(store) => store.ti_at(dag_id, run_id, task_id, map_index)?,
+            StateAccess::Api(client) => found(
+                client
+                    .task_instance_at(dag_id, run_id, task_id, map_index)
+                    .await,
+            )?
+            .map(TaskInstanceRecord::try_from)
+            .transpose()?,
         })
     }
 }
@@ -458,7 +462,7 @@ pub(crate) async fn states_for_dag_run(
 ) -> anyhow::Result<Outcome> {
     let access = StateAccess::connect(settings).await?;
     let run = access.run_of(dag_id, run_id).await?;
-    let rows: Vec<Map<String, Value>> = access
+    let mut rows: Vec<Map<String, Value>> = access
         .tis(dag_id, run_id)
         .await?
         .into_iter()
@@ -467,6 +471,7 @@ pub(crate) async fn states_for_dag_run(
                 "dag_id": dag_id,
                 "logical_date": ts(run.logical_date),
                 "task_id": t.task_id,
+                "map_index": t.map_index,
                 "state": t.state.name(),
                 "try_number": t.try_number,
                 "start_date": ts(t.start_date),
@@ -474,15 +479,20 @@ pub(crate) async fn states_for_dag_run(
             }))
         })
         .collect();
-    let cols = [
+    let mut cols = vec![
         "dag_id",
         "logical_date",
         "task_id",
+        "map_index",
         "state",
         "try_number",
         "start_date",
         "end_date",
     ];
+    // Scheduled instances waiting for a pool slot say so.
+    if crate::cli::pools::add_waiting_for(&access, dag_id, run_id, &mut rows).await? {
+        cols.push("waiting_for");
+    }
     std::io::stdout().write_all(render(&rows, &cols, format).as_bytes())?;
     Ok(Outcome::Ok)
 }
@@ -490,14 +500,14 @@ pub(crate) async fn states_for_dag_run(
 /// `tasks state`.
 pub(crate) async fn state(
     dag_id: &str,
-    task_id: &str,
+    task: (&str, i32),
     run_id: &str,
     settings: &Settings,
 ) -> anyhow::Result<Outcome> {
     let access = StateAccess::connect(settings).await?;
     access.run_of(dag_id, run_id).await?;
     let state = access
-        .ti(dag_id, run_id, task_id)
+        .ti(dag_id, run_id, task)
         .await?
         .map_or(TaskState::None, |t| t.state);
     writeln!(std::io::stdout(), "{}", state.name())?;
@@ -509,7 +519,7 @@ pub(crate) async fn state(
 /// status is then the try's outcome (0: success or skipped).
 pub(crate) async fn logs(
     dag_id: &str,
-    task_id: &str,
+    (task_id, map_index): (&str, i32),
     run_id: &str,
     try_number: Option<u32>,
     follow: bool,
@@ -517,13 +527,20 @@ pub(crate) async fn logs(
 ) -> anyhow::Result<Outcome> {
     let access = StateAccess::connect(settings).await?;
     access.run_of(dag_id, run_id).await?;
-    let ti = access.ti(dag_id, run_id, task_id).await?;
+    let ti = access.ti(dag_id, run_id, (task_id, map_index)).await?;
     let latest = ti.as_ref().map_or(0, |t| t.try_number);
     let n = try_number.unwrap_or(latest);
     if n == 0 {
         bail!("task `{task_id}` of run `{run_id}` has not run yet");
     }
-    let path = Engine::log_path(&settings.home.join("logs"), dag_id, run_id, task_id, n);
+    let path = Engine::log_path(
+        &settings.home.join("logs"),
+        dag_id,
+        run_id,
+        task_id,
+        map_index,
+        n,
+    );
     let mut out = std::io::stdout();
     let client = match &access {
         StateAccess::Store(_) => {
@@ -543,7 +560,7 @@ pub(crate) async fn logs(
     loop {
         // Whether the try had ended before this read: then the read reaches the log's end.
         let ended = if follow {
-            let ti = access.ti(dag_id, run_id, task_id).await?;
+            let ti = access.ti(dag_id, run_id, (task_id, map_index)).await?;
             let running = ti
                 .as_ref()
                 .is_some_and(|t| t.try_number == n && t.state == TaskState::Running);
@@ -553,7 +570,10 @@ pub(crate) async fn logs(
         };
         // The API answers in chunks; ask until a chunk comes back empty.
         loop {
-            let (bytes, next) = match client.log(dag_id, run_id, task_id, n, offset).await {
+            let (bytes, next) = match client
+                .log_at(dag_id, run_id, (task_id, map_index), n, offset)
+                .await
+            {
                 Ok(answer) => answer,
                 // A followed try's log may not exist yet (its try is being dispatched).
                 Err(e) if follow && ended.is_none() && e.is_not_found() => break,

@@ -134,6 +134,11 @@ pub(super) fn with_services(
             state_dir.to_path_buf(),
             run,
             &task_id,
+            call.context
+                .get("map_index")
+                .and_then(Value::as_i64)
+                .and_then(|i| i32::try_from(i).ok())
+                .unwrap_or(crate::store::UNMAPPED),
             call.context.clone(),
         ));
     }
@@ -256,7 +261,7 @@ fn exception(e: &TaskError) -> Value {
 pub(super) fn for_task(
     dag: &Arc<Dag>,
     run: &DagRunRecord,
-    task: &Task,
+    (task, map_index): (&Task, i32),
     try_number: u32,
     kind: CallbackKind,
     error: Option<&TaskError>,
@@ -265,14 +270,15 @@ pub(super) fn for_task(
     if funcs.is_empty() {
         return Vec::new();
     }
-    let mut context = template_context(
+    let mut ctx = template_context(
         dag,
         run,
         &task.task_id,
         try_number,
         ContextInputs::detached(run),
-    )
-    .json();
+    );
+    ctx.map_index = i64::from(map_index);
+    let mut context = ctx.json();
     if let Some(e) = error.filter(|_| matches!(kind, CallbackKind::Failure | CallbackKind::Retry)) {
         context.insert("exception".to_owned(), exception(e));
     }
@@ -289,6 +295,7 @@ pub(super) fn for_task(
                 &dag.dag_id,
                 &run.run_id,
                 &format!("{}@{}.{i}", task.task_id, kind.key()),
+                map_index,
                 try_number,
             ),
             services: None,
@@ -364,7 +371,13 @@ pub(super) fn for_run<'t>(
             kind,
             func: func.clone(),
             context: context.clone(),
-            job_key: job_key(&dag.dag_id, &run.run_id, &format!("@{}.{i}", kind.key()), 0),
+            job_key: job_key(
+                &dag.dag_id,
+                &run.run_id,
+                &format!("@{}.{i}", kind.key()),
+                -1,
+                0,
+            ),
             services: None,
         })
         .collect()
@@ -396,7 +409,7 @@ fn natural_key(id: &str) -> Vec<(u8, u128, String)> {
 impl Engine {
     /// The run's log of its DAG callbacks: `dag_callbacks.log` in the run's log folder.
     pub(super) fn dag_callbacks_log(&self, dag_id: &str, run_id: &str) -> PathBuf {
-        let try_log = Engine::log_path(&self.logs_dir, dag_id, run_id, "_", 1);
+        let try_log = Engine::log_path(&self.logs_dir, dag_id, run_id, "_", -1, 1);
         // <logs>/dag_id=../run_id=../task_id=_/attempt=1.log: two folders up.
         try_log
             .parent()

@@ -267,8 +267,13 @@ fn open_with_header(path: &Path, header: &str) -> std::io::Result<File> {
 /// The first line of a try's log.
 pub(super) fn header(dag: &Dag, run: &DagRunRecord, ti: &TaskInstanceRecord) -> String {
     let start = ti.start_date.map(|d| d.to_rfc3339()).unwrap_or_default();
+    let map = if ti.map_index >= 0 {
+        format!(" map_index {}", ti.map_index)
+    } else {
+        String::new()
+    };
     format!(
-        "[{start}] {}.{} run {} try {}/{}\n",
+        "[{start}] {}.{} run {}{map} try {}/{}\n",
         dag.dag_id, ti.task_id, run.run_id, ti.try_number, ti.max_tries
     )
 }
@@ -296,6 +301,7 @@ impl Engine {
             &dag.dag_id,
             &run.run_id,
             &ti.task_id,
+            ti.map_index,
             result.try_number,
         );
         let written = match result.log.as_ref().filter(|l| l.has_masks()) {

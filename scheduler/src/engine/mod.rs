@@ -14,6 +14,9 @@
 
 mod callbacks;
 mod log;
+pub(crate) mod mapping;
+mod outcome;
+pub(crate) mod pools;
 mod run;
 #[cfg(test)]
 mod tests;
@@ -43,6 +46,8 @@ pub(crate) enum RunEvent {
     Task {
         /// The task.
         task_id: String,
+        /// The instance's map index (-1 unmapped).
+        map_index: i32,
         /// Its new state.
         state: TaskState,
         /// Its try number.
@@ -52,6 +57,8 @@ pub(crate) enum RunEvent {
     Progress {
         /// The task.
         task_id: String,
+        /// The instance's map index (-1 unmapped).
+        map_index: i32,
         /// The job's progress.
         progress: Progress,
     },
@@ -77,8 +84,10 @@ pub(crate) enum RunControl {
 pub(crate) struct TryInput {
     /// The task's DAG.
     pub dag: Arc<Dag>,
-    /// The task, its templates rendered.
+    /// The task, its templates rendered (a mapped instance's arguments on it).
     pub task: Task,
+    /// The instance's map index (-1 unmapped).
+    pub map_index: i32,
     /// Its try number (1 for the first try).
     pub try_number: u32,
     /// Where the try's job data lives in storage ([`crate::taskrun::job_key`]).
@@ -104,6 +113,8 @@ pub(crate) struct TryInput {
 pub(crate) struct JobStarted {
     /// The task.
     pub task_id: String,
+    /// The instance's map index (-1 unmapped).
+    pub map_index: i32,
     /// The try.
     pub try_number: u32,
     /// The job's live progress.
@@ -184,6 +195,8 @@ pub(crate) struct Engine {
     /// free before anything is written to the store.
     state_dir: PathBuf,
     wait_for_space: bool,
+    /// The slot arbiter all runs of this engine share (None: tasks run without pools).
+    pools: Option<Arc<pools::Arbiter>>,
 }
 
 /// How often a run blocked only by `depends_on_past` looks again.
@@ -279,6 +292,7 @@ impl Engine {
             .parent()
             .map_or_else(|| PathBuf::from("state"), |home| home.join("state"));
         Engine {
+            pools: Some(pools::Arbiter::new(Arc::clone(&store))),
             store,
             executor,
             clock: Arc::new(WallClock),
@@ -313,22 +327,41 @@ impl Engine {
         self
     }
 
+    /// Runs tasks without pools and priority (`dags test`, as Airflow's `dag.test()`,
+    /// which runs every task at once without the scheduler's pool checks).
+    pub(crate) fn without_pools(mut self) -> Engine {
+        self.pools = None;
+        self
+    }
+
+    /// The slot arbiter of this engine's runs.
+    pub(crate) fn pools(&self) -> Option<&Arc<pools::Arbiter>> {
+        self.pools.as_ref()
+    }
+
     /// The per-try log file of a task instance.
     pub(crate) fn log_path(
         logs_dir: &Path,
         dag_id: &str,
         run_id: &str,
         task_id: &str,
+        map_index: i32,
         try_number: u32,
     ) -> PathBuf {
         // Every id becomes one `name=value` segment: it can neither hold a `/` nor be `..`,
         // so no id escapes the logs folder (the ids are checked before they get here too).
         use crate::taskrun::sanitize;
-        logs_dir
+        // Airflow's layout: a mapped instance's tries under `map_index=N/`.
+        let task_dir = logs_dir
             .join(format!("dag_id={}", sanitize(dag_id)))
             .join(format!("run_id={}", sanitize(run_id)))
-            .join(format!("task_id={}", sanitize(task_id)))
-            .join(format!("attempt={try_number}.log"))
+            .join(format!("task_id={}", sanitize(task_id)));
+        let task_dir = if map_index >= 0 {
+            task_dir.join(format!("map_index={map_index}"))
+        } else {
+            task_dir
+        };
+        task_dir.join(format!("attempt={try_number}.log"))
     }
 
     /// Runs (or resumes) a run until it reaches a final state.
@@ -423,7 +456,7 @@ mod path_tests {
             ("..", "..", ".."),
             ("a\0b", "r\\..\\..", "t/../../u"),
         ] {
-            let p = Engine::log_path(logs, dag, run, task, 1);
+            let p = Engine::log_path(logs, dag, run, task, -1, 1);
             assert!(p.starts_with(logs), "{}", p.display());
             // Exactly the four segments lithoflow writes, whatever the ids hold.
             assert_eq!(p.strip_prefix(logs).map(|r| r.components().count()), Ok(4));
@@ -433,7 +466,7 @@ mod path_tests {
                 "{}",
                 p.display()
             );
-            assert_eq!(job_key(dag, run, task, 1).split('/').count(), 4);
+            assert_eq!(job_key(dag, run, task, -1, 1).split('/').count(), 4);
         }
     }
 }

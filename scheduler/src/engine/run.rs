@@ -6,7 +6,7 @@
 //! `depends_on_past` re-check only wake it. After each event, [`RunLoop::schedule`]
 //! decides every undecided task and dispatches what may run.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -20,23 +20,38 @@ use tokio_util::sync::CancellationToken;
 
 use super::callbacks::{self, CallbackKind, CallbackLog, RunEnd};
 use super::log::TryLog;
+use super::mapping::{self, InstanceArgs, TiKey};
+use super::outcome::{multiple_outputs_check, pushes, skips_after};
+use super::pools::{Grant, RunSlots};
+use decide::Decided;
+mod decide;
+
 use super::{Engine, JobStarted, PAST_RECHECK, RunControl, RunEvent, TryInput, TryOutput};
-use crate::store::{DagRunRecord, RunState, TaskInstanceRecord, TaskState};
+use crate::store::{DagRunRecord, RunState, TaskInstanceRecord, TaskState, UNMAPPED};
 use crate::taskrun::{
     self, ContextInputs, StoreXcom, TaskError, job_key, render_task, template_context,
 };
 use lithoflow_dag::template::Renderer;
-use lithoflow_dag::trigger::{self, Decision, UpstreamCounts};
 use lithoflow_dag::{Dag, Task, TaskKind};
 
 /// The result of a task's try, as the run sees it.
 pub(super) struct TryResult {
     pub(super) task_id: String,
+    /// The instance's map index (-1 unmapped).
+    pub(super) map_index: i32,
     pub(super) try_number: u32,
     pub(super) output: TryOutput,
     pub(super) duration_s: f64,
     /// The log written while the try ran.
     pub(super) log: Option<TryLog>,
+    /// A mapped instance's `map_index_template`, rendered.
+    pub(super) rendered_map_index: Option<String>,
+}
+
+impl TryResult {
+    fn key(&self) -> TiKey {
+        TiKey::new(&self.task_id, self.map_index)
+    }
 }
 
 /// What [`RunLoop::start`] found.
@@ -70,6 +85,8 @@ enum Wake {
     RetryDue,
     PastRecheck,
     RunTimeout,
+    /// A pool slot request of this run was granted.
+    PoolGrant(Grant),
 }
 
 /// What [`RunLoop::schedule`] leaves the run with.
@@ -85,24 +102,30 @@ pub(super) struct RunLoop<'e> {
     engine: &'e Engine,
     dag: Arc<Dag>,
     run: DagRunRecord,
-    tis: HashMap<String, TaskInstanceRecord>,
+    /// Every task instance, by task and map index.
+    tis: BTreeMap<TiKey, TaskInstanceRecord>,
+    /// The arguments of each expanded mapped task's instances, by task (read again
+    /// from the upstream results after a restart).
+    expansions: HashMap<String, Arc<Vec<InstanceArgs>>>,
     events: Option<mpsc::UnboundedSender<RunEvent>>,
     /// When `dagrun_timeout` ends the run.
     timeout_at: Option<DateTime<Utc>>,
     running: JoinSet<TryResult>,
+    /// Pool slots this run waits for and holds (`engine/pools.rs`).
+    slots: RunSlots,
     /// Task callbacks running after their try's state was recorded; the run's end
     /// waits for them.
     callbacks: JoinSet<()>,
     /// Per task, told when its latest callbacks are done: a task's callbacks run in the
     /// order its states changed (a retry's before the final failure's).
-    callbacks_done: HashMap<String, tokio::sync::oneshot::Receiver<()>>,
-    in_flight: HashMap<String, InFlight>,
+    callbacks_done: HashMap<TiKey, tokio::sync::oneshot::Receiver<()>>,
+    in_flight: HashMap<TiKey, InFlight>,
     started_tx: mpsc::UnboundedSender<JobStarted>,
     started_rx: mpsc::UnboundedReceiver<JobStarted>,
     /// Set by a drain: nothing new starts, and running tries stop at this instant.
     drain: Option<tokio::time::Instant>,
     /// Running tries that were cleared: their outcome is dropped and they run again.
-    restarting: HashSet<String>,
+    restarting: HashSet<TiKey>,
     /// Tasks whose trigger rule lets them run but whose previous run's instance did not
     /// succeed (`depends_on_past`), as of the last [`RunLoop::decide`].
     blocked_on_past: Vec<String>,
@@ -127,21 +150,29 @@ impl<'e> RunLoop<'e> {
         if run.state.is_finished() {
             return Ok(Started::Finished(Box::new(run)));
         }
-        let mut tis: HashMap<String, TaskInstanceRecord> = engine
+        let mut tis: BTreeMap<TiKey, TaskInstanceRecord> = engine
             .store
             .tis(&dag.dag_id, run_id)?
             .into_iter()
-            .map(|t| (t.task_id.clone(), t))
+            .map(|t| (TiKey::new(&t.task_id, t.map_index), t))
             .collect();
         for task in &dag.tasks {
-            let ti = tis
-                .entry(task.task_id.clone())
-                .or_insert_with(|| TaskInstanceRecord::new(&task.task_id, task.retries + 1));
-            if matches!(
-                ti.state,
-                TaskState::Running | TaskState::Queued | TaskState::Scheduled
-            ) {
-                tracing::warn!(dag = %dag.dag_id, run = %run_id, task = %task.task_id, attempt = ti.try_number, "recovering a task that was running when lithoflow stopped; it runs again on the same try");
+            // A task with no instance gets its unmapped one (a mapped task's is
+            // expanded once its upstream tasks are done).
+            if tis.range(TiKey::range_of(&task.task_id)).next().is_none() {
+                tis.insert(
+                    TiKey::unmapped(&task.task_id),
+                    TaskInstanceRecord::new(&task.task_id, task.retries + 1),
+                );
+            }
+        }
+        for (key, ti) in tis.iter_mut() {
+            if ti.state == TaskState::Scheduled {
+                // It waited for a pool slot: it asks again.
+                ti.state = TaskState::None;
+            }
+            if matches!(ti.state, TaskState::Running | TaskState::Queued) {
+                tracing::warn!(dag = %dag.dag_id, run = %run_id, task = %key, attempt = ti.try_number, "recovering a task that was running when lithoflow stopped; it runs again on the same try");
                 ti.state = TaskState::None;
                 ti.try_number = ti.try_number.saturating_sub(1);
                 ti.job_id = None;
@@ -171,14 +202,17 @@ impl<'e> RunLoop<'e> {
             &dag.templates,
             engine.executor.py_caller(&dag),
         ));
+        let slots = RunSlots::new(engine.pools.clone(), &dag, &run);
         Ok(Started::Running(Box::new(RunLoop {
             engine,
             dag,
             run,
             tis,
+            expansions: HashMap::new(),
             events,
             timeout_at,
             running: JoinSet::new(),
+            slots,
             callbacks: JoinSet::new(),
             callbacks_done: HashMap::new(),
             in_flight: HashMap::new(),
@@ -209,6 +243,7 @@ impl<'e> RunLoop<'e> {
                 Wake::Control(None) => control = None,
                 Wake::DrainDeadline => return Ok(self.on_drain_deadline().await),
                 Wake::RunTimeout => return self.on_run_timeout().await,
+                Wake::PoolGrant(grant) => self.slots.on_grant(grant),
             }
         }
     }
@@ -223,9 +258,13 @@ impl<'e> RunLoop<'e> {
     /// whether the run goes on.
     async fn schedule(&mut self) -> anyhow::Result<Next> {
         let now = self.engine.now();
-        let (mut changed, to_dispatch) = self.decide(now)?;
-        for task_id in &to_dispatch {
-            if let Some(ti) = self.tis.get_mut(task_id) {
+        let Decided {
+            mut changed,
+            to_dispatch,
+            removed,
+        } = self.decide(now)?;
+        for key in &to_dispatch {
+            if let Some(ti) = self.tis.get_mut(key) {
                 ti.state = TaskState::Running;
                 ti.try_number += 1;
                 ti.start_date = Some(now);
@@ -235,13 +274,14 @@ impl<'e> RunLoop<'e> {
                 let (state, try_number) = (ti.state, ti.try_number);
                 changed.push(ti.clone());
                 self.emit(RunEvent::Task {
-                    task_id: task_id.clone(),
+                    task_id: key.task_id.clone(),
+                    map_index: key.map_index,
                     state,
                     try_number,
                 });
             }
         }
-        if !changed.is_empty() {
+        if !changed.is_empty() || !removed.is_empty() {
             let (d, r) = (self.dag.dag_id.clone(), self.run.run_id.clone());
             let starting = to_dispatch.clone();
             // Durable before the dispatch. A try starts without the XCom of the one
@@ -249,17 +289,22 @@ impl<'e> RunLoop<'e> {
             // the task runner's `xcom_keys_to_clear` in 3.x).
             self.engine
                 .persist(move |s| {
+                    removed
+                        .iter()
+                        .try_for_each(|k| s.delete_ti(&d, &r, &k.task_id, k.map_index))?;
                     changed.iter().try_for_each(|ti| s.put_ti(&d, &r, ti))?;
-                    starting.iter().try_for_each(|t| s.clear_xcom(&d, &r, t))
+                    starting
+                        .iter()
+                        .try_for_each(|k| s.clear_xcom_at(&d, &r, &k.task_id, k.map_index))
                 })
                 .await?;
         }
-        for task_id in to_dispatch {
-            let Some(task) = self.dag.task(&task_id).cloned() else {
+        for key in to_dispatch {
+            let Some(task) = self.dag.task(&key.task_id).cloned() else {
                 continue;
             };
-            let try_number = self.tis.get(&task_id).map_or(1, |t| t.try_number);
-            self.dispatch(task, try_number)?;
+            let try_number = self.tis.get(&key).map_or(1, |t| t.try_number);
+            self.dispatch(task, key.map_index, try_number)?;
         }
 
         if self.drain.is_some() && self.running.is_empty() {
@@ -267,7 +312,7 @@ impl<'e> RunLoop<'e> {
             return Ok(Next::Done(Box::new(self.run.clone())));
         }
         if self.tis.values().all(|t| t.state.is_finished()) {
-            let state = leaves_state(&self.dag, &self.tis);
+            let state = mapping::leaves_state(&self.dag, &self.tis);
             let end = if state == RunState::Success {
                 RunEnd::Success
             } else {
@@ -279,7 +324,11 @@ impl<'e> RunLoop<'e> {
                 .map(|r| Next::Done(Box::new(r)));
         }
         let mut recheck_past = false;
-        if self.running.is_empty() && self.drain.is_none() && self.next_retry().is_none() {
+        if self.running.is_empty()
+            && self.drain.is_none()
+            && self.next_retry().is_none()
+            && !self.slots.waiting()
+        {
             if !self.blocked_on_past.is_empty() && self.engine.wait_for_past {
                 // Airflow keeps such a run running until the past is fixed (or
                 // dagrun_timeout); look again now and then.
@@ -292,7 +341,11 @@ impl<'e> RunLoop<'e> {
                     .tasks
                     .iter()
                     .map(|t| t.task_id.as_str())
-                    .filter(|id| self.tis.get(*id).is_some_and(|t| !t.state.is_finished()))
+                    .filter(|id| {
+                        self.tis
+                            .range(TiKey::range_of(id))
+                            .any(|(_, t)| !t.state.is_finished())
+                    })
                     .collect();
                 let note = if self.blocked_on_past.is_empty() {
                     format!("deadlock: no task can run (waiting: {})", stuck.join(", "))
@@ -310,75 +363,6 @@ impl<'e> RunLoop<'e> {
             }
         }
         Ok(Next::Wait { recheck_past })
-    }
-
-    /// Applies the trigger rules, `depends_on_past` and `max_active_tasks` to every task
-    /// not yet decided, until nothing changes: the task instances that changed state
-    /// (skipped, upstream_failed) and the tasks to start now.
-    fn decide(
-        &mut self,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<(Vec<TaskInstanceRecord>, Vec<String>)> {
-        let mut changed: Vec<TaskInstanceRecord> = Vec::new();
-        let mut to_dispatch: Vec<String> = Vec::new();
-        self.blocked_on_past.clear();
-        let dag = Arc::clone(&self.dag);
-        let mut progress = true;
-        while progress {
-            progress = false;
-            // Running tasks; the ones chosen for dispatch in this pass are added below.
-            let active = self
-                .tis
-                .values()
-                .filter(|t| t.state == TaskState::Running)
-                .count();
-            for task in &dag.tasks {
-                let Some(ti) = self.tis.get(&task.task_id) else {
-                    continue;
-                };
-                let waiting_retry = ti.state == TaskState::UpForRetry
-                    && ti.next_retry_at.is_some_and(|at| at > now);
-                if !matches!(ti.state, TaskState::None | TaskState::UpForRetry)
-                    || waiting_retry
-                    || to_dispatch.contains(&task.task_id)
-                {
-                    continue;
-                }
-                let counts = upstream_counts(&dag, task, &self.tis);
-                let new_state = match trigger::evaluate(task.trigger_rule, counts) {
-                    Decision::Skip => Some(TaskState::Skipped),
-                    Decision::UpstreamFailed => Some(TaskState::UpstreamFailed),
-                    Decision::Wait => None,
-                    Decision::Run => {
-                        if task.depends_on_past && !self.past_met(&task.task_id)? {
-                            if !self.blocked_on_past.contains(&task.task_id) {
-                                self.blocked_on_past.push(task.task_id.clone());
-                            }
-                        } else if self.drain.is_none()
-                            && active + to_dispatch.len() < dag.max_active_tasks as usize
-                        {
-                            to_dispatch.push(task.task_id.clone());
-                        }
-                        None
-                    }
-                };
-                if let Some(state) = new_state
-                    && let Some(ti) = self.tis.get_mut(&task.task_id)
-                {
-                    ti.state = state;
-                    ti.end_date = Some(now);
-                    let try_number = ti.try_number;
-                    changed.push(ti.clone());
-                    self.emit(RunEvent::Task {
-                        task_id: task.task_id.clone(),
-                        state,
-                        try_number,
-                    });
-                    progress = true;
-                }
-            }
-        }
-        Ok((changed, to_dispatch))
     }
 
     /// The earliest time a task waiting for its retry may run again.
@@ -415,12 +399,16 @@ impl<'e> RunLoop<'e> {
             () = sleep_for(retry_in) => Wake::RetryDue,
             () = tokio::time::sleep(PAST_RECHECK), if recheck_past => Wake::PastRecheck,
             () = sleep_for(timeout_in) => Wake::RunTimeout,
+            grant = self.slots.next_grant() => Wake::PoolGrant(grant),
         }
     }
 
     /// A try's job started: its progress is forwarded as run events.
     fn on_job_started(&mut self, job: JobStarted) {
-        let Some(try_) = self.in_flight.get_mut(&job.task_id) else {
+        let Some(try_) = self
+            .in_flight
+            .get_mut(&TiKey::new(&job.task_id, job.map_index))
+        else {
             return;
         };
         // A job of an earlier try that ended before its start was seen.
@@ -431,6 +419,7 @@ impl<'e> RunLoop<'e> {
             let gate = Arc::new(Mutex::new(false));
             forward_progress(
                 job.task_id,
+                job.map_index,
                 job.progress.clone(),
                 tx.clone(),
                 Arc::clone(&gate),
@@ -444,7 +433,7 @@ impl<'e> RunLoop<'e> {
     async fn on_try_finished(&mut self, result: TryResult) -> anyhow::Result<()> {
         // The job's last figures, then (in `complete`) the task's new state: the
         // forwarder is closed first, so no progress follows the state.
-        if let Some(try_) = self.in_flight.remove(&result.task_id)
+        if let Some(try_) = self.in_flight.remove(&result.key())
             && let Some(gate) = try_.gate
         {
             *gate.lock().unwrap_or_else(PoisonError::into_inner) = true;
@@ -453,14 +442,18 @@ impl<'e> RunLoop<'e> {
                 if progress.total > 0 {
                     self.emit(RunEvent::Progress {
                         task_id: result.task_id.clone(),
+                        map_index: result.map_index,
                         progress,
                     });
                 }
             }
         }
-        if self.restarting.remove(&result.task_id) {
+        if self.restarting.remove(&result.key()) {
             // Cleared while running: the try's outcome is dropped.
-            return self.clear_tis(std::slice::from_ref(&result.task_id)).await;
+            if self.tis.contains_key(&result.key()) {
+                return self.clear_tis(&[result.key()]).await;
+            }
+            return Ok(());
         }
         self.complete(result).await
     }
@@ -470,25 +463,38 @@ impl<'e> RunLoop<'e> {
         match cmd {
             RunControl::Drain { deadline } => {
                 self.drain = Some(deadline);
+                self.slots.cancel_all();
                 Ok(())
             }
-            RunControl::Clear(task_ids) => {
-                let mut now_ids = Vec::new();
+            RunControl::Clear(mut task_ids) => {
+                let mut seen = HashSet::new();
+                task_ids.retain(|t| seen.insert(t.clone()));
+                let mut now_keys = Vec::new();
                 for id in task_ids {
-                    if self
+                    let mapped = self.dag.task(&id).is_some_and(Task::is_mapped);
+                    let keys: Vec<TiKey> = self
                         .tis
-                        .get(&id)
-                        .is_some_and(|t| t.state == TaskState::Running)
-                    {
-                        if let Some(try_) = self.in_flight.get(&id) {
-                            try_.cancel.cancel();
+                        .range(TiKey::range_of(&id))
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    for key in keys {
+                        if self
+                            .tis
+                            .get(&key)
+                            .is_some_and(|t| t.state == TaskState::Running)
+                        {
+                            if let Some(try_) = self.in_flight.get(&key) {
+                                try_.cancel.cancel();
+                            }
+                            self.restarting.insert(key.clone());
+                            if !mapped {
+                                continue;
+                            }
                         }
-                        self.restarting.insert(id);
-                    } else {
-                        now_ids.push(id);
+                        now_keys.push(key);
                     }
                 }
-                self.clear_tis(&now_ids).await
+                self.clear_tis(&now_keys).await
             }
         }
     }
@@ -534,20 +540,36 @@ impl<'e> RunLoop<'e> {
     }
 
     /// Starts a task's try on the executor.
-    fn dispatch(&mut self, task: Task, try_number: u32) -> anyhow::Result<()> {
-        let (dag, run) = (&self.dag, &self.run);
-        // Upstream values for data_from_task / iterdata_from_task.
-        let mut xcom = HashMap::new();
-        for dep in task.dependencies() {
-            if let Some(v) =
-                self.engine
-                    .store
-                    .xcom(&dag.dag_id, &run.run_id, dep, "return_value")?
+    fn dispatch(&mut self, mut task: Task, map_index: i32, try_number: u32) -> anyhow::Result<()> {
+        // A mapped instance's arguments: the literal ones are rendered with the task's
+        // templates, the ones from upstream results are put on after rendering.
+        let mut late_args = serde_json::Map::new();
+        let mut args_error = None;
+        if task.is_mapped() && map_index != UNMAPPED {
+            match self
+                .instance_args(&task, map_index)
+                .and_then(|a| mapping::apply_args(&mut task, &a.literal).map(|()| a))
             {
+                Ok(a) => late_args = a.from_task,
+                Err(e) => args_error = Some(e),
+            }
+        }
+        let (dag, run) = (&self.dag, &self.run);
+        // Upstream values for data_from_task / iterdata_from_task (a mapped upstream's:
+        // the list of its instances' results).
+        let mut xcom = HashMap::new();
+        for dep in task.value_sources() {
+            if let Some(v) = mapping::upstream_value(&self.engine.store, dag, &run.run_id, dep)? {
                 xcom.insert(dep.to_owned(), v);
             }
         }
-        let job_key = job_key(&dag.dag_id, &run.run_id, &task.task_id, try_number);
+        let job_key = job_key(
+            &dag.dag_id,
+            &run.run_id,
+            &task.task_id,
+            map_index,
+            try_number,
+        );
         let logical = run.logical_date.unwrap_or(run.run_after);
         let inputs = ContextInputs {
             now: self.engine.now(),
@@ -558,7 +580,8 @@ impl<'e> RunLoop<'e> {
                 run_id: run.run_id.clone(),
             })),
         };
-        let ctx = template_context(dag, run, &task.task_id, try_number, inputs);
+        let mut ctx = template_context(dag, run, &task.task_id, try_number, inputs);
+        ctx.map_index = i64::from(map_index);
         let context = task.python().map(|_| ctx.json());
         let renderer = Arc::clone(&self.renderer);
         let calls_python = dag.templates.calls_python();
@@ -567,11 +590,12 @@ impl<'e> RunLoop<'e> {
             self.engine.state_dir.clone(),
             run,
             &task.task_id,
+            map_index,
             ctx.json(),
         );
         let cancel = CancellationToken::new();
         self.in_flight.insert(
-            task.task_id.clone(),
+            TiKey::new(&task.task_id, map_index),
             InFlight {
                 try_number,
                 cancel: cancel.clone(),
@@ -585,16 +609,20 @@ impl<'e> RunLoop<'e> {
             .filter(|_| !executor.enforces_execution_timeout(&task));
         let started_tx = self.started_tx.clone();
         // The log exists from the try's start, so its output can be read while it runs.
-        let log = self.tis.get(&task.task_id).map(|ti| {
-            let path = Engine::log_path(
-                &self.engine.logs_dir,
-                &dag.dag_id,
-                &run.run_id,
-                &ti.task_id,
-                try_number,
-            );
-            TryLog::create(path, &super::log::header(dag, run, ti))
-        });
+        let log = self
+            .tis
+            .get(&TiKey::new(&task.task_id, map_index))
+            .map(|ti| {
+                let path = Engine::log_path(
+                    &self.engine.logs_dir,
+                    &dag.dag_id,
+                    &run.run_id,
+                    &ti.task_id,
+                    ti.map_index,
+                    try_number,
+                );
+                TryLog::create(path, &super::log::header(dag, run, ti))
+            });
         // The secrets the try could be given are masked in its log and error.
         let masks = crate::values::secret_masks(&self.engine.store).unwrap_or_else(|e| {
             tracing::warn!(error = %e, "failed to read the variables and connections to mask in the task's log");
@@ -604,18 +632,35 @@ impl<'e> RunLoop<'e> {
         let lookup: Arc<dyn lithoflow_dag::template_values::Lookup> =
             Arc::new(crate::values::StoreLookup(Arc::clone(&self.engine.store)));
         let on_execute = callbacks::with_services(
-            callbacks::for_task(dag, run, &task, try_number, CallbackKind::Execute, None),
+            callbacks::for_task(
+                dag,
+                run,
+                (&task, map_index),
+                try_number,
+                CallbackKind::Execute,
+                None,
+            ),
             &self.engine.store,
             &self.engine.state_dir,
             run,
         );
+        let map_index_template = task
+            .map_index_template
+            .clone()
+            .filter(|_| map_index != UNMAPPED);
         let dag = Arc::clone(dag);
+        let slot = self.slots.take(&TiKey::new(&task.task_id, map_index));
         self.running.spawn(async move {
+            // The pool slots are held while the try runs.
+            let _slot = slot;
             let started = std::time::Instant::now();
             let task_id = task.task_id.clone();
             // A DAG whose templates call Python renders off the runtime's threads: its
             // macros wait for the executor.
-            let rendered = if calls_python {
+            let label_env = map_index_template.map(|t| (t, ctx.clone(), Arc::clone(&renderer)));
+            let rendered = if let Some(e) = args_error {
+                Err(e)
+            } else if calls_python {
                 let task = task.clone();
                 tokio::task::spawn_blocking(move || {
                     render_task(&task, &renderer, &ctx, Some(lookup))
@@ -624,6 +669,34 @@ impl<'e> RunLoop<'e> {
                 .unwrap_or_else(|e| Err(format!("rendering the templates stopped: {e}")))
             } else {
                 render_task(&task, &renderer, &ctx, Some(lookup))
+            };
+            let rendered = rendered.and_then(|mut task| {
+                mapping::apply_args(&mut task, &late_args)
+                    .and_then(|()| mapping::check_instance(&task))
+                    .map(|()| task)
+            });
+            // A mapped instance's label, rendered with its arguments on `task`.
+            let rendered_map_index = match (&rendered, label_env) {
+                (Ok(task), Some((template, mut ctx, renderer))) => {
+                    ctx.task_fields = mapping::task_fields(task);
+                    let render = move || renderer.render(&Value::String(template), &ctx);
+                    let label = if calls_python {
+                        tokio::task::spawn_blocking(render)
+                            .await
+                            .unwrap_or_else(|e| Err(e.to_string()))
+                    } else {
+                        render()
+                    };
+                    match label {
+                        Ok(Value::String(label)) => Some(label),
+                        Ok(other) => Some(other.to_string()),
+                        Err(e) => {
+                            tracing::warn!(task = %task.task_id, map_index, error = %e, "failed to render map_index_template");
+                            None
+                        }
+                    }
+                }
+                _ => None,
             };
             let output = match rendered {
                 Ok(task) => {
@@ -641,6 +714,7 @@ impl<'e> RunLoop<'e> {
                     let try_ = executor.run_try(TryInput {
                         dag,
                         task,
+                        map_index,
                         try_number,
                         job_key,
                         xcom,
@@ -656,6 +730,8 @@ impl<'e> RunLoop<'e> {
             };
             TryResult {
                 task_id,
+                map_index,
+                rendered_map_index,
                 try_number,
                 output,
                 duration_s: started.elapsed().as_secs_f64(),
@@ -668,7 +744,7 @@ impl<'e> RunLoop<'e> {
     /// Records a finished try: XCom and state first, then the log file.
     async fn complete(&mut self, result: TryResult) -> anyhow::Result<()> {
         let dag = Arc::clone(&self.dag);
-        let Some(ti) = self.tis.get_mut(&result.task_id) else {
+        let Some(ti) = self.tis.get_mut(&result.key()) else {
             return Ok(());
         };
         let Some(task) = dag.task(&result.task_id) else {
@@ -680,6 +756,9 @@ impl<'e> RunLoop<'e> {
         let now = self.engine.now();
         ti.end_date = Some(now);
         ti.duration_s = Some(result.duration_s);
+        if result.rendered_map_index.is_some() {
+            ti.rendered_map_index = result.rendered_map_index.clone();
+        }
         if let Some(job) = &result.output.job {
             ti.job_id = Some(job.job_id.clone());
             ti.calls_total = job.calls.len();
@@ -691,6 +770,9 @@ impl<'e> RunLoop<'e> {
         let mut to_skip = Vec::new();
         let value = match &result.output.value {
             Ok(v) => multiple_outputs_check(task, v)
+                .and_then(|()| {
+                    mapping::check_pushed_for_mapping(&dag, task, v).map_err(TaskError::Input)
+                })
                 .and_then(|()| skips_after(&dag, task, v))
                 .map(|skips| {
                     to_skip = skips;
@@ -752,7 +834,7 @@ impl<'e> RunLoop<'e> {
         let saved = ti.clone();
         let mut skipped = Vec::new();
         for id in &to_skip {
-            if let Some(t) = self.tis.get_mut(id)
+            if let Some(t) = self.tis.get_mut(&TiKey::unmapped(id))
                 && t.state == TaskState::None
             {
                 t.state = TaskState::Skipped;
@@ -766,7 +848,7 @@ impl<'e> RunLoop<'e> {
                 callbacks::for_task(
                     &dag,
                     &self.run,
-                    task,
+                    (task, saved.map_index),
                     saved.try_number,
                     kind,
                     value.as_ref().err(),
@@ -780,6 +862,7 @@ impl<'e> RunLoop<'e> {
             .chain(&skipped)
             .map(|t| RunEvent::Task {
                 task_id: t.task_id.clone(),
+                map_index: t.map_index,
                 state: t.state,
                 try_number: t.try_number,
             })
@@ -788,7 +871,7 @@ impl<'e> RunLoop<'e> {
         self.engine
             .persist_sized(xcom_size, move |s| {
                 for (k, v) in &xcom {
-                    s.put_xcom(&d, &r, &saved.task_id, k, v)?;
+                    s.put_xcom_at(&d, &r, &saved.task_id, saved.map_index, k, v, now)?;
                 }
                 s.put_ti(&d, &r, &saved)?;
                 skipped.iter().try_for_each(|t| s.put_ti(&d, &r, t))
@@ -797,7 +880,7 @@ impl<'e> RunLoop<'e> {
         if logged.is_err() {
             // The disk was full, and the state write found room since (it waits for
             // room in the scheduler): the log is written after all.
-            if let Some(ti) = self.tis.get(&result.task_id)
+            if let Some(ti) = self.tis.get(&result.key())
                 && let Err(e) =
                     self.engine
                         .write_log(&dag, &self.run, ti, &result, value.as_ref().map(|v| *v))
@@ -815,12 +898,13 @@ impl<'e> RunLoop<'e> {
                 &dag.dag_id,
                 &self.run.run_id,
                 &result.task_id,
+                result.map_index,
                 result.try_number,
             );
             let executor = Arc::clone(&self.engine.executor);
-            let before = self.callbacks_done.remove(&result.task_id);
+            let before = self.callbacks_done.remove(&result.key());
             let (done, done_rx) = tokio::sync::oneshot::channel();
-            self.callbacks_done.insert(result.task_id.clone(), done_rx);
+            self.callbacks_done.insert(result.key(), done_rx);
             self.callbacks.spawn(async move {
                 if let Some(before) = before {
                     // Err: those were stopped; these run anyway.
@@ -833,27 +917,69 @@ impl<'e> RunLoop<'e> {
         Ok(())
     }
 
-    /// Resets task instances as Airflow's clear does and persists them.
-    async fn clear_tis(&mut self, task_ids: &[String]) -> anyhow::Result<()> {
+    /// Resets task instances as Airflow's clear does and persists them. A mapped
+    /// task's instances make way for its unexpanded one: it is expanded again, over its
+    /// upstream results of then, once it may run.
+    async fn clear_tis(&mut self, keys: &[TiKey]) -> anyhow::Result<()> {
         let mut changed = Vec::new();
-        for id in task_ids {
-            if let Some(ti) = self.tis.get_mut(id) {
-                crate::ops::reset_ti(&self.dag, ti);
-                let (state, try_number) = (ti.state, ti.try_number);
-                changed.push(ti.clone());
-                self.emit(RunEvent::Task {
-                    task_id: id.clone(),
-                    state,
-                    try_number,
-                });
+        // The most tries a cleared instance of each mapped task had.
+        let mut tries_before: HashMap<String, u32> = HashMap::new();
+        let mut removed = Vec::new();
+        for key in keys {
+            self.slots.cancel(key);
+            let mapped = self.dag.task(&key.task_id).filter(|t| t.is_mapped());
+            if let Some(task) = mapped {
+                if key.map_index != UNMAPPED {
+                    if let Some(gone) = self.tis.remove(key) {
+                        let most = tries_before.entry(key.task_id.clone()).or_default();
+                        *most = (*most).max(gone.try_number);
+                        removed.push(key.clone());
+                    }
+                    self.callbacks_done.remove(key);
+                }
+                self.expansions.remove(&task.task_id);
+                let unmapped = TiKey::unmapped(&task.task_id);
+                let left = self.tis.range(TiKey::range_of(&task.task_id)).count();
+                if left == 0 || self.tis.contains_key(&unmapped) {
+                    let ti = self.tis.entry(unmapped).or_insert_with(|| {
+                        TaskInstanceRecord::new(&task.task_id, task.retries + 1)
+                    });
+                    ti.try_number = ti
+                        .try_number
+                        .max(tries_before.get(&task.task_id).copied().unwrap_or(0));
+                    crate::ops::reset_ti(&self.dag, ti);
+                    if !changed
+                        .iter()
+                        .any(|t: &TaskInstanceRecord| t.task_id == ti.task_id)
+                    {
+                        changed.push(ti.clone());
+                    }
+                }
+                continue;
             }
+            if let Some(ti) = self.tis.get_mut(key) {
+                crate::ops::reset_ti(&self.dag, ti);
+                changed.push(ti.clone());
+            }
+        }
+        for ti in &changed {
+            self.emit(RunEvent::Task {
+                task_id: ti.task_id.clone(),
+                map_index: ti.map_index,
+                state: ti.state,
+                try_number: ti.try_number,
+            });
         }
         let (d, r) = (self.dag.dag_id.clone(), self.run.run_id.clone());
         self.engine
             .persist(move |s| {
+                for k in &removed {
+                    s.delete_ti(&d, &r, &k.task_id, k.map_index)?;
+                    s.clear_xcom_at(&d, &r, &k.task_id, k.map_index)?;
+                }
                 for ti in &changed {
                     s.put_ti(&d, &r, ti)?;
-                    s.clear_xcom(&d, &r, &ti.task_id)?;
+                    s.clear_xcom_at(&d, &r, &ti.task_id, ti.map_index)?;
                 }
                 Ok(())
             })
@@ -902,26 +1028,6 @@ impl<'e> RunLoop<'e> {
         }
         Ok(self.run.clone())
     }
-
-    /// Whether `depends_on_past` is met: the same task in the previous run (by logical
-    /// date) succeeded or was skipped; the first run always passes.
-    fn past_met(&self, task_id: &str) -> anyhow::Result<bool> {
-        let Some(date) = self.run.logical_date else {
-            return Ok(true);
-        };
-        let store = &self.engine.store;
-        let previous = store
-            .runs(&self.dag.dag_id)?
-            .into_iter()
-            .filter(|r| r.logical_date.is_some_and(|d| d < date))
-            .max_by_key(|r| r.logical_date);
-        let Some(prev) = previous else {
-            return Ok(true);
-        };
-        Ok(store
-            .ti(&self.dag.dag_id, &prev.run_id, task_id)?
-            .is_some_and(|t| matches!(t.state, TaskState::Success | TaskState::Skipped)))
-    }
 }
 
 /// A try's future under the engine's `execution_timeout` (dropping it stops the job).
@@ -959,6 +1065,7 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
 /// the gate, which it does before it records the task's outcome.
 fn forward_progress(
     task_id: String,
+    map_index: i32,
     mut rx: watch::Receiver<Progress>,
     tx: mpsc::UnboundedSender<RunEvent>,
     gate: Arc<Mutex<bool>>,
@@ -975,6 +1082,7 @@ fn forward_progress(
                     && tx
                         .send(RunEvent::Progress {
                             task_id: task_id.clone(),
+                            map_index,
                             progress,
                         })
                         .is_err()
@@ -988,120 +1096,4 @@ fn forward_progress(
             }
         }
     });
-}
-
-/// Counts the direct upstream tasks' states.
-fn upstream_counts(
-    dag: &Dag,
-    task: &Task,
-    tis: &HashMap<String, TaskInstanceRecord>,
-) -> UpstreamCounts {
-    let mut c = UpstreamCounts::default();
-    for up in dag.graph.upstream(&task.task_id) {
-        c.upstream += 1;
-        match tis.get(up).map(|t| t.state) {
-            Some(TaskState::Success) => c.success += 1,
-            Some(TaskState::Skipped) => c.skipped += 1,
-            Some(TaskState::Failed) => c.failed += 1,
-            Some(TaskState::UpstreamFailed) => c.upstream_failed += 1,
-            _ => {}
-        }
-    }
-    c
-}
-
-/// The run's state from its leaf tasks: any leaf failed or upstream_failed -> failed;
-/// otherwise (all success or skipped) -> success.
-fn leaves_state(dag: &Dag, tis: &HashMap<String, TaskInstanceRecord>) -> RunState {
-    let failed = dag
-        .tasks
-        .iter()
-        .filter(|t| dag.graph.downstream(&t.task_id).is_empty())
-        .any(|t| {
-            tis.get(&t.task_id)
-                .is_some_and(|ti| matches!(ti.state, TaskState::Failed | TaskState::UpstreamFailed))
-        });
-    if failed {
-        RunState::Failed
-    } else {
-        RunState::Success
-    }
-}
-
-/// A `multiple_outputs` task must return a dict (or nothing): Airflow's check and message
-/// (task-sdk `execution_time/task_runner.py` `_push_xcom_if_needed`; 2.x
-/// `taskinstance.py` `_execute_task`).
-fn multiple_outputs_check(task: &Task, value: &Value) -> Result<(), TaskError> {
-    if !task.multiple_outputs || !task.do_xcom_push || value.is_null() || value.is_object() {
-        return Ok(());
-    }
-    let python_type = match value {
-        Value::Bool(_) => "bool",
-        Value::Number(n) if n.is_f64() => "float",
-        Value::Number(_) => "int",
-        Value::String(_) => "str",
-        _ => "list",
-    };
-    Err(TaskError::Input(format!(
-        "TypeError: Returned output was type <class '{python_type}'> expected dictionary for multiple_outputs"
-    )))
-}
-
-/// The XCom a successful try pushes from its return value: nothing with `do_xcom_push =
-/// false`; with `multiple_outputs`, each key of the returned dict, then `return_value`
-/// (Airflow pushes the keys first, then the whole value).
-fn pushes(task: &Task, value: &Value) -> Vec<(String, Value)> {
-    if !task.do_xcom_push {
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    if task.multiple_outputs
-        && let Value::Object(m) = value
-    {
-        out.extend(m.iter().map(|(k, v)| (k.clone(), v.clone())));
-    }
-    out.push((crate::store::RETURN_KEY.to_owned(), value.clone()));
-    out
-}
-
-/// The tasks a successful branch or short_circuit task skips, as Airflow's SkipMixin:
-/// a branch skips its direct downstream tasks it did not name; a short_circuit whose
-/// value is falsy skips every downstream task (`ignore_downstream_trigger_rules`, the
-/// default) or only the direct ones. A branch naming unknown tasks fails.
-fn skips_after(dag: &Dag, task: &Task, value: &Value) -> Result<Vec<String>, TaskError> {
-    let direct = || -> Vec<String> {
-        dag.graph
-            .downstream(&task.task_id)
-            .into_iter()
-            .map(str::to_owned)
-            .collect()
-    };
-    match &task.kind {
-        TaskKind::Branch(_) => {
-            let follow = taskrun::branch_targets(dag, task, value)?;
-            Ok(direct()
-                .into_iter()
-                .filter(|d| !follow.contains(d))
-                .collect())
-        }
-        TaskKind::ShortCircuit {
-            ignore_downstream_trigger_rules,
-            ..
-        } if !taskrun::truthy(value) => {
-            if !ignore_downstream_trigger_rules {
-                return Ok(direct());
-            }
-            let mut seen: Vec<String> = Vec::new();
-            let mut queue = direct();
-            while let Some(id) = queue.pop() {
-                if seen.contains(&id) {
-                    continue;
-                }
-                queue.extend(dag.graph.downstream(&id).into_iter().map(str::to_owned));
-                seen.push(id);
-            }
-            Ok(seen)
-        }
-        _ => Ok(Vec::new()),
-    }
 }

@@ -15,6 +15,9 @@
 //! - 4: XCom values are kept per map index, with the time they were pushed (an
 //!   [`XComRecord`] under a key that ends with the map index, see `xcom.rs`); migration
 //!   moves each value to map index -1 (and marks the runs version 4).
+//! - 5: task instances are keyed by task and map index (dynamic task mapping: one
+//!   instance per element, `map_index` 0..n-1; -1 for an unmapped task), and the record
+//!   holds its `map_index`; migration moves each instance to map index -1.
 //! - `dags`: dag_id -> [`DagRecord`] (paused).
 //! - `dag_runs`: dag_id \0 run_id -> [`DagRunRecord`].
 //! - `dag_runs_by_recency`: dag_id \0 run_after (12 bytes, `recency_key`) run_id ->
@@ -23,12 +26,16 @@
 //!   transaction as the run.
 //! - `dag_run_counts`: dag_id -> the DAG's number of runs (u64, big-endian), in the same
 //!   transaction.
-//! - `task_instances`: dag_id \0 run_id \0 task_id -> [`TaskInstanceRecord`].
+//! - `task_instances`: dag_id \0 run_id \0 task_id \0 map index (4 bytes, sorting as
+//!   the number: -1 first, then 0, 1, ...) -> [`TaskInstanceRecord`].
 //! - `xcom`: dag_id \0 run_id \0 task_id \0 key \0 map index (4 bytes) -> [`XComRecord`].
 //! - `backfills`: backfill id -> [`BackfillRecord`].
 //! - `variables`, `connections`: Airflow's variables and connections, their secrets
 //!   encrypted (`values.rs`; new trees, so no schema change).
+//! - `pools`: pool name -> [`PoolRecord`] (`pools.rs`; a new tree, `default_pool` created
+//!   on open, so no schema change).
 
+mod pools;
 mod xcom;
 
 use std::path::{Path, PathBuf};
@@ -38,10 +45,11 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use pools::{DEFAULT_POOL, DEFAULT_POOL_SLOTS, MAX_POOL_NAME, PoolRecord, check_pool};
 pub use xcom::{RETURN_KEY, UNMAPPED, XComEntry, XComRecord, check_key as check_xcom_key};
 
 /// The schema this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// How long [`Store::reopen`] waits for sled to let go of a database it just closed.
 const REOPEN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -273,6 +281,14 @@ pub struct TaskInstanceRecord {
     pub version: u32,
     /// The task.
     pub task_id: String,
+    /// Its place among a mapped task's instances (0, 1, ...); -1 ([`UNMAPPED`]) for an
+    /// unmapped task, and for a mapped task not yet expanded (schema 5; migrated
+    /// records are unmapped).
+    #[serde(default = "unmapped")]
+    pub map_index: i32,
+    /// A mapped instance's label, its task's `map_index_template` rendered after it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rendered_map_index: Option<String>,
     /// State.
     pub state: TaskState,
     /// The current (or last) try, 1-based; 0 before the first try.
@@ -299,12 +315,23 @@ pub struct TaskInstanceRecord {
     pub calls_total: usize,
 }
 
+fn unmapped() -> i32 {
+    UNMAPPED
+}
+
 impl TaskInstanceRecord {
-    /// A new instance, state none.
+    /// A new unmapped instance, state none.
     pub fn new(task_id: &str, max_tries: u32) -> TaskInstanceRecord {
+        TaskInstanceRecord::mapped(task_id, UNMAPPED, max_tries)
+    }
+
+    /// A new instance at a map index, state none.
+    pub fn mapped(task_id: &str, map_index: i32, max_tries: u32) -> TaskInstanceRecord {
         TaskInstanceRecord {
             version: SCHEMA_VERSION,
             task_id: task_id.to_owned(),
+            map_index,
+            rendered_map_index: None,
             state: TaskState::None,
             try_number: 0,
             max_tries,
@@ -438,7 +465,15 @@ pub struct RemovedRecords {
 
 impl Store {
     /// Opens (or creates) the database at `path`. Only one process can hold it.
+    /// `default_pool` is created if it is missing.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let store = Store::open_schema(path)?;
+        store.ensure_default_pool()?;
+        Ok(store)
+    }
+
+    /// Opens the database, migrating an older schema.
+    fn open_schema(path: &Path) -> Result<Store, StoreError> {
         let store = Store::open_as_is(path)?;
         let found = store.schema_version()?;
         match found {
@@ -594,6 +629,23 @@ impl Store {
                     })?;
                 if run.version < 4 {
                     run.version = 4;
+                    self.put(&self.runs, k.to_vec(), &run)?;
+                }
+            }
+        }
+        if from < 5 {
+            // 4 -> 5: task instances keyed by map index.
+            self.migrate_tis_to_5()?;
+            for item in self.runs.iter() {
+                let (k, v) = item.map_err(|e| self.db_err(e))?;
+                let mut run: DagRunRecord =
+                    serde_json::from_slice(&v).map_err(|source| StoreError::Decode {
+                        path: self.path.clone(),
+                        what: "DAG run (schema 4)".to_owned(),
+                        source,
+                    })?;
+                if run.version < 5 {
+                    run.version = 5;
                     self.put(&self.runs, k.to_vec(), &run)?;
                 }
             }
@@ -901,30 +953,119 @@ impl Store {
         self.scan(&self.runs, b"", "DAG run")
     }
 
-    /// Stores a task instance.
+    /// Stores a task instance, at its map index.
     pub fn put_ti(
         &self,
         dag_id: &str,
         run_id: &str,
         ti: &TaskInstanceRecord,
     ) -> Result<(), StoreError> {
-        self.put(&self.tis, key(&[dag_id, run_id, &ti.task_id]), ti)
+        self.put(
+            &self.tis,
+            ti_key(dag_id, run_id, &ti.task_id, ti.map_index),
+            ti,
+        )
     }
 
-    /// The task instances of a run.
+    /// Removes one task instance (a mapped task's instances when it is cleared back
+    /// to unexpanded, or its unexpanded instance when it is expanded).
+    pub fn delete_ti(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+        map_index: i32,
+    ) -> Result<(), StoreError> {
+        self.tis
+            .remove(ti_key(dag_id, run_id, task_id, map_index))
+            .map_err(|e| self.db_err(e))?;
+        Ok(())
+    }
+
+    /// The task instances of a run, by task id, then map index.
     pub fn tis(&self, dag_id: &str, run_id: &str) -> Result<Vec<TaskInstanceRecord>, StoreError> {
         self.scan(&self.tis, &prefix(&[dag_id, run_id]), "task instance")
     }
 
-    /// One task instance.
+    /// Every instance of one task in a run, by map index (one, at -1, unless the task is
+    /// mapped and expanded).
+    pub fn task_tis(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+    ) -> Result<Vec<TaskInstanceRecord>, StoreError> {
+        self.scan(
+            &self.tis,
+            &prefix(&[dag_id, run_id, task_id]),
+            "task instance",
+        )
+    }
+
+    /// The unmapped instance (map index -1) of a task.
     pub fn ti(
         &self,
         dag_id: &str,
         run_id: &str,
         task_id: &str,
     ) -> Result<Option<TaskInstanceRecord>, StoreError> {
-        self.get(&self.tis, &key(&[dag_id, run_id, task_id]), "task instance")
+        self.ti_at(dag_id, run_id, task_id, UNMAPPED)
     }
+
+    /// One task instance, at a map index.
+    pub fn ti_at(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+        map_index: i32,
+    ) -> Result<Option<TaskInstanceRecord>, StoreError> {
+        self.get(
+            &self.tis,
+            &ti_key(dag_id, run_id, task_id, map_index),
+            "task instance",
+        )
+    }
+
+    /// Schema 4 -> 5: each task instance `dag \0 run \0 task` moves to map index -1
+    /// (`dag \0 run \0 task \0 <-1>`) and is marked version 5. A record still of
+    /// version 4 is an old one, so a migration cut short is finished by running it
+    /// again (the new key is written before the old one is removed).
+    fn migrate_tis_to_5(&self) -> Result<(), StoreError> {
+        let mut old = Vec::new();
+        for item in self.tis.iter() {
+            let (k, v) = item.map_err(|e| self.db_err(e))?;
+            let ti: TaskInstanceRecord =
+                serde_json::from_slice(&v).map_err(|source| StoreError::Decode {
+                    path: self.path.clone(),
+                    what: "task instance (schema 4)".to_owned(),
+                    source,
+                })?;
+            if ti.version < 5 {
+                old.push((k, ti));
+            }
+        }
+        for (k, mut ti) in old {
+            let text = String::from_utf8_lossy(&k).into_owned();
+            let mut parts = text.splitn(3, '\0');
+            let (Some(dag_id), Some(run_id)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            ti.version = 5;
+            ti.map_index = UNMAPPED;
+            self.put_ti(dag_id, run_id, &ti)?;
+            self.tis.remove(&k).map_err(|e| self.db_err(e))?;
+        }
+        Ok(())
+    }
+}
+
+/// A task instance's key: `dag \0 run \0 task \0` and the map index as 4 bytes that
+/// sort as the number (the sign bit flipped, big-endian), as XCom's.
+fn ti_key(dag_id: &str, run_id: &str, task_id: &str, map_index: i32) -> Vec<u8> {
+    let mut k = prefix(&[dag_id, run_id, task_id]);
+    k.extend_from_slice(&xcom::index_bytes(map_index));
+    k
 }
 
 #[cfg(test)]

@@ -334,3 +334,108 @@ fn a_schema_3_database_keeps_its_xcom_at_map_index_minus_one_when_migrated() {
         "no entry twice"
     );
 }
+
+#[test]
+fn a_schema_4_database_keeps_its_task_instances_at_map_index_minus_one_when_migrated() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("state");
+    {
+        // What lithoflow wrote with schema 4: task instances keyed by task id alone,
+        // with no map index in the record.
+        let db = sled::open(&path).expect("opens");
+        db.open_tree("meta")
+            .expect("tree")
+            .insert("schema_version", &b"4"[..])
+            .expect("insert");
+        let mut r = run("a", "r1", 10);
+        r.version = 4;
+        db.open_tree("dag_runs")
+            .expect("tree")
+            .insert(key(&["a", "r1"]), serde_json::to_vec(&r).expect("bytes"))
+            .expect("insert");
+        let tis = db.open_tree("task_instances").expect("tree");
+        for (task, state) in [("t", "success"), ("t2", "failed")] {
+            let record = json!({
+                "version": 4, "task_id": task, "state": state, "try_number": 1,
+                "max_tries": 1, "start_date": null, "end_date": null, "duration_s": null,
+                "error": null, "job_id": null, "next_retry_at": null,
+                "calls_done": 0, "calls_failed": 0, "calls_total": 0
+            });
+            tis.insert(
+                key(&["a", "r1", task]),
+                serde_json::to_vec(&record).expect("bytes"),
+            )
+            .expect("insert");
+        }
+        db.flush().expect("flush");
+    }
+    let s = Store::open(&path).expect("migrates");
+    assert_eq!(s.schema_version().expect("meta"), Some(SCHEMA_VERSION));
+    let t = s.ti("a", "r1", "t").expect("reads").expect("present");
+    assert_eq!(
+        (t.map_index, t.state, t.version),
+        (-1, TaskState::Success, SCHEMA_VERSION)
+    );
+    let all = s.tis("a", "r1").expect("reads");
+    assert_eq!(
+        all.iter()
+            .map(|t| (t.task_id.as_str(), t.map_index))
+            .collect::<Vec<_>>(),
+        [("t", -1), ("t2", -1)],
+        "each instance once, under its new key"
+    );
+    assert_eq!(s.task_tis("a", "r1", "t").expect("reads").len(), 1);
+    let r1 = s.run("a", "r1").expect("reads").expect("present");
+    assert_eq!(r1.version, SCHEMA_VERSION, "marked as of the new schema");
+    drop(s);
+    assert!(dir.path().join("state.schema-4.bak").join("db").is_file());
+    let s = Store::open(&path).expect("opens again");
+    assert_eq!(s.tis("a", "r1").expect("reads").len(), 2);
+}
+
+#[test]
+fn mapped_instances_are_kept_per_map_index_in_order() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = Store::open(&dir.path().join("state")).expect("opens");
+    for i in [10, 2, 0, 1] {
+        s.put_ti("d", "r", &TaskInstanceRecord::mapped("m", i, 1))
+            .expect("put");
+    }
+    s.put_ti("d", "r", &TaskInstanceRecord::new("m2", 1))
+        .expect("put");
+    let got: Vec<(String, i32)> = s
+        .tis("d", "r")
+        .expect("reads")
+        .into_iter()
+        .map(|t| (t.task_id, t.map_index))
+        .collect();
+    assert_eq!(
+        got,
+        [("m", 0), ("m", 1), ("m", 2), ("m", 10), ("m2", -1)]
+            .map(|(t, i)| (t.to_owned(), i))
+            .to_vec()
+    );
+    assert_eq!(s.task_tis("d", "r", "m").expect("reads").len(), 4);
+    assert!(s.ti("d", "r", "m").expect("reads").is_none());
+    assert!(s.ti_at("d", "r", "m", 2).expect("reads").is_some());
+    s.delete_ti("d", "r", "m", 2).expect("delete");
+    assert!(s.ti_at("d", "r", "m", 2).expect("reads").is_none());
+    for i in [1, 0] {
+        s.put_xcom_at(
+            "d",
+            "r",
+            "m",
+            i,
+            RETURN_KEY,
+            &json!(i * 10),
+            chrono::Utc::now(),
+        )
+        .expect("xcom");
+    }
+    assert_eq!(
+        s.mapped_results("d", "r", "m").expect("reads"),
+        [json!(0), json!(10)]
+    );
+    s.clear_xcom_at("d", "r", "m", 0).expect("clear");
+    assert_eq!(s.mapped_results("d", "r", "m").expect("reads"), [json!(10)]);
+}

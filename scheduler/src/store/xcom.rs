@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{SCHEMA_VERSION, Store, StoreError, prefix};
+use super::{SCHEMA_VERSION, Store, StoreError, TaskInstanceRecord, key, prefix};
 
 /// Airflow's key of a task's return value.
 pub const RETURN_KEY: &str = "return_value";
@@ -56,7 +56,7 @@ pub fn check_key(xkey: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn index_bytes(map_index: i32) -> [u8; 4] {
+pub(super) fn index_bytes(map_index: i32) -> [u8; 4] {
     ((map_index as u32) ^ (1 << 31)).to_be_bytes()
 }
 
@@ -226,6 +226,41 @@ impl Store {
         self.delete_prefix(&prefix(&[dag_id, run_id, task_id]))
     }
 
+    /// Deletes every XCom value of one instance of a task (at one map index): when a
+    /// mapped instance is cleared or starts a new try.
+    pub fn clear_xcom_at(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+        map_index: i32,
+    ) -> Result<(), StoreError> {
+        let p = prefix(&[dag_id, run_id, task_id]);
+        for k in self.xcom.scan_prefix(&p).keys() {
+            let k = k.map_err(|e| self.db_err(e))?;
+            if split_entry_key(&k, p.len()).is_some_and(|(_, i)| i == map_index) {
+                self.xcom.remove(k).map_err(|e| self.db_err(e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The `return_value` of each instance of a mapped task, in map index order
+    /// (instances that pushed none are left out): Airflow's `LazyXComSelectSequence`.
+    pub fn mapped_results(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+    ) -> Result<Vec<Value>, StoreError> {
+        Ok(self
+            .xcom_all(dag_id, run_id, task_id, RETURN_KEY)?
+            .into_iter()
+            .filter(|(i, _)| *i >= 0)
+            .map(|(_, v)| v)
+            .collect())
+    }
+
     fn delete_prefix(&self, p: &[u8]) -> Result<(), StoreError> {
         for k in self.xcom.scan_prefix(p).keys() {
             let k = k.map_err(|e| self.db_err(e))?;
@@ -255,8 +290,14 @@ impl Store {
                 what: "XCom value (schema 3)".to_owned(),
                 source,
             })?;
+            // Task instances are still keyed as in schema 3 and 4 here (`dag \0 run \0
+            // task`): XCom moves before them.
             let timestamp = self
-                .ti(dag_id, run_id, task_id)?
+                .get::<TaskInstanceRecord>(
+                    &self.tis,
+                    &key(&[dag_id, run_id, task_id]),
+                    "task instance",
+                )?
                 .and_then(|ti| ti.end_date)
                 .unwrap_or(now);
             self.put_xcom_at(dag_id, run_id, task_id, UNMAPPED, xkey, &value, timestamp)?;

@@ -106,7 +106,7 @@ fn render_summary(app: &App, t: &TaskInstance, frame: &mut Frame, area: Rect) {
         ),
         _ => "-".to_owned(),
     };
-    let lines = vec![
+    let mut lines = vec![
         field("state", vec![state_span(state)]),
         field("try", tries),
         field(
@@ -125,6 +125,20 @@ fn render_summary(app: &App, t: &TaskInstance, frame: &mut Frame, area: Rect) {
             )],
         ),
     ];
+    if let Some(w) = app
+        .task
+        .waiting
+        .as_ref()
+        .filter(|_| state == TaskState::Scheduled)
+    {
+        lines.insert(
+            1,
+            field(
+                "waiting",
+                vec![Span::styled(w.summary(), state_style(TaskState::Scheduled))],
+            ),
+        );
+    }
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
@@ -144,12 +158,13 @@ fn render_job(app: &App, ti_ref: &TiRef, t: &TaskInstance, frame: &mut Frame, ar
         None => (t.calls_done, t.calls_failed, 0, t.calls_total, ""),
     };
     if total == 0 && live.is_none() {
-        let text = match state {
-            TaskState::Running => "waiting for the job's first calls…",
-            TaskState::None | TaskState::Scheduled | TaskState::Queued => {
-                "no executor job yet: the task has not started"
+        let text = match (state, &app.task.waiting) {
+            (TaskState::Running, _) => "waiting for the job's first calls…".to_owned(),
+            (TaskState::Scheduled, Some(w)) => format!("waiting for {}: {}", w.summary(), w.reason),
+            (TaskState::None | TaskState::Scheduled | TaskState::Queued, _) => {
+                "no executor job yet: the task has not started".to_owned()
             }
-            _ => "no executor calls were recorded for this try",
+            _ => "no executor calls were recorded for this try".to_owned(),
         };
         frame.render_widget(
             Paragraph::new(Line::styled(text, Style::new().fg(DIM))).wrap(Wrap { trim: true }),

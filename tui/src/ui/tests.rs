@@ -79,6 +79,11 @@ fn task_instance_failed() {
 }
 
 #[test]
+fn task_instance_waiting_for_a_pool_slot() {
+    check("task_waiting", &demo::task_waiting_for_slot());
+}
+
+#[test]
 fn task_instance_finished_map() {
     check("task_map_done", &demo::task_map_done());
 }

@@ -191,7 +191,19 @@ pub(super) fn on_task_instance(
                     try_number: t.try_number,
                 }
             });
+            // A scheduled instance: ask what it waits for (a pool slot).
+            let waits = t.state() == TaskState::Scheduled;
+            if !waits {
+                app.task.waiting = None;
+            }
             app.task.ti = Fetch::Ready(t);
+            if waits {
+                let deps = Command::FetchDependencies(ti.clone());
+                return Some(match cmd {
+                    Some(c) => Command::Batch(vec![c, deps]),
+                    None => deps,
+                });
+            }
             cmd
         }
         Err(e) if e.is_not_found() => {

@@ -14,12 +14,22 @@ pub(super) fn on_event(app: &mut App, ev: ApiEvent) -> Option<Command> {
             run_id,
             state,
         } => on_run_event(app, &dag_id, &run_id, state),
+        // A mapped instance's change: the task's cell shows its instances as the API
+        // lists them, fetched again.
+        ApiEvent::TaskInstance {
+            dag_id,
+            run_id,
+            task_id,
+            map_index,
+            ..
+        } if map_index >= 0 => on_mapped_ti_event(app, &dag_id, &run_id, &task_id),
         ApiEvent::TaskInstance {
             dag_id,
             run_id,
             task_id,
             state,
             try_number,
+            ..
         } => on_ti_event(
             app,
             TiRef {
@@ -39,6 +49,7 @@ pub(super) fn on_event(app: &mut App, ev: ApiEvent) -> Option<Command> {
             done,
             failed,
             running,
+            ..
         } => {
             let ti = TiRef {
                 dag_id,
@@ -117,6 +128,18 @@ fn on_run_event(app: &mut App, dag_id: &str, run_id: &str, state: RunState) -> O
         }),
         None => None,
     }
+}
+
+/// A mapped instance changed: the open DAG's grid is fetched again (its task
+/// instances, each mapped task's instances among them) at most once per event burst.
+fn on_mapped_ti_event(
+    app: &mut App,
+    dag_id: &str,
+    _run_id: &str,
+    _task_id: &str,
+) -> Option<Command> {
+    let _ = app.grid.as_ref().filter(|g| g.dag_id == dag_id)?;
+    None
 }
 
 fn on_ti_event(app: &mut App, ti: TiRef, state: TaskState, try_number: u32) -> Option<Command> {

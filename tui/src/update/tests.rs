@@ -111,6 +111,7 @@ fn events_move_the_grid_the_list_and_the_progress_live() {
     ev(
         &mut app,
         ApiEvent::TaskInstance {
+            map_index: -1,
             dag_id: "etl_daily".to_owned(),
             run_id: NEWEST.to_owned(),
             task_id: "load".to_owned(),
@@ -126,6 +127,7 @@ fn events_move_the_grid_the_list_and_the_progress_live() {
     ev(
         &mut app,
         ApiEvent::Progress {
+            map_index: -1,
             dag_id: "etl_daily".to_owned(),
             run_id: NEWEST.to_owned(),
             task_id: "transform".to_owned(),
@@ -140,6 +142,7 @@ fn events_move_the_grid_the_list_and_the_progress_live() {
     ev(
         &mut app,
         ApiEvent::TaskInstance {
+            map_index: -1,
             dag_id: "etl_daily".to_owned(),
             run_id: NEWEST.to_owned(),
             task_id: "transform".to_owned(),
@@ -416,6 +419,7 @@ fn a_finished_instance_fetches_its_calls_and_events_refresh_it() {
     let cmd = update(
         &mut app,
         Msg::Event(ApiEvent::TaskInstance {
+            map_index: -1,
             dag_id: "etl_daily".to_owned(),
             run_id: run.to_owned(),
             task_id: "transform".to_owned(),
@@ -530,6 +534,7 @@ fn the_log_follows_new_lines_and_a_new_try() {
     let started = update(
         &mut app,
         Msg::Event(ApiEvent::TaskInstance {
+            map_index: -1,
             dag_id: "etl_daily".to_owned(),
             run_id: run.to_owned(),
             task_id: "transform".to_owned(),
@@ -584,6 +589,7 @@ fn the_log_follows_new_lines_and_a_new_try() {
     let cmd = update(
         &mut app,
         Msg::Event(ApiEvent::TaskInstance {
+            map_index: -1,
             dag_id: "etl_daily".to_owned(),
             run_id: run.to_owned(),
             task_id: "transform".to_owned(),
@@ -679,4 +685,45 @@ fn conf_must_be_an_object() {
         Err("conf must be a JSON object like {\"n\": 3}, not a number".to_owned())
     );
     assert!(parse_conf("{").is_err_and(|e| e.starts_with("conf is not valid JSON")));
+}
+
+#[test]
+fn a_scheduled_instance_asks_what_it_waits_for_and_shows_its_pool() {
+    let app = demo::task_waiting_for_slot();
+    let w = app.task.waiting.as_ref().expect("waiting");
+    assert_eq!(w.summary(), "a slot in pool etl, 2 ahead");
+    // Asking for a scheduled instance fetches its dependencies too.
+    let mut app = demo::grid_on_transform();
+    keys(&mut app, "h");
+    keys(&mut app, "\n");
+    let run = "scheduled__2026-11-27T02:00:00+00:00";
+    let cmds = flat(update(
+        &mut app,
+        Msg::TaskInstance {
+            ti: transform_in(run),
+            result: Ok(Box::new(demo::ti(
+                "etl_daily",
+                run,
+                "transform",
+                TaskState::Scheduled,
+            ))),
+        },
+    ));
+    assert_eq!(cmds, [Command::FetchDependencies(transform_in(run))]);
+    // Once it runs, it waits for nothing.
+    app.task.waiting = Some(crate::app::Waiting {
+        pool: None,
+        ahead: None,
+        reason: "x".to_owned(),
+    });
+    let mut running = demo::ti("etl_daily", run, "transform", TaskState::Running);
+    running.try_number = 1;
+    update(
+        &mut app,
+        Msg::TaskInstance {
+            ti: transform_in(run),
+            result: Ok(Box::new(running)),
+        },
+    );
+    assert_eq!(app.task.waiting, None);
 }

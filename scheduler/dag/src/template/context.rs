@@ -92,6 +92,10 @@ pub struct Context {
     pub seed: u64,
     /// Where `ti.xcom_pull` reads; None: nothing to pull.
     pub xcom: Option<Arc<dyn XcomSource>>,
+    /// The task's arguments the `task` object shows beside its ids (`op_kwargs`,
+    /// `op_args`, `bash_command`, ...): a mapped instance's, for `map_index_template`
+    /// (`{{ task.op_kwargs['item'] }}`). Empty unless set.
+    pub task_fields: Vec<(&'static str, Value)>,
 }
 
 impl Context {
@@ -123,6 +127,7 @@ impl Context {
             local_offset: FixedOffset::east_opt(0).unwrap_or_else(|| Utc.fix()),
             seed: 0,
             xcom: None,
+            task_fields: Vec::new(),
         }
     }
 
@@ -307,18 +312,26 @@ impl Context {
                 source: self.xcom.clone(),
             }),
         );
-        let task = Record::value(
-            format!("<Task({}): {}>", self.task_type, self.task_id),
-            [
-                ("task_id", J::from(&self.task_id)),
-                ("dag_id", J::from(&self.dag_id)),
-                ("task_type", J::from(&self.task_type)),
-                ("operator_name", J::from(&self.task_type)),
-                ("owner", J::from("airflow")),
-                ("max_tries", J::from(self.max_tries)),
-            ],
-            None,
+        let mut task_fields: BTreeMap<&'static str, J> = [
+            ("task_id", J::from(&self.task_id)),
+            ("dag_id", J::from(&self.dag_id)),
+            ("task_type", J::from(&self.task_type)),
+            ("operator_name", J::from(&self.task_type)),
+            ("owner", J::from("airflow")),
+            ("max_tries", J::from(self.max_tries)),
+        ]
+        .into_iter()
+        .collect();
+        task_fields.extend(
+            self.task_fields
+                .iter()
+                .map(|(k, v)| (*k, J::from_serialize(v))),
         );
+        let task = J::from_object(Record {
+            text: format!("<Task({}): {}>", self.task_type, self.task_id),
+            fields: task_fields,
+            xcom: None,
+        });
         let dag = Record::value(
             format!("<DAG: {}>", self.dag_id),
             [

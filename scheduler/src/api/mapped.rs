@@ -1,0 +1,104 @@
+//! A mapped task's instances (dynamic task mapping): `GET .../taskInstances/{task_id}/listMapped`
+//! and `GET .../taskInstances/{task_id}/{map_index}`, as Airflow 2.10's
+//! `get_mapped_task_instances` and `get_mapped_task_instance`.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::Uri;
+use axum::{Extension, Json};
+
+use super::extract::{ApiError, ApiResult, Ids, Params, paged};
+use super::lookup::{known_dag, operator, read, run_of, ti_at};
+use super::progress::ProgressBook;
+use super::wire;
+use crate::control::Shared;
+use lithoflow_api::{TaskInstance, TaskInstanceCollection};
+
+/// `GET .../taskInstances/{task_id}/listMapped`: the instances of a mapped task, by map
+/// index (`state`, `limit` and `offset` as the run's list). Airflow answers 404 for a
+/// task that is not mapped; so does this (an unexpanded mapped task has none yet).
+pub(super) async fn list_mapped(
+    State(shared): State<Arc<Shared>>,
+    Extension(book): Extension<ProgressBook>,
+    Ids([dag_id, run_id, task_id]): Ids<3>,
+    uri: Uri,
+) -> ApiResult<Json<TaskInstanceCollection>> {
+    let params = Params::parse(&uri, &["limit", "offset", "state", "order_by", "map_index"])?;
+    let page = params.page()?;
+    let states = params.all("state");
+    let sh = Arc::clone(&shared);
+    read(&shared, move |store| {
+        let dag = known_dag(&sh, store, &dag_id)?;
+        let run = run_of(store, &dag_id, &run_id)?;
+        let mapped = dag
+            .as_ref()
+            .and_then(|d| d.task(&task_id))
+            .is_some_and(lithoflow_dag::Task::is_mapped);
+        let mut tis = store.task_tis(&dag_id, &run_id, &task_id)?;
+        tis.retain(|t| t.map_index >= 0);
+        if !mapped && tis.is_empty() {
+            return Err(ApiError::not_found(format!(
+                "task `{task_id}` of DAG `{dag_id}` is not mapped"
+            )));
+        }
+        tis.retain(|t| {
+            states.is_empty()
+                || states
+                    .iter()
+                    .any(|s| s == t.state.name() || (s == "null" && t.state.name() == "none"))
+        });
+        let total_entries = tis.len();
+        let task_instances = paged(tis, page)
+            .iter()
+            .map(|t| {
+                let mut out = wire::task_instance(&run, t, operator(dag.as_ref(), &t.task_id));
+                out.progress = book.live(&run, t);
+                out
+            })
+            .collect();
+        Ok(TaskInstanceCollection {
+            task_instances,
+            total_entries,
+        })
+    })
+    .await
+    .map(Json)
+}
+
+/// `GET .../taskInstances/{task_id}/{map_index}`: one instance of a mapped task, with
+/// its XCom `return_value` (masked).
+pub(super) async fn get_mapped_task_instance(
+    State(shared): State<Arc<Shared>>,
+    Extension(book): Extension<ProgressBook>,
+    Ids([dag_id, run_id, task_id, index]): Ids<4>,
+    uri: Uri,
+) -> ApiResult<Json<TaskInstance>> {
+    Params::parse(&uri, &[])?;
+    let map_index: i32 = index.parse().map_err(|_| {
+        ApiError::bad_request(format!("`map_index` must be an integer, found {index:?}"))
+    })?;
+    let sh = Arc::clone(&shared);
+    read(&shared, move |store| {
+        let dag = known_dag(&sh, store, &dag_id)?;
+        let run = run_of(store, &dag_id, &run_id)?;
+        let ti = ti_at(store, &dag_id, &run_id, &task_id, map_index)?;
+        let mut out = wire::task_instance(&run, &ti, operator(dag.as_ref(), &task_id));
+        out.progress = book.live(&run, &ti);
+        out.return_value = Some(crate::values::mask_value(
+            store,
+            &store
+                .xcom_at(
+                    &dag_id,
+                    &run_id,
+                    &task_id,
+                    map_index,
+                    crate::store::RETURN_KEY,
+                )?
+                .unwrap_or(serde_json::Value::Null),
+        ));
+        Ok(out)
+    })
+    .await
+    .map(Json)
+}

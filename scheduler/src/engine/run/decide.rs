@@ -1,0 +1,265 @@
+//! What may run now: [`RunLoop::decide`] applies the trigger rules (each mapped
+//! upstream instance counted), `depends_on_past`, `max_active_tasks` and
+//! `max_active_tis_per_dagrun` to the undecided task instances, and expands the mapped
+//! tasks whose upstream tasks are done.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::RunLoop;
+use crate::engine::RunEvent;
+use crate::engine::mapping::{self, InstanceArgs, TiKey};
+use crate::store::{TaskInstanceRecord, TaskState, UNMAPPED};
+use lithoflow_dag::Task;
+use lithoflow_dag::trigger::{self, Decision};
+
+/// What [`RunLoop::decide`] decided.
+#[derive(Default)]
+pub(super) struct Decided {
+    /// Task instances whose state changed (skipped, upstream_failed, a mapped task's
+    /// new instances), to record.
+    pub(super) changed: Vec<TaskInstanceRecord>,
+    /// Instances to start now.
+    pub(super) to_dispatch: Vec<TiKey>,
+    /// Instances that are gone (a mapped task's unexpanded instance, once expanded).
+    pub(super) removed: Vec<TiKey>,
+}
+
+impl RunLoop<'_> {
+    /// Applies the trigger rules, `depends_on_past`, `max_active_tasks` and
+    /// `max_active_tis_per_dagrun` to every task instance not yet decided, and expands
+    /// the mapped tasks that may run, until nothing changes.
+    pub(super) fn decide(&mut self, now: DateTime<Utc>) -> anyhow::Result<Decided> {
+        let mut out = Decided::default();
+        self.blocked_on_past.clear();
+        let dag = Arc::clone(&self.dag);
+        let mut progress = true;
+        while progress {
+            progress = false;
+            // Running instances; the ones chosen for dispatch in this pass are added below.
+            let active = self
+                .tis
+                .values()
+                .filter(|t| t.state == TaskState::Running)
+                .count();
+            for task in &dag.tasks {
+                let keys: Vec<TiKey> = self
+                    .tis
+                    .range(TiKey::range_of(&task.task_id))
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                // Instances of a mapped task cleared while running are still stopping:
+                // it is expanded again once they have.
+                if task.is_mapped() && self.restarting.iter().any(|k| k.task_id == task.task_id) {
+                    continue;
+                }
+                // Computed once per task: the same for each of its instances.
+                let mut decision = None;
+                for key in keys {
+                    let Some(ti) = self.tis.get(&key) else {
+                        continue;
+                    };
+                    let waiting_retry = ti.state == TaskState::UpForRetry
+                        && ti.next_retry_at.is_some_and(|at| at > now);
+                    if !matches!(
+                        ti.state,
+                        TaskState::None | TaskState::UpForRetry | TaskState::Scheduled
+                    ) || waiting_retry
+                        || out.to_dispatch.contains(&key)
+                    {
+                        continue;
+                    }
+                    let d = *decision.get_or_insert_with(|| {
+                        trigger::evaluate(
+                            task.trigger_rule,
+                            mapping::upstream_counts(&dag, task, &self.tis),
+                        )
+                    });
+                    let mut error = None;
+                    let new_state = match d {
+                        Decision::Skip => Some(TaskState::Skipped),
+                        Decision::UpstreamFailed => Some(TaskState::UpstreamFailed),
+                        Decision::Wait => None,
+                        Decision::Run if task.is_mapped() && key.map_index == UNMAPPED => {
+                            match self.expand(task, &mut out) {
+                                Ok(true) => {
+                                    progress = true;
+                                    None
+                                }
+                                // Nothing to map over: Airflow skips the task.
+                                Ok(false) => Some(TaskState::Skipped),
+                                Err(e) => {
+                                    error = Some(e);
+                                    Some(TaskState::Failed)
+                                }
+                            }
+                        }
+                        Decision::Run => {
+                            if task.depends_on_past && !self.past_met(&key)? {
+                                if !self.blocked_on_past.contains(&task.task_id) {
+                                    self.blocked_on_past.push(task.task_id.clone());
+                                }
+                            } else if self.drain.is_none()
+                                && active + out.to_dispatch.len() < dag.max_active_tasks as usize
+                                && self.below_task_limit(task, &out.to_dispatch)
+                                && self.slots.ready(task, &key)
+                            {
+                                out.to_dispatch.push(key.clone());
+                            }
+                            None
+                        }
+                    };
+                    if let Some(state) = new_state
+                        && let Some(ti) = self.tis.get_mut(&key)
+                    {
+                        ti.state = state;
+                        ti.end_date = Some(now);
+                        if error.is_some() {
+                            ti.error = error;
+                        }
+                        let try_number = ti.try_number;
+                        out.changed.push(ti.clone());
+                        self.emit(RunEvent::Task {
+                            task_id: key.task_id.clone(),
+                            map_index: key.map_index,
+                            state,
+                            try_number,
+                        });
+                        progress = true;
+                    }
+                }
+            }
+        }
+        // Pool slots for the instances that may run, asked for together (priority order).
+        let (granted, waiting) = self.slots.submit(&dag);
+        out.to_dispatch.extend(granted);
+        for key in waiting {
+            if let Some(ti) = self.tis.get_mut(&key)
+                && ti.state != TaskState::Scheduled
+            {
+                ti.state = TaskState::Scheduled;
+                out.changed.push(ti.clone());
+                let try_number = ti.try_number;
+                self.emit(RunEvent::Task {
+                    task_id: key.task_id.clone(),
+                    map_index: key.map_index,
+                    state: TaskState::Scheduled,
+                    try_number,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether another instance of `task` may start under its
+    /// `max_active_tis_per_dagrun`, counting the ones chosen to start.
+    fn below_task_limit(&self, task: &Task, to_dispatch: &[TiKey]) -> bool {
+        let Some(limit) = task.max_active_tis_per_dagrun else {
+            return true;
+        };
+        let running = self
+            .tis
+            .range(TiKey::range_of(&task.task_id))
+            .filter(|(_, t)| t.state == TaskState::Running)
+            .count()
+            + to_dispatch
+                .iter()
+                .filter(|k| k.task_id == task.task_id)
+                .count();
+        (running as u64) < limit
+    }
+
+    /// Expands a mapped task whose upstream tasks are done: its unexpanded instance
+    /// makes way for one instance per element (recorded through `out`). False: there is
+    /// nothing to map over; an error is the task's failure.
+    fn expand(&mut self, task: &Task, out: &mut Decided) -> Result<bool, String> {
+        let instances = mapping::expand(&self.engine.store, &self.dag, &self.run.run_id, task)?;
+        if instances.is_empty() {
+            return Ok(false);
+        }
+        let n = i32::try_from(instances.len())
+            .map_err(|_| format!("{} mapped instances are too many", instances.len()))?;
+        let unmapped = TiKey::unmapped(&task.task_id);
+        // The tries the task's instances had before a clear: each new instance goes on
+        // from there, so no earlier try's log is written over.
+        let tries_before = self.tis.remove(&unmapped).map_or(0, |t| t.try_number);
+        out.removed.push(unmapped);
+        tracing::info!(dag = %self.dag.dag_id, run = %self.run.run_id, task = %task.task_id, instances = n, "expanded a mapped task");
+        for i in 0..n {
+            let mut ti = TaskInstanceRecord::mapped(&task.task_id, i, task.retries + 1);
+            ti.try_number = tries_before;
+            ti.max_tries = tries_before + task.retries + 1;
+            out.changed.push(ti.clone());
+            self.emit(RunEvent::Task {
+                task_id: task.task_id.clone(),
+                map_index: i,
+                state: ti.state,
+                try_number: tries_before,
+            });
+            self.tis.insert(TiKey::new(&task.task_id, i), ti);
+        }
+        self.expansions
+            .insert(task.task_id.clone(), Arc::new(instances));
+        Ok(true)
+    }
+
+    /// The arguments of a mapped instance, from the task's expansion (read again from
+    /// the upstream results after a restart).
+    pub(super) fn instance_args(
+        &mut self,
+        task: &Task,
+        map_index: i32,
+    ) -> Result<InstanceArgs, String> {
+        let all = match self.expansions.get(&task.task_id) {
+            Some(all) => Arc::clone(all),
+            None => {
+                let all = Arc::new(mapping::expand(
+                    &self.engine.store,
+                    &self.dag,
+                    &self.run.run_id,
+                    task,
+                )?);
+                self.expansions
+                    .insert(task.task_id.clone(), Arc::clone(&all));
+                all
+            }
+        };
+        usize::try_from(map_index)
+            .ok()
+            .and_then(|i| all.get(i))
+            .cloned()
+            .ok_or_else(|| {
+                format!(
+                    "map index {map_index} is beyond the {} elements the task maps over now",
+                    all.len()
+                )
+            })
+    }
+
+    /// Whether `depends_on_past` is met: the same task in the previous run (by logical
+    /// date) succeeded or was skipped; the first run always passes.
+    pub(super) fn past_met(&self, key: &TiKey) -> anyhow::Result<bool> {
+        let Some(date) = self.run.logical_date else {
+            return Ok(true);
+        };
+        let store = &self.engine.store;
+        let previous = store
+            .runs(&self.dag.dag_id)?
+            .into_iter()
+            .filter(|r| r.logical_date.is_some_and(|d| d < date))
+            .max_by_key(|r| r.logical_date);
+        let Some(prev) = previous else {
+            return Ok(true);
+        };
+        // The same map index in the previous run (Airflow's `_get_previous_ti` keeps the
+        // map index); a mapped instance with none there looks at the task's others.
+        let ok =
+            |t: &TaskInstanceRecord| matches!(t.state, TaskState::Success | TaskState::Skipped);
+        if let Some(t) = store.ti_at(&self.dag.dag_id, &prev.run_id, &key.task_id, key.map_index)? {
+            return Ok(ok(&t));
+        }
+        let all = store.task_tis(&self.dag.dag_id, &prev.run_id, &key.task_id)?;
+        Ok(key.map_index != UNMAPPED && !all.is_empty() && all.iter().all(ok))
+    }
+}
