@@ -453,6 +453,9 @@ impl Daemon {
             sched.insert(dag.dag_id.clone(), DagSched { paused, next: None });
         }
         self.sched = sched;
+        if room {
+            crate::assets::register(&self.shared.store, &dags, Utc::now())?;
+        }
         let (n, e) = (dags.len(), import_errors.len());
         {
             let mut set = self
@@ -485,10 +488,11 @@ impl Daemon {
             let mut busy = false;
             let mut next_due: Option<DateTime<Utc>> = None;
             if !self.draining {
+                let triggered = self.create_asset_runs()?;
                 let (created, due) = self.create_scheduled_runs(now)?;
                 next_due = due;
                 let started = self.start_runs()?;
-                busy = created + started > 0;
+                busy = triggered + created + started > 0;
             }
             if self.draining && self.active.is_empty() {
                 return Ok(());
@@ -540,6 +544,42 @@ impl Daemon {
                 }
             }
         }
+    }
+
+    /// Queues new asset events for their consumers and creates the asset-triggered
+    /// runs whose condition is met (`crate::assets`); returns how many runs.
+    fn create_asset_runs(&mut self) -> anyhow::Result<usize> {
+        if self.room().is_err() {
+            return Ok(0);
+        }
+        let dags = self.read_dags().dags.clone();
+        let store = Arc::clone(&self.shared.store);
+        let paused = |d: &Dag| self.paused(d);
+        crate::assets::queue_events(&store, &dags, &paused)?;
+        let runs = crate::assets::create_runs(
+            &store,
+            &dags,
+            &paused,
+            &|id| self.active_scheduled_runs(id),
+            Utc::now(),
+        )?;
+        let n = runs.len();
+        for run in runs {
+            writeln!(
+                std::io::stderr(),
+                "[scheduler] created run {} ({})",
+                run.run_id,
+                run.dag_id
+            )?;
+            self.shared.emit(Event::DagRun {
+                dag_id: run.dag_id.clone(),
+                run_id: run.run_id.clone(),
+                state: RunState::Queued.into(),
+            });
+            self.unfinished
+                .insert((run.dag_id.clone(), run.run_id.clone()), run);
+        }
+        Ok(n)
     }
 
     /// The data interval of a DAG's latest scheduled run (cached).

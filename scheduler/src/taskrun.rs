@@ -702,6 +702,8 @@ pub(crate) struct ContextInputs {
     pub prev_success: Option<PrevRun>,
     /// This run's XCom values.
     pub xcom: Option<Arc<dyn XcomSource>>,
+    /// The asset events that triggered the run, by URI (`crate::assets::context_events`).
+    pub asset_events: serde_json::Map<String, Value>,
 }
 
 impl ContextInputs {
@@ -712,6 +714,7 @@ impl ContextInputs {
             now: run.run_after,
             prev_success: None,
             xcom: None,
+            asset_events: serde_json::Map::new(),
         }
     }
 }
@@ -754,6 +757,7 @@ pub(crate) fn template_context(
     c.prev_execution_date = prev;
     c.next_execution_date = next;
     c.xcom = inputs.xcom;
+    c.triggering_asset_events = inputs.asset_events;
     set_clock(&mut c, inputs.now);
     c
 }

@@ -557,6 +557,7 @@ impl<'e> RunLoop<'e> {
                 dag_id: dag.dag_id.clone(),
                 run_id: run.run_id.clone(),
             })),
+            asset_events: crate::assets::context_events(&self.engine.store, run)?,
         };
         let ctx = template_context(dag, run, &task.task_id, try_number, inputs);
         let context = task.python().map(|_| ctx.json());
@@ -784,6 +785,7 @@ impl<'e> RunLoop<'e> {
                 try_number: t.try_number,
             })
             .collect();
+        let outlets = super::assets::OutletEvents::of(task, &self.run, &saved, now);
         // The branch's success and the skips it decides are stored together.
         self.engine
             .persist_sized(xcom_size, move |s| {
@@ -791,6 +793,7 @@ impl<'e> RunLoop<'e> {
                     s.put_xcom(&d, &r, &saved.task_id, k, v)?;
                 }
                 s.put_ti(&d, &r, &saved)?;
+                outlets.record(s)?;
                 skipped.iter().try_for_each(|t| s.put_ti(&d, &r, t))
             })
             .await?;

@@ -28,7 +28,11 @@
 //! - `backfills`: backfill id -> [`BackfillRecord`].
 //! - `variables`, `connections`: Airflow's variables and connections, their secrets
 //!   encrypted (`values.rs`; new trees, so no schema change).
+//! - `assets`, `asset_events`, `asset_events_by_uri`, `asset_dag_run_queue`,
+//!   `asset_run_events`, `asset_counters`: assets, their events and the queue of each
+//!   DAG scheduled on them (`assets.rs`; new trees, so no schema change).
 
+mod assets;
 mod xcom;
 
 use std::path::{Path, PathBuf};
@@ -38,6 +42,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use assets::{AssetEventRecord, AssetRecord, EventSource, QueuedAsset};
 pub use xcom::{RETURN_KEY, UNMAPPED, XComEntry, XComRecord, check_key as check_xcom_key};
 
 /// The schema this build writes and reads.
@@ -333,6 +338,7 @@ pub struct Store {
     xcom: sled::Tree,
     backfills: sled::Tree,
     values: values::ValueTrees,
+    assets: assets::AssetTrees,
 }
 
 /// Copies the database folder at `path` to `<path>.schema-<version>.bak` (or `.bak.N` when
@@ -496,6 +502,7 @@ impl Store {
             xcom: db.open_tree("xcom").map_err(db_err)?,
             backfills: db.open_tree("backfills").map_err(db_err)?,
             values: values::ValueTrees::open(&db, path).map_err(db_err)?,
+            assets: assets::AssetTrees::open(&db).map_err(db_err)?,
             path: path.to_owned(),
             db,
         })

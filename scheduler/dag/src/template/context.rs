@@ -92,6 +92,9 @@ pub struct Context {
     pub seed: u64,
     /// Where `ti.xcom_pull` reads; None: nothing to pull.
     pub xcom: Option<Arc<dyn XcomSource>>,
+    /// The asset events that triggered the run, by asset URI (each a list of events,
+    /// oldest first; empty unless the run was triggered by assets).
+    pub triggering_asset_events: Map<String, Value>,
 }
 
 impl Context {
@@ -123,6 +126,7 @@ impl Context {
             local_offset: FixedOffset::east_opt(0).unwrap_or_else(|| Utc.fix()),
             seed: 0,
             xcom: None,
+            triggering_asset_events: Map::new(),
         }
     }
 
@@ -216,10 +220,15 @@ impl Context {
             "dag_id": self.dag_id,
             "task_id": self.task_id,
         });
-        match ctx {
+        let mut ctx = match ctx {
             Value::Object(m) => m,
             _ => Map::new(),
-        }
+        };
+        let events = Value::Object(self.triggering_asset_events.clone());
+        ctx.insert("triggering_asset_events".to_owned(), events.clone());
+        // Airflow 2's name of the same.
+        ctx.insert("triggering_dataset_events".to_owned(), events);
+        ctx
     }
 
     /// The template root: [`Context::json`]'s names with dates as datetime objects,
@@ -333,7 +342,47 @@ impl Context {
         root.insert("task".to_owned(), task);
         root.insert("dag".to_owned(), dag);
         root.insert("macros".to_owned(), macros::macros(clock));
+        let events = self.asset_events_value();
+        root.insert("triggering_asset_events".to_owned(), events.clone());
+        root.insert("triggering_dataset_events".to_owned(), events);
         root
+    }
+
+    /// `triggering_asset_events` for templates: each event's `timestamp` a datetime.
+    fn asset_events_value(&self) -> J {
+        let by_uri: BTreeMap<String, J> = self
+            .triggering_asset_events
+            .iter()
+            .map(|(uri, events)| {
+                let list: Vec<J> = events
+                    .as_array()
+                    .map(|a| a.as_slice())
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|ev| {
+                        let fields: BTreeMap<String, J> = ev
+                            .as_object()
+                            .into_iter()
+                            .flatten()
+                            .map(|(k, v)| {
+                                let parsed = (k == "timestamp")
+                                    .then(|| v.as_str())
+                                    .flatten()
+                                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+                                let v = match parsed {
+                                    Some(t) => macros::datetime_value(t.with_timezone(&Utc)),
+                                    None => J::from_serialize(v),
+                                };
+                                (k.clone(), v)
+                            })
+                            .collect();
+                        J::from_object(fields)
+                    })
+                    .collect();
+                (uri.clone(), J::from(list))
+            })
+            .collect();
+        J::from_object(by_uri)
     }
 }
 
