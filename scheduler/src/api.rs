@@ -11,9 +11,10 @@
 //!
 //! The modules: `auth` (the token and its check), `extract` (errors and request
 //! extractors), `lookup` (helpers over the shared state), one module of handlers per
-//! resource (`health`, `dags`, `runs`, `task_instances`, `events`, `db`), `progress` (live job
+//! resource (`health`, `dags`, `runs`, `task_instances`, `events`, `db`, `assets`), `progress` (live job
 //! progress) and `calls` (call records of ended jobs).
 
+mod assets;
 mod auth;
 mod calls;
 mod connections;
@@ -123,6 +124,20 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
             get(connections::get_connection)
                 .patch(connections::patch_connection)
                 .delete(connections::delete_connection),
+        )
+        .route("/api/v1/datasets", get(assets::list_datasets))
+        .route(
+            "/api/v1/datasets/events",
+            get(assets::list_dataset_events).post(assets::post_dataset_event),
+        )
+        .route("/api/v1/datasets/{*uri}", get(assets::get_dataset))
+        .route(
+            "/api/v1/dags/{dag_id}/dagRuns/{dag_run_id}/upstreamDatasetEvents",
+            get(assets::upstream_dataset_events),
+        )
+        .route(
+            "/api/v1/dags/{dag_id}/datasets/queuedEvent",
+            get(assets::dag_queued_events),
         )
         .route("/api/v1/importErrors", get(dags::import_errors))
         .route("/api/v1/events", get(events::events))

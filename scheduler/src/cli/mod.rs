@@ -4,6 +4,7 @@
 
 mod args;
 mod args_values;
+mod assets;
 mod connections;
 mod dags;
 pub(crate) mod dagtest;
@@ -325,6 +326,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         }
         Command::Db(cmd) => db::run(cmd, &home_settings()?).await,
         Command::Variables(cmd) => variables::run(cmd, &home_settings()?).await,
+        Command::Assets(cmd) => assets::run(cmd, &home_settings()?).await,
         Command::Connections(cmd) => connections::run(cmd, &home_settings()?).await,
         Command::Migrate(args) => {
             lithoflow_migrate::run(&args, &mut out, &mut err).map(|o| Outcome::from(&o))
