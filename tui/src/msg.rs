@@ -84,6 +84,8 @@ pub enum Msg {
         /// The text and the next offset.
         result: Result<(String, u64), ClientError>,
     },
+    /// The latest asset events, newest first.
+    AssetEvents(Result<Vec<lithoflow_api::DatasetEvent>, ClientError>),
     /// An action finished: what to say in the status line.
     ActionDone(Result<String, String>),
 }
@@ -114,6 +116,8 @@ pub enum Command {
     },
     /// `GET .../taskInstances/{task_id}`.
     FetchTaskInstance(TiRef),
+    /// `GET /datasets/events`, the newest first.
+    FetchAssetEvents,
     /// `GET .../taskInstances/{task_id}/calls`.
     FetchCalls {
         /// Which instance.
