@@ -131,6 +131,13 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
             get(assets::list_dataset_events).post(assets::post_dataset_event),
         )
         .route("/api/v1/datasets/{*uri}", get(assets::get_dataset))
+        // Airflow 3's name for the same routes (the bodies stay Airflow 2.10's).
+        .route("/api/v1/assets", get(assets::list_datasets))
+        .route(
+            "/api/v1/assets/events",
+            get(assets::list_dataset_events).post(assets::post_dataset_event),
+        )
+        .route("/api/v1/assets/{*uri}", get(assets::get_dataset))
         .route(
             "/api/v1/dags/{dag_id}/dagRuns/{dag_run_id}/upstreamDatasetEvents",
             get(assets::upstream_dataset_events),

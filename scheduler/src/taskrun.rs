@@ -744,6 +744,7 @@ pub(crate) fn template_context(
     if let Some(task) = dag.task(task_id) {
         c.task_type = lithoflow_dag::template::operator_class(task).to_owned();
         c.max_tries = task.retries.saturating_add(1);
+        c.set_assets(task);
     }
     c.run_type = run.run_type.clone();
     c.data_interval_start = run.data_interval_start.unwrap_or(logical);

@@ -16,7 +16,8 @@ const FNS: &str = r#"
 from lithoflow import Asset, Dataset, get_current_context
 
 def noop():
-    return "done"
+    ctx = get_current_context()
+    return [a.uri for a in ctx["outlets"]]
 
 def read_events():
     ctx = get_current_context()
@@ -108,6 +109,14 @@ fn a_consumer_of_two_assets_runs_once_both_are_produced_and_sees_its_events() {
 
     trigger(&env, "producer_a", "first_a");
     finished_runs(&d, "producer_a", 1);
+    // The task's context lists its outlets.
+    let (_, pushed) = d.get(
+        "/api/v1/dags/producer_a/dagRuns/first_a/taskInstances/produce/xcomEntries/return_value",
+    );
+    assert!(
+        pushed["value"].to_string().contains("s3://bucket/a.csv"),
+        "{pushed}"
+    );
     // The `any` DAG runs on the first producer alone; that run also shows that the
     // scheduler has queued a.csv's event for the `all` consumer, which must not run.
     let any = finished_runs(&d, "any_consumer", 1);

@@ -639,6 +639,10 @@ def _airflow_context_from(raw):
         "conn": _ConnectionAccessor(),
         "macros": _Macros(),
     })
+    for k in ("inlets", "outlets"):
+        docs = raw.get(k) if isinstance(raw.get(k), list) else []
+        context[k] = [Asset(name=d.get("name"), uri=d.get("uri"), group=d.get("group"), extra=d.get("extra"))
+                      for d in docs if isinstance(d, dict) and d.get("uri")]
     events = _triggering_events(raw.get("triggering_asset_events"))
     context["triggering_asset_events"] = events
     context["triggering_dataset_events"] = events

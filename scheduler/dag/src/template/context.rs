@@ -95,6 +95,10 @@ pub struct Context {
     /// The asset events that triggered the run, by asset URI (each a list of events,
     /// oldest first; empty unless the run was triggered by assets).
     pub triggering_asset_events: Map<String, Value>,
+    /// The task's `inlets`, each `{"uri", "name", "group", "extra"}`.
+    pub inlets: Vec<Value>,
+    /// The task's `outlets`, the same way.
+    pub outlets: Vec<Value>,
 }
 
 impl Context {
@@ -127,6 +131,8 @@ impl Context {
             seed: 0,
             xcom: None,
             triggering_asset_events: Map::new(),
+            inlets: Vec::new(),
+            outlets: Vec::new(),
         }
     }
 
@@ -138,8 +144,16 @@ impl Context {
         if let Some(t) = dag.task(task_id) {
             c.task_type = operator_class(t).to_owned();
             c.max_tries = t.retries.saturating_add(1);
+            c.set_assets(t);
         }
         c
+    }
+
+    /// Sets `inlets` and `outlets` from the task's.
+    pub fn set_assets(&mut self, task: &crate::Task) {
+        let doc = |a: &crate::asset::Asset| json!({"uri": a.uri, "name": a.name, "group": a.group, "extra": a.extra});
+        self.inlets = task.inlets.iter().map(doc).collect();
+        self.outlets = task.outlets.iter().map(doc).collect();
     }
 
     fn ds(&self) -> String {
@@ -197,8 +211,8 @@ impl Context {
             "prev_data_interval_end_success": opt(prev.map(|p| p.data_interval_end)),
             "prev_start_date_success": opt(prev.and_then(|p| p.start_date)),
             "prev_end_date_success": opt(prev.and_then(|p| p.end_date)),
-            "inlets": [],
-            "outlets": [],
+            "inlets": self.inlets,
+            "outlets": self.outlets,
             "map_index_template": null,
             "expanded_ti_count": null,
             "task_reschedule_count": 0,
