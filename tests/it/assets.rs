@@ -19,6 +19,10 @@ def noop():
     ctx = get_current_context()
     return [a.uri for a in ctx["outlets"]]
 
+def produce_with_extra(outlet_events):
+    outlet_events[Dataset("asset://b")].extra = {"rows": 42}
+    return "done"
+
 def read_events():
     ctx = get_current_context()
     events = ctx["triggering_asset_events"]
@@ -32,6 +36,7 @@ def read_events():
         "a_source": [e.source_dag_id for e in a],
         "b_source": [e.source_dag_id for e in b],
         "b_task": b[0].source_task_id,
+        "b_extra": b[0].extra,
         "run_type": ctx["dag_run"].run_type,
     }
 "#;
@@ -74,7 +79,10 @@ fn env() -> Env {
     let env = Env::new();
     env.write("fns.py", FNS);
     env.write("producer_a.toml", &producer("s3://bucket/a.csv"));
-    env.write("producer_b.toml", &producer("asset://b"));
+    env.write(
+        "producer_b.toml",
+        &producer("asset://b").replace("fns:noop", "fns:produce_with_extra"),
+    );
     env.write("consumer.toml", CONSUMER);
     env.write("any_consumer.toml", ANY_CONSUMER);
     env
@@ -158,6 +166,7 @@ fn a_consumer_of_two_assets_runs_once_both_are_produced_and_sees_its_events() {
             "a_source": ["producer_a"],
             "b_source": ["producer_b"],
             "b_task": "produce",
+            "b_extra": {"rows": 42},
             "run_type": "asset_triggered",
         })
     );

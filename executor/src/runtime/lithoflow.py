@@ -596,6 +596,60 @@ class TriggeringAssetEvents(dict):
         return self[key] if key in self else default
 
 
+class OutletEventAccessor:
+    """``outlet_events[asset]``: set ``extra`` (a dict) and the event the task's outlet
+    records when the task succeeds carries it (Airflow 3's ``OutletEventAccessor``;
+    Airflow 2.10's has the same ``extra``)."""
+
+    def __init__(self, uri):
+        self.key = Asset(uri=uri)
+        self.raw_key = self.key
+        self.extra = {}
+
+    def __repr__(self):
+        return "OutletEventAccessor(key=%r, extra=%r)" % (self.key, self.extra)
+
+
+class OutletEventAccessors:
+    """``outlet_events``: an accessor per asset, by ``Asset``, ``Dataset`` or URI."""
+
+    def __init__(self):
+        self._by_uri = {}
+
+    def __getitem__(self, key):
+        uri = _asset_key(key)
+        if uri not in self._by_uri:
+            self._by_uri[uri] = OutletEventAccessor(uri)
+        return self._by_uri[uri]
+
+    def __contains__(self, key):
+        return _asset_key(key) in self._by_uri
+
+    def __iter__(self):
+        return iter(self._by_uri)
+
+    def __len__(self):
+        return len(self._by_uri)
+
+    def items(self):
+        return self._by_uri.items()
+
+
+def _send_outlet_events():
+    """After the task's callable returned: hands the extras it set on ``outlet_events``
+    to the scheduler, which records them with its outlets' events."""
+    call = _call
+    context = call.get("context") if call is not None else None
+    if not context or not isinstance(context.get("outlet_events"), OutletEventAccessors):
+        return
+    for uri, accessor in context["outlet_events"].items():
+        if accessor.extra:
+            if not isinstance(accessor.extra, dict):
+                raise TypeError("outlet_events[...].extra must be a dict, not %s" % type(accessor.extra).__name__)
+            _ask("outlet_event_extra", {"uri": uri, "extra": accessor.extra},
+                 "an outlet event's extra", "the asset event's extra")
+
+
 def _triggering_events(raw):
     raw = raw if isinstance(raw, dict) else {}
     return TriggeringAssetEvents(
@@ -644,6 +698,7 @@ def _airflow_context_from(raw):
         context[k] = [Asset(name=d.get("name"), uri=d.get("uri"), group=d.get("group"), extra=d.get("extra"))
                       for d in docs if isinstance(d, dict) and d.get("uri")]
     events = _triggering_events(raw.get("triggering_asset_events"))
+    context["outlet_events"] = OutletEventAccessors()
     context["triggering_asset_events"] = events
     context["triggering_dataset_events"] = events
     return context

@@ -17,6 +17,15 @@ pub(super) struct OutletEvents {
     at: Option<DateTime<Utc>>,
 }
 
+fn source_of(task: &Task, run: &DagRunRecord) -> EventSource {
+    EventSource {
+        dag_id: Some(run.dag_id.clone()),
+        run_id: Some(run.run_id.clone()),
+        task_id: Some(task.task_id.clone()),
+        map_index: -1,
+    }
+}
+
 impl OutletEvents {
     /// The events of `ti` of `task` in `run`, finished at `now`.
     pub(super) fn of(
@@ -25,26 +34,36 @@ impl OutletEvents {
         ti: &TaskInstanceRecord,
         now: DateTime<Utc>,
     ) -> OutletEvents {
+        let source = source_of(task, run);
         if ti.state != TaskState::Success || task.outlets.is_empty() {
-            return OutletEvents::default();
+            return OutletEvents {
+                source,
+                ..OutletEvents::default()
+            };
         }
         OutletEvents {
-            source: EventSource {
-                dag_id: Some(run.dag_id.clone()),
-                run_id: Some(run.run_id.clone()),
-                task_id: Some(task.task_id.clone()),
-                map_index: -1,
-            },
+            source,
             uris: task.outlets.iter().map(|a| a.uri.clone()).collect(),
             at: Some(now),
         }
     }
 
-    /// Writes the events (the caller flushes, with the state).
+    /// Writes the events, each with the extra the task gave it (`outlet_events`), and
+    /// drops the extras of a try that records none (the caller flushes, with the
+    /// state).
     pub(super) fn record(&self, s: &Store) -> Result<(), StoreError> {
+        let src = &self.source;
+        let extras = match (&src.dag_id, &src.run_id, &src.task_id) {
+            (Some(d), Some(r), Some(t)) => s.take_outlet_extras((d, r, t, src.map_index))?,
+            _ => Map::new(),
+        };
         let Some(at) = self.at else { return Ok(()) };
         for uri in &self.uris {
-            s.add_asset_event(uri, Map::new(), self.source.clone(), at)?;
+            let extra = match extras.get(uri) {
+                Some(serde_json::Value::Object(m)) => m.clone(),
+                _ => Map::new(),
+            };
+            s.add_asset_event(uri, extra, self.source.clone(), at)?;
         }
         Ok(())
     }

@@ -12,6 +12,9 @@
 //!   `AssetDagRunQueue`).
 //! - `asset_run_events`: dag_id \0 run_id -> the ids of the events that triggered the
 //!   run (Airflow's `dagrun_asset_event`).
+//! - `asset_outlet_extras`: dag_id \0 run_id \0 task_id \0 map index -> the extras a
+//!   running task gave its outlets' events (`outlet_events[asset].extra`), uri -> extra;
+//!   taken when the task instance finishes.
 //! - `asset_counters`: `asset_id`, `event_id` (the last ids given, u64 big-endian) and
 //!   `queued_up_to` (the last event the scheduler queued for its consumers).
 
@@ -32,6 +35,7 @@ pub(super) struct AssetTrees {
     by_uri: sled::Tree,
     queue: sled::Tree,
     run_events: sled::Tree,
+    outlet_extras: sled::Tree,
     counters: sled::Tree,
 }
 
@@ -43,6 +47,7 @@ impl AssetTrees {
             by_uri: db.open_tree("asset_events_by_uri")?,
             queue: db.open_tree("asset_dag_run_queue")?,
             run_events: db.open_tree("asset_run_events")?,
+            outlet_extras: db.open_tree("asset_outlet_extras")?,
             counters: db.open_tree("asset_counters")?,
         })
     }
@@ -325,6 +330,38 @@ impl Store {
             self.assets.queue.remove(k).map_err(|e| self.db_err(e))?;
         }
         Ok(())
+    }
+
+    /// Sets the extra a running task instance gives its outlet `uri`'s event.
+    pub fn put_outlet_extra(
+        &self,
+        ti: (&str, &str, &str, i64),
+        uri: &str,
+        extra: Map<String, Value>,
+    ) -> Result<(), StoreError> {
+        let k = key(&[ti.0, ti.1, ti.2, &ti.3.to_string()]);
+        let mut all: Map<String, Value> = self
+            .get(&self.assets.outlet_extras, &k, "outlet extras")?
+            .unwrap_or_default();
+        all.insert(uri.to_owned(), Value::Object(extra));
+        self.put(&self.assets.outlet_extras, k, &all)
+    }
+
+    /// Removes and returns the extras a task instance gave its outlets' events.
+    pub fn take_outlet_extras(
+        &self,
+        ti: (&str, &str, &str, i64),
+    ) -> Result<Map<String, Value>, StoreError> {
+        let k = key(&[ti.0, ti.1, ti.2, &ti.3.to_string()]);
+        match self
+            .assets
+            .outlet_extras
+            .remove(k)
+            .map_err(|e| self.db_err(e))?
+        {
+            Some(v) => self.decode_asset(&v, "outlet extras"),
+            None => Ok(Map::new()),
+        }
     }
 
     /// Records the events that triggered a run.
