@@ -374,6 +374,19 @@ impl Store {
         self.put(&self.assets.run_events, key(&[dag_id, run_id]), &ids)
     }
 
+    /// Forgets which events triggered a run (the run is being removed).
+    pub(super) fn forget_run_asset_events(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+    ) -> Result<(), StoreError> {
+        self.assets
+            .run_events
+            .remove(key(&[dag_id, run_id]))
+            .map_err(|e| self.db_err(e))?;
+        Ok(())
+    }
+
     /// The events that triggered a run (none for a run not triggered by assets), oldest
     /// first.
     pub fn run_asset_events(
@@ -476,6 +489,9 @@ mod tests {
         assert!(store.asset_queue("c")?.is_empty());
         let next = store.add_asset_event("s3://b/a", Map::new(), EventSource::default(), at(9))?;
         assert!(next.id > after[0].id, "ids keep growing after a reopen");
+        store.delete_run("c", "run1")?;
+        assert!(store.run_asset_events("c", "run1")?.is_empty());
+        assert_eq!(store.asset_events_after(0)?.len(), 3, "events stay");
         Ok(())
     }
 }

@@ -857,7 +857,10 @@ impl Store {
                 }
                 Ok::<_, Abort<()>>(removed)
             });
-        result.map_err(|e| self.tx_err(e))
+        let removed = result.map_err(|e| self.tx_err(e))?;
+        // Which events triggered it goes with it (the events stay, as in Airflow).
+        self.forget_run_asset_events(dag_id, run_id)?;
+        Ok(removed)
     }
 
     /// How many task instances and XCom values a run has (for a dry run of
