@@ -19,8 +19,9 @@ use chrono::{DateTime, Utc};
 use lithoflow_dag::asset::AssetCondition;
 use lithoflow_dag::{Dag, Schedule};
 
+use crate::control::{Event, Shared};
 use crate::ops;
-use crate::store::{AssetEventRecord, DagRunRecord, Store, StoreError};
+use crate::store::{AssetEventRecord, DagRunRecord, RunState, Store, StoreError};
 
 /// The run type of runs triggered by assets (Airflow 3's `DagRunType.ASSET_TRIGGERED`;
 /// Airflow 2 called it `dataset_triggered`).
@@ -29,6 +30,47 @@ pub(crate) const RUN_TYPE: &str = "asset_triggered";
 /// The asset condition a DAG is scheduled on, if it is.
 pub(crate) fn condition(dag: &Dag) -> Option<&AssetCondition> {
     dag.schedule.as_ref().and_then(Schedule::assets)
+}
+
+/// One turn of the scheduler loop (nothing when the state database is short of room):
+/// queues the new events, creates the runs whose condition is met, says so on stderr
+/// and to the event stream, and returns them by (dag_id, run_id), for the loop's runs
+/// not finished.
+pub(crate) fn turn(
+    shared: &Shared,
+    paused: &dyn Fn(&Dag) -> bool,
+    active_runs: &dyn Fn(&str) -> usize,
+) -> anyhow::Result<Vec<((String, String), DagRunRecord)>> {
+    use std::io::Write as _;
+    // A full disk must not reach the state database (`crate::engine::STATE_SPACE_RESERVE`).
+    if crate::engine::check_space(&shared.settings.home.join("state"), 0).is_err() {
+        return Ok(Vec::new());
+    }
+    let dags = shared
+        .dags
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .dags
+        .clone();
+    queue_events(&shared.store, &dags, paused)?;
+    let runs = create_runs(&shared.store, &dags, paused, active_runs, Utc::now())?;
+    for run in &runs {
+        writeln!(
+            std::io::stderr(),
+            "[scheduler] created run {} ({})",
+            run.run_id,
+            run.dag_id
+        )?;
+        shared.emit(Event::DagRun {
+            dag_id: run.dag_id.clone(),
+            run_id: run.run_id.clone(),
+            state: RunState::Queued.into(),
+        });
+    }
+    Ok(runs
+        .into_iter()
+        .map(|r| ((r.dag_id.clone(), r.run_id.clone()), r))
+        .collect())
 }
 
 /// Records the assets the loaded DAGs name (outlets, inlets, schedules), as Airflow

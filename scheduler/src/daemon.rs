@@ -546,39 +546,12 @@ impl Daemon {
         }
     }
 
-    /// Queues new asset events for their consumers and creates the asset-triggered
-    /// runs whose condition is met (`crate::assets`); returns how many runs.
+    /// Asset-triggered runs (`crate::assets::turn`); returns how many were created.
     fn create_asset_runs(&mut self) -> anyhow::Result<usize> {
-        if self.room().is_err() {
-            return Ok(0);
-        }
-        let dags = self.read_dags().dags.clone();
-        let store = Arc::clone(&self.shared.store);
-        let paused = |d: &Dag| self.paused(d);
-        crate::assets::queue_events(&store, &dags, &paused)?;
-        let runs = crate::assets::create_runs(
-            &store,
-            &dags,
-            &paused,
-            &|id| self.active_scheduled_runs(id),
-            Utc::now(),
-        )?;
+        let active = |id: &str| self.active_scheduled_runs(id);
+        let runs = crate::assets::turn(&self.shared, &|d| self.paused(d), &active)?;
         let n = runs.len();
-        for run in runs {
-            writeln!(
-                std::io::stderr(),
-                "[scheduler] created run {} ({})",
-                run.run_id,
-                run.dag_id
-            )?;
-            self.shared.emit(Event::DagRun {
-                dag_id: run.dag_id.clone(),
-                run_id: run.run_id.clone(),
-                state: RunState::Queued.into(),
-            });
-            self.unfinished
-                .insert((run.dag_id.clone(), run.run_id.clone()), run);
-        }
+        self.unfinished.extend(runs);
         Ok(n)
     }
 
