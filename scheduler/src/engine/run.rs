@@ -584,6 +584,7 @@ impl<'e> RunLoop<'e> {
                 dag_id: dag.dag_id.clone(),
                 run_id: run.run_id.clone(),
             })),
+            asset_events: crate::assets::context_events(&self.engine.store, run)?,
         };
         let mut ctx = template_context(dag, run, &task.task_id, try_number, inputs);
         ctx.map_index = i64::from(map_index);
@@ -871,6 +872,7 @@ impl<'e> RunLoop<'e> {
                 try_number: t.try_number,
             })
             .collect();
+        let outlets = super::assets::OutletEvents::of(task, &self.run, &saved, now);
         // The branch's success and the skips it decides are stored together.
         self.engine
             .persist_sized(xcom_size, move |s| {
@@ -878,6 +880,7 @@ impl<'e> RunLoop<'e> {
                     s.put_xcom_at(&d, &r, &saved.task_id, saved.map_index, k, v, now)?;
                 }
                 s.put_ti(&d, &r, &saved)?;
+                outlets.record(s)?;
                 skipped.iter().try_for_each(|t| s.put_ti(&d, &r, t))
             })
             .await?;
