@@ -367,7 +367,7 @@ impl TaskServices {
                 self.task_id.as_str(),
                 // The task instance's (every call of a `map` task shares it): a mapped
                 // instance's own index.
-                self.map_index,
+                i64::from(self.map_index),
             );
             store
                 .put_outlet_extra(ti, uri, extra.clone())

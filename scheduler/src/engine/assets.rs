@@ -22,7 +22,7 @@ fn source_of(task: &Task, run: &DagRunRecord, map_index: i32) -> EventSource {
         dag_id: Some(run.dag_id.clone()),
         run_id: Some(run.run_id.clone()),
         task_id: Some(task.task_id.clone()),
-        map_index,
+        map_index: map_index.into(),
     }
 }
 
