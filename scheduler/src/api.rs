@@ -11,9 +11,10 @@
 //!
 //! The modules: `auth` (the token and its check), `extract` (errors and request
 //! extractors), `lookup` (helpers over the shared state), one module of handlers per
-//! resource (`health`, `dags`, `runs`, `task_instances`, `events`, `db`), `progress` (live job
+//! resource (`health`, `dags`, `runs`, `task_instances`, `events`, `db`, `assets`), `progress` (live job
 //! progress) and `calls` (call records of ended jobs).
 
+mod assets;
 mod auth;
 mod calls;
 mod connections;
@@ -141,6 +142,27 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
             get(pools::get_pool)
                 .patch(pools::patch_pool)
                 .delete(pools::delete_pool),
+        )
+        .route("/api/v1/datasets", get(assets::list_datasets))
+        .route(
+            "/api/v1/datasets/events",
+            get(assets::list_dataset_events).post(assets::post_dataset_event),
+        )
+        .route("/api/v1/datasets/{*uri}", get(assets::get_dataset))
+        // Airflow 3's name for the same routes (the bodies stay Airflow 2.10's).
+        .route("/api/v1/assets", get(assets::list_datasets))
+        .route(
+            "/api/v1/assets/events",
+            get(assets::list_dataset_events).post(assets::post_dataset_event),
+        )
+        .route("/api/v1/assets/{*uri}", get(assets::get_dataset))
+        .route(
+            "/api/v1/dags/{dag_id}/dagRuns/{dag_run_id}/upstreamDatasetEvents",
+            get(assets::upstream_dataset_events),
+        )
+        .route(
+            "/api/v1/dags/{dag_id}/datasets/queuedEvent",
+            get(assets::dag_queued_events),
         )
         .route("/api/v1/importErrors", get(dags::import_errors))
         .route("/api/v1/events", get(events::events))

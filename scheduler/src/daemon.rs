@@ -454,6 +454,9 @@ impl Daemon {
             sched.insert(dag.dag_id.clone(), DagSched { paused, next: None });
         }
         self.sched = sched;
+        if room {
+            crate::assets::register(&self.shared.store, &dags, Utc::now())?;
+        }
         let (n, e) = (dags.len(), import_errors.len());
         {
             let mut set = self
@@ -486,10 +489,11 @@ impl Daemon {
             let mut busy = false;
             let mut next_due: Option<DateTime<Utc>> = None;
             if !self.draining {
+                let triggered = self.create_asset_runs()?;
                 let (created, due) = self.create_scheduled_runs(now)?;
                 next_due = due;
                 let started = self.start_runs()?;
-                busy = created + started > 0;
+                busy = triggered + created + started > 0;
             }
             if self.draining && self.active.is_empty() {
                 return Ok(());
@@ -541,6 +545,15 @@ impl Daemon {
                 }
             }
         }
+    }
+
+    /// Asset-triggered runs (`crate::assets::turn`); returns how many were created.
+    fn create_asset_runs(&mut self) -> anyhow::Result<usize> {
+        let active = |id: &str| self.active_scheduled_runs(id);
+        let runs = crate::assets::turn(&self.shared, &|d| self.paused(d), &active)?;
+        let n = runs.len();
+        self.unfinished.extend(runs);
+        Ok(n)
     }
 
     /// The data interval of a DAG's latest scheduled run (cached).

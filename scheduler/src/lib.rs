@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 mod api;
+mod assets;
 mod bash;
 pub mod cli;
 mod config;

@@ -364,6 +364,12 @@ pub(crate) fn backfill(
             dag.dag_id
         )));
     }
+    if crate::assets::condition(dag).is_some() {
+        return Err(OpError::BadRequest(format!(
+            "DAG `{}` is scheduled on assets, which gives it no time-based runs to backfill; trigger runs with `lithoflow dags trigger` (or record an asset event)",
+            dag.dag_id
+        )));
+    }
     if spec.run_backwards
         && let Some(t) = dag.tasks.iter().find(|t| t.depends_on_past)
     {

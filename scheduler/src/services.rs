@@ -349,6 +349,33 @@ impl TaskServices {
         })
     }
 
+    /// `outlet_events[asset].extra` of a task that succeeds: kept for the event its
+    /// outlet records when the try's success is (`crate::store::Store::put_outlet_extra`);
+    /// nowhere to keep it under `tasks test`, which records no events.
+    fn outlet_event_extra(&self, body: &Value) -> Result<Value, String> {
+        let uri = body
+            .get("uri")
+            .and_then(Value::as_str)
+            .ok_or("outlet_events needs an asset URI")?;
+        let Some(Value::Object(extra)) = body.get("extra") else {
+            return Err("an outlet event's extra must be a dict".to_owned());
+        };
+        if let XComPlace::Store { store, .. } = &self.xcom {
+            let ti = (
+                self.dag_id.as_str(),
+                self.run_id.as_str(),
+                self.task_id.as_str(),
+                // The task instance's (every call of a `map` task shares it): a mapped
+                // instance's own index.
+                i64::from(self.map_index),
+            );
+            store
+                .put_outlet_extra(ti, uri, extra.clone())
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(Value::Null)
+    }
+
     /// Answers one request, on a blocking thread (the store is sync).
     fn answer(&self, call: CallPlace, op: &str, body: &Value) -> Result<Value, String> {
         match op {
@@ -358,6 +385,7 @@ impl TaskServices {
             "variable_get" => self.variable_get(body),
             "variable_set" => self.variable_set(body),
             "connection_get" => self.connection_get(body),
+            "outlet_event_extra" => self.outlet_event_extra(body),
             other => Err(format!(
                 "the scheduler does not know the request `{other}` (a newer lithoflow runtime?)"
             )),

@@ -711,6 +711,8 @@ pub(crate) struct ContextInputs {
     pub prev_success: Option<PrevRun>,
     /// This run's XCom values.
     pub xcom: Option<Arc<dyn XcomSource>>,
+    /// The asset events that triggered the run, by URI (`crate::assets::context_events`).
+    pub asset_events: serde_json::Map<String, Value>,
 }
 
 impl ContextInputs {
@@ -721,6 +723,7 @@ impl ContextInputs {
             now: run.run_after,
             prev_success: None,
             xcom: None,
+            asset_events: serde_json::Map::new(),
         }
     }
 }
@@ -750,6 +753,7 @@ pub(crate) fn template_context(
     if let Some(task) = dag.task(task_id) {
         c.task_type = lithoflow_dag::template::operator_class(task).to_owned();
         c.max_tries = task.retries.saturating_add(1);
+        c.set_assets(task);
     }
     c.run_type = run.run_type.clone();
     c.data_interval_start = run.data_interval_start.unwrap_or(logical);
@@ -763,6 +767,7 @@ pub(crate) fn template_context(
     c.prev_execution_date = prev;
     c.next_execution_date = next;
     c.xcom = inputs.xcom;
+    c.triggering_asset_events = inputs.asset_events;
     set_clock(&mut c, inputs.now);
     c
 }

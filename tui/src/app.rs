@@ -9,6 +9,9 @@ use chrono::{DateTime, Utc};
 use crate::graph::GraphLayout;
 use lithoflow_api::{DagInfo, DagRun, TaskInfo, TaskInstance, TaskState};
 
+/// How many asset events the assets view shows.
+pub const ASSET_EVENTS: usize = 100;
+
 /// How many latest runs the DAG list asks for each DAG (it shows as many as fit).
 pub const DAG_LIST_RUNS: usize = 10;
 
@@ -38,6 +41,8 @@ pub enum View {
     Task,
     /// One try's log.
     Logs,
+    /// The latest asset events (`a` in the DAG list).
+    Assets,
 }
 
 impl View {
@@ -49,6 +54,7 @@ impl View {
             View::Graph => "Graph",
             View::Task => "Task instance",
             View::Logs => "Logs",
+            View::Assets => "Assets",
         }
     }
 }
@@ -440,6 +446,10 @@ pub struct App {
     pub status: Option<Status>,
     /// Whether the key help is shown, and its scroll.
     pub help: Option<usize>,
+    /// The latest asset events, newest first (the assets view).
+    pub asset_events: Fetch<Vec<lithoflow_api::DatasetEvent>>,
+    /// The selected asset event.
+    pub asset_selected: usize,
     /// Set when the user quits.
     pub quit: bool,
 }
@@ -506,7 +516,7 @@ impl App {
             View::Task => self.task.ti_ref.clone(),
             View::Logs => self.logs.ti_ref.clone(),
             View::Grid | View::Graph => self.grid.as_ref().and_then(Grid::selected_ti),
-            View::Dags => None,
+            View::Dags | View::Assets => None,
         }
     }
 

@@ -87,6 +87,54 @@ pub fn run(dag_id: &str, id: &str, state: RunState, mins_ago: i64, took_s: Optio
     }
 }
 
+/// The assets view: three asset events, the newest triggered a run.
+pub fn asset_events() -> App {
+    let mut app = dag_list();
+    let _ = update(&mut app, key('a'));
+    let event = |id: u64, uri: &str, source: Option<(&str, &str, &str)>, mins_ago: i64| {
+        lithoflow_api::DatasetEvent {
+            id,
+            dataset_id: 1,
+            dataset_uri: uri.to_owned(),
+            extra: Some(serde_json::Map::new()),
+            source_dag_id: source.map(|s| s.0.to_owned()),
+            source_task_id: source.map(|s| s.1.to_owned()),
+            source_run_id: source.map(|s| s.2.to_owned()),
+            source_map_index: Some(-1),
+            created_dagruns: Vec::new(),
+            timestamp: at(mins_ago),
+        }
+    };
+    let mut newest = event(
+        3,
+        "asset://orders/",
+        Some((DAG, "load", "scheduled__2026-11-28T02:00:00+00:00")),
+        2,
+    );
+    newest.created_dagruns.push(lithoflow_api::BasicDagRun {
+        run_id: "asset_triggered__2026-11-28T02:58:00+00:00".to_owned(),
+        dag_id: "reports_weekly".to_owned(),
+        state: RunState::Running,
+        logical_date: Some(at(2)),
+        start_date: Some(at(1)),
+        end_date: None,
+        data_interval_start: Some(at(60)),
+        data_interval_end: Some(at(2)),
+    });
+    let events = vec![
+        newest,
+        event(2, "s3://bucket/raw/orders.csv", None, 30),
+        event(
+            1,
+            "s3://bucket/raw/orders.csv",
+            Some((DAG, "extract", "manual__2026-11-28T01:00:00+00:00")),
+            90,
+        ),
+    ];
+    let _ = update(&mut app, Msg::AssetEvents(Ok(events)));
+    app
+}
+
 /// A task instance in a state.
 pub fn ti(dag_id: &str, run_id: &str, task_id: &str, state: TaskState) -> TaskInstance {
     let started = matches!(

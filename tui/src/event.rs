@@ -115,6 +115,12 @@ macro_rules! call {
 async fn perform(client: Option<Client>, cmd: Command) -> Msg {
     match cmd {
         Command::Batch(_) => Msg::ActionDone(Err("nested command batch".to_owned())),
+        Command::FetchAssetEvents => Msg::AssetEvents(call!(client, |c| c.dataset_events(
+            &lithoflow_api::EventFilter {
+                uri: None,
+                limit: Some(crate::app::ASSET_EVENTS),
+            }
+        ))),
         Command::FetchDags => Msg::Dags(call!(client, |c| c.dags_with_recent_runs(DAG_LIST_RUNS))),
         Command::FetchTasks { dag_id } => Msg::Tasks {
             result: call!(client, |c| c.tasks(&dag_id)),

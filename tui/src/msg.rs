@@ -94,6 +94,8 @@ pub enum Msg {
         /// The text and the next offset.
         result: Result<(String, u64), ClientError>,
     },
+    /// The latest asset events, newest first.
+    AssetEvents(Result<Vec<lithoflow_api::DatasetEvent>, ClientError>),
     /// An action finished: what to say in the status line.
     ActionDone(Result<String, String>),
 }
@@ -126,6 +128,8 @@ pub enum Command {
     FetchTaskInstance(TiRef),
     /// `GET .../taskInstances/{task_id}/dependencies`.
     FetchDependencies(TiRef),
+    /// `GET /datasets/events`, the newest first.
+    FetchAssetEvents,
     /// `GET .../taskInstances/{task_id}/calls`.
     FetchCalls {
         /// Which instance.

@@ -125,6 +125,16 @@ pub fn update(app: &mut App, msg: Msg) -> Option<Command> {
             offset,
             result,
         } => on_log(app, &ti, try_number, offset, result),
+        Msg::AssetEvents(result) => {
+            app.asset_events = match result {
+                Ok(events) => {
+                    app.asset_selected = app.asset_selected.min(events.len().saturating_sub(1));
+                    Fetch::Ready(events)
+                }
+                Err(e) => Fetch::Failed(e.to_string()),
+            };
+            None
+        }
         Msg::ActionDone(result) => {
             let (text, kind) = match result {
                 Ok(t) => (t, StatusKind::Ok),

@@ -22,6 +22,8 @@ import json as _json
 import threading as _threading
 
 __all__ = [
+    "Asset",
+    "Dataset",
     "Connection",
     "Variable",
     "get_connection",
@@ -501,6 +503,164 @@ class _Macros:
         return "<macros>"
 
 
+# ----- assets ---------------------------------------------------------------------------
+
+def _sanitize_uri(uri):
+    """An asset URI normalised as Airflow 3.1's ``_sanitize_uri``
+    (``airflow/sdk/definitions/asset/__init__.py``) without the providers' normalisers;
+    the scheduler's ``lithoflow_dag::asset::sanitize_uri`` is the same function."""
+    import urllib.parse as _parse
+    parsed = _parse.urlsplit(uri)
+    if not parsed.scheme and not parsed.netloc:
+        return uri
+    scheme = parsed.scheme.lower()
+    if not scheme or scheme.startswith("x-"):
+        return uri
+    if scheme == "airflow":
+        raise ValueError("Asset scheme 'airflow' is reserved")
+    netloc = parsed.netloc.rpartition("@")[2]
+    query = _parse.urlencode(sorted(_parse.parse_qsl(parsed.query))) if parsed.query else ""
+    parsed = parsed._replace(scheme=scheme, netloc=netloc, path=parsed.path.rstrip("/") or "/",
+                             query=query, fragment="")
+    return _parse.urlunsplit(parsed)
+
+
+class Asset:
+    """Airflow's ``Asset`` (Airflow 2's ``Dataset``), as far as a running task needs one:
+    a key of ``triggering_asset_events``. ``Asset("name")`` uses the name as the URI, as
+    Airflow 3 does; the URI is normalised as the scheduler normalises it."""
+
+    def __init__(self, name=None, uri=None, *, group=None, extra=None):
+        if name is None and uri is None:
+            raise TypeError("Asset() requires either 'name' or 'uri'")
+        self.name = str(name if name is not None else uri)
+        self.uri = _sanitize_uri(str(uri if uri is not None else name))
+        self.group = "asset" if group is None else group
+        self.extra = dict(extra or {})
+
+    def __eq__(self, other):
+        return isinstance(other, Asset) and other.uri == self.uri
+
+    def __hash__(self):
+        return hash(self.uri)
+
+    def __repr__(self):
+        return "Asset(name=%r, uri=%r, group=%r, extra=%r)" % (self.name, self.uri, self.group, self.extra)
+
+
+class Dataset(Asset):
+    """Airflow 2's name of an asset: ``Dataset(uri, extra=None)``."""
+
+    def __init__(self, uri, extra=None):
+        super().__init__(uri=uri, extra=extra)
+
+
+class AssetEvent(_Record):
+    """An asset event in ``triggering_asset_events``: ``id``, ``asset`` (``uri``,
+    ``name``, ``group``, ``extra``), ``extra``, ``source_dag_id``, ``source_task_id``,
+    ``source_run_id``, ``source_map_index``, ``timestamp`` (a datetime), and Airflow 2's
+    ``dataset_id`` and ``dataset``."""
+
+    def __init__(self, doc):
+        super().__init__(doc)
+        self.timestamp = _datetime(self.__dict__.get("timestamp"))
+        for k in ("asset", "dataset"):
+            if isinstance(self.__dict__.get(k), dict):
+                self.__dict__[k] = _Record(self.__dict__[k])
+
+
+def _asset_key(key):
+    if isinstance(key, str):
+        try:
+            return _sanitize_uri(key)
+        except ValueError:
+            return key
+    uri = getattr(key, "uri", None)
+    if uri is None:
+        raise TypeError("Key should be an asset or its URI, not %s" % type(key).__name__)
+    return _sanitize_uri(str(uri))
+
+
+class TriggeringAssetEvents(dict):
+    """``triggering_asset_events`` (Airflow 2: ``triggering_dataset_events``): the events
+    that triggered the run, a list per asset, keyed by URI; an ``Asset``, a ``Dataset``
+    or a URI written as in the DAG file finds its list too."""
+
+    def __getitem__(self, key):
+        return dict.__getitem__(self, _asset_key(key))
+
+    def __contains__(self, key):
+        try:
+            return dict.__contains__(self, _asset_key(key))
+        except TypeError:
+            return False
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+
+class OutletEventAccessor:
+    """``outlet_events[asset]``: set ``extra`` (a dict) and the event the task's outlet
+    records when the task succeeds carries it (Airflow 3's ``OutletEventAccessor``;
+    Airflow 2.10's has the same ``extra``)."""
+
+    def __init__(self, uri):
+        self.key = Asset(uri=uri)
+        self.raw_key = self.key
+        self.extra = {}
+
+    def __repr__(self):
+        return "OutletEventAccessor(key=%r, extra=%r)" % (self.key, self.extra)
+
+
+class OutletEventAccessors:
+    """``outlet_events``: an accessor per asset, by ``Asset``, ``Dataset`` or URI."""
+
+    def __init__(self):
+        self._by_uri = {}
+
+    def __getitem__(self, key):
+        uri = _asset_key(key)
+        if uri not in self._by_uri:
+            self._by_uri[uri] = OutletEventAccessor(uri)
+        return self._by_uri[uri]
+
+    def __contains__(self, key):
+        return _asset_key(key) in self._by_uri
+
+    def __iter__(self):
+        return iter(self._by_uri)
+
+    def __len__(self):
+        return len(self._by_uri)
+
+    def items(self):
+        return self._by_uri.items()
+
+
+def _send_outlet_events():
+    """After the task's callable returned: hands the extras it set on ``outlet_events``
+    to the scheduler, which records them with its outlets' events."""
+    call = _call
+    context = call.get("context") if call is not None else None
+    if not context or not isinstance(context.get("outlet_events"), OutletEventAccessors):
+        return
+    for uri, accessor in context["outlet_events"].items():
+        if accessor.extra:
+            if not isinstance(accessor.extra, dict):
+                raise TypeError("outlet_events[...].extra must be a dict, not %s" % type(accessor.extra).__name__)
+            _ask("outlet_event_extra", {"uri": uri, "extra": accessor.extra},
+                 "an outlet event's extra", "the asset event's extra")
+
+
+def _triggering_events(raw):
+    raw = raw if isinstance(raw, dict) else {}
+    return TriggeringAssetEvents(
+        (uri, [AssetEvent(ev) for ev in events if isinstance(ev, dict)])
+        for uri, events in raw.items() if isinstance(events, list)
+    )
+
+
 def _airflow_context_from(raw):
     """Airflow's context, as a dict, from the JSON the scheduler computes
     (``Context::json_value`` in scheduler/dag/src/template.rs): datetimes for the date
@@ -536,6 +696,14 @@ def _airflow_context_from(raw):
         "conn": _ConnectionAccessor(),
         "macros": _Macros(),
     })
+    for k in ("inlets", "outlets"):
+        docs = raw.get(k) if isinstance(raw.get(k), list) else []
+        context[k] = [Asset(name=d.get("name"), uri=d.get("uri"), group=d.get("group"), extra=d.get("extra"))
+                      for d in docs if isinstance(d, dict) and d.get("uri")]
+    events = _triggering_events(raw.get("triggering_asset_events"))
+    context["outlet_events"] = OutletEventAccessors()
+    context["triggering_asset_events"] = events
+    context["triggering_dataset_events"] = events
     return context
 
 

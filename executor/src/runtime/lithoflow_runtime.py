@@ -689,6 +689,9 @@ def run_call(req):
                 env.__exit__(None, None, None)
             if obj is not None:
                 kwargs["obj"].data_stream.close()
+        if lf is not None:
+            # `outlet_events[asset].extra` set by the callable, for its outlets' events.
+            lf._send_outlet_events()
         try:
             encoded = json.dumps(result, allow_nan=False)
         except (TypeError, ValueError) as e:

@@ -16,6 +16,7 @@
 //! unknown fields where a silently ignored field could do harm (`DagPatch`,
 //! `ClearBody`, `BackfillBody`).
 
+mod assets;
 mod client;
 mod discovery;
 mod event;
@@ -28,6 +29,11 @@ mod values;
 
 use std::time::Duration;
 
+pub use assets::{
+    BasicDagRun, CreateDatasetEvent, DagScheduleDatasetReference, Dataset, DatasetCollection,
+    DatasetEvent, DatasetEventCollection, EventFilter, QueuedEvent, QueuedEventCollection,
+    TaskOutletDatasetReference,
+};
 pub use client::{Client, ClientError, found, segment};
 pub use discovery::{DiscoveryError, SchedulerInfo, read_token, token_path};
 pub use event::ApiEvent;

@@ -75,6 +75,14 @@ pub struct DagInfo {
     /// `cron_trigger` or `cron_data_interval`.
     #[serde(default)]
     pub timetable: String,
+    /// What the schedule means, where lithoflow says it: `"Triggered by assets"` for an
+    /// asset schedule (Airflow 3's `AssetTriggeredTimetable.description`).
+    #[serde(default)]
+    pub timetable_description: Option<String>,
+    /// An asset schedule's condition, as Airflow 2.10's `dataset_expression`
+    /// (`{"all": ["uri", ...]}`, `{"any": [...]}`); null otherwise.
+    #[serde(default)]
+    pub dataset_expression: Option<Value>,
     /// Its tags.
     #[serde(default)]
     pub tags: Vec<Tag>,

@@ -80,6 +80,9 @@ fn dag_info(store: &Store, v: &DagView, recent: usize) -> ApiResult<DagInfo> {
         is_paused_upon_creation: d.is_paused_upon_creation,
         schedule: d.schedule_str().map(str::to_owned),
         timetable,
+        timetable_description: crate::assets::condition(d)
+            .map(|_| "Triggered by assets".to_owned()),
+        dataset_expression: crate::assets::condition(d).map(|c| c.expression()),
         tags: d.tags.iter().map(|t| Tag { name: t.clone() }).collect(),
         owners,
         max_active_runs: d.max_active_runs,

@@ -112,6 +112,10 @@ pub enum Command {
     /// state database, encrypted; the environment's `AIRFLOW_VAR_<KEY>` comes first.
     #[command(subcommand)]
     Variables(super::args_values::VariablesCommand),
+    /// Assets (Airflow 2's datasets): those DAGs name, and their events (task outlets
+    /// and `POST /api/v1/datasets/events`), which trigger DAGs scheduled on them.
+    #[command(subcommand)]
+    Assets(super::assets::AssetsCommand),
     /// Manage Airflow connections (`{{ conn.ID.host }}`, `BaseHook.get_connection`):
     /// passwords and extras encrypted at rest; `AIRFLOW_CONN_<ID>` comes first.
     #[command(subcommand)]

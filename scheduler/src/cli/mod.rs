@@ -5,6 +5,7 @@
 mod args;
 mod args_pools;
 mod args_values;
+mod assets;
 mod connections;
 mod dags;
 pub(crate) mod dagtest;
@@ -341,6 +342,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         }
         Command::Db(cmd) => db::run(cmd, &home_settings()?).await,
         Command::Variables(cmd) => variables::run(cmd, &home_settings()?).await,
+        Command::Assets(cmd) => assets::run(cmd, &home_settings()?).await,
         Command::Connections(cmd) => connections::run(cmd, &home_settings()?).await,
         Command::Pools(cmd) => pools::run(cmd, &home_settings()?).await,
         Command::Migrate(args) => {

@@ -12,6 +12,7 @@
 //! for bash and empty tasks, on this machine), and it reads the time from a [`Clock`].
 //! The run loop itself is `run::RunLoop`, a state machine with one method per event.
 
+mod assets;
 mod callbacks;
 mod log;
 pub(crate) mod mapping;

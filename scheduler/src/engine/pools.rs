@@ -574,6 +574,15 @@ impl RunSlots {
         self.granted.clear();
     }
 
+    /// How many other instances of `key`'s task asked for slots (waiting, or granted
+    /// and not yet started).
+    pub(super) fn asked_for(&self, key: &TiKey) -> usize {
+        let other = |k: &&TiKey| k.task_id == key.task_id && *k != key;
+        self.wants.iter().filter(other).count()
+            + self.pending.iter().filter(other).count()
+            + self.granted.keys().filter(other).count()
+    }
+
     /// Whether some task instance waits for slots (the run is not deadlocked).
     pub(super) fn waiting(&self) -> bool {
         !self.pending.is_empty() || !self.granted.is_empty()

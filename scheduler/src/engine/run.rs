@@ -44,6 +44,9 @@ pub(super) struct TryResult {
     pub(super) duration_s: f64,
     /// The log written while the try ran.
     pub(super) log: Option<TryLog>,
+    /// The pool slots the try held: released once its outcome is recorded, so that a
+    /// pool never has more instances running in the store than it has slots.
+    pub(super) slot: Option<super::pools::SlotGuard>,
     /// A mapped instance's `map_index_template`, rendered.
     pub(super) rendered_map_index: Option<String>,
 }
@@ -430,7 +433,9 @@ impl<'e> RunLoop<'e> {
     }
 
     /// A try ended: its outcome is recorded, unless it was cleared while it ran.
-    async fn on_try_finished(&mut self, result: TryResult) -> anyhow::Result<()> {
+    async fn on_try_finished(&mut self, mut result: TryResult) -> anyhow::Result<()> {
+        // Released after the outcome is recorded (or the instance cleared).
+        let _slot = result.slot.take();
         // The job's last figures, then (in `complete`) the task's new state: the
         // forwarder is closed first, so no progress follows the state.
         if let Some(try_) = self.in_flight.remove(&result.key())
@@ -579,6 +584,7 @@ impl<'e> RunLoop<'e> {
                 dag_id: dag.dag_id.clone(),
                 run_id: run.run_id.clone(),
             })),
+            asset_events: crate::assets::context_events(&self.engine.store, run)?,
         };
         let mut ctx = template_context(dag, run, &task.task_id, try_number, inputs);
         ctx.map_index = i64::from(map_index);
@@ -651,8 +657,6 @@ impl<'e> RunLoop<'e> {
         let dag = Arc::clone(dag);
         let slot = self.slots.take(&TiKey::new(&task.task_id, map_index));
         self.running.spawn(async move {
-            // The pool slots are held while the try runs.
-            let _slot = slot;
             let started = std::time::Instant::now();
             let task_id = task.task_id.clone();
             // A DAG whose templates call Python renders off the runtime's threads: its
@@ -736,6 +740,7 @@ impl<'e> RunLoop<'e> {
                 output,
                 duration_s: started.elapsed().as_secs_f64(),
                 log,
+                slot,
             }
         });
         Ok(())
@@ -867,6 +872,7 @@ impl<'e> RunLoop<'e> {
                 try_number: t.try_number,
             })
             .collect();
+        let outlets = super::assets::OutletEvents::of(task, &self.run, &saved, now);
         // The branch's success and the skips it decides are stored together.
         self.engine
             .persist_sized(xcom_size, move |s| {
@@ -874,6 +880,7 @@ impl<'e> RunLoop<'e> {
                     s.put_xcom_at(&d, &r, &saved.task_id, saved.map_index, k, v, now)?;
                 }
                 s.put_ti(&d, &r, &saved)?;
+                outlets.record(s)?;
                 skipped.iter().try_for_each(|t| s.put_ti(&d, &r, t))
             })
             .await?;

@@ -34,7 +34,11 @@
 //!   encrypted (`values.rs`; new trees, so no schema change).
 //! - `pools`: pool name -> [`PoolRecord`] (`pools.rs`; a new tree, `default_pool` created
 //!   on open, so no schema change).
+//! - `assets`, `asset_events`, `asset_events_by_uri`, `asset_dag_run_queue`,
+//!   `asset_run_events`, `asset_counters`: assets, their events and the queue of each
+//!   DAG scheduled on them (`assets.rs`; new trees, so no schema change).
 
+mod assets;
 mod pools;
 mod xcom;
 
@@ -45,6 +49,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use assets::{AssetEventRecord, AssetRecord, EventSource, QueuedAsset};
 pub use pools::{DEFAULT_POOL, DEFAULT_POOL_SLOTS, MAX_POOL_NAME, PoolRecord, check_pool};
 pub use xcom::{RETURN_KEY, UNMAPPED, XComEntry, XComRecord, check_key as check_xcom_key};
 
@@ -360,6 +365,7 @@ pub struct Store {
     xcom: sled::Tree,
     backfills: sled::Tree,
     values: values::ValueTrees,
+    assets: assets::AssetTrees,
 }
 
 /// Copies the database folder at `path` to `<path>.schema-<version>.bak` (or `.bak.N` when
@@ -531,6 +537,7 @@ impl Store {
             xcom: db.open_tree("xcom").map_err(db_err)?,
             backfills: db.open_tree("backfills").map_err(db_err)?,
             values: values::ValueTrees::open(&db, path).map_err(db_err)?,
+            assets: assets::AssetTrees::open(&db).map_err(db_err)?,
             path: path.to_owned(),
             db,
         })
@@ -902,7 +909,10 @@ impl Store {
                 }
                 Ok::<_, Abort<()>>(removed)
             });
-        result.map_err(|e| self.tx_err(e))
+        let removed = result.map_err(|e| self.tx_err(e))?;
+        // Which events triggered it goes with it (the events stay, as in Airflow).
+        self.forget_run_asset_events(dag_id, run_id)?;
+        Ok(removed)
     }
 
     /// How many task instances and XCom values a run has (for a dry run of

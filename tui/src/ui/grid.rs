@@ -208,7 +208,11 @@ fn render_detail(app: &App, grid: &Grid, frame: &mut Frame, area: Rect) {
         state_glyph(r.state.as_task_state()),
         r.state.name()
     );
-    let when = format!("  {took}  started {}  ", short_time(r.start_date));
+    let when = format!(
+        "  {took}  started {}  {}  ",
+        short_time(r.start_date),
+        r.run_type
+    );
     let room = w.saturating_sub(5 + state.chars().count() + when.chars().count());
     lines.push(Line::from(vec![
         Span::styled("run  ", Style::new().fg(DIM)),

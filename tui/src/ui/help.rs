@@ -31,7 +31,12 @@ pub const KEYS: &[(&str, &[(&str, &str)])] = &[
             ("t", "trigger a run (conf JSON)"),
             ("p", "pause or unpause"),
             ("r", "refresh everything"),
+            ("a", "the latest asset events"),
         ],
+    ),
+    (
+        "Assets",
+        &[("↑ ↓ j k", "select an event"), ("r", "refresh")],
     ),
     (
         "Grid",

@@ -3,6 +3,7 @@
 //! One module per view; each draws into the rectangle it is given, so every view
 //! works from 80x24 up.
 
+mod assets;
 mod dags;
 mod graph;
 mod grid;
@@ -74,6 +75,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         View::Graph => graph::render(app, frame, body),
         View::Task => task::render(app, frame, body),
         View::Logs => logs::render(app, frame, body),
+        View::Assets => assets::render(app, frame, body),
     }
     render_footer(app, frame, footer);
     if let Some(p) = &app.prompt {
@@ -94,7 +96,7 @@ fn render_header(app: &App, frame: &mut Frame, area: Rect) {
     ];
     let mut parts: Vec<String> = vec![app.view.title().to_owned()];
     match app.view {
-        View::Dags => {}
+        View::Dags | View::Assets => {}
         View::Grid | View::Graph => {
             if let Some(g) = &app.grid {
                 parts.push(g.dag_id.clone());

@@ -94,6 +94,11 @@ fn logs_with_search() {
 }
 
 #[test]
+fn asset_events() {
+    check("assets", &demo::asset_events());
+}
+
+#[test]
 fn help() {
     check("help", &keys(demo::grid(), "?"));
 }

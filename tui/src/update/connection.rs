@@ -80,6 +80,9 @@ pub(super) fn refresh_open_views(app: &mut App) -> Vec<Command> {
     if let Some(ti) = &app.task.ti_ref {
         cmds.push(Command::FetchTaskInstance(ti.clone()));
     }
+    if app.view == View::Assets {
+        cmds.push(Command::FetchAssetEvents);
+    }
     app.logs.in_flight = false;
     if app.view == View::Logs
         && app.logs.try_number > 0

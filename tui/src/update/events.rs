@@ -13,7 +13,15 @@ pub(super) fn on_event(app: &mut App, ev: ApiEvent) -> Option<Command> {
             dag_id,
             run_id,
             state,
-        } => on_run_event(app, &dag_id, &run_id, state),
+        } => {
+            let cmd = on_run_event(app, &dag_id, &run_id, state);
+            // A new run may be one that asset events triggered.
+            if app.view == crate::app::View::Assets && state == RunState::Queued {
+                Command::batch(cmd.into_iter().chain([Command::FetchAssetEvents]).collect())
+            } else {
+                cmd
+            }
+        }
         // A mapped instance's change: the task's cell shows its instances as the API
         // lists them, fetched again.
         ApiEvent::TaskInstance {

@@ -5,7 +5,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::connection::{fetch_dags, refresh_open_views};
 use super::navigation::{
-    forward, go_back, goto, latest_try, open_grid, open_log_try, open_logs, open_task,
+    forward, go_back, goto, goto_assets, latest_try, open_grid, open_log_try, open_logs, open_task,
 };
 use super::prompt::prompt_key;
 use super::{PAGE, say};
@@ -69,6 +69,20 @@ pub(super) fn on_key(app: &mut App, key: KeyEvent) -> Option<Command> {
         View::Graph => graph_key(app, key),
         View::Task => task_key(app, key),
         View::Logs => logs_key(app, key),
+        View::Assets => assets_key(app, key),
+    }
+}
+
+/// The assets view: move, refresh.
+fn assets_key(app: &mut App, key: KeyEvent) -> Option<Command> {
+    let n = app.asset_events.ready().map_or(0, Vec::len);
+    if let Some(i) = move_by(key.code, app.asset_selected, n) {
+        app.asset_selected = i;
+        return None;
+    }
+    match key.code {
+        KeyCode::Char('r') => Some(Command::FetchAssetEvents),
+        _ => None,
     }
 }
 
@@ -175,6 +189,7 @@ fn dags_key(app: &mut App, key: KeyEvent) -> Option<Command> {
         return cmd;
     }
     match key.code {
+        KeyCode::Char('a') => forward(app, goto_assets),
         KeyCode::Enter | KeyCode::Right | KeyCode::Char('l') => {
             let dag_id = app.selected_dag()?.dag_id.clone();
             forward(app, |app| open_grid(app, &dag_id, View::Grid))

@@ -77,6 +77,7 @@ pub(super) fn goto(app: &mut App, view: View) -> Option<Command> {
             app.view = View::Dags;
             None
         }
+        View::Assets => goto_assets(app),
         View::Grid | View::Graph => match app.current_dag_id() {
             Some(d) => open_grid(app, &d, view),
             None => {
@@ -109,6 +110,15 @@ pub(super) fn goto(app: &mut App, view: View) -> Option<Command> {
     }
 }
 
+/// Opens the assets view and asks for the latest events.
+pub(super) fn goto_assets(app: &mut App) -> Option<Command> {
+    app.view = View::Assets;
+    if app.asset_events.ready().is_none() {
+        app.asset_events = Fetch::Loading;
+    }
+    Some(Command::FetchAssetEvents)
+}
+
 pub(super) fn go_back(app: &mut App) {
     let parent = match app.view {
         View::Dags => {
@@ -121,6 +131,7 @@ pub(super) fn go_back(app: &mut App) {
         View::Grid | View::Graph => View::Dags,
         View::Task => View::Grid,
         View::Logs => View::Task,
+        View::Assets => View::Dags,
     };
     app.view = app.back.pop().unwrap_or(parent);
 }

@@ -96,6 +96,13 @@ pub struct Context {
     /// `op_args`, `bash_command`, ...): a mapped instance's, for `map_index_template`
     /// (`{{ task.op_kwargs['item'] }}`). Empty unless set.
     pub task_fields: Vec<(&'static str, Value)>,
+    /// The asset events that triggered the run, by asset URI (each a list of events,
+    /// oldest first; empty unless the run was triggered by assets).
+    pub triggering_asset_events: Map<String, Value>,
+    /// The task's `inlets`, each `{"uri", "name", "group", "extra"}`.
+    pub inlets: Vec<Value>,
+    /// The task's `outlets`, the same way.
+    pub outlets: Vec<Value>,
 }
 
 impl Context {
@@ -128,6 +135,9 @@ impl Context {
             seed: 0,
             xcom: None,
             task_fields: Vec::new(),
+            triggering_asset_events: Map::new(),
+            inlets: Vec::new(),
+            outlets: Vec::new(),
         }
     }
 
@@ -139,8 +149,16 @@ impl Context {
         if let Some(t) = dag.task(task_id) {
             c.task_type = operator_class(t).to_owned();
             c.max_tries = t.retries.saturating_add(1);
+            c.set_assets(t);
         }
         c
+    }
+
+    /// Sets `inlets` and `outlets` from the task's.
+    pub fn set_assets(&mut self, task: &crate::Task) {
+        let doc = |a: &crate::asset::Asset| json!({"uri": a.uri, "name": a.name, "group": a.group, "extra": a.extra});
+        self.inlets = task.inlets.iter().map(doc).collect();
+        self.outlets = task.outlets.iter().map(doc).collect();
     }
 
     fn ds(&self) -> String {
@@ -198,8 +216,8 @@ impl Context {
             "prev_data_interval_end_success": opt(prev.map(|p| p.data_interval_end)),
             "prev_start_date_success": opt(prev.and_then(|p| p.start_date)),
             "prev_end_date_success": opt(prev.and_then(|p| p.end_date)),
-            "inlets": [],
-            "outlets": [],
+            "inlets": self.inlets,
+            "outlets": self.outlets,
             "map_index_template": null,
             "expanded_ti_count": null,
             "task_reschedule_count": 0,
@@ -221,10 +239,15 @@ impl Context {
             "dag_id": self.dag_id,
             "task_id": self.task_id,
         });
-        match ctx {
+        let mut ctx = match ctx {
             Value::Object(m) => m,
             _ => Map::new(),
-        }
+        };
+        let events = Value::Object(self.triggering_asset_events.clone());
+        ctx.insert("triggering_asset_events".to_owned(), events.clone());
+        // Airflow 2's name of the same.
+        ctx.insert("triggering_dataset_events".to_owned(), events);
+        ctx
     }
 
     /// The template root: [`Context::json`]'s names with dates as datetime objects,
@@ -346,7 +369,47 @@ impl Context {
         root.insert("task".to_owned(), task);
         root.insert("dag".to_owned(), dag);
         root.insert("macros".to_owned(), macros::macros(clock));
+        let events = self.asset_events_value();
+        root.insert("triggering_asset_events".to_owned(), events.clone());
+        root.insert("triggering_dataset_events".to_owned(), events);
         root
+    }
+
+    /// `triggering_asset_events` for templates: each event's `timestamp` a datetime.
+    fn asset_events_value(&self) -> J {
+        let by_uri: BTreeMap<String, J> = self
+            .triggering_asset_events
+            .iter()
+            .map(|(uri, events)| {
+                let list: Vec<J> = events
+                    .as_array()
+                    .map(|a| a.as_slice())
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|ev| {
+                        let fields: BTreeMap<String, J> = ev
+                            .as_object()
+                            .into_iter()
+                            .flatten()
+                            .map(|(k, v)| {
+                                let parsed = (k == "timestamp")
+                                    .then(|| v.as_str())
+                                    .flatten()
+                                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+                                let v = match parsed {
+                                    Some(t) => macros::datetime_value(t.with_timezone(&Utc)),
+                                    None => J::from_serialize(v),
+                                };
+                                (k.clone(), v)
+                            })
+                            .collect();
+                        J::from_object(fields)
+                    })
+                    .collect();
+                (uri.clone(), J::from(list))
+            })
+            .collect();
+        J::from_object(by_uri)
     }
 }
 

@@ -102,7 +102,7 @@ impl RunLoop<'_> {
                                 }
                             } else if self.drain.is_none()
                                 && active + out.to_dispatch.len() < dag.max_active_tasks as usize
-                                && self.below_task_limit(task, &out.to_dispatch)
+                                && self.below_task_limit(task, &key, &out.to_dispatch)
                                 && self.slots.ready(task, &key)
                             {
                                 out.to_dispatch.push(key.clone());
@@ -153,8 +153,9 @@ impl RunLoop<'_> {
     }
 
     /// Whether another instance of `task` may start under its
-    /// `max_active_tis_per_dagrun`, counting the ones chosen to start.
-    fn below_task_limit(&self, task: &Task, to_dispatch: &[TiKey]) -> bool {
+    /// `max_active_tis_per_dagrun`, counting the ones chosen to start and the other
+    /// instances that asked for pool slots.
+    fn below_task_limit(&self, task: &Task, key: &TiKey, to_dispatch: &[TiKey]) -> bool {
         let Some(limit) = task.max_active_tis_per_dagrun else {
             return true;
         };
@@ -166,7 +167,8 @@ impl RunLoop<'_> {
             + to_dispatch
                 .iter()
                 .filter(|k| k.task_id == task.task_id)
-                .count();
+                .count()
+            + self.slots.asked_for(key);
         (running as u64) < limit
     }
 
