@@ -106,7 +106,7 @@ fn render_summary(app: &App, t: &TaskInstance, frame: &mut Frame, area: Rect) {
         ),
         _ => "-".to_owned(),
     };
-    let lines = vec![
+    let mut lines = vec![
         field("state", vec![state_span(state)]),
         field("try", tries),
         field(
@@ -125,6 +125,10 @@ fn render_summary(app: &App, t: &TaskInstance, frame: &mut Frame, area: Rect) {
             )],
         ),
     ];
+    // A mapped task: its instances by state; a mapped instance: its label.
+    if let Some(label) = &t.rendered_map_index {
+        lines.insert(1, field("mapped", vec![Span::raw(label.clone())]));
+    }
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
