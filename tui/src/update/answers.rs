@@ -209,6 +209,12 @@ pub(super) fn on_task_instance(
             app.task.ti = Fetch::Ready(t);
             cmd
         }
+        // A mapped task has no one instance (the API answers 400): its view shows the
+        // grid's summary of its instances.
+        Err(_) if mapped_cell(app, ti).is_some() => {
+            app.task.ti = mapped_cell(app, ti).map_or(Fetch::Idle, Fetch::Ready);
+            None
+        }
         Err(e) if e.is_not_found() => {
             app.task.ti =
                 Fetch::Failed("no task instance yet: the run has not reached this task".to_owned());
@@ -219,6 +225,16 @@ pub(super) fn on_task_instance(
             None
         }
     }
+}
+
+/// The grid's cell of a mapped task's instances, if `ti` is one.
+fn mapped_cell(app: &App, ti: &TiRef) -> Option<TaskInstance> {
+    let grid = app.grid.as_ref().filter(|g| g.dag_id == ti.dag_id)?;
+    let col = grid.runs.get(grid.run_position(&ti.run_id)?)?;
+    if !col.mapped.contains_key(&ti.task_id) {
+        return None;
+    }
+    col.tis.get(*grid.index.get(&ti.task_id)?)?.clone()
 }
 
 /// An XCom value as pretty JSON lines, cut after [`MAX_XCOM_LINES`] with a last line
