@@ -133,12 +133,54 @@ pub struct DagList {
 }
 
 /// One run of the grid, with its task instances by task index.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct RunColumn {
     /// The run.
     pub run: DagRun,
-    /// Its instances, by the grid's task index (None: not created yet).
+    /// Its instances, by the grid's task index (None: not created yet). A mapped task's
+    /// cell is the summary of its instances ([`mapped_summary`]).
     pub tis: Vec<Option<TaskInstance>>,
+    /// The states of each mapped task's instances, by task id and map index.
+    pub mapped: HashMap<String, std::collections::BTreeMap<i32, TaskState>>,
+}
+
+/// The cell of a mapped task: the state that matters most of its instances (running,
+/// then failed, up_for_retry, waiting, success, skipped), and in `rendered_map_index`
+/// their count by state (`10 mapped: 8 success, 2 running`).
+pub fn mapped_summary(
+    base: TaskInstance,
+    states: &std::collections::BTreeMap<i32, TaskState>,
+) -> TaskInstance {
+    let mut counts: Vec<(TaskState, usize)> = Vec::new();
+    for s in states.values() {
+        match counts.iter_mut().find(|(c, _)| c == s) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((*s, 1)),
+        }
+    }
+    let rank = |s: TaskState| match s {
+        TaskState::Running => 0,
+        TaskState::Failed => 1,
+        TaskState::UpstreamFailed => 2,
+        TaskState::UpForRetry => 3,
+        TaskState::Queued | TaskState::Scheduled | TaskState::None => 4,
+        TaskState::Success => 5,
+        _ => 6,
+    };
+    counts.sort_by_key(|(s, _)| rank(*s));
+    let text: Vec<String> = counts
+        .iter()
+        .map(|(s, n)| format!("{n} {}", s.name()))
+        .collect();
+    TaskInstance {
+        state: counts
+            .first()
+            .map(|(s, _)| *s)
+            .filter(|s| *s != TaskState::None),
+        map_index: -1,
+        rendered_map_index: Some(format!("{} mapped: {}", states.len(), text.join(", "))),
+        ..base
+    }
 }
 
 /// One DAG's tasks and latest runs: what the grid and the graph show.
@@ -541,5 +583,28 @@ impl App {
             failed: p.failed,
             running: p.running,
         })
+    }
+}
+
+#[cfg(test)]
+mod mapped_tests {
+    use super::*;
+
+    #[test]
+    fn a_mapped_cell_shows_the_state_that_matters_most_and_the_counts() {
+        let states: std::collections::BTreeMap<i32, TaskState> = [
+            (0, TaskState::Success),
+            (1, TaskState::Running),
+            (2, TaskState::Success),
+            (3, TaskState::Failed),
+        ]
+        .into_iter()
+        .collect();
+        let cell = mapped_summary(TaskInstance::default(), &states);
+        assert_eq!(cell.state, Some(TaskState::Running));
+        assert_eq!(
+            cell.rendered_map_index.as_deref(),
+            Some("4 mapped: 1 running, 1 failed, 2 success")
+        );
     }
 }

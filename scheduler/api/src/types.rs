@@ -288,7 +288,7 @@ pub struct DagRunCollection {
 }
 
 /// A task instance.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskInstance {
     /// The task.
     pub task_id: String,
@@ -360,6 +360,35 @@ pub struct TaskInstance {
 /// The map index of an unmapped task instance.
 fn unmapped() -> i32 {
     -1
+}
+
+impl Default for TaskInstance {
+    /// An unmapped instance (map index -1) with nothing else known.
+    fn default() -> TaskInstance {
+        TaskInstance {
+            task_id: String::new(),
+            map_index: unmapped(),
+            rendered_map_index: None,
+            dag_id: String::new(),
+            dag_run_id: String::new(),
+            logical_date: None,
+            state: None,
+            try_number: 0,
+            max_tries: 0,
+            start_date: None,
+            end_date: None,
+            duration: None,
+            operator: None,
+            error: None,
+            job_id: None,
+            calls_done: 0,
+            calls_failed: 0,
+            calls_total: 0,
+            next_retry_at: None,
+            return_value: None,
+            progress: None,
+        }
+    }
 }
 
 impl TaskInstance {

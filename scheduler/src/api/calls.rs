@@ -220,8 +220,8 @@ struct ResultEntry {
     duration_s: f64,
 }
 
-/// `GET .../taskInstances/{task_id}/calls?try_number=N`: the calls of a try's executor
-/// job with their durations, read from the `results.json` the executor writes into the
+/// `GET .../taskInstances/{task_id}/calls?try_number=N&map_index=M`: the calls of a
+/// try's executor job (of a mapped task's instance M) with their durations, read from the `results.json` the executor writes into the
 /// job's data when the job ends (localhost storage only).
 pub(super) async fn list_calls(
     State(shared): State<Arc<Shared>>,
@@ -229,9 +229,15 @@ pub(super) async fn list_calls(
     Ids([dag_id, run_id, task_id]): Ids<3>,
     uri: Uri,
 ) -> ApiResult<Json<CallCollection>> {
-    let params = Params::parse(&uri, &["try_number", "limit", "offset"])?;
+    let params = Params::parse(&uri, &["try_number", "limit", "offset", "map_index"])?;
     let page = params.page()?;
     let asked_try = params.number("try_number")?;
+    let map_index = match params.last("map_index") {
+        Some(m) => m.parse::<i32>().map_err(|_| {
+            ApiError::bad_request(format!("`map_index` must be an integer, found {m:?}"))
+        })?,
+        None => crate::store::UNMAPPED,
+    };
     let dag = loaded_dag(&shared, &dag_id)?;
     let task = dag
         .task(&task_id)
@@ -246,7 +252,11 @@ pub(super) async fn list_calls(
     let storage = lithoflow_executor::storage::LocalStorage::new(shared.settings.storage_dir());
     read(&shared, move |store| {
         run_of(store, &dag_id, &run_id)?;
-        let ti = ti_of(store, &dag_id, &run_id, &task_id)?;
+        let ti = if map_index == crate::store::UNMAPPED {
+            ti_of(store, &dag_id, &run_id, &task_id)?
+        } else {
+            super::lookup::ti_at(store, &dag_id, &run_id, &task_id, map_index)?
+        };
         let try_number = match asked_try {
             Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
             None => ti.try_number,
@@ -257,7 +267,7 @@ pub(super) async fn list_calls(
                 ti.try_number
             )));
         }
-        let job_key = crate::taskrun::job_key(&dag_id, &run_id, &task_id, -1, try_number);
+        let job_key = crate::taskrun::job_key(&dag_id, &run_id, &task_id, map_index, try_number);
         let path = storage.job_dir(&job_key).join("results.json");
         let missing = || {
             ApiError::not_found(format!(

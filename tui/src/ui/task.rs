@@ -139,6 +139,10 @@ fn render_summary(app: &App, t: &TaskInstance, frame: &mut Frame, area: Rect) {
             ),
         );
     }
+    // A mapped task: its instances by state; a mapped instance: its label.
+    if let Some(label) = &t.rendered_map_index {
+        lines.insert(1, field("mapped", vec![Span::raw(label.clone())]));
+    }
     frame.render_widget(Paragraph::new(lines), inner);
 }
 

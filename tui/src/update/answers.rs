@@ -5,7 +5,11 @@ use serde_json::Value;
 
 use super::connection::fetch_log;
 use super::keys::find_matches;
-use crate::app::{App, Fetch, GRID_RUNS, MAX_XCOM_LINES, Progress, RunColumn, TiRef};
+use std::collections::{BTreeMap, HashMap};
+
+use crate::app::{
+    App, Fetch, GRID_RUNS, MAX_XCOM_LINES, Progress, RunColumn, TiRef, mapped_summary,
+};
 use crate::graph::{dag_order, layout};
 use crate::msg::Command;
 use lithoflow_api::{ClientError, DagRun, RunState, TaskInfo, TaskInstance, TaskState};
@@ -103,6 +107,7 @@ pub(super) fn on_runs(
                 RunColumn {
                     run,
                     tis: vec![None; n_tasks],
+                    ..RunColumn::default()
                 }
             }
         };
@@ -141,12 +146,22 @@ pub(super) fn set_run_tis(app: &mut App, dag_id: &str, run_id: &str, tis: Vec<Ta
         return;
     };
     let mut cells = vec![None; grid.tasks.len()];
+    let mut mapped: HashMap<String, BTreeMap<i32, TaskState>> = HashMap::new();
     for t in tis {
         if let Some(&i) = grid.index.get(&t.task_id) {
+            // A mapped task's instances make one cell: their summary.
+            if t.map_index >= 0 {
+                let states = mapped.entry(t.task_id.clone()).or_default();
+                states.insert(t.map_index, t.state());
+                let summary = mapped_summary(t, states);
+                cells[i] = Some(summary);
+                continue;
+            }
             cells[i] = Some(t);
         }
     }
     grid.runs[r].tis = cells;
+    grid.runs[r].mapped = mapped;
 }
 
 pub(super) fn on_task_instance(
@@ -206,6 +221,12 @@ pub(super) fn on_task_instance(
             }
             cmd
         }
+        // A mapped task has no one instance (the API answers 400): its view shows the
+        // grid's summary of its instances.
+        Err(_) if mapped_cell(app, ti).is_some() => {
+            app.task.ti = mapped_cell(app, ti).map_or(Fetch::Idle, Fetch::Ready);
+            None
+        }
         Err(e) if e.is_not_found() => {
             app.task.ti =
                 Fetch::Failed("no task instance yet: the run has not reached this task".to_owned());
@@ -216,6 +237,16 @@ pub(super) fn on_task_instance(
             None
         }
     }
+}
+
+/// The grid's cell of a mapped task's instances, if `ti` is one.
+fn mapped_cell(app: &App, ti: &TiRef) -> Option<TaskInstance> {
+    let grid = app.grid.as_ref().filter(|g| g.dag_id == ti.dag_id)?;
+    let col = grid.runs.get(grid.run_position(&ti.run_id)?)?;
+    if !col.mapped.contains_key(&ti.task_id) {
+        return None;
+    }
+    col.tis.get(*grid.index.get(&ti.task_id)?)?.clone()
 }
 
 /// An XCom value as pretty JSON lines, cut after [`MAX_XCOM_LINES`] with a last line

@@ -22,15 +22,17 @@ pub(super) fn on_event(app: &mut App, ev: ApiEvent) -> Option<Command> {
                 cmd
             }
         }
-        // A mapped instance's change: the task's cell shows its instances as the API
-        // lists them, fetched again.
+        // A mapped instance: its task's cell is the summary of its instances.
         ApiEvent::TaskInstance {
             dag_id,
             run_id,
             task_id,
             map_index,
+            state,
             ..
-        } if map_index >= 0 => on_mapped_ti_event(app, &dag_id, &run_id, &task_id),
+        } if map_index >= 0 => {
+            on_mapped_ti_event(app, (&dag_id, &run_id), (&task_id, map_index), state)
+        }
         ApiEvent::TaskInstance {
             dag_id,
             run_id,
@@ -138,15 +140,35 @@ fn on_run_event(app: &mut App, dag_id: &str, run_id: &str, state: RunState) -> O
     }
 }
 
-/// A mapped instance changed: the open DAG's grid is fetched again (its task
-/// instances, each mapped task's instances among them) at most once per event burst.
+/// A mapped instance changed: its task's cell (the summary of its instances) is
+/// recomputed.
 fn on_mapped_ti_event(
     app: &mut App,
-    dag_id: &str,
-    _run_id: &str,
-    _task_id: &str,
+    (dag_id, run_id): (&str, &str),
+    (task_id, map_index): (&str, i32),
+    state: TaskState,
 ) -> Option<Command> {
-    let _ = app.grid.as_ref().filter(|g| g.dag_id == dag_id)?;
+    let grid = app.grid.as_mut().filter(|g| g.dag_id == dag_id)?;
+    let r = grid.run_position(run_id)?;
+    let &t = grid.index.get(task_id)?;
+    let col = &mut grid.runs[r];
+    let states = col.mapped.entry(task_id.to_owned()).or_default();
+    states.insert(map_index, state);
+    let base = col
+        .tis
+        .get(t)
+        .cloned()
+        .flatten()
+        .unwrap_or_else(|| TaskInstance {
+            task_id: task_id.to_owned(),
+            dag_id: dag_id.to_owned(),
+            dag_run_id: run_id.to_owned(),
+            ..TaskInstance::default()
+        });
+    let summary = crate::app::mapped_summary(base, states);
+    if let Some(slot) = col.tis.get_mut(t) {
+        *slot = Some(summary);
+    }
     None
 }
 

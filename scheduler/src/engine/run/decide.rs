@@ -44,29 +44,28 @@ impl RunLoop<'_> {
                 .filter(|t| t.state == TaskState::Running)
                 .count();
             for task in &dag.tasks {
-                let keys: Vec<TiKey> = self
-                    .tis
-                    .range(TiKey::range_of(&task.task_id))
-                    .map(|(k, _)| k.clone())
-                    .collect();
                 // Instances of a mapped task cleared while running are still stopping:
                 // it is expanded again once they have.
                 if task.is_mapped() && self.restarting.iter().any(|k| k.task_id == task.task_id) {
                     continue;
                 }
-                // Computed once per task: the same for each of its instances.
+                // The decision is the same for each instance of the task, computed once.
+                // Only the instances that can change now are gathered: none while the
+                // rule waits, and no more than may start (a 10,000-instance task is not
+                // walked whole at each event).
                 let mut decision = None;
-                for key in keys {
-                    let Some(ti) = self.tis.get(&key) else {
-                        continue;
-                    };
+                let room = (dag.max_active_tasks as usize)
+                    .saturating_sub(active + out.to_dispatch.len())
+                    .min(self.task_room(task, &out.to_dispatch));
+                let mut keys: Vec<TiKey> = Vec::new();
+                for (key, ti) in self.tis.range(TiKey::range_of(&task.task_id)) {
                     let waiting_retry = ti.state == TaskState::UpForRetry
                         && ti.next_retry_at.is_some_and(|at| at > now);
                     if !matches!(
                         ti.state,
                         TaskState::None | TaskState::UpForRetry | TaskState::Scheduled
                     ) || waiting_retry
-                        || out.to_dispatch.contains(&key)
+                        || out.to_dispatch.contains(key)
                     {
                         continue;
                     }
@@ -76,6 +75,18 @@ impl RunLoop<'_> {
                             mapping::upstream_counts(&dag, task, &self.tis),
                         )
                     });
+                    let starts = d == Decision::Run
+                        && !(task.is_mapped() && key.map_index == UNMAPPED)
+                        && !task.depends_on_past;
+                    if d == Decision::Wait || (starts && keys.len() >= room) {
+                        break;
+                    }
+                    keys.push(key.clone());
+                }
+                for key in keys {
+                    let Some(d) = decision else {
+                        break;
+                    };
                     let mut error = None;
                     let new_state = match d {
                         Decision::Skip => Some(TaskState::Skipped),
@@ -170,6 +181,26 @@ impl RunLoop<'_> {
                 .count()
             + self.slots.asked_for(key);
         (running as u64) < limit
+    }
+
+    /// How many more instances of `task` may start under its
+    /// `max_active_tis_per_dagrun` (no limit: `usize::MAX`).
+    fn task_room(&self, task: &Task, to_dispatch: &[TiKey]) -> usize {
+        let Some(limit) = task.max_active_tis_per_dagrun else {
+            return usize::MAX;
+        };
+        let running = self
+            .tis
+            .range(TiKey::range_of(&task.task_id))
+            .filter(|(_, t)| t.state == TaskState::Running)
+            .count()
+            + to_dispatch
+                .iter()
+                .filter(|k| k.task_id == task.task_id)
+                .count();
+        usize::try_from(limit)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(running)
     }
 
     /// Expands a mapped task whose upstream tasks are done: its unexpanded instance
