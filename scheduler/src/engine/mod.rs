@@ -15,6 +15,10 @@
 mod callbacks;
 mod log;
 mod run;
+mod sensor;
+#[cfg(test)]
+mod sensor_tests;
+mod sensor_trigger;
 #[cfg(test)]
 mod tests;
 
@@ -35,6 +39,7 @@ use crate::taskrun::TaskError;
 pub(crate) use callbacks::{CallbackInput, CallbackOutput};
 use lithoflow_dag::{Dag, Task};
 pub(crate) use log::TryLog;
+pub(crate) use sensor::{DaemonRuns, RunCreator};
 
 /// What a running DAG run reports, for live displays.
 #[derive(Debug, Clone)]
@@ -148,6 +153,12 @@ pub(crate) trait TaskExecutor: Send + Sync + 'static {
     /// stops its call.
     fn run_callback(&self, input: CallbackInput) -> BoxFuture<'static, CallbackOutput>;
 
+    /// The executor settings a task runs with (the home's, the DAG's, the task's): a
+    /// sensor reads S3 with them.
+    fn executor_config(&self, dag: &Dag, task: &Task) -> ExecutorConfig {
+        dag.executor_config(&ExecutorConfig::default(), task)
+    }
+
     /// What runs a DAG's Python template callables (`user_defined_macros` and
     /// `user_defined_filters` naming functions); None: templates cannot call Python.
     fn py_caller(&self, dag: &Dag) -> Option<Arc<dyn lithoflow_dag::template::PyCaller>> {
@@ -184,6 +195,9 @@ pub(crate) struct Engine {
     /// free before anything is written to the store.
     state_dir: PathBuf,
     wait_for_space: bool,
+    /// Who creates runs of other DAGs (trigger_dag_run): the scheduler's loop; unset
+    /// under `dags test`.
+    run_creator: std::sync::OnceLock<Arc<dyn RunCreator>>,
 }
 
 /// How often a run blocked only by `depends_on_past` looks again.
@@ -286,6 +300,7 @@ impl Engine {
             wait_for_past: true,
             state_dir,
             wait_for_space: false,
+            run_creator: std::sync::OnceLock::new(),
         }
     }
 
@@ -311,6 +326,12 @@ impl Engine {
     pub(crate) fn wait_for_past(mut self, wait: bool) -> Engine {
         self.wait_for_past = wait;
         self
+    }
+
+    /// Lets trigger_dag_run tasks create runs through `runs` (the scheduler's loop, which
+    /// owns run creation). Set once; later calls are ignored.
+    pub(crate) fn set_run_creator(&self, runs: Arc<dyn RunCreator>) {
+        let _ = self.run_creator.set(runs);
     }
 
     /// The per-try log file of a task instance.

@@ -139,7 +139,11 @@ impl<'e> RunLoop<'e> {
                 .or_insert_with(|| TaskInstanceRecord::new(&task.task_id, task.retries + 1));
             if matches!(
                 ti.state,
-                TaskState::Running | TaskState::Queued | TaskState::Scheduled
+                TaskState::Running
+                    | TaskState::Queued
+                    | TaskState::Scheduled
+                    // A sensor between pokes: its wait (`ti.sensor`) resumes on this try.
+                    | TaskState::UpForReschedule
             ) {
                 tracing::warn!(dag = %dag.dag_id, run = %run_id, task = %task.task_id, attempt = ti.try_number, "recovering a task that was running when lithoflow stopped; it runs again on the same try");
                 ti.state = TaskState::None;
@@ -609,6 +613,7 @@ impl<'e> RunLoop<'e> {
             &self.engine.state_dir,
             run,
         );
+        let waiting = super::sensor::Waiting::of(self.engine, &task, run, self.events.as_ref());
         let dag = Arc::clone(dag);
         self.running.spawn(async move {
             let started = std::time::Instant::now();
@@ -638,7 +643,7 @@ impl<'e> RunLoop<'e> {
                         )
                         .await;
                     }
-                    let try_ = executor.run_try(TryInput {
+                    let input = TryInput {
                         dag,
                         task,
                         try_number,
@@ -649,8 +654,12 @@ impl<'e> RunLoop<'e> {
                         started: started_tx,
                         log: log.clone().unwrap_or_else(TryLog::nowhere),
                         services: Some(services),
-                    });
-                    run_with_limit(try_, limit).await
+                    };
+                    // Sensors and trigger_dag_run wait here, on timers (engine/sensor.rs).
+                    match waiting {
+                        Some(w) => run_with_limit(w.run_try(input), limit).await,
+                        None => run_with_limit(executor.run_try(input), limit).await,
+                    }
                 }
                 Err(e) => TryOutput::failed(TaskError::Input(e)),
             };
@@ -721,7 +730,7 @@ impl<'e> RunLoop<'e> {
                     Some(log) => log.mask(&error),
                     None => error,
                 });
-                if ti.try_number < ti.max_tries {
+                if ti.try_number < ti.max_tries && !e.no_retry() {
                     ti.state = TaskState::UpForRetry;
                     let delay = lithoflow_dag::retry::retry_delay(
                         task,

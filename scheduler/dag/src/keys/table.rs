@@ -1224,13 +1224,7 @@ fn bash(t: &Task) -> Option<&BashSpec> {
 
 /// The callable of a python-like task or a python sensor.
 fn python_of(t: &Task) -> Option<&PythonSpec> {
-    match &t.kind {
-        TaskKind::Sensor(SensorSpec {
-            sensor: SensorKind::Python(p),
-            ..
-        }) => Some(p),
-        _ => t.python(),
-    }
+    t.python()
 }
 
 fn sensor(t: &Task) -> Option<&SensorSpec> {
