@@ -1,5 +1,6 @@
 //! Sensors end to end with the real binary, real Python workers and real bash: every
-//! kind under `lithoflow scheduler`, the PokeReturnValue XCom, soft_fail, and reschedule
+//! kind under `lithoflow scheduler` (s3_key under `dags test` against the S3 emulator),
+//! the PokeReturnValue XCom, soft_fail, and reschedule
 //! mode across a scheduler killed with SIGKILL while its sensors are up_for_reschedule:
 //! the restarted scheduler resumes them on the same try, and the timeout still counts
 //! from the first poke.
@@ -370,4 +371,86 @@ soft_fail = true
     // have poked for 8 s more).
     assert!(log.contains("Sensor has timed out"), "{log}");
     assert_eq!(log.matches("Poking for file").count(), 1, "{log}");
+}
+
+/// The first log of `task` in any run of `dag`, once it holds `text`.
+fn log_with(env: &Env, dag: &str, task: &str, text: &str) -> Option<String> {
+    let runs = std::fs::read_dir(env.home().join(format!("logs/dag_id={dag}"))).ok()?;
+    for run in runs.flatten() {
+        let path = run.path().join(format!("task_id={task}/attempt=1.log"));
+        if let Ok(log) = std::fs::read_to_string(&path)
+            && log.contains(text)
+        {
+            return Some(log);
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_key_sensor_waits_for_its_keys_in_s3() {
+    let emu = crate::emulator::Emulator::start();
+    let s3 = crate::s3::client(&emu);
+    s3.create_bucket()
+        .bucket("lf-sensor")
+        .send()
+        .await
+        .expect("bucket");
+    s3.put_object()
+        .bucket("lf-sensor")
+        .key("ready/_SUCCESS")
+        .body(Vec::new().into())
+        .send()
+        .await
+        .expect("put");
+    let env = Env::new();
+    env.write(
+        "s3s.toml",
+        r#"
+[tasks.wait]
+type = "sensor"
+sensor = "s3_key"
+bucket_key = ["s3://lf-sensor/ready/_SUCCESS", "s3://lf-sensor/in/{{ ds }}/*.csv"]
+wildcard_match = true
+poke_interval = "1s"
+timeout = "5m"
+
+[tasks.named]
+type = "sensor"
+sensor = "s3_key"
+bucket_name = "lf-sensor"
+bucket_key = "ready/_SUCCESS"
+poke_interval = "1s"
+"#,
+    );
+    let mut cmd = env.cmd(&["dags", "test", "s3s"]);
+    cmd.envs(emu.env())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().expect("dags test starts");
+    // The wildcard key is missing: the sensor pokes and waits.
+    wait_for("the sensor to poke", Duration::from_secs(120), || {
+        log_with(&env, "s3s", "wait", "not there yet")
+    });
+    let day = Utc::now().format("%Y-%m-%d");
+    s3.put_object()
+        .bucket("lf-sensor")
+        .key(format!("in/{day}/part-0.csv"))
+        .body(b"a,b\n".to_vec().into())
+        .send()
+        .await
+        .expect("put");
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("joins")
+        .expect("dags test ends");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let run = env.runs("s3s")[0]["run_id"]
+        .as_str()
+        .expect("a run id")
+        .to_owned();
+    let tis = states(&env, "s3s", &run);
+    assert_eq!(state_of(&tis, "wait"), ("success".to_owned(), 1), "{err}");
+    assert_eq!(state_of(&tis, "named"), ("success".to_owned(), 1), "{err}");
 }
