@@ -93,8 +93,11 @@ impl Waiting {
         }
     }
 
-    /// Records the task instance's state and wait (durable), and tells live displays.
-    async fn record(&self, task_id: &str, state: TaskState, wait: &SensorWait) {
+    /// Records the task instance's state and wait, and tells live displays. Only the
+    /// first record of a wait is flushed at once (the first poke's time, from which the
+    /// timeout counts); the records of each poke reach the disk with sled's periodic
+    /// flush, as losing one costs only an early poke after a restart.
+    async fn record(&self, task_id: &str, state: TaskState, wait: &SensorWait, flush: bool) {
         let store = Arc::clone(&self.store);
         let (dag_id, run_id, task) = (
             self.run.dag_id.clone(),
@@ -115,7 +118,9 @@ impl Waiting {
             ti.state = state;
             ti.sensor = Some(wait);
             store.put_ti(&dag_id, &run_id, &ti)?;
-            store.flush()?;
+            if flush {
+                store.flush()?;
+            }
             Ok::<_, crate::store::StoreError>(Some(ti.try_number))
         })
         .await;
@@ -178,18 +183,19 @@ impl Waiting {
                 wait.first_poke.to_rfc3339()
             ));
             if spec.mode == SensorMode::Reschedule {
-                self.record(&task_id, TaskState::UpForReschedule, &wait)
+                self.record(&task_id, TaskState::UpForReschedule, &wait, false)
                     .await;
             }
             if !self.sleep_until(at, &input).await {
                 return stopped();
             }
             if spec.mode == SensorMode::Reschedule {
-                self.record(&task_id, TaskState::Running, &wait).await;
+                self.record(&task_id, TaskState::Running, &wait, false)
+                    .await;
             }
         } else {
             // The first poke's time is durable before the first poke.
-            self.record(&task_id, TaskState::Running, &wait).await;
+            self.record(&task_id, TaskState::Running, &wait, true).await;
         }
         loop {
             if input.cancel.is_cancelled() {
@@ -256,14 +262,15 @@ impl Waiting {
                     "Rescheduling task, marking task as UP_FOR_RESCHEDULE; next poke at {}",
                     next.to_rfc3339()
                 ));
-                self.record(&task_id, TaskState::UpForReschedule, &wait)
+                self.record(&task_id, TaskState::UpForReschedule, &wait, false)
                     .await;
             }
             if !self.sleep_until(next, &input).await {
                 return stopped();
             }
             if spec.mode == SensorMode::Reschedule {
-                self.record(&task_id, TaskState::Running, &wait).await;
+                self.record(&task_id, TaskState::Running, &wait, false)
+                    .await;
             }
         }
     }
