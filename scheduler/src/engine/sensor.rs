@@ -27,6 +27,19 @@ use lithoflow_dag::{SensorKind, SensorMode, SensorSpec, Task, TaskKind};
 
 pub(crate) use super::sensor_trigger::{DaemonRuns, RunCreator};
 
+/// Blocking work of waiting tries (store reads and writes, file globs) at once: a
+/// thousand sensors poking together use a few threads, not a thousand.
+static BLOCKING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
+/// Runs `f` on a blocking thread, at most [`BLOCKING`]'s permits at once; None if the
+/// thread panicked.
+pub(super) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let _permit = BLOCKING.acquire().await.ok()?;
+    tokio::task::spawn_blocking(f).await.ok()
+}
+
 /// The key under which the Python runtime returns a `PokeReturnValue`.
 const POKE_RETURN_VALUE_KEY: &str = "__lithoflow_poke_return_value__";
 
@@ -63,7 +76,23 @@ impl Waiting {
     }
 
     /// Runs the try (its task already rendered).
-    pub(super) async fn run_try(self, input: TryInput) -> TryOutput {
+    pub(super) async fn run_try(self, mut input: TryInput) -> TryOutput {
+        // Only a python poke (and execution_date_fn) calls Python: the others drop what
+        // a call needs, which a thousand waiting sensors would otherwise keep.
+        let calls_python = match &input.task.kind {
+            TaskKind::Sensor(s) => match &s.sensor {
+                SensorKind::Python(_) => true,
+                SensorKind::ExternalTask(e) => e.execution_date_fn.is_some(),
+                _ => false,
+            },
+            _ => false,
+        };
+        if !calls_python {
+            input.services = None;
+            input.context = None;
+            input.xcom.clear();
+            input.xcom.shrink_to_fit();
+        }
         match &input.task.kind {
             TaskKind::Sensor(s) => {
                 let spec = s.clone();
@@ -105,7 +134,7 @@ impl Waiting {
             task_id.to_owned(),
         );
         let wait = wait.clone();
-        let written = tokio::task::spawn_blocking(move || {
+        let written = blocking(move || {
             let Some(mut ti) = store.ti(&dag_id, &run_id, &task)? else {
                 return Ok(None);
             };
@@ -125,7 +154,7 @@ impl Waiting {
         })
         .await;
         match written {
-            Ok(Ok(Some(try_number))) => {
+            Some(Ok(Some(try_number))) => {
                 if let Some(tx) = &self.events {
                     let _ = tx.send(RunEvent::Task {
                         task_id: task_id.to_owned(),
@@ -134,13 +163,11 @@ impl Waiting {
                     });
                 }
             }
-            Ok(Ok(None)) => {}
-            Ok(Err(e)) => {
+            Some(Ok(None)) => {}
+            Some(Err(e)) => {
                 tracing::warn!(task = %task_id, error = %e, "failed to record a sensor's wait")
             }
-            Err(e) => {
-                tracing::warn!(task = %task_id, error = %e, "failed to record a sensor's wait")
-            }
+            None => tracing::warn!(task = %task_id, "failed to record a sensor's wait"),
         }
     }
 
@@ -316,12 +343,9 @@ impl Waiting {
             } => {
                 let base = taskrun::dag_folder(&input.dag.fileloc);
                 let (pattern, recursive) = (filepath.clone(), *recursive);
-                let found = tokio::task::spawn_blocking(move || {
-                    sensors::file::poke(&pattern, recursive, &base)
-                })
-                .await
-                .ok()
-                .flatten();
+                let found = blocking(move || sensors::file::poke(&pattern, recursive, &base))
+                    .await
+                    .flatten();
                 match found {
                     Some(path) => {
                         input
@@ -355,13 +379,12 @@ impl Waiting {
                     Err(m) => return Poke::Error(m),
                 };
                 let (store, e, soft_fail) = (Arc::clone(&self.store), e.clone(), spec.soft_fail);
-                tokio::task::spawn_blocking(move || {
-                    sensors::external::poke(&store, &e, &dates, soft_fail)
-                })
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.map_err(|e| e.to_string()))
-                .unwrap_or_else(Poke::Error)
+                match blocking(move || sensors::external::poke(&store, &e, &dates, soft_fail)).await
+                {
+                    Some(Ok(p)) => p,
+                    Some(Err(e)) => Poke::Error(e.to_string()),
+                    None => Poke::Error("reading the state store stopped".to_owned()),
+                }
             }
             SensorKind::S3Key(s) => {
                 let cfg = self.executor.executor_config(&input.dag, &input.task);

@@ -11,7 +11,7 @@ use futures_util::future::BoxFuture;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
-use super::sensor::Waiting;
+use super::sensor::{Waiting, blocking};
 use super::{TryInput, TryOutput};
 use crate::control::Request;
 use crate::ops::{ClearSpec, OpError, TriggerRequest, iso};
@@ -114,7 +114,7 @@ async fn trigger(
     let existing = {
         let store = std::sync::Arc::clone(&w.store);
         let (dag, id) = (target.clone(), run_id.clone());
-        tokio::task::spawn_blocking(move || -> Result<Option<DagRunRecord>, String> {
+        blocking(move || -> Result<Option<DagRunRecord>, String> {
             if let Some(r) = store.run(&dag, &id).map_err(|e| e.to_string())? {
                 return Ok(Some(r));
             }
@@ -125,7 +125,7 @@ async fn trigger(
                 .find(|r| r.logical_date == Some(logical)))
         })
         .await
-        .map_err(|e| TaskError::Input(e.to_string()))?
+        .ok_or_else(stopped)?
         .map_err(TaskError::Input)?
     };
     let log = &input.log;
@@ -185,14 +185,14 @@ async fn trigger(
             w.run.run_id.clone(),
             input.task.task_id.clone(),
         );
-        tokio::task::spawn_blocking(move || {
+        blocking(move || {
             for (k, v) in &pushes {
                 store.put_xcom(&d, &r, &t, k, v)?;
             }
             store.flush()
         })
         .await
-        .map_err(|e| TaskError::Input(e.to_string()))?
+        .ok_or_else(stopped)?
         .map_err(|e| TaskError::Input(e.to_string()))?;
     }
     if !spec.wait_for_completion {
@@ -211,9 +211,9 @@ async fn trigger(
         let state = {
             let store = std::sync::Arc::clone(&w.store);
             let (dag, id) = (target.clone(), run.run_id.clone());
-            tokio::task::spawn_blocking(move || store.run(&dag, &id))
+            blocking(move || store.run(&dag, &id))
                 .await
-                .map_err(|e| TaskError::Input(e.to_string()))?
+                .ok_or_else(stopped)?
                 .map_err(|e| TaskError::Input(e.to_string()))?
                 .map(|r| r.state.name())
         };
@@ -233,4 +233,8 @@ async fn trigger(
             return Ok(Value::Null);
         }
     }
+}
+
+fn stopped() -> TaskError {
+    TaskError::Input("reading the state store stopped".to_owned())
 }
