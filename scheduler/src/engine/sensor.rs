@@ -456,11 +456,14 @@ impl Waiting {
     }
 }
 
-/// A python call's [`TryInput`] from the sensor try's (its own job key).
+/// A python call's [`TryInput`] from the sensor try's (its own job key). Its job's
+/// data is removed after the call: a sensor poking for days leaves no job per poke.
 pub(super) fn poke_input(input: &TryInput, job_key: String) -> TryInput {
+    let mut task = input.task.clone();
+    task.common.clean_data = true;
     TryInput {
         dag: Arc::clone(&input.dag),
-        task: input.task.clone(),
+        task,
         try_number: input.try_number,
         job_key,
         xcom: input.xcom.clone(),
