@@ -103,6 +103,9 @@ pub(super) struct RunLoop<'e> {
     drain: Option<tokio::time::Instant>,
     /// Running tries that were cleared: their outcome is dropped and they run again.
     restarting: HashSet<String>,
+    /// Waiting tries (sensors) stopped by a drain: their outcome is dropped, and the
+    /// next start resumes their wait.
+    parked: HashSet<String>,
     /// Tasks whose trigger rule lets them run but whose previous run's instance did not
     /// succeed (`depends_on_past`), as of the last [`RunLoop::decide`].
     blocked_on_past: Vec<String>,
@@ -190,6 +193,7 @@ impl<'e> RunLoop<'e> {
             started_rx,
             drain: None,
             restarting: HashSet::new(),
+            parked: HashSet::new(),
             blocked_on_past: Vec::new(),
             renderer,
         })))
@@ -462,6 +466,9 @@ impl<'e> RunLoop<'e> {
                 }
             }
         }
+        if self.parked.remove(&result.task_id) {
+            return Ok(());
+        }
         if self.restarting.remove(&result.task_id) {
             // Cleared while running: the try's outcome is dropped.
             return self.clear_tis(std::slice::from_ref(&result.task_id)).await;
@@ -474,6 +481,13 @@ impl<'e> RunLoop<'e> {
         match cmd {
             RunControl::Drain { deadline } => {
                 self.drain = Some(deadline);
+                // Sensors stop waiting at once: the next start resumes their wait.
+                for (id, try_) in &self.in_flight {
+                    if self.dag.task(id).is_some_and(super::sensor::waits) {
+                        try_.cancel.cancel();
+                        self.parked.insert(id.clone());
+                    }
+                }
                 Ok(())
             }
             RunControl::Clear(task_ids) => {

@@ -54,6 +54,11 @@ pub(super) struct Waiting {
     pub(super) run: DagRunRecord,
 }
 
+/// Whether a task waits in the engine (a sensor or a trigger_dag_run).
+pub(super) fn waits(task: &Task) -> bool {
+    matches!(task.kind, TaskKind::Sensor(_) | TaskKind::TriggerDagRun(_))
+}
+
 impl Waiting {
     /// For a try of `task` in `run`, if `task` is a sensor or a trigger_dag_run.
     pub(super) fn of(
@@ -62,7 +67,7 @@ impl Waiting {
         run: &DagRunRecord,
         events: Option<&mpsc::UnboundedSender<RunEvent>>,
     ) -> Option<Waiting> {
-        if !matches!(task.kind, TaskKind::Sensor(_) | TaskKind::TriggerDagRun(_)) {
+        if !waits(task) {
             return None;
         }
         Some(Waiting {

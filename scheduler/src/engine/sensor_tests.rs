@@ -232,13 +232,16 @@ async fn reschedule_mode_records_the_wait_and_a_new_engine_resumes_it() {
         wait.next_poke_at,
         Some(h.clock.base + chrono::Duration::seconds(101))
     );
-    // The scheduler stops (a drain with an immediate deadline): the wait stays recorded.
+    // The scheduler stops (a drain, with the grace period running tries get): the
+    // sensor stops waiting at once, and its wait stays recorded.
+    let drained_at = Instant::now();
     tx.send(RunControl::Drain {
-        deadline: Instant::now(),
+        deadline: drained_at + Duration::from_secs(3600),
     })
     .expect("send");
     let run = first.await.expect("joins").expect("drained");
     assert_eq!(run.state, RunState::Running);
+    assert!(Instant::now() - drained_at < Duration::from_secs(1));
     assert_eq!(h.ti().state, TaskState::UpForReschedule);
     // Restarted 20 s later: the next poke is at the recorded time, and the timeout still
     // counts from the first poke (pokes at 0, 101, 202, 303; 304 > 250 ends it).
