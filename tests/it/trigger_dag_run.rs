@@ -178,3 +178,57 @@ fn trigger_dag_run_under_dags_test_fails_saying_why() {
         "{log}"
     );
 }
+
+#[test]
+fn a_waiting_trigger_dag_run_resumes_its_run_after_a_killed_scheduler() {
+    let env = env();
+    let flag = env.home().join("go");
+    env.write(
+        "gated.toml",
+        &format!(
+            r#"
+is_paused_upon_creation = false
+
+[tasks.gate]
+type = "sensor"
+sensor = "file"
+filepath = "{}"
+poke_interval = "1s"
+"#,
+            flag.display()
+        ),
+    );
+    env.write(
+        "parent.toml",
+        r#"
+is_paused_upon_creation = false
+
+[tasks.kick]
+type = "trigger_dag_run"
+trigger_dag_id = "gated"
+wait_for_completion = true
+poke_interval = "1s"
+"#,
+    );
+    env.ok(&["dags", "trigger", "parent", "-r", "p1"]);
+    let mut first = env.start();
+    wait_for("the triggered run to wait", Duration::from_secs(60), || {
+        let (_, runs) = first.get("/api/v1/dags/gated/dagRuns");
+        let running = runs["dag_runs"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|x| x["state"] == "running"));
+        running.then_some(())
+    });
+    first.kill9();
+    let _ = std::fs::remove_file(env.home().join("scheduler.json"));
+    std::fs::write(&flag, "").expect("flag");
+    let second = env.start();
+    assert_eq!(run_end(&second, "parent", "p1"), "success");
+    let (_, runs) = second.get("/api/v1/dags/gated/dagRuns");
+    let runs = runs["dag_runs"].as_array().cloned().unwrap_or_default();
+    // The restarted try waited for the run it had triggered, and triggered no other.
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["state"], "success", "{runs:?}");
+    let (_, ti) = second.get("/api/v1/dags/parent/dagRuns/p1/taskInstances/kick");
+    assert_eq!(ti["try_number"], 1, "{ti}");
+}

@@ -131,7 +131,13 @@ impl Waiting {
     /// first record of a wait is flushed at once (the first poke's time, from which the
     /// timeout counts); the records of each poke reach the disk with sled's periodic
     /// flush, as losing one costs only an early poke after a restart.
-    async fn record(&self, task_id: &str, state: TaskState, wait: &SensorWait, flush: bool) {
+    pub(super) async fn record(
+        &self,
+        task_id: &str,
+        state: TaskState,
+        wait: &SensorWait,
+        flush: bool,
+    ) {
         let store = Arc::clone(&self.store);
         let (dag_id, run_id, task) = (
             self.run.dag_id.clone(),
@@ -179,13 +185,17 @@ impl Waiting {
     /// The wait of this try: the recorded one when it continues (a restart; in reschedule
     /// mode also a retry, as Airflow counts the timeout from the first try's start until
     /// the task is cleared), else a new one starting now.
-    fn wait_of(&self, task_id: &str, try_number: u32, mode: SensorMode) -> SensorWait {
-        let recorded = self
-            .store
+    /// The wait recorded on the task instance, if any.
+    pub(super) fn recorded_wait(&self, task_id: &str) -> Option<SensorWait> {
+        self.store
             .ti(&self.run.dag_id, &self.run.run_id, task_id)
             .ok()
             .flatten()
-            .and_then(|ti| ti.sensor);
+            .and_then(|ti| ti.sensor)
+    }
+
+    fn wait_of(&self, task_id: &str, try_number: u32, mode: SensorMode) -> SensorWait {
+        let recorded = self.recorded_wait(task_id);
         match recorded {
             Some(w) if w.try_number == try_number => w,
             Some(w) if mode == SensorMode::Reschedule => SensorWait {
@@ -198,6 +208,7 @@ impl Waiting {
                 first_poke: self.now(),
                 next_poke_at: None,
                 pokes: 0,
+                triggered_run_id: None,
             },
         }
     }

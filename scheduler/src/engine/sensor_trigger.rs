@@ -101,6 +101,32 @@ async fn trigger(
             "trigger_dag_run creates a run of `{target}` through the scheduler, and none runs here: run this DAG under `lithoflow scheduler` (`lithoflow dags test` cannot create or run other DAGs' runs; test `{target}` on its own with `lithoflow dags test {target}`)"
         )));
     };
+    let task_id = &input.task.task_id;
+    // This try already triggered its run (a scheduler restart in the middle of the
+    // wait): wait for that run again instead of triggering another.
+    let resumed = w
+        .recorded_wait(task_id)
+        .filter(|r| r.try_number == input.try_number)
+        .and_then(|r| r.triggered_run_id);
+    if let Some(id) = resumed {
+        let run = {
+            let store = std::sync::Arc::clone(&w.store);
+            let (dag, id) = (target.clone(), id.clone());
+            blocking(move || store.run(&dag, &id))
+                .await
+                .ok_or_else(stopped)?
+                .map_err(|e| TaskError::Input(e.to_string()))?
+        };
+        let Some(run) = run else {
+            return Err(TaskError::Input(format!(
+                "the triggered run {id} of {target} no longer exists"
+            )));
+        };
+        input
+            .log
+            .sensor_line(&format!("Resuming the wait for {target} run {id}"));
+        return finish(w, spec, input, run).await;
+    }
     let logical = match &spec.logical_date {
         Some(text) => lithoflow_dag::parse_datetime(text)
             .map_err(|e| TaskError::Input(format!("logical_date: {e}")))?,
@@ -167,6 +193,28 @@ async fn trigger(
         "Triggered DAG {target} with run id {}",
         run.run_id
     ));
+    // Recorded (durable) before anything else: a restart from here on resumes it.
+    let wait = crate::store::SensorWait {
+        try_number: input.try_number,
+        first_poke: w.now(),
+        next_poke_at: None,
+        pokes: 0,
+        triggered_run_id: Some(run.run_id.clone()),
+    };
+    w.record(task_id, crate::store::TaskState::Running, &wait, true)
+        .await;
+    finish(w, spec, input, run).await
+}
+
+/// After the run was triggered (or found again): the XComs, then the wait.
+async fn finish(
+    w: &Waiting,
+    spec: &TriggerDagRunSpec,
+    input: &TryInput,
+    run: DagRunRecord,
+) -> Result<Value, TaskError> {
+    let target = &spec.trigger_dag_id;
+    let log = &input.log;
     // XComs: Airflow 3's and 2.10's keys, and the older Airflow 2 names.
     let logical_iso = run.logical_date.map(iso).unwrap_or_default();
     let pushes = [

@@ -319,6 +319,10 @@ pub struct SensorWait {
     /// Pokes so far.
     #[serde(default)]
     pub pokes: u32,
+    /// A trigger_dag_run's triggered run, once created: a restarted try waits for it
+    /// instead of triggering again.
+    #[serde(default)]
+    pub triggered_run_id: Option<String>,
 }
 
 impl TaskInstanceRecord {
