@@ -39,6 +39,8 @@ pub(crate) struct BashOutcome {
     pub result: Result<Value, BashEnd>,
     /// The command's output, for the log.
     pub output: String,
+    /// Its exit code, when it exited (a bash sensor reads it).
+    pub code: Option<i32>,
 }
 
 /// How a bash try ended without success.
@@ -137,6 +139,7 @@ pub(crate) async fn run(
                 "the command exceeded its execution_timeout of {limit} and was stopped"
             ))),
             output: String::new(),
+            code: None,
         };
     };
     let stdout = tail(&String::from_utf8_lossy(&stdout.unwrap_or_default()));
@@ -156,6 +159,7 @@ pub(crate) async fn run(
             return BashOutcome {
                 result: Err(BashEnd::Failed(format!("cannot wait for bash: {e}"))),
                 output,
+                code: None,
             };
         }
     };
@@ -173,7 +177,11 @@ pub(crate) async fn run(
             "bash command was killed by a signal".to_owned(),
         )),
     };
-    BashOutcome { result, output }
+    BashOutcome {
+        result,
+        output,
+        code,
+    }
 }
 
 /// Reads a pipe to its end, telling `on_output` each run of whole lines as it arrives.
@@ -212,6 +220,7 @@ fn failed(message: String) -> BashOutcome {
     BashOutcome {
         result: Err(BashEnd::Failed(message)),
         output: String::new(),
+        code: None,
     }
 }
 

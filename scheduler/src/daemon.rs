@@ -248,6 +248,8 @@ pub(crate) async fn run(settings: Settings, opts: Options) -> anyhow::Result<Out
     watcher.scan();
     let token = crate::api::ensure_token(&settings.home)?;
     let (req_tx, mut req_rx) = mpsc::channel::<Request>(256);
+    // trigger_dag_run tasks create runs through this loop, as the API does.
+    engine.set_run_creator(Arc::new(crate::engine::DaemonRuns(req_tx.clone())));
     let (events, _) = broadcast::channel(4096);
     let shared = Arc::new(Shared {
         store: Arc::clone(&store),

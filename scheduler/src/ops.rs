@@ -322,6 +322,7 @@ pub(crate) fn reset_ti(dag: &Dag, ti: &mut TaskInstanceRecord) {
     ti.next_retry_at = None;
     ti.error = None;
     ti.job_id = None;
+    ti.sensor = None;
     ti.max_tries = ti.try_number + dag.task(&ti.task_id).map_or(0, |t| t.retries) + 1;
 }
 

@@ -42,6 +42,29 @@ pub(crate) enum TaskError {
     /// The try ran longer than its `execution_timeout` (Airflow's AirflowTaskTimeout).
     #[error("{0}")]
     Timeout(String),
+    /// A sensor's timeout (Airflow's AirflowSensorTimeout): failed, not retried.
+    #[error("{0}")]
+    SensorTimeout(String),
+    /// Failed, not retried (Airflow's AirflowFailException).
+    #[error("{0}")]
+    Fail(String),
+}
+
+impl TaskError {
+    /// Whether the failure is final whatever retries are left (AirflowSensorTimeout,
+    /// AirflowFailException).
+    pub(crate) fn no_retry(&self) -> bool {
+        match self {
+            TaskError::SensorTimeout(_) | TaskError::Fail(_) => true,
+            TaskError::Call(c) => {
+                matches!(
+                    c.exc_type.as_str(),
+                    "AirflowFailException" | "AirflowSensorTimeout"
+                )
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Runs a bash or empty task on this machine: its value (or why it failed or skipped)
@@ -341,7 +364,7 @@ fn call_options(dag: &Dag, task: &Task, cfg: &ExecutorConfig) -> CallOptions {
     }
 }
 
-fn dag_folder(fileloc: &Path) -> PathBuf {
+pub(crate) fn dag_folder(fileloc: &Path) -> PathBuf {
     let dir = fileloc
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
@@ -624,6 +647,10 @@ impl TaskExecutor for ExecutorTasks {
 
     fn enforces_execution_timeout(&self, task: &Task) -> bool {
         runs_here(task)
+    }
+
+    fn executor_config(&self, dag: &Dag, task: &Task) -> ExecutorConfig {
+        dag.executor_config(&self.home_config, task)
     }
 
     fn run_callback(&self, input: CallbackInput) -> BoxFuture<'static, CallbackOutput> {

@@ -30,9 +30,11 @@ mod s3;
 mod schema;
 mod secrets;
 mod security;
+mod sensors;
 mod templates;
 mod tidy;
 mod timetable;
+mod trigger_dag_run;
 mod tui;
 mod values;
 

@@ -29,6 +29,7 @@ __all__ = [
     "get_connection",
     "get_current_context",
     "LithoflowError",
+    "PokeReturnValue",
 ]
 
 # Set by a local worker: ``request(op, body) -> (ok, value_or_message)``, sent to the
@@ -42,6 +43,23 @@ _call = None
 _call_lock = _threading.Lock()
 
 XCOM_RETURN_KEY = "return_value"
+
+
+class PokeReturnValue:
+    """Airflow's ``PokeReturnValue`` (airflow/sensors/base.py): what a python sensor's
+    callable may return instead of a bool. ``is_done`` ends the wait; ``xcom_value``
+    becomes the sensor's XCom ``return_value``. The runtime hands it to the scheduler as
+    ``{"__lithoflow_poke_return_value__": true, "is_done": ..., "xcom_value": ...}``."""
+
+    def __init__(self, is_done, xcom_value=None):
+        self.xcom_value = xcom_value
+        self.is_done = is_done
+
+    def __bool__(self):
+        return bool(self.is_done)
+
+    def __repr__(self):
+        return "PokeReturnValue(is_done=%r, xcom_value=%r)" % (self.is_done, self.xcom_value)
 
 
 class _NotSet:

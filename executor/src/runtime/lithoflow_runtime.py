@@ -103,6 +103,22 @@ class _Raw(str):
     """Already-encoded JSON, spliced into a response without decoding it again."""
 
 
+POKE_RETURN_VALUE_KEY = "__lithoflow_poke_return_value__"
+
+
+def _poke_return_value(result):
+    """A sensor callable's ``PokeReturnValue`` (lithoflow's, or Airflow's own class) as
+    JSON the scheduler reads; any other value as it is."""
+    cls = type(result)
+    if cls.__name__ == "PokeReturnValue" and hasattr(result, "is_done"):
+        return {
+            POKE_RETURN_VALUE_KEY: True,
+            "is_done": bool(result.is_done),
+            "xcom_value": getattr(result, "xcom_value", None),
+        }
+    return result
+
+
 def encode(obj):
     """Encodes a message; a `_Raw` result is appended as it is, not decoded and re-encoded."""
     raw = obj.get("result")
@@ -692,6 +708,7 @@ def run_call(req):
         if lf is not None:
             # `outlet_events[asset].extra` set by the callable, for its outlets' events.
             lf._send_outlet_events()
+        result = _poke_return_value(result)
         try:
             encoded = json.dumps(result, allow_nan=False)
         except (TypeError, ValueError) as e:

@@ -30,6 +30,8 @@ pub enum TaskState {
     UpstreamFailed,
     /// Failed, will be retried.
     UpForRetry,
+    /// A sensor in reschedule mode between two pokes (it holds no pool slot).
+    UpForReschedule,
     /// A state this client does not know (a newer scheduler's); never sent.
     #[serde(other)]
     Unknown,
@@ -48,6 +50,7 @@ impl TaskState {
             TaskState::Skipped => "skipped",
             TaskState::UpstreamFailed => "upstream_failed",
             TaskState::UpForRetry => "up_for_retry",
+            TaskState::UpForReschedule => "up_for_reschedule",
             TaskState::Unknown => "unknown",
         }
     }
@@ -144,6 +147,7 @@ mod tests {
             TaskState::Skipped,
             TaskState::UpstreamFailed,
             TaskState::UpForRetry,
+            TaskState::UpForReschedule,
         ] {
             assert_eq!(serde_json::to_value(s).ok(), Some(s.name().into()));
         }

@@ -450,12 +450,17 @@ impl Task {
         }
     }
 
-    /// The Python callable settings of a python, branch or short_circuit task.
+    /// The Python callable settings of a python, branch or short_circuit task, or of a
+    /// python sensor (each gets Airflow's context).
     pub fn python(&self) -> Option<&PythonSpec> {
         match &self.kind {
             TaskKind::Python(p)
             | TaskKind::Branch(p)
-            | TaskKind::ShortCircuit { python: p, .. } => Some(p),
+            | TaskKind::ShortCircuit { python: p, .. }
+            | TaskKind::Sensor(SensorSpec {
+                sensor: SensorKind::Python(p),
+                ..
+            }) => Some(p),
             _ => None,
         }
     }

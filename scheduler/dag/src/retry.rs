@@ -55,7 +55,7 @@ pub fn retry_delay(
 
 /// `str(datetime)` as Python prints an aware UTC datetime (`2024-01-01 00:00:00+00:00`),
 /// or `None`.
-fn python_str(d: Option<DateTime<Utc>>) -> String {
+pub(crate) fn python_str(d: Option<DateTime<Utc>>) -> String {
     match d {
         None => "None".to_owned(),
         Some(d) if d.timestamp_subsec_micros() == 0 => {
@@ -66,7 +66,7 @@ fn python_str(d: Option<DateTime<Utc>>) -> String {
 }
 
 /// A big-endian digest, read as an integer, modulo `m`.
-fn digest_mod(digest: &[u8], m: u64) -> u64 {
+pub(crate) fn digest_mod(digest: &[u8], m: u64) -> u64 {
     let m = u128::from(m.max(1));
     let r = digest
         .iter()

@@ -357,3 +357,63 @@ pub fn parse_time_of_day(text: &str) -> Result<NaiveTime, String> {
         .or_else(|_| NaiveTime::parse_from_str(s, "%H:%M"))
         .map_err(|_| format!("{s:?} is not a time of day (expected \"HH:MM\" or \"HH:MM:SS\")"))
 }
+
+impl SensorSpec {
+    /// The wait before the next poke: `poke_interval`, or with `exponential_backoff`
+    /// Airflow's `BaseSensorOperator._get_next_poke_interval` (airflow/sensors/base.py,
+    /// 2.10): `min_backoff = max(int(poke_interval * 2 ** (poke_count - 2)), 1)`, plus a
+    /// jitter of `sha1("dag#task#started_at#poke_count") mod min_backoff`, at most the
+    /// time left before the timeout, at most `max_wait`. In reschedule mode the poke
+    /// count is estimated from the time since the first poke, as Airflow does (it keeps
+    /// no count between reschedules). `started_at` is the first poke's time;
+    /// `poke_count` counts from 1.
+    pub fn next_poke_interval(
+        &self,
+        dag_id: &str,
+        task_id: &str,
+        started_at: chrono::DateTime<chrono::Utc>,
+        poke_count: u32,
+        run_duration: Duration,
+    ) -> Duration {
+        if !self.exponential_backoff {
+            return self.poke_interval;
+        }
+        let started = crate::retry::python_str(Some(started_at));
+        let interval = self.poke_interval.as_secs_f64();
+        let backoff = |n: u32| -> u64 {
+            let exp = i32::try_from(n).unwrap_or(i32::MAX).saturating_sub(2);
+            let min_backoff = (interval * 2f64.powi(exp)).floor().max(1.0);
+            let min_backoff = if min_backoff >= 1e15 {
+                1_000_000_000_000_000
+            } else {
+                min_backoff as u64
+            };
+            let digest = sha1_of(&format!("{dag_id}#{task_id}#{started}#{n}"));
+            min_backoff + crate::retry::digest_mod(&digest, min_backoff)
+        };
+        let mut count = poke_count.max(1);
+        if self.mode == SensorMode::Reschedule {
+            let elapsed = run_duration.as_secs_f64();
+            let (mut cumulative, mut estimated) = (0.0f64, 0u32);
+            while cumulative <= elapsed && estimated < 64 {
+                estimated += 1;
+                cumulative += backoff(estimated) as f64;
+            }
+            if estimated > 0 {
+                count = estimated;
+            }
+        }
+        let delay = backoff(count) as f64;
+        let left = self.timeout.as_secs_f64() - run_duration.as_secs_f64().floor();
+        let mut secs = delay.min(left.max(0.0));
+        if let Some(max) = self.max_wait {
+            secs = secs.min(max.as_secs_f64());
+        }
+        Duration::from_secs_f64(secs.max(0.0))
+    }
+}
+
+fn sha1_of(text: &str) -> Vec<u8> {
+    use sha1::{Digest, Sha1};
+    Sha1::digest(text.as_bytes()).to_vec()
+}

@@ -36,6 +36,7 @@ impl From<TaskState> for wire::TaskState {
             TaskState::Skipped => wire::TaskState::Skipped,
             TaskState::UpstreamFailed => wire::TaskState::UpstreamFailed,
             TaskState::UpForRetry => wire::TaskState::UpForRetry,
+            TaskState::UpForReschedule => wire::TaskState::UpForReschedule,
         }
     }
 }
@@ -76,6 +77,7 @@ impl TryFrom<wire::TaskState> for TaskState {
             wire::TaskState::Skipped => TaskState::Skipped,
             wire::TaskState::UpstreamFailed => TaskState::UpstreamFailed,
             wire::TaskState::UpForRetry => TaskState::UpForRetry,
+            wire::TaskState::UpForReschedule => TaskState::UpForReschedule,
             wire::TaskState::Unknown => return Err(UnknownState),
         })
     }
@@ -183,6 +185,7 @@ impl TryFrom<wire::TaskInstance> for TaskInstanceRecord {
 
     fn try_from(t: wire::TaskInstance) -> Result<TaskInstanceRecord, UnknownState> {
         Ok(TaskInstanceRecord {
+            sensor: None,
             version: SCHEMA_VERSION,
             state: t.state().try_into()?,
             task_id: t.task_id,
@@ -220,6 +223,7 @@ mod tests {
             TaskState::Skipped,
             TaskState::UpstreamFailed,
             TaskState::UpForRetry,
+            TaskState::UpForReschedule,
         ] {
             let w = wire::TaskState::from(s);
             assert_eq!(

@@ -123,6 +123,25 @@ pub(crate) async fn run(
         }
         return report(format, &task.task_id, value, None, &masks);
     }
+    // A python sensor's callable runs once here (one poke); the other waiting kinds wait
+    // in the engine, which `dags test` runs.
+    if matches!(task.kind, TaskKind::Sensor(_) | TaskKind::TriggerDagRun(_))
+        && task.python().is_none()
+    {
+        let why = format!(
+            "`tasks test` runs one call of a task; task `{}` ({}) waits in the scheduler's engine: run it with `lithoflow dags test {}`",
+            task.task_id,
+            task.type_name(),
+            dag.dag_id
+        );
+        return report(
+            format,
+            &task.task_id,
+            Err(TaskError::Input(why)),
+            None,
+            &masks,
+        );
+    }
     let context = task.python().map(|_| ctx.json());
     let mut spec = match taskrun::prepare(&executor, dag, task, &cfg, xcom, job_key, context).await
     {

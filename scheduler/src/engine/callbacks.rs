@@ -250,6 +250,8 @@ fn exception(e: &TaskError) -> Value {
             "traceback": c.traceback,
         }),
         TaskError::Timeout(m) => json!({ "type": "AirflowTaskTimeout", "message": m }),
+        TaskError::SensorTimeout(m) => json!({ "type": "AirflowSensorTimeout", "message": m }),
+        TaskError::Fail(m) => json!({ "type": "AirflowFailException", "message": m }),
         TaskError::Input(m) | TaskError::Skip(m) => {
             json!({ "type": "AirflowException", "message": m })
         }

@@ -135,6 +135,11 @@ impl TryLog {
         self.append(format!("--- bash {stream} ---"), text);
     }
 
+    /// Appends a line about a sensor's poke (or a trigger_dag_run's progress).
+    pub(crate) fn sensor_line(&self, text: &str) {
+        self.append("--- sensor ---".to_owned(), &format!("{text}\n"));
+    }
+
     fn append(&self, header: String, text: &str) {
         if text.is_empty() {
             return;

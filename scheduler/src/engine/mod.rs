@@ -19,6 +19,10 @@ pub(crate) mod mapping;
 mod outcome;
 pub(crate) mod pools;
 mod run;
+mod sensor;
+#[cfg(test)]
+mod sensor_tests;
+mod sensor_trigger;
 #[cfg(test)]
 mod tests;
 
@@ -39,6 +43,7 @@ use crate::taskrun::TaskError;
 pub(crate) use callbacks::{CallbackInput, CallbackOutput};
 use lithoflow_dag::{Dag, Task};
 pub(crate) use log::TryLog;
+pub(crate) use sensor::{DaemonRuns, RunCreator};
 
 /// What a running DAG run reports, for live displays.
 #[derive(Debug, Clone)]
@@ -160,6 +165,12 @@ pub(crate) trait TaskExecutor: Send + Sync + 'static {
     /// stops its call.
     fn run_callback(&self, input: CallbackInput) -> BoxFuture<'static, CallbackOutput>;
 
+    /// The executor settings a task runs with (the home's, the DAG's, the task's): a
+    /// sensor reads S3 with them.
+    fn executor_config(&self, dag: &Dag, task: &Task) -> ExecutorConfig {
+        dag.executor_config(&ExecutorConfig::default(), task)
+    }
+
     /// What runs a DAG's Python template callables (`user_defined_macros` and
     /// `user_defined_filters` naming functions); None: templates cannot call Python.
     fn py_caller(&self, dag: &Dag) -> Option<Arc<dyn lithoflow_dag::template::PyCaller>> {
@@ -198,6 +209,9 @@ pub(crate) struct Engine {
     wait_for_space: bool,
     /// The slot arbiter all runs of this engine share (None: tasks run without pools).
     pools: Option<Arc<pools::Arbiter>>,
+    /// Who creates runs of other DAGs (trigger_dag_run): the scheduler's loop; unset
+    /// under `dags test`.
+    run_creator: std::sync::OnceLock<Arc<dyn RunCreator>>,
 }
 
 /// How often a run blocked only by `depends_on_past` looks again.
@@ -301,6 +315,7 @@ impl Engine {
             wait_for_past: true,
             state_dir,
             wait_for_space: false,
+            run_creator: std::sync::OnceLock::new(),
         }
     }
 
@@ -338,6 +353,12 @@ impl Engine {
     /// The slot arbiter of this engine's runs.
     pub(crate) fn pools(&self) -> Option<&Arc<pools::Arbiter>> {
         self.pools.as_ref()
+    }
+
+    /// Lets trigger_dag_run tasks create runs through `runs` (the scheduler's loop, which
+    /// owns run creation). Set once; later calls are ignored.
+    pub(crate) fn set_run_creator(&self, runs: Arc<dyn RunCreator>) {
+        let _ = self.run_creator.set(runs);
     }
 
     /// The per-try log file of a task instance.

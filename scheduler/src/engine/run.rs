@@ -129,6 +129,9 @@ pub(super) struct RunLoop<'e> {
     drain: Option<tokio::time::Instant>,
     /// Running tries that were cleared: their outcome is dropped and they run again.
     restarting: HashSet<TiKey>,
+    /// Waiting tries (sensors) stopped by a drain: their outcome is dropped, and the
+    /// next start resumes their wait.
+    parked: HashSet<TiKey>,
     /// Tasks whose trigger rule lets them run but whose previous run's instance did not
     /// succeed (`depends_on_past`), as of the last [`RunLoop::decide`].
     blocked_on_past: Vec<String>,
@@ -174,7 +177,13 @@ impl<'e> RunLoop<'e> {
                 // It waited for a pool slot: it asks again.
                 ti.state = TaskState::None;
             }
-            if matches!(ti.state, TaskState::Running | TaskState::Queued) {
+            if matches!(
+                ti.state,
+                TaskState::Running
+                    | TaskState::Queued
+                    // A sensor between pokes: its wait (`ti.sensor`) resumes on this try.
+                    | TaskState::UpForReschedule
+            ) {
                 tracing::warn!(dag = %dag.dag_id, run = %run_id, task = %key, attempt = ti.try_number, "recovering a task that was running when lithoflow stopped; it runs again on the same try");
                 ti.state = TaskState::None;
                 ti.try_number = ti.try_number.saturating_sub(1);
@@ -223,6 +232,7 @@ impl<'e> RunLoop<'e> {
             started_rx,
             drain: None,
             restarting: HashSet::new(),
+            parked: HashSet::new(),
             blocked_on_past: Vec::new(),
             renderer,
         })))
@@ -453,6 +463,9 @@ impl<'e> RunLoop<'e> {
                 }
             }
         }
+        if self.parked.remove(&result.key()) {
+            return Ok(());
+        }
         if self.restarting.remove(&result.key()) {
             // Cleared while running: the try's outcome is dropped.
             if self.tis.contains_key(&result.key()) {
@@ -469,6 +482,17 @@ impl<'e> RunLoop<'e> {
             RunControl::Drain { deadline } => {
                 self.drain = Some(deadline);
                 self.slots.cancel_all();
+                // Sensors stop waiting at once: the next start resumes their wait.
+                for (key, try_) in &self.in_flight {
+                    if self
+                        .dag
+                        .task(&key.task_id)
+                        .is_some_and(super::sensor::waits)
+                    {
+                        try_.cancel.cancel();
+                        self.parked.insert(key.clone());
+                    }
+                }
                 Ok(())
             }
             RunControl::Clear(mut task_ids) => {
@@ -654,6 +678,7 @@ impl<'e> RunLoop<'e> {
             .map_index_template
             .clone()
             .filter(|_| map_index != UNMAPPED);
+        let waiting = super::sensor::Waiting::of(self.engine, &task, run, self.events.as_ref());
         let dag = Arc::clone(dag);
         let slot = self.slots.take(&TiKey::new(&task.task_id, map_index));
         self.running.spawn(async move {
@@ -715,7 +740,7 @@ impl<'e> RunLoop<'e> {
                         )
                         .await;
                     }
-                    let try_ = executor.run_try(TryInput {
+                    let input = TryInput {
                         dag,
                         task,
                         map_index,
@@ -727,8 +752,12 @@ impl<'e> RunLoop<'e> {
                         started: started_tx,
                         log: log.clone().unwrap_or_else(TryLog::nowhere),
                         services: Some(services),
-                    });
-                    run_with_limit(try_, limit).await
+                    };
+                    // Sensors and trigger_dag_run wait here, on timers (engine/sensor.rs).
+                    match waiting {
+                        Some(w) => run_with_limit(w.run_try(input), limit).await,
+                        None => run_with_limit(executor.run_try(input), limit).await,
+                    }
                 }
                 Err(e) => TryOutput::failed(TaskError::Input(e)),
             };
@@ -808,7 +837,7 @@ impl<'e> RunLoop<'e> {
                     Some(log) => log.mask(&error),
                     None => error,
                 });
-                if ti.try_number < ti.max_tries {
+                if ti.try_number < ti.max_tries && !e.no_retry() {
                     ti.state = TaskState::UpForRetry;
                     let delay = lithoflow_dag::retry::retry_delay(
                         task,

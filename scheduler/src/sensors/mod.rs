@@ -3,11 +3,100 @@
 //! `bash.rs`), and the rendering of their templated fields. The waiting itself (the
 //! loop of pokes and timers, reschedule, timeout) is `engine/sensor.rs`.
 
+pub(crate) mod external;
+pub(crate) mod file;
+pub(crate) mod s3;
+pub(crate) mod time;
+
 use serde_json::Value;
 
 use lithoflow_dag::{SensorKind, TriggerDagRunSpec};
 
 use crate::taskrun::as_text;
+
+/// What one poke found.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Poke {
+    /// The condition holds; the value becomes the XCom `return_value` (null: none).
+    Done(Value),
+    /// Not yet, with what was seen (for the log).
+    NotYet(String),
+    /// The sensor skips itself (AirflowSkipException).
+    Skip(String),
+    /// The sensor fails without retry (AirflowFailException).
+    Fail(String),
+    /// The poke raised: the try fails (retried as any failure), unless `silent_fail`.
+    Error(String),
+}
+
+/// Python's `fnmatch.fnmatchcase`: `*` any run of characters (`/` too), `?` one
+/// character, `[seq]` and `[!seq]` one character in (not in) the set, ranges `a-z`.
+pub(crate) fn fnmatch(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    // Iterative matching with backtracking to the last `*`.
+    let (mut pi, mut ni) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        let step = match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ni));
+                pi += 1;
+                continue;
+            }
+            Some('?') => Some(pi + 1),
+            Some('[') => match class(&p[pi..], n[ni]) {
+                Some((true, len)) => Some(pi + len),
+                Some((false, _)) => None,
+                // An unclosed `[` is a literal, as in Python.
+                None => (n[ni] == '[').then_some(pi + 1),
+            },
+            Some(c) => (*c == n[ni]).then_some(pi + 1),
+            None => None,
+        };
+        match (step, star) {
+            (Some(next), _) => {
+                pi = next;
+                ni += 1;
+            }
+            (None, Some((sp, sn))) => {
+                pi = sp + 1;
+                ni = sn + 1;
+                star = Some((sp, sn + 1));
+            }
+            (None, None) => return false,
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// A `[...]` class at the start of `p`: whether `c` is in it, and its length.
+fn class(p: &[char], c: char) -> Option<(bool, usize)> {
+    let mut i = 1;
+    let negate = matches!(p.get(1), Some('!'));
+    if negate {
+        i += 1;
+    }
+    let start = i;
+    let mut matched = false;
+    while i < p.len() {
+        if p[i] == ']' && i > start {
+            return Some((matched != negate, i + 1));
+        }
+        if i + 2 < p.len() && p[i + 1] == '-' && p[i + 2] != ']' {
+            if p[i] <= c && c <= p[i + 2] {
+                matched = true;
+            }
+            i += 3;
+        } else {
+            if p[i] == c {
+                matched = true;
+            }
+            i += 1;
+        }
+    }
+    None
+}
 
 /// Renders a sensor's templated fields (the `template_fields` of its Airflow class).
 pub(crate) fn render(
@@ -85,4 +174,29 @@ pub(crate) fn render_trigger(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fnmatch;
+
+    #[test]
+    fn fnmatch_is_pythons() {
+        for (p, n, want) in [
+            ("*.csv", "a.csv", true),
+            ("*.csv", "dir/a.csv", true),
+            ("raw/*", "raw/x/y", true),
+            ("a?c", "abc", true),
+            ("a?c", "ac", false),
+            ("[ab]x", "bx", true),
+            ("[!ab]x", "bx", false),
+            ("[a-c]1", "b1", true),
+            ("x[", "x[", true),
+            ("*", "", true),
+            ("a*b*c", "aXbYc", true),
+            ("a*b*c", "aXbY", false),
+        ] {
+            assert_eq!(fnmatch(p, n), want, "{p} {n}");
+        }
+    }
 }

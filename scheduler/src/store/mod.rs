@@ -154,6 +154,8 @@ pub enum TaskState {
     UpstreamFailed,
     /// Failed, will be retried.
     UpForRetry,
+    /// A sensor in `mode = "reschedule"` between two pokes (it holds no slot).
+    UpForReschedule,
 }
 
 impl TaskState {
@@ -169,6 +171,7 @@ impl TaskState {
             TaskState::Skipped => "skipped",
             TaskState::UpstreamFailed => "upstream_failed",
             TaskState::UpForRetry => "up_for_retry",
+            TaskState::UpForReschedule => "up_for_reschedule",
         }
     }
 
@@ -318,6 +321,29 @@ pub struct TaskInstanceRecord {
     pub calls_failed: usize,
     /// Calls in all.
     pub calls_total: usize,
+    /// A sensor's wait: when it first poked and when it pokes next (kept across
+    /// reschedules and scheduler restarts, so the timeout is not reset).
+    #[serde(default)]
+    pub sensor: Option<SensorWait>,
+}
+
+/// Where a sensor's wait stands (on its [`TaskInstanceRecord`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SensorWait {
+    /// The try of the first poke.
+    pub try_number: u32,
+    /// When the first poke started: the timeout counts from here.
+    pub first_poke: DateTime<Utc>,
+    /// When the next poke is due (reschedule mode, or a restart: resume then).
+    #[serde(default)]
+    pub next_poke_at: Option<DateTime<Utc>>,
+    /// Pokes so far.
+    #[serde(default)]
+    pub pokes: u32,
+    /// A trigger_dag_run's triggered run, once created: a restarted try waits for it
+    /// instead of triggering again.
+    #[serde(default)]
+    pub triggered_run_id: Option<String>,
 }
 
 fn unmapped() -> i32 {
@@ -349,6 +375,7 @@ impl TaskInstanceRecord {
             calls_done: 0,
             calls_failed: 0,
             calls_total: 0,
+            sensor: None,
         }
     }
 }

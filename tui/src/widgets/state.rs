@@ -1,5 +1,6 @@
 //! Airflow's state colours (success green, failed red, running lime, queued grey,
-//! upstream_failed orange, skipped pink, up_for_retry gold, scheduled tan), each with
+//! upstream_failed orange, skipped pink, up_for_retry gold, up_for_reschedule turquoise,
+//! scheduled tan), each with
 //! a glyph so a state reads without colour too.
 
 use ratatui::buffer::Buffer;
@@ -20,6 +21,7 @@ pub fn state_color(state: TaskState) -> Color {
         TaskState::UpstreamFailed => Color::Rgb(255, 165, 0),
         TaskState::Skipped => Color::Rgb(255, 105, 180),
         TaskState::UpForRetry => Color::Rgb(255, 215, 0),
+        TaskState::UpForReschedule => Color::Rgb(64, 224, 208),
         TaskState::Scheduled => Color::Rgb(210, 180, 140),
         TaskState::None | TaskState::Unknown => Color::Rgb(110, 110, 110),
     }
@@ -35,6 +37,7 @@ pub fn state_glyph(state: TaskState) -> &'static str {
         TaskState::UpstreamFailed => "▲",
         TaskState::Skipped => "»",
         TaskState::UpForRetry => "↻",
+        TaskState::UpForReschedule => "⧗",
         TaskState::Scheduled => "◌",
         TaskState::None | TaskState::Unknown => "·",
     }
@@ -74,6 +77,7 @@ impl Widget for &StateLegend {
             TaskState::Running,
             TaskState::Failed,
             TaskState::UpForRetry,
+            TaskState::UpForReschedule,
             TaskState::UpstreamFailed,
             TaskState::Skipped,
             TaskState::Queued,

@@ -14,10 +14,10 @@ use super::Scope::{
     BashCommand, CallAsync, Common, Executor, Lithops, MapLike, MapReduce, Mappable, PythonCall,
     Sensor, TriggerDagRun, Waits,
 };
-use super::{DAG, Key, Place, Plain, Scope, ValueKind as K, slot, task, task_only};
+use super::{Key, Place, Plain, Scope, ValueKind as K, slot, task, task_only};
 use crate::model::{
-    BashSpec, Expand, ExpandSource, ExtraParams, FuncRef, Iterdata, MapReduceSpec, PythonSpec,
-    SensorKind, SensorSpec, Task, TaskKind, TriggerDagRunSpec,
+    Expand, ExpandSource, ExtraParams, Iterdata, MapReduceSpec, SensorKind, SensorSpec, TaskKind,
+    TriggerDagRunSpec,
 };
 use crate::priority::{MAX_WEIGHT, MIN_WEIGHT};
 
@@ -27,6 +27,9 @@ const MEMORY_MAX: u64 = 1024 * 1024;
 
 /// The largest integer a count such as `chunk_size` may be (what fits in an `i64`).
 const INT_MAX: u64 = i64::MAX.unsigned_abs();
+
+mod shows;
+use shows::*;
 
 /// Every key of a DAG file: the DAG-level keys, then the task keys (`lithops_config` is
 /// both), then `tasks`.
@@ -1292,49 +1295,6 @@ pub static KEYS: &[Key] = &[
     ),
 ];
 
-/// A key of the top of a DAG file, read by hand.
-const fn dag_key(name: &'static str, kind: K, default: &'static str, doc: &'static str) -> Key {
-    Key {
-        name,
-        aliases: &[],
-        doc,
-        place: DAG,
-        airflow: None,
-        holds: Hand {
-            kind,
-            default: Some(default),
-            show: None,
-        },
-    }
-}
-
-/// A task callback key: every task type, `[default_args]` too, listed by `dags show`;
-/// `dag`: also a DAG's callback at the top of the file.
-const fn callback_key(
-    name: &'static str,
-    dag: bool,
-    doc: &'static str,
-    show: fn(&Task) -> Option<String>,
-) -> Key {
-    Key {
-        name,
-        aliases: &[],
-        doc,
-        place: Place {
-            dag,
-            task: Some(Common),
-            default_args: true,
-        },
-        // `lithoflow migrate` does not convert callables to references yet.
-        airflow: None,
-        holds: Hand {
-            kind: K::Functions,
-            default: None,
-            show: Some(show),
-        },
-    }
-}
-
 /// Assets as `dags show` lists them (their URIs); none: not listed.
 fn show_assets(assets: &[crate::asset::Asset]) -> Option<String> {
     (!assets.is_empty()).then(|| {
@@ -1346,110 +1306,10 @@ fn show_assets(assets: &[crate::asset::Asset]) -> Option<String> {
     })
 }
 
-/// Callbacks as `dags show` lists them; none: not listed.
-fn show_funcs(list: &[FuncRef]) -> Option<String> {
-    match list {
-        [] => None,
-        [one] => Some(one.to_string()),
-        many => Some(format!(
-            "[{}]",
-            many.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-    }
-}
-
-/// The map half of a map or map_reduce task.
-fn map_spec(t: &Task) -> Option<&crate::model::MapSpec> {
-    match &t.kind {
-        TaskKind::Map(m) | TaskKind::MapReduce(MapReduceSpec { map: m, .. }) => Some(m),
-        _ => None,
-    }
-}
-
 /// A mapped argument's source as `dags show` prints it: the task id, or the array.
 fn show_source(s: &ExpandSource) -> Value {
     match s {
         ExpandSource::Task(t) => Value::String(t.clone()),
         ExpandSource::Literal(items) => Value::Array(items.clone()),
     }
-}
-
-/// The command of a bash task or a bash sensor.
-fn bash(t: &Task) -> Option<&BashSpec> {
-    match &t.kind {
-        TaskKind::Bash(b)
-        | TaskKind::Sensor(SensorSpec {
-            sensor: SensorKind::Bash { bash: b, .. },
-            ..
-        }) => Some(b),
-        _ => None,
-    }
-}
-
-/// The callable of a python-like task or a python sensor.
-fn python_of(t: &Task) -> Option<&PythonSpec> {
-    match &t.kind {
-        TaskKind::Sensor(SensorSpec {
-            sensor: SensorKind::Python(p),
-            ..
-        }) => Some(p),
-        _ => t.python(),
-    }
-}
-
-fn sensor(t: &Task) -> Option<&SensorSpec> {
-    match &t.kind {
-        TaskKind::Sensor(s) => Some(s),
-        _ => None,
-    }
-}
-
-fn trigger(t: &Task) -> Option<&TriggerDagRunSpec> {
-    match &t.kind {
-        TaskKind::TriggerDagRun(s) => Some(s),
-        _ => None,
-    }
-}
-
-/// A key of one or more sensor kinds, read by hand, set on the task itself (not in
-/// `[default_args]`); `lithoflow migrate` maps the Airflow sensors' argument of the
-/// same name to it.
-const fn sensor_key(
-    name: &'static str,
-    kind: K,
-    default: Option<&'static str>,
-    doc: &'static str,
-    show: fn(&Task) -> Option<String>,
-) -> Key {
-    Key {
-        name,
-        aliases: &[],
-        doc,
-        place: task_only(Sensor),
-        airflow: Some(Sensor),
-        holds: Hand {
-            kind,
-            default,
-            show: Some(show),
-        },
-    }
-}
-
-/// The value of a sensor kind's key, as `dags show` prints it.
-fn sensor_show(t: &Task, key: &str) -> Option<String> {
-    let v = serde_json::to_value(&sensor(t)?.sensor).ok()?;
-    match v.get(key)? {
-        Value::Null => Some("-".to_owned()),
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
-}
-
-/// Arguments taken from tasks, `{"argument": "task"}`.
-fn task_refs<'t>(refs: impl Iterator<Item = (String, &'t String)>) -> String {
-    let m: Map<String, Value> = refs.map(|(k, t)| (k, Value::String(t.clone()))).collect();
-    Value::Object(m).to_string()
 }
