@@ -431,6 +431,47 @@ where
     }
 }
 
+/// A request a task instance makes again, on its own (a reschedule-mode sensor holds no
+/// slot between pokes, as Airflow's `up_for_reschedule` counts in no pool).
+pub(crate) struct SlotsAgain {
+    arbiter: Arc<Arbiter>,
+    request: Request,
+}
+
+/// A registration with the arbiter, forgotten (its waiting request withdrawn) when
+/// dropped: a sensor stopped while it waits for its slot leaves nothing behind.
+struct Registration {
+    arbiter: Arc<Arbiter>,
+    handle: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.arbiter.forget(self.handle);
+    }
+}
+
+impl SlotsAgain {
+    /// Waits for the slots, granted in Airflow's order among every waiting request.
+    pub(crate) async fn take(&self) -> SlotGuard {
+        let (handle, mut rx) = self.arbiter.register();
+        let _registered = Registration {
+            arbiter: Arc::clone(&self.arbiter),
+            handle,
+        };
+        let mut request = self.request.clone();
+        request.run = handle;
+        if let Some(grant) = self.arbiter.submit(handle, vec![request]).pop() {
+            return grant.guard;
+        }
+        match rx.recv().await {
+            Some(grant) => grant.guard,
+            // The arbiter is gone (the engine with it): nothing is ever granted.
+            None => std::future::pending().await,
+        }
+    }
+}
+
 /// One run's side of the arbiter: what it waits for and what it was granted.
 pub(super) struct RunSlots {
     arbiter: Option<Arc<Arbiter>>,
@@ -489,6 +530,39 @@ impl RunSlots {
         false
     }
 
+    /// The request of an instance of `t`.
+    fn request(&self, t: &Task, map_index: i32) -> Request {
+        Request {
+            run: self.handle,
+            holder: Holder {
+                pool: t.pool.clone(),
+                slots: t.pool_slots,
+                dag_id: self.dag_id.clone(),
+                run_id: self.run_id.clone(),
+                task_id: t.task_id.clone(),
+                map_index,
+            },
+            weight: self
+                .weights
+                .get(&t.task_id)
+                .copied()
+                .unwrap_or(t.priority_weight),
+            logical: self.logical,
+            seq: 0,
+            run_limit: self.run_limit,
+            task_limit: t.max_active_tis_per_dag,
+        }
+    }
+
+    /// How an instance of `t` asks for its slots again after giving them back (a
+    /// reschedule-mode sensor between pokes); None without pools.
+    pub(super) fn again(&self, t: &Task, map_index: i32) -> Option<SlotsAgain> {
+        Some(SlotsAgain {
+            arbiter: Arc::clone(self.arbiter.as_ref()?),
+            request: self.request(t, map_index),
+        })
+    }
+
     /// Asks for the slots of the tasks found ready in this pass, all at once so that
     /// their priorities are compared: the tasks granted at once, and the ones that now
     /// wait (to be recorded `scheduled`).
@@ -500,26 +574,7 @@ impl RunSlots {
         let requests: Vec<Request> = wants
             .iter()
             .filter_map(|k| Some((dag.task(&k.task_id)?, k.map_index)))
-            .map(|(t, map_index)| Request {
-                run: self.handle,
-                holder: Holder {
-                    pool: t.pool.clone(),
-                    slots: t.pool_slots,
-                    dag_id: self.dag_id.clone(),
-                    run_id: self.run_id.clone(),
-                    task_id: t.task_id.clone(),
-                    map_index,
-                },
-                weight: self
-                    .weights
-                    .get(&t.task_id)
-                    .copied()
-                    .unwrap_or(t.priority_weight),
-                logical: self.logical,
-                seq: 0,
-                run_limit: self.run_limit,
-                task_limit: t.max_active_tis_per_dag,
-            })
+            .map(|(t, map_index)| self.request(t, map_index))
             .collect();
         self.pending.extend(wants.iter().cloned());
         let mut now = Vec::new();

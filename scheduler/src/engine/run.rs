@@ -678,9 +678,11 @@ impl<'e> RunLoop<'e> {
             .map_index_template
             .clone()
             .filter(|_| map_index != UNMAPPED);
-        let waiting = super::sensor::Waiting::of(self.engine, &task, run, self.events.as_ref());
+
         let dag = Arc::clone(dag);
-        let slot = self.slots.take(&TiKey::new(&task.task_id, map_index));
+        let mut slot = self.slots.take(&TiKey::new(&task.task_id, map_index));
+        let waiting = super::sensor::Waiting::of(self.engine, &task, run, self.events.as_ref())
+            .map(|w| w.with_slots(&task, &mut slot, self.slots.again(&task, map_index)));
         self.running.spawn(async move {
             let started = std::time::Instant::now();
             let task_id = task.task_id.clone();

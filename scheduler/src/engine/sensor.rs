@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use super::pools::{SlotGuard, SlotsAgain};
 use super::{Clock, Engine, RunEvent, TaskExecutor, TryInput, TryOutput};
 use crate::sensors::{self, Poke};
 use crate::store::{DagRunRecord, SensorWait, Store, TaskState};
@@ -52,6 +53,10 @@ pub(super) struct Waiting {
     pub(super) events: Option<mpsc::UnboundedSender<RunEvent>>,
     pub(super) runs: Option<Arc<dyn RunCreator>>,
     pub(super) run: DagRunRecord,
+    /// A reschedule-mode sensor's pool slots: given back between pokes and asked for
+    /// again before the next (None without pools, or in poke mode, whose slots the try
+    /// holds throughout, as Airflow's running sensor).
+    pub(super) slots: Option<(std::sync::Mutex<Option<SlotGuard>>, SlotsAgain)>,
 }
 
 /// Whether a task waits in the engine (a sensor or a trigger_dag_run).
@@ -77,7 +82,44 @@ impl Waiting {
             events: events.cloned(),
             runs: engine.run_creator.get().cloned(),
             run: run.clone(),
+            slots: None,
         })
+    }
+
+    /// Takes the try's pool slots when the sensor gives them back between pokes
+    /// (reschedule mode); the try keeps them otherwise.
+    pub(super) fn with_slots(
+        mut self,
+        task: &Task,
+        slot: &mut Option<SlotGuard>,
+        again: Option<SlotsAgain>,
+    ) -> Waiting {
+        let reschedules = matches!(&task.kind, TaskKind::Sensor(s) if s.mode == SensorMode::Reschedule);
+        if let (true, Some(again)) = (reschedules, again) {
+            self.slots = Some((std::sync::Mutex::new(slot.take()), again));
+        }
+        self
+    }
+
+    /// Gives the pool slots back (the sensor is up_for_reschedule).
+    fn give_back_slots(&self) {
+        if let Some((held, _)) = &self.slots {
+            drop(held.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take());
+        }
+    }
+
+    /// Asks for the pool slots again before a poke; false when the try is stopped while
+    /// it waits for them.
+    async fn take_slots(&self, input: &TryInput) -> bool {
+        let Some((held, again)) = &self.slots else {
+            return true;
+        };
+        let guard = tokio::select! {
+            g = again.take() => g,
+            () = input.cancel.cancelled() => return false,
+        };
+        *held.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(guard);
+        true
     }
 
     /// Runs the try (its task already rendered).
@@ -230,8 +272,9 @@ impl Waiting {
             if spec.mode == SensorMode::Reschedule {
                 self.record(&task_id, TaskState::UpForReschedule, &wait, false)
                     .await;
+                self.give_back_slots();
             }
-            if !self.sleep_until(at, &input).await {
+            if !self.sleep_until(at, &input).await || !self.take_slots(&input).await {
                 return stopped();
             }
             if spec.mode == SensorMode::Reschedule {
@@ -309,8 +352,9 @@ impl Waiting {
                 ));
                 self.record(&task_id, TaskState::UpForReschedule, &wait, false)
                     .await;
+                self.give_back_slots();
             }
-            if !self.sleep_until(next, &input).await {
+            if !self.sleep_until(next, &input).await || !self.take_slots(&input).await {
                 return stopped();
             }
             if spec.mode == SensorMode::Reschedule {
