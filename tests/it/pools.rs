@@ -2,7 +2,8 @@
 //! slot accounting under concurrent runs of several DAGs with priorities (the start
 //! order read from the recorded start dates), the downstream weight rule, a request of
 //! two slots that leaves the open slot to a smaller one, a waiting instance reported
-//! with its pool; and `lithoflow pools` (set, list, get, delete, import, export, errors)
+//! with its pool, a reschedule-mode sensor giving its slot back between pokes (and a
+//! poke-mode one keeping it); and `lithoflow pools` (set, list, get, delete, import, export, errors)
 //! on the store and through the API.
 
 use std::path::Path;
@@ -144,6 +145,76 @@ fn waiting_instances_of_several_dags_take_a_pools_slot_in_priority_order() {
         hold_end <= high && high < mid && mid < low,
         "start order must be high (10), mid (1 + 4 downstream), low (1): {high} {mid} {low}"
     );
+}
+
+/// A sensor waiting for `flag` on a 1-slot pool, and a python task on the same pool that
+/// can only start once the sensor gives its slot back.
+fn sensor_and_worker(mode: &str, flag: &Path) -> String {
+    format!(
+        r#"is_paused_upon_creation = false
+
+[tasks.waits]
+type = "sensor"
+sensor = "file"
+filepath = {:?}
+mode = "{mode}"
+poke_interval = "1s"
+pool = "single"
+priority_weight = 10
+
+[tasks.works]
+type = "python"
+python_callable = "poolfns:work"
+pool = "single"
+"#,
+        flag.display().to_string()
+    )
+}
+
+#[test]
+fn a_reschedule_mode_sensor_gives_its_slot_back_between_pokes() {
+    let env = Env::new();
+    let flag = env.home().join("flag");
+    env.write("poolfns.py", FUNCS);
+    env.write("sense.toml", &sensor_and_worker("reschedule", &flag));
+    env.ok(&["pools", "set", "single", "1", "one at a time"]);
+    let _sched = env.start();
+    trigger(&env, "sense");
+    // The sensor is heavier, so it takes the slot first; between its pokes the slot is
+    // free, and the python task runs while the sensor still waits (Airflow's
+    // up_for_reschedule holds no slot). Without the hand-back it would wait for the flag.
+    wait_state(&env, "sense", "r", "works", "success");
+    let waits = ti(&env, "sense", "r", "waits");
+    assert!(
+        matches!(
+            waits["state"].as_str(),
+            Some("up_for_reschedule" | "running")
+        ),
+        "the sensor still waits: {waits}"
+    );
+    std::fs::write(&flag, "").expect("flag");
+    wait_state(&env, "sense", "r", "waits", "success");
+}
+
+#[test]
+fn a_poke_mode_sensor_keeps_its_slot_while_it_waits() {
+    let env = Env::new();
+    let flag = env.home().join("flag");
+    env.write("poolfns.py", FUNCS);
+    env.write("sense.toml", &sensor_and_worker("poke", &flag));
+    env.ok(&["pools", "set", "single", "1", "one at a time"]);
+    let _sched = env.start();
+    trigger(&env, "sense");
+    wait_state(&env, "sense", "r", "works", "scheduled");
+    // Several pokes later the python task still waits for the sensor's slot.
+    wait_for("three pokes", Duration::from_secs(60), || {
+        let log = env.ok(&["tasks", "logs", "sense", "waits", "r"]);
+        (log.matches("Poking for file").count() >= 3).then_some(())
+    });
+    assert_eq!(ti(&env, "sense", "r", "works")["state"], "scheduled");
+    std::fs::write(&flag, "").expect("flag");
+    wait_state(&env, "sense", "r", "works", "success");
+    assert!(start_of(&env, "sense", "works") >= start_of(&env, "sense", "waits"));
 }
 
 #[test]

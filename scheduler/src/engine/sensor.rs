@@ -94,7 +94,8 @@ impl Waiting {
         slot: &mut Option<SlotGuard>,
         again: Option<SlotsAgain>,
     ) -> Waiting {
-        let reschedules = matches!(&task.kind, TaskKind::Sensor(s) if s.mode == SensorMode::Reschedule);
+        let reschedules =
+            matches!(&task.kind, TaskKind::Sensor(s) if s.mode == SensorMode::Reschedule);
         if let (true, Some(again)) = (reschedules, again) {
             self.slots = Some((std::sync::Mutex::new(slot.take()), again));
         }
@@ -104,7 +105,11 @@ impl Waiting {
     /// Gives the pool slots back (the sensor is up_for_reschedule).
     fn give_back_slots(&self) {
         if let Some((held, _)) = &self.slots {
-            drop(held.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take());
+            drop(
+                held.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take(),
+            );
         }
     }
 
@@ -118,7 +123,9 @@ impl Waiting {
             g = again.take() => g,
             () = input.cancel.cancelled() => return false,
         };
-        *held.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(guard);
+        *held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(guard);
         true
     }
 
