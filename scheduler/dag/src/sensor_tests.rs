@@ -1,27 +1,10 @@
 //! Tests of the `sensor` and `trigger_dag_run` task types: what each reads, its
 //! defaults, and an error with file:line:column for every bad value.
 
-use std::path::Path;
 use std::time::Duration;
 
 use super::*;
-
-fn parse_ok(text: &str) -> Dag {
-    let (dag, diags) = parse_dag(Path::new("t.toml"), text);
-    let rendered: String = diags.iter().map(ToString::to_string).collect();
-    assert!(diags.is_empty(), "unexpected diagnostics:\n{rendered}");
-    dag.expect("valid DAG")
-}
-
-fn errors(text: &str) -> Vec<String> {
-    let (dag, diags) = parse_dag(Path::new("t.toml"), text);
-    assert!(dag.is_none(), "expected the DAG to be invalid:\n{text}");
-    diags
-        .iter()
-        .filter(|d| d.is_error())
-        .map(|d| d.headline())
-        .collect()
-}
+use crate::tests::{errors, parse_ok};
 
 fn sensor(dag: &Dag, id: &str) -> SensorSpec {
     match &dag.task(id).expect("task").kind {

@@ -8,14 +8,16 @@ use serde_json::json;
 
 use super::*;
 
-fn parse_ok(text: &str) -> Dag {
+/// The DAG of a valid file (no diagnostic at all).
+pub(crate) fn parse_ok(text: &str) -> Dag {
     let (dag, diags) = parse_dag(Path::new("t.toml"), text);
     let rendered: String = diags.iter().map(ToString::to_string).collect();
     assert!(diags.is_empty(), "unexpected diagnostics:\n{rendered}");
     dag.expect("valid DAG")
 }
 
-fn errors(text: &str) -> Vec<String> {
+/// The headlines of an invalid file's errors.
+pub(crate) fn errors(text: &str) -> Vec<String> {
     let (dag, diags) = parse_dag(Path::new("t.toml"), text);
     assert!(dag.is_none(), "expected the DAG to be invalid");
     diags

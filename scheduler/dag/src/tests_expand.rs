@@ -6,13 +6,7 @@ use std::path::Path;
 use serde_json::json;
 
 use super::*;
-
-fn parse_ok(text: &str) -> Dag {
-    let (dag, diags) = parse_dag(Path::new("t.toml"), text);
-    let rendered: String = diags.iter().map(ToString::to_string).collect();
-    assert!(diags.is_empty(), "unexpected diagnostics:\n{rendered}");
-    dag.expect("valid DAG")
-}
+use crate::tests::parse_ok;
 
 /// Every error, rendered with its location (`t.toml:LINE:COL: error: ...`).
 fn errors(text: &str) -> Vec<String> {

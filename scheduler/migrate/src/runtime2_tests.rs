@@ -2,22 +2,7 @@
 //! pools and priority, assets, and dynamic task mapping.
 
 use super::*;
-
-fn convert(src: &str, version: AirflowVersion) -> FileConversion {
-    let opts = ConvertOptions {
-        airflow_version: version,
-        now: "2026-11-28T10:00:00Z".parse().expect("a valid time"),
-    };
-    convert_file(Path::new("/nonexistent/dag.py"), src, &opts)
-}
-
-fn report(conv: &FileConversion) -> String {
-    conv.diagnostics
-        .iter()
-        .map(|d| d.headline().replace("/nonexistent/dag.py:", ""))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
+use crate::runtime_tests::{convert, report};
 
 /// The TOML of the only DAG, which must convert whole and validate with lithoflow's parser.
 fn whole(src: &str, version: AirflowVersion) -> (String, String) {

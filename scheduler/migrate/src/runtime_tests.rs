@@ -3,7 +3,8 @@
 
 use super::*;
 
-fn convert(src: &str, version: AirflowVersion) -> FileConversion {
+/// `src` converted as a file `/nonexistent/dag.py` at a fixed time.
+pub(crate) fn convert(src: &str, version: AirflowVersion) -> FileConversion {
     let opts = ConvertOptions {
         airflow_version: version,
         now: "2026-11-28T10:00:00Z".parse().expect("a valid time"),
@@ -11,7 +12,8 @@ fn convert(src: &str, version: AirflowVersion) -> FileConversion {
     convert_file(Path::new("/nonexistent/dag.py"), src, &opts)
 }
 
-fn report(conv: &FileConversion) -> String {
+/// The diagnostics' headlines, without the file name.
+pub(crate) fn report(conv: &FileConversion) -> String {
     conv.diagnostics
         .iter()
         .map(|d| d.headline().replace("/nonexistent/dag.py:", ""))
