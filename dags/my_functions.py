@@ -22,3 +22,8 @@ def mult_array(results):
     for n in results:
         result *= n
     return result
+
+
+def numbers(n):
+    """Return [1, 2, ..., n]: the list a mapped task expands over."""
+    return list(range(1, n + 1))
