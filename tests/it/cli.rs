@@ -41,13 +41,17 @@ fn dags_list_shows_the_examples_as_a_table_and_as_json() {
     assert_eq!(
         ids,
         [
+            "airflow_runtime_example",
             "call_async_example",
             "lithops_example",
             "map_example",
             "map_reduce_example"
         ]
     );
-    let chained = &list[1];
+    let runtime = &list[0];
+    assert_eq!(runtime["tasks"], 4);
+    assert_eq!(runtime["tags"], serde_json::json!(["example", "airflow"]));
+    let chained = &list[2];
     assert_eq!(chained["schedule"], "@daily");
     assert_eq!(chained["tasks"], 4);
     assert_eq!(chained["tags"], serde_json::json!(["example", "lithops"]));
@@ -158,7 +162,7 @@ fn validate_of_the_examples_succeeds_and_notes_are_printed() {
         .assert()
         .success()
         .stdout(predicate::str::contains(
-            "4 files checked: 4 valid, 0 invalid",
+            "5 files checked: 5 valid, 0 invalid",
         ));
     let note = repo_root().join("tests/fixtures/warnings/remote_invocation_on_localhost.toml");
     lithoflow()
