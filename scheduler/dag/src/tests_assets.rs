@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::asset::AssetCondition;
 use super::*;
+use crate::tests::errors;
 
 fn parse_ok(text: &str) -> Dag {
     let (dag, diags) = parse_dag(Path::new("t.toml"), text);
@@ -15,16 +16,6 @@ fn parse_ok(text: &str) -> Dag {
         "unexpected errors:\n{rendered}"
     );
     dag.expect("valid DAG")
-}
-
-fn errors(text: &str) -> Vec<String> {
-    let (dag, diags) = parse_dag(Path::new("t.toml"), text);
-    assert!(dag.is_none(), "expected the DAG to be invalid");
-    diags
-        .iter()
-        .filter(|d| d.is_error())
-        .map(|d| d.headline())
-        .collect()
 }
 
 fn condition(dag: &Dag) -> &AssetCondition {
@@ -142,4 +133,14 @@ fn user_info_in_a_uri_is_dropped_with_a_warning() {
     let dag = dag.expect("valid");
     assert_eq!(dag.tasks[0].outlets[0].uri, "postgres://db:5432/x/y");
     assert!(diags.iter().any(|d| d.headline().contains("user info")));
+}
+
+#[test]
+fn a_misspelt_condition_in_a_schedule_is_suggested_as_a_condition() {
+    let errs = errors("schedule = { al = [\"s3://b/k\"] }\n[tasks.a]\ntype = \"empty\"\n");
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].contains("did you mean `all`?") && errs[0].contains("or all or any (a condition)"),
+        "{errs:?}"
+    );
 }

@@ -124,12 +124,24 @@ impl Walker<'_> {
                         "group" => 2,
                         "extra" => 3,
                         other => {
-                            let hint =
-                                crate::schema::suggest(other, ["uri", "name", "group", "extra"])
-                                    .map_or(String::new(), |s| format!("did you mean `{s}`? "));
+                            // In a schedule the table may also have meant a condition.
+                            let known: &[&str] = if key == "schedule" {
+                                &["uri", "name", "group", "extra", "all", "any"]
+                            } else {
+                                &["uri", "name", "group", "extra"]
+                            };
+                            let hint = crate::schema::suggest(other, known.iter().copied())
+                                .map_or(String::new(), |s| format!("did you mean `{s}`? "));
+                            let expected = if key == "schedule" {
+                                "expected uri, name, group or extra (an asset), or all or any (a condition)"
+                            } else {
+                                "expected uri, name, group or extra"
+                            };
                             self.error(
                                 k.span(),
-                                format!("unknown key `{other}` in an asset of `{key}`; {hint}expected uri, name, group or extra"),
+                                format!(
+                                    "unknown key `{other}` in an asset of `{key}`; {hint}{expected}"
+                                ),
                             );
                             ok = false;
                             continue;
