@@ -8,9 +8,10 @@ use axum::extract::State;
 use axum::http::Uri;
 use axum::{Extension, Json};
 
-use super::extract::{ApiError, ApiResult, Ids, Params, paged};
+use super::extract::{ApiError, ApiResult, Ids, Params};
 use super::lookup::{known_dag, operator, read, run_of, ti_at};
 use super::progress::ProgressBook;
+use super::task_instances::collection;
 use super::wire;
 use crate::control::Shared;
 use lithoflow_api::{TaskInstance, TaskInstanceCollection};
@@ -42,25 +43,7 @@ pub(super) async fn list_mapped(
                 "task `{task_id}` of DAG `{dag_id}` is not mapped"
             )));
         }
-        tis.retain(|t| {
-            states.is_empty()
-                || states
-                    .iter()
-                    .any(|s| s == t.state.name() || (s == "null" && t.state.name() == "none"))
-        });
-        let total_entries = tis.len();
-        let task_instances = paged(tis, page)
-            .iter()
-            .map(|t| {
-                let mut out = wire::task_instance(&run, t, operator(dag.as_ref(), &t.task_id));
-                out.progress = book.live(&run, t);
-                out
-            })
-            .collect();
-        Ok(TaskInstanceCollection {
-            task_instances,
-            total_entries,
-        })
+        Ok(collection(tis, &states, page, &run, dag.as_ref(), &book))
     })
     .await
     .map(Json)

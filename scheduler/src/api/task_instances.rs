@@ -34,29 +34,42 @@ pub(super) async fn list_task_instances(
     read(&shared, move |store| {
         let dag = known_dag(&sh, store, &dag_id)?;
         let run = run_of(store, &dag_id, &run_id)?;
-        let mut tis = store.tis(&dag_id, &run_id)?;
-        tis.retain(|t| {
-            states.is_empty()
-                || states
-                    .iter()
-                    .any(|s| s == t.state.name() || (s == "null" && t.state.name() == "none"))
-        });
-        let total_entries = tis.len();
-        let task_instances = paged(tis, page)
-            .iter()
-            .map(|t| {
-                let mut out = wire::task_instance(&run, t, operator(dag.as_ref(), &t.task_id));
-                out.progress = book.live(&run, t);
-                out
-            })
-            .collect();
-        Ok(TaskInstanceCollection {
-            task_instances,
-            total_entries,
-        })
+        let tis = store.tis(&dag_id, &run_id)?;
+        Ok(collection(tis, &states, page, &run, dag.as_ref(), &book))
     })
     .await
     .map(Json)
+}
+
+/// The page of `tis` in one of `states` (Airflow's `state` filter, `null` for no
+/// status; all when empty), as the API answers a list of task instances.
+pub(super) fn collection(
+    mut tis: Vec<crate::store::TaskInstanceRecord>,
+    states: &[String],
+    page: (usize, usize),
+    run: &crate::store::DagRunRecord,
+    dag: Option<&Arc<lithoflow_dag::Dag>>,
+    book: &ProgressBook,
+) -> TaskInstanceCollection {
+    tis.retain(|t| {
+        states.is_empty()
+            || states
+                .iter()
+                .any(|s| s == t.state.name() || (s == "null" && t.state.name() == "none"))
+    });
+    let total_entries = tis.len();
+    let task_instances = paged(tis, page)
+        .iter()
+        .map(|t| {
+            let mut out = wire::task_instance(run, t, operator(dag, &t.task_id));
+            out.progress = book.live(run, t);
+            out
+        })
+        .collect();
+    TaskInstanceCollection {
+        task_instances,
+        total_entries,
+    }
 }
 
 /// `GET .../taskInstances/{task_id}`, with its XCom `return_value`.
