@@ -202,6 +202,12 @@ class DagFile:
         loader = importlib.machinery.SourceFileLoader(mod_name, self.path)
         spec = importlib.util.spec_from_file_location(mod_name, self.path, loader=loader)
         module = importlib.util.module_from_spec(spec)
+        try:
+            # Imported before the file runs, so Airflow's DagContext registers the file's
+            # `with DAG` blocks and `@dag` calls (a bare `my_dag()` binds no name).
+            import airflow.models.dag  # noqa: F401
+        except Exception:  # noqa: BLE001 -- an incomplete package: the file's own import says why
+            pass
         before = set(sys.modules)
         host = _host()
         saved_loading = (getattr(host, "DAG_FILE", None), getattr(host, "DAGS_FOLDER", None))

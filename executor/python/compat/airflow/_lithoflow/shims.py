@@ -298,7 +298,8 @@ def prepare(task):
     """A copy of the operator for this try (Airflow's ``prepare_for_execution``), so what a
     try sets on it does not outlive the try in a warm worker."""
     try:
-        op = copy.copy(task)
+        prepared = getattr(task, "prepare_for_execution", None)
+        op = prepared() if callable(prepared) else copy.copy(task)
     except Exception:  # noqa: BLE001 -- an operator that cannot be copied runs as it is
         op = task
     try:
@@ -314,9 +315,14 @@ def _set_fields(op, fields, ctx):
     for name, value in fields.items():
         setattr(op, name, value)
     # A templated field that stayed out of `fields` (not JSON) keeps its live value, its
-    # XComArgs pulled as Airflow's rendering resolves them.
+    # XComArgs pulled as Airflow's rendering resolves them; a mapped task's mapped values
+    # are the scheduler's to give (one per map index).
+    mapped = getattr(op, "_lithoflow_mapped", None) or {}
+    if mapped.get("expand_kwargs") is not None:
+        return
+    expanded = set(mapped.get("expand") or ())
     for name in getattr(op, "template_fields", ()) or ():
-        if name in fields:
+        if name in fields or name in expanded:
             continue
         value = getattr(op, name, None)
         try:
