@@ -38,7 +38,6 @@ import re
 import sys
 import threading
 import time
-import types
 
 PREFIX = "lithoflow_dagfile_"
 COMPAT = os.path.dirname(os.path.abspath(__file__))

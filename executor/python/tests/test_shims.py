@@ -234,6 +234,29 @@ Weekday(dag, "pick")
 """)
         self.assertOk(self.call(path, "br", "pick", "execute", args=[{}]), ["monday"])
 
+    def test_a_deferring_operator_fails_saying_why(self):
+        path = self.dag_file(kit.STANDIN + """
+class TaskDeferred(BaseException):
+    pass
+class Waits(BaseOperator):
+    def execute(self, context):
+        raise TaskDeferred()
+dag = DAG("defers")
+Waits(dag, "w")
+""")
+        self.assertError(self.call(path, "defers", "w", "execute", args=[{}]), "AirflowException",
+                         "Waits deferred itself")
+
+    def test_op_kwargs_are_in_the_current_context(self):
+        path = self.dag_file(kit.STANDIN + """
+def fn(x):
+    from lithoflow import get_current_context
+    return get_current_context()["x"]
+dag = DAG("merge")
+Task(dag, "t", python_callable=fn, op_kwargs={"x": "{{ ds }}"})
+""")
+        self.assertOk(self.call(path, "merge", "t", "python_callable", kwargs={"x": "2026-01-02"}), "2026-01-02")
+
     def test_taskflow_bash(self):
         path = self.dag_file(kit.STANDIN + """
 dag = DAG("bashes")

@@ -39,7 +39,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -254,6 +253,11 @@ def python_callable(dag, task):
         ctx = current_context()
         old = live_context(ctx, dag, task)
         ctx.setdefault("templates_dict", None)
+        # Airflow's PythonOperator.execute merges op_kwargs into the context
+        # (context_merge), so get_current_context() has them too.
+        for key in arg(task, "op_kwargs") or ():
+            if key in kwargs:
+                ctx[key] = kwargs[key]
         kwargs = _complete(fn, args, kwargs, ctx, old)
         return fn(*args, **kwargs)
 
@@ -353,11 +357,15 @@ def execute(dag, task):
         if callable(pre):
             pre(context=ctx)
         choose = getattr(op, "choose_branch", None)
-        if callable(choose) and _defined_by_airflow(type(op), "execute"):
-            # A BaseBranchOperator subclass: Airflow's execute follows choose_branch.
-            result = choose(ctx)
-        else:
-            result = op.execute(ctx)
+        try:
+            if callable(choose) and _defined_by_airflow(type(op), "execute"):
+                # A BaseBranchOperator subclass: Airflow's execute follows choose_branch.
+                result = choose(ctx)
+            else:
+                result = op.execute(ctx)
+        except BaseException as e:  # TaskDeferred is a BaseException, as in Airflow
+            _no_deferral(op, e)
+            raise
         post = getattr(op, "post_execute", None)
         if callable(post):
             post(context=ctx, result=result)
@@ -369,13 +377,28 @@ def execute(dag, task):
     return run
 
 
+def _no_deferral(op, exc):
+    """An operator that defers (``self.defer(...)``, Airflow's ``TaskDeferred``) needs
+    Airflow's triggerer, which lithoflow does not have: fail saying so."""
+    if type(exc).__name__ == "TaskDeferred":
+        raise _exc("AirflowException")(
+            "%s deferred itself (self.defer(...)): deferrable operators need Airflow's triggerer, "
+            "which lithoflow does not have; run it with deferrable=False (a sensor: mode='reschedule')"
+            % type(op).__name__
+        ) from None
+
+
 def poke(dag, task):
     def run(fields, **context):
         ctx = current_context(context)
         op = prepare(task)
         live_context(ctx, dag, op)
         _set_fields(op, fields, ctx)
-        return op.poke(ctx)
+        try:
+            return op.poke(ctx)
+        except BaseException as e:  # TaskDeferred is a BaseException, as in Airflow
+            _no_deferral(op, e)
+            raise
 
     run.__name__ = run.__qualname__ = "poke"
     return run
@@ -414,23 +437,22 @@ def airflow_ctx_env(context):
     return env
 
 
-def _kill_group(proc):
+def _kill(proc):
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (OSError, ProcessLookupError):
-        pass
-    try:
+        proc.kill()
         proc.wait()
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 -- gone already
         pass
 
 
 def _stream(cmd, env, cwd, encoding="utf-8"):
-    """Runs `cmd` in its own session (Airflow's ``SubprocessHook``), its stdout and stderr
-    together printed line by line (the task's log); returns (exit code, last line)."""
+    """Runs `cmd` (Airflow's ``SubprocessHook.run_command``), its stdout and stderr together
+    printed line by line (the task's log); returns (exit code, last line). Unlike Airflow it
+    stays in the worker's process group (no ``setsid``), so a try stopped by its timeout or
+    cancelled, which kills that group, stops the command and what it started too."""
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        cwd=cwd, env=env, start_new_session=True,
+        cwd=cwd, env=env,
     )
     line = ""
     try:
@@ -439,7 +461,7 @@ def _stream(cmd, env, cwd, encoding="utf-8"):
             sys.stdout.write(line + "\n")
         proc.wait()
     except BaseException:
-        _kill_group(proc)
+        _kill(proc)
         raise
     finally:
         proc.stdout.close()
@@ -771,6 +793,22 @@ def _base_python(python_version):
     )
 
 
+_VERSIONS = {}
+
+
+def _python_version(python):
+    """An interpreter's full version (``3.11.7``), asked once per interpreter."""
+    if python not in _VERSIONS:
+        if python == sys.executable:
+            _VERSIONS[python] = "%d.%d.%d" % sys.version_info[:3]
+        else:
+            _VERSIONS[python] = subprocess.run(
+                [python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+                capture_output=True, text=True, check=False,
+            ).stdout.strip() or python
+    return _VERSIONS[python]
+
+
 def _run_checked(cmd, what):
     code, line = _stream(cmd, None, None)
     if code != 0:
@@ -792,10 +830,7 @@ def ensure_venv(task):
         index_urls = [index_urls]
     index_urls = list(index_urls or [])
     base = _base_python(arg(task, "python_version"))
-    version = subprocess.run(
-        [base, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
-        capture_output=True, text=True, check=False,
-    ).stdout.strip() or str(arg(task, "python_version"))
+    version = _python_version(base)
     key = json.dumps({
         "python_version": version,
         "requirements_list": requirements,
