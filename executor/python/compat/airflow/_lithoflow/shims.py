@@ -214,17 +214,42 @@ def determine_kwargs(fn, args, context):
 
 
 def _is_xcom_arg(value):
-    return type(value).__name__.endswith("XComArg") and hasattr(value, "operator") and hasattr(value, "key")
+    return type(value).__name__.endswith("XComArg") and (
+        hasattr(value, "operator") or hasattr(value, "callables") or hasattr(value, "args")
+    )
+
+
+def _resolve_xcom_arg(value, ctx):
+    """Airflow 2.10's ``resolve`` of a PlainXComArg (the value pulled from this run), a
+    MapXComArg (``.map(f)``), a ZipXComArg (``.zip(...)``) and a ConcatXComArg (``.concat``)."""
+    import itertools
+
+    name = type(value).__name__
+    if hasattr(value, "operator"):
+        ti = ctx.get("ti")
+        if ti is None:
+            raise _exc("AirflowException")("an XComArg needs the task instance of a running task")
+        return ti.xcom_pull(task_ids=value.operator.task_id, key=getattr(value, "key", "return_value"))
+    if name == "MapXComArg":
+        items = _resolve_xcom_arg(value.arg, ctx)
+        for f in value.callables:
+            items = [f(v) for v in items] if isinstance(items, (list, tuple)) else \
+                {k: f(v) for k, v in items.items()}
+        return items
+    parts = [_resolve_xcom_arg(a, ctx) for a in value.args]
+    if name == "ZipXComArg":
+        fill = getattr(value, "fillvalue", _MISSING)
+        if fill is _MISSING or type(fill).__name__ == "ArgNotSet":
+            return [list(t) for t in zip(*parts)]
+        return [list(t) for t in itertools.zip_longest(*parts, fillvalue=fill)]
+    return [v for part in parts for v in part]
 
 
 def resolve_xcom_args(value, ctx):
     """`value` with each XComArg (``task.output``, a ``@task``'s result) replaced by the
     value it stands for, pulled from this run (Airflow's ``XComArg.resolve``)."""
     if _is_xcom_arg(value):
-        ti = ctx.get("ti")
-        if ti is None:
-            raise _exc("AirflowException")("an XComArg needs the task instance of a running task")
-        return ti.xcom_pull(task_ids=value.operator.task_id, key=value.key)
+        return _resolve_xcom_arg(value, ctx)
     if isinstance(value, list):
         return [resolve_xcom_args(v, ctx) for v in value]
     if isinstance(value, tuple):
@@ -314,14 +339,19 @@ def prepare(task):
     return op
 
 
-def _set_fields(op, fields, ctx):
+def _set_fields(op, fields, ctx, given=None):
+    """Sets the rendered template fields on the operator; `given` are the call's keyword
+    arguments, where a mapped task's expanded values for this map index come."""
     fields = fields if isinstance(fields, dict) else {}
     for name, value in fields.items():
         setattr(op, name, value)
+    mapped = getattr(op, "_lithoflow_mapped", None) or {}
+    for name in mapped.get("expand") or ():
+        if given is not None and name in given:
+            setattr(op, name, given[name])
     # A templated field that stayed out of `fields` (not JSON) keeps its live value, its
     # XComArgs pulled as Airflow's rendering resolves them; a mapped task's mapped values
     # are the scheduler's to give (one per map index).
-    mapped = getattr(op, "_lithoflow_mapped", None) or {}
     if mapped.get("expand_kwargs") is not None:
         return
     expanded = set(mapped.get("expand") or ())
@@ -352,7 +382,7 @@ def execute(dag, task):
         ctx = current_context(context)
         op = prepare(task)
         live_context(ctx, dag, op)
-        _set_fields(op, fields, ctx)
+        _set_fields(op, fields, ctx, context)
         pre = getattr(op, "pre_execute", None)
         if callable(pre):
             pre(context=ctx)
@@ -393,7 +423,7 @@ def poke(dag, task):
         ctx = current_context(context)
         op = prepare(task)
         live_context(ctx, dag, op)
-        _set_fields(op, fields, ctx)
+        _set_fields(op, fields, ctx, context)
         try:
             return op.poke(ctx)
         except BaseException as e:  # TaskDeferred is a BaseException, as in Airflow
