@@ -101,6 +101,20 @@ Task(dag, "m", map_function=double)
 """)
         self.assertOk(self.call(path, "raw", "m", "map_function", args=[21], context=None), 42)
 
+    def test_execution_date_fn_gets_a_datetime_and_returns_text(self):
+        path = self.dag_file(kit.STANDIN + """
+import datetime
+dag = DAG("ext")
+Task(dag, "one", execution_date_fn=lambda dt: dt - datetime.timedelta(hours=1))
+def several(dt, ds, context):
+    return [dt.replace(hour=h) for h in (1, 2)] + [context["ds"] == ds]
+Task(dag, "many", execution_date_fn=several)
+""")
+        self.assertOk(self.call(path, "ext", "one", "execution_date_fn", args=["2026-01-02T00:00:00+00:00"]),
+                      "2026-01-01T23:00:00+00:00")
+        self.assertOk(self.call(path, "ext", "many", "execution_date_fn", args=["2026-01-02T00:00:00+00:00"]),
+                      ["2026-01-02T01:00:00+00:00", "2026-01-02T02:00:00+00:00", True])
+
     def test_an_unknown_dag_or_task_fails_saying_why(self):
         path = self.dag_file(kit.STANDIN + """
 dag = DAG("known")

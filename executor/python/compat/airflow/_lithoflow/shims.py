@@ -20,7 +20,9 @@ A task of a `.py` DAG names ``lithoflow_dagfile_<hex>:t_<hex dag_id>_<hex task_i
 - ``taskflow_bash``: ``@task.bash``: the function's returned command runs with bash.
 - ``latest_only``: LatestOnlyOperator as a branch callable.
 - ``unsupported``: a provider operator lithoflow does not implement: fails saying so.
-- ``func``, ``map_function``, ``reduce_function``, ``execution_date_fn``: the raw callable.
+- ``func``, ``map_function``, ``reduce_function``: the raw callable (Lithops' binding).
+- ``execution_date_fn``: ExternalTaskSensor's, called as Airflow calls it (a datetime in,
+  datetimes out as ISO 8601 text for the scheduler).
 - ``on_<event>_callback_<i>``: the i-th callback, its context with the live ``dag``/``task``.
 
 The helpers :func:`run_bash` and :func:`call_python` are what Airflow's ``BashOperator.execute``
@@ -46,7 +48,7 @@ import textwrap
 
 _COMPAT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _CALLBACK = re.compile(r"^(on_(?:execute|success|failure|retry|skipped)_callback|sla_miss_callback)_(\d+)$")
-RAW_CALLABLES = ("func", "map_function", "reduce_function", "execution_date_fn")
+RAW_CALLABLES = ("func", "map_function", "reduce_function")
 _MISSING = object()
 
 
@@ -634,6 +636,41 @@ def latest_only(dag, task):
     return run
 
 
+# --- ExternalTaskSensor's execution_date_fn ----------------------------------------------
+
+
+def _iso(value):
+    if isinstance(value, datetime.datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)).isoformat()
+    return value
+
+
+def execution_date_fn(dag, task):
+    """Airflow 2.10's ``ExternalTaskSensor._handle_execution_date_fn``: the function gets the
+    logical date (a datetime) and the context names it takes (``context`` too, the whole
+    context; never ``logical_date``/``execution_date`` again); the scheduler passes the
+    logical date as text and reads back text, so datetimes returned become ISO 8601."""
+    fn = arg(task, "execution_date_fn")
+    if not callable(fn):
+        raise LookupError("task %r has no callable execution_date_fn" % task.task_id)
+
+    def run(given=None, /, **context):
+        ctx = current_context(context)
+        live_context(ctx, dag, task)
+        when = _as_datetime(given) or given
+        if isinstance(ctx.get("logical_date"), datetime.datetime) and ctx["logical_date"] == when:
+            when = ctx["logical_date"]  # the context's own object (pendulum's when installed)
+        kwargs = {k: v for k, v in ctx.items() if k not in ("execution_date", "logical_date")}
+        kwargs["context"] = ctx
+        value = fn(when, **determine_kwargs(fn, [when], kwargs))
+        if isinstance(value, (list, tuple)):
+            return [_iso(v) for v in value]
+        return _iso(value)
+
+    run.__name__ = run.__qualname__ = getattr(fn, "__name__", "execution_date_fn")
+    return run
+
+
 # --- unsupported operators ---------------------------------------------------------------
 
 
@@ -794,7 +831,7 @@ def _template_folders(task):
 def venv_cache_root(task):
     """Where virtual environments are kept: the task's ``venv_cache_path``, else
     ``$LITHOFLOW_VENV_CACHE``, else ``$LITHOFLOW_HOME/venvs``, else
-    ``~/.cache/lithoflow/venvs``."""
+    ``~/.cache/lithoflow/venvs`` (the temporary folder when that cannot be made)."""
     given = arg(task, "venv_cache_path")
     if given:
         return os.fspath(given)
@@ -869,7 +906,11 @@ def ensure_venv(task):
         "index_urls": index_urls,
     }, sort_keys=True)
     root = venv_cache_root(task)
-    os.makedirs(root, exist_ok=True)
+    try:
+        os.makedirs(root, exist_ok=True)
+    except OSError:  # a read-only home (AWS Lambda): the temporary folder
+        root = os.path.join(tempfile.gettempdir(), "lithoflow-venvs")
+        os.makedirs(root, exist_ok=True)
     path = os.path.join(root, "venv-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:16])
     marker = os.path.join(path, "install_complete_marker.json")
     with open(path + ".lock", "w") as lock:
@@ -1112,5 +1153,6 @@ _TASK_SHIMS = {
     "virtualenv": virtualenv,
     "taskflow_bash": taskflow_bash,
     "latest_only": latest_only,
+    "execution_date_fn": execution_date_fn,
     "unsupported": unsupported,
 }
