@@ -116,3 +116,84 @@ class LoaderCase(unittest.TestCase):
         res = self.loader.load("alive_check.py")
         self.assertTrue(res["ok"], res)
         self.assertIsNone(self.loader.proc.poll())
+
+
+# --- the description's `toml` as TOML text (what the scheduler does before parse_dag) ------------
+
+
+def _toml_key(k):
+    import re
+
+    return k if re.match(r"^[A-Za-z0-9_-]+$", k) else json.dumps(k)
+
+
+def _toml_inline(v):
+    if isinstance(v, dict) and set(v) == {"$datetime"}:
+        return v["$datetime"]
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_inline(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join("%s = %s" % (_toml_key(k), _toml_inline(x)) for k, x in v.items()) + " }"
+    raise TypeError("no TOML for %r" % (v,))
+
+
+def toml_text(doc):
+    """A description's ``toml`` object as a TOML file."""
+    lines = []
+    for k, v in doc.items():
+        if k != "tasks":
+            lines.append("%s = %s" % (_toml_key(k), _toml_inline(v)))
+    for tid, table in (doc.get("tasks") or {}).items():
+        lines.append("")
+        lines.append("[tasks.%s]" % _toml_key(tid))
+        for k, v in table.items():
+            lines.append("%s = %s" % (_toml_key(k), _toml_inline(v)))
+    return "\n".join(lines) + "\n"
+
+
+def lithoflow_binary():
+    """The lithoflow binary to check TOML with: $LITHOFLOW_BIN, else the repository's debug build."""
+    candidates = [os.environ.get("LITHOFLOW_BIN"),
+                  os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(HERE))), "target", "debug", "lithoflow")]
+    for c in candidates:
+        if c and os.path.isfile(c) and os.access(c, os.X_OK):
+            return c
+    return None
+
+
+def validate_toml(doc, folder):
+    """Runs ``lithoflow dags validate`` on the description's TOML; (exit code, output)."""
+    binary = lithoflow_binary()
+    path = os.path.join(folder, "%s.toml" % doc["dag_id"])
+    with open(path, "w") as f:
+        f.write(toml_text(doc))
+    p = subprocess.run([binary, "--dags-folder", folder, "dags", "validate", path], capture_output=True, text=True,
+                       env=dict(os.environ, LITHOFLOW_HOME=folder), timeout=120)
+    return p.returncode, p.stdout + p.stderr
+
+
+class DescribeCase(LoaderCase):
+    """Loads DAG files through the real loader and returns their descriptions."""
+
+    def describe(self, text, name="dag_file.py", version=2, **kw):
+        self.write(name, text)
+        res = self.loader.load(name, default_version=version, **kw)
+        self.assertTrue(res["ok"], res.get("error", res))
+        return res["dags"]
+
+    def one(self, text, **kw):
+        dags = self.describe(text, **kw)
+        self.assertEqual(len(dags), 1, [d["dag_id"] for d in dags])
+        return dags[0]
+
+    def ref(self, dag_id, task_id, attr, name="dag_file.py"):
+        mod = "lithoflow_dagfile_" + name.encode().hex()
+        if task_id is None:
+            return "%s:d_%s_%s" % (mod, dag_id.encode().hex(), attr)
+        return "%s:t_%s_%s_%s" % (mod, dag_id.encode().hex(), task_id.encode().hex(), attr)

@@ -252,7 +252,8 @@ class TaskDescriber:
             v = self.get(name)
             if v is None or v is False or v == [] or v == {} or _notset(v):
                 continue
-            if name in ("start_date", "end_date") and v == getattr(dag, name, None):
+            if name in ("start_date", "end_date") and _same_instant(v, getattr(dag, name, None),
+                                                                    (getattr(dag, "default_args", None) or {}).get(name)):
                 continue
             if name == "params" and not _own_params(v, getattr(dag, "params", None)):
                 continue
@@ -503,3 +504,15 @@ def _own_params(task_params, dag_params):
     except Exception:  # noqa: BLE001
         return bool(task_params)
     return bool(tk - dk)
+
+
+def _same_instant(v, *others):
+    """Whether the datetime ``v`` is one of ``others`` (a naive one read in UTC)."""
+    def utc(d):
+        if isinstance(d, _dt.datetime) and (d.tzinfo is None or d.utcoffset() is None):
+            return d.replace(tzinfo=_dt.timezone.utc)
+        return d
+    try:
+        return any(o is not None and utc(v) == utc(o) for o in others)
+    except TypeError:
+        return False
