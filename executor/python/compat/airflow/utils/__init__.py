@@ -1,0 +1,1 @@
+"""Airflow's ``airflow.utils`` package (the parts DAG files use)."""
