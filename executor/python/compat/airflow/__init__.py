@@ -30,10 +30,22 @@ __all__ = ["__version__", "DAG", "Dataset", "XComArg"]
 
 
 def __getattr__(name):
+    import importlib
+
     entry = _LAZY.get(name)
     if entry is None:
+        # ``import airflow`` then ``airflow.utils.dates.days_ago(2)``: Airflow's own import
+        # has loaded its subpackages by then; here they load on first use.
+        if not name.startswith("__"):
+            try:
+                module = importlib.import_module(f"{__name__}.{name}")
+            except ModuleNotFoundError as e:
+                if e.name != f"{__name__}.{name}":
+                    raise
+            else:
+                globals()[name] = module
+                return module
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
 
     module = importlib.import_module(entry[0])
     val = module if entry[1] is None else getattr(module, entry[1])

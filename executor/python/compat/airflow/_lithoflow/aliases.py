@@ -94,8 +94,19 @@ _PACKAGE_NAMES = {
 }
 
 
-def package_getattr(package, name):
-    """The 1.10 package-level import of ``name`` from ``package``."""
+def package_getattr(package, name, namespace=None):
+    """The 1.10 package-level import of ``name`` from ``package`` (or its submodule
+    ``name``, loaded on first use)."""
+    if name[:1].islower():
+        try:
+            module = importlib.import_module(f"{package}.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"{package}.{name}":
+                raise
+        else:
+            if namespace is not None:
+                namespace[name] = module
+            return module
     target = _PACKAGE_NAMES.get(package, {}).get(name)
     if target is None:
         prefix = package + "."

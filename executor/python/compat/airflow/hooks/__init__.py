@@ -13,7 +13,7 @@ def __getattr__(name):
     if not path:
         if name.startswith("__"):
             raise AttributeError(name)
-        return _aliases.package_getattr(__name__, name)
+        return _aliases.package_getattr(__name__, name, globals())
     import importlib
 
     return getattr(importlib.import_module(path), name)

@@ -30,10 +30,20 @@ __all__ = list(_LAZY)
 
 
 def __getattr__(name):
+    import importlib
+
     path = _LAZY.get(name)
     if not path:
+        if not name.startswith("__"):
+            try:
+                module = importlib.import_module(f"{__name__}.{name}")
+            except ModuleNotFoundError as e:
+                if e.name != f"{__name__}.{name}":
+                    raise
+            else:
+                globals()[name] = module
+                return module
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
 
     val = getattr(importlib.import_module(path), name)
     globals()[name] = val

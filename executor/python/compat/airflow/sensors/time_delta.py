@@ -7,15 +7,20 @@ from airflow.sensors.base import BaseSensorOperator
 class TimeDeltaSensor(BaseSensorOperator):
     _lithoflow_base_kind = "sensor:time_delta"
 
-    def __init__(self, *, delta, **kwargs):
+    def __init__(self, *, delta, deferrable=False, end_from_trigger=False, **kwargs):
+        import datetime
+
         super().__init__(**kwargs)
+        if isinstance(delta, (int, float)) and not isinstance(delta, bool):
+            delta = datetime.timedelta(seconds=delta)
         self.delta = delta
+        self.deferrable = deferrable
+        self.end_from_trigger = end_from_trigger
 
 
 class TimeDeltaSensorAsync(TimeDeltaSensor):
     def __init__(self, *, end_from_trigger=False, delta, **kwargs):
-        super().__init__(delta=delta, **kwargs)
-        self.end_from_trigger = end_from_trigger
+        super().__init__(delta=delta, end_from_trigger=end_from_trigger, **kwargs)
 
 
 class WaitSensor(BaseSensorOperator):

@@ -9,4 +9,4 @@ _aliases.install(__name__)
 def __getattr__(name):
     if name.startswith("__"):
         raise AttributeError(name)
-    return _aliases.package_getattr(__name__, name)
+    return _aliases.package_getattr(__name__, name, globals())
