@@ -105,8 +105,7 @@ impl Watcher {
         if stale.is_empty() {
             return changed;
         }
-        let loaded =
-            crate::dagbag::load_many(&stale, &self.options, self.python.as_deref());
+        let loaded = crate::dagbag::load_many(&stale, &self.options, self.python.as_deref());
         for (path, result) in loaded {
             let stamp = stamps.get(&path).copied().unwrap_or((None, 0));
             let Some(result) = result else {
@@ -167,9 +166,11 @@ impl Watcher {
                 errors.push(ImportError::new(path, &diagnostics));
             }
         }
-        for f in self.files.values().filter(|f| {
-            f.diagnostics.iter().any(|d| d.is_error())
-        }) {
+        for f in self
+            .files
+            .values()
+            .filter(|f| f.diagnostics.iter().any(|d| d.is_error()))
+        {
             for d in &f.last_valid {
                 dags.entry(d.dag_id.clone())
                     .or_insert_with(|| Arc::clone(d));

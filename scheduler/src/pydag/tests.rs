@@ -149,6 +149,7 @@ fn a_description_becomes_a_dag_with_its_operators_and_a_warning_for_the_unsuppor
     let path = write(&s.dags, "etl.py", &py(&etl(two_tasks())));
     let r = load_file(&path, &lithoflow_dag::LoadOptions::default(), &s.pool).expect("a DAG file");
     assert!(!r.has_errors(), "{:?}", r.diagnostics);
+    assert_eq!(r.dags[0].python.as_ref().map(|p| p.sys_path.len()), Some(2));
     let dag = r.dag().expect("one DAG");
     assert_eq!(dag.dag_id, "etl");
     assert_eq!(dag.fileloc, path);
@@ -190,7 +191,12 @@ fn validation_errors_point_at_the_task_line_in_the_py_file() {
         .map(|d| d.headline())
         .collect();
     assert_eq!(errors.len(), 2, "{errors:?}");
-    let at = |line: usize, task: &str| format!("{}:{line}:5: error: DAG `etl`, task `{task}`: ", path.display());
+    let at = |line: usize, task: &str| {
+        format!(
+            "{}:{line}:5: error: DAG `etl`, task `{task}`: ",
+            path.display()
+        )
+    };
     assert!(errors[0].starts_with(&at(5, "a")), "{errors:?}");
     assert!(errors[0].contains("all_sucess"), "{errors:?}");
     assert!(errors[1].starts_with(&at(6, "b")), "{errors:?}");
@@ -205,8 +211,12 @@ fn an_import_error_is_at_the_traceback_line_with_the_exception_and_traceback() {
         "kind": "exception", "type": "ZeroDivisionError", "message": "division by zero",
         "file": s.dags.join("etl.py"), "line": 5, "traceback": tb}});
     let path = write(&s.dags, "etl.py", &py(&answer));
-    let bag = DagBag::load_folder_py(&s.dags, &lithoflow_dag::LoadOptions::default(), Some(&s.pool))
-        .expect("readable");
+    let bag = DagBag::load_folder_py(
+        &s.dags,
+        &lithoflow_dag::LoadOptions::default(),
+        Some(&s.pool),
+    )
+    .expect("readable");
     let errors = bag.import_errors();
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].filepath, path);
@@ -234,8 +244,12 @@ fn plain_modules_are_not_loaded_and_the_loader_gets_no_secrets() {
     let s = setup(1, Duration::from_secs(30));
     write(&s.dags, "helpers.py", "def f():\n    return 1\n");
     write(&s.dags, "etl.py", &py(&etl(two_tasks())));
-    let bag = DagBag::load_folder_py(&s.dags, &lithoflow_dag::LoadOptions::default(), Some(&s.pool))
-        .expect("readable");
+    let bag = DagBag::load_folder_py(
+        &s.dags,
+        &lithoflow_dag::LoadOptions::default(),
+        Some(&s.pool),
+    )
+    .expect("readable");
     assert_eq!(bag.files.len(), 1);
     assert_eq!(bag.dags().len(), 1);
     // Without a pool, .py files are not even listed.
@@ -288,7 +302,11 @@ fn parse_time_lookups_are_answered_from_the_scheduler() {
 fn a_loader_that_dies_mid_request_is_replaced_and_the_file_tried_once_more() {
     let s = setup(2, Duration::from_secs(30));
     let good = write(&s.dags, "good.py", &py(&etl(two_tasks())));
-    let once = write(&s.dags, "once.py", &format!("#DIE-ONCE\n{}", py(&etl(two_tasks()))));
+    let once = write(
+        &s.dags,
+        "once.py",
+        &format!("#DIE-ONCE\n{}", py(&etl(two_tasks()))),
+    );
     let always = write(&s.dags, "always.py", "# airflow dag\n#DIE\n");
     let options = lithoflow_dag::LoadOptions::default();
     // Dies the first time: the retry on a fresh process answers.
@@ -328,9 +346,17 @@ fn many_files_load_on_every_process() {
         desc["dags"][0]["toml"]["dag_id"] = json!(format!("etl_{i}"));
         write(&s.dags, &format!("f{i:02}.py"), &py(&desc));
     }
-    write(&s.dags, "t.toml", "[tasks.t]\ntype = \"call_async\"\nfunc = \"m:f\"\n");
-    let bag = DagBag::load_folder_py(&s.dags, &lithoflow_dag::LoadOptions::default(), Some(&s.pool))
-        .expect("readable");
+    write(
+        &s.dags,
+        "t.toml",
+        "[tasks.t]\ntype = \"call_async\"\nfunc = \"m:f\"\n",
+    );
+    let bag = DagBag::load_folder_py(
+        &s.dags,
+        &lithoflow_dag::LoadOptions::default(),
+        Some(&s.pool),
+    )
+    .expect("readable");
     assert_eq!(bag.dags().len(), 41);
     assert!(bag.import_errors().is_empty());
 }
@@ -340,12 +366,19 @@ fn a_duplicate_dag_id_in_another_py_file_fails_at_the_dag_line() {
     let s = setup(1, Duration::from_secs(30));
     write(&s.dags, "a.py", &py(&etl(two_tasks())));
     let b = write(&s.dags, "b.py", &py(&etl(two_tasks())));
-    let bag = DagBag::load_folder_py(&s.dags, &lithoflow_dag::LoadOptions::default(), Some(&s.pool))
-        .expect("readable");
+    let bag = DagBag::load_folder_py(
+        &s.dags,
+        &lithoflow_dag::LoadOptions::default(),
+        Some(&s.pool),
+    )
+    .expect("readable");
     let errors = bag.import_errors();
     assert_eq!(errors.len(), 1);
     assert!(
-        errors[0].error.starts_with(&format!("{}:4:1: error: dag_id `etl` is already defined in", b.display())),
+        errors[0].error.starts_with(&format!(
+            "{}:4:1: error: dag_id `etl` is already defined in",
+            b.display()
+        )),
         "{}",
         errors[0].error
     );
