@@ -15,7 +15,7 @@ mod pool;
 mod toml_text;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
