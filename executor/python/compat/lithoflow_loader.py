@@ -44,6 +44,8 @@ DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_MEMORY_MB = 2048
 
 _REAL_EXIT = os._exit
+# The modules the warm parent imported (a child reports only the ones it imported itself).
+_PRELOADED = None
 
 
 def _warm():
@@ -75,6 +77,85 @@ def _warm():
         except ImportError:
             pass
     return failures
+
+
+# A DAG built (and described) once in the parent before any fork: the first construction of an
+# operator, a DAG or a description fills caches (signatures, lazy imports) that every child would
+# otherwise fill again. Nothing of it stays registered (see _warm_dag).
+_WARM_DAG = """
+import datetime
+from airflow import DAG
+from airflow.operators.bash import BashOperator
+from airflow.operators.empty import EmptyOperator
+from airflow.operators.python import BranchPythonOperator, PythonOperator
+from airflow.decorators import task, task_group
+from airflow.utils.task_group import TaskGroup
+
+
+def _f(x=1, **context):
+    return x
+
+
+with DAG("lithoflow_warm_up", start_date=datetime.datetime(2026, 1, 1), schedule="@daily",
+         default_args={"retries": 1, "retry_delay": datetime.timedelta(minutes=1), "owner": "o"},
+         catchup=False, tags=["warm"]) as _dag:
+    _s = EmptyOperator(task_id="s")
+    _b = BashOperator(task_id="b", bash_command="echo 1")
+    _p = PythonOperator(task_id="p", python_callable=_f, op_kwargs={"x": 2})
+    _br = BranchPythonOperator(task_id="br", python_callable=lambda: "s")
+    with TaskGroup("g"):
+        _g = PythonOperator(task_id="in_group", python_callable=_f, op_args=[1])
+
+    @task
+    def _t(x):
+        return x
+
+    @task_group
+    def _tg():
+        return _t(1)
+
+    _s >> _b >> [_p, _br] >> _g
+    _t(_p.output) >> _tg()
+    _t.partial().expand(x=[1, 2])
+"""
+
+
+def _warm_dag():
+    """Builds and describes _WARM_DAG in the parent, then forgets it."""
+    import types
+
+    name = "lithoflow_loader_warm_up"
+    module = types.ModuleType(name)
+    module.__file__ = os.path.join(COMPAT, name + ".py")
+    sys.modules[name] = module
+    ctx = _dag_context()
+    try:
+        if ctx is not None:
+            ctx.current_autoregister_module_name = name
+        exec(compile(_WARM_DAG, module.__file__, "exec"), module.__dict__)
+        from airflow._lithoflow import describe
+
+        describe.describe_dags(_collect_dags(module, ctx), module=module, path=module.__file__,
+                               dags_folder=COMPAT, version=2)
+        json.dumps(describe.describe_dags(_collect_dags(module, None), module=module, path=module.__file__,
+                                          dags_folder=COMPAT, version=3))
+    except Exception as e:  # noqa: BLE001 -- an incomplete package only makes children slower
+        sys.stderr.write("lithoflow loader: warm-up DAG failed: %s: %s\n" % (type(e).__name__, e))
+    finally:
+        sys.modules.pop(name, None)
+        if ctx is not None:
+            ctx.current_autoregister_module_name = None
+            try:
+                ctx.autoregistered_dags.clear()
+                ctx._context_managed_dags.clear()
+            except Exception:  # noqa: BLE001
+                pass
+        host = _host()
+        if host is not None:
+            try:
+                host.PARSE_TIME_READS.clear()
+            except Exception:  # noqa: BLE001
+                pass
 
 
 # ----------------------------------------------------------------------------------------------
@@ -110,7 +191,7 @@ class _Child:
         self.ans_buf = b""
         self.started = started
         self.pid = os.getpid()
-        self.preloaded = set(sys.modules)
+        self.preloaded = _PRELOADED if _PRELOADED is not None else frozenset(sys.modules)
         self.timeout_s = float(req.get("timeout_s") or 0)
         self.timeout_cls = LoaderTimeout
 
@@ -143,9 +224,8 @@ class _Child:
         folder = self.dags_folder.rstrip(os.sep) + os.sep
         out = []
         seen = set()
-        for name, mod in list(sys.modules.items()):
-            if name in self.preloaded:
-                continue
+        for name in sys.modules.keys() - self.preloaded:
+            mod = sys.modules.get(name)
             f = getattr(mod, "__file__", None)
             if not f or not isinstance(f, str):
                 continue
@@ -200,7 +280,7 @@ class _Child:
         if os.getpid() != self.pid:  # a fork made by the DAG file came back here: not ours to say
             _REAL_EXIT(0)
         try:
-            data = json.dumps(result, default=_json_default, separators=(",", ":"))
+            data = json.dumps(result, default=_json_default, separators=(",", ":"), check_circular=False)
         except BaseException as e:  # noqa: BLE001
             data = json.dumps(self.error_result(e), default=str, separators=(",", ":"))
         _write_all(self.out_fd, b"R" + data.encode("utf-8", "surrogatepass") + b"\n")
@@ -465,6 +545,8 @@ def _child_main(req, out_fd, ans_fd, started):
             pass
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        # A short-lived process: collect young objects less often (the limit bounds memory).
+        gc.set_threshold(20000, 50, 100)
         child = _Child(req, out_fd, ans_fd, started)
 
         def exit_hook(status=0):
@@ -848,6 +930,10 @@ def main():
     if failures:
         sys.stderr.write("lithoflow loader: could not import %d compat module(s): %s\n"
                          % (len(failures), "; ".join(failures[:5])))
+    global _PRELOADED
+    if not failures:
+        _warm_dag()
+    _PRELOADED = frozenset(sys.modules)
     gc.collect()
     gc.freeze()  # the children do not touch (copy) the warm heap's pages when they collect
     try:

@@ -74,6 +74,8 @@ class TaskDescriber:
         partial = (self.mapped or {}).get("partial") or getattr(task, "partial_kwargs", None) or {}
         self.partial = partial if isinstance(partial, dict) else {}
         self.kind = getattr(task, "_lithoflow_kind", None) or guess_kind(task)
+        # Arguments given per mapped instance (`expand`), never written as fixed ones.
+        self.mapped_names = set((self.mapped or {}).get("expand") or ())
         self.table = {}
         self.callables = {}
         self.ignored = []
@@ -99,12 +101,12 @@ class TaskDescriber:
     def put(self, key, name, how, default=_MISSING, attr=None):
         """Writes the argument ``name`` under ``key`` when given (and, without knowing what was
         given, when it differs from the default)."""
-        if not self.given(name):
+        if not self.given(name) or name in self.mapped_names:
             return
         v = self.get(attr or name)
         if v is None:
             return
-        if self.explicit is None and default is not _MISSING and _seconds(v) == default:
+        if default is not _MISSING and isinstance(v, bool) == isinstance(default, bool) and _seconds(v) == default:
             return
         try:
             self.table[key] = _convert(self.template_file(name, v), how)
@@ -296,6 +298,13 @@ class TaskDescriber:
             self.callables["python_callable"] = callable_info(fn)
         args = self.get("op_args") or []
         kwargs = self.get("op_kwargs") or {}
+        mapped = self.mapped_names
+        if "op_args" in mapped or not isinstance(args, (list, tuple)):
+            args = []
+        if "op_kwargs" in mapped or not isinstance(kwargs, dict):
+            kwargs = {}
+        # A mapped argument is given per instance, not fixed.
+        kwargs = {k: v for k, v in kwargs.items() if k not in mapped}
         try:
             op_args, args_from = self.split_args(list(args))
             op_kwargs, kwargs_from = self.split_kwargs(dict(kwargs))
@@ -338,8 +347,8 @@ class TaskDescriber:
         self.table["python_callable"] = self.d.ref(self.tid, "unsupported")
 
     def bash(self):
-        cmd = self.template_file("bash_command", self.get("bash_command"))
-        if cmd is None and not (self.mapped and "bash_command" in (self.mapped.get("expand") or {})):
+        cmd = None if "bash_command" in self.mapped_names else self.template_file("bash_command", self.get("bash_command"))
+        if cmd is None and "bash_command" not in self.mapped_names:
             self.problem("BashOperator without `bash_command`")
         elif cmd is not None:
             try:
@@ -383,7 +392,7 @@ class TaskDescriber:
     def trigger(self):
         for name, how in _TRIGGER_KEYS:
             src = name
-            if name == "logical_date" and self.get("logical_date") is None and self.get("execution_date") is not None:
+            if name == "logical_date" and not self.given("logical_date"):
                 src = "execution_date"
             if name in ("poke_interval", "reset_dag_run", "wait_for_completion", "skip_when_already_exists"):
                 self.put(name, src, how, {"poke_interval": 60.0}.get(name, False))
@@ -394,38 +403,58 @@ class TaskDescriber:
                          "the payload as `conf`, and put a short_circuit task before the trigger")
 
     def lithops(self):
+        """The Lithops plugin's operators, read from their attributes (the plugin's names and the
+        README's are both accepted by the operator, which keeps one attribute for each)."""
         t = self.table
         kind = self.kind
+        plain = lambda name, how, default=None: self.value(name, name, how, default)  # noqa: E731
         if kind == "call_async":
             self.fn_ref("func", "func")
-            data = self.get("data")
-            if data is not None:
-                try:
-                    t["data"] = to_json(data)
-                except NotJson as e:
-                    self.problem("`data` is %s, which TOML cannot hold" % e)
-            self.put("data_from_task", "data_from_task", "any")
+            plain("data", "any", {})
+            plain("data_from_task", "any", {})
         else:
             self.fn_ref("map_function", "map_function")
-            self.put("map_iterdata", "map_iterdata", "any")
-            src = "iterdata_from_task" if self.get("iterdata_from_task") is not None else "iterdata_form_task"
-            self.put("iterdata_from_task", src, "any")
-            src = "extra_params" if self.get("extra_params") is not None else "extra_args"
-            self.put("extra_params", src, "any")
+            plain("map_iterdata", "any")
+            plain("iterdata_from_task", "any")
+            self.value("extra_params", "extra_args" if self.get("extra_params") is None else "extra_params", "any")
             for name, how in _MAP_KEYS:
-                self.put(name, name, how)
+                plain(name, how, {"remote_invocation": False, "invoke_pool_threads": 500}.get(name))
             if kind == "map_reduce":
                 self.fn_ref("reduce_function", "reduce_function")
                 for name, how in _MAP_REDUCE_KEYS:
-                    self.put(name, name, how)
-        for name, how in _LITHOPS_KEYS:
-            self.put(name, name, how)
-        if self.explicit is None:
-            for name, how in _EXECUTOR_KEYS:
-                src = "config" if name == "lithops_config" and self.get(name) is None else name
-                self.put(name, src, how)
-        if not t.get("lithops_config"):
-            t.pop("lithops_config", None)
+                    plain(name, how, False if how == "bool" else None)
+        plain("async_invoke", "bool", False)
+        plain("get_result", "bool", True)
+        plain("clean_data", "bool", False)
+        config = dict(self.get("lithops_config") or {})
+        # The newer plugin's executor settings go into the task's lithops_config, as migrate writes them.
+        for name, v in (self.get("_executor_params") or {}).items():
+            if name in ("backend", "storage", "runtime", "remote_invoker") and v is not None:
+                inner = config.get("lithops") if isinstance(config.get("lithops"), dict) else {}
+                if name not in config and name not in inner:
+                    config[name] = v
+            elif name in ("type", "rabbitmq_monitor", "workers") and v is not None:
+                self.ignored.append({"name": name, "line": self.line or 1})
+        if config:
+            try:
+                t["lithops_config"] = to_json(config)
+            except NotJson as e:
+                self.problem("`lithops_config` is %s, which TOML cannot hold" % e)
+        plain("extra_env", "table", {})
+        plain("runtime_memory", "int")
+        plain("timeout", "duration")
+        plain("include_modules", "strs", [])
+        plain("exclude_modules", "strs", [])
+
+    def value(self, key, name, how, default=None):
+        """Writes attribute ``name`` under ``key`` when it is set and not ``default``."""
+        v = self.get(name)
+        if v is None or v == default and type(v) is type(default):
+            return
+        try:
+            self.table[key] = _convert(v, how)
+        except (NotJson, _Problem) as e:
+            self.problem("`%s` is %s, which TOML cannot hold" % (name, e))
 
     def custom(self):
         """A user-written operator or sensor: its JSON template fields go to the worker, which sets
