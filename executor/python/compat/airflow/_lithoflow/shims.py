@@ -271,6 +271,20 @@ def _wraps(run, fn):
 # --- python_callable, call ---------------------------------------------------------------
 
 
+def run_around(task, ctx, call):
+    """Airflow's order around an operator's ``execute``: ``pre_execute(context)`` (its
+    ``pre_execute=`` hook; ``@task.run_if``/``@task.skip_if`` skip there), the call,
+    ``post_execute(context, result)``."""
+    pre = getattr(task, "pre_execute", None)
+    if callable(pre):
+        pre(context=ctx)
+    result = call()
+    post = getattr(task, "post_execute", None)
+    if callable(post):
+        post(context=ctx, result=result)
+    return result
+
+
 def python_callable(dag, task):
     fn = arg(task, "python_callable")
     if not callable(fn):
@@ -286,7 +300,7 @@ def python_callable(dag, task):
             if key in kwargs:
                 ctx[key] = kwargs[key]
         kwargs = _complete(fn, args, kwargs, ctx, old)
-        return fn(*args, **kwargs)
+        return run_around(task, ctx, lambda: fn(*args, **kwargs))
 
     return _wraps(run, fn)
 
@@ -311,7 +325,7 @@ def call(dag, task):
         ctx.setdefault("templates_dict", context.get("templates_dict"))
         op_args = resolve_xcom_args(list(arg(task, "op_args") or []), ctx)
         op_kwargs = resolve_xcom_args(dict(arg(task, "op_kwargs") or {}), ctx)
-        return call_python(fn, op_args, op_kwargs, ctx)
+        return run_around(task, ctx, lambda: call_python(fn, op_args, op_kwargs, ctx))
 
     run.__name__ = run.__qualname__ = getattr(fn, "__name__", "call")
     return run
@@ -385,22 +399,19 @@ def execute(dag, task):
         op = prepare(task)
         live_context(ctx, dag, op)
         _set_fields(op, fields, ctx, context)
-        pre = getattr(op, "pre_execute", None)
-        if callable(pre):
-            pre(context=ctx)
         choose = getattr(op, "choose_branch", None)
-        try:
-            if callable(choose) and _defined_by_airflow(type(op), "execute"):
-                # A BaseBranchOperator subclass: Airflow's execute follows choose_branch.
-                result = choose(ctx)
-            else:
-                result = op.execute(ctx)
-        except BaseException as e:  # TaskDeferred is a BaseException, as in Airflow
-            _no_deferral(op, e)
-            raise
-        post = getattr(op, "post_execute", None)
-        if callable(post):
-            post(context=ctx, result=result)
+
+        def call():
+            try:
+                if callable(choose) and _defined_by_airflow(type(op), "execute"):
+                    # A BaseBranchOperator subclass: Airflow's execute follows choose_branch.
+                    return choose(ctx)
+                return op.execute(ctx)
+            except BaseException as e:  # TaskDeferred is a BaseException, as in Airflow
+                _no_deferral(op, e)
+                raise
+
+        result = run_around(op, ctx, call)
         if not getattr(op, "do_xcom_push", True):
             return None
         return result
@@ -556,17 +567,21 @@ def taskflow_bash(dag, task):
         ctx = current_context()
         old = live_context(ctx, dag, task)
         kwargs = _complete(fn, args, kwargs, ctx, old)
-        command = fn(*args, **kwargs)
-        if not isinstance(command, str) or command.strip() == "":
-            raise TypeError("The returned value from the TaskFlow callable must be a non-empty string.")
-        result = run_bash(
-            command, ctx,
-            env=arg(task, "env"),
-            append_env=bool(arg(task, "append_env", False)),
-            cwd=arg(task, "cwd"),
-            skip_on_exit_code=arg(task, "skip_on_exit_code", 99),
-            output_encoding=arg(task, "output_encoding", "utf-8") or "utf-8",
-        )
+
+        def call():
+            command = fn(*args, **kwargs)
+            if not isinstance(command, str) or command.strip() == "":
+                raise TypeError("The returned value from the TaskFlow callable must be a non-empty string.")
+            return run_bash(
+                command, ctx,
+                env=arg(task, "env"),
+                append_env=bool(arg(task, "append_env", False)),
+                cwd=arg(task, "cwd"),
+                skip_on_exit_code=arg(task, "skip_on_exit_code", 99),
+                output_encoding=arg(task, "output_encoding", "utf-8") or "utf-8",
+            )
+
+        result = run_around(task, ctx, call)
         if not getattr(task, "do_xcom_push", True):
             return None
         return result
@@ -676,7 +691,7 @@ def execution_date_fn(dag, task):
 
 def unsupported(dag, task):
     cls = type(task)
-    name = getattr(task, "_lithoflow_operator", None) or getattr(task, "task_type", None) or cls.__name__
+    name = getattr(task, "_lithoflow_operator", None) or getattr(cls, "custom_operator_name", None) or cls.__name__
     module = getattr(task, "_lithoflow_operator_module", None) or cls.__module__
     message = (
         "%s (from %s) is a provider operator lithoflow does not implement; this DAG needs it: "
@@ -1109,14 +1124,14 @@ def virtualenv(dag, task):
             with_airflow = bool(arg(task, "system_site_packages", True)) or any(
                 str(r).startswith("apache-airflow") for r in _requirements(task)
             )
-        result = run_in_python(
+        result = run_around(task, ctx, lambda: run_in_python(
             python, fn, args, passed,
             string_args=arg(task, "string_args") or [],
             env_vars=arg(task, "env_vars"),
             inherit_env=bool(arg(task, "inherit_env", True)),
             skip_on_exit_code=arg(task, "skip_on_exit_code"),
             with_airflow=with_airflow,
-        )
+        ))
         if not getattr(task, "do_xcom_push", True):
             return None
         return result

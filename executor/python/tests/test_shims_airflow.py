@@ -1,0 +1,334 @@
+"""Tasks of DAG files written against lithoflow's ``airflow`` package, run on the worker
+through the real runtime: the import paths and classes real DAG files use."""
+
+import os
+import sys
+import unittest
+
+from tests import test_shims_support as kit
+
+
+class ClassicTest(kit.ShimCase):
+    def test_python_operators_lambdas_and_factory_dags(self):
+        path = self.dag_file('''
+import datetime
+from airflow import DAG
+from airflow.operators.python import PythonOperator
+
+def build(dag_id, n):
+    with DAG(dag_id, start_date=datetime.datetime(2026, 1, 1), schedule="@daily",
+             default_args={"retries": 2}) as dag:
+        prev = None
+        for i in range(n):
+            t = PythonOperator(task_id="step_%d" % i, python_callable=lambda i=i, **ctx: [i, ctx["ds"], ctx["task"].retries])
+            if prev is not None:
+                prev >> t
+            prev = t
+    return dag
+
+for name, n in (("alpha", 2), ("beta", 3)):
+    globals()["dag_" + name] = build("factory_" + name, n)
+''')
+        self.assertOk(self.call(path, "factory_beta", "step_2", "python_callable"), [2, "2026-01-02", 2])
+        self.assertOk(self.call(path, "factory_alpha", "step_0", "python_callable"), [0, "2026-01-02", 2])
+
+    def test_an_unbound_with_dag_block_is_found(self):
+        path = self.dag_file('''
+import datetime
+from airflow.models.dag import DAG
+from airflow.operators.python import PythonOperator
+
+with DAG("unbound", start_date=datetime.datetime(2026, 1, 1), schedule=None):
+    PythonOperator(task_id="t", python_callable=lambda: "found")
+''')
+        self.assertOk(self.call(path, "unbound", "t", "python_callable"), "found")
+
+    def test_custom_operator_with_template_fields_and_an_xcom_arg(self):
+        path = self.dag_file('''
+import datetime
+from airflow import DAG
+from airflow.models.baseoperator import BaseOperator
+from airflow.operators.python import PythonOperator
+
+class Report(BaseOperator):
+    template_fields = ("title", "rows")
+    template_ext = (".sql",)
+
+    def __init__(self, title, rows, **kwargs):
+        super().__init__(**kwargs)
+        self.title = title
+        self.rows = rows
+
+    def execute(self, context):
+        context["ti"].xcom_push(key="title", value=self.title)
+        return {"title": self.title, "rows": self.rows, "task": context["task"].task_id,
+                "owner": self.owner, "retries": self.retries}
+
+with DAG("reports", start_date=datetime.datetime(2026, 1, 1), default_args={"owner": "ann", "retries": 1}) as dag:
+    rows = PythonOperator(task_id="rows", python_callable=lambda: [1, 2])
+    Report(task_id="report", title="Report {{ ds }}", rows=rows.output)
+''')
+        self.host.xcoms[("rows", "return_value")] = [[1, 2]]
+        resp = self.call(path, "reports", "report", "execute", args=[{"title": "Report 2026-01-02"}])
+        self.assertOk(resp, {"title": "Report 2026-01-02", "rows": [1, 2], "task": "report", "owner": "ann", "retries": 1})
+        self.assertEqual(self.host.pushed, [("title", "Report 2026-01-02")])
+
+    def test_custom_sensor(self):
+        path = self.dag_file('''
+import datetime, os
+from airflow import DAG
+from airflow.sensors.base import BaseSensorOperator, PokeReturnValue
+
+class CountSensor(BaseSensorOperator):
+    template_fields = ("folder",)
+
+    def __init__(self, folder, **kwargs):
+        super().__init__(**kwargs)
+        self.folder = folder
+
+    def poke(self, context):
+        n = len(os.listdir(self.folder))
+        return PokeReturnValue(is_done=n > 0, xcom_value=n)
+
+with DAG("sensors", start_date=datetime.datetime(2026, 1, 1)) as dag:
+    CountSensor(task_id="wait", folder="{{ params.folder }}", poke_interval=5, mode="reschedule")
+''')
+        folder = os.path.join(self.tmp, "in")
+        os.makedirs(folder)
+        self.assertOk(self.call(path, "sensors", "wait", "poke", args=[{"folder": folder}]),
+                      {"__lithoflow_poke_return_value__": True, "is_done": False, "xcom_value": 0})
+        open(os.path.join(folder, "x"), "w").close()
+        self.assertOk(self.call(path, "sensors", "wait", "poke", args=[{"folder": folder}]),
+                      {"__lithoflow_poke_return_value__": True, "is_done": True, "xcom_value": 1})
+
+    def test_exceptions_from_airflow_exceptions_keep_their_names(self):
+        path = self.dag_file('''
+import datetime
+from airflow import DAG
+from airflow.exceptions import AirflowSensorTimeout
+from airflow.models.baseoperator import BaseOperator
+
+class Late(BaseOperator):
+    def execute(self, context):
+        raise AirflowSensorTimeout("too late")
+
+with DAG("late", start_date=datetime.datetime(2026, 1, 1)) as dag:
+    Late(task_id="t")
+''')
+        self.assertError(self.call(path, "late", "t", "execute", args=[{}]), "AirflowSensorTimeout", "too late")
+
+
+
+class TaskFlowTest(kit.ShimCase):
+    def test_a_bare_dag_call_and_task_functions(self):
+        path = self.dag_file('''
+import pendulum
+from airflow.decorators import dag, task
+
+@dag(schedule="@daily", start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False,
+     default_args={"retries": 1})
+def etl_flow():
+    @task
+    def extract():
+        return {"a": 1, "b": 2}
+
+    @task(multiple_outputs=False)
+    def total(data: dict, ds=None, ti=None, dag=None):
+        return [sum(data.values()), ds, ti.task.task_id, ti.task.retries, dag.dag_id]
+
+    total(extract())
+
+etl_flow()
+''')
+        self.assertOk(self.call(path, "etl_flow", "extract", "python_callable"), {"a": 1, "b": 2})
+        self.assertOk(self.call(path, "etl_flow", "total", "python_callable", args=[{"a": 1, "b": 2}]),
+                      [3, "2026-01-02", "total", 1, "etl_flow"])
+
+    def test_groups_prefix_task_ids(self):
+        path = self.dag_file('''
+import datetime
+from airflow.models.dag import DAG
+from airflow.decorators import task, task_group
+from airflow.utils.task_group import TaskGroup
+
+with DAG("grouped", start_date=datetime.datetime(2026, 1, 1), schedule=None) as dag:
+    with TaskGroup("outer"):
+        @task_group
+        def inner():
+            @task
+            def leaf(x):
+                return x + 1
+            return leaf(1)
+        inner()
+''')
+        self.assertOk(self.call(path, "grouped", "outer.inner.leaf", "python_callable", args=[41]), 42)
+
+    def test_task_bash_sensor_and_run_if(self):
+        path = self.dag_file('''
+import datetime, os
+from airflow.decorators import dag, task
+from airflow.sensors.base import PokeReturnValue
+
+@dag(start_date=datetime.datetime(2026, 1, 1), schedule=None)
+def variants():
+    @task.bash(env={"WHO": "bash"}, append_env=True)
+    def hello(name):
+        return "echo start; echo hello $WHO $AIRFLOW_CTX_DAG_ID " + name
+
+    @task.sensor(poke_interval=1, timeout=10, mode="reschedule")
+    def ready(folder):
+        return PokeReturnValue(is_done=os.path.isdir(folder), xcom_value=folder)
+
+    @task.run_if(lambda context: context["params"].get("size") == 99)
+    @task
+    def gated():
+        return "ran"
+
+    hello("ann")
+    ready("/")
+    gated()
+
+variants()
+''')
+        self.assertOk(self.call(path, "variants", "hello", "taskflow_bash", args=["ann"]), "hello bash variants ann")
+        self.assertOk(self.call(path, "variants", "ready", "python_callable", args=["/"]),
+                      {"__lithoflow_poke_return_value__": True, "is_done": True, "xcom_value": "/"})
+        self.assertError(self.call(path, "variants", "gated", "python_callable"), "AirflowSkipException", "")
+
+    def test_task_virtualenv_decorator_is_stripped(self):
+        path = self.dag_file('''
+import datetime
+from airflow.decorators import dag, task
+
+@dag(start_date=datetime.datetime(2026, 1, 1), schedule=None)
+def isolated():
+    @task.virtualenv(
+        requirements=[],
+        system_site_packages=False,
+        venv_cache_path=CACHE,
+    )
+    def in_venv(n, ds=None):
+        import sys
+        return [n * 2, ds, sys.prefix != sys.base_prefix]
+
+    in_venv(21)
+
+isolated()
+'''.replace("CACHE", repr(os.path.join(self.tmp, "venvs"))))
+        self.assertOk(self.call(path, "isolated", "in_venv", "virtualenv", args=[21]), [42, "2026-01-02", True])
+
+    def test_airflow_3_sdk_imports(self):
+        path = self.dag_file('''
+from airflow.sdk import DAG, task, get_current_context
+
+with DAG(dag_id="three", schedule=None) as dag:
+    @task
+    def where():
+        return get_current_context()["task"].task_id
+
+    where()
+''')
+        self.assertOk(self.call(path, "three", "where", "python_callable"), "where")
+
+
+class OperatorsTest(kit.ShimCase):
+    def test_latest_only_and_unsupported_providers(self):
+        path = self.dag_file('''
+import datetime
+from airflow import DAG
+from airflow.operators.latest_only import LatestOnlyOperator
+from airflow.operators.empty import EmptyOperator
+from airflow.providers.google.cloud.operators.bigquery import BigQueryInsertJobOperator
+
+with DAG("ops", start_date=datetime.datetime(2026, 1, 1), schedule="@daily") as dag:
+    latest = LatestOnlyOperator(task_id="latest_only")
+    latest >> [EmptyOperator(task_id="b"), EmptyOperator(task_id="a")]
+    BigQueryInsertJobOperator(task_id="bq", configuration={})
+''')
+        ctx = kit.context("ops", "latest_only")
+        ctx["dag_run"]["run_type"] = "manual"
+        self.assertOk(self.call(path, "ops", "latest_only", "latest_only", context=ctx), ["a", "b"])
+        ctx["dag_run"]["run_type"] = "scheduled"
+        self.assertOk(self.call(path, "ops", "latest_only", "latest_only", context=ctx), [])
+        self.assertError(
+            self.call(path, "ops", "bq", "unsupported"), "AirflowException",
+            "BigQueryInsertJobOperator (from airflow.providers.google.cloud.operators.bigquery) is a "
+            "provider operator lithoflow does not implement",
+        )
+
+    def test_lithops_operators_give_their_functions(self):
+        path = self.dag_file('''
+import datetime
+from airflow import DAG
+from airflow.operators.lithops_airflow_plugin import LithopsMapOperator
+
+def square(x):
+    return x * x
+
+with DAG("lithops", start_date=datetime.datetime(2026, 1, 1)) as dag:
+    LithopsMapOperator(task_id="squares", map_function=square, map_iterdata=[1, 2, 3])
+''')
+        self.assertOk(self.call(path, "lithops", "squares", "map_function", args=[7], context=None), 49)
+
+
+class DescriptionTest(kit.ShimCase):
+    """Every callable a DAG file's description names (describe.py, what the scheduler runs)
+    resolves on the worker to a function of the live task."""
+
+    def test_every_reference_resolves(self):
+        path = self.dag_file('''
+import datetime
+from airflow import DAG
+from airflow.decorators import task
+from airflow.models.baseoperator import BaseOperator
+from airflow.operators.python import PythonOperator, BranchPythonOperator
+from airflow.operators.latest_only import LatestOnlyOperator
+
+def on_fail(context):
+    pass
+
+class Custom(BaseOperator):
+    template_fields = ("x",)
+    def __init__(self, x, **kw):
+        super().__init__(**kw)
+        self.x = x
+    def execute(self, context):
+        return self.x
+
+for n in (1, 2):
+    with DAG("described_%d" % n, start_date=datetime.datetime(2026, 1, 1),
+             on_failure_callback=on_fail, default_args={"on_retry_callback": [on_fail, on_fail]}) as dag:
+        a = PythonOperator(task_id="a", python_callable=lambda n=n: n)
+        b = BranchPythonOperator(task_id="b", python_callable=lambda: "c")
+        c = Custom(task_id="c", x="{{ ds }}")
+        d = LatestOnlyOperator(task_id="d")
+        odd = PythonOperator(task_id="odd", python_callable=lambda s: sorted(s), op_args=[{3, 1}])
+
+        @task.bash
+        def e():
+            return "echo e"
+
+        a >> b >> [c, d] >> e() >> odd
+    globals()["dag_%d" % n] = dag
+''')
+        import re
+
+        self.assertOk(self.call(path, "described_2", "a", "python_callable"), 2)
+        from airflow._lithoflow import describe
+
+        module = sys.modules[kit.module_name(path)]
+        dags = list(module._lithoflow_dags.values())
+        descriptions, _ = describe.describe_dags(dags, path=path, dags_folder=self.tmp)
+        text = repr(descriptions)
+        refs = sorted(set(re.findall(r"(lithoflow_dagfile_[0-9a-f]+):([td]_[0-9a-z_]+)", text)))
+        attrs = {re.sub(r"^t_[0-9a-f]+_[0-9a-f]+_|^d_[0-9a-f]+_", "", fn) for _, fn in refs}
+        self.assertTrue({"python_callable", "call", "execute", "latest_only", "taskflow_bash",
+                         "on_failure_callback_0", "on_retry_callback_1"} <= attrs, attrs)
+        for mod, fn in refs:
+            self.assertEqual(mod, kit.module_name(path))
+            func = getattr(module, fn)
+            self.assertNotIn(func.__name__, ("missing", "failed"), fn)
+
+
+if __name__ == "__main__":
+    unittest.main()
