@@ -354,6 +354,18 @@ class ReloadTest(kit.ShimCase):
         with kit.reload_at_once():
             self.assertOk(self.call(path, "re", "t", "python_callable"), "after!")
 
+    def test_a_broken_edit_fails_the_task_and_a_fix_recovers(self):
+        body = kit.STANDIN + 'dag = DAG("fix")\nTask(dag, "t", python_callable=lambda: %s)\n'
+        path = self.dag_file(body % "'one'")
+        self.assertOk(self.call(path, "fix", "t", "python_callable"), "one")
+        with kit.reload_at_once():
+            self.rewrite(path, body % "'two' +")
+            resp = self.call(path, "fix", "t", "python_callable")
+            self.assertFalse(resp["ok"])
+            self.assertEqual(resp["error"]["type"], "SyntaxError")
+            self.rewrite(path, body % "'three'")
+            self.assertOk(self.call(path, "fix", "t", "python_callable"), "three")
+
     def test_a_changed_helper_module_is_imported_again(self):
         helper = os.path.join(self.tmp, "shim_helper_%s.py" % self.id_suffix)
         with open(helper, "w") as f:
