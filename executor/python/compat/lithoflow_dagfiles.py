@@ -84,7 +84,9 @@ def airflow_module_name(path):
 
 def _ensure_sys_path():
     """lithoflow's ``airflow`` first on sys.path (so ``import airflow`` means ours even
-    where a real Airflow is installed), the pendulum fallback last."""
+    where a real Airflow is installed), the pendulum fallback last. An ``airflow`` imported
+    from elsewhere before (a TOML task's module in the same warm worker importing a real
+    Airflow) is forgotten, so the DAG file imports ours."""
     if sys.path[:1] != [COMPAT]:
         try:
             sys.path.remove(COMPAT)
@@ -93,6 +95,16 @@ def _ensure_sys_path():
         sys.path.insert(0, COMPAT)
     if os.path.isdir(FALLBACK) and FALLBACK not in sys.path:
         sys.path.append(FALLBACK)
+    loaded = sys.modules.get("airflow")
+    if loaded is not None and not _ours(loaded):
+        for name in [n for n in sys.modules if n == "airflow" or n.startswith("airflow.")]:
+            del sys.modules[name]
+        importlib.invalidate_caches()
+
+
+def _ours(module):
+    paths = [getattr(module, "__file__", None)] + list(getattr(module, "__path__", None) or [])
+    return any(isinstance(p, str) and _under(os.path.abspath(p), COMPAT) for p in paths)
 
 
 def _dag_context():

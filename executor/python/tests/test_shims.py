@@ -141,6 +141,29 @@ BigQueryInsertJobOperator(dag, "bq")
             "Airflow or replace the task",
         )
 
+    def test_an_airflow_imported_from_elsewhere_gives_way_to_ours(self):
+        # In a worker of its own (a fresh process): a module named `airflow` from another
+        # folder was imported first (a real Airflow a TOML task's module used).
+        elsewhere = os.path.join(self.tmp, "site", "airflow")
+        os.makedirs(elsewhere)
+        with open(os.path.join(elsewhere, "__init__.py"), "w") as f:
+            f.write("REAL = True\n")
+        path = self.dag_file('''
+import datetime
+from airflow import DAG
+from airflow.operators.python import PythonOperator
+import airflow
+with DAG("ours", start_date=datetime.datetime(2026, 1, 1)):
+    PythonOperator(task_id="t", python_callable=lambda: [airflow.__file__, hasattr(airflow, "REAL")])
+''')
+        script = kit.worker_script(
+            "import sys; sys.path.insert(0, %r); import airflow; assert airflow.REAL" % os.path.dirname(elsewhere),
+            path, "ours", "t", "python_callable",
+        )
+        out = kit.run_python(script)
+        self.assertTrue(out[0].startswith(kit.COMPAT), out)
+        self.assertFalse(out[1])
+
     def test_a_file_in_a_subfolder_is_named_by_its_relative_path(self):
         a = self.dag_file(kit.STANDIN + 'dag = DAG("same_a")\nTask(dag, "t", python_callable=lambda: "a")\n',
                           name="team_a/etl_same.py")
