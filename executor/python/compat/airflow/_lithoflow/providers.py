@@ -5,7 +5,9 @@ Any attribute of such a module is a stub: a name ending in ``Operator`` is a
 ``BaseOperator`` subclass, one ending in ``Sensor`` (or ``SensorAsync``) a
 ``BaseSensorOperator`` subclass; their instances are tasks with ``_lithoflow_unsupported``
 True and ``_lithoflow_kind`` ``"unsupported"`` (class name and module kept, every argument
-accepted), that fail at run time with a message naming the operator. Other names
+accepted), that fail at run time with a message naming the operator. A name ending in
+``Trigger`` is a class that can be built at parse time (an asset watcher's) and never
+fires. Other names
 (hooks, helpers) are classes whose use raises ``AirflowException("... is not available in
 lithoflow ...")``; lower-case names are such callables too. Anything else under
 ``airflow.providers`` (an unknown provider) raises ``ModuleNotFoundError`` as Python would.
@@ -143,6 +145,21 @@ def _unsupported_run_error(cls):
     )
 
 
+def _make_trigger_stub(name, module):
+    """A trigger of a provider lithoflow does not implement: constructing one at parse time
+    works (``AssetWatcher(trigger=...)``); it never fires."""
+
+    def __init__(self, *args, **kwargs):
+        self.args = args
+        self.kwargs = kwargs
+
+    def __repr__(self):
+        return f"{name}(...)"
+
+    return type(name, (), {"__init__": __init__, "__repr__": __repr__, "__module__": module,
+                           "_lithoflow_unsupported": True})
+
+
 def _make_other_stub(name, module):
     qualname = name
 
@@ -170,6 +187,8 @@ class _StubModule(types.ModuleType):
             raise AttributeError(name)
         if name.endswith("Operator") or name.endswith("Sensor") or name.endswith("SensorAsync"):
             value = _make_operator_stub(name, self.__name__)
+        elif name.endswith("Trigger"):
+            value = _make_trigger_stub(name, self.__name__)
         else:
             value = _make_other_stub(name, self.__name__)
         setattr(self, name, value)

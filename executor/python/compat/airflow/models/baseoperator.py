@@ -434,10 +434,14 @@ class BaseOperator(DAGNode, metaclass=BaseOperatorMeta):
         from airflow.utils.weight_rule import WeightRule
 
         if isinstance(weight_rule, str) and not WeightRule.is_valid(weight_rule):
-            raise AirflowException(
-                f"The weight_rule must be one of {WeightRule.all_weight_rules()},"
-                f"'{dag.dag_id if dag else ''}.{task_id}'; received '{weight_rule}'."
-            )
+            # A custom strategy by its dotted path (Airflow finds it among the plugins'
+            # registered strategies; here it must be importable).
+            from airflow.utils.module_loading import import_string
+
+            try:
+                weight_rule = import_string(weight_rule)()
+            except Exception:
+                raise AirflowException(f"Unknown priority strategy {weight_rule}")
         self.weight_rule = weight_rule
         self.resources = resources
         if task_concurrency and not max_active_tis_per_dag:
@@ -474,6 +478,11 @@ class BaseOperator(DAGNode, metaclass=BaseOperatorMeta):
 
         if isinstance(self.template_fields, str):
             self.template_fields = [self.template_fields]
+
+        from airflow.utils.setup_teardown import SetupTeardownContext
+
+        if SetupTeardownContext.active:
+            SetupTeardownContext.update_context_map(self)
 
     # --- lithoflow bookkeeping -----------------------------------------------------------
 
@@ -657,6 +666,19 @@ class BaseOperator(DAGNode, metaclass=BaseOperatorMeta):
                 s.is_setup = True
                 s >> self
         return self
+
+    def __enter__(self):
+        if not self.is_setup and not self.is_teardown:
+            raise AirflowException("Only setup/teardown tasks can be used as context managers.")
+        from airflow.utils.setup_teardown import SetupTeardownContext
+
+        SetupTeardownContext.push_setup_teardown_task(self)
+        return SetupTeardownContext
+
+    def __exit__(self, exc_type, exc_val, exc_tb):
+        from airflow.utils.setup_teardown import SetupTeardownContext
+
+        SetupTeardownContext.set_work_task_roots_and_leaves()
 
     def get_direct_relative_ids(self, upstream=False):
         if upstream:

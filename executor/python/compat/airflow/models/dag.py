@@ -392,7 +392,6 @@ class DAG:
         self._task_group = TaskGroup.create_root(self)
         self._task_group._lithoflow_line = self._lithoflow_line
         self.validate_schedule_and_params()
-        self.subdags = []
         self.task_count = 0
 
     # --- names and simple properties ------------------------------------------------------
@@ -513,6 +512,17 @@ class DAG:
     @property
     def task_group(self):
         return self._task_group
+
+    @property
+    def subdags(self):
+        """The subdags of this DAG's SubDagOperators, depth first (Airflow 2's ``DAG.subdags``)."""
+        found = []
+        for task in self.tasks:
+            sub = getattr(task, "subdag", None)
+            if isinstance(sub, DAG) and sub not in found:
+                found.append(sub)
+                found.extend(sub.subdags)
+        return found
 
     @property
     def tasks(self):
