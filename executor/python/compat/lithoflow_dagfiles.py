@@ -226,7 +226,10 @@ class DagFile:
         sys.modules[mod_name] = module
         try:
             if host is not None and hasattr(host, "set_loading"):
-                host.set_loading(self.path, self.roots()[0])
+                try:
+                    host.set_loading(self.path, self.roots()[0], _airflow_version(source))
+                except TypeError:  # a host without the version argument
+                    host.set_loading(self.path, self.roots()[0])
             if ctx is not None:
                 ctx.current_autoregister_module_name = mod_name
                 ctx.autoregistered_dags.clear()
@@ -280,6 +283,18 @@ class DagFile:
             except OSError:
                 return True
         return False
+
+
+def _airflow_version(source):
+    """The Airflow version whose defaults the file gets, by the loader's rule (Airflow 3 when
+    it imports airflow.sdk or airflow.providers.standard, else ``[airflow] default_version``,
+    which the worker reads from ``LITHOFLOW_AIRFLOW_DEFAULT_VERSION``, 2 when unset)."""
+    default = os.environ.get("LITHOFLOW_AIRFLOW_DEFAULT_VERSION", "2")
+    try:
+        from lithoflow_loader import _airflow_version as loader_rule
+    except Exception:  # noqa: BLE001 -- without the loader: the default
+        return 3 if default.strip() == "3" else 2
+    return loader_rule(source, default)[0]
 
 
 def _host():

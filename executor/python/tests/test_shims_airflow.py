@@ -224,11 +224,13 @@ from airflow.sdk import DAG, task, get_current_context
 with DAG(dag_id="three", schedule=None) as dag:
     @task
     def where():
-        return get_current_context()["task"].task_id
+        ctx = get_current_context()
+        return [ctx["task"].task_id, ctx["dag"].catchup]
 
     where()
 ''')
-        self.assertOk(self.call(path, "three", "where", "python_callable"), "where")
+        # Airflow 3's defaults, as the loader gave them (catchup off).
+        self.assertOk(self.call(path, "three", "where", "python_callable"), ["where", False])
 
 
 class OperatorsTest(kit.ShimCase):
