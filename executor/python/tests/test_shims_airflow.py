@@ -273,6 +273,103 @@ with DAG("lithops", start_date=datetime.datetime(2026, 1, 1)) as dag:
         self.assertOk(self.call(path, "lithops", "squares", "map_function", args=[7], context=None), 49)
 
 
+class MoreTest(kit.ShimCase):
+    def test_mapped_tasks(self):
+        path = self.dag_file('''
+import datetime
+from airflow import DAG
+from airflow.decorators import task
+from airflow.models.baseoperator import BaseOperator
+
+class Upload(BaseOperator):
+    template_fields = ("bucket", "key")
+    def __init__(self, bucket, key, **kwargs):
+        super().__init__(**kwargs)
+        self.bucket = bucket
+        self.key = key
+    def execute(self, context):
+        return "%s/%s" % (self.bucket, self.key)
+
+with DAG("mapped", start_date=datetime.datetime(2026, 1, 1)) as dag:
+    @task
+    def double(x, factor=2):
+        return x * factor
+
+    double.partial(factor=3).expand(x=[1, 2, 3])
+    Upload.partial(task_id="upload", bucket="b-{{ ds_nodash }}").expand(key=["k1", "k2"])
+''')
+        self.assertOk(self.call(path, "mapped", "double", "python_callable", kwargs={"x": 2, "factor": 3}), 6)
+        self.assertOk(self.call(path, "mapped", "upload", "execute", args=[{"bucket": "b-20260102"}],
+                                kwargs={"key": "k2"}), "b-20260102/k2")
+
+    def test_airflow_1_10_imports_and_provide_context(self):
+        path = self.dag_file('''
+from datetime import datetime, timedelta
+from airflow import DAG
+from airflow.operators.python_operator import PythonOperator
+from airflow.operators.dummy_operator import DummyOperator
+
+def report(**kwargs):
+    return [kwargs["ds"], kwargs["dag"].dag_id, kwargs["task"].task_id, kwargs["params"]["size"]]
+
+dag = DAG("old_style", default_args={"owner": "me", "start_date": datetime(2019, 1, 1),
+                                     "retry_delay": timedelta(minutes=5)},
+          schedule_interval="@daily")
+start = DummyOperator(task_id="start", dag=dag)
+run = PythonOperator(task_id="report", python_callable=report, provide_context=True, dag=dag)
+start >> run
+''')
+        self.assertOk(self.call(path, "old_style", "report", "python_callable"),
+                      ["2026-01-02", "old_style", "report", 3])
+
+    def test_classic_virtualenv_and_external_python_operators(self):
+        path = self.dag_file('''
+import datetime, sys
+from airflow import DAG
+from airflow.operators.python import (PythonVirtualenvOperator, ExternalPythonOperator,
+                                      BranchPythonVirtualenvOperator)
+
+def in_env(a, b=0):
+    import sys
+    return [a + b, sys.prefix != sys.base_prefix]
+
+def pick():
+    return "left"
+
+with DAG("envs", start_date=datetime.datetime(2026, 1, 1)) as dag:
+    PythonVirtualenvOperator(task_id="venv", python_callable=in_env, op_args=[1], op_kwargs={"b": 2},
+                             requirements=[], system_site_packages=False, venv_cache_path=CACHE)
+    ExternalPythonOperator(task_id="external", python=sys.executable, python_callable=in_env, op_args=[5])
+    BranchPythonVirtualenvOperator(task_id="branch", python_callable=pick, requirements=[],
+                                   system_site_packages=False, venv_cache_path=CACHE)
+'''.replace("CACHE", repr(os.path.join(self.tmp, "venvs"))))
+        self.assertOk(self.call(path, "envs", "venv", "virtualenv", args=[1], kwargs={"b": 2}), [3, True])
+        self.assertOk(self.call(path, "envs", "external", "virtualenv", args=[5]), [5, sys.prefix != sys.base_prefix])
+        self.assertOk(self.call(path, "envs", "branch", "virtualenv"), "left")
+
+    def test_task_callbacks_with_the_package(self):
+        path = self.dag_file('''
+import datetime, os
+from airflow import DAG
+from airflow.operators.bash import BashOperator
+
+def note(context):
+    with open(os.environ["NOTE"], "w") as f:
+        f.write("%s %s %s" % (context["task"].task_id, context["task"].bash_command, context["exception"]))
+
+with DAG("notes", start_date=datetime.datetime(2026, 1, 1),
+         default_args={"on_failure_callback": note}) as dag:
+    BashOperator(task_id="b", bash_command="exit 1")
+''')
+        note = os.path.join(self.tmp, "note.txt")
+        ctx = kit.context("notes", "b")
+        ctx["exception"] = {"type": "AirflowException", "message": "Bash command failed."}
+        self.assertOk(self.call(path, "notes", "b", "on_failure_callback_0", positional=True,
+                                context=ctx, env={"NOTE": note}), None)
+        with open(note) as f:
+            self.assertEqual(f.read(), "b exit 1 Bash command failed.")
+
+
 class DescriptionTest(kit.ShimCase):
     """Every callable a DAG file's description names (describe.py, what the scheduler runs)
     resolves on the worker to a function of the live task."""
