@@ -77,7 +77,13 @@ Task(dag, "skip", python_callable=skip)
 Task(dag, "fail", python_callable=fail)
 """)
         self.assertError(self.call(path, "exc", "skip", "python_callable"), "AirflowSkipException", "not today")
-        self.assertError(self.call(path, "exc", "fail", "python_callable"), "AirflowFailException", "never")
+        resp = self.call(path, "exc", "fail", "python_callable")
+        self.assertError(resp, "AirflowFailException", "never")
+        # The traceback starts in the DAG file: the worker's plumbing is left out.
+        tb = resp["error"]["traceback"].splitlines()
+        self.assertEqual(tb[0], "Traceback (most recent call last):")
+        self.assertIn('%s", line ' % os.path.basename(path), tb[1])
+        self.assertNotIn("shims.py", resp["error"]["traceback"])
 
     def test_call_uses_the_live_op_args_and_pulls_xcom_args(self):
         path = self.dag_file(kit.STANDIN + """

@@ -1,7 +1,8 @@
 """PythonVirtualenvOperator / ExternalPythonOperator / @task.virtualenv on the worker
 (shims.py's ``virtualenv``, compat/lithoflow_venv.py): a cached virtual environment per
-requirement set (made with ``python -m venv``; ``--without-pip`` when nothing is to be installed, which keeps these
-tests fast), the function's source run there, arguments and value as JSON."""
+requirement set (made with ``python -m venv``; ``--without-pip`` when nothing is to be
+installed, which keeps these tests fast), the function's source run there, arguments and
+value as JSON."""
 
 import contextlib
 import io
