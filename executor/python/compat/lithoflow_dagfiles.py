@@ -248,7 +248,7 @@ class DagFile:
                     pass
             if host is not None and hasattr(host, "set_loading"):
                 host.set_loading(*saved_loading)
-            self.helpers = self._helpers(set(sys.modules) - before - {mod_name})
+            self.helpers = self._helpers((set(sys.modules) - before - {mod_name}) | _referenced(module))
             self.checked = time.monotonic()
         self.module = module
         return module
@@ -262,7 +262,9 @@ class DagFile:
             if not isinstance(f, str):
                 continue
             f = os.path.abspath(f)
-            if _under(f, COMPAT) or not any(_under(f, r) for r in roots):
+            if _under(f, COMPAT) or f == self.path or not any(_under(f, r) for r in roots):
+                continue
+            if name.startswith((PREFIX, "unusual_prefix_")):  # another DAG file
                 continue
             try:
                 found[name] = (f, os.stat(f).st_mtime_ns)
@@ -283,6 +285,21 @@ class DagFile:
             except OSError:
                 return True
         return False
+
+
+def _referenced(module):
+    """The modules the DAG module's globals name: module objects, and the modules of its
+    functions and classes (a helper another DAG file imported first is not new to this
+    import, and is this file's helper all the same)."""
+    names = set()
+    for value in list(vars(module).values()):
+        if isinstance(value, type(module)):
+            names.add(value.__name__)
+        else:
+            owner = getattr(value, "__module__", None) if callable(value) else None
+            if isinstance(owner, str):
+                names.add(owner)
+    return {n for n in names if n in sys.modules}
 
 
 def _airflow_version(source):

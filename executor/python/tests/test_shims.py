@@ -409,6 +409,27 @@ Task(dag, "t", python_callable=lambda: helper.VALUE)
         with kit.reload_at_once():
             self.assertOk(self.call(path, "helped", "t", "python_callable"), 2)
 
+    def test_a_helper_another_dag_file_imported_first_is_followed_too(self):
+        os.makedirs(os.path.join(self.tmp, "common_%s" % self.id_suffix))
+        pkg = os.path.join(self.tmp, "common_%s" % self.id_suffix)
+        open(os.path.join(pkg, "__init__.py"), "w").close()
+        util = os.path.join(pkg, "util.py")
+        with open(util, "w") as f:
+            f.write("def value():\n    return 1\n")
+        body = kit.STANDIN + """
+from common_SUFFIX.util import value
+dag = DAG("DAG_ID")
+Task(dag, "t", python_callable=lambda: value())
+""".replace("SUFFIX", self.id_suffix)
+        first = self.dag_file(body.replace("DAG_ID", "first"), name="first_%s.py" % self.id_suffix)
+        second = self.dag_file(body.replace("DAG_ID", "second"), name="second_%s.py" % self.id_suffix)
+        self.assertOk(self.call(first, "first", "t", "python_callable"), 1)
+        self.assertOk(self.call(second, "second", "t", "python_callable"), 1)
+        self.rewrite(util, "def value():\n    return 2\n")
+        with kit.reload_at_once():
+            self.assertOk(self.call(second, "second", "t", "python_callable"), 2)
+            self.assertOk(self.call(first, "first", "t", "python_callable"), 2)
+
     def test_a_dag_file_that_raises_is_an_import_error(self):
         path = self.dag_file(kit.STANDIN + "raise ValueError('broken at parse')\n")
         resp = self.call(path, "x", "t", "python_callable")
