@@ -346,6 +346,9 @@ lo.downstream_task_ids = {"b", "a"}
         # A manual run: everything.
         self.assertOk(self.call(path, "latest", "latest_only", "latest_only",
                                 context=ctx("manual", now - 5 * day, now - 4 * day)), ["a", "b"])
+        # An asset-triggered run: no next interval, everything.
+        self.assertOk(self.call(path, "latest", "latest_only", "latest_only",
+                                context=ctx("asset_triggered", now - 5 * day, now - 4 * day)), ["a", "b"])
 
     def test_callbacks_by_index_see_the_live_task(self):
         path = self.dag_file(kit.STANDIN + """

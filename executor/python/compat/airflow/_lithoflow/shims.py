@@ -631,7 +631,9 @@ def latest_only(dag, task):
         if run_type == "manual" or getattr(dag_run, "external_trigger", False) is True:
             print("Externally triggered DAG_Run: allowing execution to proceed.")
             return everything
-        window = latest_window(ctx)
+        # An asset-triggered run's timetable has no next interval (Airflow's
+        # DatasetTriggeredTimetable.next_dagrun_info is None): it proceeds.
+        window = None if run_type in ("asset_triggered", "dataset_triggered") else latest_window(ctx)
         if window is None:
             print("Last scheduled execution: allowing execution to proceed.")
             return everything
