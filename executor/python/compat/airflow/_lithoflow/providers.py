@@ -7,9 +7,9 @@ Any attribute of such a module is a stub: a name ending in ``Operator`` is a
 True and ``_lithoflow_kind`` ``"unsupported"`` (class name and module kept, every argument
 accepted), that fail at run time with a message naming the operator. A name ending in
 ``Trigger`` is a class that can be built at parse time (an asset watcher's) and never
-fires. Other names
-(hooks, helpers) are classes whose use raises ``AirflowException("... is not available in
-lithoflow ...")``; lower-case names are such callables too. Anything else under
+fires. Other names (hooks, helpers, functions) can be built or called at parse time; using
+what that gives (an attribute, a method) raises ``AirflowException("... is not available
+in lithoflow ...")``. Anything else under
 ``airflow.providers`` (an unknown provider) raises ``ModuleNotFoundError`` as Python would.
 
 The finder is appended to ``sys.meta_path``, so modules lithoflow does implement
@@ -44,6 +44,8 @@ _PROVIDER_ROOTS = frozenset(p.split(".")[0] for p in KNOWN_PROVIDERS)
 
 def _is_known(fullname):
     if fullname == "airflow.contrib" or fullname.startswith("airflow.contrib."):
+        return True
+    if fullname.startswith("airflow.kubernetes.pre_7_4_0_compatibility"):
         return True
     if not fullname.startswith("airflow.providers."):
         return False
@@ -161,6 +163,10 @@ def _make_trigger_stub(name, module):
 
 
 def _make_other_stub(name, module):
+    """A hook, helper class or function of a provider lithoflow does not implement: building
+    or calling it at parse time works (``Secret(...)``, ``k8s.V1Volume(...)``,
+    ``send_slack_notification(...)`` as a callback), and so does passing it around; using
+    it (an attribute, a method, calling an instance) raises ``AirflowException``."""
     qualname = name
 
     class _Meta(type):
@@ -170,13 +176,22 @@ def _make_other_stub(name, module):
             raise _unavailable(f"{qualname}.{attr}", module)
 
     def __init__(self, *args, **kwargs):
-        raise _unavailable(qualname, module)
+        object.__setattr__(self, "_lithoflow_args", args)
+        object.__setattr__(self, "_lithoflow_kwargs", kwargs)
+
+    def __getattr__(self, attr):
+        if attr.startswith("__") or attr.startswith("_lithoflow"):
+            raise AttributeError(attr)
+        raise _unavailable(f"{qualname}.{attr}", module)
 
     def __call__(self, *args, **kwargs):
         raise _unavailable(qualname, module)
 
-    return _Meta(name, (), {"__init__": __init__, "__call__": __call__, "__module__": module,
-                            "_lithoflow_unsupported": True})
+    def __repr__(self):
+        return f"<{qualname} from {module} (not available in lithoflow)>"
+
+    return _Meta(name, (), {"__init__": __init__, "__getattr__": __getattr__, "__call__": __call__,
+                            "__repr__": __repr__, "__module__": module, "_lithoflow_unsupported": True})
 
 
 class _StubModule(types.ModuleType):

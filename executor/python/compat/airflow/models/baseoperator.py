@@ -209,9 +209,14 @@ class _PartialDescriptor:
 
     def __get__(self, obj, cls=None):
         if obj is not None:
-            raise TypeError("partial() can only be called on the operator class, not an instance")
+
+            def partial(**kwargs):
+                raise TypeError("partial can only be called on Operator classes, not Tasks themselves")
+
+            return partial
 
         def partial(**kwargs):
+            validate_mapping_kwargs(cls, "partial", kwargs)
             return OperatorPartial(cls, kwargs)
 
         return partial
@@ -778,6 +783,49 @@ class BaseOperator(DAGNode, metaclass=BaseOperatorMeta):
 # --- partial() / expand() ------------------------------------------------------------------
 
 
+def _init_param_names(klass):
+    init = klass.__dict__.get("__init__")
+    if init is None:
+        return None
+    init = getattr(init, "__wrapped__", init)
+    try:
+        params = inspect.signature(init).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    return [p.name for p in params if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+def validate_mapping_kwargs(op, func, value):
+    """Airflow 2.10's ``validate_mapping_kwargs``: every argument of ``.partial()``/``.expand()``
+    must be one of the operator's constructor arguments (and mappable, for ``expand``)."""
+    from airflow.decorators.base import is_mappable
+
+    unknown_args = value.copy()
+    for klass in op.mro():
+        param_names = _init_param_names(klass)
+        if param_names is None:
+            continue
+        for name in param_names:
+            arg = unknown_args.pop(name, NOTSET)
+            if func != "expand":
+                continue
+            if arg is NOTSET:
+                continue
+            if is_mappable(arg):
+                continue
+            type_name = type(arg).__name__
+            error = f"{op.__name__}.expand() got an unexpected type {type_name!r} for keyword argument {name}"
+            raise ValueError(error)
+        if not unknown_args:
+            return  # If we have no args left to check: stop looking at the MRO chain.
+    if len(unknown_args) == 1:
+        error = f"an unexpected keyword argument {unknown_args.popitem()[0]!r}"
+    else:
+        names = ", ".join(repr(n) for n in unknown_args)
+        error = f"unexpected keyword arguments {names}"
+    raise TypeError(f"{op.__name__}.{func}() got {error}")
+
+
 def prevent_duplicates(kwargs1, kwargs2, *, fail_reason):
     duplicated_keys = set(kwargs1).intersection(kwargs2)
     if not duplicated_keys:
@@ -837,10 +885,8 @@ class OperatorPartial:
     def expand(self, **mapped_kwargs):
         if not mapped_kwargs:
             raise TypeError("no arguments to expand against")
+        validate_mapping_kwargs(self.operator_class, "expand", mapped_kwargs)
         prevent_duplicates(self.kwargs, mapped_kwargs, fail_reason="unmappable or already specified")
-        for name in ("task_id", "dag", "task_group", "default_args", "params"):
-            if name in mapped_kwargs:
-                raise TypeError(f"{self.operator_class.__name__}.expand() got an unexpected keyword argument {name!r}")
         ensure_xcomarg_return_value(mapped_kwargs)
         self._expand_called = True
         record = {
