@@ -220,6 +220,22 @@ MyOperator(dag=dag, task_id="quiet", sql="x", target="y", do_xcom_push=False)
         dagfile = sys.modules[kit.module_name(path)]._lithoflow_dagfile
         self.assertEqual(dagfile.dags["custom"].task_dict["op"].sql, "select {{ ds }}")
 
+    def test_xcom_args_inside_rendered_fields_keep_their_values(self):
+        path = self.dag_file(kit.STANDIN + """
+class Load(BaseOperator):
+    template_fields = ("spec",)
+    def execute(self, context):
+        return self.spec
+dag = DAG("native")
+up = Task(dag, "up")
+Load(dag, "load", spec={"rows": PlainXComArg(up), "day": "{{ ds }}", "keys": [PlainXComArg(up, "k"), "x"]})
+""")
+        self.host.xcoms[("up", "return_value")] = [[1, 2]]
+        self.host.xcoms[("up", "k")] = [{"a": 1}]
+        rendered = {"rows": "[1, 2]", "day": "2026-01-02", "keys": ["{'a': 1}", "x"]}
+        self.assertOk(self.call(path, "native", "load", "execute", args=[{"spec": rendered}]),
+                      {"rows": [1, 2], "day": "2026-01-02", "keys": [{"a": 1}, "x"]})
+
     def test_do_xcom_push_false_returns_none(self):
         path = self.dag_file(self.CUSTOM)
         resp = self.call(path, "custom", "quiet", "execute", args=[{"sql": "x", "target": "y"}],

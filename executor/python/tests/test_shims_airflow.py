@@ -72,6 +72,10 @@ with DAG("reports", start_date=datetime.datetime(2026, 1, 1), default_args={"own
         resp = self.call(path, "reports", "report", "execute", args=[{"title": "Report 2026-01-02"}])
         self.assertOk(resp, {"title": "Report 2026-01-02", "rows": [1, 2], "task": "report", "owner": "ann", "retries": 1})
         self.assertEqual(self.host.pushed, [("title", "Report 2026-01-02")])
+        # The scheduler rendered the XComArg's template to text: the worker gives the value.
+        resp = self.call(path, "reports", "report", "execute",
+                         args=[{"title": "Report 2026-01-02", "rows": "[1, 2]"}])
+        self.assertEqual(kit.result(resp)["rows"], [1, 2])
 
     def test_custom_sensor(self):
         path = self.dag_file('''

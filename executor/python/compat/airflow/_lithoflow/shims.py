@@ -352,11 +352,38 @@ def prepare(task):
     return op
 
 
+def _has_xcom_arg(value):
+    if _is_xcom_arg(value):
+        return True
+    if isinstance(value, dict):
+        return any(_has_xcom_arg(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_xcom_arg(v) for v in value)
+    return False
+
+
+def _native(live, rendered, ctx):
+    """The rendered value, with each place where the live value holds an XComArg given the
+    value it resolves to: Airflow resolves an XComArg in a templated field to the value
+    itself (a list stays a list), where the scheduler rendered a template to text."""
+    if _is_xcom_arg(live):
+        return _resolve_xcom_arg(live, ctx)
+    if isinstance(live, dict) and isinstance(rendered, dict):
+        return {k: _native(live[k], v, ctx) if k in live else v for k, v in rendered.items()}
+    if isinstance(live, (list, tuple)) and isinstance(rendered, list) and len(live) == len(rendered):
+        out = [_native(a, b, ctx) for a, b in zip(live, rendered)]
+        return tuple(out) if isinstance(live, tuple) else out
+    return rendered
+
+
 def _set_fields(op, fields, ctx, given=None):
     """Sets the rendered template fields on the operator; `given` are the call's keyword
     arguments, where a mapped task's expanded values for this map index come."""
     fields = fields if isinstance(fields, dict) else {}
     for name, value in fields.items():
+        live = getattr(op, name, None)
+        if _has_xcom_arg(live):
+            value = _native(live, value, ctx)
         setattr(op, name, value)
     mapped = getattr(op, "_lithoflow_mapped", None) or {}
     for name in mapped.get("expand") or ():
