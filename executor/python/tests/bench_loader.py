@@ -62,8 +62,11 @@ def generate(folder, files, tasks):
 
 
 def run(folder, loaders, timeout_s=30, memory_mb=2048):
+    # Cold: no byte code cached from an earlier run.
+    shutil.rmtree(os.path.join(folder, "__pycache__"), ignore_errors=True)
     paths = sorted(os.path.join(folder, p) for p in os.listdir(folder) if p.endswith(".py"))
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TZ", "TMPDIR")}
+    env = {k: v for k, v in os.environ.items()
+           if k in ("PATH", "HOME", "LANG", "TZ", "TMPDIR") or k.startswith("LITHOFLOW_LOADER_")}
     cpu0 = os.times()
     started = time.monotonic()
     procs = [

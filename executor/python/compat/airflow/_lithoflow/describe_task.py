@@ -202,9 +202,11 @@ class TaskDescriber:
                 self.problem("trigger_rule %r is not one lithoflow knows" % (rule,))
             elif rule != "all_success":
                 t["trigger_rule"] = rule
+        explicit = self.explicit
         for name, how in _COMMON_KEYS:
-            if name == "max_active_tis_per_dag" and self.get(name) is None and self.given("task_concurrency"):
-                self.put(name, "task_concurrency", how)
+            if explicit is not None and name not in explicit and name not in self.partial:
+                if name == "max_active_tis_per_dag" and "task_concurrency" in explicit:
+                    self.put(name, "task_concurrency", how)
                 continue
             self.put(name, name, how, _DEFAULTS.get(name, _MISSING))
         weight = t.get("weight_rule")
