@@ -31,6 +31,7 @@ from airflow._lithoflow.shims import (
     arg,
     current_context,
     live_context,
+    native_args,
     run_around,
 )
 
@@ -395,6 +396,7 @@ def virtualenv(dag, task):
 
     def run(*args, **kwargs):
         ctx = current_context()
+        args, kwargs = native_args(task, args, kwargs, ctx)
         old = live_context(ctx, dag, task)
         kwargs = _complete(fn, args, kwargs, ctx, old)
         own = set((arg(task, "op_kwargs") or {}).keys())

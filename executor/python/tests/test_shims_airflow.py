@@ -306,6 +306,25 @@ with DAG("mapped", start_date=datetime.datetime(2026, 1, 1)) as dag:
         self.assertOk(self.call(path, "mapped", "upload", "execute", args=[{"bucket": "b-20260102"}],
                                 kwargs={"key": "k2"}), "b-20260102/k2")
 
+    def test_xcom_args_nested_in_op_kwargs_keep_their_values(self):
+        path = self.dag_file('''
+import datetime
+from airflow import DAG
+from airflow.operators.python import PythonOperator
+
+with DAG("nested", start_date=datetime.datetime(2026, 1, 1)) as dag:
+    a = PythonOperator(task_id="a", python_callable=lambda: [1, 2])
+    b = PythonOperator(task_id="b", python_callable=lambda: {"k": "v"})
+    PythonOperator(task_id="c", python_callable=lambda inputs, label: [inputs, label],
+                   op_kwargs={"inputs": {"a": a.output, "b": [b.output]}, "label": "{{ ds }}"})
+''')
+        self.host.xcoms[("a", "return_value")] = [[1, 2]]
+        self.host.xcoms[("b", "return_value")] = [{"k": "v"}]
+        # As the scheduler renders the templates the description wrote for them: to text.
+        kwargs = {"inputs": {"a": "[1, 2]", "b": ["{'k': 'v'}"]}, "label": "2026-01-02"}
+        self.assertOk(self.call(path, "nested", "c", "python_callable", kwargs=kwargs),
+                      [{"a": [1, 2], "b": [{"k": "v"}]}, "2026-01-02"])
+
     def test_airflow_1_10_imports_and_provide_context(self):
         path = self.dag_file('''
 from datetime import datetime, timedelta

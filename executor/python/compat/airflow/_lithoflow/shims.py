@@ -258,6 +258,31 @@ def resolve_xcom_args(value, ctx):
     return value
 
 
+def _has_xcom_arg(value):
+    if _is_xcom_arg(value):
+        return True
+    if isinstance(value, dict):
+        return any(_has_xcom_arg(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_xcom_arg(v) for v in value)
+    return False
+
+
+def _native(live, rendered, ctx):
+    """The rendered value, with each place where the live value holds an XComArg given the
+    value it resolves to: Airflow resolves an XComArg in a templated field to the value
+    itself (a list stays a list), where the scheduler rendered a template to text."""
+    if _is_xcom_arg(live):
+        # Text is what a template rendered to; any other value came as the value itself.
+        return _resolve_xcom_arg(live, ctx) if isinstance(rendered, str) else rendered
+    if isinstance(live, dict) and isinstance(rendered, dict):
+        return {k: _native(live[k], v, ctx) if k in live else v for k, v in rendered.items()}
+    if isinstance(live, (list, tuple)) and isinstance(rendered, list) and len(live) == len(rendered):
+        out = [_native(a, b, ctx) for a, b in zip(live, rendered)]
+        return tuple(out) if isinstance(live, tuple) else out
+    return rendered
+
+
 def _wraps(run, fn):
     """`run` with `fn`'s name, docs and signature (``__wrapped__``)."""
     functools.update_wrapper(run, fn)
@@ -282,6 +307,22 @@ def run_around(task, ctx, call):
     return result
 
 
+def native_args(task, args, kwargs, ctx):
+    """The call's arguments with the XComArgs nested in the live ``op_args``/``op_kwargs``
+    given their values, where the scheduler rendered their templates to text (a mapped
+    task's arguments are the scheduler's, one map index's)."""
+    if getattr(task, "_lithoflow_mapped", None):
+        return args, kwargs
+    live_args = arg(task, "op_args") or ()
+    if _has_xcom_arg(live_args):
+        args = tuple(_native(list(live_args), list(args), ctx)) if len(live_args) == len(args) else args
+    live_kwargs = arg(task, "op_kwargs") or {}
+    for key, live in live_kwargs.items():
+        if key in kwargs and _has_xcom_arg(live):
+            kwargs[key] = _native(live, kwargs[key], ctx)
+    return args, kwargs
+
+
 def python_callable(dag, task):
     fn = arg(task, "python_callable")
     if not callable(fn):
@@ -289,6 +330,7 @@ def python_callable(dag, task):
 
     def run(*args, **kwargs):
         ctx = current_context()
+        args, kwargs = native_args(task, args, kwargs, ctx)
         old = live_context(ctx, dag, task)
         ctx.setdefault("templates_dict", None)
         # Airflow's PythonOperator.execute merges op_kwargs into the context
@@ -350,30 +392,6 @@ def prepare(task):
     except Exception:  # noqa: BLE001
         pass
     return op
-
-
-def _has_xcom_arg(value):
-    if _is_xcom_arg(value):
-        return True
-    if isinstance(value, dict):
-        return any(_has_xcom_arg(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_has_xcom_arg(v) for v in value)
-    return False
-
-
-def _native(live, rendered, ctx):
-    """The rendered value, with each place where the live value holds an XComArg given the
-    value it resolves to: Airflow resolves an XComArg in a templated field to the value
-    itself (a list stays a list), where the scheduler rendered a template to text."""
-    if _is_xcom_arg(live):
-        return _resolve_xcom_arg(live, ctx)
-    if isinstance(live, dict) and isinstance(rendered, dict):
-        return {k: _native(live[k], v, ctx) if k in live else v for k, v in rendered.items()}
-    if isinstance(live, (list, tuple)) and isinstance(rendered, list) and len(live) == len(rendered):
-        out = [_native(a, b, ctx) for a, b in zip(live, rendered)]
-        return tuple(out) if isinstance(live, tuple) else out
-    return rendered
 
 
 def _set_fields(op, fields, ctx, given=None):
@@ -589,6 +607,7 @@ def taskflow_bash(dag, task):
 
     def run(*args, **kwargs):
         ctx = current_context()
+        args, kwargs = native_args(task, args, kwargs, ctx)
         old = live_context(ctx, dag, task)
         kwargs = _complete(fn, args, kwargs, ctx, old)
 
