@@ -214,6 +214,27 @@ dag = DAG('d', start_date=START, schedule='@daily', params={"p": Param(type="str
 """)
 
 
+class Airflow3DagTest(AuthoringCase):
+    def test_airflow_3_refuses_airflow_2_arguments(self):
+        with self.assertRaisesRegex(TypeError, "DAG.__init__\\(\\) got an unexpected keyword argument 'schedule_interval'"):
+            self.load(HEAD + "dag = DAG('d', schedule_interval='@daily', start_date=START)\n", version=3)
+        with self.assertRaisesRegex(TypeError, "Invalid arguments were passed to EmptyOperator \\(task_id: t\\)"):
+            self.load(HEAD + """
+with DAG("d") as dag:
+    EmptyOperator(task_id="t", task_concurrency=2)
+""", version=3)
+
+    def test_airflow_3_start_date_from_default_args_and_catchup_check(self):
+        d = self.load(HEAD + """
+dag = DAG("d", schedule="@daily", default_args={"start_date": START})
+""", version=3).only()
+        self.assertEqual(d.start_date, datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc))
+        with self.assertRaisesRegex(ValueError, "^start_date is required when catchup=True$"):
+            self.load(HEAD + "dag = DAG('d', schedule='@daily', catchup=True)\n", version=3)
+        # A schedule without a start date is fine in Airflow 3 when catchup is off.
+        self.load(HEAD + "dag = DAG('d', schedule='@daily')\n", version=3)
+
+
 class LinesTest(AuthoringCase):
     def test_lines_of_dags_tasks_and_groups(self):
         d = self.load("""import datetime

@@ -341,6 +341,19 @@ class BaseOperator(DAGNode, metaclass=BaseOperatorMeta):
         from airflow.utils.task_group import TaskGroupContext
 
         kwargs.pop("_airflow_mapped_validation_only", None)
+        from airflow._lithoflow import host
+
+        if host.AIRFLOW_VERSION >= 3:
+            # Airflow 3's BaseOperator (airflow/sdk/bases/operator.py) has no task_concurrency,
+            # and refuses unknown arguments with a TypeError.
+            if task_concurrency is not None:
+                kwargs["task_concurrency"] = task_concurrency
+                task_concurrency = None
+            if kwargs:
+                raise TypeError(
+                    f"Invalid arguments were passed to {self.__class__.__name__} (task_id: {task_id}). "
+                    f"Invalid arguments were:\n**kwargs: {kwargs}",
+                )
         if kwargs:
             raise AirflowException(
                 f"Invalid arguments were passed to {self.__class__.__name__} (task_id: {task_id}). "

@@ -86,6 +86,10 @@ def create_timetable(interval, timezone, version=None):
     raise ValueError(f"{interval!r} is not a valid schedule_interval.")
 
 
+def has_start_date(dag):
+    return bool("start_date" in dag.default_args or dag.start_date)
+
+
 class DagContext:
     """DAG context is used to keep the current DAG when DAG is used as ContextManager."""
 
@@ -162,6 +166,8 @@ def _dag_init_signature(
 
 
 _DAG_SIGNATURE = inspect.signature(_dag_init_signature)
+_AIRFLOW_2_ONLY = ("schedule_interval", "timetable", "full_filepath", "concurrency", "default_view", "orientation",
+                   "fail_stop")
 DAG_ARGUMENTS = tuple(p for p in _DAG_SIGNATURE.parameters if p != "self")
 
 
@@ -176,6 +182,11 @@ class DAG:
     def __init__(self, *args, **kwargs):
         bound = _DAG_SIGNATURE.bind(self, *args, **kwargs)
         explicit = {k: v for k, v in bound.arguments.items() if k != "self"}
+        if host.AIRFLOW_VERSION >= 3:
+            # Airflow 3's DAG (airflow/sdk/definitions/dag.py) has no such arguments.
+            for name in _AIRFLOW_2_ONLY:
+                if name in explicit:
+                    raise TypeError(f"DAG.__init__() got an unexpected keyword argument '{name}'")
         self._lithoflow_args = explicit
         self._lithoflow_explicit = set(explicit)
         if self._lithoflow_line is None:
@@ -234,7 +245,8 @@ class DAG:
         version = host.AIRFLOW_VERSION
 
         if tags and any(len(tag) > TAG_MAX_LEN for tag in tags):
-            raise AirflowException(f"tag cannot be longer than {TAG_MAX_LEN} characters")
+            error = ValueError if version >= 3 else AirflowException
+            raise error(f"tag cannot be longer than {TAG_MAX_LEN} characters")
 
         self.owner_links = owner_links or {}
         self.user_defined_macros = user_defined_macros
@@ -272,6 +284,9 @@ class DAG:
                 date = tz_mod.parse(str(date))
                 self.default_args["start_date"] = date
                 start_date = date if start_date is None else start_date
+            elif version >= 3 and start_date is None:
+                # Airflow 3 (_default_start_date): the DAG's start_date from default_args.
+                start_date = date
             if date.tzinfo:
                 tz = date.tzinfo
         self.timezone = tz or tz_mod._default_timezone()
@@ -342,6 +357,11 @@ class DAG:
             )
         if self.timetable.active_runs_limit is not None:
             if self.timetable.active_runs_limit < self.max_active_runs:
+                if version >= 3:
+                    raise ValueError(
+                        f"Invalid max_active_runs: {type(self.timetable).__name__} "
+                        f"requires max_active_runs <= {self.timetable.active_runs_limit}"
+                    )
                 raise AirflowException(
                     f"Invalid max_active_runs: {type(self.timetable)} "
                     f"requires max_active_runs <= {self.timetable.active_runs_limit}"
@@ -371,6 +391,8 @@ class DAG:
 
             catchup = conf.getboolean("scheduler", "catchup_by_default", fallback=version < 3)
         self.catchup = catchup
+        if version >= 3 and self.timetable.can_be_scheduled and catchup and not has_start_date(self):
+            raise ValueError("start_date is required when catchup=True")
 
         self.on_success_callback = on_success_callback
         self.on_failure_callback = on_failure_callback
@@ -666,6 +688,11 @@ class DAG:
         try:
             self.params.validate()
         except ParamValidationError as pverr:
+            if host.AIRFLOW_VERSION >= 3:
+                raise ValueError(
+                    f"Dag {self.dag_id!r} is not allowed to define a Schedule, "
+                    "as there are required params without default values, or the default values are not valid."
+                ) from pverr
             raise AirflowException(
                 "DAG is not allowed to define a Schedule, "
                 "if there are any required params without default values or default values are not valid."
