@@ -325,6 +325,27 @@ with DAG("nested", start_date=datetime.datetime(2026, 1, 1)) as dag:
         self.assertOk(self.call(path, "nested", "c", "python_callable", kwargs=kwargs),
                       [{"a": [1, 2], "b": [{"k": "v"}]}, "2026-01-02"])
 
+    def test_a_generator_task_yields_outlet_event_extras(self):
+        path = self.dag_file('''
+import datetime
+from airflow import DAG, Dataset
+from airflow.datasets.metadata import Metadata
+from airflow.decorators import task
+
+ds = Dataset("s3://bucket/out.txt")
+with DAG("yields", start_date=datetime.datetime(2026, 1, 1)) as dag:
+    @task(outlets=[ds])
+    def produce():
+        yield Metadata(ds, {"rows": 3})
+        yield "something else"
+        return "done"
+    produce()
+''')
+        resp = self.call(path, "yields", "produce", "python_callable")
+        self.assertOk(resp, "done")
+        self.assertIn("Ignoring unknown data of <class 'str'>", resp["stdout"])
+        self.assertEqual(self.host.extras, [("s3://bucket/out.txt", {"rows": 3})])
+
     def test_airflow_1_10_imports_and_provide_context(self):
         path = self.dag_file('''
 from datetime import datetime, timedelta

@@ -106,12 +106,16 @@ class Host:
     def __init__(self):
         self.xcoms = {}
         self.pushed = []
+        self.extras = []
 
     def __call__(self, op, body):
         if op == "xcom_pull":
             return True, [self.xcoms.get((q["task_id"], q["key"])) for q in body["queries"]]
         if op == "xcom_push":
             self.pushed.append((body["key"], body["value"]))
+            return True, None
+        if op == "outlet_event_extra":
+            self.extras.append((body["uri"], body["extra"]))
             return True, None
         return False, "the test host does not answer %s" % op
 

@@ -293,6 +293,31 @@ def _wraps(run, fn):
 # --- python_callable, call ---------------------------------------------------------------
 
 
+def run_callable(fn, args, kwargs, ctx):
+    """Airflow 2.10's ``ExecutionCallableRunner.run``: a generator function is run to its
+    end, each ``Metadata`` it yields adding its extra to the outlet event of its asset; the
+    value is what the generator returns. Any other function is simply called."""
+    if not inspect.isgeneratorfunction(fn):
+        return fn(*args, **kwargs)
+    result = None
+
+    def _run():
+        nonlocal result
+        result = yield from fn(*args, **kwargs)
+
+    for item in _run():
+        if type(item).__name__ == "Metadata" and hasattr(item, "uri") and hasattr(item, "extra"):
+            events = ctx.get("outlet_events")
+            if events is not None:
+                events[item.uri].extra.update(item.extra or {})
+            if getattr(item, "alias_name", None):
+                print("Ignoring the asset alias %r of a yielded Metadata: lithoflow has no asset aliases"
+                      % item.alias_name)
+            continue
+        print("Ignoring unknown data of %r received from task" % type(item))
+    return result
+
+
 def run_around(task, ctx, call):
     """Airflow's order around an operator's ``execute``: ``pre_execute(context)`` (its
     ``pre_execute=`` hook; ``@task.run_if``/``@task.skip_if`` skip there), the call,
@@ -339,7 +364,7 @@ def python_callable(dag, task):
             if key in kwargs:
                 ctx[key] = kwargs[key]
         kwargs = _complete(fn, args, kwargs, ctx, old)
-        return run_around(task, ctx, lambda: fn(*args, **kwargs))
+        return run_around(task, ctx, lambda: run_callable(fn, args, kwargs, ctx))
 
     return _wraps(run, fn)
 
@@ -350,7 +375,7 @@ def call_python(fn, op_args, op_kwargs, context):
     merged = dict(context)
     merged.update(op_kwargs or {})
     op_args = list(op_args or [])
-    return fn(*op_args, **determine_kwargs(fn, op_args, merged))
+    return run_callable(fn, op_args, determine_kwargs(fn, op_args, merged), context)
 
 
 def call(dag, task):
@@ -448,7 +473,7 @@ def execute(dag, task):
                 if callable(choose) and _defined_by_airflow(type(op), "execute"):
                     # A BaseBranchOperator subclass: Airflow's execute follows choose_branch.
                     return choose(ctx)
-                return op.execute(ctx)
+                return run_callable(op.execute, (ctx,), {}, ctx)
             except BaseException as e:  # TaskDeferred is a BaseException, as in Airflow
                 _no_deferral(op, e)
                 raise
