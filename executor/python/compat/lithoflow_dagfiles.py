@@ -19,9 +19,10 @@ those bound through ``globals()`` in loops and factories, and the ``with DAG``/`
 ones Airflow registers itself). The synthetic module's ``__file__`` is the DAG file, so
 the runtime's reload on a changed mtime (``_load_module`` in lithoflow_runtime.py)
 re-imports it: ``importlib.reload`` finds it again here and imports the DAG file anew.
-A module the DAG file imported from its folder (a helper beside it) that changed on disk
-re-imports the DAG file too (checked at most once a second), as Airflow's workers, which
-parse the file in a fresh process for every try, would see the new helper.
+A module the DAG file uses from its folder or the DAGs folder (a helper beside it, also
+one another DAG file imported first) that changed on disk re-imports the DAG file too
+(checked at most once a second), as Airflow's workers, which parse the file in a fresh
+process for every try, would see the new helper.
 
 The functions come from the module's ``__getattr__`` (PEP 562): the tasks are looked up in
 the live DAG objects, so lambdas, closures and functions made in factory loops are the
