@@ -39,6 +39,28 @@ for n in (1, 2):
         self.assertOk(self.call(path, "factory_2", "t1", "python_callable", args=[3]), 61)
         self.assertOk(self.call(path, "factory_1", "t2", "python_callable", args=[3]), 32)
 
+    def test_partials_bound_methods_and_callable_objects(self):
+        path = self.dag_file(kit.STANDIN + """
+import functools
+class Job:
+    def __init__(self, base):
+        self.base = base
+    def run(self, x, ds):
+        return [self.base + x, ds]
+    def __call__(self, x, run_id):
+        return [self.base * x, run_id]
+def scaled(factor, x, ti):
+    return factor * x + ti.try_number
+dag = DAG("shapes")
+Task(dag, "method", python_callable=Job(10).run)
+Task(dag, "object", python_callable=Job(3))
+Task(dag, "partial", python_callable=functools.partial(scaled, 100))
+""")
+        self.assertOk(self.call(path, "shapes", "method", "python_callable", args=[1]), [11, "2026-01-02"])
+        self.assertOk(self.call(path, "shapes", "object", "python_callable", args=[2]),
+                      [6, "scheduled__2026-01-02T00:00:00+00:00"])
+        self.assertOk(self.call(path, "shapes", "partial", "python_callable", args=[2]), 201)
+
     def test_the_context_has_the_live_dag_and_task(self):
         path = self.dag_file(kit.STANDIN + """
 dag = DAG("live")
