@@ -308,6 +308,15 @@ with DAG("cyc", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
         self.assertEqual(res["error"]["type"], "AirflowDagCycleException")
         self.assertIn("Cycle detected in DAG: cyc", res["error"]["message"])
 
+    def test_a_file_in_a_subfolder_is_named_by_its_relative_path(self):
+        d = self.describe(HEAD + """
+with DAG("sub", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+    Op(task_id="t")
+""", name="team_a/etl.py")[0]
+        self.assertEqual(d["toml"]["tasks"]["t"]["python_callable"], self.ref("sub", "t", "execute", name="team_a/etl.py"))
+        self.assertTrue(d["toml"]["tasks"]["t"]["python_callable"].startswith(
+            "lithoflow_dagfile_" + "team_a/etl.py".encode().hex() + ":"))
+
     def test_a_file_without_dags_is_fine(self):
         self.assertEqual(self.describe("# airflow dag helpers\nX = 1\n"), [])
 

@@ -259,9 +259,17 @@ def _hex(s):
     return str(s).encode("utf-8").hex()
 
 
-def module_of_file(path):
-    """The module name under which the worker imports the DAG file ``path``."""
-    return "lithoflow_dagfile_" + _hex(os.path.basename(path))
+def module_of_file(path, dags_folder=None):
+    """The module name under which the worker imports the DAG file ``path``: the hex of its name,
+    or, in a subfolder of the DAGs folder, of its path relative to it with ``/`` between folders
+    (two files of one name in different subfolders are then two modules in a warm worker; the
+    DAGs folder is on the call's ``sys.path``)."""
+    name = os.path.basename(path)
+    if dags_folder:
+        rel = os.path.relpath(path, dags_folder)
+        if not rel.startswith(os.pardir + os.sep) and rel != os.pardir and not os.path.isabs(rel):
+            name = rel.replace(os.sep, "/")
+    return "lithoflow_dagfile_" + _hex(name)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -533,7 +541,7 @@ class _DagDescriber:
         self.version = 3 if version == 3 else 2
         self.version_reason = version_reason
         self.parse_time = parse_time
-        self.module = module_of_file(path)
+        self.module = module_of_file(path, dags_folder)
         self.dag_id = str(getattr(dag, "dag_id", ""))
         self.line = _line(dag)
         self.findings = []
