@@ -160,6 +160,7 @@ def collect_dags(module, ctx=None):
     for d in found.values():
         try:
             d.fileloc = module.__file__
+            d._lithoflow_file_dags = found  # the file's other DAGs (an @asset's inlets)
         except Exception:  # noqa: BLE001 -- a read-only fileloc stays as it is
             pass
     return found

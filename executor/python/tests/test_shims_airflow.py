@@ -236,6 +236,21 @@ with DAG(dag_id="three", schedule=None) as dag:
         # Airflow 3's defaults, as the loader gave them (catchup off).
         self.assertOk(self.call(path, "three", "where", "python_callable"), ["where", False])
 
+    def test_asset_functions_get_their_assets(self):
+        path = self.dag_file('''
+from airflow.sdk import asset
+
+@asset(uri="s3://bucket/raw", schedule=None)
+def raw():
+    return 1
+
+@asset(uri="s3://bucket/clean", schedule=raw)
+def clean(self, context, raw, limit=5):
+    return [self.name, self.uri, raw.name, raw.uri, context["task"].task_id, limit]
+''')
+        self.assertOk(self.call(path, "clean", "clean", "python_callable"),
+                      ["clean", "s3://bucket/clean", "raw", "s3://bucket/raw", "clean", 5])
+
 
 class OperatorsTest(kit.ShimCase):
     def test_latest_only_and_unsupported_providers(self):

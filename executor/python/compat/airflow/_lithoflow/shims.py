@@ -348,13 +348,50 @@ def native_args(task, args, kwargs, ctx):
     return args, kwargs
 
 
+def _asset_named(dag, name):
+    """The Asset of that name among the outlets of the tasks of the DAG file's DAGs
+    (Airflow asks its database), else an Asset of that name."""
+    dags = getattr(dag, "_lithoflow_file_dags", None) or {getattr(dag, "dag_id", None): dag}
+    for d in [dag] + [d for d in dags.values() if d is not dag]:
+        for t in getattr(d, "task_dict", {}).values():
+            for a in getattr(t, "outlets", None) or ():
+                if getattr(a, "name", None) == name and getattr(a, "uri", None):
+                    return a
+    from airflow.datasets import Asset
+
+    return Asset(name=name)
+
+
+def asset_kwargs(fn, task, dag, ctx):
+    """Airflow 3's ``_AssetMainOperator.determine_kwargs`` (an ``@asset`` function): a
+    parameter with a default gets it, ``self`` the asset the function makes, ``context``
+    the context, any other the asset of that name."""
+    out = {}
+    sig = _signature(fn)
+    for key, param in (sig.parameters.items() if sig is not None else ()):
+        if param.default is not inspect.Parameter.empty:
+            out[key] = param.default
+        elif key == "self":
+            out[key] = _asset_named(dag, getattr(task, "_definition_name", None) or task.task_id)
+        elif key == "context":
+            out[key] = ctx
+        else:
+            out[key] = _asset_named(dag, key)
+    return out
+
+
 def python_callable(dag, task):
     fn = arg(task, "python_callable")
     if not callable(fn):
         raise LookupError("task %r has no python_callable" % task.task_id)
+    is_asset = getattr(type(task), "custom_operator_name", None) == "@asset"
 
     def run(*args, **kwargs):
         ctx = current_context()
+        if is_asset:
+            live_context(ctx, dag, task)
+            kw = asset_kwargs(fn, task, dag, ctx)
+            return run_around(task, ctx, lambda: run_callable(fn, (), kw, ctx))
         args, kwargs = native_args(task, args, kwargs, ctx)
         old = live_context(ctx, dag, task)
         ctx.setdefault("templates_dict", None)
