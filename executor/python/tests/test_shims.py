@@ -120,6 +120,16 @@ Task(dag, "t", python_callable=fn, op_args=[datetime.date(2020, 5, 1)],
         self.host.xcoms[("up", "return_value")] = [42]
         self.assertOk(self.call(path, "calls", "t", "call"), [2020, [1, 3], 42, "2026-01-02", None])
 
+    def test_call_takes_the_rendered_json_entries_over_the_live_ones(self):
+        path = self.dag_file(kit.STANDIN + """
+dag = DAG("mixed")
+def fn(day, values, ds):
+    return [day, sorted(values), ds]
+Task(dag, "t", python_callable=fn, op_kwargs={"day": "{{ ds }}", "values": {2, 1}})
+""")
+        self.assertOk(self.call(path, "mixed", "t", "call", kwargs={"day": "2026-01-02"}),
+                      ["2026-01-02", [1, 2], "2026-01-02"])
+
     def test_raw_callables(self):
         path = self.dag_file(kit.STANDIN + """
 dag = DAG("raw")

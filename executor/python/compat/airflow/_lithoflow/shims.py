@@ -422,10 +422,16 @@ def call(dag, task):
 
     def run(**context):
         ctx = current_context(context)
+        # The op_kwargs entries the scheduler passed (those JSON holds, rendered) win over
+        # the live ones, whose templates nobody rendered; a context value is not one.
+        rendered = {k: v for k, v in context.items() if k not in ctx or v is not ctx[k]}
         live_context(ctx, dag, task)
         ctx.setdefault("templates_dict", context.get("templates_dict"))
         op_args = resolve_xcom_args(list(arg(task, "op_args") or []), ctx)
         op_kwargs = resolve_xcom_args(dict(arg(task, "op_kwargs") or {}), ctx)
+        for key in op_kwargs:
+            if key in rendered:
+                op_kwargs[key] = _native(arg(task, "op_kwargs")[key], rendered[key], ctx)
         return run_around(task, ctx, lambda: call_python(fn, op_args, op_kwargs, ctx))
 
     run.__name__ = run.__qualname__ = getattr(fn, "__name__", "call")
