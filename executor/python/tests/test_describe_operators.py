@@ -274,6 +274,24 @@ class TaskflowTest(DescribeCase):
         self.assertEqual(code, 0, out)
 
 
+class SetupTeardownTest(DescribeCase):
+    def test_a_teardown_runs_as_all_done_with_a_warning(self):
+        d = self.one("""
+from datetime import datetime
+from airflow import DAG
+from airflow.operators.empty import EmptyOperator
+
+with DAG("st", start_date=datetime(2026, 1, 1), schedule=None) as dag:
+    create = EmptyOperator(task_id="create")
+    work = EmptyOperator(task_id="work")
+    delete = EmptyOperator(task_id="delete")
+    create >> work >> delete.as_teardown(setups=create)
+""")
+        self.assertEqual(d["toml"]["tasks"]["delete"]["trigger_rule"], "all_done")
+        self.assertEqual(d["toml"]["tasks"]["delete"]["upstream"], ["create", "work"])
+        self.assertEqual([(f["severity"], f["line"]) for f in d["findings"]], [("warning", 8)])
+
+
 class LithopsOperatorsTest(DescribeCase):
     def setUp(self):
         super().setUp()

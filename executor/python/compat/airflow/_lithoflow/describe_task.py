@@ -194,14 +194,21 @@ class TaskDescriber:
 
     def common(self):
         t = self.table
-        if self.given("trigger_rule"):
-            rule = self.get("trigger_rule", "all_success")
-            rule = getattr(rule, "value", rule)
-            rule = _RULE_ALIASES.get(rule, rule)
-            if rule not in _TRIGGER_RULES:
-                self.problem("trigger_rule %r is not one lithoflow knows" % (rule,))
-            elif rule != "all_success":
-                t["trigger_rule"] = rule
+        # Read whether given or not: as_teardown() and decorators set it after construction.
+        rule = self.get("trigger_rule", "all_success")
+        rule = getattr(rule, "value", rule)
+        rule = _RULE_ALIASES.get(rule, rule)
+        if rule == "all_done_setup_success":
+            # A teardown task (as_teardown, @teardown): Airflow's setup/teardown scoping
+            # (clearing, a teardown's failure not failing the run) has no lithoflow equivalent.
+            self.problem("a teardown task runs as trigger_rule all_done: lithoflow has no setup/"
+                         "teardown scoping (its failure fails the run unless another leaf succeeds)",
+                         "warning")
+            rule = "all_done"
+        if rule not in _TRIGGER_RULES:
+            self.problem("trigger_rule %r is not one lithoflow knows" % (rule,))
+        elif rule != "all_success":
+            t["trigger_rule"] = rule
         explicit = self.explicit
         for name, how in _COMMON_KEYS:
             if explicit is not None and name not in explicit and name not in self.partial:
