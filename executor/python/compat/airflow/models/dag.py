@@ -746,6 +746,27 @@ class DAG:
         return frozenset()
 
 
+class DagModel:
+    """Airflow's table of DAGs (lithoflow has no metadata database: queries find nothing)."""
+
+    def __init__(self, **kwargs):
+        self.__dict__.update(kwargs)
+
+    @classmethod
+    def get_dagmodel(cls, dag_id, session=None):
+        return None
+
+    @classmethod
+    def get_current(cls, dag_id, session=None):
+        return None
+
+
+class DagTag:
+    def __init__(self, name=None, dag_id=None):
+        self.name = name
+        self.dag_id = dag_id
+
+
 def dag(dag_id_or_func="", *args, **dag_kwargs):
     """Python dag decorator which wraps a function into an Airflow DAG: calling the
     decorated function builds the DAG, its arguments become DAG params (Airflow 2.10 and
