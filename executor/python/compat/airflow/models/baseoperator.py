@@ -135,6 +135,9 @@ class BaseOperatorMeta(abc.ABCMeta):
                 object.__setattr__(self, "_lithoflow_line", caller_line(2))
                 object.__setattr__(self, "_lithoflow_mapped", getattr(_mapping, "record", None))
             explicit = self._lithoflow_explicit
+            if not first:
+                # What a subclass passes on to its base counts as given too.
+                explicit.update(k for k in kwargs if k not in ("default_args", "params", "_airflow_from_mapped"))
 
             dag = kwargs.get("dag") or DagContext.get_current_dag()
             task_group = kwargs.get("task_group")
@@ -789,6 +792,9 @@ def validate_mapping_kwargs(op, func, value):
     must be one of the operator's constructor arguments (and mappable, for ``expand``)."""
     from airflow.decorators.base import is_mappable
 
+    if getattr(op, "_lithoflow_unsupported", False):
+        # A provider operator lithoflow does not implement: its real signature is unknown.
+        return
     unknown_args = value.copy()
     for klass in op.mro():
         param_names = _init_param_names(klass)
