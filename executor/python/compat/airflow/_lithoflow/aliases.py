@@ -28,6 +28,16 @@ def _resolve(target, where, name):
 def _module_getattr(imports, full_module_name, name):
     target = imports.get(name)
     if not target:
+        provider_modules = sorted({t.rsplit(".", 1)[0] for t in imports.values()})
+        if (
+            not name.startswith("__")
+            and provider_modules
+            and all(m.startswith("airflow.providers.") for m in provider_modules)
+        ):
+            # A name Airflow 1.10's module had and 2.10's table does not map (a class
+            # renamed when it moved to its provider): the provider's stub of that name, so
+            # the DAG still loads and the task fails when it runs, as any provider task.
+            return getattr(importlib.import_module(provider_modules[0]), name)
         raise AttributeError(f"The module `{full_module_name!r}` has no attribute `{name!r}`")
     value = _resolve(target, full_module_name, name)
     return value

@@ -171,9 +171,13 @@ def _make_other_stub(name, module):
 
     class _Meta(type):
         def __getattr__(cls, attr):
-            if attr.startswith("__"):
+            # A constant of the class (``GcpTransferJobsStatus.ENABLED``) used at parse time:
+            # a stub too, cached on the class.
+            if attr.startswith("__") or attr.startswith("_lithoflow"):
                 raise AttributeError(attr)
-            raise _unavailable(f"{qualname}.{attr}", module)
+            value = _make_other_stub(f"{qualname}.{attr}", module)()
+            type.__setattr__(cls, attr, value)
+            return value
 
     def __init__(self, *args, **kwargs):
         object.__setattr__(self, "_lithoflow_args", args)
