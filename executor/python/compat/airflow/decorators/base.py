@@ -34,7 +34,7 @@ def get_unique_task_id(task_id, dag=None, task_group=None):
     def _find_id_suffixes(dag):
         prefix = re.split(r"__\d+$", tg_task_id)[0]
         for task_id in dag.task_ids:
-            match = re.match(rf"^{re.escape(prefix)}__(\d+)$", task_id)
+            match = re.match(rf"^{prefix}__(\d+)$", task_id)
             if match:
                 yield int(match.group(1))
         yield 0  # Default if there's no matching task ID.
