@@ -41,7 +41,7 @@ _KIND_BY_CLASS = {
 }
 _VENV_ARGS = ("requirements", "python_version", "system_site_packages", "pip_install_options",
               "index_urls", "venv_cache_path", "use_dill", "serializer", "python", "expect_airflow",
-              "expect_pendulum", "string_args")
+              "expect_pendulum", "string_args", "inherit_env", "env_vars")
 
 
 # Operators' own defaults (Airflow 2.10's), which equal lithoflow's: not written.
