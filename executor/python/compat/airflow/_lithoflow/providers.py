@@ -22,8 +22,9 @@ import importlib.machinery
 import sys
 import types
 
-# Airflow's provider packages (the apache-airflow-providers-* distributions), as the
-# dotted names under airflow.providers.
+# Airflow's provider packages (the apache-airflow-providers-* distributions: the extras of
+# apache-airflow 2.10.5's METADATA, Airflow 3's new ones, and a few retired ones real 2.x
+# files import), as the dotted names under airflow.providers.
 KNOWN_PROVIDERS = frozenset(
     """
     airbyte alibaba amazon apache.beam apache.cassandra apache.drill apache.druid apache.flink
@@ -35,7 +36,8 @@ KNOWN_PROVIDERS = frozenset(
     microsoft.azure microsoft.mssql microsoft.psrp microsoft.winrm mongo mysql neo4j odbc openai
     openfaas openlineage opensearch opsgenie oracle pagerduty papermill pgvector pinecone postgres
     presto qdrant redis salesforce samba segment sendgrid sftp singularity slack smtp snowflake
-    sqlite ssh standard tableau telegram teradata trino vertica weaviate yandex ydb zendesk
+    sqlite ssh standard tableau tabular telegram teradata trino vertica weaviate yandex ydb zendesk
+    daskexecutor plexus qubole
     """.split()
 )
 

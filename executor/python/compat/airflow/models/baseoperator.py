@@ -376,7 +376,8 @@ class BaseOperator(DAGNode, metaclass=BaseOperatorMeta):
 
         if start_date and isinstance(start_date, datetime.datetime):
             start_date = _timezone.convert_to_utc(start_date)
-        elif not start_date:
+        else:
+            # Airflow logs "start_date for ... isn't datetime.datetime" and leaves it unset.
             start_date = None
         end_date = _timezone.convert_to_utc(end_date) if end_date else None
 
