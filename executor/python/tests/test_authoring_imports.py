@@ -326,6 +326,19 @@ one >> two >> m >> mr >> [cb, ca, cmr]
         self.assertEqual(dag.get_task("one").lithops_config, {"lithops": {}})
         self.assertEqual(dag.get_task("cb").lithops_config, {"a": 1})
         self.assertEqual(dag.get_task("one").owner, "lithops")
+        pywren = self.load("""
+import airflow
+from airflow.operators.pywren_ibm_cloud_airflow import IBMPyWrenCallAsyncOperator, IBMPyWrenMapOperator, IBMPyWrenMapReduceOperator
+from my_functions import add, total
+dag = airflow.models.DAG(dag_id="pw", default_args={"start_date": airflow.utils.dates.days_ago(2)}, schedule_interval=None)
+a = IBMPyWrenCallAsyncOperator(task_id="a", func=add, data={"x": 1, "y": 2}, dag=dag)
+m = IBMPyWrenMapOperator(task_id="m", map_function=add, map_iterdata=[1], extra_args=[1], dag=dag)
+r = IBMPyWrenMapReduceOperator(task_id="r", map_function=add, map_iterdata=[1], reduce_function=total,
+                               pywren_executor_config={"runtime_memory": 2048}, dag=dag)
+a >> m >> r
+""").only()
+        self.assertEqual({t.task_id: t._lithoflow_kind for t in pywren.tasks}, {"a": "call_async", "m": "map", "r": "map_reduce"})
+        self.assertEqual(pywren.get_task("r").lithops_config, {"runtime_memory": 2048})
         with self.assertRaisesRegex(Exception, "At least map_iterdata or iterdata_from_task must be set"):
             self.load("""
 from datetime import datetime

@@ -88,6 +88,9 @@ _PACKAGE_NAMES = {
         "CloudbuttonAsyncOperator": "airflow.operators.cloudbutton_airflow_plugin.CloudbuttonAsyncOperator",
         "CloudbuttonMapOperator": "airflow.operators.cloudbutton_airflow_plugin.CloudbuttonMapOperator",
         "CloudbuttonMapReduceOperator": "airflow.operators.cloudbutton_airflow_plugin.CloudbuttonMapReduceOperator",
+        "IBMPyWrenCallAsyncOperator": "airflow.operators.pywren_ibm_cloud_airflow.IBMPyWrenCallAsyncOperator",
+        "IBMPyWrenMapOperator": "airflow.operators.pywren_ibm_cloud_airflow.IBMPyWrenMapOperator",
+        "IBMPyWrenMapReduceOperator": "airflow.operators.pywren_ibm_cloud_airflow.IBMPyWrenMapReduceOperator",
     },
     "airflow.sensors": {
         "BaseSensorOperator": "airflow.sensors.base.BaseSensorOperator",
