@@ -25,11 +25,10 @@ import datetime
 import functools
 import inspect
 import threading
-import warnings
 from collections.abc import Sequence
 
 from airflow._lithoflow.core import NOTSET, caller_line, validate_key
-from airflow.exceptions import AirflowException, FailStopDagInvalidTriggerRule, RemovedInAirflow3Warning
+from airflow.exceptions import AirflowException, FailStopDagInvalidTriggerRule
 from airflow.models.taskmixin import DAGNode, DependencyMixin
 from airflow.utils.trigger_rule import TriggerRule
 
@@ -1008,6 +1007,4 @@ __all__ = [
     "chain_linear",
     "cross_downstream",
     "OperatorPartial",
-    "warnings",
-    "RemovedInAirflow3Warning",
 ]
