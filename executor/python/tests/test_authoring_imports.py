@@ -91,6 +91,21 @@ with DAG("prov", start_date=datetime(2024, 1, 1), schedule=None) as dag:
                                                "is a provider operator lithoflow does not implement"):
             dag.get_task("pg").execute({})
 
+    def test_airflow_1_10_plugin_operators_load_as_unsupported(self):
+        dag = self.load("""
+from datetime import datetime
+from airflow import DAG
+from airflow.operators import GithubToS3Operator
+from airflow.operators.spark_plugin import SparkSubmitPluginOperator
+dag = DAG("plug", start_date=datetime(2024, 1, 1), schedule_interval=None)
+a = GithubToS3Operator(task_id="a", github_conn_id="gh", dag=dag)
+b = SparkSubmitPluginOperator(task_id="b", application="x.py", dag=dag)
+a >> b
+""").only()
+        self.assertEqual({t.task_id: (t._lithoflow_kind, type(t).__module__) for t in dag.tasks},
+                         {"a": ("unsupported", "airflow.operators"), "b": ("unsupported", "airflow.operators.spark_plugin")})
+        self.assertEdges(dag, [("a", "b")])
+
     def test_unknown_provider_and_missing_module_are_import_errors(self):
         with self.assertRaises(ModuleNotFoundError):
             self.load("from airflow.providers.nonexistent.operators.x import XOperator\n")

@@ -128,5 +128,18 @@ def package_getattr(package, name, namespace=None):
                 target = imports[name]
                 break
     if target is None:
+        if package in _PLUGIN_PACKAGES and name[:1].isupper():
+            # Airflow 1.10 put an installed plugin's operators here (``from airflow.operators
+            # import MyPluginOperator``): lithoflow loads no plugins, so the task is a stub that
+            # loads and fails when it runs, as a provider operator lithoflow does not implement.
+            from airflow._lithoflow.providers import _make_operator_stub
+
+            value = _make_operator_stub(name, package)
+            if namespace is not None:
+                namespace[name] = value
+            return value
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
     return _resolve(target, package, name)
+
+
+_PLUGIN_PACKAGES = ("airflow.operators", "airflow.sensors")

@@ -44,8 +44,22 @@ KNOWN_PROVIDERS = frozenset(
 _PROVIDER_ROOTS = frozenset(p.split(".")[0] for p in KNOWN_PROVIDERS)
 
 
+def _is_plugin_module(fullname):
+    """Airflow 1.10 exposed an installed plugin as ``airflow.operators.<plugin name>`` (and
+    ``airflow.sensors``/``airflow.hooks``); plugins are named ``*_plugin``/``*_plugins`` by
+    convention. lithoflow loads no plugins: such a module is a stub (the Lithops plugin's
+    are lithoflow's own modules, found first)."""
+    for package in ("airflow.operators.", "airflow.sensors.", "airflow.hooks."):
+        if fullname.startswith(package):
+            first = fullname[len(package):].split(".")[0]
+            return first.endswith("_plugin") or first.endswith("_plugins")
+    return False
+
+
 def _is_known(fullname):
     if fullname == "airflow.contrib" or fullname.startswith("airflow.contrib."):
+        return True
+    if _is_plugin_module(fullname):
         return True
     if fullname.startswith("airflow.kubernetes.pre_7_4_0_compatibility"):
         return True
