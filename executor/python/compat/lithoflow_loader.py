@@ -541,6 +541,11 @@ def _collect_dags(module, ctx):
     return found
 
 
+# Warm modules outside the compatibility package whose globals a DAG file may well change.
+_WATCHED_MODULES = frozenset(("sys", "os", "builtins", "datetime", "time", "json", "logging", "socket",
+                              "ssl", "random", "warnings", "tempfile", "importlib", "functools"))
+
+
 class _State:
     """What a DAG file may change in the child's process, taken before the first file, to put it
     back (or to retire the child) before the next file: a reused child must look fresh."""
@@ -562,16 +567,23 @@ class _State:
         # The namespaces every file shares: the warm modules' globals and the compat package's
         # classes; a file that sets or replaces anything in them (sys.x = ..., a monkeypatched
         # operator) leaves a process that is not fresh.
+        # Compared in full: the compatibility package's modules and classes and the few modules
+        # DAG files are known to change (sys, os, ...); the other warm modules by their size.
         self.namespaces = []
+        self.sizes = []
         for name, mod in self.modules.items():
             d = getattr(mod, "__dict__", None)
             if not isinstance(d, dict) or name == "__main__" or mod is sys.modules.get(__name__):
                 continue
-            self.namespaces.append((d, dict(d)))
-            if name.split(".", 1)[0] == "airflow":
-                for v in list(d.values()):
-                    if isinstance(v, type) and v.__module__ == name:
-                        self.namespaces.append((v.__dict__, dict(v.__dict__)))
+            top = name.split(".", 1)[0]
+            if top == "airflow" or name in _WATCHED_MODULES:
+                self.namespaces.append((d, dict(d)))
+                if top == "airflow":
+                    for v in list(d.values()):
+                        if isinstance(v, type) and v.__module__ == name:
+                            self.namespaces.append((v.__dict__, dict(v.__dict__)))
+            else:
+                self.sizes.append((d, len(d)))
 
     def clean(self, child):
         """Whether the process can load another file: the file left no thread, no process and
@@ -596,6 +608,9 @@ class _State:
             return "replaced modules"
         if builtins.__dict__ != self.builtins:
             return "builtins"
+        for live, size in self.sizes:
+            if len(live) != size:
+                return "changed shared modules"
         for live, copy in self.namespaces:
             if live != copy:
                 return "changed shared modules"

@@ -75,6 +75,9 @@ class TaskDescriber:
     def __init__(self, d, task):
         self.d = d
         self.task = task
+        # Plain attributes straight from the instance (getattr only for properties and class
+        # attributes): most of a task's values are read here.
+        self.attrs = getattr(task, "__dict__", {})
         self.tid = str(task.task_id)
         self.line = _line(task) or d.line
         self.explicit = _explicit(task)
@@ -95,7 +98,9 @@ class TaskDescriber:
         self.d.finding(self.line, "task %r: %s" % (self.tid, message), severity)
 
     def get(self, name, default=None):
-        v = getattr(self.task, name, _MISSING)
+        v = self.attrs.get(name, _MISSING)
+        if v is _MISSING:
+            v = getattr(self.task, name, _MISSING)
         if (v is _MISSING or v is None) and name in self.partial:
             v = self.partial[name]
         return default if v is _MISSING or _notset(v) else v
