@@ -541,9 +541,15 @@ def _collect_dags(module, ctx):
     return found
 
 
-# Warm modules outside the compatibility package whose globals a DAG file may well change.
-_WATCHED_MODULES = frozenset(("sys", "os", "builtins", "datetime", "time", "json", "logging", "socket",
-                              "ssl", "random", "warnings", "tempfile", "importlib", "functools"))
+# Warm modules whose globals a DAG file may well change (set or replace a name): compared in full
+# after each file; the other warm modules and the compatibility package's classes by their size.
+_WATCHED_MODULES = frozenset((
+    "sys", "os", "builtins", "datetime", "time", "json", "logging", "socket", "ssl", "random", "warnings",
+    "tempfile", "importlib", "functools", "airflow", "airflow.models", "airflow.models.baseoperator",
+    "airflow.models.dag", "airflow.models.variable", "airflow.models.connection", "airflow.configuration",
+    "airflow.hooks.base", "airflow.utils.dates", "airflow.utils.timezone", "airflow.decorators",
+    "airflow.operators.python", "airflow.operators.bash", "airflow.sensors.base",
+))
 
 
 class _State:
@@ -567,23 +573,22 @@ class _State:
         # The namespaces every file shares: the warm modules' globals and the compat package's
         # classes; a file that sets or replaces anything in them (sys.x = ..., a monkeypatched
         # operator) leaves a process that is not fresh.
-        # Compared in full: the compatibility package's modules and classes and the few modules
-        # DAG files are known to change (sys, os, ...); the other warm modules by their size.
+        # Compared in full: _WATCHED_MODULES; the other warm modules and the compatibility
+        # package's classes by size (an added or deleted name shows).
         self.namespaces = []
         self.sizes = []
         for name, mod in self.modules.items():
             d = getattr(mod, "__dict__", None)
             if not isinstance(d, dict) or name == "__main__" or mod is sys.modules.get(__name__):
                 continue
-            top = name.split(".", 1)[0]
-            if top == "airflow" or name in _WATCHED_MODULES:
+            if name in _WATCHED_MODULES:
                 self.namespaces.append((d, dict(d)))
-                if top == "airflow":
-                    for v in list(d.values()):
-                        if isinstance(v, type) and v.__module__ == name:
-                            self.namespaces.append((v.__dict__, dict(v.__dict__)))
             else:
                 self.sizes.append((d, len(d)))
+            if name.split(".", 1)[0] == "airflow":
+                # Its classes by size: an attribute added (or deleted) shows.
+                self.sizes.extend((v.__dict__, len(v.__dict__)) for v in list(d.values())
+                                  if isinstance(v, type) and v.__module__ == name)
 
     def clean(self, child):
         """Whether the process can load another file: the file left no thread, no process and
