@@ -78,7 +78,9 @@ from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperato
 from airflow.providers.slack.notifications.slack import send_slack_notification
 from airflow.io.path import ObjectStoragePath
 
+from airflow.providers.google.cloud.operators.dataproc import ClusterGenerator
 secret = Secret("env", "PASSWORD", "db-secret", "password")
+cluster = ClusterGenerator(project_id="p", num_workers=2).make()["config"]
 base = ObjectStoragePath("s3://aws_default@bucket/data/")
 with DAG("k", start_date=datetime.datetime(2024, 1, 1), schedule=None,
          on_failure_callback=send_slack_notification(text="failed")) as dag:
@@ -91,6 +93,10 @@ with DAG("k", start_date=datetime.datetime(2024, 1, 1), schedule=None,
             loaded.module.base.read_text()
         with self.assertRaisesRegex(Exception, "is not available in lithoflow"):
             dag.on_failure_callback({})
+        # Parse-time uses of a provider helper give stubs; the same uses in a task raise.
+        self.assertIn("ClusterGenerator", repr(loaded.module.cluster))
+        with self.assertRaisesRegex(Exception, "ClusterGenerator.make \\(from airflow.providers.google"):
+            loaded.module.ClusterGenerator(project_id="p").make()
 
     def test_subdags_are_listed_by_their_parent(self):
         loaded = self.load("""
