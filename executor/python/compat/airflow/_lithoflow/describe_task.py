@@ -6,6 +6,7 @@ Split from ``describe.py`` (which calls :class:`TaskDescriber`); the rules are t
 
 import datetime as _dt
 import os
+import weakref
 
 from airflow._lithoflow.describe import (
     _CALLBACKS, _COMMON_KEYS, _DEFAULTS, _EXECUTOR_KEYS, _ID, _LITHOPS_KEYS, _MAP_KEYS,
@@ -53,6 +54,23 @@ _KNOWN_DEFAULTS = {
 }
 
 
+_KINDS = weakref.WeakKeyDictionary()
+
+
+def _kind(task):
+    """The task's ``_lithoflow_kind``, which depends on its class only (unless overridden on the
+    instance): computed once per class."""
+    cls = type(task)
+    kind = _KINDS.get(cls)
+    if kind is None:
+        kind = getattr(task, "_lithoflow_kind", None) or guess_kind(task)
+        try:
+            _KINDS[cls] = kind
+        except TypeError:
+            pass
+    return kind
+
+
 def guess_kind(task):
     """The task's kind when the object does not say (``_lithoflow_kind``)."""
     if getattr(task, "_lithoflow_unsupported", False):
@@ -85,7 +103,7 @@ class TaskDescriber:
         self.mapped = mapped if isinstance(mapped, dict) else None
         partial = (self.mapped or {}).get("partial") or getattr(task, "partial_kwargs", None) or {}
         self.partial = partial if isinstance(partial, dict) else {}
-        self.kind = getattr(task, "_lithoflow_kind", None) or guess_kind(task)
+        self.kind = self.attrs.get("_lithoflow_kind_override") or _kind(task)
         # Arguments given per mapped instance (`expand`), never written as fixed ones.
         self.mapped_names = set((self.mapped or {}).get("expand") or ())
         self.table = {}
@@ -101,9 +119,11 @@ class TaskDescriber:
         v = self.attrs.get(name, _MISSING)
         if v is _MISSING:
             v = getattr(self.task, name, _MISSING)
-        if (v is _MISSING or v is None) and name in self.partial:
+        if (v is _MISSING or v is None) and self.partial and name in self.partial:
             v = self.partial[name]
-        return default if v is _MISSING or _notset(v) else v
+        if v is _MISSING or v is None or v.__class__.__name__ == "ArgNotSet":
+            return default
+        return v
 
     def given(self, name):
         if name in self.partial:
@@ -122,7 +142,8 @@ class TaskDescriber:
             return
         if default is _MISSING:
             default = _KNOWN_DEFAULTS.get(name, _MISSING)
-        if default is not _MISSING and isinstance(v, bool) == isinstance(default, bool) and _seconds(v) == default:
+        if default is not _MISSING and (v is default or (
+                isinstance(v, bool) == isinstance(default, bool) and _seconds(v) == default)):
             return
         try:
             self.table[key] = _convert(self.template_file(name, v), how)
