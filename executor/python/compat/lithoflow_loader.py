@@ -332,7 +332,14 @@ class _Child:
         spec = importlib.util.spec_from_loader(mod_name, loader)
         module = importlib.util.module_from_spec(spec)
         sys.modules[mod_name] = module
-        loader.exec_module(module)
+        # The DAG file's byte code is not cached (the file is read again only when it changed;
+        # its helpers' byte code is, as Python always does).
+        dont_write, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+        try:
+            code = loader.get_code(mod_name)
+        finally:
+            sys.dont_write_bytecode = dont_write
+        exec(code, module.__dict__)
 
         dags = _collect_dags(module, ctx)
         from airflow._lithoflow import describe
