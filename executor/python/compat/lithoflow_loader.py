@@ -34,6 +34,11 @@ import time
 COMPAT = os.path.dirname(os.path.abspath(__file__))
 if sys.path[:1] != [COMPAT]:
     sys.path.insert(0, COMPAT)
+# Stand-ins for what Airflow always installs (pendulum) at the END of sys.path: an installed
+# one wins.
+FALLBACK = os.path.join(COMPAT, "_fallback")
+if FALLBACK not in sys.path:
+    sys.path.append(FALLBACK)
 
 PROTOCOL_VERSION = 1
 # Seconds the parent waits after the time limit before it kills the child's process group (the

@@ -268,6 +268,8 @@ class TaskDescriber:
                         out.append(_asset_uri(a))
                     except _Problem as e:
                         self.problem("%s: %s" % (name, e))
+                elif kind == "alias":
+                    self.problem("%s: asset aliases (AssetAlias, DatasetAlias) are not supported" % name)
                 elif kind is not None:
                     self.problem("%s holds %s, which only a schedule may hold" % (name, type(a).__name__))
                 else:
