@@ -29,7 +29,7 @@ IGNORED_TASK_ARGS = (
     "queue", "sla", "email", "email_on_failure", "email_on_retry", "executor", "executor_config",
     "run_as_user", "resources", "doc", "doc_md", "doc_rst", "doc_json", "doc_yaml",
     "task_display_name", "ui_color", "ui_fgcolor", "owner_links", "provide_context",
-    "templates_exts", "ignore_first_depends_on_past", "output_encoding", "wait_for_downstream",
+    "ignore_first_depends_on_past", "output_encoding", "wait_for_downstream",
     "wait_for_past_depends_before_skipping", "retry_policy", "params", "start_date", "end_date",
     "pre_execute", "post_execute", "do_xcom_push_on_failure", "logger_name", "allow_nested_operators",
     "deferrable", "poll_interval", "start_from_trigger", "trigger_kwargs", "never_fail", "verify",

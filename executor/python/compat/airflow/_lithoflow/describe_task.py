@@ -151,12 +151,25 @@ class TaskDescriber:
             self.problem("`%s` is %s, which TOML cannot hold" % (name, e))
 
     def template_file(self, name, v):
-        """A templated field naming a file of ``template_ext`` is the file's text, as Airflow reads it."""
+        """A templated field's strings that name a file of ``template_ext`` (at any depth of a
+        dict, list or tuple, as Airflow's ``render_template`` recurses) are the files' text."""
         exts = tuple(self.get("template_ext") or ())
-        if not exts or not isinstance(v, str) or not v.endswith(exts):
+        if not exts or name not in tuple(self.get("template_fields") or ()):
             return v
-        if name not in tuple(self.get("template_fields") or ()):
+        return self._read_templates(name, v, exts, 0)
+
+    def _read_templates(self, name, v, exts, depth):
+        if isinstance(v, str):
+            return self._template_text(name, v) if v.endswith(exts) else v
+        if depth > 20:
             return v
+        if isinstance(v, dict):
+            return {k: self._read_templates(name, x, exts, depth + 1) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return type(v)(self._read_templates(name, x, exts, depth + 1) for x in v)
+        return v
+
+    def _template_text(self, name, v):
         folders = [os.path.dirname(self.d.path)]
         tsp = getattr(self.d.dag, "template_searchpath", None)
         if isinstance(tsp, str):
@@ -351,6 +364,8 @@ class TaskDescriber:
             kwargs = {}
         # A mapped argument is given per instance, not fixed.
         kwargs = {k: v for k, v in kwargs.items() if k not in mapped}
+        args = self.template_file("op_args", list(args))
+        kwargs = self.template_file("op_kwargs", kwargs)
         try:
             op_args, args_from = self.split_args(list(args))
             op_kwargs, kwargs_from = self.split_kwargs(dict(kwargs))
