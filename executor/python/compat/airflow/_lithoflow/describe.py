@@ -660,9 +660,8 @@ class _DagDescriber:
         v2 = self.version == 2
         cron_tt = "cron_data_interval" if v2 else "cron_trigger"
         raw, given = _schedule_argument(self.dag, self.explicit)
+        # The DAG's value (the compat DAG applies the version's default; a file may set it later).
         catchup = getattr(self.dag, "catchup", None)
-        if self.explicit is not None and "catchup" not in self.explicit:
-            catchup = None
         if not isinstance(catchup, bool):
             catchup = v2
         toml["catchup"] = catchup
