@@ -811,7 +811,9 @@ class _DagDescriber:
             try:
                 out[str(k)] = to_json(value)
             except NotJson as e:
-                self.finding(self.line, "params[%r] is %s, which TOML cannot hold" % (k, e))
+                # The DAG runs; a template that reads this param fails with a clear message.
+                self.finding(self.line, "params[%r] holds %s, which TOML cannot hold: the param is left "
+                             "out" % (k, e), "warning")
         if out:
             toml["params"] = out
 
@@ -833,7 +835,8 @@ class _DagDescriber:
                     try:
                         out[k] = to_json(v)
                     except NotJson as e:
-                        self.finding(self.line, "%s[%r] is %s, which TOML cannot hold" % (name, k, e))
+                        self.finding(self.line, "%s[%r] holds %s, which TOML cannot hold: it is left out"
+                                     % (name, k, e), "warning")
                 else:
                     self.finding(self.line, "%s[%r] is not a function" % (name, k))
             if out:
