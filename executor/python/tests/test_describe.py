@@ -76,7 +76,7 @@ d = DAG("manual", schedule=None, start_date=start)
 e = DAG("daily", schedule="@daily", start_date=start)
 """)
         t = {x["dag_id"]: x["toml"] for x in dags}
-        self.assertEqual(t["delta"]["schedule"], "21600s")
+        self.assertEqual(t["delta"]["schedule"], "6h")
         self.assertEqual(t["delta"]["timetable"], "cron_data_interval")
         self.assertEqual(t["once"]["schedule"], "@once")
         self.assertEqual((t["cont"]["schedule"], t["cont"]["max_active_runs"]), ("@continuous", 1))

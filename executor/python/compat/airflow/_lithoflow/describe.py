@@ -700,7 +700,7 @@ class _DagDescriber:
             if raw <= _dt.timedelta(0):
                 self.finding(self.line, "schedule: a timedelta schedule must be longer than zero")
                 return
-            toml["schedule"] = d if isinstance(d, str) else "%ds" % d
+            toml["schedule"] = d if isinstance(d, str) else _schedule_text(d)
             toml["timetable"] = cron_tt
             return
         assets = _asset_schedule(raw)
@@ -749,7 +749,7 @@ class _DagDescriber:
             return
         elif name in ("DeltaDataIntervalTimetable", "DeltaTriggerTimetable") and isinstance(delta, _dt.timedelta):
             d = duration(delta)
-            toml["schedule"] = d if isinstance(d, str) else "%ds" % d
+            toml["schedule"] = d if isinstance(d, str) else _schedule_text(d)
             toml["timetable"] = "cron_data_interval" if name.startswith("DeltaData") else "cron_trigger"
             return
         elif name in ("DatasetTriggeredTimetable", "AssetTriggeredTimetable"):
@@ -856,6 +856,14 @@ class _DagDescriber:
         if not mod or mod.startswith("unusual_prefix_") or mod == "__main__":
             return None
         return "%s:%s" % (mod, q)
+
+
+def _schedule_text(seconds):
+    """A duration schedule in its largest whole unit: 86400 -> "1d", 21600 -> "6h"."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return "%d%s" % (seconds // size, unit)
+    return "%ds" % seconds
 
 
 def _schedule_argument(dag, explicit):
