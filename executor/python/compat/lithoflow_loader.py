@@ -69,10 +69,7 @@ def _warm():
         return failures
     import pkgutil
 
-    def onerror(name):
-        failures.append(name)
-
-    for info in pkgutil.walk_packages(airflow.__path__, "airflow.", onerror=onerror):
+    for info in pkgutil.walk_packages(airflow.__path__, "airflow.", onerror=failures.append):
         if info.name in sys.modules:
             continue
         try:
@@ -608,7 +605,11 @@ class _State:
         import builtins
         import threading
 
-        if threading.active_count() != 1 or len(os.listdir("/proc/self/task")) != 1:
+        try:
+            tasks = len(os.listdir("/proc/self/task"))  # threads started from C too
+        except OSError:
+            tasks = 1
+        if threading.active_count() != 1 or tasks != 1:
             return "threads"
         try:
             while True:
