@@ -418,6 +418,21 @@ with DAG("sens", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
         self.assertEqual((t["poke_interval"], t["timeout"], t["mode"]), (30, 600, "reschedule"))
         self.assertEqual(t["op_args"], [{"target": "x"}])
 
+    def test_custom_branch_operator(self):
+        d = self.one(HEAD + """
+from airflow.operators.branch import BaseBranchOperator
+
+class Pick(BaseBranchOperator):
+    def choose_branch(self, context):
+        return "a"
+
+with DAG("cbr", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+    Pick(task_id="pick") >> [Op(task_id="a"), Op(task_id="b")]
+""")
+        t = d["toml"]["tasks"]["pick"]
+        self.assertEqual((t["type"], t["python_callable"]), ("branch", self.ref("cbr", "pick", "execute")))
+        self.assertEqual((d["tasks"]["pick"]["kind"], d["tasks"]["pick"]["custom"]), ("custom_branch", True))
+
     def test_unsupported_provider_operator(self):
         d = self.one(HEAD + """
 from airflow.providers.google.cloud.operators.bigquery import BigQueryInsertJobOperator

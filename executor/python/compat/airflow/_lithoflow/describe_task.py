@@ -209,7 +209,7 @@ class TaskDescriber:
             t["sensor"] = "python" if kind == "custom_sensor" else kind.split(":", 1)[1]
         else:
             t["type"] = {"branch": "branch", "short_circuit": "short_circuit", "bash": "bash", "empty": "empty",
-                         "latest_only": "branch", "trigger_dag_run": "trigger_dag_run",
+                         "latest_only": "branch", "trigger_dag_run": "trigger_dag_run", "custom_branch": "branch",
                          "branch_virtualenv": "branch", "call_async": "call_async", "map": "map",
                          "map_reduce": "map_reduce"}.get(kind, "python")
         self.common()
@@ -218,7 +218,8 @@ class TaskDescriber:
                    "trigger_dag_run": self.trigger, "virtualenv": self.virtualenv,
                    "branch_virtualenv": self.virtualenv, "taskflow_bash": self.taskflow_bash,
                    "call_async": self.lithops, "map": self.lithops, "map_reduce": self.lithops,
-                   "custom": self.custom, "custom_sensor": self.custom, "unsupported": self.unsupported}
+                   "custom": self.custom, "custom_sensor": self.custom, "custom_branch": self.custom,
+                   "unsupported": self.unsupported}
         if t["type"] == "sensor" and kind != "custom_sensor":
             self.sensor(t["sensor"])
         else:
@@ -235,7 +236,7 @@ class TaskDescriber:
             "operator": getattr(self.task, "_lithoflow_operator", None) or cls.__name__,
             "operator_module": getattr(self.task, "_lithoflow_operator_module", None) or cls.__module__,
             "unsupported": unsupported,
-            "custom": kind in ("custom", "custom_sensor"),
+            "custom": kind in ("custom", "custom_sensor", "custom_branch"),
             "kind": kind,
             "ignored": self.ignored,
             "callables": self.callables,
