@@ -986,6 +986,8 @@ def _line(obj):
 
 def _explicit(obj):
     e = getattr(obj, "_lithoflow_explicit", None)
-    if isinstance(e, (set, frozenset, list, tuple, dict)):
+    if isinstance(e, (set, frozenset)):
+        return e
+    if isinstance(e, (list, tuple, dict)):
         return set(e)
     return None
