@@ -40,7 +40,7 @@ IGNORED_TASK_ARGS = (
 )
 IGNORED_DAG_ARGS = (
     "doc_md", "default_view", "orientation", "owner_links", "dag_display_name", "access_control",
-    "auto_register", "jinja_environment_kwargs", "tooltip", "sla_miss_callback", "template_searchpath",
+    "auto_register", "jinja_environment_kwargs", "tooltip", "sla_miss_callback",
     "template_undefined", "fail_stop", "fail_fast", "max_consecutive_failed_dag_runs", "deadline",
     "is_paused_upon_creation_", "concurrency_", "disable_bundle_versioning", "dag_concurrency",
 )
