@@ -50,7 +50,7 @@ fn dags_list_shows_the_examples_as_a_table_and_as_json() {
         ]
     );
     let airflow = &list[0];
-    assert_eq!(airflow["tasks"], 12);
+    assert_eq!(airflow["tasks"], 10);
     assert!(
         airflow["fileloc"]
             .as_str()
