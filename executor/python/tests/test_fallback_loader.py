@@ -19,8 +19,8 @@ from airflow import DAG
 from airflow.operators.python import PythonOperator
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
-import dateutil, kubernetes
-for mod in (pendulum, requests, dateutil, kubernetes):
+import dateutil, jinja2, kubernetes
+for mod in (pendulum, requests, dateutil, kubernetes, jinja2):
     assert "_fallback" in mod.__file__, mod.__file__
 
 START = pendulum.datetime(2024, 1, 31, tz="Europe/Amsterdam")
@@ -31,6 +31,7 @@ def fetch():
 
 
 with DAG("fallback_k8s", start_date=START + relativedelta(months=1, weekday=MO(+1)), schedule="@daily",
+         template_undefined=jinja2.StrictUndefined,
          tags=[pendulum.time(6, 30).format("HH:mm"), dparser.parse("Jan 5 2024").strftime("%Y%m%d")]) as dag:
     pod = KubernetesPodOperator(
         task_id="pod", name="p", image="busybox",

@@ -64,7 +64,9 @@ class KubernetesTest(FallbackCase):
 
 class MissingPackageTest(FallbackCase):
     def test_import_succeeds_and_every_use_raises(self):
-        for name, pip in (("requests", "requests"), ("httpx", "httpx"), ("sqlalchemy", "SQLAlchemy")):
+        for name, pip in (("requests", "requests"), ("httpx", "httpx"), ("sqlalchemy", "SQLAlchemy"),
+                          ("yaml", "PyYAML"), ("jinja2", "Jinja2"), ("croniter", "croniter"),
+                          ("slugify", "python-slugify"), ("tabulate", "tabulate"), ("tenacity", "tenacity")):
             with self.subTest(name=name):
                 mod = self.mod(name)
                 with self.assertRaises(ImportError) as cm:
@@ -94,5 +96,18 @@ class MissingPackageTest(FallbackCase):
             except (HTTPError, requests.exceptions.RequestException):
                 self.fail("a stand-in exception class caught a ValueError")
         self.assertIs(requests.exceptions.HTTPError, HTTPError)
+        self.mod("yaml")
+        from yaml import SafeLoader
+
+        class TagLoader(SafeLoader):
+            pass
+
+        with self.assertRaises(ImportError):
+            TagLoader.add_constructor("!env", print)
+        self.mod("tenacity")
+        from tenacity import retry, stop_after_attempt
+
+        with self.assertRaises(ImportError):  # a decorator at module level: a clear import error
+            retry(stop=stop_after_attempt(3))
         with self.assertRaises(AttributeError):
             requests.__wrapped__  # dunder names are not stand-ins

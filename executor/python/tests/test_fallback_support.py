@@ -10,7 +10,8 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FALLBACK = os.path.join(os.path.dirname(HERE), "compat", "_fallback")
-PACKAGES = ("pendulum", "dateutil", "kubernetes", "requests", "httpx", "sqlalchemy", "_lithoflow_missing")
+PACKAGES = ("pendulum", "dateutil", "kubernetes", "requests", "httpx", "sqlalchemy", "yaml", "jinja2", "croniter",
+            "slugify", "tabulate", "tenacity", "_lithoflow_missing")
 
 
 def _ours(name):

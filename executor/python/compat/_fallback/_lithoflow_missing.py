@@ -1,9 +1,12 @@
-"""lithoflow's fallback machinery for network and database libraries Airflow always installs
-(``requests``, ``httpx``, ``sqlalchemy``) that DAG files import at module level but use only in
-task code. Where the real package is not installed, ``import requests`` (and its submodules, and
-any name in them) succeeds so that the DAG file loads; every call, instantiation or use raises
-``MissingPackageError`` (an ``ImportError``) naming the package to install. Nothing ever pretends to
-work. Installing the real package replaces it: ``<compat>/_fallback`` is at the END of ``sys.path``.
+"""lithoflow's fallback machinery for libraries Airflow always installs that DAG files import at
+module level but mostly use in task code, and that have no small correct stand-in: network and
+database clients (``requests``, ``httpx``, ``sqlalchemy``), ``yaml``, ``jinja2`` (DAG files pass
+``jinja2.StrictUndefined`` as ``template_undefined``, which lithoflow ignores), ``croniter``,
+``slugify``, ``tabulate``, ``tenacity``. Where the real package is not installed, ``import
+requests`` (and its submodules, and any name in them) succeeds so that the DAG file loads; every
+call or instantiation raises ``MissingPackageError`` (an ``ImportError``) naming the package to
+install. Nothing ever pretends to work. Installing the real package replaces it:
+``<compat>/_fallback`` is at the END of ``sys.path``.
 """
 
 import importlib.abc
