@@ -77,6 +77,14 @@ class MissingPackageTest(FallbackCase):
                 with self.assertRaises(ImportError):
                     mod.Client().post("x")
 
+    def test_dateutil_modules_the_stand_in_does_not_implement(self):
+        self.mod("dateutil")
+        from dateutil.rrule import DAILY, rrule
+
+        with self.assertRaises(ImportError) as cm:
+            list(rrule(DAILY, count=3))
+        self.assertIn("pip install python-dateutil", str(cm.exception))
+
     def test_submodules_exception_classes_and_subclasses(self):
         self.mod("requests")
         from requests.adapters import HTTPAdapter
