@@ -1,5 +1,7 @@
 """lithoflow's kubernetes client stand-in and the import-only stand-ins (requests, httpx,
-sqlalchemy) in compat/_fallback."""
+sqlalchemy, yaml, jinja2, ...) in compat/_fallback."""
+
+import sys
 
 from tests.test_fallback_support import FallbackCase
 
@@ -60,6 +62,20 @@ class KubernetesTest(FallbackCase):
                     call()
                 self.assertIn("pip install kubernetes", str(cm.exception))
         self.assertIn("fallback", kubernetes.__version__)
+
+
+class ImportHookTest(FallbackCase):
+    def test_stand_ins_share_one_import_hook_installed_when_the_machinery_is_imported(self):
+        # The loader imports _lithoflow_missing in its warm parent: a DAG file importing stand-ins
+        # then changes no import hook, and its child can be reused for the next file.
+        self.mod("_lithoflow_missing")
+        before = list(sys.meta_path)
+        self.mod("requests")
+        self.mod("kubernetes")
+        from kubernetes.client.models.v1_pod import V1Pod  # noqa: F401
+        import requests.adapters  # noqa: F401
+
+        self.assertEqual(sys.meta_path, before)
 
 
 class MissingPackageTest(FallbackCase):
