@@ -226,11 +226,15 @@ class PendulumTest(FallbackCase):
 class PendulumDifferencesTest(FallbackCase):
     """Where the stand-in knowingly differs from pendulum 3."""
 
-    def test_pendulum_2_names_and_english_only(self):
+    def test_pendulum_1_and_2_names_and_english_only(self):
         p = self.mod("pendulum")
         self.assertIs(p.period, p.interval)  # pendulum 2's name, kept for DAG files written for it
         self.assertEqual(len(list(p.period(p.datetime(2024, 1, 1), p.datetime(2024, 1, 10)))), 10)
         # pendulum 2's pendulum.tz.timezone(name) (pendulum 3 shadows it with its submodule)
         self.assertEqual(self.mod("pendulum.tz").timezone("Asia/Tokyo").name, "Asia/Tokyo")
+        # pendulum 1's names, which Airflow 1.10 DAG files use
+        self.assertEqual(str(p.create(2020, 11, 17, tz="US/Mountain")), "2020-11-17 00:00:00-07:00")
+        self.assertIs(p.Pendulum, p.DateTime)
+        self.assertEqual(p.strptime("2024-01-31", "%Y-%m-%d"), p.datetime(2024, 1, 31))
         with self.assertRaises(ValueError):  # English only (pendulum has locales)
             p.datetime(2024, 1, 1).format("MMMM", locale="fr")

@@ -1127,10 +1127,25 @@ def interval(start, end, absolute=False):
 period = interval
 
 
+# pendulum 1's names (Airflow 1.10 DAG files): pendulum.create(2020, 11, 17, tz="US/Mountain"),
+# pendulum.Pendulum (the DateTime class), pendulum.strptime.
+def create(year=None, month=None, day=None, hour=0, minute=0, second=0, microsecond=0, tz=UTC):
+    base = now(tz)
+    return datetime(base.year if year is None else year, base.month if month is None else month,
+                    base.day if day is None else day, hour, minute, second, microsecond, tz=tz)
+
+
+def strptime(time, fmt):
+    return instance(_dt.datetime.strptime(time, fmt))
+
+
+Pendulum = DateTime
+
+
 __all__ = [
     "MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY", "UTC",
     "Date", "DateTime", "Duration", "FixedTimezone", "Interval", "ParserError", "Period", "Time",
-    "Timezone", "WeekDay", "date", "datetime", "duration", "fixed_timezone", "from_format",
+    "Timezone", "WeekDay", "create", "date", "datetime", "duration", "fixed_timezone", "from_format",
     "from_timestamp", "instance", "interval", "local", "local_timezone", "naive", "now", "parse",
     "period", "set_local_timezone", "time", "timezone", "today", "tomorrow", "yesterday",
 ]
