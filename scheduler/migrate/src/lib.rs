@@ -18,6 +18,7 @@ mod convert;
 mod emit;
 mod eval;
 mod known;
+mod loaded;
 mod model;
 mod relocate;
 mod runtime_values;
@@ -42,6 +43,7 @@ use rustpython_parser::Parse;
 use rustpython_parser::ast;
 
 use lithoflow_dag::diag::{Diagnostic, Severity, Source};
+pub use loaded::{Described, convert_described};
 pub use relocate::{GENERATED_MARKER, GeneratedModule};
 
 /// The first words of every converted TOML file: `lithoflow migrate` overwrites only files
@@ -345,20 +347,24 @@ fn generated_module_name(path: &Path) -> String {
 /// hostile input is reported instead of overflowing the stack; a panic in the parser is
 /// reported as an error of the file.
 pub fn convert_file(path: &Path, text: &str, opts: &ConvertOptions) -> FileConversion {
+    guarded(path, || convert_file_inner(path, text, opts))
+}
+
+/// Runs a conversion on a thread with a large stack; a panic is reported as an error of
+/// the file.
+fn guarded(path: &Path, convert: impl Fn() -> FileConversion + Sync) -> FileConversion {
     let result = std::thread::scope(|scope| {
         std::thread::Builder::new()
             .name("migrate".into())
             .stack_size(256 * 1024 * 1024)
-            .spawn_scoped(scope, || convert_file_inner(path, text, opts))
+            .spawn_scoped(scope, &convert)
             .map(|h| h.join())
     });
     let result = match result {
         Ok(joined) => joined,
         // No thread with a large stack could be made: convert on this one (the limits
         // below keep the recursion shallow anyway).
-        Err(_) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            convert_file_inner(path, text, opts)
-        })),
+        Err(_) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(&convert)),
     };
     match result {
         Ok(conv) => conv,
@@ -763,10 +769,47 @@ fn parse_now(text: &str) -> anyhow::Result<DateTime<Utc>> {
     }
 }
 
-/// Runs `lithoflow migrate`: the report goes to `report` (stderr), the list of files
-/// written to `summary` (stdout).
+/// What the Python loader made of a DAG file, for [`run_with`].
+#[derive(Debug, Clone)]
+pub enum Loaded {
+    /// It ran the file on lithoflow's Airflow compatibility layer: the DAGs it defines.
+    Ran(Described),
+    /// It could not import the file here: why (the exception with its `file:line`, the
+    /// time limit, or that there is no Python). The file is then read statically.
+    NotImported(String),
+}
+
+/// How [`run_with`] gets a DAG file's descriptions: `(file, default Airflow version)`.
+pub type LoaderFn<'a> = &'a mut dyn FnMut(&Path, AirflowVersion) -> Loaded;
+
+/// Runs `lithoflow migrate` with the static reader alone: the report goes to `report`
+/// (stderr), the list of files written to `summary` (stdout).
 pub fn run(
     args: &MigrateArgs,
+    summary: &mut dyn Write,
+    report: &mut dyn Write,
+) -> anyhow::Result<MigrateOutcome> {
+    run_with(args, None, summary, report)
+}
+
+/// The DAG files `lithoflow migrate` would read for `args`, in its order (for a caller
+/// that loads them all before [`run_with`]).
+pub fn dag_files(args: &MigrateArgs) -> anyhow::Result<Vec<PathBuf>> {
+    let mut skipped = 0;
+    let mut files = Vec::new();
+    for p in &args.paths {
+        files.extend(find_files(p, &mut skipped)?.1);
+    }
+    Ok(files)
+}
+
+/// Runs `lithoflow migrate`: each DAG file is loaded with `loader` (the Python loader,
+/// which runs it) and converted from the DAGs it defines; a file the loader cannot import
+/// here, or every file when there is no loader, is read statically. The report (on
+/// `report`) says which reader each file had.
+pub fn run_with(
+    args: &MigrateArgs,
+    mut loader: Option<LoaderFn<'_>>,
     summary: &mut dyn Write,
     report: &mut dyn Write,
 ) -> anyhow::Result<MigrateOutcome> {
@@ -822,7 +865,27 @@ pub fn run(
                 continue;
             }
         };
-        let conv = convert_file(file, &text, &opts);
+        let conv = match loader.as_mut().map(|l| l(file, args.airflow_version)) {
+            None => convert_file(file, &text, &opts),
+            Some(Loaded::Ran(described)) => {
+                diags.push(Diagnostic {
+                    severity: Severity::Note,
+                    path: file.clone(),
+                    location: None,
+                    message: "loaded by running it on lithoflow's Airflow compatibility layer, as Airflow imports it".into(),
+                });
+                convert_described(file, &text, &described, &opts)
+            }
+            Some(Loaded::NotImported(why)) => {
+                diags.push(Diagnostic {
+                    severity: Severity::Note,
+                    path: file.clone(),
+                    location: None,
+                    message: format!("read statically, without running it: the loader could not import it here ({why})"),
+                });
+                convert_file(file, &text, &opts)
+            }
+        };
         outcome.dags += conv.dags.len();
         let out_dir = match &args.out {
             Some(o) => {
