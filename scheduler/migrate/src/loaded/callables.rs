@@ -65,7 +65,8 @@ pub(crate) enum Resolved {
         /// A note to report (the module is outside the DAG's folder).
         note: Option<String>,
     },
-    /// A module-level function of the DAG file itself: moved to the generated module.
+    /// A function of the DAG file itself (module-level, or nested without captures):
+    /// moved to the generated module. `line` is its first line (its first decorator's).
     Moved { function: String, line: usize },
     /// TOML cannot hold it: why, and the DAG file's line to report it at (if known).
     Cannot {
@@ -230,6 +231,12 @@ pub(crate) fn resolve(place: &Place, owner: &str, attr: &str, info: Option<&Valu
             ),
             ", or make it a module-level function",
         ),
+        // A function defined inside another that captures nothing from it (a `@task` in a
+        // `@dag` function's body) moves like a module-level one.
+        "nested" if in_dag_file => Resolved::Moved {
+            function: qualname.rsplit('.').next().unwrap_or(qualname).to_owned(),
+            line: line.unwrap_or(0),
+        },
         _ if qualname.contains("<locals>") || matches!(kind, "closure" | "nested") => cannot(
             format!(
                 "`{}`{}, a function defined inside a function (a closure or nested function): it has no module-level name, and what it captured (a factory's arguments, a loop's values) exists only while the file runs",

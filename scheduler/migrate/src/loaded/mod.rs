@@ -68,8 +68,8 @@ struct Converter<'a> {
     place: Place,
     gen_module: String,
     findings: Vec<Finding>,
-    /// Functions of the DAG file to move: name -> (its line, the DAGs using it).
-    moved: BTreeMap<String, (usize, BTreeSet<usize>)>,
+    /// Functions of the DAG file to move: (name, first line) -> the DAGs using it.
+    moved: BTreeMap<(String, usize), BTreeSet<usize>>,
     /// Modules in the DAG's folder that the TOML refers to.
     modules: Vec<PathBuf>,
     /// The DAG being converted, and its line.
@@ -151,9 +151,8 @@ impl<'a> Converter<'a> {
             }
             Resolved::Moved { function, line } => {
                 self.moved
-                    .entry(function.clone())
-                    .or_insert_with(|| (line, BTreeSet::new()))
-                    .1
+                    .entry((function.clone(), line))
+                    .or_default()
                     .insert(self.dag);
                 Ok(format!("{}:{function}", self.gen_module))
             }
@@ -421,7 +420,7 @@ fn convert_inner(
     // Credentials are replaced by references in everything written, and reported.
     let mut vault = crate::secrets::Vault::new(text);
     let module = module.map(|m| {
-        let users: BTreeSet<usize> = c.moved.values().flat_map(|(_, d)| d).copied().collect();
+        let users: BTreeSet<usize> = c.moved.values().flatten().copied().collect();
         let users: Vec<usize> = users.into_iter().collect();
         let (scrubbed, found) = vault.scrub_module(text, &m.text, &users);
         c.findings.extend(found);
@@ -469,7 +468,7 @@ fn convert_inner(
                 }
             }
         }
-        if module.is_some() && c.moved.values().any(|(_, d)| d.contains(&i)) {
+        if module.is_some() && c.moved.values().any(|d| d.contains(&i)) {
             doc.header.push(format!(
                 "Functions the DAG file defined itself were moved to {gen_module}.py, next to this file."
             ));
@@ -567,7 +566,7 @@ fn move_functions(
     let suite = match parsed {
         Ok(s) => s,
         Err(why) => {
-            for (name, (line, dags)) in &moved {
+            for ((name, line), dags) in &moved {
                 for d in dags {
                     c.dag = *d;
                     c.finding(Some(*line), Severity::Error, format!("`{name}` is defined in the DAG file, and migrate cannot copy it to {gen_module}.py: its parser cannot read the file ({why})"));
@@ -581,10 +580,24 @@ fn move_functions(
         .map_or_else(|| "dag".into(), |s| s.to_string_lossy().into_owned());
     let model = crate::eval::interpret(text, &suite, &stem, opts);
     let mut fids: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
-    for (name, (line, dags)) in &moved {
-        let fid = model.top_level.iter().rev().find_map(|t| match t.kind {
-            TopKind::Def(Some(f)) if t.names.contains(name) => Some(f),
-            _ => None,
+    let line_at = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+    for ((name, line), dags) in &moved {
+        // The `def` the loader saw: the one of that name at its line (Python's first line
+        // of a decorated function is its first decorator's), else the module-level one.
+        let near = model
+            .functions
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.name == *name)
+            .map(|(i, f)| (i, line_at(f.span.start)))
+            .filter(|(_, l)| *line > 0 && *l >= *line && *l <= *line + 40)
+            .min_by_key(|(_, l)| *l)
+            .map(|(i, _)| i);
+        let fid = near.or_else(|| {
+            model.top_level.iter().rev().find_map(|t| match t.kind {
+                TopKind::Def(Some(f)) if t.names.contains(name) => Some(f),
+                _ => None,
+            })
         });
         match fid {
             Some(f) => {

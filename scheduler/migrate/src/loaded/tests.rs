@@ -522,3 +522,86 @@ fn the_command_uses_the_loader_and_falls_back_to_the_static_reader() {
     let toml = std::fs::read_to_string(out.path().join("etl.toml")).expect("written");
     assert!(toml.contains("python_callable = \"etl_tasks:load\""));
 }
+
+#[test]
+fn data_dependencies_stay_in_upstream() {
+    let (dir, path) = folder(DAG_FILE);
+    let mut desc = clean_description(dir.path());
+    // Airflow's upstream_task_ids hold the data dependencies too.
+    desc["toml"]["tasks"]["grp.double"]["expand"] = json!({"x": "load"});
+    desc["toml"]["tasks"]["publish"]["op_kwargs_from_task"] = json!({"v": "grp.double"});
+    desc["toml"]["tasks"]["publish"]["op_args_from_task"] = json!({"0": "extract"});
+    desc["toml"]["tasks"]["publish"]["upstream"] = json!(["extract", "grp.double"]);
+    let described = Described {
+        dags: vec![desc],
+        modules: Vec::new(),
+    };
+    let conv = convert_described(&path, DAG_FILE, &described, &opts());
+    let toml = &conv.dags[0].toml;
+    assert!(validate(toml).is_empty(), "{:?}\n{toml}", validate(toml));
+}
+
+const TASKFLOW_FILE: &str = r#"from airflow.decorators import dag, task
+from datetime import datetime
+
+@dag(schedule=None, start_date=datetime(2026, 1, 1))
+def flow():
+    @task
+    def extract():
+        return [1, 2]
+
+    @task
+    def total(values):
+        return sum(values)
+
+    total(extract())
+
+flow()
+"#;
+
+#[test]
+fn taskflow_functions_inside_a_dag_function_move() {
+    let (dir, path) = folder(TASKFLOW_FILE);
+    let nested = |q: &str, line: u64| {
+        json!({"kind": "nested", "module": "lithoflow_dagfile_x", "qualname": format!("flow.<locals>.{q}"),
+               "file": dir.path().join("etl.py").display().to_string(), "line": line})
+    };
+    let desc = json!({
+        "dag_id": "flow", "line": 16, "airflow_version": 2,
+        "toml": {"dag_id": "flow", "catchup": true, "tasks": {
+            "extract": {"type": "python", "python_callable": r("flow", "extract", "python_callable")},
+            "total": {"type": "python", "python_callable": r("flow", "total", "python_callable"),
+                      "op_args_from_task": {"0": "extract"}, "upstream": ["extract"]}}},
+        "tasks": {
+            "extract": {"line": 14, "operator": "_PythonDecoratedOperator", "callables": {"python_callable": nested("extract", 6)}},
+            "total": {"line": 14, "operator": "_PythonDecoratedOperator", "callables": {"python_callable": nested("total", 10)}}
+        }
+    });
+    let described = Described {
+        dags: vec![desc],
+        modules: Vec::new(),
+    };
+    let conv = convert_described(&path, TASKFLOW_FILE, &described, &opts());
+    let rep = report(&conv, dir.path());
+    let dag = &conv.dags[0];
+    assert_eq!(dag.errors, 0, "{rep}");
+    assert!(
+        dag.toml.contains("python_callable = \"etl_tasks:total\"\n"),
+        "{}",
+        dag.toml
+    );
+    let module = conv.module.as_ref().expect("a generated module");
+    assert!(
+        module.text.contains("def extract():\n    return [1, 2]\n"),
+        "{}",
+        module.text
+    );
+    assert!(
+        module
+            .text
+            .contains("def total(values):\n    return sum(values)\n"),
+        "{}",
+        module.text
+    );
+    assert!(validate(&dag.toml).is_empty(), "{:?}", validate(&dag.toml));
+}
