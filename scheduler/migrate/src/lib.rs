@@ -779,8 +779,90 @@ pub enum Loaded {
     NotImported(String),
 }
 
+impl Loaded {
+    /// The loader's answer for a file (its `{"op": "result", "ok": ..., "dags": [...],
+    /// "modules": [...], "error": {...}}`, issue 19's spec), or why there is none (the
+    /// loader process could not start: no Python).
+    pub fn from_result(result: Result<serde_json::Value, String>) -> Loaded {
+        let v = match result {
+            Ok(v) => v,
+            Err(why) => return Loaded::NotImported(why),
+        };
+        if v["ok"].as_bool() == Some(true) {
+            let dags = v["dags"].as_array().cloned().unwrap_or_default();
+            let modules = v["modules"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m["path"].as_str().or(m.as_str()).map(PathBuf::from))
+                .collect();
+            return Loaded::Ran(Described { dags, modules });
+        }
+        let e = &v["error"];
+        let what = match (e["type"].as_str(), e["message"].as_str()) {
+            (Some(t), Some(m)) if !m.is_empty() => format!("{t}: {m}"),
+            (Some(t), _) => t.to_owned(),
+            (None, Some(m)) => m.to_owned(),
+            (None, None) => format!(
+                "the loader failed ({})",
+                e["kind"].as_str().unwrap_or("no reason given")
+            ),
+        };
+        let at = match (e["file"].as_str(), e["line"].as_u64()) {
+            (Some(f), Some(l)) => format!(" at {f}:{l}"),
+            (Some(f), None) => format!(" in {f}"),
+            _ => String::new(),
+        };
+        Loaded::NotImported(format!("{what}{at}"))
+    }
+}
+
 /// How [`run_with`] gets a DAG file's descriptions: `(file, default Airflow version)`.
 pub type LoaderFn<'a> = &'a mut dyn FnMut(&Path, AirflowVersion) -> Loaded;
+
+/// How [`run_loading`] loads DAG files: `(files, the DAGs folder to put on their
+/// `sys.path` (None: each file's own folder), the Airflow version of files that do not
+/// import Airflow 3's modules)` to the loader's answer per file, in order (see
+/// [`Loaded::from_result`]).
+pub type DescribeFn<'a> =
+    &'a dyn Fn(&[PathBuf], Option<&Path>, u8) -> Vec<Result<serde_json::Value, String>>;
+
+/// Runs `lithoflow migrate` with the Python loader `describe` (the scheduler's), which
+/// loads every DAG file first; `None` reads every file statically.
+pub fn run_loading(
+    args: &MigrateArgs,
+    describe: Option<DescribeFn<'_>>,
+    summary: &mut dyn Write,
+    report: &mut dyn Write,
+) -> anyhow::Result<MigrateOutcome> {
+    let Some(describe) = describe else {
+        return run_with(args, None, summary, report);
+    };
+    let files = dag_files(args)?;
+    // The folder given is the DAGs folder (on `sys.path`, as Airflow's); for files named
+    // one by one, each file's own folder.
+    let folder = match args.paths.as_slice() {
+        [one] if one.is_dir() => Some(one.as_path()),
+        _ => None,
+    };
+    let version = match args.airflow_version {
+        AirflowVersion::V2 => 2,
+        AirflowVersion::V3 => 3,
+    };
+    let mut answers: HashMap<PathBuf, Result<serde_json::Value, String>> = files
+        .iter()
+        .cloned()
+        .zip(describe(&files, folder, version))
+        .collect();
+    let mut loader = |file: &Path, _: AirflowVersion| {
+        Loaded::from_result(
+            answers
+                .remove(file)
+                .unwrap_or_else(|| Err("the loader gave no answer for it".into())),
+        )
+    };
+    run_with(args, Some(&mut loader), summary, report)
+}
 
 /// Runs `lithoflow migrate` with the static reader alone: the report goes to `report`
 /// (stderr), the list of files written to `summary` (stdout).

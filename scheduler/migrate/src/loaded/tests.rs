@@ -605,3 +605,34 @@ fn taskflow_functions_inside_a_dag_function_move() {
     );
     assert!(validate(&dag.toml).is_empty(), "{:?}", validate(&dag.toml));
 }
+
+#[test]
+fn loader_answers() {
+    let ok = json!({"id": 1, "op": "result", "ok": true, "dags": [{"dag_id": "a"}],
+                    "modules": [{"path": "/d/common/util.py", "mtime_ns": 1}], "warnings": []});
+    match Loaded::from_result(Ok(ok)) {
+        Loaded::Ran(d) => {
+            assert_eq!(d.dags.len(), 1);
+            assert_eq!(d.modules, [PathBuf::from("/d/common/util.py")]);
+        }
+        other => panic!("{other:?}"),
+    }
+    let failed = json!({"id": 1, "op": "result", "ok": false, "modules": [], "error": {
+        "kind": "exception", "type": "ModuleNotFoundError", "message": "No module named 'pandas'",
+        "file": "/d/x.py", "line": 3, "traceback": "..."}});
+    match Loaded::from_result(Ok(failed)) {
+        Loaded::NotImported(why) => {
+            assert_eq!(
+                why,
+                "ModuleNotFoundError: No module named 'pandas' at /d/x.py:3"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    match Loaded::from_result(Err(
+        "cannot start a DAG-file loader process (python3)".into()
+    )) {
+        Loaded::NotImported(why) => assert!(why.starts_with("cannot start")),
+        other => panic!("{other:?}"),
+    }
+}
