@@ -85,6 +85,11 @@ pub struct MigrateArgs {
     /// exit 0.
     #[arg(long)]
     pub allow_partial: bool,
+    /// Read the files without running them (the static reader), as where no Python is
+    /// installed; by default each file is run by lithoflow's loader, as Airflow imports
+    /// it, and read statically only when it cannot be imported here.
+    #[arg(long = "static")]
+    pub static_only: bool,
     /// The time `days_ago(...)`, `datetime.now()` and the like are evaluated at
     /// (RFC 3339; default: now). For reproducible output.
     #[arg(long, value_name = "TIME", hide = true)]
@@ -835,7 +840,7 @@ pub fn run_loading(
     summary: &mut dyn Write,
     report: &mut dyn Write,
 ) -> anyhow::Result<MigrateOutcome> {
-    let Some(describe) = describe else {
+    let Some(describe) = describe.filter(|_| !args.static_only) else {
         return run_with(args, None, summary, report);
     };
     let files = dag_files(args)?;

@@ -760,6 +760,7 @@ fn the_command_writes_references_and_prints_no_credential() {
             out: Some(dir.path().join("out")),
             airflow_version: AirflowVersion::V2,
             allow_partial,
+            static_only: true,
             now: Some("2026-11-28T10:00:00Z".into()),
         };
         let (mut summary, mut report) = (Vec::new(), Vec::new());

@@ -479,6 +479,7 @@ fn the_command_uses_the_loader_and_falls_back_to_the_static_reader() {
         out: Some(out.path().to_owned()),
         airflow_version: AirflowVersion::V2,
         allow_partial: false,
+        static_only: false,
         now: Some("2026-11-28T10:00:00Z".into()),
     };
     let desc = clean_description(dir.path());
