@@ -127,6 +127,10 @@ pub(crate) const STAY_PY: &str =
 pub(crate) fn operator_text(task: &Value) -> String {
     let class = task["operator"].as_str().unwrap_or("the operator");
     match task["operator_module"].as_str() {
+        // Airflow's (and the loader's) module name for the DAG file itself.
+        Some(m) if m.starts_with("unusual_prefix_") || m.starts_with(DAGFILE_PREFIX) => {
+            format!("`{class}` (defined in the DAG file)")
+        }
         Some(m) => format!("`{class}` (from {m})"),
         None => format!("`{class}`"),
     }

@@ -313,7 +313,7 @@ fn what_toml_cannot_hold_is_reported_at_its_line() {
         "etl.py:10:5: error: task `f0`: its `python_callable` is `make.inner` (line 10), a function defined inside a function (a closure or nested function)",
         "etl.py:10:5: error: task `f1`: its `python_callable` is `make.inner`",
         "etl.py:21:5: error: task `lam`: its `python_callable` is a lambda (line 21), which has no name a TOML file could refer to; TOML cannot hold it: keep this DAG as .py (lithoflow loads and runs it unchanged), or make it a module-level function",
-        "etl.py:24:5: error: task `shout` is a custom operator `Shout` (from unusual_prefix_0a1b_etl): its `execute(context)` is a method",
+        "etl.py:24:5: error: task `shout` is a custom operator `Shout` (defined in the DAG file): its `execute(context)` is a method",
         "etl.py:25:5: error: task `bq`: `BigQueryInsertJobOperator` (from airflow.providers.google.cloud.operators.bigquery) is a provider operator lithoflow does not implement",
     ];
     assert_eq!(lines.len(), expect.len(), "{rep}");
