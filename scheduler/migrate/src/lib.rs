@@ -801,7 +801,12 @@ impl Loaded {
                 .flatten()
                 .filter_map(|m| m["path"].as_str().or(m.as_str()).map(PathBuf::from))
                 .collect();
-            return Loaded::Ran(Described { dags, modules });
+            let warnings = v["warnings"].as_array().cloned().unwrap_or_default();
+            return Loaded::Ran(Described {
+                dags,
+                modules,
+                warnings,
+            });
         }
         let e = &v["error"];
         let what = match (e["type"].as_str(), e["message"].as_str()) {

@@ -42,6 +42,9 @@ pub struct Described {
     /// The modules the file imported from the DAGs folder (the result's `modules` paths):
     /// copied with `--out` when they are in the DAG's folder.
     pub modules: Vec<PathBuf>,
+    /// The file's warnings (the result's `warnings`: `{"line", "message"}`), reported as
+    /// they are.
+    pub warnings: Vec<Value>,
 }
 
 /// The byte span of line `line` (1-based) of `text`, from its first non-blank character.
@@ -416,6 +419,17 @@ fn convert_inner(
         outs.push(c.dag(i, desc, &file_label));
     }
     let module = move_functions(&mut c, text, &gen_module, &file_label, opts);
+    for w in &described.warnings {
+        if let Some(message) = w["message"].as_str() {
+            let span = line_span(text, line_of(w).unwrap_or(1));
+            c.findings.push(Finding {
+                span,
+                severity: Severity::Warning,
+                message: message.to_owned(),
+                dag: None,
+            });
+        }
+    }
 
     // Credentials are replaced by references in everything written, and reported.
     let mut vault = crate::secrets::Vault::new(text);

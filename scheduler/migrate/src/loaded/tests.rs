@@ -148,6 +148,9 @@ fn a_dag_that_toml_can_hold_converts_whole() {
             dir.path().join("helpers.py"),
             dir.path().join("common/util.py"),
         ],
+        warnings: vec![
+            json!({"line": 24, "message": "the DAG id 'etl' is defined twice in this file"}),
+        ],
     };
     let conv = convert_described(&path, DAG_FILE, &described, &opts());
     let dag = &conv.dags[0];
@@ -216,7 +219,12 @@ upstream = ["grp.double"]
         rep.contains("note: `load` is defined in the DAG file: copied to etl_tasks.py"),
         "{rep}"
     );
+    assert!(
+        rep.contains("etl.py:24:1: warning: the DAG id 'etl' is defined twice in this file"),
+        "{rep}"
+    );
     assert!(!rep.contains("error"), "{rep}");
+    assert_eq!(dag.errors, 0);
     // The modules the TOML refers to are copied with --out, their package too.
     let names: Vec<String> = conv
         .local_modules
@@ -304,6 +312,7 @@ fn what_toml_cannot_hold_is_reported_at_its_line() {
     let described = Described {
         dags: vec![hard_description(dir.path())],
         modules: Vec::new(),
+        ..Described::default()
     };
     let conv = convert_described(&path, HARD_FILE, &described, &opts());
     let rep = report(&conv, dir.path());
@@ -377,6 +386,7 @@ fn callbacks_partials_methods_and_outside_modules() {
     let described = Described {
         dags: vec![desc],
         modules: Vec::new(),
+        ..Described::default()
     };
     let conv = convert_described(&path, DAG_FILE, &described, &opts());
     let rep = report(&conv, dir.path());
@@ -422,6 +432,7 @@ fn values_toml_cannot_hold_and_description_findings() {
     let described = Described {
         dags: vec![desc],
         modules: Vec::new(),
+        ..Described::default()
     };
     let conv = convert_described(&path, DAG_FILE, &described, &opts());
     let rep = report(&conv, dir.path());
@@ -455,6 +466,7 @@ fn a_file_without_dags_and_credentials() {
         &Described {
             dags: vec![desc],
             modules: Vec::new(),
+            ..Described::default()
         },
         &opts(),
     );
@@ -490,6 +502,7 @@ fn the_command_uses_the_loader_and_falls_back_to_the_static_reader() {
             Loaded::Ran(Described {
                 dags: vec![desc.clone()],
                 modules: Vec::new(),
+                ..Described::default()
             })
         } else {
             Loaded::NotImported("ModuleNotFoundError: No module named 'pandas' (other.py:1)".into())
@@ -536,6 +549,7 @@ fn data_dependencies_stay_in_upstream() {
     let described = Described {
         dags: vec![desc],
         modules: Vec::new(),
+        ..Described::default()
     };
     let conv = convert_described(&path, DAG_FILE, &described, &opts());
     let toml = &conv.dags[0].toml;
@@ -581,6 +595,7 @@ fn taskflow_functions_inside_a_dag_function_move() {
     let described = Described {
         dags: vec![desc],
         modules: Vec::new(),
+        ..Described::default()
     };
     let conv = convert_described(&path, TASKFLOW_FILE, &described, &opts());
     let rep = report(&conv, dir.path());
