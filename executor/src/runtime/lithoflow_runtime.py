@@ -64,6 +64,8 @@ _THIS_FILE = globals().get("__file__", "<string>")
 _modules = {}  # module name -> (file, mtime) at import
 _checked = {}  # module name -> monotonic time of the last mtime check
 RELOAD_CHECK_S = 1.0
+# The modules of Airflow DAG files' tasks (executor/python/compat/lithoflow_dagfiles.py).
+DAGFILE_PREFIX = "lithoflow_dagfile_"
 _signatures = {}  # function -> inspect.Signature (or None), cached per function object
 
 
@@ -169,6 +171,18 @@ def _load_module(name):
         except OSError:
             pass
         return module
+    if name.startswith(DAGFILE_PREFIX) and "lithoflow_dagfiles" not in sys.modules:
+        # A task of an Airflow DAG file (.py): lithoflow_dagfiles (in the compatibility
+        # package, on sys.path for such tasks) installs the finder that imports the file.
+        try:
+            importlib.import_module("lithoflow_dagfiles")
+        except ImportError as e:
+            raise FunctionError(
+                "module_not_found",
+                "module `%s` is a task of an Airflow DAG file, and lithoflow's Airflow "
+                "compatibility package cannot be imported (%s); searched sys.path: %s"
+                % (name, e, json.dumps(sys.path)),
+            ) from None
     try:
         importlib.invalidate_caches()
         module = importlib.import_module(name)
