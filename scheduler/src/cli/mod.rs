@@ -350,7 +350,24 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Connections(cmd) => connections::run(cmd, &home_settings()?).await,
         Command::Pools(cmd) => pools::run(cmd, &home_settings()?).await,
         Command::Migrate(args) => {
-            lithoflow_migrate::run(&args, &mut out, &mut err).map(|o| Outcome::from(&o))
+            // Each DAG file runs on the Python loader, as Airflow imports it; a file it
+            // cannot import (and every file with `--static` or `load_python = false`)
+            // is read statically.
+            let home = crate::config::Settings::home_from_env();
+            let load_python = home_settings().map_or(true, |s| s.load_python);
+            let describe = |files: &[PathBuf], folder: Option<&Path>, _version: u8| {
+                match crate::pydag::describe_files(&home, files, folder) {
+                    Ok(answers) => answers
+                        .into_iter()
+                        .map(|a| a.map_err(|e| format!("{e:#}")))
+                        .collect(),
+                    Err(e) => files.iter().map(|_| Err(format!("{e:#}"))).collect(),
+                }
+            };
+            let describe: Option<lithoflow_migrate::DescribeFn<'_>> =
+                load_python.then_some(&describe);
+            lithoflow_migrate::run_loading(&args, describe, &mut out, &mut err)
+                .map(|o| Outcome::from(&o))
         }
         Command::Runtime(cmd) => {
             let settings = home_settings()?;
