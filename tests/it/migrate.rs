@@ -203,7 +203,7 @@ fn args(paths: Vec<PathBuf>, out: &Path, version: AirflowVersion, partial: bool)
     MigrateArgs {
         paths,
         out: Some(out.to_owned()),
-        airflow_version: version,
+        airflow_version: Some(version),
         allow_partial: partial,
         static_only: true,
         now: Some(NOW.into()),

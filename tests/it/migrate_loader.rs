@@ -325,6 +325,15 @@ fn what_toml_cannot_hold_is_reported_and_that_dag_can_stay_py() {
     );
     let (code, printed) = f.validate();
     assert_eq!(code, Some(0), "{printed}");
+
+    // --airflow-version is the version of the files that do not import Airflow 3's
+    // modules, in place of `[airflow] default_version` (2).
+    assert!(f.written("easy.toml").contains("catchup = true"));
+    let (_, stdout, stderr) = f.migrate(&["--airflow-version", "3"]);
+    assert!(stdout.contains("wrote out/easy.toml"), "{stdout}\n{stderr}");
+    let easy = f.written("easy.toml");
+    assert!(easy.contains("with Airflow 3's defaults"), "{easy}");
+    assert!(easy.contains("catchup = false"), "{easy}");
 }
 
 #[test]

@@ -79,8 +79,11 @@ pub struct MigrateArgs {
     pub out: Option<PathBuf>,
     /// Whose defaults the DAG files rely on: Airflow 2 (schedule timedelta(days=1),
     /// catchup on, data-interval cron) or 3 (no schedule, catchup off, cron ticks).
-    #[arg(long, value_enum, default_value_t = AirflowVersion::V2)]
-    pub airflow_version: AirflowVersion,
+    /// Default: 2 when read statically; when run by the loader, Airflow 3 for a file
+    /// importing airflow.sdk or airflow.providers.standard, else `[airflow]
+    /// default_version` of lithoflow.toml (2).
+    #[arg(long, value_enum)]
+    pub airflow_version: Option<AirflowVersion>,
     /// Also write DAGs that did not convert whole, with the gaps as TOML comments, and
     /// exit 0.
     #[arg(long)]
@@ -827,15 +830,16 @@ impl Loaded {
     }
 }
 
-/// How [`run_with`] gets a DAG file's descriptions: `(file, default Airflow version)`.
-pub type LoaderFn<'a> = &'a mut dyn FnMut(&Path, AirflowVersion) -> Loaded;
+/// How [`run_with`] gets a DAG file's descriptions: `(file, the Airflow version of files
+/// that do not import Airflow 3's modules, if `--airflow-version` gave one)`.
+pub type LoaderFn<'a> = &'a mut dyn FnMut(&Path, Option<AirflowVersion>) -> Loaded;
 
 /// How [`run_loading`] loads DAG files: `(files, the DAGs folder to put on their
 /// `sys.path` (None: each file's own folder), the Airflow version of files that do not
-/// import Airflow 3's modules)` to the loader's answer per file, in order (see
-/// [`Loaded::from_result`]).
+/// import Airflow 3's modules (None: `[airflow] default_version`))` to the loader's answer
+/// per file, in order (see [`Loaded::from_result`]).
 pub type DescribeFn<'a> =
-    &'a dyn Fn(&[PathBuf], Option<&Path>, u8) -> Vec<Result<serde_json::Value, String>>;
+    &'a dyn Fn(&[PathBuf], Option<&Path>, Option<u8>) -> Vec<Result<serde_json::Value, String>>;
 
 /// Runs `lithoflow migrate` with the Python loader `describe` (the scheduler's), which
 /// loads every DAG file first; `None` reads every file statically.
@@ -855,16 +859,16 @@ pub fn run_loading(
         [one] if one.is_dir() => Some(one.as_path()),
         _ => None,
     };
-    let version = match args.airflow_version {
+    let version = args.airflow_version.map(|v| match v {
         AirflowVersion::V2 => 2,
         AirflowVersion::V3 => 3,
-    };
+    });
     let mut answers: HashMap<PathBuf, Result<serde_json::Value, String>> = files
         .iter()
         .cloned()
         .zip(describe(&files, folder, version))
         .collect();
-    let mut loader = |file: &Path, _: AirflowVersion| {
+    let mut loader = |file: &Path, _: Option<AirflowVersion>| {
         Loaded::from_result(
             answers
                 .remove(file)
@@ -910,7 +914,7 @@ pub fn run_with(
         None => Utc::now(),
     };
     let opts = ConvertOptions {
-        airflow_version: args.airflow_version,
+        airflow_version: args.airflow_version.unwrap_or(AirflowVersion::V2),
         now,
     };
     let mut outcome = MigrateOutcome {

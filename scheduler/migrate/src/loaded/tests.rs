@@ -489,14 +489,14 @@ fn the_command_uses_the_loader_and_falls_back_to_the_static_reader() {
     let args = MigrateArgs {
         paths: vec![dir.path().to_owned()],
         out: Some(out.path().to_owned()),
-        airflow_version: AirflowVersion::V2,
+        airflow_version: None,
         allow_partial: false,
         static_only: false,
         now: Some("2026-11-28T10:00:00Z".into()),
     };
     let desc = clean_description(dir.path());
     let mut asked = Vec::new();
-    let mut loader = |file: &Path, _: AirflowVersion| {
+    let mut loader = |file: &Path, _: Option<AirflowVersion>| {
         asked.push(file.to_owned());
         if file == path {
             Loaded::Ran(Described {
