@@ -834,10 +834,11 @@ impl Loaded {
 /// that do not import Airflow 3's modules, if `--airflow-version` gave one)`.
 pub type LoaderFn<'a> = &'a mut dyn FnMut(&Path, Option<AirflowVersion>) -> Loaded;
 
-/// How [`run_loading`] loads DAG files: `(files, the DAGs folder to put on their
-/// `sys.path` (None: each file's own folder), the Airflow version of files that do not
-/// import Airflow 3's modules (None: `[airflow] default_version`))` to the loader's answer
-/// per file, in order (see [`Loaded::from_result`]).
+/// How [`run_loading`] loads DAG files. It is given the files, the DAGs folder to put on
+/// their `sys.path` (None: each file's own folder) and the Airflow version of the files
+/// that do not import Airflow 3's modules (None: the `default_version` of lithoflow.toml's
+/// `airflow` table), and gives the loader's answer per file, in order (see
+/// [`Loaded::from_result`]).
 pub type DescribeFn<'a> =
     &'a dyn Fn(&[PathBuf], Option<&Path>, Option<u8>) -> Vec<Result<serde_json::Value, String>>;
 
