@@ -19,9 +19,10 @@ those bound through ``globals()`` in loops and factories, and the ``with DAG``/`
 ones Airflow registers itself). The synthetic module's ``__file__`` is the DAG file, so
 the runtime's reload on a changed mtime (``_load_module`` in lithoflow_runtime.py)
 re-imports it: ``importlib.reload`` finds it again here and imports the DAG file anew.
-A module the DAG file imported from its folder (a helper beside it) that changed on disk
-re-imports the DAG file too (checked at most once a second), as Airflow's workers, which
-parse the file in a fresh process for every try, would see the new helper.
+A module the DAG file uses from its folder or the DAGs folder (a helper beside it, also
+one another DAG file imported first) that changed on disk re-imports the DAG file too
+(checked at most once a second), as Airflow's workers, which parse the file in a fresh
+process for every try, would see the new helper.
 
 The functions come from the module's ``__getattr__`` (PEP 562): the tasks are looked up in
 the live DAG objects, so lambdas, closures and functions made in factory loops are the
@@ -84,7 +85,9 @@ def airflow_module_name(path):
 
 def _ensure_sys_path():
     """lithoflow's ``airflow`` first on sys.path (so ``import airflow`` means ours even
-    where a real Airflow is installed), the pendulum fallback last."""
+    where a real Airflow is installed), the pendulum fallback last. An ``airflow`` imported
+    from elsewhere before (a TOML task's module in the same warm worker importing a real
+    Airflow) is forgotten, so the DAG file imports ours."""
     if sys.path[:1] != [COMPAT]:
         try:
             sys.path.remove(COMPAT)
@@ -93,6 +96,16 @@ def _ensure_sys_path():
         sys.path.insert(0, COMPAT)
     if os.path.isdir(FALLBACK) and FALLBACK not in sys.path:
         sys.path.append(FALLBACK)
+    loaded = sys.modules.get("airflow")
+    if loaded is not None and not _ours(loaded):
+        for name in [n for n in sys.modules if n == "airflow" or n.startswith("airflow.")]:
+            del sys.modules[name]
+        importlib.invalidate_caches()
+
+
+def _ours(module):
+    paths = [getattr(module, "__file__", None)] + list(getattr(module, "__path__", None) or [])
+    return any(isinstance(p, str) and _under(os.path.abspath(p), COMPAT) for p in paths)
 
 
 def _dag_context():
@@ -147,6 +160,7 @@ def collect_dags(module, ctx=None):
     for d in found.values():
         try:
             d.fileloc = module.__file__
+            d._lithoflow_file_dags = found  # the file's other DAGs (an @asset's inlets)
         except Exception:  # noqa: BLE001 -- a read-only fileloc stays as it is
             pass
     return found
@@ -214,7 +228,10 @@ class DagFile:
         sys.modules[mod_name] = module
         try:
             if host is not None and hasattr(host, "set_loading"):
-                host.set_loading(self.path, self.roots()[0])
+                try:
+                    host.set_loading(self.path, self.roots()[0], _airflow_version(source))
+                except TypeError:  # a host without the version argument
+                    host.set_loading(self.path, self.roots()[0])
             if ctx is not None:
                 ctx.current_autoregister_module_name = mod_name
                 ctx.autoregistered_dags.clear()
@@ -233,7 +250,7 @@ class DagFile:
                     pass
             if host is not None and hasattr(host, "set_loading"):
                 host.set_loading(*saved_loading)
-            self.helpers = self._helpers(set(sys.modules) - before - {mod_name})
+            self.helpers = self._helpers((set(sys.modules) - before - {mod_name}) | _referenced(module))
             self.checked = time.monotonic()
         self.module = module
         return module
@@ -247,7 +264,9 @@ class DagFile:
             if not isinstance(f, str):
                 continue
             f = os.path.abspath(f)
-            if _under(f, COMPAT) or not any(_under(f, r) for r in roots):
+            if _under(f, COMPAT) or f == self.path or not any(_under(f, r) for r in roots):
+                continue
+            if name.startswith((PREFIX, "unusual_prefix_")):  # another DAG file
                 continue
             try:
                 found[name] = (f, os.stat(f).st_mtime_ns)
@@ -268,6 +287,33 @@ class DagFile:
             except OSError:
                 return True
         return False
+
+
+def _referenced(module):
+    """The modules the DAG module's globals name: module objects, and the modules of its
+    functions and classes (a helper another DAG file imported first is not new to this
+    import, and is this file's helper all the same)."""
+    names = set()
+    for value in list(vars(module).values()):
+        if isinstance(value, type(module)):
+            names.add(value.__name__)
+        else:
+            owner = getattr(value, "__module__", None) if callable(value) else None
+            if isinstance(owner, str):
+                names.add(owner)
+    return {n for n in names if n in sys.modules}
+
+
+def _airflow_version(source):
+    """The Airflow version whose defaults the file gets, by the loader's rule (Airflow 3 when
+    it imports airflow.sdk or airflow.providers.standard, else ``[airflow] default_version``,
+    which the worker reads from ``LITHOFLOW_AIRFLOW_DEFAULT_VERSION``, 2 when unset)."""
+    default = os.environ.get("LITHOFLOW_AIRFLOW_DEFAULT_VERSION", "2")
+    try:
+        from lithoflow_loader import _airflow_version as loader_rule
+    except Exception:  # noqa: BLE001 -- without the loader: the default
+        return 3 if default.strip() == "3" else 2
+    return loader_rule(source, default)[0]
 
 
 def _host():

@@ -42,8 +42,15 @@ KILL_GRACE_S = 2.0
 # The parent's own sanity bound when a request has no time limit.
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_MEMORY_MB = 2048
+# How many files one child may load in turn (1: a fresh fork for every file). A child goes on to
+# the next file only when the last one loaded without error and left no thread, no process and no
+# change to what files share; it then forgets the file's modules and registries (_State).
+DEFAULT_REUSE = 32
 
 _REAL_EXIT = os._exit
+_DEBUG = bool(os.environ.get("LITHOFLOW_LOADER_DEBUG"))
+# The modules the warm parent imported (a child reports only the ones it imported itself).
+_PRELOADED = None
 
 
 def _warm():
@@ -75,6 +82,85 @@ def _warm():
         except ImportError:
             pass
     return failures
+
+
+# A DAG built (and described) once in the parent before any fork: the first construction of an
+# operator, a DAG or a description fills caches (signatures, lazy imports) that every child would
+# otherwise fill again. Nothing of it stays registered (see _warm_dag).
+_WARM_DAG = """
+import datetime
+from airflow import DAG
+from airflow.operators.bash import BashOperator
+from airflow.operators.empty import EmptyOperator
+from airflow.operators.python import BranchPythonOperator, PythonOperator
+from airflow.decorators import task, task_group
+from airflow.utils.task_group import TaskGroup
+
+
+def _f(x=1, **context):
+    return x
+
+
+with DAG("lithoflow_warm_up", start_date=datetime.datetime(2026, 1, 1), schedule="@daily",
+         default_args={"retries": 1, "retry_delay": datetime.timedelta(minutes=1), "owner": "o"},
+         catchup=False, tags=["warm"]) as _dag:
+    _s = EmptyOperator(task_id="s")
+    _b = BashOperator(task_id="b", bash_command="echo 1")
+    _p = PythonOperator(task_id="p", python_callable=_f, op_kwargs={"x": 2})
+    _br = BranchPythonOperator(task_id="br", python_callable=lambda: "s")
+    with TaskGroup("g"):
+        _g = PythonOperator(task_id="in_group", python_callable=_f, op_args=[1])
+
+    @task
+    def _t(x):
+        return x
+
+    @task_group
+    def _tg():
+        return _t(1)
+
+    _s >> _b >> [_p, _br] >> _g
+    _t(_p.output) >> _tg()
+    _t.partial().expand(x=[1, 2])
+"""
+
+
+def _warm_dag():
+    """Builds and describes _WARM_DAG in the parent, then forgets it."""
+    import types
+
+    name = "lithoflow_loader_warm_up"
+    module = types.ModuleType(name)
+    module.__file__ = os.path.join(COMPAT, name + ".py")
+    sys.modules[name] = module
+    ctx = _dag_context()
+    try:
+        if ctx is not None:
+            ctx.current_autoregister_module_name = name
+        exec(compile(_WARM_DAG, module.__file__, "exec"), module.__dict__)
+        from airflow._lithoflow import describe
+
+        describe.describe_dags(_collect_dags(module, ctx), module=module, path=module.__file__,
+                               dags_folder=COMPAT, version=2)
+        json.dumps(describe.describe_dags(_collect_dags(module, None), module=module, path=module.__file__,
+                                          dags_folder=COMPAT, version=3))
+    except Exception as e:  # noqa: BLE001 -- an incomplete package only makes children slower
+        sys.stderr.write("lithoflow loader: warm-up DAG failed: %s: %s\n" % (type(e).__name__, e))
+    finally:
+        sys.modules.pop(name, None)
+        if ctx is not None:
+            ctx.current_autoregister_module_name = None
+            try:
+                ctx.autoregistered_dags.clear()
+                ctx._context_managed_dags.clear()
+            except Exception:  # noqa: BLE001
+                pass
+        host = _host()
+        if host is not None:
+            try:
+                host.PARSE_TIME_READS.clear()
+            except Exception:  # noqa: BLE001
+                pass
 
 
 # ----------------------------------------------------------------------------------------------
@@ -110,7 +196,7 @@ class _Child:
         self.ans_buf = b""
         self.started = started
         self.pid = os.getpid()
-        self.preloaded = set(sys.modules)
+        self.preloaded = _PRELOADED if _PRELOADED is not None else frozenset(sys.modules)
         self.timeout_s = float(req.get("timeout_s") or 0)
         self.timeout_cls = LoaderTimeout
 
@@ -143,9 +229,8 @@ class _Child:
         folder = self.dags_folder.rstrip(os.sep) + os.sep
         out = []
         seen = set()
-        for name, mod in list(sys.modules.items()):
-            if name in self.preloaded:
-                continue
+        for name in sys.modules.keys() - self.preloaded:
+            mod = sys.modules.get(name)
             f = getattr(mod, "__file__", None)
             if not f or not isinstance(f, str):
                 continue
@@ -200,10 +285,11 @@ class _Child:
         if os.getpid() != self.pid:  # a fork made by the DAG file came back here: not ours to say
             _REAL_EXIT(0)
         try:
-            data = json.dumps(result, default=_json_default, separators=(",", ":"))
+            data = json.dumps(result, default=_json_default, separators=(",", ":"), check_circular=False)
         except BaseException as e:  # noqa: BLE001
             data = json.dumps(self.error_result(e), default=str, separators=(",", ":"))
         _write_all(self.out_fd, b"R" + data.encode("utf-8", "surrogatepass") + b"\n")
+        return bool(result.get("ok"))
 
     def load(self):
         import importlib.machinery
@@ -455,8 +541,140 @@ def _collect_dags(module, ctx):
     return found
 
 
-def _child_main(req, out_fd, ans_fd, started):
-    """Runs in the forked child; never returns."""
+# Warm modules whose globals a DAG file may well change (set or replace a name): compared in full
+# after each file; the other warm modules and the compatibility package's classes by their size.
+_WATCHED_MODULES = frozenset((
+    "sys", "os", "builtins", "datetime", "time", "json", "logging", "socket", "ssl", "random", "warnings",
+    "tempfile", "importlib", "functools", "airflow", "airflow.models", "airflow.models.baseoperator",
+    "airflow.models.dag", "airflow.models.variable", "airflow.models.connection", "airflow.configuration",
+    "airflow.hooks.base", "airflow.utils.dates", "airflow.utils.timezone", "airflow.decorators",
+    "airflow.operators.python", "airflow.operators.bash", "airflow.sensors.base",
+))
+
+
+class _State:
+    """What a DAG file may change in the child's process, taken before the first file, to put it
+    back (or to retire the child) before the next file: a reused child must look fresh."""
+
+    SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGINT", "SIGHUP", "SIGCHLD", "SIGUSR1",
+                                                 "SIGUSR2", "SIGPIPE") if hasattr(signal, n))
+
+    def __init__(self):
+        import builtins
+
+        self.path = list(sys.path)
+        self.meta_path = list(sys.meta_path)
+        self.path_hooks = list(sys.path_hooks)
+        self.environ = dict(os.environ)
+        self.cwd = os.getcwd()
+        self.handlers = {s: signal.getsignal(s) for s in self.SIGNALS}
+        self.modules = {n: sys.modules.get(n) for n in (_PRELOADED or ())}
+        self.builtins = dict(builtins.__dict__)
+        # The namespaces every file shares: the warm modules' globals and the compat package's
+        # classes; a file that sets or replaces anything in them (sys.x = ..., a monkeypatched
+        # operator) leaves a process that is not fresh.
+        # Compared in full: _WATCHED_MODULES; the other warm modules and the compatibility
+        # package's classes by size (an added or deleted name shows).
+        self.namespaces = []
+        self.sizes = []
+        for name, mod in self.modules.items():
+            d = getattr(mod, "__dict__", None)
+            if not isinstance(d, dict) or name == "__main__" or mod is sys.modules.get(__name__):
+                continue
+            if name in _WATCHED_MODULES:
+                self.namespaces.append((d, dict(d)))
+            else:
+                self.sizes.append((d, len(d)))
+            if name.split(".", 1)[0] == "airflow":
+                # Its classes by size: an attribute added (or deleted) shows.
+                self.sizes.extend((v.__dict__, len(v.__dict__)) for v in list(d.values())
+                                  if isinstance(v, type) and v.__module__ == name)
+
+    def clean(self, child):
+        """Whether the process can load another file: the file left no thread, no process and
+        no change to what every file shares; None if so, else why not."""
+        import builtins
+        import threading
+
+        if threading.active_count() != 1 or len(os.listdir("/proc/self/task")) != 1:
+            return "threads"
+        try:
+            while True:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+                if pid == 0:
+                    return "child processes"
+        except ChildProcessError:
+            pass
+        if sys.meta_path != self.meta_path or sys.path_hooks != self.path_hooks:
+            return "import hooks"
+        if any(signal.getsignal(s) != h for s, h in self.handlers.items()):
+            return "signal handlers"
+        if any(sys.modules.get(n) is not m for n, m in self.modules.items()):
+            return "replaced modules"
+        if builtins.__dict__ != self.builtins:
+            return "builtins"
+        for live, size in self.sizes:
+            if len(live) != size:
+                return "changed shared modules"
+        for live, copy in self.namespaces:
+            if live != copy:
+                return "changed shared modules"
+        return None
+
+    def restore(self, child):
+        """Forgets the file: its modules from the DAGs folder, the DAG registries, and what it
+        changed in sys.path, the environment and the working folder."""
+        import importlib
+        import linecache
+
+        folders = tuple(f.rstrip(os.sep) + os.sep for f in (child.dags_folder, os.path.dirname(child.path)))
+        for name in list(sys.modules.keys() - self.modules.keys()):
+            mod = sys.modules.get(name)
+            f = getattr(mod, "__file__", None)
+            paths = [f] if isinstance(f, str) else [p for p in (getattr(mod, "__path__", None) or ()) if isinstance(p, str)]
+            if name.startswith("unusual_prefix_") or not paths or any(
+                    os.path.abspath(p).startswith(folders) for p in paths):
+                del sys.modules[name]
+        sys.path[:] = self.path
+        if os.environ != self.environ:
+            os.environ.clear()
+            os.environ.update(self.environ)
+        if os.getcwd() != self.cwd:
+            os.chdir(self.cwd)
+        ctx = _dag_context()
+        if ctx is not None:
+            ctx.current_autoregister_module_name = None
+            for attr in ("autoregistered_dags", "_context_managed_dags"):
+                try:
+                    getattr(ctx, attr).clear()
+                except Exception:  # noqa: BLE001
+                    pass
+        tg = sys.modules.get("airflow.utils.task_group")
+        tgc = getattr(tg, "TaskGroupContext", None) if tg is not None else None
+        if tgc is not None:
+            try:
+                tgc._context_managed_task_group = None
+                tgc._previous_context_managed_task_groups = []
+            except Exception:  # noqa: BLE001
+                pass
+        host = _host()
+        if host is not None:
+            # The loader itself set the host's loading state: put every global of it back.
+            for live, copy in self.namespaces:
+                if live is host.__dict__:
+                    live.update(copy)
+            for attr in ("PARSE_TIME_READS", "_LOCAL_VARIABLES"):
+                try:
+                    getattr(host, attr).clear()
+                except Exception:  # noqa: BLE001
+                    pass
+        importlib.invalidate_caches()
+        linecache.clearcache()
+
+
+def _child_main(req, out_fd, ans_fd, req_fd, started, max_files):
+    """Runs in the forked child: loads ``req``, then (when the file left the process clean) the
+    next requests the parent sends on ``req_fd``, up to ``max_files``; never returns."""
     code = 0
     try:
         try:
@@ -465,19 +683,45 @@ def _child_main(req, out_fd, ans_fd, started):
             pass
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        child = _Child(req, out_fd, ans_fd, started)
+        # A short-lived process: collect young objects less often (the limit bounds memory).
+        gc.set_threshold(20000, 50, 100)
+        current = []
 
         def exit_hook(status=0):
             # os._exit from the DAG file: report what was imported, then leave as asked.
-            if os.getpid() == child.pid:
+            if current and os.getpid() == current[0].pid:
                 try:
-                    child.send(b"M", {"modules": child.modules()})
+                    current[0].send(b"M", {"modules": current[0].modules()})
                 except BaseException:  # noqa: BLE001
                     pass
             _REAL_EXIT(status)
 
         os._exit = exit_hook
-        child.run()
+        state = _State()
+        buf = b""
+        for n in range(max(1, max_files)):
+            child = _Child(req, out_fd, ans_fd, started)
+            current[:] = [child]
+            ok = child.run()
+            if os.getpid() != child.pid or not ok or n + 1 >= max_files:
+                break
+            state.restore(child)
+            why = state.clean(child)
+            if why is not None:
+                if _DEBUG:
+                    sys.stderr.write("lithoflow loader: a new process after %s: %s\n" % (child.path, why))
+                break
+            if n % 8 == 7:
+                gc.collect()
+            _write_all(out_fd, b"K\n")
+            while b"\n" not in buf:
+                chunk = os.read(req_fd, 1 << 16)
+                if not chunk:
+                    _REAL_EXIT(0)
+                buf += chunk
+            line, buf = buf.split(b"\n", 1)
+            req = json.loads(line)
+            started = req.pop("_started", None) or time.monotonic()
     except BaseException:  # noqa: BLE001
         code = 70
     _REAL_EXIT(code)
@@ -488,31 +732,61 @@ def _child_main(req, out_fd, ans_fd, started):
 # ----------------------------------------------------------------------------------------------
 
 
-class _Running:
-    __slots__ = ("req", "id", "pid", "out_r", "ans_w", "pidfd", "buf", "deadline", "started",
-                 "done", "where", "modules", "status")
+class _Proc:
+    """A child process as the parent sees it: busy with one request, cleaning up after it, or
+    idle (waiting for the next request on its request pipe)."""
 
-    def __init__(self, req, pid, out_r, ans_w, pidfd, deadline, started):
-        self.req = req
-        self.id = req.get("id")
+    __slots__ = ("pid", "out_r", "ans_w", "req_w", "pidfd", "buf", "key", "served", "state", "req",
+                 "id", "started", "deadline", "where", "modules", "status", "gone")
+
+    def __init__(self, pid, out_r, ans_w, req_w, pidfd, key):
         self.pid = pid
         self.out_r = out_r
         self.ans_w = ans_w
+        self.req_w = req_w
         self.pidfd = pidfd
         self.buf = b""
-        self.deadline = deadline
-        self.started = started
-        self.done = False
+        self.key = key
+        self.served = 0
+        self.state = "busy"
+        self.req = None
+        self.id = None
+        self.started = 0.0
+        self.deadline = float("inf")
         self.where = None
         self.modules = []
         self.status = None
+        self.gone = False
+
+    def take(self, req, started):
+        self.req = req
+        self.id = req.get("id")
+        self.started = started
+        self.state = "busy"
+        self.where = None
+        self.modules = []
+        timeout_s = _timeout_of(req)
+        self.deadline = time.monotonic() + (timeout_s if timeout_s > 0 else DEFAULT_TIMEOUT_S * 10) + KILL_GRACE_S
+
+
+def _timeout_of(req):
+    try:
+        return float(req.get("timeout_s") or 0)
+    except (TypeError, ValueError):
+        req["timeout_s"] = 0
+        return 0.0
+
+
+def _key_of(req):
+    return (req.get("memory_mb", DEFAULT_MEMORY_MB), str(req.get("dags_folder") or ""))
 
 
 class Loader:
-    def __init__(self, proto_in, proto_out, max_children):
+    def __init__(self, proto_in, proto_out, max_children, max_files=1):
         self.proto_in = proto_in
         self.proto_out = proto_out
         self.max_children = max(1, max_children)
+        self.max_files = max(1, max_files)
         self.sel = selectors.DefaultSelector()
         try:
             self.sel.register(proto_in, selectors.EVENT_READ, ("stdin", None))
@@ -521,7 +795,7 @@ class Loader:
             self.stdin_polled = False
         self.in_buf = b""
         self.queue = []
-        self.running = {}
+        self.procs = {}
         self.eof = False
         self.has_pidfd = hasattr(os, "pidfd_open")
 
@@ -531,36 +805,61 @@ class Loader:
     def emit_raw(self, data):
         _write_all(self.proto_out, data)
 
+    def busy(self):
+        return any(p.state != "idle" for p in self.procs.values())
+
     def serve(self):
         self.emit({"op": "ready", "version": PROTOCOL_VERSION})
-        while not (self.eof and not self.running and not self.queue):
-            while self.queue and len(self.running) < self.max_children:
-                self.start(self.queue.pop(0))
+        while True:
+            self.dispatch()
+            if self.eof and not self.queue and not self.busy():
+                break
             timeout = None
-            if self.running:
+            if self.procs:
                 now = time.monotonic()
-                timeout = max(0.0, min(r.deadline for r in self.running.values()) - now)
+                deadline = min(p.deadline for p in self.procs.values())
+                if deadline != float("inf"):
+                    timeout = max(0.0, deadline - now)
                 if not self.has_pidfd:
-                    timeout = min(timeout, 0.05)
+                    timeout = 0.05 if timeout is None else min(timeout, 0.05)
             if not self.stdin_polled and not self.eof:
                 self.read_stdin()
                 continue
-            events = self.sel.select(timeout)
-            for key, _ in events:
-                what, run = key.data
+            for key, _ in self.sel.select(timeout):
+                what, proc = key.data
                 if what == "stdin":
                     self.read_stdin()
+                elif proc.gone:
+                    continue
                 elif what == "out":
-                    self.read_child(run)
+                    self.read_child(proc)
                 elif what == "exit":
-                    self.child_exited(run)
+                    self.child_exited(proc)
             now = time.monotonic()
-            for run in list(self.running.values()):
-                if not self.has_pidfd and not run.done:
-                    self.poll_exit(run)
-                if not run.done and now >= run.deadline:
-                    self.kill_timeout(run)
+            for proc in list(self.procs.values()):
+                if not self.has_pidfd and not proc.gone:
+                    self.poll_exit(proc)
+                if not proc.gone and now >= proc.deadline:
+                    self.kill_timeout(proc)
+        for proc in list(self.procs.values()):
+            self.close(proc)
         return 0
+
+    def dispatch(self):
+        while self.queue:
+            req = self.queue[0]
+            idle = [p for p in self.procs.values() if p.state == "idle" and p.key == _key_of(req)]
+            if idle:
+                self.queue.pop(0)
+                self.send(idle[0], req)
+            elif len(self.procs) < self.max_children:
+                self.queue.pop(0)
+                self.spawn(req)
+            elif any(p.state == "idle" for p in self.procs.values()):
+                # An idle child for another folder or memory limit: make room.
+                self.close(next(p for p in self.procs.values() if p.state == "idle"))
+            else:
+                break
 
     # -- stdin -----------------------------------------------------------------------------------
 
@@ -590,54 +889,46 @@ class Loader:
             return
         op = msg.get("op")
         if op == "load":
-            msg["_received"] = time.monotonic()
+            msg["_started"] = time.monotonic()
             self.queue.append(msg)
         elif op == "answer":
             self.answer(msg)
         elif op == "shutdown":
             self.eof = True
             self.queue.clear()
-            try:
-                self.sel.unregister(self.proto_in)
-            except (KeyError, ValueError):
-                pass
+            self.unregister(self.proto_in)
         elif op == "ping":
             self.emit({"op": "pong", "id": msg.get("id")})
         else:
             self.emit({"id": msg.get("id"), "op": "error", "message": "unknown op %r" % (op,)})
 
     def answer(self, msg):
-        for run in self.running.values():
-            if run.id == msg.get("id") and not run.done and run.ans_w is not None:
+        for proc in self.procs.values():
+            if proc.state == "busy" and proc.id == msg.get("id"):
                 try:
-                    _write_all(run.ans_w, json.dumps(msg, separators=(",", ":")).encode() + b"\n")
+                    _write_all(proc.ans_w, json.dumps(msg, separators=(",", ":")).encode() + b"\n")
                 except OSError:
                     pass
                 return
 
     # -- children --------------------------------------------------------------------------------
 
-    def start(self, req):
-        started = req.pop("_received", time.monotonic())
+    def spawn(self, req):
+        started = req.pop("_started", time.monotonic())
         out_r, out_w = os.pipe()
         ans_r, ans_w = os.pipe()
-        try:
-            timeout_s = float(req.get("timeout_s") or 0)
-        except (TypeError, ValueError):
-            timeout_s = 0.0
-            req["timeout_s"] = 0
+        req_r, req_w = os.pipe()
+        _timeout_of(req)
         pid = os.fork()
         if pid == 0:
-            os.close(out_r)
-            os.close(ans_w)
-            for fd in self.child_close_fds():
+            for fd in (out_r, ans_w, req_w, *self.child_close_fds()):
                 try:
                     os.close(fd)
                 except OSError:
                     pass
-            _child_main(req, out_w, ans_r, started)
-        os.close(out_w)
-        os.close(ans_r)
+            _child_main(req, out_w, ans_r, req_r, started, self.max_files)
+        for fd in (out_w, ans_r, req_r):
+            os.close(fd)
         try:
             os.setpgid(pid, pid)
         except OSError:
@@ -648,64 +939,84 @@ class Loader:
                 pidfd = os.pidfd_open(pid)
             except OSError:
                 pidfd = None
-        deadline = time.monotonic() + (timeout_s if timeout_s > 0 else DEFAULT_TIMEOUT_S * 10) + KILL_GRACE_S
-        run = _Running(req, pid, out_r, ans_w, pidfd, deadline, started)
+        if _DEBUG:
+            sys.stderr.write("lithoflow loader: child %d for %s\n" % (pid, req.get("path")))
+        proc = _Proc(pid, out_r, ans_w, req_w, pidfd, _key_of(req))
+        proc.take(req, started)
         os.set_blocking(out_r, False)
-        self.running[pid] = run
-        self.sel.register(out_r, selectors.EVENT_READ, ("out", run))
+        self.procs[pid] = proc
+        self.sel.register(out_r, selectors.EVENT_READ, ("out", proc))
         if pidfd is not None:
-            self.sel.register(pidfd, selectors.EVENT_READ, ("exit", run))
+            self.sel.register(pidfd, selectors.EVENT_READ, ("exit", proc))
+
+    def send(self, proc, req):
+        started = req.get("_started") or time.monotonic()
+        proc.take(req, started)
+        try:
+            _write_all(proc.req_w, json.dumps(req, separators=(",", ":")).encode() + b"\n")
+        except OSError:
+            pass  # the child is gone: its exit answers the request
+        req.pop("_started", None)
 
     def child_close_fds(self):
         fds = [self.proto_in, self.proto_out]
-        for run in self.running.values():
-            fds.extend(fd for fd in (run.out_r, run.ans_w, run.pidfd) if fd is not None)
+        for proc in self.procs.values():
+            fds.extend(fd for fd in (proc.out_r, proc.ans_w, proc.req_w, proc.pidfd) if fd is not None)
         try:
             fds.append(self.sel.fileno())
         except (AttributeError, ValueError):
             pass
         return fds
 
-    def read_child(self, run):
-        while True:
+    def read_child(self, proc):
+        while not proc.gone:
             try:
-                chunk = os.read(run.out_r, 1 << 20)
+                chunk = os.read(proc.out_r, 1 << 20)
             except BlockingIOError:
                 break
             except InterruptedError:
                 continue
             if not chunk:
                 # EOF: the child and everything it forked are gone; the exit says why.
-                self.unregister(run.out_r)
-                if not run.done and not self.has_pidfd:
-                    self.poll_exit(run, block=True)
-                elif not run.done and run.pidfd is None:
-                    self.poll_exit(run, block=True)
+                self.unregister(proc.out_r)
+                if proc.pidfd is None:
+                    self.poll_exit(proc, block=True)
                 break
-            run.buf += chunk
-            self.parse_child(run)
-            if run.done:
-                return
+            proc.buf += chunk
+            self.parse_child(proc)
 
-    def parse_child(self, run):
-        while not run.done and b"\n" in run.buf:
-            line, run.buf = run.buf.split(b"\n", 1)
+    def parse_child(self, proc):
+        while not proc.gone and b"\n" in proc.buf:
+            line, proc.buf = proc.buf.split(b"\n", 1)
             tag, body = line[:1], line[1:]
             if tag == b"R":
-                self.emit_raw(body + b"\n")
-                self.finish(run)
-                return
+                if proc.state == "busy":
+                    self.emit_raw(body + b"\n")
+                    proc.served += 1
+                    proc.state = "cleaning"
+                    proc.req = None
+                    proc.deadline = time.monotonic() + KILL_GRACE_S * 5
+                    if proc.served >= self.max_files:
+                        self.close(proc)
+                continue
+            if tag == b"K":
+                if proc.state == "cleaning":
+                    proc.state = "idle"
+                    proc.deadline = float("inf")
+                continue
             try:
                 msg = json.loads(body)
             except ValueError:
                 continue
+            if proc.state != "busy":
+                continue
             if tag == b"L":
-                msg["id"] = run.id
+                msg["id"] = proc.id
                 self.emit(msg)
             elif tag == b"W":
-                run.where = (msg.get("file"), msg.get("line"))
+                proc.where = (msg.get("file"), msg.get("line"))
             elif tag == b"M":
-                run.modules = msg.get("modules") or []
+                proc.modules = msg.get("modules") or []
 
     def unregister(self, fd):
         try:
@@ -713,19 +1024,21 @@ class Loader:
         except (KeyError, ValueError):
             pass
 
-    def finish(self, run, status=None):
-        """The answer was written: kill what is left of the child's process group, reap, close."""
-        run.done = True
+    def close(self, proc):
+        """Ends a child: kills what is left of its process group, reaps it, closes its pipes."""
+        if proc.gone:
+            return
+        proc.gone = True
         try:
-            os.killpg(run.pid, signal.SIGKILL)
+            os.killpg(proc.pid, signal.SIGKILL)
         except OSError:
             pass
-        if run.status is None:
+        if proc.status is None:
             try:
-                _, run.status = os.waitpid(run.pid, 0)
+                _, proc.status = os.waitpid(proc.pid, 0)
             except ChildProcessError:
                 pass
-        for fd in (run.out_r, run.ans_w, run.pidfd):
+        for fd in (proc.out_r, proc.ans_w, proc.req_w, proc.pidfd):
             if fd is None:
                 continue
             self.unregister(fd)
@@ -733,37 +1046,35 @@ class Loader:
                 os.close(fd)
             except OSError:
                 pass
-        self.running.pop(run.pid, None)
+        self.procs.pop(proc.pid, None)
 
-    def poll_exit(self, run, block=False):
+    def poll_exit(self, proc, block=False):
         try:
-            pid, status = os.waitpid(run.pid, 0 if block else os.WNOHANG)
+            pid, status = os.waitpid(proc.pid, 0 if block else os.WNOHANG)
         except ChildProcessError:
-            pid, status = run.pid, 0
+            pid, status = proc.pid, 0
         if pid == 0:
             return
-        run.status = status
-        self.after_exit(run)
+        proc.status = status
+        self.after_exit(proc)
 
-    def child_exited(self, run):
-        if run.done:
-            return
+    def child_exited(self, proc):
         try:
-            pid, status = os.waitpid(run.pid, os.WNOHANG)
+            pid, status = os.waitpid(proc.pid, os.WNOHANG)
         except ChildProcessError:
-            pid, status = run.pid, 0
+            pid, status = proc.pid, 0
         if pid == 0:
             return
-        run.status = status
-        self.after_exit(run)
+        proc.status = status
+        self.after_exit(proc)
 
-    def after_exit(self, run):
+    def after_exit(self, proc):
         # The result may still sit in the pipe: read it before deciding the child crashed.
-        if not run.done:
-            self.drain(run)
-        if run.done:
+        self.drain(proc)
+        if proc.state != "busy":
+            self.close(proc)
             return
-        status = run.status or 0
+        status = proc.status or 0
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
             try:
@@ -772,63 +1083,68 @@ class Loader:
                 name = str(sig)
             if sig == signal.SIGKILL:
                 message = ("the process loading the DAG file was killed by SIGKILL (out of memory? "
-                           "the memory limit is %s MB)" % run.req.get("memory_mb", DEFAULT_MEMORY_MB))
+                           "the memory limit is %s MB)" % proc.req.get("memory_mb", DEFAULT_MEMORY_MB))
             else:
                 message = "the process loading the DAG file was killed by %s" % name
-            self.error(run, "crash", "Signal", message)
+            self.error(proc, "crash", "Signal", message)
         else:
             code = os.WEXITSTATUS(status)
-            self.error(run, "crash", "ProcessExit",
+            self.error(proc, "crash", "ProcessExit",
                        "the DAG file ended the process loading it with exit status %d "
                        "(os._exit?) before it finished loading" % code)
 
-    def drain(self, run):
+    def drain(self, proc):
         while True:
             try:
-                chunk = os.read(run.out_r, 1 << 20)
+                chunk = os.read(proc.out_r, 1 << 20)
             except (BlockingIOError, OSError):
                 break
             if not chunk:
                 break
-            run.buf += chunk
-        self.parse_child(run)
+            proc.buf += chunk
+        self.parse_child(proc)
 
-    def kill_timeout(self, run):
-        try:
-            os.killpg(run.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        try:
-            os.kill(run.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        try:
-            _, run.status = os.waitpid(run.pid, 0)
-        except ChildProcessError:
-            run.status = 0
-        self.drain(run)
-        if run.done:
+    def kill_timeout(self, proc):
+        if proc.state != "busy":
+            self.close(proc)
             return
-        path = os.path.abspath(str(run.req.get("path", "")))
-        message = "DagBag import timeout for %s after %ss." % (path, float(run.req.get("timeout_s") or 0))
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            os.kill(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            _, proc.status = os.waitpid(proc.pid, 0)
+        except ChildProcessError:
+            proc.status = 0
+        self.drain(proc)
+        if proc.state != "busy":
+            self.close(proc)
+            return
+        path = os.path.abspath(str(proc.req.get("path", "")))
+        message = "DagBag import timeout for %s after %ss." % (path, float(proc.req.get("timeout_s") or 0))
         err = {"kind": "timeout", "type": "AirflowTaskTimeout", "file": path}
-        if run.where and run.where[1]:
-            err["file"], err["line"] = run.where
-            message += " The file was running %s:%s." % run.where
+        if proc.where and proc.where[1]:
+            err["file"], err["line"] = proc.where
+            message += " The file was running %s:%s." % proc.where
         err["message"] = message
         err["traceback"] = message
-        self.result_error(run, err)
+        self.result_error(proc, err)
 
-    def error(self, run, kind, type_, message):
-        path = os.path.abspath(str(run.req.get("path", "")))
+    def error(self, proc, kind, type_, message):
+        path = os.path.abspath(str(proc.req.get("path", "")))
         err = {"kind": kind, "type": type_, "message": message, "file": path, "traceback": message}
-        self.result_error(run, err)
+        self.result_error(proc, err)
 
-    def result_error(self, run, err):
-        elapsed = round((time.monotonic() - run.started) * 1000.0, 3)
-        self.emit({"id": run.id, "op": "result", "ok": False, "error": err, "modules": run.modules,
+    def result_error(self, proc, err):
+        elapsed = round((time.monotonic() - proc.started) * 1000.0, 3)
+        self.emit({"id": proc.id, "op": "result", "ok": False, "error": err, "modules": proc.modules,
                    "elapsed_ms": elapsed})
-        self.finish(run)
+        proc.state = "cleaning"
+        self.close(proc)
 
 
 def main():
@@ -848,13 +1164,21 @@ def main():
     if failures:
         sys.stderr.write("lithoflow loader: could not import %d compat module(s): %s\n"
                          % (len(failures), "; ".join(failures[:5])))
+    global _PRELOADED
+    if not failures:
+        _warm_dag()
+    _PRELOADED = frozenset(sys.modules)
     gc.collect()
     gc.freeze()  # the children do not touch (copy) the warm heap's pages when they collect
+    return Loader(proto_in, proto_out, _env_int("LITHOFLOW_LOADER_CHILDREN", 2),
+                  _env_int("LITHOFLOW_LOADER_REUSE", DEFAULT_REUSE)).serve()
+
+
+def _env_int(name, default):
     try:
-        n = int(os.environ.get("LITHOFLOW_LOADER_CHILDREN", "2"))
+        return int(os.environ.get(name, default))
     except ValueError:
-        n = 2
-    return Loader(proto_in, proto_out, n).serve()
+        return default
 
 
 if __name__ == "__main__":

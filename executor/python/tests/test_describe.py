@@ -87,7 +87,7 @@ e = DAG("daily", schedule="@daily", start_date=start)
         dags = self.describe(HEAD + """
 from airflow.timetables.trigger import CronTriggerTimetable
 from airflow.timetables.interval import CronDataIntervalTimetable
-a = DAG("trig", timetable=CronTriggerTimetable("0 1 * * *", timezone="UTC"), start_date=datetime(2026, 1, 1))
+a = DAG("trig", schedule=CronTriggerTimetable("0 1 * * *", timezone="UTC"), start_date=datetime(2026, 1, 1))
 b = DAG("data", schedule=CronDataIntervalTimetable("0 2 * * *", "UTC"), start_date=datetime(2026, 1, 1))
 """, version=3)
         t = {x["dag_id"]: x["toml"] for x in dags}
@@ -162,13 +162,13 @@ dag = DAG("p", schedule=None, start_date=datetime(2026, 1, 1),
 """)
         self.assertEqual(d["toml"]["params"], {"n": 3, "name": "x", "items": [1, 2]})
 
-    def test_catchup_without_start_date_in_airflow_3_is_manual(self):
-        d = self.one(HEAD + """
+    def test_catchup_without_start_date_in_airflow_3_is_an_import_error(self):
+        self.write("nostart.py", HEAD + """
 dag = DAG("nostart", schedule="@daily", catchup=True)
-""", version=3)
-        self.assertNotIn("schedule", d["toml"])
-        self.assertEqual([f["severity"] for f in d["findings"]], ["warning"])
-
+""")
+        res = self.loader.load("nostart.py", default_version=3)
+        self.assertFalse(res["ok"])
+        self.assertEqual((res["error"]["type"], res["error"]["line"]), ("ValueError", 16))
 
 class DagArgumentsTest(DescribeCase):
     def test_callbacks_are_references_with_callable_info(self):
@@ -224,6 +224,47 @@ dag = DAG("pt", schedule=None, start_date=datetime(2026, 1, 1))
         self.assertIn("bucket", d["parse_time"][0]["what"])
         self.assertEqual(d["parse_time"][0]["line"], 17)
 
+    def test_parse_time_clock_reads(self):
+        d = self.describe(HEAD + """
+from airflow.utils.dates import days_ago
+from airflow.decorators import task
+import time
+
+NOW = datetime.now()
+
+def factory(i):
+    return DAG("f%d" % i, start_date=datetime.utcnow() - timedelta(days=i), schedule=None)
+
+def never_called():
+    return datetime.now()
+
+@task
+def runs_later():
+    return time.time()
+
+made = factory(1)
+other = DAG("other", start_date=days_ago(2), schedule=None)
+""")[0]
+        self.assertEqual(d["parse_time"], [{"what": "datetime.now()", "line": 20},
+                                           {"what": "datetime.utcnow()", "line": 23},
+                                           {"what": "days_ago()", "line": 33}])
+
+
+class VersionTest(DescribeCase):
+    def test_a_file_importing_the_standard_provider_gets_airflow_3(self):
+        d = self.one("""
+from datetime import datetime
+from airflow import DAG
+from airflow.providers.standard.operators.empty import EmptyOperator
+
+with DAG("std") as dag:
+    EmptyOperator(task_id="e")
+""")
+        self.assertEqual(d["airflow_version"], 3)
+        self.assertIn("airflow.providers.standard (line 3)", d["version_reason"])
+        self.assertNotIn("schedule", d["toml"])
+        self.assertEqual((d["toml"]["catchup"], d["toml"]["timetable"]), (False, "cron_trigger"))
+
 
 class CollectionTest(DescribeCase):
     def test_dags_from_loops_factories_and_unbound_with_blocks(self):
@@ -266,6 +307,15 @@ with DAG("cyc", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
         self.assertFalse(res["ok"])
         self.assertEqual(res["error"]["type"], "AirflowDagCycleException")
         self.assertIn("Cycle detected in DAG: cyc", res["error"]["message"])
+
+    def test_a_file_in_a_subfolder_is_named_by_its_relative_path(self):
+        d = self.describe(HEAD + """
+with DAG("sub", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+    Op(task_id="t")
+""", name="team_a/etl.py")[0]
+        self.assertEqual(d["toml"]["tasks"]["t"]["python_callable"], self.ref("sub", "t", "execute", name="team_a/etl.py"))
+        self.assertTrue(d["toml"]["tasks"]["t"]["python_callable"].startswith(
+            "lithoflow_dagfile_" + "team_a/etl.py".encode().hex() + ":"))
 
     def test_a_file_without_dags_is_fine(self):
         self.assertEqual(self.describe("# airflow dag helpers\nX = 1\n"), [])

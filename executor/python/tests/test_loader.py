@@ -321,6 +321,95 @@ class ProtocolTest(LoaderCase):
         self.assertAlive()
 
 
+class ReuseTest(LoaderCase):
+    """A child loads several files in turn only when each leaves it as fresh as a new fork."""
+
+    loader_env = {"LITHOFLOW_LOADER_CHILDREN": "1"}
+
+    def load_ok(self, name):
+        res = self.loader.load(name)
+        self.assertTrue(res["ok"], res)
+        return res
+
+    def test_modules_of_the_dags_folder_are_imported_afresh_for_each_file(self):
+        self.write("state_mod.py", "SEEN = []\n")
+        self.write("uses_state.py", """
+            # airflow dag
+            import os, state_mod
+            assert state_mod.SEEN == [], "module state leaked from another file"
+            state_mod.SEEN.append(1)
+            """)
+        for _ in range(3):
+            res = self.load_ok("uses_state.py")
+            self.assertEqual([m["path"] for m in res["modules"]], [os.path.join(self.folder, "state_mod.py")])
+
+    def test_sys_path_environment_and_cwd_are_put_back(self):
+        self.write("changes.py", """
+            # airflow dag
+            import os, sys
+            assert "/lithoflow/nowhere" not in sys.path
+            assert "LITHOFLOW_TEST_VAR" not in os.environ
+            assert os.getcwd() != "/"
+            sys.path.append("/lithoflow/nowhere")
+            os.environ["LITHOFLOW_TEST_VAR"] = "1"
+            os.chdir("/")
+            """)
+        for _ in range(3):
+            self.load_ok("changes.py")
+
+    def test_a_changed_helper_is_read_again(self):
+        self.write("helper_v.py", "VERSION = 1\n")
+        self.write("reads_v.py", "# airflow dag\nimport helper_v\nVERSION = helper_v.VERSION\n"
+                   "assert VERSION == int(open(helper_v.__file__).read().split('=')[1])\n")
+        self.load_ok("reads_v.py")
+        self.write("helper_v.py", "VERSION = 22\n")
+        self.load_ok("reads_v.py")
+
+    def test_threads_and_processes_left_behind_retire_the_child(self):
+        self.write("threads.py", """
+            # airflow dag
+            import threading, time
+            threading.Thread(target=time.sleep, args=(1000,), daemon=True).start()
+            """)
+        self.write("no_threads.py", """
+            # airflow dag
+            import os, threading
+            assert threading.active_count() == 1 and len(os.listdir("/proc/self/task")) == 1
+            """)
+        self.write("spawns.py", "# airflow dag\nimport subprocess\nsubprocess.Popen(['sleep', '1000'])\n")
+        self.write("no_children.py", """
+            # airflow dag
+            import os
+            try:
+                os.waitpid(-1, os.WNOHANG)
+                raise AssertionError("a child process of another file is still here")
+            except ChildProcessError:
+                pass
+            """)
+        for first, second in (("threads.py", "no_threads.py"), ("spawns.py", "no_children.py")):
+            self.load_ok(first)
+            self.load_ok(second)
+
+    def test_dag_registries_start_empty(self):
+        self.write("one_dag.py", """
+            # airflow dag
+            from datetime import datetime
+            from airflow import DAG
+            from airflow.models.dag import DagContext
+            assert not DagContext.autoregistered_dags and DagContext.get_current_dag() is None
+            with DAG("only_%d" % id(DagContext), schedule=None, start_date=datetime(2026, 1, 1)):
+                pass
+            """)
+        for _ in range(3):
+            self.assertEqual(len(self.load_ok("one_dag.py")["dags"]), 1)
+
+
+class ForkPerFileTest(HostileFilesTest):
+    """The hostile files again with a fresh fork for every file (LITHOFLOW_LOADER_REUSE=1)."""
+
+    loader_env = {"LITHOFLOW_LOADER_REUSE": "1"}
+
+
 class VersionTest(LoaderCase):
     def test_airflow_version_from_the_files_imports(self):
         import importlib.util

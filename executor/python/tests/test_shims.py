@@ -39,6 +39,28 @@ for n in (1, 2):
         self.assertOk(self.call(path, "factory_2", "t1", "python_callable", args=[3]), 61)
         self.assertOk(self.call(path, "factory_1", "t2", "python_callable", args=[3]), 32)
 
+    def test_partials_bound_methods_and_callable_objects(self):
+        path = self.dag_file(kit.STANDIN + """
+import functools
+class Job:
+    def __init__(self, base):
+        self.base = base
+    def run(self, x, ds):
+        return [self.base + x, ds]
+    def __call__(self, x, run_id):
+        return [self.base * x, run_id]
+def scaled(factor, x, ti):
+    return factor * x + ti.try_number
+dag = DAG("shapes")
+Task(dag, "method", python_callable=Job(10).run)
+Task(dag, "object", python_callable=Job(3))
+Task(dag, "partial", python_callable=functools.partial(scaled, 100))
+""")
+        self.assertOk(self.call(path, "shapes", "method", "python_callable", args=[1]), [11, "2026-01-02"])
+        self.assertOk(self.call(path, "shapes", "object", "python_callable", args=[2]),
+                      [6, "scheduled__2026-01-02T00:00:00+00:00"])
+        self.assertOk(self.call(path, "shapes", "partial", "python_callable", args=[2]), 201)
+
     def test_the_context_has_the_live_dag_and_task(self):
         path = self.dag_file(kit.STANDIN + """
 dag = DAG("live")
@@ -77,7 +99,13 @@ Task(dag, "skip", python_callable=skip)
 Task(dag, "fail", python_callable=fail)
 """)
         self.assertError(self.call(path, "exc", "skip", "python_callable"), "AirflowSkipException", "not today")
-        self.assertError(self.call(path, "exc", "fail", "python_callable"), "AirflowFailException", "never")
+        resp = self.call(path, "exc", "fail", "python_callable")
+        self.assertError(resp, "AirflowFailException", "never")
+        # The traceback starts in the DAG file: the worker's plumbing is left out.
+        tb = resp["error"]["traceback"].splitlines()
+        self.assertEqual(tb[0], "Traceback (most recent call last):")
+        self.assertIn('%s", line ' % os.path.basename(path), tb[1])
+        self.assertNotIn("shims.py", resp["error"]["traceback"])
 
     def test_call_uses_the_live_op_args_and_pulls_xcom_args(self):
         path = self.dag_file(kit.STANDIN + """
@@ -91,6 +119,16 @@ Task(dag, "t", python_callable=fn, op_args=[datetime.date(2020, 5, 1)],
 """)
         self.host.xcoms[("up", "return_value")] = [42]
         self.assertOk(self.call(path, "calls", "t", "call"), [2020, [1, 3], 42, "2026-01-02", None])
+
+    def test_call_takes_the_rendered_json_entries_over_the_live_ones(self):
+        path = self.dag_file(kit.STANDIN + """
+dag = DAG("mixed")
+def fn(day, values, ds):
+    return [day, sorted(values), ds]
+Task(dag, "t", python_callable=fn, op_kwargs={"day": "{{ ds }}", "values": {2, 1}})
+""")
+        self.assertOk(self.call(path, "mixed", "t", "call", kwargs={"day": "2026-01-02"}),
+                      ["2026-01-02", [1, 2], "2026-01-02"])
 
     def test_raw_callables(self):
         path = self.dag_file(kit.STANDIN + """
@@ -141,6 +179,29 @@ BigQueryInsertJobOperator(dag, "bq")
             "Airflow or replace the task",
         )
 
+    def test_an_airflow_imported_from_elsewhere_gives_way_to_ours(self):
+        # In a worker of its own (a fresh process): a module named `airflow` from another
+        # folder was imported first (a real Airflow a TOML task's module used).
+        elsewhere = os.path.join(self.tmp, "site", "airflow")
+        os.makedirs(elsewhere)
+        with open(os.path.join(elsewhere, "__init__.py"), "w") as f:
+            f.write("REAL = True\n")
+        path = self.dag_file('''
+import datetime
+from airflow import DAG
+from airflow.operators.python import PythonOperator
+import airflow
+with DAG("ours", start_date=datetime.datetime(2026, 1, 1)):
+    PythonOperator(task_id="t", python_callable=lambda: [airflow.__file__, hasattr(airflow, "REAL")])
+''')
+        script = kit.worker_script(
+            "import sys; sys.path.insert(0, %r); import airflow; assert airflow.REAL" % os.path.dirname(elsewhere),
+            path, "ours", "t", "python_callable",
+        )
+        out = kit.run_python(script)
+        self.assertTrue(out[0].startswith(kit.COMPAT), out)
+        self.assertFalse(out[1])
+
     def test_a_file_in_a_subfolder_is_named_by_its_relative_path(self):
         a = self.dag_file(kit.STANDIN + 'dag = DAG("same_a")\nTask(dag, "t", python_callable=lambda: "a")\n',
                           name="team_a/etl_same.py")
@@ -190,6 +251,22 @@ MyOperator(dag=dag, task_id="quiet", sql="x", target="y", do_xcom_push=False)
         self.assertEqual(kit.result(resp)[:2], ["select 2026-01-03", "t2"])
         dagfile = sys.modules[kit.module_name(path)]._lithoflow_dagfile
         self.assertEqual(dagfile.dags["custom"].task_dict["op"].sql, "select {{ ds }}")
+
+    def test_xcom_args_inside_rendered_fields_keep_their_values(self):
+        path = self.dag_file(kit.STANDIN + """
+class Load(BaseOperator):
+    template_fields = ("spec",)
+    def execute(self, context):
+        return self.spec
+dag = DAG("native")
+up = Task(dag, "up")
+Load(dag, "load", spec={"rows": PlainXComArg(up), "day": "{{ ds }}", "keys": [PlainXComArg(up, "k"), "x"]})
+""")
+        self.host.xcoms[("up", "return_value")] = [[1, 2]]
+        self.host.xcoms[("up", "k")] = [{"a": 1}]
+        rendered = {"rows": "[1, 2]", "day": "2026-01-02", "keys": ["{'a': 1}", "x"]}
+        self.assertOk(self.call(path, "native", "load", "execute", args=[{"spec": rendered}]),
+                      {"rows": [1, 2], "day": "2026-01-02", "keys": [{"a": 1}, "x"]})
 
     def test_do_xcom_push_false_returns_none(self):
         path = self.dag_file(self.CUSTOM)
@@ -317,6 +394,9 @@ lo.downstream_task_ids = {"b", "a"}
         # A manual run: everything.
         self.assertOk(self.call(path, "latest", "latest_only", "latest_only",
                                 context=ctx("manual", now - 5 * day, now - 4 * day)), ["a", "b"])
+        # An asset-triggered run: no next interval, everything.
+        self.assertOk(self.call(path, "latest", "latest_only", "latest_only",
+                                context=ctx("asset_triggered", now - 5 * day, now - 4 * day)), ["a", "b"])
 
     def test_callbacks_by_index_see_the_live_task(self):
         path = self.dag_file(kit.STANDIN + """
@@ -354,6 +434,18 @@ class ReloadTest(kit.ShimCase):
         with kit.reload_at_once():
             self.assertOk(self.call(path, "re", "t", "python_callable"), "after!")
 
+    def test_a_broken_edit_fails_the_task_and_a_fix_recovers(self):
+        body = kit.STANDIN + 'dag = DAG("fix")\nTask(dag, "t", python_callable=lambda: %s)\n'
+        path = self.dag_file(body % "'one'")
+        self.assertOk(self.call(path, "fix", "t", "python_callable"), "one")
+        with kit.reload_at_once():
+            self.rewrite(path, body % "'two' +")
+            resp = self.call(path, "fix", "t", "python_callable")
+            self.assertFalse(resp["ok"])
+            self.assertEqual(resp["error"]["type"], "SyntaxError")
+            self.rewrite(path, body % "'three'")
+            self.assertOk(self.call(path, "fix", "t", "python_callable"), "three")
+
     def test_a_changed_helper_module_is_imported_again(self):
         helper = os.path.join(self.tmp, "shim_helper_%s.py" % self.id_suffix)
         with open(helper, "w") as f:
@@ -367,6 +459,27 @@ Task(dag, "t", python_callable=lambda: helper.VALUE)
         self.rewrite(helper, "VALUE = 2\n")
         with kit.reload_at_once():
             self.assertOk(self.call(path, "helped", "t", "python_callable"), 2)
+
+    def test_a_helper_another_dag_file_imported_first_is_followed_too(self):
+        os.makedirs(os.path.join(self.tmp, "common_%s" % self.id_suffix))
+        pkg = os.path.join(self.tmp, "common_%s" % self.id_suffix)
+        open(os.path.join(pkg, "__init__.py"), "w").close()
+        util = os.path.join(pkg, "util.py")
+        with open(util, "w") as f:
+            f.write("def value():\n    return 1\n")
+        body = kit.STANDIN + """
+from common_SUFFIX.util import value
+dag = DAG("DAG_ID")
+Task(dag, "t", python_callable=lambda: value())
+""".replace("SUFFIX", self.id_suffix)
+        first = self.dag_file(body.replace("DAG_ID", "first"), name="first_%s.py" % self.id_suffix)
+        second = self.dag_file(body.replace("DAG_ID", "second"), name="second_%s.py" % self.id_suffix)
+        self.assertOk(self.call(first, "first", "t", "python_callable"), 1)
+        self.assertOk(self.call(second, "second", "t", "python_callable"), 1)
+        self.rewrite(util, "def value():\n    return 2\n")
+        with kit.reload_at_once():
+            self.assertOk(self.call(second, "second", "t", "python_callable"), 2)
+            self.assertOk(self.call(first, "first", "t", "python_callable"), 2)
 
     def test_a_dag_file_that_raises_is_an_import_error(self):
         path = self.dag_file(kit.STANDIN + "raise ValueError('broken at parse')\n")

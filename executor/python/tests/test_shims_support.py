@@ -106,12 +106,16 @@ class Host:
     def __init__(self):
         self.xcoms = {}
         self.pushed = []
+        self.extras = []
 
     def __call__(self, op, body):
         if op == "xcom_pull":
             return True, [self.xcoms.get((q["task_id"], q["key"])) for q in body["queries"]]
         if op == "xcom_push":
             self.pushed.append((body["key"], body["value"]))
+            return True, None
+        if op == "outlet_event_extra":
+            self.extras.append((body["uri"], body["extra"]))
             return True, None
         return False, "the test host does not answer %s" % op
 
@@ -128,6 +132,37 @@ def reload_at_once():
         yield
     finally:
         rt.RELOAD_CHECK_S, lithoflow_dagfiles.HELPER_CHECK_S = saved
+
+
+def worker_script(setup, path, dag_id, task_id, attr):
+    """A Python program that runs `setup`, then one call of the runtime, and prints its
+    result as JSON: a call in a process of its own."""
+    req = {
+        "type": "call", "call_id": "00000", "module": module_name(path),
+        "function": function_name(dag_id, task_id, attr), "args": [], "kwargs": {},
+        "sys_path": [COMPAT, os.path.dirname(path)], "airflow_context": context(dag_id, task_id),
+    }
+    return "\n".join([
+        setup,
+        "import importlib.util, json, sys",
+        "sys.path.append(%r)" % RUNTIME_DIR,
+        "spec = importlib.util.spec_from_file_location('lithoflow_runtime', %r)"
+        % os.path.join(RUNTIME_DIR, "lithoflow_runtime.py"),
+        "rt = importlib.util.module_from_spec(spec)",
+        "spec.loader.exec_module(rt)",
+        "resp = rt.run_call(%r)" % (req,),
+        "print(json.dumps(resp.get('result') and json.loads(resp['result']) if resp['ok'] else resp))",
+    ])
+
+
+def run_python(script):
+    """Runs `script` with this interpreter; its last line of output, decoded from JSON."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise AssertionError("the program failed (%d): %s" % (done.returncode, done.stderr))
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 _DEFAULT = object()

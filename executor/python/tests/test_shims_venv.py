@@ -1,7 +1,8 @@
 """PythonVirtualenvOperator / ExternalPythonOperator / @task.virtualenv on the worker
-(shims.py's ``virtualenv``): a cached virtual environment per requirement set (made with
-``python -m venv``; ``--without-pip`` when nothing is to be installed, which keeps these
-tests fast), the function's source run there, arguments and value as JSON."""
+(shims.py's ``virtualenv``, compat/lithoflow_venv.py): a cached virtual environment per
+requirement set (made with ``python -m venv``; ``--without-pip`` when nothing is to be
+installed, which keeps these tests fast), the function's source run there, arguments and
+value as JSON."""
 
 import contextlib
 import io
@@ -123,14 +124,14 @@ def f():
 Task(dag, "f", python_callable=f, requirements=[], system_site_packages=False, venv_cache_path=CACHE)
 ''')
         self.call(path, "venvs", "f", "virtualenv")  # imports the DAG file
-        from airflow._lithoflow import shims
+        import lithoflow_venv
 
         module = sys.modules[kit.module_name(path)]
         task = module._lithoflow_dags["venvs"].task_dict["f"]
         import shutil
         shutil.rmtree(self.cache)
         found = []
-        threads = [threading.Thread(target=lambda: found.append(shims.ensure_venv(task))) for _ in range(3)]
+        threads = [threading.Thread(target=lambda: found.append(lithoflow_venv.ensure_venv(task))) for _ in range(3)]
         with contextlib.redirect_stdout(io.StringIO()) as out:
             for t in threads:
                 t.start()
@@ -145,7 +146,7 @@ Task(dag, "f", python_callable=f, requirements=[], system_site_packages=False, v
 class SourceTest(unittest.TestCase):
     def test_task_decorators_are_stripped_and_others_kept(self):
         sys.path.insert(0, kit.COMPAT) if kit.COMPAT not in sys.path else None
-        from airflow._lithoflow import shims
+        import lithoflow_venv
 
         source = (
             "@task.virtualenv(\n"
@@ -156,7 +157,7 @@ class SourceTest(unittest.TestCase):
             "def f(a):\n"
             "    return a\n"
         )
-        self.assertEqual(shims.strip_task_decorators(source), "@functools.lru_cache\ndef f(a):\n    return a\n")
+        self.assertEqual(lithoflow_venv.strip_task_decorators(source), "@functools.lru_cache\ndef f(a):\n    return a\n")
 
 
 if __name__ == "__main__":

@@ -635,10 +635,17 @@ _STREAMER = None
 _ON_LAMBDA = False
 
 
+# The compatibility package's files that run a .py DAG file's task around its user code.
+_DAGFILE_PLUMBING = ("lithoflow_dagfiles.py", "lithoflow_venv.py", os.path.join("_lithoflow", "shims.py"))
+
+
 def _user_traceback(e):
-    """The traceback of `e` without this runtime's own frames, so it starts in user code."""
+    """The traceback of `e` without this runtime's own frames, so it starts in user code
+    (nor the frames of a .py DAG task's plumbing, unless the error was raised there)."""
     mine = (_THIS_FILE, _LITHOFLOW_FILE, getattr(_lithoflow, "__file__", _LITHOFLOW_FILE))
     tb = [f for f in traceback.extract_tb(e.__traceback__) if f.filename not in mine]
+    if tb and not tb[-1].filename.endswith(_DAGFILE_PLUMBING):
+        tb = [f for f in tb if not f.filename.endswith(_DAGFILE_PLUMBING)]
     return (
         "Traceback (most recent call last):\n"
         + "".join(traceback.format_list(tb))

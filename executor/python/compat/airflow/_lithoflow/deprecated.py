@@ -3,7 +3,7 @@
 each line is ``<module under airflow> <Name> <target module> [<target name>]`` with
 ``P.`` for ``airflow.providers.`` and ``A.`` for ``airflow.``. Generated from the
 ``__deprecated_classes`` tables of Airflow 2.10.5's airflow/operators, sensors, hooks,
-contrib/* and macros ``__init__.py`` (``add_deprecated_classes``): importing a name from
+contrib/*, kubernetes and macros ``__init__.py`` (``add_deprecated_classes``): importing a name from
 such a module gives the target, as Airflow does; a target in a provider lithoflow does not
 implement is that provider's stub (``airflow._lithoflow.providers``)."""
 
@@ -561,6 +561,43 @@ hooks.slack_hook SlackHook P.slack.hooks.slack
 hooks.sqlite_hook SqliteHook P.sqlite.hooks.sqlite
 hooks.webhdfs_hook WebHDFSHook P.apache.hdfs.hooks.webhdfs
 hooks.zendesk_hook ZendeskHook P.zendesk.hooks.zendesk
+kubernetes.k8s_model K8SModel A.kubernetes.pre_7_4_0_compatibility.k8s_model
+kubernetes.k8s_model append_to_pod A.kubernetes.pre_7_4_0_compatibility.k8s_model
+kubernetes.kube_client _disable_verify_ssl A.kubernetes.pre_7_4_0_compatibility.kube_client
+kubernetes.kube_client _enable_tcp_keepalive A.kubernetes.pre_7_4_0_compatibility.kube_client
+kubernetes.kube_client get_kube_client A.kubernetes.pre_7_4_0_compatibility.kube_client
+kubernetes.kubernetes_helper_functions add_pod_suffix P.cncf.kubernetes.kubernetes_helper_functions
+kubernetes.kubernetes_helper_functions annotations_for_logging_task_metadata P.cncf.kubernetes.kubernetes_helper_functions
+kubernetes.kubernetes_helper_functions annotations_to_key P.cncf.kubernetes.kubernetes_helper_functions
+kubernetes.kubernetes_helper_functions create_pod_id P.cncf.kubernetes.kubernetes_helper_functions
+kubernetes.kubernetes_helper_functions get_logs_task_metadata P.cncf.kubernetes.kubernetes_helper_functions
+kubernetes.kubernetes_helper_functions rand_str P.cncf.kubernetes.kubernetes_helper_functions
+kubernetes.pod Port P.cncf.kubernetes.backcompat.pod
+kubernetes.pod Resources P.cncf.kubernetes.backcompat.pod
+kubernetes.pod_generator PodDefaults A.kubernetes.pre_7_4_0_compatibility.pod_generator_deprecated
+kubernetes.pod_generator PodGenerator A.kubernetes.pre_7_4_0_compatibility.pod_generator
+kubernetes.pod_generator PodGeneratorDeprecated A.kubernetes.pre_7_4_0_compatibility.pod_generator_deprecated PodGenerator
+kubernetes.pod_generator add_pod_suffix A.kubernetes.pre_7_4_0_compatibility.pod_generator
+kubernetes.pod_generator datetime_to_label_safe_datestring A.kubernetes.pre_7_4_0_compatibility.pod_generator
+kubernetes.pod_generator extend_object_field A.kubernetes.pre_7_4_0_compatibility.pod_generator
+kubernetes.pod_generator label_safe_datestring_to_datetime A.kubernetes.pre_7_4_0_compatibility.pod_generator
+kubernetes.pod_generator make_safe_label_value A.kubernetes.pre_7_4_0_compatibility.pod_generator
+kubernetes.pod_generator merge_objects A.kubernetes.pre_7_4_0_compatibility.pod_generator
+kubernetes.pod_generator rand_str A.kubernetes.pre_7_4_0_compatibility.pod_generator
+kubernetes.pod_generator_deprecated PodDefaults A.kubernetes.pre_7_4_0_compatibility.pod_generator_deprecated
+kubernetes.pod_generator_deprecated PodGenerator A.kubernetes.pre_7_4_0_compatibility.pod_generator_deprecated
+kubernetes.pod_generator_deprecated make_safe_label_value A.kubernetes.pre_7_4_0_compatibility.pod_generator_deprecated
+kubernetes.pod_launcher PodLauncher P.cncf.kubernetes.pod_launcher
+kubernetes.pod_launcher PodStatus P.cncf.kubernetes.pod_launcher
+kubernetes.pod_launcher_deprecated PodDefaults P.cncf.kubernetes.pod_generator_deprecated
+kubernetes.pod_launcher_deprecated PodLauncher P.cncf.kubernetes.pod_launcher_deprecated
+kubernetes.pod_launcher_deprecated PodStatus P.cncf.kubernetes.pod_launcher_deprecated
+kubernetes.pod_launcher_deprecated get_kube_client P.cncf.kubernetes.kube_client
+kubernetes.pod_runtime_info_env PodRuntimeInfoEnv P.cncf.kubernetes.backcompat.pod_runtime_info_env
+kubernetes.secret K8SModel A.kubernetes.pre_7_4_0_compatibility.k8s_model
+kubernetes.secret Secret A.kubernetes.pre_7_4_0_compatibility.secret
+kubernetes.volume Volume P.cncf.kubernetes.backcompat.volume
+kubernetes.volume_mount VolumeMount P.cncf.kubernetes.backcompat.volume_mount
 macros.hive closest_ds_partition P.apache.hive.macros.hive
 macros.hive max_partition P.apache.hive.macros.hive
 operators.bash_operator BashOperator A.operators.bash

@@ -14,6 +14,7 @@ for the DAG's) that the worker resolves by importing the DAG file again
 (``airflow/_lithoflow/shims.py``), so lambdas, closures and nested functions run as in Airflow.
 """
 
+import ast
 import datetime as _dt
 import functools
 import inspect
@@ -121,7 +122,8 @@ def describe_dags(dags, module=None, path=None, dags_folder=None, version=2, ver
     """
     path = os.path.abspath(path or getattr(module, "__file__", "") or "")
     warnings = []
-    parse_time = _parse_time_reads()
+    parse_time = _parse_time_reads() + clock_reads(path)
+    parse_time.sort(key=lambda r: r["line"])
     out = []
     seen = {}
     for dag in dags:
@@ -150,6 +152,61 @@ def _parse_time_reads():
         if isinstance(r, dict) and r.get("what"):
             reads.append({"what": str(r["what"]), "line": r.get("line") or 0})
     return reads
+
+
+_CLOCK = re.compile(r"\b(?:(?:datetime|date|pendulum|timezone|dt)\s*\.\s*(?:now|utcnow|today|yesterday|tomorrow)"
+                    r"|time\s*\.\s*time|days_ago)\s*\(")
+
+
+def clock_reads(path):
+    """Values the DAG file computes from the clock while it is parsed (module level and the
+    factories it calls, not inside functions that only run later), as ``parse_time`` entries:
+    a TOML copy of the DAG would freeze them."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            source = f.read()
+    except (OSError, UnicodeDecodeError):
+        return []
+    if not _CLOCK.search(source):
+        return []
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    # Calls inside a function body run when it is called: at parse time only if the module
+    # calls that function (a factory, a @dag function); task callables run later.
+    called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    out = []
+
+    def visit(node, live):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                visit(child, live and child.name in called and not _decorated_task(child))
+            elif isinstance(child, ast.Lambda):
+                continue
+            else:
+                if live and isinstance(child, ast.Call):
+                    text = ast.get_source_segment(source, child.func) or ""
+                    if _CLOCK.match(text.replace(" ", "") + "("):
+                        out.append({"what": "%s()" % text.replace(" ", ""), "line": child.lineno})
+                visit(child, live)
+
+    visit(tree, True)
+    return out
+
+
+def _decorated_task(fn):
+    """Whether ``fn`` is a TaskFlow task (its body runs on the worker, not at parse time)."""
+    for d in fn.decorator_list:
+        target = d.func if isinstance(d, ast.Call) else d
+        text = getattr(target, "attr", None) or getattr(target, "id", None) or ""
+        if text in ("task", "branch", "short_circuit", "bash", "sensor", "virtualenv", "external_python",
+                    "python", "docker", "kubernetes", "branch_virtualenv", "branch_external_python"):
+            return True
+        base = getattr(target, "value", None)
+        if getattr(base, "id", None) == "task" or getattr(base, "attr", None) == "task":
+            return True
+    return False
 
 
 def check_cycle(dag):
@@ -202,9 +259,17 @@ def _hex(s):
     return str(s).encode("utf-8").hex()
 
 
-def module_of_file(path):
-    """The module name under which the worker imports the DAG file ``path``."""
-    return "lithoflow_dagfile_" + _hex(os.path.basename(path))
+def module_of_file(path, dags_folder=None):
+    """The module name under which the worker imports the DAG file ``path``: the hex of its name,
+    or, in a subfolder of the DAGs folder, of its path relative to it with ``/`` between folders
+    (two files of one name in different subfolders are then two modules in a warm worker; the
+    DAGs folder is on the call's ``sys.path``)."""
+    name = os.path.basename(path)
+    if dags_folder:
+        rel = os.path.relpath(path, dags_folder)
+        if not rel.startswith(os.pardir + os.sep) and rel != os.pardir and not os.path.isabs(rel):
+            name = rel.replace(os.sep, "/")
+    return "lithoflow_dagfile_" + _hex(name)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -476,7 +541,7 @@ class _DagDescriber:
         self.version = 3 if version == 3 else 2
         self.version_reason = version_reason
         self.parse_time = parse_time
-        self.module = module_of_file(path)
+        self.module = module_of_file(path, dags_folder)
         self.dag_id = str(getattr(dag, "dag_id", ""))
         self.line = _line(dag)
         self.findings = []

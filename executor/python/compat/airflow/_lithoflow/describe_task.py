@@ -6,6 +6,7 @@ Split from ``describe.py`` (which calls :class:`TaskDescriber`); the rules are t
 
 import datetime as _dt
 import os
+import weakref
 
 from airflow._lithoflow.describe import (
     _CALLBACKS, _COMMON_KEYS, _DEFAULTS, _EXECUTOR_KEYS, _ID, _LITHOPS_KEYS, _MAP_KEYS,
@@ -41,7 +42,33 @@ _KIND_BY_CLASS = {
 }
 _VENV_ARGS = ("requirements", "python_version", "system_site_packages", "pip_install_options",
               "index_urls", "venv_cache_path", "use_dill", "serializer", "python", "expect_airflow",
-              "expect_pendulum", "string_args")
+              "expect_pendulum", "string_args", "inherit_env", "env_vars")
+
+
+# Operators' own defaults (Airflow 2.10's), which equal lithoflow's: not written.
+_KNOWN_DEFAULTS = {
+    "recursive": False, "fs_conn_id": "fs_default", "check_existence": False, "allowed_states": ["success"],
+    "skipped_states": [], "wildcard_match": False, "aws_conn_id": "aws_default", "append_env": False,
+    "reset_dag_run": False, "wait_for_completion": False, "skip_when_already_exists": False,
+    "poke_interval": 60.0, "templates_dict": {}, "env": {}, "op_kwargs": {}, "op_args": [],
+}
+
+
+_KINDS = weakref.WeakKeyDictionary()
+
+
+def _kind(task):
+    """The task's ``_lithoflow_kind``, which depends on its class only (unless overridden on the
+    instance): computed once per class."""
+    cls = type(task)
+    kind = _KINDS.get(cls)
+    if kind is None:
+        kind = getattr(task, "_lithoflow_kind", None) or guess_kind(task)
+        try:
+            _KINDS[cls] = kind
+        except TypeError:
+            pass
+    return kind
 
 
 def guess_kind(task):
@@ -66,6 +93,9 @@ class TaskDescriber:
     def __init__(self, d, task):
         self.d = d
         self.task = task
+        # Plain attributes straight from the instance (getattr only for properties and class
+        # attributes): most of a task's values are read here.
+        self.attrs = getattr(task, "__dict__", {})
         self.tid = str(task.task_id)
         self.line = _line(task) or d.line
         self.explicit = _explicit(task)
@@ -73,7 +103,9 @@ class TaskDescriber:
         self.mapped = mapped if isinstance(mapped, dict) else None
         partial = (self.mapped or {}).get("partial") or getattr(task, "partial_kwargs", None) or {}
         self.partial = partial if isinstance(partial, dict) else {}
-        self.kind = getattr(task, "_lithoflow_kind", None) or guess_kind(task)
+        self.kind = self.attrs.get("_lithoflow_kind_override") or _kind(task)
+        # Arguments given per mapped instance (`expand`), never written as fixed ones.
+        self.mapped_names = set((self.mapped or {}).get("expand") or ())
         self.table = {}
         self.callables = {}
         self.ignored = []
@@ -84,10 +116,14 @@ class TaskDescriber:
         self.d.finding(self.line, "task %r: %s" % (self.tid, message), severity)
 
     def get(self, name, default=None):
-        v = getattr(self.task, name, _MISSING)
-        if (v is _MISSING or v is None) and name in self.partial:
+        v = self.attrs.get(name, _MISSING)
+        if v is _MISSING:
+            v = getattr(self.task, name, _MISSING)
+        if (v is _MISSING or v is None) and self.partial and name in self.partial:
             v = self.partial[name]
-        return default if v is _MISSING or _notset(v) else v
+        if v is _MISSING or v is None or v.__class__.__name__ == "ArgNotSet":
+            return default
+        return v
 
     def given(self, name):
         if name in self.partial:
@@ -97,14 +133,17 @@ class TaskDescriber:
         return True
 
     def put(self, key, name, how, default=_MISSING, attr=None):
-        """Writes the argument ``name`` under ``key`` when given (and, without knowing what was
-        given, when it differs from the default)."""
-        if not self.given(name):
+        """Writes the operator's value of ``name`` under ``key`` unless it is None or the default:
+        the value, not whether it was given, counts (a file may set `task.retries = 3` later)."""
+        if name in self.mapped_names:
             return
         v = self.get(attr or name)
         if v is None:
             return
-        if self.explicit is None and default is not _MISSING and _seconds(v) == default:
+        if default is _MISSING:
+            default = _KNOWN_DEFAULTS.get(name, _MISSING)
+        if default is not _MISSING and (v is default or (
+                isinstance(v, bool) == isinstance(default, bool) and _seconds(v) == default)):
             return
         try:
             self.table[key] = _convert(self.template_file(name, v), how)
@@ -192,16 +231,23 @@ class TaskDescriber:
 
     def common(self):
         t = self.table
-        if self.given("trigger_rule"):
-            rule = self.get("trigger_rule", "all_success")
-            rule = getattr(rule, "value", rule)
-            rule = _RULE_ALIASES.get(rule, rule)
-            if rule not in _TRIGGER_RULES:
-                self.problem("trigger_rule %r is not one lithoflow knows" % (rule,))
-            elif rule != "all_success":
-                t["trigger_rule"] = rule
+        # Read whether given or not: as_teardown() and decorators set it after construction.
+        rule = self.get("trigger_rule", "all_success")
+        rule = getattr(rule, "value", rule)
+        rule = _RULE_ALIASES.get(rule, rule)
+        if rule == "all_done_setup_success":
+            # A teardown task (as_teardown, @teardown): Airflow's setup/teardown scoping
+            # (clearing, a teardown's failure not failing the run) has no lithoflow equivalent.
+            self.problem("a teardown task runs as trigger_rule all_done: lithoflow has no setup/"
+                         "teardown scoping (its failure fails the run unless another leaf succeeds)",
+                         "warning")
+            rule = "all_done"
+        if rule not in _TRIGGER_RULES:
+            self.problem("trigger_rule %r is not one lithoflow knows" % (rule,))
+        elif rule != "all_success":
+            t["trigger_rule"] = rule
         for name, how in _COMMON_KEYS:
-            if name == "max_active_tis_per_dag" and self.get(name) is None and self.given("task_concurrency"):
+            if name == "max_active_tis_per_dag" and self.get(name) is None:
                 self.put(name, "task_concurrency", how)
                 continue
             self.put(name, name, how, _DEFAULTS.get(name, _MISSING))
@@ -296,6 +342,13 @@ class TaskDescriber:
             self.callables["python_callable"] = callable_info(fn)
         args = self.get("op_args") or []
         kwargs = self.get("op_kwargs") or {}
+        mapped = self.mapped_names
+        if "op_args" in mapped or not isinstance(args, (list, tuple)):
+            args = []
+        if "op_kwargs" in mapped or not isinstance(kwargs, dict):
+            kwargs = {}
+        # A mapped argument is given per instance, not fixed.
+        kwargs = {k: v for k, v in kwargs.items() if k not in mapped}
         try:
             op_args, args_from = self.split_args(list(args))
             op_kwargs, kwargs_from = self.split_kwargs(dict(kwargs))
@@ -338,8 +391,8 @@ class TaskDescriber:
         self.table["python_callable"] = self.d.ref(self.tid, "unsupported")
 
     def bash(self):
-        cmd = self.template_file("bash_command", self.get("bash_command"))
-        if cmd is None and not (self.mapped and "bash_command" in (self.mapped.get("expand") or {})):
+        cmd = None if "bash_command" in self.mapped_names else self.template_file("bash_command", self.get("bash_command"))
+        if cmd is None and "bash_command" not in self.mapped_names:
             self.problem("BashOperator without `bash_command`")
         elif cmd is not None:
             try:
@@ -349,16 +402,15 @@ class TaskDescriber:
         self.put("env", "env", "table")
         self.put("append_env", "append_env", "bool", False)
         self.put("cwd", "cwd", "str")
-        if self.given("skip_on_exit_code") or self.given("skip_exit_code"):
-            codes = self.get("skip_on_exit_code", self.get("skip_exit_code"))
-            if codes is None:
-                self.table["skip_on_exit_code"] = []
-            elif isinstance(codes, int):
-                self.table["skip_on_exit_code"] = [codes]
-            elif isinstance(codes, (list, tuple, set)):
-                self.table["skip_on_exit_code"] = [int(c) for c in codes]
-            if self.explicit is None and self.table.get("skip_on_exit_code") == [99]:
-                del self.table["skip_on_exit_code"]
+        codes = self.get("skip_on_exit_code", self.get("skip_exit_code"))
+        if codes is None:
+            codes = []
+        elif isinstance(codes, int) and not isinstance(codes, bool):
+            codes = [codes]
+        elif isinstance(codes, (list, tuple, set, frozenset)):
+            codes = sorted(int(c) for c in codes) if isinstance(codes, (set, frozenset)) else [int(c) for c in codes]
+        if isinstance(codes, list) and codes != [99]:
+            self.table["skip_on_exit_code"] = codes
 
     def sensor(self, kind):
         for name, how in _SENSOR_COMMON:
@@ -374,7 +426,7 @@ class TaskDescriber:
                 continue
             if kind == "external_task" and name == "external_task_ids" and self.table.get("external_task_id"):
                 continue
-            self.put(name, name, how)
+            self.put(name, name, how, [] if name == "failed_states" else _MISSING)
         if kind == "external_task":
             self.fn_ref("execution_date_fn", "execution_date_fn")
         if kind == "time" and isinstance(self.table.get("target_time"), str):
@@ -383,49 +435,66 @@ class TaskDescriber:
     def trigger(self):
         for name, how in _TRIGGER_KEYS:
             src = name
-            if name == "logical_date" and self.get("logical_date") is None and self.get("execution_date") is not None:
+            if name == "logical_date" and self.get("logical_date") is None:
                 src = "execution_date"
-            if name in ("poke_interval", "reset_dag_run", "wait_for_completion", "skip_when_already_exists"):
-                self.put(name, src, how, {"poke_interval": 60.0}.get(name, False))
-            else:
-                self.put(name, src, how)
+            self.put(name, src, how, ["failed"] if name == "failed_states" else _MISSING)
         if self.get("python_callable") is not None:
             self.problem("TriggerDagRunOperator's python_callable (Airflow 1.10) has no equivalent: pass "
                          "the payload as `conf`, and put a short_circuit task before the trigger")
 
     def lithops(self):
+        """The Lithops plugin's operators, read from their attributes (the plugin's names and the
+        README's are both accepted by the operator, which keeps one attribute for each)."""
         t = self.table
         kind = self.kind
+        plain = lambda name, how, default=None: self.value(name, name, how, default)  # noqa: E731
         if kind == "call_async":
             self.fn_ref("func", "func")
-            data = self.get("data")
-            if data is not None:
-                try:
-                    t["data"] = to_json(data)
-                except NotJson as e:
-                    self.problem("`data` is %s, which TOML cannot hold" % e)
-            self.put("data_from_task", "data_from_task", "any")
+            plain("data", "any", {})
+            plain("data_from_task", "any", {})
         else:
             self.fn_ref("map_function", "map_function")
-            self.put("map_iterdata", "map_iterdata", "any")
-            src = "iterdata_from_task" if self.get("iterdata_from_task") is not None else "iterdata_form_task"
-            self.put("iterdata_from_task", src, "any")
-            src = "extra_params" if self.get("extra_params") is not None else "extra_args"
-            self.put("extra_params", src, "any")
+            plain("map_iterdata", "any")
+            plain("iterdata_from_task", "any")
+            self.value("extra_params", "extra_args" if self.get("extra_params") is None else "extra_params", "any")
             for name, how in _MAP_KEYS:
-                self.put(name, name, how)
+                plain(name, how, {"remote_invocation": False, "invoke_pool_threads": 500}.get(name))
             if kind == "map_reduce":
                 self.fn_ref("reduce_function", "reduce_function")
                 for name, how in _MAP_REDUCE_KEYS:
-                    self.put(name, name, how)
-        for name, how in _LITHOPS_KEYS:
-            self.put(name, name, how)
-        if self.explicit is None:
-            for name, how in _EXECUTOR_KEYS:
-                src = "config" if name == "lithops_config" and self.get(name) is None else name
-                self.put(name, src, how)
-        if not t.get("lithops_config"):
-            t.pop("lithops_config", None)
+                    plain(name, how, False if how == "bool" else None)
+        plain("async_invoke", "bool", False)
+        plain("get_result", "bool", True)
+        plain("clean_data", "bool", False)
+        config = dict(self.get("lithops_config") or {})
+        # The newer plugin's executor settings go into the task's lithops_config, as migrate writes them.
+        for name, v in (self.get("_executor_params") or {}).items():
+            if name in ("backend", "storage", "runtime", "remote_invoker") and v is not None:
+                inner = config.get("lithops") if isinstance(config.get("lithops"), dict) else {}
+                if name not in config and name not in inner:
+                    config[name] = v
+            elif name in ("type", "rabbitmq_monitor", "workers") and v is not None:
+                self.ignored.append({"name": name, "line": self.line or 1})
+        if config:
+            try:
+                t["lithops_config"] = to_json(config)
+            except NotJson as e:
+                self.problem("`lithops_config` is %s, which TOML cannot hold" % e)
+        plain("extra_env", "table", {})
+        plain("runtime_memory", "int")
+        plain("timeout", "duration")
+        plain("include_modules", "strs", [])
+        plain("exclude_modules", "strs", [])
+
+    def value(self, key, name, how, default=None):
+        """Writes attribute ``name`` under ``key`` when it is set and not ``default``."""
+        v = self.get(name)
+        if v is None or v == default and type(v) is type(default):
+            return
+        try:
+            self.table[key] = _convert(v, how)
+        except (NotJson, _Problem) as e:
+            self.problem("`%s` is %s, which TOML cannot hold" % (name, e))
 
     def custom(self):
         """A user-written operator or sensor: its JSON template fields go to the worker, which sets

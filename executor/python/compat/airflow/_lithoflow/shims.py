@@ -16,7 +16,8 @@ A task of a `.py` DAG names ``lithoflow_dagfile_<hex>:t_<hex dag_id>_<hex task_i
   ``poke(context)``.
 - ``virtualenv``: PythonVirtualenvOperator, ExternalPythonOperator, ``@task.virtualenv``,
   ``@task.external_python`` and their branch forms: the callable's source runs in a cached
-  virtual environment (or the given interpreter); arguments and result travel as JSON.
+  virtual environment (or the given interpreter); arguments and result travel as JSON
+  (``lithoflow_venv.py``, beside ``lithoflow_dagfiles.py`` in the compatibility folder).
 - ``taskflow_bash``: ``@task.bash``: the function's returned command runs with bash.
 - ``latest_only``: LatestOnlyOperator as a branch callable.
 - ``unsupported``: a provider operator lithoflow does not implement: fails saying so.
@@ -31,20 +32,16 @@ through ``super()``. Rendering templates happens in the scheduler, before the ca
 ``render_template_fields`` and ``render_template`` called by user code change nothing.
 """
 
-import ast
 import copy
 import datetime
 import functools
-import hashlib
 import inspect
-import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import textwrap
 
 _COMPAT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _CALLBACK = re.compile(r"^(on_(?:execute|success|failure|retry|skipped)_callback|sla_miss_callback)_(\d+)$")
@@ -261,6 +258,31 @@ def resolve_xcom_args(value, ctx):
     return value
 
 
+def _has_xcom_arg(value):
+    if _is_xcom_arg(value):
+        return True
+    if isinstance(value, dict):
+        return any(_has_xcom_arg(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_xcom_arg(v) for v in value)
+    return False
+
+
+def _native(live, rendered, ctx):
+    """The rendered value, with each place where the live value holds an XComArg given the
+    value it resolves to: Airflow resolves an XComArg in a templated field to the value
+    itself (a list stays a list), where the scheduler rendered a template to text."""
+    if _is_xcom_arg(live):
+        # Text is what a template rendered to; any other value came as the value itself.
+        return _resolve_xcom_arg(live, ctx) if isinstance(rendered, str) else rendered
+    if isinstance(live, dict) and isinstance(rendered, dict):
+        return {k: _native(live[k], v, ctx) if k in live else v for k, v in rendered.items()}
+    if isinstance(live, (list, tuple)) and isinstance(rendered, list) and len(live) == len(rendered):
+        out = [_native(a, b, ctx) for a, b in zip(live, rendered)]
+        return tuple(out) if isinstance(live, tuple) else out
+    return rendered
+
+
 def _wraps(run, fn):
     """`run` with `fn`'s name, docs and signature (``__wrapped__``)."""
     functools.update_wrapper(run, fn)
@@ -271,13 +293,106 @@ def _wraps(run, fn):
 # --- python_callable, call ---------------------------------------------------------------
 
 
+def run_callable(fn, args, kwargs, ctx):
+    """Airflow 2.10's ``ExecutionCallableRunner.run``: a generator function is run to its
+    end, each ``Metadata`` it yields adding its extra to the outlet event of its asset; the
+    value is what the generator returns. Any other function is simply called."""
+    if not inspect.isgeneratorfunction(fn):
+        return fn(*args, **kwargs)
+    result = None
+
+    def _run():
+        nonlocal result
+        result = yield from fn(*args, **kwargs)
+
+    for item in _run():
+        if type(item).__name__ == "Metadata" and hasattr(item, "uri") and hasattr(item, "extra"):
+            events = ctx.get("outlet_events")
+            if events is not None:
+                events[item.uri].extra.update(item.extra or {})
+            if getattr(item, "alias_name", None):
+                print("Ignoring the asset alias %r of a yielded Metadata: lithoflow has no asset aliases"
+                      % item.alias_name)
+            continue
+        print("Ignoring unknown data of %r received from task" % type(item))
+    return result
+
+
+def run_around(task, ctx, call):
+    """Airflow's order around an operator's ``execute``: ``pre_execute(context)`` (its
+    ``pre_execute=`` hook; ``@task.run_if``/``@task.skip_if`` skip there), the call,
+    ``post_execute(context, result)``."""
+    pre = getattr(task, "pre_execute", None)
+    if callable(pre):
+        pre(context=ctx)
+    result = call()
+    post = getattr(task, "post_execute", None)
+    if callable(post):
+        post(context=ctx, result=result)
+    return result
+
+
+def native_args(task, args, kwargs, ctx):
+    """The call's arguments with the XComArgs nested in the live ``op_args``/``op_kwargs``
+    given their values, where the scheduler rendered their templates to text (a mapped
+    task's arguments are the scheduler's, one map index's)."""
+    if getattr(task, "_lithoflow_mapped", None):
+        return args, kwargs
+    live_args = arg(task, "op_args") or ()
+    if _has_xcom_arg(live_args):
+        args = tuple(_native(list(live_args), list(args), ctx)) if len(live_args) == len(args) else args
+    live_kwargs = arg(task, "op_kwargs") or {}
+    for key, live in live_kwargs.items():
+        if key in kwargs and _has_xcom_arg(live):
+            kwargs[key] = _native(live, kwargs[key], ctx)
+    return args, kwargs
+
+
+def _asset_named(dag, name):
+    """The Asset of that name among the outlets of the tasks of the DAG file's DAGs
+    (Airflow asks its database), else an Asset of that name."""
+    dags = getattr(dag, "_lithoflow_file_dags", None) or {getattr(dag, "dag_id", None): dag}
+    for d in [dag] + [d for d in dags.values() if d is not dag]:
+        for t in getattr(d, "task_dict", {}).values():
+            for a in getattr(t, "outlets", None) or ():
+                if getattr(a, "name", None) == name and getattr(a, "uri", None):
+                    return a
+    from airflow.datasets import Asset
+
+    return Asset(name=name)
+
+
+def asset_kwargs(fn, task, dag, ctx):
+    """Airflow 3's ``_AssetMainOperator.determine_kwargs`` (an ``@asset`` function): a
+    parameter with a default gets it, ``self`` the asset the function makes, ``context``
+    the context, any other the asset of that name."""
+    out = {}
+    sig = _signature(fn)
+    for key, param in (sig.parameters.items() if sig is not None else ()):
+        if param.default is not inspect.Parameter.empty:
+            out[key] = param.default
+        elif key == "self":
+            out[key] = _asset_named(dag, getattr(task, "_definition_name", None) or task.task_id)
+        elif key == "context":
+            out[key] = ctx
+        else:
+            out[key] = _asset_named(dag, key)
+    return out
+
+
 def python_callable(dag, task):
     fn = arg(task, "python_callable")
     if not callable(fn):
         raise LookupError("task %r has no python_callable" % task.task_id)
+    is_asset = getattr(type(task), "custom_operator_name", None) == "@asset"
 
     def run(*args, **kwargs):
         ctx = current_context()
+        if is_asset:
+            live_context(ctx, dag, task)
+            kw = asset_kwargs(fn, task, dag, ctx)
+            return run_around(task, ctx, lambda: run_callable(fn, (), kw, ctx))
+        args, kwargs = native_args(task, args, kwargs, ctx)
         old = live_context(ctx, dag, task)
         ctx.setdefault("templates_dict", None)
         # Airflow's PythonOperator.execute merges op_kwargs into the context
@@ -286,7 +401,7 @@ def python_callable(dag, task):
             if key in kwargs:
                 ctx[key] = kwargs[key]
         kwargs = _complete(fn, args, kwargs, ctx, old)
-        return fn(*args, **kwargs)
+        return run_around(task, ctx, lambda: run_callable(fn, args, kwargs, ctx))
 
     return _wraps(run, fn)
 
@@ -297,7 +412,7 @@ def call_python(fn, op_args, op_kwargs, context):
     merged = dict(context)
     merged.update(op_kwargs or {})
     op_args = list(op_args or [])
-    return fn(*op_args, **determine_kwargs(fn, op_args, merged))
+    return run_callable(fn, op_args, determine_kwargs(fn, op_args, merged), context)
 
 
 def call(dag, task):
@@ -307,11 +422,17 @@ def call(dag, task):
 
     def run(**context):
         ctx = current_context(context)
+        # The op_kwargs entries the scheduler passed (those JSON holds, rendered) win over
+        # the live ones, whose templates nobody rendered; a context value is not one.
+        rendered = {k: v for k, v in context.items() if k not in ctx or v is not ctx[k]}
         live_context(ctx, dag, task)
         ctx.setdefault("templates_dict", context.get("templates_dict"))
         op_args = resolve_xcom_args(list(arg(task, "op_args") or []), ctx)
         op_kwargs = resolve_xcom_args(dict(arg(task, "op_kwargs") or {}), ctx)
-        return call_python(fn, op_args, op_kwargs, ctx)
+        for key in op_kwargs:
+            if key in rendered:
+                op_kwargs[key] = _native(arg(task, "op_kwargs")[key], rendered[key], ctx)
+        return run_around(task, ctx, lambda: call_python(fn, op_args, op_kwargs, ctx))
 
     run.__name__ = run.__qualname__ = getattr(fn, "__name__", "call")
     return run
@@ -346,6 +467,9 @@ def _set_fields(op, fields, ctx, given=None):
     arguments, where a mapped task's expanded values for this map index come."""
     fields = fields if isinstance(fields, dict) else {}
     for name, value in fields.items():
+        live = getattr(op, name, None)
+        if _has_xcom_arg(live):
+            value = _native(live, value, ctx)
         setattr(op, name, value)
     mapped = getattr(op, "_lithoflow_mapped", None) or {}
     for name in mapped.get("expand") or ():
@@ -385,22 +509,19 @@ def execute(dag, task):
         op = prepare(task)
         live_context(ctx, dag, op)
         _set_fields(op, fields, ctx, context)
-        pre = getattr(op, "pre_execute", None)
-        if callable(pre):
-            pre(context=ctx)
         choose = getattr(op, "choose_branch", None)
-        try:
-            if callable(choose) and _defined_by_airflow(type(op), "execute"):
-                # A BaseBranchOperator subclass: Airflow's execute follows choose_branch.
-                result = choose(ctx)
-            else:
-                result = op.execute(ctx)
-        except BaseException as e:  # TaskDeferred is a BaseException, as in Airflow
-            _no_deferral(op, e)
-            raise
-        post = getattr(op, "post_execute", None)
-        if callable(post):
-            post(context=ctx, result=result)
+
+        def call():
+            try:
+                if callable(choose) and _defined_by_airflow(type(op), "execute"):
+                    # A BaseBranchOperator subclass: Airflow's execute follows choose_branch.
+                    return choose(ctx)
+                return run_callable(op.execute, (ctx,), {}, ctx)
+            except BaseException as e:  # TaskDeferred is a BaseException, as in Airflow
+                _no_deferral(op, e)
+                raise
+
+        result = run_around(op, ctx, call)
         if not getattr(op, "do_xcom_push", True):
             return None
         return result
@@ -554,19 +675,24 @@ def taskflow_bash(dag, task):
 
     def run(*args, **kwargs):
         ctx = current_context()
+        args, kwargs = native_args(task, args, kwargs, ctx)
         old = live_context(ctx, dag, task)
         kwargs = _complete(fn, args, kwargs, ctx, old)
-        command = fn(*args, **kwargs)
-        if not isinstance(command, str) or command.strip() == "":
-            raise TypeError("The returned value from the TaskFlow callable must be a non-empty string.")
-        result = run_bash(
-            command, ctx,
-            env=arg(task, "env"),
-            append_env=bool(arg(task, "append_env", False)),
-            cwd=arg(task, "cwd"),
-            skip_on_exit_code=arg(task, "skip_on_exit_code", 99),
-            output_encoding=arg(task, "output_encoding", "utf-8") or "utf-8",
-        )
+
+        def call():
+            command = fn(*args, **kwargs)
+            if not isinstance(command, str) or command.strip() == "":
+                raise TypeError("The returned value from the TaskFlow callable must be a non-empty string.")
+            return run_bash(
+                command, ctx,
+                env=arg(task, "env"),
+                append_env=bool(arg(task, "append_env", False)),
+                cwd=arg(task, "cwd"),
+                skip_on_exit_code=arg(task, "skip_on_exit_code", 99),
+                output_encoding=arg(task, "output_encoding", "utf-8") or "utf-8",
+            )
+
+        result = run_around(task, ctx, call)
         if not getattr(task, "do_xcom_push", True):
             return None
         return result
@@ -619,7 +745,9 @@ def latest_only(dag, task):
         if run_type == "manual" or getattr(dag_run, "external_trigger", False) is True:
             print("Externally triggered DAG_Run: allowing execution to proceed.")
             return everything
-        window = latest_window(ctx)
+        # An asset-triggered run's timetable has no next interval (Airflow's
+        # DatasetTriggeredTimetable.next_dagrun_info is None): it proceeds.
+        window = None if run_type in ("asset_triggered", "dataset_triggered") else latest_window(ctx)
         if window is None:
             print("Last scheduled execution: allowing execution to proceed.")
             return everything
@@ -676,7 +804,7 @@ def execution_date_fn(dag, task):
 
 def unsupported(dag, task):
     cls = type(task)
-    name = getattr(task, "_lithoflow_operator", None) or getattr(task, "task_type", None) or cls.__name__
+    name = getattr(task, "_lithoflow_operator", None) or getattr(cls, "custom_operator_name", None) or cls.__name__
     module = getattr(task, "_lithoflow_operator_module", None) or cls.__module__
     message = (
         "%s (from %s) is a provider operator lithoflow does not implement; this DAG needs it: "
@@ -724,406 +852,6 @@ def callback(dag, task, name, index):
     return run
 
 
-# --- PythonVirtualenvOperator, ExternalPythonOperator ------------------------------------
-
-# Airflow 2.10's _BasePythonVirtualenvOperator.BASE_SERIALIZABLE_CONTEXT_KEYS (text) and
-# PENDULUM_SERIALIZABLE_CONTEXT_KEYS (datetimes), and "params" (JSON) of its
-# AIRFLOW_SERIALIZABLE_CONTEXT_KEYS: the context values a virtualenv task's function can get.
-# The other Airflow objects of that set (dag, dag_run, task, macros, conf) are pickled by
-# Airflow; lithoflow passes arguments as JSON and cannot.
-VENV_TEXT_KEYS = frozenset({
-    "ds", "ds_nodash", "expanded_ti_count", "inlets", "map_index_template", "next_ds",
-    "next_ds_nodash", "outlets", "prev_ds", "prev_ds_nodash", "run_id", "task_instance_key_str",
-    "test_mode", "tomorrow_ds", "tomorrow_ds_nodash", "ts", "ts_nodash", "ts_nodash_with_tz",
-    "yesterday_ds", "yesterday_ds_nodash",
-})
-VENV_DATE_KEYS = frozenset({
-    "data_interval_end", "data_interval_start", "execution_date", "logical_date",
-    "next_execution_date", "prev_data_interval_end_success", "prev_data_interval_start_success",
-    "prev_execution_date", "prev_execution_date_success", "prev_start_date_success",
-    "prev_end_date_success",
-})
-VENV_KEYS = VENV_TEXT_KEYS | VENV_DATE_KEYS | {"params", "templates_dict"}
-
-_TASK_DECORATOR_ENDS = (
-    ".virtualenv", ".external_python", ".branch_virtualenv", ".branch_external_python",
-    ".skip_if", ".run_if",
-)
-
-
-def _is_task_decorator(text):
-    name = text.split("(", 1)[0].strip()
-    return (
-        name in ("task", "setup", "teardown")
-        or name.startswith("task.")
-        or name.endswith(_TASK_DECORATOR_ENDS)
-    )
-
-
-def strip_task_decorators(source):
-    """The function's source without its ``@task...``/``@setup``/``@teardown`` decorators
-    (Airflow's ``remove_task_decorator``, airflow/utils/decorators.py); other decorators stay."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return source
-    node = next((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
-    if node is None:
-        return source
-    lines = source.splitlines(True)
-    drop = set()
-    for dec in node.decorator_list:
-        if _is_task_decorator(ast.get_source_segment(source, dec) or ""):
-            drop.update(range(dec.lineno - 1, dec.end_lineno))
-    return "".join(line for i, line in enumerate(lines) if i not in drop)
-
-
-def python_source(fn):
-    """Airflow's ``get_python_source``: the dedented source of the function, its task
-    decorators removed."""
-    name = getattr(fn, "__name__", None)
-    if not inspect.isfunction(fn) or name == "<lambda>":
-        raise ValueError("PythonVirtualenvOperator only supports functions for python_callable arg")
-    if inspect.isgeneratorfunction(fn):
-        raise ValueError("PythonVirtualenvOperator does not support using 'yield' in python_callable")
-    try:
-        source = textwrap.dedent(inspect.getsource(fn))
-    except (OSError, TypeError) as e:
-        raise _exc("AirflowException")(
-            "the source of %s cannot be read to run it in a virtual environment: %s" % (name, e)
-        ) from None
-    return strip_task_decorators(source)
-
-
-def _requirements(task):
-    value = arg(task, "requirements")
-    if not value:
-        return []
-    if isinstance(value, str):
-        # A requirements file (Airflow's template_ext ".txt"): its lines.
-        if value.endswith(".txt"):
-            for folder in _template_folders(task):
-                path = os.path.join(folder, value)
-                if os.path.isfile(path):
-                    with open(path, encoding="utf-8") as f:
-                        return sorted(
-                            line.strip() for line in f
-                            if line.strip() and not line.strip().startswith("#")
-                        )
-        return [value]
-    return sorted(str(r) for r in value)
-
-
-def _template_folders(task):
-    dag = getattr(task, "dag", None)
-    folders = []
-    fileloc = getattr(dag, "fileloc", None)
-    if isinstance(fileloc, str):
-        folders.append(os.path.dirname(fileloc))
-    search = getattr(dag, "template_searchpath", None)
-    if isinstance(search, str):
-        folders.append(search)
-    elif isinstance(search, (list, tuple)):
-        folders.extend(str(s) for s in search)
-    return folders
-
-
-def venv_cache_root(task):
-    """Where virtual environments are kept: the task's ``venv_cache_path``, else
-    ``$LITHOFLOW_VENV_CACHE``, else ``$LITHOFLOW_HOME/venvs``, else
-    ``~/.cache/lithoflow/venvs`` (the temporary folder when that cannot be made)."""
-    given = arg(task, "venv_cache_path")
-    if given:
-        return os.fspath(given)
-    if os.environ.get("LITHOFLOW_VENV_CACHE"):
-        return os.environ["LITHOFLOW_VENV_CACHE"]
-    if os.environ.get("LITHOFLOW_HOME"):
-        return os.path.join(os.environ["LITHOFLOW_HOME"], "venvs")
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(cache, "lithoflow", "venvs")
-
-
-def _base_python(python_version):
-    """The interpreter a virtual environment is made from: ``python<version>`` (as Airflow
-    runs it), or this worker's own interpreter when no version is asked or it is this one's."""
-    if python_version is None or str(python_version) == "":
-        return sys.executable
-    v = str(python_version)
-    mine = ("%d" % sys.version_info[0], "%d.%d" % sys.version_info[:2])
-    found = shutil.which("python" + v)
-    if found:
-        return found
-    if v in mine:
-        return sys.executable
-    raise _exc("AirflowException")(
-        "python_version=%r: no interpreter python%s on PATH to make the virtual environment with" % (v, v)
-    )
-
-
-_VERSIONS = {}
-
-
-def _python_version(python):
-    """An interpreter's full version (``3.11.7``), asked once per interpreter."""
-    if python not in _VERSIONS:
-        if python == sys.executable:
-            _VERSIONS[python] = "%d.%d.%d" % sys.version_info[:3]
-        else:
-            _VERSIONS[python] = subprocess.run(
-                [python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
-                capture_output=True, text=True, check=False,
-            ).stdout.strip() or python
-    return _VERSIONS[python]
-
-
-def _run_checked(cmd, what):
-    code, line = _stream(cmd, None, None)
-    if code != 0:
-        raise RuntimeError("%s exited with code %d: %s" % (what, code, line))
-
-
-def ensure_venv(task):
-    """The cached virtual environment of the task's requirement set (made with ``python -m
-    venv`` and pip, under a lock so workers do not race; Airflow's
-    ``_ensure_venv_cache_exists``): its folder, keyed by a hash of the interpreter's
-    version, the requirements, ``system_site_packages``, pip options and index URLs."""
-    import fcntl
-
-    requirements = _requirements(task)
-    system_site_packages = bool(arg(task, "system_site_packages", True))
-    pip_options = list(arg(task, "pip_install_options") or [])
-    index_urls = arg(task, "index_urls")
-    if isinstance(index_urls, str):
-        index_urls = [index_urls]
-    index_urls = list(index_urls or [])
-    base = _base_python(arg(task, "python_version"))
-    version = _python_version(base)
-    key = json.dumps({
-        "python_version": version,
-        "requirements_list": requirements,
-        "system_site_packages": system_site_packages,
-        "pip_install_options": pip_options,
-        "index_urls": index_urls,
-    }, sort_keys=True)
-    root = venv_cache_root(task)
-    try:
-        os.makedirs(root, exist_ok=True)
-    except OSError:  # a read-only home (AWS Lambda): the temporary folder
-        root = os.path.join(tempfile.gettempdir(), "lithoflow-venvs")
-        os.makedirs(root, exist_ok=True)
-    path = os.path.join(root, "venv-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:16])
-    marker = os.path.join(path, "install_complete_marker.json")
-    with open(path + ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            with open(marker, encoding="utf-8") as f:
-                if f.read() == key:
-                    return path
-        except OSError:
-            pass
-        if os.path.exists(path):
-            shutil.rmtree(path, ignore_errors=True)
-        try:
-            cmd = [base, "-m", "venv", path]
-            if system_site_packages:
-                cmd.append("--system-site-packages")
-            if not requirements:
-                cmd.append("--without-pip")
-            print("Creating a virtual environment in %s" % path)
-            _run_checked(cmd, "python -m venv")
-            if requirements:
-                pip = [os.path.join(path, "bin", "python"), "-m", "pip", "install"] + pip_options
-                if index_urls:
-                    pip += ["--index-url", index_urls[0]]
-                    for url in index_urls[1:]:
-                        pip += ["--extra-index-url", url]
-                _run_checked(pip + requirements, "pip install")
-            with open(marker, "w", encoding="utf-8") as f:
-                f.write(key)
-        except Exception as e:  # noqa: BLE001 -- a half-made environment is removed
-            shutil.rmtree(path, ignore_errors=True)
-            raise _exc("AirflowException")(
-                f"Unable to create new virtual environment in {path}: {e}"
-            ) from None
-    return path
-
-
-_SCRIPT_HEAD = '''\
-import sys
-import json as _lithoflow_json
-_lithoflow_compat = %(compat)r
-if _lithoflow_compat:
-    sys.path.insert(0, _lithoflow_compat[0])
-    sys.path.append(_lithoflow_compat[1])
-
-
-def _lithoflow_decode(o):
-    if len(o) == 1 and "$datetime" in o:
-        import datetime as _lithoflow_dt
-        d = _lithoflow_dt.datetime.fromisoformat(o["$datetime"])
-        try:
-            import pendulum as _lithoflow_pendulum
-            return _lithoflow_pendulum.instance(d)
-        except Exception:
-            return d
-    if len(o) == 1 and "$date" in o:
-        import datetime as _lithoflow_dt
-        return _lithoflow_dt.date.fromisoformat(o["$date"])
-    return o
-
-# Script
-'''
-
-_SCRIPT_TAIL = '''
-with open(sys.argv[1], "r") as _lithoflow_file:
-    arg_dict = _lithoflow_json.load(_lithoflow_file, object_hook=_lithoflow_decode)
-
-# Read string args
-with open(sys.argv[3], "r") as file:
-    virtualenv_string_args = list(map(lambda x: x.strip(), list(file)))
-
-try:
-    res = %(name)s(*arg_dict["args"], **arg_dict["kwargs"])
-except Exception as e:
-    with open(sys.argv[4], "w") as file:
-        file.write(str(e))
-    raise
-
-# Write output
-if res is not None:
-    try:
-        _lithoflow_text = _lithoflow_json.dumps(res, allow_nan=False)
-    except (TypeError, ValueError) as e:
-        with open(sys.argv[4], "w") as file:
-            file.write(
-                "the function returned a value of type %%s that JSON cannot hold (lithoflow returns "
-                "a virtualenv task's value as JSON, where Airflow pickles it): %%s" %% (type(res).__name__, e)
-            )
-        raise
-    with open(sys.argv[2], "w") as file:
-        file.write(_lithoflow_text)
-'''
-
-
-def _encode(value):
-    if isinstance(value, datetime.datetime):
-        return {"$datetime": value.isoformat()}
-    if isinstance(value, datetime.date):
-        return {"$date": value.isoformat()}
-    raise TypeError("a value of type %s" % type(value).__name__)
-
-
-def run_in_python(python, fn, args, kwargs, string_args=(), env_vars=None, inherit_env=True,
-                  skip_on_exit_code=None, with_airflow=True):
-    """Airflow 2.10's ``_execute_python_callable_in_subprocess``: the function's source in a
-    script run by `python`, its arguments read from a file, its value written to one. JSON
-    stands in for Airflow's pickle/dill/cloudpickle: arguments and value must be JSON
-    (datetimes are passed, and arrive as datetimes)."""
-    source = python_source(fn)
-    try:
-        doc = json.dumps({"args": list(args), "kwargs": kwargs}, default=_encode, allow_nan=False)
-    except (TypeError, ValueError) as e:
-        raise _exc("AirflowException")(
-            "the arguments of %s cannot be passed to its virtual environment: lithoflow passes "
-            "them as JSON (Airflow pickles them), and %s is not JSON" % (fn.__name__, e)
-        ) from None
-    compat = [_COMPAT, os.path.join(_COMPAT, "_fallback")] if with_airflow else None
-    script = _SCRIPT_HEAD % {"compat": compat} + source + _SCRIPT_TAIL % {"name": fn.__name__}
-    with tempfile.TemporaryDirectory(prefix="venv-call") as tmp:
-        paths = [os.path.join(tmp, n) for n in ("script.py", "script.in", "script.out",
-                                                "string_args.txt", "termination.log")]
-        script_path, in_path, out_path, string_path, term_path = paths
-        for path, text in ((script_path, script), (in_path, doc),
-                           (string_path, "\n".join(map(str, string_args or [])))):
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(text)
-        env = dict(os.environ) if inherit_env else {}
-        if env_vars:
-            env.update({str(k): str(v) for k, v in env_vars.items()})
-        cmd = [os.fspath(python), script_path, in_path, out_path, string_path, term_path]
-        code, _ = _stream(cmd, env, None)
-        skip = _exit_codes(skip_on_exit_code, [])
-        if code != 0:
-            if code in skip:
-                raise _exc("AirflowSkipException")(f"Process exited with code {code}. Skipping.")
-            message = ""
-            try:
-                with open(term_path, encoding="utf-8") as f:
-                    message = f.read()
-            except OSError:
-                pass
-            if message:
-                raise _exc("AirflowException")(f"Process returned non-zero exit status {code}.\n{message}")
-            raise subprocess.CalledProcessError(code, cmd)
-        if 0 in skip:
-            raise _exc("AirflowSkipException")("Process exited with code 0. Skipping.")
-        try:
-            with open(out_path, encoding="utf-8") as f:
-                text = f.read()
-        except OSError:
-            return None
-        return json.loads(text) if text else None
-
-
-def _external_python(python):
-    if not os.path.exists(python):
-        raise ValueError(f"Python Path '{python}' must exists")
-    if not os.path.isfile(python):
-        raise ValueError(f"Python Path '{python}' must be a file")
-    if not os.path.isabs(python):
-        raise ValueError(f"Python Path '{python}' must be an absolute path.")
-    return python
-
-
-def virtualenv(dag, task):
-    fn = arg(task, "python_callable")
-    if not callable(fn):
-        raise LookupError("task %r has no python_callable" % task.task_id)
-
-    def run(*args, **kwargs):
-        ctx = current_context()
-        old = live_context(ctx, dag, task)
-        kwargs = _complete(fn, args, kwargs, ctx, old)
-        own = set((arg(task, "op_kwargs") or {}).keys())
-        sig = _signature(fn)
-        named = set(sig.parameters) if sig is not None else set()
-        passed = {}
-        for key, value in kwargs.items():
-            if key in own or key not in ctx or key in VENV_KEYS:
-                passed[key] = value
-            elif key in named:
-                raise _exc("AirflowException")(
-                    "%s takes the context value %r, which cannot reach a virtual environment: "
-                    "lithoflow passes the arguments as JSON (Airflow pickles them); take a "
-                    "value JSON holds instead (ds, ts, run_id, logical_date, params...)"
-                    % (getattr(fn, "__name__", "the function"), key)
-                )
-        if ctx.get("templates_dict"):
-            passed["templates_dict"] = ctx["templates_dict"]
-        python = arg(task, "python")
-        if isinstance(python, str) and python:
-            python = _external_python(python)
-            with_airflow = bool(arg(task, "expect_airflow", True))
-        else:
-            python = os.path.join(ensure_venv(task), "bin", "python")
-            with_airflow = bool(arg(task, "system_site_packages", True)) or any(
-                str(r).startswith("apache-airflow") for r in _requirements(task)
-            )
-        result = run_in_python(
-            python, fn, args, passed,
-            string_args=arg(task, "string_args") or [],
-            env_vars=arg(task, "env_vars"),
-            inherit_env=bool(arg(task, "inherit_env", True)),
-            skip_on_exit_code=arg(task, "skip_on_exit_code"),
-            with_airflow=with_airflow,
-        )
-        if not getattr(task, "do_xcom_push", True):
-            return None
-        return result
-
-    return _wraps(run, fn)
-
-
 # --- the dispatcher ----------------------------------------------------------------------
 
 
@@ -1145,12 +873,18 @@ def shim(dag, task, attr):
     raise LookupError("lithoflow has no callable %r for task %r" % (attr, task.task_id))
 
 
+def _virtualenv(dag, task):
+    import lithoflow_venv
+
+    return lithoflow_venv.virtualenv(dag, task)
+
+
 _TASK_SHIMS = {
     "python_callable": python_callable,
     "call": call,
     "execute": execute,
     "poke": poke,
-    "virtualenv": virtualenv,
+    "virtualenv": _virtualenv,
     "taskflow_bash": taskflow_bash,
     "latest_only": latest_only,
     "execution_date_fn": execution_date_fn,

@@ -86,6 +86,10 @@ def create_timetable(interval, timezone, version=None):
     raise ValueError(f"{interval!r} is not a valid schedule_interval.")
 
 
+def has_start_date(dag):
+    return bool("start_date" in dag.default_args or dag.start_date)
+
+
 class DagContext:
     """DAG context is used to keep the current DAG when DAG is used as ContextManager."""
 
@@ -162,6 +166,8 @@ def _dag_init_signature(
 
 
 _DAG_SIGNATURE = inspect.signature(_dag_init_signature)
+_AIRFLOW_2_ONLY = ("schedule_interval", "timetable", "full_filepath", "concurrency", "default_view", "orientation",
+                   "fail_stop")
 DAG_ARGUMENTS = tuple(p for p in _DAG_SIGNATURE.parameters if p != "self")
 
 
@@ -176,6 +182,11 @@ class DAG:
     def __init__(self, *args, **kwargs):
         bound = _DAG_SIGNATURE.bind(self, *args, **kwargs)
         explicit = {k: v for k, v in bound.arguments.items() if k != "self"}
+        if host.AIRFLOW_VERSION >= 3:
+            # Airflow 3's DAG (airflow/sdk/definitions/dag.py) has no such arguments.
+            for name in _AIRFLOW_2_ONLY:
+                if name in explicit:
+                    raise TypeError(f"DAG.__init__() got an unexpected keyword argument '{name}'")
         self._lithoflow_args = explicit
         self._lithoflow_explicit = set(explicit)
         if self._lithoflow_line is None:
@@ -234,7 +245,8 @@ class DAG:
         version = host.AIRFLOW_VERSION
 
         if tags and any(len(tag) > TAG_MAX_LEN for tag in tags):
-            raise AirflowException(f"tag cannot be longer than {TAG_MAX_LEN} characters")
+            error = ValueError if version >= 3 else AirflowException
+            raise error(f"tag cannot be longer than {TAG_MAX_LEN} characters")
 
         self.owner_links = owner_links or {}
         self.user_defined_macros = user_defined_macros
@@ -272,6 +284,9 @@ class DAG:
                 date = tz_mod.parse(str(date))
                 self.default_args["start_date"] = date
                 start_date = date if start_date is None else start_date
+            elif version >= 3 and start_date is None:
+                # Airflow 3 (_default_start_date): the DAG's start_date from default_args.
+                start_date = date
             if date.tzinfo:
                 tz = date.tzinfo
         self.timezone = tz or tz_mod._default_timezone()
@@ -342,6 +357,11 @@ class DAG:
             )
         if self.timetable.active_runs_limit is not None:
             if self.timetable.active_runs_limit < self.max_active_runs:
+                if version >= 3:
+                    raise ValueError(
+                        f"Invalid max_active_runs: {type(self.timetable).__name__} "
+                        f"requires max_active_runs <= {self.timetable.active_runs_limit}"
+                    )
                 raise AirflowException(
                     f"Invalid max_active_runs: {type(self.timetable)} "
                     f"requires max_active_runs <= {self.timetable.active_runs_limit}"
@@ -371,6 +391,8 @@ class DAG:
 
             catchup = conf.getboolean("scheduler", "catchup_by_default", fallback=version < 3)
         self.catchup = catchup
+        if version >= 3 and self.timetable.can_be_scheduled and catchup and not has_start_date(self):
+            raise ValueError("start_date is required when catchup=True")
 
         self.on_success_callback = on_success_callback
         self.on_failure_callback = on_failure_callback
@@ -392,7 +414,6 @@ class DAG:
         self._task_group = TaskGroup.create_root(self)
         self._task_group._lithoflow_line = self._lithoflow_line
         self.validate_schedule_and_params()
-        self.subdags = []
         self.task_count = 0
 
     # --- names and simple properties ------------------------------------------------------
@@ -513,6 +534,17 @@ class DAG:
     @property
     def task_group(self):
         return self._task_group
+
+    @property
+    def subdags(self):
+        """The subdags of this DAG's SubDagOperators, depth first (Airflow 2's ``DAG.subdags``)."""
+        found = []
+        for task in self.tasks:
+            sub = getattr(task, "subdag", None)
+            if isinstance(sub, DAG) and sub not in found:
+                found.append(sub)
+                found.extend(sub.subdags)
+        return found
 
     @property
     def tasks(self):
@@ -644,8 +676,23 @@ class DAG:
 
         check_cycle(self)
 
+    def _check_schedule_interval_matches_timetable(self):
+        """Airflow 2.10: ``schedule_interval`` (or ``timetable``) changed after the DAG was made."""
+        if self.schedule_interval == self.timetable.summary:
+            return True
+        try:
+            timetable = create_timetable(self.schedule_interval, self.timezone)
+        except ValueError:
+            return False
+        return timetable.summary == self.timetable.summary
+
     def validate(self):
         """Validate the DAG has a coherent setup (called by the DAG bag before bagging it)."""
+        if host.AIRFLOW_VERSION < 3 and not self._check_schedule_interval_matches_timetable():
+            raise AirflowDagInconsistent(
+                f"inconsistent schedule: timetable {self.timetable.summary!r} "
+                f"does not match schedule_interval {self.schedule_interval!r}",
+            )
         self.validate_schedule_and_params()
         self.timetable.validate()
         self.validate_setup_teardown()
@@ -656,19 +703,28 @@ class DAG:
         try:
             self.params.validate()
         except ParamValidationError as pverr:
+            if host.AIRFLOW_VERSION >= 3:
+                raise ValueError(
+                    f"Dag {self.dag_id!r} is not allowed to define a Schedule, "
+                    "as there are required params without default values, or the default values are not valid."
+                ) from pverr
             raise AirflowException(
                 "DAG is not allowed to define a Schedule, "
                 "if there are any required params without default values or default values are not valid."
             ) from pverr
 
     def validate_setup_teardown(self):
+        """Setup tasks must be followed with trigger rule ALL_SUCCESS (Airflow 2.10)."""
         from airflow.utils.trigger_rule import TriggerRule
 
         for task in self.tasks:
             if getattr(task, "is_setup", False):
                 for down_task in task.downstream_list:
                     if not getattr(down_task, "is_teardown", False) and down_task.trigger_rule != TriggerRule.ALL_SUCCESS:
-                        raise Exception("Setup tasks must be followed with trigger rule ALL_SUCCESS.")
+                        # this is required to ensure consistent behavior of dag
+                        # when clearing an indirect setup
+                        raise ValueError("Setup tasks must be followed with trigger rule ALL_SUCCESS.")
+            FailStopDagInvalidTriggerRule.check(dag=self, trigger_rule=task.trigger_rule)
 
     def iter_invalid_owner_links(self):
         return iter(())
@@ -707,6 +763,27 @@ class DAG:
     @staticmethod
     def get_serialized_fields():
         return frozenset()
+
+
+class DagModel:
+    """Airflow's table of DAGs (lithoflow has no metadata database: queries find nothing)."""
+
+    def __init__(self, **kwargs):
+        self.__dict__.update(kwargs)
+
+    @classmethod
+    def get_dagmodel(cls, dag_id, session=None):
+        return None
+
+    @classmethod
+    def get_current(cls, dag_id, session=None):
+        return None
+
+
+class DagTag:
+    def __init__(self, name=None, dag_id=None):
+        self.name = name
+        self.dag_id = dag_id
 
 
 def dag(dag_id_or_func="", *args, **dag_kwargs):

@@ -88,8 +88,10 @@ class XComArg(ResolveMixin, DependencyMixin):
         raise NotImplementedError()
 
     def __enter__(self):
+        from airflow.exceptions import AirflowException
+
         if not self.operator.is_setup and not self.operator.is_teardown:
-            raise Exception("Only setup/teardown tasks can be used as context managers.")
+            raise AirflowException("Only setup/teardown tasks can be used as context managers.")
         from airflow.utils.setup_teardown import SetupTeardownContext
 
         SetupTeardownContext.push_setup_teardown_task(self.operator)
