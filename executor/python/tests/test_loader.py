@@ -299,6 +299,17 @@ class ProtocolTest(LoaderCase):
         res = self.loader.load("sub/where.py")
         self.assertTrue(res["ok"], res)
 
+    def test_pendulum_is_there_installed_or_not(self):
+        self.write("pend.py", """
+            # airflow dag
+            import sys, pendulum
+            start = pendulum.datetime(2026, 1, 1, tz="Europe/Amsterdam")
+            assert start.utcoffset().total_seconds() == 3600
+            assert sys.path[-1].endswith("_fallback") or "_fallback" not in pendulum.__file__
+            """)
+        res = self.loader.load("pend.py")
+        self.assertTrue(res["ok"], res)
+
     def test_no_environment_secrets_reach_the_file(self):
         os.environ["LITHOFLOW_TEST_SECRET"] = "s3cr3t"
         self.addCleanup(os.environ.pop, "LITHOFLOW_TEST_SECRET", None)

@@ -151,12 +151,25 @@ class TaskDescriber:
             self.problem("`%s` is %s, which TOML cannot hold" % (name, e))
 
     def template_file(self, name, v):
-        """A templated field naming a file of ``template_ext`` is the file's text, as Airflow reads it."""
+        """A templated field's strings that name a file of ``template_ext`` (at any depth of a
+        dict, list or tuple, as Airflow's ``render_template`` recurses) are the files' text."""
         exts = tuple(self.get("template_ext") or ())
-        if not exts or not isinstance(v, str) or not v.endswith(exts):
+        if not exts or name not in tuple(self.get("template_fields") or ()):
             return v
-        if name not in tuple(self.get("template_fields") or ()):
+        return self._read_templates(name, v, exts, 0)
+
+    def _read_templates(self, name, v, exts, depth):
+        if isinstance(v, str):
+            return self._template_text(name, v) if v.endswith(exts) else v
+        if depth > 20:
             return v
+        if isinstance(v, dict):
+            return {k: self._read_templates(name, x, exts, depth + 1) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return type(v)(self._read_templates(name, x, exts, depth + 1) for x in v)
+        return v
+
+    def _template_text(self, name, v):
         folders = [os.path.dirname(self.d.path)]
         tsp = getattr(self.d.dag, "template_searchpath", None)
         if isinstance(tsp, str):
@@ -196,7 +209,7 @@ class TaskDescriber:
             t["sensor"] = "python" if kind == "custom_sensor" else kind.split(":", 1)[1]
         else:
             t["type"] = {"branch": "branch", "short_circuit": "short_circuit", "bash": "bash", "empty": "empty",
-                         "latest_only": "branch", "trigger_dag_run": "trigger_dag_run",
+                         "latest_only": "branch", "trigger_dag_run": "trigger_dag_run", "custom_branch": "branch",
                          "branch_virtualenv": "branch", "call_async": "call_async", "map": "map",
                          "map_reduce": "map_reduce"}.get(kind, "python")
         self.common()
@@ -205,7 +218,8 @@ class TaskDescriber:
                    "trigger_dag_run": self.trigger, "virtualenv": self.virtualenv,
                    "branch_virtualenv": self.virtualenv, "taskflow_bash": self.taskflow_bash,
                    "call_async": self.lithops, "map": self.lithops, "map_reduce": self.lithops,
-                   "custom": self.custom, "custom_sensor": self.custom, "unsupported": self.unsupported}
+                   "custom": self.custom, "custom_sensor": self.custom, "custom_branch": self.custom,
+                   "unsupported": self.unsupported}
         if t["type"] == "sensor" and kind != "custom_sensor":
             self.sensor(t["sensor"])
         else:
@@ -222,7 +236,7 @@ class TaskDescriber:
             "operator": getattr(self.task, "_lithoflow_operator", None) or cls.__name__,
             "operator_module": getattr(self.task, "_lithoflow_operator_module", None) or cls.__module__,
             "unsupported": unsupported,
-            "custom": kind in ("custom", "custom_sensor"),
+            "custom": kind in ("custom", "custom_sensor", "custom_branch"),
             "kind": kind,
             "ignored": self.ignored,
             "callables": self.callables,
@@ -268,6 +282,8 @@ class TaskDescriber:
                         out.append(_asset_uri(a))
                     except _Problem as e:
                         self.problem("%s: %s" % (name, e))
+                elif kind == "alias":
+                    self.problem("%s: asset aliases (AssetAlias, DatasetAlias) are not supported" % name)
                 elif kind is not None:
                     self.problem("%s holds %s, which only a schedule may hold" % (name, type(a).__name__))
                 else:
@@ -349,6 +365,8 @@ class TaskDescriber:
             kwargs = {}
         # A mapped argument is given per instance, not fixed.
         kwargs = {k: v for k, v in kwargs.items() if k not in mapped}
+        args = self.template_file("op_args", list(args))
+        kwargs = self.template_file("op_kwargs", kwargs)
         try:
             op_args, args_from = self.split_args(list(args))
             op_kwargs, kwargs_from = self.split_kwargs(dict(kwargs))
