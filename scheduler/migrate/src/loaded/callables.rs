@@ -160,7 +160,7 @@ pub(crate) fn shim_reason(attr: &str, task_id: &str, task: &Value) -> Option<Str
             "task `{task_id}` is a LatestOnlyOperator, which lithoflow's TOML has no task type for; {STAY_PY}, or use a `short_circuit` task"
         ),
         "call" => format!(
-            "task `{task_id}`: its `op_args`/`op_kwargs` hold Python objects that are not plain data (JSON), which TOML cannot hold; keep this DAG as .py (lithoflow loads and runs it unchanged), or pass plain values"
+            "task `{task_id}`: its function's arguments hold values that are not plain data (JSON): a Python object, a `@dag` function's parameter, or a part of another task's result (`result[\"key\"]`); {STAY_PY}, or pass plain values, whole results, or templates (`{{{{ params.name }}}}`)"
         ),
         _ => return None,
     })
