@@ -83,6 +83,49 @@ impl Folder {
         })
     }
 
+    /// What `dags show DAG -o json` in `folder` says of the DAG's settings and tasks that
+    /// a migrated DAG must keep: each task with its sorted upstream ids, and the schedule.
+    fn shape(&self, folder: &std::path::Path, dag_id: &str) -> Value {
+        let o = lithoflow()
+            .env("LITHOFLOW_HOME", self.home.path())
+            .arg("--dags-folder")
+            .arg(folder)
+            .args(["dags", "show", dag_id, "-o", "json"])
+            .timeout(Duration::from_secs(120))
+            .output()
+            .expect("lithoflow runs");
+        let doc: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+            panic!(
+                "dags show prints JSON ({e}): {}",
+                String::from_utf8_lossy(&o.stderr)
+            )
+        });
+        let mut tasks: Vec<(String, Vec<String>)> = doc["tasks"]
+            .as_array()
+            .expect("tasks")
+            .iter()
+            .map(|t| {
+                let mut up: Vec<String> = t["upstream"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|u| u.as_str().map(str::to_owned))
+                    .collect();
+                up.sort();
+                (t["task_id"].as_str().unwrap_or("").to_owned(), up)
+            })
+            .collect();
+        tasks.sort();
+        json!({
+            "tasks": tasks,
+            "schedule": doc["schedule"],
+            "timetable": doc["timetable"],
+            "start_date": doc["start_date"],
+            "catchup": doc["catchup"],
+            "max_active_runs": doc["max_active_runs"],
+        })
+    }
+
     fn validate(&self) -> (Option<i32>, String) {
         let o = lithoflow()
             .env("LITHOFLOW_HOME", self.home.path())
@@ -231,6 +274,10 @@ fn factories_loops_and_helpers_convert_through_the_loader_and_run() {
     );
     let (code, printed) = f.validate();
     assert_eq!(code, Some(0), "{printed}");
+    // The TOML DAGs are the .py DAGs as lithoflow loads them: tasks, edges, schedule.
+    for dag in ["sales_small", "sales_large"] {
+        assert_eq!(f.shape(&f.out, dag), f.shape(&f.dags, dag), "{dag}");
+    }
 
     // The converted DAG runs with Airflow's results.
     let run = f.dags_test("sales_small");
