@@ -408,3 +408,55 @@ fn a_file_the_loader_cannot_import_is_read_statically() {
         "{stderr}"
     );
 }
+
+/// TaskFlow functions defined inside a `@dag` function (Airflow 2's tutorial style).
+const TASKFLOW: &str = r#"from datetime import datetime
+
+from airflow.decorators import dag, task
+
+
+@dag(schedule=None, start_date=datetime(2026, 1, 1), catchup=False)
+def flow():
+    @task
+    def extract():
+        return [1, 2, 3]
+
+    @task
+    def total(values):
+        return sum(values)
+
+    total(extract())
+
+
+flow()
+"#;
+
+#[test]
+fn taskflow_functions_inside_a_dag_function_move_and_run() {
+    let f = folder(&[("flow.py", TASKFLOW)]);
+    let (code, stdout, stderr) = f.migrate(&[]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("wrote out/flow_tasks.py (functions moved from"),
+        "{stdout}"
+    );
+    let toml = f.written("flow.toml");
+    assert!(
+        toml.contains("python_callable = \"flow_tasks:total\""),
+        "{toml}"
+    );
+    let module = f.written("flow_tasks.py");
+    assert!(
+        module.contains("def extract():\n    return [1, 2, 3]"),
+        "{module}"
+    );
+    let run = f.dags_test("flow");
+    assert_eq!(run["state"], "success", "{run}");
+    assert_eq!(
+        outcomes(&run),
+        [
+            ("extract".to_owned(), "success".to_owned(), json!([1, 2, 3])),
+            ("total".to_owned(), "success".to_owned(), json!(6)),
+        ]
+    );
+}
