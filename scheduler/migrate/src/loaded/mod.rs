@@ -80,6 +80,10 @@ struct Converter<'a> {
     dag_line: usize,
     /// Findings written as comments into a task's table (not repeated at the top).
     in_tasks: BTreeSet<usize>,
+    /// The lines (first, last) of the file's top-level statements, if it parses.
+    statements: Vec<(usize, usize)>,
+    /// The line of every DAG the file defines.
+    dag_lines: Vec<usize>,
 }
 
 /// A task table: its keys (with the key each line is for) and whether it became an
@@ -276,6 +280,23 @@ impl<'a> Converter<'a> {
         out
     }
 
+    /// Whether a value read at parse time on `line` may reach the DAG being converted:
+    /// not when the top-level statement reading it builds other DAGs and not this one (a
+    /// `with DAG(...)` block of its own); a read elsewhere (a module-level value, a helper)
+    /// may reach any DAG of the file.
+    fn concerns(&self, line: Option<usize>) -> bool {
+        let Some(line) = line else { return true };
+        let Some(&(first, last)) = self
+            .statements
+            .iter()
+            .find(|(a, b)| *a <= line && line <= *b)
+        else {
+            return true;
+        };
+        let inside = |l: &usize| first <= *l && *l <= last;
+        !self.dag_lines.iter().any(inside) || inside(&self.dag_line)
+    }
+
     fn ignored(&mut self, ig: &Value, owner: &str, line: usize) {
         let Some(name) = ig["name"].as_str().or(ig.as_str()) else {
             return;
@@ -340,6 +361,9 @@ impl<'a> Converter<'a> {
             self.ignored(ig, &format!("DAG `{dag_id}`:"), dag_line);
         }
         for read in desc["parse_time"].as_array().into_iter().flatten() {
+            if !self.concerns(line_of(read)) {
+                continue;
+            }
             let what = read["what"].as_str().unwrap_or("a value");
             self.finding(
                 line_of(read),
@@ -382,6 +406,29 @@ fn placeholder_lines(t: TaskLines) -> Vec<Line> {
     out
 }
 
+/// The first and last lines of each top-level statement of `text` (none when it does not
+/// parse, or nests too deeply to).
+fn statement_lines(text: &str) -> Vec<(usize, usize)> {
+    use ast::Ranged;
+    if crate::nesting_problem(text).is_some() {
+        return Vec::new();
+    }
+    let Ok(suite) = ast::Suite::parse(text, "<dag file>") else {
+        return Vec::new();
+    };
+    let line_at = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+    suite
+        .iter()
+        .map(|s| {
+            let r = s.range();
+            (
+                line_at(usize::from(r.start())),
+                line_at(usize::from(r.end()).saturating_sub(1)),
+            )
+        })
+        .collect()
+}
+
 /// Converts the DAGs the loader described for the DAG file at `path` (`text` its source).
 pub fn convert_described(
     path: &Path,
@@ -413,6 +460,8 @@ fn convert_inner(
         dag: 0,
         dag_line: 1,
         in_tasks: BTreeSet::new(),
+        statements: statement_lines(text),
+        dag_lines: described.dags.iter().filter_map(line_of).collect(),
     };
     let mut outs = Vec::new();
     for (i, desc) in described.dags.iter().enumerate() {

@@ -652,3 +652,24 @@ fn loader_answers() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_parse_time_read_in_another_dags_block_does_not_concern_this_one() {
+    let src = "from airflow import DAG\nfrom airflow.utils.dates import days_ago\nfrom airflow.operators.empty import EmptyOperator\nSTART = days_ago(1)\n\nwith DAG(\"a\", start_date=days_ago(2)) as a:\n    EmptyOperator(task_id=\"t\")\n\nwith DAG(\"b\", schedule=None) as b:\n    EmptyOperator(task_id=\"t\")\n";
+    let (dir, path) = folder(src);
+    let reads = json!([{"what": "days_ago()", "line": 4}, {"what": "days_ago()", "line": 6}]);
+    let desc = |id: &str, line: u64| {
+        json!({"dag_id": id, "line": line, "toml": {"dag_id": id, "tasks": {"t": {"type": "empty"}}},
+               "tasks": {"t": {"line": line + 1}}, "parse_time": reads.clone()})
+    };
+    let described = Described {
+        dags: vec![desc("a", 6), desc("b", 9)],
+        ..Described::default()
+    };
+    let conv = convert_described(&path, src, &described, &opts());
+    let rep = report(&conv, dir.path());
+    assert_eq!(conv.dags[0].errors, 2, "{rep}");
+    assert_eq!(conv.dags[1].errors, 1, "{rep}");
+    assert!(conv.dags[1].toml.contains("(line 4)"));
+    assert!(!conv.dags[1].toml.contains("(line 6)"));
+}
