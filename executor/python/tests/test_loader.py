@@ -71,7 +71,7 @@ class HostileFilesTest(LoaderCase):
             # airflow dag
             big = bytearray(2 * 1024 ** 3)
             """)
-        res = self.loader.load("alloc.py", memory_mb=1024)
+        res = self.loader.load("alloc.py", memory_mb=2048)
         self.assertFalse(res["ok"])
         self.assertEqual(res["error"]["kind"], "memory")
         self.assertEqual(res["error"]["type"], "MemoryError")

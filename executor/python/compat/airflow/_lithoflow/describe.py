@@ -40,9 +40,8 @@ IGNORED_TASK_ARGS = (
 )
 IGNORED_DAG_ARGS = (
     "doc_md", "default_view", "orientation", "owner_links", "dag_display_name", "access_control",
-    "auto_register", "jinja_environment_kwargs", "tooltip", "sla_miss_callback", "template_searchpath",
-    "template_undefined", "fail_stop", "fail_fast", "max_consecutive_failed_dag_runs", "deadline",
-    "is_paused_upon_creation_", "concurrency_", "disable_bundle_versioning", "dag_concurrency",
+    "jinja_environment_kwargs", "sla_miss_callback", "template_undefined", "fail_stop", "fail_fast",
+    "max_consecutive_failed_dag_runs", "deadline", "disable_bundle_versioning",
 )
 
 # Every task key that holds a plain value, with how it is written (scheduler/dag/src/keys/table.rs).
@@ -986,6 +985,8 @@ def _line(obj):
 
 def _explicit(obj):
     e = getattr(obj, "_lithoflow_explicit", None)
-    if isinstance(e, (set, frozenset, list, tuple, dict)):
+    if isinstance(e, (set, frozenset)):
+        return e
+    if isinstance(e, (list, tuple, dict)):
         return set(e)
     return None

@@ -55,6 +55,7 @@ _KNOWN_DEFAULTS = {
 
 
 _KINDS = weakref.WeakKeyDictionary()
+_IGNORED_SET = frozenset(IGNORED_TASK_ARGS)
 
 
 def _kind(task):
@@ -109,6 +110,7 @@ class TaskDescriber:
         self.table = {}
         self.callables = {}
         self.ignored = []
+        self.exts = self.fields = None  # template_ext and template_fields, read once
 
     # -- reading arguments -------------------------------------------------------------------
 
@@ -153,10 +155,12 @@ class TaskDescriber:
     def template_file(self, name, v):
         """A templated field's strings that name a file of ``template_ext`` (at any depth of a
         dict, list or tuple, as Airflow's ``render_template`` recurses) are the files' text."""
-        exts = tuple(self.get("template_ext") or ())
-        if not exts or name not in tuple(self.get("template_fields") or ()):
+        if self.exts is None:
+            self.exts = tuple(self.get("template_ext") or ())
+            self.fields = tuple(self.get("template_fields") or ()) if self.exts else ()
+        if not self.exts or name not in self.fields:
             return v
-        return self._read_templates(name, v, exts, 0)
+        return self._read_templates(name, v, self.exts, 0)
 
     def _read_templates(self, name, v, exts, depth):
         if isinstance(v, str):
@@ -306,9 +310,9 @@ class TaskDescriber:
 
     def ignore(self):
         dag = self.d.dag
-        for name in IGNORED_TASK_ARGS:
-            if self.explicit is None or name not in self.explicit:
-                continue
+        if not self.explicit:
+            return
+        for name in sorted(self.explicit & _IGNORED_SET):
             if self.kind in ("virtualenv", "branch_virtualenv") and name in _VENV_ARGS:
                 continue
             v = self.get(name)
