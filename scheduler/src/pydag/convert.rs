@@ -276,8 +276,9 @@ pub(crate) fn import_error(path: &Path, text: &str, error: &Value) -> Diagnostic
     let file = str_of(error, "file").map(PathBuf::from);
     let line = usize_of(error, "line");
     let column = usize_of(error, "column");
+    let same = |f: &Path| f == path || std::path::absolute(path).is_ok_and(|abs| abs == f);
     match file {
-        Some(f) if f != path => match read_small(&f) {
+        Some(f) if !same(&f) => match read_small(&f) {
             Some(other) => at(
                 &Source::new(&f, &other),
                 line,
