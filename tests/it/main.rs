@@ -19,6 +19,7 @@ mod lambda_restart;
 mod logs;
 mod mapping;
 mod migrate;
+mod migrate_loader;
 mod pools;
 mod proptests;
 mod recovery;

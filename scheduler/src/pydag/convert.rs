@@ -222,7 +222,26 @@ fn operator_info(t: &Value) -> OperatorInfo {
         unsupported: t.get("unsupported").and_then(Value::as_bool) == Some(true),
         custom: t.get("custom").and_then(Value::as_bool) == Some(true),
         ignored: ignored(t),
+        callable: callable_shown(t),
     }
+}
+
+/// The task's main callable as `qualname (file:line)`: `python_callable`, else the
+/// first one the description names.
+fn callable_shown(t: &Value) -> Option<String> {
+    let callables = t.get("callables")?.as_object()?;
+    let c = callables
+        .get("python_callable")
+        .or_else(|| callables.values().next())?;
+    let name = str_of(c, "qualname")?;
+    let file = str_of(c, "file")
+        .and_then(|f| Path::new(f).file_name())
+        .map(|f| f.to_string_lossy().into_owned());
+    Some(match (file, usize_of(c, "line")) {
+        (Some(f), Some(l)) => format!("{name} ({f}:{l})"),
+        (Some(f), None) => format!("{name} ({f})"),
+        _ => name.to_owned(),
+    })
 }
 
 fn ignored(v: &Value) -> Vec<IgnoredArg> {
@@ -276,8 +295,9 @@ pub(crate) fn import_error(path: &Path, text: &str, error: &Value) -> Diagnostic
     let file = str_of(error, "file").map(PathBuf::from);
     let line = usize_of(error, "line");
     let column = usize_of(error, "column");
+    let same = |f: &Path| f == path || std::path::absolute(path).is_ok_and(|abs| abs == f);
     match file {
-        Some(f) if f != path => match read_small(&f) {
+        Some(f) if !same(&f) => match read_small(&f) {
             Some(other) => at(
                 &Source::new(&f, &other),
                 line,
