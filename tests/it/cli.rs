@@ -170,7 +170,7 @@ fn validate_of_the_examples_succeeds_and_notes_are_printed() {
         .assert()
         .success()
         .stdout(predicate::str::contains(
-            "7 files checked: 7 valid, 0 invalid",
+            "6 files checked: 6 valid, 0 invalid",
         ));
     let note = repo_root().join("tests/fixtures/warnings/remote_invocation_on_localhost.toml");
     lithoflow()

@@ -165,8 +165,6 @@ impl LoaderPool {
 
     fn load_once(&self, path: &Path) -> Result<Value, LoaderError> {
         let (mut loader, id) = self.acquire()?;
-        // The loader runs in the DAGs folder: a relative path would be read from there.
-        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
         let request = json!({
             "id": id,
             "op": "load",
