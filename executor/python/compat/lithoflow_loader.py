@@ -34,6 +34,11 @@ import time
 COMPAT = os.path.dirname(os.path.abspath(__file__))
 if sys.path[:1] != [COMPAT]:
     sys.path.insert(0, COMPAT)
+# Stand-ins for what Airflow always installs (pendulum) at the END of sys.path: an installed
+# one wins.
+FALLBACK = os.path.join(COMPAT, "_fallback")
+if FALLBACK not in sys.path:
+    sys.path.append(FALLBACK)
 
 PROTOCOL_VERSION = 1
 # Seconds the parent waits after the time limit before it kills the child's process group (the
@@ -64,10 +69,7 @@ def _warm():
         return failures
     import pkgutil
 
-    def onerror(name):
-        failures.append(name)
-
-    for info in pkgutil.walk_packages(airflow.__path__, "airflow.", onerror=onerror):
+    for info in pkgutil.walk_packages(airflow.__path__, "airflow.", onerror=failures.append):
         if info.name in sys.modules:
             continue
         try:
@@ -332,7 +334,14 @@ class _Child:
         spec = importlib.util.spec_from_loader(mod_name, loader)
         module = importlib.util.module_from_spec(spec)
         sys.modules[mod_name] = module
-        loader.exec_module(module)
+        # The DAG file's byte code is not cached (the file is read again only when it changed;
+        # its helpers' byte code is, as Python always does).
+        dont_write, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+        try:
+            code = loader.get_code(mod_name)
+        finally:
+            sys.dont_write_bytecode = dont_write
+        exec(code, module.__dict__)
 
         dags = _collect_dags(module, ctx)
         from airflow._lithoflow import describe
@@ -596,7 +605,11 @@ class _State:
         import builtins
         import threading
 
-        if threading.active_count() != 1 or len(os.listdir("/proc/self/task")) != 1:
+        try:
+            tasks = len(os.listdir("/proc/self/task"))  # threads started from C too
+        except OSError:
+            tasks = 1
+        if threading.active_count() != 1 or tasks != 1:
             return "threads"
         try:
             while True:

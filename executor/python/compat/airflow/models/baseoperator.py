@@ -25,6 +25,7 @@ import datetime
 import functools
 import inspect
 import threading
+import weakref
 from collections.abc import Sequence
 
 from airflow._lithoflow.core import NOTSET, caller_line, validate_key
@@ -241,6 +242,11 @@ def _kind_of(op):
             if not is_sensor:
                 return "custom"
     return "custom"
+
+
+# The kind of each operator class (it depends on the class only); weak, as a warm worker
+# re-imports DAG files and their classes.
+_KIND_BY_CLASS = weakref.WeakKeyDictionary()
 
 
 def _inherited_kind(klass):
@@ -491,7 +497,11 @@ class BaseOperator(DAGNode, metaclass=BaseOperatorMeta):
         override = self.__dict__.get("_lithoflow_kind_override")
         if override:
             return override
-        return _kind_of(self)
+        cls = type(self)
+        kind = _KIND_BY_CLASS.get(cls)
+        if kind is None:
+            kind = _KIND_BY_CLASS[cls] = _kind_of(self)
+        return kind
 
     @_lithoflow_kind.setter
     def _lithoflow_kind(self, value):
