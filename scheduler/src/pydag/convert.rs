@@ -282,7 +282,10 @@ pub(crate) fn import_error(path: &Path, text: &str, error: &Value) -> Diagnostic
     if let Some(tb) = str_of(error, "traceback").filter(|t| !t.trim().is_empty()) {
         let mut lines: Vec<&str> = tb.trim_end().lines().collect();
         // Its last line repeats the exception, which the message starts with.
-        if lines.last().is_some_and(|l| l.trim() == shown) {
+        if lines
+            .last()
+            .is_some_and(|l| l.trim().ends_with(shown.as_str()))
+        {
             lines.pop();
         }
         let from = lines.len().saturating_sub(TRACEBACK_LINES);
@@ -296,6 +299,14 @@ pub(crate) fn import_error(path: &Path, text: &str, error: &Value) -> Diagnostic
     let line = usize_of(error, "line");
     let column = usize_of(error, "column");
     let same = |f: &Path| f == path || std::path::absolute(path).is_ok_and(|abs| abs == f);
+    // A frame in lithoflow's own package (an error raised while the DAGs are checked,
+    // after the file ran: a cycle) is no place to send the user: the DAG file is.
+    let file = file.filter(|f| !in_compat(f));
+    let (line, column) = if file.is_some() {
+        (line, column)
+    } else {
+        (None, None)
+    };
     match file {
         Some(f) if !same(&f) => match read_small(&f) {
             Some(other) => at(
@@ -323,6 +334,16 @@ pub(crate) fn import_error(path: &Path, text: &str, error: &Value) -> Diagnostic
             shown,
         ),
     }
+}
+
+/// Whether `file` is in an installed compatibility package (`.../compat-<hash>/...`).
+fn in_compat(file: &Path) -> bool {
+    file.ancestors().any(|a| {
+        a.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("compat-"))
+            && a.join(lithoflow_executor::compat::LOADER_SCRIPT).is_file()
+    })
 }
 
 fn read_small(path: &Path) -> Option<String> {
