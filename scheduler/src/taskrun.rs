@@ -796,7 +796,12 @@ pub(crate) fn template_context(
     inputs: ContextInputs,
 ) -> Context {
     let logical = run.logical_date.unwrap_or(run.run_after);
+    // Airflow's `process_params` (models/param.py): the DAG's params, the task's over
+    // them, then the run's conf.
     let mut params = dag.params.clone();
+    if let Some(own) = dag.task(task_id).and_then(|t| t.params.as_ref()) {
+        params.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
     for (k, v) in &run.conf {
         params.insert(k.clone(), v.clone());
     }

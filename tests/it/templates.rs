@@ -2,7 +2,7 @@
 //! Airflow's context, macros and filters, native rendering and user-defined macros and
 //! filters that run in real Python on the local workers (`dags test`), and the context
 //! names that need the state store (the previous successful run) under a running
-//! scheduler.
+//! scheduler; a task's own `params` over the DAG's (TOML and `.py` DAG files).
 
 use chrono::{Duration as Span, DurationRound, Utc};
 use serde_json::{Value, json};
@@ -178,4 +178,127 @@ bash_command = "echo '{{{{ logical_date }}}} prev={{{{ prev_data_interval_start_
         ),
         "{text}"
     );
+}
+
+const PARAMS_HELPERS: &str = r#"
+import json
+
+def params_of(**context):
+    return context["params"]
+
+def record(context):
+    with open(context["params"]["out"], "w") as f:
+        json.dump(context["params"], f)
+"#;
+
+/// A task's own `params` (Airflow's BaseOperator `params`, `[default_args]`' under them)
+/// merged over the DAG's for that task only, a run's conf over both (Airflow's
+/// `process_params`): in a bash template, in Python's `context["params"]`, in a callback.
+#[test]
+fn a_tasks_params_override_the_dags_in_its_templates_python_and_callbacks() {
+    let env = Env::new();
+    std::fs::write(env.dags.path().join("phelpers.py"), PARAMS_HELPERS).expect("write helpers");
+    let out = env.dags.path().join("callback.json");
+    env.write(
+        "tparams.toml",
+        &format!(
+            r#"
+dag_id = "tparams"
+params = {{ marker = "dag", n = 1, keep = "k", out = "{}" }}
+
+[default_args]
+params = {{ level = "dflt" }}
+
+[tasks.t]
+type = "bash"
+bash_command = "echo -n '{{{{ params.marker }}}}|{{{{ params.n }}}}|{{{{ params.level }}}}|{{{{ params.keep }}}}'"
+params = {{ marker = "task" }}
+
+[tasks.p]
+type = "python"
+python_callable = "phelpers:params_of"
+params = {{ n = 2, level = "own" }}
+on_success_callback = "phelpers:record"
+upstream = ["t"]
+
+[tasks.d]
+type = "bash"
+bash_command = "echo -n '{{{{ params.marker }}}}|{{{{ params.level }}}}'"
+upstream = ["p"]
+"#,
+            out.display()
+        ),
+    );
+    let run = env.json(&["dags", "test", "tparams", "-o", "json"]);
+    assert_eq!(run["state"], "success", "{run}");
+    assert_eq!(task(&run, "t")["return_value"], json!("task|1|dflt|k"));
+    let p = &task(&run, "p")["return_value"];
+    assert_eq!(
+        (&p["marker"], &p["n"], &p["level"], &p["keep"]),
+        (&json!("dag"), &json!(2), &json!("own"), &json!("k")),
+        "{p}"
+    );
+    // The DAG's params for a task without its own (but [default_args]' params).
+    assert_eq!(task(&run, "d")["return_value"], json!("dag|dflt"));
+    // The callback of p saw p's params.
+    let seen: Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("the callback ran"))
+            .expect("json");
+    assert_eq!((&seen["n"], &seen["level"]), (&json!(2), &json!("own")));
+
+    // A run's conf overrides a task's params too.
+    let run = env.json(&[
+        "dags",
+        "test",
+        "tparams",
+        "--conf",
+        r#"{"marker": "conf", "n": 7}"#,
+        "-o",
+        "json",
+    ]);
+    assert_eq!(run["state"], "success", "{run}");
+    assert_eq!(task(&run, "t")["return_value"], json!("conf|7|dflt|k"));
+    assert_eq!(task(&run, "p")["return_value"]["n"], json!(7));
+    assert_eq!(task(&run, "d")["return_value"], json!("conf|dflt"));
+}
+
+/// A `.py` DAG file's BashOperator and PythonOperator `params=` (a `Param` is its
+/// default) reach their templates and context under `dags test`, over the DAG's params.
+#[test]
+fn an_airflow_dag_files_task_params_render_under_dags_test() {
+    let env = Env::new();
+    env.write(
+        "task_params.py",
+        r#"
+from datetime import datetime
+from airflow import DAG
+from airflow.models.param import Param
+from airflow.operators.bash import BashOperator
+from airflow.operators.python import PythonOperator
+
+
+def marker(**context):
+    return context["params"]["marker"]
+
+
+with DAG("task_params", start_date=datetime(2026, 1, 1), schedule=None,
+         params={"marker": "dag", "n": 1}) as dag:
+    t = BashOperator(task_id="t", bash_command="echo {{ params.marker }} {{ params.n }}",
+                     params={"marker": "ready"})
+    p = PythonOperator(task_id="p", python_callable=marker,
+                       params={"marker": Param("from-param", type="string")})
+    d = BashOperator(task_id="d", bash_command="echo {{ params.marker }}")
+    t >> p >> d
+"#,
+    );
+    let shown = env.json(&["dags", "show", "task_params", "-o", "json"]);
+    let tasks = shown["tasks"].as_array().expect("tasks");
+    let t = tasks.iter().find(|t| t["task_id"] == "t").expect("t");
+    assert_eq!(t["params"], json!({"marker": "ready"}), "{shown}");
+    assert_eq!(t["ignored"], json!([]), "params is not ignored: {shown}");
+    let run = env.json(&["dags", "test", "task_params", "-o", "json"]);
+    assert_eq!(run["state"], "success", "{run}");
+    assert_eq!(task(&run, "t")["return_value"], json!("ready 1"));
+    assert_eq!(task(&run, "p")["return_value"], json!("from-param"));
+    assert_eq!(task(&run, "d")["return_value"], json!("dag"));
 }

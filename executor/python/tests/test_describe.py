@@ -190,6 +190,25 @@ dag = DAG("p", schedule=None, start_date=datetime(2026, 1, 1),
 """)
         self.assertEqual(d["toml"]["params"], {"n": 3, "name": "x", "items": [1, 2]})
 
+    def test_task_params_are_written_not_ignored(self):
+        # BaseOperator's params (default_args' too): what differs from the DAG's is the task's
+        # `params`, Param objects as their defaults; Airflow merges the DAG's under them.
+        d = self.one(HEAD + """
+from airflow.models.param import Param
+with DAG("tp", schedule=None, start_date=datetime(2026, 1, 1), params={"marker": "dag", "n": 1}) as dag:
+    a = Op(task_id="a", params={"marker": Param("ready", type="string"), "n": 1, "extra": [1, 2]})
+    b = Op(task_id="b", default_args={"params": {"n": 5}})
+    c = Op(task_id="c")
+""")
+        t = d["toml"]["tasks"]
+        self.assertEqual(t["a"]["params"], {"marker": "ready", "extra": [1, 2]})
+        self.assertEqual(t["b"]["params"], {"n": 5})
+        self.assertNotIn("params", t["c"])
+        self.assertEqual(d["toml"]["params"], {"marker": "dag", "n": 1})
+        self.assertEqual(d["tasks"]["a"]["ignored"], [])
+        code, out = validate_toml(d["toml"], self.folder)
+        self.assertEqual(code, 0, out)
+
     def test_catchup_without_start_date_in_airflow_3_is_an_import_error(self):
         self.write("nostart.py", HEAD + """
 dag = DAG("nostart", schedule="@daily", catchup=True)

@@ -404,6 +404,11 @@ pub struct Task {
     /// Instances of this task running at once in one DAG run (Airflow's
     /// `max_active_tis_per_dagrun`); None: no limit but the DAG's.
     pub max_active_tis_per_dagrun: Option<u64>,
+    /// The task's own `params` (Airflow's BaseOperator `params`, `[default_args]`'s
+    /// merged under them key by key): merged over the DAG's `params` in the task's
+    /// context, a run's conf over both; None: none written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub params: Option<Map<String, Value>>,
     /// For a task of a `.py` DAG: the Airflow operator it was made from (`dags show`
     /// writes it as the task's `operator`, `operator_module`, ...).
     #[serde(skip)]

@@ -88,6 +88,44 @@ chunk_size = 1024
 }
 
 #[test]
+fn a_tasks_params_merge_over_default_args_params_key_by_key() {
+    let dag = parse_ok(
+        r#"
+params = { marker = "dag", n = 1 }
+
+[default_args]
+params = { marker = "default", region = "eu" }
+
+[tasks.own]
+type = "bash"
+bash_command = "echo {{ params.marker }}"
+params = { marker = "task", extra = [1, 2] }
+
+[tasks.plain]
+type = "empty"
+"#,
+    );
+    assert_eq!(dag.params.get("marker"), Some(&json!("dag")));
+    let own = dag.task("own").expect("own");
+    assert_eq!(
+        own.params
+            .as_ref()
+            .map(|p| serde_json::Value::Object(p.clone())),
+        Some(json!({"marker": "task", "region": "eu", "extra": [1, 2]}))
+    );
+    let plain = dag.task("plain").expect("plain");
+    assert_eq!(
+        plain
+            .params
+            .as_ref()
+            .map(|p| serde_json::Value::Object(p.clone())),
+        Some(json!({"marker": "default", "region": "eu"}))
+    );
+    let bad = errors("[tasks.t]\ntype = \"empty\"\nparams = 3\n");
+    assert!(bad.iter().any(|e| e.contains("params")), "{bad:?}");
+}
+
+#[test]
 fn the_plugins_spellings_are_accepted() {
     let dag = parse_ok(
         r#"

@@ -822,9 +822,9 @@ impl<'e> RunLoop<'e> {
                 // An empty task pushes nothing, as EmptyOperator; nor does a branch or
                 // short_circuit task of an Airflow 3 DAG file that skipped tasks (Airflow 3
                 // skips by raising DownstreamTasksSkipped, before the value is pushed).
-                if !matches!(task.kind, TaskKind::Empty)
-                    && !(airflow3_skip_ends_execute(&dag, task) && !to_skip.is_empty())
-                {
+                let skip_ended_execute =
+                    airflow3_skip_ends_execute(&dag, task) && !to_skip.is_empty();
+                if !matches!(task.kind, TaskKind::Empty) && !skip_ended_execute {
                     xcom = pushes(task, v);
                 }
             }

@@ -103,12 +103,21 @@ pub static KEYS: &[Key] = &[
         "A run still unfinished after this long fails.",
     ),
     dag_key("tags", K::Strings, "[]", "Labels for filtering."),
-    dag_key(
-        "params",
-        K::Table,
-        "{}",
-        "Defaults for {{ params.x }}, overridable by a trigger's conf.",
-    ),
+    Key {
+        name: "params",
+        aliases: &[],
+        doc: "Values for {{ params.x }} (a task's over the DAG's, key by key), overridable by a trigger's conf.",
+        place: Place {
+            dag: true,
+            task: Some(Common),
+            default_args: true,
+        },
+        airflow: Some(Common),
+        holds: P(Plain::Kwargs {
+            at: slot!(params),
+            unset: "- (the DAG's)",
+        }),
+    },
     dag_key(
         "user_defined_macros",
         K::Table,

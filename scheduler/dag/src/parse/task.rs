@@ -678,6 +678,17 @@ impl Walker<'_> {
                     merged.merge(&own.0);
                     own.0 = merged;
                 }
+                // `params` merge key by key too: the task's win over [default_args]'
+                // (Airflow 2.10 folds the DAG's default_args params into the DAG's
+                // params, under every task's own: models/dag.py, baseoperator.py).
+                (
+                    Some((Parsed::Plain(PlainValue::Kwargs(own)), _)),
+                    (Parsed::Plain(PlainValue::Kwargs(default)), _),
+                ) if *key == "params" => {
+                    let mut merged = default.clone();
+                    merged.extend(std::mem::take(own));
+                    *own = merged;
+                }
                 _ if overridden => {}
                 _ => {
                     fields.insert(key, value.clone());

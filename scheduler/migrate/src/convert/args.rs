@@ -118,10 +118,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
         "a task's own end_date is not supported (the DAG's end_date applies)",
     ),
     (
-        "params",
-        "task-level params are not supported (set them on the DAG)",
-    ),
-    (
         "default_args",
         "an operator's own default_args are not supported",
     ),

@@ -30,7 +30,7 @@ IGNORED_TASK_ARGS = (
     "run_as_user", "resources", "doc", "doc_md", "doc_rst", "doc_json", "doc_yaml",
     "task_display_name", "ui_color", "ui_fgcolor", "owner_links", "provide_context",
     "ignore_first_depends_on_past", "output_encoding", "wait_for_downstream",
-    "wait_for_past_depends_before_skipping", "retry_policy", "params", "start_date", "end_date",
+    "wait_for_past_depends_before_skipping", "retry_policy", "start_date", "end_date",
     "pre_execute", "post_execute", "do_xcom_push_on_failure", "logger_name", "allow_nested_operators",
     "deferrable", "poll_interval", "start_from_trigger", "trigger_kwargs", "never_fail", "verify",
     "openlineage_inject_parent_info", "fail_when_dag_is_paused", "check_fn", "use_regex",

@@ -12,7 +12,8 @@ from airflow._lithoflow.describe import (
     _CALLBACKS, _COMMON_KEYS, _DEFAULTS, _EXECUTOR_KEYS, _ID, _LITHOPS_KEYS, _MAP_KEYS,
     _MAP_REDUCE_KEYS, _MISSING, _RULE_ALIASES, _SENSOR_COMMON, _SENSOR_DEFAULTS, _SENSOR_OWN,
     _TRIGGER_KEYS, _TRIGGER_RULES, IGNORED_TASK_ARGS, NotJson, _asset_kind, _asset_uri,
-    _callback_list, _convert, _explicit, _ids, _is_xcomarg, _line, _notset, _Problem, _seconds,
+    _callback_list, _convert, _explicit, _ids, _is_param, _is_xcomarg, _line, _notset, _param_value,
+    _Problem, _seconds,
     _templated, _xcom_source, callable_info, to_json,
 )
 
@@ -296,6 +297,7 @@ class TaskDescriber:
                                  "is dropped" % (name, type(a).__name__), "warning")
             if out:
                 t[name] = out
+        self.params()
         for name in _CALLBACKS:
             fns = _callback_list(self.get(name))
             if fns:
@@ -309,6 +311,35 @@ class TaskDescriber:
                 if self.given(src) and not (name == "timeout" and t["type"] not in ("call_async", "map", "map_reduce")):
                     self.put(name, src, how)
 
+    def params(self):
+        """The task's own ``params`` (BaseOperator's; ``default_args``' merged in): what differs
+        from the DAG's, as the task's ``params`` table, which lithoflow merges over the DAG's for
+        this task's context (Airflow's ``process_params``). A ``Param`` is its default value."""
+        own = self.get("params")
+        if not own or not hasattr(own, "items"):
+            return
+        raw = getattr(own, "_ParamsDict__dict", None)
+        items = raw.items() if isinstance(raw, dict) else own.items()
+        dag_params = getattr(self.d.dag, "params", None) or {}
+        dag_raw = getattr(dag_params, "_ParamsDict__dict", None)
+        dag_items = dict(dag_raw.items() if isinstance(dag_raw, dict) else dag_params.items())
+        out = {}
+        for k, v in items:
+            value = _param_value(v) if _is_param(v) else v
+            if value is None:
+                continue
+            if k in dag_items:
+                d = dag_items[k]
+                if (_param_value(d) if _is_param(d) else d) == value:
+                    continue
+            try:
+                out[str(k)] = to_json(value)
+            except NotJson as e:
+                self.problem("params[%r] holds %s, which TOML cannot hold: the param is left out" % (k, e),
+                             "warning")
+        if out:
+            self.table["params"] = out
+
     def ignore(self):
         dag = self.d.dag
         if not self.explicit:
@@ -321,8 +352,6 @@ class TaskDescriber:
                 continue
             if name in ("start_date", "end_date") and _same_instant(v, getattr(dag, name, None),
                                                                     (getattr(dag, "default_args", None) or {}).get(name)):
-                continue
-            if name == "params" and not _own_params(v, getattr(dag, "params", None)):
                 continue
             self.ignored.append({"name": name, "line": self.line or 1})
 
@@ -586,16 +615,6 @@ class TaskDescriber:
                 raise _Problem("each element of expand_kwargs must be a dict of arguments")
             return items
         raise _Problem("a %s (Airflow maps over a list, a dict or a task's result)" % type(v).__name__)
-
-
-def _own_params(task_params, dag_params):
-    """Whether a task's params hold more than the DAG's (Airflow merges the DAG's into them)."""
-    try:
-        tk = set(task_params.keys())
-        dk = set(dag_params.keys()) if dag_params is not None else set()
-    except Exception:  # noqa: BLE001
-        return bool(task_params)
-    return bool(tk - dk)
 
 
 def _same_instant(v, *others):
