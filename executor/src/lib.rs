@@ -12,6 +12,7 @@
 pub mod aws;
 mod backend;
 pub mod binding;
+pub mod compat;
 mod dispatch;
 pub mod error;
 mod executor;

@@ -1,7 +1,9 @@
 //! lithoflow's own configuration: the home folder (`LITHOFLOW_HOME`, default
 //! `~/.lithoflow`) and its `lithoflow.toml`, which holds executor settings under Lithops'
 //! section names (`[lithops]`, `[localhost]`, `[aws]`, `[aws_lambda]`, `[aws_s3]`), and
-//! the scheduler's local API settings (`[api] port`, `host`, `allow_non_loopback`).
+//! the scheduler's local API settings (`[api] port`, `host`, `allow_non_loopback`), the
+//! DAGs folder's (`[dags] include_paths`, `load_python`, `loader_processes`) and the
+//! Airflow version of `.py` DAG files (`[airflow] default_version`).
 //!
 //! Resolved once in the binary and passed down; nothing below reads the environment.
 
@@ -15,7 +17,7 @@ use toml::de::{DeTable, DeValue};
 use lithoflow_dag::diag::{Severity, Source};
 
 /// Top-level sections of `lithoflow.toml` that are not executor settings.
-const OTHER_SECTIONS: &[&str] = &["api", "dags"];
+const OTHER_SECTIONS: &[&str] = &["api", "dags", "airflow"];
 
 /// How long opening the state database waits for a lock that no live scheduler holds.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
@@ -36,6 +38,16 @@ pub(crate) struct Settings {
     /// `[dags] include_paths`: absolute folders outside the DAGs folder that DAG files may
     /// name in `include_modules` (by default none).
     pub include_paths: Vec<PathBuf>,
+    /// `[dags] load_python`: whether Airflow DAG files (`.py`) in the DAGs folder are
+    /// loaded (default true).
+    pub load_python: bool,
+    /// `[dags] loader_processes`: how many loader processes import `.py` DAG files at
+    /// once (None: two, or one on a one-core machine).
+    pub loader_processes: Option<usize>,
+    /// `[airflow] default_version`: the Airflow version (2 or 3) whose defaults apply to
+    /// a `.py` DAG file that imports neither `airflow.sdk` nor
+    /// `airflow.providers.standard` (default 2).
+    pub airflow_default_version: u8,
 }
 
 impl Settings {
@@ -118,7 +130,10 @@ impl Settings {
             api_port: file.api_port,
             api_host: file.api.host,
             allow_non_loopback: file.api.allow_non_loopback,
-            include_paths: file.include_paths,
+            include_paths: file.dags.include_paths,
+            load_python: file.dags.load_python,
+            loader_processes: file.dags.loader_processes,
+            airflow_default_version: file.airflow_default_version,
         })
     }
 
@@ -157,7 +172,7 @@ impl Settings {
 }
 
 /// What `lithoflow.toml` sets.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct ConfigFile {
     /// The executor sections.
     pub executor: ExecutorConfig,
@@ -165,8 +180,46 @@ pub(crate) struct ConfigFile {
     pub api_port: Option<u16>,
     /// The rest of `[api]`.
     pub api: ApiSection,
-    /// `[dags] include_paths`, made absolute with `..` folded.
+    /// `[dags]`.
+    pub dags: DagsSection,
+    /// `[airflow] default_version`.
+    pub airflow_default_version: u8,
+}
+
+/// `[dags]`.
+#[derive(Debug, Clone)]
+pub(crate) struct DagsSection {
+    /// `include_paths`, made absolute with `..` folded.
     pub include_paths: Vec<PathBuf>,
+    /// `load_python` (default true).
+    pub load_python: bool,
+    /// `loader_processes` (None: the default).
+    pub loader_processes: Option<usize>,
+}
+
+impl Default for DagsSection {
+    fn default() -> Self {
+        DagsSection {
+            include_paths: Vec::new(),
+            load_python: true,
+            loader_processes: None,
+        }
+    }
+}
+
+/// The Airflow version `.py` DAG files get when they do not say (Airflow 2's defaults).
+pub(crate) const DEFAULT_AIRFLOW_VERSION: u8 = 2;
+
+impl Default for ConfigFile {
+    fn default() -> Self {
+        ConfigFile {
+            executor: ExecutorConfig::default(),
+            api_port: None,
+            api: ApiSection::default(),
+            dags: DagsSection::default(),
+            airflow_default_version: DEFAULT_AIRFLOW_VERSION,
+        }
+    }
 }
 
 /// `[api]` besides `port`.
@@ -233,7 +286,8 @@ pub(crate) fn parse_file(path: &Path, text: &str) -> anyhow::Result<ConfigFile> 
     let mut cfg = ExecutorConfig::default();
     let mut api_port = None;
     let mut api = ApiSection::default();
-    let mut include_paths = Vec::new();
+    let mut dags = DagsSection::default();
+    let mut airflow_default_version = DEFAULT_AIRFLOW_VERSION;
     let mut problems = Vec::new();
     for (section, value) in doc.get_ref().iter() {
         let name = section.get_ref().as_ref();
@@ -242,7 +296,11 @@ pub(crate) fn parse_file(path: &Path, text: &str) -> anyhow::Result<ConfigFile> 
             continue;
         }
         if name == "dags" {
-            include_paths = parse_dags(&src, text, value, &mut problems);
+            dags = parse_dags(&src, text, value, &mut problems);
+            continue;
+        }
+        if name == "airflow" {
+            airflow_default_version = parse_airflow(&src, text, value, &mut problems);
             continue;
         }
         if OTHER_SECTIONS.contains(&name) {
@@ -288,32 +346,68 @@ pub(crate) fn parse_file(path: &Path, text: &str) -> anyhow::Result<ConfigFile> 
         executor: cfg,
         api_port,
         api,
-        include_paths,
+        dags,
+        airflow_default_version,
     })
 }
 
-/// `[dags]`: `include_paths`, a list of absolute folder paths.
+/// `[dags]`: `include_paths`, a list of absolute folder paths; `load_python`, a
+/// boolean; `loader_processes`, a positive integer.
 fn parse_dags(
     src: &Source<'_>,
     text: &str,
     value: &toml::Spanned<DeValue<'_>>,
     problems: &mut Vec<String>,
-) -> Vec<PathBuf> {
-    let mut out = Vec::new();
+) -> DagsSection {
+    let mut section = DagsSection::default();
+    let out = &mut section.include_paths;
     let mut problem = |span: std::ops::Range<usize>, message: String| {
         problems.push(src.diagnostic(Severity::Error, span, message).headline());
     };
     let DeValue::Table(table) = value.get_ref() else {
         problem(value.span(), "`dags` must be a table (`[dags]`)".to_owned());
-        return out;
+        return section;
     };
     for (k, v) in table.iter() {
         let key = k.get_ref().as_ref();
+        let found = |span: std::ops::Range<usize>| text.get(span).unwrap_or("?").trim().to_owned();
+        if key == "load_python" {
+            match v.get_ref() {
+                DeValue::Boolean(b) => section.load_python = *b,
+                _ => problem(
+                    v.span(),
+                    format!(
+                        "`dags.load_python`: expected true or false, found {}",
+                        found(v.span())
+                    ),
+                ),
+            }
+            continue;
+        }
+        if key == "loader_processes" {
+            let n = match v.get_ref() {
+                DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
+                    .ok()
+                    .and_then(|n| usize::try_from(n).ok())
+                    .filter(|n| (1..=256).contains(n)),
+                _ => None,
+            };
+            match n {
+                Some(n) => section.loader_processes = Some(n),
+                None => problem(
+                    v.span(),
+                    format!(
+                        "`dags.loader_processes`: expected a number of processes from 1 to 256, found {}",
+                        found(v.span())
+                    ),
+                ),
+            }
+            continue;
+        }
         if key != "include_paths" {
             tracing::warn!(file = %src.path().display(), "unknown key `{key}` in [dags] of the config; ignored");
             continue;
         }
-        let found = |span: std::ops::Range<usize>| text.get(span).unwrap_or("?").trim().to_owned();
         let DeValue::Array(items) = v.get_ref() else {
             problem(
                 v.span(),
@@ -339,7 +433,52 @@ fn parse_dags(
             }
         }
     }
-    out
+    section
+}
+
+/// `[airflow]`: `default_version`, 2 or 3.
+fn parse_airflow(
+    src: &Source<'_>,
+    text: &str,
+    value: &toml::Spanned<DeValue<'_>>,
+    problems: &mut Vec<String>,
+) -> u8 {
+    let mut version = DEFAULT_AIRFLOW_VERSION;
+    let DeValue::Table(table) = value.get_ref() else {
+        problems.push(
+            src.diagnostic(
+                Severity::Error,
+                value.span(),
+                "`airflow` must be a table (`[airflow]`)".to_owned(),
+            )
+            .headline(),
+        );
+        return version;
+    };
+    for (k, v) in table.iter() {
+        let key = k.get_ref().as_ref();
+        if key != "default_version" {
+            tracing::warn!(file = %src.path().display(), "unknown key `{key}` in [airflow] of the config; ignored");
+            continue;
+        }
+        match v.get_ref() {
+            DeValue::Integer(i) if matches!(i.as_str(), "2" | "3") && i.radix() == 10 => {
+                version = if i.as_str() == "2" { 2 } else { 3 };
+            }
+            _ => problems.push(
+                src.diagnostic(
+                    Severity::Error,
+                    v.span(),
+                    format!(
+                        "`airflow.default_version`: expected 2 or 3 (the Airflow version whose defaults apply to .py DAG files that do not import airflow.sdk), found {}",
+                        text.get(v.span()).unwrap_or("?").trim()
+                    ),
+                )
+                .headline(),
+            ),
+        }
+    }
+    version
 }
 
 /// `[api]`: `port`, an integer from 0 to 65535 (0 picks a free port); `host`, an IP
@@ -444,6 +583,9 @@ mod tests {
             api_host: None,
             allow_non_loopback: false,
             include_paths: Vec::new(),
+            load_python: true,
+            loader_processes: None,
+            airflow_default_version: DEFAULT_AIRFLOW_VERSION,
         };
         settings.create_private_dirs().expect("created");
         for dir in settings.private_dirs() {

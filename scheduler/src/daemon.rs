@@ -11,11 +11,11 @@
 //! within the grace period (then stops them; their runs are recovered on the next
 //! start), flushes the store and exits 0.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
@@ -26,13 +26,15 @@ use tokio::task::JoinSet;
 use crate::Outcome;
 use crate::config::Settings;
 use crate::control::{DagSet, Event, Request, Shared};
-use crate::dagbag::ImportError;
 use crate::engine::{Engine, RunControl, RunEvent};
 use crate::ops::{self, OpError};
 use crate::store::{BackfillRecord, DagRunRecord, RunState, Store};
 use lithoflow_api::SchedulerInfo;
+use watch::Watcher;
 use lithoflow_dag::Dag;
 use lithoflow_dag::timetable::{self, DataInterval, TimeRestriction};
+
+mod watch;
 
 /// The API port when neither `--api-port` nor `[api] port` sets one.
 pub(crate) const DEFAULT_API_PORT: u16 = 8793;
@@ -59,143 +61,6 @@ pub(crate) struct Options {
     pub allow_non_loopback: bool,
     /// How long running calls get to finish after SIGTERM.
     pub grace_period: Duration,
-}
-
-/// One DAG file as last seen.
-struct WatchedFile {
-    stamp: (Option<SystemTime>, u64),
-    /// Its diagnostics (errors make it an import error).
-    diagnostics: Vec<lithoflow_dag::diag::Diagnostic>,
-    /// Its DAG when it is valid now.
-    dag: Option<Arc<Dag>>,
-    /// Its last valid DAG, which keeps running while the file is broken.
-    last_valid: Option<Arc<Dag>>,
-}
-
-/// The DAGs folder as last seen. Only new and changed files are parsed again; DAGs are
-/// shared (`Arc`), so publishing a new set copies pointers, not DAGs.
-struct Watcher {
-    folder: PathBuf,
-    options: lithoflow_dag::LoadOptions,
-    files: BTreeMap<PathBuf, WatchedFile>,
-    folder_error: Option<String>,
-}
-
-impl Watcher {
-    fn new(folder: PathBuf, options: lithoflow_dag::LoadOptions) -> Watcher {
-        Watcher {
-            folder,
-            options,
-            files: BTreeMap::new(),
-            folder_error: None,
-        }
-    }
-
-    /// Loads new and changed files and forgets deleted ones; true if anything changed.
-    fn scan(&mut self) -> bool {
-        let paths = match crate::dagbag::toml_files(&self.folder) {
-            Ok(p) => {
-                self.folder_error = None;
-                p
-            }
-            Err(e) => {
-                let message = format!("cannot read the DAGs folder {}: {e}", self.folder.display());
-                if self.folder_error.as_deref() != Some(message.as_str()) {
-                    tracing::warn!("{message}");
-                    self.folder_error = Some(message);
-                }
-                return false;
-            }
-        };
-        let before = self.files.len();
-        let present: std::collections::HashSet<&PathBuf> = paths.iter().collect();
-        self.files.retain(|p, _| present.contains(p));
-        let mut changed = self.files.len() != before;
-        let stale: Vec<(PathBuf, (Option<SystemTime>, u64))> = paths
-            .iter()
-            .filter_map(|p| {
-                let stamp = std::fs::metadata(p)
-                    .map(|m| (m.modified().ok(), m.len()))
-                    .unwrap_or((None, 0));
-                let same = self.files.get(p).is_some_and(|f| f.stamp == stamp);
-                (!same).then(|| (p.clone(), stamp))
-            })
-            .collect();
-        // Parse changed files on every core (a first scan may be thousands of files).
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let options = &self.options;
-        let chunk = stale.len().div_ceil(workers).max(1);
-        let loaded: Vec<(
-            PathBuf,
-            (Option<SystemTime>, u64),
-            crate::dagbag::DagFileResult,
-        )> = std::thread::scope(|scope| {
-            let handles: Vec<_> = stale
-                .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|(p, st)| {
-                                (p.clone(), *st, crate::dagbag::load_file_with(p, options))
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_default())
-                .collect()
-        });
-        for (path, stamp, result) in loaded {
-            changed = true;
-            let dag = result.dag.map(Arc::new);
-            let last_valid = dag
-                .clone()
-                .or_else(|| self.files.get(&path).and_then(|f| f.last_valid.clone()));
-            self.files.insert(
-                path,
-                WatchedFile {
-                    stamp,
-                    diagnostics: result.diagnostics,
-                    dag,
-                    last_valid,
-                },
-            );
-        }
-        changed
-    }
-
-    /// The DAGs to serve and the files' errors. The first file (by path) keeps a
-    /// dag_id; a broken file keeps its last valid DAG unless another file has its id.
-    fn dag_set(&self) -> (BTreeMap<String, Arc<Dag>>, Vec<ImportError>) {
-        let mut dags: BTreeMap<String, Arc<Dag>> = BTreeMap::new();
-        let mut owners: HashMap<String, &PathBuf> = HashMap::new();
-        let mut errors = Vec::new();
-        for (path, f) in &self.files {
-            match &f.dag {
-                Some(d) => match owners.get(&d.dag_id) {
-                    None => {
-                        owners.insert(d.dag_id.clone(), path);
-                        dags.insert(d.dag_id.clone(), Arc::clone(d));
-                    }
-                    Some(owner) => {
-                        let mut diagnostics = f.diagnostics.clone();
-                        diagnostics.push(crate::dagbag::duplicate_id_diagnostic(path, d, owner));
-                        errors.push(ImportError::new(path, &diagnostics));
-                    }
-                },
-                None => errors.push(ImportError::new(path, &f.diagnostics)),
-            }
-        }
-        for f in self.files.values().filter(|f| f.dag.is_none()) {
-            if let Some(d) = &f.last_valid {
-                dags.entry(d.dag_id.clone())
-                    .or_insert_with(|| Arc::clone(d));
-            }
-        }
-        (dags, errors)
-    }
 }
 
 /// A DAG's scheduling state, kept between turns so a turn only recomputes the DAGs
@@ -241,9 +106,18 @@ pub(crate) async fn run(settings: Settings, opts: Options) -> anyhow::Result<Out
     crate::config::check_private(&crate::api::token_path(&settings.home), 0o600)?;
     let store = open_exclusive(&settings)?;
     let (executor, engine) = start_engine(&settings, &store, true).await?;
+    // Airflow DAG files: parse-time variables and connections come from this store.
+    let python = settings.load_python.then(|| {
+        Arc::new(crate::pydag::pool_for(
+            &settings,
+            &opts.dags_folder,
+            Arc::new(crate::values::StoreLookup(Arc::clone(&store))),
+        ))
+    });
     let mut watcher = Watcher::new(
         opts.dags_folder.clone(),
         settings.load_options(&opts.dags_folder),
+        python,
     );
     watcher.scan();
     let token = crate::api::ensure_token(&settings.home)?;
@@ -1164,46 +1038,5 @@ pub(crate) async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    use super::*;
-
-    fn write(dir: &Path, name: &str, text: &str) {
-        std::fs::write(dir.join(name), text).expect("write");
-    }
-
-    #[test]
-    fn watcher_keeps_the_last_valid_version_of_a_broken_file_and_drops_deleted_ones() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        write(
-            dir.path(),
-            "a.toml",
-            "[tasks.t]\ntype = \"call_async\"\nfunc = \"m:f\"\n",
-        );
-        let mut w = Watcher::new(dir.path().to_owned(), lithoflow_dag::LoadOptions::default());
-        assert!(w.scan());
-        assert!(!w.scan(), "nothing changed");
-        let (dags, errors) = w.dag_set();
-        assert!(dags.contains_key("a") && errors.is_empty());
-        // Broken: the last valid version stays, the error is listed.
-        write(
-            dir.path(),
-            "a.toml",
-            "[tasks.t]\ntype = \"call_async\"\nfunc = \n",
-        );
-        assert!(w.scan());
-        let (dags, errors) = w.dag_set();
-        assert!(dags.contains_key("a"));
-        assert_eq!(errors.len(), 1);
-        // Deleted: gone.
-        std::fs::remove_file(dir.path().join("a.toml")).expect("rm");
-        assert!(w.scan());
-        let (dags, errors) = w.dag_set();
-        assert!(dags.is_empty() && errors.is_empty());
     }
 }

@@ -1,4 +1,6 @@
-//! Loading every DAG file of a folder, as Airflow's DagBag does.
+//! Loading every DAG file of a folder, as Airflow's DagBag does: TOML files, and with
+//! a loader pool ([`crate::pydag`]) Airflow DAG files (`.py`, Airflow's safe-mode rule),
+//! each of which may define many DAGs.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,16 +21,36 @@ const MAX_DEPTH: usize = 32;
 pub struct DagFileResult {
     /// The file.
     pub path: PathBuf,
-    /// The DAG, when the file has no errors.
-    pub dag: Option<Dag>,
+    /// Its valid DAGs: a TOML file's one DAG when it has no errors; every valid DAG an
+    /// Airflow DAG file (`.py`) defines.
+    pub dags: Vec<Dag>,
     /// Errors, warnings and notes, in file order.
     pub diagnostics: Vec<Diagnostic>,
+    /// For a `.py` file: the modules of the DAGs folder it imported (a change to one of
+    /// them reloads it).
+    pub modules: Vec<ModuleStamp>,
+    /// Whether the file is an Airflow DAG file (`.py`).
+    pub python: bool,
+}
+
+/// A module a `.py` DAG file imported, and its modification time when it was imported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleStamp {
+    /// The module's file.
+    pub path: PathBuf,
+    /// Its modification time, nanoseconds since the epoch (None: unknown).
+    pub mtime_ns: Option<u64>,
 }
 
 impl DagFileResult {
     /// Whether the file has at least one error.
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// The file's first DAG (a TOML file's only one).
+    pub fn dag(&self) -> Option<&Dag> {
+        self.dags.first()
     }
 }
 
@@ -72,13 +94,22 @@ impl DagBag {
     /// [`DagBag::load_folder`] with the loader's options; `folder` is the DAGs folder
     /// unless the options name one.
     pub fn load_folder_with(folder: &Path, options: &LoadOptions) -> std::io::Result<DagBag> {
-        let mut paths = Vec::new();
-        collect_toml_files(folder, 0, &mut paths)?;
+        Self::load_folder_py(folder, options, None)
+    }
+
+    /// [`DagBag::load_folder_with`], and with a loader pool the Airflow DAG files
+    /// (`.py`) too.
+    pub(crate) fn load_folder_py(
+        folder: &Path,
+        options: &LoadOptions,
+        python: Option<&crate::pydag::LoaderPool>,
+    ) -> std::io::Result<DagBag> {
+        let paths = dag_files(folder, python.is_some())?;
         let mut options = options.clone();
         options
             .dags_folder
             .get_or_insert_with(|| folder.to_path_buf());
-        Ok(Self::load_files(paths, &options))
+        Ok(Self::load_files(paths, &options, python))
     }
 
     /// Loads files and folders given on a command line.
@@ -88,50 +119,46 @@ impl DagBag {
 
     /// [`DagBag::load_paths`] with the loader's options.
     pub fn load_paths_with(paths: &[PathBuf], options: &LoadOptions) -> std::io::Result<DagBag> {
+        Self::load_paths_py(paths, options, None)
+    }
+
+    /// [`DagBag::load_paths_with`], and with a loader pool the `.py` files too (a `.py`
+    /// file named on the command line is loaded even when safe mode would skip it).
+    pub(crate) fn load_paths_py(
+        paths: &[PathBuf],
+        options: &LoadOptions,
+        python: Option<&crate::pydag::LoaderPool>,
+    ) -> std::io::Result<DagBag> {
         let mut files = Vec::new();
         for p in paths {
             if p.is_dir() {
-                collect_toml_files(p, 0, &mut files)?;
+                files.extend(dag_files(p, python.is_some())?);
             } else {
                 files.push(p.clone());
             }
         }
-        Ok(Self::load_files(files, options))
+        Ok(Self::load_files(files, options, python))
     }
 
-    fn load_files(mut paths: Vec<PathBuf>, options: &LoadOptions) -> DagBag {
+    fn load_files(
+        mut paths: Vec<PathBuf>,
+        options: &LoadOptions,
+        python: Option<&crate::pydag::LoaderPool>,
+    ) -> DagBag {
         paths.sort();
         paths.dedup();
-        let workers = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(paths.len().max(1));
-        let chunk = paths.len().div_ceil(workers).max(1);
-        let mut files: Vec<DagFileResult> = std::thread::scope(|scope| {
-            let handles: Vec<_> = paths
-                .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|p| load_file_with(p, options))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| {
-                    h.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
-        });
+        let mut files: Vec<DagFileResult> = load_many(&paths, options, python)
+            .into_iter()
+            .filter_map(|(_, r)| r)
+            .collect();
+        files.sort_by(|a, b| a.path.cmp(&b.path));
         mark_duplicate_ids(&mut files);
         DagBag { files }
     }
 
     /// Every valid DAG, sorted by dag_id.
     pub fn dags(&self) -> Vec<&Dag> {
-        let mut dags: Vec<&Dag> = self.files.iter().filter_map(|f| f.dag.as_ref()).collect();
+        let mut dags: Vec<&Dag> = self.files.iter().flat_map(|f| &f.dags).collect();
         dags.sort_by(|a, b| a.dag_id.cmp(&b.dag_id));
         dags
     }
@@ -140,7 +167,7 @@ impl DagBag {
     pub fn dag(&self, dag_id: &str) -> Option<&Dag> {
         self.files
             .iter()
-            .filter_map(|f| f.dag.as_ref())
+            .flat_map(|f| &f.dags)
             .find(|d| d.dag_id == dag_id)
     }
 
@@ -164,13 +191,25 @@ impl DagBag {
 
 /// Every `*.toml` file under `folder`, recursively, skipping hidden folders; sorted.
 pub fn toml_files(folder: &Path) -> std::io::Result<Vec<PathBuf>> {
+    dag_files(folder, false)
+}
+
+/// Every `*.toml` file under `folder`, and with `python` every `*.py` file (whether it
+/// is a DAG file is decided when it is read), recursively, skipping hidden folders and
+/// `__pycache__`; sorted.
+pub fn dag_files(folder: &Path, python: bool) -> std::io::Result<Vec<PathBuf>> {
     let mut paths = Vec::new();
-    collect_toml_files(folder, 0, &mut paths)?;
+    collect_dag_files(folder, 0, python, &mut paths)?;
     paths.sort();
     Ok(paths)
 }
 
-fn collect_toml_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+fn collect_dag_files(
+    dir: &Path,
+    depth: usize,
+    python: bool,
+    out: &mut Vec<PathBuf>,
+) -> std::io::Result<()> {
     if depth > MAX_DEPTH {
         return Ok(());
     }
@@ -185,14 +224,76 @@ fn collect_toml_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> std::
         let file_type = entry.file_type()?;
         let path = entry.path();
         if file_type.is_dir() {
-            collect_toml_files(&path, depth + 1, out)?;
-        } else if path.extension().is_some_and(|e| e == "toml")
+            collect_dag_files(&path, depth + 1, python, out)?;
+        } else if path
+            .extension()
+            .is_some_and(|e| e == "toml" || (python && e == "py"))
             && (file_type.is_file() || path.is_file())
         {
             out.push(path);
         }
     }
     Ok(())
+}
+
+/// Loads files on several threads, each taking the next file from a shared list (`.py`
+/// files first, as they take longest): with a loader pool, at least twice as many
+/// threads as loader processes, so every process stays busy while other threads check
+/// the DAGs they described. Results in no particular order; None for a `.py` file that
+/// is not a DAG file.
+pub(crate) fn load_many(
+    paths: &[PathBuf],
+    options: &LoadOptions,
+    python: Option<&crate::pydag::LoaderPool>,
+) -> Vec<(PathBuf, Option<DagFileResult>)> {
+    let is_py = |p: &&PathBuf| p.extension().is_some_and(|e| e == "py");
+    let order: Vec<&PathBuf> = paths
+        .iter()
+        .filter(is_py)
+        .chain(paths.iter().filter(|p| !is_py(p)))
+        .collect();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = python
+        .filter(|_| order.first().is_some_and(is_py))
+        .map_or(cores, |p| cores.max(2 * p.config().processes))
+        .min(order.len())
+        .max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(p) = order.get(i) else { break };
+                        mine.push(((*p).clone(), load_any(p, options, python)));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
+/// Loads one file of either kind: None for a `.py` file that is not a DAG file (or
+/// any `.py` file without a loader pool).
+pub(crate) fn load_any(
+    path: &Path,
+    options: &LoadOptions,
+    python: Option<&crate::pydag::LoaderPool>,
+) -> Option<DagFileResult> {
+    if path.extension().is_some_and(|e| e == "py") {
+        return python.and_then(|pool| crate::pydag::load_file(path, options, pool));
+    }
+    Some(load_file_with(path, options))
 }
 
 /// Reads and parses one file; IO and encoding problems become diagnostics too.
@@ -204,13 +305,15 @@ pub fn load_file(path: &Path) -> DagFileResult {
 pub fn load_file_with(path: &Path, options: &LoadOptions) -> DagFileResult {
     let whole_file = |message: String| DagFileResult {
         path: path.to_owned(),
-        dag: None,
+        dags: Vec::new(),
         diagnostics: vec![Diagnostic {
             severity: Severity::Error,
             path: path.to_owned(),
             location: None,
             message,
         }],
+        modules: Vec::new(),
+        python: false,
     };
     match std::fs::metadata(path) {
         Ok(m) if m.len() > MAX_DAG_FILE_BYTES => {
@@ -235,36 +338,44 @@ pub fn load_file_with(path: &Path, options: &LoadOptions) -> DagFileResult {
             let before = String::from_utf8_lossy(&e.as_bytes()[..at]).len();
             return DagFileResult {
                 path: path.to_owned(),
-                dag: None,
+                dags: Vec::new(),
                 diagnostics: vec![src.diagnostic(
                     Severity::Error,
                     before..before + 1,
                     format!("invalid UTF-8 at byte {at}; DAG files must be UTF-8 text"),
                 )],
+                modules: Vec::new(),
+                python: false,
             };
         }
     };
     let (dag, diagnostics) = parse_dag_with(path, &text, options);
     DagFileResult {
         path: path.to_owned(),
-        dag,
+        dags: dag.into_iter().collect(),
         diagnostics,
+        modules: Vec::new(),
+        python: false,
     }
 }
 
 /// A dag_id defined by two files: the first file (by path) keeps it, the others fail.
+/// Within one `.py` file the first DAG with an id keeps it.
 fn mark_duplicate_ids(files: &mut [DagFileResult]) {
     let mut first: HashMap<String, PathBuf> = HashMap::new();
     for f in files.iter_mut() {
-        let Some(dag) = &f.dag else { continue };
-        match first.get(&dag.dag_id) {
-            None => {
-                first.insert(dag.dag_id.clone(), f.path.clone());
-            }
-            Some(owner) => {
-                let diag = duplicate_id_diagnostic(&f.path, dag, owner);
-                f.diagnostics.push(diag);
-                f.dag = None;
+        let dags = std::mem::take(&mut f.dags);
+        for dag in dags {
+            match first.get(&dag.dag_id) {
+                None => {
+                    first.insert(dag.dag_id.clone(), f.path.clone());
+                    f.dags.push(dag);
+                }
+                Some(owner) if *owner == f.path => {}
+                Some(owner) => {
+                    let diag = duplicate_id_diagnostic(&f.path, &dag, owner);
+                    f.diagnostics.push(diag);
+                }
             }
         }
     }
@@ -277,6 +388,10 @@ pub fn duplicate_id_diagnostic(path: &Path, dag: &Dag, owner: &Path) -> Diagnost
         dag.dag_id,
         owner.display()
     );
+    if let Some(py) = &dag.python {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        return crate::pydag::diagnostic_at_line(path, &text, py.line, Severity::Error, message);
+    }
     match (&dag.dag_id_span, std::fs::read_to_string(path)) {
         (Some(span), Ok(text)) => {
             Source::new(path, &text).diagnostic(Severity::Error, span.clone(), message)

@@ -20,6 +20,7 @@ pub mod dagbag;
 mod engine;
 pub mod logging;
 mod ops;
+pub mod pydag;
 mod retention;
 mod sensors;
 mod services;

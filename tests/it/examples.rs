@@ -21,7 +21,7 @@ fn every_example_dag_validates_without_warnings() {
             "{} has diagnostics:\n{text}",
             f.path.display()
         );
-        assert!(f.dag.is_some());
+        assert!(f.dag().is_some());
     }
 }
 

@@ -1015,8 +1015,7 @@ fn copy_examples(dir: &Path, lambda: bool) -> Vec<String> {
         let text: String = f.diagnostics.iter().map(ToString::to_string).collect();
         assert!(!f.has_errors(), "{}:\n{text}", f.path.display());
         let dag = f
-            .dag
-            .as_ref()
+            .dag()
             .unwrap_or_else(|| panic!("{} loads:\n{text}", f.path.display()));
         if lambda {
             let c = &dag.lithops_config;

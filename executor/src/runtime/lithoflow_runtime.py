@@ -64,6 +64,8 @@ _THIS_FILE = globals().get("__file__", "<string>")
 _modules = {}  # module name -> (file, mtime) at import
 _checked = {}  # module name -> monotonic time of the last mtime check
 RELOAD_CHECK_S = 1.0
+# The modules of Airflow DAG files' tasks (executor/python/compat/lithoflow_dagfiles.py).
+DAGFILE_PREFIX = "lithoflow_dagfile_"
 _signatures = {}  # function -> inspect.Signature (or None), cached per function object
 
 
@@ -169,6 +171,18 @@ def _load_module(name):
         except OSError:
             pass
         return module
+    if name.startswith(DAGFILE_PREFIX) and "lithoflow_dagfiles" not in sys.modules:
+        # A task of an Airflow DAG file (.py): lithoflow_dagfiles (in the compatibility
+        # package, on sys.path for such tasks) installs the finder that imports the file.
+        try:
+            importlib.import_module("lithoflow_dagfiles")
+        except ImportError as e:
+            raise FunctionError(
+                "module_not_found",
+                "module `%s` is a task of an Airflow DAG file, and lithoflow's Airflow "
+                "compatibility package cannot be imported (%s); searched sys.path: %s"
+                % (name, e, json.dumps(sys.path)),
+            ) from None
     try:
         importlib.invalidate_caches()
         module = importlib.import_module(name)
@@ -621,10 +635,17 @@ _STREAMER = None
 _ON_LAMBDA = False
 
 
+# The compatibility package's files that run a .py DAG file's task around its user code.
+_DAGFILE_PLUMBING = ("lithoflow_dagfiles.py", "lithoflow_venv.py", os.path.join("_lithoflow", "shims.py"))
+
+
 def _user_traceback(e):
-    """The traceback of `e` without this runtime's own frames, so it starts in user code."""
+    """The traceback of `e` without this runtime's own frames, so it starts in user code
+    (nor the frames of a .py DAG task's plumbing, unless the error was raised there)."""
     mine = (_THIS_FILE, _LITHOFLOW_FILE, getattr(_lithoflow, "__file__", _LITHOFLOW_FILE))
     tb = [f for f in traceback.extract_tb(e.__traceback__) if f.filename not in mine]
+    if tb and not tb[-1].filename.endswith(_DAGFILE_PLUMBING):
+        tb = [f for f in tb if not f.filename.endswith(_DAGFILE_PLUMBING)]
     return (
         "Traceback (most recent call last):\n"
         + "".join(traceback.format_list(tb))

@@ -169,6 +169,11 @@ impl<'a> Source<'a> {
         self.path
     }
 
+    /// The file's text.
+    pub fn text(&self) -> &'a str {
+        self.text
+    }
+
     /// The location of a byte span. Out-of-range spans are clamped to the text.
     pub fn locate(&self, span: Range<usize>) -> Location {
         let start = floor_char_boundary(self.text, span.start.min(self.text.len()));

@@ -85,6 +85,64 @@ pub struct Dag {
     /// Where the file writes executor settings, for diagnostics about them.
     #[serde(skip)]
     pub settings_written: SettingsWritten,
+    /// For a DAG defined by an Airflow DAG file (`.py`): what the loader found besides
+    /// the settings (None for TOML DAGs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub python: Option<PyDagInfo>,
+}
+
+/// What loading an Airflow DAG file (`.py`) says about one of its DAGs beyond its
+/// settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PyDagInfo {
+    /// The line in the file where the DAG is created.
+    pub line: usize,
+    /// The Airflow version whose defaults applied (2 or 3).
+    pub airflow_version: u8,
+    /// Why that version applied.
+    pub version_reason: String,
+    /// DAG arguments lithoflow has no meaning for, accepted and ignored.
+    pub ignored: Vec<IgnoredArg>,
+    /// Values computed while the file was imported (`Variable.get`, the clock), which a
+    /// TOML file could not hold.
+    pub parse_time: Vec<ParseTimeRead>,
+    /// The modules of the DAGs folder the file imported (a change to one reloads it).
+    pub modules: Vec<PathBuf>,
+}
+
+/// An operator or DAG argument that lithoflow accepts and ignores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IgnoredArg {
+    /// The argument.
+    pub name: String,
+    /// Where it is given.
+    pub line: usize,
+}
+
+/// A value read or computed while the DAG file was imported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ParseTimeRead {
+    /// What was read (`Variable.get('bucket')`, `datetime.now()`).
+    pub what: String,
+    /// Where.
+    pub line: usize,
+}
+
+/// The Airflow operator a task of a `.py` DAG was made from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct OperatorInfo {
+    /// Its class name (`PythonOperator`, `BigQueryInsertJobOperator`).
+    pub operator: String,
+    /// The module the class comes from (`airflow.operators.python`).
+    pub operator_module: String,
+    /// The line in the DAG file where the task is created.
+    pub line: usize,
+    /// A provider operator lithoflow does not implement: the task fails when it runs.
+    pub unsupported: bool,
+    /// A user-written operator class (its `execute` or `poke` runs on the worker).
+    pub custom: bool,
+    /// Operator arguments lithoflow has no meaning for, accepted and ignored.
+    pub ignored: Vec<IgnoredArg>,
 }
 
 /// Where a DAG file writes executor settings: the settings of each `lithops_config`
@@ -338,6 +396,10 @@ pub struct Task {
     /// Instances of this task running at once in one DAG run (Airflow's
     /// `max_active_tis_per_dagrun`); None: no limit but the DAG's.
     pub max_active_tis_per_dagrun: Option<u64>,
+    /// For a task of a `.py` DAG: the Airflow operator it was made from (`dags show`
+    /// writes it as the task's `operator`, `operator_module`, ...).
+    #[serde(skip)]
+    pub operator: Option<OperatorInfo>,
 }
 
 /// How a mapped task's instances get their arguments (Airflow's `expand` and

@@ -105,7 +105,8 @@ pub(super) fn dags_validate(
             .map(|f| {
                 json!({
                     "path": f.path,
-                    "dag_id": f.dag.as_ref().map(|d| d.dag_id.clone()),
+                    "dag_id": f.dag().map(|d| d.dag_id.clone()),
+                    "dag_ids": f.dags.iter().map(|d| d.dag_id.clone()).collect::<Vec<_>>(),
                     "valid": !f.has_errors(),
                     "diagnostics": f.diagnostics.iter().map(|d| json!({
                         "severity": d.severity,
@@ -235,6 +236,16 @@ pub(super) fn dags_show(
                     .map(|(a, b)| json!([a, b]))
                     .collect();
                 m.insert("edges".to_owned(), Value::Array(edges));
+                if let Some(py) = &dag.python {
+                    m.insert("airflow_version".to_owned(), json!(py.airflow_version));
+                    m.insert("version_reason".to_owned(), json!(py.version_reason));
+                    m.insert("ignored".to_owned(), json!(py.ignored));
+                }
+                if let Some(Value::Array(tasks)) = m.get_mut("tasks") {
+                    for (t, shown) in dag.tasks.iter().zip(tasks.iter_mut()) {
+                        add_task_fields(dag, t, shown);
+                    }
+                }
             }
             writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         }
@@ -243,12 +254,57 @@ pub(super) fn dags_show(
     Ok(Outcome::Ok)
 }
 
+/// A task's graph and operator in `dags show -o json`: every `upstream` task (data
+/// dependencies included, as Airflow's `upstream_task_ids`) and, for a `.py` DAG, the
+/// operator it was made from.
+fn add_task_fields(dag: &Dag, t: &Task, shown: &mut Value) {
+    let Value::Object(m) = shown else { return };
+    m.insert("upstream".to_owned(), json!(dag.graph.upstream(&t.task_id)));
+    if let Some(op) = &t.operator {
+        m.insert("operator".to_owned(), json!(op.operator));
+        m.insert("operator_module".to_owned(), json!(op.operator_module));
+        m.insert("line".to_owned(), json!(op.line));
+        m.insert("unsupported".to_owned(), json!(op.unsupported));
+        m.insert("custom_operator".to_owned(), json!(op.custom));
+        m.insert("ignored".to_owned(), json!(op.ignored));
+    }
+}
+
+/// Lists ignored arguments as `name (line N)`.
+fn ignored_list(ignored: &[lithoflow_dag::IgnoredArg]) -> String {
+    ignored
+        .iter()
+        .map(|i| format!("{} (line {})", i.name, i.line))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A readable summary of a DAG with every effective task parameter.
 fn show_text(dag: &Dag) -> String {
     let mut s = String::new();
     let mut line = |k: &str, v: String| s.push_str(&format!("{k:<27}{v}\n"));
     line("dag_id", dag.dag_id.clone());
     line("fileloc", dag.fileloc.display().to_string());
+    if let Some(py) = &dag.python {
+        line("defined at", format!("line {}", py.line));
+        line(
+            "airflow_version",
+            format!("{} ({})", py.airflow_version, py.version_reason),
+        );
+        if !py.ignored.is_empty() {
+            line("ignored arguments", ignored_list(&py.ignored));
+        }
+        if !py.parse_time.is_empty() {
+            line(
+                "computed at parse time",
+                py.parse_time
+                    .iter()
+                    .map(|p| format!("{} (line {})", p.what, p.line))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            );
+        }
+    }
     if let Some(d) = &dag.description {
         line("description", d.clone());
     }
@@ -305,6 +361,27 @@ fn show_text(dag: &Dag) -> String {
     for id in order {
         let Some(t) = dag.task(id) else { continue };
         s.push_str(&format!("\n[tasks.{}]  ({})\n", t.task_id, t.type_name()));
+        if let Some(op) = &t.operator {
+            s.push_str(&format!(
+                "  {:<27}{} (from {}), line {}{}\n",
+                "operator",
+                op.operator,
+                op.operator_module,
+                op.line,
+                if op.unsupported {
+                    ": not implemented by lithoflow, the task fails when it runs"
+                } else {
+                    ""
+                }
+            ));
+            if !op.ignored.is_empty() {
+                s.push_str(&format!(
+                    "  {:<27}{}\n",
+                    "ignored arguments",
+                    ignored_list(&op.ignored)
+                ));
+            }
+        }
         for (k, v) in t.parameters() {
             let v = redact_param(k, &v);
             s.push_str(&format!("  {k:<27}{v}\n"));
@@ -359,10 +436,14 @@ fn json_str(v: &Value) -> String {
 /// need, with `home` as the layer under every DAG's settings.
 pub(super) fn add_aws_warnings(bag: &mut DagBag, home: &lithoflow_executor::ExecutorConfig) {
     for file in &mut bag.files {
-        let Some(dag) = &file.dag else {
-            continue;
-        };
-        let extra = lithoflow_dag::lint::aws_settings(dag, home);
+        let extra: Vec<_> = file
+            .dags
+            .iter()
+            // A `.py` DAG's settings were written by the loader: the lint's locations
+            // would point into that text, not the file.
+            .filter(|dag| dag.python.is_none())
+            .flat_map(|dag| lithoflow_dag::lint::aws_settings(dag, home))
+            .collect();
         if extra.is_empty() {
             continue;
         }

@@ -63,22 +63,26 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             DagsCommand::Validate { paths, output } => {
                 // A broken config lists no include paths here (the strict default); the
                 // commands that run tasks report it.
-                let options = home_settings().map_or_else(
-                    |_| lithoflow_dag::LoadOptions {
+                let settings = home_settings().ok();
+                let options = settings.as_ref().map_or_else(
+                    || lithoflow_dag::LoadOptions {
                         dags_folder: Some(cli.dags_folder.clone()),
                         include_paths: Vec::new(),
                     },
                     |s| s.load_options(&cli.dags_folder),
                 );
+                let pool = settings
+                    .as_ref()
+                    .and_then(|s| python_pool(s, &cli.dags_folder));
                 let bag = if paths.is_empty() {
-                    load_with(&cli.dags_folder, &options)?
+                    load_with(&cli.dags_folder, &options, pool.as_ref())?
                 } else {
                     for p in &paths {
                         if !p.exists() {
                             bail!("{} does not exist", p.display());
                         }
                     }
-                    DagBag::load_paths_with(&paths, &options)
+                    DagBag::load_paths_py(&paths, &options, pool.as_ref())
                         .context("failed to read the DAG files")?
                 };
                 let mut bag = bag;
@@ -487,17 +491,34 @@ fn home_settings() -> anyhow::Result<crate::config::Settings> {
 fn load(folder: &Path) -> anyhow::Result<DagBag> {
     // `[dags] include_paths` of the home's config widens what DAG files may include; a
     // broken config is an error here rather than a silently narrower DAGs folder.
-    load_with(folder, &home_settings()?.load_options(folder))
+    let settings = home_settings()?;
+    let pool = python_pool(&settings, folder);
+    load_with(folder, &settings.load_options(folder), pool.as_ref())
 }
 
-fn load_with(folder: &Path, options: &lithoflow_dag::LoadOptions) -> anyhow::Result<DagBag> {
+/// The loader pool for `.py` DAG files, unless `[dags] load_python = false`. Its
+/// processes start only when a `.py` DAG file is found.
+fn python_pool(
+    settings: &crate::config::Settings,
+    folder: &Path,
+) -> Option<crate::pydag::LoaderPool> {
+    settings.load_python.then(|| {
+        crate::pydag::pool_for(settings, folder, crate::pydag::cli_lookup(settings))
+    })
+}
+
+fn load_with(
+    folder: &Path,
+    options: &lithoflow_dag::LoadOptions,
+    pool: Option<&crate::pydag::LoaderPool>,
+) -> anyhow::Result<DagBag> {
     if !folder.is_dir() {
         bail!(
             "the DAGs folder {} does not exist or is not a folder; pass --dags-folder DIR or set LITHOFLOW_DAGS_FOLDER",
             folder.display()
         );
     }
-    DagBag::load_folder_with(folder, options)
+    DagBag::load_folder_py(folder, options, pool)
         .with_context(|| format!("failed to read the DAGs folder {}", folder.display()))
 }
 

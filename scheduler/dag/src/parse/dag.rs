@@ -288,6 +288,7 @@ impl Walker<'_> {
             graph,
             dag_id_span: top.get("dag_id").map(|v| v.span()),
             settings_written,
+            python: None,
         })
     }
 

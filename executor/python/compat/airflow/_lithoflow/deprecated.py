@@ -1,0 +1,717 @@
+"""Airflow 2.10's deprecated module paths (``airflow.operators.bash_operator``,
+``airflow.contrib.operators.*``, ``airflow.contrib.sensors.*``, ``airflow.hooks.*_hook``, ...):
+each line is ``<module under airflow> <Name> <target module> [<target name>]`` with
+``P.`` for ``airflow.providers.`` and ``A.`` for ``airflow.``. Generated from the
+``__deprecated_classes`` tables of Airflow 2.10.5's airflow/operators, sensors, hooks,
+contrib/*, kubernetes and macros ``__init__.py`` (``add_deprecated_classes``): importing a name from
+such a module gives the target, as Airflow does; a target in a provider lithoflow does not
+implement is that provider's stub (``airflow._lithoflow.providers``)."""
+
+TABLE = """
+contrib.hooks.aws_athena_hook AWSAthenaHook P.amazon.aws.hooks.athena AthenaHook
+contrib.hooks.aws_datasync_hook AWSDataSyncHook P.amazon.aws.hooks.datasync DataSyncHook
+contrib.hooks.aws_dynamodb_hook AwsDynamoDBHook P.amazon.aws.hooks.dynamodb DynamoDBHook
+contrib.hooks.aws_firehose_hook FirehoseHook P.amazon.aws.hooks.kinesis
+contrib.hooks.aws_glue_catalog_hook AwsGlueCatalogHook P.amazon.aws.hooks.glue_catalog GlueCatalogHook
+contrib.hooks.aws_hook AwsBaseHook P.amazon.aws.hooks.base_aws
+contrib.hooks.aws_hook AwsHook P.amazon.aws.hooks.base_aws AwsBaseHook
+contrib.hooks.aws_hook _parse_s3_config P.amazon.aws.hooks.base_aws
+contrib.hooks.aws_hook boto3 P.amazon.aws.hooks.base_aws
+contrib.hooks.aws_lambda_hook AwsLambdaHook P.amazon.aws.hooks.lambda_function LambdaHook
+contrib.hooks.aws_logs_hook AwsLogsHook P.amazon.aws.hooks.logs
+contrib.hooks.aws_sns_hook AwsSnsHook P.amazon.aws.hooks.sns SnsHook
+contrib.hooks.aws_sqs_hook SQSHook P.amazon.aws.hooks.sqs SqsHook
+contrib.hooks.aws_sqs_hook SqsHook P.amazon.aws.hooks.sqs
+contrib.hooks.azure_container_instance_hook AzureContainerInstanceHook P.microsoft.azure.hooks.container_instance
+contrib.hooks.azure_container_registry_hook AzureContainerRegistryHook P.microsoft.azure.hooks.container_registry
+contrib.hooks.azure_container_volume_hook AzureContainerVolumeHook P.microsoft.azure.hooks.container_volume
+contrib.hooks.azure_cosmos_hook AzureCosmosDBHook P.microsoft.azure.hooks.cosmos
+contrib.hooks.azure_data_lake_hook AzureDataLakeHook P.microsoft.azure.hooks.data_lake
+contrib.hooks.azure_fileshare_hook AzureFileShareHook P.microsoft.azure.hooks.fileshare
+contrib.hooks.bigquery_hook BigQueryBaseCursor P.google.cloud.hooks.bigquery
+contrib.hooks.bigquery_hook BigQueryConnection P.google.cloud.hooks.bigquery
+contrib.hooks.bigquery_hook BigQueryCursor P.google.cloud.hooks.bigquery
+contrib.hooks.bigquery_hook BigQueryHook P.google.cloud.hooks.bigquery
+contrib.hooks.bigquery_hook GbqConnector P.google.cloud.hooks.bigquery
+contrib.hooks.cassandra_hook CassandraHook P.apache.cassandra.hooks.cassandra
+contrib.hooks.cloudant_hook CloudantHook P.cloudant.hooks.cloudant
+contrib.hooks.databricks_hook CANCEL_RUN_ENDPOINT P.databricks.hooks.databricks
+contrib.hooks.databricks_hook DatabricksHook P.databricks.hooks.databricks
+contrib.hooks.databricks_hook GET_RUN_ENDPOINT P.databricks.hooks.databricks
+contrib.hooks.databricks_hook RESTART_CLUSTER_ENDPOINT P.databricks.hooks.databricks
+contrib.hooks.databricks_hook RUN_LIFE_CYCLE_STATES P.databricks.hooks.databricks
+contrib.hooks.databricks_hook RUN_NOW_ENDPOINT P.databricks.hooks.databricks
+contrib.hooks.databricks_hook RunState P.databricks.hooks.databricks
+contrib.hooks.databricks_hook START_CLUSTER_ENDPOINT P.databricks.hooks.databricks
+contrib.hooks.databricks_hook SUBMIT_RUN_ENDPOINT P.databricks.hooks.databricks
+contrib.hooks.databricks_hook TERMINATE_CLUSTER_ENDPOINT P.databricks.hooks.databricks
+contrib.hooks.datadog_hook DatadogHook P.datadog.hooks.datadog
+contrib.hooks.datastore_hook DatastoreHook P.google.cloud.hooks.datastore
+contrib.hooks.dingding_hook DingdingHook P.dingding.hooks.dingding
+contrib.hooks.dingding_hook requests P.dingding.hooks.dingding
+contrib.hooks.discord_webhook_hook DiscordWebhookHook P.discord.hooks.discord_webhook
+contrib.hooks.emr_hook EmrHook P.amazon.aws.hooks.emr
+contrib.hooks.fs_hook FSHook A.hooks.filesystem
+contrib.hooks.ftp_hook FTPHook P.ftp.hooks.ftp
+contrib.hooks.ftp_hook FTPSHook P.ftp.hooks.ftp
+contrib.hooks.gcp_api_base_hook GoogleBaseHook P.google.common.hooks.base_google
+contrib.hooks.gcp_api_base_hook GoogleCloudBaseHook P.google.common.hooks.base_google GoogleBaseHook
+contrib.hooks.gcp_bigtable_hook BigtableHook P.google.cloud.hooks.bigtable
+contrib.hooks.gcp_cloud_build_hook CloudBuildHook P.google.cloud.hooks.cloud_build
+contrib.hooks.gcp_compute_hook ComputeEngineHook P.google.cloud.hooks.compute
+contrib.hooks.gcp_compute_hook GceHook P.google.cloud.hooks.compute ComputeEngineHook
+contrib.hooks.gcp_container_hook GKEClusterHook P.google.cloud.hooks.kubernetes_engine GKEHook
+contrib.hooks.gcp_container_hook GKEHook P.google.cloud.hooks.kubernetes_engine
+contrib.hooks.gcp_dataflow_hook DataFlowHook P.google.cloud.hooks.dataflow DataflowHook
+contrib.hooks.gcp_dataflow_hook DataflowHook P.google.cloud.hooks.dataflow
+contrib.hooks.gcp_dataproc_hook DataProcHook P.google.cloud.hooks.dataproc DataprocHook
+contrib.hooks.gcp_dataproc_hook DataprocHook P.google.cloud.hooks.dataproc
+contrib.hooks.gcp_dlp_hook CloudDLPHook P.google.cloud.hooks.dlp
+contrib.hooks.gcp_dlp_hook DlpJob P.google.cloud.hooks.dlp
+contrib.hooks.gcp_function_hook CloudFunctionsHook P.google.cloud.hooks.functions
+contrib.hooks.gcp_function_hook GcfHook P.google.cloud.hooks.functions CloudFunctionsHook
+contrib.hooks.gcp_kms_hook CloudKMSHook P.google.cloud.hooks.kms
+contrib.hooks.gcp_kms_hook GoogleCloudKMSHook P.google.cloud.hooks.kms CloudKMSHook
+contrib.hooks.gcp_mlengine_hook MLEngineHook P.google.cloud.hooks.mlengine
+contrib.hooks.gcp_natural_language_hook CloudNaturalLanguageHook P.google.cloud.hooks.natural_language
+contrib.hooks.gcp_pubsub_hook PubSubException P.google.cloud.hooks.pubsub
+contrib.hooks.gcp_pubsub_hook PubSubHook P.google.cloud.hooks.pubsub
+contrib.hooks.gcp_spanner_hook CloudSpannerHook P.google.cloud.hooks.spanner SpannerHook
+contrib.hooks.gcp_spanner_hook SpannerHook P.google.cloud.hooks.spanner
+contrib.hooks.gcp_speech_to_text_hook CloudSpeechToTextHook P.google.cloud.hooks.speech_to_text
+contrib.hooks.gcp_speech_to_text_hook GCPSpeechToTextHook P.google.cloud.hooks.speech_to_text CloudSpeechToTextHook
+contrib.hooks.gcp_sql_hook CloudSQLDatabaseHook P.google.cloud.hooks.cloud_sql
+contrib.hooks.gcp_sql_hook CloudSQLHook P.google.cloud.hooks.cloud_sql
+contrib.hooks.gcp_sql_hook CloudSqlDatabaseHook P.google.cloud.hooks.cloud_sql CloudSQLDatabaseHook
+contrib.hooks.gcp_sql_hook CloudSqlHook P.google.cloud.hooks.cloud_sql CloudSQLHook
+contrib.hooks.gcp_tasks_hook CloudTasksHook P.google.cloud.hooks.tasks
+contrib.hooks.gcp_text_to_speech_hook CloudTextToSpeechHook P.google.cloud.hooks.text_to_speech
+contrib.hooks.gcp_text_to_speech_hook GCPTextToSpeechHook P.google.cloud.hooks.text_to_speech CloudTextToSpeechHook
+contrib.hooks.gcp_transfer_hook CloudDataTransferServiceHook P.google.cloud.hooks.cloud_storage_transfer_service
+contrib.hooks.gcp_transfer_hook GCPTransferServiceHook P.google.cloud.hooks.cloud_storage_transfer_service CloudDataTransferServiceHook
+contrib.hooks.gcp_translate_hook CloudTranslateHook P.google.cloud.hooks.translate
+contrib.hooks.gcp_video_intelligence_hook CloudVideoIntelligenceHook P.google.cloud.hooks.video_intelligence
+contrib.hooks.gcp_vision_hook CloudVisionHook P.google.cloud.hooks.vision
+contrib.hooks.gcs_hook GCSHook P.google.cloud.hooks.gcs
+contrib.hooks.gcs_hook GoogleCloudStorageHook P.google.cloud.hooks.gcs GCSHook
+contrib.hooks.gdrive_hook GoogleDriveHook P.google.suite.hooks.drive
+contrib.hooks.grpc_hook GrpcHook P.grpc.hooks.grpc
+contrib.hooks.imap_hook ImapHook P.imap.hooks.imap
+contrib.hooks.imap_hook Mail P.imap.hooks.imap
+contrib.hooks.imap_hook MailPart P.imap.hooks.imap
+contrib.hooks.jenkins_hook JenkinsHook P.jenkins.hooks.jenkins
+contrib.hooks.jira_hook JiraHook P.atlassian.jira.hooks.jira
+contrib.hooks.mongo_hook MongoHook P.mongo.hooks.mongo
+contrib.hooks.openfaas_hook OK_STATUS_CODE P.openfaas.hooks.openfaas
+contrib.hooks.openfaas_hook OpenFaasHook P.openfaas.hooks.openfaas
+contrib.hooks.openfaas_hook requests P.openfaas.hooks.openfaas
+contrib.hooks.opsgenie_alert_hook OpsgenieAlertHook P.opsgenie.hooks.opsgenie
+contrib.hooks.pagerduty_hook PagerdutyHook P.pagerduty.hooks.pagerduty
+contrib.hooks.pinot_hook PinotAdminHook P.apache.pinot.hooks.pinot
+contrib.hooks.pinot_hook PinotDbApiHook P.apache.pinot.hooks.pinot
+contrib.hooks.redis_hook RedisHook P.redis.hooks.redis
+contrib.hooks.redshift_hook RedshiftHook P.amazon.aws.hooks.redshift_cluster
+contrib.hooks.sagemaker_hook LogState P.amazon.aws.hooks.sagemaker
+contrib.hooks.sagemaker_hook Position P.amazon.aws.hooks.sagemaker
+contrib.hooks.sagemaker_hook SageMakerHook P.amazon.aws.hooks.sagemaker
+contrib.hooks.sagemaker_hook argmin P.amazon.aws.hooks.sagemaker
+contrib.hooks.sagemaker_hook secondary_training_status_changed P.amazon.aws.hooks.sagemaker
+contrib.hooks.sagemaker_hook secondary_training_status_message P.amazon.aws.hooks.sagemaker
+contrib.hooks.salesforce_hook SalesforceHook P.salesforce.hooks.salesforce
+contrib.hooks.salesforce_hook pd P.salesforce.hooks.salesforce
+contrib.hooks.segment_hook SegmentHook P.segment.hooks.segment
+contrib.hooks.segment_hook analytics P.segment.hooks.segment
+contrib.hooks.sftp_hook SFTPHook P.sftp.hooks.sftp
+contrib.hooks.slack_webhook_hook SlackWebhookHook P.slack.hooks.slack_webhook
+contrib.hooks.snowflake_hook SnowflakeHook P.snowflake.hooks.snowflake
+contrib.hooks.spark_jdbc_hook SparkJDBCHook P.apache.spark.hooks.spark_jdbc
+contrib.hooks.spark_sql_hook SparkSqlHook P.apache.spark.hooks.spark_sql
+contrib.hooks.spark_submit_hook SparkSubmitHook P.apache.spark.hooks.spark_submit
+contrib.hooks.ssh_hook SSHHook P.ssh.hooks.ssh
+contrib.hooks.vertica_hook VerticaHook P.vertica.hooks.vertica
+contrib.hooks.wasb_hook WasbHook P.microsoft.azure.hooks.wasb
+contrib.hooks.winrm_hook WinRMHook P.microsoft.winrm.hooks.winrm
+contrib.operators.adls_list_operator ADLSListOperator P.microsoft.azure.operators.adls
+contrib.operators.adls_list_operator AzureDataLakeStorageListOperator P.microsoft.azure.operators.adls ADLSListOperator
+contrib.operators.adls_to_gcs ADLSToGCSOperator P.google.cloud.transfers.adls_to_gcs
+contrib.operators.adls_to_gcs AdlsToGoogleCloudStorageOperator P.google.cloud.transfers.adls_to_gcs ADLSToGCSOperator
+contrib.operators.aws_athena_operator AWSAthenaOperator P.amazon.aws.operators.athena AthenaOperator
+contrib.operators.aws_sqs_publish_operator SQSPublishOperator P.amazon.aws.operators.sqs SqsPublishOperator
+contrib.operators.aws_sqs_publish_operator SqsPublishOperator P.amazon.aws.operators.sqs
+contrib.operators.awsbatch_operator AWSBatchOperator P.amazon.aws.operators.batch BatchOperator
+contrib.operators.awsbatch_operator BatchOperator P.amazon.aws.operators.batch
+contrib.operators.awsbatch_operator BatchProtocol P.amazon.aws.hooks.batch_client
+contrib.operators.azure_container_instances_operator AzureContainerInstancesOperator P.microsoft.azure.operators.container_instances
+contrib.operators.azure_cosmos_operator AzureCosmosInsertDocumentOperator P.microsoft.azure.operators.cosmos
+contrib.operators.bigquery_check_operator BigQueryCheckOperator P.google.cloud.operators.bigquery
+contrib.operators.bigquery_check_operator BigQueryIntervalCheckOperator P.google.cloud.operators.bigquery
+contrib.operators.bigquery_check_operator BigQueryValueCheckOperator P.google.cloud.operators.bigquery
+contrib.operators.bigquery_get_data BigQueryGetDataOperator P.google.cloud.operators.bigquery
+contrib.operators.bigquery_operator BigQueryCreateEmptyDatasetOperator P.google.cloud.operators.bigquery
+contrib.operators.bigquery_operator BigQueryCreateEmptyTableOperator P.google.cloud.operators.bigquery
+contrib.operators.bigquery_operator BigQueryCreateExternalTableOperator P.google.cloud.operators.bigquery
+contrib.operators.bigquery_operator BigQueryDeleteDatasetOperator P.google.cloud.operators.bigquery
+contrib.operators.bigquery_operator BigQueryExecuteQueryOperator P.google.cloud.operators.bigquery
+contrib.operators.bigquery_operator BigQueryGetDatasetOperator P.google.cloud.operators.bigquery
+contrib.operators.bigquery_operator BigQueryGetDatasetTablesOperator P.google.cloud.operators.bigquery
+contrib.operators.bigquery_operator BigQueryOperator P.google.cloud.operators.bigquery BigQueryExecuteQueryOperator
+contrib.operators.bigquery_operator BigQueryPatchDatasetOperator P.google.cloud.operators.bigquery
+contrib.operators.bigquery_operator BigQueryUpdateDatasetOperator P.google.cloud.operators.bigquery
+contrib.operators.bigquery_operator BigQueryUpsertTableOperator P.google.cloud.operators.bigquery
+contrib.operators.bigquery_table_delete_operator BigQueryDeleteTableOperator P.google.cloud.operators.bigquery
+contrib.operators.bigquery_table_delete_operator BigQueryTableDeleteOperator P.google.cloud.operators.bigquery BigQueryDeleteTableOperator
+contrib.operators.bigquery_to_bigquery BigQueryToBigQueryOperator P.google.cloud.transfers.bigquery_to_bigquery
+contrib.operators.bigquery_to_gcs BigQueryToCloudStorageOperator P.google.cloud.transfers.bigquery_to_gcs BigQueryToGCSOperator
+contrib.operators.bigquery_to_gcs BigQueryToGCSOperator P.google.cloud.transfers.bigquery_to_gcs
+contrib.operators.bigquery_to_mysql_operator BigQueryToMySqlOperator P.google.cloud.transfers.bigquery_to_mysql
+contrib.operators.cassandra_to_gcs CassandraToGCSOperator P.google.cloud.transfers.cassandra_to_gcs
+contrib.operators.cassandra_to_gcs CassandraToGoogleCloudStorageOperator P.google.cloud.transfers.cassandra_to_gcs CassandraToGCSOperator
+contrib.operators.databricks_operator DatabricksRunNowOperator P.databricks.operators.databricks
+contrib.operators.databricks_operator DatabricksSubmitRunOperator P.databricks.operators.databricks
+contrib.operators.dataflow_operator DataFlowJavaOperator P.google.cloud.operators.dataflow DataflowCreateJavaJobOperator
+contrib.operators.dataflow_operator DataFlowPythonOperator P.google.cloud.operators.dataflow DataflowCreatePythonJobOperator
+contrib.operators.dataflow_operator DataflowCreateJavaJobOperator P.google.cloud.operators.dataflow
+contrib.operators.dataflow_operator DataflowCreatePythonJobOperator P.google.cloud.operators.dataflow
+contrib.operators.dataflow_operator DataflowTemplateOperator P.google.cloud.operators.dataflow DataflowTemplatedJobStartOperator
+contrib.operators.dataflow_operator DataflowTemplatedJobStartOperator P.google.cloud.operators.dataflow
+contrib.operators.datapipeline_operator CreateDataPipelineOperator P.google.cloud.operators.datapipeline
+contrib.operators.datapipeline_operator RunDataPipelineOperator P.google.cloud.operators.datapipeline
+contrib.operators.dataproc_operator DataProcHadoopOperator P.google.cloud.operators.dataproc DataprocSubmitHadoopJobOperator
+contrib.operators.dataproc_operator DataProcHiveOperator P.google.cloud.operators.dataproc DataprocSubmitHiveJobOperator
+contrib.operators.dataproc_operator DataProcJobBaseOperator P.google.cloud.operators.dataproc DataprocJobBaseOperator
+contrib.operators.dataproc_operator DataProcPigOperator P.google.cloud.operators.dataproc DataprocSubmitPigJobOperator
+contrib.operators.dataproc_operator DataProcPySparkOperator P.google.cloud.operators.dataproc DataprocSubmitPySparkJobOperator
+contrib.operators.dataproc_operator DataProcSparkOperator P.google.cloud.operators.dataproc DataprocSubmitSparkJobOperator
+contrib.operators.dataproc_operator DataProcSparkSqlOperator P.google.cloud.operators.dataproc DataprocSubmitSparkSqlJobOperator
+contrib.operators.dataproc_operator DataprocClusterCreateOperator P.google.cloud.operators.dataproc DataprocCreateClusterOperator
+contrib.operators.dataproc_operator DataprocClusterDeleteOperator P.google.cloud.operators.dataproc DataprocDeleteClusterOperator
+contrib.operators.dataproc_operator DataprocClusterScaleOperator P.google.cloud.operators.dataproc DataprocScaleClusterOperator
+contrib.operators.dataproc_operator DataprocCreateClusterOperator P.google.cloud.operators.dataproc
+contrib.operators.dataproc_operator DataprocDeleteClusterOperator P.google.cloud.operators.dataproc
+contrib.operators.dataproc_operator DataprocInstantiateInlineWorkflowTemplateOperator P.google.cloud.operators.dataproc
+contrib.operators.dataproc_operator DataprocInstantiateWorkflowTemplateOperator P.google.cloud.operators.dataproc
+contrib.operators.dataproc_operator DataprocJobBaseOperator P.google.cloud.operators.dataproc
+contrib.operators.dataproc_operator DataprocScaleClusterOperator P.google.cloud.operators.dataproc
+contrib.operators.dataproc_operator DataprocSubmitHadoopJobOperator P.google.cloud.operators.dataproc
+contrib.operators.dataproc_operator DataprocSubmitHiveJobOperator P.google.cloud.operators.dataproc
+contrib.operators.dataproc_operator DataprocSubmitPigJobOperator P.google.cloud.operators.dataproc
+contrib.operators.dataproc_operator DataprocSubmitPySparkJobOperator P.google.cloud.operators.dataproc
+contrib.operators.dataproc_operator DataprocSubmitSparkJobOperator P.google.cloud.operators.dataproc
+contrib.operators.dataproc_operator DataprocSubmitSparkSqlJobOperator P.google.cloud.operators.dataproc
+contrib.operators.dataproc_operator DataprocWorkflowTemplateInstantiateInlineOperator P.google.cloud.operators.dataproc DataprocInstantiateInlineWorkflowTemplateOperator
+contrib.operators.dataproc_operator DataprocWorkflowTemplateInstantiateOperator P.google.cloud.operators.dataproc DataprocInstantiateWorkflowTemplateOperator
+contrib.operators.datastore_export_operator CloudDatastoreExportEntitiesOperator P.google.cloud.operators.datastore
+contrib.operators.datastore_export_operator DatastoreExportOperator P.google.cloud.operators.datastore CloudDatastoreExportEntitiesOperator
+contrib.operators.datastore_import_operator CloudDatastoreImportEntitiesOperator P.google.cloud.operators.datastore
+contrib.operators.datastore_import_operator DatastoreImportOperator P.google.cloud.operators.datastore CloudDatastoreImportEntitiesOperator
+contrib.operators.dingding_operator DingdingOperator P.dingding.operators.dingding
+contrib.operators.discord_webhook_operator DiscordWebhookOperator P.discord.operators.discord_webhook
+contrib.operators.docker_swarm_operator DockerSwarmOperator P.docker.operators.docker_swarm
+contrib.operators.druid_operator DruidOperator P.apache.druid.operators.druid
+contrib.operators.dynamodb_to_s3 DynamoDBToS3Operator P.amazon.aws.transfers.dynamodb_to_s3
+contrib.operators.ecs_operator EcsOperator P.amazon.aws.operators.ecs EcsRunTaskOperator
+contrib.operators.ecs_operator EcsProtocol P.amazon.aws.hooks.ecs
+contrib.operators.ecs_operator EcsRunTaskOperator P.amazon.aws.operators.ecs
+contrib.operators.file_to_gcs FileToGoogleCloudStorageOperator P.google.cloud.transfers.local_to_gcs LocalFilesystemToGCSOperator
+contrib.operators.file_to_gcs LocalFilesystemToGCSOperator P.google.cloud.transfers.local_to_gcs
+contrib.operators.file_to_wasb FileToWasbOperator P.microsoft.azure.transfers.local_to_wasb LocalFilesystemToWasbOperator
+contrib.operators.file_to_wasb LocalFilesystemToWasbOperator P.microsoft.azure.transfers.local_to_wasb
+contrib.operators.gcp_bigtable_operator BigtableClusterUpdateOperator P.google.cloud.operators.bigtable BigtableUpdateClusterOperator
+contrib.operators.gcp_bigtable_operator BigtableCreateInstanceOperator P.google.cloud.operators.bigtable
+contrib.operators.gcp_bigtable_operator BigtableCreateTableOperator P.google.cloud.operators.bigtable
+contrib.operators.gcp_bigtable_operator BigtableDeleteInstanceOperator P.google.cloud.operators.bigtable
+contrib.operators.gcp_bigtable_operator BigtableDeleteTableOperator P.google.cloud.operators.bigtable
+contrib.operators.gcp_bigtable_operator BigtableInstanceCreateOperator P.google.cloud.operators.bigtable BigtableCreateInstanceOperator
+contrib.operators.gcp_bigtable_operator BigtableInstanceDeleteOperator P.google.cloud.operators.bigtable BigtableDeleteInstanceOperator
+contrib.operators.gcp_bigtable_operator BigtableTableCreateOperator P.google.cloud.operators.bigtable BigtableCreateTableOperator
+contrib.operators.gcp_bigtable_operator BigtableTableDeleteOperator P.google.cloud.operators.bigtable BigtableDeleteTableOperator
+contrib.operators.gcp_bigtable_operator BigtableTableReplicationCompletedSensor P.google.cloud.sensors.bigtable
+contrib.operators.gcp_bigtable_operator BigtableTableWaitForReplicationSensor P.google.cloud.sensors.bigtable BigtableTableReplicationCompletedSensor
+contrib.operators.gcp_bigtable_operator BigtableUpdateClusterOperator P.google.cloud.operators.bigtable
+contrib.operators.gcp_cloud_build_operator CloudBuildCreateBuildOperator P.google.cloud.operators.cloud_build
+contrib.operators.gcp_compute_operator ComputeEngineBaseOperator P.google.cloud.operators.compute
+contrib.operators.gcp_compute_operator ComputeEngineCopyInstanceTemplateOperator P.google.cloud.operators.compute
+contrib.operators.gcp_compute_operator ComputeEngineInstanceGroupUpdateManagerTemplateOperator P.google.cloud.operators.compute
+contrib.operators.gcp_compute_operator ComputeEngineSetMachineTypeOperator P.google.cloud.operators.compute
+contrib.operators.gcp_compute_operator ComputeEngineStartInstanceOperator P.google.cloud.operators.compute
+contrib.operators.gcp_compute_operator ComputeEngineStopInstanceOperator P.google.cloud.operators.compute
+contrib.operators.gcp_compute_operator GceBaseOperator P.google.cloud.operators.compute ComputeEngineBaseOperator
+contrib.operators.gcp_compute_operator GceInstanceGroupManagerUpdateTemplateOperator P.google.cloud.operators.compute ComputeEngineInstanceGroupUpdateManagerTemplateOperator
+contrib.operators.gcp_compute_operator GceInstanceStartOperator P.google.cloud.operators.compute ComputeEngineStartInstanceOperator
+contrib.operators.gcp_compute_operator GceInstanceStopOperator P.google.cloud.operators.compute ComputeEngineStopInstanceOperator
+contrib.operators.gcp_compute_operator GceInstanceTemplateCopyOperator P.google.cloud.operators.compute ComputeEngineCopyInstanceTemplateOperator
+contrib.operators.gcp_compute_operator GceSetMachineTypeOperator P.google.cloud.operators.compute ComputeEngineSetMachineTypeOperator
+contrib.operators.gcp_container_operator GKEClusterCreateOperator P.google.cloud.operators.kubernetes_engine GKECreateClusterOperator
+contrib.operators.gcp_container_operator GKEClusterDeleteOperator P.google.cloud.operators.kubernetes_engine GKEDeleteClusterOperator
+contrib.operators.gcp_container_operator GKECreateClusterOperator P.google.cloud.operators.kubernetes_engine
+contrib.operators.gcp_container_operator GKEDeleteClusterOperator P.google.cloud.operators.kubernetes_engine
+contrib.operators.gcp_container_operator GKEPodOperator P.google.cloud.operators.kubernetes_engine GKEStartPodOperator
+contrib.operators.gcp_container_operator GKEStartPodOperator P.google.cloud.operators.kubernetes_engine
+contrib.operators.gcp_dlp_operator CloudDLPCancelDLPJobOperator P.google.cloud.operators.dlp
+contrib.operators.gcp_dlp_operator CloudDLPCreateDLPJobOperator P.google.cloud.operators.dlp
+contrib.operators.gcp_dlp_operator CloudDLPCreateDeidentifyTemplateOperator P.google.cloud.operators.dlp
+contrib.operators.gcp_dlp_operator CloudDLPCreateInspectTemplateOperator P.google.cloud.operators.dlp
+contrib.operators.gcp_dlp_operator CloudDLPCreateJobTriggerOperator P.google.cloud.operators.dlp
+contrib.operators.gcp_dlp_operator CloudDLPCreateStoredInfoTypeOperator P.google.cloud.operators.dlp
+contrib.operators.gcp_dlp_operator CloudDLPDeidentifyContentOperator P.google.cloud.operators.dlp
+contrib.operators.gcp_dlp_operator CloudDLPDeleteDLPJobOperator P.google.cloud.operators.dlp
+contrib.operators.gcp_dlp_operator CloudDLPDeleteDeidentifyTemplateOperator P.google.cloud.operators.dlp
+contrib.operators.gcp_dlp_operator CloudDLPDeleteDlpJobOperator P.google.cloud.operators.dlp CloudDLPDeleteDLPJobOperator
+contrib.operators.gcp_dlp_operator CloudDLPDeleteInspectTemplateOperator P.google.cloud.operators.dlp
+contrib.operators.gcp_dlp_operator CloudDLPDeleteJobTriggerOperator P.google.cloud.operators.dlp
+contrib.operators.gcp_dlp_operator CloudDLPDeleteStoredInfoTypeOperator P.google.cloud.operators.dlp
+contrib.operators.gcp_dlp_operator CloudDLPGetDLPJobOperator P.google.cloud.operators.dlp
+contrib.operators.gcp_dlp_operator CloudDLPGetDLPJobTriggerOperator P.google.cloud.operators.dlp
+contrib.operators.gcp_dlp_operator CloudDLPGetDeidentifyTemplateOperator P.google.cloud.operators.dlp
+contrib.operators.gcp_dlp_operator CloudDLPGetDlpJobOperator P.google.cloud.operators.dlp CloudDLPGetDLPJobOperator
+contrib.operators.gcp_dlp_operator CloudDLPGetInspectTemplateOperator P.google.cloud.operators.dlp
+contrib.operators.gcp_dlp_operator CloudDLPGetJobTripperOperator P.google.cloud.operators.dlp CloudDLPGetDLPJobTriggerOperator
+contrib.operators.gcp_dlp_operator CloudDLPGetStoredInfoTypeOperator P.google.cloud.operators.dlp
+contrib.operators.gcp_dlp_operator CloudDLPInspectContentOperator P.google.cloud.operators.dlp
+contrib.operators.gcp_dlp_operator CloudDLPListDLPJobsOperator P.google.cloud.operators.dlp
+contrib.operators.gcp_dlp_operator CloudDLPListDeidentifyTemplatesOperator P.google.cloud.operators.dlp
+contrib.operators.gcp_dlp_operator CloudDLPListDlpJobsOperator P.google.cloud.operators.dlp CloudDLPListDLPJobsOperator
+contrib.operators.gcp_dlp_operator CloudDLPListInfoTypesOperator P.google.cloud.operators.dlp
+contrib.operators.gcp_dlp_operator CloudDLPListInspectTemplatesOperator P.google.cloud.operators.dlp
+contrib.operators.gcp_dlp_operator CloudDLPListJobTriggersOperator P.google.cloud.operators.dlp
+contrib.operators.gcp_dlp_operator CloudDLPListStoredInfoTypesOperator P.google.cloud.operators.dlp
+contrib.operators.gcp_dlp_operator CloudDLPRedactImageOperator P.google.cloud.operators.dlp
+contrib.operators.gcp_dlp_operator CloudDLPReidentifyContentOperator P.google.cloud.operators.dlp
+contrib.operators.gcp_dlp_operator CloudDLPUpdateDeidentifyTemplateOperator P.google.cloud.operators.dlp
+contrib.operators.gcp_dlp_operator CloudDLPUpdateInspectTemplateOperator P.google.cloud.operators.dlp
+contrib.operators.gcp_dlp_operator CloudDLPUpdateJobTriggerOperator P.google.cloud.operators.dlp
+contrib.operators.gcp_dlp_operator CloudDLPUpdateStoredInfoTypeOperator P.google.cloud.operators.dlp
+contrib.operators.gcp_function_operator CloudFunctionDeleteFunctionOperator P.google.cloud.operators.functions
+contrib.operators.gcp_function_operator CloudFunctionDeployFunctionOperator P.google.cloud.operators.functions
+contrib.operators.gcp_function_operator GcfFunctionDeleteOperator P.google.cloud.operators.functions CloudFunctionDeleteFunctionOperator
+contrib.operators.gcp_function_operator GcfFunctionDeployOperator P.google.cloud.operators.functions CloudFunctionDeployFunctionOperator
+contrib.operators.gcp_natural_language_operator CloudLanguageAnalyzeEntitiesOperator P.google.cloud.operators.natural_language CloudNaturalLanguageAnalyzeEntitiesOperator
+contrib.operators.gcp_natural_language_operator CloudLanguageAnalyzeEntitySentimentOperator P.google.cloud.operators.natural_language CloudNaturalLanguageAnalyzeEntitySentimentOperator
+contrib.operators.gcp_natural_language_operator CloudLanguageAnalyzeSentimentOperator P.google.cloud.operators.natural_language CloudNaturalLanguageAnalyzeSentimentOperator
+contrib.operators.gcp_natural_language_operator CloudLanguageClassifyTextOperator P.google.cloud.operators.natural_language CloudNaturalLanguageClassifyTextOperator
+contrib.operators.gcp_natural_language_operator CloudNaturalLanguageAnalyzeEntitiesOperator P.google.cloud.operators.natural_language
+contrib.operators.gcp_natural_language_operator CloudNaturalLanguageAnalyzeEntitySentimentOperator P.google.cloud.operators.natural_language
+contrib.operators.gcp_natural_language_operator CloudNaturalLanguageAnalyzeSentimentOperator P.google.cloud.operators.natural_language
+contrib.operators.gcp_natural_language_operator CloudNaturalLanguageClassifyTextOperator P.google.cloud.operators.natural_language
+contrib.operators.gcp_spanner_operator CloudSpannerInstanceDatabaseDeleteOperator P.google.cloud.operators.spanner SpannerDeleteDatabaseInstanceOperator
+contrib.operators.gcp_spanner_operator CloudSpannerInstanceDatabaseDeployOperator P.google.cloud.operators.spanner SpannerDeployDatabaseInstanceOperator
+contrib.operators.gcp_spanner_operator CloudSpannerInstanceDatabaseQueryOperator P.google.cloud.operators.spanner SpannerQueryDatabaseInstanceOperator
+contrib.operators.gcp_spanner_operator CloudSpannerInstanceDatabaseUpdateOperator P.google.cloud.operators.spanner SpannerUpdateDatabaseInstanceOperator
+contrib.operators.gcp_spanner_operator CloudSpannerInstanceDeleteOperator P.google.cloud.operators.spanner SpannerDeleteInstanceOperator
+contrib.operators.gcp_spanner_operator CloudSpannerInstanceDeployOperator P.google.cloud.operators.spanner SpannerDeployInstanceOperator
+contrib.operators.gcp_spanner_operator SpannerDeleteDatabaseInstanceOperator P.google.cloud.operators.spanner
+contrib.operators.gcp_spanner_operator SpannerDeleteInstanceOperator P.google.cloud.operators.spanner
+contrib.operators.gcp_spanner_operator SpannerDeployDatabaseInstanceOperator P.google.cloud.operators.spanner
+contrib.operators.gcp_spanner_operator SpannerDeployInstanceOperator P.google.cloud.operators.spanner
+contrib.operators.gcp_spanner_operator SpannerQueryDatabaseInstanceOperator P.google.cloud.operators.spanner
+contrib.operators.gcp_spanner_operator SpannerUpdateDatabaseInstanceOperator P.google.cloud.operators.spanner
+contrib.operators.gcp_speech_to_text_operator CloudSpeechToTextRecognizeSpeechOperator P.google.cloud.operators.speech_to_text
+contrib.operators.gcp_speech_to_text_operator GcpSpeechToTextRecognizeSpeechOperator P.google.cloud.operators.speech_to_text CloudSpeechToTextRecognizeSpeechOperator
+contrib.operators.gcp_sql_operator CloudSQLBaseOperator P.google.cloud.operators.cloud_sql
+contrib.operators.gcp_sql_operator CloudSQLCreateInstanceDatabaseOperator P.google.cloud.operators.cloud_sql
+contrib.operators.gcp_sql_operator CloudSQLCreateInstanceOperator P.google.cloud.operators.cloud_sql
+contrib.operators.gcp_sql_operator CloudSQLDeleteInstanceDatabaseOperator P.google.cloud.operators.cloud_sql
+contrib.operators.gcp_sql_operator CloudSQLDeleteInstanceOperator P.google.cloud.operators.cloud_sql
+contrib.operators.gcp_sql_operator CloudSQLExecuteQueryOperator P.google.cloud.operators.cloud_sql
+contrib.operators.gcp_sql_operator CloudSQLExportInstanceOperator P.google.cloud.operators.cloud_sql
+contrib.operators.gcp_sql_operator CloudSQLImportInstanceOperator P.google.cloud.operators.cloud_sql
+contrib.operators.gcp_sql_operator CloudSQLInstancePatchOperator P.google.cloud.operators.cloud_sql
+contrib.operators.gcp_sql_operator CloudSQLPatchInstanceDatabaseOperator P.google.cloud.operators.cloud_sql
+contrib.operators.gcp_sql_operator CloudSqlBaseOperator P.google.cloud.operators.cloud_sql CloudSQLBaseOperator
+contrib.operators.gcp_sql_operator CloudSqlInstanceCreateOperator P.google.cloud.operators.cloud_sql CloudSQLCreateInstanceOperator
+contrib.operators.gcp_sql_operator CloudSqlInstanceDatabaseCreateOperator P.google.cloud.operators.cloud_sql CloudSQLCreateInstanceDatabaseOperator
+contrib.operators.gcp_sql_operator CloudSqlInstanceDatabaseDeleteOperator P.google.cloud.operators.cloud_sql CloudSQLDeleteInstanceDatabaseOperator
+contrib.operators.gcp_sql_operator CloudSqlInstanceDatabasePatchOperator P.google.cloud.operators.cloud_sql CloudSQLPatchInstanceDatabaseOperator
+contrib.operators.gcp_sql_operator CloudSqlInstanceDeleteOperator P.google.cloud.operators.cloud_sql CloudSQLDeleteInstanceOperator
+contrib.operators.gcp_sql_operator CloudSqlInstanceExportOperator P.google.cloud.operators.cloud_sql CloudSQLExportInstanceOperator
+contrib.operators.gcp_sql_operator CloudSqlInstanceImportOperator P.google.cloud.operators.cloud_sql CloudSQLImportInstanceOperator
+contrib.operators.gcp_sql_operator CloudSqlInstancePatchOperator P.google.cloud.operators.cloud_sql CloudSQLInstancePatchOperator
+contrib.operators.gcp_sql_operator CloudSqlQueryOperator P.google.cloud.operators.cloud_sql CloudSQLExecuteQueryOperator
+contrib.operators.gcp_tasks_operator CloudTasksQueueCreateOperator P.google.cloud.operators.tasks
+contrib.operators.gcp_tasks_operator CloudTasksQueueDeleteOperator P.google.cloud.operators.tasks
+contrib.operators.gcp_tasks_operator CloudTasksQueueGetOperator P.google.cloud.operators.tasks
+contrib.operators.gcp_tasks_operator CloudTasksQueuePauseOperator P.google.cloud.operators.tasks
+contrib.operators.gcp_tasks_operator CloudTasksQueuePurgeOperator P.google.cloud.operators.tasks
+contrib.operators.gcp_tasks_operator CloudTasksQueueResumeOperator P.google.cloud.operators.tasks
+contrib.operators.gcp_tasks_operator CloudTasksQueueUpdateOperator P.google.cloud.operators.tasks
+contrib.operators.gcp_tasks_operator CloudTasksQueuesListOperator P.google.cloud.operators.tasks
+contrib.operators.gcp_tasks_operator CloudTasksTaskCreateOperator P.google.cloud.operators.tasks
+contrib.operators.gcp_tasks_operator CloudTasksTaskDeleteOperator P.google.cloud.operators.tasks
+contrib.operators.gcp_tasks_operator CloudTasksTaskGetOperator P.google.cloud.operators.tasks
+contrib.operators.gcp_tasks_operator CloudTasksTaskRunOperator P.google.cloud.operators.tasks
+contrib.operators.gcp_tasks_operator CloudTasksTasksListOperator P.google.cloud.operators.tasks
+contrib.operators.gcp_text_to_speech_operator CloudTextToSpeechSynthesizeOperator P.google.cloud.operators.text_to_speech
+contrib.operators.gcp_text_to_speech_operator GcpTextToSpeechSynthesizeOperator P.google.cloud.operators.text_to_speech CloudTextToSpeechSynthesizeOperator
+contrib.operators.gcp_transfer_operator CloudDataTransferServiceCancelOperationOperator P.google.cloud.operators.cloud_storage_transfer_service
+contrib.operators.gcp_transfer_operator CloudDataTransferServiceCreateJobOperator P.google.cloud.operators.cloud_storage_transfer_service
+contrib.operators.gcp_transfer_operator CloudDataTransferServiceDeleteJobOperator P.google.cloud.operators.cloud_storage_transfer_service
+contrib.operators.gcp_transfer_operator CloudDataTransferServiceGCSToGCSOperator P.google.cloud.operators.cloud_storage_transfer_service
+contrib.operators.gcp_transfer_operator CloudDataTransferServiceGetOperationOperator P.google.cloud.operators.cloud_storage_transfer_service
+contrib.operators.gcp_transfer_operator CloudDataTransferServiceListOperationsOperator P.google.cloud.operators.cloud_storage_transfer_service
+contrib.operators.gcp_transfer_operator CloudDataTransferServicePauseOperationOperator P.google.cloud.operators.cloud_storage_transfer_service
+contrib.operators.gcp_transfer_operator CloudDataTransferServiceResumeOperationOperator P.google.cloud.operators.cloud_storage_transfer_service
+contrib.operators.gcp_transfer_operator CloudDataTransferServiceS3ToGCSOperator P.google.cloud.operators.cloud_storage_transfer_service
+contrib.operators.gcp_transfer_operator CloudDataTransferServiceUpdateJobOperator P.google.cloud.operators.cloud_storage_transfer_service
+contrib.operators.gcp_transfer_operator GcpTransferServiceJobCreateOperator P.google.cloud.operators.cloud_storage_transfer_service CloudDataTransferServiceCreateJobOperator
+contrib.operators.gcp_transfer_operator GcpTransferServiceJobDeleteOperator P.google.cloud.operators.cloud_storage_transfer_service CloudDataTransferServiceDeleteJobOperator
+contrib.operators.gcp_transfer_operator GcpTransferServiceJobUpdateOperator P.google.cloud.operators.cloud_storage_transfer_service CloudDataTransferServiceUpdateJobOperator
+contrib.operators.gcp_transfer_operator GcpTransferServiceOperationCancelOperator P.google.cloud.operators.cloud_storage_transfer_service CloudDataTransferServiceCancelOperationOperator
+contrib.operators.gcp_transfer_operator GcpTransferServiceOperationGetOperator P.google.cloud.operators.cloud_storage_transfer_service CloudDataTransferServiceGetOperationOperator
+contrib.operators.gcp_transfer_operator GcpTransferServiceOperationPauseOperator P.google.cloud.operators.cloud_storage_transfer_service CloudDataTransferServicePauseOperationOperator
+contrib.operators.gcp_transfer_operator GcpTransferServiceOperationResumeOperator P.google.cloud.operators.cloud_storage_transfer_service CloudDataTransferServiceResumeOperationOperator
+contrib.operators.gcp_transfer_operator GcpTransferServiceOperationsListOperator P.google.cloud.operators.cloud_storage_transfer_service CloudDataTransferServiceListOperationsOperator
+contrib.operators.gcp_transfer_operator GoogleCloudStorageToGoogleCloudStorageTransferOperator P.google.cloud.operators.cloud_storage_transfer_service CloudDataTransferServiceGCSToGCSOperator
+contrib.operators.gcp_transfer_operator S3ToGoogleCloudStorageTransferOperator P.google.cloud.operators.cloud_storage_transfer_service CloudDataTransferServiceS3ToGCSOperator
+contrib.operators.gcp_translate_operator CloudTranslateTextOperator P.google.cloud.operators.translate
+contrib.operators.gcp_translate_speech_operator CloudTranslateSpeechOperator P.google.cloud.operators.translate_speech
+contrib.operators.gcp_translate_speech_operator GcpTranslateSpeechOperator P.google.cloud.operators.translate_speech CloudTranslateSpeechOperator
+contrib.operators.gcp_video_intelligence_operator CloudVideoIntelligenceDetectVideoExplicitContentOperator P.google.cloud.operators.video_intelligence
+contrib.operators.gcp_video_intelligence_operator CloudVideoIntelligenceDetectVideoLabelsOperator P.google.cloud.operators.video_intelligence
+contrib.operators.gcp_video_intelligence_operator CloudVideoIntelligenceDetectVideoShotsOperator P.google.cloud.operators.video_intelligence
+contrib.operators.gcp_vision_operator CloudVisionAddProductToProductSetOperator P.google.cloud.operators.vision
+contrib.operators.gcp_vision_operator CloudVisionAnnotateImageOperator P.google.cloud.operators.vision CloudVisionImageAnnotateOperator
+contrib.operators.gcp_vision_operator CloudVisionCreateProductOperator P.google.cloud.operators.vision
+contrib.operators.gcp_vision_operator CloudVisionCreateProductSetOperator P.google.cloud.operators.vision
+contrib.operators.gcp_vision_operator CloudVisionCreateReferenceImageOperator P.google.cloud.operators.vision
+contrib.operators.gcp_vision_operator CloudVisionDeleteProductOperator P.google.cloud.operators.vision
+contrib.operators.gcp_vision_operator CloudVisionDeleteProductSetOperator P.google.cloud.operators.vision
+contrib.operators.gcp_vision_operator CloudVisionDetectDocumentTextOperator P.google.cloud.operators.vision CloudVisionTextDetectOperator
+contrib.operators.gcp_vision_operator CloudVisionDetectImageLabelsOperator P.google.cloud.operators.vision
+contrib.operators.gcp_vision_operator CloudVisionDetectImageSafeSearchOperator P.google.cloud.operators.vision
+contrib.operators.gcp_vision_operator CloudVisionDetectTextOperator P.google.cloud.operators.vision
+contrib.operators.gcp_vision_operator CloudVisionGetProductOperator P.google.cloud.operators.vision
+contrib.operators.gcp_vision_operator CloudVisionGetProductSetOperator P.google.cloud.operators.vision
+contrib.operators.gcp_vision_operator CloudVisionImageAnnotateOperator P.google.cloud.operators.vision
+contrib.operators.gcp_vision_operator CloudVisionProductCreateOperator P.google.cloud.operators.vision CloudVisionCreateProductOperator
+contrib.operators.gcp_vision_operator CloudVisionProductDeleteOperator P.google.cloud.operators.vision CloudVisionDeleteProductOperator
+contrib.operators.gcp_vision_operator CloudVisionProductGetOperator P.google.cloud.operators.vision CloudVisionGetProductOperator
+contrib.operators.gcp_vision_operator CloudVisionProductSetCreateOperator P.google.cloud.operators.vision CloudVisionCreateProductSetOperator
+contrib.operators.gcp_vision_operator CloudVisionProductSetDeleteOperator P.google.cloud.operators.vision CloudVisionDeleteProductSetOperator
+contrib.operators.gcp_vision_operator CloudVisionProductSetGetOperator P.google.cloud.operators.vision CloudVisionGetProductSetOperator
+contrib.operators.gcp_vision_operator CloudVisionProductSetUpdateOperator P.google.cloud.operators.vision CloudVisionUpdateProductSetOperator
+contrib.operators.gcp_vision_operator CloudVisionProductUpdateOperator P.google.cloud.operators.vision CloudVisionUpdateProductOperator
+contrib.operators.gcp_vision_operator CloudVisionReferenceImageCreateOperator P.google.cloud.operators.vision CloudVisionCreateReferenceImageOperator
+contrib.operators.gcp_vision_operator CloudVisionRemoveProductFromProductSetOperator P.google.cloud.operators.vision
+contrib.operators.gcp_vision_operator CloudVisionTextDetectOperator P.google.cloud.operators.vision
+contrib.operators.gcp_vision_operator CloudVisionUpdateProductOperator P.google.cloud.operators.vision
+contrib.operators.gcp_vision_operator CloudVisionUpdateProductSetOperator P.google.cloud.operators.vision
+contrib.operators.gcs_acl_operator GCSBucketCreateAclEntryOperator P.google.cloud.operators.gcs
+contrib.operators.gcs_acl_operator GCSObjectCreateAclEntryOperator P.google.cloud.operators.gcs
+contrib.operators.gcs_acl_operator GoogleCloudStorageBucketCreateAclEntryOperator P.google.cloud.operators.gcs GCSBucketCreateAclEntryOperator
+contrib.operators.gcs_acl_operator GoogleCloudStorageObjectCreateAclEntryOperator P.google.cloud.operators.gcs GCSObjectCreateAclEntryOperator
+contrib.operators.gcs_delete_operator GCSDeleteObjectsOperator P.google.cloud.operators.gcs
+contrib.operators.gcs_delete_operator GoogleCloudStorageDeleteOperator P.google.cloud.operators.gcs GCSDeleteObjectsOperator
+contrib.operators.gcs_download_operator GCSToLocalFilesystemOperator P.google.cloud.transfers.gcs_to_local
+contrib.operators.gcs_download_operator GoogleCloudStorageDownloadOperator P.google.cloud.transfers.gcs_to_local GCSToLocalFilesystemOperator
+contrib.operators.gcs_list_operator GCSListObjectsOperator P.google.cloud.operators.gcs
+contrib.operators.gcs_list_operator GoogleCloudStorageListOperator P.google.cloud.operators.gcs GCSListObjectsOperator
+contrib.operators.gcs_operator GCSCreateBucketOperator P.google.cloud.operators.gcs
+contrib.operators.gcs_operator GoogleCloudStorageCreateBucketOperator P.google.cloud.operators.gcs GCSCreateBucketOperator
+contrib.operators.gcs_to_bq GCSToBigQueryOperator P.google.cloud.transfers.gcs_to_bigquery
+contrib.operators.gcs_to_bq GoogleCloudStorageToBigQueryOperator P.google.cloud.transfers.gcs_to_bigquery GCSToBigQueryOperator
+contrib.operators.gcs_to_gcs GCSToGCSOperator P.google.cloud.transfers.gcs_to_gcs
+contrib.operators.gcs_to_gcs GoogleCloudStorageToGoogleCloudStorageOperator P.google.cloud.transfers.gcs_to_gcs GCSToGCSOperator
+contrib.operators.gcs_to_gdrive_operator GCSToGoogleDriveOperator P.google.suite.transfers.gcs_to_gdrive
+contrib.operators.gcs_to_s3 GCSToS3Operator P.amazon.aws.transfers.gcs_to_s3
+contrib.operators.gcs_to_s3 GoogleCloudStorageToS3Operator P.amazon.aws.transfers.gcs_to_s3 GCSToS3Operator
+contrib.operators.grpc_operator GrpcOperator P.grpc.operators.grpc
+contrib.operators.hive_to_dynamodb HiveToDynamoDBOperator P.amazon.aws.transfers.hive_to_dynamodb
+contrib.operators.imap_attachment_to_s3_operator ImapAttachmentToS3Operator P.amazon.aws.transfers.imap_attachment_to_s3
+contrib.operators.jenkins_job_trigger_operator JenkinsJobTriggerOperator P.jenkins.operators.jenkins_job_trigger
+contrib.operators.jira_operator JiraOperator P.atlassian.jira.operators.jira
+contrib.operators.kubernetes_pod_operator KubernetesPodOperator P.cncf.kubernetes.operators.pod
+contrib.operators.mlengine_operator MLEngineBatchPredictionOperator P.google.cloud.operators.mlengine MLEngineStartBatchPredictionJobOperator
+contrib.operators.mlengine_operator MLEngineManageModelOperator P.google.cloud.operators.mlengine
+contrib.operators.mlengine_operator MLEngineManageVersionOperator P.google.cloud.operators.mlengine
+contrib.operators.mlengine_operator MLEngineModelOperator P.google.cloud.operators.mlengine MLEngineManageModelOperator
+contrib.operators.mlengine_operator MLEngineStartBatchPredictionJobOperator P.google.cloud.operators.mlengine
+contrib.operators.mlengine_operator MLEngineStartTrainingJobOperator P.google.cloud.operators.mlengine
+contrib.operators.mlengine_operator MLEngineTrainingOperator P.google.cloud.operators.mlengine MLEngineStartTrainingJobOperator
+contrib.operators.mlengine_operator MLEngineVersionOperator P.google.cloud.operators.mlengine MLEngineManageVersionOperator
+contrib.operators.mongo_to_s3 MongoToS3Operator P.amazon.aws.transfers.mongo_to_s3
+contrib.operators.mssql_to_gcs MSSQLToGCSOperator P.google.cloud.transfers.mssql_to_gcs
+contrib.operators.mssql_to_gcs MsSqlToGoogleCloudStorageOperator P.google.cloud.transfers.mssql_to_gcs MSSQLToGCSOperator
+contrib.operators.mysql_to_gcs MySQLToGCSOperator P.google.cloud.transfers.mysql_to_gcs
+contrib.operators.mysql_to_gcs MySqlToGoogleCloudStorageOperator P.google.cloud.transfers.mysql_to_gcs MySQLToGCSOperator
+contrib.operators.opsgenie_alert_operator OpsgenieAlertOperator P.opsgenie.operators.opsgenie OpsgenieCreateAlertOperator
+contrib.operators.opsgenie_alert_operator OpsgenieCreateAlertOperator P.opsgenie.operators.opsgenie
+contrib.operators.oracle_to_azure_data_lake_transfer OracleToAzureDataLakeOperator P.microsoft.azure.transfers.oracle_to_azure_data_lake
+contrib.operators.oracle_to_oracle_transfer OracleToOracleOperator P.oracle.transfers.oracle_to_oracle
+contrib.operators.oracle_to_oracle_transfer OracleToOracleTransfer P.oracle.transfers.oracle_to_oracle OracleToOracleOperator
+contrib.operators.postgres_to_gcs_operator PostgresToGCSOperator P.google.cloud.transfers.postgres_to_gcs
+contrib.operators.postgres_to_gcs_operator PostgresToGoogleCloudStorageOperator P.google.cloud.transfers.postgres_to_gcs PostgresToGCSOperator
+contrib.operators.pubsub_operator PubSubCreateSubscriptionOperator P.google.cloud.operators.pubsub
+contrib.operators.pubsub_operator PubSubCreateTopicOperator P.google.cloud.operators.pubsub
+contrib.operators.pubsub_operator PubSubDeleteSubscriptionOperator P.google.cloud.operators.pubsub
+contrib.operators.pubsub_operator PubSubDeleteTopicOperator P.google.cloud.operators.pubsub
+contrib.operators.pubsub_operator PubSubPublishMessageOperator P.google.cloud.operators.pubsub
+contrib.operators.pubsub_operator PubSubPublishOperator P.google.cloud.operators.pubsub PubSubPublishMessageOperator
+contrib.operators.pubsub_operator PubSubSubscriptionCreateOperator P.google.cloud.operators.pubsub PubSubCreateSubscriptionOperator
+contrib.operators.pubsub_operator PubSubSubscriptionDeleteOperator P.google.cloud.operators.pubsub PubSubDeleteSubscriptionOperator
+contrib.operators.pubsub_operator PubSubTopicCreateOperator P.google.cloud.operators.pubsub PubSubCreateTopicOperator
+contrib.operators.pubsub_operator PubSubTopicDeleteOperator P.google.cloud.operators.pubsub PubSubDeleteTopicOperator
+contrib.operators.redis_publish_operator RedisPublishOperator P.redis.operators.redis_publish
+contrib.operators.s3_to_gcs_operator S3ToGCSOperator P.google.cloud.transfers.s3_to_gcs
+contrib.operators.s3_to_gcs_transfer_operator CloudDataTransferServiceS3ToGCSOperator P.google.cloud.operators.cloud_storage_transfer_service
+contrib.operators.s3_to_sftp_operator S3ToSFTPOperator P.amazon.aws.transfers.s3_to_sftp
+contrib.operators.segment_track_event_operator SegmentTrackEventOperator P.segment.operators.segment_track_event
+contrib.operators.sftp_operator SFTPOperator P.sftp.operators.sftp
+contrib.operators.sftp_to_s3_operator SFTPToS3Operator P.amazon.aws.transfers.sftp_to_s3
+contrib.operators.slack_webhook_operator SlackWebhookOperator P.slack.operators.slack_webhook
+contrib.operators.snowflake_operator SnowflakeOperator P.snowflake.operators.snowflake
+contrib.operators.sns_publish_operator SnsPublishOperator P.amazon.aws.operators.sns
+contrib.operators.spark_jdbc_operator SparkJDBCOperator P.apache.spark.operators.spark_jdbc
+contrib.operators.spark_jdbc_operator SparkSubmitOperator P.apache.spark.operators.spark_jdbc
+contrib.operators.spark_sql_operator SparkSqlOperator P.apache.spark.operators.spark_sql
+contrib.operators.spark_submit_operator SparkSubmitOperator P.apache.spark.operators.spark_submit
+contrib.operators.sql_to_gcs BaseSQLToGCSOperator P.google.cloud.transfers.sql_to_gcs
+contrib.operators.sql_to_gcs BaseSQLToGoogleCloudStorageOperator P.google.cloud.transfers.sql_to_gcs BaseSQLToGCSOperator
+contrib.operators.ssh_operator SSHOperator P.ssh.operators.ssh
+contrib.operators.vertica_operator VerticaOperator P.vertica.operators.vertica
+contrib.operators.vertica_to_hive VerticaToHiveOperator P.apache.hive.transfers.vertica_to_hive
+contrib.operators.vertica_to_hive VerticaToHiveTransfer P.apache.hive.transfers.vertica_to_hive VerticaToHiveOperator
+contrib.operators.vertica_to_mysql VerticaToMySqlOperator P.mysql.transfers.vertica_to_mysql
+contrib.operators.vertica_to_mysql VerticaToMySqlTransfer P.mysql.transfers.vertica_to_mysql VerticaToMySqlOperator
+contrib.operators.wasb_delete_blob_operator WasbDeleteBlobOperator P.microsoft.azure.operators.wasb_delete_blob
+contrib.operators.winrm_operator WinRMOperator P.microsoft.winrm.operators.winrm
+contrib.secrets.aws_secrets_manager SecretsManagerBackend P.amazon.aws.secrets.secrets_manager
+contrib.secrets.aws_systems_manager SystemsManagerParameterStoreBackend P.amazon.aws.secrets.systems_manager
+contrib.secrets.azure_key_vault AzureKeyVaultBackend P.microsoft.azure.secrets.key_vault
+contrib.secrets.gcp_secrets_manager CloudSecretManagerBackend P.google.cloud.secrets.secret_manager
+contrib.secrets.gcp_secrets_manager CloudSecretsManagerBackend P.google.cloud.secrets.secret_manager CloudSecretManagerBackend
+contrib.secrets.hashicorp_vault VaultBackend P.hashicorp.secrets.vault
+contrib.sensors.aws_athena_sensor AthenaSensor P.amazon.aws.sensors.athena
+contrib.sensors.aws_glue_catalog_partition_sensor AwsGlueCatalogPartitionSensor P.amazon.aws.sensors.glue_catalog_partition GlueCatalogPartitionSensor
+contrib.sensors.aws_redshift_cluster_sensor AwsRedshiftClusterSensor P.amazon.aws.sensors.redshift_cluster RedshiftClusterSensor
+contrib.sensors.aws_sqs_sensor SQSSensor P.amazon.aws.sensors.sqs SqsSensor
+contrib.sensors.aws_sqs_sensor SqsSensor P.amazon.aws.sensors.sqs
+contrib.sensors.azure_cosmos_sensor AzureCosmosDocumentSensor P.microsoft.azure.sensors.cosmos
+contrib.sensors.bash_sensor BashSensor A.sensors.bash
+contrib.sensors.bash_sensor Popen A.sensors.bash
+contrib.sensors.bash_sensor STDOUT A.sensors.bash
+contrib.sensors.bash_sensor TemporaryDirectory A.sensors.bash
+contrib.sensors.bash_sensor gettempdir A.sensors.bash
+contrib.sensors.bigquery_sensor BigQueryTableExistenceSensor P.google.cloud.sensors.bigquery
+contrib.sensors.bigquery_sensor BigQueryTableSensor P.google.cloud.sensors.bigquery BigQueryTableExistenceSensor
+contrib.sensors.cassandra_record_sensor CassandraRecordSensor P.apache.cassandra.sensors.record
+contrib.sensors.cassandra_table_sensor CassandraTableSensor P.apache.cassandra.sensors.table
+contrib.sensors.celery_queue_sensor CeleryQueueSensor P.celery.sensors.celery_queue
+contrib.sensors.datadog_sensor DatadogSensor P.datadog.sensors.datadog
+contrib.sensors.file_sensor FileSensor A.sensors.filesystem
+contrib.sensors.ftp_sensor FTPSSensor P.ftp.sensors.ftp
+contrib.sensors.ftp_sensor FTPSensor P.ftp.sensors.ftp
+contrib.sensors.gcp_transfer_sensor CloudDataTransferServiceJobStatusSensor P.google.cloud.sensors.cloud_storage_transfer_service
+contrib.sensors.gcp_transfer_sensor GCPTransferServiceWaitForJobStatusSensor P.google.cloud.sensors.cloud_storage_transfer_service CloudDataTransferServiceJobStatusSensor
+contrib.sensors.gcs_sensor GCSObjectExistenceSensor P.google.cloud.sensors.gcs
+contrib.sensors.gcs_sensor GCSObjectUpdateSensor P.google.cloud.sensors.gcs
+contrib.sensors.gcs_sensor GCSObjectsWithPrefixExistenceSensor P.google.cloud.sensors.gcs
+contrib.sensors.gcs_sensor GCSUploadSessionCompleteSensor P.google.cloud.sensors.gcs
+contrib.sensors.gcs_sensor GoogleCloudStorageObjectSensor P.google.cloud.sensors.gcs GCSObjectExistenceSensor
+contrib.sensors.gcs_sensor GoogleCloudStorageObjectUpdatedSensor P.google.cloud.sensors.gcs GCSObjectUpdateSensor
+contrib.sensors.gcs_sensor GoogleCloudStoragePrefixSensor P.google.cloud.sensors.gcs GCSObjectsWithPrefixExistenceSensor
+contrib.sensors.gcs_sensor GoogleCloudStorageUploadSessionCompleteSensor P.google.cloud.sensors.gcs GCSUploadSessionCompleteSensor
+contrib.sensors.imap_attachment_sensor ImapAttachmentSensor P.imap.sensors.imap_attachment
+contrib.sensors.jira_sensor JiraSensor P.atlassian.jira.sensors.jira
+contrib.sensors.jira_sensor JiraTicketSensor P.atlassian.jira.sensors.jira
+contrib.sensors.mongo_sensor MongoSensor P.mongo.sensors.mongo
+contrib.sensors.pubsub_sensor PubSubPullSensor P.google.cloud.sensors.pubsub
+contrib.sensors.python_sensor PythonSensor A.sensors.python
+contrib.sensors.redis_key_sensor RedisKeySensor P.redis.sensors.redis_key
+contrib.sensors.redis_pub_sub_sensor RedisPubSubSensor P.redis.sensors.redis_pub_sub
+contrib.sensors.sagemaker_training_sensor SageMakerHook P.amazon.aws.sensors.sagemaker
+contrib.sensors.sagemaker_training_sensor SageMakerTrainingSensor P.amazon.aws.sensors.sagemaker
+contrib.sensors.sftp_sensor SFTPSensor P.sftp.sensors.sftp
+contrib.sensors.wasb_sensor WasbBlobSensor P.microsoft.azure.sensors.wasb
+contrib.sensors.wasb_sensor WasbPrefixSensor P.microsoft.azure.sensors.wasb
+contrib.sensors.weekday_sensor DayOfWeekSensor A.sensors.weekday
+contrib.task_runner.cgroup_task_runner CgroupTaskRunner A.task.task_runner.cgroup_task_runner
+contrib.utils.gcp_field_sanitizer GcpBodyFieldSanitizer P.google.cloud.utils.field_sanitizer
+contrib.utils.gcp_field_sanitizer GcpFieldSanitizerException P.google.cloud.utils.field_sanitizer
+contrib.utils.gcp_field_validator GcpBodyFieldValidator P.google.cloud.utils.field_validator
+contrib.utils.gcp_field_validator GcpFieldValidationException P.google.cloud.utils.field_validator
+contrib.utils.gcp_field_validator GcpValidationSpecificationException P.google.cloud.utils.field_validator
+contrib.utils.mlengine_operator_utils create_evaluate_ops P.google.cloud.utils.mlengine_operator_utils
+contrib.utils.mlengine_prediction_summary JsonCoder P.google.cloud.utils.mlengine_prediction_summary
+contrib.utils.mlengine_prediction_summary MakeSummary P.google.cloud.utils.mlengine_prediction_summary
+contrib.utils.sendgrid import_string A.utils.module_loading
+contrib.utils.weekday WeekDay A.utils.weekday
+contrib.utils.log.task_handler_with_custom_formatter TaskHandlerWithCustomFormatter A.utils.log.task_handler_with_custom_formatter
+hooks.S3_hook S3Hook P.amazon.aws.hooks.s3
+hooks.S3_hook provide_bucket_name P.amazon.aws.hooks.s3
+hooks.base_hook BaseHook A.hooks.base
+hooks.dbapi_hook DbApiHook P.common.sql.hooks.sql
+hooks.docker_hook DockerHook P.docker.hooks.docker
+hooks.druid_hook DruidDbApiHook P.apache.druid.hooks.druid
+hooks.druid_hook DruidHook P.apache.druid.hooks.druid
+hooks.hive_hooks HIVE_QUEUE_PRIORITIES P.apache.hive.hooks.hive
+hooks.hive_hooks HiveCliHook P.apache.hive.hooks.hive
+hooks.hive_hooks HiveMetastoreHook P.apache.hive.hooks.hive
+hooks.hive_hooks HiveServer2Hook P.apache.hive.hooks.hive
+hooks.http_hook HttpHook P.http.hooks.http
+hooks.jdbc_hook JdbcHook P.jdbc.hooks.jdbc
+hooks.jdbc_hook jaydebeapi P.jdbc.hooks.jdbc
+hooks.mssql_hook MsSqlHook P.microsoft.mssql.hooks.mssql
+hooks.mysql_hook MySqlHook P.mysql.hooks.mysql
+hooks.oracle_hook OracleHook P.oracle.hooks.oracle
+hooks.pig_hook PigCliHook P.apache.pig.hooks.pig
+hooks.postgres_hook PostgresHook P.postgres.hooks.postgres
+hooks.presto_hook PrestoHook P.presto.hooks.presto
+hooks.samba_hook SambaHook P.samba.hooks.samba
+hooks.slack_hook SlackHook P.slack.hooks.slack
+hooks.sqlite_hook SqliteHook P.sqlite.hooks.sqlite
+hooks.webhdfs_hook WebHDFSHook P.apache.hdfs.hooks.webhdfs
+hooks.zendesk_hook ZendeskHook P.zendesk.hooks.zendesk
+kubernetes.k8s_model K8SModel A.kubernetes.pre_7_4_0_compatibility.k8s_model
+kubernetes.k8s_model append_to_pod A.kubernetes.pre_7_4_0_compatibility.k8s_model
+kubernetes.kube_client _disable_verify_ssl A.kubernetes.pre_7_4_0_compatibility.kube_client
+kubernetes.kube_client _enable_tcp_keepalive A.kubernetes.pre_7_4_0_compatibility.kube_client
+kubernetes.kube_client get_kube_client A.kubernetes.pre_7_4_0_compatibility.kube_client
+kubernetes.kubernetes_helper_functions add_pod_suffix P.cncf.kubernetes.kubernetes_helper_functions
+kubernetes.kubernetes_helper_functions annotations_for_logging_task_metadata P.cncf.kubernetes.kubernetes_helper_functions
+kubernetes.kubernetes_helper_functions annotations_to_key P.cncf.kubernetes.kubernetes_helper_functions
+kubernetes.kubernetes_helper_functions create_pod_id P.cncf.kubernetes.kubernetes_helper_functions
+kubernetes.kubernetes_helper_functions get_logs_task_metadata P.cncf.kubernetes.kubernetes_helper_functions
+kubernetes.kubernetes_helper_functions rand_str P.cncf.kubernetes.kubernetes_helper_functions
+kubernetes.pod Port P.cncf.kubernetes.backcompat.pod
+kubernetes.pod Resources P.cncf.kubernetes.backcompat.pod
+kubernetes.pod_generator PodDefaults A.kubernetes.pre_7_4_0_compatibility.pod_generator_deprecated
+kubernetes.pod_generator PodGenerator A.kubernetes.pre_7_4_0_compatibility.pod_generator
+kubernetes.pod_generator PodGeneratorDeprecated A.kubernetes.pre_7_4_0_compatibility.pod_generator_deprecated PodGenerator
+kubernetes.pod_generator add_pod_suffix A.kubernetes.pre_7_4_0_compatibility.pod_generator
+kubernetes.pod_generator datetime_to_label_safe_datestring A.kubernetes.pre_7_4_0_compatibility.pod_generator
+kubernetes.pod_generator extend_object_field A.kubernetes.pre_7_4_0_compatibility.pod_generator
+kubernetes.pod_generator label_safe_datestring_to_datetime A.kubernetes.pre_7_4_0_compatibility.pod_generator
+kubernetes.pod_generator make_safe_label_value A.kubernetes.pre_7_4_0_compatibility.pod_generator
+kubernetes.pod_generator merge_objects A.kubernetes.pre_7_4_0_compatibility.pod_generator
+kubernetes.pod_generator rand_str A.kubernetes.pre_7_4_0_compatibility.pod_generator
+kubernetes.pod_generator_deprecated PodDefaults A.kubernetes.pre_7_4_0_compatibility.pod_generator_deprecated
+kubernetes.pod_generator_deprecated PodGenerator A.kubernetes.pre_7_4_0_compatibility.pod_generator_deprecated
+kubernetes.pod_generator_deprecated make_safe_label_value A.kubernetes.pre_7_4_0_compatibility.pod_generator_deprecated
+kubernetes.pod_launcher PodLauncher P.cncf.kubernetes.pod_launcher
+kubernetes.pod_launcher PodStatus P.cncf.kubernetes.pod_launcher
+kubernetes.pod_launcher_deprecated PodDefaults P.cncf.kubernetes.pod_generator_deprecated
+kubernetes.pod_launcher_deprecated PodLauncher P.cncf.kubernetes.pod_launcher_deprecated
+kubernetes.pod_launcher_deprecated PodStatus P.cncf.kubernetes.pod_launcher_deprecated
+kubernetes.pod_launcher_deprecated get_kube_client P.cncf.kubernetes.kube_client
+kubernetes.pod_runtime_info_env PodRuntimeInfoEnv P.cncf.kubernetes.backcompat.pod_runtime_info_env
+kubernetes.secret K8SModel A.kubernetes.pre_7_4_0_compatibility.k8s_model
+kubernetes.secret Secret A.kubernetes.pre_7_4_0_compatibility.secret
+kubernetes.volume Volume P.cncf.kubernetes.backcompat.volume
+kubernetes.volume_mount VolumeMount P.cncf.kubernetes.backcompat.volume_mount
+macros.hive closest_ds_partition P.apache.hive.macros.hive
+macros.hive max_partition P.apache.hive.macros.hive
+operators.bash_operator BashOperator A.operators.bash
+operators.branch_operator BaseBranchOperator A.operators.branch
+operators.check_operator CheckOperator P.common.sql.operators.sql SQLCheckOperator
+operators.check_operator IntervalCheckOperator P.common.sql.operators.sql SQLIntervalCheckOperator
+operators.check_operator SQLCheckOperator P.common.sql.operators.sql
+operators.check_operator SQLIntervalCheckOperator P.common.sql.operators.sql
+operators.check_operator SQLThresholdCheckOperator P.common.sql.operators.sql
+operators.check_operator SQLValueCheckOperator P.common.sql.operators.sql
+operators.check_operator ThresholdCheckOperator P.common.sql.operators.sql SQLThresholdCheckOperator
+operators.check_operator ValueCheckOperator P.common.sql.operators.sql SQLValueCheckOperator
+operators.dagrun_operator TriggerDagRunLink A.operators.trigger_dagrun
+operators.dagrun_operator TriggerDagRunOperator A.operators.trigger_dagrun
+operators.docker_operator DockerOperator P.docker.operators.docker
+operators.druid_check_operator DruidCheckOperator P.apache.druid.operators.druid_check
+operators.dummy DummyOperator A.operators.empty EmptyOperator
+operators.dummy EmptyOperator A.operators.empty
+operators.dummy_operator DummyOperator A.operators.empty EmptyOperator
+operators.dummy_operator EmptyOperator A.operators.empty
+operators.email_operator EmailOperator A.operators.email
+operators.gcs_to_s3 GCSToS3Operator P.amazon.aws.transfers.gcs_to_s3
+operators.google_api_to_s3_transfer GoogleApiToS3Operator P.amazon.aws.transfers.google_api_to_s3
+operators.google_api_to_s3_transfer GoogleApiToS3Transfer P.amazon.aws.transfers.google_api_to_s3 GoogleApiToS3Operator
+operators.hive_operator HiveOperator P.apache.hive.operators.hive
+operators.hive_stats_operator HiveStatsCollectionOperator P.apache.hive.operators.hive_stats
+operators.hive_to_druid HiveToDruidOperator P.apache.druid.transfers.hive_to_druid
+operators.hive_to_druid HiveToDruidTransfer P.apache.druid.transfers.hive_to_druid HiveToDruidOperator
+operators.hive_to_mysql HiveToMySqlOperator P.apache.hive.transfers.hive_to_mysql
+operators.hive_to_mysql HiveToMySqlTransfer P.apache.hive.transfers.hive_to_mysql HiveToMySqlOperator
+operators.hive_to_samba_operator HiveToSambaOperator P.apache.hive.transfers.hive_to_samba
+operators.http_operator SimpleHttpOperator P.http.operators.http
+operators.jdbc_operator JdbcOperator P.jdbc.operators.jdbc
+operators.latest_only_operator LatestOnlyOperator A.operators.latest_only
+operators.mssql_operator MsSqlOperator P.microsoft.mssql.operators.mssql
+operators.mssql_to_hive MsSqlToHiveOperator P.apache.hive.transfers.mssql_to_hive
+operators.mssql_to_hive MsSqlToHiveTransfer P.apache.hive.transfers.mssql_to_hive MsSqlToHiveOperator
+operators.mysql_operator MySqlOperator P.mysql.operators.mysql
+operators.mysql_to_hive MySqlToHiveOperator P.apache.hive.transfers.mysql_to_hive
+operators.mysql_to_hive MySqlToHiveTransfer P.apache.hive.transfers.mysql_to_hive MySqlToHiveOperator
+operators.oracle_operator OracleOperator P.oracle.operators.oracle
+operators.papermill_operator PapermillOperator P.papermill.operators.papermill
+operators.pig_operator PigOperator P.apache.pig.operators.pig
+operators.postgres_operator Mapping P.postgres.operators.postgres
+operators.postgres_operator PostgresOperator P.postgres.operators.postgres
+operators.presto_check_operator PrestoCheckOperator P.common.sql.operators.sql SQLCheckOperator
+operators.presto_check_operator PrestoIntervalCheckOperator P.common.sql.operators.sql SQLIntervalCheckOperator
+operators.presto_check_operator PrestoValueCheckOperator P.common.sql.operators.sql SQLValueCheckOperator
+operators.presto_check_operator SQLCheckOperator P.common.sql.operators.sql
+operators.presto_check_operator SQLIntervalCheckOperator P.common.sql.operators.sql
+operators.presto_check_operator SQLValueCheckOperator P.common.sql.operators.sql
+operators.presto_to_mysql PrestoToMySqlOperator P.mysql.transfers.presto_to_mysql
+operators.presto_to_mysql PrestoToMySqlTransfer P.mysql.transfers.presto_to_mysql PrestoToMySqlOperator
+operators.python_operator BranchPythonOperator A.operators.python
+operators.python_operator PythonOperator A.operators.python
+operators.python_operator PythonVirtualenvOperator A.operators.python
+operators.python_operator ShortCircuitOperator A.operators.python
+operators.redshift_to_s3_operator RedshiftToS3Operator P.amazon.aws.transfers.redshift_to_s3
+operators.redshift_to_s3_operator RedshiftToS3Transfer P.amazon.aws.transfers.redshift_to_s3 RedshiftToS3Operator
+operators.s3_file_transform_operator S3FileTransformOperator P.amazon.aws.operators.s3_file_transform
+operators.s3_to_hive_operator S3ToHiveOperator P.apache.hive.transfers.s3_to_hive
+operators.s3_to_hive_operator S3ToHiveTransfer P.apache.hive.transfers.s3_to_hive S3ToHiveOperator
+operators.s3_to_redshift_operator S3ToRedshiftOperator P.amazon.aws.transfers.s3_to_redshift
+operators.s3_to_redshift_operator S3ToRedshiftTransfer P.amazon.aws.transfers.s3_to_redshift S3ToRedshiftOperator
+operators.slack_operator SlackAPIOperator P.slack.operators.slack
+operators.slack_operator SlackAPIPostOperator P.slack.operators.slack
+operators.sql BaseSQLOperator P.common.sql.operators.sql
+operators.sql BranchSQLOperator P.common.sql.operators.sql
+operators.sql SQLCheckOperator P.common.sql.operators.sql
+operators.sql SQLColumnCheckOperator P.common.sql.operators.sql
+operators.sql SQLIntervalCheckOperator P.common.sql.operators.sql
+operators.sql SQLTableCheckOperator P.common.sql.operators.sql
+operators.sql SQLThresholdCheckOperator P.common.sql.operators.sql
+operators.sql SQLValueCheckOperator P.common.sql.operators.sql
+operators.sql _convert_to_float_if_possible P.common.sql.operators.sql
+operators.sql parse_boolean P.common.sql.operators.sql
+operators.sql_branch_operator BranchSQLOperator P.common.sql.operators.sql
+operators.sql_branch_operator BranchSqlOperator P.common.sql.operators.sql BranchSQLOperator
+operators.sqlite_operator SqliteOperator P.sqlite.operators.sqlite
+operators.subdag_operator SkippedStatePropagationOptions A.operators.subdag
+operators.subdag_operator SubDagOperator A.operators.subdag
+sensors.base_sensor_operator BaseSensorOperator A.sensors.base
+sensors.date_time_sensor DateTimeSensor A.sensors.date_time
+sensors.external_task_sensor ExternalTaskMarker A.sensors.external_task
+sensors.external_task_sensor ExternalTaskSensor A.sensors.external_task
+sensors.external_task_sensor ExternalTaskSensorLink A.sensors.external_task
+sensors.hive_partition_sensor HivePartitionSensor P.apache.hive.sensors.hive_partition
+sensors.http_sensor HttpSensor P.http.sensors.http
+sensors.metastore_partition_sensor MetastorePartitionSensor P.apache.hive.sensors.metastore_partition
+sensors.named_hive_partition_sensor NamedHivePartitionSensor P.apache.hive.sensors.named_hive_partition
+sensors.s3_key_sensor S3KeySensor P.amazon.aws.sensors.s3
+sensors.sql SqlSensor P.common.sql.sensors.sql
+sensors.sql_sensor SqlSensor P.common.sql.sensors.sql
+sensors.time_delta_sensor TimeDeltaSensor A.sensors.time_delta
+sensors.web_hdfs_sensor WebHdfsSensor P.apache.hdfs.sensors.web_hdfs
+"""
+
+
+def _expand(module):
+    if module.startswith("P."):
+        return "airflow.providers." + module[2:]
+    if module.startswith("A."):
+        return "airflow." + module[2:]
+    return module
+
+
+def modules():
+    """``{"airflow.operators.bash_operator": {"BashOperator": "airflow.operators.bash.BashOperator"}}``."""
+    out = {}
+    for line in TABLE.split("\n"):
+        parts = line.split()
+        if not parts:
+            continue
+        module, name, target = parts[0], parts[1], _expand(parts[2])
+        target_name = parts[3] if len(parts) > 3 else name
+        out.setdefault("airflow." + module, {})[name] = target + "." + target_name
+    return out

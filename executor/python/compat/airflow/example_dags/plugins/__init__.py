@@ -1,0 +1,1 @@
+"""``airflow.example_dags.plugins``."""

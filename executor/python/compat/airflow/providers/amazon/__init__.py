@@ -1,0 +1,1 @@
+"""``airflow.providers.amazon``: lithoflow implements the S3 key sensor; every other module of the Amazon provider is a stub."""

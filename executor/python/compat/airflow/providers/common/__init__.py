@@ -1,0 +1,1 @@
+"""``airflow.providers.common``: ``compat`` is lithoflow's; other modules are stubs."""

@@ -1,0 +1,1 @@
+"""Airflow 3's ``airflow.sdk.definitions._internal``."""

@@ -1,0 +1,3 @@
+"""Airflow 3's ``airflow.sdk.io.path``."""
+
+from airflow.io.path import ObjectStoragePath  # noqa: F401

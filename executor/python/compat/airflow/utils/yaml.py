@@ -1,0 +1,7 @@
+"""Airflow's ``airflow.utils.yaml`` needs PyYAML, which lithoflow does not ship."""
+
+
+def __getattr__(name):
+    import importlib
+
+    return getattr(importlib.import_module("yaml"), name)
