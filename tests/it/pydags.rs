@@ -518,3 +518,36 @@ fn hostile_files_are_import_errors_with_file_and_line_and_the_rest_loads() {
     let prints = show(&env, "hostile_prints").expect("hostile_prints loads");
     assert_eq!(prints["tasks"][0]["task_id"], "talk");
 }
+
+#[test]
+fn every_dag_file_of_the_corpus_has_a_golden_from_real_airflow() {
+    let have: BTreeSet<String> = goldens().into_iter().map(|(f, _)| f).collect();
+    for entry in std::fs::read_dir(corpus()).expect("corpus") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("a name")
+            .to_string_lossy()
+            .into_owned();
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .to_lowercase();
+        if name.ends_with(".py") && text.contains("airflow") && text.contains("dag") {
+            assert!(
+                have.contains(&name),
+                "{name} has no golden: run scripts/airflow_golden.py under Airflow (tests/fixtures/airflow_py/README.md)"
+            );
+        }
+    }
+    for (file, doc) in goldens() {
+        assert!(
+            corpus().join(&file).is_file(),
+            "a golden without its file: {file}"
+        );
+        let version = doc["airflow"].as_str().unwrap_or_default();
+        assert!(
+            version.starts_with("2.10.") || version.starts_with("3."),
+            "{file}: written by Airflow {version}"
+        );
+    }
+}
