@@ -2,16 +2,13 @@
 //! `__pycache__`, compiled files and tests) into the executor, with a hash of its content
 //! that names the folder `compat::install` writes it to.
 
-#![expect(
-    clippy::print_stdout,
-    reason = "cargo reads a build script's instructions from its stdout"
-)]
-
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("python").join("compat");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("python")
+        .join("compat");
     // A folder here makes cargo scan everything under it for changes.
     println!("cargo:rerun-if-changed={}", root.display());
     println!("cargo:rerun-if-changed=build.rs");
@@ -36,7 +33,11 @@ fn main() {
         feed(&[0]);
         feed(&(bytes.len() as u64).to_le_bytes());
         feed(&bytes);
-        let _ = writeln!(table, "    ({name:?}, include_bytes!({:?})),", path.display().to_string());
+        let _ = writeln!(
+            table,
+            "    ({name:?}, include_bytes!({:?})),",
+            path.display().to_string()
+        );
     }
     table.push(']');
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));

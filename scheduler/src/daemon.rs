@@ -30,9 +30,9 @@ use crate::engine::{Engine, RunControl, RunEvent};
 use crate::ops::{self, OpError};
 use crate::store::{BackfillRecord, DagRunRecord, RunState, Store};
 use lithoflow_api::SchedulerInfo;
-use watch::Watcher;
 use lithoflow_dag::Dag;
 use lithoflow_dag::timetable::{self, DataInterval, TimeRestriction};
+use watch::Watcher;
 
 mod watch;
 
@@ -41,6 +41,15 @@ pub(crate) const DEFAULT_API_PORT: u16 = 8793;
 
 /// How often the DAGs folder is scanned for changes.
 const SCAN_EVERY: Duration = Duration::from_millis(500);
+
+/// How long the loop sleeps at most while a scan runs beside it.
+const SCAN_IDLE: Duration = Duration::from_secs(3600);
+
+/// The watcher, its lock poisoned or not (a scan that panicked left no half-written state
+/// worth refusing: files are replaced whole).
+fn lock(w: &std::sync::Mutex<Watcher>) -> std::sync::MutexGuard<'_, Watcher> {
+    w.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// Scheduled runs created for one DAG in one turn at most (catchup creates the rest on
 /// the following turns, as Airflow's `max_dagruns_to_create_per_loop`).
@@ -114,12 +123,17 @@ pub(crate) async fn run(settings: Settings, opts: Options) -> anyhow::Result<Out
             Arc::new(crate::values::StoreLookup(Arc::clone(&store))),
         ))
     });
-    let mut watcher = Watcher::new(
+    let watcher = Watcher::new(
         opts.dags_folder.clone(),
         settings.load_options(&opts.dags_folder),
         python,
     );
-    watcher.scan();
+    // The first scan may import many `.py` files: off the async threads.
+    let watcher = Arc::new(std::sync::Mutex::new(watcher));
+    let first = Arc::clone(&watcher);
+    tokio::task::spawn_blocking(move || lock(&first).scan())
+        .await
+        .context("the first scan of the DAGs folder failed")?;
     let token = crate::api::ensure_token(&settings.home)?;
     let (req_tx, mut req_rx) = mpsc::channel::<Request>(256);
     // trigger_dag_run tasks create runs through this loop, as the API does.
@@ -158,7 +172,7 @@ pub(crate) async fn run(settings: Settings, opts: Options) -> anyhow::Result<Out
             .unfinished
             .insert((run.dag_id.clone(), run.run_id.clone()), run);
     }
-    daemon.publish_dags(&watcher)?;
+    daemon.publish_dags(&lock(&watcher))?;
     // The API only once the DAGs are published, so a client never sees an empty set.
     // The API, on loopback unless explicitly allowed elsewhere.
     let port = opts
@@ -206,7 +220,7 @@ pub(crate) async fn run(settings: Settings, opts: Options) -> anyhow::Result<Out
         std::net::SocketAddr::new(host, port)
     )?;
 
-    let result = daemon.main_loop(&mut watcher, &mut req_rx, &opts).await;
+    let result = daemon.main_loop(&watcher, &mut req_rx, &opts).await;
     // Ends the event streams at once; queued requests get a clean 503.
     drop(req_rx);
     // Shutdown: the API stops, the state is flushed, the workers stop.
@@ -352,11 +366,12 @@ impl Daemon {
 
     async fn main_loop(
         &mut self,
-        watcher: &mut Watcher,
+        watcher: &Arc<std::sync::Mutex<Watcher>>,
         requests: &mut mpsc::Receiver<Request>,
         opts: &Options,
     ) -> anyhow::Result<()> {
         let mut next_scan = tokio::time::Instant::now() + SCAN_EVERY;
+        let mut scanning: Option<tokio::task::JoinHandle<bool>> = None;
         let stop = shutdown_signal();
         tokio::pin!(stop);
         let mut drain_deadline: Option<tokio::time::Instant> = None;
@@ -392,12 +407,26 @@ impl Daemon {
                 }
                 Some(req) = requests.recv() => self.handle(req)?,
                 () = tokio::time::sleep_until(wake_at) => {
-                    if tokio::time::Instant::now() >= next_scan {
-                        next_scan = tokio::time::Instant::now() + SCAN_EVERY;
-                        if !self.draining && watcher.scan() {
-                            self.publish_dags(watcher)?;
-                            self.last_scheduled.clear();
-                        }
+                    if tokio::time::Instant::now() >= next_scan && scanning.is_none() && !self.draining {
+                        // Loading `.py` files may take seconds (a file may take up to its
+                        // 30 s limit): the scan runs beside this loop, which goes on
+                        // scheduling and answering the API meanwhile.
+                        let w = Arc::clone(watcher);
+                        scanning = Some(tokio::task::spawn_blocking(move || lock(&w).scan()));
+                        next_scan = tokio::time::Instant::now() + SCAN_IDLE;
+                    }
+                }
+                changed = async {
+                    match scanning.as_mut() {
+                        Some(h) => h.await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    scanning = None;
+                    next_scan = tokio::time::Instant::now() + SCAN_EVERY;
+                    if !self.draining && changed.context("a scan of the DAGs folder failed")? {
+                        self.publish_dags(&lock(watcher))?;
+                        self.last_scheduled.clear();
                     }
                 }
                 () = &mut stop, if !self.draining => {

@@ -59,8 +59,12 @@ impl DagFileResult {
 pub struct ImportError {
     /// The file.
     pub filepath: PathBuf,
-    /// Every error of the file, each in `PATH:LINE:COLUMN: error: MESSAGE` form.
+    /// Every error of the file, each in `PATH:LINE:COLUMN: error: MESSAGE` form (an
+    /// Airflow DAG file's error goes on with the end of its Python traceback).
     pub error: String,
+    /// How many errors.
+    #[serde(skip)]
+    pub count: usize,
 }
 
 impl ImportError {
@@ -68,6 +72,7 @@ impl ImportError {
     pub fn new(path: &Path, diagnostics: &[Diagnostic]) -> ImportError {
         ImportError {
             filepath: path.to_owned(),
+            count: diagnostics.iter().filter(|d| d.is_error()).count(),
             error: diagnostics
                 .iter()
                 .filter(|d| d.is_error())

@@ -221,8 +221,21 @@ pub(crate) async fn prepare(
     job_key: String,
     context: Option<Map<String, Value>>,
 ) -> Result<JobSpec, TaskError> {
+    if let Some(e) = unsupported(task) {
+        return Err(e);
+    }
     resolve_xcom(executor, task, cfg, &mut xcom).await?;
     job_spec(dag, task, cfg, &xcom, job_key, context)
+}
+
+/// A task of a `.py` DAG made from a provider operator lithoflow does not implement:
+/// it fails at once and is not retried (retrying cannot help), naming the operator.
+pub(crate) fn unsupported(task: &Task) -> Option<TaskError> {
+    let op = task.operator.as_ref().filter(|o| o.unsupported)?;
+    Some(TaskError::Fail(format!(
+        "{} (from {}) is a provider operator lithoflow does not implement; this DAG needs it: keep the DAG on Airflow or replace the task",
+        op.operator, op.operator_module
+    )))
 }
 
 fn func(f: &FuncRef) -> FunctionRef {
@@ -302,6 +315,24 @@ pub(crate) fn job_spec(
     })
 }
 
+/// The folders a DAG's Python functions import from: its file's folder; for a `.py`
+/// DAG the Airflow compatibility package first (so `import airflow` means lithoflow's,
+/// in the worker as in the loader) and the DAGs folder after.
+pub(crate) fn dag_sys_path(dag: &Dag) -> Vec<PathBuf> {
+    let dag_dir = dag_folder(&dag.fileloc);
+    let Some(py) = &dag.python else {
+        return vec![dag_dir];
+    };
+    let mut out: Vec<PathBuf> = py.sys_path.iter().take(1).cloned().collect();
+    out.push(dag_dir);
+    for p in py.sys_path.iter().skip(1) {
+        if !out.contains(p) {
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
 /// How a task's calls run: its folder and `include_modules` on `sys.path`, its
 /// environment, memory, timeout and executor settings.
 fn call_options(dag: &Dag, task: &Task, cfg: &ExecutorConfig) -> CallOptions {
@@ -313,7 +344,7 @@ fn call_options(dag: &Dag, task: &Task, cfg: &ExecutorConfig) -> CallOptions {
     }
     .or(cfg.invoke_pool_threads)
     .and_then(|n| usize::try_from(n).ok());
-    let mut sys_path = vec![dag_dir.clone()];
+    let mut sys_path = dag_sys_path(dag);
     for m in &task.common.include_modules {
         // A path (`lib/`, `helpers.py`) makes its folder importable; a module name must
         // already be importable from the DAG's folder or the interpreter's packages.
@@ -905,6 +936,7 @@ pub(crate) struct ExecutorPyCaller {
     executor: Arc<FunctionExecutor>,
     dag_id: String,
     dag_dir: PathBuf,
+    sys_path: Vec<PathBuf>,
     config: ExecutorConfig,
     handle: tokio::runtime::Handle,
     calls: std::sync::atomic::AtomicU64,
@@ -926,6 +958,7 @@ impl ExecutorPyCaller {
             executor,
             dag_id: dag.dag_id.clone(),
             dag_dir: dag_folder(&dag.fileloc),
+            sys_path: dag_sys_path(dag),
             config,
             handle: tokio::runtime::Handle::try_current().ok()?,
             calls: std::sync::atomic::AtomicU64::new(0),
@@ -963,7 +996,7 @@ impl lithoflow_dag::template::PyCaller for ExecutorPyCaller {
                 context_positional: false,
             },
             options: CallOptions {
-                sys_path: vec![self.dag_dir.clone()],
+                sys_path: self.sys_path.clone(),
                 base_dir: self.dag_dir.clone(),
                 config: self.config.clone(),
                 ..CallOptions::default()

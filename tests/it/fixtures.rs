@@ -45,7 +45,11 @@ fn warnings_and_notes_do_not_make_a_file_invalid() {
             .strip_prefix(env!("CARGO_MANIFEST_DIR"))
             .expect("fixture under tests/");
         let result = load_file(relative);
-        assert!(result.dag().is_some(), "{} should still load", path.display());
+        assert!(
+            result.dag().is_some(),
+            "{} should still load",
+            path.display()
+        );
         assert!(!result.has_errors());
         insta::assert_snapshot!(diagnostics_of(path));
     });

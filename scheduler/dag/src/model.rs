@@ -108,6 +108,11 @@ pub struct PyDagInfo {
     pub parse_time: Vec<ParseTimeRead>,
     /// The modules of the DAGs folder the file imported (a change to one reloads it).
     pub modules: Vec<PathBuf>,
+    /// The folders the DAG's tasks need on `sys.path` besides the DAG file's own: the
+    /// Airflow compatibility package (first, so `import airflow` means lithoflow's) and
+    /// the DAGs folder.
+    #[serde(skip)]
+    pub sys_path: Vec<PathBuf>,
 }
 
 /// An operator or DAG argument that lithoflow accepts and ignores.

@@ -73,7 +73,7 @@ pub(super) fn dags_list(
             if broken.len() == 1 { "" } else { "s" }
         )?;
         for b in &broken {
-            let count = b.error.lines().count();
+            let count = b.count;
             writeln!(
                 err,
                 "  {} ({count} error{})",

@@ -502,9 +502,9 @@ fn python_pool(
     settings: &crate::config::Settings,
     folder: &Path,
 ) -> Option<crate::pydag::LoaderPool> {
-    settings.load_python.then(|| {
-        crate::pydag::pool_for(settings, folder, crate::pydag::cli_lookup(settings))
-    })
+    settings
+        .load_python
+        .then(|| crate::pydag::pool_for(settings, folder, crate::pydag::cli_lookup(settings)))
 }
 
 fn load_with(

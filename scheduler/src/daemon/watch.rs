@@ -105,8 +105,7 @@ impl Watcher {
         if stale.is_empty() {
             return changed;
         }
-        let loaded =
-            crate::dagbag::load_many(&stale, &self.options, self.python.as_deref());
+        let loaded = crate::dagbag::load_many(&stale, &self.options, self.python.as_deref());
         for (path, result) in loaded {
             let stamp = stamps.get(&path).copied().unwrap_or((None, 0));
             let Some(result) = result else {
@@ -167,9 +166,11 @@ impl Watcher {
                 errors.push(ImportError::new(path, &diagnostics));
             }
         }
-        for f in self.files.values().filter(|f| {
-            f.diagnostics.iter().any(|d| d.is_error())
-        }) {
+        for f in self
+            .files
+            .values()
+            .filter(|f| f.diagnostics.iter().any(|d| d.is_error()))
+        {
             for d in &f.last_valid {
                 dags.entry(d.dag_id.clone())
                     .or_insert_with(|| Arc::clone(d));
@@ -232,5 +233,54 @@ mod tests {
         assert!(w.scan());
         let (dags, errors) = w.dag_set();
         assert!(dags.is_empty() && errors.is_empty());
+    }
+
+    #[test]
+    fn a_py_file_reloads_when_a_module_it_imported_changes_and_keeps_its_dags_when_broken() {
+        use crate::pydag::tests::{etl, py, setup, two_tasks};
+        let s = setup(1, std::time::Duration::from_secs(30));
+        write(&s.dags, "helper.py", "X = 1\n");
+        write(
+            &s.dags,
+            "etl.py",
+            &format!("#MODULE helper.py\n{}", py(&etl(two_tasks()))),
+        );
+        let pool = Arc::new(s.pool);
+        let mut w = Watcher::new(
+            s.dags.clone(),
+            lithoflow_dag::LoadOptions::default(),
+            Some(Arc::clone(&pool)),
+        );
+        assert!(w.scan());
+        assert!(!w.scan(), "nothing changed");
+        let (dags, errors) = w.dag_set();
+        assert!(dags.contains_key("etl") && errors.is_empty(), "{errors:?}");
+        // The module changes (a later modification time): the DAG file loads again.
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+        std::fs::File::options()
+            .write(true)
+            .open(s.dags.join("helper.py"))
+            .and_then(|f| f.set_modified(later))
+            .expect("touch");
+        assert!(w.scan(), "the module changed");
+        assert!(!w.scan(), "nothing changed since");
+        // Broken: its DAG keeps running, the error is listed.
+        let answer = serde_json::json!({"ok": false, "error": {"type": "ValueError", "message": "bad", "line": 2}});
+        write(&s.dags, "etl.py", &py(&answer));
+        assert!(w.scan());
+        let (dags, errors) = w.dag_set();
+        assert!(dags.contains_key("etl"));
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].error.contains("ValueError: bad"),
+            "{}",
+            errors[0].error
+        );
+        // No longer a DAG file: a plain module, its DAG gone.
+        write(&s.dags, "etl.py", "X = 2\n");
+        assert!(w.scan());
+        let (dags, errors) = w.dag_set();
+        assert!(dags.is_empty() && errors.is_empty());
+        assert!(!w.scan());
     }
 }

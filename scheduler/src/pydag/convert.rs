@@ -20,11 +20,13 @@ use crate::dagbag::{DagFileResult, ModuleStamp};
 const TRACEBACK_LINES: usize = 12;
 
 /// The result of loading `path` (whose text is `text`) from the loader's `result` message.
+/// `sys_path` is what the DAGs' tasks need on `sys.path` besides the file's folder.
 pub(crate) fn file_result(
     path: &Path,
     text: &str,
     answer: &Value,
     options: &LoadOptions,
+    sys_path: &[PathBuf],
 ) -> DagFileResult {
     let modules = modules(answer);
     let mut result = DagFileResult {
@@ -37,9 +39,12 @@ pub(crate) fn file_result(
     let src = Source::new(path, text);
     for w in array(answer, "warnings") {
         let message = str_of(w, "message").unwrap_or("(no message)").to_owned();
-        result
-            .diagnostics
-            .push(at_line(&src, usize_of(w, "line"), Severity::Warning, message));
+        result.diagnostics.push(at_line(
+            &src,
+            usize_of(w, "line"),
+            Severity::Warning,
+            message,
+        ));
     }
     if answer.get("ok").and_then(Value::as_bool) != Some(true) {
         let error = answer.get("error").cloned().unwrap_or(Value::Null);
@@ -52,6 +57,7 @@ pub(crate) fn file_result(
         if let Some(mut dag) = dag {
             if let Some(info) = &mut dag.python {
                 info.modules = result.modules.iter().map(|m| m.path.clone()).collect();
+                info.sys_path = sys_path.to_vec();
             }
             result.dags.push(dag);
         }
@@ -94,7 +100,12 @@ pub(crate) fn dag_from_description(
             prefix(str_of(f, "task")),
             str_of(f, "message").unwrap_or("(no message)")
         );
-        diags.push(at_line(src, usize_of(f, "line").or(dag_line), severity, message));
+        diags.push(at_line(
+            src,
+            usize_of(f, "line").or(dag_line),
+            severity,
+            message,
+        ));
     }
     if let Some(tasks) = tasks {
         for (id, t) in tasks {
@@ -187,7 +198,9 @@ fn py_info(desc: &Value, line: Option<usize>) -> PyDagInfo {
             .and_then(Value::as_u64)
             .and_then(|v| u8::try_from(v).ok())
             .unwrap_or(2),
-        version_reason: str_of(desc, "version_reason").unwrap_or_default().to_owned(),
+        version_reason: str_of(desc, "version_reason")
+            .unwrap_or_default()
+            .to_owned(),
         ignored: ignored(desc),
         parse_time: array(desc, "parse_time")
             .iter()
@@ -197,6 +210,7 @@ fn py_info(desc: &Value, line: Option<usize>) -> PyDagInfo {
             })
             .collect(),
         modules: Vec::new(),
+        sys_path: Vec::new(),
     }
 }
 
@@ -247,7 +261,11 @@ pub(crate) fn import_error(path: &Path, text: &str, error: &Value) -> Diagnostic
         _ => format!("{ty}: {message}"),
     };
     if let Some(tb) = str_of(error, "traceback").filter(|t| !t.trim().is_empty()) {
-        let lines: Vec<&str> = tb.trim_end().lines().collect();
+        let mut lines: Vec<&str> = tb.trim_end().lines().collect();
+        // Its last line repeats the exception, which the message starts with.
+        if lines.last().is_some_and(|l| l.trim() == shown) {
+            lines.pop();
+        }
         let from = lines.len().saturating_sub(TRACEBACK_LINES);
         shown.push('\n');
         if from > 0 {
@@ -260,7 +278,13 @@ pub(crate) fn import_error(path: &Path, text: &str, error: &Value) -> Diagnostic
     let column = usize_of(error, "column");
     match file {
         Some(f) if f != path => match read_small(&f) {
-            Some(other) => at(&Source::new(&f, &other), line, column, Severity::Error, shown),
+            Some(other) => at(
+                &Source::new(&f, &other),
+                line,
+                column,
+                Severity::Error,
+                shown,
+            ),
             None => Diagnostic {
                 severity: Severity::Error,
                 path: f,
@@ -271,7 +295,13 @@ pub(crate) fn import_error(path: &Path, text: &str, error: &Value) -> Diagnostic
                 },
             },
         },
-        _ => at(&Source::new(path, text), line, column, Severity::Error, shown),
+        _ => at(
+            &Source::new(path, text),
+            line,
+            column,
+            Severity::Error,
+            shown,
+        ),
     }
 }
 
@@ -343,7 +373,9 @@ fn sort(diags: &mut [Diagnostic]) {
 }
 
 fn array<'a>(v: &'a Value, key: &str) -> &'a [Value] {
-    v.get(key).and_then(Value::as_array).map_or(&[], Vec::as_slice)
+    v.get(key)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
 }
 
 fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {

@@ -15,7 +15,7 @@ mod pool;
 mod toml_text;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -90,7 +90,16 @@ pub(crate) fn load_file(
     }
     let text = String::from_utf8_lossy(&bytes);
     match pool.load(path) {
-        Ok(answer) => Some(convert::file_result(path, &text, &answer, options)),
+        Ok(answer) => {
+            let mut sys_path = Vec::new();
+            if let Ok(compat) = pool.config().compat.folder() {
+                sys_path.push(compat);
+            }
+            sys_path.push(pool.config().dags_folder.clone());
+            Some(convert::file_result(
+                path, &text, &answer, options, &sys_path,
+            ))
+        }
         Err(e) => Some(whole_file(e.to_string())),
     }
 }
@@ -129,7 +138,9 @@ pub(crate) fn loader_config(settings: &Settings, dags_folder: &Path) -> LoaderCo
 /// environment does not define.
 pub(crate) fn cli_lookup(settings: &Settings) -> Arc<dyn Lookup> {
     let settings = settings.clone();
-    Arc::new(crate::values::OpenOnNeed::new(move || settings.open_store()))
+    Arc::new(crate::values::OpenOnNeed::new(move || {
+        settings.open_store()
+    }))
 }
 
 /// The loader's raw answer for each file (`{"op": "result", "ok": ..., "dags": [...],
@@ -147,7 +158,12 @@ pub fn describe_files(
     let settings = Settings::load(home)?;
     let folder = dags_folder
         .map(Path::to_path_buf)
-        .or_else(|| paths.first().and_then(|p| p.parent()).map(Path::to_path_buf))
+        .or_else(|| {
+            paths
+                .first()
+                .and_then(|p| p.parent())
+                .map(Path::to_path_buf)
+        })
         .filter(|f| !f.as_os_str().is_empty())
         .unwrap_or_else(|| PathBuf::from("."));
     let pool = pool_for(&settings, &folder, cli_lookup(&settings));

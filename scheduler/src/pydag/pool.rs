@@ -247,7 +247,9 @@ impl Loader {
             reason,
         };
         let compat = config.compat.folder().map_err(|e| {
-            fail(format!("cannot install the Airflow compatibility package: {e}"))
+            fail(format!(
+                "cannot install the Airflow compatibility package: {e}"
+            ))
         })?;
         let script = compat.join(lithoflow_executor::compat::LOADER_SCRIPT);
         let mut cmd = Command::new(&config.python);
@@ -404,9 +406,8 @@ impl Loader {
     fn next_message(&mut self, deadline: Instant) -> Result<Value, LoaderError> {
         let wait = deadline.saturating_duration_since(Instant::now());
         match self.lines.recv_timeout(wait) {
-            Ok(Some(line)) => serde_json::from_str(line.trim_end()).map_err(|e| {
-                LoaderError::Protocol(format!("{e} in {}", short(line.trim_end())))
-            }),
+            Ok(Some(line)) => serde_json::from_str(line.trim_end())
+                .map_err(|e| LoaderError::Protocol(format!("{e} in {}", short(line.trim_end())))),
             Ok(None) | Err(RecvTimeoutError::Disconnected) => Err(LoaderError::Died),
             Err(RecvTimeoutError::Timeout) => Err(LoaderError::Hung(wait)),
         }

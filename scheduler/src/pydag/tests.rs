@@ -12,7 +12,8 @@ use crate::dagbag::DagBag;
 
 /// A loader that answers each file with the JSON on its `#RESULT ` line; `#DIE` exits
 /// mid-request, `#DIE-ONCE` does so the first time only, `#HANG` never answers, and
-/// `#LOOKUP what key` asks the scheduler first and returns the answers under `lookups`.
+/// `#LOOKUP what key` asks the scheduler first and returns the answers under `lookups`;
+/// `#MODULE name` reports the file `name` beside it as an imported module.
 const STAND_IN: &str = r##"
 import json, os, sys, time
 def send(o):
@@ -46,6 +47,10 @@ while True:
             lookups[key] = json.loads(sys.stdin.readline())
         if l.startswith("#RESULT "):
             res = json.loads(l[len("#RESULT "):])
+    for l in text.splitlines():
+        if l.startswith("#MODULE "):
+            m = os.path.join(os.path.dirname(path), l.split()[1])
+            res.setdefault("modules", []).append({"path": m, "mtime_ns": os.stat(m).st_mtime_ns})
     res.update({"id": rid, "op": "result", "env": sorted(os.environ), "cwd": os.getcwd(), "request": req})
     res.setdefault("modules", [])
     res["lookups"] = lookups
@@ -63,13 +68,14 @@ impl Lookup for Lookups {
     }
 }
 
-struct Setup {
+pub(crate) struct Setup {
     _dir: tempfile::TempDir,
-    dags: PathBuf,
-    pool: LoaderPool,
+    pub(crate) dags: PathBuf,
+    pub(crate) pool: LoaderPool,
 }
 
-fn setup(processes: usize, timeout: Duration) -> Setup {
+/// A pool of stand-in loaders over a fresh DAGs folder.
+pub(crate) fn setup(processes: usize, timeout: Duration) -> Setup {
     let dir = tempfile::tempdir().expect("tempdir");
     let compat = dir.path().join("compat");
     let dags = dir.path().join("dags");
@@ -95,7 +101,7 @@ fn setup(processes: usize, timeout: Duration) -> Setup {
     }
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+pub(crate) fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).expect("write");
     p
@@ -103,13 +109,13 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 /// A `.py` file whose loader answer is `result` (the line numbers below count from the
 /// first line of this text).
-fn py(result: &Value) -> String {
+pub(crate) fn py(result: &Value) -> String {
     format!(
         "# an airflow DAG file\nfrom airflow import DAG\n\nwith DAG('etl') as dag:\n    a = op()\n    b = op()\n#RESULT {result}\n"
     )
 }
 
-fn etl(tasks: Value) -> Value {
+pub(crate) fn etl(tasks: Value) -> Value {
     json!({"ok": true, "modules": [], "dags": [{
         "dag_id": "etl", "line": 4, "airflow_version": 2,
         "version_reason": "the file does not import airflow.sdk: [airflow] default_version = 2",
@@ -129,7 +135,7 @@ fn etl(tasks: Value) -> Value {
     }]})
 }
 
-fn two_tasks() -> Value {
+pub(crate) fn two_tasks() -> Value {
     json!({
         "a": {"type": "python", "python_callable": "lithoflow_dagfile_78:t_a", "op_kwargs": {"s": "q\"uo\nte"}},
         "b": {"type": "python", "python_callable": "lithoflow_dagfile_78:t_b", "upstream": ["a"]},
@@ -149,6 +155,7 @@ fn a_description_becomes_a_dag_with_its_operators_and_a_warning_for_the_unsuppor
     let path = write(&s.dags, "etl.py", &py(&etl(two_tasks())));
     let r = load_file(&path, &lithoflow_dag::LoadOptions::default(), &s.pool).expect("a DAG file");
     assert!(!r.has_errors(), "{:?}", r.diagnostics);
+    assert_eq!(r.dags[0].python.as_ref().map(|p| p.sys_path.len()), Some(2));
     let dag = r.dag().expect("one DAG");
     assert_eq!(dag.dag_id, "etl");
     assert_eq!(dag.fileloc, path);
@@ -190,7 +197,12 @@ fn validation_errors_point_at_the_task_line_in_the_py_file() {
         .map(|d| d.headline())
         .collect();
     assert_eq!(errors.len(), 2, "{errors:?}");
-    let at = |line: usize, task: &str| format!("{}:{line}:5: error: DAG `etl`, task `{task}`: ", path.display());
+    let at = |line: usize, task: &str| {
+        format!(
+            "{}:{line}:5: error: DAG `etl`, task `{task}`: ",
+            path.display()
+        )
+    };
     assert!(errors[0].starts_with(&at(5, "a")), "{errors:?}");
     assert!(errors[0].contains("all_sucess"), "{errors:?}");
     assert!(errors[1].starts_with(&at(6, "b")), "{errors:?}");
@@ -205,8 +217,12 @@ fn an_import_error_is_at_the_traceback_line_with_the_exception_and_traceback() {
         "kind": "exception", "type": "ZeroDivisionError", "message": "division by zero",
         "file": s.dags.join("etl.py"), "line": 5, "traceback": tb}});
     let path = write(&s.dags, "etl.py", &py(&answer));
-    let bag = DagBag::load_folder_py(&s.dags, &lithoflow_dag::LoadOptions::default(), Some(&s.pool))
-        .expect("readable");
+    let bag = DagBag::load_folder_py(
+        &s.dags,
+        &lithoflow_dag::LoadOptions::default(),
+        Some(&s.pool),
+    )
+    .expect("readable");
     let errors = bag.import_errors();
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].filepath, path);
@@ -234,8 +250,12 @@ fn plain_modules_are_not_loaded_and_the_loader_gets_no_secrets() {
     let s = setup(1, Duration::from_secs(30));
     write(&s.dags, "helpers.py", "def f():\n    return 1\n");
     write(&s.dags, "etl.py", &py(&etl(two_tasks())));
-    let bag = DagBag::load_folder_py(&s.dags, &lithoflow_dag::LoadOptions::default(), Some(&s.pool))
-        .expect("readable");
+    let bag = DagBag::load_folder_py(
+        &s.dags,
+        &lithoflow_dag::LoadOptions::default(),
+        Some(&s.pool),
+    )
+    .expect("readable");
     assert_eq!(bag.files.len(), 1);
     assert_eq!(bag.dags().len(), 1);
     // Without a pool, .py files are not even listed.
@@ -288,7 +308,11 @@ fn parse_time_lookups_are_answered_from_the_scheduler() {
 fn a_loader_that_dies_mid_request_is_replaced_and_the_file_tried_once_more() {
     let s = setup(2, Duration::from_secs(30));
     let good = write(&s.dags, "good.py", &py(&etl(two_tasks())));
-    let once = write(&s.dags, "once.py", &format!("#DIE-ONCE\n{}", py(&etl(two_tasks()))));
+    let once = write(
+        &s.dags,
+        "once.py",
+        &format!("#DIE-ONCE\n{}", py(&etl(two_tasks()))),
+    );
     let always = write(&s.dags, "always.py", "# airflow dag\n#DIE\n");
     let options = lithoflow_dag::LoadOptions::default();
     // Dies the first time: the retry on a fresh process answers.
@@ -328,9 +352,17 @@ fn many_files_load_on_every_process() {
         desc["dags"][0]["toml"]["dag_id"] = json!(format!("etl_{i}"));
         write(&s.dags, &format!("f{i:02}.py"), &py(&desc));
     }
-    write(&s.dags, "t.toml", "[tasks.t]\ntype = \"call_async\"\nfunc = \"m:f\"\n");
-    let bag = DagBag::load_folder_py(&s.dags, &lithoflow_dag::LoadOptions::default(), Some(&s.pool))
-        .expect("readable");
+    write(
+        &s.dags,
+        "t.toml",
+        "[tasks.t]\ntype = \"call_async\"\nfunc = \"m:f\"\n",
+    );
+    let bag = DagBag::load_folder_py(
+        &s.dags,
+        &lithoflow_dag::LoadOptions::default(),
+        Some(&s.pool),
+    )
+    .expect("readable");
     assert_eq!(bag.dags().len(), 41);
     assert!(bag.import_errors().is_empty());
 }
@@ -340,12 +372,19 @@ fn a_duplicate_dag_id_in_another_py_file_fails_at_the_dag_line() {
     let s = setup(1, Duration::from_secs(30));
     write(&s.dags, "a.py", &py(&etl(two_tasks())));
     let b = write(&s.dags, "b.py", &py(&etl(two_tasks())));
-    let bag = DagBag::load_folder_py(&s.dags, &lithoflow_dag::LoadOptions::default(), Some(&s.pool))
-        .expect("readable");
+    let bag = DagBag::load_folder_py(
+        &s.dags,
+        &lithoflow_dag::LoadOptions::default(),
+        Some(&s.pool),
+    )
+    .expect("readable");
     let errors = bag.import_errors();
     assert_eq!(errors.len(), 1);
     assert!(
-        errors[0].error.starts_with(&format!("{}:4:1: error: dag_id `etl` is already defined in", b.display())),
+        errors[0].error.starts_with(&format!(
+            "{}:4:1: error: dag_id `etl` is already defined in",
+            b.display()
+        )),
         "{}",
         errors[0].error
     );
@@ -367,5 +406,62 @@ fn values_toml_cannot_hold_are_errors_at_the_task_line() {
             "{}:5:5: error: DAG `etl`, task `a`: `op_args[1]` cannot be given to lithoflow: None has no TOML form (TOML has no null)",
             path.display()
         )
+    );
+}
+
+#[test]
+fn tasks_of_a_py_dag_import_the_compat_package_first_and_ship_it_to_lambda() {
+    let s = setup(1, Duration::from_secs(30));
+    let path = write(&s.dags, "etl.py", &py(&etl(two_tasks())));
+    let r = load_file(&path, &lithoflow_dag::LoadOptions::default(), &s.pool).expect("a DAG file");
+    let mut dag = r.dags[0].clone();
+    // The real package, as a scheduler installs it.
+    let home = tempfile::tempdir().expect("tempdir");
+    let compat = lithoflow_executor::compat::install(home.path()).expect("installed");
+    if let Some(py) = &mut dag.python {
+        py.sys_path = vec![compat.clone(), s.dags.clone()];
+    }
+    let sys_path = crate::taskrun::dag_sys_path(&dag);
+    assert_eq!(sys_path, vec![compat, s.dags.clone()]);
+    // The Lambda module archive holds the package (first on sys.path, so its `airflow`
+    // wins) and the DAG file.
+    #[cfg(feature = "aws")]
+    {
+        let zip = lithoflow_executor::aws::deploy::modules_zip(&sys_path, &[], &[])
+            .expect("zipped")
+            .expect("not empty");
+        for name in ["airflow/__init__.py", "lithoflow_dagfiles.py", "etl.py"] {
+            assert!(
+                zip.files.iter().any(|f| f == name),
+                "{name}: {:?}",
+                zip.files
+            );
+        }
+    }
+    // A TOML DAG keeps its own folder alone.
+    let toml = write(
+        &s.dags,
+        "t.toml",
+        "[tasks.t]\ntype = \"call_async\"\nfunc = \"m:f\"\n",
+    );
+    let t = crate::dagbag::load_file(&toml);
+    assert_eq!(
+        crate::taskrun::dag_sys_path(t.dag().expect("valid")),
+        vec![s.dags.clone()]
+    );
+}
+
+#[test]
+fn an_unsupported_operator_fails_at_once_without_retries() {
+    let s = setup(1, Duration::from_secs(30));
+    let path = write(&s.dags, "etl.py", &py(&etl(two_tasks())));
+    let r = load_file(&path, &lithoflow_dag::LoadOptions::default(), &s.pool).expect("a DAG file");
+    let dag = &r.dags[0];
+    assert!(crate::taskrun::unsupported(dag.task("a").expect("a")).is_none());
+    let e = crate::taskrun::unsupported(dag.task("b").expect("b")).expect("unsupported");
+    assert!(e.no_retry());
+    assert_eq!(
+        e.to_string(),
+        "BigQueryInsertJobOperator (from airflow.providers.google.cloud.operators.bigquery) is a provider operator lithoflow does not implement; this DAG needs it: keep the DAG on Airflow or replace the task"
     );
 }

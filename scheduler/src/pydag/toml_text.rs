@@ -122,8 +122,7 @@ fn path(first: &str, rest: &str) -> String {
 /// A key, bare when TOML allows it, else quoted.
 fn key(k: &str) -> String {
     if !k.is_empty()
-        && k
-            .bytes()
+        && k.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     {
         k.to_owned()
@@ -179,12 +178,8 @@ fn inline(v: &Value) -> Result<String, (String, String)> {
         }
         Value::Object(m) => {
             if let (1, Some(Value::String(d))) = (m.len(), m.get("$datetime")) {
-                return datetime(d).ok_or_else(|| {
-                    (
-                        String::new(),
-                        format!("`{d}` is not an RFC 3339 date-time"),
-                    )
-                });
+                return datetime(d)
+                    .ok_or_else(|| (String::new(), format!("`{d}` is not an RFC 3339 date-time")));
             }
             let mut parts = Vec::with_capacity(m.len());
             for (k, item) in m {
