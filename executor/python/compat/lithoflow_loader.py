@@ -332,7 +332,14 @@ class _Child:
         spec = importlib.util.spec_from_loader(mod_name, loader)
         module = importlib.util.module_from_spec(spec)
         sys.modules[mod_name] = module
-        loader.exec_module(module)
+        # The DAG file's byte code is not cached (the file is read again only when it changed;
+        # its helpers' byte code is, as Python always does).
+        dont_write, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+        try:
+            code = loader.get_code(mod_name)
+        finally:
+            sys.dont_write_bytecode = dont_write
+        exec(code, module.__dict__)
 
         dags = _collect_dags(module, ctx)
         from airflow._lithoflow import describe
@@ -541,6 +548,17 @@ def _collect_dags(module, ctx):
     return found
 
 
+# Warm modules whose globals a DAG file may well change (set or replace a name): compared in full
+# after each file; the other warm modules and the compatibility package's classes by their size.
+_WATCHED_MODULES = frozenset((
+    "sys", "os", "builtins", "datetime", "time", "json", "logging", "socket", "ssl", "random", "warnings",
+    "tempfile", "importlib", "functools", "airflow", "airflow.models", "airflow.models.baseoperator",
+    "airflow.models.dag", "airflow.models.variable", "airflow.models.connection", "airflow.configuration",
+    "airflow.hooks.base", "airflow.utils.dates", "airflow.utils.timezone", "airflow.decorators",
+    "airflow.operators.python", "airflow.operators.bash", "airflow.sensors.base",
+))
+
+
 class _State:
     """What a DAG file may change in the child's process, taken before the first file, to put it
     back (or to retire the child) before the next file: a reused child must look fresh."""
@@ -562,16 +580,22 @@ class _State:
         # The namespaces every file shares: the warm modules' globals and the compat package's
         # classes; a file that sets or replaces anything in them (sys.x = ..., a monkeypatched
         # operator) leaves a process that is not fresh.
+        # Compared in full: _WATCHED_MODULES; the other warm modules and the compatibility
+        # package's classes by size (an added or deleted name shows).
         self.namespaces = []
+        self.sizes = []
         for name, mod in self.modules.items():
             d = getattr(mod, "__dict__", None)
             if not isinstance(d, dict) or name == "__main__" or mod is sys.modules.get(__name__):
                 continue
-            self.namespaces.append((d, dict(d)))
+            if name in _WATCHED_MODULES:
+                self.namespaces.append((d, dict(d)))
+            else:
+                self.sizes.append((d, len(d)))
             if name.split(".", 1)[0] == "airflow":
-                for v in list(d.values()):
-                    if isinstance(v, type) and v.__module__ == name:
-                        self.namespaces.append((v.__dict__, dict(v.__dict__)))
+                # Its classes by size: an attribute added (or deleted) shows.
+                self.sizes.extend((v.__dict__, len(v.__dict__)) for v in list(d.values())
+                                  if isinstance(v, type) and v.__module__ == name)
 
     def clean(self, child):
         """Whether the process can load another file: the file left no thread, no process and
@@ -596,6 +620,9 @@ class _State:
             return "replaced modules"
         if builtins.__dict__ != self.builtins:
             return "builtins"
+        for live, size in self.sizes:
+            if len(live) != size:
+                return "changed shared modules"
         for live, copy in self.namespaces:
             if live != copy:
                 return "changed shared modules"

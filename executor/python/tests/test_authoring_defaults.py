@@ -260,3 +260,24 @@ c = helper(dag)
         self.assertEqual(d.task_group_dict["g"]._lithoflow_line, 14)
         # Innermost frame in the DAG file: the helper's line.
         self.assertEqual(d.get_task("made_in_helper")._lithoflow_line, 7)
+
+    def test_lines_of_objects_made_in_a_helper_module(self):
+        self.write("factory_mod.py", """import datetime
+from airflow import DAG
+from airflow.operators.empty import EmptyOperator
+
+
+def make(dag_id):
+    dag = DAG(dag_id, start_date=datetime.datetime(2024, 1, 1))
+    EmptyOperator(task_id="t", dag=dag)
+    return dag
+""")
+        loaded = self.load("""from factory_mod import make
+
+first = make("one")
+second = make("two")
+""")
+        # The innermost frame in the DAG file: where the factory was called.
+        self.assertEqual((loaded["one"]._lithoflow_line, loaded["two"]._lithoflow_line), (3, 4))
+        self.assertEqual(loaded["two"].get_task("t")._lithoflow_line, 4)
+        self.assertTrue(loaded["one"].fileloc.endswith("factory_mod.py"))

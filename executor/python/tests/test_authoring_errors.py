@@ -123,6 +123,25 @@ with DAG("d", start_date=START, fail_stop=True) as dag:
     EmptyOperator(task_id="t", trigger_rule="all_done")
 """, "FailStopDagInvalidTriggerRule", "A 'fail-stop' dag can only have all_success trigger rule")
 
+    def test_bag_time_validation(self):
+        loaded = self.load(HEAD + """
+d1 = DAG("d1", start_date=START, schedule="@daily")
+d1.schedule_interval = "@hourly"
+d2 = DAG("d2", start_date=START, schedule="@daily")
+d2.schedule_interval = "0 0 * * *" if False else "@daily"
+with DAG("d3", start_date=START, schedule=None) as d3:
+    s = EmptyOperator(task_id="s").as_setup()
+    s >> EmptyOperator(task_id="w", trigger_rule="all_done")
+""")
+        with self.assertRaises(Exception) as ctx:
+            loaded["d1"].validate()
+        self.assertEqual(type(ctx.exception).__name__, "AirflowDagInconsistent")
+        self.assertEqual(str(ctx.exception),
+                         "inconsistent schedule: timetable '@daily' does not match schedule_interval '@hourly'")
+        loaded["d2"].validate()
+        with self.assertRaisesRegex(ValueError, "^Setup tasks must be followed with trigger rule ALL_SUCCESS.$"):
+            loaded["d3"].validate()
+
     def test_unknown_dag_argument(self):
         with self.assertRaisesRegex(TypeError, "unexpected keyword argument 'schedulle'"):
             self.load(HEAD + "dag = DAG('d', start_date=START, schedulle='@daily')\n")

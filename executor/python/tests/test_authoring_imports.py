@@ -91,6 +91,21 @@ with DAG("prov", start_date=datetime(2024, 1, 1), schedule=None) as dag:
                                                "is a provider operator lithoflow does not implement"):
             dag.get_task("pg").execute({})
 
+    def test_airflow_1_10_plugin_operators_load_as_unsupported(self):
+        dag = self.load("""
+from datetime import datetime
+from airflow import DAG
+from airflow.operators import GithubToS3Operator
+from airflow.operators.spark_plugin import SparkSubmitPluginOperator
+dag = DAG("plug", start_date=datetime(2024, 1, 1), schedule_interval=None)
+a = GithubToS3Operator(task_id="a", github_conn_id="gh", dag=dag)
+b = SparkSubmitPluginOperator(task_id="b", application="x.py", dag=dag)
+a >> b
+""").only()
+        self.assertEqual({t.task_id: (t._lithoflow_kind, type(t).__module__) for t in dag.tasks},
+                         {"a": ("unsupported", "airflow.operators"), "b": ("unsupported", "airflow.operators.spark_plugin")})
+        self.assertEdges(dag, [("a", "b")])
+
     def test_unknown_provider_and_missing_module_are_import_errors(self):
         with self.assertRaises(ModuleNotFoundError):
             self.load("from airflow.providers.nonexistent.operators.x import XOperator\n")
@@ -326,6 +341,19 @@ one >> two >> m >> mr >> [cb, ca, cmr]
         self.assertEqual(dag.get_task("one").lithops_config, {"lithops": {}})
         self.assertEqual(dag.get_task("cb").lithops_config, {"a": 1})
         self.assertEqual(dag.get_task("one").owner, "lithops")
+        pywren = self.load("""
+import airflow
+from airflow.operators.pywren_ibm_cloud_airflow import IBMPyWrenCallAsyncOperator, IBMPyWrenMapOperator, IBMPyWrenMapReduceOperator
+from my_functions import add, total
+dag = airflow.models.DAG(dag_id="pw", default_args={"start_date": airflow.utils.dates.days_ago(2)}, schedule_interval=None)
+a = IBMPyWrenCallAsyncOperator(task_id="a", func=add, data={"x": 1, "y": 2}, dag=dag)
+m = IBMPyWrenMapOperator(task_id="m", map_function=add, map_iterdata=[1], extra_args=[1], dag=dag)
+r = IBMPyWrenMapReduceOperator(task_id="r", map_function=add, map_iterdata=[1], reduce_function=total,
+                               pywren_executor_config={"runtime_memory": 2048}, dag=dag)
+a >> m >> r
+""").only()
+        self.assertEqual({t.task_id: t._lithoflow_kind for t in pywren.tasks}, {"a": "call_async", "m": "map", "r": "map_reduce"})
+        self.assertEqual(pywren.get_task("r").lithops_config, {"runtime_memory": 2048})
         with self.assertRaisesRegex(Exception, "At least map_iterdata or iterdata_from_task must be set"):
             self.load("""
 from datetime import datetime

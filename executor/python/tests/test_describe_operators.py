@@ -53,6 +53,8 @@ with DAG("classic", start_date=datetime(2026, 1, 1), schedule=None) as dag:
     fs = FileSensor(task_id="fs", filepath="/data/in.csv", poke_interval=5, timeout=60, mode="reschedule")
     ets = ExternalTaskSensor(task_id="ets", external_dag_id="up", external_task_id="t",
                              execution_delta=timedelta(hours=1), allowed_states=["success"])
+    ets2 = ExternalTaskSensor(task_id="ets2", external_dag_id="up", external_task_id="t", allowed_states=["success", "skipped"],
+                              failed_states=["failed"])
     etf = ExternalTaskSensor(task_id="etf", external_dag_id="up", execution_date_fn=lambda dt: dt)
     tds = TimeDeltaSensor(task_id="tds", delta=timedelta(minutes=5))
     dts = DateTimeSensor(task_id="dts", target_time=datetime(2026, 1, 2, 3, 4))
@@ -194,7 +196,8 @@ class ClassicOperatorsTest(DescribeCase):
         self.assertEqual(t["fs"], {"type": "sensor", "sensor": "file", "poke_interval": 5, "timeout": 60,
                                    "mode": "reschedule", "filepath": "/data/in.csv"})
         self.assertEqual(t["ets"], {"type": "sensor", "sensor": "external_task", "external_dag_id": "up",
-                                    "external_task_id": "t", "allowed_states": ["success"], "execution_delta": 3600})
+                                    "external_task_id": "t", "execution_delta": 3600})
+        self.assertEqual((t["ets2"]["allowed_states"], t["ets2"]["failed_states"]), (["success", "skipped"], ["failed"]))
         self.assertEqual(t["etf"]["execution_date_fn"], self.r("etf", "execution_date_fn"))
         self.assertEqual(t["tds"], {"type": "sensor", "sensor": "time_delta", "delta": 300})
         self.assertEqual(t["dts"], {"type": "sensor", "sensor": "date_time", "target_time": "2026-01-02T03:04:00"})

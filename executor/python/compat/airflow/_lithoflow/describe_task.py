@@ -6,6 +6,7 @@ Split from ``describe.py`` (which calls :class:`TaskDescriber`); the rules are t
 
 import datetime as _dt
 import os
+import weakref
 
 from airflow._lithoflow.describe import (
     _CALLBACKS, _COMMON_KEYS, _DEFAULTS, _EXECUTOR_KEYS, _ID, _LITHOPS_KEYS, _MAP_KEYS,
@@ -41,7 +42,33 @@ _KIND_BY_CLASS = {
 }
 _VENV_ARGS = ("requirements", "python_version", "system_site_packages", "pip_install_options",
               "index_urls", "venv_cache_path", "use_dill", "serializer", "python", "expect_airflow",
-              "expect_pendulum", "string_args")
+              "expect_pendulum", "string_args", "inherit_env", "env_vars")
+
+
+# Operators' own defaults (Airflow 2.10's), which equal lithoflow's: not written.
+_KNOWN_DEFAULTS = {
+    "recursive": False, "fs_conn_id": "fs_default", "check_existence": False, "allowed_states": ["success"],
+    "skipped_states": [], "wildcard_match": False, "aws_conn_id": "aws_default", "append_env": False,
+    "reset_dag_run": False, "wait_for_completion": False, "skip_when_already_exists": False,
+    "poke_interval": 60.0, "templates_dict": {}, "env": {}, "op_kwargs": {}, "op_args": [],
+}
+
+
+_KINDS = weakref.WeakKeyDictionary()
+
+
+def _kind(task):
+    """The task's ``_lithoflow_kind``, which depends on its class only (unless overridden on the
+    instance): computed once per class."""
+    cls = type(task)
+    kind = _KINDS.get(cls)
+    if kind is None:
+        kind = getattr(task, "_lithoflow_kind", None) or guess_kind(task)
+        try:
+            _KINDS[cls] = kind
+        except TypeError:
+            pass
+    return kind
 
 
 def guess_kind(task):
@@ -66,6 +93,9 @@ class TaskDescriber:
     def __init__(self, d, task):
         self.d = d
         self.task = task
+        # Plain attributes straight from the instance (getattr only for properties and class
+        # attributes): most of a task's values are read here.
+        self.attrs = getattr(task, "__dict__", {})
         self.tid = str(task.task_id)
         self.line = _line(task) or d.line
         self.explicit = _explicit(task)
@@ -73,7 +103,7 @@ class TaskDescriber:
         self.mapped = mapped if isinstance(mapped, dict) else None
         partial = (self.mapped or {}).get("partial") or getattr(task, "partial_kwargs", None) or {}
         self.partial = partial if isinstance(partial, dict) else {}
-        self.kind = getattr(task, "_lithoflow_kind", None) or guess_kind(task)
+        self.kind = self.attrs.get("_lithoflow_kind_override") or _kind(task)
         # Arguments given per mapped instance (`expand`), never written as fixed ones.
         self.mapped_names = set((self.mapped or {}).get("expand") or ())
         self.table = {}
@@ -86,10 +116,14 @@ class TaskDescriber:
         self.d.finding(self.line, "task %r: %s" % (self.tid, message), severity)
 
     def get(self, name, default=None):
-        v = getattr(self.task, name, _MISSING)
-        if (v is _MISSING or v is None) and name in self.partial:
+        v = self.attrs.get(name, _MISSING)
+        if v is _MISSING:
+            v = getattr(self.task, name, _MISSING)
+        if (v is _MISSING or v is None) and self.partial and name in self.partial:
             v = self.partial[name]
-        return default if v is _MISSING or _notset(v) else v
+        if v is _MISSING or v is None or v.__class__.__name__ == "ArgNotSet":
+            return default
+        return v
 
     def given(self, name):
         if name in self.partial:
@@ -99,14 +133,17 @@ class TaskDescriber:
         return True
 
     def put(self, key, name, how, default=_MISSING, attr=None):
-        """Writes the argument ``name`` under ``key`` when given (and, without knowing what was
-        given, when it differs from the default)."""
-        if not self.given(name) or name in self.mapped_names:
+        """Writes the operator's value of ``name`` under ``key`` unless it is None or the default:
+        the value, not whether it was given, counts (a file may set `task.retries = 3` later)."""
+        if name in self.mapped_names:
             return
         v = self.get(attr or name)
         if v is None:
             return
-        if default is not _MISSING and isinstance(v, bool) == isinstance(default, bool) and _seconds(v) == default:
+        if default is _MISSING:
+            default = _KNOWN_DEFAULTS.get(name, _MISSING)
+        if default is not _MISSING and (v is default or (
+                isinstance(v, bool) == isinstance(default, bool) and _seconds(v) == default)):
             return
         try:
             self.table[key] = _convert(self.template_file(name, v), how)
@@ -209,11 +246,9 @@ class TaskDescriber:
             self.problem("trigger_rule %r is not one lithoflow knows" % (rule,))
         elif rule != "all_success":
             t["trigger_rule"] = rule
-        explicit = self.explicit
         for name, how in _COMMON_KEYS:
-            if explicit is not None and name not in explicit and name not in self.partial:
-                if name == "max_active_tis_per_dag" and "task_concurrency" in explicit:
-                    self.put(name, "task_concurrency", how)
+            if name == "max_active_tis_per_dag" and self.get(name) is None:
+                self.put(name, "task_concurrency", how)
                 continue
             self.put(name, name, how, _DEFAULTS.get(name, _MISSING))
         weight = t.get("weight_rule")
@@ -367,16 +402,15 @@ class TaskDescriber:
         self.put("env", "env", "table")
         self.put("append_env", "append_env", "bool", False)
         self.put("cwd", "cwd", "str")
-        if self.given("skip_on_exit_code") or self.given("skip_exit_code"):
-            codes = self.get("skip_on_exit_code", self.get("skip_exit_code"))
-            if codes is None:
-                self.table["skip_on_exit_code"] = []
-            elif isinstance(codes, int):
-                self.table["skip_on_exit_code"] = [codes]
-            elif isinstance(codes, (list, tuple, set)):
-                self.table["skip_on_exit_code"] = [int(c) for c in codes]
-            if self.explicit is None and self.table.get("skip_on_exit_code") == [99]:
-                del self.table["skip_on_exit_code"]
+        codes = self.get("skip_on_exit_code", self.get("skip_exit_code"))
+        if codes is None:
+            codes = []
+        elif isinstance(codes, int) and not isinstance(codes, bool):
+            codes = [codes]
+        elif isinstance(codes, (list, tuple, set, frozenset)):
+            codes = sorted(int(c) for c in codes) if isinstance(codes, (set, frozenset)) else [int(c) for c in codes]
+        if isinstance(codes, list) and codes != [99]:
+            self.table["skip_on_exit_code"] = codes
 
     def sensor(self, kind):
         for name, how in _SENSOR_COMMON:
@@ -392,7 +426,7 @@ class TaskDescriber:
                 continue
             if kind == "external_task" and name == "external_task_ids" and self.table.get("external_task_id"):
                 continue
-            self.put(name, name, how)
+            self.put(name, name, how, [] if name == "failed_states" else _MISSING)
         if kind == "external_task":
             self.fn_ref("execution_date_fn", "execution_date_fn")
         if kind == "time" and isinstance(self.table.get("target_time"), str):
@@ -401,12 +435,9 @@ class TaskDescriber:
     def trigger(self):
         for name, how in _TRIGGER_KEYS:
             src = name
-            if name == "logical_date" and not self.given("logical_date"):
+            if name == "logical_date" and self.get("logical_date") is None:
                 src = "execution_date"
-            if name in ("poke_interval", "reset_dag_run", "wait_for_completion", "skip_when_already_exists"):
-                self.put(name, src, how, {"poke_interval": 60.0}.get(name, False))
-            else:
-                self.put(name, src, how)
+            self.put(name, src, how, ["failed"] if name == "failed_states" else _MISSING)
         if self.get("python_callable") is not None:
             self.problem("TriggerDagRunOperator's python_callable (Airflow 1.10) has no equivalent: pass "
                          "the payload as `conf`, and put a short_circuit task before the trigger")

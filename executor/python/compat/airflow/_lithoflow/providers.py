@@ -8,8 +8,9 @@ True and ``_lithoflow_kind`` ``"unsupported"`` (class name and module kept, ever
 accepted), that fail at run time with a message naming the operator. A name ending in
 ``Trigger`` is a class that can be built at parse time (an asset watcher's) and never
 fires. Other names (hooks, helpers, functions) can be built or called at parse time; using
-what that gives (an attribute, a method) raises ``AirflowException("... is not available
-in lithoflow ...")``. Anything else under
+what that gives (an attribute, a method) is a stub again while a DAG file is being imported
+(``ClusterGenerator(...).make()``), and raises ``AirflowException("... is not available in
+lithoflow ...")`` anywhere else (a task's own code). Anything else under
 ``airflow.providers`` (an unknown provider) raises ``ModuleNotFoundError`` as Python would.
 
 The finder is appended to ``sys.meta_path``, so modules lithoflow does implement
@@ -22,8 +23,9 @@ import importlib.machinery
 import sys
 import types
 
-# Airflow's provider packages (the apache-airflow-providers-* distributions), as the
-# dotted names under airflow.providers.
+# Airflow's provider packages (the apache-airflow-providers-* distributions: the extras of
+# apache-airflow 2.10.5's METADATA, Airflow 3's new ones, and a few retired ones real 2.x
+# files import), as the dotted names under airflow.providers.
 KNOWN_PROVIDERS = frozenset(
     """
     airbyte alibaba amazon apache.beam apache.cassandra apache.drill apache.druid apache.flink
@@ -35,15 +37,30 @@ KNOWN_PROVIDERS = frozenset(
     microsoft.azure microsoft.mssql microsoft.psrp microsoft.winrm mongo mysql neo4j odbc openai
     openfaas openlineage opensearch opsgenie oracle pagerduty papermill pgvector pinecone postgres
     presto qdrant redis salesforce samba segment sendgrid sftp singularity slack smtp snowflake
-    sqlite ssh standard tableau telegram teradata trino vertica weaviate yandex ydb zendesk
+    sqlite ssh standard tableau tabular telegram teradata trino vertica weaviate yandex ydb zendesk
+    daskexecutor plexus qubole
     """.split()
 )
 
 _PROVIDER_ROOTS = frozenset(p.split(".")[0] for p in KNOWN_PROVIDERS)
 
 
+def _is_plugin_module(fullname):
+    """Airflow 1.10 exposed an installed plugin as ``airflow.operators.<plugin name>`` (and
+    ``airflow.sensors``/``airflow.hooks``); plugins are named ``*_plugin``/``*_plugins`` by
+    convention. lithoflow loads no plugins: such a module is a stub (the Lithops plugin's
+    are lithoflow's own modules, found first)."""
+    for package in ("airflow.operators.", "airflow.sensors.", "airflow.hooks."):
+        if fullname.startswith(package):
+            first = fullname[len(package):].split(".")[0]
+            return first.endswith("_plugin") or first.endswith("_plugins")
+    return False
+
+
 def _is_known(fullname):
     if fullname == "airflow.contrib" or fullname.startswith("airflow.contrib."):
+        return True
+    if _is_plugin_module(fullname):
         return True
     if fullname.startswith("airflow.kubernetes.pre_7_4_0_compatibility"):
         return True
@@ -162,6 +179,14 @@ def _make_trigger_stub(name, module):
                            "_lithoflow_unsupported": True})
 
 
+def _importing_dag_file():
+    """True while a DAG file is being imported (by the loader or a worker), not while a task's
+    own code runs: parse-time uses of a provider's helpers yield stubs, run-time uses raise."""
+    from airflow._lithoflow import host
+
+    return host.DAG_FILE is not None
+
+
 def _make_other_stub(name, module):
     """A hook, helper class or function of a provider lithoflow does not implement: building
     or calling it at parse time works (``Secret(...)``, ``k8s.V1Volume(...)``,
@@ -171,9 +196,13 @@ def _make_other_stub(name, module):
 
     class _Meta(type):
         def __getattr__(cls, attr):
-            if attr.startswith("__"):
+            # A constant of the class (``GcpTransferJobsStatus.ENABLED``) used at parse time:
+            # a stub too, cached on the class.
+            if attr.startswith("__") or attr.startswith("_lithoflow"):
                 raise AttributeError(attr)
-            raise _unavailable(f"{qualname}.{attr}", module)
+            value = _make_other_stub(f"{qualname}.{attr}", module)()
+            type.__setattr__(cls, attr, value)
+            return value
 
     def __init__(self, *args, **kwargs):
         object.__setattr__(self, "_lithoflow_args", args)
@@ -182,16 +211,28 @@ def _make_other_stub(name, module):
     def __getattr__(self, attr):
         if attr.startswith("__") or attr.startswith("_lithoflow"):
             raise AttributeError(attr)
+        if _importing_dag_file():
+            # ``ClusterGenerator(...).make()`` at the top of a DAG file: a stub again, so
+            # the file loads (the value only reaches a task that cannot run anyway).
+            return _make_other_stub(f"{qualname}.{attr}", module)()
         raise _unavailable(f"{qualname}.{attr}", module)
 
     def __call__(self, *args, **kwargs):
+        if _importing_dag_file():
+            return _make_other_stub(f"{qualname}()", module)()
         raise _unavailable(qualname, module)
+
+    def __getitem__(self, key):
+        if _importing_dag_file():
+            return _make_other_stub(f"{qualname}[{key!r}]", module)()
+        raise _unavailable(f"{qualname}[{key!r}]", module)
 
     def __repr__(self):
         return f"<{qualname} from {module} (not available in lithoflow)>"
 
     return _Meta(name, (), {"__init__": __init__, "__getattr__": __getattr__, "__call__": __call__,
-                            "__repr__": __repr__, "__module__": module, "_lithoflow_unsupported": True})
+                            "__getitem__": __getitem__, "__repr__": __repr__, "__module__": module,
+                            "_lithoflow_unsupported": True})
 
 
 class _StubModule(types.ModuleType):

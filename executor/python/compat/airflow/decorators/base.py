@@ -3,6 +3,7 @@
 ``task_decorator_factory`` and ``get_unique_task_id``."""
 
 import collections.abc
+import functools
 import inspect
 import re
 import textwrap
@@ -14,6 +15,19 @@ from airflow.models.xcom_arg import XComArg
 from airflow.utils.context import KNOWN_CONTEXT_KEYS
 from airflow.utils.task_group import TaskGroupContext
 from airflow.utils.trigger_rule import TriggerRule
+
+
+@functools.lru_cache(maxsize=4096)
+def _signature(function):
+    """``inspect.signature`` of a task's function, asked several times per task."""
+    return inspect.signature(function)
+
+
+def _cached_signature(function):
+    try:
+        return _signature(function)
+    except TypeError:  # unhashable callable
+        return inspect.signature(function)
 
 
 def get_unique_task_id(task_id, dag=None, task_group=None):
@@ -34,7 +48,7 @@ def get_unique_task_id(task_id, dag=None, task_group=None):
     def _find_id_suffixes(dag):
         prefix = re.split(r"__\d+$", tg_task_id)[0]
         for task_id in dag.task_ids:
-            match = re.match(rf"^{re.escape(prefix)}__(\d+)$", task_id)
+            match = re.match(rf"^{prefix}__(\d+)$", task_id)
             if match:
                 yield int(match.group(1))
         yield 0  # Default if there's no matching task ID.
@@ -60,7 +74,7 @@ class DecoratedOperator(BaseOperator):
         # Check the decorated function's signature. We go through the argument
         # list and "fill in" defaults to arguments that are known context keys,
         # since values for those will be provided when the task is run.
-        signature = inspect.signature(python_callable)
+        signature = _cached_signature(python_callable)
         faulty_parameters = [
             param.name
             for param in signature.parameters.values()
@@ -113,7 +127,7 @@ class DecoratedOperator(BaseOperator):
         python_callable = kwargs["python_callable"]
         default_args = kwargs.get("default_args") or {}
         op_kwargs = kwargs.get("op_kwargs") or {}
-        f_sig = inspect.signature(python_callable)
+        f_sig = _cached_signature(python_callable)
         for arg in f_sig.parameters:
             if arg not in op_kwargs and arg in default_args:
                 op_kwargs[arg] = default_args[arg]
@@ -215,7 +229,7 @@ class _TaskDecorator:
 
     @property
     def function_signature(self):
-        return inspect.signature(self.function)
+        return _cached_signature(self.function)
 
     @property
     def __wrapped__(self):

@@ -25,11 +25,11 @@ import datetime
 import functools
 import inspect
 import threading
-import warnings
+import weakref
 from collections.abc import Sequence
 
 from airflow._lithoflow.core import NOTSET, caller_line, validate_key
-from airflow.exceptions import AirflowException, FailStopDagInvalidTriggerRule, RemovedInAirflow3Warning
+from airflow.exceptions import AirflowException, FailStopDagInvalidTriggerRule
 from airflow.models.taskmixin import DAGNode, DependencyMixin
 from airflow.utils.trigger_rule import TriggerRule
 
@@ -72,12 +72,10 @@ def coerce_timedelta(value, *, key=None):
 
 
 def _get_parent_defaults(dag, task_group):
-    from airflow.models.param import ParamsDict
-
     if not dag:
         return {}, ParamsDict()
     dag_args = copy.copy(dag.default_args)
-    dag_params = copy.deepcopy(dag.params)
+    dag_params = copy.deepcopy(dag.params) if dag.params else ParamsDict()
     if task_group:
         if task_group.default_args and not isinstance(task_group.default_args, collections.abc.Mapping):
             raise TypeError("default_args must be a mapping")
@@ -119,12 +117,10 @@ class BaseOperatorMeta(abc.ABCMeta):
             for name, param in non_variadic_params.items()
             if param.default == param.empty and name != "task_id"
         }
+        param_names = frozenset(sig_cache.parameters)
 
         @functools.wraps(func)
         def apply_defaults(self, *args, **kwargs):
-            from airflow.models.dag import DagContext
-            from airflow.utils.task_group import TaskGroupContext
-
             if args:
                 raise AirflowException("Use keyword arguments when initializing operators")
 
@@ -139,6 +135,9 @@ class BaseOperatorMeta(abc.ABCMeta):
                 object.__setattr__(self, "_lithoflow_line", caller_line(2))
                 object.__setattr__(self, "_lithoflow_mapped", getattr(_mapping, "record", None))
             explicit = self._lithoflow_explicit
+            if not first:
+                # What a subclass passes on to its base counts as given too.
+                explicit.update(k for k in kwargs if k not in ("default_args", "params", "_airflow_from_mapped"))
 
             dag = kwargs.get("dag") or DagContext.get_current_dag()
             task_group = kwargs.get("task_group")
@@ -153,8 +152,8 @@ class BaseOperatorMeta(abc.ABCMeta):
                 task_default_args=task_default_args,
             )
 
-            for arg in sig_cache.parameters:
-                if arg not in kwargs and arg in default_args:
+            for arg in default_args:
+                if arg in param_names and arg not in kwargs:
                     kwargs[arg] = default_args[arg]
                     explicit.add(arg)
             if "params" in default_args:
@@ -243,6 +242,11 @@ def _kind_of(op):
             if not is_sensor:
                 return "custom"
     return "custom"
+
+
+# The kind of each operator class (it depends on the class only); weak, as a warm worker
+# re-imports DAG files and their classes.
+_KIND_BY_CLASS = weakref.WeakKeyDictionary()
 
 
 def _inherited_kind(klass):
@@ -336,14 +340,8 @@ class BaseOperator(DAGNode, metaclass=BaseOperatorMeta):
         allow_nested_operators=True,
         **kwargs,
     ):
-        from airflow.models.dag import DAG, DagContext
-        from airflow.models.param import ParamsDict
-        from airflow.utils.task_group import TaskGroupContext
-
         kwargs.pop("_airflow_mapped_validation_only", None)
-        from airflow._lithoflow import host
-
-        if host.AIRFLOW_VERSION >= 3:
+        if _host.AIRFLOW_VERSION >= 3:
             # Airflow 3's BaseOperator (airflow/sdk/bases/operator.py) has no task_concurrency,
             # and refuses unknown arguments with a TypeError.
             if task_concurrency is not None:
@@ -363,59 +361,35 @@ class BaseOperator(DAGNode, metaclass=BaseOperatorMeta):
         dag = dag or DagContext.get_current_dag()
         task_group = task_group or TaskGroupContext.get_current_task_group(dag)
 
-        object.__setattr__(self, "_dag", None)
-        object.__setattr__(self, "task_group", None)
-        self.task_id = task_group.child_id(task_id) if task_group else task_id
+        d = self.__dict__
+        d["_dag"] = None
+        d["task_group"] = None
+        d["task_id"] = full_id = task_group.child_id(task_id) if task_group else task_id
 
-        validate_key(self.task_id)
+        validate_key(full_id)
 
-        self.upstream_task_ids = set()
-        self.downstream_task_ids = set()
+        d["upstream_task_ids"] = set()
+        d["downstream_task_ids"] = set()
 
-        if not self._BaseOperator__from_mapped and task_group:
+        if not d.get("_BaseOperator__from_mapped") and task_group:
             task_group.add(self)
-
-        self.owner = owner
-        self.email = email
-        self.email_on_retry = email_on_retry
-        self.email_on_failure = email_on_failure
 
         if execution_timeout is not None and not isinstance(execution_timeout, datetime.timedelta):
             raise ValueError(
                 f"execution_timeout must be timedelta object but passed as type: {type(execution_timeout)}"
             )
-        self.execution_timeout = execution_timeout
 
-        self.on_execute_callback = on_execute_callback
-        self.on_failure_callback = on_failure_callback
-        self.on_success_callback = on_success_callback
-        self.on_retry_callback = on_retry_callback
-        self.on_skipped_callback = on_skipped_callback
-        self._pre_execute_hook = pre_execute
-        self._post_execute_hook = post_execute
-
-        from airflow.utils import timezone
-
-        self.start_date = None
         if start_date and isinstance(start_date, datetime.datetime):
-            self.start_date = timezone.convert_to_utc(start_date)
-        elif start_date:
-            self.start_date = start_date
-        self.end_date = None
-        if end_date:
-            self.end_date = timezone.convert_to_utc(end_date)
+            start_date = _timezone.convert_to_utc(start_date)
+        else:
+            # Airflow logs "start_date for ... isn't datetime.datetime" and leaves it unset.
+            start_date = None
+        end_date = _timezone.convert_to_utc(end_date) if end_date else None
 
-        self.executor = executor
-        self.executor_config = executor_config or {}
-        self.run_as_user = run_as_user
-        self.retries = parse_retries(retries)
-        self.queue = queue
-        self.pool = DEFAULT_POOL_NAME if pool is None else pool
-        self.pool_slots = pool_slots
-        if self.pool_slots < 1:
+        pool = DEFAULT_POOL_NAME if pool is None else pool
+        if pool_slots < 1:
             dag_str = f" in dag {dag.dag_id}" if dag else ""
-            raise ValueError(f"pool slots for {self.task_id}{dag_str} cannot be less than 1")
-        self.sla = sla
+            raise ValueError(f"pool slots for {full_id}{dag_str} cannot be less than 1")
 
         if trigger_rule == "dummy":
             trigger_rule = TriggerRule.ALWAYS
@@ -426,31 +400,14 @@ class BaseOperator(DAGNode, metaclass=BaseOperatorMeta):
                 f"The trigger_rule must be one of {TriggerRule.all_triggers()},"
                 f"'{dag.dag_id if dag else ''}.{task_id}'; received '{trigger_rule}'."
             )
-        self.trigger_rule = TriggerRule(trigger_rule)
-        FailStopDagInvalidTriggerRule.check(dag=dag, trigger_rule=self.trigger_rule)
+        trigger_rule = TriggerRule(trigger_rule)
+        FailStopDagInvalidTriggerRule.check(dag=dag, trigger_rule=trigger_rule)
 
-        self.depends_on_past = depends_on_past
-        self.ignore_first_depends_on_past = ignore_first_depends_on_past
-        self.wait_for_past_depends_before_skipping = wait_for_past_depends_before_skipping
-        self.wait_for_downstream = wait_for_downstream
-        if wait_for_downstream:
-            self.depends_on_past = True
-
-        self.retry_delay = coerce_timedelta(retry_delay, key="retry_delay")
-        self.retry_exponential_backoff = retry_exponential_backoff
-        self.max_retry_delay = (
-            max_retry_delay if max_retry_delay is None else coerce_timedelta(max_retry_delay, key="max_retry_delay")
-        )
-
-        self.params = ParamsDict(params)
         if priority_weight is not None and not isinstance(priority_weight, int):
             raise AirflowException(
-                f"`priority_weight` for task '{self.task_id}' only accepts integers, "
+                f"`priority_weight` for task '{full_id}' only accepts integers, "
                 f"received '{type(priority_weight)}'."
             )
-        self.priority_weight = priority_weight
-        from airflow.utils.weight_rule import WeightRule
-
         if isinstance(weight_rule, str) and not WeightRule.is_valid(weight_rule):
             # A custom strategy by its dotted path (Airflow finds it among the plugins'
             # registered strategies; here it must be importable).
@@ -460,23 +417,66 @@ class BaseOperator(DAGNode, metaclass=BaseOperatorMeta):
                 weight_rule = import_string(weight_rule)()
             except Exception:
                 raise AirflowException(f"Unknown priority strategy {weight_rule}")
-        self.weight_rule = weight_rule
-        self.resources = resources
         if task_concurrency and not max_active_tis_per_dag:
             max_active_tis_per_dag = task_concurrency
-        self.max_active_tis_per_dag = max_active_tis_per_dag
-        self.max_active_tis_per_dagrun = max_active_tis_per_dagrun
-        self.do_xcom_push = do_xcom_push
-        self.map_index_template = map_index_template
-        self.multiple_outputs = multiple_outputs
 
-        self.doc_md = doc_md
-        self.doc_json = doc_json
-        self.doc_yaml = doc_yaml
-        self.doc_rst = doc_rst
-        self.doc = doc
-        self._task_display_property_value = (
-            task_display_name if task_display_name and task_display_name != task_id else None
+        # Plain attributes, set at once (Airflow sets them one by one in this order).
+        d.update(
+            owner=owner,
+            email=email,
+            email_on_retry=email_on_retry,
+            email_on_failure=email_on_failure,
+            execution_timeout=execution_timeout,
+            on_execute_callback=on_execute_callback,
+            on_failure_callback=on_failure_callback,
+            on_success_callback=on_success_callback,
+            on_retry_callback=on_retry_callback,
+            on_skipped_callback=on_skipped_callback,
+            _pre_execute_hook=pre_execute,
+            _post_execute_hook=post_execute,
+            start_date=start_date,
+            end_date=end_date,
+            executor=executor,
+            executor_config=executor_config or {},
+            run_as_user=run_as_user,
+            retries=parse_retries(retries),
+            queue=queue,
+            pool=pool,
+            pool_slots=pool_slots,
+            sla=sla,
+            trigger_rule=trigger_rule,
+            depends_on_past=True if wait_for_downstream else depends_on_past,
+            ignore_first_depends_on_past=ignore_first_depends_on_past,
+            wait_for_past_depends_before_skipping=wait_for_past_depends_before_skipping,
+            wait_for_downstream=wait_for_downstream,
+            retry_delay=coerce_timedelta(retry_delay, key="retry_delay"),
+            retry_exponential_backoff=retry_exponential_backoff,
+            max_retry_delay=(
+                max_retry_delay
+                if max_retry_delay is None
+                else coerce_timedelta(max_retry_delay, key="max_retry_delay")
+            ),
+            params=ParamsDict(params),
+            priority_weight=priority_weight,
+            weight_rule=weight_rule,
+            resources=resources,
+            max_active_tis_per_dag=max_active_tis_per_dag,
+            max_active_tis_per_dagrun=max_active_tis_per_dagrun,
+            do_xcom_push=do_xcom_push,
+            map_index_template=map_index_template,
+            multiple_outputs=multiple_outputs,
+            doc_md=doc_md,
+            doc_json=doc_json,
+            doc_yaml=doc_yaml,
+            doc_rst=doc_rst,
+            doc=doc,
+            _task_display_property_value=(
+                task_display_name if task_display_name and task_display_name != task_id else None
+            ),
+            _logger_name=logger_name,
+            allow_nested_operators=allow_nested_operators,
+            inlets=(inlets if isinstance(inlets, list) else [inlets]) if inlets else [],
+            outlets=(outlets if isinstance(outlets, list) else [outlets]) if outlets else [],
         )
 
         if dag:
@@ -484,20 +484,8 @@ class BaseOperator(DAGNode, metaclass=BaseOperatorMeta):
                 raise TypeError(f"Expected DAG; received {dag.__class__.__name__}")
             self.dag = dag
 
-        self._logger_name = logger_name
-        self.allow_nested_operators = allow_nested_operators
-
-        self.inlets = []
-        self.outlets = []
-        if inlets:
-            self.inlets = inlets if isinstance(inlets, list) else [inlets]
-        if outlets:
-            self.outlets = outlets if isinstance(outlets, list) else [outlets]
-
         if isinstance(self.template_fields, str):
             self.template_fields = [self.template_fields]
-
-        from airflow.utils.setup_teardown import SetupTeardownContext
 
         if SetupTeardownContext.active:
             SetupTeardownContext.update_context_map(self)
@@ -509,7 +497,11 @@ class BaseOperator(DAGNode, metaclass=BaseOperatorMeta):
         override = self.__dict__.get("_lithoflow_kind_override")
         if override:
             return override
-        return _kind_of(self)
+        cls = type(self)
+        kind = _KIND_BY_CLASS.get(cls)
+        if kind is None:
+            kind = _KIND_BY_CLASS[cls] = _kind_of(self)
+        return kind
 
     @_lithoflow_kind.setter
     def _lithoflow_kind(self, value):
@@ -529,14 +521,13 @@ class BaseOperator(DAGNode, metaclass=BaseOperatorMeta):
     __str__ = __repr__
 
     def __setattr__(self, key, value):
-        super().__setattr__(key, value)
+        object.__setattr__(self, key, value)
+        d = self.__dict__
         if (
-            self.__dict__.get("_BaseOperator__instantiated")
-            and not self.__dict__.get("_BaseOperator__from_mapped")
+            "_BaseOperator__instantiated" in d
             and key in self.template_fields
+            and not d.get("_BaseOperator__from_mapped")
         ):
-            from airflow.models.xcom_arg import XComArg
-
             XComArg.apply_upstream_relationship(self, value)
 
     def __deepcopy__(self, memo):
@@ -650,8 +641,6 @@ class BaseOperator(DAGNode, metaclass=BaseOperatorMeta):
 
     def set_xcomargs_dependencies(self):
         """Upstream tasks of the XComArgs found in this operator's templated fields."""
-        from airflow.models.xcom_arg import XComArg
-
         for field in self.template_fields:
             arg = getattr(self, field, NOTSET)
             if arg is not NOTSET:
@@ -813,6 +802,9 @@ def validate_mapping_kwargs(op, func, value):
     must be one of the operator's constructor arguments (and mappable, for ``expand``)."""
     from airflow.decorators.base import is_mappable
 
+    if getattr(op, "_lithoflow_unsupported", False):
+        # A provider operator lithoflow does not implement: its real signature is unknown.
+        return
     unknown_args = value.copy()
     for klass in op.mro():
         param_names = _init_param_names(klass)
@@ -994,7 +986,20 @@ class BaseOperatorLink:
         return ""
 
 
+# Imported last: these modules import this one's names lazily or not at all.
+from airflow._lithoflow import host as _host  # noqa: E402
+from airflow.models.dag import DAG, DagContext  # noqa: E402
+from airflow.models.param import ParamsDict  # noqa: E402
+from airflow.models.xcom_arg import XComArg  # noqa: E402
+from airflow.utils import timezone as _timezone  # noqa: E402
+from airflow.utils.setup_teardown import SetupTeardownContext  # noqa: E402
+from airflow.utils.task_group import TaskGroupContext  # noqa: E402
+from airflow.utils.weight_rule import WeightRule  # noqa: E402
+
+
 def __getattr__(name):
+    if name.startswith("__"):
+        raise AttributeError(name)
     if name == "MappedOperator":
         from airflow.models.mappedoperator import MappedOperator
 
@@ -1012,6 +1017,4 @@ __all__ = [
     "chain_linear",
     "cross_downstream",
     "OperatorPartial",
-    "warnings",
-    "RemovedInAirflow3Warning",
 ]

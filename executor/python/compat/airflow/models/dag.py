@@ -676,8 +676,23 @@ class DAG:
 
         check_cycle(self)
 
+    def _check_schedule_interval_matches_timetable(self):
+        """Airflow 2.10: ``schedule_interval`` (or ``timetable``) changed after the DAG was made."""
+        if self.schedule_interval == self.timetable.summary:
+            return True
+        try:
+            timetable = create_timetable(self.schedule_interval, self.timezone)
+        except ValueError:
+            return False
+        return timetable.summary == self.timetable.summary
+
     def validate(self):
         """Validate the DAG has a coherent setup (called by the DAG bag before bagging it)."""
+        if host.AIRFLOW_VERSION < 3 and not self._check_schedule_interval_matches_timetable():
+            raise AirflowDagInconsistent(
+                f"inconsistent schedule: timetable {self.timetable.summary!r} "
+                f"does not match schedule_interval {self.schedule_interval!r}",
+            )
         self.validate_schedule_and_params()
         self.timetable.validate()
         self.validate_setup_teardown()
@@ -699,13 +714,17 @@ class DAG:
             ) from pverr
 
     def validate_setup_teardown(self):
+        """Setup tasks must be followed with trigger rule ALL_SUCCESS (Airflow 2.10)."""
         from airflow.utils.trigger_rule import TriggerRule
 
         for task in self.tasks:
             if getattr(task, "is_setup", False):
                 for down_task in task.downstream_list:
                     if not getattr(down_task, "is_teardown", False) and down_task.trigger_rule != TriggerRule.ALL_SUCCESS:
-                        raise Exception("Setup tasks must be followed with trigger rule ALL_SUCCESS.")
+                        # this is required to ensure consistent behavior of dag
+                        # when clearing an indirect setup
+                        raise ValueError("Setup tasks must be followed with trigger rule ALL_SUCCESS.")
+            FailStopDagInvalidTriggerRule.check(dag=self, trigger_rule=task.trigger_rule)
 
     def iter_invalid_owner_links(self):
         return iter(())
@@ -744,6 +763,27 @@ class DAG:
     @staticmethod
     def get_serialized_fields():
         return frozenset()
+
+
+class DagModel:
+    """Airflow's table of DAGs (lithoflow has no metadata database: queries find nothing)."""
+
+    def __init__(self, **kwargs):
+        self.__dict__.update(kwargs)
+
+    @classmethod
+    def get_dagmodel(cls, dag_id, session=None):
+        return None
+
+    @classmethod
+    def get_current(cls, dag_id, session=None):
+        return None
+
+
+class DagTag:
+    def __init__(self, name=None, dag_id=None):
+        self.name = name
+        self.dag_id = dag_id
 
 
 def dag(dag_id_or_func="", *args, **dag_kwargs):

@@ -8,6 +8,17 @@ from collections.abc import Sequence
 from airflow.exceptions import AirflowException
 
 
+_BASE_OPERATOR = []
+
+
+def _base_operator():
+    if not _BASE_OPERATOR:
+        from airflow.models.baseoperator import BaseOperator
+
+        _BASE_OPERATOR.append(BaseOperator)
+    return _BASE_OPERATOR[0]
+
+
 class DependencyMixin:
     """Mixing implementing common dependency setting methods like >> and <<."""
 
@@ -100,8 +111,7 @@ class DAGNode(DependencyMixin):
 
     def _set_relatives(self, task_or_task_list, upstream=False, edge_modifier=None):
         """Set relatives for the task or task list (Airflow 2.10 ``DAGNode._set_relatives``)."""
-        from airflow.models.baseoperator import BaseOperator
-
+        BaseOperator = _base_operator()
         if not isinstance(task_or_task_list, Sequence) or isinstance(task_or_task_list, str):
             task_or_task_list = [task_or_task_list]
 

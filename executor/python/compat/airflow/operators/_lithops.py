@@ -4,7 +4,8 @@ Cloudbutton toolkit's plugin), run by lithoflow as its native ``call_async``, ``
 
 Every parameter of the plugin's README and of both versions of its code is accepted:
 
-- common: ``lithops_config`` (``config``; Cloudbutton: ``cloudbutton_engine_config``),
+- common: ``lithops_config`` (``config``; Cloudbutton: ``cloudbutton_engine_config``; the
+  IBM PyWren plugin before them: ``pywren_executor_config``),
   ``async_invoke`` (Cloudbutton: ``wait_for_result`` = not async), ``get_result``
   (Cloudbutton: ``fetch_result``), ``clean_data``, ``extra_env``, ``runtime_memory``,
   ``timeout``, ``include_modules``, ``exclude_modules``, and the newer plugin's executor
@@ -36,6 +37,7 @@ class LithopsOperator(BaseOperator):
         lithops_config=None,
         config=None,
         cloudbutton_engine_config=None,
+        pywren_executor_config=None,
         type=None,  # noqa: A002 (the plugin's name)
         backend=None,
         storage=None,
@@ -57,10 +59,14 @@ class LithopsOperator(BaseOperator):
     ):
         super().__init__(**kwargs)
         if lithops_config is None:
-            lithops_config = config if config is not None else cloudbutton_engine_config
+            for other in (config, cloudbutton_engine_config, pywren_executor_config):
+                if other is not None:
+                    lithops_config = other
+                    break
         self.lithops_config = lithops_config if lithops_config is not None else {}
         self.config = self.lithops_config
         self.cloudbutton_engine_config = self.lithops_config
+        self.pywren_executor_config = self.lithops_config
         if wait_for_result is not None:
             async_invoke = not wait_for_result
         self.async_invoke = async_invoke

@@ -25,8 +25,12 @@ class BashOperator(BaseOperator):
         skip_on_exit_code=99,
         cwd=None,
         output_processor=lambda result: result,
+        xcom_push=None,
         **kwargs,
     ):
+        if xcom_push is not None:
+            # Airflow 1.10's name of do_xcom_push (BashOperator's own argument there).
+            kwargs.setdefault("do_xcom_push", xcom_push)
         super().__init__(**kwargs)
         self.bash_command = bash_command
         self.env = env

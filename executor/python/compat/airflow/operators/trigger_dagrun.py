@@ -46,9 +46,13 @@ class TriggerDagRunOperator(BaseOperator):
         execution_date=None,
         fail_when_dag_is_paused=False,
         openlineage_inject_parent_info=True,
+        python_callable=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        # Airflow 1.10's python_callable(context, dag_run_obj) (removed in Airflow 2): kept
+        # so a 1.10 file loads; the description reports it.
+        self.python_callable = python_callable
         self.trigger_dag_id = trigger_dag_id
         self.trigger_run_id = trigger_run_id
         self.conf = conf

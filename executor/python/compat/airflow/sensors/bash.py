@@ -1,5 +1,8 @@
 """Airflow's ``BashSensor`` (airflow/sensors/bash.py)."""
 
+from subprocess import STDOUT, Popen  # noqa: F401 (Airflow 2.10's bash_sensor aliases)
+from tempfile import TemporaryDirectory, gettempdir  # noqa: F401
+
 from airflow.sensors.base import BaseSensorOperator
 
 

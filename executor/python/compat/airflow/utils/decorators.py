@@ -1,8 +1,6 @@
 """Airflow's ``airflow.utils.decorators``: ``apply_defaults`` (a no-op since Airflow 2:
 ``BaseOperator``'s metaclass applies ``default_args`` to every subclass)."""
 
-import functools
-
 
 def apply_defaults(func):
     """Airflow 1.10's decorator; BaseOperator's metaclass does its work, so it returns
@@ -19,4 +17,4 @@ def fixup_decorator_warning_stack(func):
     return func
 
 
-__all__ = ["apply_defaults", "remove_task_decorator", "functools"]
+__all__ = ["apply_defaults", "remove_task_decorator"]

@@ -112,7 +112,7 @@ class TaskGroup(DAGNode):
             suffixes = sorted(
                 int(re.split(r"^.+__", used_group_id)[1])
                 for used_group_id in self.used_group_ids
-                if used_group_id is not None and re.match(rf"^{re.escape(base)}__\d+$", used_group_id)
+                if used_group_id is not None and re.match(rf"^{base}__\d+$", used_group_id)
             )
             if not suffixes:
                 self._group_id += "__1"

@@ -24,11 +24,14 @@ class TriggerRule(str, enum.Enum):
 
     @classmethod
     def is_valid(cls, trigger_rule):
-        return trigger_rule in cls.all_triggers()
+        return trigger_rule in _ALL_TRIGGERS
 
     @classmethod
     def all_triggers(cls):
-        return {tr.value for tr in cls}
+        return set(_ALL_TRIGGERS)
 
     def __str__(self):
         return self.value
+
+
+_ALL_TRIGGERS = frozenset(tr.value for tr in TriggerRule)

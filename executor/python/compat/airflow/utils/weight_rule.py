@@ -10,11 +10,14 @@ class WeightRule(str, enum.Enum):
 
     @classmethod
     def is_valid(cls, weight_rule):
-        return weight_rule in cls.all_weight_rules()
+        return weight_rule in _ALL_RULES
 
     @classmethod
     def all_weight_rules(cls):
-        return {rule.value for rule in cls}
+        return set(_ALL_RULES)
 
     def __str__(self):
         return self.value
+
+
+_ALL_RULES = frozenset(rule.value for rule in WeightRule)

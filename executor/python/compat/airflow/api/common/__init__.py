@@ -1,0 +1,1 @@
+"""Airflow's ``airflow.api.common``."""

@@ -1,0 +1,1 @@
+"""Airflow's ``airflow.lineage`` (inlets/outlets entities; kept on the tasks)."""

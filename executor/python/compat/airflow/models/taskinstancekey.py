@@ -1,0 +1,3 @@
+"""Airflow's ``airflow.models.taskinstancekey``."""
+
+from airflow.models.taskinstance import TaskInstanceKey  # noqa: F401

@@ -1,0 +1,1 @@
+"""Airflow's ``airflow.triggers`` (deferrable operators' triggers: constructible, never run)."""
