@@ -34,6 +34,11 @@ import time
 COMPAT = os.path.dirname(os.path.abspath(__file__))
 if sys.path[:1] != [COMPAT]:
     sys.path.insert(0, COMPAT)
+# Stand-ins for what Airflow always installs (pendulum) at the END of sys.path: an installed
+# one wins.
+FALLBACK = os.path.join(COMPAT, "_fallback")
+if FALLBACK not in sys.path:
+    sys.path.append(FALLBACK)
 
 PROTOCOL_VERSION = 1
 # Seconds the parent waits after the time limit before it kills the child's process group (the
@@ -64,10 +69,7 @@ def _warm():
         return failures
     import pkgutil
 
-    def onerror(name):
-        failures.append(name)
-
-    for info in pkgutil.walk_packages(airflow.__path__, "airflow.", onerror=onerror):
+    for info in pkgutil.walk_packages(airflow.__path__, "airflow.", onerror=failures.append):
         if info.name in sys.modules:
             continue
         try:
@@ -603,7 +605,11 @@ class _State:
         import builtins
         import threading
 
-        if threading.active_count() != 1 or len(os.listdir("/proc/self/task")) != 1:
+        try:
+            tasks = len(os.listdir("/proc/self/task"))  # threads started from C too
+        except OSError:
+            tasks = 1
+        if threading.active_count() != 1 or tasks != 1:
             return "threads"
         try:
             while True:

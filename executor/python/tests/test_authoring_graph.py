@@ -338,13 +338,23 @@ with DAG("d", start_date=START, schedule=None) as dag:
     def double(v):
         return v * 2
 
-    @task_group
-    def per_item(v):
-        double(v)
+    @task
+    def factor():
+        return 3
 
-    per_item.expand(v=items())
+    @task
+    def scale(v, f):
+        return v * f
+
+    @task_group
+    def per_item(v, f):
+        scale(double(v), f)
+
+    per_item.partial(f=factor()).expand(v=items())
 """).only()
-        self.assertEqual(sorted(dag.task_dict), ["items", "per_item.double"])
+        self.assertEqual(sorted(dag.task_dict), ["factor", "items", "per_item.double", "per_item.scale"])
         group = dag.task_group_dict["per_item"]
         self.assertEqual(group._lithoflow_mapped["expand"]["v"].operator.task_id, "items")
-        self.assertEdges(dag, [("items", "per_item.double")])
+        # The group's roots depend on what it is expanded over; a partial argument only where used.
+        self.assertEdges(dag, [("items", "per_item.double"), ("per_item.double", "per_item.scale"),
+                               ("factor", "per_item.scale")])

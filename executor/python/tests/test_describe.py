@@ -76,7 +76,7 @@ d = DAG("manual", schedule=None, start_date=start)
 e = DAG("daily", schedule="@daily", start_date=start)
 """)
         t = {x["dag_id"]: x["toml"] for x in dags}
-        self.assertEqual(t["delta"]["schedule"], "21600s")
+        self.assertEqual(t["delta"]["schedule"], "6h")
         self.assertEqual(t["delta"]["timetable"], "cron_data_interval")
         self.assertEqual(t["once"]["schedule"], "@once")
         self.assertEqual((t["cont"]["schedule"], t["cont"]["max_active_runs"]), ("@continuous", 1))
@@ -417,6 +417,21 @@ with DAG("sens", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
         self.assertEqual((t["type"], t["sensor"], t["python_callable"]), ("sensor", "python", self.ref("sens", "r", "poke")))
         self.assertEqual((t["poke_interval"], t["timeout"], t["mode"]), (30, 600, "reschedule"))
         self.assertEqual(t["op_args"], [{"target": "x"}])
+
+    def test_custom_branch_operator(self):
+        d = self.one(HEAD + """
+from airflow.operators.branch import BaseBranchOperator
+
+class Pick(BaseBranchOperator):
+    def choose_branch(self, context):
+        return "a"
+
+with DAG("cbr", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+    Pick(task_id="pick") >> [Op(task_id="a"), Op(task_id="b")]
+""")
+        t = d["toml"]["tasks"]["pick"]
+        self.assertEqual((t["type"], t["python_callable"]), ("branch", self.ref("cbr", "pick", "execute")))
+        self.assertEqual((d["tasks"]["pick"]["kind"], d["tasks"]["pick"]["custom"]), ("custom_branch", True))
 
     def test_unsupported_provider_operator(self):
         d = self.one(HEAD + """

@@ -277,6 +277,32 @@ class TaskflowTest(DescribeCase):
         self.assertEqual(code, 0, out)
 
 
+class TemplateFilesTest(DescribeCase):
+    def test_files_of_template_ext_are_read_at_any_depth(self):
+        self.write("sql/q.sql", "select {{ ds }}")
+        self.write("run.sh", "echo {{ ds }}")
+        d = self.one("""
+from datetime import datetime
+from airflow import DAG
+from airflow.operators.bash import BashOperator
+from airflow.operators.python import PythonOperator
+
+with DAG("tf", start_date=datetime(2026, 1, 1), schedule=None) as dag:
+    PythonOperator(task_id="p", python_callable=print, templates_dict={"query": "sql/q.sql"},
+                   op_kwargs={"files": ["sql/q.sql", "keep.txt"]}, templates_exts=[".sql"])
+    BashOperator(task_id="b", bash_command="run.sh")
+    BashOperator(task_id="as_is", bash_command="run.sh ")
+    BashOperator(task_id="missing", bash_command="nowhere.sh")
+""")
+        t = d["toml"]["tasks"]
+        self.assertEqual(t["p"]["templates_dict"], {"query": "select {{ ds }}"})
+        self.assertEqual(t["p"]["op_kwargs"], {"files": ["select {{ ds }}", "keep.txt"]})
+        self.assertEqual(d["tasks"]["p"]["ignored"], [])
+        self.assertEqual((t["b"]["bash_command"], t["as_is"]["bash_command"]), ("echo {{ ds }}", "run.sh "))
+        self.assertEqual(t["missing"]["bash_command"], "nowhere.sh")
+        self.assertEqual([(f["severity"], f["line"]) for f in d["findings"]], [("warning", 11)])
+
+
 class SetupTeardownTest(DescribeCase):
     def test_a_teardown_runs_as_all_done_with_a_warning(self):
         d = self.one("""

@@ -71,7 +71,7 @@ class HostileFilesTest(LoaderCase):
             # airflow dag
             big = bytearray(2 * 1024 ** 3)
             """)
-        res = self.loader.load("alloc.py", memory_mb=1024)
+        res = self.loader.load("alloc.py", memory_mb=2048)
         self.assertFalse(res["ok"])
         self.assertEqual(res["error"]["kind"], "memory")
         self.assertEqual(res["error"]["type"], "MemoryError")
@@ -297,6 +297,17 @@ class ProtocolTest(LoaderCase):
             """)
         self.write("sub/sibling_in_sub.py", "X = 1\n")
         res = self.loader.load("sub/where.py")
+        self.assertTrue(res["ok"], res)
+
+    def test_pendulum_is_there_installed_or_not(self):
+        self.write("pend.py", """
+            # airflow dag
+            import sys, pendulum
+            start = pendulum.datetime(2026, 1, 1, tz="Europe/Amsterdam")
+            assert start.utcoffset().total_seconds() == 3600
+            assert sys.path[-1].endswith("_fallback") or "_fallback" not in pendulum.__file__
+            """)
+        res = self.loader.load("pend.py")
         self.assertTrue(res["ok"], res)
 
     def test_no_environment_secrets_reach_the_file(self):

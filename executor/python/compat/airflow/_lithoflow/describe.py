@@ -29,7 +29,7 @@ IGNORED_TASK_ARGS = (
     "queue", "sla", "email", "email_on_failure", "email_on_retry", "executor", "executor_config",
     "run_as_user", "resources", "doc", "doc_md", "doc_rst", "doc_json", "doc_yaml",
     "task_display_name", "ui_color", "ui_fgcolor", "owner_links", "provide_context",
-    "templates_exts", "ignore_first_depends_on_past", "output_encoding", "wait_for_downstream",
+    "ignore_first_depends_on_past", "output_encoding", "wait_for_downstream",
     "wait_for_past_depends_before_skipping", "retry_policy", "params", "start_date", "end_date",
     "pre_execute", "post_execute", "do_xcom_push_on_failure", "logger_name", "allow_nested_operators",
     "deferrable", "poll_interval", "start_from_trigger", "trigger_kwargs", "never_fail", "verify",
@@ -40,9 +40,8 @@ IGNORED_TASK_ARGS = (
 )
 IGNORED_DAG_ARGS = (
     "doc_md", "default_view", "orientation", "owner_links", "dag_display_name", "access_control",
-    "auto_register", "jinja_environment_kwargs", "tooltip", "sla_miss_callback", "template_searchpath",
-    "template_undefined", "fail_stop", "fail_fast", "max_consecutive_failed_dag_runs", "deadline",
-    "is_paused_upon_creation_", "concurrency_", "disable_bundle_versioning", "dag_concurrency",
+    "jinja_environment_kwargs", "sla_miss_callback", "template_undefined", "fail_stop", "fail_fast",
+    "max_consecutive_failed_dag_runs", "deadline", "disable_bundle_versioning",
 )
 
 # Every task key that holds a plain value, with how it is written (scheduler/dag/src/keys/table.rs).
@@ -660,9 +659,8 @@ class _DagDescriber:
         v2 = self.version == 2
         cron_tt = "cron_data_interval" if v2 else "cron_trigger"
         raw, given = _schedule_argument(self.dag, self.explicit)
+        # The DAG's value (the compat DAG applies the version's default; a file may set it later).
         catchup = getattr(self.dag, "catchup", None)
-        if self.explicit is not None and "catchup" not in self.explicit:
-            catchup = None
         if not isinstance(catchup, bool):
             catchup = v2
         toml["catchup"] = catchup
@@ -701,7 +699,7 @@ class _DagDescriber:
             if raw <= _dt.timedelta(0):
                 self.finding(self.line, "schedule: a timedelta schedule must be longer than zero")
                 return
-            toml["schedule"] = d if isinstance(d, str) else "%ds" % d
+            toml["schedule"] = d if isinstance(d, str) else _schedule_text(d)
             toml["timetable"] = cron_tt
             return
         assets = _asset_schedule(raw)
@@ -750,7 +748,7 @@ class _DagDescriber:
             return
         elif name in ("DeltaDataIntervalTimetable", "DeltaTriggerTimetable") and isinstance(delta, _dt.timedelta):
             d = duration(delta)
-            toml["schedule"] = d if isinstance(d, str) else "%ds" % d
+            toml["schedule"] = d if isinstance(d, str) else _schedule_text(d)
             toml["timetable"] = "cron_data_interval" if name.startswith("DeltaData") else "cron_trigger"
             return
         elif name in ("DatasetTriggeredTimetable", "AssetTriggeredTimetable"):
@@ -812,7 +810,9 @@ class _DagDescriber:
             try:
                 out[str(k)] = to_json(value)
             except NotJson as e:
-                self.finding(self.line, "params[%r] is %s, which TOML cannot hold" % (k, e))
+                # The DAG runs; a template that reads this param fails with a clear message.
+                self.finding(self.line, "params[%r] holds %s, which TOML cannot hold: the param is left "
+                             "out" % (k, e), "warning")
         if out:
             toml["params"] = out
 
@@ -834,7 +834,8 @@ class _DagDescriber:
                     try:
                         out[k] = to_json(v)
                     except NotJson as e:
-                        self.finding(self.line, "%s[%r] is %s, which TOML cannot hold" % (name, k, e))
+                        self.finding(self.line, "%s[%r] holds %s, which TOML cannot hold: it is left out"
+                                     % (name, k, e), "warning")
                 else:
                     self.finding(self.line, "%s[%r] is not a function" % (name, k))
             if out:
@@ -854,6 +855,14 @@ class _DagDescriber:
         if not mod or mod.startswith("unusual_prefix_") or mod == "__main__":
             return None
         return "%s:%s" % (mod, q)
+
+
+def _schedule_text(seconds):
+    """A duration schedule in its largest whole unit: 86400 -> "1d", 21600 -> "6h"."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return "%d%s" % (seconds // size, unit)
+    return "%ds" % seconds
 
 
 def _schedule_argument(dag, explicit):
@@ -976,6 +985,8 @@ def _line(obj):
 
 def _explicit(obj):
     e = getattr(obj, "_lithoflow_explicit", None)
-    if isinstance(e, (set, frozenset, list, tuple, dict)):
+    if isinstance(e, (set, frozenset)):
+        return e
+    if isinstance(e, (list, tuple, dict)):
         return set(e)
     return None

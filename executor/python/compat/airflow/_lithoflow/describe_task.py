@@ -55,6 +55,7 @@ _KNOWN_DEFAULTS = {
 
 
 _KINDS = weakref.WeakKeyDictionary()
+_IGNORED_SET = frozenset(IGNORED_TASK_ARGS)
 
 
 def _kind(task):
@@ -109,6 +110,7 @@ class TaskDescriber:
         self.table = {}
         self.callables = {}
         self.ignored = []
+        self.exts = self.fields = None  # template_ext and template_fields, read once
 
     # -- reading arguments -------------------------------------------------------------------
 
@@ -151,12 +153,27 @@ class TaskDescriber:
             self.problem("`%s` is %s, which TOML cannot hold" % (name, e))
 
     def template_file(self, name, v):
-        """A templated field naming a file of ``template_ext`` is the file's text, as Airflow reads it."""
-        exts = tuple(self.get("template_ext") or ())
-        if not exts or not isinstance(v, str) or not v.endswith(exts):
+        """A templated field's strings that name a file of ``template_ext`` (at any depth of a
+        dict, list or tuple, as Airflow's ``render_template`` recurses) are the files' text."""
+        if self.exts is None:
+            self.exts = tuple(self.get("template_ext") or ())
+            self.fields = tuple(self.get("template_fields") or ()) if self.exts else ()
+        if not self.exts or name not in self.fields:
             return v
-        if name not in tuple(self.get("template_fields") or ()):
+        return self._read_templates(name, v, self.exts, 0)
+
+    def _read_templates(self, name, v, exts, depth):
+        if isinstance(v, str):
+            return self._template_text(name, v) if v.endswith(exts) else v
+        if depth > 20:
             return v
+        if isinstance(v, dict):
+            return {k: self._read_templates(name, x, exts, depth + 1) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return type(v)(self._read_templates(name, x, exts, depth + 1) for x in v)
+        return v
+
+    def _template_text(self, name, v):
         folders = [os.path.dirname(self.d.path)]
         tsp = getattr(self.d.dag, "template_searchpath", None)
         if isinstance(tsp, str):
@@ -196,7 +213,7 @@ class TaskDescriber:
             t["sensor"] = "python" if kind == "custom_sensor" else kind.split(":", 1)[1]
         else:
             t["type"] = {"branch": "branch", "short_circuit": "short_circuit", "bash": "bash", "empty": "empty",
-                         "latest_only": "branch", "trigger_dag_run": "trigger_dag_run",
+                         "latest_only": "branch", "trigger_dag_run": "trigger_dag_run", "custom_branch": "branch",
                          "branch_virtualenv": "branch", "call_async": "call_async", "map": "map",
                          "map_reduce": "map_reduce"}.get(kind, "python")
         self.common()
@@ -205,7 +222,8 @@ class TaskDescriber:
                    "trigger_dag_run": self.trigger, "virtualenv": self.virtualenv,
                    "branch_virtualenv": self.virtualenv, "taskflow_bash": self.taskflow_bash,
                    "call_async": self.lithops, "map": self.lithops, "map_reduce": self.lithops,
-                   "custom": self.custom, "custom_sensor": self.custom, "unsupported": self.unsupported}
+                   "custom": self.custom, "custom_sensor": self.custom, "custom_branch": self.custom,
+                   "unsupported": self.unsupported}
         if t["type"] == "sensor" and kind != "custom_sensor":
             self.sensor(t["sensor"])
         else:
@@ -222,7 +240,7 @@ class TaskDescriber:
             "operator": getattr(self.task, "_lithoflow_operator", None) or cls.__name__,
             "operator_module": getattr(self.task, "_lithoflow_operator_module", None) or cls.__module__,
             "unsupported": unsupported,
-            "custom": kind in ("custom", "custom_sensor"),
+            "custom": kind in ("custom", "custom_sensor", "custom_branch"),
             "kind": kind,
             "ignored": self.ignored,
             "callables": self.callables,
@@ -268,6 +286,8 @@ class TaskDescriber:
                         out.append(_asset_uri(a))
                     except _Problem as e:
                         self.problem("%s: %s" % (name, e))
+                elif kind == "alias":
+                    self.problem("%s: asset aliases (AssetAlias, DatasetAlias) are not supported" % name)
                 elif kind is not None:
                     self.problem("%s holds %s, which only a schedule may hold" % (name, type(a).__name__))
                 else:
@@ -290,9 +310,9 @@ class TaskDescriber:
 
     def ignore(self):
         dag = self.d.dag
-        for name in IGNORED_TASK_ARGS:
-            if self.explicit is None or name not in self.explicit:
-                continue
+        if not self.explicit:
+            return
+        for name in sorted(self.explicit & _IGNORED_SET):
             if self.kind in ("virtualenv", "branch_virtualenv") and name in _VENV_ARGS:
                 continue
             v = self.get(name)
@@ -349,6 +369,8 @@ class TaskDescriber:
             kwargs = {}
         # A mapped argument is given per instance, not fixed.
         kwargs = {k: v for k, v in kwargs.items() if k not in mapped}
+        args = self.template_file("op_args", list(args))
+        kwargs = self.template_file("op_kwargs", kwargs)
         try:
             op_args, args_from = self.split_args(list(args))
             op_kwargs, kwargs_from = self.split_kwargs(dict(kwargs))

@@ -16,7 +16,8 @@ _TASK_GROUP_PARAMS = frozenset(inspect.signature(TaskGroup.__init__).parameters)
 
 class MappedArgument(ResolveMixin):
     """What a mapped task group's function receives for a mapped argument: ``._input`` (the
-    expand value) and ``._key``."""
+    whole expand input: the ``expand()`` keyword arguments, or ``expand_kwargs()``'s value)
+    and ``._key``; like Airflow's, it references every XComArg of the input."""
 
     def __init__(self, *, input, key):
         self._input = input
@@ -89,7 +90,7 @@ class _TaskGroupFactory:
         return self._create_task_group(
             functools.partial(MappedTaskGroup, expand_input=kwargs, _lithoflow_mapped=record),
             **self.partial_kwargs,
-            **{k: MappedArgument(input=v, key=k) for k, v in kwargs.items()},
+            **{k: MappedArgument(input=kwargs, key=k) for k in kwargs},
         )
 
     def expand_kwargs(self, kwargs):

@@ -432,7 +432,8 @@ class MappedTaskGroup(TaskGroup):
     def iter_mapped_dependencies(self):
         from airflow.models.xcom_arg import XComArg
 
-        for value in (self._lithoflow_mapped or {}).values():
+        mapped = self._lithoflow_mapped or {}
+        for value in (mapped.get("expand"), mapped.get("expand_kwargs")):
             for op, _ in XComArg.iter_xcom_references(value):
                 yield op
 

@@ -1,0 +1,5 @@
+"""lithoflow's fallback for ``pendulum.parsing.exceptions``: installing the real pendulum replaces it."""
+
+
+class ParserError(ValueError):
+    pass
