@@ -114,7 +114,7 @@ impl DagBag {
         options
             .dags_folder
             .get_or_insert_with(|| folder.to_path_buf());
-        Ok(Self::load_files(paths, &options, python))
+        Ok(Self::load_files(paths, &options, python, &[]))
     }
 
     /// Loads files and folders given on a command line.
@@ -135,24 +135,28 @@ impl DagBag {
         python: Option<&crate::pydag::LoaderPool>,
     ) -> std::io::Result<DagBag> {
         let mut files = Vec::new();
+        let mut named = Vec::new();
         for p in paths {
             if p.is_dir() {
                 files.extend(dag_files(p, python.is_some())?);
             } else {
                 files.push(p.clone());
+                named.push(p.clone());
             }
         }
-        Ok(Self::load_files(files, options, python))
+        Ok(Self::load_files(files, options, python, &named))
     }
 
+    /// `named`: files named on the command line, loaded whatever their text.
     fn load_files(
         mut paths: Vec<PathBuf>,
         options: &LoadOptions,
         python: Option<&crate::pydag::LoaderPool>,
+        named: &[PathBuf],
     ) -> DagBag {
         paths.sort();
         paths.dedup();
-        let mut files: Vec<DagFileResult> = load_many(&paths, options, python)
+        let mut files: Vec<DagFileResult> = load_many(&paths, options, python, named)
             .into_iter()
             .filter_map(|(_, r)| r)
             .collect();
@@ -200,45 +204,102 @@ pub fn toml_files(folder: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// Every `*.toml` file under `folder`, and with `python` every `*.py` file (whether it
-/// is a DAG file is decided when it is read), recursively, skipping hidden folders and
-/// `__pycache__`; sorted.
+/// is a DAG file is decided when it is read), recursively, skipping hidden folders,
+/// `__pycache__` and what `.airflowignore` files exclude; sorted.
+///
+/// `.airflowignore` follows Airflow 2.10's default `regexp` syntax
+/// (`airflow/utils/file.py`, `_RegexpIgnoreRule`): each line, without its `#` comment,
+/// is a regular expression searched in the path relative to `folder`; a file's rules
+/// apply to its folder and everything under it; a matching folder is not entered.
 pub fn dag_files(folder: &Path, python: bool) -> std::io::Result<Vec<PathBuf>> {
     let mut paths = Vec::new();
-    collect_dag_files(folder, 0, python, &mut paths)?;
+    let walk = Walk {
+        base: folder,
+        python,
+    };
+    walk.collect(folder, 0, &[], &mut paths)?;
     paths.sort();
     Ok(paths)
 }
 
-fn collect_dag_files(
-    dir: &Path,
-    depth: usize,
+/// The name of Airflow's ignore file.
+const IGNORE_FILE: &str = ".airflowignore";
+
+struct Walk<'a> {
+    base: &'a Path,
     python: bool,
-    out: &mut Vec<PathBuf>,
-) -> std::io::Result<()> {
-    if depth > MAX_DEPTH {
-        return Ok(());
-    }
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.') || name == "__pycache__" {
-            continue;
+}
+
+impl Walk<'_> {
+    fn collect(
+        &self,
+        dir: &Path,
+        depth: usize,
+        inherited: &[regex::Regex],
+        out: &mut Vec<PathBuf>,
+    ) -> std::io::Result<()> {
+        if depth > MAX_DEPTH {
+            return Ok(());
         }
-        // Symlinks are followed for files but not folders, so a link loop cannot trap the scan.
-        let file_type = entry.file_type()?;
-        let path = entry.path();
-        if file_type.is_dir() {
-            collect_dag_files(&path, depth + 1, python, out)?;
-        } else if path
-            .extension()
-            .is_some_and(|e| e == "toml" || (python && e == "py"))
-            && (file_type.is_file() || path.is_file())
-        {
-            out.push(path);
+        let mut rules = inherited.to_vec();
+        rules.extend(ignore_rules(&dir.join(IGNORE_FILE)));
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') || name == "__pycache__" {
+                continue;
+            }
+            // Symlinks are followed for files but not folders, so a link loop cannot trap the scan.
+            let file_type = entry.file_type()?;
+            let path = entry.path();
+            if self.ignored(&path, &rules) {
+                continue;
+            }
+            if file_type.is_dir() {
+                self.collect(&path, depth + 1, &rules, out)?;
+            } else if path
+                .extension()
+                .is_some_and(|e| e == "toml" || (self.python && e == "py"))
+                && (file_type.is_file() || path.is_file())
+            {
+                out.push(path);
+            }
         }
+        Ok(())
     }
-    Ok(())
+
+    fn ignored(&self, path: &Path, rules: &[regex::Regex]) -> bool {
+        if rules.is_empty() {
+            return false;
+        }
+        let relative = path.strip_prefix(self.base).unwrap_or(path);
+        let relative = relative.to_string_lossy();
+        rules.iter().any(|r| r.is_match(&relative))
+    }
+}
+
+/// The rules of one `.airflowignore` file (none when it is absent); an invalid pattern
+/// is skipped with a warning, as Airflow does.
+fn ignore_rules(file: &Path) -> Vec<regex::Regex> {
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return Vec::new();
+    };
+    text.split('\n')
+        .map(|line| match line.find('#') {
+            // Airflow removes `\s*#.*`: the comment and the blanks before it.
+            Some(at) => line[..at].trim_end(),
+            None => line,
+        })
+        .filter(|line| !line.is_empty())
+        .filter_map(|line| match regex::Regex::new(line) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::warn!(file = %file.display(), "ignoring the invalid pattern `{line}`: {e}");
+                None
+            }
+        })
+        .collect()
 }
 
 /// Loads files on several threads, each taking the next file from a shared list (`.py`
@@ -250,6 +311,7 @@ pub(crate) fn load_many(
     paths: &[PathBuf],
     options: &LoadOptions,
     python: Option<&crate::pydag::LoaderPool>,
+    named: &[PathBuf],
 ) -> Vec<(PathBuf, Option<DagFileResult>)> {
     let is_py = |p: &&PathBuf| p.extension().is_some_and(|e| e == "py");
     let order: Vec<&PathBuf> = paths
@@ -272,7 +334,8 @@ pub(crate) fn load_many(
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(p) = order.get(i) else { break };
-                        mine.push(((*p).clone(), load_any(p, options, python)));
+                        let r = load_any(p, options, python, named.contains(p));
+                        mine.push(((*p).clone(), r));
                     }
                     mine
                 })
@@ -288,15 +351,17 @@ pub(crate) fn load_many(
     })
 }
 
-/// Loads one file of either kind: None for a `.py` file that is not a DAG file (or
-/// any `.py` file without a loader pool).
+/// Loads one file of either kind: None for a `.py` file that is not a DAG file (unless
+/// `named`: a file named on the command line is loaded whatever its text), or any `.py`
+/// file without a loader pool.
 pub(crate) fn load_any(
     path: &Path,
     options: &LoadOptions,
     python: Option<&crate::pydag::LoaderPool>,
+    named: bool,
 ) -> Option<DagFileResult> {
     if path.extension().is_some_and(|e| e == "py") {
-        return python.and_then(|pool| crate::pydag::load_file(path, options, pool));
+        return python.and_then(|pool| crate::pydag::load_file(path, options, pool, named));
     }
     Some(load_file_with(path, options))
 }

@@ -105,7 +105,7 @@ impl Watcher {
         if stale.is_empty() {
             return changed;
         }
-        let loaded = crate::dagbag::load_many(&stale, &self.options, self.python.as_deref());
+        let loaded = crate::dagbag::load_many(&stale, &self.options, self.python.as_deref(), &[]);
         for (path, result) in loaded {
             let stamp = stamps.get(&path).copied().unwrap_or((None, 0));
             let Some(result) = result else {

@@ -53,11 +53,13 @@ pub(crate) fn diagnostic_at_line(
     convert::at_line(&src, Some(line).filter(|l| *l > 0), severity, message)
 }
 
-/// Loads one `.py` file: None when it is not a DAG file (a plain module).
+/// Loads one `.py` file: None when it is not a DAG file (a plain module), unless
+/// `named` (a file named on the command line is loaded whatever its text).
 pub(crate) fn load_file(
     path: &Path,
     options: &LoadOptions,
     pool: &LoaderPool,
+    named: bool,
 ) -> Option<DagFileResult> {
     let whole_file = |message: String| DagFileResult {
         path: path.to_owned(),
@@ -85,7 +87,7 @@ pub(crate) fn load_file(
         Ok(b) => b,
         Err(e) => return Some(whole_file(format!("cannot read the file: {e}"))),
     };
-    if !is_dag_file(&bytes) {
+    if !named && !is_dag_file(&bytes) {
         return None;
     }
     let text = String::from_utf8_lossy(&bytes);

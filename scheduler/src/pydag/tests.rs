@@ -153,7 +153,13 @@ fn the_safe_mode_rule_needs_both_words_in_any_case() {
 fn a_description_becomes_a_dag_with_its_operators_and_a_warning_for_the_unsupported_one() {
     let s = setup(1, Duration::from_secs(30));
     let path = write(&s.dags, "etl.py", &py(&etl(two_tasks())));
-    let r = load_file(&path, &lithoflow_dag::LoadOptions::default(), &s.pool).expect("a DAG file");
+    let r = load_file(
+        &path,
+        &lithoflow_dag::LoadOptions::default(),
+        &s.pool,
+        false,
+    )
+    .expect("a DAG file");
     assert!(!r.has_errors(), "{:?}", r.diagnostics);
     assert_eq!(r.dags[0].python.as_ref().map(|p| p.sys_path.len()), Some(2));
     let dag = r.dag().expect("one DAG");
@@ -188,7 +194,13 @@ fn validation_errors_point_at_the_task_line_in_the_py_file() {
         "b": {"type": "python", "python_callable": "m:g", "upstream": ["nope"]},
     });
     let path = write(&s.dags, "etl.py", &py(&etl(tasks)));
-    let r = load_file(&path, &lithoflow_dag::LoadOptions::default(), &s.pool).expect("a DAG file");
+    let r = load_file(
+        &path,
+        &lithoflow_dag::LoadOptions::default(),
+        &s.pool,
+        false,
+    )
+    .expect("a DAG file");
     assert!(r.dags.is_empty());
     let errors: Vec<String> = r
         .diagnostics
@@ -238,7 +250,13 @@ fn an_import_error_is_at_the_traceback_line_with_the_exception_and_traceback() {
     let answer = json!({"ok": false, "error": {"kind": "syntax", "type": "SyntaxError",
         "message": "invalid syntax", "file": path, "line": 4, "column": 9}});
     write(&s.dags, "etl.py", &py(&answer));
-    let r = load_file(&path, &lithoflow_dag::LoadOptions::default(), &s.pool).expect("a DAG file");
+    let r = load_file(
+        &path,
+        &lithoflow_dag::LoadOptions::default(),
+        &s.pool,
+        false,
+    )
+    .expect("a DAG file");
     assert_eq!(
         r.diagnostics[0].headline(),
         format!("{}:4:9: error: SyntaxError: invalid syntax", path.display())
@@ -316,10 +334,10 @@ fn a_loader_that_dies_mid_request_is_replaced_and_the_file_tried_once_more() {
     let always = write(&s.dags, "always.py", "# airflow dag\n#DIE\n");
     let options = lithoflow_dag::LoadOptions::default();
     // Dies the first time: the retry on a fresh process answers.
-    let r = load_file(&once, &options, &s.pool).expect("a DAG file");
+    let r = load_file(&once, &options, &s.pool, false).expect("a DAG file");
     assert_eq!(r.dags.len(), 1, "{:?}", r.diagnostics);
     // Dies every time: the file's error, and the pool still serves other files.
-    let r = load_file(&always, &options, &s.pool).expect("a DAG file");
+    let r = load_file(&always, &options, &s.pool, false).expect("a DAG file");
     assert_eq!(
         r.diagnostics[0].headline(),
         format!(
@@ -328,7 +346,7 @@ fn a_loader_that_dies_mid_request_is_replaced_and_the_file_tried_once_more() {
         )
     );
     for _ in 0..3 {
-        let r = load_file(&good, &options, &s.pool).expect("a DAG file");
+        let r = load_file(&good, &options, &s.pool, false).expect("a DAG file");
         assert_eq!(r.dags.len(), 1);
     }
 }
@@ -398,7 +416,13 @@ fn values_toml_cannot_hold_are_errors_at_the_task_line() {
         "b": {"type": "python", "python_callable": "m:g"},
     });
     let path = write(&s.dags, "etl.py", &py(&etl(tasks)));
-    let r = load_file(&path, &lithoflow_dag::LoadOptions::default(), &s.pool).expect("a DAG file");
+    let r = load_file(
+        &path,
+        &lithoflow_dag::LoadOptions::default(),
+        &s.pool,
+        false,
+    )
+    .expect("a DAG file");
     assert!(r.dags.is_empty());
     assert_eq!(
         r.diagnostics[0].headline(),
@@ -413,7 +437,13 @@ fn values_toml_cannot_hold_are_errors_at_the_task_line() {
 fn tasks_of_a_py_dag_import_the_compat_package_first_and_ship_it_to_lambda() {
     let s = setup(1, Duration::from_secs(30));
     let path = write(&s.dags, "etl.py", &py(&etl(two_tasks())));
-    let r = load_file(&path, &lithoflow_dag::LoadOptions::default(), &s.pool).expect("a DAG file");
+    let r = load_file(
+        &path,
+        &lithoflow_dag::LoadOptions::default(),
+        &s.pool,
+        false,
+    )
+    .expect("a DAG file");
     let mut dag = r.dags[0].clone();
     // The real package, as a scheduler installs it.
     let home = tempfile::tempdir().expect("tempdir");
@@ -455,7 +485,13 @@ fn tasks_of_a_py_dag_import_the_compat_package_first_and_ship_it_to_lambda() {
 fn an_unsupported_operator_fails_at_once_without_retries() {
     let s = setup(1, Duration::from_secs(30));
     let path = write(&s.dags, "etl.py", &py(&etl(two_tasks())));
-    let r = load_file(&path, &lithoflow_dag::LoadOptions::default(), &s.pool).expect("a DAG file");
+    let r = load_file(
+        &path,
+        &lithoflow_dag::LoadOptions::default(),
+        &s.pool,
+        false,
+    )
+    .expect("a DAG file");
     let dag = &r.dags[0];
     assert!(crate::taskrun::unsupported(dag.task("a").expect("a")).is_none());
     let e = crate::taskrun::unsupported(dag.task("b").expect("b")).expect("unsupported");
@@ -463,5 +499,50 @@ fn an_unsupported_operator_fails_at_once_without_retries() {
     assert_eq!(
         e.to_string(),
         "BigQueryInsertJobOperator (from airflow.providers.google.cloud.operators.bigquery) is a provider operator lithoflow does not implement; this DAG needs it: keep the DAG on Airflow or replace the task"
+    );
+}
+
+#[test]
+fn airflowignore_patterns_skip_files_and_folders_below_them() {
+    let s = setup(1, Duration::from_secs(30));
+    let toml = "[tasks.t]\ntype = \"call_async\"\nfunc = \"m:f\"\n";
+    write(
+        &s.dags,
+        ".airflowignore",
+        "# comment\nskip_.*   # trailing comment\n^old/\n",
+    );
+    write(&s.dags, "keep.toml", toml);
+    write(&s.dags, "skip_me.toml", toml);
+    write(&s.dags, "skip_me.py", &py(&etl(two_tasks())));
+    for sub in ["old", "team"] {
+        std::fs::create_dir_all(s.dags.join(sub)).expect("mkdir");
+        write(&s.dags.join(sub), "x.toml", toml);
+    }
+    // A nested file adds rules for its own folder.
+    write(&s.dags.join("team"), ".airflowignore", "team/y\n");
+    write(&s.dags.join("team"), "y.toml", toml);
+    let names = |python: bool| -> Vec<String> {
+        crate::dagbag::dag_files(&s.dags, python)
+            .expect("readable")
+            .iter()
+            .map(|p| {
+                p.strip_prefix(&s.dags)
+                    .expect("inside")
+                    .display()
+                    .to_string()
+            })
+            .collect()
+    };
+    assert_eq!(names(true), vec!["keep.toml", "team/x.toml"]);
+    std::fs::remove_file(s.dags.join(".airflowignore")).expect("rm");
+    assert_eq!(
+        names(true),
+        vec![
+            "keep.toml",
+            "old/x.toml",
+            "skip_me.py",
+            "skip_me.toml",
+            "team/x.toml"
+        ]
     );
 }
