@@ -367,15 +367,31 @@ fn airflow3_files_get_airflow3_defaults_and_the_others_the_configured_version() 
     assert!(!af2["schedule"].is_null(), "Airflow 2: one day: {af2}");
     assert_eq!(af2["catchup"], true);
     assert_eq!(af2["python"]["airflow_version"], 2);
-
-    // `[airflow] default_version = 3` gives the same file Airflow 3's defaults.
-    env.write_config("[airflow]\ndefault_version = 3\n");
-    let af2_as_3 = show(&env, "sched_default").expect("sched_default loads");
-    assert!(af2_as_3["schedule"].is_null(), "{af2_as_3}");
-    assert_eq!(af2_as_3["catchup"], false);
-    assert_eq!(af2_as_3["python"]["airflow_version"], 3);
     // An explicit catchup stays what the file says.
     assert_eq!(show(&env, "sched_cron").expect("loads")["catchup"], false);
+
+    // `[airflow] default_version = 3` gives a file that does not say Airflow 3's defaults,
+    // and Airflow 3's refusals: schedules_timetables.py passes `schedule_interval`, which
+    // Airflow 3 removed, so the whole file is an import error there.
+    env.write(
+        "plain_default.py",
+        "from datetime import datetime\n\nfrom airflow import DAG\nfrom airflow.operators.empty import EmptyOperator\n\nwith DAG(\"plain_default\", start_date=datetime(2026, 1, 1)):\n    EmptyOperator(task_id=\"noop\")\n",
+    );
+    let as2 = show(&env, "plain_default").expect("plain_default loads");
+    assert!(!as2["schedule"].is_null(), "{as2}");
+    assert_eq!(as2["catchup"], true);
+    env.write_config("[airflow]\ndefault_version = 3\n");
+    let as3 = show(&env, "plain_default").expect("plain_default loads");
+    assert!(as3["schedule"].is_null(), "{as3}");
+    assert_eq!(as3["catchup"], false);
+    assert_eq!(as3["python"]["airflow_version"], 3);
+    let errors = import_errors(&env);
+    assert!(
+        errors
+            .get("schedules_timetables.py")
+            .is_some_and(|e| e.contains("schedule_interval")),
+        "Airflow 3 has no schedule_interval: {errors:?}"
+    );
 }
 
 #[test]
