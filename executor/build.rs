@@ -1,6 +1,7 @@
 //! Embeds lithoflow's Airflow compatibility package (`python/compat/`, every file but
-//! `__pycache__`, compiled files and tests) into the executor, with a hash of its content
-//! that names the folder `compat::install` writes it to.
+//! `__pycache__`, compiled files and tests, plus the runtime's `lithoflow.py`) into the
+//! executor, with a hash of its content that names the folder `compat::install` writes
+//! it to.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,11 @@ fn main() {
     if root.is_dir() {
         collect(&root, "", &mut files);
     }
+    // The `lithoflow` module tasks import (`from lithoflow import Variable`): the loader
+    // imports helper modules of the DAGs folder that use it, so it is part of the package.
+    let module = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/runtime/lithoflow.py");
+    println!("cargo:rerun-if-changed={}", module.display());
+    files.push(("lithoflow.py".to_owned(), module));
     files.sort();
     // FNV-1a (64 bits) over names and contents: stable across toolchains, enough to tell
     // two versions of the package apart.

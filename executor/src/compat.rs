@@ -97,4 +97,24 @@ mod tests {
             .collect();
         assert_eq!(names, vec![format!("compat-{}", version_hash())]);
     }
+
+    #[test]
+    fn the_package_holds_the_loader_and_the_lithoflow_module() {
+        let names: Vec<&str> = files().iter().map(|(n, _)| *n).collect();
+        for needed in [
+            "lithoflow_loader.py",
+            "lithoflow_dagfiles.py",
+            "airflow/__init__.py",
+        ] {
+            assert!(names.contains(&needed), "{needed} missing from {names:?}");
+        }
+        let module = files()
+            .iter()
+            .find(|(n, _)| *n == "lithoflow.py")
+            .expect("lithoflow.py is embedded");
+        assert_eq!(
+            module.1,
+            crate::protocol::LITHOFLOW_MODULE_SOURCE.as_bytes()
+        );
+    }
 }

@@ -665,4 +665,41 @@ mod tests {
             "c.toml:1:7: error: `api` must be a table (`[api]`)"
         );
     }
+
+    #[test]
+    fn reads_the_python_dag_settings_and_reports_bad_ones_with_positions() {
+        let f = parse_file(Path::new("c.toml"), "").expect("empty");
+        assert_eq!(
+            (
+                f.dags.load_python,
+                f.dags.loader_processes,
+                f.airflow_default_version
+            ),
+            (true, None, 2)
+        );
+        let f = parse_file(
+            Path::new("c.toml"),
+            "[dags]\nload_python = false\nloader_processes = 4\n[airflow]\ndefault_version = 3\n",
+        )
+        .expect("valid");
+        assert_eq!(
+            (
+                f.dags.load_python,
+                f.dags.loader_processes,
+                f.airflow_default_version
+            ),
+            (false, Some(4), 3)
+        );
+        let err = parse_file(
+            Path::new("c.toml"),
+            "[dags]\nload_python = \"yes\"\nloader_processes = 0\n[airflow]\ndefault_version = 1\n",
+        )
+        .expect_err("invalid");
+        assert_eq!(
+            err.to_string(),
+            "c.toml:2:15: error: `dags.load_python`: expected true or false, found \"yes\"\n\
+             c.toml:3:20: error: `dags.loader_processes`: expected a number of processes from 1 to 256, found 0\n\
+             c.toml:5:19: error: `airflow.default_version`: expected 2 or 3 (the Airflow version whose defaults apply to .py DAG files that do not import airflow.sdk), found 1"
+        );
+    }
 }

@@ -159,6 +159,10 @@ impl DagBag {
         let mut files: Vec<DagFileResult> = load_many(&paths, options, python, named)
             .into_iter()
             .filter_map(|(_, r)| r)
+            // A `.py` file that passes the safe-mode rule but defines no DAG and has no
+            // problem (a helper module whose docstring names Airflow DAGs) is a module,
+            // as in Airflow's DagBag, not a DAG file to count.
+            .filter(|r| !(r.python && r.dags.is_empty() && r.diagnostics.is_empty()))
             .collect();
         files.sort_by(|a, b| a.path.cmp(&b.path));
         mark_duplicate_ids(&mut files);

@@ -41,6 +41,7 @@ fn dags_list_shows_the_examples_as_a_table_and_as_json() {
     assert_eq!(
         ids,
         [
+            "airflow_example",
             "airflow_runtime_example",
             "call_async_example",
             "lithops_example",
@@ -48,10 +49,17 @@ fn dags_list_shows_the_examples_as_a_table_and_as_json() {
             "map_reduce_example"
         ]
     );
-    let runtime = &list[0];
+    let airflow = &list[0];
+    assert_eq!(airflow["tasks"], 10);
+    assert!(
+        airflow["fileloc"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("airflow_example.py"))
+    );
+    let runtime = &list[1];
     assert_eq!(runtime["tasks"], 4);
     assert_eq!(runtime["tags"], serde_json::json!(["example", "airflow"]));
-    let chained = &list[2];
+    let chained = &list[3];
     assert_eq!(chained["schedule"], "@daily");
     assert_eq!(chained["tasks"], 4);
     assert_eq!(chained["tags"], serde_json::json!(["example", "lithops"]));
@@ -162,7 +170,7 @@ fn validate_of_the_examples_succeeds_and_notes_are_printed() {
         .assert()
         .success()
         .stdout(predicate::str::contains(
-            "5 files checked: 5 valid, 0 invalid",
+            "6 files checked: 6 valid, 0 invalid",
         ));
     let note = repo_root().join("tests/fixtures/warnings/remote_invocation_on_localhost.toml");
     lithoflow()

@@ -20,6 +20,7 @@ mod lambda_restart;
 mod logs;
 mod mapping;
 mod migrate;
+mod migrate_loader;
 mod pools;
 mod proptests;
 mod pydags;

@@ -203,8 +203,9 @@ fn args(paths: Vec<PathBuf>, out: &Path, version: AirflowVersion, partial: bool)
     MigrateArgs {
         paths,
         out: Some(out.to_owned()),
-        airflow_version: version,
+        airflow_version: Some(version),
         allow_partial: partial,
+        static_only: true,
         now: Some(NOW.into()),
     }
 }
@@ -773,7 +774,7 @@ fn migrate_cli(file: &str, out: &Path) -> std::process::Output {
         .arg(corpus().join(file))
         .arg("--out")
         .arg(out)
-        .args(["--airflow-version", version, "--now", NOW])
+        .args(["--airflow-version", version, "--now", NOW, "--static"])
         .timeout(Duration::from_secs(60))
         .output()
         .expect("lithoflow runs")

@@ -75,6 +75,7 @@ fn migrate_and_validate_never_copy_or_print_a_hard_coded_credential() {
             &*out_s,
             "--now",
             "2026-11-28T10:00:00Z",
+            "--static",
         ];
         if partial {
             args.push("--allow-partial");

@@ -94,7 +94,7 @@ b = DAG("data", schedule=CronDataIntervalTimetable("0 2 * * *", "UTC"), start_da
         self.assertEqual((t["trig"]["schedule"], t["trig"]["timetable"]), ("0 1 * * *", "cron_trigger"))
         self.assertEqual((t["data"]["schedule"], t["data"]["timetable"]), ("0 2 * * *", "cron_data_interval"))
 
-    def test_custom_timetable_is_a_finding(self):
+    def test_custom_timetable_is_a_warning_and_the_dag_manual(self):
         d = self.one(HEAD + """
 from airflow.timetables.base import Timetable
 
@@ -103,9 +103,37 @@ class Mine(Timetable):
 
 dag = DAG("custom_tt", timetable=Mine(), start_date=datetime(2026, 1, 1))
 """)
-        self.assertEqual([f["severity"] for f in d["findings"]], ["error"])
+        self.assertEqual([f["severity"] for f in d["findings"]], ["warning"])
         self.assertIn("Mine", d["findings"][0]["message"])
+        self.assertIn("runs only when triggered", d["findings"][0]["message"])
         self.assertEqual(d["findings"][0]["line"], d["line"])
+        self.assertNotIn("schedule", d["toml"])
+
+    def test_dataset_or_time_schedule_keeps_the_timetable(self):
+        d = self.one(HEAD + """
+from airflow.datasets import Dataset
+from airflow.timetables.datasets import DatasetOrTimeSchedule
+from airflow.timetables.trigger import CronTriggerTimetable
+
+dag = DAG("ds_or_time", start_date=datetime(2026, 1, 1),
+          schedule=DatasetOrTimeSchedule(timetable=CronTriggerTimetable("0 1 * * 3", timezone="UTC"),
+                                         datasets=[Dataset("s3://b/x")]))
+""")
+        self.assertEqual(d["toml"]["schedule"], "0 1 * * 3")
+        self.assertEqual(d["toml"]["timetable"], "cron_trigger")
+        self.assertEqual([f["severity"] for f in d["findings"]], ["warning"])
+        self.assertIn("asset condition does not trigger", d["findings"][0]["message"])
+
+    def test_asset_alias_outlet_is_dropped_with_a_warning(self):
+        d = self.one(HEAD + """
+from airflow.datasets import DatasetAlias
+from airflow.operators.empty import EmptyOperator
+
+with DAG("alias_out", start_date=datetime(2026, 1, 1), schedule=None) as dag:
+    EmptyOperator(task_id="t", outlets=[DatasetAlias("a1")])
+""")
+        self.assertEqual([f["severity"] for f in d["findings"]], ["warning"])
+        self.assertNotIn("outlets", d["toml"]["tasks"]["t"])
 
     def test_dataset_schedule(self):
         d = self.one(HEAD + """

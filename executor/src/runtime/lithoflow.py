@@ -18,6 +18,7 @@ source.
 """
 
 import datetime as _dt
+import sys as _sys
 import json as _json
 import threading as _threading
 
@@ -281,10 +282,26 @@ _DATE_KEYS = frozenset([
     "run_after", "queued_at", "last_scheduling_decision",
 ])
 
-try:
-    import pendulum as _pendulum
-except ImportError:  # pendulum is optional: datetimes with tzinfo instead
-    _pendulum = None
+def _pendulum():
+    """pendulum when it can be imported now, else None (datetimes with tzinfo instead).
+
+    Asked at each use, not once at start: a worker running a task of an Airflow DAG file
+    has lithoflow's pendulum stand-in on sys.path only once that file was imported."""
+    global _pendulum_missing_on
+    module = _sys.modules.get("pendulum")
+    if module is not None:
+        return module
+    if _pendulum_missing_on == _sys.path:
+        return None
+    try:
+        import pendulum
+    except ImportError:
+        _pendulum_missing_on = list(_sys.path)
+        return None
+    return pendulum
+
+
+_pendulum_missing_on = None  # sys.path when pendulum was last found missing
 
 
 def _datetime(value):
@@ -297,8 +314,9 @@ def _datetime(value):
         return value
     if d.tzinfo is None:
         d = d.replace(tzinfo=_dt.timezone.utc)
-    if _pendulum is not None:
-        return _pendulum.instance(d)
+    pendulum = _pendulum()
+    if pendulum is not None:
+        return pendulum.instance(d)
     return d
 
 
@@ -513,9 +531,10 @@ class _Macros:
 
     @staticmethod
     def datetime_diff_for_humans(dt, since=None):
-        if _pendulum is None:
+        pendulum = _pendulum()
+        if pendulum is None:
             raise ImportError("macros.datetime_diff_for_humans needs the pendulum package")
-        return _pendulum.instance(dt).diff_for_humans(since)
+        return pendulum.instance(dt).diff_for_humans(since)
 
     def __repr__(self):
         return "<macros>"

@@ -148,6 +148,9 @@ pub struct OperatorInfo {
     pub custom: bool,
     /// Operator arguments lithoflow has no meaning for, accepted and ignored.
     pub ignored: Vec<IgnoredArg>,
+    /// The Python function the task calls as the file names it (`extract (etl.py:12)`),
+    /// when it has one.
+    pub callable: Option<String>,
 }
 
 /// Where a DAG file writes executor settings: the settings of each `lithops_config`

@@ -18,6 +18,7 @@ mod convert;
 mod emit;
 mod eval;
 mod known;
+mod loaded;
 mod model;
 mod relocate;
 mod runtime_values;
@@ -42,6 +43,7 @@ use rustpython_parser::Parse;
 use rustpython_parser::ast;
 
 use lithoflow_dag::diag::{Diagnostic, Severity, Source};
+pub use loaded::{Described, convert_described};
 pub use relocate::{GENERATED_MARKER, GeneratedModule};
 
 /// The first words of every converted TOML file: `lithoflow migrate` overwrites only files
@@ -77,12 +79,20 @@ pub struct MigrateArgs {
     pub out: Option<PathBuf>,
     /// Whose defaults the DAG files rely on: Airflow 2 (schedule timedelta(days=1),
     /// catchup on, data-interval cron) or 3 (no schedule, catchup off, cron ticks).
-    #[arg(long, value_enum, default_value_t = AirflowVersion::V2)]
-    pub airflow_version: AirflowVersion,
+    /// Default: 2 when read statically; when run by the loader, Airflow 3 for a file
+    /// importing airflow.sdk or airflow.providers.standard, else `[airflow]
+    /// default_version` of lithoflow.toml (2).
+    #[arg(long, value_enum)]
+    pub airflow_version: Option<AirflowVersion>,
     /// Also write DAGs that did not convert whole, with the gaps as TOML comments, and
     /// exit 0.
     #[arg(long)]
     pub allow_partial: bool,
+    /// Read the files without running them (the static reader), as where no Python is
+    /// installed; by default each file is run by lithoflow's loader, as Airflow imports
+    /// it, and read statically only when it cannot be imported here.
+    #[arg(long = "static")]
+    pub static_only: bool,
     /// The time `days_ago(...)`, `datetime.now()` and the like are evaluated at
     /// (RFC 3339; default: now). For reproducible output.
     #[arg(long, value_name = "TIME", hide = true)]
@@ -345,20 +355,24 @@ fn generated_module_name(path: &Path) -> String {
 /// hostile input is reported instead of overflowing the stack; a panic in the parser is
 /// reported as an error of the file.
 pub fn convert_file(path: &Path, text: &str, opts: &ConvertOptions) -> FileConversion {
+    guarded(path, || convert_file_inner(path, text, opts))
+}
+
+/// Runs a conversion on a thread with a large stack; a panic is reported as an error of
+/// the file.
+fn guarded(path: &Path, convert: impl Fn() -> FileConversion + Sync) -> FileConversion {
     let result = std::thread::scope(|scope| {
         std::thread::Builder::new()
             .name("migrate".into())
             .stack_size(256 * 1024 * 1024)
-            .spawn_scoped(scope, || convert_file_inner(path, text, opts))
+            .spawn_scoped(scope, &convert)
             .map(|h| h.join())
     });
     let result = match result {
         Ok(joined) => joined,
         // No thread with a large stack could be made: convert on this one (the limits
         // below keep the recursion shallow anyway).
-        Err(_) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            convert_file_inner(path, text, opts)
-        })),
+        Err(_) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(&convert)),
     };
     match result {
         Ok(conv) => conv,
@@ -763,10 +777,136 @@ fn parse_now(text: &str) -> anyhow::Result<DateTime<Utc>> {
     }
 }
 
-/// Runs `lithoflow migrate`: the report goes to `report` (stderr), the list of files
-/// written to `summary` (stdout).
+/// What the Python loader made of a DAG file, for [`run_with`].
+#[derive(Debug, Clone)]
+pub enum Loaded {
+    /// It ran the file on lithoflow's Airflow compatibility layer: the DAGs it defines.
+    Ran(Described),
+    /// It could not import the file here: why (the exception with its `file:line`, the
+    /// time limit, or that there is no Python). The file is then read statically.
+    NotImported(String),
+}
+
+impl Loaded {
+    /// The loader's answer for a file (its `{"op": "result", "ok": ..., "dags": [...],
+    /// "modules": [...], "error": {...}}`, issue 19's spec), or why there is none (the
+    /// loader process could not start: no Python).
+    pub fn from_result(result: Result<serde_json::Value, String>) -> Loaded {
+        let v = match result {
+            Ok(v) => v,
+            Err(why) => return Loaded::NotImported(why),
+        };
+        if v["ok"].as_bool() == Some(true) {
+            let dags = v["dags"].as_array().cloned().unwrap_or_default();
+            let modules = v["modules"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m["path"].as_str().or(m.as_str()).map(PathBuf::from))
+                .collect();
+            let warnings = v["warnings"].as_array().cloned().unwrap_or_default();
+            return Loaded::Ran(Described {
+                dags,
+                modules,
+                warnings,
+            });
+        }
+        let e = &v["error"];
+        let what = match (e["type"].as_str(), e["message"].as_str()) {
+            (Some(t), Some(m)) if !m.is_empty() => format!("{t}: {m}"),
+            (Some(t), _) => t.to_owned(),
+            (None, Some(m)) => m.to_owned(),
+            (None, None) => format!(
+                "the loader failed ({})",
+                e["kind"].as_str().unwrap_or("no reason given")
+            ),
+        };
+        let at = match (e["file"].as_str(), e["line"].as_u64()) {
+            (Some(f), Some(l)) => format!(" at {f}:{l}"),
+            (Some(f), None) => format!(" in {f}"),
+            _ => String::new(),
+        };
+        Loaded::NotImported(format!("{what}{at}"))
+    }
+}
+
+/// How [`run_with`] gets a DAG file's descriptions: `(file, the Airflow version of files
+/// that do not import Airflow 3's modules, if `--airflow-version` gave one)`.
+pub type LoaderFn<'a> = &'a mut dyn FnMut(&Path, Option<AirflowVersion>) -> Loaded;
+
+/// How [`run_loading`] loads DAG files. It is given the files, the DAGs folder to put on
+/// their `sys.path` (None: each file's own folder) and the Airflow version of the files
+/// that do not import Airflow 3's modules (None: the `default_version` of lithoflow.toml's
+/// `airflow` table), and gives the loader's answer per file, in order (see
+/// [`Loaded::from_result`]).
+pub type DescribeFn<'a> =
+    &'a dyn Fn(&[PathBuf], Option<&Path>, Option<u8>) -> Vec<Result<serde_json::Value, String>>;
+
+/// Runs `lithoflow migrate` with the Python loader `describe` (the scheduler's), which
+/// loads every DAG file first; `None` reads every file statically.
+pub fn run_loading(
+    args: &MigrateArgs,
+    describe: Option<DescribeFn<'_>>,
+    summary: &mut dyn Write,
+    report: &mut dyn Write,
+) -> anyhow::Result<MigrateOutcome> {
+    let Some(describe) = describe.filter(|_| !args.static_only) else {
+        return run_with(args, None, summary, report);
+    };
+    let files = dag_files(args)?;
+    // The folder given is the DAGs folder (on `sys.path`, as Airflow's); for files named
+    // one by one, each file's own folder.
+    let folder = match args.paths.as_slice() {
+        [one] if one.is_dir() => Some(one.as_path()),
+        _ => None,
+    };
+    let version = args.airflow_version.map(|v| match v {
+        AirflowVersion::V2 => 2,
+        AirflowVersion::V3 => 3,
+    });
+    let mut answers: HashMap<PathBuf, Result<serde_json::Value, String>> = files
+        .iter()
+        .cloned()
+        .zip(describe(&files, folder, version))
+        .collect();
+    let mut loader = |file: &Path, _: Option<AirflowVersion>| {
+        Loaded::from_result(
+            answers
+                .remove(file)
+                .unwrap_or_else(|| Err("the loader gave no answer for it".into())),
+        )
+    };
+    run_with(args, Some(&mut loader), summary, report)
+}
+
+/// Runs `lithoflow migrate` with the static reader alone: the report goes to `report`
+/// (stderr), the list of files written to `summary` (stdout).
 pub fn run(
     args: &MigrateArgs,
+    summary: &mut dyn Write,
+    report: &mut dyn Write,
+) -> anyhow::Result<MigrateOutcome> {
+    run_with(args, None, summary, report)
+}
+
+/// The DAG files `lithoflow migrate` would read for `args`, in its order (for a caller
+/// that loads them all before [`run_with`]).
+pub fn dag_files(args: &MigrateArgs) -> anyhow::Result<Vec<PathBuf>> {
+    let mut skipped = 0;
+    let mut files = Vec::new();
+    for p in &args.paths {
+        files.extend(find_files(p, &mut skipped)?.1);
+    }
+    Ok(files)
+}
+
+/// Runs `lithoflow migrate`: each DAG file is loaded with `loader` (the Python loader,
+/// which runs it) and converted from the DAGs it defines; a file the loader cannot import
+/// here, or every file when there is no loader, is read statically. The report (on
+/// `report`) says which reader each file had.
+pub fn run_with(
+    args: &MigrateArgs,
+    mut loader: Option<LoaderFn<'_>>,
     summary: &mut dyn Write,
     report: &mut dyn Write,
 ) -> anyhow::Result<MigrateOutcome> {
@@ -775,7 +915,7 @@ pub fn run(
         None => Utc::now(),
     };
     let opts = ConvertOptions {
-        airflow_version: args.airflow_version,
+        airflow_version: args.airflow_version.unwrap_or(AirflowVersion::V2),
         now,
     };
     let mut outcome = MigrateOutcome {
@@ -822,7 +962,27 @@ pub fn run(
                 continue;
             }
         };
-        let conv = convert_file(file, &text, &opts);
+        let conv = match loader.as_mut().map(|l| l(file, args.airflow_version)) {
+            None => convert_file(file, &text, &opts),
+            Some(Loaded::Ran(described)) => {
+                diags.push(Diagnostic {
+                    severity: Severity::Note,
+                    path: file.clone(),
+                    location: None,
+                    message: "loaded by running it on lithoflow's Airflow compatibility layer, as Airflow imports it".into(),
+                });
+                convert_described(file, &text, &described, &opts)
+            }
+            Some(Loaded::NotImported(why)) => {
+                diags.push(Diagnostic {
+                    severity: Severity::Note,
+                    path: file.clone(),
+                    location: None,
+                    message: format!("read statically, without running it: the loader could not import it here ({why})"),
+                });
+                convert_file(file, &text, &opts)
+            }
+        };
         outcome.dags += conv.dags.len();
         let out_dir = match &args.out {
             Some(o) => {

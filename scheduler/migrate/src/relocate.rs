@@ -422,10 +422,10 @@ pub(crate) fn build(
     chunks.sort_by_key(|(at, _)| *at);
     chunks.dedup_by_key(|(at, _)| *at);
     let mut out = format!(
-        "{GENERATED_MARKER} from {source_file}: the functions that file defined\n# itself, copied verbatim (without their Airflow decorators), with the imports and\n# module-level names they use. lithoflow runs functions from modules, not DAG files.\n"
+        "{GENERATED_MARKER} from {source_file}: the functions that file defined\n# itself, copied verbatim (without their decorators), with the imports and\n# module-level names they use. lithoflow runs functions from modules.\n"
     );
     if !lithoflow_names.is_empty() {
-        out.push_str("# Airflow's Variable, get_current_context, Connection and BaseHook.get_connection\n# are lithoflow's (docs/airflow-runtime.md, \"Python access from tasks\").\n\n");
+        out.push_str("# Variable, get_current_context, Connection and BaseHook.get_connection come from\n# lithoflow's runtime module (its docs: \"Python access from tasks\").\n\n");
         out.push_str(&lithoflow_import(&lithoflow_names));
         out.push('\n');
     }

@@ -758,8 +758,9 @@ fn the_command_writes_references_and_prints_no_credential() {
         let args = MigrateArgs {
             paths: vec![dag.clone()],
             out: Some(dir.path().join("out")),
-            airflow_version: AirflowVersion::V2,
+            airflow_version: Some(AirflowVersion::V2),
             allow_partial,
+            static_only: true,
             now: Some("2026-11-28T10:00:00Z".into()),
         };
         let (mut summary, mut report) = (Vec::new(), Vec::new());

@@ -165,6 +165,7 @@ pub(super) fn tasks_list(
                 "task_id": t.task_id,
                 "type": t.type_name(),
                 "function": lithoflow_dag::redact::redact_text(&function_of(t)),
+                "operator": t.operator.as_ref().map(|o| o.operator.clone()),
                 "upstream": dag.graph.upstream(&t.task_id),
                 "trigger_rule": t.trigger_rule.name(),
                 "retries": t.retries,
@@ -190,6 +191,14 @@ pub(super) fn tasks_list(
 }
 
 fn function_of(t: &Task) -> String {
+    // A `.py` DAG's references name generated wrappers: the file's own function reads better.
+    if let Some(op) = &t.operator {
+        return match &op.callable {
+            Some(c) => c.clone(),
+            None if matches!(t.kind, TaskKind::Bash(_)) => bash_or_dash(t),
+            None => op.operator.clone(),
+        };
+    }
     match &t.kind {
         TaskKind::CallAsync(c) => c.func.to_string(),
         TaskKind::Map(m) => m.map_function.to_string(),
@@ -267,6 +276,14 @@ fn add_task_fields(dag: &Dag, t: &Task, shown: &mut Value) {
         m.insert("unsupported".to_owned(), json!(op.unsupported));
         m.insert("custom_operator".to_owned(), json!(op.custom));
         m.insert("ignored".to_owned(), json!(op.ignored));
+        m.insert("callable".to_owned(), json!(op.callable));
+    }
+}
+
+fn bash_or_dash(t: &Task) -> String {
+    match &t.kind {
+        TaskKind::Bash(b) => b.bash_command.clone(),
+        _ => "-".to_owned(),
     }
 }
 
@@ -362,6 +379,9 @@ fn show_text(dag: &Dag) -> String {
         let Some(t) = dag.task(id) else { continue };
         s.push_str(&format!("\n[tasks.{}]  ({})\n", t.task_id, t.type_name()));
         if let Some(op) = &t.operator {
+            if let Some(c) = &op.callable {
+                s.push_str(&format!("  {:<27}{c}\n", "calls"));
+            }
             s.push_str(&format!(
                 "  {:<27}{} (from {}), line {}{}\n",
                 "operator",

@@ -350,7 +350,43 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Connections(cmd) => connections::run(cmd, &home_settings()?).await,
         Command::Pools(cmd) => pools::run(cmd, &home_settings()?).await,
         Command::Migrate(args) => {
-            lithoflow_migrate::run(&args, &mut out, &mut err).map(|o| Outcome::from(&o))
+            // Each DAG file runs on the Python loader, as Airflow imports it; a file it
+            // cannot import (and every file with `--static` or `load_python = false`)
+            // is read statically.
+            let home = crate::config::Settings::home_from_env();
+            let load_python = home_settings().map_or(true, |s| s.load_python);
+            let describe = |files: &[PathBuf], folder: Option<&Path>, version: Option<u8>| {
+                let answers = match (version, home_settings()) {
+                    // `--airflow-version` in place of `[airflow] default_version`.
+                    (Some(v), Ok(settings)) => {
+                        let settings = crate::config::Settings {
+                            airflow_default_version: v,
+                            ..settings
+                        };
+                        let dir = folder.or_else(|| files.first().and_then(|f| f.parent()));
+                        let dir = dir.map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+                        let lookup = crate::pydag::cli_lookup(&settings);
+                        let pool = crate::pydag::pool_for(&settings, &dir, lookup);
+                        let load = |f: &PathBuf| {
+                            pool.load(&std::path::absolute(f).unwrap_or_else(|_| f.clone()))
+                                .map_err(anyhow::Error::from)
+                        };
+                        Ok(files.iter().map(load).collect())
+                    }
+                    _ => crate::pydag::describe_files(&home, files, folder),
+                };
+                match answers {
+                    Ok(answers) => answers
+                        .into_iter()
+                        .map(|a: anyhow::Result<serde_json::Value>| a.map_err(|e| format!("{e:#}")))
+                        .collect(),
+                    Err(e) => files.iter().map(|_| Err(format!("{e:#}"))).collect(),
+                }
+            };
+            let describe: Option<lithoflow_migrate::DescribeFn<'_>> =
+                load_python.then_some(&describe);
+            lithoflow_migrate::run_loading(&args, describe, &mut out, &mut err)
+                .map(|o| Outcome::from(&o))
         }
         Command::Runtime(cmd) => {
             let settings = home_settings()?;

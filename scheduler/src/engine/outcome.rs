@@ -46,6 +46,16 @@ pub(super) fn pushes(task: &Task, value: &Value) -> Vec<(String, Value)> {
 /// a branch skips its direct downstream tasks it did not name; a short_circuit whose
 /// value is falsy skips every downstream task (`ignore_downstream_trigger_rules`, the
 /// default) or only the direct ones. A branch naming unknown tasks fails.
+/// Whether `task` is a branch or short_circuit task of an Airflow 3 DAG file: Airflow 3's
+/// `SkipMixin` skips by raising `DownstreamTasksSkipped` out of `execute`, so such a task
+/// that skipped something pushes no return value (Airflow 2.10 pushes it).
+pub(super) fn airflow3_skip_ends_execute(dag: &Dag, task: &Task) -> bool {
+    matches!(
+        task.kind,
+        TaskKind::Branch(_) | TaskKind::ShortCircuit { .. }
+    ) && dag.python.as_ref().is_some_and(|p| p.airflow_version >= 3)
+}
+
 pub(super) fn skips_after(dag: &Dag, task: &Task, value: &Value) -> Result<Vec<String>, TaskError> {
     let direct = || -> Vec<String> {
         dag.graph

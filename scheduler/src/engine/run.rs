@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::callbacks::{self, CallbackKind, CallbackLog, RunEnd};
 use super::log::TryLog;
 use super::mapping::{self, InstanceArgs, TiKey};
-use super::outcome::{multiple_outputs_check, pushes, skips_after};
+use super::outcome::{airflow3_skip_ends_execute, multiple_outputs_check, pushes, skips_after};
 use super::pools::{Grant, RunSlots};
 use decide::Decided;
 mod decide;
@@ -819,8 +819,12 @@ impl<'e> RunLoop<'e> {
         match &value {
             Ok(v) => {
                 ti.state = TaskState::Success;
-                // An empty task pushes nothing, as EmptyOperator.
-                if !matches!(task.kind, TaskKind::Empty) {
+                // An empty task pushes nothing, as EmptyOperator; nor does a branch or
+                // short_circuit task of an Airflow 3 DAG file that skipped tasks (Airflow 3
+                // skips by raising DownstreamTasksSkipped, before the value is pushed).
+                if !matches!(task.kind, TaskKind::Empty)
+                    && !(airflow3_skip_ends_execute(&dag, task) && !to_skip.is_empty())
+                {
                     xcom = pushes(task, v);
                 }
             }

@@ -222,7 +222,26 @@ fn operator_info(t: &Value) -> OperatorInfo {
         unsupported: t.get("unsupported").and_then(Value::as_bool) == Some(true),
         custom: t.get("custom").and_then(Value::as_bool) == Some(true),
         ignored: ignored(t),
+        callable: callable_shown(t),
     }
+}
+
+/// The task's main callable as `qualname (file:line)`: `python_callable`, else the
+/// first one the description names.
+fn callable_shown(t: &Value) -> Option<String> {
+    let callables = t.get("callables")?.as_object()?;
+    let c = callables
+        .get("python_callable")
+        .or_else(|| callables.values().next())?;
+    let name = str_of(c, "qualname")?;
+    let file = str_of(c, "file")
+        .and_then(|f| Path::new(f).file_name())
+        .map(|f| f.to_string_lossy().into_owned());
+    Some(match (file, usize_of(c, "line")) {
+        (Some(f), Some(l)) => format!("{name} ({f}:{l})"),
+        (Some(f), None) => format!("{name} ({f})"),
+        _ => name.to_owned(),
+    })
 }
 
 fn ignored(v: &Value) -> Vec<IgnoredArg> {
@@ -263,7 +282,10 @@ pub(crate) fn import_error(path: &Path, text: &str, error: &Value) -> Diagnostic
     if let Some(tb) = str_of(error, "traceback").filter(|t| !t.trim().is_empty()) {
         let mut lines: Vec<&str> = tb.trim_end().lines().collect();
         // Its last line repeats the exception, which the message starts with.
-        if lines.last().is_some_and(|l| l.trim() == shown) {
+        if lines
+            .last()
+            .is_some_and(|l| l.trim().ends_with(shown.as_str()))
+        {
             lines.pop();
         }
         let from = lines.len().saturating_sub(TRACEBACK_LINES);
@@ -276,8 +298,17 @@ pub(crate) fn import_error(path: &Path, text: &str, error: &Value) -> Diagnostic
     let file = str_of(error, "file").map(PathBuf::from);
     let line = usize_of(error, "line");
     let column = usize_of(error, "column");
+    let same = |f: &Path| f == path || std::path::absolute(path).is_ok_and(|abs| abs == f);
+    // A frame in lithoflow's own package (an error raised while the DAGs are checked,
+    // after the file ran: a cycle) is no place to send the user: the DAG file is.
+    let file = file.filter(|f| !in_compat(f));
+    let (line, column) = if file.is_some() {
+        (line, column)
+    } else {
+        (None, None)
+    };
     match file {
-        Some(f) if f != path => match read_small(&f) {
+        Some(f) if !same(&f) => match read_small(&f) {
             Some(other) => at(
                 &Source::new(&f, &other),
                 line,
@@ -303,6 +334,16 @@ pub(crate) fn import_error(path: &Path, text: &str, error: &Value) -> Diagnostic
             shown,
         ),
     }
+}
+
+/// Whether `file` is in an installed compatibility package (`.../compat-<hash>/...`).
+fn in_compat(file: &Path) -> bool {
+    file.ancestors().any(|a| {
+        a.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("compat-"))
+            && a.join(lithoflow_executor::compat::LOADER_SCRIPT).is_file()
+    })
 }
 
 fn read_small(path: &Path) -> Option<String> {

@@ -155,8 +155,10 @@ impl LoaderPool {
     /// replaced and the file tried once more on a fresh one (the death may have been
     /// another cause's); a second death is the file's error.
     pub(crate) fn load(&self, path: &Path) -> Result<Value, LoaderError> {
-        match self.load_once(path) {
-            Err(LoaderError::Died) => self.load_once(path),
+        // The loader runs in the DAGs folder: a relative path would mean another file there.
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        match self.load_once(&path) {
+            Err(LoaderError::Died) => self.load_once(&path),
             other => other,
         }
     }

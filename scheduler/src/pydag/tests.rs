@@ -246,6 +246,35 @@ fn an_import_error_is_at_the_traceback_line_with_the_exception_and_traceback() {
         "{}",
         errors[0].error
     );
+    // Raised in lithoflow's own package after the file ran (a cycle): the DAG file is
+    // named, without a line in the package.
+    let pkg = s
+        .dags
+        .join("home/compat-0123/airflow/_lithoflow/describe.py");
+    std::fs::create_dir_all(pkg.parent().expect("parent")).expect("mkdir");
+    write(&s.dags.join("home/compat-0123"), "lithoflow_loader.py", "");
+    let tb = format!(
+        "Traceback (most recent call last):\n  File \"{}\", line 9, in check\nairflow.exceptions.AirflowDagCycleException: Cycle detected in DAG: etl. Faulty task: a",
+        pkg.display()
+    );
+    let answer = json!({"ok": false, "error": {"kind": "exception", "type": "AirflowDagCycleException",
+        "message": "Cycle detected in DAG: etl. Faulty task: a", "file": pkg, "line": 9, "traceback": tb}});
+    write(&s.dags, "etl.py", &py(&answer));
+    let r = load_file(
+        &path,
+        &lithoflow_dag::LoadOptions::default(),
+        &s.pool,
+        false,
+    )
+    .expect("a DAG file");
+    assert_eq!(
+        r.diagnostics[0].headline(),
+        format!(
+            "{}: error: AirflowDagCycleException: Cycle detected in DAG: etl. Faulty task: a\nTraceback (most recent call last):\n  File \"{}\", line 9, in check",
+            path.display(),
+            pkg.display()
+        )
+    );
     // A syntax error's column is kept.
     let answer = json!({"ok": false, "error": {"kind": "syntax", "type": "SyntaxError",
         "message": "invalid syntax", "file": path, "line": 4, "column": 9}});

@@ -1,12 +1,14 @@
-"""lithoflow's fallback machinery for network and database libraries Airflow always installs
-(``requests``, ``httpx``, ``sqlalchemy``) that DAG files import at module level but use only in
-task code. Where the real package is not installed, ``import requests`` (and its submodules, and
-any name in them) succeeds so that the DAG file loads; every call, instantiation or use raises
-``MissingPackageError`` (an ``ImportError``) naming the package to install. Nothing ever pretends to
-work. Installing the real package replaces it: ``<compat>/_fallback`` is at the END of ``sys.path``.
+"""lithoflow's fallback machinery for libraries Airflow always installs that DAG files import at
+module level but mostly use in task code, and that have no small correct stand-in: network and
+database clients (``requests``, ``httpx``, ``sqlalchemy``), ``yaml``, ``jinja2`` (DAG files pass
+``jinja2.StrictUndefined`` as ``template_undefined``, which lithoflow ignores), ``croniter``,
+``slugify``, ``tabulate``, ``tenacity``. Where the real package is not installed, ``import
+requests`` (and its submodules, and any name in them) succeeds so that the DAG file loads; every
+call or instantiation raises ``MissingPackageError`` (an ``ImportError``) naming the package to
+install. Nothing ever pretends to work. Installing the real package replaces it:
+``<compat>/_fallback`` is at the END of ``sys.path``.
 """
 
-import importlib.abc
 import importlib.machinery
 import sys
 import types
@@ -77,7 +79,7 @@ def _make(module, package, pip_name):
         module.__path__ = []
 
 
-class _Loader(importlib.abc.Loader):
+class _Loader(object):
     def __init__(self, package, pip_name):
         self.package, self.pip_name = package, pip_name
 
@@ -88,18 +90,43 @@ class _Loader(importlib.abc.Loader):
         _make(module, self.package, self.pip_name)
 
 
-class _Finder(importlib.abc.MetaPathFinder):
-    """Submodules (``requests.adapters``) of a stand-in package are stand-ins too."""
+# Other stand-ins' submodule handlers: {package prefix: function(fullname) -> ModuleSpec or None}
+_HANDLERS = {}
+
+
+def register(prefix, handler):
+    """Lets ``handler`` answer for modules under ``prefix`` (kubernetes.client.models.v1_*)."""
+    _HANDLERS[prefix] = handler
+
+
+class _Finder(object):
+    """One meta-path finder (installed once, when this module is imported: the loader imports it
+    in its warm parent so that a DAG file importing a stand-in changes no import hook):
+    submodules (``requests.adapters``) of a stand-in package are stand-ins too, and registered
+    handlers answer for their packages."""
 
     def find_spec(self, fullname, path=None, target=None):
+        for prefix, handler in _HANDLERS.items():
+            if fullname.startswith(prefix):
+                spec = handler(fullname)
+                if spec is not None:
+                    return spec
+        if "." not in fullname:
+            return None
         top = sys.modules.get(fullname.split(".")[0])
         package = getattr(top, "__lithoflow_missing__", None)
-        if package is None or "." not in fullname:
+        if package is None:
             return None
         return importlib.machinery.ModuleSpec(fullname, _Loader(package, top.__lithoflow_pip__),
                                               is_package=True)
 
+    def invalidate_caches(self):
+        pass
+
 
 def _install_finder():
-    if not any(isinstance(f, _Finder) for f in sys.meta_path):
+    if not any(type(f).__name__ == "_Finder" and type(f).__module__ == __name__ for f in sys.meta_path):
         sys.meta_path.append(_Finder())
+
+
+_install_finder()

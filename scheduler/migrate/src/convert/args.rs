@@ -56,7 +56,7 @@ pub(super) const README_ONLY: &[(&str, &str)] = &[
 
 /// BaseOperator arguments that only document or decorate a task (or tune Airflow's own
 /// executor): dropped with a note.
-const DROPPED_NOTES: &[(&str, &str)] = &[
+pub(super) const DROPPED_NOTES: &[(&str, &str)] = &[
     ("doc", "documentation is not kept"),
     ("doc_md", "documentation is not kept"),
     ("doc_rst", "documentation is not kept"),

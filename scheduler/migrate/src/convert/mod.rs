@@ -428,3 +428,12 @@ fn toml_to_json(v: &TomlVal) -> serde_json::Value {
         ),
     }
 }
+
+/// Why lithoflow drops an Airflow argument that documents or decorates a task (`queue`,
+/// `email`, `sla`, ...), if it is one of them.
+pub(crate) fn dropped_reason(name: &str) -> Option<&'static str> {
+    args::DROPPED_NOTES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, why)| *why)
+}

@@ -53,8 +53,7 @@ class isoparser(object):
         if pos == len(dt_str):
             return datetime.datetime(d.year, d.month, d.day)
         sep = dt_str[pos]
-        if (self._sep is None and (sep.isdigit() or sep.isalpha() and sep not in "Tt")) or \
-                (self._sep is not None and sep != self._sep):
+        if (self._sep is None and sep.isdigit()) or (self._sep is not None and sep != self._sep):
             raise ValueError("String contains unknown ISO components")
         t, extra = self._time(dt_str[pos + 1:])
         return datetime.datetime.combine(d, t) + extra

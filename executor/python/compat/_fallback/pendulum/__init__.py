@@ -78,6 +78,27 @@ def _months_added(d, months):
     return d.replace(year=year, month=month, day=min(d.day, _days_in_month(year, month)))
 
 
+def _plain(d):
+    """The same instant as a ``datetime.datetime`` (not a subclass)."""
+    return _dt.datetime(d.year, d.month, d.day, d.hour, d.minute, d.second, d.microsecond, tzinfo=d.tzinfo,
+                        fold=d.fold)
+
+
+def _normalized(d):
+    """A wall time a zone skips (a DST gap) moved forward by the gap, as pendulum does; an
+    ambiguous one keeps its ``fold`` (pendulum's default, 1, is the later one)."""
+    tz = d.tzinfo
+    if tz is None or isinstance(tz, (FixedTimezone, _dt.timezone)):
+        return d
+    pre = _dt.datetime.replace(d, fold=0)
+    if pre.utcoffset() == _dt.datetime.replace(d, fold=1).utcoffset():
+        return d
+    moved = _dt.datetime.astimezone(_dt.datetime.astimezone(pre, _dt.timezone.utc), tz)
+    if _dt.datetime.replace(moved, tzinfo=None, fold=0) != _dt.datetime.replace(d, tzinfo=None, fold=0):
+        return moved  # a gap
+    return d
+
+
 class _DateMixin:
     """What ``Date`` and ``DateTime`` share."""
 
@@ -373,19 +394,23 @@ class DateTime(_DateMixin, _dt.datetime):
 
     # -- arithmetic: date units on the wall clock, time units in absolute time (pendulum's rule) --
     def add(self, years=0, months=0, weeks=0, days=0, hours=0, minutes=0, seconds=0, microseconds=0):
-        d = self
-        if years or months:
-            d = _months_added(d, 12 * years + months)
-        if weeks or days:
-            d = _dt.datetime.__add__(d, _dt.timedelta(weeks=weeks, days=days))
-        if hours or minutes or seconds or microseconds:
-            delta = _dt.timedelta(hours=hours, minutes=minutes, seconds=seconds, microseconds=microseconds)
-            if d.tzinfo is None or d.utcoffset() is None:
-                d = _dt.datetime.__add__(d, delta)
-            else:
-                utc = _dt.datetime.__add__(d.astimezone(_dt.timezone.utc), delta)
-                d = utc.astimezone(d.tzinfo)
-        return DateTime._of(d)
+        """pendulum's rule: with a unit of variable length (years, months, weeks, days) everything is
+        added on the wall clock (a skipped time then moves forward); with only hours .. microseconds,
+        in absolute time."""
+        # On plain datetimes: the C datetime's own arithmetic (astimezone) calls back into
+        # operators, which must not be these.
+        wall = _dt.datetime(self.year, self.month, self.day, self.hour, self.minute, self.second,
+                            self.microsecond)
+        delta = _dt.timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds,
+                              microseconds=microseconds)
+        if years or months or weeks or days or self.tzinfo is None:
+            if years or months:
+                wall = _months_added(wall, 12 * years + months)
+            wall = wall + delta
+            d = _normalized(wall.replace(tzinfo=self.tzinfo, fold=1 if self.tzinfo is not None else 0))
+            return DateTime._of(d)
+        utc = _plain(self).astimezone(_dt.timezone.utc) + delta
+        return DateTime._of(utc.astimezone(self.tzinfo))
 
     def subtract(self, years=0, months=0, weeks=0, days=0, hours=0, minutes=0, seconds=0,
                  microseconds=0):
@@ -394,16 +419,13 @@ class DateTime(_DateMixin, _dt.datetime):
     def __add__(self, other):
         if not isinstance(other, _dt.timedelta):
             return NotImplemented
-        if isinstance(other, Duration) and (other.years or other.months):
-            return self.add(years=other.years, months=other.months, days=other.remaining_days + 7 * other.weeks,
-                            seconds=other.seconds, microseconds=other.microseconds)
-        return DateTime._of(_dt.datetime.__add__(self, other))
+        return self.add(**_parts_to_add(other))
 
     __radd__ = __add__
 
     def __sub__(self, other):
         if isinstance(other, _dt.timedelta):
-            return self + -other
+            return self.subtract(**_parts_to_add(other))
         if isinstance(other, _dt.datetime):
             return Interval(other, self)
         return NotImplemented
@@ -420,10 +442,10 @@ class DateTime(_DateMixin, _dt.datetime):
     in_tz = in_timezone
 
     def astimezone(self, tz=None):
-        return DateTime._of(_dt.datetime.astimezone(self, tz))
+        return DateTime._of(_plain(self).astimezone(tz))
 
     def replace(self, *args, **kwargs):
-        return DateTime._of(_dt.datetime.replace(self, *args, **kwargs))
+        return DateTime._of(_normalized(_plain(self).replace(*args, **kwargs)))
 
     def set(self, year=None, month=None, day=None, hour=None, minute=None, second=None,
             microsecond=None, tz=None):
@@ -522,25 +544,11 @@ class DateTime(_DateMixin, _dt.datetime):
         return Interval(self, now(self.tzinfo or UTC) if dt is None else dt, absolute=abs)
 
     def diff_for_humans(self, other=None, absolute=False, locale=None):
-        other_ = now(self.tzinfo or UTC) if other is None else other
-        delta = Interval(other_, self, absolute=True)
-        for unit, count in (("year", delta.years), ("month", delta.months), ("week", delta.weeks),
-                            ("day", delta.remaining_days), ("hour", delta.hours), ("minute", delta.minutes),
-                            ("second", delta.remaining_seconds)):
-            if count:
-                break
-        else:
-            unit, count = "second", 0
-        if unit == "second" and count < 10:
-            text = "a few seconds"
-        else:
-            text = "%d %s%s" % (count, unit, "" if count == 1 else "s")
-        if absolute:
-            return text
+        _formatting._check_locale(locale)
         is_now = other is None
-        if self < other_:
-            return text + (" ago" if is_now else " before")
-        return ("in " + text) if is_now else (text + " after")
+        if is_now:
+            other = now(self.tzinfo or UTC)
+        return _humanized(self.diff(other), is_now, absolute)
 
     def closest(self, *dts):
         return min(dts, key=lambda d: abs(self - d))
@@ -592,9 +600,21 @@ class DateTime(_DateMixin, _dt.datetime):
         return self.isoformat("T")
 
 
+_TD_DAYS = _dt.timedelta.days.__get__
+_TD_SECONDS = _dt.timedelta.seconds.__get__
+_TD_MICROSECONDS = _dt.timedelta.microseconds.__get__
+
+
+def _plain_delta(td):
+    """A ``timedelta`` of the same length (Duration's ``seconds`` are pendulum's, not timedelta's)."""
+    return _dt.timedelta(_TD_DAYS(td), _TD_SECONDS(td), _TD_MICROSECONDS(td))
+
+
 class Duration(_dt.timedelta):
     """pendulum's ``Duration``: a ``timedelta`` that remembers its years and months (counted as 365
-    and 30 days in the total, as pendulum does)."""
+    and 30 days in the total, as pendulum does). As in pendulum, ``seconds``, ``microseconds`` and
+    the parts (``weeks``, ``remaining_days``, ``hours``, ``minutes``, ``remaining_seconds``) carry
+    the duration's sign (``duration(hours=-25).seconds == -3600``); ``days`` is timedelta's."""
 
     def __new__(cls, days=0, seconds=0, microseconds=0, milliseconds=0, minutes=0, hours=0, weeks=0,
                 years=0, months=0):
@@ -603,9 +623,22 @@ class Duration(_dt.timedelta):
         self = super().__new__(cls, days=days + 365 * years + 30 * months, seconds=seconds,
                                microseconds=microseconds, milliseconds=milliseconds, minutes=minutes,
                                hours=hours, weeks=weeks)
+        self._set_parts(_dt.timedelta.total_seconds(self) - (365 * years + 30 * months) * 86400)
         self._years = years
         self._months = months
+        self._signature = dict(years=years, months=months, weeks=weeks, days=days, hours=hours,
+                               minutes=minutes, seconds=seconds,
+                               microseconds=microseconds + milliseconds * 1000)
         return self
+
+    def _set_parts(self, total):
+        m = -1 if total < 0 else 1
+        self._sign_ = m
+        self._microseconds = round(total % m * 1e6)
+        self._seconds = abs(int(total)) % 86400 * m
+        self._days = abs(int(total)) // 86400 * m
+        self._remaining_days = abs(self._days) % 7 * m
+        self._weeks = abs(self._days) // 7 * m
 
     @property
     def years(self):
@@ -615,33 +648,37 @@ class Duration(_dt.timedelta):
     def months(self):
         return self._months
 
-    def _own_days(self):
-        total = self.total_seconds() - (365 * self._years + 30 * self._months) * 86400
-        return total
-
     @property
     def weeks(self):
-        return _trunc(self._own_days() / 86400) // 7 if self._own_days() >= 0 else -(_trunc(-self._own_days() / 86400) // 7)
+        return self._weeks
 
     @property
     def remaining_days(self):
-        d = _trunc(self._own_days() / 86400)
-        return d % 7 if d >= 0 else -((-d) % 7)
+        return self._remaining_days
 
     @property
     def hours(self):
-        s = self._own_days()
-        return _sgn(s) * (int(abs(s)) % 86400 // 3600)
+        return _sgn(self._seconds) * (abs(self._seconds) // 3600 % 24)
 
     @property
     def minutes(self):
-        s = self._own_days()
-        return _sgn(s) * (int(abs(s)) % 3600 // 60)
+        return _sgn(self._seconds) * (abs(self._seconds) // 60 % 60)
+
+    @property
+    def seconds(self):
+        return self._seconds
 
     @property
     def remaining_seconds(self):
-        s = self._own_days()
-        return _sgn(s) * (int(abs(s)) % 60)
+        return _sgn(self._seconds) * (abs(self._seconds) % 60)
+
+    @property
+    def microseconds(self):
+        return self._microseconds
+
+    @property
+    def invert(self):
+        return _dt.timedelta.total_seconds(self) < 0
 
     def total_weeks(self):
         return self.total_days() / 7
@@ -679,7 +716,8 @@ class Duration(_dt.timedelta):
             if n:
                 parts.append("%d %s%s" % (n, unit, "" if abs(n) == 1 else "s"))
         if not parts:
-            return "0 microseconds" if not self.microseconds else "%d microseconds" % self.microseconds
+            us = abs(self.microseconds)
+            return "%d microsecond%s" % (self.microseconds, "" if us == 1 else "s") if us else "0 microseconds"
         return separator.join(parts)
 
     def __str__(self):
@@ -692,18 +730,72 @@ class Duration(_dt.timedelta):
         return "Duration(%s)" % ", ".join("%s=%d" % f for f in fields if f[1])
 
     def as_timedelta(self):
-        return _dt.timedelta(seconds=self.total_seconds())
+        return _plain_delta(self)
 
     def __neg__(self):
-        return Duration(seconds=-self.total_seconds(), years=-self._years, months=-self._months)
+        return Duration(seconds=-_dt.timedelta.total_seconds(self) + (365 * self._years + 30 * self._months) * 86400,
+                        years=-self._years, months=-self._months)
 
     def __mul__(self, other):
         if isinstance(other, int):
-            return Duration(seconds=self.total_seconds() * other, years=self._years * other,
-                            months=self._months * other)
-        return _dt.timedelta.__mul__(self, other)
+            own = _dt.timedelta.total_seconds(self) - (365 * self._years + 30 * self._months) * 86400
+            return Duration(seconds=own * other, years=self._years * other, months=self._months * other)
+        return _dt.timedelta.__mul__(_plain_delta(self), other)
 
     __rmul__ = __mul__
+
+    def __reduce__(self):
+        own = _dt.timedelta.total_seconds(self) - (365 * self._years + 30 * self._months) * 86400
+        return _duration_of, (own, self._years, self._months)
+
+
+def _duration_of(seconds, years, months):
+    return Duration(seconds=seconds, years=years, months=months)
+
+
+def _parts_to_add(delta):
+    """What pendulum adds for ``dt + delta``: an Interval's calendar parts, a Duration's arguments,
+    a timedelta's seconds (absolute time)."""
+    if isinstance(delta, Interval):
+        return dict(years=delta.years, months=delta.months, weeks=delta.weeks, days=delta.remaining_days,
+                    hours=delta.hours, minutes=delta.minutes, seconds=delta.remaining_seconds,
+                    microseconds=delta.microseconds)
+    if isinstance(delta, Duration):
+        return dict(delta._signature)
+    return dict(seconds=_dt.timedelta.total_seconds(delta))
+
+
+def _humanized(diff, is_now, absolute):
+    """pendulum's English ``diff_for_humans`` text of an absolute Interval."""
+    rest = diff.weeks * 7 + diff.remaining_days
+    if diff.years > 0:
+        unit, count = "year", diff.years + (1 if diff.months > 6 else 0)
+    elif diff.months == 11 and rest > 15:
+        unit, count = "year", 1
+    elif diff.months > 0:
+        unit, count = "month", diff.months + (1 if rest >= 27 else 0)
+    elif diff.weeks > 0:
+        unit, count = "week", diff.weeks + (1 if diff.remaining_days > 3 else 0)
+    elif diff.remaining_days > 0:
+        unit, count = "day", diff.remaining_days + (1 if diff.hours >= 22 else 0)
+    elif diff.hours > 0:
+        unit, count = "hour", diff.hours
+    elif diff.minutes > 0:
+        unit, count = "minute", diff.minutes
+    elif 10 < diff.remaining_seconds <= 59:
+        unit, count = "second", diff.remaining_seconds
+    else:
+        unit, count = None, 0
+    if unit is None:
+        text = "a few seconds"
+    else:
+        count = count or 1
+        text = "%d %s%s" % (count, unit, "" if count == 1 else "s")
+    if absolute:
+        return text
+    if is_now:
+        return ("in " + text) if diff.invert else (text + " ago")
+    return text + (" after" if diff.invert else " before")
 
 
 def _trunc(x):
@@ -714,48 +806,114 @@ def _sgn(x):
     return -1 if x < 0 else 1
 
 
+def _zone_key(tz):
+    return getattr(tz, "key", None) or getattr(tz, "name", None)
+
+
+def _precise_diff(a, b):
+    """pendulum's calendar difference from ``a`` to ``b``: (years, months, days, hours, minutes,
+    seconds, microseconds, total calendar days), each with the sign of ``b - a``. Times are
+    compared on the wall clock when both are in the same named zone and on different days,
+    else in UTC."""
+    if a == b:
+        return (0,) * 8
+    sign = 1
+    if a > b:
+        a, b, sign = b, a, -1
+    total_days = _dt.date(b.year, b.month, b.day).toordinal() - _dt.date(a.year, a.month, a.day).toordinal()
+    hours = minutes = seconds = micros = days = 0
+    if isinstance(b, _dt.datetime):
+        if isinstance(a, _dt.datetime):
+            za, zb = _zone_key(a.tzinfo), _zone_key(b.tzinfo)
+            if not (za is not None and za == zb) or total_days == 0:
+                if a.utcoffset():
+                    a = _plain(a) - a.utcoffset()
+                if b.utcoffset():
+                    b = _plain(b) - b.utcoffset()
+            hours, minutes = b.hour - a.hour, b.minute - a.minute
+            seconds, micros = b.second - a.second, b.microsecond - a.microsecond
+        else:
+            hours, minutes, seconds, micros = b.hour, b.minute, b.second, b.microsecond
+        if micros < 0:
+            micros, seconds = micros + 1000000, seconds - 1
+        if seconds < 0:
+            seconds, minutes = seconds + 60, minutes - 1
+        if minutes < 0:
+            minutes, hours = minutes + 60, hours - 1
+        if hours < 0:
+            hours, days = hours + 24, days - 1
+    years, months = b.year - a.year, b.month - a.month
+    days += b.day - a.day
+    if days < 0:
+        year, month = (b.year - 1, 12) if b.month == 1 else (b.year, b.month - 1)
+        in_last = _days_in_month(year, month)
+        in_this = _days_in_month(b.year, b.month)
+        if days < in_this - in_last:
+            days += a.day if in_last < a.day else in_last
+        elif days == in_this - in_last:
+            days, months = 0, months + 1
+        else:
+            days += in_last
+        months -= 1
+    if months < 0:
+        months, years = months + 12, years - 1
+    return tuple(sign * x for x in (years, months, days, hours, minutes, seconds, micros, total_days))
+
+
 class Interval(Duration):
     """pendulum 3's ``Interval`` (pendulum 2's ``Period``): the duration between two dates that
-    remembers them: ``start``, ``end``, precise ``years``/``months``, ``range(unit)``, iteration."""
+    remembers them: ``start``, ``end``, calendar ``years``/``months``/``in_days``,
+    ``range(unit)``, iteration."""
 
     def __new__(cls, start, end, absolute=False):
-        if absolute and start > end:
-            start, end = end, start
         is_dt = isinstance(start, _dt.datetime)
         if is_dt != isinstance(end, _dt.datetime):
             raise TypeError("an interval needs two datetimes or two dates")
         start = instance(start, tz=None) if is_dt else Date._of(start)
         end = instance(end, tz=None) if is_dt else Date._of(end)
+        invert = start > end
+        if absolute and invert:
+            start, end = end, start
         if is_dt:
-            delta = _dt.datetime.__sub__(end, start)
+            a, b = _plain(start), _plain(end)
+            if a.tzinfo is not None and b.tzinfo is not None:  # absolute time, also in one zone
+                a, b = a.astimezone(_dt.timezone.utc), b.astimezone(_dt.timezone.utc)
+            delta = b - a
         else:
-            delta = _dt.date.__sub__(end, start)
+            delta = _dt.date(end.year, end.month, end.day) - _dt.date(start.year, start.month, start.day)
         self = _dt.timedelta.__new__(cls, days=delta.days, seconds=delta.seconds,
                                      microseconds=delta.microseconds)
+        self._set_parts(delta.total_seconds())
         self._start, self._end, self._absolute = start, end, absolute
-        self._years, self._months = self._precise_months(start, end)
+        self._invert_ = invert
+        self._diff = _precise_diff(start, end)
+        self._years, self._months = self._diff[0], self._diff[1]
         return self
 
-    @staticmethod
-    def _precise_months(start, end):
-        sign = 1
-        a, b = start, end
-        a = _dt.date(a.year, a.month, a.day)  # months are counted on the calendar, times aside
-        b = _dt.date(b.year, b.month, b.day)
-        if b < a:
-            a, b, sign = b, a, -1
-        months = (b.year - a.year) * 12 + b.month - a.month
-        if months and _months_added(a, months) > b:
-            months -= 1
-        return sign * (abs(months) // 12), sign * (abs(months) % 12)
+    @property
+    def weeks(self):
+        d = self._diff[2]
+        return abs(d) // 7 * _sgn(d)
 
-    def _own_days(self):
-        a, b = (self._start, self._end) if self._start <= self._end else (self._end, self._start)
-        moved = _months_added(a, 12 * abs(self._years) + abs(self._months))
-        rest = (b - moved) if isinstance(b, _dt.datetime) else _dt.datetime.combine(b, _dt.time()) - \
-            _dt.datetime.combine(moved, _dt.time())
-        total = _dt.timedelta.total_seconds(rest)
-        return total if self._start <= self._end else -total
+    @property
+    def days(self):
+        return self._days
+
+    @property
+    def invert(self):
+        return self._invert_
+
+    @property
+    def remaining_days(self):
+        return abs(self._diff[2]) % 7 * _sgn(self._days)
+
+    @property
+    def hours(self):
+        return self._diff[3]
+
+    @property
+    def minutes(self):
+        return self._diff[4]
 
     @property
     def start(self):
@@ -772,12 +930,11 @@ class Interval(Duration):
         return self._years * 12 + self._months
 
     def in_weeks(self):
-        return _trunc(self.in_days() / 7) if self.in_days() >= 0 else -_trunc(-self.in_days() / 7)
+        days = self.in_days()
+        return _sgn(days) * (abs(days) // 7)
 
     def in_days(self):
-        # pendulum counts calendar days between the two dates, times aside
-        a, b = self._start, self._end
-        return (_dt.date(b.year, b.month, b.day) - _dt.date(a.year, a.month, a.day)).days
+        return self._diff[7]
 
     def range(self, unit, amount=1):
         if not unit.endswith("s"):
@@ -828,7 +985,8 @@ def datetime(year, month=1, day=1, hour=0, minute=0, second=0, microsecond=0, tz
     if kwargs:
         raise TypeError("datetime() got unexpected arguments %s" % ", ".join(sorted(kwargs)))
     zone = None if tz is None else _zone(tz)
-    return DateTime(year, month, day, hour, minute, second, microsecond, tzinfo=zone, fold=fold)
+    return DateTime._of(_normalized(_dt.datetime(year, month, day, hour, minute, second, microsecond,
+                                                 tzinfo=zone, fold=fold)))
 
 
 def local(year, month=1, day=1, hour=0, minute=0, second=0, microsecond=0):
@@ -969,10 +1127,25 @@ def interval(start, end, absolute=False):
 period = interval
 
 
+# pendulum 1's names (Airflow 1.10 DAG files): pendulum.create(2020, 11, 17, tz="US/Mountain"),
+# pendulum.Pendulum (the DateTime class), pendulum.strptime.
+def create(year=None, month=None, day=None, hour=0, minute=0, second=0, microsecond=0, tz=UTC):
+    base = now(tz)
+    return datetime(base.year if year is None else year, base.month if month is None else month,
+                    base.day if day is None else day, hour, minute, second, microsecond, tz=tz)
+
+
+def strptime(time, fmt):
+    return instance(_dt.datetime.strptime(time, fmt))
+
+
+Pendulum = DateTime
+
+
 __all__ = [
     "MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY", "UTC",
     "Date", "DateTime", "Duration", "FixedTimezone", "Interval", "ParserError", "Period", "Time",
-    "Timezone", "WeekDay", "date", "datetime", "duration", "fixed_timezone", "from_format",
+    "Timezone", "WeekDay", "create", "date", "datetime", "duration", "fixed_timezone", "from_format",
     "from_timestamp", "instance", "interval", "local", "local_timezone", "naive", "now", "parse",
     "period", "set_local_timezone", "time", "timezone", "today", "tomorrow", "yesterday",
 ]

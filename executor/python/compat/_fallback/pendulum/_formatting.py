@@ -232,7 +232,7 @@ def _offset_seconds(text):
         return 0
     sign = -1 if text[0] == "-" else 1
     digits = text[1:].replace(":", "")
-    return sign * (int(digits[:2]) * 3600 + int(digits[2:4]) * 60)
+    return sign * (int(digits[:2]) * 3600 + int(digits[2:4] or 0) * 60)
 
 
 # --- ISO 8601 ----------------------------------------------------------------------------------
@@ -274,7 +274,7 @@ def parse_iso_time(text):
         hour, extra = 0, _dt.timedelta(days=1)
     t = _dt.time(hour, int(m.group("minute") or 0), int(m.group("second") or 0), micro)
     tz = m.group("tz")
-    return t, (None if tz is None else _offset_seconds(tz if len(tz) > 3 else tz + "00")), extra
+    return t, (None if tz is None else _offset_seconds(tz)), extra
 
 
 def parse_iso_duration(text):

@@ -100,6 +100,9 @@ _CALLBACKS = ("on_execute_callback", "on_success_callback", "on_failure_callback
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,250}$")
 
 
+MANUAL = " the DAG is loaded without a schedule: it runs only when triggered"
+
+
 class NotJson(Exception):
     """A value TOML (JSON) cannot hold."""
 
@@ -680,6 +683,9 @@ class _DagDescriber:
             toml.pop("schedule", None)
 
     def schedule_value(self, toml, raw, cron_tt, zone):
+        """The schedule as TOML keys. What lithoflow cannot schedule is a warning and the
+        DAG is loaded manual-only: its tasks and edges are what they are in Airflow, and a
+        trigger runs it."""
         if raw is None:
             toml["timetable"] = cron_tt
             return
@@ -705,20 +711,21 @@ class _DagDescriber:
         assets = _asset_schedule(raw)
         if assets is not None:
             if isinstance(assets, _Problem):
-                self.finding(self.line, "schedule: %s" % assets)
+                self.finding(self.line, "schedule: %s;%s" % (assets, MANUAL), "warning")
             else:
                 toml["schedule"] = assets
             return
         name = type(raw).__name__
-        if name.endswith("Timetable"):
+        if name.endswith("Timetable") or getattr(raw, "_lithoflow_kind", None) == "asset_or_time":
             self.timetable(toml, raw, name, zone)
             return
         if name == "relativedelta":
             self.finding(self.line, "schedule: a relativedelta schedule (calendar months/years) is not "
-                         "supported; use a cron expression such as @monthly")
+                         "supported (a cron expression such as @monthly is);" + MANUAL, "warning")
             return
         self.finding(self.line, "schedule: a %s is not a schedule lithoflow supports (a cron string, a "
-                     "preset, a timedelta, None, assets or Airflow's built-in timetables)" % name)
+                     "preset, a timedelta, None, assets or Airflow's built-in timetables);%s" % (name, MANUAL),
+                     "warning")
 
     def timetable(self, toml, tt, name, zone):
         expr = _first_attr(tt, ("_expression", "expression", "cron", "_cron"))
@@ -755,13 +762,24 @@ class _DagDescriber:
             cond = _first_attr(tt, ("asset_condition", "dataset_condition"))
             assets = _asset_schedule(cond)
             if assets is None or isinstance(assets, _Problem):
-                self.finding(self.line, "schedule: %s" % (assets or "an asset condition lithoflow cannot read"))
+                self.finding(self.line, "schedule: %s;%s" % (assets or "an asset condition lithoflow cannot read",
+                                                             MANUAL), "warning")
             else:
                 toml["schedule"] = assets
             return
+        elif getattr(tt, "_lithoflow_kind", None) == "asset_or_time" and getattr(tt, "timetable", None) is not None:
+            # DatasetOrTimeSchedule / AssetOrTimeSchedule: lithoflow's schedule is one or the
+            # other, so the time part is kept and the asset part reported.
+            inner = tt.timetable
+            self.finding(self.line, "schedule: %s runs on its timetable or on its assets; lithoflow keeps "
+                         "the timetable (%s) and the asset condition does not trigger runs"
+                         % (name, type(inner).__name__), "warning")
+            self.timetable(toml, inner, type(inner).__name__, zone)
+            return
         else:
             self.finding(self.line, "schedule: the timetable %s is not supported (custom timetables, "
-                         "DatasetOrTimeSchedule, EventsTimetable, MultipleCronTriggerTimetable)" % name)
+                         "EventsTimetable, MultipleCronTriggerTimetable);%s" % (name, MANUAL), "warning")
+            toml.setdefault("timetable", "cron_trigger" if self.version == 3 else "cron_data_interval")
             return
         toml.setdefault("timetable", "cron_trigger" if self.version == 3 else "cron_data_interval")
 

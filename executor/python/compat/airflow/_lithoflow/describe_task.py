@@ -287,7 +287,8 @@ class TaskDescriber:
                     except _Problem as e:
                         self.problem("%s: %s" % (name, e))
                 elif kind == "alias":
-                    self.problem("%s: asset aliases (AssetAlias, DatasetAlias) are not supported" % name)
+                    self.problem("%s: asset aliases (AssetAlias, DatasetAlias) are not supported: the alias is "
+                                 "dropped and no asset event is emitted through it" % name, "warning")
                 elif kind is not None:
                     self.problem("%s holds %s, which only a schedule may hold" % (name, type(a).__name__))
                 else:

@@ -4,12 +4,12 @@ given reads as None, as the real models' unset fields) with ``to_dict()``, ``to_
 equality, enough for KubernetesPodOperator DAG files to load. Submodules
 (``kubernetes.client.models.v1_pod``) work too. Installing the real kubernetes replaces it."""
 
-import importlib.abc
 import importlib.machinery
-import pprint
 import re
 import sys
 import types
+
+import _lithoflow_missing
 
 # V1Pod, V1beta1CronJob, V2HorizontalPodAutoscaler, CoreV1Event, StorageV1TokenRequest, ...: not
 # the API classes (CoreV1Api).
@@ -69,6 +69,8 @@ class Model(object):
         return {(_camel(k) if serialize else k): conv(getattr(self, k)) for k in self._lf_fields}
 
     def to_str(self):
+        import pprint
+
         return pprint.pformat(self.to_dict())
 
     def __repr__(self):
@@ -104,7 +106,7 @@ def _class_of_module(mod):
     return "".join(p[:1].upper() + p[1:] for p in mod.split("_"))
 
 
-class _Loader(importlib.abc.Loader):
+class _Loader(object):
     def create_module(self, spec):
         return types.ModuleType(spec.name, "lithoflow's stand-in for %s" % spec.name)
 
@@ -114,18 +116,14 @@ class _Loader(importlib.abc.Loader):
         module.__getattr__ = __getattr__
 
 
-class _Finder(importlib.abc.MetaPathFinder):
-    def find_spec(self, fullname, path=None, target=None):
-        prefix = __name__ + "."
-        if not fullname.startswith(prefix) or sys.modules.get(__name__) is None:
-            return None
-        if getattr(sys.modules[__name__], "Model", None) is not Model:
-            return None  # the real package was imported after all
-        tail = fullname[len(prefix):]
-        if "." in tail or not re.match(r"^v\d+[a-z0-9]*_\w+$", tail):
-            return None
-        return importlib.machinery.ModuleSpec(fullname, _Loader())
+def _find(fullname):
+    """``kubernetes.client.models.v1_pod`` while these models are the imported ones."""
+    if getattr(sys.modules.get(__name__), "Model", None) is not Model:
+        return None  # the real package was imported after all
+    tail = fullname[len(__name__) + 1:]
+    if "." in tail or not re.match(r"^v\d+[a-z0-9]*_\w+$", tail):
+        return None
+    return importlib.machinery.ModuleSpec(fullname, _Loader())
 
 
-if not any(isinstance(f, _Finder) for f in sys.meta_path):
-    sys.meta_path.append(_Finder())
+_lithoflow_missing.register(__name__ + ".", _find)

@@ -1,0 +1,1 @@
+"""The Lithops plugin's hooks (``lithops_airflow_plugin.hooks``)."""
