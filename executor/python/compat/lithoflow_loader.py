@@ -30,6 +30,7 @@ import selectors
 import signal
 import sys
 import time
+import types
 
 COMPAT = os.path.dirname(os.path.abspath(__file__))
 if sys.path[:1] != [COMPAT]:
@@ -76,9 +77,23 @@ def _warm():
             __import__(info.name)
         except BaseException as e:  # noqa: BLE001 -- one broken module must not stop warming
             failures.append("%s: %s: %s" % (info.name, type(e).__name__, e))
+    # copy/deepcopy caches `__slotnames__` on a class the first time one of its objects is
+    # copied (default_args, params): cached here, so a child's copying changes no shared class.
+    import copyreg
+
+    for name, mod in list(sys.modules.items()):
+        if name.split(".", 1)[0] != "airflow":
+            continue
+        for v in list(getattr(mod, "__dict__", {}).values()):
+            if isinstance(v, type) and v.__module__ == name:
+                try:
+                    copyreg._slotnames(v)
+                except Exception:  # noqa: BLE001 -- a class that refuses it is left alone
+                    pass
     # What a DAG file and the description commonly use, imported once here.
     for name in ("datetime", "json", "traceback", "hashlib", "importlib.util", "functools", "inspect",
-                 "re", "textwrap", "pendulum", "logging", "random", "uuid", "collections", "itertools"):
+                 "re", "textwrap", "pendulum", "logging", "random", "uuid", "collections", "itertools",
+                 "dateutil.relativedelta", "dateutil.parser", "dateutil.tz", "zoneinfo"):
         try:
             __import__(name)
         except ImportError:
@@ -561,6 +576,11 @@ _WATCHED_MODULES = frozenset((
 ))
 
 
+def _plain_count(namespace):
+    """The names of a module's namespace that are not modules (its submodules)."""
+    return sum(1 for v in list(namespace.values()) if not isinstance(v, types.ModuleType))
+
+
 class _State:
     """What a DAG file may change in the child's process, taken before the first file, to put it
     back (or to retire the child) before the next file: a reused child must look fresh."""
@@ -593,10 +613,10 @@ class _State:
             if name in _WATCHED_MODULES:
                 self.namespaces.append((d, dict(d)))
             else:
-                self.sizes.append((d, len(d)))
+                self.sizes.append((d, len(d), _plain_count(d)))
             if name.split(".", 1)[0] == "airflow":
                 # Its classes by size: an attribute added (or deleted) shows.
-                self.sizes.extend((v.__dict__, len(v.__dict__)) for v in list(d.values())
+                self.sizes.extend((v.__dict__, len(v.__dict__), None) for v in list(d.values())
                                   if isinstance(v, type) and v.__module__ == name)
 
     def clean(self, child):
@@ -626,8 +646,10 @@ class _State:
             return "replaced modules"
         if builtins.__dict__ != self.builtins:
             return "builtins"
-        for live, size in self.sizes:
-            if len(live) != size:
+        for live, size, plain in self.sizes:
+            # A submodule imported for the first time becomes an attribute of its package
+            # (`import dateutil.tz` sets `dateutil.tz`): that is not a change a file made.
+            if len(live) != size and (plain is None or _plain_count(live) != plain):
                 return "changed shared modules"
         for live, copy in self.namespaces:
             if live != copy:
