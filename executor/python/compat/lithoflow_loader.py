@@ -103,43 +103,8 @@ def _warm():
 
 # A DAG built (and described) once in the parent before any fork: the first construction of an
 # operator, a DAG or a description fills caches (signatures, lazy imports) that every child would
-# otherwise fill again. Nothing of it stays registered (see _warm_dag).
-_WARM_DAG = """
-import datetime
-from airflow import DAG
-from airflow.operators.bash import BashOperator
-from airflow.operators.empty import EmptyOperator
-from airflow.operators.python import BranchPythonOperator, PythonOperator
-from airflow.decorators import task, task_group
-from airflow.utils.task_group import TaskGroup
-
-
-def _f(x=1, **context):
-    return x
-
-
-with DAG("lithoflow_warm_up", start_date=datetime.datetime(2026, 1, 1), schedule="@daily",
-         default_args={"retries": 1, "retry_delay": datetime.timedelta(minutes=1), "owner": "o"},
-         catchup=False, tags=["warm"]) as _dag:
-    _s = EmptyOperator(task_id="s")
-    _b = BashOperator(task_id="b", bash_command="echo 1")
-    _p = PythonOperator(task_id="p", python_callable=_f, op_kwargs={"x": 2})
-    _br = BranchPythonOperator(task_id="br", python_callable=lambda: "s")
-    with TaskGroup("g"):
-        _g = PythonOperator(task_id="in_group", python_callable=_f, op_args=[1])
-
-    @task
-    def _t(x):
-        return x
-
-    @task_group
-    def _tg():
-        return _t(1)
-
-    _s >> _b >> [_p, _br] >> _g
-    _t(_p.output) >> _tg()
-    _t.partial().expand(x=[1, 2])
-"""
+# otherwise fill again (lithoflow_loader_warmup.py). Nothing of it stays registered.
+_WARM_DAG_FILE = os.path.join(COMPAT, "lithoflow_loader_warmup.py")
 
 
 def _warm_dag():
@@ -148,13 +113,15 @@ def _warm_dag():
 
     name = "lithoflow_loader_warm_up"
     module = types.ModuleType(name)
-    module.__file__ = os.path.join(COMPAT, name + ".py")
+    module.__file__ = _WARM_DAG_FILE
     sys.modules[name] = module
     ctx = _dag_context()
     try:
         if ctx is not None:
             ctx.current_autoregister_module_name = name
-        exec(compile(_WARM_DAG, module.__file__, "exec"), module.__dict__)
+        with open(_WARM_DAG_FILE, encoding="utf-8") as f:
+            source = f.read()
+        exec(compile(source, module.__file__, "exec"), module.__dict__)
         from airflow._lithoflow import describe
 
         describe.describe_dags(_collect_dags(module, ctx), module=module, path=module.__file__,
