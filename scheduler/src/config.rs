@@ -44,6 +44,9 @@ pub(crate) struct Settings {
     /// `[dags] loader_processes`: how many loader processes import `.py` DAG files at
     /// once (None: two, or one on a one-core machine).
     pub loader_processes: Option<usize>,
+    /// `[dags] dagbag_import_timeout`: how long one `.py` DAG file may take to import
+    /// (Airflow's `[core] dagbag_import_timeout`; None: 30 s).
+    pub dagbag_import_timeout: Option<std::time::Duration>,
     /// `[airflow] default_version`: the Airflow version (2 or 3) whose defaults apply to
     /// a `.py` DAG file that imports neither `airflow.sdk` nor
     /// `airflow.providers.standard` (default 2).
@@ -133,6 +136,7 @@ impl Settings {
             include_paths: file.dags.include_paths,
             load_python: file.dags.load_python,
             loader_processes: file.dags.loader_processes,
+            dagbag_import_timeout: file.dags.dagbag_import_timeout,
             airflow_default_version: file.airflow_default_version,
         })
     }
@@ -195,6 +199,8 @@ pub(crate) struct DagsSection {
     pub load_python: bool,
     /// `loader_processes` (None: the default).
     pub loader_processes: Option<usize>,
+    /// `dagbag_import_timeout` (None: the default).
+    pub dagbag_import_timeout: Option<std::time::Duration>,
 }
 
 impl Default for DagsSection {
@@ -203,6 +209,7 @@ impl Default for DagsSection {
             include_paths: Vec::new(),
             load_python: true,
             loader_processes: None,
+            dagbag_import_timeout: None,
         }
     }
 }
@@ -352,7 +359,7 @@ pub(crate) fn parse_file(path: &Path, text: &str) -> anyhow::Result<ConfigFile> 
 }
 
 /// `[dags]`: `include_paths`, a list of absolute folder paths; `load_python`, a
-/// boolean; `loader_processes`, a positive integer.
+/// boolean; `loader_processes`, a positive integer; `dagbag_import_timeout`, seconds.
 fn parse_dags(
     src: &Source<'_>,
     text: &str,
@@ -398,6 +405,28 @@ fn parse_dags(
                     v.span(),
                     format!(
                         "`dags.loader_processes`: expected a number of processes from 1 to 256, found {}",
+                        found(v.span())
+                    ),
+                ),
+            }
+            continue;
+        }
+        if key == "dagbag_import_timeout" {
+            let seconds = match v.get_ref() {
+                DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
+                    .ok()
+                    .map(|n| n as f64),
+                DeValue::Float(f) => f.as_str().parse::<f64>().ok(),
+                _ => None,
+            };
+            match seconds.filter(|s| s.is_finite() && (0.1..=3600.0).contains(s)) {
+                Some(s) => {
+                    section.dagbag_import_timeout = Some(std::time::Duration::from_secs_f64(s))
+                }
+                None => problem(
+                    v.span(),
+                    format!(
+                        "`dags.dagbag_import_timeout`: expected seconds from 0.1 to 3600 (Airflow's default is 30), found {}",
                         found(v.span())
                     ),
                 ),
@@ -585,6 +614,7 @@ mod tests {
             include_paths: Vec::new(),
             load_python: true,
             loader_processes: None,
+            dagbag_import_timeout: None,
             airflow_default_version: DEFAULT_AIRFLOW_VERSION,
         };
         settings.create_private_dirs().expect("created");
@@ -689,6 +719,18 @@ mod tests {
                 f.airflow_default_version
             ),
             (false, Some(4), 3)
+        );
+        let f = parse_file(Path::new("c.toml"), "[dags]\ndagbag_import_timeout = 2.5\n")
+            .expect("valid");
+        assert_eq!(
+            f.dags.dagbag_import_timeout,
+            Some(std::time::Duration::from_millis(2500))
+        );
+        let err = parse_file(Path::new("c.toml"), "[dags]\ndagbag_import_timeout = 0\n")
+            .expect_err("invalid");
+        assert_eq!(
+            err.to_string(),
+            "c.toml:2:25: error: `dags.dagbag_import_timeout`: expected seconds from 0.1 to 3600 (Airflow's default is 30), found 0"
         );
         let err = parse_file(
             Path::new("c.toml"),

@@ -130,7 +130,7 @@ pub(crate) fn loader_config(settings: &Settings, dags_folder: &Path) -> LoaderCo
         dags_folder: std::path::absolute(dags_folder).unwrap_or_else(|_| dags_folder.to_owned()),
         processes: settings.loader_processes.unwrap_or(cores.min(2)).max(1),
         default_version: settings.airflow_default_version,
-        timeout: DEFAULT_TIMEOUT,
+        timeout: settings.dagbag_import_timeout.unwrap_or(DEFAULT_TIMEOUT),
         memory_mb: DEFAULT_MEMORY_MB,
     }
 }
