@@ -40,6 +40,8 @@ import sys
 import threading
 import time
 
+import lithoflow_dagcontext  # beside this file, on sys.path with it
+
 PREFIX = "lithoflow_dagfile_"
 COMPAT = os.path.dirname(os.path.abspath(__file__))
 FALLBACK = os.path.join(COMPAT, "_fallback")
@@ -108,23 +110,8 @@ def _ours(module):
     return any(isinstance(p, str) and _under(os.path.abspath(p), COMPAT) for p in paths)
 
 
-def _dag_context():
-    for name in ("airflow.models.dag", "airflow.sdk.definitions._internal.contextmanager", "airflow.sdk"):
-        mod = sys.modules.get(name)
-        ctx = getattr(mod, "DagContext", None) if mod is not None else None
-        if ctx is not None and hasattr(ctx, "autoregistered_dags"):
-            return ctx
-    return None
-
-
-def _dag_classes():
-    classes = []
-    for name in ("airflow.models.dag", "airflow.sdk", "airflow"):
-        mod = sys.modules.get(name)
-        cls = getattr(mod, "DAG", None) if mod is not None else None
-        if isinstance(cls, type) and cls not in classes:
-            classes.append(cls)
-    return tuple(classes)
+_dag_context = lithoflow_dagcontext.dag_context
+_dag_classes = lithoflow_dagcontext.dag_classes
 
 
 def _is_dag(o, classes):

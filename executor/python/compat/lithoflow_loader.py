@@ -41,6 +41,8 @@ FALLBACK = os.path.join(COMPAT, "_fallback")
 if FALLBACK not in sys.path:
     sys.path.append(FALLBACK)
 
+import lithoflow_dagcontext  # noqa: E402 -- from COMPAT, put on sys.path above
+
 PROTOCOL_VERSION = 1
 # Seconds the parent waits after the time limit before it kills the child's process group (the
 # child raises the timeout itself first; a loop in C code or a handler swallowing it ends here).
@@ -486,23 +488,8 @@ def _host():
         return None
 
 
-def _dag_context():
-    for name in ("airflow.models.dag", "airflow.sdk.definitions._internal.contextmanager", "airflow.sdk"):
-        mod = sys.modules.get(name)
-        ctx = getattr(mod, "DagContext", None) if mod is not None else None
-        if ctx is not None and hasattr(ctx, "autoregistered_dags"):
-            return ctx
-    return None
-
-
-def _dag_classes():
-    classes = []
-    for name in ("airflow.models.dag", "airflow.sdk", "airflow"):
-        mod = sys.modules.get(name)
-        cls = getattr(mod, "DAG", None) if mod is not None else None
-        if isinstance(cls, type) and cls not in classes:
-            classes.append(cls)
-    return tuple(classes)
+_dag_context = lithoflow_dagcontext.dag_context
+_dag_classes = lithoflow_dagcontext.dag_classes
 
 
 def _collect_dags(module, ctx):
