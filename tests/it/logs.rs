@@ -107,9 +107,13 @@ fn a_running_tasks_output_is_in_its_log_before_it_ends_and_once_after() {
     let daemon = env.start();
 
     // Through the CLI (which goes through the API while the scheduler runs).
-    let log = wait_for("the printed line in `tasks logs`", LIMIT, || {
+    // stdout and stderr are captured by separate readers: wait for both lines.
+    let log = wait_for("the printed lines in `tasks logs`", LIMIT, || {
         let (code, out, _) = env.run(&["tasks", "logs", "speaking", "speak", "r1"]);
-        (code == 0 && out.contains("hello from the running task")).then_some(out)
+        (code == 0
+            && out.contains("hello from the running task")
+            && out.contains("a warning on stderr"))
+        .then_some(out)
     });
     assert_eq!(
         ti_state(&daemon, "speaking", "r1", "speak"),
