@@ -34,6 +34,7 @@ pub(crate) mod wire;
 
 #[cfg(test)]
 mod tests;
+mod v2;
 
 use std::sync::Arc;
 
@@ -166,6 +167,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
         )
         .route("/api/v1/importErrors", get(dags::import_errors))
         .route("/api/v1/events", get(events::events))
+        .merge(v2::routes())
         .fallback(extract::no_route)
         .method_not_allowed_fallback(extract::no_method)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

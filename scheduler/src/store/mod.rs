@@ -39,6 +39,7 @@
 //!   DAG scheduled on them (`assets.rs`; new trees, so no schema change).
 
 mod assets;
+mod audit;
 mod pools;
 mod xcom;
 
@@ -50,6 +51,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use assets::{AssetEventRecord, AssetRecord, EventSource, QueuedAsset};
+pub use audit::AuditRecord;
 pub use pools::{DEFAULT_POOL, DEFAULT_POOL_SLOTS, MAX_POOL_NAME, PoolRecord, check_pool};
 pub use xcom::{RETURN_KEY, UNMAPPED, XComEntry, XComRecord, check_key as check_xcom_key};
 

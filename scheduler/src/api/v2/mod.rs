@@ -1,0 +1,14 @@
+//! `/api/v2`: Airflow 3's public REST API (`airflow/api_fastapi/core_api`), for the
+//! resources lithoflow has, field for field as its OpenAPI document says. The same token
+//! as `/api/v1`; `monitor/health` and `version` answer without one, as Airflow's do.
+//!
+//! One module per resource group; each gives its routes, merged here.
+
+use std::sync::Arc;
+
+use crate::control::Shared;
+
+/// The `/api/v2` routes.
+pub(super) fn routes() -> axum::Router<Arc<Shared>> {
+    axum::Router::new()
+}
