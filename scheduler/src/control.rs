@@ -12,7 +12,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::config::Settings;
 use crate::dagbag::ImportError;
 use crate::ops::{BackfillOutcome, ClearSpec, ClearedTi, OpError, TriggerRequest};
-use crate::store::{DagRunRecord, Store};
+use crate::store::{DagRunRecord, RunState, Store, TaskState};
 use lithoflow_api::BackfillBody;
 use lithoflow_dag::Dag;
 use lithoflow_dag::timetable::DagRunInfo;
@@ -69,6 +69,54 @@ pub(crate) enum Request {
         /// What was (or, for a dry run, would be) removed.
         reply: oneshot::Sender<Result<lithoflow_api::DbCleanResponse, OpError>>,
     },
+    /// Set a run's state as Airflow's `PATCH .../dagRuns/{id}` (`success`, `failed` or
+    /// `queued`), with its task instances as Airflow's `set_dag_run_state_to_*` sets
+    /// them. Recorded in the event log.
+    SetRunState {
+        /// The DAG.
+        dag_id: String,
+        /// The run.
+        run_id: String,
+        /// The new state.
+        state: RunState,
+        /// The run as it is now.
+        reply: oneshot::Sender<Result<DagRunRecord, OpError>>,
+    },
+    /// Delete a run with its task instances, XCom, logs and job data (Airflow's
+    /// `DELETE .../dagRuns/{id}`). Recorded in the event log.
+    DeleteRun {
+        /// The DAG.
+        dag_id: String,
+        /// The run.
+        run_id: String,
+        /// Done.
+        reply: oneshot::Sender<Result<(), OpError>>,
+    },
+    /// Set (or, with None, remove) the user's note on a run or on one of its task
+    /// instances. Recorded in the event log.
+    SetNote {
+        /// The DAG.
+        dag_id: String,
+        /// The run.
+        run_id: String,
+        /// The task instance `(task_id, map_index)`; None: the run.
+        task: Option<(String, i32)>,
+        /// The note.
+        note: Option<String>,
+        /// Done.
+        reply: oneshot::Sender<Result<(), OpError>>,
+    },
+    /// Set task instances' state as Airflow's `PATCH .../taskInstances/{task_id}` and
+    /// `POST /dags/{id}/updateTaskInstancesState`. Recorded in the event log.
+    SetTaskState {
+        /// The DAG.
+        dag_id: String,
+        /// Which, and the state.
+        spec: SetTaskStateSpec,
+        /// The instances changed (or, for a dry run, that would be), with their
+        /// state before.
+        reply: oneshot::Sender<Result<Vec<crate::ops::ClearedTi>, OpError>>,
+    },
     /// Create a backfill.
     Backfill {
         /// The DAG.
@@ -118,4 +166,28 @@ impl Shared {
     pub(crate) fn emit(&self, event: Event) {
         let _ = self.events.send(event);
     }
+}
+
+/// What [`Request::SetTaskState`] changes: Airflow's `set_state` over a task's instances
+/// in one run (`airflow/api/common/mark_tasks.py`).
+#[derive(Debug, Clone)]
+pub(crate) struct SetTaskStateSpec {
+    /// The run.
+    pub run_id: String,
+    /// The task.
+    pub task_id: String,
+    /// Only these map indexes (None: every instance of the task).
+    pub map_indexes: Option<Vec<i32>>,
+    /// `success`, `failed` or `skipped`.
+    pub state: TaskState,
+    /// Also the task's upstream tasks.
+    pub upstream: bool,
+    /// Also its downstream tasks.
+    pub downstream: bool,
+    /// Also the same tasks in later runs.
+    pub future: bool,
+    /// Also the same tasks in earlier runs.
+    pub past: bool,
+    /// Only say what would change.
+    pub dry_run: bool,
 }

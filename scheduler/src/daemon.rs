@@ -781,6 +781,10 @@ impl Daemon {
             Request::Clear { spec, .. } => !spec.dry_run,
             Request::Backfill { spec, .. } => !spec.dry_run,
             Request::DbClean { spec, .. } => !spec.dry_run,
+            Request::SetTaskState { spec, .. } => !spec.dry_run,
+            Request::SetRunState { .. } | Request::DeleteRun { .. } | Request::SetNote { .. } => {
+                true
+            }
         };
         if writes && let Err(e) = self.room() {
             // Refused before the state database sees a full disk; the answer names it.
@@ -791,6 +795,10 @@ impl Daemon {
                 Request::Clear { reply, .. } => drop(reply.send(Err(refused()))),
                 Request::Backfill { reply, .. } => drop(reply.send(Err(refused()))),
                 Request::DbClean { reply, .. } => drop(reply.send(Err(refused()))),
+                Request::SetRunState { reply, .. } => drop(reply.send(Err(refused()))),
+                Request::DeleteRun { reply, .. } => drop(reply.send(Err(refused()))),
+                Request::SetNote { reply, .. } => drop(reply.send(Err(refused()))),
+                Request::SetTaskState { reply, .. } => drop(reply.send(Err(refused()))),
             }
             return Ok(());
         }
@@ -800,7 +808,13 @@ impl Daemon {
                 "DAG `{id}` is not loaded (see `lithoflow dags list-import-errors`)"
             ))
         };
+        // Issue 20's write paths: implemented by the write-paths work (H_write).
+        let pending = || OpError::Conflict("not implemented yet".to_owned());
         match req {
+            Request::SetRunState { reply, .. } => drop(reply.send(Err(pending()))),
+            Request::DeleteRun { reply, .. } => drop(reply.send(Err(pending()))),
+            Request::SetNote { reply, .. } => drop(reply.send(Err(pending()))),
+            Request::SetTaskState { reply, .. } => drop(reply.send(Err(pending()))),
             Request::DbClean { spec, reply } => {
                 // In the loop, which is the only writer of runs it does not hold: no run
                 // can be created, cleared or started while the clean decides and removes.

@@ -120,6 +120,19 @@ async fn answer(shared: Arc<Shared>, mut rx: mpsc::Receiver<Request>) {
                 let r = crate::retention::clean(store, &files, &spec, &|_, _| false);
                 let _ = reply.send(r);
             }
+            // Issue 20's write paths (H_write replaces these with the ops calls).
+            Request::SetRunState { reply, .. } => {
+                let _ = reply.send(Err(OpError::Conflict("not implemented yet".into())));
+            }
+            Request::DeleteRun { reply, .. } => {
+                let _ = reply.send(Err(OpError::Conflict("not implemented yet".into())));
+            }
+            Request::SetNote { reply, .. } => {
+                let _ = reply.send(Err(OpError::Conflict("not implemented yet".into())));
+            }
+            Request::SetTaskState { reply, .. } => {
+                let _ = reply.send(Err(OpError::Conflict("not implemented yet".into())));
+            }
         }
     }
 }
