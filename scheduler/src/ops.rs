@@ -78,6 +78,10 @@ pub(crate) struct TriggerRequest {
     pub run_id: Option<String>,
     /// The logical date (default: now).
     pub logical_date: Option<DateTime<Utc>>,
+    /// The data interval (default: the DAG's timetable's, inferred from the logical date).
+    pub data_interval: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// The user's note on the run (Airflow's `note`).
+    pub note: Option<String>,
 }
 
 /// Records a queued manual run. A paused DAG's run waits queued until it is unpaused.
@@ -124,10 +128,21 @@ pub(crate) fn trigger(
             other.run_id
         )));
     }
-    let interval = timetable::infer_manual_data_interval(dag, logical);
+    let (start, end) = req.data_interval.unwrap_or_else(|| {
+        let interval = timetable::infer_manual_data_interval(dag, logical);
+        (interval.start, interval.end)
+    });
+    if end < start {
+        return Err(OpError::BadRequest(format!(
+            "data_interval_end {} is before data_interval_start {}",
+            iso(end),
+            iso(start)
+        )));
+    }
     let mut run = DagRunRecord::manual(&dag.dag_id, run_id, logical, now, req.conf);
-    run.data_interval_start = Some(interval.start);
-    run.data_interval_end = Some(interval.end);
+    run.data_interval_start = Some(start);
+    run.data_interval_end = Some(end);
+    run.user_note = req.note;
     store.put_run(&run)?;
     store.flush()?;
     Ok(run)

@@ -107,6 +107,7 @@ pub(super) async fn trigger_run(
         conf: body.conf,
         run_id: body.dag_run_id,
         logical_date: body.logical_date,
+        ..Default::default()
     };
     let run = ask(&shared, |reply| Request::Trigger {
         dag_id: dag_id.clone(),

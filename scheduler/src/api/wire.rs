@@ -176,6 +176,7 @@ impl TryFrom<wire::DagRun> for DagRunRecord {
             conf: r.conf,
             note: r.note,
             backfill_id: r.backfill_id,
+            user_note: None,
         })
     }
 }
@@ -186,6 +187,7 @@ impl TryFrom<wire::TaskInstance> for TaskInstanceRecord {
     fn try_from(t: wire::TaskInstance) -> Result<TaskInstanceRecord, UnknownState> {
         Ok(TaskInstanceRecord {
             sensor: None,
+            note: None,
             version: SCHEMA_VERSION,
             state: t.state().try_into()?,
             task_id: t.task_id,

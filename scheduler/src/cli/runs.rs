@@ -197,6 +197,7 @@ pub(crate) async fn trigger(
         conf: parse_conf(conf)?,
         run_id,
         logical_date: logical_date.map(parse_date).transpose()?,
+        ..Default::default()
     };
     let (run, paused) = match &target.access {
         StateAccess::Store(store) => {

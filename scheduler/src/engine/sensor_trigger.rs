@@ -183,6 +183,7 @@ async fn trigger(
                 conf: spec.conf.clone().unwrap_or_default(),
                 run_id: Some(run_id.clone()),
                 logical_date: Some(logical),
+                ..Default::default()
             };
             runs.trigger(target.clone(), req)
                 .await

@@ -231,6 +231,10 @@ pub struct DagRunRecord {
     /// The backfill that created (or cleared) it.
     #[serde(default)]
     pub backfill_id: Option<String>,
+    /// The user's note (Airflow's `note`, set by a trigger or `setNote`); `note` above
+    /// is lithoflow's own reason for a failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_note: Option<String>,
 }
 
 /// A backfill: runs created for a date range, with their own concurrency limit.
@@ -280,6 +284,7 @@ impl DagRunRecord {
             conf,
             note: None,
             backfill_id: None,
+            user_note: None,
         }
     }
 }
@@ -327,6 +332,9 @@ pub struct TaskInstanceRecord {
     /// reschedules and scheduler restarts, so the timeout is not reset).
     #[serde(default)]
     pub sensor: Option<SensorWait>,
+    /// The user's note (Airflow's task instance `note`, set by `setNote`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Where a sensor's wait stands (on its [`TaskInstanceRecord`]).
@@ -365,6 +373,7 @@ impl TaskInstanceRecord {
             task_id: task_id.to_owned(),
             map_index,
             rendered_map_index: None,
+            note: None,
             state: TaskState::None,
             try_number: 0,
             max_tries,

@@ -20,6 +20,7 @@ fn run(dag: &str, id: &str, after: i64) -> DagRunRecord {
         conf: serde_json::Map::new(),
         note: None,
         backfill_id: None,
+        user_note: None,
     }
 }
 
