@@ -21,7 +21,7 @@ mod connections;
 mod dags;
 mod db;
 mod events;
-mod extract;
+pub(crate) mod extract;
 mod health;
 mod lookup;
 mod mapped;

@@ -252,6 +252,46 @@ impl Params {
     }
 }
 
+/// An `order_by` value: the field, and whether it sorts descending (a leading `-`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OrderBy {
+    /// The field, as the client named it (one of the route's list).
+    pub(crate) field: String,
+    /// `-field`: descending.
+    pub(crate) desc: bool,
+}
+
+impl OrderBy {
+    /// Reads `value` (`field` or `-field`) against the fields a route sorts by, as
+    /// Airflow answers an unknown one (400 naming the allowed fields).
+    pub(crate) fn parse(value: &str, allowed: &[&str]) -> Result<OrderBy, String> {
+        let (desc, field) = match value.strip_prefix('-') {
+            Some(f) => (true, f),
+            None => (false, value),
+        };
+        if allowed.contains(&field) {
+            Ok(OrderBy {
+                field: field.to_owned(),
+                desc,
+            })
+        } else {
+            Err(format!(
+                "Ordering with '{field}' is disallowed or the attribute does not exist on the model; \
+                 use one of {}",
+                allowed.join(", ")
+            ))
+        }
+    }
+}
+
+impl Params {
+    /// `order_by` against the route's fields; `default` when it is absent.
+    pub(super) fn order_by(&self, allowed: &[&str], default: &str) -> ApiResult<OrderBy> {
+        OrderBy::parse(self.last("order_by").unwrap_or(default), allowed)
+            .map_err(ApiError::bad_request)
+    }
+}
+
 pub(super) fn paged<T>(items: Vec<T>, (limit, offset): (usize, usize)) -> Vec<T> {
     items.into_iter().skip(offset).take(limit).collect()
 }

@@ -4,6 +4,8 @@
 //!
 //! One module per resource group; each gives its routes, merged here.
 
+pub(crate) mod common;
+
 use std::sync::Arc;
 
 use crate::control::Shared;
