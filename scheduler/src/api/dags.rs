@@ -241,6 +241,18 @@ fn dag_fields(info: &DagInfo, fields: &[String]) -> ApiResult<Value> {
     Ok(Value::Object(out))
 }
 
+/// The [`DagInfo`]s of these DAGs (`/api/v2` builds its answers from them).
+pub(super) fn infos(
+    shared: &Shared,
+    store: &Store,
+    dags: Vec<Arc<Dag>>,
+) -> ApiResult<Vec<DagInfo>> {
+    dag_views(shared, dags)
+        .iter()
+        .map(|v| dag_info(store, v, RECENT_RUNS))
+        .collect()
+}
+
 /// `GET /dags`: the DAGs served, filtered as Airflow 2.10's `get_dags`, in `dag_id`
 /// order (`order_by=-dag_id` reverses it), paged.
 pub(super) async fn list_dags(

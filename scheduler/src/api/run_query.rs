@@ -46,24 +46,39 @@ pub(crate) const V2_ORDER: &[&str] = &[
     "dag_run_id",
 ];
 
-/// An inclusive range of times; either end may be open.
+/// A range of times; any bound may be missing (`gt`/`lt` are Airflow 3's strict ones).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Range {
     pub gte: Option<DateTime<Utc>>,
     pub lte: Option<DateTime<Utc>>,
+    pub gt: Option<DateTime<Utc>>,
+    pub lt: Option<DateTime<Utc>>,
+    /// A missing time counts as now (Airflow 3's `start_date`/`end_date` filters:
+    /// `coalesce(attr, now())`); otherwise it is in no bounded range (SQL's NULL).
+    pub missing_is_now: bool,
 }
 
 impl Range {
-    /// Whether `t` is in the range; a missing time is in no bounded range (SQL's NULL).
+    /// Whether `t` is in the range.
     fn holds(&self, t: Option<DateTime<Utc>>) -> bool {
-        if self.gte.is_none() && self.lte.is_none() {
+        if self.is_open() {
             return true;
         }
-        t.is_some_and(|t| self.gte.is_none_or(|g| t >= g) && self.lte.is_none_or(|l| t <= l))
+        let t = if self.missing_is_now {
+            t.or_else(|| Some(Utc::now()))
+        } else {
+            t
+        };
+        t.is_some_and(|t| {
+            self.gte.is_none_or(|b| t >= b)
+                && self.lte.is_none_or(|b| t <= b)
+                && self.gt.is_none_or(|b| t > b)
+                && self.lt.is_none_or(|b| t < b)
+        })
     }
 
     fn is_open(&self) -> bool {
-        self.gte.is_none() && self.lte.is_none()
+        self.gte.is_none() && self.lte.is_none() && self.gt.is_none() && self.lt.is_none()
     }
 }
 

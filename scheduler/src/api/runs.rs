@@ -58,6 +58,7 @@ fn range(params: &Params, name: &str) -> ApiResult<Range> {
     Ok(Range {
         gte: one("gte")?,
         lte: one("lte")?,
+        ..Range::default()
     })
 }
 
@@ -139,18 +140,22 @@ pub(super) async fn list_runs_batch(
         logical: Range {
             gte: body.execution_date_gte,
             lte: body.execution_date_lte,
+            ..Range::default()
         },
         start: Range {
             gte: body.start_date_gte,
             lte: body.start_date_lte,
+            ..Range::default()
         },
         end: Range {
             gte: body.end_date_gte,
             lte: body.end_date_lte,
+            ..Range::default()
         },
         updated: Range {
             gte: body.updated_at_gte,
             lte: body.updated_at_lte,
+            ..Range::default()
         },
         ..RunFilter::default()
     };
