@@ -10,7 +10,7 @@
 
 use std::cmp::Ordering;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, SubsecRound as _, Utc};
 
 use super::extract::OrderBy;
 use super::wire;
@@ -69,6 +69,9 @@ impl Range {
         } else {
             t
         };
+        // Compared as the API writes them (microseconds), so a time read from an
+        // answer selects that run.
+        let t = t.map(|t| t.trunc_subsecs(6));
         t.is_some_and(|t| {
             self.gte.is_none_or(|b| t >= b)
                 && self.lte.is_none_or(|b| t <= b)
