@@ -219,6 +219,10 @@ pub(crate) fn parse_time(value: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(&v) {
         return Ok(t.with_timezone(&Utc));
     }
+    // `+0000`, as the 3.x client writes offsets.
+    if let Ok(t) = DateTime::parse_from_str(&v, "%Y-%m-%dT%H:%M:%S%.f%z") {
+        return Ok(t.with_timezone(&Utc));
+    }
     if let Ok(t) = NaiveDateTime::parse_from_str(&v, "%Y-%m-%dT%H:%M:%S%.f") {
         return Ok(t.and_utc());
     }
@@ -244,6 +248,7 @@ mod tests {
             "2026-01-02T03:04:05+00:00",
             "2026-01-02T03:04:05 00:00",
             "2026-01-02T03:04:05",
+            "2026-01-02T03:04:05.000000+0000",
         ] {
             assert_eq!(parse_time(v).ok(), want, "{v}");
         }
