@@ -1633,3 +1633,6 @@ async fn a_trigger_of_a_paused_dag_says_the_run_waits_for_an_unpause() {
 
 #[path = "tests/pools.rs"]
 mod pools;
+
+#[path = "tests/dagruns.rs"]
+mod dagruns;
