@@ -177,7 +177,9 @@ class V1Runs(unittest.TestCase):
             ListDagRunsForm(dag_ids=["dr_basic", "dr_failing"], execution_date_gte=day(1), execution_date_lte=day(4))
         )
         self.assertEqual(self.ids(got), ["dr1", "dr2", "dr3", "boom"])
-        failed = self.api.get_dag_runs_batch(ListDagRunsForm(dag_ids=["dr_basic", "dr_failing"], states=["failed"]))
+        failed = self.api.get_dag_runs_batch(
+            ListDagRunsForm(dag_ids=["dr_basic", "dr_failing"], states=["failed"], execution_date_lte=day(4))
+        )
         self.assertEqual(self.ids(failed), ["boom"])
         paged = self.api.get_dag_runs_batch(
             ListDagRunsForm(
