@@ -1,5 +1,6 @@
 //! Operations that change recorded state: trigger a run, pause or unpause a DAG, clear
-//! task instances, create a backfill. The CLI calls them on the store when no scheduler
+//! task instances, create a backfill; set a run's or task instances' state, notes,
+//! delete a run, and the event log entries (`ops/writes.rs`). The CLI calls them on the store when no scheduler
 //! holds it; a running scheduler calls them for its API. Each flushes before it returns.
 
 use std::collections::{BTreeSet, HashMap};
@@ -14,6 +15,9 @@ use crate::store::{
 use lithoflow_api::{BackfillBody, BackfillRun, ReprocessBehavior};
 use lithoflow_dag::Dag;
 use lithoflow_dag::timetable;
+
+mod writes;
+pub(crate) use writes::*;
 
 /// Why an operation was refused; the API maps these to 404, 409, 400 and 500.
 #[derive(Debug, thiserror::Error)]
@@ -185,7 +189,9 @@ pub(crate) struct ClearedTi {
     pub dag_run_id: String,
     /// The task.
     pub task_id: String,
-    /// Its state before the clear.
+    /// The instance's map index (-1 unmapped).
+    pub map_index: i32,
+    /// Its state before the clear (or the state change).
     pub state: TaskState,
 }
 
@@ -286,6 +292,7 @@ pub(crate) fn apply_clear(
             cleared.push(ClearedTi {
                 dag_run_id: run.run_id.clone(),
                 task_id: ti.task_id.clone(),
+                map_index: ti.map_index,
                 state: ti.state,
             });
             reset_stored_ti(store, dag, &run.run_id, ti)?;

@@ -44,96 +44,144 @@ struct Harness {
 /// Answers requests as the scheduler loop would, straight on the store.
 async fn answer(shared: Arc<Shared>, mut rx: mpsc::Receiver<Request>) {
     while let Some(req) = rx.recv().await {
-        let store = &shared.store;
-        let not_loaded = |id: &str| OpError::NotFound(format!("DAG `{id}` is not loaded"));
-        match req {
-            Request::Trigger { dag_id, req, reply } => {
-                let r = match shared.dag(&dag_id) {
-                    Some(d) => crate::ops::trigger(store, &d, req, Utc::now()),
-                    None => Err(not_loaded(&dag_id)),
-                };
-                if let Ok(run) = &r {
-                    shared.emit(Event::DagRun {
-                        dag_id,
-                        run_id: run.run_id.clone(),
-                        state: run.state.into(),
-                    });
-                }
-                let _ = reply.send(r);
+        answer_one(&shared, req);
+    }
+}
+
+/// Answers one request (see [`answer`]).
+fn answer_one(shared: &Shared, req: Request) {
+    let store = &shared.store;
+    let not_loaded = |id: &str| OpError::NotFound(format!("DAG `{id}` is not loaded"));
+    match req {
+        Request::Trigger { dag_id, req, reply } => {
+            let r = match shared.dag(&dag_id) {
+                Some(d) => crate::ops::trigger(store, &d, req, Utc::now()),
+                None => Err(not_loaded(&dag_id)),
+            };
+            if let Ok(run) = &r {
+                shared.emit(Event::DagRun {
+                    dag_id,
+                    run_id: run.run_id.clone(),
+                    state: run.state.into(),
+                });
             }
-            Request::SetPaused {
-                dag_id,
-                paused,
-                reply,
-            } => {
-                let r = match shared.dag(&dag_id) {
-                    Some(d) => crate::ops::set_paused(store, &d, paused),
-                    None => Err(not_loaded(&dag_id)),
-                };
-                if r.is_ok() {
-                    shared.emit(Event::Dag {
-                        dag_id,
-                        is_paused: paused,
-                    });
-                }
-                let _ = reply.send(r);
-            }
-            Request::Clear {
-                dag_id,
-                spec,
-                reply,
-            } => {
-                let r = match shared.dag(&dag_id) {
-                    Some(d) => crate::ops::clear_targets(store, &d, &spec).and_then(|targets| {
-                        if spec.dry_run {
-                            Ok(targets
-                                .into_iter()
-                                .flat_map(|(run, tis)| {
-                                    tis.into_iter().map(move |ti| crate::ops::ClearedTi {
-                                        dag_run_id: run.run_id.clone(),
-                                        task_id: ti.task_id,
-                                        state: ti.state,
-                                    })
-                                })
-                                .collect())
-                        } else {
-                            crate::ops::apply_clear(store, &d, targets)
-                        }
-                    }),
-                    None => Err(not_loaded(&dag_id)),
-                };
-                let _ = reply.send(r);
-            }
-            Request::Backfill {
-                dag_id,
-                spec,
-                reply,
-            } => {
-                let r = match shared.dag(&dag_id) {
-                    Some(d) => crate::ops::backfill(store, &d, &spec, Utc::now()),
-                    None => Err(not_loaded(&dag_id)),
-                };
-                let _ = reply.send(r);
-            }
-            Request::DbClean { spec, reply } => {
-                let files = crate::retention::RunFiles::of(&shared.settings);
-                let r = crate::retention::clean(store, &files, &spec, &|_, _| false);
-                let _ = reply.send(r);
-            }
-            // Issue 20's write paths (H_write replaces these with the ops calls).
-            Request::SetRunState { reply, .. } => {
-                let _ = reply.send(Err(OpError::Conflict("not implemented yet".into())));
-            }
-            Request::DeleteRun { reply, .. } => {
-                let _ = reply.send(Err(OpError::Conflict("not implemented yet".into())));
-            }
-            Request::SetNote { reply, .. } => {
-                let _ = reply.send(Err(OpError::Conflict("not implemented yet".into())));
-            }
-            Request::SetTaskState { reply, .. } => {
-                let _ = reply.send(Err(OpError::Conflict("not implemented yet".into())));
-            }
+            let _ = reply.send(r);
         }
+        Request::SetPaused {
+            dag_id,
+            paused,
+            reply,
+        } => {
+            let r = match shared.dag(&dag_id) {
+                Some(d) => crate::ops::set_paused(store, &d, paused),
+                None => Err(not_loaded(&dag_id)),
+            };
+            if r.is_ok() {
+                shared.emit(Event::Dag {
+                    dag_id,
+                    is_paused: paused,
+                });
+            }
+            let _ = reply.send(r);
+        }
+        Request::Clear {
+            dag_id,
+            spec,
+            reply,
+        } => {
+            let r = match shared.dag(&dag_id) {
+                Some(d) => crate::ops::clear_targets(store, &d, &spec).and_then(|targets| {
+                    if spec.dry_run {
+                        Ok(targets
+                            .into_iter()
+                            .flat_map(|(run, tis)| {
+                                tis.into_iter().map(move |ti| crate::ops::ClearedTi {
+                                    dag_run_id: run.run_id.clone(),
+                                    task_id: ti.task_id,
+                                    map_index: ti.map_index,
+                                    state: ti.state,
+                                })
+                            })
+                            .collect())
+                    } else {
+                        crate::ops::apply_clear(store, &d, targets)
+                    }
+                }),
+                None => Err(not_loaded(&dag_id)),
+            };
+            let _ = reply.send(r);
+        }
+        Request::Backfill {
+            dag_id,
+            spec,
+            reply,
+        } => {
+            let r = match shared.dag(&dag_id) {
+                Some(d) => crate::ops::backfill(store, &d, &spec, Utc::now()),
+                None => Err(not_loaded(&dag_id)),
+            };
+            let _ = reply.send(r);
+        }
+        Request::DbClean { spec, reply } => {
+            let files = crate::retention::RunFiles::of(&shared.settings);
+            let r = crate::retention::clean(store, &files, &spec, &|_, _| false);
+            let _ = reply.send(r);
+        }
+        // Issue 20's write paths, on the store (the loop's answers for runs no
+        // engine holds).
+        Request::SetRunState {
+            dag_id,
+            run_id,
+            state,
+            reply,
+        } => {
+            let r = match shared.dag(&dag_id) {
+                Some(d) => crate::ops::set_run_state(store, &d, &run_id, state, Utc::now())
+                    .map(|(run, _)| run),
+                None => Err(not_loaded(&dag_id)),
+            };
+            let _ = reply.send(r);
+        }
+        Request::DeleteRun {
+            dag_id,
+            run_id,
+            reply,
+        } => {
+            let files = crate::retention::RunFiles::of(&shared.settings);
+            let _ = reply.send(crate::ops::delete_run(store, &files, &dag_id, &run_id));
+        }
+        Request::SetNote {
+            dag_id,
+            run_id,
+            task,
+            note,
+            reply,
+        } => {
+            let dag = shared.dag(&dag_id);
+            let task = task.as_ref().map(|(t, m)| (t.as_str(), *m));
+            let r = crate::ops::set_note(store, dag.as_deref(), &dag_id, &run_id, task, note);
+            let _ = reply.send(r);
+        }
+        Request::SetTaskState {
+            dag_id,
+            spec,
+            reply,
+        } => {
+            let r = match shared.dag(&dag_id) {
+                Some(d) => crate::ops::task_state_plan(store, &d, &spec).and_then(|plans| {
+                    let listed = crate::ops::planned(&plans);
+                    if !spec.dry_run {
+                        for plan in plans {
+                            crate::ops::apply_task_state(store, &d, plan, spec.state, Utc::now())?;
+                        }
+                    }
+                    Ok(listed)
+                }),
+                None => Err(not_loaded(&dag_id)),
+            };
+            let _ = reply.send(r);
+        }
+        Request::Unaudited(req) => answer_one(shared, *req),
     }
 }
 

@@ -1,0 +1,1 @@
+//! Tests of the write paths on stored runs.
