@@ -166,7 +166,7 @@ impl Daemon {
                     state,
                     reply,
                 })),
-                |shared, run| emit_run(shared, run),
+                emit_run,
             );
             return Ok(());
         }

@@ -541,7 +541,7 @@ impl<'e> RunLoop<'e> {
                 reply,
             } => {
                 let done = self.set_task_states(&tis, state, &reset_failed).await;
-                let _ = reply.send(done.as_ref().map(|()| ()).map_err(|e| {
+                let _ = reply.send(done.as_ref().copied().map_err(|e| {
                     crate::ops::OpError::Conflict(format!("the run's engine failed: {e:#}"))
                 }));
                 done
