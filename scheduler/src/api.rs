@@ -27,6 +27,7 @@ mod lookup;
 mod mapped;
 pub(crate) mod pools;
 mod progress;
+mod run_query;
 mod runs;
 mod task_instances;
 mod variables;
@@ -41,7 +42,7 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 
 use crate::control::Shared;
 use calls::CallsCache;
@@ -73,19 +74,33 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
     axum::Router::new()
         .route("/api/v1/health", get(health::health))
         .route("/api/v1/version", get(health::version))
-        .route("/api/v1/dags", get(dags::list_dags))
+        .route("/api/v1/dags", get(dags::list_dags).patch(dags::patch_dags))
         .route(
             "/api/v1/dags/{dag_id}",
             get(dags::get_dag).patch(dags::patch_dag),
         )
+        .route("/api/v1/dags/{dag_id}/details", get(dags::get_dag_details))
         .route("/api/v1/dags/{dag_id}/tasks", get(dags::list_tasks))
+        .route("/api/v1/dags/{dag_id}/tasks/{task_id}", get(dags::get_task))
+        .route("/api/v1/dagSources/{file_token}", get(dags::get_dag_source))
         .route(
             "/api/v1/dags/{dag_id}/dagRuns",
             get(runs::list_runs).post(runs::trigger_run),
         )
         .route(
             "/api/v1/dags/{dag_id}/dagRuns/{dag_run_id}",
-            get(runs::get_run),
+            get(runs::get_run)
+                .patch(runs::patch_run)
+                .delete(runs::delete_run),
+        )
+        .route("/api/v1/dags/~/dagRuns/list", post(runs::list_runs_batch))
+        .route(
+            "/api/v1/dags/{dag_id}/dagRuns/{dag_run_id}/clear",
+            post(runs::clear_run),
+        )
+        .route(
+            "/api/v1/dags/{dag_id}/dagRuns/{dag_run_id}/setNote",
+            patch(runs::set_run_note),
         )
         .route(
             "/api/v1/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances",

@@ -21,6 +21,7 @@ mod client;
 mod discovery;
 mod event;
 mod pools;
+mod runs;
 mod sse;
 mod state;
 mod time;
@@ -40,6 +41,7 @@ pub use event::ApiEvent;
 pub use pools::{
     Pool, PoolBody, PoolCollection, TaskFailedDependency, TaskInstanceDependencyCollection,
 };
+pub use runs::{DagDetail, DagRunsBatchBody, NoteBody, RunClearBody, RunStateBody};
 pub use sse::{EventStream, SseMessage, reconnect_delay};
 pub use state::{ReprocessBehavior, RunState, TaskState};
 pub use time::iso_string;

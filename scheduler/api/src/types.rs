@@ -55,6 +55,46 @@ pub struct RecentRun {
 pub struct DagInfo {
     /// The DAG's id.
     pub dag_id: String,
+    /// Airflow 2.9+'s `dag_display_name`: the id (lithoflow has no display names).
+    #[serde(default)]
+    pub dag_display_name: String,
+    /// The token of its file for `GET /dagSources/{file_token}` (Airflow's `file_token`).
+    #[serde(default)]
+    pub file_token: String,
+    /// Airflow 2's `schedule_interval`: `{"__type": "CronExpression", "value": ...}`
+    /// (presets and `Dataset` too), `{"__type": "TimeDelta", ...}`, or null.
+    #[serde(default)]
+    pub schedule_interval: Option<Value>,
+    /// Airflow's `default_view` (`grid`).
+    #[serde(default)]
+    pub default_view: Option<String>,
+    /// Airflow's `is_subdag`: always false.
+    #[serde(default)]
+    pub is_subdag: bool,
+    /// Airflow's `root_dag_id`: always null.
+    #[serde(default)]
+    pub root_dag_id: Option<String>,
+    /// When the scheduler last loaded its file (Airflow's `last_parsed_time`).
+    #[serde(serialize_with = "iso_opt", default)]
+    pub last_parsed_time: Option<DateTime<Utc>>,
+    /// Airflow's `last_pickled`, `last_expired`: always null.
+    #[serde(serialize_with = "iso_opt", default)]
+    pub last_pickled: Option<DateTime<Utc>>,
+    /// Always null.
+    #[serde(serialize_with = "iso_opt", default)]
+    pub last_expired: Option<DateTime<Utc>>,
+    /// Airflow's `scheduler_lock`: always null.
+    #[serde(default)]
+    pub scheduler_lock: Option<bool>,
+    /// Airflow's `pickle_id`: always null.
+    #[serde(default)]
+    pub pickle_id: Option<String>,
+    /// Whether a task limits its own concurrency (`max_active_tis_per_dag[run]`).
+    #[serde(default)]
+    pub has_task_concurrency_limits: bool,
+    /// Airflow 2.9+'s `max_consecutive_failed_dag_runs`: 0 (no limit).
+    #[serde(default)]
+    pub max_consecutive_failed_dag_runs: u32,
     /// Free text.
     #[serde(default)]
     pub description: Option<String>,
@@ -170,6 +210,87 @@ pub struct TaskInfo {
     /// Whether it waits for its previous run's instance.
     #[serde(default)]
     pub depends_on_past: bool,
+    /// Airflow's `class_ref`: the operator class (`.py` DAGs) or lithoflow's type.
+    #[serde(default)]
+    pub class_ref: Option<ClassRef>,
+    /// Airflow's `task_display_name`: the id.
+    #[serde(default)]
+    pub task_display_name: String,
+    /// Its pool.
+    #[serde(default)]
+    pub pool: String,
+    /// Slots it takes in its pool.
+    #[serde(default)]
+    pub pool_slots: i64,
+    /// Its own priority weight.
+    #[serde(default)]
+    pub priority_weight: i64,
+    /// `downstream`, `upstream` or `absolute`.
+    #[serde(default)]
+    pub weight_rule: String,
+    /// Its queue (`default`).
+    #[serde(default)]
+    pub queue: Option<String>,
+    /// Whether it is mapped (`expand`).
+    #[serde(default)]
+    pub is_mapped: bool,
+    /// The wait before a retry, as Airflow's `TimeDelta` object.
+    #[serde(default)]
+    pub retry_delay: Option<Value>,
+    /// Whether the wait grows (`retry_exponential_backoff`).
+    #[serde(default)]
+    pub retry_exponential_backoff: bool,
+    /// Its `execution_timeout`, as Airflow's `TimeDelta` object, or null.
+    #[serde(default)]
+    pub execution_timeout: Option<Value>,
+    /// Airflow's `wait_for_downstream`: always false.
+    #[serde(default)]
+    pub wait_for_downstream: bool,
+    /// Airflow's `start_date`/`end_date` of a task: the DAG's.
+    #[serde(serialize_with = "iso_opt", default)]
+    pub start_date: Option<DateTime<Utc>>,
+    /// The DAG's end date.
+    #[serde(serialize_with = "iso_opt", default)]
+    pub end_date: Option<DateTime<Utc>>,
+    /// Airflow's `ui_color` (`#fff`).
+    #[serde(default)]
+    pub ui_color: String,
+    /// Airflow's `ui_fgcolor` (`#000`).
+    #[serde(default)]
+    pub ui_fgcolor: String,
+    /// Airflow's `template_fields`: none.
+    #[serde(default)]
+    pub template_fields: Vec<String>,
+    /// Airflow's `extra_links`: none.
+    #[serde(default)]
+    pub extra_links: Vec<Value>,
+    /// Airflow's `doc_md`: null.
+    #[serde(default)]
+    pub doc_md: Option<String>,
+    /// Airflow's `executor`: null.
+    #[serde(default)]
+    pub executor: Option<String>,
+}
+
+/// Airflow's `ClassReference` of a task's operator.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassRef {
+    /// The class (`PythonOperator`; for a TOML task, lithoflow's type such as `map`).
+    pub class_name: String,
+    /// Its module (`airflow.operators.python`; `lithoflow` for a TOML task).
+    pub module_path: String,
+}
+
+/// Airflow's `TimeDelta` object (`{"__type": "TimeDelta", "days", "seconds",
+/// "microseconds"}`) of a duration.
+pub fn timedelta_json(d: std::time::Duration) -> Value {
+    let secs = d.as_secs();
+    serde_json::json!({
+        "__type": "TimeDelta",
+        "days": secs / 86_400,
+        "seconds": secs % 86_400,
+        "microseconds": d.subsec_micros(),
+    })
 }
 
 /// `GET /dags/{dag_id}/tasks`.
@@ -197,12 +318,19 @@ pub struct DagRun {
     /// The logical date.
     #[serde(serialize_with = "iso_opt", default)]
     pub logical_date: Option<DateTime<Utc>>,
+    /// Airflow 2's name for the logical date (the same value).
+    #[serde(serialize_with = "iso_opt", default)]
+    pub execution_date: Option<DateTime<Utc>>,
     /// Start of the data interval.
     #[serde(serialize_with = "iso_opt", default)]
     pub data_interval_start: Option<DateTime<Utc>>,
     /// End of the data interval.
     #[serde(serialize_with = "iso_opt", default)]
     pub data_interval_end: Option<DateTime<Utc>>,
+    /// Airflow's `last_scheduling_decision`: the latest of its queued, start and end
+    /// times (lithoflow decides about a run each time one of them changes).
+    #[serde(serialize_with = "iso_opt", default)]
+    pub last_scheduling_decision: Option<DateTime<Utc>>,
     /// When it may start.
     #[serde(serialize_with = "iso")]
     pub run_after: DateTime<Utc>,
@@ -222,9 +350,12 @@ pub struct DagRun {
     /// key ids masked), so a secret passed in a conf never comes back out of the API.
     #[serde(default)]
     pub conf: Map<String, Value>,
-    /// Why it failed, when it failed for a reason of its own.
+    /// The user's note (Airflow's `note`: set by a trigger or `setNote`).
     #[serde(default)]
     pub note: Option<String>,
+    /// Why it failed, when it failed for a reason of its own (lithoflow's addition).
+    #[serde(default)]
+    pub failure_reason: Option<String>,
     /// The backfill that created or cleared it.
     #[serde(default)]
     pub backfill_id: Option<String>,
@@ -263,8 +394,10 @@ pub struct Triggered {
     pub warning: Option<String>,
 }
 
-/// `POST /dags/{dag_id}/dagRuns`.
+/// `POST /dags/{dag_id}/dagRuns`. Unknown fields are refused, as Airflow 2.10's schema
+/// refuses them.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TriggerBody {
     /// The run's id (default `manual__<now>`); `run_id` is read too.
     #[serde(default, alias = "run_id", skip_serializing_if = "Option::is_none")]
@@ -272,15 +405,32 @@ pub struct TriggerBody {
     /// The logical date (default: now).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logical_date: Option<DateTime<Utc>>,
-    /// The run's conf.
-    #[serde(default)]
+    /// Airflow 2's name for the logical date; if both are given they must agree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_date: Option<DateTime<Utc>>,
+    /// The run's conf (null reads as none).
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub conf: Map<String, Value>,
+    /// The user's note on the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Start of the data interval (with `data_interval_end`; default: the timetable's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_interval_start: Option<DateTime<Utc>>,
+    /// End of the data interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_interval_end: Option<DateTime<Utc>>,
+}
+
+/// A map that may be sent as null.
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Error> {
+    Ok(Option::<Map<String, Value>>::deserialize(d)?.unwrap_or_default())
 }
 
 /// `GET /dags/{dag_id}/dagRuns`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DagRunCollection {
-    /// This page, newest `run_after` first.
+    /// This page, in the order asked (default: oldest first, as Airflow's `id`).
     pub dag_runs: Vec<DagRun>,
     /// Matches before paging.
     #[serde(default)]

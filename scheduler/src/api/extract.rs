@@ -43,6 +43,16 @@ impl ApiError {
     pub(super) fn internal(detail: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, detail)
     }
+
+    /// Its status (for `/api/v2`, which answers the same error in its own shape).
+    pub(super) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// What was wrong.
+    pub(super) fn detail(&self) -> &str {
+        &self.detail
+    }
 }
 
 impl IntoResponse for ApiError {

@@ -642,7 +642,7 @@ async fn pausing_goes_through_the_scheduler_loop() {
                 "/api/v1/dags/sleepy?update_mask=description",
                 json!({"is_paused": true}),
                 S::BAD_REQUEST,
-                "only `is_paused`",
+                "Only `is_paused`",
             ),
             (
                 "/api/v1/dags/nope",
@@ -724,7 +724,8 @@ async fn runs_are_triggered_listed_and_refused_when_they_clash() {
         .await;
     assert_problem(&untyped, StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type");
 
-    // A second run, triggered without an id, comes first in the list.
+    // A second run, triggered without an id, comes last in the list (Airflow's default
+    // order is creation order) and first newest first.
     let auto = h
         .send(
             Method::POST,
@@ -736,19 +737,24 @@ async fn runs_are_triggered_listed_and_refused_when_they_clash() {
     assert!(auto_id.starts_with("manual__"), "{auto_id}");
     let list = h.get("/api/v1/dags/hello/dagRuns").await;
     assert_eq!(list.body["total_entries"], 2);
-    assert_eq!(list.body["dag_runs"][0]["dag_run_id"], auto_id.as_str());
-    assert_eq!(list.body["dag_runs"][1]["dag_run_id"], "mine");
+    assert_eq!(list.body["dag_runs"][0]["dag_run_id"], "mine");
+    assert_eq!(list.body["dag_runs"][1]["dag_run_id"], auto_id.as_str());
+    let newest = h.get("/api/v1/dags/hello/dagRuns?order_by=-id").await;
+    assert_eq!(newest.body["dag_runs"][0]["dag_run_id"], auto_id.as_str());
     let page = h.get("/api/v1/dags/hello/dagRuns?limit=1&offset=1").await;
-    assert_eq!(page.body["dag_runs"][0]["dag_run_id"], "mine");
+    assert_eq!(page.body["dag_runs"][0]["dag_run_id"], auto_id.as_str());
     assert_eq!(page.body["dag_runs"].as_array().map(Vec::len), Some(1));
     let none = h
         .get("/api/v1/dags/hello/dagRuns?state=success,failed")
         .await;
     assert_eq!(none.body["total_entries"], 0);
+    // Airflow does not check state names: an unknown one matches nothing.
+    let done = h.get("/api/v1/dags/hello/dagRuns?state=done").await;
+    assert_eq!(done.body["total_entries"], 0);
     assert_problem(
-        &h.get("/api/v1/dags/hello/dagRuns?state=done").await,
+        &h.get("/api/v1/dags/hello/dagRuns?order_by=run_after").await,
         StatusCode::BAD_REQUEST,
-        "`state` \"done\"",
+        "Ordering with 'run_after' is disallowed",
     );
     let all = h.get("/api/v1/dags/~/dagRuns").await;
     assert_eq!(all.body["total_entries"], 2);

@@ -234,6 +234,7 @@ pub(crate) async fn trigger(
                 dag_run_id: req.run_id,
                 logical_date: req.logical_date,
                 conf: req.conf,
+                ..TriggerBody::default()
             };
             let triggered = client.trigger(&target.dag_id, &body).await?;
             let paused = triggered.warning.is_some();

@@ -278,7 +278,7 @@ fn render_detail(app: &App, grid: &Grid, frame: &mut Frame, area: Rect) {
     lines.push(Line::from(task_line));
     if third.is_none()
         && r.state == RunState::Failed
-        && let Some(note) = &r.note
+        && let Some(note) = &r.failure_reason
     {
         third = Some(Line::styled(
             ellipsize(&format!("     {note}"), w),

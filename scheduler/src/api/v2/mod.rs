@@ -5,6 +5,8 @@
 //! One module per resource group; each gives its routes, merged here.
 
 pub(crate) mod common;
+mod dags;
+mod runs;
 
 use std::sync::Arc;
 
@@ -13,4 +15,6 @@ use crate::control::Shared;
 /// The `/api/v2` routes.
 pub(super) fn routes() -> axum::Router<Arc<Shared>> {
     axum::Router::new()
+        .merge(dags::routes())
+        .merge(runs::routes())
 }
