@@ -31,8 +31,10 @@ def v1_client():
     """An `ApiClient` of apache-airflow-client 2.10.x for `/api/v1` with the token."""
     import airflow_client.client as client
 
-    conf = client.Configuration(host=API + "/api/v1", access_token=TOKEN)
-    return client.ApiClient(conf)
+    # The 2.x client knows only HTTP Basic auth (`Configuration.auth_settings`): a bearer
+    # token goes in as a default header, as users of token-protected Airflow 2 do.
+    conf = client.Configuration(host=API + "/api/v1")
+    return client.ApiClient(conf, header_name="Authorization", header_value=f"Bearer {TOKEN}")
 
 
 def v2_client():
