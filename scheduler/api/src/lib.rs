@@ -23,6 +23,7 @@ mod event;
 mod pools;
 mod sse;
 mod state;
+mod task_instances;
 mod time;
 mod types;
 mod values;

@@ -1,6 +1,6 @@
 //! DAG runs: `GET|POST /dags/{dag_id}/dagRuns`, `GET .../dagRuns/{dag_run_id}`, and the
-//! changes that make runs run again: `POST /dags/{dag_id}/clearTaskInstances` and
-//! `POST /backfills`.
+//! changes that make runs run again: `POST /backfills` (`clearTaskInstances`:
+//! [`super::clear`]).
 
 use std::sync::Arc;
 
@@ -13,11 +13,8 @@ use super::extract::{ApiError, ApiResult, Body, Ids, Params, check_id, paged};
 use super::lookup::{ask, known_dag, loaded_dag, read, run_of};
 use super::wire;
 use crate::control::{Request, Shared};
-use crate::ops::{ClearSpec, TriggerRequest};
-use lithoflow_api::{
-    BackfillBody, BackfillResponse, ClearBody, ClearResponse, ClearedInstance, DagRun,
-    DagRunCollection, TriggerBody,
-};
+use crate::ops::TriggerRequest;
+use lithoflow_api::{BackfillBody, BackfillResponse, DagRun, DagRunCollection, TriggerBody};
 
 // Every run and backfill this module answers goes through `wire::dag_run` or
 // `wire::backfill_response`, which mask the conf: never build `DagRun` or
@@ -146,46 +143,6 @@ pub(super) async fn get_run(
     })
     .await
     .map(Json)
-}
-
-/// `POST /dags/{dag_id}/clearTaskInstances`: a dry run unless `dry_run` is false.
-pub(super) async fn clear_task_instances(
-    State(shared): State<Arc<Shared>>,
-    Ids([dag_id]): Ids<1>,
-    uri: Uri,
-    Body(body): Body<ClearBody>,
-) -> ApiResult<Json<ClearResponse>> {
-    Params::parse(&uri, &[])?;
-    loaded_dag(&shared, &dag_id)?;
-    if let Some(r) = &body.dag_run_id {
-        check_id("dag_run_id", r)?;
-    }
-    let spec = ClearSpec {
-        task_regex: body.task_regex,
-        task_ids: body.task_ids,
-        upstream: body.include_upstream,
-        downstream: body.include_downstream,
-        only_failed: body.only_failed,
-        run_id: body.dag_run_id,
-        dry_run: body.dry_run.unwrap_or(true),
-    };
-    let cleared = ask(&shared, |reply| Request::Clear {
-        dag_id: dag_id.clone(),
-        spec,
-        reply,
-    })
-    .await?;
-    Ok(Json(ClearResponse {
-        task_instances: cleared
-            .into_iter()
-            .map(|c| ClearedInstance {
-                dag_id: dag_id.clone(),
-                dag_run_id: c.dag_run_id,
-                task_id: c.task_id,
-                state: c.state.into(),
-            })
-            .collect(),
-    }))
 }
 
 /// `POST /backfills`: a backfill planned (and, unless a dry run, queued) by the
