@@ -17,6 +17,7 @@
 mod assets;
 mod auth;
 mod calls;
+mod clear;
 mod connections;
 mod dags;
 mod db;
@@ -30,8 +31,11 @@ mod progress;
 mod run_query;
 mod runs;
 mod task_instances;
+mod ti_list;
+mod ti_view;
 mod variables;
 pub(crate) mod wire;
+mod xcom;
 
 #[cfg(test)]
 mod tests;
@@ -106,17 +110,21 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
             "/api/v1/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances",
             get(task_instances::list_task_instances),
         )
+        .route(
+            "/api/v1/dags/~/dagRuns/~/taskInstances/list",
+            post(task_instances::list_task_instances_batch),
+        )
         .route(ti, get(task_instances::get_task_instance))
         .route(&format!("{ti}/listMapped"), get(mapped::list_mapped))
         .route(
             &format!("{ti}/{{map_index}}"),
             get(mapped::get_mapped_task_instance),
         )
-        .route(&format!("{ti}/xcomEntries"), get(task_instances::list_xcom))
+        .route(&format!("{ti}/xcomEntries"), get(xcom::list_xcom))
         .route(&format!("{ti}/dependencies"), get(pools::ti_dependencies))
         .route(
             &format!("{ti}/xcomEntries/{{xcom_key}}"),
-            get(task_instances::get_xcom),
+            get(xcom::get_xcom),
         )
         .route(
             &format!("{ti}/logs/{{try_number}}"),
@@ -125,7 +133,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
         .route(&format!("{ti}/calls"), get(calls::list_calls))
         .route(
             "/api/v1/dags/{dag_id}/clearTaskInstances",
-            post(runs::clear_task_instances),
+            post(clear::clear_task_instances),
         )
         .route("/api/v1/backfills", post(runs::create_backfill))
         .route("/api/v1/dbClean", post(db::db_clean))

@@ -24,6 +24,7 @@ mod pools;
 mod runs;
 mod sse;
 mod state;
+mod task_instances;
 mod time;
 mod types;
 mod values;

@@ -797,7 +797,10 @@ async fn task_instances_xcom_and_logs_are_read() {
     assert_eq!(first["dag_run_id"], "r1");
     assert_eq!(first["state"], "success");
     assert_eq!(first["try_number"], 1);
-    assert_eq!(first["max_tries"], 1);
+    assert_eq!(
+        first["max_tries"], 0,
+        "Airflow's max_tries: the retries, none here"
+    );
     assert_eq!(first["duration"], 0.5);
     assert_eq!(first["operator"], "call_async");
     assert_eq!(first["calls_done"], 1);
@@ -823,6 +826,15 @@ async fn task_instances_xcom_and_logs_are_read() {
 
     let x = h
         .get(&format!("{base}/first/xcomEntries/return_value"))
+        .await;
+    assert_eq!(
+        x.body["value"], "3",
+        "stringified by default, as Airflow 2.10"
+    );
+    let x = h
+        .get(&format!(
+            "{base}/first/xcomEntries/return_value?stringify=false"
+        ))
         .await;
     assert_eq!(x.body["value"], 3);
     assert_eq!(x.body["key"], "return_value");
@@ -950,11 +962,27 @@ async fn clearing_is_a_dry_run_unless_asked() {
         )
         .await;
     assert_eq!(got.status, StatusCode::OK, "{}", got.text);
+    let date = "2026-11-27T10:00:00+00:00";
     assert_eq!(
         got.body["task_instances"],
         json!([
-            {"dag_id": "hello", "dag_run_id": "r1", "task_id": "first", "state": "success"},
-            {"dag_id": "hello", "dag_run_id": "r1", "task_id": "second", "state": "failed"},
+            {"dag_id": "hello", "dag_run_id": "r1", "task_id": "second", "execution_date": date, "state": "failed"},
+        ]),
+        "only failed instances unless only_failed is false, as Airflow"
+    );
+    let got = h
+        .send(
+            Method::POST,
+            url,
+            json!({"task_ids": ["first"], "include_downstream": true, "only_failed": false}),
+        )
+        .await;
+    assert_eq!(got.status, StatusCode::OK, "{}", got.text);
+    assert_eq!(
+        got.body["task_instances"],
+        json!([
+            {"dag_id": "hello", "dag_run_id": "r1", "task_id": "first", "execution_date": date, "state": "success"},
+            {"dag_id": "hello", "dag_run_id": "r1", "task_id": "second", "execution_date": date, "state": "failed"},
         ])
     );
     let ti = h
@@ -979,7 +1007,11 @@ async fn clearing_is_a_dry_run_unless_asked() {
     assert_eq!(run.body["state"], "queued");
 
     let regex = h
-        .send(Method::POST, url, json!({"task_regex": "^fir"}))
+        .send(
+            Method::POST,
+            url,
+            json!({"task_regex": "^fir", "only_failed": false}),
+        )
         .await;
     assert_eq!(regex.body["task_instances"][0]["task_id"], "first");
     assert_problems(
@@ -988,9 +1020,21 @@ async fn clearing_is_a_dry_run_unless_asked() {
         &[
             (
                 url,
-                json!({"start_date": "2026-01-01T00:00:00Z"}),
+                json!({"task_ids": ["first"], "limit": 3}),
                 S::BAD_REQUEST,
-                "unknown field `start_date`",
+                "unknown field `limit`",
+            ),
+            (
+                url,
+                json!({"dag_run_id": "r1", "start_date": "2026-01-01T00:00:00Z"}),
+                S::BAD_REQUEST,
+                "Exactly one of dag_run_id",
+            ),
+            (
+                url,
+                json!({"only_failed": true, "only_running": true}),
+                S::BAD_REQUEST,
+                "only_failed and only_running",
             ),
             (
                 url,

@@ -743,12 +743,17 @@ pub(crate) async fn clear(
 fn clear_body(spec: &crate::ops::ClearSpec, dry_run: bool) -> ClearBody {
     ClearBody {
         dry_run: Some(dry_run),
-        task_ids: spec.task_ids.clone(),
+        task_ids: spec.task_ids.as_ref().map(|ids| {
+            ids.iter()
+                .map(|t| lithoflow_api::ClearTaskId::Task(t.clone()))
+                .collect()
+        }),
         task_regex: spec.task_regex.clone(),
         dag_run_id: spec.run_id.clone(),
         include_upstream: spec.upstream,
         include_downstream: spec.downstream,
-        only_failed: spec.only_failed,
+        only_failed: Some(spec.only_failed),
+        ..ClearBody::default()
     }
 }
 
