@@ -31,8 +31,12 @@ def v1_client():
     """An `ApiClient` of apache-airflow-client 2.10.x for `/api/v1` with the token."""
     import airflow_client.client as client
 
-    conf = client.Configuration(host=API + "/api/v1", access_token=TOKEN)
-    return client.ApiClient(conf)
+    # The 2.x client has no bearer-token setting (only basic auth): the header is set
+    # on the client, as a user with a token does.
+    conf = client.Configuration(host=API + "/api/v1")
+    return client.ApiClient(
+        conf, header_name="Authorization", header_value=f"Bearer {TOKEN}"
+    )
 
 
 def v2_client():

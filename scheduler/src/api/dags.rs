@@ -1,5 +1,5 @@
 //! The DAGs a scheduler serves: `GET /dags`, `GET|PATCH /dags/{dag_id}`,
-//! `GET /dags/{dag_id}/tasks` and the files that fail to load, `GET /importErrors`.
+//! `GET /dags/{dag_id}/tasks` (the files that fail to load are in `stats.rs`).
 
 use std::sync::Arc;
 
@@ -12,8 +12,7 @@ use super::lookup::{ask, loaded_dag, read};
 use crate::control::{Request, Shared};
 use crate::store::Store;
 use lithoflow_api::{
-    DagCollection, DagInfo, DagPatch, ImportErrorCollection, ImportErrorInfo, RECENT_RUNS,
-    RecentRun, Tag, TaskCollection, TaskInfo,
+    DagCollection, DagInfo, DagPatch, RECENT_RUNS, RecentRun, Tag, TaskCollection, TaskInfo,
 };
 use lithoflow_dag::Dag;
 
@@ -244,32 +243,5 @@ pub(super) async fn list_tasks(
     Ok(Json(TaskCollection {
         total_entries: tasks.len(),
         tasks,
-    }))
-}
-
-/// `GET /importErrors`.
-pub(super) async fn import_errors(
-    State(shared): State<Arc<Shared>>,
-    uri: Uri,
-) -> ApiResult<Json<ImportErrorCollection>> {
-    let params = Params::parse(&uri, &["limit", "offset"])?;
-    let page = params.page()?;
-    let all: Vec<ImportErrorInfo> = shared
-        .dags
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .import_errors
-        .iter()
-        .enumerate()
-        .map(|(i, e)| ImportErrorInfo {
-            import_error_id: i + 1,
-            filename: e.filepath.display().to_string(),
-            stack_trace: e.error.clone(),
-        })
-        .collect();
-    let total_entries = all.len();
-    Ok(Json(ImportErrorCollection {
-        import_errors: paged(all, page),
-        total_entries,
     }))
 }
