@@ -68,7 +68,7 @@ pub(crate) struct Filter {
 
 /// SQL's `ILIKE '%pattern%'` as Airflow 3's `_SearchParam`: `%` any run, `_` any one
 /// character, case-insensitive.
-fn ilike_contains(text: &str, pattern: &str) -> bool {
+pub(crate) fn ilike_contains(text: &str, pattern: &str) -> bool {
     fn here(t: &[char], p: &[char]) -> bool {
         match p.split_first() {
             None => true,

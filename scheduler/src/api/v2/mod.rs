@@ -4,7 +4,12 @@
 //!
 //! One module per resource group; each gives its routes, merged here.
 
+mod bulk;
 pub(crate) mod common;
+mod misc;
+mod monitor;
+mod pools;
+mod values;
 
 use std::sync::Arc;
 
@@ -13,4 +18,8 @@ use crate::control::Shared;
 /// The `/api/v2` routes.
 pub(super) fn routes() -> axum::Router<Arc<Shared>> {
     axum::Router::new()
+        .merge(values::routes())
+        .merge(pools::routes())
+        .merge(monitor::routes())
+        .merge(misc::routes())
 }
