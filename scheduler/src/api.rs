@@ -18,9 +18,11 @@ mod assets;
 mod auth;
 mod calls;
 mod clear;
+mod config;
 mod connections;
 mod dags;
 mod db;
+mod event_logs;
 mod events;
 pub(crate) mod extract;
 mod health;
@@ -30,6 +32,7 @@ pub(crate) mod pools;
 mod progress;
 mod run_query;
 mod runs;
+mod stats;
 mod task_instances;
 mod ti_list;
 mod ti_view;
@@ -188,7 +191,25 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
             "/api/v1/dags/{dag_id}/datasets/queuedEvent",
             get(assets::dag_queued_events),
         )
-        .route("/api/v1/importErrors", get(dags::import_errors))
+        .route("/api/v1/importErrors", get(stats::list_import_errors))
+        .route(
+            "/api/v1/importErrors/{import_error_id}",
+            get(stats::get_import_error),
+        )
+        .route("/api/v1/eventLogs", get(event_logs::list_event_logs))
+        .route(
+            "/api/v1/eventLogs/{event_log_id}",
+            get(event_logs::get_event_log),
+        )
+        .route("/api/v1/dagStats", get(stats::get_dag_stats))
+        .route("/api/v1/config", get(config::get_config))
+        .route(
+            "/api/v1/config/section/{section}/option/{option}",
+            get(config::get_value),
+        )
+        .route("/api/v1/plugins", get(stats::get_plugins))
+        .route("/api/v1/providers", get(stats::get_providers))
+        .route("/api/v1/dagWarnings", get(stats::get_dag_warnings))
         .route("/api/v1/events", get(events::events))
         .merge(v2::routes())
         .fallback(extract::no_route)
