@@ -17,9 +17,12 @@
 mod assets;
 mod auth;
 mod calls;
+mod clear;
+mod config;
 mod connections;
 mod dags;
 mod db;
+mod event_logs;
 mod events;
 pub(crate) mod extract;
 mod health;
@@ -29,9 +32,13 @@ pub(crate) mod pools;
 mod progress;
 mod run_query;
 mod runs;
+mod stats;
 mod task_instances;
+mod ti_list;
+mod ti_view;
 mod variables;
 pub(crate) mod wire;
+mod xcom;
 
 #[cfg(test)]
 mod tests;
@@ -106,17 +113,21 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
             "/api/v1/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances",
             get(task_instances::list_task_instances),
         )
+        .route(
+            "/api/v1/dags/~/dagRuns/~/taskInstances/list",
+            post(task_instances::list_task_instances_batch),
+        )
         .route(ti, get(task_instances::get_task_instance))
         .route(&format!("{ti}/listMapped"), get(mapped::list_mapped))
         .route(
             &format!("{ti}/{{map_index}}"),
             get(mapped::get_mapped_task_instance),
         )
-        .route(&format!("{ti}/xcomEntries"), get(task_instances::list_xcom))
+        .route(&format!("{ti}/xcomEntries"), get(xcom::list_xcom))
         .route(&format!("{ti}/dependencies"), get(pools::ti_dependencies))
         .route(
             &format!("{ti}/xcomEntries/{{xcom_key}}"),
-            get(task_instances::get_xcom),
+            get(xcom::get_xcom),
         )
         .route(
             &format!("{ti}/logs/{{try_number}}"),
@@ -125,7 +136,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
         .route(&format!("{ti}/calls"), get(calls::list_calls))
         .route(
             "/api/v1/dags/{dag_id}/clearTaskInstances",
-            post(runs::clear_task_instances),
+            post(clear::clear_task_instances),
         )
         .route("/api/v1/backfills", post(runs::create_backfill))
         .route("/api/v1/dbClean", post(db::db_clean))
@@ -180,7 +191,25 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
             "/api/v1/dags/{dag_id}/datasets/queuedEvent",
             get(assets::dag_queued_events),
         )
-        .route("/api/v1/importErrors", get(dags::import_errors))
+        .route("/api/v1/importErrors", get(stats::list_import_errors))
+        .route(
+            "/api/v1/importErrors/{import_error_id}",
+            get(stats::get_import_error),
+        )
+        .route("/api/v1/eventLogs", get(event_logs::list_event_logs))
+        .route(
+            "/api/v1/eventLogs/{event_log_id}",
+            get(event_logs::get_event_log),
+        )
+        .route("/api/v1/dagStats", get(stats::get_dag_stats))
+        .route("/api/v1/config", get(config::get_config))
+        .route(
+            "/api/v1/config/section/{section}/option/{option}",
+            get(config::get_value),
+        )
+        .route("/api/v1/plugins", get(stats::get_plugins))
+        .route("/api/v1/providers", get(stats::get_providers))
+        .route("/api/v1/dagWarnings", get(stats::get_dag_warnings))
         .route("/api/v1/events", get(events::events))
         .merge(v2::routes())
         .fallback(extract::no_route)

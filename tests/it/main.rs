@@ -1,6 +1,7 @@
 //! lithoflow's end-to-end tests: one test binary (`it`) that drives the real `lithoflow`
 //! binary and the library on the fixtures under `tests/fixtures/`.
 
+mod airflow_clients;
 mod api;
 mod assets;
 mod callbacks;

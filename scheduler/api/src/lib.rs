@@ -24,6 +24,7 @@ mod pools;
 mod runs;
 mod sse;
 mod state;
+mod task_instances;
 mod time;
 mod types;
 mod values;
@@ -47,8 +48,8 @@ pub use state::{ReprocessBehavior, RunState, TaskState};
 pub use time::iso_string;
 pub use types::*;
 pub use values::{
-    Connection, ConnectionCollection, ConnectionCollectionItem, Variable, VariableCollection,
-    VariableCollectionItem,
+    Connection, ConnectionCollection, ConnectionCollectionItem, EventLog, EventLogCollection,
+    Variable, VariableCollection, VariableCollectionItem,
 };
 
 /// `limit` above this is lowered to it, as Airflow's `maximum_page_limit`; the client

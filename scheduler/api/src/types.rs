@@ -14,6 +14,9 @@ use serde_json::{Map, Value};
 use crate::state::{ReprocessBehavior, RunState, TaskState};
 use crate::time::{iso, iso_opt};
 
+// Task instances and XCom bodies live in their own module; their names stay here.
+pub use crate::task_instances::*;
+
 /// An error, as RFC 7807 problem JSON (`application/problem+json`), as Airflow answers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
@@ -437,265 +440,84 @@ pub struct DagRunCollection {
     pub total_entries: usize,
 }
 
-/// A task instance.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TaskInstance {
-    /// The task.
-    pub task_id: String,
-    /// Its place among a mapped task's instances (0, 1, ...); -1 for an unmapped task
-    /// (and a mapped task not yet expanded), as Airflow's `map_index`.
-    #[serde(default = "unmapped")]
-    pub map_index: i32,
-    /// A mapped instance's label from the task's `map_index_template` (Airflow 2.9+'s
-    /// `rendered_map_index`); null without one.
-    #[serde(default)]
-    pub rendered_map_index: Option<String>,
-    /// The DAG.
-    #[serde(default)]
-    pub dag_id: String,
-    /// The run.
-    #[serde(default)]
-    pub dag_run_id: String,
-    /// The run's logical date.
-    #[serde(serialize_with = "iso_opt", default)]
-    pub logical_date: Option<DateTime<Utc>>,
-    /// Its state; null is Airflow's "no status".
-    #[serde(default)]
-    pub state: Option<TaskState>,
-    /// The current (or last) try, 1-based; 0 before the first.
-    #[serde(default)]
-    pub try_number: u32,
-    /// Tries allowed in all.
-    #[serde(default)]
-    pub max_tries: u32,
-    /// When the current try started.
-    #[serde(serialize_with = "iso_opt", default)]
-    pub start_date: Option<DateTime<Utc>>,
-    /// When it finished.
-    #[serde(serialize_with = "iso_opt", default)]
-    pub end_date: Option<DateTime<Utc>>,
-    /// Seconds the last try ran.
-    #[serde(default)]
-    pub duration: Option<f64>,
-    /// The task's type (null when its DAG is no longer loaded).
-    #[serde(default)]
-    pub operator: Option<String>,
-    /// Why the last try failed, with the remote traceback.
-    #[serde(default)]
-    pub error: Option<String>,
-    /// The executor job of the current try.
-    #[serde(default)]
-    pub job_id: Option<String>,
-    /// Calls of the current try's job that returned.
-    #[serde(default)]
-    pub calls_done: usize,
-    /// Calls that failed.
-    #[serde(default)]
-    pub calls_failed: usize,
-    /// Calls in all.
-    #[serde(default)]
-    pub calls_total: usize,
-    /// When an up_for_retry instance may run again.
-    #[serde(serialize_with = "iso_opt", default)]
-    pub next_retry_at: Option<DateTime<Utc>>,
-    /// Its XCom `return_value` (only when one instance is asked for; null if none).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub return_value: Option<Value>,
-    /// The live progress of a running try's executor job (lithoflow's addition; only
-    /// while the instance is running and its job has reported progress).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub progress: Option<JobProgress>,
-}
-
-/// The map index of an unmapped task instance.
-fn unmapped() -> i32 {
-    -1
-}
-
-impl Default for TaskInstance {
-    /// An unmapped instance (map index -1) with nothing else known.
-    fn default() -> TaskInstance {
-        TaskInstance {
-            task_id: String::new(),
-            map_index: unmapped(),
-            rendered_map_index: None,
-            dag_id: String::new(),
-            dag_run_id: String::new(),
-            logical_date: None,
-            state: None,
-            try_number: 0,
-            max_tries: 0,
-            start_date: None,
-            end_date: None,
-            duration: None,
-            operator: None,
-            error: None,
-            job_id: None,
-            calls_done: 0,
-            calls_failed: 0,
-            calls_total: 0,
-            next_retry_at: None,
-            return_value: None,
-            progress: None,
-        }
-    }
-}
-
-impl TaskInstance {
-    /// Its state, [`TaskState::None`] for no status.
-    pub fn state(&self) -> TaskState {
-        self.state.unwrap_or(TaskState::None)
-    }
-}
-
-/// Where a running try's executor job is: its calls in the current phase. The same
-/// numbers as the event stream's `progress` events, kept for clients that connect
-/// in the middle of a job.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobProgress {
-    /// `call`, `map` or `reduce`.
-    #[serde(default)]
-    pub phase: String,
-    /// Calls in this phase.
-    pub total: usize,
-    /// Calls that returned.
-    pub done: usize,
-    /// Calls that failed.
-    pub failed: usize,
-    /// Calls running now.
-    pub running: usize,
-}
-
-/// One call of a try's executor job (`GET .../taskInstances/{task_id}/calls`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CallInfo {
-    /// `call`, `map` or `reduce`.
-    pub phase: String,
-    /// Its index in its phase (the iterdata position for `map`).
-    pub index: usize,
-    /// How long it ran, in seconds.
-    pub duration_s: f64,
-    /// Whether it failed.
-    pub failed: bool,
-}
-
-/// `GET .../taskInstances/{task_id}/calls`: the calls of one try's executor job.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct CallCollection {
-    /// The DAG.
-    #[serde(default)]
-    pub dag_id: String,
-    /// The run.
-    #[serde(default)]
-    pub dag_run_id: String,
-    /// The task.
-    #[serde(default)]
-    pub task_id: String,
-    /// The try.
-    #[serde(default)]
-    pub try_number: u32,
-    /// This page, map calls first, each phase in index order.
-    pub calls: Vec<CallInfo>,
-    /// Calls in all.
-    pub total_entries: usize,
-}
-
-/// `GET .../dagRuns/{dag_run_id}/taskInstances`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct TaskInstanceCollection {
-    /// This page, by task id.
-    pub task_instances: Vec<TaskInstance>,
-    /// Matches before paging.
-    pub total_entries: usize,
-}
-
-/// `GET .../taskInstances/{task_id}/xcomEntries/{xcom_key}`: Airflow 2.10's `XCom`
-/// (with lithoflow's `dag_run_id` and `logical_date` beside it).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct XComEntry {
-    /// The key (`return_value`, or any key the task pushed).
-    pub key: String,
-    /// When it was pushed.
-    #[serde(serialize_with = "iso_opt", default)]
-    pub timestamp: Option<DateTime<Utc>>,
-    /// The run's logical date (Airflow 2's name).
-    #[serde(serialize_with = "iso_opt", default)]
-    pub execution_date: Option<DateTime<Utc>>,
-    /// The DAG.
-    pub dag_id: String,
-    /// The run.
-    pub dag_run_id: String,
-    /// The task.
-    pub task_id: String,
-    /// The map index: -1, or the index of the map call that pushed it.
-    #[serde(default)]
-    pub map_index: i32,
-    /// The run's logical date.
-    #[serde(serialize_with = "iso_opt", default)]
-    pub logical_date: Option<DateTime<Utc>>,
-    /// The value, as JSON.
-    pub value: Value,
-}
-
-/// One entry of `GET .../taskInstances/{task_id}/xcomEntries`: Airflow 2.10's
-/// `XComCollectionItem` (no value: a listing stays small however large the values).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct XComCollectionItem {
-    /// The key.
-    pub key: String,
-    /// When it was pushed.
-    #[serde(serialize_with = "iso_opt", default)]
-    pub timestamp: Option<DateTime<Utc>>,
-    /// The run's logical date (Airflow 2's name).
-    #[serde(serialize_with = "iso_opt", default)]
-    pub execution_date: Option<DateTime<Utc>>,
-    /// The map index (-1: not mapped).
-    #[serde(default)]
-    pub map_index: i32,
-    /// The task.
-    pub task_id: String,
-    /// The DAG.
-    pub dag_id: String,
-}
-
-/// `GET .../taskInstances/{task_id}/xcomEntries`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct XComCollection {
-    /// This page, by key, then map index.
-    pub xcom_entries: Vec<XComCollectionItem>,
-    /// Matches before paging.
-    pub total_entries: usize,
-}
-
-/// `POST /dags/{dag_id}/clearTaskInstances`: Airflow's body. Unknown fields are
-/// refused, so a filter lithoflow does not have cannot silently clear more.
+/// `POST /dags/{dag_id}/clearTaskInstances`: Airflow 2.10's `ClearTaskInstances` body
+/// (`api_connexion/schemas/task_instance_schema.py`, `ClearTaskInstanceFormSchema`),
+/// with its defaults: a dry run, failed instances only. Unknown fields are refused, as
+/// Airflow refuses them, so a filter lithoflow does not have cannot silently clear more.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClearBody {
     /// Only report what would be cleared (default **true**, as in Airflow).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<bool>,
-    /// Exactly these tasks.
+    /// Exactly these tasks: task ids, or `[task_id, map_index]` pairs for one instance
+    /// of a mapped task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub task_ids: Option<Vec<String>>,
+    pub task_ids: Option<Vec<ClearTaskId>>,
     /// lithoflow's addition: only tasks whose id matches this regular expression.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_regex: Option<String>,
-    /// Only this run (default: every run).
+    /// Only this run (default: every run within `start_date`..`end_date`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dag_run_id: Option<String>,
+    /// Only runs whose logical date is at or after this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_date: Option<String>,
+    /// Only runs whose logical date is at or before this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_date: Option<String>,
     /// Also the tasks' upstream tasks.
     #[serde(default)]
     pub include_upstream: bool,
     /// Also the tasks' downstream tasks.
     #[serde(default)]
     pub include_downstream: bool,
-    /// Only failed and upstream_failed instances.
+    /// With `dag_run_id`: also the runs before it.
     #[serde(default)]
-    pub only_failed: bool,
+    pub include_past: bool,
+    /// With `dag_run_id`: also the runs after it.
+    #[serde(default)]
+    pub include_future: bool,
+    /// Only failed and upstream_failed instances (default **true**, as in Airflow).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only_failed: Option<bool>,
+    /// Only running instances.
+    #[serde(default)]
+    pub only_running: bool,
+    /// Airflow's: set the cleared instances' runs back to queued (lithoflow always
+    /// does, or the cleared instances would never run again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_dag_runs: Option<bool>,
+    /// Airflow 2's SubDAG options (no SubDAGs here: taken and ignored).
+    #[serde(default)]
+    pub include_subdags: bool,
+    /// Airflow 2's SubDAG options (taken and ignored).
+    #[serde(default)]
+    pub include_parentdag: bool,
 }
 
-/// One task instance a clear reset (or, for a dry run, would reset).
+/// One entry of a clear's `task_ids`: a task id, or `[task_id, map_index]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ClearTaskId {
+    /// Every instance of the task.
+    Task(String),
+    /// One instance of a mapped task.
+    Mapped(String, i32),
+}
+
+impl ClearTaskId {
+    /// The task id.
+    pub fn task_id(&self) -> &str {
+        match self {
+            ClearTaskId::Task(t) | ClearTaskId::Mapped(t, _) => t,
+        }
+    }
+}
+
+/// One task instance a clear reset (or, for a dry run, would reset): Airflow's
+/// `TaskInstanceReference`, with lithoflow's `state` (before the clear) and
+/// `map_index`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClearedInstance {
     /// The DAG.
@@ -705,12 +527,15 @@ pub struct ClearedInstance {
     pub dag_run_id: String,
     /// The task.
     pub task_id: String,
+    /// The run's logical date (Airflow 2's name).
+    #[serde(serialize_with = "iso_opt", default)]
+    pub execution_date: Option<DateTime<Utc>>,
     /// Its state before the clear.
     #[serde(default)]
     pub state: TaskState,
 }
 
-/// The answer to `clearTaskInstances`.
+/// The answer to `clearTaskInstances` (Airflow's `TaskInstanceReferenceCollection`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClearResponse {
     /// Grouped by run, newest run first.

@@ -179,3 +179,78 @@ impl Client {
         .map(|_| ())
     }
 }
+
+/// An entry of the event log of user actions (`GET /eventLogs/{id}`; Airflow 2.10's
+/// `EventLog`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventLog {
+    /// Its id, growing with time.
+    pub event_log_id: u64,
+    /// When it happened.
+    #[serde(serialize_with = "crate::time::iso")]
+    pub when: chrono::DateTime<chrono::Utc>,
+    /// The DAG it concerned.
+    #[serde(default)]
+    pub dag_id: Option<String>,
+    /// The task.
+    #[serde(default)]
+    pub task_id: Option<String>,
+    /// The run.
+    #[serde(default)]
+    pub run_id: Option<String>,
+    /// The map index.
+    #[serde(default)]
+    pub map_index: Option<i32>,
+    /// The try.
+    #[serde(default)]
+    pub try_number: Option<u32>,
+    /// What happened, in Airflow's words (`api.variable.create`, `trigger`, ...).
+    pub event: String,
+    /// The logical date of the run it concerned, when the action named one.
+    #[serde(default, serialize_with = "crate::time::iso_opt")]
+    pub execution_date: Option<chrono::DateTime<chrono::Utc>>,
+    /// Who did it: `api`, or the OS user of a CLI command.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Details, JSON text (never a secret).
+    #[serde(default)]
+    pub extra: Option<String>,
+}
+
+/// `GET /eventLogs`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventLogCollection {
+    /// This page.
+    #[serde(default)]
+    pub event_logs: Vec<EventLog>,
+    /// How many match in all.
+    #[serde(default)]
+    pub total_entries: usize,
+}
+
+impl Client {
+    /// The newest `limit` entries of the event log, newest first, filtered by DAG and
+    /// event when given.
+    pub async fn event_logs(
+        &self,
+        dag_id: Option<&str>,
+        event: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<EventLog>, ClientError> {
+        let mut path = "/eventLogs?order_by=-event_log_id".to_owned();
+        if let Some(d) = dag_id {
+            path.push_str(&format!("&dag_id={}", segment(d)));
+        }
+        if let Some(e) = event {
+            path.push_str(&format!("&event={}", segment(e)));
+        }
+        self.pages(&path, limit, |c: EventLogCollection| {
+            (c.event_logs, c.total_entries)
+        })
+        .await
+        .map(|(mut v, _)| {
+            v.truncate(limit);
+            v
+        })
+    }
+}

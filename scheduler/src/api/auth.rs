@@ -11,6 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::extract::ApiError;
+use super::v2::common::V2Error;
 use crate::control::Shared;
 use lithoflow_api::{read_token, token_path};
 
@@ -71,12 +72,30 @@ pub(super) fn same_token(given: &[u8], expected: &[u8]) -> bool {
     diff == 0
 }
 
-/// The middleware in front of every route: the bearer token, or 401.
+/// The routes that answer without a token, as Airflow's do: they say whether the
+/// scheduler is up and which version it is, nothing secret (Airflow 2.10's
+/// `api_connexion/endpoints/health_endpoint.py` has no `requires_access`; Airflow 3.1's
+/// `routes/public/monitor.py` and `version.py` have no `requires_access_*` dependency).
+const OPEN_ROUTES: &[&str] = &[
+    "/api/v1/health",
+    "/api/v2/monitor/health",
+    "/api/v2/version",
+];
+
+/// The middleware in front of every route: the bearer token, or 401. Under `/api/v2` the
+/// refusals are FastAPI's (`{"detail": "Not authenticated"}` with 401 without a token,
+/// `{"detail": "Invalid JWT token"}` with 403 for a wrong one, as Airflow 3.1's
+/// `core_api/security.py` answers); under `/api/v1` problem JSON with 401.
 pub(super) async fn auth(
     State(shared): State<Arc<Shared>>,
     req: axum::extract::Request,
     next: Next,
 ) -> Response {
+    let path = req.uri().path().to_owned();
+    if req.method() == axum::http::Method::GET && OPEN_ROUTES.contains(&path.as_str()) {
+        return next.run(req).await;
+    }
+    let v2 = path.starts_with("/api/v2/") || path == "/api/v2";
     let given = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -87,9 +106,18 @@ pub(super) async fn auth(
     match given {
         Some(t) if same_token(t.as_bytes(), shared.token.as_bytes()) => {
             let method = req.method().clone();
-            let path = req.uri().path().to_owned();
             let resp = next.run(req).await;
             tracing::debug!(%method, %path, status = resp.status().as_u16(), "api request");
+            resp
+        }
+        Some(_) if v2 => V2Error::new(StatusCode::FORBIDDEN, "Invalid JWT token").into_response(),
+        None if v2 => {
+            let mut resp =
+                V2Error::new(StatusCode::UNAUTHORIZED, "Not authenticated").into_response();
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
             resp
         }
         Some(_) => {

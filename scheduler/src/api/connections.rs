@@ -2,15 +2,18 @@
 //! connection_endpoint.py`, Airflow 2.10.5): list (`limit`, `offset`, `order_by`), get,
 //! post (409 when the id is taken), patch (`update_mask`), delete. The store's connections
 //! only, as Airflow's API reads its table. The password is write-only (never answered);
-//! the extras' values under secret-looking keys are answered as `***`.
+//! the extras' values under secret-looking keys are answered as `***`. Changes are
+//! recorded in the event log as Airflow 2.10 names them (`api.connection.create|edit|
+//! delete`), without the password.
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
+use super::event_logs::record;
 use super::extract::{ApiError, ApiResult, Body, Ids, Params, paged};
 use crate::control::Shared;
 use crate::values::{self, Connection};
@@ -28,6 +31,21 @@ fn wire(c: &Connection) -> WireConnection {
         password: None,
         extra: values::shown_extra(c.extra.as_deref()),
     }
+}
+
+/// What the event log keeps of a connection: every field but the password, the
+/// extras masked (Airflow's `_mask_connection_fields`).
+pub(crate) fn audit_fields(c: &Connection) -> Value {
+    json!({
+        "connection_id": c.conn_id,
+        "conn_type": c.conn_type,
+        "description": c.description,
+        "host": c.host,
+        "login": c.login,
+        "schema": c.schema,
+        "port": c.port,
+        "extra": values::shown_extra(c.extra.as_deref()),
+    })
 }
 
 fn invalid(e: values::ValuesError) -> ApiError {
@@ -145,6 +163,7 @@ pub(super) async fn post_connection(
         extra: body.extra,
     };
     shared.store.put_connection(&conn)?;
+    record(&shared.store, "api.connection.create", &audit_fields(&conn));
     Ok(Json(wire(&conn)))
 }
 
@@ -240,6 +259,7 @@ pub(super) async fn patch_connection(
         }
     }
     shared.store.put_connection(&conn)?;
+    record(&shared.store, "api.connection.edit", &audit_fields(&conn));
     Ok(Json(wire(&conn)))
 }
 
@@ -251,6 +271,11 @@ pub(super) async fn delete_connection(
 ) -> ApiResult<StatusCode> {
     Params::parse(&uri, &[])?;
     if shared.store.delete_connection(&id)? {
+        record(
+            &shared.store,
+            "api.connection.delete",
+            &json!({"connection_id": id}),
+        );
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!(

@@ -1,8 +1,8 @@
 //! The DAGs a scheduler serves, as Airflow 2.10's stable REST API
 //! (`api_connexion/endpoints/dag_endpoint.py`, `task_endpoint.py`,
 //! `dag_source_endpoint.py`): `GET|PATCH /dags`, `GET|PATCH /dags/{dag_id}`,
-//! `.../details`, `.../tasks`, `.../tasks/{task_id}`, `GET /dagSources/{file_token}`,
-//! and the files that fail to load, `GET /importErrors`.
+//! `.../details`, `.../tasks`, `.../tasks/{task_id}` and `GET /dagSources/{file_token}`
+//! (the files that fail to load are in `stats.rs`).
 
 use std::sync::Arc;
 
@@ -17,8 +17,8 @@ use super::lookup::{ask, loaded_dag, read};
 use crate::control::{Request, Shared};
 use crate::store::Store;
 use lithoflow_api::{
-    ClassRef, DagCollection, DagDetail, DagInfo, DagPatch, ImportErrorCollection, ImportErrorInfo,
-    RECENT_RUNS, RecentRun, Tag, TaskCollection, TaskInfo, timedelta_json,
+    ClassRef, DagCollection, DagDetail, DagInfo, DagPatch, RECENT_RUNS, RecentRun, Tag,
+    TaskCollection, TaskInfo, timedelta_json,
 };
 use lithoflow_dag::{Dag, Schedule};
 
@@ -634,31 +634,4 @@ pub(super) async fn get_dag_source(
         return Ok(([(header::CONTENT_TYPE, "text/plain")], content).into_response());
     }
     Err(ApiError::new(StatusCode::NOT_ACCEPTABLE, "Not Acceptable"))
-}
-
-/// `GET /importErrors`.
-pub(super) async fn import_errors(
-    State(shared): State<Arc<Shared>>,
-    uri: Uri,
-) -> ApiResult<Json<ImportErrorCollection>> {
-    let params = Params::parse(&uri, &["limit", "offset"])?;
-    let page = params.page()?;
-    let all: Vec<ImportErrorInfo> = shared
-        .dags
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .import_errors
-        .iter()
-        .enumerate()
-        .map(|(i, e)| ImportErrorInfo {
-            import_error_id: i + 1,
-            filename: e.filepath.display().to_string(),
-            stack_trace: e.error.clone(),
-        })
-        .collect();
-    let total_entries = all.len();
-    Ok(Json(ImportErrorCollection {
-        import_errors: paged(all, page),
-        total_entries,
-    }))
 }

@@ -3,15 +3,17 @@
 //! `slots` or `id`), get, post (create; 409 when the name is taken), patch
 //! (`update_mask`; `default_pool` keeps its name), delete (`default_pool` cannot be).
 //! Each pool carries its slot counts at the moment, from the scheduler's slot arbiter;
-//! a change reaches the arbiter at once.
+//! a change reaches the arbiter at once. Changes are recorded in the event log as
+//! Airflow 2.10 names them (`api.post_pool`, `api.patch_pool`, `api.delete_pool`).
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
+use super::event_logs::record;
 use super::extract::{ApiError, ApiResult, Body, Ids, Params, paged};
 use super::lookup::{known_dag, read, run_of, ti_of};
 use crate::control::Shared;
@@ -38,6 +40,16 @@ pub(crate) fn wire(p: PoolRecord, shared: &Shared) -> Pool {
         description: Some(p.description),
         include_deferred: p.include_deferred,
     }
+}
+
+/// What the event log keeps of a pool.
+pub(crate) fn audit_fields(p: &PoolRecord) -> Value {
+    json!({
+        "name": p.name,
+        "slots": p.slots,
+        "description": p.description,
+        "include_deferred": p.include_deferred,
+    })
 }
 
 fn not_found(name: &str) -> ApiError {
@@ -191,6 +203,7 @@ pub(super) async fn post_pool(
     shared.store.put_pool(&rec)?;
     shared.store.flush()?;
     changed(&shared);
+    record(&shared.store, "api.post_pool", &audit_fields(&rec));
     Ok(Json(wire(rec, &shared)))
 }
 
@@ -263,6 +276,10 @@ pub(super) async fn patch_pool(
     shared.store.put_pool(&pool)?;
     shared.store.flush()?;
     changed(&shared);
+    let mut extra = audit_fields(&pool);
+    extra["pool_name"] = json!(old_name);
+    extra["update_mask"] = json!(mask);
+    record(&shared.store, "api.patch_pool", &extra);
     Ok(Json(wire(pool, &shared)))
 }
 
@@ -279,6 +296,11 @@ pub(super) async fn delete_pool(
     if shared.store.delete_pool(&name)? {
         shared.store.flush()?;
         changed(&shared);
+        record(
+            &shared.store,
+            "api.delete_pool",
+            &json!({"pool_name": name}),
+        );
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found(&name))

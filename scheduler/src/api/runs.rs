@@ -1,8 +1,8 @@
 //! DAG runs as Airflow 2.10's stable REST API serves them
 //! (`api_connexion/endpoints/dag_run_endpoint.py`): `GET|POST /dags/{dag_id}/dagRuns`
 //! (`~` for every DAG), `POST /dags/~/dagRuns/list`, `GET|PATCH|DELETE
-//! .../dagRuns/{dag_run_id}`, `.../clear`, `.../setNote`, and the changes that make runs
-//! run again: `POST /dags/{dag_id}/clearTaskInstances` and `POST /backfills`.
+//! .../dagRuns/{dag_run_id}`, `.../clear`, `.../setNote`, and `POST /backfills`
+//! (`clearTaskInstances`: [`super::clear`]).
 
 use std::sync::Arc;
 
@@ -20,9 +20,8 @@ use crate::control::{Request, Shared};
 use crate::ops::{ClearSpec, TriggerRequest};
 use crate::store::RunState;
 use lithoflow_api::{
-    BackfillBody, BackfillResponse, ClearBody, ClearResponse, ClearedInstance, DagRun,
-    DagRunCollection, DagRunsBatchBody, MAX_LIMIT, NoteBody, RunClearBody, RunStateBody,
-    TriggerBody,
+    BackfillBody, BackfillResponse, DagRun, DagRunCollection, DagRunsBatchBody, MAX_LIMIT,
+    NoteBody, RunClearBody, RunStateBody, TriggerBody,
 };
 
 // Every run and backfill this module answers goes through `wire::dag_run` or
@@ -402,46 +401,6 @@ pub(super) async fn set_run_note(
     })
     .await?;
     run_now(&shared, dag_id, run_id).await
-}
-
-/// `POST /dags/{dag_id}/clearTaskInstances`: a dry run unless `dry_run` is false.
-pub(super) async fn clear_task_instances(
-    State(shared): State<Arc<Shared>>,
-    Ids([dag_id]): Ids<1>,
-    uri: Uri,
-    Body(body): Body<ClearBody>,
-) -> ApiResult<Json<ClearResponse>> {
-    Params::parse(&uri, &[])?;
-    loaded_dag(&shared, &dag_id)?;
-    if let Some(r) = &body.dag_run_id {
-        check_id("dag_run_id", r)?;
-    }
-    let spec = ClearSpec {
-        task_regex: body.task_regex,
-        task_ids: body.task_ids,
-        upstream: body.include_upstream,
-        downstream: body.include_downstream,
-        only_failed: body.only_failed,
-        run_id: body.dag_run_id,
-        dry_run: body.dry_run.unwrap_or(true),
-    };
-    let cleared = ask(&shared, |reply| Request::Clear {
-        dag_id: dag_id.clone(),
-        spec,
-        reply,
-    })
-    .await?;
-    Ok(Json(ClearResponse {
-        task_instances: cleared
-            .into_iter()
-            .map(|c| ClearedInstance {
-                dag_id: dag_id.clone(),
-                dag_run_id: c.dag_run_id,
-                task_id: c.task_id,
-                state: c.state.into(),
-            })
-            .collect(),
-    }))
 }
 
 /// `POST /backfills`: a backfill planned (and, unless a dry run, queued) by the

@@ -44,96 +44,144 @@ struct Harness {
 /// Answers requests as the scheduler loop would, straight on the store.
 async fn answer(shared: Arc<Shared>, mut rx: mpsc::Receiver<Request>) {
     while let Some(req) = rx.recv().await {
-        let store = &shared.store;
-        let not_loaded = |id: &str| OpError::NotFound(format!("DAG `{id}` is not loaded"));
-        match req {
-            Request::Trigger { dag_id, req, reply } => {
-                let r = match shared.dag(&dag_id) {
-                    Some(d) => crate::ops::trigger(store, &d, req, Utc::now()),
-                    None => Err(not_loaded(&dag_id)),
-                };
-                if let Ok(run) = &r {
-                    shared.emit(Event::DagRun {
-                        dag_id,
-                        run_id: run.run_id.clone(),
-                        state: run.state.into(),
-                    });
-                }
-                let _ = reply.send(r);
+        answer_one(&shared, req);
+    }
+}
+
+/// Answers one request (see [`answer`]).
+fn answer_one(shared: &Shared, req: Request) {
+    let store = &shared.store;
+    let not_loaded = |id: &str| OpError::NotFound(format!("DAG `{id}` is not loaded"));
+    match req {
+        Request::Trigger { dag_id, req, reply } => {
+            let r = match shared.dag(&dag_id) {
+                Some(d) => crate::ops::trigger(store, &d, req, Utc::now()),
+                None => Err(not_loaded(&dag_id)),
+            };
+            if let Ok(run) = &r {
+                shared.emit(Event::DagRun {
+                    dag_id,
+                    run_id: run.run_id.clone(),
+                    state: run.state.into(),
+                });
             }
-            Request::SetPaused {
-                dag_id,
-                paused,
-                reply,
-            } => {
-                let r = match shared.dag(&dag_id) {
-                    Some(d) => crate::ops::set_paused(store, &d, paused),
-                    None => Err(not_loaded(&dag_id)),
-                };
-                if r.is_ok() {
-                    shared.emit(Event::Dag {
-                        dag_id,
-                        is_paused: paused,
-                    });
-                }
-                let _ = reply.send(r);
-            }
-            Request::Clear {
-                dag_id,
-                spec,
-                reply,
-            } => {
-                let r = match shared.dag(&dag_id) {
-                    Some(d) => crate::ops::clear_targets(store, &d, &spec).and_then(|targets| {
-                        if spec.dry_run {
-                            Ok(targets
-                                .into_iter()
-                                .flat_map(|(run, tis)| {
-                                    tis.into_iter().map(move |ti| crate::ops::ClearedTi {
-                                        dag_run_id: run.run_id.clone(),
-                                        task_id: ti.task_id,
-                                        state: ti.state,
-                                    })
-                                })
-                                .collect())
-                        } else {
-                            crate::ops::apply_clear(store, &d, targets)
-                        }
-                    }),
-                    None => Err(not_loaded(&dag_id)),
-                };
-                let _ = reply.send(r);
-            }
-            Request::Backfill {
-                dag_id,
-                spec,
-                reply,
-            } => {
-                let r = match shared.dag(&dag_id) {
-                    Some(d) => crate::ops::backfill(store, &d, &spec, Utc::now()),
-                    None => Err(not_loaded(&dag_id)),
-                };
-                let _ = reply.send(r);
-            }
-            Request::DbClean { spec, reply } => {
-                let files = crate::retention::RunFiles::of(&shared.settings);
-                let r = crate::retention::clean(store, &files, &spec, &|_, _| false);
-                let _ = reply.send(r);
-            }
-            // Issue 20's write paths (H_write replaces these with the ops calls).
-            Request::SetRunState { reply, .. } => {
-                let _ = reply.send(Err(OpError::Conflict("not implemented yet".into())));
-            }
-            Request::DeleteRun { reply, .. } => {
-                let _ = reply.send(Err(OpError::Conflict("not implemented yet".into())));
-            }
-            Request::SetNote { reply, .. } => {
-                let _ = reply.send(Err(OpError::Conflict("not implemented yet".into())));
-            }
-            Request::SetTaskState { reply, .. } => {
-                let _ = reply.send(Err(OpError::Conflict("not implemented yet".into())));
-            }
+            let _ = reply.send(r);
         }
+        Request::SetPaused {
+            dag_id,
+            paused,
+            reply,
+        } => {
+            let r = match shared.dag(&dag_id) {
+                Some(d) => crate::ops::set_paused(store, &d, paused),
+                None => Err(not_loaded(&dag_id)),
+            };
+            if r.is_ok() {
+                shared.emit(Event::Dag {
+                    dag_id,
+                    is_paused: paused,
+                });
+            }
+            let _ = reply.send(r);
+        }
+        Request::Clear {
+            dag_id,
+            spec,
+            reply,
+        } => {
+            let r = match shared.dag(&dag_id) {
+                Some(d) => crate::ops::clear_targets(store, &d, &spec).and_then(|targets| {
+                    if spec.dry_run {
+                        Ok(targets
+                            .into_iter()
+                            .flat_map(|(run, tis)| {
+                                tis.into_iter().map(move |ti| crate::ops::ClearedTi {
+                                    dag_run_id: run.run_id.clone(),
+                                    task_id: ti.task_id,
+                                    map_index: ti.map_index,
+                                    state: ti.state,
+                                })
+                            })
+                            .collect())
+                    } else {
+                        crate::ops::apply_clear(store, &d, targets)
+                    }
+                }),
+                None => Err(not_loaded(&dag_id)),
+            };
+            let _ = reply.send(r);
+        }
+        Request::Backfill {
+            dag_id,
+            spec,
+            reply,
+        } => {
+            let r = match shared.dag(&dag_id) {
+                Some(d) => crate::ops::backfill(store, &d, &spec, Utc::now()),
+                None => Err(not_loaded(&dag_id)),
+            };
+            let _ = reply.send(r);
+        }
+        Request::DbClean { spec, reply } => {
+            let files = crate::retention::RunFiles::of(&shared.settings);
+            let r = crate::retention::clean(store, &files, &spec, &|_, _| false);
+            let _ = reply.send(r);
+        }
+        // Issue 20's write paths, on the store (the loop's answers for runs no
+        // engine holds).
+        Request::SetRunState {
+            dag_id,
+            run_id,
+            state,
+            reply,
+        } => {
+            let r = match shared.dag(&dag_id) {
+                Some(d) => crate::ops::set_run_state(store, &d, &run_id, state, Utc::now())
+                    .map(|(run, _)| run),
+                None => Err(not_loaded(&dag_id)),
+            };
+            let _ = reply.send(r);
+        }
+        Request::DeleteRun {
+            dag_id,
+            run_id,
+            reply,
+        } => {
+            let files = crate::retention::RunFiles::of(&shared.settings);
+            let _ = reply.send(crate::ops::delete_run(store, &files, &dag_id, &run_id));
+        }
+        Request::SetNote {
+            dag_id,
+            run_id,
+            task,
+            note,
+            reply,
+        } => {
+            let dag = shared.dag(&dag_id);
+            let task = task.as_ref().map(|(t, m)| (t.as_str(), *m));
+            let r = crate::ops::set_note(store, dag.as_deref(), &dag_id, &run_id, task, note);
+            let _ = reply.send(r);
+        }
+        Request::SetTaskState {
+            dag_id,
+            spec,
+            reply,
+        } => {
+            let r = match shared.dag(&dag_id) {
+                Some(d) => crate::ops::task_state_plan(store, &d, &spec).and_then(|plans| {
+                    let listed = crate::ops::planned(&plans);
+                    if !spec.dry_run {
+                        for plan in plans {
+                            crate::ops::apply_task_state(store, &d, plan, spec.state, Utc::now())?;
+                        }
+                    }
+                    Ok(listed)
+                }),
+                None => Err(not_loaded(&dag_id)),
+            };
+            let _ = reply.send(r);
+        }
+        Request::Unaudited(req) => answer_one(shared, *req),
     }
 }
 
@@ -749,7 +797,10 @@ async fn task_instances_xcom_and_logs_are_read() {
     assert_eq!(first["dag_run_id"], "r1");
     assert_eq!(first["state"], "success");
     assert_eq!(first["try_number"], 1);
-    assert_eq!(first["max_tries"], 1);
+    assert_eq!(
+        first["max_tries"], 0,
+        "Airflow's max_tries: the retries, none here"
+    );
     assert_eq!(first["duration"], 0.5);
     assert_eq!(first["operator"], "call_async");
     assert_eq!(first["calls_done"], 1);
@@ -775,6 +826,15 @@ async fn task_instances_xcom_and_logs_are_read() {
 
     let x = h
         .get(&format!("{base}/first/xcomEntries/return_value"))
+        .await;
+    assert_eq!(
+        x.body["value"], "3",
+        "stringified by default, as Airflow 2.10"
+    );
+    let x = h
+        .get(&format!(
+            "{base}/first/xcomEntries/return_value?stringify=false"
+        ))
         .await;
     assert_eq!(x.body["value"], 3);
     assert_eq!(x.body["key"], "return_value");
@@ -902,11 +962,27 @@ async fn clearing_is_a_dry_run_unless_asked() {
         )
         .await;
     assert_eq!(got.status, StatusCode::OK, "{}", got.text);
+    let date = "2026-11-27T10:00:00+00:00";
     assert_eq!(
         got.body["task_instances"],
         json!([
-            {"dag_id": "hello", "dag_run_id": "r1", "task_id": "first", "state": "success"},
-            {"dag_id": "hello", "dag_run_id": "r1", "task_id": "second", "state": "failed"},
+            {"dag_id": "hello", "dag_run_id": "r1", "task_id": "second", "execution_date": date, "state": "failed"},
+        ]),
+        "only failed instances unless only_failed is false, as Airflow"
+    );
+    let got = h
+        .send(
+            Method::POST,
+            url,
+            json!({"task_ids": ["first"], "include_downstream": true, "only_failed": false}),
+        )
+        .await;
+    assert_eq!(got.status, StatusCode::OK, "{}", got.text);
+    assert_eq!(
+        got.body["task_instances"],
+        json!([
+            {"dag_id": "hello", "dag_run_id": "r1", "task_id": "first", "execution_date": date, "state": "success"},
+            {"dag_id": "hello", "dag_run_id": "r1", "task_id": "second", "execution_date": date, "state": "failed"},
         ])
     );
     let ti = h
@@ -931,7 +1007,11 @@ async fn clearing_is_a_dry_run_unless_asked() {
     assert_eq!(run.body["state"], "queued");
 
     let regex = h
-        .send(Method::POST, url, json!({"task_regex": "^fir"}))
+        .send(
+            Method::POST,
+            url,
+            json!({"task_regex": "^fir", "only_failed": false}),
+        )
         .await;
     assert_eq!(regex.body["task_instances"][0]["task_id"], "first");
     assert_problems(
@@ -940,9 +1020,21 @@ async fn clearing_is_a_dry_run_unless_asked() {
         &[
             (
                 url,
-                json!({"start_date": "2026-01-01T00:00:00Z"}),
+                json!({"task_ids": ["first"], "limit": 3}),
                 S::BAD_REQUEST,
-                "unknown field `start_date`",
+                "unknown field `limit`",
+            ),
+            (
+                url,
+                json!({"dag_run_id": "r1", "start_date": "2026-01-01T00:00:00Z"}),
+                S::BAD_REQUEST,
+                "Exactly one of dag_run_id",
+            ),
+            (
+                url,
+                json!({"only_failed": true, "only_running": true}),
+                S::BAD_REQUEST,
+                "only_failed and only_running",
             ),
             (
                 url,

@@ -3,14 +3,17 @@
 //! post (create or replace, as `Variable.set`), patch (`update_mask`), delete. The store's
 //! variables only, as Airflow's API reads its table (the environment's `AIRFLOW_VAR_*`
 //! are not listed). The value of a variable whose key looks secret is answered as `***`.
+//! Changes are recorded in the event log as Airflow 2.10 names them
+//! (`api.variable.create|edit|delete`), without the value.
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
+use super::event_logs::record;
 use super::extract::{ApiError, ApiResult, Body, Ids, Params, paged};
 use crate::control::Shared;
 use crate::values::{self, Variable};
@@ -93,6 +96,11 @@ pub(super) async fn post_variable(
         body.description.as_deref(),
     )
     .map_err(invalid)?;
+    record(
+        &shared.store,
+        "api.variable.create",
+        &json!({"key": body.key, "description": body.description}),
+    );
     Ok(Json(wire(Variable {
         key: body.key,
         value: body.value,
@@ -157,6 +165,11 @@ pub(super) async fn patch_variable(
     }
     values::set_variable(&shared.store, &key, &var.value, var.description.as_deref())
         .map_err(invalid)?;
+    record(
+        &shared.store,
+        "api.variable.edit",
+        &json!({"key": key, "description": var.description, "update_mask": mask}),
+    );
     Ok(Json(wire(var)))
 }
 
@@ -168,6 +181,11 @@ pub(super) async fn delete_variable(
 ) -> ApiResult<StatusCode> {
     Params::parse(&uri, &[])?;
     if shared.store.delete_variable(&key)? {
+        record(
+            &shared.store,
+            "api.variable.delete",
+            &json!({"variable_key": key}),
+        );
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!("Variable not found: {key}")))

@@ -158,7 +158,9 @@ pub(crate) fn task_instance(
         logical_date: run.logical_date,
         state: (ti.state != TaskState::None).then_some(ti.state.into()),
         try_number: ti.try_number,
-        max_tries: ti.max_tries,
+        // The record counts the tries allowed in all; Airflow's `max_tries` counts
+        // the retries (`retries`, raised by a clear): one less.
+        max_tries: ti.max_tries.saturating_sub(1),
         start_date: ti.start_date,
         end_date: ti.end_date,
         duration: ti.duration_s,
@@ -171,6 +173,8 @@ pub(crate) fn task_instance(
         next_retry_at: ti.next_retry_at,
         return_value: None,
         progress: None,
+        note: ti.note.clone(),
+        ..wire::TaskInstance::default()
     }
 }
 
@@ -209,14 +213,13 @@ impl TryFrom<wire::TaskInstance> for TaskInstanceRecord {
     fn try_from(t: wire::TaskInstance) -> Result<TaskInstanceRecord, UnknownState> {
         Ok(TaskInstanceRecord {
             sensor: None,
-            note: None,
             version: SCHEMA_VERSION,
             state: t.state().try_into()?,
             task_id: t.task_id,
             map_index: t.map_index,
             rendered_map_index: t.rendered_map_index,
             try_number: t.try_number,
-            max_tries: t.max_tries,
+            max_tries: t.max_tries.saturating_add(1),
             start_date: t.start_date,
             end_date: t.end_date,
             duration_s: t.duration,
@@ -226,6 +229,7 @@ impl TryFrom<wire::TaskInstance> for TaskInstanceRecord {
             calls_done: t.calls_done,
             calls_failed: t.calls_failed,
             calls_total: t.calls_total,
+            note: t.note,
         })
     }
 }

@@ -52,10 +52,6 @@ impl V2Error {
             detail: json!([{"type": "value_error", "loc": loc, "msg": msg, "input": null}]),
         }
     }
-
-    pub(crate) fn status(&self) -> StatusCode {
-        self.status
-    }
 }
 
 impl IntoResponse for V2Error {

@@ -4,9 +4,14 @@
 //!
 //! One module per resource group; each gives its routes, merged here.
 
+mod bulk;
 pub(crate) mod common;
 mod dags;
+mod misc;
+mod monitor;
+mod pools;
 mod runs;
+mod values;
 
 use std::sync::Arc;
 
@@ -17,4 +22,8 @@ pub(super) fn routes() -> axum::Router<Arc<Shared>> {
     axum::Router::new()
         .merge(dags::routes())
         .merge(runs::routes())
+        .merge(values::routes())
+        .merge(pools::routes())
+        .merge(monitor::routes())
+        .merge(misc::routes())
 }
