@@ -59,6 +59,10 @@ class V2Dags(unittest.TestCase):
         self.assertEqual(d.relative_fileloc, "dr_sched.toml")
         self.assertTrue(d.file_token)
         self.assertEqual(d.max_active_tasks, 16)
+        manual = self.dags.get_dag("dr_basic")
+        self.assertEqual(manual.timetable_summary, "None")
+        self.assertEqual(manual.timetable_description, "Never, external triggers only")
+        self.assertIsNone(manual.next_dagrun_logical_date)
         with self.assertRaises(ApiException) as e:
             self.dags.get_dag("dr_nope")
         self.assertEqual(e.exception.status, 404)

@@ -107,7 +107,8 @@ fn dag_response(info: &lithoflow_api::DagInfo, dag: &Dag) -> Value {
         "relative_fileloc": dag.fileloc.file_name().map(|f| f.to_string_lossy().into_owned()),
         "fileloc": info.fileloc,
         "description": info.description,
-        "timetable_summary": dag.schedule_str(),
+        // NullTimetable.summary is the string "None" (airflow/timetables/simple.py).
+        "timetable_summary": dag.schedule_str().unwrap_or("None"),
         "timetable_description": info.timetable_description,
         "tags": info.tags.iter().map(|t| json!({"name": t.name, "dag_id": info.dag_id, "dag_display_name": info.dag_id})).collect::<Vec<_>>(),
         "max_active_tasks": info.max_active_tasks,
