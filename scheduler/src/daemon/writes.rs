@@ -414,3 +414,7 @@ impl Daemon {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "writes_tests.rs"]
+mod tests;
