@@ -2,6 +2,7 @@
 //! binary and the library on the fixtures under `tests/fixtures/`.
 
 mod api;
+mod api_writes;
 mod assets;
 mod callbacks;
 mod cli;
