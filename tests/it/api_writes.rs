@@ -57,7 +57,9 @@ fn send(d: &Daemon, method: &str, path: &str, body: Option<&Value>) -> (u16, Val
 }
 
 fn ti_state(d: &Daemon, run: &str, task: &str) -> Option<String> {
-    let (status, body) = d.get(&format!("/api/v1/dags/w/dagRuns/{run}/taskInstances/{task}"));
+    let (status, body) = d.get(&format!(
+        "/api/v1/dags/w/dagRuns/{run}/taskInstances/{task}"
+    ));
     (status == 200)
         .then(|| body["state"].as_str().map(str::to_owned))
         .flatten()
