@@ -142,16 +142,17 @@ class V1Runs(unittest.TestCase):
     def test_date_and_state_filters(self):
         mid = self.api.get_dag_runs("dr_basic", execution_date_gte=day(2), execution_date_lte=day(3))
         self.assertEqual(self.ids(mid), ["dr2", "dr3"])
-        first = self.api.get_dag_runs(
-            "dr_basic", start_date_lte=self.api.get_dag_run("dr_basic", "dr1").start_date, execution_date_lte=day(3)
-        )
-        self.assertEqual(self.ids(first), ["dr1"])
-        later = self.api.get_dag_runs(
-            "dr_basic",
-            end_date_gte=self.api.get_dag_run("dr_basic", "dr3").end_date,
-            execution_date_lte=day(3),
-        )
-        self.assertEqual(self.ids(later), ["dr3"])
+        # The runs run side by side: what each bound selects is computed from their
+        # recorded times.
+        runs = {r: self.api.get_dag_run("dr_basic", r) for r in ("dr1", "dr2", "dr3")}
+        bound = runs["dr2"].start_date
+        first = self.api.get_dag_runs("dr_basic", start_date_lte=bound, execution_date_lte=day(3))
+        self.assertEqual(self.ids(first), [r for r in runs if runs[r].start_date <= bound])
+        self.assertIn("dr2", self.ids(first))
+        bound = runs["dr2"].end_date
+        later = self.api.get_dag_runs("dr_basic", end_date_gte=bound, execution_date_lte=day(3))
+        self.assertEqual(self.ids(later), [r for r in runs if runs[r].end_date >= bound])
+        self.assertIn("dr2", self.ids(later))
         updated = self.api.get_dag_runs(
             "dr_basic", updated_at_gte=datetime.datetime(2000, 1, 1, tzinfo=UTC), execution_date_lte=day(3)
         )
@@ -176,7 +177,9 @@ class V1Runs(unittest.TestCase):
             ListDagRunsForm(dag_ids=["dr_basic", "dr_failing"], execution_date_gte=day(1), execution_date_lte=day(4))
         )
         self.assertEqual(self.ids(got), ["dr1", "dr2", "dr3", "boom"])
-        failed = self.api.get_dag_runs_batch(ListDagRunsForm(dag_ids=["dr_basic", "dr_failing"], states=["failed"]))
+        failed = self.api.get_dag_runs_batch(
+            ListDagRunsForm(dag_ids=["dr_basic", "dr_failing"], states=["failed"], execution_date_lte=day(4))
+        )
         self.assertEqual(self.ids(failed), ["boom"])
         paged = self.api.get_dag_runs_batch(
             ListDagRunsForm(

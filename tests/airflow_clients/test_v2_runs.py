@@ -113,12 +113,16 @@ class V2Runs(unittest.TestCase):
         self.assertTrue(all(r.state.value == "failed" for r in failed.dag_runs))
         manual = self.api.get_dag_runs("dr_basic", run_type=["scheduled"])
         self.assertEqual(manual.total_entries, 0)
+        # run_after is the time of each trigger, in order.
         after = self.api.get_dag_runs(
             "dr_basic",
             run_after_gte=self.api.get_dag_run("dr_basic", "dr2").run_after,
             logical_date_lte=day(3),
         )
         self.assertEqual(self.ids(after), ["dr2", "dr3"])
+        ends = {r: self.api.get_dag_run("dr_basic", r).end_date for r in ("dr1", "dr2", "dr3")}
+        ended = self.api.get_dag_runs("dr_basic", end_date_lte=ends["dr2"], logical_date_lte=day(3))
+        self.assertEqual(self.ids(ended), [r for r in ends if ends[r] <= ends["dr2"]])
         pattern = self.api.get_dag_runs("dr_basic", run_id_pattern="dr", logical_date_lte=day(3))
         self.assertEqual(pattern.total_entries, 3)
         every = self.api.get_dag_runs("~", logical_date_gte=day(1), logical_date_lte=day(4))

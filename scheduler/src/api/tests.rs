@@ -1678,3 +1678,6 @@ async fn a_trigger_of_a_paused_dag_says_the_run_waits_for_an_unpause() {
 mod pools;
 #[path = "tests/writes_mock.rs"]
 mod writes_mock;
+
+#[path = "tests/dagruns.rs"]
+mod dagruns;

@@ -18,7 +18,7 @@ use super::common::{Query2, V2Error, V2Result};
 use super::dags::{dag_of, dag_version, read_v2};
 use crate::api::extract::{Ids, OrderBy};
 use crate::api::lookup::ask;
-use crate::api::run_query::{Range, RunFilter, V2_ORDER, parse_time, select_runs};
+use crate::api::run_query::{Range, RunFilter, V2_ORDER, select_runs};
 use crate::control::{Request, Shared};
 use crate::ops::{ClearSpec, TriggerRequest};
 use crate::store::{DagRunRecord, RunState, Store};
@@ -111,27 +111,12 @@ fn run_of(store: &Store, dag_id: &str, run_id: &str) -> V2Result<DagRunRecord> {
     })
 }
 
-/// A date-time query parameter: RFC 3339, with a `+` the query string turned into a
-/// space put back (the 3.x client sends the offset unencoded).
-fn date(q: &Query2, name: &str) -> V2Result<Option<DateTime<Utc>>> {
-    q.last(name)
-        .map(|v| {
-            parse_time(v).map_err(|e| {
-                V2Error::invalid(
-                    &["query", name],
-                    format!("Input should be a valid datetime: {e}"),
-                )
-            })
-        })
-        .transpose()
-}
-
 fn range(q: &Query2, name: &str, missing_is_now: bool) -> V2Result<Range> {
     Ok(Range {
-        gte: date(q, &format!("{name}_gte"))?,
-        lte: date(q, &format!("{name}_lte"))?,
-        gt: date(q, &format!("{name}_gt"))?,
-        lt: date(q, &format!("{name}_lt"))?,
+        gte: q.date(&format!("{name}_gte"))?,
+        lte: q.date(&format!("{name}_lte"))?,
+        gt: q.date(&format!("{name}_gt"))?,
+        lt: q.date(&format!("{name}_lt"))?,
         missing_is_now,
     })
 }
