@@ -91,8 +91,8 @@ class Monitoring(unittest.TestCase):
         self.assertTrue(etl.file_token)
         # schedule=None: no schedule_interval; @daily: a CronExpression.
         self.assertIsNone(etl.schedule_interval)
-        self.assertEqual(paused.schedule_interval.get("__type"), "CronExpression")
-        self.assertEqual(paused.schedule_interval.get("value"), "@daily")
+        self.assertEqual(paused.schedule_interval.type, "CronExpression")
+        self.assertEqual(paused.schedule_interval.value, "@daily")
         self.assertEqual(etl.timetable_description, "Never, external triggers only")
         # dag_id_pattern and only_active, as dashboards filter.
         got = self.dags.get_dags(dag_id_pattern="mon_pa", only_active=True)
