@@ -235,7 +235,8 @@ class Monitoring(unittest.TestCase):
             accept="text/plain",
         )
         self.assertEqual(status, 200, text)
-        self.assertTrue(headers.get("Content-Type", "").startswith("text/plain"), headers)
+        content_type = {k.lower(): v for k, v in headers.items()}.get("content-type", "")
+        self.assertTrue(content_type.startswith("text/plain"), headers)
         self.assertIn("extracted 5 rows", text)
 
     def test_11_xcom(self):
