@@ -120,7 +120,8 @@ class Monitoring(unittest.TestCase):
         keys = [v.key for v in listed.variables]
         self.assertIn("mon_block_report", keys)
         self.assertEqual(listed.total_entries, len(keys))
-        # A secret-looking key never gives its value back (lithoflow masks it; see docs).
+        # A secret-looking key never gives its value back: "***" (Airflow 2.10 returns it;
+        # lithoflow never does, as Airflow 3.1 does not).
         self.variables.post_variables(Variable(key="mon_api_key", value="s3cr3t-v@lue"))
         self.assertEqual(self.variables.get_variable("mon_api_key").value, "***")
         self.variables.delete_variable("mon_api_key")
