@@ -205,6 +205,13 @@ pub(crate) fn sort(rows: &mut [Row], order: &OrderBy) {
             "priority_weight" => a.priority_weight.cmp(&b.priority_weight),
             "logical_date" | "execution_date" => a.logical_date.cmp(&b.logical_date),
             "run_after" => r.run.run_after.cmp(&other.run.run_after),
+            "operator" => a.operator.cmp(&b.operator),
+            "rendered_map_index" => a.rendered_map_index.cmp(&b.rendered_map_index),
+            "data_interval_start" => r
+                .run
+                .data_interval_start
+                .cmp(&other.run.data_interval_start),
+            "data_interval_end" => r.run.data_interval_end.cmp(&other.run.data_interval_end),
             "updated_at" => updated_at(&r.run, &r.ti).cmp(&updated_at(&other.run, &other.ti)),
             _ => Ordering::Equal,
         }

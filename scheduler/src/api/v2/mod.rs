@@ -5,6 +5,9 @@
 //! One module per resource group; each gives its routes, merged here.
 
 pub(crate) mod common;
+mod logs;
+mod task_instances;
+mod xcom;
 
 use std::sync::Arc;
 
@@ -13,4 +16,7 @@ use crate::control::Shared;
 /// The `/api/v2` routes.
 pub(super) fn routes() -> axum::Router<Arc<Shared>> {
     axum::Router::new()
+        .merge(task_instances::routes())
+        .merge(xcom::routes())
+        .merge(logs::routes())
 }
