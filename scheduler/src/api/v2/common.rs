@@ -149,7 +149,19 @@ impl Query2 {
     pub(crate) fn date(&self, name: &str) -> V2Result<Option<chrono::DateTime<chrono::Utc>>> {
         self.last(name)
             .map(|v| {
-                chrono::DateTime::parse_from_rfc3339(v)
+                // pydantic takes a space for the `T` (Python's `str(datetime)`,
+                // `2026-11-27 10:00:00+00:00`); any other space is an offset's `+`
+                // left unescaped by the client (the 3.x client's `isoformat()`).
+                let v = match v.get(..10) {
+                    Some(day) if v.as_bytes().get(10) == Some(&b' ') => {
+                        format!("{day}T{}", &v[11..])
+                    }
+                    _ => v.to_owned(),
+                }
+                .replace(' ', "+");
+                // ... and the 3.x client writes its offsets without a colon (`+0000`).
+                chrono::DateTime::parse_from_rfc3339(&v)
+                    .or_else(|_| chrono::DateTime::parse_from_str(&v, "%Y-%m-%dT%H:%M:%S%.f%z"))
                     .map(|d| d.with_timezone(&chrono::Utc))
                     .map_err(|e| {
                         V2Error::invalid(
