@@ -333,7 +333,7 @@ fn assert_problem(got: &Got, status: StatusCode, detail_part: &str) {
 async fn every_route_needs_the_token() {
     let h = harness();
     for (uri, token) in [
-        ("/api/v1/health", None),
+        ("/api/v1/version", None),
         ("/api/v1/dags", Some("wrong")),
         ("/api/v1/dags/hello/dagRuns", Some("")),
         ("/api/v1/no/such/route", None),
@@ -350,7 +350,7 @@ async fn every_route_needs_the_token() {
     }
     // Another scheme with the right token is refused too.
     let req = HttpRequest::builder()
-        .uri("/api/v1/health")
+        .uri("/api/v1/version")
         .header(header::AUTHORIZATION, format!("Basic {}", h.token))
         .body(HttpBody::empty())
         .expect("request");
@@ -361,7 +361,7 @@ async fn every_route_needs_the_token() {
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     // The scheme is case-insensitive.
     let req = HttpRequest::builder()
-        .uri("/api/v1/health")
+        .uri("/api/v1/version")
         .header(header::AUTHORIZATION, format!("bearer {}", h.token))
         .body(HttpBody::empty())
         .expect("request");
@@ -1199,7 +1199,7 @@ async fn the_event_stream_delivers_state_changes() {
             .expect("port"),
         "wrong".to_owned(),
     );
-    assert_eq!(wrong.health().await.expect_err("401").status(), Some(401));
+    assert_eq!(wrong.dags().await.expect_err("401").status(), Some(401));
 }
 
 #[tokio::test]
@@ -1627,3 +1627,6 @@ async fn a_trigger_of_a_paused_dag_says_the_run_waits_for_an_unpause() {
 
 #[path = "tests/pools.rs"]
 mod pools;
+
+#[path = "tests/misc.rs"]
+mod misc;
