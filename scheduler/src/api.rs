@@ -134,6 +134,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
             get(connections::list_connections).post(connections::post_connection),
         )
         .route(
+            "/api/v1/connections/test",
+            axum::routing::post(connections::test_connection),
+        )
+        .route(
             "/api/v1/connections/{connection_id}",
             get(connections::get_connection)
                 .patch(connections::patch_connection)
