@@ -332,7 +332,7 @@ fn assert_problem(got: &Got, status: StatusCode, detail_part: &str) {
 async fn every_route_needs_the_token() {
     let h = harness();
     for (uri, token) in [
-        ("/api/v1/health", None),
+        ("/api/v1/version", None),
         ("/api/v1/dags", Some("wrong")),
         ("/api/v1/dags/hello/dagRuns", Some("")),
         ("/api/v1/no/such/route", None),
@@ -349,7 +349,7 @@ async fn every_route_needs_the_token() {
     }
     // Another scheme with the right token is refused too.
     let req = HttpRequest::builder()
-        .uri("/api/v1/health")
+        .uri("/api/v1/version")
         .header(header::AUTHORIZATION, format!("Basic {}", h.token))
         .body(HttpBody::empty())
         .expect("request");
@@ -360,7 +360,7 @@ async fn every_route_needs_the_token() {
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     // The scheme is case-insensitive.
     let req = HttpRequest::builder()
-        .uri("/api/v1/health")
+        .uri("/api/v1/version")
         .header(header::AUTHORIZATION, format!("bearer {}", h.token))
         .body(HttpBody::empty())
         .expect("request");
@@ -1248,7 +1248,7 @@ async fn the_event_stream_delivers_state_changes() {
             .expect("port"),
         "wrong".to_owned(),
     );
-    assert_eq!(wrong.health().await.expect_err("401").status(), Some(401));
+    assert_eq!(wrong.dags().await.expect_err("401").status(), Some(401));
 }
 
 #[tokio::test]
@@ -1681,3 +1681,6 @@ mod writes_mock;
 
 #[path = "tests/dagruns.rs"]
 mod dagruns;
+
+#[path = "tests/misc.rs"]
+mod misc;
