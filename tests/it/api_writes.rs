@@ -2,7 +2,8 @@
 //! them, against a real `lithoflow scheduler`: a running run set to failed (its running
 //! task stopped, the rest skipped), a failed task set to success (its upstream_failed
 //! downstream runs and the run succeeds), notes, deleting a run with its logs, and the
-//! event log of these actions (`GET /api/v1/eventLogs`).
+//! event log of these actions (`GET /api/v1/eventLogs`), and of what the CLI changes on
+//! the store when no scheduler runs (owner: the OS user).
 
 use std::io::{Read as _, Write as _};
 use std::time::Duration;
@@ -180,6 +181,65 @@ fn run_state_task_state_notes_and_delete_over_the_api_follow_airflow_and_are_log
         assert!(
             events.contains(&(event.to_owned(), run.to_owned())),
             "{event} {run} not in {events:?}"
+        );
+    }
+}
+
+/// One quick task.
+const QUICK: &str = r#"
+is_paused_upon_creation = false
+
+[tasks.only]
+type = "bash"
+bash_command = "echo hi"
+"#;
+
+#[test]
+fn what_the_cli_changes_on_the_store_is_logged_under_the_os_user() {
+    let env = Env::new();
+    env.write("q.toml", QUICK);
+    let as_alice = |args: &[&str]| {
+        let out = env
+            .cmd(args)
+            .env("USER", "alice")
+            .output()
+            .expect("the command runs");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // No scheduler runs: the CLI writes the store itself.
+    as_alice(&["dags", "trigger", "q", "-r", "off1"]);
+    as_alice(&["dags", "pause", "q"]);
+    as_alice(&["dags", "unpause", "q"]);
+    env.schedule_until_idle();
+    as_alice(&[
+        "tasks", "clear", "q", "-t", "only", "--run-id", "off1", "-y",
+    ]);
+
+    let d = env.start();
+    let (status, body) = d.get("/api/v1/eventLogs?dag_id=q&limit=100");
+    assert_eq!(status, 200, "{body}");
+    let events: Vec<(String, String, String)> = body["event_logs"]
+        .as_array()
+        .expect("event_logs")
+        .iter()
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
+            (s("event"), s("owner"), s("run_id"))
+        })
+        .collect();
+    for (event, run) in [
+        ("cli_dag_trigger", "off1"),
+        ("cli_dag_pause", ""),
+        ("cli_dag_unpause", ""),
+        ("cli_task_clear", "off1"),
+    ] {
+        assert!(
+            events.contains(&(event.to_owned(), "alice".to_owned(), run.to_owned())),
+            "{event} by alice not in {events:?}"
         );
     }
 }
