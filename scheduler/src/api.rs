@@ -56,7 +56,9 @@ use calls::CallsCache;
 use progress::ProgressBook;
 
 pub(crate) use auth::ensure_token;
+pub(crate) use connections::audit_fields as connection_audit_fields;
 pub(crate) use lithoflow_api::token_path;
+pub(crate) use pools::audit_fields as pool_audit_fields;
 
 /// Request bodies larger than this are refused (413).
 pub(crate) const BODY_LIMIT: usize = 1 << 20;
@@ -153,6 +155,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
         .route(
             "/api/v1/connections",
             get(connections::list_connections).post(connections::post_connection),
+        )
+        .route(
+            "/api/v1/connections/test",
+            axum::routing::post(connections::test_connection),
         )
         .route(
             "/api/v1/connections/{connection_id}",

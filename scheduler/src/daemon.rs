@@ -875,13 +875,7 @@ impl Daemon {
                         run_id: run.run_id.clone(),
                         state: run.state.into(),
                     });
-                    self.record(
-                        audited,
-                        writes::entry(ops::events::API_TRIGGER, &dag_id, Some(&run.run_id))
-                            .with_extra(&serde_json::json!({
-                                "logical_date": run.logical_date.map(ops::iso),
-                            })),
-                    );
+                    self.record(audited, writes::trigger_entry(run));
                     self.unfinished
                         .insert((dag_id, run.run_id.clone()), run.clone());
                 }
@@ -926,18 +920,7 @@ impl Daemon {
                 if let Ok(cleared) = &result
                     && !spec.dry_run
                 {
-                    self.record(
-                        audited,
-                        writes::entry(ops::events::API_CLEAR, &dag_id, spec.run_id.as_deref())
-                            .with_extra(&serde_json::json!({
-                                "task_ids": spec.task_ids,
-                                "task_regex": spec.task_regex,
-                                "only_failed": spec.only_failed,
-                                "include_upstream": spec.upstream,
-                                "include_downstream": spec.downstream,
-                                "task_instances": cleared.len(),
-                            })),
-                    );
+                    self.record(audited, writes::clear_entry(&dag_id, &spec, cleared.len()));
                 }
                 let _ = reply.send(result);
             }
@@ -954,18 +937,7 @@ impl Daemon {
                         if let Ok(outcome) = &r
                             && !spec.dry_run
                         {
-                            self.record(
-                                audited,
-                                writes::entry(ops::events::API_BACKFILL, &dag_id, None).with_extra(
-                                    &serde_json::json!({
-                                        "backfill_id": outcome.backfill_id,
-                                        "from_date": ops::iso(spec.from_date),
-                                        "to_date": ops::iso(spec.to_date),
-                                        "reprocess_behavior": spec.reprocess_behavior.name(),
-                                        "max_active_runs": spec.max_active_runs,
-                                    }),
-                                ),
-                            );
+                            self.record(audited, writes::backfill_entry(&dag_id, &spec, outcome));
                         }
                         if let Ok(outcome) = &r {
                             for row in outcome.runs.iter().filter(|r| r.action != "skip") {

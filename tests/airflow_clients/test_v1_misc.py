@@ -116,6 +116,10 @@ class V1Misc(unittest.TestCase):
             update_mask=["port"],
         )
         self.assertEqual((patched.port, patched.host), (6543, "db.example"))
+        # Testing connections is off, as Airflow's default.
+        with self.assertRaises(ApiException) as e:
+            api.test_connection(Connection(connection_id="v1m_db", conn_type="postgres"))
+        self.assertEqual(e.exception.status, 403)
         api.delete_connection("v1m_db")
         with self.assertRaises(ApiException) as e:
             api.get_connection("v1m_db")
@@ -221,6 +225,7 @@ class V1Misc(unittest.TestCase):
         self.assertEqual(health.metadatabase.status.value, "healthy")
         self.assertEqual(health.scheduler.status.value, "healthy")
         self.assertIsNotNone(health.scheduler.latest_scheduler_heartbeat)
+        self.assertIsNone(health.triggerer.status)
         # Airflow 2's health answers without a token; nothing else does.
         status, _, text = raw("GET", "/api/v1/health", token=None)
         self.assertEqual(status, 200, text)

@@ -159,6 +159,13 @@ class V2Misc(unittest.TestCase):
         )
         self.assertEqual((bulk.create.success, bulk.delete.success), (["v2m_http"], ["v2m_db"]))
         self.assertEqual(api.get_connection("v2m_http").conn_type, "http")
+        with self.assertRaises(ApiException) as e:
+            api.test_connection(ConnectionBody(connection_id="v2m_http", conn_type="http"))
+        self.assertEqual(e.exception.status, 403)
+        # A variable key with a slash, percent-encoded by the client.
+        variable_api.VariableApi(self.api).post_variable(VariableBody(key="v2m/slash", value="s"))
+        self.assertEqual(variable_api.VariableApi(self.api).get_variable("v2m/slash").value, "s")
+        variable_api.VariableApi(self.api).delete_variable("v2m/slash")
         api.delete_connection("v2m_http")
         with self.assertRaises(ApiException) as e:
             api.get_connection("v2m_http")

@@ -3,6 +3,7 @@
 
 mod airflow_clients;
 mod api;
+mod api_writes;
 mod assets;
 mod callbacks;
 mod cli;

@@ -678,6 +678,15 @@ pub struct Health {
     pub metadatabase: ComponentHealth,
     /// The scheduler.
     pub scheduler: SchedulerHealth,
+    /// The triggerer: lithoflow runs none apart from the scheduler, so
+    /// `{"status": null, "latest_triggerer_heartbeat": null}`, as Airflow 2.10 answers
+    /// for one that never ran.
+    #[serde(default)]
+    pub triggerer: Option<serde_json::Value>,
+    /// The DAG processor: likewise `{"status": null, "latest_dag_processor_heartbeat":
+    /// null}`.
+    #[serde(default)]
+    pub dag_processor: Option<serde_json::Value>,
 }
 
 /// `GET /version`.

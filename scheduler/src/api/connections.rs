@@ -283,3 +283,13 @@ pub(super) async fn delete_connection(
         )))
     }
 }
+
+/// What Airflow answers to `POST /connections/test` with its default
+/// `[core] test_connection = Disabled`: lithoflow does not test connections.
+pub(crate) const TEST_DISABLED: &str = "Testing connections is disabled in Airflow configuration. Contact your deployment admin to enable it.";
+
+/// `POST /connections/test`: 403, as Airflow's default.
+pub(super) async fn test_connection(uri: Uri) -> ApiResult<StatusCode> {
+    Params::parse(&uri, &[])?;
+    Err(ApiError::new(StatusCode::FORBIDDEN, TEST_DISABLED))
+}

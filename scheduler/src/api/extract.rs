@@ -43,16 +43,6 @@ impl ApiError {
     pub(super) fn internal(detail: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, detail)
     }
-
-    /// Its status (for `/api/v2`, which answers the same error in its own shape).
-    pub(super) fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    /// What was wrong.
-    pub(super) fn detail(&self) -> &str {
-        &self.detail
-    }
 }
 
 impl IntoResponse for ApiError {
@@ -320,4 +310,11 @@ pub(super) async fn no_method() -> ApiError {
         StatusCode::METHOD_NOT_ALLOWED,
         "this route does not take that method; see docs/api.md",
     )
+}
+
+/// A v1 error as `/api/v2` answers it (`{"detail": ...}`), for helpers both share.
+impl From<ApiError> for super::v2::common::V2Error {
+    fn from(e: ApiError) -> super::v2::common::V2Error {
+        super::v2::common::V2Error::new(e.status, e.detail)
+    }
 }

@@ -1,5 +1,6 @@
 //! `GET /health` and `GET /version`: whether the scheduler and its store answer, and
-//! which lithoflow this is.
+//! which lithoflow this is. `/health` answers without a token, as Airflow 2.10's
+//! (`api_connexion/endpoints/health_endpoint.py`; `auth.rs`).
 
 use std::sync::Arc;
 
@@ -28,6 +29,14 @@ pub(super) async fn health(State(shared): State<Arc<Shared>>, uri: Uri) -> ApiRe
             started_at: shared.started_at,
             dags_folder: shared.dags_folder.display().to_string(),
         },
+        triggerer: Some(serde_json::json!({
+            "status": null,
+            "latest_triggerer_heartbeat": null,
+        })),
+        dag_processor: Some(serde_json::json!({
+            "status": null,
+            "latest_dag_processor_heartbeat": null,
+        })),
     }))
 }
 

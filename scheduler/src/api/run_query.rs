@@ -211,8 +211,15 @@ pub(crate) fn select_runs(
 /// put back.
 pub(crate) fn parse_time(value: &str) -> Result<DateTime<Utc>, String> {
     let v = value.trim();
+    // pydantic takes a space for the `T` (Python's `str(datetime)`,
+    // `2026-11-27 10:00:00+00:00`); any other space is an offset's `+` left unescaped
+    // by a client (the 3.x client's `isoformat()`).
+    let v = match v.get(..10) {
+        Some(day) if v.as_bytes().get(10) == Some(&b' ') => format!("{day}T{}", &v[11..]),
+        _ => v.to_owned(),
+    };
     let v = if v.ends_with('Z') {
-        v.to_owned()
+        v
     } else {
         v.replace(' ', "+")
     };

@@ -298,34 +298,7 @@ pub(super) async fn get_log(
             _ => 0,
         }
     };
-    let logs_dir = shared.settings.home.join("logs");
-    let sh = Arc::clone(&shared);
-    let (bytes, next) = read(&shared, move |store| {
-        known_dag(&sh, store, &dag_id)?;
-        run_of(store, &dag_id, &run_id)?;
-        let ti = ti_at(store, &dag_id, &run_id, &task_id, map_index)?;
-        if try_number == 0 || try_number > ti.try_number {
-            return Err(ApiError::not_found(format!(
-                "task `{task_id}` of run `{run_id}` has no try {try_number} (its latest is {})",
-                ti.try_number
-            )));
-        }
-        // The instance is recorded, so its ids passed validation when it was created;
-        // check again anyway before they become path segments.
-        if !lithoflow_dag::is_valid_id(&dag_id) || !lithoflow_dag::is_valid_id(&task_id) {
-            return Err(ApiError::bad_request("invalid DAG or task id"));
-        }
-        let path = crate::engine::Engine::log_path(
-            &logs_dir, &dag_id, &run_id, &task_id, map_index, try_number,
-        );
-        read_log(&path, offset).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => ApiError::not_found(format!(
-                "no log for try {try_number} of task `{task_id}` in run `{run_id}` yet"
-            )),
-            _ => ApiError::internal(format!("failed to read {}: {e}", path.display())),
-        })
-    })
-    .await?;
+    let (bytes, next, _) = read_log_chunk(&shared, &log_id, offset).await?;
     if airflow {
         // Whole characters only: a character cut by the chunk's end comes with the next.
         let (text, next) = match std::str::from_utf8(&bytes) {
@@ -347,6 +320,56 @@ pub(super) async fn get_log(
     resp.headers_mut()
         .insert(LOG_OFFSET_HEADER, HeaderValue::from(next));
     Ok(resp)
+}
+
+/// A chunk of a try's log from `offset`: its bytes (at most [`LOG_CHUNK`]), the offset
+/// after them, and whether that is the end of a try that is over (nothing more will
+/// come).
+pub(crate) async fn read_log_chunk(
+    shared: &Arc<Shared>,
+    id: &LogId,
+    offset: u64,
+) -> ApiResult<(Vec<u8>, u64, bool)> {
+    let logs_dir = shared.settings.home.join("logs");
+    let sh = Arc::clone(shared);
+    let LogId {
+        dag_id,
+        run_id,
+        task_id,
+        map_index,
+        try_number,
+    } = id.clone();
+    read(shared, move |store| {
+        known_dag(&sh, store, &dag_id)?;
+        run_of(store, &dag_id, &run_id)?;
+        let ti = ti_at(store, &dag_id, &run_id, &task_id, map_index)?;
+        if try_number == 0 || try_number > ti.try_number {
+            return Err(ApiError::not_found(format!(
+                "task `{task_id}` of run `{run_id}` has no try {try_number} (its latest is {})",
+                ti.try_number
+            )));
+        }
+        // The instance is recorded, so its ids passed validation when it was created;
+        // check again anyway before they become path segments.
+        if !lithoflow_dag::is_valid_id(&dag_id) || !lithoflow_dag::is_valid_id(&task_id) {
+            return Err(ApiError::bad_request("invalid DAG or task id"));
+        }
+        let over = try_number < ti.try_number
+            || ti.state.is_finished()
+            || ti.state == crate::store::TaskState::UpForRetry;
+        let path = crate::engine::Engine::log_path(
+            &logs_dir, &dag_id, &run_id, &task_id, map_index, try_number,
+        );
+        let (bytes, next) = read_log(&path, offset).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ApiError::not_found(format!(
+                "no log for try {try_number} of task `{task_id}` in run `{run_id}` yet"
+            )),
+            _ => ApiError::internal(format!("failed to read {}: {e}", path.display())),
+        })?;
+        let end = std::fs::metadata(&path).map_or(next, |m| m.len());
+        Ok((bytes, next, over && next >= end))
+    })
+    .await
 }
 
 /// Whether `Accept` prefers `application/json` to `text/plain` (Airflow picks with
@@ -388,24 +411,25 @@ fn prefers_json(headers: &HeaderMap) -> bool {
 }
 
 /// Which log a continuation token belongs to.
-struct LogId {
-    dag_id: String,
-    run_id: String,
-    task_id: String,
-    map_index: i32,
-    try_number: u32,
+#[derive(Debug, Clone)]
+pub(crate) struct LogId {
+    pub(crate) dag_id: String,
+    pub(crate) run_id: String,
+    pub(crate) task_id: String,
+    pub(crate) map_index: i32,
+    pub(crate) try_number: u32,
 }
 
 impl LogId {
     /// The token for `offset` in this log: the offset and a MAC over it and the log's
     /// ids, keyed with the API's secret, so a token is good for this log only and
     /// cannot be altered.
-    fn token(&self, secret: &str, offset: u64) -> String {
+    pub(crate) fn token(&self, secret: &str, offset: u64) -> String {
         format!("{offset}.{}", self.mac(secret, offset))
     }
 
     /// The offset a token of this log holds; `None` for anything this API did not issue.
-    fn offset_of(&self, secret: &str, token: &str) -> Option<u64> {
+    pub(crate) fn offset_of(&self, secret: &str, token: &str) -> Option<u64> {
         let (offset, mac) = token.split_once('.')?;
         // Digits only (`u64::from_str` would take a `+`), and no leading zeros, so each
         // offset has exactly one token.

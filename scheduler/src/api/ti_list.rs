@@ -205,6 +205,13 @@ pub(crate) fn sort(rows: &mut [Row], order: &OrderBy) {
             "priority_weight" => a.priority_weight.cmp(&b.priority_weight),
             "logical_date" | "execution_date" => a.logical_date.cmp(&b.logical_date),
             "run_after" => r.run.run_after.cmp(&other.run.run_after),
+            "operator" => a.operator.cmp(&b.operator),
+            "rendered_map_index" => a.rendered_map_index.cmp(&b.rendered_map_index),
+            "data_interval_start" => r
+                .run
+                .data_interval_start
+                .cmp(&other.run.data_interval_start),
+            "data_interval_end" => r.run.data_interval_end.cmp(&other.run.data_interval_end),
             "updated_at" => updated_at(&r.run, &r.ti).cmp(&updated_at(&other.run, &other.ti)),
             _ => Ordering::Equal,
         }
@@ -279,11 +286,22 @@ pub(super) fn v1_date(
 
 /// An ISO 8601 date-time (RFC 3339, or without a zone: UTC; or a date: its midnight).
 pub(crate) fn parse_date(v: &str) -> Option<DateTime<Utc>> {
-    let v = v.trim().replace(' ', "+");
-    if let Ok(d) = DateTime::parse_from_rfc3339(&v) {
+    // The date/time separator may be a space (Python's `str(datetime)`, as the 3.x
+    // client sends it) or a `+` that stood for one; any other space is an offset's
+    // `+` that a query string turned into a space.
+    let mut chars: Vec<char> = v.trim().chars().collect();
+    if chars.len() > 10 && (chars[10] == ' ' || chars[10] == '+') {
+        chars[10] = 'T';
+    }
+    let v: String = chars
+        .into_iter()
+        .map(|c| if c == ' ' { '+' } else { c })
+        .collect();
+    if let Ok(d) = DateTime::parse_from_rfc3339(&v)
+        .or_else(|_| DateTime::parse_from_str(&v, "%Y-%m-%dT%H:%M:%S%.f%z"))
+    {
         return Some(d.with_timezone(&Utc));
     }
-    let v = v.replacen('+', "T", usize::from(!v.contains('T')));
     for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
         if let Ok(n) = chrono::NaiveDateTime::parse_from_str(&v, fmt) {
             return Some(n.and_utc());
@@ -371,6 +389,18 @@ mod tests {
         assert_eq!(parse_date("2026-11-27T10:00:00 00:00"), want, "a + lost");
         assert_eq!(parse_date("2026-11-27T10:00:00"), want, "naive is UTC");
         assert_eq!(parse_date("2026-11-27T12:00:00+02:00"), want);
+        assert_eq!(
+            parse_date("2026-11-27 10:00:00+00:00"),
+            want,
+            "Python's str()"
+        );
+        assert_eq!(parse_date("2026-11-27 10:00:00 00:00"), want);
+        assert_eq!(parse_date("2026-11-27 10:00:00"), want);
+        assert_eq!(
+            parse_date("2026-11-27T10:00:00.000000+0000"),
+            want,
+            "no colon"
+        );
         assert_eq!(parse_date("2026-11-27"), parse_date("2026-11-27T00:00:00Z"));
         assert_eq!(parse_date("yesterday"), None);
     }

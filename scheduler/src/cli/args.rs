@@ -124,6 +124,10 @@ pub enum Command {
     /// runs and DAGs run at once in each; `default_pool` has 128 slots unless set.
     #[command(subcommand)]
     Pools(super::args_pools::PoolsCommand),
+    /// Show the event log of user actions (triggers, clears, pauses, run and task state
+    /// changes, variable, connection and pool changes; from the CLI and the API), newest
+    /// first. The API serves it as `/api/v1/eventLogs`.
+    AuditLog(super::audit::AuditLogArgs),
 }
 
 /// `lithoflow db ...`

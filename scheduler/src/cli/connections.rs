@@ -4,6 +4,8 @@
 //! scheduler runs, through its API (`/connections`) when one holds it. A password is never
 //! printed (`***`, also inside the URI), nor are extras under secret-looking keys;
 //! `export` writes passwords, as Airflow does, but only to the user's file, created 0600.
+//! A change made on the store is recorded in the event log as Airflow's CLI names it
+//! (`cli_connections_add|delete|import`), without the password.
 
 use std::io::Write;
 use std::path::Path;
@@ -13,6 +15,7 @@ use serde_json::{Map, Value, json};
 
 use crate::Outcome;
 use crate::cli::args_values::{AddConnection, ConnectionsCommand, FileFormat, Serialization};
+use crate::cli::audit;
 use crate::cli::output::render;
 use crate::cli::runs::StateAccess;
 use crate::cli::variables::write_private;
@@ -140,6 +143,11 @@ pub(crate) async fn run(cmd: ConnectionsCommand, settings: &Settings) -> anyhow:
                         false
                     } else {
                         store.put_connection(&conn)?;
+                        audit::record(
+                            &store,
+                            "cli_connections_add",
+                            &crate::api::connection_audit_fields(&conn),
+                        );
                         true
                     }
                 }
@@ -197,7 +205,17 @@ pub(crate) async fn run(cmd: ConnectionsCommand, settings: &Settings) -> anyhow:
         }
         ConnectionsCommand::Delete { conn_id } => {
             let deleted = match StateAccess::connect(settings).await? {
-                StateAccess::Store(store) => store.delete_connection(&conn_id)?,
+                StateAccess::Store(store) => {
+                    let deleted = store.delete_connection(&conn_id)?;
+                    if deleted {
+                        audit::record(
+                            &store,
+                            "cli_connections_delete",
+                            &json!({"conn_id": conn_id}),
+                        );
+                    }
+                    deleted
+                }
                 StateAccess::Api(client) => {
                     found(client.delete_connection(&conn_id).await)?.is_some()
                 }
@@ -231,6 +249,11 @@ pub(crate) async fn run(cmd: ConnectionsCommand, settings: &Settings) -> anyhow:
                             false
                         } else {
                             store.put_connection(&conn)?;
+                            audit::record(
+                                store,
+                                "cli_connections_import",
+                                &crate::api::connection_audit_fields(&conn),
+                            );
                             true
                         }
                     }

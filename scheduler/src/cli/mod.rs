@@ -6,6 +6,7 @@ mod args;
 mod args_pools;
 mod args_values;
 mod assets;
+pub(crate) mod audit;
 mod connections;
 mod dags;
 pub(crate) mod dagtest;
@@ -350,6 +351,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Assets(cmd) => assets::run(cmd, &home_settings()?).await,
         Command::Connections(cmd) => connections::run(cmd, &home_settings()?).await,
         Command::Pools(cmd) => pools::run(cmd, &home_settings()?).await,
+        Command::AuditLog(args) => audit::run(args, &home_settings()?).await,
         Command::Migrate(args) => {
             // Each DAG file runs on the Python loader, as Airflow imports it; a file it
             // cannot import (and every file with `--static` or `load_python = false`)

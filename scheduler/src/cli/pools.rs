@@ -1,7 +1,8 @@
 //! `lithoflow pools set|get|list|delete|import|export`, Airflow's verbs, output columns
 //! and file format (`airflow/cli/commands/pool_command.py`, Airflow 2.10.5): on the state
 //! store when no scheduler runs, through its API (`/pools`) when one holds it, so that
-//! the scheduler applies a pool's new size at once.
+//! the scheduler applies a pool's new size at once. A change made on the store is recorded
+//! in the event log as Airflow's CLI names it (`cli_pool_set|delete|import`).
 
 use std::io::Write;
 use std::path::Path;
@@ -11,6 +12,7 @@ use serde_json::{Map, Value, json};
 
 use crate::Outcome;
 use crate::cli::args_pools::PoolsCommand;
+use crate::cli::audit;
 use crate::cli::output::render;
 use crate::cli::runs::StateAccess;
 use crate::config::Settings;
@@ -31,11 +33,11 @@ pub(crate) async fn run(cmd: PoolsCommand, settings: &Settings) -> anyhow::Resul
             output: _,
         } => {
             let access = StateAccess::connect(settings).await?;
-            set(
-                &access,
-                &PoolRecord::new(&name, slots, &description, include_deferred),
-            )
-            .await?;
+            let rec = PoolRecord::new(&name, slots, &description, include_deferred);
+            set(&access, &rec).await?;
+            if let StateAccess::Store(store) = &access {
+                audit::record(store, "cli_pool_set", &crate::api::pool_audit_fields(&rec));
+            }
             writeln!(out, "Pool {name} created")?;
         }
         PoolsCommand::Get { name, output } => {
@@ -57,6 +59,9 @@ pub(crate) async fn run(cmd: PoolsCommand, settings: &Settings) -> anyhow::Resul
                 StateAccess::Store(store) => {
                     let d = store.delete_pool(&name)?;
                     store.flush()?;
+                    if d {
+                        audit::record(&store, "cli_pool_delete", &json!({"pool_name": name}));
+                    }
                     d
                 }
                 StateAccess::Api(client) => found(client.delete_pool(&name).await)?.is_some(),
@@ -196,6 +201,13 @@ async fn import(settings: &Settings, file: &Path) -> anyhow::Result<Outcome> {
                 failed.push(name.clone());
             }
         }
+    }
+    if let StateAccess::Store(store) = &access {
+        audit::record(
+            store,
+            "cli_pool_import",
+            &json!({"file": file.display().to_string(), "updated": ok, "failed": failed}),
+        );
     }
     if !failed.is_empty() {
         bail!("Failed to update pool(s): {}", failed.join(", "));

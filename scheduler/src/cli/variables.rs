@@ -2,7 +2,9 @@
 //! format (`airflow/cli/commands/variable_command.py`, Airflow 2.10.5): on the state
 //! store when no scheduler runs, through its API (`/variables`) when one holds it. A value
 //! whose key looks secret is printed as `***` unless `variables get --reveal`; exports go
-//! to a file created 0600, never to the terminal.
+//! to a file created 0600, never to the terminal. A change made on the store is recorded
+//! in the event log as Airflow's CLI names it (`cli_variables_set|delete|import`), without
+//! the value.
 
 use std::io::Write;
 use std::path::Path;
@@ -12,6 +14,7 @@ use serde_json::{Map, Value, json};
 
 use crate::Outcome;
 use crate::cli::args_values::{OnExisting, VariablesCommand};
+use crate::cli::audit;
 use crate::cli::output::render;
 use crate::cli::runs::StateAccess;
 use crate::config::Settings;
@@ -66,7 +69,13 @@ pub(crate) async fn run(cmd: VariablesCommand, settings: &Settings) -> anyhow::R
         }
         VariablesCommand::Delete { key } => {
             let deleted = match StateAccess::connect(settings).await? {
-                StateAccess::Store(store) => store.delete_variable(&key)?,
+                StateAccess::Store(store) => {
+                    let deleted = store.delete_variable(&key)?;
+                    if deleted {
+                        audit::record(&store, "cli_variables_delete", &json!({"key": key}));
+                    }
+                    deleted
+                }
                 StateAccess::Api(client) => found(client.delete_variable(&key).await)?.is_some(),
             };
             if !deleted {
@@ -134,7 +143,14 @@ async fn set(
         )?;
     }
     match StateAccess::connect(settings).await? {
-        StateAccess::Store(store) => values::set_variable(&store, key, value, description)?,
+        StateAccess::Store(store) => {
+            values::set_variable(&store, key, value, description)?;
+            audit::record(
+                &store,
+                "cli_variables_set",
+                &json!({"key": key, "description": description}),
+            );
+        }
         StateAccess::Api(client) => {
             client
                 .set_variable(&lithoflow_api::Variable {
@@ -246,6 +262,13 @@ async fn import(
                 failed += 1;
             }
         }
+    }
+    if let StateAccess::Store(store) = &access {
+        audit::record(
+            store,
+            "cli_variables_import",
+            &json!({"file": file.display().to_string(), "updated": ok, "failed": failed}),
+        );
     }
     writeln!(
         out,

@@ -40,6 +40,39 @@ pub(super) fn entry(event: &str, dag_id: &str, run_id: Option<&str>) -> AuditRec
     AuditRecord::new(event, "api").about(dag_id, run_id)
 }
 
+/// The entry of a trigger.
+pub(super) fn trigger_entry(run: &DagRunRecord) -> AuditRecord {
+    entry(events::API_TRIGGER, &run.dag_id, Some(&run.run_id))
+        .with_extra(&json!({"logical_date": run.logical_date.map(ops::iso)}))
+}
+
+/// The entry of a clear of `n` task instances.
+pub(super) fn clear_entry(dag_id: &str, spec: &ops::ClearSpec, n: usize) -> AuditRecord {
+    entry(events::API_CLEAR, dag_id, spec.run_id.as_deref()).with_extra(&json!({
+        "task_ids": spec.task_ids,
+        "task_regex": spec.task_regex,
+        "only_failed": spec.only_failed,
+        "include_upstream": spec.upstream,
+        "include_downstream": spec.downstream,
+        "task_instances": n,
+    }))
+}
+
+/// The entry of a backfill.
+pub(super) fn backfill_entry(
+    dag_id: &str,
+    spec: &lithoflow_api::BackfillBody,
+    outcome: &ops::BackfillOutcome,
+) -> AuditRecord {
+    entry(events::API_BACKFILL, dag_id, None).with_extra(&json!({
+        "backfill_id": outcome.backfill_id,
+        "from_date": ops::iso(spec.from_date),
+        "to_date": ops::iso(spec.to_date),
+        "reprocess_behavior": spec.reprocess_behavior.name(),
+        "max_active_runs": spec.max_active_runs,
+    }))
+}
+
 /// Emits the state of task instances as they are stored now.
 fn emit_tis(shared: &Shared, dag_id: &str, tis: &[ClearedTi]) {
     for t in tis {
@@ -414,3 +447,7 @@ impl Daemon {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "writes_tests.rs"]
+mod tests;

@@ -72,6 +72,7 @@ pub(crate) fn run_state_changes<'a>(
 
 /// Sets a run's own state and dates as Airflow's `DagRun.set_state`: to queued, a new
 /// `queued_at` and no start or end date; from unfinished to finished, the end date now.
+/// A run no longer failed loses its failure reason (`note`).
 pub(crate) fn apply_run_state(run: &mut DagRunRecord, state: RunState, now: DateTime<Utc>) {
     if run.state == state {
         if state == RunState::Queued {
@@ -83,10 +84,13 @@ pub(crate) fn apply_run_state(run: &mut DagRunRecord, state: RunState, now: Date
         run.queued_at = Some(now);
         run.start_date = None;
         run.end_date = None;
-        run.note = None;
     }
     if !run.state.is_finished() && state.is_finished() {
         run.end_date = Some(now);
+    }
+    if state != RunState::Failed {
+        // lithoflow's failure reason (a deadlock, a timeout) no longer applies.
+        run.note = None;
     }
     run.state = state;
 }

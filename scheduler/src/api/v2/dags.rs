@@ -38,12 +38,6 @@ pub(super) fn routes() -> axum::Router<Arc<Shared>> {
         .route("/api/v2/dagSources/{dag_id}", get(get_dag_source))
 }
 
-impl From<crate::api::extract::ApiError> for V2Error {
-    fn from(e: crate::api::extract::ApiError) -> V2Error {
-        V2Error::new(e.status(), e.detail())
-    }
-}
-
 /// Airflow's name of the DAGs folder's bundle.
 pub(crate) const BUNDLE: &str = "dags-folder";
 

@@ -7,11 +7,14 @@
 mod bulk;
 pub(crate) mod common;
 mod dags;
+mod logs;
 mod misc;
 mod monitor;
 mod pools;
 mod runs;
+mod task_instances;
 mod values;
+mod xcom;
 
 use std::sync::Arc;
 
@@ -26,4 +29,7 @@ pub(super) fn routes() -> axum::Router<Arc<Shared>> {
         .merge(pools::routes())
         .merge(monitor::routes())
         .merge(misc::routes())
+        .merge(task_instances::routes())
+        .merge(xcom::routes())
+        .merge(logs::routes())
 }

@@ -6,6 +6,7 @@
 //! Secrets stay in: a variable whose key looks secret is answered `***` (and a JSON
 //! object value with its secret-looking keys masked); a connection's `password` is
 //! always null (Airflow 3 answers `***`), its extras' secret-looking values `***`.
+//! `POST /connections/test` is 403, as Airflow's default `test_connection = Disabled`.
 //! Changes are recorded in the event log under Airflow 3.1's names (the route
 //! function's: `post_variable`, `patch_variable`, `delete_variable`, `bulk_variables`,
 //! and the same for connections), without values or passwords.
@@ -46,6 +47,15 @@ pub(super) fn routes() -> axum::Router<Arc<Shared>> {
             get(list_connections)
                 .post(post_connection)
                 .patch(bulk_connections),
+        )
+        .route(
+            "/api/v2/connections/test",
+            axum::routing::post(|| async {
+                V2Error::new(
+                    StatusCode::FORBIDDEN,
+                    crate::api::connections::TEST_DISABLED,
+                )
+            }),
         )
         .route(
             "/api/v2/connections/{connection_id}",
