@@ -16,6 +16,9 @@ def load(data):
 
 def report(block):
     if block == "yes":
+        # Printed as well: Airflow 3's log keeps an exception's text in a structured field
+        # (error_detail) that the 3.1 client does not keep; a printed line is an event.
+        print("report blocked: variable mon_block_report is 'yes'")
         raise RuntimeError("report blocked: variable mon_block_report is 'yes'")
     print("report sent")
     return "sent"
