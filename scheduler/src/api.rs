@@ -32,6 +32,7 @@ mod runs;
 mod task_instances;
 mod ti_list;
 mod ti_view;
+mod tries;
 mod variables;
 pub(crate) mod wire;
 mod xcom;
@@ -104,6 +105,19 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
         .route(
             &format!("{ti}/{{map_index}}"),
             get(mapped::get_mapped_task_instance),
+        )
+        .route(&format!("{ti}/tries"), get(tries::list_tries))
+        .route(
+            &format!("{ti}/tries/{{task_try_number}}"),
+            get(tries::get_try),
+        )
+        .route(
+            &format!("{ti}/{{map_index}}/tries"),
+            get(tries::list_mapped_tries),
+        )
+        .route(
+            &format!("{ti}/{{map_index}}/tries/{{task_try_number}}"),
+            get(tries::get_mapped_try),
         )
         .route(&format!("{ti}/xcomEntries"), get(xcom::list_xcom))
         .route(&format!("{ti}/dependencies"), get(pools::ti_dependencies))

@@ -247,6 +247,30 @@ class TaskInstancesV1(unittest.TestCase):
             self.xcom.get_xcom_entry(DAG, "r1", "produce", "nope")
         self.assertEqual(e.exception.status, 404)
 
+    def test_tries(self):
+        flaky = self.tis.get_task_instance_tries(DAG, "r1", "flaky")
+        self.assertEqual(
+            [(t.try_number, str(t.state)) for t in flaky.task_instances],
+            [(1, "up_for_retry"), (2, "success")],
+        )
+        self.assertEqual(flaky.total_entries, 2)
+        first = self.tis.get_task_instance_try_details(DAG, "r1", "flaky", 1)
+        self.assertEqual((first.try_number, str(first.state)), (1, "up_for_retry"))
+        datetime.datetime.fromisoformat(first.end_date)
+        second = self.tis.get_task_instance_try_details(DAG, "r1", "flaky", 2)
+        self.assertEqual(str(second.state), "success")
+        newest = self.tis.get_task_instance_tries(DAG, "r1", "flaky", order_by="-try_number")
+        self.assertEqual([t.try_number for t in newest.task_instances], [2, 1])
+        mapped = self.tis.get_mapped_task_instance_tries(DAG, "r1", "square", 1)
+        self.assertEqual(
+            [(t.map_index, t.try_number) for t in mapped.task_instances], [(1, 1)]
+        )
+        one = self.tis.get_mapped_task_instance_try_details(DAG, "r1", "square", 2, 1)
+        self.assertEqual((one.map_index, str(one.state)), (2, "success"))
+        with self.assertRaises(ApiException) as e:
+            self.tis.get_task_instance_try_details(DAG, "r1", "flaky", 3)
+        self.assertEqual(e.exception.status, 404)
+
     def test_unknown_query_parameters_are_refused(self):
         status, _, _ = common.raw(
             "GET", f"/api/v1/dags/{DAG}/dagRuns/r1/taskInstances?colour=blue"
@@ -307,6 +331,12 @@ class ClearV1(unittest.TestCase):
         self.assertEqual(broken.max_tries, 1, "a clear raises max_tries to try_number + retries")
         self.assertEqual(str(tis.get_task_instance(DAG, "c1", "produce").state), "success")
         self.assertEqual(finished("c1"), "failed")
+        # Both tries are in its history: the one before the clear, and the new one.
+        tries = tis.get_task_instance_tries(DAG, "c1", "broken")
+        self.assertEqual(
+            [(t.try_number, str(t.state)) for t in tries.task_instances],
+            [(1, "failed"), (2, "failed")],
+        )
 
     def test_bad_clear_bodies_are_400(self):
         for body in (

@@ -130,6 +130,22 @@ class TaskInstancesV2(unittest.TestCase):
             self.tis.get_log(DAG, "v2r1", "produce", 1, token="forged")
         self.assertEqual(e.exception.status, 400)
 
+    def test_tries(self):
+        flaky = self.tis.get_task_instance_tries(DAG, "v2r1", "flaky")
+        self.assertEqual(
+            [(t.try_number, state(t)) for t in flaky.task_instances],
+            [(1, "up_for_retry"), (2, "success")],
+        )
+        first = self.tis.get_task_instance_try_details(DAG, "v2r1", "flaky", 1)
+        self.assertEqual((first.try_number, state(first)), (1, "up_for_retry"))
+        mapped = self.tis.get_mapped_task_instance_tries(DAG, "v2r1", "square", 2)
+        self.assertEqual([(t.map_index, t.try_number) for t in mapped.task_instances], [(2, 1)])
+        one = self.tis.get_mapped_task_instance_try_details(DAG, "v2r1", "square", 1, 0)
+        self.assertEqual((one.map_index, state(one)), (0, "success"))
+        with self.assertRaises(ApiException) as e:
+            self.tis.get_task_instance_try_details(DAG, "v2r1", "flaky", 7)
+        self.assertEqual(e.exception.status, 404)
+
     def test_xcom(self):
         got = self.xcom.get_xcom_entries(DAG, "v2r1", "produce")
         self.assertEqual(sorted(e.key for e in got.xcom_entries), ["meta", "return_value", "rows"])
