@@ -7,6 +7,7 @@
 pub(crate) mod common;
 mod logs;
 mod task_instances;
+mod ti_write;
 mod xcom;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use crate::control::Shared;
 pub(super) fn routes() -> axum::Router<Arc<Shared>> {
     axum::Router::new()
         .merge(task_instances::routes())
+        .merge(ti_write::routes())
         .merge(xcom::routes())
         .merge(logs::routes())
 }

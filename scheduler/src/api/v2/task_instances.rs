@@ -26,12 +26,16 @@ use lithoflow_api::{ClearTaskId, TaskInstance, iso_string};
 /// The routes of this module.
 pub(super) fn routes() -> axum::Router<Arc<Shared>> {
     let ti = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances";
+    let (patch_one, patch_mapped) = super::ti_write::patch_routes();
     axum::Router::new()
         .route(ti, get(list))
         .route(&format!("{ti}/list"), post(batch))
-        .route(&format!("{ti}/{{task_id}}"), get(get_one))
+        .route(&format!("{ti}/{{task_id}}"), get(get_one).merge(patch_one))
         .route(&format!("{ti}/{{task_id}}/listMapped"), get(list_mapped))
-        .route(&format!("{ti}/{{task_id}}/{{map_index}}"), get(get_mapped))
+        .route(
+            &format!("{ti}/{{task_id}}/{{map_index}}"),
+            get(get_mapped).merge(patch_mapped),
+        )
         .route(&format!("{ti}/{{task_id}}/tries"), get(tries))
         .route(
             &format!("{ti}/{{task_id}}/{{map_index}}/tries"),
@@ -321,7 +325,7 @@ pub(crate) fn like(text: &str, pattern: &str) -> bool {
     p[pi..].iter().all(|c| *c == '%')
 }
 
-async fn read2<T, F>(shared: &Arc<Shared>, f: F) -> V2Result<T>
+pub(super) async fn read2<T, F>(shared: &Arc<Shared>, f: F) -> V2Result<T>
 where
     T: Send + 'static,
     F: FnOnce(&Store) -> V2Result<T> + Send + 'static,
@@ -332,7 +336,7 @@ where
         .map_err(|e| V2Error::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
 }
 
-fn dag_known(
+pub(super) fn dag_known(
     shared: &Shared,
     store: &Store,
     dag_id: &str,
@@ -348,7 +352,7 @@ fn dag_known(
     )))
 }
 
-fn run_known(store: &Store, dag_id: &str, run_id: &str) -> V2Result<DagRunRecord> {
+pub(super) fn run_known(store: &Store, dag_id: &str, run_id: &str) -> V2Result<DagRunRecord> {
     store.run(dag_id, run_id)?.ok_or_else(|| {
         V2Error::not_found(format!(
             "The DagRun with dag_id: `{dag_id}` and run_id: `{run_id}` was not found"
@@ -461,7 +465,7 @@ struct BatchBody {
 }
 
 /// A JSON body, its errors as FastAPI's 422.
-fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> V2Result<T> {
+pub(super) fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> V2Result<T> {
     serde_json::from_slice(bytes).map_err(|e| V2Error::invalid(&["body"], e.to_string()))
 }
 
