@@ -1671,3 +1671,4 @@ async fn a_trigger_of_a_paused_dag_says_the_run_waits_for_an_unpause() {
 
 #[path = "tests/pools.rs"]
 mod pools;
+mod task_instances;
