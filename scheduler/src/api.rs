@@ -36,6 +36,8 @@ mod stats;
 mod task_instances;
 mod ti_list;
 mod ti_view;
+mod ti_write;
+mod tries;
 mod variables;
 pub(crate) mod wire;
 mod xcom;
@@ -119,11 +121,39 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
             "/api/v1/dags/~/dagRuns/~/taskInstances/list",
             post(task_instances::list_task_instances_batch),
         )
-        .route(ti, get(task_instances::get_task_instance))
+        .route(
+            ti,
+            get(task_instances::get_task_instance).patch(ti_write::patch_task_instance),
+        )
+        .route(
+            &format!("{ti}/setNote"),
+            patch(ti_write::set_task_instance_note),
+        )
+        .route(
+            &format!("{ti}/{{map_index}}/setNote"),
+            patch(ti_write::set_mapped_task_instance_note),
+        )
+        .route(
+            "/api/v1/dags/{dag_id}/updateTaskInstancesState",
+            post(ti_write::update_task_instances_state),
+        )
         .route(&format!("{ti}/listMapped"), get(mapped::list_mapped))
         .route(
             &format!("{ti}/{{map_index}}"),
-            get(mapped::get_mapped_task_instance),
+            get(mapped::get_mapped_task_instance).patch(ti_write::patch_mapped_task_instance),
+        )
+        .route(&format!("{ti}/tries"), get(tries::list_tries))
+        .route(
+            &format!("{ti}/tries/{{task_try_number}}"),
+            get(tries::get_try),
+        )
+        .route(
+            &format!("{ti}/{{map_index}}/tries"),
+            get(tries::list_mapped_tries),
+        )
+        .route(
+            &format!("{ti}/{{map_index}}/tries/{{task_try_number}}"),
+            get(tries::get_mapped_try),
         )
         .route(&format!("{ti}/xcomEntries"), get(xcom::list_xcom))
         .route(&format!("{ti}/dependencies"), get(pools::ti_dependencies))

@@ -17,6 +17,7 @@ from airflow_client.client.api.x_com_api import XComApi  # noqa: E402
 from airflow_client.client.exceptions import ApiException  # noqa: E402
 from airflow_client.client.models import (  # noqa: E402
     ClearTaskInstancesBody,
+    PatchTaskInstanceBody,
     TaskInstancesBatchBody,
 )
 
@@ -130,6 +131,22 @@ class TaskInstancesV2(unittest.TestCase):
             self.tis.get_log(DAG, "v2r1", "produce", 1, token="forged")
         self.assertEqual(e.exception.status, 400)
 
+    def test_tries(self):
+        flaky = self.tis.get_task_instance_tries(DAG, "v2r1", "flaky")
+        self.assertEqual(
+            [(t.try_number, state(t)) for t in flaky.task_instances],
+            [(1, "up_for_retry"), (2, "success")],
+        )
+        first = self.tis.get_task_instance_try_details(DAG, "v2r1", "flaky", 1)
+        self.assertEqual((first.try_number, state(first)), (1, "up_for_retry"))
+        mapped = self.tis.get_mapped_task_instance_tries(DAG, "v2r1", "square", 2)
+        self.assertEqual([(t.map_index, t.try_number) for t in mapped.task_instances], [(2, 1)])
+        one = self.tis.get_mapped_task_instance_try_details(DAG, "v2r1", "square", 1, 0)
+        self.assertEqual((one.map_index, state(one)), (0, "success"))
+        with self.assertRaises(ApiException) as e:
+            self.tis.get_task_instance_try_details(DAG, "v2r1", "flaky", 7)
+        self.assertEqual(e.exception.status, 404)
+
     def test_xcom(self):
         got = self.xcom.get_xcom_entries(DAG, "v2r1", "produce")
         self.assertEqual(sorted(e.key for e in got.xcom_entries), ["meta", "return_value", "rows"])
@@ -146,6 +163,57 @@ class TaskInstancesV2(unittest.TestCase):
         with self.assertRaises(ApiException) as e:
             self.xcom.get_xcom_entry(DAG, "produce", "v2r1", "nope")
         self.assertEqual(e.exception.status, 404)
+
+
+def not_built_yet(e):
+    """Whether the scheduler loop answered that this change is not implemented yet
+    (until the write paths land, the routes answer so; then the checks after it run)."""
+    return e.status == 409 and "not implemented yet" in (e.body or "")
+
+
+class WritesV2(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tis = TaskInstanceApi(common.v2_client())
+        trigger("v2w1")
+        assert finished("v2w1") == "failed"
+
+    def test_patch_state(self):
+        try:
+            dry = self.tis.patch_task_instance_dry_run(
+                DAG, "v2w1", "broken", PatchTaskInstanceBody(new_state="success")
+            )
+        except ApiException as e:
+            self.assertTrue(not_built_yet(e), e)
+        else:
+            self.assertEqual([t.task_id for t in dry.task_instances], ["broken"])
+            self.assertEqual(state(self.tis.get_task_instance(DAG, "v2w1", "broken")), "failed")
+        try:
+            done = self.tis.patch_task_instance(
+                DAG, "v2w1", "broken", PatchTaskInstanceBody(new_state="success")
+            )
+        except ApiException as e:
+            self.assertTrue(not_built_yet(e), e)
+            return
+        self.assertEqual([state(t) for t in done.task_instances], ["success"])
+
+    def test_bad_state_is_422(self):
+        status, _, text = common.raw(
+            "PATCH",
+            f"/api/v2/dags/{DAG}/dagRuns/v2w1/taskInstances/broken",
+            {"new_state": "running"},
+        )
+        self.assertEqual(status, 422, text)
+
+    def test_note(self):
+        try:
+            got = self.tis.patch_task_instance(
+                DAG, "v2w1", "produce", PatchTaskInstanceBody(note="looked at"), update_mask=["note"]
+            )
+        except ApiException as e:
+            self.assertTrue(not_built_yet(e), e)
+            return
+        self.assertEqual([t.note for t in got.task_instances], ["looked at"])
 
 
 class ClearV2(unittest.TestCase):

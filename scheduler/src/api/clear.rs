@@ -185,11 +185,21 @@ pub(crate) async fn clear(
         reply,
     })
     .await?;
+    Ok(references(shared, dag_id, cleared).await?)
+}
+
+/// Airflow's `TaskInstanceReference`s of instances a change touched, with their runs'
+/// logical dates.
+pub(crate) async fn references(
+    shared: &Arc<Shared>,
+    dag_id: &str,
+    touched: Vec<crate::ops::ClearedTi>,
+) -> ApiResult<Vec<ClearedInstance>> {
     let d = dag_id.to_owned();
-    Ok(read(shared, move |store| {
+    read(shared, move |store| {
         let mut dates = std::collections::HashMap::new();
         let mut out = Vec::new();
-        for c in cleared {
+        for c in touched {
             if !dates.contains_key(&c.dag_run_id) {
                 let run = store.run(&d, &c.dag_run_id)?;
                 dates.insert(
@@ -207,5 +217,5 @@ pub(crate) async fn clear(
         }
         Ok(out)
     })
-    .await?)
+    .await
 }

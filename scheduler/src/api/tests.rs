@@ -1684,3 +1684,4 @@ mod dagruns;
 
 #[path = "tests/misc.rs"]
 mod misc;
+mod task_instances;

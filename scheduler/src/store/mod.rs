@@ -41,6 +41,7 @@
 mod assets;
 mod audit;
 mod pools;
+mod tries;
 mod xcom;
 
 use std::path::{Path, PathBuf};
@@ -53,6 +54,7 @@ use serde_json::Value;
 pub use assets::{AssetEventRecord, AssetRecord, EventSource, QueuedAsset};
 pub use audit::AuditRecord;
 pub use pools::{DEFAULT_POOL, DEFAULT_POOL_SLOTS, MAX_POOL_NAME, PoolRecord, check_pool};
+pub use tries::TryRecord;
 pub use xcom::{RETURN_KEY, UNMAPPED, XComEntry, XComRecord, check_key as check_xcom_key};
 
 /// The schema this build writes and reads.
@@ -950,6 +952,7 @@ impl Store {
         let removed = result.map_err(|e| self.tx_err(e))?;
         // Which events triggered it goes with it (the events stay, as in Airflow).
         self.forget_run_asset_events(dag_id, run_id)?;
+        self.forget_run_tries(dag_id, run_id)?;
         Ok(removed)
     }
 
@@ -1012,7 +1015,9 @@ impl Store {
             &self.tis,
             ti_key(dag_id, run_id, &ti.task_id, ti.map_index),
             ti,
-        )
+        )?;
+        // The try history (`/tries`).
+        self.note_try(dag_id, run_id, ti)
     }
 
     /// Removes one task instance (a mapped task's instances when it is cleared back

@@ -14,6 +14,7 @@ mod pools;
 mod runs;
 mod task_instances;
 mod values;
+mod ti_write;
 mod xcom;
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ pub(super) fn routes() -> axum::Router<Arc<Shared>> {
         .merge(monitor::routes())
         .merge(misc::routes())
         .merge(task_instances::routes())
+        .merge(ti_write::routes())
         .merge(xcom::routes())
         .merge(logs::routes())
 }

@@ -26,12 +26,29 @@ use lithoflow_api::{ClearTaskId, TaskInstance, iso_string};
 /// The routes of this module.
 pub(super) fn routes() -> axum::Router<Arc<Shared>> {
     let ti = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances";
+    let (patch_one, patch_mapped) = super::ti_write::patch_routes();
     axum::Router::new()
         .route(ti, get(list))
         .route(&format!("{ti}/list"), post(batch))
-        .route(&format!("{ti}/{{task_id}}"), get(get_one))
+        .route(&format!("{ti}/{{task_id}}"), get(get_one).merge(patch_one))
         .route(&format!("{ti}/{{task_id}}/listMapped"), get(list_mapped))
-        .route(&format!("{ti}/{{task_id}}/{{map_index}}"), get(get_mapped))
+        .route(
+            &format!("{ti}/{{task_id}}/{{map_index}}"),
+            get(get_mapped).merge(patch_mapped),
+        )
+        .route(&format!("{ti}/{{task_id}}/tries"), get(tries))
+        .route(
+            &format!("{ti}/{{task_id}}/{{map_index}}/tries"),
+            get(mapped_tries),
+        )
+        .route(
+            &format!("{ti}/{{task_id}}/tries/{{try_number}}"),
+            get(one_try),
+        )
+        .route(
+            &format!("{ti}/{{task_id}}/{{map_index}}/tries/{{try_number}}"),
+            get(one_mapped_try),
+        )
         .route(
             "/api/v2/dags/{dag_id}/clearTaskInstances",
             post(clear_task_instances),
@@ -308,7 +325,7 @@ pub(crate) fn like(text: &str, pattern: &str) -> bool {
     p[pi..].iter().all(|c| *c == '%')
 }
 
-async fn read2<T, F>(shared: &Arc<Shared>, f: F) -> V2Result<T>
+pub(super) async fn read2<T, F>(shared: &Arc<Shared>, f: F) -> V2Result<T>
 where
     T: Send + 'static,
     F: FnOnce(&Store) -> V2Result<T> + Send + 'static,
@@ -319,7 +336,7 @@ where
         .map_err(|e| V2Error::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
 }
 
-fn dag_known(
+pub(super) fn dag_known(
     shared: &Shared,
     store: &Store,
     dag_id: &str,
@@ -335,7 +352,7 @@ fn dag_known(
     )))
 }
 
-fn run_known(store: &Store, dag_id: &str, run_id: &str) -> V2Result<DagRunRecord> {
+pub(super) fn run_known(store: &Store, dag_id: &str, run_id: &str) -> V2Result<DagRunRecord> {
     store.run(dag_id, run_id)?.ok_or_else(|| {
         V2Error::not_found(format!(
             "The DagRun with dag_id: `{dag_id}` and run_id: `{run_id}` was not found"
@@ -448,7 +465,7 @@ struct BatchBody {
 }
 
 /// A JSON body, its errors as FastAPI's 422.
-fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> V2Result<T> {
+pub(super) fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> V2Result<T> {
     serde_json::from_slice(bytes).map_err(|e| V2Error::invalid(&["body"], e.to_string()))
 }
 
@@ -720,6 +737,153 @@ async fn clear_task_instances(
     })
     .await
     .map(Json)
+}
+
+/// Airflow 3.1's `TaskInstanceHistoryResponse` of a try.
+fn history(t: &TaskInstance, run: &DagRunRecord) -> Value {
+    let full = response(t, run);
+    let keep = [
+        "task_id",
+        "dag_id",
+        "dag_run_id",
+        "map_index",
+        "start_date",
+        "end_date",
+        "duration",
+        "state",
+        "try_number",
+        "max_tries",
+        "task_display_name",
+        "dag_display_name",
+        "hostname",
+        "unixname",
+        "pool",
+        "pool_slots",
+        "queue",
+        "priority_weight",
+        "operator",
+        "operator_name",
+        "queued_when",
+        "scheduled_when",
+        "pid",
+        "executor",
+        "executor_config",
+        "dag_version",
+    ];
+    Value::Object(
+        keep.iter()
+            .map(|k| {
+                (
+                    (*k).to_owned(),
+                    full.get(*k).cloned().unwrap_or(Value::Null),
+                )
+            })
+            .collect(),
+    )
+}
+
+fn index_of(text: &str) -> V2Result<i32> {
+    text.parse().map_err(|_| {
+        V2Error::invalid(
+            &["path", "map_index"],
+            format!("Input should be a valid integer: {text:?}"),
+        )
+    })
+}
+
+/// The tries of one instance (`try_number`: only that one).
+async fn tries_answer(
+    shared: Arc<Shared>,
+    (dag_id, run_id, task_id, map_index): (String, String, String, i32),
+    try_number: Option<u32>,
+) -> V2Result<Json<Value>> {
+    let sh = Arc::clone(&shared);
+    read2(&shared, move |store| {
+        let facts = DagFacts::new(dag_known(&sh, store, &dag_id)?);
+        let run = run_known(store, &dag_id, &run_id)?;
+        let not_found = || {
+            V2Error::not_found(format!(
+                "The Task Instance with dag_id: `{dag_id}`, run_id: `{run_id}`, task_id: `{task_id}` and map_index: `{map_index}` was not found"
+            ))
+        };
+        let ti = store
+            .ti_at(&dag_id, &run_id, &task_id, map_index)?
+            .ok_or_else(not_found)?;
+        let tries = crate::api::tries::tries_of(store, &dag_id, &run_id, &ti)?;
+        match try_number {
+            None => {
+                let list: Vec<Value> = tries.iter().map(|t| history(&facts.body(&run, t), &run)).collect();
+                Ok(json!({"task_instances": list, "total_entries": list.len()}))
+            }
+            Some(n) => tries
+                .iter()
+                .rev()
+                .find(|t| t.try_number == n)
+                .map(|t| history(&facts.body(&run, t), &run))
+                .ok_or_else(|| {
+                    V2Error::not_found(format!(
+                        "The Task Instance with dag_id: `{dag_id}`, run_id: `{run_id}`, task_id: `{task_id}`, try_number: `{n}` and map_index: `{map_index}` was not found"
+                    ))
+                }),
+        }
+    })
+    .await
+    .map(Json)
+}
+
+fn query_map_index(uri: &Uri) -> V2Result<i32> {
+    Ok(Query2::parse(uri)?
+        .int("map_index")?
+        .map_or(-1, |i| i32::try_from(i).unwrap_or(i32::MIN)))
+}
+
+fn try_of_path(text: &str) -> V2Result<u32> {
+    text.parse().map_err(|_| {
+        V2Error::invalid(
+            &["path", "task_try_number"],
+            format!("Input should be a valid integer: {text:?}"),
+        )
+    })
+}
+
+/// `GET .../taskInstances/{task_id}/tries` (`map_index` in the query, default -1).
+async fn tries(
+    State(shared): State<Arc<Shared>>,
+    Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
+    uri: Uri,
+) -> V2Result<Json<Value>> {
+    let map_index = query_map_index(&uri)?;
+    tries_answer(shared, (dag_id, run_id, task_id, map_index), None).await
+}
+
+/// `GET .../taskInstances/{task_id}/{map_index}/tries`.
+async fn mapped_tries(
+    State(shared): State<Arc<Shared>>,
+    Path((dag_id, run_id, task_id, index)): Path<(String, String, String, String)>,
+) -> V2Result<Json<Value>> {
+    let map_index = index_of(&index)?;
+    tries_answer(shared, (dag_id, run_id, task_id, map_index), None).await
+}
+
+/// `GET .../taskInstances/{task_id}/tries/{task_try_number}`.
+async fn one_try(
+    State(shared): State<Arc<Shared>>,
+    Path((dag_id, run_id, task_id, n)): Path<(String, String, String, String)>,
+    uri: Uri,
+) -> V2Result<Json<Value>> {
+    let map_index = query_map_index(&uri)?;
+    let n = try_of_path(&n)?;
+    tries_answer(shared, (dag_id, run_id, task_id, map_index), Some(n)).await
+}
+
+/// `GET .../taskInstances/{task_id}/{map_index}/tries/{task_try_number}`.
+async fn one_mapped_try(
+    State(shared): State<Arc<Shared>>,
+    Path((dag_id, run_id, task_id, index, n)): Path<(String, String, String, String, String)>,
+) -> V2Result<Json<Value>> {
+    let map_index = index_of(&index)?;
+    let n = try_of_path(&n)?;
+    tries_answer(shared, (dag_id, run_id, task_id, map_index), Some(n)).await
 }
 
 #[cfg(test)]
