@@ -17,6 +17,7 @@
 mod assets;
 mod auth;
 mod calls;
+mod clear;
 mod config;
 mod connections;
 mod dags;
@@ -29,11 +30,15 @@ mod lookup;
 mod mapped;
 pub(crate) mod pools;
 mod progress;
+mod run_query;
 mod runs;
 mod stats;
 mod task_instances;
+mod ti_list;
+mod ti_view;
 mod variables;
 pub(crate) mod wire;
+mod xcom;
 
 #[cfg(test)]
 mod tests;
@@ -44,7 +49,7 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 
 use crate::control::Shared;
 use calls::CallsCache;
@@ -78,23 +83,41 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
     axum::Router::new()
         .route("/api/v1/health", get(health::health))
         .route("/api/v1/version", get(health::version))
-        .route("/api/v1/dags", get(dags::list_dags))
+        .route("/api/v1/dags", get(dags::list_dags).patch(dags::patch_dags))
         .route(
             "/api/v1/dags/{dag_id}",
             get(dags::get_dag).patch(dags::patch_dag),
         )
+        .route("/api/v1/dags/{dag_id}/details", get(dags::get_dag_details))
         .route("/api/v1/dags/{dag_id}/tasks", get(dags::list_tasks))
+        .route("/api/v1/dags/{dag_id}/tasks/{task_id}", get(dags::get_task))
+        .route("/api/v1/dagSources/{file_token}", get(dags::get_dag_source))
         .route(
             "/api/v1/dags/{dag_id}/dagRuns",
             get(runs::list_runs).post(runs::trigger_run),
         )
         .route(
             "/api/v1/dags/{dag_id}/dagRuns/{dag_run_id}",
-            get(runs::get_run),
+            get(runs::get_run)
+                .patch(runs::patch_run)
+                .delete(runs::delete_run),
+        )
+        .route("/api/v1/dags/~/dagRuns/list", post(runs::list_runs_batch))
+        .route(
+            "/api/v1/dags/{dag_id}/dagRuns/{dag_run_id}/clear",
+            post(runs::clear_run),
+        )
+        .route(
+            "/api/v1/dags/{dag_id}/dagRuns/{dag_run_id}/setNote",
+            patch(runs::set_run_note),
         )
         .route(
             "/api/v1/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances",
             get(task_instances::list_task_instances),
+        )
+        .route(
+            "/api/v1/dags/~/dagRuns/~/taskInstances/list",
+            post(task_instances::list_task_instances_batch),
         )
         .route(ti, get(task_instances::get_task_instance))
         .route(&format!("{ti}/listMapped"), get(mapped::list_mapped))
@@ -102,11 +125,11 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
             &format!("{ti}/{{map_index}}"),
             get(mapped::get_mapped_task_instance),
         )
-        .route(&format!("{ti}/xcomEntries"), get(task_instances::list_xcom))
+        .route(&format!("{ti}/xcomEntries"), get(xcom::list_xcom))
         .route(&format!("{ti}/dependencies"), get(pools::ti_dependencies))
         .route(
             &format!("{ti}/xcomEntries/{{xcom_key}}"),
-            get(task_instances::get_xcom),
+            get(xcom::get_xcom),
         )
         .route(
             &format!("{ti}/logs/{{try_number}}"),
@@ -115,7 +138,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
         .route(&format!("{ti}/calls"), get(calls::list_calls))
         .route(
             "/api/v1/dags/{dag_id}/clearTaskInstances",
-            post(runs::clear_task_instances),
+            post(clear::clear_task_instances),
         )
         .route("/api/v1/backfills", post(runs::create_backfill))
         .route("/api/v1/dbClean", post(db::db_clean))

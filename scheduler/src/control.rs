@@ -117,6 +117,10 @@ pub(crate) enum Request {
         /// state before.
         reply: oneshot::Sender<Result<Vec<crate::ops::ClearedTi>, OpError>>,
     },
+    /// A request the scheduler makes itself (a trigger_dag_run task's trigger, a
+    /// request its loop makes again for a run whose engine ended before taking it):
+    /// applied as any, but not recorded in the event log, which holds users' actions.
+    Unaudited(Box<Request>),
     /// Create a backfill.
     Backfill {
         /// The DAG.

@@ -35,6 +35,7 @@ use lithoflow_dag::timetable::{self, DataInterval, TimeRestriction};
 use watch::Watcher;
 
 mod watch;
+mod writes;
 
 /// The API port when neither `--api-port` nor `[api] port` sets one.
 pub(crate) const DEFAULT_API_PORT: u16 = 8793;
@@ -753,8 +754,13 @@ impl Daemon {
                 self.unfinished.remove(&key);
             }
             Ok(run) => {
-                // Drained on shutdown: recovered by the next start.
-                self.unfinished.insert(key, run);
+                // Drained on shutdown (recovered by the next start) or set to queued
+                // (started again); a deleted run is gone.
+                if self.shared.store.run(&key.0, &key.1)?.is_some() {
+                    self.unfinished.insert(key, run);
+                } else {
+                    self.unfinished.remove(&key);
+                }
             }
             Err(e) => {
                 writeln!(
@@ -774,9 +780,20 @@ impl Daemon {
         crate::engine::check_space(&self.shared.settings.home.join("state"), 0)
     }
 
-    /// Applies an API request and answers it.
+    /// Applies an API request and answers it; a user's change is recorded in the event
+    /// log.
     fn handle(&mut self, req: Request) -> anyhow::Result<()> {
+        match req {
+            Request::Unaudited(req) => self.handle_as(*req, false),
+            req => self.handle_as(req, true),
+        }
+    }
+
+    /// [`Daemon::handle`]; `audited`: whether a change is recorded in the event log.
+    fn handle_as(&mut self, req: Request, audited: bool) -> anyhow::Result<()> {
         let writes = match &req {
+            // Unwrapped below.
+            Request::Unaudited(_) => false,
             Request::Trigger { .. } | Request::SetPaused { .. } => true,
             Request::Clear { spec, .. } => !spec.dry_run,
             Request::Backfill { spec, .. } => !spec.dry_run,
@@ -799,6 +816,7 @@ impl Daemon {
                 Request::DeleteRun { reply, .. } => drop(reply.send(Err(refused()))),
                 Request::SetNote { reply, .. } => drop(reply.send(Err(refused()))),
                 Request::SetTaskState { reply, .. } => drop(reply.send(Err(refused()))),
+                Request::Unaudited(_) => {}
             }
             return Ok(());
         }
@@ -808,13 +826,31 @@ impl Daemon {
                 "DAG `{id}` is not loaded (see `lithoflow dags list-import-errors`)"
             ))
         };
-        // Issue 20's write paths: implemented by the write-paths work (H_write).
-        let pending = || OpError::Conflict("not implemented yet".to_owned());
         match req {
-            Request::SetRunState { reply, .. } => drop(reply.send(Err(pending()))),
-            Request::DeleteRun { reply, .. } => drop(reply.send(Err(pending()))),
-            Request::SetNote { reply, .. } => drop(reply.send(Err(pending()))),
-            Request::SetTaskState { reply, .. } => drop(reply.send(Err(pending()))),
+            Request::Unaudited(req) => return self.handle_as(*req, false),
+            Request::SetRunState {
+                dag_id,
+                run_id,
+                state,
+                reply,
+            } => self.set_run_state((dag_id, run_id), state, reply, audited)?,
+            Request::DeleteRun {
+                dag_id,
+                run_id,
+                reply,
+            } => self.delete_run((dag_id, run_id), reply, audited)?,
+            Request::SetNote {
+                dag_id,
+                run_id,
+                task,
+                note,
+                reply,
+            } => self.set_note((dag_id, run_id), task, note, reply, audited)?,
+            Request::SetTaskState {
+                dag_id,
+                spec,
+                reply,
+            } => self.set_task_state(dag_id, spec, reply, audited)?,
             Request::DbClean { spec, reply } => {
                 // In the loop, which is the only writer of runs it does not hold: no run
                 // can be created, cleared or started while the clean decides and removes.
@@ -839,6 +875,7 @@ impl Daemon {
                         run_id: run.run_id.clone(),
                         state: run.state.into(),
                     });
+                    self.record(audited, writes::trigger_entry(run));
                     self.unfinished
                         .insert((dag_id, run.run_id.clone()), run.clone());
                 }
@@ -854,6 +891,11 @@ impl Daemon {
                     Some(dag) => ops::set_paused(&self.shared.store, &dag, paused),
                 };
                 if result.is_ok() {
+                    self.record(
+                        audited,
+                        writes::entry(ops::events::API_PATCH_DAG, &dag_id, None)
+                            .with_extra(&serde_json::json!({ "is_paused": paused })),
+                    );
                     if let Some(d) = self.sched.get_mut(&dag_id) {
                         d.paused = paused;
                         d.next = None;
@@ -875,6 +917,11 @@ impl Daemon {
                     Some(_) if self.draining && !spec.dry_run => Err(stopping()),
                     Some(dag) => self.clear(&dag, &spec),
                 };
+                if let Ok(cleared) = &result
+                    && !spec.dry_run
+                {
+                    self.record(audited, writes::clear_entry(&dag_id, &spec, cleared.len()));
+                }
                 let _ = reply.send(result);
             }
             Request::Backfill {
@@ -887,6 +934,11 @@ impl Daemon {
                     Some(_) if self.draining && !spec.dry_run => Err(stopping()),
                     Some(dag) => {
                         let r = ops::backfill(&self.shared.store, &dag, &spec, Utc::now());
+                        if let Ok(outcome) = &r
+                            && !spec.dry_run
+                        {
+                            self.record(audited, writes::backfill_entry(&dag_id, &spec, outcome));
+                        }
                         if let Ok(outcome) = &r {
                             for row in outcome.runs.iter().filter(|r| r.action != "skip") {
                                 if spec.dry_run {
@@ -924,6 +976,7 @@ impl Daemon {
                 tis.iter().map(|ti| ops::ClearedTi {
                     dag_run_id: run.run_id.clone(),
                     task_id: ti.task_id.clone(),
+                    map_index: ti.map_index,
                     state: ti.state,
                 })
             })

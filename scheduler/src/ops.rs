@@ -1,5 +1,6 @@
 //! Operations that change recorded state: trigger a run, pause or unpause a DAG, clear
-//! task instances, create a backfill. The CLI calls them on the store when no scheduler
+//! task instances, create a backfill; set a run's or task instances' state, notes,
+//! delete a run, and the event log entries (`ops/writes.rs`). The CLI calls them on the store when no scheduler
 //! holds it; a running scheduler calls them for its API. Each flushes before it returns.
 
 use std::collections::{BTreeSet, HashMap};
@@ -14,6 +15,9 @@ use crate::store::{
 use lithoflow_api::{BackfillBody, BackfillRun, ReprocessBehavior};
 use lithoflow_dag::Dag;
 use lithoflow_dag::timetable;
+
+mod writes;
+pub(crate) use writes::*;
 
 /// Why an operation was refused; the API maps these to 404, 409, 400 and 500.
 #[derive(Debug, thiserror::Error)]
@@ -176,6 +180,15 @@ pub(crate) struct ClearSpec {
     pub run_id: Option<String>,
     /// Only report what would be cleared.
     pub dry_run: bool,
+    /// Of these tasks, only these map indexes (Airflow's `[task_id, map_index]` in
+    /// `task_ids`); a task not named here: all its instances.
+    pub map_indexes: std::collections::BTreeMap<String, BTreeSet<i32>>,
+    /// Only running instances (Airflow's `only_running`).
+    pub only_running: bool,
+    /// Only runs whose logical date is at or after this (Airflow's `start_date`).
+    pub start_date: Option<DateTime<Utc>>,
+    /// Only runs whose logical date is at or before this (Airflow's `end_date`).
+    pub end_date: Option<DateTime<Utc>>,
 }
 
 /// One cleared task instance, with the state it had.
@@ -185,7 +198,9 @@ pub(crate) struct ClearedTi {
     pub dag_run_id: String,
     /// The task.
     pub task_id: String,
-    /// Its state before the clear.
+    /// The instance's map index (-1 unmapped).
+    pub map_index: i32,
+    /// Its state before the clear (or the state change).
     pub state: TaskState,
 }
 
@@ -254,6 +269,15 @@ pub(crate) fn clear_targets(
             })?],
             None => store.runs(&dag.dag_id)?,
         };
+    // Airflow's `dag.clear(start_date, end_date)`: runs by logical date, both ends
+    // inclusive; a run without one is outside any bound.
+    let in_dates = |run: &DagRunRecord| {
+        (spec.start_date.is_none() && spec.end_date.is_none())
+            || run.logical_date.is_some_and(|d| {
+                spec.start_date.is_none_or(|s| d >= s) && spec.end_date.is_none_or(|e| d <= e)
+            })
+    };
+    let runs: Vec<DagRunRecord> = runs.into_iter().filter(in_dates).collect();
     let mut out = Vec::new();
     for run in runs {
         let tis: Vec<TaskInstanceRecord> = store
@@ -262,7 +286,12 @@ pub(crate) fn clear_targets(
             .filter(|ti| {
                 let failed = matches!(ti.state, TaskState::Failed | TaskState::UpstreamFailed);
                 tasks.contains(&ti.task_id)
+                    && spec
+                        .map_indexes
+                        .get(&ti.task_id)
+                        .is_none_or(|m| m.contains(&ti.map_index))
                     && (!spec.only_failed || failed)
+                    && (!spec.only_running || ti.state == TaskState::Running)
                     && ti.state != TaskState::None
             })
             .collect();
@@ -286,6 +315,7 @@ pub(crate) fn apply_clear(
             cleared.push(ClearedTi {
                 dag_run_id: run.run_id.clone(),
                 task_id: ti.task_id.clone(),
+                map_index: ti.map_index,
                 state: ti.state,
             });
             reset_stored_ti(store, dag, &run.run_id, ti)?;

@@ -148,6 +148,19 @@ fn remove_dir(dir: &Path) -> Result<(), OpError> {
     }
 }
 
+/// Removes a run's logs, job data and records (its task instances and XCom); not
+/// flushed. `db clean` removes old runs with it, `DELETE .../dagRuns/{id}` one run.
+pub(crate) fn remove_run(
+    store: &Store,
+    files: &RunFiles,
+    dag_id: &str,
+    run_id: &str,
+) -> Result<crate::store::RemovedRecords, OpError> {
+    remove_dir(&files.log_dir(dag_id, run_id))?;
+    remove_dir(&files.storage_dir(dag_id, run_id))?;
+    Ok(store.delete_run(dag_id, run_id)?)
+}
+
 /// Removes (or, for a dry run, counts) the old finished runs and what belongs to them.
 /// `held` says whether a running scheduler still holds a run (it is then left alone).
 pub(crate) fn clean(
@@ -194,9 +207,7 @@ pub(crate) fn clean(
             let records = if spec.dry_run {
                 store.run_record_counts(dag_id, &run.run_id)?
             } else {
-                remove_dir(&log_dir)?;
-                remove_dir(&storage_dir)?;
-                store.delete_run(dag_id, &run.run_id)?
+                remove_run(store, files, dag_id, &run.run_id)?
             };
             removed_any = true;
             report.dag_runs += records.runs;

@@ -152,7 +152,7 @@ fn a_consumer_of_two_assets_runs_once_both_are_produced_and_sees_its_events() {
 
     // The Python task saw the events that triggered its run.
     let (status, xcom) = d.get(&format!(
-        "/api/v1/dags/consumer/dagRuns/{run_id}/taskInstances/read/xcomEntries/return_value"
+        "/api/v1/dags/consumer/dagRuns/{run_id}/taskInstances/read/xcomEntries/return_value?stringify=false"
     ));
     assert_eq!(status, 200, "{xcom}");
     let value: Value = match &xcom["value"] {

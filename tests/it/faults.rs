@@ -1244,7 +1244,7 @@ fn a_full_disk_fails_dags_test_clearly_without_a_hang_and_loses_nothing_recorded
     }
     let mut d = env.start();
     let (status, body) = d.get(&format!(
-        "/api/v1/dags/disk_small/dagRuns/{}/taskInstances/m/xcomEntries/return_value",
+        "/api/v1/dags/disk_small/dagRuns/{}/taskInstances/m/xcomEntries/return_value?stringify=false",
         first.run_id().replace('+', "%2B")
     ));
     assert_eq!(
@@ -1295,7 +1295,7 @@ fn a_full_disk_under_the_scheduler_refuses_triggers_pauses_runs_and_loses_nothin
     };
     let xcom = |dag: &str, run: &str, task: &str| {
         d.get(&format!(
-            "/api/v1/dags/{dag}/dagRuns/{run}/taskInstances/{task}/xcomEntries/return_value"
+            "/api/v1/dags/{dag}/dagRuns/{run}/taskInstances/{task}/xcomEntries/return_value?stringify=false"
         ))
     };
 

@@ -1,7 +1,9 @@
 //! lithoflow's end-to-end tests: one test binary (`it`) that drives the real `lithoflow`
 //! binary and the library on the fixtures under `tests/fixtures/`.
 
+mod airflow_clients;
 mod api;
+mod api_writes;
 mod assets;
 mod callbacks;
 mod cli;

@@ -222,11 +222,11 @@ fn xcom_entries_are_served_by_the_api_and_cleared_with_the_task_instance() {
     );
     let (_, only) = d.get(&format!("{ti}/xcomEntries?xcom_key=sq&map_index=1"));
     assert_eq!(only["total_entries"], 1, "{only}");
-    let (status, entry) = d.get(&format!("{ti}/xcomEntries/sq?map_index=2"));
+    let (status, entry) = d.get(&format!("{ti}/xcomEntries/sq?map_index=2&stringify=false"));
     assert_eq!((status, &entry["value"]), (200, &json!(9)), "{entry}");
     let (status, _) = d.get(&format!("{ti}/xcomEntries/sq?map_index=5"));
     assert_eq!(status, 404);
-    let (status, entry) = d.get(&format!("{ti}/xcomEntries/return_value"));
+    let (status, entry) = d.get(&format!("{ti}/xcomEntries/return_value?stringify=false"));
     assert_eq!(
         (status, &entry["value"]),
         (200, &json!([2, 3, 4])),

@@ -56,7 +56,7 @@ fn ti_state(d: &Daemon, dag: &str, run: &str, task: &str) -> Value {
 
 fn xcom(d: &Daemon, dag: &str, run: &str, task: &str, key: &str) -> Value {
     let (_, body) = d.get(&format!(
-        "/api/v1/dags/{dag}/dagRuns/{run}/taskInstances/{task}/xcomEntries/{key}"
+        "/api/v1/dags/{dag}/dagRuns/{run}/taskInstances/{task}/xcomEntries/{key}?stringify=false"
     ));
     body["value"].clone()
 }

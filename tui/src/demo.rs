@@ -147,7 +147,7 @@ pub fn ti(dag_id: &str, run_id: &str, task_id: &str, state: TaskState) -> TaskIn
         dag_run_id: run_id.to_owned(),
         state: (state != TaskState::None).then_some(state),
         try_number: u32::from(started),
-        max_tries: 2,
+        max_tries: 1,
         start_date: started.then(|| at(30)),
         end_date: (started && state != TaskState::Running).then(|| at(30) + Duration::seconds(42)),
         duration: (started && state != TaskState::Running).then_some(42.3),

@@ -205,9 +205,11 @@ async fn perform(client: Option<Client>, cmd: Command) -> Msg {
             // Exactly this instance (and, if asked, its downstream tasks) of this run.
             let body = ClearBody {
                 dry_run: Some(false),
-                task_ids: Some(vec![ti.task_id.clone()]),
+                task_ids: Some(vec![lithoflow_api::ClearTaskId::Task(ti.task_id.clone())]),
                 dag_run_id: Some(ti.run_id.clone()),
                 include_downstream: downstream,
+                // Whatever its state: the user picked this instance.
+                only_failed: Some(false),
                 ..ClearBody::default()
             };
             call!(client, |c| c.clear(&ti.dag_id, &body))

@@ -382,7 +382,7 @@ impl Client {
     /// Every run of a DAG (all pages), newest first.
     pub async fn runs(&self, dag_id: &str) -> Result<Vec<DagRun>, ClientError> {
         self.pages(
-            &format!("/dags/{}/dagRuns", segment(dag_id)),
+            &format!("/dags/{}/dagRuns?order_by=-id", segment(dag_id)),
             usize::MAX,
             |c: DagRunCollection| (c.dag_runs, c.total_entries),
         )
@@ -397,7 +397,10 @@ impl Client {
         limit: usize,
     ) -> Result<Vec<DagRun>, ClientError> {
         let c: DagRunCollection = self
-            .get(&format!("/dags/{}/dagRuns?limit={limit}", segment(dag_id)))
+            .get(&format!(
+                "/dags/{}/dagRuns?order_by=-id&limit={limit}",
+                segment(dag_id)
+            ))
             .await?;
         Ok(c.dag_runs)
     }

@@ -21,8 +21,10 @@ mod client;
 mod discovery;
 mod event;
 mod pools;
+mod runs;
 mod sse;
 mod state;
+mod task_instances;
 mod time;
 mod types;
 mod values;
@@ -40,6 +42,7 @@ pub use event::ApiEvent;
 pub use pools::{
     Pool, PoolBody, PoolCollection, TaskFailedDependency, TaskInstanceDependencyCollection,
 };
+pub use runs::{DagDetail, DagRunsBatchBody, NoteBody, RunClearBody, RunStateBody};
 pub use sse::{EventStream, SseMessage, reconnect_delay};
 pub use state::{ReprocessBehavior, RunState, TaskState};
 pub use time::iso_string;

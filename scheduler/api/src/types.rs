@@ -14,6 +14,9 @@ use serde_json::{Map, Value};
 use crate::state::{ReprocessBehavior, RunState, TaskState};
 use crate::time::{iso, iso_opt};
 
+// Task instances and XCom bodies live in their own module; their names stay here.
+pub use crate::task_instances::*;
+
 /// An error, as RFC 7807 problem JSON (`application/problem+json`), as Airflow answers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
@@ -55,6 +58,46 @@ pub struct RecentRun {
 pub struct DagInfo {
     /// The DAG's id.
     pub dag_id: String,
+    /// Airflow 2.9+'s `dag_display_name`: the id (lithoflow has no display names).
+    #[serde(default)]
+    pub dag_display_name: String,
+    /// The token of its file for `GET /dagSources/{file_token}` (Airflow's `file_token`).
+    #[serde(default)]
+    pub file_token: String,
+    /// Airflow 2's `schedule_interval`: `{"__type": "CronExpression", "value": ...}`
+    /// (presets and `Dataset` too), `{"__type": "TimeDelta", ...}`, or null.
+    #[serde(default)]
+    pub schedule_interval: Option<Value>,
+    /// Airflow's `default_view` (`grid`).
+    #[serde(default)]
+    pub default_view: Option<String>,
+    /// Airflow's `is_subdag`: always false.
+    #[serde(default)]
+    pub is_subdag: bool,
+    /// Airflow's `root_dag_id`: always null.
+    #[serde(default)]
+    pub root_dag_id: Option<String>,
+    /// When the scheduler last loaded its file (Airflow's `last_parsed_time`).
+    #[serde(serialize_with = "iso_opt", default)]
+    pub last_parsed_time: Option<DateTime<Utc>>,
+    /// Airflow's `last_pickled`, `last_expired`: always null.
+    #[serde(serialize_with = "iso_opt", default)]
+    pub last_pickled: Option<DateTime<Utc>>,
+    /// Always null.
+    #[serde(serialize_with = "iso_opt", default)]
+    pub last_expired: Option<DateTime<Utc>>,
+    /// Airflow's `scheduler_lock`: always null.
+    #[serde(default)]
+    pub scheduler_lock: Option<bool>,
+    /// Airflow's `pickle_id`: always null.
+    #[serde(default)]
+    pub pickle_id: Option<String>,
+    /// Whether a task limits its own concurrency (`max_active_tis_per_dag[run]`).
+    #[serde(default)]
+    pub has_task_concurrency_limits: bool,
+    /// Airflow 2.9+'s `max_consecutive_failed_dag_runs`: 0 (no limit).
+    #[serde(default)]
+    pub max_consecutive_failed_dag_runs: u32,
     /// Free text.
     #[serde(default)]
     pub description: Option<String>,
@@ -170,6 +213,87 @@ pub struct TaskInfo {
     /// Whether it waits for its previous run's instance.
     #[serde(default)]
     pub depends_on_past: bool,
+    /// Airflow's `class_ref`: the operator class (`.py` DAGs) or lithoflow's type.
+    #[serde(default)]
+    pub class_ref: Option<ClassRef>,
+    /// Airflow's `task_display_name`: the id.
+    #[serde(default)]
+    pub task_display_name: String,
+    /// Its pool.
+    #[serde(default)]
+    pub pool: String,
+    /// Slots it takes in its pool.
+    #[serde(default)]
+    pub pool_slots: i64,
+    /// Its own priority weight.
+    #[serde(default)]
+    pub priority_weight: i64,
+    /// `downstream`, `upstream` or `absolute`.
+    #[serde(default)]
+    pub weight_rule: String,
+    /// Its queue (`default`).
+    #[serde(default)]
+    pub queue: Option<String>,
+    /// Whether it is mapped (`expand`).
+    #[serde(default)]
+    pub is_mapped: bool,
+    /// The wait before a retry, as Airflow's `TimeDelta` object.
+    #[serde(default)]
+    pub retry_delay: Option<Value>,
+    /// Whether the wait grows (`retry_exponential_backoff`).
+    #[serde(default)]
+    pub retry_exponential_backoff: bool,
+    /// Its `execution_timeout`, as Airflow's `TimeDelta` object, or null.
+    #[serde(default)]
+    pub execution_timeout: Option<Value>,
+    /// Airflow's `wait_for_downstream`: always false.
+    #[serde(default)]
+    pub wait_for_downstream: bool,
+    /// Airflow's `start_date`/`end_date` of a task: the DAG's.
+    #[serde(serialize_with = "iso_opt", default)]
+    pub start_date: Option<DateTime<Utc>>,
+    /// The DAG's end date.
+    #[serde(serialize_with = "iso_opt", default)]
+    pub end_date: Option<DateTime<Utc>>,
+    /// Airflow's `ui_color` (`#fff`).
+    #[serde(default)]
+    pub ui_color: String,
+    /// Airflow's `ui_fgcolor` (`#000`).
+    #[serde(default)]
+    pub ui_fgcolor: String,
+    /// Airflow's `template_fields`: none.
+    #[serde(default)]
+    pub template_fields: Vec<String>,
+    /// Airflow's `extra_links`: none.
+    #[serde(default)]
+    pub extra_links: Vec<Value>,
+    /// Airflow's `doc_md`: null.
+    #[serde(default)]
+    pub doc_md: Option<String>,
+    /// Airflow's `executor`: null.
+    #[serde(default)]
+    pub executor: Option<String>,
+}
+
+/// Airflow's `ClassReference` of a task's operator.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassRef {
+    /// The class (`PythonOperator`; for a TOML task, lithoflow's type such as `map`).
+    pub class_name: String,
+    /// Its module (`airflow.operators.python`; `lithoflow` for a TOML task).
+    pub module_path: String,
+}
+
+/// Airflow's `TimeDelta` object (`{"__type": "TimeDelta", "days", "seconds",
+/// "microseconds"}`) of a duration.
+pub fn timedelta_json(d: std::time::Duration) -> Value {
+    let secs = d.as_secs();
+    serde_json::json!({
+        "__type": "TimeDelta",
+        "days": secs / 86_400,
+        "seconds": secs % 86_400,
+        "microseconds": d.subsec_micros(),
+    })
 }
 
 /// `GET /dags/{dag_id}/tasks`.
@@ -197,12 +321,19 @@ pub struct DagRun {
     /// The logical date.
     #[serde(serialize_with = "iso_opt", default)]
     pub logical_date: Option<DateTime<Utc>>,
+    /// Airflow 2's name for the logical date (the same value).
+    #[serde(serialize_with = "iso_opt", default)]
+    pub execution_date: Option<DateTime<Utc>>,
     /// Start of the data interval.
     #[serde(serialize_with = "iso_opt", default)]
     pub data_interval_start: Option<DateTime<Utc>>,
     /// End of the data interval.
     #[serde(serialize_with = "iso_opt", default)]
     pub data_interval_end: Option<DateTime<Utc>>,
+    /// Airflow's `last_scheduling_decision`: the latest of its queued, start and end
+    /// times (lithoflow decides about a run each time one of them changes).
+    #[serde(serialize_with = "iso_opt", default)]
+    pub last_scheduling_decision: Option<DateTime<Utc>>,
     /// When it may start.
     #[serde(serialize_with = "iso")]
     pub run_after: DateTime<Utc>,
@@ -222,9 +353,12 @@ pub struct DagRun {
     /// key ids masked), so a secret passed in a conf never comes back out of the API.
     #[serde(default)]
     pub conf: Map<String, Value>,
-    /// Why it failed, when it failed for a reason of its own.
+    /// The user's note (Airflow's `note`: set by a trigger or `setNote`).
     #[serde(default)]
     pub note: Option<String>,
+    /// Why it failed, when it failed for a reason of its own (lithoflow's addition).
+    #[serde(default)]
+    pub failure_reason: Option<String>,
     /// The backfill that created or cleared it.
     #[serde(default)]
     pub backfill_id: Option<String>,
@@ -263,8 +397,10 @@ pub struct Triggered {
     pub warning: Option<String>,
 }
 
-/// `POST /dags/{dag_id}/dagRuns`.
+/// `POST /dags/{dag_id}/dagRuns`. Unknown fields are refused, as Airflow 2.10's schema
+/// refuses them.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TriggerBody {
     /// The run's id (default `manual__<now>`); `run_id` is read too.
     #[serde(default, alias = "run_id", skip_serializing_if = "Option::is_none")]
@@ -272,280 +408,116 @@ pub struct TriggerBody {
     /// The logical date (default: now).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logical_date: Option<DateTime<Utc>>,
-    /// The run's conf.
-    #[serde(default)]
+    /// Airflow 2's name for the logical date; if both are given they must agree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_date: Option<DateTime<Utc>>,
+    /// The run's conf (null reads as none).
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub conf: Map<String, Value>,
+    /// The user's note on the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Start of the data interval (with `data_interval_end`; default: the timetable's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_interval_start: Option<DateTime<Utc>>,
+    /// End of the data interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_interval_end: Option<DateTime<Utc>>,
+}
+
+/// A map that may be sent as null.
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Error> {
+    Ok(Option::<Map<String, Value>>::deserialize(d)?.unwrap_or_default())
 }
 
 /// `GET /dags/{dag_id}/dagRuns`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DagRunCollection {
-    /// This page, newest `run_after` first.
+    /// This page, in the order asked (default: oldest first, as Airflow's `id`).
     pub dag_runs: Vec<DagRun>,
     /// Matches before paging.
     #[serde(default)]
     pub total_entries: usize,
 }
 
-/// A task instance.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TaskInstance {
-    /// The task.
-    pub task_id: String,
-    /// Its place among a mapped task's instances (0, 1, ...); -1 for an unmapped task
-    /// (and a mapped task not yet expanded), as Airflow's `map_index`.
-    #[serde(default = "unmapped")]
-    pub map_index: i32,
-    /// A mapped instance's label from the task's `map_index_template` (Airflow 2.9+'s
-    /// `rendered_map_index`); null without one.
-    #[serde(default)]
-    pub rendered_map_index: Option<String>,
-    /// The DAG.
-    #[serde(default)]
-    pub dag_id: String,
-    /// The run.
-    #[serde(default)]
-    pub dag_run_id: String,
-    /// The run's logical date.
-    #[serde(serialize_with = "iso_opt", default)]
-    pub logical_date: Option<DateTime<Utc>>,
-    /// Its state; null is Airflow's "no status".
-    #[serde(default)]
-    pub state: Option<TaskState>,
-    /// The current (or last) try, 1-based; 0 before the first.
-    #[serde(default)]
-    pub try_number: u32,
-    /// Tries allowed in all.
-    #[serde(default)]
-    pub max_tries: u32,
-    /// When the current try started.
-    #[serde(serialize_with = "iso_opt", default)]
-    pub start_date: Option<DateTime<Utc>>,
-    /// When it finished.
-    #[serde(serialize_with = "iso_opt", default)]
-    pub end_date: Option<DateTime<Utc>>,
-    /// Seconds the last try ran.
-    #[serde(default)]
-    pub duration: Option<f64>,
-    /// The task's type (null when its DAG is no longer loaded).
-    #[serde(default)]
-    pub operator: Option<String>,
-    /// Why the last try failed, with the remote traceback.
-    #[serde(default)]
-    pub error: Option<String>,
-    /// The executor job of the current try.
-    #[serde(default)]
-    pub job_id: Option<String>,
-    /// Calls of the current try's job that returned.
-    #[serde(default)]
-    pub calls_done: usize,
-    /// Calls that failed.
-    #[serde(default)]
-    pub calls_failed: usize,
-    /// Calls in all.
-    #[serde(default)]
-    pub calls_total: usize,
-    /// When an up_for_retry instance may run again.
-    #[serde(serialize_with = "iso_opt", default)]
-    pub next_retry_at: Option<DateTime<Utc>>,
-    /// Its XCom `return_value` (only when one instance is asked for; null if none).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub return_value: Option<Value>,
-    /// The live progress of a running try's executor job (lithoflow's addition; only
-    /// while the instance is running and its job has reported progress).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub progress: Option<JobProgress>,
-}
-
-/// The map index of an unmapped task instance.
-fn unmapped() -> i32 {
-    -1
-}
-
-impl Default for TaskInstance {
-    /// An unmapped instance (map index -1) with nothing else known.
-    fn default() -> TaskInstance {
-        TaskInstance {
-            task_id: String::new(),
-            map_index: unmapped(),
-            rendered_map_index: None,
-            dag_id: String::new(),
-            dag_run_id: String::new(),
-            logical_date: None,
-            state: None,
-            try_number: 0,
-            max_tries: 0,
-            start_date: None,
-            end_date: None,
-            duration: None,
-            operator: None,
-            error: None,
-            job_id: None,
-            calls_done: 0,
-            calls_failed: 0,
-            calls_total: 0,
-            next_retry_at: None,
-            return_value: None,
-            progress: None,
-        }
-    }
-}
-
-impl TaskInstance {
-    /// Its state, [`TaskState::None`] for no status.
-    pub fn state(&self) -> TaskState {
-        self.state.unwrap_or(TaskState::None)
-    }
-}
-
-/// Where a running try's executor job is: its calls in the current phase. The same
-/// numbers as the event stream's `progress` events, kept for clients that connect
-/// in the middle of a job.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobProgress {
-    /// `call`, `map` or `reduce`.
-    #[serde(default)]
-    pub phase: String,
-    /// Calls in this phase.
-    pub total: usize,
-    /// Calls that returned.
-    pub done: usize,
-    /// Calls that failed.
-    pub failed: usize,
-    /// Calls running now.
-    pub running: usize,
-}
-
-/// One call of a try's executor job (`GET .../taskInstances/{task_id}/calls`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CallInfo {
-    /// `call`, `map` or `reduce`.
-    pub phase: String,
-    /// Its index in its phase (the iterdata position for `map`).
-    pub index: usize,
-    /// How long it ran, in seconds.
-    pub duration_s: f64,
-    /// Whether it failed.
-    pub failed: bool,
-}
-
-/// `GET .../taskInstances/{task_id}/calls`: the calls of one try's executor job.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct CallCollection {
-    /// The DAG.
-    #[serde(default)]
-    pub dag_id: String,
-    /// The run.
-    #[serde(default)]
-    pub dag_run_id: String,
-    /// The task.
-    #[serde(default)]
-    pub task_id: String,
-    /// The try.
-    #[serde(default)]
-    pub try_number: u32,
-    /// This page, map calls first, each phase in index order.
-    pub calls: Vec<CallInfo>,
-    /// Calls in all.
-    pub total_entries: usize,
-}
-
-/// `GET .../dagRuns/{dag_run_id}/taskInstances`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct TaskInstanceCollection {
-    /// This page, by task id.
-    pub task_instances: Vec<TaskInstance>,
-    /// Matches before paging.
-    pub total_entries: usize,
-}
-
-/// `GET .../taskInstances/{task_id}/xcomEntries/{xcom_key}`: Airflow 2.10's `XCom`
-/// (with lithoflow's `dag_run_id` and `logical_date` beside it).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct XComEntry {
-    /// The key (`return_value`, or any key the task pushed).
-    pub key: String,
-    /// When it was pushed.
-    #[serde(serialize_with = "iso_opt", default)]
-    pub timestamp: Option<DateTime<Utc>>,
-    /// The run's logical date (Airflow 2's name).
-    #[serde(serialize_with = "iso_opt", default)]
-    pub execution_date: Option<DateTime<Utc>>,
-    /// The DAG.
-    pub dag_id: String,
-    /// The run.
-    pub dag_run_id: String,
-    /// The task.
-    pub task_id: String,
-    /// The map index: -1, or the index of the map call that pushed it.
-    #[serde(default)]
-    pub map_index: i32,
-    /// The run's logical date.
-    #[serde(serialize_with = "iso_opt", default)]
-    pub logical_date: Option<DateTime<Utc>>,
-    /// The value, as JSON.
-    pub value: Value,
-}
-
-/// One entry of `GET .../taskInstances/{task_id}/xcomEntries`: Airflow 2.10's
-/// `XComCollectionItem` (no value: a listing stays small however large the values).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct XComCollectionItem {
-    /// The key.
-    pub key: String,
-    /// When it was pushed.
-    #[serde(serialize_with = "iso_opt", default)]
-    pub timestamp: Option<DateTime<Utc>>,
-    /// The run's logical date (Airflow 2's name).
-    #[serde(serialize_with = "iso_opt", default)]
-    pub execution_date: Option<DateTime<Utc>>,
-    /// The map index (-1: not mapped).
-    #[serde(default)]
-    pub map_index: i32,
-    /// The task.
-    pub task_id: String,
-    /// The DAG.
-    pub dag_id: String,
-}
-
-/// `GET .../taskInstances/{task_id}/xcomEntries`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct XComCollection {
-    /// This page, by key, then map index.
-    pub xcom_entries: Vec<XComCollectionItem>,
-    /// Matches before paging.
-    pub total_entries: usize,
-}
-
-/// `POST /dags/{dag_id}/clearTaskInstances`: Airflow's body. Unknown fields are
-/// refused, so a filter lithoflow does not have cannot silently clear more.
+/// `POST /dags/{dag_id}/clearTaskInstances`: Airflow 2.10's `ClearTaskInstances` body
+/// (`api_connexion/schemas/task_instance_schema.py`, `ClearTaskInstanceFormSchema`),
+/// with its defaults: a dry run, failed instances only. Unknown fields are refused, as
+/// Airflow refuses them, so a filter lithoflow does not have cannot silently clear more.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClearBody {
     /// Only report what would be cleared (default **true**, as in Airflow).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<bool>,
-    /// Exactly these tasks.
+    /// Exactly these tasks: task ids, or `[task_id, map_index]` pairs for one instance
+    /// of a mapped task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub task_ids: Option<Vec<String>>,
+    pub task_ids: Option<Vec<ClearTaskId>>,
     /// lithoflow's addition: only tasks whose id matches this regular expression.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_regex: Option<String>,
-    /// Only this run (default: every run).
+    /// Only this run (default: every run within `start_date`..`end_date`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dag_run_id: Option<String>,
+    /// Only runs whose logical date is at or after this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_date: Option<String>,
+    /// Only runs whose logical date is at or before this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_date: Option<String>,
     /// Also the tasks' upstream tasks.
     #[serde(default)]
     pub include_upstream: bool,
     /// Also the tasks' downstream tasks.
     #[serde(default)]
     pub include_downstream: bool,
-    /// Only failed and upstream_failed instances.
+    /// With `dag_run_id`: also the runs before it.
     #[serde(default)]
-    pub only_failed: bool,
+    pub include_past: bool,
+    /// With `dag_run_id`: also the runs after it.
+    #[serde(default)]
+    pub include_future: bool,
+    /// Only failed and upstream_failed instances (default **true**, as in Airflow).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only_failed: Option<bool>,
+    /// Only running instances.
+    #[serde(default)]
+    pub only_running: bool,
+    /// Airflow's: set the cleared instances' runs back to queued (lithoflow always
+    /// does, or the cleared instances would never run again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_dag_runs: Option<bool>,
+    /// Airflow 2's SubDAG options (no SubDAGs here: taken and ignored).
+    #[serde(default)]
+    pub include_subdags: bool,
+    /// Airflow 2's SubDAG options (taken and ignored).
+    #[serde(default)]
+    pub include_parentdag: bool,
 }
 
-/// One task instance a clear reset (or, for a dry run, would reset).
+/// One entry of a clear's `task_ids`: a task id, or `[task_id, map_index]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ClearTaskId {
+    /// Every instance of the task.
+    Task(String),
+    /// One instance of a mapped task.
+    Mapped(String, i32),
+}
+
+impl ClearTaskId {
+    /// The task id.
+    pub fn task_id(&self) -> &str {
+        match self {
+            ClearTaskId::Task(t) | ClearTaskId::Mapped(t, _) => t,
+        }
+    }
+}
+
+/// One task instance a clear reset (or, for a dry run, would reset): Airflow's
+/// `TaskInstanceReference`, with lithoflow's `state` (before the clear) and
+/// `map_index`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClearedInstance {
     /// The DAG.
@@ -555,12 +527,15 @@ pub struct ClearedInstance {
     pub dag_run_id: String,
     /// The task.
     pub task_id: String,
+    /// The run's logical date (Airflow 2's name).
+    #[serde(serialize_with = "iso_opt", default)]
+    pub execution_date: Option<DateTime<Utc>>,
     /// Its state before the clear.
     #[serde(default)]
     pub state: TaskState,
 }
 
-/// The answer to `clearTaskInstances`.
+/// The answer to `clearTaskInstances` (Airflow's `TaskInstanceReferenceCollection`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClearResponse {
     /// Grouped by run, newest run first.

@@ -311,3 +311,10 @@ pub(super) async fn no_method() -> ApiError {
         "this route does not take that method; see docs/api.md",
     )
 }
+
+/// A v1 error as `/api/v2` answers it (`{"detail": ...}`), for helpers both share.
+impl From<ApiError> for super::v2::common::V2Error {
+    fn from(e: ApiError) -> super::v2::common::V2Error {
+        super::v2::common::V2Error::new(e.status, e.detail)
+    }
+}

@@ -9,10 +9,11 @@ use axum::http::Uri;
 use axum::{Extension, Json};
 
 use super::extract::{ApiError, ApiResult, Ids, Params};
-use super::lookup::{known_dag, operator, read, run_of, ti_at};
+use super::lookup::{known_dag, read, run_of, ti_at};
 use super::progress::ProgressBook;
 use super::task_instances::collection;
-use super::wire;
+use super::ti_list;
+use super::ti_view::DagFacts;
 use crate::control::Shared;
 use lithoflow_api::{TaskInstance, TaskInstanceCollection};
 
@@ -25,29 +26,62 @@ pub(super) async fn list_mapped(
     Ids([dag_id, run_id, task_id]): Ids<3>,
     uri: Uri,
 ) -> ApiResult<Json<TaskInstanceCollection>> {
-    let params = Params::parse(&uri, &["limit", "offset", "state", "order_by", "map_index"])?;
+    let params = Params::parse(&uri, MAPPED_PARAMS)?;
     let page = params.page()?;
-    let states = params.all("state");
+    // Airflow 2.10's default: by map index.
+    let order = params.order_by(ti_list::ORDER_FIELDS, "map_index")?;
+    let mut filter = ti_list::v1_filter(&params)?;
     let sh = Arc::clone(&shared);
     read(&shared, move |store| {
         let dag = known_dag(&sh, store, &dag_id)?;
-        let run = run_of(store, &dag_id, &run_id)?;
+        run_of(store, &dag_id, &run_id)?;
         let mapped = dag
             .as_ref()
             .and_then(|d| d.task(&task_id))
             .is_some_and(lithoflow_dag::Task::is_mapped);
-        let mut tis = store.task_tis(&dag_id, &run_id, &task_id)?;
-        tis.retain(|t| t.map_index >= 0);
-        if !mapped && tis.is_empty() {
+        if !mapped
+            && !store
+                .task_tis(&dag_id, &run_id, &task_id)?
+                .iter()
+                .any(|t| t.map_index >= 0)
+        {
             return Err(ApiError::not_found(format!(
                 "task `{task_id}` of DAG `{dag_id}` is not mapped"
             )));
         }
-        Ok(collection(tis, &states, page, &run, dag.as_ref(), &book))
+        filter.dag_ids = Some(vec![dag_id]);
+        filter.run_ids = Some(vec![run_id]);
+        filter.task_ids = Some(vec![task_id]);
+        filter.mapped_only = true;
+        let rows = ti_list::select(&sh, store, &filter)?;
+        Ok(collection(rows, Some(&order), page, &book))
     })
     .await
     .map(Json)
 }
+
+/// `listMapped`'s query parameters: Airflow 2.10's, and `map_index` (lithoflow's
+/// earlier versions took it).
+const MAPPED_PARAMS: &[&str] = &[
+    "execution_date_gte",
+    "execution_date_lte",
+    "start_date_gte",
+    "start_date_lte",
+    "end_date_gte",
+    "end_date_lte",
+    "updated_at_gte",
+    "updated_at_lte",
+    "duration_gte",
+    "duration_lte",
+    "state",
+    "pool",
+    "queue",
+    "executor",
+    "limit",
+    "offset",
+    "order_by",
+    "map_index",
+];
 
 /// `GET .../taskInstances/{task_id}/{map_index}`: one instance of a mapped task, with
 /// its XCom `return_value` (masked).
@@ -63,10 +97,10 @@ pub(super) async fn get_mapped_task_instance(
     })?;
     let sh = Arc::clone(&shared);
     read(&shared, move |store| {
-        let dag = known_dag(&sh, store, &dag_id)?;
+        let facts = DagFacts::new(known_dag(&sh, store, &dag_id)?);
         let run = run_of(store, &dag_id, &run_id)?;
         let ti = ti_at(store, &dag_id, &run_id, &task_id, map_index)?;
-        let mut out = wire::task_instance(&run, &ti, operator(dag.as_ref(), &task_id));
+        let mut out = facts.body(&run, &ti);
         out.progress = book.live(&run, &ti);
         out.return_value = Some(crate::values::mask_value(
             store,

@@ -10,59 +10,190 @@ use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
-use super::extract::{ApiError, ApiResult, Ids, Params, paged};
-use super::lookup::{known_dag, operator, read, run_of, ti_at, ti_of};
+use super::extract::{ApiError, ApiResult, Body, Ids, Params, paged};
+use super::lookup::{known_dag, read, run_of, ti_at, ti_of};
 use super::progress::ProgressBook;
-use super::wire;
+use super::ti_list;
+use super::ti_view::DagFacts;
 use crate::control::Shared;
-use lithoflow_api::{
-    LOG_CHUNK, LOG_OFFSET_HEADER, TaskInstance, TaskInstanceCollection, XComCollection,
-    XComCollectionItem, XComEntry,
-};
+use lithoflow_api::{LOG_CHUNK, LOG_OFFSET_HEADER, TaskInstance, TaskInstanceCollection};
 
-/// `GET .../dagRuns/{dag_run_id}/taskInstances`, by task id.
+/// `GET .../dagRuns/{dag_run_id}/taskInstances` (`~` for every DAG or run), with
+/// Airflow 2.10's filters (`ti_list::V1_LIST_PARAMS`); by run, then task id, then map
+/// index unless `order_by` says otherwise.
 pub(super) async fn list_task_instances(
     State(shared): State<Arc<Shared>>,
     Extension(book): Extension<ProgressBook>,
     Ids([dag_id, run_id]): Ids<2>,
     uri: Uri,
 ) -> ApiResult<Json<TaskInstanceCollection>> {
-    let params = Params::parse(&uri, &["limit", "offset", "state"])?;
+    let params = Params::parse(&uri, ti_list::V1_LIST_PARAMS)?;
     let page = params.page()?;
-    let states = params.all("state");
+    let order = params
+        .last("order_by")
+        .map(|_| params.order_by(ti_list::ORDER_FIELDS, "map_index"))
+        .transpose()?;
+    let mut filter = ti_list::v1_filter(&params)?;
     let sh = Arc::clone(&shared);
     read(&shared, move |store| {
-        let dag = known_dag(&sh, store, &dag_id)?;
-        let run = run_of(store, &dag_id, &run_id)?;
-        let tis = store.tis(&dag_id, &run_id)?;
-        Ok(collection(tis, &states, page, &run, dag.as_ref(), &book))
+        if dag_id != "~" {
+            known_dag(&sh, store, &dag_id)?;
+            filter.dag_ids = Some(vec![dag_id.clone()]);
+            if run_id != "~" {
+                run_of(store, &dag_id, &run_id)?;
+            }
+        }
+        if run_id != "~" {
+            filter.run_ids = Some(vec![run_id]);
+        }
+        let rows = ti_list::select(&sh, store, &filter)?;
+        Ok(collection(rows, order.as_ref(), page, &book))
     })
     .await
     .map(Json)
 }
 
-/// The page of `tis` in one of `states` (Airflow's `state` filter, `null` for no
-/// status; all when empty), as the API answers a list of task instances.
+/// `POST /dags/~/dagRuns/~/taskInstances/list`: Airflow 2.10's batch listing, its
+/// filters in the body (`ListTaskInstanceForm`; `page_offset`, `page_limit`).
+pub(super) async fn list_task_instances_batch(
+    State(shared): State<Arc<Shared>>,
+    Extension(book): Extension<ProgressBook>,
+    uri: Uri,
+    Body(form): Body<TiBatchForm>,
+) -> ApiResult<Json<TaskInstanceCollection>> {
+    Params::parse(&uri, &[])?;
+    let page_limit = form.page_limit.unwrap_or(100);
+    if page_limit < 1 {
+        return Err(ApiError::bad_request(
+            "{'page_limit': ['Must be greater than or equal to 1.']}",
+        ));
+    }
+    let page = (
+        usize::try_from(page_limit).unwrap_or(lithoflow_api::MAX_LIMIT),
+        usize::try_from(form.page_offset.unwrap_or(0)).map_err(|_| {
+            ApiError::bad_request("{'page_offset': ['Must be greater than or equal to 0.']}")
+        })?,
+    );
+    let filter = form.filter()?;
+    let sh = Arc::clone(&shared);
+    read(&shared, move |store| {
+        let rows = ti_list::select(&sh, store, &filter)?;
+        Ok(collection(rows, None, page, &book))
+    })
+    .await
+    .map(Json)
+}
+
+/// Airflow 2.10's `ListTaskInstanceForm`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TiBatchForm {
+    #[serde(default)]
+    page_offset: Option<i64>,
+    #[serde(default)]
+    page_limit: Option<i64>,
+    #[serde(default)]
+    dag_ids: Option<Vec<String>>,
+    #[serde(default)]
+    dag_run_ids: Option<Vec<String>>,
+    #[serde(default)]
+    task_ids: Option<Vec<String>>,
+    #[serde(default)]
+    execution_date_gte: Option<String>,
+    #[serde(default)]
+    execution_date_lte: Option<String>,
+    #[serde(default)]
+    start_date_gte: Option<String>,
+    #[serde(default)]
+    start_date_lte: Option<String>,
+    #[serde(default)]
+    end_date_gte: Option<String>,
+    #[serde(default)]
+    end_date_lte: Option<String>,
+    #[serde(default)]
+    duration_gte: Option<f64>,
+    #[serde(default)]
+    duration_lte: Option<f64>,
+    #[serde(default)]
+    state: Option<Vec<Option<String>>>,
+    #[serde(default)]
+    pool: Option<Vec<String>>,
+    #[serde(default)]
+    queue: Option<Vec<String>>,
+    #[serde(default)]
+    executor: Option<Vec<String>>,
+}
+
+impl TiBatchForm {
+    fn filter(self) -> ApiResult<ti_list::TiFilter> {
+        let date = |name: &str,
+                    v: &Option<String>|
+         -> ApiResult<Option<chrono::DateTime<chrono::Utc>>> {
+            v.as_deref()
+                .map(|v| {
+                    ti_list::parse_date(v).ok_or_else(|| {
+                        ApiError::bad_request(format!("{{'{name}': ['Not a valid datetime.']}}"))
+                    })
+                })
+                .transpose()
+        };
+        let range = |gte: Option<_>, lte: Option<_>| ti_list::Range {
+            gte,
+            lte,
+            ..ti_list::Range::default()
+        };
+        Ok(ti_list::TiFilter {
+            // Airflow filters by an empty list as "none of them"; so does this.
+            dag_ids: self.dag_ids,
+            run_ids: self.dag_run_ids,
+            task_ids: self.task_ids,
+            logical_date: range(
+                date("execution_date_gte", &self.execution_date_gte)?,
+                date("execution_date_lte", &self.execution_date_lte)?,
+            ),
+            start_date: range(
+                date("start_date_gte", &self.start_date_gte)?,
+                date("start_date_lte", &self.start_date_lte)?,
+            ),
+            end_date: range(
+                date("end_date_gte", &self.end_date_gte)?,
+                date("end_date_lte", &self.end_date_lte)?,
+            ),
+            duration: ti_list::Range {
+                gte: self.duration_gte,
+                lte: self.duration_lte,
+                ..ti_list::Range::default()
+            },
+            states: self.state.map(|l| {
+                l.into_iter()
+                    .map(|s| s.unwrap_or_else(|| "none".to_owned()))
+                    .collect()
+            }),
+            pools: self.pool,
+            queues: self.queue,
+            executors: self.executor,
+            ..ti_list::TiFilter::default()
+        })
+    }
+}
+
+/// The page of `rows` (sorted by `order` first, if any), as the API answers a list of
+/// task instances, with the live progress of running ones.
 pub(super) fn collection(
-    mut tis: Vec<crate::store::TaskInstanceRecord>,
-    states: &[String],
+    mut rows: Vec<ti_list::Row>,
+    order: Option<&super::extract::OrderBy>,
     page: (usize, usize),
-    run: &crate::store::DagRunRecord,
-    dag: Option<&Arc<lithoflow_dag::Dag>>,
     book: &ProgressBook,
 ) -> TaskInstanceCollection {
-    tis.retain(|t| {
-        states.is_empty()
-            || states
-                .iter()
-                .any(|s| s == t.state.name() || (s == "null" && t.state.name() == "none"))
-    });
-    let total_entries = tis.len();
-    let task_instances = paged(tis, page)
-        .iter()
-        .map(|t| {
-            let mut out = wire::task_instance(run, t, operator(dag, &t.task_id));
-            out.progress = book.live(run, t);
+    if let Some(order) = order {
+        ti_list::sort(&mut rows, order);
+    }
+    let total_entries = rows.len();
+    let task_instances = paged(rows, page)
+        .into_iter()
+        .map(|r| {
+            let mut out = r.body;
+            out.progress = book.live(&r.run, &r.ti);
             out
         })
         .collect();
@@ -82,7 +213,7 @@ pub(super) async fn get_task_instance(
     Params::parse(&uri, &[])?;
     let sh = Arc::clone(&shared);
     read(&shared, move |store| {
-        let dag = known_dag(&sh, store, &dag_id)?;
+        let facts = DagFacts::new(known_dag(&sh, store, &dag_id)?);
         let run = run_of(store, &dag_id, &run_id)?;
         // A mapped task's instances are asked for by map index, as in Airflow 2.10.
         if store.ti(&dag_id, &run_id, &task_id)?.is_none()
@@ -93,7 +224,7 @@ pub(super) async fn get_task_instance(
             ));
         }
         let ti = ti_of(store, &dag_id, &run_id, &task_id)?;
-        let mut out = wire::task_instance(&run, &ti, operator(dag.as_ref(), &task_id));
+        let mut out = facts.body(&run, &ti);
         out.progress = book.live(&run, &ti);
         // Masked: a task may return a secret it was given.
         out.return_value = Some(crate::values::mask_value(
@@ -109,7 +240,7 @@ pub(super) async fn get_task_instance(
 }
 
 /// A `map_index` query parameter: an integer, -1 for an unmapped entry.
-fn map_index_param(params: &Params) -> ApiResult<Option<i32>> {
+pub(super) fn map_index_param(params: &Params) -> ApiResult<Option<i32>> {
     params
         .last("map_index")
         .map(|v| {
@@ -118,91 +249,6 @@ fn map_index_param(params: &Params) -> ApiResult<Option<i32>> {
             })
         })
         .transpose()
-}
-
-/// `GET .../taskInstances/{task_id}/xcomEntries`: the task instance's XCom entries
-/// without their values, by key then map index, filtered by `map_index` and `xcom_key`
-/// (Airflow 2.10's `get_xcom_entries`; `~` for all DAGs, runs or tasks is not taken).
-pub(super) async fn list_xcom(
-    State(shared): State<Arc<Shared>>,
-    Ids([dag_id, run_id, task_id]): Ids<3>,
-    uri: Uri,
-) -> ApiResult<Json<XComCollection>> {
-    let params = Params::parse(&uri, &["map_index", "xcom_key", "limit", "offset"])?;
-    let page = params.page()?;
-    let map_index = map_index_param(&params)?;
-    let key = params.last("xcom_key").map(str::to_owned);
-    let sh = Arc::clone(&shared);
-    read(&shared, move |store| {
-        known_dag(&sh, store, &dag_id)?;
-        let run = run_of(store, &dag_id, &run_id)?;
-        ti_of(store, &dag_id, &run_id, &task_id)?;
-        let mut entries = store.xcom_entries(&dag_id, &run_id, &task_id)?;
-        entries.retain(|e| {
-            map_index.is_none_or(|i| e.map_index == i) && key.as_ref().is_none_or(|k| &e.key == k)
-        });
-        let total_entries = entries.len();
-        let xcom_entries = paged(entries, page)
-            .into_iter()
-            .map(|e| XComCollectionItem {
-                key: e.key,
-                timestamp: Some(e.record.timestamp),
-                execution_date: run.logical_date,
-                map_index: e.map_index,
-                task_id: task_id.clone(),
-                dag_id: dag_id.clone(),
-            })
-            .collect();
-        Ok(XComCollection {
-            xcom_entries,
-            total_entries,
-        })
-    })
-    .await
-    .map(Json)
-}
-
-/// `GET .../taskInstances/{task_id}/xcomEntries/{xcom_key}`: one entry with its value,
-/// at `map_index` (default -1). `stringify` and `deserialize` are taken for Airflow's
-/// clients; the value is always the stored JSON (Airflow's `stringify=false`).
-pub(super) async fn get_xcom(
-    State(shared): State<Arc<Shared>>,
-    Ids([dag_id, run_id, task_id, key]): Ids<4>,
-    uri: Uri,
-) -> ApiResult<Json<XComEntry>> {
-    let params = Params::parse(&uri, &["map_index", "deserialize", "stringify"])?;
-    let map_index = map_index_param(&params)?.unwrap_or(crate::store::UNMAPPED);
-    params.bool("deserialize")?;
-    params.bool("stringify")?;
-    let sh = Arc::clone(&shared);
-    read(&shared, move |store| {
-        known_dag(&sh, store, &dag_id)?;
-        let run = run_of(store, &dag_id, &run_id)?;
-        ti_of(store, &dag_id, &run_id, &task_id)?;
-        let entry = store
-            .xcom_entries(&dag_id, &run_id, &task_id)?
-            .into_iter()
-            .find(|e| e.key == key && e.map_index == map_index)
-            .ok_or_else(|| {
-                ApiError::not_found(format!(
-                    "task `{task_id}` of run `{run_id}` has no XCom `{key}` at map index {map_index}"
-                ))
-            })?;
-        Ok(XComEntry {
-            key,
-            timestamp: Some(entry.record.timestamp),
-            execution_date: run.logical_date,
-            dag_id,
-            dag_run_id: run_id,
-            task_id,
-            map_index,
-            logical_date: run.logical_date,
-            // Masked: a task may push a secret it was given.
-            value: crate::values::mask_value(store, &entry.record.value),
-        })
-    })
-    .await
-    .map(Json)
 }
 
 /// `GET .../taskInstances/{task_id}/logs/{try_number}`: a try's log, while the try runs
@@ -252,34 +298,7 @@ pub(super) async fn get_log(
             _ => 0,
         }
     };
-    let logs_dir = shared.settings.home.join("logs");
-    let sh = Arc::clone(&shared);
-    let (bytes, next) = read(&shared, move |store| {
-        known_dag(&sh, store, &dag_id)?;
-        run_of(store, &dag_id, &run_id)?;
-        let ti = ti_at(store, &dag_id, &run_id, &task_id, map_index)?;
-        if try_number == 0 || try_number > ti.try_number {
-            return Err(ApiError::not_found(format!(
-                "task `{task_id}` of run `{run_id}` has no try {try_number} (its latest is {})",
-                ti.try_number
-            )));
-        }
-        // The instance is recorded, so its ids passed validation when it was created;
-        // check again anyway before they become path segments.
-        if !lithoflow_dag::is_valid_id(&dag_id) || !lithoflow_dag::is_valid_id(&task_id) {
-            return Err(ApiError::bad_request("invalid DAG or task id"));
-        }
-        let path = crate::engine::Engine::log_path(
-            &logs_dir, &dag_id, &run_id, &task_id, map_index, try_number,
-        );
-        read_log(&path, offset).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => ApiError::not_found(format!(
-                "no log for try {try_number} of task `{task_id}` in run `{run_id}` yet"
-            )),
-            _ => ApiError::internal(format!("failed to read {}: {e}", path.display())),
-        })
-    })
-    .await?;
+    let (bytes, next, _) = read_log_chunk(&shared, &log_id, offset).await?;
     if airflow {
         // Whole characters only: a character cut by the chunk's end comes with the next.
         let (text, next) = match std::str::from_utf8(&bytes) {
@@ -301,6 +320,56 @@ pub(super) async fn get_log(
     resp.headers_mut()
         .insert(LOG_OFFSET_HEADER, HeaderValue::from(next));
     Ok(resp)
+}
+
+/// A chunk of a try's log from `offset`: its bytes (at most [`LOG_CHUNK`]), the offset
+/// after them, and whether that is the end of a try that is over (nothing more will
+/// come).
+pub(crate) async fn read_log_chunk(
+    shared: &Arc<Shared>,
+    id: &LogId,
+    offset: u64,
+) -> ApiResult<(Vec<u8>, u64, bool)> {
+    let logs_dir = shared.settings.home.join("logs");
+    let sh = Arc::clone(shared);
+    let LogId {
+        dag_id,
+        run_id,
+        task_id,
+        map_index,
+        try_number,
+    } = id.clone();
+    read(shared, move |store| {
+        known_dag(&sh, store, &dag_id)?;
+        run_of(store, &dag_id, &run_id)?;
+        let ti = ti_at(store, &dag_id, &run_id, &task_id, map_index)?;
+        if try_number == 0 || try_number > ti.try_number {
+            return Err(ApiError::not_found(format!(
+                "task `{task_id}` of run `{run_id}` has no try {try_number} (its latest is {})",
+                ti.try_number
+            )));
+        }
+        // The instance is recorded, so its ids passed validation when it was created;
+        // check again anyway before they become path segments.
+        if !lithoflow_dag::is_valid_id(&dag_id) || !lithoflow_dag::is_valid_id(&task_id) {
+            return Err(ApiError::bad_request("invalid DAG or task id"));
+        }
+        let over = try_number < ti.try_number
+            || ti.state.is_finished()
+            || ti.state == crate::store::TaskState::UpForRetry;
+        let path = crate::engine::Engine::log_path(
+            &logs_dir, &dag_id, &run_id, &task_id, map_index, try_number,
+        );
+        let (bytes, next) = read_log(&path, offset).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ApiError::not_found(format!(
+                "no log for try {try_number} of task `{task_id}` in run `{run_id}` yet"
+            )),
+            _ => ApiError::internal(format!("failed to read {}: {e}", path.display())),
+        })?;
+        let end = std::fs::metadata(&path).map_or(next, |m| m.len());
+        Ok((bytes, next, over && next >= end))
+    })
+    .await
 }
 
 /// Whether `Accept` prefers `application/json` to `text/plain` (Airflow picks with
@@ -342,24 +411,25 @@ fn prefers_json(headers: &HeaderMap) -> bool {
 }
 
 /// Which log a continuation token belongs to.
-struct LogId {
-    dag_id: String,
-    run_id: String,
-    task_id: String,
-    map_index: i32,
-    try_number: u32,
+#[derive(Debug, Clone)]
+pub(crate) struct LogId {
+    pub(crate) dag_id: String,
+    pub(crate) run_id: String,
+    pub(crate) task_id: String,
+    pub(crate) map_index: i32,
+    pub(crate) try_number: u32,
 }
 
 impl LogId {
     /// The token for `offset` in this log: the offset and a MAC over it and the log's
     /// ids, keyed with the API's secret, so a token is good for this log only and
     /// cannot be altered.
-    fn token(&self, secret: &str, offset: u64) -> String {
+    pub(crate) fn token(&self, secret: &str, offset: u64) -> String {
         format!("{offset}.{}", self.mac(secret, offset))
     }
 
     /// The offset a token of this log holds; `None` for anything this API did not issue.
-    fn offset_of(&self, secret: &str, token: &str) -> Option<u64> {
+    pub(crate) fn offset_of(&self, secret: &str, token: &str) -> Option<u64> {
         let (offset, mac) = token.split_once('.')?;
         // Digits only (`u64::from_str` would take a `+`), and no leading zeros, so each
         // offset has exactly one token.

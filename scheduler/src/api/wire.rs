@@ -83,25 +83,43 @@ impl TryFrom<wire::TaskState> for TaskState {
     }
 }
 
-/// A run as the API shows it, its conf masked.
+/// A run as the API shows it, its conf masked. `run_type` is Airflow 2's
+/// (`dataset_triggered` for an asset-triggered run).
 pub(crate) fn dag_run(r: &DagRunRecord) -> wire::DagRun {
     wire::DagRun {
         dag_run_id: r.run_id.clone(),
         dag_id: r.dag_id.clone(),
-        run_type: r.run_type.clone(),
+        run_type: if r.run_type == crate::assets::RUN_TYPE {
+            "dataset_triggered".to_owned()
+        } else {
+            r.run_type.clone()
+        },
         state: r.state.into(),
         logical_date: r.logical_date,
+        execution_date: r.logical_date,
         data_interval_start: r.data_interval_start,
         data_interval_end: r.data_interval_end,
+        last_scheduling_decision: updated_at(r),
         run_after: r.run_after,
         queued_at: r.queued_at,
         start_date: r.start_date,
         end_date: r.end_date,
         external_trigger: r.run_type == "manual",
         conf: redact_map(&r.conf),
-        note: r.note.clone(),
+        note: r.user_note.clone(),
+        failure_reason: r.note.clone(),
         backfill_id: r.backfill_id.clone(),
     }
+}
+
+/// A run's `updated_at` as lithoflow knows it: the latest of its queued, start and end
+/// times (its `run_after` if none).
+pub(crate) fn updated_at(r: &DagRunRecord) -> Option<chrono::DateTime<chrono::Utc>> {
+    [r.queued_at, r.start_date, r.end_date]
+        .into_iter()
+        .flatten()
+        .max()
+        .or(Some(r.run_after))
 }
 
 /// The answer to a backfill: what was asked (its conf masked) and the plan.
@@ -140,7 +158,9 @@ pub(crate) fn task_instance(
         logical_date: run.logical_date,
         state: (ti.state != TaskState::None).then_some(ti.state.into()),
         try_number: ti.try_number,
-        max_tries: ti.max_tries,
+        // The record counts the tries allowed in all; Airflow's `max_tries` counts
+        // the retries (`retries`, raised by a clear): one less.
+        max_tries: ti.max_tries.saturating_sub(1),
         start_date: ti.start_date,
         end_date: ti.end_date,
         duration: ti.duration_s,
@@ -153,6 +173,8 @@ pub(crate) fn task_instance(
         next_retry_at: ti.next_retry_at,
         return_value: None,
         progress: None,
+        note: ti.note.clone(),
+        ..wire::TaskInstance::default()
     }
 }
 
@@ -164,7 +186,11 @@ impl TryFrom<wire::DagRun> for DagRunRecord {
             version: SCHEMA_VERSION,
             dag_id: r.dag_id,
             run_id: r.dag_run_id,
-            run_type: r.run_type,
+            run_type: if r.run_type == "dataset_triggered" {
+                crate::assets::RUN_TYPE.to_owned()
+            } else {
+                r.run_type
+            },
             state: r.state.try_into()?,
             logical_date: r.logical_date,
             data_interval_start: r.data_interval_start,
@@ -174,9 +200,9 @@ impl TryFrom<wire::DagRun> for DagRunRecord {
             start_date: r.start_date,
             end_date: r.end_date,
             conf: r.conf,
-            note: r.note,
+            note: r.failure_reason,
             backfill_id: r.backfill_id,
-            user_note: None,
+            user_note: r.note,
         })
     }
 }
@@ -187,14 +213,13 @@ impl TryFrom<wire::TaskInstance> for TaskInstanceRecord {
     fn try_from(t: wire::TaskInstance) -> Result<TaskInstanceRecord, UnknownState> {
         Ok(TaskInstanceRecord {
             sensor: None,
-            note: None,
             version: SCHEMA_VERSION,
             state: t.state().try_into()?,
             task_id: t.task_id,
             map_index: t.map_index,
             rendered_map_index: t.rendered_map_index,
             try_number: t.try_number,
-            max_tries: t.max_tries,
+            max_tries: t.max_tries.saturating_add(1),
             start_date: t.start_date,
             end_date: t.end_date,
             duration_s: t.duration,
@@ -204,6 +229,7 @@ impl TryFrom<wire::TaskInstance> for TaskInstanceRecord {
             calls_done: t.calls_done,
             calls_failed: t.calls_failed,
             calls_total: t.calls_total,
+            note: t.note,
         })
     }
 }

@@ -307,6 +307,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 only_failed,
                 run_id,
                 dry_run: false,
+                ..crate::ops::ClearSpec::default()
             };
             crate::cli::runs::clear(target, spec, yes).await
         }

@@ -185,6 +185,23 @@ impl Target {
     }
 }
 
+/// Records what the CLI changed on the store in the event log (owner: the OS user, as
+/// Airflow's CLI records it); through a running scheduler its API records it.
+fn cli_audit(
+    store: &crate::store::Store,
+    event: &str,
+    dag_id: &str,
+    run_id: Option<&str>,
+    extra: Value,
+) {
+    let rec = crate::store::AuditRecord::new(event, &crate::ops::os_user())
+        .about(dag_id, run_id)
+        .with_extra(&extra);
+    crate::ops::audit(store, rec);
+    // The change itself was flushed; its entry goes with it.
+    let _ = store.flush();
+}
+
 /// `dags trigger`: records a queued run.
 pub(crate) async fn trigger(
     target: Target,
@@ -203,6 +220,13 @@ pub(crate) async fn trigger(
         StateAccess::Store(store) => {
             let dag = target.dag()?;
             let run = crate::ops::trigger(store, dag, req, Utc::now())?;
+            cli_audit(
+                store,
+                crate::ops::events::CLI_TRIGGER,
+                &run.dag_id,
+                Some(&run.run_id),
+                json!({"logical_date": run.logical_date.map(crate::ops::iso)}),
+            );
             (run, crate::ops::is_paused(store, dag)?)
         }
         StateAccess::Api(client) => {
@@ -210,6 +234,7 @@ pub(crate) async fn trigger(
                 dag_run_id: req.run_id,
                 logical_date: req.logical_date,
                 conf: req.conf,
+                ..TriggerBody::default()
             };
             let triggered = client.trigger(&target.dag_id, &body).await?;
             let paused = triggered.warning.is_some();
@@ -263,7 +288,22 @@ pub(crate) async fn set_paused(
     format: OutputFormat,
 ) -> anyhow::Result<Outcome> {
     let before = match &target.access {
-        StateAccess::Store(store) => crate::ops::set_paused(store, target.dag()?, paused)?,
+        StateAccess::Store(store) => {
+            let before = crate::ops::set_paused(store, target.dag()?, paused)?;
+            let event = if paused {
+                crate::ops::events::CLI_PAUSE
+            } else {
+                crate::ops::events::CLI_UNPAUSE
+            };
+            cli_audit(
+                store,
+                event,
+                &target.dag_id,
+                None,
+                json!({"is_paused": paused}),
+            );
+            before
+        }
         StateAccess::Api(client) => {
             let info = client.set_paused(&target.dag_id, paused).await?;
             info.was_paused.unwrap_or(info.is_paused)
@@ -673,6 +713,20 @@ pub(crate) async fn clear(
     match (access, targets) {
         (StateAccess::Store(store), Some(targets)) => {
             crate::ops::apply_clear(store, target.dag()?, targets)?;
+            cli_audit(
+                store,
+                crate::ops::events::CLI_CLEAR,
+                &target.dag_id,
+                spec.run_id.as_deref(),
+                json!({
+                    "task_ids": spec.task_ids,
+                    "task_regex": spec.task_regex,
+                    "only_failed": spec.only_failed,
+                    "include_upstream": spec.upstream,
+                    "include_downstream": spec.downstream,
+                    "task_instances": n,
+                }),
+            );
         }
         (StateAccess::Api(client), _) => {
             client
@@ -689,12 +743,17 @@ pub(crate) async fn clear(
 fn clear_body(spec: &crate::ops::ClearSpec, dry_run: bool) -> ClearBody {
     ClearBody {
         dry_run: Some(dry_run),
-        task_ids: spec.task_ids.clone(),
+        task_ids: spec.task_ids.as_ref().map(|ids| {
+            ids.iter()
+                .map(|t| lithoflow_api::ClearTaskId::Task(t.clone()))
+                .collect()
+        }),
         task_regex: spec.task_regex.clone(),
         dag_run_id: spec.run_id.clone(),
         include_upstream: spec.upstream,
         include_downstream: spec.downstream,
-        only_failed: spec.only_failed,
+        only_failed: Some(spec.only_failed),
+        ..ClearBody::default()
     }
 }
 
@@ -727,6 +786,21 @@ pub(crate) async fn backfill(
         StateAccess::Api(client) => return backfill_through(&client, &dag, &spec, format).await,
     };
     let outcome = crate::ops::backfill(&store, &dag, &spec, Utc::now())?;
+    if !spec.dry_run {
+        cli_audit(
+            &store,
+            crate::ops::events::CLI_BACKFILL,
+            &dag.dag_id,
+            None,
+            json!({
+                "backfill_id": outcome.backfill_id,
+                "from_date": crate::ops::iso(spec.from_date),
+                "to_date": crate::ops::iso(spec.to_date),
+                "reprocess_behavior": spec.reprocess_behavior.name(),
+                "max_active_runs": spec.max_active_runs,
+            }),
+        );
+    }
     print_backfill(&outcome, spec.dry_run, format)?;
     if spec.dry_run || outcome.runs.iter().all(|r| r.action == "skip") {
         return Ok(Outcome::Ok);

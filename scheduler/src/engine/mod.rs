@@ -72,8 +72,11 @@ pub(crate) enum RunEvent {
     Finished(RunState),
 }
 
+/// An answer the engine sends back to the scheduler's loop.
+pub(crate) type Answer<T> = tokio::sync::oneshot::Sender<Result<T, crate::ops::OpError>>;
+
 /// Commands a scheduler sends to a run it is running.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) enum RunControl {
     /// Start nothing new; let running tries finish until the deadline, then stop them.
     /// The run is left running in the store, to be recovered by the next start.
@@ -84,6 +87,46 @@ pub(crate) enum RunControl {
     /// Reset these task instances (Airflow's clear): finished ones at once, running
     /// ones once their try is stopped; they run again with a fresh set of retries.
     Clear(Vec<String>),
+    /// Set task instances' state (Airflow's `set_state`): each `(task_id, map_index)`
+    /// not already in `state` gets it, a running try is stopped (its outcome dropped);
+    /// then the failed and upstream_failed instances of the `reset_failed` tasks are
+    /// cleared, and the run goes on by its trigger rules.
+    SetTaskStates {
+        /// The instances.
+        tis: Vec<(String, i32)>,
+        /// `success`, `failed` or `skipped`.
+        state: TaskState,
+        /// Tasks whose failed instances are cleared after.
+        reset_failed: Vec<String>,
+        /// Told once recorded.
+        reply: Answer<()>,
+    },
+    /// Set the run's state (Airflow's `set_dag_run_state_to_*`): `success` and `failed`
+    /// set its task instances (`ops::run_state_changes`), stop its tries and end the
+    /// run without its DAG callbacks; `queued` stops its tries and leaves the run
+    /// queued, its task instances as they are (the scheduler starts it again).
+    SetRunState {
+        /// The new state.
+        state: RunState,
+        /// The run as recorded.
+        reply: Answer<DagRunRecord>,
+    },
+    /// Set (None: remove) the user's note on the run or one of its task instances.
+    SetNote {
+        /// `(task_id, map_index)`; None: the run.
+        task: Option<(String, i32)>,
+        /// The note.
+        note: Option<String>,
+        /// Told once recorded.
+        reply: Answer<()>,
+    },
+    /// Stop every try and delete the run with its records, logs and job data.
+    Delete {
+        /// Where the run's files are.
+        files: crate::retention::RunFiles,
+        /// Told once deleted.
+        reply: Answer<()>,
+    },
 }
 
 /// One try of a task, as the engine hands it to a [`TaskExecutor`].

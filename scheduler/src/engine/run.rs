@@ -25,6 +25,7 @@ use super::outcome::{airflow3_skip_ends_execute, multiple_outputs_check, pushes,
 use super::pools::{Grant, RunSlots};
 use decide::Decided;
 mod decide;
+mod writes;
 
 use super::{Engine, JobStarted, PAST_RECHECK, RunControl, RunEvent, TryInput, TryOutput};
 use crate::store::{DagRunRecord, RunState, TaskInstanceRecord, TaskState, UNMAPPED};
@@ -252,6 +253,14 @@ impl<'e> RunLoop<'e> {
                 Wake::JobStarted(job) => self.on_job_started(job),
                 Wake::TryFinished(Some(result)) => self.on_try_finished(result).await?,
                 Wake::TryFinished(None) | Wake::RetryDue | Wake::PastRecheck => {}
+                Wake::Control(Some(RunControl::SetRunState { state, reply })) => {
+                    if let Some(run) = self.on_set_run_state(state, reply).await? {
+                        return Ok(run);
+                    }
+                }
+                Wake::Control(Some(RunControl::Delete { files, reply })) => {
+                    return self.on_delete(files, reply).await;
+                }
                 Wake::Control(Some(cmd)) => self.on_control(cmd).await?,
                 Wake::Control(None) => control = None,
                 Wake::DrainDeadline => return Ok(self.on_drain_deadline().await),
@@ -524,6 +533,31 @@ impl<'e> RunLoop<'e> {
                     }
                 }
                 self.clear_tis(&now_keys).await
+            }
+            RunControl::SetTaskStates {
+                tis,
+                state,
+                reset_failed,
+                reply,
+            } => {
+                let done = self.set_task_states(&tis, state, &reset_failed).await;
+                let _ = reply.send(done.as_ref().copied().map_err(|e| {
+                    crate::ops::OpError::Conflict(format!("the run's engine failed: {e:#}"))
+                }));
+                done
+            }
+            RunControl::SetNote { task, note, reply } => {
+                let _ = reply.send(self.set_note(task, note).await);
+                Ok(())
+            }
+            // Handled by `run` (they end the loop).
+            RunControl::SetRunState { reply, .. } => {
+                drop(reply);
+                Ok(())
+            }
+            RunControl::Delete { reply, .. } => {
+                drop(reply);
+                Ok(())
             }
         }
     }

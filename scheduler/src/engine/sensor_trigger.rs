@@ -54,23 +54,24 @@ impl RunCreator for DaemonRuns {
         req: TriggerRequest,
     ) -> BoxFuture<'static, Result<DagRunRecord, OpError>> {
         let requests = self.0.clone();
-        Box::pin(Self::ask(requests, move |reply| Request::Trigger {
-            dag_id,
-            req,
-            reply,
+        // Not a user's action: not in the event log (Airflow's operator records none).
+        Box::pin(Self::ask(requests, move |reply| {
+            Request::Unaudited(Box::new(Request::Trigger { dag_id, req, reply }))
         }))
     }
 
     fn reset(&self, dag_id: String, run_id: String) -> BoxFuture<'static, Result<(), OpError>> {
         let requests = self.0.clone();
         Box::pin(async move {
-            Self::ask(requests, move |reply| Request::Clear {
-                dag_id,
-                spec: ClearSpec {
-                    run_id: Some(run_id),
-                    ..ClearSpec::default()
-                },
-                reply,
+            Self::ask(requests, move |reply| {
+                Request::Unaudited(Box::new(Request::Clear {
+                    dag_id,
+                    spec: ClearSpec {
+                        run_id: Some(run_id),
+                        ..ClearSpec::default()
+                    },
+                    reply,
+                }))
             })
             .await
             .map(|_| ())

@@ -842,3 +842,4 @@ async fn a_run_past_its_dagrun_timeout_calls_the_failure_callback_with_timed_out
 mod mapping;
 #[path = "tests/pools.rs"]
 mod pools;
+mod writes;

@@ -137,7 +137,11 @@ fn render_selected(grid: &Grid, frame: &mut Frame, area: Rect) {
         Some(t) => {
             spans.push(state_span(t.state()));
             spans.push(Span::styled(
-                format!("  try {}/{}", t.try_number, t.max_tries.max(t.try_number)),
+                format!(
+                    "  try {}/{}",
+                    t.try_number,
+                    (t.max_tries + 1).max(t.try_number)
+                ),
                 Style::new().fg(DIM),
             ));
             if let Some(d) = t.duration {

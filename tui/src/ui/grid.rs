@@ -237,7 +237,11 @@ fn render_detail(app: &App, grid: &Grid, frame: &mut Frame, area: Rect) {
             Some(t) => {
                 task_line.push(state_span(t.state()));
                 task_line.push(Span::styled(
-                    format!("  try {}/{}", t.try_number, t.max_tries.max(t.try_number)),
+                    format!(
+                        "  try {}/{}",
+                        t.try_number,
+                        (t.max_tries + 1).max(t.try_number)
+                    ),
                     Style::new().fg(DIM),
                 ));
                 if let Some(d) = t.duration {
@@ -278,7 +282,7 @@ fn render_detail(app: &App, grid: &Grid, frame: &mut Frame, area: Rect) {
     lines.push(Line::from(task_line));
     if third.is_none()
         && r.state == RunState::Failed
-        && let Some(note) = &r.note
+        && let Some(note) = &r.failure_reason
     {
         third = Some(Line::styled(
             ellipsize(&format!("     {note}"), w),

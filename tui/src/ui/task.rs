@@ -90,7 +90,8 @@ fn render_summary(app: &App, t: &TaskInstance, frame: &mut Frame, area: Rect) {
     let mut tries = vec![Span::raw(format!(
         "{} of {}",
         t.try_number,
-        t.max_tries.max(t.try_number)
+        // Airflow's `max_tries` counts retries: one try more in all.
+        (t.max_tries + 1).max(t.try_number)
     ))];
     if let Some(at) = t.next_retry_at.filter(|_| state == TaskState::UpForRetry) {
         tries.push(Span::styled(

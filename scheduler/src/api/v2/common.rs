@@ -52,10 +52,6 @@ impl V2Error {
             detail: json!([{"type": "value_error", "loc": loc, "msg": msg, "input": null}]),
         }
     }
-
-    pub(crate) fn status(&self) -> StatusCode {
-        self.status
-    }
 }
 
 impl IntoResponse for V2Error {
@@ -145,18 +141,17 @@ impl Query2 {
             .transpose()
     }
 
-    /// A date-time parameter (`logical_date_gte=...`), RFC 3339.
+    /// A date-time parameter (`logical_date_gte=...`): RFC 3339, or as the 3.x client
+    /// writes it (`2025-01-03T00:00:00.000000+0000`, the `+` unencoded, so a space).
     pub(crate) fn date(&self, name: &str) -> V2Result<Option<chrono::DateTime<chrono::Utc>>> {
         self.last(name)
             .map(|v| {
-                chrono::DateTime::parse_from_rfc3339(v)
-                    .map(|d| d.with_timezone(&chrono::Utc))
-                    .map_err(|e| {
-                        V2Error::invalid(
-                            &["query", name],
-                            format!("Input should be a valid datetime: {e}"),
-                        )
-                    })
+                crate::api::run_query::parse_time(v).map_err(|e| {
+                    V2Error::invalid(
+                        &["query", name],
+                        format!("Input should be a valid datetime: {e}"),
+                    )
+                })
             })
             .transpose()
     }

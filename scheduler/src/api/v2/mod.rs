@@ -6,10 +6,15 @@
 
 mod bulk;
 pub(crate) mod common;
+mod dags;
+mod logs;
 mod misc;
 mod monitor;
 mod pools;
+mod runs;
+mod task_instances;
 mod values;
+mod xcom;
 
 use std::sync::Arc;
 
@@ -18,8 +23,13 @@ use crate::control::Shared;
 /// The `/api/v2` routes.
 pub(super) fn routes() -> axum::Router<Arc<Shared>> {
     axum::Router::new()
+        .merge(dags::routes())
+        .merge(runs::routes())
         .merge(values::routes())
         .merge(pools::routes())
         .merge(monitor::routes())
         .merge(misc::routes())
+        .merge(task_instances::routes())
+        .merge(xcom::routes())
+        .merge(logs::routes())
 }
