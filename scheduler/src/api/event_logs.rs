@@ -32,7 +32,7 @@ pub(crate) fn record(store: &Store, event: &str, extra: &Value) {
 }
 
 /// The fields the list sorts by (Airflow's `allowed_sort_attrs`; `execution_date` and
-/// `logical_date` sort as the entry's time's stand-in, none being recorded).
+/// `logical_date` sort by the entry's time, the run's date not being recorded).
 pub(crate) const ORDER_FIELDS: &[&str] = &[
     "event_log_id",
     "id",
@@ -150,7 +150,27 @@ impl Filter {
     }
 }
 
-/// An entry as Airflow 2.10 answers it.
+/// The logical date of the run an entry names (Airflow records the run's
+/// `execution_date` with the entry); None without a run or when it is gone.
+pub(crate) fn logical_date(store: &Store, r: &AuditRecord) -> Option<DateTime<Utc>> {
+    let (dag_id, run_id) = (r.dag_id.as_deref()?, r.run_id.as_deref()?);
+    store.run(dag_id, run_id).ok().flatten()?.logical_date
+}
+
+/// The entries of a page as Airflow 2.10 answers them, with their runs' logical dates.
+pub(crate) fn wire_all(store: &Store, page: Vec<AuditRecord>) -> Vec<EventLog> {
+    page.into_iter()
+        .map(|r| {
+            let date = logical_date(store, &r);
+            EventLog {
+                execution_date: date,
+                ..wire(r)
+            }
+        })
+        .collect()
+}
+
+/// An entry as Airflow 2.10 answers it (without its run's logical date).
 pub(crate) fn wire(r: AuditRecord) -> EventLog {
     EventLog {
         event_log_id: r.id,
@@ -234,11 +254,14 @@ pub(super) async fn list_event_logs(
         patterns: Vec::new(),
     };
     let page = params.page()?;
-    let all = read(&shared, |store| Ok(store.audit_log()?)).await?;
-    let kept = filter.apply(all, &order.field, order.desc);
-    let total_entries = kept.len();
+    let (event_logs, total_entries) = read(&shared, move |store| {
+        let kept = filter.apply(store.audit_log()?, &order.field, order.desc);
+        let total = kept.len();
+        Ok((wire_all(store, paged(kept, page)), total))
+    })
+    .await?;
     Ok(Json(EventLogCollection {
-        event_logs: paged(kept, page).into_iter().map(wire).collect(),
+        event_logs,
         total_entries,
     }))
 }
@@ -256,8 +279,12 @@ pub(super) async fn get_event_log(
             "`event_log_id` must be an integer, found {id:?}"
         )));
     };
-    match read(&shared, move |store| Ok(store.audit_entry(n)?)).await? {
-        Some(r) => Ok(Json(wire(r))),
+    let found = read(&shared, move |store| {
+        Ok(store.audit_entry(n)?.map(|r| wire_all(store, vec![r])))
+    })
+    .await?;
+    match found.and_then(|mut v| v.pop()) {
+        Some(e) => Ok(Json(e)),
         None => Err(not_found()),
     }
 }

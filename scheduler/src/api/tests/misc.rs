@@ -207,3 +207,29 @@ async fn v2_bulk_variables_follow_the_existence_options() {
         .await;
     assert_eq!(got.status, S::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn an_entry_about_a_run_carries_the_runs_logical_date() {
+    let h = harness();
+    h.seed_run("r1");
+    let store = &h.shared.store;
+    let run = store.run("hello", "r1").expect("read").expect("run");
+    store
+        .record_audit(crate::store::AuditRecord::new("trigger", "api").about("hello", Some("r1")))
+        .expect("record");
+    let want = run.logical_date.map(|d| lithoflow_api::iso_string(&d));
+    assert!(want.is_some());
+    let got = h.get("/api/v1/eventLogs?dag_id=hello&run_id=r1").await;
+    assert_eq!(got.body["total_entries"], 1, "{}", got.text);
+    assert_eq!(
+        got.body["event_logs"][0]["execution_date"].as_str(),
+        want.as_deref()
+    );
+    let got = h.get("/api/v2/eventLogs?dag_id=hello").await;
+    assert_eq!(
+        got.body["event_logs"][0]["logical_date"].as_str(),
+        want.as_deref()
+    );
+    let got = h.get("/api/v1/eventLogs?dag_id=other").await;
+    assert_eq!(got.body["total_entries"], 0);
+}

@@ -14,7 +14,7 @@ use axum::routing::get;
 use serde_json::{Value, json};
 
 use super::common::{Query2, V2Error, V2Result};
-use crate::api::event_logs::{Filter, ORDER_FIELDS};
+use crate::api::event_logs::{Filter, ORDER_FIELDS, wire_all};
 use crate::api::{config, stats};
 use crate::control::Shared;
 use crate::store::AuditRecord;
@@ -108,8 +108,7 @@ async fn get_import_error(
 }
 
 /// An entry as Airflow 3.1's `EventLogResponse`.
-fn event_log_json(r: AuditRecord) -> Value {
-    let w = crate::api::event_logs::wire(r);
+fn event_log_json(w: lithoflow_api::EventLog) -> Value {
     json!({
         "event_log_id": w.event_log_id,
         "when": lithoflow_api::iso_string(&w.when),
@@ -119,20 +118,12 @@ fn event_log_json(r: AuditRecord) -> Value {
         "map_index": w.map_index,
         "try_number": w.try_number,
         "event": w.event,
-        "logical_date": null,
+        "logical_date": w.execution_date.as_ref().map(lithoflow_api::iso_string),
         "owner": w.owner,
         "extra": w.extra,
         "dag_display_name": w.dag_id,
         "task_display_name": w.task_id,
     })
-}
-
-async fn read_log(shared: &Arc<Shared>) -> V2Result<Vec<AuditRecord>> {
-    let store = Arc::clone(&shared.store);
-    tokio::task::spawn_blocking(move || store.audit_log())
-        .await
-        .map_err(|e| V2Error::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(V2Error::from)
 }
 
 /// `GET /eventLogs`: the filters of `/api/v1` (exact ones apply even when 0) and the
@@ -176,14 +167,16 @@ async fn list_event_logs(State(shared): State<Arc<Shared>>, uri: Uri) -> V2Resul
         patterns,
     };
     let (limit, offset) = q.page()?;
-    let kept = filter.apply(read_log(&shared).await?, &order.field, order.desc);
-    let total = kept.len();
-    let logs: Vec<Value> = kept
-        .into_iter()
-        .skip(offset)
-        .take(limit)
-        .map(event_log_json)
-        .collect();
+    let store = Arc::clone(&shared.store);
+    let (page, total) = tokio::task::spawn_blocking(move || {
+        let kept = filter.apply(store.audit_log()?, &order.field, order.desc);
+        let total = kept.len();
+        let page: Vec<AuditRecord> = kept.into_iter().skip(offset).take(limit).collect();
+        Ok::<_, crate::store::StoreError>((wire_all(&store, page), total))
+    })
+    .await
+    .map_err(|e| V2Error::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let logs: Vec<Value> = page.into_iter().map(event_log_json).collect();
     Ok(Json(json!({"event_logs": logs, "total_entries": total})))
 }
 
@@ -201,11 +194,13 @@ async fn get_event_log(
         ));
     };
     let store = Arc::clone(&shared.store);
-    let found = tokio::task::spawn_blocking(move || store.audit_entry(n))
-        .await
-        .map_err(|e| {
-            V2Error::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-        })??;
+    let found = tokio::task::spawn_blocking(move || {
+        store
+            .audit_entry(n)
+            .map(|r| r.and_then(|r| wire_all(&store, vec![r]).pop()))
+    })
+    .await
+    .map_err(|e| V2Error::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     found
         .map(|r| Json(event_log_json(r)))
         .ok_or_else(|| V2Error::not_found(format!("The Event Log with id: `{id}` not found")))
