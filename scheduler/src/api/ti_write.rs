@@ -72,6 +72,7 @@ async fn patch(
     let current = crate::ops::ClearedTi {
         dag_run_id: run_id.clone(),
         task_id: task_id.clone(),
+        map_index,
         state: ti.state,
     };
     // Airflow's dry run answers the instance and changes nothing.

@@ -13,8 +13,8 @@ mod monitor;
 mod pools;
 mod runs;
 mod task_instances;
-mod values;
 mod ti_write;
+mod values;
 mod xcom;
 
 use std::sync::Arc;
