@@ -86,6 +86,8 @@ pub(crate) struct TriggerRequest {
     pub data_interval: Option<(DateTime<Utc>, DateTime<Utc>)>,
     /// The user's note on the run (Airflow's `note`).
     pub note: Option<String>,
+    /// When the run may start (default: now); Airflow 3's default run id names it.
+    pub run_after: Option<DateTime<Utc>>,
 }
 
 /// Records a queued manual run. A paused DAG's run waits queued until it is unpaused.
@@ -95,7 +97,7 @@ pub(crate) fn trigger(
     req: TriggerRequest,
     now: DateTime<Utc>,
 ) -> Result<DagRunRecord, OpError> {
-    let now = now.trunc_subsecs(6);
+    let now = req.run_after.unwrap_or(now).trunc_subsecs(6);
     ensure_dag_record(store, dag)?;
     let logical = req.logical_date.unwrap_or(now);
     let run_id = req

@@ -112,8 +112,11 @@ class V1Writes(unittest.TestCase):
                 dag_run_id="fail_a",
                 task_id="gate",
                 new_state=UpdateTaskState("skipped"),
+                # Airflow 2.10's schema requires all four (`SetTaskInstanceStateFormSchema`).
+                include_upstream=False,
                 include_downstream=True,
                 include_future=True,
+                include_past=False,
                 dry_run=True,
             ),
         )

@@ -51,7 +51,7 @@ class V2Dags(unittest.TestCase):
         self.assertEqual(d.dag_display_name, "dr_sched")
         self.assertTrue(d.is_paused)
         self.assertFalse(d.is_stale)
-        self.assertEqual(d.timetable_summary, "@daily")
+        self.assertEqual(d.timetable_summary, "0 0 * * *")  # Airflow 3 expands cron presets
         self.assertEqual(d.owners, ["airflow"])
         self.assertEqual(sorted(t.name for t in d.tags), ["dagsruns", "scheduled"])
         self.assertEqual(d.tags[0].dag_id, "dr_sched")
@@ -60,7 +60,7 @@ class V2Dags(unittest.TestCase):
         self.assertTrue(d.file_token)
         self.assertEqual(d.max_active_tasks, 16)
         manual = self.dags.get_dag("dr_basic")
-        self.assertEqual(manual.timetable_summary, "None")
+        self.assertIsNone(manual.timetable_summary)  # DAGResponse turns "None" into null
         self.assertEqual(manual.timetable_description, "Never, external triggers only")
         self.assertIsNone(manual.next_dagrun_logical_date)
         with self.assertRaises(ApiException) as e:

@@ -199,6 +199,7 @@ pub(super) fn trigger_request(body: TriggerBody) -> ApiResult<TriggerRequest> {
         ));
     }
     Ok(TriggerRequest {
+        run_after: None,
         run_id: Some(
             body.dag_run_id
                 .unwrap_or_else(|| format!("manual__{}", lithoflow_api::iso_string(&logical))),

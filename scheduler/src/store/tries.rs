@@ -85,11 +85,24 @@ impl Store {
         let records: Vec<TryRecord> = self.scan(&tree, &p, "task instance try")?;
         // The prefix of map index -1 is no prefix of another index (fixed width), but
         // a longer task id could share it: keep the instance's own.
-        Ok(records
+        let mut tries: Vec<TaskInstanceRecord> = records
             .into_iter()
             .map(|r| r.ti)
             .filter(|t| t.task_id == task_id && t.map_index == map_index)
-            .collect())
+            .collect();
+        // A try that a later try followed, in a state that is not finished (up_for_retry,
+        // running when cleared), is history as Airflow records it: failed
+        // (`TaskInstanceHistory.record_ti`, 2.10 and 3.1).
+        let last = tries.iter().map(|t| t.try_number).max().unwrap_or(0);
+        for t in tries.iter_mut().filter(|t| t.try_number < last) {
+            if !t.state.is_finished() {
+                t.state = TaskState::Failed;
+                if t.end_date.is_none() {
+                    t.end_date = t.next_retry_at.or(t.start_date);
+                }
+            }
+        }
+        Ok(tries)
     }
 
     /// Removes the try entries of a run (with the run).

@@ -45,6 +45,22 @@ fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> Value {
     t.map_or(Value::Null, |t| Value::String(iso_string(&t)))
 }
 
+/// Airflow 3's `timetable.summary`: a cron preset as the expression it stands for
+/// (`CronMixin` through `airflow.utils.dates.cron_presets`), anything else as written;
+/// no schedule (NullTimetable's "None") is null, as `DAGResponse`'s validator answers.
+fn timetable_summary(dag: &Dag) -> Option<&str> {
+    let written = dag.schedule_str()?;
+    Some(match written {
+        "@hourly" => "0 * * * *",
+        "@daily" => "0 0 * * *",
+        "@weekly" => "0 0 * * 0",
+        "@monthly" => "0 0 1 * *",
+        "@quarterly" => "0 0 1 */3 *",
+        "@yearly" => "0 0 1 1 *",
+        other => other,
+    })
+}
+
 /// A loaded DAG, or 404 as Airflow 3 says it.
 pub(crate) fn dag_of(shared: &Shared, dag_id: &str) -> V2Result<Arc<Dag>> {
     shared
@@ -101,8 +117,7 @@ fn dag_response(info: &lithoflow_api::DagInfo, dag: &Dag) -> Value {
         "relative_fileloc": dag.fileloc.file_name().map(|f| f.to_string_lossy().into_owned()),
         "fileloc": info.fileloc,
         "description": info.description,
-        // NullTimetable.summary is the string "None" (airflow/timetables/simple.py).
-        "timetable_summary": dag.schedule_str().unwrap_or("None"),
+        "timetable_summary": timetable_summary(dag),
         "timetable_description": info.timetable_description,
         "tags": info.tags.iter().map(|t| json!({"name": t.name, "dag_id": info.dag_id, "dag_display_name": info.dag_id})).collect::<Vec<_>>(),
         "max_active_tasks": info.max_active_tasks,

@@ -10,7 +10,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::{get, post};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -404,7 +404,7 @@ fn trigger_request(bytes: &[u8]) -> V2Result<TriggerRequest> {
             ));
         }
     };
-    let run_after = date("run_after")?.unwrap_or_else(Utc::now);
+    let run_after = date("run_after")?.unwrap_or_else(Utc::now).trunc_subsecs(6);
     // lithoflow's runs always have a logical date: a null one is the run's `run_after`
     // (Airflow 3 leaves it null).
     let logical = date("logical_date")?.unwrap_or(run_after);
@@ -416,6 +416,7 @@ fn trigger_request(bytes: &[u8]) -> V2Result<TriggerRequest> {
         data_interval,
         conf,
         note: string("note")?.filter(|n| !n.is_empty()),
+        run_after: Some(run_after),
     })
 }
 
