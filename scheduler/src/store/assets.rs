@@ -475,7 +475,7 @@ mod tests {
             store.put_run_asset_events("c", "run1", &[e1.id])?;
             store.flush()?;
         }
-        let store = Store::open(&path)?;
+        let store = Store::open_again(&path)?;
         assert_eq!(store.assets()?.len(), 2, "the event's asset was added");
         assert_eq!(store.asset_events_after(0)?.len(), 2);
         let after = store.asset_events_after(store.asset_events_queued_up_to()?)?;

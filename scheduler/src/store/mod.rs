@@ -518,6 +518,25 @@ impl Store {
         Ok(store)
     }
 
+    /// [`Store::open`] for tests that open a database they have just dropped: sled lets
+    /// go of its lock some time after the last handle is dropped (longer on a busy
+    /// machine), so a lock error is waited out as [`Store::reopen`] does.
+    #[cfg(test)]
+    pub(crate) fn open_again(path: &Path) -> Result<Store, StoreError> {
+        let started = std::time::Instant::now();
+        loop {
+            match Store::open(path) {
+                Err(StoreError::Db { message, .. })
+                    if message.contains("could not acquire lock")
+                        && started.elapsed() < REOPEN_WAIT =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Opens the database, migrating an older schema.
     fn open_schema(path: &Path) -> Result<Store, StoreError> {
         let store = Store::open_as_is(path)?;

@@ -136,7 +136,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("state");
         {
-            let store = Store::open(&path).expect("open");
+            let store = Store::open_again(&path).expect("open");
             let pools = store.pools().expect("pools");
             assert_eq!(pools.len(), 1);
             assert_eq!(

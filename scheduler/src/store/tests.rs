@@ -29,7 +29,7 @@ fn records_survive_a_reopen_and_prefixes_do_not_leak() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("state");
     {
-        let s = Store::open(&path).expect("opens");
+        let s = Store::open_again(&path).expect("opens");
         s.put_run(&run("a", "r1", 10)).expect("put");
         s.put_run(&run("a", "r2", 20)).expect("put");
         s.put_run(&run("ab", "r1", 30)).expect("put");
@@ -40,7 +40,7 @@ fn records_survive_a_reopen_and_prefixes_do_not_leak() {
             .expect("put");
         s.flush().expect("flush");
     }
-    let s = Store::open(&path).expect("reopens");
+    let s = Store::open_again(&path).expect("reopens");
     let ids: Vec<String> = s
         .runs("a")
         .expect("scan")
@@ -72,7 +72,7 @@ fn a_newer_schema_is_refused() {
             .expect("insert");
         db.flush().expect("flush");
     }
-    let err = Store::open(&path).err().expect("refused");
+    let err = Store::open_again(&path).err().expect("refused");
     assert!(err.to_string().contains("schema version 99"), "{err}");
 }
 
@@ -102,7 +102,7 @@ fn a_schema_1_database_is_migrated_once_even_after_a_migration_cut_short() {
             .expect("insert");
         db.flush().expect("flush");
     }
-    let s = Store::open(&path).expect("migrates");
+    let s = Store::open_again(&path).expect("migrates");
     assert_eq!(s.schema_version().expect("meta"), Some(SCHEMA_VERSION));
     let r1 = s.run("a", "r1").expect("reads").expect("present");
     assert_eq!(
@@ -118,7 +118,7 @@ fn a_schema_1_database_is_migrated_once_even_after_a_migration_cut_short() {
     drop(s);
     assert!(dir.path().join("state.schema-1.bak").join("db").is_file());
     // A second open is a plain open: no second backup.
-    drop(Store::open(&path).expect("opens"));
+    drop(Store::open_again(&path).expect("opens"));
     assert!(!dir.path().join("state.schema-1.bak.1").exists());
 }
 
@@ -175,7 +175,7 @@ fn a_deleted_run_leaves_the_index_with_its_task_instances_and_xcom() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("state");
     {
-        let s = Store::open(&path).expect("opens");
+        let s = Store::open_again(&path).expect("opens");
         for (id, after) in [("r1", 10), ("r10", 20), ("r2", 30)] {
             s.put_run(&run("d", id, after)).expect("put");
             s.put_ti("d", id, &TaskInstanceRecord::new("t", 1))
@@ -208,7 +208,7 @@ fn a_deleted_run_leaves_the_index_with_its_task_instances_and_xcom() {
         );
         s.flush().expect("flush");
     }
-    let s = Store::open(&path).expect("reopens");
+    let s = Store::open_again(&path).expect("reopens");
     assert_eq!(
         ids(&s.recent_runs("d", 0, 10).expect("reads")),
         ["r2", "r10"]
@@ -267,7 +267,7 @@ fn a_schema_2_database_gets_its_run_index_when_migrated() {
             .expect("insert");
         db.flush().expect("flush");
     }
-    let s = Store::open(&path).expect("migrates");
+    let s = Store::open_again(&path).expect("migrates");
     assert_eq!(s.schema_version().expect("meta"), Some(SCHEMA_VERSION));
     assert_eq!(
         ids(&s.recent_runs("a", 0, 10).expect("reads")),
@@ -314,7 +314,7 @@ fn a_schema_3_database_keeps_its_xcom_at_map_index_minus_one_when_migrated() {
         }
         db.flush().expect("flush");
     }
-    let s = Store::open(&path).expect("migrates");
+    let s = Store::open_again(&path).expect("migrates");
     assert_eq!(s.schema_version().expect("meta"), Some(SCHEMA_VERSION));
     assert_eq!(
         s.xcom("a", "r1", "t", "return_value").expect("reads"),
@@ -328,7 +328,7 @@ fn a_schema_3_database_keeps_its_xcom_at_map_index_minus_one_when_migrated() {
     assert_eq!(r1.version, SCHEMA_VERSION, "marked as of the new schema");
     // Opening again (a migration done twice) changes nothing.
     drop(s);
-    let s = Store::open(&path).expect("opens");
+    let s = Store::open_again(&path).expect("opens");
     assert_eq!(
         s.xcom_entries("a", "r1", "t").expect("reads").len(),
         1,
@@ -370,7 +370,7 @@ fn a_schema_4_database_keeps_its_task_instances_at_map_index_minus_one_when_migr
         }
         db.flush().expect("flush");
     }
-    let s = Store::open(&path).expect("migrates");
+    let s = Store::open_again(&path).expect("migrates");
     assert_eq!(s.schema_version().expect("meta"), Some(SCHEMA_VERSION));
     let t = s.ti("a", "r1", "t").expect("reads").expect("present");
     assert_eq!(
@@ -390,7 +390,7 @@ fn a_schema_4_database_keeps_its_task_instances_at_map_index_minus_one_when_migr
     assert_eq!(r1.version, SCHEMA_VERSION, "marked as of the new schema");
     drop(s);
     assert!(dir.path().join("state.schema-4.bak").join("db").is_file());
-    let s = Store::open(&path).expect("opens again");
+    let s = Store::open_again(&path).expect("opens again");
     assert_eq!(s.tis("a", "r1").expect("reads").len(), 2);
 }
 

@@ -148,7 +148,8 @@ mod tests {
 
         let tries = store.tries("d", "r", "t", -1).expect("tries");
         let seen: Vec<_> = tries.iter().map(|t| (t.try_number, t.state)).collect();
-        assert_eq!(seen, [(1, TaskState::UpForRetry), (2, TaskState::Success)]);
+        // Try 1 was up for retry when try 2 began: history says failed, as Airflow's.
+        assert_eq!(seen, [(1, TaskState::Failed), (2, TaskState::Success)]);
         assert_eq!(tries[0].error.as_deref(), Some("boom"));
 
         store.delete_run("d", "r").expect("delete");

@@ -414,7 +414,7 @@ mod tests {
         let home = tempfile::tempdir().expect("tempdir");
         let state = home.path().join("state");
         {
-            let store = Store::open(&state).expect("open");
+            let store = Store::open_again(&state).expect("open");
             let var = Variable {
                 key: "api_secret".into(),
                 value: "var-value-sealed".into(),

@@ -317,7 +317,7 @@ async fn v2_dags_and_runs_answer_as_airflow_3() {
     assert_eq!(made.body["state"], "queued");
     let dags = h.get("/api/v2/dags?dag_id_pattern=hello").await;
     assert_eq!(dags.body["total_entries"], 1);
-    assert_eq!(dags.body["dags"][0]["timetable_summary"], "@daily");
+    assert_eq!(dags.body["dags"][0]["timetable_summary"], "0 0 * * *");
     assert_eq!(dags.body["dags"][0]["is_stale"], false);
     let nope = h.get("/api/v2/dags/nope").await;
     assert_eq!(nope.status, S::NOT_FOUND);

@@ -126,14 +126,12 @@ async fn tries_list_each_try_and_the_instance() {
     assert_eq!(
         tries,
         [
-            (json!(1), json!("up_for_retry")),
+            // A try a later try followed is history as failed (Airflow's record_ti).
+            (json!(1), json!("failed")),
             (json!(2), json!("running"))
         ]
     );
-    assert_eq!(
-        h.get(&format!("{base}/1")).await.body["state"],
-        "up_for_retry"
-    );
+    assert_eq!(h.get(&format!("{base}/1")).await.body["state"], "failed");
     assert_eq!(h.get(&format!("{base}/3")).await.status, S::NOT_FOUND);
     let v2 = h
         .get("/api/v2/dags/hello/dagRuns/r1/taskInstances/second/tries")
