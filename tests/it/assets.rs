@@ -128,7 +128,8 @@ fn a_consumer_of_two_assets_runs_once_both_are_produced_and_sees_its_events() {
     // The `any` DAG runs on the first producer alone; that run also shows that the
     // scheduler has queued a.csv's event for the `all` consumer, which must not run.
     let any = finished_runs(&d, "any_consumer", 1);
-    assert_eq!(any[0]["run_type"], "asset_triggered", "{any:?}");
+    // `/api/v1` speaks Airflow 2.10: an asset-triggered run is `dataset_triggered`.
+    assert_eq!(any[0]["run_type"], "dataset_triggered", "{any:?}");
     assert!(runs(&d, "consumer").is_empty(), "ran on one asset of two");
     let (status, queue) = d.get("/api/v1/dags/consumer/datasets/queuedEvent");
     assert_eq!(status, 200, "{queue}");
@@ -141,7 +142,7 @@ fn a_consumer_of_two_assets_runs_once_both_are_produced_and_sees_its_events() {
     let consumer = finished_runs(&d, "consumer", 1);
     let run = &consumer[0];
     assert_eq!(run["state"], "success", "{run}");
-    assert_eq!(run["run_type"], "asset_triggered");
+    assert_eq!(run["run_type"], "dataset_triggered");
     let run_id = run["dag_run_id"].as_str().expect("run id").to_owned();
     assert!(run_id.starts_with("asset_triggered__"), "{run_id}");
     // The queue was emptied, so nothing is left to trigger a second run; b is not in

@@ -224,3 +224,22 @@ async fn v2_task_instances_and_logs_have_airflow_3_shapes() {
         .await;
     assert_eq!(bad.status, S::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn v2_task_instance_routes_refuse_ids_that_could_name_another_record() {
+    let h = harness();
+    h.seed_run("r1");
+    for path in [
+        "/api/v2/dags/hello/dagRuns/%2e%2e/taskInstances",
+        "/api/v2/dags/hello/dagRuns/r1/taskInstances/a%2Fb",
+        "/api/v2/dags/hello/dagRuns/r1/taskInstances/first%00x/tries",
+        "/api/v2/dags/hel%5Clo/dagRuns/r1/taskInstances/first/0",
+    ] {
+        let got = h.get(path).await;
+        assert_eq!(got.status, S::BAD_REQUEST, "{path}: {}", got.text);
+        assert!(got.body["detail"].is_string(), "{path}: {}", got.text);
+    }
+    // `~` (every DAG, every run) is not an id and still answers.
+    let all = h.get("/api/v2/dags/~/dagRuns/~/taskInstances").await;
+    assert_eq!(all.status, S::OK, "{}", all.text);
+}

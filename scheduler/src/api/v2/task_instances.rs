@@ -13,7 +13,7 @@ use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::common::{Query2, V2Error, V2Result};
+use super::common::{Query2, V2Error, V2Result, check_ids};
 use crate::api::clear::{ClearAsk, ClearError, clear};
 use crate::api::extract::OrderBy;
 use crate::api::progress::ProgressBook;
@@ -366,6 +366,7 @@ async fn list(
     Path((dag_id, run_id)): Path<(String, String)>,
     uri: Uri,
 ) -> V2Result<Json<Value>> {
+    check_ids(&[("dag_id", &dag_id), ("run_id", &run_id)])?;
     let q = Query2::parse(&uri)?;
     let page = q.page()?;
     let order = q.order_by(ORDER_FIELDS, "map_index")?;
@@ -475,6 +476,7 @@ async fn batch(
     Path((dag_id, run_id)): Path<(String, String)>,
     bytes: axum::body::Bytes,
 ) -> V2Result<Json<Value>> {
+    check_ids(&[("dag_id", &dag_id), ("run_id", &run_id)])?;
     if dag_id != "~" || run_id != "~" {
         return Err(V2Error::invalid(
             &["path", "dag_id"],
@@ -557,6 +559,11 @@ async fn get_one(
     Extension(book): Extension<ProgressBook>,
     Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
 ) -> V2Result<Json<Value>> {
+    check_ids(&[
+        ("dag_id", &dag_id),
+        ("run_id", &run_id),
+        ("task_id", &task_id),
+    ])?;
     let sh = Arc::clone(&shared);
     read2(&shared, move |store| {
         let facts = DagFacts::new(dag_known(&sh, store, &dag_id)?);
@@ -584,6 +591,11 @@ async fn get_mapped(
     State(shared): State<Arc<Shared>>,
     Path((dag_id, run_id, task_id, index)): Path<(String, String, String, String)>,
 ) -> V2Result<Json<Value>> {
+    check_ids(&[
+        ("dag_id", &dag_id),
+        ("run_id", &run_id),
+        ("task_id", &task_id),
+    ])?;
     let map_index: i32 = index.parse().map_err(|_| {
         V2Error::invalid(
             &["path", "map_index"],
@@ -611,6 +623,11 @@ async fn list_mapped(
     Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
     uri: Uri,
 ) -> V2Result<Json<Value>> {
+    check_ids(&[
+        ("dag_id", &dag_id),
+        ("run_id", &run_id),
+        ("task_id", &task_id),
+    ])?;
     let q = Query2::parse(&uri)?;
     let page = q.page()?;
     let order = q.order_by(ORDER_FIELDS, "map_index")?;
@@ -689,6 +706,7 @@ async fn clear_task_instances(
     Path(dag_id): Path<String>,
     bytes: axum::body::Bytes,
 ) -> V2Result<Json<Value>> {
+    check_ids(&[("dag_id", &dag_id)])?;
     let b: ClearBody2 = body(&bytes)?;
     if shared.dag(&dag_id).is_none() {
         return Err(V2Error::not_found(format!("Dag id {dag_id} not found")));
@@ -852,6 +870,11 @@ async fn tries(
     Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
     uri: Uri,
 ) -> V2Result<Json<Value>> {
+    check_ids(&[
+        ("dag_id", &dag_id),
+        ("run_id", &run_id),
+        ("task_id", &task_id),
+    ])?;
     let map_index = query_map_index(&uri)?;
     tries_answer(shared, (dag_id, run_id, task_id, map_index), None).await
 }
@@ -861,6 +884,11 @@ async fn mapped_tries(
     State(shared): State<Arc<Shared>>,
     Path((dag_id, run_id, task_id, index)): Path<(String, String, String, String)>,
 ) -> V2Result<Json<Value>> {
+    check_ids(&[
+        ("dag_id", &dag_id),
+        ("run_id", &run_id),
+        ("task_id", &task_id),
+    ])?;
     let map_index = index_of(&index)?;
     tries_answer(shared, (dag_id, run_id, task_id, map_index), None).await
 }
@@ -871,6 +899,11 @@ async fn one_try(
     Path((dag_id, run_id, task_id, n)): Path<(String, String, String, String)>,
     uri: Uri,
 ) -> V2Result<Json<Value>> {
+    check_ids(&[
+        ("dag_id", &dag_id),
+        ("run_id", &run_id),
+        ("task_id", &task_id),
+    ])?;
     let map_index = query_map_index(&uri)?;
     let n = try_of_path(&n)?;
     tries_answer(shared, (dag_id, run_id, task_id, map_index), Some(n)).await
@@ -881,6 +914,11 @@ async fn one_mapped_try(
     State(shared): State<Arc<Shared>>,
     Path((dag_id, run_id, task_id, index, n)): Path<(String, String, String, String, String)>,
 ) -> V2Result<Json<Value>> {
+    check_ids(&[
+        ("dag_id", &dag_id),
+        ("run_id", &run_id),
+        ("task_id", &task_id),
+    ])?;
     let map_index = index_of(&index)?;
     let n = try_of_path(&n)?;
     tries_answer(shared, (dag_id, run_id, task_id, map_index), Some(n)).await

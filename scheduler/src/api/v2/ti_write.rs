@@ -13,7 +13,7 @@ use axum::http::Uri;
 use axum::routing::patch;
 use serde_json::{Value, json};
 
-use super::common::{Query2, V2Error, V2Result};
+use super::common::{Query2, V2Error, V2Result, check_ids};
 use super::task_instances::{body, dag_known, read2, response, run_known};
 use crate::api::lookup::ask;
 use crate::api::ti_view::DagFacts;
@@ -228,6 +228,11 @@ async fn patch_one(
     uri: Uri,
     bytes: axum::body::Bytes,
 ) -> V2Result<Json<Value>> {
+    check_ids(&[
+        ("dag_id", &dag_id),
+        ("run_id", &run_id),
+        ("task_id", &task_id),
+    ])?;
     let target = Target {
         dag_id,
         run_id,
@@ -243,6 +248,11 @@ async fn patch_mapped(
     uri: Uri,
     bytes: axum::body::Bytes,
 ) -> V2Result<Json<Value>> {
+    check_ids(&[
+        ("dag_id", &dag_id),
+        ("run_id", &run_id),
+        ("task_id", &task_id),
+    ])?;
     let map_index = Some(int(&index, "map_index")?);
     let target = Target {
         dag_id,
@@ -259,6 +269,11 @@ async fn patch_dry_run(
     uri: Uri,
     bytes: axum::body::Bytes,
 ) -> V2Result<Json<Value>> {
+    check_ids(&[
+        ("dag_id", &dag_id),
+        ("run_id", &run_id),
+        ("task_id", &task_id),
+    ])?;
     let target = Target {
         dag_id,
         run_id,
@@ -274,6 +289,11 @@ async fn patch_mapped_dry_run(
     uri: Uri,
     bytes: axum::body::Bytes,
 ) -> V2Result<Json<Value>> {
+    check_ids(&[
+        ("dag_id", &dag_id),
+        ("run_id", &run_id),
+        ("task_id", &task_id),
+    ])?;
     let map_index = Some(int(&index, "map_index")?);
     let target = Target {
         dag_id,
