@@ -187,6 +187,26 @@ class V2RunWrites(unittest.TestCase):
             ),
         )
 
+    def test_wait_streams_the_state_until_the_run_ends_with_its_results(self):
+        self.api.trigger_dag_run(
+            "dr_basic",
+            TriggerDAGRunPostBody(dag_run_id="w_wait", logical_date=datetime.datetime(2025, 3, 4, tzinfo=UTC)),
+        )
+        got = self.api.wait_dag_run_until_finished("dr_basic", "w_wait", interval=0.05, result=["second", "nope"])
+        # Airflow's answer has no content type: the client reads one line as JSON, more as text.
+        lines = [got] if isinstance(got, dict) else [json.loads(l) for l in got.splitlines()]
+        self.assertEqual(lines[-1], {"state": "success", "results": {"second": "done"}}, got)
+        for earlier in lines[:-1]:
+            self.assertIn(earlier["state"], ("queued", "running"), got)
+            self.assertNotIn("results", earlier)
+        # A finished run answers one line at once; without `result`, no results.
+        status, headers, text = raw("GET", "/api/v2/dags/dr_basic/dagRuns/w_wait/wait?interval=1")
+        self.assertEqual((status, text), (200, '{"state": "success"}\n'.replace(": ", ":")), headers)
+        status, _, text = raw("GET", "/api/v2/dags/dr_basic/dagRuns/nope/wait?interval=1")
+        self.assertEqual(status, 404, text)
+        status, _, text = raw("GET", "/api/v2/dags/dr_basic/dagRuns/w_wait/wait?interval=0")
+        self.assertEqual(status, 422, text)
+
     def test_delete(self):
         self.finished("w_delete", 3)
         self.api.delete_dag_run("dr_basic", "w_delete")

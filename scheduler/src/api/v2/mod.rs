@@ -15,6 +15,7 @@ mod runs;
 mod task_instances;
 mod ti_write;
 mod values;
+mod wait;
 mod xcom;
 
 use std::sync::Arc;
@@ -34,4 +35,5 @@ pub(super) fn routes() -> axum::Router<Arc<Shared>> {
         .merge(ti_write::routes())
         .merge(xcom::routes())
         .merge(logs::routes())
+        .merge(wait::routes())
 }
