@@ -158,6 +158,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
         .route(&format!("{ti}/xcomEntries"), get(xcom::list_xcom))
         .route(&format!("{ti}/dependencies"), get(pools::ti_dependencies))
         .route(
+            &format!("{ti}/{{map_index}}/dependencies"),
+            get(pools::mapped_ti_dependencies),
+        )
+        .route(
             &format!("{ti}/xcomEntries/{{xcom_key}}"),
             get(xcom::get_xcom),
         )

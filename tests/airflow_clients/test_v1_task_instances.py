@@ -249,6 +249,14 @@ class TaskInstancesV1(unittest.TestCase):
             self.xcom.get_xcom_entry(DAG, "r1", "produce", "nope")
         self.assertEqual(e.exception.status, 404)
 
+    def test_dependencies_of_finished_instances_are_empty(self):
+        self.assertEqual(self.tis.get_task_instance_dependencies(DAG, "r1", "produce").dependencies, [])
+        got = self.tis.get_mapped_task_instance_dependencies(DAG, "r1", "square", 0)
+        self.assertEqual(got.dependencies, [])
+        with self.assertRaises(ApiException) as e:
+            self.tis.get_mapped_task_instance_dependencies(DAG, "r1", "square", 99)
+        self.assertEqual(e.exception.status, 404)
+
     def test_tries(self):
         flaky = self.tis.get_task_instance_tries(DAG, "r1", "flaky")
         self.assertEqual(

@@ -131,6 +131,14 @@ class TaskInstancesV2(unittest.TestCase):
             self.tis.get_log(DAG, "v2r1", "produce", 1, token="forged")
         self.assertEqual(e.exception.status, 400)
 
+    def test_dependencies_of_finished_instances_are_empty(self):
+        self.assertEqual(self.tis.get_task_instance_dependencies(DAG, "v2r1", "produce").dependencies, [])
+        got = self.tis.get_task_instance_dependencies_by_map_index(DAG, "v2r1", "square", 0)
+        self.assertEqual(got.dependencies, [])
+        with self.assertRaises(ApiException) as e:
+            self.tis.get_task_instance_dependencies_by_map_index(DAG, "v2r1", "square", 99)
+        self.assertEqual(e.exception.status, 404)
+
     def test_tries(self):
         flaky = self.tis.get_task_instance_tries(DAG, "v2r1", "flaky")
         self.assertEqual(

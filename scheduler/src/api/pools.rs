@@ -310,35 +310,70 @@ pub(super) async fn delete_pool(
 /// `GET /dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/dependencies`: what
 /// a scheduled instance waits for (Airflow 2.10's route; lithoflow reports the pool,
 /// `max_active_tasks` and `max_active_tis_per_dag` dependencies, with the pool and how
-/// many waiting instances come before it).
+/// many waiting instances come before it). Every instance of the task.
 pub(super) async fn ti_dependencies(
     State(shared): State<Arc<Shared>>,
     Ids([dag_id, run_id, task_id]): Ids<3>,
     uri: Uri,
 ) -> ApiResult<Json<TaskInstanceDependencyCollection>> {
     Params::parse(&uri, &[])?;
-    let sh = Arc::clone(&shared);
-    let (d, r, t) = (dag_id.clone(), run_id.clone(), task_id.clone());
-    read(&shared, move |store| {
+    let dependencies = dependencies_of(&shared, &dag_id, &run_id, &task_id, None).await?;
+    Ok(Json(TaskInstanceDependencyCollection { dependencies }))
+}
+
+/// `GET .../taskInstances/{task_id}/{map_index}/dependencies`: the same for one
+/// instance of a mapped task.
+pub(super) async fn mapped_ti_dependencies(
+    State(shared): State<Arc<Shared>>,
+    Ids([dag_id, run_id, task_id, index]): Ids<4>,
+    uri: Uri,
+) -> ApiResult<Json<TaskInstanceDependencyCollection>> {
+    Params::parse(&uri, &[])?;
+    let map_index: i32 = index.parse().map_err(|_| {
+        ApiError::bad_request(format!("`map_index` must be an integer, found {index:?}"))
+    })?;
+    let dependencies =
+        dependencies_of(&shared, &dag_id, &run_id, &task_id, Some(map_index)).await?;
+    Ok(Json(TaskInstanceDependencyCollection { dependencies }))
+}
+
+/// The unmet dependencies of a task's waiting instances (one map index, or all), after
+/// checking the DAG, the run and the task instance exist (404 otherwise). Shared with
+/// `/api/v2`.
+pub(super) async fn dependencies_of(
+    shared: &Arc<Shared>,
+    dag_id: &str,
+    run_id: &str,
+    task_id: &str,
+    map_index: Option<i32>,
+) -> ApiResult<Vec<TaskFailedDependency>> {
+    let sh = Arc::clone(shared);
+    let (d, r, t) = (dag_id.to_owned(), run_id.to_owned(), task_id.to_owned());
+    read(shared, move |store| {
         known_dag(&sh, store, &d)?;
         run_of(store, &d, &r)?;
-        ti_of(store, &d, &r, &t)?;
-        Ok(())
+        match map_index {
+            None => ti_of(store, &d, &r, &t).map(|_| ()),
+            Some(i) => store.ti_at(&d, &r, &t, i)?.map(|_| ()).ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "Task instance `{t}` (map index {i}) of run `{r}` not found"
+                ))
+            }),
+        }
     })
     .await?;
-    let dependencies = shared
+    Ok(shared
         .pools
         .as_ref()
-        .map(|a| a.waiting(&dag_id, &run_id))
+        .map(|a| a.waiting(dag_id, run_id))
         .unwrap_or_default()
         .into_iter()
-        .filter(|w| w.task_id == task_id)
+        .filter(|w| w.task_id == task_id && map_index.is_none_or(|i| i == w.map_index))
         .map(|w| TaskFailedDependency {
             name: w.dependency.to_owned(),
             reason: w.reason,
             pool: Some(w.pool),
             ahead: Some(w.ahead),
         })
-        .collect();
-    Ok(Json(TaskInstanceDependencyCollection { dependencies }))
+        .collect())
 }

@@ -185,3 +185,29 @@ async fn a_finished_task_instance_has_no_unmet_dependencies() {
         .await;
     assert_eq!(got.status, S::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn dependencies_answer_per_mapped_instance_and_on_api_v2() {
+    let h = harness();
+    h.seed_run("r1");
+    for path in [
+        "/api/v2/dags/hello/dagRuns/r1/taskInstances/first/dependencies",
+        "/api/v1/dags/hello/dagRuns/r1/taskInstances/first/-1/dependencies",
+        "/api/v2/dags/hello/dagRuns/r1/taskInstances/first/-1/dependencies",
+    ] {
+        let got = h.get(path).await;
+        assert_eq!(got.status, S::OK, "{path}: {}", got.text);
+        assert_eq!(got.body, json!({"dependencies": []}), "{path}");
+    }
+    for path in [
+        "/api/v1/dags/hello/dagRuns/r1/taskInstances/first/7/dependencies",
+        "/api/v2/dags/hello/dagRuns/r1/taskInstances/nope/dependencies",
+    ] {
+        let got = h.get(path).await;
+        assert_eq!(got.status, S::NOT_FOUND, "{path}: {}", got.text);
+    }
+    let got = h
+        .get("/api/v2/dags/hello/dagRuns/r1/taskInstances/first/x/dependencies")
+        .await;
+    assert_eq!(got.status, S::UNPROCESSABLE_ENTITY, "{}", got.text);
+}

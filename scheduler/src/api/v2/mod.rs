@@ -7,6 +7,7 @@
 mod bulk;
 pub(crate) mod common;
 mod dags;
+mod dependencies;
 mod logs;
 mod misc;
 mod monitor;
@@ -36,4 +37,5 @@ pub(super) fn routes() -> axum::Router<Arc<Shared>> {
         .merge(xcom::routes())
         .merge(logs::routes())
         .merge(wait::routes())
+        .merge(dependencies::routes())
 }

@@ -26,10 +26,7 @@ use crate::store::{RETURN_KEY, Store, UNMAPPED};
 
 /// The routes of this module.
 pub(super) fn routes() -> axum::Router<Arc<Shared>> {
-    axum::Router::new().route(
-        "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/wait",
-        get(wait),
-    )
+    axum::Router::new().route("/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/wait", get(wait))
 }
 
 /// `interval`: required, a number of seconds above 0 (FastAPI's `Query(gt=0.0)`).
@@ -104,9 +101,11 @@ async fn wait(
                 Step::Look => {
                     tokio::time::sleep(every).await;
                     // A run deleted meanwhile ends the stream with what was said so far.
-                    read2(&shared, move |store| line(store, &dag_id, &run_id, &results))
-                        .await
-                        .ok()?
+                    read2(&shared, move |store| {
+                        line(store, &dag_id, &run_id, &results)
+                    })
+                    .await
+                    .ok()?
                 }
                 Step::End => return None,
             };
