@@ -41,7 +41,7 @@ fn interval(q: &Query2) -> V2Result<Duration> {
             format!("Input should be a valid number, unable to parse string as a number: {text:?}"),
         )
     })?;
-    if !(secs > 0.0) {
+    if secs.is_nan() || secs <= 0.0 {
         return Err(V2Error::invalid(&loc, "Input should be greater than 0"));
     }
     Duration::try_from_secs_f64(secs)
