@@ -192,14 +192,3 @@ impl Query2 {
         crate::api::extract::OrderBy::parse(value, allowed).map_err(V2Error::bad_request)
     }
 }
-
-/// Checks ids taken from a path as `/api/v1` does (`extract::check_id`: no `/`, `\`,
-/// NUL, `.` or `..`, at most 250 bytes) before any lookup; `~` ("every") passes.
-pub(crate) fn check_ids(ids: &[(&str, &str)]) -> V2Result<()> {
-    for (name, id) in ids {
-        if *id != "~" {
-            crate::api::extract::check_id(name, id)?;
-        }
-    }
-    Ok(())
-}

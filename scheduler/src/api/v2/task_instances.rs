@@ -6,16 +6,16 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::Uri;
 use axum::routing::{get, post};
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::common::{Query2, V2Error, V2Result, check_ids};
+use super::common::{Query2, V2Error, V2Result};
 use crate::api::clear::{ClearAsk, ClearError, clear};
-use crate::api::extract::OrderBy;
+use crate::api::extract::{Ids, OrderBy};
 use crate::api::progress::ProgressBook;
 use crate::api::ti_list::{self, Range, Row, TiFilter};
 use crate::api::ti_view::DagFacts;
@@ -363,10 +363,9 @@ pub(super) fn run_known(store: &Store, dag_id: &str, run_id: &str) -> V2Result<D
 /// `GET /dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances` (`~` for either).
 async fn list(
     State(shared): State<Arc<Shared>>,
-    Path((dag_id, run_id)): Path<(String, String)>,
+    Ids([dag_id, run_id]): Ids<2>,
     uri: Uri,
 ) -> V2Result<Json<Value>> {
-    check_ids(&[("dag_id", &dag_id), ("run_id", &run_id)])?;
     let q = Query2::parse(&uri)?;
     let page = q.page()?;
     let order = q.order_by(ORDER_FIELDS, "map_index")?;
@@ -473,10 +472,9 @@ pub(super) fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> V2Result<T> 
 /// `POST /dags/~/dagRuns/~/taskInstances/list`: the filters in the body.
 async fn batch(
     State(shared): State<Arc<Shared>>,
-    Path((dag_id, run_id)): Path<(String, String)>,
+    Ids([dag_id, run_id]): Ids<2>,
     bytes: axum::body::Bytes,
 ) -> V2Result<Json<Value>> {
-    check_ids(&[("dag_id", &dag_id), ("run_id", &run_id)])?;
     if dag_id != "~" || run_id != "~" {
         return Err(V2Error::invalid(
             &["path", "dag_id"],
@@ -557,13 +555,8 @@ async fn batch(
 async fn get_one(
     State(shared): State<Arc<Shared>>,
     Extension(book): Extension<ProgressBook>,
-    Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
+    Ids([dag_id, run_id, task_id]): Ids<3>,
 ) -> V2Result<Json<Value>> {
-    check_ids(&[
-        ("dag_id", &dag_id),
-        ("run_id", &run_id),
-        ("task_id", &task_id),
-    ])?;
     let sh = Arc::clone(&shared);
     read2(&shared, move |store| {
         let facts = DagFacts::new(dag_known(&sh, store, &dag_id)?);
@@ -589,13 +582,8 @@ async fn get_one(
 /// `GET .../taskInstances/{task_id}/{map_index}`.
 async fn get_mapped(
     State(shared): State<Arc<Shared>>,
-    Path((dag_id, run_id, task_id, index)): Path<(String, String, String, String)>,
+    Ids([dag_id, run_id, task_id, index]): Ids<4>,
 ) -> V2Result<Json<Value>> {
-    check_ids(&[
-        ("dag_id", &dag_id),
-        ("run_id", &run_id),
-        ("task_id", &task_id),
-    ])?;
     let map_index: i32 = index.parse().map_err(|_| {
         V2Error::invalid(
             &["path", "map_index"],
@@ -620,14 +608,9 @@ async fn get_mapped(
 /// `GET .../taskInstances/{task_id}/listMapped`: by map index unless `order_by`.
 async fn list_mapped(
     State(shared): State<Arc<Shared>>,
-    Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
+    Ids([dag_id, run_id, task_id]): Ids<3>,
     uri: Uri,
 ) -> V2Result<Json<Value>> {
-    check_ids(&[
-        ("dag_id", &dag_id),
-        ("run_id", &run_id),
-        ("task_id", &task_id),
-    ])?;
     let q = Query2::parse(&uri)?;
     let page = q.page()?;
     let order = q.order_by(ORDER_FIELDS, "map_index")?;
@@ -703,10 +686,9 @@ fn yes() -> bool {
 /// run, that would be) as `TaskInstanceCollectionResponse`.
 async fn clear_task_instances(
     State(shared): State<Arc<Shared>>,
-    Path(dag_id): Path<String>,
+    Ids([dag_id]): Ids<1>,
     bytes: axum::body::Bytes,
 ) -> V2Result<Json<Value>> {
-    check_ids(&[("dag_id", &dag_id)])?;
     let b: ClearBody2 = body(&bytes)?;
     if shared.dag(&dag_id).is_none() {
         return Err(V2Error::not_found(format!("Dag id {dag_id} not found")));
@@ -867,14 +849,9 @@ fn try_of_path(text: &str) -> V2Result<u32> {
 /// `GET .../taskInstances/{task_id}/tries` (`map_index` in the query, default -1).
 async fn tries(
     State(shared): State<Arc<Shared>>,
-    Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
+    Ids([dag_id, run_id, task_id]): Ids<3>,
     uri: Uri,
 ) -> V2Result<Json<Value>> {
-    check_ids(&[
-        ("dag_id", &dag_id),
-        ("run_id", &run_id),
-        ("task_id", &task_id),
-    ])?;
     let map_index = query_map_index(&uri)?;
     tries_answer(shared, (dag_id, run_id, task_id, map_index), None).await
 }
@@ -882,13 +859,8 @@ async fn tries(
 /// `GET .../taskInstances/{task_id}/{map_index}/tries`.
 async fn mapped_tries(
     State(shared): State<Arc<Shared>>,
-    Path((dag_id, run_id, task_id, index)): Path<(String, String, String, String)>,
+    Ids([dag_id, run_id, task_id, index]): Ids<4>,
 ) -> V2Result<Json<Value>> {
-    check_ids(&[
-        ("dag_id", &dag_id),
-        ("run_id", &run_id),
-        ("task_id", &task_id),
-    ])?;
     let map_index = index_of(&index)?;
     tries_answer(shared, (dag_id, run_id, task_id, map_index), None).await
 }
@@ -896,14 +868,9 @@ async fn mapped_tries(
 /// `GET .../taskInstances/{task_id}/tries/{task_try_number}`.
 async fn one_try(
     State(shared): State<Arc<Shared>>,
-    Path((dag_id, run_id, task_id, n)): Path<(String, String, String, String)>,
+    Ids([dag_id, run_id, task_id, n]): Ids<4>,
     uri: Uri,
 ) -> V2Result<Json<Value>> {
-    check_ids(&[
-        ("dag_id", &dag_id),
-        ("run_id", &run_id),
-        ("task_id", &task_id),
-    ])?;
     let map_index = query_map_index(&uri)?;
     let n = try_of_path(&n)?;
     tries_answer(shared, (dag_id, run_id, task_id, map_index), Some(n)).await
@@ -912,13 +879,8 @@ async fn one_try(
 /// `GET .../taskInstances/{task_id}/{map_index}/tries/{task_try_number}`.
 async fn one_mapped_try(
     State(shared): State<Arc<Shared>>,
-    Path((dag_id, run_id, task_id, index, n)): Path<(String, String, String, String, String)>,
+    Ids([dag_id, run_id, task_id, index, n]): Ids<5>,
 ) -> V2Result<Json<Value>> {
-    check_ids(&[
-        ("dag_id", &dag_id),
-        ("run_id", &run_id),
-        ("task_id", &task_id),
-    ])?;
     let map_index = index_of(&index)?;
     let n = try_of_path(&n)?;
     tries_answer(shared, (dag_id, run_id, task_id, map_index), Some(n)).await

@@ -8,13 +8,14 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::Uri;
 use axum::routing::patch;
 use serde_json::{Value, json};
 
-use super::common::{Query2, V2Error, V2Result, check_ids};
+use super::common::{Query2, V2Error, V2Result};
 use super::task_instances::{body, dag_known, read2, response, run_known};
+use crate::api::extract::Ids;
 use crate::api::lookup::ask;
 use crate::api::ti_view::DagFacts;
 use crate::api::ti_write::settable;
@@ -224,15 +225,10 @@ async fn apply(
 
 async fn patch_one(
     State(shared): State<Arc<Shared>>,
-    Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
+    Ids([dag_id, run_id, task_id]): Ids<3>,
     uri: Uri,
     bytes: axum::body::Bytes,
 ) -> V2Result<Json<Value>> {
-    check_ids(&[
-        ("dag_id", &dag_id),
-        ("run_id", &run_id),
-        ("task_id", &task_id),
-    ])?;
     let target = Target {
         dag_id,
         run_id,
@@ -244,15 +240,10 @@ async fn patch_one(
 
 async fn patch_mapped(
     State(shared): State<Arc<Shared>>,
-    Path((dag_id, run_id, task_id, index)): Path<(String, String, String, String)>,
+    Ids([dag_id, run_id, task_id, index]): Ids<4>,
     uri: Uri,
     bytes: axum::body::Bytes,
 ) -> V2Result<Json<Value>> {
-    check_ids(&[
-        ("dag_id", &dag_id),
-        ("run_id", &run_id),
-        ("task_id", &task_id),
-    ])?;
     let map_index = Some(int(&index, "map_index")?);
     let target = Target {
         dag_id,
@@ -265,15 +256,10 @@ async fn patch_mapped(
 
 async fn patch_dry_run(
     State(shared): State<Arc<Shared>>,
-    Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
+    Ids([dag_id, run_id, task_id]): Ids<3>,
     uri: Uri,
     bytes: axum::body::Bytes,
 ) -> V2Result<Json<Value>> {
-    check_ids(&[
-        ("dag_id", &dag_id),
-        ("run_id", &run_id),
-        ("task_id", &task_id),
-    ])?;
     let target = Target {
         dag_id,
         run_id,
@@ -285,15 +271,10 @@ async fn patch_dry_run(
 
 async fn patch_mapped_dry_run(
     State(shared): State<Arc<Shared>>,
-    Path((dag_id, run_id, task_id, index)): Path<(String, String, String, String)>,
+    Ids([dag_id, run_id, task_id, index]): Ids<4>,
     uri: Uri,
     bytes: axum::body::Bytes,
 ) -> V2Result<Json<Value>> {
-    check_ids(&[
-        ("dag_id", &dag_id),
-        ("run_id", &run_id),
-        ("task_id", &task_id),
-    ])?;
     let map_index = Some(int(&index, "map_index")?);
     let target = Target {
         dag_id,
