@@ -266,7 +266,7 @@ data = { s = 120 }
     );
     assert_eq!(status, 200, "{body}");
     let states = |dag: &str| -> Vec<(String, String)> {
-        let (status, body) = daemon.get(&format!("/api/v1/dags/{dag}/dagRuns"));
+        let (status, body) = daemon.get(&format!("/api/v1/dags/{dag}/dagRuns?order_by=-id"));
         assert_eq!(status, 200, "{body}");
         body["dag_runs"]
             .as_array()
