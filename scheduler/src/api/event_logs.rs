@@ -25,10 +25,7 @@ pub(crate) const API_OWNER: &str = "api";
 /// Records an entry by the API. A failure to record is logged, not answered: the action
 /// it describes is done.
 pub(crate) fn record(store: &Store, event: &str, extra: &Value) {
-    let rec = AuditRecord::new(event, API_OWNER).with_extra(extra);
-    if let Err(e) = store.record_audit(rec) {
-        tracing::warn!(event, "failed to record the event log entry: {e}");
-    }
+    crate::ops::audit(store, AuditRecord::new(event, API_OWNER).with_extra(extra));
 }
 
 /// The fields the list sorts by (Airflow's `allowed_sort_attrs`; `execution_date` and

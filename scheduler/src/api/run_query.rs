@@ -214,8 +214,11 @@ pub(crate) fn parse_time(value: &str) -> Result<DateTime<Utc>, String> {
     // pydantic takes a space for the `T` (Python's `str(datetime)`,
     // `2026-11-27 10:00:00+00:00`); any other space is an offset's `+` left unescaped
     // by a client (the 3.x client's `isoformat()`).
+    // A `+` there stood for such a space.
     let v = match v.get(..10) {
-        Some(day) if v.as_bytes().get(10) == Some(&b' ') => format!("{day}T{}", &v[11..]),
+        Some(day) if matches!(v.as_bytes().get(10), Some(b' ' | b'+')) => {
+            format!("{day}T{}", &v[11..])
+        }
         _ => v.to_owned(),
     };
     let v = if v.ends_with('Z') {
@@ -230,8 +233,10 @@ pub(crate) fn parse_time(value: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(t) = DateTime::parse_from_str(&v, "%Y-%m-%dT%H:%M:%S%.f%z") {
         return Ok(t.with_timezone(&Utc));
     }
-    if let Ok(t) = NaiveDateTime::parse_from_str(&v, "%Y-%m-%dT%H:%M:%S%.f") {
-        return Ok(t.and_utc());
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(&v, fmt) {
+            return Ok(t.and_utc());
+        }
     }
     if let Ok(d) = NaiveDate::parse_from_str(&v, "%Y-%m-%d")
         && let Some(t) = d.and_hms_opt(0, 0, 0)

@@ -284,33 +284,9 @@ pub(super) fn v1_date(
         .transpose()
 }
 
-/// An ISO 8601 date-time (RFC 3339, or without a zone: UTC; or a date: its midnight).
+/// An ISO 8601 date-time as the clients send it (`run_query::parse_time`).
 pub(crate) fn parse_date(v: &str) -> Option<DateTime<Utc>> {
-    // The date/time separator may be a space (Python's `str(datetime)`, as the 3.x
-    // client sends it) or a `+` that stood for one; any other space is an offset's
-    // `+` that a query string turned into a space.
-    let mut chars: Vec<char> = v.trim().chars().collect();
-    if chars.len() > 10 && (chars[10] == ' ' || chars[10] == '+') {
-        chars[10] = 'T';
-    }
-    let v: String = chars
-        .into_iter()
-        .map(|c| if c == ' ' { '+' } else { c })
-        .collect();
-    if let Ok(d) = DateTime::parse_from_rfc3339(&v)
-        .or_else(|_| DateTime::parse_from_str(&v, "%Y-%m-%dT%H:%M:%S%.f%z"))
-    {
-        return Some(d.with_timezone(&Utc));
-    }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
-        if let Ok(n) = chrono::NaiveDateTime::parse_from_str(&v, fmt) {
-            return Some(n.and_utc());
-        }
-    }
-    chrono::NaiveDate::parse_from_str(&v, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|n| n.and_utc())
+    crate::api::run_query::parse_time(v).ok()
 }
 
 /// A v1 number parameter (`duration_gte`).

@@ -35,22 +35,13 @@ pub struct AuditLogArgs {
     pub output: OutputArg,
 }
 
-/// Who runs this command: the OS user (`$USER`, `$LOGNAME`), as Airflow's CLI action
-/// logger records `getuser()`.
-pub(crate) fn os_user() -> String {
-    ["USER", "LOGNAME"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
-        .unwrap_or_else(|| "cli".to_owned())
-}
-
 /// Records `event` (Airflow's CLI name, `cli_<command>`) by the OS user with `extra`
 /// (never a secret). A failure to record is a warning: the change is made.
 pub(crate) fn record(store: &Store, event: &str, extra: &Value) {
-    let rec = AuditRecord::new(event, &os_user()).with_extra(extra);
-    if let Err(e) = store.record_audit(rec) {
-        tracing::warn!(event, "failed to record the event log entry: {e}");
-    }
+    crate::ops::audit(
+        store,
+        AuditRecord::new(event, &crate::ops::os_user()).with_extra(extra),
+    );
 }
 
 fn row(v: Value) -> Map<String, Value> {

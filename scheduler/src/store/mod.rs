@@ -404,6 +404,8 @@ pub struct Store {
     tis: sled::Tree,
     xcom: sled::Tree,
     backfills: sled::Tree,
+    /// Tree `ti_tries` (`tries.rs`), written on the hot path of `put_ti`.
+    tries: sled::Tree,
     values: values::ValueTrees,
     assets: assets::AssetTrees,
 }
@@ -595,6 +597,7 @@ impl Store {
             tis: db.open_tree("task_instances").map_err(db_err)?,
             xcom: db.open_tree("xcom").map_err(db_err)?,
             backfills: db.open_tree("backfills").map_err(db_err)?,
+            tries: db.open_tree("ti_tries").map_err(db_err)?,
             values: values::ValueTrees::open(&db, path).map_err(db_err)?,
             assets: assets::AssetTrees::open(&db).map_err(db_err)?,
             path: path.to_owned(),

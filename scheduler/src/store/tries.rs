@@ -41,10 +41,6 @@ fn try_key(dag_id: &str, run_id: &str, task_id: &str, map_index: i32, try_number
 }
 
 impl Store {
-    pub(super) fn tries_tree(&self) -> Result<sled::Tree, StoreError> {
-        self.db.open_tree("ti_tries").map_err(|e| self.db_err(e))
-    }
-
     /// Keeps `ti`'s current try (called by [`Store::put_ti`]): written when the
     /// instance is in a try's state and its entry differs.
     pub(super) fn note_try(
@@ -56,14 +52,14 @@ impl Store {
         if ti.try_number == 0 || !is_try_state(ti.state) {
             return Ok(());
         }
-        let tree = self.tries_tree()?;
+        let tree = &self.tries;
         let k = try_key(dag_id, run_id, &ti.task_id, ti.map_index, ti.try_number);
-        let old: Option<TryRecord> = self.get(&tree, &k, "task instance try")?;
+        let old: Option<TryRecord> = self.get(tree, &k, "task instance try")?;
         if old.as_ref().is_some_and(|o| &o.ti == ti) {
             return Ok(());
         }
         self.put(
-            &tree,
+            tree,
             k,
             &TryRecord {
                 version: RECORD_VERSION,
@@ -80,9 +76,9 @@ impl Store {
         task_id: &str,
         map_index: i32,
     ) -> Result<Vec<TaskInstanceRecord>, StoreError> {
-        let tree = self.tries_tree()?;
+        let tree = &self.tries;
         let p = ti_key(dag_id, run_id, task_id, map_index);
-        let records: Vec<TryRecord> = self.scan(&tree, &p, "task instance try")?;
+        let records: Vec<TryRecord> = self.scan(tree, &p, "task instance try")?;
         // The prefix of map index -1 is no prefix of another index (fixed width), but
         // a longer task id could share it: keep the instance's own.
         let mut tries: Vec<TaskInstanceRecord> = records
@@ -107,7 +103,7 @@ impl Store {
 
     /// Removes the try entries of a run (with the run).
     pub(super) fn forget_run_tries(&self, dag_id: &str, run_id: &str) -> Result<(), StoreError> {
-        let tree = self.tries_tree()?;
+        let tree = &self.tries;
         for k in tree.scan_prefix(prefix(&[dag_id, run_id])).keys() {
             let k = k.map_err(|e| self.db_err(e))?;
             tree.remove(k).map_err(|e| self.db_err(e))?;
