@@ -24,10 +24,10 @@ use crate::control::{Request, SetTaskStateSpec, Shared};
 pub(super) fn routes() -> axum::Router<Arc<Shared>> {
     let ti = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}";
     axum::Router::new()
-        .route(&format!("{ti}/dry_run"), patch(patch_dry_run))
+        .route(&format!("{ti}/dry_run"), patch(patch_one::<true>))
         .route(
             &format!("{ti}/{{map_index}}/dry_run"),
-            patch(patch_mapped_dry_run),
+            patch(patch_mapped::<true>),
         )
 }
 
@@ -36,7 +36,7 @@ pub(super) fn patch_routes() -> (
     axum::routing::MethodRouter<Arc<Shared>>,
     axum::routing::MethodRouter<Arc<Shared>>,
 ) {
-    (patch(patch_one), patch(patch_mapped))
+    (patch(patch_one::<false>), patch(patch_mapped::<false>))
 }
 
 /// Airflow 3.1's `PatchTaskInstanceBody` (`extra="forbid"`).
@@ -223,7 +223,8 @@ async fn apply(
     .map(Json)
 }
 
-async fn patch_one(
+/// `PATCH .../{task_id}` (and, with `DRY_RUN`, `.../{task_id}/dry_run`).
+async fn patch_one<const DRY_RUN: bool>(
     State(shared): State<Arc<Shared>>,
     Ids([dag_id, run_id, task_id]): Ids<3>,
     uri: Uri,
@@ -235,10 +236,11 @@ async fn patch_one(
         task_id,
         map_index: None,
     };
-    apply(shared, target, &uri, &bytes, false).await
+    apply(shared, target, &uri, &bytes, DRY_RUN).await
 }
 
-async fn patch_mapped(
+/// `PATCH .../{task_id}/{map_index}` (and, with `DRY_RUN`, `.../dry_run`).
+async fn patch_mapped<const DRY_RUN: bool>(
     State(shared): State<Arc<Shared>>,
     Ids([dag_id, run_id, task_id, index]): Ids<4>,
     uri: Uri,
@@ -251,36 +253,5 @@ async fn patch_mapped(
         task_id,
         map_index,
     };
-    apply(shared, target, &uri, &bytes, false).await
-}
-
-async fn patch_dry_run(
-    State(shared): State<Arc<Shared>>,
-    Ids([dag_id, run_id, task_id]): Ids<3>,
-    uri: Uri,
-    bytes: axum::body::Bytes,
-) -> V2Result<Json<Value>> {
-    let target = Target {
-        dag_id,
-        run_id,
-        task_id,
-        map_index: None,
-    };
-    apply(shared, target, &uri, &bytes, true).await
-}
-
-async fn patch_mapped_dry_run(
-    State(shared): State<Arc<Shared>>,
-    Ids([dag_id, run_id, task_id, index]): Ids<4>,
-    uri: Uri,
-    bytes: axum::body::Bytes,
-) -> V2Result<Json<Value>> {
-    let map_index = Some(int(&index, "map_index")?);
-    let target = Target {
-        dag_id,
-        run_id,
-        task_id,
-        map_index,
-    };
-    apply(shared, target, &uri, &bytes, true).await
+    apply(shared, target, &uri, &bytes, DRY_RUN).await
 }
