@@ -1,8 +1,9 @@
 # shellcheck shell=bash
-# Shared part of bench/peers/{maps,dags,curve}.sh, sourced by them. Parses the common
-# options, finds or builds the lithoflow binary, the real interpreter, and installs the
-# peers into their own venvs under bench/.work (gitignored):
+# Shared part of bench/peers/{maps,dags,curve}.sh, sourced by them: parses the common
+# options, finds or builds the lithoflow binary and the real interpreter, and installs the
+# peers into their own venvs under bench/.work (gitignored).
 #
+# Common options:
 #   --bin PATH      the lithoflow binary to measure (default: `cargo build --release -p
 #                   lithoflow-scheduler` of this work tree, then target/release/lithoflow);
 #                   e.g. --bin /work/baseline/lithoflow-039cc73 for the "before" figures
@@ -33,7 +34,8 @@ SKIP=()
 # The calling script's header comment, then the common options above.
 peers_usage() {
     awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'
-    awk 'NR > 2 && !/^#/ { exit } NR > 2' "$ROOT/bench/peers/common.sh" | sed 's/^# \{0,1\}//'
+    echo
+    awk '/^# Common options:/ { on = 1 } on && !/^#/ { exit } on' "$ROOT/bench/peers/common.sh" | sed 's/^# \{0,1\}//'
 }
 
 # peers_parse "$@": the common options; a script's own options are handled by its

@@ -68,6 +68,10 @@ def wall(doc):
     return None if state(doc) else doc["median_wall_s"]
 
 
+def cpu(doc):
+    return None if state(doc) else doc["median_cpu_s"]
+
+
 def row_figs(doc):
     """wall (runs), CPU, top RSS, tree RSS."""
     why = state(doc)
@@ -105,6 +109,7 @@ def maps(data):
     for kind in ("map", "burn"):
         for n in sorted({n for (t, k, n) in data if k == kind}):
             lf = wall(data.get(("lithoflow", kind, n)))
+            lf_cpu = cpu(data.get(("lithoflow", kind, n)))
             for tool in TOOLS_MAPS:
                 doc = data.get((tool, kind, n))
                 if doc is None:
@@ -115,9 +120,11 @@ def maps(data):
                 work = f"{n:,} x " + ("inc(x)" if kind == "map" else "20 ms CPU")
                 rows.append([work, NAMES[tool]] + row_figs(doc)
                             + [per, secs(inner) if inner is not None else "",
-                               "" if tool == "lithoflow" else ratio(lf, w)])
+                               "" if tool == "lithoflow" else ratio(lf, w),
+                               "" if tool == "lithoflow" else ratio(lf_cpu, cpu(doc))])
     out.append(table(["calls", "command", "wall, median (runs)", "CPU", "peak RSS top", "peak RSS tree",
-                      "µs/call (wall)", "calls alone (in-process)", "lithoflow ÷ this"], rows))
+                      "µs/call (wall)", "calls alone (in-process)", "lithoflow ÷ this (wall)",
+                      "lithoflow ÷ this (CPU)"], rows))
     pipe = data.get(("pipe", "rtt", 100000))
     if pipe and not state(pipe):
         out.append(f"\nFloor: a one-byte round trip between two Python processes over `os.pipe()`: "
@@ -131,6 +138,7 @@ def dags(data):
         for n in sorted({n for (t, k, n) in data if k == kind}):
             tasks = n if kind == "chain" else n + 2
             lf = wall(data.get(("lithoflow", kind, n)))
+            lf_cpu = cpu(data.get(("lithoflow", kind, n)))
             for tool in ("lithoflow", "dagster", "prefect", "airflow"):
                 doc = data.get((tool, kind, n))
                 if doc is None:
@@ -141,9 +149,11 @@ def dags(data):
                 rows.append([what, NAMES["lithoflow-dags" if tool == "lithoflow" else tool]] + row_figs(doc)
                             + [f"{w / tasks * 1000:.2f}" if w is not None else "",
                                secs(inner) if inner is not None else "",
-                               "" if tool == "lithoflow" else ratio(w, lf)])
+                               "" if tool == "lithoflow" else ratio(w, lf),
+                               "" if tool == "lithoflow" else ratio(cpu(doc), lf_cpu)])
     return [table(["DAG", "command", "wall, median (runs)", "CPU", "peak RSS top", "peak RSS tree",
-                   "ms/task (wall)", "run alone (in-process)", "this ÷ lithoflow"], rows)]
+                   "ms/task (wall)", "run alone (in-process)", "this ÷ lithoflow (wall)",
+                   "this ÷ lithoflow (CPU)"], rows)]
 
 
 def curve(data):
