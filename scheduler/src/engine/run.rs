@@ -21,10 +21,12 @@ use tokio_util::sync::CancellationToken;
 use super::callbacks::{self, CallbackKind, CallbackLog, RunEnd};
 use super::log::TryLog;
 use super::mapping::{self, InstanceArgs, TiKey};
-use super::outcome::{airflow3_skip_ends_execute, multiple_outputs_check, pushes, skips_after};
 use super::pools::{Grant, RunSlots};
 use decide::Decided;
+use ready::Ready;
+mod complete;
 mod decide;
+mod ready;
 mod writes;
 
 use super::{Engine, JobStarted, PAST_RECHECK, RunControl, RunEvent, TryInput, TryOutput};
@@ -33,7 +35,7 @@ use crate::taskrun::{
     self, ContextInputs, StoreXcom, TaskError, job_key, render_task, template_context,
 };
 use lithoflow_dag::template::Renderer;
-use lithoflow_dag::{Dag, Task, TaskKind};
+use lithoflow_dag::{Dag, Task};
 
 /// The result of a task's try, as the run sees it.
 pub(super) struct TryResult {
@@ -138,6 +140,8 @@ pub(super) struct RunLoop<'e> {
     blocked_on_past: Vec<String>,
     /// The DAG's template environment (its macros and filters), built once per run.
     renderer: Arc<Renderer>,
+    /// The tasks to decide and the upstream counts the decisions read (`run/ready.rs`).
+    ready: Ready,
 }
 
 impl<'e> RunLoop<'e> {
@@ -216,6 +220,7 @@ impl<'e> RunLoop<'e> {
             engine.executor.py_caller(&dag),
         ));
         let slots = RunSlots::new(engine.pools.clone(), &dag, &run);
+        let ready = Ready::new(&dag, &tis);
         Ok(Started::Running(Box::new(RunLoop {
             engine,
             dag,
@@ -236,6 +241,7 @@ impl<'e> RunLoop<'e> {
             parked: HashSet::new(),
             blocked_on_past: Vec::new(),
             renderer,
+            ready,
         })))
     }
 
@@ -295,6 +301,7 @@ impl<'e> RunLoop<'e> {
                 ti.next_retry_at = None;
                 let (state, try_number) = (ti.state, ti.try_number);
                 changed.push(ti.clone());
+                self.ready.touch(key);
                 self.emit(RunEvent::Task {
                     task_id: key.task_id.clone(),
                     map_index: key.map_index,
@@ -321,8 +328,14 @@ impl<'e> RunLoop<'e> {
                 })
                 .await?;
         }
+        self.ready.sync(&self.tis);
         for key in to_dispatch {
-            let Some(task) = self.dag.task(&key.task_id).cloned() else {
+            let Some(task) = self
+                .ready
+                .position(&key.task_id)
+                .and_then(|i| self.dag.tasks.get(i))
+                .cloned()
+            else {
                 continue;
             };
             let try_number = self.tis.get(&key).map_or(1, |t| t.try_number);
@@ -333,7 +346,7 @@ impl<'e> RunLoop<'e> {
             // Left running in the store; the next start recovers it.
             return Ok(Next::Done(Box::new(self.run.clone())));
         }
-        if self.tis.values().all(|t| t.state.is_finished()) {
+        if self.ready.all_finished() {
             let state = mapping::leaves_state(&self.dag, &self.tis);
             let end = if state == RunState::Success {
                 RunEnd::Success
@@ -389,10 +402,9 @@ impl<'e> RunLoop<'e> {
 
     /// The earliest time a task waiting for its retry may run again.
     fn next_retry(&self) -> Option<DateTime<Utc>> {
-        self.tis
-            .values()
-            .filter(|t| t.state == TaskState::UpForRetry)
-            .filter_map(|t| t.next_retry_at)
+        self.ready
+            .retrying()
+            .filter_map(|k| self.tis.get(k)?.next_retry_at)
             .min()
     }
 
@@ -476,6 +488,7 @@ impl<'e> RunLoop<'e> {
             return Ok(());
         }
         if self.restarting.remove(&result.key()) {
+            self.ready.mark(&result.task_id);
             // Cleared while running: the try's outcome is dropped.
             if self.tis.contains_key(&result.key()) {
                 return self.clear_tis(&[result.key()]).await;
@@ -574,10 +587,12 @@ impl<'e> RunLoop<'e> {
     async fn on_run_timeout(mut self) -> anyhow::Result<DagRunRecord> {
         self.stop_all().await;
         let now = self.engine.now();
-        for ti in self.tis.values_mut().filter(|t| !t.state.is_finished()) {
+        for (key, ti) in self.tis.iter_mut().filter(|(_, t)| !t.state.is_finished()) {
             ti.state = TaskState::Skipped;
             ti.end_date = Some(now);
+            self.ready.touch(key);
         }
+        self.ready.sync(&self.tis);
         self.save_all().await?;
         let note = format!(
             "dagrun_timeout of {} exceeded",
@@ -811,188 +826,6 @@ impl<'e> RunLoop<'e> {
         Ok(())
     }
 
-    /// Records a finished try: XCom and state first, then the log file.
-    async fn complete(&mut self, result: TryResult) -> anyhow::Result<()> {
-        let dag = Arc::clone(&self.dag);
-        let Some(ti) = self.tis.get_mut(&result.key()) else {
-            return Ok(());
-        };
-        let Some(task) = dag.task(&result.task_id) else {
-            return Ok(());
-        };
-        if ti.try_number != result.try_number || ti.state != TaskState::Running {
-            return Ok(());
-        }
-        let now = self.engine.now();
-        ti.end_date = Some(now);
-        ti.duration_s = Some(result.duration_s);
-        if result.rendered_map_index.is_some() {
-            ti.rendered_map_index = result.rendered_map_index.clone();
-        }
-        if let Some(job) = &result.output.job {
-            ti.job_id = Some(job.job_id.clone());
-            ti.calls_total = job.calls.len();
-            ti.calls_failed = job.calls.iter().filter(|c| c.error.is_some()).count();
-            ti.calls_done = ti.calls_total - ti.calls_failed;
-        }
-        let mut xcom: Vec<(String, Value)> = Vec::new();
-        // A branch or short_circuit task that succeeded skips some of its downstream tasks.
-        let mut to_skip = Vec::new();
-        let value = match &result.output.value {
-            Ok(v) => multiple_outputs_check(task, v)
-                .and_then(|()| {
-                    mapping::check_pushed_for_mapping(&dag, task, v).map_err(TaskError::Input)
-                })
-                .and_then(|()| skips_after(&dag, task, v))
-                .map(|skips| {
-                    to_skip = skips;
-                    v
-                }),
-            Err(e) => Err(e.clone()),
-        };
-        match &value {
-            Ok(v) => {
-                ti.state = TaskState::Success;
-                // An empty task pushes nothing, as EmptyOperator; nor does a branch or
-                // short_circuit task of an Airflow 3 DAG file that skipped tasks (Airflow 3
-                // skips by raising DownstreamTasksSkipped, before the value is pushed).
-                let skip_ended_execute =
-                    airflow3_skip_ends_execute(&dag, task) && !to_skip.is_empty();
-                if !matches!(task.kind, TaskKind::Empty) && !skip_ended_execute {
-                    xcom = pushes(task, v);
-                }
-            }
-            Err(TaskError::Call(e)) if e.exc_type == "AirflowSkipException" => {
-                // As in Airflow, a skip is not an error; its message is in the log.
-                ti.state = TaskState::Skipped;
-                ti.error = None;
-            }
-            Err(TaskError::Skip(_)) => {
-                ti.state = TaskState::Skipped;
-                ti.error = None;
-            }
-            Err(e) => {
-                let error = e.to_string();
-                ti.error = Some(match &result.log {
-                    Some(log) => log.mask(&error),
-                    None => error,
-                });
-                if ti.try_number < ti.max_tries && !e.no_retry() {
-                    ti.state = TaskState::UpForRetry;
-                    let delay = lithoflow_dag::retry::retry_delay(
-                        task,
-                        &dag.dag_id,
-                        self.run.logical_date,
-                        ti.try_number,
-                    );
-                    ti.next_retry_at =
-                        Some(now + chrono::Duration::from_std(delay).unwrap_or_default());
-                } else {
-                    ti.state = TaskState::Failed;
-                }
-            }
-        }
-        // The log first: a kill after it re-runs the try and rewrites the log; a kill
-        // between a recorded state and its log would lose the log.
-        let logged =
-            self.engine
-                .write_log(&dag, &self.run, ti, &result, value.as_ref().map(|v| *v));
-        if let Err(e) = &logged {
-            tracing::warn!(dag = %dag.dag_id, task = %ti.task_id, error = %e, "failed to write the task's log; trying again once the state is recorded");
-        }
-        let xcom_size = xcom
-            .iter()
-            .filter_map(|(_, v)| serde_json::to_vec(v).ok())
-            .map(|b| b.len() as u64)
-            .sum();
-        let saved = ti.clone();
-        let mut skipped = Vec::new();
-        for id in &to_skip {
-            if let Some(t) = self.tis.get_mut(&TiKey::unmapped(id))
-                && t.state == TaskState::None
-            {
-                t.state = TaskState::Skipped;
-                t.end_date = Some(now);
-                skipped.push(t.clone());
-            }
-        }
-        let (d, r) = (dag.dag_id.clone(), self.run.run_id.clone());
-        let after = CallbackKind::after_try(saved.state).map(|kind| {
-            callbacks::with_services(
-                callbacks::for_task(
-                    &dag,
-                    &self.run,
-                    (task, saved.map_index),
-                    saved.try_number,
-                    kind,
-                    value.as_ref().err(),
-                ),
-                &self.engine.store,
-                &self.engine.state_dir,
-                &self.run,
-            )
-        });
-        let events: Vec<RunEvent> = std::iter::once(&saved)
-            .chain(&skipped)
-            .map(|t| RunEvent::Task {
-                task_id: t.task_id.clone(),
-                map_index: t.map_index,
-                state: t.state,
-                try_number: t.try_number,
-            })
-            .collect();
-        let outlets = super::assets::OutletEvents::of(task, &self.run, &saved, now);
-        // The branch's success and the skips it decides are stored together.
-        self.engine
-            .persist_sized(xcom_size, move |s| {
-                for (k, v) in &xcom {
-                    s.put_xcom_at(&d, &r, &saved.task_id, saved.map_index, k, v, now)?;
-                }
-                s.put_ti(&d, &r, &saved)?;
-                outlets.record(s)?;
-                skipped.iter().try_for_each(|t| s.put_ti(&d, &r, t))
-            })
-            .await?;
-        if logged.is_err() {
-            // The disk was full, and the state write found room since (it waits for
-            // room in the scheduler): the log is written after all.
-            if let Some(ti) = self.tis.get(&result.key())
-                && let Err(e) =
-                    self.engine
-                        .write_log(&dag, &self.run, ti, &result, value.as_ref().map(|v| *v))
-            {
-                tracing::warn!(dag = %dag.dag_id, task = %ti.task_id, error = %e, "failed to write the task's log");
-            }
-        }
-        for e in events {
-            self.emit(e);
-        }
-        // Recorded: now the callbacks, without holding up the tasks that follow.
-        if let Some(calls) = after.filter(|c| !c.is_empty()) {
-            let path = Engine::log_path(
-                &self.engine.logs_dir,
-                &dag.dag_id,
-                &self.run.run_id,
-                &result.task_id,
-                result.map_index,
-                result.try_number,
-            );
-            let executor = Arc::clone(&self.engine.executor);
-            let before = self.callbacks_done.remove(&result.key());
-            let (done, done_rx) = tokio::sync::oneshot::channel();
-            self.callbacks_done.insert(result.key(), done_rx);
-            self.callbacks.spawn(async move {
-                if let Some(before) = before {
-                    // Err: those were stopped; these run anyway.
-                    let _ = before.await;
-                }
-                callbacks::run_all(executor, calls, CallbackLog::File(path)).await;
-                let _ = done.send(());
-            });
-        }
-        Ok(())
-    }
-
     /// Resets task instances as Airflow's clear does and persists them. A mapped
     /// task's instances make way for its unexpanded one: it is expanded again, over its
     /// upstream results of then, once it may run.
@@ -1006,6 +839,7 @@ impl<'e> RunLoop<'e> {
             let mapped = self.dag.task(&key.task_id).filter(|t| t.is_mapped());
             if let Some(task) = mapped {
                 if key.map_index != UNMAPPED {
+                    self.ready.touch(key);
                     if let Some(gone) = self.tis.remove(key) {
                         let most = tries_before.entry(key.task_id.clone()).or_default();
                         *most = (*most).max(gone.try_number);
@@ -1015,6 +849,7 @@ impl<'e> RunLoop<'e> {
                 }
                 self.expansions.remove(&task.task_id);
                 let unmapped = TiKey::unmapped(&task.task_id);
+                self.ready.touch(&unmapped);
                 let left = self.tis.range(TiKey::range_of(&task.task_id)).count();
                 if left == 0 || self.tis.contains_key(&unmapped) {
                     let ti = self.tis.entry(unmapped).or_insert_with(|| {
@@ -1036,6 +871,7 @@ impl<'e> RunLoop<'e> {
             if let Some(ti) = self.tis.get_mut(key) {
                 crate::ops::reset_ti(&self.dag, ti);
                 changed.push(ti.clone());
+                self.ready.touch(key);
             }
         }
         for ti in &changed {

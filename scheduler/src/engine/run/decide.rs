@@ -1,4 +1,5 @@
-//! What may run now: [`RunLoop::decide`] applies the trigger rules (each mapped
+//! What may run now: [`RunLoop::decide`] takes the tasks the ready queue (`ready.rs`)
+//! says may have changed and applies the trigger rules (each mapped
 //! upstream instance counted), `depends_on_past`, `max_active_tasks` and
 //! `max_active_tis_per_dagrun` to the undecided task instances, and expands the mapped
 //! tasks whose upstream tasks are done.
@@ -34,112 +35,49 @@ impl RunLoop<'_> {
         let mut out = Decided::default();
         self.blocked_on_past.clear();
         let dag = Arc::clone(&self.dag);
-        let mut progress = true;
-        while progress {
-            progress = false;
-            // Running instances; the ones chosen for dispatch in this pass are added below.
-            let active = self
-                .tis
-                .values()
-                .filter(|t| t.state == TaskState::Running)
-                .count();
-            for task in &dag.tasks {
+        self.ready.sync(&self.tis);
+        // Retries that came due make their tasks worth deciding again.
+        let due: Vec<usize> = self
+            .ready
+            .retrying()
+            .filter(|k| {
+                self.tis
+                    .get(*k)
+                    .is_some_and(|t| t.next_retry_at.is_none_or(|at| at <= now))
+            })
+            .filter_map(|k| self.ready.position(&k.task_id))
+            .collect();
+        self.ready.dirty.extend(due);
+        // Running instances; the ones chosen for dispatch in this pass are added below.
+        let active = self.ready.running();
+        let max_active = dag.max_active_tasks as usize;
+        // Passes in the DAG's order, as long as decisions change states: a task dirtied
+        // by one behind the cursor waits for the next pass (Airflow's scheduler loop).
+        loop {
+            let mut cursor = 0;
+            loop {
+                let room = self.drain.is_none() && active + out.to_dispatch.len() < max_active;
+                let Some(position) = self.ready.next(cursor, room) else {
+                    break;
+                };
+                cursor = position + 1;
+                self.ready.take(position);
+                let Some(task) = dag.tasks.get(position) else {
+                    continue;
+                };
                 // Instances of a mapped task cleared while running are still stopping:
-                // it is expanded again once they have.
+                // it is expanded again once they have (their end touches it).
                 if task.is_mapped() && self.restarting.iter().any(|k| k.task_id == task.task_id) {
                     continue;
                 }
-                // The decision is the same for each instance of the task, computed once.
-                // Only the instances that can change now are gathered: none while the
-                // rule waits, and no more than may start (a 10,000-instance task is not
-                // walked whole at each event).
-                let mut decision = None;
-                let room = (dag.max_active_tasks as usize)
-                    .saturating_sub(active + out.to_dispatch.len())
-                    .min(self.task_room(task, &out.to_dispatch));
-                let mut keys: Vec<TiKey> = Vec::new();
-                for (key, ti) in self.tis.range(TiKey::range_of(&task.task_id)) {
-                    let waiting_retry = ti.state == TaskState::UpForRetry
-                        && ti.next_retry_at.is_some_and(|at| at > now);
-                    if !matches!(
-                        ti.state,
-                        TaskState::None | TaskState::UpForRetry | TaskState::Scheduled
-                    ) || waiting_retry
-                        || out.to_dispatch.contains(key)
-                    {
-                        continue;
-                    }
-                    let d = *decision.get_or_insert_with(|| {
-                        trigger::evaluate(
-                            task.trigger_rule,
-                            mapping::upstream_counts(&dag, task, &self.tis),
-                        )
-                    });
-                    let starts = d == Decision::Run
-                        && !(task.is_mapped() && key.map_index == UNMAPPED)
-                        && !task.depends_on_past;
-                    if d == Decision::Wait || (starts && keys.len() >= room) {
-                        break;
-                    }
-                    keys.push(key.clone());
+                let held = self.decide_task(task, position, now, active, &mut out)?;
+                if held {
+                    self.ready.hold(position, task.depends_on_past);
                 }
-                for key in keys {
-                    let Some(d) = decision else {
-                        break;
-                    };
-                    let mut error = None;
-                    let new_state = match d {
-                        Decision::Skip => Some(TaskState::Skipped),
-                        Decision::UpstreamFailed => Some(TaskState::UpstreamFailed),
-                        Decision::Wait => None,
-                        Decision::Run if task.is_mapped() && key.map_index == UNMAPPED => {
-                            match self.expand(task, &mut out) {
-                                Ok(true) => {
-                                    progress = true;
-                                    None
-                                }
-                                // Nothing to map over: Airflow skips the task.
-                                Ok(false) => Some(TaskState::Skipped),
-                                Err(e) => {
-                                    error = Some(e);
-                                    Some(TaskState::Failed)
-                                }
-                            }
-                        }
-                        Decision::Run => {
-                            if task.depends_on_past && !self.past_met(&key)? {
-                                if !self.blocked_on_past.contains(&task.task_id) {
-                                    self.blocked_on_past.push(task.task_id.clone());
-                                }
-                            } else if self.drain.is_none()
-                                && active + out.to_dispatch.len() < dag.max_active_tasks as usize
-                                && self.below_task_limit(task, &key, &out.to_dispatch)
-                                && self.slots.ready(task, &key)
-                            {
-                                out.to_dispatch.push(key.clone());
-                            }
-                            None
-                        }
-                    };
-                    if let Some(state) = new_state
-                        && let Some(ti) = self.tis.get_mut(&key)
-                    {
-                        ti.state = state;
-                        ti.end_date = Some(now);
-                        if error.is_some() {
-                            ti.error = error;
-                        }
-                        let try_number = ti.try_number;
-                        out.changed.push(ti.clone());
-                        self.emit(RunEvent::Task {
-                            task_id: key.task_id.clone(),
-                            map_index: key.map_index,
-                            state,
-                            try_number,
-                        });
-                        progress = true;
-                    }
-                }
+                self.ready.sync(&self.tis);
+            }
+            if self.ready.dirty.is_empty() {
+                break;
             }
         }
         // Pool slots for the instances that may run, asked for together (priority order).
@@ -151,6 +89,7 @@ impl RunLoop<'_> {
             {
                 ti.state = TaskState::Scheduled;
                 out.changed.push(ti.clone());
+                self.ready.touch(&key);
                 let try_number = ti.try_number;
                 self.emit(RunEvent::Task {
                     task_id: key.task_id.clone(),
@@ -161,6 +100,116 @@ impl RunLoop<'_> {
             }
         }
         Ok(out)
+    }
+
+    /// Decides the undecided instances of one task; true when the trigger rule lets it
+    /// run and some of its instances did not start (it is held for the next decision).
+    fn decide_task(
+        &mut self,
+        task: &Task,
+        position: usize,
+        now: DateTime<Utc>,
+        active: usize,
+        out: &mut Decided,
+    ) -> anyhow::Result<bool> {
+        let dag = Arc::clone(&self.dag);
+        // The decision is the same for each instance of the task, computed once.
+        // Only the instances that can change now are gathered: none while the rule
+        // waits, and no more than may start (a 10,000-instance task is not walked
+        // whole at each event).
+        let mut decision = None;
+        let room = (dag.max_active_tasks as usize)
+            .saturating_sub(active + out.to_dispatch.len())
+            .min(self.task_room(task, &out.to_dispatch));
+        let mut keys: Vec<TiKey> = Vec::new();
+        let mut held = false;
+        for (key, ti) in self.tis.range(TiKey::range_of(&task.task_id)) {
+            let waiting_retry =
+                ti.state == TaskState::UpForRetry && ti.next_retry_at.is_some_and(|at| at > now);
+            if !matches!(
+                ti.state,
+                TaskState::None | TaskState::UpForRetry | TaskState::Scheduled
+            ) || waiting_retry
+                || out.to_dispatch.contains(key)
+            {
+                continue;
+            }
+            let d = *decision.get_or_insert_with(|| {
+                trigger::evaluate(
+                    task.trigger_rule,
+                    self.ready.counts(position, &dag, &self.tis),
+                )
+            });
+            let starts = d == Decision::Run
+                && !(task.is_mapped() && key.map_index == UNMAPPED)
+                && !task.depends_on_past;
+            if d == Decision::Wait {
+                break;
+            }
+            if starts && keys.len() >= room {
+                held = true;
+                break;
+            }
+            keys.push(key.clone());
+        }
+        for key in keys {
+            let Some(d) = decision else {
+                break;
+            };
+            let mut error = None;
+            let new_state = match d {
+                Decision::Skip => Some(TaskState::Skipped),
+                Decision::UpstreamFailed => Some(TaskState::UpstreamFailed),
+                Decision::Wait => None,
+                Decision::Run if task.is_mapped() && key.map_index == UNMAPPED => {
+                    match self.expand(task, out) {
+                        Ok(true) => None,
+                        // Nothing to map over: Airflow skips the task.
+                        Ok(false) => Some(TaskState::Skipped),
+                        Err(e) => {
+                            error = Some(e);
+                            Some(TaskState::Failed)
+                        }
+                    }
+                }
+                Decision::Run => {
+                    if task.depends_on_past && !self.past_met(&key)? {
+                        if !self.blocked_on_past.contains(&task.task_id) {
+                            self.blocked_on_past.push(task.task_id.clone());
+                        }
+                        held = true;
+                    } else if self.drain.is_none()
+                        && active + out.to_dispatch.len() < dag.max_active_tasks as usize
+                        && self.below_task_limit(task, &key, &out.to_dispatch)
+                        && self.slots.ready(task, &key)
+                    {
+                        out.to_dispatch.push(key.clone());
+                    } else {
+                        held = true;
+                    }
+                    None
+                }
+            };
+            if let Some(state) = new_state
+                && let Some(ti) = self.tis.get_mut(&key)
+            {
+                ti.state = state;
+                ti.end_date = Some(now);
+                if error.is_some() {
+                    ti.error = error;
+                }
+                let try_number = ti.try_number;
+                out.changed.push(ti.clone());
+                self.ready.touch(&key);
+                self.emit(RunEvent::Task {
+                    task_id: key.task_id.clone(),
+                    map_index: key.map_index,
+                    state,
+                    try_number,
+                });
+            }
+        }
+        Ok(held)
     }
 
     /// Whether another instance of `task` may start under its
@@ -217,6 +266,7 @@ impl RunLoop<'_> {
         // The tries the task's instances had before a clear: each new instance goes on
         // from there, so no earlier try's log is written over.
         let tries_before = self.tis.remove(&unmapped).map_or(0, |t| t.try_number);
+        self.ready.touch(&unmapped);
         out.removed.push(unmapped);
         tracing::info!(dag = %self.dag.dag_id, run = %self.run.run_id, task = %task.task_id, instances = n, "expanded a mapped task");
         for i in 0..n {
@@ -230,7 +280,9 @@ impl RunLoop<'_> {
                 state: ti.state,
                 try_number: tries_before,
             });
-            self.tis.insert(TiKey::new(&task.task_id, i), ti);
+            let key = TiKey::new(&task.task_id, i);
+            self.ready.touch(&key);
+            self.tis.insert(key, ti);
         }
         self.expansions
             .insert(task.task_id.clone(), Arc::new(instances));

@@ -50,6 +50,7 @@ impl RunLoop<'_> {
             self.slots.cancel(&key);
             ops::set_ti_state(ti, state, now);
             changed.push(ti.clone());
+            self.ready.touch(&key);
         }
         for ti in &changed {
             self.emit(RunEvent::Task {
@@ -102,9 +103,11 @@ impl RunLoop<'_> {
         let now = self.engine.now();
         let mut changed = Vec::new();
         for (task_id, map_index, to) in ops::run_state_changes(self.tis.values(), state) {
-            if let Some(ti) = self.tis.get_mut(&TiKey::new(&task_id, map_index)) {
+            let key = TiKey::new(&task_id, map_index);
+            if let Some(ti) = self.tis.get_mut(&key) {
                 ops::set_ti_state(ti, to, now);
                 changed.push(ti.clone());
+                self.ready.touch(&key);
             }
         }
         ops::apply_run_state(&mut self.run, state, now);
