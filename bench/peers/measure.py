@@ -95,8 +95,9 @@ def reap_all(grace):
 
 
 def children_cpu():
+    """(user, system) CPU seconds of every reaped child so far."""
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
+    return r.ru_utime, r.ru_stime
 
 
 def new_home(base, label, runtime):
@@ -188,7 +189,9 @@ def once(a, cmd, env):
     # Reaped processes' CPU time (rusage) misses the children of a process that ignores
     # SIGCHLD (auto-reaped, e.g. Ray's raylet); the sum of each process's own CPU time as
     # last sampled misses up to 20 ms per process. The larger of the two is kept.
-    cpu_reaped = children_cpu() - cpu0
+    cpu1 = children_cpu()
+    user, system = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
+    cpu_reaped = user + system
     cpu_sampled = sum(ticks.values()) / CLK_TCK
     cpu = max(cpu_reaped, cpu_sampled)
     ncpu = os.cpu_count() or 1
@@ -198,6 +201,8 @@ def once(a, cmd, env):
         "wall_s": wall,
         "cpu_s": cpu,
         "cpu_reaped_s": cpu_reaped,
+        "user_reaped_s": user,
+        "sys_reaped_s": system,
         "cpu_sampled_s": cpu_sampled,
         "rss_top_kb": ru.ru_maxrss,
         "rss_tree_kb": peak["kb"],

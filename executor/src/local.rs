@@ -210,16 +210,16 @@ impl Worker {
         let Some(proc) = self.proc.as_mut() else {
             return;
         };
-        let (frames, ends_chunk) = proc.frames(&items);
+        let frames = proc.frames(&items);
         let sent = proc.send(&frames).await;
         drop(frames);
-        let mut queue = items.into_iter().zip(ends_chunk);
-        while let Some((mut item, ends_chunk)) = queue.next() {
+        let mut queue = items.into_iter();
+        while let Some(mut item) = queue.next() {
             if let Some(events) = &item.events {
                 events.started();
             }
             let ended = match &sent {
-                Ok(()) => self.answer(&mut item, ends_chunk).await,
+                Ok(()) => self.answer(&mut item).await,
                 Err(_) => {
                     let (status, worker_stderr) = self.reap().await;
                     self.died(&item, status, worker_stderr)
@@ -236,7 +236,7 @@ impl Worker {
             );
             item.reply(result);
             if worker_gone {
-                for (rest, _) in queue {
+                for rest in queue {
                     if self.requeue.send(rest).await.is_err() {
                         break;
                     }
@@ -248,9 +248,8 @@ impl Worker {
 
     /// Waits for the answer to the call the worker is running, handing what it prints
     /// meanwhile to the call's hooks. Returns the result and whether the worker process
-    /// is gone. The worker marks the end of its own stderr output after a chunk's last
-    /// call (`ends_chunk`), which gets the chunk's output.
-    async fn answer(&mut self, item: &mut WorkItem, ends_chunk: bool) -> (WorkResult, bool) {
+    /// is gone.
+    async fn answer(&mut self, item: &mut WorkItem) -> (WorkResult, bool) {
         let Some(proc) = self.proc.as_mut() else {
             return (
                 WorkResult::Infrastructure("the worker process is gone".to_owned()),
@@ -297,11 +296,7 @@ impl Worker {
         match outcome {
             Outcome::Answer(Ok(Message::Result(response))) => {
                 let restart = response.restart;
-                let worker_stderr = if ends_chunk || restart {
-                    proc.stderr.take_call(&response.call_id).await
-                } else {
-                    String::new()
-                };
+                let worker_stderr = proc.stderr.take_call(&response.call_id).await;
                 if restart {
                     self.retire().await;
                 }
@@ -615,16 +610,13 @@ impl Proc {
     }
 
     /// The frames that send `items`: consecutive calls of one job as one chunk (after the
-    /// job's header, if this process lacks it), anything else as its own frame. With,
-    /// per item, whether it ends its frame.
-    fn frames(&mut self, items: &[WorkItem]) -> (Vec<u8>, Vec<bool>) {
+    /// job's header, if this process lacks it), anything else as its own frame.
+    fn frames(&mut self, items: &[WorkItem]) -> Vec<u8> {
         let mut out = Vec::new();
-        let mut ends = Vec::with_capacity(items.len());
         let mut at = 0;
         while at < items.len() {
             let Some(job) = items[at].job.as_ref() else {
                 push_frame(&mut out, &items[at].body);
-                ends.push(true);
                 at += 1;
                 continue;
             };
@@ -648,13 +640,12 @@ impl Proc {
                     body.push(b',');
                 }
                 body.extend_from_slice(&item.body);
-                ends.push(n + 1 == end - at);
             }
             body.extend_from_slice(b"]}");
             push_frame(&mut out, &body);
             at = end;
         }
-        (out, ends)
+        out
     }
 
     /// Adds the job's header frame unless this process has it.

@@ -182,11 +182,11 @@ impl JobRun {
             }
             JobKind::Map(map) => {
                 let (prepared, _) = self.prepare_map(map, opts).await?;
-                let mut records = self
+                let records = self
                     .run_calls("map", &map.func, prepared, opts, opts.runtime_memory)
                     .await;
                 let result = collect(&records);
-                calls.append(&mut records);
+                append(calls, records);
                 result.map(Value::Array)
             }
             JobKind::MapReduce {
@@ -210,11 +210,11 @@ impl JobRun {
                     };
                     return self.map_reduce_remote(phases, prepared, opts, calls).await;
                 }
-                let mut records = self
+                let records = self
                     .run_calls("map", &map.func, prepared, opts, memory)
                     .await;
                 let results = collect(&records);
-                calls.append(&mut records);
+                append(calls, records);
                 let results = results?;
                 // The reducer gets the list of map results, in iterdata order; with one
                 // reducer per object, each gets its object's parts.
@@ -243,11 +243,11 @@ impl JobRun {
                     .collect();
 
                 let memory = reduce_memory.or(opts.runtime_memory);
-                let mut records = self
+                let records = self
                     .run_calls("reduce", reduce, Calls::Prepared(reducers), opts, memory)
                     .await;
                 let result = collect(&records);
-                calls.append(&mut records);
+                append(calls, records);
                 let values = result?;
                 if *one_per_object && !objects.is_empty() {
                     Ok(Value::Array(values))
@@ -337,6 +337,15 @@ struct CallContext {
     values: Map<String, Value>,
     /// As the one positional argument (a callback).
     positional: bool,
+}
+
+/// Adds a phase's records to the job's (moved, not copied, when they are the first).
+fn append(calls: &mut Vec<CallRecord>, mut records: Vec<CallRecord>) {
+    if calls.is_empty() {
+        *calls = records;
+    } else {
+        calls.append(&mut records);
+    }
 }
 
 /// The `sys_path` folders as the runtime takes them.

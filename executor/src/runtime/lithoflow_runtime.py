@@ -2,9 +2,11 @@
 
 The same code serves two hosts:
 
-* a warm local worker (``python3 -c <this file> --worker``): requests and responses are
-  JSON documents framed by a 4-byte big-endian length, requests on stdin, responses on
-  the original stdout. Everything the function prints goes elsewhere (see ``_Worker``).
+* a warm local worker (``lithoflow_worker.py`` beside this file imports it): requests and
+  responses are JSON documents framed by a 4-byte big-endian length, requests on stdin,
+  responses on the original stdout. Everything the function prints goes elsewhere (see
+  ``_Worker`` there). The worker gets a job's settings once and its calls in chunks
+  (``run_call(call, job)``).
 * AWS Lambda: ``handler(event, context)`` takes one request dict and returns the response
   dict.
 
@@ -39,7 +41,7 @@ variable, a connection, an XCom value, its context: the ``lithoflow`` module use
     {"type": "answer", "id": 1, "ok": true, "value": {"value": "10"}}
 
 The answer comes on stdin, where a batch's next call requests may already wait; those
-are kept for later (``_Worker.pending``).
+are kept for later (``_Worker.pending`` in ``lithoflow_worker.py``).
 """
 
 import contextlib
@@ -58,7 +60,7 @@ import traceback
 RUNTIME_VERSION = 1
 END_MARK = b"\x1e\x1flithoflow-call-end:"
 MAX_CAPTURE = 4 * 1024 * 1024
-# "<string>" when started with `python3 -c`.
+# "<string>" when run from source given on a command line.
 _THIS_FILE = globals().get("__file__", "<string>")
 
 _modules = {}  # module name -> (file, mtime) at import
@@ -71,14 +73,16 @@ _signatures = {}  # function -> inspect.Signature (or None), cached per function
 
 _NOTHING = frozenset()
 
-# The `lithoflow` module users import (`from lithoflow import Variable`): a local worker
-# makes it from the source the host passes after `--worker`; on Lambda it is the file
-# `lithoflow.py` beside this one.
+# The `lithoflow` module users import (`from lithoflow import Variable`): the file
+# `lithoflow.py` beside this one, locally (the worker imports it when it starts) and on
+# Lambda.
 _lithoflow = None
 _LITHOFLOW_FILE = "<lithoflow>"
 
 
 def _install_lithoflow(source):
+    """Makes the `lithoflow` module from its source (a host that runs this file without
+    the module beside it)."""
     global _lithoflow
     import types
 

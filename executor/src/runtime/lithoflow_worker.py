@@ -12,10 +12,10 @@ Requests, each a JSON document framed by a 4-byte big-endian length, on stdin:
   host keeps the same count and sends a header again when it dropped it).
 * ``{"type": "calls", "job": 7, "calls": [{"call_id": "00003", "call_index": 3,
   "args": [...], "kwargs": {...}}, ...]}``: a chunk of calls of that job, run one after
-  the other. Each call's result frame is written as the call ends (so the results of the
-  calls before one that crashes the worker are never lost, and the host times each call
-  from the previous one's result), then a mark on file descriptor 2 after the chunk's
-  last call (see ``END_MARK``).
+  the other. Each call's result frame is written as the call ends, after a mark on file
+  descriptor 2 (``END_MARK``, so the host gives what went there to the call that wrote
+  it): the results of the calls before one that crashes the worker are never lost, and
+  the host times each call from the previous one's result.
 * ``{"type": "call", ...}`` with every setting (the Lambda payload) and
   ``{"type": "inspect", ...}``, one at a time.
 """
@@ -145,13 +145,13 @@ class _Worker:
             self.out.write(struct.pack(">I", len(body)) + body)
 
     def mark(self, call_id):
-        """Marks where the output of the calls up to ``call_id`` on file descriptors 1
-        and 2 ends, so the host can give it to them."""
+        """Marks where the output of call ``call_id`` on file descriptors 1 and 2 ends
+        (written before its result), so the host can give it to that call."""
         try:
             sys.__stderr__.flush()
         except Exception:
             pass
-        os.write(2, rt.END_MARK + str(call_id).encode() + b"\n")
+        os.write(2, b"%s%s\n" % (rt.END_MARK, call_id.encode() if isinstance(call_id, str) else str(call_id).encode()))
 
     def keep_job(self, req):
         self.jobs[req.get("job")] = req
@@ -175,13 +175,10 @@ class _Worker:
                 }
             else:
                 resp = rt.run_call(call, job)
-            if resp.get("restart"):
-                self.mark(last)
-                self.write_body(_result_body(resp))
-                return False
-            self.write_body(_result_body(resp))
-        if last is not None:
             self.mark(last)
+            self.write_body(_result_body(resp))
+            if resp.get("restart"):
+                return False
         return True
 
     def run_plain(self, job, calls):
@@ -201,7 +198,7 @@ class _Worker:
         out, err = streamer.stdout, streamer.stderr
         perf_counter = time.perf_counter
         write = self.write_body
-        lock, out_write, pack = self._write_lock, self.out.write, struct.pack
+        lock, out_write, pack, mark = self._write_lock, self.out.write, struct.pack, self.mark
         last = None
         streamer.begin()
         for call in calls:
@@ -209,11 +206,10 @@ class _Worker:
             if func is None or "obj" in call or "airflow_context" in call:
                 streamer.end()
                 resp = rt.run_call(call, job)
-                if resp.get("restart"):
-                    self.mark(last)
-                    write(_result_body(resp))
-                    return False
+                mark(last)
                 write(_result_body(resp))
+                if resp.get("restart"):
+                    return False
                 streamer.begin()
                 continue
             counts = streamer.counts
@@ -257,12 +253,11 @@ class _Worker:
                 if streamer.parts:
                     streamer.end()
                     streamer.begin()
+                mark(last)
+                write(_result_body(resp))
                 if restart:
                     streamer.end()
-                    self.mark(last)
-                    write(_result_body(resp))
                     return False
-                write(_result_body(resp))
                 continue
             if lf is not None:
                 lf._end_call()
@@ -275,11 +270,10 @@ class _Worker:
                 '{"type":"result","call_id":%s,"ok":true,"restart":false,"duration_s":%r,"result":%s}'
                 % (_quoted(last), took, encoded)
             ).encode()
+            mark(last)
             with lock:
                 out_write(pack(">I", len(body)) + body)
         streamer.end()
-        if last is not None:
-            self.mark(last)
         return True
 
     def serve(self):
