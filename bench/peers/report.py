@@ -59,8 +59,14 @@ def state(doc):
         return "skipped"
     if not doc.get("runs"):
         if doc["status"] == "timeout":
-            return f"timeout after {doc['timeout_s']:g} s"
-        return "failed"
+            fr = doc.get("failed_run", {})
+            so_far = (f" ({secs(fr['cpu_s'])} CPU, peak RSS {mib(fr['rss_top_kb'])} by then)"
+                      if fr.get("rss_top_kb") else "")
+            return f"timeout after {doc['timeout_s']:g} s" + so_far
+        fr = doc.get("failed_run", {})
+        tail = [ln for ln in fr.get("stderr_tail", "").splitlines() if ln.strip()]
+        why = f"failed after {secs(fr['wall_s'])}, exit {fr['exit']}" if fr else "failed"
+        return why + (f": `{tail[-1].strip()[:120]}`" if tail else "")
     return None
 
 

@@ -26,14 +26,23 @@ impl TaskGraph {
                 .entry((*id).to_owned())
                 .or_insert_with(|| graph.add_node((*id).to_owned()));
         }
+        // A set, not `find_edge`: that walks the upstream's edges, and a root with
+        // 100,000 downstream tasks made building the graph quadratic.
+        let mut seen = std::collections::HashSet::with_capacity(edges.len());
         for (from, to) in edges {
             if let (Some(&a), Some(&b)) = (index.get(*from), index.get(*to))
-                && graph.find_edge(a, b).is_none()
+                && seen.insert((a, b))
             {
                 graph.add_edge(a, b, ());
             }
         }
         TaskGraph { graph, index }
+    }
+
+    /// The position of task `id` among the ids the graph was built from (each id counted
+    /// once, in their order).
+    pub fn position(&self, id: &str) -> Option<usize> {
+        self.index.get(id).map(|n| n.index())
     }
 
     /// Every edge as `(upstream, downstream)`, in insertion order.

@@ -84,9 +84,11 @@ fn python_type(v: &Value) -> &'static str {
 
 /// Whether some task of the DAG expands over `task_id`'s result.
 pub(crate) fn has_mapped_dependants(dag: &Dag, task_id: &str) -> bool {
-    dag.tasks.iter().any(|t| {
-        t.expand
-            .as_ref()
+    // A task a mapping expands over is its upstream (`Task::dependencies`): only the
+    // direct downstream tasks are looked at, not the whole DAG at every task's end.
+    dag.graph.downstream(task_id).into_iter().any(|d| {
+        dag.task(d)
+            .and_then(|t| t.expand.as_ref())
             .is_some_and(|e| e.sources().contains(&task_id))
     })
 }

@@ -483,6 +483,28 @@ impl Engine {
         Ok(())
     }
 
+    /// Writes to the store now without flushing, once the state database's filesystem
+    /// has room for about `size` bytes: the run loop writes what one turn decides, then
+    /// flushes once ([`Engine::flush`]) before any side effect of it (group commit).
+    async fn write_sized(
+        &self,
+        size: u64,
+        f: impl FnOnce(&Store) -> Result<(), crate::store::StoreError>,
+    ) -> anyhow::Result<()> {
+        self.room_for(size).await?;
+        f(&self.store)?;
+        Ok(())
+    }
+
+    /// Makes every write so far durable.
+    async fn flush(&self) -> anyhow::Result<()> {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || store.flush())
+            .await
+            .context("the state store task stopped")??;
+        Ok(())
+    }
+
     /// Returns once the state database's filesystem has room for `size` more bytes; with
     /// `wait_for_space` it waits for that (warning once), otherwise it fails at once.
     async fn room_for(&self, size: u64) -> Result<(), NoSpace> {

@@ -142,6 +142,12 @@ pub(super) struct RunLoop<'e> {
     renderer: Arc<Renderer>,
     /// The tasks to decide and the upstream counts the decisions read (`run/ready.rs`).
     ready: Ready,
+    /// Something was written to the store and not yet flushed.
+    unflushed: bool,
+    /// Tries whose end is written, waiting for the flush before their callbacks.
+    recorded: Vec<complete::Recorded>,
+    /// Events waiting for the flush of what they report ([`RunLoop::emit`]).
+    held_events: Vec<RunEvent>,
 }
 
 impl<'e> RunLoop<'e> {
@@ -242,6 +248,9 @@ impl<'e> RunLoop<'e> {
             blocked_on_past: Vec::new(),
             renderer,
             ready,
+            unflushed: false,
+            recorded: Vec::new(),
+            held_events: Vec::new(),
         })))
     }
 
@@ -257,7 +266,16 @@ impl<'e> RunLoop<'e> {
             };
             match self.next_event(&mut control, recheck_past).await {
                 Wake::JobStarted(job) => self.on_job_started(job),
-                Wake::TryFinished(Some(result)) => self.on_try_finished(result).await?,
+                Wake::TryFinished(Some(result)) => {
+                    self.on_try_finished(result).await?;
+                    // The tries that ended meanwhile are recorded in the same turn: one
+                    // flush for all of them (group commit).
+                    while let Some(joined) = self.running.try_join_next() {
+                        if let Ok(result) = joined {
+                            self.on_try_finished(result).await?;
+                        }
+                    }
+                }
                 Wake::TryFinished(None) | Wake::RetryDue | Wake::PastRecheck => {}
                 Wake::Control(Some(RunControl::SetRunState { state, reply })) => {
                     if let Some(run) = self.on_set_run_state(state, reply).await? {
@@ -276,8 +294,15 @@ impl<'e> RunLoop<'e> {
         }
     }
 
-    fn emit(&self, e: RunEvent) {
-        if let Some(tx) = &self.events {
+    /// Reports a change; held back while a write is not yet flushed, so that nothing
+    /// is shown before it is durable and events keep their order.
+    fn emit(&mut self, e: RunEvent) {
+        if self.events.is_none() {
+            return;
+        }
+        if self.unflushed || !self.held_events.is_empty() {
+            self.held_events.push(e);
+        } else if let Some(tx) = &self.events {
             let _ = tx.send(e);
         }
     }
@@ -317,7 +342,7 @@ impl<'e> RunLoop<'e> {
             // before it, as in Airflow (`TaskInstance._run_raw_task` clears it in 2.x,
             // the task runner's `xcom_keys_to_clear` in 3.x).
             self.engine
-                .persist(move |s| {
+                .write_sized(0, move |s| {
                     removed
                         .iter()
                         .try_for_each(|k| s.delete_ti(&d, &r, &k.task_id, k.map_index))?;
@@ -327,7 +352,11 @@ impl<'e> RunLoop<'e> {
                         .try_for_each(|k| s.clear_xcom_at(&d, &r, &k.task_id, k.map_index))
                 })
                 .await?;
+            self.unflushed = true;
         }
+        // One flush for the tries recorded since the last turn and for these decisions,
+        // then their side effects.
+        self.commit().await?;
         self.ready.sync(&self.tis);
         for key in to_dispatch {
             let Some(task) = self
@@ -688,7 +717,9 @@ impl<'e> RunLoop<'e> {
             .filter(|_| !executor.enforces_execution_timeout(&task));
         let started_tx = self.started_tx.clone();
         // The log exists from the try's start, so its output can be read while it runs.
-        let log = self
+        // It is created by the try's own task: the file and its folder (an inode each)
+        // cost more than the rest of a dispatch, and the loop goes on meanwhile.
+        let log_file = self
             .tis
             .get(&TiKey::new(&task.task_id, map_index))
             .map(|ti| {
@@ -700,14 +731,13 @@ impl<'e> RunLoop<'e> {
                     ti.map_index,
                     try_number,
                 );
-                TryLog::create(path, &super::log::header(dag, run, ti))
+                (path, super::log::header(dag, run, ti))
             });
         // The secrets the try could be given are masked in its log and error.
         let masks = crate::values::secret_masks(&self.engine.store).unwrap_or_else(|e| {
             tracing::warn!(error = %e, "failed to read the variables and connections to mask in the task's log");
             Vec::new()
         });
-        let log = log.map(|l| l.with_masks(masks));
         let lookup: Arc<dyn lithoflow_dag::template_values::Lookup> =
             Arc::new(crate::values::StoreLookup(Arc::clone(&self.engine.store)));
         let on_execute = callbacks::with_services(
@@ -734,6 +764,7 @@ impl<'e> RunLoop<'e> {
             .map(|w| w.with_slots(&task, &mut slot, self.slots.again(&task, map_index)));
         self.running.spawn(async move {
             let started = std::time::Instant::now();
+            let log = log_file.map(|(path, header)| TryLog::create(path, &header).with_masks(masks));
             let task_id = task.task_id.clone();
             // A DAG whose templates call Python renders off the runtime's threads: its
             // macros wait for the executor.

@@ -839,6 +839,7 @@ async fn a_run_past_its_dagrun_timeout_calls_the_failure_callback_with_timed_out
     );
 }
 
+mod commit;
 mod mapping;
 #[path = "tests/pools.rs"]
 mod pools;

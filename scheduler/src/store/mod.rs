@@ -408,6 +408,9 @@ pub struct Store {
     tries: sled::Tree,
     values: values::ValueTrees,
     assets: assets::AssetTrees,
+    /// How many times [`Store::flush`] was called (the engine's group commit is checked
+    /// against it).
+    flushes: std::sync::atomic::AtomicU64,
 }
 
 /// Copies the database folder at `path` to `<path>.schema-<version>.bak` (or `.bak.N` when
@@ -602,6 +605,7 @@ impl Store {
             assets: assets::AssetTrees::open(&db).map_err(db_err)?,
             path: path.to_owned(),
             db,
+            flushes: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -783,8 +787,15 @@ impl Store {
 
     /// Makes every write so far durable.
     pub fn flush(&self) -> Result<(), StoreError> {
+        self.flushes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.db.flush().map_err(|e| self.db_err(e))?;
         Ok(())
+    }
+
+    /// How many flushes this store was asked for since it was opened.
+    pub fn flush_count(&self) -> u64 {
+        self.flushes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A DAG's stored settings.

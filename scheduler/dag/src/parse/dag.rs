@@ -505,6 +505,7 @@ impl Walker<'_> {
     /// and cycles with their full path.
     pub(super) fn graph(&mut self, refs: &[TaskRefs]) -> TaskGraph {
         let ids: Vec<&str> = refs.iter().map(|r| r.task_id.as_str()).collect();
+        let known: std::collections::HashSet<&str> = ids.iter().copied().collect();
         let mut edges = Vec::new();
         for r in refs {
             for (dep, span, via) in &r.refs {
@@ -513,7 +514,7 @@ impl Walker<'_> {
                         span.clone(),
                         format!("task `{dep}` depends on itself through `{via}`"),
                     );
-                } else if !ids.contains(&dep.as_str()) {
+                } else if !known.contains(dep.as_str()) {
                     let hint = schema::suggest(dep, ids.iter().copied())
                         .map_or(String::new(), |s| format!("; did you mean `{s}`?"));
                     self.error(span.clone(), format!("`{via}` of task `{}` names task `{dep}`, which does not exist in this DAG{hint}", r.task_id));

@@ -3,12 +3,13 @@
 //! branch decides and its outlets' asset events, writes its log, then records them
 //! together; the task's callbacks run once that is durable.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::Value;
 
 use super::{RunLoop, TryResult};
-use crate::engine::callbacks::{self, CallbackKind, CallbackLog};
+use crate::engine::callbacks::{self, CallbackInput, CallbackKind, CallbackLog};
 use crate::engine::mapping::{self, TiKey};
 use crate::engine::outcome::{
     airflow3_skip_ends_execute, multiple_outputs_check, pushes, skips_after,
@@ -18,7 +19,48 @@ use crate::store::TaskState;
 use crate::taskrun::TaskError;
 use lithoflow_dag::TaskKind;
 
+/// What follows a try's recorded end once it is durable: its callbacks.
+pub(super) struct Recorded {
+    key: TiKey,
+    /// The callbacks and the log they write to.
+    callbacks: Option<(Vec<CallbackInput>, PathBuf)>,
+}
+
 impl RunLoop<'_> {
+    /// Makes what this turn of the loop wrote durable (one flush: a group commit), then
+    /// does what waited for it: the events, then the recorded tries' callbacks. Called before
+    /// any dispatch, so a state change is durable before its side effect.
+    pub(super) async fn commit(&mut self) -> anyhow::Result<()> {
+        if std::mem::take(&mut self.unflushed) {
+            self.engine.flush().await?;
+        }
+        let held = std::mem::take(&mut self.held_events);
+        if let Some(tx) = &self.events {
+            for e in held {
+                let _ = tx.send(e);
+            }
+        }
+        for done in std::mem::take(&mut self.recorded) {
+            // Now the callbacks, without holding up the tasks that follow; a task's run
+            // in the order its states changed.
+            if let Some((calls, path)) = done.callbacks {
+                let executor = Arc::clone(&self.engine.executor);
+                let before = self.callbacks_done.remove(&done.key);
+                let (tx, done_rx) = tokio::sync::oneshot::channel();
+                self.callbacks_done.insert(done.key, done_rx);
+                self.callbacks.spawn(async move {
+                    if let Some(before) = before {
+                        // Err: those were stopped; these run anyway.
+                        let _ = before.await;
+                    }
+                    callbacks::run_all(executor, calls, CallbackLog::File(path)).await;
+                    let _ = tx.send(());
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Records a finished try: XCom and state first, then the log file.
     pub(super) async fn complete(&mut self, result: TryResult) -> anyhow::Result<()> {
         let dag = Arc::clone(&self.dag);
@@ -156,9 +198,10 @@ impl RunLoop<'_> {
             })
             .collect();
         let outlets = crate::engine::assets::OutletEvents::of(task, &self.run, &saved, now);
-        // The branch's success and the skips it decides are stored together.
+        // The branch's success and the skips it decides are stored together, flushed
+        // with whatever else this turn of the loop decides (`RunLoop::commit`).
         self.engine
-            .persist_sized(xcom_size, move |s| {
+            .write_sized(xcom_size, move |s| {
                 for (k, v) in &xcom {
                     s.put_xcom_at(&d, &r, &saved.task_id, saved.map_index, k, v, now)?;
                 }
@@ -167,6 +210,10 @@ impl RunLoop<'_> {
                 skipped.iter().try_for_each(|t| s.put_ti(&d, &r, t))
             })
             .await?;
+        self.unflushed = true;
+        for e in events {
+            self.emit(e);
+        }
         if logged.is_err() {
             // The disk was full, and the state write found room since (it waits for
             // room in the scheduler): the log is written after all.
@@ -178,11 +225,7 @@ impl RunLoop<'_> {
                 tracing::warn!(dag = %dag.dag_id, task = %ti.task_id, error = %e, "failed to write the task's log");
             }
         }
-        for e in events {
-            self.emit(e);
-        }
-        // Recorded: now the callbacks, without holding up the tasks that follow.
-        if let Some(calls) = after.filter(|c| !c.is_empty()) {
+        let callbacks = after.filter(|c| !c.is_empty()).map(|calls| {
             let path = Engine::log_path(
                 &self.engine.logs_dir,
                 &dag.dag_id,
@@ -191,19 +234,12 @@ impl RunLoop<'_> {
                 result.map_index,
                 result.try_number,
             );
-            let executor = Arc::clone(&self.engine.executor);
-            let before = self.callbacks_done.remove(&result.key());
-            let (done, done_rx) = tokio::sync::oneshot::channel();
-            self.callbacks_done.insert(result.key(), done_rx);
-            self.callbacks.spawn(async move {
-                if let Some(before) = before {
-                    // Err: those were stopped; these run anyway.
-                    let _ = before.await;
-                }
-                callbacks::run_all(executor, calls, CallbackLog::File(path)).await;
-                let _ = done.send(());
-            });
-        }
+            (calls, path)
+        });
+        self.recorded.push(Recorded {
+            key: result.key(),
+            callbacks,
+        });
         Ok(())
     }
 }
