@@ -111,7 +111,10 @@ async fn run_on(
                     )
                 }
                 RunEvent::Finished(state) => {
-                    writeln!(err, "[dags test] run finished: {}", state.name())
+                    // The run's last event: stop here rather than wait for every sender
+                    // to go (a job's progress forwarder notices only at its next tick).
+                    let _ = writeln!(err, "[dags test] run finished: {}", state.name());
+                    break;
                 }
                 RunEvent::Progress { .. } => Ok(()),
             };
