@@ -198,12 +198,15 @@ class _Worker:
         out, err = streamer.stdout, streamer.stderr
         perf_counter = time.perf_counter
         write = self.write_body
-        lock, out_write, pack, mark = self._write_lock, self.out.write, struct.pack, self.mark
+        lock, out_write, pack = self._write_lock, self.out.write, struct.pack
+        # The worker runs with -u: sys.__stderr__ holds nothing to flush before a mark.
+        os_write, end_mark = os.write, rt.END_MARK
+        mark = self.mark
         last = None
         streamer.begin()
         for call in calls:
             last = call.get("call_id")
-            if func is None or "obj" in call or "airflow_context" in call:
+            if func is None or type(last) is not str or "obj" in call or "airflow_context" in call:
                 streamer.end()
                 resp = rt.run_call(call, job)
                 mark(last)
@@ -270,7 +273,7 @@ class _Worker:
                 '{"type":"result","call_id":%s,"ok":true,"restart":false,"duration_s":%r,"result":%s}'
                 % (_quoted(last), took, encoded)
             ).encode()
-            mark(last)
+            os_write(2, end_mark + last.encode() + b"\n")
             with lock:
                 out_write(pack(">I", len(body)) + body)
         streamer.end()
