@@ -555,3 +555,64 @@ pool = 3
     assert!(all.contains("`pool`"), "{all}");
     assert_eq!(errs.len(), 6, "{all}");
 }
+
+/// A map whose `map_iterdata` is large enough for the parser's fast path.
+fn big_map(before: &str, items: &str, after: &str) -> String {
+    format!(
+        "{before}[tasks.m]\ntype = \"map\"\nmap_function = \"m:f\"\nmap_iterdata = [ # elements\n{items},\n]\n{after}"
+    )
+}
+
+fn literal_of(dag: &Dag) -> &Vec<serde_json::Value> {
+    match &dag.task("m").expect("m").kind {
+        TaskKind::Map(MapSpec {
+            iterdata: Iterdata::Literal(items),
+            ..
+        }) => items,
+        other => panic!("m is not a map of literal elements: {other:?}"),
+    }
+}
+
+#[test]
+fn a_large_plain_map_iterdata_reads_as_toml_reads_it() {
+    let mut items: Vec<String> = (0..3000).map(|i| (i - 1500).to_string()).collect();
+    items.extend(["\"a b\"", "'c'", "true", "2.5", "-1e3", "\"é\""].map(str::to_owned));
+    let items = items.join(", ");
+    let dag = parse_ok(&big_map("", &items, "retries = 2\n"));
+    let mut expected: Vec<serde_json::Value> = (0..3000).map(|i| json!(i - 1500)).collect();
+    expected.extend([
+        json!("a b"),
+        json!("c"),
+        json!(true),
+        json!(2.5),
+        json!(-1000.0),
+        json!("é"),
+    ]);
+    assert_eq!(literal_of(&dag), &expected);
+    assert_eq!(dag.task("m").map(|t| t.retries), Some(2));
+    // The same `map_iterdata = [` line inside a multi-line string is left alone.
+    let before = format!("description = \"\"\"\nmap_iterdata = [{items}]\n\"\"\"\n\n");
+    let dag = parse_ok(&big_map(&before, &items, ""));
+    assert_eq!(literal_of(&dag), &expected);
+    let description = dag.description.as_deref().unwrap_or_default();
+    assert!(description.contains("-1500, -1499,") && description.ends_with("\"é\"]\n"));
+    // An element the fast path does not read (a table) sends the whole file through toml.
+    let with_table = format!("{items}, {{ x = 1 }}");
+    let dag = parse_ok(&big_map("", &with_table, ""));
+    assert_eq!(literal_of(&dag).len(), expected.len() + 1);
+}
+
+#[test]
+fn errors_after_a_large_map_iterdata_keep_their_lines() {
+    let items: Vec<String> = (0..3000).map(|i| i.to_string()).collect();
+    let text = big_map("", &items.join(",\n"), "retries = \"x\"\n");
+    let (dag, diags) = parse_dag(Path::new("t.toml"), &text);
+    assert!(dag.is_none());
+    let line = text.lines().count();
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert!(
+        diags[0].to_string().contains(&format!("t.toml:{line}:")),
+        "{}",
+        diags[0]
+    );
+}
