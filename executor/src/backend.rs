@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{CallError, CallErrorKind};
@@ -17,8 +17,13 @@ use crate::protocol::{CallResponse, RuntimeError, Signature};
 
 /// One unit of work for a backend: a call or an inspection.
 pub(crate) struct WorkItem {
-    /// The encoded request.
+    /// The encoded request: the whole request document, or with `job`, only the call's
+    /// own part (`call_id`, `call_index`, `args`, `kwargs`, ...), which a local worker
+    /// sends in a chunk after the job's header.
     pub body: Vec<u8>,
+    /// The job-wide settings of a call whose `body` holds only its own part (local
+    /// workers only: a Lambda payload is always whole).
+    pub job: Option<Arc<JobHeader>>,
     /// The call's index, for errors.
     pub call_index: usize,
     /// How long the call may run.
@@ -28,7 +33,7 @@ pub(crate) struct WorkItem {
     /// Told, in order and from the backend itself, when the call starts and ends.
     pub events: Option<Arc<dyn CallEvents>>,
     /// Where the outcome goes.
-    pub reply: oneshot::Sender<WorkResult>,
+    pub reply: Reply,
     /// Who answers the requests the call sends while it runs, and for which call
     /// (local workers only: a Lambda function has no channel back to the host).
     pub services: Option<(Services, CallPlace)>,
@@ -66,7 +71,68 @@ impl WorkItem {
         if let Some(events) = &self.events {
             events.finished(matches!(&result, WorkResult::Call { response, .. } if response.ok));
         }
-        let _ = self.reply.send(result);
+        self.reply.send(result);
+    }
+}
+
+/// A job's settings, sent to a local worker once before its first call of the job
+/// (`{"type": "job", "job": id, "module": .., "function": .., "sys_path": ..,
+/// "extra_env": .., "exclude_modules": .., "memory_mb": ..}`), so calls carry only their
+/// own arguments.
+#[derive(Debug)]
+pub(crate) struct JobHeader {
+    /// Unique in this process; the calls' chunks name it.
+    pub id: u64,
+    /// The encoded header frame body.
+    pub body: Vec<u8>,
+}
+
+/// Where a work item's outcome goes: its own channel, or a channel shared by a phase's
+/// calls, tagged with the call's index (no task or channel per call). A shared reply
+/// dropped unsent (the backend stopped) says so with `None`.
+pub(crate) struct Reply(Option<ReplyTo>);
+
+enum ReplyTo {
+    One(oneshot::Sender<WorkResult>),
+    Shared {
+        index: usize,
+        tx: mpsc::UnboundedSender<(usize, Option<WorkResult>)>,
+    },
+}
+
+impl Reply {
+    /// A reply on a phase's shared channel, for the call at `index`.
+    pub(crate) fn shared(
+        index: usize,
+        tx: mpsc::UnboundedSender<(usize, Option<WorkResult>)>,
+    ) -> Reply {
+        Reply(Some(ReplyTo::Shared { index, tx }))
+    }
+
+    fn send(mut self, result: WorkResult) {
+        match self.0.take() {
+            Some(ReplyTo::One(tx)) => {
+                let _ = tx.send(result);
+            }
+            Some(ReplyTo::Shared { index, tx }) => {
+                let _ = tx.send((index, Some(result)));
+            }
+            None => {}
+        }
+    }
+}
+
+impl From<oneshot::Sender<WorkResult>> for Reply {
+    fn from(tx: oneshot::Sender<WorkResult>) -> Reply {
+        Reply(Some(ReplyTo::One(tx)))
+    }
+}
+
+impl Drop for Reply {
+    fn drop(&mut self) {
+        if let Some(ReplyTo::Shared { index, tx }) = self.0.take() {
+            let _ = tx.send((index, None));
+        }
     }
 }
 

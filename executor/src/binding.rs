@@ -52,6 +52,19 @@ pub fn bind(element: &Value, extra: Option<&Extra>) -> Result<CallArgs, String> 
     Ok(call)
 }
 
+/// Whether [`bind`] would bind `element`, without building its arguments: an element
+/// binds unless it is a table naming an argument `extra_params` gives too.
+pub fn check(element: &Value, extra: Option<&Extra>) -> Result<(), String> {
+    if let (Value::Object(m), Some(Extra::Keyword(kw))) = (element, extra)
+        && let Some(k) = kw.keys().find(|k| m.contains_key(*k))
+    {
+        return Err(format!(
+            "argument `{k}` is given both by the element and by extra_params"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

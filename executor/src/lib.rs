@@ -22,6 +22,7 @@ pub mod partition;
 pub mod protocol;
 mod run;
 pub mod storage;
+mod workerfiles;
 
 /// Executor settings (the leaf crate `lithoflow-executor-config`, re-exported).
 pub use lithoflow_executor_config as config;

@@ -1,12 +1,17 @@
 //! The localhost backend: a pool of warm Python worker processes.
 //!
-//! Each worker runs the embedded runtime (`python3 -c <runtime> --worker`), imports a
-//! function's module once and serves many calls over the framed protocol on its pipes.
-//! One tokio task owns each worker process; calls wait in one shared queue. A call that
-//! times out, is cancelled or crashes its worker costs only that worker, which is killed
-//! (with its process group) and started again for the next call.
+//! Each worker runs the embedded runtime from the files `workerfiles.rs` writes once
+//! (`python3 -u <folder>/lithoflow_worker.py --worker`), imports a function's module once
+//! and serves many calls over the framed protocol on its pipes. One tokio task owns each
+//! worker process; calls wait in one shared queue. Short calls go to a worker in chunks
+//! whose size adapts to the measured call time (a job's settings go once per worker, in
+//! a header frame the chunks name). A call that times out, is cancelled or crashes its
+//! worker costs only that worker, which is killed (with its process group) and started
+//! again for the next call; the chunk's calls that had not started go back to the queue.
 
+use std::collections::VecDeque;
 use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,17 +19,23 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
-use crate::backend::{WorkItem, WorkResult};
+use crate::backend::{JobHeader, WorkItem, WorkResult};
 use crate::error::{CallError, CallErrorKind, Error, humanize};
 use crate::job::{OutputStream, ServiceFuture};
 use crate::protocol::{self, FrameError, FrameReader, Message};
 
 /// How long a new worker may take to start and say hello.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
-/// The most calls a worker takes from the queue at once.
-const MAX_BATCH: usize = 16;
-/// Calls shorter than this (on average) are batched.
+/// The most calls a worker takes from the queue at once (one chunk).
+const MAX_CHUNK: usize = 1024;
+/// Calls shorter than this (on average) are chunked.
 const BATCH_BELOW_S: f64 = 0.002;
+/// How long a chunk of short calls should take, by the worker's recent call times: big
+/// chunks for calls of microseconds, one call at a time from `BATCH_BELOW_S` up.
+const CHUNK_TARGET_S: f64 = 0.004;
+/// How many job headers a worker keeps (`JOBS_KEPT` in `lithoflow_worker.py`): the
+/// host sends a header again once the worker has dropped it.
+const JOBS_KEPT: usize = 32;
 /// The most of a worker's own stderr kept per call.
 const STDERR_TAIL: usize = 64 * 1024;
 /// How long a killed worker's last frames are read for (they are already in its pipe).
@@ -39,9 +50,10 @@ pub(crate) struct LocalPool {
 
 /// The interpreter to start. `python3` is often a wrapper script (pyenv's shims cost
 /// ~300 ms a start), so after the first worker reports `sys.executable`, replacement
-/// workers start that directly.
+/// workers start that directly. With it, the worker script it runs (or why there is
+/// none).
 #[derive(Clone)]
-struct Python(Arc<Mutex<String>>);
+struct Python(Arc<Mutex<String>>, Arc<Result<PathBuf, String>>);
 
 impl Python {
     fn get(&self) -> String {
@@ -61,12 +73,16 @@ impl Python {
 }
 
 impl LocalPool {
-    /// Starts `size` workers running `python`. Workers start in the background; the first
-    /// call waits for one to be ready.
-    pub(crate) fn new(python: &str, size: usize) -> Arc<LocalPool> {
+    /// Starts `size` workers running `python` on the worker script (`workerfiles.rs`).
+    /// Workers start in the background; the first call waits for one to be ready.
+    pub(crate) fn new(
+        python: &str,
+        size: usize,
+        script: Result<PathBuf, String>,
+    ) -> Arc<LocalPool> {
         let size = size.max(1);
         let (tx, rx) = async_channel::unbounded::<WorkItem>();
-        let python = Python(Arc::new(Mutex::new(python.to_owned())));
+        let python = Python(Arc::new(Mutex::new(python.to_owned())), Arc::new(script));
         for slot in 0..size {
             // Workers hold a sender to put back calls of a batch their process never ran;
             // the pool closes the channel explicitly, so that does not keep it open.
@@ -132,15 +148,20 @@ impl Worker {
             }
         }
         while let Ok(first) = self.rx.recv().await {
-            // Take a share of the waiting calls as one batch: the frames go out in one
-            // write and the worker runs them back to back, which saves two context
-            // switches per call. The share keeps every worker busy when calls are few.
-            // Only calls known to be short are batched: a batch of long calls would keep
-            // the other workers idle while it runs.
-            let share = if self.recent_call_s.is_some_and(|s| s < BATCH_BELOW_S) {
-                (self.rx.len() / self.pool_size).min(MAX_BATCH - 1)
-            } else {
-                0
+            // Take a share of the waiting calls as one chunk: it goes out in one frame
+            // and the worker runs its calls back to back, which saves a round trip and
+            // two context switches per call. Its size aims at `CHUNK_TARGET_S` of work
+            // by the recent call times, and the share keeps every worker busy when calls
+            // are few. Only calls known to be short are chunked: a chunk of long calls
+            // would keep the other workers idle while it runs.
+            let share = match self.recent_call_s {
+                Some(s) if s < BATCH_BELOW_S => {
+                    let by_time = (CHUNK_TARGET_S / s.max(1e-7)) as usize;
+                    (self.rx.len() / self.pool_size)
+                        .min(by_time)
+                        .min(MAX_CHUNK - 1)
+                }
+                _ => 0,
             };
             let mut batch = vec![first];
             while batch.len() <= share {
@@ -186,19 +207,12 @@ impl Worker {
                 }
             }
         }
-        let mut frames = Vec::new();
-        for item in &items {
-            frames.extend_from_slice(
-                &u32::try_from(item.body.len())
-                    .unwrap_or(u32::MAX)
-                    .to_be_bytes(),
-            );
-            frames.extend_from_slice(&item.body);
-        }
-        let sent = match self.proc.as_mut() {
-            Some(proc) => proc.send(&frames).await,
-            None => return,
+        let Some(proc) = self.proc.as_mut() else {
+            return;
         };
+        let frames = proc.frames(&items);
+        let sent = proc.send(&frames).await;
+        drop(frames);
         let mut queue = items.into_iter();
         while let Some(mut item) = queue.next() {
             if let Some(events) = &item.events {
@@ -281,8 +295,8 @@ impl Worker {
         };
         match outcome {
             Outcome::Answer(Ok(Message::Result(response))) => {
-                let worker_stderr = proc.stderr.take_call(&response.call_id).await;
                 let restart = response.restart;
+                let worker_stderr = proc.stderr.take_call(&response.call_id).await;
                 if restart {
                     self.retire().await;
                 }
@@ -499,6 +513,8 @@ fn libc_sigkill() -> i32 {
 
 /// A running worker process.
 struct Proc {
+    /// The job headers this process has, oldest first (at most `JOBS_KEPT`).
+    jobs: VecDeque<u64>,
     child: Child,
     stdin: ChildStdin,
     stdout: FrameReader<ChildStdout>,
@@ -513,12 +529,14 @@ impl Proc {
             python: interpreter.clone(),
             reason,
         };
+        let script = match python.1.as_ref() {
+            Ok(script) => script,
+            Err(e) => return Err(start_error(e.clone())),
+        };
         let mut child = Command::new(&interpreter)
             .arg("-u")
-            .arg("-c")
-            .arg(protocol::RUNTIME_SOURCE)
+            .arg(script)
             .arg("--worker")
-            .arg(protocol::LITHOFLOW_MODULE_SOURCE)
             .env("PYTHONUNBUFFERED", "1")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -546,6 +564,7 @@ impl Proc {
             sink.push_end();
         });
         let mut proc = Proc {
+            jobs: VecDeque::new(),
             child,
             stdin,
             stdout: FrameReader::new(stdout),
@@ -590,6 +609,57 @@ impl Proc {
         }
     }
 
+    /// The frames that send `items`: consecutive calls of one job as one chunk (after the
+    /// job's header, if this process lacks it), anything else as its own frame.
+    fn frames(&mut self, items: &[WorkItem]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at < items.len() {
+            let Some(job) = items[at].job.as_ref() else {
+                push_frame(&mut out, &items[at].body);
+                at += 1;
+                continue;
+            };
+            let mut end = at + 1;
+            while end < items.len() && items[end].job.as_ref().is_some_and(|j| Arc::ptr_eq(j, job))
+            {
+                end += 1;
+            }
+            self.ensure_header(&mut out, job);
+            let mut body = Vec::with_capacity(
+                48 + items[at..end]
+                    .iter()
+                    .map(|i| i.body.len() + 1)
+                    .sum::<usize>(),
+            );
+            body.extend_from_slice(br#"{"type":"calls","job":"#);
+            body.extend_from_slice(job.id.to_string().as_bytes());
+            body.extend_from_slice(br#","calls":["#);
+            for (n, item) in items[at..end].iter().enumerate() {
+                if n > 0 {
+                    body.push(b',');
+                }
+                body.extend_from_slice(&item.body);
+            }
+            body.extend_from_slice(b"]}");
+            push_frame(&mut out, &body);
+            at = end;
+        }
+        out
+    }
+
+    /// Adds the job's header frame unless this process has it.
+    fn ensure_header(&mut self, out: &mut Vec<u8>, job: &JobHeader) {
+        if self.jobs.contains(&job.id) {
+            return;
+        }
+        push_frame(out, &job.body);
+        self.jobs.push_back(job.id);
+        if self.jobs.len() > JOBS_KEPT {
+            self.jobs.pop_front();
+        }
+    }
+
     /// Writes already-framed requests.
     async fn send(&mut self, frames: &[u8]) -> std::io::Result<()> {
         use tokio::io::AsyncWriteExt;
@@ -625,6 +695,12 @@ impl Proc {
         let _ = tokio::time::timeout(Duration::from_secs(2), &mut self.stderr_task).await;
         self.take_stderr()
     }
+}
+
+/// Appends one frame: the body's length, big-endian, then the body.
+fn push_frame(out: &mut Vec<u8>, body: &[u8]) {
+    out.extend_from_slice(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(body);
 }
 
 /// What a worker writes to its own stderr (file descriptors 1 and 2), split per call.

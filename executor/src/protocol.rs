@@ -16,6 +16,10 @@ pub const MAX_FRAME: usize = 512 * 1024 * 1024;
 /// The embedded Python runtime's source.
 pub const RUNTIME_SOURCE: &str = include_str!("runtime/lithoflow_runtime.py");
 
+/// The local worker's source (`lithoflow_worker.py`): serves the protocol on its pipes
+/// and runs calls with the runtime, which it imports from the same folder.
+pub const WORKER_SOURCE: &str = include_str!("runtime/lithoflow_worker.py");
+
 /// The source of the `lithoflow` module a function imports (`from lithoflow import
 /// Variable`): a local worker gets it after `--worker`, a Lambda function as
 /// `lithoflow.py` beside the runtime.
@@ -68,6 +72,52 @@ pub struct CallRequest {
     pub airflow_context: Option<Map<String, Value>>,
     /// The function takes `airflow_context` as its one positional argument (an Airflow
     /// callback) instead of the context values it names.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub context_positional: bool,
+}
+
+/// A job's settings for a local worker, sent once per worker before the job's first
+/// chunk of calls (`{"type": "job", ...}`); the calls then carry only a [`CallPart`].
+#[derive(Debug, Serialize)]
+pub struct JobHeaderFrame<'a> {
+    /// Always `job`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The header's id, which chunks of calls name.
+    pub job: u64,
+    /// Module to import.
+    pub module: &'a str,
+    /// Function in it.
+    pub function: &'a str,
+    /// Folders put first on `sys.path`.
+    pub sys_path: &'a [String],
+    /// Environment variables set during each call.
+    pub extra_env: &'a Map<String, Value>,
+    /// Modules the function may not import.
+    pub exclude_modules: &'a [String],
+    /// Memory limit, MB.
+    pub memory_mb: Option<u64>,
+}
+
+/// One call of a job whose settings a local worker has from the job's header: what a
+/// `{"type": "calls", "job": id, "calls": [...]}` chunk lists.
+#[derive(Debug, Serialize)]
+pub struct CallPart<'a> {
+    /// The call's id inside its job (zero-padded index).
+    pub call_id: &'a str,
+    /// The call's index, passed to a function's `id` parameter.
+    pub call_index: usize,
+    /// Positional arguments.
+    pub args: &'a [Value],
+    /// Keyword arguments.
+    pub kwargs: &'a Map<String, Value>,
+    /// The object part for a function with an `obj` parameter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub obj: Option<&'a ObjectPart>,
+    /// The Airflow context for a `python_callable`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub airflow_context: Option<&'a Map<String, Value>>,
+    /// The function takes `airflow_context` as its one positional argument.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub context_positional: bool,
 }
@@ -306,6 +356,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 
 /// Decodes a frame body as a runtime message; the `type` field says which.
 pub fn decode(body: &[u8]) -> Result<Message, FrameError> {
+    // The runtime writes `type` first: a call's result, by far the most frequent frame,
+    // is read straight into its struct, without a `Value` of the whole frame.
+    if body.starts_with(br#"{"type":"result","#) {
+        return Ok(Message::Result(Box::new(serde_json::from_slice(body)?)));
+    }
     let v: Value = serde_json::from_slice(body)?;
     let kind = v
         .get("type")

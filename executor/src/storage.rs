@@ -49,11 +49,14 @@ impl LocalStorage {
         })?;
         let path = dir.join(name);
         let tmp = dir.join(format!(".{name}.tmp"));
-        let body = serde_json::to_vec(value).map_err(|e| Error::Storage {
-            path: path.clone(),
-            source: e.into(),
-        })?;
-        std::fs::write(&tmp, body).map_err(|source| {
+        // Encoded straight into the file (a map's results.json can be large).
+        let written = std::fs::File::create(&tmp).and_then(|file| {
+            use std::io::Write as _;
+            let mut w = std::io::BufWriter::with_capacity(64 * 1024, file);
+            serde_json::to_writer(&mut w, value)?;
+            w.flush()
+        });
+        written.map_err(|source| {
             // A half-written file (a full disk) is not left behind.
             let _ = std::fs::remove_file(&tmp);
             Error::Storage {

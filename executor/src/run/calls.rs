@@ -6,15 +6,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::Value;
-use tokio::sync::{Semaphore, oneshot, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 
-use super::{JobRun, Prepared, input_error, paths};
-use crate::backend::{CallEvents, WorkItem, WorkResult};
+use super::{Calls, JobRun, Prepared, input_error, paths};
+use crate::backend::{CallEvents, JobHeader, Reply, WorkItem, WorkResult};
 use crate::error::{CallError, CallErrorKind};
 use crate::job::{
     CallOptions, CallOutput, CallPlace, CallRecord, FunctionRef, OutputSink, OutputStream, Progress,
 };
-use crate::protocol::{CallRequest, Request};
+use crate::protocol::{CallPart, CallRequest, JobHeaderFrame, Request};
 
 impl JobRun {
     /// A job of one call: its record joins `calls`, its result is the job's.
@@ -26,7 +26,13 @@ impl JobRun {
         calls: &mut Vec<CallRecord>,
     ) -> Result<Value, CallError> {
         let mut records = self
-            .run_calls("call", func, vec![call], opts, opts.runtime_memory)
+            .run_calls(
+                "call",
+                func,
+                Calls::Prepared(vec![call]),
+                opts,
+                opts.runtime_memory,
+            )
             .await;
         let first = records.first().map(|r| (r.result.clone(), r.error.clone()));
         calls.append(&mut records);
@@ -38,12 +44,13 @@ impl JobRun {
     }
 
     /// Runs calls with bounded concurrency; returns their records in order. The first
-    /// failure cancels the rest.
+    /// failure cancels the rest. Answers come back on one channel for the phase, tagged
+    /// with the call's index, and are turned into records here as they arrive.
     pub(super) async fn run_calls(
         &self,
         phase: &'static str,
         func: &FunctionRef,
-        calls: Vec<Prepared>,
+        calls: Calls<'_>,
         opts: &CallOptions,
         memory: Option<u64>,
     ) -> Vec<CallRecord> {
@@ -74,54 +81,113 @@ impl JobRun {
         let mut batch_items: Vec<WorkItem> = Vec::new();
         let gate = detached.then(|| Arc::new(Semaphore::new(0)));
         let mut handed = 0u32;
-        let permits = Arc::new(Semaphore::new(limit));
         let failed = self.cancel.child_token();
         let sys_path = paths(opts);
-        let mut pending = tokio::task::JoinSet::new();
-        for (index, call) in calls.into_iter().enumerate() {
-            let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
-                break;
+        // A local worker gets the job's settings once, in a header its chunks name; a
+        // Lambda payload is a whole request.
+        let header = self.dispatcher.is_local().then(|| {
+            let frame = JobHeaderFrame {
+                kind: "job",
+                job: next_header_id(),
+                module: &func.module,
+                function: &func.function,
+                sys_path: &sys_path,
+                extra_env: &opts.extra_env,
+                exclude_modules: &opts.exclude_modules,
+                memory_mb: memory,
             };
+            Arc::new(JobHeader {
+                id: frame.job,
+                body: serde_json::to_vec(&frame).unwrap_or_default(),
+            })
+        });
+        let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Option<WorkResult>)>();
+        let mut waiting: Vec<Option<Arc<ProgressEvents>>> = (0..total).map(|_| None).collect();
+        let mut records: Vec<Option<CallRecord>> = (0..total).map(|_| None).collect();
+        let mut in_flight = 0usize;
+        let settle = |(index, result): (usize, Option<WorkResult>),
+                      waiting: &mut Vec<Option<Arc<ProgressEvents>>>,
+                      records: &mut Vec<Option<CallRecord>>| {
+            let Some(events) = waiting.get_mut(index).and_then(Option::take) else {
+                return;
+            };
+            let result = result.unwrap_or_else(|| {
+                // The pool dropped the call without serving it.
+                events.finished(false);
+                WorkResult::Infrastructure("the worker pool stopped".to_owned())
+            });
+            let ok = matches!(&result, WorkResult::Call { response, .. } if response.ok);
+            if !ok {
+                failed.cancel();
+            }
+            records[index] = Some(events.record(result));
+        };
+        for (index, call) in calls.into_calls().enumerate() {
+            while in_flight >= limit {
+                match rx.recv().await {
+                    Some(answer) => {
+                        in_flight -= 1;
+                        settle(answer, &mut waiting, &mut records);
+                    }
+                    None => break,
+                }
+            }
             if failed.is_cancelled() {
                 break;
             }
+            let call = match call {
+                Ok(call) => call,
+                Err(message) => {
+                    failed.cancel();
+                    let failed = WorkResult::failed(index, CallErrorKind::Input, message);
+                    records[index] = Some(record(phase, index, failed));
+                    continue;
+                }
+            };
             let obj = match self.deliver_part(call.obj, opts).await {
                 Ok(obj) => obj,
                 Err(message) => {
                     failed.cancel();
-                    pending.spawn(async move {
-                        let failed = WorkResult::failed(index, CallErrorKind::Input, message);
-                        (index, record(phase, index, failed))
-                    });
+                    let failed = WorkResult::failed(index, CallErrorKind::Input, message);
+                    records[index] = Some(record(phase, index, failed));
                     continue;
                 }
             };
-            let request = Request::Call(Box::new(CallRequest {
-                call_id: format!("{index:05}"),
-                call_index: index,
-                module: func.module.clone(),
-                function: func.function.clone(),
-                args: call.args.args,
-                kwargs: call.args.kwargs,
-                extra_env: opts.extra_env.clone(),
-                sys_path: sys_path.clone(),
-                exclude_modules: opts.exclude_modules.clone(),
-                memory_mb: memory,
-                obj,
-                context_positional: call.context.as_ref().is_some_and(|c| c.positional),
-                airflow_context: call.context.map(|c| c.values),
-            }));
-            let body = match serde_json::to_vec(&request) {
+            let call_id = format!("{index:05}");
+            let encoded = match &header {
+                Some(_) => serde_json::to_vec(&CallPart {
+                    call_id: &call_id,
+                    call_index: index,
+                    args: &call.args.args,
+                    kwargs: &call.args.kwargs,
+                    obj: obj.as_ref(),
+                    airflow_context: call.context.as_ref().map(|c| &c.values),
+                    context_positional: call.context.as_ref().is_some_and(|c| c.positional),
+                }),
+                None => serde_json::to_vec(&Request::Call(Box::new(CallRequest {
+                    call_id: call_id.clone(),
+                    call_index: index,
+                    module: func.module.clone(),
+                    function: func.function.clone(),
+                    args: call.args.args,
+                    kwargs: call.args.kwargs,
+                    extra_env: opts.extra_env.clone(),
+                    sys_path: sys_path.clone(),
+                    exclude_modules: opts.exclude_modules.clone(),
+                    memory_mb: memory,
+                    obj,
+                    context_positional: call.context.as_ref().is_some_and(|c| c.positional),
+                    airflow_context: call.context.map(|c| c.values),
+                }))),
+            };
+            let body = match encoded {
                 Ok(b) => b,
                 Err(e) => {
-                    pending.spawn(async move {
-                        let failed = WorkResult::failed(index, CallErrorKind::Input, e.to_string());
-                        (index, record(phase, index, failed))
-                    });
+                    let failed = WorkResult::failed(index, CallErrorKind::Input, e.to_string());
+                    records[index] = Some(record(phase, index, failed));
                     continue;
                 }
             };
-            let (reply, rx) = oneshot::channel();
             let events = Arc::new(ProgressEvents {
                 progress: self.progress.clone(),
                 started: AtomicBool::new(false),
@@ -134,17 +200,20 @@ impl JobRun {
             });
             let item = WorkItem {
                 body,
+                job: header.clone(),
                 call_index: index,
                 timeout,
                 cancel: failed.clone(),
                 events: Some(Arc::clone(&events) as Arc<dyn CallEvents>),
-                reply,
+                reply: Reply::shared(index, tx.clone()),
                 services: opts
                     .services
                     .clone()
                     .map(|s| (s, CallPlace { phase, index })),
                 cloud: self.cloud_call(phase, index, memory),
             };
+            waiting[index] = Some(events);
+            in_flight += 1;
             if batch {
                 batch_items.push(item);
             } else if self.dispatcher.submit(item).await.is_err() {
@@ -152,24 +221,8 @@ impl JobRun {
             }
             handed += 1;
             self.progress.send_modify(|p| p.invoked += 1);
-            let failed = failed.clone();
-            pending.spawn(async move {
-                let _permit = permit;
-                let result = match rx.await {
-                    Ok(r) => r,
-                    Err(_) => {
-                        // The pool dropped the call without serving it.
-                        events.finished(false);
-                        WorkResult::Infrastructure("the worker pool stopped".to_owned())
-                    }
-                };
-                let ok = matches!(&result, WorkResult::Call { response, .. } if response.ok);
-                if !ok {
-                    failed.cancel();
-                }
-                (index, events.record(result))
-            });
         }
+        drop(tx);
         if !batch_items.is_empty() {
             // If the backend is gone, the calls' replies were dropped with it and each
             // call fails on its own.
@@ -183,12 +236,8 @@ impl JobRun {
         // Every call of this phase is handed over: an `async_invoke` task may return.
         // (A map_reduce's reducer is invoked later by the job itself.)
         let _ = self.accepted.send(true);
-        let mut records: Vec<Option<CallRecord>> = (0..total).map(|_| None).collect();
-        while let Some(joined) = pending.join_next().await {
-            let Ok((index, record)) = joined else {
-                continue;
-            };
-            records[index] = Some(record);
+        while let Some(answer) = rx.recv().await {
+            settle(answer, &mut waiting, &mut records);
         }
         records
             .into_iter()
@@ -212,6 +261,12 @@ impl JobRun {
             })
             .collect()
     }
+}
+
+/// A process-wide id for each job header (a phase of a job on local workers).
+fn next_header_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// Progress counts, updated by the worker in call order, and the call's output.

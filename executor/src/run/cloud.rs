@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 
 use super::calls::record;
-use super::{JobRun, Prepared, collect, input_error, paths};
+use super::{Calls, JobRun, Prepared, collect, input_error, paths};
 use crate::backend::{CloudCall, WorkItem, WorkResult};
 use crate::error::{CallError, Error};
 use crate::job::{CallOptions, CallRecord, FunctionRef, JobKind, JobSpec, MapJob, Progress};
@@ -153,7 +153,8 @@ impl JobRun {
                 timeout,
                 cancel: stop.clone(),
                 events: None,
-                reply,
+                reply: reply.into(),
+                job: None,
                 services: None,
                 cloud: Some(CloudCall {
                     job: Arc::clone(job),
@@ -171,7 +172,13 @@ impl JobRun {
             waiting.push(rx);
         }
         let mut records = self
-            .run_calls("map", &phases.map.func, prepared, opts, phases.map_memory)
+            .run_calls(
+                "map",
+                &phases.map.func,
+                Calls::Prepared(prepared),
+                opts,
+                phases.map_memory,
+            )
             .await;
         let results = collect(&records);
         calls.append(&mut records);

@@ -93,14 +93,18 @@ impl JobRun {
     /// Runs the job to its end, keeping its status and every call's record in storage.
     async fn run(self, job_id: String, spec: JobSpec) -> JobOutcome {
         let started = Instant::now();
-        if let Err(e) = self
-            .storage
-            .put_json(
-                &spec.job_key,
-                "status.json",
-                &json!({"job_id": job_id, "state": "running"}),
-            )
-            .await
+        // A job's status is read while it runs only through the reference an
+        // `async_invoke` task returns before the job ends; any other job's status is
+        // written once, when it ends.
+        if spec.options.async_invoke
+            && let Err(e) = self
+                .storage
+                .put_json(
+                    &spec.job_key,
+                    "status.json",
+                    &json!({"job_id": job_id, "state": "running"}),
+                )
+                .await
         {
             tracing::warn!(job = %job_id, error = %e, "failed to write the job's status");
         }
@@ -116,14 +120,9 @@ impl JobRun {
             duration_s: started.elapsed().as_secs_f64(),
         };
         let _ = self.accepted.send(true);
-        let results: Vec<Value> = outcome
-            .calls
-            .iter()
-            .map(|c| json!({"phase": c.phase, "index": c.index, "result": c.result, "error": c.error, "duration_s": c.duration_s}))
-            .collect();
         if let Err(e) = self
             .storage
-            .put_json(&spec.job_key, "results.json", &results)
+            .put_json(&spec.job_key, "results.json", &Rows(&outcome.calls))
             .await
         {
             tracing::warn!(job = %job_id, error = %e, "failed to write the job's results");
@@ -183,11 +182,11 @@ impl JobRun {
             }
             JobKind::Map(map) => {
                 let (prepared, _) = self.prepare_map(map, opts).await?;
-                let mut records = self
+                let records = self
                     .run_calls("map", &map.func, prepared, opts, opts.runtime_memory)
                     .await;
                 let result = collect(&records);
-                calls.append(&mut records);
+                append(calls, records);
                 result.map(Value::Array)
             }
             JobKind::MapReduce {
@@ -200,6 +199,7 @@ impl JobRun {
                 let (prepared, objects) = self.prepare_map(map, opts).await?;
                 let memory = map_memory.or(opts.runtime_memory);
                 if self.remote_reduce() {
+                    let prepared = prepared.into_vec().map_err(|m| input_error(0, m))?;
                     let phases = RemoteReduce {
                         map,
                         reduce,
@@ -210,11 +210,11 @@ impl JobRun {
                     };
                     return self.map_reduce_remote(phases, prepared, opts, calls).await;
                 }
-                let mut records = self
+                let records = self
                     .run_calls("map", &map.func, prepared, opts, memory)
                     .await;
                 let results = collect(&records);
-                calls.append(&mut records);
+                append(calls, records);
                 let results = results?;
                 // The reducer gets the list of map results, in iterdata order; with one
                 // reducer per object, each gets its object's parts.
@@ -243,11 +243,11 @@ impl JobRun {
                     .collect();
 
                 let memory = reduce_memory.or(opts.runtime_memory);
-                let mut records = self
-                    .run_calls("reduce", reduce, reducers, opts, memory)
+                let records = self
+                    .run_calls("reduce", reduce, Calls::Prepared(reducers), opts, memory)
                     .await;
                 let result = collect(&records);
-                calls.append(&mut records);
+                append(calls, records);
                 let values = result?;
                 if *one_per_object && !objects.is_empty() {
                     Ok(Value::Array(values))
@@ -256,6 +256,71 @@ impl JobRun {
                 }
             }
         }
+    }
+}
+
+/// A job's `results.json`: each call's phase, index, result, error and duration,
+/// serialized straight from the records.
+struct Rows<'a>(&'a [CallRecord]);
+
+#[derive(serde::Serialize)]
+struct Row<'a> {
+    phase: &'a str,
+    index: usize,
+    result: &'a Value,
+    error: &'a Option<CallError>,
+    duration_s: f64,
+}
+
+impl serde::Serialize for Rows<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|c| Row {
+            phase: c.phase,
+            index: c.index,
+            result: &c.result,
+            error: &c.error,
+            duration_s: c.duration_s,
+        }))
+    }
+}
+
+/// A phase's calls: prepared ones, or a map's elements, bound one at a time as their
+/// calls are handed over.
+enum Calls<'a> {
+    /// Calls already prepared (one call, reducers, the parts of objects).
+    Prepared(Vec<Prepared>),
+    /// A map's elements (already checked to bind) and its extra arguments.
+    Elements {
+        items: &'a [Value],
+        extra: Option<&'a binding::Extra>,
+    },
+}
+
+impl<'a> Calls<'a> {
+    fn len(&self) -> usize {
+        match self {
+            Calls::Prepared(v) => v.len(),
+            Calls::Elements { items, .. } => items.len(),
+        }
+    }
+
+    /// The calls in order; an element that does not bind is its call's input error.
+    fn into_calls(self) -> Box<dyn Iterator<Item = Result<Prepared, String>> + Send + 'a> {
+        match self {
+            Calls::Prepared(v) => Box::new(v.into_iter().map(Ok)),
+            Calls::Elements { items, extra } => Box::new(items.iter().map(move |e| {
+                binding::bind(e, extra).map(|args| Prepared {
+                    args,
+                    obj: None,
+                    context: None,
+                })
+            })),
+        }
+    }
+
+    /// Every call prepared (a phase that needs them all at once).
+    fn into_vec(self) -> Result<Vec<Prepared>, String> {
+        self.into_calls().collect()
     }
 }
 
@@ -272,6 +337,15 @@ struct CallContext {
     values: Map<String, Value>,
     /// As the one positional argument (a callback).
     positional: bool,
+}
+
+/// Adds a phase's records to the job's (moved, not copied, when they are the first).
+fn append(calls: &mut Vec<CallRecord>, mut records: Vec<CallRecord>) {
+    if calls.is_empty() {
+        *calls = records;
+    } else {
+        calls.append(&mut records);
+    }
 }
 
 /// The `sys_path` folders as the runtime takes them.

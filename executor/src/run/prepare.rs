@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use super::{JobRun, Prepared, input_error, paths};
+use super::{Calls, JobRun, Prepared, input_error, paths};
 use crate::backend::{WorkItem, WorkResult};
 use crate::binding;
 use crate::error::CallError;
@@ -22,17 +22,31 @@ const MAX_INLINE_PART: u64 = 256 * 1024 * 1024;
 impl JobRun {
     /// Binds every element; for a function with an `obj` parameter, splits the objects
     /// the elements name. Returns the calls and, per call, its object's key.
-    pub(super) async fn prepare_map(
+    pub(super) async fn prepare_map<'m>(
         &self,
-        map: &MapJob,
+        map: &'m MapJob,
         opts: &CallOptions,
-    ) -> Result<(Vec<Prepared>, Vec<String>), CallError> {
+    ) -> Result<(Calls<'m>, Vec<String>), CallError> {
         let uses_obj = map.iterdata.iter().any(|e| e.get("obj").is_some());
         let sig = if uses_obj {
             Some(self.inspect(&map.func, opts).await?)
         } else {
             None
         };
+        if !sig.as_ref().is_some_and(|s| s.has("obj")) {
+            // No objects to split: each element is bound when its call is handed over
+            // (a map of a million elements never holds a million bound calls); every
+            // element is checked first, so one that cannot bind fails the job before
+            // any call runs.
+            for (i, element) in map.iterdata.iter().enumerate() {
+                binding::check(element, map.extra.as_ref()).map_err(|m| input_error(i, m))?;
+            }
+            let calls = Calls::Elements {
+                items: &map.iterdata,
+                extra: map.extra.as_ref(),
+            };
+            return Ok((calls, Vec::new()));
+        }
         let mut prepared = Vec::with_capacity(map.iterdata.len());
         let mut objects = Vec::new();
         for (i, element) in map.iterdata.iter().enumerate() {
@@ -75,7 +89,7 @@ impl JobRun {
                 }),
             }
         }
-        Ok((prepared, objects))
+        Ok((Calls::Prepared(prepared), objects))
     }
 
     /// The parts of the objects `location` names: a local file or folder, or an
@@ -151,7 +165,8 @@ impl JobRun {
             timeout: Duration::from_secs(120),
             cancel: self.cancel.clone(),
             events: None,
-            reply,
+            reply: reply.into(),
+            job: None,
             services: None,
             cloud: self.cloud_call("inspect", 0, opts.runtime_memory),
         };

@@ -8,9 +8,8 @@
         context["ti"].xcom_push(key="seen", value=x)
         return x > threshold
 
-A local worker installs this module as ``lithoflow`` when it starts (its source travels
-with the runtime, ``lithoflow_runtime.py``); on AWS Lambda it is a file beside the
-runtime. Live reads and writes (variables, connections, XCom) are requests to the host
+It is a file beside the runtime (``lithoflow_runtime.py``), which a local worker imports
+when it starts, and so does a function on AWS Lambda. Live reads and writes (variables, connections, XCom) are requests to the host
 over the worker protocol; a Lambda function has no channel back to the host, so they fail
 there with a message saying how to pass the value instead (a template in the task's
 arguments). docs/airflow-runtime.md describes every name, and where it follows Airflow's

@@ -2,9 +2,11 @@
 
 The same code serves two hosts:
 
-* a warm local worker (``python3 -c <this file> --worker``): requests and responses are
-  JSON documents framed by a 4-byte big-endian length, requests on stdin, responses on
-  the original stdout. Everything the function prints goes elsewhere (see ``_Worker``).
+* a warm local worker (``lithoflow_worker.py`` beside this file imports it): requests and
+  responses are JSON documents framed by a 4-byte big-endian length, requests on stdin,
+  responses on the original stdout. Everything the function prints goes elsewhere (see
+  ``_Worker`` there). The worker gets a job's settings once and its calls in chunks
+  (``run_call(call, job)``).
 * AWS Lambda: ``handler(event, context)`` takes one request dict and returns the response
   dict.
 
@@ -39,7 +41,7 @@ variable, a connection, an XCom value, its context: the ``lithoflow`` module use
     {"type": "answer", "id": 1, "ok": true, "value": {"value": "10"}}
 
 The answer comes on stdin, where a batch's next call requests may already wait; those
-are kept for later (``_Worker.pending``).
+are kept for later (``_Worker.pending`` in ``lithoflow_worker.py``).
 """
 
 import contextlib
@@ -58,7 +60,7 @@ import traceback
 RUNTIME_VERSION = 1
 END_MARK = b"\x1e\x1flithoflow-call-end:"
 MAX_CAPTURE = 4 * 1024 * 1024
-# "<string>" when started with `python3 -c`.
+# "<string>" when run from source given on a command line.
 _THIS_FILE = globals().get("__file__", "<string>")
 
 _modules = {}  # module name -> (file, mtime) at import
@@ -71,14 +73,16 @@ _signatures = {}  # function -> inspect.Signature (or None), cached per function
 
 _NOTHING = frozenset()
 
-# The `lithoflow` module users import (`from lithoflow import Variable`): a local worker
-# makes it from the source the host passes after `--worker`; on Lambda it is the file
-# `lithoflow.py` beside this one.
+# The `lithoflow` module users import (`from lithoflow import Variable`): the file
+# `lithoflow.py` beside this one, locally (the worker imports it when it starts) and on
+# Lambda.
 _lithoflow = None
 _LITHOFLOW_FILE = "<lithoflow>"
 
 
 def _install_lithoflow(source):
+    """Makes the `lithoflow` module from its source (a host that runs this file without
+    the module beside it)."""
     global _lithoflow
     import types
 
@@ -129,6 +133,9 @@ def encode(obj):
         text = json.dumps(rest, separators=(",", ":"), allow_nan=False)
         return text[:-1] + ',"result":' + raw + "}"
     return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+
+
+_encode_value = json.JSONEncoder(allow_nan=False).encode
 
 
 class FunctionError(Exception):
@@ -653,8 +660,50 @@ def _user_traceback(e):
     )
 
 
-def run_call(req):
-    """Runs one call request; always returns a response dict."""
+def _error_of(e):
+    """A failed call's ``error`` and whether its worker must restart: a `FunctionError`
+    by its kind, anything else as the exception the function raised."""
+    if isinstance(e, FunctionError):
+        error = {
+            "kind": e.kind,
+            "type": type(e.exc).__name__ if e.exc is not None else e.kind,
+            "message": e.message,
+            "traceback": _user_traceback(e.exc) if e.exc is not None else "",
+        }
+        return error, e.kind == "memory"
+    error = {
+        "kind": "exception",
+        "type": type(e).__name__,
+        "message": str(e),
+        "traceback": _user_traceback(e),
+    }
+    return error, isinstance(e, (SystemExit, KeyboardInterrupt))
+
+
+def _returned(result):
+    """A function's return value as JSON text (`not_json` when JSON cannot hold it)."""
+    result = _poke_return_value(result)
+    kind = type(result)
+    if kind is int:
+        return int.__repr__(result)
+    if result is None:
+        return "null"
+    try:
+        return _encode_value(result)
+    except (TypeError, ValueError) as e:
+        raise FunctionError(
+            "not_json",
+            "the function returned a value of type `%s` that JSON cannot hold: %s"
+            % (type(result).__name__, e),
+        ) from None
+
+
+def run_call(req, job=None):
+    """Runs one call request; always returns a response dict. ``job`` holds the
+    job-wide settings (module, function, sys_path, extra_env, exclude_modules,
+    memory_mb) when a local worker got them once for the job; else ``req`` has them."""
+    if job is None:
+        job = req
     call_id = req.get("call_id")
     streamer = _STREAMER
     if streamer is None:
@@ -670,9 +719,9 @@ def run_call(req):
     if lf is not None:
         lf._begin_call(context, on_lambda=_ON_LAMBDA)
     try:
-        _add_sys_path(req.get("sys_path"))
-        excluded = req.get("exclude_modules")
-        func = _load_function(req["module"], req["function"])
+        _add_sys_path(job.get("sys_path"))
+        excluded = job.get("exclude_modules")
+        func = _load_function(job["module"], job["function"])
         args = req.get("args") or []
         kwargs = req.get("kwargs") or {}
         obj = req.get("obj")
@@ -688,8 +737,8 @@ def run_call(req):
             args, kwargs = _bind_airflow(func, args, kwargs, context)
         else:
             args, kwargs = _bind(func, args, kwargs, req.get("call_index", 0))
-        extra_env = req.get("extra_env")
-        memory_mb = req.get("memory_mb")
+        extra_env = job.get("extra_env")
+        memory_mb = job.get("memory_mb")
         env = _env(extra_env) if extra_env else None
         limit = _memory_limit(memory_mb) if memory_mb else None
         try:
@@ -729,33 +778,10 @@ def run_call(req):
         if lf is not None:
             # `outlet_events[asset].extra` set by the callable, for its outlets' events.
             lf._send_outlet_events()
-        result = _poke_return_value(result)
-        try:
-            encoded = json.dumps(result, allow_nan=False)
-        except (TypeError, ValueError) as e:
-            raise FunctionError(
-                "not_json",
-                "the function returned a value of type `%s` that JSON cannot hold: %s"
-                % (type(result).__name__, e),
-            ) from None
+        resp["result"] = _Raw(_returned(result))
         resp["ok"] = True
-        resp["result"] = _Raw(encoded)
-    except FunctionError as e:
-        resp["error"] = {
-            "kind": e.kind,
-            "type": type(e.exc).__name__ if e.exc is not None else e.kind,
-            "message": e.message,
-            "traceback": _user_traceback(e.exc) if e.exc is not None else "",
-        }
-        resp["restart"] = e.kind == "memory"
     except BaseException as e:  # the function raised (SystemExit and KeyboardInterrupt too)
-        resp["error"] = {
-            "kind": "exception",
-            "type": type(e).__name__,
-            "message": str(e),
-            "traceback": _user_traceback(e),
-        }
-        resp["restart"] = isinstance(e, (SystemExit, KeyboardInterrupt))
+        resp["error"], resp["restart"] = _error_of(e)
     if lf is not None:
         lf._end_call()
     resp["duration_s"] = time.perf_counter() - started
@@ -1139,150 +1165,3 @@ def handler(event, context):
             "offloaded": {"bucket": aws["bucket"], "key": key, "size": len(body)},
         }
     return decoded
-
-
-def _die_with_host(fd):
-    """Kills this worker's process group as soon as its host is gone.
-
-    The host (the scheduler, or a `tasks test`) holds the only write end of the pipe
-    on ``fd``; the kernel closes it when the host exits or is killed, SIGKILL included.
-    A thread waits for that hang-up (poll with no events asked for reports only
-    POLLHUP and POLLERR, so it never reads a byte of the protocol) and then kills the
-    whole group: the function running now and anything it started, so that no user
-    code goes on running on behalf of a host that will run the task again when it
-    restarts. The host puts each worker in a group of its own; it closes the pipe of a
-    worker it no longer wants too, and kills that group itself.
-    """
-    import select
-    import signal
-    import threading
-
-    def watch():
-        poller = select.poll()
-        poller.register(fd, 0)
-        while True:
-            try:
-                events = poller.poll()
-            except InterruptedError:
-                continue
-            if any(ev & (select.POLLHUP | select.POLLERR | select.POLLNVAL) for _, ev in events):
-                break
-        try:
-            if os.getpgrp() == os.getpid():
-                os.killpg(os.getpgrp(), signal.SIGKILL)
-        finally:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    threading.Thread(target=watch, name="lithoflow-host-watch", daemon=True).start()
-
-
-class _Worker:
-    """Serves framed requests on stdin until stdin closes."""
-
-    def __init__(self):
-        # The protocol owns the original stdout. File descriptor 1 is pointed at stderr,
-        # so output written below Python's sys.stdout (C extensions, os.write(1, ...),
-        # child processes) cannot corrupt the protocol stream.
-        self.out = os.fdopen(os.dup(1), "wb", buffering=0)
-        os.dup2(2, 1)
-        sys.stdout = io.TextIOWrapper(os.fdopen(1, "wb", buffering=0), write_through=True)
-        # The protocol owns stdin too; a function that reads stdin gets end-of-file.
-        self.inp = os.fdopen(os.dup(0), "rb")
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.close(null)
-        sys.stdin = io.TextIOWrapper(os.fdopen(0, "rb"))
-        faulthandler.enable(file=sys.stderr)
-        _die_with_host(self.inp.fileno())
-        self.pending = []
-        self._request_lock = threading.Lock()
-        self._request_id = 0
-        if _lithoflow is not None:
-            _lithoflow._host = self.request
-
-    def _read_frame(self):
-        head = self.inp.read(4)
-        if len(head) < 4:
-            return None
-        (n,) = struct.unpack(">I", head)
-        body = self.inp.read(n)
-        if len(body) < n:
-            return None
-        return json.loads(body)
-
-    def read(self):
-        if self.pending:
-            return self.pending.pop(0)
-        return self._read_frame()
-
-    def request(self, op, body):
-        """Asks the host and waits for its answer: ``(ok, value or message)``. Frames
-        that come first (the next calls of a batch) are kept for ``read``. One request
-        at a time, whichever thread of the function asks."""
-        with self._request_lock:
-            self._request_id += 1
-            rid = self._request_id
-            msg = dict(body)
-            msg.update({"type": "request", "id": rid, "op": op})
-            try:
-                self.write(msg)
-            except (TypeError, ValueError) as e:
-                return False, "the request cannot be sent as JSON: %s" % e
-            while True:
-                frame = self._read_frame()
-                if frame is None:
-                    # The host is gone; `_die_with_host` ends this process.
-                    return False, "the host closed the connection"
-                if frame.get("type") == "answer" and frame.get("id") == rid:
-                    break
-                self.pending.append(frame)
-        if frame.get("ok"):
-            return True, frame.get("value")
-        return False, str(frame.get("error") or "the host refused the request")
-
-    # Results (this thread) and output (``_Streamer``'s timer) share the pipe.
-    _write_lock = threading.Lock()
-
-    def write(self, obj):
-        body = encode(obj).encode()
-        with self._write_lock:
-            self.out.write(struct.pack(">I", len(body)) + body)
-
-    def serve(self):
-        global _STREAMER
-        _STREAMER = _Streamer(self.write)
-        self.write(
-            {
-                "type": "hello",
-                "pid": os.getpid(),
-                "python": sys.version.split()[0],
-                "executable": sys.executable,
-                "runtime_version": RUNTIME_VERSION,
-            }
-        )
-        while True:
-            req = self.read()
-            if req is None:
-                return
-            resp = handle(req)
-            if req.get("type") == "call":
-                # Marks where this call's output on file descriptors 1 and 2 ends, so
-                # the host can give each call exactly its own output.
-                try:
-                    sys.__stderr__.flush()
-                except Exception:
-                    pass
-                os.write(2, END_MARK + str(req.get("call_id")).encode() + b"\n")
-            self.write(resp)
-            if resp.get("restart"):
-                return
-
-
-if __name__ == "__main__" and "--worker" in sys.argv:
-    # The `lithoflow` module's source follows `--worker` (lithoflow.py, embedded in the
-    # host's binary with this file).
-    at = sys.argv.index("--worker")
-    if len(sys.argv) > at + 1:
-        _install_lithoflow(sys.argv[at + 1])
-    sys.argv = [sys.argv[0]]
-    _Worker().serve()

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use petgraph::Direction;
-use petgraph::algo::tarjan_scc;
+use petgraph::algo::kosaraju_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 /// Dependencies between a DAG's tasks.
@@ -104,9 +104,11 @@ impl TaskGraph {
     }
 
     /// Each cycle once, as the path of task ids from the cycle's first task in file order
-    /// (without repeating it at the end).
+    /// (without repeating it at the end). Kosaraju's algorithm, whose depth-first searches
+    /// keep their own stack: Tarjan's in petgraph recurses once per task of a path, which
+    /// overflows the thread's stack on a chain of 100,000 tasks.
     pub fn cycles(&self) -> Vec<Vec<String>> {
-        let mut cycles: Vec<Vec<String>> = tarjan_scc(&self.graph)
+        let mut cycles: Vec<Vec<String>> = kosaraju_scc(&self.graph)
             .into_iter()
             .filter(|scc| scc.len() > 1)
             .filter_map(|mut scc| {
@@ -180,6 +182,27 @@ mod tests {
         );
         assert_eq!(g.cycles(), vec![vec!["a", "b", "c"], vec!["d", "e"]]);
         assert!(g.topological_order().is_none());
+    }
+
+    #[test]
+    fn a_chain_far_deeper_than_the_stack_is_checked_for_cycles() {
+        // Run on a thread with a small stack: a recursive search overflows it long
+        // before the end of the chain.
+        let found = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(|| {
+                let ids: Vec<String> = (0..200_000).map(|i| format!("t{i}")).collect();
+                let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+                let mut edges: Vec<(&str, &str)> = refs.windows(2).map(|w| (w[0], w[1])).collect();
+                edges.push((refs[199_999], refs[100_000]));
+                let g = TaskGraph::new(&refs, &edges);
+                let cycles = g.cycles();
+                (cycles.len(), cycles.first().map(Vec::len))
+            })
+            .expect("spawn")
+            .join()
+            .expect("no stack overflow");
+        assert_eq!(found, (1, Some(100_000)));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! to the database's 32-bit bounds as Airflow's `db_safe_priority`
 //! (`airflow/utils/weight_rule.py`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap};
 
 use crate::model::{Dag, WeightRule};
 
@@ -16,45 +16,145 @@ pub const MIN_WEIGHT: i64 = i32::MIN as i64;
 pub const MAX_WEIGHT: i64 = i32::MAX as i64;
 
 /// Every task's effective priority weight, by task id.
+///
+/// The sums over relatives are computed once per direction for every task, in
+/// topological order: a task with a single child (parent, for `upstream`) adds that
+/// task's own sum, which is exact because the child's relatives never include the task
+/// itself in an acyclic graph; only a task with several reaches its relatives by a
+/// search. A chain and a fan-out are therefore linear in their size, where a search from
+/// every task (Airflow's way) is quadratic: 5 * 10^9 steps for a chain of 100,000.
 pub fn effective_weights(dag: &Dag) -> BTreeMap<String, i64> {
-    let own: BTreeMap<&str, i64> = dag
-        .tasks
-        .iter()
-        .map(|t| (t.task_id.as_str(), t.priority_weight))
-        .collect();
+    let rels = Relatives::new(dag);
+    let wants = |rule| dag.tasks.iter().any(|t| t.weight_rule == rule);
+    let down = wants(WeightRule::Downstream).then(|| rels.sums(false));
+    let up = wants(WeightRule::Upstream).then(|| rels.sums(true));
     dag.tasks
         .iter()
-        .map(|t| {
+        .enumerate()
+        .map(|(i, t)| {
             let relatives = match t.weight_rule {
-                WeightRule::Absolute => BTreeSet::new(),
-                WeightRule::Downstream => reachable(dag, &t.task_id, false),
-                WeightRule::Upstream => reachable(dag, &t.task_id, true),
+                WeightRule::Absolute => 0,
+                WeightRule::Downstream => down.as_ref().map_or(0, |s| s[i]),
+                WeightRule::Upstream => up.as_ref().map_or(0, |s| s[i]),
             };
-            let sum = relatives
-                .iter()
-                .map(|id| own.get(id.as_str()).copied().unwrap_or(0))
-                .fold(t.priority_weight, i64::saturating_add);
+            let sum = t.priority_weight.saturating_add(relatives);
             (t.task_id.clone(), sum.clamp(MIN_WEIGHT, MAX_WEIGHT))
         })
         .collect()
 }
 
-/// The tasks reachable from `id` (itself excluded), upstream or downstream: Airflow's
-/// `get_flat_relative_ids`.
-fn reachable(dag: &Dag, id: &str, upstream: bool) -> BTreeSet<String> {
-    let mut seen = BTreeSet::new();
-    let mut stack = vec![id.to_owned()];
-    while let Some(cur) = stack.pop() {
-        let next = if upstream {
-            dag.graph.upstream(&cur)
-        } else {
-            dag.graph.downstream(&cur)
-        };
-        for n in next {
-            if n != id && seen.insert(n.to_owned()) {
-                stack.push(n.to_owned());
+/// A DAG's edges by task position.
+struct Relatives {
+    own: Vec<i64>,
+    down: Vec<Vec<usize>>,
+    up: Vec<Vec<usize>>,
+    /// Positions in topological order; `None` if the graph has a cycle (validation
+    /// reports it; the sums are then each found by a search).
+    order: Option<Vec<usize>>,
+}
+
+impl Relatives {
+    fn new(dag: &Dag) -> Relatives {
+        let at: HashMap<&str, usize> = dag
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.task_id.as_str(), i))
+            .collect();
+        let mut down = vec![Vec::new(); dag.tasks.len()];
+        let mut up = vec![Vec::new(); dag.tasks.len()];
+        for (i, t) in dag.tasks.iter().enumerate() {
+            for d in dag.graph.downstream(&t.task_id) {
+                if let Some(&j) = at.get(d) {
+                    down[i].push(j);
+                    up[j].push(i);
+                }
             }
         }
+        let order = dag
+            .graph
+            .topological_order()
+            .map(|ids| ids.iter().filter_map(|id| at.get(id).copied()).collect());
+        Relatives {
+            own: dag.tasks.iter().map(|t| t.priority_weight).collect(),
+            down,
+            up,
+            order,
+        }
     }
-    seen
+
+    /// For every task, the sum of the own weights of the tasks reachable from it
+    /// (itself excluded, each counted once), downstream or `upstream`: Airflow's
+    /// `get_flat_relative_ids`.
+    fn sums(&self, upstream: bool) -> Vec<i64> {
+        let next = if upstream { &self.up } else { &self.down };
+        let n = self.own.len();
+        let mut sums = vec![0i64; n];
+        let mut search = Search::new(n);
+        match &self.order {
+            Some(order) => {
+                // Downstream sums need every child's first: reverse topological order.
+                let visit: Box<dyn Iterator<Item = &usize>> = if upstream {
+                    Box::new(order.iter())
+                } else {
+                    Box::new(order.iter().rev())
+                };
+                for &i in visit {
+                    sums[i] = match next[i].as_slice() {
+                        [] => 0,
+                        [only] => self.own[*only].saturating_add(sums[*only]),
+                        _ => search.sum(i, next, &self.own),
+                    };
+                }
+            }
+            None => {
+                for (i, sum) in sums.iter_mut().enumerate() {
+                    *sum = search.sum(i, next, &self.own);
+                }
+            }
+        }
+        sums
+    }
+}
+
+/// A reusable depth-first search: `seen` holds the number of the search that last
+/// reached each task, so no set is cleared between searches.
+struct Search {
+    seen: Vec<u32>,
+    round: u32,
+    stack: Vec<usize>,
+}
+
+impl Search {
+    fn new(n: usize) -> Search {
+        Search {
+            seen: vec![0; n],
+            round: 0,
+            stack: Vec::new(),
+        }
+    }
+
+    /// The sum of the own weights of the tasks reachable from `from` through `next`,
+    /// `from` itself excluded.
+    fn sum(&mut self, from: usize, next: &[Vec<usize>], own: &[i64]) -> i64 {
+        self.round = self.round.wrapping_add(1);
+        if self.round == 0 {
+            self.seen.iter_mut().for_each(|s| *s = 0);
+            self.round = 1;
+        }
+        self.seen[from] = self.round;
+        self.stack.clear();
+        self.stack.push(from);
+        let mut sum = 0i64;
+        while let Some(cur) = self.stack.pop() {
+            for &m in &next[cur] {
+                if self.seen[m] != self.round {
+                    self.seen[m] = self.round;
+                    sum = sum.saturating_add(own[m]);
+                    self.stack.push(m);
+                }
+            }
+        }
+        sum
+    }
 }

@@ -426,6 +426,100 @@ upstream = ["a"]
     assert_eq!(priority::effective_weights(&dag)["a"], 2_147_483_647);
 }
 
+/// Each task's relatives found by a search from it, the definition the fast sums follow.
+fn weights_by_search(dag: &Dag) -> std::collections::BTreeMap<String, i64> {
+    let own: std::collections::HashMap<&str, i64> = dag
+        .tasks
+        .iter()
+        .map(|t| (t.task_id.as_str(), t.priority_weight))
+        .collect();
+    dag.tasks
+        .iter()
+        .map(|t| {
+            let mut seen = std::collections::BTreeSet::new();
+            let mut stack = vec![t.task_id.as_str()];
+            while let Some(cur) = stack.pop() {
+                let next = match t.weight_rule {
+                    WeightRule::Absolute => Vec::new(),
+                    WeightRule::Downstream => dag.graph.downstream(cur),
+                    WeightRule::Upstream => dag.graph.upstream(cur),
+                };
+                for n in next {
+                    if n != t.task_id && seen.insert(n) {
+                        stack.push(n);
+                    }
+                }
+            }
+            let sum: i64 = seen.iter().map(|id| own[id]).sum::<i64>() + t.priority_weight;
+            (
+                t.task_id.clone(),
+                sum.clamp(priority::MIN_WEIGHT, priority::MAX_WEIGHT),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn effective_weights_match_a_search_from_every_task_on_random_dags() {
+    // Diamonds, shared descendants, several roots, single-child chains between them:
+    // the cases where adding a child's sum would count a task twice.
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = |m: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % m
+    };
+    for _ in 0..60 {
+        let n = 2 + next(25);
+        let mut toml = String::new();
+        for i in 0..n {
+            toml.push_str(&format!("[tasks.t{i}]\ntype = \"empty\"\n"));
+            toml.push_str(&format!("priority_weight = {}\n", next(21) as i64 - 5));
+            let rule = ["downstream", "upstream", "absolute"][next(3) as usize];
+            toml.push_str(&format!("weight_rule = \"{rule}\"\n"));
+            let ups: std::collections::BTreeSet<u64> =
+                (0..next(4)).filter(|_| i > 0).map(|_| next(i)).collect();
+            if !ups.is_empty() {
+                let list: Vec<String> = ups.iter().map(|u| format!("\"t{u}\"")).collect();
+                toml.push_str(&format!("upstream = [{}]\n", list.join(", ")));
+            }
+        }
+        let dag = parse_ok(&toml);
+        assert_eq!(
+            priority::effective_weights(&dag),
+            weights_by_search(&dag),
+            "{toml}"
+        );
+    }
+}
+
+#[test]
+fn effective_weights_of_a_long_chain_and_a_wide_fan_out() {
+    let mut chain = String::new();
+    for i in 0..20_000 {
+        chain.push_str(&format!("[tasks.t{i}]\ntype = \"empty\"\n"));
+        if i > 0 {
+            chain.push_str(&format!("upstream = [\"t{}\"]\n", i - 1));
+        }
+    }
+    let w = priority::effective_weights(&parse_ok(&chain));
+    assert_eq!((w["t0"], w["t19999"]), (20_000, 1));
+    let mut fan = String::from(
+        "[tasks.root]\ntype = \"empty\"\n[tasks.join]\ntype = \"empty\"\nupstream = [",
+    );
+    let kids: Vec<String> = (0..5_000).map(|i| format!("\"c{i}\"")).collect();
+    fan.push_str(&kids.join(", "));
+    fan.push_str("]\n");
+    for i in 0..5_000 {
+        fan.push_str(&format!(
+            "[tasks.c{i}]\ntype = \"empty\"\nupstream = [\"root\"]\n"
+        ));
+    }
+    let w = priority::effective_weights(&parse_ok(&fan));
+    assert_eq!((w["root"], w["c7"], w["join"]), (5_002, 2, 1));
+}
+
 #[test]
 fn bad_pool_and_priority_values_are_errors() {
     let errs = errors(
@@ -460,4 +554,65 @@ pool = 3
     );
     assert!(all.contains("`pool`"), "{all}");
     assert_eq!(errs.len(), 6, "{all}");
+}
+
+/// A map whose `map_iterdata` is large enough for the parser's fast path.
+fn big_map(before: &str, items: &str, after: &str) -> String {
+    format!(
+        "{before}[tasks.m]\ntype = \"map\"\nmap_function = \"m:f\"\nmap_iterdata = [ # elements\n{items},\n]\n{after}"
+    )
+}
+
+fn literal_of(dag: &Dag) -> &Vec<serde_json::Value> {
+    match &dag.task("m").expect("m").kind {
+        TaskKind::Map(MapSpec {
+            iterdata: Iterdata::Literal(items),
+            ..
+        }) => items,
+        other => panic!("m is not a map of literal elements: {other:?}"),
+    }
+}
+
+#[test]
+fn a_large_plain_map_iterdata_reads_as_toml_reads_it() {
+    let mut items: Vec<String> = (0..3000).map(|i| (i - 1500).to_string()).collect();
+    items.extend(["\"a b\"", "'c'", "true", "2.5", "-1e3", "\"é\""].map(str::to_owned));
+    let items = items.join(", ");
+    let dag = parse_ok(&big_map("", &items, "retries = 2\n"));
+    let mut expected: Vec<serde_json::Value> = (0..3000).map(|i| json!(i - 1500)).collect();
+    expected.extend([
+        json!("a b"),
+        json!("c"),
+        json!(true),
+        json!(2.5),
+        json!(-1000.0),
+        json!("é"),
+    ]);
+    assert_eq!(literal_of(&dag), &expected);
+    assert_eq!(dag.task("m").map(|t| t.retries), Some(2));
+    // The same `map_iterdata = [` line inside a multi-line string is left alone.
+    let before = format!("description = \"\"\"\nmap_iterdata = [{items}]\n\"\"\"\n\n");
+    let dag = parse_ok(&big_map(&before, &items, ""));
+    assert_eq!(literal_of(&dag), &expected);
+    let description = dag.description.as_deref().unwrap_or_default();
+    assert!(description.contains("-1500, -1499,") && description.ends_with("\"é\"]\n"));
+    // An element the fast path does not read (a table) sends the whole file through toml.
+    let with_table = format!("{items}, {{ x = 1 }}");
+    let dag = parse_ok(&big_map("", &with_table, ""));
+    assert_eq!(literal_of(&dag).len(), expected.len() + 1);
+}
+
+#[test]
+fn errors_after_a_large_map_iterdata_keep_their_lines() {
+    let items: Vec<String> = (0..3000).map(|i| i.to_string()).collect();
+    let text = big_map("", &items.join(",\n"), "retries = \"x\"\n");
+    let (dag, diags) = parse_dag(Path::new("t.toml"), &text);
+    assert!(dag.is_none());
+    let line = text.lines().count();
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert!(
+        diags[0].to_string().contains(&format!("t.toml:{line}:")),
+        "{}",
+        diags[0]
+    );
 }

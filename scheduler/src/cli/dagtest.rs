@@ -51,8 +51,18 @@ pub(crate) async fn run(
         None => now,
     };
     let conf = parse_conf(conf)?;
+    // The workers start now (in the background), so the Python interpreters start while
+    // the state database opens rather than after it.
+    let mut cfg = settings.executor.clone();
+    cfg.merge(&dag.lithops_config);
+    let executor = Arc::new(FunctionExecutor::new(ExecutorSettings::from_config(
+        &cfg,
+        settings.storage_dir(),
+    )));
     let store = settings.open_store()?;
-    let result = run_on(dag, logical, now, conf, format, settings, &store).await;
+    let run_id = format!("manual__{}", now.format("%Y-%m-%dT%H:%M:%S%.6f+00:00"));
+    let run = DagRunRecord::manual(&dag.dag_id, run_id, logical, now, conf);
+    let result = run_on(dag, run, format, settings, &store, executor).await;
     if result.is_err() {
         // The state database may have failed a write (a full disk): sled 0.34 can then
         // wait forever in the flush it makes when it is closed. What was flushed before is
@@ -63,27 +73,19 @@ pub(crate) async fn run(
     result
 }
 
-/// [`run`] on an open store.
+/// [`run`] of the run record `run` on an open store, with the DAG's executor.
 async fn run_on(
     dag: Dag,
-    logical: DateTime<Utc>,
-    now: DateTime<Utc>,
-    conf: Map<String, Value>,
+    run: DagRunRecord,
     format: OutputFormat,
     settings: &Settings,
     store: &Arc<Store>,
+    executor: Arc<FunctionExecutor>,
 ) -> anyhow::Result<Outcome> {
-    let run_id = format!("manual__{}", now.format("%Y-%m-%dT%H:%M:%S%.6f+00:00"));
-    let run = DagRunRecord::manual(&dag.dag_id, run_id.clone(), logical, now, conf);
+    let run_id = run.run_id.clone();
     crate::engine::check_space(&settings.home.join("state"), 0)?;
     store.put_run(&run)?;
     store.flush()?;
-    let mut cfg = settings.executor.clone();
-    cfg.merge(&dag.lithops_config);
-    let executor = Arc::new(FunctionExecutor::new(ExecutorSettings::from_config(
-        &cfg,
-        settings.storage_dir(),
-    )));
     let engine = Engine::new(
         Arc::clone(store),
         Arc::clone(&executor),
@@ -111,7 +113,10 @@ async fn run_on(
                     )
                 }
                 RunEvent::Finished(state) => {
-                    writeln!(err, "[dags test] run finished: {}", state.name())
+                    // The run's last event: stop here rather than wait for every sender
+                    // to go (a job's progress forwarder notices only at its next tick).
+                    let _ = writeln!(err, "[dags test] run finished: {}", state.name());
+                    break;
                 }
                 RunEvent::Progress { .. } => Ok(()),
             };

@@ -266,8 +266,29 @@ fn report(
     _job: Option<&JobOutcome>,
     masks: &Masks,
 ) -> anyhow::Result<Outcome> {
-    let mut out = std::io::stdout();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let failed = value.is_err() && !matches!(value, Err(TaskError::Skip(_)));
+    // A return value (a map's list of a million results) is written as it is encoded,
+    // not copied into a document or a string first, unless secrets must be masked in it.
+    if let Ok(v) = &value
+        && masks.0.is_empty()
+    {
+        if format == OutputFormat::Json {
+            write!(
+                out,
+                "{{\"task_id\":{},\"state\":\"success\",\"return_value\":",
+                Value::String(task_id.to_owned())
+            )?;
+            serde_json::to_writer(&mut out, v)?;
+            writeln!(out, ",\"error\":null}}")?;
+        } else {
+            write!(out, "Done. Returned value was: ")?;
+            serde_json::to_writer(&mut out, v)?;
+            writeln!(out)?;
+        }
+        out.flush()?;
+        return Ok(Outcome::Ok);
+    }
     if format == OutputFormat::Json {
         let doc = match &value {
             Ok(v) => {
@@ -298,5 +319,6 @@ fn report(
             }
         }
     }
+    out.flush()?;
     Ok(if failed { Outcome::Failed } else { Outcome::Ok })
 }

@@ -368,7 +368,8 @@ fn item(events: &Arc<Recorder>) -> (WorkItem, tokio::sync::oneshot::Receiver<Wor
         timeout: Duration::from_secs(1),
         cancel: CancellationToken::new(),
         events: Some(Arc::clone(events) as Arc<dyn crate::backend::CallEvents>),
-        reply,
+        reply: reply.into(),
+        job: None,
         services: None,
         cloud: None,
     };
@@ -713,7 +714,8 @@ impl World {
                 timeout: Duration::from_secs(30),
                 cancel: CancellationToken::new(),
                 events: Some(Arc::clone(&events) as Arc<dyn crate::backend::CallEvents>),
-                reply,
+                reply: reply.into(),
+                job: None,
                 services: None,
                 cloud: Some(CloudCall {
                     job: Arc::clone(job),

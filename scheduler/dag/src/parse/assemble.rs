@@ -81,11 +81,18 @@ impl Walker<'_> {
         &mut self,
         task_id: &str,
         ty: TaskType,
-        f: &Fields,
+        f: &mut Fields,
         key_spans: &BTreeMap<&'static str, Span>,
         header: Span,
         dag_config: &ExecutorConfig,
     ) -> Option<Task> {
+        // A literal `map_iterdata` is moved into the task, not copied (a map of a
+        // million elements holds them once).
+        let mut literal = match f.get_mut("map_iterdata") {
+            Some((Parsed::Json(Value::Array(items)), _)) => Some(std::mem::take(items)),
+            _ => None,
+        };
+        let f = &*f;
         let keys = Keys { fields: f };
         // A key that was written but failed to parse has already been reported; only a
         // key that was never written is "missing".
@@ -111,8 +118,8 @@ impl Walker<'_> {
             ..CommonParams::default()
         };
 
-        let map_spec = |w: &mut Self,
-                        missing: &mut dyn FnMut(&mut Self, &str, &str)|
+        let mut map_spec = |w: &mut Self,
+                            missing: &mut dyn FnMut(&mut Self, &str, &str)|
          -> Option<MapSpec> {
             let map_function = keys.func("map_function");
             if map_function.is_none() {
@@ -122,7 +129,7 @@ impl Walker<'_> {
                     "the Python callable applied to each element (\"module:function\")",
                 );
             }
-            let literal = keys.array("map_iterdata").cloned();
+            let literal = literal.take();
             let from_task = match f.get("iterdata_from_task") {
                 Some((Parsed::IterFrom(it), _)) => Some(it.clone()),
                 _ => None,

@@ -539,7 +539,7 @@ impl Walker<'_> {
 }
 
 /// An AWS access key id: `AKIA` or `ASIA` and 16 upper-case letters or digits.
-fn looks_like_access_key_id(s: &str) -> bool {
+pub(super) fn looks_like_access_key_id(s: &str) -> bool {
     s.len() == 20
         && (s.starts_with("AKIA") || s.starts_with("ASIA"))
         && s.bytes()

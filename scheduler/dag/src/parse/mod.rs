@@ -5,13 +5,14 @@
 //! its line and column. The top of the file is read in `dag` (executor settings in
 //! `config`), each task's keys in `task` (plain keys through the table in
 //! [`crate::keys`]), the task itself built in `assemble`; `values` reads and type-checks
-//! single values.
+//! single values; `literal` reads large plain `map_iterdata` arrays without toml.
 
 mod assemble;
 mod assets;
 mod config;
 mod dag;
 mod expand;
+mod literal;
 mod sensor;
 mod task;
 mod templates;
@@ -50,6 +51,18 @@ pub fn parse_dag_with(
     text: &str,
     options: &LoadOptions,
 ) -> (Option<Dag>, Vec<Diagnostic>) {
+    if let Some((spliced, literals)) = literal::splice(text) {
+        let (doc, syntax_errors) = DeTable::parse_recoverable(&spliced);
+        if syntax_errors.is_empty() {
+            let (dag, diags, left) =
+                walk(Source::new(path, text), doc.get_ref(), options, literals);
+            // Every blanked array was a `map_iterdata` value and was taken back: the
+            // result is the one the original text gives.
+            if left == 0 {
+                return (dag, diags);
+            }
+        }
+    }
     let src = Source::new(path, text);
     let (doc, syntax_errors) = DeTable::parse_recoverable(text);
     if !syntax_errors.is_empty() {
@@ -75,12 +88,25 @@ pub fn parse_dag_with(
         crate::diag::tidy(&mut diags);
         return (None, diags);
     }
+    let (dag, diags, _) = walk(src, doc.get_ref(), options, literal::Literals::new());
+    (dag, diags)
+}
+
+/// Walks a parsed document: the DAG if it has no errors, the diagnostics, and how many of
+/// `literals` the walk did not take back.
+fn walk(
+    src: Source<'_>,
+    doc: &DeTable<'_>,
+    options: &LoadOptions,
+    literals: literal::Literals,
+) -> (Option<Dag>, Vec<Diagnostic>, usize) {
     let mut w = Walker {
         src,
         diags: Vec::new(),
         options,
+        literals,
     };
-    let dag = w.dag(doc.get_ref());
+    let dag = w.dag(doc);
     let mut diags = w.diags;
     crate::diag::tidy(&mut diags);
     let dag = if diags.iter().any(Diagnostic::is_error) {
@@ -88,7 +114,7 @@ pub fn parse_dag_with(
     } else {
         dag
     };
-    (dag, diags)
+    (dag, diags, w.literals.len())
 }
 
 fn lowercase_first(s: &str) -> String {
@@ -146,6 +172,8 @@ struct Walker<'s> {
     src: Source<'s>,
     diags: Vec<Diagnostic>,
     options: &'s LoadOptions,
+    /// Elements of the `map_iterdata` arrays blanked out of the text, by offset.
+    literals: literal::Literals,
 }
 
 impl Walker<'_> {

@@ -278,6 +278,11 @@ impl Walker<'_> {
                     self.wrong_type(key, v, "an array (one call per element)");
                     return None;
                 };
+                if items.is_empty()
+                    && let Some(values) = self.literals.remove(&v.span().start)
+                {
+                    return Some(Parsed::Json(Value::Array(values)));
+                }
                 for item in items.iter() {
                     if let DeValue::Table(_) = item.get_ref()
                         && let Some(Value::Object(m)) = self.json(key, item)
@@ -695,7 +700,7 @@ impl Walker<'_> {
                 }
             }
         }
-        let task = self.assemble(&task_id, ty, &fields, &key_spans, header, dag_config);
+        let task = self.assemble(&task_id, ty, &mut fields, &key_spans, header, dag_config);
         (task.filter(|_| id_ok), refs)
     }
 }

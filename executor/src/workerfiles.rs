@@ -1,0 +1,114 @@
+//! The local worker's files (`lithoflow_worker.py`, `lithoflow_runtime.py`,
+//! `lithoflow.py`), embedded in the binary and written once per content hash to
+//! `<base>/runtime-<hash>/` (`$LITHOFLOW_HOME/python/` beside the compatibility
+//! package), so a worker starts as `python3 -u <folder>/lithoflow_worker.py --worker`:
+//! Python caches the runtime's compiled code there, and no source travels on a
+//! command line (where `ps` would show it).
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::protocol::{LITHOFLOW_MODULE_SOURCE, RUNTIME_SOURCE, WORKER_SOURCE};
+
+/// The script a worker runs.
+pub(crate) const WORKER_SCRIPT: &str = "lithoflow_worker.py";
+
+/// The files, by name.
+fn files() -> [(&'static str, &'static str); 3] {
+    [
+        (WORKER_SCRIPT, WORKER_SOURCE),
+        ("lithoflow_runtime.py", RUNTIME_SOURCE),
+        ("lithoflow.py", LITHOFLOW_MODULE_SOURCE),
+    ]
+}
+
+/// FNV-1a (64 bits) of the files' names and contents: stable across builds and
+/// platforms, which is all a folder name needs.
+pub(crate) fn content_hash() -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (name, text) in files() {
+        for b in name.bytes().chain([0]).chain(text.bytes()).chain([0]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// Writes the files to `base/runtime-<hash>/` unless they are there already, and returns
+/// the worker script's path. Written to a temporary folder first, then renamed, so a
+/// folder under the final name is always whole; two processes installing at once both
+/// succeed.
+pub(crate) fn install(base: &Path) -> io::Result<PathBuf> {
+    let target = base.join(format!("runtime-{}", content_hash()));
+    let script = target.join(WORKER_SCRIPT);
+    if script.is_file() {
+        return Ok(script);
+    }
+    std::fs::create_dir_all(base)?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let temp = base.join(format!(
+        ".runtime-{}.tmp-{}-{nanos}",
+        content_hash(),
+        std::process::id()
+    ));
+    let written = (|| {
+        std::fs::create_dir_all(&temp)?;
+        for (name, text) in files() {
+            std::fs::write(temp.join(name), text)?;
+        }
+        Ok::<(), io::Error>(())
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_dir_all(&temp);
+        return Err(e);
+    }
+    match std::fs::rename(&temp, &target) {
+        Ok(()) => Ok(script),
+        Err(_) if script.is_file() => {
+            let _ = std::fs::remove_dir_all(&temp);
+            Ok(script)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&temp);
+            Err(e)
+        }
+    }
+}
+
+/// Where the worker's files go for a localhost storage at `storage_root`: beside the
+/// compatibility package in `$LITHOFLOW_HOME/python/` when the storage is the home's
+/// `storage` folder (as the scheduler sets it), else inside the storage folder.
+pub(crate) fn base_for(storage_root: &Path) -> PathBuf {
+    match storage_root.parent() {
+        Some(home) if storage_root.ends_with("storage") => home.join("python"),
+        _ => storage_root.join("python"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn installs_once_under_its_hash_and_reuses_the_folder() {
+        let base = tempfile::tempdir().expect("tempdir");
+        let script = install(base.path()).expect("installed");
+        assert_eq!(
+            script.file_name().and_then(|n| n.to_str()),
+            Some(WORKER_SCRIPT)
+        );
+        for (name, text) in files() {
+            let path = script.parent().expect("folder").join(name);
+            assert_eq!(std::fs::read_to_string(path).expect("written"), text);
+        }
+        assert_eq!(install(base.path()).expect("reused"), script);
+        let names: Vec<String> = std::fs::read_dir(base.path())
+            .expect("readable")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec![format!("runtime-{}", content_hash())]);
+    }
+}
