@@ -4,7 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use petgraph::Direction;
-use petgraph::algo::tarjan_scc;
+use petgraph::algo::kosaraju_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 /// Dependencies between a DAG's tasks.
@@ -106,7 +106,10 @@ impl TaskGraph {
     /// Each cycle once, as the path of task ids from the cycle's first task in file order
     /// (without repeating it at the end).
     pub fn cycles(&self) -> Vec<Vec<String>> {
-        let mut cycles: Vec<Vec<String>> = tarjan_scc(&self.graph)
+        // Kosaraju's walk is iterative; petgraph's Tarjan recurses once per task on a path and
+        // overflowed the stack on a chain of 100,000 tasks. Each cycle is sorted and
+        // walked from its first task, so the order the algorithm finds them in does not show.
+        let mut cycles: Vec<Vec<String>> = kosaraju_scc(&self.graph)
             .into_iter()
             .filter(|scc| scc.len() > 1)
             .filter_map(|mut scc| {
