@@ -306,8 +306,8 @@ pub struct CallRecord {
     pub phase: &'static str,
     /// Its return value (null when it failed).
     pub result: Value,
-    /// Why it failed.
-    pub error: Option<CallError>,
+    /// Why it failed (boxed: most calls succeed, and a map holds one record per call).
+    pub error: Option<Box<CallError>>,
     /// What it printed to stdout.
     pub stdout: String,
     /// What it (or its worker) printed to stderr.

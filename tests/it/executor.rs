@@ -515,7 +515,7 @@ async fn an_exception_comes_back_with_its_type_message_and_a_traceback_into_user
         "{e}"
     );
     assert_eq!(out.calls.len(), 1);
-    assert_eq!(out.calls[0].error.as_ref(), Some(e));
+    assert_eq!(out.calls[0].error.as_deref(), Some(e));
     assert_eq!(out.calls[0].result, Value::Null);
     s.assert_still_works().await;
 }
@@ -832,7 +832,7 @@ async fn a_failed_call_fails_the_map_and_stops_the_calls_still_running() {
     assert_eq!(out.calls.len(), 6);
     assert_eq!(results(&out)[..2], [json!(0), json!(10)]);
     assert!(out.calls[0].error.is_none() && out.calls[1].error.is_none());
-    assert_eq!(out.calls[2].error.as_ref(), Some(e));
+    assert_eq!(out.calls[2].error.as_deref(), Some(e));
     for c in &out.calls[3..] {
         let err = c.error.as_ref().expect("a stopped call has an error");
         assert_eq!(err.kind, CallErrorKind::Cancelled, "call {}", c.index);

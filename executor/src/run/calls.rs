@@ -34,7 +34,9 @@ impl JobRun {
                 opts.runtime_memory,
             )
             .await;
-        let first = records.first().map(|r| (r.result.clone(), r.error.clone()));
+        let first = records
+            .first()
+            .map(|r| (r.result.clone(), r.error.as_deref().cloned()));
         calls.append(&mut records);
         match first {
             Some((_, Some(e))) => Err(e),
@@ -247,13 +249,13 @@ impl JobRun {
                     index,
                     phase,
                     result: Value::Null,
-                    error: Some(CallError {
+                    error: Some(Box::new(CallError {
                         call_index: index,
                         kind: CallErrorKind::Cancelled,
                         exc_type: "cancelled".to_owned(),
                         message: "the call was not started because another call failed or the job was cancelled".to_owned(),
                         traceback: String::new(),
-                    }),
+                    })),
                     stdout: String::new(),
                     stderr: String::new(),
                     duration_s: 0.0,
@@ -376,7 +378,7 @@ pub(super) fn record(phase: &'static str, index: usize, result: WorkResult) -> C
         index,
         phase,
         result: Value::Null,
-        error: Some(error),
+        error: Some(Box::new(error)),
         stdout: String::new(),
         stderr,
         duration_s: 0.0,
@@ -393,7 +395,7 @@ pub(super) fn record(phase: &'static str, index: usize, result: WorkResult) -> C
             } else {
                 (
                     Value::Null,
-                    response.error.map(|e| e.into_call_error(index)),
+                    response.error.map(|e| Box::new(e.into_call_error(index))),
                 )
             };
             CallRecord {
@@ -431,9 +433,9 @@ pub(super) fn collect(records: &[CallRecord]) -> Result<Vec<Value>, CallError> {
     for r in records {
         if let Some(e) = &r.error {
             if e.kind == CallErrorKind::Cancelled {
-                cancelled.get_or_insert_with(|| e.clone());
+                cancelled.get_or_insert_with(|| CallError::clone(e));
             } else {
-                return Err(e.clone());
+                return Err(CallError::clone(e));
             }
         }
     }

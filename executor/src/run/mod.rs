@@ -268,7 +268,7 @@ struct Row<'a> {
     phase: &'a str,
     index: usize,
     result: &'a Value,
-    error: &'a Option<CallError>,
+    error: &'a Option<Box<CallError>>,
     duration_s: f64,
 }
 

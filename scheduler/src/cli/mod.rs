@@ -231,7 +231,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 crate::config::Settings::load(&crate::config::Settings::home_from_env())?;
             drop(out);
             drop(err);
-            crate::cli::tasktest::run(&dag, &task_id, &xcom, output, &settings).await
+            crate::cli::tasktest::run(dag, &task_id, &xcom, output, &settings).await
         }
         Command::Tasks(TasksCommand::StatesForDagRun {
             dag_id,

@@ -34,8 +34,39 @@ fn parse_xcom(values: &[String], dag: &Dag) -> anyhow::Result<HashMap<String, Va
 }
 
 pub(crate) async fn run(
+    mut dag: Dag,
+    task_id: &str,
+    xcom: &[String],
+    format: OutputFormat,
+    settings: &Settings,
+) -> anyhow::Result<Outcome> {
+    // A map's literal elements (a million of them, perhaps) are moved into the task that
+    // runs rather than copied: the DAG keeps an empty list, which nothing here reads.
+    let literal = dag
+        .tasks
+        .iter_mut()
+        .find(|t| t.task_id == task_id)
+        .and_then(|t| literal_mut(t).map(std::mem::take));
+    run_task(&dag, task_id, literal, xcom, format, settings).await
+}
+
+/// The literal elements of a map or map_reduce task.
+fn literal_mut(task: &mut lithoflow_dag::Task) -> Option<&mut Vec<Value>> {
+    let map = match &mut task.kind {
+        TaskKind::Map(m) => m,
+        TaskKind::MapReduce(mr) => &mut mr.map,
+        _ => return None,
+    };
+    match &mut map.iterdata {
+        lithoflow_dag::Iterdata::Literal(items) => Some(items),
+        _ => None,
+    }
+}
+
+async fn run_task(
     dag: &Dag,
     task_id: &str,
+    literal: Option<Vec<Value>>,
     xcom: &[String],
     format: OutputFormat,
     settings: &Settings,
@@ -81,7 +112,10 @@ pub(crate) async fn run(
         )
     }));
     let rendered = {
-        let task = task.clone();
+        let mut task = task.clone();
+        if let (Some(items), Some(slot)) = (literal, literal_mut(&mut task)) {
+            *slot = items;
+        }
         let lookup = Arc::clone(&lookup) as Arc<dyn lithoflow_dag::template_values::Lookup>;
         // Off the runtime's threads: Python template callables wait for the executor.
         match tokio::task::spawn_blocking(move || {
@@ -107,7 +141,7 @@ pub(crate) async fn run(
             );
         }
     };
-    let (rendered, ctx) = rendered;
+    let (mut rendered, ctx) = rendered;
     let task = &rendered;
     if matches!(task.kind, TaskKind::Bash(_) | TaskKind::Empty) {
         writeln!(
@@ -148,6 +182,11 @@ pub(crate) async fn run(
         Ok(spec) => spec,
         Err(e) => return report(format, &task.task_id, Err(e), None, &masks),
     };
+    // The job holds the elements now; the rendered task's copy is not read again.
+    if let Some(items) = literal_mut(&mut rendered) {
+        *items = Vec::new();
+    }
+    let task = &rendered;
     // The function may read variables and connections (the environment's, then the
     // state database's while no scheduler holds it) and push XCom, which `tasks test`
     // keeps in memory only.
