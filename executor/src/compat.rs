@@ -33,7 +33,20 @@ pub fn folder(base: &Path) -> PathBuf {
 /// folder under the final name is always whole; two processes installing at once both
 /// succeed (the second rename loses and its copy is removed).
 pub fn install(base: &Path) -> io::Result<PathBuf> {
-    let target = folder(base);
+    install_folder(base, &format!("compat-{}", embedded::HASH), write_all)
+}
+
+/// Makes `base/name/` with `write` unless it is there already, and returns it: `write`
+/// fills a temporary folder beside it, which is then renamed, so a folder under the
+/// final name is always whole, and of two processes installing at once the second
+/// rename loses and its copy is removed. Shared with the worker's files
+/// (`workerfiles::install`).
+pub(crate) fn install_folder(
+    base: &Path,
+    name: &str,
+    write: impl FnOnce(&Path) -> io::Result<()>,
+) -> io::Result<PathBuf> {
+    let target = base.join(name);
     if target.is_dir() {
         return Ok(target);
     }
@@ -41,13 +54,8 @@ pub fn install(base: &Path) -> io::Result<PathBuf> {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
-    let temp = base.join(format!(
-        ".compat-{}.tmp-{}-{nanos}",
-        embedded::HASH,
-        std::process::id()
-    ));
-    let written = write_all(&temp);
-    if let Err(e) = written {
+    let temp = base.join(format!(".{name}.tmp-{}-{nanos}", std::process::id()));
+    if let Err(e) = write(&temp) {
         let _ = std::fs::remove_dir_all(&temp);
         return Err(e);
     }

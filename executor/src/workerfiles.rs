@@ -40,42 +40,15 @@ pub(crate) fn content_hash() -> String {
 /// folder under the final name is always whole; two processes installing at once both
 /// succeed.
 pub(crate) fn install(base: &Path) -> io::Result<PathBuf> {
-    let target = base.join(format!("runtime-{}", content_hash()));
-    let script = target.join(WORKER_SCRIPT);
-    if script.is_file() {
-        return Ok(script);
-    }
-    std::fs::create_dir_all(base)?;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let temp = base.join(format!(
-        ".runtime-{}.tmp-{}-{nanos}",
-        content_hash(),
-        std::process::id()
-    ));
-    let written = (|| {
-        std::fs::create_dir_all(&temp)?;
-        for (name, text) in files() {
-            std::fs::write(temp.join(name), text)?;
-        }
-        Ok::<(), io::Error>(())
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_dir_all(&temp);
-        return Err(e);
-    }
-    match std::fs::rename(&temp, &target) {
-        Ok(()) => Ok(script),
-        Err(_) if script.is_file() => {
-            let _ = std::fs::remove_dir_all(&temp);
-            Ok(script)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&temp);
-            Err(e)
-        }
-    }
+    let folder =
+        crate::compat::install_folder(base, &format!("runtime-{}", content_hash()), |dir| {
+            std::fs::create_dir_all(dir)?;
+            for (name, text) in files() {
+                std::fs::write(dir.join(name), text)?;
+            }
+            Ok(())
+        })?;
+    Ok(folder.join(WORKER_SCRIPT))
 }
 
 /// Where the worker's files go for a localhost storage at `storage_root`: beside the
