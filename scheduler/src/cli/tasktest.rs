@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use lithoflow_executor::{ExecutorSettings, FunctionExecutor, JobOutcome};
+use lithoflow_executor::{ExecutorSettings, FunctionExecutor, JobKind, JobOutcome};
 use serde_json::{Value, json};
 
 use crate::Outcome;
@@ -177,16 +177,21 @@ async fn run_task(
         );
     }
     let context = task.python().map(|_| ctx.json());
+    // The rendered elements move into the job: taken out of the task before the job is
+    // made (which would copy them) and put into it after, so one copy is ever held.
+    let items = literal_mut(&mut rendered).map(std::mem::take);
+    let task = &rendered;
     let mut spec = match taskrun::prepare(&executor, dag, task, &cfg, xcom, job_key, context).await
     {
         Ok(spec) => spec,
         Err(e) => return report(format, &task.task_id, Err(e), None, &masks),
     };
-    // The job holds the elements now; the rendered task's copy is not read again.
-    if let Some(items) = literal_mut(&mut rendered) {
-        *items = Vec::new();
+    if let Some(items) = items {
+        match &mut spec.kind {
+            JobKind::Map(map) | JobKind::MapReduce { map, .. } => map.iterdata = items,
+            _ => {}
+        }
     }
-    let task = &rendered;
     // The function may read variables and connections (the environment's, then the
     // state database's while no scheduler holds it) and push XCom, which `tasks test`
     // keeps in memory only.
