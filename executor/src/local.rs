@@ -28,6 +28,10 @@ use crate::protocol::{self, FrameError, FrameReader, Message};
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// The most calls a worker takes from the queue at once (one chunk).
 const MAX_CHUNK: usize = 1024;
+/// A chunk takes no more calls once its requests reach this many bytes: well under a
+/// pipe's 64 KiB, so the host's write of a chunk never waits for the worker to read
+/// (see `Worker::run`). A single call of any size is always sent.
+const CHUNK_BYTES: usize = 32 * 1024;
 /// Calls shorter than this (on average) are chunked.
 const BATCH_BELOW_S: f64 = 0.002;
 /// How long a chunk of short calls should take, by the worker's recent call times: big
@@ -163,10 +167,18 @@ impl Worker {
                 }
                 _ => 0,
             };
+            // The chunk's requests must also fit in the worker's stdin pipe: the host
+            // writes them all before it reads an answer, and a worker whose answers fill
+            // its stdout pipe stops reading its stdin. A chunk of many one-call jobs
+            // (a header frame each) over the pipe's 64 KiB deadlocked both sides.
+            let mut bytes = request_bytes(&first);
             let mut batch = vec![first];
-            while batch.len() <= share {
+            while batch.len() <= share && bytes < CHUNK_BYTES {
                 match self.rx.try_recv() {
-                    Ok(item) => batch.push(item),
+                    Ok(item) => {
+                        bytes += request_bytes(&item);
+                        batch.push(item);
+                    }
                     Err(_) => break,
                 }
             }
@@ -477,6 +489,12 @@ enum Outcome {
     Answer(Result<Message, FrameError>),
     TimedOut,
     Cancelled,
+}
+
+/// The bytes a work item's requests take on the pipe at most: its call, and its job's
+/// header (counted even when the worker has it already).
+fn request_bytes(item: &WorkItem) -> usize {
+    item.body.len() + item.job.as_ref().map_or(0, |j| j.body.len()) + 8
 }
 
 fn cancelled(call_index: usize) -> CallError {

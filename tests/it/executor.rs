@@ -1829,3 +1829,41 @@ fn tasks_test_refuses_iterdata_from_a_task_whose_value_is_not_a_list() {
     );
     assert_eq!(code, 1);
 }
+
+/// Many one-call jobs queued at once go to a worker in chunks, each job's header frame
+/// before its call. Their requests are far bigger than a pipe holds: a chunk written
+/// whole before its answers were read once deadlocked the host (waiting to write) and
+/// the worker (waiting for the host to read its answers, which filled its own pipe).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_one_call_jobs_with_big_headers_do_not_fill_both_pipes() {
+    let s = Setup::with(1, 500);
+    // Long entries make each job's header about 3 KiB; they do not exist, which Python's
+    // import system ignores.
+    let mut opts = options();
+    opts.sys_path
+        .extend((0..24).map(|i| python_dir().join(format!("{}{i}", "not-there-".repeat(10)))));
+    s.assert_still_works().await;
+    let jobs: Vec<_> = (0..1500)
+        .map(|i| {
+            s.exec.call_async(
+                &format!("tests/many/{i}"),
+                fns("add"),
+                json!({"x": i, "y": 1}),
+                opts.clone(),
+            )
+        })
+        .collect();
+    let all = async {
+        let mut sum = 0;
+        for job in &jobs {
+            let out = job.wait().await;
+            sum += out.result.as_ref().map_or(0, |v| v.as_i64().unwrap_or(0));
+        }
+        sum
+    };
+    // A deadlock shows as this wait ending, not as a hung test run.
+    let sum = tokio::time::timeout(Duration::from_secs(600), all)
+        .await
+        .expect("every job answered (a deadlock leaves them waiting)");
+    assert_eq!(sum, (0..1500).map(|i| i + 1).sum::<i64>());
+}
