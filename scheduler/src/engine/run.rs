@@ -717,9 +717,7 @@ impl<'e> RunLoop<'e> {
             .filter(|_| !executor.enforces_execution_timeout(&task));
         let started_tx = self.started_tx.clone();
         // The log exists from the try's start, so its output can be read while it runs.
-        // It is created by the try's own task: the file and its folder (an inode each)
-        // cost more than the rest of a dispatch, and the loop goes on meanwhile.
-        let log_file = self
+        let log = self
             .tis
             .get(&TiKey::new(&task.task_id, map_index))
             .map(|ti| {
@@ -731,13 +729,14 @@ impl<'e> RunLoop<'e> {
                     ti.map_index,
                     try_number,
                 );
-                (path, super::log::header(dag, run, ti))
+                TryLog::create(path, &super::log::header(dag, run, ti))
             });
         // The secrets the try could be given are masked in its log and error.
         let masks = crate::values::secret_masks(&self.engine.store).unwrap_or_else(|e| {
             tracing::warn!(error = %e, "failed to read the variables and connections to mask in the task's log");
             Vec::new()
         });
+        let log = log.map(|l| l.with_masks(masks));
         let lookup: Arc<dyn lithoflow_dag::template_values::Lookup> =
             Arc::new(crate::values::StoreLookup(Arc::clone(&self.engine.store)));
         let on_execute = callbacks::with_services(
@@ -764,7 +763,6 @@ impl<'e> RunLoop<'e> {
             .map(|w| w.with_slots(&task, &mut slot, self.slots.again(&task, map_index)));
         self.running.spawn(async move {
             let started = std::time::Instant::now();
-            let log = log_file.map(|(path, header)| TryLog::create(path, &header).with_masks(masks));
             let task_id = task.task_id.clone();
             // A DAG whose templates call Python renders off the runtime's threads: its
             // macros wait for the executor.
