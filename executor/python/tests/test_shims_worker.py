@@ -17,12 +17,10 @@ class Worker:
     """One worker process; `call` sends a request and answers its host requests."""
 
     def __init__(self):
-        with open(os.path.join(kit.RUNTIME_DIR, "lithoflow_runtime.py")) as f:
-            runtime = f.read()
-        with open(os.path.join(kit.RUNTIME_DIR, "lithoflow.py")) as f:
-            lithoflow = f.read()
+        # As the executor starts a worker: the runtime's files, as it writes them
+        # (`lithoflow_worker.py` beside `lithoflow_runtime.py` and `lithoflow.py`).
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", runtime, "--worker", lithoflow],
+            [sys.executable, "-u", os.path.join(kit.RUNTIME_DIR, "lithoflow_worker.py"), "--worker"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             start_new_session=True,
         )

@@ -52,7 +52,9 @@ pub(crate) async fn run(
     };
     let conf = parse_conf(conf)?;
     // The workers start now (in the background), so the Python interpreters start while
-    // the state database opens rather than after it.
+    // the state database opens rather than after it; the home is made private first (the
+    // workers' files go into it).
+    settings.create_private_dirs()?;
     let mut cfg = settings.executor.clone();
     cfg.merge(&dag.lithops_config);
     let executor = Arc::new(FunctionExecutor::new(ExecutorSettings::from_config(
