@@ -226,7 +226,7 @@ impl<'e> RunLoop<'e> {
             engine.executor.py_caller(&dag),
         ));
         let slots = RunSlots::new(engine.pools.clone(), &dag, &run);
-        let ready = Ready::new(&dag, &tis);
+        let ready = Ready::new(Arc::clone(&dag), &tis);
         Ok(Started::Running(Box::new(RunLoop {
             engine,
             dag,

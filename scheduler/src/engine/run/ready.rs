@@ -13,6 +13,7 @@
 //! hands out against a recount from `tis` ([`Ready::counts`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use lithoflow_dag::Dag;
 use lithoflow_dag::trigger::UpstreamCounts;
@@ -64,8 +65,8 @@ impl Own {
 
 /// The ready queue and the counts behind it (see the module's documentation).
 pub(super) struct Ready {
-    /// Each task's position in the DAG's task list.
-    index: HashMap<String, usize>,
+    /// The DAG, whose graph finds a task's position in its task list.
+    dag: Arc<Dag>,
     /// Each task's direct downstream tasks, by position.
     downstream: Vec<Vec<usize>>,
     own: Vec<Own>,
@@ -91,13 +92,7 @@ pub(super) struct Ready {
 
 impl Ready {
     /// The counts of `tis`, every task to be decided.
-    pub(super) fn new(dag: &Dag, tis: &BTreeMap<TiKey, TaskInstanceRecord>) -> Ready {
-        let index: HashMap<String, usize> = dag
-            .tasks
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.task_id.clone(), i))
-            .collect();
+    pub(super) fn new(dag: Arc<Dag>, tis: &BTreeMap<TiKey, TaskInstanceRecord>) -> Ready {
         let downstream = dag
             .tasks
             .iter()
@@ -105,13 +100,13 @@ impl Ready {
                 dag.graph
                     .downstream(&t.task_id)
                     .into_iter()
-                    .filter_map(|d| index.get(d).copied())
+                    .filter_map(|d| dag.graph.position(d))
                     .collect()
             })
             .collect();
         let n = dag.tasks.len();
         let mut ready = Ready {
-            index,
+            dag,
             downstream,
             own: vec![Own::default(); n],
             upstream: vec![UpstreamCounts::default(); n],
@@ -138,7 +133,11 @@ impl Ready {
 
     /// A task's position in the DAG's task list.
     pub(super) fn position(&self, task_id: &str) -> Option<usize> {
-        self.index.get(task_id).copied()
+        // The graph is built from the tasks in their order (as `Dag::task` relies on).
+        self.dag
+            .graph
+            .position(task_id)
+            .filter(|&i| self.dag.tasks.get(i).is_some_and(|t| t.task_id == task_id))
     }
 
     /// Notes that an instance was changed, added or removed in `tis`.
