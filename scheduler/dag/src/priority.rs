@@ -6,7 +6,7 @@
 //! to the database's 32-bit bounds as Airflow's `db_safe_priority`
 //! (`airflow/utils/weight_rule.py`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use crate::model::{Dag, WeightRule};
 
@@ -55,17 +55,11 @@ struct Relatives {
 
 impl Relatives {
     fn new(dag: &Dag) -> Relatives {
-        let at: HashMap<&str, usize> = dag
-            .tasks
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.task_id.as_str(), i))
-            .collect();
         let mut down = vec![Vec::new(); dag.tasks.len()];
         let mut up = vec![Vec::new(); dag.tasks.len()];
         for (i, t) in dag.tasks.iter().enumerate() {
             for d in dag.graph.downstream(&t.task_id) {
-                if let Some(&j) = at.get(d) {
+                if let Some(j) = dag.graph.position(d) {
                     down[i].push(j);
                     up[j].push(i);
                 }
@@ -74,7 +68,7 @@ impl Relatives {
         let order = dag
             .graph
             .topological_order()
-            .map(|ids| ids.iter().filter_map(|id| at.get(id).copied()).collect());
+            .map(|ids| ids.iter().filter_map(|id| dag.graph.position(id)).collect());
         Relatives {
             own: dag.tasks.iter().map(|t| t.priority_weight).collect(),
             down,
