@@ -39,10 +39,47 @@ pub(crate) struct TaskServices {
     /// The run's logical date, for `include_prior_dates`.
     logical_date: Option<chrono::DateTime<chrono::Utc>>,
     /// The template context's JSON (`Context::json`), given to a call that asks.
-    context: Map<String, Value>,
+    context: ContextJson,
     xcom: XComPlace,
     /// Where variables and connections are read (after the environment's).
     values: Values,
+}
+
+/// A try's template context as JSON: given, or made from its [`Context`] when a call
+/// first asks (most never do, and making it formats every date a dozen ways).
+///
+/// [`Context`]: lithoflow_dag::template::Context
+pub(crate) struct ContextJson {
+    source: Option<Box<lithoflow_dag::template::Context>>,
+    json: std::sync::OnceLock<Map<String, Value>>,
+}
+
+impl ContextJson {
+    /// Made from `ctx` when first asked.
+    pub(crate) fn of(ctx: lithoflow_dag::template::Context) -> ContextJson {
+        ContextJson {
+            source: Some(Box::new(ctx)),
+            json: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn get(&self) -> &Map<String, Value> {
+        self.json.get_or_init(|| {
+            self.source
+                .as_ref()
+                .map(|ctx| ctx.json())
+                .unwrap_or_default()
+        })
+    }
+}
+
+impl From<Map<String, Value>> for ContextJson {
+    fn from(json: Map<String, Value>) -> ContextJson {
+        ContextJson {
+            source: None,
+            json: std::sync::OnceLock::from(json),
+        }
+    }
 }
 
 /// The state store of variables and connections: the run's, or `tasks test`'s, opened
@@ -60,8 +97,9 @@ impl TaskServices {
         run: &crate::store::DagRunRecord,
         task_id: &str,
         map_index: i32,
-        context: Map<String, Value>,
+        context: impl Into<ContextJson>,
     ) -> Services {
+        let context = context.into();
         Services(Arc::new(TaskServices {
             dag_id: run.dag_id.clone(),
             run_id: run.run_id.clone(),
@@ -92,7 +130,7 @@ impl TaskServices {
             task_id: task_id.to_owned(),
             map_index: UNMAPPED,
             logical_date: None,
-            context,
+            context: context.into(),
             xcom: XComPlace::Memory(Mutex::new(BTreeMap::new())),
             values: Values::OnNeed(values),
         }))
@@ -111,7 +149,7 @@ impl TaskServices {
 
     /// The context with this call's `ti.map_index`.
     fn context_of(&self, call: CallPlace) -> Value {
-        let mut context = self.context.clone();
+        let mut context = self.context.get().clone();
         let map_index = self.map_index(call);
         if let Some(Value::Object(ti)) = context.get_mut("ti") {
             ti.insert("map_index".to_owned(), json!(map_index));

@@ -108,11 +108,10 @@ async fn run_on(
                     try_number,
                 } => {
                     let key = crate::engine::mapping::TiKey::new(&task_id, map_index);
-                    writeln!(
-                        err,
-                        "[dags test] {key}: {} (try {try_number})",
-                        state.name()
-                    )
+                    // Formatted first: stderr is unbuffered, and `writeln!` on it makes a
+                    // write for each piece of the line.
+                    let line = format!("[dags test] {key}: {} (try {try_number})\n", state.name());
+                    err.write_all(line.as_bytes())
                 }
                 RunEvent::Finished(state) => {
                     // The run's last event: stop here rather than wait for every sender
@@ -126,8 +125,16 @@ async fn run_on(
     });
     let dag = Arc::new(dag);
     let started = std::time::Instant::now();
-    let finished = engine.run(Arc::clone(&dag), &run_id, Some(tx)).await;
-    drop(engine);
+    // The run goes on a worker thread of the runtime, not on this thread (the one
+    // `block_on` drives): the tries it spawns then start on the same worker, and their
+    // ends wake it there, without a cross-thread wake-up for each task.
+    let run = {
+        let (dag, run_id) = (Arc::clone(&dag), run_id.clone());
+        tokio::spawn(async move { engine.run(dag, &run_id, Some(tx)).await })
+    };
+    let finished = run
+        .await
+        .unwrap_or_else(|e| Err(anyhow::anyhow!("the run's task stopped: {e}")));
     let _ = printer.await;
     executor.shutdown();
     let finished = finished.with_context(|| {

@@ -699,7 +699,7 @@ impl<'e> RunLoop<'e> {
             run,
             &task.task_id,
             map_index,
-            ctx.json(),
+            crate::services::ContextJson::of(ctx.clone()),
         );
         let cancel = CancellationToken::new();
         self.in_flight.insert(

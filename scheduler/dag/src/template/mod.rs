@@ -178,6 +178,11 @@ impl Renderer {
         ctx: &Context,
         lookup: Option<Arc<dyn crate::template_values::Lookup>>,
     ) -> Result<Value, String> {
+        // Most values hold no template: they render to themselves, and the context (dates
+        // formatted a dozen ways, the whole Airflow namespace) is not built for them.
+        if !self.native && !self.has_template(v) {
+            return Ok(v.clone());
+        }
         let clock = Arc::new(macros::Clock::new(ctx.now, ctx.local_offset, ctx.seed));
         let mut root = ctx.root(&clock);
         if let Some(lookup) = lookup {
@@ -186,6 +191,16 @@ impl Renderer {
             }
         }
         self.render_in(&J::from_iter(root), v)
+    }
+
+    /// Whether `v` holds a string `render_in` would render (outside native mode).
+    fn has_template(&self, v: &Value) -> bool {
+        match v {
+            Value::String(s) => s.contains("{{") || s.contains("{%") || s.contains("{#"),
+            Value::Array(items) => items.iter().any(|i| self.has_template(i)),
+            Value::Object(m) => m.values().any(|i| self.has_template(i)),
+            _ => false,
+        }
     }
 
     fn render_in(&self, root: &J, v: &Value) -> Result<Value, String> {
