@@ -212,6 +212,12 @@ impl FunctionExecutor {
         self.resolver.storage(&options.config).await
     }
 
+    /// Returns once the job data written off the jobs' paths (`LocalStorage::put_later`)
+    /// is on disk: before a command that ran jobs exits, or reads their data.
+    pub async fn settle(&self) {
+        self.resolver.local_storage().settle().await;
+    }
+
     /// Stops the workers.
     pub fn shutdown(&self) {
         self.resolver.pool().close();

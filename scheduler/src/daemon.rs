@@ -230,6 +230,7 @@ pub(crate) async fn run(settings: Settings, opts: Options) -> anyhow::Result<Out
     let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
     let _ = std::fs::remove_file(&info_path);
     let flushed = store.flush();
+    executor.settle().await;
     executor.shutdown();
     result?;
     flushed?;
@@ -1116,6 +1117,7 @@ pub(crate) async fn run_backfill_here(
             }
         }
     }
+    executor.settle().await;
     executor.shutdown();
     store.flush()?;
     Ok(if failed > 0 {

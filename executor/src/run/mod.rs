@@ -120,25 +120,46 @@ impl JobRun {
             duration_s: started.elapsed().as_secs_f64(),
         };
         let _ = self.accepted.send(true);
-        if let Err(e) = self
-            .storage
-            .put_json(&spec.job_key, "results.json", &Rows(&outcome.calls))
-            .await
-        {
-            tracing::warn!(job = %job_id, error = %e, "failed to write the job's results");
-        }
         let state = if outcome.result.is_ok() {
             "success"
         } else {
             "failed"
         };
         let failed = outcome.calls.iter().filter(|c| c.error.is_some()).count();
-        if let Err(e) = self.storage.put_json(
-            &spec.job_key,
-            "status.json",
-            &json!({"job_id": job_id, "state": state, "total": outcome.calls.len(), "done": outcome.calls.len() - failed, "failed": failed}),
-        ).await {
-            tracing::warn!(job = %job_id, error = %e, "failed to write the job's status");
+        let status = json!({"job_id": job_id, "state": state, "total": outcome.calls.len(), "done": outcome.calls.len() - failed, "failed": failed});
+        match &self.storage {
+            // A small job's files are written off its path (`LocalStorage::put_later`):
+            // a chain of one-call tasks then waits for no folder or file per task. A big
+            // map's results are encoded straight into their file, now.
+            Storage::Local(local) if outcome.calls.len() <= LATER_CALLS => {
+                let encoded = serde_json::to_vec(&Rows(&outcome.calls))
+                    .and_then(|rows| Ok((rows, serde_json::to_vec(&status)?)));
+                match encoded {
+                    Ok((rows, status)) => local.put_later(
+                        &spec.job_key,
+                        vec![("results.json", rows), ("status.json", status)],
+                    ),
+                    Err(e) => {
+                        tracing::warn!(job = %job_id, error = %e, "failed to encode the job's results");
+                    }
+                }
+            }
+            _ => {
+                if let Err(e) = self
+                    .storage
+                    .put_json(&spec.job_key, "results.json", &Rows(&outcome.calls))
+                    .await
+                {
+                    tracing::warn!(job = %job_id, error = %e, "failed to write the job's results");
+                }
+                if let Err(e) = self
+                    .storage
+                    .put_json(&spec.job_key, "status.json", &status)
+                    .await
+                {
+                    tracing::warn!(job = %job_id, error = %e, "failed to write the job's status");
+                }
+            }
         }
         outcome
     }
@@ -258,6 +279,10 @@ impl JobRun {
         }
     }
 }
+
+/// Jobs of at most this many calls have their files written later, off their path
+/// (`LocalStorage::put_later`); bigger ones stream theirs into the file at once.
+const LATER_CALLS: usize = 64;
 
 /// A job's `results.json`: each call's phase, index, result, error and duration,
 /// serialized straight from the records.

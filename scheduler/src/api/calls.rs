@@ -250,6 +250,7 @@ pub(super) async fn list_calls(
         )));
     }
     let storage = lithoflow_executor::storage::LocalStorage::new(shared.settings.storage_dir());
+    let runtime = tokio::runtime::Handle::current();
     read(&shared, move |store| {
         run_of(store, &dag_id, &run_id)?;
         let ti = if map_index == crate::store::UNMAPPED {
@@ -269,6 +270,11 @@ pub(super) async fn list_calls(
         }
         let job_key = crate::taskrun::job_key(&dag_id, &run_id, &task_id, map_index, try_number);
         let path = storage.job_dir(&job_key).join("results.json");
+        if !path.exists() {
+            // An ended try's `results.json` may still be on its way to disk (written off
+            // the job's path): what was handed over before now is written first.
+            runtime.block_on(storage.settle());
+        }
         let missing = || {
             ApiError::not_found(format!(
                 "no call records for try {try_number} of task `{task_id}` in run `{run_id}`: the job has not ended, or its data was cleaned (`clean_data`)"

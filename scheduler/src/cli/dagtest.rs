@@ -136,6 +136,7 @@ async fn run_on(
         .await
         .unwrap_or_else(|e| Err(anyhow::anyhow!("the run's task stopped: {e}")));
     let _ = printer.await;
+    executor.settle().await;
     executor.shutdown();
     let finished = finished.with_context(|| {
         format!(

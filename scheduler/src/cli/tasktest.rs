@@ -240,6 +240,7 @@ async fn run_task(
             done.duration_s
         )?;
     }
+    executor.settle().await;
     executor.shutdown();
     report(
         format,

@@ -496,13 +496,10 @@ impl Engine {
         Ok(())
     }
 
-    /// Makes every write so far durable.
-    async fn flush(&self) -> anyhow::Result<()> {
+    /// Starts making every write so far durable; the handle says when it is.
+    fn start_flush(&self) -> tokio::task::JoinHandle<anyhow::Result<()>> {
         let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || store.flush())
-            .await
-            .context("the state store task stopped")??;
-        Ok(())
+        tokio::task::spawn_blocking(move || store.flush().map_err(anyhow::Error::from))
     }
 
     /// Returns once the state database's filesystem has room for `size` more bytes; with

@@ -355,8 +355,12 @@ impl<'e> RunLoop<'e> {
             self.unflushed = true;
         }
         // One flush for the tries recorded since the last turn and for these decisions,
-        // then their side effects.
-        self.commit().await?;
+        // then their side effects. The tries are prepared while the flush is on its way
+        // (their templates rendered, their logs created: a try dispatched again after a
+        // restart truncates its log, so a log made for a start that was never recorded
+        // misleads nobody); they start their jobs once it is done.
+        let flushing = self.start_commit();
+        let (flushed, gate) = tokio::sync::watch::channel(flushing.is_none());
         self.ready.sync(&self.tis);
         for key in to_dispatch {
             let Some(task) = self
@@ -368,8 +372,10 @@ impl<'e> RunLoop<'e> {
                 continue;
             };
             let try_number = self.tis.get(&key).map_or(1, |t| t.try_number);
-            self.dispatch(task, key.map_index, try_number)?;
+            self.dispatch(task, key.map_index, try_number, gate.clone())?;
         }
+        self.finish_commit(flushing).await?;
+        let _ = flushed.send(true);
 
         if self.drain.is_some() && self.running.is_empty() {
             // Left running in the store; the next start recovers it.
@@ -647,7 +653,15 @@ impl<'e> RunLoop<'e> {
     }
 
     /// Starts a task's try on the executor.
-    fn dispatch(&mut self, mut task: Task, map_index: i32, try_number: u32) -> anyhow::Result<()> {
+    /// Prepares a try and spawns it; it runs its job (and its `on_execute` callbacks)
+    /// once `gate` opens: when its start is durable.
+    fn dispatch(
+        &mut self,
+        mut task: Task,
+        map_index: i32,
+        try_number: u32,
+        mut gate: tokio::sync::watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
         // A mapped instance's arguments: the literal ones are rendered with the task's
         // templates, the ones from upstream results are put on after rendering.
         let mut late_args = serde_json::Map::new();
@@ -807,7 +821,13 @@ impl<'e> RunLoop<'e> {
                 }
                 _ => None,
             };
+            // Nothing runs before the try's start is durable; the run stopped (its state
+            // could not be flushed) when the gate closed without opening.
+            let opened = gate.wait_for(|open| *open).await.is_ok();
             let output = match rendered {
+                _ if !opened => TryOutput::failed(TaskError::Input(
+                    "the run stopped before the try started".to_owned(),
+                )),
                 Ok(task) => {
                     // Airflow calls them after rendering, before execution_timeout
                     // starts; their failure is logged, and the task runs anyway.

@@ -27,12 +27,26 @@ pub(super) struct Recorded {
 }
 
 impl RunLoop<'_> {
-    /// Makes what this turn of the loop wrote durable (one flush: a group commit), then
-    /// does what waited for it: the events, then the recorded tries' callbacks. Called before
-    /// any dispatch, so a state change is durable before its side effect.
-    pub(super) async fn commit(&mut self) -> anyhow::Result<()> {
-        if std::mem::take(&mut self.unflushed) {
-            self.engine.flush().await?;
+    /// Starts making what this turn of the loop wrote durable (one flush: a group
+    /// commit); [`RunLoop::finish_commit`] waits for it, then does what waited for it:
+    /// the events, then the recorded tries' callbacks; the tries dispatched meanwhile
+    /// start their jobs after that, so a state change is durable before its side effect.
+    /// Events stay held meanwhile.
+    pub(super) fn start_commit(&self) -> Option<tokio::task::JoinHandle<anyhow::Result<()>>> {
+        self.unflushed.then(|| self.engine.start_flush())
+    }
+
+    /// Waits for the flush [`RunLoop::start_commit`] started, then sends the held events
+    /// and starts the recorded tries' callbacks.
+    pub(super) async fn finish_commit(
+        &mut self,
+        flushing: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    ) -> anyhow::Result<()> {
+        if let Some(flushing) = flushing {
+            flushing
+                .await
+                .map_err(|e| anyhow::anyhow!("the state store task stopped: {e}"))??;
+            self.unflushed = false;
         }
         let held = std::mem::take(&mut self.held_events);
         if let Some(tx) = &self.events {
