@@ -117,6 +117,12 @@ pub struct CallOptions {
     /// variables, connections, its context: docs/executor.md, "Requests from a running
     /// call"). Without one, such a request gets an error saying the host serves none.
     pub services: Option<Services>,
+    /// With localhost storage, a job of at most 64 calls has its `status.json` and
+    /// `results.json` written off its path, just after it ends (`LocalStorage::put_later`):
+    /// its outcome does not wait for two folders and two files. The caller then waits
+    /// for them with [`crate::FunctionExecutor::settle`] before it reads them or exits
+    /// (the scheduler does). Without it, they are on disk when the job's outcome is.
+    pub job_data_later: bool,
 }
 
 /// Where a call runs inside its job: what a request from it is answered for.

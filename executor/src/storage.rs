@@ -469,6 +469,40 @@ impl S3Objects {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn files_put_later_are_written_in_order_before_settle_returns_and_before_a_clean() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let local = LocalStorage::new(tmp.path());
+        let storage = Storage::Local(local.clone());
+        for i in 0..200 {
+            local.put_later(
+                &format!("dag/run/t{i}/1"),
+                vec![
+                    ("results.json", format!("[{i}]").into_bytes()),
+                    ("status.json", b"{\"state\":\"success\"}".to_vec()),
+                ],
+            );
+        }
+        // Another handle on the same folder (as the API makes) waits for them too.
+        LocalStorage::new(tmp.path()).settle().await;
+        for i in 0..200 {
+            let dir = local.job_dir(&format!("dag/run/t{i}/1"));
+            let results = std::fs::read_to_string(dir.join("results.json")).expect("results");
+            assert_eq!(results, format!("[{i}]"));
+            assert!(dir.join("status.json").is_file());
+            assert!(!dir.join(".results.json.tmp").exists());
+        }
+        // A clean right after a write handed over removes what it wrote, never before.
+        local.put_later("dag/run/late/1", vec![("results.json", b"[]".to_vec())]);
+        storage.clean("dag/run/late/1").await.expect("clean");
+        local.settle().await;
+        assert!(!local.job_dir("dag/run/late/1").exists());
+        // And a read waits for the file it asks for.
+        local.put_later("dag/run/read/1", vec![("status.json", b"{}".to_vec())]);
+        let location = storage.location("dag/run/read/1", "status.json");
+        assert_eq!(storage.read(&location).await.expect("read"), b"{}");
+    }
+
     #[test]
     fn job_keys_cannot_escape_the_storage() {
         let s = LocalStorage::new("/st");

@@ -392,6 +392,9 @@ fn call_options(dag: &Dag, task: &Task, cfg: &ExecutorConfig) -> CallOptions {
         },
         output: None,
         services: None,
+        // Every command that runs jobs waits for their data before it exits
+        // (`FunctionExecutor::settle`), and the API's `.../calls` before it reads it.
+        job_data_later: true,
     }
 }
 

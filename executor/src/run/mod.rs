@@ -131,7 +131,9 @@ impl JobRun {
             // A small job's files are written off its path (`LocalStorage::put_later`):
             // a chain of one-call tasks then waits for no folder or file per task. A big
             // map's results are encoded straight into their file, now.
-            Storage::Local(local) if outcome.calls.len() <= LATER_CALLS => {
+            Storage::Local(local)
+                if spec.options.job_data_later && outcome.calls.len() <= LATER_CALLS =>
+            {
                 let encoded = serde_json::to_vec(&Rows(&outcome.calls))
                     .and_then(|rows| Ok((rows, serde_json::to_vec(&status)?)));
                 match encoded {
