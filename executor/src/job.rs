@@ -123,6 +123,12 @@ pub struct CallOptions {
     /// for them with [`crate::FunctionExecutor::settle`] before it reads them or exits
     /// (the scheduler does). Without it, they are on disk when the job's outcome is.
     pub job_data_later: bool,
+    /// With localhost storage, a job of one call (`call_async`, a Python callable) that
+    /// is not `async_invoke` writes no `status.json` and `results.json` at all: the
+    /// caller keeps its record (the scheduler, in its state database beside the try;
+    /// [`JobOutcome::record_kept_by_caller`] says when). Two folders and two files a
+    /// task are most of what a chain of small tasks costs on disk.
+    pub one_call_record_kept: bool,
 }
 
 /// Where a call runs inside its job: what a request from it is answered for.
@@ -354,6 +360,14 @@ pub struct JobOutcome {
     pub calls: Vec<CallRecord>,
     /// Wall time from submission to the end.
     pub duration_s: f64,
+    /// Its `results.json` (the calls' records, [`results_json`]) was not written to its
+    /// storage: the caller keeps it ([`CallOptions::one_call_record_kept`]).
+    pub record_kept_by_caller: bool,
+}
+
+/// A job's `results.json`: each call's phase, index, result, error and duration.
+pub fn results_json(calls: &[CallRecord]) -> serde_json::Result<Vec<u8>> {
+    serde_json::to_vec(&crate::run::Rows(calls))
 }
 
 /// A submitted job.
@@ -405,6 +419,7 @@ impl Job {
             }),
             calls: Vec::new(),
             duration_s: 0.0,
+            record_kept_by_caller: false,
         })
     }
 

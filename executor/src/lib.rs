@@ -36,7 +36,7 @@ pub use executor::FunctionExecutor;
 pub use job::{
     CallOptions, CallOutput, CallPlace, CallRecord, DEFAULT_INVOKE_POOL_THREADS, DEFAULT_TIMEOUT,
     ExecutorSettings, FunctionRef, HostServices, Job, JobKind, JobOutcome, JobSpec, MapJob,
-    OutputSink, OutputStream, Progress, ServiceFuture, Services,
+    OutputSink, OutputStream, Progress, ServiceFuture, Services, results_json,
 };
 #[doc(hidden)]
 pub use local::fuzz_split_stderr;

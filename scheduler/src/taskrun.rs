@@ -395,6 +395,9 @@ fn call_options(dag: &Dag, task: &Task, cfg: &ExecutorConfig) -> CallOptions {
         // Every command that runs jobs waits for their data before it exits
         // (`FunctionExecutor::settle`), and the API's `.../calls` before it reads it.
         job_data_later: true,
+        // A one-call job's record is kept beside its try in the state database (see
+        // `Store::put_try_calls`; with `clean_data`, nowhere: there is nothing to clean).
+        one_call_record_kept: true,
     }
 }
 

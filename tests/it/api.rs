@@ -120,6 +120,34 @@ fn cli_commands_go_through_the_api_while_the_scheduler_holds_the_store() {
         env.ok(&["tasks", "state", "hello", "second", "api_run"]),
         "success\n"
     );
+    // A one-call task's call record: in the state database, not in job files (none are
+    // written for it), and served by `.../calls` as a `results.json` would be.
+    let calls = sched.raw_get(
+        "/api/v1/dags/hello/dagRuns/api_run/taskInstances/second/calls",
+        Some(&format!("Bearer {token}")),
+    );
+    assert!(calls.starts_with("HTTP/1.1 200"), "{calls}");
+    let body: Value = serde_json::from_str(calls.split("\r\n\r\n").nth(1).unwrap_or(""))
+        .unwrap_or_else(|e| panic!("{e}: {calls}"));
+    assert_eq!(body["total_entries"], 1, "{body}");
+    assert_eq!(body["try_number"], 1, "{body}");
+    assert_eq!(
+        (
+            &body["calls"][0]["phase"],
+            &body["calls"][0]["index"],
+            &body["calls"][0]["failed"]
+        ),
+        (
+            &serde_json::json!("call"),
+            &serde_json::json!(0),
+            &serde_json::json!(false)
+        ),
+        "{body}"
+    );
+    let job_data = env
+        .home()
+        .join("storage/lithoflow.jobs/hello/api_run/second");
+    assert!(!job_data.exists(), "{} holds job files", job_data.display());
     let log = env.ok(&["tasks", "logs", "hello", "second", "api_run"]);
     assert!(
         log.contains("adding 10 and 3") && log.contains("Done. Returned value was: 13"),

@@ -62,6 +62,7 @@ impl Runner {
                     result: Err(input_error(0, e.to_string())),
                     calls: Vec::new(),
                     duration_s: started.elapsed().as_secs_f64(),
+                    record_kept_by_caller: false,
                 }
             }
         }
@@ -113,11 +114,18 @@ impl JobRun {
             Ok(()) => self.run_kind(&spec, &mut calls).await,
             Err(e) => Err(input_error(0, e.to_string())),
         };
+        // A one-call job's record stays with a caller that keeps it (no job files).
+        let kept = spec.options.one_call_record_kept
+            && !spec.options.async_invoke
+            && matches!(self.storage, Storage::Local(_))
+            && matches!(spec.kind, JobKind::CallAsync { .. } | JobKind::Call { .. })
+            && calls.len() == 1;
         let outcome = JobOutcome {
             job_id: job_id.clone(),
             result,
             calls,
             duration_s: started.elapsed().as_secs_f64(),
+            record_kept_by_caller: kept,
         };
         let _ = self.accepted.send(true);
         let state = if outcome.result.is_ok() {
@@ -128,6 +136,7 @@ impl JobRun {
         let failed = outcome.calls.iter().filter(|c| c.error.is_some()).count();
         let status = json!({"job_id": job_id, "state": state, "total": outcome.calls.len(), "done": outcome.calls.len() - failed, "failed": failed});
         match &self.storage {
+            Storage::Local(_) if kept => {}
             // A small job's files are written off its path (`LocalStorage::put_later`):
             // a chain of one-call tasks then waits for no folder or file per task. A big
             // map's results are encoded straight into their file, now.
@@ -288,7 +297,7 @@ const LATER_CALLS: usize = 64;
 
 /// A job's `results.json`: each call's phase, index, result, error and duration,
 /// serialized straight from the records.
-struct Rows<'a>(&'a [CallRecord]);
+pub(crate) struct Rows<'a>(pub(crate) &'a [CallRecord]);
 
 #[derive(serde::Serialize)]
 struct Row<'a> {

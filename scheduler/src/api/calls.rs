@@ -188,24 +188,29 @@ fn job_calls(
         std::io::ErrorKind::NotFound => missing(),
         _ => ApiError::internal(format!("failed to read {}: {e}", path.display())),
     })?;
-    let entries: Vec<ResultEntry> = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::internal(format!("failed to parse {}: {e}", path.display())))?;
     let calls: Arc<Vec<CallInfo>> = Arc::new(
-        entries
-            .into_iter()
-            .map(|e| CallInfo {
-                phase: e.phase,
-                index: e.index,
-                duration_s: e.duration_s,
-                failed: e.error.is_some(),
-            })
-            .collect(),
+        parse_calls(&bytes)
+            .map_err(|e| ApiError::internal(format!("failed to parse {}: {e}", path.display())))?,
     );
     // Kept only if the file did not change while it was read (it never should).
     if std::fs::metadata(path).is_ok_and(|m| (m.len(), m.modified().ok()) == stamp) {
         cache.put(path, stamp, &calls);
     }
     Ok(calls)
+}
+
+/// The calls of a `results.json`.
+fn parse_calls(bytes: &[u8]) -> serde_json::Result<Vec<CallInfo>> {
+    let entries: Vec<ResultEntry> = serde_json::from_slice(bytes)?;
+    Ok(entries
+        .into_iter()
+        .map(|e| CallInfo {
+            phase: e.phase,
+            index: e.index,
+            duration_s: e.duration_s,
+            failed: e.error.is_some(),
+        })
+        .collect())
 }
 
 /// One entry of a job's `results.json` (the executor writes it when the job ends);
@@ -270,17 +275,29 @@ pub(super) async fn list_calls(
         }
         let job_key = crate::taskrun::job_key(&dag_id, &run_id, &task_id, map_index, try_number);
         let path = storage.job_dir(&job_key).join("results.json");
-        if !path.exists() {
-            // An ended try's `results.json` may still be on its way to disk (written off
-            // the job's path): what was handed over before now is written first.
-            runtime.block_on(storage.settle());
-        }
         let missing = || {
             ApiError::not_found(format!(
                 "no call records for try {try_number} of task `{task_id}` in run `{run_id}`: the job has not ended, or its data was cleaned (`clean_data`)"
             ))
         };
-        let all = job_calls(&cache, &path, missing)?;
+        // A one-call try's record is in the state database, not in its job's storage.
+        let kept = store
+            .try_calls(&dag_id, &run_id, (&task_id, map_index, try_number))
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let all = match kept {
+            Some(bytes) => Arc::new(parse_calls(&bytes).map_err(|e| {
+                ApiError::internal(format!("the call record of try {try_number} of task `{task_id}` is not readable: {e}"))
+            })?),
+            None => {
+                if !path.exists() {
+                    // An ended try's `results.json` may still be on its way to disk
+                    // (written off the job's path): what was handed over before now is
+                    // written first.
+                    runtime.block_on(storage.settle());
+                }
+                job_calls(&cache, &path, missing)?
+            }
+        };
         let total_entries = all.len();
         let (limit, offset) = page;
         let calls = all.iter().skip(offset).take(limit).cloned().collect();

@@ -406,6 +406,8 @@ pub struct Store {
     backfills: sled::Tree,
     /// Tree `ti_tries` (`tries.rs`), written on the hot path of `put_ti`.
     tries: sled::Tree,
+    /// A one-call try's call record (`results.json`'s content), see `tries.rs`.
+    try_calls: sled::Tree,
     values: values::ValueTrees,
     assets: assets::AssetTrees,
     /// How many times [`Store::flush`] was called (the engine's group commit is checked
@@ -601,6 +603,7 @@ impl Store {
             xcom: db.open_tree("xcom").map_err(db_err)?,
             backfills: db.open_tree("backfills").map_err(db_err)?,
             tries: db.open_tree("ti_tries").map_err(db_err)?,
+            try_calls: db.open_tree("ti_try_calls").map_err(db_err)?,
             values: values::ValueTrees::open(&db, path).map_err(db_err)?,
             assets: assets::AssetTrees::open(&db).map_err(db_err)?,
             path: path.to_owned(),

@@ -8,6 +8,11 @@
 //! latest state; a reset (clear) stores the instance with no state and leaves the
 //! entries of its tries alone. A new tree, so no schema change; a run's entries go
 //! with the run ([`Store::delete_run`]).
+//!
+//! Tree `ti_try_calls`, keyed the same way: the call record of a try whose executor
+//! job was one call on localhost storage (`results.json`'s content, which such a job
+//! does not write to its storage: `CallOptions::one_call_record_kept`), written with
+//! the try's end; the API's `.../calls` reads it. Also a new tree; it goes with the run.
 
 use serde::{Deserialize, Serialize};
 
@@ -103,12 +108,43 @@ impl Store {
 
     /// Removes the try entries of a run (with the run).
     pub(super) fn forget_run_tries(&self, dag_id: &str, run_id: &str) -> Result<(), StoreError> {
-        let tree = &self.tries;
-        for k in tree.scan_prefix(prefix(&[dag_id, run_id])).keys() {
-            let k = k.map_err(|e| self.db_err(e))?;
-            tree.remove(k).map_err(|e| self.db_err(e))?;
+        for tree in [&self.tries, &self.try_calls] {
+            for k in tree.scan_prefix(prefix(&[dag_id, run_id])).keys() {
+                let k = k.map_err(|e| self.db_err(e))?;
+                tree.remove(k).map_err(|e| self.db_err(e))?;
+            }
         }
         Ok(())
+    }
+
+    /// Keeps a try's call record (`results.json`'s content, as JSON bytes).
+    pub fn put_try_calls(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        (task_id, map_index, try_number): (&str, i32, u32),
+        results_json: &[u8],
+    ) -> Result<(), StoreError> {
+        let k = try_key(dag_id, run_id, task_id, map_index, try_number);
+        self.try_calls
+            .insert(k, results_json)
+            .map_err(|e| self.db_err(e))?;
+        Ok(())
+    }
+
+    /// A try's call record kept by [`Store::put_try_calls`], if any.
+    pub fn try_calls(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        (task_id, map_index, try_number): (&str, i32, u32),
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let k = try_key(dag_id, run_id, task_id, map_index, try_number);
+        Ok(self
+            .try_calls
+            .get(k)
+            .map_err(|e| self.db_err(e))?
+            .map(|v| v.to_vec()))
     }
 }
 

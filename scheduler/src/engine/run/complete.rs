@@ -19,6 +19,10 @@ use crate::store::TaskState;
 use crate::taskrun::TaskError;
 use lithoflow_dag::TaskKind;
 
+/// A one-call try's record kept in the state database holds its call's result up to
+/// this size; a bigger one is left out (it is the try's XCom `return_value` already).
+const CALL_RECORD_KEPT_WHOLE: usize = 64 * 1024;
+
 /// What follows a try's recorded end once it is durable: its callbacks.
 pub(super) struct Recorded {
     key: TiKey,
@@ -168,11 +172,38 @@ impl RunLoop<'_> {
         if let Err(e) = &logged {
             tracing::warn!(dag = %dag.dag_id, task = %ti.task_id, error = %e, "failed to write the task's log; trying again once the state is recorded");
         }
+        // A one-call job's record, which its storage does not hold (`results.json`'s
+        // content, for the API's `.../calls`), is kept beside the try; with
+        // `clean_data`, nowhere.
+        let calls_record = result
+            .output
+            .job
+            .as_ref()
+            .filter(|job| job.record_kept_by_caller && !task.common.clean_data)
+            .and_then(|job| {
+                // Its return value is the try's XCom already: a large one is not kept twice.
+                let slim = || {
+                    let calls: Vec<_> = job
+                        .calls
+                        .iter()
+                        .map(|c| lithoflow_executor::CallRecord {
+                            result: Value::Null,
+                            ..c.clone()
+                        })
+                        .collect();
+                    lithoflow_executor::results_json(&calls)
+                };
+                lithoflow_executor::results_json(&job.calls)
+                    .and_then(|full| if full.len() <= CALL_RECORD_KEPT_WHOLE { Ok(full) } else { slim() })
+                    .inspect_err(|e| tracing::warn!(task = %ti.task_id, error = %e, "failed to encode the try's call record"))
+                    .ok()
+            });
         let xcom_size = xcom
             .iter()
             .filter_map(|(_, v)| serde_json::to_vec(v).ok())
             .map(|b| b.len() as u64)
-            .sum();
+            .sum::<u64>()
+            + calls_record.as_ref().map_or(0, |c| c.len() as u64);
         let saved = ti.clone();
         self.ready.touch(&result.key());
         let mut skipped = Vec::new();
@@ -218,6 +249,14 @@ impl RunLoop<'_> {
             .write_sized(xcom_size, move |s| {
                 for (k, v) in &xcom {
                     s.put_xcom_at(&d, &r, &saved.task_id, saved.map_index, k, v, now)?;
+                }
+                if let Some(calls) = &calls_record {
+                    s.put_try_calls(
+                        &d,
+                        &r,
+                        (&saved.task_id, saved.map_index, saved.try_number),
+                        calls,
+                    )?;
                 }
                 s.put_ti(&d, &r, &saved)?;
                 outlets.record(s)?;
