@@ -652,9 +652,8 @@ impl<'e> RunLoop<'e> {
         while self.running.join_next().await.is_some() {}
     }
 
-    /// Starts a task's try on the executor.
-    /// Prepares a try and spawns it; it runs its job (and its `on_execute` callbacks)
-    /// once `gate` opens: when its start is durable.
+    /// Prepares a task's try and spawns it; it runs its job on the executor (and its
+    /// `on_execute` callbacks) once `gate` opens: when its start is durable.
     fn dispatch(
         &mut self,
         mut task: Task,
