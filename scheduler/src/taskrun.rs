@@ -638,7 +638,9 @@ impl TaskExecutor for ExecutorTasks {
                 services,
             } = input;
             if runs_here(&task) {
-                let (value, output) = run_local_logged(&dag, &task, Some(&log)).await;
+                // Boxed, as the other rare paths: inline, each would make every try's
+                // future as large as the largest of them (~20 KB, kept while it waits).
+                let (value, output) = Box::pin(run_local_logged(&dag, &task, Some(&log))).await;
                 return TryOutput {
                     value,
                     job: None,
@@ -646,7 +648,10 @@ impl TaskExecutor for ExecutorTasks {
                 };
             }
             // Upstream values offloaded to S3 are read back here.
-            let mut spec = match prepare(&executor, &dag, &task, &cfg, xcom, job_key, context).await
+            let mut spec = match Box::pin(prepare(
+                &executor, &dag, &task, &cfg, xcom, job_key, context,
+            ))
+            .await
             {
                 Ok(spec) => spec,
                 Err(e) => return TryOutput::failed(e),
@@ -664,8 +669,7 @@ impl TaskExecutor for ExecutorTasks {
             // Dropped before the job ends (execution_timeout, a drain or dagrun_timeout):
             // the job stops too.
             let guard = CancelOnDrop(Some(job.clone()));
-            let finished = finish(&executor, &task, &job);
-            tokio::pin!(finished);
+            let mut finished = Box::pin(finish(&executor, &task, &job));
             let outcome = tokio::select! {
                 o = &mut finished => o,
                 () = cancel.cancelled() => {

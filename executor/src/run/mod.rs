@@ -41,7 +41,9 @@ impl Runner {
     /// Runs the job; a config that cannot be resolved fails it (as a failed input).
     pub(crate) async fn run(self, job_id: String, spec: JobSpec) -> JobOutcome {
         let started = Instant::now();
-        match self.resolve(&spec.options).await {
+        // Boxed: the resolution of an AWS backend is a large future, and a job's future
+        // (thousands wait at once in a fan-out) is as large as its largest part.
+        match Box::pin(self.resolve(&spec.options)).await {
             Ok((dispatcher, storage)) => {
                 let run = JobRun {
                     dispatcher,
@@ -53,7 +55,7 @@ impl Runner {
                     accepted: self.accepted,
                     cancel: self.cancel,
                 };
-                run.run(job_id, spec).await
+                Box::pin(run.run(job_id, spec)).await
             }
             Err(e) => {
                 let _ = self.accepted.send(true);
@@ -98,19 +100,17 @@ impl JobRun {
         // `async_invoke` task returns before the job ends; any other job's status is
         // written once, when it ends.
         if spec.options.async_invoke
-            && let Err(e) = self
-                .storage
-                .put_json(
-                    &spec.job_key,
-                    "status.json",
-                    &json!({"job_id": job_id, "state": "running"}),
-                )
-                .await
+            && let Err(e) = Box::pin(self.storage.put_json(
+                &spec.job_key,
+                "status.json",
+                &json!({"job_id": job_id, "state": "running"}),
+            ))
+            .await
         {
             tracing::warn!(job = %job_id, error = %e, "failed to write the job's status");
         }
         let mut calls = Vec::new();
-        let result = match self.prepare_cloud(&job_id, &spec).await {
+        let result = match Box::pin(self.prepare_cloud(&job_id, &spec)).await {
             Ok(()) => self.run_kind(&spec, &mut calls).await,
             Err(e) => Err(input_error(0, e.to_string())),
         };
@@ -156,17 +156,17 @@ impl JobRun {
                 }
             }
             _ => {
-                if let Err(e) = self
-                    .storage
-                    .put_json(&spec.job_key, "results.json", &Rows(&outcome.calls))
-                    .await
+                if let Err(e) = Box::pin(self.storage.put_json(
+                    &spec.job_key,
+                    "results.json",
+                    &Rows(&outcome.calls),
+                ))
+                .await
                 {
                     tracing::warn!(job = %job_id, error = %e, "failed to write the job's results");
                 }
-                if let Err(e) = self
-                    .storage
-                    .put_json(&spec.job_key, "status.json", &status)
-                    .await
+                if let Err(e) =
+                    Box::pin(self.storage.put_json(&spec.job_key, "status.json", &status)).await
                 {
                     tracing::warn!(job = %job_id, error = %e, "failed to write the job's status");
                 }
@@ -176,6 +176,8 @@ impl JobRun {
     }
 
     /// The job's phases, by what it runs: one call, a map, or a map then its reducers.
+    /// Each phase's future is boxed: inline, every job's future (a fan-out holds
+    /// thousands while they wait for a worker) would be as large as a map_reduce's.
     async fn run_kind(
         &self,
         spec: &JobSpec,
@@ -190,7 +192,7 @@ impl JobRun {
                     obj: None,
                     context: None,
                 };
-                self.one_call(func, call, opts, calls).await
+                Box::pin(self.one_call(func, call, opts, calls)).await
             }
             JobKind::Call {
                 func,
@@ -210,13 +212,13 @@ impl JobRun {
                         positional: *context_positional,
                     }),
                 };
-                self.one_call(func, call, opts, calls).await
+                Box::pin(self.one_call(func, call, opts, calls)).await
             }
             JobKind::Map(map) => {
-                let (prepared, _) = self.prepare_map(map, opts).await?;
-                let records = self
-                    .run_calls("map", &map.func, prepared, opts, opts.runtime_memory)
-                    .await;
+                let (prepared, _) = Box::pin(self.prepare_map(map, opts)).await?;
+                let records =
+                    Box::pin(self.run_calls("map", &map.func, prepared, opts, opts.runtime_memory))
+                        .await;
                 let result = collect(&records);
                 append(calls, records);
                 result.map(Value::Array)
@@ -228,7 +230,7 @@ impl JobRun {
                 reduce_memory,
                 one_per_object,
             } => {
-                let (prepared, objects) = self.prepare_map(map, opts).await?;
+                let (prepared, objects) = Box::pin(self.prepare_map(map, opts)).await?;
                 let memory = map_memory.or(opts.runtime_memory);
                 if self.remote_reduce() {
                     let prepared = prepared.into_vec().map_err(|m| input_error(0, m))?;
@@ -240,11 +242,10 @@ impl JobRun {
                         map_memory: memory,
                         reduce_memory: reduce_memory.or(opts.runtime_memory),
                     };
-                    return self.map_reduce_remote(phases, prepared, opts, calls).await;
+                    return Box::pin(self.map_reduce_remote(phases, prepared, opts, calls)).await;
                 }
-                let records = self
-                    .run_calls("map", &map.func, prepared, opts, memory)
-                    .await;
+                let records =
+                    Box::pin(self.run_calls("map", &map.func, prepared, opts, memory)).await;
                 let results = collect(&records);
                 append(calls, records);
                 let results = results?;
@@ -275,9 +276,14 @@ impl JobRun {
                     .collect();
 
                 let memory = reduce_memory.or(opts.runtime_memory);
-                let records = self
-                    .run_calls("reduce", reduce, Calls::Prepared(reducers), opts, memory)
-                    .await;
+                let records = Box::pin(self.run_calls(
+                    "reduce",
+                    reduce,
+                    Calls::Prepared(reducers),
+                    opts,
+                    memory,
+                ))
+                .await;
                 let result = collect(&records);
                 append(calls, records);
                 let values = result?;

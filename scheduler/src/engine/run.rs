@@ -832,11 +832,13 @@ impl<'e> RunLoop<'e> {
                     // starts; their failure is logged, and the task runs anyway.
                     if !on_execute.is_empty() {
                         let log = log.clone().unwrap_or_else(TryLog::nowhere);
-                        callbacks::run_all(
+                        // Boxed, as the sensors' wait: the future of every try is as
+                        // large as its largest path, and a fan-out holds thousands.
+                        Box::pin(callbacks::run_all(
                             Arc::clone(&executor),
                             on_execute,
                             CallbackLog::Try(log),
-                        )
+                        ))
                         .await;
                     }
                     let input = TryInput {
@@ -854,7 +856,7 @@ impl<'e> RunLoop<'e> {
                     };
                     // Sensors and trigger_dag_run wait here, on timers (engine/sensor.rs).
                     match waiting {
-                        Some(w) => run_with_limit(w.run_try(input), limit).await,
+                        Some(w) => run_with_limit(Box::pin(w.run_try(input)), limit).await,
                         None => run_with_limit(executor.run_try(input), limit).await,
                     }
                 }

@@ -78,6 +78,9 @@ struct FakeExecutor {
     max_running: Arc<AtomicUsize>,
     /// The callbacks called, in order.
     called: Mutex<Vec<Called>>,
+    /// The run's store, and the tries that started while it was being flushed.
+    store: Mutex<Option<Arc<Store>>>,
+    started_while_flushing: Mutex<Vec<String>>,
 }
 
 /// A callback the fake was asked to call.
@@ -101,6 +104,8 @@ impl FakeExecutor {
             running: Arc::new(AtomicUsize::new(0)),
             max_running: Arc::new(AtomicUsize::new(0)),
             called: Mutex::new(Vec::new()),
+            store: Mutex::new(None),
+            started_while_flushing: Mutex::new(Vec::new()),
         })
     }
 
@@ -174,6 +179,14 @@ impl TaskExecutor for FakeExecutor {
             });
             seen.len() - 1
         };
+        if let Some(store) = &*self.store.lock().expect("store")
+            && store.flushing()
+        {
+            self.started_while_flushing
+                .lock()
+                .expect("flushing")
+                .push(input.task.task_id.clone());
+        }
         let now_running = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_running.fetch_max(now_running, Ordering::SeqCst);
         let mark = DropMark {
@@ -260,10 +273,12 @@ impl Harness {
         let base = DateTime::parse_from_rfc3339(BASE)
             .expect("date")
             .with_timezone(&Utc);
+        let fake = FakeExecutor::new(t0);
+        *fake.store.lock().expect("store") = Some(Arc::clone(&store));
         Harness {
             _home: home,
             store,
-            fake: FakeExecutor::new(t0),
+            fake,
             clock: Arc::new(VirtualClock { base, t0 }),
             dag: Arc::new(dag.expect("dag")),
         }

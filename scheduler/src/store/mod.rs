@@ -413,6 +413,8 @@ pub struct Store {
     /// How many times [`Store::flush`] was called (the engine's group commit is checked
     /// against it).
     flushes: std::sync::atomic::AtomicU64,
+    /// How many of them returned successfully (a flush is under way while it is less).
+    flushes_done: std::sync::atomic::AtomicU64,
 }
 
 /// Copies the database folder at `path` to `<path>.schema-<version>.bak` (or `.bak.N` when
@@ -609,6 +611,7 @@ impl Store {
             path: path.to_owned(),
             db,
             flushes: std::sync::atomic::AtomicU64::new(0),
+            flushes_done: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -793,12 +796,21 @@ impl Store {
         self.flushes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.db.flush().map_err(|e| self.db_err(e))?;
+        self.flushes_done
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
 
     /// How many flushes this store was asked for since it was opened.
     pub fn flush_count(&self) -> u64 {
         self.flushes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether a flush is under way (the engine's tests check that no job starts then).
+    #[cfg(test)]
+    pub(crate) fn flushing(&self) -> bool {
+        self.flushes.load(std::sync::atomic::Ordering::SeqCst)
+            != self.flushes_done.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// A DAG's stored settings.

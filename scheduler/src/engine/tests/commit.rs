@@ -97,4 +97,16 @@ async fn a_long_chain_runs_in_order_with_one_task_at_a_time() {
         h.fake.max_running.load(std::sync::atomic::Ordering::SeqCst),
         1
     );
+    // Each try is prepared while its start is being flushed, and starts its job only
+    // once that flush is done: in a chain nothing else is flushed meanwhile.
+    let early = h
+        .fake
+        .started_while_flushing
+        .lock()
+        .expect("flushing")
+        .clone();
+    assert!(
+        early.is_empty(),
+        "started before their start was durable: {early:?}"
+    );
 }
