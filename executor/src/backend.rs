@@ -53,6 +53,21 @@ pub(crate) trait CallEvents: Send + Sync {
     fn started(&self);
     /// The call ended (`ok`: the function returned), whether or not it started.
     fn finished(&self, ok: bool);
+    /// As [`CallEvents::started`], for a call answered together with others (a local
+    /// worker's batched answers): counted, but watchers are woken only by the frame's
+    /// last call's [`CallEvents::finished`].
+    fn started_quietly(&self) {
+        self.started();
+    }
+    /// As [`CallEvents::finished`], for a call answered together with others, not the
+    /// last of them.
+    fn finished_quietly(&self, ok: bool) {
+        self.finished(ok);
+    }
+    /// The call started but will run again from the start (its worker died or hung
+    /// before answering it, with other calls of its chunk unanswered): it is no longer
+    /// running, and what it printed so far is forgotten.
+    fn requeued(&self) {}
     /// The running call printed this (local workers stream it while the call runs;
     /// other backends hand the call's whole output over in its response instead).
     fn output(&self, _stream: OutputStream, _text: &str) {}
@@ -70,6 +85,17 @@ impl WorkItem {
     pub(crate) fn reply(self, result: WorkResult) {
         if let Some(events) = &self.events {
             events.finished(matches!(&result, WorkResult::Call { response, .. } if response.ok));
+        }
+        self.reply.send(result);
+    }
+
+    /// Sends the result of a call answered together with later calls, telling the
+    /// hooks quietly (see [`CallEvents::finished_quietly`]).
+    pub(crate) fn reply_quietly(self, result: WorkResult) {
+        if let Some(events) = &self.events {
+            events.finished_quietly(
+                matches!(&result, WorkResult::Call { response, .. } if response.ok),
+            );
         }
         self.reply.send(result);
     }

@@ -14,7 +14,7 @@ use crate::error::{CallError, CallErrorKind};
 use crate::job::{
     CallOptions, CallOutput, CallPlace, CallRecord, FunctionRef, OutputSink, OutputStream, Progress,
 };
-use crate::protocol::{CallPart, CallRequest, JobHeaderFrame, Request};
+use crate::protocol::{CallPart, CallRequest, JobHeaderFrame, Request, compact_call};
 
 impl JobRun {
     /// A job of one call: its record joins `calls`, its result is the job's.
@@ -156,7 +156,11 @@ impl JobRun {
                 }
             };
             let call_id = format!("{index:05}");
+            let plain = obj.is_none() && call.context.is_none();
             let encoded = match &header {
+                Some(_) if plain => {
+                    compact_call(&call_id, index, &call.args.args, &call.args.kwargs)
+                }
                 Some(_) => serde_json::to_vec(&CallPart {
                     call_id: &call_id,
                     call_index: index,
@@ -222,9 +226,14 @@ impl JobRun {
                 break;
             }
             handed += 1;
-            self.progress.send_modify(|p| p.invoked += 1);
+            // Watchers see it with the next call's start or end (or below).
+            self.progress.send_if_modified(|p| {
+                p.invoked += 1;
+                false
+            });
         }
         drop(tx);
+        self.progress.send_modify(|_| {});
         if !batch_items.is_empty() {
             // If the backend is gone, the calls' replies were dropped with it and each
             // call fails on its own.
@@ -322,6 +331,23 @@ impl ProgressEvents {
         record
     }
 
+    /// Counts the call's end; wakes the progress's watchers if `wake`.
+    fn count_end(&self, ok: bool, wake: bool) {
+        let was_running = self.started.swap(false, Ordering::SeqCst);
+        self.progress.send_if_modified(|p| {
+            if was_running {
+                p.running = p.running.saturating_sub(1);
+            }
+            if ok {
+                p.done += 1;
+            } else {
+                p.failed += 1;
+            }
+            wake
+        });
+        self.accept();
+    }
+
     fn accept(&self) {
         if !self.accepted.swap(true, Ordering::SeqCst)
             && let Some(gate) = &self.gate
@@ -341,6 +367,18 @@ impl CallEvents for ProgressEvents {
         self.progress.send_modify(|p| p.running += 1);
     }
 
+    fn started_quietly(&self) {
+        self.started.store(true, Ordering::SeqCst);
+        self.progress.send_if_modified(|p| {
+            p.running += 1;
+            false
+        });
+    }
+
+    fn finished_quietly(&self, ok: bool) {
+        self.count_end(ok, false);
+    }
+
     fn output(&self, stream: OutputStream, text: &str) {
         if let Some(sink) = &self.sink {
             sink.send(CallOutput {
@@ -357,19 +395,16 @@ impl CallEvents for ProgressEvents {
         }
     }
 
+    fn requeued(&self) {
+        if self.started.swap(false, Ordering::SeqCst) {
+            self.progress
+                .send_modify(|p| p.running = p.running.saturating_sub(1));
+        }
+        *self.printed.lock().unwrap_or_else(PoisonError::into_inner) = Printed::default();
+    }
+
     fn finished(&self, ok: bool) {
-        let was_running = self.started.swap(false, Ordering::SeqCst);
-        self.progress.send_modify(|p| {
-            if was_running {
-                p.running = p.running.saturating_sub(1);
-            }
-            if ok {
-                p.done += 1;
-            } else {
-                p.failed += 1;
-            }
-        });
-        self.accept();
+        self.count_end(ok, true);
     }
 }
 
