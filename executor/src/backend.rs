@@ -28,8 +28,9 @@ pub(crate) struct WorkItem {
     pub call_index: usize,
     /// How long the call may run.
     pub timeout: Duration,
-    /// Stops the call (a local worker running it is killed).
-    pub cancel: CancellationToken,
+    /// Stops the call (a local worker running it is killed). Shared by the calls of a
+    /// phase: cloning a token per call took a lock per clone and per drop.
+    pub cancel: Arc<CancellationToken>,
     /// Told, in order and from the backend itself, when the call starts and ends.
     pub events: Option<Arc<dyn CallEvents>>,
     /// Where the outcome goes.

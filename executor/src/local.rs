@@ -210,8 +210,18 @@ impl Worker {
     /// a memory error), the calls after it, which never started, go back to the queue.
     async fn serve(&mut self, batch: Vec<WorkItem>) {
         let mut items = Vec::with_capacity(batch.len());
+        // The calls of a phase share one token: asked once per token, not per call.
+        let mut last: Option<(Arc<tokio_util::sync::CancellationToken>, bool)> = None;
         for item in batch {
-            if item.cancel.is_cancelled() {
+            let is_cancelled = match &last {
+                Some((token, cancelled)) if Arc::ptr_eq(token, &item.cancel) => *cancelled,
+                _ => {
+                    let cancelled = item.cancel.is_cancelled();
+                    last = Some((Arc::clone(&item.cancel), cancelled));
+                    cancelled
+                }
+            };
+            if is_cancelled {
                 let error = cancelled(item.call_index);
                 item.reply(WorkResult::Failed {
                     error,

@@ -135,18 +135,22 @@ pub struct CallPart<'a> {
 
 /// A plain call (no object part, no Airflow context) of a chunk, as a local worker
 /// reads it fastest: `["00003", 3, [args]]`, or `["00003", 3, [args], {kwargs}]` when
-/// it has keyword arguments.
+/// it has keyword arguments. Its id is its index, zero-padded to five digits.
 pub fn compact_call(
-    call_id: &str,
     call_index: usize,
     args: &[Value],
     kwargs: &Map<String, Value>,
 ) -> Result<Vec<u8>, serde_json::Error> {
-    if kwargs.is_empty() {
-        serde_json::to_vec(&(call_id, call_index, args))
-    } else {
-        serde_json::to_vec(&(call_id, call_index, args, kwargs))
+    use std::io::Write as _;
+    let mut out = Vec::with_capacity(32);
+    write!(out, "[\"{call_index:05}\",{call_index},").map_err(serde_json::Error::io)?;
+    serde_json::to_writer(&mut out, args)?;
+    if !kwargs.is_empty() {
+        out.push(b',');
+        serde_json::to_writer(&mut out, kwargs)?;
     }
+    out.push(b']');
+    Ok(out)
 }
 
 /// One part of one object, for object processing.
@@ -646,11 +650,13 @@ mod tests {
     fn a_plain_call_is_sent_as_a_list_with_its_keywords_only_when_it_has_any() {
         let args = [serde_json::json!(1), serde_json::json!("a")];
         let none = Map::new();
-        let call = compact_call("00007", 7, &args, &none).expect("encodes");
+        let call = compact_call(7, &args, &none).expect("encodes");
         assert_eq!(call, br#"["00007",7,[1,"a"]]"#);
+        let call = compact_call(123_456, &[], &none).expect("encodes");
+        assert_eq!(call, br#"["123456",123456,[]]"#);
         let mut kwargs = Map::new();
         kwargs.insert("y".to_owned(), serde_json::json!(2));
-        let call = compact_call("00008", 8, &args, &kwargs).expect("encodes");
+        let call = compact_call(8, &args, &kwargs).expect("encodes");
         assert_eq!(call, br#"["00008",8,[1,"a"],{"y":2}]"#);
     }
 

@@ -84,6 +84,7 @@ impl JobRun {
         let gate = detached.then(|| Arc::new(Semaphore::new(0)));
         let mut handed = 0u32;
         let failed = self.cancel.child_token();
+        let cancel = Arc::new(failed.clone());
         let sys_path = paths(opts);
         // A local worker gets the job's settings once, in a header its chunks name; a
         // Lambda payload is a whole request.
@@ -155,14 +156,12 @@ impl JobRun {
                     continue;
                 }
             };
-            let call_id = format!("{index:05}");
+            let call_id = || format!("{index:05}");
             let plain = obj.is_none() && call.context.is_none();
             let encoded = match &header {
-                Some(_) if plain => {
-                    compact_call(&call_id, index, &call.args.args, &call.args.kwargs)
-                }
+                Some(_) if plain => compact_call(index, &call.args.args, &call.args.kwargs),
                 Some(_) => serde_json::to_vec(&CallPart {
-                    call_id: &call_id,
+                    call_id: &call_id(),
                     call_index: index,
                     args: &call.args.args,
                     kwargs: &call.args.kwargs,
@@ -171,7 +170,7 @@ impl JobRun {
                     context_positional: call.context.as_ref().is_some_and(|c| c.positional),
                 }),
                 None => serde_json::to_vec(&Request::Call(Box::new(CallRequest {
-                    call_id: call_id.clone(),
+                    call_id: call_id(),
                     call_index: index,
                     module: func.module.clone(),
                     function: func.function.clone(),
@@ -209,7 +208,7 @@ impl JobRun {
                 job: header.clone(),
                 call_index: index,
                 timeout,
-                cancel: failed.clone(),
+                cancel: Arc::clone(&cancel),
                 events: Some(Arc::clone(&events) as Arc<dyn CallEvents>),
                 reply: Reply::shared(index, tx.clone()),
                 services: opts

@@ -48,6 +48,7 @@ import struct
 import sys
 import threading
 import time
+import types
 
 # The runtime's own modules are imported with bytecode caching on, even where the
 # environment turns it off (PYTHONDONTWRITEBYTECODE): their folder is written once per
@@ -269,8 +270,7 @@ class _Worker:
             func = rt._load_function(job["module"], job["function"])
         except BaseException:
             func = None
-        sig = rt._signature(func) if func is not None else None
-        takes_id = sig is not None and "id" in sig.parameters
+        takes_id = _takes_id(func)
         streamer = rt._STREAMER
         lf = rt._lithoflow_module()
         out, err = streamer.stdout, streamer.stderr
@@ -422,6 +422,24 @@ class _Worker:
 def _plain(job):
     """Whether a job's calls need nothing set around them (see ``run_plain``)."""
     return not job.get("extra_env") and not job.get("memory_mb") and not job.get("exclude_modules")
+
+
+def _takes_id(func):
+    """Whether the function has a parameter named ``id`` (it gets the call's index). A
+    plain function's code says so without ``inspect``, which a worker then never
+    imports; anything else (wrapped, a class, a builtin) asks its signature."""
+    if func is None:
+        return False
+    code = getattr(func, "__code__", None)
+    if (
+        type(func) is types.FunctionType
+        and code is not None
+        and not hasattr(func, "__wrapped__")
+        and not hasattr(func, "__signature__")
+    ):
+        return "id" in code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    sig = rt._signature(func)
+    return sig is not None and "id" in sig.parameters
 
 
 def _call_dict(call):
