@@ -43,6 +43,7 @@ Requests, each a JSON document framed by a 4-byte big-endian length, on stdin:
 
 import collections
 import io
+import itertools
 import os
 import struct
 import sys
@@ -129,10 +130,10 @@ class _Worker:
         rt.faulthandler.enable(file=sys.stderr)
         _die_with_host(self.inp.fileno())
         self.pending = []
-        # Answers of finished plain calls not yet written (``flush``), three items each:
-        # call id, duration in ns, result (an int, or its JSON text). Appended by the
-        # main thread without a lock (a list's append and slice deletion are atomic);
-        # written by whichever thread writes the next frame.
+        # Answers of finished plain calls not yet written (``flush``), each a tuple: call
+        # id, duration in ns, result (an int, or its JSON text). Appended by the main
+        # thread without a lock (a list's append and slice deletion are atomic); written
+        # by whichever thread writes the next frame.
         self.batch = []
         self.jobs = collections.OrderedDict()
         self._request_lock = threading.Lock()
@@ -202,19 +203,20 @@ class _Worker:
                     self._write_batch()
 
     def _write_batch(self):
-        # Holding `_write_lock`. Only whole answers: the main thread may be appending
-        # one. The mark names the frame's last call: raw output on the worker's file
-        # descriptors 1 and 2 since the last mark goes to that call.
+        # Holding `_write_lock`; the main thread may append meanwhile. The mark names the
+        # frame's last call: raw output on the worker's file descriptors 1 and 2 since
+        # the last mark goes to that call.
         batch = self.batch
-        n = len(batch) // 3 * 3
+        n = len(batch)
         if not n:
             return
         items = batch[:n]
         del batch[:n]
         body = (
-            ('{"type":"results","calls":[' + ",".join(['["%s",%d,%s]'] * (n // 3)) + "]}") % tuple(items)
+            ('{"type":"results","calls":[' + ",".join(['["%s",%d,%s]'] * n) + "]}")
+            % tuple(itertools.chain.from_iterable(items))
         ).encode()
-        os.write(2, rt.END_MARK + items[n - 3].encode() + b"\n")
+        os.write(2, rt.END_MARK + items[-1][0].encode() + b"\n")
         self.out.write(struct.pack(">I", len(body)) + body)
 
     def mark(self, call_id):
@@ -376,9 +378,7 @@ class _Worker:
                 if not batch:
                     # The host must know that a crash from now on may lose answers.
                     write(b'{"type":"buffered","call_id":"' + last.encode() + b'"}')
-                add(last)
-                add(took)
-                add(encoded)
+                add((last, took, encoded))
                 if took >= batch_call_ns or now - last_write >= batch_write_ns:
                     flush()
                     last_write = now
