@@ -54,16 +54,21 @@ pub(crate) trait CallEvents: Send + Sync {
     fn started(&self);
     /// The call ended (`ok`: the function returned), whether or not it started.
     fn finished(&self, ok: bool);
-    /// As [`CallEvents::started`], for a call answered together with others (a local
-    /// worker's batched answers): counted, but watchers are woken only by the frame's
-    /// last call's [`CallEvents::finished`].
-    fn started_quietly(&self) {
-        self.started();
-    }
-    /// As [`CallEvents::finished`], for a call answered together with others, not the
-    /// last of them.
+    /// As [`CallEvents::finished`], for a call answered together with later calls (a
+    /// local worker's batched answers): counted, but watchers are woken only by the
+    /// frame's last call.
     fn finished_quietly(&self, ok: bool) {
         self.finished(ok);
+    }
+    /// The call started and ended in one step: a local worker answered it in the frame
+    /// that answered an earlier call. Watchers are woken if `wake` (the frame's last).
+    fn answered(&self, ok: bool, wake: bool) {
+        self.started();
+        if wake {
+            self.finished(ok);
+        } else {
+            self.finished_quietly(ok);
+        }
     }
     /// The call started but will run again from the start (its worker died or hung
     /// before answering it, with other calls of its chunk unanswered): it is no longer
@@ -86,6 +91,16 @@ impl WorkItem {
     pub(crate) fn reply(self, result: WorkResult) {
         if let Some(events) = &self.events {
             events.finished(matches!(&result, WorkResult::Call { response, .. } if response.ok));
+        }
+        self.reply.send(result);
+    }
+
+    /// Sends the result of a call answered in the frame of an earlier call (see
+    /// [`CallEvents::answered`]).
+    pub(crate) fn reply_answered(self, result: WorkResult, wake: bool) {
+        if let Some(events) = &self.events {
+            let ok = matches!(&result, WorkResult::Call { response, .. } if response.ok);
+            events.answered(ok, wake);
         }
         self.reply.send(result);
     }

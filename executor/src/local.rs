@@ -256,14 +256,11 @@ impl Worker {
         let mut queue = items.into_iter();
         while let Some(mut item) = queue.next() {
             let answered = ahead.answers.pop_front();
-            if let Some(events) = &item.events {
-                // A call answered in the frame that answered the one before it: its
-                // progress is told quietly, watchers are woken once per frame.
-                if answered.is_some() {
-                    events.started_quietly();
-                } else {
-                    events.started();
-                }
+            // A call answered in the frame that answered the one before it starts and
+            // ends in one step (`reply_answered`); watchers are woken once per frame.
+            let from_ahead = answered.is_some();
+            if let Some(events) = item.events.as_ref().filter(|_| !from_ahead) {
+                events.started();
             }
             let (result, after) = match (answered, &sent) {
                 (Some((response, worker_stderr)), _) => (
@@ -297,6 +294,7 @@ impl Worker {
                     .map_or(took, |avg| 0.8 * avg + 0.2 * took),
             );
             match after {
+                After::Alive if from_ahead => item.reply_answered(result, ahead.answers.is_empty()),
                 After::Alive if ahead.answers.is_empty() => item.reply(result),
                 After::Alive => item.reply_quietly(result),
                 After::Lost if queue.len() > 0 => {

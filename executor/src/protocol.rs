@@ -385,10 +385,12 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     }
 }
 
-/// A `results` frame: the answers of calls that returned, in order.
+/// A `results` frame: the answers of calls that returned, in order. The call ids are
+/// digits, borrowed from the frame (no escapes to undo).
 #[derive(Deserialize)]
-struct ResultsFrame {
-    calls: Vec<(String, u64, Value)>,
+struct ResultsFrame<'a> {
+    #[serde(borrow)]
+    calls: Vec<(std::borrow::Cow<'a, str>, u64, Value)>,
 }
 
 /// Decodes a frame body as a runtime message; the `type` field says which.
@@ -417,7 +419,7 @@ pub fn decode(body: &[u8]) -> Result<Message, FrameError> {
         },
         "result" => Message::Result(Box::new(serde_json::from_value(v)?)),
         "buffered" => Message::Buffered,
-        "results" => Message::Results(results(serde_json::from_value(v)?)),
+        "results" => Message::Results(results(serde_json::from_slice(body)?)),
         "output" => {
             let out: OutputFrame = serde_json::from_value(v)?;
             Message::Output(out.parts)
@@ -454,13 +456,20 @@ pub fn decode(body: &[u8]) -> Result<Message, FrameError> {
     })
 }
 
-/// A `results` frame's answers as the calls' responses.
-fn results(frame: ResultsFrame) -> Vec<CallResponse> {
+/// A `results` frame's answers as the calls' responses. Only the last keeps its call
+/// id (the host claims the frame's output on the worker's stderr by it).
+fn results(frame: ResultsFrame<'_>) -> Vec<CallResponse> {
+    let last = frame.calls.len().saturating_sub(1);
     frame
         .calls
         .into_iter()
-        .map(|(call_id, duration_ns, result)| CallResponse {
-            call_id,
+        .enumerate()
+        .map(|(n, (call_id, duration_ns, result))| CallResponse {
+            call_id: if n == last {
+                call_id.into_owned()
+            } else {
+                String::new()
+            },
             ok: true,
             result,
             error: None,
@@ -615,6 +624,7 @@ mod tests {
     #[test]
     fn a_results_frame_decodes_into_each_calls_answer_in_order() {
         let body = br#"{"type":"results","calls":[["00003",1500,{"a":[1]}],["00004",0,null],["00005",2000000000,"x"]]}"#;
+        // Only the last answer keeps its call id: the frame's stderr output is its.
         let Ok(Message::Results(answers)) = decode(body) else {
             panic!("{:?}", decode(body));
         };
@@ -625,8 +635,8 @@ mod tests {
         assert_eq!(
             got,
             [
-                ("00003", true, 1.5e-6, &serde_json::json!({"a": [1]})),
-                ("00004", true, 0.0, &Value::Null),
+                ("", true, 1.5e-6, &serde_json::json!({"a": [1]})),
+                ("", true, 0.0, &Value::Null),
                 ("00005", true, 2.0, &serde_json::json!("x")),
             ]
         );

@@ -366,16 +366,21 @@ impl CallEvents for ProgressEvents {
         self.progress.send_modify(|p| p.running += 1);
     }
 
-    fn started_quietly(&self) {
-        self.started.store(true, Ordering::SeqCst);
-        self.progress.send_if_modified(|p| {
-            p.running += 1;
-            false
-        });
-    }
-
     fn finished_quietly(&self, ok: bool) {
         self.count_end(ok, false);
+    }
+
+    fn answered(&self, ok: bool, wake: bool) {
+        // Never counted as running: one update instead of a start and an end.
+        self.progress.send_if_modified(|p| {
+            if ok {
+                p.done += 1;
+            } else {
+                p.failed += 1;
+            }
+            wake
+        });
+        self.accept();
     }
 
     fn output(&self, stream: OutputStream, text: &str) {
