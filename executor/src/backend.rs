@@ -28,8 +28,9 @@ pub(crate) struct WorkItem {
     pub call_index: usize,
     /// How long the call may run.
     pub timeout: Duration,
-    /// Stops the call (a local worker running it is killed).
-    pub cancel: CancellationToken,
+    /// Stops the call (a local worker running it is killed). Shared by the calls of a
+    /// phase: cloning a token per call took a lock per clone and per drop.
+    pub cancel: Arc<CancellationToken>,
     /// Told, in order and from the backend itself, when the call starts and ends.
     pub events: Option<Arc<dyn CallEvents>>,
     /// Where the outcome goes.
@@ -53,6 +54,26 @@ pub(crate) trait CallEvents: Send + Sync {
     fn started(&self);
     /// The call ended (`ok`: the function returned), whether or not it started.
     fn finished(&self, ok: bool);
+    /// As [`CallEvents::finished`], for a call answered together with later calls (a
+    /// local worker's batched answers): counted, but watchers are woken only by the
+    /// frame's last call.
+    fn finished_quietly(&self, ok: bool) {
+        self.finished(ok);
+    }
+    /// The call started and ended in one step: a local worker answered it in the frame
+    /// that answered an earlier call. Watchers are woken if `wake` (the frame's last).
+    fn answered(&self, ok: bool, wake: bool) {
+        self.started();
+        if wake {
+            self.finished(ok);
+        } else {
+            self.finished_quietly(ok);
+        }
+    }
+    /// The call started but will run again from the start (its worker died or hung
+    /// before answering it, with other calls of its chunk unanswered): it is no longer
+    /// running, and what it printed so far is forgotten.
+    fn requeued(&self) {}
     /// The running call printed this (local workers stream it while the call runs;
     /// other backends hand the call's whole output over in its response instead).
     fn output(&self, _stream: OutputStream, _text: &str) {}
@@ -70,6 +91,27 @@ impl WorkItem {
     pub(crate) fn reply(self, result: WorkResult) {
         if let Some(events) = &self.events {
             events.finished(matches!(&result, WorkResult::Call { response, .. } if response.ok));
+        }
+        self.reply.send(result);
+    }
+
+    /// Sends the result of a call answered in the frame of an earlier call (see
+    /// [`CallEvents::answered`]).
+    pub(crate) fn reply_answered(self, result: WorkResult, wake: bool) {
+        if let Some(events) = &self.events {
+            let ok = matches!(&result, WorkResult::Call { response, .. } if response.ok);
+            events.answered(ok, wake);
+        }
+        self.reply.send(result);
+    }
+
+    /// Sends the result of a call answered together with later calls, telling the
+    /// hooks quietly (see [`CallEvents::finished_quietly`]).
+    pub(crate) fn reply_quietly(self, result: WorkResult) {
+        if let Some(events) = &self.events {
+            events.finished_quietly(
+                matches!(&result, WorkResult::Call { response, .. } if response.ok),
+            );
         }
         self.reply.send(result);
     }

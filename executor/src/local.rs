@@ -5,9 +5,14 @@
 //! and serves many calls over the framed protocol on its pipes. One tokio task owns each
 //! worker process; calls wait in one shared queue. Short calls go to a worker in chunks
 //! whose size adapts to the measured call time (a job's settings go once per worker, in
-//! a header frame the chunks name). A call that times out, is cancelled or crashes its
-//! worker costs only that worker, which is killed (with its process group) and started
-//! again for the next call; the chunk's calls that had not started go back to the queue.
+//! a header frame the chunks name). The worker answers the calls of a chunk that simply
+//! return together, in one frame every few milliseconds (`protocol.rs`). A call that
+//! times out, is cancelled or crashes its worker costs only that worker, which is killed
+//! (with its process group) and started again for the next call; the chunk's calls that
+//! had not started go back to the queue. When the worker dies or hangs while several
+//! calls of its chunk have no answer (answers wait in the worker's buffer, so which call
+//! did it is unknown), those calls run again, each alone, on the new worker: the failure
+//! lands on the call that causes it and the others get their results.
 
 use std::collections::VecDeque;
 use std::os::unix::process::ExitStatusExt;
@@ -22,7 +27,7 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use crate::backend::{JobHeader, WorkItem, WorkResult};
 use crate::error::{CallError, CallErrorKind, Error, humanize};
 use crate::job::{OutputStream, ServiceFuture};
-use crate::protocol::{self, FrameError, FrameReader, Message};
+use crate::protocol::{self, CallResponse, FrameError, FrameReader, Message};
 
 /// How long a new worker may take to start and say hello.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -88,6 +93,8 @@ impl LocalPool {
         let (tx, rx) = async_channel::unbounded::<WorkItem>();
         let python = Python(Arc::new(Mutex::new(python.to_owned())), Arc::new(script));
         for slot in 0..size {
+            // Every process starts now; each worker's task waits for its own hello.
+            let starting = Proc::start(&python);
             // Workers hold a sender to put back calls of a batch their process never ran;
             // the pool closes the channel explicitly, so that does not keep it open.
             let worker = Worker {
@@ -96,10 +103,11 @@ impl LocalPool {
                 pool_size: size,
                 python: python.clone(),
                 proc: None,
+                alone: VecDeque::new(),
                 rx: rx.clone(),
                 requeue: tx.clone(),
             };
-            tokio::spawn(worker.run());
+            tokio::spawn(worker.run(starting));
         }
         Arc::new(LocalPool { tx, size, python })
     }
@@ -138,20 +146,34 @@ struct Worker {
     pool_size: usize,
     python: Python,
     proc: Option<Proc>,
+    /// Calls of a chunk whose worker died or hung before answering them, run next, one
+    /// at a time (see `serve`).
+    alone: VecDeque<WorkItem>,
     rx: async_channel::Receiver<WorkItem>,
     requeue: async_channel::Sender<WorkItem>,
 }
 
 impl Worker {
-    async fn run(mut self) {
+    async fn run(mut self, starting: Result<Proc, Error>) {
         // Warm up before the first call arrives.
-        match Proc::spawn(&self.python).await {
+        let ready = match starting {
+            Ok(proc) => proc.ready(&self.python).await,
+            Err(e) => Err(e),
+        };
+        match ready {
             Ok(p) => self.proc = Some(p),
             Err(e) => {
                 tracing::warn!(slot = self.slot, error = %e, "worker failed to start; will retry on first call")
             }
         }
-        while let Ok(first) = self.rx.recv().await {
+        loop {
+            if let Some(item) = self.alone.pop_front() {
+                self.serve(vec![item]).await;
+                continue;
+            }
+            let Ok(first) = self.rx.recv().await else {
+                break;
+            };
             // Take a share of the waiting calls as one chunk: it goes out in one frame
             // and the worker runs its calls back to back, which saves a round trip and
             // two context switches per call. Its size aims at `CHUNK_TARGET_S` of work
@@ -194,8 +216,18 @@ impl Worker {
     /// a memory error), the calls after it, which never started, go back to the queue.
     async fn serve(&mut self, batch: Vec<WorkItem>) {
         let mut items = Vec::with_capacity(batch.len());
+        // The calls of a phase share one token: asked once per token, not per call.
+        let mut last: Option<(Arc<tokio_util::sync::CancellationToken>, bool)> = None;
         for item in batch {
-            if item.cancel.is_cancelled() {
+            let is_cancelled = match &last {
+                Some((token, cancelled)) if Arc::ptr_eq(token, &item.cancel) => *cancelled,
+                _ => {
+                    let cancelled = item.cancel.is_cancelled();
+                    last = Some((Arc::clone(&item.cancel), cancelled));
+                    cancelled
+                }
+            };
+            if is_cancelled {
                 let error = cancelled(item.call_index);
                 item.reply(WorkResult::Failed {
                     error,
@@ -225,19 +257,40 @@ impl Worker {
         let frames = proc.frames(&items);
         let sent = proc.send(&frames).await;
         drop(frames);
+        // Answers that came in a frame with an earlier call's, for the calls after it.
+        let mut ahead = Ahead::default();
         let mut queue = items.into_iter();
         while let Some(mut item) = queue.next() {
-            if let Some(events) = &item.events {
+            let answered = ahead.answers.pop_front();
+            // A call answered in the frame that answered the one before it starts and
+            // ends in one step (`reply_answered`); watchers are woken once per frame.
+            let from_ahead = answered.is_some();
+            if let Some(events) = item.events.as_ref().filter(|_| !from_ahead) {
                 events.started();
             }
-            let ended = match &sent {
-                Ok(()) => self.answer(&mut item).await,
-                Err(_) => {
+            let (result, after) = match (answered, &sent) {
+                (Some((response, worker_stderr)), _) => (
+                    WorkResult::Call {
+                        response: Box::new(response),
+                        worker_stderr,
+                    },
+                    After::Alive,
+                ),
+                (None, Ok(())) => {
+                    let others = queue.len() > 0;
+                    let (result, after) = self.answer(&mut item, others, &mut ahead).await;
+                    // The worker died or hung with an empty buffer of answers: the call
+                    // it was running is this one, which fails alone as any call does.
+                    match after {
+                        After::Lost if !ahead.buffering => (result, After::Gone),
+                        after => (result, after),
+                    }
+                }
+                (None, Err(_)) => {
                     let (status, worker_stderr) = self.reap().await;
-                    self.died(&item, status, worker_stderr)
+                    (self.died(&item, status, worker_stderr), After::Lost)
                 }
             };
-            let (result, worker_gone) = ended;
             let took = match &result {
                 WorkResult::Call { response, .. } => response.duration_s,
                 _ => item.timeout.as_secs_f64().min(60.0),
@@ -246,26 +299,60 @@ impl Worker {
                 self.recent_call_s
                     .map_or(took, |avg| 0.8 * avg + 0.2 * took),
             );
-            item.reply(result);
-            if worker_gone {
-                for rest in queue {
-                    if self.requeue.send(rest).await.is_err() {
-                        break;
+            match after {
+                After::Alive if from_ahead => item.reply_answered(result, ahead.answers.is_empty()),
+                After::Alive if ahead.answers.is_empty() => item.reply(result),
+                After::Alive => item.reply_quietly(result),
+                After::Lost if queue.len() > 0 => {
+                    // The worker died or hung with this call and others unanswered; the
+                    // answers of calls that had finished may have been in its buffer.
+                    // Each runs again, alone, so the failure lands on the call that
+                    // causes it.
+                    drop(result);
+                    if let Some(events) = &item.events {
+                        events.requeued();
                     }
+                    self.alone.push_back(item);
+                    self.alone.extend(queue);
+                    return;
                 }
-                return;
+                After::Gone | After::Lost => {
+                    item.reply(result);
+                    for rest in queue {
+                        if self.requeue.send(rest).await.is_err() {
+                            break;
+                        }
+                    }
+                    return;
+                }
             }
+        }
+        if !ahead.answers.is_empty() {
+            // More answers than calls: the worker is not speaking our protocol.
+            tracing::warn!(
+                slot = self.slot,
+                extra = ahead.answers.len(),
+                "a worker answered calls it was not given; it is replaced"
+            );
+            self.retire().await;
         }
     }
 
-    /// Waits for the answer to the call the worker is running, handing what it prints
-    /// meanwhile to the call's hooks. Returns the result and whether the worker process
-    /// is gone.
-    async fn answer(&mut self, item: &mut WorkItem) -> (WorkResult, bool) {
+    /// Waits for the answer to the first unanswered call of the chunk the worker is
+    /// running, handing what it prints meanwhile to the call's hooks (a call's output
+    /// always comes after the answers of the calls before it). Answers for the calls
+    /// after it that come in the same frame go to `ahead`. Returns the result and what
+    /// became of the worker.
+    async fn answer(
+        &mut self,
+        item: &mut WorkItem,
+        others_unanswered: bool,
+        ahead: &mut Ahead,
+    ) -> (WorkResult, After) {
         let Some(proc) = self.proc.as_mut() else {
             return (
                 WorkResult::Infrastructure("the worker process is gone".to_owned()),
-                true,
+                After::Lost,
             );
         };
         let limit = tokio::time::sleep(item.timeout);
@@ -283,6 +370,7 @@ impl Worker {
             };
             match outcome {
                 Outcome::Answer(Ok(Message::Output(parts))) => print(item, parts),
+                Outcome::Answer(Ok(Message::Buffered)) => ahead.buffering = true,
                 Outcome::Answer(Ok(Message::Request { id, op, body })) => {
                     // The call waits for the answer; its time limit and cancellation
                     // still apply while the host works on it.
@@ -317,10 +405,33 @@ impl Worker {
                         response,
                         worker_stderr,
                     },
-                    restart,
+                    if restart { After::Gone } else { After::Alive },
                 )
             }
-            Outcome::Answer(Ok(Message::Inspected(sig))) => (WorkResult::Inspected(sig), false),
+            Outcome::Answer(Ok(Message::Results(responses))) if !responses.is_empty() => {
+                // One mark on the worker's stderr ends the frame: what the worker wrote
+                // there since the previous mark goes to the frame's last call.
+                let last = &responses[responses.len() - 1].call_id;
+                let mut worker_stderr = proc.stderr.take_call(last).await;
+                let mut answers = responses.into_iter();
+                let first = answers.next();
+                ahead.buffering = false;
+                ahead.answers.extend(answers.map(|r| (r, String::new())));
+                if let Some(back) = ahead.answers.back_mut() {
+                    back.1 = std::mem::take(&mut worker_stderr);
+                }
+                let result = match first {
+                    Some(response) => WorkResult::Call {
+                        response: Box::new(response),
+                        worker_stderr,
+                    },
+                    None => WorkResult::Infrastructure("the worker answered nothing".to_owned()),
+                };
+                (result, After::Alive)
+            }
+            Outcome::Answer(Ok(Message::Inspected(sig))) => {
+                (WorkResult::Inspected(sig), After::Alive)
+            }
             Outcome::Answer(Ok(other)) => {
                 let worker_stderr = self.retire().await;
                 let message = format!("the worker answered an unexpected message: {other:?}");
@@ -330,12 +441,12 @@ impl Worker {
                         error,
                         worker_stderr,
                     },
-                    true,
+                    After::Gone,
                 )
             }
             Outcome::Answer(Err(FrameError::Eof | FrameError::Io(_))) => {
                 let (status, worker_stderr) = self.reap().await;
-                (self.died(item, status, worker_stderr).0, true)
+                (self.died(item, status, worker_stderr), After::Lost)
             }
             Outcome::Answer(Err(e)) => {
                 let worker_stderr = self.retire().await;
@@ -346,7 +457,20 @@ impl Worker {
                         error,
                         worker_stderr,
                     },
-                    true,
+                    After::Gone,
+                )
+            }
+            Outcome::TimedOut if others_unanswered && ahead.buffering => {
+                // Which call hangs is unknown (see `serve`): they all run again alone.
+                self.retire().await;
+                let message = "the worker hung with several calls unanswered".to_owned();
+                let error = CallError::new(item.call_index, CallErrorKind::Timeout, message);
+                (
+                    WorkResult::Failed {
+                        error,
+                        worker_stderr: String::new(),
+                    },
+                    After::Lost,
                 )
             }
             Outcome::TimedOut => {
@@ -362,7 +486,7 @@ impl Worker {
                         error,
                         worker_stderr,
                     },
-                    true,
+                    After::Gone,
                 )
             }
             Outcome::Cancelled => {
@@ -376,7 +500,7 @@ impl Worker {
                             response,
                             worker_stderr,
                         },
-                        true,
+                        After::Gone,
                     );
                 }
                 (
@@ -384,7 +508,7 @@ impl Worker {
                         error: cancelled(item.call_index),
                         worker_stderr,
                     },
-                    true,
+                    After::Gone,
                 )
             }
         }
@@ -395,20 +519,17 @@ impl Worker {
         item: &WorkItem,
         status: Option<ExitStatus>,
         worker_stderr: String,
-    ) -> (WorkResult, bool) {
+    ) -> WorkResult {
         let message = format!(
             "the worker process died during the call: {}",
             describe_exit(status)
         );
         let mut error = CallError::new(item.call_index, CallErrorKind::WorkerDied, message);
         error.traceback = worker_stderr.clone();
-        (
-            WorkResult::Failed {
-                error,
-                worker_stderr,
-            },
-            true,
-        )
+        WorkResult::Failed {
+            error,
+            worker_stderr,
+        }
     }
 
     /// Kills the worker process; the next call starts a new one.
@@ -436,6 +557,11 @@ impl Worker {
                 match p.receive().await {
                     Ok(Message::Output(parts)) => print(item, parts),
                     Ok(Message::Result(response)) => answered = Some(response),
+                    Ok(Message::Results(responses)) => {
+                        if answered.is_none() {
+                            answered = responses.into_iter().next().map(Box::new);
+                        }
+                    }
                     Ok(_) => {}
                     Err(_) => break,
                 }
@@ -483,6 +609,30 @@ fn print(item: &WorkItem, parts: Vec<(OutputStream, String)>) {
             events.output(stream, &text);
         }
     }
+}
+
+/// What the worker has told about the calls of the chunk after the one the host waits
+/// for.
+#[derive(Default)]
+struct Ahead {
+    /// Answers that came in the frame of an earlier call's, in call order, with what
+    /// the worker wrote to its stderr for them.
+    answers: VecDeque<(CallResponse, String)>,
+    /// The worker holds answers it has not written yet (it said so with a `buffered`
+    /// frame, and wrote no answers since): if it dies now, calls that finished may have
+    /// no answer.
+    buffering: bool,
+}
+
+/// What became of a worker after a call's outcome.
+enum After {
+    /// It runs the next call.
+    Alive,
+    /// It is gone; the outcome is the call's.
+    Gone,
+    /// It died or hung: the outcome is the call's if no other call of the chunk is
+    /// unanswered, else unknown (`serve`).
+    Lost,
 }
 
 enum Outcome {
@@ -541,7 +691,15 @@ struct Proc {
 }
 
 impl Proc {
+    /// Starts a worker and waits until it is ready.
     async fn spawn(python: &Python) -> Result<Proc, Error> {
+        Proc::start(python)?.ready(python).await
+    }
+
+    /// Starts a worker process, without waiting for it: the pool starts all of its
+    /// workers at once this way (a task spawned per worker ran only when the task that
+    /// created the pool yielded: the second worker started 20-30 ms after the first).
+    fn start(python: &Python) -> Result<Proc, Error> {
         let interpreter = python.get();
         let start_error = |reason: String| Error::WorkerStart {
             python: interpreter.clone(),
@@ -581,14 +739,23 @@ impl Proc {
             }
             sink.push_end();
         });
-        let mut proc = Proc {
+        Ok(Proc {
             jobs: VecDeque::new(),
             child,
             stdin,
             stdout: FrameReader::new(stdout),
             stderr,
             stderr_task,
+        })
+    }
+
+    /// Waits for a started worker's hello.
+    async fn ready(self, python: &Python) -> Result<Proc, Error> {
+        let start_error = |reason: String| Error::WorkerStart {
+            python: python.get(),
+            reason,
         };
+        let mut proc = self;
         match tokio::time::timeout(START_TIMEOUT, proc.stdout.next()).await {
             Ok(Ok(body)) => match protocol::decode(&body) {
                 Ok(Message::Hello { executable }) => {

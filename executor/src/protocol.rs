@@ -1,6 +1,17 @@
 //! The framed protocol between the executor and a Python runtime: a 4-byte big-endian
 //! length, then that many bytes of JSON. The same request and response documents are the
 //! payload of an AWS Lambda invocation, so local and Lambda run identical runtime code.
+//!
+//! A local worker answers a chunk of calls in order: a call that fails, prints or asks
+//! the host something by its own `{"type": "result", ...}` frame ([`CallResponse`]), and
+//! the calls that simply return together, in one
+//! `{"type": "results", "calls": [["00003", 1200, <result>], ...]}` frame (call id,
+//! duration in nanoseconds, return value; [`Message::Results`]). `lithoflow_worker.py`'s
+//! docstring says when such a frame is written. Before the first answer it holds back,
+//! the worker says so (`{"type": "buffered", ...}`, [`Message::Buffered`]), so the host
+//! knows when a crash may have lost answers of calls that had finished. A chunk sends a plain call as
+//! `["00003", 3, [args]]` (with its keyword arguments as a fourth element when it has
+//! any), see [`compact_call`].
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -120,6 +131,26 @@ pub struct CallPart<'a> {
     /// The function takes `airflow_context` as its one positional argument.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub context_positional: bool,
+}
+
+/// A plain call (no object part, no Airflow context) of a chunk, as a local worker
+/// reads it fastest: `["00003", 3, [args]]`, or `["00003", 3, [args], {kwargs}]` when
+/// it has keyword arguments. Its id is its index, zero-padded to five digits.
+pub fn compact_call(
+    call_index: usize,
+    args: &[Value],
+    kwargs: &Map<String, Value>,
+) -> Result<Vec<u8>, serde_json::Error> {
+    use std::io::Write as _;
+    let mut out = Vec::with_capacity(32);
+    write!(out, "[\"{call_index:05}\",{call_index},").map_err(serde_json::Error::io)?;
+    serde_json::to_writer(&mut out, args)?;
+    if !kwargs.is_empty() {
+        out.push(b',');
+        serde_json::to_writer(&mut out, kwargs)?;
+    }
+    out.push(b']');
+    Ok(out)
 }
 
 /// One part of one object, for object processing.
@@ -354,10 +385,22 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     }
 }
 
+/// A `results` frame: the answers of calls that returned, in order. The call ids are
+/// digits, borrowed from the frame (no escapes to undo).
+#[derive(Deserialize)]
+struct ResultsFrame<'a> {
+    #[serde(borrow)]
+    calls: Vec<(std::borrow::Cow<'a, str>, u64, Value)>,
+}
+
 /// Decodes a frame body as a runtime message; the `type` field says which.
 pub fn decode(body: &[u8]) -> Result<Message, FrameError> {
-    // The runtime writes `type` first: a call's result, by far the most frequent frame,
-    // is read straight into its struct, without a `Value` of the whole frame.
+    // The runtime writes `type` first: the answers of calls, by far the most frequent
+    // frames, are read straight into their structs, without a `Value` of the whole frame.
+    if body.starts_with(br#"{"type":"results","#) {
+        let frame: ResultsFrame = serde_json::from_slice(body)?;
+        return Ok(Message::Results(results(frame)));
+    }
     if body.starts_with(br#"{"type":"result","#) {
         return Ok(Message::Result(Box::new(serde_json::from_slice(body)?)));
     }
@@ -375,6 +418,8 @@ pub fn decode(body: &[u8]) -> Result<Message, FrameError> {
                 .map(str::to_owned),
         },
         "result" => Message::Result(Box::new(serde_json::from_value(v)?)),
+        "buffered" => Message::Buffered,
+        "results" => Message::Results(results(serde_json::from_slice(body)?)),
         "output" => {
             let out: OutputFrame = serde_json::from_value(v)?;
             Message::Output(out.parts)
@@ -411,6 +456,31 @@ pub fn decode(body: &[u8]) -> Result<Message, FrameError> {
     })
 }
 
+/// A `results` frame's answers as the calls' responses. Only the last keeps its call
+/// id (the host claims the frame's output on the worker's stderr by it).
+fn results(frame: ResultsFrame<'_>) -> Vec<CallResponse> {
+    let last = frame.calls.len().saturating_sub(1);
+    frame
+        .calls
+        .into_iter()
+        .enumerate()
+        .map(|(n, (call_id, duration_ns, result))| CallResponse {
+            call_id: if n == last {
+                call_id.into_owned()
+            } else {
+                String::new()
+            },
+            ok: true,
+            result,
+            error: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            duration_s: duration_ns as f64 / 1e9,
+            restart: false,
+        })
+        .collect()
+}
+
 /// The frame body answering request `id`: `{"type": "answer", "id": .., "ok": true,
 /// "value": ..}`, or `"ok": false` with the `error` message.
 pub fn answer(id: u64, result: Result<Value, String>) -> Vec<u8> {
@@ -441,6 +511,13 @@ pub enum Message {
     },
     /// A call's outcome.
     Result(Box<CallResponse>),
+    /// The outcomes of consecutive calls of a chunk that returned (never empty when the
+    /// worker is sound), in call order.
+    Results(Vec<CallResponse>),
+    /// The worker finished a call and keeps its answer for a later `results` frame
+    /// (`{"type": "buffered", "call_id": ..}`, sent when its buffer of answers stops
+    /// being empty): until that frame, a crash may lose answers of finished calls.
+    Buffered,
     /// A function's signature, or why it cannot be loaded.
     Inspected(Result<Signature, RuntimeError>),
     /// The running call asks the host for something (a variable, an XCom value) and
@@ -542,6 +619,55 @@ mod tests {
             err,
             serde_json::json!({"type": "answer", "id": 4, "ok": false, "error": "no"})
         );
+    }
+
+    #[test]
+    fn a_results_frame_decodes_into_each_calls_answer_in_order() {
+        let body = br#"{"type":"results","calls":[["00003",1500,{"a":[1]}],["00004",0,null],["00005",2000000000,"x"]]}"#;
+        // Only the last answer keeps its call id: the frame's stderr output is its.
+        let Ok(Message::Results(answers)) = decode(body) else {
+            panic!("{:?}", decode(body));
+        };
+        let got: Vec<(&str, bool, f64, &Value)> = answers
+            .iter()
+            .map(|r| (r.call_id.as_str(), r.ok, r.duration_s, &r.result))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("", true, 1.5e-6, &serde_json::json!({"a": [1]})),
+                ("", true, 0.0, &Value::Null),
+                ("00005", true, 2.0, &serde_json::json!("x")),
+            ]
+        );
+        assert!(answers.iter().all(|r| r.error.is_none()
+            && !r.restart
+            && r.stdout.is_empty()
+            && r.stderr.is_empty()));
+        // The same frame with its fields in another order takes the general path.
+        let spaced = br#"{"calls":[["00001",5,2]],"type":"results"}"#;
+        assert!(matches!(decode(spaced), Ok(Message::Results(a)) if a.len() == 1));
+        for bad in [
+            &br#"{"type":"results","calls":[["00001",-1,2]]}"#[..],
+            br#"{"type":"results","calls":[["00001",1]]}"#,
+            br#"{"type":"results"}"#,
+        ] {
+            assert!(decode(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn a_plain_call_is_sent_as_a_list_with_its_keywords_only_when_it_has_any() {
+        let args = [serde_json::json!(1), serde_json::json!("a")];
+        let none = Map::new();
+        let call = compact_call(7, &args, &none).expect("encodes");
+        assert_eq!(call, br#"["00007",7,[1,"a"]]"#);
+        let call = compact_call(123_456, &[], &none).expect("encodes");
+        assert_eq!(call, br#"["123456",123456,[]]"#);
+        let mut kwargs = Map::new();
+        kwargs.insert("y".to_owned(), serde_json::json!(2));
+        let call = compact_call(8, &args, &kwargs).expect("encodes");
+        assert_eq!(call, br#"["00008",8,[1,"a"],{"y":2}]"#);
     }
 
     #[test]

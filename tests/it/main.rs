@@ -5,6 +5,7 @@ mod airflow_clients;
 mod api;
 mod api_writes;
 mod assets;
+mod batching;
 mod callbacks;
 mod cli;
 mod compat_unit;

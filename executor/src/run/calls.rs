@@ -14,7 +14,7 @@ use crate::error::{CallError, CallErrorKind};
 use crate::job::{
     CallOptions, CallOutput, CallPlace, CallRecord, FunctionRef, OutputSink, OutputStream, Progress,
 };
-use crate::protocol::{CallPart, CallRequest, JobHeaderFrame, Request};
+use crate::protocol::{CallPart, CallRequest, JobHeaderFrame, Request, compact_call};
 
 impl JobRun {
     /// A job of one call: its record joins `calls`, its result is the job's.
@@ -84,6 +84,7 @@ impl JobRun {
         let gate = detached.then(|| Arc::new(Semaphore::new(0)));
         let mut handed = 0u32;
         let failed = self.cancel.child_token();
+        let cancel = Arc::new(failed.clone());
         let sys_path = paths(opts);
         // A local worker gets the job's settings once, in a header its chunks name; a
         // Lambda payload is a whole request.
@@ -155,10 +156,12 @@ impl JobRun {
                     continue;
                 }
             };
-            let call_id = format!("{index:05}");
+            let call_id = || format!("{index:05}");
+            let plain = obj.is_none() && call.context.is_none();
             let encoded = match &header {
+                Some(_) if plain => compact_call(index, &call.args.args, &call.args.kwargs),
                 Some(_) => serde_json::to_vec(&CallPart {
-                    call_id: &call_id,
+                    call_id: &call_id(),
                     call_index: index,
                     args: &call.args.args,
                     kwargs: &call.args.kwargs,
@@ -167,7 +170,7 @@ impl JobRun {
                     context_positional: call.context.as_ref().is_some_and(|c| c.positional),
                 }),
                 None => serde_json::to_vec(&Request::Call(Box::new(CallRequest {
-                    call_id: call_id.clone(),
+                    call_id: call_id(),
                     call_index: index,
                     module: func.module.clone(),
                     function: func.function.clone(),
@@ -205,7 +208,7 @@ impl JobRun {
                 job: header.clone(),
                 call_index: index,
                 timeout,
-                cancel: failed.clone(),
+                cancel: Arc::clone(&cancel),
                 events: Some(Arc::clone(&events) as Arc<dyn CallEvents>),
                 reply: Reply::shared(index, tx.clone()),
                 services: opts
@@ -222,9 +225,14 @@ impl JobRun {
                 break;
             }
             handed += 1;
-            self.progress.send_modify(|p| p.invoked += 1);
+            // Watchers see it with the next call's start or end (or below).
+            self.progress.send_if_modified(|p| {
+                p.invoked += 1;
+                false
+            });
         }
         drop(tx);
+        self.progress.send_modify(|_| {});
         if !batch_items.is_empty() {
             // If the backend is gone, the calls' replies were dropped with it and each
             // call fails on its own.
@@ -322,6 +330,23 @@ impl ProgressEvents {
         record
     }
 
+    /// Counts the call's end; wakes the progress's watchers if `wake`.
+    fn count_end(&self, ok: bool, wake: bool) {
+        let was_running = self.started.swap(false, Ordering::SeqCst);
+        self.progress.send_if_modified(|p| {
+            if was_running {
+                p.running = p.running.saturating_sub(1);
+            }
+            if ok {
+                p.done += 1;
+            } else {
+                p.failed += 1;
+            }
+            wake
+        });
+        self.accept();
+    }
+
     fn accept(&self) {
         if !self.accepted.swap(true, Ordering::SeqCst)
             && let Some(gate) = &self.gate
@@ -341,6 +366,23 @@ impl CallEvents for ProgressEvents {
         self.progress.send_modify(|p| p.running += 1);
     }
 
+    fn finished_quietly(&self, ok: bool) {
+        self.count_end(ok, false);
+    }
+
+    fn answered(&self, ok: bool, wake: bool) {
+        // Never counted as running: one update instead of a start and an end.
+        self.progress.send_if_modified(|p| {
+            if ok {
+                p.done += 1;
+            } else {
+                p.failed += 1;
+            }
+            wake
+        });
+        self.accept();
+    }
+
     fn output(&self, stream: OutputStream, text: &str) {
         if let Some(sink) = &self.sink {
             sink.send(CallOutput {
@@ -357,19 +399,16 @@ impl CallEvents for ProgressEvents {
         }
     }
 
+    fn requeued(&self) {
+        if self.started.swap(false, Ordering::SeqCst) {
+            self.progress
+                .send_modify(|p| p.running = p.running.saturating_sub(1));
+        }
+        *self.printed.lock().unwrap_or_else(PoisonError::into_inner) = Printed::default();
+    }
+
     fn finished(&self, ok: bool) {
-        let was_running = self.started.swap(false, Ordering::SeqCst);
-        self.progress.send_modify(|p| {
-            if was_running {
-                p.running = p.running.saturating_sub(1);
-            }
-            if ok {
-                p.done += 1;
-            } else {
-                p.failed += 1;
-            }
-        });
-        self.accept();
+        self.count_end(ok, true);
     }
 }
 

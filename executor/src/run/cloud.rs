@@ -151,7 +151,7 @@ impl JobRun {
                 body,
                 call_index: index,
                 timeout,
-                cancel: stop.clone(),
+                cancel: Arc::new(stop.clone()),
                 events: None,
                 reply: reply.into(),
                 job: None,

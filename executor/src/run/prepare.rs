@@ -163,7 +163,7 @@ impl JobRun {
             body,
             call_index: 0,
             timeout: Duration::from_secs(120),
-            cancel: self.cancel.clone(),
+            cancel: std::sync::Arc::new(self.cancel.clone()),
             events: None,
             reply: reply.into(),
             job: None,

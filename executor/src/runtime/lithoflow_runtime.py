@@ -47,7 +47,6 @@ are kept for later (``_Worker.pending`` in ``lithoflow_worker.py``).
 import contextlib
 import faulthandler
 import importlib
-import inspect
 import io
 import json
 import os
@@ -56,6 +55,22 @@ import sys
 import threading
 import time
 import traceback
+
+
+class _Lazy:
+    """A module imported when it is first used: ``inspect`` (and what it imports) costs
+    several milliseconds of every worker's start, and a map's fast path never needs it."""
+
+    def __init__(self, name):
+        self._lazy_name = name
+
+    def __getattr__(self, attr):
+        module = importlib.import_module(self._lazy_name)
+        globals()[self._lazy_name] = module
+        return getattr(module, attr)
+
+
+inspect = _Lazy("inspect")
 
 RUNTIME_VERSION = 1
 END_MARK = b"\x1e\x1flithoflow-call-end:"

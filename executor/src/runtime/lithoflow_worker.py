@@ -10,28 +10,71 @@ Requests, each a JSON document framed by a 4-byte big-endian length, on stdin:
   "extra_env": {...}, "exclude_modules": [...], "memory_mb": null}``: a job's settings,
   sent once per worker before its first calls; kept (the last ``JOBS_KEPT`` of them, the
   host keeps the same count and sends a header again when it dropped it).
-* ``{"type": "calls", "job": 7, "calls": [{"call_id": "00003", "call_index": 3,
-  "args": [...], "kwargs": {...}}, ...]}``: a chunk of calls of that job, run one after
-  the other. Each call's result frame is written as the call ends, after a mark on file
-  descriptor 2 (``END_MARK``, so the host gives what went there to the call that wrote
-  it): the results of the calls before one that crashes the worker are never lost, and
-  the host times each call from the previous one's result.
+* ``{"type": "calls", "job": 7, "calls": [["00003", 3, [args...]], ["00004", 4,
+  [args...], {kwargs...}], {"call_id": "00005", "call_index": 5, "args": [...],
+  "kwargs": {...}, "obj": {...}}, ...]}``: a chunk of calls of that job, run one after
+  the other, answered in order. A plain call is a list (call id, call index, positional
+  arguments, and keyword arguments when there are any: cheap to decode); a call with an
+  object part or an Airflow context is a dict. Every answer frame is written after a mark on file
+  descriptor 2 (``END_MARK`` and the id of the last call it answers, so the host gives
+  what went there to that call).
+
+  A call that fails, prints (through ``sys.stdout``/``sys.stderr``), asks the host
+  something, or runs outside the fast path (``run_plain``) is answered by its own
+  ``{"type": "result", ...}`` frame. The successful plain calls of a chunk are answered
+  together, in ONE frame (``Worker.flush``)::
+
+      {"type": "results", "calls": [["00003", 1200, <result JSON>], ...]}
+
+  each entry the call id, the call's duration in nanoseconds (an integer: cheaper to
+  write than a float) and its return value. Those
+  answers are buffered and written: at the chunk's end; before any other frame (an
+  output frame, a request, another call's own result); and after a call that ends
+  ``BATCH_WRITE_S`` or more after the last write, so a long chunk still reports
+  progress; a call that took ``BATCH_CALL_S`` or more is written at once, with the
+  buffered answers before it. When the buffer stops being empty, the worker first
+  writes ``{"type": "buffered", "call_id": "00003"}`` (the call whose answer waits). A
+  worker killed while answers wait loses them: the host runs the chunk's unanswered
+  calls again, each alone (local.rs); killed with an empty buffer, the call it was
+  running is the first unanswered one.
 * ``{"type": "call", ...}`` with every setting (the Lambda payload) and
   ``{"type": "inspect", ...}``, one at a time.
 """
 
 import collections
 import io
+import itertools
 import os
 import struct
 import sys
 import threading
 import time
+import types
 
-import lithoflow_runtime as rt
+# The runtime's own modules are imported with bytecode caching on, even where the
+# environment turns it off (PYTHONDONTWRITEBYTECODE): their folder is written once per
+# content hash, so the first worker leaves `__pycache__` there and every later start
+# reads it (about 10 ms less per start). A cache that cannot be written (a read-only
+# folder) or is damaged is ignored by the import system: the source is used instead.
+# The user's modules are imported as the environment says.
+_dont_write_bytecode = sys.dont_write_bytecode
+sys.dont_write_bytecode = False
+try:
+    import lithoflow_runtime as rt
+
+    rt._lithoflow_module()
+finally:
+    sys.dont_write_bytecode = _dont_write_bytecode
 
 # How many job headers a worker keeps: `JOBS_KEPT` in local.rs.
 JOBS_KEPT = 32
+# The longest a finished call's answer waits in a chunk's buffer (see ``run_plain``).
+BATCH_WRITE_S = 0.002
+# Only the answers of calls shorter than this wait in the buffer: about what writing an
+# answer at once costs (two write syscalls, and the host's wake-up), so a longer call
+# gains little from waiting, and its answer leaves the worker before the next call
+# starts (a crash then never makes a finished call of the chunk run again).
+BATCH_CALL_S = 0.000005
 
 
 def _die_with_host(fd):
@@ -87,6 +130,11 @@ class _Worker:
         rt.faulthandler.enable(file=sys.stderr)
         _die_with_host(self.inp.fileno())
         self.pending = []
+        # Answers of finished plain calls not yet written (``flush``), each a tuple: call
+        # id, duration in ns, result (an int, or its JSON text). Appended by the main
+        # thread without a lock (a list's append and slice deletion are atomic); written
+        # by whichever thread writes the next frame.
+        self.batch = []
         self.jobs = collections.OrderedDict()
         self._request_lock = threading.Lock()
         self._request_id = 0
@@ -141,12 +189,41 @@ class _Worker:
         self.write_body(rt.encode(obj).encode())
 
     def write_body(self, body):
+        """Writes one frame, after the buffered answers (they are older)."""
         with self._write_lock:
+            if self.batch:
+                self._write_batch()
             self.out.write(struct.pack(">I", len(body)) + body)
+
+    def flush(self):
+        """Writes the buffered answers as one ``results`` frame, if there are any."""
+        if self.batch:
+            with self._write_lock:
+                if self.batch:
+                    self._write_batch()
+
+    def _write_batch(self):
+        # Holding `_write_lock`; the main thread may append meanwhile. The mark names the
+        # frame's last call: raw output on the worker's file descriptors 1 and 2 since
+        # the last mark goes to that call.
+        batch = self.batch
+        n = len(batch)
+        if not n:
+            return
+        items = batch[:n]
+        del batch[:n]
+        body = (
+            ('{"type":"results","calls":[' + ",".join(['["%s",%d,%s]'] * n) + "]}")
+            % tuple(itertools.chain.from_iterable(items))
+        ).encode()
+        os.write(2, rt.END_MARK + items[-1][0].encode() + b"\n")
+        self.out.write(struct.pack(">I", len(body)) + body)
 
     def mark(self, call_id):
         """Marks where the output of call ``call_id`` on file descriptors 1 and 2 ends
-        (written before its result), so the host can give it to that call."""
+        (written before its result), so the host can give it to that call. Writes the
+        buffered answers first: they come before this call's."""
+        self.flush()
         try:
             sys.__stderr__.flush()
         except Exception:
@@ -166,6 +243,7 @@ class _Worker:
             return self.run_plain(job, calls)
         last = None
         for call in calls:
+            call = _call_dict(call)
             last = call.get("call_id")
             if job is None:
                 resp = {
@@ -185,98 +263,129 @@ class _Worker:
         """Runs a chunk of calls of a job that sets no environment, memory limit or
         excluded modules: what ``rt.run_call`` does, with the function loaded once per
         chunk and nothing else done per call but the call (a call with an object or an
-        Airflow context takes ``rt.run_call``). False when the worker must exit."""
+        Airflow context takes ``rt.run_call``). The answers of the calls that return
+        without printing are buffered and written together (see the module's
+        docstring); any other call is answered by its own frame, after them. False when
+        the worker must exit."""
         try:
             rt._add_sys_path(job.get("sys_path"))
             func = rt._load_function(job["module"], job["function"])
         except BaseException:
             func = None
-        sig = rt._signature(func) if func is not None else None
-        takes_id = sig is not None and "id" in sig.parameters
+        takes_id = _takes_id(func)
         streamer = rt._STREAMER
         lf = rt._lithoflow_module()
         out, err = streamer.stdout, streamer.stderr
-        perf_counter = time.perf_counter
-        write = self.write_body
-        lock, out_write, pack = self._write_lock, self.out.write, struct.pack
-        # The worker runs with -u: sys.__stderr__ holds nothing to flush before a mark.
-        os_write, end_mark = os.write, rt.END_MARK
-        mark = self.mark
+        clock = time.perf_counter_ns
+        write, mark, flush = self.write_body, self.mark, self.flush
+        batch = self.batch
+        add = batch.append
+        returned = rt._returned
+        batch_call_ns = int(BATCH_CALL_S * 1e9)
+        batch_write_ns = int(BATCH_WRITE_S * 1e9)
+        saved_out, saved_err = sys.stdout, sys.stderr
         last = None
+        last_write = clock()
         streamer.begin()
-        for call in calls:
-            last = call.get("call_id")
-            if func is None or type(last) is not str or "obj" in call or "airflow_context" in call:
-                streamer.end()
-                resp = rt.run_call(call, job)
-                mark(last)
-                write(_result_body(resp))
-                if resp.get("restart"):
-                    return False
-                streamer.begin()
-                continue
-            counts = streamer.counts
-            if counts["stdout"] or counts["stderr"]:
-                # Each call may print up to MAX_CAPTURE of its own.
-                streamer.begin()
-            started = perf_counter()
-            if lf is not None:
-                lf._begin_call(None)
-            saved_out, saved_err = sys.stdout, sys.stderr
-            args = call.get("args") or []
-            kwargs = call.get("kwargs") or {}
-            try:
-                if takes_id:
-                    args, kwargs = rt._bind(func, args, kwargs, call.get("call_index", 0))
-                sys.stdout, sys.stderr = out, err
-                try:
-                    result = func(*args, **kwargs)
-                except MemoryError as e:
-                    raise rt.FunctionError(
-                        "memory", "function exceeded its memory limit of None MB (runtime_memory)", e
-                    ) from None
-                except TypeError as e:
-                    if e.__traceback__ is not None and e.__traceback__.tb_next is None:
-                        binding = rt._binding_error(func, args, kwargs)
-                        if binding is not None:
-                            raise binding from None
-                    raise
-                finally:
+        counts = streamer.counts
+        try:
+            for call in calls:
+                if type(call) is list and len(call) >= 3:
+                    last, index, args = call[0], call[1], call[2]
+                    kwargs = call[3] if len(call) > 3 else None
+                else:
+                    last = call.get("call_id") if type(call) is dict else None
+                    index, args, kwargs = None, None, None
+                if (func is None or index is None or type(last) is not str or not last.isdigit()
+                        or type(args) is not list or (kwargs is not None and type(kwargs) is not dict)):
                     sys.stdout, sys.stderr = saved_out, saved_err
-                if lf is not None:
-                    lf._send_outlet_events()
-                encoded = int.__repr__(result) if type(result) is int else rt._returned(result)
-            except BaseException as e:
-                error, restart = rt._error_of(e)
-                if lf is not None:
-                    lf._end_call()
-                resp = {"type": "result", "call_id": last, "ok": False, "restart": restart,
-                        "error": error, "duration_s": perf_counter() - started,
-                        "stdout": "", "stderr": ""}
-                if streamer.parts:
                     streamer.end()
+                    flush()
+                    resp = rt.run_call(_call_dict(call), job)
+                    mark(last)
+                    write(_result_body(resp))
+                    if resp.get("restart"):
+                        return False
                     streamer.begin()
-                mark(last)
-                write(_result_body(resp))
-                if restart:
-                    streamer.end()
-                    return False
-                continue
-            if lf is not None:
-                lf._end_call()
-            took = perf_counter() - started
-            if streamer.parts:
-                # What it printed goes before its result.
-                streamer.end()
-                streamer.begin()
-            body = (
-                '{"type":"result","call_id":%s,"ok":true,"restart":false,"duration_s":%r,"result":%s}'
-                % (_quoted(last), took, encoded)
-            ).encode()
-            os_write(2, end_mark + last.encode() + b"\n")
-            with lock:
-                out_write(pack(">I", len(body)) + body)
+                    counts = streamer.counts
+                    last_write = clock()
+                    continue
+                started = clock()
+                if lf is not None:
+                    # `lf._begin_call(None)`, inlined: a call's own context, built if the
+                    # function asks for it.
+                    lf._call = {"raw": None, "context": None, "lambda": False}
+                try:
+                    if takes_id:
+                        args, kwargs = rt._bind(func, args, kwargs or {}, index)
+                    sys.stdout, sys.stderr = out, err
+                    try:
+                        result = func(*args, **kwargs) if kwargs else func(*args)
+                    except MemoryError as e:
+                        raise rt.FunctionError(
+                            "memory", "function exceeded its memory limit of None MB (runtime_memory)", e
+                        ) from None
+                    except TypeError as e:
+                        if e.__traceback__ is not None and e.__traceback__.tb_next is None:
+                            binding = rt._binding_error(func, args, kwargs or {})
+                            if binding is not None:
+                                raise binding from None
+                        raise
+                    if lf is not None:
+                        ctx = lf._call
+                        if ctx is not None and ctx.get("context"):
+                            lf._send_outlet_events()
+                    encoded = result if type(result) is int else returned(result)
+                except BaseException as e:
+                    sys.stdout, sys.stderr = saved_out, saved_err
+                    error, restart = rt._error_of(e)
+                    if lf is not None:
+                        lf._end_call()
+                    resp = {"type": "result", "call_id": last, "ok": False, "restart": restart,
+                            "error": error, "duration_s": (clock() - started) / 1e9,
+                            "stdout": "", "stderr": ""}
+                    if streamer.parts:
+                        streamer.end()
+                    mark(last)
+                    write(_result_body(resp))
+                    last_write = clock()
+                    if restart:
+                        streamer.end()
+                        return False
+                    streamer.begin()
+                    counts = streamer.counts
+                    continue
+                if lf is not None:
+                    lf._call = None  # `lf._end_call()`, inlined
+                now = clock()
+                took = now - started
+                if counts["stdout"] or counts["stderr"]:
+                    # It printed: what it printed (sent after the buffered answers), then
+                    # its own answer. Each call may print up to MAX_CAPTURE of its own.
+                    if streamer.parts:
+                        streamer.end()
+                    mark(last)
+                    write(
+                        (
+                            '{"type":"result","call_id":"%s","ok":true,"restart":false,"duration_s":%r,"result":%s}'
+                            % (last, took / 1e9, encoded)
+                        ).encode()
+                    )
+                    streamer.begin()
+                    counts = streamer.counts
+                    last_write = now
+                    continue
+                if not batch:
+                    # The host must know that a crash from now on may lose answers.
+                    write(b'{"type":"buffered","call_id":"' + last.encode() + b'"}')
+                add((last, took, encoded))
+                if took >= batch_call_ns or now - last_write >= batch_write_ns:
+                    flush()
+                    last_write = now
+        finally:
+            sys.stdout, sys.stderr = saved_out, saved_err
         streamer.end()
+        flush()
         return True
 
     def serve(self):
@@ -313,6 +422,37 @@ class _Worker:
 def _plain(job):
     """Whether a job's calls need nothing set around them (see ``run_plain``)."""
     return not job.get("extra_env") and not job.get("memory_mb") and not job.get("exclude_modules")
+
+
+def _takes_id(func):
+    """Whether the function has a parameter named ``id`` (it gets the call's index). A
+    plain function's code says so without ``inspect``, which a worker then never
+    imports; anything else (wrapped, a class, a builtin) asks its signature."""
+    if func is None:
+        return False
+    code = getattr(func, "__code__", None)
+    if (
+        type(func) is types.FunctionType
+        and code is not None
+        and not hasattr(func, "__wrapped__")
+        and not hasattr(func, "__signature__")
+    ):
+        return "id" in code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    sig = rt._signature(func)
+    return sig is not None and "id" in sig.parameters
+
+
+def _call_dict(call):
+    """A call in the chunk's compact form, ``[call_id, call_index, args]`` or
+    ``[call_id, call_index, args, kwargs]``, as the request dict ``rt.run_call`` takes."""
+    if type(call) is list:
+        return {
+            "call_id": call[0] if len(call) > 0 else None,
+            "call_index": call[1] if len(call) > 1 else 0,
+            "args": call[2] if len(call) > 2 else [],
+            "kwargs": call[3] if len(call) > 3 else {},
+        }
+    return call if type(call) is dict else {"call_id": None}
 
 
 def _quoted(call_id):

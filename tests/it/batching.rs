@@ -1,0 +1,170 @@
+//! Batched answers on the local workers: a worker answers the calls of a chunk that
+//! simply return together, so a call that crashes or hangs its worker while earlier
+//! answers wait in the worker's buffer must still fail alone, with the right kind, and
+//! the calls before it must get their results; and output must still go to the call
+//! that printed it.
+//!
+//! Real `python3` workers run `tests/fixtures/python/batchfns.py`; one worker, so the
+//! order in which calls run is the map's.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lithoflow_executor::{
+    CallErrorKind, CallOptions, Chunking, ExecutorSettings, FunctionExecutor, FunctionRef,
+    JobOutcome, MapJob,
+};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+use crate::repo_root;
+
+struct Setup {
+    exec: FunctionExecutor,
+    _tmp: TempDir,
+}
+
+impl Setup {
+    /// One worker: the calls run in the map's order.
+    fn new() -> Setup {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let exec = FunctionExecutor::new(ExecutorSettings {
+            python: "python3".into(),
+            worker_processes: 1,
+            storage_root: tmp.path().join("storage"),
+            default_timeout: Duration::from_secs(60),
+            default_memory: None,
+            invoke_pool_threads: 100_000,
+        });
+        Setup { exec, _tmp: tmp }
+    }
+
+    async fn map(
+        &self,
+        function: &str,
+        iterdata: Vec<Value>,
+        opts: CallOptions,
+    ) -> Arc<JobOutcome> {
+        let map = MapJob {
+            func: FunctionRef {
+                module: "batchfns".to_owned(),
+                function: function.to_owned(),
+            },
+            iterdata,
+            extra: None,
+            chunking: Chunking::Whole,
+        };
+        self.exec.map("tests/batching", map, opts).wait().await
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        self.exec.shutdown();
+    }
+}
+
+fn options() -> CallOptions {
+    let dir = repo_root().join("tests/fixtures/python");
+    CallOptions {
+        sys_path: vec![dir.clone()],
+        base_dir: dir,
+        ..CallOptions::default()
+    }
+}
+
+/// `n` calls of `short` where call `at` misbehaves as `how` says.
+fn iterdata(n: usize, at: usize, how: &str) -> Vec<Value> {
+    (0..n)
+        .map(|x| json!({"x": x, "at": at, "how": how}))
+        .collect()
+}
+
+/// The map failed on call `at` with `kind`, every call before it has its result, and
+/// every call after it has its result or was cancelled (a map stops at its first
+/// failure). Returns the failure's message.
+fn expect_only(out: &JobOutcome, at: usize, kind: CallErrorKind) -> String {
+    let e = match &out.result {
+        Ok(v) => panic!("the map should fail at call {at}, it returned {v}"),
+        Err(e) => e,
+    };
+    assert_eq!((e.call_index, e.kind), (at, kind), "{e:?}");
+    for c in &out.calls {
+        match (&c.error, c.index) {
+            (None, i) => assert_eq!(c.result, json!(2 * i), "call {i}"),
+            (Some(err), i) if i == at => assert_eq!(err.kind, kind),
+            (Some(err), i) => {
+                assert!(
+                    i > at && err.kind == CallErrorKind::Cancelled,
+                    "call {i} failed too: {err:?}"
+                );
+            }
+        }
+    }
+    e.message.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_kills_its_worker_in_a_batch_fails_alone_and_the_calls_before_it_keep_their_results()
+ {
+    let s = Setup::new();
+    let out = s
+        .map("short", iterdata(3000, 1777, "exit"), options())
+        .await;
+    let message = expect_only(&out, 1777, CallErrorKind::WorkerDied);
+    assert_eq!(
+        message,
+        "the worker process died during the call: it exited with code 7"
+    );
+    let out = s
+        .map("short", iterdata(3000, 2222, "sigkill"), options())
+        .await;
+    let message = expect_only(&out, 2222, CallErrorKind::WorkerDied);
+    assert!(
+        message.starts_with("the worker process died during the call: killed by SIGKILL"),
+        "{message}"
+    );
+    // The pool recovered: the same map without a fault returns every result.
+    let out = s
+        .map("short", iterdata(3000, 99_999, "exit"), options())
+        .await;
+    let expected: Vec<Value> = (0..3000).map(|x| json!(2 * x)).collect();
+    assert_eq!(out.result, Ok(Value::Array(expected)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_hangs_in_a_batch_times_out_alone_and_the_calls_before_it_keep_their_results() {
+    let s = Setup::new();
+    let opts = CallOptions {
+        timeout: Some(Duration::from_secs(2)),
+        ..options()
+    };
+    let out = s.map("short", iterdata(3000, 1500, "hang"), opts).await;
+    let message = expect_only(&out, 1500, CallErrorKind::Timeout);
+    assert_eq!(
+        message,
+        "the call exceeded its timeout of 2s; its worker was killed and replaced"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_of_calls_in_a_batch_goes_to_the_call_that_printed_it() {
+    let s = Setup::new();
+    let iterdata: Vec<Value> = (0..3000).map(|x| json!({"x": x, "every": 97})).collect();
+    let out = s.map("chatty", iterdata, options()).await;
+    let expected: Vec<Value> = (0..3000).map(|x| json!(2 * x)).collect();
+    assert_eq!(out.result, Ok(Value::Array(expected)));
+    for c in &out.calls {
+        let (stdout, stderr) = if c.index % 97 == 0 {
+            (format!("out {}\n", c.index), format!("err {}\n", c.index))
+        } else {
+            (String::new(), String::new())
+        };
+        assert_eq!(
+            (&c.stdout, &c.stderr),
+            (&stdout, &stderr),
+            "call {}",
+            c.index
+        );
+    }
+}
