@@ -1040,8 +1040,8 @@ pub(crate) fn render_task(
     let render = |v: &Value| renderer.render_with(v, ctx, lookup.clone());
     match &mut t.kind {
         TaskKind::CallAsync(c) => c.data = render(&c.data)?,
-        TaskKind::Map(m) => render_map(m, &render)?,
-        TaskKind::MapReduce(mr) => render_map(&mut mr.map, &render)?,
+        TaskKind::Map(m) => render_map(m, &render, renderer)?,
+        TaskKind::MapReduce(mr) => render_map(&mut mr.map, &render, renderer)?,
         TaskKind::Python(p) | TaskKind::Branch(p) | TaskKind::ShortCircuit { python: p, .. } => {
             // Airflow's template_fields of PythonOperator.
             if let Value::Array(a) = render(&Value::Array(std::mem::take(&mut p.op_args)))? {
@@ -1100,8 +1100,12 @@ pub(crate) fn as_text(v: Value) -> String {
 fn render_map(
     m: &mut lithoflow_dag::MapSpec,
     render: &impl Fn(&Value) -> Result<Value, String>,
+    renderer: &Renderer,
 ) -> Result<(), String> {
+    // A literal without templates (a million plain numbers, perhaps) stays where it is
+    // rather than being rendered into a copy.
     if let Iterdata::Literal(items) = &mut m.iterdata
+        && items.iter().any(|i| renderer.needs_render(i))
         && let Value::Array(rendered) = render(&Value::Array(std::mem::take(items)))?
     {
         *items = rendered;

@@ -193,6 +193,12 @@ impl Renderer {
         self.render_in(&J::from_iter(root), v)
     }
 
+    /// Whether rendering `v` could change it: it holds a template (or every string is
+    /// rendered: native mode). A value that needs none renders to itself.
+    pub fn needs_render(&self, v: &Value) -> bool {
+        self.native || self.has_template(v)
+    }
+
     /// Whether `v` holds a string `render_in` would render (outside native mode).
     fn has_template(&self, v: &Value) -> bool {
         match v {
