@@ -44,4 +44,22 @@ done
 
 say "RESULTS: DAG-size curve, $(nproc) CPUs, $(date -u '+%Y-%m-%d %H:%M UTC'), binary $BIN"
 "$PY" "$HERE/report.py" curve --dir "$OUT" --markdown "$OUT/results.md"
+
+# The floor of a chain on this disk: each task's end and the next one's start are made
+# durable together, one flush per task, which no work on lithoflow's side can shorten.
+"$RUNTIME" - "$HOMES" <<'PY'
+import os, statistics, sys, time
+path = os.path.join(sys.argv[1], "fsync-floor")
+fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
+took = []
+for _ in range(1000):
+    t = time.perf_counter()
+    os.write(fd, b"x" * 2048)
+    os.fdatasync(fd)
+    took.append(time.perf_counter() - t)
+os.close(fd)
+os.unlink(path)
+print("\nFloor: a 2 KiB append made durable (fdatasync) on the homes' disk: %.0f µs (median of 1,000);"
+      " a chain of N tasks flushes N times." % (statistics.median(took) * 1e6))
+PY
 peers_end
