@@ -371,16 +371,9 @@ impl CallEvents for ProgressEvents {
     }
 
     fn answered(&self, ok: bool, wake: bool) {
-        // Never counted as running: one update instead of a start and an end.
-        self.progress.send_if_modified(|p| {
-            if ok {
-                p.done += 1;
-            } else {
-                p.failed += 1;
-            }
-            wake
-        });
-        self.accept();
+        // Never counted as running (`started` is unset): one update instead of a start
+        // and an end.
+        self.count_end(ok, wake);
     }
 
     fn output(&self, stream: OutputStream, text: &str) {
