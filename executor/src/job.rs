@@ -124,7 +124,8 @@ pub struct CallOptions {
     /// (the scheduler does). Without it, they are on disk when the job's outcome is.
     pub job_data_later: bool,
     /// With localhost storage, a job of one call (`call_async`, a Python callable) that
-    /// is not `async_invoke` writes no `status.json` and `results.json` at all: the
+    /// is not `async_invoke` writes no `status.json` and `results.json` at all (a caller
+    /// that hands out the job's reference must leave this unset): the
     /// caller keeps its record (the scheduler, in its state database beside the try;
     /// [`JobOutcome::record_kept_by_caller`] says when). Two folders and two files a
     /// task are most of what a chain of small tasks costs on disk.

@@ -396,8 +396,10 @@ fn call_options(dag: &Dag, task: &Task, cfg: &ExecutorConfig) -> CallOptions {
         // (`FunctionExecutor::settle`), and the API's `.../calls` before it reads it.
         job_data_later: true,
         // A one-call job's record is kept beside its try in the state database (see
-        // `Store::put_try_calls`; with `clean_data`, nowhere: there is nothing to clean).
-        one_call_record_kept: true,
+        // `Store::put_try_calls`; with `clean_data`, nowhere: there is nothing to clean),
+        // unless the task returns the job's reference (`get_result = false`): its
+        // `status_location` names the job's files.
+        one_call_record_kept: task.common.get_result,
     }
 }
 

@@ -34,10 +34,13 @@ start_date = {start}
 catchup = true
 is_paused_upon_creation = false
 
+# A map: a one-call task keeps its call record in the state database, not as job
+# storage, and the runs' job storage is part of what `db clean` removes.
 [tasks.a]
-type = "call_async"
-func = "fns:add"
-data = {{ x = 1, y = 2 }}
+type = "map"
+map_function = "fns:add"
+map_iterdata = [1, 2]
+extra_params = {{ y = 2 }}
 "#
     )
 }
