@@ -138,17 +138,17 @@ impl JobRun {
             if failed.is_cancelled() {
                 break;
             }
-            let call = match call {
-                Ok(call) => call,
-                Err(message) => {
-                    failed.cancel();
-                    let failed = WorkResult::failed(index, CallErrorKind::Input, message);
-                    records[index] = Some(record(phase, index, failed));
-                    continue;
+            // An element that does not bind, or an object part that cannot be delivered,
+            // is the call's input error.
+            let delivered = match call {
+                Ok(mut call) => {
+                    let part = call.obj.take();
+                    self.deliver_part(part, opts).await.map(|obj| (call, obj))
                 }
+                Err(message) => Err(message),
             };
-            let obj = match self.deliver_part(call.obj, opts).await {
-                Ok(obj) => obj,
+            let (call, obj) = match delivered {
+                Ok(delivered) => delivered,
                 Err(message) => {
                     failed.cancel();
                     let failed = WorkResult::failed(index, CallErrorKind::Input, message);
