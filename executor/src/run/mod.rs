@@ -128,6 +128,10 @@ impl JobRun {
             record_kept_by_caller: kept,
         };
         let _ = self.accepted.send(true);
+        if kept {
+            // Its record is the caller's: the job writes no files.
+            return outcome;
+        }
         let state = if outcome.result.is_ok() {
             "success"
         } else {
@@ -136,7 +140,6 @@ impl JobRun {
         let failed = outcome.calls.iter().filter(|c| c.error.is_some()).count();
         let status = json!({"job_id": job_id, "state": state, "total": outcome.calls.len(), "done": outcome.calls.len() - failed, "failed": failed});
         match &self.storage {
-            Storage::Local(_) if kept => {}
             // A small job's files are written off its path (`LocalStorage::put_later`):
             // a chain of one-call tasks then waits for no folder or file per task. A big
             // map's results are encoded straight into their file, now.

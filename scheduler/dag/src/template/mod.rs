@@ -180,7 +180,7 @@ impl Renderer {
     ) -> Result<Value, String> {
         // Most values hold no template: they render to themselves, and the context (dates
         // formatted a dozen ways, the whole Airflow namespace) is not built for them.
-        if !self.native && !self.has_template(v) {
+        if !self.needs_render(v) {
             return Ok(v.clone());
         }
         let clock = Arc::new(macros::Clock::new(ctx.now, ctx.local_offset, ctx.seed));
