@@ -125,16 +125,8 @@ async fn run_on(
     });
     let dag = Arc::new(dag);
     let started = std::time::Instant::now();
-    // The run goes on a worker thread of the runtime, not on this thread (the one
-    // `block_on` drives): the tries it spawns then start on the same worker, and their
-    // ends wake it there, without a cross-thread wake-up for each task.
-    let run = {
-        let (dag, run_id) = (Arc::clone(&dag), run_id.clone());
-        tokio::spawn(async move { engine.run(dag, &run_id, Some(tx)).await })
-    };
-    let finished = run
-        .await
-        .unwrap_or_else(|e| Err(anyhow::anyhow!("the run's task stopped: {e}")));
+    let finished = engine.run(Arc::clone(&dag), &run_id, Some(tx)).await;
+    drop(engine);
     let _ = printer.await;
     executor.settle().await;
     executor.shutdown();
