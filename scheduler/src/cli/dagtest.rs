@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, NaiveDate, Utc};
-use lithoflow_executor::{ExecutorSettings, FunctionExecutor};
+use lithoflow_executor::FunctionExecutor;
 use serde_json::{Map, Value, json};
 
 use crate::Outcome;
@@ -44,6 +44,7 @@ pub(crate) async fn run(
     conf: Option<&str>,
     format: OutputFormat,
     settings: &Settings,
+    warm: Option<super::warm::WarmExecutor>,
 ) -> anyhow::Result<Outcome> {
     let now = chrono::SubsecRound::trunc_subsecs(Utc::now(), 6);
     let logical = match logical_date {
@@ -51,16 +52,14 @@ pub(crate) async fn run(
         None => now,
     };
     let conf = parse_conf(conf)?;
-    // The workers start now (in the background), so the Python interpreters start while
-    // the state database opens rather than after it; the home is made private first (the
+    // The workers started before the DAG folder was parsed (`warm`) unless the DAG's
+    // settings differ from the home's; either way the Python interpreters start while
+    // the state database opens rather than after it. The home is made private first (the
     // workers' files go into it).
     settings.create_private_dirs()?;
     let mut cfg = settings.executor.clone();
     cfg.merge(&dag.lithops_config);
-    let executor = Arc::new(FunctionExecutor::new(ExecutorSettings::from_config(
-        &cfg,
-        settings.storage_dir(),
-    )));
+    let executor = Arc::new(super::warm::executor_for(warm, &cfg, settings));
     let store = settings.open_store()?;
     let run_id = format!("manual__{}", now.format("%Y-%m-%dT%H:%M:%S%.6f+00:00"));
     let run = DagRunRecord::manual(&dag.dag_id, run_id, logical, now, conf);

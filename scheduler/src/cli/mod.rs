@@ -17,6 +17,7 @@ pub(crate) mod runs;
 mod runtime;
 mod tasktest;
 mod variables;
+mod warm;
 mod xcom;
 
 pub use args::*;
@@ -101,11 +102,13 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 conf,
                 output,
             } => {
+                let settings =
+                    crate::config::Settings::load(&crate::config::Settings::home_from_env());
+                let warm = settings.as_ref().ok().and_then(warm::WarmExecutor::start);
                 let Some(dag) = load_dag(&cli.dags_folder, &dag_id, &mut err)? else {
                     return Ok(Outcome::Invalid);
                 };
-                let settings =
-                    crate::config::Settings::load(&crate::config::Settings::home_from_env())?;
+                let settings = settings?;
                 drop(out);
                 drop(err);
                 crate::cli::dagtest::run(
@@ -114,6 +117,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                     conf.as_deref(),
                     output,
                     &settings,
+                    warm,
                 )
                 .await
             }
@@ -224,14 +228,15 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             xcom,
             output,
         }) => {
+            let settings = crate::config::Settings::load(&crate::config::Settings::home_from_env());
+            let warm = settings.as_ref().ok().and_then(warm::WarmExecutor::start);
             let Some(dag) = load_dag(&cli.dags_folder, &dag_id, &mut err)? else {
                 return Ok(Outcome::Invalid);
             };
-            let settings =
-                crate::config::Settings::load(&crate::config::Settings::home_from_env())?;
+            let settings = settings?;
             drop(out);
             drop(err);
-            crate::cli::tasktest::run(dag, &task_id, &xcom, output, &settings).await
+            crate::cli::tasktest::run(dag, &task_id, &xcom, output, &settings, warm).await
         }
         Command::Tasks(TasksCommand::StatesForDagRun {
             dag_id,
@@ -571,8 +576,11 @@ fn object(v: Value) -> Map<String, Value> {
 /// Loads the DAGs folder and takes one DAG out of it; when it is missing, says why
 /// ([`find_dag`]) and gives `None`.
 fn load_dag(folder: &Path, dag_id: &str, err: &mut dyn Write) -> anyhow::Result<Option<Dag>> {
-    let bag = load(folder)?;
-    Ok(find_dag(&bag, dag_id, folder, err)?.cloned())
+    let mut bag = load(folder)?;
+    if find_dag(&bag, dag_id, folder, err)?.is_none() {
+        return Ok(None);
+    }
+    Ok(bag.take_dag(dag_id))
 }
 
 /// Looks a DAG up; when it is missing, says why (a broken file, or no such id).

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use lithoflow_executor::{ExecutorSettings, FunctionExecutor, JobKind, JobOutcome};
+use lithoflow_executor::{JobKind, JobOutcome};
 use serde_json::{Value, json};
 
 use crate::Outcome;
@@ -39,6 +39,7 @@ pub(crate) async fn run(
     xcom: &[String],
     format: OutputFormat,
     settings: &Settings,
+    warm: Option<super::warm::WarmExecutor>,
 ) -> anyhow::Result<Outcome> {
     // A map's literal elements (a million of them, perhaps) are moved into the task that
     // runs rather than copied: the DAG keeps an empty list, which nothing here reads.
@@ -47,7 +48,7 @@ pub(crate) async fn run(
         .iter_mut()
         .find(|t| t.task_id == task_id)
         .and_then(|t| literal_mut(t).map(std::mem::take));
-    run_task(&dag, task_id, literal, xcom, format, settings).await
+    run_task(&dag, task_id, literal, xcom, format, settings, warm).await
 }
 
 /// The literal elements of a map or map_reduce task.
@@ -70,6 +71,7 @@ async fn run_task(
     xcom: &[String],
     format: OutputFormat,
     settings: &Settings,
+    warm: Option<super::warm::WarmExecutor>,
 ) -> anyhow::Result<Outcome> {
     let Some(task) = dag.task(task_id) else {
         let ids: Vec<&str> = dag.tasks.iter().map(|t| t.task_id.as_str()).collect();
@@ -83,8 +85,7 @@ async fn run_task(
     // first, as every command does, or the folders it creates would be open to others
     // and `lithoflow scheduler` would then refuse the home.
     settings.create_private_dirs()?;
-    let executor =
-        FunctionExecutor::new(ExecutorSettings::from_config(&cfg, settings.storage_dir()));
+    let executor = super::warm::executor_for(warm, &cfg, settings);
     let run_id = format!(
         "tasks_test__{}",
         chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ")
