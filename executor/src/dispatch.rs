@@ -110,7 +110,7 @@ impl Resolver {
     /// Starts `workers` local workers running `python`, with the localhost storage at
     /// `storage_root`. Must be called inside a tokio runtime.
     pub(crate) fn new(python: &str, workers: usize, storage_root: PathBuf) -> Resolver {
-        let script = crate::workerfiles::install(&crate::workerfiles::base_for(&storage_root))
+        let script = crate::workerfiles::install_runtime(&storage_root)
             .map_err(|e| format!("cannot write the worker's files: {e}"));
         Resolver {
             pool: LocalPool::new(python, workers, script),
