@@ -1,8 +1,8 @@
 """lithoflow's local worker: serves the framed protocol on its pipes (``lithoflow_runtime``
 runs each call; this file is what ``python3 -u <folder>/lithoflow_worker.py --worker``
-starts, from the folder the host writes once per content hash under
-``$LITHOFLOW_HOME/python/runtime-<hash>/``, beside ``lithoflow_runtime.py`` and
-``lithoflow.py``).
+starts, from the folder the host writes once per content hash, ``runtime-<hash>/`` in the
+user's cache folder (``~/.cache/lithoflow/``) or in ``$LITHOFLOW_HOME/python/``, beside
+``lithoflow_runtime.py`` and ``lithoflow.py``).
 
 Requests, each a JSON document framed by a 4-byte big-endian length, on stdin:
 
@@ -21,8 +21,10 @@ Requests, each a JSON document framed by a 4-byte big-endian length, on stdin:
 
   A call that fails, prints (through ``sys.stdout``/``sys.stderr``), asks the host
   something, or runs outside the fast path (``run_plain``) is answered by its own
-  ``{"type": "result", ...}`` frame. The successful plain calls of a chunk are answered
-  together, in ONE frame (``Worker.flush``)::
+  ``{"type": "result", ...}`` frame, and so is a successful plain call with no answers
+  buffered before it that is the chunk's last or took ``BATCH_CALL_S`` or more (a
+  one-call chunk's call, a call of a job's own). The other successful plain calls of a
+  chunk are answered together, in ONE frame (``Worker.flush``)::
 
       {"type": "results", "calls": [["00003", 1200, <result JSON>], ...]}
 
@@ -288,8 +290,9 @@ class _Worker:
         last_write = clock()
         streamer.begin()
         counts = streamer.counts
+        final = len(calls) - 1
         try:
-            for call in calls:
+            for position, call in enumerate(calls):
                 if type(call) is list and len(call) >= 3:
                     last, index, args = call[0], call[1], call[2]
                     kwargs = call[3] if len(call) > 3 else None
@@ -376,6 +379,19 @@ class _Worker:
                     last_write = now
                     continue
                 if not batch:
+                    if position == final or took >= batch_call_ns:
+                        # Nothing buffered, and this answer would be written at once
+                        # anyway (the chunk's last call, or a long one): one frame of its
+                        # own rather than a notice that answers wait, then the answers.
+                        mark(last)
+                        write(
+                            (
+                                '{"type":"result","call_id":"%s","ok":true,"restart":false,"duration_s":%r,"result":%s}'
+                                % (last, took / 1e9, encoded)
+                            ).encode()
+                        )
+                        last_write = now
+                        continue
                     # The host must know that a crash from now on may lose answers.
                     write(b'{"type":"buffered","call_id":"' + last.encode() + b'"}')
                 add((last, took, encoded))
