@@ -16,7 +16,6 @@ arguments). docs/airflow-runtime.md describes every name, and where it follows A
 source.
 """
 
-import datetime as _dt
 import sys as _sys
 import json as _json
 import threading as _threading
@@ -308,6 +307,8 @@ def _datetime(value):
     if not isinstance(value, str):
         return value
     try:
+        import datetime as _dt
+
         d = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return value
@@ -501,13 +502,28 @@ class _Macros:
     """``macros`` of the context: Airflow's ``airflow.macros`` names
     (task-sdk ``execution_time/macros.py``)."""
 
-    import json
-    import random as _random_module
-    import time
-    import uuid
-    from datetime import datetime, timedelta
+    # Imported when first read, not when a worker starts (``uuid`` imports ``platform``:
+    # about 2 ms of every worker's start).
+    _LAZY = {
+        "json": ("json", None),
+        "time": ("time", None),
+        "uuid": ("uuid", None),
+        "random": ("random", "random"),
+        "datetime": ("datetime", "datetime"),
+        "timedelta": ("datetime", "timedelta"),
+    }
 
-    random = _random_module.random
+    def __getattr__(self, name):
+        lazy = _Macros._LAZY.get(name)
+        if lazy is None:
+            raise AttributeError("macros has no attribute %r" % (name,))
+        import importlib
+
+        value = importlib.import_module(lazy[0])
+        if lazy[1] is not None:
+            value = getattr(value, lazy[1])
+        setattr(self, name, value)
+        return value
 
     def __init__(self):
         try:
@@ -521,11 +537,15 @@ class _Macros:
     def ds_add(ds, days):
         if not days:
             return str(ds)
+        import datetime as _dt
+
         d = _dt.datetime.strptime(str(ds), "%Y-%m-%d") + _dt.timedelta(days=days)
         return d.strftime("%Y-%m-%d")
 
     @staticmethod
     def ds_format(ds, input_format, output_format):
+        import datetime as _dt
+
         return _dt.datetime.strptime(str(ds), input_format).strftime(output_format)
 
     @staticmethod

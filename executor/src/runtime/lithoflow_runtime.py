@@ -54,7 +54,6 @@ import struct
 import sys
 import threading
 import time
-import traceback
 
 
 class _Lazy:
@@ -664,6 +663,8 @@ _DAGFILE_PLUMBING = ("lithoflow_dagfiles.py", "lithoflow_venv.py", os.path.join(
 def _user_traceback(e):
     """The traceback of `e` without this runtime's own frames, so it starts in user code
     (nor the frames of a .py DAG task's plumbing, unless the error was raised there)."""
+    import traceback  # only when a call failed: about 2 ms of every worker's start
+
     mine = (_THIS_FILE, _LITHOFLOW_FILE, getattr(_lithoflow, "__file__", _LITHOFLOW_FILE))
     tb = [f for f in traceback.extract_tb(e.__traceback__) if f.filename not in mine]
     if tb and not tb[-1].filename.endswith(_DAGFILE_PLUMBING):
@@ -1068,6 +1069,8 @@ def _run_lambda(event, aws, context):
     except FunctionError as e:
         resp = _failure(event, e.kind, e.message)
     except Exception as e:  # the runtime's own trouble (S3 unreachable, ...)
+        import traceback
+
         resp = _failure(event, "protocol", "the lithoflow runtime failed on Lambda: %s: %s" % (type(e).__name__, e),
                         tb=traceback.format_exc())
     finally:
