@@ -1,6 +1,10 @@
 //! A try's log file: its header, each call's output (or the bash command's), and how it
-//! ended. The file is created with its header when the try starts ([`TryLog::create`]);
-//! output is appended as it arrives (local workers and bash as it is printed, Lambda
+//! ended. The file is created with its header as the try starts, on a blocking thread,
+//! for all the tries a turn of the run loop dispatches ([`TryLog::pending`],
+//! [`TryLog::open_in_background`]): a folder and a file are two inodes, 50-150 µs each
+//! on ext4, which a chain of tasks waited for at every step when they were made before
+//! the try started (what is written to the log before its file exists is kept, and goes
+//! in first). Output is appended as it arrives (local workers and bash as it is printed, Lambda
 //! calls as each ends), in sections named like the end-of-try format
 //! (`--- map call 3 stdout ---`, a new header whenever another call or stream speaks);
 //! the end is appended once the try has ended, before its state is recorded. When the
@@ -37,6 +41,9 @@ struct LiveFile {
     /// `None` once a write failed (or the file could not be created): the end-of-try
     /// write then writes the file whole.
     file: Option<File>,
+    /// Until the file is created ([`TryLog::pending`]): its header, and what was written
+    /// meanwhile, in order.
+    opening: Option<(String, Vec<u8>)>,
     /// The section header the last text went under.
     section: String,
     /// Whether the last text ended its line.
@@ -54,24 +61,36 @@ struct LiveFile {
 const PENDING_LIMIT: usize = 64 * 1024;
 
 impl TryLog {
-    /// Creates (or truncates: a try re-run after a restart starts its log again) the log
-    /// file with its header line. A file that cannot be created is reported once and
-    /// written whole when the try ends.
-    pub(crate) fn create(path: PathBuf, header: &str) -> TryLog {
-        let file = open_with_header(&path, header)
-            .inspect_err(|e| {
-                tracing::warn!(path = %path.display(), error = %e, "failed to create the try's log; it is written when the try ends");
-            })
-            .ok();
+    /// The log of a try, its file not created yet: what is written to it is kept until
+    /// [`TryLog::open_in_background`] (or the try's end) creates (or truncates: a try
+    /// re-run after a restart starts its log again) the file with its header line.
+    pub(crate) fn pending(path: PathBuf, header: &str) -> TryLog {
         TryLog(Arc::new(Mutex::new(LiveFile {
             path,
-            file,
+            file: None,
+            opening: Some((header.to_owned(), Vec::new())),
             section: String::new(),
             at_line_start: true,
             closed: false,
             masks: Arc::default(),
             pending: None,
         })))
+    }
+
+    /// Creates the files of `logs` ([`TryLog::pending`]) on a blocking thread, in order.
+    pub(crate) fn open_in_background(logs: Vec<TryLog>) {
+        if !logs.is_empty() {
+            tokio::task::spawn_blocking(move || logs.iter().for_each(TryLog::open_now));
+        }
+    }
+
+    /// Creates the file now if it is still to be created (under the lock, so nothing is
+    /// written to it, or its end appended, meanwhile).
+    fn open_now(&self) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .open_now();
     }
 
     /// The log with `masks` (secrets) masked in everything written from now on.
@@ -104,6 +123,7 @@ impl TryLog {
         TryLog(Arc::new(Mutex::new(LiveFile {
             path: PathBuf::new(),
             file: None,
+            opening: None,
             section: String::new(),
             at_line_start: true,
             closed: true,
@@ -145,7 +165,7 @@ impl TryLog {
             return;
         }
         let mut live = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if live.closed || live.file.is_none() {
+        if live.closed || (live.file.is_none() && live.opening.is_none()) {
             return;
         }
         if live.masks.is_empty() {
@@ -182,6 +202,8 @@ impl TryLog {
     /// while the try ran, and the caller writes it whole.
     fn finish(&self, end: &str) -> std::io::Result<bool> {
         let mut live = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        // Not created yet (its blocking thread has not come to it): created here.
+        live.open_now();
         if let Some((section, start)) = live.pending.take()
             && live.file.is_some()
             && !live.closed
@@ -195,6 +217,23 @@ impl TryLog {
 }
 
 impl LiveFile {
+    /// Creates the file with its header and what was written meanwhile, if it is still
+    /// to be created. A file that cannot be created is reported once and written whole
+    /// when the try ends.
+    fn open_now(&mut self) {
+        let Some((header, early)) = self.opening.take() else {
+            return;
+        };
+        self.file = open_with_header(&self.path, &header)
+            .inspect_err(|e| {
+                tracing::warn!(path = %self.path.display(), error = %e, "failed to create the try's log; it is written when the try ends");
+            })
+            .ok();
+        if !early.is_empty() {
+            self.write(&early);
+        }
+    }
+
     fn write_piece(&mut self, header: String, text: &str) {
         let live = self;
         // One write per piece, so a reader never sees a header without its text.
@@ -241,6 +280,10 @@ impl LiveFile {
     }
 
     fn write(&mut self, buf: &[u8]) {
+        if let Some((_, early)) = self.opening.as_mut() {
+            early.extend_from_slice(buf);
+            return;
+        }
         if let Some(file) = self.file.as_mut()
             && let Err(e) = file.write_all(buf)
         {

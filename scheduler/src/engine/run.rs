@@ -148,6 +148,9 @@ pub(super) struct RunLoop<'e> {
     recorded: Vec<complete::Recorded>,
     /// Events waiting for the flush of what they report ([`RunLoop::emit`]).
     held_events: Vec<RunEvent>,
+    /// The logs of the tries this turn dispatches, created on a blocking thread once
+    /// the turn's dispatching is done ([`TryLog::open_in_background`]).
+    logs_to_open: Vec<TryLog>,
 }
 
 impl<'e> RunLoop<'e> {
@@ -251,6 +254,7 @@ impl<'e> RunLoop<'e> {
             unflushed: false,
             recorded: Vec::new(),
             held_events: Vec::new(),
+            logs_to_open: Vec::new(),
         })))
     }
 
@@ -374,6 +378,7 @@ impl<'e> RunLoop<'e> {
             let try_number = self.tis.get(&key).map_or(1, |t| t.try_number);
             self.dispatch(task, key.map_index, try_number, gate.clone())?;
         }
+        TryLog::open_in_background(std::mem::take(&mut self.logs_to_open));
         self.finish_commit(flushing).await?;
         let _ = flushed.send(true);
 
@@ -729,7 +734,8 @@ impl<'e> RunLoop<'e> {
             .execution_timeout
             .filter(|_| !executor.enforces_execution_timeout(&task));
         let started_tx = self.started_tx.clone();
-        // The log exists from the try's start, so its output can be read while it runs.
+        // The log is created as the try starts (on a blocking thread, after this turn's
+        // dispatching), so its output can be read while it runs.
         let log = self
             .tis
             .get(&TiKey::new(&task.task_id, map_index))
@@ -742,8 +748,11 @@ impl<'e> RunLoop<'e> {
                     ti.map_index,
                     try_number,
                 );
-                TryLog::create(path, &super::log::header(dag, run, ti))
+                TryLog::pending(path, &super::log::header(dag, run, ti))
             });
+        if let Some(log) = &log {
+            self.logs_to_open.push(log.clone());
+        }
         // The secrets the try could be given are masked in its log and error.
         let masks = crate::values::secret_masks(&self.engine.store).unwrap_or_else(|e| {
             tracing::warn!(error = %e, "failed to read the variables and connections to mask in the task's log");
