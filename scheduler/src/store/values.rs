@@ -41,6 +41,12 @@ pub(super) struct ValueTrees {
     connections: sled::Tree,
     key_path: PathBuf,
     cipher: Mutex<Option<Arc<XChaCha20Poly1305>>>,
+    /// Counts the changes to variables and connections made through this store (the
+    /// only writer of its database), so what is derived from them can be kept until
+    /// the next change ([`crate::values::secret_masks`]).
+    changes: std::sync::atomic::AtomicU64,
+    /// The secrets to mask, with the count of changes they were read at.
+    masks: Mutex<Option<(u64, Vec<String>)>>,
 }
 
 impl ValueTrees {
@@ -53,6 +59,8 @@ impl ValueTrees {
                 .parent()
                 .map_or_else(|| PathBuf::from(KEY_FILE), |p| p.join(KEY_FILE)),
             cipher: Mutex::new(None),
+            changes: std::sync::atomic::AtomicU64::new(0),
+            masks: Mutex::new(None),
         })
     }
 }
@@ -205,7 +213,44 @@ impl Store {
             val: self.seal(&format!("variable {:?}", var.key), &var.value)?,
             description: var.description.clone(),
         };
-        self.put(&self.values.variables, var.key.as_bytes().to_vec(), &rec)
+        self.put(&self.values.variables, var.key.as_bytes().to_vec(), &rec)?;
+        self.values_changed();
+        Ok(())
+    }
+
+    /// Counts a change to the variables or connections.
+    fn values_changed(&self) {
+        self.values
+            .changes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// How many changes to the variables and connections this store has made.
+    pub(crate) fn values_changes(&self) -> u64 {
+        self.values
+            .changes
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The secrets to mask kept at `changes` ([`Store::keep_masks`]), if any.
+    pub(crate) fn kept_masks(&self, changes: u64) -> Option<Vec<String>> {
+        let kept = self
+            .values
+            .masks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        kept.as_ref()
+            .filter(|(at, _)| *at == changes)
+            .map(|(_, masks)| masks.clone())
+    }
+
+    /// Keeps the secrets to mask read at `changes` changes.
+    pub(crate) fn keep_masks(&self, changes: u64, masks: Vec<String>) {
+        *self
+            .values
+            .masks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((changes, masks));
     }
 
     /// A stored variable.
@@ -228,12 +273,14 @@ impl Store {
 
     /// Removes a variable; whether it was there.
     pub(crate) fn delete_variable(&self, key: &str) -> Result<bool, StoreError> {
-        Ok(self
+        let removed = self
             .values
             .variables
             .remove(key.as_bytes())
             .map_err(|e| self.db_err(e))?
-            .is_some())
+            .is_some();
+        self.values_changed();
+        Ok(removed)
     }
 
     fn connection_of(&self, rec: ConnectionRecord) -> Result<Connection, StoreError> {
@@ -279,7 +326,9 @@ impl Store {
             &self.values.connections,
             conn.conn_id.as_bytes().to_vec(),
             &rec,
-        )
+        )?;
+        self.values_changed();
+        Ok(())
     }
 
     /// A stored connection.
@@ -306,12 +355,14 @@ impl Store {
 
     /// Removes a connection; whether it was there.
     pub(crate) fn delete_connection(&self, conn_id: &str) -> Result<bool, StoreError> {
-        Ok(self
+        let removed = self
             .values
             .connections
             .remove(conn_id.as_bytes())
             .map_err(|e| self.db_err(e))?
-            .is_some())
+            .is_some();
+        self.values_changed();
+        Ok(removed)
     }
 }
 

@@ -310,7 +310,16 @@ pub(crate) fn variable_secrets(key: &str, value: &str, out: &mut Vec<String>) {
 /// What a try's log masks (Airflow masks what the task read; lithoflow masks all it could
 /// have read, so a value read through any path stays hidden).
 pub(crate) fn secret_masks(store: &Store) -> Result<Vec<String>, ValuesError> {
-    secret_masks_in(&ProcessEnv, store)
+    // Read once per change to the variables and connections (every try's dispatch asks:
+    // reading and decrypting them each time was 2% of a chain's CPU); the process's
+    // environment does not change while it runs.
+    let changes = store.values_changes();
+    if let Some(masks) = store.kept_masks(changes) {
+        return Ok(masks);
+    }
+    let masks = secret_masks_in(&ProcessEnv, store)?;
+    store.keep_masks(changes, masks.clone());
+    Ok(masks)
 }
 
 /// [`secret_masks`] in a given environment.

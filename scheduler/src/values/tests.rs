@@ -141,6 +141,24 @@ fn masks_are_the_secrets_airflow_masks() {
 }
 
 #[test]
+fn kept_masks_follow_every_change_to_variables_and_connections() {
+    let (_home, store) = store();
+    let masks = |store: &Store| secret_masks(store).expect("masks");
+    assert!(!masks(&store).contains(&"late-secret-1".to_owned()));
+    set_variable(&store, "api_password", "late-secret-1", None).expect("set");
+    assert!(masks(&store).contains(&"late-secret-1".to_owned()));
+    store
+        .put_connection(&Connection::from_uri("c", "http://u:late-conn-pw@h").expect("uri"))
+        .expect("put");
+    assert!(masks(&store).contains(&"late-conn-pw".to_owned()));
+    assert!(store.delete_variable("api_password").expect("delete"));
+    assert!(store.delete_connection("c").expect("delete"));
+    let after = masks(&store);
+    assert!(!after.contains(&"late-secret-1".to_owned()), "{after:?}");
+    assert!(!after.contains(&"late-conn-pw".to_owned()), "{after:?}");
+}
+
+#[test]
 fn keys_and_conn_ids_are_checked_as_airflow_checks_them() {
     assert!(check_variable_key("a.b-c d").is_ok());
     assert!(check_variable_key("").is_err());
