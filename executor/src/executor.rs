@@ -51,6 +51,13 @@ impl FunctionExecutor {
         self.resolver.pool().check().await
     }
 
+    /// Starts the local workers not started yet, rather than when calls first wait for
+    /// one (the first starts with the executor, the others on demand): for a caller that
+    /// knows many calls are coming (a map).
+    pub fn start_all_workers(&self) {
+        self.resolver.pool().start_all();
+    }
+
     /// The number of warm workers.
     pub fn workers(&self) -> usize {
         self.resolver.pool().size()

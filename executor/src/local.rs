@@ -18,11 +18,13 @@ use std::collections::VecDeque;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::sync::watch;
 
 use crate::backend::{JobHeader, WorkItem, WorkResult};
 use crate::error::{CallError, CallErrorKind, Error, humanize};
@@ -50,11 +52,44 @@ const STDERR_TAIL: usize = 64 * 1024;
 /// How long a killed worker's last frames are read for (they are already in its pipe).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// A pool of warm Python workers.
+/// A pool of warm Python workers. The first starts with the pool; the others once
+/// calls wait with no worker free to take them ([`LocalPool::start_all`] starts them at
+/// once): a chain of tasks needs one, and two interpreters starting together on a small
+/// machine each take the other's CPU (about 40 ms of it each).
 pub(crate) struct LocalPool {
     tx: async_channel::Sender<WorkItem>,
     size: usize,
     python: Python,
+    /// Workers starting or waiting for work.
+    free: Arc<AtomicUsize>,
+    demand: watch::Sender<Demand>,
+}
+
+/// Whether the workers after the first are wanted.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Demand {
+    NotYet,
+    Wanted,
+    /// The pool closed before they were.
+    Closed,
+}
+
+/// Wants the workers not started yet when more calls wait than workers are free.
+fn want_if_short(queued: usize, free: &AtomicUsize, demand: &watch::Sender<Demand>) {
+    if queued > free.load(Ordering::SeqCst) {
+        want(demand, Demand::Wanted);
+    }
+}
+
+/// Settles the demand for the workers not started yet, once.
+fn want(demand: &watch::Sender<Demand>, to: Demand) {
+    demand.send_if_modified(|d| {
+        let first = *d == Demand::NotYet;
+        if first {
+            *d = to;
+        }
+        first
+    });
 }
 
 /// The interpreter to start. `python3` is often a wrapper script (pyenv's shims cost
@@ -82,8 +117,9 @@ impl Python {
 }
 
 impl LocalPool {
-    /// Starts `size` workers running `python` on the worker script (`workerfiles.rs`).
-    /// Workers start in the background; the first call waits for one to be ready.
+    /// A pool of `size` workers running `python` on the worker script
+    /// (`workerfiles.rs`). The first starts now, in the background (the first call waits
+    /// for it to be ready); the others when they are wanted (see [`LocalPool`]).
     pub(crate) fn new(
         python: &str,
         size: usize,
@@ -92,9 +128,9 @@ impl LocalPool {
         let size = size.max(1);
         let (tx, rx) = async_channel::unbounded::<WorkItem>();
         let python = Python(Arc::new(Mutex::new(python.to_owned())), Arc::new(script));
+        let free = Arc::new(AtomicUsize::new(1));
+        let (demand, _) = watch::channel(Demand::NotYet);
         for slot in 0..size {
-            // Every process starts now; each worker's task waits for its own hello.
-            let starting = Proc::start(&python);
             // Workers hold a sender to put back calls of a batch their process never ran;
             // the pool closes the channel explicitly, so that does not keep it open.
             let worker = Worker {
@@ -106,10 +142,29 @@ impl LocalPool {
                 alone: VecDeque::new(),
                 rx: rx.clone(),
                 requeue: tx.clone(),
+                free: Arc::clone(&free),
+                demand: demand.clone(),
             };
-            tokio::spawn(worker.run(starting));
+            if slot == 0 {
+                // Its process starts now; its task waits for the hello.
+                let starting = Proc::start(&python);
+                tokio::spawn(worker.run(starting));
+            } else {
+                tokio::spawn(worker.run_when_wanted(demand.subscribe()));
+            }
         }
-        Arc::new(LocalPool { tx, size, python })
+        Arc::new(LocalPool {
+            tx,
+            size,
+            python,
+            free,
+            demand,
+        })
+    }
+
+    /// Starts every worker not started yet (a map's calls are about to come).
+    pub(crate) fn start_all(&self) {
+        want(&self.demand, Demand::Wanted);
     }
 
     /// How many workers the pool has.
@@ -119,7 +174,9 @@ impl LocalPool {
 
     /// Queues a work item.
     pub(crate) async fn submit(&self, item: WorkItem) -> Result<(), Error> {
-        self.tx.send(item).await.map_err(|_| Error::Closed)
+        self.tx.send(item).await.map_err(|_| Error::Closed)?;
+        want_if_short(self.tx.len(), &self.free, &self.demand);
+        Ok(())
     }
 
     /// Checks that a worker can start, for a clear error before any job runs.
@@ -130,12 +187,13 @@ impl LocalPool {
     /// Stops taking work; idle workers exit and kill their processes.
     pub(crate) fn close(&self) {
         self.tx.close();
+        want(&self.demand, Demand::Closed);
     }
 }
 
 impl Drop for LocalPool {
     fn drop(&mut self) {
-        self.tx.close();
+        self.close();
     }
 }
 
@@ -151,9 +209,26 @@ struct Worker {
     alone: VecDeque<WorkItem>,
     rx: async_channel::Receiver<WorkItem>,
     requeue: async_channel::Sender<WorkItem>,
+    /// The pool's count of workers starting or waiting for work.
+    free: Arc<AtomicUsize>,
+    demand: watch::Sender<Demand>,
 }
 
 impl Worker {
+    /// Waits until the workers after the first are wanted, then starts and runs; never,
+    /// if the pool closes first.
+    async fn run_when_wanted(self, mut demand: watch::Receiver<Demand>) {
+        let wanted = demand
+            .wait_for(|d| *d != Demand::NotYet)
+            .await
+            .is_ok_and(|d| *d == Demand::Wanted);
+        if wanted {
+            self.free.fetch_add(1, Ordering::SeqCst);
+            let starting = Proc::start(&self.python);
+            self.run(starting).await;
+        }
+    }
+
     async fn run(mut self, starting: Result<Proc, Error>) {
         // Warm up before the first call arrives.
         let ready = match starting {
@@ -168,12 +243,15 @@ impl Worker {
         }
         loop {
             if let Some(item) = self.alone.pop_front() {
+                self.free.fetch_sub(1, Ordering::SeqCst);
                 self.serve(vec![item]).await;
+                self.free.fetch_add(1, Ordering::SeqCst);
                 continue;
             }
             let Ok(first) = self.rx.recv().await else {
                 break;
             };
+            self.free.fetch_sub(1, Ordering::SeqCst);
             // Take a share of the waiting calls as one chunk: it goes out in one frame
             // and the worker runs its calls back to back, which saves a round trip and
             // two context switches per call. Its size aims at `CHUNK_TARGET_S` of work
@@ -204,7 +282,10 @@ impl Worker {
                     Err(_) => break,
                 }
             }
+            // Calls still wait, and nobody may be free to take them.
+            want_if_short(self.rx.len(), &self.free, &self.demand);
             self.serve(batch).await;
+            self.free.fetch_add(1, Ordering::SeqCst);
         }
         if let Some(p) = self.proc.take() {
             p.kill().await;

@@ -1885,3 +1885,52 @@ async fn many_one_call_jobs_with_big_headers_do_not_fill_both_pipes() {
         .expect("every job answered (a deadlock leaves them waiting)");
     assert_eq!(sum, (0..1500).map(|i| i + 1).sum::<i64>());
 }
+
+// ---------------------------------------------------------------------------------------
+// 5. Workers start as calls need them
+// ---------------------------------------------------------------------------------------
+
+/// The pool's first worker starts with it and the others only once calls wait with no
+/// worker free: calls one after another all run on the first worker, and two calls at
+/// once start the second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_after_the_first_start_once_calls_wait_for_them() {
+    let s = Setup::new();
+    let pid_of = |out: &JobOutcome| match &out.result {
+        Ok(Value::Number(n)) => n.as_i64().expect("a pid"),
+        other => panic!("expected a pid, got {other:?}"),
+    };
+    // Over a second of calls one after another: time enough for a second worker to
+    // start if it started with the pool (it would then take some of them).
+    let mut pids = Vec::new();
+    for _ in 0..12 {
+        let out = s
+            .call("sleep_pid", json!({"seconds": 0.1}), options())
+            .await;
+        pids.push(pid_of(&out));
+    }
+    assert!(
+        pids.windows(2).all(|w| w[0] == w[1]),
+        "calls one after another ran on one worker: {pids:?}"
+    );
+    // Two calls at once: the second waits with no worker free, which starts the next.
+    let first = s.exec.call_async(
+        "tests/a",
+        fns("sleep_pid"),
+        json!({"seconds": 1.5}),
+        options(),
+    );
+    let second = s.exec.call_async(
+        "tests/b",
+        fns("sleep_pid"),
+        json!({"seconds": 1.5}),
+        options(),
+    );
+    let (a, b) = tokio::join!(first.wait(), second.wait());
+    let (a, b) = (pid_of(&a), pid_of(&b));
+    assert_ne!(a, b, "two calls at once ran on two workers");
+    assert!(
+        pids[0] == a || pids[0] == b,
+        "the first worker took one of them"
+    );
+}

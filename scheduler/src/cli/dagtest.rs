@@ -60,6 +60,9 @@ pub(crate) async fn run(
     let mut cfg = settings.executor.clone();
     cfg.merge(&dag.lithops_config);
     let executor = Arc::new(super::warm::executor_for(warm, &cfg, settings));
+    if super::warm::runs_in_parallel(&dag) {
+        executor.start_all_workers();
+    }
     let store = settings.open_store()?;
     let run_id = format!("manual__{}", now.format("%Y-%m-%dT%H:%M:%S%.6f+00:00"));
     let run = DagRunRecord::manual(&dag.dag_id, run_id, logical, now, conf);

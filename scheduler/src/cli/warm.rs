@@ -3,6 +3,9 @@
 //! of milliseconds to start, about what parsing a folder of DAG files takes, so the two
 //! overlap instead of following each other.
 
+use std::collections::HashMap;
+
+use lithoflow_dag::{Dag, Task, TaskKind};
 use lithoflow_executor::{ExecutorConfig, ExecutorSettings, FunctionExecutor};
 
 use crate::config::Settings;
@@ -41,4 +44,34 @@ pub(crate) fn executor_for(
         Some(warm) if warm.cfg == *cfg => warm.executor,
         _ => FunctionExecutor::new(ExecutorSettings::from_config(cfg, settings.storage_dir())),
     }
+}
+
+/// Whether `task` makes many calls at once (a map, a map_reduce, a mapped task), so the
+/// executor's workers had better all start now rather than on demand.
+pub(crate) fn calls_in_parallel(task: &Task) -> bool {
+    matches!(task.kind, TaskKind::Map(_) | TaskKind::MapReduce(_)) || task.is_mapped()
+}
+
+/// Whether tasks of `dag` may run at the same time: one of them calls in parallel
+/// ([`calls_in_parallel`]), or the graph has two roots or a task with two downstream
+/// tasks. A chain has one task running at a time, which one worker serves.
+pub(crate) fn runs_in_parallel(dag: &Dag) -> bool {
+    let mut downstream: HashMap<&str, usize> = HashMap::new();
+    let mut roots = 0;
+    for task in &dag.tasks {
+        if calls_in_parallel(task) {
+            return true;
+        }
+        if task.upstream.is_empty() {
+            roots += 1;
+        }
+        for up in &task.upstream {
+            let n = downstream.entry(up.as_str()).or_default();
+            *n += 1;
+            if *n > 1 {
+                return true;
+            }
+        }
+    }
+    roots > 1
 }
