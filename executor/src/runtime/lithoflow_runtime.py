@@ -665,7 +665,9 @@ def _user_traceback(e):
     (nor the frames of a .py DAG task's plumbing, unless the error was raised there)."""
     import traceback  # only when a call failed: about 2 ms of every worker's start
 
-    mine = (_THIS_FILE, _LITHOFLOW_FILE, getattr(_lithoflow, "__file__", _LITHOFLOW_FILE))
+    # The worker script beside this file runs plain calls itself (`run_plain`).
+    worker = os.path.join(os.path.dirname(_THIS_FILE), "lithoflow_worker.py")
+    mine = (_THIS_FILE, worker, _LITHOFLOW_FILE, getattr(_lithoflow, "__file__", _LITHOFLOW_FILE))
     tb = [f for f in traceback.extract_tb(e.__traceback__) if f.filename not in mine]
     if tb and not tb[-1].filename.endswith(_DAGFILE_PLUMBING):
         tb = [f for f in tb if not f.filename.endswith(_DAGFILE_PLUMBING)]
