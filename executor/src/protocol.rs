@@ -429,6 +429,15 @@ pub fn decode(body: &[u8]) -> Result<Message, FrameError> {
         let frame: ResultsFrame = serde_json::from_slice(body)?;
         return Ok(Message::Results(results(frame)));
     }
+    // Written before each results frame: `{"type":"buffered","call_id":"00003"}`.
+    if let Some(id) = body
+        .strip_prefix(br#"{"type":"buffered","call_id":""#)
+        .and_then(|rest| rest.strip_suffix(br#""}"#))
+        && !id.is_empty()
+        && id.iter().all(u8::is_ascii_digit)
+    {
+        return Ok(Message::Buffered);
+    }
     if body.starts_with(br#"{"type":"result","#) {
         return Ok(Message::Result(Box::new(serde_json::from_slice(body)?)));
     }
@@ -822,6 +831,14 @@ mod tests {
             (answers[1].call_id.as_str(), &answers[1].result),
             ("00004", &Value::from(5))
         );
+        // A `buffered` frame as the runtime writes it, read without serde, and others.
+        for body in [
+            &br#"{"type":"buffered","call_id":"00003"}"#[..],
+            br#"{"type":"buffered","call_id":"x"}"#,
+            br#"{"type": "buffered"}"#,
+        ] {
+            assert!(matches!(decode(body), Ok(Message::Buffered)));
+        }
     }
 
     #[test]
