@@ -39,12 +39,13 @@ pub(crate) struct WorkItem {
     /// (local workers only: a Lambda function has no channel back to the host).
     pub services: Option<(Services, CallPlace)>,
     /// The call's place on a cloud backend (its job, its storage keys); the local pool
-    /// ignores it.
+    /// ignores it. Boxed: a work item is moved several times per call, and a local
+    /// call has none.
     #[cfg_attr(
         not(feature = "aws"),
         expect(dead_code, reason = "read by the aws_lambda backend only")
     )]
-    pub cloud: Option<CloudCall>,
+    pub cloud: Option<Box<CloudCall>>,
 }
 
 /// Hooks a backend calls synchronously, so counts of running calls are exact: a call's

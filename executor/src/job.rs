@@ -368,7 +368,7 @@ pub struct JobOutcome {
 
 /// A job's `results.json`: each call's phase, index, result, error and duration.
 pub fn results_json(calls: &[CallRecord]) -> serde_json::Result<Vec<u8>> {
-    serde_json::to_vec(&crate::run::Rows(calls))
+    Ok(crate::run::Rows(calls).to_json_vec())
 }
 
 /// A submitted job.

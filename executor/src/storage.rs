@@ -61,6 +61,17 @@ impl LocalStorage {
         dir
     }
 
+    /// Writes `name` in the job's folder as `write` writes it, atomically (write then
+    /// rename).
+    pub fn put_with(
+        &self,
+        job_key: &str,
+        name: &str,
+        write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+    ) -> Result<PathBuf, Error> {
+        write_atomically(&self.job_dir(job_key), name, write)
+    }
+
     /// Writes `name` (JSON) in the job's folder, atomically (write then rename).
     pub fn put_json<T: Serialize>(
         &self,
@@ -257,6 +268,29 @@ impl Storage {
             Storage::Local(l) => l.job_dir(job_key).join(name).to_string_lossy().into_owned(),
             #[cfg(feature = "aws")]
             Storage::S3(s) => format!("s3://{}/{}/{name}", s.bucket, Self::job_prefix(job_key)),
+        }
+    }
+
+    /// Writes `name` in the job's data, as `write` writes it (straight into the file
+    /// on localhost storage).
+    pub(crate) async fn put_with(
+        &self,
+        job_key: &str,
+        name: &str,
+        write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+    ) -> Result<(), Error> {
+        match self {
+            Storage::Local(l) => l.put_with(job_key, name, |w| write(w)).map(drop),
+            #[cfg(feature = "aws")]
+            Storage::S3(s) => {
+                let mut body = Vec::new();
+                write(&mut body).map_err(|e| Error::Cloud {
+                    service: "s3",
+                    message: format!("cannot encode {name}: {e}"),
+                })?;
+                s.put(&format!("{}/{name}", Self::job_prefix(job_key)), body)
+                    .await
+            }
         }
     }
 

@@ -65,16 +65,16 @@ impl JobRun {
         phase: &'static str,
         index: usize,
         memory: Option<u64>,
-    ) -> Option<CloudCall> {
+    ) -> Option<Box<CloudCall>> {
         let job = self.cloud.get()?;
-        Some(CloudCall {
+        Some(Box::new(CloudCall {
             job: Arc::clone(job),
             phase,
             call_id: format!("{index:05}"),
             memory,
             detached: job.detached && phase != "inspect",
             wait_for: None,
-        })
+        }))
     }
 
     /// Whether a phase goes out as one batch (`remote_invocation`), and whether its
@@ -156,14 +156,14 @@ impl JobRun {
                 reply: reply.into(),
                 job: None,
                 services: None,
-                cloud: Some(CloudCall {
+                cloud: Some(Box::new(CloudCall {
                     job: Arc::clone(job),
                     phase: "reduce",
                     call_id: format!("{index:05}"),
                     memory: phases.reduce_memory,
                     detached: job.detached,
                     wait_for: Some(group.iter().map(|i| format!("{i:05}")).collect()),
-                }),
+                })),
             };
             self.dispatcher
                 .submit(item)

@@ -286,6 +286,7 @@ class _Worker:
         batch_call_ns = int(BATCH_CALL_S * 1e9)
         batch_write_ns = int(BATCH_WRITE_S * 1e9)
         saved_out, saved_err = sys.stdout, sys.stderr
+        plain = {"raw": None, "context": None, "lambda": False}
         last = None
         last_write = clock()
         streamer.begin()
@@ -315,9 +316,10 @@ class _Worker:
                     continue
                 started = clock()
                 if lf is not None:
-                    # `lf._begin_call(None)`, inlined: a call's own context, built if the
-                    # function asks for it.
-                    lf._call = {"raw": None, "context": None, "lambda": False}
+                    # `lf._begin_call(None)`, inlined: the chunk's one call state (not a
+                    # dict per call), whose context is built if a function asks for it
+                    # and dropped after its call.
+                    lf._call = plain
                 try:
                     if takes_id:
                         args, kwargs = rt._bind(func, args, kwargs or {}, index)
@@ -334,14 +336,16 @@ class _Worker:
                             if binding is not None:
                                 raise binding from None
                         raise
-                    if lf is not None:
+                    if lf is not None and (lf._call is not plain or plain["context"] is not None):
                         ctx = lf._call
                         if ctx is not None and ctx.get("context"):
                             lf._send_outlet_events()
+                        plain["context"] = None
                     encoded = result if type(result) is int else returned(result)
                 except BaseException as e:
                     sys.stdout, sys.stderr = saved_out, saved_err
                     error, restart = rt._error_of(e)
+                    plain["context"] = None
                     if lf is not None:
                         lf._end_call()
                     resp = {"type": "result", "call_id": last, "ok": False, "restart": restart,
@@ -358,8 +362,6 @@ class _Worker:
                     streamer.begin()
                     counts = streamer.counts
                     continue
-                if lf is not None:
-                    lf._call = None  # `lf._end_call()`, inlined
                 now = clock()
                 took = now - started
                 if counts["stdout"] or counts["stderr"]:
@@ -400,6 +402,8 @@ class _Worker:
                     last_write = now
         finally:
             sys.stdout, sys.stderr = saved_out, saved_err
+            if lf is not None:
+                lf._call = None  # `lf._end_call()`, inlined: between chunks, no call runs
         streamer.end()
         flush()
         return True

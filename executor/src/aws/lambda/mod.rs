@@ -351,7 +351,7 @@ impl Inner {
             ));
             return;
         }
-        let call = item.cloud.clone();
+        let call = item.cloud.as_deref().cloned();
         let memory = self.memory_of(call.as_ref());
         let function = match self.function(memory).await {
             Ok(f) => f,
@@ -602,7 +602,7 @@ impl Inner {
         let Some(first) = items.first() else {
             return;
         };
-        let memory = self.memory_of(first.cloud.as_ref());
+        let memory = self.memory_of(first.cloud.as_deref());
         let function = match self.function(memory).await {
             Ok(f) => f,
             Err(e) => {
@@ -616,7 +616,7 @@ impl Inner {
         let mut followed = Vec::new();
         let mut spec_key = None;
         for item in items {
-            let Some(call) = item.cloud.clone() else {
+            let Some(call) = item.cloud.as_deref().cloned() else {
                 let index = item.call_index;
                 item.reply(WorkResult::failed(
                     index,

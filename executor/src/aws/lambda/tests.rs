@@ -717,14 +717,14 @@ impl World {
                 reply: reply.into(),
                 job: None,
                 services: None,
-                cloud: Some(CloudCall {
+                cloud: Some(Box::new(CloudCall {
                     job: Arc::clone(job),
                     phase: "map",
                     call_id: format!("{index:05}"),
                     memory: None,
                     detached,
                     wait_for: None,
-                }),
+                })),
             };
             backend.submit(item).await.expect("submitted");
             waits.push((rx, events));
