@@ -267,8 +267,10 @@ class _Worker:
         chunk and nothing else done per call but the call (a call with an object or an
         Airflow context takes ``rt.run_call``). The answers of the calls that return
         without printing are buffered and written together (see the module's
-        docstring); any other call is answered by its own frame, after them. False when
-        the worker must exit."""
+        docstring); any other call is answered by its own frame, after them. The calls of
+        a chunk share one call state (``lf._call``, not a dict per call): a function that
+        asks for its context gets it built for its call, and it is dropped after the call
+        (its outlet events sent first). False when the worker must exit."""
         try:
             rt._add_sys_path(job.get("sys_path"))
             func = rt._load_function(job["module"], job["function"])
