@@ -257,6 +257,14 @@ pub(crate) struct Engine {
     run_creator: std::sync::OnceLock<Arc<dyn RunCreator>>,
 }
 
+/// A flush of the state store ([`Engine::start_flush`]).
+pub(crate) enum Flushing {
+    /// Made already, on the caller's thread.
+    Done(anyhow::Result<()>),
+    /// Under way on a blocking thread.
+    Started(tokio::task::JoinHandle<anyhow::Result<()>>),
+}
+
 /// How often a run blocked only by `depends_on_past` looks again.
 const PAST_RECHECK: Duration = Duration::from_secs(5);
 
@@ -497,9 +505,22 @@ impl Engine {
     }
 
     /// Starts making every write so far durable; the handle says when it is.
-    fn start_flush(&self) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    ///
+    /// On a current-thread runtime (`dags test`) the flush is made on the thread itself:
+    /// handing it to a blocking thread and being woken when it is done (two wake-ups of
+    /// another thread, each an interrupt between CPUs on a virtual machine) cost more
+    /// than the preparation of the next tries it let overlap (a chain of 1,000 tasks on
+    /// tmpfs: 0.43 s, 0.36 s inline). On worker threads it goes to the blocking pool, so
+    /// a worker never waits for the disk.
+    fn start_flush(&self) -> Flushing {
+        let flavor = tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor());
+        if matches!(flavor, Ok(tokio::runtime::RuntimeFlavor::CurrentThread)) {
+            return Flushing::Done(self.store.flush().map_err(anyhow::Error::from));
+        }
         let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || store.flush().map_err(anyhow::Error::from))
+        Flushing::Started(tokio::task::spawn_blocking(move || {
+            store.flush().map_err(anyhow::Error::from)
+        }))
     }
 
     /// Returns once the state database's filesystem has room for `size` more bytes; with

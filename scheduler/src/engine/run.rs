@@ -359,10 +359,11 @@ impl<'e> RunLoop<'e> {
             self.unflushed = true;
         }
         // One flush for the tries recorded since the last turn and for these decisions,
-        // then their side effects. The tries are prepared while the flush is on its way
-        // (their templates rendered, their logs created: a try dispatched again after a
-        // restart truncates its log, so a log made for a start that was never recorded
-        // misleads nobody); they start their jobs once it is done.
+        // then their side effects. On worker threads the tries are prepared while the
+        // flush is on its way (their templates rendered, their logs created: a try
+        // dispatched again after a restart truncates its log, so a log made for a start
+        // that was never recorded misleads nobody; on one thread the flush is made first,
+        // `Engine::start_flush`); they start their jobs once it is done.
         let flushing = self.start_commit();
         let (flushed, gate) = tokio::sync::watch::channel(flushing.is_none());
         self.ready.sync(&self.tis);

@@ -36,7 +36,7 @@ impl RunLoop<'_> {
     /// the events, then the recorded tries' callbacks; the tries dispatched meanwhile
     /// start their jobs after that, so a state change is durable before its side effect.
     /// Events stay held meanwhile.
-    pub(super) fn start_commit(&self) -> Option<tokio::task::JoinHandle<anyhow::Result<()>>> {
+    pub(super) fn start_commit(&self) -> Option<crate::engine::Flushing> {
         self.unflushed.then(|| self.engine.start_flush())
     }
 
@@ -44,12 +44,15 @@ impl RunLoop<'_> {
     /// and starts the recorded tries' callbacks.
     pub(super) async fn finish_commit(
         &mut self,
-        flushing: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+        flushing: Option<crate::engine::Flushing>,
     ) -> anyhow::Result<()> {
         if let Some(flushing) = flushing {
-            flushing
-                .await
-                .map_err(|e| anyhow::anyhow!("the state store task stopped: {e}"))??;
+            match flushing {
+                crate::engine::Flushing::Done(r) => r?,
+                crate::engine::Flushing::Started(h) => h
+                    .await
+                    .map_err(|e| anyhow::anyhow!("the state store task stopped: {e}"))??,
+            }
             self.unflushed = false;
         }
         let held = std::mem::take(&mut self.held_events);

@@ -75,6 +75,18 @@ async fn tries_that_end_together_are_recorded_with_one_flush_before_what_follows
 
 #[tokio::test(start_paused = true)]
 async fn a_long_chain_runs_in_order_with_one_task_at_a_time() {
+    // One thread: each flush is made on it (`Engine::start_flush`).
+    long_chain().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_chain_on_worker_threads_starts_no_try_while_its_start_is_flushed() {
+    // Worker threads: each flush goes to the blocking pool while the turn's tries are
+    // prepared, and a try waits at its gate until the flush is done.
+    long_chain().await;
+}
+
+async fn long_chain() {
     let n = 200;
     let mut toml = String::new();
     for i in 0..n {
