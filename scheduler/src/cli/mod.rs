@@ -104,7 +104,10 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             } => {
                 let settings =
                     crate::config::Settings::load(&crate::config::Settings::home_from_env());
-                let warm = settings.as_ref().ok().and_then(warm::WarmExecutor::start);
+                let warm = settings
+                    .as_ref()
+                    .ok()
+                    .and_then(|s| warm::WarmExecutor::start(s, false));
                 let Some(dag) = load_dag(&cli.dags_folder, &dag_id, &mut err)? else {
                     return Ok(Outcome::Invalid);
                 };
@@ -229,7 +232,10 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             output,
         }) => {
             let settings = crate::config::Settings::load(&crate::config::Settings::home_from_env());
-            let warm = settings.as_ref().ok().and_then(warm::WarmExecutor::start);
+            let warm = settings
+                .as_ref()
+                .ok()
+                .and_then(|s| warm::WarmExecutor::start(s, true));
             let Some(dag) = load_dag(&cli.dags_folder, &dag_id, &mut err)? else {
                 return Ok(Outcome::Invalid);
             };

@@ -18,17 +18,23 @@ pub(crate) struct WarmExecutor {
 }
 
 impl WarmExecutor {
-    /// Starts the home's executor (its workers start in the background); `None` when the
-    /// home cannot be made ready, which the command then reports as it always has.
-    pub(crate) fn start(settings: &Settings) -> Option<WarmExecutor> {
+    /// Starts the home's executor (its first worker starts in the background, and with
+    /// `all` the others too: `tasks test`, whose one task is as likely a map as not);
+    /// `None` when the home cannot be made ready, which the command then reports as it
+    /// always has.
+    pub(crate) fn start(settings: &Settings, all: bool) -> Option<WarmExecutor> {
         // The executor's files live in the home: its folders are made private first.
         settings.create_private_dirs().ok()?;
+        let executor = FunctionExecutor::new(ExecutorSettings::from_config(
+            &settings.executor,
+            settings.storage_dir(),
+        ));
+        if all {
+            executor.start_all_workers();
+        }
         Some(WarmExecutor {
             cfg: settings.executor.clone(),
-            executor: FunctionExecutor::new(ExecutorSettings::from_config(
-                &settings.executor,
-                settings.storage_dir(),
-            )),
+            executor,
         })
     }
 }
