@@ -2,6 +2,7 @@
 //! with `remote_invocation`), the first failure cancelling the rest, progress counted
 //! from the backend's hooks, and each answer turned into a [`CallRecord`], in order.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -89,19 +90,15 @@ impl JobRun {
         // A local worker gets the job's settings once, in a header its chunks name; a
         // Lambda payload is a whole request.
         let header = self.dispatcher.is_local().then(|| {
-            let frame = JobHeaderFrame {
+            header_for(JobHeaderFrame {
                 kind: "job",
-                job: next_header_id(),
+                job: 0,
                 module: &func.module,
                 function: &func.function,
                 sys_path: &sys_path,
                 extra_env: &opts.extra_env,
                 exclude_modules: &opts.exclude_modules,
                 memory_mb: memory,
-            };
-            Arc::new(JobHeader {
-                id: frame.job,
-                body: serde_json::to_vec(&frame).unwrap_or_default(),
             })
         });
         let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Option<WorkResult>)>();
@@ -273,10 +270,35 @@ impl JobRun {
     }
 }
 
-/// A process-wide id for each job header (a phase of a job on local workers).
-fn next_header_id() -> u64 {
+/// The header of a phase's settings (`frame`, its `job` id unset): the same one, under
+/// the same process-wide id, for every phase with the same settings, so a worker that
+/// has it is not sent it again (the tasks of a DAG mostly share their settings: a chain
+/// of them sent a header, and its worker decoded and kept one, per task).
+fn header_for(mut frame: JobHeaderFrame<'_>) -> Arc<JobHeader> {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
+    /// Settings seen, by their header without an id; forgotten all at once past this
+    /// many (a forgotten header only gets a new id).
+    const KEPT: usize = 1024;
+    static SEEN: std::sync::OnceLock<Mutex<HashMap<Vec<u8>, Arc<JobHeader>>>> =
+        std::sync::OnceLock::new();
+    let key = serde_json::to_vec(&frame).unwrap_or_default();
+    let mut seen = SEEN
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if let Some(header) = seen.get(&key) {
+        return Arc::clone(header);
+    }
+    if seen.len() >= KEPT {
+        seen.clear();
+    }
+    frame.job = NEXT.fetch_add(1, Ordering::Relaxed);
+    let header = Arc::new(JobHeader {
+        id: frame.job,
+        body: serde_json::to_vec(&frame).unwrap_or_default(),
+    });
+    seen.insert(key, Arc::clone(&header));
+    header
 }
 
 /// Progress counts, updated by the worker in call order, and the call's output.
@@ -474,5 +496,46 @@ pub(super) fn collect(records: &[CallRecord]) -> Result<Vec<Value>, CallError> {
     match cancelled {
         Some(e) => Err(e),
         None => Ok(records.iter().map(|r| r.result.clone()).collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame<'a>(
+        function: &'a str,
+        sys_path: &'a [String],
+        env: &'a serde_json::Map<String, Value>,
+    ) -> JobHeaderFrame<'a> {
+        JobHeaderFrame {
+            kind: "job",
+            job: 0,
+            module: "header_tests_mod",
+            function,
+            sys_path,
+            extra_env: env,
+            exclude_modules: &[],
+            memory_mb: None,
+        }
+    }
+
+    #[test]
+    fn phases_with_the_same_settings_share_one_header_and_others_get_their_own() {
+        let (paths, env) = (vec!["/a".to_owned()], serde_json::Map::new());
+        let a = header_for(frame("f", &paths, &env));
+        let b = header_for(frame("f", &paths, &env));
+        assert_eq!(a.id, b.id);
+        assert!(Arc::ptr_eq(&a, &b));
+        let body: serde_json::Value = serde_json::from_slice(&a.body).expect("JSON");
+        assert_eq!(body["job"], serde_json::json!(a.id));
+        assert_eq!(body["function"], "f");
+        let other_function = header_for(frame("g", &paths, &env));
+        assert_ne!(other_function.id, a.id);
+        let other_paths = vec!["/b".to_owned()];
+        assert_ne!(header_for(frame("f", &other_paths, &env)).id, a.id);
+        let mut other_env = env.clone();
+        other_env.insert("K".to_owned(), Value::from("v"));
+        assert_ne!(header_for(frame("f", &paths, &other_env)).id, a.id);
     }
 }
