@@ -234,6 +234,23 @@ pub struct CallResponse {
     pub restart: bool,
 }
 
+impl CallResponse {
+    /// A call answered in a `results` frame: it returned `result` after `duration_ns`,
+    /// printing nothing.
+    fn batched(call_id: String, duration_ns: u64, result: Value) -> CallResponse {
+        CallResponse {
+            call_id,
+            ok: true,
+            result,
+            error: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            duration_s: duration_ns as f64 / 1e9,
+            restart: false,
+        }
+    }
+}
+
 /// A failure as the runtime reports it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RuntimeError {
@@ -530,16 +547,7 @@ fn integer_results(body: &[u8]) -> Option<Vec<CallResponse>> {
             return None;
         }
         at += 1;
-        answers.push(CallResponse {
-            call_id: String::new(),
-            ok: true,
-            result,
-            error: None,
-            stdout: String::new(),
-            stderr: String::new(),
-            duration_s: duration_ns as f64 / 1e9,
-            restart: false,
-        });
+        answers.push(CallResponse::batched(String::new(), duration_ns, result));
         match b.get(at..)? {
             [b',', ..] => at += 1,
             b"]}" => break,
@@ -574,19 +582,13 @@ fn results(frame: ResultsFrame<'_>) -> Vec<CallResponse> {
         .calls
         .into_iter()
         .enumerate()
-        .map(|(n, (call_id, duration_ns, result))| CallResponse {
-            call_id: if n == last {
+        .map(|(n, (call_id, duration_ns, result))| {
+            let call_id = if n == last {
                 call_id.into_owned()
             } else {
                 String::new()
-            },
-            ok: true,
-            result,
-            error: None,
-            stdout: String::new(),
-            stderr: String::new(),
-            duration_s: duration_ns as f64 / 1e9,
-            restart: false,
+            };
+            CallResponse::batched(call_id, duration_ns, result)
         })
         .collect()
 }
