@@ -86,9 +86,9 @@ async fn run_task(
     // and `lithoflow scheduler` would then refuse the home.
     settings.create_private_dirs()?;
     let executor = super::warm::executor_for(warm, &cfg, settings);
-    if super::warm::calls_in_parallel(task) {
-        executor.start_all_workers();
-    }
+    // As the warm executor did (`WarmExecutor::start`): its one task is as likely a map
+    // as not.
+    executor.start_all_workers();
     let run_id = format!(
         "tasks_test__{}",
         chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ")

@@ -54,7 +54,7 @@ pub(crate) fn executor_for(
 
 /// Whether `task` makes many calls at once (a map, a map_reduce, a mapped task), so the
 /// executor's workers had better all start now rather than on demand.
-pub(crate) fn calls_in_parallel(task: &Task) -> bool {
+fn calls_in_parallel(task: &Task) -> bool {
     matches!(task.kind, TaskKind::Map(_) | TaskKind::MapReduce(_)) || task.is_mapped()
 }
 
