@@ -4,6 +4,7 @@
 //! [`CallRecord`]). Plain data: which backend runs the calls is decided when the job
 //! starts, from `CallOptions::config`.
 
+use crate::records::CallRecords;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -358,7 +359,7 @@ pub struct JobOutcome {
     /// failure.
     pub result: Result<Value, CallError>,
     /// Every call, map calls first, in order.
-    pub calls: Vec<CallRecord>,
+    pub calls: CallRecords,
     /// Wall time from submission to the end.
     pub duration_s: f64,
     /// Its `results.json` (the calls' records, [`results_json`]) was not written to its
@@ -367,7 +368,7 @@ pub struct JobOutcome {
 }
 
 /// A job's `results.json`: each call's phase, index, result, error and duration.
-pub fn results_json(calls: &[CallRecord]) -> serde_json::Result<Vec<u8>> {
+pub fn results_json(calls: &CallRecords) -> serde_json::Result<Vec<u8>> {
     Ok(crate::run::Rows(calls).to_json_vec())
 }
 
@@ -418,7 +419,7 @@ impl Job {
                 message: "the job's runner stopped before the job finished".to_owned(),
                 traceback: String::new(),
             }),
-            calls: Vec::new(),
+            calls: CallRecords::default(),
             duration_s: 0.0,
             record_kept_by_caller: false,
         })

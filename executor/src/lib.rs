@@ -20,6 +20,7 @@ mod job;
 mod local;
 pub mod partition;
 pub mod protocol;
+mod records;
 mod run;
 pub mod storage;
 mod workerfiles;
@@ -41,4 +42,5 @@ pub use job::{
 #[doc(hidden)]
 pub use local::fuzz_split_stderr;
 pub use partition::Chunking;
+pub use records::{CallRecords, CallView};
 pub use storage::Storage;

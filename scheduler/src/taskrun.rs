@@ -587,8 +587,8 @@ pub(crate) fn write_call_output(
     w: &mut dyn std::io::Write,
     outcome: &JobOutcome,
 ) -> std::io::Result<()> {
-    for c in &outcome.calls {
-        for (stream, text) in [("stdout", &c.stdout), ("stderr", &c.stderr)] {
+    for c in outcome.calls.with_output() {
+        for (stream, text) in [("stdout", c.stdout), ("stderr", c.stderr)] {
             if !text.is_empty() {
                 writeln!(w, "--- {} call {} {stream} ---", c.phase, c.index)?;
                 w.write_all(text.as_bytes())?;

@@ -89,9 +89,9 @@ fn expect_only(out: &JobOutcome, at: usize, kind: CallErrorKind) -> String {
         Err(e) => e,
     };
     assert_eq!((e.call_index, e.kind), (at, kind), "{e:?}");
-    for c in &out.calls {
-        match (&c.error, c.index) {
-            (None, i) => assert_eq!(c.result, json!(2 * i), "call {i}"),
+    for c in out.calls.iter() {
+        match (c.error, c.index) {
+            (None, i) => assert_eq!(c.result, &json!(2 * i), "call {i}"),
             (Some(err), i) if i == at => assert_eq!(err.kind, kind),
             (Some(err), i) => {
                 assert!(
@@ -154,15 +154,15 @@ async fn output_of_calls_in_a_batch_goes_to_the_call_that_printed_it() {
     let out = s.map("chatty", iterdata, options()).await;
     let expected: Vec<Value> = (0..3000).map(|x| json!(2 * x)).collect();
     assert_eq!(out.result, Ok(Value::Array(expected)));
-    for c in &out.calls {
+    for c in out.calls.iter() {
         let (stdout, stderr) = if c.index % 97 == 0 {
             (format!("out {}\n", c.index), format!("err {}\n", c.index))
         } else {
             (String::new(), String::new())
         };
         assert_eq!(
-            (&c.stdout, &c.stderr),
-            (&stdout, &stderr),
+            (c.stdout, c.stderr),
+            (stdout.as_str(), stderr.as_str()),
             "call {}",
             c.index
         );

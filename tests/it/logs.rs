@@ -422,7 +422,7 @@ async fn the_executor_streams_a_local_calls_output_to_the_sink_while_it_runs() {
     std::fs::write(&marker, "").expect("the marker");
     let outcome = job.wait().await;
     assert_eq!(outcome.result.as_ref().ok(), Some(&Value::from(7)));
-    let record = &outcome.calls[0];
+    let record = outcome.calls.get(0).expect("one record");
     assert_eq!(record.stdout, "hello from the running task\ndone waiting\n");
     assert_eq!(record.stderr, "a warning on stderr\n");
     let streamed: String = seen

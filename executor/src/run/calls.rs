@@ -16,6 +16,7 @@ use crate::job::{
     CallOptions, CallOutput, CallPlace, CallRecord, FunctionRef, OutputSink, OutputStream, Progress,
 };
 use crate::protocol::{CallPart, CallRequest, JobHeaderFrame, Request, compact_call};
+use crate::records::{CallRecords, PhaseBuilder};
 
 impl JobRun {
     /// A job of one call: its record joins `calls`, its result is the job's.
@@ -24,9 +25,9 @@ impl JobRun {
         func: &FunctionRef,
         call: Prepared,
         opts: &CallOptions,
-        calls: &mut Vec<CallRecord>,
+        calls: &mut CallRecords,
     ) -> Result<Value, CallError> {
-        let mut records = self
+        let records = self
             .run_calls(
                 "call",
                 func,
@@ -35,10 +36,8 @@ impl JobRun {
                 opts.runtime_memory,
             )
             .await;
-        let first = records
-            .first()
-            .map(|r| (r.result.clone(), r.error.as_deref().cloned()));
-        calls.append(&mut records);
+        let first = records.get(0).map(|r| (r.result.clone(), r.error.cloned()));
+        calls.append(records);
         match first {
             Some((_, Some(e))) => Err(e),
             Some((v, None)) => Ok(v),
@@ -56,7 +55,7 @@ impl JobRun {
         calls: Calls<'_>,
         opts: &CallOptions,
         memory: Option<u64>,
-    ) -> Vec<CallRecord> {
+    ) -> CallRecords {
         let total = calls.len();
         self.progress.send_modify(|p| {
             let job_calls = p.job_calls + total;
@@ -103,11 +102,11 @@ impl JobRun {
         });
         let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Option<WorkResult>)>();
         let mut waiting: Vec<Option<Arc<ProgressEvents>>> = (0..total).map(|_| None).collect();
-        let mut records: Vec<Option<CallRecord>> = (0..total).map(|_| None).collect();
+        let mut records = CallRecords::phase(phase, total);
         let mut in_flight = 0usize;
         let settle = |(index, result): (usize, Option<WorkResult>),
                       waiting: &mut Vec<Option<Arc<ProgressEvents>>>,
-                      records: &mut Vec<Option<CallRecord>>| {
+                      records: &mut PhaseBuilder| {
             let Some(events) = waiting.get_mut(index).and_then(Option::take) else {
                 return;
             };
@@ -120,7 +119,7 @@ impl JobRun {
             if !ok {
                 failed.cancel();
             }
-            records[index] = Some(events.record(result));
+            records.set(index, events.record(result));
         };
         for (index, call) in calls.into_calls().enumerate() {
             while in_flight >= limit {
@@ -149,7 +148,7 @@ impl JobRun {
                 Err(message) => {
                     failed.cancel();
                     let failed = WorkResult::failed(index, CallErrorKind::Input, message);
-                    records[index] = Some(record(phase, index, failed));
+                    records.set(index, record(phase, index, failed));
                     continue;
                 }
             };
@@ -186,7 +185,7 @@ impl JobRun {
                 Ok(b) => b,
                 Err(e) => {
                     let failed = WorkResult::failed(index, CallErrorKind::Input, e.to_string());
-                    records[index] = Some(record(phase, index, failed));
+                    records.set(index, record(phase, index, failed));
                     continue;
                 }
             };
@@ -246,27 +245,23 @@ impl JobRun {
         while let Some(answer) = rx.recv().await {
             settle(answer, &mut waiting, &mut records);
         }
-        records
-            .into_iter()
-            .enumerate()
-            .map(|(index, r)| {
-                r.unwrap_or_else(|| CallRecord {
-                    index,
-                    phase,
-                    result: Value::Null,
-                    error: Some(Box::new(CallError {
-                        call_index: index,
-                        kind: CallErrorKind::Cancelled,
-                        exc_type: "cancelled".to_owned(),
-                        message: "the call was not started because another call failed or the job was cancelled".to_owned(),
-                        traceback: String::new(),
-                    })),
-                    stdout: String::new(),
-                    stderr: String::new(),
-                    duration_s: 0.0,
-                })
-            })
-            .collect()
+        records.finish(|index| CallRecord {
+            index,
+            phase,
+            result: Value::Null,
+            error: Some(Box::new(CallError {
+                call_index: index,
+                kind: CallErrorKind::Cancelled,
+                exc_type: "cancelled".to_owned(),
+                message:
+                    "the call was not started because another call failed or the job was cancelled"
+                        .to_owned(),
+                traceback: String::new(),
+            })),
+            stdout: String::new(),
+            stderr: String::new(),
+            duration_s: 0.0,
+        })
     }
 }
 
@@ -477,25 +472,6 @@ pub(super) fn record(phase: &'static str, index: usize, result: WorkResult) -> C
             ),
             String::new(),
         ),
-    }
-}
-
-/// The results in order, or the first real failure (a cancellation only when nothing
-/// else failed).
-pub(super) fn collect(records: &[CallRecord]) -> Result<Vec<Value>, CallError> {
-    let mut cancelled = None;
-    for r in records {
-        if let Some(e) = &r.error {
-            if e.kind == CallErrorKind::Cancelled {
-                cancelled.get_or_insert_with(|| CallError::clone(e));
-            } else {
-                return Err(CallError::clone(e));
-            }
-        }
-    }
-    match cancelled {
-        Some(e) => Err(e),
-        None => Ok(records.iter().map(|r| r.result.clone()).collect()),
     }
 }
 

@@ -10,11 +10,12 @@ use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 
 use super::calls::record;
-use super::{Calls, JobRun, Prepared, collect, input_error, paths};
+use super::{Calls, JobRun, Prepared, input_error, paths};
 use crate::backend::{CloudCall, WorkItem, WorkResult};
 use crate::error::{CallError, Error};
-use crate::job::{CallOptions, CallRecord, FunctionRef, JobKind, JobSpec, MapJob, Progress};
+use crate::job::{CallOptions, FunctionRef, JobKind, JobSpec, MapJob, Progress};
 use crate::protocol::{CallRequest, Request};
+use crate::records::CallRecords;
 
 /// A map_reduce whose reducer waits for the map results inside its Lambda function.
 pub(super) struct RemoteReduce<'a> {
@@ -100,7 +101,7 @@ impl JobRun {
         phases: RemoteReduce<'_>,
         prepared: Vec<Prepared>,
         opts: &CallOptions,
-        calls: &mut Vec<CallRecord>,
+        calls: &mut CallRecords,
     ) -> Result<Value, CallError> {
         // Only a job started on Lambda has a cloud context.
         let Some(job) = self.cloud.get() else {
@@ -171,7 +172,7 @@ impl JobRun {
                 .map_err(|e| input_error(index, e.to_string()))?;
             waiting.push(rx);
         }
-        let mut records = self
+        let records = self
             .run_calls(
                 "map",
                 &phases.map.func,
@@ -180,8 +181,8 @@ impl JobRun {
                 phases.map_memory,
             )
             .await;
-        let results = collect(&records);
-        calls.append(&mut records);
+        let results = records.results();
+        calls.append(records);
         if let Err(e) = results {
             stop.cancel();
             if let Err(err) = self.dispatcher.cancel_waiters(job).await {
@@ -225,8 +226,9 @@ impl JobRun {
             }
             reduced.push(rec);
         }
-        let result = collect(&reduced);
-        calls.append(&mut reduced);
+        let reduced = CallRecords::from_records(reduced);
+        let result = reduced.results();
+        calls.append(reduced);
         let values = result?;
         if by_object {
             Ok(Value::Array(values))

@@ -20,12 +20,10 @@ use crate::backend::CloudJob;
 use crate::binding;
 use crate::dispatch::{Dispatcher, Resolver};
 use crate::error::{CallError, CallErrorKind, Error};
-use crate::job::{
-    CallOptions, CallRecord, ExecutorSettings, JobKind, JobOutcome, JobSpec, Progress,
-};
+use crate::job::{CallOptions, ExecutorSettings, JobKind, JobOutcome, JobSpec, Progress};
 use crate::protocol::ObjectPart;
+use crate::records::CallRecords;
 use crate::storage::{S3Objects, Storage};
-use calls::collect;
 use cloud::RemoteReduce;
 
 /// Starts a job: resolves its dispatcher and storage, then runs it.
@@ -62,7 +60,7 @@ impl Runner {
                 JobOutcome {
                     job_id,
                     result: Err(input_error(0, e.to_string())),
-                    calls: Vec::new(),
+                    calls: CallRecords::default(),
                     duration_s: started.elapsed().as_secs_f64(),
                     record_kept_by_caller: false,
                 }
@@ -109,8 +107,8 @@ impl JobRun {
         {
             tracing::warn!(job = %job_id, error = %e, "failed to write the job's status");
         }
-        let mut calls = Vec::new();
-        let result = match Box::pin(self.prepare_cloud(&job_id, &spec)).await {
+        let mut calls = CallRecords::default();
+        let produced = match Box::pin(self.prepare_cloud(&job_id, &spec)).await {
             Ok(()) => self.run_kind(&spec, &mut calls).await,
             Err(e) => Err(input_error(0, e.to_string())),
         };
@@ -120,9 +118,9 @@ impl JobRun {
             && matches!(self.storage, Storage::Local(_))
             && matches!(spec.kind, JobKind::CallAsync { .. } | JobKind::Call { .. })
             && calls.len() == 1;
-        let outcome = JobOutcome {
+        let mut outcome = JobOutcome {
             job_id: job_id.clone(),
-            result,
+            result: Ok(Value::Null),
             calls,
             duration_s: started.elapsed().as_secs_f64(),
             record_kept_by_caller: kept,
@@ -130,9 +128,10 @@ impl JobRun {
         let _ = self.accepted.send(true);
         if kept {
             // Its record is the caller's: the job writes no files.
+            outcome.result = produced.map(|p| p.into_value(&mut outcome.calls));
             return outcome;
         }
-        let state = if outcome.result.is_ok() {
+        let state = if produced.is_ok() {
             "success"
         } else {
             "failed"
@@ -174,6 +173,9 @@ impl JobRun {
                 }
             }
         }
+        // A map's results move from its records into the job's result once
+        // `results.json` has them: held twice, a 100,000-call map's were 7 MB more.
+        outcome.result = produced.map(|p| p.into_value(&mut outcome.calls));
         outcome
     }
 
@@ -183,8 +185,8 @@ impl JobRun {
     async fn run_kind(
         &self,
         spec: &JobSpec,
-        calls: &mut Vec<CallRecord>,
-    ) -> Result<Value, CallError> {
+        calls: &mut CallRecords,
+    ) -> Result<Produced, CallError> {
         let opts = &spec.options;
         match &spec.kind {
             JobKind::CallAsync { func, data } => {
@@ -194,7 +196,9 @@ impl JobRun {
                     obj: None,
                     context: None,
                 };
-                Box::pin(self.one_call(func, call, opts, calls)).await
+                Box::pin(self.one_call(func, call, opts, calls))
+                    .await
+                    .map(Produced::Value)
             }
             JobKind::Call {
                 func,
@@ -214,16 +218,21 @@ impl JobRun {
                         positional: *context_positional,
                     }),
                 };
-                Box::pin(self.one_call(func, call, opts, calls)).await
+                Box::pin(self.one_call(func, call, opts, calls))
+                    .await
+                    .map(Produced::Value)
             }
             JobKind::Map(map) => {
                 let (prepared, _) = Box::pin(self.prepare_map(map, opts)).await?;
                 let records =
                     Box::pin(self.run_calls("map", &map.func, prepared, opts, opts.runtime_memory))
                         .await;
-                let result = collect(&records);
-                append(calls, records);
-                result.map(Value::Array)
+                let failed = records.failure();
+                calls.append(records);
+                match failed {
+                    Some(e) => Err(e),
+                    None => Ok(Produced::MapResults),
+                }
             }
             JobKind::MapReduce {
                 map,
@@ -244,12 +253,14 @@ impl JobRun {
                         map_memory: memory,
                         reduce_memory: reduce_memory.or(opts.runtime_memory),
                     };
-                    return Box::pin(self.map_reduce_remote(phases, prepared, opts, calls)).await;
+                    return Box::pin(self.map_reduce_remote(phases, prepared, opts, calls))
+                        .await
+                        .map(Produced::Value);
                 }
                 let records =
                     Box::pin(self.run_calls("map", &map.func, prepared, opts, memory)).await;
-                let results = collect(&records);
-                append(calls, records);
+                let results = records.results();
+                calls.append(records);
                 let results = results?;
                 // The reducer gets the list of map results, in iterdata order; with one
                 // reducer per object, each gets its object's parts.
@@ -286,15 +297,32 @@ impl JobRun {
                     memory,
                 ))
                 .await;
-                let result = collect(&records);
-                append(calls, records);
+                let result = records.results();
+                calls.append(records);
                 let values = result?;
-                if *one_per_object && !objects.is_empty() {
-                    Ok(Value::Array(values))
+                Ok(Produced::Value(if *one_per_object && !objects.is_empty() {
+                    Value::Array(values)
                 } else {
-                    Ok(values.into_iter().next().unwrap_or(Value::Null))
-                }
+                    values.into_iter().next().unwrap_or(Value::Null)
+                }))
             }
+        }
+    }
+}
+
+/// What a job's phases produced: its result, or (a map's) the results its records hold.
+enum Produced {
+    Value(Value),
+    MapResults,
+}
+
+impl Produced {
+    /// The job's result; a map's results are moved out of its records (every record of
+    /// the job is a map call), which keep `null`.
+    fn into_value(self, calls: &mut CallRecords) -> Value {
+        match self {
+            Produced::Value(v) => v,
+            Produced::MapResults => Value::Array(calls.take_results()),
         }
     }
 }
@@ -305,14 +333,14 @@ const LATER_CALLS: usize = 64;
 
 /// A job's `results.json`: each call's phase, index, result, error and duration,
 /// serialized straight from the records.
-pub(crate) struct Rows<'a>(pub(crate) &'a [CallRecord]);
+pub(crate) struct Rows<'a>(pub(crate) &'a CallRecords);
 
 #[derive(serde::Serialize)]
 struct Row<'a> {
     phase: &'a str,
     index: usize,
     result: &'a Value,
-    error: &'a Option<Box<CallError>>,
+    error: Option<&'a CallError>,
     duration_s: f64,
 }
 
@@ -321,8 +349,8 @@ impl serde::Serialize for Rows<'_> {
         s.collect_seq(self.0.iter().map(|c| Row {
             phase: c.phase,
             index: c.index,
-            result: &c.result,
-            error: &c.error,
+            result: c.result,
+            error: c.error,
             duration_s: c.duration_s,
         }))
     }
@@ -355,9 +383,9 @@ impl Rows<'_> {
             buf.extend_from_slice(br#","index":"#);
             json(&mut buf, &c.index)?;
             buf.extend_from_slice(br#","result":"#);
-            json(&mut buf, &c.result)?;
+            json(&mut buf, c.result)?;
             buf.extend_from_slice(br#","error":"#);
-            match &c.error {
+            match c.error {
                 None => buf.extend_from_slice(b"null"),
                 Some(e) => json(&mut buf, e)?,
             }
@@ -443,15 +471,6 @@ struct CallContext {
     positional: bool,
 }
 
-/// Adds a phase's records to the job's (moved, not copied, when they are the first).
-fn append(calls: &mut Vec<CallRecord>, mut records: Vec<CallRecord>) {
-    if calls.is_empty() {
-        *calls = records;
-    } else {
-        calls.append(&mut records);
-    }
-}
-
 /// The `sys_path` folders as the runtime takes them.
 fn paths(opts: &CallOptions) -> Vec<String> {
     opts.sys_path
@@ -468,6 +487,7 @@ fn input_error(call_index: usize, message: String) -> CallError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::job::CallRecord;
 
     #[test]
     fn results_json_is_what_serde_json_writes() {
@@ -493,6 +513,7 @@ mod tests {
             record("odd \"phase\"", 7, json!("s"), 1e21),
         ];
         for rows in [&calls[..], &calls[..1], &[]] {
+            let rows = &CallRecords::from_records(rows.iter().cloned());
             let expected = serde_json::to_vec(&Rows(rows)).expect("encodes");
             assert_eq!(
                 String::from_utf8_lossy(&Rows(rows).to_json_vec()),

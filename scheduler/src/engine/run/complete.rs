@@ -107,7 +107,7 @@ impl RunLoop<'_> {
         if let Some(job) = &result.output.job {
             ti.job_id = Some(job.job_id.clone());
             ti.calls_total = job.calls.len();
-            ti.calls_failed = job.calls.iter().filter(|c| c.error.is_some()).count();
+            ti.calls_failed = job.calls.failed();
             ti.calls_done = ti.calls_total - ti.calls_failed;
         }
         let mut xcom: Vec<(String, Value)> = Vec::new();
@@ -186,14 +186,12 @@ impl RunLoop<'_> {
             .and_then(|job| {
                 // Its return value is the try's XCom already: a large one is not kept twice.
                 let slim = || {
-                    let calls: Vec<_> = job
-                        .calls
-                        .iter()
-                        .map(|c| lithoflow_executor::CallRecord {
+                    let calls = lithoflow_executor::CallRecords::from_records(
+                        job.calls.iter().map(|c| lithoflow_executor::CallRecord {
                             result: Value::Null,
-                            ..c.clone()
-                        })
-                        .collect();
+                            ..c.to_record()
+                        }),
+                    );
                     lithoflow_executor::results_json(&calls)
                 };
                 lithoflow_executor::results_json(&job.calls)
