@@ -30,7 +30,9 @@ impl Dispatcher {
         match self {
             Dispatcher::Local(pool) => pool.submit(item).await,
             #[cfg(feature = "aws")]
-            Dispatcher::Lambda(lambda) => lambda.submit(item).await,
+            // Boxed: a Lambda invocation is a large future, and a local call's (a job
+            // holds one while it hands its calls over) would be as large.
+            Dispatcher::Lambda(lambda) => Box::pin(lambda.submit(item)).await,
         }
     }
 
@@ -46,7 +48,7 @@ impl Dispatcher {
                 Ok(())
             }
             #[cfg(feature = "aws")]
-            Dispatcher::Lambda(lambda) => lambda.submit_remote(items).await,
+            Dispatcher::Lambda(lambda) => Box::pin(lambda.submit_remote(items)).await,
         }
     }
 

@@ -541,15 +541,18 @@ pub(crate) async fn finish(executor: &FunctionExecutor, task: &Task, job: &Job) 
         Ok(_) => Ok(job.reference()),
         Err(e) => Err(TaskError::Call(e.clone())),
     };
+    // The clean and the offload are boxed: S3 requests are large futures, and inline
+    // they made every try's future (a fan-out holds thousands while they wait for a
+    // worker) 12 KB.
     if task.common.clean_data
-        && let Err(e) = executor.clean(job).await
+        && let Err(e) = Box::pin(executor.clean(job)).await
     {
         tracing::warn!(job = %job.job_id, error = %e, "failed to clean the job's data");
     }
     // After the clean: an offloaded value is the task's XCom, not job data, so
     // `clean_data` never takes it away from the downstream tasks.
     let return_value = match return_value {
-        Ok(v) => Ok(offload(executor, job, v).await),
+        Ok(v) => Ok(Box::pin(offload(executor, job, v)).await),
         Err(e) => Err(e),
     };
     TaskOutcome {

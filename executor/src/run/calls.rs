@@ -138,8 +138,15 @@ impl JobRun {
             // is the call's input error.
             let delivered = match call {
                 Ok(mut call) => {
-                    let part = call.obj.take();
-                    self.deliver_part(part, opts).await.map(|obj| (call, obj))
+                    // Boxed, and only for a call with an object part: a part read from S3
+                    // is a large future, and inline it made every one-call job's future
+                    // (a fan-out holds thousands while they wait) as large.
+                    match call.obj.take() {
+                        None => Ok((call, None)),
+                        part => Box::pin(self.deliver_part(part, opts))
+                            .await
+                            .map(|obj| (call, obj)),
+                    }
                 }
                 Err(message) => Err(message),
             };
