@@ -259,10 +259,6 @@ pub(crate) struct CloudJob {
 }
 
 /// A call of an earlier run of a job, as its objects in storage show it.
-#[cfg_attr(
-    not(feature = "aws"),
-    expect(dead_code, reason = "read by the aws_lambda backend only")
-)]
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct EarlierCall {
     /// Its `init` object (the function started) exists; with when it was written, if
