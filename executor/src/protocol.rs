@@ -142,17 +142,18 @@ pub fn compact_call(
     kwargs: &Map<String, Value>,
 ) -> Result<Vec<u8>, serde_json::Error> {
     let mut out = Vec::with_capacity(32);
-    // Its id and index by hand: `write!` through the formatter cost more than the rest
-    // of the call's encoding.
+    // Its id and index through `itoa`: `write!` through the formatter cost more than
+    // the rest of the call's encoding.
+    let mut digits = itoa::Buffer::new();
+    let index = digits.format(call_index).as_bytes();
     out.extend_from_slice(b"[\"");
-    let id_at = out.len();
-    push_decimal(&mut out, call_index);
-    let digits = out.len() - id_at;
-    if digits < 5 {
-        out.splice(id_at..id_at, std::iter::repeat_n(b'0', 5 - digits));
-    }
+    out.extend(std::iter::repeat_n(
+        b'0',
+        5usize.saturating_sub(index.len()),
+    ));
+    out.extend_from_slice(index);
     out.extend_from_slice(b"\",");
-    push_decimal(&mut out, call_index);
+    out.extend_from_slice(index);
     out.push(b',');
     serde_json::to_writer(&mut out, args)?;
     if !kwargs.is_empty() {
@@ -161,21 +162,6 @@ pub fn compact_call(
     }
     out.push(b']');
     Ok(out)
-}
-
-/// Appends `n` in decimal.
-fn push_decimal(out: &mut Vec<u8>, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
 }
 
 /// One part of one object, for object processing.
