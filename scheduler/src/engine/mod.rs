@@ -27,7 +27,7 @@ mod sensor_trigger;
 mod tests;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -250,6 +250,9 @@ pub(crate) struct Engine {
     /// free before anything is written to the store.
     state_dir: PathBuf,
     wait_for_space: bool,
+    /// What the last look at the state database's free space found, while it can be
+    /// trusted ([`SpaceSeen`]).
+    space_seen: std::sync::Mutex<Option<SpaceSeen>>,
     /// The slot arbiter all runs of this engine share (None: tasks run without pools).
     pools: Option<Arc<pools::Arbiter>>,
     /// Who creates runs of other DAGs (trigger_dag_run): the scheduler's loop; unset
@@ -279,6 +282,23 @@ pub(crate) const STATE_SPACE_RESERVE: u64 = 1024 * 1024;
 
 /// How often a run waiting for free space looks again.
 const SPACE_RECHECK: Duration = Duration::from_secs(1);
+
+/// A look at the free space is trusted this long by the next writes ([`SpaceSeen`]).
+const SPACE_TRUSTED_FOR: Duration = Duration::from_millis(100);
+
+/// ... and only while it found at least this much room beyond the reserve and what was
+/// written since: far more than a run loop writes in [`SPACE_TRUSTED_FOR`].
+const SPACE_TRUSTED_ROOM: u64 = 64 * 1024 * 1024;
+
+/// The room beyond [`STATE_SPACE_RESERVE`] that a look at the free space found, less the
+/// sizes written since. A run loop writes before every try starts and after it ends,
+/// and asking the filesystem (`statvfs`) each time was 1-2% of a chain's CPU; with
+/// plenty of room, a look less than [`SPACE_TRUSTED_FOR`] old answers instead. Near
+/// the reserve, every write looks again.
+struct SpaceSeen {
+    at: std::time::Instant,
+    room: u64,
+}
 
 /// The state database's filesystem has too little free space to write to it.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -313,23 +333,28 @@ impl NoSpace {
 /// bytes free. A folder whose filesystem cannot be asked (it does not exist yet) passes:
 /// the write itself then reports what is wrong.
 pub(crate) fn check_space(dir: &Path, need: u64) -> Result<(), NoSpace> {
+    check_space_room(dir, need).map(|_| ())
+}
+
+/// [`check_space`], returning the room left beyond the reserve and `need` (`None`: the
+/// filesystem could not be asked).
+fn check_space_room(dir: &Path, need: u64) -> Result<Option<u64>, NoSpace> {
     let Ok(st) = nix::sys::statvfs::statvfs(dir) else {
-        return Ok(());
+        return Ok(None);
     };
     #[expect(
         clippy::useless_conversion,
         reason = "the block counts' types differ between platforms"
     )]
     let free = u64::from(st.blocks_available()).saturating_mul(u64::from(st.fragment_size()));
-    if free >= STATE_SPACE_RESERVE.saturating_add(need) {
-        Ok(())
-    } else {
-        Err(NoSpace {
+    match free.checked_sub(STATE_SPACE_RESERVE.saturating_add(need)) {
+        Some(room) => Ok(Some(room)),
+        None => Err(NoSpace {
             path: dir.to_path_buf(),
             free,
             reserve: STATE_SPACE_RESERVE,
             need,
-        })
+        }),
     }
 }
 
@@ -366,6 +391,7 @@ impl Engine {
             wait_for_past: true,
             state_dir,
             wait_for_space: false,
+            space_seen: std::sync::Mutex::new(None),
             run_creator: std::sync::OnceLock::new(),
         }
     }
@@ -523,13 +549,48 @@ impl Engine {
         }))
     }
 
+    /// Whether a recent look at the free space ([`SpaceSeen`]) leaves room for `size` more
+    /// bytes (taken from it).
+    fn room_seen_for(&self, size: u64) -> bool {
+        let mut seen = self
+            .space_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let Some(last) = seen.as_mut() else {
+            return false;
+        };
+        if last.at.elapsed() < SPACE_TRUSTED_FOR
+            && let Some(room) = last.room.checked_sub(size)
+            && room >= SPACE_TRUSTED_ROOM
+        {
+            last.room = room;
+            return true;
+        }
+        *seen = None;
+        false
+    }
+
     /// Returns once the state database's filesystem has room for `size` more bytes; with
     /// `wait_for_space` it waits for that (warning once), otherwise it fails at once.
     async fn room_for(&self, size: u64) -> Result<(), NoSpace> {
+        if self.room_seen_for(size) {
+            return Ok(());
+        }
         let mut warned = false;
         loop {
-            match check_space(&self.state_dir, size) {
-                Ok(()) => {
+            match check_space_room(&self.state_dir, size) {
+                Ok(room) => {
+                    let mut seen = self
+                        .space_seen
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    *seen = room
+                        .filter(|room| *room >= SPACE_TRUSTED_ROOM)
+                        .map(|room| SpaceSeen {
+                            at: std::time::Instant::now(),
+                            room,
+                        });
+                    drop(seen);
                     if warned {
                         tracing::warn!(path = %self.state_dir.display(), "there is room for the state database again; runs go on");
                     }

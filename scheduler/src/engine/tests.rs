@@ -854,6 +854,68 @@ async fn a_run_past_its_dagrun_timeout_calls_the_failure_callback_with_timed_out
     );
 }
 
+/// A recent look at the free space answers for the next writes while it found plenty of
+/// room; an old one, one that would leave too little, or none, sends the next write to
+/// the filesystem.
+#[test]
+fn a_recent_look_at_the_free_space_is_trusted_only_with_plenty_of_room() {
+    use super::{SPACE_TRUSTED_FOR, SPACE_TRUSTED_ROOM, SpaceSeen};
+    let h = Harness::new(
+        r#"
+        [tasks.a]
+        type = "empty"
+        "#,
+    );
+    let engine = h.engine();
+    let seen = |room: u64, ago: Duration| {
+        *engine.space_seen.lock().expect("lock") = Some(SpaceSeen {
+            at: std::time::Instant::now() - ago,
+            room,
+        });
+    };
+    let room_left = || {
+        engine
+            .space_seen
+            .lock()
+            .expect("lock")
+            .as_ref()
+            .map(|s| s.room)
+    };
+
+    assert!(!engine.room_seen_for(0), "nothing seen yet");
+
+    seen(SPACE_TRUSTED_ROOM + 1000, Duration::ZERO);
+    assert!(engine.room_seen_for(600));
+    assert_eq!(
+        room_left(),
+        Some(SPACE_TRUSTED_ROOM + 400),
+        "the write is taken from it"
+    );
+    assert!(
+        !engine.room_seen_for(401),
+        "it would leave less than the trusted room"
+    );
+    assert_eq!(room_left(), None, "and the look is forgotten");
+
+    seen(
+        10 * SPACE_TRUSTED_ROOM,
+        SPACE_TRUSTED_FOR + Duration::from_millis(1),
+    );
+    assert!(!engine.room_seen_for(0), "too old");
+    assert_eq!(room_left(), None);
+
+    // A real look at the home's disk (far more free than the trusted room on any
+    // machine that builds lithoflow) is kept for the next writes.
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime")
+        .block_on(engine.room_for(0))
+        .expect("room");
+    let left = room_left().expect("kept");
+    assert!(left >= SPACE_TRUSTED_ROOM, "{left}");
+    assert!(engine.room_seen_for(1));
+}
+
 mod commit;
 mod mapping;
 #[path = "tests/pools.rs"]
