@@ -93,8 +93,9 @@ peers_setup() {
     mkdir -p "$WORK" "$OUT"
     rm -f "$OUT"/*.json "$OUT"/results.md
     HOMES="$WORK/homes-$1.$$"
-    trap 'rm -rf "$HOMES"' EXIT
+    trap 'delete_homes' EXIT
     bench_machine
+    settle_after_deletes
     if [ -z "$BIN" ]; then
         BIN="$ROOT/target/release/lithoflow"
         bench_release_binary 1
@@ -104,6 +105,40 @@ peers_setup() {
     bench_runtime ""
     echo "runs:       $RUNS (slow commands: $BIG_RUNS), timeout ${TIMEOUT}s (slow: ${BIG_TIMEOUT}s)"
     echo "results:    $OUT"
+}
+
+# This machine's root filesystem is ext4 without a journal. There, for up to 6 minutes
+# after many files were deleted, every new file and folder is slow to create: the kernel
+# skips inode numbers freed in the last 60 s (360 s while their inode table block is
+# dirty) and reads each one's inode to find that out (fs/ext4/ialloc.c,
+# recently_deleted). A DAG run makes a log folder and file per try, so a chain of 10,000
+# tasks measured right after another script deleted its homes took up to 3 times as long,
+# almost all in the kernel. Each script deletes its homes when it ends and notes when;
+# the next one waits until those 6 minutes have passed, and says so.
+DELETES_NOTE="$WORK/.homes-deleted-at"
+SETTLE_S=360
+
+delete_homes() {
+    [ -d "$HOMES" ] || return 0
+    local n
+    n=$(find "$HOMES" | wc -l)
+    rm -rf "$HOMES"
+    if [ "$n" -ge 10000 ]; then
+        date +%s > "$DELETES_NOTE"
+    fi
+}
+
+settle_after_deletes() {
+    [ -f "$DELETES_NOTE" ] || return 0
+    local at now left
+    at=$(cat "$DELETES_NOTE" 2>/dev/null || echo 0)
+    now=$(date +%s)
+    left=$((at + SETTLE_S - now))
+    if [ "$left" -gt 0 ]; then
+        echo "settling:   a previous script deleted its homes $((now - at)) s ago; waiting ${left} s before"
+        echo "            timing (ext4 without a journal creates files slowly for ${SETTLE_S} s after a mass delete)"
+        sleep "$left"
+    fi
 }
 
 skipped() {
