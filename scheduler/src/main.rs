@@ -13,18 +13,25 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// mimalloc reads its options from the environment when the process loads.
 const PURGE_DELAY_ENV: &str = "MIMALLOC_PURGE_DELAY";
 
-/// Makes the scheduler daemon run with mimalloc giving freed pages back to the system as
-/// they are freed (`MIMALLOC_PURGE_DELAY=0`) instead of after a delay: a delayed purge is
-/// carried out only when the thread that owns the pages allocates again, and most of a
-/// scheduler's threads (tokio workers between minutes, blocking threads that finished)
-/// do not, so over runs of every-minute DAGs its resident memory kept what its busiest
-/// moments had freed (56-63 MiB at rest after 1,500-3,000 runs, against 23-30 MiB with
-/// the option; bench/soak). mimalloc reads options only at load, and setting one later
-/// takes `unsafe` FFI, which this workspace forbids; so the daemon re-executes itself
-/// once with the variable set (same pid, arguments and `argv[0]`; a few milliseconds at
-/// start). A value already in the environment is kept, and if the re-exec fails the
-/// scheduler simply runs with mimalloc's default.
-fn purge_freed_memory_at_once() {
+/// Makes this process run with mimalloc giving freed pages back to the system `delay_ms`
+/// after they are freed (`MIMALLOC_PURGE_DELAY`) instead of its default 10 ms.
+///
+/// - The scheduler daemon: at once (`0`). A delayed purge is carried out only when the
+///   thread that owns the pages allocates again, and most of a scheduler's threads (tokio
+///   workers between minutes, blocking threads that finished) do not, so over runs of
+///   every-minute DAGs its resident memory kept what its busiest moments had freed (56-63
+///   MiB at rest after 1,500-3,000 runs, against 23-30 MiB with the option; bench/soak).
+/// - `dags test` and `tasks test`: after 2 ms. Their threads allocate all along, so the
+///   purges happen; mimalloc's default 10 ms let a 100,000-call map's peak RSS reach
+///   58-61 MiB in some runs (52-53 in most), 2 ms kept every run at 44-47 MiB with no
+///   slower runs (`0` was 15-30 ms slower: a purge per free).
+///
+/// mimalloc reads options only at load, and setting one later takes `unsafe` FFI, which
+/// this workspace forbids; so the process re-executes itself once with the variable set
+/// (same pid, arguments and `argv[0]`; 2-3 ms at start). A value already in the
+/// environment is kept, and if the re-exec fails the process simply runs with mimalloc's
+/// default.
+fn purge_freed_memory_after(delay_ms: &str) {
     use std::os::unix::process::CommandExt as _;
     if std::env::var_os(PURGE_DELAY_ENV).is_some() {
         return;
@@ -38,7 +45,7 @@ fn purge_freed_memory_at_once() {
         cmd.arg0(arg0);
     }
     // `exec` returns only if it failed; then carry on as we are.
-    let _ = cmd.args(args).env(PURGE_DELAY_ENV, "0").exec();
+    let _ = cmd.args(args).env(PURGE_DELAY_ENV, delay_ms).exec();
 }
 
 fn main() -> ExitCode {
@@ -50,11 +57,13 @@ fn main() -> ExitCode {
     #[cfg(target_os = "linux")]
     let _ = nix::sys::prctl::set_thp_disable(true);
     let cli = lithoflow_scheduler::Cli::parse();
-    if matches!(
-        cli.command,
-        lithoflow_scheduler::cli::Command::Scheduler { .. }
-    ) {
-        purge_freed_memory_at_once();
+    use lithoflow_scheduler::cli::{Command, DagsCommand, TasksCommand};
+    match cli.command {
+        Command::Scheduler { .. } => purge_freed_memory_after("0"),
+        Command::Dags(DagsCommand::Test { .. }) | Command::Tasks(TasksCommand::Test { .. }) => {
+            purge_freed_memory_after("2");
+        }
+        _ => {}
     }
     lithoflow_scheduler::logging::init_logging(&cli);
     let mut builder = if cli.one_thread() {

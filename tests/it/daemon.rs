@@ -505,6 +505,34 @@ fn the_daemon_runs_with_mimalloc_purging_freed_memory_at_once_unless_told_otherw
     }
 }
 
+#[test]
+fn dags_test_and_tasks_test_run_with_mimalloc_purging_freed_memory_after_2_ms_unless_told_otherwise()
+ {
+    let env = Env::new();
+    env.write("purge.toml", PURGE_DAG);
+    let commands: [&[&str]; 2] = [
+        &["tasks", "test", "purge", "show"],
+        &["dags", "test", "purge"],
+    ];
+    for args in commands {
+        for (preset, expected) in [(None, "purge=[2]"), (Some("7"), "purge=[7]")] {
+            let mut cmd = env.cmd(args);
+            cmd.env_remove("MIMALLOC_PURGE_DELAY");
+            if let Some(v) = preset {
+                cmd.env("MIMALLOC_PURGE_DELAY", v);
+            }
+            let out = cmd.output().expect("the command runs");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "{args:?}: {stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(stdout.contains(expected), "{args:?} {preset:?}: {stdout}");
+        }
+    }
+}
+
 fn every_dag(schedule: &str, timetable: &str, start: DateTime<Utc>, catchup: bool) -> String {
     format!(
         r#"
