@@ -539,8 +539,7 @@ impl Engine {
     /// tmpfs: 0.43 s, 0.36 s inline). On worker threads it goes to the blocking pool, so
     /// a worker never waits for the disk.
     fn start_flush(&self) -> Flushing {
-        let flavor = tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor());
-        if matches!(flavor, Ok(tokio::runtime::RuntimeFlavor::CurrentThread)) {
+        if Self::flushes_inline() {
             return Flushing::Done(self.store.flush().map_err(anyhow::Error::from));
         }
         let store = Arc::clone(&self.store);
@@ -568,6 +567,13 @@ impl Engine {
         }
         *seen = None;
         false
+    }
+
+    /// Whether [`Engine::start_flush`] flushes on the calling thread (a current-thread
+    /// runtime: `dags test`) rather than on a blocking thread.
+    pub(super) fn flushes_inline() -> bool {
+        let flavor = tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor());
+        matches!(flavor, Ok(tokio::runtime::RuntimeFlavor::CurrentThread))
     }
 
     /// Returns once the state database's filesystem has room for `size` more bytes; with

@@ -359,13 +359,23 @@ impl<'e> RunLoop<'e> {
             self.unflushed = true;
         }
         // One flush for the tries recorded since the last turn and for these decisions,
-        // then their side effects. On worker threads the tries are prepared while the
-        // flush is on its way (their templates rendered, their logs created: a try
-        // dispatched again after a restart truncates its log, so a log made for a start
-        // that was never recorded misleads nobody; on one thread the flush is made first,
-        // `Engine::start_flush`); they start their jobs once it is done.
-        let flushing = self.start_commit();
-        let (flushed, gate) = tokio::sync::watch::channel(flushing.is_none());
+        // then their side effects. The tries are prepared while the flush is on its way
+        // (their templates rendered, their logs created: a try dispatched again after a
+        // restart truncates its log, so a log made for a start that was never recorded
+        // misleads nobody); they start their jobs once it is done. On worker threads the
+        // flush starts first, on a blocking thread. On one thread (`dags test`) it is
+        // made on the thread itself (`Engine::start_flush`), so it comes after the
+        // preparation, once the logs' blocking thread has their files to create: they
+        // are made while this thread waits for the disk, not after the try has started
+        // (a chain's next task ended before its log existed, and its end created it).
+        let inline = Engine::flushes_inline();
+        let mut flushing = if inline { None } else { self.start_commit() };
+        let pending = if inline {
+            self.unflushed
+        } else {
+            flushing.is_some()
+        };
+        let (flushed, gate) = tokio::sync::watch::channel(!pending);
         self.ready.sync(&self.tis);
         for key in to_dispatch {
             let Some(task) = self
@@ -380,6 +390,9 @@ impl<'e> RunLoop<'e> {
             self.dispatch(task, key.map_index, try_number, gate.clone())?;
         }
         TryLog::open_in_background(std::mem::take(&mut self.logs_to_open));
+        if inline {
+            flushing = self.start_commit();
+        }
         self.finish_commit(flushing).await?;
         let _ = flushed.send(true);
 
