@@ -23,8 +23,8 @@ const PURGE_DELAY_ENV: &str = "MIMALLOC_PURGE_DELAY";
 ///   MiB at rest after 1,500-3,000 runs, against 23-30 MiB with the option; bench/soak).
 /// - `dags test` and `tasks test`: after 2 ms. Their threads allocate all along, so the
 ///   purges happen; mimalloc's default 10 ms let a 100,000-call map's peak RSS reach
-///   58-61 MiB in some runs (52-53 in most), 2 ms kept every run at 44-47 MiB with no
-///   slower runs (`0` was 15-30 ms slower: a purge per free).
+///   58-61 MiB in some runs (52-53 in most), 2 ms kept every run at 42-49 MiB with no
+///   slower runs (`0` was about 30 ms slower: a purge per free).
 ///
 /// mimalloc reads options only at load, and setting one later takes `unsafe` FFI, which
 /// this workspace forbids; so the process re-executes itself once with the variable set
@@ -57,13 +57,8 @@ fn main() -> ExitCode {
     #[cfg(target_os = "linux")]
     let _ = nix::sys::prctl::set_thp_disable(true);
     let cli = lithoflow_scheduler::Cli::parse();
-    use lithoflow_scheduler::cli::{Command, DagsCommand, TasksCommand};
-    match cli.command {
-        Command::Scheduler { .. } => purge_freed_memory_after("0"),
-        Command::Dags(DagsCommand::Test { .. }) | Command::Tasks(TasksCommand::Test { .. }) => {
-            purge_freed_memory_after("2");
-        }
-        _ => {}
+    if let Some(delay_ms) = cli.purge_delay_ms() {
+        purge_freed_memory_after(delay_ms);
     }
     lithoflow_scheduler::logging::init_logging(&cli);
     let mut builder = if cli.one_thread() {

@@ -171,6 +171,19 @@ impl Cli {
         matches!(self.command, Command::Dags(DagsCommand::Test { .. }))
     }
 
+    /// The `MIMALLOC_PURGE_DELAY` (milliseconds) this command runs with, when it sets one
+    /// (`main.rs` re-executes itself with it): the daemon gives freed pages back at once,
+    /// the commands that run tasks in the foreground after 2 ms.
+    pub fn purge_delay_ms(&self) -> Option<&'static str> {
+        match self.command {
+            Command::Scheduler { .. } => Some("0"),
+            Command::Dags(DagsCommand::Test { .. }) | Command::Tasks(TasksCommand::Test { .. }) => {
+                Some("2")
+            }
+            _ => None,
+        }
+    }
+
     /// The file this process logs to instead of stderr, when the terminal UI owns the
     /// terminal (`lithoflow tui`, `lithoflow scheduler --tui`).
     pub fn tui_log_file(&self, home: &std::path::Path) -> Option<PathBuf> {

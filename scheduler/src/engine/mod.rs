@@ -569,6 +569,20 @@ impl Engine {
         false
     }
 
+    /// Keeps what a look at the free space found (`room`: beyond the reserve and the
+    /// write), for [`Engine::room_seen_for`] while it is plenty.
+    fn remember_room(&self, room: Option<u64>) {
+        *self
+            .space_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = room
+            .filter(|room| *room >= SPACE_TRUSTED_ROOM)
+            .map(|room| SpaceSeen {
+                at: std::time::Instant::now(),
+                room,
+            });
+    }
+
     /// Whether [`Engine::start_flush`] flushes on the calling thread (a current-thread
     /// runtime: `dags test`) rather than on a blocking thread.
     pub(super) fn flushes_inline() -> bool {
@@ -586,17 +600,7 @@ impl Engine {
         loop {
             match check_space_room(&self.state_dir, size) {
                 Ok(room) => {
-                    let mut seen = self
-                        .space_seen
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner);
-                    *seen = room
-                        .filter(|room| *room >= SPACE_TRUSTED_ROOM)
-                        .map(|room| SpaceSeen {
-                            at: std::time::Instant::now(),
-                            room,
-                        });
-                    drop(seen);
+                    self.remember_room(room);
                     if warned {
                         tracing::warn!(path = %self.state_dir.display(), "there is room for the state database again; runs go on");
                     }

@@ -369,13 +369,8 @@ impl<'e> RunLoop<'e> {
         // are made while this thread waits for the disk, not after the try has started
         // (a chain's next task ended before its log existed, and its end created it).
         let inline = Engine::flushes_inline();
+        let (flushed, gate) = tokio::sync::watch::channel(!self.unflushed);
         let mut flushing = if inline { None } else { self.start_commit() };
-        let pending = if inline {
-            self.unflushed
-        } else {
-            flushing.is_some()
-        };
-        let (flushed, gate) = tokio::sync::watch::channel(!pending);
         self.ready.sync(&self.tis);
         for key in to_dispatch {
             let Some(task) = self
