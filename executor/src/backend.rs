@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{CallError, CallErrorKind};
 use crate::job::{CallPlace, OutputStream, Services};
-use crate::protocol::{CallResponse, RuntimeError, Signature};
+use crate::protocol::{CallResponse, Returned, RuntimeError, Signature};
 
 /// One unit of work for a backend: a call or an inspection.
 pub(crate) struct WorkItem {
@@ -91,30 +91,68 @@ impl WorkItem {
     /// Sends the result, telling the hooks first.
     pub(crate) fn reply(self, result: WorkResult) {
         if let Some(events) = &self.events {
-            events.finished(matches!(&result, WorkResult::Call { response, .. } if response.ok));
+            events.finished(result.ok());
         }
         self.reply.send(result);
+    }
+
+    /// As [`WorkItem::reply`], for a call answered together with others: its result
+    /// joins `gathered`, which sends the results of one phase's calls at once.
+    pub(crate) fn reply_gathered(self, result: WorkResult, gathered: &mut Gathered) {
+        if let Some(events) = &self.events {
+            events.finished(result.ok());
+        }
+        self.reply.gather(result, gathered);
     }
 
     /// Sends the result of a call answered in the frame of an earlier call (see
-    /// [`CallEvents::answered`]).
-    pub(crate) fn reply_answered(self, result: WorkResult, wake: bool) {
+    /// [`CallEvents::answered`]), through `gathered`.
+    pub(crate) fn reply_answered(self, result: WorkResult, wake: bool, gathered: &mut Gathered) {
         if let Some(events) = &self.events {
-            let ok = matches!(&result, WorkResult::Call { response, .. } if response.ok);
-            events.answered(ok, wake);
+            events.answered(result.ok(), wake);
         }
-        self.reply.send(result);
+        self.reply.gather(result, gathered);
     }
 
     /// Sends the result of a call answered together with later calls, telling the
-    /// hooks quietly (see [`CallEvents::finished_quietly`]).
-    pub(crate) fn reply_quietly(self, result: WorkResult) {
+    /// hooks quietly (see [`CallEvents::finished_quietly`]), through `gathered`.
+    pub(crate) fn reply_quietly(self, result: WorkResult, gathered: &mut Gathered) {
         if let Some(events) = &self.events {
-            events.finished_quietly(
-                matches!(&result, WorkResult::Call { response, .. } if response.ok),
-            );
+            events.finished_quietly(result.ok());
         }
-        self.reply.send(result);
+        self.reply.gather(result, gathered);
+    }
+}
+
+/// What a phase's shared reply channel carries: one call's outcome (`None`: the backend
+/// dropped the call unserved), or the outcomes of calls a worker answered together.
+#[derive(Debug)]
+pub(crate) enum Answers {
+    One(usize, Option<WorkResult>),
+    Many(Vec<(usize, WorkResult)>),
+}
+
+/// Results of calls answered together, gathered per phase channel to go in one message
+/// (a message per call, and the phase's task woken per call, cost as much host CPU as
+/// the rest of a trivial call's answer). Sent by [`Gathered::send`], or when dropped.
+#[derive(Default)]
+pub(crate) struct Gathered(Option<Gathering>);
+
+/// A phase's channel and the results gathered for it.
+type Gathering = (mpsc::UnboundedSender<Answers>, Vec<(usize, WorkResult)>);
+
+impl Gathered {
+    /// Sends what was gathered.
+    pub(crate) fn send(&mut self) {
+        if let Some((tx, results)) = self.0.take() {
+            let _ = tx.send(Answers::Many(results));
+        }
+    }
+}
+
+impl Drop for Gathered {
+    fn drop(&mut self) {
+        self.send();
     }
 }
 
@@ -139,16 +177,13 @@ enum ReplyTo {
     One(oneshot::Sender<WorkResult>),
     Shared {
         index: usize,
-        tx: mpsc::UnboundedSender<(usize, Option<WorkResult>)>,
+        tx: mpsc::UnboundedSender<Answers>,
     },
 }
 
 impl Reply {
     /// A reply on a phase's shared channel, for the call at `index`.
-    pub(crate) fn shared(
-        index: usize,
-        tx: mpsc::UnboundedSender<(usize, Option<WorkResult>)>,
-    ) -> Reply {
+    pub(crate) fn shared(index: usize, tx: mpsc::UnboundedSender<Answers>) -> Reply {
         Reply(Some(ReplyTo::Shared { index, tx }))
     }
 
@@ -158,9 +193,27 @@ impl Reply {
                 let _ = tx.send(result);
             }
             Some(ReplyTo::Shared { index, tx }) => {
-                let _ = tx.send((index, Some(result)));
+                let _ = tx.send(Answers::One(index, Some(result)));
             }
             None => {}
+        }
+    }
+
+    /// Adds the result to `gathered` when it goes on a phase's shared channel (sending
+    /// what was gathered for another channel first); sends it now otherwise.
+    fn gather(mut self, result: WorkResult, gathered: &mut Gathered) {
+        match self.0.take() {
+            Some(ReplyTo::Shared { index, tx }) => match &mut gathered.0 {
+                Some((to, results)) if to.same_channel(&tx) => results.push((index, result)),
+                _ => {
+                    gathered.send();
+                    gathered.0 = Some((tx, vec![(index, result)]));
+                }
+            },
+            to => {
+                self.0 = to;
+                self.send(result);
+            }
         }
     }
 }
@@ -174,7 +227,7 @@ impl From<oneshot::Sender<WorkResult>> for Reply {
 impl Drop for Reply {
     fn drop(&mut self) {
         if let Some(ReplyTo::Shared { index, tx }) = self.0.take() {
-            let _ = tx.send((index, None));
+            let _ = tx.send(Answers::One(index, None));
         }
     }
 }
@@ -186,6 +239,12 @@ pub(crate) enum WorkResult {
     /// worker process wrote to its own stderr meanwhile (C-level output, crash dumps).
     Call {
         response: Box<CallResponse>,
+        worker_stderr: String,
+    },
+    /// A local worker answered a call in a `results` frame: it returned, printing
+    /// nothing; `worker_stderr` as for `Call`.
+    Returned {
+        returned: Returned,
         worker_stderr: String,
     },
     /// The runtime described a function.
@@ -200,6 +259,24 @@ pub(crate) enum WorkResult {
 }
 
 impl WorkResult {
+    /// Whether the function returned.
+    pub(crate) fn ok(&self) -> bool {
+        match self {
+            WorkResult::Call { response, .. } => response.ok,
+            WorkResult::Returned { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// How long the function ran, seconds, when it ran to an answer.
+    pub(crate) fn duration_s(&self) -> Option<f64> {
+        match self {
+            WorkResult::Call { response, .. } => Some(response.duration_s),
+            WorkResult::Returned { returned, .. } => Some(returned.duration_s),
+            _ => None,
+        }
+    }
+
     /// A call that ended outside Python's control, with nothing on stderr.
     pub(crate) fn failed(call_index: usize, kind: CallErrorKind, message: String) -> WorkResult {
         WorkResult::Failed {

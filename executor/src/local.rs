@@ -26,10 +26,10 @@ use tokio::io::AsyncReadExt;
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::watch;
 
-use crate::backend::{JobHeader, WorkItem, WorkResult};
+use crate::backend::{Gathered, JobHeader, WorkItem, WorkResult};
 use crate::error::{CallError, CallErrorKind, Error, humanize};
 use crate::job::{OutputStream, ServiceFuture};
-use crate::protocol::{self, CallResponse, FrameError, FrameReader, Message};
+use crate::protocol::{self, FrameError, FrameReader, Message, Returned};
 
 /// How long a new worker may take to start and say hello.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -57,7 +57,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 /// once): a chain of tasks needs one, and two interpreters starting together on a small
 /// machine each take the other's CPU (about 40 ms of it each).
 pub(crate) struct LocalPool {
-    tx: async_channel::Sender<WorkItem>,
+    tx: async_channel::Sender<Queued>,
     size: usize,
     python: Python,
     /// Workers starting or waiting for work.
@@ -126,7 +126,7 @@ impl LocalPool {
         script: Result<PathBuf, String>,
     ) -> Arc<LocalPool> {
         let size = size.max(1);
-        let (tx, rx) = async_channel::unbounded::<WorkItem>();
+        let (tx, rx) = async_channel::unbounded::<Queued>();
         let python = Python(Arc::new(Mutex::new(python.to_owned())), Arc::new(script));
         let free = Arc::new(AtomicUsize::new(1));
         let (demand, _) = watch::channel(Demand::NotYet);
@@ -176,7 +176,7 @@ impl LocalPool {
     pub(crate) async fn submit(&self, item: WorkItem) -> Result<(), Error> {
         // The queue is unbounded: `try_send` never finds it full, and skips the send
         // future's event listener (8% of the host's instructions in a 100,000-call map).
-        match self.tx.try_send(item) {
+        match self.tx.try_send(Box::new(item)) {
             Ok(()) => {}
             Err(async_channel::TrySendError::Closed(_)) => return Err(Error::Closed),
             Err(async_channel::TrySendError::Full(item)) => {
@@ -205,6 +205,11 @@ impl Drop for LocalPool {
     }
 }
 
+/// A work item waiting in the pool's queue or a worker's chunk: boxed, as it is moved
+/// several times on its way (queue, chunk, the calls being answered), and moving the
+/// whole item each time was a fifth of the host's CPU in a 100,000-call map.
+type Queued = Box<WorkItem>;
+
 struct Worker {
     slot: usize,
     /// A moving average of this worker's recent call durations, seconds.
@@ -214,9 +219,9 @@ struct Worker {
     proc: Option<Proc>,
     /// Calls of a chunk whose worker died or hung before answering them, run next, one
     /// at a time (see `serve`).
-    alone: VecDeque<WorkItem>,
-    rx: async_channel::Receiver<WorkItem>,
-    requeue: async_channel::Sender<WorkItem>,
+    alone: VecDeque<Queued>,
+    rx: async_channel::Receiver<Queued>,
+    requeue: async_channel::Sender<Queued>,
     /// The pool's count of workers starting or waiting for work.
     free: Arc<AtomicUsize>,
     demand: watch::Sender<Demand>,
@@ -252,7 +257,7 @@ impl Worker {
         loop {
             if let Some(item) = self.alone.pop_front() {
                 self.free.fetch_sub(1, Ordering::SeqCst);
-                self.serve(vec![item]).await;
+                self.serve(vec![item], false).await;
                 self.free.fetch_add(1, Ordering::SeqCst);
                 continue;
             }
@@ -260,39 +265,8 @@ impl Worker {
                 break;
             };
             self.free.fetch_sub(1, Ordering::SeqCst);
-            // Take a share of the waiting calls as one chunk: it goes out in one frame
-            // and the worker runs its calls back to back, which saves a round trip and
-            // two context switches per call. Its size aims at `CHUNK_TARGET_S` of work
-            // by the recent call times, and the share keeps every worker busy when calls
-            // are few. Only calls known to be short are chunked: a chunk of long calls
-            // would keep the other workers idle while it runs.
-            let share = match self.recent_call_s {
-                Some(s) if s < BATCH_BELOW_S => {
-                    let by_time = (CHUNK_TARGET_S / s.max(1e-7)) as usize;
-                    (self.rx.len() / self.pool_size)
-                        .min(by_time)
-                        .min(MAX_CHUNK - 1)
-                }
-                _ => 0,
-            };
-            // The chunk's requests must also fit in the worker's stdin pipe: the host
-            // writes them all before it reads an answer, and a worker whose answers fill
-            // its stdout pipe stops reading its stdin. A chunk of many one-call jobs
-            // (a header frame each) over the pipe's 64 KiB deadlocked both sides.
-            let mut bytes = request_bytes(&first);
-            let mut batch = vec![first];
-            while batch.len() <= share && bytes < CHUNK_BYTES {
-                match self.rx.try_recv() {
-                    Ok(item) => {
-                        bytes += request_bytes(&item);
-                        batch.push(item);
-                    }
-                    Err(_) => break,
-                }
-            }
-            // Calls still wait, and nobody may be free to take them.
-            want_if_short(self.rx.len(), &self.free, &self.demand);
-            self.serve(batch).await;
+            let batch = self.take_chunk(first);
+            self.serve(batch, true).await;
             self.free.fetch_add(1, Ordering::SeqCst);
         }
         if let Some(p) = self.proc.take() {
@@ -300,32 +274,70 @@ impl Worker {
         }
     }
 
+    /// `first` and a share of the calls waiting behind it, as one chunk: it goes out in
+    /// one frame and the worker runs its calls back to back, which saves a round trip
+    /// and two context switches per call. Its size aims at `CHUNK_TARGET_S` of work by
+    /// the recent call times, and the share keeps every worker busy when calls are few.
+    /// Only calls known to be short are chunked: a chunk of long calls would keep the
+    /// other workers idle while it runs.
+    fn take_chunk(&mut self, first: Queued) -> Vec<Queued> {
+        let share = match self.recent_call_s {
+            Some(s) if s < BATCH_BELOW_S => {
+                let by_time = (CHUNK_TARGET_S / s.max(1e-7)) as usize;
+                (self.rx.len() / self.pool_size)
+                    .min(by_time)
+                    .min(MAX_CHUNK - 1)
+            }
+            _ => 0,
+        };
+        // The chunk's requests must also fit in the worker's stdin pipe: the host
+        // writes them all before it reads an answer, and a worker whose answers fill
+        // its stdout pipe stops reading its stdin. A chunk of many one-call jobs
+        // (a header frame each) over the pipe's 64 KiB deadlocked both sides.
+        let mut bytes = request_bytes(&first);
+        let mut batch = vec![first];
+        while batch.len() <= share && bytes < CHUNK_BYTES {
+            match self.rx.try_recv() {
+                Ok(item) => {
+                    bytes += request_bytes(&item);
+                    batch.push(item);
+                }
+                Err(_) => break,
+            }
+        }
+        // Calls still wait, and nobody may be free to take them.
+        want_if_short(self.rx.len(), &self.free, &self.demand);
+        batch
+    }
+
+    /// The next chunk for a worker still answering short calls, taken from the calls
+    /// already waiting (none if none wait), without those already cancelled.
+    fn take_next_chunk(&mut self) -> Vec<Queued> {
+        if !self.recent_call_s.is_some_and(|s| s < BATCH_BELOW_S) {
+            return Vec::new();
+        }
+        match self.rx.try_recv() {
+            Ok(first) => {
+                let chunk = self.take_chunk(first);
+                not_cancelled(chunk)
+            }
+            Err(_) => Vec::new(),
+        }
+    }
+
     /// Runs a batch of calls on this worker, one after the other. Each call has its own
     /// timeout and cancellation; when one ends the worker (timeout, crash, cancellation,
     /// a memory error), the calls after it, which never started, go back to the queue.
-    async fn serve(&mut self, batch: Vec<WorkItem>) {
-        let mut items = Vec::with_capacity(batch.len());
-        // The calls of a phase share one token: asked once per token, not per call.
-        let mut last: Option<(Arc<tokio_util::sync::CancellationToken>, bool)> = None;
-        for item in batch {
-            let is_cancelled = match &last {
-                Some((token, cancelled)) if Arc::ptr_eq(token, &item.cancel) => *cancelled,
-                _ => {
-                    let cancelled = item.cancel.is_cancelled();
-                    last = Some((Arc::clone(&item.cancel), cancelled));
-                    cancelled
-                }
-            };
-            if is_cancelled {
-                let error = cancelled(item.call_index);
-                item.reply(WorkResult::Failed {
-                    error,
-                    worker_stderr: String::new(),
-                });
-            } else {
-                items.push(item);
-            }
-        }
+    ///
+    /// With `pipeline`, while the worker runs short calls, the next chunk is sent as
+    /// soon as the worker has read the one before (its first call is answered), so the
+    /// worker finds it waiting when it ends a chunk instead of waiting for the host to
+    /// hand out the chunk's answers and take more calls (it idled a third of a map's
+    /// time so). At most one chunk waits in the pipe: the host's write of it (at most
+    /// `CHUNK_BYTES`) always fits, as above. Its calls join the batch: answered, timed
+    /// out, run again alone or put back exactly as the batch's own.
+    async fn serve(&mut self, batch: Vec<Queued>, pipeline: bool) {
+        let items = not_cancelled(batch);
         if items.is_empty() {
             return;
         }
@@ -348,8 +360,13 @@ impl Worker {
         drop(frames);
         // Answers that came in a frame with an earlier call's, for the calls after it.
         let mut ahead = Ahead::default();
-        let mut queue = items.into_iter();
-        while let Some(mut item) = queue.next() {
+        // The calls of the last chunk sent: once fewer than these are unanswered, the
+        // worker has read it.
+        let mut last_sent = items.len();
+        let mut queue = VecDeque::from(items);
+        // The results of a frame's calls, sent to their phase together.
+        let mut gathered = Gathered::default();
+        while let Some(mut item) = queue.pop_front() {
             let answered = ahead.answers.pop_front();
             // A call answered in the frame that answered the one before it starts and
             // ends in one step (`reply_answered`); watchers are woken once per frame.
@@ -358,15 +375,23 @@ impl Worker {
                 events.started();
             }
             let (result, after) = match (answered, &sent) {
-                (Some((response, worker_stderr)), _) => (
-                    WorkResult::Call {
-                        response: Box::new(response),
-                        worker_stderr,
-                    },
-                    After::Alive,
-                ),
+                (Some(returned), _) => {
+                    // What the worker wrote to its stderr goes to the frame's last call.
+                    let worker_stderr = if ahead.answers.is_empty() {
+                        std::mem::take(&mut ahead.stderr)
+                    } else {
+                        String::new()
+                    };
+                    (
+                        WorkResult::Returned {
+                            returned,
+                            worker_stderr,
+                        },
+                        After::Alive,
+                    )
+                }
                 (None, Ok(())) => {
-                    let others = queue.len() > 0;
+                    let others = !queue.is_empty();
                     let (result, after) = self.answer(&mut item, others, &mut ahead).await;
                     // The worker died or hung with an empty buffer of answers: the call
                     // it was running is this one, which fails alone as any call does.
@@ -380,19 +405,44 @@ impl Worker {
                     (self.died(&item, status, worker_stderr), After::Lost)
                 }
             };
-            let took = match &result {
-                WorkResult::Call { response, .. } => response.duration_s,
-                _ => item.timeout.as_secs_f64().min(60.0),
-            };
+            let took = result
+                .duration_s()
+                .unwrap_or_else(|| item.timeout.as_secs_f64().min(60.0));
             self.recent_call_s = Some(
                 self.recent_call_s
                     .map_or(took, |avg| 0.8 * avg + 0.2 * took),
             );
+            if pipeline && sent.is_ok() && matches!(after, After::Alive) && queue.len() < last_sent
+            {
+                let next = self.take_next_chunk();
+                if !next.is_empty() {
+                    last_sent = next.len();
+                    if self.send_more(&next).await {
+                        queue.extend(next);
+                    } else {
+                        // Not delivered (the worker is gone): they never started.
+                        for rest in next {
+                            if self.requeue.send(rest).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
             match after {
-                After::Alive if from_ahead => item.reply_answered(result, ahead.answers.is_empty()),
-                After::Alive if ahead.answers.is_empty() => item.reply(result),
-                After::Alive => item.reply_quietly(result),
-                After::Lost if queue.len() > 0 => {
+                After::Alive if from_ahead => {
+                    let last = ahead.answers.is_empty();
+                    item.reply_answered(result, last, &mut gathered);
+                    if last {
+                        gathered.send();
+                    }
+                }
+                After::Alive if ahead.answers.is_empty() => {
+                    item.reply_gathered(result, &mut gathered);
+                    gathered.send();
+                }
+                After::Alive => item.reply_quietly(result, &mut gathered),
+                After::Lost if !queue.is_empty() => {
                     // The worker died or hung with this call and others unanswered; the
                     // answers of calls that had finished may have been in its buffer.
                     // Each runs again, alone, so the failure lands on the call that
@@ -425,6 +475,15 @@ impl Worker {
             );
             self.retire().await;
         }
+    }
+
+    /// Sends another chunk to the running worker; false if it could not be written.
+    async fn send_more(&mut self, items: &[Queued]) -> bool {
+        let Some(proc) = self.proc.as_mut() else {
+            return false;
+        };
+        let frames = proc.frames(items);
+        proc.send(&frames).await.is_ok()
     }
 
     /// Waits for the answer to the first unanswered call of the chunk the worker is
@@ -497,21 +556,20 @@ impl Worker {
                     if restart { After::Gone } else { After::Alive },
                 )
             }
-            Outcome::Answer(Ok(Message::Results(responses))) if !responses.is_empty() => {
+            Outcome::Answer(Ok(Message::Results { answers, last })) if !answers.is_empty() => {
                 // One mark on the worker's stderr ends the frame: what the worker wrote
                 // there since the previous mark goes to the frame's last call.
-                let last = &responses[responses.len() - 1].call_id;
-                let mut worker_stderr = proc.stderr.take_call(last).await;
-                let mut answers = responses.into_iter();
+                let mut worker_stderr = proc.stderr.take_call(&last).await;
+                let mut answers = answers.into_iter();
                 let first = answers.next();
                 ahead.buffering = false;
-                ahead.answers.extend(answers.map(|r| (r, String::new())));
-                if let Some(back) = ahead.answers.back_mut() {
-                    back.1 = std::mem::take(&mut worker_stderr);
+                ahead.answers.extend(answers);
+                if !ahead.answers.is_empty() {
+                    ahead.stderr = std::mem::take(&mut worker_stderr);
                 }
                 let result = match first {
-                    Some(response) => WorkResult::Call {
-                        response: Box::new(response),
+                    Some(returned) => WorkResult::Returned {
+                        returned,
                         worker_stderr,
                     },
                     None => WorkResult::Infrastructure("the worker answered nothing".to_owned()),
@@ -646,9 +704,13 @@ impl Worker {
                 match p.receive().await {
                     Ok(Message::Output(parts)) => print(item, parts),
                     Ok(Message::Result(response)) => answered = Some(response),
-                    Ok(Message::Results(responses)) => {
+                    Ok(Message::Results { answers, .. }) => {
                         if answered.is_none() {
-                            answered = responses.into_iter().next().map(Box::new);
+                            let id = protocol::call_id(item.call_index);
+                            answered = answers
+                                .into_iter()
+                                .next()
+                                .map(|r| Box::new(r.into_response(id)));
                         }
                     }
                     Ok(_) => {}
@@ -674,6 +736,33 @@ impl Worker {
             None => (None, String::new()),
         }
     }
+}
+
+/// The items not cancelled yet; the others are answered as cancelled. The calls of a
+/// phase share one token: asked once per token, not per call.
+fn not_cancelled(batch: Vec<Queued>) -> Vec<Queued> {
+    let mut items = Vec::with_capacity(batch.len());
+    let mut last: Option<(Arc<tokio_util::sync::CancellationToken>, bool)> = None;
+    for item in batch {
+        let is_cancelled = match &last {
+            Some((token, cancelled)) if Arc::ptr_eq(token, &item.cancel) => *cancelled,
+            _ => {
+                let cancelled = item.cancel.is_cancelled();
+                last = Some((Arc::clone(&item.cancel), cancelled));
+                cancelled
+            }
+        };
+        if is_cancelled {
+            let error = cancelled(item.call_index);
+            item.reply(WorkResult::Failed {
+                error,
+                worker_stderr: String::new(),
+            });
+        } else {
+            items.push(item);
+        }
+    }
+    items
 }
 
 /// The host's answer to a request of the running call: its services' answer, or an
@@ -704,9 +793,11 @@ fn print(item: &WorkItem, parts: Vec<(OutputStream, String)>) {
 /// for.
 #[derive(Default)]
 struct Ahead {
-    /// Answers that came in the frame of an earlier call's, in call order, with what
-    /// the worker wrote to its stderr for them.
-    answers: VecDeque<(CallResponse, String)>,
+    /// Answers that came in the frame of an earlier call's, in call order.
+    answers: VecDeque<Returned>,
+    /// What the worker wrote to its stderr for the frame whose answers these are: the
+    /// last's.
+    stderr: String,
     /// The worker holds answers it has not written yet (it said so with a `buffered`
     /// frame, and wrote no answers since): if it dies now, calls that finished may have
     /// no answer.
@@ -885,7 +976,7 @@ impl Proc {
 
     /// The frames that send `items`: consecutive calls of one job as one chunk (after the
     /// job's header, if this process lacks it), anything else as its own frame.
-    fn frames(&mut self, items: &[WorkItem]) -> Vec<u8> {
+    fn frames(&mut self, items: &[Queued]) -> Vec<u8> {
         let mut out = Vec::new();
         let mut at = 0;
         while at < items.len() {
@@ -900,20 +991,37 @@ impl Proc {
                 end += 1;
             }
             self.ensure_header(&mut out, job);
-            let mut body = Vec::with_capacity(
-                48 + items[at..end]
-                    .iter()
-                    .map(|i| i.body.len() + 1)
-                    .sum::<usize>(),
-            );
+            let chunk = &items[at..end];
+            let mut body =
+                Vec::with_capacity(48 + chunk.iter().map(|i| i.body.len() + 1).sum::<usize>());
             body.extend_from_slice(br#"{"type":"calls","job":"#);
             body.extend_from_slice(job.id.to_string().as_bytes());
-            body.extend_from_slice(br#","calls":["#);
-            for (n, item) in items[at..end].iter().enumerate() {
+            // Plain calls with consecutive indices go as a range: only their arguments
+            // (the worker decodes a list and a number less per call).
+            let first = chunk[0].call_index;
+            let ranged: Option<Vec<&[u8]>> = chunk
+                .iter()
+                .enumerate()
+                .map(|(n, item)| {
+                    (item.call_index == first + n)
+                        .then(|| range_args(&item.body, item.call_index))
+                        .flatten()
+                })
+                .collect();
+            match &ranged {
+                Some(_) => {
+                    body.extend_from_slice(br#","from":"#);
+                    body.extend_from_slice(first.to_string().as_bytes());
+                    body.extend_from_slice(br#","args":["#);
+                }
+                None => body.extend_from_slice(br#","calls":["#),
+            }
+            let parts = ranged.unwrap_or_else(|| chunk.iter().map(|i| &i.body[..]).collect());
+            for (n, part) in parts.iter().enumerate() {
                 if n > 0 {
                     body.push(b',');
                 }
-                body.extend_from_slice(&item.body);
+                body.extend_from_slice(part);
             }
             body.extend_from_slice(b"]}");
             push_frame(&mut out, &body);
@@ -969,6 +1077,20 @@ impl Proc {
         let _ = tokio::time::timeout(Duration::from_secs(2), &mut self.stderr_task).await;
         self.take_stderr()
     }
+}
+
+/// The positional arguments of call `index` sent as a compact call without keyword
+/// arguments (`["00003",3,[1,"a"]]` gives `[1,"a"]`; `protocol::compact_call`), for a
+/// range chunk; None for any other body.
+fn range_args(body: &[u8], index: usize) -> Option<&[u8]> {
+    let digits = |b: &[u8]| b.iter().position(|c| !c.is_ascii_digit());
+    let rest = body.strip_prefix(b"[\"")?;
+    let rest = rest.get(digits(rest)?..)?.strip_prefix(b"\",")?;
+    let len = digits(rest)?;
+    let said: usize = std::str::from_utf8(&rest[..len]).ok()?.parse().ok()?;
+    // Keyword arguments (an object) would end the body with `}]`.
+    let args = rest[len..].strip_prefix(b",")?.strip_suffix(b"]")?;
+    (said == index && args.starts_with(b"[") && args.ends_with(b"]")).then_some(args)
 }
 
 /// Appends one frame: the body's length, big-endian, then the body.
@@ -1086,4 +1208,35 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 fn tail(bytes: &[u8]) -> String {
     let start = bytes.len().saturating_sub(STDERR_TAIL);
     String::from_utf8_lossy(&bytes[start..]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_compact_call_of_positional_arguments_of_its_own_index_goes_in_a_range() {
+        let none = serde_json::Map::new();
+        let args = [serde_json::json!([1, "]"]), serde_json::json!({"k": "}]"})];
+        let body = protocol::compact_call(7, &args, &none).expect("encodes");
+        assert_eq!(
+            range_args(&body, 7),
+            Some(&br#"[[1,"]"],{"k":"}]"}]"#[..])
+        );
+        assert_eq!(range_args(&body, 8), None, "another call's index");
+        let empty = protocol::compact_call(123_456, &[], &none).expect("encodes");
+        assert_eq!(range_args(&empty, 123_456), Some(&b"[]"[..]));
+        let mut kwargs = serde_json::Map::new();
+        kwargs.insert("y".to_owned(), serde_json::json!([2]));
+        let with_keywords = protocol::compact_call(7, &args, &kwargs).expect("encodes");
+        assert_eq!(range_args(&with_keywords, 7), None, "keyword arguments");
+        for other in [
+            &br#"{"call_id":"00007","call_index":7,"args":[1]}"#[..],
+            br#"["00007",7]"#,
+            br#"["x7",7,[1]]"#,
+            b"",
+        ] {
+            assert_eq!(range_args(other, 7), None, "{}", String::from_utf8_lossy(other));
+        }
+    }
 }

@@ -141,6 +141,36 @@ pub fn compact_call(
     args: &[Value],
     kwargs: &Map<String, Value>,
 ) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = compact_head(call_index);
+    serde_json::to_writer(&mut out, args)?;
+    if !kwargs.is_empty() {
+        out.push(b',');
+        serde_json::to_writer(&mut out, kwargs)?;
+    }
+    out.push(b']');
+    Ok(out)
+}
+
+/// [`compact_call`] of a call whose positional arguments are `first` and then `rest`,
+/// and no keyword arguments, written without gathering them in a list first.
+pub fn compact_positional(
+    call_index: usize,
+    first: &Value,
+    rest: &[Value],
+) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = compact_head(call_index);
+    out.push(b'[');
+    serde_json::to_writer(&mut out, first)?;
+    for arg in rest {
+        out.push(b',');
+        serde_json::to_writer(&mut out, arg)?;
+    }
+    out.extend_from_slice(b"]]");
+    Ok(out)
+}
+
+/// A compact call's start: `["00003",3,`.
+fn compact_head(call_index: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(32);
     // Its id and index through `itoa`: `write!` through the formatter cost more than
     // the rest of the call's encoding.
@@ -155,13 +185,7 @@ pub fn compact_call(
     out.extend_from_slice(b"\",");
     out.extend_from_slice(index);
     out.push(b',');
-    serde_json::to_writer(&mut out, args)?;
-    if !kwargs.is_empty() {
-        out.push(b',');
-        serde_json::to_writer(&mut out, kwargs)?;
-    }
-    out.push(b']');
-    Ok(out)
+    out
 }
 
 /// One part of one object, for object processing.
@@ -220,18 +244,35 @@ pub struct CallResponse {
     pub restart: bool,
 }
 
-impl CallResponse {
-    /// A call answered in a `results` frame: it returned `result` after `duration_ns`,
-    /// printing nothing.
-    fn batched(call_id: String, duration_ns: u64, result: Value) -> CallResponse {
+/// A call answered in a `results` frame: it returned `result` after `duration_s`,
+/// printing nothing. A fifth of a [`CallResponse`]'s size: a map's answers are moved
+/// several times on their way to its records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Returned {
+    /// How long the function ran, seconds.
+    pub duration_s: f64,
+    /// Its return value.
+    pub result: Value,
+}
+
+impl Returned {
+    fn new(duration_ns: u64, result: Value) -> Returned {
+        Returned {
+            duration_s: duration_ns as f64 / 1e9,
+            result,
+        }
+    }
+
+    /// The same answer as a whole response of call `call_id`.
+    pub fn into_response(self, call_id: String) -> CallResponse {
         CallResponse {
             call_id,
             ok: true,
-            result,
+            result: self.result,
             error: None,
             stdout: String::new(),
             stderr: String::new(),
-            duration_s: duration_ns as f64 / 1e9,
+            duration_s: self.duration_s,
             restart: false,
         }
     }
@@ -413,12 +454,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     }
 }
 
-/// A `results` frame: the answers of calls that returned, in order. The call ids are
-/// digits, borrowed from the frame (no escapes to undo).
+/// A `results` frame: the answers of calls that returned, in order, each the call's
+/// index, its duration in nanoseconds and its result.
 #[derive(Deserialize)]
-struct ResultsFrame<'a> {
-    #[serde(borrow)]
-    calls: Vec<(std::borrow::Cow<'a, str>, u64, Value)>,
+struct ResultsFrame {
+    calls: Vec<(u64, u64, Value)>,
 }
 
 /// Decodes a frame body as a runtime message; the `type` field says which.
@@ -426,11 +466,11 @@ pub fn decode(body: &[u8]) -> Result<Message, FrameError> {
     // The runtime writes `type` first: the answers of calls, by far the most frequent
     // frames, are read straight into their structs, without a `Value` of the whole frame.
     if body.starts_with(br#"{"type":"results","#) {
-        if let Some(answers) = integer_results(body) {
-            return Ok(Message::Results(answers));
+        if let Some(message) = integer_results(body) {
+            return Ok(message);
         }
         let frame: ResultsFrame = serde_json::from_slice(body)?;
-        return Ok(Message::Results(results(frame)));
+        return Ok(results(frame));
     }
     // Written before each results frame: `{"type":"buffered","call_id":"00003"}`.
     if let Some(id) = body
@@ -459,7 +499,7 @@ pub fn decode(body: &[u8]) -> Result<Message, FrameError> {
         },
         "result" => Message::Result(Box::new(serde_json::from_value(v)?)),
         "buffered" => Message::Buffered,
-        "results" => Message::Results(results(serde_json::from_slice(body)?)),
+        "results" => results(serde_json::from_slice(body)?),
         "output" => {
             let out: OutputFrame = serde_json::from_value(v)?;
             Message::Output(out.parts)
@@ -499,23 +539,24 @@ pub fn decode(body: &[u8]) -> Result<Message, FrameError> {
 /// A `results` frame exactly as the runtime writes it whose results are all integers
 /// (a map of trivial calls), read without serde: the general path took ~1,300
 /// instructions per answer. None for anything else, which the general path reads.
-fn integer_results(body: &[u8]) -> Option<Vec<CallResponse>> {
+fn integer_results(body: &[u8]) -> Option<Message> {
     const HEAD: &[u8] = br#"{"type":"results","calls":["#;
     let b = body.strip_prefix(HEAD)?;
     let mut answers = Vec::with_capacity(b.len() / 16);
-    let mut last_id = 0..0;
+    let mut last_index;
     let mut at = 0;
     loop {
-        // ["00003",1200,4]
-        let id = b.get(at..)?.strip_prefix(b"[\"")?;
-        let id_len = id.iter().position(|c| !c.is_ascii_digit())?;
-        at += 2;
-        last_id = at..at + id_len;
-        at += id_len;
-        if b.get(at..at + 2)? != b"\"," {
+        // [3,1200,4]
+        if *b.get(at)? != b'[' {
             return None;
         }
-        let (duration_ns, end) = json_digits(b, at + 2)?;
+        let (index, end) = json_digits(b, at + 1)?;
+        last_index = index;
+        at = end;
+        if *b.get(at)? != b',' {
+            return None;
+        }
+        let (duration_ns, end) = json_digits(b, at + 1)?;
         at = end;
         if *b.get(at)? != b',' {
             return None;
@@ -533,17 +574,17 @@ fn integer_results(body: &[u8]) -> Option<Vec<CallResponse>> {
             return None;
         }
         at += 1;
-        answers.push(CallResponse::batched(String::new(), duration_ns, result));
+        answers.push(Returned::new(duration_ns, result));
         match b.get(at..)? {
             [b',', ..] => at += 1,
             b"]}" => break,
             _ => return None,
         }
     }
-    // Only the last answer keeps its call id, as in `results`.
-    let id = std::str::from_utf8(b.get(last_id)?).ok()?;
-    answers.last_mut()?.call_id = id.to_owned();
-    Some(answers)
+    Some(Message::Results {
+        answers,
+        last: call_id(last_index),
+    })
 }
 
 /// A JSON integer of digits only at `at` (no sign, no leading zero), and the offset
@@ -560,23 +601,22 @@ fn json_digits(b: &[u8], at: usize) -> Option<(u64, usize)> {
     Some((n, at + len))
 }
 
-/// A `results` frame's answers as the calls' responses. Only the last keeps its call
-/// id (the host claims the frame's output on the worker's stderr by it).
-fn results(frame: ResultsFrame<'_>) -> Vec<CallResponse> {
-    let last = frame.calls.len().saturating_sub(1);
-    frame
+/// A `results` frame's message.
+fn results(frame: ResultsFrame) -> Message {
+    let last = frame.calls.last().map(|c| call_id(c.0)).unwrap_or_default();
+    let answers = frame
         .calls
         .into_iter()
-        .enumerate()
-        .map(|(n, (call_id, duration_ns, result))| {
-            let call_id = if n == last {
-                call_id.into_owned()
-            } else {
-                String::new()
-            };
-            CallResponse::batched(call_id, duration_ns, result)
-        })
-        .collect()
+        .map(|(_, duration_ns, result)| Returned::new(duration_ns, result))
+        .collect();
+    Message::Results { answers, last }
+}
+
+/// The id of a phase's call `index` (`00003`): its index, zero-padded to five digits. A
+/// local worker makes the same from the index (`_call_id` in `lithoflow_worker.py`): the
+/// calls of a range chunk and the answers of a `results` frame carry only indices.
+pub fn call_id(index: impl std::fmt::Display) -> String {
+    format!("{index:05}")
 }
 
 /// The frame body answering request `id`: `{"type": "answer", "id": .., "ok": true,
@@ -610,8 +650,14 @@ pub enum Message {
     /// A call's outcome.
     Result(Box<CallResponse>),
     /// The outcomes of consecutive calls of a chunk that returned (never empty when the
-    /// worker is sound), in call order.
-    Results(Vec<CallResponse>),
+    /// worker is sound), in call order, and the id of the last (the host claims the
+    /// frame's output on the worker's stderr by it).
+    Results {
+        /// The answers.
+        answers: Vec<Returned>,
+        /// The last call's id.
+        last: String,
+    },
     /// The worker finished a call and keeps its answer for a later `results` frame
     /// (`{"type": "buffered", "call_id": ..}`, sent when its buffer of answers stops
     /// being empty): until that frame, a crash may lose answers of finished calls.
@@ -721,33 +767,35 @@ mod tests {
 
     #[test]
     fn a_results_frame_decodes_into_each_calls_answer_in_order() {
-        let body = br#"{"type":"results","calls":[["00003",1500,{"a":[1]}],["00004",0,null],["00005",2000000000,"x"]]}"#;
-        // Only the last answer keeps its call id: the frame's stderr output is its.
-        let Ok(Message::Results(answers)) = decode(body) else {
+        let body =
+            br#"{"type":"results","calls":[[3,1500,{"a":[1]}],[4,0,null],[5,2000000000,"x"]]}"#;
+        // The frame names its last call: the frame's stderr output is its.
+        let Ok(Message::Results { answers, last }) = decode(body) else {
             panic!("{:?}", decode(body));
         };
-        let got: Vec<(&str, bool, f64, &Value)> = answers
-            .iter()
-            .map(|r| (r.call_id.as_str(), r.ok, r.duration_s, &r.result))
-            .collect();
+        let got: Vec<(f64, &Value)> = answers.iter().map(|r| (r.duration_s, &r.result)).collect();
         assert_eq!(
             got,
             [
-                ("", true, 1.5e-6, &serde_json::json!({"a": [1]})),
-                ("", true, 0.0, &Value::Null),
-                ("00005", true, 2.0, &serde_json::json!("x")),
+                (1.5e-6, &serde_json::json!({"a": [1]})),
+                (0.0, &Value::Null),
+                (2.0, &serde_json::json!("x")),
             ]
         );
-        assert!(answers.iter().all(|r| r.error.is_none()
-            && !r.restart
-            && r.stdout.is_empty()
-            && r.stderr.is_empty()));
+        assert_eq!(last, "00005");
+        let whole = answers[2].clone().into_response(last);
+        assert!(whole.ok && whole.error.is_none() && !whole.restart);
+        assert!(whole.stdout.is_empty() && whole.stderr.is_empty());
+        assert_eq!((whole.call_id.as_str(), whole.duration_s), ("00005", 2.0));
         // The same frame with its fields in another order takes the general path.
-        let spaced = br#"{"calls":[["00001",5,2]],"type":"results"}"#;
-        assert!(matches!(decode(spaced), Ok(Message::Results(a)) if a.len() == 1));
+        let spaced = br#"{"calls":[[1,5,2]],"type":"results"}"#;
+        assert!(matches!(
+            decode(spaced),
+            Ok(Message::Results { answers, last }) if answers.len() == 1 && last == "00001"
+        ));
         for bad in [
-            &br#"{"type":"results","calls":[["00001",-1,2]]}"#[..],
-            br#"{"type":"results","calls":[["00001",1]]}"#,
+            &br#"{"type":"results","calls":[[1,-1,2]]}"#[..],
+            br#"{"type":"results","calls":[[1,1]]}"#,
             br#"{"type":"results"}"#,
         ] {
             assert!(decode(bad).is_err(), "{}", String::from_utf8_lossy(bad));
@@ -760,20 +808,26 @@ mod tests {
             let frame: ResultsFrame = serde_json::from_slice(body).map_err(|e| e.to_string())?;
             Ok::<_, String>(results(frame))
         };
-        let same = |a: &[CallResponse], b: &[CallResponse]| {
-            a.len() == b.len()
-                && a.iter().zip(b).all(|(a, b)| {
-                    a.call_id == b.call_id
-                        && a.result == b.result
-                        && a.duration_s.to_bits() == b.duration_s.to_bits()
-                        && a.ok
-                        && b.ok
-                })
+        let same = |a: &Message, b: &Message| match (a, b) {
+            (
+                Message::Results { answers, last },
+                Message::Results {
+                    answers: b_answers,
+                    last: b_last,
+                },
+            ) => {
+                last == b_last
+                    && answers.len() == b_answers.len()
+                    && answers.iter().zip(b_answers).all(|(a, b)| {
+                        a.result == b.result && a.duration_s.to_bits() == b.duration_s.to_bits()
+                    })
+            }
+            _ => false,
         };
         for body in [
-            &br#"{"type":"results","calls":[["00003",1500,4]]}"#[..],
-            br#"{"type":"results","calls":[["00003",0,0],["00004",7,-12],["100000",18446744073709551615,18446744073709551615]]}"#,
-            br#"{"type":"results","calls":[["1",1,-9223372036854775807]]}"#,
+            &br#"{"type":"results","calls":[[3,1500,4]]}"#[..],
+            br#"{"type":"results","calls":[[3,0,0],[4,7,-12],[100000,18446744073709551615,18446744073709551615]]}"#,
+            br#"{"type":"results","calls":[[1,1,-9223372036854775807]]}"#,
         ] {
             let Some(fast) = integer_results(body) else {
                 panic!("not read by hand: {}", String::from_utf8_lossy(body));
@@ -786,18 +840,19 @@ mod tests {
         // Anything else is left to the general path, which reads it or refuses it.
         for body in [
             &br#"{"type":"results","calls":[]}"#[..],
-            br#"{"type":"results","calls":[["00003",1500,4.5]]}"#,
-            br#"{"type":"results","calls":[["00003",1500,-0]]}"#,
-            br#"{"type":"results","calls":[["00003",1500,01]]}"#,
-            br#"{"type":"results","calls":[["00003",-1,4]]}"#,
-            br#"{"type":"results","calls":[["00003",1500,18446744073709551616]]}"#,
-            br#"{"type":"results","calls":[["00003",1500,-9223372036854775808]]}"#,
-            br#"{"type":"results","calls":[["a3",1500,4]]}"#,
-            br#"{"type":"results","calls":[["00003",1500,4],]}"#,
-            br#"{"type":"results","calls":[["00003",1500,4]]} "#,
-            br#"{"type":"results","calls":[["00003",1500,4] ]}"#,
-            br#"{"type":"results","calls":[["00003",1500,4,5]]}"#,
-            br#"{"type":"results","calls":[["00003",1500,4]"#,
+            br#"{"type":"results","calls":[[3,1500,4.5]]}"#,
+            br#"{"type":"results","calls":[[3,1500,-0]]}"#,
+            br#"{"type":"results","calls":[[3,1500,01]]}"#,
+            br#"{"type":"results","calls":[[3,-1,4]]}"#,
+            br#"{"type":"results","calls":[[3,1500,18446744073709551616]]}"#,
+            br#"{"type":"results","calls":[[3,1500,-9223372036854775808]]}"#,
+            br#"{"type":"results","calls":[["00003",1500,4]]}"#,
+            br#"{"type":"results","calls":[[03,1500,4]]}"#,
+            br#"{"type":"results","calls":[[3,1500,4],]}"#,
+            br#"{"type":"results","calls":[[3,1500,4]]} "#,
+            br#"{"type":"results","calls":[[3,1500,4] ]}"#,
+            br#"{"type":"results","calls":[[3,1500,4,5]]}"#,
+            br#"{"type":"results","calls":[[3,1500,4]"#,
         ] {
             assert!(
                 integer_results(body).is_none(),
@@ -805,20 +860,14 @@ mod tests {
                 String::from_utf8_lossy(body)
             );
         }
-        let Ok(Message::Results(answers)) =
-            decode(br#"{"type":"results","calls":[["00003",1500,4],["00004",1,5]]}"#)
+        let Ok(Message::Results { answers, last }) =
+            decode(br#"{"type":"results","calls":[[3,1500,4],[4,1,5]]}"#)
         else {
             panic!("not decoded");
         };
-        assert_eq!(answers.len(), 2);
-        assert_eq!(
-            (answers[0].call_id.as_str(), &answers[0].result),
-            ("", &Value::from(4))
-        );
-        assert_eq!(
-            (answers[1].call_id.as_str(), &answers[1].result),
-            ("00004", &Value::from(5))
-        );
+        let results: Vec<&Value> = answers.iter().map(|r| &r.result).collect();
+        assert_eq!(results, [&Value::from(4), &Value::from(5)]);
+        assert_eq!(last, "00004");
         // A `buffered` frame as the runtime writes it, read without serde, and others.
         for body in [
             &br#"{"type":"buffered","call_id":"00003"}"#[..],
@@ -844,6 +893,18 @@ mod tests {
         for (index, id) in [(0, "00000"), (99_999, "99999"), (100_000, "100000")] {
             let call = compact_call(index, &[], &none).expect("encodes");
             assert_eq!(call, format!(r#"["{id}",{index},[]]"#).as_bytes());
+        }
+        // Positional arguments written one by one are the same bytes.
+        for (first, rest) in [
+            (serde_json::json!(1), &args[..0]),
+            (serde_json::json!({"k": [1, "x"]}), &args[..]),
+        ] {
+            let mut all = vec![first.clone()];
+            all.extend(rest.iter().cloned());
+            assert_eq!(
+                compact_positional(42, &first, rest).expect("encodes"),
+                compact_call(42, &all, &none).expect("encodes")
+            );
         }
     }
 

@@ -3,19 +3,21 @@
 //! from the backend's hooks, and each answer turned into a [`CallRecord`], in order.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::Value;
 use tokio::sync::{Semaphore, mpsc, watch};
 
-use super::{Calls, JobRun, Prepared, input_error, paths};
-use crate::backend::{CallEvents, JobHeader, Reply, WorkItem, WorkResult};
+use super::{Call, Calls, JobRun, Prepared, input_error, paths};
+use crate::backend::{Answers, CallEvents, JobHeader, Reply, WorkItem, WorkResult};
 use crate::error::{CallError, CallErrorKind};
 use crate::job::{
     CallOptions, CallOutput, CallPlace, CallRecord, FunctionRef, OutputSink, OutputStream, Progress,
 };
-use crate::protocol::{CallPart, CallRequest, JobHeaderFrame, Request, compact_call};
+use crate::protocol::{
+    CallPart, CallRequest, JobHeaderFrame, Request, compact_call, compact_positional,
+};
 use crate::records::{CallRecords, PhaseBuilder};
 
 impl JobRun {
@@ -100,33 +102,57 @@ impl JobRun {
                 memory_mb: memory,
             })
         });
-        let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Option<WorkResult>)>();
-        let mut waiting: Vec<Option<Arc<ProgressEvents>>> = (0..total).map(|_| None).collect();
+        let (tx, mut rx) = mpsc::unbounded_channel::<Answers>();
+        let events = Arc::new(PhaseEvents::new(
+            self.progress.clone(),
+            total,
+            gate.clone(),
+            phase,
+            opts.output.clone(),
+        ));
+        // Per call: handed over and not settled yet.
+        let mut waiting = vec![false; total];
         let mut records = CallRecords::phase(phase, total);
         let mut in_flight = 0usize;
-        let settle = |(index, result): (usize, Option<WorkResult>),
-                      waiting: &mut Vec<Option<Arc<ProgressEvents>>>,
-                      records: &mut PhaseBuilder| {
-            let Some(events) = waiting.get_mut(index).and_then(Option::take) else {
+        let settle_one = |index: usize,
+                          result: Option<WorkResult>,
+                          waiting: &mut Vec<bool>,
+                          records: &mut PhaseBuilder| {
+            if !waiting.get_mut(index).is_some_and(std::mem::take) {
                 return;
-            };
+            }
             let result = result.unwrap_or_else(|| {
                 // The pool dropped the call without serving it.
-                events.finished(false);
+                events.count_end(index, false, true);
                 WorkResult::Infrastructure("the worker pool stopped".to_owned())
             });
-            let ok = matches!(&result, WorkResult::Call { response, .. } if response.ok);
+            let ok = result.ok();
             if !ok {
                 failed.cancel();
             }
-            records.set(index, events.record(result));
+            records.set(index, events.record(index, result));
         };
+        // Settles a message's answers; returns how many calls it answered.
+        let settle =
+            |answers: Answers, waiting: &mut Vec<bool>, records: &mut PhaseBuilder| match answers {
+                Answers::One(index, result) => {
+                    settle_one(index, result, waiting, records);
+                    1
+                }
+                Answers::Many(results) => {
+                    let n = results.len();
+                    for (index, result) in results {
+                        settle_one(index, Some(result), waiting, records);
+                    }
+                    n
+                }
+            };
         for (index, call) in calls.into_calls().enumerate() {
             while in_flight >= limit {
                 match rx.recv().await {
-                    Some(answer) => {
-                        in_flight -= 1;
-                        settle(answer, &mut waiting, &mut records);
+                    Some(answers) => {
+                        let n = settle(answers, &mut waiting, &mut records);
+                        in_flight = in_flight.saturating_sub(n);
                     }
                     None => break,
                 }
@@ -134,59 +160,66 @@ impl JobRun {
             if failed.is_cancelled() {
                 break;
             }
-            // An element that does not bind, or an object part that cannot be delivered,
-            // is the call's input error.
-            let delivered = match call {
-                Ok(mut call) => {
-                    // Boxed, and only for a call with an object part: a part read from S3
-                    // is a large future, and inline it made every one-call job's future
-                    // (a fan-out holds thousands while they wait) as large.
-                    match call.obj.take() {
-                        None => Ok((call, None)),
-                        part => Box::pin(self.deliver_part(part, opts))
-                            .await
-                            .map(|obj| (call, obj)),
+            let encoded = match (call, &header) {
+                // A local worker's call of positional arguments is written straight from
+                // them.
+                (Call::Positional(first, rest), Some(_)) => compact_positional(index, first, rest),
+                (call, _) => {
+                    // An element that does not bind, or an object part that cannot be delivered,
+                    // is the call's input error.
+                    let delivered = match call.prepared() {
+                        Ok(mut call) => {
+                            // Boxed, and only for a call with an object part: a part read from S3
+                            // is a large future, and inline it made every one-call job's future
+                            // (a fan-out holds thousands while they wait) as large.
+                            match call.obj.take() {
+                                None => Ok((call, None)),
+                                part => Box::pin(self.deliver_part(part, opts))
+                                    .await
+                                    .map(|obj| (call, obj)),
+                            }
+                        }
+                        Err(message) => Err(message),
+                    };
+                    let (call, obj) = match delivered {
+                        Ok(delivered) => delivered,
+                        Err(message) => {
+                            failed.cancel();
+                            let failed = WorkResult::failed(index, CallErrorKind::Input, message);
+                            records.set(index, record(phase, index, failed));
+                            continue;
+                        }
+                    };
+                    let call_id = || crate::protocol::call_id(index);
+                    let plain = obj.is_none() && call.context.is_none();
+                    match &header {
+                        Some(_) if plain => compact_call(index, &call.args.args, &call.args.kwargs),
+                        Some(_) => serde_json::to_vec(&CallPart {
+                            call_id: &call_id(),
+                            call_index: index,
+                            args: &call.args.args,
+                            kwargs: &call.args.kwargs,
+                            obj: obj.as_ref(),
+                            airflow_context: call.context.as_ref().map(|c| &c.values),
+                            context_positional: call.context.as_ref().is_some_and(|c| c.positional),
+                        }),
+                        None => serde_json::to_vec(&Request::Call(Box::new(CallRequest {
+                            call_id: call_id(),
+                            call_index: index,
+                            module: func.module.clone(),
+                            function: func.function.clone(),
+                            args: call.args.args,
+                            kwargs: call.args.kwargs,
+                            extra_env: opts.extra_env.clone(),
+                            sys_path: sys_path.clone(),
+                            exclude_modules: opts.exclude_modules.clone(),
+                            memory_mb: memory,
+                            obj,
+                            context_positional: call.context.as_ref().is_some_and(|c| c.positional),
+                            airflow_context: call.context.map(|c| c.values),
+                        }))),
                     }
                 }
-                Err(message) => Err(message),
-            };
-            let (call, obj) = match delivered {
-                Ok(delivered) => delivered,
-                Err(message) => {
-                    failed.cancel();
-                    let failed = WorkResult::failed(index, CallErrorKind::Input, message);
-                    records.set(index, record(phase, index, failed));
-                    continue;
-                }
-            };
-            let call_id = || format!("{index:05}");
-            let plain = obj.is_none() && call.context.is_none();
-            let encoded = match &header {
-                Some(_) if plain => compact_call(index, &call.args.args, &call.args.kwargs),
-                Some(_) => serde_json::to_vec(&CallPart {
-                    call_id: &call_id(),
-                    call_index: index,
-                    args: &call.args.args,
-                    kwargs: &call.args.kwargs,
-                    obj: obj.as_ref(),
-                    airflow_context: call.context.as_ref().map(|c| &c.values),
-                    context_positional: call.context.as_ref().is_some_and(|c| c.positional),
-                }),
-                None => serde_json::to_vec(&Request::Call(Box::new(CallRequest {
-                    call_id: call_id(),
-                    call_index: index,
-                    module: func.module.clone(),
-                    function: func.function.clone(),
-                    args: call.args.args,
-                    kwargs: call.args.kwargs,
-                    extra_env: opts.extra_env.clone(),
-                    sys_path: sys_path.clone(),
-                    exclude_modules: opts.exclude_modules.clone(),
-                    memory_mb: memory,
-                    obj,
-                    context_positional: call.context.as_ref().is_some_and(|c| c.positional),
-                    airflow_context: call.context.map(|c| c.values),
-                }))),
             };
             let body = match encoded {
                 Ok(b) => b,
@@ -196,23 +229,16 @@ impl JobRun {
                     continue;
                 }
             };
-            let events = Arc::new(ProgressEvents {
-                progress: self.progress.clone(),
-                started: AtomicBool::new(false),
-                gate: gate.clone(),
-                accepted: AtomicBool::new(false),
-                phase,
-                index,
-                sink: opts.output.clone(),
-                printed: Mutex::new(Printed::default()),
-            });
             let item = WorkItem {
                 body,
                 job: header.clone(),
                 call_index: index,
                 timeout,
                 cancel: Arc::clone(&cancel),
-                events: Some(Arc::clone(&events) as Arc<dyn CallEvents>),
+                events: Some(Arc::new(CallHooks {
+                    phase: Arc::clone(&events),
+                    index,
+                }) as Arc<dyn CallEvents>),
                 reply: Reply::shared(index, tx.clone()),
                 services: opts
                     .services
@@ -220,7 +246,7 @@ impl JobRun {
                     .map(|s| (s, CallPlace { phase, index })),
                 cloud: self.cloud_call(phase, index, memory),
             };
-            waiting[index] = Some(events);
+            waiting[index] = true;
             in_flight += 1;
             if batch {
                 batch_items.push(item);
@@ -249,8 +275,8 @@ impl JobRun {
         // Every call of this phase is handed over: an `async_invoke` task may return.
         // (A map_reduce's reducer is invoked later by the job itself.)
         let _ = self.accepted.send(true);
-        while let Some(answer) = rx.recv().await {
-            settle(answer, &mut waiting, &mut records);
+        while let Some(answers) = rx.recv().await {
+            settle(answers, &mut waiting, &mut records);
         }
         records.finish(|index| CallRecord {
             index,
@@ -303,19 +329,32 @@ fn header_for(mut frame: JobHeaderFrame<'_>) -> Arc<JobHeader> {
     header
 }
 
-/// Progress counts, updated by the worker in call order, and the call's output.
-struct ProgressEvents {
+/// A phase's progress counts, updated by the backend in call order, and what its calls
+/// print: one for the phase, with a flag byte per call, rather than an object per call
+/// (making and dropping those, with their clones of the channels inside, was a tenth
+/// of the host's CPU in a 100,000-call map).
+struct PhaseEvents {
     progress: watch::Sender<Progress>,
-    started: AtomicBool,
+    /// Per call: [`RUNNING`], [`ACCEPTED`].
+    flags: Box<[AtomicU8]>,
     /// Released once per call when a cloud backend accepted it, or when it ended.
     gate: Option<Arc<Semaphore>>,
-    accepted: AtomicBool,
     phase: &'static str,
-    index: usize,
     /// Where output goes as it is printed.
     sink: Option<OutputSink>,
-    /// What the call printed while it ran (streamed by a local worker).
-    printed: Mutex<Printed>,
+    /// What calls printed while they ran (streamed by a local worker), by index.
+    printed: Mutex<HashMap<usize, Printed>>,
+}
+
+/// The call is counted as running.
+const RUNNING: u8 = 1;
+/// The call released its permit of the gate.
+const ACCEPTED: u8 = 2;
+
+/// The hooks of one call of a phase.
+struct CallHooks {
+    phase: Arc<PhaseEvents>,
+    index: usize,
 }
 
 /// A call's output streamed so far, for its record.
@@ -325,14 +364,61 @@ struct Printed {
     stderr: String,
 }
 
-impl ProgressEvents {
-    /// The call's record: its streamed output first, then what its answer holds besides
-    /// (a Lambda call's whole output, a worker's own stderr), which goes to the sink now,
-    /// so the sink sees every call's output exactly once.
-    fn record(&self, result: WorkResult) -> CallRecord {
-        let mut record = record(self.phase, self.index, result);
-        let printed =
-            std::mem::take(&mut *self.printed.lock().unwrap_or_else(PoisonError::into_inner));
+impl PhaseEvents {
+    fn new(
+        progress: watch::Sender<Progress>,
+        calls: usize,
+        gate: Option<Arc<Semaphore>>,
+        phase: &'static str,
+        sink: Option<OutputSink>,
+    ) -> PhaseEvents {
+        PhaseEvents {
+            progress,
+            flags: (0..calls).map(|_| AtomicU8::new(0)).collect(),
+            gate,
+            phase,
+            sink,
+            printed: Mutex::default(),
+        }
+    }
+
+    /// Clears `flag` of call `index`; whether it was set.
+    fn clear(&self, index: usize, flag: u8) -> bool {
+        self.flags
+            .get(index)
+            .is_some_and(|f| f.fetch_and(!flag, Ordering::SeqCst) & flag != 0)
+    }
+
+    /// Sets `flag` of call `index`; whether it was set already.
+    fn set(&self, index: usize, flag: u8) -> bool {
+        self.flags
+            .get(index)
+            .is_none_or(|f| f.fetch_or(flag, Ordering::SeqCst) & flag != 0)
+    }
+
+    /// Call `index`'s record: its streamed output first, then what its answer holds
+    /// besides (a Lambda call's whole output, a worker's own stderr), which goes to the
+    /// sink now, so the sink sees every call's output exactly once.
+    fn record(&self, index: usize, result: WorkResult) -> CallRecord {
+        let mut record = record(self.phase, index, result);
+        if record.stdout.is_empty() && record.stderr.is_empty() && self.sink.is_none() {
+            // Nothing to add or send, unless the call printed while it ran.
+            let mut printed = self.printed.lock().unwrap_or_else(PoisonError::into_inner);
+            if printed.is_empty() {
+                return record;
+            }
+            if let Some(p) = printed.remove(&index) {
+                record.stdout = p.stdout;
+                record.stderr = p.stderr;
+            }
+            return record;
+        }
+        let printed = self
+            .printed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&index)
+            .unwrap_or_default();
         for (stream, text, before) in [
             (OutputStream::Stdout, &mut record.stdout, printed.stdout),
             (OutputStream::Stderr, &mut record.stderr, printed.stderr),
@@ -342,7 +428,7 @@ impl ProgressEvents {
             {
                 sink.send(CallOutput {
                     phase: self.phase,
-                    index: self.index,
+                    index,
                     stream,
                     text,
                 });
@@ -354,9 +440,9 @@ impl ProgressEvents {
         record
     }
 
-    /// Counts the call's end; wakes the progress's watchers if `wake`.
-    fn count_end(&self, ok: bool, wake: bool) {
-        let was_running = self.started.swap(false, Ordering::SeqCst);
+    /// Counts call `index`'s end; wakes the progress's watchers if `wake`.
+    fn count_end(&self, index: usize, ok: bool, wake: bool) {
+        let was_running = self.clear(index, RUNNING);
         self.progress.send_if_modified(|p| {
             if was_running {
                 p.running = p.running.saturating_sub(1);
@@ -368,48 +454,50 @@ impl ProgressEvents {
             }
             wake
         });
-        self.accept();
+        self.accept(index);
     }
 
-    fn accept(&self) {
-        if !self.accepted.swap(true, Ordering::SeqCst)
-            && let Some(gate) = &self.gate
+    fn accept(&self, index: usize) {
+        if let Some(gate) = &self.gate
+            && !self.set(index, ACCEPTED)
         {
             gate.add_permits(1);
         }
     }
 }
 
-impl CallEvents for ProgressEvents {
+impl CallEvents for CallHooks {
     fn accepted(&self) {
-        self.accept();
+        self.phase.accept(self.index);
     }
 
     fn started(&self) {
-        self.started.store(true, Ordering::SeqCst);
-        self.progress.send_modify(|p| p.running += 1);
+        self.phase.set(self.index, RUNNING);
+        self.phase.progress.send_modify(|p| p.running += 1);
     }
 
     fn finished_quietly(&self, ok: bool) {
-        self.count_end(ok, false);
+        self.phase.count_end(self.index, ok, false);
     }
 
     fn answered(&self, ok: bool, wake: bool) {
-        // Never counted as running (`started` is unset): one update instead of a start
+        // Never counted as running (`RUNNING` is unset): one update instead of a start
         // and an end.
-        self.count_end(ok, wake);
+        self.phase.count_end(self.index, ok, wake);
     }
 
     fn output(&self, stream: OutputStream, text: &str) {
-        if let Some(sink) = &self.sink {
+        let phase = &self.phase;
+        if let Some(sink) = &phase.sink {
             sink.send(CallOutput {
-                phase: self.phase,
+                phase: phase.phase,
                 index: self.index,
                 stream,
                 text,
             });
         }
-        let mut printed = self.printed.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut printed = phase.printed.lock().unwrap_or_else(PoisonError::into_inner);
+        let printed = printed.entry(self.index).or_default();
         match stream {
             OutputStream::Stdout => printed.stdout.push_str(text),
             OutputStream::Stderr => printed.stderr.push_str(text),
@@ -417,15 +505,21 @@ impl CallEvents for ProgressEvents {
     }
 
     fn requeued(&self) {
-        if self.started.swap(false, Ordering::SeqCst) {
-            self.progress
+        let phase = &self.phase;
+        if phase.clear(self.index, RUNNING) {
+            phase
+                .progress
                 .send_modify(|p| p.running = p.running.saturating_sub(1));
         }
-        *self.printed.lock().unwrap_or_else(PoisonError::into_inner) = Printed::default();
+        phase
+            .printed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.index);
     }
 
     fn finished(&self, ok: bool) {
-        self.count_end(ok, true);
+        self.phase.count_end(self.index, ok, true);
     }
 }
 
@@ -464,6 +558,18 @@ pub(super) fn record(phase: &'static str, index: usize, result: WorkResult) -> C
                 duration_s: response.duration_s,
             }
         }
+        WorkResult::Returned {
+            returned,
+            worker_stderr,
+        } => CallRecord {
+            index,
+            phase,
+            result: returned.result,
+            error: None,
+            stdout: String::new(),
+            stderr: worker_stderr,
+            duration_s: returned.duration_s,
+        },
         WorkResult::Failed {
             error,
             worker_stderr,

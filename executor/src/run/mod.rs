@@ -416,23 +416,59 @@ impl<'a> Calls<'a> {
         }
     }
 
-    /// The calls in order; an element that does not bind is its call's input error.
-    fn into_calls(self) -> Box<dyn Iterator<Item = Result<Prepared, String>> + Send + 'a> {
+    /// The calls in order; an element that does not bind is its call's input error. An
+    /// element that is not a table, with positional `extra_params` or none, comes as
+    /// itself: its arguments are the element and those (`binding::bind`), and a local
+    /// worker's request is written straight from them.
+    fn into_calls(self) -> Box<dyn Iterator<Item = Call<'a>> + Send + 'a> {
         match self {
-            Calls::Prepared(v) => Box::new(v.into_iter().map(Ok)),
-            Calls::Elements { items, extra } => Box::new(items.iter().map(move |e| {
-                binding::bind(e, extra).map(|args| Prepared {
-                    args,
-                    obj: None,
-                    context: None,
-                })
-            })),
+            Calls::Prepared(v) => Box::new(v.into_iter().map(|p| Call::Ready(Box::new(Ok(p))))),
+            Calls::Elements { items, extra } => {
+                Box::new(items.iter().map(move |e| match (e, extra) {
+                    (Value::Object(_), _) | (_, Some(binding::Extra::Keyword(_))) => {
+                        Call::Ready(Box::new(binding::bind(e, extra).map(|args| Prepared {
+                            args,
+                            obj: None,
+                            context: None,
+                        })))
+                    }
+                    (element, Some(binding::Extra::Positional(rest))) => {
+                        Call::Positional(element, rest)
+                    }
+                    (element, None) => Call::Positional(element, &[]),
+                }))
+            }
         }
     }
 
     /// Every call prepared (a phase that needs them all at once).
     fn into_vec(self) -> Result<Vec<Prepared>, String> {
-        self.into_calls().collect()
+        self.into_calls().map(Call::prepared).collect()
+    }
+}
+
+/// One call of a phase, as [`Calls::into_calls`] gives it.
+enum Call<'a> {
+    /// Prepared, or why it cannot be (boxed: a prepared call is large).
+    Ready(Box<Result<Prepared, String>>),
+    /// Positional arguments only: an element and the `extra_params` after it.
+    Positional(&'a Value, &'a [Value]),
+}
+
+impl Call<'_> {
+    /// The call prepared.
+    fn prepared(self) -> Result<Prepared, String> {
+        match self {
+            Call::Ready(p) => *p,
+            Call::Positional(first, rest) => Ok(Prepared {
+                args: binding::CallArgs {
+                    args: std::iter::once(first).chain(rest).cloned().collect(),
+                    kwargs: Map::new(),
+                },
+                obj: None,
+                context: None,
+            }),
+        }
     }
 }
 

@@ -179,7 +179,7 @@ impl JobRun {
             Ok(WorkResult::Inspected(Err(e))) => Err(e.into_call_error(0)),
             Ok(WorkResult::Failed { error, .. }) => Err(error),
             Ok(WorkResult::Infrastructure(m)) => Err(input_error(0, m)),
-            Ok(WorkResult::Call { .. }) | Err(_) => Err(input_error(
+            Ok(WorkResult::Call { .. } | WorkResult::Returned { .. }) | Err(_) => Err(input_error(
                 0,
                 "the worker did not describe the function".to_owned(),
             )),

@@ -15,7 +15,11 @@ Requests, each a JSON document framed by a 4-byte big-endian length, on stdin:
   "kwargs": {...}, "obj": {...}}, ...]}``: a chunk of calls of that job, run one after
   the other, answered in order. A plain call is a list (call id, call index, positional
   arguments, and keyword arguments when there are any: cheap to decode); a call with an
-  object part or an Airflow context is a dict. Every answer frame is written after a mark on file
+  object part or an Airflow context is a dict. A chunk of plain calls with consecutive
+  indices and no keyword arguments comes as a range instead, ``{"type": "calls", "job":
+  7, "from": 3, "args": [[args...], [args...], ...]}``: the calls 3, 4, ... with those
+  positional arguments. A call's id is always its index zero-padded to five digits
+  (``"00003"``), so a range needs none. Every answer frame is written after a mark on file
   descriptor 2 (``END_MARK`` and the id of the last call it answers, so the host gives
   what went there to that call).
 
@@ -26,9 +30,9 @@ Requests, each a JSON document framed by a 4-byte big-endian length, on stdin:
   one-call chunk's call, a call of a job's own). The other successful plain calls of a
   chunk are answered together, in ONE frame (``Worker.flush``)::
 
-      {"type": "results", "calls": [["00003", 1200, <result JSON>], ...]}
+      {"type": "results", "calls": [[3, 1200, <result JSON>], ...]}
 
-  each entry the call id, the call's duration in nanoseconds (an integer: cheaper to
+  each entry the call's index, its duration in nanoseconds (an integer: cheaper to
   write than a float) and its return value. Those
   answers are buffered and written: at the chunk's end; before any other frame (an
   output frame, a request, another call's own result); and after a call that ends
@@ -133,7 +137,7 @@ class _Worker:
         _die_with_host(self.inp.fileno())
         self.pending = []
         # Answers of finished plain calls not yet written (``flush``), each a tuple: call
-        # id, duration in ns, result (an int, or its JSON text). Appended by the main
+        # index, duration in ns, result (an int, or its JSON text). Appended by the main
         # thread without a lock (a list's append and slice deletion are atomic); written
         # by whichever thread writes the next frame.
         self.batch = []
@@ -215,10 +219,10 @@ class _Worker:
         items = batch[:n]
         del batch[:n]
         body = (
-            ('{"type":"results","calls":[' + ",".join(['["%s",%d,%s]'] * n) + "]}")
+            ('{"type":"results","calls":[' + ",".join(["[%d,%d,%s]"] * n) + "]}")
             % tuple(itertools.chain.from_iterable(items))
         ).encode()
-        os.write(2, rt.END_MARK + items[-1][0].encode() + b"\n")
+        os.write(2, b"%s%05d\n" % (rt.END_MARK, items[-1][0]))
         self.out.write(struct.pack(">I", len(body)) + body)
 
     def mark(self, call_id):
@@ -240,9 +244,15 @@ class _Worker:
     def run_calls(self, req):
         """Runs a chunk of calls; False when the worker must exit after it."""
         job = self.jobs.get(req.get("job"))
-        calls = req.get("calls") or []
+        start = req.get("from")
+        if type(start) is int and type(req.get("args")) is list:
+            calls = req["args"]
+        else:
+            start, calls = None, req.get("calls") or []
         if job is not None and _plain(job):
-            return self.run_plain(job, calls)
+            return self.run_plain(job, calls, start)
+        if start is not None:
+            calls = [[_call_id(i), i, a] for i, a in enumerate(calls, start)]
         last = None
         for call in calls:
             call = _call_dict(call)
@@ -261,7 +271,7 @@ class _Worker:
                 return False
         return True
 
-    def run_plain(self, job, calls):
+    def run_plain(self, job, calls, start=None):
         """Runs a chunk of calls of a job that sets no environment, memory limit or
         excluded modules: what ``rt.run_call`` does, with the function loaded once per
         chunk and nothing else done per call but the call (a call with an object or an
@@ -270,7 +280,13 @@ class _Worker:
         docstring); any other call is answered by its own frame, after them. The calls of
         a chunk share one call state (``lf._call``, not a dict per call): a function that
         asks for its context gets it built for its call, and it is dropped after the call
-        (its outlet events sent first). False when the worker must exit."""
+        (its outlet events sent first). The chunk's calls print to the streams set once
+        for the chunk (set again after a call that replaced them or took the general
+        path); a call's duration runs from the end of the previous one's bookkeeping
+        (one clock reading per call). ``calls`` are compact calls, or with ``start`` the
+        positional arguments of the calls ``start``, ``start + 1``, ... (a range chunk),
+        whose ids are made only where a frame names them. False when the worker must
+        exit."""
         try:
             rt._add_sys_path(job.get("sys_path"))
             func = rt._load_function(job["module"], job["function"])
@@ -290,20 +306,40 @@ class _Worker:
         saved_out, saved_err = sys.stdout, sys.stderr
         plain = {"raw": None, "context": None, "lambda": False}
         last = None
-        last_write = clock()
+        final = calls[-1] if calls else None
+        ranged = start is not None
+        index = start - 1 if ranged else None
         streamer.begin()
         counts = streamer.counts
-        final = len(calls) - 1
+        sys.stdout, sys.stderr = out, err
+        if lf is not None:
+            # `lf._begin_call(None)`, inlined: the chunk's one call state (not a dict per
+            # call), whose context is built if a function asks for it and dropped after
+            # its call.
+            lf._call = plain
+        last_write = started = clock()
         try:
-            for position, call in enumerate(calls):
-                if type(call) is list and len(call) >= 3:
-                    last, index, args = call[0], call[1], call[2]
-                    kwargs = call[3] if len(call) > 3 else None
+            for call in calls:
+                kwargs = None
+                if ranged:
+                    index += 1
+                    last, args = None, call
+                elif type(call) is list and len(call) == 3:
+                    last, index, args = call
+                    if type(last) is not str or not last.isdigit():
+                        index = None
+                elif type(call) is list and len(call) == 4:
+                    last, index, args, kwargs = call
+                    if type(last) is not str or not last.isdigit():
+                        index = None
                 else:
                     last = call.get("call_id") if type(call) is dict else None
-                    index, args, kwargs = None, None, None
-                if (func is None or index is None or type(last) is not str or not last.isdigit()
-                        or type(args) is not list or (kwargs is not None and type(kwargs) is not dict)):
+                    index = None
+                if (func is None or index is None or type(args) is not list
+                        or (kwargs is not None and type(kwargs) is not dict)):
+                    if ranged:
+                        last = _call_id(index)
+                        call = [last, index, args]
                     sys.stdout, sys.stderr = saved_out, saved_err
                     streamer.end()
                     flush()
@@ -314,18 +350,14 @@ class _Worker:
                         return False
                     streamer.begin()
                     counts = streamer.counts
-                    last_write = clock()
+                    sys.stdout, sys.stderr = out, err
+                    if lf is not None:
+                        lf._call = plain
+                    last_write = started = clock()
                     continue
-                started = clock()
-                if lf is not None:
-                    # `lf._begin_call(None)`, inlined: the chunk's one call state (not a
-                    # dict per call), whose context is built if a function asks for it
-                    # and dropped after its call.
-                    lf._call = plain
                 try:
                     if takes_id:
                         args, kwargs = rt._bind(func, args, kwargs or {}, index)
-                    sys.stdout, sys.stderr = out, err
                     try:
                         result = func(*args, **kwargs) if kwargs else func(*args)
                     except MemoryError as e:
@@ -338,14 +370,16 @@ class _Worker:
                             if binding is not None:
                                 raise binding from None
                         raise
-                    if lf is not None and (lf._call is not plain or plain["context"] is not None):
+                    if lf is not None and (plain["context"] is not None or lf._call is not plain):
                         ctx = lf._call
                         if ctx is not None and ctx.get("context"):
                             lf._send_outlet_events()
                         plain["context"] = None
+                        lf._call = plain
                     encoded = result if type(result) is int else returned(result)
                 except BaseException as e:
                     sys.stdout, sys.stderr = saved_out, saved_err
+                    last = last or _call_id(index)
                     error, restart = rt._error_of(e)
                     plain["context"] = None
                     if lf is not None:
@@ -357,18 +391,24 @@ class _Worker:
                         streamer.end()
                     mark(last)
                     write(_result_body(resp))
-                    last_write = clock()
                     if restart:
                         streamer.end()
                         return False
                     streamer.begin()
                     counts = streamer.counts
+                    sys.stdout, sys.stderr = out, err
+                    if lf is not None:
+                        lf._call = plain
+                    last_write = started = clock()
                     continue
                 now = clock()
                 took = now - started
-                if counts["stdout"] or counts["stderr"]:
-                    # It printed: what it printed (sent after the buffered answers), then
-                    # its own answer. Each call may print up to MAX_CAPTURE of its own.
+                started = now
+                if counts["stdout"] or counts["stderr"] or sys.stdout is not out or sys.stderr is not err:
+                    # It printed (or replaced the streams): what it printed (sent after
+                    # the buffered answers), then its own answer. Each call may print up
+                    # to MAX_CAPTURE of its own.
+                    last = last or _call_id(index)
                     if streamer.parts:
                         streamer.end()
                     mark(last)
@@ -380,13 +420,15 @@ class _Worker:
                     )
                     streamer.begin()
                     counts = streamer.counts
-                    last_write = now
+                    sys.stdout, sys.stderr = out, err
+                    last_write = started = clock()
                     continue
                 if not batch:
-                    if position == final or took >= batch_call_ns:
+                    if call is final or took >= batch_call_ns:
                         # Nothing buffered, and this answer would be written at once
                         # anyway (the chunk's last call, or a long one): one frame of its
                         # own rather than a notice that answers wait, then the answers.
+                        last = last or _call_id(index)
                         mark(last)
                         write(
                             (
@@ -397,8 +439,8 @@ class _Worker:
                         last_write = now
                         continue
                     # The host must know that a crash from now on may lose answers.
-                    write(b'{"type":"buffered","call_id":"' + last.encode() + b'"}')
-                add((last, took, encoded))
+                    write(b'{"type":"buffered","call_id":"%05d"}' % index)
+                add((index, took, encoded))
                 if took >= batch_call_ns or now - last_write >= batch_write_ns:
                     flush()
                     last_write = now
@@ -462,6 +504,12 @@ def _takes_id(func):
         return "id" in code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
     sig = rt._signature(func)
     return sig is not None and "id" in sig.parameters
+
+
+def _call_id(index):
+    """The id of call ``index``: its index, zero-padded to five digits (the host's
+    ``call_id``: a range chunk's calls carry none)."""
+    return "%05d" % index
 
 
 def _call_dict(call):

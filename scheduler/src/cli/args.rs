@@ -160,15 +160,19 @@ pub enum DbCommand {
 
 impl Cli {
     /// Whether the command runs on one thread (a current-thread async runtime) rather
-    /// than on a worker per core: `dags test`, which runs one DAG run in the foreground.
-    /// Its work is handing each task from the engine to the executor and the answer
-    /// back, and on a thread per core each of those hand-offs wakes another thread (a
-    /// futex and, on a virtual machine, an interrupt between CPUs): a chain of 1,000
-    /// tasks on 2 cores took 0.53 s and 0.62 s of CPU on worker threads, 0.39 s and
+    /// than on a worker per core: `dags test` and `tasks test`, which run one DAG run or
+    /// one task in the foreground. Their work is handing each task from the engine to
+    /// the executor and the answer back (and each call of a map to a worker and its
+    /// answer back), and on a thread per core each of those hand-offs wakes another
+    /// thread (a futex and, on a virtual machine, an interrupt between CPUs): a chain of
+    /// 1,000 tasks on 2 cores took 0.53 s and 0.62 s of CPU on worker threads, 0.39 s and
     /// 0.31 s on one. The tasks' own work is not on this thread: Python calls run in
     /// the worker processes and blocking work on the blocking pool.
     pub fn one_thread(&self) -> bool {
-        matches!(self.command, Command::Dags(DagsCommand::Test { .. }))
+        matches!(
+            self.command,
+            Command::Dags(DagsCommand::Test { .. }) | Command::Tasks(TasksCommand::Test { .. })
+        )
     }
 
     /// The `MIMALLOC_PURGE_DELAY` (milliseconds) this command runs with, when it sets one
