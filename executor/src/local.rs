@@ -1008,15 +1008,25 @@ impl Proc {
                         .flatten()
                 })
                 .collect();
-            match &ranged {
-                Some(_) => {
+            // Calls of one argument each go as those arguments alone.
+            let single: Option<Vec<&[u8]>> = ranged
+                .as_ref()
+                .and_then(|r| r.iter().map(|args| single_argument(args)).collect());
+            match (&single, &ranged) {
+                (Some(_), _) | (None, Some(_)) => {
                     body.extend_from_slice(br#","from":"#);
                     body.extend_from_slice(first.to_string().as_bytes());
-                    body.extend_from_slice(br#","args":["#);
+                    body.extend_from_slice(if single.is_some() {
+                        br#","arg":["#
+                    } else {
+                        br#","args":["#
+                    });
                 }
-                None => body.extend_from_slice(br#","calls":["#),
+                (None, None) => body.extend_from_slice(br#","calls":["#),
             }
-            let parts = ranged.unwrap_or_else(|| chunk.iter().map(|i| &i.body[..]).collect());
+            let parts = single
+                .or(ranged)
+                .unwrap_or_else(|| chunk.iter().map(|i| &i.body[..]).collect());
             for (n, part) in parts.iter().enumerate() {
                 if n > 0 {
                     body.push(b',');
@@ -1091,6 +1101,26 @@ fn range_args(body: &[u8], index: usize) -> Option<&[u8]> {
     // Keyword arguments (an object) would end the body with `}]`.
     let args = rest[len..].strip_prefix(b",")?.strip_suffix(b"]")?;
     (said == index && args.starts_with(b"[") && args.ends_with(b"]")).then_some(args)
+}
+
+/// The one value of a JSON array of exactly one (`[{"a":[1,2]}]` gives `{"a":[1,2]}`);
+/// None for an array of none or several.
+fn single_argument(args: &[u8]) -> Option<&[u8]> {
+    let inner = args.strip_prefix(b"[")?.strip_suffix(b"]")?;
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in inner {
+        match (in_string, b) {
+            (true, _) if escaped => escaped = false,
+            (true, b'\\') => escaped = true,
+            (true, b'"') | (false, b'"') => in_string = !in_string,
+            (true, _) => {}
+            (false, b'[' | b'{') => depth += 1,
+            (false, b']' | b'}') => depth = depth.checked_sub(1)?,
+            (false, b',') if depth == 0 => return None,
+            (false, _) => {}
+        }
+    }
+    (!inner.is_empty() && depth == 0 && !in_string).then_some(inner)
 }
 
 /// Appends one frame: the body's length, big-endian, then the body.
@@ -1219,10 +1249,7 @@ mod tests {
         let none = serde_json::Map::new();
         let args = [serde_json::json!([1, "]"]), serde_json::json!({"k": "}]"})];
         let body = protocol::compact_call(7, &args, &none).expect("encodes");
-        assert_eq!(
-            range_args(&body, 7),
-            Some(&br#"[[1,"]"],{"k":"}]"}]"#[..])
-        );
+        assert_eq!(range_args(&body, 7), Some(&br#"[[1,"]"],{"k":"}]"}]"#[..]));
         assert_eq!(range_args(&body, 8), None, "another call's index");
         let empty = protocol::compact_call(123_456, &[], &none).expect("encodes");
         assert_eq!(range_args(&empty, 123_456), Some(&b"[]"[..]));
@@ -1236,7 +1263,37 @@ mod tests {
             br#"["x7",7,[1]]"#,
             b"",
         ] {
-            assert_eq!(range_args(other, 7), None, "{}", String::from_utf8_lossy(other));
+            assert_eq!(
+                range_args(other, 7),
+                None,
+                "{}",
+                String::from_utf8_lossy(other)
+            );
+        }
+    }
+
+    #[test]
+    fn only_an_array_of_one_value_gives_its_value() {
+        for (args, one) in [
+            (&b"[1]"[..], Some(&b"1"[..])),
+            (
+                br#"[{"a":[1,2],"b":"x,]"}]"#,
+                Some(&br#"{"a":[1,2],"b":"x,]"}"#[..]),
+            ),
+            (br#"["a\"b,c"]"#, Some(&br#""a\"b,c""#[..])),
+            (br#"[[1,2]]"#, Some(&b"[1,2]"[..])),
+            (b"[]", None),
+            (b"[1,2]", None),
+            (br#"[{"a":1},{"b":2}]"#, None),
+            (br#"["x\\",2]"#, None),
+            (b"1", None),
+        ] {
+            assert_eq!(
+                single_argument(args),
+                one,
+                "{}",
+                String::from_utf8_lossy(args)
+            );
         }
     }
 }

@@ -361,9 +361,20 @@ impl Rows<'_> {
                 json(&mut buf, &c.phase)?;
             }
             buf.extend_from_slice(br#","index":"#);
-            json(&mut buf, &c.index)?;
+            buf.extend_from_slice(itoa::Buffer::new().format(c.index).as_bytes());
             buf.extend_from_slice(br#","result":"#);
-            json(&mut buf, c.result)?;
+            // An integer (a map of trivial calls) through `itoa`, the same bytes as
+            // serde_json's; anything else through serde_json.
+            match c
+                .result
+                .as_u64()
+                .map(Ok)
+                .or_else(|| c.result.as_i64().map(Err))
+            {
+                Some(Ok(n)) => buf.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+                Some(Err(n)) => buf.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+                None => json(&mut buf, c.result)?,
+            }
             buf.extend_from_slice(br#","error":"#);
             match c.error {
                 None => buf.extend_from_slice(b"null"),
@@ -551,6 +562,9 @@ mod tests {
             failed,
             record("reduce", 0, json!(-3.5), 0.1),
             record("odd \"phase\"", 7, json!("s"), 1e21),
+            record("map", 3, json!(-9_223_372_036_854_775_808_i64), 0.0),
+            record("map", 4, json!(u64::MAX), 0.5),
+            record("map", 5, json!(-0.0), 0.5),
         ];
         for rows in [&calls[..], &calls[..1], &[]] {
             let rows = &CallRecords::from_records(rows.iter().cloned());

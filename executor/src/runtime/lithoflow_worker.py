@@ -18,8 +18,9 @@ Requests, each a JSON document framed by a 4-byte big-endian length, on stdin:
   object part or an Airflow context is a dict. A chunk of plain calls with consecutive
   indices and no keyword arguments comes as a range instead, ``{"type": "calls", "job":
   7, "from": 3, "args": [[args...], [args...], ...]}``: the calls 3, 4, ... with those
-  positional arguments. A call's id is always its index zero-padded to five digits
-  (``"00003"``), so a range needs none. Every answer frame is written after a mark on file
+  positional arguments; ``"arg": [a, b, ...]`` instead of ``"args"`` when each call
+  has exactly one argument (one value less to decode per call). A call's id is always
+  its index zero-padded to five digits (``"00003"``), so a range needs none. Every answer frame is written after a mark on file
   descriptor 2 (``END_MARK`` and the id of the last call it answers, so the host gives
   what went there to that call).
 
@@ -244,15 +245,15 @@ class _Worker:
     def run_calls(self, req):
         """Runs a chunk of calls; False when the worker must exit after it."""
         job = self.jobs.get(req.get("job"))
-        start = req.get("from")
-        if type(start) is int and type(req.get("args")) is list:
-            calls = req["args"]
+        start, single = req.get("from"), type(req.get("arg")) is list
+        if type(start) is int and (single or type(req.get("args")) is list):
+            calls = req["arg"] if single else req["args"]
         else:
-            start, calls = None, req.get("calls") or []
+            start, single, calls = None, False, req.get("calls") or []
         if job is not None and _plain(job):
-            return self.run_plain(job, calls, start)
+            return self.run_plain(job, calls, start, single)
         if start is not None:
-            calls = [[_call_id(i), i, a] for i, a in enumerate(calls, start)]
+            calls = [[_call_id(i), i, [a] if single else a] for i, a in enumerate(calls, start)]
         last = None
         for call in calls:
             call = _call_dict(call)
@@ -271,7 +272,7 @@ class _Worker:
                 return False
         return True
 
-    def run_plain(self, job, calls, start=None):
+    def run_plain(self, job, calls, start=None, single=False):
         """Runs a chunk of calls of a job that sets no environment, memory limit or
         excluded modules: what ``rt.run_call`` does, with the function loaded once per
         chunk and nothing else done per call but the call (a call with an object or an
@@ -285,8 +286,8 @@ class _Worker:
         path); a call's duration runs from the end of the previous one's bookkeeping
         (one clock reading per call). ``calls`` are compact calls, or with ``start`` the
         positional arguments of the calls ``start``, ``start + 1``, ... (a range chunk),
-        whose ids are made only where a frame names them. False when the worker must
-        exit."""
+        whose ids are made only where a frame names them; with ``single``, each call's
+        one argument itself. False when the worker must exit."""
         try:
             rt._add_sys_path(job.get("sys_path"))
             func = rt._load_function(job["module"], job["function"])
@@ -309,6 +310,9 @@ class _Worker:
         final = calls[-1] if calls else None
         ranged = start is not None
         index = start - 1 if ranged else None
+        single = single and ranged
+        # A call of one argument, which the function takes as it is.
+        direct = single and not takes_id
         streamer.begin()
         counts = streamer.counts
         sys.stdout, sys.stderr = out, err
@@ -320,26 +324,27 @@ class _Worker:
         last_write = started = clock()
         try:
             for call in calls:
-                kwargs = None
                 if ranged:
+                    # A range's calls need only their arguments checked.
                     index += 1
-                    last, args = None, call
-                elif type(call) is list and len(call) == 3:
-                    last, index, args = call
-                    if type(last) is not str or not last.isdigit():
-                        index = None
-                elif type(call) is list and len(call) == 4:
-                    last, index, args, kwargs = call
-                    if type(last) is not str or not last.isdigit():
-                        index = None
+                    last, args, kwargs = None, call, None
+                    fast = func is not None and (single or type(args) is list)
                 else:
-                    last = call.get("call_id") if type(call) is dict else None
-                    index = None
-                if (func is None or index is None or type(args) is not list
-                        or (kwargs is not None and type(kwargs) is not dict)):
+                    kwargs = None
+                    if type(call) is list and len(call) == 3:
+                        last, index, args = call
+                    elif type(call) is list and len(call) == 4:
+                        last, index, args, kwargs = call
+                    else:
+                        last = call.get("call_id") if type(call) is dict else None
+                        index = None
+                    fast = (func is not None and index is not None and type(last) is str
+                            and last.isdigit() and type(args) is list
+                            and (kwargs is None or type(kwargs) is dict))
+                if not fast:
                     if ranged:
                         last = _call_id(index)
-                        call = [last, index, args]
+                        call = [last, index, [args] if single else args]
                     sys.stdout, sys.stderr = saved_out, saved_err
                     streamer.end()
                     flush()
@@ -357,16 +362,19 @@ class _Worker:
                     continue
                 try:
                     if takes_id:
-                        args, kwargs = rt._bind(func, args, kwargs or {}, index)
+                        args, kwargs = rt._bind(func, [args] if single else args, kwargs or {}, index)
                     try:
-                        result = func(*args, **kwargs) if kwargs else func(*args)
+                        if direct:
+                            result = func(args)
+                        else:
+                            result = func(*args, **kwargs) if kwargs else func(*args)
                     except MemoryError as e:
                         raise rt.FunctionError(
                             "memory", "function exceeded its memory limit of None MB (runtime_memory)", e
                         ) from None
                     except TypeError as e:
                         if e.__traceback__ is not None and e.__traceback__.tb_next is None:
-                            binding = rt._binding_error(func, args, kwargs or {})
+                            binding = rt._binding_error(func, [args] if direct else args, kwargs or {})
                             if binding is not None:
                                 raise binding from None
                         raise
