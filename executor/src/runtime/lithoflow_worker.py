@@ -307,7 +307,10 @@ class _Worker:
         saved_out, saved_err = sys.stdout, sys.stderr
         plain = {"raw": None, "context": None, "lambda": False}
         last = None
+        # The chunk's last call: by its index in a range (whose arguments may be equal
+        # small integers, one object), by identity otherwise (each call is a new list).
         final = calls[-1] if calls else None
+        final_index = start + len(calls) - 1 if start is not None else None
         ranged = start is not None
         index = start - 1 if ranged else None
         single = single and ranged
@@ -432,7 +435,7 @@ class _Worker:
                     last_write = started = clock()
                     continue
                 if not batch:
-                    if call is final or took >= batch_call_ns:
+                    if (index == final_index if ranged else call is final) or took >= batch_call_ns:
                         # Nothing buffered, and this answer would be written at once
                         # anyway (the chunk's last call, or a long one): one frame of its
                         # own rather than a notice that answers wait, then the answers.
