@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lithoflow_executor::{
-    CallErrorKind, CallOptions, Chunking, ExecutorSettings, FunctionExecutor, FunctionRef,
+    CallErrorKind, CallOptions, Chunking, ExecutorSettings, Extra, FunctionExecutor, FunctionRef,
     JobOutcome, MapJob,
 };
 use serde_json::{Value, json};
@@ -45,13 +45,23 @@ impl Setup {
         iterdata: Vec<Value>,
         opts: CallOptions,
     ) -> Arc<JobOutcome> {
+        self.map_with(function, iterdata, None, opts).await
+    }
+
+    async fn map_with(
+        &self,
+        function: &str,
+        iterdata: Vec<Value>,
+        extra: Option<Extra>,
+        opts: CallOptions,
+    ) -> Arc<JobOutcome> {
         let map = MapJob {
             func: FunctionRef {
                 module: "batchfns".to_owned(),
                 function: function.to_owned(),
             },
             iterdata,
-            extra: None,
+            extra,
             chunking: Chunking::Whole,
         };
         self.exec.map("tests/batching", map, opts).wait().await
@@ -78,6 +88,13 @@ fn iterdata(n: usize, at: usize, how: &str) -> Vec<Value> {
     (0..n)
         .map(|x| json!({"x": x, "at": at, "how": how}))
         .collect()
+}
+
+/// The same calls of `short_one`, each with one positional argument: they go to the
+/// worker as ranges of single arguments, where `iterdata`'s keyword arguments go call
+/// by call.
+fn packed(n: usize, at: usize, how: &str) -> Vec<Value> {
+    (0..n).map(|x| json!([x, at, how])).collect()
 }
 
 /// The map failed on call `at` with `kind`, every call before it has its result, and
@@ -108,28 +125,30 @@ fn expect_only(out: &JobOutcome, at: usize, kind: CallErrorKind) -> String {
 async fn a_call_that_kills_its_worker_in_a_batch_fails_alone_and_the_calls_before_it_keep_their_results()
  {
     let s = Setup::new();
-    let out = s
-        .map("short", iterdata(3000, 1777, "exit"), options())
-        .await;
-    let message = expect_only(&out, 1777, CallErrorKind::WorkerDied);
-    assert_eq!(
-        message,
-        "the worker process died during the call: it exited with code 7"
-    );
-    let out = s
-        .map("short", iterdata(3000, 2222, "sigkill"), options())
-        .await;
-    let message = expect_only(&out, 2222, CallErrorKind::WorkerDied);
-    assert!(
-        message.starts_with("the worker process died during the call: killed by SIGKILL"),
-        "{message}"
-    );
-    // The pool recovered: the same map without a fault returns every result.
-    let out = s
-        .map("short", iterdata(3000, 99_999, "exit"), options())
-        .await;
-    let expected: Vec<Value> = (0..3000).map(|x| json!(2 * x)).collect();
-    assert_eq!(out.result, Ok(Value::Array(expected)));
+    type Calls = fn(usize, usize, &str) -> Vec<Value>;
+    let forms: [(&str, Calls); 2] = [("short", iterdata), ("short_one", packed)];
+    for (function, calls) in forms {
+        let out = s.map(function, calls(3000, 1777, "exit"), options()).await;
+        let message = expect_only(&out, 1777, CallErrorKind::WorkerDied);
+        assert_eq!(
+            message, "the worker process died during the call: it exited with code 7",
+            "{function}"
+        );
+        let out = s
+            .map(function, calls(3000, 2222, "sigkill"), options())
+            .await;
+        let message = expect_only(&out, 2222, CallErrorKind::WorkerDied);
+        assert!(
+            message.starts_with("the worker process died during the call: killed by SIGKILL"),
+            "{function}: {message}"
+        );
+        // The pool recovered: the same map without a fault returns every result.
+        let out = s
+            .map(function, calls(3000, 99_999, "exit"), options())
+            .await;
+        let expected: Vec<Value> = (0..3000).map(|x| json!(2 * x)).collect();
+        assert_eq!(out.result, Ok(Value::Array(expected)), "{function}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,21 +158,43 @@ async fn a_call_that_hangs_in_a_batch_times_out_alone_and_the_calls_before_it_ke
         timeout: Some(Duration::from_secs(2)),
         ..options()
     };
-    let out = s.map("short", iterdata(3000, 1500, "hang"), opts).await;
-    let message = expect_only(&out, 1500, CallErrorKind::Timeout);
-    assert_eq!(
-        message,
-        "the call exceeded its timeout of 2s; its worker was killed and replaced"
-    );
+    for (function, calls) in [
+        ("short", iterdata(3000, 1500, "hang")),
+        ("short_one", packed(3000, 1500, "hang")),
+    ] {
+        let out = s.map(function, calls, opts.clone()).await;
+        let message = expect_only(&out, 1500, CallErrorKind::Timeout);
+        assert_eq!(
+            message, "the call exceeded its timeout of 2s; its worker was killed and replaced",
+            "{function}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn output_of_calls_in_a_batch_goes_to_the_call_that_printed_it() {
     let s = Setup::new();
     let iterdata: Vec<Value> = (0..3000).map(|x| json!({"x": x, "every": 97})).collect();
-    let out = s.map("chatty", iterdata, options()).await;
-    let expected: Vec<Value> = (0..3000).map(|x| json!(2 * x)).collect();
-    assert_eq!(out.result, Ok(Value::Array(expected)));
+    let keywords = s.map("chatty", iterdata, options()).await;
+    // The same calls with positional arguments (the element, then `extra_params`): they
+    // go to the worker as ranges of their arguments.
+    let positional = s
+        .map_with(
+            "chatty",
+            (0..3000).map(|x| json!(x)).collect(),
+            Some(Extra::Positional(vec![json!(97)])),
+            options(),
+        )
+        .await;
+    for out in [keywords, positional] {
+        let expected: Vec<Value> = (0..3000).map(|x| json!(2 * x)).collect();
+        assert_eq!(out.result, Ok(Value::Array(expected)));
+        check_chatty_output(&out);
+    }
+}
+
+/// Calls 0, 97, 194, ... of `chatty` printed their numbers; no other call printed.
+fn check_chatty_output(out: &JobOutcome) {
     for c in out.calls.iter() {
         let (stdout, stderr) = if c.index % 97 == 0 {
             (format!("out {}\n", c.index), format!("err {}\n", c.index))

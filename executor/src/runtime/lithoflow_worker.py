@@ -341,7 +341,7 @@ class _Worker:
                     else:
                         last = call.get("call_id") if type(call) is dict else None
                         index = None
-                    fast = (func is not None and index is not None and type(last) is str
+                    fast = (func is not None and type(index) is int and type(last) is str
                             and last.isdigit() and type(args) is list
                             and (kwargs is None or type(kwargs) is dict))
                 if not fast:
