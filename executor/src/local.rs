@@ -1,7 +1,7 @@
 //! The localhost backend: a pool of warm Python worker processes.
 //!
 //! Each worker runs the embedded runtime from the files `workerfiles.rs` writes once
-//! (`python3 -u <folder>/lithoflow_worker.py --worker`), imports a function's module once
+//! (`python3 -u <folder>/lithoflow_start.py --worker`), imports a function's module once
 //! and serves many calls over the framed protocol on its pipes. One tokio task owns each
 //! worker process; calls wait in one shared queue. Short calls go to a worker in chunks
 //! whose size adapts to the measured call time (a job's settings go once per worker, in

@@ -31,6 +31,10 @@ pub const RUNTIME_SOURCE: &str = include_str!("runtime/lithoflow_runtime.py");
 /// and runs calls with the runtime, which it imports from the same folder.
 pub const WORKER_SOURCE: &str = include_str!("runtime/lithoflow_worker.py");
 
+/// The local worker's launcher (`lithoflow_start.py`, the script a worker process runs):
+/// it imports `lithoflow_worker` (from its cached bytecode) and runs it.
+pub const WORKER_START_SOURCE: &str = include_str!("runtime/lithoflow_start.py");
+
 /// The source of the `lithoflow` module a function imports (`from lithoflow import
 /// Variable`): a local worker gets it after `--worker`, a Lambda function as
 /// `lithoflow.py` beside the runtime.

@@ -1,22 +1,27 @@
-//! The local worker's files (`lithoflow_worker.py`, `lithoflow_runtime.py`,
-//! `lithoflow.py`), embedded in the binary and written once per content hash to
-//! `<base>/runtime-<hash>/`, so a worker starts as `python3 -u <folder>/lithoflow_worker.py
-//! --worker`: Python caches the runtime's compiled code there, and no source travels on a
-//! command line (where `ps` would show it). The base is the user's cache folder, shared by
+//! The local worker's files (`lithoflow_start.py`, `lithoflow_worker.py`,
+//! `lithoflow_runtime.py`, `lithoflow.py`), embedded in the binary and written once per
+//! content hash to `<base>/runtime-<hash>/`, so a worker starts as `python3 -u
+//! <folder>/lithoflow_start.py --worker`: Python caches the runtime's compiled code there
+//! (the launcher imports the others, so none is compiled again at a start), and no source
+//! travels on a command line (where `ps` would show it). The base is the user's cache folder, shared by
 //! every home ([`install_runtime`]).
 
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::protocol::{LITHOFLOW_MODULE_SOURCE, RUNTIME_SOURCE, WORKER_SOURCE};
+use crate::protocol::{
+    LITHOFLOW_MODULE_SOURCE, RUNTIME_SOURCE, WORKER_SOURCE, WORKER_START_SOURCE,
+};
 
-/// The script a worker runs.
-pub(crate) const WORKER_SCRIPT: &str = "lithoflow_worker.py";
+/// The script a worker runs: a launcher that imports the worker's module, whose cached
+/// bytecode Python reads (a main script is compiled at every start).
+pub(crate) const WORKER_SCRIPT: &str = "lithoflow_start.py";
 
 /// The files, by name.
-fn files() -> [(&'static str, &'static str); 3] {
+fn files() -> [(&'static str, &'static str); 4] {
     [
-        (WORKER_SCRIPT, WORKER_SOURCE),
+        (WORKER_SCRIPT, WORKER_START_SOURCE),
+        ("lithoflow_worker.py", WORKER_SOURCE),
         ("lithoflow_runtime.py", RUNTIME_SOURCE),
         ("lithoflow.py", LITHOFLOW_MODULE_SOURCE),
     ]

@@ -517,7 +517,12 @@ async fn an_exception_comes_back_with_its_type_message_and_a_traceback_into_user
         "{}",
         e.traceback
     );
-    for runtime in ["<string>", "lithoflow_worker.py", "lithoflow_runtime.py"] {
+    for runtime in [
+        "<string>",
+        "lithoflow_start.py",
+        "lithoflow_worker.py",
+        "lithoflow_runtime.py",
+    ] {
         assert!(
             !e.traceback.contains(runtime),
             "the runtime's own frames are left out: {}",

@@ -1,6 +1,6 @@
 """lithoflow's local worker: serves the framed protocol on its pipes (``lithoflow_runtime``
-runs each call; this file is what ``python3 -u <folder>/lithoflow_worker.py --worker``
-starts, from the folder the host writes once per content hash, ``runtime-<hash>/`` in the
+runs each call; ``python3 -u <folder>/lithoflow_start.py --worker`` imports this module and
+runs ``main``, from the folder the host writes once per content hash, ``runtime-<hash>/`` in the
 user's cache folder (``~/.cache/lithoflow/``) or in ``$LITHOFLOW_HOME/python/``, beside
 ``lithoflow_runtime.py`` and ``lithoflow.py``).
 
@@ -554,6 +554,11 @@ def _result_body(resp):
     return rt.encode(resp).encode()
 
 
-if __name__ == "__main__":
+def main():
+    """Serves the protocol on this process's pipes until stdin closes."""
     sys.argv = [sys.argv[0]]
     _Worker().serve()
+
+
+if __name__ == "__main__":
+    main()
