@@ -319,6 +319,7 @@ impl<'e> RunLoop<'e> {
             mut changed,
             to_dispatch,
             removed,
+            ..
         } = self.decide(now)?;
         for key in &to_dispatch {
             if let Some(ti) = self.tis.get_mut(key) {
